@@ -1,0 +1,52 @@
+# Finds every external dependency. A missing one stops configuration with
+# the Debian package that provides it.
+
+function(astc_missing what package)
+  message(FATAL_ERROR "astc: ${what} not found. Install it with:\n"
+                      "    apt-get install -y ${package}")
+endfunction()
+
+# LLVM 19, shared libLLVM. find_package(LLVM 19) does not match 19.1 (see
+# docs/building.md), so ask for 19.1 and point at Debian's location first.
+find_package(LLVM 19.1 CONFIG QUIET
+             HINTS /usr/lib/llvm-19/lib/cmake/llvm /usr/lib/llvm-19/cmake)
+if(NOT LLVM_FOUND)
+  astc_missing("LLVM 19 (llvm-config-19, LLVMConfig.cmake)" "llvm-19-dev")
+endif()
+message(STATUS "astc: LLVM ${LLVM_PACKAGE_VERSION} from ${LLVM_DIR}")
+
+find_package(FLEX 2.6 QUIET)
+if(NOT FLEX_FOUND)
+  astc_missing("flex" "flex")
+endif()
+find_package(BISON 3.5 QUIET)
+if(NOT BISON_FOUND)
+  astc_missing("bison (3.5 or newer)" "bison")
+endif()
+
+find_package(PkgConfig QUIET)
+if(NOT PKG_CONFIG_FOUND)
+  astc_missing("pkg-config" "pkg-config")
+endif()
+
+pkg_check_modules(OPENBLAS QUIET IMPORTED_TARGET openblas)
+if(NOT OPENBLAS_FOUND)
+  astc_missing("OpenBLAS (openblas.pc)" "libopenblas-dev")
+endif()
+
+pkg_check_modules(CHECK QUIET IMPORTED_TARGET check)
+if(NOT CHECK_FOUND)
+  astc_missing("Check unit-test library (check.pc)" "check")
+endif()
+
+find_package(ZLIB QUIET)
+if(NOT ZLIB_FOUND)
+  astc_missing("zlib" "zlib1g-dev")
+endif()
+
+find_package(Threads REQUIRED)
+
+# The system C compiler astc invokes to link executables (astc build).
+set(ASTC_LINK_CC "cc" CACHE STRING "C compiler driver astc uses to link programs")
+
+find_program(ASTC_LLD NAMES ld.lld-19 ld.lld)

@@ -1,0 +1,433 @@
+/* builtins.c — the primitive functions of the language (also reachable as
+ * prim.NAME): tensor primitives that map to IR ops, initializers for `param`
+ * statements, and compile-time math on numbers. */
+#include <math.h>
+#include <string.h>
+
+#include "elab.h"
+
+enum { MIN_NUMBERS = -2 };  /* min(a, b) of numbers: not an IR op */
+
+/* ---- argument binding --------------------------------------------------------------- */
+
+static int nparams(const Builtin *b) {
+  int n = 0;
+  while (n < 6 && b->params[n]) n++;
+  return n;
+}
+
+bool bind_builtin_args(Elab *e, const Builtin *b, Value *args, const char **names,
+                       Loc *name_locs, int nargs, Value *out, Loc loc) {
+  (void)e;
+  int np = nparams(b);
+  for (int k = 0; k < 6; k++) out[k] = (Value){.kind = V_NONE, .loc = loc};
+  int pos = 0;
+  for (int i = 0; i < nargs; i++) {
+    int k = -1;
+    if (names[i]) {
+      for (int p = 0; p < np; p++)
+        if (strcmp(b->params[p], names[i]) == 0) k = p;
+      if (k < 0) {
+        const char *s = suggest_name(names[i], b->params, np);
+        if (s) diag_error(name_locs[i], "'%s' has no parameter '%s'; did you mean '%s'?", b->name, names[i], s);
+        else diag_error(name_locs[i], "'%s' has no parameter '%s'", b->name, names[i]);
+        return false;
+      }
+    } else {
+      k = pos++;
+      if (k >= np) {
+        diag_error(name_locs[i], "too many arguments to '%s' (it takes %d)", b->name, np);
+        return false;
+      }
+    }
+    if (out[k].kind != V_NONE) {
+      diag_error(name_locs[i], "argument '%s' of '%s' is given twice", b->params[k], b->name);
+      return false;
+    }
+    out[k] = args[i];
+    if (out[k].loc.file == 0) out[k].loc = name_locs[i];
+  }
+  for (int k = 0; k < b->required; k++)
+    if (out[k].kind == V_NONE) {
+      diag_error(loc, "missing argument '%s' of '%s'", b->params[k], b->name);
+      return false;
+    }
+  return true;
+}
+
+/* ---- argument helpers ------------------------------------------------------------ */
+
+static bool want_tensor(Elab *e, const Builtin *b, Value *v, int *node) {
+  if (v->kind == V_TENSOR) {
+    *node = v->node;
+    return true;
+  }
+  if (v->kind == V_ERR) return false;
+  char d[128];
+  diag_error(v->loc, "'%s' needs a tensor, not %s", b->name, value_desc(e, v, d, sizeof d));
+  return false;
+}
+
+static bool want_int(Elab *e, const Builtin *b, const char *what, Value *v, int64_t def,
+                     int64_t lo, int64_t *out) {
+  if (v->kind == V_NONE) {
+    *out = def;
+    return true;
+  }
+  if (v->kind == V_INT && v->num >= (double)lo && v->num < 1e12) {
+    *out = (int64_t)v->num;
+    return true;
+  }
+  char d[128];
+  diag_error(v->loc, "'%s' of '%s' must be an integer >= %lld, not %s", what, b->name, (long long)lo,
+             value_desc(e, v, d, sizeof d));
+  return false;
+}
+
+/* an int, or a list of two ints: (h, w) */
+static bool want_pair(Elab *e, const Builtin *b, const char *what, Value *v, int64_t def,
+                      int64_t lo, int64_t out[2]) {
+  if (v->kind == V_LIST) {
+    if (v->nitems != 2) {
+      diag_error(v->loc, "'%s' of '%s' must be one integer or a list of two", what, b->name);
+      return false;
+    }
+    return want_int(e, b, what, &v->items[0], def, lo, &out[0]) &&
+           want_int(e, b, what, &v->items[1], def, lo, &out[1]);
+  }
+  if (!want_int(e, b, what, v, def, lo, &out[0])) return false;
+  out[1] = out[0];
+  return true;
+}
+
+static bool want_number(Elab *e, const Builtin *b, const char *what, Value *v, double def,
+                        double *out) {
+  if (v->kind == V_NONE) {
+    *out = def;
+    return true;
+  }
+  if (v->kind == V_INT || v->kind == V_FLOAT) {
+    *out = v->num;
+    return true;
+  }
+  char d[128];
+  diag_error(v->loc, "'%s' of '%s' must be a number, not %s", what, b->name, value_desc(e, v, d, sizeof d));
+  return false;
+}
+
+static bool want_bool(Elab *e, const Builtin *b, const char *what, Value *v, bool def, bool *out) {
+  if (v->kind == V_NONE) {
+    *out = def;
+    return true;
+  }
+  if (v->kind == V_BOOL) {
+    *out = v->num != 0;
+    return true;
+  }
+  char d[128];
+  diag_error(v->loc, "'%s' of '%s' must be true or false, not %s", what, b->name, value_desc(e, v, d, sizeof d));
+  return false;
+}
+
+static const Type *type_of(Elab *e, int node) { return &e->g->nodes[node].type; }
+
+/* ---- tensor primitives -------------------------------------------------------------- */
+
+/* relu(x), exp(x), ...: elementwise on tensors; exp, log, sqrt, abs, tanh, cos
+ * and floor also compute numbers at compile time. */
+static Value bi_unary(Elab *e, const Builtin *b, Value *a, Loc loc) {
+  if (a[0].kind == V_INT || a[0].kind == V_FLOAT) {
+    double x = a[0].num, r;
+    switch (b->op) {
+    case IR_EXP: r = exp(x); break;
+    case IR_LOG: r = log(x); break;
+    case IR_SQRT: r = sqrt(x); break;
+    case IR_RSQRT: r = 1 / sqrt(x); break;
+    case IR_ABS: r = fabs(x); break;
+    case IR_TANH: r = tanh(x); break;
+    case IR_SIGMOID: r = 1 / (1 + exp(-x)); break;
+    case IR_RELU: r = x > 0 ? x : 0; break;
+    default:
+      diag_error(loc, "'%s' needs a tensor", b->name);
+      return v_err();
+    }
+    if (!isfinite(r)) {
+      diag_error(loc, "%s(%g) is not a finite number", b->name, x);
+      return v_err();
+    }
+    return v_num(V_FLOAT, r, loc);
+  }
+  int x;
+  if (!want_tensor(e, b, &a[0], &x)) return v_err();
+  return v_tensor(elab_node(e, (IrOp)b->op, 1, &x, NULL, NULL, NULL, loc), loc);
+}
+
+static Value bi_math(Elab *e, const Builtin *b, Value *a, Loc loc) {
+  double x;
+  if (!want_number(e, b, b->params[0], &a[0], 0, &x)) return v_err();
+  double r = strcmp(b->name, "cos") == 0 ? cos(x) : strcmp(b->name, "sin") == 0 ? sin(x) : floor(x);
+  return v_num(strcmp(b->name, "floor") == 0 ? V_INT : V_FLOAT, r, loc);
+}
+
+/* maximum(a, b), minimum(a, b) */
+static Value bi_binary(Elab *e, const Builtin *b, Value *a, Loc loc) {
+  if ((a[0].kind == V_INT || a[0].kind == V_FLOAT) && (a[1].kind == V_INT || a[1].kind == V_FLOAT)) {
+    double r = b->op == IR_MAXIMUM ? fmax(a[0].num, a[1].num) : fmin(a[0].num, a[1].num);
+    return v_num(a[0].kind == V_INT && a[1].kind == V_INT ? V_INT : V_FLOAT, r, loc);
+  }
+  int x = elab_as_tensor(e, a[0]), y = elab_as_tensor(e, a[1]);
+  if (x < 0 || y < 0) {
+    diag_error(loc, "'%s' needs tensors or numbers", b->name);
+    return v_err();
+  }
+  return v_tensor(elab_node(e, (IrOp)b->op, 2, (int[]){x, y}, NULL, NULL, NULL, loc), loc);
+}
+
+/* sum(x, axis: int | [ints] = all, keep: bool = false); max(a, b) of numbers */
+static Value bi_reduce(Elab *e, const Builtin *b, Value *a, Loc loc) {
+  if (b->op == IR_MAX && (a[0].kind == V_INT || a[0].kind == V_FLOAT)) {
+    double y;
+    if (!want_number(e, b, "b", &a[1], a[0].num, &y)) return v_err();
+    return v_num(a[0].kind == V_INT && a[1].kind == V_INT ? V_INT : V_FLOAT, fmax(a[0].num, y), loc);
+  }
+  if (b->op == MIN_NUMBERS) {
+    double x, y;
+    if (!want_number(e, b, "a", &a[0], 0, &x) || !want_number(e, b, "b", &a[1], 0, &y)) return v_err();
+    return v_num(a[0].kind == V_INT && a[1].kind == V_INT ? V_INT : V_FLOAT, fmin(x, y), loc);
+  }
+  int x;
+  if (!want_tensor(e, b, &a[0], &x)) return v_err();
+  int rank = type_of(e, x)->shape.rank;
+  if (rank == 0) return v_tensor(x, loc);
+  int64_t mask = 0;
+  Value *axes = a[1].kind == V_LIST ? a[1].items : &a[1];
+  int naxes = a[1].kind == V_LIST ? a[1].nitems : (a[1].kind == V_NONE ? 0 : 1);
+  if (naxes == 0) mask = (1 << rank) - 1;
+  for (int i = 0; i < naxes; i++) {
+    if (axes[i].kind != V_INT || axes[i].num < -rank || axes[i].num >= rank) {
+      diag_error(axes[i].loc, "'axis' of '%s' must be an integer in [%d, %d] for a rank-%d tensor",
+                 b->name, -rank, rank - 1, rank);
+      return v_err();
+    }
+    int ax = (int)axes[i].num;
+    if (ax < 0) ax += rank;
+    mask |= 1 << ax;
+  }
+  bool keep;
+  if (!want_bool(e, b, "keep", &a[2], false, &keep)) return v_err();
+  int64_t ia[IR_MAX_IA] = {mask, keep};
+  return v_tensor(elab_node(e, (IrOp)b->op, 1, &x, ia, NULL, NULL, loc), loc);
+}
+
+static bool shape_from_list(Elab *e, Value *v, Shape *s, const char *what) {
+  if (v->kind != V_LIST || v->nitems > IR_MAX_RANK) {
+    diag_error(v->loc, "%s must be a list of at most %d dimensions", what, IR_MAX_RANK);
+    return false;
+  }
+  s->rank = v->nitems;
+  for (int i = 0; i < v->nitems; i++) {
+    Value *d = &v->items[i];
+    if (d->kind == V_BATCH) s->d[i] = IR_DIM_B;
+    else if (d->kind == V_INT && d->num >= 1) s->d[i] = (int64_t)d->num;
+    else {
+      char desc[128];
+      diag_error(d->loc, "a dimension must be a positive integer or B, not %s", value_desc(e, d, desc, sizeof desc));
+      return false;
+    }
+  }
+  return true;
+}
+
+/* reshape(x, [dims]) — B may appear once, where the batch dimension is */
+static Value bi_reshape(Elab *e, const Builtin *b, Value *a, Loc loc) {
+  int x;
+  if (!want_tensor(e, b, &a[0], &x)) return v_err();
+  Type t = *type_of(e, x);
+  if (!shape_from_list(e, &a[1], &t.shape, "the shape of 'reshape'")) return v_err();
+  return v_tensor(elab_node(e, IR_RESHAPE, 1, &x, NULL, NULL, &t, loc), loc);
+}
+
+/* flatten(x): [N, d1, d2, ...] -> [N, d1*d2*...] */
+static Value bi_flatten(Elab *e, const Builtin *b, Value *a, Loc loc) {
+  int x;
+  if (!want_tensor(e, b, &a[0], &x)) return v_err();
+  Type t = *type_of(e, x);
+  if (t.shape.rank < 2) {
+    diag_error(loc, "flatten needs at least two dimensions");
+    return v_err();
+  }
+  int64_t n = 1;
+  for (int i = 1; i < t.shape.rank; i++) {
+    if (t.shape.d[i] == IR_DIM_B) {
+      diag_error(loc, "flatten keeps the first dimension; B must be first");
+      return v_err();
+    }
+    n *= t.shape.d[i];
+  }
+  t.shape = SHAPE(t.shape.d[0], n);
+  return v_tensor(elab_node(e, IR_RESHAPE, 1, &x, NULL, NULL, &t, loc), loc);
+}
+
+/* conv(x, w, stride: 1, pad: 0) — stride and pad: an int or [h, w] */
+static Value bi_conv(Elab *e, const Builtin *b, Value *a, Loc loc) {
+  int x, w;
+  int64_t st[2], pd[2];
+  if (!want_tensor(e, b, &a[0], &x) || !want_tensor(e, b, &a[1], &w) ||
+      !want_pair(e, b, "stride", &a[2], 1, 1, st) || !want_pair(e, b, "pad", &a[3], 0, 0, pd))
+    return v_err();
+  int64_t ia[IR_MAX_IA] = {st[0], st[1], pd[0], pd[1]};
+  return v_tensor(elab_node(e, IR_CONV2D, 2, (int[]){x, w}, ia, NULL, NULL, loc), loc);
+}
+
+/* maxpool(x, window, stride: window, pad: 0) over the last two axes */
+static Value bi_pool(Elab *e, const Builtin *b, Value *a, Loc loc) {
+  int x;
+  int64_t win[2], st[2], pd[2];
+  if (!want_tensor(e, b, &a[0], &x) || !want_pair(e, b, "window", &a[1], 2, 1, win)) return v_err();
+  if (!want_pair(e, b, "stride", &a[2], win[0], 1, st) || !want_pair(e, b, "pad", &a[3], 0, 0, pd))
+    return v_err();
+  if (a[2].kind == V_NONE) st[1] = win[1];
+  int64_t ia[IR_MAX_IA] = {win[0], win[1], st[0], st[1], pd[0], pd[1]};
+  return v_tensor(elab_node(e, (IrOp)b->op, 1, &x, ia, NULL, NULL, loc), loc);
+}
+
+/* onehot(labels, classes) */
+static Value bi_onehot(Elab *e, const Builtin *b, Value *a, Loc loc) {
+  int y;
+  int64_t k;
+  if (!want_tensor(e, b, &a[0], &y) || !want_int(e, b, "classes", &a[1], 0, 1, &k)) return v_err();
+  const Type *yt = type_of(e, y);
+  if (yt->dtype != DT_I32 || yt->shape.rank != 1) {
+    char d[128];
+    diag_error(a[0].loc, "onehot needs i32[N] class labels, not %s", type_str(yt, d, sizeof d));
+    return v_err();
+  }
+  Type t = {DT_F32, SHAPE(yt->shape.d[0], k)};
+  return v_tensor(elab_node(e, IR_ONEHOT, 1, &y, NULL, NULL, &t, loc), loc);
+}
+
+/* dropout(x, p): identity in evaluation; in training x * mask, the mask a
+ * pure function of (seed, step, site) so the backward pass recomputes it */
+static Value bi_dropout(Elab *e, const Builtin *b, Value *a, Loc loc) {
+  int x;
+  double p;
+  if (!want_tensor(e, b, &a[0], &x) || !want_number(e, b, "p", &a[1], 0.5, &p)) return v_err();
+  if (p < 0 || p >= 1) {
+    diag_error(a[1].loc, "the dropout probability must be in [0, 1), not %g", p);
+    return v_err();
+  }
+  int site = e->dropout_ids++;
+  if (!e->training || p == 0) return v_tensor(x, a[0].loc);
+  Type t = *type_of(e, x);
+  int64_t ia[IR_MAX_IA] = {site};
+  double fa[IR_MAX_FA] = {p};
+  int mask = elab_node(e, IR_DROPOUT_MASK, 0, NULL, ia, fa, &t, loc);
+  return v_tensor(elab_node(e, IR_MUL, 2, (int[]){x, mask}, NULL, NULL, NULL, loc), loc);
+}
+
+/* matmul(a, b, trans_a: false, trans_b: false) */
+static Value bi_matmul(Elab *e, const Builtin *b, Value *a, Loc loc) {
+  int x, y;
+  bool ta, tb;
+  if (!want_tensor(e, b, &a[0], &x) || !want_tensor(e, b, &a[1], &y) ||
+      !want_bool(e, b, "trans_a", &a[2], false, &ta) || !want_bool(e, b, "trans_b", &a[3], false, &tb))
+    return v_err();
+  int64_t ia[IR_MAX_IA] = {ta, tb};
+  return v_tensor(elab_node(e, IR_MATMUL, 2, (int[]){x, y}, ia, NULL, NULL, loc), loc);
+}
+
+/* ---- initializers ------------------------------------------------------------------ */
+
+static Value init_value(InitKind k, double a, double b, int64_t fi, int64_t fo, Loc loc) {
+  Value v = {.kind = V_INIT, .loc = loc};
+  v.init = (Init){k, a, b, fi, fo};
+  return v;
+}
+
+static Value bi_init(Elab *e, const Builtin *b, Value *a, Loc loc) {
+  InitKind k = (InitKind)b->op;
+  double x = 0, y = 0;
+  int64_t fi = 0, fo = 0;
+  switch (k) {
+  case INIT_ZEROS: case INIT_ONES: break;
+  case INIT_CONST:
+    if (!want_number(e, b, "value", &a[0], 0, &x)) return v_err();
+    break;
+  case INIT_UNIFORM:
+    if (!want_number(e, b, "low", &a[0], -0.05, &x) || !want_number(e, b, "high", &a[1], 0.05, &y))
+      return v_err();
+    if (!(x < y)) {
+      diag_error(loc, "uniform needs low < high");
+      return v_err();
+    }
+    break;
+  case INIT_NORMAL:
+    if (!want_number(e, b, "mean", &a[0], 0, &x) || !want_number(e, b, "std", &a[1], 0.01, &y))
+      return v_err();
+    if (y < 0) {
+      diag_error(loc, "normal needs std >= 0");
+      return v_err();
+    }
+    break;
+  case INIT_HE_UNIFORM: case INIT_HE_NORMAL:
+    if (!want_int(e, b, "fan_in", &a[0], 0, 1, &fi)) return v_err();
+    break;
+  case INIT_GLOROT_UNIFORM: case INIT_GLOROT_NORMAL:
+    if (!want_int(e, b, "fan_in", &a[0], 0, 1, &fi) || !want_int(e, b, "fan_out", &a[1], 0, 1, &fo))
+      return v_err();
+    break;
+  }
+  return init_value(k, x, y, fi, fo, loc);
+}
+
+/* ---- the table --------------------------------------------------------------------- */
+
+static const Builtin builtins[] = {
+    {"relu", bi_unary, IR_RELU, {"x"}, 1, "max(x, 0)"},
+    {"exp", bi_unary, IR_EXP, {"x"}, 1, "e^x"},
+    {"log", bi_unary, IR_LOG, {"x"}, 1, "natural logarithm"},
+    {"sqrt", bi_unary, IR_SQRT, {"x"}, 1, "square root"},
+    {"rsqrt", bi_unary, IR_RSQRT, {"x"}, 1, "1 / sqrt(x)"},
+    {"tanh", bi_unary, IR_TANH, {"x"}, 1, "hyperbolic tangent"},
+    {"sigmoid", bi_unary, IR_SIGMOID, {"x"}, 1, "1 / (1 + e^-x)"},
+    {"abs", bi_unary, IR_ABS, {"x"}, 1, "|x|"},
+    {"stop_gradient", bi_unary, IR_STOP_GRAD, {"x"}, 1, "x, with no gradient flowing back"},
+    {"cos", bi_math, 0, {"x"}, 1, "cosine of a number"},
+    {"sin", bi_math, 0, {"x"}, 1, "sine of a number"},
+    {"floor", bi_math, 0, {"x"}, 1, "largest integer <= a number"},
+    {"maximum", bi_binary, IR_MAXIMUM, {"a", "b"}, 2, "elementwise maximum"},
+    {"minimum", bi_binary, IR_MINIMUM, {"a", "b"}, 2, "elementwise minimum"},
+    {"sum", bi_reduce, IR_SUM, {"x", "axis", "keep"}, 1, "sum over axes (all by default)"},
+    {"mean", bi_reduce, IR_MEAN, {"x", "axis", "keep"}, 1, "mean over axes (all by default)"},
+    {"max", bi_reduce, IR_MAX, {"x", "axis", "keep"}, 1, "maximum over axes; max(a, b) of numbers"},
+    {"min", bi_reduce, MIN_NUMBERS, {"a", "b"}, 2, "min(a, b) of numbers"},
+    {"reshape", bi_reshape, 0, {"x", "shape"}, 2, "same elements, new shape"},
+    {"flatten", bi_flatten, 0, {"x"}, 1, "[N, ...] -> [N, product]"},
+    {"matmul", bi_matmul, 0, {"a", "b", "trans_a", "trans_b"}, 2, "matrix product"},
+    {"conv", bi_conv, 0, {"x", "w", "stride", "pad"}, 2, "2-D convolution, NCHW"},
+    {"maxpool", bi_pool, IR_MAXPOOL2D, {"x", "window", "stride", "pad"}, 2, "2-D max pooling"},
+    {"avgpool", bi_pool, IR_AVGPOOL2D, {"x", "window", "stride", "pad"}, 2, "2-D average pooling"},
+    {"onehot", bi_onehot, 0, {"labels", "classes"}, 2, "i32[N] -> f32[N, classes]"},
+    {"dropout", bi_dropout, 0, {"x", "p"}, 1, "zero elements with probability p (training only)"},
+    {"zeros", bi_init, INIT_ZEROS, {0}, 0, "initializer: 0"},
+    {"ones", bi_init, INIT_ONES, {0}, 0, "initializer: 1"},
+    {"constant", bi_init, INIT_CONST, {"value"}, 1, "initializer: a constant"},
+    {"uniform", bi_init, INIT_UNIFORM, {"low", "high"}, 0, "initializer: U[low, high)"},
+    {"normal", bi_init, INIT_NORMAL, {"mean", "std"}, 0, "initializer: N(mean, std^2)"},
+    {"he_uniform", bi_init, INIT_HE_UNIFORM, {"fan_in"}, 1, "initializer: U(+-sqrt(6/fan_in))"},
+    {"he_normal", bi_init, INIT_HE_NORMAL, {"fan_in"}, 1, "initializer: N(0, 2/fan_in)"},
+    {"glorot_uniform", bi_init, INIT_GLOROT_UNIFORM, {"fan_in", "fan_out"}, 2,
+     "initializer: U(+-sqrt(6/(fan_in+fan_out)))"},
+    {"glorot_normal", bi_init, INIT_GLOROT_NORMAL, {"fan_in", "fan_out"}, 2,
+     "initializer: N(0, 2/(fan_in+fan_out))"},
+};
+
+const Builtin *builtin_find(const char *name) {
+  for (size_t i = 0; i < ARRAY_LEN(builtins); i++)
+    if (strcmp(builtins[i].name, name) == 0) return &builtins[i];
+  return NULL;
+}
+
+const Builtin *builtin_at(int i) {
+  return i >= 0 && (size_t)i < ARRAY_LEN(builtins) ? &builtins[i] : NULL;
+}

@@ -1,0 +1,74 @@
+/* cg_internal.h — state shared by the code generator's files (cg_*.c). */
+#ifndef ASTC_CG_INTERNAL_H
+#define ASTC_CG_INTERNAL_H
+
+#include "codegen.h"
+
+/* A runtime function the generated code calls. */
+typedef enum CgRuntimeFn {
+  RT_SGEMM, RT_CONV2D, RT_CONV2D_GRAD_INPUT, RT_CONV2D_GRAD_WEIGHT,
+  RT_MAXPOOL2D, RT_MAXPOOL2D_GRAD, RT_AVGPOOL2D, RT_AVGPOOL2D_GRAD,
+  RT_DROPOUT_MASK, RT_COUNT_CORRECT, RT_TANHF, RT_ASTRT_MAIN,
+  RT_NUM
+} CgRuntimeFn;
+
+typedef struct Cg {
+  const IrProgram *p;
+  LLVMContextRef ctx;
+  LLVMModuleRef mod;
+  LLVMBuilderRef b;
+  LLVMTypeRef f32, f64, i1, i8, i32, i64, ptr, voidt;
+  LLVMValueRef rt[RT_NUM];
+  LLVMTypeRef rt_type[RT_NUM];
+  int64_t *var_offsets;
+  int64_t var_bytes;
+  /* the function being generated */
+  const IrGraph *g;
+  BufPlan plan;
+  LLVMValueRef fn;
+  LLVMValueRef a_vars, a_work, a_x, a_y, a_rows, a_scalars, a_outputs, a_seed;
+  LLVMValueRef *imm;     /* per node: its value if it is an immediate */
+  LLVMBasicBlockRef entry;
+} Cg;
+
+/* the runtime function table: name and LLVM type */
+LLVMValueRef cg_rt(Cg *cg, CgRuntimeFn f);
+LLVMValueRef cg_call(Cg *cg, CgRuntimeFn f, LLVMValueRef *args, unsigned n);
+const char *cg_rt_name(CgRuntimeFn f);
+/* the address of a runtime function, for JIT absolute symbols */
+void *cg_rt_address(CgRuntimeFn f);
+
+LLVMValueRef cg_i64(Cg *cg, int64_t v);
+LLVMValueRef cg_f32(Cg *cg, double v);
+/* a dimension: a constant, or the run-time row count for B */
+LLVMValueRef cg_dim(Cg *cg, int64_t d);
+/* element count of a node's value at run time */
+LLVMValueRef cg_numel(Cg *cg, const Shape *s);
+/* the address of a node's value */
+LLVMValueRef cg_addr(Cg *cg, int node);
+/* the address of element `index` of a node's value */
+LLVMValueRef cg_elem_addr(Cg *cg, int node, LLVMValueRef index);
+LLVMValueRef cg_load_f32(Cg *cg, LLVMValueRef addr);
+void cg_store_f32(Cg *cg, LLVMValueRef v, LLVMValueRef addr);
+LLVMValueRef cg_intrinsic(Cg *cg, const char *name, LLVMValueRef *args, unsigned n);
+
+/* ---- loop nests (cg_loops.c) ------------------------------------------------------ */
+
+/* Emits `for i0 < ext[0]: for i1 < ext[1]: ... body(idx)`. */
+typedef void CgBody(Cg *cg, LLVMValueRef *idx, void *ctx);
+void cg_loop_nest(Cg *cg, int n, LLVMValueRef *ext, CgBody *body, void *ctx);
+
+/* elementwise ops with broadcasting, reductions, optimizer updates */
+void cg_elementwise(Cg *cg, int node);
+void cg_reduce(Cg *cg, int node);
+void cg_sgd_update(Cg *cg, int node);
+void cg_adamw_update(Cg *cg, int node);
+
+/* ---- the descriptor (cg_desc.c) ---------------------------------------------------- */
+
+void cg_emit_schedule(Cg *cg);
+void cg_emit_descriptor(Cg *cg, LLVMValueRef *phase_fns, const int64_t *phase_work,
+                        LLVMValueRef eval_fn, int64_t eval_work);
+void cg_emit_main(Cg *cg);
+
+#endif

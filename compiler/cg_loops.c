@@ -1,0 +1,321 @@
+/* cg_loops.c — LLVM loop nests for elementwise ops (with broadcasting),
+ * reductions and optimizer updates. Adjacent dimensions are merged wherever
+ * every operand is contiguous across them, so the common cases become one
+ * flat loop (same shapes) or two (a row vector broadcast over rows); the
+ * innermost loop is then unit-stride and the vectorizer takes it. */
+#include <math.h>
+#include <string.h>
+
+#include "cg_internal.h"
+
+/* ---- loop nests ---------------------------------------------------------------------- */
+
+static void loop_level(Cg *cg, int level, int n, LLVMValueRef *ext, LLVMValueRef *idx, CgBody *body,
+                       void *ctx) {
+  if (level == n) {
+    body(cg, idx, ctx);
+    return;
+  }
+  LLVMBasicBlockRef pre = LLVMGetInsertBlock(cg->b);
+  LLVMBasicBlockRef loop = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "loop");
+  LLVMBasicBlockRef exit = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "loop.exit");
+  LLVMValueRef zero = cg_i64(cg, 0);
+  LLVMValueRef nonempty = LLVMBuildICmp(cg->b, LLVMIntSGT, ext[level], zero, "");
+  LLVMBuildCondBr(cg->b, nonempty, loop, exit);
+  LLVMPositionBuilderAtEnd(cg->b, loop);
+  LLVMValueRef i = LLVMBuildPhi(cg->b, cg->i64, "i");
+  idx[level] = i;
+  loop_level(cg, level + 1, n, ext, idx, body, ctx);
+  LLVMValueRef next = LLVMBuildAdd(cg->b, i, LLVMConstInt(cg->i64, 1, 0), "");
+  LLVMSetNUW(next, 1);
+  LLVMSetNSW(next, 1);
+  LLVMValueRef more = LLVMBuildICmp(cg->b, LLVMIntSLT, next, ext[level], "");
+  LLVMBasicBlockRef latch = LLVMGetInsertBlock(cg->b);
+  LLVMBuildCondBr(cg->b, more, loop, exit);
+  LLVMValueRef in_vals[2] = {zero, next};
+  LLVMBasicBlockRef in_blocks[2] = {pre, latch};
+  LLVMAddIncoming(i, in_vals, in_blocks, 2);
+  LLVMPositionBuilderAtEnd(cg->b, exit);
+}
+
+void cg_loop_nest(Cg *cg, int n, LLVMValueRef *ext, CgBody *body, void *ctx) {
+  LLVMValueRef idx[IR_MAX_RANK + 1];
+  loop_level(cg, 0, n, ext, idx, body, ctx);
+}
+
+/* ---- symbolic extents and strides: c * (b ? rows : 1) ------------------------------------ */
+
+typedef struct Sym {
+  int64_t c;
+  bool b;
+} Sym;
+
+static bool sym_eq(Sym x, Sym y) { return x.c == y.c && (x.b == y.b || x.c == 0); }
+static Sym sym_mul(Sym x, Sym y) { return (Sym){x.c * y.c, x.b || y.b}; }
+static Sym sym_dim(int64_t d) { return d == IR_DIM_B ? (Sym){1, true} : (Sym){d, false}; }
+static LLVMValueRef sym_value(Cg *cg, Sym s) {
+  LLVMValueRef c = cg_i64(cg, s.c);
+  return s.b && s.c ? LLVMBuildNSWMul(cg->b, c, cg->a_rows, "") : c;
+}
+
+#define MAXOP (IR_MAX_IN + 1)
+
+/* An iteration space over an output shape with per-operand strides. */
+typedef struct Space {
+  int rank;
+  Sym ext[IR_MAX_RANK];
+  int nops;
+  Sym st[MAXOP][IR_MAX_RANK];
+} Space;
+
+/* strides of shape s read as if broadcast to `out` (0 where broadcast) */
+static void space_strides(const Shape *s, const Shape *out, Sym *st) {
+  Sym acc = {1, false};
+  for (int i = out->rank - 1; i >= 0; i--) {
+    int j = i - (out->rank - s->rank);
+    if (j < 0) {
+      st[i] = (Sym){0, false};
+      continue;
+    }
+    Sym d = sym_dim(s->d[j]);
+    st[i] = d.c == 1 && !d.b ? (Sym){0, false} : acc;
+    acc = sym_mul(acc, d);
+  }
+}
+
+static void space_remove(Space *sp, int i) {
+  for (int j = i; j < sp->rank - 1; j++) {
+    sp->ext[j] = sp->ext[j + 1];
+    for (int k = 0; k < sp->nops; k++) sp->st[k][j] = sp->st[k][j + 1];
+  }
+  sp->rank--;
+}
+
+/* Drops dimensions of extent 1, then merges dimension i into i+1 wherever
+ * every operand is contiguous across the two. */
+static void space_collapse(Space *sp) {
+  for (int i = sp->rank - 1; i >= 0; i--)
+    if (sp->ext[i].c == 1 && !sp->ext[i].b) space_remove(sp, i);
+  for (int i = sp->rank - 2; i >= 0; i--) {
+    bool ok = true;
+    for (int k = 0; k < sp->nops && ok; k++) ok = sym_eq(sp->st[k][i], sym_mul(sp->st[k][i + 1], sp->ext[i + 1]));
+    if (!ok) continue;
+    Sym merged = sym_mul(sp->ext[i], sp->ext[i + 1]);
+    space_remove(sp, i);
+    sp->ext[i] = merged;
+  }
+}
+
+static LLVMValueRef space_offset(Cg *cg, const Space *sp, int k, LLVMValueRef *idx) {
+  LLVMValueRef off = cg_i64(cg, 0);
+  for (int i = 0; i < sp->rank; i++) {
+    Sym s = sp->st[k][i];
+    if (s.c == 0) continue;
+    LLVMValueRef t = s.c == 1 && !s.b ? idx[i] : LLVMBuildNSWMul(cg->b, idx[i], sym_value(cg, s), "");
+    off = LLVMBuildNSWAdd(cg->b, off, t, "");
+  }
+  return off;
+}
+
+/* ---- elementwise ---------------------------------------------------------------------- */
+
+typedef struct EwCtx {
+  int node;
+  Space sp;     /* operand 0 is the output, 1.. the inputs */
+} EwCtx;
+
+static LLVMValueRef ew_compute(Cg *cg, const IrNode *n, LLVMValueRef *v) {
+  LLVMBuilderRef b = cg->b;
+  LLVMValueRef zero = cg_f32(cg, 0), one = cg_f32(cg, 1);
+  switch (n->op) {
+  case IR_CONST: return cg_f32(cg, n->fa[0]);
+  case IR_NEG: return LLVMBuildFNeg(b, v[0], "");
+  case IR_EXP: return cg_intrinsic(cg, "llvm.exp", v, 1);
+  case IR_LOG: return cg_intrinsic(cg, "llvm.log", v, 1);
+  case IR_SQRT: return cg_intrinsic(cg, "llvm.sqrt", v, 1);
+  case IR_RSQRT: return LLVMBuildFDiv(b, one, cg_intrinsic(cg, "llvm.sqrt", v, 1), "");
+  case IR_TANH: return cg_call(cg, RT_TANHF, v, 1);
+  case IR_SIGMOID: {
+    LLVMValueRef e = cg_intrinsic(cg, "llvm.exp", (LLVMValueRef[]){LLVMBuildFNeg(b, v[0], "")}, 1);
+    return LLVMBuildFDiv(b, one, LLVMBuildFAdd(b, one, e, ""), "");
+  }
+  case IR_RELU: return LLVMBuildSelect(b, LLVMBuildFCmp(b, LLVMRealOGT, v[0], zero, ""), v[0], zero, "");
+  case IR_ABS: return cg_intrinsic(cg, "llvm.fabs", v, 1);
+  case IR_STOP_GRAD: case IR_CAST: case IR_BROADCAST: return v[0];
+  case IR_ADD: return LLVMBuildFAdd(b, v[0], v[1], "");
+  case IR_SUB: return LLVMBuildFSub(b, v[0], v[1], "");
+  case IR_MUL: return LLVMBuildFMul(b, v[0], v[1], "");
+  case IR_DIV: return LLVMBuildFDiv(b, v[0], v[1], "");
+  case IR_MAXIMUM: return LLVMBuildSelect(b, LLVMBuildFCmp(b, LLVMRealOGE, v[0], v[1], ""), v[0], v[1], "");
+  case IR_MINIMUM: return LLVMBuildSelect(b, LLVMBuildFCmp(b, LLVMRealOGE, v[1], v[0], ""), v[0], v[1], "");
+  case IR_GT: return LLVMBuildSelect(b, LLVMBuildFCmp(b, LLVMRealOGT, v[0], v[1], ""), one, zero, "");
+  case IR_GE: return LLVMBuildSelect(b, LLVMBuildFCmp(b, LLVMRealOGE, v[0], v[1], ""), one, zero, "");
+  case IR_RELU_GRAD: return LLVMBuildSelect(b, LLVMBuildFCmp(b, LLVMRealOGT, v[0], zero, ""), v[1], zero, "");
+  default: unreachable();
+  }
+}
+
+static void ew_body(Cg *cg, LLVMValueRef *idx, void *vctx) {
+  EwCtx *c = vctx;
+  const IrNode *n = &cg->g->nodes[c->node];
+  LLVMValueRef v[IR_MAX_IN];
+  for (int k = 0; k < n->nin; k++) {
+    int o = n->in[k];
+    v[k] = cg->imm[o] ? cg->imm[o] : cg_load_f32(cg, cg_elem_addr(cg, o, space_offset(cg, &c->sp, k + 1, idx)));
+  }
+  cg_store_f32(cg, ew_compute(cg, n, v), cg_elem_addr(cg, c->node, space_offset(cg, &c->sp, 0, idx)));
+}
+
+void cg_elementwise(Cg *cg, int node) {
+  const IrNode *n = &cg->g->nodes[node];
+  EwCtx c = {node, {0}};
+  const Shape *out = &n->type.shape;
+  c.sp.rank = out->rank;
+  c.sp.nops = 1 + n->nin;
+  for (int i = 0; i < out->rank; i++) c.sp.ext[i] = sym_dim(out->d[i]);
+  space_strides(out, out, c.sp.st[0]);
+  for (int k = 0; k < n->nin; k++) space_strides(&cg->g->nodes[n->in[k]].type.shape, out, c.sp.st[k + 1]);
+  space_collapse(&c.sp);
+  LLVMValueRef ext[IR_MAX_RANK];
+  for (int i = 0; i < c.sp.rank; i++) ext[i] = sym_value(cg, c.sp.ext[i]);
+  cg_loop_nest(cg, c.sp.rank, ext, ew_body, &c);
+}
+
+/* ---- reductions ------------------------------------------------------------------------- */
+
+typedef struct RedCtx {
+  int node, x;
+  Space sp;     /* operand 0: the input (contiguous), 1: the output (0 on reduced axes) */
+  bool init;    /* the initialisation loop over the output */
+  LLVMValueRef scale;
+} RedCtx;
+
+static void red_body(Cg *cg, LLVMValueRef *idx, void *vctx) {
+  RedCtx *c = vctx;
+  const IrNode *n = &cg->g->nodes[c->node];
+  LLVMValueRef at = cg_elem_addr(cg, c->node, space_offset(cg, &c->sp, 1, idx));
+  LLVMValueRef x = cg_load_f32(cg, cg_elem_addr(cg, c->x, space_offset(cg, &c->sp, 0, idx)));
+  LLVMValueRef acc = cg_load_f32(cg, at), r;
+  if (n->op == IR_MAX) {
+    r = LLVMBuildSelect(cg->b, LLVMBuildFCmp(cg->b, LLVMRealOGT, x, acc, ""), x, acc, "");
+  } else {
+    r = LLVMBuildFAdd(cg->b, acc, x, "");
+    LLVMSetFastMathFlags(r, LLVMFastMathAllowReassoc);
+  }
+  cg_store_f32(cg, r, at);
+}
+
+typedef struct FillCtx {
+  int node;
+  LLVMValueRef value;   /* store this ... */
+  LLVMValueRef scale;   /* ... or multiply by this */
+} FillCtx;
+
+static void fill_body(Cg *cg, LLVMValueRef *idx, void *vctx) {
+  FillCtx *c = vctx;
+  LLVMValueRef at = cg_elem_addr(cg, c->node, idx[0]);
+  LLVMValueRef v = c->value ? c->value : LLVMBuildFMul(cg->b, cg_load_f32(cg, at), c->scale, "");
+  cg_store_f32(cg, v, at);
+}
+
+void cg_reduce(Cg *cg, int node) {
+  const IrNode *n = &cg->g->nodes[node];
+  const Shape *xs = &cg->g->nodes[n->in[0]].type.shape;
+  Shape keep = *xs;
+  Sym count = {1, false};
+  for (int a = 0; a < xs->rank; a++)
+    if (n->ia[0] & (1 << a)) {
+      count = sym_mul(count, sym_dim(xs->d[a]));
+      keep.d[a] = 1;
+    }
+  LLVMValueRef nout = cg_numel(cg, &n->type.shape);
+  FillCtx f = {node, cg_f32(cg, n->op == IR_MAX ? -INFINITY : 0), NULL};
+  cg_loop_nest(cg, 1, &nout, fill_body, &f);
+  RedCtx c = {node, n->in[0], {0}, false, NULL};
+  c.sp.rank = xs->rank;
+  c.sp.nops = 2;
+  for (int i = 0; i < xs->rank; i++) c.sp.ext[i] = sym_dim(xs->d[i]);
+  space_strides(xs, xs, c.sp.st[0]);
+  space_strides(&keep, xs, c.sp.st[1]);
+  for (int a = 0; a < xs->rank; a++)
+    if (n->ia[0] & (1 << a)) c.sp.st[1][a] = (Sym){0, false};
+  space_collapse(&c.sp);
+  LLVMValueRef ext[IR_MAX_RANK];
+  for (int i = 0; i < c.sp.rank; i++) ext[i] = sym_value(cg, c.sp.ext[i]);
+  cg_loop_nest(cg, c.sp.rank, ext, red_body, &c);
+  if (n->op == IR_MEAN) {
+    LLVMValueRef cnt = LLVMBuildSIToFP(cg->b, sym_value(cg, count), cg->f32, "");
+    FillCtx s = {node, NULL, LLVMBuildFDiv(cg->b, cg_f32(cg, 1), cnt, "")};
+    cg_loop_nest(cg, 1, &nout, fill_body, &s);
+  }
+}
+
+/* ---- optimizer updates ----------------------------------------------------------------- */
+
+typedef struct UpdCtx {
+  int node;
+  LLVMValueRef lr, a, b, c, d;  /* per-update constants */
+} UpdCtx;
+
+/* v = mom v + g;  d = nesterov ? g + mom v : v;  w -= lr d   (no momentum: w -= lr g) */
+static void sgd_body(Cg *cg, LLVMValueRef *idx, void *vctx) {
+  UpdCtx *c = vctx;
+  const IrNode *n = &cg->g->nodes[c->node];
+  LLVMBuilderRef b = cg->b;
+  LLVMValueRef wa = cg_elem_addr(cg, n->in[0], idx[0]);
+  LLVMValueRef g = cg_load_f32(cg, cg_elem_addr(cg, n->in[1], idx[0]));
+  LLVMValueRef d = g;
+  if (n->ia[1] >= 0) {
+    LLVMValueRef va = cg_elem_addr(cg, n->in[3], idx[0]);
+    LLVMValueRef mom = cg_f32(cg, n->fa[0]);
+    LLVMValueRef v = LLVMBuildFAdd(b, LLVMBuildFMul(b, mom, cg_load_f32(cg, va), ""), g, "");
+    cg_store_f32(cg, v, va);
+    d = n->ia[2] ? LLVMBuildFAdd(b, g, LLVMBuildFMul(b, mom, v, ""), "") : v;
+  }
+  LLVMValueRef w = cg_load_f32(cg, wa);
+  cg_store_f32(cg, LLVMBuildFSub(b, w, LLVMBuildFMul(b, c->lr, d, ""), ""), wa);
+}
+
+void cg_sgd_update(Cg *cg, int node) {
+  const IrNode *n = &cg->g->nodes[node];
+  UpdCtx c = {node, cg->imm[n->in[2]] ? cg->imm[n->in[2]] : cg_load_f32(cg, cg_addr(cg, n->in[2])), 0, 0, 0, 0};
+  LLVMValueRef e = cg_i64(cg, shape_numel(&cg->p->vars.data[n->ia[0]].shape, 1));
+  cg_loop_nest(cg, 1, &e, sgd_body, &c);
+}
+
+/* w *= 1 - lr wd;  m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2;
+ * w -= (lr / (1 - b1^t)) m / (sqrt(v) / sqrt(1 - b2^t) + eps) */
+static void adamw_body(Cg *cg, LLVMValueRef *idx, void *vctx) {
+  UpdCtx *c = vctx;
+  const IrNode *n = &cg->g->nodes[c->node];
+  LLVMBuilderRef b = cg->b;
+  LLVMValueRef wa = cg_elem_addr(cg, n->in[0], idx[0]), ma = cg_elem_addr(cg, n->in[2], idx[0]);
+  LLVMValueRef va = cg_elem_addr(cg, n->in[3], idx[0]);
+  LLVMValueRef g = cg_load_f32(cg, cg_elem_addr(cg, n->in[1], idx[0]));
+  LLVMValueRef b1 = cg_f32(cg, n->fa[0]), b2 = cg_f32(cg, n->fa[1]);
+  LLVMValueRef m = LLVMBuildFAdd(b, LLVMBuildFMul(b, b1, cg_load_f32(cg, ma), ""),
+                                 LLVMBuildFMul(b, cg_f32(cg, 1 - n->fa[0]), g, ""), "");
+  LLVMValueRef v = LLVMBuildFAdd(b, LLVMBuildFMul(b, b2, cg_load_f32(cg, va), ""),
+                                 LLVMBuildFMul(b, cg_f32(cg, 1 - n->fa[1]), LLVMBuildFMul(b, g, g, ""), ""), "");
+  cg_store_f32(cg, m, ma);
+  cg_store_f32(cg, v, va);
+  LLVMValueRef w = LLVMBuildFMul(b, cg_load_f32(cg, wa), c->a, "");  /* decay */
+  LLVMValueRef denom = LLVMBuildFAdd(b, LLVMBuildFDiv(b, cg_intrinsic(cg, "llvm.sqrt", &v, 1), c->c, ""),
+                                     cg_f32(cg, n->fa[2]), "");
+  w = LLVMBuildFSub(b, w, LLVMBuildFDiv(b, LLVMBuildFMul(b, c->b, m, ""), denom, ""), "");
+  cg_store_f32(cg, w, wa);
+}
+
+void cg_adamw_update(Cg *cg, int node) {
+  const IrNode *n = &cg->g->nodes[node];
+  LLVMBuilderRef b = cg->b;
+  LLVMValueRef lr = cg->imm[n->in[4]] ? cg->imm[n->in[4]] : cg_load_f32(cg, cg_addr(cg, n->in[4]));
+  LLVMValueRef t = cg->imm[n->in[5]] ? cg->imm[n->in[5]] : cg_load_f32(cg, cg_addr(cg, n->in[5]));
+  LLVMValueRef one = cg_f32(cg, 1);
+  LLVMValueRef bc1 = LLVMBuildFSub(b, one, cg_intrinsic(cg, "llvm.pow", (LLVMValueRef[]){cg_f32(cg, n->fa[0]), t}, 2), "");
+  LLVMValueRef bc2 = LLVMBuildFSub(b, one, cg_intrinsic(cg, "llvm.pow", (LLVMValueRef[]){cg_f32(cg, n->fa[1]), t}, 2), "");
+  UpdCtx c = {node, lr, LLVMBuildFSub(b, one, LLVMBuildFMul(b, lr, cg_f32(cg, n->fa[3]), ""), ""),
+              LLVMBuildFDiv(b, lr, bc1, ""), cg_intrinsic(cg, "llvm.sqrt", &bc2, 1), NULL};
+  LLVMValueRef e = cg_i64(cg, shape_numel(&cg->p->vars.data[n->ia[0]].shape, 1));
+  cg_loop_nest(cg, 1, &e, adamw_body, &c);
+}

@@ -1,0 +1,382 @@
+/* cg_module.c — one LLVM function per step graph, and the module around
+ * them. Each IR node becomes straight-line code in execution order: a call
+ * into the runtime for GEMM, convolution and pooling, an LLVM loop nest for
+ * elementwise work, reductions and optimizer updates. */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <llvm-c/Analysis.h>
+
+#include "astrt.h"
+#include "astrt_kernels.h"
+#include "astrt_program.h"
+#include "cg_internal.h"
+
+/* ---- the runtime functions generated code calls -------------------------------------- */
+
+typedef struct RtSig {
+  const char *name;
+  const char *sig;   /* return type then parameters: v void, f float, i i32, l i64, p ptr */
+  void *addr;
+} RtSig;
+
+static const RtSig rt_sigs[RT_NUM] = {
+    [RT_SGEMM] = {"astrt_sgemm", "viilllfppfp", (void *)astrt_sgemm},
+    [RT_CONV2D] = {"astrt_conv2d_f32", "vpppp", (void *)astrt_conv2d_f32},
+    [RT_CONV2D_GRAD_INPUT] = {"astrt_conv2d_grad_input_f32", "vpppp", (void *)astrt_conv2d_grad_input_f32},
+    [RT_CONV2D_GRAD_WEIGHT] = {"astrt_conv2d_grad_weight_f32", "vpppp", (void *)astrt_conv2d_grad_weight_f32},
+    [RT_MAXPOOL2D] = {"astrt_maxpool2d_f32", "vppp", (void *)astrt_maxpool2d_f32},
+    [RT_MAXPOOL2D_GRAD] = {"astrt_maxpool2d_grad_f32", "vpppp", (void *)astrt_maxpool2d_grad_f32},
+    [RT_AVGPOOL2D] = {"astrt_avgpool2d_f32", "vppp", (void *)astrt_avgpool2d_f32},
+    [RT_AVGPOOL2D_GRAD] = {"astrt_avgpool2d_grad_f32", "vppp", (void *)astrt_avgpool2d_grad_f32},
+    [RT_DROPOUT_MASK] = {"astrt_dropout_mask", "vplflll", (void *)astrt_dropout_mask},
+    [RT_COUNT_CORRECT] = {"astrt_count_correct", "fppll", (void *)astrt_count_correct},
+    [RT_TANHF] = {"tanhf", "ff", (void *)tanhf},
+    [RT_ASTRT_MAIN] = {"astrt_main", "iipp", (void *)astrt_main},
+};
+
+const char *cg_rt_name(CgRuntimeFn f) { return rt_sigs[f].name; }
+void *cg_rt_address(CgRuntimeFn f) { return rt_sigs[f].addr; }
+
+static LLVMTypeRef sig_type(Cg *cg, char c) {
+  switch (c) {
+  case 'v': return cg->voidt;
+  case 'f': return cg->f32;
+  case 'i': return cg->i32;
+  case 'l': return cg->i64;
+  default: return cg->ptr;
+  }
+}
+
+LLVMValueRef cg_rt(Cg *cg, CgRuntimeFn f) {
+  if (cg->rt[f]) return cg->rt[f];
+  const char *s = rt_sigs[f].sig;
+  LLVMTypeRef params[16];
+  unsigned n = 0;
+  for (const char *c = s + 1; *c; c++) params[n++] = sig_type(cg, *c);
+  cg->rt_type[f] = LLVMFunctionType(sig_type(cg, s[0]), params, n, 0);
+  cg->rt[f] = LLVMAddFunction(cg->mod, rt_sigs[f].name, cg->rt_type[f]);
+  LLVMSetLinkage(cg->rt[f], LLVMExternalLinkage);
+  return cg->rt[f];
+}
+
+LLVMValueRef cg_call(Cg *cg, CgRuntimeFn f, LLVMValueRef *args, unsigned n) {
+  LLVMValueRef fn = cg_rt(cg, f);
+  return LLVMBuildCall2(cg->b, cg->rt_type[f], fn, args, n, "");
+}
+
+/* ---- small helpers ------------------------------------------------------------------ */
+
+LLVMValueRef cg_i64(Cg *cg, int64_t v) { return LLVMConstInt(cg->i64, (unsigned long long)v, 1); }
+LLVMValueRef cg_f32(Cg *cg, double v) { return LLVMConstReal(cg->f32, v); }
+
+LLVMValueRef cg_dim(Cg *cg, int64_t d) { return d == IR_DIM_B ? cg->a_rows : cg_i64(cg, d); }
+
+LLVMValueRef cg_numel(Cg *cg, const Shape *s) {
+  int64_t c = 1;
+  bool batch = false;
+  for (int i = 0; i < s->rank; i++) {
+    if (s->d[i] == IR_DIM_B) batch = true;
+    else c *= s->d[i];
+  }
+  LLVMValueRef n = cg_i64(cg, c);
+  return batch ? LLVMBuildNSWMul(cg->b, n, cg->a_rows, "numel") : n;
+}
+
+static LLVMValueRef byte_gep(Cg *cg, LLVMValueRef base, int64_t off) {
+  LLVMValueRef idx = cg_i64(cg, off);
+  return LLVMBuildInBoundsGEP2(cg->b, cg->i8, base, &idx, 1, "");
+}
+
+LLVMValueRef cg_addr(Cg *cg, int node) {
+  const IrNode *n = &cg->g->nodes[node];
+  switch (n->op) {
+  case IR_PARAM: return byte_gep(cg, cg->a_vars, cg->var_offsets[n->ia[0]]);
+  case IR_INPUT: return n->ia[0] == 0 ? cg->a_x : cg->a_y;
+  default: break;
+  }
+  if (ir_ops[n->op].cls == VIEW) return cg_addr(cg, n->in[0]);
+  ASTC_ASSERT(cg->plan.offset[node] >= 0);
+  return byte_gep(cg, cg->a_work, cg->plan.offset[node]);
+}
+
+LLVMValueRef cg_elem_addr(Cg *cg, int node, LLVMValueRef index) {
+  LLVMValueRef base = cg_addr(cg, node);
+  LLVMTypeRef t = cg->g->nodes[node].type.dtype == DT_I32 ? cg->i32 : cg->f32;
+  return LLVMBuildInBoundsGEP2(cg->b, t, base, &index, 1, "");
+}
+
+LLVMValueRef cg_load_f32(Cg *cg, LLVMValueRef addr) {
+  LLVMValueRef v = LLVMBuildLoad2(cg->b, cg->f32, addr, "");
+  LLVMSetAlignment(v, 4);
+  return v;
+}
+
+void cg_store_f32(Cg *cg, LLVMValueRef v, LLVMValueRef addr) {
+  LLVMValueRef s = LLVMBuildStore(cg->b, v, addr);
+  LLVMSetAlignment(s, 4);
+}
+
+LLVMValueRef cg_intrinsic(Cg *cg, const char *name, LLVMValueRef *args, unsigned n) {
+  unsigned id = LLVMLookupIntrinsicID(name, strlen(name));
+  ASTC_ASSERT(id != 0);
+  LLVMTypeRef t = cg->f32;
+  LLVMValueRef fn = LLVMGetIntrinsicDeclaration(cg->mod, id, &t, 1);
+  LLVMTypeRef fty = LLVMIntrinsicGetType(cg->ctx, id, &t, 1);
+  return LLVMBuildCall2(cg->b, fty, fn, args, n, "");
+}
+
+/* an alloca'd array of i64 shape parameters, in the entry block */
+static LLVMValueRef shape_array(Cg *cg, LLVMValueRef *vals, int n) {
+  LLVMBasicBlockRef cur = LLVMGetInsertBlock(cg->b);
+  LLVMValueRef first = LLVMGetFirstInstruction(cg->entry);
+  if (first) LLVMPositionBuilderBefore(cg->b, first);
+  else LLVMPositionBuilderAtEnd(cg->b, cg->entry);
+  LLVMValueRef arr = LLVMBuildAlloca(cg->b, LLVMArrayType2(cg->i64, (unsigned)n), "shape");
+  LLVMPositionBuilderAtEnd(cg->b, cur);
+  for (int i = 0; i < n; i++) {
+    LLVMValueRef idx[2] = {cg_i64(cg, 0), cg_i64(cg, i)};
+    LLVMValueRef p = LLVMBuildInBoundsGEP2(cg->b, LLVMArrayType2(cg->i64, (unsigned)n), arr, idx, 2, "");
+    LLVMBuildStore(cg->b, vals[i], p);
+  }
+  return arr;
+}
+
+/* ---- ops that call the runtime -------------------------------------------------------- */
+
+static void emit_matmul(Cg *cg, int node) {
+  const IrNode *n = &cg->g->nodes[node];
+  const Shape *as = &cg->g->nodes[n->in[0]].type.shape, *bs = &cg->g->nodes[n->in[1]].type.shape;
+  bool ta = n->ia[0], tb = n->ia[1];
+  LLVMValueRef m = cg_dim(cg, as->d[ta ? 1 : 0]), k = cg_dim(cg, as->d[ta ? 0 : 1]);
+  LLVMValueRef nn = cg_dim(cg, bs->d[tb ? 0 : 1]);
+  LLVMValueRef args[] = {LLVMConstInt(cg->i32, ta, 0), LLVMConstInt(cg->i32, tb, 0), m, nn, k, cg_f32(cg, 1),
+                         cg_addr(cg, n->in[0]), cg_addr(cg, n->in[1]), cg_f32(cg, 0), cg_addr(cg, node)};
+  cg_call(cg, RT_SGEMM, args, 10);
+}
+
+/* astrt_conv_shape {n, c, h, w, o, kh, kw, sh, sw, ph, pw} from x and w shapes */
+static void emit_conv(Cg *cg, int node) {
+  const IrNode *n = &cg->g->nodes[node];
+  const Shape *xs, *ws;
+  if (n->op == IR_CONV2D) xs = &cg->g->nodes[n->in[0]].type.shape, ws = &cg->g->nodes[n->in[1]].type.shape;
+  else if (n->op == IR_CONV2D_GRAD_INPUT) xs = &n->type.shape, ws = &cg->g->nodes[n->in[1]].type.shape;
+  else xs = &cg->g->nodes[n->in[0]].type.shape, ws = &n->type.shape;
+  LLVMValueRef v[11] = {cg_dim(cg, xs->d[0]), cg_i64(cg, xs->d[1]), cg_i64(cg, xs->d[2]), cg_i64(cg, xs->d[3]),
+                        cg_i64(cg, ws->d[0]), cg_i64(cg, ws->d[2]), cg_i64(cg, ws->d[3]),
+                        cg_i64(cg, n->ia[0]), cg_i64(cg, n->ia[1]), cg_i64(cg, n->ia[2]), cg_i64(cg, n->ia[3])};
+  LLVMValueRef shape = shape_array(cg, v, 11);
+  LLVMValueRef args[4] = {shape, cg_addr(cg, n->in[0]), cg_addr(cg, n->in[1]), cg_addr(cg, node)};
+  CgRuntimeFn f = n->op == IR_CONV2D ? RT_CONV2D : n->op == IR_CONV2D_GRAD_INPUT ? RT_CONV2D_GRAD_INPUT
+                                                                                  : RT_CONV2D_GRAD_WEIGHT;
+  cg_call(cg, f, args, 4);
+}
+
+/* astrt_pool_shape {planes, h, w, kh, kw, sh, sw, ph, pw} */
+static void emit_pool(Cg *cg, int node) {
+  const IrNode *n = &cg->g->nodes[node];
+  const Shape *xs = n->op == IR_AVGPOOL2D_GRAD ? &n->type.shape : &cg->g->nodes[n->in[0]].type.shape;
+  int r = xs->rank;
+  Shape planes_shape = *xs;
+  planes_shape.rank = r - 2;
+  LLVMValueRef v[9] = {cg_numel(cg, &planes_shape), cg_i64(cg, xs->d[r - 2]), cg_i64(cg, xs->d[r - 1]),
+                       cg_i64(cg, n->ia[0]), cg_i64(cg, n->ia[1]), cg_i64(cg, n->ia[2]), cg_i64(cg, n->ia[3]),
+                       cg_i64(cg, n->ia[4]), cg_i64(cg, n->ia[5])};
+  LLVMValueRef shape = shape_array(cg, v, 9);
+  switch (n->op) {
+  case IR_MAXPOOL2D:
+  case IR_AVGPOOL2D: {
+    LLVMValueRef args[3] = {shape, cg_addr(cg, n->in[0]), cg_addr(cg, node)};
+    cg_call(cg, n->op == IR_MAXPOOL2D ? RT_MAXPOOL2D : RT_AVGPOOL2D, args, 3);
+    break;
+  }
+  case IR_MAXPOOL2D_GRAD: {
+    LLVMValueRef args[4] = {shape, cg_addr(cg, n->in[0]), cg_addr(cg, n->in[1]), cg_addr(cg, node)};
+    cg_call(cg, RT_MAXPOOL2D_GRAD, args, 4);
+    break;
+  }
+  default: {
+    LLVMValueRef args[3] = {shape, cg_addr(cg, n->in[0]), cg_addr(cg, node)};
+    cg_call(cg, RT_AVGPOOL2D_GRAD, args, 3);
+  }
+  }
+}
+
+static LLVMValueRef scalar_arg(Cg *cg, IrScalar s) {
+  LLVMValueRef idx = cg_i64(cg, s);
+  return cg_load_f32(cg, LLVMBuildInBoundsGEP2(cg->b, cg->f32, cg->a_scalars, &idx, 1, ""));
+}
+
+/* onehot: zero the [rows, K] result, then one 1.0 per row (labels outside
+ * [0, K) were rejected when the data was loaded; they are skipped here) */
+typedef struct OnehotCtx {
+  int node, labels;
+  int64_t k;
+} OnehotCtx;
+
+static void onehot_row(Cg *cg, LLVMValueRef *idx, void *vctx) {
+  OnehotCtx *c = vctx;
+  LLVMValueRef lab = LLVMBuildLoad2(cg->b, cg->i32, cg_elem_addr(cg, c->labels, idx[0]), "label");
+  LLVMValueRef lab64 = LLVMBuildSExt(cg->b, lab, cg->i64, "");
+  LLVMValueRef ok = LLVMBuildICmp(cg->b, LLVMIntULT, lab64, cg_i64(cg, c->k), "");
+  LLVMBasicBlockRef set = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "onehot.set");
+  LLVMBasicBlockRef done = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "onehot.next");
+  LLVMBuildCondBr(cg->b, ok, set, done);
+  LLVMPositionBuilderAtEnd(cg->b, set);
+  LLVMValueRef at = LLVMBuildNSWAdd(cg->b, LLVMBuildNSWMul(cg->b, idx[0], cg_i64(cg, c->k), ""), lab64, "");
+  cg_store_f32(cg, cg_f32(cg, 1), cg_elem_addr(cg, c->node, at));
+  LLVMBuildBr(cg->b, done);
+  LLVMPositionBuilderAtEnd(cg->b, done);
+}
+
+static void emit_special(Cg *cg, int node) {
+  const IrNode *n = &cg->g->nodes[node];
+  if (n->op == IR_ONEHOT) {
+    LLVMValueRef bytes = LLVMBuildNSWMul(cg->b, cg_numel(cg, &n->type.shape), cg_i64(cg, 4), "");
+    LLVMBuildMemSet(cg->b, cg_addr(cg, node), LLVMConstInt(cg->i8, 0, 0), bytes, 4);
+    OnehotCtx c = {node, n->in[0], n->type.shape.d[1]};
+    LLVMValueRef rows = cg_dim(cg, n->type.shape.d[0]);
+    cg_loop_nest(cg, 1, &rows, onehot_row, &c);
+  } else if (n->op == IR_DROPOUT_MASK) {
+    LLVMValueRef step = LLVMBuildFPToUI(cg->b, scalar_arg(cg, SC_STEP), cg->i64, "");
+    LLVMValueRef args[6] = {cg_addr(cg, node), cg_numel(cg, &n->type.shape), cg_f32(cg, n->fa[0]),
+                            cg->a_seed, step, cg_i64(cg, n->ia[0])};
+    cg_call(cg, RT_DROPOUT_MASK, args, 6);
+  } else {  /* CORRECT */
+    const Shape *ls = &cg->g->nodes[n->in[0]].type.shape;
+    LLVMValueRef args[4] = {cg_addr(cg, n->in[0]), cg_addr(cg, n->in[1]), cg_dim(cg, ls->d[0]),
+                            cg_i64(cg, ls->d[1])};
+    cg_store_f32(cg, cg_call(cg, RT_COUNT_CORRECT, args, 4), cg_addr(cg, node));
+  }
+}
+
+/* the value of a rank-0 node: its immediate or a load */
+static LLVMValueRef scalar_value(Cg *cg, int node) {
+  if (cg->imm[node]) return cg->imm[node];
+  return cg_load_f32(cg, cg_addr(cg, node));
+}
+
+static void emit_effect(Cg *cg, int node) {
+  const IrNode *n = &cg->g->nodes[node];
+  switch (n->op) {
+  case IR_OUTPUT: {
+    LLVMValueRef idx = cg_i64(cg, n->ia[0]);
+    cg_store_f32(cg, scalar_value(cg, n->in[0]), LLVMBuildInBoundsGEP2(cg->b, cg->f32, cg->a_outputs, &idx, 1, ""));
+    break;
+  }
+  case IR_ASSIGN: {
+    const IrVar *v = &cg->p->vars.data[n->ia[0]];
+    LLVMValueRef dst = byte_gep(cg, cg->a_vars, cg->var_offsets[n->ia[0]]);
+    if (cg->imm[n->in[0]]) {
+      cg_store_f32(cg, cg->imm[n->in[0]], dst);
+    } else {
+      int64_t bytes = shape_numel(&v->shape, 1) * dtype_size(v->dtype);
+      LLVMBuildMemCpy(cg->b, dst, 4, cg_addr(cg, n->in[0]), 4, cg_i64(cg, bytes));
+    }
+    break;
+  }
+  case IR_SGD_UPDATE: cg_sgd_update(cg, node); break;
+  case IR_ADAMW_UPDATE: cg_adamw_update(cg, node); break;
+  default: unreachable();
+  }
+}
+
+static void emit_node(Cg *cg, int node) {
+  const IrNode *n = &cg->g->nodes[node];
+  if (cg_is_immediate(n)) {
+    cg->imm[node] = n->op == IR_CONST ? cg_f32(cg, n->fa[0]) : scalar_arg(cg, (IrScalar)n->ia[0]);
+    return;
+  }
+  switch (ir_ops[n->op].cls) {
+  case LEAF:
+    if (n->op == IR_CONST) {  /* a filled tensor */
+      cg->imm[node] = NULL;
+      cg_elementwise(cg, node);
+    }
+    return;  /* params and inputs are addressed in place */
+  case VIEW: return;
+  case EW_UNARY: case EW_BINARY: case BROADCAST: cg_elementwise(cg, node); return;
+  case REDUCE: cg_reduce(cg, node); return;
+  case MATMUL: emit_matmul(cg, node); return;
+  case CONV: emit_conv(cg, node); return;
+  case POOL: emit_pool(cg, node); return;
+  case SPECIAL: emit_special(cg, node); return;
+  case EFFECT: emit_effect(cg, node); return;
+  }
+}
+
+/* void name(ptr vars, ptr work, ptr x, ptr y, i64 rows, ptr scalars, ptr outputs, i64 seed) */
+static LLVMValueRef emit_graph(Cg *cg, const IrGraph *g, const char *name, int64_t max_rows,
+                               int64_t *work_bytes) {
+  LLVMTypeRef params[8] = {cg->ptr, cg->ptr, cg->ptr, cg->ptr, cg->i64, cg->ptr, cg->ptr, cg->i64};
+  LLVMTypeRef fty = LLVMFunctionType(cg->voidt, params, 8, 0);
+  LLVMValueRef fn = LLVMAddFunction(cg->mod, name, fty);
+  unsigned noalias = LLVMGetEnumAttributeKindForName("noalias", 7);
+  unsigned nounwind = LLVMGetEnumAttributeKindForName("nounwind", 8);
+  for (unsigned i = 0; i < 8; i++)
+    if (params[i] == cg->ptr) LLVMAddAttributeAtIndex(fn, i + 1, LLVMCreateEnumAttribute(cg->ctx, noalias, 0));
+  LLVMAddAttributeAtIndex(fn, LLVMAttributeFunctionIndex, LLVMCreateEnumAttribute(cg->ctx, nounwind, 0));
+  cg->g = g;
+  cg->fn = fn;
+  cg_plan_graph(g, max_rows, &cg->plan);
+  *work_bytes = cg->plan.work_bytes;
+  cg->imm = xcalloc((size_t)g->len + 1, sizeof(LLVMValueRef));
+  LLVMValueRef *a[8] = {&cg->a_vars, &cg->a_work, &cg->a_x, &cg->a_y, &cg->a_rows, &cg->a_scalars,
+                        &cg->a_outputs, &cg->a_seed};
+  for (unsigned i = 0; i < 8; i++) *a[i] = LLVMGetParam(fn, i);
+  cg->entry = LLVMAppendBasicBlockInContext(cg->ctx, fn, "entry");
+  LLVMBasicBlockRef body = LLVMAppendBasicBlockInContext(cg->ctx, fn, "body");
+  LLVMPositionBuilderAtEnd(cg->b, body);
+  for (int i = 0; i < g->len; i++) emit_node(cg, i);
+  LLVMBuildRetVoid(cg->b);
+  LLVMPositionBuilderAtEnd(cg->b, cg->entry);
+  LLVMBuildBr(cg->b, body);
+  free(cg->imm);
+  cg->imm = NULL;
+  cg_plan_free(&cg->plan);
+  return fn;
+}
+
+LLVMModuleRef cg_build_module(const IrProgram *p, LLVMContextRef ctx, const CgOptions *opt) {
+  Cg cg = {.p = p, .ctx = ctx};
+  cg.mod = LLVMModuleCreateWithNameInContext(p->source_path ? p->source_path : "astc", ctx);
+  cg.b = LLVMCreateBuilderInContext(ctx);
+  cg.f32 = LLVMFloatTypeInContext(ctx);
+  cg.f64 = LLVMDoubleTypeInContext(ctx);
+  cg.i1 = LLVMInt1TypeInContext(ctx);
+  cg.i8 = LLVMInt8TypeInContext(ctx);
+  cg.i32 = LLVMInt32TypeInContext(ctx);
+  cg.i64 = LLVMInt64TypeInContext(ctx);
+  cg.ptr = LLVMPointerTypeInContext(ctx, 0);
+  cg.voidt = LLVMVoidTypeInContext(ctx);
+  cg.var_offsets = xmalloc(sizeof(int64_t) * (size_t)(p->vars.len + 1));
+  cg.var_bytes = cg_plan_vars(p, cg.var_offsets);
+
+  LLVMValueRef *phase_fns = xcalloc((size_t)p->phases.len + 1, sizeof(LLVMValueRef));
+  int64_t *phase_work = xcalloc((size_t)p->phases.len + 1, sizeof(int64_t));
+  for (int i = 0; i < p->phases.len; i++) {
+    char name[64];
+    snprintf(name, sizeof name, "astc_step_%d", i);
+    phase_fns[i] = emit_graph(&cg, &p->phases.data[i].step, name, p->phases.data[i].batch, &phase_work[i]);
+  }
+  int64_t eval_work;
+  LLVMValueRef eval_fn = emit_graph(&cg, &p->eval, "astc_eval", p->eval_batch, &eval_work);
+  cg_emit_schedule(&cg);
+  cg_emit_descriptor(&cg, phase_fns, phase_work, eval_fn, eval_work);
+  if (opt && opt->with_main) cg_emit_main(&cg);
+  free(phase_fns);
+  free(phase_work);
+  free(cg.var_offsets);
+  LLVMDisposeBuilder(cg.b);
+
+  char *msg = NULL;
+  if (LLVMVerifyModule(cg.mod, LLVMReturnStatusAction, &msg)) {
+    fprintf(stderr, "astc: internal error: generated LLVM IR does not verify:\n%s\n", msg);
+    LLVMDisposeMessage(msg);
+    LLVMDisposeModule(cg.mod);
+    return NULL;
+  }
+  LLVMDisposeMessage(msg);
+  return cg.mod;
+}

@@ -1,0 +1,137 @@
+/* cg_plan.c — memory planning: variable offsets, and liveness-based reuse of
+ * one work arena for the activations and gradients of a step.
+ *
+ * Values are sized for the largest batch (max_rows); a step with fewer rows
+ * uses a prefix of each slot. A value's slot is freed after its last use, and
+ * a view (reshape) shares its operand's slot and extends its life. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "codegen.h"
+
+#define ALIGN 64
+
+static int64_t align_up(int64_t n) { return (n + ALIGN - 1) / ALIGN * ALIGN; }
+
+bool cg_is_immediate(const IrNode *n) {
+  return (n->op == IR_CONST || n->op == IR_SCALAR) && n->type.shape.rank == 0;
+}
+
+int64_t cg_plan_vars(const IrProgram *p, int64_t *offsets) {
+  int64_t off = 0;
+  for (int v = 0; v < p->vars.len; v++) {
+    offsets[v] = off;
+    off += align_up(shape_numel(&p->vars.data[v].shape, 1) * dtype_size(p->vars.data[v].dtype));
+  }
+  return off;
+}
+
+/* free list of [off, off+size) ranges, sorted by offset */
+typedef struct Free {
+  int64_t off, size;
+} Free;
+
+typedef struct Arena {
+  VEC(Free) free;
+  int64_t top;
+} ArenaPlan;
+
+static int64_t arena_take(ArenaPlan *a, int64_t size) {
+  for (int i = 0; i < a->free.len; i++) {
+    Free *f = &a->free.data[i];
+    if (f->size < size) continue;
+    int64_t off = f->off;
+    f->off += size;
+    f->size -= size;
+    if (f->size == 0) {
+      memmove(f, f + 1, sizeof(Free) * (size_t)(a->free.len - i - 1));
+      a->free.len--;
+    }
+    return off;
+  }
+  /* grow, merging with a free block that ends at the top */
+  if (a->free.len && a->free.data[a->free.len - 1].off + a->free.data[a->free.len - 1].size == a->top) {
+    Free *f = &a->free.data[--a->free.len];
+    a->top = f->off + size;
+    return f->off;
+  }
+  int64_t off = a->top;
+  a->top += size;
+  return off;
+}
+
+static void arena_give(ArenaPlan *a, int64_t off, int64_t size) {
+  int i = 0;
+  while (i < a->free.len && a->free.data[i].off < off) i++;
+  vec_push(&a->free, ((Free){0, 0}));
+  memmove(&a->free.data[i + 1], &a->free.data[i], sizeof(Free) * (size_t)(a->free.len - 1 - i));
+  a->free.data[i] = (Free){off, size};
+  /* coalesce with the neighbours */
+  if (i + 1 < a->free.len && a->free.data[i].off + a->free.data[i].size == a->free.data[i + 1].off) {
+    a->free.data[i].size += a->free.data[i + 1].size;
+    memmove(&a->free.data[i + 1], &a->free.data[i + 2], sizeof(Free) * (size_t)(a->free.len - i - 2));
+    a->free.len--;
+  }
+  if (i > 0 && a->free.data[i - 1].off + a->free.data[i - 1].size == a->free.data[i].off) {
+    a->free.data[i - 1].size += a->free.data[i].size;
+    memmove(&a->free.data[i], &a->free.data[i + 1], sizeof(Free) * (size_t)(a->free.len - i - 1));
+    a->free.len--;
+  }
+}
+
+static bool needs_slot(const IrNode *n) {
+  if (ir_ops[n->op].cls == EFFECT || ir_ops[n->op].cls == VIEW) return false;
+  if (n->op == IR_PARAM || n->op == IR_INPUT) return false;
+  return !cg_is_immediate(n);
+}
+
+void cg_plan_graph(const IrGraph *g, int64_t max_rows, BufPlan *out) {
+  int n = g->len;
+  out->offset = xmalloc(sizeof(int64_t) * (size_t)(n + 1));
+  out->root = xmalloc(sizeof(int) * (size_t)(n + 1));
+  int *last = xmalloc(sizeof(int) * (size_t)(n + 1));
+  for (int i = 0; i < n; i++) {
+    const IrNode *nd = &g->nodes[i];
+    out->offset[i] = -1;
+    out->root[i] = ir_ops[nd->op].cls == VIEW ? out->root[nd->in[0]] : i;
+    last[i] = i;
+    for (int k = 0; k < nd->nin; k++) {
+      int r = out->root[nd->in[k]];
+      last[r] = MAX(last[r], i);
+    }
+  }
+  /* a view keeps its root alive for as long as the view is used */
+  for (int i = n - 1; i >= 0; i--) last[out->root[i]] = MAX(last[out->root[i]], last[i]);
+  ArenaPlan a = {0};
+  VEC(int) *dying = xcalloc((size_t)n + 1, sizeof(*dying));
+  for (int i = 0; i < n; i++)
+    if (needs_slot(&g->nodes[i])) vec_push(&dying[last[i]], i);
+  for (int i = 0; i < n; i++) {
+    const IrNode *nd = &g->nodes[i];
+    if (needs_slot(nd)) {
+      int64_t bytes = align_up(shape_numel(&nd->type.shape, max_rows) * dtype_size(nd->type.dtype));
+      out->offset[i] = arena_take(&a, bytes ? bytes : ALIGN);
+    }
+    for (int k = 0; k < dying[i].len; k++) {
+      int d = dying[i].data[k];
+      const IrNode *dn = &g->nodes[d];
+      int64_t bytes = align_up(shape_numel(&dn->type.shape, max_rows) * dtype_size(dn->type.dtype));
+      arena_give(&a, out->offset[d], bytes ? bytes : ALIGN);
+    }
+  }
+  for (int i = 0; i < n; i++) {
+    if (out->offset[i] < 0 && out->root[i] != i) out->offset[i] = out->offset[out->root[i]];
+    vec_free(&dying[i]);
+  }
+  out->work_bytes = a.top ? a.top : ALIGN;
+  free(dying);
+  free(last);
+  vec_free(&a.free);
+}
+
+void cg_plan_free(BufPlan *pl) {
+  free(pl->offset);
+  free(pl->root);
+  pl->offset = NULL;
+  pl->root = NULL;
+}

@@ -1,0 +1,268 @@
+/* cli.c — option parsing shared by all subcommands, and check / show. */
+#include "cli.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "codegen.h"
+#include "driver.h"
+
+/* options every command accepts */
+static const CliOption common_opts[] = {
+    {"-I", "DIR", "also look for imported modules in DIR"},
+    {"--stdlib", "DIR", "use the standard library in DIR"},
+    {"--no-speedup", NULL, "ignore the speedup block (compile the baseline)"},
+};
+
+void cli_print_help(FILE *out, const Command *c) {
+  fprintf(out, "usage: astc %s\n\n%s\n\noptions:\n", c->usage, c->summary);
+  for (int i = 0; i < CLI_MAX_OPTS && c->opts[i].name; i++) {
+    char lhs[64];
+    snprintf(lhs, sizeof lhs, "%s%s%s", c->opts[i].name, c->opts[i].arg ? " " : "",
+             c->opts[i].arg ? c->opts[i].arg : "");
+    fprintf(out, "  %-22s %s\n", lhs, c->opts[i].help);
+  }
+  for (size_t i = 0; i < ARRAY_LEN(common_opts); i++) {
+    char lhs[64];
+    snprintf(lhs, sizeof lhs, "%s%s%s", common_opts[i].name, common_opts[i].arg ? " " : "",
+             common_opts[i].arg ? common_opts[i].arg : "");
+    fprintf(out, "  %-22s %s\n", lhs, common_opts[i].help);
+  }
+  fprintf(out, "  %-22s %s\n", "-h, --help", "show this help");
+}
+
+const char *cli_opt(const CliArgs *a, const Command *c, const char *name) {
+  for (int i = 0; i < CLI_MAX_OPTS && c->opts[i].name; i++)
+    if (!strcmp(c->opts[i].name, name)) return a->values[i];
+  return NULL;
+}
+
+/* Matches argv[*i] against an option: "--name", "--name=value" or
+ * "--name value". Returns the value ("" for flags) or NULL if no match. */
+static const char *match(const CliOption *o, int argc, char **argv, int *i, bool *err) {
+  const char *s = argv[*i];
+  size_t n = strlen(o->name);
+  if (strncmp(s, o->name, n) != 0) return NULL;
+  if (s[n] == 0) {
+    if (!o->arg) return "";
+    if (*i + 1 >= argc) {
+      fprintf(stderr, "astc: option %s needs a value (%s)\n", o->name, o->arg);
+      *err = true;
+      return NULL;
+    }
+    return argv[++*i];
+  }
+  if (s[n] == '=' && o->arg) return s + n + 1;
+  if (o->name[1] != '-' && o->arg && s[n]) return s + n;  /* -IDIR */
+  return NULL;
+}
+
+int cli_run(const Command *c, int argc, char **argv) {
+  CliArgs a = {0};
+  a.compile.include_dirs = a.includes;
+  for (int i = 0; i < argc; i++) {
+    const char *s = argv[i];
+    if (!strcmp(s, "--help") || !strcmp(s, "-h")) {
+      cli_print_help(stdout, c);
+      return 0;
+    }
+    if (!strcmp(s, "--")) {
+      a.rest = argv + i + 1;
+      a.nrest = argc - i - 1;
+      break;
+    }
+    bool err = false, matched = false;
+    for (int k = 0; k < CLI_MAX_OPTS && c->opts[k].name && !matched; k++) {
+      const char *v = match(&c->opts[k], argc, argv, &i, &err);
+      if (v) a.values[k] = v, matched = true;
+    }
+    for (size_t k = 0; k < ARRAY_LEN(common_opts) && !matched && !err; k++) {
+      const char *v = match(&common_opts[k], argc, argv, &i, &err);
+      if (!v) continue;
+      matched = true;
+      if (k == 0) {
+        if (a.compile.ninclude < 32) a.includes[a.compile.ninclude++] = v;
+      } else if (k == 1) {
+        a.compile.stdlib_dir = v;
+      } else {
+        a.compile.no_speedup = true;
+      }
+    }
+    if (err) return 2;
+    if (matched) continue;
+    if (s[0] == '-' && s[1]) {
+      fprintf(stderr, "astc %s: unknown option '%s' (see 'astc %s --help')\n", c->name, s, c->name);
+      return 2;
+    }
+    if (a.file) {
+      fprintf(stderr, "astc %s: one input file only ('%s' and '%s')\n", c->name, a.file, s);
+      return 2;
+    }
+    a.file = s;
+  }
+  if (!a.file) {
+    fprintf(stderr, "astc %s: no input file\nusage: astc %s\n", c->name, c->usage);
+    return 2;
+  }
+  int rc = c->run(&a);
+  src_reset();
+  return rc;
+}
+
+/* ---- astc check ------------------------------------------------------------------ */
+
+static int run_check(CliArgs *a) {
+  Compilation c;
+  bool ok = compile_file(&c, a->file, &a->compile);
+  if (!ok && c.sema.modules.len && diag_error_count() == 0) ok = true;
+  if (ok && c.prog) {
+    int64_t params = 0;
+    for (int i = 0; i < c.prog->vars.len; i++)
+      if (c.prog->vars.data[i].kind == VAR_PARAM) params += shape_numel(&c.prog->vars.data[i].shape, 1);
+    if (!cli_opt(a, &cmd_check, "--quiet"))
+      printf("%s: ok: model %s, %d layers, %lld parameters, %d step ops, %d eval ops\n", a->file,
+             c.prog->model_name, c.prog->layers.len, (long long)params, c.prog->phases.data[0].step.len,
+             c.prog->eval.len);
+  }
+  compilation_free(&c);
+  return diag_error_count() ? 1 : 0;
+}
+
+const Command cmd_check = {
+    "check", "parse and check a program: names, types, shapes, train and speedup blocks",
+    "check [OPTIONS] FILE.train",
+    {{"--quiet", NULL, "print nothing on success"}},
+    run_check,
+};
+
+/* ---- astc show --------------------------------------------------------------------- */
+
+static int run_show(CliArgs *a) {
+  const Command *c = &cmd_show;
+  if (cli_opt(a, c, "--ast")) {
+    Sema s = {0};
+    bool ok = sema_load(&s, a->file, &a->compile);
+    if (ok)
+      for (int i = 0; i < s.modules.len; i++) {
+        printf("# %s\n", s.modules.data[i]->path);
+        ast_dump(stdout, s.modules.data[i]->ast);
+      }
+    sema_free(&s);
+    return ok ? 0 : 1;
+  }
+  Compilation comp;
+  if (!compile_file(&comp, a->file, &a->compile)) {
+    compilation_free(&comp);
+    return 1;
+  }
+  IrPrintOptions po = {.locations = !cli_opt(a, c, "--no-locations")};
+  const char *b = cli_opt(a, c, "--batch");
+  if (b) po.batch = atoll(b);
+  const char *graph = cli_opt(a, c, "--graph");
+  IrProgram *p = comp.prog;
+  int rc = 0;
+  if (!graph || !strcmp(graph, "all")) {
+    ir_print_program(stdout, p, &po);
+  } else if (!strcmp(graph, "step")) {
+    ir_print_graph(stdout, p, &p->phases.data[0].step, "step", &po);
+  } else if (!strcmp(graph, "eval")) {
+    ir_print_graph(stdout, p, &p->eval, "eval", &po);
+  } else {
+    fprintf(stderr, "astc show: --graph must be step, eval or all\n");
+    rc = 2;
+  }
+  compilation_free(&comp);
+  return rc;
+}
+
+const Command cmd_show = {
+    "show", "print the training program as IR: variables, the step graph (forward, loss, "
+            "backward, update) and the evaluation graph",
+    "show [OPTIONS] FILE.train",
+    {{"--graph", "WHICH", "step, eval or all (default all)"},
+     {"--batch", "N", "print the batch dimension B as N"},
+     {"--no-locations", NULL, "omit source locations"},
+     {"--ast", NULL, "print the syntax tree instead of the IR"}},
+    run_show,
+};
+
+/* ---- astc build ------------------------------------------------------------------------ */
+
+/* FILE.train -> FILE (executable), FILE.o, FILE.ll, FILE.bc */
+static char *default_output(const char *file, const char *ext) {
+  const char *slash = strrchr(file, '/');
+  const char *base = slash ? slash + 1 : file;
+  size_t n = strlen(base);
+  if (n > 6 && !strcmp(base + n - 6, ".train")) n -= 6;
+  return xprintf("%.*s%s", (int)n, base, ext);
+}
+
+static int run_build(CliArgs *a) {
+  const Command *c = &cmd_build;
+  const char *emit = cli_opt(a, c, "--emit");
+  if (!emit) emit = "exe";
+  CgEmitKind kind = CG_EMIT_OBJ;
+  const char *ext = "";
+  if (!strcmp(emit, "llvm")) kind = CG_EMIT_LLVM, ext = ".ll";
+  else if (!strcmp(emit, "bc")) kind = CG_EMIT_BC, ext = ".bc";
+  else if (!strcmp(emit, "obj")) ext = ".o";
+  else if (strcmp(emit, "exe") != 0) {
+    fprintf(stderr, "astc build: --emit must be exe, obj, llvm or bc, not '%s'\n", emit);
+    return 2;
+  }
+  Compilation comp;
+  if (!compile_file(&comp, a->file, &a->compile)) {
+    compilation_free(&comp);
+    return 1;
+  }
+  char *out = cli_opt(a, c, "-o") ? xstrdup(cli_opt(a, c, "-o")) : default_output(a->file, ext);
+  bool exe = !strcmp(emit, "exe");
+  bool ok;
+  if (exe) {
+    char *obj = xprintf("%s.o.tmp", out);
+    ok = cg_emit(comp.prog, obj, CG_EMIT_OBJ, true, true) && cg_link_executable(obj, out);
+    remove(obj);
+    free(obj);
+  } else {
+    ok = cg_emit(comp.prog, out, kind, !cli_opt(a, c, "--no-main"), !cli_opt(a, c, "--no-opt"));
+  }
+  free(out);
+  compilation_free(&comp);
+  return ok ? 0 : 1;
+}
+
+const Command cmd_build = {
+    "build", "compile a program to a native executable (or an object file, LLVM IR or bitcode)",
+    "build [OPTIONS] FILE.train",
+    {{"-o", "OUT", "output file (default: FILE, FILE.o, FILE.ll or FILE.bc)"},
+     {"--emit", "KIND", "exe (default), obj, llvm or bc"},
+     {"--no-opt", NULL, "skip LLVM optimisation (with --emit=llvm or bc)"},
+     {"--no-main", NULL, "do not define main() (with --emit=obj, llvm or bc)"}},
+    run_build,
+};
+
+/* ---- astc run ---------------------------------------------------------------------------- */
+
+static int run_run(CliArgs *a) {
+  Compilation comp;
+  if (!compile_file(&comp, a->file, &a->compile)) {
+    compilation_free(&comp);
+    return 1;
+  }
+  /* argv for the program: its name, then everything after "--" */
+  char **argv = xcalloc((size_t)a->nrest + 2, sizeof(char *));
+  argv[0] = (char *)a->file;
+  for (int i = 0; i < a->nrest; i++) argv[i + 1] = a->rest[i];
+  int rc = cg_jit_run(comp.prog, a->nrest + 1, argv);
+  free(argv);
+  compilation_free(&comp);
+  return rc;
+}
+
+const Command cmd_run = {
+    "run", "compile a program in memory and train it now; program options follow '--' "
+           "(see 'astc run FILE -- --help')",
+    "run [OPTIONS] FILE.train [-- PROGRAM OPTIONS]",
+    {{0}},
+    run_run,
+};

@@ -1,0 +1,42 @@
+/* cli.h — subcommands and their option tables. */
+#ifndef ASTC_CLI_H
+#define ASTC_CLI_H
+
+#include <stdio.h>
+
+#include "sema.h"
+
+#define CLI_MAX_OPTS 24
+
+typedef struct CliOption {
+  const char *name;     /* "--batch" */
+  const char *arg;      /* "N", or NULL for a flag */
+  const char *help;
+} CliOption;
+
+/* Parsed arguments of one command. */
+typedef struct CliArgs {
+  const char *file;                    /* the .train file */
+  const char *values[CLI_MAX_OPTS];    /* by option index; "" for a given flag */
+  int nrest;                           /* arguments after "--" */
+  char **rest;
+  CompileOptions compile;
+  const char *includes[32];
+} CliArgs;
+
+typedef struct Command {
+  const char *name;
+  const char *summary;
+  const char *usage;
+  CliOption opts[CLI_MAX_OPTS];
+  int (*run)(CliArgs *a);
+} Command;
+
+extern const Command cmd_check, cmd_show, cmd_build, cmd_run;
+
+void cli_print_help(FILE *out, const Command *c);
+int cli_run(const Command *c, int argc, char **argv);
+/* The value of an option (NULL if not given). */
+const char *cli_opt(const CliArgs *a, const Command *c, const char *name);
+
+#endif

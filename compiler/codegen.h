@@ -1,0 +1,74 @@
+/* codegen.h — from a training program to LLVM IR, object code and a running
+ * JIT. The public face of cg_*.c, target.c, jit.c and link.c.
+ *
+ * The generated module defines, for a program p:
+ *   astc_step_<k>      one function per phase (astrt_step_fn)
+ *   astc_eval          the evaluation step
+ *   astc_lr_schedule   the learning-rate multiplier (astrt_schedule_fn)
+ *   astc_program       the descriptor (astrt_program, runtime/astrt_program.h)
+ *   main               only for executables: calls astrt_main
+ */
+#ifndef ASTC_CODEGEN_H
+#define ASTC_CODEGEN_H
+
+#include <llvm-c/Core.h>
+#include <llvm-c/TargetMachine.h>
+
+#include "ir.h"
+
+/* ---- memory planning (cg_plan.c) ------------------------------------------------ */
+
+/* Where each node's value lives in the work arena of one step function. */
+typedef struct BufPlan {
+  int64_t *offset;     /* bytes into the work arena, or -1 (no buffer of its own) */
+  int *root;           /* the node whose buffer holds the value (views alias) */
+  int64_t work_bytes;  /* arena size for up to max_rows rows */
+} BufPlan;
+
+/* Plans buffers for g with up to max_rows rows: each value gets a 64-byte
+ * aligned slot that is reused once the value's last use has passed. */
+void cg_plan_graph(const IrGraph *g, int64_t max_rows, BufPlan *out);
+void cg_plan_free(BufPlan *pl);
+/* Byte offset of every variable in the variable arena (64-byte aligned);
+ * returns the arena size. offsets has p->vars.len entries. */
+int64_t cg_plan_vars(const IrProgram *p, int64_t *offsets);
+/* Whether a node's value is an immediate (a constant or run-time scalar). */
+bool cg_is_immediate(const IrNode *n);
+
+/* ---- module generation (cg_module.c) ------------------------------------------- */
+
+typedef struct CgOptions {
+  bool with_main;        /* define main() calling astrt_main (executables) */
+} CgOptions;
+
+/* Builds the module in ctx. Returns NULL (after printing why) on failure. */
+LLVMModuleRef cg_build_module(const IrProgram *p, LLVMContextRef ctx, const CgOptions *opt);
+
+/* ---- targets and passes (target.c) ---------------------------------------------------- */
+
+/* Initialises LLVM's native target once per process. */
+void cg_init_llvm(void);
+/* A target machine for this host (CPU and features), PIC, aggressive codegen. */
+LLVMTargetMachineRef cg_host_target_machine(void);
+/* Sets triple and data layout from tm, verifies the module and runs the
+ * default<O3> pipeline. Returns false (message on stderr) on failure. */
+bool cg_optimize(LLVMModuleRef m, LLVMTargetMachineRef tm);
+
+/* ---- running (jit.c) and linking (link.c) ----------------------------------------------- */
+
+/* JIT-compiles p and runs astrt_main with argv (argv[0] = program name). */
+int cg_jit_run(const IrProgram *p, int argc, char **argv);
+/* JIT-compiles p and returns its descriptor (valid until cg_jit_free). */
+typedef struct CgJit CgJit;
+struct astrt_program;
+CgJit *cg_jit_compile(const IrProgram *p, const struct astrt_program **desc);
+void cg_jit_free(CgJit *jit);
+typedef enum CgEmitKind { CG_EMIT_OBJ, CG_EMIT_LLVM, CG_EMIT_BC } CgEmitKind;
+/* Writes the program as an object file, LLVM IR text or bitcode (optimised
+ * for this host unless optimize is false). Returns false (message on
+ * stderr) on failure. */
+bool cg_emit(const IrProgram *p, const char *path, CgEmitKind kind, bool with_main, bool optimize);
+/* Links an object file with libastrt into an executable. */
+bool cg_link_executable(const char *obj_path, const char *exe_path);
+
+#endif

@@ -1,0 +1,16 @@
+/* cost.h — FLOPs and bytes of IR nodes and graphs (cost.c). */
+#ifndef ASTC_COST_H
+#define ASTC_COST_H
+
+#include "ir.h"
+
+typedef struct IrCost {
+  double flops;
+  double bytes;
+} IrCost;
+
+IrCost ir_node_cost(const IrProgram *p, const IrGraph *g, int i, int64_t batch);
+/* Sum over the nodes of one role (role < 0: all nodes). */
+IrCost ir_graph_cost(const IrProgram *p, const IrGraph *g, int64_t batch, int role);
+
+#endif

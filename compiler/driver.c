@@ -1,0 +1,32 @@
+/* driver.c — load, check, lower, verify. */
+#include "driver.h"
+
+#include <stdio.h>
+#include <string.h>
+
+bool verify_program(const IrProgram *p) {
+  int problems = 0;
+  for (int i = 0; i < p->phases.len; i++) {
+    char what[64];
+    snprintf(what, sizeof what, "phase %d step", i);
+    problems += ir_verify(p, &p->phases.data[i].step, what, stderr);
+  }
+  problems += ir_verify(p, &p->eval, "eval", stderr);
+  return problems == 0;
+}
+
+bool compile_file(Compilation *c, const char *path, const CompileOptions *opt) {
+  memset(c, 0, sizeof *c);
+  if (!sema_load(&c->sema, path, opt)) return false;
+  c->prog = sema_program(&c->sema);
+  if (!c->prog) return false;
+  if (!verify_program(c->prog))
+    internal_error(__FILE__, __LINE__, "the IR of %s does not verify", path);
+  return true;
+}
+
+void compilation_free(Compilation *c) {
+  ir_program_free(c->prog);
+  c->prog = NULL;
+  sema_free(&c->sema);
+}

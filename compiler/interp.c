@@ -1,0 +1,380 @@
+/* interp.c — the reference interpreter (see interp.h). Loops are written
+ * for obviousness, not speed. */
+#include "interp.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "astrt.h"
+
+/* ---- helpers ---------------------------------------------------------------------- */
+
+static int64_t dim(const Interp *in, int64_t d) { return d == IR_DIM_B ? in->rows : d; }
+
+int64_t interp_numel(const Interp *in, const IrGraph *g, int node) {
+  return shape_numel(&g->nodes[node].type.shape, in->rows);
+}
+
+/* row-major strides of a shape, aligned to rank `r` (missing leading dims and
+ * broadcast dims of size 1 get stride 0 when `bcast`) */
+static void strides(const Interp *in, const Shape *s, int r, int64_t *st, bool bcast) {
+  int64_t acc = 1;
+  for (int i = r - 1; i >= 0; i--) {
+    int j = i - (r - s->rank);
+    if (j < 0) {
+      st[i] = 0;
+      continue;
+    }
+    int64_t d = dim(in, s->d[j]);
+    st[i] = (bcast && d == 1) ? 0 : acc;
+    acc *= d;
+  }
+}
+
+/* offset of flat output index k in an operand with strides st */
+static int64_t offset(const Interp *in, const Shape *out, int64_t k, const int64_t *st) {
+  int64_t off = 0;
+  for (int i = out->rank - 1; i >= 0; i--) {
+    int64_t d = dim(in, out->d[i]);
+    off += (k % d) * st[i];
+    k /= d;
+  }
+  return off;
+}
+
+static double gen_uniform(uint64_t *s) {
+  *s += 0x9E3779B97F4A7C15ull;
+  uint64_t z = *s;
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  z ^= z >> 31;
+  return (double)(z >> 11) / 9007199254740992.0;
+}
+
+static double gen_normal(uint64_t *s) {
+  double u = gen_uniform(s), v = gen_uniform(s);
+  return sqrt(-2 * log(u + 1e-300)) * cos(2 * M_PI * v);
+}
+
+void interp_init(Interp *in, const IrProgram *p, uint64_t seed) {
+  memset(in, 0, sizeof *in);
+  in->p = p;
+  in->seed = seed;
+  in->vars = xcalloc((size_t)p->vars.len + 1, sizeof(double *));
+  uint64_t s = seed * 2654435761u + 1;
+  for (int v = 0; v < p->vars.len; v++) {
+    const IrVar *var = &p->vars.data[v];
+    int64_t n = shape_numel(&var->shape, 1);
+    double *d = xcalloc((size_t)n + 1, sizeof(double));
+    const Init *it = &var->init;
+    for (int64_t i = 0; i < n; i++) {
+      switch (it->kind) {
+      case INIT_ZEROS: d[i] = 0; break;
+      case INIT_ONES: d[i] = 1; break;
+      case INIT_CONST: d[i] = it->a; break;
+      case INIT_UNIFORM: d[i] = it->a + (it->b - it->a) * gen_uniform(&s); break;
+      case INIT_NORMAL: d[i] = it->a + it->b * gen_normal(&s); break;
+      case INIT_HE_UNIFORM: d[i] = (2 * gen_uniform(&s) - 1) * sqrt(6.0 / (double)it->fan_in); break;
+      case INIT_HE_NORMAL: d[i] = gen_normal(&s) * sqrt(2.0 / (double)it->fan_in); break;
+      case INIT_GLOROT_UNIFORM:
+        d[i] = (2 * gen_uniform(&s) - 1) * sqrt(6.0 / (double)(it->fan_in + it->fan_out));
+        break;
+      case INIT_GLOROT_NORMAL: d[i] = gen_normal(&s) * sqrt(2.0 / (double)(it->fan_in + it->fan_out)); break;
+      }
+    }
+    in->vars[v] = d;
+  }
+}
+
+static void free_vals(Interp *in) {
+  for (int i = 0; i < in->nvals; i++) free(in->vals[i]);
+  free(in->vals);
+  in->vals = NULL;
+  in->nvals = 0;
+}
+
+void interp_free(Interp *in) {
+  free_vals(in);
+  if (in->vars)
+    for (int v = 0; v < in->p->vars.len; v++) free(in->vars[v]);
+  free(in->vars);
+  in->vars = NULL;
+}
+
+/* ---- op groups ---------------------------------------------------------------------- */
+
+static double unary(IrOp op, double x) {
+  switch (op) {
+  case IR_NEG: return -x;
+  case IR_EXP: return exp(x);
+  case IR_LOG: return log(x);
+  case IR_SQRT: return sqrt(x);
+  case IR_RSQRT: return 1 / sqrt(x);
+  case IR_TANH: return tanh(x);
+  case IR_SIGMOID: return 1 / (1 + exp(-x));
+  case IR_RELU: return x > 0 ? x : 0;
+  case IR_ABS: return fabs(x);
+  case IR_STOP_GRAD: case IR_CAST: return x;
+  default: unreachable();
+  }
+}
+
+static double binary(IrOp op, double a, double b) {
+  switch (op) {
+  case IR_ADD: return a + b;
+  case IR_SUB: return a - b;
+  case IR_MUL: return a * b;
+  case IR_DIV: return a / b;
+  case IR_MAXIMUM: return a >= b ? a : b;
+  case IR_MINIMUM: return b >= a ? a : b;
+  case IR_GT: return a > b ? 1 : 0;
+  case IR_GE: return a >= b ? 1 : 0;
+  case IR_RELU_GRAD: return a > 0 ? b : 0;
+  default: unreachable();
+  }
+}
+
+static void elementwise(Interp *in, const IrGraph *g, const IrNode *n, double *out) {
+  const Shape *os = &n->type.shape;
+  int r = os->rank;
+  int64_t st[IR_MAX_IN][IR_MAX_RANK];
+  for (int k = 0; k < n->nin; k++) strides(in, &g->nodes[n->in[k]].type.shape, r, st[k], true);
+  int64_t total = shape_numel(os, in->rows);
+  for (int64_t i = 0; i < total; i++) {
+    double a = in->vals[n->in[0]][offset(in, os, i, st[0])];
+    if (n->nin == 1) out[i] = n->op == IR_BROADCAST || n->op == IR_RESHAPE ? a : unary(n->op, a);
+    else out[i] = binary(n->op, a, in->vals[n->in[1]][offset(in, os, i, st[1])]);
+  }
+}
+
+static void reduce(Interp *in, const IrGraph *g, const IrNode *n, double *out) {
+  const Shape *xs = &g->nodes[n->in[0]].type.shape;
+  int64_t mask = n->ia[0];
+  /* the result viewed with the reduced axes kept as 1 */
+  Shape keep = *xs;
+  double count = 1;
+  for (int a = 0; a < xs->rank; a++)
+    if (mask & (1 << a)) {
+      count *= (double)dim(in, xs->d[a]);
+      keep.d[a] = 1;
+    }
+  int64_t nout = shape_numel(&keep, in->rows);
+  for (int64_t i = 0; i < nout; i++) out[i] = n->op == IR_MAX ? -INFINITY : 0;
+  int64_t st[IR_MAX_RANK];
+  strides(in, &keep, xs->rank, st, true);
+  int64_t total = shape_numel(xs, in->rows);
+  const double *x = in->vals[n->in[0]];
+  for (int64_t i = 0; i < total; i++) {
+    int64_t o = offset(in, xs, i, st);
+    if (n->op == IR_MAX) out[o] = x[i] > out[o] ? x[i] : out[o];
+    else out[o] += x[i];
+  }
+  if (n->op == IR_MEAN)
+    for (int64_t i = 0; i < nout; i++) out[i] /= count;
+}
+
+static void matmul(Interp *in, const IrGraph *g, const IrNode *n, double *out) {
+  const Shape *as = &g->nodes[n->in[0]].type.shape, *bs = &g->nodes[n->in[1]].type.shape;
+  bool ta = n->ia[0], tb = n->ia[1];
+  int64_t a0 = dim(in, as->d[0]), a1 = dim(in, as->d[1]), b0 = dim(in, bs->d[0]), b1 = dim(in, bs->d[1]);
+  int64_t m = ta ? a1 : a0, k = ta ? a0 : a1, nn = tb ? b0 : b1;
+  const double *a = in->vals[n->in[0]], *b = in->vals[n->in[1]];
+  for (int64_t i = 0; i < m; i++)
+    for (int64_t j = 0; j < nn; j++) {
+      double s = 0;
+      for (int64_t p = 0; p < k; p++)
+        s += (ta ? a[p * a1 + i] : a[i * a1 + p]) * (tb ? b[j * b1 + p] : b[p * b1 + j]);
+      out[i * nn + j] = s;
+    }
+}
+
+/* conv2d and its two gradients share one loop nest over (n, o, oy, ox, c, ky, kx):
+ * y[n,o,oy,ox] += x[n,c,iy,ix] * w[o,c,ky,kx] with iy = oy*sh - ph + ky */
+static void conv(Interp *in, const IrGraph *g, const IrNode *n, double *out) {
+  const Shape *xs, *ws, *ys;
+  const double *x = NULL, *w = NULL, *dy = NULL;
+  if (n->op == IR_CONV2D) {
+    xs = &g->nodes[n->in[0]].type.shape, ws = &g->nodes[n->in[1]].type.shape, ys = &n->type.shape;
+    x = in->vals[n->in[0]], w = in->vals[n->in[1]];
+  } else if (n->op == IR_CONV2D_GRAD_INPUT) {
+    ys = &g->nodes[n->in[0]].type.shape, ws = &g->nodes[n->in[1]].type.shape, xs = &n->type.shape;
+    dy = in->vals[n->in[0]], w = in->vals[n->in[1]];
+  } else {
+    xs = &g->nodes[n->in[0]].type.shape, ys = &g->nodes[n->in[1]].type.shape, ws = &n->type.shape;
+    x = in->vals[n->in[0]], dy = in->vals[n->in[1]];
+  }
+  int64_t N = dim(in, xs->d[0]), C = xs->d[1], H = xs->d[2], W = xs->d[3];
+  int64_t O = ws->d[0], KH = ws->d[2], KW = ws->d[3], OH = ys->d[2], OW = ys->d[3];
+  int64_t sh = n->ia[0], sw = n->ia[1], ph = n->ia[2], pw = n->ia[3];
+  memset(out, 0, sizeof(double) * (size_t)shape_numel(&n->type.shape, in->rows));
+  for (int64_t b = 0; b < N; b++)
+    for (int64_t o = 0; o < O; o++)
+      for (int64_t oy = 0; oy < OH; oy++)
+        for (int64_t ox = 0; ox < OW; ox++)
+          for (int64_t c = 0; c < C; c++)
+            for (int64_t ky = 0; ky < KH; ky++)
+              for (int64_t kx = 0; kx < KW; kx++) {
+                int64_t iy = oy * sh - ph + ky, ix = ox * sw - pw + kx;
+                if (iy < 0 || iy >= H || ix < 0 || ix >= W) continue;
+                int64_t xi = ((b * C + c) * H + iy) * W + ix, wi = ((o * C + c) * KH + ky) * KW + kx;
+                int64_t yi = ((b * O + o) * OH + oy) * OW + ox;
+                if (n->op == IR_CONV2D) out[yi] += x[xi] * w[wi];
+                else if (n->op == IR_CONV2D_GRAD_INPUT) out[xi] += dy[yi] * w[wi];
+                else out[wi] += x[xi] * dy[yi];
+              }
+}
+
+/* pooling windows over the last two axes; padding never wins a max and is
+ * not counted in an average */
+static void pool(Interp *in, const IrGraph *g, const IrNode *n, double *out) {
+  const Shape *xs = n->op == IR_MAXPOOL2D || n->op == IR_AVGPOOL2D || n->op == IR_MAXPOOL2D_GRAD
+                        ? &g->nodes[n->in[0]].type.shape
+                        : &n->type.shape;
+  int r = xs->rank;
+  int64_t H = xs->d[r - 2], W = xs->d[r - 1];
+  int64_t kh = n->ia[0], kw = n->ia[1], sh = n->ia[2], sw = n->ia[3], ph = n->ia[4], pw = n->ia[5];
+  int64_t OH = (H + 2 * ph - kh) / sh + 1, OW = (W + 2 * pw - kw) / sw + 1;
+  int64_t planes = shape_numel(xs, in->rows) / (H * W);
+  bool grad = n->op == IR_MAXPOOL2D_GRAD || n->op == IR_AVGPOOL2D_GRAD;
+  const double *x = n->op == IR_AVGPOOL2D_GRAD ? NULL : in->vals[n->in[0]];
+  const double *dy = n->op == IR_MAXPOOL2D_GRAD ? in->vals[n->in[1]]
+                     : n->op == IR_AVGPOOL2D_GRAD ? in->vals[n->in[0]] : NULL;
+  if (grad) memset(out, 0, sizeof(double) * (size_t)(planes * H * W));
+  for (int64_t p = 0; p < planes; p++)
+    for (int64_t oy = 0; oy < OH; oy++)
+      for (int64_t ox = 0; ox < OW; ox++) {
+        double best = -INFINITY, sum = 0;
+        int64_t arg = -1, count = 0;
+        for (int64_t ky = 0; ky < kh; ky++)
+          for (int64_t kx = 0; kx < kw; kx++) {
+            int64_t iy = oy * sh - ph + ky, ix = ox * sw - pw + kx;
+            if (iy < 0 || iy >= H || ix < 0 || ix >= W) continue;
+            int64_t xi = (p * H + iy) * W + ix;
+            count++;
+            if (x && x[xi] > best) best = x[xi], arg = xi;
+            if (x) sum += x[xi];
+          }
+        int64_t yi = (p * OH + oy) * OW + ox;
+        if (n->op == IR_MAXPOOL2D) out[yi] = best;
+        else if (n->op == IR_AVGPOOL2D) out[yi] = sum / (double)count;
+        else if (n->op == IR_MAXPOOL2D_GRAD) {
+          if (arg >= 0) out[arg] += dy[yi];
+        }
+        else
+          for (int64_t ky = 0; ky < kh; ky++)
+            for (int64_t kx = 0; kx < kw; kx++) {
+              int64_t iy = oy * sh - ph + ky, ix = ox * sw - pw + kx;
+              if (iy >= 0 && iy < H && ix >= 0 && ix < W) out[(p * H + iy) * W + ix] += dy[yi] / (double)count;
+            }
+      }
+}
+
+static void sgd(Interp *in, const IrNode *n) {
+  int64_t e = shape_numel(&in->p->vars.data[n->ia[0]].shape, 1);
+  double *w = in->vars[n->ia[0]], *v = n->ia[1] >= 0 ? in->vars[n->ia[1]] : NULL;
+  const double *g = in->vals[n->in[1]];
+  double lr = in->vals[n->in[2]][0], mom = n->fa[0];
+  for (int64_t i = 0; i < e; i++) {
+    double d = g[i];
+    if (v) {
+      v[i] = mom * v[i] + g[i];
+      d = n->ia[2] ? g[i] + mom * v[i] : v[i];
+    }
+    w[i] -= lr * d;
+  }
+}
+
+static void adamw(Interp *in, const IrNode *n) {
+  int64_t e = shape_numel(&in->p->vars.data[n->ia[0]].shape, 1);
+  double *w = in->vars[n->ia[0]], *m = in->vars[n->ia[1]], *v = in->vars[n->ia[2]];
+  const double *g = in->vals[n->in[1]];
+  double lr = in->vals[n->in[4]][0], t = in->vals[n->in[5]][0];
+  double b1 = n->fa[0], b2 = n->fa[1], eps = n->fa[2], wd = n->fa[3];
+  double bc1 = 1 - pow(b1, t), bc2 = 1 - pow(b2, t);
+  for (int64_t i = 0; i < e; i++) {
+    w[i] *= 1 - lr * wd;
+    m[i] = b1 * m[i] + (1 - b1) * g[i];
+    v[i] = b2 * v[i] + (1 - b2) * g[i] * g[i];
+    w[i] -= (lr / bc1) * m[i] / (sqrt(v[i]) / sqrt(bc2) + eps);
+  }
+}
+
+/* ---- the interpreter loop ------------------------------------------------------------- */
+
+bool interp_run(Interp *in, const IrGraph *g) {
+  free_vals(in);
+  in->vals = xcalloc((size_t)g->len + 1, sizeof(double *));
+  in->nvals = g->len;
+  in->scalars[SC_ROWS] = (double)in->rows;
+  for (int i = 0; i < g->len; i++) {
+    const IrNode *n = &g->nodes[i];
+    if (ir_ops[n->op].cls == EFFECT) {
+      switch (n->op) {
+      case IR_OUTPUT: in->outputs[n->ia[0]] = in->vals[n->in[0]][0]; break;
+      case IR_ASSIGN: {
+        int64_t e = shape_numel(&in->p->vars.data[n->ia[0]].shape, 1);
+        memcpy(in->vars[n->ia[0]], in->vals[n->in[0]], sizeof(double) * (size_t)e);
+        break;
+      }
+      case IR_SGD_UPDATE: sgd(in, n); break;
+      case IR_ADAMW_UPDATE: adamw(in, n); break;
+      default: unreachable();
+      }
+      continue;
+    }
+    int64_t total = shape_numel(&n->type.shape, in->rows);
+    double *out = xcalloc((size_t)total + 1, sizeof(double));
+    in->vals[i] = out;
+    switch (ir_ops[n->op].cls) {
+    case LEAF:
+      switch (n->op) {
+      case IR_PARAM: memcpy(out, in->vars[n->ia[0]], sizeof(double) * (size_t)total); break;
+      case IR_INPUT:
+        for (int64_t k = 0; k < total; k++) out[k] = n->ia[0] == 0 ? in->x[k] : (double)in->y[k];
+        break;
+      case IR_SCALAR: out[0] = in->scalars[n->ia[0]]; break;
+      case IR_CONST:
+        for (int64_t k = 0; k < total; k++) out[k] = n->fa[0];
+        break;
+      default: unreachable();
+      }
+      break;
+    case EW_UNARY: case EW_BINARY: case BROADCAST: elementwise(in, g, n, out); break;
+    case VIEW: memcpy(out, in->vals[n->in[0]], sizeof(double) * (size_t)total); break;
+    case REDUCE: reduce(in, g, n, out); break;
+    case MATMUL: matmul(in, g, n, out); break;
+    case CONV: conv(in, g, n, out); break;
+    case POOL: pool(in, g, n, out); break;
+    case SPECIAL:
+      if (n->op == IR_ONEHOT) {
+        int64_t k = n->type.shape.d[1];
+        for (int64_t r = 0; r < in->rows; r++) {
+          int64_t c = (int64_t)in->vals[n->in[0]][r];
+          if (c < 0 || c >= k) {
+            fprintf(stderr, "interp: label %lld out of range [0, %lld)\n", (long long)c, (long long)k);
+            return false;
+          }
+          out[r * k + c] = 1;
+        }
+      } else if (n->op == IR_DROPOUT_MASK) {
+        uint64_t key = astrt_subkey(astrt_subkey(in->seed, (uint64_t)in->scalars[SC_STEP]), (uint64_t)n->ia[0]);
+        for (int64_t k = 0; k < total; k++)
+          out[k] = astrt_uniform(key, (uint64_t)k) >= n->fa[0] ? 1 / (1 - n->fa[0]) : 0;
+      } else if (n->op == IR_CORRECT) {
+        const Shape *ls = &g->nodes[n->in[0]].type.shape;
+        int64_t k = ls->d[1], rows = dim(in, ls->d[0]);
+        const double *l = in->vals[n->in[0]], *y = in->vals[n->in[1]];
+        for (int64_t r = 0; r < rows; r++) {
+          int64_t best = 0;
+          for (int64_t c = 1; c < k; c++)
+            if (l[r * k + c] > l[r * k + best]) best = c;
+          out[0] += best == (int64_t)y[r];
+        }
+      }
+      break;
+    case EFFECT: break;
+    }
+  }
+  return true;
+}

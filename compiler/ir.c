@@ -1,0 +1,173 @@
+/* ir.c — IR types, the op table, graphs and the training program. */
+#include "ir.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+const IrOpInfo ir_ops[IR_NUM_OPS] = {
+#define OP(id, name, arity, cls, shape, grad, cost) [IR_##id] = {name, arity, cls},
+#include "ops.def"
+#undef OP
+};
+
+/* ---- types ------------------------------------------------------------------ */
+
+const char *dtype_name(DType t) {
+  switch (t) {
+  case DT_F32: return "f32";
+  case DT_BF16: return "bf16";
+  case DT_F16: return "f16";
+  case DT_I32: return "i32";
+  }
+  unreachable();
+}
+
+int dtype_size(DType t) { return t == DT_BF16 || t == DT_F16 ? 2 : 4; }
+
+Shape shape_make(int rank, const int64_t *d) {
+  Shape s = {rank, {0}};
+  ASTC_ASSERT(rank >= 0 && rank <= IR_MAX_RANK);
+  for (int i = 0; i < rank; i++) s.d[i] = d[i];
+  return s;
+}
+
+bool shape_eq(const Shape *a, const Shape *b) {
+  if (a->rank != b->rank) return false;
+  for (int i = 0; i < a->rank; i++)
+    if (a->d[i] != b->d[i]) return false;
+  return true;
+}
+
+bool type_eq(const Type *a, const Type *b) {
+  return a->dtype == b->dtype && shape_eq(&a->shape, &b->shape);
+}
+
+int64_t shape_numel(const Shape *s, int64_t batch) {
+  int64_t n = 1;
+  for (int i = 0; i < s->rank; i++) n *= s->d[i] == IR_DIM_B ? batch : s->d[i];
+  return n;
+}
+
+bool shape_has_batch(const Shape *s) {
+  for (int i = 0; i < s->rank; i++)
+    if (s->d[i] == IR_DIM_B) return true;
+  return false;
+}
+
+const char *shape_str(const Shape *s, char *buf, size_t cap) {
+  size_t n = 0;
+  n += (size_t)snprintf(buf + n, cap - n, "[");
+  for (int i = 0; i < s->rank && n < cap; i++) {
+    if (s->d[i] == IR_DIM_B)
+      n += (size_t)snprintf(buf + n, cap - n, "%sB", i ? "," : "");
+    else
+      n += (size_t)snprintf(buf + n, cap - n, "%s%lld", i ? "," : "",
+                            (long long)s->d[i]);
+  }
+  if (n < cap) snprintf(buf + n, cap - n, "]");
+  return buf;
+}
+
+const char *type_str(const Type *t, char *buf, size_t cap) {
+  char sh[128];
+  snprintf(buf, cap, "%s%s", dtype_name(t->dtype), shape_str(&t->shape, sh, sizeof sh));
+  return buf;
+}
+
+const char *ir_scalar_name(IrScalar s) {
+  static const char *names[] = {"lr", "step", "rows", "loss_scale"};
+  return s < SC_NUM ? names[s] : "?";
+}
+
+const char *ir_output_name(IrOutput o) {
+  static const char *names[] = {"loss", "correct"};
+  return o < OUT_NUM ? names[o] : "?";
+}
+
+const char *ir_role_name(IrRole r) {
+  static const char *names[] = {"forward", "loss", "backward", "update", "eval"};
+  return names[r];
+}
+
+const char *init_kind_name(InitKind k) {
+  static const char *names[] = {
+      "zeros", "ones", "const", "uniform", "normal",
+      "he_uniform", "he_normal", "glorot_uniform", "glorot_normal",
+  };
+  return names[k];
+}
+
+/* ---- graphs ------------------------------------------------------------------ */
+
+int ir_add(IrGraph *g, IrNode n) {
+  if (g->len == g->cap) {
+    g->cap = g->cap ? 2 * g->cap : 64;
+    g->nodes = xrealloc(g->nodes, sizeof(IrNode) * (size_t)g->cap);
+  }
+  g->nodes[g->len] = n;
+  return g->len++;
+}
+
+void ir_graph_free(IrGraph *g) {
+  free(g->nodes);
+  g->nodes = NULL;
+  g->len = g->cap = 0;
+}
+
+IrGraph ir_graph_clone(const IrGraph *g) {
+  IrGraph c = {0};
+  if (g->len) {
+    c.nodes = xmalloc(sizeof(IrNode) * (size_t)g->len);
+    memcpy(c.nodes, g->nodes, sizeof(IrNode) * (size_t)g->len);
+  }
+  c.len = c.cap = g->len;
+  return c;
+}
+
+int *ir_use_counts(const IrGraph *g) {
+  int *uses = xcalloc((size_t)g->len + 1, sizeof(int));
+  for (int i = 0; i < g->len; i++)
+    for (int k = 0; k < g->nodes[i].nin; k++) uses[g->nodes[i].in[k]]++;
+  return uses;
+}
+
+/* ---- programs ---------------------------------------------------------------- */
+
+IrProgram *ir_program_new(void) {
+  IrProgram *p = xcalloc(1, sizeof(IrProgram));
+  p->arena = arena_new();
+  p->target_accuracy = -1;
+  return p;
+}
+
+void ir_program_free(IrProgram *p) {
+  if (!p) return;
+  vec_free(&p->vars);
+  vec_free(&p->layers);
+  ir_graph_free(&p->eval);
+  for (int i = 0; i < p->phases.len; i++) ir_graph_free(&p->phases.data[i].step);
+  vec_free(&p->phases);
+  arena_free(p->arena);
+  free(p);
+}
+
+int ir_program_add_var(IrProgram *p, IrVar v) {
+  vec_push(&p->vars, v);
+  return p->vars.len - 1;
+}
+
+int ir_program_find_var(const IrProgram *p, const char *name) {
+  for (int i = 0; i < p->vars.len; i++)
+    if (strcmp(p->vars.data[i].name, name) == 0) return i;
+  return -1;
+}
+
+int64_t ir_trainable_params(const IrProgram *p, const IrGraph *g) {
+  int64_t n = 0;
+  for (int i = 0; i < g->len; i++) {
+    const IrNode *nd = &g->nodes[i];
+    if (nd->op == IR_SGD_UPDATE || nd->op == IR_ADAMW_UPDATE)
+      n += shape_numel(&p->vars.data[nd->ia[0]].shape, 1);
+  }
+  return n;
+}

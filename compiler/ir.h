@@ -1,0 +1,251 @@
+/* ir.h — the graph IR: typed SSA tensor ops, and the training program that
+ * holds them.
+ *
+ * A graph is an array of nodes in execution order; a node's operands are
+ * indices of earlier nodes (SSA by construction). Every op is described once,
+ * in ops.def. Shapes are concrete except the batch dimension, IR_DIM_B, which
+ * code generation reads at run time (so a last, partial batch needs no
+ * separate code).
+ */
+#ifndef ASTC_IR_H
+#define ASTC_IR_H
+
+#include "diag.h"
+#include "schedule.h"
+
+/* ---- types ---------------------------------------------------------------- */
+
+typedef enum DType { DT_F32, DT_BF16, DT_F16, DT_I32 } DType;
+
+#define IR_MAX_RANK 6
+#define IR_DIM_B (-1)   /* the batch dimension */
+
+typedef struct Shape {
+  int rank;
+  int64_t d[IR_MAX_RANK];
+} Shape;
+
+typedef struct Type {
+  DType dtype;
+  Shape shape;
+} Type;
+
+const char *dtype_name(DType t);
+int dtype_size(DType t);
+bool shape_eq(const Shape *a, const Shape *b);
+bool type_eq(const Type *a, const Type *b);
+/* Number of elements with the batch dimension taken as `batch`. */
+int64_t shape_numel(const Shape *s, int64_t batch);
+bool shape_has_batch(const Shape *s);
+/* "f32[B,784]" into buf */
+const char *type_str(const Type *t, char *buf, size_t cap);
+const char *shape_str(const Shape *s, char *buf, size_t cap);
+Shape shape_make(int rank, const int64_t *d);
+#define SHAPE(...) shape_make((int)(sizeof((int64_t[]){__VA_ARGS__}) / sizeof(int64_t)), (int64_t[]){__VA_ARGS__})
+#define SHAPE_SCALAR ((Shape){0, {0}})
+
+/* ---- ops ------------------------------------------------------------------ */
+
+typedef enum IrOp {
+#define OP(id, name, arity, cls, shape, grad, cost) IR_##id,
+#include "ops.def"
+#undef OP
+  IR_NUM_OPS
+} IrOp;
+
+typedef enum IrOpClass {
+  LEAF, EW_UNARY, EW_BINARY, VIEW, BROADCAST, REDUCE, MATMUL, CONV, POOL,
+  SPECIAL, EFFECT,
+} IrOpClass;
+
+/* Run-time scalars (SCALAR's ia[0]). */
+typedef enum IrScalar {
+  SC_LR,          /* learning rate at this step (schedule x base rate)  */
+  SC_STEP,        /* 1-based optimizer step                              */
+  SC_ROWS,        /* rows in this batch (the value of B), as a float     */
+  SC_LOSS_SCALE,  /* loss scale (mixed precision)                        */
+  SC_NUM
+} IrScalar;
+
+/* Output slots (OUTPUT's ia[0]). */
+typedef enum IrOutput {
+  OUT_LOSS,       /* the mean loss of the batch */
+  OUT_CORRECT,    /* correctly classified rows  */
+  OUT_NUM
+} IrOutput;
+
+const char *ir_scalar_name(IrScalar s);
+const char *ir_output_name(IrOutput o);
+
+#define IR_MAX_IN 6
+#define IR_MAX_IA 8
+#define IR_MAX_FA 4
+
+/* Which part of the training step a node belongs to. */
+typedef enum IrRole {
+  ROLE_FORWARD, ROLE_LOSS, ROLE_BACKWARD, ROLE_UPDATE, ROLE_EVAL,
+} IrRole;
+const char *ir_role_name(IrRole r);
+
+typedef struct IrNode {
+  IrOp op;
+  Type type;
+  int nin;
+  int in[IR_MAX_IN];
+  int64_t ia[IR_MAX_IA];
+  double fa[IR_MAX_FA];
+  const char *name;   /* the source variable it was assigned to, or NULL */
+  Loc loc;            /* where in the source it came from */
+  int layer;          /* index of the layer instance, or -1 */
+  IrRole role;
+} IrNode;
+
+typedef struct IrGraph {
+  IrNode *nodes;
+  int len, cap;
+} IrGraph;
+
+typedef struct IrOpInfo {
+  const char *name;
+  int arity;
+  IrOpClass cls;
+} IrOpInfo;
+
+extern const IrOpInfo ir_ops[IR_NUM_OPS];
+
+/* Appends a node; returns its index. */
+int ir_add(IrGraph *g, IrNode n);
+void ir_graph_free(IrGraph *g);
+IrGraph ir_graph_clone(const IrGraph *g);
+/* Number of uses of each node (array of g->len, caller frees). */
+int *ir_use_counts(const IrGraph *g);
+
+/* ---- the training program ---------------------------------------------------- */
+
+/* Initializers of persistent variables. */
+typedef enum InitKind {
+  INIT_ZEROS, INIT_ONES, INIT_CONST, INIT_UNIFORM, INIT_NORMAL,
+  INIT_HE_UNIFORM, INIT_HE_NORMAL, INIT_GLOROT_UNIFORM, INIT_GLOROT_NORMAL,
+} InitKind;
+
+typedef struct Init {
+  InitKind kind;
+  double a, b;       /* const: a; uniform: [a, b); normal: mean a, std b */
+  int64_t fan_in, fan_out;
+} Init;
+const char *init_kind_name(InitKind k);
+
+typedef enum VarKind {
+  VAR_PARAM,   /* trainable parameter                        */
+  VAR_STATE,   /* non-trainable state (batch-norm statistics) */
+  VAR_OPT,     /* optimizer slot (momentum, Adam moments)     */
+} VarKind;
+
+typedef struct IrVar {
+  const char *name;  /* dense_1.w, dense_1.w.momentum, ... */
+  VarKind kind;
+  Shape shape;       /* never has the batch dimension */
+  DType dtype;
+  Init init;
+  int layer;         /* owning layer instance, -1 for none */
+  int owner;         /* VAR_OPT: the parameter it belongs to, else -1 */
+  Loc loc;
+} IrVar;
+
+typedef struct IrLayer {
+  const char *name;  /* instance name: dense_1, conv_2, block_1.dense_1 */
+  const char *kind;  /* the layer definition: dense, conv2d */
+  Loc loc;           /* the call site */
+  int nparams;       /* trainable parameters it owns */
+} IrLayer;
+
+typedef enum DataKind { DATA_IDX, DATA_CSV, DATA_NPY, DATA_SYNTHETIC } DataKind;
+
+typedef struct DataSpec {
+  const char *name;      /* the data item's name */
+  DataKind kind;
+  const char *source;    /* data set name or directory (idx), file path (csv) */
+  const char *y_source;  /* npy labels path */
+  const char *test_source;    /* csv/npy test file; NULL: hold out 10% of train */
+  const char *test_y_source;
+  Shape x_shape;         /* one example, as stored */
+  int64_t classes;       /* > 0 for class labels */
+  int label_column;      /* csv */
+  double mean, std;      /* feature normalisation: (x - mean) / std */
+  int64_t synth_train, synth_test;  /* synthetic: examples per split */
+  uint64_t synth_seed;
+  Loc loc;
+} DataSpec;
+
+typedef enum OptKind { OPT_SGD, OPT_ADAMW } OptKind;
+
+typedef struct OptSpec {
+  OptKind kind;
+  double lr, momentum, weight_decay, beta1, beta2, eps;
+  bool nesterov;
+  const char *desc;     /* one line, for logs */
+  Loc loc;
+} OptSpec;
+
+/* A phase: a range of training progress with its own specialised step
+ * graph. Progress t is the fraction of the budget's samples seen, so phase
+ * boundaries hold whatever the batch size does. */
+typedef struct IrPhase {
+  double t_begin, t_end;         /* [t_begin, t_end) of progress */
+  int64_t batch;
+  IrGraph step;                  /* forward + loss + backward + update */
+  const char *why;               /* what changed at its start */
+} IrPhase;
+
+struct SpeedupSpec;
+
+typedef struct IrProgram {
+  Arena *arena;                  /* names, strings */
+  const char *source_path;
+  const char *model_name;
+  VEC(IrVar) vars;
+  VEC(IrLayer) layers;
+  DataSpec data;
+  OptSpec opt;
+  SExpr *lr_schedule;            /* multiplier of opt.lr over progress */
+  const char *loss_name;
+  int64_t batch;
+  int64_t epochs;                /* budget in epochs ...                 */
+  int64_t steps;                 /* ... or in optimizer steps (computed)  */
+  int64_t eval_batch;
+  uint64_t seed;
+  double target_accuracy;        /* <= 0: none */
+  Type input_type, label_type;   /* one batch, with B */
+  Type output_type;
+  IrGraph eval;                  /* forward + loss + accuracy, eval mode      */
+  struct SpeedupSpec *speedup;   /* the validated speedup block, or NULL      */
+  VEC(IrPhase) phases;
+} IrProgram;
+
+IrProgram *ir_program_new(void);
+void ir_program_free(IrProgram *p);
+int ir_program_add_var(IrProgram *p, IrVar v);
+int ir_program_find_var(const IrProgram *p, const char *name);
+/* Trainable parameters (elements) in a step graph that updates them. */
+int64_t ir_trainable_params(const IrProgram *p, const IrGraph *g);
+
+/* ---- printing and verification ---------------------------------------------------- */
+
+typedef struct IrPrintOptions {
+  bool locations;   /* print each node's source location (default on) */
+  int64_t batch;    /* > 0: print B as this number */
+} IrPrintOptions;
+
+void ir_print_graph(FILE *out, const IrProgram *p, const IrGraph *g,
+                    const char *title, const IrPrintOptions *opt);
+void ir_print_program(FILE *out, const IrProgram *p, const IrPrintOptions *opt);
+void ir_print_node(FILE *out, const IrProgram *p, const IrGraph *g, int i,
+                   const IrPrintOptions *opt);
+
+/* Checks SSA order, arity, operand and result types (by re-running shape
+ * rules), effect ordering and variable references. Returns the number of
+ * problems found; each is printed to `out` (if not NULL) as an internal
+ * error naming the node. */
+int ir_verify(const IrProgram *p, const IrGraph *g, const char *what, FILE *out);
+
+#endif

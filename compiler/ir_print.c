@@ -1,0 +1,192 @@
+/* ir_print.c — the textual form of the IR (astc show).
+ *
+ * One line per node, stable and diff-friendly:
+ *   %12 = matmul %10, %3                  : f32[B,256]    dense_1  fashion_mlp.train:6:12
+ * with a comment line wherever the role changes (forward, loss, backward,
+ * update). Variables are printed by name, attributes by meaning.
+ */
+#include <inttypes.h>
+#include <string.h>
+
+#include "ir.h"
+
+static void print_axes(StrBuf *sb, int64_t mask) {
+  sb_puts(sb, "axes=[");
+  bool first = true;
+  for (int i = 0; i < IR_MAX_RANK; i++)
+    if (mask & (1 << i)) {
+      sb_printf(sb, "%s%d", first ? "" : ",", i);
+      first = false;
+    }
+  sb_puts(sb, "]");
+}
+
+static const char *var_name(const IrProgram *p, int64_t v) {
+  return v >= 0 && v < p->vars.len ? p->vars.data[v].name : "?";
+}
+
+/* The operator and its operands/attributes, e.g. "matmul %3, %4 trans_b". */
+static void format_node(StrBuf *sb, const IrProgram *p, const IrNode *n) {
+  sb_puts(sb, ir_ops[n->op].name);
+  switch (n->op) {
+  case IR_PARAM: sb_printf(sb, " %s", var_name(p, n->ia[0])); break;
+  case IR_INPUT: sb_puts(sb, n->ia[0] == 0 ? " x" : " y"); break;
+  case IR_SCALAR: sb_printf(sb, " %s", ir_scalar_name((IrScalar)n->ia[0])); break;
+  case IR_CONST: sb_printf(sb, " %.9g", n->fa[0]); break;
+  default: break;
+  }
+  for (int k = 0; k < n->nin; k++) sb_printf(sb, "%s%%%d", k ? ", " : " ", n->in[k]);
+  switch (ir_ops[n->op].cls) {
+  case REDUCE:
+    sb_putc(sb, ' ');
+    print_axes(sb, n->ia[0]);
+    if (n->ia[1]) sb_puts(sb, " keep");
+    break;
+  case MATMUL:
+    if (n->ia[0]) sb_puts(sb, " trans_a");
+    if (n->ia[1]) sb_puts(sb, " trans_b");
+    break;
+  case CONV:
+    sb_printf(sb, " stride=[%" PRId64 ",%" PRId64 "] pad=[%" PRId64 ",%" PRId64 "]",
+              n->ia[0], n->ia[1], n->ia[2], n->ia[3]);
+    break;
+  case POOL:
+    sb_printf(sb, " window=[%" PRId64 ",%" PRId64 "] stride=[%" PRId64 ",%" PRId64
+                  "] pad=[%" PRId64 ",%" PRId64 "]",
+              n->ia[0], n->ia[1], n->ia[2], n->ia[3], n->ia[4], n->ia[5]);
+    break;
+  default: break;
+  }
+  switch (n->op) {
+  case IR_DROPOUT_MASK: sb_printf(sb, " p=%g id=%" PRId64, n->fa[0], n->ia[0]); break;
+  case IR_OUTPUT: sb_printf(sb, " -> %s", ir_output_name((IrOutput)n->ia[0])); break;
+  case IR_ASSIGN: sb_printf(sb, " -> %s", var_name(p, n->ia[0])); break;
+  case IR_SGD_UPDATE:
+    sb_printf(sb, " -> %s", var_name(p, n->ia[0]));
+    if (n->ia[1] >= 0)
+      sb_printf(sb, " momentum=%g%s", n->fa[0], n->ia[2] ? " nesterov" : "");
+    break;
+  case IR_ADAMW_UPDATE:
+    sb_printf(sb, " -> %s beta1=%g beta2=%g eps=%g weight_decay=%g",
+              var_name(p, n->ia[0]), n->fa[0], n->fa[1], n->fa[2], n->fa[3]);
+    break;
+  default: break;
+  }
+}
+
+void ir_print_node(FILE *out, const IrProgram *p, const IrGraph *g, int i,
+                   const IrPrintOptions *opt) {
+  const IrNode *n = &g->nodes[i];
+  StrBuf sb = {0};
+  if (ir_ops[n->op].cls == EFFECT) sb_printf(&sb, "  %*s", 7, "");
+  else sb_printf(&sb, "  %%%-4d = ", i);
+  format_node(&sb, p, n);
+  if (ir_ops[n->op].cls != EFFECT) {
+    Type t = n->type;
+    if (opt && opt->batch > 0)
+      for (int k = 0; k < t.shape.rank; k++)
+        if (t.shape.d[k] == IR_DIM_B) t.shape.d[k] = opt->batch;
+    char ts[128];
+    while (sb.len < 48) sb_putc(&sb, ' ');
+    sb_printf(&sb, " : %s", type_str(&t, ts, sizeof ts));
+  }
+  if (n->name || n->layer >= 0 || (opt == NULL || opt->locations)) {
+    while (sb.len < 72) sb_putc(&sb, ' ');
+    sb_puts(&sb, "  #");
+    if (n->layer >= 0 && n->layer < p->layers.len)
+      sb_printf(&sb, " %s", p->layers.data[n->layer].name);
+    if (n->name) sb_printf(&sb, " '%s'", n->name);
+    if ((opt == NULL || opt->locations) && n->loc.file > 0) {
+      char ls[256];
+      sb_printf(&sb, " %s", loc_str(n->loc, ls, sizeof ls));
+    }
+  }
+  while (sb.len && sb.data[sb.len - 1] == ' ') sb.data[--sb.len] = 0;
+  fprintf(out, "%s\n", sb.data);
+  sb_free(&sb);
+}
+
+void ir_print_graph(FILE *out, const IrProgram *p, const IrGraph *g,
+                    const char *title, const IrPrintOptions *opt) {
+  fprintf(out, "graph %s {\n", title);
+  int role = -1;
+  for (int i = 0; i < g->len; i++) {
+    const IrNode *n = &g->nodes[i];
+    if ((int)n->role != role && n->op != IR_PARAM && n->op != IR_INPUT &&
+        n->op != IR_SCALAR && n->op != IR_CONST) {
+      role = (int)n->role;
+      fprintf(out, "  # -- %s\n", ir_role_name(n->role));
+    }
+    ir_print_node(out, p, g, i, opt);
+  }
+  fprintf(out, "}\n");
+}
+
+static void print_vars(FILE *out, const IrProgram *p) {
+  static const char *kinds[] = {"param", "state", "slot"};
+  for (int i = 0; i < p->vars.len; i++) {
+    const IrVar *v = &p->vars.data[i];
+    char ts[128];
+    Type t = {v->dtype, v->shape};
+    StrBuf sb = {0};
+    sb_printf(&sb, "%s %s : %s = %s", kinds[v->kind], v->name, type_str(&t, ts, sizeof ts),
+              init_kind_name(v->init.kind));
+    switch (v->init.kind) {
+    case INIT_CONST: sb_printf(&sb, "(%g)", v->init.a); break;
+    case INIT_UNIFORM: sb_printf(&sb, "(%g, %g)", v->init.a, v->init.b); break;
+    case INIT_NORMAL: sb_printf(&sb, "(mean: %g, std: %g)", v->init.a, v->init.b); break;
+    case INIT_HE_UNIFORM: case INIT_HE_NORMAL:
+      sb_printf(&sb, "(fan_in: %" PRId64 ")", v->init.fan_in);
+      break;
+    case INIT_GLOROT_UNIFORM: case INIT_GLOROT_NORMAL:
+      sb_printf(&sb, "(fan_in: %" PRId64 ", fan_out: %" PRId64 ")", v->init.fan_in,
+                v->init.fan_out);
+      break;
+    default: break;
+    }
+    fprintf(out, "%s\n", sb.data);
+    sb_free(&sb);
+  }
+}
+
+void ir_print_program(FILE *out, const IrProgram *p, const IrPrintOptions *opt) {
+  fprintf(out, "program %s  # %s\n", p->model_name ? p->model_name : "?",
+          p->source_path ? p->source_path : "");
+  char ts[128];
+  fprintf(out, "input x : %s\n", type_str(&p->input_type, ts, sizeof ts));
+  fprintf(out, "input y : %s\n", type_str(&p->label_type, ts, sizeof ts));
+  fprintf(out, "data %s\n", p->data.name ? p->data.name : "?");
+  fprintf(out, "loss %s\n", p->loss_name ? p->loss_name : "?");
+  if (p->opt.kind == OPT_SGD)
+    fprintf(out, "optimizer sgd(lr: %g, momentum: %g, nesterov: %s, weight_decay: %g)\n",
+            p->opt.lr, p->opt.momentum, p->opt.nesterov ? "true" : "false",
+            p->opt.weight_decay);
+  else
+    fprintf(out, "optimizer adamw(lr: %g, beta1: %g, beta2: %g, eps: %g, weight_decay: %g)\n",
+            p->opt.lr, p->opt.beta1, p->opt.beta2, p->opt.eps, p->opt.weight_decay);
+  if (p->lr_schedule) {
+    fputs("lr = lr0 * ", out);
+    sx_print(out, p->lr_schedule);
+    fputc('\n', out);
+  }
+  fprintf(out, "budget %" PRId64 " epochs, batch %" PRId64 ", seed %" PRIu64 "\n",
+          p->epochs, p->batch, p->seed);
+  if (p->target_accuracy > 0) fprintf(out, "target accuracy >= %g\n", p->target_accuracy);
+  fputc('\n', out);
+  for (int i = 0; i < p->layers.len; i++) {
+    const IrLayer *l = &p->layers.data[i];
+    char ls[256];
+    fprintf(out, "layer %s = %s  # %s\n", l->name, l->kind, loc_str(l->loc, ls, sizeof ls));
+  }
+  print_vars(out, p);
+  fputc('\n', out);
+  for (int i = 0; i < p->phases.len; i++) {
+    const IrPhase *ph = &p->phases.data[i];
+    char title[256];
+    snprintf(title, sizeof title, "step  # phase %d: t in [%g, %g), batch %" PRId64 "%s%s", i, ph->t_begin,
+             ph->t_end, ph->batch, ph->why ? ", " : "", ph->why ? ph->why : "");
+    ir_print_graph(out, p, &ph->step, title, opt);
+    fputc('\n', out);
+  }
+  ir_print_graph(out, p, &p->eval, "eval", opt);
+}

@@ -1,0 +1,151 @@
+/* ir_verify.c — the IR verifier: SSA order, arity, types by the shape rules,
+ * variable references and effect ordering. Runs after every pass in tests
+ * and debug runs; a failure is a compiler bug, never a user error. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "shape.h"
+
+typedef struct Verifier {
+  const IrProgram *p;
+  const IrGraph *g;
+  const char *what;
+  FILE *out;
+  int problems;
+} Verifier;
+
+static void problem(Verifier *v, int i, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void problem(Verifier *v, int i, const char *fmt, ...) {
+  v->problems++;
+  if (!v->out) return;
+  va_list ap;
+  va_start(ap, fmt);
+  fprintf(v->out, "astc: internal error: IR verifier (%s): %%%d: ", v->what, i);
+  vfprintf(v->out, fmt, ap);
+  fputc('\n', v->out);
+  va_end(ap);
+}
+
+static bool var_ok(Verifier *v, int i, int64_t var, VarKind kind) {
+  if (var < 0 || var >= v->p->vars.len) {
+    problem(v, i, "variable index %lld out of range", (long long)var);
+    return false;
+  }
+  if (v->p->vars.data[var].kind != kind) {
+    problem(v, i, "variable %s has the wrong kind", v->p->vars.data[var].name);
+    return false;
+  }
+  return true;
+}
+
+static bool operand_is_var(Verifier *v, int i, int k, int64_t var) {
+  const IrNode *o = &v->g->nodes[v->g->nodes[i].in[k]];
+  if (o->op != IR_PARAM || o->ia[0] != var) {
+    problem(v, i, "operand %d must be the variable %s", k, v->p->vars.data[var].name);
+    return false;
+  }
+  return true;
+}
+
+static void check_update(Verifier *v, int i, int64_t *written_at) {
+  const IrNode *n = &v->g->nodes[i];
+  int64_t w = n->ia[0];
+  if (!var_ok(v, i, w, n->op == IR_ASSIGN ? VAR_STATE : VAR_PARAM)) return;
+  if (written_at[w] >= 0) problem(v, i, "%s is written twice", v->p->vars.data[w].name);
+  written_at[w] = i;
+  const IrVar *var = &v->p->vars.data[w];
+  Type vt = {var->dtype, var->shape};
+  if (n->op == IR_ASSIGN) {
+    if (!type_eq(&v->g->nodes[n->in[0]].type, &vt))
+      problem(v, i, "assigned value does not have the type of %s", var->name);
+    return;
+  }
+  operand_is_var(v, i, 0, w);
+  if (!type_eq(&v->g->nodes[n->in[1]].type, &vt))
+    problem(v, i, "the gradient of %s does not have its type", var->name);
+  if (n->op == IR_SGD_UPDATE) {
+    if (n->nin != 3 && n->nin != 4) problem(v, i, "sgd_update takes 3 or 4 operands");
+    if (n->ia[1] >= 0) {
+      if (n->nin != 4) problem(v, i, "sgd_update with momentum needs the velocity operand");
+      else if (var_ok(v, i, n->ia[1], VAR_OPT)) {
+        operand_is_var(v, i, 3, n->ia[1]);
+        if (written_at[n->ia[1]] >= 0) problem(v, i, "a velocity is written twice");
+        written_at[n->ia[1]] = i;
+      }
+    }
+  } else {
+    for (int k = 1; k <= 2; k++)
+      if (var_ok(v, i, n->ia[k], VAR_OPT)) {
+        operand_is_var(v, i, 1 + k, n->ia[k]);
+        written_at[n->ia[k]] = i;
+      }
+  }
+}
+
+int ir_verify(const IrProgram *p, const IrGraph *g, const char *what, FILE *out) {
+  Verifier v = {p, g, what, out, 0};
+  int64_t *written_at = xmalloc(sizeof(int64_t) * (size_t)(p->vars.len + 1));
+  for (int i = 0; i < p->vars.len; i++) written_at[i] = -1;
+  for (int i = 0; i < g->len; i++) {
+    const IrNode *n = &g->nodes[i];
+    if ((unsigned)n->op >= IR_NUM_OPS) {
+      problem(&v, i, "unknown op %d", (int)n->op);
+      continue;
+    }
+    const IrOpInfo *info = &ir_ops[n->op];
+    if (info->arity >= 0 && n->nin != info->arity)
+      problem(&v, i, "%s takes %d operands, has %d", info->name, info->arity, n->nin);
+    bool operands_ok = n->nin >= 0 && n->nin <= IR_MAX_IN;
+    for (int k = 0; operands_ok && k < n->nin; k++) {
+      int o = n->in[k];
+      if (o < 0 || o >= i) {
+        problem(&v, i, "operand %d (%%%d) is not defined before use", k, o);
+        operands_ok = false;
+      } else if (ir_ops[g->nodes[o].op].cls == EFFECT) {
+        problem(&v, i, "operand %d (%%%d) has no value", k, o);
+        operands_ok = false;
+      }
+    }
+    if (!operands_ok) continue;
+    Type t;
+    char why[256];
+    if (!ir_infer_type(g, n, &t, why, sizeof why)) {
+      problem(&v, i, "%s: %s", info->name, why);
+    } else if (info->cls != EFFECT && !type_eq(&t, &n->type)) {
+      char a[128], b[128];
+      problem(&v, i, "%s has type %s but its rule gives %s", info->name,
+              type_str(&n->type, a, sizeof a), type_str(&t, b, sizeof b));
+    }
+    switch (n->op) {
+    case IR_PARAM:
+      if (n->ia[0] < 0 || n->ia[0] >= p->vars.len) {
+        problem(&v, i, "variable index out of range");
+      } else {
+        const IrVar *var = &p->vars.data[n->ia[0]];
+        Type vt = {var->dtype, var->shape};
+        if (!type_eq(&vt, &n->type)) problem(&v, i, "%s read with the wrong type", var->name);
+        if (written_at[n->ia[0]] >= 0)
+          problem(&v, i, "%s is read after it is written (at %%%lld)", var->name,
+                  (long long)written_at[n->ia[0]]);
+      }
+      break;
+    case IR_INPUT:
+      if (n->ia[0] != 0 && n->ia[0] != 1) problem(&v, i, "input must be x or y");
+      break;
+    case IR_SCALAR:
+      if (n->ia[0] < 0 || n->ia[0] >= SC_NUM) problem(&v, i, "unknown scalar");
+      break;
+    case IR_OUTPUT:
+      if (n->ia[0] < 0 || n->ia[0] >= OUT_NUM) problem(&v, i, "unknown output slot");
+      if (g->nodes[n->in[0]].type.shape.rank != 0) problem(&v, i, "outputs must be scalars");
+      break;
+    case IR_ASSIGN: case IR_SGD_UPDATE: case IR_ADAMW_UPDATE:
+      check_update(&v, i, written_at);
+      break;
+    default: break;
+    }
+  }
+  free(written_at);
+  return v.problems;
+}

@@ -1,0 +1,115 @@
+/* jit.c — astc run: compile the program in memory with ORC LLJIT and train
+ * at once. Runtime functions are given to the JIT as absolute symbols (this
+ * process links libastrt); libm comes from the process and libmvec (vector
+ * math) is opened by path. */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include <llvm-c/Error.h>
+#include <llvm-c/LLJIT.h>
+#include <llvm-c/Orc.h>
+
+#include "astrt_program.h"
+#include "cg_internal.h"
+
+static void report_session_error(void *ctx, LLVMErrorRef err) {
+  (void)ctx;
+  char *msg = LLVMGetErrorMessage(err);
+  fprintf(stderr, "astc: JIT error: %s\n", msg);
+  LLVMDisposeErrorMessage(msg);
+}
+
+static bool check(LLVMErrorRef err, const char *what) {
+  if (!err) return true;
+  char *msg = LLVMGetErrorMessage(err);
+  fprintf(stderr, "astc: internal error: %s: %s\n", what, msg);
+  LLVMDisposeErrorMessage(msg);
+  return false;
+}
+
+static bool define_runtime(LLVMOrcLLJITRef j, LLVMOrcJITDylibRef jd) {
+  LLVMOrcCSymbolMapPair pairs[RT_NUM];
+  for (int f = 0; f < RT_NUM; f++) {
+    pairs[f].Name = LLVMOrcLLJITMangleAndIntern(j, cg_rt_name((CgRuntimeFn)f));
+    pairs[f].Sym.Address = (LLVMOrcExecutorAddress)(uintptr_t)cg_rt_address((CgRuntimeFn)f);
+    pairs[f].Sym.Flags.GenericFlags = LLVMJITSymbolGenericFlagsExported | LLVMJITSymbolGenericFlagsCallable;
+    pairs[f].Sym.Flags.TargetFlags = 0;
+  }
+  LLVMOrcMaterializationUnitRef mu = LLVMOrcAbsoluteSymbols(pairs, RT_NUM);
+  LLVMErrorRef err = LLVMOrcJITDylibDefine(jd, mu);
+  if (err) LLVMOrcDisposeMaterializationUnit(mu);
+  return check(err, "defining runtime symbols");
+}
+
+static void add_generators(LLVMOrcLLJITRef j, LLVMOrcJITDylibRef jd) {
+  char prefix = LLVMOrcLLJITGetGlobalPrefix(j);
+  LLVMOrcDefinitionGeneratorRef gen;
+  if (check(LLVMOrcCreateDynamicLibrarySearchGeneratorForProcess(&gen, prefix, NULL, NULL), "process symbols"))
+    LLVMOrcJITDylibAddGenerator(jd, gen);
+  if (!LLVMOrcCreateDynamicLibrarySearchGeneratorForPath(&gen, "libmvec.so.1", prefix, NULL, NULL))
+    LLVMOrcJITDylibAddGenerator(jd, gen);
+}
+
+struct CgJit {
+  LLVMOrcLLJITRef j;
+  LLVMTargetMachineRef tm;
+};
+
+CgJit *cg_jit_compile(const IrProgram *p, const astrt_program **desc) {
+  cg_init_llvm();
+  LLVMOrcThreadSafeContextRef tsc = LLVMOrcCreateNewThreadSafeContext();
+  LLVMModuleRef m = cg_build_module(p, LLVMOrcThreadSafeContextGetContext(tsc), &(CgOptions){false});
+  CgJit *jit = xcalloc(1, sizeof(CgJit));
+  jit->tm = cg_host_target_machine();
+  if (!m || !cg_optimize(m, jit->tm)) {
+    if (m) LLVMDisposeModule(m);
+    LLVMOrcDisposeThreadSafeContext(tsc);
+    cg_jit_free(jit);
+    return NULL;
+  }
+  LLVMOrcLLJITBuilderRef jb = LLVMOrcCreateLLJITBuilder();
+  LLVMOrcLLJITBuilderSetJITTargetMachineBuilder(
+      jb, LLVMOrcJITTargetMachineBuilderCreateFromTargetMachine(cg_host_target_machine()));
+  if (!check(LLVMOrcCreateLLJIT(&jit->j, jb), "creating the JIT")) {
+    jit->j = NULL;
+    LLVMDisposeModule(m);
+    LLVMOrcDisposeThreadSafeContext(tsc);
+    cg_jit_free(jit);
+    return NULL;
+  }
+  LLVMOrcExecutionSessionSetErrorReporter(LLVMOrcLLJITGetExecutionSession(jit->j), report_session_error, NULL);
+  LLVMOrcJITDylibRef jd = LLVMOrcLLJITGetMainJITDylib(jit->j);
+  bool ok = false;
+  if (define_runtime(jit->j, jd)) {
+    add_generators(jit->j, jd);
+    LLVMOrcThreadSafeModuleRef tsm = LLVMOrcCreateNewThreadSafeModule(m, tsc);
+    LLVMOrcExecutorAddress addr = 0;
+    ok = check(LLVMOrcLLJITAddLLVMIRModule(jit->j, jd, tsm), "adding the module") &&
+         check(LLVMOrcLLJITLookup(jit->j, &addr, "astc_program"), "compiling the program");
+    *desc = (const astrt_program *)(uintptr_t)addr;
+  } else {
+    LLVMDisposeModule(m);
+  }
+  LLVMOrcDisposeThreadSafeContext(tsc);
+  if (!ok) {
+    cg_jit_free(jit);
+    return NULL;
+  }
+  return jit;
+}
+
+void cg_jit_free(CgJit *jit) {
+  if (!jit) return;
+  if (jit->j) check(LLVMOrcDisposeLLJIT(jit->j), "disposing the JIT");
+  if (jit->tm) LLVMDisposeTargetMachine(jit->tm);
+  free(jit);
+}
+
+int cg_jit_run(const IrProgram *p, int argc, char **argv) {
+  const astrt_program *desc;
+  CgJit *jit = cg_jit_compile(p, &desc);
+  if (!jit) return 1;
+  int rc = astrt_main(argc, argv, desc);
+  cg_jit_free(jit);
+  return rc;
+}

@@ -1,0 +1,56 @@
+/* target.c — LLVM initialisation, the host target machine and the
+ * optimisation pipeline (default<O3> with the host's TTI, so loops vectorize
+ * to AVX2 and call libmvec for vector exp/log/tanh). */
+#include <stdio.h>
+
+#include <llvm-c/Analysis.h>
+#include <llvm-c/Support.h>
+#include <llvm-c/Target.h>
+#include <llvm-c/Transforms/PassBuilder.h>
+
+#include "codegen.h"
+
+void cg_init_llvm(void) {
+  static bool done;
+  if (done) return;
+  done = true;
+  LLVMInitializeNativeTarget();
+  LLVMInitializeNativeAsmPrinter();
+  const char *args[] = {"astc", "-vector-library=LIBMVEC-X86"};
+  LLVMParseCommandLineOptions(2, args, "");
+}
+
+LLVMTargetMachineRef cg_host_target_machine(void) {
+  cg_init_llvm();
+  char *triple = LLVMGetDefaultTargetTriple();
+  char *err = NULL;
+  LLVMTargetRef target;
+  if (LLVMGetTargetFromTriple(triple, &target, &err))
+    internal_error(__FILE__, __LINE__, "no LLVM target for %s: %s", triple, err);
+  char *cpu = LLVMGetHostCPUName(), *features = LLVMGetHostCPUFeatures();
+  LLVMTargetMachineRef tm = LLVMCreateTargetMachine(target, triple, cpu, features, LLVMCodeGenLevelAggressive,
+                                                    LLVMRelocPIC, LLVMCodeModelDefault);
+  LLVMDisposeMessage(triple);
+  LLVMDisposeMessage(cpu);
+  LLVMDisposeMessage(features);
+  return tm;
+}
+
+bool cg_optimize(LLVMModuleRef m, LLVMTargetMachineRef tm) {
+  char *triple = LLVMGetTargetMachineTriple(tm);
+  LLVMSetTarget(m, triple);
+  LLVMDisposeMessage(triple);
+  LLVMTargetDataRef td = LLVMCreateTargetDataLayout(tm);
+  LLVMSetModuleDataLayout(m, td);
+  LLVMDisposeTargetData(td);
+  LLVMPassBuilderOptionsRef opts = LLVMCreatePassBuilderOptions();
+  LLVMErrorRef err = LLVMRunPasses(m, "default<O3>", tm, opts);
+  LLVMDisposePassBuilderOptions(opts);
+  if (err) {
+    char *msg = LLVMGetErrorMessage(err);
+    fprintf(stderr, "astc: internal error: LLVM passes failed: %s\n", msg);
+    LLVMDisposeErrorMessage(msg);
+    return false;
+  }
+  return true;
+}

@@ -1,0 +1,799 @@
+/* train.c — the train block: data source, model, loss, optimizer, schedule,
+ * budget; and the assembly of the training program (step graph = forward +
+ * loss + backward + update; evaluation graph = forward + loss + accuracy). */
+#include <math.h>
+#include <string.h>
+
+#include "autodiff.h"
+#include "elab.h"
+#include "optim.h"
+
+void speedup_validate(Elab *e, const Item *sp, IrProgram *p);
+
+typedef struct TrainEntries {
+  const Entry *loss, *optimizer, *lr, *batch, *epochs, *steps, *samples, *seed, *target,
+      *eval_batch;
+} TrainEntries;
+
+static const char *const train_keys[] = {"loss", "optimizer", "lr", "batch", "epochs",
+                                         "steps", "samples", "seed", "target", "eval_batch"};
+
+/* ---- small evaluators for train-block values ------------------------------------------ */
+
+/* Where an expression starts: a binary expression's own location is its
+ * operator. */
+static Loc expr_start(const Expr *x) {
+  while ((x->kind == EX_BINARY || x->kind == EX_RANGE || x->kind == EX_CALL || x->kind == EX_MEMBER) &&
+         x->lhs)
+    x = x->lhs;
+  return x->loc;
+}
+
+static bool eval_int(Elab *e, const Expr *x, int64_t lo, int64_t *out, const char *what) {
+  Value v = elab_expr(e, x);
+  if (v.kind == V_ERR) return false;
+  if (v.kind == V_INT && v.num >= (double)lo && v.num <= 1e15) {
+    *out = (int64_t)v.num;
+    return true;
+  }
+  char d[128];
+  if (v.kind == V_INT && v.num > 1e15)
+    diag_error(expr_start(x), "%s is too large (%g)", what, v.num);
+  else if (v.kind == V_INT || v.kind == V_FLOAT)
+    diag_error(expr_start(x), "%s must be an integer >= %lld, not %g", what, (long long)lo, v.num);
+  else
+    diag_error(expr_start(x), "%s must be an integer >= %lld, not %s", what, (long long)lo,
+               value_desc(e, &v, d, sizeof d));
+  return false;
+}
+
+static bool eval_number(Elab *e, Value v, double lo, double hi, double *out, const char *what) {
+  if (v.kind == V_ERR) return false;
+  if ((v.kind == V_INT || v.kind == V_FLOAT) && v.num >= lo && v.num <= hi) {
+    *out = v.num;
+    return true;
+  }
+  char d[128];
+  if (v.kind != V_INT && v.kind != V_FLOAT)
+    diag_error(v.loc, "%s must be a number, not %s", what, value_desc(e, &v, d, sizeof d));
+  else if (v.num > hi)
+    diag_error(v.loc, "%s must be at most %g, not %g", what, hi, v.num);
+  else if (lo > 0 && lo < 1e-6)
+    diag_error(v.loc, "%s must be greater than 0, not %g", what, v.num);
+  else
+    diag_error(v.loc, "%s must be at least %g, not %g", what, lo, v.num);
+  return false;
+}
+
+/* Named arguments of a configuration call such as sgd(lr: 0.1, momentum: 0.9):
+ * each must be one of `names`; positional arguments are not accepted. */
+static bool config_args(Elab *e, const Expr *call, const char *const *names, int n, Value *out) {
+  for (int k = 0; k < n; k++) out[k] = (Value){.kind = V_NONE};
+  bool ok = true;
+  for (int i = 0; i < call->args.len; i++) {
+    const Arg *a = &call->args.items[i];
+    if (!a->name) {
+      diag_error(a->value->loc, "arguments of '%s' must be named, as in %s: value", call->lhs->str, names[0]);
+      ok = false;
+      continue;
+    }
+    int k = 0;
+    while (k < n && strcmp(names[k], a->name) != 0) k++;
+    if (k == n) {
+      const char *s = suggest_name(a->name, names, n);
+      if (s) diag_error(a->name_loc, "'%s' has no argument '%s'; did you mean '%s'?", call->lhs->str, a->name, s);
+      else diag_error(a->name_loc, "'%s' has no argument '%s'", call->lhs->str, a->name);
+      ok = false;
+      continue;
+    }
+    if (out[k].kind != V_NONE) {
+      diag_error(a->name_loc, "argument '%s' is given twice", a->name);
+      ok = false;
+      continue;
+    }
+    out[k] = elab_expr(e, a->value);
+    if (out[k].kind == V_ERR) ok = false;
+  }
+  return ok;
+}
+
+static const char *callee_name(const Expr *x) {
+  if (x->kind == EX_CALL && x->lhs->kind == EX_NAME) return x->lhs->str;
+  if (x->kind == EX_NAME) return x->str;
+  return NULL;
+}
+
+/* ---- data ---------------------------------------------------------------------------- */
+
+typedef struct KnownData {
+  const char *name;
+  int64_t h, w, classes;
+} KnownData;
+
+static const KnownData known_data[] = {
+    {"fashion-mnist", 28, 28, 10}, {"mnist", 28, 28, 10}, {"kmnist", 28, 28, 10},
+};
+
+static bool shape_arg(Value v, Shape *s, const char *what) {
+  if (v.kind != V_LIST || v.nitems < 1 || v.nitems > IR_MAX_RANK - 1) {
+    diag_error(v.loc, "%s must be a list of 1 to %d positive integers, such as [28, 28]", what,
+               IR_MAX_RANK - 1);
+    return false;
+  }
+  s->rank = v.nitems;
+  for (int i = 0; i < v.nitems; i++) {
+    if (v.items[i].kind != V_INT || v.items[i].num < 1 || v.items[i].num > 1e9) {
+      diag_error(v.items[i].loc, "%s must hold positive integers", what);
+      return false;
+    }
+    s->d[i] = (int64_t)v.items[i].num;
+  }
+  return true;
+}
+
+static bool data_spec(Elab *e, const Item *it, DataSpec *d) {
+  const Expr *x = it->value;
+  const char *kind = callee_name(x);
+  d->name = it->name;
+  d->loc = x->loc;
+  d->std = 1;
+  d->label_column = -1;
+  static const char *const kinds[] = {"idx", "csv", "npy", "synthetic"};
+  if (!kind || x->kind != EX_CALL) {
+    diag_error(x->loc, "a data set is one of idx(...), csv(...), npy(...) or synthetic(...)");
+    return false;
+  }
+  static const char *const names[] = {"source", "shape", "classes", "mean", "std", "label",
+                                      "x", "y", "train", "test", "seed", "test_x", "test_y"};
+  enum { SOURCE, SHAPE_, CLASSES, MEAN, STD, LABEL, X, Y, TRAIN, TEST, SEED, TEST_X, TEST_Y, NARGS };
+  Value a[NARGS];
+  /* the first positional argument is the source (idx, csv) */
+  Expr tmp = *x;
+  ArgList args = x->args;
+  Value first = {.kind = V_NONE};
+  if (args.len > 0 && !args.items[0].name) {
+    first = elab_expr(e, args.items[0].value);
+    tmp.args.items = args.items + 1;
+    tmp.args.len = args.len - 1;
+  }
+  if (!config_args(e, &tmp, names, NARGS, a)) return false;
+  if (first.kind != V_NONE) {
+    if (a[SOURCE].kind != V_NONE) {
+      diag_error(x->loc, "the source is given twice");
+      return false;
+    }
+    a[SOURCE] = first;
+  }
+  int k = 0;
+  while (k < 4 && strcmp(kinds[k], kind) != 0) k++;
+  if (k == 4) {
+    const char *s = suggest_name(kind, kinds, 4);
+    diag_error(x->lhs->loc, "unknown data source '%s'%s%s%s (sources: idx, csv, npy, synthetic)", kind,
+               s ? "; did you mean '" : "", s ? s : "", s ? "'?" : "");
+    return false;
+  }
+  d->kind = (DataKind)k;
+  bool ok = true;
+  if (a[SHAPE_].kind != V_NONE) ok &= shape_arg(a[SHAPE_], &d->x_shape, "'shape'");
+  if (a[CLASSES].kind != V_NONE) {
+    double c;
+    if (eval_number(e, a[CLASSES], 2, 1e6, &c, "'classes'") && c == floor(c)) d->classes = (int64_t)c;
+    else ok = false;
+  }
+  if (a[MEAN].kind != V_NONE) ok &= eval_number(e, a[MEAN], -1e9, 1e9, &d->mean, "'mean'");
+  if (a[STD].kind != V_NONE) ok &= eval_number(e, a[STD], 1e-12, 1e9, &d->std, "'std'");
+  if (!ok) return false;
+  switch (d->kind) {
+  case DATA_IDX:
+  case DATA_CSV: {
+    if (a[SOURCE].kind != V_STR || !a[SOURCE].str[0]) {
+      diag_error(x->loc, "%s(...) needs a source: a data set name or a path, as a string", kind);
+      return false;
+    }
+    d->source = arena_strdup(e->prog->arena, a[SOURCE].str);
+    if (d->kind == DATA_CSV) {
+      double col = -1;
+      if (a[LABEL].kind != V_NONE && !eval_number(e, a[LABEL], -1e6, 1e6, &col, "'label'")) return false;
+      d->label_column = (int)col;
+      if (a[TEST].kind == V_STR) d->test_source = arena_strdup(e->prog->arena, a[TEST].str);
+      else if (a[TEST].kind != V_NONE) {
+        diag_error(a[TEST].loc, "'test' of csv(...) is the path of the test file, as a string");
+        return false;
+      }
+    }
+    for (size_t i = 0; d->kind == DATA_IDX && i < ARRAY_LEN(known_data); i++)
+      if (!strcmp(known_data[i].name, d->source)) {
+        if (d->x_shape.rank == 0) d->x_shape = SHAPE(known_data[i].h, known_data[i].w);
+        if (!d->classes) d->classes = known_data[i].classes;
+      }
+    break;
+  }
+  case DATA_NPY:
+    if (a[X].kind != V_STR || a[Y].kind != V_STR) {
+      diag_error(x->loc, "npy(...) needs the paths of both arrays: npy(x: \"x.npy\", y: \"y.npy\", ...)");
+      return false;
+    }
+    d->source = arena_strdup(e->prog->arena, a[X].str);
+    d->y_source = arena_strdup(e->prog->arena, a[Y].str);
+    if ((a[TEST_X].kind == V_STR) != (a[TEST_Y].kind == V_STR)) {
+      diag_error(x->loc, "give both test_x and test_y (or neither, to hold out 10%% of the training data)");
+      return false;
+    }
+    if (a[TEST_X].kind == V_STR) {
+      d->test_source = arena_strdup(e->prog->arena, a[TEST_X].str);
+      d->test_y_source = arena_strdup(e->prog->arena, a[TEST_Y].str);
+    }
+    break;
+  case DATA_SYNTHETIC: {
+    double tr = 1024, te = 256, seed = 0;
+    if (a[TRAIN].kind != V_NONE && !eval_number(e, a[TRAIN], 1, 1e8, &tr, "'train'")) return false;
+    if (a[TEST].kind != V_NONE && !eval_number(e, a[TEST], 1, 1e8, &te, "'test'")) return false;
+    if (a[SEED].kind != V_NONE && !eval_number(e, a[SEED], 0, 1e15, &seed, "'seed'")) return false;
+    d->synth_train = (int64_t)tr;
+    d->synth_test = (int64_t)te;
+    d->synth_seed = (uint64_t)seed;
+    d->source = "synthetic";
+    break;
+  }
+  }
+  if (d->x_shape.rank == 0 || d->classes == 0) {
+    bool both = d->x_shape.rank == 0 && d->classes == 0;
+    diag_error(x->loc, "astc does not know %s of data set '%s'%s; give %s: %s(..., %s)",
+               both ? "the example shape and the class count" : d->classes ? "the example shape" : "the class count",
+               d->name, d->kind == DATA_IDX ? " (it knows those of fashion-mnist, mnist and kmnist)" : "",
+               both ? "them" : "it", kind,
+               both ? "shape: [28, 28], classes: 10" : d->classes ? "shape: [28, 28]" : "classes: 10");
+    return false;
+  }
+  return true;
+}
+
+/* ---- schedules --------------------------------------------------------------------- */
+
+static SExpr *sched(Elab *e, const Expr *x);
+
+/* cosine(warmup: 0, final: 0): linear warm-up, then a half cosine to final */
+static SExpr *sched_cosine(Arena *a, double w, double f) {
+  SExpr *t = sx_var(a, SX_T);
+  SExpr *u = sx_bin(a, SX_DIV, sx_bin(a, SX_SUB, t, sx_const(a, w)), sx_const(a, 1 - w));
+  SExpr *c = sx_un(a, SX_COS, sx_bin(a, SX_MUL, sx_const(a, M_PI), u));
+  SExpr *body = sx_bin(a, SX_ADD, sx_const(a, f),
+                       sx_bin(a, SX_MUL, sx_const(a, (1 - f) * 0.5), sx_bin(a, SX_ADD, sx_const(a, 1), c)));
+  if (w <= 0) return body;
+  return sx_select(a, sx_bin(a, SX_LT, t, sx_const(a, w)), sx_bin(a, SX_DIV, t, sx_const(a, w)), body);
+}
+
+/* linear(warmup: 0, final: 0): linear warm-up, then a straight line to final */
+static SExpr *sched_linear(Arena *a, double w, double f) {
+  SExpr *t = sx_var(a, SX_T);
+  SExpr *u = sx_bin(a, SX_DIV, sx_bin(a, SX_SUB, t, sx_const(a, w)), sx_const(a, 1 - w));
+  SExpr *body = sx_bin(a, SX_SUB, sx_const(a, 1), sx_bin(a, SX_MUL, sx_const(a, 1 - f), u));
+  if (w <= 0) return body;
+  return sx_select(a, sx_bin(a, SX_LT, t, sx_const(a, w)), sx_bin(a, SX_DIV, t, sx_const(a, w)), body);
+}
+
+static SExpr *sched_call(Elab *e, const Expr *x) {
+  Arena *a = e->prog->arena;
+  const char *name = callee_name(x);
+  static const char *const fns[] = {"constant", "cosine", "linear", "step", "cos", "exp", "log",
+                                    "sqrt", "min", "max", "floor"};
+  if (!name) {
+    diag_error(x->loc, "a schedule is a number, an expression of t, step and epoch, or one of "
+                       "constant(), cosine(), linear(), step()");
+    return NULL;
+  }
+  if (!strcmp(name, "constant") || !strcmp(name, "cosine") || !strcmp(name, "linear")) {
+    static const char *const names[] = {"warmup", "final"};
+    Value v[2];
+    double w = 0, f = 0;
+    if (!config_args(e, x, names, 2, v)) return NULL;
+    if (!strcmp(name, "constant")) {
+      if (x->args.len) {
+        diag_error(x->loc, "constant() takes no arguments (write a number for another value)");
+        return NULL;
+      }
+      return sx_const(a, 1);
+    }
+    if (v[0].kind != V_NONE && !eval_number(e, v[0], 0, 0.99, &w, "'warmup'")) return NULL;
+    if (v[1].kind != V_NONE && !eval_number(e, v[1], 0, 1, &f, "'final'")) return NULL;
+    return !strcmp(name, "cosine") ? sched_cosine(a, w, f) : sched_linear(a, w, f);
+  }
+  if (!strcmp(name, "step")) {
+    static const char *const names[] = {"milestones", "gamma"};
+    Value v[2];
+    double g = 0.1;
+    if (!config_args(e, x, names, 2, v)) return NULL;
+    if (v[0].kind != V_LIST || v[0].nitems == 0) {
+      diag_error(x->loc, "step() needs milestones: a list of progress values, as in step(milestones: [0.5, 0.75])");
+      return NULL;
+    }
+    if (v[1].kind != V_NONE && !eval_number(e, v[1], 0, 1, &g, "'gamma'")) return NULL;
+    SExpr *r = sx_const(a, 1);
+    for (int i = 0; i < v[0].nitems; i++) {
+      double m;
+      if (!eval_number(e, v[0].items[i], 0, 1, &m, "a milestone")) return NULL;
+      SExpr *before = sx_bin(a, SX_LT, sx_var(a, SX_T), sx_const(a, m));
+      r = sx_bin(a, SX_MUL, r, sx_select(a, before, sx_const(a, 1), sx_const(a, g)));
+    }
+    return r;
+  }
+  int k = 4;
+  while (k < (int)ARRAY_LEN(fns) && strcmp(fns[k], name)) k++;
+  if (k == (int)ARRAY_LEN(fns)) {
+    const char *s = suggest_name(name, fns, (int)ARRAY_LEN(fns));
+    diag_error(x->lhs->loc, "unknown schedule '%s'%s%s%s (schedules: constant, cosine, linear, step, "
+                            "or an expression of t, step and epoch)", name,
+               s ? "; did you mean '" : "", s ? s : "", s ? "'?" : "");
+    return NULL;
+  }
+  int want = k >= 8 && k <= 9 ? 2 : 1;
+  if (x->args.len != want) {
+    diag_error(x->loc, "%s() takes %d argument%s", name, want, want > 1 ? "s" : "");
+    return NULL;
+  }
+  SExpr *p = sched(e, x->args.items[0].value);
+  SExpr *q = want == 2 ? sched(e, x->args.items[1].value) : NULL;
+  if (!p || (want == 2 && !q)) return NULL;
+  static const SExprKind kinds[] = {0, 0, 0, 0, SX_COS, SX_EXP, SX_LOG, SX_SQRT, SX_MIN, SX_MAX, SX_FLOOR};
+  return want == 2 ? sx_bin(a, kinds[k], p, q) : sx_un(a, kinds[k], p);
+}
+
+static SExpr *sched(Elab *e, const Expr *x) {
+  Arena *a = e->prog->arena;
+  switch (x->kind) {
+  case EX_NUM: return sx_const(a, x->num);
+  case EX_NAME:
+    if (!strcmp(x->str, "t")) return sx_var(a, SX_T);
+    if (!strcmp(x->str, "step")) return sx_var(a, SX_STEP);
+    if (!strcmp(x->str, "epoch")) return sx_var(a, SX_EPOCH);
+    if (!strcmp(x->str, "pi")) return sx_const(a, M_PI);
+    diag_error(x->loc, "unknown name '%s' in a schedule (it may use t, step, epoch and numbers)", x->str);
+    return NULL;
+  case EX_CALL: return sched_call(e, x);
+  case EX_UNARY: {
+    if (x->op != OP_NEG) break;
+    SExpr *p = sched(e, x->lhs);
+    return p ? sx_un(a, SX_NEG, p) : NULL;
+  }
+  case EX_BINARY: {
+    SExpr *p = sched(e, x->lhs), *q = sched(e, x->rhs);
+    if (!p || !q) return NULL;
+    switch (x->op) {
+    case OP_ADD: return sx_bin(a, SX_ADD, p, q);
+    case OP_SUB: return sx_bin(a, SX_SUB, p, q);
+    case OP_MUL: return sx_bin(a, SX_MUL, p, q);
+    case OP_DIV: return sx_bin(a, SX_DIV, p, q);
+    case OP_POW: return sx_bin(a, SX_POW, p, q);
+    case OP_LT: return sx_bin(a, SX_LT, p, q);
+    case OP_LE: return sx_bin(a, SX_LE, p, q);
+    case OP_GT: return sx_bin(a, SX_LT, q, p);
+    case OP_GE: return sx_bin(a, SX_LE, q, p);
+    default: break;
+    }
+    break;
+  }
+  default: break;
+  }
+  diag_error(x->loc, "this cannot be part of a schedule (use numbers, t, step, epoch, + - * / ** "
+                     "and schedule functions)");
+  return NULL;
+}
+
+/* A schedule must be finite and >= 0 over the whole of training. */
+static bool check_schedule(const SExpr *s, Loc loc, const char *what) {
+  for (int i = 0; i <= 1000; i++) {
+    double t = i / 1000.0;
+    double v = sx_eval(s, t, t * 1e4, t * 10);
+    if (!isfinite(v) || v < 0) {
+      diag_error(loc, "the %s is %g at t = %g; it must stay finite and >= 0 over training", what, v, t);
+      return false;
+    }
+  }
+  return true;
+}
+
+/* ---- optimizer ----------------------------------------------------------------------- */
+
+static bool optimizer_spec(Elab *e, const Expr *x, OptSpec *o) {
+  const char *name = callee_name(x);
+  static const char *const opts[] = {"sgd", "adamw"};
+  o->loc = x->loc;
+  if (name && x->kind == EX_NAME && (!strcmp(name, "sgd") || !strcmp(name, "adamw"))) {
+    diag_error(x->loc, "the optimizer is written as a call with its settings, as in %s",
+               !strcmp(name, "sgd") ? "sgd(lr: 0.05)" : "adamw(lr: 0.001)");
+    return false;
+  }
+  if (!name || x->kind != EX_CALL || (strcmp(name, "sgd") && strcmp(name, "adamw"))) {
+    const char *s = name ? suggest_name(name, opts, 2) : NULL;
+    diag_error(x->loc, "the optimizer must be sgd(...) or adamw(...)%s%s%s", s ? "; did you mean '" : "",
+               s ? s : "", s ? "'?" : "");
+    return false;
+  }
+  if (!strcmp(name, "sgd")) {
+    static const char *const names[] = {"lr", "momentum", "nesterov", "weight_decay"};
+    Value v[4];
+    if (!config_args(e, x, names, 4, v)) return false;
+    o->kind = OPT_SGD;
+    if (v[0].kind == V_NONE) {
+      diag_error(x->loc, "sgd needs a learning rate: sgd(lr: 0.05, ...)");
+      return false;
+    }
+    if (!eval_number(e, v[0], 1e-12, 1e6, &o->lr, "the learning rate")) return false;
+    if (v[1].kind != V_NONE && !eval_number(e, v[1], 0, 0.999999, &o->momentum, "'momentum'")) return false;
+    if (v[2].kind != V_NONE) {
+      if (v[2].kind != V_BOOL) {
+        diag_error(v[2].loc, "'nesterov' must be true or false");
+        return false;
+      }
+      o->nesterov = v[2].num != 0;
+      if (o->nesterov && o->momentum <= 0) {
+        diag_error(v[2].loc, "Nesterov momentum needs momentum > 0");
+        return false;
+      }
+    }
+    if (v[3].kind != V_NONE && !eval_number(e, v[3], 0, 1, &o->weight_decay, "'weight_decay'")) return false;
+    o->desc = arena_printf(e->prog->arena, "sgd(lr: %g, momentum: %g%s, weight_decay: %g)", o->lr, o->momentum,
+                           o->nesterov ? ", nesterov: true" : "", o->weight_decay);
+    return true;
+  }
+  static const char *const names[] = {"lr", "beta1", "beta2", "eps", "weight_decay"};
+  Value v[5];
+  if (!config_args(e, x, names, 5, v)) return false;
+  o->kind = OPT_ADAMW;
+  o->lr = 1e-3, o->beta1 = 0.9, o->beta2 = 0.999, o->eps = 1e-8, o->weight_decay = 0.01;
+  if (v[0].kind != V_NONE && !eval_number(e, v[0], 1e-12, 1e6, &o->lr, "the learning rate")) return false;
+  if (v[1].kind != V_NONE && !eval_number(e, v[1], 0, 0.999999, &o->beta1, "'beta1'")) return false;
+  if (v[2].kind != V_NONE && !eval_number(e, v[2], 0, 0.999999, &o->beta2, "'beta2'")) return false;
+  if (v[3].kind != V_NONE && !eval_number(e, v[3], 1e-30, 1, &o->eps, "'eps'")) return false;
+  if (v[4].kind != V_NONE && !eval_number(e, v[4], 0, 1, &o->weight_decay, "'weight_decay'")) return false;
+  o->desc = arena_printf(e->prog->arena, "adamw(lr: %g, beta1: %g, beta2: %g, eps: %g, weight_decay: %g)", o->lr,
+                         o->beta1, o->beta2, o->eps, o->weight_decay);
+  return true;
+}
+
+/* ---- the train block ---------------------------------------------------------------- */
+
+static bool collect_entries(const Item *tr, TrainEntries *te) {
+  const Entry **slots[] = {&te->loss, &te->optimizer, &te->lr, &te->batch, &te->epochs,
+                           &te->steps, &te->samples, &te->seed, &te->target, &te->eval_batch};
+  bool ok = true;
+  bool suggested[ARRAY_LEN(train_keys)] = {0};  /* a misspelling of it was reported */
+  const Entry *budget = NULL;
+  for (int i = 0; i < tr->nentries; i++) {
+    const Entry *en = &tr->entries[i];
+    size_t k = 0;
+    while (k < ARRAY_LEN(train_keys) && strcmp(train_keys[k], en->key)) k++;
+    if (k == ARRAY_LEN(train_keys)) {
+      const char *s = suggest_name(en->key, train_keys, (int)ARRAY_LEN(train_keys));
+      if (s) diag_error(en->loc, "unknown setting '%s' in the train block; did you mean '%s'?", en->key, s);
+      else diag_error(en->loc, "unknown setting '%s' in the train block (settings: loss, optimizer, lr, "
+                               "batch, epochs, steps, samples, seed, target, eval_batch)", en->key);
+      for (size_t j = 0; s && j < ARRAY_LEN(train_keys); j++) suggested[j] |= train_keys[j] == s;
+      ok = false;
+      continue;
+    }
+    if (*slots[k]) {
+      diag_error(en->loc, "'%s' is set twice", en->key);
+      diag_note((*slots[k])->loc, "it was first set here");
+      ok = false;
+      continue;
+    }
+    bool is_budget = slots[k] == &te->epochs || slots[k] == &te->steps || slots[k] == &te->samples;
+    if (is_budget && budget) {
+      diag_error(en->loc, "'%s' is a second budget; give only one of epochs, steps or samples", en->key);
+      diag_note(budget->loc, "the budget is already set here by '%s'", budget->key);
+      ok = false;
+      continue;
+    }
+    if (is_budget) budget = en;
+    *slots[k] = en;
+  }
+  /* a setting whose misspelling was reported is not reported missing too */
+  if (!te->loss && !suggested[0])
+    diag_error(tr->loc, "the train block needs a loss, such as: loss = cross_entropy()"), ok = false;
+  if (!te->optimizer && !suggested[1])
+    diag_error(tr->loc, "the train block needs an optimizer, such as: optimizer = sgd(lr: 0.05)"), ok = false;
+  if (!te->batch && !suggested[3])
+    diag_error(tr->loc, "the train block needs a batch size, such as: batch = 64"), ok = false;
+  if (!budget && !suggested[4] && !suggested[5] && !suggested[6])
+    diag_error(tr->loc, "the train block needs a budget: epochs = N, steps = N or samples = N"), ok = false;
+  return ok;
+}
+
+/* The loss setting names a loss function, optionally with named options:
+ * cross_entropy(label_smoothing: 0.1). An unqualified name is looked up in
+ * this file, then in every imported module. */
+static Value loss_callee(Elab *e, const Expr *x, Sema *s) {
+  const Expr *fx = x->kind == EX_CALL ? x->lhs : x;
+  Value callee;
+  if (fx->kind == EX_NAME && !scope_lookup(s->modules.data[0], fx->str)) {
+    callee = (Value){.kind = V_ERR};
+    ModuleInfo *main = s->modules.data[0];
+    for (int i = 0; i < main->scope.len; i++) {
+      ModuleInfo *m = main->scope.data[i].module;
+      const ScopeEntry *se = m ? scope_lookup(m, fx->str) : NULL;
+      if (se && se->item) {
+        callee = (Value){.kind = V_ITEM, .item = se->item, .module = m, .loc = fx->loc};
+        break;
+      }
+    }
+    if (callee.kind == V_ERR) callee = elab_lookup(e, fx->str, fx->loc, false);
+  } else {
+    callee = elab_expr(e, fx);
+  }
+  if (callee.kind == V_ERR || x->kind != EX_CALL) return callee;
+  for (int i = 0; i < x->args.len; i++)
+    if (!x->args.items[i].name) {
+      diag_error(x->args.items[i].value->loc, "the loss is called with the model's output and the "
+                                              "targets; other arguments must be named");
+      return v_err();
+    }
+  Value *vals = arena_alloc(e->arena, sizeof(Value) * (size_t)(x->args.len + 1));
+  for (int i = 0; i < x->args.len; i++) {
+    vals[i] = elab_expr(e, x->args.items[i].value);
+    if (vals[i].kind == V_ERR) return v_err();
+  }
+  Value *c = arena_alloc(e->arena, sizeof(Value));
+  *c = callee;
+  return (Value){.kind = V_PARTIAL, .callee = c, .bound = x->args.items, .nbound = x->args.len,
+                 .items = vals, .loc = x->loc};
+}
+
+/* Creates the model's input node from its first parameter's type and the data
+ * set's example shape. Unbound dimension names take the data's sizes. */
+static int model_input(Elab *e, const Item *model, const DataSpec *d, Type *out) {
+  if (model->nparams < 1) {
+    diag_error(model->name_loc, "model '%s' needs an input parameter, such as (x: f32[B, 784])", model->name);
+    return -1;
+  }
+  const Param *px = &model->params[0];
+  const TypeExpr *t = px->type;
+  if (strcmp(t->name, "f32") || !t->has_dims || t->dims.len < 2 || t->dims.items[0].value->kind != EX_NAME) {
+    diag_error(t->loc, "the model's input must be f32[B, ...] with the batch size B as its first dimension");
+    return -1;
+  }
+  for (int i = 1; i < model->nparams; i++)
+    if (!model->params[i].def) {
+      diag_error(model->params[i].loc, "model parameter '%s' needs a default value", model->params[i].name);
+      return -1;
+    }
+  Type xt = {DT_F32, {t->dims.len, {IR_DIM_B}}};
+  int per_rank = t->dims.len - 1;
+  for (int i = 1; i < t->dims.len; i++) {
+    const Expr *dx = t->dims.items[i].value;
+    if (dx->kind == EX_NAME && per_rank == d->x_shape.rank && !scope_lookup(e->frame->module, dx->str)) {
+      xt.shape.d[i] = d->x_shape.d[i - 1];
+      continue;
+    }
+    Value v = elab_expr(e, dx);
+    if (v.kind != V_INT || v.num < 1) {
+      if (v.kind != V_ERR) diag_error(dx->loc, "dimension %d of the model's input must be a positive integer", i + 1);
+      return -1;
+    }
+    xt.shape.d[i] = (int64_t)v.num;
+  }
+  Shape per = {per_rank, {0}};
+  for (int i = 0; i < per_rank; i++) per.d[i] = xt.shape.d[i + 1];
+  if (shape_numel(&per, 1) != shape_numel(&d->x_shape, 1)) {
+    char a[128], b[128];
+    diag_error(t->loc, "model '%s' takes examples of shape %s (%lld values) but data '%s' has examples of "
+                       "shape %s (%lld values)", model->name, shape_str(&per, a, sizeof a),
+               (long long)shape_numel(&per, 1), d->name, shape_str(&d->x_shape, b, sizeof b),
+               (long long)shape_numel(&d->x_shape, 1));
+    diag_note(d->loc, "data '%s' is defined here", d->name);
+    return -1;
+  }
+  *out = xt;
+  int64_t ia[IR_MAX_IA] = {0};
+  int n = elab_node(e, IR_INPUT, 0, NULL, ia, NULL, &xt, px->loc);
+  if (n >= 0) e->g->nodes[n].name = px->name;
+  return n;
+}
+
+/* Elaborates model + loss into e->g; returns the loss node (or -1). */
+static int model_and_loss(Elab *e, Sema *s, const Item *model, ModuleInfo *mm, const Entry *loss,
+                          int *out_node, int *label_node) {
+  Type xt;
+  e->role = e->training ? ROLE_FORWARD : ROLE_EVAL;
+  int x = model_input(e, model, &e->prog->data, &xt);
+  if (x < 0) return -1;
+  e->prog->input_type = xt;
+  Type yt = {DT_I32, SHAPE(IR_DIM_B)};
+  e->prog->label_type = yt;
+  int64_t ia[IR_MAX_IA] = {1};
+  int y = elab_node(e, IR_INPUT, 0, NULL, ia, NULL, &yt, e->prog->data.loc);
+  e->g->nodes[y].name = "y";
+  Value arg = v_tensor(x, model->params[0].loc);
+  const char *name = model->params[0].name;
+  Loc nl = model->params[0].loc;
+  Frame *top = e->frame;
+  e->frame = NULL;
+  Value out = elab_call_item(e, model, mm, &arg, &(const char *){NULL}, &nl, 1, model->loc, NULL);
+  (void)name;
+  e->frame = top;
+  if (out.kind == V_ERR) return -1;
+  if (out.kind != V_TENSOR) {
+    diag_error(model->name_loc, "model '%s' must return a tensor", model->name);
+    return -1;
+  }
+  e->prog->output_type = e->g->nodes[out.node].type;
+  *out_node = out.node;
+  *label_node = y;
+  if (!e->training) e->role = ROLE_EVAL;
+  else e->role = ROLE_LOSS;
+  Value callee = loss_callee(e, loss->value, s);
+  if (callee.kind == V_ERR) return -1;
+  const Value *fn = callee.kind == V_PARTIAL ? callee.callee : &callee;
+  e->prog->loss_name = fn->kind == V_ITEM ? fn->item->name : fn->kind == V_BUILTIN ? fn->builtin->name : "?";
+  Value args[2] = {out, v_tensor(y, e->prog->data.loc)};
+  const char *names[2] = {NULL, NULL};
+  Loc locs[2] = {loss->value->loc, loss->value->loc};
+  Value l = elab_call_value(e, callee, args, names, locs, 2, loss->value->loc, NULL);
+  if (l.kind == V_ERR) return -1;
+  int ln = elab_as_tensor(e, l);
+  if (ln < 0 || e->g->nodes[ln].type.shape.rank != 0) {
+    char d[128];
+    diag_error(loss->value->loc, "the loss must be a scalar f32[], not %s", value_desc(e, &l, d, sizeof d));
+    return -1;
+  }
+  int64_t oa[IR_MAX_IA] = {OUT_LOSS};
+  elab_node(e, IR_OUTPUT, 1, &ln, oa, NULL, NULL, loss->value->loc);
+  return ln;
+}
+
+static const Item *find_item(ModuleInfo *m, ItemKind kind, const char *what, bool required) {
+  const Item *found = NULL;
+  for (int i = 0; i < m->ast->nitems; i++) {
+    const Item *it = m->ast->items[i];
+    if (it->kind != kind) continue;
+    if (found) {
+      diag_error(it->loc, "a program has at most one %s block", what);
+      diag_note(found->loc, "the first one is here");
+      return NULL;
+    }
+    found = it;
+  }
+  if (!found && required && m->ast->nitems == 0)
+    diag_error((Loc){m->ast->file, 1, 1}, "'%s' defines nothing; a program needs a data set, a model "
+                                           "and a train block", m->path);
+  else if (!found && required)
+    diag_error((Loc){m->ast->file, 1, 1}, "'%s' has no train block, so there is nothing to train", m->path);
+  return found;
+}
+
+static const char *kind_noun(ItemKind k) { return k == IT_DATA ? "data set" : item_kind_str(k); }
+
+static const Item *lookup_kind(ModuleInfo *m, const char *name, Loc loc, ItemKind kind) {
+  const ScopeEntry *s = scope_lookup(m, name);
+  if (!s || !s->item) {
+    StrVec names = {0};
+    for (int i = 0; i < m->scope.len; i++)
+      if (m->scope.data[i].item && m->scope.data[i].item->kind == kind) vec_push(&names, m->scope.data[i].name);
+    const char *sug = suggest_name(name, names.data, names.len);
+    if (sug) diag_error(loc, "unknown %s '%s'; did you mean '%s'?", kind_noun(kind), name, sug);
+    else diag_error(loc, "unknown %s '%s'", kind_noun(kind), name);
+    vec_free(&names);
+    return NULL;
+  }
+  if (s->item->kind != kind) {
+    diag_error(loc, "'%s' is a %s, not a %s", name, kind_noun(s->item->kind), kind_noun(kind));
+    diag_note(s->loc, "'%s' is defined here", name);
+    return NULL;
+  }
+  return s->item;
+}
+
+static bool train_settings(Elab *e, const TrainEntries *te, IrProgram *p) {
+  bool ok = true;
+  if (!eval_int(e, te->batch->value, 1, &p->batch, "the batch size")) ok = false;
+  p->epochs = p->steps = 0;
+  if (te->epochs && !eval_int(e, te->epochs->value, 1, &p->epochs, "'epochs'")) ok = false;
+  if (te->steps && !eval_int(e, te->steps->value, 1, &p->steps, "'steps'")) ok = false;
+  if (te->samples) {
+    int64_t s;
+    if (!eval_int(e, te->samples->value, 1, &s, "'samples'")) ok = false;
+    else p->steps = (s + p->batch - 1) / MAX(p->batch, 1);
+  }
+  int64_t seed = 0;
+  if (te->seed && !eval_int(e, te->seed->value, 0, &seed, "the seed")) ok = false;
+  p->seed = (uint64_t)seed;
+  p->eval_batch = 1000;
+  if (te->eval_batch && !eval_int(e, te->eval_batch->value, 1, &p->eval_batch, "'eval_batch'")) ok = false;
+  if (!optimizer_spec(e, te->optimizer->value, &p->opt)) ok = false;
+  p->lr_schedule = te->lr ? sched(e, te->lr->value) : sx_const(p->arena, 1);
+  if (!p->lr_schedule) ok = false;
+  else if (te->lr && !check_schedule(p->lr_schedule, expr_start(te->lr->value), "learning-rate schedule"))
+    ok = false;
+  if (te->target) {
+    const Expr *x = te->target->value;
+    if (x->kind != EX_BINARY || x->op != OP_GE || x->lhs->kind != EX_NAME || strcmp(x->lhs->str, "accuracy")) {
+      diag_error(expr_start(x), "the target must be of the form: accuracy >= 0.88");
+      ok = false;
+    } else {
+      Value v = elab_expr(e, x->rhs);
+      if ((v.kind == V_INT || v.kind == V_FLOAT) && v.num > 1 && v.num <= 100) {
+        diag_error(v.loc, "the target accuracy is a fraction in (0, 1], not %g (for %g%%, write %g)", v.num,
+                   v.num, v.num / 100);
+        ok = false;
+      } else if (!eval_number(e, v, 1e-9, 1, &p->target_accuracy, "the target accuracy")) {
+        ok = false;
+      }
+    }
+  }
+  return ok;
+}
+
+IrProgram *sema_program(Sema *s) {
+  ModuleInfo *main = s->modules.data[0];
+  const Item *tr = find_item(main, IT_TRAIN, "train", true);
+  const Item *sp = find_item(main, IT_SPEEDUP, "speedup", false);
+  if (!tr || diag_error_count()) return NULL;
+  TrainEntries te = {0};
+  if (!collect_entries(tr, &te)) return NULL;
+  const Item *model = lookup_kind(main, tr->name, tr->name_loc, IT_MODEL);
+  const Item *data = lookup_kind(main, tr->alias, tr->alias_loc, IT_DATA);
+  if (!model || !data) return NULL;
+
+  IrProgram *p = ir_program_new();
+  p->source_path = arena_strdup(p->arena, main->path);
+  p->model_name = model->name;
+  IrPhase ph = {0};
+  Elab e = {.sema = s, .prog = p, .g = &ph.step, .training = true, .arena = arena_new()};
+  Frame top = {.module = main, .layer = -1, .prefix = ""};
+  e.frame = &top;
+  bool ok = data_spec(&e, data, &p->data) && train_settings(&e, &te, p);
+
+  /* training mode: forward + loss, backward, update */
+  int out = -1, y = -1, loss = -1;
+  if (ok) loss = model_and_loss(&e, s, model, main, te.loss, &out, &y);
+  if (loss >= 0 && diag_error_count() == 0) {
+    bool *wrt = xcalloc((size_t)p->vars.len + 1, sizeof(bool));
+    int *grads = xmalloc(sizeof(int) * (size_t)(p->vars.len + 1));
+    for (int v = 0; v < p->vars.len; v++) wrt[v] = p->vars.data[v].kind == VAR_PARAM;
+    ir_autodiff(p, &ph.step, loss, wrt, grads);
+    int trainable = 0;
+    for (int v = 0; v < p->vars.len; v++) trainable += grads[v] >= 0;
+    if (trainable == 0) {
+      diag_error(model->name_loc, "model '%s' has no parameter that influences the loss; there is nothing "
+                                  "to train", model->name);
+    }
+    ir_lower_optimizer(p, &ph.step, grads);
+    free(wrt);
+    free(grads);
+  }
+  /* evaluation mode: forward + loss + accuracy */
+  if (loss >= 0 && diag_error_count() == 0) {
+    e.g = &p->eval;
+    e.training = false;
+    e.second_pass = true;
+    e.dropout_ids = 0;
+    int eout, ey;
+    if (model_and_loss(&e, s, model, main, te.loss, &eout, &ey) >= 0) {
+      const Type *ot = &p->eval.nodes[eout].type;
+      if (ot->shape.rank == 2 && ot->shape.d[1] == p->data.classes) {
+        e.role = ROLE_EVAL;
+        int c = elab_node(&e, IR_CORRECT, 2, (int[]){eout, ey}, NULL, NULL, NULL, model->loc);
+        int64_t oa[IR_MAX_IA] = {OUT_CORRECT};
+        elab_node(&e, IR_OUTPUT, 1, &c, oa, NULL, NULL, model->loc);
+      } else if (p->target_accuracy > 0) {
+        char ts[128];
+        diag_error(te.target->loc, "an accuracy target needs a model that outputs [B, %lld] class scores; "
+                                   "'%s' outputs %s", (long long)p->data.classes, model->name,
+                   type_str(ot, ts, sizeof ts));
+      }
+    }
+  }
+  if (diag_error_count() == 0 && sp && !s->opt->no_speedup) speedup_validate(&e, sp, p);
+  elab_frame_free(&top);
+  arena_free(e.arena);
+  if (diag_error_count()) {
+    ir_graph_free(&ph.step);
+    ir_program_free(p);
+    return NULL;
+  }
+  ph.t_begin = 0;
+  ph.t_end = 1;
+  ph.batch = p->batch;
+  vec_push(&p->phases, ph);
+  return p;
+}

@@ -1,0 +1,94 @@
+/* astrt_kernels.h — tensor kernels called by astc-generated code.
+ *
+ * Layouts: images NCHW, convolution filters [O, C, KH, KW], all row-major
+ * float32. Every fast kernel has a naive reference (astrt_ref_*) beside it;
+ * the references are the test oracle and are never called by generated code.
+ *
+ * Shapes (N batch, C in-channels, H W in-size, O out-channels, KH KW kernel,
+ * SH SW stride, PH PW zero padding on each side):
+ *   OH = (H + 2*PH - KH) / SH + 1,   OW = (W + 2*PW - KW) / SW + 1
+ *
+ * Thread-safety: kernels may be called concurrently from different threads;
+ * each thread has its own scratch buffer (grown on demand, released by
+ * astrt_kernels_release_scratch()).
+ */
+#ifndef ASTRT_KERNELS_H
+#define ASTRT_KERNELS_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct astrt_conv_shape {
+  int64_t n, c, h, w;      /* input  [N, C, H, W]   */
+  int64_t o, kh, kw;       /* filter [O, C, KH, KW] */
+  int64_t sh, sw, ph, pw;  /* stride, padding       */
+} astrt_conv_shape;
+
+int64_t astrt_conv_out_h(const astrt_conv_shape *s);
+int64_t astrt_conv_out_w(const astrt_conv_shape *s);
+
+/* y[N,O,OH,OW] = conv(x[N,C,H,W], w[O,C,KH,KW]) (cross-correlation, no bias) */
+void astrt_conv2d_f32(const astrt_conv_shape *s, const float *x, const float *w,
+                      float *y);
+/* dx[N,C,H,W] = d loss / d x, given dy[N,O,OH,OW] and w (overwrites dx) */
+void astrt_conv2d_grad_input_f32(const astrt_conv_shape *s, const float *dy,
+                                 const float *w, float *dx);
+/* dw[O,C,KH,KW] = d loss / d w, given x and dy (overwrites dw) */
+void astrt_conv2d_grad_weight_f32(const astrt_conv_shape *s, const float *x,
+                                  const float *dy, float *dw);
+
+void astrt_ref_conv2d_f32(const astrt_conv_shape *s, const float *x,
+                          const float *w, float *y);
+void astrt_ref_conv2d_grad_input_f32(const astrt_conv_shape *s, const float *dy,
+                                     const float *w, float *dx);
+void astrt_ref_conv2d_grad_weight_f32(const astrt_conv_shape *s, const float *x,
+                                      const float *dy, float *dw);
+
+/* Pooling over [N*C] planes of H x W with a KH x KW window, stride SH SW and
+ * padding PH PW (padding never wins a max and is not counted in an average:
+ * count_include_pad = false). */
+typedef struct astrt_pool_shape {
+  int64_t planes, h, w;     /* N*C planes of H x W */
+  int64_t kh, kw, sh, sw, ph, pw;
+} astrt_pool_shape;
+
+int64_t astrt_pool_out_h(const astrt_pool_shape *s);
+int64_t astrt_pool_out_w(const astrt_pool_shape *s);
+
+/* y[planes,OH,OW] = max over each window of x[planes,H,W] */
+void astrt_maxpool2d_f32(const astrt_pool_shape *s, const float *x, float *y);
+/* dx = the gradient routed to the first maximum of each window (overwrites) */
+void astrt_maxpool2d_grad_f32(const astrt_pool_shape *s, const float *x,
+                              const float *dy, float *dx);
+void astrt_avgpool2d_f32(const astrt_pool_shape *s, const float *x, float *y);
+void astrt_avgpool2d_grad_f32(const astrt_pool_shape *s, const float *dy,
+                              float *dx);
+
+void astrt_ref_maxpool2d_f32(const astrt_pool_shape *s, const float *x,
+                             float *y);
+void astrt_ref_maxpool2d_grad_f32(const astrt_pool_shape *s, const float *x,
+                                  const float *dy, float *dx);
+void astrt_ref_avgpool2d_f32(const astrt_pool_shape *s, const float *x,
+                             float *y);
+void astrt_ref_avgpool2d_grad_f32(const astrt_pool_shape *s, const float *dy,
+                                  float *dx);
+
+/* C[M,N] = alpha * op(A) op(B) + beta * C, row-major, op = transpose when
+ * ta/tb is nonzero (A is [M,K] or [K,M]; B is [K,N] or [N,K]). Calls
+ * OpenBLAS; M, N or K may be 0. */
+void astrt_sgemm(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha,
+                 const float *a, const float *b, float beta, float *c);
+void astrt_ref_sgemm(int ta, int tb, int64_t m, int64_t n, int64_t k,
+                     float alpha, const float *a, const float *b, float beta,
+                     float *c);
+
+/* Frees the calling thread's scratch buffer. */
+void astrt_kernels_release_scratch(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,165 @@
+/* astrt_program.h — what a compiled training program looks like to the
+ * runtime: the descriptor astc emits (the symbol `astc_program`), the step
+ * functions it points to, and the training driver that runs it.
+ *
+ * The generated code and this header must agree byte for byte: astc's code
+ * generator (compiler/cg_desc.c) emits these structs field by field, and
+ * tests/unit/test_codegen.c checks the two against each other. Change both
+ * together and bump ASTRT_ABI_VERSION.
+ */
+#ifndef ASTRT_PROGRAM_H
+#define ASTRT_PROGRAM_H
+
+#include <stdint.h>
+
+#include "astrt.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define ASTRT_ABI_VERSION 1
+#define ASTRT_DESC_MAX_RANK 6
+
+/* Run-time scalars a step reads (same order as the compiler's IrScalar). */
+enum { ASTRT_SC_LR, ASTRT_SC_STEP, ASTRT_SC_ROWS, ASTRT_SC_LOSS_SCALE, ASTRT_NUM_SCALARS };
+/* Values a step writes (same order as IrOutput). */
+enum { ASTRT_OUT_LOSS, ASTRT_OUT_CORRECT, ASTRT_NUM_OUTPUTS };
+
+/* A compiled step (training phase or evaluation):
+ *   vars     the variable arena (parameters, state, optimizer slots)
+ *   work     scratch for activations and gradients, work_bytes long
+ *   x        [rows, example...] features as f32
+ *   y        [rows] class labels
+ *   rows     examples in this batch (at most the phase's batch)
+ *   scalars  [ASTRT_NUM_SCALARS]
+ *   outputs  [ASTRT_NUM_OUTPUTS]
+ *   seed     key of the dropout masks */
+typedef void (*astrt_step_fn)(void *vars, void *work, const float *x, const int32_t *y,
+                              int64_t rows, const float *scalars, float *outputs,
+                              uint64_t seed);
+
+/* The learning-rate multiplier as a function of progress t in [0, 1], the
+ * 0-based optimizer step and the 0-based epoch. */
+typedef double (*astrt_schedule_fn)(double t, double step, double epoch);
+
+typedef enum astrt_var_kind { ASTRT_VAR_PARAM, ASTRT_VAR_STATE, ASTRT_VAR_SLOT } astrt_var_kind;
+
+typedef enum astrt_init_kind {
+  ASTRT_INIT_ZEROS, ASTRT_INIT_ONES, ASTRT_INIT_CONST, ASTRT_INIT_UNIFORM, ASTRT_INIT_NORMAL,
+  ASTRT_INIT_HE_UNIFORM, ASTRT_INIT_HE_NORMAL, ASTRT_INIT_GLOROT_UNIFORM,
+  ASTRT_INIT_GLOROT_NORMAL,
+} astrt_init_kind;
+
+typedef struct astrt_var_desc {
+  const char *name;          /* dense_1.w */
+  int32_t kind;              /* astrt_var_kind */
+  int32_t rank;
+  int64_t dims[ASTRT_DESC_MAX_RANK];
+  int64_t offset;            /* bytes into the variable arena (64-byte aligned) */
+  int64_t numel;
+  int32_t init;              /* astrt_init_kind */
+  int32_t layer;             /* index into layer_names, -1 for none */
+  double init_a, init_b;     /* const: a; uniform: [a, b); normal: mean a, std b */
+  int64_t fan_in, fan_out;
+} astrt_var_desc;
+
+typedef struct astrt_phase_desc {
+  double t_begin, t_end;     /* the phase covers progress [t_begin, t_end) */
+  int64_t batch;             /* examples per optimizer step */
+  int64_t work_bytes;
+  astrt_step_fn step;
+  const char *why;           /* what changes at its start ("" for the first) */
+} astrt_phase_desc;
+
+typedef enum astrt_data_kind {
+  ASTRT_DATA_IDX, ASTRT_DATA_CSV, ASTRT_DATA_NPY, ASTRT_DATA_SYNTHETIC,
+} astrt_data_kind;
+
+typedef struct astrt_data_desc {
+  int32_t kind;              /* astrt_data_kind */
+  int32_t label_column;      /* csv */
+  const char *source;        /* idx: data set name or directory; csv/npy: file */
+  const char *y_source;      /* npy: labels file */
+  const char *test_source;   /* csv/npy: test file ("" : hold out 10% of train) */
+  const char *test_y_source;
+  int32_t rank;              /* one example, as the model sees it */
+  int32_t pad_;
+  int64_t dims[ASTRT_DESC_MAX_RANK];
+  int64_t example_size;      /* elements of one example */
+  int64_t classes;
+  double mean, std;          /* features become (x - mean) / std */
+  int64_t synth_train, synth_test;
+  uint64_t synth_seed;
+} astrt_data_desc;
+
+typedef struct astrt_program {
+  uint32_t abi_version;      /* ASTRT_ABI_VERSION */
+  uint32_t nvars;
+  const char *name;          /* the model */
+  const char *source;        /* the .train file it was compiled from */
+  const astrt_var_desc *vars;
+  int64_t var_bytes;
+  uint32_t nlayers;
+  uint32_t nphases;
+  const char *const *layer_names;
+  const astrt_phase_desc *phases;
+  astrt_step_fn eval;        /* forward + loss + correct, evaluation mode */
+  int64_t eval_work_bytes;
+  int64_t eval_batch;
+  astrt_schedule_fn lr_schedule;
+  double base_lr;
+  int64_t batch;             /* the baseline batch size */
+  int64_t epochs;            /* budget in epochs, or 0 ... */
+  int64_t steps;             /* ... in optimizer steps */
+  uint64_t seed;
+  double target_accuracy;    /* <= 0: none */
+  const char *optimizer;     /* a one-line description, for the log */
+  astrt_data_desc data;
+} astrt_program;
+
+/* ---- the training driver ------------------------------------------------------- */
+
+typedef struct astrt_options {
+  int64_t epochs;            /* > 0: override the program's budget */
+  int64_t steps;             /* > 0: override, in optimizer steps */
+  uint64_t seed;
+  int has_seed;
+  int threads;               /* <= 0: all cores */
+  const char *metrics_path;  /* JSON lines, or NULL */
+  const char *data_dir;      /* overrides where the data set is found */
+  int progress;              /* -1 auto (terminal), 0 plain lines, 1 live line */
+  int quiet;                 /* only errors and the final summary */
+  int stop_at_target;        /* stop once the target accuracy is reached */
+} astrt_options;
+
+typedef struct astrt_result {
+  int64_t steps, epochs_done, samples;
+  double train_seconds;      /* training only, evaluation excluded */
+  double eval_seconds;
+  double final_test_accuracy, best_test_accuracy, final_test_loss, final_train_loss;
+  double time_to_target;     /* seconds of training, or < 0 if never reached */
+} astrt_result;
+
+void astrt_options_default(astrt_options *o);
+/* Parses program options (--epochs, --seed, --threads, --metrics, --data,
+ * --quiet, --progress, --stop-at-target, --help) from argv[first..argc).
+ * Returns 0 on success, 1 after --help, -1 on a bad option (message printed). */
+int astrt_parse_options(int argc, char **argv, int first, astrt_options *o);
+/* Loads the data, initialises the variables and trains. */
+astrt_status astrt_train(const astrt_program *p, const astrt_options *o, astrt_result *r);
+/* main() of a compiled program: options, train, report; returns the exit code. */
+int astrt_main(int argc, char **argv, const astrt_program *p);
+
+/* ---- helpers the generated code calls ------------------------------------------------ */
+
+/* out[0..n) = dropout mask: 0 with probability p, else 1/(1-p); element k is a
+ * function of (seed, step, site, k) only. */
+void astrt_dropout_mask(float *out, int64_t n, float p, uint64_t seed, int64_t step, int64_t site);
+/* Rows of logits[rows, k] whose first maximum is at labels[row]. */
+float astrt_count_correct(const float *logits, const int32_t *labels, int64_t rows, int64_t k);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

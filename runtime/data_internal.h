@@ -1,0 +1,55 @@
+/* data_internal.h — helpers shared by the data-set loaders (data_*.c).
+ *
+ * Not part of the public interface (astrt.h); the names still start with
+ * astrt_ because libastrt is a static library linked into user programs.
+ * Every function that can fail sets the message with astrt_fail and names
+ * the file it was given.
+ */
+#ifndef ASTRT_DATA_INTERNAL_H
+#define ASTRT_DATA_INTERNAL_H
+
+#include "astrt.h"
+
+#include <stdio.h>
+
+/* No loader accepts an array of more elements than this (a larger count in
+ * a header means the header is corrupt). */
+#define ASTRT_DATA_MAX_ELEMS ((int64_t)1 << 40)
+
+/* Bytes per element of `e` in memory. */
+size_t astrt_data_elem_size(astrt_elem e);
+
+/* Fills *a with an uninitialised array of n examples of shape dims[0..rank)
+ * (scale 1, shift 0). On failure *a is zeroed. */
+astrt_status astrt_data_alloc(astrt_array *a, astrt_elem elem, int rank,
+                              const int64_t *dims, int64_t n,
+                              const char *path);
+
+/* Opens `path` for binary reading; ENOENT is ASTRT_ERR_NOTFOUND. */
+astrt_status astrt_data_open(const char *path, FILE **out);
+
+/* Reads the whole file into *buf (NUL-terminated; *len excludes the NUL).
+ * The caller frees *buf. */
+astrt_status astrt_data_read_file(const char *path, char **buf, size_t *len);
+
+/* Checks x.n == y.n (ASTRT_ERR_MISMATCH naming both files and counts). */
+astrt_status astrt_data_same_count(const astrt_array *x, const char *x_path,
+                                   const astrt_array *y, const char *y_path);
+
+/* Turns integer features (I32) into F32; U8 and F32 are left alone. */
+astrt_status astrt_data_features(astrt_array *x, const char *path);
+
+/* Finishes a label array: U8 becomes I32, one-element examples become
+ * scalars, negative labels are rejected and *num_classes is set to
+ * 1 + the largest label (0 for F32 targets or no examples). */
+astrt_status astrt_data_labels(astrt_array *y, const char *path,
+                               int64_t *num_classes);
+
+/* The Debian package that installs data set `name`, or NULL. */
+const char *astrt_data_package(const char *name);
+
+/* What to do about a damaged file: "re-download or reinstall <package>"
+ * when `path` lies in a known data set's directory, else a generic hint. */
+void astrt_data_fix_hint(const char *path, char *buf, size_t cap);
+
+#endif

@@ -1,0 +1,294 @@
+/* data_load.c — loading the data a program's descriptor names into train
+ * and test splits, and checking them against what the model expects.
+ *
+ *   IDX        source is a data set name (found with astrt_find_dataset) or,
+ *              if it contains '/', a directory. A data_dir overrides the
+ *              directory: data_dir/<name> if that is a directory, else
+ *              data_dir itself.
+ *   CSV, NPY   files; relative paths are taken relative to data_dir when one
+ *              is given. An empty test_source holds out the last 10% of the
+ *              training file (at least one example) as the test split.
+ *   SYNTHETIC  generated: class c has a mean vector m_c with N(0, 8/dims)
+ *              components (so two means lie about 4 noise standard deviations
+ *              apart: learnable, not trivial); an example of class c is
+ *              m_c + N(0, 1) noise, its class uniform over the classes. All
+ *              values are counter-based functions of synth_seed.
+ *
+ * Every split is then checked: per-example element count == example_size
+ * (only the count matters: [28, 28] data fits a [784] model), labels are
+ * integers in [0, classes).
+ */
+#include "data_internal.h"
+#include "driver_internal.h"
+
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define TAG_MEANS 1
+#define TAG_TRAIN 2
+#define TAG_TEST 3
+
+static const char *str_or_empty(const char *s) { return s ? s : ""; }
+
+static int is_dir(const char *path) {
+  struct stat sb;
+  return stat(path, &sb) == 0 && S_ISDIR(sb.st_mode);
+}
+
+/* "28x28" (or "scalar") into buf. */
+static void dims_text(int rank, const int64_t *dims, char *buf, size_t cap) {
+  size_t used = 0;
+  snprintf(buf, cap, "%s", rank == 0 ? "scalar" : "");
+  for (int i = 0; i < rank && used < cap; i++) {
+    int w = snprintf(buf + used, cap - used, "%s%lld", i ? "x" : "", (long long)dims[i]);
+    if (w < 0) return;
+    used += (size_t)w;
+  }
+}
+
+/* ---- checks ------------------------------------------------------------- */
+
+static astrt_status check_features(const astrt_data_desc *d, const astrt_split *s,
+                                   const char *what) {
+  if (s->x.elem != ASTRT_ELEM_U8 && s->x.elem != ASTRT_ELEM_F32)
+    return astrt_fail(ASTRT_ERR_FORMAT, "%s: features must be numbers (u8 or f32), "
+                      "not element type %d", what, (int)s->x.elem);
+  int64_t size = astrt_array_example_size(&s->x);
+  if (size == d->example_size) return ASTRT_OK;
+  char have[96], want[96];
+  dims_text(s->x.rank, s->x.dims, have, sizeof have);
+  dims_text(d->rank, d->dims, want, sizeof want);
+  return astrt_fail(ASTRT_ERR_MISMATCH,
+                    "%s: each example holds %lld values (shape %s), but the model "
+                    "expects %lld (shape %s); fix the data declaration's shape or the "
+                    "model's input to match the files",
+                    what, (long long)size, have, (long long)d->example_size, want);
+}
+
+static astrt_status check_labels(const astrt_data_desc *d, const astrt_split *s,
+                                 const char *what) {
+  if (s->y.elem != ASTRT_ELEM_I32 || s->y.rank != 0)
+    return astrt_fail(ASTRT_ERR_FORMAT, "%s: the targets are not one integer class label "
+                      "per example; class labels must be integers 0, 1, 2, ...", what);
+  if (s->y.n != s->x.n)
+    return astrt_fail(ASTRT_ERR_MISMATCH, "%s: %lld feature rows but %lld labels", what,
+                      (long long)s->x.n, (long long)s->y.n);
+  const int32_t *y = s->y.data;
+  for (int64_t i = 0; i < s->y.n; i++)
+    if (y[i] < 0 || y[i] >= d->classes)
+      return astrt_fail(ASTRT_ERR_MISMATCH,
+                        "%s: example %lld has label %d, but the model has %lld classes "
+                        "(labels must be in [0, %lld)); fix 'classes:' in the data "
+                        "declaration or the labels",
+                        what, (long long)i, y[i], (long long)d->classes,
+                        (long long)d->classes);
+  return ASTRT_OK;
+}
+
+astrt_status astrt_data_check(const astrt_data_desc *d, const astrt_split *s,
+                              const char *what) {
+  if (s->x.n < 1)
+    return astrt_fail(ASTRT_ERR_FORMAT, "%s holds no examples", what);
+  astrt_status st = check_features(d, s, what);
+  return st ? st : check_labels(d, s, what);
+}
+
+/* ---- splitting ---------------------------------------------------------- */
+
+/* Copies examples [begin, end) of a into out. */
+static astrt_status slice_array(const astrt_array *a, int64_t begin, int64_t end,
+                                astrt_array *out, const char *path) {
+  astrt_status st = astrt_data_alloc(out, a->elem, a->rank, a->dims, end - begin, path);
+  if (st) return st;
+  size_t row = (size_t)astrt_array_example_size(a) * astrt_data_elem_size(a->elem);
+  memcpy(out->data, (const char *)a->data + (size_t)begin * row, (size_t)(end - begin) * row);
+  out->scale = a->scale;
+  out->shift = a->shift;
+  return ASTRT_OK;
+}
+
+static astrt_status slice_split(const astrt_split *s, int64_t begin, int64_t end,
+                                astrt_split *out, const char *path) {
+  memset(out, 0, sizeof *out);
+  astrt_status st = slice_array(&s->x, begin, end, &out->x, path);
+  if (!st) st = slice_array(&s->y, begin, end, &out->y, path);
+  if (st) astrt_split_free(out);
+  out->num_classes = st ? 0 : s->num_classes;
+  return st;
+}
+
+/* Moves the last 10% (at least one) of *train into *test. */
+static astrt_status hold_out(astrt_split *train, astrt_split *test, const char *path) {
+  int64_t n = train->x.n, k = n / 10 > 0 ? n / 10 : 1;
+  if (n < 2)
+    return astrt_fail(ASTRT_ERR_FORMAT,
+                      "%s holds %lld example(s); holding out a test split needs at least "
+                      "2 (add data, or give a separate test file with 'test:')",
+                      path, (long long)n);
+  astrt_split head;
+  astrt_status st = slice_split(train, 0, n - k, &head, path);
+  if (!st) st = slice_split(train, n - k, n, test, path);
+  if (st) {
+    astrt_split_free(&head);
+    return st;
+  }
+  astrt_split_free(train);
+  *train = head;
+  return ASTRT_OK;
+}
+
+/* ---- files -------------------------------------------------------------- */
+
+/* path, or data_dir/path for a relative path when data_dir is given. */
+static astrt_status resolve(const char *path, const char *data_dir, char *out, size_t cap) {
+  int w = data_dir && *data_dir && path[0] != '/'
+              ? snprintf(out, cap, "%s/%s", data_dir, path)
+              : snprintf(out, cap, "%s", path);
+  if (w < 0 || (size_t)w >= cap)
+    return astrt_fail(ASTRT_ERR_ARG, "data path too long: %s", path);
+  return ASTRT_OK;
+}
+
+static astrt_status idx_dir(const astrt_data_desc *d, const char *data_dir, char *out,
+                            size_t cap) {
+  const char *source = str_or_empty(d->source);
+  if (data_dir && *data_dir) {
+    const char *base = strrchr(source, '/') ? strrchr(source, '/') + 1 : source;
+    int w = snprintf(out, cap, "%s/%s", data_dir, base);
+    if (w >= 0 && (size_t)w < cap && *base && is_dir(out)) return ASTRT_OK;
+    return resolve(data_dir, NULL, out, cap);
+  }
+  if (strchr(source, '/')) return resolve(source, NULL, out, cap);
+  return astrt_find_dataset(source, out, cap);
+}
+
+static astrt_status load_idx(const astrt_data_desc *d, const char *data_dir,
+                             astrt_split *train, astrt_split *test) {
+  char dir[PATH_MAX];
+  astrt_status st = idx_dir(d, data_dir, dir, sizeof dir);
+  return st ? st : astrt_load_idx_dir(dir, train, test);
+}
+
+/* Loads one CSV or NPY split from (x, y) paths. */
+static astrt_status load_file_split(const astrt_data_desc *d, const char *data_dir,
+                                    const char *x, const char *y, astrt_split *out) {
+  char xp[PATH_MAX], yp[PATH_MAX];
+  astrt_status st = resolve(x, data_dir, xp, sizeof xp);
+  if (st) return st;
+  if (d->kind == ASTRT_DATA_CSV) return astrt_load_csv(xp, d->label_column, out);
+  if (!*y)
+    return astrt_fail(ASTRT_ERR_ARG, "npy data %s has no labels file; give both "
+                      "x: and y: (and test_x:/test_y: for a test split)", x);
+  st = resolve(y, data_dir, yp, sizeof yp);
+  return st ? st : astrt_load_npy(xp, yp, out);
+}
+
+static astrt_status load_files(const astrt_data_desc *d, const char *data_dir,
+                               astrt_split *train, astrt_split *test) {
+  astrt_status st = load_file_split(d, data_dir, str_or_empty(d->source),
+                                    str_or_empty(d->y_source), train);
+  if (st) return st;
+  if (!*str_or_empty(d->test_source)) return hold_out(train, test, d->source);
+  return load_file_split(d, data_dir, d->test_source, str_or_empty(d->test_y_source), test);
+}
+
+/* ---- synthetic ---------------------------------------------------------- */
+
+static astrt_status synth_check(const astrt_data_desc *d) {
+  if (d->example_size < 1 || d->classes < 2 || d->synth_train < 1 || d->synth_test < 1)
+    return astrt_fail(ASTRT_ERR_ARG,
+                      "synthetic data needs examples of at least 1 value, at least 2 "
+                      "classes and at least 1 train and 1 test example (got %lld values, "
+                      "%lld classes, %lld train, %lld test)",
+                      (long long)d->example_size, (long long)d->classes,
+                      (long long)d->synth_train, (long long)d->synth_test);
+  if (d->classes > INT32_MAX)
+    return astrt_fail(ASTRT_ERR_ARG, "synthetic data: %lld classes is too many",
+                      (long long)d->classes);
+  return ASTRT_OK;
+}
+
+static void synth_fill(const astrt_data_desc *d, int train, float *x, int32_t *y, int64_t n) {
+  int64_t dims = d->example_size;
+  uint64_t mkey = astrt_subkey(d->synth_seed, TAG_MEANS);
+  uint64_t skey = astrt_subkey(d->synth_seed, train ? TAG_TRAIN : TAG_TEST);
+  uint64_t lkey = astrt_subkey(skey, 0), nkey = astrt_subkey(skey, 1);
+  double spread = sqrt(8.0 / (double)dims);
+  for (int64_t i = 0; i < n; i++) {
+    int64_t c = (int64_t)(astrt_hash64(lkey, (uint64_t)i) % (uint64_t)d->classes);
+    y[i] = (int32_t)c;
+    for (int64_t j = 0; j < dims; j++) {
+      double mean = spread * astrt_normal(mkey, (uint64_t)(c * dims + j));
+      x[i * dims + j] = (float)(mean + astrt_normal(nkey, (uint64_t)(i * dims + j)));
+    }
+  }
+}
+
+astrt_status astrt_data_synthetic(const astrt_data_desc *d, int train, astrt_split *out) {
+  memset(out, 0, sizeof *out);
+  astrt_status st = synth_check(d);
+  if (st) return st;
+  int64_t n = train ? d->synth_train : d->synth_test;
+  int64_t dims[1] = {d->example_size};
+  st = astrt_data_alloc(&out->x, ASTRT_ELEM_F32, 1, dims, n, "synthetic data");
+  if (!st) st = astrt_data_alloc(&out->y, ASTRT_ELEM_I32, 0, dims, n, "synthetic data");
+  if (st) {
+    astrt_split_free(out);
+    return st;
+  }
+  if (d->rank >= 1 && d->rank <= ASTRT_MAX_RANK) {  /* keep the declared shape */
+    out->x.rank = d->rank;
+    memcpy(out->x.dims, d->dims, sizeof(int64_t) * (size_t)d->rank);
+    if (astrt_array_example_size(&out->x) != d->example_size) {
+      out->x.rank = 1;
+      memset(out->x.dims, 0, sizeof out->x.dims);
+      out->x.dims[0] = d->example_size;
+    }
+  }
+  synth_fill(d, train, out->x.data, out->y.data, n);
+  out->num_classes = d->classes;
+  return ASTRT_OK;
+}
+
+/* ---- public ------------------------------------------------------------- */
+
+static astrt_status load_any(const astrt_data_desc *d, const char *data_dir,
+                             astrt_split *train, astrt_split *test) {
+  switch (d->kind) {
+  case ASTRT_DATA_IDX: return load_idx(d, data_dir, train, test);
+  case ASTRT_DATA_CSV:
+  case ASTRT_DATA_NPY: return load_files(d, data_dir, train, test);
+  case ASTRT_DATA_SYNTHETIC: {
+    astrt_status st = astrt_data_synthetic(d, 1, train);
+    return st ? st : astrt_data_synthetic(d, 0, test);
+  }
+  default:
+    return astrt_fail(ASTRT_ERR_FORMAT, "unknown data kind %d in the program descriptor; "
+                      "recompile the program with astc", d->kind);
+  }
+}
+
+astrt_status astrt_data_load(const astrt_data_desc *d, const char *data_dir,
+                             astrt_split *train, astrt_split *test) {
+  memset(train, 0, sizeof *train);
+  memset(test, 0, sizeof *test);
+  if (d->kind != ASTRT_DATA_SYNTHETIC && !*str_or_empty(d->source))
+    return astrt_fail(ASTRT_ERR_ARG, "the program's data declaration names no source; "
+                      "recompile the program with astc");
+  char what[2][PATH_MAX + 32];
+  snprintf(what[0], sizeof what[0], "training data (%s)", str_or_empty(d->source));
+  snprintf(what[1], sizeof what[1], "test data (%s)",
+           *str_or_empty(d->test_source) ? d->test_source : str_or_empty(d->source));
+  astrt_status st = load_any(d, data_dir, train, test);
+  if (!st) st = astrt_data_check(d, train, what[0]);
+  if (!st) st = astrt_data_check(d, test, what[1]);
+  if (st) {
+    astrt_split_free(train);
+    astrt_split_free(test);
+  }
+  return st;
+}

@@ -1,0 +1,681 @@
+/* driver.c — the training driver: astrt_train runs a compiled program's
+ * step functions over its data, astrt_main is the main() of a compiled
+ * program (options, header, training, summary), astrt_parse_options reads
+ * the options.
+ *
+ * Progress t = samples seen / total samples (epochs * n_train, or
+ * steps * batch for a steps budget), clamped to 1. Each step uses the phase
+ * whose [t_begin, t_end) holds t at the step's start (the last phase also
+ * takes t = 1): its batch size, step function and work. Epoch e visits the
+ * training set in the order astrt_shuffle(n_train, seed, e), in batches of
+ * the current phase's size; the last batch of an epoch may be partial.
+ * The test set is evaluated after every epoch and after the last step.
+ * A steps budget runs exactly that many optimizer steps.
+ */
+#include "astrt_kernels.h"
+#include "driver_internal.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+/* OpenBLAS's thread control (cblas.h declares it; we avoid the include). */
+void openblas_set_num_threads(int num_threads);
+
+#define MAX_THREADS 4096
+
+/* Where a run stands: the next step starts at example `pos` of `epoch`. */
+typedef struct cursor {
+  int64_t epoch, pos, step, samples;
+} cursor;
+
+typedef struct run {
+  const astrt_program *p;
+  astrt_options o;
+  uint64_t seed;
+  int threads;
+  astrt_split train, test;
+  int64_t n_train, n_test;
+  int64_t epochs, max_steps;   /* the budget: one of them is > 0 */
+  int64_t total_samples;       /* the denominator of t */
+  cursor plan;                 /* where the budget ends */
+  void *vars, *work;
+  float *x;
+  int32_t *y;
+  int64_t *perm;
+  astrt_norm norm;
+  cursor at;
+  double epoch_loss;           /* sum of loss * rows since the last evaluation */
+  int64_t epoch_rows;
+  double train_seconds, eval_seconds;
+  double best_acc, final_acc, final_loss, final_train_loss, time_to_target;
+  int evals, stop;
+  astrt_progress pg;
+  astrt_metrics mx;
+} run;
+
+static double now_seconds(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static const char *model_name(const astrt_program *p) {
+  return p->name && *p->name ? p->name : "the model";
+}
+
+/* ---- checking the program ----------------------------------------------- */
+
+static astrt_status corrupt(const char *what) {
+  return astrt_fail(ASTRT_ERR_FORMAT, "the program descriptor is invalid: %s; recompile "
+                    "the program with astc", what);
+}
+
+static astrt_status check_phases(const astrt_program *p) {
+  if (p->nphases < 1 || !p->phases) return corrupt("it has no training phase");
+  for (uint32_t i = 0; i < p->nphases; i++) {
+    const astrt_phase_desc *ph = &p->phases[i];
+    if (!ph->step) return corrupt("a phase has no step function");
+    if (ph->batch < 1) return corrupt("a phase has a batch size below 1");
+    if (ph->work_bytes < 0) return corrupt("a phase has a negative work size");
+    if (!isfinite(ph->t_begin) || (i > 0 && ph->t_begin < p->phases[i - 1].t_begin))
+      return corrupt("the phases are not in order of progress");
+  }
+  return ASTRT_OK;
+}
+
+static astrt_status check_program(const astrt_program *p) {
+  if (!p) return astrt_fail(ASTRT_ERR_ARG, "no program given to astrt_train");
+  if (p->abi_version != ASTRT_ABI_VERSION)
+    return astrt_fail(ASTRT_ERR_MISMATCH,
+                      "the program was compiled for runtime ABI %u but this libastrt "
+                      "implements ABI %d; recompile it with the astc that matches this "
+                      "runtime", p->abi_version, ASTRT_ABI_VERSION);
+  astrt_status st = check_phases(p);
+  if (st) return st;
+  if (!p->eval || p->eval_batch < 1 || p->eval_work_bytes < 0)
+    return corrupt("the evaluation step is missing or has a bad batch or work size");
+  const astrt_data_desc *d = &p->data;
+  if (d->example_size < 1 || d->classes < 1)
+    return corrupt("the data has no example size or no classes");
+  if (!isfinite(d->mean) || !isfinite(d->std) || d->std == 0)
+    return corrupt("the data normalisation (mean, std) is not finite or std is 0");
+  if (!isfinite(p->base_lr)) return corrupt("the base learning rate is not finite");
+  return ASTRT_OK;
+}
+
+static astrt_status check_options(const astrt_options *o) {
+  if (o->epochs < 0 || o->steps < 0)
+    return astrt_fail(ASTRT_ERR_ARG, "the epochs and steps options must not be negative");
+  if (o->epochs > 0 && o->steps > 0)
+    return astrt_fail(ASTRT_ERR_ARG, "both an epochs budget (%lld) and a steps budget (%lld) "
+                      "were given; give one", (long long)o->epochs, (long long)o->steps);
+  if (o->threads > MAX_THREADS)
+    return astrt_fail(ASTRT_ERR_ARG, "%d threads requested; the limit is %d", o->threads,
+                      MAX_THREADS);
+  if (o->progress < -1 || o->progress > 1)
+    return astrt_fail(ASTRT_ERR_ARG, "progress mode %d is not -1 (auto), 0 (plain) or "
+                      "1 (live)", o->progress);
+  return ASTRT_OK;
+}
+
+/* ---- budget and schedule ------------------------------------------------ */
+
+static astrt_status set_budget(run *r) {
+  const astrt_program *p = r->p;
+  if (r->o.steps > 0) r->max_steps = r->o.steps;
+  else if (r->o.epochs > 0) r->epochs = r->o.epochs;
+  else if (p->epochs > 0) r->epochs = p->epochs;
+  else if (p->steps > 0) r->max_steps = p->steps;
+  else
+    return astrt_fail(ASTRT_ERR_ARG, "%s has no training budget; give one with --epochs N "
+                      "or --steps N", model_name(p));
+  if (r->max_steps > 0 && p->batch < 1)
+    return corrupt("a steps budget needs the baseline batch size, which is below 1");
+  int overflow = r->epochs > 0
+                     ? __builtin_mul_overflow(r->epochs, r->n_train, &r->total_samples)
+                     : __builtin_mul_overflow(r->max_steps, p->batch, &r->total_samples);
+  if (overflow)
+    return astrt_fail(ASTRT_ERR_ARG, "the training budget is too large (more than 2^63 "
+                      "samples); lower --epochs or --steps");
+  return ASTRT_OK;
+}
+
+static double progress_at(const run *r, const cursor *c) {
+  double t = (double)c->samples / (double)r->total_samples;
+  return t < 1.0 ? t : 1.0;
+}
+
+/* The phase for progress t: the last one starting at or before t. */
+static const astrt_phase_desc *phase_at(const astrt_program *p, double t) {
+  uint32_t i = 0;
+  while (i + 1 < p->nphases && p->phases[i + 1].t_begin <= t) i++;
+  return &p->phases[i];
+}
+
+static int budget_done(const run *r, const cursor *c) {
+  return r->epochs > 0 ? c->epoch >= r->epochs : c->step >= r->max_steps;
+}
+
+/* Rows of the step starting at c, and its phase. */
+static int64_t next_rows(const run *r, const cursor *c, const astrt_phase_desc **phase) {
+  *phase = phase_at(r->p, progress_at(r, c));
+  int64_t left = r->n_train - c->pos;
+  return (*phase)->batch < left ? (*phase)->batch : left;
+}
+
+static void advance(const run *r, cursor *c, int64_t rows) {
+  c->pos += rows;
+  c->samples += rows;
+  c->step++;
+  if (c->pos == r->n_train) {
+    c->pos = 0;
+    c->epoch++;
+  }
+}
+
+/* Moves c over a whole epoch at once if one phase covers all of it (phase_at
+ * is monotone in t, so the phases at its first step and at its end suffice)
+ * and the budget does not end inside it; returns 0 if it cannot. */
+static int skip_epoch(const run *r, cursor *c) {
+  if (c->pos != 0) return 0;
+  const astrt_phase_desc *ph = phase_at(r->p, progress_at(r, c));
+  cursor end = {c->epoch + 1, 0, c->step + (r->n_train + ph->batch - 1) / ph->batch,
+                c->samples + r->n_train};
+  if (phase_at(r->p, progress_at(r, &end)) != ph) return 0;
+  if (r->max_steps > 0 && end.step > r->max_steps) return 0;
+  *c = end;
+  return 1;
+}
+
+/* Simulates the run to find its step, epoch and sample counts: whole
+ * epochs at once where possible, step by step around phase changes and the
+ * end of a steps budget. */
+static void plan_run(run *r) {
+  cursor c = {0, 0, 0, 0};
+  const astrt_phase_desc *ph;
+  while (!budget_done(r, &c))
+    if (!skip_epoch(r, &c)) advance(r, &c, next_rows(r, &c, &ph));
+  r->plan = c;
+  if (c.pos > 0) r->plan.epoch++;  /* count a partial last epoch */
+}
+
+/* ---- setup -------------------------------------------------------------- */
+
+static int resolve_threads(int requested) {
+  if (requested > 0) return requested;
+  long n = sysconf(_SC_NPROCESSORS_ONLN);
+  return n > 0 ? (n < MAX_THREADS ? (int)n : MAX_THREADS) : 1;
+}
+
+static int64_t max_batch(const astrt_program *p, int64_t *work_bytes) {
+  int64_t batch = p->eval_batch;
+  *work_bytes = p->eval_work_bytes;
+  for (uint32_t i = 0; i < p->nphases; i++) {
+    if (p->phases[i].batch > batch) batch = p->phases[i].batch;
+    if (p->phases[i].work_bytes > *work_bytes) *work_bytes = p->phases[i].work_bytes;
+  }
+  return batch;
+}
+
+static astrt_status alloc_buffers(run *r) {
+  int64_t work_bytes, batch = max_batch(r->p, &work_bytes), xn;
+  if (__builtin_mul_overflow(batch, r->p->data.example_size, &xn) ||
+      (uint64_t)xn > SIZE_MAX / sizeof(float) / 2)
+    return astrt_fail(ASTRT_ERR_NOMEM, "a batch of %lld examples of %lld values is too "
+                      "large", (long long)batch, (long long)r->p->data.example_size);
+  r->work = astrt_arena_alloc(work_bytes);
+  r->x = astrt_arena_alloc(xn * (int64_t)sizeof(float));
+  r->y = astrt_arena_alloc(batch * (int64_t)sizeof(int32_t));
+  r->perm = malloc((size_t)r->n_train * sizeof *r->perm);
+  if (!r->work || !r->x || !r->y || !r->perm)
+    return astrt_fail(ASTRT_ERR_NOMEM, "out of memory allocating the %lld-byte work arena "
+                      "and the batch buffers (%lld examples of %lld values)",
+                      (long long)work_bytes, (long long)batch,
+                      (long long)r->p->data.example_size);
+  return ASTRT_OK;
+}
+
+static astrt_status run_setup(run *r, const astrt_program *p, const astrt_options *o) {
+  memset(r, 0, sizeof *r);
+  r->p = p;
+  r->time_to_target = -1;
+  r->best_acc = 0;
+  astrt_status st = check_program(p);
+  if (st) return st;
+  r->o = *o;
+  if ((st = check_options(o))) return st;
+  if ((st = astrt_vars_check(p))) return st;
+  r->seed = o->has_seed ? o->seed : p->seed;
+  r->threads = resolve_threads(o->threads);
+  r->norm = (astrt_norm){(float)p->data.mean, (float)p->data.std};
+  if ((st = astrt_metrics_open(&r->mx, o->metrics_path))) return st;
+  if ((st = astrt_data_load(&p->data, o->data_dir, &r->train, &r->test))) return st;
+  r->n_train = r->train.x.n;
+  r->n_test = r->test.x.n;
+  if ((st = set_budget(r))) return st;
+  if ((st = alloc_buffers(r))) return st;
+  if ((st = astrt_vars_create(p, r->seed, &r->vars))) return st;
+  plan_run(r);
+  astrt_progress_init(&r->pg, stderr, o->progress, o->quiet, r->plan.epoch, r->plan.step,
+                      r->plan.samples);
+  return ASTRT_OK;
+}
+
+static void run_free(run *r) {
+  astrt_progress_clear(&r->pg);
+  free(r->vars);
+  free(r->work);
+  free(r->x);
+  free(r->y);
+  free(r->perm);
+  astrt_split_free(&r->train);
+  astrt_split_free(&r->test);
+  astrt_kernels_release_scratch();
+}
+
+/* ---- evaluation --------------------------------------------------------- */
+
+static void evaluate(run *r, double *loss, double *accuracy) {
+  double loss_sum = 0, correct = 0;
+  int64_t rows;
+  for (int64_t pos = 0; pos < r->n_test; pos += rows) {
+    rows = r->n_test - pos < r->p->eval_batch ? r->n_test - pos : r->p->eval_batch;
+    astrt_batch_gather(&r->test, NULL, pos, rows, r->norm, r->x, r->y);
+    float scalars[ASTRT_NUM_SCALARS] = {0.0f, (float)r->at.step, (float)rows, 1.0f};
+    float out[ASTRT_NUM_OUTPUTS] = {0.0f, 0.0f};
+    r->p->eval(r->vars, r->work, r->x, r->y, rows, scalars, out, r->seed);
+    loss_sum += (double)out[ASTRT_OUT_LOSS] * (double)rows;
+    correct += out[ASTRT_OUT_CORRECT];
+  }
+  *loss = loss_sum / (double)r->n_test;
+  *accuracy = correct / (double)r->n_test;
+}
+
+static astrt_status record_eval(run *r, const astrt_eval_record *e) {
+  const astrt_program *p = r->p;
+  astrt_progress_eval(&r->pg, e);
+  astrt_status st = astrt_metrics_eval(&r->mx, e);
+  if (st) return st;
+  if (!isfinite(e->test_loss))
+    return astrt_fail(ASTRT_ERR_NUMERIC,
+                      "the test loss after step %lld (epoch %lld) is not finite (%g): the "
+                      "last updates made the parameters non-finite; lower the learning "
+                      "rate", (long long)e->step, (long long)e->epoch, e->test_loss);
+  if (p->target_accuracy > 0 && e->test_accuracy >= p->target_accuracy) {
+    if (r->time_to_target < 0) r->time_to_target = r->train_seconds;
+    if (r->o.stop_at_target) r->stop = 1;
+  }
+  return ASTRT_OK;
+}
+
+/* Evaluates after the steps of epoch `epoch` (1-based) and logs it. */
+static astrt_status eval_and_log(run *r, int64_t epoch) {
+  double t0 = now_seconds(), loss, accuracy;
+  evaluate(r, &loss, &accuracy);
+  r->eval_seconds += now_seconds() - t0;
+  if (r->evals++ == 0 || accuracy > r->best_acc) r->best_acc = accuracy;
+  r->final_acc = accuracy;
+  r->final_loss = loss;
+  r->final_train_loss = r->epoch_rows > 0 ? r->epoch_loss / (double)r->epoch_rows : NAN;
+  r->epoch_loss = 0;
+  r->epoch_rows = 0;
+  astrt_eval_record e = {epoch, r->at.step, r->at.samples, r->final_train_loss, loss,
+                         accuracy, r->best_acc, r->train_seconds};
+  return record_eval(r, &e);
+}
+
+/* ---- training ----------------------------------------------------------- */
+
+static astrt_status bad_loss(const run *r, float loss, double lr) {
+  return astrt_fail(ASTRT_ERR_NUMERIC,
+                    "training diverged: step %lld (epoch %lld) gave a non-finite loss (%g) "
+                    "at learning rate %g; lower the learning rate (or check the data for "
+                    "extreme values)",
+                    (long long)r->at.step + 1, (long long)r->at.epoch + 1, (double)loss, lr);
+}
+
+static astrt_status bad_lr(const run *r, double t, double mult) {
+  return astrt_fail(ASTRT_ERR_NUMERIC,
+                    "the learning rate at step %lld (progress %.4f) is base %g x schedule %g, "
+                    "which is not a finite float; fix the learning rate or its schedule",
+                    (long long)r->at.step + 1, t, r->p->base_lr, mult);
+}
+
+static astrt_status train_step(run *r) {
+  const astrt_program *p = r->p;
+  double t0 = now_seconds();
+  if (r->at.pos == 0) astrt_shuffle(r->perm, r->n_train, r->seed, r->at.epoch);
+  const astrt_phase_desc *ph;
+  int64_t rows = next_rows(r, &r->at, &ph);
+  double t = progress_at(r, &r->at);
+  double mult = p->lr_schedule ? p->lr_schedule(t, (double)r->at.step, (double)r->at.epoch)
+                               : 1.0;
+  double lr = p->base_lr * mult;
+  if (!isfinite((float)lr)) return bad_lr(r, t, mult);
+  astrt_batch_gather(&r->train, r->perm, r->at.pos, rows, r->norm, r->x, r->y);
+  float scalars[ASTRT_NUM_SCALARS] = {(float)lr, (float)(r->at.step + 1), (float)rows, 1.0f};
+  float out[ASTRT_NUM_OUTPUTS] = {0.0f, 0.0f};
+  ph->step(r->vars, r->work, r->x, r->y, rows, scalars, out, r->seed);
+  double t1 = now_seconds();
+  r->train_seconds += t1 - t0;
+  if (!isfinite(out[ASTRT_OUT_LOSS])) return bad_loss(r, out[ASTRT_OUT_LOSS], lr);
+  r->epoch_loss += (double)out[ASTRT_OUT_LOSS] * (double)rows;
+  r->epoch_rows += rows;
+  advance(r, &r->at, rows);
+  astrt_progress_state s = {r->at.epoch + (r->at.pos > 0), r->at.step, r->at.samples,
+                            r->epoch_loss / (double)r->epoch_rows, r->train_seconds};
+  astrt_progress_step(&r->pg, &s, t1, 0);
+  return ASTRT_OK;
+}
+
+static astrt_status train_loop(run *r) {
+  astrt_status st = ASTRT_OK;
+  if (r->o.stop_at_target && r->p->target_accuracy <= 0 && !r->o.quiet)
+    fprintf(stderr, "note: %s has no target accuracy; --stop-at-target has no effect\n",
+            model_name(r->p));
+  openblas_set_num_threads(r->threads);
+  while (!st && !r->stop && !budget_done(r, &r->at)) {
+    st = train_step(r);
+    if (!st && r->at.pos == 0) st = eval_and_log(r, r->at.epoch);
+  }
+  if (!st && r->at.pos != 0) st = eval_and_log(r, r->at.epoch + 1);
+  astrt_progress_clear(&r->pg);
+  return st;
+}
+
+static void fill_result(const run *r, astrt_result *res) {
+  memset(res, 0, sizeof *res);
+  res->steps = r->at.step;
+  res->epochs_done = r->at.epoch;
+  res->samples = r->at.samples;
+  res->train_seconds = r->train_seconds;
+  res->eval_seconds = r->eval_seconds;
+  res->final_test_accuracy = r->final_acc;
+  res->best_test_accuracy = r->best_acc;
+  res->final_test_loss = r->final_loss;
+  res->final_train_loss = r->final_train_loss;
+  res->time_to_target = r->time_to_target;
+}
+
+static const char *plural(int64_t n) { return n == 1 ? "" : "s"; }
+
+static void print_phases(const run *r) {
+  const astrt_program *p = r->p;
+  for (uint32_t i = 1; i < p->nphases; i++)
+    fprintf(stderr, "  phase %u from %.1f%% of training: batch %lld%s%s\n", i + 1,
+            100.0 * p->phases[i].t_begin, (long long)p->phases[i].batch,
+            p->phases[i].why && *p->phases[i].why ? ", " : "",
+            p->phases[i].why ? p->phases[i].why : "");
+}
+
+/* The header line of astrt_main: model, data, budget, phases. */
+static void print_header(const run *r) {
+  const astrt_program *p = r->p;
+  char budget[96];
+  if (r->epochs > 0)
+    snprintf(budget, sizeof budget, "%lld epoch%s (%lld steps)", (long long)r->epochs,
+             plural(r->epochs), (long long)r->plan.step);
+  else
+    snprintf(budget, sizeof budget, "%lld steps (%lld epoch%s)", (long long)r->max_steps,
+             (long long)r->plan.epoch, plural(r->plan.epoch));
+  fprintf(stderr,
+          "%s (%s): %lld parameters; data %s: %lld train, %lld test; %s of batch %lld; "
+          "seed %llu; %d thread%s%s%s\n",
+          model_name(p), p->source && *p->source ? p->source : "?",
+          (long long)astrt_param_count(p),
+          p->data.source && *p->data.source ? p->data.source : "?", (long long)r->n_train,
+          (long long)r->n_test, budget, (long long)p->phases[0].batch,
+          (unsigned long long)r->seed, r->threads, plural(r->threads),
+          p->optimizer && *p->optimizer ? "; " : "", p->optimizer ? p->optimizer : "");
+  print_phases(r);
+  fflush(stderr);
+}
+
+/* astrt_train; prints the header to stderr first when `header` is set. */
+static astrt_status train(const astrt_program *p, const astrt_options *o, astrt_result *res,
+                          int header) {
+  run r;
+  astrt_status st = run_setup(&r, p, o);
+  if (!st && header && !o->quiet) print_header(&r);
+  if (!st) st = train_loop(&r);
+  fill_result(&r, res);
+  if (!st) st = astrt_metrics_end(&r.mx, res);
+  astrt_status closed = astrt_metrics_close(&r.mx);
+  if (!st) st = closed;
+  run_free(&r);
+  return st;
+}
+
+astrt_status astrt_train(const astrt_program *p, const astrt_options *o, astrt_result *r) {
+  astrt_options defaults;
+  if (!o) {
+    astrt_options_default(&defaults);
+    o = &defaults;
+  }
+  astrt_result ignored;
+  return train(p, o, r ? r : &ignored, 0);
+}
+
+/* ---- options ------------------------------------------------------------ */
+
+void astrt_options_default(astrt_options *o) {
+  memset(o, 0, sizeof *o);
+  o->progress = -1;
+}
+
+static const char *base_name(const char *path) {
+  const char *slash = path ? strrchr(path, '/') : NULL;
+  return slash ? slash + 1 : path && *path ? path : "astrt";
+}
+
+static void usage(FILE *f, const char *prog) {
+  fprintf(f,
+          "usage: %s [options]\n"
+          "Trains the compiled model and reports its test accuracy.\n"
+          "\n"
+          "  --epochs N          train for N epochs (overrides the program's budget)\n"
+          "  --steps N           train for N optimizer steps instead\n"
+          "  --seed N            random seed: initialisation, shuffling, dropout\n"
+          "                      (default: the program's seed)\n"
+          "  --threads N         BLAS threads (default 0: all online CPUs)\n"
+          "  --metrics FILE      write JSON lines: one per evaluation, one at the end\n"
+          "  --data DIR          where the data set is (overrides the search path;\n"
+          "                      DIR/<name> is used if it exists, else DIR)\n"
+          "  --quiet             print only errors and the final summary\n"
+          "  --progress=MODE     auto (a live line on a terminal), live or plain\n"
+          "  --stop-at-target    stop once the target accuracy is reached\n"
+          "  --help              show this help\n",
+          prog);
+}
+
+static int bad_option(const char *prog, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Prints "prog: <message> (see prog --help)" to stderr; returns -1. */
+static int bad_option(const char *prog, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  fprintf(stderr, "%s: ", prog);
+  vfprintf(stderr, fmt, ap);
+  fprintf(stderr, " (see %s --help)\n", prog);
+  va_end(ap);
+  return -1;
+}
+
+/* Parses a decimal integer in [min, max]; 0 on success. */
+static int parse_int(const char *s, int64_t min, int64_t max, int64_t *out) {
+  if (!s || !*s || (*s != '-' && (*s < '0' || *s > '9'))) return -1;
+  char *end;
+  errno = 0;
+  long long v = strtoll(s, &end, 10);
+  if (errno || *end || v < min || v > max) return -1;
+  *out = v;
+  return 0;
+}
+
+static int parse_u64(const char *s, uint64_t *out) {
+  if (!s || *s < '0' || *s > '9') return -1;
+  char *end;
+  errno = 0;
+  unsigned long long v = strtoull(s, &end, 10);
+  if (errno || *end) return -1;
+  *out = v;
+  return 0;
+}
+
+typedef struct opt_ctx {
+  const char *prog;
+  int argc, i;
+  char **argv;
+} opt_ctx;
+
+/* The value of option `name`: after '=' in arg, or the next argument. */
+static const char *opt_value(opt_ctx *c, const char *name, const char *eq) {
+  if (eq) return eq + 1;
+  if (c->i + 1 < c->argc) return c->argv[++c->i];
+  bad_option(c->prog, "%s needs a value", name);
+  return NULL;
+}
+
+static int set_count(opt_ctx *c, const char *name, const char *v, int64_t min, int64_t max,
+                     const char *expected, int64_t *out) {
+  if (!v) return -1;
+  if (parse_int(v, min, max, out) == 0) return 0;
+  return bad_option(c->prog, "bad value '%s' for %s: expected %s", v, name, expected);
+}
+
+static int set_progress(opt_ctx *c, const char *v, astrt_options *o) {
+  if (!v) return -1;
+  if (strcmp(v, "auto") == 0) o->progress = -1;
+  else if (strcmp(v, "live") == 0) o->progress = 1;
+  else if (strcmp(v, "plain") == 0) o->progress = 0;
+  else return bad_option(c->prog, "bad value '%s' for --progress: expected auto, live or plain",
+                         v);
+  return 0;
+}
+
+static int set_seed(opt_ctx *c, const char *v, astrt_options *o) {
+  if (!v) return -1;
+  if (parse_u64(v, &o->seed) != 0)
+    return bad_option(c->prog, "bad value '%s' for --seed: expected an integer from 0 to "
+                      "18446744073709551615", v);
+  o->has_seed = 1;
+  return 0;
+}
+
+static int set_path(opt_ctx *c, const char *name, const char *v, const char **out) {
+  if (!v) return -1;
+  if (!*v) return bad_option(c->prog, "%s needs a non-empty value", name);
+  *out = v;
+  return 0;
+}
+
+/* Options that take a value; returns 1 if `name` is not one of them. */
+static int value_option(opt_ctx *c, const char *name, const char *eq, astrt_options *o) {
+  int64_t n;
+  int rc;
+  if (strcmp(name, "--epochs") == 0) {
+    rc = set_count(c, name, opt_value(c, name, eq), 1, INT64_MAX, "a positive integer", &n);
+    if (!rc) o->epochs = n;
+  } else if (strcmp(name, "--steps") == 0) {
+    rc = set_count(c, name, opt_value(c, name, eq), 1, INT64_MAX, "a positive integer", &n);
+    if (!rc) o->steps = n;
+  } else if (strcmp(name, "--threads") == 0) {
+    rc = set_count(c, name, opt_value(c, name, eq), 0, MAX_THREADS,
+                   "an integer from 0 (all CPUs) to 4096", &n);
+    if (!rc) o->threads = (int)n;
+  } else if (strcmp(name, "--seed") == 0) {
+    rc = set_seed(c, opt_value(c, name, eq), o);
+  } else if (strcmp(name, "--metrics") == 0) {
+    rc = set_path(c, name, opt_value(c, name, eq), &o->metrics_path);
+  } else if (strcmp(name, "--data") == 0) {
+    rc = set_path(c, name, opt_value(c, name, eq), &o->data_dir);
+  } else if (strcmp(name, "--progress") == 0) {
+    rc = set_progress(c, opt_value(c, name, eq), o);
+  } else {
+    return 1;
+  }
+  return rc ? -1 : 0;
+}
+
+/* Flags; returns 1 if `name` is not one of them. */
+static int flag_option(opt_ctx *c, const char *name, const char *eq, astrt_options *o) {
+  int *flag = strcmp(name, "--quiet") == 0 || strcmp(name, "-q") == 0 ? &o->quiet
+              : strcmp(name, "--stop-at-target") == 0                 ? &o->stop_at_target
+                                                                      : NULL;
+  if (!flag) return 1;
+  if (eq) return bad_option(c->prog, "%s takes no value (got '%s')", name, eq + 1);
+  *flag = 1;
+  return 0;
+}
+
+/* One argument; 0 ok, 1 help, -1 error. */
+static int parse_one(opt_ctx *c, astrt_options *o) {
+  const char *arg = c->argv[c->i];
+  if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
+    usage(stdout, c->prog);
+    return 1;
+  }
+  if (arg[0] != '-' || arg[1] == '\0')
+    return bad_option(c->prog, "unexpected argument '%s'; options start with --", arg);
+  char name[64];
+  const char *eq = strchr(arg, '=');
+  size_t len = eq ? (size_t)(eq - arg) : strlen(arg);
+  snprintf(name, sizeof name, "%.*s", (int)(len < sizeof name ? len : sizeof name - 1), arg);
+  int rc = value_option(c, name, eq, o);
+  if (rc == 1) rc = flag_option(c, name, eq, o);
+  if (rc == 1) return bad_option(c->prog, "unknown option '%s'", name);
+  return rc;
+}
+
+/* Options not given keep the values *o has (astrt_options_default). */
+int astrt_parse_options(int argc, char **argv, int first, astrt_options *o) {
+  opt_ctx c = {base_name(first > 0 && argc > 0 ? argv[0] : NULL), argc, first, argv};
+  int rc = 0;
+  for (; c.i < argc && rc == 0; c.i++) rc = parse_one(&c, o);
+  if (rc == 0 && o->epochs > 0 && o->steps > 0)
+    return bad_option(c.prog, "--epochs and --steps both set the budget; give one");
+  return rc;
+}
+
+/* ---- main --------------------------------------------------------------- */
+
+static void print_summary(const astrt_program *p, const astrt_result *r) {
+  char rate[32];
+  astrt_fmt_rate(r->train_seconds > 0 ? (double)r->samples / r->train_seconds : 0, rate,
+                 sizeof rate);
+  printf("%s: final test accuracy %.2f%%  best %.2f%%  (%lld step%s, %lld complete epoch%s)  "
+         "train time %.1fs  %s samples/s",
+         model_name(p), 100.0 * r->final_test_accuracy, 100.0 * r->best_test_accuracy,
+         (long long)r->steps, plural(r->steps), (long long)r->epochs_done,
+         plural(r->epochs_done), r->train_seconds, rate);
+  if (p->target_accuracy > 0 && r->time_to_target >= 0)
+    printf("  target %.2f%% reached after %.1fs", 100.0 * p->target_accuracy,
+           r->time_to_target);
+  else if (p->target_accuracy > 0)
+    printf("  target %.2f%% not reached", 100.0 * p->target_accuracy);
+  printf("\n");
+  fflush(stdout);
+}
+
+int astrt_main(int argc, char **argv, const astrt_program *p) {
+  const char *prog = base_name(argc > 0 ? argv[0] : NULL);
+  astrt_options o;
+  astrt_options_default(&o);
+  int rc = astrt_parse_options(argc, argv, 1, &o);
+  if (rc != 0) return rc > 0 ? 0 : 2;
+  astrt_result r;
+  astrt_status st = train(p, &o, &r, 1);
+  if (st) {
+    fprintf(stderr, "%s: error: %s\n", prog, astrt_last_error());
+    return 1;
+  }
+  print_summary(p, &r);
+  return 0;
+}

@@ -1,0 +1,138 @@
+/* driver_internal.h — internals shared by the training driver's sources
+ * (driver.c, data_load.c, vars_init.c, batch.c, progress.c, metrics.c) and
+ * their unit tests. Not part of the runtime's public interface; the names
+ * still start with astrt_ because libastrt is a static library linked into
+ * user programs.
+ */
+#ifndef ASTRT_DRIVER_INTERNAL_H
+#define ASTRT_DRIVER_INTERNAL_H
+
+#include "astrt.h"
+#include "astrt_program.h"
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+/* Alignment of the variable and work arenas, in bytes. */
+#define ASTRT_ARENA_ALIGN 64
+
+/* ---- memory (vars_init.c) ------------------------------------------------ */
+
+/* A zeroed block of at least `bytes` bytes (at least one line), aligned to
+ * ASTRT_ARENA_ALIGN; NULL if it cannot be allocated. Release with free(). */
+void *astrt_arena_alloc(int64_t bytes);
+
+/* ---- random numbers (vars_init.c) ---------------------------------------- */
+
+/* Uniform double in [0, 1) from the top 53 bits of astrt_hash64(key, k). */
+double astrt_uniform53(uint64_t key, uint64_t k);
+/* Standard normal number k of stream `key`: Box-Muller on the counters 2k
+ * and 2k+1 (u1 from 2k in (0, 1], u2 from 2k+1 in [0, 1)),
+ * z = sqrt(-2 ln u1) * cos(2 pi u2). */
+double astrt_normal(uint64_t key, uint64_t k);
+
+/* ---- variables (vars_init.c) --------------------------------------------- */
+
+/* Checks the variable table against the arena size (bounds, shapes). */
+astrt_status astrt_vars_check(const astrt_program *p);
+/* Allocates the variable arena (var_bytes, aligned, zeroed) and initialises
+ * every variable from `seed`; *out is released with free(). Element k of
+ * variable i depends only on (seed, i, k): its stream key is
+ * astrt_subkey(astrt_subkey(seed, ASTRT_TAG_INIT), i). */
+astrt_status astrt_vars_create(const astrt_program *p, uint64_t seed, void **out);
+/* Number of ASTRT_VAR_PARAM elements (the model's parameter count). */
+int64_t astrt_param_count(const astrt_program *p);
+
+#define ASTRT_TAG_INIT 0x696e6974ull  /* "init" */
+
+/* ---- data (data_load.c) -------------------------------------------------- */
+
+/* Loads the train and test splits the descriptor names (data_dir, if not
+ * NULL or "", overrides where the files are found) and checks both against
+ * it. On failure both splits are empty and the message is set. */
+astrt_status astrt_data_load(const astrt_data_desc *d, const char *data_dir,
+                             astrt_split *train, astrt_split *test);
+/* Checks one loaded split against the descriptor: U8 or F32 features with
+ * data.example_size elements per example, I32 scalar labels in
+ * [0, classes). `what` names the split in messages ("training data"). */
+astrt_status astrt_data_check(const astrt_data_desc *d, const astrt_split *s,
+                              const char *what);
+/* Generates one split of a synthetic data set (train = 1: the training
+ * split). Deterministic in (synth_seed, dims, classes, train). */
+astrt_status astrt_data_synthetic(const astrt_data_desc *d, int train, astrt_split *out);
+
+/* ---- batches (batch.c) --------------------------------------------------- */
+
+/* Feature normalisation: value = (raw * scale + shift - mean) / std. */
+typedef struct astrt_norm {
+  float mean, std;
+} astrt_norm;
+
+/* Copies examples perm[pos .. pos+rows) of s (examples pos .. pos+rows when
+ * perm is NULL) into x[rows, example] as normalised floats and their labels
+ * into y[rows]. The split must have passed astrt_data_check. */
+void astrt_batch_gather(const astrt_split *s, const int64_t *perm, int64_t pos,
+                        int64_t rows, astrt_norm norm, float *x, int32_t *y);
+
+/* ---- progress (progress.c) ----------------------------------------------- */
+
+typedef struct astrt_progress {
+  FILE *out;
+  int live;                /* one line rewritten with \r */
+  int quiet;               /* print nothing */
+  int64_t epochs_total, steps_total, samples_total;
+  double last_draw;        /* monotonic seconds of the last live draw */
+  int line_len;            /* characters of the live line now shown */
+} astrt_progress;
+
+/* Where training stands, for the live line. */
+typedef struct astrt_progress_state {
+  int64_t epoch;           /* 1-based, the epoch in progress */
+  int64_t step;            /* optimizer steps done */
+  int64_t samples;         /* examples seen */
+  double loss;             /* mean loss of the epoch so far */
+  double train_seconds;
+} astrt_progress_state;
+
+/* One evaluation, for the log line and the metrics file. */
+typedef struct astrt_eval_record {
+  int64_t epoch;           /* 1-based epoch the evaluation follows */
+  int64_t step, samples;
+  double train_loss, test_loss, test_accuracy, best_accuracy;
+  double train_seconds;
+} astrt_eval_record;
+
+/* mode: -1 auto (live if stderr-like `out` is a terminal), 0 plain, 1 live. */
+void astrt_progress_init(astrt_progress *pg, FILE *out, int mode, int quiet,
+                         int64_t epochs_total, int64_t steps_total,
+                         int64_t samples_total);
+/* Redraws the live line if at least 0.1 s passed since the last draw
+ * (`now` is monotonic seconds); force = 1 draws regardless. */
+void astrt_progress_step(astrt_progress *pg, const astrt_progress_state *s, double now,
+                         int force);
+/* Clears the live line and prints the evaluation line. */
+void astrt_progress_eval(astrt_progress *pg, const astrt_eval_record *e);
+/* Clears the live line, if any. */
+void astrt_progress_clear(astrt_progress *pg);
+
+/* "45s", "1m12s", "2h03m" (whole seconds, rounded). */
+void astrt_fmt_duration(double seconds, char *buf, size_t cap);
+/* "950", "45.2k", "1.23M". */
+void astrt_fmt_rate(double per_second, char *buf, size_t cap);
+
+/* ---- metrics (metrics.c) ------------------------------------------------- */
+
+typedef struct astrt_metrics {
+  FILE *f;                 /* NULL: no metrics file */
+  const char *path;
+} astrt_metrics;
+
+/* Opens (truncates) `path`; path NULL or "" gives a disabled writer. */
+astrt_status astrt_metrics_open(astrt_metrics *m, const char *path);
+astrt_status astrt_metrics_eval(astrt_metrics *m, const astrt_eval_record *e);
+astrt_status astrt_metrics_end(astrt_metrics *m, const astrt_result *r);
+/* Closes the file; reports a failed close (data not written). */
+astrt_status astrt_metrics_close(astrt_metrics *m);
+
+#endif

@@ -1,0 +1,86 @@
+/* metrics.c — the --metrics file: JSON lines, one object per line, flushed
+ * after each line so a crashed or interrupted run keeps what it measured.
+ *
+ *   {"event":"eval","epoch":E,"step":S,"samples":N,"train_loss":x,
+ *    "test_loss":x,"test_accuracy":x,"train_seconds":x}       per evaluation
+ *   {"event":"end","final_test_accuracy":x,"best_test_accuracy":x,
+ *    "train_seconds":x,"time_to_target":x|null}              once, at the end
+ *
+ * Numbers are printed with %.17g (they parse back to the same double);
+ * non-finite numbers are null. Every write, flush and the close are
+ * checked: a full disk is an ASTRT_ERR_IO naming the file.
+ */
+#include "driver_internal.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+static astrt_status write_error(astrt_metrics *m, int err) {
+  return astrt_fail(ASTRT_ERR_IO, "metrics file %s: write failed: %s; free some space or "
+                    "choose another file with --metrics", m->path, strerror(err));
+}
+
+astrt_status astrt_metrics_open(astrt_metrics *m, const char *path) {
+  m->f = NULL;
+  m->path = path;
+  if (!path || !*path) return ASTRT_OK;
+  m->f = fopen(path, "w");
+  if (!m->f)
+    return astrt_fail(ASTRT_ERR_IO, "cannot create metrics file %s: %s; check the "
+                      "directory exists and is writable", path, strerror(errno));
+  return ASTRT_OK;
+}
+
+/* A JSON number, or null when v is not finite. */
+static void fmt_number(double v, char *buf, size_t cap) {
+  if (isfinite(v)) snprintf(buf, cap, "%.17g", v);
+  else snprintf(buf, cap, "null");
+}
+
+/* Writes one complete line and flushes it. */
+static astrt_status put_line(astrt_metrics *m, const char *line) {
+  errno = 0;
+  if (fputs(line, m->f) < 0 || fputc('\n', m->f) == EOF || fflush(m->f) != 0)
+    return write_error(m, errno ? errno : EIO);
+  return ASTRT_OK;
+}
+
+astrt_status astrt_metrics_eval(astrt_metrics *m, const astrt_eval_record *e) {
+  if (!m->f) return ASTRT_OK;
+  char tl[32], vl[32], acc[32], secs[32], line[512];
+  fmt_number(e->train_loss, tl, sizeof tl);
+  fmt_number(e->test_loss, vl, sizeof vl);
+  fmt_number(e->test_accuracy, acc, sizeof acc);
+  fmt_number(e->train_seconds, secs, sizeof secs);
+  snprintf(line, sizeof line,
+           "{\"event\":\"eval\",\"epoch\":%lld,\"step\":%lld,\"samples\":%lld,"
+           "\"train_loss\":%s,\"test_loss\":%s,\"test_accuracy\":%s,\"train_seconds\":%s}",
+           (long long)e->epoch, (long long)e->step, (long long)e->samples, tl, vl, acc, secs);
+  return put_line(m, line);
+}
+
+astrt_status astrt_metrics_end(astrt_metrics *m, const astrt_result *r) {
+  if (!m->f) return ASTRT_OK;
+  char fin[32], best[32], secs[32], ttt[32], line[512];
+  fmt_number(r->final_test_accuracy, fin, sizeof fin);
+  fmt_number(r->best_test_accuracy, best, sizeof best);
+  fmt_number(r->train_seconds, secs, sizeof secs);
+  fmt_number(r->time_to_target >= 0 ? r->time_to_target : NAN, ttt, sizeof ttt);
+  snprintf(line, sizeof line,
+           "{\"event\":\"end\",\"final_test_accuracy\":%s,\"best_test_accuracy\":%s,"
+           "\"train_seconds\":%s,\"time_to_target\":%s}",
+           fin, best, secs, ttt);
+  return put_line(m, line);
+}
+
+astrt_status astrt_metrics_close(astrt_metrics *m) {
+  if (!m->f) return ASTRT_OK;
+  int had_error = ferror(m->f);
+  errno = 0;
+  int closed = fclose(m->f);
+  int err = errno ? errno : EIO;
+  m->f = NULL;
+  return had_error || closed != 0 ? write_error(m, err) : ASTRT_OK;
+}

@@ -1,0 +1,38 @@
+/* ops.c — helpers that astc-generated step functions call: dropout masks
+ * (astrt_dropout_mask) and the count of correct predictions
+ * (astrt_count_correct).
+ *
+ * The dropout formula is shared with the compiler's reference interpreter
+ * (compiler/interp.c) and must stay identical to it:
+ *   key  = astrt_subkey(astrt_subkey(seed, step), site)
+ *   mask = astrt_uniform(key, k) >= p ? 1 / (1 - p) : 0
+ */
+#include "astrt_program.h"
+
+#include <stdint.h>
+
+void astrt_dropout_mask(float *out, int64_t n, float p, uint64_t seed, int64_t step,
+                        int64_t site) {
+  uint64_t key = astrt_subkey(astrt_subkey(seed, (uint64_t)step), (uint64_t)site);
+  float keep = p < 1.0f ? 1.0f / (1.0f - p) : 0.0f;
+  for (int64_t k = 0; k < n; k++)
+    out[k] = astrt_uniform(key, (uint64_t)k) >= p ? keep : 0.0f;
+}
+
+/* Index of the first maximum of row[0..k): column c replaces the best so far
+ * only if row[c] > best (as in the reference interpreter; NaN compares false). */
+static int64_t first_max(const float *row, int64_t k) {
+  int64_t best = 0;
+  for (int64_t c = 1; c < k; c++)
+    if (row[c] > row[best]) best = c;
+  return best;
+}
+
+float astrt_count_correct(const float *logits, const int32_t *labels, int64_t rows,
+                          int64_t k) {
+  int64_t correct = 0;
+  if (k <= 0) return 0.0f;
+  for (int64_t r = 0; r < rows; r++)
+    correct += first_max(logits + r * k, k) == labels[r];
+  return (float)correct;
+}

@@ -1,0 +1,239 @@
+/* test_codegen.c — generated code against the reference interpreter.
+ *
+ * Each program is compiled to native code with the JIT and run for a few
+ * training steps (the last one on a partial batch) and one evaluation, side by
+ * side with the double-precision interpreter from identical variables and
+ * batches. Losses, accuracy counts and every variable after every step must
+ * agree to |native - reference| <= 2e-4 * max(1, |reference|): float32
+ * arithmetic, reassociated reductions, vector exp/log/tanh and BLAS keep the
+ * relative error near 1e-6 per op, so this bound catches any wrong index,
+ * stride, broadcast or update rule while tolerating rounding.
+ *
+ * Also checks that the emitted descriptor matches the program (names,
+ * offsets, shapes, phases, data).
+ */
+#include <check.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "astrt_program.h"
+#include "codegen.h"
+#include "driver.h"
+#include "interp.h"
+
+#define TOL 2e-4
+
+static uint64_t rng = 99;
+static double urand(void) {
+  rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+  return (double)(rng >> 11) / 9007199254740992.0;
+}
+
+static bool compile_src(const char *src, const char *name, Compilation *comp) {
+  char path[256];
+  snprintf(path, sizeof path, "/tmp/astc_cg_%d_%s.train", (int)getpid(), name);
+  FILE *f = fopen(path, "w");
+  ck_assert(f);
+  fputs(src, f);
+  fclose(f);
+  diag_reset();
+  bool ok = compile_file(comp, path, NULL);
+  remove(path);
+  return ok;
+}
+
+static void check_close(double native, double ref, const char *what, const char *name, int64_t i) {
+  ck_assert_msg(fabs(native - ref) <= TOL * fmax(1, fabs(ref)), "%s: %s[%lld]: native %.9g, reference %.9g", name,
+                what, (long long)i, native, ref);
+}
+
+/* Runs `steps` training steps and one evaluation natively and in the
+ * interpreter, comparing everything. */
+static void compare_program(const char *src, const char *name, int steps) {
+  Compilation comp;
+  ck_assert_msg(compile_src(src, name, &comp), "%s does not compile", name);
+  IrProgram *p = comp.prog;
+  const astrt_program *d = NULL;
+  CgJit *jit = cg_jit_compile(p, &d);
+  ck_assert_msg(jit && d, "%s: JIT failed", name);
+  ck_assert_int_eq(d->abi_version, ASTRT_ABI_VERSION);
+
+  Interp in;
+  interp_init(&in, p, 3);
+  float *vars = aligned_alloc(64, (size_t)d->var_bytes);
+  memset(vars, 0, (size_t)d->var_bytes);
+  for (int v = 0; v < p->vars.len; v++) {
+    float *dst = (float *)((char *)vars + d->vars[v].offset);
+    for (int64_t i = 0; i < d->vars[v].numel; i++) {
+      dst[i] = (float)in.vars[v][i];
+      in.vars[v][i] = dst[i]; /* both start from the same float values */
+    }
+  }
+  int64_t batch = p->phases.data[0].batch;
+  int64_t work_bytes = d->phases[0].work_bytes > d->eval_work_bytes ? d->phases[0].work_bytes : d->eval_work_bytes;
+  void *work = aligned_alloc(64, (size_t)((work_bytes + 63) / 64 * 64));
+  int64_t ex = d->data.example_size;
+  int64_t max_rows = batch > p->eval_batch ? batch : p->eval_batch;
+  float *x = malloc(sizeof(float) * (size_t)(max_rows * ex));
+  double *xd = malloc(sizeof(double) * (size_t)(max_rows * ex));
+  int32_t *y = malloc(sizeof(int32_t) * (size_t)max_rows);
+  for (int s = 0; s <= steps; s++) {
+    bool eval = s == steps;
+    int64_t rows = eval ? p->eval_batch : (s == steps - 1 ? batch - 3 : batch);
+    for (int64_t i = 0; i < rows * ex; i++) x[i] = (float)(urand() * 2 - 1), xd[i] = x[i];
+    for (int64_t i = 0; i < rows; i++) y[i] = (int32_t)(urand() * (double)d->data.classes);
+    float scalars[ASTRT_NUM_SCALARS] = {0.05f, (float)(s + 1), (float)rows, 1};
+    float outputs[ASTRT_NUM_OUTPUTS] = {0};
+    astrt_step_fn fn = eval ? d->eval : d->phases[0].step;
+    fn(vars, work, x, y, rows, scalars, outputs, 17);
+    in.x = xd;
+    in.y = y;
+    in.rows = rows;
+    in.seed = 17;
+    in.scalars[SC_LR] = 0.05;
+    in.scalars[SC_STEP] = s + 1;
+    ck_assert(interp_run(&in, eval ? &p->eval : &p->phases.data[0].step));
+    check_close(outputs[ASTRT_OUT_LOSS], in.outputs[OUT_LOSS], eval ? "eval loss" : "loss", name, s);
+    if (eval) ck_assert_msg(outputs[ASTRT_OUT_CORRECT] == in.outputs[OUT_CORRECT], "%s: correct %g vs %g", name,
+                            outputs[ASTRT_OUT_CORRECT], in.outputs[OUT_CORRECT]);
+    for (int v = 0; v < p->vars.len; v++) {
+      const float *got = (const float *)((char *)vars + d->vars[v].offset);
+      for (int64_t i = 0; i < d->vars[v].numel; i++) check_close(got[i], in.vars[v][i], d->vars[v].name, name, i);
+    }
+  }
+  free(x);
+  free(xd);
+  free(y);
+  free(work);
+  free(vars);
+  interp_free(&in);
+  cg_jit_free(jit);
+  compilation_free(&comp);
+  src_reset();
+}
+
+#define PROGRAM(model_body, input, classes, train_extra)                                            \
+  "import nn\n"                                                                                     \
+  "data d = synthetic(shape: [" input "], classes: " classes ")\n"                                  \
+  "model m(x: f32[B, " input "]) -> f32[B, " classes "] {\n" model_body "\n}\n"                     \
+  "train m on d {\n  batch = 8\n  epochs = 1\n  eval_batch = 11\n" train_extra "\n}\n"
+
+START_TEST(mlp_sgd_nesterov) {
+  compare_program(PROGRAM("  h = relu(nn.dense(x, 16))\n  h = relu(nn.dense(h, 12))\n  return nn.dense(h, 5)", "20",
+                          "5",
+                          "  loss = cross_entropy()\n"
+                          "  optimizer = sgd(lr: 0.05, momentum: 0.9, nesterov: true, weight_decay: 5e-4)"),
+                  "mlp", 3);
+}
+END_TEST
+
+START_TEST(convnet_pools_batchnorm) {
+  compare_program(PROGRAM("  h = nn.max_pool2d(relu(nn.conv2d(x, 4, kernel: 3, pad: 1)))\n"
+                          "  h = nn.batchnorm2d(nn.conv2d(h, 6, kernel: 3, stride: 2))\n"
+                          "  h = nn.avg_pool2d(relu(h), 1)\n"
+                          "  return nn.dense(flatten(h), 3)",
+                          "2, 10, 10", "3",
+                          "  loss = cross_entropy()\n  optimizer = sgd(lr: 0.05, momentum: 0.9)"),
+                  "convnet", 3);
+}
+END_TEST
+
+START_TEST(norms_activations_adamw) {
+  compare_program(PROGRAM("  h = nn.layernorm(nn.gelu(nn.dense(x, 16)))\n"
+                          "  h = nn.batchnorm(nn.tanh(nn.dense(h, 8)))\n"
+                          "  h = nn.sigmoid(h) * 2.0 - abs(h) ** 2 + maximum(h, 0.1) / 3.0\n"
+                          "  return nn.softmax(nn.dense(h, 4)) + sqrt(exp(nn.dense(h, 4)) + 1.0)",
+                          "9", "4",
+                          "  loss = cross_entropy(label_smoothing: 0.1)\n"
+                          "  optimizer = adamw(lr: 0.01, weight_decay: 0.05)"),
+                  "norms", 3);
+}
+END_TEST
+
+START_TEST(dropout_global_pool) {
+  compare_program(PROGRAM("  h = relu(nn.conv2d(x, 5, kernel: 3, pad: 1))\n"
+                          "  h = nn.dropout(nn.global_avg_pool(h), 0.3)\n"
+                          "  return nn.dense(h, 3) - mean(h, axis: 1, keep: true)",
+                          "3, 6, 6", "3", "  loss = cross_entropy()\n  optimizer = sgd(lr: 0.1)"),
+                  "dropout", 3);
+}
+END_TEST
+
+/* the descriptor read back from C matches the program */
+START_TEST(descriptor_matches_program) {
+  Compilation comp;
+  ck_assert(compile_src(PROGRAM("  return nn.dense(relu(nn.dense(flatten(x), 7)), 3)", "5, 2", "3",
+                                "  loss = cross_entropy()\n  optimizer = sgd(lr: 0.25, momentum: 0.5)\n"
+                                "  seed = 42\n  target = accuracy >= 0.75\n  lr = cosine(warmup: 0.1)"),
+                        "desc", &comp));
+  IrProgram *p = comp.prog;
+  const astrt_program *d = NULL;
+  CgJit *jit = cg_jit_compile(p, &d);
+  ck_assert(jit);
+  ck_assert_int_eq(d->nvars, p->vars.len);
+  int64_t *offsets = malloc(sizeof(int64_t) * (size_t)p->vars.len);
+  ck_assert_int_eq(d->var_bytes, cg_plan_vars(p, offsets));
+  for (int v = 0; v < p->vars.len; v++) {
+    ck_assert_str_eq(d->vars[v].name, p->vars.data[v].name);
+    ck_assert_int_eq(d->vars[v].offset, offsets[v]);
+    ck_assert_int_eq(d->vars[v].offset % 64, 0);
+    ck_assert_int_eq(d->vars[v].rank, p->vars.data[v].shape.rank);
+    for (int k = 0; k < d->vars[v].rank; k++) ck_assert_int_eq(d->vars[v].dims[k], p->vars.data[v].shape.d[k]);
+    ck_assert_int_eq(d->vars[v].numel, shape_numel(&p->vars.data[v].shape, 1));
+    ck_assert_int_eq(d->vars[v].kind, (int)p->vars.data[v].kind);
+    ck_assert_int_eq(d->vars[v].init, (int)p->vars.data[v].init.kind);
+    ck_assert_int_eq(d->vars[v].fan_in, p->vars.data[v].init.fan_in);
+  }
+  free(offsets);
+  ck_assert_str_eq(d->name, "m");
+  ck_assert_int_eq(d->nlayers, 2);
+  ck_assert_str_eq(d->layer_names[1], "dense_2");
+  ck_assert_int_eq(d->nphases, 1);
+  ck_assert_int_eq(d->phases[0].batch, 8);
+  ck_assert(d->phases[0].t_begin == 0 && d->phases[0].t_end == 1);
+  ck_assert_int_eq(d->eval_batch, 11);
+  ck_assert(d->base_lr == 0.25);
+  ck_assert_int_eq(d->seed, 42);
+  ck_assert(d->target_accuracy == 0.75);
+  ck_assert_int_eq(d->epochs, 1);
+  ck_assert_int_eq(d->data.kind, ASTRT_DATA_SYNTHETIC);
+  ck_assert_int_eq(d->data.rank, 2);
+  ck_assert_int_eq(d->data.dims[0], 5);
+  ck_assert_int_eq(d->data.dims[1], 2);
+  ck_assert_int_eq(d->data.example_size, 10);
+  ck_assert_int_eq(d->data.classes, 3);
+  ck_assert_int_eq(d->data.synth_train, 1024);
+  /* the compiled schedule agrees with the compiler's evaluator */
+  for (int i = 0; i <= 20; i++) {
+    double t = i / 20.0;
+    ck_assert(fabs(d->lr_schedule(t, 0, 0) - sx_eval(p->lr_schedule, t, 0, 0)) < 1e-12);
+  }
+  cg_jit_free(jit);
+  compilation_free(&comp);
+  src_reset();
+}
+END_TEST
+
+Suite *codegen_suite(void) {
+  Suite *s = suite_create("codegen");
+  TCase *t = tcase_create("native vs reference");
+  tcase_set_timeout(t, 120);
+  tcase_add_test(t, mlp_sgd_nesterov);
+  tcase_add_test(t, convnet_pools_batchnorm);
+  tcase_add_test(t, norms_activations_adamw);
+  tcase_add_test(t, dropout_global_pool);
+  tcase_add_test(t, descriptor_matches_program);
+  suite_add_tcase(s, t);
+  return s;
+}
+
+int main(void) {
+  SRunner *r = srunner_create(codegen_suite());
+  srunner_run_all(r, CK_NORMAL);
+  int failed = srunner_ntests_failed(r);
+  srunner_free(r);
+  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

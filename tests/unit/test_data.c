@@ -1,0 +1,1311 @@
+/* test_data.c — unit tests for the runtime's data-set loaders (IDX raw and
+ * gzip, CSV, NPY), the data-set search path, the astrt_array helpers and
+ * the counter-based random number generator (runtime/data_*.c, rng.c).
+ *
+ * Fixture files are written at test time into a fresh directory made with
+ * mkdtemp (removed afterwards). The Fashion-MNIST test runs only when
+ * /usr/share/datasets/fashion-mnist exists (apt-get install
+ * dataset-fashion-mnist) and passes with a note otherwise.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE  /* mkdtemp, nftw, setenv, truncate */
+#endif
+#include "astrt.h"
+
+#include <check.h>
+#include <ftw.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#define FASHION_DIR "/usr/share/datasets/fashion-mnist"
+
+/* ---- fixture directory -------------------------------------------------- */
+
+static char tmpdir[512];
+
+static void setup(void) {
+  const char *base = getenv("TMPDIR");
+  snprintf(tmpdir, sizeof tmpdir, "%s/astrt-test-data-XXXXXX",
+           base && *base ? base : "/tmp");
+  ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+}
+
+static int remove_entry(const char *path, const struct stat *sb, int flag,
+                        struct FTW *ftw) {
+  (void)sb, (void)flag, (void)ftw;
+  return remove(path);
+}
+
+static void teardown(void) {
+  nftw(tmpdir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* tmpdir/name, in one of a few rotating buffers. */
+static const char *tpath(const char *name) {
+  static char bufs[8][1024];
+  static int next;
+  char *buf = bufs[next++ % 8];
+  snprintf(buf, sizeof bufs[0], "%s/%s", tmpdir, name);
+  return buf;
+}
+
+static void write_bytes(const char *name, const void *data, size_t len) {
+  FILE *f = fopen(tpath(name), "wb");
+  ck_assert_ptr_nonnull(f);
+  ck_assert_uint_eq(fwrite(data, 1, len, f), len);
+  ck_assert_int_eq(fclose(f), 0);
+}
+
+static void write_text(const char *name, const char *text) {
+  write_bytes(name, text, strlen(text));
+}
+
+static void write_gz(const char *name, const void *data, size_t len) {
+  gzFile gz = gzopen(tpath(name), "wb");
+  ck_assert_ptr_nonnull(gz);
+  ck_assert_int_eq(gzwrite(gz, data, (unsigned)len), (int)len);
+  ck_assert_int_eq(gzclose(gz), Z_OK);
+}
+
+static void make_dir(const char *name) {
+  ck_assert_int_eq(mkdir(tpath(name), 0755), 0);
+}
+
+static long file_size(const char *name) {
+  struct stat sb;
+  ck_assert_int_eq(stat(tpath(name), &sb), 0);
+  return (long)sb.st_size;
+}
+
+/* Asserts that the last error message contains `part`. */
+#define ck_assert_error_has(part)                                           \
+  ck_assert_msg(strstr(astrt_last_error(), (part)) != NULL,                 \
+                "error message lacks \"%s\": %s", (part), astrt_last_error())
+
+/* ---- IDX fixtures ------------------------------------------------------- */
+
+static size_t put_be32(unsigned char *p, uint32_t v) {
+  p[0] = (unsigned char)(v >> 24);
+  p[1] = (unsigned char)(v >> 16);
+  p[2] = (unsigned char)(v >> 8);
+  p[3] = (unsigned char)v;
+  return 4;
+}
+
+/* Writes an IDX file: header (type, rank, dims), then `len` payload bytes
+ * (already big-endian), raw or gzip-compressed. */
+static void write_idx(const char *name, int type, int rank,
+                      const uint32_t *dims, const void *payload, size_t len,
+                      int gz) {
+  size_t size = 4 + 4 * (size_t)rank + len;
+  unsigned char *buf = malloc(size);
+  ck_assert_ptr_nonnull(buf);
+  unsigned char *p = buf;
+  *p++ = 0, *p++ = 0, *p++ = (unsigned char)type, *p++ = (unsigned char)rank;
+  for (int i = 0; i < rank; i++) p += put_be32(p, dims[i]);
+  if (len) memcpy(p, payload, len);
+  if (gz) write_gz(name, buf, size);
+  else write_bytes(name, buf, size);
+  free(buf);
+}
+
+static const unsigned char images3[12] = {0, 255, 128, 7, 1, 2, 3, 4,
+                                          10, 20, 30, 40};
+static const uint32_t images3_dims[3] = {3, 2, 2};
+static const unsigned char labels3[3] = {2, 0, 1};
+static const uint32_t labels3_dims[1] = {3};
+
+static void write_images3(const char *name, int gz) {
+  write_idx(name, 0x08, 3, images3_dims, images3, sizeof images3, gz);
+}
+
+static void write_labels3(const char *name, int gz) {
+  write_idx(name, 0x08, 1, labels3_dims, labels3, sizeof labels3, gz);
+}
+
+static void check_split3(const astrt_split *s) {
+  ck_assert_int_eq(s->x.elem, ASTRT_ELEM_U8);
+  ck_assert_int_eq(s->x.rank, 2);
+  ck_assert_int_eq(s->x.dims[0], 2);
+  ck_assert_int_eq(s->x.dims[1], 2);
+  ck_assert_int_eq(s->x.n, 3);
+  ck_assert_mem_eq(s->x.data, images3, sizeof images3);
+  ck_assert_float_eq(s->x.scale, 1.0f / 255.0f);
+  ck_assert_float_eq(s->x.shift, 0.0f);
+  ck_assert_int_eq(s->y.elem, ASTRT_ELEM_I32);
+  ck_assert_int_eq(s->y.rank, 0);
+  ck_assert_int_eq(s->y.n, 3);
+  const int32_t *y = s->y.data;
+  ck_assert_int_eq(y[0], 2);
+  ck_assert_int_eq(y[1], 0);
+  ck_assert_int_eq(y[2], 1);
+  ck_assert_int_eq(s->num_classes, 3);
+}
+
+/* ---- IDX tests ---------------------------------------------------------- */
+
+START_TEST(test_idx_raw) {
+  write_images3("img", 0);
+  write_labels3("lab", 0);
+  astrt_split s;
+  ck_assert_int_eq(astrt_load_idx(tpath("img"), tpath("lab"), &s), ASTRT_OK);
+  check_split3(&s);
+  astrt_split_free(&s);
+}
+END_TEST
+
+START_TEST(test_idx_gzip) {
+  write_images3("img.gz", 1);
+  write_labels3("lab.gz", 1);
+  unsigned char magic[2];
+  FILE *f = fopen(tpath("img.gz"), "rb");
+  ck_assert_ptr_nonnull(f);
+  ck_assert_uint_eq(fread(magic, 1, 2, f), 2);
+  fclose(f);
+  ck_assert(magic[0] == 0x1f && magic[1] == 0x8b);
+  astrt_split s;
+  ck_assert_int_eq(astrt_load_idx(tpath("img.gz"), tpath("lab.gz"), &s),
+                   ASTRT_OK);
+  check_split3(&s);
+  astrt_split_free(&s);
+}
+END_TEST
+
+START_TEST(test_idx_gzip_detected_by_magic) {
+  write_images3("images.idx", 1);    /* gzip without .gz */
+  write_labels3("labels.gz", 0);     /* raw despite .gz  */
+  astrt_split s;
+  ck_assert_int_eq(
+      astrt_load_idx(tpath("images.idx"), tpath("labels.gz"), &s), ASTRT_OK);
+  check_split3(&s);
+  astrt_split_free(&s);
+}
+END_TEST
+
+START_TEST(test_idx_array_u8_unscaled) {
+  write_images3("img", 0);
+  astrt_array a;
+  ck_assert_int_eq(astrt_load_idx_array(tpath("img"), &a), ASTRT_OK);
+  ck_assert_int_eq(a.elem, ASTRT_ELEM_U8);
+  ck_assert_int_eq(a.n, 3);
+  ck_assert_float_eq(a.scale, 1.0f);
+  ck_assert_mem_eq(a.data, images3, sizeof images3);
+  astrt_array_free(&a);
+}
+END_TEST
+
+START_TEST(test_idx_array_int_types) {
+  static const unsigned char i8[3] = {0xff, 0x7f, 0x80};
+  static const unsigned char i16[4] = {0xff, 0xfe, 0x01, 0x00};
+  static const unsigned char i32[8] = {0x80, 0, 0, 0, 0, 0, 0x01, 0x02};
+  uint32_t d3 = 3, d2 = 2;
+  write_idx("i8", 0x09, 1, &d3, i8, sizeof i8, 0);
+  write_idx("i16", 0x0B, 1, &d2, i16, sizeof i16, 1);
+  write_idx("i32", 0x0C, 1, &d2, i32, sizeof i32, 0);
+  astrt_array a;
+  ck_assert_int_eq(astrt_load_idx_array(tpath("i8"), &a), ASTRT_OK);
+  ck_assert_int_eq(a.elem, ASTRT_ELEM_I32);
+  ck_assert_int_eq(a.rank, 0);
+  ck_assert_int_eq(a.n, 3);
+  const int32_t *v = a.data;
+  ck_assert(v[0] == -1 && v[1] == 127 && v[2] == -128);
+  astrt_array_free(&a);
+  ck_assert_int_eq(astrt_load_idx_array(tpath("i16"), &a), ASTRT_OK);
+  v = a.data;
+  ck_assert(a.n == 2 && v[0] == -2 && v[1] == 256);
+  astrt_array_free(&a);
+  ck_assert_int_eq(astrt_load_idx_array(tpath("i32"), &a), ASTRT_OK);
+  v = a.data;
+  ck_assert(a.n == 2 && v[0] == INT32_MIN && v[1] == 258);
+  astrt_array_free(&a);
+}
+END_TEST
+
+START_TEST(test_idx_array_float_types) {
+  /* 1.5f = 3fc00000, -2.25f = c0100000; 0.1 (double) = 3fb999999999999a */
+  static const unsigned char f32[8] = {0x3f, 0xc0, 0, 0, 0xc0, 0x10, 0, 0};
+  static const unsigned char f64[16] = {0x3f, 0xb9, 0x99, 0x99, 0x99, 0x99,
+                                        0x99, 0x9a, 0xc0, 0x59, 0, 0,
+                                        0, 0, 0, 0};
+  uint32_t dims[2] = {1, 2};
+  write_idx("f32", 0x0D, 2, dims, f32, sizeof f32, 0);
+  write_idx("f64", 0x0E, 2, dims, f64, sizeof f64, 1);
+  astrt_array a;
+  ck_assert_int_eq(astrt_load_idx_array(tpath("f32"), &a), ASTRT_OK);
+  ck_assert_int_eq(a.elem, ASTRT_ELEM_F32);
+  ck_assert(a.rank == 1 && a.dims[0] == 2 && a.n == 1);
+  const float *v = a.data;
+  ck_assert_float_eq(v[0], 1.5f);
+  ck_assert_float_eq(v[1], -2.25f);
+  astrt_array_free(&a);
+  ck_assert_int_eq(astrt_load_idx_array(tpath("f64"), &a), ASTRT_OK);
+  v = a.data;
+  ck_assert_float_eq(v[0], 0.1f);
+  ck_assert_float_eq(v[1], -100.0f);
+  astrt_array_free(&a);
+}
+END_TEST
+
+START_TEST(test_idx_nonfinite_float) {
+  static const unsigned char nan32[4] = {0x7f, 0xc0, 0, 0};
+  uint32_t d = 1;
+  write_idx("nan", 0x0D, 1, &d, nan32, 4, 0);
+  astrt_array a;
+  ck_assert_int_eq(astrt_load_idx_array(tpath("nan"), &a), ASTRT_ERR_FORMAT);
+  ck_assert_error_has("element 0");
+  ck_assert_ptr_null(a.data);
+}
+END_TEST
+
+START_TEST(test_idx_truncated_raw) {
+  write_idx("short", 0x08, 3, images3_dims, images3, 5, 0);
+  astrt_array a;
+  ck_assert_int_eq(astrt_load_idx_array(tpath("short"), &a),
+                   ASTRT_ERR_FORMAT);
+  ck_assert_error_has(tpath("short"));
+  ck_assert_error_has("truncated: header promises 12 bytes of data, file "
+                      "has 5");
+  ck_assert_ptr_null(a.data);
+  ck_assert_int_eq(a.n, 0);
+}
+END_TEST
+
+START_TEST(test_idx_truncated_gzip) {
+  enum { N = 20000 };
+  unsigned char *payload = malloc(N);
+  ck_assert_ptr_nonnull(payload);
+  uint32_t x = 12345;
+  for (int i = 0; i < N; i++) {  /* LCG noise: compresses poorly */
+    x = x * 1103515245u + 12345u;
+    payload[i] = (unsigned char)(x >> 24);
+  }
+  uint32_t dims[2] = {N / 100, 100};
+  write_idx("full.gz", 0x08, 2, dims, payload, N, 1);
+  free(payload);
+  long size = file_size("full.gz");
+  ck_assert_int_gt(size, 1000);
+  ck_assert_int_eq(truncate(tpath("full.gz"), size / 2), 0);
+  astrt_array a;
+  ck_assert_int_eq(astrt_load_idx_array(tpath("full.gz"), &a),
+                   ASTRT_ERR_FORMAT);
+  ck_assert_error_has(tpath("full.gz"));
+  ck_assert_error_has("truncated: header promises 20000 bytes of data");
+  ck_assert_error_has("gzip stream is cut short");
+}
+END_TEST
+
+START_TEST(test_idx_corrupt_gzip) {
+  enum { N = 4096 };
+  unsigned char payload[N];
+  for (int i = 0; i < N; i++) payload[i] = (unsigned char)(i * 7 % 251);
+  uint32_t d = N;
+  write_idx("bad.gz", 0x08, 1, &d, payload, N, 1);
+  long size = file_size("bad.gz");
+  FILE *f = fopen(tpath("bad.gz"), "r+b");
+  ck_assert_ptr_nonnull(f);
+  ck_assert_int_eq(fseek(f, size - 6, SEEK_SET), 0);  /* inside the CRC */
+  int byte = fgetc(f);
+  ck_assert_int_ne(byte, EOF);
+  ck_assert_int_eq(fseek(f, size - 6, SEEK_SET), 0);
+  ck_assert_int_ne(fputc(byte ^ 0xff, f), EOF);
+  ck_assert_int_eq(fclose(f), 0);
+  astrt_array a;
+  ck_assert_int_eq(astrt_load_idx_array(tpath("bad.gz"), &a),
+                   ASTRT_ERR_FORMAT);
+  ck_assert_error_has(tpath("bad.gz"));
+  ck_assert_error_has("corrupt gzip data");
+}
+END_TEST
+
+START_TEST(test_idx_truncated_header) {
+  static const unsigned char head[6] = {0, 0, 0x08, 3, 0, 0};
+  write_bytes("head", head, sizeof head);
+  astrt_array a;
+  ck_assert_int_eq(astrt_load_idx_array(tpath("head"), &a), ASTRT_ERR_FORMAT);
+  ck_assert_error_has("truncated: the file has 6 bytes, its IDX header needs "
+                      "16");
+}
+END_TEST
+
+START_TEST(test_idx_hint_names_package) {
+  make_dir("fashion-mnist");
+  write_idx("fashion-mnist/train-labels-idx1-ubyte", 0x08, 1, labels3_dims,
+            labels3, 1, 0);
+  astrt_array a;
+  ck_assert_int_eq(
+      astrt_load_idx_array(tpath("fashion-mnist/train-labels-idx1-ubyte"), &a),
+      ASTRT_ERR_FORMAT);
+  ck_assert_error_has("header promises 3 bytes of data, file has 1");
+  ck_assert_error_has("reinstall dataset-fashion-mnist");
+}
+END_TEST
+
+START_TEST(test_idx_wrong_magic) {
+  static const unsigned char png[16] = {0x89, 'P', 'N', 'G', 13, 10, 26, 10};
+  write_bytes("png", png, sizeof png);
+  astrt_array a;
+  ck_assert_int_eq(astrt_load_idx_array(tpath("png"), &a), ASTRT_ERR_FORMAT);
+  ck_assert_error_has(tpath("png"));
+  ck_assert_error_has("not an IDX file: magic 89 50 4e 47");
+}
+END_TEST
+
+START_TEST(test_idx_bad_type) {
+  write_idx("t0a", 0x0A, 1, labels3_dims, labels3, 3, 0);
+  astrt_array a;
+  ck_assert_int_eq(astrt_load_idx_array(tpath("t0a"), &a), ASTRT_ERR_FORMAT);
+  ck_assert_error_has("unsupported IDX element type 0x0a");
+}
+END_TEST
+
+START_TEST(test_idx_bad_rank) {
+  uint32_t ones[8] = {1, 1, 1, 1, 1, 1, 1, 1};
+  write_idx("r0", 0x08, 0, NULL, labels3, 1, 0);
+  write_idx("r8", 0x08, 8, ones, labels3, 1, 0);
+  write_idx("r7", 0x08, 7, ones, labels3, 1, 0);
+  astrt_array a;
+  ck_assert_int_eq(astrt_load_idx_array(tpath("r0"), &a), ASTRT_ERR_FORMAT);
+  ck_assert_error_has("unsupported IDX rank 0");
+  ck_assert_int_eq(astrt_load_idx_array(tpath("r8"), &a), ASTRT_ERR_FORMAT);
+  ck_assert_error_has("unsupported IDX rank 8");
+  ck_assert_int_eq(astrt_load_idx_array(tpath("r7"), &a), ASTRT_OK);
+  ck_assert_int_eq(a.rank, ASTRT_MAX_RANK);
+  astrt_array_free(&a);
+}
+END_TEST
+
+START_TEST(test_idx_absurd_size) {
+  uint32_t dims[3] = {0xffffffffu, 0xffffffffu, 0xffffffffu};
+  write_idx("huge", 0x0D, 3, dims, images3, 12, 1);
+  astrt_array a;
+  ck_assert_int_eq(astrt_load_idx_array(tpath("huge"), &a), ASTRT_ERR_FORMAT);
+  ck_assert_error_has("4294967295x4294967295x4294967295");
+  ck_assert_error_has("2^40");
+  /* just under the limit: refused as truncated, without allocating 1 TB */
+  uint32_t big[2] = {1u << 20, 1u << 20};
+  write_idx("big", 0x08, 2, big, images3, 12, 0);
+  ck_assert_int_eq(astrt_load_idx_array(tpath("big"), &a), ASTRT_ERR_FORMAT);
+  ck_assert_error_has("header promises 1099511627776 bytes of data, file "
+                      "has 12");
+}
+END_TEST
+
+START_TEST(test_idx_trailing_data_rejected) {
+  unsigned char more[13];
+  memcpy(more, images3, 12);
+  more[12] = 99;
+  write_idx("more", 0x08, 3, images3_dims, more, sizeof more, 1);
+  astrt_array a;
+  ck_assert_int_eq(astrt_load_idx_array(tpath("more"), &a), ASTRT_ERR_FORMAT);
+  ck_assert_error_has("more data follows the 12 bytes its header promises");
+}
+END_TEST
+
+START_TEST(test_idx_count_mismatch) {
+  uint32_t two = 2;
+  write_images3("img", 0);
+  write_idx("lab", 0x08, 1, &two, labels3, 2, 0);
+  astrt_split s;
+  ck_assert_int_eq(astrt_load_idx(tpath("img"), tpath("lab"), &s),
+                   ASTRT_ERR_MISMATCH);
+  ck_assert_error_has(tpath("img"));
+  ck_assert_error_has(tpath("lab"));
+  ck_assert_error_has("holds 3 examples");
+  ck_assert_error_has("holds 2");
+  ck_assert_ptr_null(s.x.data);
+  ck_assert_ptr_null(s.y.data);
+}
+END_TEST
+
+START_TEST(test_idx_negative_label) {
+  static const unsigned char lab[3] = {1, 0xff, 0};
+  write_images3("img", 0);
+  write_idx("lab", 0x09, 1, labels3_dims, lab, 3, 0);
+  astrt_split s;
+  ck_assert_int_eq(astrt_load_idx(tpath("img"), tpath("lab"), &s),
+                   ASTRT_ERR_FORMAT);
+  ck_assert_error_has("example 1 has label -1");
+}
+END_TEST
+
+START_TEST(test_idx_missing_file) {
+  write_labels3("lab", 0);
+  astrt_split s;
+  ck_assert_int_eq(astrt_load_idx(tpath("nope"), tpath("lab"), &s),
+                   ASTRT_ERR_NOTFOUND);
+  ck_assert_error_has(tpath("nope"));
+  ck_assert_error_has("No such file or directory");
+}
+END_TEST
+
+START_TEST(test_idx_dir) {
+  make_dir("set");
+  write_images3("set/train-images-idx3-ubyte", 0);
+  write_labels3("set/train-labels-idx1-ubyte.gz", 1);
+  static const unsigned char timg[4] = {9, 8, 7, 6};
+  static const unsigned char tlab[1] = {4};
+  uint32_t tdims[3] = {1, 2, 2}, tn = 1;
+  write_idx("set/t10k-images-idx3-ubyte.gz", 0x08, 3, tdims, timg, 4, 1);
+  write_idx("set/t10k-labels-idx1-ubyte", 0x08, 1, &tn, tlab, 1, 0);
+  astrt_split train, test;
+  ck_assert_int_eq(astrt_load_idx_dir(tpath("set"), &train, &test), ASTRT_OK);
+  check_split3(&train);
+  ck_assert_int_eq(test.x.n, 1);
+  ck_assert_mem_eq(test.x.data, timg, 4);
+  ck_assert_int_eq(((const int32_t *)test.y.data)[0], 4);
+  ck_assert_int_eq(test.num_classes, 5);
+  astrt_split_free(&train);
+  astrt_split_free(&test);
+}
+END_TEST
+
+START_TEST(test_idx_dir_missing_member) {
+  make_dir("set");
+  write_images3("set/train-images-idx3-ubyte", 0);
+  write_labels3("set/train-labels-idx1-ubyte", 0);
+  write_images3("set/t10k-images-idx3-ubyte", 0);
+  astrt_split train, test;
+  ck_assert_int_eq(astrt_load_idx_dir(tpath("set"), &train, &test),
+                   ASTRT_ERR_NOTFOUND);
+  ck_assert_error_has("neither t10k-labels-idx1-ubyte nor "
+                      "t10k-labels-idx1-ubyte.gz");
+  ck_assert_ptr_null(train.x.data);
+  ck_assert_int_eq(astrt_load_idx_dir(tpath("none"), &train, &test),
+                   ASTRT_ERR_NOTFOUND);
+  ck_assert_error_has(tpath("none"));
+}
+END_TEST
+
+/* ---- CSV ---------------------------------------------------------------- */
+
+static astrt_split csv_ok(const char *text, int label_column) {
+  write_text("d.csv", text);
+  astrt_split s;
+  ck_assert_msg(astrt_load_csv(tpath("d.csv"), label_column, &s) == ASTRT_OK,
+                "load failed: %s", astrt_last_error());
+  return s;
+}
+
+static astrt_status csv_err(const char *text, int label_column) {
+  write_text("d.csv", text);
+  astrt_split s;
+  astrt_status st = astrt_load_csv(tpath("d.csv"), label_column, &s);
+  ck_assert_ptr_null(s.x.data);
+  ck_assert_ptr_null(s.y.data);
+  return st;
+}
+
+START_TEST(test_csv_header_and_last_label) {
+  astrt_split s = csv_ok("a,b,label\n1,2,0\n3.5, -4 ,2\n", -1);
+  ck_assert_int_eq(s.x.elem, ASTRT_ELEM_F32);
+  ck_assert(s.x.rank == 1 && s.x.dims[0] == 2 && s.x.n == 2);
+  ck_assert_float_eq(s.x.scale, 1.0f);
+  const float *x = s.x.data;
+  ck_assert(x[0] == 1 && x[1] == 2 && x[2] == 3.5f && x[3] == -4);
+  ck_assert(s.y.elem == ASTRT_ELEM_I32 && s.y.rank == 0 && s.y.n == 2);
+  const int32_t *y = s.y.data;
+  ck_assert(y[0] == 0 && y[1] == 2);
+  ck_assert_int_eq(s.num_classes, 3);
+  astrt_split_free(&s);
+}
+END_TEST
+
+START_TEST(test_csv_crlf_no_header_no_final_newline) {
+  astrt_split s = csv_ok("1,2,3\r\n4,5e1,6", 0);
+  ck_assert_int_eq(s.x.n, 2);
+  const float *x = s.x.data;
+  ck_assert(x[0] == 2 && x[1] == 3 && x[2] == 50 && x[3] == 6);
+  const int32_t *y = s.y.data;
+  ck_assert(y[0] == 1 && y[1] == 4);
+  ck_assert_int_eq(s.num_classes, 5);
+  astrt_split_free(&s);
+}
+END_TEST
+
+START_TEST(test_csv_whitespace_and_blank_lines) {
+  astrt_split s = csv_ok("\n  1 ,\t2.0 \r\n\n \t\n3,4\n\n", 1);
+  ck_assert_int_eq(s.x.n, 2);
+  ck_assert_int_eq(s.x.dims[0], 1);
+  const float *x = s.x.data;
+  ck_assert(x[0] == 1 && x[1] == 3);
+  const int32_t *y = s.y.data;
+  ck_assert(y[0] == 2 && y[1] == 4);
+  astrt_split_free(&s);
+}
+END_TEST
+
+START_TEST(test_csv_ragged) {
+  ck_assert_int_eq(csv_err("x,y,z\n1,2,3\n4,5,6\n7,8\n", -1),
+                   ASTRT_ERR_FORMAT);
+  ck_assert_error_has(tpath("d.csv"));
+  ck_assert_error_has("line 4 has 2 columns, but line 2 has 3");
+  ck_assert_int_eq(csv_err("1,2\n3,4,5\n", -1), ASTRT_ERR_FORMAT);
+  ck_assert_error_has("line 2 has 3 columns, but line 1 has 2");
+  ck_assert_int_eq(csv_err("x,y\n1,2,3\n", -1), ASTRT_ERR_FORMAT);
+  ck_assert_error_has("the header (line 1) has 2 columns, but line 2 has 3");
+}
+END_TEST
+
+START_TEST(test_csv_non_numeric) {
+  ck_assert_int_eq(csv_err("1,2,0\n1,2,0\n1, abc ,0\n", -1), ASTRT_ERR_FORMAT);
+  ck_assert_error_has(tpath("d.csv"));
+  ck_assert_error_has("line 3, column 2: 'abc ' is not a number");
+  ck_assert_int_eq(csv_err("1,2,0\n1,,0\n", -1), ASTRT_ERR_FORMAT);
+  ck_assert_error_has("line 2, column 2");
+  ck_assert_int_eq(csv_err("1,2,0\n1,2 3,0\n", -1), ASTRT_ERR_FORMAT);
+  ck_assert_error_has("line 2, column 2");
+  ck_assert_int_eq(csv_err("1,nan,0\n", -1), ASTRT_ERR_FORMAT);
+  ck_assert_error_has("line 1, column 2: 'nan' is not a finite number");
+  ck_assert_int_eq(csv_err("1,1e300,0\n", -1), ASTRT_ERR_FORMAT);
+  ck_assert_error_has("float range");
+}
+END_TEST
+
+START_TEST(test_csv_empty) {
+  ck_assert_int_eq(csv_err("", 0), ASTRT_ERR_FORMAT);
+  ck_assert_error_has("no data rows; the file is empty");
+  ck_assert_int_eq(csv_err("\n \r\n", 0), ASTRT_ERR_FORMAT);
+  ck_assert_error_has("the file is empty");
+  ck_assert_int_eq(csv_err("a,b\n", 0), ASTRT_ERR_FORMAT);
+  ck_assert_error_has("only the header (line 1)");
+}
+END_TEST
+
+START_TEST(test_csv_bad_labels) {
+  ck_assert_int_eq(csv_err("1,2.5\n", -1), ASTRT_ERR_FORMAT);
+  ck_assert_error_has("line 1, column 2: '2.5' is not a valid label");
+  ck_assert_int_eq(csv_err("1,0\n1,-1\n", 1), ASTRT_ERR_FORMAT);
+  ck_assert_error_has("line 2, column 2: '-1' is not a valid label");
+  ck_assert_int_eq(csv_err("1,3e10\n", 1), ASTRT_ERR_FORMAT);
+  ck_assert_error_has("not a valid label");
+  astrt_split s = csv_ok("1,2.0\n", -1);  /* integral values are fine */
+  ck_assert_int_eq(((const int32_t *)s.y.data)[0], 2);
+  astrt_split_free(&s);
+}
+END_TEST
+
+START_TEST(test_csv_label_column_range) {
+  ck_assert_int_eq(csv_err("1,2,3\n", 3), ASTRT_ERR_ARG);
+  ck_assert_error_has("label column 3 is out of range for rows of 3 columns");
+  ck_assert_int_eq(csv_err("1,2,3\n", -4), ASTRT_ERR_ARG);
+  ck_assert_int_eq(csv_err("1\n2\n", 0), ASTRT_ERR_FORMAT);
+  ck_assert_error_has("only 1 column");
+}
+END_TEST
+
+START_TEST(test_csv_binary_and_missing) {
+  static const char bin[5] = {'1', ',', '\0', '2', '\n'};
+  write_bytes("b.csv", bin, sizeof bin);
+  astrt_split s;
+  ck_assert_int_eq(astrt_load_csv(tpath("b.csv"), 0, &s), ASTRT_ERR_FORMAT);
+  ck_assert_error_has("byte 2 is NUL");
+  ck_assert_int_eq(astrt_load_csv(tpath("none.csv"), 0, &s),
+                   ASTRT_ERR_NOTFOUND);
+  ck_assert_error_has(tpath("none.csv"));
+  ck_assert_error_has("No such file or directory");
+}
+END_TEST
+
+START_TEST(test_csv_many_rows) {
+  size_t cap = 5000 * 16;
+  char *text = malloc(cap), *p = text;
+  ck_assert_ptr_nonnull(text);
+  for (int i = 0; i < 5000; i++)
+    p += sprintf(p, "%d,%d,%d\n", i, -i, i % 7);
+  astrt_split s = csv_ok(text, 2);
+  free(text);
+  ck_assert_int_eq(s.x.n, 5000);
+  const float *x = s.x.data;
+  const int32_t *y = s.y.data;
+  ck_assert(x[2 * 4321] == 4321 && x[2 * 4321 + 1] == -4321);
+  ck_assert_int_eq(y[4321], 4321 % 7);
+  ck_assert_int_eq(s.num_classes, 7);
+  astrt_split_free(&s);
+}
+END_TEST
+
+/* ---- NPY ---------------------------------------------------------------- */
+
+/* Writes a .npy file of format version major.0 with header dict `dict`
+ * (padded with spaces and a newline as numpy does) and `len` data bytes. */
+static void write_npy(const char *name, int major, const char *dict,
+                      const void *data, size_t len) {
+  size_t pre = major == 1 ? 10 : 12, dlen = strlen(dict);
+  size_t hlen = (pre + dlen + 1 + 63) / 64 * 64 - pre;
+  unsigned char *buf = calloc(1, pre + hlen + len);
+  ck_assert_ptr_nonnull(buf);
+  memcpy(buf, "\x93NUMPY", 6);
+  buf[6] = (unsigned char)major;
+  buf[7] = 0;
+  for (size_t i = 0; i < pre - 8; i++)
+    buf[8 + i] = (unsigned char)(hlen >> (8 * i));
+  memset(buf + pre, ' ', hlen);
+  memcpy(buf + pre, dict, dlen);
+  buf[pre + hlen - 1] = '\n';
+  if (len) memcpy(buf + pre + hlen, data, len);
+  write_bytes(name, buf, pre + hlen + len);
+  free(buf);
+}
+
+static const float npy_x[6] = {0.5f, -1.0f, 2.0f, 3.25f, 1e-3f, -7.0f};
+static const unsigned char npy_y[3] = {1, 4, 0};
+
+static void write_npy_xy(void) {
+  write_npy("x.npy", 1,
+            "{'descr': '<f4', 'fortran_order': False, 'shape': (3, 2), }",
+            npy_x, sizeof npy_x);
+  write_npy("y.npy", 1,
+            "{'descr': '|u1', 'fortran_order': False, 'shape': (3,), }",
+            npy_y, sizeof npy_y);
+}
+
+static astrt_status npy_err(const char *dict, const void *data, size_t len) {
+  write_npy("bad.npy", 1, dict, data, len);
+  astrt_array a;
+  astrt_status st = astrt_load_npy_array(tpath("bad.npy"), &a);
+  ck_assert_ptr_null(a.data);
+  return st;
+}
+
+START_TEST(test_npy_v1) {
+  write_npy_xy();
+  astrt_split s;
+  ck_assert_int_eq(astrt_load_npy(tpath("x.npy"), tpath("y.npy"), &s),
+                   ASTRT_OK);
+  ck_assert(s.x.elem == ASTRT_ELEM_F32 && s.x.rank == 1 && s.x.dims[0] == 2);
+  ck_assert_int_eq(s.x.n, 3);
+  ck_assert_mem_eq(s.x.data, npy_x, sizeof npy_x);
+  ck_assert(s.y.elem == ASTRT_ELEM_I32 && s.y.rank == 0 && s.y.n == 3);
+  const int32_t *y = s.y.data;
+  ck_assert(y[0] == 1 && y[1] == 4 && y[2] == 0);
+  ck_assert_int_eq(s.num_classes, 5);
+  astrt_split_free(&s);
+}
+END_TEST
+
+START_TEST(test_npy_v2_f8_i8) {
+  double x[8];
+  for (int i = 0; i < 8; i++) x[i] = i * 0.25 - 1;
+  int64_t y[2] = {3, 1};
+  write_npy("x.npy", 2,
+            "{\"descr\":\"<f8\",\"fortran_order\":False,\"shape\":(2,2,2)}",
+            x, sizeof x);
+  write_npy("y.npy", 3,
+            "{'shape': (2L,), 'fortran_order': False, 'descr': '<i8'}", y,
+            sizeof y);
+  astrt_split s;
+  ck_assert_int_eq(astrt_load_npy(tpath("x.npy"), tpath("y.npy"), &s),
+                   ASTRT_OK);
+  ck_assert(s.x.elem == ASTRT_ELEM_F32 && s.x.rank == 2);
+  ck_assert(s.x.dims[0] == 2 && s.x.dims[1] == 2 && s.x.n == 2);
+  const float *xf = s.x.data;
+  for (int i = 0; i < 8; i++) ck_assert_float_eq(xf[i], (float)x[i]);
+  const int32_t *yi = s.y.data;
+  ck_assert(yi[0] == 3 && yi[1] == 1 && s.num_classes == 4);
+  astrt_split_free(&s);
+}
+END_TEST
+
+START_TEST(test_npy_v2_long_header) {
+  /* version 2.0 exists for headers over 64 KiB: the length is 4 bytes */
+  enum { PAD = 70000 };
+  static const char dict[] =
+      "{'descr': '<f4', 'fortran_order': False, 'shape': (3, 2), }";
+  char *text = malloc(sizeof dict + PAD);
+  ck_assert_ptr_nonnull(text);
+  memcpy(text, dict, sizeof dict - 1);
+  memset(text + sizeof dict - 1, ' ', PAD);
+  text[sizeof dict - 1 + PAD] = '\0';
+  write_npy("x.npy", 2, text, npy_x, sizeof npy_x);
+  free(text);
+  astrt_array a;
+  ck_assert_msg(astrt_load_npy_array(tpath("x.npy"), &a) == ASTRT_OK, "%s",
+                astrt_last_error());
+  ck_assert(a.n == 3 && a.rank == 1 && a.dims[0] == 2);
+  ck_assert_mem_eq(a.data, npy_x, sizeof npy_x);
+  astrt_array_free(&a);
+}
+END_TEST
+
+START_TEST(test_npy_u1_features_float_targets) {
+  static const unsigned char x[4] = {0, 10, 200, 255};
+  static const float y[2] = {0.5f, -2.0f};
+  write_npy("x.npy", 1, "{'descr': '|u1', 'fortran_order': False, "
+                        "'shape': (2, 2), }", x, sizeof x);
+  write_npy("y.npy", 1, "{'descr': '<f4', 'fortran_order': False, "
+                        "'shape': (2,), }", y, sizeof y);
+  astrt_split s;
+  ck_assert_int_eq(astrt_load_npy(tpath("x.npy"), tpath("y.npy"), &s),
+                   ASTRT_OK);
+  ck_assert_int_eq(s.x.elem, ASTRT_ELEM_U8);
+  ck_assert_float_eq(s.x.scale, 1.0f);
+  ck_assert_mem_eq(s.x.data, x, sizeof x);
+  ck_assert_int_eq(s.y.elem, ASTRT_ELEM_F32);
+  ck_assert_mem_eq(s.y.data, y, sizeof y);
+  ck_assert_int_eq(s.num_classes, 0);
+  astrt_split_free(&s);
+}
+END_TEST
+
+START_TEST(test_npy_int_types) {
+  static const unsigned char i2[4] = {0xfe, 0xff, 0x00, 0x01};  /* -2, 256 */
+  static const unsigned char u4[4] = {0xff, 0xff, 0xff, 0x7f};
+  write_npy("i2.npy", 1, "{'descr': '<i2', 'fortran_order': False, "
+                         "'shape': (2,), }", i2, 4);
+  write_npy("u4.npy", 1, "{'descr': '<u4', 'fortran_order': False, "
+                         "'shape': (1, 1), }", u4, 4);
+  astrt_array a;
+  ck_assert_int_eq(astrt_load_npy_array(tpath("i2.npy"), &a), ASTRT_OK);
+  ck_assert_int_eq(a.elem, ASTRT_ELEM_I32);
+  const int32_t *v = a.data;
+  ck_assert(v[0] == -2 && v[1] == 256);
+  astrt_array_free(&a);
+  ck_assert_int_eq(astrt_load_npy_array(tpath("u4.npy"), &a), ASTRT_OK);
+  ck_assert_int_eq(((const int32_t *)a.data)[0], INT32_MAX);
+  astrt_array_free(&a);
+  int64_t big = (int64_t)1 << 40;
+  ck_assert_int_eq(npy_err("{'descr': '<i8', 'fortran_order': False, "
+                           "'shape': (1,), }", &big, 8), ASTRT_ERR_FORMAT);
+  ck_assert_error_has("element 0 does not fit in a 32-bit integer");
+}
+END_TEST
+
+START_TEST(test_npy_label_column_squeezed) {
+  static const int32_t y[3] = {0, 2, 1};
+  write_npy_xy();
+  write_npy("y.npy", 1, "{'descr': '<i4', 'fortran_order': False, "
+                        "'shape': (3, 1), }", y, sizeof y);
+  astrt_split s;
+  ck_assert_int_eq(astrt_load_npy(tpath("x.npy"), tpath("y.npy"), &s),
+                   ASTRT_OK);
+  ck_assert_int_eq(s.y.rank, 0);
+  ck_assert_int_eq(s.num_classes, 3);
+  astrt_split_free(&s);
+  write_npy("y.npy", 1, "{'descr': '<i4', 'fortran_order': False, "
+                        "'shape': (1, 3), }", y, sizeof y);
+  write_npy("x.npy", 1, "{'descr': '<f4', 'fortran_order': False, "
+                        "'shape': (1, 6), }", npy_x, sizeof npy_x);
+  ck_assert_int_eq(astrt_load_npy(tpath("x.npy"), tpath("y.npy"), &s),
+                   ASTRT_ERR_FORMAT);
+  ck_assert_error_has("each example here holds 3 values");
+}
+END_TEST
+
+START_TEST(test_npy_bad_magic_and_version) {
+  static const char zip[] = "PK\3\4 this is a zip";
+  write_bytes("bad.npy", zip, sizeof zip - 1);
+  astrt_array a;
+  ck_assert_int_eq(astrt_load_npy_array(tpath("bad.npy"), &a),
+                   ASTRT_ERR_FORMAT);
+  ck_assert_error_has(tpath("bad.npy"));
+  ck_assert_error_has("not a NumPy .npy file");
+  write_npy("v4.npy", 2, "{'descr': '<f4', 'fortran_order': False, "
+                         "'shape': (0,), }", NULL, 0);
+  unsigned char four = 4;
+  FILE *f = fopen(tpath("v4.npy"), "r+b");
+  ck_assert_ptr_nonnull(f);
+  fseek(f, 6, SEEK_SET);
+  fwrite(&four, 1, 1, f);
+  fclose(f);
+  ck_assert_int_eq(astrt_load_npy_array(tpath("v4.npy"), &a),
+                   ASTRT_ERR_FORMAT);
+  ck_assert_error_has("unsupported .npy format version 4.0");
+  static const char short_npy[] = "\x93NUMPY\1\0\xff\0{";
+  write_bytes("short.npy", short_npy, sizeof short_npy - 1);
+  ck_assert_int_eq(astrt_load_npy_array(tpath("short.npy"), &a),
+                   ASTRT_ERR_FORMAT);
+  ck_assert_error_has("truncated: the header claims 255 bytes");
+}
+END_TEST
+
+START_TEST(test_npy_bad_header) {
+  static const char *const bad[] = {
+      "hello",
+      "{'descr': '<f4', 'fortran_order': False}",
+      "{'descr': '<f4', 'fortran_order': False, 'shape': (1,), 'x': 1}",
+      "{'descr': '<f4', 'descr': '<f4', 'fortran_order': False, 'shape': (1,)}",
+      "{'descr': '<f4, 'fortran_order': False, 'shape': (1,)}",
+      "{'descr': '<f4', 'fortran_order': Maybe, 'shape': (1,)}",
+      "{'descr': '<f4', 'fortran_order': False, 'shape': (1 2)}",
+      "{'descr': '<f4', 'fortran_order': False, 'shape': (-1,)}",
+      "{'descr': '<f4', 'fortran_order': False, 'shape': (1,)} junk",
+      "{'descr': '<f4', 'fortran_order': False, 'shape': (1,1,1,1,1,1,1,1)}",
+      "{'descr': '<f4', 'fortran_order': False, 'shape': ()}",
+      "{'descr': [('a', '<f4')], 'fortran_order': False, 'shape': (1,)}",
+  };
+  float one = 1;
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    ck_assert_msg(npy_err(bad[i], &one, 4) == ASTRT_ERR_FORMAT,
+                  "header accepted: %s", bad[i]);
+    ck_assert_error_has(tpath("bad.npy"));
+  }
+  ck_assert_int_eq(npy_err(bad[1], &one, 4), ASTRT_ERR_FORMAT);
+  ck_assert_error_has("bad .npy header: no 'shape' key");
+  ck_assert_int_eq(npy_err(bad[2], &one, 4), ASTRT_ERR_FORMAT);
+  ck_assert_error_has("unexpected key 'x'");
+}
+END_TEST
+
+START_TEST(test_npy_fortran_order) {
+  ck_assert_int_eq(npy_err("{'descr': '<f4', 'fortran_order': True, "
+                           "'shape': (3, 2), }", npy_x, sizeof npy_x),
+                   ASTRT_ERR_FORMAT);
+  ck_assert_error_has("fortran_order is True");
+}
+END_TEST
+
+START_TEST(test_npy_dtypes_rejected) {
+  ck_assert_int_eq(npy_err("{'descr': '>f4', 'fortran_order': False, "
+                           "'shape': (3, 2), }", npy_x, sizeof npy_x),
+                   ASTRT_ERR_FORMAT);
+  ck_assert_error_has("big-endian dtype '>f4'");
+  ck_assert_int_eq(npy_err("{'descr': '<c8', 'fortran_order': False, "
+                           "'shape': (3,), }", npy_x, sizeof npy_x),
+                   ASTRT_ERR_FORMAT);
+  ck_assert_error_has("unsupported dtype '<c8'");
+  ck_assert_int_eq(npy_err("{'descr': '<f2', 'fortran_order': False, "
+                           "'shape': (2,), }", npy_x, 4),
+                   ASTRT_ERR_FORMAT);
+  ck_assert_error_has("unsupported dtype '<f2'");
+  float inf = INFINITY;
+  ck_assert_int_eq(npy_err("{'descr': '<f4', 'fortran_order': False, "
+                           "'shape': (1,), }", &inf, 4),
+                   ASTRT_ERR_FORMAT);
+  ck_assert_error_has("element 0 is inf");
+}
+END_TEST
+
+START_TEST(test_npy_truncated_and_trailing) {
+  ck_assert_int_eq(npy_err("{'descr': '<f4', 'fortran_order': False, "
+                           "'shape': (3, 2), }", npy_x, 10),
+                   ASTRT_ERR_FORMAT);
+  ck_assert_error_has("truncated: header promises 24 bytes of data, file "
+                      "has 10");
+  ck_assert_int_eq(npy_err("{'descr': '<f4', 'fortran_order': False, "
+                           "'shape': (1, 2), }", npy_x, sizeof npy_x),
+                   ASTRT_ERR_FORMAT);
+  ck_assert_error_has("24 bytes of data follow the header, which promises 8");
+  ck_assert_int_eq(npy_err("{'descr': '<f4', 'fortran_order': False, "
+                           "'shape': (1099511627776, 2), }", npy_x, 4),
+                   ASTRT_ERR_FORMAT);
+  ck_assert_error_has("2^40");
+}
+END_TEST
+
+START_TEST(test_npy_count_mismatch) {
+  write_npy_xy();
+  static const unsigned char y2[2] = {0, 1};
+  write_npy("y2.npy", 1, "{'descr': '|u1', 'fortran_order': False, "
+                         "'shape': (2,), }", y2, 2);
+  astrt_split s;
+  ck_assert_int_eq(astrt_load_npy(tpath("x.npy"), tpath("y2.npy"), &s),
+                   ASTRT_ERR_MISMATCH);
+  ck_assert_error_has(tpath("x.npy"));
+  ck_assert_error_has(tpath("y2.npy"));
+  ck_assert_error_has("holds 3 examples");
+  ck_assert_ptr_null(s.x.data);
+  ck_assert_int_eq(astrt_load_npy(tpath("x.npy"), tpath("no.npy"), &s),
+                   ASTRT_ERR_NOTFOUND);
+  ck_assert_error_has(tpath("no.npy"));
+}
+END_TEST
+
+/* ---- search path -------------------------------------------------------- */
+
+static int system_has(const char *name) {
+  char path[256];
+  snprintf(path, sizeof path, "/usr/share/datasets/%s", name);
+  struct stat sb;
+  return stat(path, &sb) == 0;
+}
+
+START_TEST(test_find_dataset_env_order) {
+  make_dir("a");
+  make_dir("b");
+  make_dir("a/myset");
+  make_dir("b/myset");
+  make_dir("b/other");
+  char env[2048];
+  snprintf(env, sizeof env, "/nonexistent-astrt::%s/:%s", tpath("a"),
+           tpath("b"));
+  ck_assert_int_eq(setenv("ASTC_DATA_PATH", env, 1), 0);
+  char out[1024];
+  ck_assert_int_eq(astrt_find_dataset("myset", out, sizeof out), ASTRT_OK);
+  ck_assert_str_eq(out, tpath("a/myset"));
+  ck_assert_int_eq(astrt_find_dataset("other", out, sizeof out), ASTRT_OK);
+  ck_assert_str_eq(out, tpath("b/other"));
+  char tiny[8];
+  ck_assert_int_eq(astrt_find_dataset("other", tiny, sizeof tiny),
+                   ASTRT_ERR_ARG);
+  ck_assert_error_has("does not fit");
+}
+END_TEST
+
+START_TEST(test_find_dataset_missing_names_package) {
+  make_dir("empty");
+  ck_assert_int_eq(setenv("ASTC_DATA_PATH", tpath("empty"), 1), 0);
+  static const char *const names[2] = {"fashion-mnist", "mnist"};
+  int tested = 0;
+  for (int i = 0; i < 2; i++) {
+    if (system_has(names[i])) continue;
+    char out[1024], want[128];
+    ck_assert_int_eq(astrt_find_dataset(names[i], out, sizeof out),
+                     ASTRT_ERR_NOTFOUND);
+    ck_assert_error_has(tpath("empty"));
+    ck_assert_error_has("/usr/share/datasets");
+    snprintf(want, sizeof want, "install it with: apt-get install dataset-%s",
+             names[i]);
+    ck_assert_error_has(want);
+    tested++;
+  }
+  if (!tested)
+    fprintf(stderr, "note: both fashion-mnist and mnist are installed; "
+                    "package hint not tested\n");
+}
+END_TEST
+
+START_TEST(test_find_dataset_unknown) {
+  make_dir("empty");
+  ck_assert_int_eq(setenv("ASTC_DATA_PATH", tpath("empty"), 1), 0);
+  char out[256];
+  ck_assert_int_eq(astrt_find_dataset("no-such-set-xyz", out, sizeof out),
+                   ASTRT_ERR_NOTFOUND);
+  ck_assert_error_has("data set 'no-such-set-xyz' not found");
+  ck_assert_error_has(tpath("empty"));
+  ck_assert_error_has(", /usr/share/datasets");
+  ck_assert_error_has("ASTC_DATA_PATH");
+  ck_assert_int_eq(unsetenv("ASTC_DATA_PATH"), 0);
+  ck_assert_int_eq(astrt_find_dataset("no-such-set-xyz", out, sizeof out),
+                   ASTRT_ERR_NOTFOUND);
+  ck_assert_error_has("(ASTC_DATA_PATH is not set)");
+  ck_assert_int_eq(astrt_find_dataset("a/b", out, sizeof out), ASTRT_ERR_ARG);
+  ck_assert_int_eq(astrt_find_dataset("..", out, sizeof out), ASTRT_ERR_ARG);
+  ck_assert_int_eq(astrt_find_dataset("", out, sizeof out), ASTRT_ERR_ARG);
+}
+END_TEST
+
+START_TEST(test_find_dataset_long_path_keeps_hint) {
+  char env[4096] = "";
+  for (int i = 0; i < 60; i++)
+    snprintf(env + strlen(env), sizeof env - strlen(env),
+             "%s/not-a-directory-%02d:", tmpdir, i);
+  ck_assert_int_eq(setenv("ASTC_DATA_PATH", env, 1), 0);
+  char out[256];
+  ck_assert_int_eq(astrt_find_dataset("no-such-set-xyz", out, sizeof out),
+                   ASTRT_ERR_NOTFOUND);
+  ck_assert_error_has("...");
+  ck_assert_error_has(", /usr/share/datasets");
+  ck_assert_error_has("put a directory named no-such-set-xyz");
+}
+END_TEST
+
+/* ---- Fashion-MNIST ------------------------------------------------------ */
+
+static void check_classes(const astrt_split *s, int64_t per_class) {
+  int64_t count[10] = {0};
+  const int32_t *y = s->y.data;
+  for (int64_t i = 0; i < s->y.n; i++) {
+    ck_assert(y[i] >= 0 && y[i] <= 9);
+    count[y[i]]++;
+  }
+  for (int c = 0; c < 10; c++) ck_assert_int_eq(count[c], per_class);
+  ck_assert_int_eq(s->num_classes, 10);
+}
+
+START_TEST(test_fashion_mnist) {
+  if (!system_has("fashion-mnist")) {
+    fprintf(stderr, "note: %s not installed (apt-get install "
+                    "dataset-fashion-mnist); test skipped\n", FASHION_DIR);
+    return;
+  }
+  unsetenv("ASTC_DATA_PATH");
+  char dir[1024];
+  ck_assert_int_eq(astrt_find_dataset("fashion-mnist", dir, sizeof dir),
+                   ASTRT_OK);
+  ck_assert_str_eq(dir, FASHION_DIR);
+  astrt_split train, test;
+  ck_assert_msg(astrt_load_idx_dir(dir, &train, &test) == ASTRT_OK, "%s",
+                astrt_last_error());
+  ck_assert_int_eq(train.x.n, 60000);
+  ck_assert_int_eq(test.x.n, 10000);
+  ck_assert_int_eq(train.y.n, 60000);
+  ck_assert_int_eq(test.y.n, 10000);
+  ck_assert(train.x.elem == ASTRT_ELEM_U8 && train.x.rank == 2);
+  ck_assert(train.x.dims[0] == 28 && train.x.dims[1] == 28);
+  ck_assert(test.x.dims[0] == 28 && test.x.dims[1] == 28);
+  ck_assert_float_eq(train.x.scale, 1.0f / 255.0f);
+  ck_assert_int_eq(((const int32_t *)train.y.data)[0], 9);  /* ankle boot */
+  check_classes(&train, 6000);
+  check_classes(&test, 1000);
+  astrt_split_free(&train);
+  astrt_split_free(&test);
+}
+END_TEST
+
+/* ---- arrays ------------------------------------------------------------- */
+
+START_TEST(test_array_example_size_and_free) {
+  astrt_array a = {.rank = 0};
+  ck_assert_int_eq(astrt_array_example_size(&a), 1);
+  a.rank = 3;
+  a.dims[0] = 2, a.dims[1] = 3, a.dims[2] = 4;
+  ck_assert_int_eq(astrt_array_example_size(&a), 24);
+  a.rank = ASTRT_MAX_RANK + 1;
+  ck_assert_int_eq(astrt_array_example_size(&a), -1);
+  a.rank = 1;
+  a.dims[0] = -5;
+  ck_assert_int_eq(astrt_array_example_size(&a), -1);
+  a.data = malloc(16);
+  a.n = 4;
+  astrt_array_free(&a);
+  ck_assert_ptr_null(a.data);
+  ck_assert_int_eq(a.n, 0);
+  ck_assert_int_eq(a.rank, 0);
+  astrt_array_free(&a);  /* twice is harmless */
+  astrt_array_free(NULL);
+  astrt_split s = {.num_classes = 3};
+  s.x.data = malloc(8);
+  s.y.data = malloc(8);
+  astrt_split_free(&s);
+  ck_assert(s.x.data == NULL && s.y.data == NULL && s.num_classes == 0);
+  astrt_split_free(NULL);
+}
+END_TEST
+
+/* ---- random numbers ----------------------------------------------------- */
+
+START_TEST(test_hash64_pinned) {
+  /* Pinned outputs: the streams must not change between runs, builds or
+   * platforms (saved shuffles and dropout masks depend on them). */
+  ck_assert_uint_eq(astrt_hash64(0, 0), 0x3e86ff93e66830f9ull);
+  ck_assert_uint_eq(astrt_hash64(42, 7), 0x3ee5a390a3c3d98full);
+  ck_assert_uint_eq(astrt_subkey(42, 7), 0x13f5a91a45cf0e7bull);
+  ck_assert_uint_eq(astrt_hash64(UINT64_MAX, UINT64_MAX),
+                    0x3d31277f17052976ull);
+  ck_assert_float_eq(astrt_uniform(1, 2), 0.695166409f);
+  static const int64_t want[10] = {1, 2, 3, 7, 9, 0, 4, 8, 6, 5};
+  int64_t perm[10];
+  astrt_shuffle(perm, 10, 2024, 1);
+  ck_assert_mem_eq(perm, want, sizeof want);
+}
+END_TEST
+
+START_TEST(test_hash64_bits_balanced) {
+  enum { N = 20000 };
+  int ones[64] = {0};
+  double flips = 0;
+  for (uint64_t c = 0; c < N; c++) {
+    uint64_t h = astrt_hash64(12345, c);
+    for (int b = 0; b < 64; b++) ones[b] += (int)(h >> b & 1);
+    uint64_t g = astrt_hash64(12345, c ^ (1ull << (c % 64)));
+    flips += __builtin_popcountll(h ^ g);
+    ck_assert_uint_ne(h, astrt_hash64(12346, c));
+  }
+  for (int b = 0; b < 64; b++)  /* sigma = 71; allow ~6 sigma */
+    ck_assert_msg(abs(ones[b] - N / 2) < 430, "bit %d set %d times of %d", b,
+                  ones[b], N);
+  ck_assert_double_eq_tol(flips / N, 32.0, 0.5);  /* avalanche */
+}
+END_TEST
+
+START_TEST(test_uniform) {
+  enum { N = 100000 };
+  double sum = 0;
+  int low = 0, high = 0;
+  for (uint64_t c = 0; c < N; c++) {
+    float u = astrt_uniform(7, c);
+    ck_assert(u >= 0.0f && u < 1.0f);
+    float scaled = u * 16777216.0f;
+    ck_assert_float_eq(scaled, floorf(scaled));  /* 24-bit grid */
+    ck_assert_float_eq(u, (float)(astrt_hash64(7, c) >> 40) / 16777216.0f);
+    sum += u;
+    low += u < 0.01f;
+    high += u >= 0.99f;
+  }
+  ck_assert_double_eq_tol(sum / N, 0.5, 0.005);
+  ck_assert_int_gt(low, 800);
+  ck_assert_int_gt(high, 800);
+  ck_assert_float_eq(astrt_uniform(7, 3), astrt_uniform(7, 3));
+}
+END_TEST
+
+START_TEST(test_subkey) {
+  ck_assert_uint_ne(astrt_subkey(1, 0), astrt_subkey(1, 1));
+  ck_assert_uint_ne(astrt_subkey(1, 0), astrt_subkey(2, 0));
+  ck_assert_uint_ne(astrt_subkey(1, 0), astrt_hash64(1, 0));
+  ck_assert_uint_eq(astrt_subkey(9, 4), astrt_subkey(9, 4));
+}
+END_TEST
+
+static void check_permutation(const int64_t *perm, int64_t n) {
+  unsigned char *seen = calloc((size_t)n, 1);
+  ck_assert_ptr_nonnull(seen);
+  for (int64_t i = 0; i < n; i++) {
+    ck_assert(perm[i] >= 0 && perm[i] < n);
+    ck_assert_msg(!seen[perm[i]], "%lld appears twice", (long long)perm[i]);
+    seen[perm[i]] = 1;
+  }
+  free(seen);
+}
+
+START_TEST(test_shuffle_permutation_deterministic) {
+  enum { N = 1000 };
+  static int64_t a[N], b[N], c[N], d[N];
+  astrt_shuffle(a, N, 1, 0);
+  astrt_shuffle(b, N, 1, 0);
+  astrt_shuffle(c, N, 1, 1);
+  astrt_shuffle(d, N, 2, 0);
+  check_permutation(a, N);
+  check_permutation(c, N);
+  check_permutation(d, N);
+  ck_assert_mem_eq(a, b, sizeof a);
+  ck_assert(memcmp(a, c, sizeof a) != 0);
+  ck_assert(memcmp(a, d, sizeof a) != 0);
+  int fixed = 0;
+  for (int i = 0; i < N; i++) fixed += a[i] == i;
+  ck_assert_int_lt(fixed, 10);  /* expected 1 fixed point */
+}
+END_TEST
+
+START_TEST(test_shuffle_follows_spec) {
+  enum { N = 50 };
+  int64_t got[N], want[N];
+  uint64_t seed = 0xdeadbeef;
+  int64_t epoch = 3;
+  astrt_shuffle(got, N, seed, epoch);
+  for (int64_t i = 0; i < N; i++) want[i] = i;
+  uint64_t key = astrt_subkey(seed, (uint64_t)epoch);
+  for (int64_t i = N - 1, j = 0; i > 0; i--, j++) {
+    uint64_t r = astrt_hash64(key, (uint64_t)j);
+    int64_t k = (int64_t)(((unsigned __int128)r * (uint64_t)(i + 1)) >> 64);
+    int64_t t = want[i];
+    want[i] = want[k];
+    want[k] = t;
+  }
+  ck_assert_mem_eq(got, want, sizeof got);
+}
+END_TEST
+
+START_TEST(test_shuffle_uniform_and_edges) {
+  int counts[6] = {0};
+  for (int64_t e = 0; e < 60000; e++) {
+    int64_t p[3];
+    astrt_shuffle(p, 3, 99, e);
+    check_permutation(p, 3);
+    counts[p[0] * 2 + (p[1] > p[2])]++;
+  }
+  for (int i = 0; i < 6; i++)  /* sigma = 91 */
+    ck_assert_msg(abs(counts[i] - 10000) < 550, "permutation %d: %d", i,
+                  counts[i]);
+  int64_t one = 77;
+  astrt_shuffle(&one, 1, 5, 5);
+  ck_assert_int_eq(one, 0);
+  astrt_shuffle(&one, 0, 5, 5);  /* n = 0 touches nothing */
+  ck_assert_int_eq(one, 0);
+}
+END_TEST
+
+/* ---- suite -------------------------------------------------------------- */
+
+static TCase *fixture_case(const char *name) {
+  TCase *tc = tcase_create(name);
+  tcase_add_checked_fixture(tc, setup, teardown);
+  return tc;
+}
+
+static Suite *data_suite(void) {
+  Suite *s = suite_create("data");
+  TCase *idx = fixture_case("idx");
+  tcase_add_test(idx, test_idx_raw);
+  tcase_add_test(idx, test_idx_gzip);
+  tcase_add_test(idx, test_idx_gzip_detected_by_magic);
+  tcase_add_test(idx, test_idx_array_u8_unscaled);
+  tcase_add_test(idx, test_idx_array_int_types);
+  tcase_add_test(idx, test_idx_array_float_types);
+  tcase_add_test(idx, test_idx_nonfinite_float);
+  tcase_add_test(idx, test_idx_truncated_raw);
+  tcase_add_test(idx, test_idx_truncated_gzip);
+  tcase_add_test(idx, test_idx_corrupt_gzip);
+  tcase_add_test(idx, test_idx_truncated_header);
+  tcase_add_test(idx, test_idx_hint_names_package);
+  tcase_add_test(idx, test_idx_wrong_magic);
+  tcase_add_test(idx, test_idx_bad_type);
+  tcase_add_test(idx, test_idx_bad_rank);
+  tcase_add_test(idx, test_idx_absurd_size);
+  tcase_add_test(idx, test_idx_trailing_data_rejected);
+  tcase_add_test(idx, test_idx_count_mismatch);
+  tcase_add_test(idx, test_idx_negative_label);
+  tcase_add_test(idx, test_idx_missing_file);
+  tcase_add_test(idx, test_idx_dir);
+  tcase_add_test(idx, test_idx_dir_missing_member);
+  suite_add_tcase(s, idx);
+
+  TCase *csv = fixture_case("csv");
+  tcase_add_test(csv, test_csv_header_and_last_label);
+  tcase_add_test(csv, test_csv_crlf_no_header_no_final_newline);
+  tcase_add_test(csv, test_csv_whitespace_and_blank_lines);
+  tcase_add_test(csv, test_csv_ragged);
+  tcase_add_test(csv, test_csv_non_numeric);
+  tcase_add_test(csv, test_csv_empty);
+  tcase_add_test(csv, test_csv_bad_labels);
+  tcase_add_test(csv, test_csv_label_column_range);
+  tcase_add_test(csv, test_csv_binary_and_missing);
+  tcase_add_test(csv, test_csv_many_rows);
+  suite_add_tcase(s, csv);
+
+  TCase *npy = fixture_case("npy");
+  tcase_add_test(npy, test_npy_v1);
+  tcase_add_test(npy, test_npy_v2_f8_i8);
+  tcase_add_test(npy, test_npy_v2_long_header);
+  tcase_add_test(npy, test_npy_u1_features_float_targets);
+  tcase_add_test(npy, test_npy_int_types);
+  tcase_add_test(npy, test_npy_label_column_squeezed);
+  tcase_add_test(npy, test_npy_bad_magic_and_version);
+  tcase_add_test(npy, test_npy_bad_header);
+  tcase_add_test(npy, test_npy_fortran_order);
+  tcase_add_test(npy, test_npy_dtypes_rejected);
+  tcase_add_test(npy, test_npy_truncated_and_trailing);
+  tcase_add_test(npy, test_npy_count_mismatch);
+  suite_add_tcase(s, npy);
+
+  TCase *path = fixture_case("path");
+  tcase_add_test(path, test_find_dataset_env_order);
+  tcase_add_test(path, test_find_dataset_missing_names_package);
+  tcase_add_test(path, test_find_dataset_unknown);
+  tcase_add_test(path, test_find_dataset_long_path_keeps_hint);
+  suite_add_tcase(s, path);
+
+  TCase *real = tcase_create("fashion-mnist");
+  tcase_set_timeout(real, 120);
+  tcase_add_test(real, test_fashion_mnist);
+  suite_add_tcase(s, real);
+
+  TCase *arr = tcase_create("array");
+  tcase_add_test(arr, test_array_example_size_and_free);
+  suite_add_tcase(s, arr);
+
+  TCase *rng = tcase_create("rng");
+  tcase_set_timeout(rng, 60);
+  tcase_add_test(rng, test_hash64_pinned);
+  tcase_add_test(rng, test_hash64_bits_balanced);
+  tcase_add_test(rng, test_uniform);
+  tcase_add_test(rng, test_subkey);
+  tcase_add_test(rng, test_shuffle_permutation_deterministic);
+  tcase_add_test(rng, test_shuffle_follows_spec);
+  tcase_add_test(rng, test_shuffle_uniform_and_edges);
+  suite_add_tcase(s, rng);
+  return s;
+}
+
+int main(void) {
+  SRunner *sr = srunner_create(data_suite());
+  srunner_run_all(sr, CK_NORMAL);
+  int failed = srunner_ntests_failed(sr);
+  srunner_free(sr);
+  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

@@ -1,0 +1,1545 @@
+/* test_driver.c — unit tests for the training driver of libastrt
+ * (runtime/driver.c, data_load.c, vars_init.c, batch.c, progress.c,
+ * metrics.c, ops.c).
+ *
+ * The programs are built by hand: a softmax-regression model (logits =
+ * x W + b, mean cross-entropy, SGD) whose step and evaluation functions are
+ * written here in C, trained on SYNTHETIC data. The step functions also
+ * record what the driver passed them (phase, rows, scalars), and the
+ * evaluation function keeps a copy of the variables, so tests can compare
+ * the final variables of two runs.
+ *
+ * Fixture files are written into a fresh mkdtemp directory (removed
+ * afterwards). The Fashion-MNIST test runs only when
+ * /usr/share/datasets/fashion-mnist exists and passes with a note otherwise.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE  /* mkdtemp, nftw */
+#endif
+#include "astrt.h"
+#include "astrt_program.h"
+#include "driver_internal.h"
+
+#include <check.h>
+#include <ftw.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define FASHION_DIR "/usr/share/datasets/fashion-mnist"
+
+/* Asserts that the last error message contains `part`. */
+#define ck_assert_error_has(part)                                           \
+  ck_assert_msg(strstr(astrt_last_error(), (part)) != NULL,                 \
+                "error message lacks \"%s\": %s", (part), astrt_last_error())
+
+/* ---- fixture directory -------------------------------------------------- */
+
+static char tmpdir[512];
+
+static void setup(void) {
+  const char *base = getenv("TMPDIR");
+  snprintf(tmpdir, sizeof tmpdir, "%s/astrt-test-driver-XXXXXX",
+           base && *base ? base : "/tmp");
+  ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+}
+
+static int remove_entry(const char *path, const struct stat *sb, int flag,
+                        struct FTW *ftw) {
+  (void)sb, (void)flag, (void)ftw;
+  return remove(path);
+}
+
+static void teardown(void) { nftw(tmpdir, remove_entry, 16, FTW_DEPTH | FTW_PHYS); }
+
+/* tmpdir/name, in one of a few rotating buffers. */
+static const char *tpath(const char *name) {
+  static char bufs[8][1024];
+  static int next;
+  char *buf = bufs[next++ % 8];
+  snprintf(buf, sizeof bufs[0], "%s/%s", tmpdir, name);
+  return buf;
+}
+
+static void write_bytes(const char *path, const void *data, size_t len) {
+  FILE *f = fopen(path, "wb");
+  ck_assert_ptr_nonnull(f);
+  ck_assert_uint_eq(fwrite(data, 1, len, f), len);
+  ck_assert_int_eq(fclose(f), 0);
+}
+
+static void write_text(const char *path, const char *text) {
+  write_bytes(path, text, strlen(text));
+}
+
+/* Reads up to cap-1 bytes of path into buf (NUL-terminated). */
+static void read_text(const char *path, char *buf, size_t cap) {
+  FILE *f = fopen(path, "rb");
+  ck_assert_ptr_nonnull(f);
+  size_t n = fread(buf, 1, cap - 1, f);
+  buf[n] = '\0';
+  fclose(f);
+}
+
+/* ---- the model: softmax regression -------------------------------------- */
+
+static int64_t g_dims, g_classes;   /* D, K of the model under test */
+static int64_t g_bias_off;          /* byte offset of b in the arena */
+static int64_t g_var_bytes;
+static unsigned char *g_snapshot;   /* the variables at the last evaluation */
+
+/* What the step functions saw, one entry per call. */
+typedef struct call {
+  char phase;
+  int64_t rows;
+  float lr, step, loss_scale;
+  uint64_t seed;
+} call;
+
+#define MAX_CALLS 4096
+static call g_calls[MAX_CALLS];
+static int g_ncalls;
+static int g_nan_at;                /* > 0: the step with this 1-based number gives NaN */
+static int64_t g_work_bytes[2];     /* work each phase claimed */
+
+static void record(char phase, int64_t rows, const float *sc, uint64_t seed) {
+  if (g_ncalls < MAX_CALLS)
+    g_calls[g_ncalls] = (call){phase, rows, sc[ASTRT_SC_LR], sc[ASTRT_SC_STEP],
+                               sc[ASTRT_SC_LOSS_SCALE], seed};
+  g_ncalls++;
+}
+
+/* logits[rows, K] = x W + b; if dl is given, dl = (softmax - onehot) / rows.
+ * Returns the mean cross-entropy. */
+static double forward(const float *vars, const float *x, const int32_t *y, int64_t rows,
+                      float *logits, float *dl) {
+  const float *w = vars, *b = (const float *)((const char *)vars + g_bias_off);
+  int64_t d = g_dims, k = g_classes;
+  double loss = 0;
+  for (int64_t r = 0; r < rows; r++) {
+    float *l = logits + r * k;
+    for (int64_t c = 0; c < k; c++) l[c] = b[c];
+    for (int64_t j = 0; j < d; j++)
+      for (int64_t c = 0; c < k; c++) l[c] += x[r * d + j] * w[j * k + c];
+    double max = l[0], sum = 0;
+    for (int64_t c = 1; c < k; c++) max = l[c] > max ? l[c] : max;
+    for (int64_t c = 0; c < k; c++) sum += exp(l[c] - max);
+    loss += log(sum) - (l[y[r]] - max);
+    for (int64_t c = 0; dl && c < k; c++)
+      dl[r * k + c] = (float)((exp(l[c] - max) / sum - (c == y[r])) / (double)rows);
+  }
+  return loss / (double)rows;
+}
+
+static void sgd(void *vars, void *work, const float *x, const int32_t *y, int64_t rows,
+                const float *sc, float *out) {
+  int64_t d = g_dims, k = g_classes;
+  float *logits = work, *dl = logits + rows * k;
+  float *w = vars, *b = (float *)((char *)vars + g_bias_off);
+  out[ASTRT_OUT_LOSS] = (float)forward(vars, x, y, rows, logits, dl);
+  float lr = sc[ASTRT_SC_LR];
+  for (int64_t j = 0; j < d; j++)
+    for (int64_t c = 0; c < k; c++) {
+      float g = 0;
+      for (int64_t r = 0; r < rows; r++) g += x[r * d + j] * dl[r * k + c];
+      w[j * k + c] -= lr * g;
+    }
+  for (int64_t c = 0; c < k; c++) {
+    float g = 0;
+    for (int64_t r = 0; r < rows; r++) g += dl[r * k + c];
+    b[c] -= lr * g;
+  }
+}
+
+/* Touches the last byte of the work the phase claimed (ASan checks it). */
+static void touch_work(void *work, int64_t bytes) {
+  ck_assert_uint_eq((uintptr_t)work % 64, 0);
+  if (bytes > 0) ((volatile unsigned char *)work)[bytes - 1] = 1;
+}
+
+static void step_a(void *vars, void *work, const float *x, const int32_t *y, int64_t rows,
+                   const float *sc, float *out, uint64_t seed) {
+  record('a', rows, sc, seed);
+  touch_work(work, g_work_bytes[0]);
+  sgd(vars, work, x, y, rows, sc, out);
+  if (g_nan_at > 0 && g_ncalls == g_nan_at) out[ASTRT_OUT_LOSS] = NAN;
+}
+
+static void step_b(void *vars, void *work, const float *x, const int32_t *y, int64_t rows,
+                   const float *sc, float *out, uint64_t seed) {
+  record('b', rows, sc, seed);
+  touch_work(work, g_work_bytes[1]);
+  sgd(vars, work, x, y, rows, sc, out);
+}
+
+static void eval_fn(void *vars, void *work, const float *x, const int32_t *y, int64_t rows,
+                    const float *sc, float *out, uint64_t seed) {
+  (void)sc, (void)seed;
+  float *logits = work;
+  out[ASTRT_OUT_LOSS] = (float)forward(vars, x, y, rows, logits, NULL);
+  out[ASTRT_OUT_CORRECT] = astrt_count_correct(logits, y, rows, g_classes);
+  free(g_snapshot);
+  g_snapshot = malloc((size_t)g_var_bytes);
+  ck_assert_ptr_nonnull(g_snapshot);
+  memcpy(g_snapshot, vars, (size_t)g_var_bytes);
+}
+
+static double constant_lr(double t, double step, double epoch) {
+  (void)t, (void)step, (void)epoch;
+  return 1.0;
+}
+
+static double nan_lr(double t, double step, double epoch) {
+  (void)t, (void)step, (void)epoch;
+  return NAN;
+}
+
+static double linear_lr(double t, double step, double epoch) {
+  (void)step, (void)epoch;
+  return 1.0 - t;
+}
+
+/* A program and the tables it points to. */
+typedef struct model {
+  astrt_var_desc vars[2];
+  astrt_phase_desc phases[2];
+  astrt_program p;
+} model;
+
+static int64_t work_for(int64_t batch, int64_t d, int64_t k) {
+  return 2 * batch * k * (int64_t)sizeof(float) + d * k;
+}
+
+/* Softmax regression of d inputs and k classes on synthetic data. */
+static void make_model(model *m, int64_t d, int64_t k, int64_t batch, int64_t ntrain,
+                       int64_t ntest) {
+  memset(m, 0, sizeof *m);
+  g_dims = d;
+  g_classes = k;
+  g_bias_off = (d * k * 4 + 63) / 64 * 64;
+  g_var_bytes = g_bias_off + k * 4;
+  g_ncalls = 0;
+  g_nan_at = 0;
+  m->vars[0] = (astrt_var_desc){"dense.w", ASTRT_VAR_PARAM, 2, {d, k}, 0, d * k,
+                                ASTRT_INIT_GLOROT_UNIFORM, 0, 0, 0, d, k};
+  m->vars[1] = (astrt_var_desc){"dense.b", ASTRT_VAR_PARAM, 1, {k}, g_bias_off, k,
+                                ASTRT_INIT_ZEROS, 0, 0, 0, 0, 0};
+  g_work_bytes[0] = g_work_bytes[1] = work_for(batch, d, k);
+  m->phases[0] = (astrt_phase_desc){0.0, 1.0, batch, g_work_bytes[0], step_a, ""};
+  astrt_program *p = &m->p;
+  p->abi_version = ASTRT_ABI_VERSION;
+  p->nvars = 2;
+  p->name = "softmax";
+  p->source = "test_driver.c";
+  p->vars = m->vars;
+  p->var_bytes = g_var_bytes;
+  p->nphases = 1;
+  p->phases = m->phases;
+  p->eval = eval_fn;
+  p->eval_batch = 100;
+  p->eval_work_bytes = 100 * k * 4;
+  p->lr_schedule = constant_lr;
+  p->base_lr = 0.1;
+  p->batch = batch;
+  p->epochs = 5;
+  p->seed = 1;
+  p->optimizer = "sgd(lr: 0.1)";
+  astrt_data_desc *dd = &p->data;
+  dd->kind = ASTRT_DATA_SYNTHETIC;
+  dd->source = "synthetic";
+  dd->rank = 1;
+  dd->dims[0] = d;
+  dd->example_size = d;
+  dd->classes = k;
+  dd->mean = 0;
+  dd->std = 1;
+  dd->synth_train = ntrain;
+  dd->synth_test = ntest;
+  dd->synth_seed = 7;
+}
+
+static void quiet_options(astrt_options *o) {
+  astrt_options_default(o);
+  o->quiet = 1;
+  o->threads = 1;
+}
+
+static void free_snapshot(void) {
+  free(g_snapshot);
+  g_snapshot = NULL;
+}
+
+/* ---- training ----------------------------------------------------------- */
+
+static double mean_loss_of_calls(int first, int count, const float *losses) {
+  double s = 0;
+  for (int i = first; i < first + count; i++) s += losses[i];
+  return s / count;
+}
+
+static float g_losses[MAX_CALLS];
+
+static void step_logging(void *vars, void *work, const float *x, const int32_t *y,
+                         int64_t rows, const float *sc, float *out, uint64_t seed) {
+  step_a(vars, work, x, y, rows, sc, out, seed);
+  if (g_ncalls <= MAX_CALLS) g_losses[g_ncalls - 1] = out[ASTRT_OUT_LOSS];
+}
+
+START_TEST(test_learns) {
+  model m;
+  make_model(&m, 20, 4, 32, 2000, 500);
+  m.phases[0].step = step_logging;
+  astrt_options o;
+  quiet_options(&o);
+  astrt_result r;
+  ck_assert_msg(astrt_train(&m.p, &o, &r) == ASTRT_OK, "%s", astrt_last_error());
+  ck_assert_int_eq(r.epochs_done, 5);
+  ck_assert_int_eq(r.steps, 5 * 63);          /* 62 full batches + 1 of 16 */
+  ck_assert_int_eq(r.samples, 5 * 2000);
+  ck_assert_int_eq(g_ncalls, 5 * 63);
+  double first = mean_loss_of_calls(0, 20, g_losses);
+  double last = mean_loss_of_calls(g_ncalls - 20, 20, g_losses);
+  ck_assert_msg(last < 0.6 * first, "loss fell only from %g to %g", first, last);
+  ck_assert_msg(r.final_test_accuracy > 0.7, "accuracy %g (chance 0.25)",
+                r.final_test_accuracy);
+  ck_assert(r.best_test_accuracy >= r.final_test_accuracy);
+  ck_assert(isfinite(r.final_test_loss) && r.final_test_loss < first);
+  ck_assert(isfinite(r.final_train_loss) && r.final_train_loss < first);
+  double weighted = 0;  /* the last epoch's row-weighted mean */
+  for (int i = 4 * 63; i < 5 * 63; i++) weighted += g_losses[i] * (double)g_calls[i].rows;
+  ck_assert_double_eq_tol(r.final_train_loss, weighted / 2000, 1e-9);
+  ck_assert(r.train_seconds > 0 && r.eval_seconds > 0);
+  ck_assert(r.time_to_target < 0);            /* no target */
+  /* scalars: constant lr, 1-based step, loss scale 1, the run's seed */
+  for (int i = 0; i < g_ncalls; i++) {
+    ck_assert_float_eq(g_calls[i].lr, 0.1f);
+    ck_assert_float_eq(g_calls[i].step, (float)(i + 1));
+    ck_assert_float_eq(g_calls[i].loss_scale, 1.0f);
+    ck_assert_uint_eq(g_calls[i].seed, 1);
+    ck_assert_int_eq(g_calls[i].rows, i % 63 == 62 ? 16 : 32);
+  }
+  free_snapshot();
+}
+END_TEST
+
+START_TEST(test_deterministic) {
+  model m;
+  make_model(&m, 12, 3, 16, 600, 200);
+  astrt_options o;
+  quiet_options(&o);
+  o.epochs = 2;
+  o.seed = 5;
+  o.has_seed = 1;
+  astrt_result r1, r2, r3;
+  ck_assert_msg(astrt_train(&m.p, &o, &r1) == ASTRT_OK, "%s", astrt_last_error());
+  unsigned char *first = g_snapshot;
+  g_snapshot = NULL;
+  ck_assert_int_eq(astrt_train(&m.p, &o, &r2), ASTRT_OK);
+  ck_assert_mem_eq(first, g_snapshot, (size_t)g_var_bytes);
+  ck_assert(r1.final_test_loss == r2.final_test_loss);
+  ck_assert(r1.final_train_loss == r2.final_train_loss);
+  o.seed = 6;
+  ck_assert_int_eq(astrt_train(&m.p, &o, &r3), ASTRT_OK);
+  ck_assert(memcmp(first, g_snapshot, (size_t)g_var_bytes) != 0);
+  /* the program's seed is used without --seed */
+  o.has_seed = 0;
+  g_ncalls = 0;
+  ck_assert_int_eq(astrt_train(&m.p, &o, &r3), ASTRT_OK);
+  ck_assert_uint_eq(g_calls[0].seed, 1);
+  free(first);
+  free_snapshot();
+}
+END_TEST
+
+START_TEST(test_threads_option) {
+  model m;
+  make_model(&m, 8, 3, 16, 300, 100);
+  astrt_options o;
+  quiet_options(&o);
+  o.epochs = 1;
+  astrt_result r;
+  o.threads = 2;
+  ck_assert_int_eq(astrt_train(&m.p, &o, &r), ASTRT_OK);
+  o.threads = 0;  /* all online CPUs */
+  ck_assert_int_eq(astrt_train(&m.p, &o, &r), ASTRT_OK);
+  o.threads = 100000;
+  ck_assert_int_eq(astrt_train(&m.p, &o, &r), ASTRT_ERR_ARG);
+  ck_assert_error_has("threads");
+  free_snapshot();
+}
+END_TEST
+
+/* Two phases: [0, b) batch 30 (step_a), [b, 1) batch 70 (step_b) with
+ * b = 290/600; 200 training examples, 3 epochs, so t = samples / 600 and
+ * the step starting at sample 290 is the first of phase b. */
+START_TEST(test_phase_switch) {
+  model m;
+  make_model(&m, 6, 3, 30, 200, 50);
+  g_work_bytes[0] = work_for(30, 6, 3);
+  g_work_bytes[1] = work_for(70, 6, 3) + 1000;  /* the larger arena */
+  double b = 290.0 / 600.0;
+  m.phases[0] = (astrt_phase_desc){0.0, b, 30, g_work_bytes[0], step_a, ""};
+  m.phases[1] = (astrt_phase_desc){b, 1.0, 70, g_work_bytes[1], step_b, "batch 70"};
+  m.p.nphases = 2;
+  m.p.epochs = 3;
+  m.p.lr_schedule = linear_lr;
+  astrt_options o;
+  quiet_options(&o);
+  astrt_result r;
+  ck_assert_msg(astrt_train(&m.p, &o, &r) == ASTRT_OK, "%s", astrt_last_error());
+  /* epoch 1: 6 x 30 + 20;  epoch 2: 3 x 30 (starts 200, 230, 260), then 70
+   * at sample 290 and a partial 40;  epoch 3: 70, 70, 60 */
+  static const char phase[] = "aaaaaaaaaabbbbb";
+  static const int64_t rows[] = {30, 30, 30, 30, 30, 30, 20, 30, 30, 30,
+                                 70, 40, 70, 70, 60};
+  ck_assert_int_eq(g_ncalls, 15);
+  ck_assert_int_eq(r.steps, 15);
+  int64_t samples = 0;
+  for (int i = 0; i < g_ncalls; i++) {
+    ck_assert_msg(g_calls[i].phase == phase[i], "call %d: phase %c", i, g_calls[i].phase);
+    ck_assert_int_eq(g_calls[i].rows, rows[i]);
+    ck_assert_float_eq(g_calls[i].step, (float)(i + 1));
+    ck_assert_float_eq_tol(g_calls[i].lr, (float)(0.1 * (1.0 - samples / 600.0)), 1e-7f);
+    samples += rows[i];
+  }
+  ck_assert_int_eq(samples, 600);
+  ck_assert_int_eq(r.epochs_done, 3);
+  free_snapshot();
+}
+END_TEST
+
+/* A steps budget whose phases use a larger batch than the baseline: t
+ * passes 1, is clamped, and the last phase takes it. */
+START_TEST(test_phase_clamped) {
+  model m;
+  make_model(&m, 6, 3, 30, 200, 50);
+  g_work_bytes[1] = g_work_bytes[0];
+  m.phases[0] = (astrt_phase_desc){0.0, 0.5, 30, g_work_bytes[0], step_a, ""};
+  m.phases[1] = (astrt_phase_desc){0.5, 1.0, 30, g_work_bytes[1], step_b, "b"};
+  m.p.nphases = 2;
+  m.p.batch = 10;  /* total samples = 6 x 10 = 60 */
+  m.p.lr_schedule = linear_lr;
+  astrt_options o;
+  quiet_options(&o);
+  o.steps = 6;
+  astrt_result r;
+  ck_assert_msg(astrt_train(&m.p, &o, &r) == ASTRT_OK, "%s", astrt_last_error());
+  ck_assert_int_eq(g_ncalls, 6);
+  static const char phase[] = "abbbbb";  /* t = 0, 0.5, 1, 1, ... */
+  for (int i = 0; i < 6; i++) ck_assert_int_eq(g_calls[i].phase, phase[i]);
+  ck_assert_float_eq(g_calls[5].lr, 0.0f);
+  ck_assert_int_eq(r.samples, 180);
+  free_snapshot();
+}
+END_TEST
+
+/* Epoch e visits the training set in the order astrt_shuffle(n, seed, e). */
+static int32_t g_seen[4][50];
+
+static void step_order(void *vars, void *work, const float *x, const int32_t *y,
+                       int64_t rows, const float *sc, float *out, uint64_t seed) {
+  ck_assert_int_eq(rows, 50);
+  if (g_ncalls < 4) memcpy(g_seen[g_ncalls], y, sizeof g_seen[0]);
+  step_a(vars, work, x, y, rows, sc, out, seed);
+}
+
+START_TEST(test_epoch_order) {
+  model m;
+  make_model(&m, 4, 7, 50, 50, 10);
+  m.phases[0].step = step_order;
+  m.p.epochs = 3;
+  astrt_options o;
+  quiet_options(&o);
+  o.seed = 123;
+  o.has_seed = 1;
+  astrt_result r;
+  ck_assert_msg(astrt_train(&m.p, &o, &r) == ASTRT_OK, "%s", astrt_last_error());
+  ck_assert_int_eq(g_ncalls, 3);
+  astrt_split train;
+  ck_assert_int_eq(astrt_data_synthetic(&m.p.data, 1, &train), ASTRT_OK);
+  const int32_t *labels = train.y.data;
+  int64_t perm[50];
+  for (int e = 0; e < 3; e++) {
+    astrt_shuffle(perm, 50, 123, e);
+    for (int i = 0; i < 50; i++) ck_assert_int_eq(g_seen[e][i], labels[perm[i]]);
+  }
+  ck_assert(memcmp(g_seen[0], g_seen[1], sizeof g_seen[0]) != 0);
+  astrt_split_free(&train);
+  free_snapshot();
+}
+END_TEST
+
+/* The same split given by a steps budget with a larger eval batch: the x
+ * buffer must hold the largest of all batches. */
+START_TEST(test_eval_batch_largest) {
+  model m;
+  make_model(&m, 5, 3, 8, 100, 333);
+  m.p.eval_batch = 250;  /* 250 + 83 */
+  m.p.eval_work_bytes = 250 * 3 * 4;
+  astrt_options o;
+  quiet_options(&o);
+  o.epochs = 1;
+  astrt_result r;
+  ck_assert_msg(astrt_train(&m.p, &o, &r) == ASTRT_OK, "%s", astrt_last_error());
+  ck_assert(r.final_test_accuracy >= 0 && r.final_test_accuracy <= 1);
+  /* the accuracy is a count over 333 examples */
+  double c = r.final_test_accuracy * 333;
+  ck_assert_double_eq_tol(c, round(c), 1e-9);
+  /* the test loss is the mean over all 333 (batches of 250 and 83) */
+  astrt_split test;
+  ck_assert_int_eq(astrt_data_synthetic(&m.p.data, 0, &test), ASTRT_OK);
+  float *logits = malloc(333 * 3 * sizeof *logits);
+  ck_assert_ptr_nonnull(logits);
+  double loss = forward((const float *)g_snapshot, test.x.data, test.y.data, 333, logits,
+                        NULL);
+  ck_assert_double_eq_tol(r.final_test_loss, loss, 1e-6);
+  ck_assert_double_eq_tol(r.final_test_accuracy,
+                          astrt_count_correct(logits, test.y.data, 333, 3) / 333.0, 1e-12);
+  free(logits);
+  astrt_split_free(&test);
+  free_snapshot();
+}
+END_TEST
+
+START_TEST(test_steps_budget) {
+  model m;
+  make_model(&m, 10, 3, 32, 2000, 300);
+  astrt_options o;
+  quiet_options(&o);
+  o.steps = 37;
+  o.metrics_path = tpath("steps.jsonl");
+  astrt_result r;
+  ck_assert_msg(astrt_train(&m.p, &o, &r) == ASTRT_OK, "%s", astrt_last_error());
+  ck_assert_int_eq(r.steps, 37);
+  ck_assert_int_eq(r.epochs_done, 0);
+  ck_assert_int_eq(r.samples, 37 * 32);
+  char text[4096];
+  read_text(o.metrics_path, text, sizeof text);
+  ck_assert_ptr_nonnull(strstr(text, "\"epoch\":1,\"step\":37,\"samples\":1184,"));
+  /* across an epoch boundary: evaluations after 63 steps and after 100 */
+  o.steps = 100;
+  ck_assert_int_eq(astrt_train(&m.p, &o, &r), ASTRT_OK);
+  ck_assert_int_eq(r.steps, 100);
+  ck_assert_int_eq(r.epochs_done, 1);
+  read_text(o.metrics_path, text, sizeof text);
+  ck_assert_ptr_nonnull(strstr(text, "\"epoch\":1,\"step\":63,\"samples\":2000,"));
+  ck_assert_ptr_nonnull(strstr(text, "\"epoch\":2,\"step\":100,\"samples\":3184,"));
+  /* a budget in the program itself */
+  m.p.epochs = 0;
+  m.p.steps = 10;
+  o.steps = 0;
+  o.metrics_path = NULL;
+  ck_assert_int_eq(astrt_train(&m.p, &o, &r), ASTRT_OK);
+  ck_assert_int_eq(r.steps, 10);
+  /* --epochs overrides it */
+  o.epochs = 1;
+  ck_assert_int_eq(astrt_train(&m.p, &o, &r), ASTRT_OK);
+  ck_assert_int_eq(r.steps, 63);
+  /* no budget at all */
+  m.p.steps = 0;
+  o.epochs = 0;
+  ck_assert_int_eq(astrt_train(&m.p, &o, &r), ASTRT_ERR_ARG);
+  ck_assert_error_has("--epochs");
+  /* both budgets in the options */
+  o.epochs = 1;
+  o.steps = 1;
+  ck_assert_int_eq(astrt_train(&m.p, &o, &r), ASTRT_ERR_ARG);
+  free_snapshot();
+}
+END_TEST
+
+START_TEST(test_stop_at_target) {
+  model m;
+  make_model(&m, 20, 4, 32, 2000, 500);
+  m.p.target_accuracy = 0.5;
+  m.p.epochs = 20;
+  astrt_options o;
+  quiet_options(&o);
+  o.stop_at_target = 1;
+  astrt_result r;
+  ck_assert_msg(astrt_train(&m.p, &o, &r) == ASTRT_OK, "%s", astrt_last_error());
+  ck_assert_int_lt(r.epochs_done, 20);
+  ck_assert(r.final_test_accuracy >= 0.5);
+  ck_assert(r.time_to_target >= 0 && r.time_to_target <= r.train_seconds);
+  /* without --stop-at-target the budget runs out, the time is still kept */
+  o.stop_at_target = 0;
+  m.p.epochs = 3;
+  ck_assert_int_eq(astrt_train(&m.p, &o, &r), ASTRT_OK);
+  ck_assert_int_eq(r.epochs_done, 3);
+  ck_assert(r.time_to_target >= 0 && r.time_to_target < r.train_seconds);
+  /* an unreachable target */
+  m.p.target_accuracy = 1.01;
+  o.stop_at_target = 1;
+  ck_assert_int_eq(astrt_train(&m.p, &o, &r), ASTRT_OK);
+  ck_assert_int_eq(r.epochs_done, 3);
+  ck_assert(r.time_to_target < 0);
+  free_snapshot();
+}
+END_TEST
+
+START_TEST(test_nan_loss) {
+  model m;
+  make_model(&m, 6, 3, 10, 100, 20);
+  g_nan_at = 15;
+  astrt_options o;
+  quiet_options(&o);
+  o.metrics_path = tpath("nan.jsonl");
+  astrt_result r;
+  ck_assert_int_eq(astrt_train(&m.p, &o, &r), ASTRT_ERR_NUMERIC);
+  ck_assert_error_has("step 15");
+  ck_assert_error_has("epoch 2");
+  ck_assert_error_has("lower the learning rate");
+  ck_assert_int_eq(r.steps, 14);
+  ck_assert_int_eq(r.epochs_done, 1);
+  char text[4096];  /* the first epoch's evaluation was kept, no end line */
+  read_text(o.metrics_path, text, sizeof text);
+  ck_assert_ptr_nonnull(strstr(text, "\"event\":\"eval\""));
+  ck_assert_ptr_null(strstr(text, "\"event\":\"end\""));
+  /* a learning rate that is not a finite float */
+  g_nan_at = 0;
+  o.metrics_path = NULL;
+  m.p.base_lr = 1e300;
+  m.p.lr_schedule = NULL;
+  ck_assert_int_eq(astrt_train(&m.p, &o, &r), ASTRT_ERR_NUMERIC);
+  ck_assert_error_has("learning rate at step 1");
+  m.p.base_lr = 0.1;
+  m.p.lr_schedule = nan_lr;
+  ck_assert_int_eq(astrt_train(&m.p, &o, &r), ASTRT_ERR_NUMERIC);
+  ck_assert_error_has("schedule nan");
+  free_snapshot();
+}
+END_TEST
+
+/* ---- metrics ------------------------------------------------------------ */
+
+/* The number after "key": in line, or NAN for null / missing. */
+static double json_number(const char *line, const char *key) {
+  char pat[64];
+  snprintf(pat, sizeof pat, "\"%s\":", key);
+  const char *p = strstr(line, pat);
+  if (!p) return NAN;
+  p += strlen(pat);
+  if (strncmp(p, "null", 4) == 0) return NAN;
+  char *end;
+  double v = strtod(p, &end);
+  ck_assert(end != p && (*end == ',' || *end == '}'));
+  return v;
+}
+
+START_TEST(test_metrics_file) {
+  model m;
+  make_model(&m, 20, 4, 32, 1000, 400);
+  m.p.target_accuracy = 0.4;
+  astrt_options o;
+  quiet_options(&o);
+  o.epochs = 3;
+  o.metrics_path = tpath("m.jsonl");
+  astrt_result r;
+  ck_assert_msg(astrt_train(&m.p, &o, &r) == ASTRT_OK, "%s", astrt_last_error());
+  FILE *f = fopen(o.metrics_path, "r");
+  ck_assert_ptr_nonnull(f);
+  char line[1024];
+  static const char *const eval_keys[] = {"epoch", "step", "samples", "train_loss",
+                                          "test_loss", "test_accuracy", "train_seconds"};
+  double prev_seconds = 0;
+  for (int e = 1; e <= 3; e++) {
+    ck_assert_ptr_nonnull(fgets(line, sizeof line, f));
+    ck_assert_msg(strncmp(line, "{\"event\":\"eval\",", 16) == 0, "%s", line);
+    for (size_t k = 0; k < sizeof eval_keys / sizeof *eval_keys; k++)
+      ck_assert_msg(isfinite(json_number(line, eval_keys[k])), "%s: %s", eval_keys[k], line);
+    long long epoch, step, samples;
+    ck_assert_int_eq(sscanf(line, "{\"event\":\"eval\",\"epoch\":%lld,\"step\":%lld,"
+                                  "\"samples\":%lld,", &epoch, &step, &samples), 3);
+    ck_assert_int_eq(epoch, e);
+    ck_assert_int_eq(step, 32 * e);   /* 31 full batches + 1 of 8 */
+    ck_assert_int_eq(samples, 1000 * e);
+    double acc = json_number(line, "test_accuracy");
+    ck_assert(acc >= 0 && acc <= 1);
+    double secs = json_number(line, "train_seconds");
+    ck_assert(secs >= prev_seconds);
+    prev_seconds = secs;
+    if (e == 3) {
+      ck_assert(acc == r.final_test_accuracy);  /* %.17g parses back exactly */
+      ck_assert(json_number(line, "test_loss") == r.final_test_loss);
+      ck_assert(json_number(line, "train_loss") == r.final_train_loss);
+    }
+  }
+  ck_assert_ptr_nonnull(fgets(line, sizeof line, f));
+  ck_assert_msg(strncmp(line, "{\"event\":\"end\",", 15) == 0, "%s", line);
+  ck_assert(json_number(line, "final_test_accuracy") == r.final_test_accuracy);
+  ck_assert(json_number(line, "best_test_accuracy") == r.best_test_accuracy);
+  ck_assert(json_number(line, "train_seconds") == r.train_seconds);
+  ck_assert(json_number(line, "time_to_target") == r.time_to_target);
+  ck_assert_ptr_null(fgets(line, sizeof line, f));
+  fclose(f);
+  /* no target: time_to_target is null */
+  m.p.target_accuracy = 0;
+  o.epochs = 1;
+  ck_assert_int_eq(astrt_train(&m.p, &o, &r), ASTRT_OK);
+  char text[2048];
+  read_text(o.metrics_path, text, sizeof text);
+  ck_assert_ptr_nonnull(strstr(text, "\"time_to_target\":null}\n"));
+  free_snapshot();
+}
+END_TEST
+
+START_TEST(test_metrics_errors) {
+  model m;
+  make_model(&m, 4, 2, 10, 50, 10);
+  astrt_options o;
+  quiet_options(&o);
+  o.epochs = 1;
+  astrt_result r;
+  o.metrics_path = tpath("no/such/dir/m.jsonl");
+  ck_assert_int_eq(astrt_train(&m.p, &o, &r), ASTRT_ERR_IO);
+  ck_assert_error_has("no/such/dir/m.jsonl");
+  ck_assert_int_eq(r.steps, 0);  /* failed before training */
+  if (access("/dev/full", W_OK) != 0) {
+    fprintf(stderr, "note: /dev/full not writable; disk-full test skipped\n");
+    return;
+  }
+  o.metrics_path = "/dev/full";
+  ck_assert_int_eq(astrt_train(&m.p, &o, &r), ASTRT_ERR_IO);
+  ck_assert_error_has("/dev/full");
+  ck_assert_error_has("write failed");
+  free_snapshot();
+}
+END_TEST
+
+START_TEST(test_metrics_numbers) {
+  astrt_metrics mx;
+  const char *path = tpath("n.jsonl");
+  ck_assert_int_eq(astrt_metrics_open(&mx, path), ASTRT_OK);
+  astrt_eval_record e = {2, 10, 300, NAN, INFINITY, 0.1, 0.1, 1.0 / 3.0};
+  ck_assert_int_eq(astrt_metrics_eval(&mx, &e), ASTRT_OK);
+  astrt_result r = {0};
+  r.final_test_accuracy = 0.1;
+  r.best_test_accuracy = 0.2;
+  r.train_seconds = 1e-3;
+  r.time_to_target = 0.5;
+  ck_assert_int_eq(astrt_metrics_end(&mx, &r), ASTRT_OK);
+  ck_assert_int_eq(astrt_metrics_close(&mx), ASTRT_OK);
+  char text[2048];
+  read_text(path, text, sizeof text);
+  ck_assert_str_eq(text,
+                   "{\"event\":\"eval\",\"epoch\":2,\"step\":10,\"samples\":300,"
+                   "\"train_loss\":null,\"test_loss\":null,\"test_accuracy\":"
+                   "0.10000000000000001,\"train_seconds\":0.33333333333333331}\n"
+                   "{\"event\":\"end\",\"final_test_accuracy\":0.10000000000000001,"
+                   "\"best_test_accuracy\":0.20000000000000001,\"train_seconds\":"
+                   "0.001,\"time_to_target\":0.5}\n");
+  /* a disabled writer does nothing */
+  ck_assert_int_eq(astrt_metrics_open(&mx, NULL), ASTRT_OK);
+  ck_assert_int_eq(astrt_metrics_eval(&mx, &e), ASTRT_OK);
+  ck_assert_int_eq(astrt_metrics_close(&mx), ASTRT_OK);
+}
+END_TEST
+
+/* ---- options ------------------------------------------------------------ */
+
+static int parse(astrt_options *o, int argc, const char **argv) {
+  astrt_options_default(o);
+  return astrt_parse_options(argc, (char **)argv, 1, o);
+}
+
+START_TEST(test_options_good) {
+  astrt_options o;
+  astrt_options_default(&o);
+  ck_assert_int_eq(o.epochs, 0);
+  ck_assert_int_eq(o.progress, -1);
+  ck_assert_int_eq(o.has_seed, 0);
+  const char *a1[] = {"./prog", "--epochs", "3", "--seed=42", "--threads", "2",
+                      "--metrics", "m.jsonl", "--data=/d", "--quiet", "--progress=plain",
+                      "--stop-at-target"};
+  ck_assert_int_eq(parse(&o, 12, a1), 0);
+  ck_assert_int_eq(o.epochs, 3);
+  ck_assert_int_eq(o.steps, 0);
+  ck_assert_uint_eq(o.seed, 42);
+  ck_assert_int_eq(o.has_seed, 1);
+  ck_assert_int_eq(o.threads, 2);
+  ck_assert_str_eq(o.metrics_path, "m.jsonl");
+  ck_assert_str_eq(o.data_dir, "/d");
+  ck_assert_int_eq(o.quiet, 1);
+  ck_assert_int_eq(o.progress, 0);
+  ck_assert_int_eq(o.stop_at_target, 1);
+  const char *a2[] = {"prog", "--steps=100", "--progress", "live", "--seed",
+                      "18446744073709551615", "--threads=0"};
+  ck_assert_int_eq(parse(&o, 7, a2), 0);
+  ck_assert_int_eq(o.steps, 100);
+  ck_assert_int_eq(o.progress, 1);
+  ck_assert_uint_eq(o.seed, UINT64_MAX);
+  ck_assert_int_eq(o.threads, 0);
+  const char *a3[] = {"prog", "--progress=auto"};
+  ck_assert_int_eq(parse(&o, 2, a3), 0);
+  ck_assert_int_eq(o.progress, -1);
+  const char *a4[] = {"prog"};
+  ck_assert_int_eq(parse(&o, 1, a4), 0);
+  const char *a5[] = {"prog", "--help"};
+  ck_assert_int_eq(parse(&o, 2, a5), 1);
+}
+END_TEST
+
+START_TEST(test_options_bad) {
+  static const char *const bad[][3] = {
+      {"--epochs", "0", NULL},      {"--epochs", "abc", NULL},   {"--epochs", "3x", NULL},
+      {"--epochs", "", NULL},       {"--epochs", "-2", NULL},    {"--epochs", NULL, NULL},
+      {"--epochs", "99999999999999999999", NULL},                {"--steps=0", NULL, NULL},
+      {"--seed", "-1", NULL},       {"--seed", "1.5", NULL},     {"--seed", " 7", NULL},
+      {"--threads", "-2", NULL},    {"--threads", "5000", NULL}, {"--progress=fast", NULL, NULL},
+      {"--progress", NULL, NULL},   {"--bogus", NULL, NULL},     {"--quiet=1", NULL, NULL},
+      {"stray", NULL, NULL},        {"--metrics=", NULL, NULL},  {"--epochs=2", "--steps=3", NULL},
+      {"-", NULL, NULL},
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    const char *argv[4] = {"prog"};
+    int argc = 1;
+    for (int j = 0; j < 3 && bad[i][j]; j++) argv[argc++] = bad[i][j];
+    astrt_options o;
+    ck_assert_msg(parse(&o, argc, argv) == -1, "accepted: %s %s", bad[i][0],
+                  bad[i][1] ? bad[i][1] : "");
+  }
+}
+END_TEST
+
+START_TEST(test_main) {
+  model m;
+  make_model(&m, 6, 3, 16, 200, 50);
+  const char *ok[] = {"prog", "--epochs", "1", "--quiet", "--threads", "1"};
+  ck_assert_int_eq(astrt_main(6, (char **)ok, &m.p), 0);
+  const char *plain[] = {"prog", "--steps", "5", "--progress=plain", "--threads=1"};
+  ck_assert_int_eq(astrt_main(5, (char **)plain, &m.p), 0);
+  const char *help[] = {"prog", "--help"};
+  ck_assert_int_eq(astrt_main(2, (char **)help, &m.p), 0);
+  const char *bad[] = {"prog", "--epochs", "x"};
+  ck_assert_int_eq(astrt_main(3, (char **)bad, &m.p), 2);
+  g_nan_at = 2;
+  g_ncalls = 0;
+  ck_assert_int_eq(astrt_main(6, (char **)ok, &m.p), 1);
+  free_snapshot();
+}
+END_TEST
+
+/* Runs astrt_main with stderr going to tmpdir/name; returns its exit code. */
+static int main_to_file(int argc, const char **argv, const astrt_program *p,
+                        const char *name) {
+  fflush(stderr);
+  int saved = dup(2);
+  FILE *f = fopen(tpath(name), "w");
+  ck_assert(saved >= 0 && f);
+  dup2(fileno(f), 2);
+  int rc = astrt_main(argc, (char **)argv, p);
+  fflush(stderr);
+  dup2(saved, 2);
+  close(saved);
+  fclose(f);
+  return rc;
+}
+
+/* The header and evaluation lines of a two-phase run (see test_phase_switch). */
+START_TEST(test_main_log) {
+  model m;
+  make_model(&m, 6, 3, 30, 200, 50);
+  g_work_bytes[1] = work_for(70, 6, 3);
+  double b = 290.0 / 600.0;
+  m.phases[0] = (astrt_phase_desc){0.0, b, 30, g_work_bytes[0], step_a, ""};
+  m.phases[1] = (astrt_phase_desc){b, 1.0, 70, g_work_bytes[1], step_b, "batch grows"};
+  m.p.nphases = 2;
+  m.p.epochs = 3;
+  const char *argv[] = {"./prog", "--progress=plain", "--threads=1", "--seed=9"};
+  ck_assert_int_eq(main_to_file(4, argv, &m.p, "log.txt"), 0);
+  char text[4096];
+  read_text(tpath("log.txt"), text, sizeof text);
+  ck_assert_msg(strstr(text, "softmax (test_driver.c): 21 parameters; data synthetic: 200 "
+                             "train, 50 test; 3 epochs (15 steps) of batch 30; seed 9; "
+                             "1 thread; sgd(lr: 0.1)\n") == text, "%s", text);
+  ck_assert_ptr_nonnull(strstr(text, "  phase 2 from 48.3% of training: batch 70, batch "
+                                     "grows\n"));
+  ck_assert_ptr_nonnull(strstr(text, "\nepoch 1/3: train loss "));
+  ck_assert_ptr_nonnull(strstr(text, "\nepoch 3/3: train loss "));
+  ck_assert_ptr_null(strstr(text, "\r"));  /* plain: no live line */
+  /* a steps budget ending inside the second epoch */
+  const char *steps[] = {"./prog", "--progress=plain", "--threads=1", "--steps=9"};
+  ck_assert_int_eq(main_to_file(4, steps, &m.p, "log2.txt"), 0);
+  read_text(tpath("log2.txt"), text, sizeof text);
+  ck_assert_ptr_nonnull(strstr(text, "; 9 steps (2 epochs) of batch 30;"));
+  ck_assert_ptr_nonnull(strstr(text, "\nepoch 2/2: train loss "));
+  /* --quiet: nothing but the summary (on stdout) */
+  const char *quiet[] = {"./prog", "--quiet", "--threads=1"};
+  ck_assert_int_eq(main_to_file(3, quiet, &m.p, "log3.txt"), 0);
+  read_text(tpath("log3.txt"), text, sizeof text);
+  ck_assert_str_eq(text, "");
+  /* errors are prefixed with the program name */
+  m.p.data.synth_test = 0;
+  ck_assert_int_eq(main_to_file(3, quiet, &m.p, "log4.txt"), 1);
+  read_text(tpath("log4.txt"), text, sizeof text);
+  ck_assert_msg(strncmp(text, "prog: error: synthetic data needs", 33) == 0, "%s", text);
+  free_snapshot();
+}
+END_TEST
+
+/* ---- program checks ----------------------------------------------------- */
+
+START_TEST(test_bad_program) {
+  model m;
+  make_model(&m, 6, 3, 16, 100, 20);
+  astrt_options o;
+  quiet_options(&o);
+  astrt_result r;
+  m.p.abi_version = 99;
+  ck_assert_int_eq(astrt_train(&m.p, &o, &r), ASTRT_ERR_MISMATCH);
+  ck_assert_error_has("ABI 99");
+  m.p.abi_version = ASTRT_ABI_VERSION;
+  m.vars[1].offset = g_var_bytes;  /* past the arena */
+  ck_assert_int_eq(astrt_train(&m.p, &o, &r), ASTRT_ERR_FORMAT);
+  ck_assert_error_has("dense.b");
+  m.vars[1].offset = g_bias_off;
+  m.vars[0].numel = 5;  /* disagrees with [6, 3] */
+  ck_assert_int_eq(astrt_train(&m.p, &o, &r), ASTRT_ERR_FORMAT);
+  ck_assert_error_has("dense.w");
+  m.vars[0].numel = 18;
+  m.p.eval = NULL;
+  ck_assert_int_eq(astrt_train(&m.p, &o, &r), ASTRT_ERR_FORMAT);
+  m.p.eval = eval_fn;
+  m.phases[0].batch = 0;
+  ck_assert_int_eq(astrt_train(&m.p, &o, &r), ASTRT_ERR_FORMAT);
+  m.phases[0].batch = 16;
+  ck_assert_int_eq(astrt_train(NULL, &o, &r), ASTRT_ERR_ARG);
+  ck_assert_int_eq(astrt_train(&m.p, &o, &r), ASTRT_OK);
+  free_snapshot();
+}
+END_TEST
+
+/* ---- data --------------------------------------------------------------- */
+
+/* A CSV file of n rows: features i, i+0.5, -i and label i % classes. */
+static void write_csv(const char *path, int n, int classes) {
+  char *text = malloc((size_t)n * 64 + 64);
+  ck_assert_ptr_nonnull(text);
+  int len = sprintf(text, "a,b,c,label\n");
+  for (int i = 0; i < n; i++)
+    len += sprintf(text + len, "%d,%d.5,%d,%d\n", i, i, -i, i % classes);
+  write_text(path, text);
+  free(text);
+}
+
+static void csv_desc(astrt_data_desc *d, const char *path, int64_t size, int64_t classes) {
+  memset(d, 0, sizeof *d);
+  d->kind = ASTRT_DATA_CSV;
+  d->label_column = -1;
+  d->source = path;
+  d->test_source = "";
+  d->rank = 1;
+  d->dims[0] = size;
+  d->example_size = size;
+  d->classes = classes;
+  d->std = 1;
+}
+
+START_TEST(test_csv_hold_out) {
+  write_csv(tpath("d.csv"), 25, 3);
+  astrt_data_desc d;
+  csv_desc(&d, tpath("d.csv"), 3, 3);
+  astrt_split train, test;
+  ck_assert_msg(astrt_data_load(&d, NULL, &train, &test) == ASTRT_OK, "%s",
+                astrt_last_error());
+  ck_assert_int_eq(train.x.n, 23);  /* the last 10% (2 rows) are held out */
+  ck_assert_int_eq(test.x.n, 2);
+  ck_assert_int_eq(test.y.n, 2);
+  const float *tx = test.x.data;
+  const int32_t *ty = test.y.data;
+  ck_assert_float_eq(tx[0], 23.0f);
+  ck_assert_float_eq(tx[1], 23.5f);
+  ck_assert_float_eq(tx[5], -24.0f);
+  ck_assert_int_eq(ty[0], 23 % 3);
+  ck_assert_int_eq(ty[1], 24 % 3);
+  ck_assert_float_eq(((const float *)train.x.data)[3 * 22], 22.0f);
+  astrt_split_free(&train);
+  astrt_split_free(&test);
+  /* a separate test file, found relative to data_dir */
+  write_csv(tpath("t.csv"), 4, 3);
+  d.source = "d.csv";
+  d.test_source = "t.csv";
+  ck_assert_msg(astrt_data_load(&d, tmpdir, &train, &test) == ASTRT_OK, "%s",
+                astrt_last_error());
+  ck_assert_int_eq(train.x.n, 25);
+  ck_assert_int_eq(test.x.n, 4);
+  astrt_split_free(&train);
+  astrt_split_free(&test);
+  /* one example cannot be split */
+  write_csv(tpath("one.csv"), 1, 3);
+  csv_desc(&d, tpath("one.csv"), 3, 3);
+  ck_assert_int_eq(astrt_data_load(&d, NULL, &train, &test), ASTRT_ERR_FORMAT);
+  ck_assert_error_has("at least 2");
+}
+END_TEST
+
+START_TEST(test_data_mismatch) {
+  write_csv(tpath("d.csv"), 30, 3);
+  astrt_data_desc d;
+  csv_desc(&d, tpath("d.csv"), 4, 3);
+  d.rank = 2;
+  d.dims[0] = 2;
+  d.dims[1] = 2;
+  astrt_split train, test;
+  ck_assert_int_eq(astrt_data_load(&d, NULL, &train, &test), ASTRT_ERR_MISMATCH);
+  ck_assert_error_has("training data");
+  ck_assert_error_has("holds 3 values (shape 3)");
+  ck_assert_error_has("expects 4 (shape 2x2)");
+  ck_assert_ptr_null(train.x.data);
+  ck_assert_ptr_null(test.x.data);
+  /* labels 0..2 but only 2 classes */
+  csv_desc(&d, tpath("d.csv"), 3, 2);
+  ck_assert_int_eq(astrt_data_load(&d, NULL, &train, &test), ASTRT_ERR_MISMATCH);
+  ck_assert_error_has("example 2 has label 2");
+  ck_assert_error_has("2 classes");
+  /* through astrt_train */
+  model m;
+  make_model(&m, 3, 2, 8, 10, 10);
+  csv_desc(&m.p.data, tpath("d.csv"), 3, 2);
+  astrt_options o;
+  quiet_options(&o);
+  astrt_result r;
+  ck_assert_int_eq(astrt_train(&m.p, &o, &r), ASTRT_ERR_MISMATCH);
+  ck_assert_error_has("label 2");
+  /* a missing file names the file */
+  csv_desc(&m.p.data, tpath("missing.csv"), 3, 3);
+  ck_assert_int_eq(astrt_train(&m.p, &o, &r), ASTRT_ERR_NOTFOUND);
+  ck_assert_error_has("missing.csv");
+}
+END_TEST
+
+START_TEST(test_data_check_direct) {
+  astrt_data_desc d;
+  csv_desc(&d, "x", 4, 5);
+  astrt_split s = {0};
+  s.x = (astrt_array){ASTRT_ELEM_F32, 1, {4}, 2, (float[8]){0}, 1, 0};
+  s.y = (astrt_array){ASTRT_ELEM_I32, 0, {0}, 2, (int32_t[2]){4, 0}, 1, 0};
+  ck_assert_int_eq(astrt_data_check(&d, &s, "split"), ASTRT_OK);
+  ((int32_t *)s.y.data)[1] = -1;
+  ck_assert_int_eq(astrt_data_check(&d, &s, "split"), ASTRT_ERR_MISMATCH);
+  ck_assert_error_has("example 1 has label -1");
+  ((int32_t *)s.y.data)[1] = 0;
+  s.y.elem = ASTRT_ELEM_F32;
+  ck_assert_int_eq(astrt_data_check(&d, &s, "split"), ASTRT_ERR_FORMAT);
+  s.y.elem = ASTRT_ELEM_I32;
+  s.x.rank = 2;  /* [4, 1] is still 4 values */
+  s.x.dims[1] = 1;
+  ck_assert_int_eq(astrt_data_check(&d, &s, "split"), ASTRT_OK);
+  s.x.n = 0;
+  s.y.n = 0;
+  ck_assert_int_eq(astrt_data_check(&d, &s, "split"), ASTRT_ERR_FORMAT);
+  ck_assert_error_has("no examples");
+}
+END_TEST
+
+/* Writes a little NPY file: |u1 data of the given shape. */
+static void write_npy_u8(const char *path, const char *shape, const unsigned char *data,
+                         size_t len) {
+  char header[128];
+  int h = snprintf(header, sizeof header, "{'descr': '|u1', 'fortran_order': False, "
+                   "'shape': %s, }", shape);
+  int total = 10 + h + 1;
+  int pad = (64 - total % 64) % 64;
+  unsigned char buf[512];
+  memcpy(buf, "\x93NUMPY\x01\x00", 8);
+  buf[8] = (unsigned char)((h + pad + 1) & 0xff);
+  buf[9] = (unsigned char)((h + pad + 1) >> 8);
+  memcpy(buf + 10, header, (size_t)h);
+  memset(buf + 10 + h, ' ', (size_t)pad);
+  buf[10 + h + pad] = '\n';
+  memcpy(buf + 10 + h + pad + 1, data, len);
+  write_bytes(path, buf, 10 + (size_t)h + (size_t)pad + 1 + len);
+}
+
+START_TEST(test_npy_load) {
+  unsigned char x[40], y[10];
+  for (int i = 0; i < 40; i++) x[i] = (unsigned char)(i * 3);
+  for (int i = 0; i < 10; i++) y[i] = (unsigned char)(i % 2);
+  write_npy_u8(tpath("x.npy"), "(10, 2, 2)", x, 40);
+  write_npy_u8(tpath("y.npy"), "(10,)", y, 10);
+  astrt_data_desc d;
+  csv_desc(&d, tpath("x.npy"), 4, 2);
+  d.kind = ASTRT_DATA_NPY;
+  d.y_source = tpath("y.npy");
+  astrt_split train, test;
+  ck_assert_msg(astrt_data_load(&d, NULL, &train, &test) == ASTRT_OK, "%s",
+                astrt_last_error());
+  ck_assert_int_eq(train.x.n, 9);
+  ck_assert_int_eq(test.x.n, 1);
+  ck_assert_int_eq(((const unsigned char *)test.x.data)[0], 36 * 3);
+  astrt_split_free(&train);
+  astrt_split_free(&test);
+  d.y_source = "";
+  ck_assert_int_eq(astrt_data_load(&d, NULL, &train, &test), ASTRT_ERR_ARG);
+  ck_assert_error_has("labels file");
+}
+END_TEST
+
+static size_t put_be32(unsigned char *p, uint32_t v) {
+  p[0] = (unsigned char)(v >> 24), p[1] = (unsigned char)(v >> 16);
+  p[2] = (unsigned char)(v >> 8), p[3] = (unsigned char)v;
+  return 4;
+}
+
+/* An IDX file of u8: n examples of shape [h, w] (rank 3), or labels (w = 0). */
+static void write_idx_u8(const char *path, uint32_t n, uint32_t h, uint32_t w,
+                         unsigned char fill) {
+  unsigned char buf[1024];
+  size_t len = 0, count = w ? (size_t)n * h * w : n;
+  buf[len++] = 0, buf[len++] = 0, buf[len++] = 0x08, buf[len++] = w ? 3 : 1;
+  len += put_be32(buf + len, n);
+  if (w) {
+    len += put_be32(buf + len, h);
+    len += put_be32(buf + len, w);
+  }
+  for (size_t i = 0; i < count; i++)
+    buf[len++] = w ? (unsigned char)(fill + i) : (unsigned char)(i % 3);
+  write_bytes(path, buf, len);
+}
+
+START_TEST(test_idx_data_dir) {
+  ck_assert_int_eq(mkdir(tpath("mini"), 0755), 0);
+  write_idx_u8(tpath("mini/train-images-idx3-ubyte"), 12, 2, 3, 0);
+  write_idx_u8(tpath("mini/train-labels-idx1-ubyte"), 12, 0, 0, 0);
+  write_idx_u8(tpath("mini/t10k-images-idx3-ubyte"), 5, 2, 3, 100);
+  write_idx_u8(tpath("mini/t10k-labels-idx1-ubyte"), 5, 0, 0, 0);
+  astrt_data_desc d;
+  csv_desc(&d, "mini", 6, 3);
+  d.kind = ASTRT_DATA_IDX;
+  astrt_split train, test;
+  /* --data names the parent directory: DIR/mini is used */
+  ck_assert_msg(astrt_data_load(&d, tmpdir, &train, &test) == ASTRT_OK, "%s",
+                astrt_last_error());
+  ck_assert_int_eq(train.x.n, 12);
+  ck_assert_int_eq(test.x.n, 5);
+  astrt_split_free(&train);
+  astrt_split_free(&test);
+  /* --data names the data set directory itself */
+  ck_assert_int_eq(astrt_data_load(&d, tpath("mini"), &train, &test), ASTRT_OK);
+  ck_assert_int_eq(test.x.n, 5);
+  astrt_split_free(&train);
+  astrt_split_free(&test);
+  /* a source with '/' is a directory */
+  d.source = tpath("mini");
+  ck_assert_int_eq(astrt_data_load(&d, NULL, &train, &test), ASTRT_OK);
+  astrt_split_free(&train);
+  astrt_split_free(&test);
+  /* the model sees [2, 2]: 4 values, the files hold 2x3 */
+  d.example_size = 4;
+  ck_assert_int_eq(astrt_data_load(&d, NULL, &train, &test), ASTRT_ERR_MISMATCH);
+  ck_assert_error_has("shape 2x3");
+  /* a name not on the search path */
+  setenv("ASTC_DATA_PATH", tmpdir, 1);
+  d.source = "no-such-set";
+  ck_assert_int_eq(astrt_data_load(&d, NULL, &train, &test), ASTRT_ERR_NOTFOUND);
+  ck_assert_error_has("no-such-set");
+  d.source = "mini";  /* found through ASTC_DATA_PATH */
+  d.example_size = 6;
+  ck_assert_int_eq(astrt_data_load(&d, NULL, &train, &test), ASTRT_OK);
+  astrt_split_free(&train);
+  astrt_split_free(&test);
+  unsetenv("ASTC_DATA_PATH");
+}
+END_TEST
+
+START_TEST(test_synthetic) {
+  astrt_data_desc d = {0};
+  d.kind = ASTRT_DATA_SYNTHETIC;
+  d.rank = 2;
+  d.dims[0] = 4;
+  d.dims[1] = 5;
+  d.example_size = 20;
+  d.classes = 5;
+  d.std = 1;
+  d.synth_train = 3000;
+  d.synth_test = 500;
+  d.synth_seed = 11;
+  astrt_split a, b, t;
+  ck_assert_int_eq(astrt_data_synthetic(&d, 1, &a), ASTRT_OK);
+  ck_assert_int_eq(astrt_data_synthetic(&d, 1, &b), ASTRT_OK);
+  ck_assert_int_eq(astrt_data_synthetic(&d, 0, &t), ASTRT_OK);
+  ck_assert_int_eq(a.x.n, 3000);
+  ck_assert_int_eq(t.x.n, 500);
+  ck_assert_int_eq(a.x.rank, 2);
+  ck_assert_int_eq(a.x.dims[1], 5);
+  ck_assert_mem_eq(a.x.data, b.x.data, 3000 * 20 * sizeof(float));
+  ck_assert_mem_eq(a.y.data, b.y.data, 3000 * sizeof(int32_t));
+  ck_assert(memcmp(a.x.data, t.x.data, 500 * 20 * sizeof(float)) != 0);
+  /* every class occurs; noise around the class means has unit variance */
+  const float *x = a.x.data;
+  const int32_t *y = a.y.data;
+  int64_t count[5] = {0};
+  double mean[5][20] = {{0}};
+  for (int i = 0; i < 3000; i++) {
+    ck_assert(y[i] >= 0 && y[i] < 5);
+    count[y[i]]++;
+    for (int j = 0; j < 20; j++) mean[y[i]][j] += x[i * 20 + j];
+  }
+  double var = 0;
+  for (int c = 0; c < 5; c++) {
+    ck_assert_int_gt(count[c], 450);
+    for (int j = 0; j < 20; j++) mean[c][j] /= (double)count[c];
+  }
+  for (int i = 0; i < 3000; i++)
+    for (int j = 0; j < 20; j++) var += pow(x[i * 20 + j] - mean[y[i]][j], 2);
+  var /= 3000.0 * 20;
+  ck_assert_msg(fabs(var - 1) < 0.05, "noise variance %g", var);
+  /* another seed gives other data */
+  d.synth_seed = 12;
+  astrt_split_free(&b);
+  ck_assert_int_eq(astrt_data_synthetic(&d, 1, &b), ASTRT_OK);
+  ck_assert(memcmp(a.x.data, b.x.data, 3000 * 20 * sizeof(float)) != 0);
+  astrt_split_free(&a);
+  astrt_split_free(&b);
+  astrt_split_free(&t);
+  d.classes = 1;
+  ck_assert_int_eq(astrt_data_synthetic(&d, 1, &a), ASTRT_ERR_ARG);
+}
+END_TEST
+
+START_TEST(test_fashion_mnist) {
+  struct stat sb;
+  if (stat(FASHION_DIR, &sb) != 0) {
+    fprintf(stderr, "note: %s not installed (apt-get install dataset-fashion-mnist); "
+                    "test skipped\n", FASHION_DIR);
+    return;
+  }
+  unsetenv("ASTC_DATA_PATH");
+  model m;
+  make_model(&m, 784, 10, 100, 0, 0);
+  astrt_data_desc *d = &m.p.data;
+  d->kind = ASTRT_DATA_IDX;
+  d->source = "fashion-mnist";
+  d->mean = 0.2860;
+  d->std = 0.3530;
+  m.p.eval_batch = 1000;
+  m.p.eval_work_bytes = 1000 * 10 * 4;
+  astrt_split train, test;
+  ck_assert_msg(astrt_data_load(d, NULL, &train, &test) == ASTRT_OK, "%s",
+                astrt_last_error());
+  ck_assert_int_eq(train.x.n, 60000);
+  ck_assert_int_eq(test.x.n, 10000);
+  astrt_split_free(&train);
+  astrt_split_free(&test);
+  ck_assert_int_eq(astrt_data_load(d, "/usr/share/datasets", &train, &test), ASTRT_OK);
+  astrt_split_free(&train);
+  astrt_split_free(&test);
+  astrt_options o;
+  quiet_options(&o);
+  o.steps = 300;
+  astrt_result r;
+  ck_assert_msg(astrt_train(&m.p, &o, &r) == ASTRT_OK, "%s", astrt_last_error());
+  ck_assert_msg(r.final_test_accuracy > 0.7, "accuracy %g", r.final_test_accuracy);
+  free_snapshot();
+}
+END_TEST
+
+/* ---- variables ---------------------------------------------------------- */
+
+START_TEST(test_vars_init) {
+  enum { N = 20000 };
+  astrt_var_desc v[9];
+  static const int kinds[9] = {ASTRT_INIT_ZEROS, ASTRT_INIT_ONES, ASTRT_INIT_CONST,
+                               ASTRT_INIT_UNIFORM, ASTRT_INIT_NORMAL,
+                               ASTRT_INIT_HE_UNIFORM, ASTRT_INIT_HE_NORMAL,
+                               ASTRT_INIT_GLOROT_UNIFORM, ASTRT_INIT_GLOROT_NORMAL};
+  int64_t off = 0;
+  for (int i = 0; i < 9; i++) {
+    v[i] = (astrt_var_desc){"v", ASTRT_VAR_PARAM, 2, {100, N / 100}, off, N, kinds[i],
+                            -1, 2.0, 3.0, 50, 150};
+    off += N * 4 + 64;  /* aligned, with gaps */
+  }
+  v[4].init_b = 0.5;  /* normal(2, 0.5) */
+  astrt_program p = {0};
+  p.abi_version = ASTRT_ABI_VERSION;
+  p.nvars = 9;
+  p.vars = v;
+  p.var_bytes = off;
+  void *arena;
+  ck_assert_msg(astrt_vars_create(&p, 3, &arena) == ASTRT_OK, "%s", astrt_last_error());
+  ck_assert_uint_eq((uintptr_t)arena % 64, 0);
+  const float *f[9];
+  for (int i = 0; i < 9; i++) f[i] = (const float *)((char *)arena + v[i].offset);
+  double expect_mean[9] = {0, 1, 2, 2.5, 2, 0, 0, 0, 0};
+  double expect_sd[9] = {0, 0, 0, 1 / sqrt(12.0), 0.5, sqrt(6.0 / 50) / sqrt(3.0),
+                         sqrt(2.0 / 50), sqrt(6.0 / 200) / sqrt(3.0), sqrt(2.0 / 200)};
+  double bound[9] = {0, 0, 0, 0, 0, sqrt(6.0 / 50), 0, sqrt(6.0 / 200), 0};
+  for (int i = 0; i < 9; i++) {
+    double s = 0, s2 = 0;
+    for (int k = 0; k < N; k++) {
+      s += f[i][k];
+      s2 += (double)f[i][k] * f[i][k];
+      if (i == 3) ck_assert(f[i][k] >= 2.0f && f[i][k] < 3.0f);
+      if (bound[i] > 0) ck_assert(fabs(f[i][k]) <= bound[i] * (1 + 1e-6));
+    }
+    double mean = s / N, sd = sqrt(fmax(s2 / N - mean * mean, 0));
+    ck_assert_msg(fabs(mean - expect_mean[i]) < 0.02 + 4 * expect_sd[i] / sqrt(N),
+                  "init %d: mean %g", i, mean);
+    ck_assert_msg(fabs(sd - expect_sd[i]) < 0.03 * expect_sd[i] + 1e-6, "init %d: sd %g",
+                  i, sd);
+  }
+  /* the documented formula, element 7 of variable 4 and 3 */
+  uint64_t key4 = astrt_subkey(astrt_subkey(3, ASTRT_TAG_INIT), 4);
+  ck_assert_float_eq(f[4][7], (float)(2.0 + 0.5 * astrt_normal(key4, 7)));
+  uint64_t key3 = astrt_subkey(astrt_subkey(3, ASTRT_TAG_INIT), 3);
+  ck_assert_float_eq(f[3][7], (float)(2.0 + 1.0 * astrt_uniform53(key3, 7)));
+  /* variable i does not depend on the others: shrink variable 0 */
+  v[0].numel = 10;
+  v[0].dims[0] = 1;
+  v[0].dims[1] = 10;
+  void *arena2;
+  ck_assert_int_eq(astrt_vars_create(&p, 3, &arena2), ASTRT_OK);
+  ck_assert_mem_eq((char *)arena + v[5].offset, (char *)arena2 + v[5].offset, N * 4);
+  free(arena2);
+  /* another seed changes them */
+  ck_assert_int_eq(astrt_vars_create(&p, 4, &arena2), ASTRT_OK);
+  ck_assert(memcmp((char *)arena + v[5].offset, (char *)arena2 + v[5].offset, N * 4) != 0);
+  free(arena2);
+  free(arena);
+  /* he without fan-in is rejected */
+  v[5].fan_in = 0;
+  ck_assert_int_eq(astrt_vars_create(&p, 3, &arena2), ASTRT_ERR_FORMAT);
+  ck_assert_ptr_null(arena2);
+  ck_assert_int_eq(astrt_param_count(&p), 10 + 8 * N);
+}
+END_TEST
+
+START_TEST(test_normal_generator) {
+  double s = 0, s2 = 0, s4 = 0;
+  int n = 200000;
+  for (int k = 0; k < n; k++) {
+    double z = astrt_normal(99, (uint64_t)k);
+    ck_assert(isfinite(z));
+    s += z, s2 += z * z, s4 += z * z * z * z;
+  }
+  ck_assert_double_eq_tol(s / n, 0, 0.01);
+  ck_assert_double_eq_tol(s2 / n, 1, 0.02);
+  ck_assert_double_eq_tol(s4 / n, 3, 0.1);  /* Gaussian kurtosis */
+  for (int k = 0; k < 1000; k++) {
+    double u = astrt_uniform53(5, (uint64_t)k);
+    ck_assert(u >= 0 && u < 1);
+  }
+}
+END_TEST
+
+/* ---- batches ------------------------------------------------------------ */
+
+START_TEST(test_batch_gather) {
+  unsigned char raw[4 * 3] = {0, 51, 255, 10, 20, 30, 1, 2, 3, 100, 200, 250};
+  int32_t labels[4] = {3, 1, 0, 2};
+  astrt_split s = {0};
+  s.x = (astrt_array){ASTRT_ELEM_U8, 1, {3}, 4, raw, 1.0f / 255.0f, 0};
+  s.y = (astrt_array){ASTRT_ELEM_I32, 0, {0}, 4, labels, 1, 0};
+  int64_t perm[4] = {2, 0, 3, 1};
+  float x[6];
+  int32_t y[2];
+  astrt_norm norm = {0.5f, 0.25f};
+  astrt_batch_gather(&s, perm, 1, 2, norm, x, y);  /* rows 0 and 3 */
+  ck_assert_int_eq(y[0], 3);
+  ck_assert_int_eq(y[1], 2);
+  ck_assert_float_eq_tol(x[0], (0.0f - 0.5f) / 0.25f, 1e-6f);
+  ck_assert_float_eq_tol(x[1], (51 / 255.0f - 0.5f) / 0.25f, 1e-6f);
+  ck_assert_float_eq_tol(x[2], (1.0f - 0.5f) / 0.25f, 1e-6f);
+  ck_assert_float_eq_tol(x[3], (100 / 255.0f - 0.5f) / 0.25f, 1e-6f);
+  /* F32 features with scale and shift, no permutation */
+  float fx[4 * 3];
+  for (int i = 0; i < 12; i++) fx[i] = (float)i;
+  s.x = (astrt_array){ASTRT_ELEM_F32, 1, {3}, 4, fx, 2.0f, 1.0f};
+  astrt_batch_gather(&s, NULL, 2, 2, (astrt_norm){1.0f, 2.0f}, x, y);
+  ck_assert_int_eq(y[0], 0);
+  ck_assert_int_eq(y[1], 2);
+  for (int i = 0; i < 6; i++) ck_assert_float_eq(x[i], ((float)(6 + i) * 2 + 1 - 1) / 2);
+}
+END_TEST
+
+/* ---- progress ----------------------------------------------------------- */
+
+START_TEST(test_progress_format) {
+  char buf[64];
+  astrt_fmt_duration(72, buf, sizeof buf);
+  ck_assert_str_eq(buf, "1m12s");
+  astrt_fmt_duration(44.6, buf, sizeof buf);
+  ck_assert_str_eq(buf, "45s");
+  astrt_fmt_duration(7380, buf, sizeof buf);
+  ck_assert_str_eq(buf, "2h03m");
+  astrt_fmt_duration(NAN, buf, sizeof buf);
+  ck_assert_str_eq(buf, "0s");
+  astrt_fmt_rate(45210, buf, sizeof buf);
+  ck_assert_str_eq(buf, "45.2k");
+  astrt_fmt_rate(950, buf, sizeof buf);
+  ck_assert_str_eq(buf, "950");
+  astrt_fmt_rate(1234567, buf, sizeof buf);
+  ck_assert_str_eq(buf, "1.23M");
+}
+END_TEST
+
+START_TEST(test_progress_lines) {
+  FILE *f = tmpfile();
+  ck_assert_ptr_nonnull(f);
+  astrt_progress pg;
+  astrt_progress_init(&pg, f, 1, 0, 15, 14070, 7336800);  /* ETA 159 s */
+  ck_assert_int_eq(pg.live, 1);
+  astrt_progress_state s = {3, 2345, 150000, 0.41234, 150000 / 45200.0};
+  astrt_progress_step(&pg, &s, 10.0, 0);
+  astrt_progress_step(&pg, &s, 10.05, 0);  /* too soon: not drawn */
+  s.step = 2346;
+  astrt_progress_step(&pg, &s, 10.2, 0);
+  astrt_eval_record e = {3, 2346, 180000, 0.41234, 0.381, 0.86214, 0.86214, 4.12};
+  astrt_progress_eval(&pg, &e);
+  rewind(f);
+  char text[1024];
+  size_t n = fread(text, 1, sizeof text - 1, f);
+  text[n] = '\0';
+  fclose(f);
+  ck_assert_ptr_nonnull(strstr(text, "\repoch 3/15  step 2345/14070  loss 0.4123  45.2k "
+                                     "samples/s  ETA 2m39s"));
+  ck_assert_ptr_nonnull(strstr(text, "step 2346/14070"));
+  ck_assert_ptr_null(strstr(strstr(text, "2345") + 1, "2345"));  /* drawn once */
+  ck_assert_ptr_nonnull(strstr(text, "epoch 3/15: train loss 0.4123  test loss 0.3810  "
+                                     "test accuracy 86.21%  (best 86.21%)  4.1s\n"));
+  /* plain mode: only evaluation lines; quiet: nothing */
+  f = tmpfile();
+  astrt_progress_init(&pg, f, 0, 0, 15, 14070, 900000);
+  astrt_progress_step(&pg, &s, 10.0, 1);
+  astrt_progress_eval(&pg, &e);
+  astrt_progress_init(&pg, f, 1, 1, 15, 14070, 900000);
+  astrt_progress_step(&pg, &s, 10.0, 1);
+  astrt_progress_eval(&pg, &e);
+  rewind(f);
+  n = fread(text, 1, sizeof text - 1, f);
+  text[n] = '\0';
+  fclose(f);
+  ck_assert_str_eq(text, "epoch 3/15: train loss 0.4123  test loss 0.3810  test accuracy "
+                         "86.21%  (best 86.21%)  4.1s\n");
+}
+END_TEST
+
+/* ---- ops ---------------------------------------------------------------- */
+
+START_TEST(test_dropout_mask) {
+  enum { N = 100000 };
+  float *a = malloc(N * sizeof *a), *b = malloc(N * sizeof *b);
+  ck_assert(a && b);
+  float p = 0.3f, keep = 1.0f / (1.0f - p);
+  astrt_dropout_mask(a, N, p, 42, 7, 2);
+  int64_t zeros = 0;
+  for (int k = 0; k < N; k++) {
+    ck_assert(a[k] == 0.0f || a[k] == keep);
+    zeros += a[k] == 0.0f;
+  }
+  ck_assert_msg(fabs((double)zeros / N - 0.3) < 0.01, "dropped %g", (double)zeros / N);
+  /* the formula shared with the reference interpreter */
+  uint64_t key = astrt_subkey(astrt_subkey(42, 7), 2);
+  for (int k = 0; k < 100; k++)
+    ck_assert(a[k] == (astrt_uniform(key, (uint64_t)k) >= p ? keep : 0.0f));
+  astrt_dropout_mask(b, N, p, 42, 7, 2);
+  ck_assert_mem_eq(a, b, N * sizeof *a);
+  astrt_dropout_mask(b, N, p, 42, 8, 2);  /* another step */
+  ck_assert(memcmp(a, b, N * sizeof *a) != 0);
+  astrt_dropout_mask(b, N, p, 42, 7, 3);  /* another site */
+  ck_assert(memcmp(a, b, N * sizeof *a) != 0);
+  astrt_dropout_mask(b, N, p, 43, 7, 2);  /* another seed */
+  ck_assert(memcmp(a, b, N * sizeof *a) != 0);
+  astrt_dropout_mask(b, N, 0.0f, 42, 7, 2);  /* p = 0 keeps everything */
+  for (int k = 0; k < N; k++) ck_assert(b[k] == 1.0f);
+  free(a);
+  free(b);
+}
+END_TEST
+
+START_TEST(test_count_correct) {
+  const float logits[5 * 3] = {
+      1, 3, 3,            /* tie: the first maximum (1) wins */
+      1, 3, 3,
+      5, 5, 5,            /* all tied: 0 */
+      -1, -2, -0.5f,      /* 2 */
+      NAN, 1, 0,          /* NaN compares false: 0 stays (as the interpreter) */
+  };
+  const int32_t labels[5] = {1, 2, 0, 2, 0};
+  ck_assert_float_eq(astrt_count_correct(logits, labels, 5, 3), 4.0f);
+  const int32_t wrong[5] = {2, 1, 1, 0, 1};
+  ck_assert_float_eq(astrt_count_correct(logits, wrong, 5, 3), 1.0f);  /* row 1 */
+  ck_assert_float_eq(astrt_count_correct(logits, labels, 0, 3), 0.0f);
+}
+END_TEST
+
+/* ---- suite -------------------------------------------------------------- */
+
+static Suite *driver_suite(void) {
+  Suite *s = suite_create("driver");
+  TCase *train = tcase_create("train");
+  tcase_add_checked_fixture(train, setup, teardown);
+  tcase_set_timeout(train, 120);
+  tcase_add_test(train, test_learns);
+  tcase_add_test(train, test_deterministic);
+  tcase_add_test(train, test_threads_option);
+  tcase_add_test(train, test_phase_switch);
+  tcase_add_test(train, test_phase_clamped);
+  tcase_add_test(train, test_epoch_order);
+  tcase_add_test(train, test_eval_batch_largest);
+  tcase_add_test(train, test_steps_budget);
+  tcase_add_test(train, test_stop_at_target);
+  tcase_add_test(train, test_nan_loss);
+  tcase_add_test(train, test_bad_program);
+  tcase_add_test(train, test_main);
+  tcase_add_test(train, test_main_log);
+  suite_add_tcase(s, train);
+
+  TCase *metrics = tcase_create("metrics");
+  tcase_add_checked_fixture(metrics, setup, teardown);
+  tcase_set_timeout(metrics, 60);
+  tcase_add_test(metrics, test_metrics_file);
+  tcase_add_test(metrics, test_metrics_errors);
+  tcase_add_test(metrics, test_metrics_numbers);
+  suite_add_tcase(s, metrics);
+
+  TCase *opts = tcase_create("options");
+  tcase_add_test(opts, test_options_good);
+  tcase_add_test(opts, test_options_bad);
+  suite_add_tcase(s, opts);
+
+  TCase *data = tcase_create("data");
+  tcase_add_checked_fixture(data, setup, teardown);
+  tcase_set_timeout(data, 60);
+  tcase_add_test(data, test_csv_hold_out);
+  tcase_add_test(data, test_data_mismatch);
+  tcase_add_test(data, test_data_check_direct);
+  tcase_add_test(data, test_npy_load);
+  tcase_add_test(data, test_idx_data_dir);
+  tcase_add_test(data, test_synthetic);
+  tcase_add_test(data, test_batch_gather);
+  suite_add_tcase(s, data);
+
+  TCase *real = tcase_create("fashion-mnist");
+  tcase_set_timeout(real, 300);
+  tcase_add_test(real, test_fashion_mnist);
+  suite_add_tcase(s, real);
+
+  TCase *vars = tcase_create("vars");
+  tcase_set_timeout(vars, 60);
+  tcase_add_test(vars, test_vars_init);
+  tcase_add_test(vars, test_normal_generator);
+  suite_add_tcase(s, vars);
+
+  TCase *ui = tcase_create("progress");
+  tcase_add_test(ui, test_progress_format);
+  tcase_add_test(ui, test_progress_lines);
+  suite_add_tcase(s, ui);
+
+  TCase *ops = tcase_create("ops");
+  tcase_add_test(ops, test_dropout_mask);
+  tcase_add_test(ops, test_count_correct);
+  suite_add_tcase(s, ops);
+  return s;
+}
+
+int main(void) {
+  SRunner *sr = srunner_create(driver_suite());
+  srunner_run_all(sr, CK_NORMAL);
+  int failed = srunner_ntests_failed(sr);
+  srunner_free(sr);
+  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

@@ -1,0 +1,18 @@
+#!/bin/sh
+# test.sh — the whole test suite, as CI runs it: installs dependencies,
+# builds astc normally and with AddressSanitizer + UndefinedBehaviorSanitizer,
+# and runs ctest in both builds.
+set -eu
+cd "$(dirname "$0")/.."
+sh tools/install-deps.sh
+jobs=$(nproc 2>/dev/null || echo 2)
+
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo
+cmake --build build -j "$jobs"
+ctest --test-dir build --output-on-failure -j "$jobs"
+
+cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DASTC_SANITIZE=ON
+cmake --build build-asan -j "$jobs"
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  ctest --test-dir build-asan --output-on-failure -j "$jobs" -LE slow
+echo "test.sh: all tests passed (normal and sanitizer builds)"
