@@ -9,6 +9,9 @@ transposed into torch's Linear.weight [out, in]).
       trains on Fashion-MNIST and prints one JSON line with samples/s
       (training only; data already in memory as float32, like astc's runtime).
 
+  astc_params(model) lists a model's parameters in astc's order and layout;
+  bench/parity/parity.py uses it to feed both sides identical weights.
+
 Run with Debian's /usr/bin/python3 (python3-torch). Thread counts come from
 the environment (OMP_NUM_THREADS, OPENBLAS_NUM_THREADS) and --threads.
 """
@@ -81,6 +84,28 @@ class LeNet(nn.Module):
         x = F.relu(self.fc1(x))
         x = F.relu(self.fc2(x))
         return self.fc3(x)
+
+
+def astc_params(model):
+    """[(astc name, torch parameter, transposed)] in astc's variable order.
+
+    transposed: astc stores dense w as [in, out], the transpose of
+    Linear.weight [out, in]; conv weights ([O, C, K, K]) and biases are the
+    same in both."""
+    if isinstance(model, MLP):
+        linears = [(f"dense_{i + 1}", l) for i, l in enumerate(model.layers)]
+        convs = []
+    elif isinstance(model, LeNet):
+        convs = [("conv2d_1", model.conv1), ("conv2d_2", model.conv2)]
+        linears = [("dense_1", model.fc1), ("dense_2", model.fc2), ("dense_3", model.fc3)]
+    else:
+        raise TypeError(f"no astc layout for {type(model).__name__}")
+    out = []
+    for name, m in convs:
+        out += [(f"{name}.w", m.weight, False), (f"{name}.b", m.bias, False)]
+    for name, m in linears:
+        out += [(f"{name}.w", m.weight, True), (f"{name}.b", m.bias, False)]
+    return out
 
 
 def make_model(name):

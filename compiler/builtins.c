@@ -79,8 +79,11 @@ static bool want_int(Elab *e, const Builtin *b, const char *what, Value *v, int6
     return true;
   }
   char d[128];
-  diag_error(v->loc, "'%s' of '%s' must be an integer >= %lld, not %s", what, b->name, (long long)lo,
-             value_desc(e, v, d, sizeof d));
+  if (v->kind == V_INT && v->num >= 1e12)
+    diag_error(v->loc, "'%s' of '%s' is too large (%g; the limit is 10^12)", what, b->name, v->num);
+  else
+    diag_error(v->loc, "'%s' of '%s' must be an integer >= %lld, not %s", what, b->name, (long long)lo,
+               value_desc(e, v, d, sizeof d));
   return false;
 }
 
@@ -225,15 +228,23 @@ static bool shape_from_list(Elab *e, Value *v, Shape *s, const char *what) {
     return false;
   }
   s->rank = v->nitems;
+  double numel = 1;
   for (int i = 0; i < v->nitems; i++) {
     Value *d = &v->items[i];
     if (d->kind == V_BATCH) s->d[i] = IR_DIM_B;
-    else if (d->kind == V_INT && d->num >= 1) s->d[i] = (int64_t)d->num;
+    else if (d->kind == V_INT && d->num >= 1 && d->num <= 1099511627776.0) s->d[i] = (int64_t)d->num;
     else {
       char desc[128];
-      diag_error(d->loc, "a dimension must be a positive integer or B, not %s", value_desc(e, d, desc, sizeof desc));
+      diag_error(d->loc, "a dimension must be a positive integer (at most 2^40) or B, not %s",
+                 value_desc(e, d, desc, sizeof desc));
       return false;
     }
+    if (d->kind != V_BATCH) numel *= d->num;
+  }
+  /* larger element counts would overflow the int64 sizes of the IR */
+  if (numel > 1099511627776.0) {
+    diag_error(v->loc, "%s has %g elements per example (the limit is 2^40)", what, numel);
+    return false;
   }
   return true;
 }

@@ -46,10 +46,10 @@ static LLVMValueRef f64_intrinsic(Cg *cg, const char *name, LLVMValueRef *args, 
   return LLVMBuildCall2(cg->b, LLVMIntrinsicGetType(cg->ctx, id, &cg->f64, 1), fn, args, n, "");
 }
 
-static LLVMValueRef sched_value(Cg *cg, const SExpr *e, LLVMValueRef *vars) {
+LLVMValueRef cg_sched_value(Cg *cg, const SExpr *e, LLVMValueRef *vars) {
   LLVMBuilderRef b = cg->b;
-  LLVMValueRef x = e->a ? sched_value(cg, e->a, vars) : NULL;
-  LLVMValueRef y = e->b ? sched_value(cg, e->b, vars) : NULL;
+  LLVMValueRef x = e->a ? cg_sched_value(cg, e->a, vars) : NULL;
+  LLVMValueRef y = e->b ? cg_sched_value(cg, e->b, vars) : NULL;
   switch (e->kind) {
   case SX_CONST: return f64c(cg, e->value);
   case SX_T: return vars[0];
@@ -71,7 +71,7 @@ static LLVMValueRef sched_value(Cg *cg, const SExpr *e, LLVMValueRef *vars) {
   case SX_SQRT: return f64_intrinsic(cg, "llvm.sqrt", &x, 1);
   case SX_FLOOR: return f64_intrinsic(cg, "llvm.floor", &x, 1);
   case SX_SELECT: {
-    LLVMValueRef z = sched_value(cg, e->c, vars);
+    LLVMValueRef z = cg_sched_value(cg, e->c, vars);
     LLVMValueRef c = LLVMBuildFCmp(b, LLVMRealUNE, x, f64c(cg, 0), "");
     return LLVMBuildSelect(b, c, y, z, "");
   }
@@ -85,7 +85,7 @@ void cg_emit_schedule(Cg *cg) {
   LLVMBasicBlockRef bb = LLVMAppendBasicBlockInContext(cg->ctx, fn, "entry");
   LLVMPositionBuilderAtEnd(cg->b, bb);
   LLVMValueRef vars[3] = {LLVMGetParam(fn, 0), LLVMGetParam(fn, 1), LLVMGetParam(fn, 2)};
-  LLVMBuildRet(cg->b, cg->p->lr_schedule ? sched_value(cg, cg->p->lr_schedule, vars) : f64c(cg, 1));
+  LLVMBuildRet(cg->b, cg->p->lr_schedule ? cg_sched_value(cg, cg->p->lr_schedule, vars) : f64c(cg, 1));
 }
 
 /* ---- the descriptor ------------------------------------------------------------------- */
@@ -185,7 +185,7 @@ void cg_emit_descriptor(Cg *cg, LLVMValueRef *phase_fns, const int64_t *phase_wo
   LLVMSetLinkage(g, LLVMExternalLinkage);
 }
 
-/* int main(int argc, char **argv) { return astrt_main(argc, argv, &astc_program); } */
+/* int main(int argc, char **argv) { return astrt_exe_main(argc, argv, &astc_program); } */
 void cg_emit_main(Cg *cg) {
   LLVMTypeRef params[2] = {cg->i32, cg->ptr};
   LLVMValueRef fn = LLVMAddFunction(cg->mod, "main", LLVMFunctionType(cg->i32, params, 2, 0));
@@ -193,5 +193,5 @@ void cg_emit_main(Cg *cg) {
   LLVMValueRef args[3] = {LLVMGetParam(fn, 0), LLVMGetParam(fn, 1), LLVMGetNamedGlobal(cg->mod, "astc_program")};
   cg_rt(cg, RT_ASTRT_MAIN);
   LLVMTypeRef fty = LLVMFunctionType(cg->i32, (LLVMTypeRef[]){cg->i32, cg->ptr, cg->ptr}, 3, 0);
-  LLVMBuildRet(cg->b, LLVMBuildCall2(cg->b, fty, LLVMGetNamedFunction(cg->mod, "astrt_main"), args, 3, ""));
+  LLVMBuildRet(cg->b, LLVMBuildCall2(cg->b, fty, LLVMGetNamedFunction(cg->mod, "astrt_exe_main"), args, 3, ""));
 }

@@ -29,6 +29,10 @@ typedef struct Cg {
   LLVMValueRef a_vars, a_work, a_x, a_y, a_rows, a_scalars, a_outputs, a_seed;
   LLVMValueRef *imm;     /* per node: its value if it is an immediate */
   LLVMBasicBlockRef entry;
+  /* inside the micro-batch loop of a micro-batched step */
+  bool in_micro;
+  LLVMValueRef micro_weight;   /* rows_m / rows, float */
+  LLVMValueRef micro_first;    /* the micro-batch's first row in the batch, i64 */
 } Cg;
 
 /* the runtime function table: name and LLVM type */
@@ -67,6 +71,8 @@ void cg_adamw_update(Cg *cg, int node);
 /* ---- the descriptor (cg_desc.c) ---------------------------------------------------- */
 
 void cg_emit_schedule(Cg *cg);
+/* a schedule expression in double precision; vars = {t, step, epoch} */
+LLVMValueRef cg_sched_value(Cg *cg, const SExpr *e, LLVMValueRef *vars);
 void cg_emit_descriptor(Cg *cg, LLVMValueRef *phase_fns, const int64_t *phase_work,
                         LLVMValueRef eval_fn, int64_t eval_work);
 void cg_emit_main(Cg *cg);

@@ -30,10 +30,10 @@ static const RtSig rt_sigs[RT_NUM] = {
     [RT_MAXPOOL2D_GRAD] = {"astrt_maxpool2d_grad_f32", "vpppp", (void *)astrt_maxpool2d_grad_f32},
     [RT_AVGPOOL2D] = {"astrt_avgpool2d_f32", "vppp", (void *)astrt_avgpool2d_f32},
     [RT_AVGPOOL2D_GRAD] = {"astrt_avgpool2d_grad_f32", "vppp", (void *)astrt_avgpool2d_grad_f32},
-    [RT_DROPOUT_MASK] = {"astrt_dropout_mask", "vplflll", (void *)astrt_dropout_mask},
+    [RT_DROPOUT_MASK] = {"astrt_dropout_mask", "vpllflll", (void *)astrt_dropout_mask},
     [RT_COUNT_CORRECT] = {"astrt_count_correct", "fppll", (void *)astrt_count_correct},
     [RT_TANHF] = {"tanhf", "ff", (void *)tanhf},
-    [RT_ASTRT_MAIN] = {"astrt_main", "iipp", (void *)astrt_main},
+    [RT_ASTRT_MAIN] = {"astrt_exe_main", "iipp", (void *)astrt_exe_main},
 };
 
 const char *cg_rt_name(CgRuntimeFn f) { return rt_sigs[f].name; }
@@ -230,6 +230,8 @@ static void onehot_row(Cg *cg, LLVMValueRef *idx, void *vctx) {
   LLVMPositionBuilderAtEnd(cg->b, done);
 }
 
+static LLVMValueRef scalar_value(Cg *cg, int node);
+
 static void emit_special(Cg *cg, int node) {
   const IrNode *n = &cg->g->nodes[node];
   if (n->op == IR_ONEHOT) {
@@ -239,10 +241,24 @@ static void emit_special(Cg *cg, int node) {
     LLVMValueRef rows = cg_dim(cg, n->type.shape.d[0]);
     cg_loop_nest(cg, 1, &rows, onehot_row, &c);
   } else if (n->op == IR_DROPOUT_MASK) {
+    /* in a micro-batch, the mask continues the big batch's element numbering */
     LLVMValueRef step = LLVMBuildFPToUI(cg->b, scalar_arg(cg, SC_STEP), cg->i64, "");
-    LLVMValueRef args[6] = {cg_addr(cg, node), cg_numel(cg, &n->type.shape), cg_f32(cg, n->fa[0]),
+    LLVMValueRef first = cg_i64(cg, 0);
+    if (cg->in_micro) {
+      Shape row = n->type.shape;
+      row.d[0] = 1;
+      first = LLVMBuildNSWMul(cg->b, cg->micro_first, cg_numel(cg, &row), "");
+    }
+    LLVMValueRef args[7] = {cg_addr(cg, node), cg_numel(cg, &n->type.shape), first, cg_f32(cg, n->fa[0]),
                             cg->a_seed, step, cg_i64(cg, n->ia[0])};
-    cg_call(cg, RT_DROPOUT_MASK, args, 6);
+    cg_call(cg, RT_DROPOUT_MASK, args, 7);
+  } else if (n->op == IR_SCHED) {
+    /* f(t) in double, as the driver's schedules are */
+    LLVMValueRef t = LLVMBuildFPExt(cg->b, scalar_value(cg, n->in[0]), cg->f64, "");
+    LLVMValueRef step = LLVMBuildFPExt(cg->b, scalar_arg(cg, SC_STEP), cg->f64, "");
+    step = LLVMBuildFSub(cg->b, step, LLVMConstReal(cg->f64, 1), "");
+    LLVMValueRef v = cg_sched_value(cg, n->sx, (LLVMValueRef[]){t, step, LLVMConstReal(cg->f64, 0)});
+    cg_store_f32(cg, LLVMBuildFPTrunc(cg->b, v, cg->f32, ""), cg_addr(cg, node));
   } else {  /* CORRECT */
     const Shape *ls = &cg->g->nodes[n->in[0]].type.shape;
     LLVMValueRef args[4] = {cg_addr(cg, n->in[0]), cg_addr(cg, n->in[1]), cg_dim(cg, ls->d[0]),
@@ -262,7 +278,11 @@ static void emit_effect(Cg *cg, int node) {
   switch (n->op) {
   case IR_OUTPUT: {
     LLVMValueRef idx = cg_i64(cg, n->ia[0]);
-    cg_store_f32(cg, scalar_value(cg, n->in[0]), LLVMBuildInBoundsGEP2(cg->b, cg->f32, cg->a_outputs, &idx, 1, ""));
+    LLVMValueRef at = LLVMBuildInBoundsGEP2(cg->b, cg->f32, cg->a_outputs, &idx, 1, "");
+    LLVMValueRef v = scalar_value(cg, n->in[0]);
+    if (cg->in_micro) /* the step's value is the rows-weighted sum over micro-batches */
+      v = LLVMBuildFAdd(cg->b, cg_load_f32(cg, at), LLVMBuildFMul(cg->b, cg->micro_weight, v, ""), "");
+    cg_store_f32(cg, v, at);
     break;
   }
   case IR_ASSIGN: {
@@ -285,7 +305,9 @@ static void emit_effect(Cg *cg, int node) {
 static void emit_node(Cg *cg, int node) {
   const IrNode *n = &cg->g->nodes[node];
   if (cg_is_immediate(n)) {
-    cg->imm[node] = n->op == IR_CONST ? cg_f32(cg, n->fa[0]) : scalar_arg(cg, (IrScalar)n->ia[0]);
+    if (n->op == IR_CONST) cg->imm[node] = cg_f32(cg, n->fa[0]);
+    else if (n->ia[0] == SC_ROWS) cg->imm[node] = LLVMBuildSIToFP(cg->b, cg->a_rows, cg->f32, "rows");
+    else cg->imm[node] = scalar_arg(cg, (IrScalar)n->ia[0]);
     return;
   }
   switch (ir_ops[n->op].cls) {
@@ -306,8 +328,72 @@ static void emit_node(Cg *cg, int node) {
   }
 }
 
+/* ---- micro-batched steps ------------------------------------------------------------- */
+
+typedef struct MicroCtx {
+  int boundary;
+  int64_t micro, example_size;
+  LLVMValueRef rows, x, y;
+} MicroCtx;
+
+/* acc[j] += w * x[j] over an accumulator */
+static void accumulate_body(Cg *cg, LLVMValueRef *idx, void *vctx) {
+  int node = *(int *)vctx;
+  const IrNode *n = &cg->g->nodes[node];
+  LLVMValueRef at = cg_elem_addr(cg, node, idx[0]);
+  LLVMValueRef x = cg_load_f32(cg, cg_elem_addr(cg, n->in[0], idx[0]));
+  cg_store_f32(cg, LLVMBuildFAdd(cg->b, cg_load_f32(cg, at), LLVMBuildFMul(cg->b, cg->micro_weight, x, ""), ""), at);
+}
+
+/* one micro-batch: rows [m*micro, min((m+1)*micro, rows)) */
+static void micro_body(Cg *cg, LLVMValueRef *idx, void *vctx) {
+  MicroCtx *c = vctx;
+  LLVMBuilderRef b = cg->b;
+  LLVMValueRef first = LLVMBuildNSWMul(b, idx[0], cg_i64(cg, c->micro), "first");
+  LLVMValueRef left = LLVMBuildNSWSub(b, c->rows, first, "");
+  LLVMValueRef fits = LLVMBuildICmp(b, LLVMIntSLT, left, cg_i64(cg, c->micro), "");
+  LLVMValueRef rows_m = LLVMBuildSelect(b, fits, left, cg_i64(cg, c->micro), "rows_m");
+  LLVMValueRef xoff = LLVMBuildNSWMul(b, first, cg_i64(cg, c->example_size), "");
+  cg->a_rows = rows_m;
+  cg->a_x = LLVMBuildInBoundsGEP2(b, cg->f32, c->x, &xoff, 1, "x_m");
+  cg->a_y = LLVMBuildInBoundsGEP2(b, cg->i32, c->y, &first, 1, "y_m");
+  cg->micro_first = first;
+  cg->micro_weight = LLVMBuildFDiv(b, LLVMBuildSIToFP(b, rows_m, cg->f32, ""), LLVMBuildSIToFP(b, c->rows, cg->f32, ""),
+                                   "w_m");
+  cg->in_micro = true;
+  for (int i = 0; i < c->boundary; i++)
+    if (!cg->imm[i] || (cg->g->nodes[i].op == IR_SCALAR && cg->g->nodes[i].ia[0] == SC_ROWS)) emit_node(cg, i);
+  for (int i = c->boundary; i < cg->g->len; i++)
+    if (cg->g->nodes[i].op == IR_ACCUMULATE) {
+      LLVMValueRef e = cg_numel(cg, &cg->g->nodes[i].type.shape);
+      cg_loop_nest(cg, 1, &e, accumulate_body, &i);
+    }
+  cg->in_micro = false;
+}
+
+/* zero the accumulators and the outputs the micro-batches add to, then loop */
+static void emit_micro_loop(Cg *cg, int boundary, int64_t micro, int64_t example_size) {
+  const IrGraph *g = cg->g;
+  MicroCtx c = {boundary, micro, example_size, cg->a_rows, cg->a_x, cg->a_y};
+  for (int i = boundary; i < g->len; i++)
+    if (g->nodes[i].op == IR_ACCUMULATE) {
+      ASTC_ASSERT(!shape_has_batch(&g->nodes[i].type.shape));
+      int64_t bytes = shape_numel(&g->nodes[i].type.shape, 1) * dtype_size(g->nodes[i].type.dtype);
+      LLVMBuildMemSet(cg->b, cg_addr(cg, i), LLVMConstInt(cg->i8, 0, 0), cg_i64(cg, bytes), 4);
+    }
+  for (int i = 0; i < boundary; i++)
+    if (g->nodes[i].op == IR_OUTPUT) {
+      LLVMValueRef idx = cg_i64(cg, g->nodes[i].ia[0]);
+      cg_store_f32(cg, cg_f32(cg, 0), LLVMBuildInBoundsGEP2(cg->b, cg->f32, cg->a_outputs, &idx, 1, ""));
+    }
+  LLVMValueRef n = LLVMBuildSDiv(cg->b, LLVMBuildNSWAdd(cg->b, c.rows, cg_i64(cg, micro - 1), ""), cg_i64(cg, micro),
+                                 "nmicro");
+  cg_loop_nest(cg, 1, &n, micro_body, &c);
+  cg->a_rows = c.rows, cg->a_x = c.x, cg->a_y = c.y;
+}
+
 /* void name(ptr vars, ptr work, ptr x, ptr y, i64 rows, ptr scalars, ptr outputs, i64 seed) */
-static LLVMValueRef emit_graph(Cg *cg, const IrGraph *g, const char *name, int64_t max_rows,
+static LLVMValueRef emit_graph(Cg *cg, const IrGraph *g, const char *name, int64_t max_rows, int64_t micro,
                                int64_t *work_bytes) {
   LLVMTypeRef params[8] = {cg->ptr, cg->ptr, cg->ptr, cg->ptr, cg->i64, cg->ptr, cg->ptr, cg->i64};
   LLVMTypeRef fty = LLVMFunctionType(cg->voidt, params, 8, 0);
@@ -319,7 +405,8 @@ static LLVMValueRef emit_graph(Cg *cg, const IrGraph *g, const char *name, int64
   LLVMAddAttributeAtIndex(fn, LLVMAttributeFunctionIndex, LLVMCreateEnumAttribute(cg->ctx, nounwind, 0));
   cg->g = g;
   cg->fn = fn;
-  cg_plan_graph(g, max_rows, &cg->plan);
+  int boundary = micro > 0 ? cg_micro_boundary(g) : -1;
+  cg_plan_graph(g, boundary >= 0 ? micro : max_rows, &cg->plan);
   *work_bytes = cg->plan.work_bytes;
   cg->imm = xcalloc((size_t)g->len + 1, sizeof(LLVMValueRef));
   LLVMValueRef *a[8] = {&cg->a_vars, &cg->a_work, &cg->a_x, &cg->a_y, &cg->a_rows, &cg->a_scalars,
@@ -328,7 +415,19 @@ static LLVMValueRef emit_graph(Cg *cg, const IrGraph *g, const char *name, int64
   cg->entry = LLVMAppendBasicBlockInContext(cg->ctx, fn, "entry");
   LLVMBasicBlockRef body = LLVMAppendBasicBlockInContext(cg->ctx, fn, "body");
   LLVMPositionBuilderAtEnd(cg->b, body);
-  for (int i = 0; i < g->len; i++) emit_node(cg, i);
+  /* immediates first, so every use is dominated (the row count is per micro-batch) */
+  for (int i = 0; i < g->len; i++)
+    if (cg_is_immediate(&g->nodes[i]) && !(g->nodes[i].op == IR_SCALAR && g->nodes[i].ia[0] == SC_ROWS))
+      emit_node(cg, i);
+  if (boundary >= 0) {
+    int64_t example = shape_numel(&cg->p->input_type.shape, 1);
+    emit_micro_loop(cg, boundary, micro, example);
+    for (int i = boundary; i < g->len; i++)
+      if (g->nodes[i].op != IR_ACCUMULATE && !cg->imm[i]) emit_node(cg, i);
+  } else {
+    for (int i = 0; i < g->len; i++)
+      if (!cg->imm[i]) emit_node(cg, i);
+  }
   LLVMBuildRetVoid(cg->b);
   LLVMPositionBuilderAtEnd(cg->b, cg->entry);
   LLVMBuildBr(cg->b, body);
@@ -358,10 +457,11 @@ LLVMModuleRef cg_build_module(const IrProgram *p, LLVMContextRef ctx, const CgOp
   for (int i = 0; i < p->phases.len; i++) {
     char name[64];
     snprintf(name, sizeof name, "astc_step_%d", i);
-    phase_fns[i] = emit_graph(&cg, &p->phases.data[i].step, name, p->phases.data[i].batch, &phase_work[i]);
+    const IrPhase *ph = &p->phases.data[i];
+    phase_fns[i] = emit_graph(&cg, &ph->step, name, ph->batch, ph->micro, &phase_work[i]);
   }
   int64_t eval_work;
-  LLVMValueRef eval_fn = emit_graph(&cg, &p->eval, "astc_eval", p->eval_batch, &eval_work);
+  LLVMValueRef eval_fn = emit_graph(&cg, &p->eval, "astc_eval", p->eval_batch, 0, &eval_work);
   cg_emit_schedule(&cg);
   cg_emit_descriptor(&cg, phase_fns, phase_work, eval_fn, eval_work);
   if (opt && opt->with_main) cg_emit_main(&cg);

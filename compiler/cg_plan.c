@@ -85,6 +85,12 @@ static bool needs_slot(const IrNode *n) {
   return !cg_is_immediate(n);
 }
 
+int cg_micro_boundary(const IrGraph *g) {
+  for (int i = 0; i < g->len; i++)
+    if (g->nodes[i].op == IR_ACCUMULATE) return i;
+  return -1;
+}
+
 void cg_plan_graph(const IrGraph *g, int64_t max_rows, BufPlan *out) {
   int n = g->len;
   out->offset = xmalloc(sizeof(int64_t) * (size_t)(n + 1));
@@ -103,12 +109,21 @@ void cg_plan_graph(const IrGraph *g, int64_t max_rows, BufPlan *out) {
   /* a view keeps its root alive for as long as the view is used */
   for (int i = n - 1; i >= 0; i--) last[out->root[i]] = MAX(last[out->root[i]], last[i]);
   ArenaPlan a = {0};
+  /* a micro-batched step: accumulators live across every micro-batch, so
+   * they get slots first, which nothing else reuses */
+  int boundary = cg_micro_boundary(g);
+  if (boundary >= 0)
+    for (int i = 0; i < n; i++)
+      if (g->nodes[i].op == IR_ACCUMULATE) {
+        int64_t bytes = align_up(shape_numel(&g->nodes[i].type.shape, max_rows) * dtype_size(g->nodes[i].type.dtype));
+        out->offset[i] = arena_take(&a, bytes ? bytes : ALIGN);
+      }
   VEC(int) *dying = xcalloc((size_t)n + 1, sizeof(*dying));
   for (int i = 0; i < n; i++)
-    if (needs_slot(&g->nodes[i])) vec_push(&dying[last[i]], i);
+    if (needs_slot(&g->nodes[i]) && g->nodes[i].op != IR_ACCUMULATE) vec_push(&dying[last[i]], i);
   for (int i = 0; i < n; i++) {
     const IrNode *nd = &g->nodes[i];
-    if (needs_slot(nd)) {
+    if (needs_slot(nd) && nd->op != IR_ACCUMULATE) {
       int64_t bytes = align_up(shape_numel(&nd->type.shape, max_rows) * dtype_size(nd->type.dtype));
       out->offset[i] = arena_take(&a, bytes ? bytes : ALIGN);
     }

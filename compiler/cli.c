@@ -4,8 +4,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "astrt_kernels.h"
 #include "codegen.h"
 #include "driver.h"
+#include "pass.h"
 
 /* options every command accepts */
 static const CliOption common_opts[] = {
@@ -57,8 +59,9 @@ static const char *match(const CliOption *o, int argc, char **argv, int *i, bool
   return NULL;
 }
 
-int cli_run(const Command *c, int argc, char **argv) {
+int cli_run(const Command *c, int argc, char **argv, char **main_argv) {
   CliArgs a = {0};
+  a.argv0 = main_argv;
   a.compile.include_dirs = a.includes;
   for (int i = 0; i < argc; i++) {
     const char *s = argv[i];
@@ -137,6 +140,55 @@ const Command cmd_check = {
 
 /* ---- astc show --------------------------------------------------------------------- */
 
+typedef struct ShowCtx {
+  CliArgs *a;
+  IrPrintOptions po;
+  const char *after;     /* print after this pass (NULL: at the end) */
+  bool after_all;
+  bool dot;
+  int phase;             /* -1: all */
+  const char *graph;     /* step, eval or all */
+  bool printed, bad;
+} ShowCtx;
+
+static void show_program(ShowCtx *s, const IrProgram *p, const char *when) {
+  if (s->phase >= p->phases.len) {
+    fprintf(stderr, "astc show: there is no phase %d (the program has %d)\n", s->phase, p->phases.len);
+    s->bad = true;
+    return;
+  }
+  char title[1200], pt[960];
+  if (s->dot) {
+    int ph = s->phase >= 0 ? s->phase : 0;
+    bool eval = s->graph && !strcmp(s->graph, "eval");
+    snprintf(title, sizeof title, "%s%s%s", eval ? "eval" : ir_phase_title(p, ph, pt, sizeof pt),
+             when ? " after " : "", when ? when : "");
+    ir_print_dot(stdout, p, eval ? &p->eval : &p->phases.data[ph].step, title);
+    return;
+  }
+  if (when) printf("# ---- after %s\n", when);
+  bool all = !s->graph || !strcmp(s->graph, "all");
+  if (all && s->phase < 0) {
+    ir_print_program(stdout, p, &s->po);
+    return;
+  }
+  if (!s->graph || strcmp(s->graph, "eval") != 0)
+    for (int i = 0; i < p->phases.len; i++) {
+      if (s->phase >= 0 && i != s->phase) continue;
+      snprintf(title, sizeof title, "step  # %s", ir_phase_title(p, i, pt, sizeof pt));
+      ir_print_graph(stdout, p, &p->phases.data[i].step, title, &s->po);
+    }
+  if (s->graph && !strcmp(s->graph, "eval")) ir_print_graph(stdout, p, &p->eval, "eval", &s->po);
+}
+
+static void show_after(const PassInfo *pass, PassContext *pc, void *user) {
+  ShowCtx *s = user;
+  if (s->after_all || (s->after && !strcmp(s->after, pass->name))) {
+    show_program(s, pc->p, pass->name);
+    s->printed = true;
+  }
+}
+
 static int run_show(CliArgs *a) {
   const Command *c = &cmd_show;
   if (cli_opt(a, c, "--ast")) {
@@ -150,36 +202,55 @@ static int run_show(CliArgs *a) {
     sema_free(&s);
     return ok ? 0 : 1;
   }
-  Compilation comp;
-  if (!compile_file(&comp, a->file, &a->compile)) {
-    compilation_free(&comp);
-    return 1;
-  }
-  IrPrintOptions po = {.locations = !cli_opt(a, c, "--no-locations")};
+  ShowCtx s = {.a = a, .phase = -1};
+  s.po.locations = !cli_opt(a, c, "--no-locations");
   const char *b = cli_opt(a, c, "--batch");
-  if (b) po.batch = atoll(b);
-  const char *graph = cli_opt(a, c, "--graph");
-  IrProgram *p = comp.prog;
-  int rc = 0;
-  if (!graph || !strcmp(graph, "all")) {
-    ir_print_program(stdout, p, &po);
-  } else if (!strcmp(graph, "step")) {
-    ir_print_graph(stdout, p, &p->phases.data[0].step, "step", &po);
-  } else if (!strcmp(graph, "eval")) {
-    ir_print_graph(stdout, p, &p->eval, "eval", &po);
-  } else {
+  if (b) s.po.batch = atoll(b);
+  s.graph = cli_opt(a, c, "--graph");
+  if (s.graph && strcmp(s.graph, "step") && strcmp(s.graph, "eval") && strcmp(s.graph, "all")) {
     fprintf(stderr, "astc show: --graph must be step, eval or all\n");
-    rc = 2;
+    return 2;
   }
+  const char *fmt = cli_opt(a, c, "--format");
+  if (fmt && strcmp(fmt, "text") && strcmp(fmt, "dot")) {
+    fprintf(stderr, "astc show: --format must be text or dot\n");
+    return 2;
+  }
+  s.dot = fmt && !strcmp(fmt, "dot");
+  const char *ph = cli_opt(a, c, "--phase");
+  if (ph) {
+    char *end;
+    long v = strtol(ph, &end, 10);
+    if (*end || v < 0 || v > 100000) {
+      fprintf(stderr, "astc show: --phase must be a phase number (0, 1, ...)\n");
+      return 2;
+    }
+    s.phase = (int)v;
+  }
+  s.after = cli_opt(a, c, "--after");
+  s.after_all = cli_opt(a, c, "--after-all") != NULL;
+  if (s.after && !pass_find(s.after)) {
+    fprintf(stderr, "astc show: unknown pass '%s'; passes:", s.after);
+    for (int i = 0; pass_at(i); i++) fprintf(stderr, " %s", pass_at(i)->name);
+    fputc('\n', stderr);
+    return 2;
+  }
+  Compilation comp;
+  bool ok = compile_file_with(&comp, a->file, &a->compile, s.after || s.after_all ? show_after : NULL, &s);
+  if (ok && !s.after && !s.after_all) show_program(&s, comp.prog, NULL);
   compilation_free(&comp);
-  return rc;
+  return !ok ? 1 : s.bad ? 2 : 0;
 }
 
 const Command cmd_show = {
-    "show", "print the training program as IR: variables, the step graph (forward, loss, "
+    "show", "print the training program as IR: variables, each phase's step graph (forward, loss, "
             "backward, update) and the evaluation graph",
     "show [OPTIONS] FILE.train",
-    {{"--graph", "WHICH", "step, eval or all (default all)"},
+    {{"--after", "PASS", "print the program right after PASS (phases, freeze, batch, precision, dce)"},
+     {"--after-all", NULL, "print the program after every pass"},
+     {"--phase", "N", "print only phase N's step graph"},
+     {"--graph", "WHICH", "step, eval or all (default all)"},
+     {"--format", "FMT", "text (default) or dot (Graphviz; one graph: --phase N or --graph eval)"},
      {"--batch", "N", "print the batch dimension B as N"},
      {"--no-locations", NULL, "omit source locations"},
      {"--ast", NULL, "print the syntax tree instead of the IR"}},
@@ -244,6 +315,7 @@ const Command cmd_build = {
 /* ---- astc run ---------------------------------------------------------------------------- */
 
 static int run_run(CliArgs *a) {
+  astrt_blas_reexec_if_needed(a->argv0);
   Compilation comp;
   if (!compile_file(&comp, a->file, &a->compile)) {
     compilation_free(&comp);

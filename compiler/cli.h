@@ -21,6 +21,7 @@ typedef struct CliArgs {
   int nrest;                           /* arguments after "--" */
   char **rest;
   CompileOptions compile;
+  char **argv0;                        /* main's argv, for re-executing */
   const char *includes[32];
 } CliArgs;
 
@@ -35,7 +36,7 @@ typedef struct Command {
 extern const Command cmd_check, cmd_show, cmd_build, cmd_run;
 
 void cli_print_help(FILE *out, const Command *c);
-int cli_run(const Command *c, int argc, char **argv);
+int cli_run(const Command *c, int argc, char **argv, char **main_argv);
 /* The value of an option (NULL if not given). */
 const char *cli_opt(const CliArgs *a, const Command *c, const char *name);
 

@@ -25,9 +25,13 @@ typedef struct BufPlan {
   int64_t work_bytes;  /* arena size for up to max_rows rows */
 } BufPlan;
 
-/* Plans buffers for g with up to max_rows rows: each value gets a 64-byte
- * aligned slot that is reused once the value's last use has passed. */
+/* Plans buffers for g with up to max_rows rows (the micro-batch size for a
+ * micro-batched step): each value gets a 64-byte aligned slot that is reused
+ * once the value's last use has passed; accumulators get slots of their own. */
 void cg_plan_graph(const IrGraph *g, int64_t max_rows, BufPlan *out);
+/* Index of the first accumulate op (the end of the per-micro-batch part of a
+ * step), or -1 if the step is not micro-batched. */
+int cg_micro_boundary(const IrGraph *g);
 void cg_plan_free(BufPlan *pl);
 /* Byte offset of every variable in the variable arena (64-byte aligned);
  * returns the arena size. offsets has p->vars.len entries. */

@@ -359,24 +359,31 @@ static Value call(Elab *e, const Expr *x, const char *hint) {
  * (ELAB_MAX_CALL_DEPTH), but their product is not: a 100-deep expression in
  * a fn that calls itself 60 times would overflow the stack. */
 static int nesting;
+static bool nesting_reported;  /* once, until the elaboration unwinds */
 #define ELAB_MAX_NESTING 1500
 
 static Value elab_expr_inner(Elab *e, const Expr *x, const char *hint);
 
 static bool enter(Loc loc) {
   if (nesting >= ELAB_MAX_NESTING) {
-    diag_error(loc, "the program nests too deeply once its calls are expanded (over %d levels of "
-                    "expressions, if-blocks and calls); is a function recursive?", ELAB_MAX_NESTING);
+    if (!nesting_reported)
+      diag_error(loc, "the program nests too deeply once its calls are expanded (over %d levels of "
+                      "expressions, if-blocks and calls); is a function recursive?", ELAB_MAX_NESTING);
+    nesting_reported = true;
     return false;
   }
   nesting++;
   return true;
 }
 
+static void leave(void) {
+  if (--nesting == 0) nesting_reported = false;
+}
+
 static Value elab_expr_hint(Elab *e, const Expr *x, const char *hint) {
   if (!enter(x->loc)) return v_err();
   Value v = elab_expr_inner(e, x, hint);
-  nesting--;
+  leave();
   return v;
 }
 
@@ -819,7 +826,7 @@ static void run_stmt(Elab *e, const Stmt *s) {
     return;
   }
   run_stmt_inner(e, s);
-  nesting--;
+  leave();
 }
 
 static void run_stmt_inner(Elab *e, const Stmt *s) {

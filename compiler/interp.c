@@ -302,79 +302,142 @@ static void adamw(Interp *in, const IrNode *n) {
 
 /* ---- the interpreter loop ------------------------------------------------------------- */
 
+/* Runs node i of g; false on a bad label. */
+static bool run_node(Interp *in, const IrGraph *g, int i) {
+  const IrNode *n = &g->nodes[i];
+  if (ir_ops[n->op].cls == EFFECT) {
+    switch (n->op) {
+    case IR_OUTPUT:
+      if (in->in_micro) in->outputs[n->ia[0]] += in->micro_weight * in->vals[n->in[0]][0];
+      else in->outputs[n->ia[0]] = in->vals[n->in[0]][0];
+      break;
+    case IR_ASSIGN: {
+      int64_t e = shape_numel(&in->p->vars.data[n->ia[0]].shape, 1);
+      memcpy(in->vars[n->ia[0]], in->vals[n->in[0]], sizeof(double) * (size_t)e);
+      break;
+    }
+    case IR_SGD_UPDATE: sgd(in, n); break;
+    case IR_ADAMW_UPDATE: adamw(in, n); break;
+    default: unreachable();
+    }
+    return true;
+  }
+  int64_t total = shape_numel(&n->type.shape, in->rows);
+  free(in->vals[i]);
+  double *out = xcalloc((size_t)total + 1, sizeof(double));
+  in->vals[i] = out;
+  switch (ir_ops[n->op].cls) {
+  case LEAF:
+    switch (n->op) {
+    case IR_PARAM: memcpy(out, in->vars[n->ia[0]], sizeof(double) * (size_t)total); break;
+    case IR_INPUT:
+      for (int64_t k = 0; k < total; k++) out[k] = n->ia[0] == 0 ? in->x[k] : (double)in->y[k];
+      break;
+    case IR_SCALAR: out[0] = in->scalars[n->ia[0]]; break;
+    case IR_CONST:
+      for (int64_t k = 0; k < total; k++) out[k] = n->fa[0];
+      break;
+    default: unreachable();
+    }
+    break;
+  case EW_UNARY: case EW_BINARY: case BROADCAST: elementwise(in, g, n, out); break;
+  case VIEW: memcpy(out, in->vals[n->in[0]], sizeof(double) * (size_t)total); break;
+  case REDUCE: reduce(in, g, n, out); break;
+  case MATMUL: matmul(in, g, n, out); break;
+  case CONV: conv(in, g, n, out); break;
+  case POOL: pool(in, g, n, out); break;
+  case SPECIAL:
+    if (n->op == IR_ONEHOT) {
+      int64_t k = n->type.shape.d[1];
+      for (int64_t r = 0; r < in->rows; r++) {
+        int64_t c = (int64_t)in->vals[n->in[0]][r];
+        if (c < 0 || c >= k) {
+          fprintf(stderr, "interp: label %lld out of range [0, %lld)\n", (long long)c, (long long)k);
+          return false;
+        }
+        out[r * k + c] = 1;
+      }
+    } else if (n->op == IR_DROPOUT_MASK) {
+      uint64_t key = astrt_subkey(astrt_subkey(in->seed, (uint64_t)in->scalars[SC_STEP]), (uint64_t)n->ia[0]);
+      int64_t first = in->micro_first * (total / (in->rows ? in->rows : 1));
+      for (int64_t k = 0; k < total; k++)
+        out[k] = astrt_uniform(key, (uint64_t)(first + k)) >= n->fa[0] ? 1 / (1 - n->fa[0]) : 0;
+    } else if (n->op == IR_SCHED) {
+      double t = in->vals[n->in[0]][0];
+      out[0] = sx_eval(n->sx, t, in->scalars[SC_STEP] - 1, 0);
+    } else if (n->op == IR_ACCUMULATE) {
+      memcpy(out, in->vals[n->in[0]], sizeof(double) * (size_t)total);
+    } else if (n->op == IR_CORRECT) {
+      const Shape *ls = &g->nodes[n->in[0]].type.shape;
+      int64_t k = ls->d[1], rows = dim(in, ls->d[0]);
+      const double *l = in->vals[n->in[0]], *y = in->vals[n->in[1]];
+      for (int64_t r = 0; r < rows; r++) {
+        int64_t best = 0;
+        for (int64_t c = 1; c < k; c++)
+          if (l[r * k + c] > l[r * k + best]) best = c;
+        out[0] += best == (int64_t)y[r];
+      }
+    }
+    break;
+  case EFFECT: break;
+  }
+  return true;
+}
+
+/* A micro-batched step: the nodes before the first accumulate run once per
+ * micro-batch of at most in->micro rows; accumulates and outputs sum their
+ * values weighted by rows_m / rows; the rest runs once. */
+static bool run_micro(Interp *in, const IrGraph *g, int boundary) {
+  int64_t rows = in->rows;
+  const double *x = in->x;
+  const int32_t *y = in->y;
+  int64_t example = shape_numel(&in->p->input_type.shape, 1);
+  for (int i = boundary; i < g->len; i++)
+    if (g->nodes[i].op == IR_ACCUMULATE) {
+      free(in->vals[i]);
+      in->vals[i] = xcalloc((size_t)shape_numel(&g->nodes[i].type.shape, 1) + 1, sizeof(double));
+    }
+  for (int i = 0; i < boundary; i++)
+    if (g->nodes[i].op == IR_OUTPUT) in->outputs[g->nodes[i].ia[0]] = 0;
+  bool ok = true;
+  for (int64_t first = 0; first < rows && ok; first += in->micro) {
+    int64_t m = MIN(in->micro, rows - first);
+    in->rows = m;
+    in->scalars[SC_ROWS] = (double)m;
+    in->x = x + first * example;
+    in->y = y + first;
+    in->micro_first = first;
+    in->micro_weight = (double)m / (double)rows;
+    in->in_micro = true;
+    for (int i = 0; i < boundary && ok; i++) ok = run_node(in, g, i);
+    in->in_micro = false;
+    for (int i = boundary; i < g->len; i++)
+      if (g->nodes[i].op == IR_ACCUMULATE) {
+        int64_t e = shape_numel(&g->nodes[i].type.shape, 1);
+        for (int64_t k = 0; k < e; k++) in->vals[i][k] += in->micro_weight * in->vals[g->nodes[i].in[0]][k];
+      }
+  }
+  in->rows = rows;
+  in->scalars[SC_ROWS] = (double)rows;
+  in->x = x;
+  in->y = y;
+  in->micro_first = 0;
+  for (int i = boundary; i < g->len && ok; i++)
+    if (g->nodes[i].op != IR_ACCUMULATE) ok = run_node(in, g, i);
+  return ok;
+}
+
 bool interp_run(Interp *in, const IrGraph *g) {
   free_vals(in);
   in->vals = xcalloc((size_t)g->len + 1, sizeof(double *));
   in->nvals = g->len;
   in->scalars[SC_ROWS] = (double)in->rows;
-  for (int i = 0; i < g->len; i++) {
-    const IrNode *n = &g->nodes[i];
-    if (ir_ops[n->op].cls == EFFECT) {
-      switch (n->op) {
-      case IR_OUTPUT: in->outputs[n->ia[0]] = in->vals[n->in[0]][0]; break;
-      case IR_ASSIGN: {
-        int64_t e = shape_numel(&in->p->vars.data[n->ia[0]].shape, 1);
-        memcpy(in->vars[n->ia[0]], in->vals[n->in[0]], sizeof(double) * (size_t)e);
-        break;
-      }
-      case IR_SGD_UPDATE: sgd(in, n); break;
-      case IR_ADAMW_UPDATE: adamw(in, n); break;
-      default: unreachable();
-      }
-      continue;
-    }
-    int64_t total = shape_numel(&n->type.shape, in->rows);
-    double *out = xcalloc((size_t)total + 1, sizeof(double));
-    in->vals[i] = out;
-    switch (ir_ops[n->op].cls) {
-    case LEAF:
-      switch (n->op) {
-      case IR_PARAM: memcpy(out, in->vars[n->ia[0]], sizeof(double) * (size_t)total); break;
-      case IR_INPUT:
-        for (int64_t k = 0; k < total; k++) out[k] = n->ia[0] == 0 ? in->x[k] : (double)in->y[k];
-        break;
-      case IR_SCALAR: out[0] = in->scalars[n->ia[0]]; break;
-      case IR_CONST:
-        for (int64_t k = 0; k < total; k++) out[k] = n->fa[0];
-        break;
-      default: unreachable();
-      }
-      break;
-    case EW_UNARY: case EW_BINARY: case BROADCAST: elementwise(in, g, n, out); break;
-    case VIEW: memcpy(out, in->vals[n->in[0]], sizeof(double) * (size_t)total); break;
-    case REDUCE: reduce(in, g, n, out); break;
-    case MATMUL: matmul(in, g, n, out); break;
-    case CONV: conv(in, g, n, out); break;
-    case POOL: pool(in, g, n, out); break;
-    case SPECIAL:
-      if (n->op == IR_ONEHOT) {
-        int64_t k = n->type.shape.d[1];
-        for (int64_t r = 0; r < in->rows; r++) {
-          int64_t c = (int64_t)in->vals[n->in[0]][r];
-          if (c < 0 || c >= k) {
-            fprintf(stderr, "interp: label %lld out of range [0, %lld)\n", (long long)c, (long long)k);
-            return false;
-          }
-          out[r * k + c] = 1;
-        }
-      } else if (n->op == IR_DROPOUT_MASK) {
-        uint64_t key = astrt_subkey(astrt_subkey(in->seed, (uint64_t)in->scalars[SC_STEP]), (uint64_t)n->ia[0]);
-        for (int64_t k = 0; k < total; k++)
-          out[k] = astrt_uniform(key, (uint64_t)k) >= n->fa[0] ? 1 / (1 - n->fa[0]) : 0;
-      } else if (n->op == IR_CORRECT) {
-        const Shape *ls = &g->nodes[n->in[0]].type.shape;
-        int64_t k = ls->d[1], rows = dim(in, ls->d[0]);
-        const double *l = in->vals[n->in[0]], *y = in->vals[n->in[1]];
-        for (int64_t r = 0; r < rows; r++) {
-          int64_t best = 0;
-          for (int64_t c = 1; c < k; c++)
-            if (l[r * k + c] > l[r * k + best]) best = c;
-          out[0] += best == (int64_t)y[r];
-        }
-      }
-      break;
-    case EFFECT: break;
-    }
-  }
+  in->micro_first = 0;
+  int boundary = -1;
+  for (int i = 0; in->micro > 0 && i < g->len && boundary < 0; i++)
+    if (g->nodes[i].op == IR_ACCUMULATE) boundary = i;
+  if (boundary >= 0) return run_micro(in, g, boundary);
+  for (int i = 0; i < g->len; i++)
+    if (!run_node(in, g, i)) return false;
   return true;
 }

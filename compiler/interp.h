@@ -16,6 +16,10 @@ typedef struct Interp {
   double scalars[SC_NUM];   /* lr, step, ... (rows is set from `rows`) */
   double outputs[OUT_NUM];
   uint64_t seed;            /* dropout masks: (seed, step, site) */
+  int64_t micro;            /* > 0: run accumulate-marked steps in micro-batches */
+  bool in_micro;
+  double micro_weight;
+  int64_t micro_first;
   double **vals;            /* after interp_run: every node's value (NULL for effects) */
   int nvals;
 } Interp;

@@ -75,7 +75,7 @@ const char *type_str(const Type *t, char *buf, size_t cap) {
 }
 
 const char *ir_scalar_name(IrScalar s) {
-  static const char *names[] = {"lr", "step", "rows", "loss_scale"};
+  static const char *names[] = {"lr", "step", "rows", "loss_scale", "t"};
   return s < SC_NUM ? names[s] : "?";
 }
 
@@ -149,6 +149,10 @@ void ir_program_free(IrProgram *p) {
   vec_free(&p->phases);
   arena_free(p->arena);
   free(p);
+}
+
+bool ir_phase_frozen(const IrPhase *ph, int v) {
+  return ph->frozen && v >= 0 && v < ph->nfrozen_vars && ph->frozen[v];
 }
 
 int ir_program_add_var(IrProgram *p, IrVar v) {

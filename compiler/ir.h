@@ -64,6 +64,7 @@ typedef enum IrScalar {
   SC_STEP,        /* 1-based optimizer step                              */
   SC_ROWS,        /* rows in this batch (the value of B), as a float     */
   SC_LOSS_SCALE,  /* loss scale (mixed precision)                        */
+  SC_T,           /* training progress in [0, 1]                         */
   SC_NUM
 } IrScalar;
 
@@ -98,6 +99,7 @@ typedef struct IrNode {
   Loc loc;            /* where in the source it came from */
   int layer;          /* index of the layer instance, or -1 */
   IrRole role;
+  const SExpr *sx;    /* SCHED: the schedule expression */
 } IrNode;
 
 typedef struct IrGraph {
@@ -173,6 +175,7 @@ typedef struct DataSpec {
   int label_column;      /* csv */
   double mean, std;      /* feature normalisation: (x - mean) / std */
   int64_t synth_train, synth_test;  /* synthetic: examples per split */
+  int64_t train_examples;    /* size of the training split if known at compile time, else 0 */
   uint64_t synth_seed;
   Loc loc;
 } DataSpec;
@@ -192,10 +195,19 @@ typedef struct OptSpec {
  * boundaries hold whatever the batch size does. */
 typedef struct IrPhase {
   double t_begin, t_end;         /* [t_begin, t_end) of progress */
-  int64_t batch;
+  int64_t batch;                 /* examples per optimizer step */
+  int64_t micro;                 /* > 0: the step runs in micro-batches of at most
+                                    this many rows, accumulating gradients */
+  double lr_scale;               /* learning-rate factor of batch coupling */
+  bool *frozen;                  /* per variable (nfrozen_vars): not trained here */
+  int nfrozen_vars;
+  DType precision;               /* storage of lowered operands (DT_F32: none) */
   IrGraph step;                  /* forward + loss + backward + update */
   const char *why;               /* what changed at its start */
 } IrPhase;
+
+/* Whether variable v is frozen in phase ph. */
+bool ir_phase_frozen(const IrPhase *ph, int v);
 
 struct SpeedupSpec;
 
@@ -239,6 +251,10 @@ typedef struct IrPrintOptions {
 void ir_print_graph(FILE *out, const IrProgram *p, const IrGraph *g,
                     const char *title, const IrPrintOptions *opt);
 void ir_print_program(FILE *out, const IrProgram *p, const IrPrintOptions *opt);
+/* Graphviz DOT of one graph: a box per node, coloured by role. */
+void ir_print_dot(FILE *out, const IrProgram *p, const IrGraph *g, const char *title);
+/* One line describing phase i's settings. */
+const char *ir_phase_title(const IrProgram *p, int i, char *buf, size_t cap);
 void ir_print_node(FILE *out, const IrProgram *p, const IrGraph *g, int i,
                    const IrPrintOptions *opt);
 

@@ -6,6 +6,7 @@
  * update). Variables are printed by name, attributes by meaning.
  */
 #include <inttypes.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "ir.h"
@@ -59,6 +60,16 @@ static void format_node(StrBuf *sb, const IrProgram *p, const IrNode *n) {
   }
   switch (n->op) {
   case IR_DROPOUT_MASK: sb_printf(sb, " p=%g id=%" PRId64, n->fa[0], n->ia[0]); break;
+  case IR_SCHED: {
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    sx_print(f, n->sx);
+    fclose(f);
+    sb_printf(sb, " = %s", text);
+    free(text);
+    break;
+  }
   case IR_OUTPUT: sb_printf(sb, " -> %s", ir_output_name((IrOutput)n->ia[0])); break;
   case IR_ASSIGN: sb_printf(sb, " -> %s", var_name(p, n->ia[0])); break;
   case IR_SGD_UPDATE:
@@ -149,6 +160,53 @@ static void print_vars(FILE *out, const IrProgram *p) {
   }
 }
 
+/* "phase 1: t in [0.5, 1), batch 128, frozen: dense_1" */
+const char *ir_phase_title(const IrProgram *p, int i, char *buf, size_t cap) {
+  const IrPhase *ph = &p->phases.data[i];
+  StrBuf sb = {0};
+  sb_printf(&sb, "phase %d: t in [%g, %g), batch %" PRId64, i, ph->t_begin, ph->t_end, ph->batch);
+  if (ph->micro) sb_printf(&sb, " in micro-batches of %" PRId64, ph->micro);
+  if (ph->lr_scale != 1) sb_printf(&sb, ", lr x%g", ph->lr_scale);
+  if (ph->precision != DT_F32) sb_printf(&sb, ", %s storage", dtype_name(ph->precision));
+  bool any = false;
+  for (int l = 0; l < p->layers.len; l++) {
+    bool frozen = false;
+    for (int v = 0; v < ph->nfrozen_vars; v++)
+      if (ph->frozen[v] && p->vars.data[v].layer == l) frozen = true;
+    if (frozen) sb_printf(&sb, "%s%s", any ? ", " : ", frozen: ", p->layers.data[l].name), any = true;
+  }
+  if (ph->why) sb_printf(&sb, "  (%s)", ph->why);
+  snprintf(buf, cap, "%s", sb.data);
+  sb_free(&sb);
+  return buf;
+}
+
+void ir_print_dot(FILE *out, const IrProgram *p, const IrGraph *g, const char *title) {
+  static const char *colors[] = {"#dbe9f6", "#fde9c9", "#f8d0d0", "#d5efd5", "#e8e8e8"};
+  fprintf(out, "digraph astc {\n  label=\"%s\";\n  labelloc=t;\n  node [shape=box, style=filled, "
+               "fontname=\"monospace\", fontsize=10];\n", title);
+  for (int i = 0; i < g->len; i++) {
+    const IrNode *n = &g->nodes[i];
+    char ts[128];
+    StrBuf sb = {0};
+    format_node(&sb, p, n);
+    /* the operand list is drawn as edges; keep the op and its attributes */
+    const char *label = sb.data;
+    if (ir_ops[n->op].cls != EFFECT) type_str(&n->type, ts, sizeof ts);
+    else ts[0] = 0;
+    fprintf(out, "  n%d [label=\"%%%d ", i, i);
+    for (const char *c = label; *c; c++) {
+      if (*c == '"' || *c == '\\') fputc('\\', out);
+      fputc(*c, out);
+    }
+    fprintf(out, "\\n%s%s%s\", fillcolor=\"%s\"];\n", ts, n->layer >= 0 ? "  " : "",
+            n->layer >= 0 ? p->layers.data[n->layer].name : "", colors[n->role]);
+    sb_free(&sb);
+    for (int k = 0; k < n->nin; k++) fprintf(out, "  n%d -> n%d;\n", n->in[k], i);
+  }
+  fprintf(out, "}\n");
+}
+
 void ir_print_program(FILE *out, const IrProgram *p, const IrPrintOptions *opt) {
   fprintf(out, "program %s  # %s\n", p->model_name ? p->model_name : "?",
           p->source_path ? p->source_path : "");
@@ -181,11 +239,9 @@ void ir_print_program(FILE *out, const IrProgram *p, const IrPrintOptions *opt) 
   print_vars(out, p);
   fputc('\n', out);
   for (int i = 0; i < p->phases.len; i++) {
-    const IrPhase *ph = &p->phases.data[i];
-    char title[256];
-    snprintf(title, sizeof title, "step  # phase %d: t in [%g, %g), batch %" PRId64 "%s%s", i, ph->t_begin,
-             ph->t_end, ph->batch, ph->why ? ", " : "", ph->why ? ph->why : "");
-    ir_print_graph(out, p, &ph->step, title, opt);
+    char title[1024], pt[960];
+    snprintf(title, sizeof title, "step  # %s", ir_phase_title(p, i, pt, sizeof pt));
+    ir_print_graph(out, p, &p->phases.data[i].step, title, opt);
     fputc('\n', out);
   }
   ir_print_graph(out, p, &p->eval, "eval", opt);

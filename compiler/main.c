@@ -61,5 +61,5 @@ int main(int argc, char **argv) {
     usage(stderr);
     return 2;
   }
-  return cli_run(c, argc - 2, argv + 2);
+  return cli_run(c, argc - 2, argv + 2, argv);
 }

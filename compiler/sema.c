@@ -175,11 +175,11 @@ static void report_cycle(const ModuleInfo *target, const Loading *at) {
   for (int i = n - 1; i >= 0; i--) sb_printf(&sb, "%s -> ", chain[i]->m->name);
   sb_puts(&sb, target->name);
   if (n == 1)
-    diag_error(at->imp->loc, "module '%s' imports itself", target->name);
+    diag_error(at->imp->name_loc, "module '%s' imports itself", target->name);
   else
-    diag_error(at->imp->loc, "cyclic import: %s", sb.data);
+    diag_error(at->imp->name_loc, "cyclic import: %s", sb.data);
   for (int i = n - 1; i >= 1; i--)
-    diag_note(chain[i]->imp->loc, "'%s' imports '%s' here", chain[i]->m->name, chain[i - 1]->m->name);
+    diag_note(chain[i]->imp->name_loc, "'%s' imports '%s' here", chain[i]->m->name, chain[i - 1]->m->name);
   sb_free(&sb);
 }
 

@@ -9,6 +9,10 @@
 
 static bool is_num(const Value *v) { return v->kind == V_INT || v->kind == V_FLOAT; }
 
+/* integer arguments are batch sizes, steps and counts: the passes keep them
+ * in int64 arithmetic with batch-major sizes, so keep them small */
+#define MAX_SP_INT 16777216
+
 static bool known_layer(const IrProgram *p, const char *name) {
   for (int i = 0; i < p->layers.len; i++)
     if (!strcmp(p->layers.data[i].name, name)) return true;
@@ -63,6 +67,10 @@ static bool arg_value(Elab *e, const SpArgSpec *spec, Value v, SpArg *out, const
     break;
   case SA_INT:
   case SA_COUNT:
+    if (v.kind == V_INT && v.num > MAX_SP_INT) {
+      diag_error(v.loc, "'%s' of %s must be at most %d, not %g", spec->name, rule, MAX_SP_INT, v.num);
+      return false;
+    }
     if (v.kind == V_INT && v.num >= (spec->kind == SA_INT ? 1 : 0)) {
       out->num = v.num;
       return true;
@@ -121,6 +129,10 @@ static bool arg_value(Elab *e, const SpArgSpec *spec, Value v, SpArg *out, const
         v.items[1].num >= 1) {
       out->lo = v.items[0].num;
       out->hi = v.items[1].num;
+      if (out->hi > MAX_SP_INT) {
+        diag_error(v.items[1].loc, "the end of the range of %s must be at most %d, not %g", rule, MAX_SP_INT, out->hi);
+        return false;
+      }
       if (out->hi <= out->lo) {
         diag_error(v.loc, "the range of %s must grow: %g -> %g", rule, out->lo, out->hi);
         return false;

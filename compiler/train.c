@@ -29,16 +29,20 @@ static Loc expr_start(const Expr *x) {
   return x->loc;
 }
 
-static bool eval_int(Elab *e, const Expr *x, int64_t lo, int64_t *out, const char *what) {
+/* the largest batch (and micro-batch, eval batch): sizes of batch-major
+ * buffers stay far from int64 overflow */
+#define MAX_BATCH 16777216
+
+static bool eval_int(Elab *e, const Expr *x, int64_t lo, double hi, int64_t *out, const char *what) {
   Value v = elab_expr(e, x);
   if (v.kind == V_ERR) return false;
-  if (v.kind == V_INT && v.num >= (double)lo && v.num <= 1e15) {
+  if (v.kind == V_INT && v.num >= (double)lo && v.num <= hi) {
     *out = (int64_t)v.num;
     return true;
   }
   char d[128];
-  if (v.kind == V_INT && v.num > 1e15)
-    diag_error(expr_start(x), "%s is too large (%g)", what, v.num);
+  if (v.kind == V_INT && v.num > hi)
+    diag_error(expr_start(x), "%s must be at most %.0f, not %g", what, hi, v.num);
   else if (v.kind == V_INT || v.kind == V_FLOAT)
     diag_error(expr_start(x), "%s must be an integer >= %lld, not %g", what, (long long)lo, v.num);
   else
@@ -107,11 +111,11 @@ static const char *callee_name(const Expr *x) {
 
 typedef struct KnownData {
   const char *name;
-  int64_t h, w, classes;
+  int64_t h, w, classes, train;
 } KnownData;
 
 static const KnownData known_data[] = {
-    {"fashion-mnist", 28, 28, 10}, {"mnist", 28, 28, 10}, {"kmnist", 28, 28, 10},
+    {"fashion-mnist", 28, 28, 10, 60000}, {"mnist", 28, 28, 10, 60000}, {"kmnist", 28, 28, 10, 60000},
 };
 
 static bool shape_arg(Value v, Shape *s, const char *what) {
@@ -205,6 +209,7 @@ static bool data_spec(Elab *e, const Item *it, DataSpec *d) {
       if (!strcmp(known_data[i].name, d->source)) {
         if (d->x_shape.rank == 0) d->x_shape = SHAPE(known_data[i].h, known_data[i].w);
         if (!d->classes) d->classes = known_data[i].classes;
+        d->train_examples = known_data[i].train;
       }
     break;
   }
@@ -232,6 +237,7 @@ static bool data_spec(Elab *e, const Item *it, DataSpec *d) {
     d->synth_train = (int64_t)tr;
     d->synth_test = (int64_t)te;
     d->synth_seed = (uint64_t)seed;
+    d->train_examples = d->synth_train;
     d->source = "synthetic";
     break;
   }
@@ -517,7 +523,25 @@ static Value loss_callee(Elab *e, const Expr *x, Sema *s) {
         break;
       }
     }
-    if (callee.kind == V_ERR) callee = elab_lookup(e, fx->str, fx->loc, false);
+    if (callee.kind == V_ERR) callee = elab_lookup(e, fx->str, fx->loc, true);
+    if (callee.kind == V_SYMBOL) {  /* defined nowhere */
+      StrVec fns = {0};
+      for (int i = 0; i < main->scope.len; i++) {
+        const ScopeEntry *se = &main->scope.data[i];
+        if (se->item && se->item->kind == IT_FN) vec_push(&fns, se->name);
+        for (int k = 0; se->module && k < se->module->scope.len; k++)
+          if (se->module->scope.data[k].item && se->module->scope.data[k].item->kind == IT_FN)
+            vec_push(&fns, se->module->scope.data[k].name);
+      }
+      const char *sug = suggest_name(fx->str, fns.data, fns.len);
+      if (sug)
+        diag_error(fx->loc, "unknown loss function '%s'; did you mean '%s'?", fx->str, sug);
+      else
+        diag_error(fx->loc, "unknown loss function '%s' (the loss is a fn of the model's output and the "
+                            "labels, such as cross_entropy())", fx->str);
+      vec_free(&fns);
+      return v_err();
+    }
   } else {
     callee = elab_expr(e, fx);
   }
@@ -685,20 +709,20 @@ static const Item *lookup_kind(ModuleInfo *m, const char *name, Loc loc, ItemKin
 
 static bool train_settings(Elab *e, const TrainEntries *te, IrProgram *p) {
   bool ok = true;
-  if (!eval_int(e, te->batch->value, 1, &p->batch, "the batch size")) ok = false;
+  if (!eval_int(e, te->batch->value, 1, MAX_BATCH, &p->batch, "the batch size")) ok = false;
   p->epochs = p->steps = 0;
-  if (te->epochs && !eval_int(e, te->epochs->value, 1, &p->epochs, "'epochs'")) ok = false;
-  if (te->steps && !eval_int(e, te->steps->value, 1, &p->steps, "'steps'")) ok = false;
+  if (te->epochs && !eval_int(e, te->epochs->value, 1, 1e9, &p->epochs, "'epochs'")) ok = false;
+  if (te->steps && !eval_int(e, te->steps->value, 1, 1e12, &p->steps, "'steps'")) ok = false;
   if (te->samples) {
     int64_t s;
-    if (!eval_int(e, te->samples->value, 1, &s, "'samples'")) ok = false;
+    if (!eval_int(e, te->samples->value, 1, 1e15, &s, "'samples'")) ok = false;
     else p->steps = (s + p->batch - 1) / MAX(p->batch, 1);
   }
   int64_t seed = 0;
-  if (te->seed && !eval_int(e, te->seed->value, 0, &seed, "the seed")) ok = false;
+  if (te->seed && !eval_int(e, te->seed->value, 0, 9007199254740992.0, &seed, "the seed")) ok = false;
   p->seed = (uint64_t)seed;
   p->eval_batch = 1000;
-  if (te->eval_batch && !eval_int(e, te->eval_batch->value, 1, &p->eval_batch, "'eval_batch'")) ok = false;
+  if (te->eval_batch && !eval_int(e, te->eval_batch->value, 1, MAX_BATCH, &p->eval_batch, "'eval_batch'")) ok = false;
   if (!optimizer_spec(e, te->optimizer->value, &p->opt)) ok = false;
   p->lr_schedule = te->lr ? sched(e, te->lr->value) : sx_const(p->arena, 1);
   if (!p->lr_schedule) ok = false;
@@ -793,6 +817,8 @@ IrProgram *sema_program(Sema *s) {
   }
   ph.t_begin = 0;
   ph.t_end = 1;
+  ph.lr_scale = 1;
+  ph.precision = DT_F32;
   ph.batch = p->batch;
   vec_push(&p->phases, ph);
   return p;

@@ -128,6 +128,99 @@ uint64_t astrt_subkey(uint64_t key, uint64_t tag);
  * (seed, epoch): Fisher-Yates driven by astrt_hash64. */
 void astrt_shuffle(int64_t *perm, int64_t n, uint64_t seed, int64_t epoch);
 
+/* ---- checkpoint files ---------------------------------------------------- */
+
+/* safetensors files (the format of the Hugging Face safetensors project):
+ *   8 bytes  N, a little-endian u64
+ *   N bytes  a UTF-8 JSON object: {"__metadata__": {"key": "value", ...},
+ *            "NAME": {"dtype": "F32", "shape": [2, 3], "data_offsets":
+ *            [BEGIN, END]}, ...}, padded with spaces
+ *   rest     the tensors' elements, row-major and little-endian; a tensor's
+ *            bytes are [BEGIN, END) of this part, and the tensors cover it
+ *            exactly, without gaps or overlaps.
+ * Rank 0 (a scalar, shape []) and empty tensors (a dimension 0, BEGIN ==
+ * END) are allowed. */
+
+/* Element types; the first six are the ones astc uses. */
+typedef enum astrt_st_dtype {
+  ASTRT_ST_F32 = 0, ASTRT_ST_F16, ASTRT_ST_BF16, ASTRT_ST_I32, ASTRT_ST_I64, ASTRT_ST_U8,
+  ASTRT_ST_F64, ASTRT_ST_I8, ASTRT_ST_I16, ASTRT_ST_U16, ASTRT_ST_U32, ASTRT_ST_U64,
+  ASTRT_ST_BOOL, ASTRT_ST_F8_E5M2, ASTRT_ST_F8_E4M3,
+  ASTRT_ST_NUM_DTYPES
+} astrt_st_dtype;
+
+/* One tensor. F16 and BF16 elements are their 16-bit patterns, BOOL one
+ * byte (0 or 1). `data` is in host byte order. */
+typedef struct astrt_st_tensor {
+  const char *name;               /* UTF-8, unique within a file */
+  int dtype;                      /* astrt_st_dtype */
+  int rank;                       /* 0 .. ASTRT_MAX_RANK */
+  int64_t dims[ASTRT_MAX_RANK];
+  const void *data;               /* numel * element size bytes */
+} astrt_st_tensor;
+
+/* A file read by astrt_safetensors_read; release with astrt_st_file_free.
+ * The tensors are in the order of their data in the file. A tensor's data
+ * points into the file's bytes as read: it is aligned to its element size
+ * when its BEGIN offset is a multiple of the element size (always the case
+ * in files of one dtype, such as those astc writes); copy with memcpy
+ * otherwise. */
+typedef struct astrt_st_file {
+  int ntensors;
+  astrt_st_tensor *tensors;
+  int nmeta;                      /* the "__metadata__" entries, in file order */
+  char **meta_keys;
+  char **meta_values;
+  unsigned char *bytes_;          /* private: the whole file */
+  int *by_name_;                  /* private: tensor indices sorted by name */
+} astrt_st_file;
+
+/* Bytes per element of `dtype` (0 for an unknown dtype). */
+size_t astrt_st_dtype_size(int dtype);
+/* The format's name of `dtype` ("F32"), or "?" for an unknown one. */
+const char *astrt_st_dtype_name(int dtype);
+/* Elements of a tensor: the product of its dims (1 for rank 0). */
+int64_t astrt_st_numel(const astrt_st_tensor *t);
+
+/* Writes n tensors and nmeta metadata pairs (meta_keys[i] -> meta_values[i];
+ * both may be NULL when nmeta is 0) to `path`, in the given order, with the
+ * header padded to a multiple of 8 bytes. Names and metadata are UTF-8; they
+ * are JSON-escaped. Names must be unique and not "__metadata__".
+ *
+ * The write is atomic: the bytes go to "<path>.tmp.<pid>" in the same
+ * directory, which is flushed and fsync'ed, renamed over `path`, and the
+ * directory is fsync'ed. On any failure the temporary file is removed and a
+ * file already at `path` is left as it was; the result is ASTRT_ERR_IO
+ * naming the path and the system's reason (ASTRT_ERR_ARG for bad
+ * arguments). `path` must not name an existing non-regular file (a device,
+ * a directory). A file replaced at `path` keeps its permission bits; a
+ * symbolic link at `path` is replaced by the file, not followed. Two
+ * threads of one process must not write the same path at the same time.
+ *
+ * Test hook: when the environment variable ASTRT_FAULT_WRITE_AFTER is set
+ * to a number N, the writer behaves as if the disk filled up after N bytes
+ * of the temporary file were written (the write fails with ENOSPC). */
+astrt_status astrt_safetensors_write(const char *path, const astrt_st_tensor *tensors, int n,
+                                     const char *const *meta_keys,
+                                     const char *const *meta_values, int nmeta);
+
+/* Reads and checks a whole file: a sane header length (at most 100 MB and
+ * within the file), a strict JSON header (objects, strings with escapes,
+ * integers, arrays; nothing else; no "\u0000"), known dtypes, at most
+ * ASTRT_MAX_RANK non-negative dims whose product does not overflow, no
+ * fields but dtype, shape and data_offsets, unique names, string-valued
+ * metadata, each tensor's byte count == numel * element size, and offsets
+ * that cover the data exactly. Any violation is ASTRT_ERR_FORMAT naming the file and what
+ * is wrong; a missing file is ASTRT_ERR_NOTFOUND. On failure *out is empty
+ * (astrt_st_file_free on it is harmless). */
+astrt_status astrt_safetensors_read(const char *path, astrt_st_file *out);
+void astrt_st_file_free(astrt_st_file *f);
+
+/* The tensor called `name`, or NULL. */
+const astrt_st_tensor *astrt_st_find(const astrt_st_file *f, const char *name);
+/* The metadata value of `key`, or NULL. */
+const char *astrt_st_meta(const astrt_st_file *f, const char *key);
+
 #ifdef __cplusplus
 }
 #endif

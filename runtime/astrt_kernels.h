@@ -85,6 +85,18 @@ void astrt_ref_sgemm(int ta, int tb, int64_t m, int64_t n, int64_t k,
                      float alpha, const float *a, const float *b, float beta,
                      float *c);
 
+/* OpenBLAS kernel selection (blas_select.c). OpenBLAS 0.3.21 falls back to
+ * generic SSE3 kernels on CPUs it does not know; if this process runs on such
+ * a fallback and the CPU has AVX2/AVX-512, re-executes argv[0..] (argv must
+ * be main's, NULL-terminated) with OPENBLAS_CORETYPE set. Returns only if
+ * nothing needed doing or the exec failed. Respects a user-set
+ * OPENBLAS_CORETYPE; ASTC_NO_REEXEC=1 disables it. */
+void astrt_blas_reexec_if_needed(char **argv);
+/* The core type OpenBLAS runs ("Haswell", "SkylakeX", "Prescott" ...). */
+const char *astrt_blas_corename(void);
+/* The core type this CPU should use, or NULL if no better one is known. */
+const char *astrt_blas_best_core(void);
+
 /* Frees the calling thread's scratch buffer. */
 void astrt_kernels_release_scratch(void);
 

@@ -18,11 +18,11 @@
 extern "C" {
 #endif
 
-#define ASTRT_ABI_VERSION 1
+#define ASTRT_ABI_VERSION 2
 #define ASTRT_DESC_MAX_RANK 6
 
 /* Run-time scalars a step reads (same order as the compiler's IrScalar). */
-enum { ASTRT_SC_LR, ASTRT_SC_STEP, ASTRT_SC_ROWS, ASTRT_SC_LOSS_SCALE, ASTRT_NUM_SCALARS };
+enum { ASTRT_SC_LR, ASTRT_SC_STEP, ASTRT_SC_ROWS, ASTRT_SC_LOSS_SCALE, ASTRT_SC_T, ASTRT_NUM_SCALARS };
 /* Values a step writes (same order as IrOutput). */
 enum { ASTRT_OUT_LOSS, ASTRT_OUT_CORRECT, ASTRT_NUM_OUTPUTS };
 
@@ -131,6 +131,14 @@ typedef struct astrt_options {
   int progress;              /* -1 auto (terminal), 0 plain lines, 1 live line */
   int quiet;                 /* only errors and the final summary */
   int stop_at_target;        /* stop once the target accuracy is reached */
+  /* Checkpoints (safetensors files, see astrt.h and runtime/vars_io.c). Every
+   * variable is an F32 tensor named as in the descriptor ("dense_1.w",
+   * "dense_1.w.momentum") in astc's layout: dense weights [in, out] (the
+   * transpose of PyTorch's nn.Linear weight), convolution filters
+   * [O, C, KH, KW]. */
+  const char *save_path;     /* after training, write every variable here, or NULL */
+  const char *init_path;     /* after initialisation, overwrite the variables this
+                                file holds (names and shapes must match), or NULL */
 } astrt_options;
 
 typedef struct astrt_result {
@@ -143,19 +151,27 @@ typedef struct astrt_result {
 
 void astrt_options_default(astrt_options *o);
 /* Parses program options (--epochs, --seed, --threads, --metrics, --data,
- * --quiet, --progress, --stop-at-target, --help) from argv[first..argc).
+ * --quiet, --progress, --stop-at-target, --save, --init-from, --help) from
+ * argv[first..argc).
  * Returns 0 on success, 1 after --help, -1 on a bad option (message printed). */
 int astrt_parse_options(int argc, char **argv, int first, astrt_options *o);
 /* Loads the data, initialises the variables and trains. */
 astrt_status astrt_train(const astrt_program *p, const astrt_options *o, astrt_result *r);
-/* main() of a compiled program: options, train, report; returns the exit code. */
+/* Options, train, report; returns the exit code (0, 1 on errors, 2 on bad
+ * options). Safe to call from any program. */
 int astrt_main(int argc, char **argv, const astrt_program *p);
+/* main() of a compiled executable: astrt_main after making sure OpenBLAS uses
+ * this CPU's kernels, which may re-execute the process once
+ * (astrt_blas_reexec_if_needed); argv must be main's. */
+int astrt_exe_main(int argc, char **argv, const astrt_program *p);
 
 /* ---- helpers the generated code calls ------------------------------------------------ */
 
 /* out[0..n) = dropout mask: 0 with probability p, else 1/(1-p); element k is a
- * function of (seed, step, site, k) only. */
-void astrt_dropout_mask(float *out, int64_t n, float p, uint64_t seed, int64_t step, int64_t site);
+ * function of (seed, step, site, first + k) only (first: the batch-wide
+ * number of element 0, nonzero in micro-batches). */
+void astrt_dropout_mask(float *out, int64_t n, int64_t first, float p, uint64_t seed, int64_t step,
+                        int64_t site);
 /* Rows of logits[rows, k] whose first maximum is at labels[row]. */
 float astrt_count_correct(const float *logits, const int32_t *labels, int64_t rows, int64_t k);
 

@@ -11,6 +11,10 @@
  * the current phase's size; the last batch of an epoch may be partial.
  * The test set is evaluated after every epoch and after the last step.
  * A steps budget runs exactly that many optimizer steps.
+ *
+ * --init-from overwrites variables right after their initialisation, before
+ * the data is loaded (a bad file fails fast); --save writes every variable
+ * once training has finished without error (vars_io.c).
  */
 #include "astrt_kernels.h"
 #include "driver_internal.h"
@@ -55,6 +59,7 @@ typedef struct run {
   double train_seconds, eval_seconds;
   double best_acc, final_acc, final_loss, final_train_loss, time_to_target;
   int evals, stop;
+  int64_t init_loaded;         /* variables overwritten by --init-from */
   astrt_progress pg;
   astrt_metrics mx;
 } run;
@@ -254,13 +259,17 @@ static astrt_status run_setup(run *r, const astrt_program *p, const astrt_option
   r->seed = o->has_seed ? o->seed : p->seed;
   r->threads = resolve_threads(o->threads);
   r->norm = (astrt_norm){(float)p->data.mean, (float)p->data.std};
+  if (o->save_path && *o->save_path && (st = astrt_vars_save_check(o->save_path))) return st;
   if ((st = astrt_metrics_open(&r->mx, o->metrics_path))) return st;
+  if ((st = astrt_vars_create(p, r->seed, &r->vars))) return st;
+  if (o->init_path && *o->init_path &&
+      (st = astrt_vars_load(p, r->vars, o->init_path, &r->init_loaded)))
+    return st;
   if ((st = astrt_data_load(&p->data, o->data_dir, &r->train, &r->test))) return st;
   r->n_train = r->train.x.n;
   r->n_test = r->test.x.n;
   if ((st = set_budget(r))) return st;
   if ((st = alloc_buffers(r))) return st;
-  if ((st = astrt_vars_create(p, r->seed, &r->vars))) return st;
   plan_run(r);
   astrt_progress_init(&r->pg, stderr, o->progress, o->quiet, r->plan.epoch, r->plan.step,
                       r->plan.samples);
@@ -287,7 +296,7 @@ static void evaluate(run *r, double *loss, double *accuracy) {
   for (int64_t pos = 0; pos < r->n_test; pos += rows) {
     rows = r->n_test - pos < r->p->eval_batch ? r->n_test - pos : r->p->eval_batch;
     astrt_batch_gather(&r->test, NULL, pos, rows, r->norm, r->x, r->y);
-    float scalars[ASTRT_NUM_SCALARS] = {0.0f, (float)r->at.step, (float)rows, 1.0f};
+    float scalars[ASTRT_NUM_SCALARS] = {0.0f, (float)r->at.step, (float)rows, 1.0f, 1.0f};
     float out[ASTRT_NUM_OUTPUTS] = {0.0f, 0.0f};
     r->p->eval(r->vars, r->work, r->x, r->y, rows, scalars, out, r->seed);
     loss_sum += (double)out[ASTRT_OUT_LOSS] * (double)rows;
@@ -359,7 +368,7 @@ static astrt_status train_step(run *r) {
   double lr = p->base_lr * mult;
   if (!isfinite((float)lr)) return bad_lr(r, t, mult);
   astrt_batch_gather(&r->train, r->perm, r->at.pos, rows, r->norm, r->x, r->y);
-  float scalars[ASTRT_NUM_SCALARS] = {(float)lr, (float)(r->at.step + 1), (float)rows, 1.0f};
+  float scalars[ASTRT_NUM_SCALARS] = {(float)lr, (float)(r->at.step + 1), (float)rows, 1.0f, (float)t};
   float out[ASTRT_NUM_OUTPUTS] = {0.0f, 0.0f};
   ph->step(r->vars, r->work, r->x, r->y, rows, scalars, out, r->seed);
   double t1 = now_seconds();
@@ -426,13 +435,16 @@ static void print_header(const run *r) {
              (long long)r->plan.epoch, plural(r->plan.epoch));
   fprintf(stderr,
           "%s (%s): %lld parameters; data %s: %lld train, %lld test; %s of batch %lld; "
-          "seed %llu; %d thread%s%s%s\n",
+          "seed %llu; %d thread%s (OpenBLAS %s)%s%s\n",
           model_name(p), p->source && *p->source ? p->source : "?",
           (long long)astrt_param_count(p),
           p->data.source && *p->data.source ? p->data.source : "?", (long long)r->n_train,
           (long long)r->n_test, budget, (long long)p->phases[0].batch,
-          (unsigned long long)r->seed, r->threads, plural(r->threads),
+          (unsigned long long)r->seed, r->threads, plural(r->threads), astrt_blas_corename(),
           p->optimizer && *p->optimizer ? "; " : "", p->optimizer ? p->optimizer : "");
+  if (r->o.init_path && *r->o.init_path)
+    fprintf(stderr, "  initialised from %s: %lld of %u variable%s\n", r->o.init_path,
+            (long long)r->init_loaded, p->nvars, p->nvars == 1 ? "" : "s");
   print_phases(r);
   fflush(stderr);
 }
@@ -444,6 +456,10 @@ static astrt_status train(const astrt_program *p, const astrt_options *o, astrt_
   astrt_status st = run_setup(&r, p, o);
   if (!st && header && !o->quiet) print_header(&r);
   if (!st) st = train_loop(&r);
+  if (!st && o->save_path && *o->save_path) {
+    astrt_save_info info = {r.at.step, r.at.epoch, r.seed};
+    st = astrt_vars_save(p, r.vars, o->save_path, &info);
+  }
   fill_result(&r, res);
   if (!st) st = astrt_metrics_end(&r.mx, res);
   astrt_status closed = astrt_metrics_close(&r.mx);
@@ -490,6 +506,13 @@ static void usage(FILE *f, const char *prog) {
           "  --quiet             print only errors and the final summary\n"
           "  --progress=MODE     auto (a live line on a terminal), live or plain\n"
           "  --stop-at-target    stop once the target accuracy is reached\n"
+          "  --save FILE         after training, write every variable (parameters, state,\n"
+          "                      optimizer slots) to FILE, a safetensors file of F32\n"
+          "                      tensors named as in the program; dense weights are\n"
+          "                      [in, out], the transpose of PyTorch's Linear weight\n"
+          "  --init-from FILE    before training, load the variables FILE holds (a file\n"
+          "                      from --save; names and shapes must match); variables\n"
+          "                      it lacks keep their initial values\n"
           "  --help              show this help\n",
           prog);
 }
@@ -598,6 +621,10 @@ static int value_option(opt_ctx *c, const char *name, const char *eq, astrt_opti
     rc = set_path(c, name, opt_value(c, name, eq), &o->data_dir);
   } else if (strcmp(name, "--progress") == 0) {
     rc = set_progress(c, opt_value(c, name, eq), o);
+  } else if (strcmp(name, "--save") == 0) {
+    rc = set_path(c, name, opt_value(c, name, eq), &o->save_path);
+  } else if (strcmp(name, "--init-from") == 0) {
+    rc = set_path(c, name, opt_value(c, name, eq), &o->init_path);
   } else {
     return 1;
   }
@@ -646,7 +673,8 @@ int astrt_parse_options(int argc, char **argv, int first, astrt_options *o) {
 
 /* ---- main --------------------------------------------------------------- */
 
-static void print_summary(const astrt_program *p, const astrt_result *r) {
+static void print_summary(const astrt_program *p, const astrt_options *o,
+                          const astrt_result *r) {
   char rate[32];
   astrt_fmt_rate(r->train_seconds > 0 ? (double)r->samples / r->train_seconds : 0, rate,
                  sizeof rate);
@@ -660,8 +688,14 @@ static void print_summary(const astrt_program *p, const astrt_result *r) {
            r->time_to_target);
   else if (p->target_accuracy > 0)
     printf("  target %.2f%% not reached", 100.0 * p->target_accuracy);
+  if (o->save_path && *o->save_path) printf("  saved %s", o->save_path);
   printf("\n");
   fflush(stdout);
+}
+
+int astrt_exe_main(int argc, char **argv, const astrt_program *p) {
+  astrt_blas_reexec_if_needed(argv);
+  return astrt_main(argc, argv, p);
 }
 
 int astrt_main(int argc, char **argv, const astrt_program *p) {
@@ -676,6 +710,6 @@ int astrt_main(int argc, char **argv, const astrt_program *p) {
     fprintf(stderr, "%s: error: %s\n", prog, astrt_last_error());
     return 1;
   }
-  print_summary(p, &r);
+  print_summary(p, &o, &r);
   return 0;
 }

@@ -1,8 +1,8 @@
 /* driver_internal.h — internals shared by the training driver's sources
- * (driver.c, data_load.c, vars_init.c, batch.c, progress.c, metrics.c) and
- * their unit tests. Not part of the runtime's public interface; the names
- * still start with astrt_ because libastrt is a static library linked into
- * user programs.
+ * (driver.c, data_load.c, vars_init.c, vars_io.c, batch.c, progress.c,
+ * metrics.c) and their unit tests. Not part of the runtime's public
+ * interface; the names still start with astrt_ because libastrt is a static
+ * library linked into user programs.
  */
 #ifndef ASTRT_DRIVER_INTERNAL_H
 #define ASTRT_DRIVER_INTERNAL_H
@@ -45,6 +45,32 @@ astrt_status astrt_vars_create(const astrt_program *p, uint64_t seed, void **out
 int64_t astrt_param_count(const astrt_program *p);
 
 #define ASTRT_TAG_INIT 0x696e6974ull  /* "init" */
+
+/* ---- checkpoints (vars_io.c) --------------------------------------------- */
+
+/* Where a saved run stood, for the file's metadata. */
+typedef struct astrt_save_info {
+  int64_t step;            /* optimizer steps done */
+  int64_t epoch;           /* complete epochs done */
+  uint64_t seed;
+} astrt_save_info;
+
+/* Checks before training that `path` can be saved to later: its directory
+ * exists and is writable, and it is not an existing non-regular file. */
+astrt_status astrt_vars_save_check(const char *path);
+/* Writes every variable of the arena to `path` (safetensors, atomically):
+ * F32 tensors named and shaped as in the descriptor, in descriptor order,
+ * with the metadata astc.program, astc.source, astc.step, astc.epoch and
+ * astc.seed (decimal strings). */
+astrt_status astrt_vars_save(const astrt_program *p, const void *vars, const char *path,
+                             const astrt_save_info *info);
+/* Overwrites each variable that `path` holds a tensor of (by name; F32 and
+ * exactly the variable's shape, else ASTRT_ERR_MISMATCH naming both shapes);
+ * other variables are left alone. A tensor that is no variable of the
+ * program is an error (ASTRT_ERR_MISMATCH listing them). Nothing is
+ * changed on failure. *loaded gets the number of variables overwritten. */
+astrt_status astrt_vars_load(const astrt_program *p, void *vars, const char *path,
+                             int64_t *loaded);
 
 /* ---- data (data_load.c) -------------------------------------------------- */
 

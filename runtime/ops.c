@@ -6,17 +6,19 @@
  * (compiler/interp.c) and must stay identical to it:
  *   key  = astrt_subkey(astrt_subkey(seed, step), site)
  *   mask = astrt_uniform(key, k) >= p ? 1 / (1 - p) : 0
+ * where k numbers the elements of the whole batch (a micro-batch passes the
+ * number of its first element as `first`).
  */
 #include "astrt_program.h"
 
 #include <stdint.h>
 
-void astrt_dropout_mask(float *out, int64_t n, float p, uint64_t seed, int64_t step,
+void astrt_dropout_mask(float *out, int64_t n, int64_t first, float p, uint64_t seed, int64_t step,
                         int64_t site) {
   uint64_t key = astrt_subkey(astrt_subkey(seed, (uint64_t)step), (uint64_t)site);
   float keep = p < 1.0f ? 1.0f / (1.0f - p) : 0.0f;
   for (int64_t k = 0; k < n; k++)
-    out[k] = astrt_uniform(key, (uint64_t)k) >= p ? keep : 0.0f;
+    out[k] = astrt_uniform(key, (uint64_t)(first + k)) >= p ? keep : 0.0f;
 }
 
 /* Index of the first maximum of row[0..k): column c replaces the best so far

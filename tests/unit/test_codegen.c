@@ -85,7 +85,7 @@ static void compare_program(const char *src, const char *name, int steps) {
     int64_t rows = eval ? p->eval_batch : (s == steps - 1 ? batch - 3 : batch);
     for (int64_t i = 0; i < rows * ex; i++) x[i] = (float)(urand() * 2 - 1), xd[i] = x[i];
     for (int64_t i = 0; i < rows; i++) y[i] = (int32_t)(urand() * (double)d->data.classes);
-    float scalars[ASTRT_NUM_SCALARS] = {0.05f, (float)(s + 1), (float)rows, 1};
+    float scalars[ASTRT_NUM_SCALARS] = {0.05f, (float)(s + 1), (float)rows, 1, 0.5f};
     float outputs[ASTRT_NUM_OUTPUTS] = {0};
     astrt_step_fn fn = eval ? d->eval : d->phases[0].step;
     fn(vars, work, x, y, rows, scalars, outputs, 17);

@@ -17,6 +17,7 @@
 #define _GNU_SOURCE  /* mkdtemp, nftw */
 #endif
 #include "astrt.h"
+#include "astrt_kernels.h"
 #include "astrt_program.h"
 #include "driver_internal.h"
 
@@ -852,9 +853,12 @@ START_TEST(test_main_log) {
   ck_assert_int_eq(main_to_file(4, argv, &m.p, "log.txt"), 0);
   char text[4096];
   read_text(tpath("log.txt"), text, sizeof text);
-  ck_assert_msg(strstr(text, "softmax (test_driver.c): 21 parameters; data synthetic: 200 "
-                             "train, 50 test; 3 epochs (15 steps) of batch 30; seed 9; "
-                             "1 thread; sgd(lr: 0.1)\n") == text, "%s", text);
+  char header[512];
+  snprintf(header, sizeof header,
+           "softmax (test_driver.c): 21 parameters; data synthetic: 200 train, 50 test; 3 epochs "
+           "(15 steps) of batch 30; seed 9; 1 thread (OpenBLAS %s); sgd(lr: 0.1)\n",
+           astrt_blas_corename());
+  ck_assert_msg(strstr(text, header) == text, "%s", text);
   ck_assert_ptr_nonnull(strstr(text, "  phase 2 from 48.3% of training: batch 70, batch "
                                      "grows\n"));
   ck_assert_ptr_nonnull(strstr(text, "\nepoch 1/3: train loss "));
@@ -1424,7 +1428,7 @@ START_TEST(test_dropout_mask) {
   float *a = malloc(N * sizeof *a), *b = malloc(N * sizeof *b);
   ck_assert(a && b);
   float p = 0.3f, keep = 1.0f / (1.0f - p);
-  astrt_dropout_mask(a, N, p, 42, 7, 2);
+  astrt_dropout_mask(a, N, 0, p, 42, 7, 2);
   int64_t zeros = 0;
   for (int k = 0; k < N; k++) {
     ck_assert(a[k] == 0.0f || a[k] == keep);
@@ -1435,15 +1439,15 @@ START_TEST(test_dropout_mask) {
   uint64_t key = astrt_subkey(astrt_subkey(42, 7), 2);
   for (int k = 0; k < 100; k++)
     ck_assert(a[k] == (astrt_uniform(key, (uint64_t)k) >= p ? keep : 0.0f));
-  astrt_dropout_mask(b, N, p, 42, 7, 2);
+  astrt_dropout_mask(b, N, 0, p, 42, 7, 2);
   ck_assert_mem_eq(a, b, N * sizeof *a);
-  astrt_dropout_mask(b, N, p, 42, 8, 2);  /* another step */
+  astrt_dropout_mask(b, N, 0, p, 42, 8, 2);  /* another step */
   ck_assert(memcmp(a, b, N * sizeof *a) != 0);
-  astrt_dropout_mask(b, N, p, 42, 7, 3);  /* another site */
+  astrt_dropout_mask(b, N, 0, p, 42, 7, 3);  /* another site */
   ck_assert(memcmp(a, b, N * sizeof *a) != 0);
-  astrt_dropout_mask(b, N, p, 43, 7, 2);  /* another seed */
+  astrt_dropout_mask(b, N, 0, p, 43, 7, 2);  /* another seed */
   ck_assert(memcmp(a, b, N * sizeof *a) != 0);
-  astrt_dropout_mask(b, N, 0.0f, 42, 7, 2);  /* p = 0 keeps everything */
+  astrt_dropout_mask(b, N, 0, 0.0f, 42, 7, 2);  /* p = 0 keeps everything */
   for (int k = 0; k < N; k++) ck_assert(b[k] == 1.0f);
   free(a);
   free(b);
@@ -1463,6 +1467,364 @@ START_TEST(test_count_correct) {
   const int32_t wrong[5] = {2, 1, 1, 0, 1};
   ck_assert_float_eq(astrt_count_correct(logits, wrong, 5, 3), 1.0f);  /* row 1 */
   ck_assert_float_eq(astrt_count_correct(logits, labels, 0, 3), 0.0f);
+}
+END_TEST
+
+/* ---- checkpoints: --save and --init-from (vars_io.c) -------------------- */
+
+/* The softmax model plus a state variable and an optimizer slot the steps
+ * leave alone: bn.running_var (ones) and dense.w.momentum (0.5). */
+typedef struct model4 {
+  astrt_var_desc vars[4];
+  model m;
+} model4;
+
+static void make_model4(model4 *m4, int64_t d, int64_t k, int64_t batch, int64_t ntrain,
+                        int64_t ntest) {
+  make_model(&m4->m, d, k, batch, ntrain, ntest);
+  m4->vars[0] = m4->m.vars[0];
+  m4->vars[1] = m4->m.vars[1];
+  int64_t off = (g_bias_off + k * 4 + 63) / 64 * 64;
+  m4->vars[2] = (astrt_var_desc){"bn.running_var", ASTRT_VAR_STATE, 1, {k}, off, k,
+                                 ASTRT_INIT_ONES, 0, 0, 0, 0, 0};
+  off += (k * 4 + 63) / 64 * 64;
+  m4->vars[3] = (astrt_var_desc){"dense.w.momentum", ASTRT_VAR_SLOT, 2, {d, k}, off, d * k,
+                                 ASTRT_INIT_CONST, 0, 0.5, 0, 0, 0};
+  g_var_bytes = off + d * k * 4;
+  m4->m.p.vars = m4->vars;
+  m4->m.p.nvars = 4;
+  m4->m.p.var_bytes = g_var_bytes;
+}
+
+/* The whole file at path (malloc'ed), its length in *len. */
+static unsigned char *slurp(const char *path, size_t *len) {
+  FILE *f = fopen(path, "rb");
+  ck_assert_msg(f != NULL, "cannot open %s", path);
+  ck_assert_int_eq(fseek(f, 0, SEEK_END), 0);
+  long n = ftell(f);
+  ck_assert_int_ge(n, 0);
+  rewind(f);
+  unsigned char *buf = malloc((size_t)n + 1);
+  ck_assert_ptr_nonnull(buf);
+  ck_assert_uint_eq(fread(buf, 1, (size_t)n, f), (size_t)n);
+  fclose(f);
+  *len = (size_t)n;
+  return buf;
+}
+
+/* Asserts that file f holds every variable of p, F32 with p's shapes, and
+ * that their values are those of the arena `vars`. */
+static void assert_file_has_vars(const astrt_st_file *f, const astrt_program *p,
+                                 const unsigned char *vars) {
+  ck_assert_int_eq(f->ntensors, (int)p->nvars);
+  for (uint32_t i = 0; i < p->nvars; i++) {
+    const astrt_var_desc *v = &p->vars[i];
+    const astrt_st_tensor *t = astrt_st_find(f, v->name);
+    ck_assert_msg(t != NULL, "%s missing", v->name);
+    ck_assert_ptr_eq(t, &f->tensors[i]);  /* in descriptor order */
+    ck_assert_int_eq(t->dtype, ASTRT_ST_F32);
+    ck_assert_int_eq(t->rank, v->rank);
+    for (int d = 0; d < v->rank; d++) ck_assert_int_eq(t->dims[d], v->dims[d]);
+    ck_assert_mem_eq(t->data, vars + v->offset, (size_t)v->numel * 4);
+  }
+}
+
+static unsigned char *g_first;  /* the variables as the first step saw them */
+
+static void step_capture(void *vars, void *work, const float *x, const int32_t *y,
+                         int64_t rows, const float *sc, float *out, uint64_t seed) {
+  if (g_ncalls == 0) {
+    free(g_first);
+    g_first = malloc((size_t)g_var_bytes);
+    ck_assert_ptr_nonnull(g_first);
+    memcpy(g_first, vars, (size_t)g_var_bytes);
+  }
+  step_a(vars, work, x, y, rows, sc, out, seed);
+}
+
+static double zero_lr(double t, double step, double epoch) {
+  (void)t, (void)step, (void)epoch;
+  return 0.0;
+}
+
+START_TEST(test_save) {
+  model4 m4;
+  make_model4(&m4, 6, 3, 16, 200, 50);
+  astrt_options o;
+  quiet_options(&o);
+  o.epochs = 2;
+  o.seed = 5;
+  o.has_seed = 1;
+  o.save_path = tpath("a.safetensors");
+  astrt_result r;
+  ck_assert_msg(astrt_train(&m4.m.p, &o, &r) == ASTRT_OK, "%s", astrt_last_error());
+  astrt_st_file f;
+  ck_assert_msg(astrt_safetensors_read(o.save_path, &f) == ASTRT_OK, "%s",
+                astrt_last_error());
+  assert_file_has_vars(&f, &m4.m.p, g_snapshot);  /* the final variables */
+  const float *rv = astrt_st_find(&f, "bn.running_var")->data;
+  const float *mom = astrt_st_find(&f, "dense.w.momentum")->data;
+  ck_assert_float_eq(rv[2], 1.0f);
+  ck_assert_float_eq(mom[17], 0.5f);
+  ck_assert_int_eq(f.nmeta, 5);
+  ck_assert_str_eq(astrt_st_meta(&f, "astc.program"), "softmax");
+  ck_assert_str_eq(astrt_st_meta(&f, "astc.source"), "test_driver.c");
+  char num[32];
+  snprintf(num, sizeof num, "%lld", (long long)r.steps);
+  ck_assert_str_eq(astrt_st_meta(&f, "astc.step"), num);
+  ck_assert_str_eq(astrt_st_meta(&f, "astc.step"), "26");  /* 13 per epoch */
+  ck_assert_str_eq(astrt_st_meta(&f, "astc.epoch"), "2");
+  ck_assert_str_eq(astrt_st_meta(&f, "astc.seed"), "5");
+  astrt_st_file_free(&f);
+  /* the same seed gives a byte-identical file, another seed another one */
+  size_t len_a, len_b, len_c;
+  unsigned char *a = slurp(o.save_path, &len_a);
+  o.save_path = tpath("b.safetensors");
+  ck_assert_int_eq(astrt_train(&m4.m.p, &o, &r), ASTRT_OK);
+  unsigned char *b = slurp(o.save_path, &len_b);
+  ck_assert_uint_eq(len_a, len_b);
+  ck_assert_mem_eq(a, b, len_a);
+  o.seed = 6;
+  o.save_path = tpath("c.safetensors");
+  ck_assert_int_eq(astrt_train(&m4.m.p, &o, &r), ASTRT_OK);
+  unsigned char *c = slurp(o.save_path, &len_c);
+  ck_assert(len_c != len_a || memcmp(a, c, len_a) != 0);
+  /* saving over an existing file replaces it */
+  o.seed = 5;
+  ck_assert_int_eq(astrt_train(&m4.m.p, &o, &r), ASTRT_OK);
+  free(c);
+  c = slurp(o.save_path, &len_c);
+  ck_assert_uint_eq(len_c, len_a);
+  ck_assert_mem_eq(a, c, len_a);
+  free(a);
+  free(b);
+  free(c);
+  free_snapshot();
+}
+END_TEST
+
+START_TEST(test_init_from) {
+  model4 m4;
+  make_model4(&m4, 6, 3, 16, 200, 50);
+  astrt_options o;
+  quiet_options(&o);
+  o.epochs = 2;
+  o.save_path = tpath("trained.safetensors");
+  astrt_result r;
+  ck_assert_msg(astrt_train(&m4.m.p, &o, &r) == ASTRT_OK, "%s", astrt_last_error());
+  astrt_st_file f;
+  ck_assert_int_eq(astrt_safetensors_read(o.save_path, &f), ASTRT_OK);
+  /* 0 steps: initialise, then load the file over the arena */
+  void *arena;
+  ck_assert_int_eq(astrt_vars_create(&m4.m.p, 99, &arena), ASTRT_OK);
+  int64_t loaded;
+  ck_assert_msg(astrt_vars_load(&m4.m.p, arena, o.save_path, &loaded) == ASTRT_OK, "%s",
+                astrt_last_error());
+  ck_assert_int_eq(loaded, 4);
+  assert_file_has_vars(&f, &m4.m.p, arena);
+  free(arena);
+  /* 1 step: the step starts from the file's values */
+  o.save_path = NULL;
+  o.init_path = tpath("trained.safetensors");
+  o.epochs = 0;
+  o.steps = 1;
+  m4.m.phases[0].step = step_capture;
+  g_ncalls = 0;
+  ck_assert_msg(astrt_train(&m4.m.p, &o, &r) == ASTRT_OK, "%s", astrt_last_error());
+  ck_assert_int_eq(r.steps, 1);
+  assert_file_has_vars(&f, &m4.m.p, g_first);
+  ck_assert(memcmp(g_first, g_snapshot, (size_t)g_var_bytes) != 0);  /* it trained */
+  /* ... and with a zero learning rate it ends there too */
+  m4.m.p.lr_schedule = zero_lr;
+  ck_assert_int_eq(astrt_train(&m4.m.p, &o, &r), ASTRT_OK);
+  assert_file_has_vars(&f, &m4.m.p, g_snapshot);
+  /* without --init-from the first step sees the initial values */
+  o.init_path = NULL;
+  g_ncalls = 0;
+  ck_assert_int_eq(astrt_train(&m4.m.p, &o, &r), ASTRT_OK);
+  ck_assert(memcmp(g_first, f.tensors[0].data, 6 * 3 * 4) != 0);
+  astrt_st_file_free(&f);
+  free(g_first);
+  g_first = NULL;
+  free_snapshot();
+}
+END_TEST
+
+START_TEST(test_init_partial) {
+  model4 m4;
+  make_model4(&m4, 4, 2, 10, 60, 20);
+  m4.m.phases[0].step = step_capture;
+  astrt_options o;
+  quiet_options(&o);
+  o.steps = 1;
+  astrt_result r;
+  ck_assert_int_eq(astrt_train(&m4.m.p, &o, &r), ASTRT_OK);
+  unsigned char *plain = g_first;
+  g_first = NULL;
+  /* a file holding only the bias and the state */
+  float b[2] = {7, -7}, rv[2] = {3, 4};
+  const astrt_st_tensor t[] = {{"dense.b", ASTRT_ST_F32, 1, {2}, b},
+                               {"bn.running_var", ASTRT_ST_F32, 1, {2}, rv}};
+  o.init_path = tpath("part.safetensors");
+  ck_assert_int_eq(astrt_safetensors_write(o.init_path, t, 2, NULL, NULL, 0), ASTRT_OK);
+  g_ncalls = 0;
+  ck_assert_msg(astrt_train(&m4.m.p, &o, &r) == ASTRT_OK, "%s", astrt_last_error());
+  ck_assert_mem_eq(g_first + m4.vars[1].offset, b, sizeof b);
+  ck_assert_mem_eq(g_first + m4.vars[2].offset, rv, sizeof rv);
+  /* the others keep their initial values */
+  ck_assert_mem_eq(g_first, plain, 4 * 2 * 4);
+  ck_assert_mem_eq(g_first + m4.vars[3].offset, plain + m4.vars[3].offset, 4 * 2 * 4);
+  /* the header reports it */
+  const char *argv[] = {"./prog", "--progress=plain", "--threads=1", "--steps=1",
+                        "--init-from", o.init_path};
+  ck_assert_int_eq(main_to_file(6, argv, &m4.m.p, "init.log"), 0);
+  char text[4096];
+  read_text(tpath("init.log"), text, sizeof text);
+  char want[1200];
+  snprintf(want, sizeof want, "\n  initialised from %s: 2 of 4 variables\n", o.init_path);
+  ck_assert_msg(strstr(text, want) != NULL, "%s", text);
+  free(plain);
+  free(g_first);
+  g_first = NULL;
+  free_snapshot();
+}
+END_TEST
+
+START_TEST(test_init_errors) {
+  model m;
+  make_model(&m, 6, 3, 16, 100, 20);
+  astrt_options o;
+  quiet_options(&o);
+  o.init_path = tpath("bad.safetensors");
+  astrt_result r;
+  float w[18] = {0}, b[3] = {0};
+  /* a shape that differs (the transpose) */
+  astrt_st_tensor t[3] = {{"dense.w", ASTRT_ST_F32, 2, {3, 6}, w},
+                          {"dense.b", ASTRT_ST_F32, 1, {3}, b},
+                          {"dense.v", ASTRT_ST_F32, 1, {3}, b}};
+  ck_assert_int_eq(astrt_safetensors_write(o.init_path, t, 2, NULL, NULL, 0), ASTRT_OK);
+  ck_assert_int_eq(astrt_train(&m.p, &o, &r), ASTRT_ERR_MISMATCH);
+  ck_assert_error_has(o.init_path);
+  ck_assert_error_has("tensor 'dense.w' has shape [3, 6] but variable dense.w of softmax "
+                      "has shape [6, 3]");
+  ck_assert_error_has("[in, out]");
+  ck_assert_int_eq(r.steps, 0);
+  /* rank differs */
+  t[0] = (astrt_st_tensor){"dense.w", ASTRT_ST_F32, 1, {18}, w};
+  ck_assert_int_eq(astrt_safetensors_write(o.init_path, t, 2, NULL, NULL, 0), ASTRT_OK);
+  ck_assert_int_eq(astrt_train(&m.p, &o, &r), ASTRT_ERR_MISMATCH);
+  ck_assert_error_has("[18]");
+  /* a dtype other than F32 */
+  t[0] = (astrt_st_tensor){"dense.w", ASTRT_ST_F16, 2, {6, 3}, w};
+  ck_assert_int_eq(astrt_safetensors_write(o.init_path, t, 2, NULL, NULL, 0), ASTRT_OK);
+  ck_assert_int_eq(astrt_train(&m.p, &o, &r), ASTRT_ERR_MISMATCH);
+  ck_assert_error_has("tensor 'dense.w' is F16");
+  /* tensors the program does not have */
+  t[0] = (astrt_st_tensor){"conv.w", ASTRT_ST_F32, 2, {6, 3}, w};
+  ck_assert_int_eq(astrt_safetensors_write(o.init_path, t, 3, NULL, NULL, 0), ASTRT_OK);
+  ck_assert_int_eq(astrt_train(&m.p, &o, &r), ASTRT_ERR_MISMATCH);
+  ck_assert_error_has("2 tensors are not variables of softmax: conv.w, dense.v");
+  ck_assert_error_has("its variables: dense.w, dense.b");
+  /* a damaged file, a missing one */
+  write_text(o.init_path, "not a checkpoint");
+  ck_assert_int_eq(astrt_train(&m.p, &o, &r), ASTRT_ERR_FORMAT);
+  ck_assert_error_has(o.init_path);
+  o.init_path = tpath("none.safetensors");
+  ck_assert_int_eq(astrt_train(&m.p, &o, &r), ASTRT_ERR_NOTFOUND);
+  ck_assert_error_has("none.safetensors");
+  /* astrt_main: exit 1 with the message */
+  const char *argv[] = {"./prog", "--quiet", "--threads=1", "--init-from", o.init_path};
+  ck_assert_int_eq(main_to_file(5, argv, &m.p, "err.log"), 1);
+  char text[2048];
+  read_text(tpath("err.log"), text, sizeof text);
+  ck_assert_msg(strncmp(text, "prog: error: ", 13) == 0 && strstr(text, "none.safetensors"),
+                "%s", text);
+  free_snapshot();
+}
+END_TEST
+
+START_TEST(test_save_errors) {
+  model m;
+  make_model(&m, 6, 3, 16, 100, 20);
+  astrt_options o;
+  quiet_options(&o);
+  astrt_result r;
+  /* a directory that does not exist: refused before training */
+  o.save_path = tpath("no/such/dir/x.safetensors");
+  g_ncalls = 0;
+  ck_assert_int_eq(astrt_train(&m.p, &o, &r), ASTRT_ERR_IO);
+  ck_assert_error_has(o.save_path);
+  ck_assert_error_has("--save");
+  ck_assert_int_eq(g_ncalls, 0);
+  /* a device */
+  if (access("/dev/full", W_OK) == 0) {
+    o.save_path = "/dev/full";
+    ck_assert_int_eq(astrt_train(&m.p, &o, &r), ASTRT_ERR_IO);
+    ck_assert_error_has("/dev/full");
+    ck_assert_int_eq(g_ncalls, 0);
+    struct stat sb;
+    ck_assert(stat("/dev/full", &sb) == 0 && S_ISCHR(sb.st_mode));
+  }
+  /* a disk that fills up while saving: the old file stays */
+  o.save_path = tpath("keep.safetensors");
+  write_text(o.save_path, "previous contents");
+  setenv("ASTRT_FAULT_WRITE_AFTER", "100", 1);
+  ck_assert_int_eq(astrt_train(&m.p, &o, &r), ASTRT_ERR_IO);
+  unsetenv("ASTRT_FAULT_WRITE_AFTER");
+  ck_assert_error_has(o.save_path);
+  ck_assert_error_has("No space left on device");
+  ck_assert_int_gt(r.steps, 0);  /* it trained */
+  char text[256];
+  read_text(o.save_path, text, sizeof text);
+  ck_assert_str_eq(text, "previous contents");
+  free_snapshot();
+}
+END_TEST
+
+/* Runs astrt_main with stdout going to tmpdir/name; returns its exit code. */
+static int main_stdout_to_file(int argc, const char **argv, const astrt_program *p,
+                               const char *name) {
+  fflush(stdout);
+  int saved = dup(1);
+  FILE *f = fopen(tpath(name), "w");
+  ck_assert(saved >= 0 && f);
+  dup2(fileno(f), 1);
+  int rc = astrt_main(argc, (char **)argv, p);
+  fflush(stdout);
+  dup2(saved, 1);
+  close(saved);
+  fclose(f);
+  return rc;
+}
+
+START_TEST(test_checkpoint_options) {
+  astrt_options o;
+  astrt_options_default(&o);
+  ck_assert_ptr_null(o.save_path);
+  ck_assert_ptr_null(o.init_path);
+  const char *a1[] = {"prog", "--save", "out.safetensors", "--init-from=in.safetensors"};
+  ck_assert_int_eq(parse(&o, 4, a1), 0);
+  ck_assert_str_eq(o.save_path, "out.safetensors");
+  ck_assert_str_eq(o.init_path, "in.safetensors");
+  const char *a2[] = {"prog", "--save="};
+  ck_assert_int_eq(parse(&o, 2, a2), -1);
+  const char *a3[] = {"prog", "--init-from"};
+  ck_assert_int_eq(parse(&o, 2, a3), -1);
+  /* astrt_main: the summary names the saved file; the file can be loaded */
+  model m;
+  make_model(&m, 6, 3, 16, 100, 20);
+  const char *path = tpath("main.safetensors");
+  const char *argv[] = {"./prog", "--quiet", "--threads=1", "--epochs=1", "--save", path};
+  ck_assert_int_eq(main_stdout_to_file(6, argv, &m.p, "summary.txt"), 0);
+  char text[2048], want[1100];
+  read_text(tpath("summary.txt"), text, sizeof text);
+  snprintf(want, sizeof want, "  saved %s\n", path);
+  ck_assert_msg(strstr(text, want) != NULL, "%s", text);
+  const char *again[] = {"./prog", "--quiet", "--threads=1", "--steps=1", "--init-from", path};
+  ck_assert_int_eq(main_stdout_to_file(6, again, &m.p, "summary2.txt"), 0);
+  read_text(tpath("summary2.txt"), text, sizeof text);
+  ck_assert_ptr_null(strstr(text, "saved"));
+  free_snapshot();
 }
 END_TEST
 
@@ -1512,6 +1874,17 @@ static Suite *driver_suite(void) {
   tcase_add_test(data, test_synthetic);
   tcase_add_test(data, test_batch_gather);
   suite_add_tcase(s, data);
+
+  TCase *ckpt = tcase_create("checkpoint");
+  tcase_add_checked_fixture(ckpt, setup, teardown);
+  tcase_set_timeout(ckpt, 60);
+  tcase_add_test(ckpt, test_save);
+  tcase_add_test(ckpt, test_init_from);
+  tcase_add_test(ckpt, test_init_partial);
+  tcase_add_test(ckpt, test_init_errors);
+  tcase_add_test(ckpt, test_save_errors);
+  tcase_add_test(ckpt, test_checkpoint_options);
+  suite_add_tcase(s, ckpt);
 
   TCase *real = tcase_create("fashion-mnist");
   tcase_set_timeout(real, 300);

@@ -19,7 +19,7 @@
  *   once; the fast kernels accumulate in float (OpenBLAS, blocked, FMA). The
  *   float rounding error of a length-L dot product of values in [-1, 1]
  *   grows like sqrt(L) * 2^-24 * |terms| in practice; even the longest
- *   reduction here (grad weight over 130 x 784 output pixels) stays below
+ *   reduction here (grad weight over 131 x 784 output pixels) stays below
  *   1e-6 relative to max |ref|, so 1e-4 leaves two orders of margin. A wrong
  *   index, a dropped or doubled term, or a missed padding case changes
  *   elements by O(|x| |w|) ~ 0.1..1, far above the tolerance.

@@ -1,0 +1,258 @@
+#!/usr/bin/python3
+"""throughput.py — training throughput of astc and PyTorch CPU, side by side.
+
+One command: builds the examples with astc (`astc build`), then for each model
+runs astc and PyTorch (bench/torch_peer.py) alternately, --runs times (default
+3), one epoch of Fashion-MNIST each (60000 samples), in every thread split:
+
+  astc   --threads 1, --threads 2             (OpenBLAS threads; astc's step
+                                               is otherwise single-threaded)
+  torch  OMP_NUM_THREADS = torch.set_num_threads in {1, 2}
+         x OPENBLAS_NUM_THREADS in {1, 2}
+
+Each side's best split is the one with the highest median samples/s; the
+table compares the two best splits, and the JSON keeps every run.
+
+  samples/s  astc: samples / train_seconds from the --metrics JSON lines
+             (training only: batch gathering included, evaluation excluded);
+             torch: torch_peer.py's samples_per_second (training only, batch
+             gathering included, after 20 untimed warm-up steps).
+  peak RSS   of each process (wait4's ru_maxrss), the worst run per split.
+
+The machine's load average is printed at the start and the end: on a 2-core
+machine other jobs change the numbers, and the runs alternate so that both
+sides see the same conditions.
+
+  /usr/bin/python3 bench/throughput.py [--runs 3] [--models mlp,lenet,wide]
+      [--astc BUILD/compiler/astc] [--require-floor]
+
+Writes bench/results/throughput-<date>.json and prints a markdown table.
+Models: mlp (examples/fashion_mlp.train, batch 64), lenet
+(examples/fashion_lenet.train, batch 64), wide (bench/models/wide_mlp.train,
+784-1024-1024-10, batch 256; not in the default set).
+"""
+import argparse
+import datetime
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+PY = "/usr/bin/python3"
+
+MODELS = {
+    "mlp": ("examples/fashion_mlp.train", 64),
+    "lenet": ("examples/fashion_lenet.train", 64),
+    "wide": ("bench/models/wide_mlp.train", 256),
+}
+
+
+def loadavg():
+    return [round(x, 2) for x in os.getloadavg()]
+
+
+def spawn(cmd, env=None, timeout=None):
+    """Runs cmd; returns (exit status, stdout, stderr, peak RSS in KiB, wall s)."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        t0 = time.perf_counter()
+        p = subprocess.Popen(cmd, stdout=out, stderr=err, env=env)
+        deadline = None if timeout is None else t0 + timeout
+        while True:
+            pid, status, ru = os.wait4(p.pid, os.WNOHANG)
+            if pid:
+                break
+            if deadline and time.perf_counter() > deadline:
+                p.kill()
+                pid, status, ru = os.wait4(p.pid, 0)
+                status = -1
+                break
+            time.sleep(0.02)
+        wall = time.perf_counter() - t0
+        p.returncode = os.waitstatus_to_exitcode(status) if status >= 0 else -9
+        out.seek(0)
+        err.seek(0)
+        return p.returncode, out.read().decode(), err.read().decode(), ru.ru_maxrss, wall
+
+
+def run_astc(exe, threads, epochs, timeout):
+    with tempfile.NamedTemporaryFile(suffix=".jsonl") as m:
+        rc, out, err, rss, wall = spawn([exe, "--epochs", str(epochs), "--threads", str(threads),
+                                         "--metrics", m.name, "--quiet", "--progress=plain"],
+                                        timeout=timeout)
+        if rc != 0:
+            return {"error": f"exit {rc}: {err.strip()[-300:]}", "peak_rss_kb": rss, "wall": wall}
+        lines = [json.loads(s) for s in open(m.name) if s.strip()]
+    end = [e for e in lines if e.get("event") == "end"][-1]
+    evals = [e for e in lines if e.get("event") == "eval"]
+    samples = evals[-1]["samples"] if evals else 60000 * epochs
+    return {"samples": samples, "train_seconds": end["train_seconds"],
+            "samples_per_second": samples / end["train_seconds"],
+            "final_test_accuracy": end.get("final_test_accuracy"),
+            "peak_rss_kb": rss, "wall": wall}
+
+
+def run_torch(model, batch, omp, blas, epochs, timeout):
+    env = dict(os.environ, OMP_NUM_THREADS=str(omp), OPENBLAS_NUM_THREADS=str(blas))
+    rc, out, err, rss, wall = spawn([PY, os.path.join(HERE, "torch_peer.py"), "throughput",
+                                     "--model", model, "--batch", str(batch),
+                                     "--epochs", str(epochs), "--threads", str(omp)],
+                                    env=env, timeout=timeout)
+    if rc != 0:
+        return {"error": f"exit {rc}: {err.strip()[-300:]}", "peak_rss_kb": rss, "wall": wall}
+    r = json.loads(out.strip().splitlines()[-1])
+    return {"samples": r["samples"], "train_seconds": r["train_seconds"],
+            "samples_per_second": r["samples_per_second"], "peak_rss_kb": rss, "wall": wall}
+
+
+def split_name(side, split):
+    return f"--threads {split[0]}" if side == "astc" else f"omp {split[0]} / openblas {split[1]}"
+
+
+def summarize(runs):
+    ok = [r["samples_per_second"] for r in runs if "samples_per_second" in r]
+    return {"median": statistics.median(ok) if ok else None, "min": min(ok) if ok else None,
+            "max": max(ok) if ok else None, "n": len(ok), "failed": len(runs) - len(ok),
+            "peak_rss_kb": max(r["peak_rss_kb"] for r in runs)}
+
+
+def fmt(s):
+    if s["median"] is None:
+        return "failed"
+    return f"{s['median']:,.0f} ({s['min']:,.0f}–{s['max']:,.0f})"
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--astc", default=os.path.join(ROOT, "build-par/compiler/astc"))
+    ap.add_argument("--models", default="mlp,lenet", help="comma-separated: mlp, lenet, wide")
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--epochs", type=int, default=1)
+    ap.add_argument("--astc-threads", default="1,2")
+    ap.add_argument("--torch-splits", default="1x1,1x2,2x1,2x2",
+                    help="OMPxOPENBLAS thread counts for PyTorch")
+    ap.add_argument("--timeout", type=float, default=600, help="seconds per run")
+    ap.add_argument("--out", default=None, help="default: bench/results/throughput-<date>.json")
+    ap.add_argument("--require-floor", action="store_true",
+                    help="exit 1 unless astc >= 1.0x PyTorch on every model")
+    args = ap.parse_args()
+    if not os.path.exists(args.astc):
+        sys.exit(f"throughput: {args.astc} does not exist; build astc first")
+    models = args.models.split(",")
+    for m in models:
+        if m not in MODELS:
+            sys.exit(f"throughput: unknown model {m} (known: {', '.join(MODELS)})")
+    astc_splits = [(int(t),) for t in args.astc_threads.split(",")]
+    torch_splits = [tuple(int(v) for v in s.split("x")) for s in args.torch_splits.split(",")]
+
+    started = datetime.datetime.now()
+    load_start = loadavg()
+    print(f"throughput: {started:%Y-%m-%d %H:%M}, {os.cpu_count()} CPUs, "
+          f"load average at start {load_start[0]} {load_start[1]} {load_start[2]}", flush=True)
+
+    runs = []
+    with tempfile.TemporaryDirectory(prefix="astc-throughput-") as tmp:
+        exes = {}
+        for m in models:
+            exes[m] = os.path.join(tmp, m)
+            r = subprocess.run([args.astc, "build", os.path.join(ROOT, MODELS[m][0]), "-o", exes[m]],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            if r.returncode != 0:
+                sys.exit(f"throughput: astc build {MODELS[m][0]} failed:\n{r.stdout}")
+        for rnd in range(args.runs):
+            for m in models:
+                batch = MODELS[m][1]
+                # alternate the two sides; rotate the order from round to round
+                a = [("astc", s) for s in astc_splits]
+                t = [("torch", s) for s in torch_splits]
+                order = []
+                while a or t:
+                    if a:
+                        order.append(a.pop(0))
+                    if t:
+                        order.append(t.pop(0))
+                k = rnd % len(order)
+                order = order[k:] + order[:k]
+                for side, split in order:
+                    if side == "astc":
+                        r = run_astc(exes[m], split[0], args.epochs, args.timeout)
+                    else:
+                        r = run_torch(m, batch, split[0], split[1], args.epochs, args.timeout)
+                    r.update({"model": m, "side": side, "split": list(split), "round": rnd + 1,
+                              "load": loadavg()[0]})
+                    runs.append(r)
+                    sps = r.get("samples_per_second")
+                    print(f"  round {rnd + 1} {m:<5} {side:<5} {split_name(side, split):<22} "
+                          + (f"{sps:10,.0f} samples/s" if sps else f"  {r['error']}")
+                          + f"  rss {r['peak_rss_kb'] / 1024:6.0f} MiB  load {r['load']}", flush=True)
+
+    load_end = loadavg()
+    summary = {}
+    for m in models:
+        summary[m] = {"batch": MODELS[m][1], "source": MODELS[m][0]}
+        for side, splits in (("astc", astc_splits), ("torch", torch_splits)):
+            per = {}
+            for s in splits:
+                rs = [r for r in runs if r["model"] == m and r["side"] == side and tuple(r["split"]) == s]
+                per[split_name(side, s)] = summarize(rs)
+            measured = {k: v for k, v in per.items() if v["median"] is not None}
+            best = max(measured, key=lambda k: measured[k]["median"]) if measured else None
+            summary[m][side] = {"best_split": best, "best": per.get(best), "splits": per}
+        a, t = summary[m]["astc"]["best"], summary[m]["torch"]["best"]
+        summary[m]["ratio"] = a["median"] / t["median"] if a and t else None
+
+    lines = ["| model | batch | astc samples/s median (min–max) | PyTorch samples/s median (min–max) "
+             "| ratio astc/PyTorch | astc best split | PyTorch best split | peak RSS astc / PyTorch |",
+             "|---|---|---|---|---|---|---|---|"]
+    for m in models:
+        s = summary[m]
+        a, t = s["astc"]["best"], s["torch"]["best"]
+        ratio = f"{s['ratio']:.2f}x" if s["ratio"] else "n/a"
+        lines.append(f"| {m} | {s['batch']} | {fmt(a) if a else 'failed'} | {fmt(t) if t else 'failed'} "
+                     f"| {ratio} | {s['astc']['best_split']} | {s['torch']['best_split']} "
+                     f"| {a['peak_rss_kb'] / 1024 if a else 0:.0f} / "
+                     f"{t['peak_rss_kb'] / 1024 if t else 0:.0f} MiB |")
+    lines += ["", "All splits (samples/s median (min–max), peak RSS):", "",
+              "| model | side | split | samples/s | peak RSS |", "|---|---|---|---|---|"]
+    for m in models:
+        for side in ("astc", "torch"):
+            for name, v in summary[m][side]["splits"].items():
+                fail = f", {v['failed']} failed" if v["failed"] else ""
+                lines.append(f"| {m} | {side} | {name} | {fmt(v)}{fail} | {v['peak_rss_kb'] / 1024:.0f} MiB |")
+    floor_ok = all(summary[m]["ratio"] is not None and summary[m]["ratio"] >= 1.0 for m in models)
+    lines += ["", f"Load average (1, 5, 15 min): start {load_start}, end {load_end} "
+              f"on {os.cpu_count()} CPUs.",
+              f"Floor astc >= 1.0x PyTorch on every model: {'met' if floor_ok else 'NOT met'}."]
+    table = "\n".join(lines)
+    print("\n" + table)
+
+    try:
+        import torch
+        torch_version = torch.__version__
+    except ImportError:
+        torch_version = None
+    git = subprocess.run(["git", "-C", ROOT, "describe", "--always", "--dirty"],
+                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True).stdout.strip()
+    out = args.out
+    if out is None:
+        os.makedirs(os.path.join(HERE, "results"), exist_ok=True)
+        out = os.path.join(HERE, "results", f"throughput-{started:%Y-%m-%d}.json")
+        if os.path.exists(out):
+            out = os.path.join(HERE, "results", f"throughput-{started:%Y-%m-%d-%H%M%S}.json")
+    with open(out, "w") as f:
+        json.dump({"date": started.isoformat(timespec="seconds"), "host": platform.node(),
+                   "cpus": os.cpu_count(), "cpu": platform.processor() or platform.machine(),
+                   "load_start": load_start, "load_end": load_end, "astc": os.path.abspath(args.astc),
+                   "git": git, "torch": torch_version, "epochs": args.epochs, "runs_per_split": args.runs,
+                   "summary": summary, "runs": runs, "table": table}, f, indent=1)
+    print(f"\nwrote {os.path.relpath(out)}")
+    return 0 if floor_ok or not args.require_floor else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,61 @@
+/* batch.c — batch-size scheduling as a program rewrite.
+ *
+ * Each phase's step is specialised to its batch size (the phases pass gave
+ * it one; shapes keep the symbolic B, whose maximum the memory plan and the
+ * driver take from the phase). This pass makes the two remaining rewrites:
+ *   - learning-rate coupling: with lr_scale linear or sqrt, the step's
+ *     learning rate becomes lr * batch/base (or its square root), an explicit
+ *     multiply before the updates;
+ *   - micro-batches: when the batch exceeds `micro`, every gradient the
+ *     updates read passes through an `accumulate` op; code generation runs
+ *     everything before the accumulates once per micro-batch (at most micro
+ *     rows) and the updates once, on sum_m (rows_m / rows) grad_m — the same
+ *     mean gradient as one large batch (Caffe's iter_size, Darknet's
+ *     subdivisions). Batch statistics (batch norm) are per micro-batch.
+ */
+#include <string.h>
+
+#include "pass.h"
+#include "rewrite.h"
+
+static bool is_leaf(const IrNode *n) { return ir_ops[n->op].cls == LEAF; }
+
+static void rewrite_phase(IrPhase *ph) {
+  const IrGraph *g = &ph->step;
+  IrRewrite rw;
+  rw_begin(&rw, g);
+  bool in_update = false;
+  for (int i = 0; i < g->len; i++) {
+    const IrNode *n = &g->nodes[i];
+    if (ph->micro > 0 && !in_update && n->role == ROLE_UPDATE) {
+      /* the boundary: accumulate every per-micro-batch value the updates read */
+      in_update = true;
+      for (int j = i; j < g->len; j++) {
+        const IrNode *u = &g->nodes[j];
+        for (int k = 0; k < u->nin; k++) {
+          int o = u->in[k];
+          const IrNode *on = &g->nodes[o];
+          if (o >= i || is_leaf(on) || rw.dst.nodes[rw.map[o]].op == IR_ACCUMULATE) continue;
+          rw.b.role = ROLE_UPDATE;
+          rw.b.loc = on->loc;
+          rw.b.layer = on->layer;
+          rw_map(&rw, o, irb_un(&rw.b, IR_ACCUMULATE, rw.map[o]));
+        }
+      }
+    }
+    int k = rw_copy(&rw, i);
+    if (ph->lr_scale != 1 && n->op == IR_SCALAR && n->ia[0] == SC_LR) {
+      rw.b.role = ROLE_UPDATE;
+      rw.b.loc = n->loc;
+      rw.b.layer = -1;
+      rw_map(&rw, i, irb_bin(&rw.b, IR_MUL, k, irb_const(&rw.b, ph->lr_scale)));
+    }
+  }
+  rw_end(&rw, &ph->step);
+}
+
+bool pass_batch(PassContext *c) {
+  if (!sp_item(c->spec, "batch")) return true;
+  for (int i = 0; i < c->p->phases.len; i++) rewrite_phase(&c->p->phases.data[i]);
+  return true;
+}

@@ -1,0 +1,263 @@
+/* phases.c — splitting training into phases.
+ *
+ * Each speedup technique is a function of training progress t that returns a
+ * discrete setting: which layers are frozen, the batch size (with its
+ * learning-rate factor and micro-batch size), the storage precision. The
+ * pass finds every t where any setting changes, and gives each interval its
+ * own copy of the baseline step graph with the settings of that interval;
+ * the later passes specialise those copies. Without a speedup block there is
+ * one phase, the baseline.
+ *
+ * Rules (docs/passes.md has the sources):
+ *   freeze progressive(start, level): frozen fraction f(t) = 0 for t <= start,
+ *     else level (t - start) / (1 - start); the first floor(f (n - 1)) of the
+ *     n parameter-owning layers (counted from the input) are frozen; the last
+ *     layer never is (MosaicML Composer's LayerFreezing).
+ *   freeze at(layer: t, ...): each named layer is frozen from its t on.
+ *   batch ramp(a -> b, until, increment): a, a+inc, ..., b, each for an equal
+ *     share of [0, until) (Megatron-LM's --rampup-batch-size).
+ *   batch steps(at: [m1, m2 ...], factor): the batch is multiplied by factor
+ *     at each milestone (Smith et al. 2017).
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pass.h"
+
+typedef struct Settings {
+  bool *frozen_layer;   /* by layer index */
+  int64_t batch, micro;
+  double lr_scale;
+} Settings;
+
+typedef struct Plan {
+  const IrProgram *p;
+  const SpeedupItem *freeze, *batch;
+  int nlayers;          /* parameter-owning layers, from the input */
+  int *layers;
+  double *layer_time;   /* freeze time of each layer (index into p->layers), 2 = never */
+} Plan;
+
+/* ---- freeze ------------------------------------------------------------------------ */
+
+static bool plan_freeze(Plan *pl) {
+  const SpeedupItem *it = pl->freeze;
+  const IrProgram *p = pl->p;
+  for (int l = 0; l < p->layers.len; l++) pl->layer_time[l] = 2;
+  if (!it) return true;
+  if (pl->nlayers < 2) {
+    diag_error(it->loc, "freeze: model '%s' has %d layer%s with parameters; freezing needs at least two "
+                        "(the last layer always trains)", p->model_name, pl->nlayers, pl->nlayers == 1 ? "" : "s");
+    return false;
+  }
+  if (!strcmp(it->rule->rule, "progressive")) {
+    double start = sp_arg(it, "start")->num, level = sp_arg(it, "level")->num;
+    if (start >= 1) {
+      diag_error(sp_arg(it, "start")->loc, "freeze progressive: start must be below 1 (it is %g)", start);
+      return false;
+    }
+    /* layer k (0-based from the input) is frozen once floor(f (n-1)) > k */
+    for (int k = 0; k + 1 < pl->nlayers; k++) {
+      if (level <= 0) break;
+      double t = start + ((double)(k + 1) / (pl->nlayers - 1)) * (1 - start) / level;
+      if (t < 1) pl->layer_time[pl->layers[k]] = t;
+    }
+    return true;
+  }
+  /* at(layer: t, ...) */
+  for (int i = 0; i < it->nlayer_times; i++) {
+    const SpLayerTime *lt = &it->layer_times[i];
+    int l = -1;
+    for (int k = 0; k < pl->nlayers; k++)
+      if (!strcmp(p->layers.data[pl->layers[k]].name, lt->layer)) l = pl->layers[k];
+    if (l < 0) {
+      diag_error(lt->loc, "freeze at: layer '%s' has no parameters, so there is nothing to freeze", lt->layer);
+      return false;
+    }
+    pl->layer_time[l] = lt->t;
+  }
+  bool all = true;
+  double when = 0;
+  for (int k = 0; k < pl->nlayers; k++) {
+    double t = pl->layer_time[pl->layers[k]];
+    if (t >= 1) all = false;
+    when = fmax(when, t);
+  }
+  if (all) {
+    diag_error(it->loc, "freeze at: every layer with parameters is frozen by t = %g, so nothing would train "
+                        "after it", when);
+    return false;
+  }
+  return true;
+}
+
+/* ---- batch ------------------------------------------------------------------------ */
+
+static int64_t ramp_increment(const SpeedupItem *it) {
+  int64_t inc = (int64_t)sp_arg(it, "increment")->num;
+  return inc > 0 ? inc : (int64_t)sp_arg(it, "sizes")->lo;
+}
+
+/* the batch size at progress t */
+static int64_t batch_at(const Plan *pl, double t) {
+  const SpeedupItem *it = pl->batch;
+  if (!it) return pl->p->batch;
+  if (!strcmp(it->rule->rule, "ramp")) {
+    int64_t lo = (int64_t)sp_arg(it, "sizes")->lo, hi = (int64_t)sp_arg(it, "sizes")->hi;
+    double until = sp_arg(it, "until")->num;
+    int64_t inc = ramp_increment(it);
+    int64_t steps = (hi - lo + inc - 1) / inc;
+    if (t >= until) return hi;
+    int64_t i = (int64_t)floor(t / until * (double)steps);
+    return MIN(lo + i * inc, hi);
+  }
+  const SpArg *at = sp_arg(it, "at");
+  int64_t b = pl->p->batch;
+  for (int i = 0; i < at->nnums; i++)
+    if (t >= at->nums[i]) b *= (int64_t)sp_arg(it, "factor")->num;
+  return b;
+}
+
+static double lr_scale_for(const Plan *pl, int64_t batch) {
+  if (!pl->batch) return 1;
+  const char *how = sp_arg(pl->batch, "lr_scale")->choice;
+  double r = (double)batch / (double)pl->p->batch;
+  if (!strcmp(how, "linear")) return r;
+  if (!strcmp(how, "sqrt")) return sqrt(r);
+  return 1;
+}
+
+static bool plan_batch(Plan *pl, int64_t train_examples) {
+  const SpeedupItem *it = pl->batch;
+  if (!it) return true;
+  int64_t biggest = batch_at(pl, 1);
+  if (train_examples > 0 && biggest > train_examples) {
+    diag_error(it->loc, "batch %s: the batch grows to %lld but data '%s' has only %lld training examples",
+               it->rule->rule, (long long)biggest, pl->p->data.name, (long long)train_examples);
+    return false;
+  }
+  if (biggest > (int64_t)1 << 24) {
+    diag_error(it->loc, "batch %s: a batch of %lld examples is beyond what astc supports", it->rule->rule,
+               (long long)biggest);
+    return false;
+  }
+  return true;
+}
+
+/* ---- breakpoints and phases -------------------------------------------------------------- */
+
+static int cmp_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+static void settings_at(const Plan *pl, double t, Settings *s) {
+  for (int l = 0; l < pl->p->layers.len; l++) s->frozen_layer[l] = t >= pl->layer_time[l];
+  s->batch = batch_at(pl, t);
+  int64_t micro = pl->batch ? (int64_t)sp_arg(pl->batch, "micro")->num : 0;
+  s->micro = micro > 0 && s->batch > micro ? micro : 0;
+  s->lr_scale = lr_scale_for(pl, s->batch);
+}
+
+static bool settings_eq(const Plan *pl, const Settings *a, const Settings *b) {
+  if (a->batch != b->batch || a->micro != b->micro || a->lr_scale != b->lr_scale) return false;
+  for (int l = 0; l < pl->p->layers.len; l++)
+    if (a->frozen_layer[l] != b->frozen_layer[l]) return false;
+  return true;
+}
+
+/* "freeze dense_1; batch 128, lr x2" — what changed from prev */
+static const char *describe(const Plan *pl, const Settings *prev, const Settings *s, Arena *a) {
+  StrBuf sb = {0};
+  for (int l = 0; l < pl->p->layers.len; l++)
+    if (s->frozen_layer[l] && (!prev || !prev->frozen_layer[l]))
+      sb_printf(&sb, "%sfreeze %s", sb.len ? "; " : "", pl->p->layers.data[l].name);
+  if (!prev || prev->batch != s->batch) {
+    if (pl->batch) sb_printf(&sb, "%sbatch %lld", sb.len ? "; " : "", (long long)s->batch);
+    if (s->lr_scale != 1) sb_printf(&sb, ", lr x%g", s->lr_scale);
+    if (s->micro) sb_printf(&sb, ", micro-batches of %lld", (long long)s->micro);
+  }
+  const char *r = sb.len ? arena_strdup(a, sb.data) : NULL;
+  sb_free(&sb);
+  return r;
+}
+
+bool pass_phases(PassContext *c) {
+  IrProgram *p = c->p;
+  ASTC_ASSERT(p->phases.len == 1);
+  Plan pl = {p, sp_item(c->spec, "freeze"), sp_item(c->spec, "batch"), 0, NULL, NULL};
+  pl.layers = xmalloc(sizeof(int) * (size_t)(p->layers.len + 1));
+  pl.layer_time = xmalloc(sizeof(double) * (size_t)(p->layers.len + 1));
+  pl.nlayers = pass_param_layers(p, pl.layers);
+  bool ok = plan_freeze(&pl) && plan_batch(&pl, c->train_examples);
+  if (!ok) {
+    free(pl.layers);
+    free(pl.layer_time);
+    return false;
+  }
+  /* every t where a setting may change */
+  VEC(double) cuts = {0};
+  vec_push(&cuts, 0.0);
+  vec_push(&cuts, 1.0);
+  for (int l = 0; l < p->layers.len; l++)
+    if (pl.layer_time[l] > 0 && pl.layer_time[l] < 1) vec_push(&cuts, pl.layer_time[l]);
+  if (pl.batch && !strcmp(pl.batch->rule->rule, "ramp")) {
+    const SpeedupItem *it = pl.batch;
+    int64_t lo = (int64_t)sp_arg(it, "sizes")->lo, hi = (int64_t)sp_arg(it, "sizes")->hi;
+    int64_t inc = ramp_increment(it), steps = (hi - lo + inc - 1) / inc;
+    double until = sp_arg(it, "until")->num;
+    for (int64_t i = 1; i <= steps; i++) vec_push(&cuts, until * (double)i / (double)steps);
+  } else if (pl.batch) {
+    const SpArg *at = sp_arg(pl.batch, "at");
+    for (int i = 0; i < at->nnums; i++) vec_push(&cuts, at->nums[i]);
+  }
+  qsort(cuts.data, (size_t)cuts.len, sizeof(double), cmp_double);
+
+  IrPhase base = p->phases.data[0];
+  p->phases.len = 0;
+  Settings prev = {xcalloc((size_t)p->layers.len + 1, sizeof(bool)), 0, 0, 0};
+  Settings cur = {xcalloc((size_t)p->layers.len + 1, sizeof(bool)), 0, 0, 0};
+  bool have_prev = false;
+  for (int i = 0; i + 1 < cuts.len; i++) {
+    double t0 = cuts.data[i], t1 = cuts.data[i + 1];
+    if (t1 - t0 < 1e-12) continue;
+    /* settings hold on the whole interval; read them inside it */
+    settings_at(&pl, t0 + (t1 - t0) * 0.5, &cur);
+    if (have_prev && settings_eq(&pl, &prev, &cur)) {
+      p->phases.data[p->phases.len - 1].t_end = t1;
+      continue;
+    }
+    IrPhase ph = base;
+    ph.t_begin = t0;
+    ph.t_end = t1;
+    ph.batch = cur.batch;
+    ph.micro = cur.micro;
+    ph.lr_scale = cur.lr_scale;
+    ph.step = ir_graph_clone(&base.step);
+    ph.nfrozen_vars = p->vars.len;
+    ph.frozen = arena_alloc(p->arena, sizeof(bool) * (size_t)(p->vars.len + 1));
+    for (int v = 0; v < p->vars.len; v++) {
+      const IrVar *var = &p->vars.data[v];
+      ph.frozen[v] = var->kind == VAR_PARAM && var->layer >= 0 && cur.frozen_layer[var->layer];
+    }
+    ph.why = describe(&pl, have_prev ? &prev : NULL, &cur, p->arena);
+    vec_push(&p->phases, ph);
+    memcpy(prev.frozen_layer, cur.frozen_layer, sizeof(bool) * (size_t)p->layers.len);
+    prev.batch = cur.batch, prev.micro = cur.micro, prev.lr_scale = cur.lr_scale;
+    have_prev = true;
+  }
+  ir_graph_free(&base.step);
+  /* the precision setting holds for the whole run */
+  const SpeedupItem *prec = sp_item(c->spec, "precision");
+  if (prec)
+    for (int i = 0; i < p->phases.len; i++)
+      p->phases.data[i].precision = !strcmp(prec->rule->rule, "bf16") ? DT_BF16 : DT_F16;
+  free(prev.frozen_layer);
+  free(cur.frozen_layer);
+  vec_free(&cuts);
+  free(pl.layers);
+  free(pl.layer_time);
+  return true;
+}

@@ -1,0 +1,64 @@
+#!/bin/sh
+# run_e2e.sh — one end-to-end test: compile and train a program, then check
+# its metrics and outputs.
+#
+#   run_e2e.sh ASTC CASE
+set -eu
+astc=$1 case=$2
+here=$(cd "$(dirname "$0")" && pwd)
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+check() { /usr/bin/python3 "$here/check_metrics.py" "$@"; }
+
+case $case in
+jit_mlp)        # astc run: JIT, train, metrics
+  "$astc" run "$here/mlp_synthetic.train" -- --metrics "$tmp/m.jsonl" --progress=plain
+  check "$tmp/m.jsonl" --evals 4 --loss-falls --min-accuracy 0.6 ;;
+aot_mlp)        # astc build: executable, same program, same numbers as the JIT
+  "$astc" build "$here/mlp_synthetic.train" -o "$tmp/mlp"
+  "$tmp/mlp" --metrics "$tmp/aot.jsonl" --quiet --threads 1
+  "$astc" run "$here/mlp_synthetic.train" -- --metrics "$tmp/jit.jsonl" --quiet --threads 1
+  check "$tmp/aot.jsonl" --evals 4 --loss-falls --min-accuracy 0.6
+  /usr/bin/python3 - "$tmp/aot.jsonl" "$tmp/jit.jsonl" <<'PY'
+import json, sys
+a, j = ([json.loads(l) for l in open(p)] for p in sys.argv[1:])
+for x, y in zip(a, j):
+    for k in ("train_loss", "test_loss", "test_accuracy"):
+        if k in x and x[k] != y[k]:
+            sys.exit(f"AOT and JIT differ in {k}: {x[k]} vs {y[k]}")
+print("aot and jit runs agree")
+PY
+  ;;
+convnet)        # conv, pooling, batch norm, dropout, AdamW, label smoothing
+  "$astc" run "$here/convnet_synthetic.train" -- --metrics "$tmp/m.jsonl" --progress=plain
+  check "$tmp/m.jsonl" --evals 3 --loss-falls --min-accuracy 0.5 ;;
+fashion_slice)  # real Fashion-MNIST, 300 steps
+  "$astc" run "$here/fashion_slice.train" -- --metrics "$tmp/m.jsonl" --progress=plain
+  check "$tmp/m.jsonl" --evals 1 --min-accuracy 0.75 ;;
+emit)           # --emit=llvm, bc, obj
+  "$astc" build "$here/mlp_synthetic.train" --emit=llvm -o "$tmp/m.ll"
+  grep -q "define void @astc_step_0" "$tmp/m.ll"
+  grep -q "@astc_program = " "$tmp/m.ll"
+  grep -q "<8 x float>" "$tmp/m.ll"   # the host's AVX2 vectors
+  "$astc" build "$here/mlp_synthetic.train" --emit=bc -o "$tmp/m.bc"
+  head -c 2 "$tmp/m.bc" | od -c | grep -q "B   C"
+  "$astc" build "$here/mlp_synthetic.train" --emit=obj -o "$tmp/m.o"
+  head -c 4 "$tmp/m.o" | od -c | grep -q "E   L   F"
+  echo "emit: ok" ;;
+missing_data)   # a data set that is not installed: a clear error, exit 1
+  printf 'import nn\ndata d = idx("no-such-data", shape: [4], classes: 2)\nmodel m(x: f32[B, 4]) -> f32[B, 2] {\n  return nn.dense(x, 2)\n}\ntrain m on d {\n  loss = cross_entropy()\n  optimizer = sgd(lr: 0.1)\n  batch = 4\n  epochs = 1\n}\n' > "$tmp/p.train"
+  if ASTC_DATA_PATH="$tmp" "$astc" run "$tmp/p.train" 2>"$tmp/err"; then
+    echo "missing_data: expected a failure"; exit 1
+  fi
+  cat "$tmp/err"
+  grep -q "no-such-data" "$tmp/err"
+  grep -q "/usr/share/datasets" "$tmp/err" ;;
+bad_option)     # a bad program option: usage error, exit 2
+  set +e
+  "$astc" run "$here/mlp_synthetic.train" -- --epochs banana 2>"$tmp/err"
+  rc=$?
+  set -e
+  cat "$tmp/err"
+  [ "$rc" -eq 2 ] && grep -q "epochs" "$tmp/err" ;;
+*) echo "unknown case $case"; exit 2 ;;
+esac

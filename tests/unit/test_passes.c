@@ -1,0 +1,290 @@
+/* test_passes.c — the speedup passes: phase splitting, the rewrites'
+ * structure, and their numerics.
+ *
+ *   - micro-batches: k accumulated micro-batches equal one large batch
+ *     (native code, |a - b| <= 1e-5 (|b| + 1e-3) per element after a step;
+ *     float32 summation-order effects are ~1e-7), and the interpreter's
+ *     micro-batch semantics equal its large-batch ones to 1e-10 in double;
+ *   - freezing: a frozen phase leaves its frozen parameters bit-identical
+ *     step after step while the rest train; the rewrite deletes exactly the
+ *     weight-gradient, input-gradient and update work it should;
+ *   - learning-rate coupling and FreezeOut appear as ops in the graph.
+ */
+#include <math.h>
+
+#include "interp.h"
+#include "test_util.h"
+
+static uint64_t rng = 7;
+static float frand(void) {
+  rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+  return (float)((double)(rng >> 11) / 9007199254740992.0) * 2 - 1;
+}
+
+#define MLP(speedup)                                                                             \
+  "import nn\n"                                                                                  \
+  "data d = synthetic(shape: [12], classes: 5, train: 4096)\n"                                   \
+  "model m(x: f32[B, 12]) -> f32[B, 5] {\n"                                                      \
+  "  h = relu(nn.dense(x, 16))\n  h = nn.dropout(relu(nn.dense(h, 16)), 0.25)\n"                 \
+  "  return nn.dense(h, 5)\n}\n"                                                                 \
+  "train m on d {\n  loss = cross_entropy()\n"                                                   \
+  "  optimizer = sgd(lr: 0.1, momentum: 0.9, nesterov: true, weight_decay: 1e-3)\n"              \
+  "  batch = 64\n  epochs = 2\n}\n" speedup
+
+static const char *const PARAMS[] = {"dense_1.w", "dense_1.b", "dense_2.w", "dense_2.b", "dense_3.w", "dense_3.b"};
+
+static void fill_vars(TuRun *r, uint64_t seed) {
+  rng = seed;
+  for (size_t i = 0; i < sizeof PARAMS / sizeof PARAMS[0]; i++) {
+    float *w = tu_var(r, PARAMS[i]);
+    for (int64_t k = 0; k < tu_numel(r, PARAMS[i]); k++) w[k] = frand() * 0.4f;
+  }
+}
+
+static void batch(float *x, int32_t *y, int64_t rows) {
+  for (int64_t i = 0; i < rows * 12; i++) x[i] = frand();
+  for (int64_t i = 0; i < rows; i++) y[i] = (int32_t)((frand() + 1) * 2.49f);
+}
+
+/* accumulating micro-batches of 16 (and a last one of 9) equals one batch */
+START_TEST(micro_batches_equal_large_batch) {
+  TuRun big, micro;
+  tu_run_init(&big, MLP(""), "big");
+  tu_run_init(&micro, MLP("speedup {\n  batch steps(at: [0.99], factor: 2, micro: 16)\n}\n"), "micro");
+  ck_assert_int_eq(micro.comp.prog->phases.data[0].micro, 16);
+  ck_assert_int_eq(micro.comp.prog->phases.data[0].batch, 64);
+  fill_vars(&big, 11);
+  fill_vars(&micro, 11);
+  float x[64 * 12];
+  int32_t y[64];
+  for (int s = 1; s <= 3; s++) {
+    int64_t rows = s == 3 ? 57 : 64; /* a partial batch: 16+16+16+9 */
+    batch(x, y, rows);
+    float lb = tu_step(&big, 0, x, y, rows, 0.1f, s, 0.1f);
+    float lm = tu_step(&micro, 0, x, y, rows, 0.1f, s, 0.1f);
+    ck_assert_msg(fabsf(lb - lm) <= 1e-5f * fabsf(lb), "step %d: loss %.9g vs %.9g", s, lb, lm);
+    for (size_t i = 0; i < sizeof PARAMS / sizeof PARAMS[0]; i++) {
+      const float *a = tu_var(&micro, PARAMS[i]), *b = tu_var(&big, PARAMS[i]);
+      for (int64_t k = 0; k < tu_numel(&big, PARAMS[i]); k++)
+        ck_assert_msg(fabsf(a[k] - b[k]) <= 1e-5f * (fabsf(b[k]) + 1e-3f), "step %d %s[%lld]: %.9g vs %.9g", s,
+                      PARAMS[i], (long long)k, a[k], b[k]);
+    }
+  }
+  tu_run_free(&big);
+  tu_run_free(&micro);
+}
+END_TEST
+
+/* the interpreter's micro-batch semantics are the large batch's, in double */
+START_TEST(interp_micro_equals_large_batch) {
+  Compilation a, b;
+  ck_assert(tu_compile(MLP(""), "ia", &a));
+  ck_assert(tu_compile(MLP("speedup {\n  batch steps(at: [0.99], factor: 2, micro: 10)\n}\n"), "ib", &b));
+  Interp ia, ib;
+  interp_init(&ia, a.prog, 3);
+  interp_init(&ib, b.prog, 3);
+  ib.micro = 10;
+  double x[37 * 12];
+  int32_t y[37];
+  for (int i = 0; i < 37 * 12; i++) x[i] = frand();
+  for (int i = 0; i < 37; i++) y[i] = (int32_t)((frand() + 1) * 2.49f);
+  Interp *both[2] = {&ia, &ib};
+  for (int k = 0; k < 2; k++) {
+    both[k]->x = x, both[k]->y = y, both[k]->rows = 37, both[k]->seed = 5;
+    both[k]->scalars[SC_LR] = 0.1, both[k]->scalars[SC_STEP] = 1;
+  }
+  ck_assert(interp_run(&ia, &a.prog->phases.data[0].step));
+  ck_assert(interp_run(&ib, &b.prog->phases.data[0].step));
+  ck_assert(fabs(ia.outputs[OUT_LOSS] - ib.outputs[OUT_LOSS]) < 1e-10);
+  for (int v = 0; v < a.prog->vars.len; v++)
+    for (int64_t k = 0; k < shape_numel(&a.prog->vars.data[v].shape, 1); k++)
+      ck_assert_msg(fabs(ia.vars[v][k] - ib.vars[v][k]) < 1e-10, "%s[%lld]: %.15g vs %.15g",
+                    a.prog->vars.data[v].name, (long long)k, ia.vars[v][k], ib.vars[v][k]);
+  interp_free(&ia);
+  interp_free(&ib);
+  compilation_free(&a);
+  compilation_free(&b);
+  src_reset();
+}
+END_TEST
+
+/* in a frozen phase the frozen parameters do not change, bit for bit */
+START_TEST(frozen_parameters_bit_identical) {
+  TuRun r;
+  tu_run_init(&r, MLP("speedup {\n  freeze at(dense_1: 0.5)\n}\n"), "freeze");
+  ck_assert_int_eq(r.d->nphases, 2);
+  ck_assert(r.d->phases[1].t_begin == 0.5);
+  fill_vars(&r, 3);
+  float x[64 * 12];
+  int32_t y[64];
+  /* train a little in phase 0 so the momentum buffers are not zero */
+  for (int s = 1; s <= 3; s++) {
+    batch(x, y, 64);
+    tu_step(&r, 0, x, y, 64, 0.1f, s, 0.2f);
+  }
+  int64_t n1 = tu_numel(&r, "dense_1.w"), n2 = tu_numel(&r, "dense_2.w");
+  float *w1 = malloc(sizeof(float) * (size_t)n1), *w2 = malloc(sizeof(float) * (size_t)n2);
+  float b1[16];
+  memcpy(w1, tu_var(&r, "dense_1.w"), sizeof(float) * (size_t)n1);
+  memcpy(b1, tu_var(&r, "dense_1.b"), sizeof b1);
+  memcpy(w2, tu_var(&r, "dense_2.w"), sizeof(float) * (size_t)n2);
+  for (int s = 4; s <= 8; s++) {
+    batch(x, y, 64);
+    tu_step(&r, 1, x, y, 64, 0.1f, s, 0.7f);
+  }
+  ck_assert(memcmp(w1, tu_var(&r, "dense_1.w"), sizeof(float) * (size_t)n1) == 0);
+  ck_assert(memcmp(b1, tu_var(&r, "dense_1.b"), sizeof b1) == 0);
+  ck_assert(memcmp(w2, tu_var(&r, "dense_2.w"), sizeof(float) * (size_t)n2) != 0);
+  free(w1);
+  free(w2);
+  tu_run_free(&r);
+}
+END_TEST
+
+static int count_ops(const IrGraph *g, IrOp op) {
+  int n = 0;
+  for (int i = 0; i < g->len; i++) n += g->nodes[i].op == op;
+  return n;
+}
+
+/* the frozen phase lost exactly dense_1's weight gradient and dense_2's
+ * input gradient (2 matmuls), dense_1's two updates and their momentum reads */
+START_TEST(freeze_rewrite_structure) {
+  Compilation c;
+  ck_assert(tu_compile(MLP("speedup {\n  freeze progressive(start: 0.4, level: 1.0)\n}\n"), "fs", &c));
+  IrProgram *p = c.prog;
+  /* n = 3 layers: dense_1 freezes at 0.4 + (1/2) 0.6 = 0.7; dense_2 at 1.0 (never) */
+  ck_assert_int_eq(p->phases.len, 2);
+  ck_assert(fabs(p->phases.data[1].t_begin - 0.7) < 1e-12);
+  const IrGraph *g0 = &p->phases.data[0].step, *g1 = &p->phases.data[1].step;
+  ck_assert_int_eq(count_ops(g0, IR_MATMUL) - count_ops(g1, IR_MATMUL), 2);
+  ck_assert_int_eq(count_ops(g0, IR_SGD_UPDATE) - count_ops(g1, IR_SGD_UPDATE), 2);
+  for (int i = 0; i < g1->len; i++) {
+    const IrNode *n = &g1->nodes[i];
+    if (n->op == IR_SGD_UPDATE) ck_assert(strncmp(p->vars.data[n->ia[0]].name, "dense_1.", 8) != 0);
+    if (n->op == IR_PARAM) ck_assert(strcmp(p->vars.data[n->ia[0]].name, "dense_1.w.momentum") != 0);
+    /* nothing in the backward pass is shaped like dense_1's parameters or input */
+    if (n->role == ROLE_BACKWARD && n->type.shape.rank == 2)
+      ck_assert(!(n->type.shape.d[0] == 12 && n->type.shape.d[1] == 16) && n->type.shape.d[1] != 12);
+  }
+  compilation_free(&c);
+  src_reset();
+}
+END_TEST
+
+/* a frozen layer in the middle keeps the input-gradient chain through it */
+START_TEST(freeze_middle_layer_keeps_chain) {
+  Compilation c;
+  ck_assert(tu_compile(MLP("speedup {\n  freeze at(dense_2: 0.3)\n}\n"), "mid", &c));
+  const IrGraph *g0 = &c.prog->phases.data[0].step, *g1 = &c.prog->phases.data[1].step;
+  ck_assert_int_eq(count_ops(g0, IR_MATMUL) - count_ops(g1, IR_MATMUL), 1); /* only dense_2's dW */
+  compilation_free(&c);
+  src_reset();
+}
+END_TEST
+
+/* batch coupling: lr x (batch / base), as a multiply in the graph */
+START_TEST(lr_coupling_in_graph) {
+  Compilation c;
+  ck_assert(tu_compile(MLP("speedup {\n  batch ramp(64 -> 256, until: 0.5, increment: 64, lr_scale: sqrt)\n}\n"),
+                       "lr", &c));
+  ck_assert_int_eq(c.prog->phases.len, 4);
+  for (int i = 0; i < 4; i++) {
+    const IrPhase *ph = &c.prog->phases.data[i];
+    ck_assert_int_eq(ph->batch, 64 * (i + 1));
+    ck_assert(fabs(ph->lr_scale - sqrt(i + 1.0)) < 1e-12);
+    bool found = i == 0;
+    for (int k = 0; k < ph->step.len; k++) {
+      const IrNode *n = &ph->step.nodes[k];
+      if (n->op == IR_MUL && ph->step.nodes[n->in[0]].op == IR_SCALAR && ph->step.nodes[n->in[0]].ia[0] == SC_LR &&
+          ph->step.nodes[n->in[1]].op == IR_CONST && fabs(ph->step.nodes[n->in[1]].fa[0] - sqrt(i + 1.0)) < 1e-12)
+        found = true;
+    }
+    ck_assert_msg(found, "phase %d has no lr x %g", i, sqrt(i + 1.0));
+  }
+  compilation_free(&c);
+  src_reset();
+}
+END_TEST
+
+/* FreezeOut: a layer that will freeze at t_l trains at lr x 0.5 (1 + cos(pi t / t_l)) */
+START_TEST(freezeout_anneals) {
+  TuRun r;
+  tu_run_init(&r, MLP("speedup {\n  freeze at(dense_1: 0.5, freezeout: true)\n}\n"), "fo");
+  fill_vars(&r, 9);
+  float x[64 * 12];
+  int32_t y[64];
+  batch(x, y, 64);
+  /* at t = 0.5 - tiny, dense_1's rate is ~0: its weights barely move */
+  int64_t n1 = tu_numel(&r, "dense_1.w");
+  float *w1 = malloc(sizeof(float) * (size_t)n1);
+  memcpy(w1, tu_var(&r, "dense_1.w"), sizeof(float) * (size_t)n1);
+  tu_step(&r, 0, x, y, 64, 0.1f, 1, 0.49999f);
+  double moved = 0;
+  for (int64_t k = 0; k < n1; k++) moved = fmax(moved, fabs(tu_var(&r, "dense_1.w")[k] - w1[k]));
+  ck_assert_msg(moved < 1e-7, "dense_1 moved by %g at the end of its annealing", moved);
+  /* at t = 0 it moves */
+  tu_step(&r, 0, x, y, 64, 0.1f, 2, 0.0f);
+  moved = 0;
+  for (int64_t k = 0; k < n1; k++) moved = fmax(moved, fabs(tu_var(&r, "dense_1.w")[k] - w1[k]));
+  ck_assert(moved > 1e-4);
+  free(w1);
+  tu_run_free(&r);
+}
+END_TEST
+
+/* removing the speedup block gives back the baseline exactly */
+START_TEST(no_speedup_is_baseline) {
+  Compilation a, b;
+  ck_assert(tu_compile(MLP(""), "base", &a));
+  ck_assert(tu_compile(MLP("speedup {\n  freeze progressive(start: 0.4)\n  batch ramp(64 -> 128, until: 0.2)\n}\n"),
+                       "rec", &b));
+  ck_assert_int_eq(b.prog->phases.len > 1, 1);
+  compilation_free(&b);
+  src_reset();
+  /* the same file compiled without its speedup block */
+  char path[] = "/tmp/astc_test_nospeedup.train";
+  FILE *f = fopen(path, "w");
+  fputs(MLP("speedup {\n  freeze progressive(start: 0.4)\n  batch ramp(64 -> 128, until: 0.2)\n}\n"), f);
+  fclose(f);
+  CompileOptions opt = {.no_speedup = true};
+  diag_reset();
+  ck_assert(compile_file(&b, path, &opt));
+  remove(path);
+  ck_assert_int_eq(b.prog->phases.len, 1);
+  const IrGraph *ga = &a.prog->phases.data[0].step, *gb = &b.prog->phases.data[0].step;
+  ck_assert_int_eq(ga->len, gb->len);
+  for (int i = 0; i < ga->len; i++) {
+    ck_assert_int_eq(ga->nodes[i].op, gb->nodes[i].op);
+    ck_assert(type_eq(&ga->nodes[i].type, &gb->nodes[i].type));
+    ck_assert(memcmp(ga->nodes[i].in, gb->nodes[i].in, sizeof ga->nodes[i].in) == 0);
+  }
+  compilation_free(&a);
+  compilation_free(&b);
+  src_reset();
+}
+END_TEST
+
+Suite *passes_suite(void) {
+  Suite *s = suite_create("passes");
+  TCase *t = tcase_create("passes");
+  tcase_set_timeout(t, 120);
+  tcase_add_test(t, micro_batches_equal_large_batch);
+  tcase_add_test(t, interp_micro_equals_large_batch);
+  tcase_add_test(t, frozen_parameters_bit_identical);
+  tcase_add_test(t, freeze_rewrite_structure);
+  tcase_add_test(t, freeze_middle_layer_keeps_chain);
+  tcase_add_test(t, lr_coupling_in_graph);
+  tcase_add_test(t, freezeout_anneals);
+  tcase_add_test(t, no_speedup_is_baseline);
+  suite_add_tcase(s, t);
+  return s;
+}
+
+int main(void) {
+  SRunner *r = srunner_create(passes_suite());
+  srunner_run_all(r, CK_NORMAL);
+  int failed = srunner_ntests_failed(r);
+  srunner_free(r);
+  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

@@ -1,0 +1,82 @@
+/* test_util.h — helpers shared by the compiler's unit tests: compiling a
+ * program from a string, and running a JIT-compiled step by hand. */
+#ifndef ASTC_TEST_UTIL_H
+#define ASTC_TEST_UTIL_H
+
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "astrt_program.h"
+#include "codegen.h"
+#include "driver.h"
+
+/* Compiles `src` (written to a temporary file named after `name`). */
+static inline bool tu_compile(const char *src, const char *name, Compilation *comp) {
+  char path[256];
+  snprintf(path, sizeof path, "/tmp/astc_test_%d_%s.train", (int)getpid(), name);
+  FILE *f = fopen(path, "w");
+  ck_assert(f);
+  fputs(src, f);
+  fclose(f);
+  diag_reset();
+  bool ok = compile_file(comp, path, NULL);
+  remove(path);
+  return ok;
+}
+
+/* A JIT-compiled program with its variable and work arenas. */
+typedef struct TuRun {
+  Compilation comp;
+  CgJit *jit;
+  const astrt_program *d;
+  float *vars;
+  void *work;
+} TuRun;
+
+static inline void tu_run_init(TuRun *r, const char *src, const char *name) {
+  memset(r, 0, sizeof *r);
+  ck_assert_msg(tu_compile(src, name, &r->comp), "%s does not compile", name);
+  r->jit = cg_jit_compile(r->comp.prog, &r->d);
+  ck_assert_msg(r->jit, "%s: JIT failed", name);
+  r->vars = aligned_alloc(64, (size_t)(r->d->var_bytes + 63) / 64 * 64);
+  memset(r->vars, 0, (size_t)r->d->var_bytes);
+  int64_t work = r->d->eval_work_bytes;
+  for (uint32_t i = 0; i < r->d->nphases; i++)
+    if (r->d->phases[i].work_bytes > work) work = r->d->phases[i].work_bytes;
+  r->work = aligned_alloc(64, (size_t)(work + 63) / 64 * 64);
+}
+
+static inline void tu_run_free(TuRun *r) {
+  free(r->vars);
+  free(r->work);
+  cg_jit_free(r->jit);
+  compilation_free(&r->comp);
+  src_reset();
+}
+
+static inline float *tu_var(TuRun *r, const char *name) {
+  for (uint32_t v = 0; v < r->d->nvars; v++)
+    if (!strcmp(r->d->vars[v].name, name)) return (float *)((char *)r->vars + r->d->vars[v].offset);
+  ck_abort_msg("no variable %s", name);
+  return NULL;
+}
+
+static inline int64_t tu_numel(TuRun *r, const char *name) {
+  for (uint32_t v = 0; v < r->d->nvars; v++)
+    if (!strcmp(r->d->vars[v].name, name)) return r->d->vars[v].numel;
+  return 0;
+}
+
+/* Runs one step of phase k; returns the loss. */
+static inline float tu_step(TuRun *r, int k, const float *x, const int32_t *y, int64_t rows, float lr,
+                            int64_t step, float t) {
+  float scalars[ASTRT_NUM_SCALARS] = {lr, (float)step, (float)rows, 1, t};
+  float out[ASTRT_NUM_OUTPUTS] = {0};
+  r->d->phases[k].step(r->vars, r->work, x, y, rows, scalars, out, 5);
+  return out[ASTRT_OUT_LOSS];
+}
+
+#endif
