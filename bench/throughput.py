@@ -23,6 +23,13 @@ The machine's load average is printed at the start and the end: on a 2-core
 machine other jobs change the numbers, and the runs alternate so that both
 sides see the same conditions.
 
+OpenBLAS: both sides use Debian's OpenBLAS (astc for every GEMM, PyTorch for
+Linear layers; PyTorch's convolutions use oneDNN). OpenBLAS picks its kernels
+by CPU model and falls back to the slow generic Prescott (SSE3) kernels on a
+CPU it does not know; the core it picked is printed and recorded.
+--openblas-coretype NAME (e.g. Haswell, SkylakeX) sets OPENBLAS_CORETYPE for
+both sides to override it.
+
   /usr/bin/python3 bench/throughput.py [--runs 3] [--models mlp,lenet,wide]
       [--astc BUILD/compiler/astc] [--require-floor]
 
@@ -110,6 +117,16 @@ def run_torch(model, batch, omp, blas, epochs, timeout):
             "samples_per_second": r["samples_per_second"], "peak_rss_kb": rss, "wall": wall}
 
 
+def openblas_core(env):
+    """The kernel set OpenBLAS selects in a process with this environment."""
+    code = ("import ctypes; l = ctypes.CDLL('libopenblas.so.0'); "
+            "l.openblas_get_corename.restype = ctypes.c_char_p; "
+            "print(l.openblas_get_corename().decode())")
+    r = subprocess.run([PY, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                       text=True, env=env)
+    return r.stdout.strip() or "unknown"
+
+
 def split_name(side, split):
     return f"--threads {split[0]}" if side == "astc" else f"omp {split[0]} / openblas {split[1]}"
 
@@ -136,6 +153,8 @@ def main():
     ap.add_argument("--astc-threads", default="1,2")
     ap.add_argument("--torch-splits", default="1x1,1x2,2x1,2x2",
                     help="OMPxOPENBLAS thread counts for PyTorch")
+    ap.add_argument("--openblas-coretype", default=None,
+                    help="set OPENBLAS_CORETYPE for both sides (default: OpenBLAS's detection)")
     ap.add_argument("--timeout", type=float, default=600, help="seconds per run")
     ap.add_argument("--out", default=None, help="default: bench/results/throughput-<date>.json")
     ap.add_argument("--require-floor", action="store_true",
@@ -150,10 +169,16 @@ def main():
     astc_splits = [(int(t),) for t in args.astc_threads.split(",")]
     torch_splits = [tuple(int(v) for v in s.split("x")) for s in args.torch_splits.split(",")]
 
+    if args.openblas_coretype:
+        os.environ["OPENBLAS_CORETYPE"] = args.openblas_coretype
+    core = openblas_core(os.environ)
     started = datetime.datetime.now()
     load_start = loadavg()
     print(f"throughput: {started:%Y-%m-%d %H:%M}, {os.cpu_count()} CPUs, "
-          f"load average at start {load_start[0]} {load_start[1]} {load_start[2]}", flush=True)
+          f"load average at start {load_start[0]} {load_start[1]} {load_start[2]}, "
+          f"OpenBLAS core {core}"
+          + (f" (OPENBLAS_CORETYPE={args.openblas_coretype})" if args.openblas_coretype else
+             " (detected)"), flush=True)
 
     runs = []
     with tempfile.TemporaryDirectory(prefix="astc-throughput-") as tmp:
@@ -226,7 +251,9 @@ def main():
                 lines.append(f"| {m} | {side} | {name} | {fmt(v)}{fail} | {v['peak_rss_kb'] / 1024:.0f} MiB |")
     floor_ok = all(summary[m]["ratio"] is not None and summary[m]["ratio"] >= 1.0 for m in models)
     lines += ["", f"Load average (1, 5, 15 min): start {load_start}, end {load_end} "
-              f"on {os.cpu_count()} CPUs.",
+              f"on {os.cpu_count()} CPUs. OpenBLAS core: {core}"
+              + (f" (OPENBLAS_CORETYPE={args.openblas_coretype})." if args.openblas_coretype else
+                 " (detected)."),
               f"Floor astc >= 1.0x PyTorch on every model: {'met' if floor_ok else 'NOT met'}."]
     table = "\n".join(lines)
     print("\n" + table)
@@ -248,7 +275,8 @@ def main():
         json.dump({"date": started.isoformat(timespec="seconds"), "host": platform.node(),
                    "cpus": os.cpu_count(), "cpu": platform.processor() or platform.machine(),
                    "load_start": load_start, "load_end": load_end, "astc": os.path.abspath(args.astc),
-                   "git": git, "torch": torch_version, "epochs": args.epochs, "runs_per_split": args.runs,
+                   "git": git, "torch": torch_version, "openblas_core": core,
+                   "openblas_coretype": args.openblas_coretype, "epochs": args.epochs, "runs_per_split": args.runs,
                    "summary": summary, "runs": runs, "table": table}, f, indent=1)
     print(f"\nwrote {os.path.relpath(out)}")
     return 0 if floor_ok or not args.require_floor else 1

@@ -218,7 +218,7 @@ bool ir_op_differentiable(IrOp op) {
 
 int ir_autodiff(const IrProgram *p, IrGraph *g, int loss, const bool *wrt, int *grads) {
   int n = g->len;
-  Ad ad = {p, {g, NO_LOC, -1, ROLE_BACKWARD}, NULL, NULL};
+  Ad ad = {p, {g, NO_LOC, -1, ROLE_BACKWARD, NULL}, NULL, NULL};
   ad.adj = xmalloc(sizeof(int) * (size_t)n);
   ad.needs = xcalloc((size_t)n, sizeof(bool));
   for (int i = 0; i < n; i++) {
@@ -241,6 +241,7 @@ int ir_autodiff(const IrProgram *p, IrGraph *g, int loss, const bool *wrt, int *
       const IrNode nd = g->nodes[i];  /* copy: g->nodes moves as nodes are added */
       ad.b.loc = nd.loc;
       ad.b.layer = nd.layer;
+      ad.b.scope = nd.scope;
       if (nd.op == IR_PARAM) {
         grads[nd.ia[0]] = ad.adj[i];
         continue;

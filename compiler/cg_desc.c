@@ -170,7 +170,7 @@ void cg_emit_descriptor(Cg *cg, LLVMValueRef *phase_fns, const int64_t *phase_wo
   LLVMValueRef data = data_desc(cg, &data_t);
   LLVMTypeRef f[] = {cg->i32, cg->i32, cg->ptr, cg->ptr, cg->ptr, cg->i64, cg->i32, cg->i32, cg->ptr, cg->ptr,
                      cg->ptr, cg->i64, cg->i64, cg->ptr, cg->f64, cg->i64, cg->i64, cg->i64, cg->i64,
-                     cg->f64, cg->ptr, data_t};
+                     cg->f64, cg->ptr, cg->f64, cg->i64, data_t};
   LLVMTypeRef t = struct_type(cg, "astrt_program", f, ARRAY_LEN(f));
   LLVMValueRef vals[] = {i32c(cg, ASTRT_ABI_VERSION), i32c(cg, p->vars.len), cstr(cg, p->model_name),
                          cstr(cg, p->source_path), vars, cg_i64(cg, cg->var_bytes), i32c(cg, p->layers.len),
@@ -178,7 +178,7 @@ void cg_emit_descriptor(Cg *cg, LLVMValueRef *phase_fns, const int64_t *phase_wo
                          cg_i64(cg, p->eval_batch), LLVMGetNamedFunction(cg->mod, "astc_lr_schedule"),
                          f64c(cg, p->opt.lr), cg_i64(cg, p->batch), cg_i64(cg, p->epochs), cg_i64(cg, p->steps),
                          cg_i64(cg, (int64_t)p->seed), f64c(cg, p->target_accuracy), cstr(cg, p->opt.desc),
-                         data};
+                         f64c(cg, p->loss_scale > 0 ? p->loss_scale : 1), cg_i64(cg, p->loss_scale_growth), data};
   LLVMValueRef g = LLVMAddGlobal(cg->mod, t, "astc_program");
   LLVMSetInitializer(g, LLVMConstNamedStruct(t, vals, ARRAY_LEN(vals)));
   LLVMSetGlobalConstant(g, 1);

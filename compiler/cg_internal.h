@@ -8,7 +8,7 @@
 typedef enum CgRuntimeFn {
   RT_SGEMM, RT_CONV2D, RT_CONV2D_GRAD_INPUT, RT_CONV2D_GRAD_WEIGHT,
   RT_MAXPOOL2D, RT_MAXPOOL2D_GRAD, RT_AVGPOOL2D, RT_AVGPOOL2D_GRAD,
-  RT_DROPOUT_MASK, RT_COUNT_CORRECT, RT_TANHF, RT_ASTRT_MAIN,
+  RT_DROPOUT_MASK, RT_COUNT_CORRECT, RT_TANHF, RT_ALL_FINITE, RT_ASTRT_MAIN,
   RT_NUM
 } CgRuntimeFn;
 
@@ -52,6 +52,8 @@ LLVMValueRef cg_numel(Cg *cg, const Shape *s);
 LLVMValueRef cg_addr(Cg *cg, int node);
 /* the address of element `index` of a node's value */
 LLVMValueRef cg_elem_addr(Cg *cg, int node, LLVMValueRef index);
+/* the LLVM type of one element: f32, i32, i16 (bf16 bits) or half */
+LLVMTypeRef cg_elem_type(Cg *cg, DType t);
 LLVMValueRef cg_load_f32(Cg *cg, LLVMValueRef addr);
 void cg_store_f32(Cg *cg, LLVMValueRef v, LLVMValueRef addr);
 LLVMValueRef cg_intrinsic(Cg *cg, const char *name, LLVMValueRef *args, unsigned n);

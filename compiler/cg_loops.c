@@ -155,9 +155,38 @@ static LLVMValueRef ew_compute(Cg *cg, const IrNode *n, LLVMValueRef *v) {
   }
 }
 
+/* f32 <-> bf16 (round to nearest even, NaN stays NaN) and f32 <-> f16
+ * (fptrunc/fpext: F16C's vcvtps2ph/vcvtph2ps where the CPU has it) */
+static LLVMValueRef convert(Cg *cg, LLVMValueRef v, DType from, DType to) {
+  LLVMBuilderRef b = cg->b;
+  LLVMTypeRef i16 = LLVMInt16TypeInContext(cg->ctx), half = LLVMHalfTypeInContext(cg->ctx);
+  if (from == to) return v;
+  if (from == DT_BF16) v = LLVMBuildBitCast(b, LLVMBuildShl(b, LLVMBuildZExt(b, v, cg->i32, ""),
+                                                            LLVMConstInt(cg->i32, 16, 0), ""), cg->f32, "");
+  else if (from == DT_F16) v = LLVMBuildFPExt(b, v, cg->f32, "");
+  if (to == DT_F16) return LLVMBuildFPTrunc(b, v, half, "");
+  if (to != DT_BF16) return v;
+  LLVMValueRef bits = LLVMBuildBitCast(b, v, cg->i32, "");
+  LLVMValueRef lsb = LLVMBuildAnd(b, LLVMBuildLShr(b, bits, LLVMConstInt(cg->i32, 16, 0), ""),
+                                  LLVMConstInt(cg->i32, 1, 0), "");
+  LLVMValueRef rounded = LLVMBuildLShr(b, LLVMBuildAdd(b, bits, LLVMBuildAdd(b, lsb, LLVMConstInt(cg->i32, 0x7fff, 0), ""), ""),
+                                       LLVMConstInt(cg->i32, 16, 0), "");
+  LLVMValueRef isnan = LLVMBuildFCmp(b, LLVMRealUNO, v, v, "");
+  LLVMValueRef r = LLVMBuildSelect(b, isnan, LLVMConstInt(cg->i32, 0x7fc0, 0), rounded, "");
+  return LLVMBuildTrunc(b, r, i16, "");
+}
+
 static void ew_body(Cg *cg, LLVMValueRef *idx, void *vctx) {
   EwCtx *c = vctx;
   const IrNode *n = &cg->g->nodes[c->node];
+  if (n->op == IR_CAST) {
+    const IrNode *o = &cg->g->nodes[n->in[0]];
+    LLVMValueRef src = cg_elem_addr(cg, n->in[0], space_offset(cg, &c->sp, 1, idx));
+    LLVMValueRef v = LLVMBuildLoad2(cg->b, cg_elem_type(cg, o->type.dtype), src, "");
+    LLVMValueRef r = convert(cg, v, o->type.dtype, n->type.dtype);
+    LLVMBuildStore(cg->b, r, cg_elem_addr(cg, c->node, space_offset(cg, &c->sp, 0, idx)));
+    return;
+  }
   LLVMValueRef v[IR_MAX_IN];
   for (int k = 0; k < n->nin; k++) {
     int o = n->in[k];
@@ -276,11 +305,28 @@ static void sgd_body(Cg *cg, LLVMValueRef *idx, void *vctx) {
   cg_store_f32(cg, LLVMBuildFSub(b, w, LLVMBuildFMul(b, c->lr, d, ""), ""), wa);
 }
 
+/* a guarded update runs only if its flag (the last operand) is nonzero */
+static void guarded(Cg *cg, const IrNode *n, LLVMValueRef e, CgBody *body, void *ctx) {
+  if (!n->ia[IR_UPDATE_GUARDED]) {
+    cg_loop_nest(cg, 1, &e, body, ctx);
+    return;
+  }
+  int f = n->in[n->nin - 1];
+  LLVMValueRef ok = cg->imm[f] ? cg->imm[f] : cg_load_f32(cg, cg_addr(cg, f));
+  LLVMBasicBlockRef run = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "update");
+  LLVMBasicBlockRef skip = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "update.done");
+  LLVMBuildCondBr(cg->b, LLVMBuildFCmp(cg->b, LLVMRealONE, ok, cg_f32(cg, 0), ""), run, skip);
+  LLVMPositionBuilderAtEnd(cg->b, run);
+  cg_loop_nest(cg, 1, &e, body, ctx);
+  LLVMBuildBr(cg->b, skip);
+  LLVMPositionBuilderAtEnd(cg->b, skip);
+}
+
 void cg_sgd_update(Cg *cg, int node) {
   const IrNode *n = &cg->g->nodes[node];
   UpdCtx c = {node, cg->imm[n->in[2]] ? cg->imm[n->in[2]] : cg_load_f32(cg, cg_addr(cg, n->in[2])), 0, 0, 0, 0};
   LLVMValueRef e = cg_i64(cg, shape_numel(&cg->p->vars.data[n->ia[0]].shape, 1));
-  cg_loop_nest(cg, 1, &e, sgd_body, &c);
+  guarded(cg, n, e, sgd_body, &c);
 }
 
 /* w *= 1 - lr wd;  m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2;
@@ -317,5 +363,5 @@ void cg_adamw_update(Cg *cg, int node) {
   UpdCtx c = {node, lr, LLVMBuildFSub(b, one, LLVMBuildFMul(b, lr, cg_f32(cg, n->fa[3]), ""), ""),
               LLVMBuildFDiv(b, lr, bc1, ""), cg_intrinsic(cg, "llvm.sqrt", &bc2, 1), NULL};
   LLVMValueRef e = cg_i64(cg, shape_numel(&cg->p->vars.data[n->ia[0]].shape, 1));
-  cg_loop_nest(cg, 1, &e, adamw_body, &c);
+  guarded(cg, n, e, adamw_body, &c);
 }

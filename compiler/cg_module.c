@@ -33,6 +33,7 @@ static const RtSig rt_sigs[RT_NUM] = {
     [RT_DROPOUT_MASK] = {"astrt_dropout_mask", "vpllflll", (void *)astrt_dropout_mask},
     [RT_COUNT_CORRECT] = {"astrt_count_correct", "fppll", (void *)astrt_count_correct},
     [RT_TANHF] = {"tanhf", "ff", (void *)tanhf},
+    [RT_ALL_FINITE] = {"astrt_all_finite", "fpl", (void *)astrt_all_finite},
     [RT_ASTRT_MAIN] = {"astrt_exe_main", "iipp", (void *)astrt_exe_main},
 };
 
@@ -101,10 +102,18 @@ LLVMValueRef cg_addr(Cg *cg, int node) {
   return byte_gep(cg, cg->a_work, cg->plan.offset[node]);
 }
 
+LLVMTypeRef cg_elem_type(Cg *cg, DType t) {
+  switch (t) {
+  case DT_I32: return cg->i32;
+  case DT_BF16: return LLVMInt16TypeInContext(cg->ctx);  /* bf16 bits */
+  case DT_F16: return LLVMHalfTypeInContext(cg->ctx);
+  default: return cg->f32;
+  }
+}
+
 LLVMValueRef cg_elem_addr(Cg *cg, int node, LLVMValueRef index) {
   LLVMValueRef base = cg_addr(cg, node);
-  LLVMTypeRef t = cg->g->nodes[node].type.dtype == DT_I32 ? cg->i32 : cg->f32;
-  return LLVMBuildInBoundsGEP2(cg->b, t, base, &index, 1, "");
+  return LLVMBuildInBoundsGEP2(cg->b, cg_elem_type(cg, cg->g->nodes[node].type.dtype), base, &index, 1, "");
 }
 
 LLVMValueRef cg_load_f32(Cg *cg, LLVMValueRef addr) {
@@ -252,6 +261,9 @@ static void emit_special(Cg *cg, int node) {
     LLVMValueRef args[7] = {cg_addr(cg, node), cg_numel(cg, &n->type.shape), first, cg_f32(cg, n->fa[0]),
                             cg->a_seed, step, cg_i64(cg, n->ia[0])};
     cg_call(cg, RT_DROPOUT_MASK, args, 7);
+  } else if (n->op == IR_ALL_FINITE) {
+    LLVMValueRef args[2] = {cg_addr(cg, n->in[0]), cg_numel(cg, &cg->g->nodes[n->in[0]].type.shape)};
+    cg_store_f32(cg, cg_call(cg, RT_ALL_FINITE, args, 2), cg_addr(cg, node));
   } else if (n->op == IR_SCHED) {
     /* f(t) in double, as the driver's schedules are */
     LLVMValueRef t = LLVMBuildFPExt(cg->b, scalar_value(cg, n->in[0]), cg->f64, "");

@@ -63,7 +63,7 @@ static int node_at(Elab *e, IrOp op, int nin, const int *in, const int64_t *ia,
                    const double *fa, const Type *given, Loc loc, const Loc *in_locs,
                    const char *what) {
   IrNode n = {.op = op, .nin = nin, .loc = loc, .layer = e->frame ? e->frame->layer : -1,
-              .role = e->role};
+              .role = e->role, .scope = e->frame && e->frame->item ? e->frame->item->name : NULL};
   for (int k = 0; k < nin; k++) {
     if (in[k] < 0) return -1;
     n.in[k] = in[k];
@@ -189,6 +189,16 @@ Value elab_lookup(Elab *e, const char *name, Loc loc, bool quiet) {
   const Builtin *b = builtin_find(name);
   if (b) return (Value){.kind = V_BUILTIN, .builtin = b, .loc = loc};
   if (quiet) return (Value){.kind = V_SYMBOL, .str = name, .loc = loc};
+  if (e->second_pass && f) {  /* a parameter or state declared only in training mode */
+    const char *full = f->prefix[0] ? arena_printf(e->arena, "%s.%s", f->prefix, name) : name;
+    int v = ir_program_find_var(e->prog, full);
+    if (v >= 0) {
+      diag_error(loc, "'%s' is declared only in training mode, so evaluation cannot use it; parameters "
+                      "and state cannot depend on 'training'", name);
+      diag_note(e->prog->vars.data[v].loc, "'%s' is declared here", name);
+      return v_err();
+    }
+  }
   StrVec names = {0};
   collect_names(&names, e);
   const char *s = suggest_name(name, names.data, names.len);
@@ -760,7 +770,11 @@ static bool declare_var_checked(Elab *e, const Stmt *s) {
   int var;
   if (e->second_pass) {
     var = ir_program_find_var(e->prog, full);
-    if (var < 0) internal_error(__FILE__, __LINE__, "variable %s missing in the second pass", full);
+    if (var < 0) {  /* declared under a condition that is false in training */
+      diag_error(s->name_loc, "'%s' is declared only in evaluation mode, so training would never set it; "
+                              "parameters and state cannot depend on 'training'", s->name);
+      return false;
+    }
   } else {
     if (ir_program_find_var(e->prog, full) >= 0) {
       diag_error(s->name_loc, "a variable named '%s' already exists", full);
@@ -904,6 +918,65 @@ static const char *instance_name(Elab *e, Frame *caller, const Item *item, const
                            : arena_strdup(e->prog->arena, base);
 }
 
+/* The evaluation pass must call the same layers, in the same order, as the
+ * training pass: instances are named in call order, and a layer called only
+ * under `if training` (or only in its else branch) would have no parameters
+ * in one of the two graphs, or shift the names of the layers after it. */
+static const IrGraph *seq_graph;  /* the evaluation graph being checked */
+static int seq_next;              /* the next layer it must call */
+static bool seq_failed;           /* reported; stop checking */
+
+static bool same_loc(Loc a, Loc b) { return a.file == b.file && a.line == b.line && a.col == b.col; }
+
+static void training_only_layer(const IrLayer *l) {
+  diag_error(l->call_loc, "layer '%s' (%s) is called in training but not in evaluation; a layer call "
+                          "cannot depend on 'training' (call it in both modes and choose between the "
+                          "results with the if)", l->kind, l->name);
+}
+
+/* The layer index of an instance in the evaluation pass, or -1 (after an
+ * error, or quietly once one was reported). */
+static int eval_pass_layer(Elab *e, const Item *item, const char *name, Loc call_loc) {
+  const IrLayer *l = e->prog->layers.data;
+  int n = e->prog->layers.len;
+  if (seq_graph != e->g) {
+    seq_graph = e->g;
+    seq_next = 0;
+    seq_failed = false;
+  }
+  if (seq_failed) {
+    for (int i = 0; i < n; i++)
+      if (strcmp(l[i].name, name) == 0 && strcmp(l[i].kind, item->name) == 0) return i;
+    return -1;
+  }
+  if (seq_next < n && strcmp(l[seq_next].name, name) == 0 && same_loc(l[seq_next].call_loc, call_loc))
+    return seq_next++;
+  seq_failed = true;
+  /* training called this one later: the ones before it were training-only */
+  for (int i = seq_next; i < n; i++)
+    if (same_loc(l[i].call_loc, call_loc)) {
+      training_only_layer(&l[seq_next]);
+      return -1;
+    }
+  diag_error(call_loc, "layer '%s' is called in evaluation but not in training, so its parameters would "
+                       "never be trained; a layer call cannot depend on 'training'", item->name);
+  return -1;
+}
+
+/* After the evaluation pass: did it call every layer of the training pass? */
+bool elab_eval_layers_done(Elab *e);
+bool elab_eval_layers_done(Elab *e) {
+  int done = seq_graph == e->g ? seq_next : 0;
+  bool failed = seq_graph == e->g && seq_failed;
+  seq_graph = NULL;
+  if (failed) return false;
+  if (done < e->prog->layers.len) {
+    training_only_layer(&e->prog->layers.data[done]);
+    return false;
+  }
+  return true;
+}
+
 /* the last call named in a backtrace note, and the error count then */
 static Loc bt_loc;
 static int bt_count;
@@ -996,10 +1069,8 @@ Value elab_call_item(Elab *e, const Item *item, ModuleInfo *m, Value *args,
   if (item->kind == IT_LAYER) {
     const char *name = instance_name(e, caller, item, hint);
     if (e->second_pass) {
-      f.layer = -1;
-      for (int i = 0; i < e->prog->layers.len; i++)
-        if (strcmp(e->prog->layers.data[i].name, name) == 0) f.layer = i;
-      if (f.layer < 0) internal_error(__FILE__, __LINE__, "layer %s missing in the second pass", name);
+      f.layer = eval_pass_layer(e, item, name, call_loc);
+      if (f.layer < 0) return v_err();
     } else {
       vec_push(&e->prog->layers, ((IrLayer){name, item->name, call_loc, 0}));
       f.layer = e->prog->layers.len - 1;

@@ -104,6 +104,39 @@ void interp_free(Interp *in) {
 
 /* ---- op groups ---------------------------------------------------------------------- */
 
+/* x rounded to float, then to bf16 (round to nearest even) */
+static double round_bf16(double x) {
+  float f = (float)x;
+  uint32_t u;
+  memcpy(&u, &f, 4);
+  if (isnan(f)) return f;
+  u = (u + 0x7fff + ((u >> 16) & 1)) & 0xffff0000u;
+  memcpy(&f, &u, 4);
+  return f;
+}
+
+/* x rounded to float, then to IEEE half (round to nearest even) */
+static double round_f16(double x) {
+  float f = (float)x;
+  if (isnan(f) || isinf(f)) return f;
+  double a = fabs((double)f);
+  if (a >= 65520.0) return f > 0 ? INFINITY : -INFINITY;
+  int e;
+  frexp(a, &e);                                /* a = m 2^e, m in [0.5, 1) */
+  double ulp = ldexp(1.0, (e - 1 < -14 ? -14 : e - 1) - 10);
+  double r = nearbyint(a / ulp) * ulp;         /* default rounding: to nearest even */
+  return f < 0 ? -r : r;
+}
+
+static double cast(DType to, double x) {
+  switch (to) {
+  case DT_BF16: return round_bf16(x);
+  case DT_F16: return round_f16(x);
+  case DT_F32: return (float)x;
+  default: return x;
+  }
+}
+
 static double unary(IrOp op, double x) {
   switch (op) {
   case IR_NEG: return -x;
@@ -143,7 +176,8 @@ static void elementwise(Interp *in, const IrGraph *g, const IrNode *n, double *o
   int64_t total = shape_numel(os, in->rows);
   for (int64_t i = 0; i < total; i++) {
     double a = in->vals[n->in[0]][offset(in, os, i, st[0])];
-    if (n->nin == 1) out[i] = n->op == IR_BROADCAST || n->op == IR_RESHAPE ? a : unary(n->op, a);
+    if (n->op == IR_CAST) out[i] = cast(n->type.dtype, a);
+    else if (n->nin == 1) out[i] = n->op == IR_BROADCAST || n->op == IR_RESHAPE ? a : unary(n->op, a);
     else out[i] = binary(n->op, a, in->vals[n->in[1]][offset(in, os, i, st[1])]);
   }
 }
@@ -316,8 +350,12 @@ static bool run_node(Interp *in, const IrGraph *g, int i) {
       memcpy(in->vars[n->ia[0]], in->vals[n->in[0]], sizeof(double) * (size_t)e);
       break;
     }
-    case IR_SGD_UPDATE: sgd(in, n); break;
-    case IR_ADAMW_UPDATE: adamw(in, n); break;
+    case IR_SGD_UPDATE:
+    case IR_ADAMW_UPDATE:
+      if (n->ia[IR_UPDATE_GUARDED] && in->vals[n->in[n->nin - 1]][0] == 0) break;  /* skipped */
+      if (n->op == IR_SGD_UPDATE) sgd(in, n);
+      else adamw(in, n);
+      break;
     default: unreachable();
     }
     return true;
@@ -362,6 +400,11 @@ static bool run_node(Interp *in, const IrGraph *g, int i) {
       int64_t first = in->micro_first * (total / (in->rows ? in->rows : 1));
       for (int64_t k = 0; k < total; k++)
         out[k] = astrt_uniform(key, (uint64_t)(first + k)) >= n->fa[0] ? 1 / (1 - n->fa[0]) : 0;
+    } else if (n->op == IR_ALL_FINITE) {
+      int64_t e = shape_numel(&g->nodes[n->in[0]].type.shape, in->rows);
+      out[0] = 1;
+      for (int64_t k = 0; k < e; k++)
+        if (!isfinite(in->vals[n->in[0]][k])) out[0] = 0;
     } else if (n->op == IR_SCHED) {
       double t = in->vals[n->in[0]][0];
       out[0] = sx_eval(n->sx, t, in->scalars[SC_STEP] - 1, 0);

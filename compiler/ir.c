@@ -80,7 +80,7 @@ const char *ir_scalar_name(IrScalar s) {
 }
 
 const char *ir_output_name(IrOutput o) {
-  static const char *names[] = {"loss", "correct"};
+  static const char *names[] = {"loss", "correct", "overflow"};
   return o < OUT_NUM ? names[o] : "?";
 }
 

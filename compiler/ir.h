@@ -72,6 +72,7 @@ typedef enum IrScalar {
 typedef enum IrOutput {
   OUT_LOSS,       /* the mean loss of the batch */
   OUT_CORRECT,    /* correctly classified rows  */
+  OUT_OVERFLOW,   /* 1 if the step was skipped for non-finite gradients */
   OUT_NUM
 } IrOutput;
 
@@ -100,7 +101,11 @@ typedef struct IrNode {
   int layer;          /* index of the layer instance, or -1 */
   IrRole role;
   const SExpr *sx;    /* SCHED: the schedule expression */
+  const char *scope;  /* the fn or layer definition it was written in, or NULL */
 } IrNode;
+
+/* ia[7] of an update op: its last operand is an "all finite" flag */
+#define IR_UPDATE_GUARDED 7
 
 typedef struct IrGraph {
   IrNode *nodes;
@@ -227,6 +232,8 @@ typedef struct IrProgram {
   int64_t eval_batch;
   uint64_t seed;
   double target_accuracy;        /* <= 0: none */
+  double loss_scale;             /* fp16 loss scaling: initial scale ...     */
+  int64_t loss_scale_growth;     /* ... and clean steps before it doubles (0: off) */
   Type input_type, label_type;   /* one batch, with B */
   Type output_type;
   IrGraph eval;                  /* forward + loss + accuracy, eval mode      */

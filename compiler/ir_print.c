@@ -76,11 +76,14 @@ static void format_node(StrBuf *sb, const IrProgram *p, const IrNode *n) {
     sb_printf(sb, " -> %s", var_name(p, n->ia[0]));
     if (n->ia[1] >= 0)
       sb_printf(sb, " momentum=%g%s", n->fa[0], n->ia[2] ? " nesterov" : "");
+    if (n->ia[IR_UPDATE_GUARDED]) sb_puts(sb, " if-finite");
     break;
   case IR_ADAMW_UPDATE:
     sb_printf(sb, " -> %s beta1=%g beta2=%g eps=%g weight_decay=%g",
               var_name(p, n->ia[0]), n->fa[0], n->fa[1], n->fa[2], n->fa[3]);
+    if (n->ia[IR_UPDATE_GUARDED]) sb_puts(sb, " if-finite");
     break;
+  case IR_CAST: sb_printf(sb, " to %s", dtype_name(n->type.dtype)); break;
   default: break;
   }
 }

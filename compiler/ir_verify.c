@@ -64,10 +64,13 @@ static void check_update(Verifier *v, int i, int64_t *written_at) {
   operand_is_var(v, i, 0, w);
   if (!type_eq(&v->g->nodes[n->in[1]].type, &vt))
     problem(v, i, "the gradient of %s does not have its type", var->name);
+  int guard = n->ia[IR_UPDATE_GUARDED] ? 1 : 0;
+  if (guard && v->g->nodes[n->in[n->nin - 1]].type.shape.rank != 0) problem(v, i, "the guard must be a scalar");
+  if (n->op == IR_ADAMW_UPDATE && n->nin != 6 + guard) problem(v, i, "adamw_update takes %d operands", 6 + guard);
   if (n->op == IR_SGD_UPDATE) {
-    if (n->nin != 3 && n->nin != 4) problem(v, i, "sgd_update takes 3 or 4 operands");
+    if (n->nin - guard != 3 && n->nin - guard != 4) problem(v, i, "sgd_update takes 3 or 4 operands");
     if (n->ia[1] >= 0) {
-      if (n->nin != 4) problem(v, i, "sgd_update with momentum needs the velocity operand");
+      if (n->nin - guard != 4) problem(v, i, "sgd_update with momentum needs the velocity operand");
       else if (var_ok(v, i, n->ia[1], VAR_OPT)) {
         operand_is_var(v, i, 3, n->ia[1]);
         if (written_at[n->ia[1]] >= 0) problem(v, i, "a velocity is written twice");

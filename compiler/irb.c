@@ -9,7 +9,7 @@ const Type *irb_type(IrBuilder *b, int x) { return &b->g->nodes[x].type; }
 
 int irb_node(IrBuilder *b, IrOp op, int nin, const int *in, const int64_t *ia,
              const double *fa, const Type *given) {
-  IrNode n = {.op = op, .nin = nin, .loc = b->loc, .layer = b->layer, .role = b->role};
+  IrNode n = {.op = op, .nin = nin, .loc = b->loc, .layer = b->layer, .role = b->role, .scope = b->scope};
   for (int k = 0; k < nin; k++) n.in[k] = in[k];
   if (ia) memcpy(n.ia, ia, sizeof n.ia);
   if (fa) memcpy(n.fa, fa, sizeof n.fa);

@@ -11,6 +11,7 @@ typedef struct IrBuilder {
   Loc loc;      /* given to new nodes */
   int layer;
   IrRole role;
+  const char *scope;
 } IrBuilder;
 
 int irb_node(IrBuilder *b, IrOp op, int nin, const int *in, const int64_t *ia,

@@ -31,7 +31,7 @@ static int read_var(IrBuilder *b, const IrProgram *p, int var) {
 }
 
 void ir_lower_optimizer(IrProgram *p, IrGraph *g, const int *grads) {
-  IrBuilder b = {g, p->opt.loc, -1, ROLE_UPDATE};
+  IrBuilder b = {g, p->opt.loc, -1, ROLE_UPDATE, NULL};
   int lr = irb_scalar(&b, SC_LR);
   int nvars = p->vars.len;  /* slots are appended as we go */
   for (int v = 0; v < nvars; v++) {

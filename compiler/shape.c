@@ -86,11 +86,12 @@ static bool shape_given(const IrGraph *g, const IrNode *n, Type *out, char *why,
 static bool shape_same(const IrGraph *g, const IrNode *n, Type *out, char *why,
                        size_t cap) {
   const Type *x = OPND(0);
+  DType cast_to = n->type.dtype;  /* read before *out (which may be n->type) is written */
   if (!is_float(x->dtype))
     return fail(why, cap, "%s needs a floating-point tensor, not %s", ir_ops[n->op].name,
                 dtype_name(x->dtype));
   *out = *x;
-  if (n->op == IR_CAST) out->dtype = n->type.dtype;
+  if (n->op == IR_CAST) out->dtype = cast_to;
   return true;
 }
 

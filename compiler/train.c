@@ -9,6 +9,7 @@
 #include "optim.h"
 
 void speedup_validate(Elab *e, const Item *sp, IrProgram *p);
+bool elab_eval_layers_done(Elab *e);  /* elab.c */
 
 typedef struct TrainEntries {
   const Entry *loss, *optimizer, *lr, *batch, *epochs, *steps, *samples, *seed, *target,
@@ -792,7 +793,7 @@ IrProgram *sema_program(Sema *s) {
     e.second_pass = true;
     e.dropout_ids = 0;
     int eout, ey;
-    if (model_and_loss(&e, s, model, main, te.loss, &eout, &ey) >= 0) {
+    if (model_and_loss(&e, s, model, main, te.loss, &eout, &ey) >= 0 && elab_eval_layers_done(&e)) {
       const Type *ot = &p->eval.nodes[eout].type;
       if (ot->shape.rank == 2 && ot->shape.d[1] == p->data.classes) {
         e.role = ROLE_EVAL;

@@ -8,7 +8,7 @@ void rw_begin(IrRewrite *rw, const IrGraph *src) {
   rw->dst = (IrGraph){0};
   rw->map = xmalloc(sizeof(int) * (size_t)(src->len + 1));
   for (int i = 0; i < src->len; i++) rw->map[i] = -1;
-  rw->b = (IrBuilder){&rw->dst, NO_LOC, -1, ROLE_FORWARD};
+  rw->b = (IrBuilder){&rw->dst, NO_LOC, -1, ROLE_FORWARD, NULL};
 }
 
 int rw_copy(IrRewrite *rw, int i) {

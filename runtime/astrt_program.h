@@ -18,13 +18,13 @@
 extern "C" {
 #endif
 
-#define ASTRT_ABI_VERSION 2
+#define ASTRT_ABI_VERSION 3
 #define ASTRT_DESC_MAX_RANK 6
 
 /* Run-time scalars a step reads (same order as the compiler's IrScalar). */
 enum { ASTRT_SC_LR, ASTRT_SC_STEP, ASTRT_SC_ROWS, ASTRT_SC_LOSS_SCALE, ASTRT_SC_T, ASTRT_NUM_SCALARS };
 /* Values a step writes (same order as IrOutput). */
-enum { ASTRT_OUT_LOSS, ASTRT_OUT_CORRECT, ASTRT_NUM_OUTPUTS };
+enum { ASTRT_OUT_LOSS, ASTRT_OUT_CORRECT, ASTRT_OUT_OVERFLOW, ASTRT_NUM_OUTPUTS };
 
 /* A compiled step (training phase or evaluation):
  *   vars     the variable arena (parameters, state, optimizer slots)
@@ -115,6 +115,10 @@ typedef struct astrt_program {
   uint64_t seed;
   double target_accuracy;    /* <= 0: none */
   const char *optimizer;     /* a one-line description, for the log */
+  double loss_scale;         /* initial loss scale (1 without fp16 loss scaling) */
+  int64_t loss_scale_growth; /* > 0: dynamic loss scaling; the scale halves on a
+                                step with non-finite gradients (which is skipped)
+                                and doubles after this many clean steps */
   astrt_data_desc data;
 } astrt_program;
 
@@ -147,6 +151,8 @@ typedef struct astrt_result {
   double eval_seconds;
   double final_test_accuracy, best_test_accuracy, final_test_loss, final_train_loss;
   double time_to_target;     /* seconds of training, or < 0 if never reached */
+  double loss_scale;         /* the final loss scale (fp16 loss scaling) */
+  int64_t skipped_steps;     /* steps skipped for non-finite gradients */
 } astrt_result;
 
 void astrt_options_default(astrt_options *o);
@@ -172,6 +178,8 @@ int astrt_exe_main(int argc, char **argv, const astrt_program *p);
  * number of element 0, nonzero in micro-batches). */
 void astrt_dropout_mask(float *out, int64_t n, int64_t first, float p, uint64_t seed, int64_t step,
                         int64_t site);
+/* 1 if x[0..n) are all finite, else 0 (mixed precision's overflow check). */
+float astrt_all_finite(const float *x, int64_t n);
 /* Rows of logits[rows, k] whose first maximum is at labels[row]. */
 float astrt_count_correct(const float *logits, const int32_t *labels, int64_t rows, int64_t k);
 

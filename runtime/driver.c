@@ -60,6 +60,8 @@ typedef struct run {
   double best_acc, final_acc, final_loss, final_train_loss, time_to_target;
   int evals, stop;
   int64_t init_loaded;         /* variables overwritten by --init-from */
+  double loss_scale;           /* fp16 dynamic loss scaling */
+  int64_t clean_steps, skipped_steps;
   astrt_progress pg;
   astrt_metrics mx;
 } run;
@@ -257,6 +259,7 @@ static astrt_status run_setup(run *r, const astrt_program *p, const astrt_option
   if ((st = check_options(o))) return st;
   if ((st = astrt_vars_check(p))) return st;
   r->seed = o->has_seed ? o->seed : p->seed;
+  r->loss_scale = p->loss_scale > 0 ? p->loss_scale : 1.0;
   r->threads = resolve_threads(o->threads);
   r->norm = (astrt_norm){(float)p->data.mean, (float)p->data.std};
   if (o->save_path && *o->save_path && (st = astrt_vars_save_check(o->save_path))) return st;
@@ -356,6 +359,28 @@ static astrt_status bad_lr(const run *r, double t, double mult) {
                     (long long)r->at.step + 1, t, r->p->base_lr, mult);
 }
 
+/* Dynamic loss scaling (fp16): a step whose gradients were not all finite was
+ * skipped by the step function; halve the scale. After loss_scale_growth
+ * clean steps, double it. */
+static astrt_status update_loss_scale(run *r, int overflow) {
+  if (r->p->loss_scale_growth <= 0) return ASTRT_OK;
+  if (!overflow) {
+    if (++r->clean_steps >= r->p->loss_scale_growth) {
+      r->clean_steps = 0;
+      if (r->loss_scale < 1e30) r->loss_scale *= 2;
+    }
+    return ASTRT_OK;
+  }
+  r->clean_steps = 0;
+  r->skipped_steps++;
+  r->loss_scale /= 2;
+  if (r->loss_scale < 0x1p-24)
+    return astrt_fail(ASTRT_ERR_NUMERIC, "step %lld: the gradients overflow even with the loss scale at its "
+                      "minimum (%g); the forward pass itself is out of fp16's range — keep the layer in fp32 "
+                      "(precision fp16(keep: [...])) or use bf16", (long long)r->at.step + 1, r->loss_scale);
+  return ASTRT_OK;
+}
+
 static astrt_status train_step(run *r) {
   const astrt_program *p = r->p;
   double t0 = now_seconds();
@@ -368,12 +393,15 @@ static astrt_status train_step(run *r) {
   double lr = p->base_lr * mult;
   if (!isfinite((float)lr)) return bad_lr(r, t, mult);
   astrt_batch_gather(&r->train, r->perm, r->at.pos, rows, r->norm, r->x, r->y);
-  float scalars[ASTRT_NUM_SCALARS] = {(float)lr, (float)(r->at.step + 1), (float)rows, 1.0f, (float)t};
-  float out[ASTRT_NUM_OUTPUTS] = {0.0f, 0.0f};
+  float scalars[ASTRT_NUM_SCALARS] = {(float)lr, (float)(r->at.step + 1), (float)rows, (float)r->loss_scale,
+                                      (float)t};
+  float out[ASTRT_NUM_OUTPUTS] = {0.0f, 0.0f, 0.0f};
   ph->step(r->vars, r->work, r->x, r->y, rows, scalars, out, r->seed);
   double t1 = now_seconds();
   r->train_seconds += t1 - t0;
   if (!isfinite(out[ASTRT_OUT_LOSS])) return bad_loss(r, out[ASTRT_OUT_LOSS], lr);
+  astrt_status ls = update_loss_scale(r, out[ASTRT_OUT_OVERFLOW] != 0.0f);
+  if (ls) return ls;
   r->epoch_loss += (double)out[ASTRT_OUT_LOSS] * (double)rows;
   r->epoch_rows += rows;
   advance(r, &r->at, rows);
@@ -410,6 +438,8 @@ static void fill_result(const run *r, astrt_result *res) {
   res->final_test_loss = r->final_loss;
   res->final_train_loss = r->final_train_loss;
   res->time_to_target = r->time_to_target;
+  res->loss_scale = r->loss_scale;
+  res->skipped_steps = r->skipped_steps;
 }
 
 static const char *plural(int64_t n) { return n == 1 ? "" : "s"; }
@@ -688,6 +718,9 @@ static void print_summary(const astrt_program *p, const astrt_options *o,
            r->time_to_target);
   else if (p->target_accuracy > 0)
     printf("  target %.2f%% not reached", 100.0 * p->target_accuracy);
+  if (p->loss_scale_growth > 0)
+    printf("  loss scale %g, %lld step%s skipped", r->loss_scale, (long long)r->skipped_steps,
+           plural(r->skipped_steps));
   if (o->save_path && *o->save_path) printf("  saved %s", o->save_path);
   printf("\n");
   fflush(stdout);

@@ -21,6 +21,13 @@ void astrt_dropout_mask(float *out, int64_t n, int64_t first, float p, uint64_t 
     out[k] = astrt_uniform(key, (uint64_t)(first + k)) >= p ? keep : 0.0f;
 }
 
+float astrt_all_finite(const float *x, int64_t n) {
+  /* x * 0 is 0 for finite x and NaN for inf or NaN */
+  float acc = 0.0f;
+  for (int64_t i = 0; i < n; i++) acc += x[i] * 0.0f;
+  return acc == 0.0f ? 1.0f : 0.0f;
+}
+
 /* Index of the first maximum of row[0..k): column c replaces the best so far
  * only if row[c] > best (as in the reference interpreter; NaN compares false). */
 static int64_t first_max(const float *row, int64_t k) {

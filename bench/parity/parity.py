@@ -36,6 +36,7 @@ set ASTC_DATA_PATH).
       [--runtime BUILD/runtime/libastrt.a] [--models mlp,lenet] [--steps 20]
 """
 import argparse
+import copy
 import os
 import re
 import shlex
@@ -169,7 +170,6 @@ def check_model(args, name, d):
     a_loss = np.load(os.path.join(d, "astc_loss.npy")).astype(np.float64)
     a_par = {p: np.load(os.path.join(d, f"astc_{p}.npy")) for p, _ in params}
 
-    import copy
     model64 = copy.deepcopy(model)
     t_loss = torch_train(model, opt_cfg, lr, xs, ys, torch.float32)
     r_loss = torch_train(model64, opt_cfg, lr, xs, ys, torch.float64)

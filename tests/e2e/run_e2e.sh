@@ -60,5 +60,11 @@ bad_option)     # a bad program option: usage error, exit 2
   set -e
   cat "$tmp/err"
   [ "$rc" -eq 2 ] && grep -q "epochs" "$tmp/err" ;;
+fp16_recovers)  # fp16 loss scaling from an absurd initial scale: the driver halves it until steps stop overflowing
+  sed 's/^}$/}/' "$here/mlp_synthetic.train" > "$tmp/p.train"
+  printf 'speedup {\n  precision fp16(init_scale: 1e30, growth_interval: 100)\n}\n' >> "$tmp/p.train"
+  "$astc" run "$tmp/p.train" -- --metrics "$tmp/m.jsonl" --progress=plain | tee "$tmp/out"
+  check "$tmp/m.jsonl" --evals 4 --loss-falls --min-accuracy 0.6
+  grep -Eq "loss scale [0-9.e+]+, [1-9][0-9]* steps skipped" "$tmp/out" ;;
 *) echo "unknown case $case"; exit 2 ;;
 esac

@@ -42,7 +42,7 @@ static double urand(void) {
 static Case *case_new(void) {
   Case *c = xcalloc(1, sizeof(Case));
   c->p = ir_program_new();
-  c->b = (IrBuilder){&c->g, NO_LOC, -1, ROLE_FORWARD};
+  c->b = (IrBuilder){&c->g, NO_LOC, -1, ROLE_FORWARD, NULL};
   return c;
 }
 

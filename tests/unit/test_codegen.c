@@ -95,6 +95,9 @@ static void compare_program(const char *src, const char *name, int steps) {
     in.seed = 17;
     in.scalars[SC_LR] = 0.05;
     in.scalars[SC_STEP] = s + 1;
+    in.scalars[SC_LOSS_SCALE] = 1;
+    in.scalars[SC_T] = 0.5;
+    in.micro = p->phases.data[0].micro;
     ck_assert(interp_run(&in, eval ? &p->eval : &p->phases.data[0].step));
     check_close(outputs[ASTRT_OUT_LOSS], in.outputs[OUT_LOSS], eval ? "eval loss" : "loss", name, s);
     if (eval) ck_assert_msg(outputs[ASTRT_OUT_CORRECT] == in.outputs[OUT_CORRECT], "%s: correct %g vs %g", name,
@@ -162,6 +165,27 @@ START_TEST(dropout_global_pool) {
 }
 END_TEST
 
+/* the speedup passes' rewrites, native against reference: micro-batches,
+ * frozen layers, FreezeOut, lr coupling, bf16 and fp16 (with loss scaling) */
+START_TEST(speedup_rewrites) {
+  static const char *const recipes[] = {
+      "speedup {\n  batch steps(at: [0.9], factor: 2, micro: 3, lr_scale: linear)\n}\n",
+      "speedup {\n  freeze at(dense_1: 0.0, dense_2: 0.7, freezeout: true)\n}\n",
+      "speedup {\n  precision bf16()\n}\n",
+      "speedup {\n  precision fp16(keep: [dense_3])\n  batch steps(at: [0.9], micro: 5)\n}\n",
+  };
+  for (size_t i = 0; i < sizeof recipes / sizeof recipes[0]; i++) {
+    char src[2048], name[32];
+    snprintf(src, sizeof src, "%s%s",
+             PROGRAM("  h = relu(nn.dense(x, 16))\n  h = relu(nn.dense(h, 12))\n  return nn.dense(h, 5)", "20", "5",
+                     "  loss = cross_entropy()\n  optimizer = sgd(lr: 0.05, momentum: 0.9, weight_decay: 5e-4)"),
+             recipes[i]);
+    snprintf(name, sizeof name, "recipe%zu", i);
+    compare_program(src, name, 3);
+  }
+}
+END_TEST
+
 /* the descriptor read back from C matches the program */
 START_TEST(descriptor_matches_program) {
   Compilation comp;
@@ -225,6 +249,7 @@ Suite *codegen_suite(void) {
   tcase_add_test(t, convnet_pools_batchnorm);
   tcase_add_test(t, norms_activations_adamw);
   tcase_add_test(t, dropout_global_pool);
+  tcase_add_test(t, speedup_rewrites);
   tcase_add_test(t, descriptor_matches_program);
   suite_add_tcase(s, t);
   return s;

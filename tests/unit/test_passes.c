@@ -233,6 +233,47 @@ START_TEST(freezeout_anneals) {
 }
 END_TEST
 
+/* fp16 loss scaling: a step whose scaled gradients overflow fp16 is skipped
+ * whole (no parameter or momentum changes) and says so; the same step with
+ * a sane scale trains */
+START_TEST(fp16_overflow_skips_step) {
+  TuRun r;
+  tu_run_init(&r, MLP("speedup {\n  precision fp16(init_scale: 1024, growth_interval: 5)\n}\n"), "fp16");
+  ck_assert(r.d->loss_scale == 1024);
+  ck_assert_int_eq(r.d->loss_scale_growth, 5);
+  fill_vars(&r, 4);
+  float x[64 * 12];
+  int32_t y[64];
+  batch(x, y, 64);
+  size_t bytes = (size_t)r.d->var_bytes;
+  void *before = malloc(bytes);
+  memcpy(before, r.vars, bytes);
+  float scalars[ASTRT_NUM_SCALARS] = {0.1f, 1, 64, 1e30f, 0.1f};  /* an injected overflow */
+  float out[ASTRT_NUM_OUTPUTS] = {0};
+  r.d->phases[0].step(r.vars, r.work, x, y, 64, scalars, out, 5);
+  ck_assert(out[ASTRT_OUT_OVERFLOW] == 1);
+  ck_assert(isfinite(out[ASTRT_OUT_LOSS]));
+  ck_assert(memcmp(before, r.vars, bytes) == 0);
+  scalars[ASTRT_SC_LOSS_SCALE] = 1024;
+  r.d->phases[0].step(r.vars, r.work, x, y, 64, scalars, out, 5);
+  ck_assert(out[ASTRT_OUT_OVERFLOW] == 0);
+  ck_assert(memcmp(before, r.vars, bytes) != 0);
+  /* the unscaled update equals the same step without loss scaling (scale 1) */
+  float *after = malloc(bytes);
+  memcpy(after, r.vars, bytes);
+  memcpy(r.vars, before, bytes);
+  scalars[ASTRT_SC_LOSS_SCALE] = 1;
+  r.d->phases[0].step(r.vars, r.work, x, y, 64, scalars, out, 5);
+  const float *w = tu_var(&r, "dense_3.w");
+  const float *wa = (const float *)((const char *)after + ((const char *)w - (const char *)r.vars));
+  for (int64_t k = 0; k < tu_numel(&r, "dense_3.w"); k++)
+    ck_assert_msg(fabsf(w[k] - wa[k]) <= 1e-3f * (fabsf(w[k]) + 1e-2f), "%.9g vs %.9g", w[k], wa[k]);
+  free(before);
+  free(after);
+  tu_run_free(&r);
+}
+END_TEST
+
 /* removing the speedup block gives back the baseline exactly */
 START_TEST(no_speedup_is_baseline) {
   Compilation a, b;
@@ -277,6 +318,7 @@ Suite *passes_suite(void) {
   tcase_add_test(t, lr_coupling_in_graph);
   tcase_add_test(t, freezeout_anneals);
   tcase_add_test(t, no_speedup_is_baseline);
+  tcase_add_test(t, fp16_overflow_skips_step);
   suite_add_tcase(s, t);
   return s;
 }
