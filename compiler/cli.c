@@ -6,6 +6,7 @@
 
 #include "astrt_kernels.h"
 #include "codegen.h"
+#include "costmodel.h"
 #include "driver.h"
 #include "pass.h"
 
@@ -176,7 +177,8 @@ static void show_program(ShowCtx *s, const IrProgram *p, const char *when) {
     for (int i = 0; i < p->phases.len; i++) {
       if (s->phase >= 0 && i != s->phase) continue;
       snprintf(title, sizeof title, "step  # %s", ir_phase_title(p, i, pt, sizeof pt));
-      ir_print_graph(stdout, p, &p->phases.data[i].step, title, &s->po);
+      IrPrintOptions po = ir_phase_print_options(p, i, &s->po);
+      ir_print_graph(stdout, p, &p->phases.data[i].step, title, &po);
     }
   if (s->graph && !strcmp(s->graph, "eval")) ir_print_graph(stdout, p, &p->eval, "eval", &s->po);
 }
@@ -337,4 +339,85 @@ const Command cmd_run = {
     "run [OPTIONS] FILE.train [-- PROGRAM OPTIONS]",
     {{0}},
     run_run,
+};
+
+/* ---- astc cost ------------------------------------------------------------------------- */
+
+static void human_bytes(double b, char *buf, size_t cap) {
+  if (b >= 1e9) snprintf(buf, cap, "%.2f GB", b / 1e9);
+  else if (b >= 1e6) snprintf(buf, cap, "%.2f MB", b / 1e6);
+  else snprintf(buf, cap, "%.1f kB", b / 1e3);
+}
+
+static void print_cost(const IrProgram *p, const ProgramCost *pc) {
+  printf("%-5s %-15s %7s %6s %9s %10s %10s %10s %10s %9s %9s %9s\n", "phase", "progress", "steps", "batch",
+         "trainable", "fwd MFLOP", "bwd MFLOP", "upd MFLOP", "saved act", "opt state", "step ms", "time s");
+  for (int i = 0; i < pc->n; i++) {
+    const PhaseCost *c = &pc->phases[i];
+    char range[32], act[32], opt[32], batch[32];
+    snprintf(range, sizeof range, "[%.3g, %.3g)", c->t_begin, c->t_end);
+    human_bytes(c->saved_bytes, act, sizeof act);
+    human_bytes(c->opt_bytes, opt, sizeof opt);
+    if (c->micro) snprintf(batch, sizeof batch, "%lld/%lld", (long long)c->batch, (long long)c->micro);
+    else snprintf(batch, sizeof batch, "%lld", (long long)c->batch);
+    printf("%-5d %-15s %7lld %6s %9lld %10.2f %10.2f %10.3f %10s %9s %9.3f %9.1f\n", i, range, (long long)c->steps,
+           batch, (long long)c->trainable, c->fwd_flops / 1e6, c->bwd_flops / 1e6, c->upd_flops / 1e6, act, opt,
+           c->step_seconds * 1e3, (double)c->steps * c->step_seconds);
+    if (p->phases.data[i].why) printf("      %s\n", p->phases.data[i].why);
+  }
+}
+
+static int run_cost(CliArgs *a) {
+  const Command *c = &cmd_cost;
+  astrt_blas_reexec_if_needed(a->argv0);
+  Compilation comp, base;
+  if (!compile_file(&comp, a->file, &a->compile)) {
+    compilation_free(&comp);
+    return 1;
+  }
+  Machine m;
+  machine_get(&m, cli_opt(a, c, "--recalibrate") != NULL, true);
+  printf("machine: %s\n  sgemm %.0f GFLOP/s at 1024^3, %.0f at 64^3; memory %.1f GB/s (%s %s)\n", m.description,
+         m.gemm_gflops[MACHINE_GEMM_POINTS - 1], m.gemm_gflops[2], m.bandwidth_gbs,
+         m.cached ? "measured on" : "measured now,", m.cached ? m.measured : m.cache);
+  ProgramCost pc;
+  cost_program(comp.prog, &m, &pc);
+  const IrProgram *p = comp.prog;
+  printf("program %s (%s): ", p->model_name, p->source_path);
+  if (pc.total_samples > 0)
+    printf("%lld training examples x %lld epochs = %lld samples\n\n", (long long)pc.train_examples,
+           (long long)p->epochs, (long long)pc.total_samples);
+  else
+    printf("the training data's size is not known at compile time; per-step figures only\n\n");
+  print_cost(p, &pc);
+  int rc = 0;
+  if (pc.total_samples > 0) {
+    printf("\npredicted training time: %.1f s (evaluation excluded)\n", pc.total_seconds);
+    if (p->speedup && p->speedup->n > 0) {
+      CompileOptions nospeed = a->compile;
+      nospeed.no_speedup = true;
+      diag_reset();
+      if (compile_file(&base, a->file, &nospeed)) {
+        ProgramCost bc;
+        cost_program(base.prog, &m, &bc);
+        printf("baseline (without the speedup block): %.1f s\npredicted speedup: %.2fx\n", bc.total_seconds,
+               bc.total_seconds / pc.total_seconds);
+        cost_free(&bc);
+      } else {
+        rc = 1;
+      }
+      compilation_free(&base);
+    }
+  }
+  cost_free(&pc);
+  compilation_free(&comp);
+  return rc;
+}
+
+const Command cmd_cost = {
+    "cost", "predict the cost of training, phase by phase (work, memory, time on this machine) and the "
+            "speedup of the speedup block over the baseline",
+    "cost [OPTIONS] FILE.train",
+    {{"--recalibrate", NULL, "measure this machine again instead of using the cached measurement"}},
+    run_cost,
 };

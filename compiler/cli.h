@@ -33,7 +33,7 @@ typedef struct Command {
   int (*run)(CliArgs *a);
 } Command;
 
-extern const Command cmd_check, cmd_show, cmd_build, cmd_run;
+extern const Command cmd_check, cmd_show, cmd_build, cmd_run, cmd_cost;
 
 void cli_print_help(FILE *out, const Command *c);
 int cli_run(const Command *c, int argc, char **argv, char **main_argv);

@@ -929,7 +929,7 @@ static bool seq_failed;           /* reported; stop checking */
 static bool same_loc(Loc a, Loc b) { return a.file == b.file && a.line == b.line && a.col == b.col; }
 
 static void training_only_layer(const IrLayer *l) {
-  diag_error(l->call_loc, "layer '%s' (%s) is called in training but not in evaluation; a layer call "
+  diag_error(l->loc, "layer '%s' (%s) is called in training but not in evaluation; a layer call "
                           "cannot depend on 'training' (call it in both modes and choose between the "
                           "results with the if)", l->kind, l->name);
 }
@@ -949,12 +949,12 @@ static int eval_pass_layer(Elab *e, const Item *item, const char *name, Loc call
       if (strcmp(l[i].name, name) == 0 && strcmp(l[i].kind, item->name) == 0) return i;
     return -1;
   }
-  if (seq_next < n && strcmp(l[seq_next].name, name) == 0 && same_loc(l[seq_next].call_loc, call_loc))
+  if (seq_next < n && strcmp(l[seq_next].name, name) == 0 && same_loc(l[seq_next].loc, call_loc))
     return seq_next++;
   seq_failed = true;
   /* training called this one later: the ones before it were training-only */
   for (int i = seq_next; i < n; i++)
-    if (same_loc(l[i].call_loc, call_loc)) {
+    if (same_loc(l[i].loc, call_loc)) {
       training_only_layer(&l[seq_next]);
       return -1;
     }

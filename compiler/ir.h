@@ -260,6 +260,8 @@ void ir_print_graph(FILE *out, const IrProgram *p, const IrGraph *g,
 void ir_print_program(FILE *out, const IrProgram *p, const IrPrintOptions *opt);
 /* Graphviz DOT of one graph: a box per node, coloured by role. */
 void ir_print_dot(FILE *out, const IrProgram *p, const IrGraph *g, const char *title);
+/* Print options for phase i: B shown as the phase's batch (or micro-batch). */
+IrPrintOptions ir_phase_print_options(const IrProgram *p, int i, const IrPrintOptions *opt);
 /* One line describing phase i's settings. */
 const char *ir_phase_title(const IrProgram *p, int i, char *buf, size_t cap);
 void ir_print_node(FILE *out, const IrProgram *p, const IrGraph *g, int i,

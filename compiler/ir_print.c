@@ -210,6 +210,14 @@ void ir_print_dot(FILE *out, const IrProgram *p, const IrGraph *g, const char *t
   fprintf(out, "}\n");
 }
 
+/* A phase's step is specialised to its batch (or micro-batch): print B as it. */
+IrPrintOptions ir_phase_print_options(const IrProgram *p, int i, const IrPrintOptions *opt) {
+  IrPrintOptions po = opt ? *opt : (IrPrintOptions){.locations = true};
+  const IrPhase *ph = &p->phases.data[i];
+  if (po.batch <= 0) po.batch = ph->micro > 0 ? ph->micro : ph->batch;
+  return po;
+}
+
 void ir_print_program(FILE *out, const IrProgram *p, const IrPrintOptions *opt) {
   fprintf(out, "program %s  # %s\n", p->model_name ? p->model_name : "?",
           p->source_path ? p->source_path : "");
@@ -244,7 +252,8 @@ void ir_print_program(FILE *out, const IrProgram *p, const IrPrintOptions *opt) 
   for (int i = 0; i < p->phases.len; i++) {
     char title[1024], pt[960];
     snprintf(title, sizeof title, "step  # %s", ir_phase_title(p, i, pt, sizeof pt));
-    ir_print_graph(out, p, &p->phases.data[i].step, title, opt);
+    IrPrintOptions po = ir_phase_print_options(p, i, opt);
+    ir_print_graph(out, p, &p->phases.data[i].step, title, &po);
     fputc('\n', out);
   }
   ir_print_graph(out, p, &p->eval, "eval", opt);

@@ -8,7 +8,7 @@
 #include "cli.h"
 
 static const Command *commands[] = {
-    &cmd_check, &cmd_show, &cmd_build, &cmd_run,
+    &cmd_check, &cmd_show, &cmd_build, &cmd_run, &cmd_cost,
 };
 
 static void usage(FILE *out) {

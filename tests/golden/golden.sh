@@ -5,9 +5,10 @@
 #
 # KIND diag: runs `astc check CASE.train` inside tests/golden/diag and
 #            compares its stderr with CASE.err; the exit status must be 1.
-# KIND ir:   runs `astc show FILE` from the repository root, where FILE is
-#            the path named on the first line of CASE.ir.src (for example
-#            examples/fashion_mlp.train), and compares stdout with CASE.ir.
+# KIND ir:   runs `astc show ARGS` from the repository root, where ARGS is
+#            the first line of CASE.ir.src (a file such as
+#            examples/fashion_mlp.train, with options such as --after=freeze),
+#            and compares stdout with CASE.ir.
 set -u
 mode=$1 astc=$2 kind=$3 case=$4
 here=$(cd "$(dirname "$0")" && pwd)
@@ -30,7 +31,8 @@ diag)
 ir)
   src=$(head -n 1 "$here/ir/$case.ir.src")
   cd "$root" || exit 2
-  "$astc" show "$src" >"$tmp" 2>&1 || { echo "golden $case: astc show failed"; cat "$tmp"; exit 1; }
+  # shellcheck disable=SC2086
+  "$astc" show $src >"$tmp" 2>&1 || { echo "golden $case: astc show failed"; cat "$tmp"; exit 1; }
   expected="$here/ir/$case.ir"
   ;;
 *) echo "unknown kind $kind"; exit 2 ;;

@@ -1,0 +1,144 @@
+/* costmodel.c — the predicted cost of a training program, phase by phase.
+ *
+ * Work per step comes from the op table's cost rules (cost.c); time from a
+ * roofline over this machine's measured sgemm rate and memory bandwidth
+ * (machine.c):
+ *   matmul          2mnk / rate(2mnk) + a call's overhead
+ *   conv2d family   the same for its GEMM, plus the im2col matrix written
+ *                   and read at memory bandwidth
+ *   everything else max(flops / vector rate, bytes / bandwidth), where data
+ *                   that fits in 1 MiB moves at 4x the streaming bandwidth
+ *                   (it stays in cache between ops)
+ * plus gathering each batch. A micro-batched step costs its per-micro-batch
+ * part once per micro-batch. Evaluation is not training time and is left
+ * out, as the driver's train_seconds leaves it out. */
+#include "costmodel.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "codegen.h"
+#include "cost.h"
+
+#define CALL_SECONDS 1.5e-6     /* a runtime call (GEMM, conv, pool) */
+#define LOOP_SECONDS 0.05e-6    /* an elementwise loop's setup */
+#define VECTOR_FLOPS 16e9       /* generated loops, one core */
+#define CACHE_BYTES (1 << 20)
+#define CACHE_SPEEDUP 4.0
+#define STEP_SECONDS 4e-6       /* the driver's work per step */
+
+static double node_seconds(const IrProgram *p, const IrGraph *g, int i, int64_t rows, const Machine *m) {
+  const IrNode *n = &g->nodes[i];
+  IrCost c = ir_node_cost(p, g, i, rows);
+  double bw = m->bandwidth_gbs * 1e9;
+  if (c.flops == 0 && c.bytes == 0) return 0;
+  switch (ir_ops[n->op].cls) {
+  case MATMUL: return c.flops / machine_gemm_rate(m, MAX(c.flops, 1)) + CALL_SECONDS;
+  case CONV: {
+    /* the im2col matrix: C*KH*KW x N*OH*OW floats, written then read */
+    const Shape *w = n->op == IR_CONV2D_GRAD_WEIGHT ? &n->type.shape : &g->nodes[n->in[1]].type.shape;
+    const Shape *y = n->op == IR_CONV2D ? &n->type.shape
+                     : n->op == IR_CONV2D_GRAD_INPUT ? &g->nodes[n->in[0]].type.shape
+                                                     : &g->nodes[n->in[1]].type.shape;
+    double cols = (double)(w->d[1] * w->d[2] * w->d[3]) * (double)shape_numel(y, rows) / (double)y->d[1];
+    return c.flops / machine_gemm_rate(m, MAX(c.flops, 1)) + 2 * 4 * cols / bw + CALL_SECONDS;
+  }
+  case POOL: return MAX(c.flops / VECTOR_FLOPS, c.bytes / bw) + CALL_SECONDS;
+  default: {
+    double mem = c.bytes / (c.bytes < CACHE_BYTES ? bw * CACHE_SPEEDUP : bw);
+    return MAX(c.flops / VECTOR_FLOPS, mem) + LOOP_SECONDS;
+  }
+  }
+}
+
+/* forward values the backward pass reads (the activations a step stores),
+ * at `rows` rows, in their stored dtype */
+static double saved_bytes(const IrGraph *g, int64_t rows) {
+  bool *saved = xcalloc((size_t)g->len + 1, sizeof(bool));
+  for (int i = 0; i < g->len; i++)
+    if (g->nodes[i].role == ROLE_BACKWARD)
+      for (int k = 0; k < g->nodes[i].nin; k++) {
+        const IrNode *o = &g->nodes[g->nodes[i].in[k]];
+        if ((o->role == ROLE_FORWARD || o->role == ROLE_LOSS) && o->op != IR_PARAM && o->op != IR_CONST &&
+            o->op != IR_SCALAR)
+          saved[g->nodes[i].in[k]] = true;
+      }
+  double bytes = 0;
+  for (int i = 0; i < g->len; i++) {
+    int r = i;
+    while (saved[i] && ir_ops[g->nodes[r].op].cls == VIEW) r = g->nodes[r].in[0];  /* views share storage */
+    if (saved[i] && r == i) bytes += (double)shape_numel(&g->nodes[i].type.shape, rows) * dtype_size(g->nodes[i].type.dtype);
+  }
+  free(saved);
+  return bytes;
+}
+
+static double optimizer_bytes(const IrProgram *p, const IrGraph *g) {
+  bool *seen = xcalloc((size_t)p->vars.len + 1, sizeof(bool));
+  double bytes = 0;
+  for (int i = 0; i < g->len; i++) {
+    const IrNode *n = &g->nodes[i];
+    if (n->op != IR_PARAM || p->vars.data[n->ia[0]].kind != VAR_OPT || seen[n->ia[0]]) continue;
+    seen[n->ia[0]] = true;
+    bytes += (double)shape_numel(&p->vars.data[n->ia[0]].shape, 1) * 4;
+  }
+  free(seen);
+  return bytes;
+}
+
+static void phase_cost(const IrProgram *p, int k, const Machine *m, int64_t total_samples, PhaseCost *pc) {
+  const IrPhase *ph = &p->phases.data[k];
+  const IrGraph *g = &ph->step;
+  memset(pc, 0, sizeof *pc);
+  pc->t_begin = ph->t_begin;
+  pc->t_end = ph->t_end;
+  pc->batch = ph->batch;
+  pc->micro = ph->micro;
+  double samples = (ph->t_end - ph->t_begin) * (double)total_samples;
+  pc->steps = total_samples > 0 ? (int64_t)ceil(samples / (double)ph->batch - 1e-9) : 0;
+  pc->trainable = ir_trainable_params(p, g);
+  int boundary = ph->micro > 0 ? cg_micro_boundary(g) : -1;
+  int64_t rows = boundary >= 0 ? ph->micro : ph->batch;
+  /* a micro-batched step: full micro-batches, then the remainder */
+  int64_t full = boundary >= 0 ? ph->batch / ph->micro : 1, rest = boundary >= 0 ? ph->batch % ph->micro : 0;
+  for (int i = 0; i < g->len; i++) {
+    bool inner = boundary < 0 || i < boundary;
+    IrRole r = g->nodes[i].role;
+    for (int part = 0; part < (inner && rest ? 2 : 1); part++) {
+      int64_t at = !inner ? 1 : part ? rest : rows;
+      double times = !inner ? 1 : part ? 1 : (double)full;
+      IrCost c = ir_node_cost(p, g, i, at);
+      if (r == ROLE_FORWARD || r == ROLE_LOSS) pc->fwd_flops += c.flops * times;
+      else if (r == ROLE_BACKWARD) pc->bwd_flops += c.flops * times;
+      else pc->upd_flops += c.flops * times;
+      pc->step_seconds += node_seconds(p, g, i, at, m) * times;
+    }
+  }
+  /* gathering the batch: the example read as bytes and written as floats */
+  double example = (double)shape_numel(&p->input_type.shape, 1);
+  pc->step_seconds += (double)ph->batch * example * 5 / (m->bandwidth_gbs * 1e9) + STEP_SECONDS;
+  pc->saved_bytes = saved_bytes(g, rows);
+  BufPlan plan;
+  cg_plan_graph(g, rows, &plan);
+  pc->work_bytes = (double)plan.work_bytes;
+  cg_plan_free(&plan);
+  pc->opt_bytes = optimizer_bytes(p, g);
+}
+
+void cost_program(const IrProgram *p, const Machine *m, ProgramCost *out) {
+  memset(out, 0, sizeof *out);
+  out->train_examples = p->data.train_examples;
+  if (p->steps > 0) out->total_samples = p->steps * p->batch;
+  else if (p->data.train_examples > 0) out->total_samples = p->epochs * p->data.train_examples;
+  out->n = p->phases.len;
+  out->phases = xcalloc((size_t)out->n + 1, sizeof(PhaseCost));
+  for (int k = 0; k < out->n; k++) {
+    phase_cost(p, k, m, out->total_samples, &out->phases[k]);
+    out->total_seconds += (double)out->phases[k].steps * out->phases[k].step_seconds;
+  }
+}
+
+void cost_free(ProgramCost *c) {
+  free(c->phases);
+  c->phases = NULL;
+}

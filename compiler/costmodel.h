@@ -1,0 +1,31 @@
+/* costmodel.h — predicted cost of a training program (costmodel.c). */
+#ifndef ASTC_COSTMODEL_H
+#define ASTC_COSTMODEL_H
+
+#include "ir.h"
+#include "machine.h"
+
+typedef struct PhaseCost {
+  double t_begin, t_end;
+  int64_t batch, micro;
+  int64_t steps;                  /* optimizer steps in the phase (0 if unknown) */
+  int64_t trainable;              /* parameters updated */
+  double fwd_flops, bwd_flops, upd_flops;   /* per step (forward includes the loss) */
+  double saved_bytes;             /* activations stored for the backward pass */
+  double work_bytes;              /* the planned work arena */
+  double opt_bytes;               /* optimizer state the phase reads */
+  double step_seconds;            /* predicted */
+} PhaseCost;
+
+typedef struct ProgramCost {
+  PhaseCost *phases;
+  int n;
+  int64_t total_samples;          /* 0 if the data size is unknown at compile time */
+  int64_t train_examples;
+  double total_seconds;           /* predicted training time (evaluation excluded) */
+} ProgramCost;
+
+void cost_program(const IrProgram *p, const Machine *m, ProgramCost *out);
+void cost_free(ProgramCost *c);
+
+#endif
