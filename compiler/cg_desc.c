@@ -118,14 +118,19 @@ static LLVMValueRef var_descs(Cg *cg, LLVMTypeRef *elem) {
 }
 
 static LLVMValueRef phase_descs(Cg *cg, LLVMValueRef *fns, const int64_t *work) {
-  LLVMTypeRef f[] = {cg->f64, cg->f64, cg->i64, cg->i64, cg->ptr, cg->ptr};
+  LLVMTypeRef f[] = {cg->f64, cg->f64, cg->i64, cg->i64, cg->ptr, cg->ptr, cg->ptr, cg->i64, cg->i64};
   LLVMTypeRef t = struct_type(cg, "astrt_phase_desc", f, ARRAY_LEN(f));
   const IrProgram *p = cg->p;
-  LLVMValueRef *items = xcalloc((size_t)p->phases.len + 1, sizeof(LLVMValueRef));
-  for (int i = 0; i < p->phases.len; i++) {
+  int np = p->phases.len;
+  LLVMValueRef *items = xcalloc((size_t)np + 1, sizeof(LLVMValueRef));
+  for (int i = 0; i < np; i++) {
     const IrPhase *ph = &p->phases.data[i];
+    /* fns[np + i] and work[np + i]: the phase's prefix function, if any */
+    LLVMValueRef prefix = ph->prefix.len ? fns[np + i] : LLVMConstPointerNull(cg->ptr);
     LLVMValueRef vals[] = {f64c(cg, ph->t_begin), f64c(cg, ph->t_end), cg_i64(cg, ph->batch),
-                           cg_i64(cg, work[i]), fns[i], cstr(cg, ph->why)};
+                           cg_i64(cg, work[i]), fns[i], cstr(cg, ph->why), prefix,
+                           cg_i64(cg, ph->prefix.len ? ph->feature_size : 0),
+                           cg_i64(cg, ph->prefix.len ? work[np + i] : 0)};
     items[i] = LLVMConstNamedStruct(t, vals, ARRAY_LEN(vals));
   }
   LLVMValueRef g = global_array(cg, t, items, p->phases.len, "astc_phases");

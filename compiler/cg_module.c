@@ -94,7 +94,7 @@ LLVMValueRef cg_addr(Cg *cg, int node) {
   const IrNode *n = &cg->g->nodes[node];
   switch (n->op) {
   case IR_PARAM: return byte_gep(cg, cg->a_vars, cg->var_offsets[n->ia[0]]);
-  case IR_INPUT: return n->ia[0] == 0 ? cg->a_x : cg->a_y;
+  case IR_INPUT: return n->ia[0] == 1 ? cg->a_y : cg->a_x;  /* features come in x's place */
   default: break;
   }
   if (ir_ops[n->op].cls == VIEW) return cg_addr(cg, n->in[0]);
@@ -308,6 +308,12 @@ static void emit_effect(Cg *cg, int node) {
     }
     break;
   }
+  case IR_STORE_FEATURES: {
+    /* the outputs argument of a prefix function is the feature cache */
+    LLVMValueRef bytes = LLVMBuildNSWMul(cg->b, cg_numel(cg, &cg->g->nodes[n->in[0]].type.shape), cg_i64(cg, 4), "");
+    LLVMBuildMemCpy(cg->b, cg->a_outputs, 4, cg_addr(cg, n->in[0]), 4, bytes);
+    break;
+  }
   case IR_SGD_UPDATE: cg_sgd_update(cg, node); break;
   case IR_ADAMW_UPDATE: cg_adamw_update(cg, node); break;
   default: unreachable();
@@ -341,6 +347,13 @@ static void emit_node(Cg *cg, int node) {
 }
 
 /* ---- micro-batched steps ------------------------------------------------------------- */
+
+/* elements per row of the graph's feature input (x, or cached features) */
+int64_t cg_row_size(const IrGraph *g) {
+  for (int i = 0; i < g->len; i++)
+    if (g->nodes[i].op == IR_INPUT && g->nodes[i].ia[0] != 1) return shape_numel(&g->nodes[i].type.shape, 1);
+  return 0;
+}
 
 typedef struct MicroCtx {
   int boundary;
@@ -432,7 +445,7 @@ static LLVMValueRef emit_graph(Cg *cg, const IrGraph *g, const char *name, int64
     if (cg_is_immediate(&g->nodes[i]) && !(g->nodes[i].op == IR_SCALAR && g->nodes[i].ia[0] == SC_ROWS))
       emit_node(cg, i);
   if (boundary >= 0) {
-    int64_t example = shape_numel(&cg->p->input_type.shape, 1);
+    int64_t example = cg_row_size(g);
     emit_micro_loop(cg, boundary, micro, example);
     for (int i = boundary; i < g->len; i++)
       if (g->nodes[i].op != IR_ACCUMULATE && !cg->imm[i]) emit_node(cg, i);
@@ -464,13 +477,18 @@ LLVMModuleRef cg_build_module(const IrProgram *p, LLVMContextRef ctx, const CgOp
   cg.var_offsets = xmalloc(sizeof(int64_t) * (size_t)(p->vars.len + 1));
   cg.var_bytes = cg_plan_vars(p, cg.var_offsets);
 
-  LLVMValueRef *phase_fns = xcalloc((size_t)p->phases.len + 1, sizeof(LLVMValueRef));
-  int64_t *phase_work = xcalloc((size_t)p->phases.len + 1, sizeof(int64_t));
-  for (int i = 0; i < p->phases.len; i++) {
+  int np = p->phases.len;
+  LLVMValueRef *phase_fns = xcalloc((size_t)np * 2 + 1, sizeof(LLVMValueRef));
+  int64_t *phase_work = xcalloc((size_t)np * 2 + 1, sizeof(int64_t));
+  for (int i = 0; i < np; i++) {
     char name[64];
     snprintf(name, sizeof name, "astc_step_%d", i);
     const IrPhase *ph = &p->phases.data[i];
     phase_fns[i] = emit_graph(&cg, &ph->step, name, ph->batch, ph->micro, &phase_work[i]);
+    if (ph->prefix.len) {
+      snprintf(name, sizeof name, "astc_prefix_%d", i);
+      phase_fns[np + i] = emit_graph(&cg, &ph->prefix, name, p->eval_batch, 0, &phase_work[np + i]);
+    }
   }
   int64_t eval_work;
   LLVMValueRef eval_fn = emit_graph(&cg, &p->eval, "astc_eval", p->eval_batch, 0, &eval_work);

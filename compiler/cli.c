@@ -362,8 +362,14 @@ static void print_cost(const IrProgram *p, const ProgramCost *pc) {
     else snprintf(batch, sizeof batch, "%lld", (long long)c->batch);
     printf("%-5d %-15s %7lld %6s %9lld %10.2f %10.2f %10.3f %10s %9s %9.3f %9.1f\n", i, range, (long long)c->steps,
            batch, (long long)c->trainable, c->fwd_flops / 1e6, c->bwd_flops / 1e6, c->upd_flops / 1e6, act, opt,
-           c->step_seconds * 1e3, (double)c->steps * c->step_seconds);
+           c->step_seconds * 1e3, (double)c->steps * c->step_seconds + c->cache_seconds);
     if (p->phases.data[i].why) printf("      %s\n", p->phases.data[i].why);
+    if (p->phases.data[i].prefix.len) {
+      char cb[32];
+      human_bytes(c->cache_bytes, cb, sizeof cb);
+      printf("      reuses the frozen prefix (%s): its outputs are computed once (%.2f s, a %s cache) and not "
+             "recomputed each step\n", p->phases.data[i].prefix_layers, c->cache_seconds, cb);
+    }
   }
 }
 

@@ -32,6 +32,8 @@ void cg_plan_graph(const IrGraph *g, int64_t max_rows, BufPlan *out);
 /* Index of the first accumulate op (the end of the per-micro-batch part of a
  * step), or -1 if the step is not micro-batched. */
 int cg_micro_boundary(const IrGraph *g);
+/* Elements per example of a step's feature input (x or cached features). */
+int64_t cg_row_size(const IrGraph *g);
 void cg_plan_free(BufPlan *pl);
 /* Byte offset of every variable in the variable arena (64-byte aligned);
  * returns the arena size. offsets has p->vars.len entries. */

@@ -123,6 +123,14 @@ static void phase_cost(const IrProgram *p, int k, const Machine *m, int64_t tota
   pc->work_bytes = (double)plan.work_bytes;
   cg_plan_free(&plan);
   pc->opt_bytes = optimizer_bytes(p, g);
+  if (ph->prefix.len && p->data.train_examples > 0) {
+    /* the prefix over the whole training set, in chunks of the evaluation batch */
+    int64_t n = p->data.train_examples, chunk = p->eval_batch;
+    for (int i = 0; i < ph->prefix.len; i++)
+      pc->cache_seconds += node_seconds(p, &ph->prefix, i, chunk, m) * (double)(n / chunk) +
+                           (n % chunk ? node_seconds(p, &ph->prefix, i, n % chunk, m) : 0);
+    pc->cache_bytes = (double)n * (double)ph->feature_size * 4;
+  }
 }
 
 void cost_program(const IrProgram *p, const Machine *m, ProgramCost *out) {
@@ -134,7 +142,7 @@ void cost_program(const IrProgram *p, const Machine *m, ProgramCost *out) {
   out->phases = xcalloc((size_t)out->n + 1, sizeof(PhaseCost));
   for (int k = 0; k < out->n; k++) {
     phase_cost(p, k, m, out->total_samples, &out->phases[k]);
-    out->total_seconds += (double)out->phases[k].steps * out->phases[k].step_seconds;
+    out->total_seconds += (double)out->phases[k].steps * out->phases[k].step_seconds + out->phases[k].cache_seconds;
   }
 }
 

@@ -15,6 +15,8 @@ typedef struct PhaseCost {
   double work_bytes;              /* the planned work arena */
   double opt_bytes;               /* optimizer state the phase reads */
   double step_seconds;            /* predicted */
+  double cache_bytes;             /* a reused frozen prefix's feature cache */
+  double cache_seconds;           /* building it, once when the phase starts */
 } PhaseCost;
 
 typedef struct ProgramCost {

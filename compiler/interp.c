@@ -341,6 +341,8 @@ static bool run_node(Interp *in, const IrGraph *g, int i) {
   const IrNode *n = &g->nodes[i];
   if (ir_ops[n->op].cls == EFFECT) {
     switch (n->op) {
+    case IR_STORE_FEATURES:
+      break;
     case IR_OUTPUT:
       if (in->in_micro) in->outputs[n->ia[0]] += in->micro_weight * in->vals[n->in[0]][0];
       else in->outputs[n->ia[0]] = in->vals[n->in[0]][0];
@@ -369,7 +371,7 @@ static bool run_node(Interp *in, const IrGraph *g, int i) {
     switch (n->op) {
     case IR_PARAM: memcpy(out, in->vars[n->ia[0]], sizeof(double) * (size_t)total); break;
     case IR_INPUT:
-      for (int64_t k = 0; k < total; k++) out[k] = n->ia[0] == 0 ? in->x[k] : (double)in->y[k];
+      for (int64_t k = 0; k < total; k++) out[k] = n->ia[0] != 1 ? in->x[k] : (double)in->y[k];
       break;
     case IR_SCALAR: out[0] = in->scalars[n->ia[0]]; break;
     case IR_CONST:
@@ -434,7 +436,9 @@ static bool run_micro(Interp *in, const IrGraph *g, int boundary) {
   int64_t rows = in->rows;
   const double *x = in->x;
   const int32_t *y = in->y;
-  int64_t example = shape_numel(&in->p->input_type.shape, 1);
+  int64_t example = 0;
+  for (int i = 0; i < g->len && !example; i++)
+    if (g->nodes[i].op == IR_INPUT && g->nodes[i].ia[0] != 1) example = shape_numel(&g->nodes[i].type.shape, 1);
   for (int i = boundary; i < g->len; i++)
     if (g->nodes[i].op == IR_ACCUMULATE) {
       free(in->vals[i]);

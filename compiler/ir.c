@@ -145,7 +145,10 @@ void ir_program_free(IrProgram *p) {
   vec_free(&p->vars);
   vec_free(&p->layers);
   ir_graph_free(&p->eval);
-  for (int i = 0; i < p->phases.len; i++) ir_graph_free(&p->phases.data[i].step);
+  for (int i = 0; i < p->phases.len; i++) {
+    ir_graph_free(&p->phases.data[i].step);
+    ir_graph_free(&p->phases.data[i].prefix);
+  }
   vec_free(&p->phases);
   arena_free(p->arena);
   free(p);

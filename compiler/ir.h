@@ -209,6 +209,11 @@ typedef struct IrPhase {
   DType precision;               /* storage of lowered operands (DT_F32: none) */
   IrGraph step;                  /* forward + loss + backward + update */
   const char *why;               /* what changed at its start */
+  /* a reused frozen prefix: `prefix` computes per-example features once per
+   * phase and the step reads them (input ia[0] = 2) instead of x */
+  IrGraph prefix;
+  int64_t feature_size;          /* elements per example, > 0 when reused */
+  const char *prefix_layers;     /* the frozen layers it covers, for reports */
 } IrPhase;
 
 /* Whether variable v is frozen in phase ph. */

@@ -31,7 +31,7 @@ static void format_node(StrBuf *sb, const IrProgram *p, const IrNode *n) {
   sb_puts(sb, ir_ops[n->op].name);
   switch (n->op) {
   case IR_PARAM: sb_printf(sb, " %s", var_name(p, n->ia[0])); break;
-  case IR_INPUT: sb_puts(sb, n->ia[0] == 0 ? " x" : " y"); break;
+  case IR_INPUT: sb_puts(sb, n->ia[0] == 0 ? " x" : n->ia[0] == 1 ? " y" : " features"); break;
   case IR_SCALAR: sb_printf(sb, " %s", ir_scalar_name((IrScalar)n->ia[0])); break;
   case IR_CONST: sb_printf(sb, " %.9g", n->fa[0]); break;
   default: break;
@@ -178,6 +178,7 @@ const char *ir_phase_title(const IrProgram *p, int i, char *buf, size_t cap) {
       if (ph->frozen[v] && p->vars.data[v].layer == l) frozen = true;
     if (frozen) sb_printf(&sb, "%s%s", any ? ", " : ", frozen: ", p->layers.data[l].name), any = true;
   }
+  if (ph->feature_size) sb_printf(&sb, ", reusing %s's outputs", ph->prefix_layers);
   if (ph->why) sb_printf(&sb, "  (%s)", ph->why);
   snprintf(buf, cap, "%s", sb.data);
   sb_free(&sb);
@@ -253,6 +254,13 @@ void ir_print_program(FILE *out, const IrProgram *p, const IrPrintOptions *opt) 
     char title[1024], pt[960];
     snprintf(title, sizeof title, "step  # %s", ir_phase_title(p, i, pt, sizeof pt));
     IrPrintOptions po = ir_phase_print_options(p, i, opt);
+    if (p->phases.data[i].prefix.len) {
+      char pre[1200];
+      snprintf(pre, sizeof pre, "prefix  # phase %d: computed once per example, reused (%s)", i,
+               p->phases.data[i].prefix_layers);
+      ir_print_graph(out, p, &p->phases.data[i].prefix, pre, &po);
+      fputc('\n', out);
+    }
     ir_print_graph(out, p, &p->phases.data[i].step, title, &po);
     fputc('\n', out);
   }

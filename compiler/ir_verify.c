@@ -134,7 +134,7 @@ int ir_verify(const IrProgram *p, const IrGraph *g, const char *what, FILE *out)
       }
       break;
     case IR_INPUT:
-      if (n->ia[0] != 0 && n->ia[0] != 1) problem(&v, i, "input must be x or y");
+      if (n->ia[0] < 0 || n->ia[0] > 2) problem(&v, i, "input must be x, y or cached features");
       break;
     case IR_SCALAR:
       if (n->ia[0] < 0 || n->ia[0] >= SC_NUM) problem(&v, i, "unknown scalar");

@@ -43,6 +43,7 @@ bool pass_freeze(PassContext *c);
 bool pass_batch(PassContext *c);
 bool pass_precision(PassContext *c);
 bool pass_dce(PassContext *c);
+bool pass_prefix(PassContext *c);
 
 /* ---- helpers shared by passes ------------------------------------------------------ */
 

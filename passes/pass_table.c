@@ -11,6 +11,8 @@ static const PassInfo passes[] = {
      pass_batch, true},
     {"precision", "store matmul/conv operands and saved activations in 16 bits", pass_precision, true},
     {"dce", "dead-code elimination (what freezing leaves unused disappears here)", pass_dce, false},
+    {"prefix", "reuse a frozen, deterministic prefix's outputs across epochs instead of recomputing them",
+     pass_prefix, true},
 };
 
 const PassInfo *pass_at(int i) {
@@ -34,6 +36,7 @@ bool pass_run_pipeline(PassContext *c, bool verify,
         char what[96];
         snprintf(what, sizeof what, "after %s, phase %d", passes[i].name, k);
         problems += ir_verify(c->p, &c->p->phases.data[k].step, what, stderr);
+        if (c->p->phases.data[k].prefix.len) problems += ir_verify(c->p, &c->p->phases.data[k].prefix, what, stderr);
       }
       if (problems) internal_error(__FILE__, __LINE__, "pass %s broke the IR", passes[i].name);
     }

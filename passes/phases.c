@@ -174,8 +174,8 @@ static const char *describe(const Plan *pl, const Settings *prev, const Settings
   for (int l = 0; l < pl->p->layers.len; l++)
     if (s->frozen_layer[l] && (!prev || !prev->frozen_layer[l]))
       sb_printf(&sb, "%sfreeze %s", sb.len ? "; " : "", pl->p->layers.data[l].name);
-  if (!prev || prev->batch != s->batch) {
-    if (pl->batch) sb_printf(&sb, "%sbatch %lld", sb.len ? "; " : "", (long long)s->batch);
+  if (prev && prev->batch != s->batch) {
+    sb_printf(&sb, "%sbatch %lld -> %lld", sb.len ? "; " : "", (long long)prev->batch, (long long)s->batch);
     if (s->lr_scale != 1) sb_printf(&sb, ", lr x%g", s->lr_scale);
     if (s->micro) sb_printf(&sb, ", micro-batches of %lld", (long long)s->micro);
   }

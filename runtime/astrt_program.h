@@ -18,7 +18,7 @@
 extern "C" {
 #endif
 
-#define ASTRT_ABI_VERSION 3
+#define ASTRT_ABI_VERSION 4
 #define ASTRT_DESC_MAX_RANK 6
 
 /* Run-time scalars a step reads (same order as the compiler's IrScalar). */
@@ -70,6 +70,13 @@ typedef struct astrt_phase_desc {
   int64_t work_bytes;
   astrt_step_fn step;
   const char *why;           /* what changes at its start ("" for the first) */
+  /* A reused frozen prefix (NULL if none): when the phase starts, the driver
+   * runs `prefix` over the training set (x rows in, feature_size floats per
+   * example written to `outputs`), keeps the features, and passes the step
+   * gathered feature rows in x's place. */
+  astrt_step_fn prefix;
+  int64_t feature_size;
+  int64_t prefix_work_bytes;
 } astrt_phase_desc;
 
 typedef enum astrt_data_kind {

@@ -61,6 +61,11 @@ typedef struct run {
   int evals, stop;
   int64_t init_loaded;         /* variables overwritten by --init-from */
   double loss_scale;           /* fp16 dynamic loss scaling */
+  /* a reused frozen prefix: features of every training example, for one phase */
+  float *cache;
+  const astrt_phase_desc *cache_phase;
+  float *feat;                 /* a batch of gathered features */
+  double cache_seconds;        /* time spent building caches (training time) */
   int64_t clean_steps, skipped_steps;
   astrt_progress pg;
   astrt_metrics mx;
@@ -226,8 +231,19 @@ static int64_t max_batch(const astrt_program *p, int64_t *work_bytes) {
   for (uint32_t i = 0; i < p->nphases; i++) {
     if (p->phases[i].batch > batch) batch = p->phases[i].batch;
     if (p->phases[i].work_bytes > *work_bytes) *work_bytes = p->phases[i].work_bytes;
+    if (p->phases[i].prefix && p->phases[i].prefix_work_bytes > *work_bytes)
+      *work_bytes = p->phases[i].prefix_work_bytes;
   }
   return batch;
+}
+
+/* floats of one batch of cached features, over all phases that reuse a prefix */
+static int64_t max_features(const astrt_program *p) {
+  int64_t n = 0;
+  for (uint32_t i = 0; i < p->nphases; i++)
+    if (p->phases[i].prefix && p->phases[i].batch * p->phases[i].feature_size > n)
+      n = p->phases[i].batch * p->phases[i].feature_size;
+  return n;
 }
 
 static astrt_status alloc_buffers(run *r) {
@@ -240,7 +256,9 @@ static astrt_status alloc_buffers(run *r) {
   r->x = astrt_arena_alloc(xn * (int64_t)sizeof(float));
   r->y = astrt_arena_alloc(batch * (int64_t)sizeof(int32_t));
   r->perm = malloc((size_t)r->n_train * sizeof *r->perm);
-  if (!r->work || !r->x || !r->y || !r->perm)
+  int64_t fn = max_features(r->p);
+  if (fn > 0) r->feat = astrt_arena_alloc(fn * (int64_t)sizeof(float));
+  if (!r->work || !r->x || !r->y || !r->perm || (fn > 0 && !r->feat))
     return astrt_fail(ASTRT_ERR_NOMEM, "out of memory allocating the %lld-byte work arena "
                       "and the batch buffers (%lld examples of %lld values)",
                       (long long)work_bytes, (long long)batch,
@@ -286,6 +304,8 @@ static void run_free(run *r) {
   free(r->x);
   free(r->y);
   free(r->perm);
+  free(r->feat);
+  free(r->cache);
   astrt_split_free(&r->train);
   astrt_split_free(&r->test);
   astrt_kernels_release_scratch();
@@ -381,6 +401,45 @@ static astrt_status update_loss_scale(run *r, int overflow) {
   return ASTRT_OK;
 }
 
+/* The features of every training example through phase ph's frozen prefix,
+ * computed once when the phase starts (the time counts as training). */
+static astrt_status build_cache(run *r, const astrt_phase_desc *ph) {
+  free(r->cache);
+  r->cache = NULL;
+  r->cache_phase = NULL;
+  int64_t fs = ph->feature_size, chunk = r->p->eval_batch;
+  if (fs <= 0 || (uint64_t)r->n_train > SIZE_MAX / sizeof(float) / (uint64_t)fs)
+    return astrt_fail(ASTRT_ERR_FORMAT, "the program descriptor has an invalid feature size; recompile it");
+  r->cache = malloc((size_t)r->n_train * (size_t)fs * sizeof(float));
+  if (!r->cache)
+    return astrt_fail(ASTRT_ERR_NOMEM, "out of memory for the frozen-prefix cache (%.0f MB): lower the freeze "
+                      "rule's reuse_limit, or turn reuse off (reuse: false)",
+                      (double)r->n_train * (double)fs * 4 / 1e6);
+  double t0 = now_seconds();
+  for (int64_t pos = 0; pos < r->n_train; pos += chunk) {
+    int64_t rows = r->n_train - pos < chunk ? r->n_train - pos : chunk;
+    astrt_batch_gather(&r->train, NULL, pos, rows, r->norm, r->x, r->y);
+    float scalars[ASTRT_NUM_SCALARS] = {0.0f, (float)r->at.step, (float)rows, 1.0f, 0.0f};
+    ph->prefix(r->vars, r->work, r->x, r->y, rows, scalars, r->cache + pos * fs, r->seed);
+  }
+  double dt = now_seconds() - t0;
+  r->train_seconds += dt;
+  r->cache_seconds += dt;
+  r->cache_phase = ph;
+  return ASTRT_OK;
+}
+
+/* rows perm[pos..pos+rows) of the cache into r->feat, their labels into r->y */
+static void gather_features(run *r, const astrt_phase_desc *ph, int64_t rows) {
+  int64_t fs = ph->feature_size;
+  const int32_t *labels = r->train.y.data;
+  for (int64_t i = 0; i < rows; i++) {
+    int64_t e = r->perm[r->at.pos + i];
+    memcpy(r->feat + i * fs, r->cache + e * fs, (size_t)fs * sizeof(float));
+    r->y[i] = labels[e];
+  }
+}
+
 static astrt_status train_step(run *r) {
   const astrt_program *p = r->p;
   double t0 = now_seconds();
@@ -392,11 +451,22 @@ static astrt_status train_step(run *r) {
                                : 1.0;
   double lr = p->base_lr * mult;
   if (!isfinite((float)lr)) return bad_lr(r, t, mult);
-  astrt_batch_gather(&r->train, r->perm, r->at.pos, rows, r->norm, r->x, r->y);
+  const float *x = r->x;
+  if (ph->prefix) {
+    if (r->cache_phase != ph) {
+      astrt_status st = build_cache(r, ph);
+      if (st) return st;
+      t0 = now_seconds();  /* build_cache counted its own time */
+    }
+    gather_features(r, ph, rows);
+    x = r->feat;
+  } else {
+    astrt_batch_gather(&r->train, r->perm, r->at.pos, rows, r->norm, r->x, r->y);
+  }
   float scalars[ASTRT_NUM_SCALARS] = {(float)lr, (float)(r->at.step + 1), (float)rows, (float)r->loss_scale,
                                       (float)t};
   float out[ASTRT_NUM_OUTPUTS] = {0.0f, 0.0f, 0.0f};
-  ph->step(r->vars, r->work, r->x, r->y, rows, scalars, out, r->seed);
+  ph->step(r->vars, r->work, x, r->y, rows, scalars, out, r->seed);
   double t1 = now_seconds();
   r->train_seconds += t1 - t0;
   if (!isfinite(out[ASTRT_OUT_LOSS])) return bad_loss(r, out[ASTRT_OUT_LOSS], lr);
@@ -447,10 +517,11 @@ static const char *plural(int64_t n) { return n == 1 ? "" : "s"; }
 static void print_phases(const run *r) {
   const astrt_program *p = r->p;
   for (uint32_t i = 1; i < p->nphases; i++)
-    fprintf(stderr, "  phase %u from %.1f%% of training: batch %lld%s%s\n", i + 1,
+    fprintf(stderr, "  phase %u from %.1f%% of training: batch %lld%s%s%s\n", i + 1,
             100.0 * p->phases[i].t_begin, (long long)p->phases[i].batch,
             p->phases[i].why && *p->phases[i].why ? ", " : "",
-            p->phases[i].why ? p->phases[i].why : "");
+            p->phases[i].why ? p->phases[i].why : "",
+            p->phases[i].prefix ? " (frozen prefix computed once and reused)" : "");
 }
 
 /* The header line of astrt_main: model, data, budget, phases. */

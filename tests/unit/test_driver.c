@@ -229,7 +229,7 @@ static void make_model(model *m, int64_t d, int64_t k, int64_t batch, int64_t nt
   m->vars[1] = (astrt_var_desc){"dense.b", ASTRT_VAR_PARAM, 1, {k}, g_bias_off, k,
                                 ASTRT_INIT_ZEROS, 0, 0, 0, 0, 0};
   g_work_bytes[0] = g_work_bytes[1] = work_for(batch, d, k);
-  m->phases[0] = (astrt_phase_desc){0.0, 1.0, batch, g_work_bytes[0], step_a, ""};
+  m->phases[0] = (astrt_phase_desc){0.0, 1.0, batch, g_work_bytes[0], step_a, "", NULL, 0, 0};
   astrt_program *p = &m->p;
   p->abi_version = ASTRT_ABI_VERSION;
   p->nvars = 2;
@@ -382,8 +382,8 @@ START_TEST(test_phase_switch) {
   g_work_bytes[0] = work_for(30, 6, 3);
   g_work_bytes[1] = work_for(70, 6, 3) + 1000;  /* the larger arena */
   double b = 290.0 / 600.0;
-  m.phases[0] = (astrt_phase_desc){0.0, b, 30, g_work_bytes[0], step_a, ""};
-  m.phases[1] = (astrt_phase_desc){b, 1.0, 70, g_work_bytes[1], step_b, "batch 70"};
+  m.phases[0] = (astrt_phase_desc){0.0, b, 30, g_work_bytes[0], step_a, "", NULL, 0, 0};
+  m.phases[1] = (astrt_phase_desc){b, 1.0, 70, g_work_bytes[1], step_b, "batch 70", NULL, 0, 0};
   m.p.nphases = 2;
   m.p.epochs = 3;
   m.p.lr_schedule = linear_lr;
@@ -418,8 +418,8 @@ START_TEST(test_phase_clamped) {
   model m;
   make_model(&m, 6, 3, 30, 200, 50);
   g_work_bytes[1] = g_work_bytes[0];
-  m.phases[0] = (astrt_phase_desc){0.0, 0.5, 30, g_work_bytes[0], step_a, ""};
-  m.phases[1] = (astrt_phase_desc){0.5, 1.0, 30, g_work_bytes[1], step_b, "b"};
+  m.phases[0] = (astrt_phase_desc){0.0, 0.5, 30, g_work_bytes[0], step_a, "", NULL, 0, 0};
+  m.phases[1] = (astrt_phase_desc){0.5, 1.0, 30, g_work_bytes[1], step_b, "b", NULL, 0, 0};
   m.p.nphases = 2;
   m.p.batch = 10;  /* total samples = 6 x 10 = 60 */
   m.p.lr_schedule = linear_lr;
@@ -845,8 +845,8 @@ START_TEST(test_main_log) {
   make_model(&m, 6, 3, 30, 200, 50);
   g_work_bytes[1] = work_for(70, 6, 3);
   double b = 290.0 / 600.0;
-  m.phases[0] = (astrt_phase_desc){0.0, b, 30, g_work_bytes[0], step_a, ""};
-  m.phases[1] = (astrt_phase_desc){b, 1.0, 70, g_work_bytes[1], step_b, "batch grows"};
+  m.phases[0] = (astrt_phase_desc){0.0, b, 30, g_work_bytes[0], step_a, "", NULL, 0, 0};
+  m.phases[1] = (astrt_phase_desc){b, 1.0, 70, g_work_bytes[1], step_b, "batch grows", NULL, 0, 0};
   m.p.nphases = 2;
   m.p.epochs = 3;
   const char *argv[] = {"./prog", "--progress=plain", "--threads=1", "--seed=9"};

@@ -33,6 +33,12 @@ static float frand(void) {
 
 static const char *const PARAMS[] = {"dense_1.w", "dense_1.b", "dense_2.w", "dense_2.b", "dense_3.w", "dense_3.b"};
 
+static int count_ops(const IrGraph *g, IrOp op) {
+  int n = 0;
+  for (int i = 0; i < g->len; i++) n += g->nodes[i].op == op;
+  return n;
+}
+
 static void fill_vars(TuRun *r, uint64_t seed) {
   rng = seed;
   for (size_t i = 0; i < sizeof PARAMS / sizeof PARAMS[0]; i++) {
@@ -141,17 +147,12 @@ START_TEST(frozen_parameters_bit_identical) {
 }
 END_TEST
 
-static int count_ops(const IrGraph *g, IrOp op) {
-  int n = 0;
-  for (int i = 0; i < g->len; i++) n += g->nodes[i].op == op;
-  return n;
-}
 
 /* the frozen phase lost exactly dense_1's weight gradient and dense_2's
  * input gradient (2 matmuls), dense_1's two updates and their momentum reads */
 START_TEST(freeze_rewrite_structure) {
   Compilation c;
-  ck_assert(tu_compile(MLP("speedup {\n  freeze progressive(start: 0.4, level: 1.0)\n}\n"), "fs", &c));
+  ck_assert(tu_compile(MLP("speedup {\n  freeze progressive(start: 0.4, level: 1.0, reuse: false)\n}\n"), "fs", &c));
   IrProgram *p = c.prog;
   /* n = 3 layers: dense_1 freezes at 0.4 + (1/2) 0.6 = 0.7; dense_2 at 1.0 (never) */
   ck_assert_int_eq(p->phases.len, 2);
@@ -172,10 +173,66 @@ START_TEST(freeze_rewrite_structure) {
 }
 END_TEST
 
+/* a reused frozen prefix: the prefix function's features fed to the step give
+ * the same update as the full step on the raw batch */
+START_TEST(prefix_reuse_equals_full_step) {
+  TuRun full, reuse;
+  const char *src_full = MLP("speedup {\n  freeze at(dense_1: 0.5, reuse: false)\n}\n");
+  const char *src_reuse = MLP("speedup {\n  freeze at(dense_1: 0.5)\n}\n");
+  tu_run_init(&full, src_full, "full");
+  tu_run_init(&reuse, src_reuse, "reuse");
+  ck_assert(full.d->phases[1].prefix == NULL);
+  ck_assert(reuse.d->phases[1].prefix != NULL);
+  ck_assert_int_eq(reuse.d->phases[1].feature_size, 16);
+  /* the phase's step no longer reads x or dense_1 */
+  const IrGraph *g = &reuse.comp.prog->phases.data[1].step;
+  for (int i = 0; i < g->len; i++) {
+    ck_assert(!(g->nodes[i].op == IR_INPUT && g->nodes[i].ia[0] == 0));
+    ck_assert(!(g->nodes[i].op == IR_PARAM && !strncmp(reuse.comp.prog->vars.data[g->nodes[i].ia[0]].name, "dense_1.", 8)));
+  }
+  fill_vars(&full, 8);
+  fill_vars(&reuse, 8);
+  float x[64 * 12], feat[64 * 16];
+  int32_t y[64];
+  for (int s = 1; s <= 3; s++) {
+    batch(x, y, 64);
+    float sc[ASTRT_NUM_SCALARS] = {0.1f, (float)s, 64, 1, 0.8f}, out[ASTRT_NUM_OUTPUTS] = {0};
+    reuse.d->phases[1].prefix(reuse.vars, reuse.work, x, y, 64, sc, feat, 5);
+    float lr = tu_step(&reuse, 1, feat, y, 64, 0.1f, s, 0.8f);
+    float lf = tu_step(&full, 1, x, y, 64, 0.1f, s, 0.8f);
+    (void)out;
+    ck_assert_msg(fabsf(lr - lf) <= 1e-5f * fabsf(lf), "loss %.9g vs %.9g", lr, lf);
+  }
+  for (size_t i = 0; i < sizeof PARAMS / sizeof PARAMS[0]; i++) {
+    const float *a = tu_var(&reuse, PARAMS[i]), *b = tu_var(&full, PARAMS[i]);
+    for (int64_t k = 0; k < tu_numel(&full, PARAMS[i]); k++)
+      ck_assert_msg(fabsf(a[k] - b[k]) <= 1e-5f * (fabsf(b[k]) + 1e-3f), "%s[%lld]: %.9g vs %.9g", PARAMS[i],
+                    (long long)k, a[k], b[k]);
+  }
+  tu_run_free(&full);
+  tu_run_free(&reuse);
+}
+END_TEST
+
+/* no reuse where the prefix is not deterministic (dropout) */
+START_TEST(prefix_not_reused_through_dropout) {
+  Compilation c;
+  ck_assert(tu_compile(MLP("speedup {\n  freeze at(dense_1: 0.2, dense_2: 0.4)\n}\n"), "drop", &c));
+  /* dense_2's output goes through dropout: the prefix stops before it */
+  const IrPhase *ph = &c.prog->phases.data[2];
+  ck_assert_int_eq(ph->feature_size, 16);
+  ck_assert_int_eq(count_ops(&ph->prefix, IR_MATMUL), 2);  /* dense_1 and dense_2, up to the dropout */
+  ck_assert_int_eq(count_ops(&ph->prefix, IR_DROPOUT_MASK), 0);
+  ck_assert_int_eq(count_ops(&ph->step, IR_DROPOUT_MASK), 1);
+  compilation_free(&c);
+  src_reset();
+}
+END_TEST
+
 /* a frozen layer in the middle keeps the input-gradient chain through it */
 START_TEST(freeze_middle_layer_keeps_chain) {
   Compilation c;
-  ck_assert(tu_compile(MLP("speedup {\n  freeze at(dense_2: 0.3)\n}\n"), "mid", &c));
+  ck_assert(tu_compile(MLP("speedup {\n  freeze at(dense_2: 0.3, reuse: false)\n}\n"), "mid", &c));
   const IrGraph *g0 = &c.prog->phases.data[0].step, *g1 = &c.prog->phases.data[1].step;
   ck_assert_int_eq(count_ops(g0, IR_MATMUL) - count_ops(g1, IR_MATMUL), 1); /* only dense_2's dW */
   compilation_free(&c);
@@ -319,6 +376,8 @@ Suite *passes_suite(void) {
   tcase_add_test(t, freezeout_anneals);
   tcase_add_test(t, no_speedup_is_baseline);
   tcase_add_test(t, fp16_overflow_skips_step);
+  tcase_add_test(t, prefix_reuse_equals_full_step);
+  tcase_add_test(t, prefix_not_reused_through_dropout);
   suite_add_tcase(s, t);
   return s;
 }
