@@ -52,15 +52,15 @@ static double node_seconds(const IrProgram *p, const IrGraph *g, int i, int64_t 
 }
 
 /* forward values the backward pass reads (the activations a step stores),
- * at `rows` rows, in their stored dtype */
+ * at `rows` rows, in their stored dtype; values without the batch dimension
+ * (parameters and their 16-bit copies) are not activations */
 static double saved_bytes(const IrGraph *g, int64_t rows) {
   bool *saved = xcalloc((size_t)g->len + 1, sizeof(bool));
   for (int i = 0; i < g->len; i++)
     if (g->nodes[i].role == ROLE_BACKWARD)
       for (int k = 0; k < g->nodes[i].nin; k++) {
         const IrNode *o = &g->nodes[g->nodes[i].in[k]];
-        if ((o->role == ROLE_FORWARD || o->role == ROLE_LOSS) && o->op != IR_PARAM && o->op != IR_CONST &&
-            o->op != IR_SCALAR)
+        if ((o->role == ROLE_FORWARD || o->role == ROLE_LOSS) && shape_has_batch(&o->type.shape))
           saved[g->nodes[i].in[k]] = true;
       }
   double bytes = 0;
