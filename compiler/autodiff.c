@@ -152,26 +152,26 @@ static void grad_sum(Ad *ad, int i, int dy) {
 }
 /* y = mean_axes x:   dx = broadcast dy / count  (count includes B at run time) */
 static void grad_mean(Ad *ad, int i, int dy) {
-  const Shape *xs = &SHP(IN(i, 0));
+  const Shape xs = SHP(IN(i, 0));  /* a copy: adding nodes moves the node array */
   double count = 1;
   bool batch = false;
-  for (int a = 0; a < xs->rank; a++)
+  for (int a = 0; a < xs.rank; a++)
     if (N(i)->ia[0] & (1 << a)) {
-      if (xs->d[a] == IR_DIM_B) batch = true;
-      else count *= (double)xs->d[a];
+      if (xs.d[a] == IR_DIM_B) batch = true;
+      else count *= (double)xs.d[a];
     }
   int scale = cst(ad, 1.0 / count);
   if (batch) scale = irb_bin(&ad->b, IR_DIV, scale, irb_scalar(&ad->b, SC_ROWS));
   int d = mul(ad, keep_dims(ad, i, dy), scale);
-  contrib(ad, i, 0, irb_broadcast(&ad->b, d, *xs));
+  contrib(ad, i, 0, irb_broadcast(&ad->b, d, xs));
 }
 /* y = max_axes x:    dx = dy where x equals the maximum (every tie gets dy) */
 static void grad_max(Ad *ad, int i, int dy) {
   int x = IN(i, 0);
-  const Shape *xs = &SHP(x);
+  const Shape xs = SHP(x);  /* a copy: adding nodes moves the node array */
   int y = keep_dims(ad, i, i);
-  int mask = irb_bin(&ad->b, IR_GE, x, irb_broadcast(&ad->b, y, *xs));
-  contrib(ad, i, 0, mul(ad, mask, irb_broadcast(&ad->b, keep_dims(ad, i, dy), *xs)));
+  int mask = irb_bin(&ad->b, IR_GE, x, irb_broadcast(&ad->b, y, xs));
+  contrib(ad, i, 0, mul(ad, mask, irb_broadcast(&ad->b, keep_dims(ad, i, dy), xs)));
 }
 
 /* y = op(a) op(b):   da = dy op(b)^T (or its transpose), db = op(a)^T dy (or ...) */

@@ -930,8 +930,8 @@ static bool same_loc(Loc a, Loc b) { return a.file == b.file && a.line == b.line
 
 static void training_only_layer(const IrLayer *l) {
   diag_error(l->loc, "layer '%s' (%s) is called in training but not in evaluation; a layer call "
-                          "cannot depend on 'training' (call it in both modes and choose between the "
-                          "results with the if)", l->kind, l->name);
+                     "cannot depend on 'training' (call it in both modes and choose between the "
+                     "results with the if)", l->kind, l->name);
 }
 
 /* The layer index of an instance in the evaluation pass, or -1 (after an

@@ -66,17 +66,22 @@ static bool plan_freeze(Plan *pl) {
     }
     return true;
   }
-  /* at(layer: t, ...) */
+  /* at(layer: t, ...): a layer, and every layer nested inside it (block.dense_1) */
   for (int i = 0; i < it->nlayer_times; i++) {
     const SpLayerTime *lt = &it->layer_times[i];
-    int l = -1;
-    for (int k = 0; k < pl->nlayers; k++)
-      if (!strcmp(p->layers.data[pl->layers[k]].name, lt->layer)) l = pl->layers[k];
-    if (l < 0) {
+    size_t n = strlen(lt->layer);
+    bool any = false;
+    for (int k = 0; k < pl->nlayers; k++) {
+      const char *name = p->layers.data[pl->layers[k]].name;
+      if (!strcmp(name, lt->layer) || (!strncmp(name, lt->layer, n) && name[n] == '.')) {
+        pl->layer_time[pl->layers[k]] = fmin(pl->layer_time[pl->layers[k]], lt->t);
+        any = true;
+      }
+    }
+    if (!any) {
       diag_error(lt->loc, "freeze at: layer '%s' has no parameters, so there is nothing to freeze", lt->layer);
       return false;
     }
-    pl->layer_time[l] = lt->t;
   }
   bool all = true;
   double when = 0;
