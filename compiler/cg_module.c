@@ -93,7 +93,9 @@ static LLVMValueRef byte_gep(Cg *cg, LLVMValueRef base, int64_t off) {
 LLVMValueRef cg_addr(Cg *cg, int node) {
   const IrNode *n = &cg->g->nodes[node];
   switch (n->op) {
-  case IR_PARAM: return byte_gep(cg, cg->a_vars, cg->var_offsets[n->ia[0]]);
+  case IR_PARAM:
+    if (cg->plan.offset[node] >= 0) return byte_gep(cg, cg->a_work, cg->plan.offset[node]);  /* a snapshot */
+    return byte_gep(cg, cg->a_vars, cg->var_offsets[n->ia[0]]);
   case IR_INPUT: return n->ia[0] == 1 ? cg->a_y : cg->a_x;  /* features come in x's place */
   default: break;
   }
@@ -333,8 +335,14 @@ static void emit_node(Cg *cg, int node) {
     if (n->op == IR_CONST) {  /* a filled tensor */
       cg->imm[node] = NULL;
       cg_elementwise(cg, node);
+    } else if (n->op == IR_PARAM && cg->plan.offset[node] >= 0) {
+      /* a variable the step also assigns: read it as it is now */
+      const IrVar *v = &cg->p->vars.data[n->ia[0]];
+      int64_t bytes = shape_numel(&v->shape, 1) * dtype_size(v->dtype);
+      LLVMBuildMemCpy(cg->b, cg_addr(cg, node), 4, byte_gep(cg, cg->a_vars, cg->var_offsets[n->ia[0]]), 4,
+                      cg_i64(cg, bytes));
     }
-    return;  /* params and inputs are addressed in place */
+    return;  /* other params and inputs are addressed in place */
   case VIEW: return;
   case EW_UNARY: case EW_BINARY: case BROADCAST: cg_elementwise(cg, node); return;
   case REDUCE: cg_reduce(cg, node); return;

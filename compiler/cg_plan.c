@@ -79,9 +79,19 @@ static void arena_give(ArenaPlan *a, int64_t off, int64_t size) {
   }
 }
 
-static bool needs_slot(const IrNode *n) {
+/* Whether the graph assigns (state update) variable `var`: reads of such a
+ * variable take a copy, so a read before the assignment keeps the old value
+ * (as the reference interpreter does) even if it is used after it. */
+bool cg_var_assigned(const IrGraph *g, int64_t var) {
+  for (int i = 0; i < g->len; i++)
+    if (g->nodes[i].op == IR_ASSIGN && g->nodes[i].ia[0] == var) return true;
+  return false;
+}
+
+static bool needs_slot(const IrGraph *g, const IrNode *n) {
   if (ir_ops[n->op].cls == EFFECT || ir_ops[n->op].cls == VIEW) return false;
-  if (n->op == IR_PARAM || n->op == IR_INPUT) return false;
+  if (n->op == IR_PARAM) return cg_var_assigned(g, n->ia[0]);
+  if (n->op == IR_INPUT) return false;
   return !cg_is_immediate(n);
 }
 
@@ -120,10 +130,10 @@ void cg_plan_graph(const IrGraph *g, int64_t max_rows, BufPlan *out) {
       }
   VEC(int) *dying = xcalloc((size_t)n + 1, sizeof(*dying));
   for (int i = 0; i < n; i++)
-    if (needs_slot(&g->nodes[i]) && g->nodes[i].op != IR_ACCUMULATE) vec_push(&dying[last[i]], i);
+    if (needs_slot(g, &g->nodes[i]) && g->nodes[i].op != IR_ACCUMULATE) vec_push(&dying[last[i]], i);
   for (int i = 0; i < n; i++) {
     const IrNode *nd = &g->nodes[i];
-    if (needs_slot(nd) && nd->op != IR_ACCUMULATE) {
+    if (needs_slot(g, nd) && nd->op != IR_ACCUMULATE) {
       int64_t bytes = align_up(shape_numel(&nd->type.shape, max_rows) * dtype_size(nd->type.dtype));
       out->offset[i] = arena_take(&a, bytes ? bytes : ALIGN);
     }

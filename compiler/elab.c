@@ -147,7 +147,7 @@ static void frame_bind(Frame *f, const char *name, Value v) {
     b->value = v;
     return;
   }
-  vec_push(&f->vars, ((Binding){name, v, false, -1}));
+  vec_push(&f->vars, ((Binding){name, v, false, -1, NO_LOC}));
 }
 
 void elab_frame_free(Frame *f) {
@@ -720,7 +720,7 @@ static void bind_failed(Frame *f, const Stmt *s) {
     return;
   }
   if ((s->kind == ST_ASSIGN || s->kind == ST_PARAM || s->kind == ST_STATE) && !frame_find(f, s->name))
-    vec_push(&f->vars, ((Binding){s->name, v_err(), false, -1}));
+    vec_push(&f->vars, ((Binding){s->name, v_err(), false, -1, NO_LOC}));
 }
 
 static Init init_from_value(Elab *e, Value v, Loc loc, bool *ok) {
@@ -787,7 +787,7 @@ static bool declare_var_checked(Elab *e, const Stmt *s) {
   int64_t ia[IR_MAX_IA] = {var};
   int node = elab_node(e, IR_PARAM, 0, NULL, ia, NULL, &t, s->name_loc);
   if (node >= 0) e->g->nodes[node].name = full;
-  vec_push(&f->vars, ((Binding){s->name, v_tensor(node, s->name_loc), true, var}));
+  vec_push(&f->vars, ((Binding){s->name, v_tensor(node, s->name_loc), true, var, NO_LOC}));
   return true;
 }
 
@@ -809,6 +809,12 @@ static void update_state(Elab *e, const Stmt *s) {
     diag_note(e->prog->vars.data[b->var].loc, "'%s' is declared here", s->name);
     return;
   }
+  if (b->updated_at.file) {
+    diag_error(s->name_loc, "'%s' is updated twice in one step; combine the updates into one", s->name);
+    diag_note(b->updated_at, "the first update is here");
+    return;
+  }
+  b->updated_at = s->name_loc;
   if (!e->training) return;  /* evaluation never changes state */
   Value v = elab_expr(e, s->value);
   if (v.kind == V_ERR) return;
@@ -1066,8 +1072,10 @@ Value elab_call_item(Elab *e, const Item *item, ModuleInfo *m, Value *args,
   Frame *caller = e->frame;
   Frame f = {.module = m, .item = item, .layer = caller ? caller->layer : -1,
              .prefix = caller ? caller->prefix : "", .call_site = call_loc, .parent = caller};
+  /* a fn names the layers it calls in its caller's scope (it has no instance of its own) */
+  f.naming = item->kind == IT_FN && caller ? caller->naming : &f;
   if (item->kind == IT_LAYER) {
-    const char *name = instance_name(e, caller, item, hint);
+    const char *name = instance_name(e, caller->naming ? caller->naming : caller, item, hint);
     if (e->second_pass) {
       f.layer = eval_pass_layer(e, item, name, call_loc);
       if (f.layer < 0) return v_err();

@@ -59,6 +59,7 @@ typedef struct Binding {
   Value value;
   bool is_param_var;       /* bound by a `param` or `state` statement */
   int var;                 /* its program variable */
+  Loc updated_at;          /* a state's `update` (file 0: not yet updated) */
 } Binding;
 
 typedef struct Frame {
@@ -69,6 +70,7 @@ typedef struct Frame {
   const char *prefix;      /* instance path for variable names ("" at model) */
   Loc call_site;
   struct Frame *parent;
+  struct Frame *naming;    /* the layer or model frame whose instance names a fn's calls share */
   bool returned;
   Value ret;
   /* names assigned exactly once in this body (for naming layer instances) */

@@ -6,6 +6,39 @@
 #include <string.h>
 
 #include "cli.h"
+#include "elab.h"
+#include "pass.h"
+#include "speedup.h"
+
+/* astc help prim: the primitives, with their parameters */
+static void help_prim(void) {
+  printf("primitives (usable anywhere, also as prim.NAME):\n");
+  for (int i = 0; builtin_at(i); i++) {
+    const Builtin *b = builtin_at(i);
+    char sig[160] = "";
+    size_t n = 0;
+    for (int k = 0; k < 6 && b->params[k]; k++)
+      n += (size_t)snprintf(sig + n, sizeof sig - n, "%s%s%s", k ? ", " : "", b->params[k], k >= b->required ? "?" : "");
+    char head[200];
+    snprintf(head, sizeof head, "%s(%s)", b->name, sig);
+    printf("  %-40s %s\n", head, b->help);
+  }
+  printf("\nparameters marked ? are optional; see docs/language.md\n");
+}
+
+/* astc help passes: the pipeline and the speedup rules with their arguments */
+static void help_passes(void) {
+  printf("pass pipeline:\n");
+  for (int i = 0; pass_at(i); i++) printf("  %-10s %s\n", pass_at(i)->name, pass_at(i)->summary);
+  printf("\nspeedup rules (speedup { PASS RULE(ARGS) }):\n");
+  for (int i = 0; sp_rule_at(i); i++) {
+    const SpRuleSpec *r = sp_rule_at(i);
+    printf("  %s %s%s: %s\n", r->pass, r->rule, r->layer_args ? "(LAYER: t, ...)" : "", r->help);
+    for (int k = 0; k < SP_MAX_ARGS && r->args[k].name; k++)
+      printf("      %-16s %s%s\n", r->args[k].name, r->args[k].help, r->args[k].required ? " (required)" : "");
+  }
+  printf("\nsemantics and sources: docs/passes.md\n");
+}
 
 static const Command *commands[] = {
     &cmd_check, &cmd_show, &cmd_build, &cmd_run, &cmd_cost,
@@ -19,7 +52,8 @@ static void usage(FILE *out) {
           ASTC_VERSION);
   for (size_t i = 0; i < ARRAY_LEN(commands); i++)
     fprintf(out, "  %-9s %s\n", commands[i]->name, commands[i]->summary);
-  fprintf(out, "\n'astc help COMMAND' or 'astc COMMAND --help' lists a command's options.\n");
+  fprintf(out, "\n'astc help COMMAND' or 'astc COMMAND --help' lists a command's options;\n"
+               "'astc help prim' the primitives, 'astc help passes' the speedup passes.\n");
 }
 
 static const Command *find_command(const char *name) {
@@ -45,6 +79,14 @@ int main(int argc, char **argv) {
   if (!strcmp(cmd, "help")) {
     if (argc < 3) {
       usage(stdout);
+      return 0;
+    }
+    if (!strcmp(argv[2], "prim")) {
+      help_prim();
+      return 0;
+    }
+    if (!strcmp(argv[2], "passes")) {
+      help_passes();
       return 0;
     }
     const Command *c = find_command(argv[2]);

@@ -298,6 +298,7 @@ bool sema_load(Sema *s, const char *path, const CompileOptions *opt) {
   ModuleInfo *m = load_file(s, path, path, NO_LOC);
   if (!m) return false;
   if (diag_error_count() == 0) load_imports(s, m, NULL);
+  if (diag_error_count() == 0) sema_resolve(s);
   return diag_error_count() == 0;
 }
 

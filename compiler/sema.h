@@ -48,6 +48,10 @@ void sema_free(Sema *s);
 
 const ScopeEntry *scope_lookup(const ModuleInfo *m, const char *name);
 
+/* Checks that every name in every layer, fn and model body of every loaded
+ * module refers to something (resolve.c). Returns false after errors. */
+bool sema_resolve(Sema *s);
+
 /* Builds the training program of the main module (NULL after errors). */
 IrProgram *sema_program(Sema *s);
 

@@ -56,6 +56,13 @@ static bool shape_given(const IrGraph *g, const IrNode *n, Type *out, char *why,
   switch (n->op) {
   case IR_RESHAPE: {
     const Shape *x = &OPND(0)->shape;
+    for (int i = 1; i < n->type.shape.rank; i++)
+      if (n->type.shape.d[i] == IR_DIM_B)
+        return fail(why, cap, "the batch dimension B can only be the first dimension of a reshape, not %s",
+                    shape_str(&n->type.shape, b, sizeof b));
+    for (int i = 1; i < x->rank; i++)
+      if (x->d[i] == IR_DIM_B)
+        return fail(why, cap, "cannot reshape %s: B is not its first dimension", type_str(OPND(0), a, sizeof a));
     if (shape_has_batch(x) != shape_has_batch(&n->type.shape) ||
         shape_numel(x, 1) != shape_numel(&n->type.shape, 1))
       return fail(why, cap, "cannot reshape %s to %s (element counts differ)",

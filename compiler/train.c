@@ -52,6 +52,16 @@ static bool eval_int(Elab *e, const Expr *x, int64_t lo, double hi, int64_t *out
   return false;
 }
 
+static bool eval_number(Elab *e, Value v, double lo, double hi, double *out, const char *what);
+
+/* an integer-valued number in [lo, hi] */
+static bool eval_whole(Elab *e, Value v, double lo, double hi, double *out, const char *what) {
+  if (!eval_number(e, v, lo, hi, out, what)) return false;
+  if (*out == floor(*out)) return true;
+  diag_error(v.loc, "%s must be a whole number, not %g", what, *out);
+  return false;
+}
+
 static bool eval_number(Elab *e, Value v, double lo, double hi, double *out, const char *what) {
   if (v.kind == V_ERR) return false;
   if ((v.kind == V_INT || v.kind == V_FLOAT) && v.num >= lo && v.num <= hi) {
@@ -178,12 +188,34 @@ static bool data_spec(Elab *e, const Item *it, DataSpec *d) {
     return false;
   }
   d->kind = (DataKind)k;
+  /* which arguments each source takes */
+  static const char *const allowed[] = {
+      [DATA_IDX] = " source shape classes mean std ",
+      [DATA_CSV] = " source shape classes mean std label test ",
+      [DATA_NPY] = " x y test_x test_y shape classes mean std ",
+      [DATA_SYNTHETIC] = " shape classes train test seed mean std ",
+  };
+  for (int i = 0; i < NARGS; i++) {
+    char key[32];
+    snprintf(key, sizeof key, " %s ", names[i]);
+    if (a[i].kind != V_NONE && !strstr(allowed[k], key)) {
+      diag_error(a[i].loc.file ? a[i].loc : x->loc, "%s(...) takes no '%s' argument (its arguments:%s)", kind,
+                 names[i], allowed[k]);
+      return false;
+    }
+  }
   bool ok = true;
   if (a[SHAPE_].kind != V_NONE) ok &= shape_arg(a[SHAPE_], &d->x_shape, "'shape'");
   if (a[CLASSES].kind != V_NONE) {
     double c;
-    if (eval_number(e, a[CLASSES], 2, 1e6, &c, "'classes'") && c == floor(c)) d->classes = (int64_t)c;
-    else ok = false;
+    if (!eval_number(e, a[CLASSES], 2, 1e6, &c, "'classes'")) {
+      ok = false;
+    } else if (c != floor(c)) {
+      diag_error(a[CLASSES].loc, "'classes' must be a whole number of classes, not %g", c);
+      ok = false;
+    } else {
+      d->classes = (int64_t)c;
+    }
   }
   if (a[MEAN].kind != V_NONE) ok &= eval_number(e, a[MEAN], -1e9, 1e9, &d->mean, "'mean'");
   if (a[STD].kind != V_NONE) ok &= eval_number(e, a[STD], 1e-12, 1e9, &d->std, "'std'");
@@ -198,7 +230,7 @@ static bool data_spec(Elab *e, const Item *it, DataSpec *d) {
     d->source = arena_strdup(e->prog->arena, a[SOURCE].str);
     if (d->kind == DATA_CSV) {
       double col = -1;
-      if (a[LABEL].kind != V_NONE && !eval_number(e, a[LABEL], -1e6, 1e6, &col, "'label'")) return false;
+      if (a[LABEL].kind != V_NONE && !eval_whole(e, a[LABEL], -1e6, 1e6, &col, "'label'")) return false;
       d->label_column = (int)col;
       if (a[TEST].kind == V_STR) d->test_source = arena_strdup(e->prog->arena, a[TEST].str);
       else if (a[TEST].kind != V_NONE) {
@@ -232,9 +264,9 @@ static bool data_spec(Elab *e, const Item *it, DataSpec *d) {
     break;
   case DATA_SYNTHETIC: {
     double tr = 1024, te = 256, seed = 0;
-    if (a[TRAIN].kind != V_NONE && !eval_number(e, a[TRAIN], 1, 1e8, &tr, "'train'")) return false;
-    if (a[TEST].kind != V_NONE && !eval_number(e, a[TEST], 1, 1e8, &te, "'test'")) return false;
-    if (a[SEED].kind != V_NONE && !eval_number(e, a[SEED], 0, 1e15, &seed, "'seed'")) return false;
+    if (a[TRAIN].kind != V_NONE && !eval_whole(e, a[TRAIN], 1, 1e8, &tr, "'train'")) return false;
+    if (a[TEST].kind != V_NONE && !eval_whole(e, a[TEST], 1, 1e8, &te, "'test'")) return false;
+    if (a[SEED].kind != V_NONE && !eval_whole(e, a[SEED], 0, 1e15, &seed, "'seed'")) return false;
     d->synth_train = (int64_t)tr;
     d->synth_test = (int64_t)te;
     d->synth_seed = (uint64_t)seed;
@@ -386,11 +418,14 @@ static SExpr *sched(Elab *e, const Expr *x) {
   return NULL;
 }
 
-/* A schedule must be finite and >= 0 over the whole of training. */
-static bool check_schedule(const SExpr *s, Loc loc, const char *what) {
+/* A schedule must be finite and >= 0 over the whole of training. Where it
+ * reads step or epoch, their ranges come from the budget and the data size;
+ * if the data size is unknown at compile time, the driver checks instead. */
+static bool check_schedule(const SExpr *s, Loc loc, const char *what, double steps, double epochs) {
+  if (sx_uses_counters(s) && (steps <= 0 || epochs <= 0)) return true;
   for (int i = 0; i <= 1000; i++) {
     double t = i / 1000.0;
-    double v = sx_eval(s, t, t * 1e4, t * 10);
+    double v = sx_eval(s, t, floor(t * (steps - 1)), floor(t * (epochs - 1e-9)));
     if (!isfinite(v) || v < 0) {
       diag_error(loc, "the %s is %g at t = %g; it must stay finite and >= 0 over training", what, v, t);
       return false;
@@ -642,6 +677,15 @@ static int model_and_loss(Elab *e, Sema *s, const Item *model, ModuleInfo *mm, c
     return -1;
   }
   e->prog->output_type = e->g->nodes[out.node].type;
+  const Type *ot = &e->prog->output_type;
+  if (e->training && e->prog->data.classes > 0 && ot->shape.rank == 2 && ot->shape.d[1] != e->prog->data.classes) {
+    char ts[96];
+    diag_error(model->ret ? model->ret->loc : model->name_loc,
+               "model '%s' outputs %lld class scores (%s) but data '%s' has %lld classes", model->name,
+               (long long)ot->shape.d[1], type_str(ot, ts, sizeof ts), e->prog->data.name,
+               (long long)e->prog->data.classes);
+    return -1;
+  }
   *out_node = out.node;
   *label_node = y;
   if (!e->training) e->role = ROLE_EVAL;
@@ -726,8 +770,16 @@ static bool train_settings(Elab *e, const TrainEntries *te, IrProgram *p) {
   if (te->eval_batch && !eval_int(e, te->eval_batch->value, 1, MAX_BATCH, &p->eval_batch, "'eval_batch'")) ok = false;
   if (!optimizer_spec(e, te->optimizer->value, &p->opt)) ok = false;
   p->lr_schedule = te->lr ? sched(e, te->lr->value) : sx_const(p->arena, 1);
+  /* the run's extent in steps and epochs, where the data size says */
+  double n = (double)p->data.train_examples, steps = 0, epochs = 0;
+  if (ok && n > 0 && p->batch > 0) {
+    double per_epoch = ceil(n / (double)p->batch);
+    steps = p->epochs > 0 ? (double)p->epochs * per_epoch : (double)p->steps;
+    epochs = p->epochs > 0 ? (double)p->epochs : ceil((double)p->steps * (double)p->batch / n);
+  }
   if (!p->lr_schedule) ok = false;
-  else if (te->lr && !check_schedule(p->lr_schedule, expr_start(te->lr->value), "learning-rate schedule"))
+  else if (te->lr && !check_schedule(p->lr_schedule, expr_start(te->lr->value), "learning-rate schedule", steps,
+                                     epochs))
     ok = false;
   if (te->target) {
     const Expr *x = te->target->value;

@@ -304,6 +304,7 @@ arg
   | IDENT ':' expr                    { $$ = (Arg){$1, @1, $3}; }
   | TRAIN ':' expr                    { $$ = (Arg){"train", @1, $3}; }  /* synthetic(train: 1024) */
   | expr ARROW expr                   { $$ = (Arg){NULL, @1, new_range(A, @2, $1, $3)}; }
+  | IDENT ':' expr ARROW expr         { $$ = (Arg){$1, @1, new_range(A, @4, $3, $5)}; }
   ;
 
 %%

@@ -375,7 +375,7 @@ static astrt_status bad_loss(const run *r, float loss, double lr) {
 static astrt_status bad_lr(const run *r, double t, double mult) {
   return astrt_fail(ASTRT_ERR_NUMERIC,
                     "the learning rate at step %lld (progress %.4f) is base %g x schedule %g, "
-                    "which is not a finite float; fix the learning rate or its schedule",
+                    "which is not a finite, non-negative float; fix the learning rate or its schedule",
                     (long long)r->at.step + 1, t, r->p->base_lr, mult);
 }
 
@@ -450,7 +450,7 @@ static astrt_status train_step(run *r) {
   double mult = p->lr_schedule ? p->lr_schedule(t, (double)r->at.step, (double)r->at.epoch)
                                : 1.0;
   double lr = p->base_lr * mult;
-  if (!isfinite((float)lr)) return bad_lr(r, t, mult);
+  if (!isfinite((float)lr) || lr < 0) return bad_lr(r, t, mult);
   const float *x = r->x;
   if (ph->prefix) {
     if (r->cache_phase != ph) {
