@@ -66,5 +66,20 @@ fp16_recovers)  # fp16 loss scaling from an absurd initial scale: the driver hal
   "$astc" run "$tmp/p.train" -- --metrics "$tmp/m.jsonl" --progress=plain | tee "$tmp/out"
   check "$tmp/m.jsonl" --evals 4 --loss-falls --min-accuracy 0.6
   grep -Eq "loss scale [0-9.e+]+, [1-9][0-9]* steps skipped" "$tmp/out" ;;
+deterministic)  # same seed and threads: bit-identical final weights (JIT twice, and AOT); another seed differs
+  "$astc" build "$here/convnet_synthetic.train" -o "$tmp/net"
+  "$astc" run "$here/convnet_synthetic.train" -- --quiet --threads 2 --save "$tmp/a.safetensors"
+  "$astc" run "$here/convnet_synthetic.train" -- --quiet --threads 2 --save "$tmp/b.safetensors"
+  "$tmp/net" --quiet --threads 2 --save "$tmp/c.safetensors"
+  "$tmp/net" --quiet --threads 2 --seed 99 --save "$tmp/d.safetensors"
+  cmp "$tmp/a.safetensors" "$tmp/b.safetensors"
+  cmp "$tmp/a.safetensors" "$tmp/c.safetensors"
+  if cmp -s "$tmp/a.safetensors" "$tmp/d.safetensors"; then echo "a different seed gave the same weights"; exit 1; fi
+  /usr/bin/python3 "$here/safetensors_numpy.py" "$tmp/a.safetensors" \
+    --expect-names "$(printf '%s,' conv2d_1.w conv2d_1.b conv2d_2.w conv2d_2.b batchnorm2d_1.gamma batchnorm2d_1.beta \
+                      batchnorm2d_1.running_mean batchnorm2d_1.running_var dense_1.w dense_1.b; \
+                      for v in conv2d_1.w conv2d_1.b conv2d_2.w conv2d_2.b batchnorm2d_1.gamma batchnorm2d_1.beta \
+                               dense_1.w dense_1.b; do printf '%s.adam_m,%s.adam_v,' $v $v; done | sed 's/,$//')"
+  echo "deterministic: ok" ;;
 *) echo "unknown case $case"; exit 2 ;;
 esac
