@@ -26,10 +26,12 @@ import time
 RECIPES = {
     "baseline": "",
     "freeze": "speedup {\n  freeze progressive(start: 0.5, level: 1.0)\n}\n",
-    "batch": "speedup {\n  batch ramp(64 -> 256, until: 0.3, increment: 64)\n}\n",
+    "batch": "speedup {\n  batch ramp(64 -> 256, until: 0.3, lr_scale: sqrt)\n}\n",
     "precision": "speedup {\n  precision bf16()\n}\n",
+    "freeze + batch": ("speedup {\n  freeze progressive(start: 0.5, level: 1.0)\n"
+                       "  batch ramp(64 -> 256, until: 0.3, lr_scale: sqrt)\n}\n"),
     "all three": ("speedup {\n  freeze progressive(start: 0.5, level: 1.0)\n"
-                  "  batch ramp(64 -> 256, until: 0.3, increment: 64)\n  precision bf16()\n}\n"),
+                  "  batch ramp(64 -> 256, until: 0.3, lr_scale: sqrt)\n  precision bf16()\n}\n"),
 }
 
 
@@ -71,11 +73,16 @@ def main():
     for seed in seeds:
         for name in names:
             m = os.path.join(tmp, f"{name.replace(' ', '_')}-{seed}.jsonl")
-            run([exe[name], "--seed", str(seed), "--threads", a.threads, "--quiet", "--metrics", m])
+            proc = subprocess.Popen([exe[name], "--seed", str(seed), "--threads", a.threads, "--quiet", "--metrics", m],
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            _, status, usage = os.wait4(proc.pid, 0)
+            if status != 0:
+                sys.exit(f"{name} seed {seed} failed: {proc.stderr.read().decode()}")
             lines = [json.loads(l) for l in open(m)]
             end = lines[-1]
             results[name].append({"seed": seed, "final_accuracy": end["final_test_accuracy"],
                                   "train_seconds": end["train_seconds"], "time_to_target": end["time_to_target"],
+                                  "peak_rss_mb": usage.ru_maxrss / 1024,
                                   "evals": [l for l in lines if l["event"] == "eval"]})
             print(f"seed {seed} {name}: {end['final_test_accuracy']:.4f} in {end['train_seconds']:.1f} s, "
                   f"target at {end['time_to_target']}", file=sys.stderr)
@@ -99,18 +106,19 @@ def main():
             "measured_speedup": base_time / statistics.median(r["train_seconds"] for r in rs),
             "predicted_speedup": cost[name][0],
             "predicted_seconds": cost[name][1],
+            "peak_rss_mb": statistics.median(r["peak_rss_mb"] for r in rs),
         })
     print(f"\nload average at start {load0[0]:.2f}, at end {load1[0]:.2f}; seeds {seeds}; "
           f"{a.threads} thread(s)\n")
     print("| recipe | final accuracy (mean ± std) | vs baseline | time to target (median) | train time (median) "
-          "| measured speedup | predicted (astc cost) |")
-    print("|---|---|---|---|---|---|---|")
+          "| measured speedup | predicted (astc cost) | peak RSS |")
+    print("|---|---|---|---|---|---|---|---|")
     for r in rows:
         ttt = f"{r['time_to_target_median']:.1f} s" if r["time_to_target_median"] is not None else \
             f"reached {r['time_to_target_reached']}"
         print(f"| {r['recipe']} | {100 * r['accuracy_mean']:.2f}% ± {100 * r['accuracy_std']:.2f} "
               f"| {r['accuracy_delta_points']:+.2f} pt | {ttt} | {r['train_seconds_median']:.1f} s "
-              f"| {r['measured_speedup']:.2f}x | {r['predicted_speedup']:.2f}x |")
+              f"| {r['measured_speedup']:.2f}x | {r['predicted_speedup']:.2f}x | {r['peak_rss_mb']:.0f} MB |")
     os.makedirs(a.out, exist_ok=True)
     out = os.path.join(a.out, time.strftime("recipes-%Y%m%d-%H%M%S.json"))
     with open(out, "w") as f:
