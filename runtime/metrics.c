@@ -4,7 +4,7 @@
  *   {"event":"eval","epoch":E,"step":S,"samples":N,"train_loss":x,
  *    "test_loss":x,"test_accuracy":x,"train_seconds":x}       per evaluation
  *   {"event":"end","final_test_accuracy":x,"best_test_accuracy":x,
- *    "train_seconds":x,"time_to_target":x|null}              once, at the end
+ *    "train_seconds":x,"eval_seconds":x,"time_to_target":x|null}  once, at the end
  *
  * Numbers are printed with %.17g (they parse back to the same double);
  * non-finite numbers are null. Every write, flush and the close are
@@ -16,6 +16,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 static astrt_status write_error(astrt_metrics *m, int err) {
   return astrt_fail(ASTRT_ERR_IO, "metrics file %s: write failed: %s; free some space or "
@@ -31,6 +32,27 @@ astrt_status astrt_metrics_open(astrt_metrics *m, const char *path) {
     return astrt_fail(ASTRT_ERR_IO, "cannot create metrics file %s: %s; check the "
                       "directory exists and is writable", path, strerror(errno));
   return ASTRT_OK;
+}
+
+astrt_status astrt_metrics_reopen(astrt_metrics *m, const char *path, int64_t length) {
+  m->f = NULL;
+  m->path = path;
+  if (!path || !*path) return ASTRT_OK;
+  m->f = fopen(path, "r+");
+  if (!m->f && errno == ENOENT) m->f = fopen(path, "w+");
+  if (!m->f)
+    return astrt_fail(ASTRT_ERR_IO, "cannot open metrics file %s to continue it: %s", path, strerror(errno));
+  /* drop what was logged after the checkpoint: those steps run again */
+  if (ftruncate(fileno(m->f), (off_t)length) != 0 || fseek(m->f, 0, SEEK_END) != 0)
+    return astrt_fail(ASTRT_ERR_IO, "cannot continue metrics file %s: %s", path, strerror(errno));
+  return ASTRT_OK;
+}
+
+int64_t astrt_metrics_length(astrt_metrics *m) {
+  if (!m->f) return 0;
+  fflush(m->f);
+  long at = ftell(m->f);
+  return at < 0 ? 0 : (int64_t)at;
 }
 
 /* A JSON number, or null when v is not finite. */
@@ -63,15 +85,16 @@ astrt_status astrt_metrics_eval(astrt_metrics *m, const astrt_eval_record *e) {
 
 astrt_status astrt_metrics_end(astrt_metrics *m, const astrt_result *r) {
   if (!m->f) return ASTRT_OK;
-  char fin[32], best[32], secs[32], ttt[32], line[512];
+  char fin[32], best[32], secs[32], evs[32], ttt[32], line[512];
   fmt_number(r->final_test_accuracy, fin, sizeof fin);
   fmt_number(r->best_test_accuracy, best, sizeof best);
   fmt_number(r->train_seconds, secs, sizeof secs);
+  fmt_number(r->eval_seconds, evs, sizeof evs);
   fmt_number(r->time_to_target >= 0 ? r->time_to_target : NAN, ttt, sizeof ttt);
   snprintf(line, sizeof line,
            "{\"event\":\"end\",\"final_test_accuracy\":%s,\"best_test_accuracy\":%s,"
-           "\"train_seconds\":%s,\"time_to_target\":%s}",
-           fin, best, secs, ttt);
+           "\"train_seconds\":%s,\"eval_seconds\":%s,\"time_to_target\":%s}",
+           fin, best, secs, evs, ttt);
   return put_line(m, line);
 }
 

@@ -28,6 +28,7 @@
 #include "data_internal.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -359,6 +360,20 @@ static int w_fail(st_writer *w, const char *what, int err) {
   return -1;
 }
 
+/* test hook: ASTRT_TEST_KILL_DURING_WRITE=N kills the process (SIGKILL) once
+ * a write has put N bytes into its temporary file — a crash mid-write */
+static void maybe_kill(const st_writer *w) {
+  static long long at = -2;
+  if (at == -2) {
+    const char *s = getenv("ASTRT_TEST_KILL_DURING_WRITE");
+    at = s && *s ? atoll(s) : -1;
+  }
+  if (at >= 0 && w->written >= at) {
+    fflush(w->f);
+    raise(SIGKILL);
+  }
+}
+
 static int w_put(st_writer *w, const void *p, size_t n) {
   size_t part = n;
   int full = 0;
@@ -369,6 +384,7 @@ static int w_put(st_writer *w, const void *p, size_t n) {
   errno = 0;
   if (part > 0 && fwrite(p, 1, part, w->f) != part) return w_fail(w, "writing", errno);
   w->written += (int64_t)part;
+  maybe_kill(w);
   return full ? w_fail(w, "writing", ENOSPC) : 0;
 }
 
