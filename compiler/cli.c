@@ -1,8 +1,10 @@
 /* cli.c — option parsing shared by all subcommands, and check / show. */
 #include "cli.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "astrt_kernels.h"
 #include "codegen.h"
@@ -60,10 +62,9 @@ static const char *match(const CliOption *o, int argc, char **argv, int *i, bool
   return NULL;
 }
 
-int cli_run(const Command *c, int argc, char **argv, char **main_argv) {
-  CliArgs a = {0};
-  a.argv0 = main_argv;
-  a.compile.include_dirs = a.includes;
+/* Parses argv into *a; returns -1 to go on, else the exit status (0 after
+ * --help, 2 for a usage error). */
+static int parse_args(const Command *c, int argc, char **argv, CliArgs *a) {
   for (int i = 0; i < argc; i++) {
     const char *s = argv[i];
     if (!strcmp(s, "--help") || !strcmp(s, "-h")) {
@@ -71,25 +72,25 @@ int cli_run(const Command *c, int argc, char **argv, char **main_argv) {
       return 0;
     }
     if (!strcmp(s, "--")) {
-      a.rest = argv + i + 1;
-      a.nrest = argc - i - 1;
+      a->rest = argv + i + 1;
+      a->nrest = argc - i - 1;
       break;
     }
     bool err = false, matched = false;
     for (int k = 0; k < CLI_MAX_OPTS && c->opts[k].name && !matched; k++) {
       const char *v = match(&c->opts[k], argc, argv, &i, &err);
-      if (v) a.values[k] = v, matched = true;
+      if (v) a->values[k] = v, matched = true;
     }
     for (size_t k = 0; k < ARRAY_LEN(common_opts) && !matched && !err; k++) {
       const char *v = match(&common_opts[k], argc, argv, &i, &err);
       if (!v) continue;
       matched = true;
       if (k == 0) {
-        if (a.compile.ninclude < 32) a.includes[a.compile.ninclude++] = v;
+        if (a->compile.ninclude < 32) a->includes[a->compile.ninclude++] = v;
       } else if (k == 1) {
-        a.compile.stdlib_dir = v;
+        a->compile.stdlib_dir = v;
       } else {
-        a.compile.no_speedup = true;
+        a->compile.no_speedup = true;
       }
     }
     if (err) return 2;
@@ -98,17 +99,28 @@ int cli_run(const Command *c, int argc, char **argv, char **main_argv) {
       fprintf(stderr, "astc %s: unknown option '%s' (see 'astc %s --help')\n", c->name, s, c->name);
       return 2;
     }
-    if (a.file) {
-      fprintf(stderr, "astc %s: one input file only ('%s' and '%s')\n", c->name, a.file, s);
+    if (a->file && !c->many_files) {
+      fprintf(stderr, "astc %s: one input file only ('%s' and '%s')\n", c->name, a->file, s);
       return 2;
     }
-    a.file = s;
+    if (!a->file) a->file = s;
+    a->files[a->nfiles++] = s;
   }
-  if (!a.file) {
+  if (!a->file) {
     fprintf(stderr, "astc %s: no input file\nusage: astc %s\n", c->name, c->usage);
     return 2;
   }
-  int rc = c->run(&a);
+  return -1;
+}
+
+int cli_run(const Command *c, int argc, char **argv, char **main_argv) {
+  CliArgs a = {0};
+  a.argv0 = main_argv;
+  a.compile.include_dirs = a.includes;
+  a.files = xcalloc((size_t)argc + 1, sizeof(char *));
+  int rc = parse_args(c, argc, argv, &a);
+  if (rc < 0) rc = c->run(&a);
+  free(a.files);
   src_reset();
   return rc;
 }
@@ -137,6 +149,7 @@ const Command cmd_check = {
     "check [OPTIONS] FILE.train",
     {{"--quiet", NULL, "print nothing on success"}},
     run_check,
+    false,
 };
 
 /* ---- astc show --------------------------------------------------------------------- */
@@ -257,6 +270,7 @@ const Command cmd_show = {
      {"--no-locations", NULL, "omit source locations"},
      {"--ast", NULL, "print the syntax tree instead of the IR"}},
     run_show,
+    false,
 };
 
 /* ---- astc build ------------------------------------------------------------------------ */
@@ -270,8 +284,70 @@ static char *default_output(const char *file, const char *ext) {
   return xprintf("%.*s%s", (int)n, base, ext);
 }
 
+/* The library name: --name, or the file's stem with every character that
+ * cannot be in a C identifier replaced by '_'. NULL (message printed) if
+ * --name is not an identifier. */
+static char *library_name(const CliArgs *a, const Command *c) {
+  const char *given = cli_opt(a, c, "--name");
+  char *name = given ? xstrdup(given) : default_output(a->file, "");
+  bool ok = name[0] != '\0';
+  for (char *q = name; *q; q++) {
+    bool ident = (*q >= 'a' && *q <= 'z') || (*q >= 'A' && *q <= 'Z') || *q == '_' ||
+                 (q > name && *q >= '0' && *q <= '9');
+    if (!ident && given) ok = false;
+    if (!ident) *q = '_';
+  }
+  if (!ok) {
+    fprintf(stderr, "astc build: --name '%s' is not a C identifier (letters, digits and _, not starting "
+            "with a digit); it prefixes the library's symbols\n", given);
+    free(name);
+    return NULL;
+  }
+  return name;
+}
+
+/* --lib: DIR/lib<name>.a and DIR/<name>.h */
+static int build_library(CliArgs *a, const Command *c, const IrProgram *prog) {
+  if (cli_opt(a, c, "--emit") || cli_opt(a, c, "--no-main")) {
+    fprintf(stderr, "astc build: --lib writes a library and a header; it does not combine with --emit "
+            "or --no-main\n");
+    return 2;
+  }
+  char *name = library_name(a, c);
+  if (!name) return 2;
+  const char *dir = cli_opt(a, c, "-o") ? cli_opt(a, c, "-o") : ".";
+  if (mkdir(dir, 0777) != 0 && errno != EEXIST) {
+    fprintf(stderr, "astc build: cannot create directory %s: %s\n", dir, strerror(errno));
+    free(name);
+    return 1;
+  }
+  char *obj = xprintf("%s/%s.o.tmp", dir, name), *lib = xprintf("%s/lib%s.a", dir, name);
+  char *header = xprintf("%s/%s.h", dir, name), *symbol = xprintf("%s_program", name);
+  const char *symbols[] = {symbol};
+  bool ok = cg_emit_prefixed(prog, obj, CG_EMIT_OBJ, false, !cli_opt(a, c, "--no-opt"), name) &&
+            cg_write_archive(obj, lib, symbols, 1) && cg_write_header(prog, header, name);
+  remove(obj);
+  free(obj), free(lib), free(header), free(symbol), free(name);
+  return ok ? 0 : 1;
+}
+
 static int run_build(CliArgs *a) {
   const Command *c = &cmd_build;
+  if (cli_opt(a, c, "--lib")) {
+    if (cli_opt(a, c, "--emit") || cli_opt(a, c, "--no-main")) return build_library(a, c, NULL);
+    Compilation comp;
+    if (!compile_file(&comp, a->file, &a->compile)) {
+      compilation_free(&comp);
+      return 1;
+    }
+    int rc = build_library(a, c, comp.prog);
+    compilation_free(&comp);
+    return rc;
+  }
+  if (cli_opt(a, c, "--name")) {
+    fprintf(stderr, "astc build: --name names a library; use it with --lib\n");
+    return 2;
+  }
   const char *emit = cli_opt(a, c, "--emit");
   if (!emit) emit = "exe";
   CgEmitKind kind = CG_EMIT_OBJ;
@@ -307,11 +383,14 @@ static int run_build(CliArgs *a) {
 const Command cmd_build = {
     "build", "compile a program to a native executable (or an object file, LLVM IR or bitcode)",
     "build [OPTIONS] FILE.train",
-    {{"-o", "OUT", "output file (default: FILE, FILE.o, FILE.ll or FILE.bc)"},
+    {{"-o", "OUT", "output file (default: FILE, FILE.o, FILE.ll or FILE.bc); with --lib, a directory (default .)"},
+     {"--lib", NULL, "write a static library libNAME.a and a header NAME.h for embedding (astrt_model.h)"},
+     {"--name", "NAME", "with --lib: the library's name and symbol prefix (default: the file's stem)"},
      {"--emit", "KIND", "exe (default), obj, llvm or bc"},
      {"--no-opt", NULL, "skip LLVM optimisation (with --emit=llvm or bc)"},
      {"--no-main", NULL, "do not define main() (with --emit=obj, llvm or bc)"}},
     run_build,
+    false,
 };
 
 /* ---- astc run ---------------------------------------------------------------------------- */
@@ -339,6 +418,7 @@ const Command cmd_run = {
     "run [OPTIONS] FILE.train [-- PROGRAM OPTIONS]",
     {{0}},
     run_run,
+    false,
 };
 
 /* ---- astc cost ------------------------------------------------------------------------- */
@@ -426,4 +506,5 @@ const Command cmd_cost = {
     "cost [OPTIONS] FILE.train",
     {{"--recalibrate", NULL, "measure this machine again instead of using the cached measurement"}},
     run_cost,
+    false,
 };

@@ -16,7 +16,9 @@ typedef struct CliOption {
 
 /* Parsed arguments of one command. */
 typedef struct CliArgs {
-  const char *file;                    /* the .train file */
+  const char *file;                    /* the .train file (the first, for many_files) */
+  const char **files;                  /* every input file (commands with many_files) */
+  int nfiles;
   const char *values[CLI_MAX_OPTS];    /* by option index; "" for a given flag */
   int nrest;                           /* arguments after "--" */
   char **rest;
@@ -31,9 +33,10 @@ typedef struct Command {
   const char *usage;
   CliOption opts[CLI_MAX_OPTS];
   int (*run)(CliArgs *a);
+  bool many_files;                     /* accepts several .train files */
 } Command;
 
-extern const Command cmd_check, cmd_show, cmd_build, cmd_run, cmd_cost;
+extern const Command cmd_check, cmd_show, cmd_build, cmd_run, cmd_cost, cmd_compare;
 
 void cli_print_help(FILE *out, const Command *c);
 int cli_run(const Command *c, int argc, char **argv, char **main_argv);

@@ -41,13 +41,13 @@ static void help_passes(void) {
 }
 
 static const Command *commands[] = {
-    &cmd_check, &cmd_show, &cmd_build, &cmd_run, &cmd_cost,
+    &cmd_check, &cmd_show, &cmd_build, &cmd_run, &cmd_cost, &cmd_compare,
 };
 
 static void usage(FILE *out) {
   fprintf(out,
           "astc %s — a compiler for training programs\n\n"
-          "usage: astc COMMAND [OPTIONS] FILE.train\n\n"
+          "usage: astc COMMAND [OPTIONS] FILE.train   (compare: FILE.train [FILE.train ...])\n\n"
           "commands:\n",
           ASTC_VERSION);
   for (size_t i = 0; i < ARRAY_LEN(commands); i++)

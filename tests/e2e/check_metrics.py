@@ -11,7 +11,8 @@ import json
 import sys
 
 EVAL_KEYS = {"event", "epoch", "step", "samples", "train_loss", "test_loss", "test_accuracy", "train_seconds"}
-END_KEYS = {"event", "final_test_accuracy", "best_test_accuracy", "train_seconds", "time_to_target"}
+END_KEYS = {"event", "final_test_accuracy", "best_test_accuracy", "train_seconds", "eval_seconds",
+            "time_to_target"}
 
 
 def fail(msg):

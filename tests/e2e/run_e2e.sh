@@ -37,7 +37,7 @@ fashion_slice)  # real Fashion-MNIST, 300 steps
   check "$tmp/m.jsonl" --evals 1 --min-accuracy 0.75 ;;
 emit)           # --emit=llvm, bc, obj
   "$astc" build "$here/mlp_synthetic.train" --emit=llvm -o "$tmp/m.ll"
-  grep -q "define void @astc_step_0" "$tmp/m.ll"
+  grep -q "define internal void @astc_step_0" "$tmp/m.ll"
   grep -q "@astc_program = " "$tmp/m.ll"
   grep -q "<8 x float>" "$tmp/m.ll"   # the host's AVX2 vectors
   "$astc" build "$here/mlp_synthetic.train" --emit=bc -o "$tmp/m.bc"
@@ -81,5 +81,88 @@ deterministic)  # same seed and threads: bit-identical final weights (JIT twice,
                       for v in conv2d_1.w conv2d_1.b conv2d_2.w conv2d_2.b batchnorm2d_1.gamma batchnorm2d_1.beta \
                                dense_1.w dense_1.b; do printf '%s.adam_m,%s.adam_v,' $v $v; done | sed 's/,$//')"
   echo "deterministic: ok" ;;
+budget)         # --budget F: F x the samples, and the batch ramp (a function of t) completes within them
+  "$astc" build "$here/compare_recipe.train" -o "$tmp/r"
+  "$tmp/r" --budget 0.3 --quiet --threads 1 --metrics "$tmp/m.jsonl"
+  "$tmp/r" --budget 0.3 --steps 100 --quiet --threads 1 --metrics "$tmp/s.jsonl"
+  check "$tmp/m.jsonl" --evals 2
+  /usr/bin/python3 - "$tmp/m.jsonl" "$tmp/s.jsonl" <<'PY'
+import json, sys
+m, s = ([json.loads(l) for l in open(p)] for p in sys.argv[1:])
+# 0.3 x 4 epochs x 2000 = 2400 samples. The ramp 32 -> 128 over t < 0.3 of
+# those 2400: 8 steps of 32 (to t = 0.107), 4 of 64 (0.213), 3 of 96 (0.333),
+# then 128s: 10 steps to the end of epoch 1 (25), 4 more to 2400 (29). Had the
+# ramp kept its unscaled length (0.3 x 8000 samples), epoch 1 alone would
+# take 40 steps.
+got = [(e["epoch"], e["step"], e["samples"]) for e in m if e["event"] == "eval"]
+if got != [(1, 25, 2000), (2, 29, 2400)]:
+    sys.exit(f"--budget 0.3: evaluations at {got}")
+last = [e for e in s if e["event"] == "eval"][-1]
+if last["step"] != 30:
+    sys.exit(f"--budget 0.3 --steps 100: {last['step']} steps, expected 30")
+print("budget: ok")
+PY
+  ;;
+compare)        # astc compare: a recipe against its baseline, 2 seeds x 2 budgets; statistics rechecked in Python
+  "$astc" compare "$here/compare_recipe.train" --seeds 2 --budgets 0.5,1 --json "$tmp/c.json" --plot "$tmp/c.svg" \
+    >"$tmp/out" 2>"$tmp/err"
+  cat "$tmp/err" "$tmp/out"
+  [ "$(grep -c '^\[[1-8]/8\] \(baseline\|recipe  \) seed [12] budget \(0.5\|1\): [0-9.]*% in ' "$tmp/err")" -eq 8 ]
+  grep -q "^baseline  0.5 " "$tmp/out"
+  grep -q "^Pareto frontier" "$tmp/out"
+  grep -q "speedup over baseline at budget 1" "$tmp/out"
+  grep -q "predicted" "$tmp/out"
+  if command -v gnuplot >/dev/null; then
+    /usr/bin/python3 "$here/check_compare.py" "$tmp/c.json" --programs baseline,recipe --seeds 2 --budgets 0.5,1 \
+      --plot "$tmp/c.svg"
+  else
+    echo "compare: gnuplot is not installed; plot not checked (tools/install-deps.sh installs gnuplot-nox)"
+    grep -q "no plot was drawn" "$tmp/err"
+    /usr/bin/python3 "$here/check_compare.py" "$tmp/c.json" --programs baseline,recipe --seeds 2 --budgets 0.5,1
+  fi ;;
+compare_unreached)  # two files as written; a target no run reaches is reported, never dropped; no gnuplot: a warning
+  ASTC_GNUPLOT=no-such-gnuplot "$astc" compare "$here/mlp_synthetic.train" "$here/compare_recipe.train" \
+    --seeds 2 --budgets 1 --target 0.999 --json "$tmp/c.json" --plot "$tmp/c.svg" >"$tmp/out" 2>"$tmp/err"
+  cat "$tmp/err" "$tmp/out"
+  [ "$(grep -c "not reached (0/2)" "$tmp/out")" -eq 2 ]
+  grep -q "no plot was drawn" "$tmp/err"
+  [ ! -e "$tmp/c.svg" ]
+  /usr/bin/python3 "$here/check_compare.py" "$tmp/c.json" --programs mlp_synthetic,compare_recipe --seeds 2 \
+    --budgets 1 --reached-none ;;
+compare_failed)     # runs that fail (the learning rate diverges) are reported with their error; exit 1
+  sed 's/lr: 0.05,/lr: 1e6,/' "$here/compare_recipe.train" > "$tmp/diverge.train"
+  set +e
+  "$astc" compare "$tmp/diverge.train" --seeds 1 --budgets 1 --json "$tmp/c.json" --plot "$tmp/c.svg" \
+    >"$tmp/out" 2>"$tmp/err"
+  rc=$?
+  set -e
+  cat "$tmp/err" "$tmp/out"
+  [ "$rc" -eq 1 ]
+  grep -q "FAILED (exit status 1: .*error: " "$tmp/err"
+  grep -q "every run failed (1 of 1)" "$tmp/out"
+  /usr/bin/python3 "$here/check_compare.py" "$tmp/c.json" --programs baseline,recipe --seeds 1 --budgets 1 \
+    --failed-all ;;
+compare_usage)      # usage errors: exit 2 with a message that says what to do
+  expect2() {
+    set +e
+    "$astc" compare "$@" >/dev/null 2>"$tmp/err"
+    rc=$?
+    set -e
+    cat "$tmp/err"
+    [ "$rc" -eq 2 ] || { echo "expected exit 2, got $rc: $*"; exit 1; }
+  }
+  expect2 "$here/mlp_synthetic.train"
+  grep -q "has no speedup block" "$tmp/err"
+  expect2 "$here/compare_recipe.train" --budgets 0,1
+  grep -q "budgets: '0' is not a budget" "$tmp/err"
+  expect2 "$here/compare_recipe.train" --target 88
+  grep -q "not 88" "$tmp/err"
+  expect2 "$here/compare_recipe.train" --seeds 0
+  grep -q "seeds" "$tmp/err"
+  expect2 "$here/compare_recipe.train" --plot "$tmp/p.pdf"
+  grep -q ".svg or .png" "$tmp/err"
+  expect2 "$here/compare_recipe.train" --no-speedup
+  grep -q "no-speedup does not apply" "$tmp/err"
+  echo "compare_usage: ok" ;;
 *) echo "unknown case $case"; exit 2 ;;
 esac
