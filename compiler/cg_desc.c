@@ -82,6 +82,7 @@ LLVMValueRef cg_sched_value(Cg *cg, const SExpr *e, LLVMValueRef *vars) {
 void cg_emit_schedule(Cg *cg) {
   LLVMTypeRef params[3] = {cg->f64, cg->f64, cg->f64};
   LLVMValueRef fn = LLVMAddFunction(cg->mod, "astc_lr_schedule", LLVMFunctionType(cg->f64, params, 3, 0));
+  LLVMSetLinkage(fn, LLVMInternalLinkage);
   LLVMBasicBlockRef bb = LLVMAppendBasicBlockInContext(cg->ctx, fn, "entry");
   LLVMPositionBuilderAtEnd(cg->b, bb);
   LLVMValueRef vars[3] = {LLVMGetParam(fn, 0), LLVMGetParam(fn, 1), LLVMGetParam(fn, 2)};
@@ -166,8 +167,10 @@ static LLVMValueRef data_desc(Cg *cg, LLVMTypeRef *type) {
 }
 
 void cg_emit_descriptor(Cg *cg, LLVMValueRef *phase_fns, const int64_t *phase_work, LLVMValueRef eval_fn,
-                        int64_t eval_work) {
+                        int64_t eval_work, LLVMValueRef predict_fn, int64_t predict_work) {
   const IrProgram *p = cg->p;
+  Shape out = p->output_type.shape;
+  int64_t output_size = out.rank > 0 ? shape_numel(&out, 1) : 0;
   LLVMTypeRef var_t, data_t;
   LLVMValueRef vars = var_descs(cg, &var_t);
   LLVMValueRef phases = phase_descs(cg, phase_fns, phase_work);
@@ -175,7 +178,7 @@ void cg_emit_descriptor(Cg *cg, LLVMValueRef *phase_fns, const int64_t *phase_wo
   LLVMValueRef data = data_desc(cg, &data_t);
   LLVMTypeRef f[] = {cg->i32, cg->i32, cg->ptr, cg->ptr, cg->ptr, cg->i64, cg->i32, cg->i32, cg->ptr, cg->ptr,
                      cg->ptr, cg->i64, cg->i64, cg->ptr, cg->f64, cg->i64, cg->i64, cg->i64, cg->i64,
-                     cg->f64, cg->ptr, cg->f64, cg->i64, data_t};
+                     cg->f64, cg->ptr, cg->ptr, cg->i64, cg->i64, cg->f64, cg->i64, data_t};
   LLVMTypeRef t = struct_type(cg, "astrt_program", f, ARRAY_LEN(f));
   LLVMValueRef vals[] = {i32c(cg, ASTRT_ABI_VERSION), i32c(cg, p->vars.len), cstr(cg, p->model_name),
                          cstr(cg, p->source_path), vars, cg_i64(cg, cg->var_bytes), i32c(cg, p->layers.len),
@@ -183,8 +186,11 @@ void cg_emit_descriptor(Cg *cg, LLVMValueRef *phase_fns, const int64_t *phase_wo
                          cg_i64(cg, p->eval_batch), LLVMGetNamedFunction(cg->mod, "astc_lr_schedule"),
                          f64c(cg, p->opt.lr), cg_i64(cg, p->batch), cg_i64(cg, p->epochs), cg_i64(cg, p->steps),
                          cg_i64(cg, (int64_t)p->seed), f64c(cg, p->target_accuracy), cstr(cg, p->opt.desc),
+                         predict_fn, cg_i64(cg, predict_work), cg_i64(cg, output_size),
                          f64c(cg, p->loss_scale > 0 ? p->loss_scale : 1), cg_i64(cg, p->loss_scale_growth), data};
-  LLVMValueRef g = LLVMAddGlobal(cg->mod, t, "astc_program");
+  char name[256];
+  snprintf(name, sizeof name, "%s_program", cg->prefix);
+  LLVMValueRef g = LLVMAddGlobal(cg->mod, t, name);
   LLVMSetInitializer(g, LLVMConstNamedStruct(t, vals, ARRAY_LEN(vals)));
   LLVMSetGlobalConstant(g, 1);
   LLVMSetLinkage(g, LLVMExternalLinkage);
@@ -195,7 +201,9 @@ void cg_emit_main(Cg *cg) {
   LLVMTypeRef params[2] = {cg->i32, cg->ptr};
   LLVMValueRef fn = LLVMAddFunction(cg->mod, "main", LLVMFunctionType(cg->i32, params, 2, 0));
   LLVMPositionBuilderAtEnd(cg->b, LLVMAppendBasicBlockInContext(cg->ctx, fn, "entry"));
-  LLVMValueRef args[3] = {LLVMGetParam(fn, 0), LLVMGetParam(fn, 1), LLVMGetNamedGlobal(cg->mod, "astc_program")};
+  char name[256];
+  snprintf(name, sizeof name, "%s_program", cg->prefix);
+  LLVMValueRef args[3] = {LLVMGetParam(fn, 0), LLVMGetParam(fn, 1), LLVMGetNamedGlobal(cg->mod, name)};
   cg_rt(cg, RT_ASTRT_MAIN);
   LLVMTypeRef fty = LLVMFunctionType(cg->i32, (LLVMTypeRef[]){cg->i32, cg->ptr, cg->ptr}, 3, 0);
   LLVMBuildRet(cg->b, LLVMBuildCall2(cg->b, fty, LLVMGetNamedFunction(cg->mod, "astrt_exe_main"), args, 3, ""));

@@ -14,6 +14,7 @@ typedef enum CgRuntimeFn {
 
 typedef struct Cg {
   const IrProgram *p;
+  const char *prefix;    /* of the exported descriptor: <prefix>_program */
   LLVMContextRef ctx;
   LLVMModuleRef mod;
   LLVMBuilderRef b;
@@ -76,7 +77,7 @@ void cg_emit_schedule(Cg *cg);
 /* a schedule expression in double precision; vars = {t, step, epoch} */
 LLVMValueRef cg_sched_value(Cg *cg, const SExpr *e, LLVMValueRef *vars);
 void cg_emit_descriptor(Cg *cg, LLVMValueRef *phase_fns, const int64_t *phase_work,
-                        LLVMValueRef eval_fn, int64_t eval_work);
+                        LLVMValueRef eval_fn, int64_t eval_work, LLVMValueRef predict_fn, int64_t predict_work);
 void cg_emit_main(Cg *cg);
 
 #endif

@@ -431,6 +431,7 @@ static LLVMValueRef emit_graph(Cg *cg, const IrGraph *g, const char *name, int64
   LLVMTypeRef params[8] = {cg->ptr, cg->ptr, cg->ptr, cg->ptr, cg->i64, cg->ptr, cg->ptr, cg->i64};
   LLVMTypeRef fty = LLVMFunctionType(cg->voidt, params, 8, 0);
   LLVMValueRef fn = LLVMAddFunction(cg->mod, name, fty);
+  LLVMSetLinkage(fn, LLVMInternalLinkage);  /* reached through the descriptor only */
   unsigned noalias = LLVMGetEnumAttributeKindForName("noalias", 7);
   unsigned nounwind = LLVMGetEnumAttributeKindForName("nounwind", 8);
   for (unsigned i = 0; i < 8; i++)
@@ -471,7 +472,7 @@ static LLVMValueRef emit_graph(Cg *cg, const IrGraph *g, const char *name, int64
 }
 
 LLVMModuleRef cg_build_module(const IrProgram *p, LLVMContextRef ctx, const CgOptions *opt) {
-  Cg cg = {.p = p, .ctx = ctx};
+  Cg cg = {.p = p, .ctx = ctx, .prefix = opt && opt->prefix ? opt->prefix : "astc"};
   cg.mod = LLVMModuleCreateWithNameInContext(p->source_path ? p->source_path : "astc", ctx);
   cg.b = LLVMCreateBuilderInContext(ctx);
   cg.f32 = LLVMFloatTypeInContext(ctx);
@@ -500,8 +501,11 @@ LLVMModuleRef cg_build_module(const IrProgram *p, LLVMContextRef ctx, const CgOp
   }
   int64_t eval_work;
   LLVMValueRef eval_fn = emit_graph(&cg, &p->eval, "astc_eval", p->eval_batch, 0, &eval_work);
+  int64_t predict_work = 0;
+  LLVMValueRef predict_fn = p->predict.len ? emit_graph(&cg, &p->predict, "astc_predict", p->eval_batch, 0, &predict_work)
+                                           : LLVMConstPointerNull(cg.ptr);
   cg_emit_schedule(&cg);
-  cg_emit_descriptor(&cg, phase_fns, phase_work, eval_fn, eval_work);
+  cg_emit_descriptor(&cg, phase_fns, phase_work, eval_fn, eval_work, predict_fn, predict_work);
   if (opt && opt->with_main) cg_emit_main(&cg);
   free(phase_fns);
   free(phase_work);

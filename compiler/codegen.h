@@ -47,6 +47,7 @@ bool cg_is_immediate(const IrNode *n);
 
 typedef struct CgOptions {
   bool with_main;        /* define main() calling astrt_main (executables) */
+  const char *prefix;    /* the descriptor is <prefix>_program (default astc) */
 } CgOptions;
 
 /* Builds the module in ctx. Returns NULL (after printing why) on failure. */
@@ -76,6 +77,15 @@ typedef enum CgEmitKind { CG_EMIT_OBJ, CG_EMIT_LLVM, CG_EMIT_BC } CgEmitKind;
  * for this host unless optimize is false). Returns false (message on
  * stderr) on failure. */
 bool cg_emit(const IrProgram *p, const char *path, CgEmitKind kind, bool with_main, bool optimize);
+/* Like cg_emit, exporting the descriptor as <prefix>_program. */
+bool cg_emit_prefixed(const IrProgram *p, const char *path, CgEmitKind kind, bool with_main, bool optimize,
+                      const char *prefix);
+/* Writes the C header of an embedded program: the descriptor's declaration
+ * and inline wrappers over the runtime's model API (astrt_model.h). */
+bool cg_write_header(const IrProgram *p, const char *path, const char *prefix);
+/* Writes a static library (ar format with a symbol index) holding the
+ * object file obj_path, which defines `symbols` (for the index). */
+bool cg_write_archive(const char *obj_path, const char *ar_path, const char *const *symbols, int nsyms);
 /* Links an object file with libastrt into an executable. */
 bool cg_link_executable(const char *obj_path, const char *exe_path);
 

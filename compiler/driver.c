@@ -14,6 +14,7 @@ bool verify_program(const IrProgram *p) {
     problems += ir_verify(p, &p->phases.data[i].step, what, stderr);
   }
   problems += ir_verify(p, &p->eval, "eval", stderr);
+  problems += ir_verify(p, &p->predict, "predict", stderr);
   return problems == 0;
 }
 

@@ -145,6 +145,7 @@ void ir_program_free(IrProgram *p) {
   vec_free(&p->vars);
   vec_free(&p->layers);
   ir_graph_free(&p->eval);
+  ir_graph_free(&p->predict);
   for (int i = 0; i < p->phases.len; i++) {
     ir_graph_free(&p->phases.data[i].step);
     ir_graph_free(&p->phases.data[i].prefix);

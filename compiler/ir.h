@@ -242,6 +242,7 @@ typedef struct IrProgram {
   Type input_type, label_type;   /* one batch, with B */
   Type output_type;
   IrGraph eval;                  /* forward + loss + accuracy, eval mode      */
+  IrGraph predict;               /* eval-mode forward, output written out      */
   struct SpeedupSpec *speedup;   /* the validated speedup block, or NULL      */
   VEC(IrPhase) phases;
 } IrProgram;

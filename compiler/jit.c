@@ -58,7 +58,7 @@ struct CgJit {
 CgJit *cg_jit_compile(const IrProgram *p, const astrt_program **desc) {
   cg_init_llvm();
   LLVMOrcThreadSafeContextRef tsc = LLVMOrcCreateNewThreadSafeContext();
-  LLVMModuleRef m = cg_build_module(p, LLVMOrcThreadSafeContextGetContext(tsc), &(CgOptions){false});
+  LLVMModuleRef m = cg_build_module(p, LLVMOrcThreadSafeContextGetContext(tsc), &(CgOptions){false, NULL});
   CgJit *jit = xcalloc(1, sizeof(CgJit));
   jit->tm = cg_host_target_machine();
   if (!m || !cg_optimize(m, jit->tm)) {

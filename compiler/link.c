@@ -12,12 +12,18 @@
 #include <llvm-c/TargetMachine.h>
 
 #include "codegen.h"
+#include "install_paths.h"
 
 extern char **environ;
 
 bool cg_emit(const IrProgram *p, const char *path, CgEmitKind kind, bool with_main, bool optimize) {
+  return cg_emit_prefixed(p, path, kind, with_main, optimize, NULL);
+}
+
+bool cg_emit_prefixed(const IrProgram *p, const char *path, CgEmitKind kind, bool with_main, bool optimize,
+                      const char *prefix) {
   LLVMContextRef ctx = LLVMContextCreate();
-  LLVMModuleRef m = cg_build_module(p, ctx, &(CgOptions){with_main});
+  LLVMModuleRef m = cg_build_module(p, ctx, &(CgOptions){with_main, prefix});
   LLVMTargetMachineRef tm = cg_host_target_machine();
   bool ok = m != NULL;
   if (ok && optimize) ok = cg_optimize(m, tm);
@@ -58,7 +64,7 @@ bool cg_link_executable(const char *obj_path, const char *exe_path) {
   argv[n++] = "-o";
   argv[n++] = (char *)exe_path;
   argv[n++] = (char *)obj_path;
-  argv[n++] = ASTC_RUNTIME_LIB;
+  argv[n++] = (char *)astc_runtime_lib_path();
   push_words(argv, &n, 64, flags);
   argv[n] = NULL;
   pid_t pid;

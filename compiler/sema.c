@@ -1,6 +1,8 @@
 /* sema.c — loading modules: imports, search paths, scopes, cycles. */
 #include "sema.h"
 
+#include "install_paths.h"
+
 #include <dirent.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,16 +20,14 @@ static __attribute__((unused)) bool is_dir(const char *path) {
   return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
-/* The stdlib directory: the option, $ASTC_STDLIB, the installed location,
- * then the source tree this astc was built from. */
+/* The stdlib directory: the option, $ASTC_STDLIB, the installed location
+ * (relative to the astc executable), then the source tree this astc was
+ * built from (install_paths.c). */
 const char *sema_stdlib_dir(const CompileOptions *opt) {
   if (opt && opt->stdlib_dir) return opt->stdlib_dir;
   const char *env = getenv("ASTC_STDLIB");
   if (env && *env) return env;
-#ifdef ASTC_INSTALL_STDLIB
-  if (is_dir(ASTC_INSTALL_STDLIB)) return ASTC_INSTALL_STDLIB;
-#endif
-  return ASTC_SOURCE_DIR "/stdlib";
+  return astc_stdlib_path();
 }
 
 static char *dir_of(const char *path) {

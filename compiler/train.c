@@ -7,6 +7,8 @@
 #include "autodiff.h"
 #include "elab.h"
 #include "optim.h"
+#include "pass.h"
+#include "rewrite.h"
 
 void speedup_validate(Elab *e, const Item *sp, IrProgram *p);
 bool elab_eval_layers_done(Elab *e);  /* elab.c */
@@ -846,6 +848,17 @@ IrProgram *sema_program(Sema *s) {
     e.dropout_ids = 0;
     int eout, ey;
     if (model_and_loss(&e, s, model, main, te.loss, &eout, &ey) >= 0 && elab_eval_layers_done(&e)) {
+      /* prediction: the evaluation-mode forward up to the model's output, which is
+       * written out; no loss, no backward (dead code elimination drops the rest) */
+      IrRewrite rw;
+      rw_begin(&rw, &p->eval);
+      for (int i = 0; i < p->eval.len; i++)
+        if (p->eval.nodes[i].op != IR_OUTPUT) rw_copy(&rw, i);
+      rw.b = (IrBuilder){&rw.dst, model->loc, -1, ROLE_EVAL, NULL};
+      irb_node(&rw.b, IR_STORE_FEATURES, 1, &rw.map[eout], NULL, NULL, NULL);
+      p->predict = rw.dst;
+      free(rw.map);
+      ir_dce(&p->predict);
       const Type *ot = &p->eval.nodes[eout].type;
       if (ot->shape.rank == 2 && ot->shape.d[1] == p->data.classes) {
         e.role = ROLE_EVAL;

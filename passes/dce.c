@@ -31,5 +31,6 @@ int ir_dce(IrGraph *g) {
 bool pass_dce(PassContext *c) {
   for (int i = 0; i < c->p->phases.len; i++) ir_dce(&c->p->phases.data[i].step);
   ir_dce(&c->p->eval);
+  ir_dce(&c->p->predict);
   return true;
 }

@@ -206,5 +206,6 @@ bool pass_precision(PassContext *c) {
     if (lw.low == DT_F16) scale_loss(&c->p->phases.data[i].step);
   }
   lower_graph(&lw, &c->p->eval);
+  lower_graph(&lw, &c->p->predict);
   return true;
 }

@@ -18,7 +18,7 @@
 extern "C" {
 #endif
 
-#define ASTRT_ABI_VERSION 4
+#define ASTRT_ABI_VERSION 5
 #define ASTRT_DESC_MAX_RANK 6
 
 /* Run-time scalars a step reads (same order as the compiler's IrScalar). */
@@ -122,6 +122,11 @@ typedef struct astrt_program {
   uint64_t seed;
   double target_accuracy;    /* <= 0: none */
   const char *optimizer;     /* a one-line description, for the log */
+  /* Prediction: the evaluation-mode forward pass only (no loss, no backward):
+   * x rows in, output_size floats per example written to `outputs`. */
+  astrt_step_fn predict;
+  int64_t predict_work_bytes;
+  int64_t output_size;
   double loss_scale;         /* initial loss scale (1 without fp16 loss scaling) */
   int64_t loss_scale_growth; /* > 0: dynamic loss scaling; the scale halves on a
                                 step with non-finite gradients (which is skipped)
@@ -150,6 +155,21 @@ typedef struct astrt_options {
   const char *save_path;     /* after training, write every variable here, or NULL */
   const char *init_path;     /* after initialisation, overwrite the variables this
                                 file holds (names and shapes must match), or NULL */
+  /* Checkpoints for interrupted runs: DIR/ckpt-<step>.safetensors (the
+   * variables, plus the run's position as metadata), written atomically every
+   * checkpoint_every steps (0: after every epoch's evaluation) and after the
+   * last step; the newest two are kept. With resume, training continues from
+   * the newest usable checkpoint in DIR, bit-identical to a run that was never
+   * interrupted (same thread count). */
+  const char *checkpoint_dir;
+  int64_t checkpoint_every;
+  int resume;
+  /* Scales the budget (--budget F): the run trains F x the budget's samples
+   * (F x epochs x training examples; for a steps budget, F x steps, rounded,
+   * at least 1 step) and progress t is measured against the scaled total, so
+   * the schedule, the phases and every speedup rule complete within it.
+   * astrt_options_default sets 1; 0 also means 1. */
+  double budget;
 } astrt_options;
 
 typedef struct astrt_result {
@@ -164,7 +184,7 @@ typedef struct astrt_result {
 
 void astrt_options_default(astrt_options *o);
 /* Parses program options (--epochs, --seed, --threads, --metrics, --data,
- * --quiet, --progress, --stop-at-target, --save, --init-from, --help) from
+ * --quiet, --progress, --stop-at-target, --save, --init-from, --budget, --help) from
  * argv[first..argc).
  * Returns 0 on success, 1 after --help, -1 on a bad option (message printed). */
 int astrt_parse_options(int argc, char **argv, int first, astrt_options *o);

@@ -43,3 +43,15 @@ void astrt_batch_gather(const astrt_split *s, const int64_t *perm, int64_t pos,
   const int32_t *labels = s->y.data;
   for (int64_t r = 0; r < rows; r++) y[r] = labels[perm ? perm[pos + r] : pos + r];
 }
+
+void astrt_normalize(float *x, int64_t n, astrt_norm norm) {
+  for (int64_t i = 0; i < n; i++) x[i] = (x[i] * 1.0f + 0.0f - norm.mean) / norm.std;
+}
+
+astrt_status astrt_labels_check(const int32_t *y, int64_t rows, int64_t classes, const int64_t *index) {
+  for (int64_t i = 0; i < rows; i++)
+    if (y[i] < 0 || y[i] >= classes)
+      return astrt_fail(ASTRT_ERR_ARG, "example %lld has label %d, outside the model's classes [0, %lld)",
+                        (long long)(index ? index[i] : i), (int)y[i], (long long)classes);
+  return ASTRT_OK;
+}

@@ -17,9 +17,11 @@
  * once training has finished without error (vars_io.c).
  */
 #include "astrt_kernels.h"
+#include "checkpoint.h"
 #include "driver_internal.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -43,10 +45,16 @@ typedef struct run {
   astrt_options o;
   uint64_t seed;
   int threads;
-  astrt_split train, test;
+  astrt_split train, test;     /* the program's data set, when loaded here */
+  astrt_data_source src_train, src_test;  /* where batches come from */
+  int64_t *idx;                /* example indices of a fetched batch */
+  int32_t *cache_labels;       /* labels of every training example (prefix reuse) */
+  int own_vars;                /* vars were created here (not a model's) */
+  int64_t step_base;           /* steps the model had done before this run */
   int64_t n_train, n_test;
   int64_t epochs, max_steps;   /* the budget: one of them is > 0 */
   int64_t total_samples;       /* the denominator of t */
+  int64_t max_samples;         /* > 0: a scaled epochs budget (--budget) ends here */
   cursor plan;                 /* where the budget ends */
   void *vars, *work;
   float *x;
@@ -60,16 +68,20 @@ typedef struct run {
   double best_acc, final_acc, final_loss, final_train_loss, time_to_target;
   int evals, stop;
   int64_t init_loaded;         /* variables overwritten by --init-from */
-  double loss_scale;           /* fp16 dynamic loss scaling */
   /* a reused frozen prefix: features of every training example, for one phase */
   float *cache;
   const astrt_phase_desc *cache_phase;
   float *feat;                 /* a batch of gathered features */
   double cache_seconds;        /* time spent building caches (training time) */
-  int64_t clean_steps, skipped_steps;
+  int64_t resumed_step;        /* > 0: continued from a checkpoint at this step */
+  char resumed_from[1024];
+  int64_t kill_at_step;        /* test hook: ASTRT_TEST_KILL_AT_STEP */
+  astrt_loss_scaler ls;         /* fp16 dynamic loss scaling */
   astrt_progress pg;
   astrt_metrics mx;
 } run;
+
+static astrt_status resume(run *r);
 
 static double now_seconds(void) {
   struct timespec ts;
@@ -101,7 +113,7 @@ static astrt_status check_phases(const astrt_program *p) {
   return ASTRT_OK;
 }
 
-static astrt_status check_program(const astrt_program *p) {
+astrt_status astrt_program_check(const astrt_program *p) {
   if (!p) return astrt_fail(ASTRT_ERR_ARG, "no program given to astrt_train");
   if (p->abi_version != ASTRT_ABI_VERSION)
     return astrt_fail(ASTRT_ERR_MISMATCH,
@@ -133,6 +145,9 @@ static astrt_status check_options(const astrt_options *o) {
   if (o->progress < -1 || o->progress > 1)
     return astrt_fail(ASTRT_ERR_ARG, "progress mode %d is not -1 (auto), 0 (plain) or "
                       "1 (live)", o->progress);
+  if (!(o->budget >= 0) || !isfinite(o->budget))
+    return astrt_fail(ASTRT_ERR_ARG, "the budget factor %g is not a finite number > 0",
+                      o->budget);
   return ASTRT_OK;
 }
 
@@ -149,12 +164,26 @@ static astrt_status set_budget(run *r) {
                       "or --steps N", model_name(p));
   if (r->max_steps > 0 && p->batch < 1)
     return corrupt("a steps budget needs the baseline batch size, which is below 1");
-  int overflow = r->epochs > 0
-                     ? __builtin_mul_overflow(r->epochs, r->n_train, &r->total_samples)
-                     : __builtin_mul_overflow(r->max_steps, p->batch, &r->total_samples);
+  /* --budget F: a steps budget becomes F x steps; an epochs budget ends
+   * after F x its samples (max_samples), wherever in an epoch that falls */
+  double f = r->o.budget > 0 ? r->o.budget : 1;
+  int overflow = 0;
+  if (f != 1 && r->max_steps > 0) {
+    double steps = f * (double)r->max_steps;
+    overflow = !(steps < 9e18);
+    r->max_steps = steps < 1 ? 1 : overflow ? 1 : llround(steps);
+  }
+  overflow = overflow ||
+             (r->epochs > 0 ? __builtin_mul_overflow(r->epochs, r->n_train, &r->total_samples)
+                            : __builtin_mul_overflow(r->max_steps, p->batch, &r->total_samples));
+  if (!overflow && f != 1 && r->epochs > 0) {
+    double samples = f * (double)r->total_samples;
+    overflow = !(samples < 9e18);
+    r->max_samples = r->total_samples = samples < 1 ? 1 : overflow ? 1 : llround(samples);
+  }
   if (overflow)
     return astrt_fail(ASTRT_ERR_ARG, "the training budget is too large (more than 2^63 "
-                      "samples); lower --epochs or --steps");
+                      "samples); lower --epochs, --steps or --budget");
   return ASTRT_OK;
 }
 
@@ -164,20 +193,22 @@ static double progress_at(const run *r, const cursor *c) {
 }
 
 /* The phase for progress t: the last one starting at or before t. */
-static const astrt_phase_desc *phase_at(const astrt_program *p, double t) {
+const astrt_phase_desc *astrt_phase_at(const astrt_program *p, double t) {
   uint32_t i = 0;
   while (i + 1 < p->nphases && p->phases[i + 1].t_begin <= t) i++;
   return &p->phases[i];
 }
 
 static int budget_done(const run *r, const cursor *c) {
+  if (r->max_samples > 0) return c->samples >= r->max_samples;
   return r->epochs > 0 ? c->epoch >= r->epochs : c->step >= r->max_steps;
 }
 
 /* Rows of the step starting at c, and its phase. */
 static int64_t next_rows(const run *r, const cursor *c, const astrt_phase_desc **phase) {
-  *phase = phase_at(r->p, progress_at(r, c));
+  *phase = astrt_phase_at(r->p, progress_at(r, c));
   int64_t left = r->n_train - c->pos;
+  if (r->max_samples > 0 && r->max_samples - c->samples < left) left = r->max_samples - c->samples;
   return (*phase)->batch < left ? (*phase)->batch : left;
 }
 
@@ -196,11 +227,12 @@ static void advance(const run *r, cursor *c, int64_t rows) {
  * and the budget does not end inside it; returns 0 if it cannot. */
 static int skip_epoch(const run *r, cursor *c) {
   if (c->pos != 0) return 0;
-  const astrt_phase_desc *ph = phase_at(r->p, progress_at(r, c));
+  const astrt_phase_desc *ph = astrt_phase_at(r->p, progress_at(r, c));
   cursor end = {c->epoch + 1, 0, c->step + (r->n_train + ph->batch - 1) / ph->batch,
                 c->samples + r->n_train};
-  if (phase_at(r->p, progress_at(r, &end)) != ph) return 0;
+  if (astrt_phase_at(r->p, progress_at(r, &end)) != ph) return 0;
   if (r->max_steps > 0 && end.step > r->max_steps) return 0;
+  if (r->max_samples > 0 && end.samples > r->max_samples) return 0;
   *c = end;
   return 1;
 }
@@ -256,9 +288,10 @@ static astrt_status alloc_buffers(run *r) {
   r->x = astrt_arena_alloc(xn * (int64_t)sizeof(float));
   r->y = astrt_arena_alloc(batch * (int64_t)sizeof(int32_t));
   r->perm = malloc((size_t)r->n_train * sizeof *r->perm);
+  r->idx = malloc((size_t)batch * sizeof *r->idx);
   int64_t fn = max_features(r->p);
   if (fn > 0) r->feat = astrt_arena_alloc(fn * (int64_t)sizeof(float));
-  if (!r->work || !r->x || !r->y || !r->perm || (fn > 0 && !r->feat))
+  if (!r->work || !r->x || !r->y || !r->perm || !r->idx || (fn > 0 && !r->feat))
     return astrt_fail(ASTRT_ERR_NOMEM, "out of memory allocating the %lld-byte work arena "
                       "and the batch buffers (%lld examples of %lld values)",
                       (long long)work_bytes, (long long)batch,
@@ -266,32 +299,74 @@ static astrt_status alloc_buffers(run *r) {
   return ASTRT_OK;
 }
 
-static astrt_status run_setup(run *r, const astrt_program *p, const astrt_options *o) {
+/* A data source's examples must exist and, for an in-memory split, match
+ * the program (features of the right size, labels in range). */
+static astrt_status check_source(const astrt_program *p, const astrt_data_source *s, const char *what) {
+  if (s->n < 1)
+    return astrt_fail(ASTRT_ERR_ARG, "the %s has %lld examples; it needs at least one", what, (long long)s->n);
+  if (s->fetch) return ASTRT_OK;
+  if (!s->split)
+    return astrt_fail(ASTRT_ERR_ARG, "the %s has neither a fetch function nor a split", what);
+  if (s->split->x.n < s->n || s->split->y.n < s->n)
+    return astrt_fail(ASTRT_ERR_ARG, "the %s claims %lld examples but its split holds %lld", what,
+                      (long long)s->n, (long long)s->split->x.n);
+  return astrt_data_check(&p->data, s->split, what);
+}
+
+static astrt_status run_setup(run *r, const astrt_program *p, const astrt_options *o,
+                              const astrt_train_ext *ext) {
   memset(r, 0, sizeof *r);
   r->p = p;
   r->time_to_target = -1;
   r->best_acc = 0;
-  astrt_status st = check_program(p);
+  astrt_status st = astrt_program_check(p);
   if (st) return st;
   r->o = *o;
   if ((st = check_options(o))) return st;
   if ((st = astrt_vars_check(p))) return st;
-  r->seed = o->has_seed ? o->seed : p->seed;
-  r->loss_scale = p->loss_scale > 0 ? p->loss_scale : 1.0;
+  r->seed = ext ? ext->seed : o->has_seed ? o->seed : p->seed;
+  r->ls.scale = p->loss_scale > 0 ? p->loss_scale : 1.0;
   r->threads = resolve_threads(o->threads);
   r->norm = (astrt_norm){(float)p->data.mean, (float)p->data.std};
   if (o->save_path && *o->save_path && (st = astrt_vars_save_check(o->save_path))) return st;
-  if ((st = astrt_metrics_open(&r->mx, o->metrics_path))) return st;
-  if ((st = astrt_vars_create(p, r->seed, &r->vars))) return st;
+  /* a resumed run continues its metrics file (resume() cuts it back);
+   * only a fresh run starts it empty */
+  int continuing = o->resume && o->checkpoint_dir && astrt_checkpoint_count(o->checkpoint_dir) > 0;
+  if (!continuing && (st = astrt_metrics_open(&r->mx, o->metrics_path))) return st;
+  if (ext) {
+    r->vars = ext->vars;
+    r->step_base = ext->step_base;
+    if (ext->loss_scale > 0) r->ls.scale = ext->loss_scale;
+    if (!ext->train) return astrt_fail(ASTRT_ERR_ARG, "no training data source given");
+    r->src_train = *ext->train;
+    if ((st = check_source(p, &r->src_train, "training data source"))) return st;
+    if (ext->test) {
+      r->src_test = *ext->test;
+      if ((st = check_source(p, &r->src_test, "test data source"))) return st;
+    }
+  } else {
+    r->own_vars = 1;
+    if ((st = astrt_vars_create(p, r->seed, &r->vars))) return st;
+  }
   if (o->init_path && *o->init_path &&
       (st = astrt_vars_load(p, r->vars, o->init_path, &r->init_loaded)))
     return st;
-  if ((st = astrt_data_load(&p->data, o->data_dir, &r->train, &r->test))) return st;
-  r->n_train = r->train.x.n;
-  r->n_test = r->test.x.n;
+  if (!ext) {
+    if ((st = astrt_data_load(&p->data, o->data_dir, &r->train, &r->test))) return st;
+    r->src_train = (astrt_data_source){r->train.x.n, NULL, NULL, &r->train};
+    r->src_test = (astrt_data_source){r->test.x.n, NULL, NULL, &r->test};
+  }
+  r->n_train = r->src_train.n;
+  r->n_test = r->src_test.n;
   if ((st = set_budget(r))) return st;
   if ((st = alloc_buffers(r))) return st;
   plan_run(r);
+  const char *kill = getenv("ASTRT_TEST_KILL_AT_STEP");
+  r->kill_at_step = kill && *kill ? atoll(kill) : 0;
+  if (o->checkpoint_dir && *o->checkpoint_dir) {
+    if ((st = astrt_checkpoint_prepare(o->checkpoint_dir))) return st;
+    if (o->resume && (st = resume(r))) return st;
+  }
   astrt_progress_init(&r->pg, stderr, o->progress, o->quiet, r->plan.epoch, r->plan.step,
                       r->plan.samples);
   return ASTRT_OK;
@@ -299,8 +374,10 @@ static astrt_status run_setup(run *r, const astrt_program *p, const astrt_option
 
 static void run_free(run *r) {
   astrt_progress_clear(&r->pg);
-  free(r->vars);
+  if (r->own_vars) free(r->vars);
   free(r->work);
+  free(r->idx);
+  free(r->cache_labels);
   free(r->x);
   free(r->y);
   free(r->perm);
@@ -311,15 +388,36 @@ static void run_free(run *r) {
   astrt_kernels_release_scratch();
 }
 
+/* ---- batches ------------------------------------------------------------ */
+
+/* Examples perm[pos..pos+rows) of s (pos..pos+rows when perm is NULL) into
+ * r->x as normalised features and r->y as labels. */
+static astrt_status gather(run *r, const astrt_data_source *s, const int64_t *perm, int64_t pos,
+                           int64_t rows) {
+  if (!s->fetch) {
+    astrt_batch_gather(s->split, perm, pos, rows, r->norm, r->x, r->y);
+    return ASTRT_OK;
+  }
+  const int64_t *index = perm ? perm + pos : r->idx;
+  if (!perm)
+    for (int64_t i = 0; i < rows; i++) r->idx[i] = pos + i;
+  astrt_status st = s->fetch(s->ctx, index, rows, r->x, r->y);
+  if (st) return st;
+  if ((st = astrt_labels_check(r->y, rows, r->p->data.classes, index))) return st;
+  astrt_normalize(r->x, rows * r->p->data.example_size, r->norm);
+  return ASTRT_OK;
+}
+
 /* ---- evaluation --------------------------------------------------------- */
 
-static void evaluate(run *r, double *loss, double *accuracy) {
+static astrt_status evaluate(run *r, double *loss, double *accuracy) {
   double loss_sum = 0, correct = 0;
   int64_t rows;
   for (int64_t pos = 0; pos < r->n_test; pos += rows) {
     rows = r->n_test - pos < r->p->eval_batch ? r->n_test - pos : r->p->eval_batch;
-    astrt_batch_gather(&r->test, NULL, pos, rows, r->norm, r->x, r->y);
-    float scalars[ASTRT_NUM_SCALARS] = {0.0f, (float)r->at.step, (float)rows, 1.0f, 1.0f};
+    astrt_status st = gather(r, &r->src_test, NULL, pos, rows);
+    if (st) return st;
+    float scalars[ASTRT_NUM_SCALARS] = {0.0f, (float)(r->step_base + r->at.step), (float)rows, 1.0f, 1.0f};
     float out[ASTRT_NUM_OUTPUTS] = {0.0f, 0.0f};
     r->p->eval(r->vars, r->work, r->x, r->y, rows, scalars, out, r->seed);
     loss_sum += (double)out[ASTRT_OUT_LOSS] * (double)rows;
@@ -327,6 +425,7 @@ static void evaluate(run *r, double *loss, double *accuracy) {
   }
   *loss = loss_sum / (double)r->n_test;
   *accuracy = correct / (double)r->n_test;
+  return ASTRT_OK;
 }
 
 static astrt_status record_eval(run *r, const astrt_eval_record *e) {
@@ -348,13 +447,19 @@ static astrt_status record_eval(run *r, const astrt_eval_record *e) {
 
 /* Evaluates after the steps of epoch `epoch` (1-based) and logs it. */
 static astrt_status eval_and_log(run *r, int64_t epoch) {
+  r->final_train_loss = r->epoch_rows > 0 ? r->epoch_loss / (double)r->epoch_rows : NAN;
+  if (r->n_test == 0) {  /* no test data: nothing to evaluate */
+    r->epoch_loss = 0;
+    r->epoch_rows = 0;
+    return ASTRT_OK;
+  }
   double t0 = now_seconds(), loss, accuracy;
-  evaluate(r, &loss, &accuracy);
+  astrt_status st = evaluate(r, &loss, &accuracy);
+  if (st) return st;
   r->eval_seconds += now_seconds() - t0;
   if (r->evals++ == 0 || accuracy > r->best_acc) r->best_acc = accuracy;
   r->final_acc = accuracy;
   r->final_loss = loss;
-  r->final_train_loss = r->epoch_rows > 0 ? r->epoch_loss / (double)r->epoch_rows : NAN;
   r->epoch_loss = 0;
   r->epoch_rows = 0;
   astrt_eval_record e = {epoch, r->at.step, r->at.samples, r->final_train_loss, loss,
@@ -372,32 +477,37 @@ static astrt_status bad_loss(const run *r, float loss, double lr) {
                     (long long)r->at.step + 1, (long long)r->at.epoch + 1, (double)loss, lr);
 }
 
-static astrt_status bad_lr(const run *r, double t, double mult) {
-  return astrt_fail(ASTRT_ERR_NUMERIC,
-                    "the learning rate at step %lld (progress %.4f) is base %g x schedule %g, "
-                    "which is not a finite, non-negative float; fix the learning rate or its schedule",
-                    (long long)r->at.step + 1, t, r->p->base_lr, mult);
+astrt_status astrt_lr_at(const astrt_program *p, double t, int64_t step, int64_t epoch, double *lr) {
+  double mult = p->lr_schedule ? p->lr_schedule(t, (double)step, (double)epoch) : 1.0;
+  *lr = p->base_lr * mult;
+  if (!isfinite((float)*lr) || *lr < 0)
+    return astrt_fail(ASTRT_ERR_NUMERIC,
+                      "the learning rate at step %lld (progress %.4f) is base %g x schedule %g, "
+                      "which is not a finite, non-negative float; fix the learning rate or its schedule",
+                      (long long)step + 1, t, p->base_lr, mult);
+  return ASTRT_OK;
 }
 
 /* Dynamic loss scaling (fp16): a step whose gradients were not all finite was
  * skipped by the step function; halve the scale. After loss_scale_growth
  * clean steps, double it. */
-static astrt_status update_loss_scale(run *r, int overflow) {
-  if (r->p->loss_scale_growth <= 0) return ASTRT_OK;
+astrt_status astrt_loss_scale_update(const astrt_program *p, astrt_loss_scaler *ls, int overflow,
+                                     int64_t step) {
+  if (p->loss_scale_growth <= 0) return ASTRT_OK;
   if (!overflow) {
-    if (++r->clean_steps >= r->p->loss_scale_growth) {
-      r->clean_steps = 0;
-      if (r->loss_scale < 1e30) r->loss_scale *= 2;
+    if (++ls->clean_steps >= p->loss_scale_growth) {
+      ls->clean_steps = 0;
+      if (ls->scale < 1e30) ls->scale *= 2;
     }
     return ASTRT_OK;
   }
-  r->clean_steps = 0;
-  r->skipped_steps++;
-  r->loss_scale /= 2;
-  if (r->loss_scale < 0x1p-24)
+  ls->clean_steps = 0;
+  ls->skipped_steps++;
+  ls->scale /= 2;
+  if (ls->scale < 0x1p-24)
     return astrt_fail(ASTRT_ERR_NUMERIC, "step %lld: the gradients overflow even with the loss scale at its "
                       "minimum (%g); the forward pass itself is out of fp16's range — keep the layer in fp32 "
-                      "(precision fp16(keep: [...])) or use bf16", (long long)r->at.step + 1, r->loss_scale);
+                      "(precision fp16(keep: [...])) or use bf16", (long long)step + 1, ls->scale);
   return ASTRT_OK;
 }
 
@@ -411,15 +521,18 @@ static astrt_status build_cache(run *r, const astrt_phase_desc *ph) {
   if (fs <= 0 || (uint64_t)r->n_train > SIZE_MAX / sizeof(float) / (uint64_t)fs)
     return astrt_fail(ASTRT_ERR_FORMAT, "the program descriptor has an invalid feature size; recompile it");
   r->cache = malloc((size_t)r->n_train * (size_t)fs * sizeof(float));
-  if (!r->cache)
+  if (!r->cache_labels) r->cache_labels = malloc((size_t)r->n_train * sizeof *r->cache_labels);
+  if (!r->cache || !r->cache_labels)
     return astrt_fail(ASTRT_ERR_NOMEM, "out of memory for the frozen-prefix cache (%.0f MB): lower the freeze "
                       "rule's reuse_limit, or turn reuse off (reuse: false)",
                       (double)r->n_train * (double)fs * 4 / 1e6);
   double t0 = now_seconds();
   for (int64_t pos = 0; pos < r->n_train; pos += chunk) {
     int64_t rows = r->n_train - pos < chunk ? r->n_train - pos : chunk;
-    astrt_batch_gather(&r->train, NULL, pos, rows, r->norm, r->x, r->y);
-    float scalars[ASTRT_NUM_SCALARS] = {0.0f, (float)r->at.step, (float)rows, 1.0f, 0.0f};
+    astrt_status st = gather(r, &r->src_train, NULL, pos, rows);
+    if (st) return st;
+    memcpy(r->cache_labels + pos, r->y, (size_t)rows * sizeof *r->y);
+    float scalars[ASTRT_NUM_SCALARS] = {0.0f, (float)(r->step_base + r->at.step), (float)rows, 1.0f, 0.0f};
     ph->prefix(r->vars, r->work, r->x, r->y, rows, scalars, r->cache + pos * fs, r->seed);
   }
   double dt = now_seconds() - t0;
@@ -432,7 +545,7 @@ static astrt_status build_cache(run *r, const astrt_phase_desc *ph) {
 /* rows perm[pos..pos+rows) of the cache into r->feat, their labels into r->y */
 static void gather_features(run *r, const astrt_phase_desc *ph, int64_t rows) {
   int64_t fs = ph->feature_size;
-  const int32_t *labels = r->train.y.data;
+  const int32_t *labels = r->cache_labels;
   for (int64_t i = 0; i < rows; i++) {
     int64_t e = r->perm[r->at.pos + i];
     memcpy(r->feat + i * fs, r->cache + e * fs, (size_t)fs * sizeof(float));
@@ -447,10 +560,9 @@ static astrt_status train_step(run *r) {
   const astrt_phase_desc *ph;
   int64_t rows = next_rows(r, &r->at, &ph);
   double t = progress_at(r, &r->at);
-  double mult = p->lr_schedule ? p->lr_schedule(t, (double)r->at.step, (double)r->at.epoch)
-                               : 1.0;
-  double lr = p->base_lr * mult;
-  if (!isfinite((float)lr) || lr < 0) return bad_lr(r, t, mult);
+  double lr;
+  astrt_status lst = astrt_lr_at(p, t, r->at.step, r->at.epoch, &lr);
+  if (lst) return lst;
   const float *x = r->x;
   if (ph->prefix) {
     if (r->cache_phase != ph) {
@@ -461,16 +573,17 @@ static astrt_status train_step(run *r) {
     gather_features(r, ph, rows);
     x = r->feat;
   } else {
-    astrt_batch_gather(&r->train, r->perm, r->at.pos, rows, r->norm, r->x, r->y);
+    astrt_status st = gather(r, &r->src_train, r->perm, r->at.pos, rows);
+    if (st) return st;
   }
-  float scalars[ASTRT_NUM_SCALARS] = {(float)lr, (float)(r->at.step + 1), (float)rows, (float)r->loss_scale,
+  float scalars[ASTRT_NUM_SCALARS] = {(float)lr, (float)(r->step_base + r->at.step + 1), (float)rows, (float)r->ls.scale,
                                       (float)t};
   float out[ASTRT_NUM_OUTPUTS] = {0.0f, 0.0f, 0.0f};
   ph->step(r->vars, r->work, x, r->y, rows, scalars, out, r->seed);
   double t1 = now_seconds();
   r->train_seconds += t1 - t0;
   if (!isfinite(out[ASTRT_OUT_LOSS])) return bad_loss(r, out[ASTRT_OUT_LOSS], lr);
-  astrt_status ls = update_loss_scale(r, out[ASTRT_OUT_OVERFLOW] != 0.0f);
+  astrt_status ls = astrt_loss_scale_update(p, &r->ls, out[ASTRT_OUT_OVERFLOW] != 0.0f, r->at.step);
   if (ls) return ls;
   r->epoch_loss += (double)out[ASTRT_OUT_LOSS] * (double)rows;
   r->epoch_rows += rows;
@@ -481,15 +594,93 @@ static astrt_status train_step(run *r) {
   return ASTRT_OK;
 }
 
+/* ---- checkpoints -------------------------------------------------------- */
+
+static void to_ckpt(const run *r, astrt_ckpt_state *s, astrt_metrics *mx) {
+  memset(s, 0, sizeof *s);
+  s->step = r->at.step, s->epoch = r->at.epoch, s->pos = r->at.pos, s->samples = r->at.samples;
+  s->total_samples = r->total_samples;
+  s->clean_steps = r->ls.clean_steps, s->skipped_steps = r->ls.skipped_steps;
+  s->epoch_rows = r->epoch_rows, s->evals = r->evals;
+  s->metrics_bytes = astrt_metrics_length(mx);
+  s->threads = r->threads;
+  s->train_seconds = r->train_seconds, s->eval_seconds = r->eval_seconds, s->cache_seconds = r->cache_seconds;
+  s->epoch_loss = r->epoch_loss, s->loss_scale = r->ls.scale;
+  s->best_acc = r->best_acc, s->final_acc = r->final_acc, s->final_loss = r->final_loss;
+  s->final_train_loss = r->final_train_loss, s->time_to_target = r->time_to_target;
+  s->seed = r->seed;
+}
+
+static void from_ckpt(run *r, const astrt_ckpt_state *s) {
+  r->at = (cursor){s->epoch, s->pos, s->step, s->samples};
+  r->ls.clean_steps = s->clean_steps, r->ls.skipped_steps = s->skipped_steps;
+  r->epoch_rows = s->epoch_rows, r->evals = (int)s->evals;
+  r->train_seconds = s->train_seconds, r->eval_seconds = s->eval_seconds, r->cache_seconds = s->cache_seconds;
+  r->epoch_loss = s->epoch_loss, r->ls.scale = s->loss_scale;
+  r->best_acc = s->best_acc, r->final_acc = s->final_acc, r->final_loss = s->final_loss;
+  r->final_train_loss = s->final_train_loss, r->time_to_target = s->time_to_target;
+  r->seed = s->seed;
+}
+
+static astrt_status checkpoint(run *r) {
+  if (!r->o.checkpoint_dir || !*r->o.checkpoint_dir) return ASTRT_OK;
+  astrt_ckpt_state s;
+  to_ckpt(r, &s, &r->mx);
+  return astrt_checkpoint_write(r->o.checkpoint_dir, r->p, r->vars, &s);
+}
+
+/* --resume: the newest usable checkpoint replaces the fresh variables and
+ * the run's position; the metrics file is cut back to what it held then. */
+static astrt_status resume(run *r) {
+  astrt_ckpt_state s;
+  if (astrt_checkpoint_count(r->o.checkpoint_dir) == 0) {
+    if (!r->o.quiet) fprintf(stderr, "note: no checkpoint in %s yet; starting from the beginning\n", r->o.checkpoint_dir);
+    return ASTRT_OK;
+  }
+  astrt_status st = astrt_checkpoint_restore(r->o.checkpoint_dir, r->p, r->vars, r->p->var_bytes, &s,
+                                             r->resumed_from, sizeof r->resumed_from);
+  if (st) return st;
+  if (s.total_samples != r->total_samples)
+    return astrt_fail(ASTRT_ERR_MISMATCH, "%s was written for a budget of %lld samples but this run's is %lld; "
+                      "resume with the same --epochs/--steps", r->resumed_from, (long long)s.total_samples,
+                      (long long)r->total_samples);
+  if (s.threads != r->threads && !r->o.quiet)
+    fprintf(stderr, "warning: %s was written with %lld thread%s and this run uses %d; the result will not be "
+                    "bit-identical to an uninterrupted run\n", r->resumed_from, (long long)s.threads,
+            s.threads == 1 ? "" : "s", r->threads);
+  if (r->o.has_seed && r->o.seed != s.seed)
+    return astrt_fail(ASTRT_ERR_MISMATCH, "%s was written with seed %llu, not %llu", r->resumed_from,
+                      (unsigned long long)s.seed, (unsigned long long)r->o.seed);
+  from_ckpt(r, &s);
+  r->resumed_step = s.step;
+  /* mid-epoch: the epoch's order is a function of (seed, epoch); draw it again */
+  if (r->at.pos > 0) astrt_shuffle(r->perm, r->n_train, r->seed, r->at.epoch);
+  astrt_metrics_close(&r->mx);
+  return astrt_metrics_reopen(&r->mx, r->o.metrics_path, s.metrics_bytes);
+}
+
+/* test hook: ASTRT_TEST_KILL_AT_STEP=N kills the process after step N (and its checkpoint) */
+static void maybe_kill(const run *r) {
+  if (r->kill_at_step > 0 && r->at.step == r->kill_at_step) {
+    fflush(NULL);
+    raise(SIGKILL);
+  }
+}
+
 static astrt_status train_loop(run *r) {
   astrt_status st = ASTRT_OK;
   if (r->o.stop_at_target && r->p->target_accuracy <= 0 && !r->o.quiet)
     fprintf(stderr, "note: %s has no target accuracy; --stop-at-target has no effect\n",
             model_name(r->p));
   openblas_set_num_threads(r->threads);
+  int64_t every = r->o.checkpoint_every;
   while (!st && !r->stop && !budget_done(r, &r->at)) {
     st = train_step(r);
-    if (!st && r->at.pos == 0) st = eval_and_log(r, r->at.epoch);
+    int epoch_end = r->at.pos == 0;
+    if (!st && epoch_end) st = eval_and_log(r, r->at.epoch);
+    if (!st && ((every > 0 && r->at.step % every == 0) || (every == 0 && epoch_end) || budget_done(r, &r->at)))
+      st = checkpoint(r);
+    if (!st) maybe_kill(r);
   }
   if (!st && r->at.pos != 0) st = eval_and_log(r, r->at.epoch + 1);
   astrt_progress_clear(&r->pg);
@@ -508,8 +699,8 @@ static void fill_result(const run *r, astrt_result *res) {
   res->final_test_loss = r->final_loss;
   res->final_train_loss = r->final_train_loss;
   res->time_to_target = r->time_to_target;
-  res->loss_scale = r->loss_scale;
-  res->skipped_steps = r->skipped_steps;
+  res->loss_scale = r->ls.scale;
+  res->skipped_steps = r->ls.skipped_steps;
 }
 
 static const char *plural(int64_t n) { return n == 1 ? "" : "s"; }
@@ -527,8 +718,12 @@ static void print_phases(const run *r) {
 /* The header line of astrt_main: model, data, budget, phases. */
 static void print_header(const run *r) {
   const astrt_program *p = r->p;
-  char budget[96];
-  if (r->epochs > 0)
+  char budget[160];
+  if (r->max_samples > 0)
+    snprintf(budget, sizeof budget, "budget %g x %lld epoch%s = %lld samples (%lld steps)",
+             r->o.budget, (long long)r->epochs, plural(r->epochs), (long long)r->max_samples,
+             (long long)r->plan.step);
+  else if (r->epochs > 0)
     snprintf(budget, sizeof budget, "%lld epoch%s (%lld steps)", (long long)r->epochs,
              plural(r->epochs), (long long)r->plan.step);
   else
@@ -552,9 +747,9 @@ static void print_header(const run *r) {
 
 /* astrt_train; prints the header to stderr first when `header` is set. */
 static astrt_status train(const astrt_program *p, const astrt_options *o, astrt_result *res,
-                          int header) {
+                          int header, const astrt_train_ext *ext) {
   run r;
-  astrt_status st = run_setup(&r, p, o);
+  astrt_status st = run_setup(&r, p, o, ext);
   if (!st && header && !o->quiet) print_header(&r);
   if (!st) st = train_loop(&r);
   if (!st && o->save_path && *o->save_path) {
@@ -576,7 +771,12 @@ astrt_status astrt_train(const astrt_program *p, const astrt_options *o, astrt_r
     o = &defaults;
   }
   astrt_result ignored;
-  return train(p, o, r ? r : &ignored, 0);
+  return train(p, o, r ? r : &ignored, 0, NULL);
+}
+
+astrt_status astrt_train_ext_run(const astrt_program *p, const astrt_options *o, astrt_result *r,
+                                 const astrt_train_ext *ext) {
+  return train(p, o, r, 0, ext);
 }
 
 /* ---- options ------------------------------------------------------------ */
@@ -584,6 +784,7 @@ astrt_status astrt_train(const astrt_program *p, const astrt_options *o, astrt_r
 void astrt_options_default(astrt_options *o) {
   memset(o, 0, sizeof *o);
   o->progress = -1;
+  o->budget = 1;
 }
 
 static const char *base_name(const char *path) {
@@ -598,6 +799,8 @@ static void usage(FILE *f, const char *prog) {
           "\n"
           "  --epochs N          train for N epochs (overrides the program's budget)\n"
           "  --steps N           train for N optimizer steps instead\n"
+          "  --budget F          train for F times the budget (F > 0, e.g. 0.5): the\n"
+          "                      schedule, phases and speedup rules complete within it\n"
           "  --seed N            random seed: initialisation, shuffling, dropout\n"
           "                      (default: the program's seed)\n"
           "  --threads N         BLAS threads (default 0: all online CPUs)\n"
@@ -614,6 +817,10 @@ static void usage(FILE *f, const char *prog) {
           "  --init-from FILE    before training, load the variables FILE holds (a file\n"
           "                      from --save; names and shapes must match); variables\n"
           "                      it lacks keep their initial values\n"
+          "  --checkpoint DIR    write checkpoints to DIR (created if needed): after every\n"
+          "                      epoch, or every N steps with --checkpoint-every N\n"
+          "  --resume            continue from the newest usable checkpoint in DIR,\n"
+          "                      exactly as if the run had not been interrupted\n"
           "  --help              show this help\n",
           prog);
 }
@@ -684,6 +891,18 @@ static int set_progress(opt_ctx *c, const char *v, astrt_options *o) {
   return 0;
 }
 
+static int set_budget_factor(opt_ctx *c, const char *v, astrt_options *o) {
+  if (!v) return -1;
+  char *end;
+  errno = 0;
+  double f = strtod(v, &end);
+  if (!*v || *end || errno || !isfinite(f) || f <= 0 || f > 1e6)
+    return bad_option(c->prog, "bad value '%s' for --budget: expected a number > 0 (a fraction "
+                      "of the program's budget, e.g. 0.5)", v);
+  o->budget = f;
+  return 0;
+}
+
 static int set_seed(opt_ctx *c, const char *v, astrt_options *o) {
   if (!v) return -1;
   if (parse_u64(v, &o->seed) != 0)
@@ -716,6 +935,8 @@ static int value_option(opt_ctx *c, const char *name, const char *eq, astrt_opti
     if (!rc) o->threads = (int)n;
   } else if (strcmp(name, "--seed") == 0) {
     rc = set_seed(c, opt_value(c, name, eq), o);
+  } else if (strcmp(name, "--budget") == 0) {
+    rc = set_budget_factor(c, opt_value(c, name, eq), o);
   } else if (strcmp(name, "--metrics") == 0) {
     rc = set_path(c, name, opt_value(c, name, eq), &o->metrics_path);
   } else if (strcmp(name, "--data") == 0) {
@@ -726,6 +947,11 @@ static int value_option(opt_ctx *c, const char *name, const char *eq, astrt_opti
     rc = set_path(c, name, opt_value(c, name, eq), &o->save_path);
   } else if (strcmp(name, "--init-from") == 0) {
     rc = set_path(c, name, opt_value(c, name, eq), &o->init_path);
+  } else if (strcmp(name, "--checkpoint") == 0) {
+    rc = set_path(c, name, opt_value(c, name, eq), &o->checkpoint_dir);
+  } else if (strcmp(name, "--checkpoint-every") == 0) {
+    rc = set_count(c, name, opt_value(c, name, eq), 0, INT64_MAX, "a number of steps (0: every epoch)", &n);
+    if (!rc) o->checkpoint_every = n;
   } else {
     return 1;
   }
@@ -736,6 +962,7 @@ static int value_option(opt_ctx *c, const char *name, const char *eq, astrt_opti
 static int flag_option(opt_ctx *c, const char *name, const char *eq, astrt_options *o) {
   int *flag = strcmp(name, "--quiet") == 0 || strcmp(name, "-q") == 0 ? &o->quiet
               : strcmp(name, "--stop-at-target") == 0                 ? &o->stop_at_target
+              : strcmp(name, "--resume") == 0                         ? &o->resume
                                                                       : NULL;
   if (!flag) return 1;
   if (eq) return bad_option(c->prog, "%s takes no value (got '%s')", name, eq + 1);
@@ -769,6 +996,8 @@ int astrt_parse_options(int argc, char **argv, int first, astrt_options *o) {
   for (; c.i < argc && rc == 0; c.i++) rc = parse_one(&c, o);
   if (rc == 0 && o->epochs > 0 && o->steps > 0)
     return bad_option(c.prog, "--epochs and --steps both set the budget; give one");
+  if (rc == 0 && o->resume && !(o->checkpoint_dir && *o->checkpoint_dir))
+    return bad_option(c.prog, "--resume needs --checkpoint DIR (the directory to resume from)");
   return rc;
 }
 
@@ -809,7 +1038,7 @@ int astrt_main(int argc, char **argv, const astrt_program *p) {
   int rc = astrt_parse_options(argc, argv, 1, &o);
   if (rc != 0) return rc > 0 ? 0 : 2;
   astrt_result r;
-  astrt_status st = train(p, &o, &r, 1);
+  astrt_status st = train(p, &o, &r, 1, NULL);
   if (st) {
     fprintf(stderr, "%s: error: %s\n", prog, astrt_last_error());
     return 1;

@@ -8,6 +8,7 @@
 #define ASTRT_DRIVER_INTERNAL_H
 
 #include "astrt.h"
+#include "astrt_model.h"
 #include "astrt_program.h"
 
 #include <stddef.h>
@@ -71,6 +72,10 @@ astrt_status astrt_vars_save(const astrt_program *p, const void *vars, const cha
  * changed on failure. *loaded gets the number of variables overwritten. */
 astrt_status astrt_vars_load(const astrt_program *p, void *vars, const char *path,
                              int64_t *loaded);
+/* Like astrt_vars_load; *step (if step is not NULL) gets the file's
+ * astc.step metadata, or -1 when it has none. */
+astrt_status astrt_vars_load_step(const astrt_program *p, void *vars, const char *path,
+                                  int64_t *loaded, int64_t *step);
 
 /* ---- data (data_load.c) -------------------------------------------------- */
 
@@ -100,6 +105,46 @@ typedef struct astrt_norm {
  * into y[rows]. The split must have passed astrt_data_check. */
 void astrt_batch_gather(const astrt_split *s, const int64_t *perm, int64_t pos,
                         int64_t rows, astrt_norm norm, float *x, int32_t *y);
+
+/* x[0..n) = (x - mean) / std, as astrt_batch_gather computes it for F32
+ * features of scale 1 and shift 0 (bit for bit). */
+void astrt_normalize(float *x, int64_t n, astrt_norm norm);
+/* Labels y[0..rows) must lie in [0, classes); index (may be NULL) names
+ * the examples in the message. */
+astrt_status astrt_labels_check(const int32_t *y, int64_t rows, int64_t classes, const int64_t *index);
+
+/* ---- the driver (driver.c) ----------------------------------------------- */
+
+/* Checks a descriptor (ABI version, phases, evaluation step, data). */
+astrt_status astrt_program_check(const astrt_program *p);
+/* The training phase for progress t: the last one starting at or before t. */
+const astrt_phase_desc *astrt_phase_at(const astrt_program *p, double t);
+/* lr = base_lr x schedule(t, step, epoch); a non-finite or negative result
+ * is ASTRT_ERR_NUMERIC (step is 0-based, named 1-based in the message). */
+astrt_status astrt_lr_at(const astrt_program *p, double t, int64_t step, int64_t epoch, double *lr);
+
+/* fp16 dynamic loss scaling. */
+typedef struct astrt_loss_scaler {
+  double scale;
+  int64_t clean_steps, skipped_steps;
+} astrt_loss_scaler;
+/* After a step (0-based `step`) that did (overflow) or did not skip its
+ * update: halve the scale, or double it after loss_scale_growth clean steps.
+ * A scale below 2^-24 is ASTRT_ERR_NUMERIC. No-op without loss scaling. */
+astrt_status astrt_loss_scale_update(const astrt_program *p, astrt_loss_scaler *ls, int overflow,
+                                     int64_t step);
+
+/* astrt_train on a model's variables and the application's data sources. */
+typedef struct astrt_train_ext {
+  void *vars;                      /* the variable arena, used in place */
+  uint64_t seed;
+  int64_t step_base;               /* the step counter continues from here */
+  double loss_scale;               /* > 0: the current loss scale */
+  const astrt_data_source *train;  /* required */
+  const astrt_data_source *test;   /* NULL: no evaluation */
+} astrt_train_ext;
+astrt_status astrt_train_ext_run(const astrt_program *p, const astrt_options *o, astrt_result *r,
+                                 const astrt_train_ext *ext);
 
 /* ---- progress (progress.c) ----------------------------------------------- */
 
@@ -156,6 +201,10 @@ typedef struct astrt_metrics {
 
 /* Opens (truncates) `path`; path NULL or "" gives a disabled writer. */
 astrt_status astrt_metrics_open(astrt_metrics *m, const char *path);
+/* Resuming: opens `path`, cut to `length` bytes, for appending. */
+astrt_status astrt_metrics_reopen(astrt_metrics *m, const char *path, int64_t length);
+/* Bytes written so far (after a flush). */
+int64_t astrt_metrics_length(astrt_metrics *m);
 astrt_status astrt_metrics_eval(astrt_metrics *m, const astrt_eval_record *e);
 astrt_status astrt_metrics_end(astrt_metrics *m, const astrt_result *r);
 /* Closes the file; reports a failed close (data not written). */

@@ -157,7 +157,23 @@ static astrt_status check_match(const astrt_program *p, const astrt_var_desc *v,
 
 astrt_status astrt_vars_load(const astrt_program *p, void *vars, const char *path,
                              int64_t *loaded) {
+  return astrt_vars_load_step(p, vars, path, loaded, NULL);
+}
+
+/* "astc.step" as a count of steps, or -1 if absent or malformed */
+static int64_t meta_step(const astrt_st_file *f) {
+  const char *v = astrt_st_meta(f, "astc.step");
+  if (!v || !*v) return -1;
+  char *end;
+  errno = 0;
+  long long n = strtoll(v, &end, 10);
+  return errno || *end || n < 0 ? -1 : (int64_t)n;
+}
+
+astrt_status astrt_vars_load_step(const astrt_program *p, void *vars, const char *path,
+                                  int64_t *loaded, int64_t *step) {
   *loaded = 0;
+  if (step) *step = -1;
   astrt_st_file f;
   astrt_status st = astrt_safetensors_read(path, &f);
   if (st) return st;
@@ -175,6 +191,7 @@ astrt_status astrt_vars_load(const astrt_program *p, void *vars, const char *pat
     memcpy((char *)vars + v->offset, t->data, (size_t)v->numel * sizeof(float));
     ++*loaded;
   }
+  if (!st && step) *step = meta_step(&f);
   astrt_st_file_free(&f);
   return st;
 }

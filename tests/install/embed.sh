@@ -1,0 +1,127 @@
+#!/bin/sh
+# embed.sh — installs the build tree into a temporary prefix and uses it the
+# way an application would (docs/embedding.md):
+#   1. cmake --install, then move the prefix (it must be relocatable);
+#   2. the installed astc finds the installed stdlib and libastrt.a;
+#   3. examples/embed configured, built and run against the prefix with CMake
+#      (find_package(astrt), ASTC=prefix/bin/astc);
+#   4. the same main.c built by hand with pkg-config (--libs and --static);
+#   5. the generated model.h compiled as C17 and as C++17, warnings as errors.
+# Any failure stops the test with what failed.
+#
+# usage: embed.sh BUILD_DIR SOURCE_DIR C_COMPILER [EXTRA_FLAGS]
+#   EXTRA_FLAGS: compile and link flags the runtime needs (the sanitizer
+#   build's -fsanitize=...), passed to every compile and link here.
+set -eu
+build=$(cd "$1" && pwd)
+src=$(cd "$2" && pwd)
+CC=$3
+extra=${4:-}
+CXX=${CXX:-c++}
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/astc-install.XXXXXX")
+step="setting up"
+finish() {
+  rc=$?
+  if [ "$rc" -eq 0 ]; then
+    rm -rf "$tmp"
+  else
+    echo "install.embed: FAILED while $step (exit $rc); files kept in $tmp" >&2
+  fi
+}
+trap finish EXIT
+run() {  # run CMD...: echo it, run it, stop on failure
+  echo "+ $*"
+  "$@"
+}
+t0=$(date +%s)
+
+# ---- 1. install, relocate ---------------------------------------------------
+step="installing the build tree"
+run cmake --install "$build" --prefix "$tmp/stage" >"$tmp/install.log" || { cat "$tmp/install.log"; exit 1; }
+mv "$tmp/stage" "$tmp/prefix"
+prefix=$tmp/prefix
+for f in bin/astc lib/libastrt.a lib/pkgconfig/astrt.pc lib/cmake/astrt/astrtConfig.cmake \
+         lib/cmake/astrt/astrtConfigVersion.cmake include/astrt/astrt.h include/astrt/astrt_program.h \
+         include/astrt/astrt_model.h include/astrt/astrt_kernels.h share/astc/stdlib/nn.train; do
+  [ -f "$prefix/$f" ] || { echo "install.embed: $prefix/$f was not installed" >&2; exit 1; }
+done
+astc=$prefix/bin/astc
+
+# ---- 2. the installed astc uses the installed stdlib and runtime ------------
+step="building an executable with the installed astc"
+run "$astc" build "$src/tests/e2e/mlp_synthetic.train" -o "$tmp/mlp"
+run "$tmp/mlp" --quiet --epochs 1
+
+step="checking that the installed astc reads the installed stdlib"
+mv "$prefix/share/astc/stdlib/nn.train" "$tmp/nn.train.saved"
+echo "# an empty nn: nothing to import" >"$prefix/share/astc/stdlib/nn.train"
+if "$astc" check "$src/tests/e2e/mlp_synthetic.train" >/dev/null 2>&1; then
+  echo "install.embed: with an empty <prefix>/share/astc/stdlib/nn.train, 'astc check' still" \
+       "found nn.dense: the installed astc does not use its installed stdlib" >&2
+  exit 1
+fi
+mv "$tmp/nn.train.saved" "$prefix/share/astc/stdlib/nn.train"
+
+step="checking that the installed astc links the installed libastrt.a"
+mv "$prefix/lib/libastrt.a" "$tmp/libastrt.a.saved"
+echo "not an archive" >"$prefix/lib/libastrt.a"
+if "$astc" build "$src/tests/e2e/mlp_synthetic.train" -o "$tmp/mlp2" >/dev/null 2>&1; then
+  echo "install.embed: with a broken <prefix>/lib/libastrt.a, 'astc build' still linked:" \
+       "the installed astc does not use its installed runtime" >&2
+  exit 1
+fi
+mv "$tmp/libastrt.a.saved" "$prefix/lib/libastrt.a"
+
+# ---- 3. examples/embed with CMake --------------------------------------------
+step="configuring examples/embed with CMake against the prefix"
+gen=""
+command -v ninja >/dev/null 2>&1 && gen="-GNinja"
+run cmake -S "$src/examples/embed" -B "$tmp/embed-cmake" $gen \
+  -DCMAKE_PREFIX_PATH="$prefix" -DASTC="$astc" -DCMAKE_C_COMPILER="$CC" \
+  -DCMAKE_C_FLAGS="-Wall -Wextra -Werror $extra" -DCMAKE_EXE_LINKER_FLAGS="$extra" \
+  >"$tmp/embed-configure.log" || { cat "$tmp/embed-configure.log"; exit 1; }
+step="building examples/embed with CMake"
+run cmake --build "$tmp/embed-cmake"
+step="running examples/embed (CMake build)"
+(cd "$tmp" && run "$tmp/embed-cmake/embed" "$tmp/cmake-model.safetensors")
+
+# ---- 4. the same main.c with pkg-config --------------------------------------
+step="compiling model.train with the installed astc (--lib)"
+run "$astc" build "$src/examples/embed/model.train" --lib -o "$tmp/pc-model"
+[ -f "$tmp/pc-model/libmodel.a" ] && [ -f "$tmp/pc-model/model.h" ] || {
+  echo "install.embed: astc build --lib -o DIR did not write DIR/libmodel.a and DIR/model.h" >&2; exit 1; }
+export PKG_CONFIG_PATH="$prefix/lib/pkgconfig"
+pc=$(command -v pkg-config || command -v pkgconf)
+step="building main.c by hand with pkg-config --cflags --libs astrt"
+# shellcheck disable=SC2046,SC2086
+run "$CC" -std=c17 -Wall -Wextra -Werror $extra -I"$tmp/pc-model" -o "$tmp/embed-pc" "$src/examples/embed/main.c" \
+  "$tmp/pc-model/libmodel.a" $("$pc" --cflags --libs astrt)
+step="running examples/embed (pkg-config build)"
+(cd "$tmp" && run "$tmp/embed-pc" "$tmp/pc-model.safetensors")
+step="linking main.c by hand with pkg-config --static --libs astrt"
+# shellcheck disable=SC2046,SC2086
+run "$CC" -std=c17 -Wall -Wextra -Werror $extra -I"$tmp/pc-model" -o "$tmp/embed-pc-static" \
+  "$src/examples/embed/main.c" "$tmp/pc-model/libmodel.a" $("$pc" --cflags --libs --static astrt)
+step="checking the pkg-config variable astc"
+[ "$("$pc" --variable=astc astrt)" -ef "$astc" ] || {
+  echo "install.embed: pkg-config --variable=astc astrt is not $astc" >&2; exit 1; }
+
+# ---- 5. model.h as C and as C++ ----------------------------------------------
+step="checking the static inline functions of model.h"
+# the test file below calls every static inline function of the header
+n_inline=$(grep -c 'static inline' "$tmp/pc-model/model.h" || true)
+if [ "$n_inline" -ne 1 ]; then
+  echo "install.embed: model.h has $n_inline static inline functions; tests/install/model_h_test.c" \
+       "calls model_create only: extend it" >&2
+  exit 1
+fi
+step="compiling model.h as C17"
+run "$CC" -std=c17 -Wall -Wextra -Werror -fsyntax-only -I"$prefix/include/astrt" -I"$tmp/pc-model" \
+  -x c "$src/tests/install/model_h_test.c"
+step="compiling model.h as C++17"
+run "$CXX" -std=c++17 -Wall -Wextra -Werror -fsyntax-only -I"$prefix/include/astrt" -I"$tmp/pc-model" \
+  -x c++ "$src/tests/install/model_h_test.c"
+
+step="finishing"
+echo "install.embed: ok ($(( $(date +%s) - t0 )) s)"
