@@ -24,11 +24,16 @@ machine other jobs change the numbers, and the runs alternate so that both
 sides see the same conditions.
 
 OpenBLAS: both sides use Debian's OpenBLAS (astc for every GEMM, PyTorch for
-Linear layers; PyTorch's convolutions use oneDNN). OpenBLAS picks its kernels
-by CPU model and falls back to the slow generic Prescott (SSE3) kernels on a
-CPU it does not know; the core it picked is printed and recorded.
---openblas-coretype NAME (e.g. Haswell, SkylakeX) sets OPENBLAS_CORETYPE for
-both sides to override it.
+Linear layers; PyTorch's convolutions use oneDNN). OpenBLAS 0.3.21 picks its
+kernels by CPU model and falls back to its slow generic Prescott (SSE3)
+kernels on a CPU it does not know. astc's executables detect that and
+re-execute themselves with OPENBLAS_CORETYPE set (runtime/blas_select.c);
+PyTorch does not. So that both sides run the same GEMM kernels,
+--openblas-coretype auto (the default) sets OPENBLAS_CORETYPE for both when
+OpenBLAS's own choice is a fallback (SkylakeX on AVX-512 CPUs, else Haswell
+with AVX2). --openblas-coretype detected leaves the environment alone (each
+side as it runs out of the box); NAME (Haswell, SkylakeX ...) forces one.
+The core each process ran is recorded with every run.
 
   /usr/bin/python3 bench/throughput.py [--runs 3] [--models mlp,lenet,wide]
       [--astc BUILD/compiler/astc] [--require-floor]
@@ -43,6 +48,7 @@ import datetime
 import json
 import os
 import platform
+import re
 import statistics
 import subprocess
 import sys
@@ -90,7 +96,7 @@ def spawn(cmd, env=None, timeout=None):
 def run_astc(exe, threads, epochs, timeout):
     with tempfile.NamedTemporaryFile(suffix=".jsonl") as m:
         rc, out, err, rss, wall = spawn([exe, "--epochs", str(epochs), "--threads", str(threads),
-                                         "--metrics", m.name, "--quiet", "--progress=plain"],
+                                         "--metrics", m.name, "--progress=plain"],
                                         timeout=timeout)
         if rc != 0:
             return {"error": f"exit {rc}: {err.strip()[-300:]}", "peak_rss_kb": rss, "wall": wall}
@@ -98,9 +104,11 @@ def run_astc(exe, threads, epochs, timeout):
     end = [e for e in lines if e.get("event") == "end"][-1]
     evals = [e for e in lines if e.get("event") == "eval"]
     samples = evals[-1]["samples"] if evals else 60000 * epochs
+    core = re.search(r"\(OpenBLAS (\w+)\)", err)
     return {"samples": samples, "train_seconds": end["train_seconds"],
             "samples_per_second": samples / end["train_seconds"],
             "final_test_accuracy": end.get("final_test_accuracy"),
+            "openblas_core": core.group(1) if core else None,
             "peak_rss_kb": rss, "wall": wall}
 
 
@@ -114,7 +122,8 @@ def run_torch(model, batch, omp, blas, epochs, timeout):
         return {"error": f"exit {rc}: {err.strip()[-300:]}", "peak_rss_kb": rss, "wall": wall}
     r = json.loads(out.strip().splitlines()[-1])
     return {"samples": r["samples"], "train_seconds": r["train_seconds"],
-            "samples_per_second": r["samples_per_second"], "peak_rss_kb": rss, "wall": wall}
+            "samples_per_second": r["samples_per_second"],
+            "openblas_core": r.get("openblas_core"), "peak_rss_kb": rss, "wall": wall}
 
 
 def openblas_core(env):
@@ -125,6 +134,25 @@ def openblas_core(env):
     r = subprocess.run([PY, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                        text=True, env=env)
     return r.stdout.strip() or "unknown"
+
+
+FALLBACK_CORES = {"Prescott", "Core2", "Penryn", "Dunnington", "Nehalem", "Atom"}
+
+
+def best_core():
+    """What runtime/blas_select.c picks: SkylakeX with AVX-512 (f, bw, dq, vl),
+    Haswell with AVX2 and FMA, else None."""
+    flags = set()
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("flags"):
+                flags = set(line.split(":", 1)[1].split())
+                break
+    if {"avx512f", "avx512bw", "avx512dq", "avx512vl"} <= flags:
+        return "SkylakeX"
+    if {"avx2", "fma"} <= flags:
+        return "Haswell"
+    return None
 
 
 def split_name(side, split):
@@ -153,8 +181,9 @@ def main():
     ap.add_argument("--astc-threads", default="1,2")
     ap.add_argument("--torch-splits", default="1x1,1x2,2x1,2x2",
                     help="OMPxOPENBLAS thread counts for PyTorch")
-    ap.add_argument("--openblas-coretype", default=None,
-                    help="set OPENBLAS_CORETYPE for both sides (default: OpenBLAS's detection)")
+    ap.add_argument("--openblas-coretype", default="auto",
+                    help="auto (default): the CPU's kernels for both sides if OpenBLAS falls back "
+                         "to generic ones; detected: leave the environment alone; or a core name")
     ap.add_argument("--timeout", type=float, default=600, help="seconds per run")
     ap.add_argument("--out", default=None, help="default: bench/results/throughput-<date>.json")
     ap.add_argument("--require-floor", action="store_true",
@@ -169,16 +198,24 @@ def main():
     astc_splits = [(int(t),) for t in args.astc_threads.split(",")]
     torch_splits = [tuple(int(v) for v in s.split("x")) for s in args.torch_splits.split(",")]
 
-    if args.openblas_coretype:
-        os.environ["OPENBLAS_CORETYPE"] = args.openblas_coretype
+    detected = openblas_core({k: v for k, v in os.environ.items() if k != "OPENBLAS_CORETYPE"})
+    coretype = args.openblas_coretype
+    if coretype == "auto":
+        coretype = os.environ.get("OPENBLAS_CORETYPE") or (
+            best_core() if detected in FALLBACK_CORES else None)
+    elif coretype == "detected":
+        coretype = None
+        os.environ.pop("OPENBLAS_CORETYPE", None)
+    if coretype:
+        os.environ["OPENBLAS_CORETYPE"] = coretype
     core = openblas_core(os.environ)
+    core_note = (f"{core} (OPENBLAS_CORETYPE={coretype}; OpenBLAS detects {detected})" if coretype
+                 else f"{core} (detected; astc re-executes itself with its own choice)")
     started = datetime.datetime.now()
     load_start = loadavg()
     print(f"throughput: {started:%Y-%m-%d %H:%M}, {os.cpu_count()} CPUs, "
           f"load average at start {load_start[0]} {load_start[1]} {load_start[2]}, "
-          f"OpenBLAS core {core}"
-          + (f" (OPENBLAS_CORETYPE={args.openblas_coretype})" if args.openblas_coretype else
-             " (detected)"), flush=True)
+          f"OpenBLAS core {core_note}", flush=True)
 
     runs = []
     with tempfile.TemporaryDirectory(prefix="astc-throughput-") as tmp:
@@ -249,11 +286,13 @@ def main():
             for name, v in summary[m][side]["splits"].items():
                 fail = f", {v['failed']} failed" if v["failed"] else ""
                 lines.append(f"| {m} | {side} | {name} | {fmt(v)}{fail} | {v['peak_rss_kb'] / 1024:.0f} MiB |")
+    def cores_used(side):
+        return ", ".join(sorted({str(r.get("openblas_core")) for r in runs if r["side"] == side}))
+
     floor_ok = all(summary[m]["ratio"] is not None and summary[m]["ratio"] >= 1.0 for m in models)
     lines += ["", f"Load average (1, 5, 15 min): start {load_start}, end {load_end} "
-              f"on {os.cpu_count()} CPUs. OpenBLAS core: {core}"
-              + (f" (OPENBLAS_CORETYPE={args.openblas_coretype})." if args.openblas_coretype else
-                 " (detected)."),
+              f"on {os.cpu_count()} CPUs. OpenBLAS core: {core_note}; "
+              f"cores the runs used: astc {cores_used('astc')}, PyTorch {cores_used('torch')}.",
               f"Floor astc >= 1.0x PyTorch on every model: {'met' if floor_ok else 'NOT met'}."]
     table = "\n".join(lines)
     print("\n" + table)
@@ -276,7 +315,7 @@ def main():
                    "cpus": os.cpu_count(), "cpu": platform.processor() or platform.machine(),
                    "load_start": load_start, "load_end": load_end, "astc": os.path.abspath(args.astc),
                    "git": git, "torch": torch_version, "openblas_core": core,
-                   "openblas_coretype": args.openblas_coretype, "epochs": args.epochs, "runs_per_split": args.runs,
+                   "openblas_detected": detected, "openblas_coretype": coretype, "epochs": args.epochs, "runs_per_split": args.runs,
                    "summary": summary, "runs": runs, "table": table}, f, indent=1)
     print(f"\nwrote {os.path.relpath(out)}")
     return 0 if floor_ok or not args.require_floor else 1

@@ -118,6 +118,18 @@ def make_model(name):
     raise SystemExit(f"unknown model {name}")
 
 
+def openblas_core():
+    """The kernel set of the OpenBLAS this process loaded (torch's Linear
+    layers use it), or None."""
+    try:
+        import ctypes
+        lib = ctypes.CDLL("libopenblas.so.0")
+        lib.openblas_get_corename.restype = ctypes.c_char_p
+        return lib.openblas_get_corename().decode()
+    except (OSError, AttributeError):
+        return None
+
+
 def throughput(args):
     torch.manual_seed(1)
     if args.threads:
@@ -150,7 +162,8 @@ def throughput(args):
                       "train_seconds": seconds, "samples_per_second": samples / seconds,
                       "torch_threads": torch.get_num_threads(),
                       "omp": os.environ.get("OMP_NUM_THREADS"),
-                      "openblas": os.environ.get("OPENBLAS_NUM_THREADS")}))
+                      "openblas": os.environ.get("OPENBLAS_NUM_THREADS"),
+                      "openblas_core": openblas_core()}))
 
 
 def main():

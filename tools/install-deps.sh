@@ -2,9 +2,9 @@
 # install-deps.sh — installs astc's build, test and data dependencies from
 # Debian's archive (Debian 12). Needs root; skips apt when all are present.
 set -eu
-packages="cmake ninja-build gcc pkg-config flex bison check zlib1g-dev
-  llvm-19-dev clang-19 lld-19 libopenblas-dev dataset-fashion-mnist
-  python3 python3-numpy"
+packages="cmake ninja-build gcc g++ pkg-config flex bison check zlib1g-dev
+  llvm-19-dev clang-19 libclang-rt-19-dev lld-19 libopenblas-dev dataset-fashion-mnist
+  python3 python3-numpy gnuplot-nox"
 missing=""
 for p in $packages; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -10,8 +10,10 @@
  * program (optimizer slots start at zero; state variables start at their
  * constant initialiser, or DIR/<var>.npy if present), then for k < STEPS
  * reads DIR/x_<k>.npy (float32 [rows, example...]) and DIR/y_<k>.npy
- * (integer [rows]) and calls phases[0].step with the scalars
- * {LR, k + 1, rows, 1.0} — a constant learning rate, no schedule. Writes
+ * (integer [rows]) and calls phases[0].step with the scalars lr = LR (a
+ * constant learning rate, no schedule), step = k + 1, rows, loss scale 1 and
+ * progress t = k / STEPS. Programs with several phases run phase 0 only;
+ * programs with a reused frozen prefix or loss scaling are rejected. Writes
  * DIR/astc_loss.npy (float32 [STEPS], outputs[0] of each step) and
  * DIR/astc_<var>.npy for every parameter after the last step.
  *
@@ -110,6 +112,10 @@ int main(int argc, char **argv) {
   const astrt_program *p = &astc_program;
   if (p->abi_version != ASTRT_ABI_VERSION) die("descriptor ABI %u, harness built for %d", p->abi_version, ASTRT_ABI_VERSION);
   if (p->nphases < 1) die("the program has no training phase");
+  if (p->phases[0].prefix)
+    die("phase 0 of %s reuses a frozen prefix; the harness feeds raw examples", p->name);
+  if (p->loss_scale != 1.0 || p->loss_scale_growth > 0)
+    die("%s uses loss scaling; the harness runs float32 programs only", p->name);
   const char *t = getenv("HARNESS_THREADS");
   openblas_set_num_threads(t && *t ? atoi(t) : 1);
 
@@ -157,8 +163,13 @@ int main(int argc, char **argv) {
     int64_t rows = xa.n;
     memcpy(x, xa.data, (size_t)numel(&xa) * sizeof(float));
     memcpy(y, ya.data, (size_t)rows * sizeof(int32_t));
-    float scalars[ASTRT_NUM_SCALARS] = {lr, (float)(k + 1), (float)rows, 1.0f};
-    float out[ASTRT_NUM_OUTPUTS] = {0.0f, 0.0f};
+    float scalars[ASTRT_NUM_SCALARS] = {0};
+    scalars[ASTRT_SC_LR] = lr;
+    scalars[ASTRT_SC_STEP] = (float)(k + 1);
+    scalars[ASTRT_SC_ROWS] = (float)rows;
+    scalars[ASTRT_SC_LOSS_SCALE] = 1.0f;
+    scalars[ASTRT_SC_T] = (float)k / (float)steps;  /* progress, for in-graph schedules */
+    float out[ASTRT_NUM_OUTPUTS] = {0};
     ph->step(vars, work, x, y, rows, scalars, out, p->seed);
     losses[k] = out[ASTRT_OUT_LOSS];
     astrt_array_free(&xa);

@@ -673,6 +673,7 @@ START_TEST(test_metrics_file) {
   ck_assert(json_number(line, "final_test_accuracy") == r.final_test_accuracy);
   ck_assert(json_number(line, "best_test_accuracy") == r.best_test_accuracy);
   ck_assert(json_number(line, "train_seconds") == r.train_seconds);
+  ck_assert(json_number(line, "eval_seconds") == r.eval_seconds);
   ck_assert(json_number(line, "time_to_target") == r.time_to_target);
   ck_assert_ptr_null(fgets(line, sizeof line, f));
   fclose(f);
@@ -731,7 +732,7 @@ START_TEST(test_metrics_numbers) {
                    "0.10000000000000001,\"train_seconds\":0.33333333333333331}\n"
                    "{\"event\":\"end\",\"final_test_accuracy\":0.10000000000000001,"
                    "\"best_test_accuracy\":0.20000000000000001,\"train_seconds\":"
-                   "0.001,\"time_to_target\":0.5}\n");
+                   "0.001,\"eval_seconds\":0,\"time_to_target\":0.5}\n");
   /* a disabled writer does nothing */
   ck_assert_int_eq(astrt_metrics_open(&mx, NULL), ASTRT_OK);
   ck_assert_int_eq(astrt_metrics_eval(&mx, &e), ASTRT_OK);
