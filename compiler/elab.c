@@ -927,10 +927,11 @@ static const char *instance_name(Elab *e, Frame *caller, const Item *item, const
 /* The evaluation pass must call the same layers, in the same order, as the
  * training pass: instances are named in call order, and a layer called only
  * under `if training` (or only in its else branch) would have no parameters
- * in one of the two graphs, or shift the names of the layers after it. */
-static const IrGraph *seq_graph;  /* the evaluation graph being checked */
-static int seq_next;              /* the next layer it must call */
-static bool seq_failed;           /* reported; stop checking */
+ * in one of the two graphs, or shift the names of the layers after it.
+ * The check's state (e->seq_*) belongs to the elaboration, not to the
+ * process: left over from a compilation that stopped at an error, it would
+ * apply to the next one in the same process (whose evaluation graph may
+ * have the same address). */
 
 static bool same_loc(Loc a, Loc b) { return a.file == b.file && a.line == b.line && a.col == b.col; }
 
@@ -945,23 +946,23 @@ static void training_only_layer(const IrLayer *l) {
 static int eval_pass_layer(Elab *e, const Item *item, const char *name, Loc call_loc) {
   const IrLayer *l = e->prog->layers.data;
   int n = e->prog->layers.len;
-  if (seq_graph != e->g) {
-    seq_graph = e->g;
-    seq_next = 0;
-    seq_failed = false;
+  if (e->seq_graph != e->g) {
+    e->seq_graph = e->g;
+    e->seq_next = 0;
+    e->seq_failed = false;
   }
-  if (seq_failed) {
+  if (e->seq_failed) {
     for (int i = 0; i < n; i++)
       if (strcmp(l[i].name, name) == 0 && strcmp(l[i].kind, item->name) == 0) return i;
     return -1;
   }
-  if (seq_next < n && strcmp(l[seq_next].name, name) == 0 && same_loc(l[seq_next].loc, call_loc))
-    return seq_next++;
-  seq_failed = true;
+  if (e->seq_next < n && strcmp(l[e->seq_next].name, name) == 0 && same_loc(l[e->seq_next].loc, call_loc))
+    return e->seq_next++;
+  e->seq_failed = true;
   /* training called this one later: the ones before it were training-only */
-  for (int i = seq_next; i < n; i++)
+  for (int i = e->seq_next; i < n; i++)
     if (same_loc(l[i].loc, call_loc)) {
-      training_only_layer(&l[seq_next]);
+      training_only_layer(&l[e->seq_next]);
       return -1;
     }
   diag_error(call_loc, "layer '%s' is called in evaluation but not in training, so its parameters would "
@@ -972,9 +973,9 @@ static int eval_pass_layer(Elab *e, const Item *item, const char *name, Loc call
 /* After the evaluation pass: did it call every layer of the training pass? */
 bool elab_eval_layers_done(Elab *e);
 bool elab_eval_layers_done(Elab *e) {
-  int done = seq_graph == e->g ? seq_next : 0;
-  bool failed = seq_graph == e->g && seq_failed;
-  seq_graph = NULL;
+  int done = e->seq_graph == e->g ? e->seq_next : 0;
+  bool failed = e->seq_graph == e->g && e->seq_failed;
+  e->seq_graph = NULL;
   if (failed) return false;
   if (done < e->prog->layers.len) {
     training_only_layer(&e->prog->layers.data[done]);
@@ -982,10 +983,6 @@ bool elab_eval_layers_done(Elab *e) {
   }
   return true;
 }
-
-/* the last call named in a backtrace note, and the error count then */
-static Loc bt_loc;
-static int bt_count;
 
 static int find_param(const Item *item, const char *name) {
   for (int i = 0; i < item->nparams; i++)
@@ -1011,8 +1008,8 @@ Value elab_call_item(Elab *e, const Item *item, ModuleInfo *m, Value *args,
   if (e->depth >= ELAB_MAX_CALL_DEPTH) {
     diag_error(call_loc, "calls nested too deeply (over %d levels); is '%s' recursive?",
                ELAB_MAX_CALL_DEPTH, item->name);
-    bt_loc = call_loc;  /* the backtrace need not repeat this call */
-    bt_count = diag_error_count();
+    e->bt_loc = call_loc;  /* the backtrace need not repeat this call */
+    e->bt_count = diag_error_count();
     return v_err();
   }
   /* bind arguments to parameters */
@@ -1116,11 +1113,11 @@ Value elab_call_item(Elab *e, const Item *item, ModuleInfo *m, Value *args,
     /* a backtrace: which call of a layer or fn went wrong (a recursive
      * call is named once, not at every level) */
     if (diag_error_count() > errors && item->kind != IT_MODEL &&
-        !(bt_count == diag_error_count() && bt_loc.file == call_loc.file &&
-          bt_loc.line == call_loc.line && bt_loc.col == call_loc.col)) {
+        !(e->bt_count == diag_error_count() && e->bt_loc.file == call_loc.file &&
+          e->bt_loc.line == call_loc.line && e->bt_loc.col == call_loc.col)) {
       diag_note(call_loc, "in '%s', called here", item->name);
-      bt_loc = call_loc;
-      bt_count = diag_error_count();
+      e->bt_loc = call_loc;
+      e->bt_count = diag_error_count();
     }
     if (!f.returned) {
       if (diag_error_count() == 0)

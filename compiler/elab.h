@@ -91,6 +91,14 @@ typedef struct Elab {
   IrRole role;
   Arena *arena;            /* values, lists */
   Frame *frame;
+  /* the evaluation pass's check that it calls the training pass's layers
+   * in order (elab.c, eval_pass_layer) */
+  const IrGraph *seq_graph;
+  int seq_next;
+  bool seq_failed;
+  /* the last call named in a backtrace note, and the error count then */
+  Loc bt_loc;
+  int bt_count;
 } Elab;
 
 #define ELAB_MAX_CALL_DEPTH 64

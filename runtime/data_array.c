@@ -43,15 +43,21 @@ size_t astrt_data_elem_size(astrt_elem e) {
   return e == ASTRT_ELEM_U8 ? 1 : 4;
 }
 
-/* n * prod(dims), or -1 if negative or over ASTRT_DATA_MAX_ELEMS. */
+/* n * prod(dims), or -1 if negative or over ASTRT_DATA_MAX_ELEMS. The
+ * product of the non-zero factors must be within the limit too, so that an
+ * array of no examples still has an example size (astrt_array_example_size). */
 static int64_t element_count(int rank, const int64_t *dims, int64_t n) {
   if (n < 0 || rank < 0 || rank > ASTRT_MAX_RANK) return -1;
-  int64_t count = n;
+  int64_t nonzero = n ? n : 1;
+  int empty = n == 0;
   for (int i = 0; i < rank; i++) {
-    if (dims[i] < 0 || __builtin_mul_overflow(count, dims[i], &count))
+    if (dims[i] < 0) return -1;
+    if (dims[i] == 0) empty = 1;
+    else if (__builtin_mul_overflow(nonzero, dims[i], &nonzero) ||
+             nonzero > ASTRT_DATA_MAX_ELEMS)
       return -1;
   }
-  return count > ASTRT_DATA_MAX_ELEMS ? -1 : count;
+  return nonzero > ASTRT_DATA_MAX_ELEMS ? -1 : empty ? 0 : nonzero;
 }
 
 astrt_status astrt_data_alloc(astrt_array *a, astrt_elem elem, int rank,

@@ -184,14 +184,18 @@ static astrt_status check_magic(idx_file *f, const unsigned char *m,
   return ASTRT_OK;
 }
 
+/* The product of the non-zero dimensions is bounded too: a file with no
+ * examples must still have examples whose size can be computed. */
 static astrt_status check_size(idx_file *f, idx_header *h) {
-  uint64_t count = 1;
+  uint64_t count = 1, nonzero = 1;
   int too_big = 0;
   for (int i = 0; i < h->rank; i++) {
     uint64_t d = (uint64_t)h->dims[i];
-    if (d && count > (uint64_t)ASTRT_DATA_MAX_ELEMS / d) too_big = 1;
-    else count *= d;
+    if (d && nonzero > (uint64_t)ASTRT_DATA_MAX_ELEMS / d) too_big = 1;
+    else if (d) nonzero *= d;
+    else count = 0;
   }
+  if (count) count = nonzero;
   if (too_big) {
     char dims[128];
     dims_string(h, dims, sizeof dims);

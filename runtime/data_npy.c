@@ -219,17 +219,21 @@ static astrt_status check_shape(const char *path, npy_header *h) {
                       "%s: the array is a scalar (shape ()); the first "
                       "dimension must count the examples",
                       path);
-  uint64_t count = 1;
+  /* the non-zero dimensions are bounded too: an array with no examples must
+   * still have examples whose size can be computed */
+  uint64_t nonzero = 1;
+  int empty = 0;
   for (int i = 0; i < h->ndim; i++) {
     uint64_t d = (uint64_t)h->shape[i];
-    if (d && count > (uint64_t)ASTRT_DATA_MAX_ELEMS / d)
+    if (d && nonzero > (uint64_t)ASTRT_DATA_MAX_ELEMS / d)
       return astrt_fail(ASTRT_ERR_FORMAT,
                         "%s: the shape in the header gives more than 2^40 "
                         "elements; the header is corrupt",
                         path);
-    count *= d;
+    if (d) nonzero *= d;
+    else empty = 1;
   }
-  h->count = count;
+  h->count = empty ? 0 : nonzero;
   return ASTRT_OK;
 }
 
