@@ -2,7 +2,14 @@
  * and time per call of the pooling kernels, on the LeNet-5 shapes
  * (Fashion-MNIST 28x28, batch 64 unless given on the command line).
  *
- *   bench_kernels [batch] [min_seconds_per_measurement]
+ *   bench_kernels [batch] [min_seconds_per_measurement] [extra]
+ *
+ * For each convolution: the public ("fast") kernel, the im2col + GEMM path
+ * it used before the direct kernels, the naive reference, and the direct
+ * kernels with every instruction set this CPU supports (stride-1 shapes
+ * only). "extra" adds shapes beyond LeNet that locate the crossover between
+ * the direct kernels and im2col + GEMM (astrt_conv_direct_suits).
+ * ASTRT_CONV_ISA=none|generic|avx2|avx512 forces the public kernels' choice.
  *
  * A convolution counts 2*N*O*OH*OW*C*KH*KW flops for each of forward, grad
  * input and grad weight. Each measurement repeats the call until
@@ -20,6 +27,7 @@
 #include <time.h>
 
 #include "astrt_kernels.h"
+#include "kernels_internal.h"
 
 static double now(void) {
   struct timespec ts;
@@ -55,19 +63,45 @@ static const char *const kind_name[] = {"forward    ", "grad input ", "grad weig
 
 typedef struct bufs { float *x, *w, *dy, *out, *ref; } bufs;
 
-static void call(kind k, int ref, const astrt_conv_shape *s, bufs *b,
-                 float *out) {
+/* Which implementation to call: the public kernel (whatever path it picks),
+ * the naive reference, the im2col + GEMM path, or the direct kernels with a
+ * given instruction set. */
+typedef enum impl { IMPL_FAST, IMPL_REF, IMPL_IM2COL, IMPL_DIRECT } impl;
+
+static void call(kind k, impl im, astrt_conv_isa isa, const astrt_conv_shape *s,
+                 bufs *b, float *out) {
   switch (k) {
     case FWD:
-      (ref ? astrt_ref_conv2d_f32 : astrt_conv2d_f32)(s, b->x, b->w, out);
+      switch (im) {
+        case IMPL_FAST: astrt_conv2d_f32(s, b->x, b->w, out); break;
+        case IMPL_REF: astrt_ref_conv2d_f32(s, b->x, b->w, out); break;
+        case IMPL_IM2COL: astrt_conv2d_im2col_f32(s, b->x, b->w, out); break;
+        case IMPL_DIRECT: astrt_conv2d_direct_f32(isa, s, b->x, b->w, out); break;
+      }
       break;
     case DX:
-      (ref ? astrt_ref_conv2d_grad_input_f32 : astrt_conv2d_grad_input_f32)(
-          s, b->dy, b->w, out);
+      switch (im) {
+        case IMPL_FAST: astrt_conv2d_grad_input_f32(s, b->dy, b->w, out); break;
+        case IMPL_REF: astrt_ref_conv2d_grad_input_f32(s, b->dy, b->w, out); break;
+        case IMPL_IM2COL:
+          astrt_conv2d_grad_input_im2col_f32(s, b->dy, b->w, out);
+          break;
+        case IMPL_DIRECT:
+          astrt_conv2d_grad_input_direct_f32(isa, s, b->dy, b->w, out);
+          break;
+      }
       break;
     case DW:
-      (ref ? astrt_ref_conv2d_grad_weight_f32 : astrt_conv2d_grad_weight_f32)(
-          s, b->x, b->dy, out);
+      switch (im) {
+        case IMPL_FAST: astrt_conv2d_grad_weight_f32(s, b->x, b->dy, out); break;
+        case IMPL_REF: astrt_ref_conv2d_grad_weight_f32(s, b->x, b->dy, out); break;
+        case IMPL_IM2COL:
+          astrt_conv2d_grad_weight_im2col_f32(s, b->x, b->dy, out);
+          break;
+        case IMPL_DIRECT:
+          astrt_conv2d_grad_weight_direct_f32(isa, s, b->x, b->dy, out);
+          break;
+      }
       break;
   }
 }
@@ -80,24 +114,26 @@ static int cmp_double(const void *a, const void *b) {
 /* Median seconds per call over calls repeated for at least min_s seconds
  * (at least 3, at most 1000). The median, not the mean, so that a shared
  * machine's preemptions do not skew it. */
-static double time_call(kind k, int ref, const astrt_conv_shape *s, bufs *b,
-                        double min_s) {
+static double time_call(kind k, impl im, astrt_conv_isa isa,
+                        const astrt_conv_shape *s, bufs *b, double min_s) {
   enum { MAX_SAMPLES = 1000 };
   static double t[MAX_SAMPLES];
-  call(k, ref, s, b, b->out);  /* warm-up (scratch, caches, BLAS threads) */
+  call(k, im, isa, s, b, b->out);  /* warm-up (scratch, caches, BLAS threads) */
   int reps = 0;
   const double start = now();
   do {
     const double t0 = now();
-    call(k, ref, s, b, b->out);
+    call(k, im, isa, s, b, b->out);
     t[reps++] = now() - t0;
   } while (reps < MAX_SAMPLES && (now() - start < min_s || reps < 3));
   qsort(t, (size_t)reps, sizeof t[0], cmp_double);
   return t[reps / 2];
 }
 
+/* with_ref: also time the (slow) reference; otherwise the im2col path is
+ * the oracle for the error column. */
 static void bench_conv(const char *name, const astrt_conv_shape *s,
-                       double min_s) {
+                       double min_s, int with_ref) {
   uint64_t st = 42;
   const int64_t oh = astrt_conv_out_h(s), ow = astrt_conv_out_w(s);
   const int64_t nx = s->n * s->c * s->h * s->w, nw = s->o * s->c * s->kh * s->kw;
@@ -107,23 +143,45 @@ static void bench_conv(const char *name, const astrt_conv_shape *s,
             rand_buf(nmax, &st), rand_buf(nmax, &st)};
   const double flops = 2.0 * (double)(s->n * s->o * oh * ow) *
                        (double)(s->c * s->kh * s->kw);
+  const int direct = astrt_conv_direct_suits(s);
+  const astrt_conv_isa active = astrt_conv_isa_active();
   printf("%s: x[%lld,%lld,%lld,%lld] w[%lld,%lld,%lld,%lld] stride %lld pad %lld"
-         " -> y[%lld,%lld,%lld,%lld], %.1f MFLOP per call\n",
+         " -> y[%lld,%lld,%lld,%lld], %.1f MFLOP per call; fast path: %s\n",
          name, (long long)s->n, (long long)s->c, (long long)s->h,
          (long long)s->w, (long long)s->o, (long long)s->c, (long long)s->kh,
          (long long)s->kw, (long long)s->sh, (long long)s->ph, (long long)s->n,
-         (long long)s->o, (long long)oh, (long long)ow, flops * 1e-6);
+         (long long)s->o, (long long)oh, (long long)ow, flops * 1e-6,
+         direct && active != ASTRT_CONV_ISA_NONE ? astrt_conv_isa_name(active)
+                                                 : "im2col");
   for (int k = FWD; k <= DW; k++) {
     const int64_t nout = k == FWD ? ny : k == DX ? nx : nw;
-    call((kind)k, 1, s, &b, b.ref);
-    call((kind)k, 0, s, &b, b.out);
+    call((kind)k, with_ref ? IMPL_REF : IMPL_IM2COL, ASTRT_CONV_ISA_NONE, s, &b,
+         b.ref);
+    call((kind)k, IMPL_FAST, ASTRT_CONV_ISA_NONE, s, &b, b.out);
     const double err = max_rel_err(b.out, b.ref, nout);
-    const double tf = time_call((kind)k, 0, s, &b, min_s);
-    const double tr = time_call((kind)k, 1, s, &b, min_s / 5);
-    printf("  %s fast %8.3f ms %7.2f GFLOP/s | ref %8.2f ms %6.2f GFLOP/s |"
-           " x%5.1f | max err %.1e\n",
-           kind_name[k], tf * 1e3, flops / tf * 1e-9, tr * 1e3,
-           flops / tr * 1e-9, tr / tf, err);
+    const double tf = time_call((kind)k, IMPL_FAST, ASTRT_CONV_ISA_NONE, s, &b, min_s);
+    const double ti = time_call((kind)k, IMPL_IM2COL, ASTRT_CONV_ISA_NONE, s, &b, min_s);
+    printf("  %s fast %8.3f ms %6.1f GFLOP/s | im2col %8.3f ms %6.1f GFLOP/s |"
+           " x%5.2f",
+           kind_name[k], tf * 1e3, flops / tf * 1e-9, ti * 1e3,
+           flops / ti * 1e-9, ti / tf);
+    if (with_ref) {
+      const double tr = time_call((kind)k, IMPL_REF, ASTRT_CONV_ISA_NONE, s, &b, min_s / 5);
+      printf(" | ref %8.2f ms", tr * 1e3);
+    }
+    printf(" | max err %.1e (vs %s)\n", err, with_ref ? "ref" : "im2col");
+    if (!(s->sh == 1 && s->sw == 1)) continue;
+    printf("      direct:");
+    for (int i = ASTRT_CONV_ISA_AVX512; i >= ASTRT_CONV_ISA_GENERIC; i--) {
+      const astrt_conv_isa isa = (astrt_conv_isa)i;
+      if (!astrt_conv_isa_supported(isa)) continue;
+      call((kind)k, IMPL_DIRECT, isa, s, &b, b.out);
+      const double e = max_rel_err(b.out, b.ref, nout);
+      const double td = time_call((kind)k, IMPL_DIRECT, isa, s, &b, min_s);
+      printf(" %s %7.3f ms %6.1f GFLOP/s x%4.2f (err %.0e) |",
+             astrt_conv_isa_name(isa), td * 1e3, flops / td * 1e-9, ti / td, e);
+    }
+    printf("\n");
   }
   free(b.x); free(b.w); free(b.dy); free(b.out); free(b.ref);
 }
@@ -164,13 +222,29 @@ int main(int argc, char **argv) {
   const int64_t n = argc > 1 ? atoll(argv[1]) : 64;
   const double min_s = argc > 2 ? atof(argv[2]) : 0.5;
   if (n < 1 || !(min_s > 0)) {
-    fprintf(stderr, "usage: bench_kernels [batch >= 1] [min_seconds > 0]\n");
+    fprintf(stderr,
+            "usage: bench_kernels [batch >= 1] [min_seconds > 0] [extra]\n");
     return 2;
   }
   const astrt_conv_shape c1 = {n, 1, 28, 28, 6, 5, 5, 1, 1, 2, 2};
   const astrt_conv_shape c2 = {n, 6, 14, 14, 16, 5, 5, 1, 1, 0, 0};
-  bench_conv("LeNet conv1", &c1, min_s);
-  bench_conv("LeNet conv2", &c2, min_s);
+  const int extra = argc > 3 && !strcmp(argv[3], "extra");
+  printf("direct-kernel instruction set: %s (ASTRT_CONV_ISA to force)\n",
+         astrt_conv_isa_name(astrt_conv_isa_active()));
+  bench_conv("LeNet conv1", &c1, min_s, 1);
+  bench_conv("LeNet conv2", &c2, min_s, 1);
+  if (extra) {  /* shapes that decide where the direct kernels stop paying */
+    const astrt_conv_shape e1 = {n, 3, 32, 32, 16, 3, 3, 1, 1, 1, 1};
+    const astrt_conv_shape e2 = {n, 16, 16, 16, 32, 3, 3, 1, 1, 1, 1};
+    const astrt_conv_shape e3 = {n, 32, 16, 16, 64, 3, 3, 1, 1, 1, 1};
+    const astrt_conv_shape e4 = {n, 64, 8, 8, 64, 3, 3, 1, 1, 1, 1};
+    const astrt_conv_shape e5 = {n, 16, 14, 14, 32, 5, 5, 1, 1, 2, 2};
+    bench_conv("cifar conv1", &e1, min_s, 0);
+    bench_conv("16->32 3x3 16x16", &e2, min_s, 0);
+    bench_conv("32->64 3x3 16x16", &e3, min_s, 0);
+    bench_conv("64->64 3x3 8x8", &e4, min_s, 0);
+    bench_conv("16->32 5x5 14x14", &e5, min_s, 0);
+  }
   const astrt_pool_shape p1 = {n * 6, 28, 28, 2, 2, 2, 2, 0, 0};
   const astrt_pool_shape p2 = {n * 16, 10, 10, 2, 2, 2, 2, 0, 0};
   bench_pool("LeNet pool1", &p1, min_s);

@@ -2,7 +2,11 @@
  * filters [O, C, KH, KW]: forward, gradient w.r.t. the input, gradient
  * w.r.t. the filter; fast versions and naive references.
  *
- * Fast path: im2col + one GEMM per chunk of images.
+ * Two fast paths. Stride-1 shapes with small channel counts (LeNet) go to
+ * the direct kernels of kernels_conv_direct.c (see
+ * astrt_conv_direct_suits); everything else to im2col + GEMM, below.
+ *
+ * im2col path: im2col + one GEMM per chunk of images.
  *   The column matrix of a chunk of B images is col[K, B*P] with
  *   K = C*KH*KW rows (row r = (c*KH + i)*KW + j) and P = OH*OW columns per
  *   image (column bi*P + oh*OW + ow). It holds x[bi, c, oh*SH-PH+i,
@@ -255,10 +259,10 @@ static void scatter_bop(const conv_geom *g, int64_t b,
              (size_t)g->p * sizeof(float));
 }
 
-void astrt_conv2d_f32(const astrt_conv_shape *s,
-                      const float *x,  // [N, C, H, W]
-                      const float *w,  // [O, C, KH, KW]
-                      float *y) {      // [N, O, OH, OW]
+void astrt_conv2d_im2col_f32(const astrt_conv_shape *s,
+                             const float *x,  // [N, C, H, W]
+                             const float *w,  // [O, C, KH, KW]
+                             float *y) {      // [N, O, OH, OW]
   const conv_geom g = conv_geom_of(s, "astrt_conv2d_f32");
   if (g.n == 0 || g.o == 0 || g.p == 0) return;  /* y is empty */
   if (g.k == 0) {  /* C == 0: every output is an empty sum */
@@ -288,10 +292,10 @@ void astrt_conv2d_f32(const astrt_conv_shape *s,
   }
 }
 
-void astrt_conv2d_grad_input_f32(const astrt_conv_shape *s,
-                                 const float *dy,  // [N, O, OH, OW]
-                                 const float *w,   // [O, C, KH, KW]
-                                 float *dx) {      // [N, C, H, W]
+void astrt_conv2d_grad_input_im2col_f32(const astrt_conv_shape *s,
+                                        const float *dy,  // [N, O, OH, OW]
+                                        const float *w,   // [O, C, KH, KW]
+                                        float *dx) {      // [N, C, H, W]
   const conv_geom g = conv_geom_of(s, "astrt_conv2d_grad_input_f32");
   const int64_t dx_size = g.n * g.c * g.hw;
   if (dx_size == 0) return;  /* dx is empty */
@@ -321,10 +325,10 @@ void astrt_conv2d_grad_input_f32(const astrt_conv_shape *s,
   }
 }
 
-void astrt_conv2d_grad_weight_f32(const astrt_conv_shape *s,
-                                  const float *x,   // [N, C, H, W]
-                                  const float *dy,  // [N, O, OH, OW]
-                                  float *dw) {      // [O, C, KH, KW]
+void astrt_conv2d_grad_weight_im2col_f32(const astrt_conv_shape *s,
+                                         const float *x,   // [N, C, H, W]
+                                         const float *dy,  // [N, O, OH, OW]
+                                         float *dw) {      // [O, C, KH, KW]
   const conv_geom g = conv_geom_of(s, "astrt_conv2d_grad_weight_f32");
   const int64_t dw_size = g.o * g.k;
   if (dw_size == 0) return;  /* dw is empty */
@@ -353,6 +357,48 @@ void astrt_conv2d_grad_weight_f32(const astrt_conv_shape *s,
     astrt_sgemm(0, 1, g.o, g.k, b * g.p, 1.0f, dyb, col, n0 == 0 ? 0.0f : 1.0f,
                 dw);
   }
+}
+
+/* ---- public kernels: direct or im2col ------------------------------------- */
+
+/* The direct kernels (kernels_conv_direct.c) when the shape suits them and
+ * an instruction set for them is active, else im2col + GEMM. */
+static astrt_conv_isa direct_isa(const astrt_conv_shape *s) {
+  if (!astrt_conv_direct_suits(s)) return ASTRT_CONV_ISA_NONE;
+  return astrt_conv_isa_active();
+}
+
+void astrt_conv2d_f32(const astrt_conv_shape *s,
+                      const float *x,  // [N, C, H, W]
+                      const float *w,  // [O, C, KH, KW]
+                      float *y) {      // [N, O, OH, OW]
+  const astrt_conv_isa isa = direct_isa(s);
+  if (isa != ASTRT_CONV_ISA_NONE)
+    astrt_conv2d_direct_f32(isa, s, x, w, y);
+  else
+    astrt_conv2d_im2col_f32(s, x, w, y);
+}
+
+void astrt_conv2d_grad_input_f32(const astrt_conv_shape *s,
+                                 const float *dy,  // [N, O, OH, OW]
+                                 const float *w,   // [O, C, KH, KW]
+                                 float *dx) {      // [N, C, H, W]
+  const astrt_conv_isa isa = direct_isa(s);
+  if (isa != ASTRT_CONV_ISA_NONE)
+    astrt_conv2d_grad_input_direct_f32(isa, s, dy, w, dx);
+  else
+    astrt_conv2d_grad_input_im2col_f32(s, dy, w, dx);
+}
+
+void astrt_conv2d_grad_weight_f32(const astrt_conv_shape *s,
+                                  const float *x,   // [N, C, H, W]
+                                  const float *dy,  // [N, O, OH, OW]
+                                  float *dw) {      // [O, C, KH, KW]
+  const astrt_conv_isa isa = direct_isa(s);
+  if (isa != ASTRT_CONV_ISA_NONE)
+    astrt_conv2d_grad_weight_direct_f32(isa, s, x, dy, dw);
+  else
+    astrt_conv2d_grad_weight_im2col_f32(s, x, dy, dw);
 }
 
 /* ---- references ---------------------------------------------------------- */

@@ -33,4 +33,83 @@ size_t astrt_scratch_capacity(void);
 _Noreturn void astrt_kernel_fatal(const char *fmt, ...)
     __attribute__((format(printf, 1, 2)));
 
+/* ---- convolution paths (kernels_conv.c, kernels_conv_direct.c) ----------
+ *
+ * The public conv kernels (astrt_kernels.h) pick one of two implementations
+ * per call:
+ *   - im2col + OpenBLAS GEMM (kernels_conv.c): any shape, best for large
+ *     C*KH*KW and O;
+ *   - direct register-tiled kernels (kernels_conv_direct.c): stride-1
+ *     shapes with small channel counts (LeNet), vectorised with the best
+ *     instruction set the CPU offers.
+ * The entry points below let tests and benchmarks call either path, and the
+ * direct kernels with any supported instruction set, regardless of that
+ * choice. */
+
+struct astrt_conv_shape;
+
+/* Instruction sets of the direct kernels. */
+typedef enum astrt_conv_isa {
+  ASTRT_CONV_ISA_NONE = 0,  /* direct kernels off: im2col + GEMM only   */
+  ASTRT_CONV_ISA_GENERIC,   /* SSE2 (x86-64 baseline), 4 lanes          */
+  ASTRT_CONV_ISA_AVX2,      /* AVX2 + FMA, 8 lanes                      */
+  ASTRT_CONV_ISA_AVX512,    /* AVX-512 F/BW/DQ/VL + FMA, 16 lanes       */
+} astrt_conv_isa;
+
+/* Whether this build and CPU can run the direct kernels with `isa`
+ * (NONE: always 1; GENERIC: on x86-64; AVX2 / AVX512: when the CPU and OS
+ * support them). */
+int astrt_conv_isa_supported(astrt_conv_isa isa);
+
+/* "none", "generic", "avx2", "avx512". */
+const char *astrt_conv_isa_name(astrt_conv_isa isa);
+
+/* The instruction set the public kernels use, resolved on the first call and
+ * cached: the best one the CPU supports, or the one named by the
+ * environment variable ASTRT_CONV_ISA (none|im2col|generic|avx2|avx512; a
+ * test and benchmark hook). A name the CPU cannot run falls back to the best
+ * supported set below it. */
+astrt_conv_isa astrt_conv_isa_active(void);
+
+/* Whether the public kernels send shape `s` to the direct kernels (given an
+ * active instruction set other than NONE): stride 1, not a plain 1x1 (that
+ * is one GEMM), non-empty, and small enough in O * C*KH*KW that the direct
+ * kernels of the active instruction set beat im2col + GEMM (bounds in
+ * kernels_conv_direct.c). */
+int astrt_conv_direct_suits(const struct astrt_conv_shape *s);
+
+/* The direct kernels with an explicit instruction set (not NONE; must be
+ * supported). Stride 1 only; N, C, O, OH, OW >= 1. Same semantics as the
+ * public kernels (outputs are overwritten). */
+void astrt_conv2d_direct_f32(astrt_conv_isa isa,
+                             const struct astrt_conv_shape *s,
+                             const float *x,  /* [N, C, H, W]     */
+                             const float *w,  /* [O, C, KH, KW]   */
+                             float *y);       /* [N, O, OH, OW]   */
+void astrt_conv2d_grad_input_direct_f32(astrt_conv_isa isa,
+                                        const struct astrt_conv_shape *s,
+                                        const float *dy,  /* [N, O, OH, OW] */
+                                        const float *w,   /* [O, C, KH, KW] */
+                                        float *dx);       /* [N, C, H, W]   */
+void astrt_conv2d_grad_weight_direct_f32(astrt_conv_isa isa,
+                                         const struct astrt_conv_shape *s,
+                                         const float *x,   /* [N, C, H, W]   */
+                                         const float *dy,  /* [N, O, OH, OW] */
+                                         float *dw);       /* [O, C, KH, KW] */
+
+/* The im2col + GEMM path, for any valid shape (what the public kernels ran
+ * before the direct kernels existed). */
+void astrt_conv2d_im2col_f32(const struct astrt_conv_shape *s,
+                             const float *x,  /* [N, C, H, W]   */
+                             const float *w,  /* [O, C, KH, KW] */
+                             float *y);       /* [N, O, OH, OW] */
+void astrt_conv2d_grad_input_im2col_f32(const struct astrt_conv_shape *s,
+                                        const float *dy,  /* [N, O, OH, OW] */
+                                        const float *w,   /* [O, C, KH, KW] */
+                                        float *dx);       /* [N, C, H, W]   */
+void astrt_conv2d_grad_weight_im2col_f32(const struct astrt_conv_shape *s,
+                                         const float *x,   /* [N, C, H, W]   */
+                                         const float *dy,  /* [N, O, OH, OW] */
+                                         float *dw);       /* [O, C, KH, KW] */
+
 #endif

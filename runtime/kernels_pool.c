@@ -18,7 +18,9 @@
  * Fast versions clip each window once instead of testing every element,
  * find maxima without data-dependent branches (see max_step), and specialise
  * the common 2x2 stride-2 unpadded window (LeNet), whose gradients are
- * written directly instead of zeroing dx first. They pick the same elements
+ * written directly instead of zeroing dx first; on x86-64 its max forward
+ * and gradient handle four windows at a time with SSE2 (a group holding a
+ * NaN finishes its row on the scalar path). They pick the same elements
  * and add gradients in the same order as the references, so the max kernels
  * agree bit-for-bit with them; the averages differ only by rounding (the
  * references accumulate in double).
@@ -29,6 +31,13 @@
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define POOL_SSE2 1
+#include <emmintrin.h>
+#else
+#define POOL_SSE2 0
+#endif
 
 static int64_t out_size(int64_t in, int64_t k, int64_t s, int64_t pad) {
   if (s < 1 || k < 1 || in < 0 || pad < 0 || in + 2 * pad < k) return 0;
@@ -139,6 +148,31 @@ static inline float keep_if(float g, int cond) {
   return v.f;
 }
 
+#if POOL_SSE2
+/* Four 2x2 windows at once (SSE2, the x86-64 baseline): r0 and r1 point at
+ * 8 floats of the window rows. Splits them into the windows' corners
+ * a = (0,0), b = (0,1), c = (1,0), d = (1,1), one window per lane. Returns
+ * nonzero if any of the 16 values is a NaN (the caller then takes the scalar
+ * path, which follows the NaN rule). */
+static inline int corners4(const float *r0, const float *r1, __m128 *a,
+                           __m128 *b, __m128 *c, __m128 *d) {
+  const __m128 p0 = _mm_loadu_ps(r0), p1 = _mm_loadu_ps(r0 + 4);
+  const __m128 q0 = _mm_loadu_ps(r1), q1 = _mm_loadu_ps(r1 + 4);
+  *a = _mm_shuffle_ps(p0, p1, _MM_SHUFFLE(2, 0, 2, 0));
+  *b = _mm_shuffle_ps(p0, p1, _MM_SHUFFLE(3, 1, 3, 1));
+  *c = _mm_shuffle_ps(q0, q1, _MM_SHUFFLE(2, 0, 2, 0));
+  *d = _mm_shuffle_ps(q0, q1, _MM_SHUFFLE(3, 1, 3, 1));
+  const __m128 un = _mm_or_ps(_mm_cmpunord_ps(*a, *b), _mm_cmpunord_ps(*c, *d));
+  return _mm_movemask_ps(un);
+}
+
+/* The max_step chain of argmax4, lane-wise: _mm_max_ps(v, m) is
+ * `v > m ? v : m`, exactly max_step(m, v). */
+static inline __m128 max4(__m128 a, __m128 b, __m128 c, __m128 d) {
+  return _mm_max_ps(d, _mm_max_ps(c, _mm_max_ps(b, a)));
+}
+#endif
+
 /* ---- max pooling --------------------------------------------------------- */
 
 void astrt_maxpool2d_f32(const astrt_pool_shape *s,
@@ -153,7 +187,15 @@ void astrt_maxpool2d_f32(const astrt_pool_shape *s,
       float *yp = y + p * oh_n * ow_n;
       for (int64_t oh = 0; oh < oh_n; oh++) {
         const float *r0 = xp + 2 * oh * w, *r1 = r0 + w;
-        for (int64_t ow = 0; ow < ow_n; ow++) {
+        int64_t ow = 0;
+#if POOL_SSE2
+        for (; ow + 4 <= ow_n; ow += 4) {  /* four windows, no NaN */
+          __m128 a, b, c, d;
+          if (corners4(r0 + 2 * ow, r1 + 2 * ow, &a, &b, &c, &d)) break;
+          _mm_storeu_ps(yp + oh * ow_n + ow, max4(a, b, c, d));
+        }
+#endif
+        for (; ow < ow_n; ow++) {
           const float a = r0[2 * ow], b = r0[2 * ow + 1];
           const float c = r1[2 * ow], d = r1[2 * ow + 1];
           float m = max_step(max_step(max_step(a, b), c), d);
@@ -214,7 +256,29 @@ void astrt_maxpool2d_grad_f32(const astrt_pool_shape *s,
       for (int64_t oh = 0; oh < oh_n; oh++) {
         const float *r0 = xp + 2 * oh * w, *r1 = r0 + w;
         float *d0 = dxp + 2 * oh * w, *d1 = d0 + w;
-        for (int64_t ow = 0; ow < ow_n; ow++) {
+        int64_t ow = 0;
+#if POOL_SSE2
+        /* four windows at a time; the gradient goes to the first corner
+         * equal to the maximum (same rule and bits as argmax4 + keep_if) */
+        for (; ow + 4 <= ow_n; ow += 4) {
+          __m128 a, b, c, d;
+          if (corners4(r0 + 2 * ow, r1 + 2 * ow, &a, &b, &c, &d)) break;
+          const __m128 m = max4(a, b, c, d);
+          const __m128 g = _mm_loadu_ps(dyp + oh * ow_n + ow);
+          const __m128 ea = _mm_cmpeq_ps(a, m);
+          const __m128 eb = _mm_andnot_ps(ea, _mm_cmpeq_ps(b, m));
+          const __m128 eab = _mm_or_ps(ea, eb);
+          const __m128 ec = _mm_andnot_ps(eab, _mm_cmpeq_ps(c, m));
+          const __m128 ga = _mm_and_ps(ea, g), gb = _mm_and_ps(eb, g);
+          const __m128 gc = _mm_and_ps(ec, g);
+          const __m128 gd = _mm_andnot_ps(_mm_or_ps(eab, ec), g);
+          _mm_storeu_ps(d0 + 2 * ow, _mm_unpacklo_ps(ga, gb));
+          _mm_storeu_ps(d0 + 2 * ow + 4, _mm_unpackhi_ps(ga, gb));
+          _mm_storeu_ps(d1 + 2 * ow, _mm_unpacklo_ps(gc, gd));
+          _mm_storeu_ps(d1 + 2 * ow + 4, _mm_unpackhi_ps(gc, gd));
+        }
+#endif
+        for (; ow < ow_n; ow++) {
           const int at = argmax4(r0[2 * ow], r0[2 * ow + 1], r1[2 * ow],
                                  r1[2 * ow + 1]);
           const float g = dyp[oh * ow_n + ow];

@@ -13,6 +13,12 @@
  *      each fast kernel is then run a second time over its own previous
  *      output and must reproduce it exactly (it overwrites, never
  *      accumulates).
+ *   3. The convolutions have two fast paths (kernels_internal.h): im2col +
+ *      GEMM, tested on its own over the same table, and the direct stride-1
+ *      kernels, tested over a second table of stride-1 shapes with EVERY
+ *      instruction set this CPU supports (generic SSE2, AVX2, AVX-512),
+ *      whatever ASTRT_CONV_ISA selects for the public kernels; two calls
+ *      must give bit-identical results.
  *
  * Tolerance for fast vs reference (TOL_FAST): max |fast - ref| <=
  *   1e-4 * (1 + max |ref|). The references accumulate in double and round
@@ -449,6 +455,207 @@ START_TEST(test_conv_grad_weight_vs_ref) {
 }
 END_TEST
 
+/* The im2col + GEMM path on its own (the public kernels send the stride-1
+ * shapes above to the direct kernels when an instruction set is active). */
+START_TEST(test_conv_im2col_vs_ref) {
+  const conv_case *cc = &conv_cases[_i / 3];
+  const conv_kind kind = (conv_kind)(_i % 3);
+  const astrt_conv_shape *s = &cc->s;
+  rng rg = {9000u + (uint64_t)_i};
+  const int64_t nx = conv_x_size(s), nw = conv_w_size(s), ny = conv_y_size(s);
+  float *x = rand_f(&rg, nx), *w = rand_f(&rg, nw), *dy = rand_f(&rg, ny);
+  const int64_t nout = kind == CONV_FWD ? ny : kind == CONV_DX ? nx : nw;
+  float *want = nan_f(nout), *got = nan_f(nout);
+  char what[128];
+  snprintf(what, sizeof what, "im2col %s [%s]",
+           kind == CONV_FWD ? "fwd" : kind == CONV_DX ? "dx" : "dw", cc->name);
+  switch (kind) {
+    case CONV_FWD:
+      astrt_ref_conv2d_f32(s, x, w, want);
+      astrt_conv2d_im2col_f32(s, x, w, got);
+      break;
+    case CONV_DX:
+      astrt_ref_conv2d_grad_input_f32(s, dy, w, want);
+      astrt_conv2d_grad_input_im2col_f32(s, dy, w, got);
+      break;
+    case CONV_DW:
+      astrt_ref_conv2d_grad_weight_f32(s, x, dy, want);
+      astrt_conv2d_grad_weight_im2col_f32(s, x, dy, got);
+      break;
+  }
+  assert_nonzero(what, want, nout);
+  assert_close(what, got, want, nout, TOL_FAST);
+  free(x); free(w); free(dy); free(want); free(got);
+}
+END_TEST
+
+/* ---- conv2d: direct kernels, every instruction set ------------------------ */
+
+/* Stride-1 shapes for the direct kernels (kernels_conv_direct.c). They
+ * vectorise over the flattened output position q = oh*OW + ow in vectors of
+ * 4 (generic), 8 (AVX2) or 16 (AVX-512) floats and tile output channels
+ * (forward), taps (grad input) or both (grad weight) in groups of up to
+ * 6..8, so the table mixes: P = OH*OW below, equal to and between multiples
+ * of every vector length; O and C*KH*KW that leave partial groups (odd O:
+ * 5, 17, 33, 40); C = 1; kernels 1x1 .. 7x7, square and not; padding 0..3,
+ * also >= the kernel (rows of pure padding); images smaller than the kernel;
+ * N = 1; grad weight's image chunks (LeNet N = 64, chunks of 3 and 5). */
+static const conv_case direct_cases[] = {
+    {"lenet conv1", {64, 1, 28, 28, 6, 5, 5, 1, 1, 2, 2}},
+    {"lenet conv2", {64, 6, 14, 14, 16, 5, 5, 1, 1, 0, 0}},
+    {"lenet conv2 N=1", {1, 6, 14, 14, 16, 5, 5, 1, 1, 0, 0}},
+    {"O=5 C=2 3x3 p1", {2, 2, 9, 11, 5, 3, 3, 1, 1, 1, 1}},
+    {"O=17 C=3 5x5 p2", {2, 3, 12, 12, 17, 5, 5, 1, 1, 2, 2}},
+    {"O=33 C=1 3x3 p0", {3, 1, 10, 7, 33, 3, 3, 1, 1, 0, 0}},
+    {"O=40 C=2 3x3 p1 8x8", {2, 2, 8, 8, 40, 3, 3, 1, 1, 1, 1}},
+    {"7x7 p3 C=2 O=4", {2, 2, 15, 13, 4, 7, 7, 1, 1, 3, 3}},
+    {"6x6 p(2,1) C=2 O=6", {1, 2, 10, 8, 6, 6, 6, 1, 1, 2, 1}},
+    {"4x4 p(3,0) C=3 O=5", {2, 3, 9, 9, 5, 4, 4, 1, 1, 3, 0}},
+    {"2x2 p0 C=1 O=3", {3, 1, 6, 5, 3, 2, 2, 1, 1, 0, 0}},
+    {"1x1 p1 C=3 O=5", {2, 3, 6, 5, 5, 1, 1, 1, 1, 1, 1}},
+    {"1x1 p0 (pointwise) C=3 O=7", {2, 3, 5, 6, 7, 1, 1, 1, 1, 0, 0}},
+    {"3x5 p(1,2) C=2 O=3", {2, 2, 7, 11, 3, 3, 5, 1, 1, 1, 2}},
+    {"P=16 (4x4 out)", {2, 2, 6, 6, 3, 3, 3, 1, 1, 0, 0}},
+    {"P=8 (2x4 out)", {2, 3, 4, 6, 9, 3, 3, 1, 1, 0, 0}},
+    {"P=1 (2x2 image, 2x2 kernel)", {1, 2, 2, 2, 3, 2, 2, 1, 1, 0, 0}},
+    {"1x1 image 3x3 p1", {2, 2, 1, 1, 3, 3, 3, 1, 1, 1, 1}},
+    {"kernel > image, padded", {2, 2, 2, 3, 3, 3, 4, 1, 1, 1, 1}},
+    {"pad 3 = kernel 3", {2, 2, 5, 5, 2, 3, 3, 1, 1, 3, 3}},
+    {"pad 2 > kernel 2", {1, 3, 4, 3, 4, 2, 2, 1, 1, 2, 2}},
+    {"one-row images", {3, 2, 1, 9, 2, 1, 3, 1, 1, 0, 1}},
+    {"N=1 C=1 O=1", {1, 1, 5, 5, 1, 2, 2, 1, 1, 0, 0}},
+    {"C=16 O=8 3x3 6x6", {2, 16, 6, 6, 8, 3, 3, 1, 1, 1, 1}},
+    {"cifar-like 3x3 p1", {8, 3, 32, 32, 16, 3, 3, 1, 1, 1, 1}},
+};
+#define N_DIRECT_CASES ((int)(sizeof direct_cases / sizeof direct_cases[0]))
+
+static const astrt_conv_isa all_isas[] = {
+    ASTRT_CONV_ISA_GENERIC, ASTRT_CONV_ISA_AVX2, ASTRT_CONV_ISA_AVX512};
+
+static void direct_call(conv_kind kind, astrt_conv_isa isa,
+                        const astrt_conv_shape *s, const float *x,
+                        const float *w, const float *dy, float *out) {
+  switch (kind) {
+    case CONV_FWD: astrt_conv2d_direct_f32(isa, s, x, w, out); break;
+    case CONV_DX: astrt_conv2d_grad_input_direct_f32(isa, s, dy, w, out); break;
+    case CONV_DW: astrt_conv2d_grad_weight_direct_f32(isa, s, x, dy, out); break;
+  }
+}
+
+/* Loop index: case = _i / 3, kind = _i % 3. For every instruction set this
+ * CPU supports: from a NaN-filled output, within TOL_FAST of the reference;
+ * a second call over that output is bit-identical (overwrites, and is
+ * deterministic). */
+START_TEST(test_conv_direct_vs_ref) {
+  const conv_case *cc = &direct_cases[_i / 3];
+  const conv_kind kind = (conv_kind)(_i % 3);
+  const astrt_conv_shape *s = &cc->s;
+  rng rg = {10000u + (uint64_t)_i};
+  const int64_t nx = conv_x_size(s), nw = conv_w_size(s), ny = conv_y_size(s);
+  float *x = rand_f(&rg, nx);   /* [N, C, H, W]     */
+  float *w = rand_f(&rg, nw);   /* [O, C, KH, KW]   */
+  float *dy = rand_f(&rg, ny);  /* [N, O, OH, OW]   */
+  const int64_t nout = kind == CONV_FWD ? ny : kind == CONV_DX ? nx : nw;
+  float *want = nan_f(nout), *got = alloc_f(nout), *again = alloc_f(nout);
+  switch (kind) {
+    case CONV_FWD: astrt_ref_conv2d_f32(s, x, w, want); break;
+    case CONV_DX: astrt_ref_conv2d_grad_input_f32(s, dy, w, want); break;
+    case CONV_DW: astrt_ref_conv2d_grad_weight_f32(s, x, dy, want); break;
+  }
+  assert_nonzero(cc->name, want, nout);
+  int ran = 0;
+  for (size_t v = 0; v < sizeof all_isas / sizeof all_isas[0]; v++) {
+    const astrt_conv_isa isa = all_isas[v];
+    if (!astrt_conv_isa_supported(isa)) continue;
+    char what[160];
+    snprintf(what, sizeof what, "direct %s %s [%s]", astrt_conv_isa_name(isa),
+             kind == CONV_FWD ? "fwd" : kind == CONV_DX ? "dx" : "dw",
+             cc->name);
+    for (int64_t i = 0; i < nout; i++) got[i] = NAN;
+    direct_call(kind, isa, s, x, w, dy, got);
+    assert_close(what, got, want, nout, TOL_FAST);
+    memcpy(again, got, (size_t)nout * sizeof(float));
+    direct_call(kind, isa, s, x, w, dy, again);
+    assert_same(what, again, got, nout);
+    ran++;
+  }
+#if defined(__x86_64__)
+  ck_assert_msg(ran >= 1, "no instruction set ran (generic is always there)");
+#endif
+  free(x); free(w); free(dy); free(want); free(got); free(again);
+}
+END_TEST
+
+/* The public kernels on the direct cases (whatever path they pick), and
+ * determinism across calls: LeNet shapes, bit-identical results. */
+START_TEST(test_conv_public_direct_cases) {
+  const conv_case *cc = &direct_cases[_i / 3];
+  run_conv_case(cc, (conv_kind)(_i % 3), 11000u + (uint64_t)_i);
+}
+END_TEST
+
+START_TEST(test_conv_deterministic) {
+  for (int c = 0; c < 2; c++) {  /* LeNet conv1, conv2 */
+    const astrt_conv_shape *s = &direct_cases[c].s;
+    rng rg = {12000u + (uint64_t)c};
+    const int64_t nx = conv_x_size(s), nw = conv_w_size(s), ny = conv_y_size(s);
+    float *x = rand_f(&rg, nx), *w = rand_f(&rg, nw), *dy = rand_f(&rg, ny);
+    float *a[3] = {alloc_f(ny), alloc_f(nx), alloc_f(nw)};
+    float *b[3] = {alloc_f(ny), alloc_f(nx), alloc_f(nw)};
+    const int64_t n[3] = {ny, nx, nw};
+    for (int rep = 0; rep < 2; rep++) {
+      float **o = rep ? b : a;
+      astrt_conv2d_f32(s, x, w, o[0]);
+      astrt_conv2d_grad_input_f32(s, dy, w, o[1]);
+      astrt_conv2d_grad_weight_f32(s, x, dy, o[2]);
+      astrt_kernels_release_scratch();  /* a fresh scratch buffer each time */
+    }
+    for (int k = 0; k < 3; k++) {
+      ck_assert_msg(memcmp(a[k], b[k], (size_t)n[k] * sizeof(float)) == 0,
+                    "%s: output %d differs between two calls",
+                    direct_cases[c].name, k);
+      free(a[k]);
+      free(b[k]);
+    }
+    free(x); free(w); free(dy);
+  }
+}
+END_TEST
+
+/* Path selection and the instruction-set hooks. */
+START_TEST(test_conv_isa_and_paths) {
+  ck_assert_int_eq(astrt_conv_isa_supported(ASTRT_CONV_ISA_NONE), 1);
+  const astrt_conv_isa act = astrt_conv_isa_active();
+  ck_assert_int_eq(astrt_conv_isa_supported(act), 1);
+  ck_assert_int_eq(astrt_conv_isa_active(), act);  /* cached */
+  ck_assert_str_eq(astrt_conv_isa_name(ASTRT_CONV_ISA_NONE), "none");
+  ck_assert_str_eq(astrt_conv_isa_name(ASTRT_CONV_ISA_GENERIC), "generic");
+  ck_assert_str_eq(astrt_conv_isa_name(ASTRT_CONV_ISA_AVX2), "avx2");
+  ck_assert_str_eq(astrt_conv_isa_name(ASTRT_CONV_ISA_AVX512), "avx512");
+  /* AVX-512 implies AVX2 implies generic on any CPU this runs on */
+  if (astrt_conv_isa_supported(ASTRT_CONV_ISA_AVX512))
+    ck_assert_int_eq(astrt_conv_isa_supported(ASTRT_CONV_ISA_AVX2), 1);
+  if (astrt_conv_isa_supported(ASTRT_CONV_ISA_AVX2))
+    ck_assert_int_eq(astrt_conv_isa_supported(ASTRT_CONV_ISA_GENERIC), 1);
+  const char *env = getenv("ASTRT_CONV_ISA");
+  if (env && (!strcmp(env, "none") || !strcmp(env, "im2col")))
+    ck_assert_int_eq(act, ASTRT_CONV_ISA_NONE);
+  /* LeNet shapes go direct; strided and plain 1x1 shapes do not. */
+  ck_assert_int_eq(astrt_conv_direct_suits(&direct_cases[0].s), 1);
+  ck_assert_int_eq(astrt_conv_direct_suits(&direct_cases[1].s), 1);
+  const astrt_conv_shape strided = {2, 3, 9, 9, 4, 3, 3, 2, 2, 1, 1};
+  const astrt_conv_shape pointwise = {3, 5, 6, 7, 4, 1, 1, 1, 1, 0, 0};
+  const astrt_conv_shape empty = {0, 2, 4, 4, 3, 3, 3, 1, 1, 1, 1};
+  const astrt_conv_shape no_out = {1, 2, 2, 4, 2, 5, 1, 1, 1, 1, 0};
+  const astrt_conv_shape big = {2, 64, 16, 16, 128, 3, 3, 1, 1, 1, 1};
+  ck_assert_int_eq(astrt_conv_direct_suits(&strided), 0);
+  ck_assert_int_eq(astrt_conv_direct_suits(&pointwise), 0);
+  ck_assert_int_eq(astrt_conv_direct_suits(&empty), 0);
+  ck_assert_int_eq(astrt_conv_direct_suits(&no_out), 0);
+  ck_assert_int_eq(astrt_conv_direct_suits(&big), 0);
+}
+END_TEST
+
 /* Degenerate shapes: nothing to write, or all-zero outputs. */
 START_TEST(test_conv_degenerate) {
   float buf[64], canary[64];
@@ -823,6 +1030,44 @@ START_TEST(test_pool_vs_ref) {
 }
 END_TEST
 
+/* The 2x2 stride-2 max pool handles four windows at a time (SSE2) and
+ * drops to the scalar rule for a group holding a NaN: NaNs at every corner
+ * position of groups at the start, middle and end of rows, plus ties
+ * (values quantised to halves) and signed zeros, must give the reference's
+ * bits exactly. */
+START_TEST(test_maxpool_2x2s2_nan_groups) {
+  const astrt_pool_shape shapes[] = {
+      {3, 6, 16, 2, 2, 2, 2, 0, 0},   /* 8 windows per row: two groups   */
+      {2, 7, 21, 2, 2, 2, 2, 0, 0},   /* 10 windows + odd column and row */
+      {4, 28, 28, 2, 2, 2, 2, 0, 0},  /* LeNet pool1 plane size          */
+  };
+  for (size_t v = 0; v < sizeof shapes / sizeof shapes[0]; v++) {
+    const astrt_pool_shape *s = &shapes[v];
+    const int64_t nx = pool_x_size(s), ny = pool_y_size(s);
+    rng rg = {13000u + (uint64_t)v};
+    float *x = rand_f(&rg, nx);    /* [planes, H, W]   */
+    float *dy = rand_f(&rg, ny);   /* [planes, OH, OW] */
+    for (int64_t i = 0; i < nx; i++) {
+      const uint64_t r = rng_next(&rg) % 64;
+      x[i] = r == 0 ? NAN : r == 1 ? -0.0f : r == 2 ? 0.0f
+                                         : floorf(x[i] * 2.0f) / 2.0f;
+    }
+    float *want = nan_f(nx), *got = nan_f(nx);
+    astrt_ref_maxpool2d_f32(s, x, want);
+    astrt_maxpool2d_f32(s, x, got);
+    assert_same("maxpool 2x2s2 fwd with NaNs", got, want, ny);
+    for (int64_t i = 0; i < nx; i++) got[i] = NAN;
+    astrt_ref_maxpool2d_grad_f32(s, x, dy, want);
+    astrt_maxpool2d_grad_f32(s, x, dy, got);
+    assert_same("maxpool 2x2s2 grad with NaNs", got, want, nx);
+    /* bits, not just values (dx holds no NaN: dy has none) */
+    ck_assert_msg(memcmp(got, want, (size_t)nx * sizeof(float)) == 0,
+                  "maxpool 2x2s2 grad: bits differ from the reference");
+    free(x); free(dy); free(want); free(got);
+  }
+}
+END_TEST
+
 /* ---- scratch ------------------------------------------------------------- */
 
 START_TEST(test_scratch_grow_release) {
@@ -914,8 +1159,15 @@ static Suite *kernels_suite(void) {
   tcase_add_loop_test(tc, test_conv_fwd_vs_ref, 0, N_CONV_CASES);
   tcase_add_loop_test(tc, test_conv_grad_input_vs_ref, 0, N_CONV_CASES);
   tcase_add_loop_test(tc, test_conv_grad_weight_vs_ref, 0, N_CONV_CASES);
+  tcase_add_loop_test(tc, test_conv_im2col_vs_ref, 0, 3 * N_CONV_CASES);
   tcase_add_test(tc, test_conv_degenerate);
   tcase_add_test(tc, test_conv_threads);
+
+  tc = tcase(s, "conv_direct");
+  tcase_add_loop_test(tc, test_conv_direct_vs_ref, 0, 3 * N_DIRECT_CASES);
+  tcase_add_loop_test(tc, test_conv_public_direct_cases, 0, 3 * N_DIRECT_CASES);
+  tcase_add_test(tc, test_conv_deterministic);
+  tcase_add_test(tc, test_conv_isa_and_paths);
 
   tc = tcase(s, "pool");
   tcase_add_test(tc, test_pool_out_size);
@@ -924,6 +1176,7 @@ static Suite *kernels_suite(void) {
   tcase_add_loop_test(tc, test_ref_pool_grads_fd, 0,
                       (int)(sizeof pool_fd_cases / sizeof pool_fd_cases[0]));
   tcase_add_loop_test(tc, test_pool_vs_ref, 0, 2 * N_POOL_CASES);
+  tcase_add_test(tc, test_maxpool_2x2s2_nan_groups);
 
   tc = tcase(s, "scratch");
   tcase_add_test(tc, test_scratch_grow_release);
