@@ -46,6 +46,20 @@ endif()
 
 find_package(Threads REQUIRED)
 
+# MPI (optional): data-parallel training (runtime/dist.c, docs/distributed.md).
+set(ASTC_WITH_MPI OFF)
+if(NOT ASTC_MPI STREQUAL "OFF")
+  find_package(MPI COMPONENTS C QUIET)
+  if(MPI_C_FOUND)
+    set(ASTC_WITH_MPI ON)
+    message(STATUS "astc: MPI ${MPI_C_VERSION}: data-parallel training enabled")
+  elseif(ASTC_MPI STREQUAL "ON")
+    astc_missing("MPI (mpi.h, libmpi)" "libopenmpi-dev openmpi-bin")
+  else()
+    message(STATUS "astc: MPI not found: data-parallel training disabled (apt-get install -y libopenmpi-dev openmpi-bin)")
+  endif()
+endif()
+
 # The system C compiler astc invokes to link executables (astc build).
 set(ASTC_LINK_CC "cc" CACHE STRING "C compiler driver astc uses to link programs")
 

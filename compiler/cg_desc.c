@@ -148,6 +148,68 @@ static LLVMValueRef layer_names(Cg *cg) {
   return g;
 }
 
+/* ---- the step's nodes, for diagnosis ------------------------------------------------- */
+
+/* string constants shared between node descriptions */
+typedef struct StrPool {
+  char **keys;
+  LLVMValueRef *vals;
+  int len, cap;
+} StrPool;
+
+static LLVMValueRef pooled(Cg *cg, StrPool *sp, const char *s) {
+  if (!s) s = "";
+  for (int i = 0; i < sp->len; i++)
+    if (!strcmp(sp->keys[i], s)) return sp->vals[i];
+  if (sp->len == sp->cap) {
+    sp->cap = sp->cap ? 2 * sp->cap : 64;
+    sp->keys = xrealloc(sp->keys, sizeof *sp->keys * (size_t)sp->cap);
+    sp->vals = xrealloc(sp->vals, sizeof *sp->vals * (size_t)sp->cap);
+  }
+  sp->keys[sp->len] = xstrdup(s);
+  sp->vals[sp->len] = cstr(cg, s);
+  return sp->vals[sp->len++];
+}
+
+/* astrt_step_nodes[nphases]: every node of each phase's step, in order */
+static LLVMValueRef step_nodes(Cg *cg) {
+  const IrProgram *p = cg->p;
+  LLVMTypeRef nf[] = {cg->ptr, cg->ptr, cg->ptr, cg->ptr, cg->ptr, cg->ptr, cg->i32, cg->i32, cg->i32, cg->i32};
+  LLVMTypeRef nt = struct_type(cg, "astrt_node_desc", nf, ARRAY_LEN(nf));
+  LLVMTypeRef sf[] = {cg->ptr, cg->i64};
+  LLVMTypeRef st = struct_type(cg, "astrt_step_nodes", sf, ARRAY_LEN(sf));
+  StrPool sp = {0};
+  LLVMValueRef *steps = xcalloc((size_t)p->phases.len + 1, sizeof(LLVMValueRef));
+  for (int k = 0; k < p->phases.len; k++) {
+    const IrGraph *g = &p->phases.data[k].step;
+    LLVMValueRef *items = xcalloc((size_t)g->len + 1, sizeof(LLVMValueRef));
+    for (int i = 0; i < g->len; i++) {
+      const IrNode *n = &g->nodes[i];
+      const char *name = n->op == IR_PARAM ? p->vars.data[n->ia[0]].name : n->name;
+      if (n->op == IR_INPUT) name = n->ia[0] == 1 ? "y" : n->ia[0] == 2 ? "features" : "x";
+      char site[600] = "";
+      if (n->layer >= 0 && p->layers.data[n->layer].loc.file > 0) loc_str(p->layers.data[n->layer].loc, site, sizeof site);
+      LLVMValueRef vals[] = {pooled(cg, &sp, ir_ops[n->op].name), pooled(cg, &sp, name),
+                             pooled(cg, &sp, n->layer >= 0 ? p->layers.data[n->layer].name : ""),
+                             pooled(cg, &sp, site), pooled(cg, &sp, n->scope), pooled(cg, &sp, n->loc.file > 0 ? src_path(n->loc.file) : ""),
+                             i32c(cg, n->loc.line), i32c(cg, n->loc.col), i32c(cg, (int64_t)n->role),
+                             i32c(cg, (int64_t)n->type.dtype)};
+      items[i] = LLVMConstNamedStruct(nt, vals, ARRAY_LEN(vals));
+    }
+    char gname[64];
+    snprintf(gname, sizeof gname, "astc_step_nodes_%d", k);
+    LLVMValueRef vals[] = {global_array(cg, nt, items, g->len, gname), cg_i64(cg, g->len)};
+    steps[k] = LLVMConstNamedStruct(st, vals, ARRAY_LEN(vals));
+    free(items);
+  }
+  LLVMValueRef g = global_array(cg, st, steps, p->phases.len, "astc_step_nodes");
+  free(steps);
+  for (int i = 0; i < sp.len; i++) free(sp.keys[i]);
+  free(sp.keys);
+  free(sp.vals);
+  return g;
+}
+
 static LLVMValueRef data_desc(Cg *cg, LLVMTypeRef *type) {
   const DataSpec *d = &cg->p->data;
   LLVMTypeRef dims = LLVMArrayType2(cg->i64, ASTRT_DESC_MAX_RANK);
@@ -178,7 +240,7 @@ void cg_emit_descriptor(Cg *cg, LLVMValueRef *phase_fns, const int64_t *phase_wo
   LLVMValueRef data = data_desc(cg, &data_t);
   LLVMTypeRef f[] = {cg->i32, cg->i32, cg->ptr, cg->ptr, cg->ptr, cg->i64, cg->i32, cg->i32, cg->ptr, cg->ptr,
                      cg->ptr, cg->i64, cg->i64, cg->ptr, cg->f64, cg->i64, cg->i64, cg->i64, cg->i64,
-                     cg->f64, cg->ptr, cg->ptr, cg->i64, cg->i64, cg->f64, cg->i64, data_t};
+                     cg->f64, cg->ptr, cg->ptr, cg->i64, cg->i64, cg->f64, cg->i64, cg->ptr, data_t};
   LLVMTypeRef t = struct_type(cg, "astrt_program", f, ARRAY_LEN(f));
   LLVMValueRef vals[] = {i32c(cg, ASTRT_ABI_VERSION), i32c(cg, p->vars.len), cstr(cg, p->model_name),
                          cstr(cg, p->source_path), vars, cg_i64(cg, cg->var_bytes), i32c(cg, p->layers.len),
@@ -187,7 +249,8 @@ void cg_emit_descriptor(Cg *cg, LLVMValueRef *phase_fns, const int64_t *phase_wo
                          f64c(cg, p->opt.lr), cg_i64(cg, p->batch), cg_i64(cg, p->epochs), cg_i64(cg, p->steps),
                          cg_i64(cg, (int64_t)p->seed), f64c(cg, p->target_accuracy), cstr(cg, p->opt.desc),
                          predict_fn, cg_i64(cg, predict_work), cg_i64(cg, output_size),
-                         f64c(cg, p->loss_scale > 0 ? p->loss_scale : 1), cg_i64(cg, p->loss_scale_growth), data};
+                         f64c(cg, p->loss_scale > 0 ? p->loss_scale : 1), cg_i64(cg, p->loss_scale_growth),
+                         step_nodes(cg), data};
   char name[256];
   snprintf(name, sizeof name, "%s_program", cg->prefix);
   LLVMValueRef g = LLVMAddGlobal(cg->mod, t, name);

@@ -8,7 +8,7 @@
 typedef enum CgRuntimeFn {
   RT_SGEMM, RT_CONV2D, RT_CONV2D_GRAD_INPUT, RT_CONV2D_GRAD_WEIGHT,
   RT_MAXPOOL2D, RT_MAXPOOL2D_GRAD, RT_AVGPOOL2D, RT_AVGPOOL2D_GRAD,
-  RT_DROPOUT_MASK, RT_COUNT_CORRECT, RT_TANHF, RT_ALL_FINITE, RT_ASTRT_MAIN,
+  RT_DROPOUT_MASK, RT_COUNT_CORRECT, RT_TANHF, RT_ALL_FINITE, RT_DIST_ALLREDUCE, RT_CHECK_FINITE, RT_ASTRT_MAIN,
   RT_NUM
 } CgRuntimeFn;
 
@@ -34,6 +34,10 @@ typedef struct Cg {
   bool in_micro;
   LLVMValueRef micro_weight;   /* rows_m / rows, float */
   LLVMValueRef micro_first;    /* the micro-batch's first row in the batch, i64 */
+  /* diagnosis (a phase's step): set `diagnose` before emitting it; diag_on is
+   * then the run-time flag (outputs[ASTRT_OUT_NONFINITE] < 0), else NULL */
+  bool diagnose;
+  LLVMValueRef diag_on;
 } Cg;
 
 /* the runtime function table: name and LLVM type */

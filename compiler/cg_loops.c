@@ -305,17 +305,26 @@ static void sgd_body(Cg *cg, LLVMValueRef *idx, void *vctx) {
   cg_store_f32(cg, LLVMBuildFSub(b, w, LLVMBuildFMul(b, c->lr, d, ""), ""), wa);
 }
 
-/* a guarded update runs only if its flag (the last operand) is nonzero */
+/* a guarded update runs only if its flag (the last operand) is nonzero; in
+ * diagnose mode (cg->diag_on) no update runs */
 static void guarded(Cg *cg, const IrNode *n, LLVMValueRef e, CgBody *body, void *ctx) {
-  if (!n->ia[IR_UPDATE_GUARDED]) {
+  LLVMValueRef cond = NULL;
+  if (n->ia[IR_UPDATE_GUARDED]) {
+    int f = n->in[n->nin - 1];
+    LLVMValueRef ok = cg->imm[f] ? cg->imm[f] : cg_load_f32(cg, cg_addr(cg, f));
+    cond = LLVMBuildFCmp(cg->b, LLVMRealONE, ok, cg_f32(cg, 0), "");
+  }
+  if (cg->diag_on) {
+    LLVMValueRef normal = LLVMBuildNot(cg->b, cg->diag_on, "");
+    cond = cond ? LLVMBuildAnd(cg->b, cond, normal, "") : normal;
+  }
+  if (!cond) {
     cg_loop_nest(cg, 1, &e, body, ctx);
     return;
   }
-  int f = n->in[n->nin - 1];
-  LLVMValueRef ok = cg->imm[f] ? cg->imm[f] : cg_load_f32(cg, cg_addr(cg, f));
   LLVMBasicBlockRef run = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "update");
   LLVMBasicBlockRef skip = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "update.done");
-  LLVMBuildCondBr(cg->b, LLVMBuildFCmp(cg->b, LLVMRealONE, ok, cg_f32(cg, 0), ""), run, skip);
+  LLVMBuildCondBr(cg->b, cond, run, skip);
   LLVMPositionBuilderAtEnd(cg->b, run);
   cg_loop_nest(cg, 1, &e, body, ctx);
   LLVMBuildBr(cg->b, skip);

@@ -34,6 +34,8 @@ static const RtSig rt_sigs[RT_NUM] = {
     [RT_COUNT_CORRECT] = {"astrt_count_correct", "fppll", (void *)astrt_count_correct},
     [RT_TANHF] = {"tanhf", "ff", (void *)tanhf},
     [RT_ALL_FINITE] = {"astrt_all_finite", "fpl", (void *)astrt_all_finite},
+    [RT_CHECK_FINITE] = {"astrt_check_finite", "vplpli", (void *)astrt_check_finite},
+    [RT_DIST_ALLREDUCE] = {"astrt_dist_allreduce", "vpplf", (void *)astrt_dist_allreduce},
     [RT_ASTRT_MAIN] = {"astrt_exe_main", "iipp", (void *)astrt_exe_main},
 };
 
@@ -254,12 +256,12 @@ static void emit_special(Cg *cg, int node) {
   } else if (n->op == IR_DROPOUT_MASK) {
     /* in a micro-batch, the mask continues the big batch's element numbering */
     LLVMValueRef step = LLVMBuildFPToUI(cg->b, scalar_arg(cg, SC_STEP), cg->i64, "");
-    LLVMValueRef first = cg_i64(cg, 0);
-    if (cg->in_micro) {
-      Shape row = n->type.shape;
-      row.d[0] = 1;
-      first = LLVMBuildNSWMul(cg->b, cg->micro_first, cg_numel(cg, &row), "");
-    }
+    /* the batch-wide number of this (micro-batch's or shard's) first row */
+    LLVMValueRef first_row = LLVMBuildFPToSI(cg->b, scalar_arg(cg, SC_ROW0), cg->i64, "row0");
+    if (cg->in_micro) first_row = LLVMBuildNSWAdd(cg->b, first_row, cg->micro_first, "");
+    Shape row = n->type.shape;
+    row.d[0] = 1;
+    LLVMValueRef first = LLVMBuildNSWMul(cg->b, first_row, cg_numel(cg, &row), "");
     LLVMValueRef args[7] = {cg_addr(cg, node), cg_numel(cg, &n->type.shape), first, cg_f32(cg, n->fa[0]),
                             cg->a_seed, step, cg_i64(cg, n->ia[0])};
     cg_call(cg, RT_DROPOUT_MASK, args, 7);
@@ -302,11 +304,22 @@ static void emit_effect(Cg *cg, int node) {
   case IR_ASSIGN: {
     const IrVar *v = &cg->p->vars.data[n->ia[0]];
     LLVMValueRef dst = byte_gep(cg, cg->a_vars, cg->var_offsets[n->ia[0]]);
+    LLVMBasicBlockRef done = NULL;
+    if (cg->diag_on) {  /* diagnose mode changes no variable */
+      LLVMBasicBlockRef set = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "assign");
+      done = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "assign.done");
+      LLVMBuildCondBr(cg->b, cg->diag_on, done, set);
+      LLVMPositionBuilderAtEnd(cg->b, set);
+    }
     if (cg->imm[n->in[0]]) {
       cg_store_f32(cg, cg->imm[n->in[0]], dst);
     } else {
       int64_t bytes = shape_numel(&v->shape, 1) * dtype_size(v->dtype);
       LLVMBuildMemCpy(cg->b, dst, 4, cg_addr(cg, n->in[0]), 4, cg_i64(cg, bytes));
+    }
+    if (done) {
+      LLVMBuildBr(cg->b, done);
+      LLVMPositionBuilderAtEnd(cg->b, done);
     }
     break;
   }
@@ -322,7 +335,59 @@ static void emit_effect(Cg *cg, int node) {
   }
 }
 
+/* The allreduce nodes from `first` on (adjacent): one runtime call over all
+ * their buffers, astrt_dist_allreduce(ptrs, counts, n, shard weight). */
+static void emit_allreduce(Cg *cg, int first) {
+  const IrGraph *g = cg->g;
+  int n = 0;
+  while (first + n < g->len && g->nodes[first + n].op == IR_ALLREDUCE) n++;
+  LLVMBasicBlockRef here = LLVMGetInsertBlock(cg->b);
+  LLVMPositionBuilderAtEnd(cg->b, cg->entry);  /* stack arrays once, in the entry block */
+  LLVMValueRef ptrs = LLVMBuildAlloca(cg->b, LLVMArrayType2(cg->ptr, (uint64_t)n), "sync_ptrs");
+  LLVMValueRef counts = LLVMBuildAlloca(cg->b, LLVMArrayType2(cg->i64, (uint64_t)n), "sync_counts");
+  LLVMPositionBuilderAtEnd(cg->b, here);
+  for (int k = 0; k < n; k++) {
+    const IrNode *x = &g->nodes[first + k];
+    ASTC_ASSERT(x->type.dtype == DT_F32);
+    LLVMValueRef idx[2] = {cg_i64(cg, 0), cg_i64(cg, k)};
+    LLVMBuildStore(cg->b, cg_addr(cg, x->in[0]), LLVMBuildInBoundsGEP2(cg->b, LLVMArrayType2(cg->ptr, (uint64_t)n), ptrs, idx, 2, ""));
+    LLVMBuildStore(cg->b, cg_numel(cg, &x->type.shape),
+                   LLVMBuildInBoundsGEP2(cg->b, LLVMArrayType2(cg->i64, (uint64_t)n), counts, idx, 2, ""));
+  }
+  LLVMValueRef args[4] = {ptrs, counts, cg_i64(cg, n), scalar_arg(cg, SC_SHARD)};
+  cg_call(cg, RT_DIST_ALLREDUCE, args, 4);
+}
+
+/* Diagnose mode, after node `node` has run: if its value holds a NaN or an
+ * infinity and no earlier node's did, outputs[ASTRT_OUT_NONFINITE] = node.
+ * Unless the run-time flag is set, this costs one branch on it. */
+static void diag_check(Cg *cg, int node) {
+  const IrNode *n = &cg->g->nodes[node];
+  IrOpClass cls = ir_ops[n->op].cls;
+  if (!cg->diag_on || cg->imm[node] || cls == EFFECT || n->op == IR_CONST || n->op == IR_SCALAR ||
+      n->type.dtype == DT_I32)
+    return;
+  LLVMBasicBlockRef check = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "diag.check");
+  LLVMBasicBlockRef next = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "diag.next");
+  LLVMBuildCondBr(cg->b, cg->diag_on, check, next);
+  LLVMPositionBuilderAtEnd(cg->b, check);
+  LLVMValueRef idx = cg_i64(cg, ASTRT_OUT_NONFINITE);
+  LLVMValueRef args[5] = {LLVMBuildInBoundsGEP2(cg->b, cg->f32, cg->a_outputs, &idx, 1, ""), cg_i64(cg, node),
+                          cg_addr(cg, node), cg_numel(cg, &n->type.shape),
+                          LLVMConstInt(cg->i32, (unsigned long long)n->type.dtype, 0)};
+  cg_call(cg, RT_CHECK_FINITE, args, 5);
+  LLVMBuildBr(cg->b, next);
+  LLVMPositionBuilderAtEnd(cg->b, next);
+}
+
+static void emit_node_code(Cg *cg, int node);
+
 static void emit_node(Cg *cg, int node) {
+  emit_node_code(cg, node);
+  diag_check(cg, node);
+}
+
+static void emit_node_code(Cg *cg, int node) {
   const IrNode *n = &cg->g->nodes[node];
   if (cg_is_immediate(n)) {
     if (n->op == IR_CONST) cg->imm[node] = cg_f32(cg, n->fa[0]);
@@ -343,7 +408,9 @@ static void emit_node(Cg *cg, int node) {
                       cg_i64(cg, bytes));
     }
     return;  /* other params and inputs are addressed in place */
-  case VIEW: return;
+  case VIEW:
+    if (n->op == IR_ALLREDUCE && (node == 0 || cg->g->nodes[node - 1].op != IR_ALLREDUCE)) emit_allreduce(cg, node);
+    return;
   case EW_UNARY: case EW_BINARY: case BROADCAST: cg_elementwise(cg, node); return;
   case REDUCE: cg_reduce(cg, node); return;
   case MATMUL: emit_matmul(cg, node); return;
@@ -449,6 +516,12 @@ static LLVMValueRef emit_graph(Cg *cg, const IrGraph *g, const char *name, int64
   cg->entry = LLVMAppendBasicBlockInContext(cg->ctx, fn, "entry");
   LLVMBasicBlockRef body = LLVMAppendBasicBlockInContext(cg->ctx, fn, "body");
   LLVMPositionBuilderAtEnd(cg->b, body);
+  cg->diag_on = NULL;
+  if (cg->diagnose) {  /* the caller asks for diagnosis with outputs[ASTRT_OUT_NONFINITE] = -1 */
+    LLVMValueRef idx = cg_i64(cg, ASTRT_OUT_NONFINITE);
+    LLVMValueRef flag = cg_load_f32(cg, LLVMBuildInBoundsGEP2(cg->b, cg->f32, cg->a_outputs, &idx, 1, ""));
+    cg->diag_on = LLVMBuildFCmp(cg->b, LLVMRealOLT, flag, cg_f32(cg, 0), "diagnose");
+  }
   /* immediates first, so every use is dominated (the row count is per micro-batch) */
   for (int i = 0; i < g->len; i++)
     if (cg_is_immediate(&g->nodes[i]) && !(g->nodes[i].op == IR_SCALAR && g->nodes[i].ia[0] == SC_ROWS))
@@ -458,6 +531,7 @@ static LLVMValueRef emit_graph(Cg *cg, const IrGraph *g, const char *name, int64
     emit_micro_loop(cg, boundary, micro, example);
     for (int i = boundary; i < g->len; i++)
       if (g->nodes[i].op != IR_ACCUMULATE && !cg->imm[i]) emit_node(cg, i);
+      else if (g->nodes[i].op == IR_ACCUMULATE) diag_check(cg, i);  /* summed in the loop */
   } else {
     for (int i = 0; i < g->len; i++)
       if (!cg->imm[i]) emit_node(cg, i);
@@ -467,6 +541,7 @@ static LLVMValueRef emit_graph(Cg *cg, const IrGraph *g, const char *name, int64
   LLVMBuildBr(cg->b, body);
   free(cg->imm);
   cg->imm = NULL;
+  cg->diag_on = NULL;
   cg_plan_free(&cg->plan);
   return fn;
 }
@@ -493,7 +568,9 @@ LLVMModuleRef cg_build_module(const IrProgram *p, LLVMContextRef ctx, const CgOp
     char name[64];
     snprintf(name, sizeof name, "astc_step_%d", i);
     const IrPhase *ph = &p->phases.data[i];
+    cg.diagnose = true;  /* the driver re-runs a step whose loss is not finite to diagnose it */
     phase_fns[i] = emit_graph(&cg, &ph->step, name, ph->batch, ph->micro, &phase_work[i]);
+    cg.diagnose = false;
     if (ph->prefix.len) {
       snprintf(name, sizeof name, "astc_prefix_%d", i);
       phase_fns[np + i] = emit_graph(&cg, &ph->prefix, name, p->eval_batch, 0, &phase_work[np + i]);

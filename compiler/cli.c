@@ -261,7 +261,7 @@ const Command cmd_show = {
     "show", "print the training program as IR: variables, each phase's step graph (forward, loss, "
             "backward, update) and the evaluation graph",
     "show [OPTIONS] FILE.train",
-    {{"--after", "PASS", "print the program right after PASS (phases, freeze, batch, precision, dce)"},
+    {{"--after", "PASS", "print the program right after PASS (phases, freeze, batch, sync, guard, precision, dce, prefix)"},
      {"--after-all", NULL, "print the program after every pass"},
      {"--phase", "N", "print only phase N's step graph"},
      {"--graph", "WHICH", "step, eval or all (default all)"},

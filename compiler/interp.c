@@ -399,7 +399,7 @@ static bool run_node(Interp *in, const IrGraph *g, int i) {
       }
     } else if (n->op == IR_DROPOUT_MASK) {
       uint64_t key = astrt_subkey(astrt_subkey(in->seed, (uint64_t)in->scalars[SC_STEP]), (uint64_t)n->ia[0]);
-      int64_t first = in->micro_first * (total / (in->rows ? in->rows : 1));
+      int64_t first = (in->micro_first + (int64_t)in->scalars[SC_ROW0]) * (total / (in->rows ? in->rows : 1));
       for (int64_t k = 0; k < total; k++)
         out[k] = astrt_uniform(key, (uint64_t)(first + k)) >= n->fa[0] ? 1 / (1 - n->fa[0]) : 0;
     } else if (n->op == IR_ALL_FINITE) {

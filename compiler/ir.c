@@ -75,7 +75,7 @@ const char *type_str(const Type *t, char *buf, size_t cap) {
 }
 
 const char *ir_scalar_name(IrScalar s) {
-  static const char *names[] = {"lr", "step", "rows", "loss_scale", "t"};
+  static const char *names[] = {"lr", "step", "rows", "loss_scale", "t", "row0", "shard"};
   return s < SC_NUM ? names[s] : "?";
 }
 

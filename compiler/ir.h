@@ -65,6 +65,8 @@ typedef enum IrScalar {
   SC_ROWS,        /* rows in this batch (the value of B), as a float     */
   SC_LOSS_SCALE,  /* loss scale (mixed precision)                        */
   SC_T,           /* training progress in [0, 1]                         */
+  SC_ROW0,        /* data parallelism: the global number of this shard's first row */
+  SC_SHARD,       /* data parallelism: this shard's rows / the global batch's rows */
   SC_NUM
 } IrScalar;
 
@@ -79,7 +81,7 @@ typedef enum IrOutput {
 const char *ir_scalar_name(IrScalar s);
 const char *ir_output_name(IrOutput o);
 
-#define IR_MAX_IN 6
+#define IR_MAX_IN 8   /* a guarded adamw_update has 7 */
 #define IR_MAX_IA 8
 #define IR_MAX_FA 4
 

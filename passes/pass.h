@@ -41,6 +41,8 @@ bool pass_run_pipeline(PassContext *c, bool verify,
 bool pass_phases(PassContext *c);
 bool pass_freeze(PassContext *c);
 bool pass_batch(PassContext *c);
+bool pass_sync(PassContext *c);
+bool pass_guard(PassContext *c);
 bool pass_precision(PassContext *c);
 bool pass_dce(PassContext *c);
 bool pass_prefix(PassContext *c);

@@ -128,7 +128,7 @@ static void scale_loss(IrGraph *g) {
   rw_begin(&rw, g);
   bool *unscaled = xcalloc((size_t)g->len + 1, sizeof(bool));
   bool seeded = false, boundary = false;
-  int ok = -1;
+  int ok = -1, guard_src = -1, guard_both = -1;
   for (int i = 0; i < g->len; i++) {
     const IrNode *n = &g->nodes[i];
     /* the backward pass starts from d loss / d loss = S instead of 1 */
@@ -138,8 +138,9 @@ static void scale_loss(IrGraph *g) {
       seeded = true;
       continue;
     }
-    if (!boundary && n->role == ROLE_UPDATE) {
-      /* every gradient crossing into the update: check it, then divide by S */
+    if (!boundary && n->role == ROLE_UPDATE && n->op != IR_ACCUMULATE) {
+      /* every gradient crossing into the update: check it, then divide by S
+       * (in a micro-batched step, the accumulated gradients: once per step) */
       boundary = true;
       rw.b = (IrBuilder){&rw.dst, n->loc, -1, ROLE_UPDATE, NULL};
       int inv = irb_bin(&rw.b, IR_DIV, irb_const(&rw.b, 1), irb_scalar(&rw.b, SC_LOSS_SCALE));
@@ -148,7 +149,8 @@ static void scale_loss(IrGraph *g) {
         for (int k = 0; k < u->nin; k++) {
           int o = u->in[k];
           const IrNode *on = &g->nodes[o];
-          bool grad = o < i && ir_ops[on->op].cls != LEAF && (on->role == ROLE_BACKWARD || on->op == IR_ACCUMULATE);
+          bool grad = o < i && ir_ops[on->op].cls != LEAF &&
+                      (on->role == ROLE_BACKWARD || (on->op == IR_ACCUMULATE && on->role != ROLE_LOSS));
           if (!grad || unscaled[o]) continue;
           unscaled[o] = true;
           rw.b.layer = on->layer;
@@ -164,12 +166,28 @@ static void scale_loss(IrGraph *g) {
         irb_node(&rw.b, IR_OUTPUT, 1, &overflow, ia, NULL, NULL);
       }
     }
+    int both = -1;
+    if (is_update(n->op) && ok >= 0 && n->ia[IR_UPDATE_GUARDED]) {
+      /* already guarded (guard.c: a finite loss): both conditions must hold */
+      int f = n->in[n->nin - 1];
+      if (f != guard_src) {
+        rw.b = (IrBuilder){&rw.dst, n->loc, -1, ROLE_UPDATE, NULL};
+        guard_src = f;
+        guard_both = irb_bin(&rw.b, IR_MINIMUM, rw.map[f], ok);
+      }
+      both = guard_both;
+    }
     int c = rw_copy(&rw, i);
     if (is_update(n->op) && ok >= 0) {
       /* the update happens only if every gradient was finite */
       IrNode *u = &rw.dst.nodes[c];
-      u->in[u->nin++] = ok;
-      u->ia[IR_UPDATE_GUARDED] = 1;
+      if (both >= 0) {
+        u->in[u->nin - 1] = both;
+      } else {
+        ASTC_ASSERT(u->nin < IR_MAX_IN);
+        u->in[u->nin++] = ok;
+        u->ia[IR_UPDATE_GUARDED] = 1;
+      }
     }
   }
   rw_end(&rw, g);

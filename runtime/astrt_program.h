@@ -18,13 +18,26 @@
 extern "C" {
 #endif
 
-#define ASTRT_ABI_VERSION 5
+#define ASTRT_ABI_VERSION 6
 #define ASTRT_DESC_MAX_RANK 6
 
-/* Run-time scalars a step reads (same order as the compiler's IrScalar). */
-enum { ASTRT_SC_LR, ASTRT_SC_STEP, ASTRT_SC_ROWS, ASTRT_SC_LOSS_SCALE, ASTRT_SC_T, ASTRT_NUM_SCALARS };
-/* Values a step writes (same order as IrOutput). */
-enum { ASTRT_OUT_LOSS, ASTRT_OUT_CORRECT, ASTRT_OUT_OVERFLOW, ASTRT_NUM_OUTPUTS };
+/* Run-time scalars a step reads (same order as the compiler's IrScalar).
+ * ROW0 and SHARD serve data parallelism: the global number of the first row
+ * of this rank's shard (dropout masks are numbered batch-wide) and the
+ * shard's share of the global batch (rows / global rows), which weighs its
+ * gradients in the allreduce; 0 and 1 in one process. */
+enum {
+  ASTRT_SC_LR, ASTRT_SC_STEP, ASTRT_SC_ROWS, ASTRT_SC_LOSS_SCALE, ASTRT_SC_T, ASTRT_SC_ROW0, ASTRT_SC_SHARD,
+  ASTRT_NUM_SCALARS
+};
+/* Values a step writes (same order as IrOutput). ASTRT_OUT_NONFINITE is
+ * diagnosis (docs/robustness.md), written by the generated code itself: a
+ * caller that sets it to -1 before a training step asks the step to run in
+ * diagnose mode, which skips every update and state assignment and leaves
+ * there the index (into the phase's astrt_step_nodes) of the first node
+ * whose value holds a NaN or an infinity, or -1; any other value (0) is a
+ * normal step, which does not touch it. */
+enum { ASTRT_OUT_LOSS, ASTRT_OUT_CORRECT, ASTRT_OUT_OVERFLOW, ASTRT_OUT_NONFINITE, ASTRT_NUM_OUTPUTS };
 
 /* A compiled step (training phase or evaluation):
  *   vars     the variable arena (parameters, state, optimizer slots)
@@ -79,6 +92,30 @@ typedef struct astrt_phase_desc {
   int64_t prefix_work_bytes;
 } astrt_phase_desc;
 
+/* One node of a compiled step, for diagnosis messages. */
+typedef enum astrt_node_role {
+  ASTRT_ROLE_FORWARD, ASTRT_ROLE_LOSS, ASTRT_ROLE_BACKWARD, ASTRT_ROLE_UPDATE, ASTRT_ROLE_EVAL,
+} astrt_node_role;
+
+typedef struct astrt_node_desc {
+  const char *op;            /* "exp", "matmul", "param", "input" */
+  const char *name;          /* param: the variable; else the source variable it
+                                was assigned to ("h"), or "" */
+  const char *layer;         /* the layer instance ("dense_2"), or "" */
+  const char *site;          /* where that layer is called ("mlp.train:8:15"), or "" */
+  const char *scope;         /* the fn or layer definition it was written in, or "" */
+  const char *file;          /* where in the source it came from ("" if nowhere) */
+  int32_t line, col;
+  int32_t role;              /* astrt_node_role */
+  int32_t dtype;             /* 0 f32, 1 bf16, 2 f16, 3 i32 */
+} astrt_node_desc;
+
+/* The nodes of one phase's step, in execution order. */
+typedef struct astrt_step_nodes {
+  const astrt_node_desc *nodes;
+  int64_t n;
+} astrt_step_nodes;
+
 typedef enum astrt_data_kind {
   ASTRT_DATA_IDX, ASTRT_DATA_CSV, ASTRT_DATA_NPY, ASTRT_DATA_SYNTHETIC,
 } astrt_data_kind;
@@ -131,6 +168,10 @@ typedef struct astrt_program {
   int64_t loss_scale_growth; /* > 0: dynamic loss scaling; the scale halves on a
                                 step with non-finite gradients (which is skipped)
                                 and doubles after this many clean steps */
+  /* Diagnosis of non-finite values: per phase, its step's nodes (the index a
+   * diagnosing step reports in ASTRT_OUT_NONFINITE); NULL if the steps cannot
+   * diagnose (then the driver never asks them to). */
+  const astrt_step_nodes *step_nodes;
   astrt_data_desc data;
 } astrt_program;
 
@@ -170,7 +211,16 @@ typedef struct astrt_options {
    * the schedule, the phases and every speedup rule complete within it.
    * astrt_options_default sets 1; 0 also means 1. */
   double budget;
+  /* A step whose loss is not finite changes no variable; then (--on-nan)
+   * ASTRT_ON_NAN_STOP ends the run with an error naming the step and the
+   * first non-finite value, writing no checkpoint after it;
+   * ASTRT_ON_NAN_SKIP_STEP skips the step with a warning and goes on, up to
+   * ASTRT_MAX_SKIPPED_STEPS consecutive skipped steps. */
+  int on_nan;
 } astrt_options;
+
+enum { ASTRT_ON_NAN_STOP, ASTRT_ON_NAN_SKIP_STEP };
+#define ASTRT_MAX_SKIPPED_STEPS 100
 
 typedef struct astrt_result {
   int64_t steps, epochs_done, samples;
@@ -180,6 +230,7 @@ typedef struct astrt_result {
   double time_to_target;     /* seconds of training, or < 0 if never reached */
   double loss_scale;         /* the final loss scale (fp16 loss scaling) */
   int64_t skipped_steps;     /* steps skipped for non-finite gradients */
+  int64_t nonfinite_steps;   /* steps skipped for a non-finite loss (--on-nan=skip-step) */
 } astrt_result;
 
 void astrt_options_default(astrt_options *o);
@@ -205,8 +256,15 @@ int astrt_exe_main(int argc, char **argv, const astrt_program *p);
  * number of element 0, nonzero in micro-batches). */
 void astrt_dropout_mask(float *out, int64_t n, int64_t first, float p, uint64_t seed, int64_t step,
                         int64_t site);
+/* Data parallelism: for k in [0, n), ptrs[k][0..counts[k]) becomes the sum
+ * over the ranks of weight * ptrs[k] (one MPI allreduce over all of them).
+ * Returns at once in one process. */
+void astrt_dist_allreduce(float **ptrs, const int64_t *counts, int64_t n, float weight);
 /* 1 if x[0..n) are all finite, else 0 (mixed precision's overflow check). */
 float astrt_all_finite(const float *x, int64_t n);
+/* Diagnose mode (ASTRT_OUT_NONFINITE): if *slot < 0 and x[0..n) (dtype as in
+ * astrt_node_desc) holds a NaN or an infinity, *slot = node. */
+void astrt_check_finite(float *slot, int64_t node, const void *x, int64_t n, int32_t dtype);
 /* Rows of logits[rows, k] whose first maximum is at labels[row]. */
 float astrt_count_correct(const float *logits, const int32_t *labels, int64_t rows, int64_t k);
 

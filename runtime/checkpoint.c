@@ -80,6 +80,7 @@ static uint32_t data_crc(const astrt_program *p, const void *vars) {
   X(clean_steps, "%" PRId64, int64_t) X(skipped_steps, "%" PRId64, int64_t)               \
   X(epoch_rows, "%" PRId64, int64_t) X(evals, "%" PRId64, int64_t)                        \
   X(metrics_bytes, "%" PRId64, int64_t) X(threads, "%" PRId64, int64_t)                   \
+  X(ranks, "%" PRId64, int64_t)                                                            \
   X(train_seconds, "%.17g", double) X(eval_seconds, "%.17g", double)                      \
   X(cache_seconds, "%.17g", double) X(epoch_loss, "%.17g", double)                        \
   X(loss_scale, "%.17g", double) X(best_acc, "%.17g", double)                             \
@@ -194,7 +195,14 @@ astrt_status astrt_checkpoint_write(const char *dir, const astrt_program *p, con
   ckpt_path(dir, s->step, path, sizeof path);
   astrt_status st = astrt_safetensors_write(path, t, (int)p->nvars, keys, values, k);
   free(t);
-  if (st) return st;
+  if (st) {  /* a full disk, say: what was there is still there */
+    char why[1024];
+    snprintf(why, sizeof why, "%s", astrt_last_error());
+    int n = astrt_checkpoint_count(dir);
+    return astrt_fail(st, "the checkpoint of step %" PRId64 " was not written: %s; %s", s->step, why,
+                      n > 0 ? "the checkpoints already there are intact, and --resume continues from the newest"
+                            : "no earlier checkpoint exists");
+  }
   /* keep the newest KEEP */
   int n;
   int64_t *steps = list_steps(dir, &n);

@@ -16,6 +16,7 @@ typedef struct astrt_ckpt_state {
   int64_t epoch_rows, evals;
   int64_t metrics_bytes;                  /* length of the metrics file */
   int64_t threads;                        /* results are bit-identical only with the same count */
+  int64_t ranks;                          /* ... and the same number of MPI processes */
   double train_seconds, eval_seconds, cache_seconds;
   double epoch_loss, loss_scale;
   double best_acc, final_acc, final_loss, final_train_loss, time_to_target;

@@ -5,6 +5,7 @@
  */
 #include "astrt.h"
 #include "data_internal.h"
+#include "robust.h"
 
 #include <errno.h>
 #include <stdint.h>
@@ -72,6 +73,10 @@ astrt_status astrt_data_alloc(astrt_array *a, astrt_elem elem, int rank,
                       "(limit 2^40 elements; corrupt file?)",
                       path, (long long)n, rank);
   size_t bytes = (size_t)count * esize;
+  char what[512];
+  snprintf(what, sizeof what, "%s: holding its %lld examples", path, (long long)n);
+  astrt_status st = astrt_mem_check((int64_t)bytes, what, ASTRT_DATA_FIT_HINT);
+  if (st) return st;
   a->data = malloc(bytes ? bytes : 1);
   if (!a->data)
     return astrt_fail(ASTRT_ERR_NOMEM, "%s: out of memory allocating %zu bytes",
@@ -139,8 +144,12 @@ astrt_status astrt_data_read_file(const char *path, char **buf, size_t *len) {
   size_t cap = 0;
   struct stat sb;
   if (fstat(fileno(f), &sb) == 0 && S_ISREG(sb.st_mode) &&
-      (uint64_t)sb.st_size < SIZE_MAX / 2)
-    st = grow(buf, &cap, (size_t)sb.st_size, path);
+      (uint64_t)sb.st_size < SIZE_MAX / 2) {
+    char what[512];
+    snprintf(what, sizeof what, "%s: reading the file", path);
+    st = astrt_mem_check((int64_t)sb.st_size, what, ASTRT_DATA_FIT_HINT);
+    if (!st) st = grow(buf, &cap, (size_t)sb.st_size, path);
+  }
   if (!st) st = read_all(f, path, buf, &cap, len);
   fclose(f);
   if (st) {

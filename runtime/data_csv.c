@@ -11,6 +11,7 @@
  */
 #include "astrt.h"
 #include "data_internal.h"
+#include "robust.h"
 
 #include <float.h>
 #include <math.h>
@@ -104,6 +105,11 @@ static astrt_status reserve_row(csv *c) {
   size_t per = (size_t)(c->ncols - 1);
   if ((uint64_t)ncap > SIZE_MAX / sizeof(float) / per)
     return astrt_fail(ASTRT_ERR_NOMEM, "%s: too many rows", c->path);
+  char what[512];
+  snprintf(what, sizeof what, "%s: holding %lld rows of %zu values", c->path, (long long)ncap, per + 1);
+  astrt_status st = astrt_mem_check((int64_t)((size_t)(ncap - c->cap) * (per + 1) * sizeof(float)), what,
+                                    ASTRT_DATA_FIT_HINT);
+  if (st) return st;
   float *x = realloc(c->x, (size_t)ncap * per * sizeof *x);
   if (x) c->x = x;
   int32_t *y = x ? realloc(c->y, (size_t)ncap * sizeof *y) : NULL;

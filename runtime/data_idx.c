@@ -15,6 +15,7 @@
  */
 #include "astrt.h"
 #include "data_internal.h"
+#include "robust.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -259,6 +260,12 @@ static astrt_status grow_data(idx_file *f, unsigned char **buf, size_t *cap,
                               size_t want) {
   size_t ncap = *cap ? (*cap > want / 2 ? want : 2 * *cap)
                      : (want < ((size_t)1 << 20) ? want : (size_t)1 << 20);
+  if (ncap > ((size_t)1 << 24)) {  /* over 8 MB of data has come: the rest is likely real */
+    char what[512];
+    snprintf(what, sizeof what, "%s: reading its %zu bytes of data", f->path, want);
+    astrt_status st = astrt_mem_check((int64_t)want, what, ASTRT_DATA_FIT_HINT);
+    if (st) return st;
+  }
   unsigned char *nbuf = realloc(*buf, ncap ? ncap : 1);
   if (!nbuf)
     return astrt_fail(ASTRT_ERR_NOMEM,
@@ -276,6 +283,14 @@ static astrt_status read_data(idx_file *f, const idx_header *h,
   size_t want = (size_t)h->bytes, have = 0, cap = 0;
   unsigned char *buf = NULL;
   astrt_status st;
+  struct stat sb;
+  if (f->raw && fstat(fileno(f->raw), &sb) == 0 && (uint64_t)sb.st_size >= h->bytes) {
+    /* the file holds what its header promises: refuse it now if it cannot fit
+     * (grow_data checks a gzip file, or a truncated one, as the data arrives) */
+    char what[512];
+    snprintf(what, sizeof what, "%s: reading its %llu bytes of data", f->path, (unsigned long long)h->bytes);
+    if ((st = astrt_mem_check((int64_t)want, what, ASTRT_DATA_FIT_HINT))) return st;
+  }
   for (;;) {
     size_t got = 0;
     if ((st = grow_data(f, &buf, &cap, want))) break;

@@ -16,6 +16,12 @@
  * a header means the header is corrupt). */
 #define ASTRT_DATA_MAX_ELEMS ((int64_t)1 << 40)
 
+/* What to do about a data set larger than the memory available (robust.h's
+ * astrt_mem_check refuses it before it is read). */
+#define ASTRT_DATA_FIT_HINT                                                                       \
+  "the data set does not fit in memory (astc holds the whole data set in memory): use part of " \
+  "it, or a machine with more memory"
+
 /* Bytes per element of `e` in memory. */
 size_t astrt_data_elem_size(astrt_elem e);
 

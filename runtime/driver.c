@@ -19,6 +19,7 @@
 #include "astrt_kernels.h"
 #include "checkpoint.h"
 #include "driver_internal.h"
+#include "robust.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -52,6 +53,7 @@ typedef struct run {
   int own_vars;                /* vars were created here (not a model's) */
   int64_t step_base;           /* steps the model had done before this run */
   int64_t n_train, n_test;
+  int rank, size;              /* data parallelism (dist.c): this process and the job */
   int64_t epochs, max_steps;   /* the budget: one of them is > 0 */
   int64_t total_samples;       /* the denominator of t */
   int64_t max_samples;         /* > 0: a scaled epochs budget (--budget) ends here */
@@ -79,6 +81,10 @@ typedef struct run {
   astrt_loss_scaler ls;         /* fp16 dynamic loss scaling */
   astrt_progress pg;
   astrt_metrics mx;
+  /* non-finite losses (nonfinite.c): the state variables as they were before
+   * the step, steps skipped (--on-nan=skip-step), the current run of them */
+  astrt_state_copy state;
+  int64_t nonfinite_steps, skip_run, skipped_at;
 } run;
 
 static astrt_status resume(run *r);
@@ -142,6 +148,8 @@ static astrt_status check_options(const astrt_options *o) {
   if (o->threads > MAX_THREADS)
     return astrt_fail(ASTRT_ERR_ARG, "%d threads requested; the limit is %d", o->threads,
                       MAX_THREADS);
+  if (o->on_nan != ASTRT_ON_NAN_STOP && o->on_nan != ASTRT_ON_NAN_SKIP_STEP)
+    return astrt_fail(ASTRT_ERR_ARG, "on_nan %d is not ASTRT_ON_NAN_STOP or ASTRT_ON_NAN_SKIP_STEP", o->on_nan);
   if (o->progress < -1 || o->progress > 1)
     return astrt_fail(ASTRT_ERR_ARG, "progress mode %d is not -1 (auto), 0 (plain) or "
                       "1 (live)", o->progress);
@@ -299,6 +307,52 @@ static astrt_status alloc_buffers(run *r) {
   return ASTRT_OK;
 }
 
+/* ---- memory ------------------------------------------------------------- */
+
+static double split_bytes(const astrt_split *s) {
+  double n = 0;
+  if (s->x.data) n += (double)s->x.n * (double)astrt_array_example_size(&s->x) * (s->x.elem == ASTRT_ELEM_U8 ? 1 : 4);
+  if (s->y.data) n += (double)s->y.n * 4;
+  return n;
+}
+
+/* Refuses a run the memory available cannot hold, with the numbers
+ * (memcheck.c): before anything large is allocated (loaded = 0: the
+ * variables, the largest work arena, the batch buffers), and once the data
+ * set is in memory (loaded = 1: what is still to come, with the frozen-prefix
+ * feature caches). The loaders check each data file before reading it. */
+static astrt_status check_memory(const run *r, int ext, int loaded) {
+  const astrt_program *p = r->p;
+  int64_t avail, work;
+  const char *why;
+  if (!astrt_mem_available(&avail, &why)) return ASTRT_OK;
+  double batch = (double)max_batch(p, &work);
+  double vars = ext ? 0 : (double)p->var_bytes;
+  double batches = batch * ((double)p->data.example_size * 4 + 12) + (double)max_features(p) * 4;
+  double data = split_bytes(&r->train) + split_bytes(&r->test), cache = 0, other = 0;
+  for (uint32_t i = 0; loaded && i < p->nphases; i++)
+    if (p->phases[i].prefix && (double)r->n_train * ((double)p->phases[i].feature_size + 1) * 4 > cache)
+      cache = (double)r->n_train * ((double)p->phases[i].feature_size + 1) * 4;
+  for (uint32_t i = 0; i < p->nvars; i++)
+    if (p->vars[i].kind == ASTRT_VAR_STATE) other += (double)p->vars[i].numel * 4;
+  other += (double)r->n_train * 8 + (r->o.resume ? 2 * vars : 0);  /* data order; reading a checkpoint */
+  double need = loaded ? (double)work + batches + cache + other : vars + (double)work + batches;
+  if (need <= (double)avail) return ASTRT_OK;
+  char t[8][32];
+  double v[8] = {need, vars, (double)work, batches, data, cache, other, (double)avail};
+  for (int i = 0; i < 8; i++) astrt_fmt_bytes(v[i], t[i], sizeof t[i]);
+  const char *fix = "lower the batch size (the work arena grows with it) or the model's size, turn off the reuse of "
+                    "a frozen prefix (freeze ...(reuse: false)), or use a machine with more memory (to try anyway, "
+                    "set ASTRT_MEM_CHECK=off)";
+  if (!loaded)
+    return astrt_fail(ASTRT_ERR_NOMEM, "not enough memory to train %s: it needs %s (variables %s, work arena %s, "
+                      "batch buffers %s) before its data is loaded, but only %s is available (%s); %s",
+                      model_name(p), t[0], t[1], t[2], t[3], t[7], why, fix);
+  return astrt_fail(ASTRT_ERR_NOMEM, "not enough memory to train %s: besides its variables (%s) and data set (%s), "
+                    "it needs %s (work arena %s, batch buffers %s, frozen-prefix cache %s, other %s), but only %s "
+                    "is available (%s); %s", model_name(p), t[1], t[4], t[0], t[2], t[3], t[5], t[6], t[7], why, fix);
+}
+
 /* A data source's examples must exist and, for an in-memory split, match
  * the program (features of the right size, labels in range). */
 static astrt_status check_source(const astrt_program *p, const astrt_data_source *s, const char *what) {
@@ -313,25 +367,74 @@ static astrt_status check_source(const astrt_program *p, const astrt_data_source
   return astrt_data_check(&p->data, s->split, what);
 }
 
+/* What every rank must agree on: the program, the data, the budget, the
+ * seed and the options that change the run. */
+static astrt_status check_ranks(const run *r) {
+  if (r->size <= 1) return ASTRT_OK;
+  uint64_t data = 0xcbf29ce484222325ull;
+  const astrt_data_source *src[2] = {&r->src_train, &r->src_test};
+  for (int k = 0; k < 2; k++) {
+    const astrt_split *sp = src[k]->split;
+    if (!sp) continue;
+    size_t xb = (size_t)(sp->x.n * astrt_array_example_size(&sp->x)) * (sp->x.elem == ASTRT_ELEM_U8 ? 1 : 4);
+    const unsigned char *b = sp->x.data;
+    for (size_t i = 0; i < xb; i += 61) data = (data ^ b[i]) * 0x100000001b3ull;  /* a sample of the bytes */
+    const int32_t *y = sp->y.data;
+    for (int64_t i = 0; i < sp->y.n; i++) data = (data ^ (uint64_t)(uint32_t)y[i]) * 0x100000001b3ull;
+  }
+  uint64_t d[] = {astrt_program_fingerprint(r->p), (uint64_t)r->n_train, (uint64_t)r->n_test,
+                  (uint64_t)r->total_samples, r->seed, data, (uint64_t)r->o.resume,
+                  (uint64_t)r->o.checkpoint_every, (uint64_t)r->o.stop_at_target};
+  static const char *const what[] = {"program (variables, phases or batch sizes)", "training set size",
+                                     "test set size", "training budget", "seed", "data",
+                                     "--resume", "--checkpoint-every", "--stop-at-target"};
+  return astrt_dist_check_same(d, (int)(sizeof d / sizeof d[0]), what);
+}
+
+static astrt_status setup_local(run *r, const astrt_program *p, const astrt_options *o,
+                                const astrt_train_ext *ext);
+
+/* Every rank sets up alone, then they agree (a failure anywhere stops all
+ * of them with its message) and check they run the same thing. */
 static astrt_status run_setup(run *r, const astrt_program *p, const astrt_options *o,
                               const astrt_train_ext *ext) {
   memset(r, 0, sizeof *r);
   r->p = p;
   r->time_to_target = -1;
   r->best_acc = 0;
+  r->o = *o;
+  astrt_status st = astrt_dist_init(&r->rank, &r->size);
+  if (st) return st;
+  if (r->rank > 0) {  /* rank 0 alone reports and writes files */
+    r->o.quiet = 1;
+    r->o.metrics_path = NULL;
+    r->o.save_path = NULL;
+  }
+  st = astrt_dist_agree(setup_local(r, p, &r->o, ext));
+  if (!st) st = check_ranks(r);
+  if (!st && r->o.checkpoint_dir && *r->o.checkpoint_dir && r->o.resume) st = resume(r);
+  astrt_progress_init(&r->pg, stderr, r->o.progress, r->o.quiet, r->plan.epoch, r->plan.step, r->plan.samples);
+  return st;
+}
+
+static astrt_status setup_local(run *r, const astrt_program *p, const astrt_options *o,
+                                const astrt_train_ext *ext) {
   astrt_status st = astrt_program_check(p);
   if (st) return st;
-  r->o = *o;
   if ((st = check_options(o))) return st;
   if ((st = astrt_vars_check(p))) return st;
   r->seed = ext ? ext->seed : o->has_seed ? o->seed : p->seed;
   r->ls.scale = p->loss_scale > 0 ? p->loss_scale : 1.0;
   r->threads = resolve_threads(o->threads);
+  if (o->threads <= 0 && r->size > 1) {  /* the ranks on this machine share its cores */
+    r->threads /= astrt_dist_local_size();
+    if (r->threads < 1) r->threads = 1;
+  }
   r->norm = (astrt_norm){(float)p->data.mean, (float)p->data.std};
   if (o->save_path && *o->save_path && (st = astrt_vars_save_check(o->save_path))) return st;
   /* a resumed run continues its metrics file (resume() cuts it back);
    * only a fresh run starts it empty */
-  int continuing = o->resume && o->checkpoint_dir && astrt_checkpoint_count(o->checkpoint_dir) > 0;
+  int continuing = o->resume && o->checkpoint_dir && o->metrics_path && astrt_checkpoint_count(o->checkpoint_dir) > 0;
   if (!continuing && (st = astrt_metrics_open(&r->mx, o->metrics_path))) return st;
   if (ext) {
     r->vars = ext->vars;
@@ -345,6 +448,7 @@ static astrt_status run_setup(run *r, const astrt_program *p, const astrt_option
       if ((st = check_source(p, &r->src_test, "test data source"))) return st;
     }
   } else {
+    if ((st = check_memory(r, 0, 0))) return st;
     r->own_vars = 1;
     if ((st = astrt_vars_create(p, r->seed, &r->vars))) return st;
   }
@@ -359,16 +463,14 @@ static astrt_status run_setup(run *r, const astrt_program *p, const astrt_option
   r->n_train = r->src_train.n;
   r->n_test = r->src_test.n;
   if ((st = set_budget(r))) return st;
+  if ((st = check_memory(r, ext != NULL, 1))) return st;
   if ((st = alloc_buffers(r))) return st;
+  if ((st = astrt_state_copy_init(p, &r->state))) return st;
   plan_run(r);
   const char *kill = getenv("ASTRT_TEST_KILL_AT_STEP");
   r->kill_at_step = kill && *kill ? atoll(kill) : 0;
-  if (o->checkpoint_dir && *o->checkpoint_dir) {
-    if ((st = astrt_checkpoint_prepare(o->checkpoint_dir))) return st;
-    if (o->resume && (st = resume(r))) return st;
-  }
-  astrt_progress_init(&r->pg, stderr, o->progress, o->quiet, r->plan.epoch, r->plan.step,
-                      r->plan.samples);
+  if (o->checkpoint_dir && *o->checkpoint_dir && r->rank == 0 && (st = astrt_checkpoint_prepare(o->checkpoint_dir)))
+    return st;
   return ASTRT_OK;
 }
 
@@ -385,6 +487,7 @@ static void run_free(run *r) {
   free(r->cache);
   astrt_split_free(&r->train);
   astrt_split_free(&r->test);
+  astrt_state_copy_free(&r->state);
   astrt_kernels_release_scratch();
 }
 
@@ -411,10 +514,13 @@ static astrt_status gather(run *r, const astrt_data_source *s, const int64_t *pe
 /* ---- evaluation --------------------------------------------------------- */
 
 static astrt_status evaluate(run *r, double *loss, double *accuracy) {
+  double sums[2] = {0, 0};  /* loss x rows, correct */
   double loss_sum = 0, correct = 0;
   int64_t rows;
-  for (int64_t pos = 0; pos < r->n_test; pos += rows) {
-    rows = r->n_test - pos < r->p->eval_batch ? r->n_test - pos : r->p->eval_batch;
+  /* each rank evaluates its share of the test set */
+  int64_t lo = r->n_test * r->rank / r->size, hi = r->n_test * (r->rank + 1) / r->size;
+  for (int64_t pos = lo; pos < hi; pos += rows) {
+    rows = hi - pos < r->p->eval_batch ? hi - pos : r->p->eval_batch;
     astrt_status st = gather(r, &r->src_test, NULL, pos, rows);
     if (st) return st;
     float scalars[ASTRT_NUM_SCALARS] = {0.0f, (float)(r->step_base + r->at.step), (float)rows, 1.0f, 1.0f};
@@ -423,8 +529,11 @@ static astrt_status evaluate(run *r, double *loss, double *accuracy) {
     loss_sum += (double)out[ASTRT_OUT_LOSS] * (double)rows;
     correct += out[ASTRT_OUT_CORRECT];
   }
-  *loss = loss_sum / (double)r->n_test;
-  *accuracy = correct / (double)r->n_test;
+  sums[0] = loss_sum, sums[1] = correct;
+  astrt_status st = astrt_dist_sum(sums, 2);
+  if (st) return st;
+  *loss = sums[0] / (double)r->n_test;
+  *accuracy = sums[1] / (double)r->n_test;
   return ASTRT_OK;
 }
 
@@ -433,11 +542,15 @@ static astrt_status record_eval(run *r, const astrt_eval_record *e) {
   astrt_progress_eval(&r->pg, e);
   astrt_status st = astrt_metrics_eval(&r->mx, e);
   if (st) return st;
-  if (!isfinite(e->test_loss))
+  if (!isfinite(e->test_loss)) {
+    int64_t v = astrt_nonfinite_var(p, r->vars);  /* a finite loss whose gradients were not */
     return astrt_fail(ASTRT_ERR_NUMERIC,
-                      "the test loss after step %lld (epoch %lld) is not finite (%g): the "
-                      "last updates made the parameters non-finite; lower the learning "
-                      "rate", (long long)e->step, (long long)e->epoch, e->test_loss);
+                      "the test loss after step %lld (epoch %lld) is not finite (%g): %s%s%s; lower the "
+                      "learning rate", (long long)e->step, (long long)e->epoch, e->test_loss,
+                      v >= 0 ? "the last updates made variable " : "every variable is finite, but evaluating "
+                      "overflowed (the parameters have grown too large, or the test data holds extreme values)",
+                      v >= 0 ? p->vars[v].name : "", v >= 0 ? " non-finite" : "");
+  }
   if (p->target_accuracy > 0 && e->test_accuracy >= p->target_accuracy) {
     if (r->time_to_target < 0) r->time_to_target = r->train_seconds;
     if (r->o.stop_at_target) r->stop = 1;
@@ -464,17 +577,53 @@ static astrt_status eval_and_log(run *r, int64_t epoch) {
   r->epoch_rows = 0;
   astrt_eval_record e = {epoch, r->at.step, r->at.samples, r->final_train_loss, loss,
                          accuracy, r->best_acc, r->train_seconds};
-  return record_eval(r, &e);
+  return astrt_dist_agree(record_eval(r, &e));  /* rank 0's metrics write may fail */
 }
 
 /* ---- training ----------------------------------------------------------- */
 
-static astrt_status bad_loss(const run *r, float loss, double lr) {
-  return astrt_fail(ASTRT_ERR_NUMERIC,
-                    "training diverged: step %lld (epoch %lld) gave a non-finite loss (%g) "
-                    "at learning rate %g; lower the learning rate (or check the data for "
-                    "extreme values)",
-                    (long long)r->at.step + 1, (long long)r->at.epoch + 1, (double)loss, lr);
+/* A step whose loss was not finite (docs/robustness.md). Its updates were
+ * skipped by the generated code (passes/guard.c); the state it assigned is
+ * put back and it runs again in diagnose mode to find the first non-finite
+ * value. --on-nan=stop ends the run (no checkpoint follows); skip-step goes
+ * on without it, unless a variable is already non-finite or too many steps
+ * in a row were skipped. x, local and scalars are what the step was given. */
+static astrt_status nonfinite_loss(run *r, const astrt_phase_desc *ph, const float *x, int64_t local, int64_t rows,
+                                   const float *scalars, float loss, double lr) {
+  const astrt_program *p = r->p;
+  astrt_state_restore(p, r->vars, &r->state);
+  uint32_t phase = (uint32_t)(ph - p->phases);
+  astrt_nan_report e = {r->at.step + 1, r->at.epoch + 1, phase, rows, lr, loss, -2};
+  e.node = astrt_diagnose(p, phase, r->vars, r->work, x, r->y, local, scalars, r->seed);
+  char what[640], hint[400];
+  astrt_nan_describe(p, &e, what, sizeof what);
+  astrt_nan_hint(p, &e, hint, sizeof hint);
+  int skip = r->o.on_nan == ASTRT_ON_NAN_SKIP_STEP;
+  if (!skip || astrt_nan_in_variable(p, &e)) {
+    (void)astrt_metrics_event(&r->mx, "stopped", e.step, e.epoch, what);
+    return astrt_fail(ASTRT_ERR_NUMERIC, "%s; %s. Training stopped before this step changed anything%s",
+                      what, hint, skip ? "" : " (--on-nan=skip-step skips such steps)");
+  }
+  r->skip_run = r->skipped_at == r->at.step && r->skip_run > 0 ? r->skip_run + 1 : 1;
+  if (r->skip_run > ASTRT_MAX_SKIPPED_STEPS)
+    return astrt_fail(ASTRT_ERR_NUMERIC, "%d steps in a row were skipped for a non-finite loss, and now %s; "
+                      "training is not recovering: %s", ASTRT_MAX_SKIPPED_STEPS, what, hint);
+  r->nonfinite_steps++;
+  if (r->rank == 0 && r->nonfinite_steps <= 11) {  /* worth a line even under --quiet, but not 100 */
+    astrt_progress_clear(&r->pg);
+    if (r->nonfinite_steps <= 10)
+      fprintf(stderr, "warning: %s; step skipped, no variable changed%s%s\n", what,
+              r->nonfinite_steps == 1 ? "; " : "", r->nonfinite_steps == 1 ? hint : "");
+    else
+      fprintf(stderr, "warning: step %lld was skipped too (a non-finite loss); further skipped steps are not shown "
+                      "here (the metrics file lists them, the summary counts them)\n", (long long)e.step);
+    fflush(stderr);
+  }
+  astrt_status st = astrt_metrics_event(&r->mx, "skipped_step", e.step, e.epoch, what);
+  if (st) return st;
+  advance(r, &r->at, rows);
+  r->skipped_at = r->at.step;
+  return ASTRT_OK;
 }
 
 astrt_status astrt_lr_at(const astrt_program *p, double t, int64_t step, int64_t epoch, double *lr) {
@@ -543,11 +692,11 @@ static astrt_status build_cache(run *r, const astrt_phase_desc *ph) {
 }
 
 /* rows perm[pos..pos+rows) of the cache into r->feat, their labels into r->y */
-static void gather_features(run *r, const astrt_phase_desc *ph, int64_t rows) {
+static void gather_features(run *r, const astrt_phase_desc *ph, int64_t lo, int64_t rows) {
   int64_t fs = ph->feature_size;
   const int32_t *labels = r->cache_labels;
   for (int64_t i = 0; i < rows; i++) {
-    int64_t e = r->perm[r->at.pos + i];
+    int64_t e = r->perm[r->at.pos + lo + i];
     memcpy(r->feat + i * fs, r->cache + e * fs, (size_t)fs * sizeof(float));
     r->y[i] = labels[e];
   }
@@ -563,6 +712,8 @@ static astrt_status train_step(run *r) {
   double lr;
   astrt_status lst = astrt_lr_at(p, t, r->at.step, r->at.epoch, &lr);
   if (lst) return lst;
+  /* data parallelism: this rank's shard of the global batch is rows [lo, lo + local) */
+  int64_t lo = rows * r->rank / r->size, local = rows * (r->rank + 1) / r->size - lo;
   const float *x = r->x;
   if (ph->prefix) {
     if (r->cache_phase != ph) {
@@ -570,19 +721,26 @@ static astrt_status train_step(run *r) {
       if (st) return st;
       t0 = now_seconds();  /* build_cache counted its own time */
     }
-    gather_features(r, ph, rows);
+    gather_features(r, ph, lo, local);
     x = r->feat;
   } else {
-    astrt_status st = gather(r, &r->src_train, r->perm, r->at.pos, rows);
+    astrt_status st = gather(r, &r->src_train, r->perm, r->at.pos + lo, local);
     if (st) return st;
   }
-  float scalars[ASTRT_NUM_SCALARS] = {(float)lr, (float)(r->step_base + r->at.step + 1), (float)rows, (float)r->ls.scale,
-                                      (float)t};
+  float scalars[ASTRT_NUM_SCALARS] = {(float)lr, (float)(r->step_base + r->at.step + 1), (float)local,
+                                      (float)r->ls.scale, (float)t, (float)lo, (float)local / (float)rows};
   float out[ASTRT_NUM_OUTPUTS] = {0.0f, 0.0f, 0.0f};
-  ph->step(r->vars, r->work, x, r->y, rows, scalars, out, r->seed);
+  astrt_state_save(p, r->vars, &r->state);  /* nothing without batch-norm statistics */
+  ph->step(r->vars, r->work, x, r->y, local, scalars, out, r->seed);
+  if (r->size > 1) {  /* the batch's loss: the shards' weighted sum (a shard of no rows adds nothing) */
+    double red[1] = {local > 0 ? (double)out[ASTRT_OUT_LOSS] * (double)local / (double)rows : 0.0};
+    astrt_status st = astrt_dist_sum(red, 1);
+    if (st) return st;
+    out[ASTRT_OUT_LOSS] = (float)red[0];
+  }
   double t1 = now_seconds();
   r->train_seconds += t1 - t0;
-  if (!isfinite(out[ASTRT_OUT_LOSS])) return bad_loss(r, out[ASTRT_OUT_LOSS], lr);
+  if (!isfinite(out[ASTRT_OUT_LOSS])) return nonfinite_loss(r, ph, x, local, rows, scalars, out[ASTRT_OUT_LOSS], lr);
   astrt_status ls = astrt_loss_scale_update(p, &r->ls, out[ASTRT_OUT_OVERFLOW] != 0.0f, r->at.step);
   if (ls) return ls;
   r->epoch_loss += (double)out[ASTRT_OUT_LOSS] * (double)rows;
@@ -604,6 +762,7 @@ static void to_ckpt(const run *r, astrt_ckpt_state *s, astrt_metrics *mx) {
   s->epoch_rows = r->epoch_rows, s->evals = r->evals;
   s->metrics_bytes = astrt_metrics_length(mx);
   s->threads = r->threads;
+  s->ranks = r->size;
   s->train_seconds = r->train_seconds, s->eval_seconds = r->eval_seconds, s->cache_seconds = r->cache_seconds;
   s->epoch_loss = r->epoch_loss, s->loss_scale = r->ls.scale;
   s->best_acc = r->best_acc, s->final_acc = r->final_acc, s->final_loss = r->final_loss;
@@ -626,20 +785,36 @@ static astrt_status checkpoint(run *r) {
   if (!r->o.checkpoint_dir || !*r->o.checkpoint_dir) return ASTRT_OK;
   astrt_ckpt_state s;
   to_ckpt(r, &s, &r->mx);
-  return astrt_checkpoint_write(r->o.checkpoint_dir, r->p, r->vars, &s);
+  astrt_status st = r->rank == 0 ? astrt_checkpoint_write(r->o.checkpoint_dir, r->p, r->vars, &s) : ASTRT_OK;
+  return astrt_dist_agree(st);
 }
 
 /* --resume: the newest usable checkpoint replaces the fresh variables and
  * the run's position; the metrics file is cut back to what it held then. */
 static astrt_status resume(run *r) {
   astrt_ckpt_state s;
-  if (astrt_checkpoint_count(r->o.checkpoint_dir) == 0) {
-    if (!r->o.quiet) fprintf(stderr, "note: no checkpoint in %s yet; starting from the beginning\n", r->o.checkpoint_dir);
-    return ASTRT_OK;
+  memset(&s, 0, sizeof s);
+  int have = 0;
+  astrt_status st = ASTRT_OK;
+  if (r->rank == 0) {  /* rank 0 reads; every rank continues from what it read */
+    have = astrt_checkpoint_count(r->o.checkpoint_dir) > 0;
+    if (!have && !r->o.quiet)
+      fprintf(stderr, "note: no checkpoint in %s yet; starting from the beginning\n", r->o.checkpoint_dir);
+    if (have)
+      st = astrt_checkpoint_restore(r->o.checkpoint_dir, r->p, r->vars, r->p->var_bytes, &s, r->resumed_from,
+                                    sizeof r->resumed_from);
   }
-  astrt_status st = astrt_checkpoint_restore(r->o.checkpoint_dir, r->p, r->vars, r->p->var_bytes, &s,
-                                             r->resumed_from, sizeof r->resumed_from);
-  if (st) return st;
+  if ((st = astrt_dist_agree(st))) return st;
+  if (r->size > 1 && ((st = astrt_dist_bcast(&have, sizeof have, 0)) ||
+                      (have && ((st = astrt_dist_bcast(r->vars, r->p->var_bytes, 0)) ||
+                                (st = astrt_dist_bcast(&s, sizeof s, 0)) ||
+                                (st = astrt_dist_bcast(r->resumed_from, sizeof r->resumed_from, 0))))))
+    return st;
+  if (!have) return ASTRT_OK;
+  if (s.ranks != r->size && !r->o.quiet)
+    fprintf(stderr, "warning: %s was written by %lld process%s and this run has %d; the result will not be "
+                    "bit-identical to an uninterrupted run\n", r->resumed_from, (long long)s.ranks,
+            s.ranks == 1 ? "" : "es", r->size);
   if (s.total_samples != r->total_samples)
     return astrt_fail(ASTRT_ERR_MISMATCH, "%s was written for a budget of %lld samples but this run's is %lld; "
                       "resume with the same --epochs/--steps", r->resumed_from, (long long)s.total_samples,
@@ -656,7 +831,7 @@ static astrt_status resume(run *r) {
   /* mid-epoch: the epoch's order is a function of (seed, epoch); draw it again */
   if (r->at.pos > 0) astrt_shuffle(r->perm, r->n_train, r->seed, r->at.epoch);
   astrt_metrics_close(&r->mx);
-  return astrt_metrics_reopen(&r->mx, r->o.metrics_path, s.metrics_bytes);
+  return astrt_dist_agree(astrt_metrics_reopen(&r->mx, r->o.metrics_path, s.metrics_bytes));
 }
 
 /* test hook: ASTRT_TEST_KILL_AT_STEP=N kills the process after step N (and its checkpoint) */
@@ -701,6 +876,7 @@ static void fill_result(const run *r, astrt_result *res) {
   res->time_to_target = r->time_to_target;
   res->loss_scale = r->ls.scale;
   res->skipped_steps = r->ls.skipped_steps;
+  res->nonfinite_steps = r->nonfinite_steps;
 }
 
 static const char *plural(int64_t n) { return n == 1 ? "" : "s"; }
@@ -750,16 +926,17 @@ static astrt_status train(const astrt_program *p, const astrt_options *o, astrt_
                           int header, const astrt_train_ext *ext) {
   run r;
   astrt_status st = run_setup(&r, p, o, ext);
-  if (!st && header && !o->quiet) print_header(&r);
+  if (!st && header && !r.o.quiet) print_header(&r);
   if (!st) st = train_loop(&r);
-  if (!st && o->save_path && *o->save_path) {
+  if (!st && r.o.save_path && *r.o.save_path) {  /* rank 0 only */
     astrt_save_info info = {r.at.step, r.at.epoch, r.seed};
-    st = astrt_vars_save(p, r.vars, o->save_path, &info);
+    st = astrt_vars_save(p, r.vars, r.o.save_path, &info);
   }
   fill_result(&r, res);
   if (!st) st = astrt_metrics_end(&r.mx, res);
   astrt_status closed = astrt_metrics_close(&r.mx);
   if (!st) st = closed;
+  if (r.size > 1) st = astrt_dist_agree(st);
   run_free(&r);
   return st;
 }
@@ -819,6 +996,10 @@ static void usage(FILE *f, const char *prog) {
           "                      it lacks keep their initial values\n"
           "  --checkpoint DIR    write checkpoints to DIR (created if needed): after every\n"
           "                      epoch, or every N steps with --checkpoint-every N\n"
+          "  --on-nan=WHAT       a step whose loss is NaN or infinite changes nothing; then\n"
+          "                      stop (default: an error naming the step and the first\n"
+          "                      non-finite value) or skip-step (skip it with a warning;\n"
+          "                      an error after 100 in a row)\n"
           "  --resume            continue from the newest usable checkpoint in DIR,\n"
           "                      exactly as if the run had not been interrupted\n"
           "  --help              show this help\n",
@@ -912,6 +1093,14 @@ static int set_seed(opt_ctx *c, const char *v, astrt_options *o) {
   return 0;
 }
 
+static int set_on_nan(opt_ctx *c, const char *v, astrt_options *o) {
+  if (!v) return -1;
+  if (strcmp(v, "stop") == 0) o->on_nan = ASTRT_ON_NAN_STOP;
+  else if (strcmp(v, "skip-step") == 0) o->on_nan = ASTRT_ON_NAN_SKIP_STEP;
+  else return bad_option(c->prog, "bad value '%s' for --on-nan: expected stop or skip-step", v);
+  return 0;
+}
+
 static int set_path(opt_ctx *c, const char *name, const char *v, const char **out) {
   if (!v) return -1;
   if (!*v) return bad_option(c->prog, "%s needs a non-empty value", name);
@@ -949,6 +1138,8 @@ static int value_option(opt_ctx *c, const char *name, const char *eq, astrt_opti
     rc = set_path(c, name, opt_value(c, name, eq), &o->init_path);
   } else if (strcmp(name, "--checkpoint") == 0) {
     rc = set_path(c, name, opt_value(c, name, eq), &o->checkpoint_dir);
+  } else if (strcmp(name, "--on-nan") == 0) {
+    rc = set_on_nan(c, opt_value(c, name, eq), o);
   } else if (strcmp(name, "--checkpoint-every") == 0) {
     rc = set_count(c, name, opt_value(c, name, eq), 0, INT64_MAX, "a number of steps (0: every epoch)", &n);
     if (!rc) o->checkpoint_every = n;
@@ -1021,6 +1212,8 @@ static void print_summary(const astrt_program *p, const astrt_options *o,
   if (p->loss_scale_growth > 0)
     printf("  loss scale %g, %lld step%s skipped", r->loss_scale, (long long)r->skipped_steps,
            plural(r->skipped_steps));
+  if (r->nonfinite_steps > 0)
+    printf("  %lld step%s skipped for a non-finite loss", (long long)r->nonfinite_steps, plural(r->nonfinite_steps));
   if (o->save_path && *o->save_path) printf("  saved %s", o->save_path);
   printf("\n");
   fflush(stdout);
@@ -1039,10 +1232,11 @@ int astrt_main(int argc, char **argv, const astrt_program *p) {
   if (rc != 0) return rc > 0 ? 0 : 2;
   astrt_result r;
   astrt_status st = train(p, &o, &r, 1, NULL);
+  int rank = astrt_dist_rank();  /* in an MPI job, rank 0 speaks for all (errors are agreed on) */
   if (st) {
-    fprintf(stderr, "%s: error: %s\n", prog, astrt_last_error());
+    if (rank == 0) fprintf(stderr, "%s: error: %s\n", prog, astrt_last_error());
     return 1;
   }
-  print_summary(p, &o, &r);
+  if (rank == 0) print_summary(p, &o, &r);
   return 0;
 }

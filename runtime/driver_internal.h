@@ -146,6 +146,25 @@ typedef struct astrt_train_ext {
 astrt_status astrt_train_ext_run(const astrt_program *p, const astrt_options *o, astrt_result *r,
                                  const astrt_train_ext *ext);
 
+/* ---- data parallelism (dist.c) ------------------------------------------ */
+
+/* Joins the MPI job this process was started in, if any (else rank 0 of 1). */
+astrt_status astrt_dist_init(int *rank, int *size);
+int astrt_dist_rank(void);
+int astrt_dist_size(void);
+/* Processes of the job on this machine. */
+int astrt_dist_local_size(void);
+/* v[0..n) = the sum over the ranks of v. */
+astrt_status astrt_dist_sum(double *v, int n);
+/* buf[0..bytes) = root's. */
+astrt_status astrt_dist_bcast(void *buf, int64_t bytes, int root);
+/* Collective: st if every rank passes ASTRT_OK or this rank failed; else the
+ * failure of the lowest failing rank, with its message ("rank K failed: ..."). */
+astrt_status astrt_dist_agree(astrt_status st);
+/* Collective: fails (naming what[k] and the rank) unless every rank passes
+ * the same digest[0..n). */
+astrt_status astrt_dist_check_same(const uint64_t *digest, int n, const char *const *what);
+
 /* ---- progress (progress.c) ----------------------------------------------- */
 
 typedef struct astrt_progress {
@@ -197,6 +216,7 @@ void astrt_fmt_rate(double per_second, char *buf, size_t cap);
 typedef struct astrt_metrics {
   FILE *f;                 /* NULL: no metrics file */
   const char *path;
+  int failed;              /* a write failed and was reported: close stays quiet */
 } astrt_metrics;
 
 /* Opens (truncates) `path`; path NULL or "" gives a disabled writer. */
@@ -207,6 +227,9 @@ astrt_status astrt_metrics_reopen(astrt_metrics *m, const char *path, int64_t le
 int64_t astrt_metrics_length(astrt_metrics *m);
 astrt_status astrt_metrics_eval(astrt_metrics *m, const astrt_eval_record *e);
 astrt_status astrt_metrics_end(astrt_metrics *m, const astrt_result *r);
+/* {"event":EVENT,"step":S,"epoch":E,"reason":"..."} (robust.h: non-finite losses) */
+astrt_status astrt_metrics_event(astrt_metrics *m, const char *event, int64_t step, int64_t epoch,
+                                 const char *reason);
 /* Closes the file; reports a failed close (data not written). */
 astrt_status astrt_metrics_close(astrt_metrics *m);
 

@@ -5,20 +5,29 @@
  *    "test_loss":x,"test_accuracy":x,"train_seconds":x}       per evaluation
  *   {"event":"end","final_test_accuracy":x,"best_test_accuracy":x,
  *    "train_seconds":x,"eval_seconds":x,"time_to_target":x|null}  once, at the end
+ *   {"event":"skipped_step","step":S,"epoch":E,"reason":"..."}  a step whose loss
+ *                                    was not finite, skipped (--on-nan=skip-step)
+ *   {"event":"stopped","step":S,"epoch":E,"reason":"..."}       ... that ended the run
  *
  * Numbers are printed with %.17g (they parse back to the same double);
  * non-finite numbers are null. Every write, flush and the close are
  * checked: a full disk is an ASTRT_ERR_IO naming the file.
+ *
+ * Test hook: ASTRT_FAULT_METRICS_AFTER=N makes the file behave like a disk
+ * that fills up after N bytes (the line that would cross N is cut there and
+ * fails with ENOSPC), as ASTRT_FAULT_WRITE_AFTER does for safetensors files.
  */
 #include "driver_internal.h"
 
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 static astrt_status write_error(astrt_metrics *m, int err) {
+  m->failed = 1;
   return astrt_fail(ASTRT_ERR_IO, "metrics file %s: write failed: %s; free some space or "
                     "choose another file with --metrics", m->path, strerror(err));
 }
@@ -26,6 +35,7 @@ static astrt_status write_error(astrt_metrics *m, int err) {
 astrt_status astrt_metrics_open(astrt_metrics *m, const char *path) {
   m->f = NULL;
   m->path = path;
+  m->failed = 0;
   if (!path || !*path) return ASTRT_OK;
   m->f = fopen(path, "w");
   if (!m->f)
@@ -37,6 +47,7 @@ astrt_status astrt_metrics_open(astrt_metrics *m, const char *path) {
 astrt_status astrt_metrics_reopen(astrt_metrics *m, const char *path, int64_t length) {
   m->f = NULL;
   m->path = path;
+  m->failed = 0;
   if (!path || !*path) return ASTRT_OK;
   m->f = fopen(path, "r+");
   if (!m->f && errno == ENOENT) m->f = fopen(path, "w+");
@@ -61,8 +72,28 @@ static void fmt_number(double v, char *buf, size_t cap) {
   else snprintf(buf, cap, "null");
 }
 
+/* ASTRT_FAULT_METRICS_AFTER=N, or -1 */
+static long long fault_limit(void) {
+  const char *s = getenv("ASTRT_FAULT_METRICS_AFTER");
+  if (!s || !*s) return -1;
+  char *end;
+  long long v = strtoll(s, &end, 10);
+  return *end || v < 0 ? -1 : v;
+}
+
 /* Writes one complete line and flushes it. */
 static astrt_status put_line(astrt_metrics *m, const char *line) {
+  long long limit = fault_limit();
+  if (limit >= 0) {  /* the test hook: a disk that is full after `limit` bytes */
+    long at = ftell(m->f);
+    size_t len = strlen(line) + 1;
+    if (at >= 0 && (unsigned long long)at + len > (unsigned long long)limit) {
+      size_t part = limit > at ? (size_t)(limit - at) : 0;
+      if (part > 0) fwrite(line, 1, part < len - 1 ? part : len - 1, m->f);
+      fflush(m->f);
+      return write_error(m, ENOSPC);
+    }
+  }
   errno = 0;
   if (fputs(line, m->f) < 0 || fputc('\n', m->f) == EOF || fflush(m->f) != 0)
     return write_error(m, errno ? errno : EIO);
@@ -98,6 +129,33 @@ astrt_status astrt_metrics_end(astrt_metrics *m, const astrt_result *r) {
   return put_line(m, line);
 }
 
+/* s as a JSON string's contents (quotes, backslashes and control bytes escaped) */
+static void json_escape(const char *s, char *out, size_t cap) {
+  size_t n = 0;
+  for (; *s && n + 7 < cap; s++) {
+    unsigned char c = (unsigned char)*s;
+    if (c == '"' || c == '\\') {
+      out[n++] = '\\';
+      out[n++] = (char)c;
+    } else if (c < 0x20) {
+      n += (size_t)snprintf(out + n, cap - n, "\\u%04x", c);
+    } else {
+      out[n++] = (char)c;
+    }
+  }
+  out[n] = '\0';
+}
+
+astrt_status astrt_metrics_event(astrt_metrics *m, const char *event, int64_t step, int64_t epoch,
+                                 const char *reason) {
+  if (!m->f) return ASTRT_OK;
+  char why[1536], line[2048];
+  json_escape(reason ? reason : "", why, sizeof why);
+  snprintf(line, sizeof line, "{\"event\":\"%s\",\"step\":%lld,\"epoch\":%lld,\"reason\":\"%s\"}", event,
+           (long long)step, (long long)epoch, why);
+  return put_line(m, line);
+}
+
 astrt_status astrt_metrics_close(astrt_metrics *m) {
   if (!m->f) return ASTRT_OK;
   int had_error = ferror(m->f);
@@ -105,5 +163,6 @@ astrt_status astrt_metrics_close(astrt_metrics *m) {
   int closed = fclose(m->f);
   int err = errno ? errno : EIO;
   m->f = NULL;
+  if (m->failed) return ASTRT_ERR_IO;  /* reported when it happened */
   return had_error || closed != 0 ? write_error(m, err) : ASTRT_OK;
 }

@@ -781,6 +781,13 @@ START_TEST(test_options_good) {
   ck_assert_int_eq(parse(&o, 1, a4), 0);
   const char *a5[] = {"prog", "--help"};
   ck_assert_int_eq(parse(&o, 2, a5), 1);
+  ck_assert_int_eq(o.on_nan, ASTRT_ON_NAN_STOP);
+  const char *a6[] = {"prog", "--on-nan=skip-step"};
+  ck_assert_int_eq(parse(&o, 2, a6), 0);
+  ck_assert_int_eq(o.on_nan, ASTRT_ON_NAN_SKIP_STEP);
+  const char *a7[] = {"prog", "--on-nan", "stop"};
+  ck_assert_int_eq(parse(&o, 3, a7), 0);
+  ck_assert_int_eq(o.on_nan, ASTRT_ON_NAN_STOP);
 }
 END_TEST
 
@@ -793,7 +800,7 @@ START_TEST(test_options_bad) {
       {"--threads", "-2", NULL},    {"--threads", "5000", NULL}, {"--progress=fast", NULL, NULL},
       {"--progress", NULL, NULL},   {"--bogus", NULL, NULL},     {"--quiet=1", NULL, NULL},
       {"stray", NULL, NULL},        {"--metrics=", NULL, NULL},  {"--epochs=2", "--steps=3", NULL},
-      {"-", NULL, NULL},
+      {"-", NULL, NULL},            {"--on-nan=skip", NULL, NULL}, {"--on-nan", NULL, NULL},
   };
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     const char *argv[4] = {"prog"};
@@ -1829,6 +1836,133 @@ START_TEST(test_checkpoint_options) {
 }
 END_TEST
 
+/* ---- non-finite losses, memory, full disks (robust.h) ------------------- */
+
+static int g_bad_from, g_bad_to;      /* calls [from, to] (1-based) give a NaN loss */
+static float g_b_before[8], g_b_after[8];  /* b at the entry of the first bad call and the next */
+
+/* step_a with NaN losses on some calls; dense.b is a state variable here,
+ * which the driver must put back after a step whose loss was not finite */
+static void step_bad(void *vars, void *work, const float *x, const int32_t *y, int64_t rows,
+                     const float *sc, float *out, uint64_t seed) {
+  const float *b = (const float *)((const char *)vars + g_bias_off);
+  if (g_ncalls + 1 == g_bad_from) memcpy(g_b_before, b, sizeof(float) * (size_t)g_classes);
+  if (g_ncalls + 1 == g_bad_from + 1) memcpy(g_b_after, b, sizeof(float) * (size_t)g_classes);
+  step_a(vars, work, x, y, rows, sc, out, seed);
+  if (g_ncalls >= g_bad_from && g_ncalls <= g_bad_to) out[ASTRT_OUT_LOSS] = NAN;
+}
+
+START_TEST(test_nan_skip_step) {
+  model m;
+  make_model(&m, 6, 3, 10, 100, 20);  /* 10 steps an epoch, 5 epochs */
+  m.phases[0].step = step_bad;
+  m.vars[1].kind = ASTRT_VAR_STATE;
+  g_bad_from = g_bad_to = 15;
+  astrt_options o;
+  quiet_options(&o);
+  o.on_nan = ASTRT_ON_NAN_SKIP_STEP;
+  o.metrics_path = tpath("skip.jsonl");
+  astrt_result r;
+  ck_assert_msg(astrt_train(&m.p, &o, &r) == ASTRT_OK, "%s", astrt_last_error());
+  ck_assert_int_eq(r.steps, 50);
+  ck_assert_int_eq(r.nonfinite_steps, 1);
+  ck_assert(memcmp(g_b_before, g_b_after, sizeof(float) * 3) == 0);  /* the state was put back */
+  char text[8192];
+  read_text(o.metrics_path, text, sizeof text);
+  ck_assert_ptr_nonnull(strstr(text, "{\"event\":\"skipped_step\",\"step\":15,\"epoch\":2,\"reason\":\"step 15 "
+                                     "(epoch 2, batch 10): the loss is NaN at learning rate 0.1\"}\n"));
+  ck_assert_ptr_nonnull(strstr(text, "\"event\":\"end\""));
+  /* stopping instead: an error, nothing more logged */
+  g_ncalls = 0;
+  o.on_nan = ASTRT_ON_NAN_STOP;
+  ck_assert_int_eq(astrt_train(&m.p, &o, &r), ASTRT_ERR_NUMERIC);
+  ck_assert_error_has("step 15 (epoch 2, batch 10): the loss is NaN");
+  ck_assert_error_has("Training stopped before this step changed anything (--on-nan=skip-step");
+  ck_assert_int_eq(r.steps, 14);
+  read_text(o.metrics_path, text, sizeof text);
+  ck_assert_ptr_nonnull(strstr(text, "{\"event\":\"stopped\",\"step\":15,"));
+  ck_assert_ptr_null(strstr(text, "\"event\":\"end\""));
+  /* 101 in a row: the run ends once 100 were skipped */
+  make_model(&m, 6, 3, 10, 1000, 20);
+  m.phases[0].step = step_bad;
+  g_bad_from = 3;
+  g_bad_to = 100000;
+  o.on_nan = ASTRT_ON_NAN_SKIP_STEP;
+  o.metrics_path = NULL;
+  ck_assert_int_eq(astrt_train(&m.p, &o, &r), ASTRT_ERR_NUMERIC);
+  ck_assert_error_has("100 steps in a row were skipped for a non-finite loss, and now step 103 (epoch 2, ");
+  ck_assert_error_has("training is not recovering");
+  ck_assert_int_eq(r.steps, 102);
+  ck_assert_int_eq(r.nonfinite_steps, 100);
+  free_snapshot();
+}
+END_TEST
+
+static void never_called(void *vars, void *work, const float *x, const int32_t *y, int64_t rows,
+                         const float *sc, float *out, uint64_t seed) {
+  (void)vars, (void)work, (void)x, (void)y, (void)rows, (void)sc, (void)out, (void)seed;
+  ck_abort_msg("a step ran although the run does not fit in memory");
+}
+
+START_TEST(test_memory_refused) {
+  model m;
+  make_model(&m, 6, 3, 10, 100, 20);
+  astrt_options o;
+  quiet_options(&o);
+  astrt_result r;
+  /* the program alone does not fit */
+  setenv("ASTRT_TEST_MEM_AVAILABLE", "1000", 1);
+  ck_assert_int_eq(astrt_train(&m.p, &o, &r), ASTRT_ERR_NOMEM);
+  ck_assert_error_has("not enough memory to train softmax: it needs ");
+  ck_assert_error_has("before its data is loaded, but only 1.0 kB is available (ASTRT_TEST_MEM_AVAILABLE)");
+  ck_assert_error_has("lower the batch size");
+  ck_assert_int_eq(g_ncalls, 0);
+  /* ... unless the check is off */
+  setenv("ASTRT_MEM_CHECK", "off", 1);
+  ck_assert_msg(astrt_train(&m.p, &o, &r) == ASTRT_OK, "%s", astrt_last_error());
+  unsetenv("ASTRT_MEM_CHECK");
+  /* the program fits, its data does not: refused before the data is made */
+  make_model(&m, 100, 3, 10, 20000, 20);  /* 8 MB of features */
+  setenv("ASTRT_TEST_MEM_AVAILABLE", "4000000", 1);
+  ck_assert_int_eq(astrt_train(&m.p, &o, &r), ASTRT_ERR_NOMEM);
+  ck_assert_error_has("synthetic data: holding its 20000 examples needs 8.0 MB of memory, but only 4.0 MB");
+  ck_assert_error_has("does not fit in memory");
+  ck_assert_int_eq(g_ncalls, 0);
+  /* program and data fit, a frozen prefix's feature cache does not (100 x 1M floats) */
+  make_model(&m, 6, 3, 10, 100, 20);
+  m.phases[0].step = never_called;
+  m.phases[0].prefix = never_called;
+  m.phases[0].feature_size = 1000000;
+  setenv("ASTRT_TEST_MEM_AVAILABLE", "100000000", 1);
+  ck_assert_int_eq(astrt_train(&m.p, &o, &r), ASTRT_ERR_NOMEM);
+  ck_assert_error_has("besides its variables");
+  ck_assert_error_has("frozen-prefix cache 400.0 MB");
+  ck_assert_error_has("only 100.0 MB is available");
+  unsetenv("ASTRT_TEST_MEM_AVAILABLE");
+  free_snapshot();
+}
+END_TEST
+
+/* a disk that fills up while the metrics file is written */
+START_TEST(test_metrics_disk_full) {
+  model m;
+  make_model(&m, 6, 3, 10, 100, 20);
+  astrt_options o;
+  quiet_options(&o);
+  o.metrics_path = tpath("full.jsonl");
+  astrt_result r;
+  setenv("ASTRT_FAULT_METRICS_AFTER", "150", 1);
+  ck_assert_int_eq(astrt_train(&m.p, &o, &r), ASTRT_ERR_IO);
+  unsetenv("ASTRT_FAULT_METRICS_AFTER");
+  ck_assert_error_has(o.metrics_path);
+  ck_assert_error_has("No space left on device");
+  ck_assert_int_eq(r.steps, 10);  /* the first evaluation's line did not fit */
+  struct stat sb;
+  ck_assert(stat(o.metrics_path, &sb) == 0 && sb.st_size == 150);
+  free_snapshot();
+}
+END_TEST
+
 /* ---- suite -------------------------------------------------------------- */
 
 static Suite *driver_suite(void) {
@@ -1858,6 +1992,14 @@ static Suite *driver_suite(void) {
   tcase_add_test(metrics, test_metrics_errors);
   tcase_add_test(metrics, test_metrics_numbers);
   suite_add_tcase(s, metrics);
+
+  TCase *robust = tcase_create("robust");
+  tcase_add_checked_fixture(robust, setup, teardown);
+  tcase_set_timeout(robust, 60);
+  tcase_add_test(robust, test_nan_skip_step);
+  tcase_add_test(robust, test_memory_refused);
+  tcase_add_test(robust, test_metrics_disk_full);
+  suite_add_tcase(s, robust);
 
   TCase *opts = tcase_create("options");
   tcase_add_test(opts, test_options_good);
