@@ -58,7 +58,7 @@ static LLVMValueRef sym_value(Cg *cg, Sym s) {
   return s.b && s.c ? LLVMBuildNSWMul(cg->b, c, cg->a_rows, "") : c;
 }
 
-#define MAXOP (IR_MAX_IN + 1)
+#define MAXOP (CG_FUSE_MAX_LEAVES + IR_MAX_IN + 1)  /* the output, the loads of a fused loop */
 
 /* An iteration space over an output shape with per-operand strides. */
 typedef struct Space {
@@ -121,7 +121,7 @@ static LLVMValueRef space_offset(Cg *cg, const Space *sp, int k, LLVMValueRef *i
 
 typedef struct EwCtx {
   int node;
-  Space sp;     /* operand 0 is the output, 1.. the inputs */
+  Space sp;     /* operand 0 is the output, 1.. the loads (fused operands are computed) */
 } EwCtx;
 
 static LLVMValueRef ew_compute(Cg *cg, const IrNode *n, LLVMValueRef *v) {
@@ -176,6 +176,33 @@ static LLVMValueRef convert(Cg *cg, LLVMValueRef v, DType from, DType to) {
   return LLVMBuildTrunc(b, r, i16, "");
 }
 
+/* node's value at idx: its operands are immediates, loads (the next operand
+ * of sp, counted by *k) or fused values computed here (cg_plan_fusion) */
+static LLVMValueRef ew_value(Cg *cg, const Space *sp, int node, int *k, LLVMValueRef *idx) {
+  const IrNode *n = &cg->g->nodes[node];
+  LLVMValueRef v[IR_MAX_IN];
+  for (int j = 0; j < n->nin; j++) {
+    int o = n->in[j];
+    if (cg->imm[o]) v[j] = cg->imm[o];
+    else if (cg->plan.fused_into[o] == node) v[j] = ew_value(cg, sp, o, k, idx);
+    else v[j] = cg_load_f32(cg, cg_elem_addr(cg, o, space_offset(cg, sp, (*k)++, idx)));
+  }
+  return ew_compute(cg, n, v);
+}
+
+/* node's value at flat index i, for a fused tree without broadcasting (an
+ * optimizer update's gradient) */
+static LLVMValueRef flat_value(Cg *cg, int node, LLVMValueRef i) {
+  if (cg->plan.fused_into[node] < 0) return cg_load_f32(cg, cg_elem_addr(cg, node, i));
+  const IrNode *n = &cg->g->nodes[node];
+  LLVMValueRef v[IR_MAX_IN];
+  for (int j = 0; j < n->nin; j++) {
+    int o = n->in[j];
+    v[j] = cg->imm[o] ? cg->imm[o] : flat_value(cg, o, i);
+  }
+  return ew_compute(cg, n, v);
+}
+
 static void ew_body(Cg *cg, LLVMValueRef *idx, void *vctx) {
   EwCtx *c = vctx;
   const IrNode *n = &cg->g->nodes[c->node];
@@ -187,12 +214,23 @@ static void ew_body(Cg *cg, LLVMValueRef *idx, void *vctx) {
     LLVMBuildStore(cg->b, r, cg_elem_addr(cg, c->node, space_offset(cg, &c->sp, 0, idx)));
     return;
   }
-  LLVMValueRef v[IR_MAX_IN];
+  int k = 1;
+  cg_store_f32(cg, ew_value(cg, &c->sp, c->node, &k, idx), cg_elem_addr(cg, c->node, space_offset(cg, &c->sp, 0, idx)));
+}
+
+/* the loads of node's loop, in ew_value's order: operand strides into sp */
+static void ew_leaves(Cg *cg, Space *sp, int node, const Shape *out) {
+  const IrNode *n = &cg->g->nodes[node];
   for (int k = 0; k < n->nin; k++) {
     int o = n->in[k];
-    v[k] = cg->imm[o] ? cg->imm[o] : cg_load_f32(cg, cg_elem_addr(cg, o, space_offset(cg, &c->sp, k + 1, idx)));
+    if (cg->imm[o]) continue;
+    if (cg->plan.fused_into[o] == node) {
+      ew_leaves(cg, sp, o, out);
+      continue;
+    }
+    ASTC_ASSERT(sp->nops < MAXOP);
+    space_strides(&cg->g->nodes[o].type.shape, out, sp->st[sp->nops++]);
   }
-  cg_store_f32(cg, ew_compute(cg, n, v), cg_elem_addr(cg, c->node, space_offset(cg, &c->sp, 0, idx)));
 }
 
 void cg_elementwise(Cg *cg, int node) {
@@ -200,10 +238,14 @@ void cg_elementwise(Cg *cg, int node) {
   EwCtx c = {node, {0}};
   const Shape *out = &n->type.shape;
   c.sp.rank = out->rank;
-  c.sp.nops = 1 + n->nin;
+  c.sp.nops = 1;
   for (int i = 0; i < out->rank; i++) c.sp.ext[i] = sym_dim(out->d[i]);
   space_strides(out, out, c.sp.st[0]);
-  for (int k = 0; k < n->nin; k++) space_strides(&cg->g->nodes[n->in[k]].type.shape, out, c.sp.st[k + 1]);
+  if (n->op == IR_CAST || n->op == IR_CONST) {
+    for (int k = 0; k < n->nin; k++) space_strides(&cg->g->nodes[n->in[k]].type.shape, out, c.sp.st[c.sp.nops++]);
+  } else {
+    ew_leaves(cg, &c.sp, node, out);
+  }
   space_collapse(&c.sp);
   LLVMValueRef ext[IR_MAX_RANK];
   for (int i = 0; i < c.sp.rank; i++) ext[i] = sym_value(cg, c.sp.ext[i]);
@@ -292,7 +334,7 @@ static void sgd_body(Cg *cg, LLVMValueRef *idx, void *vctx) {
   const IrNode *n = &cg->g->nodes[c->node];
   LLVMBuilderRef b = cg->b;
   LLVMValueRef wa = cg_elem_addr(cg, n->in[0], idx[0]);
-  LLVMValueRef g = cg_load_f32(cg, cg_elem_addr(cg, n->in[1], idx[0]));
+  LLVMValueRef g = flat_value(cg, n->in[1], idx[0]);
   LLVMValueRef d = g;
   if (n->ia[1] >= 0) {
     LLVMValueRef va = cg_elem_addr(cg, n->in[3], idx[0]);
@@ -346,7 +388,7 @@ static void adamw_body(Cg *cg, LLVMValueRef *idx, void *vctx) {
   LLVMBuilderRef b = cg->b;
   LLVMValueRef wa = cg_elem_addr(cg, n->in[0], idx[0]), ma = cg_elem_addr(cg, n->in[2], idx[0]);
   LLVMValueRef va = cg_elem_addr(cg, n->in[3], idx[0]);
-  LLVMValueRef g = cg_load_f32(cg, cg_elem_addr(cg, n->in[1], idx[0]));
+  LLVMValueRef g = flat_value(cg, n->in[1], idx[0]);
   LLVMValueRef b1 = cg_f32(cg, n->fa[0]), b2 = cg_f32(cg, n->fa[1]);
   LLVMValueRef m = LLVMBuildFAdd(b, LLVMBuildFMul(b, b1, cg_load_f32(cg, ma), ""),
                                  LLVMBuildFMul(b, cg_f32(cg, 1 - n->fa[0]), g, ""), "");

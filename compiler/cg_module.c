@@ -383,6 +383,7 @@ static void diag_check(Cg *cg, int node) {
 static void emit_node_code(Cg *cg, int node);
 
 static void emit_node(Cg *cg, int node) {
+  if (cg->plan.fused_into[node] >= 0) return;  /* computed in its consumer's loop (cg_plan_fusion) */
   emit_node_code(cg, node);
   diag_check(cg, node);
 }

@@ -101,19 +101,98 @@ int cg_micro_boundary(const IrGraph *g) {
   return -1;
 }
 
+/* ---- fusion ------------------------------------------------------------------------ */
+
+static bool is_elementwise(const IrNode *n) {
+  IrOpClass c = ir_ops[n->op].cls;
+  return (c == EW_UNARY || c == EW_BINARY || c == BROADCAST) && n->op != IR_CAST && n->type.dtype == DT_F32;
+}
+
+static bool is_update(const IrNode *n) { return n->op == IR_SGD_UPDATE || n->op == IR_ADAMW_UPDATE; }
+
+void cg_plan_fusion(const IrGraph *g, int *fused_into) {
+  int n = g->len;
+  const char *env = getenv("ASTC_FUSION");  /* "off": one loop per op (to measure what fusion gains) */
+  if (env && strcmp(env, "off") == 0) {
+    for (int i = 0; i < n; i++) fused_into[i] = -1;
+    return;
+  }
+  int *uses = xcalloc((size_t)n + 1, sizeof(int));
+  /* writes to memory a fused load could read: a fused value's operands are
+   * read at its consumer, so no such write may lie between the two */
+  int *writes_before = xcalloc((size_t)n + 2, sizeof(int));
+  for (int i = 0; i < n; i++) {
+    const IrNode *w = &g->nodes[i];
+    writes_before[i + 1] = writes_before[i] + (is_update(w) || w->op == IR_ASSIGN || w->op == IR_ALLREDUCE);
+  }
+  int *leaves = xcalloc((size_t)n + 1, sizeof(int));   /* loads of the loop computing a node */
+  bool *flat = xcalloc((size_t)n + 1, sizeof(bool));   /* no broadcasting in its fused tree */
+  for (int i = 0; i < n; i++) {
+    fused_into[i] = -1;
+    for (int k = 0; k < g->nodes[i].nin; k++) uses[g->nodes[i].in[k]]++;
+  }
+  int boundary = cg_micro_boundary(g);
+  for (int c = 0; c < n; c++) {
+    const IrNode *cn = &g->nodes[c];
+    bool ew = is_elementwise(cn), upd = is_update(cn);
+    if (!ew && !upd) continue;
+    int total = 0;
+    flat[c] = ew;
+    for (int k = 0; k < cn->nin; k++) {
+      int o = cn->in[k];
+      const IrNode *on = &g->nodes[o];
+      if (cg_is_immediate(on)) continue;
+      bool same = shape_eq(&on->type.shape, &cn->type.shape);
+      /* an operand computed in this loop: an elementwise value used only here,
+       * on the same side of a micro-batch loop; into an update, only its
+       * gradient (operand 1), without broadcasting */
+      bool fuse = is_elementwise(on) && uses[o] == 1 && (boundary < 0 || (o < boundary) == (c < boundary)) &&
+                  writes_before[c] == writes_before[o + 1];
+      for (int j = 0; fuse && j < on->nin; j++)
+        fuse = g->nodes[on->in[j]].type.dtype == DT_F32;
+      if (fuse && ew) fuse = same;
+      if (fuse && upd) /* the update loop runs over the parameter (operand 0), flat */
+        fuse = k == 1 && flat[o] && shape_eq(&on->type.shape, &g->nodes[cn->in[0]].type.shape);
+      if (fuse && total + leaves[o] > CG_FUSE_MAX_LEAVES) fuse = false;
+      if (fuse) {
+        fused_into[o] = c;
+        total += leaves[o];
+        flat[c] = flat[c] && flat[o];
+      } else {
+        total += 1;
+        flat[c] = flat[c] && same;
+      }
+    }
+    leaves[c] = total;
+  }
+  free(uses);
+  free(writes_before);
+  free(leaves);
+  free(flat);
+}
+
+/* the node whose loop computes node i: i itself, or the end of its fusion chain */
+static int home(const BufPlan *pl, int i) {
+  while (pl->fused_into[i] >= 0) i = pl->fused_into[i];
+  return i;
+}
+
 void cg_plan_graph(const IrGraph *g, int64_t max_rows, BufPlan *out) {
   int n = g->len;
   out->offset = xmalloc(sizeof(int64_t) * (size_t)(n + 1));
   out->root = xmalloc(sizeof(int) * (size_t)(n + 1));
+  out->fused_into = xmalloc(sizeof(int) * (size_t)(n + 1));
+  cg_plan_fusion(g, out->fused_into);
   int *last = xmalloc(sizeof(int) * (size_t)(n + 1));
   for (int i = 0; i < n; i++) {
     const IrNode *nd = &g->nodes[i];
     out->offset[i] = -1;
     out->root[i] = ir_ops[nd->op].cls == VIEW ? out->root[nd->in[0]] : i;
     last[i] = i;
+    int at = home(out, i);  /* a fused node reads its operands in its consumer's loop */
     for (int k = 0; k < nd->nin; k++) {
       int r = out->root[nd->in[k]];
-      last[r] = MAX(last[r], i);
+      last[r] = MAX(last[r], at);
     }
   }
   /* a view keeps its root alive for as long as the view is used */
@@ -130,10 +209,11 @@ void cg_plan_graph(const IrGraph *g, int64_t max_rows, BufPlan *out) {
       }
   VEC(int) *dying = xcalloc((size_t)n + 1, sizeof(*dying));
   for (int i = 0; i < n; i++)
-    if (needs_slot(g, &g->nodes[i]) && g->nodes[i].op != IR_ACCUMULATE) vec_push(&dying[last[i]], i);
+    if (needs_slot(g, &g->nodes[i]) && g->nodes[i].op != IR_ACCUMULATE && out->fused_into[i] < 0)
+      vec_push(&dying[last[i]], i);
   for (int i = 0; i < n; i++) {
     const IrNode *nd = &g->nodes[i];
-    if (needs_slot(g, nd) && nd->op != IR_ACCUMULATE) {
+    if (needs_slot(g, nd) && nd->op != IR_ACCUMULATE && out->fused_into[i] < 0) {
       int64_t bytes = align_up(shape_numel(&nd->type.shape, max_rows) * dtype_size(nd->type.dtype));
       out->offset[i] = arena_take(&a, bytes ? bytes : ALIGN);
     }
@@ -157,6 +237,8 @@ void cg_plan_graph(const IrGraph *g, int64_t max_rows, BufPlan *out) {
 void cg_plan_free(BufPlan *pl) {
   free(pl->offset);
   free(pl->root);
+  free(pl->fused_into);
   pl->offset = NULL;
   pl->root = NULL;
+  pl->fused_into = NULL;
 }

@@ -22,12 +22,24 @@
 typedef struct BufPlan {
   int64_t *offset;     /* bytes into the work arena, or -1 (no buffer of its own) */
   int *root;           /* the node whose buffer holds the value (views alias) */
+  int *fused_into;     /* the consumer whose loop computes this value, or -1 (cg_plan_fusion) */
   int64_t work_bytes;  /* arena size for up to max_rows rows */
 } BufPlan;
 
+/* Loop fusion. An elementwise node whose one use is an elementwise node of
+ * the same shape, or the gradient operand of an optimizer update over the
+ * same shape with no broadcasting below it, has no buffer: the consumer's
+ * loop computes it in registers (bias + activation, an activation's
+ * derivative, weight decay into the update). fused_into has g->len entries;
+ * leaves bounds the loads of one fused loop. */
+void cg_plan_fusion(const IrGraph *g, int *fused_into);
+#define CG_FUSE_MAX_LEAVES 16
+
 /* Plans buffers for g with up to max_rows rows (the micro-batch size for a
  * micro-batched step): each value gets a 64-byte aligned slot that is reused
- * once the value's last use has passed; accumulators get slots of their own. */
+ * once the value's last use has passed; accumulators get slots of their own.
+ * Fused values (cg_plan_fusion) get none, and their operands live until the
+ * loop that computes them. */
 void cg_plan_graph(const IrGraph *g, int64_t max_rows, BufPlan *out);
 /* Index of the first accumulate op (the end of the per-micro-batch part of a
  * step), or -1 if the step is not micro-batched. */

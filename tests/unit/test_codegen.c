@@ -133,6 +133,65 @@ START_TEST(mlp_sgd_nesterov) {
 }
 END_TEST
 
+/* Fusion: which values the MLP's step computes inside another loop, and the
+ * memory that saves; compare_program checks the fused code's results. */
+START_TEST(fusion_plan) {
+  Compilation comp;
+  ck_assert(compile_src(PROGRAM("  h = relu(nn.dense(x, 16))\n  h = relu(nn.dense(h, 12))\n  return nn.dense(h, 5)", "20",
+                                "5",
+                                "  loss = cross_entropy()\n"
+                                "  optimizer = sgd(lr: 0.05, momentum: 0.9, nesterov: true, weight_decay: 5e-4)"),
+                        "fusion", &comp));
+  const IrGraph *g = &comp.prog->phases.data[0].step;
+  int *f = malloc(sizeof(int) * (size_t)g->len);
+  cg_plan_fusion(g, f);
+  int fused = 0, into_update = 0, into_ew = 0;
+  for (int i = 0; i < g->len; i++) {
+    if (f[i] < 0) continue;
+    fused++;
+    ck_assert_int_gt(f[i], i);
+    IrOp c = g->nodes[f[i]].op;
+    if (c == IR_SGD_UPDATE) {
+      into_update++;
+      ck_assert_int_eq(g->nodes[f[i]].in[1], i);  /* the gradient operand */
+    } else {
+      into_ew++;
+      ck_assert(shape_eq(&g->nodes[i].type.shape, &g->nodes[f[i]].type.shape));
+    }
+  }
+  /* weight decay (g + wd * w) folds into each of the 6 parameters' updates,
+   * and wd * w into that */
+  ck_assert_int_eq(into_update, 6);
+  ck_assert_int_ge(into_ew, 6 + 2);
+  BufPlan on, off;
+  cg_plan_graph(g, 8, &on);
+  setenv("ASTC_FUSION", "off", 1);
+  cg_plan_fusion(g, f);
+  for (int i = 0; i < g->len; i++) ck_assert_int_eq(f[i], -1);
+  cg_plan_graph(g, 8, &off);
+  unsetenv("ASTC_FUSION");
+  ck_assert_int_lt(on.work_bytes, off.work_bytes);
+  for (int i = 0; i < g->len; i++) ck_assert(on.fused_into[i] < 0 || on.offset[i] < 0);
+  cg_plan_free(&on);
+  cg_plan_free(&off);
+  free(f);
+  compilation_free(&comp);
+  src_reset();
+}
+END_TEST
+
+/* the same programs' results without fusion (one loop per op) */
+START_TEST(mlp_unfused) {
+  setenv("ASTC_FUSION", "off", 1);
+  compare_program(PROGRAM("  h = relu(nn.dense(x, 16))\n  h = relu(nn.dense(h, 12))\n  return nn.dense(h, 5)", "20",
+                          "5",
+                          "  loss = cross_entropy()\n"
+                          "  optimizer = sgd(lr: 0.05, momentum: 0.9, nesterov: true, weight_decay: 5e-4)"),
+                  "mlp_unfused", 3);
+  unsetenv("ASTC_FUSION");
+}
+END_TEST
+
 START_TEST(convnet_pools_batchnorm) {
   compare_program(PROGRAM("  h = nn.max_pool2d(relu(nn.conv2d(x, 4, kernel: 3, pad: 1)))\n"
                           "  h = nn.batchnorm2d(nn.conv2d(h, 6, kernel: 3, stride: 2))\n"
@@ -246,6 +305,8 @@ Suite *codegen_suite(void) {
   TCase *t = tcase_create("native vs reference");
   tcase_set_timeout(t, 120);
   tcase_add_test(t, mlp_sgd_nesterov);
+  tcase_add_test(t, fusion_plan);
+  tcase_add_test(t, mlp_unfused);
   tcase_add_test(t, convnet_pools_batchnorm);
   tcase_add_test(t, norms_activations_adamw);
   tcase_add_test(t, dropout_global_pool);
