@@ -155,6 +155,63 @@ def best_core():
     return None
 
 
+def gemm_products(astc, source, batch):
+    """the step's matrix products as (ta, tb, M, N, K), from `astc show` (phase 0)"""
+    out = subprocess.run([astc, "show", "--graph", "step", "--phase", "0", "--no-locations", "--batch", str(batch),
+                          source], check=True, capture_output=True, text=True).stdout
+    shapes, prods = {}, []
+    for line in out.splitlines():
+        m = re.match(r"\s*%(\d+)\s*=\s*(\w+)\s*(.*?)\s*:\s*\w+\[([0-9,]*)\]", line)
+        if not m:
+            continue
+        node, op, args, dims = m.groups()
+        shapes[node] = [int(d) for d in dims.split(",") if d]
+        if op != "matmul":
+            continue
+        a, b = re.findall(r"%(\d+)", args)[:2]
+        ta, tb = int("trans_a" in args), int("trans_b" in args)
+        out_shape, sa = shapes[node], shapes[a]
+        if len(out_shape) != 2 or len(sa) != 2:
+            continue
+        k = sa[0] if ta else sa[1]
+        prods.append((ta, tb, out_shape[0], out_shape[1], k))
+    return prods
+
+
+def step_mflop(astc, source):
+    """forward + backward + update MFLOP of a step of phase 0 (astc cost)"""
+    out = subprocess.run([astc, "cost", source], check=True, capture_output=True, text=True).stdout
+    for line in out.splitlines():
+        f = line.split()
+        # phase, progress "[a, b)", steps, batch, trainable, fwd, bwd, upd MFLOP, ...
+        if f and f[0] == "0" and len(f) >= 9 and f[1].startswith("["):
+            return float(f[6]) + float(f[7]) + float(f[8])
+    return None
+
+
+def gemm_tool(tmp):
+    exe = os.path.join(tmp, "gemm_step")
+    r = subprocess.run(["cc", "-O2", os.path.join(HERE, "gemm_step.c"), "-o", exe, "-lopenblas"],
+                       capture_output=True, text=True)
+    return exe if r.returncode == 0 else None
+
+
+def gemm_time(exe, threads, args):
+    env = dict(os.environ, OPENBLAS_NUM_THREADS=str(threads))
+    out = subprocess.run([exe] + args, check=True, capture_output=True, text=True, env=env).stdout.split()
+    return float(out[0]), float(out[1])
+
+
+def build_seconds(astc, source, tmp, repeats=5):
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        subprocess.run([astc, "build", source, "-o", os.path.join(tmp, "build-time")], check=True,
+                       capture_output=True)
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
 def split_name(side, split):
     return f"--threads {split[0]}" if side == "astc" else f"omp {split[0]} / openblas {split[1]}"
 
@@ -174,7 +231,7 @@ def fmt(s):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--astc", default=os.path.join(ROOT, "build-par/compiler/astc"))
+    ap.add_argument("--astc", default=os.path.join(ROOT, "build/compiler/astc"))
     ap.add_argument("--models", default="mlp,lenet", help="comma-separated: mlp, lenet, wide")
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--epochs", type=int, default=1)
@@ -253,6 +310,31 @@ def main():
                           + (f"{sps:10,.0f} samples/s" if sps else f"  {r['error']}")
                           + f"  rss {r['peak_rss_kb'] / 1024:6.0f} MiB  load {r['load']}", flush=True)
 
+        # efficiency: FLOP rate, the GEMM-only ceiling at astc's best thread count, build time
+        gemm = gemm_tool(tmp)
+        eff = {}
+        for m in models:
+            src, batch = os.path.join(ROOT, MODELS[m][0]), MODELS[m][1]
+            best = [r for r in runs if r["model"] == m and r["side"] == "astc" and r.get("samples_per_second")]
+            e = {"step_mflop": step_mflop(args.astc, src), "build_seconds": build_seconds(args.astc, src, tmp)}
+            if best:
+                by = {}
+                for r in best:
+                    by.setdefault(r["split"][0], []).append(r["samples_per_second"])
+                threads = max(by, key=lambda t: statistics.median(by[t]))
+                e["threads"] = threads
+                sps = statistics.median(by[threads])
+                if e["step_mflop"]:
+                    e["gflops"] = e["step_mflop"] * 1e6 * sps / batch / 1e9
+                prods = gemm_products(args.astc, src, batch)
+                if gemm and prods:
+                    t, rate = gemm_time(gemm, threads, ["7"] + [",".join(map(str, p)) for p in prods])
+                    e.update({"gemm_products": prods, "gemm_seconds_per_step": t, "gemm_gflops": rate,
+                              "gemm_ceiling_samples_per_second": batch / t,
+                              "fraction_of_ceiling": sps / (batch / t)})
+                if gemm:
+                    e["sgemm_peak_gflops"] = gemm_time(gemm, threads, ["--peak", "1024"])[1]
+            eff[m] = e
     load_end = loadavg()
     summary = {}
     for m in models:
@@ -267,6 +349,7 @@ def main():
             summary[m][side] = {"best_split": best, "best": per.get(best), "splits": per}
         a, t = summary[m]["astc"]["best"], summary[m]["torch"]["best"]
         summary[m]["ratio"] = a["median"] / t["median"] if a and t else None
+        summary[m]["efficiency"] = eff.get(m, {})
 
     lines = ["| model | batch | astc samples/s median (min–max) | PyTorch samples/s median (min–max) "
              "| ratio astc/PyTorch | astc best split | PyTorch best split | peak RSS astc / PyTorch |",
@@ -286,6 +369,18 @@ def main():
             for name, v in summary[m][side]["splits"].items():
                 fail = f", {v['failed']} failed" if v["failed"] else ""
                 lines.append(f"| {m} | {side} | {name} | {fmt(v)}{fail} | {v['peak_rss_kb'] / 1024:.0f} MiB |")
+    lines += ["", "Efficiency of astc's best split (GEMM-only ceiling: the step's matrix products alone, "
+              "cblas_sgemm at the same thread count, bench/gemm_step.c):", "",
+              "| model | MFLOP per step | astc GFLOP/s | GEMM-only ceiling samples/s | astc / ceiling "
+              "| sgemm 1024^3 GFLOP/s | astc build s |", "|---|---|---|---|---|---|---|"]
+    for m in models:
+        e = summary[m]["efficiency"]
+        def g(k, f):
+            return f.format(e[k]) if e.get(k) is not None else "n/a"
+        lines.append(f"| {m} | {g('step_mflop', '{:.1f}')} | {g('gflops', '{:.1f}')} "
+                     f"| {g('gemm_ceiling_samples_per_second', '{:,.0f}')} | {g('fraction_of_ceiling', '{:.0%}')} "
+                     f"| {g('sgemm_peak_gflops', '{:.0f}')} | {g('build_seconds', '{:.2f}')} |")
+
     def cores_used(side):
         return ", ".join(sorted({str(r.get("openblas_core")) for r in runs if r["side"] == side}))
 

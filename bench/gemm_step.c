@@ -1,0 +1,114 @@
+/* gemm_step.c — the GEMM-only ceiling of a training step: the time of
+ * exactly the step's matrix products, one after the other, as cblas_sgemm
+ * calls on the same OpenBLAS that astc's runtime uses, and nothing else.
+ * bench/throughput.py derives the shapes from `astc show` and reports a
+ * model's samples/s against batch / this time.
+ *
+ *   gemm_step REPEATS TA,TB,M,N,K [TA,TB,M,N,K ...]
+ *   gemm_step --peak N          sgemm rate on N x N x N
+ *
+ * TA/TB are 0 or 1 (transpose), C[M,N] = op(A)[M,K] op(B)[K,N]. Prints the
+ * median over REPEATS of the time of one pass over all the products (after
+ * one untimed pass), in seconds, and the GFLOP/s of that pass. The thread
+ * count is OpenBLAS's: set OPENBLAS_NUM_THREADS (and OPENBLAS_CORETYPE to
+ * match astc, bench/throughput.py does both).
+ *
+ * Build: cc -O2 bench/gemm_step.c -o gemm_step -lopenblas
+ */
+#include <cblas.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+typedef struct Gemm {
+  int ta, tb;
+  long m, n, k;
+  float *a, *b, *c;
+} Gemm;
+
+static double now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static float *filled(long n) {
+  float *p = malloc((size_t)(n > 0 ? n : 1) * sizeof *p);
+  if (!p) {
+    fprintf(stderr, "gemm_step: out of memory\n");
+    exit(1);
+  }
+  for (long i = 0; i < n; i++) p[i] = (float)((i * 7919) % 1000) / 1000.0f - 0.5f;
+  return p;
+}
+
+static void run(const Gemm *g) {
+  cblas_sgemm(CblasRowMajor, g->ta ? CblasTrans : CblasNoTrans, g->tb ? CblasTrans : CblasNoTrans, (int)g->m,
+              (int)g->n, (int)g->k, 1.0f, g->a, g->ta ? (int)g->m : (int)g->k, g->b, g->tb ? (int)g->k : (int)g->n,
+              0.0f, g->c, (int)g->n);
+}
+
+static int cmp(const void *x, const void *y) {
+  double a = *(const double *)x, b = *(const double *)y;
+  return (a > b) - (a < b);
+}
+
+int main(int argc, char **argv) {
+  int ng = 0, repeats;
+  Gemm *gs;
+  if (argc == 3 && strcmp(argv[1], "--peak") == 0) {
+    long n = atol(argv[2]);
+    gs = calloc(1, sizeof *gs);
+    gs[0] = (Gemm){0, 0, n, n, n, NULL, NULL, NULL};
+    ng = 1;
+    repeats = 7;
+  } else {
+    if (argc < 3) {
+      fprintf(stderr, "usage: gemm_step REPEATS TA,TB,M,N,K ... | gemm_step --peak N\n");
+      return 2;
+    }
+    repeats = atoi(argv[1]);
+    gs = calloc((size_t)argc, sizeof *gs);
+    for (int i = 2; i < argc; i++) {
+      Gemm *g = &gs[ng++];
+      if (sscanf(argv[i], "%d,%d,%ld,%ld,%ld", &g->ta, &g->tb, &g->m, &g->n, &g->k) != 5 || g->m <= 0 ||
+          g->n <= 0 || g->k <= 0) {
+        fprintf(stderr, "gemm_step: bad product '%s' (expected TA,TB,M,N,K)\n", argv[i]);
+        return 2;
+      }
+    }
+  }
+  if (repeats < 1) repeats = 1;
+  double flops = 0;
+  for (int i = 0; i < ng; i++) {
+    gs[i].a = filled(gs[i].m * gs[i].k);
+    gs[i].b = filled(gs[i].k * gs[i].n);
+    gs[i].c = filled(gs[i].m * gs[i].n);
+    flops += 2.0 * (double)gs[i].m * (double)gs[i].n * (double)gs[i].k;
+  }
+  for (int i = 0; i < ng; i++) run(&gs[i]);  /* warm-up */
+  /* each measurement: enough passes for at least 20 ms */
+  double *t = malloc(sizeof *t * (size_t)repeats);
+  for (int r = 0; r < repeats; r++) {
+    long passes = 0;
+    double t0 = now(), el;
+    do {
+      for (int i = 0; i < ng; i++) run(&gs[i]);
+      passes++;
+      el = now() - t0;
+    } while (el < 0.02);
+    t[r] = el / (double)passes;
+  }
+  qsort(t, (size_t)repeats, sizeof *t, cmp);
+  double med = t[repeats / 2];
+  printf("%.9f %.2f\n", med, flops / med / 1e9);
+  for (int i = 0; i < ng; i++) {
+    free(gs[i].a);
+    free(gs[i].b);
+    free(gs[i].c);
+  }
+  free(gs);
+  free(t);
+  return 0;
+}
