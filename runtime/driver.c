@@ -48,6 +48,7 @@ typedef struct run {
   int threads;
   astrt_split train, test;     /* the program's data set, when loaded here */
   astrt_data_source src_train, src_test;  /* where batches come from */
+  astrt_prefetch *pf;          /* the next batch on a spare core, or NULL */
   int64_t *idx;                /* example indices of a fetched batch */
   int32_t *cache_labels;       /* labels of every training example (prefix reuse) */
   int own_vars;                /* vars were created here (not a model's) */
@@ -702,6 +703,35 @@ static void gather_features(run *r, const astrt_phase_desc *ph, int64_t lo, int6
   }
 }
 
+/* Asks the prefetcher for this rank's rows of the step after the current
+ * one (of `rows` rows), if it lies in the same epoch and reads the data set
+ * (not a reused prefix's features). */
+static void prefetch_next(run *r, int64_t rows) {
+  cursor next = r->at;
+  advance(r, &next, rows);
+  if (next.pos == 0 || budget_done(r, &next)) return;
+  const astrt_phase_desc *ph;
+  int64_t n = next_rows(r, &next, &ph);
+  if (ph->prefix) return;
+  int64_t lo = n * r->rank / r->size, local = n * (r->rank + 1) / r->size - lo;
+  astrt_prefetch_request(r->pf, r->src_train.split, r->perm, next.pos + lo, local, r->norm);
+}
+
+/* Prefetching needs a core that neither BLAS nor another rank uses, and the
+ * built-in data (a user's fetch callback need not be thread-safe).
+ * ASTRT_PREFETCH=off|on overrides the choice. */
+static void prefetch_start(run *r) {
+  const char *env = getenv("ASTRT_PREFETCH");
+  long cores = sysconf(_SC_NPROCESSORS_ONLN);
+  int local = r->size > 1 ? astrt_dist_local_size() : 1;
+  int want = !r->src_train.fetch && r->src_train.split && (cores <= 0 || cores / local > r->threads);
+  if (env && strcmp(env, "off") == 0) want = 0;
+  if (env && strcmp(env, "on") == 0) want = !r->src_train.fetch && r->src_train.split;
+  if (!want) return;
+  int64_t work_bytes, batch = max_batch(r->p, &work_bytes);
+  r->pf = astrt_prefetch_start(batch * r->p->data.example_size, batch);
+}
+
 static astrt_status train_step(run *r) {
   const astrt_program *p = r->p;
   double t0 = now_seconds();
@@ -724,8 +754,12 @@ static astrt_status train_step(run *r) {
     gather_features(r, ph, lo, local);
     x = r->feat;
   } else {
-    astrt_status st = gather(r, &r->src_train, r->perm, r->at.pos + lo, local);
-    if (st) return st;
+    if (!r->pf || !astrt_prefetch_take(r->pf, r->src_train.split, r->perm, r->at.pos + lo, local, &r->x, &r->y)) {
+      astrt_status st = gather(r, &r->src_train, r->perm, r->at.pos + lo, local);
+      if (st) return st;
+    }
+    x = r->x;
+    if (r->pf) prefetch_next(r, rows);
   }
   float scalars[ASTRT_NUM_SCALARS] = {(float)lr, (float)(r->step_base + r->at.step + 1), (float)local,
                                       (float)r->ls.scale, (float)t, (float)lo, (float)local / (float)rows};
@@ -848,6 +882,7 @@ static astrt_status train_loop(run *r) {
     fprintf(stderr, "note: %s has no target accuracy; --stop-at-target has no effect\n",
             model_name(r->p));
   openblas_set_num_threads(r->threads);
+  prefetch_start(r);
   int64_t every = r->o.checkpoint_every;
   while (!st && !r->stop && !budget_done(r, &r->at)) {
     st = train_step(r);
@@ -857,6 +892,8 @@ static astrt_status train_loop(run *r) {
       st = checkpoint(r);
     if (!st) maybe_kill(r);
   }
+  astrt_prefetch_stop(r->pf);
+  r->pf = NULL;
   if (!st && r->at.pos != 0) st = eval_and_log(r, r->at.epoch + 1);
   astrt_progress_clear(&r->pg);
   return st;

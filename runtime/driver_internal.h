@@ -106,6 +106,19 @@ typedef struct astrt_norm {
 void astrt_batch_gather(const astrt_split *s, const int64_t *perm, int64_t pos,
                         int64_t rows, astrt_norm norm, float *x, int32_t *y);
 
+/* Prefetching (prefetch.c): a worker thread gathers the next training batch
+ * into spare buffers while a step runs. start returns NULL if the thread
+ * cannot be made (then every batch is gathered in place). take waits for the
+ * worker and, if its batch is the one asked for, swaps its buffers with
+ * *x, *y and returns 1. */
+typedef struct astrt_prefetch astrt_prefetch;
+astrt_prefetch *astrt_prefetch_start(int64_t x_floats, int64_t y_ints);
+void astrt_prefetch_request(astrt_prefetch *pf, const astrt_split *split, const int64_t *perm, int64_t pos,
+                            int64_t rows, astrt_norm norm);
+int astrt_prefetch_take(astrt_prefetch *pf, const astrt_split *split, const int64_t *perm, int64_t pos,
+                        int64_t rows, float **x, int32_t **y);
+void astrt_prefetch_stop(astrt_prefetch *pf);
+
 /* x[0..n) = (x - mean) / std, as astrt_batch_gather computes it for F32
  * features of scale 1 and shift 0 (bit for bit). */
 void astrt_normalize(float *x, int64_t n, astrt_norm norm);

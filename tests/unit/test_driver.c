@@ -412,6 +412,38 @@ START_TEST(test_phase_switch) {
 }
 END_TEST
 
+/* Prefetching (runtime/prefetch.c) gathers each next batch on a worker
+ * thread: with two phases of different batch sizes, partial batches at
+ * epoch ends and 3 epochs, the run is bit-identical to one without it. */
+START_TEST(test_prefetch_identical) {
+  unsigned char *weights[2];
+  astrt_result res[2];
+  for (int k = 0; k < 2; k++) {
+    model m;
+    make_model(&m, 6, 3, 30, 200, 50);
+    g_work_bytes[1] = work_for(70, 6, 3) + 1000;
+    double b = 290.0 / 600.0;
+    m.phases[0] = (astrt_phase_desc){0.0, b, 30, g_work_bytes[0], step_a, "", NULL, 0, 0};
+    m.phases[1] = (astrt_phase_desc){b, 1.0, 70, g_work_bytes[1], step_b, "batch 70", NULL, 0, 0};
+    m.p.nphases = 2;
+    m.p.epochs = 3;
+    astrt_options o;
+    quiet_options(&o);
+    setenv("ASTRT_PREFETCH", k ? "off" : "on", 1);
+    ck_assert_msg(astrt_train(&m.p, &o, &res[k]) == ASTRT_OK, "%s", astrt_last_error());
+    ck_assert_int_eq(g_ncalls, 15);
+    weights[k] = g_snapshot;
+    g_snapshot = NULL;
+  }
+  unsetenv("ASTRT_PREFETCH");
+  ck_assert_mem_eq(weights[0], weights[1], (size_t)g_var_bytes);
+  ck_assert(res[0].final_train_loss == res[1].final_train_loss);
+  ck_assert(res[0].final_test_loss == res[1].final_test_loss);
+  free(weights[0]);
+  free(weights[1]);
+}
+END_TEST
+
 /* A steps budget whose phases use a larger batch than the baseline: t
  * passes 1, is clamped, and the last phase takes it. */
 START_TEST(test_phase_clamped) {
@@ -1974,6 +2006,7 @@ static Suite *driver_suite(void) {
   tcase_add_test(train, test_deterministic);
   tcase_add_test(train, test_threads_option);
   tcase_add_test(train, test_phase_switch);
+  tcase_add_test(train, test_prefetch_identical);
   tcase_add_test(train, test_phase_clamped);
   tcase_add_test(train, test_epoch_order);
   tcase_add_test(train, test_eval_batch_largest);
