@@ -156,7 +156,8 @@ def best_core():
 
 
 def gemm_products(astc, source, batch):
-    """the step's matrix products as (ta, tb, M, N, K), from `astc show` (phase 0)"""
+    """the step's matrix products as (ta, tb, M, N, K), from `astc show` (phase 0); None when the
+    step has convolutions (astc runs them as direct kernels, not GEMMs: no GEMM-only ceiling)"""
     out = subprocess.run([astc, "show", "--graph", "step", "--phase", "0", "--no-locations", "--batch", str(batch),
                           source], check=True, capture_output=True, text=True).stdout
     shapes, prods = {}, []
@@ -166,6 +167,8 @@ def gemm_products(astc, source, batch):
             continue
         node, op, args, dims = m.groups()
         shapes[node] = [int(d) for d in dims.split(",") if d]
+        if op.startswith("conv"):
+            return None
         if op != "matmul":
             continue
         a, b = re.findall(r"%(\d+)", args)[:2]
