@@ -19,6 +19,7 @@
 #include "astrt_kernels.h"
 #include "checkpoint.h"
 #include "driver_internal.h"
+#include "kernels_internal.h"
 #include "robust.h"
 
 #include <errno.h>
@@ -881,7 +882,9 @@ static astrt_status train_loop(run *r) {
   if (r->o.stop_at_target && r->p->target_accuracy <= 0 && !r->o.quiet)
     fprintf(stderr, "note: %s has no target accuracy; --stop-at-target has no effect\n",
             model_name(r->p));
-  openblas_set_num_threads(r->threads);
+  /* one pool owns the cores (pool.c): OpenBLAS runs single-threaded inside it */
+  openblas_set_num_threads(1);
+  astrt_pool_configure(r->threads);
   prefetch_start(r);
   int64_t every = r->o.checkpoint_every;
   while (!st && !r->stop && !budget_done(r, &r->at)) {

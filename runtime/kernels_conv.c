@@ -38,6 +38,7 @@
 #include "astrt_kernels.h"
 #include "kernels_internal.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 /* GCC turns the short-row loops below into memset/memcpy calls, which cost
@@ -368,10 +369,7 @@ static astrt_conv_isa direct_isa(const astrt_conv_shape *s) {
   return astrt_conv_isa_active();
 }
 
-void astrt_conv2d_f32(const astrt_conv_shape *s,
-                      const float *x,  // [N, C, H, W]
-                      const float *w,  // [O, C, KH, KW]
-                      float *y) {      // [N, O, OH, OW]
+static void conv_fwd(const astrt_conv_shape *s, const float *x, const float *w, float *y) {
   const astrt_conv_isa isa = direct_isa(s);
   if (isa != ASTRT_CONV_ISA_NONE)
     astrt_conv2d_direct_f32(isa, s, x, w, y);
@@ -379,10 +377,7 @@ void astrt_conv2d_f32(const astrt_conv_shape *s,
     astrt_conv2d_im2col_f32(s, x, w, y);
 }
 
-void astrt_conv2d_grad_input_f32(const astrt_conv_shape *s,
-                                 const float *dy,  // [N, O, OH, OW]
-                                 const float *w,   // [O, C, KH, KW]
-                                 float *dx) {      // [N, C, H, W]
+static void conv_grad_input(const astrt_conv_shape *s, const float *dy, const float *w, float *dx) {
   const astrt_conv_isa isa = direct_isa(s);
   if (isa != ASTRT_CONV_ISA_NONE)
     astrt_conv2d_grad_input_direct_f32(isa, s, dy, w, dx);
@@ -390,15 +385,97 @@ void astrt_conv2d_grad_input_f32(const astrt_conv_shape *s,
     astrt_conv2d_grad_input_im2col_f32(s, dy, w, dx);
 }
 
-void astrt_conv2d_grad_weight_f32(const astrt_conv_shape *s,
-                                  const float *x,   // [N, C, H, W]
-                                  const float *dy,  // [N, O, OH, OW]
-                                  float *dw) {      // [O, C, KH, KW]
+static void conv_grad_weight(const astrt_conv_shape *s, const float *x, const float *dy, float *dw) {
   const astrt_conv_isa isa = direct_isa(s);
   if (isa != ASTRT_CONV_ISA_NONE)
     astrt_conv2d_grad_weight_direct_f32(isa, s, x, dy, dw);
   else
     astrt_conv2d_grad_weight_im2col_f32(s, x, dy, dw);
+}
+
+/* ---- split over the pool's threads by images (pool.c) -----------------------
+ *
+ * Part p of P takes images [N*p/P, N*(p+1)/P). The forward pass and the
+ * input gradient are per image; the weight gradient sums over images, so
+ * each part computes its own, into dw (part 0) or a buffer of its own, and
+ * the caller adds them in part order (the same sums for the same P). */
+typedef struct conv_job {
+  astrt_conv_shape s;
+  const float *in, *w;     /* x (forward, grad weight) or dy (grad input) */
+  const float *dy;         /* grad weight */
+  float *out;
+  float *partial;          /* grad weight: (P - 1) weight gradients */
+  int kind;                /* 0 forward, 1 grad input, 2 grad weight */
+} conv_job;
+
+static void conv_part(void *ctx, int part, int parts) {
+  const conv_job *j = ctx;
+  astrt_conv_shape s = j->s;
+  int64_t lo = j->s.n * part / parts, hi = j->s.n * (part + 1) / parts;
+  s.n = hi - lo;
+  const int64_t in_img = s.c * s.h * s.w, out_img = s.o * astrt_conv_out_h(&s) * astrt_conv_out_w(&s);
+  const int64_t wn = s.o * s.c * s.kh * s.kw;
+  if (j->kind == 0) {
+    if (s.n > 0) conv_fwd(&s, j->in + lo * in_img, j->w, j->out + lo * out_img);
+  } else if (j->kind == 1) {
+    if (s.n > 0) conv_grad_input(&s, j->in + lo * out_img, j->w, j->out + lo * in_img);
+  } else {
+    float *dw = part == 0 ? j->out : j->partial + (part - 1) * wn;
+    if (s.n > 0) conv_grad_weight(&s, j->in + lo * in_img, j->dy + lo * out_img, dw);
+    else memset(dw, 0, (size_t)wn * sizeof(float));
+  }
+}
+
+/* whether to split: a pool, and enough images for every part */
+static int conv_split(const astrt_conv_shape *s) {
+  int parts = astrt_pool_size();
+  return parts > 1 && s->n >= 2 * parts;
+}
+
+void astrt_conv2d_f32(const astrt_conv_shape *s,
+                      const float *x,  // [N, C, H, W]
+                      const float *w,  // [O, C, KH, KW]
+                      float *y) {      // [N, O, OH, OW]
+  if (!conv_split(s)) {
+    conv_fwd(s, x, w, y);
+    return;
+  }
+  conv_job j = {*s, x, w, NULL, y, NULL, 0};
+  astrt_pool_run(conv_part, &j);
+}
+
+void astrt_conv2d_grad_input_f32(const astrt_conv_shape *s,
+                                 const float *dy,  // [N, O, OH, OW]
+                                 const float *w,   // [O, C, KH, KW]
+                                 float *dx) {      // [N, C, H, W]
+  if (!conv_split(s)) {
+    conv_grad_input(s, dy, w, dx);
+    return;
+  }
+  conv_job j = {*s, dy, w, NULL, dx, NULL, 1};
+  astrt_pool_run(conv_part, &j);
+}
+
+void astrt_conv2d_grad_weight_f32(const astrt_conv_shape *s,
+                                  const float *x,   // [N, C, H, W]
+                                  const float *dy,  // [N, O, OH, OW]
+                                  float *dw) {      // [O, C, KH, KW]
+  if (!conv_split(s)) {
+    conv_grad_weight(s, x, dy, dw);
+    return;
+  }
+  const int parts = astrt_pool_size();
+  const int64_t wn = s->o * s->c * s->kh * s->kw;
+  float *partial = malloc((size_t)(parts - 1) * (size_t)wn * sizeof(float));
+  if (!partial) {  /* no room to split: one thread */
+    conv_grad_weight(s, x, dy, dw);
+    return;
+  }
+  conv_job j = {*s, x, NULL, dy, dw, partial, 2};
+  astrt_pool_run(conv_part, &j);
+  for (int p = 1; p < parts; p++)
+    for (int64_t i = 0; i < wn; i++) dw[i] += partial[(p - 1) * wn + i];
+  free(partial);
 }
 
 /* ---- references ---------------------------------------------------------- */

@@ -42,6 +42,45 @@ static blasint to_blasint(const char *what, int64_t v) {
   return (blasint)v;
 }
 
+/* One product, and its split over the pool's threads (pool.c): part p of P
+ * computes the rows [m*p/P, m*(p+1)/P) of C, or its columns when N > M, as
+ * one single-threaded cblas_sgemm. Each element of C is summed over K
+ * exactly as without the split. */
+typedef struct gemm_job {
+  int ta, tb;
+  int64_t m, n, k;
+  float alpha, beta;
+  const float *a, *b;
+  float *c;
+} gemm_job;
+
+static void gemm_part(void *ctx, int part, int parts) {
+  const gemm_job *g = ctx;
+  const blasint lda = to_blasint("m", g->ta ? g->m : g->k), ldb = to_blasint("n", g->tb ? g->k : g->n),
+                ldc = to_blasint("n", g->n);
+  const float *a = g->a, *b = g->b;
+  float *c = g->c;
+  int64_t m = g->m, n = g->n;
+  if (g->m >= g->n) {
+    int64_t lo = g->m * part / parts, hi = g->m * (part + 1) / parts;
+    a += g->ta ? lo : lo * g->k;
+    c += lo * g->n;
+    m = hi - lo;
+  } else {
+    int64_t lo = g->n * part / parts, hi = g->n * (part + 1) / parts;
+    b += g->tb ? lo * g->k : lo;
+    c += lo;
+    n = hi - lo;
+  }
+  if (m <= 0 || n <= 0) return;
+  cblas_sgemm(CblasRowMajor, g->ta ? CblasTrans : CblasNoTrans, g->tb ? CblasTrans : CblasNoTrans,
+              to_blasint("m", m), to_blasint("n", n), to_blasint("k", g->k), g->alpha, a, lda, b, ldb, g->beta, c,
+              ldc);
+}
+
+/* products smaller than this many multiply-adds run on one thread */
+#define SPLIT_MIN_MACS (1 << 15)
+
 void astrt_sgemm(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha,
                  const float *a,  // [M, K], or [K, M] when ta
                  const float *b,  // [K, N], or [N, K] when tb
@@ -53,11 +92,14 @@ void astrt_sgemm(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha,
     scale_c(m, n, beta, c);
     return;
   }
-  const blasint bm = to_blasint("m", m), bn = to_blasint("n", n),
-                bk = to_blasint("k", k);
-  cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans,
-              tb ? CblasTrans : CblasNoTrans, bm, bn, bk, alpha, a,
-              ta ? bm : bk, b, tb ? bk : bn, beta, c, bn);
+  (void)to_blasint("m", m), (void)to_blasint("n", n), (void)to_blasint("k", k);
+  gemm_job g = {ta, tb, m, n, k, alpha, beta, a, b, c};
+  int parts = astrt_pool_size();
+  int64_t split = m >= n ? m : n;
+  if (parts > 1 && split >= 2 * parts && (double)m * (double)n * (double)k >= SPLIT_MIN_MACS)
+    astrt_pool_run(gemm_part, &g);
+  else
+    gemm_part(&g, 0, 1);
 }
 
 void astrt_ref_sgemm(int ta, int tb, int64_t m, int64_t n, int64_t k,

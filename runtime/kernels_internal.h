@@ -33,6 +33,18 @@ size_t astrt_scratch_capacity(void);
 _Noreturn void astrt_kernel_fatal(const char *fmt, ...)
     __attribute__((format(printf, 1, 2)));
 
+/* ---- threads (pool.c) ------------------------------------------------------
+ *
+ * The runtime's own threads. astrt_pool_configure(T) (the driver, with
+ * --threads T) makes T threads split the kernels' work; OpenBLAS is then
+ * told to use one thread. astrt_pool_run calls fn(ctx, part, parts) for
+ * every part in [0, parts) at once, part 0 on the caller, and returns when
+ * all are done; inside a worker, and before any configure, parts is 1. */
+typedef void (*astrt_task_fn)(void *ctx, int part, int parts);
+void astrt_pool_configure(int threads);
+int astrt_pool_size(void);
+void astrt_pool_run(astrt_task_fn fn, void *ctx);
+
 /* ---- convolution paths (kernels_conv.c, kernels_conv_direct.c) ----------
  *
  * The public conv kernels (astrt_kernels.h) pick one of two implementations

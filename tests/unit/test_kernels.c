@@ -215,9 +215,9 @@ static const gemm_case gemm_cases[] = {
     {1, 300, 1, 2.0f, -1.0f},  {300, 1, 7, 1.0f, 0.0f},
 };
 
-START_TEST(test_sgemm_vs_ref) {
-  const gemm_case *g = &gemm_cases[_i];
-  rng r = {1000u + (uint64_t)_i};
+static void sgemm_case(int i) {
+  const gemm_case *g = &gemm_cases[i];
+  rng r = {1000u + (uint64_t)i};
   float *a = rand_f(&r, g->m * g->k), *b = rand_f(&r, g->k * g->n);
   float *c0 = rand_f(&r, g->m * g->n);
   for (int ta = 0; ta < 2; ta++)
@@ -238,6 +238,18 @@ START_TEST(test_sgemm_vs_ref) {
   free(a);
   free(b);
   free(c0);
+}
+
+START_TEST(test_sgemm_vs_ref) { sgemm_case(_i); }
+END_TEST
+
+/* The same products split over 2 and 3 of the runtime's threads (pool.c;
+ * by rows, or by columns when N > M). */
+START_TEST(test_sgemm_pooled_vs_ref) {
+  int threads = 2 + _i % 2;
+  astrt_pool_configure(threads);
+  ck_assert_int_eq(astrt_pool_size(), threads);
+  sgemm_case(_i / 2);
 }
 END_TEST
 
@@ -452,6 +464,21 @@ END_TEST
 
 START_TEST(test_conv_grad_weight_vs_ref) {
   run_conv_case(&conv_cases[_i], CONV_DW, 5000u + (uint64_t)_i);
+}
+END_TEST
+
+/* Convolutions split by images over 2 and 3 of the runtime's threads
+ * (kernels_conv.c): every kind against the reference, and a second call
+ * identical to the first (the weight gradient's partial sums are added in
+ * a fixed order). Cases with fewer than 2 images per thread run unsplit. */
+START_TEST(test_conv_pooled_vs_ref) {
+  int threads = 2 + _i % 2;
+  astrt_pool_configure(threads);
+  ck_assert_int_eq(astrt_pool_size(), threads);
+  int c = _i / 2;
+  run_conv_case(&conv_cases[c], CONV_FWD, 6000u + (uint64_t)c);
+  run_conv_case(&conv_cases[c], CONV_DX, 7000u + (uint64_t)c);
+  run_conv_case(&conv_cases[c], CONV_DW, 8000u + (uint64_t)c);
 }
 END_TEST
 
@@ -1148,6 +1175,8 @@ static Suite *kernels_suite(void) {
   tcase_add_test(tc, test_sgemm_empty);
   tcase_add_loop_test(tc, test_sgemm_vs_ref, 0,
                       (int)(sizeof gemm_cases / sizeof gemm_cases[0]));
+  tcase_add_loop_test(tc, test_sgemm_pooled_vs_ref, 0,
+                      2 * (int)(sizeof gemm_cases / sizeof gemm_cases[0]));
 
   tc = tcase(s, "conv_ref");
   tcase_add_test(tc, test_conv_out_size);
@@ -1160,6 +1189,7 @@ static Suite *kernels_suite(void) {
   tcase_add_loop_test(tc, test_conv_grad_input_vs_ref, 0, N_CONV_CASES);
   tcase_add_loop_test(tc, test_conv_grad_weight_vs_ref, 0, N_CONV_CASES);
   tcase_add_loop_test(tc, test_conv_im2col_vs_ref, 0, 3 * N_CONV_CASES);
+  tcase_add_loop_test(tc, test_conv_pooled_vs_ref, 0, 2 * N_CONV_CASES);
   tcase_add_test(tc, test_conv_degenerate);
   tcase_add_test(tc, test_conv_threads);
 
