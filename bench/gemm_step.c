@@ -7,6 +7,11 @@
  *   gemm_step REPEATS TA,TB,M,N,K [TA,TB,M,N,K ...]
  *   gemm_step --peak N          sgemm rate on N x N x N
  *
+ * With GEMM_SPLIT=T (T > 1) each product is split the way astc's runtime
+ * splits it (runtime/kernels_gemm.c: T slabs of rows, or of columns when
+ * N > M, each a single-threaded cblas_sgemm on its own thread); otherwise
+ * OpenBLAS threads it itself. bench/throughput.py takes the faster.
+ *
  * TA/TB are 0 or 1 (transpose), C[M,N] = op(A)[M,K] op(B)[K,N]. Prints the
  * median over REPEATS of the time of one pass over all the products (after
  * one untimed pass), in seconds, and the GFLOP/s of that pass. The thread
@@ -16,6 +21,9 @@
  * Build: cc -O2 bench/gemm_step.c -o gemm_step -lopenblas
  */
 #include <cblas.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,10 +51,61 @@ static float *filled(long n) {
   return p;
 }
 
+static int split_threads = 1;
+static void run_split(const Gemm *g);
+
 static void run(const Gemm *g) {
+  if (split_threads > 1) {
+    run_split(g);
+    return;
+  }
   cblas_sgemm(CblasRowMajor, g->ta ? CblasTrans : CblasNoTrans, g->tb ? CblasTrans : CblasNoTrans, (int)g->m,
               (int)g->n, (int)g->k, 1.0f, g->a, g->ta ? (int)g->m : (int)g->k, g->b, g->tb ? (int)g->k : (int)g->n,
               0.0f, g->c, (int)g->n);
+}
+
+/* ---- the split: slab p of T on thread p (0 = the caller) ---- */
+void openblas_set_num_threads(int);
+static const Gemm *job;
+static atomic_long posted, finished[64];
+
+static void run_slab(const Gemm *g, int p, int t) {
+  Gemm s = *g;
+  if (g->m >= g->n) {
+    long lo = g->m * p / t, hi = g->m * (p + 1) / t;
+    s.m = hi - lo;
+    s.a = g->ta ? g->a + lo : g->a + lo * g->k;
+    s.c = g->c + lo * g->n;
+  } else {
+    long lo = g->n * p / t, hi = g->n * (p + 1) / t;
+    s.n = hi - lo;
+    s.b = g->tb ? g->b + lo * g->k : g->b + lo;
+    s.c = g->c + lo;
+  }
+  if (s.m <= 0 || s.n <= 0) return;
+  cblas_sgemm(CblasRowMajor, s.ta ? CblasTrans : CblasNoTrans, s.tb ? CblasTrans : CblasNoTrans, (int)s.m, (int)s.n,
+              (int)s.k, 1.0f, s.a, g->ta ? (int)g->m : (int)g->k, s.b, g->tb ? (int)g->k : (int)g->n, 0.0f, s.c,
+              (int)g->n);
+}
+
+static void *slab_worker(void *arg) {
+  int p = (int)(long)arg;
+  long seen = 0;
+  for (;;) {
+    while (atomic_load(&posted) == seen) sched_yield();
+    seen = atomic_load(&posted);
+    run_slab(job, p, split_threads);
+    atomic_store(&finished[p], seen);
+  }
+  return NULL;
+}
+
+static void run_split(const Gemm *g) {
+  job = g;
+  long n = atomic_fetch_add(&posted, 1) + 1;
+  run_slab(g, 0, split_threads);
+  for (int p = 1; p < split_threads; p++)
+    while (atomic_load(&finished[p]) != n) sched_yield();
 }
 
 static int cmp(const void *x, const void *y) {
@@ -80,6 +139,15 @@ int main(int argc, char **argv) {
     }
   }
   if (repeats < 1) repeats = 1;
+  const char *split = getenv("GEMM_SPLIT");
+  if (split && atoi(split) > 1) {
+    split_threads = atoi(split) < 64 ? atoi(split) : 64;
+    openblas_set_num_threads(1);
+    for (int p = 1; p < split_threads; p++) {
+      pthread_t t;
+      pthread_create(&t, NULL, slab_worker, (void *)(long)p);
+    }
+  }
   double flops = 0;
   for (int i = 0; i < ng; i++) {
     gs[i].a = filled(gs[i].m * gs[i].k);

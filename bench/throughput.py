@@ -194,15 +194,20 @@ def step_mflop(astc, source):
 
 def gemm_tool(tmp):
     exe = os.path.join(tmp, "gemm_step")
-    r = subprocess.run(["cc", "-O2", os.path.join(HERE, "gemm_step.c"), "-o", exe, "-lopenblas"],
+    r = subprocess.run(["cc", "-O2", os.path.join(HERE, "gemm_step.c"), "-o", exe, "-lopenblas", "-lpthread"],
                        capture_output=True, text=True)
     return exe if r.returncode == 0 else None
 
 
 def gemm_time(exe, threads, args):
-    env = dict(os.environ, OPENBLAS_NUM_THREADS=str(threads))
-    out = subprocess.run([exe] + args, check=True, capture_output=True, text=True, env=env).stdout.split()
-    return float(out[0]), float(out[1])
+    """(seconds, GFLOP/s) of the products: the faster of OpenBLAS's own threads and astc's split"""
+    best = None
+    for split in ([1, threads] if threads > 1 else [1]):
+        env = dict(os.environ, OPENBLAS_NUM_THREADS=str(threads), GEMM_SPLIT=str(split))
+        out = subprocess.run([exe] + args, check=True, capture_output=True, text=True, env=env).stdout.split()
+        t = (float(out[0]), float(out[1]))
+        best = t if best is None or t[0] < best[0] else best
+    return best
 
 
 def build_seconds(astc, source, tmp, repeats=5):
@@ -372,8 +377,9 @@ def main():
             for name, v in summary[m][side]["splits"].items():
                 fail = f", {v['failed']} failed" if v["failed"] else ""
                 lines.append(f"| {m} | {side} | {name} | {fmt(v)}{fail} | {v['peak_rss_kb'] / 1024:.0f} MiB |")
-    lines += ["", "Efficiency of astc's best split (GEMM-only ceiling: the step's matrix products alone, "
-              "cblas_sgemm at the same thread count, bench/gemm_step.c):", "",
+    lines += ["", "Efficiency of astc's best split (GEMM-only ceiling: the step's matrix products alone at the "
+              "same thread count, threaded by OpenBLAS or split like astc's runtime, whichever is faster; "
+              "bench/gemm_step.c):", "",
               "| model | MFLOP per step | astc GFLOP/s | GEMM-only ceiling samples/s | astc / ceiling "
               "| sgemm 1024^3 GFLOP/s | astc build s |", "|---|---|---|---|---|---|---|"]
     for m in models:
