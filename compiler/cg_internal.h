@@ -8,7 +8,7 @@
 typedef enum CgRuntimeFn {
   RT_SGEMM, RT_CONV2D, RT_CONV2D_GRAD_INPUT, RT_CONV2D_GRAD_WEIGHT,
   RT_MAXPOOL2D, RT_MAXPOOL2D_GRAD, RT_AVGPOOL2D, RT_AVGPOOL2D_GRAD,
-  RT_DROPOUT_MASK, RT_COUNT_CORRECT, RT_TANHF, RT_ALL_FINITE, RT_DIST_ALLREDUCE, RT_CHECK_FINITE, RT_ASTRT_MAIN,
+  RT_DROPOUT_MASK, RT_COUNT_CORRECT, RT_TANHF, RT_ALL_FINITE, RT_DIST_ALLREDUCE, RT_CHECK_FINITE, RT_POOL_RUN, RT_ASTRT_MAIN,
   RT_NUM
 } CgRuntimeFn;
 
@@ -38,6 +38,8 @@ typedef struct Cg {
    * then the run-time flag (outputs[ASTRT_OUT_NONFINITE] < 0), else NULL */
   bool diagnose;
   LLVMValueRef diag_on;
+  int nparallel;               /* outlined loop functions so far (their names) */
+  int64_t max_rows;            /* the largest batch the function runs */
 } Cg;
 
 /* the runtime function table: name and LLVM type */
@@ -68,6 +70,20 @@ LLVMValueRef cg_intrinsic(Cg *cg, const char *name, LLVMValueRef *args, unsigned
 /* Emits `for i0 < ext[0]: for i1 < ext[1]: ... body(idx)`. */
 typedef void CgBody(Cg *cg, LLVMValueRef *idx, void *ctx);
 void cg_loop_nest(Cg *cg, int n, LLVMValueRef *ext, CgBody *body, void *ctx);
+
+/* Parallel loops. cg_parallel outlines `for i in [lo, hi)` into a function
+ * of (ctx, part, parts) that the runtime's pool runs for every part at once
+ * (astrt_pool_run): the function gets the step's arguments through ctx and
+ * its own immediates, computes n = extent(...) and calls range(cg, lo, hi)
+ * for its part [n*part/parts, n*(part+1)/parts) of [0, n). Only outside a
+ * micro-batch loop. Loops of fewer than CG_PARALLEL_MIN elements (at the
+ * largest batch) are not worth a split. */
+#define CG_PARALLEL_MIN (1 << 14)
+typedef LLVMValueRef CgExtent(Cg *cg, void *ctx);
+typedef void CgRange(Cg *cg, LLVMValueRef lo, LLVMValueRef hi, void *ctx);
+void cg_parallel(Cg *cg, CgExtent *extent, CgRange *range, void *ctx);
+/* `for i0 in [lo, hi): for i1 < ext[1]: ... body(idx)` */
+void cg_loop_nest_from(Cg *cg, int n, LLVMValueRef lo, LLVMValueRef hi, LLVMValueRef *ext, CgBody *body, void *ctx);
 
 /* elementwise ops with broadcasting, reductions, optimizer updates */
 void cg_elementwise(Cg *cg, int node);

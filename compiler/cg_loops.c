@@ -4,14 +4,16 @@
  * flat loop (same shapes) or two (a row vector broadcast over rows); the
  * innermost loop is then unit-stride and the vectorizer takes it. */
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cg_internal.h"
 
 /* ---- loop nests ---------------------------------------------------------------------- */
 
-static void loop_level(Cg *cg, int level, int n, LLVMValueRef *ext, LLVMValueRef *idx, CgBody *body,
-                       void *ctx) {
+/* level's loop runs over [from, ext[level]) (from: 0 below level 0) */
+static void loop_level(Cg *cg, int level, int n, LLVMValueRef from0, LLVMValueRef *ext, LLVMValueRef *idx,
+                       CgBody *body, void *ctx) {
   if (level == n) {
     body(cg, idx, ctx);
     return;
@@ -19,13 +21,13 @@ static void loop_level(Cg *cg, int level, int n, LLVMValueRef *ext, LLVMValueRef
   LLVMBasicBlockRef pre = LLVMGetInsertBlock(cg->b);
   LLVMBasicBlockRef loop = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "loop");
   LLVMBasicBlockRef exit = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "loop.exit");
-  LLVMValueRef zero = cg_i64(cg, 0);
+  LLVMValueRef zero = level == 0 && from0 ? from0 : cg_i64(cg, 0);
   LLVMValueRef nonempty = LLVMBuildICmp(cg->b, LLVMIntSGT, ext[level], zero, "");
   LLVMBuildCondBr(cg->b, nonempty, loop, exit);
   LLVMPositionBuilderAtEnd(cg->b, loop);
   LLVMValueRef i = LLVMBuildPhi(cg->b, cg->i64, "i");
   idx[level] = i;
-  loop_level(cg, level + 1, n, ext, idx, body, ctx);
+  loop_level(cg, level + 1, n, NULL, ext, idx, body, ctx);
   LLVMValueRef next = LLVMBuildAdd(cg->b, i, LLVMConstInt(cg->i64, 1, 0), "");
   LLVMSetNUW(next, 1);
   LLVMSetNSW(next, 1);
@@ -40,7 +42,14 @@ static void loop_level(Cg *cg, int level, int n, LLVMValueRef *ext, LLVMValueRef
 
 void cg_loop_nest(Cg *cg, int n, LLVMValueRef *ext, CgBody *body, void *ctx) {
   LLVMValueRef idx[IR_MAX_RANK + 1];
-  loop_level(cg, 0, n, ext, idx, body, ctx);
+  loop_level(cg, 0, n, NULL, ext, idx, body, ctx);
+}
+
+void cg_loop_nest_from(Cg *cg, int n, LLVMValueRef lo, LLVMValueRef hi, LLVMValueRef *ext, CgBody *body, void *ctx) {
+  LLVMValueRef idx[IR_MAX_RANK + 1], e[IR_MAX_RANK + 1];
+  for (int i = 1; i < n; i++) e[i] = ext[i];
+  e[0] = hi;
+  loop_level(cg, 0, n, lo, e, idx, body, ctx);
 }
 
 /* ---- symbolic extents and strides: c * (b ? rows : 1) ------------------------------------ */
@@ -218,6 +227,24 @@ static void ew_body(Cg *cg, LLVMValueRef *idx, void *vctx) {
   cg_store_f32(cg, ew_value(cg, &c->sp, c->node, &k, idx), cg_elem_addr(cg, c->node, space_offset(cg, &c->sp, 0, idx)));
 }
 
+/* whether large loops are split over the runtime's threads (ASTC_PARALLEL_LOOPS=off: never, for measuring) */
+static bool parallel_loops(const Cg *cg, int64_t elements) {
+  const char *env = getenv("ASTC_PARALLEL_LOOPS");
+  return !cg->in_micro && elements >= CG_PARALLEL_MIN && !(env && strcmp(env, "off") == 0);
+}
+
+static LLVMValueRef ew_extent(Cg *cg, void *vctx) {
+  EwCtx *c = vctx;
+  return sym_value(cg, c->sp.ext[0]);
+}
+
+static void ew_range(Cg *cg, LLVMValueRef lo, LLVMValueRef hi, void *vctx) {
+  EwCtx *c = vctx;
+  LLVMValueRef ext[IR_MAX_RANK];
+  for (int i = 0; i < c->sp.rank; i++) ext[i] = sym_value(cg, c->sp.ext[i]);
+  cg_loop_nest_from(cg, c->sp.rank, lo, hi, ext, ew_body, c);
+}
+
 /* the loads of node's loop, in ew_value's order: operand strides into sp */
 static void ew_leaves(Cg *cg, Space *sp, int node, const Shape *out) {
   const IrNode *n = &cg->g->nodes[node];
@@ -247,6 +274,10 @@ void cg_elementwise(Cg *cg, int node) {
     ew_leaves(cg, &c.sp, node, out);
   }
   space_collapse(&c.sp);
+  if (c.sp.rank >= 1 && parallel_loops(cg, shape_numel(out, cg->max_rows))) {
+    cg_parallel(cg, ew_extent, ew_range, &c);  /* split over the outermost dimension */
+    return;
+  }
   LLVMValueRef ext[IR_MAX_RANK];
   for (int i = 0; i < c.sp.rank; i++) ext[i] = sym_value(cg, c.sp.ext[i]);
   cg_loop_nest(cg, c.sp.rank, ext, ew_body, &c);
@@ -323,10 +354,14 @@ void cg_reduce(Cg *cg, int node) {
 
 /* ---- optimizer updates ----------------------------------------------------------------- */
 
-typedef struct UpdCtx {
+typedef struct UpdCtx UpdCtx;
+struct UpdCtx {
   int node;
-  LLVMValueRef lr, a, b, c, d;  /* per-update constants */
-} UpdCtx;
+  CgBody *body;
+  void (*setup)(Cg *cg, UpdCtx *c);  /* computes the constants in the function being generated */
+  int64_t numel;
+  LLVMValueRef lr, a, b, c, d;       /* per-update constants */
+};
 
 /* v = mom v + g;  d = nesterov ? g + mom v : v;  w -= lr d   (no momentum: w -= lr g) */
 static void sgd_body(Cg *cg, LLVMValueRef *idx, void *vctx) {
@@ -347,9 +382,27 @@ static void sgd_body(Cg *cg, LLVMValueRef *idx, void *vctx) {
   cg_store_f32(cg, LLVMBuildFSub(b, w, LLVMBuildFMul(b, c->lr, d, ""), ""), wa);
 }
 
+static LLVMValueRef upd_extent(Cg *cg, void *vctx) { return cg_i64(cg, ((UpdCtx *)vctx)->numel); }
+
+static void upd_range(Cg *cg, LLVMValueRef lo, LLVMValueRef hi, void *vctx) {
+  UpdCtx *c = vctx;
+  c->setup(cg, c);
+  cg_loop_nest_from(cg, 1, lo, hi, NULL, c->body, c);
+}
+
+/* the update's loop over its parameter, split over the pool's threads when
+ * it is large */
+static void upd_loop(Cg *cg, UpdCtx *c) {
+  if (parallel_loops(cg, c->numel)) {
+    cg_parallel(cg, upd_extent, upd_range, c);
+    return;
+  }
+  upd_range(cg, cg_i64(cg, 0), cg_i64(cg, c->numel), c);
+}
+
 /* a guarded update runs only if its flag (the last operand) is nonzero; in
  * diagnose mode (cg->diag_on) no update runs */
-static void guarded(Cg *cg, const IrNode *n, LLVMValueRef e, CgBody *body, void *ctx) {
+static void guarded(Cg *cg, const IrNode *n, UpdCtx *c) {
   LLVMValueRef cond = NULL;
   if (n->ia[IR_UPDATE_GUARDED]) {
     int f = n->in[n->nin - 1];
@@ -361,23 +414,27 @@ static void guarded(Cg *cg, const IrNode *n, LLVMValueRef e, CgBody *body, void 
     cond = cond ? LLVMBuildAnd(cg->b, cond, normal, "") : normal;
   }
   if (!cond) {
-    cg_loop_nest(cg, 1, &e, body, ctx);
+    upd_loop(cg, c);
     return;
   }
   LLVMBasicBlockRef run = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "update");
   LLVMBasicBlockRef skip = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "update.done");
   LLVMBuildCondBr(cg->b, cond, run, skip);
   LLVMPositionBuilderAtEnd(cg->b, run);
-  cg_loop_nest(cg, 1, &e, body, ctx);
+  upd_loop(cg, c);
   LLVMBuildBr(cg->b, skip);
   LLVMPositionBuilderAtEnd(cg->b, skip);
 }
 
+static void sgd_setup(Cg *cg, UpdCtx *c) {
+  const IrNode *n = &cg->g->nodes[c->node];
+  c->lr = cg->imm[n->in[2]] ? cg->imm[n->in[2]] : cg_load_f32(cg, cg_addr(cg, n->in[2]));
+}
+
 void cg_sgd_update(Cg *cg, int node) {
   const IrNode *n = &cg->g->nodes[node];
-  UpdCtx c = {node, cg->imm[n->in[2]] ? cg->imm[n->in[2]] : cg_load_f32(cg, cg_addr(cg, n->in[2])), 0, 0, 0, 0};
-  LLVMValueRef e = cg_i64(cg, shape_numel(&cg->p->vars.data[n->ia[0]].shape, 1));
-  guarded(cg, n, e, sgd_body, &c);
+  UpdCtx c = {node, sgd_body, sgd_setup, shape_numel(&cg->p->vars.data[n->ia[0]].shape, 1), 0, 0, 0, 0, 0};
+  guarded(cg, n, &c);
 }
 
 /* w *= 1 - lr wd;  m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2;
@@ -403,16 +460,22 @@ static void adamw_body(Cg *cg, LLVMValueRef *idx, void *vctx) {
   cg_store_f32(cg, w, wa);
 }
 
-void cg_adamw_update(Cg *cg, int node) {
-  const IrNode *n = &cg->g->nodes[node];
+static void adamw_setup(Cg *cg, UpdCtx *c) {
+  const IrNode *n = &cg->g->nodes[c->node];
   LLVMBuilderRef b = cg->b;
   LLVMValueRef lr = cg->imm[n->in[4]] ? cg->imm[n->in[4]] : cg_load_f32(cg, cg_addr(cg, n->in[4]));
   LLVMValueRef t = cg->imm[n->in[5]] ? cg->imm[n->in[5]] : cg_load_f32(cg, cg_addr(cg, n->in[5]));
   LLVMValueRef one = cg_f32(cg, 1);
   LLVMValueRef bc1 = LLVMBuildFSub(b, one, cg_intrinsic(cg, "llvm.pow", (LLVMValueRef[]){cg_f32(cg, n->fa[0]), t}, 2), "");
   LLVMValueRef bc2 = LLVMBuildFSub(b, one, cg_intrinsic(cg, "llvm.pow", (LLVMValueRef[]){cg_f32(cg, n->fa[1]), t}, 2), "");
-  UpdCtx c = {node, lr, LLVMBuildFSub(b, one, LLVMBuildFMul(b, lr, cg_f32(cg, n->fa[3]), ""), ""),
-              LLVMBuildFDiv(b, lr, bc1, ""), cg_intrinsic(cg, "llvm.sqrt", &bc2, 1), NULL};
-  LLVMValueRef e = cg_i64(cg, shape_numel(&cg->p->vars.data[n->ia[0]].shape, 1));
-  guarded(cg, n, e, adamw_body, &c);
+  c->lr = lr;
+  c->a = LLVMBuildFSub(b, one, LLVMBuildFMul(b, lr, cg_f32(cg, n->fa[3]), ""), "");
+  c->b = LLVMBuildFDiv(b, lr, bc1, "");
+  c->c = cg_intrinsic(cg, "llvm.sqrt", &bc2, 1);
+}
+
+void cg_adamw_update(Cg *cg, int node) {
+  const IrNode *n = &cg->g->nodes[node];
+  UpdCtx c = {node, adamw_body, adamw_setup, shape_numel(&cg->p->vars.data[n->ia[0]].shape, 1), 0, 0, 0, 0, 0};
+  guarded(cg, n, &c);
 }

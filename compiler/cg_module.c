@@ -36,6 +36,7 @@ static const RtSig rt_sigs[RT_NUM] = {
     [RT_ALL_FINITE] = {"astrt_all_finite", "fpl", (void *)astrt_all_finite},
     [RT_CHECK_FINITE] = {"astrt_check_finite", "vplpli", (void *)astrt_check_finite},
     [RT_DIST_ALLREDUCE] = {"astrt_dist_allreduce", "vpplf", (void *)astrt_dist_allreduce},
+    [RT_POOL_RUN] = {"astrt_pool_run", "vpp", (void *)astrt_pool_run},
     [RT_ASTRT_MAIN] = {"astrt_exe_main", "iipp", (void *)astrt_exe_main},
 };
 
@@ -388,12 +389,75 @@ static void emit_node(Cg *cg, int node) {
   diag_check(cg, node);
 }
 
+static void emit_immediate(Cg *cg, int node) {
+  const IrNode *n = &cg->g->nodes[node];
+  if (n->op == IR_CONST) cg->imm[node] = cg_f32(cg, n->fa[0]);
+  else if (n->ia[0] == SC_ROWS) cg->imm[node] = LLVMBuildSIToFP(cg->b, cg->a_rows, cg->f32, "rows");
+  else cg->imm[node] = scalar_arg(cg, (IrScalar)n->ia[0]);
+}
+
+/* ---- parallel loops ------------------------------------------------------------------ */
+
+void cg_parallel(Cg *cg, CgExtent *extent, CgRange *range, void *ctx) {
+  ASTC_ASSERT(!cg->in_micro);
+  LLVMTypeRef fields[8] = {cg->ptr, cg->ptr, cg->ptr, cg->ptr, cg->i64, cg->ptr, cg->ptr, cg->i64};
+  LLVMTypeRef st = LLVMStructTypeInContext(cg->ctx, fields, 8, 0);
+  /* the caller: the step's arguments into a stack record (allocated once, in the entry block) */
+  LLVMBasicBlockRef here = LLVMGetInsertBlock(cg->b);
+  LLVMPositionBuilderAtEnd(cg->b, cg->entry);
+  LLVMValueRef rec = LLVMBuildAlloca(cg->b, st, "par_args");
+  LLVMPositionBuilderAtEnd(cg->b, here);
+  LLVMValueRef args[8] = {cg->a_vars, cg->a_work, cg->a_x, cg->a_y, cg->a_rows, cg->a_scalars, cg->a_outputs, cg->a_seed};
+  for (unsigned i = 0; i < 8; i++) LLVMBuildStore(cg->b, args[i], LLVMBuildStructGEP2(cg->b, st, rec, i, ""));
+  /* the outlined function: void (ptr ctx, i32 part, i32 parts) */
+  char name[96];
+  snprintf(name, sizeof name, "%s_par_%d", LLVMGetValueName(cg->fn), cg->nparallel++);
+  LLVMTypeRef params[3] = {cg->ptr, cg->i32, cg->i32};
+  LLVMValueRef fn = LLVMAddFunction(cg->mod, name, LLVMFunctionType(cg->voidt, params, 3, 0));
+  LLVMSetLinkage(fn, LLVMInternalLinkage);
+  LLVMAddAttributeAtIndex(fn, LLVMAttributeFunctionIndex,
+                          LLVMCreateEnumAttribute(cg->ctx, LLVMGetEnumAttributeKindForName("nounwind", 8), 0));
+  /* generate it with the caller's state put aside */
+  Cg saved = *cg;
+  cg->fn = fn;
+  cg->entry = LLVMAppendBasicBlockInContext(cg->ctx, fn, "entry");
+  LLVMPositionBuilderAtEnd(cg->b, cg->entry);
+  LLVMValueRef p = LLVMGetParam(fn, 0);
+  LLVMValueRef *a[8] = {&cg->a_vars, &cg->a_work, &cg->a_x, &cg->a_y, &cg->a_rows, &cg->a_scalars, &cg->a_outputs,
+                        &cg->a_seed};
+  for (unsigned i = 0; i < 8; i++) *a[i] = LLVMBuildLoad2(cg->b, fields[i], LLVMBuildStructGEP2(cg->b, st, p, i, ""), "");
+  cg->imm = xcalloc((size_t)cg->g->len + 1, sizeof(LLVMValueRef));
+  cg->diag_on = NULL;
+  for (int i = 0; i < cg->g->len; i++)
+    if (cg_is_immediate(&cg->g->nodes[i])) emit_immediate(cg, i);
+  LLVMValueRef n = extent(cg, ctx);
+  LLVMValueRef part = LLVMBuildSExt(cg->b, LLVMGetParam(fn, 1), cg->i64, "part");
+  LLVMValueRef parts = LLVMBuildSExt(cg->b, LLVMGetParam(fn, 2), cg->i64, "parts");
+  LLVMValueRef lo = LLVMBuildSDiv(cg->b, LLVMBuildNSWMul(cg->b, n, part, ""), parts, "lo");
+  LLVMValueRef hi = LLVMBuildSDiv(cg->b, LLVMBuildNSWMul(cg->b, n, LLVMBuildNSWAdd(cg->b, part, cg_i64(cg, 1), ""), ""),
+                                  parts, "hi");
+  range(cg, lo, hi, ctx);
+  LLVMBuildRetVoid(cg->b);
+  free(cg->imm);
+  /* back to the caller, keeping the runtime declarations made meanwhile */
+  int used = cg->nparallel;
+  LLVMValueRef rt[RT_NUM];
+  LLVMTypeRef rt_type[RT_NUM];
+  memcpy(rt, cg->rt, sizeof rt);
+  memcpy(rt_type, cg->rt_type, sizeof rt_type);
+  *cg = saved;
+  memcpy(cg->rt, rt, sizeof rt);
+  memcpy(cg->rt_type, rt_type, sizeof rt_type);
+  cg->nparallel = used;
+  LLVMPositionBuilderAtEnd(cg->b, here);
+  LLVMValueRef call[2] = {fn, rec};
+  cg_call(cg, RT_POOL_RUN, call, 2);
+}
+
 static void emit_node_code(Cg *cg, int node) {
   const IrNode *n = &cg->g->nodes[node];
   if (cg_is_immediate(n)) {
-    if (n->op == IR_CONST) cg->imm[node] = cg_f32(cg, n->fa[0]);
-    else if (n->ia[0] == SC_ROWS) cg->imm[node] = LLVMBuildSIToFP(cg->b, cg->a_rows, cg->f32, "rows");
-    else cg->imm[node] = scalar_arg(cg, (IrScalar)n->ia[0]);
+    emit_immediate(cg, node);
     return;
   }
   switch (ir_ops[n->op].cls) {
@@ -509,6 +573,7 @@ static LLVMValueRef emit_graph(Cg *cg, const IrGraph *g, const char *name, int64
   cg->fn = fn;
   int boundary = micro > 0 ? cg_micro_boundary(g) : -1;
   cg_plan_graph(g, boundary >= 0 ? micro : max_rows, &cg->plan);
+  cg->max_rows = max_rows;
   *work_bytes = cg->plan.work_bytes;
   cg->imm = xcalloc((size_t)g->len + 1, sizeof(LLVMValueRef));
   LLVMValueRef *a[8] = {&cg->a_vars, &cg->a_work, &cg->a_x, &cg->a_y, &cg->a_rows, &cg->a_scalars,

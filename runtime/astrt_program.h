@@ -18,7 +18,7 @@
 extern "C" {
 #endif
 
-#define ASTRT_ABI_VERSION 6
+#define ASTRT_ABI_VERSION 7
 #define ASTRT_DESC_MAX_RANK 6
 
 /* Run-time scalars a step reads (same order as the compiler's IrScalar).
@@ -265,6 +265,10 @@ float astrt_all_finite(const float *x, int64_t n);
 /* Diagnose mode (ASTRT_OUT_NONFINITE): if *slot < 0 and x[0..n) (dtype as in
  * astrt_node_desc) holds a NaN or an infinity, *slot = node. */
 void astrt_check_finite(float *slot, int64_t node, const void *x, int64_t n, int32_t dtype);
+/* Runs fn(ctx, part, parts) for every part of the runtime's thread pool at
+ * once and returns when all are done (runtime/pool.c); one part (fn(ctx, 0,
+ * 1)) without a pool. Generated code splits its large loops this way. */
+void astrt_pool_run(void (*fn)(void *ctx, int part, int parts), void *ctx);
 /* Rows of logits[rows, k] whose first maximum is at labels[row]. */
 float astrt_count_correct(const float *logits, const int32_t *labels, int64_t rows, int64_t k);
 

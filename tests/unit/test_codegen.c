@@ -23,6 +23,7 @@
 #include "codegen.h"
 #include "driver.h"
 #include "interp.h"
+#include "kernels_internal.h"
 
 #define TOL 2e-4
 
@@ -180,6 +181,35 @@ START_TEST(fusion_plan) {
 }
 END_TEST
 
+/* Loops large enough to split over the runtime's threads (cg_parallel):
+ * the 2048-wide hidden layer's elementwise work (8 x 2048 values) and its
+ * weights' update (20 x 2048) become outlined functions that the pool runs
+ * in 3 parts; results against the interpreter as everywhere else. */
+#define WIDE_PROGRAM                                                                                \
+  PROGRAM("  h = relu(nn.dense(x, 2048))\n  return nn.dense(h, 5)", "20", "5",                   \
+          "  loss = cross_entropy()\n"                                                            \
+          "  optimizer = sgd(lr: 0.05, momentum: 0.9, nesterov: true, weight_decay: 5e-4)")
+
+START_TEST(parallel_loops) {
+  Compilation comp;
+  ck_assert(compile_src(WIDE_PROGRAM, "par", &comp));
+  LLVMContextRef ctx = LLVMContextCreate();
+  LLVMModuleRef m = cg_build_module(comp.prog, ctx, NULL);
+  ck_assert(m);
+  int outlined = 0;
+  for (LLVMValueRef f = LLVMGetFirstFunction(m); f; f = LLVMGetNextFunction(f))
+    outlined += strstr(LLVMGetValueName(f), "_par_") != NULL;
+  ck_assert_int_ge(outlined, 2);  /* at least an elementwise loop and an update */
+  LLVMDisposeModule(m);
+  LLVMContextDispose(ctx);
+  compilation_free(&comp);
+  src_reset();
+  astrt_pool_configure(3);
+  ck_assert_int_eq(astrt_pool_size(), 3);
+  compare_program(WIDE_PROGRAM, "par", 3);
+}
+END_TEST
+
 /* the same programs' results without fusion (one loop per op) */
 START_TEST(mlp_unfused) {
   setenv("ASTC_FUSION", "off", 1);
@@ -307,6 +337,7 @@ Suite *codegen_suite(void) {
   tcase_add_test(t, mlp_sgd_nesterov);
   tcase_add_test(t, fusion_plan);
   tcase_add_test(t, mlp_unfused);
+  tcase_add_test(t, parallel_loops);
   tcase_add_test(t, convnet_pools_batchnorm);
   tcase_add_test(t, norms_activations_adamw);
   tcase_add_test(t, dropout_global_pool);
