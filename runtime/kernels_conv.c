@@ -436,42 +436,37 @@ void astrt_conv2d_f32(const astrt_conv_shape *s,
                       const float *x,  // [N, C, H, W]
                       const float *w,  // [O, C, KH, KW]
                       float *y) {      // [N, O, OH, OW]
-  if (!conv_split(s)) {
-    conv_fwd(s, x, w, y);
-    return;
-  }
   conv_job j = {*s, x, w, NULL, y, NULL, 0};
-  astrt_pool_run(conv_part, &j);
+  if (conv_split(s)) astrt_pool_run(conv_part, &j);
+  else conv_part(&j, 0, 1);
 }
 
 void astrt_conv2d_grad_input_f32(const astrt_conv_shape *s,
                                  const float *dy,  // [N, O, OH, OW]
                                  const float *w,   // [O, C, KH, KW]
                                  float *dx) {      // [N, C, H, W]
-  if (!conv_split(s)) {
-    conv_grad_input(s, dy, w, dx);
-    return;
-  }
   conv_job j = {*s, dy, w, NULL, dx, NULL, 1};
-  astrt_pool_run(conv_part, &j);
+  if (conv_split(s)) astrt_pool_run(conv_part, &j);
+  else conv_part(&j, 0, 1);
 }
 
 void astrt_conv2d_grad_weight_f32(const astrt_conv_shape *s,
                                   const float *x,   // [N, C, H, W]
                                   const float *dy,  // [N, O, OH, OW]
                                   float *dw) {      // [O, C, KH, KW]
+  conv_job j = {*s, x, NULL, dy, dw, NULL, 2};
   if (!conv_split(s)) {
-    conv_grad_weight(s, x, dy, dw);
+    conv_part(&j, 0, 1);
     return;
   }
   const int parts = astrt_pool_size();
   const int64_t wn = s->o * s->c * s->kh * s->kw;
   float *partial = malloc((size_t)(parts - 1) * (size_t)wn * sizeof(float));
   if (!partial) {  /* no room to split: one thread */
-    conv_grad_weight(s, x, dy, dw);
+    conv_part(&j, 0, 1);
     return;
   }
-  conv_job j = {*s, x, NULL, dy, dw, partial, 2};
+  j.partial = partial;
   astrt_pool_run(conv_part, &j);
   for (int p = 1; p < parts; p++)
     for (int64_t i = 0; i < wn; i++) dw[i] += partial[(p - 1) * wn + i];

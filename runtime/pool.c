@@ -9,64 +9,41 @@
  * the Fashion MLP's small products this took the step's GEMM time from
  * 458-618 us (OpenBLAS, 2 threads) to 315-407 us (docs/performance.md).
  *
- * Workers poll for the next job (yielding the core to anything else that
- * wants it) for 2 ms before they sleep, so the jobs of one step, microseconds
- * apart, need no wake-ups. A job run from inside a worker runs serially (no
+ * Workers wait for the next job with a waiter (waiter.h: they poll for 2 ms
+ * before they sleep). A job run from inside a worker runs serially (no
  * nesting). Without astrt_pool_configure the pool has one thread and every
  * job runs on the caller.
  */
 #include "kernels_internal.h"
+#include "waiter.h"
 
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
 #include <stdint.h>
-#include <stdlib.h>
-#include <time.h>
 
 #define POOL_MAX 64
-#define SPIN_SECONDS 2e-3
 
 static struct {
-  pthread_mutex_t mu;
-  pthread_cond_t cv;
+  pthread_mutex_t mu;          /* configure */
   int workers;                 /* started */
   int parts;                   /* threads in use, the caller included */
-  atomic_long gen;             /* jobs posted */
+  astrt_waiter jobs;           /* its count: jobs posted */
   atomic_int left;             /* parts of the current job not yet done */
-  atomic_int sleepers;
   astrt_task_fn fn;
   void *ctx;
-} pool = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 1, 0, 0, 0, NULL, NULL};
+} pool = {PTHREAD_MUTEX_INITIALIZER, 0, 1, ASTRT_WAITER_INIT, 0, NULL, NULL};
 
 static _Thread_local int in_worker;
 /* the number of jobs posted when worker i was started: it waits for later ones */
 static long start_gen[POOL_MAX];
-
-static double seconds(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 static void *worker(void *arg) {
   int id = (int)(intptr_t)arg;  /* 1 .. workers */
   in_worker = 1;
   long seen = start_gen[id];
   for (;;) {
-    double until = seconds() + SPIN_SECONDS;
-    int spins = 0;
-    while (atomic_load(&pool.gen) == seen) {
-      sched_yield();
-      if (++spins % 16 == 0 && seconds() > until) {
-        pthread_mutex_lock(&pool.mu);
-        atomic_fetch_add(&pool.sleepers, 1);
-        while (atomic_load(&pool.gen) == seen) pthread_cond_wait(&pool.cv, &pool.mu);
-        atomic_fetch_sub(&pool.sleepers, 1);
-        pthread_mutex_unlock(&pool.mu);
-      }
-    }
-    seen = atomic_load(&pool.gen);
+    seen = astrt_waiter_wait(&pool.jobs, seen);
     int parts = pool.parts;
     if (id < parts) {
       pool.fn(pool.ctx, id, parts);
@@ -85,7 +62,7 @@ void astrt_pool_configure(int threads) {
     pthread_attr_t attr;
     pthread_attr_init(&attr);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    start_gen[pool.workers + 1] = atomic_load(&pool.gen);
+    start_gen[pool.workers + 1] = atomic_load(&pool.jobs.count);
     int ok = pthread_create(&t, &attr, worker, (void *)(intptr_t)(pool.workers + 1)) == 0;
     pthread_attr_destroy(&attr);
     if (!ok) break;  /* fewer threads: the work is split over those there are */
@@ -106,12 +83,7 @@ void astrt_pool_run(astrt_task_fn fn, void *ctx) {
   pool.fn = fn;
   pool.ctx = ctx;
   atomic_store(&pool.left, parts - 1);
-  atomic_fetch_add(&pool.gen, 1);  /* publishes fn, ctx (sequentially consistent) */
-  if (atomic_load(&pool.sleepers) > 0) {
-    pthread_mutex_lock(&pool.mu);
-    pthread_cond_broadcast(&pool.cv);
-    pthread_mutex_unlock(&pool.mu);
-  }
+  astrt_waiter_post(&pool.jobs);  /* publishes fn, ctx */
   in_worker = 1;  /* the caller's part: its kernels run serially too */
   fn(ctx, 0, parts);
   in_worker = 0;

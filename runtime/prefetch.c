@@ -12,21 +12,19 @@
  * when it starts).
  */
 #include "driver_internal.h"
+#include "waiter.h"
 
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 struct astrt_prefetch {
   pthread_t thread;
-  pthread_mutex_t mu;
-  pthread_cond_t cv;
+  astrt_waiter asked;        /* its count: requests made */
+  atomic_long done;          /* requests gathered */
   atomic_int quit;
-  atomic_long asked, done;   /* requests made, requests gathered */
-  atomic_int sleeping;       /* the worker waits on cv (else it spins) */
   /* the request */
   const astrt_split *split;
   const int64_t *perm;
@@ -37,37 +35,15 @@ struct astrt_prefetch {
   int32_t *y;
 };
 
-/* The worker polls this long for the next request (yielding the core to
- * anything else that wants it) before it sleeps: a small model's step takes
- * less, so in steady state no request needs a wake-up (a futex wake, and a
- * scheduler that may put the woken thread on the requester's core, which
- * made prefetching no faster than none). */
-#define SPIN_SECONDS 2e-3
-
-static double seconds(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
+/* The worker waits with a waiter (waiter.h): it polls, yielding, for 2 ms
+ * before it sleeps, so a small model's requests need no wake-up; with a
+ * wake-up per step prefetching measured no faster than none. */
 static void *worker(void *arg) {
   astrt_prefetch *pf = arg;
   long seen = 0;
   for (;;) {
-    double until = seconds() + SPIN_SECONDS;
-    int spins = 0;
-    while (atomic_load(&pf->asked) == seen && !atomic_load(&pf->quit)) {
-      sched_yield();  /* a spare core: another process that wants it gets it */
-      if (++spins % 16 == 0 && seconds() > until) {
-        pthread_mutex_lock(&pf->mu);
-        atomic_store(&pf->sleeping, 1);
-        while (atomic_load(&pf->asked) == seen && !atomic_load(&pf->quit)) pthread_cond_wait(&pf->cv, &pf->mu);
-        atomic_store(&pf->sleeping, 0);
-        pthread_mutex_unlock(&pf->mu);
-      }
-    }
+    seen = astrt_waiter_wait(&pf->asked, seen);
     if (atomic_load(&pf->quit)) break;
-    seen = atomic_load(&pf->asked);
     astrt_batch_gather(pf->split, pf->perm, pf->pos, pf->rows, pf->norm, pf->x, pf->y);
     atomic_store(&pf->done, seen);
   }
@@ -77,16 +53,10 @@ static void *worker(void *arg) {
 astrt_prefetch *astrt_prefetch_start(int64_t x_floats, int64_t y_ints) {
   astrt_prefetch *pf = calloc(1, sizeof *pf);
   if (!pf) return NULL;
+  pf->asked = (astrt_waiter)ASTRT_WAITER_INIT;
   pf->x = astrt_arena_alloc(x_floats * (int64_t)sizeof(float));
   pf->y = astrt_arena_alloc(y_ints * (int64_t)sizeof(int32_t));
-  if (!pf->x || !pf->y || pthread_mutex_init(&pf->mu, NULL) != 0) {
-    free(pf->x);
-    free(pf->y);
-    free(pf);
-    return NULL;
-  }
-  if (pthread_cond_init(&pf->cv, NULL) != 0 || pthread_create(&pf->thread, NULL, worker, pf) != 0) {
-    pthread_mutex_destroy(&pf->mu);
+  if (!pf->x || !pf->y || pthread_create(&pf->thread, NULL, worker, pf) != 0) {
     free(pf->x);
     free(pf->y);
     free(pf);
@@ -97,29 +67,20 @@ astrt_prefetch *astrt_prefetch_start(int64_t x_floats, int64_t y_ints) {
 
 /* waits until the worker has gathered every request (a gather is short) */
 static void wait_done(astrt_prefetch *pf) {
-  while (atomic_load(&pf->done) != atomic_load(&pf->asked)) sched_yield();
-}
-
-static void wake(astrt_prefetch *pf) {
-  if (!atomic_load(&pf->sleeping)) return;
-  pthread_mutex_lock(&pf->mu);
-  pthread_cond_signal(&pf->cv);
-  pthread_mutex_unlock(&pf->mu);
+  while (atomic_load(&pf->done) != atomic_load(&pf->asked.count)) sched_yield();
 }
 
 void astrt_prefetch_request(astrt_prefetch *pf, const astrt_split *split, const int64_t *perm, int64_t pos,
                             int64_t rows, astrt_norm norm) {
   wait_done(pf);
   pf->split = split, pf->perm = perm, pf->pos = pos, pf->rows = rows, pf->norm = norm;
-  atomic_fetch_add(&pf->asked, 1);  /* publishes the fields (sequentially consistent) */
-  wake(pf);
+  astrt_waiter_post(&pf->asked);  /* publishes the fields */
 }
 
 int astrt_prefetch_take(astrt_prefetch *pf, const astrt_split *split, const int64_t *perm, int64_t pos,
                         int64_t rows, float **x, int32_t **y) {
   wait_done(pf);
-  if (atomic_load(&pf->asked) == 0 || pf->split != split || pf->perm != perm || pf->pos != pos || pf->rows != rows)
-    return 0;
+  if (!pf->split || pf->split != split || pf->perm != perm || pf->pos != pos || pf->rows != rows) return 0;
   float *fx = pf->x;
   int32_t *fy = pf->y;
   pf->x = *x, pf->y = *y;
@@ -131,13 +92,9 @@ int astrt_prefetch_take(astrt_prefetch *pf, const astrt_split *split, const int6
 void astrt_prefetch_stop(astrt_prefetch *pf) {
   if (!pf) return;
   wait_done(pf);
-  pthread_mutex_lock(&pf->mu);
   atomic_store(&pf->quit, 1);
-  pthread_cond_signal(&pf->cv);
-  pthread_mutex_unlock(&pf->mu);
+  astrt_waiter_post(&pf->asked);  /* the worker wakes, sees quit and ends */
   pthread_join(pf->thread, NULL);
-  pthread_cond_destroy(&pf->cv);
-  pthread_mutex_destroy(&pf->mu);
   free(pf->x);
   free(pf->y);
   free(pf);
