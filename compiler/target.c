@@ -29,12 +29,20 @@ LLVMTargetMachineRef cg_host_target_machine(void) {
   LLVMTargetRef target;
   if (LLVMGetTargetFromTriple(triple, &target, &err))
     internal_error(__FILE__, __LINE__, "no LLVM target for %s: %s", triple, err);
-  char *cpu = LLVMGetHostCPUName(), *features = LLVMGetHostCPUFeatures();
-  LLVMTargetMachineRef tm = LLVMCreateTargetMachine(target, triple, cpu, features, LLVMCodeGenLevelAggressive,
-                                                    LLVMRelocPIC, LLVMCodeModelDefault);
+  /* ASTC_CPU=NAME (an LLVM CPU name such as znver3 or haswell) generates code
+   * for that CPU's features instead of the host's: to reproduce what another
+   * machine runs, or to build for an older one. */
+  const char *want = getenv("ASTC_CPU");
+  bool host = !want || !*want || !strcmp(want, "native");
+  char *cpu = host ? LLVMGetHostCPUName() : NULL, *features = host ? LLVMGetHostCPUFeatures() : NULL;
+  LLVMTargetMachineRef tm =
+      LLVMCreateTargetMachine(target, triple, host ? cpu : want, host ? features : "", LLVMCodeGenLevelAggressive,
+                              LLVMRelocPIC, LLVMCodeModelDefault);
   LLVMDisposeMessage(triple);
-  LLVMDisposeMessage(cpu);
-  LLVMDisposeMessage(features);
+  if (host) {
+    LLVMDisposeMessage(cpu);
+    LLVMDisposeMessage(features);
+  }
   return tm;
 }
 

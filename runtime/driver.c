@@ -525,7 +525,8 @@ static astrt_status evaluate(run *r, double *loss, double *accuracy) {
     rows = hi - pos < r->p->eval_batch ? hi - pos : r->p->eval_batch;
     astrt_status st = gather(r, &r->src_test, NULL, pos, rows);
     if (st) return st;
-    float scalars[ASTRT_NUM_SCALARS] = {0.0f, (float)(r->step_base + r->at.step), (float)rows, 1.0f, 1.0f};
+    float scalars[ASTRT_NUM_SCALARS] = {0.0f, (float)(r->step_base + r->at.step), (float)rows, 1.0f, 1.0f, 0.0f,
+                                        1.0f};
     float out[ASTRT_NUM_OUTPUTS] = {0.0f, 0.0f};
     r->p->eval(r->vars, r->work, r->x, r->y, rows, scalars, out, r->seed);
     loss_sum += (double)out[ASTRT_OUT_LOSS] * (double)rows;
@@ -683,7 +684,8 @@ static astrt_status build_cache(run *r, const astrt_phase_desc *ph) {
     astrt_status st = gather(r, &r->src_train, NULL, pos, rows);
     if (st) return st;
     memcpy(r->cache_labels + pos, r->y, (size_t)rows * sizeof *r->y);
-    float scalars[ASTRT_NUM_SCALARS] = {0.0f, (float)(r->step_base + r->at.step), (float)rows, 1.0f, 0.0f};
+    float scalars[ASTRT_NUM_SCALARS] = {0.0f, (float)(r->step_base + r->at.step), (float)rows, 1.0f, 0.0f, 0.0f,
+                                        1.0f};
     ph->prefix(r->vars, r->work, r->x, r->y, rows, scalars, r->cache + pos * fs, r->seed);
   }
   double dt = now_seconds() - t0;

@@ -141,12 +141,12 @@ astrt_status astrt_model_train_step(astrt_model *m, const float *x, const int32_
   memcpy(m->y, y, (size_t)rows * sizeof *y);
   const float *in = m->x;
   if (ph->prefix) {  /* the phase trains on the frozen prefix's features */
-    float sc[ASTRT_NUM_SCALARS] = {0.0f, (float)m->steps, (float)rows, 1.0f, (float)t};
+    float sc[ASTRT_NUM_SCALARS] = {0.0f, (float)m->steps, (float)rows, 1.0f, (float)t, 0.0f, 1.0f};
     ph->prefix(m->vars, m->work, m->x, m->y, rows, sc, m->feat, m->seed);
     in = m->feat;
   }
   float scalars[ASTRT_NUM_SCALARS] = {(float)lr, (float)(m->steps + 1), (float)rows,
-                                      (float)m->ls.scale, (float)t};
+                                      (float)m->ls.scale, (float)t, 0.0f, 1.0f};
   float o[ASTRT_NUM_OUTPUTS] = {0.0f, 0.0f, 0.0f};
   ph->step(m->vars, m->work, in, m->y, rows, scalars, o, m->seed);
   if (!isfinite(o[ASTRT_OUT_LOSS]))
@@ -171,7 +171,7 @@ astrt_status astrt_model_predict(astrt_model *m, const float *x, int64_t rows, f
   for (int64_t pos = 0; pos < rows; pos += n) {
     n = rows - pos < chunk ? rows - pos : chunk;
     load_features(m, x + pos * p->data.example_size, n);
-    float sc[ASTRT_NUM_SCALARS] = {0.0f, (float)m->steps, (float)n, 1.0f, 1.0f};
+    float sc[ASTRT_NUM_SCALARS] = {0.0f, (float)m->steps, (float)n, 1.0f, 1.0f, 0.0f, 1.0f};
     p->predict(m->vars, m->work, m->x, m->y, n, sc, out + pos * p->output_size, m->seed);
   }
   return ASTRT_OK;
@@ -189,7 +189,7 @@ astrt_status astrt_model_evaluate(astrt_model *m, const float *x, const int32_t 
     n = rows - pos < chunk ? rows - pos : chunk;
     load_features(m, x + pos * p->data.example_size, n);
     memcpy(m->y, y + pos, (size_t)n * sizeof *y);
-    float sc[ASTRT_NUM_SCALARS] = {0.0f, (float)m->steps, (float)n, 1.0f, 1.0f};
+    float sc[ASTRT_NUM_SCALARS] = {0.0f, (float)m->steps, (float)n, 1.0f, 1.0f, 0.0f, 1.0f};
     float o[ASTRT_NUM_OUTPUTS] = {0.0f, 0.0f, 0.0f};
     p->eval(m->vars, m->work, m->x, m->y, n, sc, o, m->seed);
     loss_sum += (double)o[ASTRT_OUT_LOSS] * (double)n;

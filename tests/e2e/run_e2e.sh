@@ -40,6 +40,11 @@ emit)           # --emit=llvm, bc, obj
   grep -q "define internal void @astc_step_0" "$tmp/m.ll"
   grep -q "@astc_program = " "$tmp/m.ll"
   grep -q "<8 x float>" "$tmp/m.ll"   # the host's AVX2 vectors
+  # ASTC_CPU: code for another CPU (x86-64: the SSE2 baseline, 4-wide vectors)
+  ASTC_CPU=x86-64 "$astc" build "$here/mlp_synthetic.train" --emit=llvm -o "$tmp/base.ll"
+  n4=$(grep -o "<4 x float>" "$tmp/base.ll" | wc -l) n8=$(grep -o "<8 x float>" "$tmp/base.ll" | wc -l)
+  echo "emit: ASTC_CPU=x86-64: $n4 4-wide, $n8 8-wide float vector types"
+  test "$n4" -gt $((4 * n8))
   "$astc" build "$here/mlp_synthetic.train" --emit=bc -o "$tmp/m.bc"
   head -c 2 "$tmp/m.bc" | od -c | grep -q "B   C"
   "$astc" build "$here/mlp_synthetic.train" --emit=obj -o "$tmp/m.o"

@@ -73,7 +73,7 @@ static inline int64_t tu_numel(TuRun *r, const char *name) {
 /* Runs one step of phase k; returns the loss. */
 static inline float tu_step(TuRun *r, int k, const float *x, const int32_t *y, int64_t rows, float lr,
                             int64_t step, float t) {
-  float scalars[ASTRT_NUM_SCALARS] = {lr, (float)step, (float)rows, 1, t};
+  float scalars[ASTRT_NUM_SCALARS] = {lr, (float)step, (float)rows, 1, t, 0, 1};
   float out[ASTRT_NUM_OUTPUTS] = {0};
   r->d->phases[k].step(r->vars, r->work, x, y, rows, scalars, out, 5);
   return out[ASTRT_OUT_LOSS];
