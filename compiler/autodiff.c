@@ -206,6 +206,14 @@ static void grad_avgpool2d(Ad *ad, int i, int dy) {
   contrib(ad, i, 0, irb_node(&ad->b, IR_AVGPOOL2D_GRAD, 1, &dy, N(i)->ia, NULL, &N(x)->type));
 }
 
+/* y = softmax_xent(s, labels): ds = (softmax(s) - t) * dy, row by row */
+static void grad_xent(Ad *ad, int i, int dy) {
+  int s = IN(i, 0);
+  if (!ad->needs[s]) return;
+  int in[3] = {s, IN(i, 1), dy};
+  contrib(ad, i, 0, irb_node(&ad->b, IR_XENT_GRAD, 3, in, NULL, N(i)->fa, NULL));
+}
+
 static GradRule *const rules[IR_NUM_OPS] = {
 #define OP(id, name, arity, cls, shape, grad, cost) [IR_##id] = grad,
 #include "ops.def"

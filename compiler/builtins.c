@@ -317,6 +317,31 @@ static Value bi_onehot(Elab *e, const Builtin *b, Value *a, Loc loc) {
   return v_tensor(elab_node(e, IR_ONEHOT, 1, &y, NULL, NULL, &t, loc), loc);
 }
 
+/* softmax_cross_entropy(logits, labels, label_smoothing: 0): the per-row
+ * cross-entropy f32[N] of logits f32[N, K] against i32[N] class labels, as
+ * one op whose gradient is one op (softmax - target) */
+static Value bi_xent(Elab *e, const Builtin *b, Value *a, Loc loc) {
+  int l, y;
+  double s;
+  if (!want_tensor(e, b, &a[0], &l) || !want_tensor(e, b, &a[1], &y) ||
+      !want_number(e, b, "label_smoothing", &a[2], 0.0, &s))
+    return v_err();
+  const Type *lt = type_of(e, l), *yt = type_of(e, y);
+  char d1[128], d2[128];
+  if (lt->dtype != DT_F32 || lt->shape.rank != 2 || yt->dtype != DT_I32 || yt->shape.rank != 1 ||
+      lt->shape.d[0] != yt->shape.d[0]) {
+    diag_error(loc, "softmax_cross_entropy needs f32[N, K] logits and i32[N] labels, not %s and %s",
+               type_str(lt, d1, sizeof d1), type_str(yt, d2, sizeof d2));
+    return v_err();
+  }
+  if (s < 0 || s >= 1) {
+    diag_error(a[2].kind == V_NONE ? loc : a[2].loc, "label smoothing must be in [0, 1), not %g", s);
+    return v_err();
+  }
+  double fa[IR_MAX_FA] = {s};
+  return v_tensor(elab_node(e, IR_XENT, 2, (int[]){l, y}, NULL, fa, NULL, loc), loc);
+}
+
 /* dropout(x, p): identity in evaluation; in training x * mask, the mask a
  * pure function of (seed, step, site) so the backward pass recomputes it */
 static Value bi_dropout(Elab *e, const Builtin *b, Value *a, Loc loc) {
@@ -419,6 +444,8 @@ static const Builtin builtins[] = {
     {"maxpool", bi_pool, IR_MAXPOOL2D, {"x", "window", "stride", "pad"}, 2, "2-D max pooling"},
     {"avgpool", bi_pool, IR_AVGPOOL2D, {"x", "window", "stride", "pad"}, 2, "2-D average pooling"},
     {"onehot", bi_onehot, 0, {"labels", "classes"}, 2, "i32[N] -> f32[N, classes]"},
+    {"softmax_cross_entropy", bi_xent, 0, {"logits", "labels", "label_smoothing"}, 2,
+     "f32[N, K], i32[N] -> f32[N]: cross-entropy of each row's softmax"},
     {"dropout", bi_dropout, 0, {"x", "p"}, 1, "zero elements with probability p (training only)"},
     {"zeros", bi_init, INIT_ZEROS, {0}, 0, "initializer: 0"},
     {"ones", bi_init, INIT_ONES, {0}, 0, "initializer: 1"},

@@ -8,7 +8,7 @@
 typedef enum CgRuntimeFn {
   RT_SGEMM, RT_CONV2D, RT_CONV2D_GRAD_INPUT, RT_CONV2D_GRAD_WEIGHT,
   RT_MAXPOOL2D, RT_MAXPOOL2D_GRAD, RT_AVGPOOL2D, RT_AVGPOOL2D_GRAD,
-  RT_DROPOUT_MASK, RT_COUNT_CORRECT, RT_TANHF, RT_ALL_FINITE, RT_DIST_ALLREDUCE, RT_CHECK_FINITE, RT_POOL_RUN, RT_ASTRT_MAIN,
+  RT_DROPOUT_MASK, RT_COUNT_CORRECT, RT_SOFTMAX_XENT, RT_TANHF, RT_ALL_FINITE, RT_DIST_ALLREDUCE, RT_CHECK_FINITE, RT_POOL_RUN, RT_ASTRT_MAIN,
   RT_NUM
 } CgRuntimeFn;
 
@@ -85,6 +85,8 @@ void cg_parallel(Cg *cg, CgExtent *extent, CgRange *range, void *ctx);
 /* `for i0 in [lo, hi): for i1 < ext[1]: ... body(idx)` */
 void cg_loop_nest_from(Cg *cg, int n, LLVMValueRef lo, LLVMValueRef hi, LLVMValueRef *ext, CgBody *body, void *ctx);
 
+/* one element of elementwise node n from its operands' values v */
+LLVMValueRef cg_ew_compute(Cg *cg, const IrNode *n, LLVMValueRef *v);
 /* elementwise ops with broadcasting, reductions, optimizer updates */
 void cg_elementwise(Cg *cg, int node);
 void cg_reduce(Cg *cg, int node);

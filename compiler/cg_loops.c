@@ -133,7 +133,7 @@ typedef struct EwCtx {
   Space sp;     /* operand 0 is the output, 1.. the loads (fused operands are computed) */
 } EwCtx;
 
-static LLVMValueRef ew_compute(Cg *cg, const IrNode *n, LLVMValueRef *v) {
+LLVMValueRef cg_ew_compute(Cg *cg, const IrNode *n, LLVMValueRef *v) {
   LLVMBuilderRef b = cg->b;
   LLVMValueRef zero = cg_f32(cg, 0), one = cg_f32(cg, 1);
   switch (n->op) {
@@ -196,7 +196,7 @@ static LLVMValueRef ew_value(Cg *cg, const Space *sp, int node, int *k, LLVMValu
     else if (cg->plan.fused_into[o] == node) v[j] = ew_value(cg, sp, o, k, idx);
     else v[j] = cg_load_f32(cg, cg_elem_addr(cg, o, space_offset(cg, sp, (*k)++, idx)));
   }
-  return ew_compute(cg, n, v);
+  return cg_ew_compute(cg, n, v);
 }
 
 /* node's value at flat index i, for a fused tree without broadcasting (an
@@ -209,7 +209,7 @@ static LLVMValueRef flat_value(Cg *cg, int node, LLVMValueRef i) {
     int o = n->in[j];
     v[j] = cg->imm[o] ? cg->imm[o] : flat_value(cg, o, i);
   }
-  return ew_compute(cg, n, v);
+  return cg_ew_compute(cg, n, v);
 }
 
 static void ew_body(Cg *cg, LLVMValueRef *idx, void *vctx) {

@@ -32,6 +32,7 @@ static const RtSig rt_sigs[RT_NUM] = {
     [RT_AVGPOOL2D_GRAD] = {"astrt_avgpool2d_grad_f32", "vppp", (void *)astrt_avgpool2d_grad_f32},
     [RT_DROPOUT_MASK] = {"astrt_dropout_mask", "vpllflll", (void *)astrt_dropout_mask},
     [RT_COUNT_CORRECT] = {"astrt_count_correct", "fppll", (void *)astrt_count_correct},
+    [RT_SOFTMAX_XENT] = {"astrt_softmax_xent", "vppllfpppf", (void *)astrt_softmax_xent},
     [RT_TANHF] = {"tanhf", "ff", (void *)tanhf},
     [RT_ALL_FINITE] = {"astrt_all_finite", "fpl", (void *)astrt_all_finite},
     [RT_CHECK_FINITE] = {"astrt_check_finite", "vplpli", (void *)astrt_check_finite},
@@ -246,9 +247,47 @@ static void onehot_row(Cg *cg, LLVMValueRef *idx, void *vctx) {
 
 static LLVMValueRef scalar_value(Cg *cg, int node);
 
+/* the value of a uniform node (cg_uniform), computed here from immediates,
+ * even those later in the graph than the point of use */
+static LLVMValueRef uniform_value(Cg *cg, int node) {
+  const IrNode *n = &cg->g->nodes[node];
+  if (n->op == IR_CONST) return cg_f32(cg, n->fa[0]);
+  if (n->op == IR_SCALAR) {  /* as emit_immediate computes it, not kept */
+    if (cg->imm[node]) return cg->imm[node];
+    if (n->ia[0] == SC_ROWS) return LLVMBuildSIToFP(cg->b, cg->a_rows, cg->f32, "rows");
+    return scalar_arg(cg, (IrScalar)n->ia[0]);
+  }
+  if (n->op == IR_RESHAPE || n->op == IR_BROADCAST) return uniform_value(cg, n->in[0]);
+  LLVMValueRef v[IR_MAX_IN];
+  for (int k = 0; k < n->nin; k++) v[k] = uniform_value(cg, n->in[k]);
+  return cg_ew_compute(cg, n, v);
+}
+
+/* softmax_xent (with its paired gradient, cg_plan_loss_pairs) or a
+ * softmax_xent_grad of its own: one runtime call, one pass over each row */
+static void emit_xent(Cg *cg, int node) {
+  const IrNode *n = &cg->g->nodes[node];
+  int pair = cg->plan.loss_pair[node];
+  if (n->op == IR_XENT_GRAD && pair >= 0) return;  /* computed with its loss */
+  const Shape *ls = &cg->g->nodes[n->in[0]].type.shape;
+  int grad = n->op == IR_XENT_GRAD ? node : pair;
+  LLVMValueRef null = LLVMConstNull(cg->ptr), dy = null, dy_all = cg_f32(cg, 0);
+  if (grad >= 0) {
+    int up = cg->g->nodes[grad].in[2];
+    if (cg_uniform(cg->g, up)) dy_all = uniform_value(cg, up);
+    else dy = cg_addr(cg, up);
+  }
+  LLVMValueRef args[9] = {cg_addr(cg, n->in[0]), cg_addr(cg, n->in[1]), cg_dim(cg, ls->d[0]), cg_i64(cg, ls->d[1]),
+                          cg_f32(cg, n->fa[0]), n->op == IR_XENT ? cg_addr(cg, node) : null,
+                          grad >= 0 ? cg_addr(cg, grad) : null, dy, dy_all};
+  cg_call(cg, RT_SOFTMAX_XENT, args, 9);
+}
+
 static void emit_special(Cg *cg, int node) {
   const IrNode *n = &cg->g->nodes[node];
-  if (n->op == IR_ONEHOT) {
+  if (n->op == IR_XENT || n->op == IR_XENT_GRAD) {
+    emit_xent(cg, node);
+  } else if (n->op == IR_ONEHOT) {
     LLVMValueRef bytes = LLVMBuildNSWMul(cg->b, cg_numel(cg, &n->type.shape), cg_i64(cg, 4), "");
     LLVMBuildMemSet(cg->b, cg_addr(cg, node), LLVMConstInt(cg->i8, 0, 0), bytes, 4);
     OnehotCtx c = {node, n->in[0], n->type.shape.d[1]};
@@ -474,6 +513,9 @@ static void emit_node_code(Cg *cg, int node) {
     }
     return;  /* other params and inputs are addressed in place */
   case VIEW:
+    /* a reshape of an immediate (the mean's gradient of a constant seed,
+     * f32[] -> f32[1]) is that immediate: it has no memory to point into */
+    if (n->op == IR_RESHAPE && cg->imm[n->in[0]]) cg->imm[node] = cg->imm[n->in[0]];
     if (n->op == IR_ALLREDUCE && (node == 0 || cg->g->nodes[node - 1].op != IR_ALLREDUCE)) emit_allreduce(cg, node);
     return;
   case EW_UNARY: case EW_BINARY: case BROADCAST: cg_elementwise(cg, node); return;

@@ -171,6 +171,41 @@ void cg_plan_fusion(const IrGraph *g, int *fused_into) {
   free(flat);
 }
 
+/* ---- the loss with its gradient ------------------------------------------------------ */
+
+bool cg_uniform(const IrGraph *g, int node) {
+  const IrNode *n = &g->nodes[node];
+  if (n->type.dtype != DT_F32) return false;
+  if (n->op == IR_CONST) return true;
+  if (n->op == IR_SCALAR) return n->type.shape.rank == 0;
+  IrOpClass c = ir_ops[n->op].cls;
+  if (!(n->op == IR_RESHAPE || c == BROADCAST || c == EW_UNARY || c == EW_BINARY) || n->op == IR_CAST)
+    return false;
+  for (int k = 0; k < n->nin; k++)
+    if (!cg_uniform(g, n->in[k])) return false;
+  return true;
+}
+
+void cg_plan_loss_pairs(const IrGraph *g, int *pair) {
+  int boundary = cg_micro_boundary(g);
+  const char *env = getenv("ASTC_FUSION");
+  bool off = env && strcmp(env, "off") == 0;
+  for (int i = 0; i < g->len; i++) pair[i] = -1;
+  for (int j = 0; j < g->len && !off; j++) {
+    const IrNode *gn = &g->nodes[j];
+    if (gn->op != IR_XENT_GRAD || !cg_uniform(g, gn->in[2])) continue;
+    for (int i = 0; i < j; i++) {
+      const IrNode *xn = &g->nodes[i];
+      if (xn->op == IR_XENT && pair[i] < 0 && xn->in[0] == gn->in[0] && xn->in[1] == gn->in[1] &&
+          xn->fa[0] == gn->fa[0] && (boundary < 0 || (i < boundary) == (j < boundary))) {
+        pair[i] = j;
+        pair[j] = i;
+        break;
+      }
+    }
+  }
+}
+
 /* the node whose loop computes node i: i itself, or the end of its fusion chain */
 static int home(const BufPlan *pl, int i) {
   while (pl->fused_into[i] >= 0) i = pl->fused_into[i];
@@ -182,7 +217,9 @@ void cg_plan_graph(const IrGraph *g, int64_t max_rows, BufPlan *out) {
   out->offset = xmalloc(sizeof(int64_t) * (size_t)(n + 1));
   out->root = xmalloc(sizeof(int) * (size_t)(n + 1));
   out->fused_into = xmalloc(sizeof(int) * (size_t)(n + 1));
+  out->loss_pair = xmalloc(sizeof(int) * (size_t)(n + 1));
   cg_plan_fusion(g, out->fused_into);
+  cg_plan_loss_pairs(g, out->loss_pair);
   int *last = xmalloc(sizeof(int) * (size_t)(n + 1));
   for (int i = 0; i < n; i++) {
     const IrNode *nd = &g->nodes[i];
@@ -213,9 +250,14 @@ void cg_plan_graph(const IrGraph *g, int64_t max_rows, BufPlan *out) {
       vec_push(&dying[last[i]], i);
   for (int i = 0; i < n; i++) {
     const IrNode *nd = &g->nodes[i];
-    if (needs_slot(g, nd) && nd->op != IR_ACCUMULATE && out->fused_into[i] < 0) {
-      int64_t bytes = align_up(shape_numel(&nd->type.shape, max_rows) * dtype_size(nd->type.dtype));
-      out->offset[i] = arena_take(&a, bytes ? bytes : ALIGN);
+    /* a loss gradient computed in its loss's loop gets its slot there */
+    int at[2] = {i, nd->op == IR_XENT ? out->loss_pair[i] : -1};
+    for (int w = 0; w < 2 && at[w] >= 0; w++) {
+      const IrNode *an = &g->nodes[at[w]];
+      if (!needs_slot(g, an) || an->op == IR_ACCUMULATE || out->fused_into[at[w]] >= 0) continue;
+      if (an->op == IR_XENT_GRAD && out->loss_pair[at[w]] >= 0 && w == 0) continue;
+      int64_t bytes = align_up(shape_numel(&an->type.shape, max_rows) * dtype_size(an->type.dtype));
+      out->offset[at[w]] = arena_take(&a, bytes ? bytes : ALIGN);
     }
     for (int k = 0; k < dying[i].len; k++) {
       int d = dying[i].data[k];
@@ -238,6 +280,8 @@ void cg_plan_free(BufPlan *pl) {
   free(pl->offset);
   free(pl->root);
   free(pl->fused_into);
+  free(pl->loss_pair);
+  pl->loss_pair = NULL;
   pl->offset = NULL;
   pl->root = NULL;
   pl->fused_into = NULL;

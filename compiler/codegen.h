@@ -23,6 +23,7 @@ typedef struct BufPlan {
   int64_t *offset;     /* bytes into the work arena, or -1 (no buffer of its own) */
   int *root;           /* the node whose buffer holds the value (views alias) */
   int *fused_into;     /* the consumer whose loop computes this value, or -1 (cg_plan_fusion) */
+  int *loss_pair;      /* softmax_xent <-> its softmax_xent_grad computed in the same loop, or -1 */
   int64_t work_bytes;  /* arena size for up to max_rows rows */
 } BufPlan;
 
@@ -34,6 +35,17 @@ typedef struct BufPlan {
  * leaves bounds the loads of one fused loop. */
 void cg_plan_fusion(const IrGraph *g, int *fused_into);
 #define CG_FUSE_MAX_LEAVES 16
+
+/* The loss with its gradient: a softmax_xent_grad whose upstream gradient
+ * is the same for every row and computable from immediates alone (the mean
+ * loss's 1/rows, times a loss scale) is computed in its softmax_xent's loop,
+ * in one pass over each row of logits. pair has g->len entries: the partner
+ * of each of the two nodes, or -1. */
+void cg_plan_loss_pairs(const IrGraph *g, int *pair);
+/* Whether node's value is one number for all its elements, computed from
+ * constants and run-time scalars alone (through broadcasts, reshapes and
+ * elementwise ops). */
+bool cg_uniform(const IrGraph *g, int node);
 
 /* Plans buffers for g with up to max_rows rows (the micro-batch size for a
  * micro-batched step): each value gets a 64-byte aligned slot that is reused

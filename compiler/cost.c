@@ -48,6 +48,12 @@ static IrCost cost_reduce(const IrProgram *p, const IrGraph *g, const IrNode *n,
   return (IrCost){numel(&g->nodes[n->in[0]].type, batch), io_bytes(g, n, batch)};
 }
 
+/* per logit: max, subtract, exp (4), sum, and a multiply-add with the target */
+static IrCost cost_xent(const IrProgram *p, const IrGraph *g, const IrNode *n, int64_t batch) {
+  (void)p;
+  return (IrCost){8 * numel(&g->nodes[n->in[0]].type, batch), io_bytes(g, n, batch)};
+}
+
 /* 2 M N K */
 static IrCost cost_matmul(const IrProgram *p, const IrGraph *g, const IrNode *n, int64_t batch) {
   (void)p;

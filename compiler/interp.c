@@ -412,6 +412,26 @@ static bool run_node(Interp *in, const IrGraph *g, int i) {
       out[0] = sx_eval(n->sx, t, in->scalars[SC_STEP] - 1, 0);
     } else if (n->op == IR_ACCUMULATE) {
       memcpy(out, in->vals[n->in[0]], sizeof(double) * (size_t)total);
+    } else if (n->op == IR_XENT || n->op == IR_XENT_GRAD) {
+      /* the textbook form, in double: log-sum-exp with the row maximum
+       * subtracted, targets (1 - s) onehot + s / K */
+      const Shape *ls = &g->nodes[n->in[0]].type.shape;
+      int64_t k = ls->d[1], rows = dim(in, ls->d[0]);
+      const double *l = in->vals[n->in[0]], *y = in->vals[n->in[1]];
+      double s = n->fa[0];
+      for (int64_t r = 0; r < rows; r++) {
+        const double *lr = l + r * k;
+        double m = lr[0], z = 0;
+        for (int64_t c = 1; c < k; c++) m = fmax(m, lr[c]);
+        for (int64_t c = 0; c < k; c++) z += exp(lr[c] - m);
+        double lse = m + log(z), loss = 0;
+        for (int64_t c = 0; c < k; c++) {
+          double t = s / (double)k + (c == (int64_t)y[r] ? 1 - s : 0);
+          if (n->op == IR_XENT) loss -= t * (lr[c] - lse);
+          else out[r * k + c] = (exp(lr[c] - lse) - t) * in->vals[n->in[2]][r];
+        }
+        if (n->op == IR_XENT) out[r] = loss;
+      }
     } else if (n->op == IR_CORRECT) {
       const Shape *ls = &g->nodes[n->in[0]].type.shape;
       int64_t k = ls->d[1], rows = dim(in, ls->d[0]);

@@ -60,6 +60,9 @@ static void format_node(StrBuf *sb, const IrProgram *p, const IrNode *n) {
   }
   switch (n->op) {
   case IR_DROPOUT_MASK: sb_printf(sb, " p=%g id=%" PRId64, n->fa[0], n->ia[0]); break;
+  case IR_XENT: case IR_XENT_GRAD:
+    if (n->fa[0] > 0) sb_printf(sb, " smoothing=%g", n->fa[0]);
+    break;
   case IR_SCHED: {
     char *text = NULL;
     size_t len = 0;

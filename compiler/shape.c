@@ -115,6 +115,27 @@ static bool shape_scalar(const IrGraph *g, const IrNode *n, Type *out, char *why
   return true;
 }
 
+/* softmax_xent(logits f32[N,K], labels i32[N]) -> f32[N];
+ * softmax_xent_grad(logits, labels, dy f32[N]) -> f32[N,K] */
+static bool shape_xent(const IrGraph *g, const IrNode *n, Type *out, char *why, size_t cap) {
+  const Type *l = OPND(0), *y = OPND(1);
+  char a[96], b[96];
+  if (l->dtype != DT_F32 || l->shape.rank != 2 || y->dtype != DT_I32 || y->shape.rank != 1 ||
+      l->shape.d[0] != y->shape.d[0])
+    return fail(why, cap, "softmax cross-entropy needs f32 logits [N,K] and i32 labels [N], not %s and %s",
+                type_str(l, a, sizeof a), type_str(y, b, sizeof b));
+  if (n->fa[0] < 0 || n->fa[0] >= 1) return fail(why, cap, "label smoothing must be in [0, 1), not %g", n->fa[0]);
+  if (n->op == IR_XENT_GRAD) {
+    const Type *dy = OPND(2);
+    if (dy->dtype != DT_F32 || dy->shape.rank != 1 || dy->shape.d[0] != l->shape.d[0])
+      return fail(why, cap, "softmax_xent_grad needs an f32 [N] gradient, not %s", type_str(dy, a, sizeof a));
+    *out = *l;
+    return true;
+  }
+  *out = (Type){DT_F32, SHAPE(l->shape.d[0])};
+  return true;
+}
+
 static bool shape_none(const IrGraph *g, const IrNode *n, Type *out, char *why,
                        size_t cap) {
   (void)g, (void)n, (void)why, (void)cap;

@@ -269,6 +269,13 @@ void astrt_check_finite(float *slot, int64_t node, const void *x, int64_t n, int
  * once and returns when all are done (runtime/pool.c); one part (fn(ctx, 0,
  * 1)) without a pool. Generated code splits its large loops this way. */
 void astrt_pool_run(void (*fn)(void *ctx, int part, int parts), void *ctx);
+/* Softmax cross-entropy of logits[rows, k] against labels[rows], targets
+ * t = (1 - smoothing) onehot + smoothing / k (a label outside [0, k) has no
+ * onehot part): if loss, loss[r] = -sum_c t[r,c] log softmax(logits[r])_c;
+ * if grad, grad[r, c] = (softmax(logits[r])_c - t[r,c]) * (dy ? dy[r] : dy_all).
+ * Both in one pass over each row. */
+void astrt_softmax_xent(const float *logits, const int32_t *labels, int64_t rows, int64_t k, float smoothing,
+                        float *loss, float *grad, const float *dy, float dy_all);
 /* Rows of logits[rows, k] whose first maximum is at labels[row]. */
 float astrt_count_correct(const float *logits, const int32_t *labels, int64_t rows, int64_t k);
 

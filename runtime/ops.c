@@ -1,5 +1,6 @@
 /* ops.c — helpers that astc-generated step functions call: dropout masks
- * (astrt_dropout_mask) and the count of correct predictions
+ * (astrt_dropout_mask), the softmax cross-entropy with its gradient
+ * (astrt_softmax_xent) and the count of correct predictions
  * (astrt_count_correct).
  *
  * The dropout formula is shared with the compiler's reference interpreter
@@ -11,7 +12,10 @@
  */
 #include "astrt_program.h"
 
+#include <math.h>
+#include <stdbool.h>
 #include <stdint.h>
+#include <stdlib.h>
 
 void astrt_dropout_mask(float *out, int64_t n, int64_t first, float p, uint64_t seed, int64_t step,
                         int64_t site) {
@@ -44,4 +48,53 @@ float astrt_count_correct(const float *logits, const int32_t *labels, int64_t ro
   for (int64_t r = 0; r < rows; r++)
     correct += first_max(logits + r * k, k) == labels[r];
   return (float)correct;
+}
+
+/* One pass per row: the row maximum m, z = sum exp(l - m) (the exponentials
+ * kept in e: on the stack for up to XENT_STACK classes, else in the gradient
+ * row), lse = m + log z; the loss sum_c t_c (lse - l_c) and the gradient
+ * (e / z - t) * dy. */
+#define XENT_STACK 1024
+
+static void xent_row(const float *l, int32_t label, int64_t k, float s, float *e, float *loss, float *grad,
+                     float dy) {
+  float m = l[0];
+  for (int64_t c = 1; c < k; c++) m = l[c] > m ? l[c] : m;
+  float z = 0.0f, suml = 0.0f;
+  for (int64_t c = 0; c < k; c++) {
+    e[c] = expf(l[c] - m);
+    z += e[c];
+    suml += l[c];
+  }
+  float lse = m + logf(z), u = s / (float)k, hit = 1.0f - s;
+  bool in_range = label >= 0 && label < k;
+  /* sum t = 1, or s without a class: loss = (sum t) lse - sum t l */
+  if (loss) *loss = in_range ? lse - u * suml - hit * l[label] : s * lse - u * suml;
+  if (!grad) return;
+  float inv = dy / z, udy = u * dy;
+  for (int64_t c = 0; c < k; c++) grad[c] = e[c] * inv - udy;
+  if (in_range) grad[label] -= hit * dy;
+}
+
+void astrt_softmax_xent(const float *logits, const int32_t *labels, int64_t rows, int64_t k, float smoothing,
+                        float *loss, float *grad, const float *dy, float dy_all) {
+  if (k <= 0) return;
+  float stack[XENT_STACK], *e = k <= XENT_STACK ? stack : NULL;
+  for (int64_t r = 0; r < rows; r++) {
+    float *er = e ? e : grad ? grad + r * k : NULL;
+    float tmp = 0.0f;
+    if (!er) {  /* many classes and no gradient wanted: a second pass, no buffer */
+      const float *l = logits + r * k;
+      float m = l[0], z = 0.0f, suml = 0.0f, u = smoothing / (float)k;
+      for (int64_t c = 1; c < k; c++) m = l[c] > m ? l[c] : m;
+      for (int64_t c = 0; c < k; c++) z += expf(l[c] - m), suml += l[c];
+      int32_t y = labels[r];
+      float lse = m + logf(z);
+      tmp = y >= 0 && y < k ? lse - u * suml - (1.0f - smoothing) * l[y] : smoothing * lse - u * suml;
+      if (loss) loss[r] = tmp;
+      continue;
+    }
+    xent_row(logits + r * k, labels[r], k, smoothing, er, loss ? loss + r : NULL, grad ? grad + r * k : NULL,
+             dy ? dy[r] : dy_all);
+  }
 }

@@ -96,7 +96,9 @@ static void check_case(Case *c, double lo, double hi, const char *what) {
   interp_init(&in, p, 1);
   in.rows = 3;
   static const double batch[12] = {0.5, -1, 2, 0.25, 1.5, 0.75, -0.5, 3, -2, 1, 0.1, -0.3};
+  static const int32_t labels[3] = {1, 4, 0};
   in.x = batch;
+  in.y = labels;
   fill(&in, p, lo, hi);
   ck_assert(interp_run(&in, &c->g));
   int checked = 0;
@@ -215,6 +217,26 @@ START_TEST(mean_over_batch_rule) {
   int prod = irb_bin(&c->b, IR_MUL, xb, irb_broadcast(&c->b, v, SHAPE(IR_DIM_B, 4)));
   finish(c, irb_reduce(&c->b, IR_MEAN, prod, 1, false));
   check_case(c, -2, 2, "mean over B");
+}
+END_TEST
+
+/* softmax cross-entropy per row, with and without label smoothing, and a
+ * ds = (softmax - t) * dy, where finish() makes dy a different number for
+ * every row */
+START_TEST(softmax_xent_rule) {
+  static const double smoothing[] = {0, 0.2};
+  for (int s = 0; s < 2; s++) {
+    Case *c = case_new();
+    int l = input(c, SHAPE(3, 5));
+    Type ty = {DT_I32, SHAPE(3)};
+    int64_t ia1[IR_MAX_IA] = {1};
+    int y = irb_node(&c->b, IR_INPUT, 0, NULL, ia1, NULL, &ty);  /* labels 1, 4, 0 */
+    double fa[IR_MAX_FA] = {smoothing[s]};
+    finish(c, irb_node(&c->b, IR_XENT, 2, (int[]){l, y}, NULL, fa, NULL));
+    char what[64];
+    snprintf(what, sizeof what, "softmax_xent smoothing %g", smoothing[s]);
+    check_case(c, -3, 3, what);
+  }
 }
 END_TEST
 
@@ -413,6 +435,7 @@ Suite *autodiff_suite(void) {
   tcase_add_test(t, reshape_broadcast_rules);
   tcase_add_test(t, reduction_rules);
   tcase_add_test(t, mean_over_batch_rule);
+  tcase_add_test(t, softmax_xent_rule);
   tcase_add_test(t, matmul_rules);
   tcase_add_test(t, conv2d_rules);
   tcase_add_test(t, pool_rules);

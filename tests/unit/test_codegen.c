@@ -86,7 +86,7 @@ static void compare_program(const char *src, const char *name, int steps) {
     int64_t rows = eval ? p->eval_batch : (s == steps - 1 ? batch - 3 : batch);
     for (int64_t i = 0; i < rows * ex; i++) x[i] = (float)(urand() * 2 - 1), xd[i] = x[i];
     for (int64_t i = 0; i < rows; i++) y[i] = (int32_t)(urand() * (double)d->data.classes);
-    float scalars[ASTRT_NUM_SCALARS] = {0.05f, (float)(s + 1), (float)rows, 1, 0.5f};
+    float scalars[ASTRT_NUM_SCALARS] = {0.05f, (float)(s + 1), (float)rows, 1, 0.5f, 0, 1};
     float outputs[ASTRT_NUM_OUTPUTS] = {0};
     astrt_step_fn fn = eval ? d->eval : d->phases[0].step;
     fn(vars, work, x, y, rows, scalars, outputs, 17);
@@ -178,6 +178,61 @@ START_TEST(fusion_plan) {
   free(f);
   compilation_free(&comp);
   src_reset();
+}
+END_TEST
+
+/* The loss with its gradient: cross_entropy's softmax_xent_grad (upstream
+ * gradient 1/rows for every row) is computed in its softmax_xent's loop and
+ * gets its slot there; not with ASTC_FUSION=off, and not for a loss whose
+ * per-row weights differ (mean(l * l)), which compare_program then checks
+ * against the interpreter, as it checks the paired one in mlp_sgd_nesterov. */
+#define SQUARED_XENT(extra)                                                                         \
+  "import nn\n"                                                                                     \
+  "data d = synthetic(shape: [20], classes: 5)\n"                                                   \
+  "fn squared(logits: f32[B, K], labels: i32[B]) -> f32[] {\n"                                      \
+  "  l = softmax_cross_entropy(logits, labels, label_smoothing: 0.1)\n  return mean(l * l)\n}\n"  \
+  "model m(x: f32[B, 20]) -> f32[B, 5] {\n  return nn.dense(relu(nn.dense(x, 16)), 5)\n}\n"        \
+  "train m on d {\n  loss = " extra "\n  optimizer = sgd(lr: 0.05)\n  batch = 8\n  epochs = 1\n"  \
+  "  eval_batch = 11\n}\n"
+
+static int loss_pairs(const char *src, const char *name, int *xent, int *grad) {
+  Compilation comp;
+  ck_assert(compile_src(src, name, &comp));
+  const IrGraph *g = &comp.prog->phases.data[0].step;
+  BufPlan pl;
+  cg_plan_graph(g, 8, &pl);
+  int pairs = 0;
+  *xent = *grad = -1;
+  for (int i = 0; i < g->len; i++) {
+    if (g->nodes[i].op == IR_XENT) *xent = i;
+    if (g->nodes[i].op == IR_XENT_GRAD) *grad = i;
+    if (pl.loss_pair[i] < 0) continue;
+    pairs++;
+    ck_assert_int_eq(pl.loss_pair[pl.loss_pair[i]], i);
+    /* the gradient's slot is not shared with anything computed between the two */
+    if (g->nodes[i].op == IR_XENT_GRAD)
+      for (int j = pl.loss_pair[i] + 1; j < i; j++)
+        if (pl.offset[j] >= 0 && pl.root[j] == j)
+          ck_assert(pl.offset[j] + 4 * shape_numel(&g->nodes[j].type.shape, 8) <= pl.offset[i] ||
+                    pl.offset[i] + 4 * shape_numel(&g->nodes[i].type.shape, 8) <= pl.offset[j]);
+  }
+  cg_plan_free(&pl);
+  compilation_free(&comp);
+  src_reset();
+  return pairs;
+}
+
+START_TEST(loss_with_gradient) {
+  int x, gr;
+  ck_assert_int_eq(loss_pairs(SQUARED_XENT("cross_entropy()"), "xent", &x, &gr), 2);
+  ck_assert(x >= 0 && gr > x);
+  setenv("ASTC_FUSION", "off", 1);
+  ck_assert_int_eq(loss_pairs(SQUARED_XENT("cross_entropy()"), "xent_off", &x, &gr), 0);
+  unsetenv("ASTC_FUSION");
+  ck_assert_int_eq(loss_pairs(SQUARED_XENT("squared()"), "squared", &x, &gr), 0);
+  ck_assert(x >= 0 && gr > x);
+  compare_program(SQUARED_XENT("squared()"), "squared", 3);
+  compare_program(SQUARED_XENT("cross_entropy(label_smoothing: 0.2)"), "smoothed", 3);
 }
 END_TEST
 
@@ -336,6 +391,7 @@ Suite *codegen_suite(void) {
   tcase_set_timeout(t, 120);
   tcase_add_test(t, mlp_sgd_nesterov);
   tcase_add_test(t, fusion_plan);
+  tcase_add_test(t, loss_with_gradient);
   tcase_add_test(t, mlp_unfused);
   tcase_add_test(t, parallel_loops);
   tcase_add_test(t, convnet_pools_batchnorm);

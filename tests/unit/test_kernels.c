@@ -35,12 +35,14 @@
 #include <check.h>
 #include <math.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "astrt_kernels.h"
+#include "astrt_program.h"
 #include "kernels_internal.h"
 
 #define TOL_FAST 1e-4  /* fast vs reference, relative to 1 + max |ref| */
@@ -1158,6 +1160,70 @@ START_TEST(test_scratch_per_thread) {
 }
 END_TEST
 
+/* ---- softmax cross-entropy --------------------------------------------------- */
+
+/* the textbook form in double: -sum_c t_c log softmax(l)_c and (softmax - t) dy */
+static void ref_xent(const float *l, const int32_t *y, int64_t rows, int64_t k, double s, double *loss,
+                     double *grad, const float *dy, float dy_all) {
+  for (int64_t r = 0; r < rows; r++) {
+    double m = -INFINITY, z = 0;
+    for (int64_t c = 0; c < k; c++) m = fmax(m, l[r * k + c]);
+    for (int64_t c = 0; c < k; c++) z += exp(l[r * k + c] - m);
+    loss[r] = 0;
+    for (int64_t c = 0; c < k; c++) {
+      double t = s / (double)k + (c == y[r] ? 1 - s : 0), logp = l[r * k + c] - m - log(z);
+      loss[r] -= t * logp;
+      grad[r * k + c] = (exp(logp) - t) * (dy ? dy[r] : dy_all);
+    }
+  }
+}
+
+static const struct { int64_t rows, k; float smoothing; } xent_cases[] = {
+    {7, 10, 0}, {5, 3, 0.1f}, {4, 1, 0}, {3, 1500, 0.05f}, {0, 10, 0}};
+
+/* every mode of astrt_softmax_xent (loss only, gradient only, both; per-row
+ * or uniform dy; more classes than its stack buffer; labels outside [0, K))
+ * against the reference */
+START_TEST(test_softmax_xent_vs_ref) {
+  int64_t rows = xent_cases[_i].rows, k = xent_cases[_i].k;
+  float s = xent_cases[_i].smoothing;
+  float *l = malloc(sizeof(float) * (size_t)(rows * k + 1)), *g = malloc(sizeof(float) * (size_t)(rows * k + 1));
+  float loss[8], dy[8];
+  int32_t y[8];
+  double rl[8], *rg = malloc(sizeof(double) * (size_t)(rows * k + 1));
+  rng rg_state = {(uint64_t)_i + 31};
+  for (int64_t i = 0; i < rows * k; i++) l[i] = rng_pm1(&rg_state) * 6;
+  for (int64_t r = 0; r < rows; r++) {
+    y[r] = r == 1 ? -1 : r == 2 ? (int32_t)k : (int32_t)(r * 7 % k);  /* rows 1, 2: no class */
+    dy[r] = rng_pm1(&rg_state);
+  }
+  for (int mode = 0; mode < 4; mode++) {  /* 0 loss, 1 grad with dy[], 2 both with dy_all, 3 both with dy[] */
+    bool want_loss = mode != 1, want_grad = mode != 0, rowwise = mode == 1 || mode == 3;
+    for (int64_t i = 0; i < rows * k; i++) g[i] = NAN;
+    for (int64_t r = 0; r < rows; r++) loss[r] = NAN;
+    astrt_softmax_xent(l, y, rows, k, s, want_loss ? loss : NULL, want_grad ? g : NULL, rowwise ? dy : NULL, 0.25f);
+    ref_xent(l, y, rows, k, s, rl, rg, rowwise ? dy : NULL, 0.25f);
+    for (int64_t r = 0; r < rows; r++) {
+      if (want_loss)
+        ck_assert_msg(fabs(loss[r] - rl[r]) <= 1e-5 * fmax(1, fabs(rl[r])), "k %lld mode %d row %lld: %g vs %g",
+                      (long long)k, mode, (long long)r, (double)loss[r], rl[r]);
+      else
+        ck_assert(isnan(loss[r]));
+      for (int64_t c = 0; c < k; c++) {
+        double want = want_grad ? rg[r * k + c] : NAN;
+        if (!want_grad) ck_assert(isnan(g[r * k + c]));
+        else
+          ck_assert_msg(fabs(g[r * k + c] - want) <= 1e-6, "k %lld mode %d [%lld,%lld]: %g vs %g", (long long)k,
+                        mode, (long long)r, (long long)c, (double)g[r * k + c], want);
+      }
+    }
+  }
+  free(l);
+  free(g);
+  free(rg);
+}
+END_TEST
+
 /* ---- suite ---------------------------------------------------------------- */
 
 static TCase *tcase(Suite *s, const char *name) {
@@ -1207,6 +1273,9 @@ static Suite *kernels_suite(void) {
                       (int)(sizeof pool_fd_cases / sizeof pool_fd_cases[0]));
   tcase_add_loop_test(tc, test_pool_vs_ref, 0, 2 * N_POOL_CASES);
   tcase_add_test(tc, test_maxpool_2x2s2_nan_groups);
+
+  tc = tcase(s, "loss");
+  tcase_add_loop_test(tc, test_softmax_xent_vs_ref, 0, (int)(sizeof xent_cases / sizeof xent_cases[0]));
 
   tc = tcase(s, "scratch");
   tcase_add_test(tc, test_scratch_grow_release);
