@@ -426,15 +426,51 @@ static void guarded(Cg *cg, const IrNode *n, UpdCtx *c) {
   LLVMPositionBuilderAtEnd(cg->b, skip);
 }
 
+/* a work value the gradient tree of update u loads (not an immediate, not a
+ * parameter read in place): zero its bytes [from, to) past its start */
+static void zero_leaf_gaps(Cg *cg, int node, int64_t from, int64_t to) {
+  const IrNode *n = &cg->g->nodes[node];
+  if (cg->imm[node]) return;
+  if (cg->plan.fused_into[node] >= 0) {
+    for (int k = 0; k < n->nin; k++) zero_leaf_gaps(cg, n->in[k], from, to);
+    return;
+  }
+  if (n->op == IR_PARAM && cg->plan.offset[node] < 0) return;
+  LLVMValueRef at = LLVMBuildInBoundsGEP2(cg->b, cg->i8, cg_addr(cg, node), (LLVMValueRef[]){cg_i64(cg, from)}, 1, "");
+  LLVMBuildMemSet(cg->b, at, LLVMConstInt(cg->i8, 0, 0), cg_i64(cg, to - from), 4);
+}
+
+/* An update in a group over the parameter arena (cg_plan_graph): nothing at
+ * the members before the last; at the last, the padding between members'
+ * gradients is zeroed and the group's loop runs as the first member's over
+ * the whole span. Returns the node whose update is emitted, or -1. */
+static int grouped(Cg *cg, int node, int64_t *numel) {
+  int first = cg->plan.update_first[node];
+  if (first < 0) return node;
+  for (int j = node + 1; j < cg->g->len; j++)
+    if (cg->plan.update_first[j] == first) return -1;
+  const IrProgram *p = cg->p;
+  int64_t v0 = cg->g->nodes[first].ia[0], base = cg->var_offsets[v0], end = base;
+  for (int u = first; u <= node; u++) {
+    if (cg->plan.update_first[u] != first) continue;
+    int64_t v = cg->g->nodes[u].ia[0];
+    if (cg->var_offsets[v] > end) zero_leaf_gaps(cg, cg->g->nodes[first].in[1], end - base, cg->var_offsets[v] - base);
+    end = cg->var_offsets[v] + shape_numel(&p->vars.data[v].shape, 1) * 4;
+  }
+  *numel = (end - base) / 4;
+  return first;
+}
+
 static void sgd_setup(Cg *cg, UpdCtx *c) {
   const IrNode *n = &cg->g->nodes[c->node];
   c->lr = cg->imm[n->in[2]] ? cg->imm[n->in[2]] : cg_load_f32(cg, cg_addr(cg, n->in[2]));
 }
 
 void cg_sgd_update(Cg *cg, int node) {
-  const IrNode *n = &cg->g->nodes[node];
-  UpdCtx c = {node, sgd_body, sgd_setup, shape_numel(&cg->p->vars.data[n->ia[0]].shape, 1), 0, 0, 0, 0, 0};
-  guarded(cg, n, &c);
+  int64_t numel = shape_numel(&cg->p->vars.data[cg->g->nodes[node].ia[0]].shape, 1);
+  if ((node = grouped(cg, node, &numel)) < 0) return;
+  UpdCtx c = {node, sgd_body, sgd_setup, numel, 0, 0, 0, 0, 0};
+  guarded(cg, &cg->g->nodes[node], &c);
 }
 
 /* w *= 1 - lr wd;  m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2;
@@ -475,7 +511,8 @@ static void adamw_setup(Cg *cg, UpdCtx *c) {
 }
 
 void cg_adamw_update(Cg *cg, int node) {
-  const IrNode *n = &cg->g->nodes[node];
-  UpdCtx c = {node, adamw_body, adamw_setup, shape_numel(&cg->p->vars.data[n->ia[0]].shape, 1), 0, 0, 0, 0, 0};
-  guarded(cg, n, &c);
+  int64_t numel = shape_numel(&cg->p->vars.data[cg->g->nodes[node].ia[0]].shape, 1);
+  if ((node = grouped(cg, node, &numel)) < 0) return;
+  UpdCtx c = {node, adamw_body, adamw_setup, numel, 0, 0, 0, 0, 0};
+  guarded(cg, &cg->g->nodes[node], &c);
 }

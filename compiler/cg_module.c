@@ -614,7 +614,7 @@ static LLVMValueRef emit_graph(Cg *cg, const IrGraph *g, const char *name, int64
   cg->g = g;
   cg->fn = fn;
   int boundary = micro > 0 ? cg_micro_boundary(g) : -1;
-  cg_plan_graph(g, boundary >= 0 ? micro : max_rows, &cg->plan);
+  cg_plan_graph(cg->p, g, boundary >= 0 ? micro : max_rows, &cg->plan);
   cg->max_rows = max_rows;
   *work_bytes = cg->plan.work_bytes;
   cg->imm = xcalloc((size_t)g->len + 1, sizeof(LLVMValueRef));

@@ -206,18 +206,187 @@ void cg_plan_loss_pairs(const IrGraph *g, int *pair) {
   }
 }
 
+/* ---- the optimizer update over the parameter arena ----------------------------------- */
+
+/* Consecutive updates of parameters that lie back to back in the variable
+ * arena, with their optimizer slots likewise, the same hyperparameters and
+ * gradient trees of the same form, become one loop over the whole span: the
+ * gradients they read are placed in the work arena at the same distances
+ * as their parameters (one block per leaf of the tree), so element i of the
+ * span is element i of every array. The loop runs at the last member's
+ * place, where every gradient exists. */
+
+typedef struct UpdGroup {
+  int first, last;             /* update nodes */
+  int npos;                    /* work leaves per member's gradient tree */
+  VEC(int) roots;              /* [member][pos]: the work leaf's root */
+  VEC(int64_t) dist;           /* [member]: bytes from the first member's parameter */
+  int64_t span;                /* bytes from the first parameter to the end of the last */
+} UpdGroup;
+
+static bool is_upd(const IrNode *n) { return n->op == IR_SGD_UPDATE || n->op == IR_ADAMW_UPDATE; }
+
+static int64_t var_bytes(const IrProgram *p, int64_t v) {
+  return shape_numel(&p->vars.data[v].shape, 1) * dtype_size(p->vars.data[v].dtype);
+}
+
+/* a PARAM node reading variable memory in place (not a snapshot) */
+static bool in_place_param(const IrGraph *g, int node) {
+  const IrNode *n = &g->nodes[node];
+  return n->op == IR_PARAM && !cg_var_assigned(g, n->ia[0]);
+}
+
+static bool same_immediate(const IrNode *a, const IrNode *b) {
+  if (a->op != b->op) return false;
+  return a->op == IR_CONST ? a->fa[0] == b->fa[0] : a->ia[0] == b->ia[0];
+}
+
+typedef struct TreeMatch {
+  const IrProgram *p;
+  const IrGraph *g;
+  const int *fused_into, *root;
+  const int64_t *voff;
+  int64_t dist, numel;        /* this member's distance and element count */
+  int roots[CG_FUSE_MAX_LEAVES + 1], nroots;  /* its work leaves' roots, in order */
+} TreeMatch;
+
+/* whether tree b (a member's gradient) has tree a's form (the first
+ * member's; b = a for the first member itself): the same fused ops and
+ * immediates, in-place parameter leaves at the member's distance, and work
+ * leaves of the parameter's size, which are collected */
+static bool match_tree(TreeMatch *t, int a, int b) {
+  const IrGraph *g = t->g;
+  const IrNode *an = &g->nodes[a], *bn = &g->nodes[b];
+  if ((t->fused_into[a] >= 0) != (t->fused_into[b] >= 0)) return false;
+  if (t->fused_into[a] >= 0) {
+    if (an->op != bn->op || an->nin != bn->nin || an->type.dtype != DT_F32 || bn->type.dtype != DT_F32 ||
+        memcmp(an->ia, bn->ia, sizeof an->ia) != 0 || memcmp(an->fa, bn->fa, sizeof an->fa) != 0)
+      return false;
+    for (int k = 0; k < an->nin; k++) {
+      const IrNode *ak = &g->nodes[an->in[k]], *bk = &g->nodes[bn->in[k]];
+      if (cg_is_immediate(ak) || cg_is_immediate(bk)) {
+        if (!cg_is_immediate(ak) || !cg_is_immediate(bk) || !same_immediate(ak, bk)) return false;
+      } else if (!match_tree(t, an->in[k], bn->in[k])) {
+        return false;
+      }
+    }
+    return true;
+  }
+  if (an->op == IR_PARAM || bn->op == IR_PARAM) {
+    if (!in_place_param(g, a) || !in_place_param(g, b)) return false;
+    int64_t va = an->ia[0], vb = bn->ia[0];
+    return t->p->vars.data[vb].dtype == DT_F32 && t->voff[vb] - t->voff[va] == t->dist &&
+           var_bytes(t->p, vb) == t->numel * 4;
+  }
+  int r = t->root[b];
+  const IrNode *rn = &g->nodes[r];
+  if (rn->op == IR_INPUT || rn->op == IR_PARAM || rn->op == IR_ACCUMULATE || cg_is_immediate(rn) ||
+      rn->type.dtype != DT_F32 || !needs_slot(g, rn) || t->fused_into[r] >= 0 || shape_has_batch(&rn->type.shape) ||
+      shape_numel(&rn->type.shape, 1) != t->numel || t->nroots == CG_FUSE_MAX_LEAVES)
+    return false;
+  t->roots[t->nroots++] = r;
+  return true;
+}
+
+/* operands of update u other than its parameter (0) and gradient (1): the
+ * same nodes as the first member's (or equal immediates), or optimizer
+ * slots at the member's distance */
+static bool match_update(const IrProgram *p, const IrGraph *g, const int64_t *voff, int u0, int u, int64_t dist) {
+  const IrNode *a = &g->nodes[u0], *b = &g->nodes[u];
+  if (a->op != b->op || a->nin != b->nin || memcmp(a->fa, b->fa, sizeof a->fa) != 0) return false;
+  for (int k = 1; k < IR_MAX_IA; k++) {
+    bool slot_attr = k == 1 || (k == 2 && a->op == IR_ADAMW_UPDATE);
+    if (slot_attr ? (a->ia[k] < 0) != (b->ia[k] < 0) : a->ia[k] != b->ia[k]) return false;
+  }
+  for (int k = 2; k < a->nin; k++) {
+    int oa = a->in[k], ob = b->in[k];
+    const IrNode *na = &g->nodes[oa], *nb = &g->nodes[ob];
+    if (oa == ob || (cg_is_immediate(na) && cg_is_immediate(nb) && same_immediate(na, nb))) continue;
+    bool slot = na->op == IR_PARAM && nb->op == IR_PARAM && p->vars.data[na->ia[0]].kind == VAR_OPT;
+    if (!slot || !in_place_param(g, oa) || !in_place_param(g, ob) || voff[nb->ia[0]] - voff[na->ia[0]] != dist ||
+        p->vars.data[nb->ia[0]].dtype != DT_F32)
+      return false;
+  }
+  return true;
+}
+
+typedef VEC(UpdGroup) UpdGroups;
+
+/* The groups (two members or more) of graph g, in graph order. */
+static UpdGroups find_update_groups(const IrProgram *p, const IrGraph *g, const int *fused_into, const int *root) {
+  UpdGroups groups = {0};
+  const char *env = getenv("ASTC_FUSION");
+  if (!p || (env && strcmp(env, "off") == 0)) return groups;
+  int n = g->len;
+  int64_t *voff = xmalloc(sizeof(int64_t) * (size_t)(p->vars.len + 1));
+  cg_plan_vars(p, voff);
+  bool *taken = xcalloc((size_t)n + 1, sizeof(bool));  /* roots already in a group */
+  for (int u0 = 0; u0 < n; u0++) {
+    const IrNode *a = &g->nodes[u0];
+    if (!is_upd(a) || !in_place_param(g, a->in[0]) || p->vars.data[a->ia[0]].dtype != DT_F32) continue;
+    int64_t v0 = a->ia[0];
+    TreeMatch t = {p, g, fused_into, root, voff, 0, shape_numel(&p->vars.data[v0].shape, 1), {0}, 0};
+    if (!match_tree(&t, a->in[1], a->in[1])) continue;
+    UpdGroup gr = {u0, u0, t.nroots, {0}, {0}, 0};
+    for (int k = 0; k < t.nroots; k++) vec_push(&gr.roots, t.roots[k]);
+    vec_push(&gr.dist, 0);
+    int64_t end = voff[v0] + var_bytes(p, v0);
+    for (int u = u0 + 1; u < n; u++) {
+      const IrNode *b = &g->nodes[u];
+      if (!is_upd(b)) {
+        /* between members: only leaves and values computed in a member's loop */
+        if (ir_ops[b->op].cls == LEAF || fused_into[u] >= 0) continue;
+        break;
+      }
+      int64_t vb = b->ia[0], d = voff[vb] - voff[v0];
+      if (!in_place_param(g, b->in[0]) || p->vars.data[vb].dtype != DT_F32 || voff[vb] != align_up(end)) break;
+      TreeMatch tm = {p, g, fused_into, root, voff, d, shape_numel(&p->vars.data[vb].shape, 1), {0}, 0};
+      if (!match_update(p, g, voff, u0, u, d) || !match_tree(&tm, a->in[1], b->in[1]) || tm.nroots != gr.npos)
+        break;
+      for (int k = 0; k < tm.nroots; k++) vec_push(&gr.roots, tm.roots[k]);
+      vec_push(&gr.dist, d);
+      end = voff[vb] + var_bytes(p, vb);
+      gr.last = u;
+    }
+    /* every work leaf a distinct value, in no other group */
+    bool ok = gr.last > u0;
+    for (int i = 0; ok && i < gr.roots.len; i++) {
+      ok = !taken[gr.roots.data[i]];
+      taken[gr.roots.data[i]] = true;
+    }
+    if (!ok) {
+      for (int i = 0; i < gr.roots.len; i++) taken[gr.roots.data[i]] = false;
+      vec_free(&gr.roots);
+      vec_free(&gr.dist);
+      continue;
+    }
+    gr.span = end - voff[v0];
+    vec_push(&groups, gr);
+    u0 = gr.last;
+  }
+  free(taken);
+  free(voff);
+  return groups;
+}
+
 /* the node whose loop computes node i: i itself, or the end of its fusion chain */
 static int home(const BufPlan *pl, int i) {
   while (pl->fused_into[i] >= 0) i = pl->fused_into[i];
   return i;
 }
 
-void cg_plan_graph(const IrGraph *g, int64_t max_rows, BufPlan *out) {
+typedef struct Block {
+  int64_t bytes, off;
+  int death;
+} Block;
+
+void cg_plan_graph(const IrProgram *p, const IrGraph *g, int64_t max_rows, BufPlan *out) {
   int n = g->len;
   out->offset = xmalloc(sizeof(int64_t) * (size_t)(n + 1));
   out->root = xmalloc(sizeof(int) * (size_t)(n + 1));
   out->fused_into = xmalloc(sizeof(int) * (size_t)(n + 1));
   out->loss_pair = xmalloc(sizeof(int) * (size_t)(n + 1));
+  out->update_first = xmalloc(sizeof(int) * (size_t)(n + 1));
   cg_plan_fusion(g, out->fused_into);
   cg_plan_loss_pairs(g, out->loss_pair);
   int *last = xmalloc(sizeof(int) * (size_t)(n + 1));
@@ -234,6 +403,32 @@ void cg_plan_graph(const IrGraph *g, int64_t max_rows, BufPlan *out) {
   }
   /* a view keeps its root alive for as long as the view is used */
   for (int i = n - 1; i >= 0; i--) last[out->root[i]] = MAX(last[out->root[i]], last[i]);
+  /* updates over the parameter arena: each work leaf position of a group's
+   * gradient trees is one block, alive from its first value to the group's
+   * loop (at its last member); a member's value sits at its distance */
+  UpdGroups groups = find_update_groups(p, g, out->fused_into, out->root);
+  VEC(Block) blocks = {0};
+  int *block_of = xmalloc(sizeof(int) * (size_t)(n + 1));
+  int64_t *block_dist = xmalloc(sizeof(int64_t) * (size_t)(n + 1));
+  for (int i = 0; i < n; i++) out->update_first[i] = block_of[i] = -1;
+  for (int k = 0; k < groups.len; k++) {
+    const UpdGroup *gr = &groups.data[k];
+    for (int u = gr->first; u <= gr->last; u++)
+      if (is_upd(&g->nodes[u])) out->update_first[u] = gr->first;
+    for (int q = 0; q < gr->npos; q++) {
+      Block b = {align_up(gr->span), -1, gr->last};
+      for (int m = 0; m < gr->dist.len; m++) {
+        int r = gr->roots.data[m * gr->npos + q];
+        block_of[r] = blocks.len;
+        block_dist[r] = gr->dist.data[m];
+        b.death = MAX(b.death, last[r]);
+      }
+      vec_push(&blocks, b);
+    }
+    vec_free(&groups.data[k].roots);
+    vec_free(&groups.data[k].dist);
+  }
+  vec_free(&groups);
   ArenaPlan a = {0};
   /* a micro-batched step: accumulators live across every micro-batch, so
    * they get slots first, which nothing else reuses */
@@ -244,10 +439,12 @@ void cg_plan_graph(const IrGraph *g, int64_t max_rows, BufPlan *out) {
         int64_t bytes = align_up(shape_numel(&g->nodes[i].type.shape, max_rows) * dtype_size(g->nodes[i].type.dtype));
         out->offset[i] = arena_take(&a, bytes ? bytes : ALIGN);
       }
-  VEC(int) *dying = xcalloc((size_t)n + 1, sizeof(*dying));
+  VEC(int) *dying = xcalloc((size_t)n + 1, sizeof(*dying));  /* nodes, or -1 - block */
   for (int i = 0; i < n; i++)
-    if (needs_slot(g, &g->nodes[i]) && g->nodes[i].op != IR_ACCUMULATE && out->fused_into[i] < 0)
+    if (needs_slot(g, &g->nodes[i]) && g->nodes[i].op != IR_ACCUMULATE && out->fused_into[i] < 0 &&
+        block_of[i] < 0)
       vec_push(&dying[last[i]], i);
+  for (int b = 0; b < blocks.len; b++) vec_push(&dying[blocks.data[b].death], -1 - b);
   for (int i = 0; i < n; i++) {
     const IrNode *nd = &g->nodes[i];
     /* a loss gradient computed in its loss's loop gets its slot there */
@@ -256,11 +453,21 @@ void cg_plan_graph(const IrGraph *g, int64_t max_rows, BufPlan *out) {
       const IrNode *an = &g->nodes[at[w]];
       if (!needs_slot(g, an) || an->op == IR_ACCUMULATE || out->fused_into[at[w]] >= 0) continue;
       if (an->op == IR_XENT_GRAD && out->loss_pair[at[w]] >= 0 && w == 0) continue;
+      int b = block_of[at[w]];
+      if (b >= 0) {
+        if (blocks.data[b].off < 0) blocks.data[b].off = arena_take(&a, blocks.data[b].bytes);
+        out->offset[at[w]] = blocks.data[b].off + block_dist[at[w]];
+        continue;
+      }
       int64_t bytes = align_up(shape_numel(&an->type.shape, max_rows) * dtype_size(an->type.dtype));
       out->offset[at[w]] = arena_take(&a, bytes ? bytes : ALIGN);
     }
     for (int k = 0; k < dying[i].len; k++) {
       int d = dying[i].data[k];
+      if (d < 0) {
+        arena_give(&a, blocks.data[-1 - d].off, blocks.data[-1 - d].bytes);
+        continue;
+      }
       const IrNode *dn = &g->nodes[d];
       int64_t bytes = align_up(shape_numel(&dn->type.shape, max_rows) * dtype_size(dn->type.dtype));
       arena_give(&a, out->offset[d], bytes ? bytes : ALIGN);
@@ -273,6 +480,9 @@ void cg_plan_graph(const IrGraph *g, int64_t max_rows, BufPlan *out) {
   out->work_bytes = a.top ? a.top : ALIGN;
   free(dying);
   free(last);
+  free(block_of);
+  free(block_dist);
+  vec_free(&blocks);
   vec_free(&a.free);
 }
 
@@ -281,7 +491,9 @@ void cg_plan_free(BufPlan *pl) {
   free(pl->root);
   free(pl->fused_into);
   free(pl->loss_pair);
+  free(pl->update_first);
   pl->loss_pair = NULL;
+  pl->update_first = NULL;
   pl->offset = NULL;
   pl->root = NULL;
   pl->fused_into = NULL;

@@ -24,6 +24,7 @@ typedef struct BufPlan {
   int *root;           /* the node whose buffer holds the value (views alias) */
   int *fused_into;     /* the consumer whose loop computes this value, or -1 (cg_plan_fusion) */
   int *loss_pair;      /* softmax_xent <-> its softmax_xent_grad computed in the same loop, or -1 */
+  int *update_first;   /* an update in a group over the parameter arena: the group's first member, or -1 */
   int64_t work_bytes;  /* arena size for up to max_rows rows */
 } BufPlan;
 
@@ -47,12 +48,21 @@ void cg_plan_loss_pairs(const IrGraph *g, int *pair);
  * elementwise ops). */
 bool cg_uniform(const IrGraph *g, int node);
 
+/* The optimizer update over the parameter arena: consecutive updates of
+ * parameters that lie back to back in the variable arena (optimizer slots
+ * likewise), with the same hyperparameters and gradient trees of the same
+ * form, are one loop over the whole span (at the last member's place). The
+ * gradients they read are planned at the same distances as their
+ * parameters, in one block per leaf of the tree; padding between members
+ * is zeroed before the loop. update_first marks the members (p may be NULL:
+ * no groups; ASTC_FUSION=off: none). */
+
 /* Plans buffers for g with up to max_rows rows (the micro-batch size for a
  * micro-batched step): each value gets a 64-byte aligned slot that is reused
  * once the value's last use has passed; accumulators get slots of their own.
  * Fused values (cg_plan_fusion) get none, and their operands live until the
  * loop that computes them. */
-void cg_plan_graph(const IrGraph *g, int64_t max_rows, BufPlan *out);
+void cg_plan_graph(const IrProgram *p, const IrGraph *g, int64_t max_rows, BufPlan *out);
 /* Index of the first accumulate op (the end of the per-micro-batch part of a
  * step), or -1 if the step is not micro-batched. */
 int cg_micro_boundary(const IrGraph *g);

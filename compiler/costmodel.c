@@ -119,7 +119,7 @@ static void phase_cost(const IrProgram *p, int k, const Machine *m, int64_t tota
   pc->step_seconds += (double)ph->batch * example * 5 / (m->bandwidth_gbs * 1e9) + STEP_SECONDS;
   pc->saved_bytes = saved_bytes(g, rows);
   BufPlan plan;
-  cg_plan_graph(g, rows, &plan);
+  cg_plan_graph(p, g, rows, &plan);
   pc->work_bytes = (double)plan.work_bytes;
   cg_plan_free(&plan);
   pc->opt_bytes = optimizer_bytes(p, g);

@@ -34,6 +34,12 @@ void ir_lower_optimizer(IrProgram *p, IrGraph *g, const int *grads) {
   IrBuilder b = {g, p->opt.loc, -1, ROLE_UPDATE, NULL};
   int lr = irb_scalar(&b, SC_LR);
   int nvars = p->vars.len;  /* slots are appended as we go */
+  /* AdamW: every first moment, then every second moment, so that each kind
+   * of slot lies in parameter order like the parameters themselves (one
+   * update loop can then run over them all: cg_plan_graph) */
+  for (int k = 0; k < 2 && p->opt.kind != OPT_SGD; k++)
+    for (int v = 0; v < nvars; v++)
+      if (p->vars.data[v].kind == VAR_PARAM && grads[v] >= 0) slot(p, v, k ? "adam_v" : "adam_m");
   for (int v = 0; v < nvars; v++) {
     if (p->vars.data[v].kind != VAR_PARAM || grads[v] < 0) continue;
     b.layer = p->vars.data[v].layer;
