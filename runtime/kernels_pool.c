@@ -23,7 +23,8 @@
  * NaN finishes its row on the scalar path). They pick the same elements
  * and add gradients in the same order as the references, so the max kernels
  * agree bit-for-bit with them; the averages differ only by rounding (the
- * references accumulate in double).
+ * references accumulate in double). With the runtime's thread pool, large
+ * calls are split by planes over its threads (same bits).
  */
 #include "astrt_kernels.h"
 #include "kernels_internal.h"
@@ -175,10 +176,9 @@ static inline __m128 max4(__m128 a, __m128 b, __m128 c, __m128 d) {
 
 /* ---- max pooling --------------------------------------------------------- */
 
-void astrt_maxpool2d_f32(const astrt_pool_shape *s,
+static void maxpool2d_f32_planes(const astrt_pool_shape *s,
                          const float *x,  // [planes, H, W]
                          float *y) {      // [planes, OH, OW]
-  pool_check(s, "astrt_maxpool2d_f32");
   const int64_t oh_n = astrt_pool_out_h(s), ow_n = astrt_pool_out_w(s);
   const int64_t h = s->h, w = s->w;
   if (is_2x2s2(s)) {
@@ -238,11 +238,10 @@ void astrt_maxpool2d_f32(const astrt_pool_shape *s,
   }
 }
 
-void astrt_maxpool2d_grad_f32(const astrt_pool_shape *s,
+static void maxpool2d_grad_f32_planes(const astrt_pool_shape *s,
                               const float *x,   // [planes, H, W]
                               const float *dy,  // [planes, OH, OW]
                               float *dx) {      // [planes, H, W]
-  pool_check(s, "astrt_maxpool2d_grad_f32");
   const int64_t oh_n = astrt_pool_out_h(s), ow_n = astrt_pool_out_w(s);
   const int64_t h = s->h, w = s->w;
   if (is_2x2s2(s)) {
@@ -314,10 +313,9 @@ void astrt_maxpool2d_grad_f32(const astrt_pool_shape *s,
 
 /* ---- average pooling ----------------------------------------------------- */
 
-void astrt_avgpool2d_f32(const astrt_pool_shape *s,
+static void avgpool2d_f32_planes(const astrt_pool_shape *s,
                          const float *x,  // [planes, H, W]
                          float *y) {      // [planes, OH, OW]
-  pool_check(s, "astrt_avgpool2d_f32");
   const int64_t oh_n = astrt_pool_out_h(s), ow_n = astrt_pool_out_w(s);
   const int64_t h = s->h, w = s->w;
   if (is_2x2s2(s)) {
@@ -353,10 +351,9 @@ void astrt_avgpool2d_f32(const astrt_pool_shape *s,
   }
 }
 
-void astrt_avgpool2d_grad_f32(const astrt_pool_shape *s,
+static void avgpool2d_grad_f32_planes(const astrt_pool_shape *s,
                               const float *dy,  // [planes, OH, OW]
                               float *dx) {      // [planes, H, W]
-  pool_check(s, "astrt_avgpool2d_grad_f32");
   const int64_t oh_n = astrt_pool_out_h(s), ow_n = astrt_pool_out_w(s);
   const int64_t h = s->h, w = s->w;
   if (is_2x2s2(s)) {  /* non-overlapping: write, zero odd edges */
@@ -396,6 +393,67 @@ void astrt_avgpool2d_grad_f32(const astrt_pool_shape *s,
       }
     }
   }
+}
+
+/* ---- split over the runtime's threads ------------------------------------ */
+
+/* Planes are independent, so the pool's threads take contiguous ranges of
+ * them (the same bits as one thread); only where each thread gets at least
+ * two planes and the whole is worth a job (POOL_SPLIT_MIN input elements). */
+#define POOL_SPLIT_MIN 8192
+
+typedef enum { POOL_MAX, POOL_MAX_GRAD, POOL_AVG, POOL_AVG_GRAD } pool_kind;
+
+typedef struct pool_job {
+  pool_kind kind;
+  const astrt_pool_shape *s;
+  const float *x, *dy;
+  float *out;
+} pool_job;
+
+static void pool_part(void *ctx, int part, int parts) {
+  const pool_job *j = ctx;
+  const astrt_pool_shape *s = j->s;
+  const int64_t p0 = s->planes * part / parts, p1 = s->planes * (part + 1) / parts;
+  if (p1 <= p0) return;
+  astrt_pool_shape sub = *s;
+  sub.planes = p1 - p0;
+  const int64_t in = s->h * s->w, out = astrt_pool_out_h(s) * astrt_pool_out_w(s);
+  switch (j->kind) {
+  case POOL_MAX: maxpool2d_f32_planes(&sub, j->x + p0 * in, j->out + p0 * out); break;
+  case POOL_MAX_GRAD: maxpool2d_grad_f32_planes(&sub, j->x + p0 * in, j->dy + p0 * out, j->out + p0 * in); break;
+  case POOL_AVG: avgpool2d_f32_planes(&sub, j->x + p0 * in, j->out + p0 * out); break;
+  case POOL_AVG_GRAD: avgpool2d_grad_f32_planes(&sub, j->dy + p0 * out, j->out + p0 * in); break;
+  }
+}
+
+static void pool_run(pool_kind kind, const astrt_pool_shape *s, const float *x, const float *dy, float *out) {
+  pool_job j = {kind, s, x, dy, out};
+  const int parts = astrt_pool_size();
+  if (parts > 1 && s->planes >= 2 * parts && s->planes * s->h * s->w >= POOL_SPLIT_MIN)
+    astrt_pool_run(pool_part, &j);
+  else
+    pool_part(&j, 0, 1);
+}
+
+void astrt_maxpool2d_f32(const astrt_pool_shape *s, const float *x, float *y) {
+  pool_check(s, "astrt_maxpool2d_f32");
+  pool_run(POOL_MAX, s, x, NULL, y);
+}
+
+void astrt_maxpool2d_grad_f32(const astrt_pool_shape *s, const float *x, const float *dy, float *dx) {
+  pool_check(s, "astrt_maxpool2d_grad_f32");
+  pool_run(POOL_MAX_GRAD, s, x, dy, dx);
+}
+
+void astrt_avgpool2d_f32(const astrt_pool_shape *s, const float *x, float *y) {
+  pool_check(s, "astrt_avgpool2d_f32");
+  pool_run(POOL_AVG, s, x, NULL, y);
+}
+
+void astrt_avgpool2d_grad_f32(const astrt_pool_shape *s, const float *dy, float *dx) {
+  pool_check(s, "astrt_avgpool2d_grad_f32");
+  pool_run(POOL_AVG_GRAD, s, NULL, dy, dx);
 }
 
 /* ---- references ---------------------------------------------------------- */

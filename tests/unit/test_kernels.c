@@ -1059,6 +1059,43 @@ START_TEST(test_pool_vs_ref) {
 }
 END_TEST
 
+/* Pooling split by planes over 2 and 3 of the runtime's threads: LeNet's
+ * two pools (2x2 stride 2, 64 images) and an overlapping padded window,
+ * every kind against the reference (max: bit for bit), and a plane count
+ * that does not divide evenly. */
+static const astrt_pool_shape pooled_shapes[] = {
+    {64 * 6, 28, 28, 2, 2, 2, 2, 0, 0},
+    {64 * 16, 10, 10, 2, 2, 2, 2, 0, 0},
+    {37, 15, 17, 3, 3, 2, 2, 1, 1},
+};
+
+START_TEST(test_pool_pooled_vs_ref) {
+  const int threads = 2 + _i % 2;
+  astrt_pool_configure(threads);
+  ck_assert_int_eq(astrt_pool_size(), threads);
+  const astrt_pool_shape *s = &pooled_shapes[_i / 2];
+  const int64_t nx = pool_x_size(s), ny = pool_y_size(s);
+  rng rg = {9100u + (uint64_t)_i};
+  float *x = rand_f(&rg, nx), *dy = rand_f(&rg, ny);
+  float *want = nan_f(nx > ny ? nx : ny), *got = nan_f(nx > ny ? nx : ny);
+  astrt_ref_maxpool2d_f32(s, x, want);
+  astrt_maxpool2d_f32(s, x, got);
+  assert_same("pooled maxpool fwd", got, want, ny);
+  astrt_ref_avgpool2d_f32(s, x, want);
+  astrt_avgpool2d_f32(s, x, got);
+  assert_close("pooled avgpool fwd", got, want, ny, TOL_FAST);
+  for (int64_t i = 0; i < nx; i++) got[i] = NAN;
+  astrt_ref_maxpool2d_grad_f32(s, x, dy, want);
+  astrt_maxpool2d_grad_f32(s, x, dy, got);
+  assert_same("pooled maxpool grad", got, want, nx);
+  for (int64_t i = 0; i < nx; i++) got[i] = NAN;
+  astrt_ref_avgpool2d_grad_f32(s, dy, want);
+  astrt_avgpool2d_grad_f32(s, dy, got);
+  assert_close("pooled avgpool grad", got, want, nx, TOL_FAST);
+  free(x); free(dy); free(want); free(got);
+}
+END_TEST
+
 /* The 2x2 stride-2 max pool handles four windows at a time (SSE2) and
  * drops to the scalar rule for a group holding a NaN: NaNs at every corner
  * position of groups at the start, middle and end of rows, plus ties
@@ -1273,6 +1310,7 @@ static Suite *kernels_suite(void) {
                       (int)(sizeof pool_fd_cases / sizeof pool_fd_cases[0]));
   tcase_add_loop_test(tc, test_pool_vs_ref, 0, 2 * N_POOL_CASES);
   tcase_add_test(tc, test_maxpool_2x2s2_nan_groups);
+  tcase_add_loop_test(tc, test_pool_pooled_vs_ref, 0, 2 * (int)(sizeof pooled_shapes / sizeof pooled_shapes[0]));
 
   tc = tcase(s, "loss");
   tcase_add_loop_test(tc, test_softmax_xent_vs_ref, 0, (int)(sizeof xent_cases / sizeof xent_cases[0]));
