@@ -223,7 +223,7 @@ static int parse_seeds(Compare *c, const char *v) {
   int rc = 0;
   c->nseeds = 0;
   for (char *w = strtok_r(copy, ",", &save); w && !rc; w = strtok_r(NULL, ",", &save)) {
-    uint64_t s;
+    uint64_t s = 0;
     if (!parse_u64(w, &s)) rc = usage_error("--seeds: '%s' is not a seed (an integer >= 0)", w);
     else if (c->nseeds == MAX_SEEDS) rc = usage_error("--seeds: at most %d seeds", MAX_SEEDS);
     else
