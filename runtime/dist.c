@@ -8,14 +8,17 @@
  * start is an error that says how to rebuild. A process started any other
  * way is rank 0 of 1 and every function here returns at once.
  *
- * Gradients (astrt_dist_allreduce, called by generated code) are packed,
- * scaled by the rank's share of the global batch, summed with one
- * MPI_Allreduce and unpacked: the summation order is MPI's, the same on
- * every rank, so all ranks hold identical gradients and apply identical
- * updates.
+ * Gradients (astrt_dist_allreduce, called by generated code) are scaled by
+ * the rank's share of the global batch and summed with MPI_Allreduce: in
+ * place where the compiler laid them out back to back (its gradient blocks,
+ * docs/architecture.md), the rest packed into one buffer and unpacked. The
+ * summation order is MPI's, the same on every rank, so all ranks hold
+ * identical gradients and apply identical updates.
  */
 #include "driver_internal.h"
 
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -95,11 +98,56 @@ static int64_t g_pack_cap;
 static void free_pack(void) { free(g_pack); }
 #endif
 
+#ifdef ASTRT_HAVE_MPI
+/* sums x[0..total) over the ranks in place, in chunks (MPI counts are int) */
+static void allreduce_in_place(float *x, int64_t total) {
+  for (int64_t done = 0; done < total;) {
+    int chunk = total - done > (1 << 30) ? 1 << 30 : (int)(total - done);
+    int rc = MPI_Allreduce(MPI_IN_PLACE, x + done, chunk, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
+    if (rc != MPI_SUCCESS) {
+      fprintf(stderr, "astrt: %s\n", (mpi_fail(rc, "gradient allreduce"), astrt_last_error()));
+      MPI_Abort(MPI_COMM_WORLD, 1);
+    }
+    done += chunk;
+  }
+}
+
+/* the end of the run of buffers from k in which each starts at the first
+ * 64-byte boundary after the previous one's end: the compiler's gradient
+ * blocks (gradients at their parameters' distances) and adjacent arena
+ * slots, whose padding up to that boundary is their own */
+#define RUN_MIN 4096  /* smaller runs are packed with the rest */
+static int64_t run_end(float **ptrs, const int64_t *counts, int64_t n, int64_t k) {
+  int64_t j = k + 1;
+  while (j < n && (uintptr_t)ptrs[j] == (((uintptr_t)(ptrs[j - 1] + counts[j - 1]) + 63) & ~(uintptr_t)63)) j++;
+  return j;
+}
+#endif
+
 void astrt_dist_allreduce(float **ptrs, const int64_t *counts, int64_t n, float weight) {
   if (g_size <= 1) return;
 #ifdef ASTRT_HAVE_MPI
+  /* runs of adjacent buffers: scaled and reduced where they are (the few
+   * padding floats between them too: the update zeroes those); the rest
+   * packed into one buffer, reduced, unpacked */
   int64_t total = 0;
-  for (int64_t k = 0; k < n; k++) total += counts[k];
+  bool *in_run = calloc((size_t)n + 1, sizeof *in_run);
+  if (!in_run) {
+    fprintf(stderr, "astrt: out of memory for the gradient allreduce\n");
+    MPI_Abort(MPI_COMM_WORLD, 1);
+  }
+  for (int64_t k = 0; k < n;) {
+    int64_t j = run_end(ptrs, counts, n, k);
+    int64_t span = ptrs[j - 1] + counts[j - 1] - ptrs[k];
+    if (j - k > 1 && span >= RUN_MIN) {
+      for (int64_t i = 0; i < span; i++) ptrs[k][i] *= weight;
+      allreduce_in_place(ptrs[k], span);
+      for (int64_t q = k; q < j; q++) in_run[q] = true;
+    } else {
+      for (int64_t q = k; q < j; q++) total += counts[q];
+    }
+    k = j;
+  }
   if (total > g_pack_cap) {
     float *grown = realloc(g_pack, (size_t)total * sizeof *grown);
     if (!grown) {
@@ -109,24 +157,20 @@ void astrt_dist_allreduce(float **ptrs, const int64_t *counts, int64_t n, float 
     if (!g_pack) atexit(free_pack);
     g_pack = grown, g_pack_cap = total;
   }
-  float *p = g_pack;
-  for (int64_t k = 0; k < n; k++)
-    for (int64_t i = 0; i < counts[k]; i++) *p++ = weight * ptrs[k][i];
-  /* MPI counts are int: reduce in chunks */
-  for (int64_t done = 0; done < total;) {
-    int chunk = total - done > (1 << 30) ? 1 << 30 : (int)(total - done);
-    int rc = MPI_Allreduce(MPI_IN_PLACE, g_pack + done, chunk, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
-    if (rc != MPI_SUCCESS) {
-      fprintf(stderr, "astrt: %s\n", (mpi_fail(rc, "gradient allreduce"), astrt_last_error()));
-      MPI_Abort(MPI_COMM_WORLD, 1);
-    }
-    done += chunk;
+  if (total > 0) {
+    float *p = g_pack;
+    for (int64_t k = 0; k < n; k++)
+      if (!in_run[k])
+        for (int64_t i = 0; i < counts[k]; i++) *p++ = weight * ptrs[k][i];
+    allreduce_in_place(g_pack, total);
+    p = g_pack;
+    for (int64_t k = 0; k < n; k++)
+      if (!in_run[k]) {
+        memcpy(ptrs[k], p, (size_t)counts[k] * sizeof(float));
+        p += counts[k];
+      }
   }
-  p = g_pack;
-  for (int64_t k = 0; k < n; k++) {
-    memcpy(ptrs[k], p, (size_t)counts[k] * sizeof(float));
-    p += counts[k];
-  }
+  free(in_run);
 #else
   (void)ptrs, (void)counts, (void)n, (void)weight;
 #endif

@@ -6,7 +6,8 @@
 # 1. An MLP and a freeze + batch-ramp recipe (with dropout and a reused
 #    frozen prefix): 2 ranks end with the weights and loss curve of 1
 #    process within 1e-5 relative (summation order aside); so do 3 ranks
-#    on a program whose last batch of an epoch leaves a rank without rows.
+#    on a program whose last batch of an epoch leaves a rank without rows,
+#    and 2 ranks on an MLP whose gradients are reduced in place.
 # 2. Resume: 2 ranks killed after step 20, resumed, end bit-identical to an
 #    uninterrupted 2-rank run.
 # 3. Ranks that disagree (seed, program) stop at start with a clear error.
@@ -60,7 +61,12 @@ same() {  # same NAME PROGRAM NP: NP ranks against 1 process
 "$astc" build "$e2e/recipe_synthetic.train" -o "$tmp/recipe"
 sed 's/train: 2000, test: 500/train: 65, test: 30/; s/batch     = 32/batch     = 16/' "$e2e/mlp_synthetic.train" > "$tmp/tiny.train"
 "$astc" build "$tmp/tiny.train" -o "$tmp/tiny"
+# 6,404 parameters: their gradients, back to back in the work arena, are
+# reduced in place (runtime/dist.c), not packed
+sed 's/nn.dense(x, 32)/nn.dense(x, 256)/' "$e2e/mlp_synthetic.train" > "$tmp/wide.train"
+"$astc" build "$tmp/wide.train" -o "$tmp/wide"
 same mlp mlp 2
+same wide wide 2
 same recipe recipe 2
 same tiny tiny 3    # 65 = 4 x 16 + 1: the last batch has one row for three ranks
 
