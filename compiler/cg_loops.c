@@ -361,6 +361,7 @@ struct UpdCtx {
   void (*setup)(Cg *cg, UpdCtx *c);  /* computes the constants in the function being generated */
   int64_t numel;
   LLVMValueRef lr, a, b, c, d;       /* per-update constants */
+  bool advance;                      /* AdamW's last update: count the applied step */
 };
 
 /* v = mom v + g;  d = nesterov ? g + mom v : v;  w -= lr d   (no momentum: w -= lr g) */
@@ -400,6 +401,14 @@ static void upd_loop(Cg *cg, UpdCtx *c) {
   upd_range(cg, cg_i64(cg, 0), cg_i64(cg, c->numel), c);
 }
 
+/* the update's loop, then (AdamW's last update) adamw.step += 1 */
+static void upd_apply(Cg *cg, const IrNode *n, UpdCtx *c) {
+  upd_loop(cg, c);
+  if (!c->advance) return;
+  LLVMValueRef at = cg_addr(cg, n->in[5]);
+  cg_store_f32(cg, LLVMBuildFAdd(cg->b, cg_load_f32(cg, at), cg_f32(cg, 1), ""), at);
+}
+
 /* a guarded update runs only if its flag (the last operand) is nonzero; in
  * diagnose mode (cg->diag_on) no update runs */
 static void guarded(Cg *cg, const IrNode *n, UpdCtx *c) {
@@ -414,14 +423,14 @@ static void guarded(Cg *cg, const IrNode *n, UpdCtx *c) {
     cond = cond ? LLVMBuildAnd(cg->b, cond, normal, "") : normal;
   }
   if (!cond) {
-    upd_loop(cg, c);
+    upd_apply(cg, n, c);
     return;
   }
   LLVMBasicBlockRef run = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "update");
   LLVMBasicBlockRef skip = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "update.done");
   LLVMBuildCondBr(cg->b, cond, run, skip);
   LLVMPositionBuilderAtEnd(cg->b, run);
-  upd_loop(cg, c);
+  upd_apply(cg, n, c);
   LLVMBuildBr(cg->b, skip);
   LLVMPositionBuilderAtEnd(cg->b, skip);
 }
@@ -469,7 +478,7 @@ static void sgd_setup(Cg *cg, UpdCtx *c) {
 void cg_sgd_update(Cg *cg, int node) {
   int64_t numel = shape_numel(&cg->p->vars.data[cg->g->nodes[node].ia[0]].shape, 1);
   if ((node = grouped(cg, node, &numel)) < 0) return;
-  UpdCtx c = {node, sgd_body, sgd_setup, numel, 0, 0, 0, 0, 0};
+  UpdCtx c = {node, sgd_body, sgd_setup, numel, 0, 0, 0, 0, 0, false};
   guarded(cg, &cg->g->nodes[node], &c);
 }
 
@@ -500,8 +509,10 @@ static void adamw_setup(Cg *cg, UpdCtx *c) {
   const IrNode *n = &cg->g->nodes[c->node];
   LLVMBuilderRef b = cg->b;
   LLVMValueRef lr = cg->imm[n->in[4]] ? cg->imm[n->in[4]] : cg_load_f32(cg, cg_addr(cg, n->in[4]));
-  LLVMValueRef t = cg->imm[n->in[5]] ? cg->imm[n->in[5]] : cg_load_f32(cg, cg_addr(cg, n->in[5]));
   LLVMValueRef one = cg_f32(cg, 1);
+  /* t = the updates applied so far (adamw.step) + 1 */
+  LLVMValueRef t = LLVMBuildFAdd(b, cg->imm[n->in[5]] ? cg->imm[n->in[5]] : cg_load_f32(cg, cg_addr(cg, n->in[5])),
+                                 one, "t");
   LLVMValueRef bc1 = LLVMBuildFSub(b, one, cg_intrinsic(cg, "llvm.pow", (LLVMValueRef[]){cg_f32(cg, n->fa[0]), t}, 2), "");
   LLVMValueRef bc2 = LLVMBuildFSub(b, one, cg_intrinsic(cg, "llvm.pow", (LLVMValueRef[]){cg_f32(cg, n->fa[1]), t}, 2), "");
   c->lr = lr;
@@ -511,8 +522,10 @@ static void adamw_setup(Cg *cg, UpdCtx *c) {
 }
 
 void cg_adamw_update(Cg *cg, int node) {
+  bool last = true;  /* the graph's last adamw_update counts the step */
+  for (int j = node + 1; j < cg->g->len && last; j++) last = cg->g->nodes[j].op != IR_ADAMW_UPDATE;
   int64_t numel = shape_numel(&cg->p->vars.data[cg->g->nodes[node].ia[0]].shape, 1);
   if ((node = grouped(cg, node, &numel)) < 0) return;
-  UpdCtx c = {node, adamw_body, adamw_setup, numel, 0, 0, 0, 0, 0};
+  UpdCtx c = {node, adamw_body, adamw_setup, numel, 0, 0, 0, 0, 0, last};
   guarded(cg, &cg->g->nodes[node], &c);
 }

@@ -319,11 +319,13 @@ static void sgd(Interp *in, const IrNode *n) {
   }
 }
 
-static void adamw(Interp *in, const IrNode *n) {
+/* last: the graph's last adamw_update, which advances the count */
+static void adamw(Interp *in, const IrNode *n, bool last) {
   int64_t e = shape_numel(&in->p->vars.data[n->ia[0]].shape, 1);
   double *w = in->vars[n->ia[0]], *m = in->vars[n->ia[1]], *v = in->vars[n->ia[2]];
   const double *g = in->vals[n->in[1]];
-  double lr = in->vals[n->in[4]][0], t = in->vals[n->in[5]][0];
+  double lr = in->vals[n->in[4]][0], t = in->vals[n->in[5]][0] + 1;
+  if (last) in->vars[n->ia[3]][0] = t;
   double b1 = n->fa[0], b2 = n->fa[1], eps = n->fa[2], wd = n->fa[3];
   double bc1 = 1 - pow(b1, t), bc2 = 1 - pow(b2, t);
   for (int64_t i = 0; i < e; i++) {
@@ -355,8 +357,13 @@ static bool run_node(Interp *in, const IrGraph *g, int i) {
     case IR_SGD_UPDATE:
     case IR_ADAMW_UPDATE:
       if (n->ia[IR_UPDATE_GUARDED] && in->vals[n->in[n->nin - 1]][0] == 0) break;  /* skipped */
-      if (n->op == IR_SGD_UPDATE) sgd(in, n);
-      else adamw(in, n);
+      if (n->op == IR_SGD_UPDATE) {
+        sgd(in, n);
+      } else {
+        bool last = true;
+        for (int j = i + 1; j < g->len && last; j++) last = g->nodes[j].op != IR_ADAMW_UPDATE;
+        adamw(in, n, last);
+      }
       break;
     default: unreachable();
     }

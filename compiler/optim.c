@@ -8,6 +8,13 @@
  *     w  = w - lr * wd * w
  *     m  = b1 m + (1 - b1) g,   v = b2 v + (1 - b2) g^2
  *     w  = w - lr * (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps)
+ *   where t counts the updates applied, as torch's per-parameter
+ *   state['step'] does: a step skipped for a non-finite loss or fp16
+ *   overflow does not count (the variable adamw.step, f32[]; every update
+ *   reads t = adamw.step + 1, and the graph's last adamw_update, when it is
+ *   applied, stores t back). All parameters trained in a phase have been
+ *   updated at the same steps (freezing only ever removes parameters), so
+ *   one count serves them all.
  */
 #include "optim.h"
 
@@ -40,6 +47,15 @@ void ir_lower_optimizer(IrProgram *p, IrGraph *g, const int *grads) {
   for (int k = 0; k < 2 && p->opt.kind != OPT_SGD; k++)
     for (int v = 0; v < nvars; v++)
       if (p->vars.data[v].kind == VAR_PARAM && grads[v] >= 0) slot(p, v, k ? "adam_v" : "adam_m");
+  int count_var = -1, count = -1;
+  if (p->opt.kind != OPT_SGD) {
+    count_var = ir_program_find_var(p, "adamw.step");
+    if (count_var < 0) {
+      IrVar c = {"adamw.step", VAR_OPT, SHAPE_SCALAR, DT_F32, {INIT_ZEROS, 0, 0, 0, 0}, -1, -1, p->opt.loc};
+      count_var = ir_program_add_var(p, c);
+    }
+    count = read_var(&b, p, count_var);
+  }
   for (int v = 0; v < nvars; v++) {
     if (p->vars.data[v].kind != VAR_PARAM || grads[v] < 0) continue;
     b.layer = p->vars.data[v].layer;
@@ -64,9 +80,9 @@ void ir_lower_optimizer(IrProgram *p, IrGraph *g, const int *grads) {
       irb_node(&b, IR_SGD_UPDATE, nin, in, ia, fa, NULL);
     } else {
       int m = slot(p, v, "adam_m"), s = slot(p, v, "adam_v");
-      int64_t ia[IR_MAX_IA] = {v, m, s};
+      int64_t ia[IR_MAX_IA] = {v, m, s, count_var};
       double fa[IR_MAX_FA] = {p->opt.beta1, p->opt.beta2, p->opt.eps, p->opt.weight_decay};
-      int in[6] = {w, grad, read_var(&b, p, m), read_var(&b, p, s), lr, irb_scalar(&b, SC_STEP)};
+      int in[6] = {w, grad, read_var(&b, p, m), read_var(&b, p, s), lr, count};
       irb_node(&b, IR_ADAMW_UPDATE, 6, in, ia, fa, NULL);
     }
   }

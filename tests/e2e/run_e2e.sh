@@ -84,7 +84,7 @@ deterministic)  # same seed and threads: bit-identical final weights (JIT twice,
     --expect-names "$(printf '%s,' conv2d_1.w conv2d_1.b conv2d_2.w conv2d_2.b batchnorm2d_1.gamma batchnorm2d_1.beta \
                       batchnorm2d_1.running_mean batchnorm2d_1.running_var dense_1.w dense_1.b; \
                       for v in conv2d_1.w conv2d_1.b conv2d_2.w conv2d_2.b batchnorm2d_1.gamma batchnorm2d_1.beta \
-                               dense_1.w dense_1.b; do printf '%s.adam_m,%s.adam_v,' $v $v; done | sed 's/,$//')"
+                               dense_1.w dense_1.b; do printf '%s.adam_m,%s.adam_v,' $v $v; done; echo adamw.step)"
   echo "deterministic: ok" ;;
 budget)         # --budget F: F x the samples, and the batch ramp (a function of t) completes within them
   "$astc" build "$here/compare_recipe.train" -o "$tmp/r"

@@ -335,6 +335,54 @@ START_TEST(fp16_overflow_skips_step) {
 }
 END_TEST
 
+/* AdamW counts the updates applied (adamw.step), not the steps run: after
+ * an fp16 overflow skipped step 1, step 2 is the first update, t = 1, whose
+ * bias corrections make every weight move by lr * g / (|g| + eps), about
+ * lr (with t = 2 it would move by about 0.74 lr) */
+START_TEST(adam_counts_applied_updates) {
+  TuRun r;
+  tu_run_init(&r,
+              "import nn\n"
+              "data d = synthetic(shape: [12], classes: 5, train: 4096)\n"
+              "model m(x: f32[B, 12]) -> f32[B, 5] {\n  return nn.dense(relu(nn.dense(x, 16)), 5)\n}\n"
+              "train m on d {\n  loss = cross_entropy()\n  optimizer = adamw(lr: 0.01, weight_decay: 0)\n"
+              "  batch = 64\n  epochs = 2\n}\n"
+              "speedup {\n  precision fp16(init_scale: 1024)\n}\n",
+              "adam");
+  rng = 6;
+  for (int i = 0; i < 4; i++) {
+    float *w = tu_var(&r, PARAMS[i]);
+    for (int64_t k = 0; k < tu_numel(&r, PARAMS[i]); k++) w[k] = frand() * 0.4f;
+  }
+  float x[64 * 12];
+  int32_t y[64];
+  batch(x, y, 64);
+  int64_t n = tu_numel(&r, "dense_2.w");
+  float w0[80];
+  ck_assert_int_eq(n, 80);
+  memcpy(w0, tu_var(&r, "dense_2.w"), sizeof w0);
+  float scalars[ASTRT_NUM_SCALARS] = {0.01f, 1, 64, 1e30f, 0.1f, 0, 1};  /* an injected overflow */
+  float out[ASTRT_NUM_OUTPUTS] = {0};
+  r.d->phases[0].step(r.vars, r.work, x, y, 64, scalars, out, 5);
+  ck_assert(out[ASTRT_OUT_OVERFLOW] == 1);
+  ck_assert(tu_var(&r, "adamw.step")[0] == 0);
+  scalars[ASTRT_SC_STEP] = 2, scalars[ASTRT_SC_LOSS_SCALE] = 1024;
+  r.d->phases[0].step(r.vars, r.work, x, y, 64, scalars, out, 5);
+  ck_assert(out[ASTRT_OUT_OVERFLOW] == 0);
+  ck_assert(tu_var(&r, "adamw.step")[0] == 1);
+  int about_lr = 0;
+  for (int64_t k = 0; k < n; k++) {
+    float d = fabsf(tu_var(&r, "dense_2.w")[k] - w0[k]);
+    ck_assert_msg(d <= 0.01f * 1.001f, "[%lld] moved %g", (long long)k, d);
+    about_lr += d >= 0.01f * 0.99f;
+  }
+  ck_assert_int_ge(about_lr, 60);  /* the rest: gradients near eps or 0 */
+  r.d->phases[0].step(r.vars, r.work, x, y, 64, scalars, out, 5);
+  ck_assert(tu_var(&r, "adamw.step")[0] == 2);
+  tu_run_free(&r);
+}
+END_TEST
+
 /* removing the speedup block gives back the baseline exactly */
 START_TEST(no_speedup_is_baseline) {
   Compilation a, b;
@@ -380,6 +428,7 @@ Suite *passes_suite(void) {
   tcase_add_test(t, freezeout_anneals);
   tcase_add_test(t, no_speedup_is_baseline);
   tcase_add_test(t, fp16_overflow_skips_step);
+  tcase_add_test(t, adam_counts_applied_updates);
   tcase_add_test(t, prefix_reuse_equals_full_step);
   tcase_add_test(t, prefix_not_reused_through_dropout);
   suite_add_tcase(s, t);
