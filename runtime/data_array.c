@@ -8,9 +8,11 @@
 #include "robust.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 
 /* ---- public ------------------------------------------------------------- */
@@ -27,7 +29,7 @@ int64_t astrt_array_example_size(const astrt_array *a) {
 
 void astrt_array_free(astrt_array *a) {
   if (!a) return;
-  free(a->data);
+  astrt_data_release(a->data);
   memset(a, 0, sizeof *a);
 }
 
@@ -36,6 +38,65 @@ void astrt_split_free(astrt_split *s) {
   astrt_array_free(&s->x);
   astrt_array_free(&s->y);
   s->num_classes = 0;
+}
+
+/* ---- file mappings ------------------------------------------------------ */
+
+#define MAX_MAPS 64
+static struct {
+  void *base;
+  size_t len;
+  const void *data;
+} maps[MAX_MAPS];
+static int nmaps;
+static pthread_mutex_t maps_mu = PTHREAD_MUTEX_INITIALIZER;
+
+int astrt_data_should_map(int64_t bytes) {
+  const char *mode = getenv("ASTRT_DATA_MAP");
+  if (mode && !strcmp(mode, "off")) return 0;
+  if (mode && !strcmp(mode, "always")) return 1;
+  int64_t avail;
+  const char *why;
+  return astrt_mem_available(&avail, &why) && bytes > avail;
+}
+
+astrt_status astrt_data_map(FILE *f, const char *path, size_t len, size_t off, void **data) {
+  *data = NULL;
+  void *base = len ? mmap(NULL, len, PROT_READ, MAP_PRIVATE, fileno(f), 0) : MAP_FAILED;
+  if (base == MAP_FAILED)
+    return astrt_fail(ASTRT_ERR_IO, "%s: cannot map the file (%s); %s", path, len ? strerror(errno) : "empty",
+                      ASTRT_DATA_FIT_HINT);
+  pthread_mutex_lock(&maps_mu);
+  int slot = nmaps < MAX_MAPS ? nmaps++ : -1;
+  if (slot >= 0) maps[slot].base = base, maps[slot].len = len, maps[slot].data = (char *)base + off;
+  pthread_mutex_unlock(&maps_mu);
+  if (slot < 0) {
+    munmap(base, len);
+    return astrt_fail(ASTRT_ERR_NOMEM, "%s: more than %d data files mapped at once", path, MAX_MAPS);
+  }
+  madvise(base, len, MADV_RANDOM);  /* batches gather examples in shuffled order */
+  char size[32];
+  astrt_fmt_bytes((double)len, size, sizeof size);
+  const char *mode = getenv("ASTRT_DATA_MAP");
+  fprintf(stderr, "astrt: %s (%s) %s: it is read from the file as training goes "
+          "(memory-mapped; slower when examples must come from disk)\n", path, size,
+          mode && !strcmp(mode, "always") ? "is mapped (ASTRT_DATA_MAP=always)" : "does not fit in memory");
+  *data = (char *)base + off;
+  return ASTRT_OK;
+}
+
+void astrt_data_release(void *data) {
+  if (!data) return;
+  pthread_mutex_lock(&maps_mu);
+  for (int i = 0; i < nmaps; i++)
+    if (maps[i].data == data) {
+      munmap(maps[i].base, maps[i].len);
+      maps[i] = maps[--nmaps];
+      pthread_mutex_unlock(&maps_mu);
+      return;
+    }
+  pthread_mutex_unlock(&maps_mu);
+  free(data);
 }
 
 /* ---- allocation --------------------------------------------------------- */
@@ -202,7 +263,7 @@ static astrt_status u8_to_i32(astrt_array *y, const char *path) {
                       path);
   const uint8_t *in = y->data;
   for (size_t i = 0; i < n; i++) out[i] = in[i];
-  free(y->data);
+  astrt_data_release(y->data);
   y->data = out;
   y->elem = ASTRT_ELEM_I32;
   return ASTRT_OK;

@@ -8,7 +8,8 @@
  * the float types F32 (non-finite values are rejected).
  *
  * A file starting with the gzip magic 1f 8b is read through zlib, any other
- * file directly. The data is read into a buffer that grows as it arrives,
+ * file directly; an uncompressed u8 file too large for memory is mapped
+ * instead (astrt_data_map). The data is read into a buffer that grows as it arrives,
  * so a corrupt header cannot make us allocate more than the file holds.
  * Bytes after the data the header promises are rejected: they mean the
  * header and the file disagree.
@@ -284,6 +285,15 @@ static astrt_status read_data(idx_file *f, const idx_header *h,
   unsigned char *buf = NULL;
   astrt_status st;
   struct stat sb;
+  uint64_t header = 4 + 4 * (uint64_t)h->rank;
+  if (f->raw && h->type == 0x08 && fstat(fileno(f->raw), &sb) == 0 && S_ISREG(sb.st_mode) &&
+      (uint64_t)sb.st_size == header + h->bytes && astrt_data_should_map((int64_t)h->bytes)) {
+    /* u8 bytes are the array itself: map them rather than read them */
+    void *data;
+    if ((st = astrt_data_map(f->raw, f->path, (size_t)sb.st_size, (size_t)header, &data))) return st;
+    *out = data;
+    return ASTRT_OK;
+  }
   if (f->raw && fstat(fileno(f->raw), &sb) == 0 && (uint64_t)sb.st_size >= h->bytes) {
     /* the file holds what its header promises: refuse it now if it cannot fit
      * (grow_data checks a gzip file, or a truncated one, as the data arrives) */
@@ -377,7 +387,7 @@ static astrt_status convert(const idx_header *h, unsigned char *raw,
   if (!st && elem == ASTRT_ELEM_F32) st = convert_floats(h, raw, out->data,
                                                          path);
   else if (!st) convert_ints(h, raw, out->data);
-  free(raw);
+  astrt_data_release(raw);
   if (st) astrt_array_free(out);
   return st;
 }

@@ -16,11 +16,27 @@
  * a header means the header is corrupt). */
 #define ASTRT_DATA_MAX_ELEMS ((int64_t)1 << 40)
 
-/* What to do about a data set larger than the memory available (robust.h's
- * astrt_mem_check refuses it before it is read). */
-#define ASTRT_DATA_FIT_HINT                                                                       \
-  "the data set does not fit in memory (astc holds the whole data set in memory): use part of " \
-  "it, or a machine with more memory"
+/* What to do about a data set larger than the memory available that cannot
+ * be mapped from its file (robust.h's astrt_mem_check refuses it before it
+ * is read). */
+#define ASTRT_DATA_FIT_HINT                                                                        \
+  "the data set does not fit in memory, and only uncompressed IDX u8 and NPY uint8 or float32 " \
+  "feature files are read from disk as training goes: store the features that way (e.g. "       \
+  "gunzip the IDX file), use part of the data set, or a machine with more memory"
+
+/* Data sets larger than memory: a feature file whose bytes are already the
+ * array the runtime trains on (uncompressed IDX u8; NPY uint8 or
+ * little-endian float32, C order) is mapped from disk instead of read, when
+ * reading it would not fit in the memory available (or always, with
+ * ASTRT_DATA_MAP=always; never with ASTRT_DATA_MAP=off). The OS then pages
+ * examples in as batches gather them. */
+int astrt_data_should_map(int64_t bytes);
+/* Maps the len bytes of open file f read-only; *data = the mapping + off.
+ * astrt_data_release unmaps it. Notes on stderr that `path` is read from
+ * disk as training goes. */
+astrt_status astrt_data_map(FILE *f, const char *path, size_t len, size_t off, void **data);
+/* Frees an array's data: unmaps it if astrt_data_map made it, else free(). */
+void astrt_data_release(void *data);
 
 /* Bytes per element of `e` in memory. */
 size_t astrt_data_elem_size(astrt_elem e);

@@ -130,7 +130,10 @@ memory)
   # the program: its variables, work arena and batch buffers
   ASTRT_TEST_MEM_AVAILABLE=100000 fails "$astc" run "$mlp" -- --quiet
   has "error: not enough memory to train mlp: it needs .* (variables .*, work arena .*, batch buffers .*) before its data is loaded, but only 100.0 kB is available (ASTRT_TEST_MEM_AVAILABLE); lower the batch size" "$tmp/err"
-  # data files larger than what is left, each format: refused before they are read
+  # data files larger than what is left: feature files whose bytes are the
+  # array (IDX u8, NPY float32) are mapped from disk and train to the same
+  # weights; the others (CSV, NPY float64) are refused before they are read,
+  # and so is every format with ASTRT_DATA_MAP=off
   mkdir -p "$tmp/d/idx"
   /usr/bin/python3 - "$tmp/d" <<'PY'
 import struct, sys
@@ -139,7 +142,7 @@ d = sys.argv[1]
 rng = np.random.default_rng(0)
 x = rng.normal(size=(20000, 16)).astype("<f4")
 y = rng.integers(0, 4, size=20000).astype("<i8")
-np.save(d + "/x.npy", x); np.save(d + "/y.npy", y)
+np.save(d + "/x.npy", x); np.save(d + "/y.npy", y); np.save(d + "/x64.npy", x.astype("<f8"))
 np.save(d + "/tx.npy", x[:50]); np.save(d + "/ty.npy", y[:50])
 with open(d + "/train.csv", "w") as f:
     for r, c in zip(x, y): f.write(",".join(f"{v:.4f}" for v in r) + f",{c}\n")
@@ -157,19 +160,29 @@ PY
     printf 'import nn\ndata d = %s\nmodel m(x: f32[B, 16]) -> f32[B, 4] {\n  return nn.dense(x, 4)\n}\ntrain m on d {\n  loss = cross_entropy()\n  optimizer = sgd(lr: 0.1)\n  batch = 16\n  eval_batch = 16\n  epochs = 1\n}\n' "$2" > "$1"
   }
   prog "$tmp/d/npy.train" 'npy(x: "x.npy", y: "y.npy", test_x: "tx.npy", test_y: "ty.npy", shape: [16], classes: 4)'
+  prog "$tmp/d/npy64.train" 'npy(x: "x64.npy", y: "y.npy", test_x: "tx.npy", test_y: "ty.npy", shape: [16], classes: 4)'
   prog "$tmp/d/csv.train" 'csv("train.csv", shape: [16], classes: 4)'
   prog "$tmp/d/idx.train" 'idx("idx", shape: [4, 4], classes: 4)'
   cd "$tmp/d"
   export ASTC_DATA_PATH="$tmp/d"   # idx("idx") is a data set name
-  for f in npy csv idx; do
-    "$astc" run $f.train -- --quiet >/dev/null   # they train with the memory there is
-    ASTRT_TEST_MEM_AVAILABLE=300000 fails "$astc" run $f.train -- --quiet
+  for f in npy npy64 csv idx; do
+    "$astc" run $f.train -- --quiet --save "$tmp/$f-ram.st" >/dev/null   # they train with the memory there is
+    ASTRT_DATA_MAP=off ASTRT_TEST_MEM_AVAILABLE=300000 fails "$astc" run $f.train -- --quiet
     has "only 300.0 kB is available (ASTRT_TEST_MEM_AVAILABLE); the data set does not fit in memory" "$tmp/err"
   done
-  ASTRT_TEST_MEM_AVAILABLE=300000 fails "$astc" run npy.train -- --quiet
+  ASTRT_DATA_MAP=off ASTRT_TEST_MEM_AVAILABLE=300000 fails "$astc" run npy.train -- --quiet
   has "x.npy: reading the file needs 1.3 MB of memory" "$tmp/err"
-  ASTRT_TEST_MEM_AVAILABLE=300000 fails "$astc" run idx.train -- --quiet
+  ASTRT_DATA_MAP=off ASTRT_TEST_MEM_AVAILABLE=300000 fails "$astc" run idx.train -- --quiet
   has "idx/train-images-idx3-ubyte: reading its 320000 bytes of data needs 320.0 kB of memory" "$tmp/err"
+  for f in npy64 csv; do
+    ASTRT_TEST_MEM_AVAILABLE=300000 fails "$astc" run $f.train -- --quiet
+    has "the data set does not fit in memory, and only uncompressed IDX u8 and NPY uint8 or float32" "$tmp/err"
+  done
+  for f in npy idx; do
+    ASTRT_TEST_MEM_AVAILABLE=300000 "$astc" run $f.train -- --quiet --save "$tmp/$f-map.st" >/dev/null 2>"$tmp/err"
+    has "does not fit in memory: it is read from the file as training goes (memory-mapped" "$tmp/err"
+    cmp "$tmp/$f-ram.st" "$tmp/$f-map.st"
+  done
   echo "memory: ok" ;;
 corrupt_data)
   mkdir -p "$tmp/d/idx" "$tmp/d/gz"

@@ -159,6 +159,25 @@ START_TEST(test_idx_raw) {
 }
 END_TEST
 
+/* ASTRT_DATA_MAP=always: the raw u8 images are mapped (the gzip-compressed
+ * ones cannot be), contents as read */
+START_TEST(test_idx_mapped) {
+  setenv("ASTRT_DATA_MAP", "always", 1);
+  write_images3("img", 0);
+  write_labels3("lab", 0);
+  astrt_split s;
+  ck_assert_int_eq(astrt_load_idx(tpath("img"), tpath("lab"), &s), ASTRT_OK);
+  check_split3(&s);
+  astrt_split_free(&s);
+  write_images3("img.gz", 1);
+  write_labels3("lab.gz", 1);
+  ck_assert_int_eq(astrt_load_idx(tpath("img.gz"), tpath("lab.gz"), &s), ASTRT_OK);
+  check_split3(&s);
+  astrt_split_free(&s);
+  unsetenv("ASTRT_DATA_MAP");
+}
+END_TEST
+
 START_TEST(test_idx_gzip) {
   write_images3("img.gz", 1);
   write_labels3("lab.gz", 1);
@@ -685,6 +704,35 @@ START_TEST(test_npy_v1) {
   ck_assert(y[0] == 1 && y[1] == 4 && y[2] == 0);
   ck_assert_int_eq(s.num_classes, 5);
   astrt_split_free(&s);
+}
+END_TEST
+
+/* ASTRT_DATA_MAP=always: files whose bytes are the array (f32, u1) are
+ * mapped, not read, with the same contents; the u1 labels' mapping is
+ * released when they become I32; f8 is still converted; a NaN in a mapped
+ * float file is found; freeing unmaps (the sanitizer build checks) */
+START_TEST(test_npy_mapped) {
+  setenv("ASTRT_DATA_MAP", "always", 1);
+  write_npy_xy();
+  astrt_split s;
+  ck_assert_int_eq(astrt_load_npy(tpath("x.npy"), tpath("y.npy"), &s), ASTRT_OK);
+  ck_assert(s.x.elem == ASTRT_ELEM_F32 && s.x.rank == 1 && s.x.dims[0] == 2 && s.x.n == 3);
+  ck_assert_mem_eq(s.x.data, npy_x, sizeof npy_x);
+  ck_assert_int_eq((int)((uintptr_t)s.x.data % 64), 0);  /* npy data starts 64-byte aligned in the file */
+  const int32_t *y = s.y.data;
+  ck_assert(s.y.elem == ASTRT_ELEM_I32 && y[0] == 1 && y[1] == 4 && y[2] == 0);
+  astrt_split_free(&s);
+  double x8[2] = {1.5, -2};
+  write_npy("x8.npy", 1, "{'descr': '<f8', 'fortran_order': False, 'shape': (2,), }", x8, sizeof x8);
+  astrt_array a;
+  ck_assert_int_eq(astrt_load_npy_array(tpath("x8.npy"), &a), ASTRT_OK);
+  ck_assert(a.elem == ASTRT_ELEM_F32 && ((float *)a.data)[0] == 1.5f);
+  astrt_array_free(&a);
+  float bad[3] = {1, NAN, 2};
+  write_npy("nan.npy", 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (3,), }", bad, sizeof bad);
+  ck_assert_int_eq(astrt_load_npy_array(tpath("nan.npy"), &a), ASTRT_ERR_FORMAT);
+  ck_assert_ptr_nonnull(strstr(astrt_last_error(), "element 1 is nan"));
+  unsetenv("ASTRT_DATA_MAP");
 }
 END_TEST
 
@@ -1223,6 +1271,7 @@ static Suite *data_suite(void) {
   TCase *idx = fixture_case("idx");
   tcase_add_test(idx, test_idx_raw);
   tcase_add_test(idx, test_idx_gzip);
+  tcase_add_test(idx, test_idx_mapped);
   tcase_add_test(idx, test_idx_gzip_detected_by_magic);
   tcase_add_test(idx, test_idx_array_u8_unscaled);
   tcase_add_test(idx, test_idx_array_int_types);
@@ -1260,6 +1309,7 @@ static Suite *data_suite(void) {
 
   TCase *npy = fixture_case("npy");
   tcase_add_test(npy, test_npy_v1);
+  tcase_add_test(npy, test_npy_mapped);
   tcase_add_test(npy, test_npy_v2_f8_i8);
   tcase_add_test(npy, test_npy_v2_long_header);
   tcase_add_test(npy, test_npy_u1_features_float_targets);
