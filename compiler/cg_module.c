@@ -467,8 +467,11 @@ void cg_parallel(Cg *cg, CgExtent *extent, CgRange *range, void *ctx) {
   for (unsigned i = 0; i < 8; i++) *a[i] = LLVMBuildLoad2(cg->b, fields[i], LLVMBuildStructGEP2(cg->b, st, p, i, ""), "");
   cg->imm = xcalloc((size_t)cg->g->len + 1, sizeof(LLVMValueRef));
   cg->diag_on = NULL;
-  for (int i = 0; i < cg->g->len; i++)
-    if (cg_is_immediate(&cg->g->nodes[i])) emit_immediate(cg, i);
+  for (int i = 0; i < cg->g->len; i++) {
+    const IrNode *nd = &cg->g->nodes[i];
+    if (cg_is_immediate(nd)) emit_immediate(cg, i);
+    else if (nd->op == IR_RESHAPE && cg->imm[nd->in[0]]) cg->imm[i] = cg->imm[nd->in[0]];  /* as emit_node_code */
+  }
   LLVMValueRef n = extent(cg, ctx);
   LLVMValueRef part = LLVMBuildSExt(cg->b, LLVMGetParam(fn, 1), cg->i64, "part");
   LLVMValueRef parts = LLVMBuildSExt(cg->b, LLVMGetParam(fn, 2), cg->i64, "parts");

@@ -350,12 +350,13 @@ static UpdGroups find_update_groups(const IrProgram *p, const IrGraph *g, const 
     }
     /* every work leaf a distinct value, in no other group */
     bool ok = gr.last > u0;
-    for (int i = 0; ok && i < gr.roots.len; i++) {
-      ok = !taken[gr.roots.data[i]];
-      taken[gr.roots.data[i]] = true;
+    int marked = 0;
+    for (; ok && marked < gr.roots.len; marked++) {
+      ok = !taken[gr.roots.data[marked]];
+      if (ok) taken[gr.roots.data[marked]] = true;
     }
     if (!ok) {
-      for (int i = 0; i < gr.roots.len; i++) taken[gr.roots.data[i]] = false;
+      for (int i = 0; i < marked - 1; i++) taken[gr.roots.data[i]] = false;  /* only the marks set here */
       vec_free(&gr.roots);
       vec_free(&gr.dist);
       continue;

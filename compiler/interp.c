@@ -421,7 +421,8 @@ static bool run_node(Interp *in, const IrGraph *g, int i) {
       memcpy(out, in->vals[n->in[0]], sizeof(double) * (size_t)total);
     } else if (n->op == IR_XENT || n->op == IR_XENT_GRAD) {
       /* the textbook form, in double: log-sum-exp with the row maximum
-       * subtracted, targets (1 - s) onehot + s / K */
+       * subtracted, targets t = (1 - s) onehot + s / K; the gradient of
+       * sum_c t_c (lse - l_c) is (sum t) softmax - t */
       const Shape *ls = &g->nodes[n->in[0]].type.shape;
       int64_t k = ls->d[1], rows = dim(in, ls->d[0]);
       const double *l = in->vals[n->in[0]], *y = in->vals[n->in[1]];
@@ -432,10 +433,11 @@ static bool run_node(Interp *in, const IrGraph *g, int i) {
         for (int64_t c = 1; c < k; c++) m = fmax(m, lr[c]);
         for (int64_t c = 0; c < k; c++) z += exp(lr[c] - m);
         double lse = m + log(z), loss = 0;
+        bool in_range = y[r] >= 0 && y[r] < (double)k;
         for (int64_t c = 0; c < k; c++) {
           double t = s / (double)k + (c == (int64_t)y[r] ? 1 - s : 0);
-          if (n->op == IR_XENT) loss -= t * (lr[c] - lse);
-          else out[r * k + c] = (exp(lr[c] - lse) - t) * in->vals[n->in[2]][r];
+          if (n->op == IR_XENT) loss -= t > 0 ? t * (lr[c] - lse) : 0;
+          else out[r * k + c] = (exp(lr[c] - lse) * (in_range ? 1 : s) - t) * in->vals[n->in[2]][r];
         }
         if (n->op == IR_XENT) out[r] = loss;
       }

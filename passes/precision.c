@@ -41,7 +41,9 @@ static bool in_list(const SpArg *a, const char *name) {
 
 static bool kept(const Lowering *lw, const IrNode *n) {
   const SpArg *keep = sp_arg(lw->it, "keep");
-  if (n->role == ROLE_LOSS) return true;
+  /* the loss and its gradient with respect to the logits stay fp32 (and so
+   * do the logits the gradient reads: they are not saved in 16 bits) */
+  if (n->role == ROLE_LOSS || n->op == IR_XENT_GRAD) return true;
   if (n->layer >= 0 && (in_list(keep, lw->p->layers.data[n->layer].name) ||
                         in_list(keep, lw->p->layers.data[n->layer].kind)))
     return true;

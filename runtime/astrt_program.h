@@ -272,7 +272,8 @@ void astrt_pool_run(void (*fn)(void *ctx, int part, int parts), void *ctx);
 /* Softmax cross-entropy of logits[rows, k] against labels[rows], targets
  * t = (1 - smoothing) onehot + smoothing / k (a label outside [0, k) has no
  * onehot part): if loss, loss[r] = -sum_c t[r,c] log softmax(logits[r])_c;
- * if grad, grad[r, c] = (softmax(logits[r])_c - t[r,c]) * (dy ? dy[r] : dy_all).
+ * if grad, grad[r, c] = (T softmax(logits[r])_c - t[r,c]) * (dy ? dy[r] : dy_all),
+ * the loss's derivative (T = sum_c t[r,c]: 1, or smoothing without a class).
  * Both in one pass over each row. */
 void astrt_softmax_xent(const float *logits, const int32_t *labels, int64_t rows, int64_t k, float smoothing,
                         float *loss, float *grad, const float *dy, float dy_all);

@@ -52,28 +52,36 @@ float astrt_count_correct(const float *logits, const int32_t *labels, int64_t ro
 
 /* One pass per row: the row maximum m, z = sum exp(l - m) (the exponentials
  * kept in e: on the stack for up to XENT_STACK classes, else in the gradient
- * row), lse = m + log z; the loss sum_c t_c (lse - l_c) and the gradient
- * (e / z - t) * dy. */
+ * row). With T = sum t (1, or s for a label outside [0, k)) the loss is
+ * sum_c t_c (m + log z - l_c) = T log z - hit (l_y - m) - u sum_c (l_c - m),
+ * in logits shifted by m so that large logits lose nothing to
+ * cancellation (the sum only when u = s / k > 0, so that a logit of -inf
+ * masks its class), and the gradient (T e / z - t) * dy. */
 #define XENT_STACK 1024
+
+static float xent_loss(const float *l, int32_t label, int64_t k, float s, float m, float logz) {
+  float u = s / (float)k, shifted = 0.0f;
+  if (u > 0.0f)
+    for (int64_t c = 0; c < k; c++) shifted += l[c] - m;
+  if (label >= 0 && label < k) return logz - (1.0f - s) * (l[label] - m) - u * shifted;
+  return s * logz - u * shifted;
+}
 
 static void xent_row(const float *l, int32_t label, int64_t k, float s, float *e, float *loss, float *grad,
                      float dy) {
   float m = l[0];
   for (int64_t c = 1; c < k; c++) m = l[c] > m ? l[c] : m;
-  float z = 0.0f, suml = 0.0f;
+  float z = 0.0f;
   for (int64_t c = 0; c < k; c++) {
     e[c] = expf(l[c] - m);
     z += e[c];
-    suml += l[c];
   }
-  float lse = m + logf(z), u = s / (float)k, hit = 1.0f - s;
   bool in_range = label >= 0 && label < k;
-  /* sum t = 1, or s without a class: loss = (sum t) lse - sum t l */
-  if (loss) *loss = in_range ? lse - u * suml - hit * l[label] : s * lse - u * suml;
+  if (loss) *loss = xent_loss(l, label, k, s, m, logf(z));
   if (!grad) return;
-  float inv = dy / z, udy = u * dy;
-  for (int64_t c = 0; c < k; c++) grad[c] = e[c] * inv - udy;
-  if (in_range) grad[label] -= hit * dy;
+  float scale = (in_range ? 1.0f : s) * dy / z, udy = s / (float)k * dy;
+  for (int64_t c = 0; c < k; c++) grad[c] = e[c] * scale - udy;
+  if (in_range) grad[label] -= (1.0f - s) * dy;
 }
 
 void astrt_softmax_xent(const float *logits, const int32_t *labels, int64_t rows, int64_t k, float smoothing,
@@ -81,20 +89,16 @@ void astrt_softmax_xent(const float *logits, const int32_t *labels, int64_t rows
   if (k <= 0) return;
   float stack[XENT_STACK], *e = k <= XENT_STACK ? stack : NULL;
   for (int64_t r = 0; r < rows; r++) {
+    const float *l = logits + r * k;
     float *er = e ? e : grad ? grad + r * k : NULL;
-    float tmp = 0.0f;
-    if (!er) {  /* many classes and no gradient wanted: a second pass, no buffer */
-      const float *l = logits + r * k;
-      float m = l[0], z = 0.0f, suml = 0.0f, u = smoothing / (float)k;
+    if (!er) {  /* many classes and no gradient wanted: no buffer */
+      float m = l[0], z = 0.0f;
       for (int64_t c = 1; c < k; c++) m = l[c] > m ? l[c] : m;
-      for (int64_t c = 0; c < k; c++) z += expf(l[c] - m), suml += l[c];
-      int32_t y = labels[r];
-      float lse = m + logf(z);
-      tmp = y >= 0 && y < k ? lse - u * suml - (1.0f - smoothing) * l[y] : smoothing * lse - u * suml;
-      if (loss) loss[r] = tmp;
+      for (int64_t c = 0; c < k; c++) z += expf(l[c] - m);
+      if (loss) loss[r] = xent_loss(l, labels[r], k, smoothing, m, logf(z));
       continue;
     }
-    xent_row(logits + r * k, labels[r], k, smoothing, er, loss ? loss + r : NULL, grad ? grad + r * k : NULL,
+    xent_row(l, labels[r], k, smoothing, er, loss ? loss + r : NULL, grad ? grad + r * k : NULL,
              dy ? dy[r] : dy_all);
   }
 }

@@ -229,6 +229,8 @@ START_TEST(loss_with_gradient) {
   setenv("ASTC_FUSION", "off", 1);
   ck_assert_int_eq(loss_pairs(SQUARED_XENT("cross_entropy()"), "xent_off", &x, &gr), 0);
   unsetenv("ASTC_FUSION");
+  /* lowered precision keeps the logits the gradient reads in fp32: still a pair */
+  ck_assert_int_eq(loss_pairs(SQUARED_XENT("cross_entropy()") "speedup {\n  precision bf16()\n}\n", "bf16", &x, &gr), 2);
   ck_assert_int_eq(loss_pairs(SQUARED_XENT("squared()"), "squared", &x, &gr), 0);
   ck_assert(x >= 0 && gr > x);
   compare_program(SQUARED_XENT("squared()"), "squared", 3);
@@ -304,6 +306,21 @@ START_TEST(update_over_parameter_arena) {
    * members (dense_3.b has 5 elements in a 16-float slot) */
   compare_program(MLP_UPDATES("adamw(lr: 0.01, weight_decay: 0.01)", ""), "adam_group", 3);
   compare_program(MLP_UPDATES("sgd(lr: 0.05, momentum: 0.9)", ""), "sgd_group", 3);
+}
+END_TEST
+
+/* A constant upstream gradient, reshaped ([] -> [1, 1]) and broadcast in a loop
+ * large enough to be outlined (8 x 2048 values): the outlined function
+ * sees the reshape as the immediate it is */
+START_TEST(parallel_reshaped_immediate) {
+  compare_program("import nn\n"
+                  "data d = synthetic(shape: [20], classes: 2048)\n"
+                  "fn scaled(logits: f32[B, K], labels: i32[B]) -> f32[] {\n"
+                  "  return sum(logits * 0.001)\n}\n"
+                  "model m(x: f32[B, 20]) -> f32[B, 2048] {\n  return nn.dense(x, 2048)\n}\n"
+                  "train m on d {\n  loss = scaled()\n  optimizer = sgd(lr: 0.05)\n  batch = 8\n  epochs = 1\n"
+                  "  eval_batch = 11\n}\n",
+                  "reshaped_imm", 2);
 }
 END_TEST
 
@@ -463,6 +480,7 @@ Suite *codegen_suite(void) {
   tcase_add_test(t, mlp_sgd_nesterov);
   tcase_add_test(t, fusion_plan);
   tcase_add_test(t, loss_with_gradient);
+  tcase_add_test(t, parallel_reshaped_immediate);
   tcase_add_test(t, update_over_parameter_arena);
   tcase_add_test(t, mlp_unfused);
   tcase_add_test(t, parallel_loops);

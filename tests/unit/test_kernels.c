@@ -1203,20 +1203,23 @@ END_TEST
 static void ref_xent(const float *l, const int32_t *y, int64_t rows, int64_t k, double s, double *loss,
                      double *grad, const float *dy, float dy_all) {
   for (int64_t r = 0; r < rows; r++) {
-    double m = -INFINITY, z = 0;
+    double m = -INFINITY, z = 0, sum_t = y[r] >= 0 && y[r] < k ? 1 : s;
     for (int64_t c = 0; c < k; c++) m = fmax(m, l[r * k + c]);
     for (int64_t c = 0; c < k; c++) z += exp(l[r * k + c] - m);
     loss[r] = 0;
     for (int64_t c = 0; c < k; c++) {
       double t = s / (double)k + (c == y[r] ? 1 - s : 0), logp = l[r * k + c] - m - log(z);
-      loss[r] -= t * logp;
-      grad[r * k + c] = (exp(logp) - t) * (dy ? dy[r] : dy_all);
+      if (t > 0) loss[r] -= t * logp;
+      grad[r * k + c] = (exp(logp) * sum_t - t) * (dy ? dy[r] : dy_all);
     }
   }
 }
 
-static const struct { int64_t rows, k; float smoothing; } xent_cases[] = {
-    {7, 10, 0}, {5, 3, 0.1f}, {4, 1, 0}, {3, 1500, 0.05f}, {0, 10, 0}};
+/* offset: added to every logit (large logits must not lose the loss to
+ * cancellation); masked: row 0's last logit is -inf (a masked class) */
+static const struct { int64_t rows, k; float smoothing, offset; int masked; } xent_cases[] = {
+    {7, 10, 0, 0, 0},    {5, 3, 0.1f, 0, 0}, {4, 1, 0, 0, 0},    {3, 1500, 0.05f, 0, 0},
+    {0, 10, 0, 0, 0},    {6, 10, 0, 1e4f, 0}, {6, 10, 0.1f, -3e3f, 0}, {4, 10, 0, 0, 1}};
 
 /* every mode of astrt_softmax_xent (loss only, gradient only, both; per-row
  * or uniform dy; more classes than its stack buffer; labels outside [0, K))
@@ -1229,7 +1232,8 @@ START_TEST(test_softmax_xent_vs_ref) {
   int32_t y[8];
   double rl[8], *rg = malloc(sizeof(double) * (size_t)(rows * k + 1));
   rng rg_state = {(uint64_t)_i + 31};
-  for (int64_t i = 0; i < rows * k; i++) l[i] = rng_pm1(&rg_state) * 6;
+  for (int64_t i = 0; i < rows * k; i++) l[i] = rng_pm1(&rg_state) * 6 + xent_cases[_i].offset;
+  if (xent_cases[_i].masked) l[k - 1] = -INFINITY;
   for (int64_t r = 0; r < rows; r++) {
     y[r] = r == 1 ? -1 : r == 2 ? (int32_t)k : (int32_t)(r * 7 % k);  /* rows 1, 2: no class */
     dy[r] = rng_pm1(&rg_state);
@@ -1241,9 +1245,9 @@ START_TEST(test_softmax_xent_vs_ref) {
     astrt_softmax_xent(l, y, rows, k, s, want_loss ? loss : NULL, want_grad ? g : NULL, rowwise ? dy : NULL, 0.25f);
     ref_xent(l, y, rows, k, s, rl, rg, rowwise ? dy : NULL, 0.25f);
     for (int64_t r = 0; r < rows; r++) {
-      if (want_loss)
-        ck_assert_msg(fabs(loss[r] - rl[r]) <= 1e-5 * fmax(1, fabs(rl[r])), "k %lld mode %d row %lld: %g vs %g",
-                      (long long)k, mode, (long long)r, (double)loss[r], rl[r]);
+      if (want_loss)  /* relative to the loss itself, whatever the logits' size */
+        ck_assert_msg(fabs(loss[r] - rl[r]) <= 1e-5 * fmax(1e-2, fabs(rl[r])), "case %d mode %d row %lld: %g vs %g",
+                      _i, mode, (long long)r, (double)loss[r], rl[r]);
       else
         ck_assert(isnan(loss[r]));
       for (int64_t c = 0; c < k; c++) {
