@@ -10,7 +10,10 @@
  *
  * With freezeout: true (Brock et al. 2017, FreezeOut), a layer that will be
  * frozen at t_l trains with its learning rate multiplied by
- * 0.5 (1 + cos(pi min(t / t_l, 1))), reaching zero as it freezes.
+ * 0.5 (1 + cos(pi min(t / t_l, 1))), reaching zero as it freezes; with
+ * freezeout_scale: true also by 1/t_l (the paper's scaled variant: the area
+ * under the layer's annealed rate, t_l / 2 times its start, is then a full
+ * run's 1/2).
  */
 #include <math.h>
 #include <string.h>
@@ -30,14 +33,14 @@ static void layer_freeze_times(const IrProgram *p, double *t) {
   }
 }
 
-/* 0.5 (1 + cos(pi min(t / tl, 1))) */
-static SExpr *anneal(Arena *a, double tl) {
+/* 0.5 (1 + cos(pi min(t / tl, 1))), times 1 / tl when scaled */
+static SExpr *anneal(Arena *a, double tl, bool scaled) {
   SExpr *u = sx_bin(a, SX_MIN, sx_bin(a, SX_DIV, sx_var(a, SX_T), sx_const(a, tl)), sx_const(a, 1));
   SExpr *c = sx_un(a, SX_COS, sx_bin(a, SX_MUL, sx_const(a, M_PI), u));
-  return sx_bin(a, SX_MUL, sx_const(a, 0.5), sx_bin(a, SX_ADD, sx_const(a, 1), c));
+  return sx_bin(a, SX_MUL, sx_const(a, scaled ? 0.5 / tl : 0.5), sx_bin(a, SX_ADD, sx_const(a, 1), c));
 }
 
-static void rewrite_phase(IrProgram *p, IrPhase *ph, const double *freeze_t, bool freezeout) {
+static void rewrite_phase(IrProgram *p, IrPhase *ph, const double *freeze_t, bool freezeout, bool scaled) {
   const IrGraph *g = &ph->step;
   IrRewrite rw;
   rw_begin(&rw, g);
@@ -56,7 +59,7 @@ static void rewrite_phase(IrProgram *p, IrPhase *ph, const double *freeze_t, boo
       rw.b.layer = l;
       int t = irb_scalar(&rw.b, SC_T);
       IrNode s = {.op = IR_SCHED, .nin = 1, .in = {t}, .type = {DT_F32, SHAPE_SCALAR}, .loc = n->loc,
-                  .layer = l, .role = ROLE_UPDATE, .sx = anneal(p->arena, freeze_t[l])};
+                  .layer = l, .role = ROLE_UPDATE, .sx = anneal(p->arena, freeze_t[l], scaled)};
       int m = ir_add(&rw.dst, s);
       layer_lr[l] = irb_bin(&rw.b, IR_MUL, k, m);
     }
@@ -76,10 +79,15 @@ bool pass_freeze(PassContext *c) {
   const SpeedupItem *it = sp_item(c->spec, "freeze");
   if (!it) return true;
   IrProgram *p = c->p;
-  bool freezeout = sp_arg(it, "freezeout")->num != 0;
+  bool freezeout = sp_arg(it, "freezeout")->num != 0, scaled = sp_arg(it, "freezeout_scale")->num != 0;
+  if (scaled && !freezeout) {
+    diag_error(sp_arg(it, "freezeout_scale")->loc,
+               "freezeout_scale: true needs freezeout: true (it scales FreezeOut's annealed rates)");
+    return false;
+  }
   double *t = xmalloc(sizeof(double) * (size_t)(p->layers.len + 1));
   layer_freeze_times(p, t);
-  for (int i = 0; i < p->phases.len; i++) rewrite_phase(p, &p->phases.data[i], t, freezeout);
+  for (int i = 0; i < p->phases.len; i++) rewrite_phase(p, &p->phases.data[i], t, freezeout, scaled);
   free(t);
   return true;
 }

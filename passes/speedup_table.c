@@ -14,6 +14,9 @@ static const SpRuleSpec rules[] = {
       {"level", SA_FRACTION, NULL, false, 1.0, NULL, "fraction of layers frozen at the end"},
       {"freezeout", SA_BOOL, NULL, false, 0, NULL,
        "anneal each layer's learning rate to zero at its freeze time (FreezeOut)"},
+      {"freezeout_scale", SA_BOOL, NULL, false, 0, NULL,
+       "with freezeout: start each freezing layer at 1/t_l times the rate, so that its learning rate "
+       "integrates to a full run's (FreezeOut's scaled variant)"},
       {"reuse", SA_BOOL, NULL, false, 1, NULL,
        "compute a deterministic frozen prefix once per example and reuse it across epochs"},
       {"reuse_limit", SA_POSITIVE, NULL, false, 1024, NULL, "largest prefix cache, in MB"}}},
@@ -21,6 +24,9 @@ static const SpRuleSpec rules[] = {
      true,
      {{"freezeout", SA_BOOL, NULL, false, 0, NULL,
        "anneal each layer's learning rate to zero at its freeze time (FreezeOut)"},
+      {"freezeout_scale", SA_BOOL, NULL, false, 0, NULL,
+       "with freezeout: start each freezing layer at 1/t_l times the rate, so that its learning rate "
+       "integrates to a full run's (FreezeOut's scaled variant)"},
       {"reuse", SA_BOOL, NULL, false, 1, NULL,
        "compute a deterministic frozen prefix once per example and reuse it across epochs"},
       {"reuse_limit", SA_POSITIVE, NULL, false, 1024, NULL, "largest prefix cache, in MB"}}},

@@ -294,6 +294,41 @@ START_TEST(freezeout_anneals) {
 }
 END_TEST
 
+/* freezeout_scale: a layer freezing at t_l = 0.5 starts at 1/t_l = 2 times
+ * the rate; the first step from the same variables moves dense_1 twice as
+ * far (the update is linear in the rate), the never-frozen layers as far */
+START_TEST(freezeout_scaled) {
+  TuRun a, b;
+  tu_run_init(&a, MLP("speedup {\n  freeze at(dense_1: 0.5, freezeout: true)\n}\n"), "fo_a");
+  tu_run_init(&b, MLP("speedup {\n  freeze at(dense_1: 0.5, freezeout: true, freezeout_scale: true)\n}\n"), "fo_b");
+  fill_vars(&a, 9);
+  fill_vars(&b, 9);
+  float x[64 * 12];
+  int32_t y[64];
+  batch(x, y, 64);
+  static const char *const names[] = {"dense_1.w", "dense_2.w"};
+  float *before[2];
+  for (int v = 0; v < 2; v++) {
+    before[v] = malloc(sizeof(float) * (size_t)tu_numel(&a, names[v]));
+    memcpy(before[v], tu_var(&a, names[v]), sizeof(float) * (size_t)tu_numel(&a, names[v]));
+  }
+  tu_step(&a, 0, x, y, 64, 0.1f, 1, 0.0f);
+  tu_step(&b, 0, x, y, 64, 0.1f, 1, 0.0f);
+  for (int v = 0; v < 2; v++) {
+    double want = v == 0 ? 2.0 : 1.0, sa = 0, sb = 0;
+    for (int64_t k = 0; k < tu_numel(&a, names[v]); k++) {
+      sa += fabs(tu_var(&a, names[v])[k] - before[v][k]);
+      sb += fabs(tu_var(&b, names[v])[k] - before[v][k]);
+    }
+    ck_assert_msg(sa > 0 && fabs(sb / sa - want) < 1e-3, "%s: moved %g vs %g, ratio %g, want %g", names[v], sb, sa,
+                  sb / sa, want);
+    free(before[v]);
+  }
+  tu_run_free(&a);
+  tu_run_free(&b);
+}
+END_TEST
+
 /* fp16 loss scaling: a step whose scaled gradients overflow fp16 is skipped
  * whole (no parameter or momentum changes) and says so; the same step with
  * a sane scale trains */
@@ -426,6 +461,7 @@ Suite *passes_suite(void) {
   tcase_add_test(t, freeze_middle_layer_keeps_chain);
   tcase_add_test(t, lr_coupling_in_graph);
   tcase_add_test(t, freezeout_anneals);
+  tcase_add_test(t, freezeout_scaled);
   tcase_add_test(t, no_speedup_is_baseline);
   tcase_add_test(t, fp16_overflow_skips_step);
   tcase_add_test(t, adam_counts_applied_updates);
