@@ -70,27 +70,38 @@ static void reuse_phase(PassContext *c, IrPhase *ph, double limit_bytes) {
   IrProgram *p = c->p;
   IrGraph *g = &ph->step;
   int n = g->len;
-  bool *pre = xcalloc((size_t)n + 1, sizeof(bool));
-  for (int i = 0; i < n; i++) {
-    const IrNode *nd = &g->nodes[i];
-    bool ok = row_independent(ph, g, i);
-    for (int k = 0; ok && k < nd->nin; k++) ok = pre[nd->in[k]];
-    pre[i] = ok;
-  }
-  /* the cut: prefix values used outside the prefix; exactly one, with B */
+  bool *pre = xcalloc((size_t)n + 1, sizeof(bool)), *moved = xcalloc((size_t)n + 1, sizeof(bool));
+  /* the cut: prefix values used outside the prefix; exactly one, with B.
+   * Under precision lowering the step also reads 16-bit copies of it (a
+   * cast, and a cast back): those casts move to the step, which makes them
+   * from the cached f32 features, so the values are the same; then the
+   * prefix is found again without them */
   int cut = -1, ncut = 0;
   bool has_work = false;
-  for (int i = 0; i < n; i++) {
-    const IrNode *nd = &g->nodes[i];
-    if (pre[i] && (nd->op == IR_MATMUL || nd->op == IR_CONV2D)) has_work = true;
-    if (pre[i]) continue;
-    for (int k = 0; k < nd->nin; k++) {
-      int o = nd->in[k];
-      if (!pre[o] || ir_ops[g->nodes[o].op].cls == LEAF) continue;
-      if (o != cut) ncut++;
-      cut = o;
+  for (bool again = true; again;) {
+    again = false;
+    for (int i = 0; i < n; i++) {
+      const IrNode *nd = &g->nodes[i];
+      bool ok = !moved[i] && row_independent(ph, g, i);
+      for (int k = 0; ok && k < nd->nin; k++) ok = pre[nd->in[k]];
+      pre[i] = ok;
+    }
+    cut = -1, ncut = 0, has_work = false;
+    for (int i = 0; i < n; i++) {
+      const IrNode *nd = &g->nodes[i];
+      if (pre[i] && (nd->op == IR_MATMUL || nd->op == IR_CONV2D)) has_work = true;
+      if (pre[i]) continue;
+      for (int k = 0; k < nd->nin; k++) {
+        int o = nd->in[k];
+        if (!pre[o] || ir_ops[g->nodes[o].op].cls == LEAF) continue;
+        for (int q = o; g->nodes[q].op == IR_CAST && pre[g->nodes[q].in[0]]; q = g->nodes[q].in[0])
+          moved[q] = again = true;
+        if (o != cut) ncut++;
+        cut = o;
+      }
     }
   }
+  free(moved);
   const IrNode *cn = cut >= 0 ? &g->nodes[cut] : NULL;
   if (ncut != 1 || !has_work || cn->type.shape.d[0] != IR_DIM_B || cn->type.dtype != DT_F32) {
     free(pre);

@@ -218,6 +218,45 @@ START_TEST(prefix_reuse_equals_full_step) {
 }
 END_TEST
 
+/* prefix reuse under precision lowering: the step reads 16-bit copies of
+ * the cut, which it now makes itself from the cached f32 features; the same
+ * bits as recomputing the prefix */
+START_TEST(prefix_reuse_with_precision) {
+  static const char *const fmt =
+      "import nn\n"
+      "data d = synthetic(shape: [12], classes: 5, train: 4096)\n"
+      "model m(x: f32[B, 12]) -> f32[B, 5] {\n"
+      "  h = relu(nn.dense(x, 16))\n  h = relu(nn.dense(h, 16))\n  return nn.dense(h, 5)\n}\n"
+      "train m on d {\n  loss = cross_entropy()\n  optimizer = sgd(lr: 0.1, momentum: 0.9)\n"
+      "  batch = 64\n  epochs = 2\n}\n"
+      "speedup {\n  freeze at(dense_1: 0.5, reuse: %s)\n  precision bf16()\n}\n";
+  char src_full[1024], src_reuse[1024];
+  snprintf(src_full, sizeof src_full, fmt, "false");
+  snprintf(src_reuse, sizeof src_reuse, fmt, "true");
+  TuRun full, reuse;
+  tu_run_init(&full, src_full, "pfull");
+  tu_run_init(&reuse, src_reuse, "preuse");
+  ck_assert(full.d->phases[1].prefix == NULL);
+  ck_assert(reuse.d->phases[1].prefix != NULL);
+  ck_assert_int_eq(reuse.d->phases[1].feature_size, 16);
+  fill_vars(&full, 8);
+  fill_vars(&reuse, 8);
+  float x[64 * 12], feat[64 * 16];
+  int32_t y[64];
+  for (int s = 1; s <= 3; s++) {
+    batch(x, y, 64);
+    float sc[ASTRT_NUM_SCALARS] = {0.1f, (float)s, 64, 1, 0.8f, 0, 1};
+    reuse.d->phases[1].prefix(reuse.vars, reuse.work, x, y, 64, sc, feat, 5);
+    float lr = tu_step(&reuse, 1, feat, y, 64, 0.1f, s, 0.8f);
+    float lf = tu_step(&full, 1, x, y, 64, 0.1f, s, 0.8f);
+    ck_assert_msg(lr == lf, "loss %.9g vs %.9g", lr, lf);
+  }
+  ck_assert(memcmp(reuse.vars, full.vars, (size_t)full.d->var_bytes) == 0);
+  tu_run_free(&full);
+  tu_run_free(&reuse);
+}
+END_TEST
+
 /* no reuse where the prefix is not deterministic (dropout) */
 START_TEST(prefix_not_reused_through_dropout) {
   Compilation c;
@@ -466,6 +505,7 @@ Suite *passes_suite(void) {
   tcase_add_test(t, fp16_overflow_skips_step);
   tcase_add_test(t, adam_counts_applied_updates);
   tcase_add_test(t, prefix_reuse_equals_full_step);
+  tcase_add_test(t, prefix_reuse_with_precision);
   tcase_add_test(t, prefix_not_reused_through_dropout);
   suite_add_tcase(s, t);
   return s;
