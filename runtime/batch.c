@@ -2,9 +2,12 @@
  * permutation selects, converted to normalised f32 features
  *   x = (raw * scale + shift - mean) / std
  * and int32 labels. U8 features go through a 256-entry table computed with
- * the same expression, so both paths give identical values.
+ * the same expression, so both paths give identical values. The driver's
+ * own gathers split the rows over the runtime's threads (the prefetcher's
+ * worker, which runs beside the pool, gathers alone).
  */
 #include "driver_internal.h"
+#include "kernels_internal.h"
 
 #include <stdint.h>
 #include <string.h>
@@ -42,6 +45,37 @@ void astrt_batch_gather(const astrt_split *s, const int64_t *perm, int64_t pos,
   else gather_f32(s, perm, pos, rows, size, norm, x);
   const int32_t *labels = s->y.data;
   for (int64_t r = 0; r < rows; r++) y[r] = labels[perm ? perm[pos + r] : pos + r];
+}
+
+/* the batch in row ranges over the runtime's threads: rows are independent,
+ * so the values are the same */
+typedef struct gather_job {
+  const astrt_split *s;
+  const int64_t *perm;
+  int64_t pos, rows, size;
+  astrt_norm norm;
+  float *x;
+  int32_t *y;
+} gather_job;
+
+static void gather_part(void *ctx, int part, int parts) {
+  const gather_job *j = ctx;
+  int64_t r0 = j->rows * part / parts, r1 = j->rows * (part + 1) / parts;
+  if (r1 > r0) astrt_batch_gather(j->s, j->perm, j->pos + r0, r1 - r0, j->norm, j->x + r0 * j->size, j->y + r0);
+}
+
+#define GATHER_SPLIT_MIN (1 << 14)  /* values per batch worth a pool job */
+
+void astrt_batch_gather_pooled(const astrt_split *s, const int64_t *perm, int64_t pos, int64_t rows,
+                               astrt_norm norm, float *x, int32_t *y) {
+  int64_t size = astrt_array_example_size(&s->x);
+  int parts = astrt_pool_size();
+  if (parts < 2 || rows < 2 * parts || rows * size < GATHER_SPLIT_MIN) {
+    astrt_batch_gather(s, perm, pos, rows, norm, x, y);
+    return;
+  }
+  gather_job j = {s, perm, pos, rows, size, norm, x, y};
+  astrt_pool_run(gather_part, &j);
 }
 
 void astrt_normalize(float *x, int64_t n, astrt_norm norm) {

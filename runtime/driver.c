@@ -500,7 +500,7 @@ static void run_free(run *r) {
 static astrt_status gather(run *r, const astrt_data_source *s, const int64_t *perm, int64_t pos,
                            int64_t rows) {
   if (!s->fetch) {
-    astrt_batch_gather(s->split, perm, pos, rows, r->norm, r->x, r->y);
+    astrt_batch_gather_pooled(s->split, perm, pos, rows, r->norm, r->x, r->y);
     return ASTRT_OK;
   }
   const int64_t *index = perm ? perm + pos : r->idx;

@@ -105,6 +105,10 @@ typedef struct astrt_norm {
  * into y[rows]. The split must have passed astrt_data_check. */
 void astrt_batch_gather(const astrt_split *s, const int64_t *perm, int64_t pos,
                         int64_t rows, astrt_norm norm, float *x, int32_t *y);
+/* The same, with the rows split over the runtime's thread pool (only from
+ * the thread that runs the steps: the pool runs one job at a time). */
+void astrt_batch_gather_pooled(const astrt_split *s, const int64_t *perm, int64_t pos,
+                               int64_t rows, astrt_norm norm, float *x, int32_t *y);
 
 /* Prefetching (prefetch.c): a worker thread gathers the next training batch
  * into spare buffers while a step runs. start returns NULL if the thread

@@ -20,6 +20,7 @@
 #include "astrt_kernels.h"
 #include "astrt_program.h"
 #include "driver_internal.h"
+#include "kernels_internal.h"
 
 #include <check.h>
 #include <ftw.h>
@@ -1399,6 +1400,37 @@ START_TEST(test_batch_gather) {
 }
 END_TEST
 
+/* the driver's gather split over 2 and 3 threads of the pool: the rows of
+ * a serial gather, bit for bit, for U8 and F32 features and a row count
+ * that does not divide evenly */
+START_TEST(test_batch_gather_pooled) {
+  enum { N = 300, SIZE = 784, ROWS = 67 };
+  unsigned char *raw = malloc(N * SIZE);
+  float *fx = malloc(sizeof(float) * N * SIZE), *a = malloc(sizeof(float) * ROWS * SIZE),
+        *b = malloc(sizeof(float) * ROWS * SIZE);
+  int32_t labels[N], ya[ROWS], yb[ROWS];
+  int64_t perm[N];
+  for (int i = 0; i < N * SIZE; i++) raw[i] = (unsigned char)(i * 7919 % 251), fx[i] = (float)(i % 1000) * 0.01f;
+  for (int i = 0; i < N; i++) labels[i] = i % 10, perm[i] = (i * 37) % N;
+  astrt_split s = {0};
+  s.y = (astrt_array){ASTRT_ELEM_I32, 0, {0}, N, labels, 1, 0};
+  astrt_norm norm = {0.3f, 0.7f};
+  for (int threads = 2; threads <= 3; threads++) {
+    astrt_pool_configure(threads);
+    for (int f = 0; f < 2; f++) {
+      s.x = f ? (astrt_array){ASTRT_ELEM_F32, 1, {SIZE}, N, fx, 2.0f, 1.0f}
+              : (astrt_array){ASTRT_ELEM_U8, 1, {SIZE}, N, raw, 1.0f / 255.0f, 0};
+      astrt_batch_gather(&s, perm, 11, ROWS, norm, a, ya);
+      memset(b, 0xff, sizeof(float) * ROWS * SIZE);
+      astrt_batch_gather_pooled(&s, perm, 11, ROWS, norm, b, yb);
+      ck_assert(memcmp(a, b, sizeof(float) * ROWS * SIZE) == 0);
+      ck_assert(memcmp(ya, yb, sizeof ya) == 0);
+    }
+  }
+  free(raw), free(fx), free(a), free(b);
+}
+END_TEST
+
 /* ---- progress ----------------------------------------------------------- */
 
 START_TEST(test_progress_format) {
@@ -2049,6 +2081,7 @@ static Suite *driver_suite(void) {
   tcase_add_test(data, test_idx_data_dir);
   tcase_add_test(data, test_synthetic);
   tcase_add_test(data, test_batch_gather);
+  tcase_add_test(data, test_batch_gather_pooled);
   suite_add_tcase(s, data);
 
   TCase *ckpt = tcase_create("checkpoint");
