@@ -78,7 +78,6 @@ void cg_loop_nest(Cg *cg, int n, LLVMValueRef *ext, CgBody *body, void *ctx);
  * for its part [n*part/parts, n*(part+1)/parts) of [0, n). Only outside a
  * micro-batch loop. Loops of fewer than CG_PARALLEL_MIN elements (at the
  * largest batch) are not worth a split. */
-#define CG_PARALLEL_MIN (1 << 14)
 typedef LLVMValueRef CgExtent(Cg *cg, void *ctx);
 typedef void CgRange(Cg *cg, LLVMValueRef lo, LLVMValueRef hi, void *ctx);
 void cg_parallel(Cg *cg, CgExtent *extent, CgRange *range, void *ctx);

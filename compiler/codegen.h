@@ -36,6 +36,9 @@ typedef struct BufPlan {
  * leaves bounds the loads of one fused loop. */
 void cg_plan_fusion(const IrGraph *g, int *fused_into);
 #define CG_FUSE_MAX_LEAVES 16
+/* Generated loops of at least this many elements (at the largest batch) are
+ * split over the runtime's threads (cg_parallel, cg_internal.h). */
+#define CG_PARALLEL_MIN (1 << 14)
 
 /* The loss with its gradient: a softmax_xent_grad whose upstream gradient
  * is the same for every row and computable from immediates alone (the mean

@@ -6,9 +6,13 @@
  *   matmul          2mnk / rate(2mnk) + a call's overhead
  *   conv2d family   the same for its GEMM, plus the im2col matrix written
  *                   and read at memory bandwidth
- *   everything else max(flops / vector rate, bytes / bandwidth), where data
- *                   that fits in 1 MiB moves at 4x the streaming bandwidth
- *                   (it stays in cache between ops)
+ *   everything else max(flops / vector rate, bytes / bandwidth), where
+ *                   the bandwidth is the measured cache-resident one when
+ *                   the step's variables and work arena fit in half the
+ *                   last-level cache (they stay there from step to step),
+ *                   else the streaming one (data under 1 MiB at 4x it);
+ *                   loops the code generator splits over the threads
+ *                   (CG_PARALLEL_MIN elements) take 1/threads of that
  * plus gathering each batch. A micro-batched step costs its per-micro-batch
  * part once per micro-batch. Evaluation is not training time and is left
  * out, as the driver's train_seconds leaves it out. */
@@ -27,7 +31,9 @@
 #define CACHE_SPEEDUP 4.0
 #define STEP_SECONDS 4e-6       /* the driver's work per step */
 
-static double node_seconds(const IrProgram *p, const IrGraph *g, int i, int64_t rows, const Machine *m) {
+/* resident: the step's data stays in the last-level cache */
+static double node_seconds(const IrProgram *p, const IrGraph *g, int i, int64_t rows, const Machine *m,
+                           bool resident) {
   const IrNode *n = &g->nodes[i];
   IrCost c = ir_node_cost(p, g, i, rows);
   double bw = m->bandwidth_gbs * 1e9;
@@ -41,12 +47,16 @@ static double node_seconds(const IrProgram *p, const IrGraph *g, int i, int64_t 
                      : n->op == IR_CONV2D_GRAD_INPUT ? &g->nodes[n->in[0]].type.shape
                                                      : &g->nodes[n->in[1]].type.shape;
     double cols = (double)(w->d[1] * w->d[2] * w->d[3]) * (double)shape_numel(y, rows) / (double)y->d[1];
-    return c.flops / machine_gemm_rate(m, MAX(c.flops, 1)) + 2 * 4 * cols / bw + CALL_SECONDS;
+    return c.flops / machine_gemm_rate(m, MAX(c.flops, 1)) + 2 * 4 * cols / (resident ? m->cache_gbs * 1e9 : bw) +
+           CALL_SECONDS;
   }
-  case POOL: return MAX(c.flops / VECTOR_FLOPS, c.bytes / bw) + CALL_SECONDS;
+  case POOL: return MAX(c.flops / VECTOR_FLOPS, c.bytes / (resident ? m->cache_gbs * 1e9 : bw)) + CALL_SECONDS;
   default: {
-    double mem = c.bytes / (c.bytes < CACHE_BYTES ? bw * CACHE_SPEEDUP : bw);
-    return MAX(c.flops / VECTOR_FLOPS, mem) + LOOP_SECONDS;
+    double mem = resident ? c.bytes / (m->cache_gbs * 1e9) : c.bytes / (c.bytes < CACHE_BYTES ? bw * CACHE_SPEEDUP : bw);
+    double t = MAX(c.flops / VECTOR_FLOPS, mem);
+    const Shape *s = ir_ops[n->op].cls == EFFECT && n->nin ? &g->nodes[n->in[0]].type.shape : &n->type.shape;
+    if (m->threads > 1 && shape_numel(s, rows) >= CG_PARALLEL_MIN) t /= m->threads;
+    return t + LOOP_SECONDS;
   }
   }
 }
@@ -101,6 +111,14 @@ static void phase_cost(const IrProgram *p, int k, const Machine *m, int64_t tota
   int64_t rows = boundary >= 0 ? ph->micro : ph->batch;
   /* a micro-batched step: full micro-batches, then the remainder */
   int64_t full = boundary >= 0 ? ph->batch / ph->micro : 1, rest = boundary >= 0 ? ph->batch % ph->micro : 0;
+  BufPlan plan;
+  cg_plan_graph(p, g, rows, &plan);
+  pc->work_bytes = (double)plan.work_bytes;
+  cg_plan_free(&plan);
+  int64_t *voff = xmalloc(sizeof(int64_t) * (size_t)(p->vars.len + 1));
+  double var_bytes = (double)cg_plan_vars(p, voff);
+  free(voff);
+  bool resident = m->cache_gbs > 0 && var_bytes + pc->work_bytes <= m->cache_bytes / 2;
   for (int i = 0; i < g->len; i++) {
     bool inner = boundary < 0 || i < boundary;
     IrRole r = g->nodes[i].role;
@@ -111,24 +129,20 @@ static void phase_cost(const IrProgram *p, int k, const Machine *m, int64_t tota
       if (r == ROLE_FORWARD || r == ROLE_LOSS) pc->fwd_flops += c.flops * times;
       else if (r == ROLE_BACKWARD) pc->bwd_flops += c.flops * times;
       else pc->upd_flops += c.flops * times;
-      pc->step_seconds += node_seconds(p, g, i, at, m) * times;
+      pc->step_seconds += node_seconds(p, g, i, at, m, resident) * times;
     }
   }
   /* gathering the batch: the example read as bytes and written as floats */
   double example = (double)shape_numel(&p->input_type.shape, 1);
   pc->step_seconds += (double)ph->batch * example * 5 / (m->bandwidth_gbs * 1e9) + STEP_SECONDS;
   pc->saved_bytes = saved_bytes(g, rows);
-  BufPlan plan;
-  cg_plan_graph(p, g, rows, &plan);
-  pc->work_bytes = (double)plan.work_bytes;
-  cg_plan_free(&plan);
   pc->opt_bytes = optimizer_bytes(p, g);
   if (ph->prefix.len && p->data.train_examples > 0) {
     /* the prefix over the whole training set, in chunks of the evaluation batch */
     int64_t n = p->data.train_examples, chunk = p->eval_batch;
     for (int i = 0; i < ph->prefix.len; i++)
-      pc->cache_seconds += node_seconds(p, &ph->prefix, i, chunk, m) * (double)(n / chunk) +
-                           (n % chunk ? node_seconds(p, &ph->prefix, i, n % chunk, m) : 0);
+      pc->cache_seconds += node_seconds(p, &ph->prefix, i, chunk, m, false) * (double)(n / chunk) +
+                           (n % chunk ? node_seconds(p, &ph->prefix, i, n % chunk, m, false) : 0);
     pc->cache_bytes = (double)n * (double)ph->feature_size * 4;
   }
 }

@@ -1,7 +1,9 @@
 /* machine.c — what this machine can do, measured once and cached: sgemm
  * throughput at a ladder of sizes (through the same runtime call generated
- * code makes, with the runtime's default thread count) and streaming memory
- * bandwidth. astc cost turns these into a roofline for each op.
+ * code makes, with the runtime's default thread count), streaming memory
+ * bandwidth, and the bandwidth of a working set that stays in the
+ * last-level cache (and that cache's size). astc cost turns these into a
+ * roofline for each op.
  *
  * The cache is a small text file under $XDG_CACHE_HOME/astc (or
  * ~/.cache/astc), keyed by the CPU model, the OpenBLAS kernel set and the
@@ -89,6 +91,53 @@ static double bandwidth_gbs(void) {
   return best;
 }
 
+/* the last-level cache's size: sysconf, else sysfs, else 8 MiB */
+static double llc_bytes(void) {
+  long n = -1;
+#ifdef _SC_LEVEL3_CACHE_SIZE
+  n = sysconf(_SC_LEVEL3_CACHE_SIZE);
+  if (n <= 0) n = sysconf(_SC_LEVEL2_CACHE_SIZE);
+#endif
+  if (n > 0) return (double)n;
+  for (int idx = 3; idx >= 2; idx--) {
+    char path[96], text[64];
+    snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu0/cache/index%d/size", idx);
+    FILE *f = fopen(path, "r");
+    if (!f) continue;
+    char unit = 0;
+    long v = 0;
+    bool ok = fgets(text, sizeof text, f) && sscanf(text, "%ld%c", &v, &unit) >= 1 && v > 0;
+    fclose(f);
+    if (ok) return (double)v * (unit == 'K' ? 1024.0 : unit == 'M' ? 1048576.0 : 1.0);
+  }
+  return 8.0 * 1048576.0;
+}
+
+/* read + write bandwidth over a working set of `bytes`, repeated until
+ * about 50 ms have passed: cache-resident when bytes fit the cache */
+static double resident_gbs(size_t bytes) {
+  size_t n = bytes / 2 / sizeof(float);
+  float *a = xmalloc(n * sizeof(float)), *b = xmalloc(n * sizeof(float));
+  for (size_t i = 0; i < n; i++) a[i] = (float)i, b[i] = 0;
+  int reps = (int)MAX(1, 2e8 / (double)bytes);
+  double best = 0;
+  for (int trial = 0; trial < 4; trial++) {
+    double t0 = now();
+    for (int r = 0; r < reps; r++) {
+      for (size_t i = 0; i < n; i++) b[i] = a[i] * 1.5f + b[i] * 0.25f;
+      float *t = a;
+      a = b, b = t;
+    }
+    double dt = now() - t0;
+    if (dt > 0) best = MAX(best, 3.0 * (double)n * sizeof(float) * reps / dt / 1e9);
+  }
+  volatile float sink = b[n / 2];
+  (void)sink;
+  free(a);
+  free(b);
+  return best;
+}
+
 static char *cache_path(void) {
   const char *xdg = getenv("XDG_CACHE_HOME");
   const char *home = getenv("HOME");
@@ -113,13 +162,15 @@ static bool load(const char *path, const char *key, Machine *m) {
   FILE *f = fopen(path, "r");
   if (!f) return false;
   char line[1024];
-  bool ok = fgets(line, sizeof line, f) && !strncmp(line, "astc-machine 1\n", 15);
+  bool ok = fgets(line, sizeof line, f) && !strncmp(line, "astc-machine 2\n", 15);
   ok = ok && fgets(line, sizeof line, f) && (line[strcspn(line, "\n")] = 0, !strcmp(line, key));
   for (int i = 0; ok && i < MACHINE_GEMM_POINTS; i++) {
     int n;
     ok = fscanf(f, "gemm %d %lf\n", &n, &m->gemm_gflops[i]) == 2 && n == gemm_sizes[i] && m->gemm_gflops[i] > 0;
   }
   ok = ok && fscanf(f, "bandwidth %lf\n", &m->bandwidth_gbs) == 1 && m->bandwidth_gbs > 0;
+  ok = ok && fscanf(f, "cache %lf %lf\n", &m->cache_bytes, &m->cache_gbs) == 2 && m->cache_bytes > 0 &&
+       m->cache_gbs > 0;
   ok = ok && fscanf(f, "measured %63s\n", m->measured) == 1;
   fclose(f);
   return ok;
@@ -132,9 +183,10 @@ static void save(const char *path, const char *key, const Machine *m) {
     free(tmp);
     return;  /* an uncached calibration is still a calibration */
   }
-  fprintf(f, "astc-machine 1\n%s\n", key);
+  fprintf(f, "astc-machine 2\n%s\n", key);
   for (int i = 0; i < MACHINE_GEMM_POINTS; i++) fprintf(f, "gemm %d %.3f\n", gemm_sizes[i], m->gemm_gflops[i]);
-  fprintf(f, "bandwidth %.3f\nmeasured %s\n", m->bandwidth_gbs, m->measured);
+  fprintf(f, "bandwidth %.3f\ncache %.0f %.3f\nmeasured %s\n", m->bandwidth_gbs, m->cache_bytes, m->cache_gbs,
+          m->measured);
   bool ok = fflush(f) == 0;
   ok = fclose(f) == 0 && ok;
   if (ok) rename(tmp, path);
@@ -158,6 +210,9 @@ bool machine_get(Machine *m, bool recalibrate, bool verbose) {
     if (verbose) fprintf(stderr, "astc: measuring this machine once (sgemm and memory bandwidth)...\n");
     for (int i = 0; i < MACHINE_GEMM_POINTS; i++) m->gemm_gflops[i] = gemm_gflops(gemm_sizes[i]);
     m->bandwidth_gbs = bandwidth_gbs();
+    m->cache_bytes = llc_bytes();
+    /* a working set like a small model's step: a quarter of the cache, at most 4 MiB */
+    m->cache_gbs = resident_gbs((size_t)MIN(m->cache_bytes / 4, 4.0 * 1048576.0));
     time_t t = time(NULL);
     strftime(m->measured, sizeof m->measured, "%Y-%m-%d", gmtime(&t));
     mkdirs(dir);

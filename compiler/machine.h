@@ -10,7 +10,9 @@ typedef struct Machine {
   char description[384];   /* CPU model, OpenBLAS kernels, threads: the cache key */
   int threads;
   double gemm_gflops[MACHINE_GEMM_POINTS];  /* square sgemm at 16, 32, ... 1024 */
-  double bandwidth_gbs;    /* streaming read + write */
+  double bandwidth_gbs;    /* streaming read + write, from memory */
+  double cache_gbs;        /* read + write within the last-level cache (0: unknown) */
+  double cache_bytes;      /* last-level cache size */
   char measured[64];       /* date of the measurement */
   char cache[512];         /* where it is cached */
   bool cached;
