@@ -246,17 +246,14 @@ static void onehot_row(Cg *cg, LLVMValueRef *idx, void *vctx) {
 }
 
 static LLVMValueRef scalar_value(Cg *cg, int node);
+static LLVMValueRef immediate_value(Cg *cg, int node);
 
 /* the value of a uniform node (cg_uniform), computed here from immediates,
  * even those later in the graph than the point of use */
 static LLVMValueRef uniform_value(Cg *cg, int node) {
   const IrNode *n = &cg->g->nodes[node];
   if (n->op == IR_CONST) return cg_f32(cg, n->fa[0]);
-  if (n->op == IR_SCALAR) {  /* as emit_immediate computes it, not kept */
-    if (cg->imm[node]) return cg->imm[node];
-    if (n->ia[0] == SC_ROWS) return LLVMBuildSIToFP(cg->b, cg->a_rows, cg->f32, "rows");
-    return scalar_arg(cg, (IrScalar)n->ia[0]);
-  }
+  if (n->op == IR_SCALAR) return cg->imm[node] ? cg->imm[node] : immediate_value(cg, node);  /* not kept */
   if (n->op == IR_RESHAPE || n->op == IR_BROADCAST) return uniform_value(cg, n->in[0]);
   LLVMValueRef v[IR_MAX_IN];
   for (int k = 0; k < n->nin; k++) v[k] = uniform_value(cg, n->in[k]);
@@ -428,11 +425,21 @@ static void emit_node(Cg *cg, int node) {
   diag_check(cg, node);
 }
 
-static void emit_immediate(Cg *cg, int node) {
+/* an immediate's value, computed here */
+static LLVMValueRef immediate_value(Cg *cg, int node) {
   const IrNode *n = &cg->g->nodes[node];
-  if (n->op == IR_CONST) cg->imm[node] = cg_f32(cg, n->fa[0]);
-  else if (n->ia[0] == SC_ROWS) cg->imm[node] = LLVMBuildSIToFP(cg->b, cg->a_rows, cg->f32, "rows");
-  else cg->imm[node] = scalar_arg(cg, (IrScalar)n->ia[0]);
+  if (n->op == IR_CONST) return cg_f32(cg, n->fa[0]);
+  if (n->ia[0] == SC_ROWS) return LLVMBuildSIToFP(cg->b, cg->a_rows, cg->f32, "rows");
+  return scalar_arg(cg, (IrScalar)n->ia[0]);
+}
+
+static void emit_immediate(Cg *cg, int node) { cg->imm[node] = immediate_value(cg, node); }
+
+/* A reshape of an immediate (the mean's gradient of a constant seed,
+ * f32[] -> f32[1]) is that immediate: it has no memory to point into. */
+static void reshape_immediate(Cg *cg, int node) {
+  const IrNode *n = &cg->g->nodes[node];
+  if (n->op == IR_RESHAPE && cg->imm[n->in[0]]) cg->imm[node] = cg->imm[n->in[0]];
 }
 
 /* ---- parallel loops ------------------------------------------------------------------ */
@@ -468,9 +475,8 @@ void cg_parallel(Cg *cg, CgExtent *extent, CgRange *range, void *ctx) {
   cg->imm = xcalloc((size_t)cg->g->len + 1, sizeof(LLVMValueRef));
   cg->diag_on = NULL;
   for (int i = 0; i < cg->g->len; i++) {
-    const IrNode *nd = &cg->g->nodes[i];
-    if (cg_is_immediate(nd)) emit_immediate(cg, i);
-    else if (nd->op == IR_RESHAPE && cg->imm[nd->in[0]]) cg->imm[i] = cg->imm[nd->in[0]];  /* as emit_node_code */
+    if (cg_is_immediate(&cg->g->nodes[i])) emit_immediate(cg, i);
+    else reshape_immediate(cg, i);
   }
   LLVMValueRef n = extent(cg, ctx);
   LLVMValueRef part = LLVMBuildSExt(cg->b, LLVMGetParam(fn, 1), cg->i64, "part");
@@ -516,9 +522,7 @@ static void emit_node_code(Cg *cg, int node) {
     }
     return;  /* other params and inputs are addressed in place */
   case VIEW:
-    /* a reshape of an immediate (the mean's gradient of a constant seed,
-     * f32[] -> f32[1]) is that immediate: it has no memory to point into */
-    if (n->op == IR_RESHAPE && cg->imm[n->in[0]]) cg->imm[node] = cg->imm[n->in[0]];
+    reshape_immediate(cg, node);
     if (n->op == IR_ALLREDUCE && (node == 0 || cg->g->nodes[node - 1].op != IR_ALLREDUCE)) emit_allreduce(cg, node);
     return;
   case EW_UNARY: case EW_BINARY: case BROADCAST: cg_elementwise(cg, node); return;

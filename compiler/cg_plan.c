@@ -224,8 +224,6 @@ typedef struct UpdGroup {
   int64_t span;                /* bytes from the first parameter to the end of the last */
 } UpdGroup;
 
-static bool is_upd(const IrNode *n) { return n->op == IR_SGD_UPDATE || n->op == IR_ADAMW_UPDATE; }
-
 static int64_t var_bytes(const IrProgram *p, int64_t v) {
   return shape_numel(&p->vars.data[v].shape, 1) * dtype_size(p->vars.data[v].dtype);
 }
@@ -323,7 +321,7 @@ static UpdGroups find_update_groups(const IrProgram *p, const IrGraph *g, const 
   bool *taken = xcalloc((size_t)n + 1, sizeof(bool));  /* roots already in a group */
   for (int u0 = 0; u0 < n; u0++) {
     const IrNode *a = &g->nodes[u0];
-    if (!is_upd(a) || !in_place_param(g, a->in[0]) || p->vars.data[a->ia[0]].dtype != DT_F32) continue;
+    if (!is_update(a) || !in_place_param(g, a->in[0]) || p->vars.data[a->ia[0]].dtype != DT_F32) continue;
     int64_t v0 = a->ia[0];
     TreeMatch t = {p, g, fused_into, root, voff, 0, shape_numel(&p->vars.data[v0].shape, 1), {0}, 0};
     if (!match_tree(&t, a->in[1], a->in[1])) continue;
@@ -333,7 +331,7 @@ static UpdGroups find_update_groups(const IrProgram *p, const IrGraph *g, const 
     int64_t end = voff[v0] + var_bytes(p, v0);
     for (int u = u0 + 1; u < n; u++) {
       const IrNode *b = &g->nodes[u];
-      if (!is_upd(b)) {
+      if (!is_update(b)) {
         /* between members: only leaves and values computed in a member's loop */
         if (ir_ops[b->op].cls == LEAF || fused_into[u] >= 0) continue;
         break;
@@ -415,7 +413,7 @@ void cg_plan_graph(const IrProgram *p, const IrGraph *g, int64_t max_rows, BufPl
   for (int k = 0; k < groups.len; k++) {
     const UpdGroup *gr = &groups.data[k];
     for (int u = gr->first; u <= gr->last; u++)
-      if (is_upd(&g->nodes[u])) out->update_first[u] = gr->first;
+      if (is_update(&g->nodes[u])) out->update_first[u] = gr->first;
     for (int q = 0; q < gr->npos; q++) {
       Block b = {align_up(gr->span), -1, gr->last};
       for (int m = 0; m < gr->dist.len; m++) {
