@@ -46,7 +46,6 @@ void astrt_split_free(astrt_split *s) {
 static struct {
   void *base;
   size_t len;
-  const void *data;
 } maps[MAX_MAPS];
 static int nmaps;
 static pthread_mutex_t maps_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -60,41 +59,46 @@ int astrt_data_should_map(int64_t bytes) {
   return astrt_mem_available(&avail, &why) && bytes > avail;
 }
 
-astrt_status astrt_data_map(FILE *f, const char *path, size_t len, size_t off, void **data) {
-  *data = NULL;
-  void *base = len ? mmap(NULL, len, PROT_READ, MAP_PRIVATE, fileno(f), 0) : MAP_FAILED;
-  if (base == MAP_FAILED)
+astrt_status astrt_data_map(FILE *f, const char *path, size_t len, void **base) {
+  *base = NULL;
+  void *map = len ? mmap(NULL, len, PROT_READ, MAP_PRIVATE, fileno(f), 0) : MAP_FAILED;
+  if (map == MAP_FAILED)
     return astrt_fail(ASTRT_ERR_IO, "%s: cannot map the file (%s); %s", path, len ? strerror(errno) : "empty",
                       ASTRT_DATA_FIT_HINT);
   pthread_mutex_lock(&maps_mu);
   int slot = nmaps < MAX_MAPS ? nmaps++ : -1;
-  if (slot >= 0) maps[slot].base = base, maps[slot].len = len, maps[slot].data = (char *)base + off;
+  if (slot >= 0) maps[slot].base = map, maps[slot].len = len;
   pthread_mutex_unlock(&maps_mu);
   if (slot < 0) {
-    munmap(base, len);
+    munmap(map, len);
     return astrt_fail(ASTRT_ERR_NOMEM, "%s: more than %d data files mapped at once", path, MAX_MAPS);
   }
-  madvise(base, len, MADV_RANDOM);  /* batches gather examples in shuffled order */
+  madvise(map, len, MADV_RANDOM);  /* batches gather examples in shuffled order */
+  *base = map;
+  return ASTRT_OK;
+}
+
+void astrt_data_mapped_note(const char *path, size_t len) {
   char size[32];
   astrt_fmt_bytes((double)len, size, sizeof size);
   const char *mode = getenv("ASTRT_DATA_MAP");
   fprintf(stderr, "astrt: %s (%s) %s: it is read from the file as training goes "
           "(memory-mapped; slower when examples must come from disk)\n", path, size,
           mode && !strcmp(mode, "always") ? "is mapped (ASTRT_DATA_MAP=always)" : "does not fit in memory");
-  *data = (char *)base + off;
-  return ASTRT_OK;
 }
 
 void astrt_data_release(void *data) {
   if (!data) return;
   pthread_mutex_lock(&maps_mu);
-  for (int i = 0; i < nmaps; i++)
-    if (maps[i].data == data) {
+  for (int i = 0; i < nmaps; i++) {
+    char *base = maps[i].base;
+    if ((char *)data >= base && (char *)data <= base + maps[i].len) {  /* data points into the mapping */
       munmap(maps[i].base, maps[i].len);
       maps[i] = maps[--nmaps];
       pthread_mutex_unlock(&maps_mu);
       return;
     }
+  }
   pthread_mutex_unlock(&maps_mu);
   free(data);
 }

@@ -289,9 +289,10 @@ static astrt_status read_data(idx_file *f, const idx_header *h,
   if (f->raw && h->type == 0x08 && fstat(fileno(f->raw), &sb) == 0 && S_ISREG(sb.st_mode) &&
       (uint64_t)sb.st_size == header + h->bytes && astrt_data_should_map((int64_t)h->bytes)) {
     /* u8 bytes are the array itself: map them rather than read them */
-    void *data;
-    if ((st = astrt_data_map(f->raw, f->path, (size_t)sb.st_size, (size_t)header, &data))) return st;
-    *out = data;
+    void *base;
+    if ((st = astrt_data_map(f->raw, f->path, (size_t)sb.st_size, &base))) return st;
+    astrt_data_mapped_note(f->path, (size_t)sb.st_size);
+    *out = (unsigned char *)base + header;
     return ASTRT_OK;
   }
   if (f->raw && fstat(fileno(f->raw), &sb) == 0 && (uint64_t)sb.st_size >= h->bytes) {

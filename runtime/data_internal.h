@@ -31,11 +31,13 @@
  * ASTRT_DATA_MAP=always; never with ASTRT_DATA_MAP=off). The OS then pages
  * examples in as batches gather them. */
 int astrt_data_should_map(int64_t bytes);
-/* Maps the len bytes of open file f read-only; *data = the mapping + off.
- * astrt_data_release unmaps it. Notes on stderr that `path` is read from
- * disk as training goes. */
-astrt_status astrt_data_map(FILE *f, const char *path, size_t len, size_t off, void **data);
-/* Frees an array's data: unmaps it if astrt_data_map made it, else free(). */
+/* Maps the len bytes of open file f read-only at *base; astrt_data_release
+ * of any pointer into it unmaps it. */
+astrt_status astrt_data_map(FILE *f, const char *path, size_t len, void **base);
+/* Notes on stderr that `path` (len bytes) is read from disk as training goes. */
+void astrt_data_mapped_note(const char *path, size_t len);
+/* Frees an array's data: unmaps the mapping it points into if astrt_data_map
+ * made one, else free(). */
 void astrt_data_release(void *data);
 
 /* Bytes per element of `e` in memory. */

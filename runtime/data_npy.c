@@ -19,7 +19,6 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 
 #define NPY_MAX_RANK (ASTRT_MAX_RANK + 1)
@@ -385,7 +384,8 @@ static astrt_status convert(const npy_header *h, const unsigned char *src,
 /* ---- public ------------------------------------------------------------- */
 
 /* A file too large for memory whose data is already uint8 or float32:
- * mapped, its floats checked (one pass over the file). *done = 0 when the
+ * mapped once, parsed and its floats checked there (one pass over the
+ * file), and kept mapped as the array. *done = 0 when the
  * file is read as usual instead. */
 static astrt_status map_file(const char *path, astrt_array *out, int *done) {
   *done = 0;
@@ -399,11 +399,10 @@ static astrt_status map_file(const char *path, astrt_array *out, int *done) {
     return ASTRT_OK;
   }
   size_t len = (size_t)sb.st_size, off = 0;
-  void *map = mmap(NULL, len, PROT_READ, MAP_PRIVATE, fileno(f), 0);
-  if (map == MAP_FAILED) {
-    fclose(f);
-    return ASTRT_OK;  /* read it: the memory check says what is wrong */
-  }
+  void *map;
+  st = astrt_data_map(f, path, len, &map);
+  fclose(f);
+  if (st) return ASTRT_OK;  /* read it: the memory check says what is wrong */
   npy_header h;
   st = parse_file(path, map, len, &h, &off);
   bool zero_copy = !st && (h.kind == 'f' ? h.size == 4 : h.size == 1 && h.kind != 'i') && off % 4 == 0;
@@ -417,20 +416,16 @@ static astrt_status map_file(const char *path, astrt_array *out, int *done) {
                         (unsigned long long)i, (double)v);
     }
   }
-  munmap(map, len);
   if (st || !zero_copy) {
-    fclose(f);
+    astrt_data_release(map);
     return st;
   }
-  void *data;
-  st = astrt_data_map(f, path, len, off, &data);
-  fclose(f);
-  if (st) return st;
+  astrt_data_mapped_note(path, len);
   out->elem = h.kind == 'f' ? ASTRT_ELEM_F32 : ASTRT_ELEM_U8;
   out->rank = h.ndim - 1;
   for (int i = 1; i < h.ndim; i++) out->dims[i - 1] = h.shape[i];
   out->n = h.shape[0];
-  out->data = data;
+  out->data = (unsigned char *)map + off;
   out->scale = 1.0f;
   out->shift = 0.0f;
   *done = 1;
