@@ -149,49 +149,38 @@ static void check_split3(const astrt_split *s) {
 
 /* ---- IDX tests ---------------------------------------------------------- */
 
-START_TEST(test_idx_raw) {
-  write_images3("img", 0);
-  write_labels3("lab", 0);
+/* writes the 3-example images and labels (gzip-compressed or not), loads
+ * and checks them */
+static void load_split3(const char *img, const char *lab, int gz) {
+  write_images3(img, gz);
+  write_labels3(lab, gz);
   astrt_split s;
-  ck_assert_int_eq(astrt_load_idx(tpath("img"), tpath("lab"), &s), ASTRT_OK);
+  ck_assert_int_eq(astrt_load_idx(tpath(img), tpath(lab), &s), ASTRT_OK);
   check_split3(&s);
   astrt_split_free(&s);
 }
+
+START_TEST(test_idx_raw) { load_split3("img", "lab", 0); }
 END_TEST
 
 /* ASTRT_DATA_MAP=always: the raw u8 images are mapped (the gzip-compressed
  * ones cannot be), contents as read */
 START_TEST(test_idx_mapped) {
   setenv("ASTRT_DATA_MAP", "always", 1);
-  write_images3("img", 0);
-  write_labels3("lab", 0);
-  astrt_split s;
-  ck_assert_int_eq(astrt_load_idx(tpath("img"), tpath("lab"), &s), ASTRT_OK);
-  check_split3(&s);
-  astrt_split_free(&s);
-  write_images3("img.gz", 1);
-  write_labels3("lab.gz", 1);
-  ck_assert_int_eq(astrt_load_idx(tpath("img.gz"), tpath("lab.gz"), &s), ASTRT_OK);
-  check_split3(&s);
-  astrt_split_free(&s);
+  load_split3("img", "lab", 0);
+  load_split3("img.gz", "lab.gz", 1);
   unsetenv("ASTRT_DATA_MAP");
 }
 END_TEST
 
 START_TEST(test_idx_gzip) {
-  write_images3("img.gz", 1);
-  write_labels3("lab.gz", 1);
+  load_split3("img.gz", "lab.gz", 1);
   unsigned char magic[2];
   FILE *f = fopen(tpath("img.gz"), "rb");
   ck_assert_ptr_nonnull(f);
   ck_assert_uint_eq(fread(magic, 1, 2, f), 2);
   fclose(f);
   ck_assert(magic[0] == 0x1f && magic[1] == 0x8b);
-  astrt_split s;
-  ck_assert_int_eq(astrt_load_idx(tpath("img.gz"), tpath("lab.gz"), &s),
-                   ASTRT_OK);
-  check_split3(&s);
-  astrt_split_free(&s);
 }
 END_TEST
 

@@ -177,36 +177,42 @@ START_TEST(freeze_rewrite_structure) {
 }
 END_TEST
 
+/* Three frozen-phase steps (phase 1, dense_1 frozen) of a program without
+ * prefix reuse and of one with it, from the same variables and batches: the
+ * reused one fed its prefix function's features. Their losses go to lf and
+ * lr. */
+static void steps_with_and_without_prefix(TuRun *full, TuRun *reuse, float lf[3], float lr[3]) {
+  ck_assert(full->d->phases[1].prefix == NULL);
+  ck_assert(reuse->d->phases[1].prefix != NULL);
+  ck_assert_int_eq(reuse->d->phases[1].feature_size, 16);
+  fill_vars(full, 8);
+  fill_vars(reuse, 8);
+  float x[64 * 12], feat[64 * 16];
+  int32_t y[64];
+  for (int s = 1; s <= 3; s++) {
+    batch(x, y, 64);
+    float sc[ASTRT_NUM_SCALARS] = {0.1f, (float)s, 64, 1, 0.8f, 0, 1};
+    reuse->d->phases[1].prefix(reuse->vars, reuse->work, x, y, 64, sc, feat, 5);
+    lr[s - 1] = tu_step(reuse, 1, feat, y, 64, 0.1f, s, 0.8f);
+    lf[s - 1] = tu_step(full, 1, x, y, 64, 0.1f, s, 0.8f);
+  }
+}
+
 /* a reused frozen prefix: the prefix function's features fed to the step give
  * the same update as the full step on the raw batch */
 START_TEST(prefix_reuse_equals_full_step) {
   TuRun full, reuse;
-  const char *src_full = MLP("speedup {\n  freeze at(dense_1: 0.5, reuse: false)\n}\n");
-  const char *src_reuse = MLP("speedup {\n  freeze at(dense_1: 0.5)\n}\n");
-  tu_run_init(&full, src_full, "full");
-  tu_run_init(&reuse, src_reuse, "reuse");
-  ck_assert(full.d->phases[1].prefix == NULL);
-  ck_assert(reuse.d->phases[1].prefix != NULL);
-  ck_assert_int_eq(reuse.d->phases[1].feature_size, 16);
+  tu_run_init(&full, MLP("speedup {\n  freeze at(dense_1: 0.5, reuse: false)\n}\n"), "full");
+  tu_run_init(&reuse, MLP("speedup {\n  freeze at(dense_1: 0.5)\n}\n"), "reuse");
   /* the phase's step no longer reads x or dense_1 */
   const IrGraph *g = &reuse.comp.prog->phases.data[1].step;
   for (int i = 0; i < g->len; i++) {
     ck_assert(!(g->nodes[i].op == IR_INPUT && g->nodes[i].ia[0] == 0));
     ck_assert(!(g->nodes[i].op == IR_PARAM && !strncmp(reuse.comp.prog->vars.data[g->nodes[i].ia[0]].name, "dense_1.", 8)));
   }
-  fill_vars(&full, 8);
-  fill_vars(&reuse, 8);
-  float x[64 * 12], feat[64 * 16];
-  int32_t y[64];
-  for (int s = 1; s <= 3; s++) {
-    batch(x, y, 64);
-    float sc[ASTRT_NUM_SCALARS] = {0.1f, (float)s, 64, 1, 0.8f}, out[ASTRT_NUM_OUTPUTS] = {0};
-    reuse.d->phases[1].prefix(reuse.vars, reuse.work, x, y, 64, sc, feat, 5);
-    float lr = tu_step(&reuse, 1, feat, y, 64, 0.1f, s, 0.8f);
-    float lf = tu_step(&full, 1, x, y, 64, 0.1f, s, 0.8f);
-    (void)out;
-    ck_assert_msg(fabsf(lr - lf) <= 1e-5f * fabsf(lf), "loss %.9g vs %.9g", lr, lf);
-  }
+  float lf[3], lr[3];
+  steps_with_and_without_prefix(&full, &reuse, lf, lr);
+  for (int s = 0; s < 3; s++) ck_assert_msg(fabsf(lr[s] - lf[s]) <= 1e-5f * fabsf(lf[s]), "loss %.9g vs %.9g", lr[s], lf[s]);
   for (size_t i = 0; i < sizeof PARAMS / sizeof PARAMS[0]; i++) {
     const float *a = tu_var(&reuse, PARAMS[i]), *b = tu_var(&full, PARAMS[i]);
     for (int64_t k = 0; k < tu_numel(&full, PARAMS[i]); k++)
@@ -236,21 +242,9 @@ START_TEST(prefix_reuse_with_precision) {
   TuRun full, reuse;
   tu_run_init(&full, src_full, "pfull");
   tu_run_init(&reuse, src_reuse, "preuse");
-  ck_assert(full.d->phases[1].prefix == NULL);
-  ck_assert(reuse.d->phases[1].prefix != NULL);
-  ck_assert_int_eq(reuse.d->phases[1].feature_size, 16);
-  fill_vars(&full, 8);
-  fill_vars(&reuse, 8);
-  float x[64 * 12], feat[64 * 16];
-  int32_t y[64];
-  for (int s = 1; s <= 3; s++) {
-    batch(x, y, 64);
-    float sc[ASTRT_NUM_SCALARS] = {0.1f, (float)s, 64, 1, 0.8f, 0, 1};
-    reuse.d->phases[1].prefix(reuse.vars, reuse.work, x, y, 64, sc, feat, 5);
-    float lr = tu_step(&reuse, 1, feat, y, 64, 0.1f, s, 0.8f);
-    float lf = tu_step(&full, 1, x, y, 64, 0.1f, s, 0.8f);
-    ck_assert_msg(lr == lf, "loss %.9g vs %.9g", lr, lf);
-  }
+  float lf[3], lr[3];
+  steps_with_and_without_prefix(&full, &reuse, lf, lr);
+  for (int s = 0; s < 3; s++) ck_assert_msg(lr[s] == lf[s], "loss %.9g vs %.9g", lr[s], lf[s]);
   ck_assert(memcmp(reuse.vars, full.vars, (size_t)full.d->var_bytes) == 0);
   tu_run_free(&full);
   tu_run_free(&reuse);
