@@ -432,13 +432,18 @@ static int conv_split(const astrt_conv_shape *s) {
   return parts > 1 && s->n >= 2 * parts;
 }
 
+/* a job whose parts write disjoint images: split, or on one thread */
+static void conv_run(conv_job *j) {
+  if (conv_split(&j->s)) astrt_pool_run(conv_part, j);
+  else conv_part(j, 0, 1);
+}
+
 void astrt_conv2d_f32(const astrt_conv_shape *s,
                       const float *x,  // [N, C, H, W]
                       const float *w,  // [O, C, KH, KW]
                       float *y) {      // [N, O, OH, OW]
   conv_job j = {*s, x, w, NULL, y, NULL, 0};
-  if (conv_split(s)) astrt_pool_run(conv_part, &j);
-  else conv_part(&j, 0, 1);
+  conv_run(&j);
 }
 
 void astrt_conv2d_grad_input_f32(const astrt_conv_shape *s,
@@ -446,8 +451,7 @@ void astrt_conv2d_grad_input_f32(const astrt_conv_shape *s,
                                  const float *w,   // [O, C, KH, KW]
                                  float *dx) {      // [N, C, H, W]
   conv_job j = {*s, dy, w, NULL, dx, NULL, 1};
-  if (conv_split(s)) astrt_pool_run(conv_part, &j);
-  else conv_part(&j, 0, 1);
+  conv_run(&j);
 }
 
 void astrt_conv2d_grad_weight_f32(const astrt_conv_shape *s,
