@@ -124,6 +124,13 @@ static int64_t run_end(float **ptrs, const int64_t *counts, int64_t n, int64_t k
 }
 #endif
 
+#ifdef ASTRT_HAVE_MPI
+/* whether the run [k, j) is reduced where it lies (else it is packed) */
+static bool run_in_place(float **ptrs, const int64_t *counts, int64_t k, int64_t j) {
+  return j - k > 1 && ptrs[j - 1] + counts[j - 1] - ptrs[k] >= RUN_MIN;
+}
+#endif
+
 void astrt_dist_allreduce(float **ptrs, const int64_t *counts, int64_t n, float weight) {
   if (g_size <= 1) return;
 #ifdef ASTRT_HAVE_MPI
@@ -131,23 +138,17 @@ void astrt_dist_allreduce(float **ptrs, const int64_t *counts, int64_t n, float 
    * padding floats between them too: the update zeroes those); the rest
    * packed into one buffer, reduced, unpacked */
   int64_t total = 0;
-  bool *in_run = calloc((size_t)n + 1, sizeof *in_run);
-  if (!in_run) {
-    fprintf(stderr, "astrt: out of memory for the gradient allreduce\n");
-    MPI_Abort(MPI_COMM_WORLD, 1);
-  }
-  for (int64_t k = 0; k < n;) {
-    int64_t j = run_end(ptrs, counts, n, k);
-    int64_t span = ptrs[j - 1] + counts[j - 1] - ptrs[k];
-    if (j - k > 1 && span >= RUN_MIN) {
+  for (int64_t k = 0, j; k < n; k = j) {
+    j = run_end(ptrs, counts, n, k);
+    if (run_in_place(ptrs, counts, k, j)) {
+      int64_t span = ptrs[j - 1] + counts[j - 1] - ptrs[k];
       for (int64_t i = 0; i < span; i++) ptrs[k][i] *= weight;
       allreduce_in_place(ptrs[k], span);
-      for (int64_t q = k; q < j; q++) in_run[q] = true;
     } else {
       for (int64_t q = k; q < j; q++) total += counts[q];
     }
-    k = j;
   }
+  if (total == 0) return;
   if (total > g_pack_cap) {
     float *grown = realloc(g_pack, (size_t)total * sizeof *grown);
     if (!grown) {
@@ -157,20 +158,19 @@ void astrt_dist_allreduce(float **ptrs, const int64_t *counts, int64_t n, float 
     if (!g_pack) atexit(free_pack);
     g_pack = grown, g_pack_cap = total;
   }
-  if (total > 0) {
+  for (int pass = 0; pass < 2; pass++) {  /* pack, reduce, unpack */
     float *p = g_pack;
-    for (int64_t k = 0; k < n; k++)
-      if (!in_run[k])
-        for (int64_t i = 0; i < counts[k]; i++) *p++ = weight * ptrs[k][i];
-    allreduce_in_place(g_pack, total);
-    p = g_pack;
-    for (int64_t k = 0; k < n; k++)
-      if (!in_run[k]) {
-        memcpy(ptrs[k], p, (size_t)counts[k] * sizeof(float));
-        p += counts[k];
-      }
+    for (int64_t k = 0, j; k < n; k = j) {
+      j = run_end(ptrs, counts, n, k);
+      if (run_in_place(ptrs, counts, k, j)) continue;
+      for (int64_t q = k; q < j; p += counts[q], q++)
+        if (pass == 0)
+          for (int64_t i = 0; i < counts[q]; i++) p[i] = weight * ptrs[q][i];
+        else
+          memcpy(ptrs[q], p, (size_t)counts[q] * sizeof(float));
+    }
+    if (pass == 0) allreduce_in_place(g_pack, total);
   }
-  free(in_run);
 #else
   (void)ptrs, (void)counts, (void)n, (void)weight;
 #endif
