@@ -15,7 +15,7 @@
 #   share/doc/astc/ (README, docs/*.md, examples/embed)
 #
 # The prefix is relocatable: astc finds libastrt.a and the stdlib relative to
-# its own executable (compiler/install_paths.c), the package config relative
+# its own executable (compiler/base/install_paths.c), the package config relative
 # to itself, and astrt.pc relative to ${pcfiledir}.
 
 include(GNUInstallDirs)
@@ -37,7 +37,7 @@ foreach(v BINDIR LIBDIR DATADIR)
 endforeach()
 file(RELATIVE_PATH _astc_rel_lib ${_astc_BINDIR} ${_astc_LIBDIR}/libastrt.a)
 file(RELATIVE_PATH _astc_rel_stdlib ${_astc_BINDIR} ${_astc_DATADIR}/astc/stdlib)
-set_property(SOURCE ${PROJECT_SOURCE_DIR}/compiler/install_paths.c
+set_property(SOURCE ${PROJECT_SOURCE_DIR}/compiler/base/install_paths.c
              DIRECTORY ${PROJECT_SOURCE_DIR}/compiler
              APPEND PROPERTY COMPILE_DEFINITIONS
              ASTC_REL_RUNTIME_LIB="${_astc_rel_lib}"
@@ -57,12 +57,9 @@ endif()
 install(TARGETS astrt EXPORT astrtTargets
         ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
         ${_astrt_includes})
-install(FILES
-          ${PROJECT_SOURCE_DIR}/runtime/astrt.h
-          ${PROJECT_SOURCE_DIR}/runtime/astrt_program.h
-          ${PROJECT_SOURCE_DIR}/runtime/astrt_model.h
-          ${PROJECT_SOURCE_DIR}/runtime/astrt_kernels.h
-        DESTINATION ${ASTC_INSTALL_INCLUDEDIR})
+install(DIRECTORY ${PROJECT_SOURCE_DIR}/runtime/include/astrt/
+        DESTINATION ${ASTC_INSTALL_INCLUDEDIR}
+        FILES_MATCHING PATTERN "*.h")
 
 install(DIRECTORY ${PROJECT_SOURCE_DIR}/stdlib/
         DESTINATION ${ASTC_INSTALL_STDLIBDIR}
@@ -118,7 +115,7 @@ foreach(v LIBDIR INCLUDEDIR BINDIR)
     set(ASTC_PC_${v} "\${prefix}/${CMAKE_INSTALL_${v}}")
   endif()
 endforeach()
-# Generated code maps vector exp/log/tanh to glibc's libmvec (compiler/target.c)
+# Generated code maps vector exp/log/tanh to glibc's libmvec (compiler/codegen/target.c)
 find_library(ASTC_MVEC_LIBRARY mvec)
 mark_as_advanced(ASTC_MVEC_LIBRARY)
 if(ASTC_MVEC_LIBRARY)

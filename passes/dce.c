@@ -1,4 +1,5 @@
-/* dce.c — dead-code elimination. A node lives if it has an effect (output,
+/* dce.c — the dead-code elimination pass (ir_dce, compiler/ir/ir_dce.c) over
+ * every graph of the program. A node lives if it has an effect (output,
  * state assignment, parameter update) or a live node uses it. After freezing,
  * this is what removes the weight gradients of frozen layers, the
  * input-gradient chain below the lowest trainable layer, and the reads of
@@ -7,26 +8,6 @@
 
 #include "pass.h"
 #include "rewrite.h"
-
-int ir_dce(IrGraph *g) {
-  bool *live = xcalloc((size_t)g->len + 1, sizeof(bool));
-  for (int i = g->len - 1; i >= 0; i--) {
-    const IrNode *n = &g->nodes[i];
-    if (ir_ops[n->op].cls == EFFECT) live[i] = true;
-    if (!live[i]) continue;
-    for (int k = 0; k < n->nin; k++) live[n->in[k]] = true;
-  }
-  IrRewrite rw;
-  rw_begin(&rw, g);
-  int removed = 0;
-  for (int i = 0; i < g->len; i++) {
-    if (live[i]) rw_copy(&rw, i);
-    else removed++;
-  }
-  rw_end(&rw, g);
-  free(live);
-  return removed;
-}
 
 bool pass_dce(PassContext *c) {
   for (int i = 0; i < c->p->phases.len; i++) ir_dce(&c->p->phases.data[i].step);

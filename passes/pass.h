@@ -10,6 +10,7 @@
 #define ASTC_PASS_H
 
 #include "ir.h"
+#include "rewrite.h"
 #include "speedup.h"
 
 typedef struct PassContext {
@@ -53,8 +54,5 @@ bool pass_prefix(PassContext *c);
  * position of their first parameter in the step graph). Returns the count;
  * out receives layer indices (p->layers.len entries available). */
 int pass_param_layers(const IrProgram *p, int *out);
-/* Removes nodes whose value nothing uses and that have no effect; keeps
- * node order. Returns the number removed. */
-int ir_dce(IrGraph *g);
 
 #endif

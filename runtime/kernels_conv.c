@@ -65,21 +65,6 @@ typedef struct conv_geom {
   int64_t k;               /* C*KH*KW, rows of col    */
 } conv_geom;
 
-static int64_t out_size(int64_t in, int64_t k, int64_t s, int64_t pad) {
-  if (s < 1 || k < 1 || in < 0 || pad < 0 || in + 2 * pad < k) return 0;
-  return (in + 2 * pad - k) / s + 1;
-}
-
-/* Number of output positions along one axis; 0 when the window does not fit
- * (H + 2*PH < KH) or the shape is invalid. */
-int64_t astrt_conv_out_h(const astrt_conv_shape *s) {
-  return out_size(s->h, s->kh, s->sh, s->ph);
-}
-
-int64_t astrt_conv_out_w(const astrt_conv_shape *s) {
-  return out_size(s->w, s->kw, s->sw, s->pw);
-}
-
 static conv_geom conv_geom_of(const astrt_conv_shape *s, const char *who) {
   if (s->n < 0 || s->c < 0 || s->h < 0 || s->w < 0 || s->o < 0 ||
       s->kh < 1 || s->kw < 1 || s->sh < 1 || s->sw < 1 || s->ph < 0 ||

@@ -4,7 +4,7 @@
  * (astrt_count_correct).
  *
  * The dropout formula is shared with the compiler's reference interpreter
- * (compiler/interp.c) and must stay identical to it:
+ * (compiler/ir/interp.c) and must stay identical to it:
  *   key  = astrt_subkey(astrt_subkey(seed, step), site)
  *   mask = astrt_uniform(key, k) >= p ? 1 / (1 - p) : 0
  * where k numbers the elements of the whole batch (a micro-batch passes the

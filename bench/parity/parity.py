@@ -94,7 +94,7 @@ def build_harness(args, train, d):
     obj = os.path.join(d, "model.o")
     exe = os.path.join(d, "harness")
     run([args.astc, "build", train, "--emit=obj", "--no-main", "-o", obj])
-    run(shlex.split(args.cc) + ["-O2", "-std=c17", "-I", os.path.join(ROOT, "runtime"),
+    run(shlex.split(args.cc) + ["-O2", "-std=c17", "-I", os.path.join(ROOT, "runtime", "include", "astrt"),
                                 os.path.join(HERE, "harness.c"), obj, args.runtime, "-o", exe]
         + shlex.split(args.ldflags))
     return exe

@@ -1,4 +1,4 @@
-/* test_model.c — the embedding API (runtime/astrt_model.h) on JIT-compiled
+/* test_model.c — the embedding API (runtime/include/astrt/astrt_model.h) on JIT-compiled
  * programs:
  *   - astrt_model_train on an in-memory split, and on a fetch callback over
  *     the same examples, ends bit-identical to astrt_train (the executable's

@@ -1,4 +1,4 @@
-/* test_stats.c — the statistics of astc compare (compiler/stats.c) against
+/* test_stats.c — the statistics of astc compare (compiler/tools/stats.c) against
  * values computed by hand. */
 #include <check.h>
 #include <math.h>

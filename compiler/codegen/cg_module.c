@@ -13,135 +13,6 @@
 #include "astrt_program.h"
 #include "cg_internal.h"
 
-/* ---- the runtime functions generated code calls -------------------------------------- */
-
-typedef struct RtSig {
-  const char *name;
-  const char *sig;   /* return type then parameters: v void, f float, i i32, l i64, p ptr */
-  void *addr;
-} RtSig;
-
-static const RtSig rt_sigs[RT_NUM] = {
-    [RT_SGEMM] = {"astrt_sgemm", "viilllfppfp", (void *)astrt_sgemm},
-    [RT_CONV2D] = {"astrt_conv2d_f32", "vpppp", (void *)astrt_conv2d_f32},
-    [RT_CONV2D_GRAD_INPUT] = {"astrt_conv2d_grad_input_f32", "vpppp", (void *)astrt_conv2d_grad_input_f32},
-    [RT_CONV2D_GRAD_WEIGHT] = {"astrt_conv2d_grad_weight_f32", "vpppp", (void *)astrt_conv2d_grad_weight_f32},
-    [RT_MAXPOOL2D] = {"astrt_maxpool2d_f32", "vppp", (void *)astrt_maxpool2d_f32},
-    [RT_MAXPOOL2D_GRAD] = {"astrt_maxpool2d_grad_f32", "vpppp", (void *)astrt_maxpool2d_grad_f32},
-    [RT_AVGPOOL2D] = {"astrt_avgpool2d_f32", "vppp", (void *)astrt_avgpool2d_f32},
-    [RT_AVGPOOL2D_GRAD] = {"astrt_avgpool2d_grad_f32", "vppp", (void *)astrt_avgpool2d_grad_f32},
-    [RT_DROPOUT_MASK] = {"astrt_dropout_mask", "vpllflll", (void *)astrt_dropout_mask},
-    [RT_COUNT_CORRECT] = {"astrt_count_correct", "fppll", (void *)astrt_count_correct},
-    [RT_SOFTMAX_XENT] = {"astrt_softmax_xent", "vppllfpppf", (void *)astrt_softmax_xent},
-    [RT_TANHF] = {"tanhf", "ff", (void *)tanhf},
-    [RT_ALL_FINITE] = {"astrt_all_finite", "fpl", (void *)astrt_all_finite},
-    [RT_CHECK_FINITE] = {"astrt_check_finite", "vplpli", (void *)astrt_check_finite},
-    [RT_DIST_ALLREDUCE] = {"astrt_dist_allreduce", "vpplf", (void *)astrt_dist_allreduce},
-    [RT_POOL_RUN] = {"astrt_pool_run", "vpp", (void *)astrt_pool_run},
-    [RT_ASTRT_MAIN] = {"astrt_exe_main", "iipp", (void *)astrt_exe_main},
-};
-
-const char *cg_rt_name(CgRuntimeFn f) { return rt_sigs[f].name; }
-void *cg_rt_address(CgRuntimeFn f) { return rt_sigs[f].addr; }
-
-static LLVMTypeRef sig_type(Cg *cg, char c) {
-  switch (c) {
-  case 'v': return cg->voidt;
-  case 'f': return cg->f32;
-  case 'i': return cg->i32;
-  case 'l': return cg->i64;
-  default: return cg->ptr;
-  }
-}
-
-LLVMValueRef cg_rt(Cg *cg, CgRuntimeFn f) {
-  if (cg->rt[f]) return cg->rt[f];
-  const char *s = rt_sigs[f].sig;
-  LLVMTypeRef params[16];
-  unsigned n = 0;
-  for (const char *c = s + 1; *c; c++) params[n++] = sig_type(cg, *c);
-  cg->rt_type[f] = LLVMFunctionType(sig_type(cg, s[0]), params, n, 0);
-  cg->rt[f] = LLVMAddFunction(cg->mod, rt_sigs[f].name, cg->rt_type[f]);
-  LLVMSetLinkage(cg->rt[f], LLVMExternalLinkage);
-  return cg->rt[f];
-}
-
-LLVMValueRef cg_call(Cg *cg, CgRuntimeFn f, LLVMValueRef *args, unsigned n) {
-  LLVMValueRef fn = cg_rt(cg, f);
-  return LLVMBuildCall2(cg->b, cg->rt_type[f], fn, args, n, "");
-}
-
-/* ---- small helpers ------------------------------------------------------------------ */
-
-LLVMValueRef cg_i64(Cg *cg, int64_t v) { return LLVMConstInt(cg->i64, (unsigned long long)v, 1); }
-LLVMValueRef cg_f32(Cg *cg, double v) { return LLVMConstReal(cg->f32, v); }
-
-LLVMValueRef cg_dim(Cg *cg, int64_t d) { return d == IR_DIM_B ? cg->a_rows : cg_i64(cg, d); }
-
-LLVMValueRef cg_numel(Cg *cg, const Shape *s) {
-  int64_t c = 1;
-  bool batch = false;
-  for (int i = 0; i < s->rank; i++) {
-    if (s->d[i] == IR_DIM_B) batch = true;
-    else c *= s->d[i];
-  }
-  LLVMValueRef n = cg_i64(cg, c);
-  return batch ? LLVMBuildNSWMul(cg->b, n, cg->a_rows, "numel") : n;
-}
-
-static LLVMValueRef byte_gep(Cg *cg, LLVMValueRef base, int64_t off) {
-  LLVMValueRef idx = cg_i64(cg, off);
-  return LLVMBuildInBoundsGEP2(cg->b, cg->i8, base, &idx, 1, "");
-}
-
-LLVMValueRef cg_addr(Cg *cg, int node) {
-  const IrNode *n = &cg->g->nodes[node];
-  switch (n->op) {
-  case IR_PARAM:
-    if (cg->plan.offset[node] >= 0) return byte_gep(cg, cg->a_work, cg->plan.offset[node]);  /* a snapshot */
-    return byte_gep(cg, cg->a_vars, cg->var_offsets[n->ia[0]]);
-  case IR_INPUT: return n->ia[0] == 1 ? cg->a_y : cg->a_x;  /* features come in x's place */
-  default: break;
-  }
-  if (ir_ops[n->op].cls == VIEW) return cg_addr(cg, n->in[0]);
-  ASTC_ASSERT(cg->plan.offset[node] >= 0);
-  return byte_gep(cg, cg->a_work, cg->plan.offset[node]);
-}
-
-LLVMTypeRef cg_elem_type(Cg *cg, DType t) {
-  switch (t) {
-  case DT_I32: return cg->i32;
-  case DT_BF16: return LLVMInt16TypeInContext(cg->ctx);  /* bf16 bits */
-  case DT_F16: return LLVMHalfTypeInContext(cg->ctx);
-  default: return cg->f32;
-  }
-}
-
-LLVMValueRef cg_elem_addr(Cg *cg, int node, LLVMValueRef index) {
-  LLVMValueRef base = cg_addr(cg, node);
-  return LLVMBuildInBoundsGEP2(cg->b, cg_elem_type(cg, cg->g->nodes[node].type.dtype), base, &index, 1, "");
-}
-
-LLVMValueRef cg_load_f32(Cg *cg, LLVMValueRef addr) {
-  LLVMValueRef v = LLVMBuildLoad2(cg->b, cg->f32, addr, "");
-  LLVMSetAlignment(v, 4);
-  return v;
-}
-
-void cg_store_f32(Cg *cg, LLVMValueRef v, LLVMValueRef addr) {
-  LLVMValueRef s = LLVMBuildStore(cg->b, v, addr);
-  LLVMSetAlignment(s, 4);
-}
-
-LLVMValueRef cg_intrinsic(Cg *cg, const char *name, LLVMValueRef *args, unsigned n) {
-  unsigned id = LLVMLookupIntrinsicID(name, strlen(name));
-  ASTC_ASSERT(id != 0);
-  LLVMTypeRef t = cg->f32;
-  LLVMValueRef fn = LLVMGetIntrinsicDeclaration(cg->mod, id, &t, 1);
-  LLVMTypeRef fty = LLVMIntrinsicGetType(cg->ctx, id, &t, 1);
-  return LLVMBuildCall2(cg->b, fty, fn, args, n, "");
-}
-
 /* an alloca'd array of i64 shape parameters, in the entry block */
 static LLVMValueRef shape_array(Cg *cg, LLVMValueRef *vals, int n) {
   LLVMBasicBlockRef cur = LLVMGetInsertBlock(cg->b);
@@ -218,11 +89,6 @@ static void emit_pool(Cg *cg, int node) {
   }
 }
 
-static LLVMValueRef scalar_arg(Cg *cg, IrScalar s) {
-  LLVMValueRef idx = cg_i64(cg, s);
-  return cg_load_f32(cg, LLVMBuildInBoundsGEP2(cg->b, cg->f32, cg->a_scalars, &idx, 1, ""));
-}
-
 /* onehot: zero the [rows, K] result, then one 1.0 per row (labels outside
  * [0, K) were rejected when the data was loaded; they are skipped here) */
 typedef struct OnehotCtx {
@@ -246,14 +112,13 @@ static void onehot_row(Cg *cg, LLVMValueRef *idx, void *vctx) {
 }
 
 static LLVMValueRef scalar_value(Cg *cg, int node);
-static LLVMValueRef immediate_value(Cg *cg, int node);
 
 /* the value of a uniform node (cg_uniform), computed here from immediates,
  * even those later in the graph than the point of use */
 static LLVMValueRef uniform_value(Cg *cg, int node) {
   const IrNode *n = &cg->g->nodes[node];
   if (n->op == IR_CONST) return cg_f32(cg, n->fa[0]);
-  if (n->op == IR_SCALAR) return cg->imm[node] ? cg->imm[node] : immediate_value(cg, node);  /* not kept */
+  if (n->op == IR_SCALAR) return cg->imm[node] ? cg->imm[node] : cg_immediate_value(cg, node);  /* not kept */
   if (n->op == IR_RESHAPE || n->op == IR_BROADCAST) return uniform_value(cg, n->in[0]);
   LLVMValueRef v[IR_MAX_IN];
   for (int k = 0; k < n->nin; k++) v[k] = uniform_value(cg, n->in[k]);
@@ -292,9 +157,9 @@ static void emit_special(Cg *cg, int node) {
     cg_loop_nest(cg, 1, &rows, onehot_row, &c);
   } else if (n->op == IR_DROPOUT_MASK) {
     /* in a micro-batch, the mask continues the big batch's element numbering */
-    LLVMValueRef step = LLVMBuildFPToUI(cg->b, scalar_arg(cg, SC_STEP), cg->i64, "");
+    LLVMValueRef step = LLVMBuildFPToUI(cg->b, cg_scalar_arg(cg, SC_STEP), cg->i64, "");
     /* the batch-wide number of this (micro-batch's or shard's) first row */
-    LLVMValueRef first_row = LLVMBuildFPToSI(cg->b, scalar_arg(cg, SC_ROW0), cg->i64, "row0");
+    LLVMValueRef first_row = LLVMBuildFPToSI(cg->b, cg_scalar_arg(cg, SC_ROW0), cg->i64, "row0");
     if (cg->in_micro) first_row = LLVMBuildNSWAdd(cg->b, first_row, cg->micro_first, "");
     Shape row = n->type.shape;
     row.d[0] = 1;
@@ -308,7 +173,7 @@ static void emit_special(Cg *cg, int node) {
   } else if (n->op == IR_SCHED) {
     /* f(t) in double, as the driver's schedules are */
     LLVMValueRef t = LLVMBuildFPExt(cg->b, scalar_value(cg, n->in[0]), cg->f64, "");
-    LLVMValueRef step = LLVMBuildFPExt(cg->b, scalar_arg(cg, SC_STEP), cg->f64, "");
+    LLVMValueRef step = LLVMBuildFPExt(cg->b, cg_scalar_arg(cg, SC_STEP), cg->f64, "");
     step = LLVMBuildFSub(cg->b, step, LLVMConstReal(cg->f64, 1), "");
     LLVMValueRef v = cg_sched_value(cg, n->sx, (LLVMValueRef[]){t, step, LLVMConstReal(cg->f64, 0)});
     cg_store_f32(cg, LLVMBuildFPTrunc(cg->b, v, cg->f32, ""), cg_addr(cg, node));
@@ -340,7 +205,7 @@ static void emit_effect(Cg *cg, int node) {
   }
   case IR_ASSIGN: {
     const IrVar *v = &cg->p->vars.data[n->ia[0]];
-    LLVMValueRef dst = byte_gep(cg, cg->a_vars, cg->var_offsets[n->ia[0]]);
+    LLVMValueRef dst = cg_byte_gep(cg, cg->a_vars, cg->var_offsets[n->ia[0]]);
     LLVMBasicBlockRef done = NULL;
     if (cg->diag_on) {  /* diagnose mode changes no variable */
       LLVMBasicBlockRef set = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "assign");
@@ -391,7 +256,7 @@ static void emit_allreduce(Cg *cg, int first) {
     LLVMBuildStore(cg->b, cg_numel(cg, &x->type.shape),
                    LLVMBuildInBoundsGEP2(cg->b, LLVMArrayType2(cg->i64, (uint64_t)n), counts, idx, 2, ""));
   }
-  LLVMValueRef args[4] = {ptrs, counts, cg_i64(cg, n), scalar_arg(cg, SC_SHARD)};
+  LLVMValueRef args[4] = {ptrs, counts, cg_i64(cg, n), cg_scalar_arg(cg, SC_SHARD)};
   cg_call(cg, RT_DIST_ALLREDUCE, args, 4);
 }
 
@@ -425,87 +290,12 @@ static void emit_node(Cg *cg, int node) {
   diag_check(cg, node);
 }
 
-/* an immediate's value, computed here */
-static LLVMValueRef immediate_value(Cg *cg, int node) {
-  const IrNode *n = &cg->g->nodes[node];
-  if (n->op == IR_CONST) return cg_f32(cg, n->fa[0]);
-  if (n->ia[0] == SC_ROWS) return LLVMBuildSIToFP(cg->b, cg->a_rows, cg->f32, "rows");
-  return scalar_arg(cg, (IrScalar)n->ia[0]);
-}
-
-static void emit_immediate(Cg *cg, int node) { cg->imm[node] = immediate_value(cg, node); }
-
-/* A reshape of an immediate (the mean's gradient of a constant seed,
- * f32[] -> f32[1]) is that immediate: it has no memory to point into. */
-static void reshape_immediate(Cg *cg, int node) {
-  const IrNode *n = &cg->g->nodes[node];
-  if (n->op == IR_RESHAPE && cg->imm[n->in[0]]) cg->imm[node] = cg->imm[n->in[0]];
-}
-
 /* ---- parallel loops ------------------------------------------------------------------ */
-
-void cg_parallel(Cg *cg, CgExtent *extent, CgRange *range, void *ctx) {
-  ASTC_ASSERT(!cg->in_micro);
-  LLVMTypeRef fields[8] = {cg->ptr, cg->ptr, cg->ptr, cg->ptr, cg->i64, cg->ptr, cg->ptr, cg->i64};
-  LLVMTypeRef st = LLVMStructTypeInContext(cg->ctx, fields, 8, 0);
-  /* the caller: the step's arguments into a stack record (allocated once, in the entry block) */
-  LLVMBasicBlockRef here = LLVMGetInsertBlock(cg->b);
-  LLVMPositionBuilderAtEnd(cg->b, cg->entry);
-  LLVMValueRef rec = LLVMBuildAlloca(cg->b, st, "par_args");
-  LLVMPositionBuilderAtEnd(cg->b, here);
-  LLVMValueRef args[8] = {cg->a_vars, cg->a_work, cg->a_x, cg->a_y, cg->a_rows, cg->a_scalars, cg->a_outputs, cg->a_seed};
-  for (unsigned i = 0; i < 8; i++) LLVMBuildStore(cg->b, args[i], LLVMBuildStructGEP2(cg->b, st, rec, i, ""));
-  /* the outlined function: void (ptr ctx, i32 part, i32 parts) */
-  char name[96];
-  snprintf(name, sizeof name, "%s_par_%d", LLVMGetValueName(cg->fn), cg->nparallel++);
-  LLVMTypeRef params[3] = {cg->ptr, cg->i32, cg->i32};
-  LLVMValueRef fn = LLVMAddFunction(cg->mod, name, LLVMFunctionType(cg->voidt, params, 3, 0));
-  LLVMSetLinkage(fn, LLVMInternalLinkage);
-  LLVMAddAttributeAtIndex(fn, LLVMAttributeFunctionIndex,
-                          LLVMCreateEnumAttribute(cg->ctx, LLVMGetEnumAttributeKindForName("nounwind", 8), 0));
-  /* generate it with the caller's state put aside */
-  Cg saved = *cg;
-  cg->fn = fn;
-  cg->entry = LLVMAppendBasicBlockInContext(cg->ctx, fn, "entry");
-  LLVMPositionBuilderAtEnd(cg->b, cg->entry);
-  LLVMValueRef p = LLVMGetParam(fn, 0);
-  LLVMValueRef *a[8] = {&cg->a_vars, &cg->a_work, &cg->a_x, &cg->a_y, &cg->a_rows, &cg->a_scalars, &cg->a_outputs,
-                        &cg->a_seed};
-  for (unsigned i = 0; i < 8; i++) *a[i] = LLVMBuildLoad2(cg->b, fields[i], LLVMBuildStructGEP2(cg->b, st, p, i, ""), "");
-  cg->imm = xcalloc((size_t)cg->g->len + 1, sizeof(LLVMValueRef));
-  cg->diag_on = NULL;
-  for (int i = 0; i < cg->g->len; i++) {
-    if (cg_is_immediate(&cg->g->nodes[i])) emit_immediate(cg, i);
-    else reshape_immediate(cg, i);
-  }
-  LLVMValueRef n = extent(cg, ctx);
-  LLVMValueRef part = LLVMBuildSExt(cg->b, LLVMGetParam(fn, 1), cg->i64, "part");
-  LLVMValueRef parts = LLVMBuildSExt(cg->b, LLVMGetParam(fn, 2), cg->i64, "parts");
-  LLVMValueRef lo = LLVMBuildSDiv(cg->b, LLVMBuildNSWMul(cg->b, n, part, ""), parts, "lo");
-  LLVMValueRef hi = LLVMBuildSDiv(cg->b, LLVMBuildNSWMul(cg->b, n, LLVMBuildNSWAdd(cg->b, part, cg_i64(cg, 1), ""), ""),
-                                  parts, "hi");
-  range(cg, lo, hi, ctx);
-  LLVMBuildRetVoid(cg->b);
-  free(cg->imm);
-  /* back to the caller, keeping the runtime declarations made meanwhile */
-  int used = cg->nparallel;
-  LLVMValueRef rt[RT_NUM];
-  LLVMTypeRef rt_type[RT_NUM];
-  memcpy(rt, cg->rt, sizeof rt);
-  memcpy(rt_type, cg->rt_type, sizeof rt_type);
-  *cg = saved;
-  memcpy(cg->rt, rt, sizeof rt);
-  memcpy(cg->rt_type, rt_type, sizeof rt_type);
-  cg->nparallel = used;
-  LLVMPositionBuilderAtEnd(cg->b, here);
-  LLVMValueRef call[2] = {fn, rec};
-  cg_call(cg, RT_POOL_RUN, call, 2);
-}
 
 static void emit_node_code(Cg *cg, int node) {
   const IrNode *n = &cg->g->nodes[node];
   if (cg_is_immediate(n)) {
-    emit_immediate(cg, node);
+    cg_emit_immediate(cg, node);
     return;
   }
   switch (ir_ops[n->op].cls) {
@@ -517,12 +307,12 @@ static void emit_node_code(Cg *cg, int node) {
       /* a variable the step also assigns: read it as it is now */
       const IrVar *v = &cg->p->vars.data[n->ia[0]];
       int64_t bytes = shape_numel(&v->shape, 1) * dtype_size(v->dtype);
-      LLVMBuildMemCpy(cg->b, cg_addr(cg, node), 4, byte_gep(cg, cg->a_vars, cg->var_offsets[n->ia[0]]), 4,
+      LLVMBuildMemCpy(cg->b, cg_addr(cg, node), 4, cg_byte_gep(cg, cg->a_vars, cg->var_offsets[n->ia[0]]), 4,
                       cg_i64(cg, bytes));
     }
     return;  /* other params and inputs are addressed in place */
   case VIEW:
-    reshape_immediate(cg, node);
+    cg_reshape_immediate(cg, node);
     if (n->op == IR_ALLREDUCE && (node == 0 || cg->g->nodes[node - 1].op != IR_ALLREDUCE)) emit_allreduce(cg, node);
     return;
   case EW_UNARY: case EW_BINARY: case BROADCAST: cg_elementwise(cg, node); return;

@@ -529,3 +529,61 @@ void cg_adamw_update(Cg *cg, int node) {
   UpdCtx c = {node, adamw_body, adamw_setup, numel, 0, 0, 0, 0, 0, last};
   guarded(cg, &cg->g->nodes[node], &c);
 }
+
+void cg_parallel(Cg *cg, CgExtent *extent, CgRange *range, void *ctx) {
+  ASTC_ASSERT(!cg->in_micro);
+  LLVMTypeRef fields[8] = {cg->ptr, cg->ptr, cg->ptr, cg->ptr, cg->i64, cg->ptr, cg->ptr, cg->i64};
+  LLVMTypeRef st = LLVMStructTypeInContext(cg->ctx, fields, 8, 0);
+  /* the caller: the step's arguments into a stack record (allocated once, in the entry block) */
+  LLVMBasicBlockRef here = LLVMGetInsertBlock(cg->b);
+  LLVMPositionBuilderAtEnd(cg->b, cg->entry);
+  LLVMValueRef rec = LLVMBuildAlloca(cg->b, st, "par_args");
+  LLVMPositionBuilderAtEnd(cg->b, here);
+  LLVMValueRef args[8] = {cg->a_vars, cg->a_work, cg->a_x, cg->a_y, cg->a_rows, cg->a_scalars, cg->a_outputs, cg->a_seed};
+  for (unsigned i = 0; i < 8; i++) LLVMBuildStore(cg->b, args[i], LLVMBuildStructGEP2(cg->b, st, rec, i, ""));
+  /* the outlined function: void (ptr ctx, i32 part, i32 parts) */
+  char name[96];
+  snprintf(name, sizeof name, "%s_par_%d", LLVMGetValueName(cg->fn), cg->nparallel++);
+  LLVMTypeRef params[3] = {cg->ptr, cg->i32, cg->i32};
+  LLVMValueRef fn = LLVMAddFunction(cg->mod, name, LLVMFunctionType(cg->voidt, params, 3, 0));
+  LLVMSetLinkage(fn, LLVMInternalLinkage);
+  LLVMAddAttributeAtIndex(fn, LLVMAttributeFunctionIndex,
+                          LLVMCreateEnumAttribute(cg->ctx, LLVMGetEnumAttributeKindForName("nounwind", 8), 0));
+  /* generate it with the caller's state put aside */
+  Cg saved = *cg;
+  cg->fn = fn;
+  cg->entry = LLVMAppendBasicBlockInContext(cg->ctx, fn, "entry");
+  LLVMPositionBuilderAtEnd(cg->b, cg->entry);
+  LLVMValueRef p = LLVMGetParam(fn, 0);
+  LLVMValueRef *a[8] = {&cg->a_vars, &cg->a_work, &cg->a_x, &cg->a_y, &cg->a_rows, &cg->a_scalars, &cg->a_outputs,
+                        &cg->a_seed};
+  for (unsigned i = 0; i < 8; i++) *a[i] = LLVMBuildLoad2(cg->b, fields[i], LLVMBuildStructGEP2(cg->b, st, p, i, ""), "");
+  cg->imm = xcalloc((size_t)cg->g->len + 1, sizeof(LLVMValueRef));
+  cg->diag_on = NULL;
+  for (int i = 0; i < cg->g->len; i++) {
+    if (cg_is_immediate(&cg->g->nodes[i])) cg_emit_immediate(cg, i);
+    else cg_reshape_immediate(cg, i);
+  }
+  LLVMValueRef n = extent(cg, ctx);
+  LLVMValueRef part = LLVMBuildSExt(cg->b, LLVMGetParam(fn, 1), cg->i64, "part");
+  LLVMValueRef parts = LLVMBuildSExt(cg->b, LLVMGetParam(fn, 2), cg->i64, "parts");
+  LLVMValueRef lo = LLVMBuildSDiv(cg->b, LLVMBuildNSWMul(cg->b, n, part, ""), parts, "lo");
+  LLVMValueRef hi = LLVMBuildSDiv(cg->b, LLVMBuildNSWMul(cg->b, n, LLVMBuildNSWAdd(cg->b, part, cg_i64(cg, 1), ""), ""),
+                                  parts, "hi");
+  range(cg, lo, hi, ctx);
+  LLVMBuildRetVoid(cg->b);
+  free(cg->imm);
+  /* back to the caller, keeping the runtime declarations made meanwhile */
+  int used = cg->nparallel;
+  LLVMValueRef rt[RT_NUM];
+  LLVMTypeRef rt_type[RT_NUM];
+  memcpy(rt, cg->rt, sizeof rt);
+  memcpy(rt_type, cg->rt_type, sizeof rt_type);
+  *cg = saved;
+  memcpy(cg->rt, rt, sizeof rt);
+  memcpy(cg->rt_type, rt_type, sizeof rt_type);
+  cg->nparallel = used;
+  LLVMPositionBuilderAtEnd(cg->b, here);
+  LLVMValueRef call[2] = {fn, rec};
+  cg_call(cg, RT_POOL_RUN, call, 2);
+}

@@ -3,7 +3,7 @@
  * functions it points to, and the training driver that runs it.
  *
  * The generated code and this header must agree byte for byte: astc's code
- * generator (compiler/cg_desc.c) emits these structs field by field, and
+ * generator (compiler/codegen/cg_desc.c) emits these structs field by field, and
  * tests/unit/test_codegen.c checks the two against each other. Change both
  * together and bump ASTRT_ABI_VERSION.
  */

@@ -1,10 +1,12 @@
-/* common.c — checked allocation, arenas, string buffers, file reading. */
+/* common.c — checked allocation, arenas, string buffers, file reading, and
+ * name suggestions for diagnostics. */
 #include "common.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 static _Noreturn void out_of_memory(size_t n) {
   fprintf(stderr, "astc: out of memory (allocating %zu bytes)\n", n);
@@ -195,4 +197,50 @@ char *read_file(const char *path, size_t *len, const char **err) {
   if (!sb.data) sb_reserve(&sb, 0), sb.data[0] = 0;
   *len = sb.len;
   return sb.data;
+}
+
+/* Edit distance with adjacent transpositions (optimal string alignment):
+ * "rleu" is one edit from "relu". */
+static int edit_distance(const char *a, const char *b) {
+  int la = (int)strlen(a), lb = (int)strlen(b);
+  if (la > 40 || lb > 40) return 99;
+  int d[41][41];
+  for (int i = 0; i <= la; i++) d[i][0] = i;
+  for (int j = 0; j <= lb; j++) d[0][j] = j;
+  for (int i = 1; i <= la; i++)
+    for (int j = 1; j <= lb; j++) {
+      int c = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
+      c = MIN(c, d[i - 1][j] + 1);
+      c = MIN(c, d[i][j - 1] + 1);
+      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1])
+        c = MIN(c, d[i - 2][j - 2] + 1);
+      d[i][j] = c;
+    }
+  return d[la][lb];
+}
+
+/* A suggestion must keep part of the name: replacing every character of a
+ * one-letter name ('s' -> 'B') is no suggestion; a different case is. Two
+ * different names equally close are no suggestion either ('dense4' is as
+ * close to dense_1 as to dense_2). */
+const char *suggest_name(const char *name, const char *const *candidates, int n) {
+  const char *best = NULL;
+  int best_d = 3;
+  bool tie = false;
+  int len = (int)strlen(name);
+  int limit = len <= 3 ? 1 : 2;
+  for (int i = 0; i < n; i++) {
+    if (!candidates[i] || strcmp(name, candidates[i]) == 0) continue;
+    int d = strcasecmp(name, candidates[i]) == 0 ? 0 : edit_distance(name, candidates[i]);
+    if (d > 0 && (d >= len || d >= (int)strlen(candidates[i]))) continue;
+    if (d > limit) continue;
+    if (d < best_d) {
+      best_d = d;
+      best = candidates[i];
+      tie = false;
+    } else if (d == best_d && strcmp(best, candidates[i]) != 0) {
+      tie = true;
+    }
+  }
+  return tie ? NULL : best;
 }

@@ -77,4 +77,7 @@ void sb_free(StrBuf *sb);
  * strerror or a reason) on failure. *len receives the byte count. */
 char *read_file(const char *path, size_t *len, const char **err);
 
+/* Suggests the closest of `candidates` to `name` (edit distance <= 2), or NULL. */
+const char *suggest_name(const char *name, const char *const *candidates, int n);
+
 #endif

@@ -1,5 +1,5 @@
 /* cg_desc.c — the program descriptor (astrt_program in
- * runtime/astrt_program.h), the compiled learning-rate schedule, and main().
+ * runtime/include/astrt/astrt_program.h), the compiled learning-rate schedule, and main().
  * Every struct here is emitted field by field in the order of its C
  * declaration; tests/unit/test_codegen.c reads the result back from C. */
 #include <string.h>

@@ -42,6 +42,8 @@ typedef struct Cg {
   int64_t max_rows;            /* the largest batch the function runs */
 } Cg;
 
+/* ---- values and addresses (cg_values.c) ------------------------------------------------ */
+
 /* the runtime function table: name and LLVM type */
 LLVMValueRef cg_rt(Cg *cg, CgRuntimeFn f);
 LLVMValueRef cg_call(Cg *cg, CgRuntimeFn f, LLVMValueRef *args, unsigned n);
@@ -64,6 +66,16 @@ LLVMTypeRef cg_elem_type(Cg *cg, DType t);
 LLVMValueRef cg_load_f32(Cg *cg, LLVMValueRef addr);
 void cg_store_f32(Cg *cg, LLVMValueRef v, LLVMValueRef addr);
 LLVMValueRef cg_intrinsic(Cg *cg, const char *name, LLVMValueRef *args, unsigned n);
+/* base + off bytes */
+LLVMValueRef cg_byte_gep(Cg *cg, LLVMValueRef base, int64_t off);
+/* run-time scalar s of the step (scalars[s]) */
+LLVMValueRef cg_scalar_arg(Cg *cg, IrScalar s);
+/* an immediate's value (a constant or a run-time scalar), computed here */
+LLVMValueRef cg_immediate_value(Cg *cg, int node);
+/* cg->imm[node] = its immediate value */
+void cg_emit_immediate(Cg *cg, int node);
+/* a reshape of an immediate is that immediate (it has no memory of its own) */
+void cg_reshape_immediate(Cg *cg, int node);
 
 /* ---- loop nests (cg_loops.c) ------------------------------------------------------ */
 

@@ -1,7 +1,7 @@
 /* lib_header.c — the C header of a program compiled with `astc build
  * --lib`: the descriptor's declaration, the model's shapes as macros, the
  * variable table as a comment, and a create function over the runtime's
- * model API (runtime/astrt_model.h). The header is valid C17 and C++.
+ * model API (runtime/include/astrt/astrt_model.h). The header is valid C17 and C++.
  */
 #include <ctype.h>
 #include <errno.h>

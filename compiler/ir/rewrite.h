@@ -21,4 +21,8 @@ void rw_map(IrRewrite *rw, int i, int dst);
 /* Replaces *g (which must be rw->src) with the rebuilt graph. */
 void rw_end(IrRewrite *rw, IrGraph *g);
 
+/* Dead-code elimination (ir_dce.c): removes nodes whose value nothing uses
+ * and that have no effect; keeps node order. Returns the number removed. */
+int ir_dce(IrGraph *g);
+
 #endif

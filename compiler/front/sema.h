@@ -58,7 +58,5 @@ IrProgram *sema_program(Sema *s);
 /* The directory holding the standard library (nn.train, ...). */
 const char *sema_stdlib_dir(const CompileOptions *opt);
 
-/* Suggests the closest of `candidates` to `name` (edit distance <= 2), or NULL. */
-const char *suggest_name(const char *name, const char *const *candidates, int n);
 
 #endif

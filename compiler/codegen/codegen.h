@@ -5,7 +5,7 @@
  *   astc_step_<k>      one function per phase (astrt_step_fn)
  *   astc_eval          the evaluation step
  *   astc_lr_schedule   the learning-rate multiplier (astrt_schedule_fn)
- *   astc_program       the descriptor (astrt_program, runtime/astrt_program.h)
+ *   astc_program       the descriptor (astrt_program, runtime/include/astrt/astrt_program.h)
  *   main               only for executables: calls astrt_main
  */
 #ifndef ASTC_CODEGEN_H

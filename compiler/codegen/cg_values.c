@@ -1,0 +1,162 @@
+/* cg_values.c — what every part of the code generator builds on: the table
+ * of runtime functions generated code calls, constants, dimensions, the
+ * addresses of values, loads and stores, intrinsics, and the immediates
+ * (constants and run-time scalars) of the function being generated. */
+#include <math.h>
+#include <string.h>
+
+#include "astrt.h"
+#include "astrt_kernels.h"
+#include "astrt_program.h"
+#include "cg_internal.h"
+
+/* ---- the runtime functions generated code calls -------------------------------------- */
+
+typedef struct RtSig {
+  const char *name;
+  const char *sig;   /* return type then parameters: v void, f float, i i32, l i64, p ptr */
+  void *addr;
+} RtSig;
+
+static const RtSig rt_sigs[RT_NUM] = {
+    [RT_SGEMM] = {"astrt_sgemm", "viilllfppfp", (void *)astrt_sgemm},
+    [RT_CONV2D] = {"astrt_conv2d_f32", "vpppp", (void *)astrt_conv2d_f32},
+    [RT_CONV2D_GRAD_INPUT] = {"astrt_conv2d_grad_input_f32", "vpppp", (void *)astrt_conv2d_grad_input_f32},
+    [RT_CONV2D_GRAD_WEIGHT] = {"astrt_conv2d_grad_weight_f32", "vpppp", (void *)astrt_conv2d_grad_weight_f32},
+    [RT_MAXPOOL2D] = {"astrt_maxpool2d_f32", "vppp", (void *)astrt_maxpool2d_f32},
+    [RT_MAXPOOL2D_GRAD] = {"astrt_maxpool2d_grad_f32", "vpppp", (void *)astrt_maxpool2d_grad_f32},
+    [RT_AVGPOOL2D] = {"astrt_avgpool2d_f32", "vppp", (void *)astrt_avgpool2d_f32},
+    [RT_AVGPOOL2D_GRAD] = {"astrt_avgpool2d_grad_f32", "vppp", (void *)astrt_avgpool2d_grad_f32},
+    [RT_DROPOUT_MASK] = {"astrt_dropout_mask", "vpllflll", (void *)astrt_dropout_mask},
+    [RT_COUNT_CORRECT] = {"astrt_count_correct", "fppll", (void *)astrt_count_correct},
+    [RT_SOFTMAX_XENT] = {"astrt_softmax_xent", "vppllfpppf", (void *)astrt_softmax_xent},
+    [RT_TANHF] = {"tanhf", "ff", (void *)tanhf},
+    [RT_ALL_FINITE] = {"astrt_all_finite", "fpl", (void *)astrt_all_finite},
+    [RT_CHECK_FINITE] = {"astrt_check_finite", "vplpli", (void *)astrt_check_finite},
+    [RT_DIST_ALLREDUCE] = {"astrt_dist_allreduce", "vpplf", (void *)astrt_dist_allreduce},
+    [RT_POOL_RUN] = {"astrt_pool_run", "vpp", (void *)astrt_pool_run},
+    [RT_ASTRT_MAIN] = {"astrt_exe_main", "iipp", (void *)astrt_exe_main},
+};
+
+const char *cg_rt_name(CgRuntimeFn f) { return rt_sigs[f].name; }
+void *cg_rt_address(CgRuntimeFn f) { return rt_sigs[f].addr; }
+
+static LLVMTypeRef sig_type(Cg *cg, char c) {
+  switch (c) {
+  case 'v': return cg->voidt;
+  case 'f': return cg->f32;
+  case 'i': return cg->i32;
+  case 'l': return cg->i64;
+  default: return cg->ptr;
+  }
+}
+
+LLVMValueRef cg_rt(Cg *cg, CgRuntimeFn f) {
+  if (cg->rt[f]) return cg->rt[f];
+  const char *s = rt_sigs[f].sig;
+  LLVMTypeRef params[16];
+  unsigned n = 0;
+  for (const char *c = s + 1; *c; c++) params[n++] = sig_type(cg, *c);
+  cg->rt_type[f] = LLVMFunctionType(sig_type(cg, s[0]), params, n, 0);
+  cg->rt[f] = LLVMAddFunction(cg->mod, rt_sigs[f].name, cg->rt_type[f]);
+  LLVMSetLinkage(cg->rt[f], LLVMExternalLinkage);
+  return cg->rt[f];
+}
+
+LLVMValueRef cg_call(Cg *cg, CgRuntimeFn f, LLVMValueRef *args, unsigned n) {
+  LLVMValueRef fn = cg_rt(cg, f);
+  return LLVMBuildCall2(cg->b, cg->rt_type[f], fn, args, n, "");
+}
+
+/* ---- small helpers ------------------------------------------------------------------ */
+
+LLVMValueRef cg_i64(Cg *cg, int64_t v) { return LLVMConstInt(cg->i64, (unsigned long long)v, 1); }
+LLVMValueRef cg_f32(Cg *cg, double v) { return LLVMConstReal(cg->f32, v); }
+
+LLVMValueRef cg_dim(Cg *cg, int64_t d) { return d == IR_DIM_B ? cg->a_rows : cg_i64(cg, d); }
+
+LLVMValueRef cg_numel(Cg *cg, const Shape *s) {
+  int64_t c = 1;
+  bool batch = false;
+  for (int i = 0; i < s->rank; i++) {
+    if (s->d[i] == IR_DIM_B) batch = true;
+    else c *= s->d[i];
+  }
+  LLVMValueRef n = cg_i64(cg, c);
+  return batch ? LLVMBuildNSWMul(cg->b, n, cg->a_rows, "numel") : n;
+}
+
+LLVMValueRef cg_byte_gep(Cg *cg, LLVMValueRef base, int64_t off) {
+  LLVMValueRef idx = cg_i64(cg, off);
+  return LLVMBuildInBoundsGEP2(cg->b, cg->i8, base, &idx, 1, "");
+}
+
+LLVMValueRef cg_addr(Cg *cg, int node) {
+  const IrNode *n = &cg->g->nodes[node];
+  switch (n->op) {
+  case IR_PARAM:
+    if (cg->plan.offset[node] >= 0) return cg_byte_gep(cg, cg->a_work, cg->plan.offset[node]);  /* a snapshot */
+    return cg_byte_gep(cg, cg->a_vars, cg->var_offsets[n->ia[0]]);
+  case IR_INPUT: return n->ia[0] == 1 ? cg->a_y : cg->a_x;  /* features come in x's place */
+  default: break;
+  }
+  if (ir_ops[n->op].cls == VIEW) return cg_addr(cg, n->in[0]);
+  ASTC_ASSERT(cg->plan.offset[node] >= 0);
+  return cg_byte_gep(cg, cg->a_work, cg->plan.offset[node]);
+}
+
+LLVMTypeRef cg_elem_type(Cg *cg, DType t) {
+  switch (t) {
+  case DT_I32: return cg->i32;
+  case DT_BF16: return LLVMInt16TypeInContext(cg->ctx);  /* bf16 bits */
+  case DT_F16: return LLVMHalfTypeInContext(cg->ctx);
+  default: return cg->f32;
+  }
+}
+
+LLVMValueRef cg_elem_addr(Cg *cg, int node, LLVMValueRef index) {
+  LLVMValueRef base = cg_addr(cg, node);
+  return LLVMBuildInBoundsGEP2(cg->b, cg_elem_type(cg, cg->g->nodes[node].type.dtype), base, &index, 1, "");
+}
+
+LLVMValueRef cg_load_f32(Cg *cg, LLVMValueRef addr) {
+  LLVMValueRef v = LLVMBuildLoad2(cg->b, cg->f32, addr, "");
+  LLVMSetAlignment(v, 4);
+  return v;
+}
+
+void cg_store_f32(Cg *cg, LLVMValueRef v, LLVMValueRef addr) {
+  LLVMValueRef s = LLVMBuildStore(cg->b, v, addr);
+  LLVMSetAlignment(s, 4);
+}
+
+LLVMValueRef cg_intrinsic(Cg *cg, const char *name, LLVMValueRef *args, unsigned n) {
+  unsigned id = LLVMLookupIntrinsicID(name, strlen(name));
+  ASTC_ASSERT(id != 0);
+  LLVMTypeRef t = cg->f32;
+  LLVMValueRef fn = LLVMGetIntrinsicDeclaration(cg->mod, id, &t, 1);
+  LLVMTypeRef fty = LLVMIntrinsicGetType(cg->ctx, id, &t, 1);
+  return LLVMBuildCall2(cg->b, fty, fn, args, n, "");
+}
+
+LLVMValueRef cg_scalar_arg(Cg *cg, IrScalar s) {
+  LLVMValueRef idx = cg_i64(cg, s);
+  return cg_load_f32(cg, LLVMBuildInBoundsGEP2(cg->b, cg->f32, cg->a_scalars, &idx, 1, ""));
+}
+
+/* an immediate's value, computed here */
+LLVMValueRef cg_immediate_value(Cg *cg, int node) {
+  const IrNode *n = &cg->g->nodes[node];
+  if (n->op == IR_CONST) return cg_f32(cg, n->fa[0]);
+  if (n->ia[0] == SC_ROWS) return LLVMBuildSIToFP(cg->b, cg->a_rows, cg->f32, "rows");
+  return cg_scalar_arg(cg, (IrScalar)n->ia[0]);
+}
+
+void cg_emit_immediate(Cg *cg, int node) { cg->imm[node] = cg_immediate_value(cg, node); }
+
+/* A reshape of an immediate (the mean's gradient of a constant seed,
+ * f32[] -> f32[1]) is that immediate: it has no memory to point into. */
+void cg_reshape_immediate(Cg *cg, int node) {
+  const IrNode *n = &cg->g->nodes[node];
+  if (n->op == IR_RESHAPE && cg->imm[n->in[0]]) cg->imm[node] = cg->imm[n->in[0]];
+}
