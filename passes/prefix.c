@@ -23,46 +23,16 @@
 #include "pass.h"
 #include "rewrite.h"
 
-static bool batch_first(const Shape *s) {
-  for (int i = 1; i < s->rank; i++)
-    if (s->d[i] == IR_DIM_B) return false;
-  return true;
-}
-
-/* whether node i, given that its operands are in the prefix, is too */
+/* whether node i, given that its operands are in the prefix, is too: a
+ * forward, row-independent op (op_facts.c) over the input batch x, frozen
+ * parameters and constants */
 static bool row_independent(const IrPhase *ph, const IrGraph *g, int i) {
   const IrNode *n = &g->nodes[i];
-  if (n->role != ROLE_FORWARD || !batch_first(&n->type.shape)) return false;
+  if (n->role != ROLE_FORWARD || !ir_row_independent(g, i)) return false;
   switch (n->op) {
   case IR_INPUT: return n->ia[0] == 0;
   case IR_PARAM: return ir_phase_frozen(ph, (int)n->ia[0]);
-  case IR_CONST: return true;
-  case IR_MATMUL: {
-    /* a[B, K] @ b: each row of the result needs one row of a; b must not
-     * depend on the batch */
-    const Shape *a = &g->nodes[n->in[0]].type.shape, *b = &g->nodes[n->in[1]].type.shape;
-    return !n->ia[0] && a->d[0] == IR_DIM_B && !shape_has_batch(b);
-  }
-  default:
-    break;
-  }
-  switch (ir_ops[n->op].cls) {
-  case EW_UNARY: case EW_BINARY: case BROADCAST: case VIEW:
-    for (int k = 0; k < n->nin; k++)
-      if (!batch_first(&g->nodes[n->in[k]].type.shape)) return false;
-    /* a reshape or broadcast must keep B as the first dimension */
-    return ir_ops[n->op].cls == EW_UNARY || ir_ops[n->op].cls == EW_BINARY || n->type.shape.d[0] == IR_DIM_B ||
-           !shape_has_batch(&g->nodes[n->in[0]].type.shape);
-  case REDUCE: {
-    const Shape *x = &g->nodes[n->in[0]].type.shape;
-    return !(x->rank > 0 && x->d[0] == IR_DIM_B && (n->ia[0] & 1));
-  }
-  case CONV:
-    return n->op == IR_CONV2D && !shape_has_batch(&g->nodes[n->in[1]].type.shape);
-  case POOL:
-    return n->op == IR_MAXPOOL2D || n->op == IR_AVGPOOL2D;
-  default:
-    return false;  /* dropout masks, labels, schedules, effects */
+  default: return true;
   }
 }
 

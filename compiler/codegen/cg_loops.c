@@ -133,33 +133,40 @@ typedef struct EwCtx {
   Space sp;     /* operand 0 is the output, 1.. the loads (fused operands are computed) */
 } EwCtx;
 
+/* The EW1/EW2 rows of ops.def as LLVM IR (op_eval.c has the language and
+ * its double-precision meaning). Operands are built left to right, so the
+ * instructions come out in one order whatever the C compiler does. */
+#define K(c) cg_f32(cg, (c))
+#define NEG(x) LLVMBuildFNeg(cg->b, (x), "")
+#define EW_BIN(build, x, y) ({ LLVMValueRef l_ = (x); LLVMValueRef r_ = (y); build(cg->b, l_, r_, ""); })
+#define ADD(x, y) EW_BIN(LLVMBuildFAdd, x, y)
+#define SUB(x, y) EW_BIN(LLVMBuildFSub, x, y)
+#define MUL(x, y) EW_BIN(LLVMBuildFMul, x, y)
+#define DIV(x, y) EW_BIN(LLVMBuildFDiv, x, y)
+#define EW_INTRINSIC(name, x) ({ LLVMValueRef a_ = (x); cg_intrinsic(cg, name, &a_, 1); })
+#define EXP(x) EW_INTRINSIC("llvm.exp", x)
+#define LOG(x) EW_INTRINSIC("llvm.log", x)
+#define SQRT(x) EW_INTRINSIC("llvm.sqrt", x)
+#define FABS(x) EW_INTRINSIC("llvm.fabs", x)
+#define TANH(x) ({ LLVMValueRef a_ = (x); cg_call(cg, RT_TANHF, &a_, 1); })
+#define GT(x, y) ({ LLVMValueRef l_ = (x); LLVMValueRef r_ = (y); LLVMBuildFCmp(cg->b, LLVMRealOGT, l_, r_, ""); })
+#define GE(x, y) ({ LLVMValueRef l_ = (x); LLVMValueRef r_ = (y); LLVMBuildFCmp(cg->b, LLVMRealOGE, l_, r_, ""); })
+#define SELECT(c, x, y) \
+  ({ LLVMValueRef c_ = (c); LLVMValueRef l_ = (x); LLVMValueRef r_ = (y); LLVMBuildSelect(cg->b, c_, l_, r_, ""); })
+
 LLVMValueRef cg_ew_compute(Cg *cg, const IrNode *n, LLVMValueRef *v) {
-  LLVMBuilderRef b = cg->b;
-  LLVMValueRef zero = cg_f32(cg, 0), one = cg_f32(cg, 1);
+  if (n->op == IR_CONST) return cg_f32(cg, n->fa[0]);
+  LLVMValueRef X = v[0], A = v[0], B = n->nin > 1 ? v[1] : NULL;
+  (void)X, (void)A, (void)B;
   switch (n->op) {
-  case IR_CONST: return cg_f32(cg, n->fa[0]);
-  case IR_NEG: return LLVMBuildFNeg(b, v[0], "");
-  case IR_EXP: return cg_intrinsic(cg, "llvm.exp", v, 1);
-  case IR_LOG: return cg_intrinsic(cg, "llvm.log", v, 1);
-  case IR_SQRT: return cg_intrinsic(cg, "llvm.sqrt", v, 1);
-  case IR_RSQRT: return LLVMBuildFDiv(b, one, cg_intrinsic(cg, "llvm.sqrt", v, 1), "");
-  case IR_TANH: return cg_call(cg, RT_TANHF, v, 1);
-  case IR_SIGMOID: {
-    LLVMValueRef e = cg_intrinsic(cg, "llvm.exp", (LLVMValueRef[]){LLVMBuildFNeg(b, v[0], "")}, 1);
-    return LLVMBuildFDiv(b, one, LLVMBuildFAdd(b, one, e, ""), "");
-  }
-  case IR_RELU: return LLVMBuildSelect(b, LLVMBuildFCmp(b, LLVMRealOGT, v[0], zero, ""), v[0], zero, "");
-  case IR_ABS: return cg_intrinsic(cg, "llvm.fabs", v, 1);
-  case IR_STOP_GRAD: case IR_CAST: case IR_BROADCAST: return v[0];
-  case IR_ADD: return LLVMBuildFAdd(b, v[0], v[1], "");
-  case IR_SUB: return LLVMBuildFSub(b, v[0], v[1], "");
-  case IR_MUL: return LLVMBuildFMul(b, v[0], v[1], "");
-  case IR_DIV: return LLVMBuildFDiv(b, v[0], v[1], "");
-  case IR_MAXIMUM: return LLVMBuildSelect(b, LLVMBuildFCmp(b, LLVMRealOGE, v[0], v[1], ""), v[0], v[1], "");
-  case IR_MINIMUM: return LLVMBuildSelect(b, LLVMBuildFCmp(b, LLVMRealOGE, v[1], v[0], ""), v[0], v[1], "");
-  case IR_GT: return LLVMBuildSelect(b, LLVMBuildFCmp(b, LLVMRealOGT, v[0], v[1], ""), one, zero, "");
-  case IR_GE: return LLVMBuildSelect(b, LLVMBuildFCmp(b, LLVMRealOGE, v[0], v[1], ""), one, zero, "");
-  case IR_RELU_GRAD: return LLVMBuildSelect(b, LLVMBuildFCmp(b, LLVMRealOGT, v[0], zero, ""), v[1], zero, "");
+  case IR_CAST: case IR_BROADCAST: return v[0];
+#define EW1(id, surface, expr, help) case IR_##id: return expr;
+#define EW2(id, surface, expr, help) case IR_##id: return expr;
+#define OP(...)
+#include "ops.def"
+#undef OP
+#undef EW1
+#undef EW2
   default: unreachable();
   }
 }

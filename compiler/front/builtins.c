@@ -136,24 +136,11 @@ static const Type *type_of(Elab *e, int node) { return &e->g->nodes[node].type; 
 
 /* ---- tensor primitives -------------------------------------------------------------- */
 
-/* relu(x), exp(x), ...: elementwise on tensors; exp, log, sqrt, abs, tanh, cos
- * and floor also compute numbers at compile time. */
+/* relu(x), exp(x), ...: the elementwise ops with a built-in name (their
+ * EW1 rows in ops.def); on numbers they are computed at compile time. */
 static Value bi_unary(Elab *e, const Builtin *b, Value *a, Loc loc) {
   if (a[0].kind == V_INT || a[0].kind == V_FLOAT) {
-    double x = a[0].num, r;
-    switch (b->op) {
-    case IR_EXP: r = exp(x); break;
-    case IR_LOG: r = log(x); break;
-    case IR_SQRT: r = sqrt(x); break;
-    case IR_RSQRT: r = 1 / sqrt(x); break;
-    case IR_ABS: r = fabs(x); break;
-    case IR_TANH: r = tanh(x); break;
-    case IR_SIGMOID: r = 1 / (1 + exp(-x)); break;
-    case IR_RELU: r = x > 0 ? x : 0; break;
-    default:
-      diag_error(loc, "'%s' needs a tensor", b->name);
-      return v_err();
-    }
+    double x = a[0].num, r = ir_eval_unary((IrOp)b->op, x);
     if (!isfinite(r)) {
       diag_error(loc, "%s(%g) is not a finite number", b->name, x);
       return v_err();
@@ -172,10 +159,11 @@ static Value bi_math(Elab *e, const Builtin *b, Value *a, Loc loc) {
   return v_num(strcmp(b->name, "floor") == 0 ? V_INT : V_FLOAT, r, loc);
 }
 
-/* maximum(a, b), minimum(a, b) */
+/* maximum(a, b), minimum(a, b): the elementwise binary ops with a built-in
+ * name (their EW2 rows in ops.def); on numbers computed at compile time */
 static Value bi_binary(Elab *e, const Builtin *b, Value *a, Loc loc) {
   if ((a[0].kind == V_INT || a[0].kind == V_FLOAT) && (a[1].kind == V_INT || a[1].kind == V_FLOAT)) {
-    double r = b->op == IR_MAXIMUM ? fmax(a[0].num, a[1].num) : fmin(a[0].num, a[1].num);
+    double r = ir_eval_binary((IrOp)b->op, a[0].num, a[1].num);
     return v_num(a[0].kind == V_INT && a[1].kind == V_INT ? V_INT : V_FLOAT, r, loc);
   }
   int x = elab_as_tensor(e, a[0]), y = elab_as_tensor(e, a[1]);
@@ -418,21 +406,21 @@ static Value bi_init(Elab *e, const Builtin *b, Value *a, Loc loc) {
 
 /* ---- the table --------------------------------------------------------------------- */
 
+/* the elementwise ops with a built-in name, from ops.def (NULL names are skipped) */
+static const Builtin ew_builtins[] = {
+#define EW1(id, surface, expr, help) {surface, bi_unary, IR_##id, {"x"}, 1, help},
+#define EW2(id, surface, expr, help) {surface, bi_binary, IR_##id, {"a", "b"}, 2, help},
+#define OP(...)
+#include "ops.def"
+#undef OP
+#undef EW1
+#undef EW2
+};
+
 static const Builtin builtins[] = {
-    {"relu", bi_unary, IR_RELU, {"x"}, 1, "max(x, 0)"},
-    {"exp", bi_unary, IR_EXP, {"x"}, 1, "e^x"},
-    {"log", bi_unary, IR_LOG, {"x"}, 1, "natural logarithm"},
-    {"sqrt", bi_unary, IR_SQRT, {"x"}, 1, "square root"},
-    {"rsqrt", bi_unary, IR_RSQRT, {"x"}, 1, "1 / sqrt(x)"},
-    {"tanh", bi_unary, IR_TANH, {"x"}, 1, "hyperbolic tangent"},
-    {"sigmoid", bi_unary, IR_SIGMOID, {"x"}, 1, "1 / (1 + e^-x)"},
-    {"abs", bi_unary, IR_ABS, {"x"}, 1, "|x|"},
-    {"stop_gradient", bi_unary, IR_STOP_GRAD, {"x"}, 1, "x, with no gradient flowing back"},
     {"cos", bi_math, 0, {"x"}, 1, "cosine of a number"},
     {"sin", bi_math, 0, {"x"}, 1, "sine of a number"},
     {"floor", bi_math, 0, {"x"}, 1, "largest integer <= a number"},
-    {"maximum", bi_binary, IR_MAXIMUM, {"a", "b"}, 2, "elementwise maximum"},
-    {"minimum", bi_binary, IR_MINIMUM, {"a", "b"}, 2, "elementwise minimum"},
     {"sum", bi_reduce, IR_SUM, {"x", "axis", "keep"}, 1, "sum over axes (all by default)"},
     {"mean", bi_reduce, IR_MEAN, {"x", "axis", "keep"}, 1, "mean over axes (all by default)"},
     {"max", bi_reduce, IR_MAX, {"x", "axis", "keep"}, 1, "maximum over axes; max(a, b) of numbers"},
@@ -460,12 +448,17 @@ static const Builtin builtins[] = {
      "initializer: N(0, 2/(fan_in+fan_out))"},
 };
 
-const Builtin *builtin_find(const char *name) {
-  for (size_t i = 0; i < ARRAY_LEN(builtins); i++)
-    if (strcmp(builtins[i].name, name) == 0) return &builtins[i];
-  return NULL;
+const Builtin *builtin_at(int i) {
+  if (i < 0) return NULL;
+  for (size_t k = 0; k < ARRAY_LEN(ew_builtins); k++)
+    if (ew_builtins[k].name && i-- == 0) return &ew_builtins[k];
+  return (size_t)i < ARRAY_LEN(builtins) ? &builtins[i] : NULL;
 }
 
-const Builtin *builtin_at(int i) {
-  return i >= 0 && (size_t)i < ARRAY_LEN(builtins) ? &builtins[i] : NULL;
+const Builtin *builtin_find(const char *name) {
+  for (size_t k = 0; k < ARRAY_LEN(ew_builtins); k++)
+    if (ew_builtins[k].name && strcmp(ew_builtins[k].name, name) == 0) return &ew_builtins[k];
+  for (size_t k = 0; k < ARRAY_LEN(builtins); k++)
+    if (strcmp(builtins[k].name, name) == 0) return &builtins[k];
+  return NULL;
 }

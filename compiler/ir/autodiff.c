@@ -215,7 +215,7 @@ static void grad_xent(Ad *ad, int i, int dy) {
 }
 
 static GradRule *const rules[IR_NUM_OPS] = {
-#define OP(id, name, arity, cls, shape, grad, cost) [IR_##id] = grad,
+#define OP(id, name, arity, cls, shape, grad, cost, rows, flags) [IR_##id] = grad,
 #include "ops.def"
 #undef OP
 };

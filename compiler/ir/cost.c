@@ -109,7 +109,7 @@ static IrCost cost_adamw(const IrProgram *p, const IrGraph *g, const IrNode *n, 
 }
 
 static CostRule *const rules[IR_NUM_OPS] = {
-#define OP(id, name, arity, cls, shape, grad, cost) [IR_##id] = cost,
+#define OP(id, name, arity, cls, shape, grad, cost, rows, flags) [IR_##id] = cost,
 #include "ops.def"
 #undef OP
 };

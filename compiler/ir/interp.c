@@ -137,37 +137,6 @@ static double cast(DType to, double x) {
   }
 }
 
-static double unary(IrOp op, double x) {
-  switch (op) {
-  case IR_NEG: return -x;
-  case IR_EXP: return exp(x);
-  case IR_LOG: return log(x);
-  case IR_SQRT: return sqrt(x);
-  case IR_RSQRT: return 1 / sqrt(x);
-  case IR_TANH: return tanh(x);
-  case IR_SIGMOID: return 1 / (1 + exp(-x));
-  case IR_RELU: return x > 0 ? x : 0;
-  case IR_ABS: return fabs(x);
-  case IR_STOP_GRAD: case IR_CAST: return x;
-  default: unreachable();
-  }
-}
-
-static double binary(IrOp op, double a, double b) {
-  switch (op) {
-  case IR_ADD: return a + b;
-  case IR_SUB: return a - b;
-  case IR_MUL: return a * b;
-  case IR_DIV: return a / b;
-  case IR_MAXIMUM: return a >= b ? a : b;
-  case IR_MINIMUM: return b >= a ? a : b;
-  case IR_GT: return a > b ? 1 : 0;
-  case IR_GE: return a >= b ? 1 : 0;
-  case IR_RELU_GRAD: return a > 0 ? b : 0;
-  default: unreachable();
-  }
-}
-
 static void elementwise(Interp *in, const IrGraph *g, const IrNode *n, double *out) {
   const Shape *os = &n->type.shape;
   int r = os->rank;
@@ -177,8 +146,8 @@ static void elementwise(Interp *in, const IrGraph *g, const IrNode *n, double *o
   for (int64_t i = 0; i < total; i++) {
     double a = in->vals[n->in[0]][offset(in, os, i, st[0])];
     if (n->op == IR_CAST) out[i] = cast(n->type.dtype, a);
-    else if (n->nin == 1) out[i] = n->op == IR_BROADCAST || n->op == IR_RESHAPE ? a : unary(n->op, a);
-    else out[i] = binary(n->op, a, in->vals[n->in[1]][offset(in, os, i, st[1])]);
+    else if (n->nin == 1) out[i] = n->op == IR_BROADCAST || n->op == IR_RESHAPE ? a : ir_eval_unary(n->op, a);
+    else out[i] = ir_eval_binary(n->op, a, in->vals[n->in[1]][offset(in, os, i, st[1])]);
   }
 }
 

@@ -5,7 +5,7 @@
 #include <string.h>
 
 const IrOpInfo ir_ops[IR_NUM_OPS] = {
-#define OP(id, name, arity, cls, shape, grad, cost) [IR_##id] = {name, arity, cls},
+#define OP(id, name, arity, cls, shape, grad, cost, rows, flags) [IR_##id] = {name, arity, cls, flags},
 #include "ops.def"
 #undef OP
 };

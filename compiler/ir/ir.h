@@ -47,7 +47,7 @@ Shape shape_make(int rank, const int64_t *d);
 /* ---- ops ------------------------------------------------------------------ */
 
 typedef enum IrOp {
-#define OP(id, name, arity, cls, shape, grad, cost) IR_##id,
+#define OP(id, name, arity, cls, shape, grad, cost, rows, flags) IR_##id,
 #include "ops.def"
 #undef OP
   IR_NUM_OPS
@@ -114,13 +114,32 @@ typedef struct IrGraph {
   int len, cap;
 } IrGraph;
 
+/* FLAGS column of ops.def */
+enum {
+  F_LOWP = 1 << 0,   /* precision lowering stores its operands in 16 bits by default */
+};
+
 typedef struct IrOpInfo {
   const char *name;
   int arity;
   IrOpClass cls;
+  unsigned flags;
 } IrOpInfo;
 
 extern const IrOpInfo ir_ops[IR_NUM_OPS];
+
+/* ---- op facts and arithmetic (op_facts.c, op_eval.c) ---------------------------- */
+
+/* Whether node i computes each example's result from that example alone
+ * (row b of its value from row b of its batch operands), given that its
+ * operands do: the ROWS column of ops.def. Leaves answer true; the caller
+ * decides which leaves (inputs, frozen parameters) belong to a prefix. */
+bool ir_row_independent(const IrGraph *g, int i);
+/* Whether op has an EW1/EW2 arithmetic row in ops.def. */
+bool ir_has_math(IrOp op);
+/* The op's arithmetic in double precision (its EW1 / EW2 row). */
+double ir_eval_unary(IrOp op, double x);
+double ir_eval_binary(IrOp op, double a, double b);
 
 /* Appends a node; returns its index. */
 int ir_add(IrGraph *g, IrNode n);

@@ -245,7 +245,7 @@ static bool shape_pool2d(const IrGraph *g, const IrNode *n, Type *out, char *why
 }
 
 static ShapeRule *const rules[IR_NUM_OPS] = {
-#define OP(id, name, arity, cls, shape, grad, cost) [IR_##id] = shape,
+#define OP(id, name, arity, cls, shape, grad, cost, rows, flags) [IR_##id] = shape,
 #include "ops.def"
 #undef OP
 };
