@@ -149,10 +149,30 @@ typedef struct EwCtx {
 #define SQRT(x) EW_INTRINSIC("llvm.sqrt", x)
 #define FABS(x) EW_INTRINSIC("llvm.fabs", x)
 #define TANH(x) ({ LLVMValueRef a_ = (x); cg_call(cg, RT_TANHF, &a_, 1); })
+#define ERF(x) cg_erf(cg, (x))
 #define GT(x, y) ({ LLVMValueRef l_ = (x); LLVMValueRef r_ = (y); LLVMBuildFCmp(cg->b, LLVMRealOGT, l_, r_, ""); })
 #define GE(x, y) ({ LLVMValueRef l_ = (x); LLVMValueRef r_ = (y); LLVMBuildFCmp(cg->b, LLVMRealOGE, l_, r_, ""); })
 #define SELECT(c, x, y) \
   ({ LLVMValueRef c_ = (c); LLVMValueRef l_ = (x); LLVMValueRef r_ = (y); LLVMBuildSelect(cg->b, c_, l_, r_, ""); })
+
+/* erf(x) in float arithmetic the vectorizer takes (libm's erff is a call
+ * per element; LLVM 19 maps no vector variant of it): the Chebyshev fit of
+ * erfc in Press et al., Numerical Recipes (2nd ed.), section 6.2, with a
+ * fractional error below 1.2e-7: for z = |x|, t = 1 / (1 + z/2),
+ * erfc z = t exp(-z^2 + P(t)), and erf x = sign(x) (1 - erfc z). */
+static LLVMValueRef cg_erf(Cg *cg, LLVMValueRef x) {
+  static const double c[10] = {-1.26551223, 1.00002368, 0.37409196, 0.09678418, -0.18628806,
+                               0.27886807, -1.13520398, 1.48851587, -0.82215223, 0.17087277};
+  LLVMBuilderRef b = cg->b;
+  LLVMValueRef z = cg_intrinsic(cg, "llvm.fabs", &x, 1);
+  LLVMValueRef t = LLVMBuildFDiv(b, cg_f32(cg, 1), LLVMBuildFAdd(b, cg_f32(cg, 1), LLVMBuildFMul(b, cg_f32(cg, 0.5), z, ""), ""), "");
+  LLVMValueRef p = cg_f32(cg, c[9]);
+  for (int k = 8; k >= 0; k--) p = LLVMBuildFAdd(b, cg_f32(cg, c[k]), LLVMBuildFMul(b, t, p, ""), "");
+  LLVMValueRef e = LLVMBuildFSub(b, p, LLVMBuildFMul(b, z, z, ""), "");
+  LLVMValueRef erfc = LLVMBuildFMul(b, t, cg_intrinsic(cg, "llvm.exp", &e, 1), "");
+  LLVMValueRef args[2] = {LLVMBuildFSub(b, cg_f32(cg, 1), erfc, ""), x};
+  return cg_intrinsic(cg, "llvm.copysign", args, 2);
+}
 
 LLVMValueRef cg_ew_compute(Cg *cg, const IrNode *n, LLVMValueRef *v) {
   if (n->op == IR_CONST) return cg_f32(cg, n->fa[0]);

@@ -80,6 +80,10 @@ static void grad_sigmoid(Ad *ad, int i, int dy) {
 static void grad_relu(Ad *ad, int i, int dy) {
   contrib(ad, i, 0, irb_bin(&ad->b, IR_RELU_GRAD, i, dy));
 }
+/* y = gelu x:       dx = gelu_grad(x, dy) = dy (Phi(x) + x phi(x)) */
+static void grad_gelu(Ad *ad, int i, int dy) {
+  contrib(ad, i, 0, irb_bin(&ad->b, IR_GELU_GRAD, IN(i, 0), dy));
+}
 /* y = |x|:           dx = dy * ((x > 0) - (0 > x)) */
 static void grad_abs(Ad *ad, int i, int dy) {
   int x = IN(i, 0), zero = cst(ad, 0.0);

@@ -138,7 +138,7 @@ static void check_case(Case *c, double lo, double hi, const char *what) {
 /* ---- elementwise ------------------------------------------------------------------ */
 
 static const IrOp unary_ops[] = {IR_NEG, IR_EXP, IR_LOG, IR_SQRT, IR_RSQRT, IR_TANH,
-                                 IR_SIGMOID, IR_RELU, IR_ABS};
+                                 IR_SIGMOID, IR_RELU, IR_ABS, IR_GELU};
 
 START_TEST(unary_rules) {
   IrOp op = unary_ops[_i];

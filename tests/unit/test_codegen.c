@@ -388,6 +388,15 @@ START_TEST(norms_activations_adamw) {
 }
 END_TEST
 
+/* exact GELU and its derivative: generated code computes erf by a rational
+ * fit (cg_loops.c), the interpreter with libm's erf */
+START_TEST(gelu_exact) {
+  compare_program(PROGRAM("  h = gelu(nn.dense(x, 16))\n  h = gelu(nn.dense(h, 8) * 3.0)\n  return nn.dense(h, 4)",
+                          "9", "4", "  loss = cross_entropy()\n  optimizer = sgd(lr: 0.1, momentum: 0.9)"),
+                  "gelu", 3);
+}
+END_TEST
+
 START_TEST(dropout_global_pool) {
   compare_program(PROGRAM("  h = relu(nn.conv2d(x, 5, kernel: 3, pad: 1))\n"
                           "  h = nn.dropout(nn.global_avg_pool(h), 0.3)\n"
@@ -487,6 +496,7 @@ Suite *codegen_suite(void) {
   tcase_add_test(t, convnet_pools_batchnorm);
   tcase_add_test(t, norms_activations_adamw);
   tcase_add_test(t, dropout_global_pool);
+  tcase_add_test(t, gelu_exact);
   tcase_add_test(t, speedup_rewrites);
   tcase_add_test(t, descriptor_matches_program);
   suite_add_tcase(s, t);
