@@ -101,6 +101,8 @@ LLVMValueRef cg_ew_compute(Cg *cg, const IrNode *n, LLVMValueRef *v);
 /* elementwise ops with broadcasting, reductions, optimizer updates */
 void cg_elementwise(Cg *cg, int node);
 void cg_reduce(Cg *cg, int node);
+/* permute, slice, pad and concat: strided copies */
+void cg_layout(Cg *cg, int node);
 void cg_sgd_update(Cg *cg, int node);
 void cg_adamw_update(Cg *cg, int node);
 

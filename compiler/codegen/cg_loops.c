@@ -152,6 +152,7 @@ typedef struct EwCtx {
 #define ERF(x) cg_erf(cg, (x))
 #define GT(x, y) ({ LLVMValueRef l_ = (x); LLVMValueRef r_ = (y); LLVMBuildFCmp(cg->b, LLVMRealOGT, l_, r_, ""); })
 #define GE(x, y) ({ LLVMValueRef l_ = (x); LLVMValueRef r_ = (y); LLVMBuildFCmp(cg->b, LLVMRealOGE, l_, r_, ""); })
+#define NE(x, y) ({ LLVMValueRef l_ = (x); LLVMValueRef r_ = (y); LLVMBuildFCmp(cg->b, LLVMRealUNE, l_, r_, ""); })
 #define SELECT(c, x, y) \
   ({ LLVMValueRef c_ = (c); LLVMValueRef l_ = (x); LLVMValueRef r_ = (y); LLVMBuildSelect(cg->b, c_, l_, r_, ""); })
 
@@ -176,17 +177,19 @@ static LLVMValueRef cg_erf(Cg *cg, LLVMValueRef x) {
 
 LLVMValueRef cg_ew_compute(Cg *cg, const IrNode *n, LLVMValueRef *v) {
   if (n->op == IR_CONST) return cg_f32(cg, n->fa[0]);
-  LLVMValueRef X = v[0], A = v[0], B = n->nin > 1 ? v[1] : NULL;
-  (void)X, (void)A, (void)B;
+  LLVMValueRef X = v[0], A = v[0], B = n->nin > 1 ? v[1] : NULL, C = n->nin > 2 ? v[2] : NULL;
+  (void)X, (void)A, (void)B, (void)C;
   switch (n->op) {
   case IR_CAST: case IR_BROADCAST: return v[0];
 #define EW1(id, surface, expr, help) case IR_##id: return expr;
 #define EW2(id, surface, expr, help) case IR_##id: return expr;
+#define EW3(id, surface, expr, help) case IR_##id: return expr;
 #define OP(...)
 #include "ops.def"
 #undef OP
 #undef EW1
 #undef EW2
+#undef EW3
   default: unreachable();
   }
 }
@@ -197,7 +200,8 @@ static LLVMValueRef convert(Cg *cg, LLVMValueRef v, DType from, DType to) {
   LLVMBuilderRef b = cg->b;
   LLVMTypeRef i16 = LLVMInt16TypeInContext(cg->ctx), half = LLVMHalfTypeInContext(cg->ctx);
   if (from == to) return v;
-  if (from == DT_BF16) v = LLVMBuildBitCast(b, LLVMBuildShl(b, LLVMBuildZExt(b, v, cg->i32, ""),
+  if (from == DT_I32) v = LLVMBuildSIToFP(b, v, cg->f32, "");
+  else if (from == DT_BF16) v = LLVMBuildBitCast(b, LLVMBuildShl(b, LLVMBuildZExt(b, v, cg->i32, ""),
                                                             LLVMConstInt(cg->i32, 16, 0), ""), cg->f32, "");
   else if (from == DT_F16) v = LLVMBuildFPExt(b, v, cg->f32, "");
   if (to == DT_F16) return LLVMBuildFPTrunc(b, v, half, "");
@@ -308,6 +312,93 @@ void cg_elementwise(Cg *cg, int node) {
   LLVMValueRef ext[IR_MAX_RANK];
   for (int i = 0; i < c.sp.rank; i++) ext[i] = sym_value(cg, c.sp.ext[i]);
   cg_loop_nest(cg, c.sp.rank, ext, ew_body, &c);
+}
+
+/* ---- layout: permute, slice, pad, concat ------------------------------------------------ */
+
+/* A strided copy: for every index of `ext`, dst[dst_off + idx . dst_st] =
+ * src[src_off + idx . src_st], elements copied as they are (any dtype). */
+typedef struct CopyCtx {
+  int dst, src;
+  Space sp;             /* operand 0: dst strides, 1: src strides */
+  Sym dst_off, src_off;
+  LLVMTypeRef elem;
+} CopyCtx;
+
+static void copy_body(Cg *cg, LLVMValueRef *idx, void *vctx) {
+  CopyCtx *c = vctx;
+  LLVMValueRef so = LLVMBuildNSWAdd(cg->b, sym_value(cg, c->src_off), space_offset(cg, &c->sp, 1, idx), "");
+  LLVMValueRef d = LLVMBuildNSWAdd(cg->b, sym_value(cg, c->dst_off), space_offset(cg, &c->sp, 0, idx), "");
+  LLVMValueRef v = LLVMBuildLoad2(cg->b, c->elem, LLVMBuildInBoundsGEP2(cg->b, c->elem, cg_addr(cg, c->src), &so, 1, ""), "");
+  LLVMBuildStore(cg->b, v, LLVMBuildInBoundsGEP2(cg->b, c->elem, cg_addr(cg, c->dst), &d, 1, ""));
+}
+
+/* row-major strides of shape s */
+static void contiguous(const Shape *s, Sym *st) {
+  Sym acc = {1, false};
+  for (int i = s->rank - 1; i >= 0; i--) {
+    st[i] = acc;
+    acc = sym_mul(acc, sym_dim(s->d[i]));
+  }
+}
+
+static Sym sym_add(Sym x, Sym y) {
+  ASTC_ASSERT(x.c == 0 || y.c == 0 || x.b == y.b);
+  return (Sym){x.c + y.c, x.c ? x.b : y.b};
+}
+
+/* copy over shape `ext`: dst strides and offset, src strides and offset */
+static void strided_copy(Cg *cg, int dst, const Sym *dst_st, Sym dst_off, int src, const Sym *src_st, Sym src_off,
+                         const Shape *ext) {
+  CopyCtx c = {dst, src, {0}, dst_off, src_off, cg_elem_type(cg, cg->g->nodes[dst].type.dtype)};
+  c.sp.rank = ext->rank;
+  c.sp.nops = 2;
+  for (int i = 0; i < ext->rank; i++) {
+    c.sp.ext[i] = sym_dim(ext->d[i]);
+    c.sp.st[0][i] = dst_st[i];
+    c.sp.st[1][i] = src_st[i];
+  }
+  space_collapse(&c.sp);
+  LLVMValueRef e[IR_MAX_RANK];
+  for (int i = 0; i < c.sp.rank; i++) e[i] = sym_value(cg, c.sp.ext[i]);
+  cg_loop_nest(cg, c.sp.rank, e, copy_body, &c);
+}
+
+void cg_layout(Cg *cg, int node) {
+  const IrNode *n = &cg->g->nodes[node];
+  const Shape *ys = &n->type.shape, *xs = &cg->g->nodes[n->in[0]].type.shape;
+  Sym yst[IR_MAX_RANK], xst[IR_MAX_RANK], st[IR_MAX_RANK], off = {0, false};
+  contiguous(ys, yst);
+  contiguous(xs, xst);
+  switch (n->op) {
+  case IR_PERMUTE:  /* y[idx] = x[idx permuted back]: output axis k walks input axis ia[k] */
+    for (int k = 0; k < ys->rank; k++) st[k] = xst[n->ia[k]];
+    strided_copy(cg, node, yst, off, n->in[0], st, off, ys);
+    return;
+  case IR_SLICE:
+    for (int k = 0; k < xs->rank; k++) off = sym_add(off, sym_mul((Sym){n->ia[k], false}, xst[k]));
+    strided_copy(cg, node, yst, (Sym){0, false}, n->in[0], xst, off, ys);
+    return;
+  case IR_PAD: {
+    LLVMValueRef bytes = LLVMBuildNSWMul(cg->b, cg_numel(cg, ys), cg_i64(cg, dtype_size(n->type.dtype)), "");
+    LLVMBuildMemSet(cg->b, cg_addr(cg, node), LLVMConstInt(cg->i8, 0, 0), bytes, 4);
+    for (int k = 0; k < ys->rank; k++) off = sym_add(off, sym_mul((Sym){n->ia[k], false}, yst[k]));
+    strided_copy(cg, node, yst, off, n->in[0], xst, (Sym){0, false}, xs);
+    return;
+  }
+  case IR_CONCAT: {
+    int ax = (int)n->ia[0];
+    int64_t at = 0;
+    for (int p = 0; p < n->nin; p++) {
+      const Shape *ps = &cg->g->nodes[n->in[p]].type.shape;
+      contiguous(ps, st);
+      strided_copy(cg, node, yst, sym_mul((Sym){at, false}, yst[ax]), n->in[p], st, (Sym){0, false}, ps);
+      at += ps->d[ax];
+    }
+    return;
+  }
+  default: unreachable();
+  }
 }
 
 /* ---- reductions ------------------------------------------------------------------------- */

@@ -35,6 +35,8 @@ static void emit_matmul(Cg *cg, int node) {
   const IrNode *n = &cg->g->nodes[node];
   const Shape *as = &cg->g->nodes[n->in[0]].type.shape, *bs = &cg->g->nodes[n->in[1]].type.shape;
   bool ta = n->ia[0], tb = n->ia[1];
+  if (as->rank != 2 || bs->rank != 2 || n->ia[2])
+    internal_error(__FILE__, __LINE__, "batched matmul: no code generation yet");
   LLVMValueRef m = cg_dim(cg, as->d[ta ? 1 : 0]), k = cg_dim(cg, as->d[ta ? 0 : 1]);
   LLVMValueRef nn = cg_dim(cg, bs->d[tb ? 0 : 1]);
   LLVMValueRef args[] = {LLVMConstInt(cg->i32, ta, 0), LLVMConstInt(cg->i32, tb, 0), m, nn, k, cg_f32(cg, 1),
@@ -315,7 +317,9 @@ static void emit_node_code(Cg *cg, int node) {
     cg_reshape_immediate(cg, node);
     if (n->op == IR_ALLREDUCE && (node == 0 || cg->g->nodes[node - 1].op != IR_ALLREDUCE)) emit_allreduce(cg, node);
     return;
-  case EW_UNARY: case EW_BINARY: case BROADCAST: cg_elementwise(cg, node); return;
+  case EW_UNARY: case EW_BINARY: case EW_TERNARY: case BROADCAST: cg_elementwise(cg, node); return;
+  case LAYOUT: cg_layout(cg, node); return;
+  case ROWWISE: case INDEX: internal_error(__FILE__, __LINE__, "%s: no code generation yet", ir_ops[n->op].name);
   case REDUCE: cg_reduce(cg, node); return;
   case MATMUL: emit_matmul(cg, node); return;
   case CONV: emit_conv(cg, node); return;

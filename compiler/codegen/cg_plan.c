@@ -105,7 +105,7 @@ int cg_micro_boundary(const IrGraph *g) {
 
 static bool is_elementwise(const IrNode *n) {
   IrOpClass c = ir_ops[n->op].cls;
-  return (c == EW_UNARY || c == EW_BINARY || c == BROADCAST) && n->op != IR_CAST && n->type.dtype == DT_F32;
+  return (ir_class_elementwise(c) || c == BROADCAST) && n->op != IR_CAST && n->type.dtype == DT_F32;
 }
 
 static bool is_update(const IrNode *n) { return n->op == IR_SGD_UPDATE || n->op == IR_ADAMW_UPDATE; }
@@ -179,7 +179,7 @@ bool cg_uniform(const IrGraph *g, int node) {
   if (n->op == IR_CONST) return true;
   if (n->op == IR_SCALAR) return n->type.shape.rank == 0;
   IrOpClass c = ir_ops[n->op].cls;
-  if (!(n->op == IR_RESHAPE || c == BROADCAST || c == EW_UNARY || c == EW_BINARY) || n->op == IR_CAST)
+  if (!(n->op == IR_RESHAPE || c == BROADCAST || ir_class_elementwise(c)) || n->op == IR_CAST)
     return false;
   for (int k = 0; k < n->nin; k++)
     if (!cg_uniform(g, n->in[k])) return false;

@@ -92,6 +92,7 @@ static void grad_abs(Ad *ad, int i, int dy) {
 }
 /* y = cast x:        dx = cast dy back to x's dtype */
 static void grad_cast(Ad *ad, int i, int dy) {
+  if (!ad->needs[IN(i, 0)]) return;  /* from integers: nothing to differentiate */
   Type t = N(IN(i, 0))->type;
   contrib(ad, i, 0, irb_node(&ad->b, IR_CAST, 1, &dy, NULL, NULL, &t));
 }
@@ -178,14 +179,74 @@ static void grad_max(Ad *ad, int i, int dy) {
   contrib(ad, i, 0, mul(ad, mask, irb_broadcast(&ad->b, keep_dims(ad, i, dy), xs)));
 }
 
-/* y = op(a) op(b):   da = dy op(b)^T (or its transpose), db = op(a)^T dy (or ...) */
+/* The gradient of a product's operand as op(x) op(y), summed down to the
+ * operand's shape `to` where the operand was broadcast over leading axes: a
+ * matrix operand of a batched product gets one folded product (the sum over
+ * the batch as a single GEMM over its rows), anything else a batched product
+ * summed over the broadcast axes. */
+static int matmul_grad(Ad *ad, int x, int y, bool tx, bool ty, Shape to) {
+  Shape lx = SHP(x), ly = SHP(y);
+  lx.rank -= 2, ly.rank -= 2;
+  if (to.rank == 2 && lx.rank > 0 && shape_eq(&lx, &ly)) return irb_matmul_fold(&ad->b, x, y, tx, ty);
+  return irb_unbroadcast(&ad->b, irb_matmul(&ad->b, x, y, tx, ty), to);
+}
+
+/* y = op(a) op(b):   da = dy op(b)^T (or op(b) dy^T when a is stored
+ *                    transposed), db = op(a)^T dy (or dy^T op(a)), each
+ *                    summed over the leading axes its operand was broadcast on */
 static void grad_matmul(Ad *ad, int i, int dy) {
   int a = IN(i, 0), b = IN(i, 1);
   bool ta = N(i)->ia[0], tb = N(i)->ia[1];
-  if (ad->needs[a])
-    contrib(ad, i, 0, ta ? irb_matmul(&ad->b, b, dy, tb, true) : irb_matmul(&ad->b, dy, b, false, !tb));
-  if (ad->needs[b])
-    contrib(ad, i, 1, tb ? irb_matmul(&ad->b, dy, a, true, ta) : irb_matmul(&ad->b, a, dy, !ta, false));
+  Shape as = SHP(a), bs = SHP(b);
+  if (ad->needs[a]) contrib(ad, i, 0, ta ? matmul_grad(ad, b, dy, tb, true, as) : matmul_grad(ad, dy, b, false, !tb, as));
+  if (ad->needs[b]) contrib(ad, i, 1, tb ? matmul_grad(ad, dy, a, true, ta, bs) : matmul_grad(ad, a, dy, !ta, false, bs));
+}
+
+/* y = permute(x, p): dx = permute(dy, p^-1) */
+static void grad_permute(Ad *ad, int i, int dy) {
+  int64_t inv[IR_MAX_IA] = {0};
+  for (int k = 0; k < SHP(i).rank; k++) inv[N(i)->ia[k]] = k;
+  contrib(ad, i, 0, irb_node(&ad->b, IR_PERMUTE, 1, &dy, inv, NULL, NULL));
+}
+/* y = x[s:s+n]:      dx = zeros with dy at [s:s+n] */
+static void grad_slice(Ad *ad, int i, int dy) {
+  Type t = N(IN(i, 0))->type;
+  contrib(ad, i, 0, irb_node(&ad->b, IR_PAD, 1, &dy, N(i)->ia, NULL, &t));
+}
+/* y = concat(x_0, x_1, ...) along an axis: dx_k = the k-th piece of dy */
+static void grad_concat(Ad *ad, int i, int dy) {
+  int ax = (int)N(i)->ia[0], nin = N(i)->nin;
+  int64_t at = 0;
+  for (int k = 0; k < nin; k++) {
+    Type t = N(IN(i, k))->type;
+    if (ad->needs[IN(i, k)]) {
+      int64_t ia[IR_MAX_IA] = {0};
+      ia[ax] = at;
+      t.dtype = N(dy)->type.dtype;
+      contrib(ad, i, k, irb_node(&ad->b, IR_SLICE, 1, &dy, ia, NULL, &t));
+    }
+    at += N(IN(i, k))->type.shape.d[ax];
+  }
+}
+/* y = where(c, a, b): da = where(c, dy, 0), db = where(c, 0, dy) (summed over
+ * broadcast axes); no gradient for the mask */
+static void grad_where(Ad *ad, int i, int dy) {
+  int c = IN(i, 0), zero = cst(ad, 0.0);
+  if (ad->needs[IN(i, 1)]) contrib_unb(ad, i, 1, irb_node(&ad->b, IR_WHERE, 3, (int[]){c, dy, zero}, NULL, NULL, NULL));
+  if (ad->needs[IN(i, 2)]) contrib_unb(ad, i, 2, irb_node(&ad->b, IR_WHERE, 3, (int[]){c, zero, dy}, NULL, NULL, NULL));
+}
+/* y = softmax x:     dx = y (dy - sum(dy y)) per row */
+static void grad_softmax(Ad *ad, int i, int dy) { contrib(ad, i, 0, irb_bin(&ad->b, IR_SOFTMAX_GRAD, i, dy)); }
+/* y = log_softmax x: dx = dy - exp(y) sum(dy) per row */
+static void grad_log_softmax(Ad *ad, int i, int dy) { contrib(ad, i, 0, irb_bin(&ad->b, IR_LOG_SOFTMAX_GRAD, i, dy)); }
+/* y = layernorm x:   dx = rstd (dy - mean(dy) - xhat mean(dy xhat)) per row */
+static void grad_layernorm(Ad *ad, int i, int dy) {
+  contrib(ad, i, 0, irb_node(&ad->b, IR_LAYERNORM_GRAD, 2, (int[]){IN(i, 0), dy}, NULL, N(i)->fa, NULL));
+}
+/* y = gather(table, idx): dtable = scatter_add(idx, dy) */
+static void grad_gather(Ad *ad, int i, int dy) {
+  Type t = N(IN(i, 0))->type;
+  contrib(ad, i, 0, irb_node(&ad->b, IR_SCATTER_ADD, 2, (int[]){IN(i, 1), dy}, NULL, NULL, &t));
 }
 
 /* y = conv(x, w):    dx = conv2d_grad_input(dy, w), dw = conv2d_grad_weight(x, dy) */

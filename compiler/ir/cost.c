@@ -54,13 +54,22 @@ static IrCost cost_xent(const IrProgram *p, const IrGraph *g, const IrNode *n, i
   return (IrCost){8 * numel(&g->nodes[n->in[0]].type, batch), io_bytes(g, n, batch)};
 }
 
-/* 2 M N K */
+/* a row-wise pass over the last axis (softmax, layer norm): ~8 FLOPs per element of x */
+static IrCost cost_row8(const IrProgram *p, const IrGraph *g, const IrNode *n, int64_t batch) {
+  (void)p;
+  return (IrCost){8 * numel(&g->nodes[n->in[0]].type, batch), io_bytes(g, n, batch)};
+}
+
+/* 2 M N K per product (a folded product: per leading index) */
 static IrCost cost_matmul(const IrProgram *p, const IrGraph *g, const IrNode *n, int64_t batch) {
   (void)p;
   const Shape *a = &g->nodes[n->in[0]].type.shape;
-  int64_t k = a->d[n->ia[0] ? 0 : 1];
+  int64_t k = a->d[a->rank - (n->ia[0] ? 2 : 1)];
   if (k == IR_DIM_B) k = batch;
-  return (IrCost){2.0 * numel(&n->type, batch) * (double)k, io_bytes(g, n, batch)};
+  double products = numel(&n->type, batch);
+  if (n->ia[2]) /* y [M, N] summed over a's leading axes */
+    for (int i = 0; i < a->rank - 2; i++) products *= a->d[i] == IR_DIM_B ? (double)batch : (double)a->d[i];
+  return (IrCost){2.0 * products * (double)k, io_bytes(g, n, batch)};
 }
 
 /* 2 N O OH OW C KH KW, from the forward shapes */

@@ -147,7 +147,10 @@ static void elementwise(Interp *in, const IrGraph *g, const IrNode *n, double *o
     double a = in->vals[n->in[0]][offset(in, os, i, st[0])];
     if (n->op == IR_CAST) out[i] = cast(n->type.dtype, a);
     else if (n->nin == 1) out[i] = n->op == IR_BROADCAST || n->op == IR_RESHAPE ? a : ir_eval_unary(n->op, a);
-    else out[i] = ir_eval_binary(n->op, a, in->vals[n->in[1]][offset(in, os, i, st[1])]);
+    else if (n->nin == 2) out[i] = ir_eval_binary(n->op, a, in->vals[n->in[1]][offset(in, os, i, st[1])]);
+    else
+      out[i] = ir_eval_ternary(n->op, a, in->vals[n->in[1]][offset(in, os, i, st[1])],
+                               in->vals[n->in[2]][offset(in, os, i, st[2])]);
   }
 }
 
@@ -177,19 +180,170 @@ static void reduce(Interp *in, const IrGraph *g, const IrNode *n, double *out) {
     for (int64_t i = 0; i < nout; i++) out[i] /= count;
 }
 
+/* op(a) op(b) per leading index (broadcast); with fold, summed over the
+ * leading axes into one [M, N] */
 static void matmul(Interp *in, const IrGraph *g, const IrNode *n, double *out) {
   const Shape *as = &g->nodes[n->in[0]].type.shape, *bs = &g->nodes[n->in[1]].type.shape;
-  bool ta = n->ia[0], tb = n->ia[1];
-  int64_t a0 = dim(in, as->d[0]), a1 = dim(in, as->d[1]), b0 = dim(in, bs->d[0]), b1 = dim(in, bs->d[1]);
+  bool ta = n->ia[0], tb = n->ia[1], fold = n->ia[2];
+  int ra = as->rank, rb = bs->rank;
+  int64_t a0 = dim(in, as->d[ra - 2]), a1 = dim(in, as->d[ra - 1]), b0 = dim(in, bs->d[rb - 2]), b1 = dim(in, bs->d[rb - 1]);
   int64_t m = ta ? a1 : a0, k = ta ? a0 : a1, nn = tb ? b0 : b1;
+  /* the leading axes of the result (of a, when folded), with a's and b's strides */
+  Shape lead = {0, {0}};
+  if (fold) {
+    lead.rank = ra - 2;
+    for (int i = 0; i < ra - 2; i++) lead.d[i] = as->d[i];
+  } else {
+    lead.rank = n->type.shape.rank - 2;
+    for (int i = 0; i < lead.rank; i++) lead.d[i] = n->type.shape.d[i];
+  }
+  Shape la = {ra - 2, {0}}, lb = {rb - 2, {0}};
+  for (int i = 0; i < ra - 2; i++) la.d[i] = as->d[i];
+  for (int i = 0; i < rb - 2; i++) lb.d[i] = bs->d[i];
+  int64_t sa[IR_MAX_RANK], sb[IR_MAX_RANK];
+  strides(in, &la, lead.rank, sa, true);
+  strides(in, &lb, lead.rank, sb, true);
+  int64_t count = shape_numel(&lead, in->rows);
   const double *a = in->vals[n->in[0]], *b = in->vals[n->in[1]];
-  for (int64_t i = 0; i < m; i++)
-    for (int64_t j = 0; j < nn; j++) {
-      double s = 0;
-      for (int64_t p = 0; p < k; p++)
-        s += (ta ? a[p * a1 + i] : a[i * a1 + p]) * (tb ? b[j * b1 + p] : b[p * b1 + j]);
-      out[i * nn + j] = s;
+  if (fold) memset(out, 0, sizeof(double) * (size_t)(m * nn));
+  for (int64_t l = 0; l < count; l++) {
+    const double *al = a + offset(in, &lead, l, sa) * a0 * a1, *bl = b + offset(in, &lead, l, sb) * b0 * b1;
+    double *o = out + (fold ? 0 : l * m * nn);
+    for (int64_t i = 0; i < m; i++)
+      for (int64_t j = 0; j < nn; j++) {
+        double s = 0;
+        for (int64_t p = 0; p < k; p++)
+          s += (ta ? al[p * a1 + i] : al[i * a1 + p]) * (tb ? bl[j * b1 + p] : bl[p * b1 + j]);
+        o[i * nn + j] += s;
+      }
+  }
+}
+
+/* flat index k of shape s as a multi-index (row-major) */
+static void unflatten(const Interp *in, const Shape *s, int64_t k, int64_t *idx) {
+  for (int i = s->rank - 1; i >= 0; i--) {
+    int64_t d = dim(in, s->d[i]);
+    idx[i] = k % d;
+    k /= d;
+  }
+}
+
+static int64_t flatten_index(const Interp *in, const Shape *s, const int64_t *idx) {
+  int64_t k = 0;
+  for (int i = 0; i < s->rank; i++) k = k * dim(in, s->d[i]) + idx[i];
+  return k;
+}
+
+/* permute, slice, pad and concat: element copies */
+static void layout(Interp *in, const IrGraph *g, const IrNode *n, double *out) {
+  const Shape *ys = &n->type.shape, *xs = &g->nodes[n->in[0]].type.shape;
+  int64_t total = shape_numel(ys, in->rows), idx[IR_MAX_RANK], src[IR_MAX_RANK];
+  const double *x = in->vals[n->in[0]];
+  switch (n->op) {
+  case IR_PERMUTE:
+    for (int64_t k = 0; k < total; k++) {
+      unflatten(in, ys, k, idx);
+      for (int i = 0; i < ys->rank; i++) src[n->ia[i]] = idx[i];
+      out[k] = x[flatten_index(in, xs, src)];
     }
+    break;
+  case IR_SLICE:
+    for (int64_t k = 0; k < total; k++) {
+      unflatten(in, ys, k, idx);
+      for (int i = 0; i < ys->rank; i++) idx[i] += n->ia[i];
+      out[k] = x[flatten_index(in, xs, idx)];
+    }
+    break;
+  case IR_PAD:
+    memset(out, 0, sizeof(double) * (size_t)total);
+    for (int64_t k = 0; k < shape_numel(xs, in->rows); k++) {
+      unflatten(in, xs, k, idx);
+      for (int i = 0; i < xs->rank; i++) idx[i] += n->ia[i];
+      out[flatten_index(in, ys, idx)] = x[k];
+    }
+    break;
+  case IR_CONCAT: {
+    int ax = (int)n->ia[0];
+    int64_t at = 0;
+    for (int p = 0; p < n->nin; p++) {
+      const Shape *ps = &g->nodes[n->in[p]].type.shape;
+      for (int64_t k = 0; k < shape_numel(ps, in->rows); k++) {
+        unflatten(in, ps, k, idx);
+        idx[ax] += at;
+        out[flatten_index(in, ys, idx)] = in->vals[n->in[p]][k];
+      }
+      at += ps->d[ax];
+    }
+    break;
+  }
+  default: unreachable();
+  }
+}
+
+/* softmax, log-softmax, layer norm and their gradients, row by row over the last axis */
+static void rowwise(Interp *in, const IrGraph *g, const IrNode *n, double *out) {
+  const Shape *xs = &g->nodes[n->in[0]].type.shape;
+  int64_t len = xs->d[xs->rank - 1], rows = shape_numel(xs, in->rows) / len;
+  const double *x = in->vals[n->in[0]], *dy = n->nin > 1 ? in->vals[n->in[1]] : NULL;
+  double eps = n->fa[0];
+  for (int64_t r = 0; r < rows; r++) {
+    const double *xr = x + r * len, *dr = dy ? dy + r * len : NULL;
+    double *o = out + r * len;
+    double m = -INFINITY, z = 0, s1 = 0, s2 = 0;
+    switch (n->op) {
+    case IR_SOFTMAX: case IR_LOG_SOFTMAX:
+      for (int64_t j = 0; j < len; j++) m = fmax(m, xr[j]);
+      for (int64_t j = 0; j < len; j++) z += exp(xr[j] - m);
+      for (int64_t j = 0; j < len; j++) o[j] = n->op == IR_SOFTMAX ? exp(xr[j] - m) / z : xr[j] - m - log(z);
+      break;
+    case IR_SOFTMAX_GRAD:  /* x = y */
+      for (int64_t j = 0; j < len; j++) s1 += dr[j] * xr[j];
+      for (int64_t j = 0; j < len; j++) o[j] = xr[j] * (dr[j] - s1);
+      break;
+    case IR_LOG_SOFTMAX_GRAD:  /* x = y */
+      for (int64_t j = 0; j < len; j++) s1 += dr[j];
+      for (int64_t j = 0; j < len; j++) o[j] = dr[j] - exp(xr[j]) * s1;
+      break;
+    case IR_LAYERNORM: case IR_LAYERNORM_GRAD: {
+      double mean = 0, var = 0;
+      for (int64_t j = 0; j < len; j++) mean += xr[j];
+      mean /= (double)len;
+      for (int64_t j = 0; j < len; j++) var += (xr[j] - mean) * (xr[j] - mean);
+      double rstd = 1 / sqrt(var / (double)len + eps);
+      if (n->op == IR_LAYERNORM) {
+        for (int64_t j = 0; j < len; j++) o[j] = (xr[j] - mean) * rstd;
+        break;
+      }
+      for (int64_t j = 0; j < len; j++) s1 += dr[j], s2 += dr[j] * (xr[j] - mean) * rstd;
+      s1 /= (double)len, s2 /= (double)len;
+      for (int64_t j = 0; j < len; j++) o[j] = rstd * (dr[j] - s1 - (xr[j] - mean) * rstd * s2);
+      break;
+    }
+    default: unreachable();
+    }
+  }
+}
+
+/* gather rows of a table by integer indices, and its derivative */
+static bool indexing(Interp *in, const IrGraph *g, const IrNode *n, double *out) {
+  bool gather = n->op == IR_GATHER;
+  const Shape *ts = gather ? &g->nodes[n->in[0]].type.shape : &n->type.shape;
+  const Shape *is = &g->nodes[n->in[gather ? 1 : 0]].type.shape;
+  int64_t vocab = ts->d[0], row = shape_numel(ts, 1) / vocab, count = shape_numel(is, in->rows);
+  const double *idx = in->vals[n->in[gather ? 1 : 0]], *src = in->vals[n->in[gather ? 0 : 1]];
+  if (!gather) memset(out, 0, sizeof(double) * (size_t)(vocab * row));
+  for (int64_t i = 0; i < count; i++) {
+    int64_t v = (int64_t)idx[i];
+    if (v < 0 || v >= vocab) {
+      fprintf(stderr, "interp: index %lld out of range [0, %lld)\n", (long long)v, (long long)vocab);
+      return false;
+    }
+    for (int64_t j = 0; j < row; j++) {
+      if (gather) out[i * row + j] = src[v * row + j];
+      else out[v * row + j] += src[i * row + j];
+    }
+  }
+  return true;
 }
 
 /* conv2d and its two gradients share one loop nest over (n, o, oy, ox, c, ky, kx):
@@ -356,7 +510,12 @@ static bool run_node(Interp *in, const IrGraph *g, int i) {
     default: unreachable();
     }
     break;
-  case EW_UNARY: case EW_BINARY: case BROADCAST: elementwise(in, g, n, out); break;
+  case EW_UNARY: case EW_BINARY: case EW_TERNARY: case BROADCAST: elementwise(in, g, n, out); break;
+  case LAYOUT: layout(in, g, n, out); break;
+  case ROWWISE: rowwise(in, g, n, out); break;
+  case INDEX:
+    if (!indexing(in, g, n, out)) return false;
+    break;
   case VIEW: memcpy(out, in->vals[n->in[0]], sizeof(double) * (size_t)total); break;
   case REDUCE: reduce(in, g, n, out); break;
   case MATMUL: matmul(in, g, n, out); break;
@@ -373,6 +532,12 @@ static bool run_node(Interp *in, const IrGraph *g, int i) {
         }
         out[r * k + c] = 1;
       }
+    } else if (n->op == IR_ARANGE) {
+      for (int64_t k = 0; k < total; k++) out[k] = (double)k;
+    } else if (n->op == IR_TRIL) {
+      int64_t rows = n->type.shape.d[0], cols = n->type.shape.d[1];
+      for (int64_t r = 0; r < rows; r++)
+        for (int64_t c = 0; c < cols; c++) out[r * cols + c] = c <= r + n->ia[0] ? 1 : 0;
     } else if (n->op == IR_DROPOUT_MASK) {
       uint64_t key = astrt_subkey(astrt_subkey(in->seed, (uint64_t)in->scalars[SC_STEP]), (uint64_t)n->ia[0]);
       int64_t first = (in->micro_first + (int64_t)in->scalars[SC_ROW0]) * (total / (in->rows ? in->rows : 1));
@@ -393,7 +558,7 @@ static bool run_node(Interp *in, const IrGraph *g, int i) {
        * subtracted, targets t = (1 - s) onehot + s / K; the gradient of
        * sum_c t_c (lse - l_c) is (sum t) softmax - t */
       const Shape *ls = &g->nodes[n->in[0]].type.shape;
-      int64_t k = ls->d[1], rows = dim(in, ls->d[0]);
+      int64_t k = ls->d[ls->rank - 1], rows = shape_numel(ls, in->rows) / k;
       const double *l = in->vals[n->in[0]], *y = in->vals[n->in[1]];
       double s = n->fa[0];
       for (int64_t r = 0; r < rows; r++) {
@@ -412,7 +577,7 @@ static bool run_node(Interp *in, const IrGraph *g, int i) {
       }
     } else if (n->op == IR_CORRECT) {
       const Shape *ls = &g->nodes[n->in[0]].type.shape;
-      int64_t k = ls->d[1], rows = dim(in, ls->d[0]);
+      int64_t k = ls->d[ls->rank - 1], rows = shape_numel(ls, in->rows) / k;
       const double *l = in->vals[n->in[0]], *y = in->vals[n->in[1]];
       for (int64_t r = 0; r < rows; r++) {
         int64_t best = 0;

@@ -54,9 +54,12 @@ typedef enum IrOp {
 } IrOp;
 
 typedef enum IrOpClass {
-  LEAF, EW_UNARY, EW_BINARY, VIEW, BROADCAST, REDUCE, MATMUL, CONV, POOL,
-  SPECIAL, EFFECT,
+  LEAF, EW_UNARY, EW_BINARY, EW_TERNARY, VIEW, BROADCAST, LAYOUT, REDUCE, MATMUL, CONV, POOL,
+  ROWWISE, INDEX, SPECIAL, EFFECT,
 } IrOpClass;
+
+/* elementwise with broadcasting: one loop over the result (EW_* classes) */
+static inline bool ir_class_elementwise(IrOpClass c) { return c == EW_UNARY || c == EW_BINARY || c == EW_TERNARY; }
 
 /* Run-time scalars (SCALAR's ia[0]). */
 typedef enum IrScalar {
@@ -140,6 +143,7 @@ bool ir_has_math(IrOp op);
 /* The op's arithmetic in double precision (its EW1 / EW2 row). */
 double ir_eval_unary(IrOp op, double x);
 double ir_eval_binary(IrOp op, double a, double b);
+double ir_eval_ternary(IrOp op, double a, double b, double c);
 
 /* Appends a node; returns its index. */
 int ir_add(IrGraph *g, IrNode n);

@@ -62,6 +62,11 @@ int irb_matmul(IrBuilder *b, int x, int y, bool ta, bool tb) {
   return irb_node(b, IR_MATMUL, 2, (int[]){x, y}, ia, NULL, NULL);
 }
 
+int irb_matmul_fold(IrBuilder *b, int x, int y, bool ta, bool tb) {
+  int64_t ia[IR_MAX_IA] = {ta, tb, 1};
+  return irb_node(b, IR_MATMUL, 2, (int[]){x, y}, ia, NULL, NULL);
+}
+
 int irb_unbroadcast(IrBuilder *b, int x, Shape to) {
   const Shape *from = &irb_type(b, x)->shape;
   if (shape_eq(from, &to)) return x;

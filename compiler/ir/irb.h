@@ -24,6 +24,8 @@ int irb_reshape(IrBuilder *b, int x, Shape s);
 int irb_broadcast(IrBuilder *b, int x, Shape s);
 int irb_reduce(IrBuilder *b, IrOp op, int x, int64_t mask, bool keep);
 int irb_matmul(IrBuilder *b, int x, int y, bool ta, bool tb);
+/* sum over the (equal) leading axes of op(x) op(y): a rank-2 result */
+int irb_matmul_fold(IrBuilder *b, int x, int y, bool ta, bool tb);
 /* Sums x (shaped like a broadcast result) down to `to`, the shape of an
  * operand that was broadcast: the adjoint of broadcasting. */
 int irb_unbroadcast(IrBuilder *b, int x, Shape to);

@@ -5,11 +5,13 @@
  * (cg_loops.c), so an op's arithmetic is written once.
  *
  * The expression language of the EW rows:
- *   X         the operand of a unary op;  A, B  the operands of a binary op
+ *   X         the operand of a unary op;  A, B (, C)  the operands of a binary
+ *             (ternary) op
  *   K(c)      the constant c
  *   NEG(x)    ADD(x, y)  SUB(x, y)  MUL(x, y)  DIV(x, y)
  *   EXP(x)    LOG(x)  SQRT(x)  TANH(x)  FABS(x)  ERF(x)
  *   GT(x, y)  GE(x, y)    comparisons (false when either is NaN)
+ *   NE(x, y)              x differs from y (true when either is NaN)
  *   SELECT(c, x, y)       x where c holds, else y
  */
 #include <math.h>
@@ -30,17 +32,20 @@
 #define ERF(x) erf(x)
 #define GT(x, y) ((x) > (y))
 #define GE(x, y) ((x) >= (y))
+#define NE(x, y) ((x) != (y))
 #define SELECT(c, x, y) ((c) ? (x) : (y))
 
 bool ir_has_math(IrOp op) {
   switch (op) {
 #define EW1(id, surface, expr, help) case IR_##id:
 #define EW2(id, surface, expr, help) case IR_##id:
+#define EW3(id, surface, expr, help) case IR_##id:
 #define OP(...)
 #include "ops.def"
 #undef OP
 #undef EW1
 #undef EW2
+#undef EW3
     return true;
   default: return false;
   }
@@ -64,6 +69,17 @@ double ir_eval_binary(IrOp op, double A, double B) {
 #include "ops.def"
 #undef OP
 #undef EW2
+  default: unreachable();
+  }
+}
+
+double ir_eval_ternary(IrOp op, double A, double B, double C) {
+  switch (op) {
+#define EW3(id, surface, expr, help) case IR_##id: return expr;
+#define OP(...)
+#include "ops.def"
+#undef OP
+#undef EW3
   default: unreachable();
   }
 }

@@ -34,17 +34,33 @@ static bool row_view(const IrGraph *g, const IrNode *n) {
   return operands_batch_first(g, n) && (n->type.shape.d[0] == IR_DIM_B || !shape_has_batch(&g->nodes[n->in[0]].type.shape));
 }
 
+/* a permutation that keeps the first axis first */
+static bool row_permute(const IrGraph *g, const IrNode *n) { return n->ia[0] == 0 && operands_batch_first(g, n); }
+
+/* a row-wise op over the last axis, which must not be the batch */
+static bool row_lastaxis(const IrGraph *g, const IrNode *n) {
+  const Shape *x = &g->nodes[n->in[0]].type.shape;
+  return operands_batch_first(g, n) && !(x->rank > 0 && x->d[x->rank - 1] == IR_DIM_B);
+}
+
 /* a reduction over other axes than the batch */
 static bool row_reduce(const IrGraph *g, const IrNode *n) {
   const Shape *x = &g->nodes[n->in[0]].type.shape;
   return !(x->rank > 0 && x->d[0] == IR_DIM_B && (n->ia[0] & 1));
 }
 
-/* a[B, K] @ b: each row of the result needs one row of a; b must not
- * depend on the batch */
+/* a product computes example b's result from example b's operands when the
+ * batch is a row axis of a (a[B, K] @ w) or a leading axis of both operands
+ * ([B, H, T, D] @ [B, H, D, T]) — never when it is contracted (fold, or
+ * a^T with B in its rows) */
+static bool lead_batch(const Shape *s) { return s->rank >= 3 && s->d[0] == IR_DIM_B; }
+
 static bool row_matmul(const IrGraph *g, const IrNode *n) {
   const Shape *a = &g->nodes[n->in[0]].type.shape, *b = &g->nodes[n->in[1]].type.shape;
-  return !n->ia[0] && a->d[0] == IR_DIM_B && !shape_has_batch(b);
+  if (n->ia[2]) return false;
+  bool a_ok = !shape_has_batch(a) || lead_batch(a) || (a->rank == 2 && a->d[0] == IR_DIM_B && !n->ia[0]);
+  bool b_ok = !shape_has_batch(b) || lead_batch(b);
+  return a_ok && b_ok;
 }
 
 /* convolution per image with filters that do not depend on the batch */

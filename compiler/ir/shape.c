@@ -27,6 +27,13 @@ static bool fail(char *why, size_t cap, const char *fmt, ...) {
 
 static bool is_float(DType t) { return t == DT_F32 || t == DT_BF16 || t == DT_F16; }
 
+static const char *perm_str(const int64_t *p, int r, char *buf, size_t cap) {
+  size_t n = 0;
+  buf[0] = 0;
+  for (int k = 0; k < r && n < cap; k++) n += (size_t)snprintf(buf + n, cap - n, "%s%lld", k ? ", " : "", (long long)p[k]);
+  return buf;
+}
+
 bool broadcast_shapes(const Shape *a, const Shape *b, Shape *out) {
   int r = MAX(a->rank, b->rank);
   Shape s = {r, {0}};
@@ -80,6 +87,37 @@ static bool shape_given(const IrGraph *g, const IrNode *n, Type *out, char *why,
     if (n->type.shape.rank != 4 && n->op != IR_MAXPOOL2D_GRAD && n->op != IR_AVGPOOL2D_GRAD)
       return fail(why, cap, "%s: result must have rank 4", ir_ops[n->op].name);
     return true;
+  case IR_PAD: {
+    const Shape *x = &OPND(0)->shape, *y = &n->type.shape;
+    if (x->rank != y->rank || OPND(0)->dtype != n->type.dtype)
+      return fail(why, cap, "pad: %s does not fit in %s", type_str(OPND(0), a, sizeof a), type_str(&n->type, b, sizeof b));
+    for (int i = 0; i < x->rank; i++)
+      if ((x->d[i] == IR_DIM_B) != (y->d[i] == IR_DIM_B) ||
+          (x->d[i] != IR_DIM_B && (n->ia[i] < 0 || n->ia[i] + x->d[i] > y->d[i])) || (x->d[i] == IR_DIM_B && n->ia[i]))
+        return fail(why, cap, "pad: %s does not fit in %s at axis %d", type_str(OPND(0), a, sizeof a),
+                    type_str(&n->type, b, sizeof b), i);
+    return true;
+  }
+  case IR_SCATTER_ADD: {
+    const Type *idx = OPND(0), *dy = OPND(1);
+    const Shape *t = &n->type.shape;
+    bool ok = idx->dtype == DT_I32 && is_float(dy->dtype) && t->rank >= 1 && !shape_has_batch(t) &&
+              dy->shape.rank == idx->shape.rank + t->rank - 1;
+    for (int i = 0; ok && i < idx->shape.rank; i++) ok = dy->shape.d[i] == idx->shape.d[i];
+    for (int i = 1; ok && i < t->rank; i++) ok = dy->shape.d[idx->shape.rank + i - 1] == t->d[i];
+    if (!ok)
+      return fail(why, cap, "scatter_add: %s rows at %s do not fit in %s", type_str(dy, a, sizeof a),
+                  type_str(idx, b, sizeof b), shape_str(t, b, sizeof b));
+    return true;
+  }
+  case IR_ARANGE:
+    if (n->type.dtype != DT_I32 || n->type.shape.rank != 1 || n->type.shape.d[0] == IR_DIM_B)
+      return fail(why, cap, "arange gives i32[n]");
+    return true;
+  case IR_TRIL:
+    if (n->type.dtype != DT_F32 || n->type.shape.rank != 2 || shape_has_batch(&n->type.shape))
+      return fail(why, cap, "tril gives f32[n, m]");
+    return true;
   case IR_ONEHOT:
     if (OPND(0)->dtype != DT_I32 || OPND(0)->shape.rank != 1 || n->type.shape.rank != 2 ||
         n->type.shape.d[0] != OPND(0)->shape.d[0])
@@ -94,7 +132,9 @@ static bool shape_same(const IrGraph *g, const IrNode *n, Type *out, char *why,
                        size_t cap) {
   const Type *x = OPND(0);
   DType cast_to = n->type.dtype;  /* read before *out (which may be n->type) is written */
-  if (!is_float(x->dtype))
+  if (n->op == IR_CAST && !is_float(cast_to))
+    return fail(why, cap, "cast converts to f32, bf16 or f16, not %s", dtype_name(cast_to));
+  if (!is_float(x->dtype) && n->op != IR_CAST)
     return fail(why, cap, "%s needs a floating-point tensor, not %s", ir_ops[n->op].name,
                 dtype_name(x->dtype));
   *out = *x;
@@ -102,37 +142,43 @@ static bool shape_same(const IrGraph *g, const IrNode *n, Type *out, char *why,
   return true;
 }
 
+/* logits [R..., K] and one integer label per row: labels [R...] */
+static bool labels_fit(const Type *l, const Type *y) {
+  if (l->dtype != DT_F32 || y->dtype != DT_I32 || l->shape.rank != y->shape.rank + 1) return false;
+  for (int i = 0; i < y->shape.rank; i++)
+    if (l->shape.d[i] != y->shape.d[i]) return false;
+  return l->shape.d[l->shape.rank - 1] != IR_DIM_B;
+}
+
 static bool shape_scalar(const IrGraph *g, const IrNode *n, Type *out, char *why,
                          size_t cap) {
   (void)g, (void)why, (void)cap;
   if (n->op == IR_CORRECT) {
     const Type *l = OPND(0), *y = OPND(1);
-    if (l->shape.rank != 2 || y->shape.rank != 1 || y->dtype != DT_I32 ||
-        l->shape.d[0] != y->shape.d[0])
-      return fail(why, cap, "correct needs logits [N,K] and i32 labels [N]");
+    if (!labels_fit(l, y)) return fail(why, cap, "correct needs logits [R...,K] and i32 labels [R...]");
   }
   *out = (Type){DT_F32, SHAPE_SCALAR};
   return true;
 }
 
-/* softmax_xent(logits f32[N,K], labels i32[N]) -> f32[N];
- * softmax_xent_grad(logits, labels, dy f32[N]) -> f32[N,K] */
+/* softmax_xent(logits f32[R...,K], labels i32[R...]) -> f32[R...];
+ * softmax_xent_grad(logits, labels, dy f32[R...]) -> f32[R...,K] */
 static bool shape_xent(const IrGraph *g, const IrNode *n, Type *out, char *why, size_t cap) {
   const Type *l = OPND(0), *y = OPND(1);
   char a[96], b[96];
-  if (l->dtype != DT_F32 || l->shape.rank != 2 || y->dtype != DT_I32 || y->shape.rank != 1 ||
-      l->shape.d[0] != y->shape.d[0])
-    return fail(why, cap, "softmax cross-entropy needs f32 logits [N,K] and i32 labels [N], not %s and %s",
-                type_str(l, a, sizeof a), type_str(y, b, sizeof b));
+  if (!labels_fit(l, y))
+    return fail(why, cap, "softmax cross-entropy needs f32 logits [R..., K] and i32 labels [R...] (one per "
+                          "row), not %s and %s", type_str(l, a, sizeof a), type_str(y, b, sizeof b));
   if (n->fa[0] < 0 || n->fa[0] >= 1) return fail(why, cap, "label smoothing must be in [0, 1), not %g", n->fa[0]);
   if (n->op == IR_XENT_GRAD) {
     const Type *dy = OPND(2);
-    if (dy->dtype != DT_F32 || dy->shape.rank != 1 || dy->shape.d[0] != l->shape.d[0])
-      return fail(why, cap, "softmax_xent_grad needs an f32 [N] gradient, not %s", type_str(dy, a, sizeof a));
+    if (dy->dtype != DT_F32 || !shape_eq(&dy->shape, &y->shape))
+      return fail(why, cap, "softmax_xent_grad needs an f32 gradient shaped like the labels, not %s",
+                  type_str(dy, a, sizeof a));
     *out = *l;
     return true;
   }
-  *out = (Type){DT_F32, SHAPE(l->shape.d[0])};
+  *out = (Type){DT_F32, y->shape};
   return true;
 }
 
@@ -177,22 +223,151 @@ static bool shape_reduce(const IrGraph *g, const IrNode *n, Type *out, char *why
   return true;
 }
 
+/* op(a) op(b) over the last two axes, leading axes broadcast (or, with
+ * fold, equal and summed over) */
 static bool shape_matmul(const IrGraph *g, const IrNode *n, Type *out, char *why,
                          size_t cap) {
   const Type *a = OPND(0), *b = OPND(1);
+  const Shape *as = &a->shape, *bs = &b->shape;
   char sa[96], sb[96];
-  if (a->shape.rank != 2 || b->shape.rank != 2)
-    return fail(why, cap, "'@' needs two matrices, not %s and %s", type_str(a, sa, sizeof sa),
-                type_str(b, sb, sizeof sb));
+  if (as->rank < 2 || bs->rank < 2)
+    return fail(why, cap, "'@' needs two tensors of at least two dimensions (matrices, or batches of them), "
+                          "not %s and %s", type_str(a, sa, sizeof sa), type_str(b, sb, sizeof sb));
   if (a->dtype != b->dtype || !is_float(a->dtype))
-    return fail(why, cap, "'@' needs two floating-point matrices of one dtype, not %s and %s",
+    return fail(why, cap, "'@' needs two floating-point tensors of one dtype, not %s and %s",
                 type_str(a, sa, sizeof sa), type_str(b, sb, sizeof sb));
-  int64_t m = a->shape.d[n->ia[0] ? 1 : 0], ka = a->shape.d[n->ia[0] ? 0 : 1];
-  int64_t kb = b->shape.d[n->ia[1] ? 1 : 0], nn = b->shape.d[n->ia[1] ? 0 : 1];
+  int ra = as->rank, rb = bs->rank;
+  int64_t m = as->d[ra - (n->ia[0] ? 1 : 2)], ka = as->d[ra - (n->ia[0] ? 2 : 1)];
+  int64_t kb = bs->d[rb - (n->ia[1] ? 1 : 2)], nn = bs->d[rb - (n->ia[1] ? 2 : 1)];
   if (ka != kb)
-    return fail(why, cap, "inner dimensions of %s%s @ %s%s differ", type_str(a, sa, sizeof sa),
-                n->ia[0] ? "^T" : "", type_str(b, sb, sizeof sb), n->ia[1] ? "^T" : "");
-  *out = (Type){a->dtype, SHAPE(m, nn)};
+    return fail(why, cap, "inner dimensions of %s%s @ %s%s differ (%s against %s)", type_str(a, sa, sizeof sa),
+                n->ia[0] ? "^T" : "", type_str(b, sb, sizeof sb), n->ia[1] ? "^T" : "",
+                ka == IR_DIM_B ? "B" : (snprintf(sa, sizeof sa, "%lld", (long long)ka), sa),
+                kb == IR_DIM_B ? "B" : (snprintf(sb, sizeof sb, "%lld", (long long)kb), sb));
+  Shape la = {ra - 2, {0}}, lb = {rb - 2, {0}}, l;
+  for (int i = 0; i < ra - 2; i++) la.d[i] = as->d[i];
+  for (int i = 0; i < rb - 2; i++) lb.d[i] = bs->d[i];
+  if (n->ia[2]) {
+    if (!shape_eq(&la, &lb) || la.rank == 0)
+      return fail(why, cap, "a folded product needs equal leading dimensions, not %s and %s",
+                  type_str(a, sa, sizeof sa), type_str(b, sb, sizeof sb));
+    *out = (Type){a->dtype, SHAPE(m, nn)};
+    return true;
+  }
+  if (!broadcast_shapes(&la, &lb, &l))
+    return fail(why, cap, "the batch dimensions of %s @ %s do not broadcast", type_str(a, sa, sizeof sa),
+                type_str(b, sb, sizeof sb));
+  if (l.rank + 2 > IR_MAX_RANK) return fail(why, cap, "'@' result would have more than %d dimensions", IR_MAX_RANK);
+  l.d[l.rank++] = m;
+  l.d[l.rank++] = nn;
+  *out = (Type){a->dtype, l};
+  return true;
+}
+
+/* permute(x, perm): axis k of the result is axis perm[k] of x */
+static bool shape_permute(const IrGraph *g, const IrNode *n, Type *out, char *why, size_t cap) {
+  const Type *x = OPND(0);
+  int r = x->shape.rank;
+  bool seen[IR_MAX_RANK] = {0};
+  char sp[96], sx[96];
+  for (int k = 0; k < r; k++) {
+    if (n->ia[k] < 0 || n->ia[k] >= r || seen[n->ia[k]])
+      return fail(why, cap, "[%s] is not a permutation of the %d axes of %s", perm_str(n->ia, r, sp, sizeof sp), r,
+                  type_str(x, sx, sizeof sx));
+    seen[n->ia[k]] = true;
+  }
+  Type t = *x;
+  for (int k = 0; k < r; k++) t.shape.d[k] = x->shape.d[n->ia[k]];
+  *out = t;
+  return true;
+}
+
+/* slice: the node's shape gives the extents, ia[] the starts */
+static bool shape_slice(const IrGraph *g, const IrNode *n, Type *out, char *why, size_t cap) {
+  const Type *x = OPND(0);
+  const Shape *y = &n->type.shape;
+  char sx[96];
+  if (y->rank != x->shape.rank) return fail(why, cap, "slice keeps the rank");
+  for (int i = 0; i < y->rank; i++) {
+    int64_t d = x->shape.d[i];
+    if (d == IR_DIM_B) {
+      if (y->d[i] != IR_DIM_B || n->ia[i] != 0)
+        return fail(why, cap, "cannot slice the batch dimension B of %s", type_str(x, sx, sizeof sx));
+      continue;
+    }
+    if (y->d[i] == IR_DIM_B || n->ia[i] < 0 || y->d[i] < 1 || n->ia[i] + y->d[i] > d)
+      return fail(why, cap, "slice %lld:%lld of axis %d is out of range for %s (size %lld)", (long long)n->ia[i],
+                  (long long)(n->ia[i] + y->d[i]), i, type_str(x, sx, sizeof sx), (long long)d);
+  }
+  *out = (Type){x->dtype, *y};
+  return true;
+}
+
+/* concat along ia[0]: every other axis equal */
+static bool shape_concat(const IrGraph *g, const IrNode *n, Type *out, char *why, size_t cap) {
+  const Type *x = OPND(0);
+  int ax = (int)n->ia[0], r = x->shape.rank;
+  char sa[96], sb[96];
+  if (n->nin < 1 || ax < 0 || ax >= r) return fail(why, cap, "concat needs tensors and an axis in range");
+  Shape s = x->shape;
+  if (s.d[ax] == IR_DIM_B) return fail(why, cap, "cannot concatenate along the batch dimension B");
+  for (int k = 1; k < n->nin; k++) {
+    const Type *o = OPND(k);
+    bool ok = o->dtype == x->dtype && o->shape.rank == r;
+    for (int i = 0; ok && i < r; i++) ok = i == ax ? o->shape.d[i] != IR_DIM_B : o->shape.d[i] == x->shape.d[i];
+    if (!ok)
+      return fail(why, cap, "concat along axis %d needs tensors that agree on every other axis, not %s and %s", ax,
+                  type_str(x, sa, sizeof sa), type_str(o, sb, sizeof sb));
+    s.d[ax] += o->shape.d[ax];
+  }
+  *out = (Type){x->dtype, s};
+  return true;
+}
+
+/* where(c, a, b): three operands broadcast together */
+static bool shape_where(const IrGraph *g, const IrNode *n, Type *out, char *why, size_t cap) {
+  const Type *c = OPND(0), *a = OPND(1), *b = OPND(2);
+  char sa[96], sb[96], sc[96];
+  if (!is_float(c->dtype) || a->dtype != b->dtype || !is_float(a->dtype))
+    return fail(why, cap, "where needs a float mask and two floating-point tensors of one dtype, not %s, %s and %s",
+                type_str(c, sc, sizeof sc), type_str(a, sa, sizeof sa), type_str(b, sb, sizeof sb));
+  Shape s, t;
+  if (!broadcast_shapes(&a->shape, &b->shape, &s) || !broadcast_shapes(&c->shape, &s, &t))
+    return fail(why, cap, "where: shapes %s, %s and %s do not broadcast", type_str(c, sc, sizeof sc),
+                type_str(a, sa, sizeof sa), type_str(b, sb, sizeof sb));
+  *out = (Type){a->dtype, t};
+  return true;
+}
+
+/* row-wise over the last axis: same type; a gradient op's two operands agree */
+static bool shape_rowwise(const IrGraph *g, const IrNode *n, Type *out, char *why, size_t cap) {
+  const Type *x = OPND(0);
+  char sa[96], sb[96];
+  if (x->dtype != DT_F32 || x->shape.rank < 1)
+    return fail(why, cap, "%s needs an f32 tensor of at least one dimension, not %s", ir_ops[n->op].name,
+                type_str(x, sa, sizeof sa));
+  if (x->shape.d[x->shape.rank - 1] == IR_DIM_B)
+    return fail(why, cap, "%s works along the last axis, which cannot be the batch dimension B (%s)",
+                ir_ops[n->op].name, type_str(x, sa, sizeof sa));
+  if (n->nin == 2 && !type_eq(x, OPND(1)))
+    return fail(why, cap, "%s needs two tensors of one type, not %s and %s", ir_ops[n->op].name,
+                type_str(x, sa, sizeof sa), type_str(OPND(1), sb, sizeof sb));
+  *out = *x;
+  return true;
+}
+
+/* gather(table [V, D...], idx i32[I...]) -> [I..., D...] */
+static bool shape_gather(const IrGraph *g, const IrNode *n, Type *out, char *why, size_t cap) {
+  const Type *t = OPND(0), *idx = OPND(1);
+  char sa[96], sb[96];
+  if (!is_float(t->dtype) || t->shape.rank < 1 || shape_has_batch(&t->shape) || idx->dtype != DT_I32)
+    return fail(why, cap, "gather needs a table [V, ...] without the batch dimension and i32 indices, not %s and %s",
+                type_str(t, sa, sizeof sa), type_str(idx, sb, sizeof sb));
+  if (idx->shape.rank + t->shape.rank - 1 > IR_MAX_RANK)
+    return fail(why, cap, "gather's result would have more than %d dimensions", IR_MAX_RANK);
+  Shape s = idx->shape;
+  for (int i = 1; i < t->shape.rank; i++) s.d[s.rank++] = t->shape.d[i];
+  *out = (Type){t->dtype, s};
   return true;
 }
 

@@ -72,6 +72,15 @@ static void finish(Case *c, int y) {
   c->loss = s.rank ? irb_reduce(&c->b, IR_SUM, prod, all, false) : prod;
 }
 
+/* i32[2, 3] labels: the batch's three labels (1, 4, 0) twice */
+static int labels2x3(Case *c) {
+  Type ty = {DT_I32, SHAPE(3)};
+  int64_t ia1[IR_MAX_IA] = {1}, ax[IR_MAX_IA] = {0};
+  int y = irb_node(&c->b, IR_INPUT, 0, NULL, ia1, NULL, &ty);
+  int yy = irb_node(&c->b, IR_CONCAT, 2, (int[]){y, y}, ax, NULL, NULL);
+  return irb_reshape(&c->b, yy, SHAPE(2, 3));
+}
+
 static void fill(Interp *in, const IrProgram *p, double lo, double hi) {
   for (int v = 0; v < p->vars.len; v++) {
     int64_t n = shape_numel(&p->vars.data[v].shape, 1);
@@ -240,6 +249,101 @@ START_TEST(softmax_xent_rule) {
 }
 END_TEST
 
+/* per-position cross-entropy: logits [2, 3, 5] against labels [2, 3] (the
+ * three labels twice) */
+START_TEST(softmax_xent_per_position_rule) {
+  Case *c = case_new();
+  int l = input(c, SHAPE(2, 3, 5));
+  int y = labels2x3(c);
+  double fa[IR_MAX_FA] = {0.1};
+  finish(c, irb_node(&c->b, IR_XENT, 2, (int[]){l, y}, NULL, fa, NULL));
+  check_case(c, -3, 3, "softmax_xent per position");
+}
+END_TEST
+
+/* ---- layout, masks, row-wise ops and indexing --------------------------------------- */
+
+START_TEST(permute_rules) {
+  static const int64_t perms[][3] = {{2, 0, 1}, {1, 0, 2}, {0, 2, 1}};
+  for (int k = 0; k < 3; k++) {
+    Case *c = case_new();
+    int x = input(c, SHAPE(2, 3, 4));
+    int64_t ia[IR_MAX_IA] = {perms[k][0], perms[k][1], perms[k][2]};
+    finish(c, irb_node(&c->b, IR_PERMUTE, 1, &x, ia, NULL, NULL));
+    char what[64];
+    snprintf(what, sizeof what, "permute %d", k);
+    check_case(c, -1, 1, what);
+  }
+}
+END_TEST
+
+START_TEST(slice_concat_rules) {
+  Case *c = case_new();
+  int x = input(c, SHAPE(2, 3, 4));
+  Type t = {DT_F32, SHAPE(1, 2, 3)};
+  int64_t ia[IR_MAX_IA] = {1, 1, 1};
+  finish(c, irb_node(&c->b, IR_SLICE, 1, &x, ia, NULL, &t));
+  check_case(c, -1, 1, "slice");
+  for (int ax = 0; ax < 2; ax++) {
+    c = case_new();
+    int a = input(c, SHAPE(2, 3)), b = input(c, ax ? SHAPE(2, 1) : SHAPE(1, 3)), d = input(c, SHAPE(2, 3));
+    int64_t cat[IR_MAX_IA] = {ax};
+    finish(c, irb_node(&c->b, IR_CONCAT, 3, (int[]){a, b, d}, cat, NULL, NULL));
+    check_case(c, -1, 1, ax ? "concat axis 1" : "concat axis 0");
+  }
+}
+END_TEST
+
+/* where(mask, a, b) with broadcasting; the mask (a comparison) has no gradient */
+START_TEST(where_rule) {
+  Case *c = case_new();
+  int a = input(c, SHAPE(3, 4)), b = input(c, SHAPE(4));
+  Type mt = {DT_F32, SHAPE(3, 1)};
+  int64_t x0[IR_MAX_IA] = {0};
+  int m = irb_node(&c->b, IR_INPUT, 0, NULL, x0, NULL, &mt);  /* 0.5, -1, 2 */
+  int mask = irb_bin(&c->b, IR_GT, m, irb_const(&c->b, 0.0));
+  finish(c, irb_node(&c->b, IR_WHERE, 3, (int[]){mask, a, b}, NULL, NULL, NULL));
+  check_case(c, -2, 2, "where");
+}
+END_TEST
+
+START_TEST(rowwise_rules) {
+  static const IrOp ops[] = {IR_SOFTMAX, IR_LOG_SOFTMAX, IR_LAYERNORM};
+  for (int k = 0; k < 3; k++) {
+    Case *c = case_new();
+    int x = input(c, SHAPE(2, 3, 5));
+    double fa[IR_MAX_FA] = {1e-5};
+    finish(c, irb_node(&c->b, ops[k], 1, &x, NULL, fa, NULL));
+    check_case(c, -2, 2, ir_ops[ops[k]].name);
+  }
+}
+END_TEST
+
+/* softmax(where(tril, s, -inf)): a causally masked softmax over [2, 4, 4] */
+START_TEST(causal_softmax_rule) {
+  Case *c = case_new();
+  int s = input(c, SHAPE(2, 4, 4));
+  Type mt = {DT_F32, SHAPE(4, 4)};
+  int tril = irb_node(&c->b, IR_TRIL, 0, NULL, NULL, NULL, &mt);
+  int masked = irb_node(&c->b, IR_WHERE, 3, (int[]){tril, s, irb_const(&c->b, -INFINITY)}, NULL, NULL, NULL);
+  finish(c, irb_un(&c->b, IR_SOFTMAX, masked));
+  check_case(c, -2, 2, "causal softmax");
+}
+END_TEST
+
+/* an embedding: rows of a [5, 4] table by ids with repeats, as [6] and [2, 3] */
+START_TEST(gather_rule) {
+  for (int k = 0; k < 2; k++) {
+    Case *c = case_new();
+    int table = input(c, SHAPE(5, 4));
+    int y = labels2x3(c);
+    if (!k) y = irb_reshape(&c->b, y, SHAPE(6));
+    finish(c, irb_node(&c->b, IR_GATHER, 2, (int[]){table, y}, NULL, NULL, NULL));
+    check_case(c, -1, 1, k ? "gather [2, 3]" : "gather [6]");
+  }
+}
+END_TEST
+
 /* ---- contractions ------------------------------------------------------------------ */
 
 START_TEST(matmul_rules) {
@@ -253,6 +357,36 @@ START_TEST(matmul_rules) {
       snprintf(what, sizeof what, "matmul trans_a %d trans_b %d", ta, tb);
       check_case(c, -1, 1, what);
     }
+}
+END_TEST
+
+/* batched products: leading axes on one side, both, broadcast from size 1,
+ * four dimensions, and the folded product of weight gradients */
+START_TEST(batched_matmul_rules) {
+  static const struct {
+    int64_t a[5], b[5];  /* rank, dims */
+    int ta, tb, fold;
+  } cases[] = {
+      {{3, 2, 3, 4}, {2, 4, 5}, 0, 0, 0},          /* x[2,3,4] @ w[4,5] */
+      {{3, 2, 3, 4}, {2, 5, 4}, 0, 1, 0},          /* x @ w^T */
+      {{2, 3, 4}, {3, 2, 4, 5}, 0, 0, 0},          /* w[3,4] @ x[2,4,5] */
+      {{3, 2, 3, 4}, {3, 2, 4, 5}, 0, 0, 0},       /* equal leading axes */
+      {{3, 2, 4, 3}, {3, 2, 5, 4}, 1, 1, 0},       /* both transposed */
+      {{3, 1, 3, 4}, {3, 2, 4, 5}, 0, 0, 0},       /* broadcast from 1 */
+      {{4, 2, 2, 3, 4}, {4, 2, 2, 5, 4}, 0, 1, 0}, /* attention scores q k^T */
+      {{3, 2, 3, 4}, {3, 2, 3, 5}, 1, 0, 1},       /* fold: sum_l a_l^T b_l */
+      {{3, 2, 3, 4}, {3, 2, 5, 4}, 0, 1, 1},       /* fold: sum_l a_l b_l^T */
+  };
+  for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+    Case *c = case_new();
+    int a = input(c, shape_make((int)cases[k].a[0], &cases[k].a[1]));
+    int b = input(c, shape_make((int)cases[k].b[0], &cases[k].b[1]));
+    int64_t ia[IR_MAX_IA] = {cases[k].ta, cases[k].tb, cases[k].fold};
+    finish(c, irb_node(&c->b, IR_MATMUL, 2, (int[]){a, b}, ia, NULL, NULL));
+    char what[64];
+    snprintf(what, sizeof what, "batched matmul case %zu", k);
+    check_case(c, -1, 1, what);
+  }
 }
 END_TEST
 
@@ -437,6 +571,14 @@ Suite *autodiff_suite(void) {
   tcase_add_test(t, mean_over_batch_rule);
   tcase_add_test(t, softmax_xent_rule);
   tcase_add_test(t, matmul_rules);
+  tcase_add_test(t, batched_matmul_rules);
+  tcase_add_test(t, softmax_xent_per_position_rule);
+  tcase_add_test(t, permute_rules);
+  tcase_add_test(t, slice_concat_rules);
+  tcase_add_test(t, where_rule);
+  tcase_add_test(t, rowwise_rules);
+  tcase_add_test(t, causal_softmax_rule);
+  tcase_add_test(t, gather_rule);
   tcase_add_test(t, conv2d_rules);
   tcase_add_test(t, pool_rules);
   tcase_add_test(t, fanout_accumulates);
