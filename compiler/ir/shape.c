@@ -239,11 +239,13 @@ static bool shape_matmul(const IrGraph *g, const IrNode *n, Type *out, char *why
   int ra = as->rank, rb = bs->rank;
   int64_t m = as->d[ra - (n->ia[0] ? 1 : 2)], ka = as->d[ra - (n->ia[0] ? 2 : 1)];
   int64_t kb = bs->d[rb - (n->ia[1] ? 1 : 2)], nn = bs->d[rb - (n->ia[1] ? 2 : 1)];
-  if (ka != kb)
+  if (ka != kb) {
+    char da[24], db[24];
+    snprintf(da, sizeof da, ka == IR_DIM_B ? "B" : "%lld", (long long)ka);
+    snprintf(db, sizeof db, kb == IR_DIM_B ? "B" : "%lld", (long long)kb);
     return fail(why, cap, "inner dimensions of %s%s @ %s%s differ (%s against %s)", type_str(a, sa, sizeof sa),
-                n->ia[0] ? "^T" : "", type_str(b, sb, sizeof sb), n->ia[1] ? "^T" : "",
-                ka == IR_DIM_B ? "B" : (snprintf(sa, sizeof sa, "%lld", (long long)ka), sa),
-                kb == IR_DIM_B ? "B" : (snprintf(sb, sizeof sb, "%lld", (long long)kb), sb));
+                n->ia[0] ? "^T" : "", type_str(b, sb, sizeof sb), n->ia[1] ? "^T" : "", da, db);
+  }
   Shape la = {ra - 2, {0}}, lb = {rb - 2, {0}}, l;
   for (int i = 0; i < ra - 2; i++) la.d[i] = as->d[i];
   for (int i = 0; i < rb - 2; i++) lb.d[i] = bs->d[i];
