@@ -93,8 +93,8 @@ static void else_on_new_line(Loc loc);
 %type <stmt> stmt if_stmt
 %type <stmts> stmts block
 %type <type> type
-%type <args> args args_opt dims
-%type <arg> arg dim
+%type <args> args args_opt dims indices
+%type <arg> arg dim index
 %type <params> params params_opt
 %type <param> param
 %type <entries> entries pass_entries entry_block pass_block
@@ -275,6 +275,20 @@ postfix
   : primary
   | postfix '(' args_opt ')'          { $$ = new_call(A, $1->loc, $1, $3); }
   | postfix '.' IDENT                 { $$ = new_member(A, @3, $1, $3); }
+  | postfix '[' indices ']'           { $$ = new_index(A, @2, $1, $3); }
+  ;
+
+indices
+  : index                             { $$ = (ArgList){0}; args_push(A, &$$, $1); }
+  | indices ',' index                 { $$ = $1; args_push(A, &$$, $3); }
+  ;
+
+index
+  : expr                              { $$ = (Arg){NULL, @1, $1}; }
+  | ':'                               { $$ = (Arg){NULL, @1, new_slice(A, @1, NULL, NULL)}; }
+  | expr ':'                          { $$ = (Arg){NULL, @1, new_slice(A, @2, $1, NULL)}; }
+  | ':' expr                          { $$ = (Arg){NULL, @1, new_slice(A, @1, NULL, $2)}; }
+  | expr ':' expr                     { $$ = (Arg){NULL, @1, new_slice(A, @2, $1, $3)}; }
   ;
 
 primary

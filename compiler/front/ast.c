@@ -103,6 +103,22 @@ Expr *new_member(Arena *a, Loc loc, Expr *lhs, const char *name) {
   return e;
 }
 
+Expr *new_index(Arena *a, Loc loc, Expr *lhs, ArgList items) {
+  Expr *e = new_expr(a, EX_INDEX, loc);
+  e->lhs = lhs;
+  e->args = items;
+  set_depth(e, MAX(lhs->depth, args_depth(items)));
+  return e;
+}
+
+Expr *new_slice(Arena *a, Loc loc, Expr *lo, Expr *hi) {
+  Expr *e = new_expr(a, EX_SLICE, loc);
+  e->lhs = lo;
+  e->rhs = hi;
+  set_depth(e, MAX(lo ? lo->depth : 0, hi ? hi->depth : 0));
+  return e;
+}
+
 Expr *new_list(Arena *a, Loc loc, ArgList items) {
   Expr *e = new_expr(a, EX_LIST, loc);
   e->args = items;
@@ -245,6 +261,19 @@ static void dump_expr(FILE *out, const Expr *e) {
   case EX_LIST:
     fputs("(list", out);
     dump_args(out, e->args);
+    fputc(')', out);
+    break;
+  case EX_INDEX:
+    fputs("(index ", out);
+    dump_expr(out, e->lhs);
+    dump_args(out, e->args);
+    fputc(')', out);
+    break;
+  case EX_SLICE:
+    fputs("(slice ", out);
+    if (e->lhs) dump_expr(out, e->lhs);
+    fputs(" : ", out);
+    if (e->rhs) dump_expr(out, e->rhs);
     fputc(')', out);
     break;
   case EX_TYPE: dump_type(out, e->type); break;

@@ -25,6 +25,8 @@ typedef enum ExprKind {
   EX_LIST,     /* [args]: [0.5, 0.75]                               */
   EX_TYPE,     /* a tensor type used as a value: f32[B, 784]        */
   EX_STAR,     /* `*` inside a type's dims: any rank                */
+  EX_INDEX,    /* lhs[args]: x[:, 0:D], parts[1]                    */
+  EX_SLICE,    /* lhs:rhs inside an index, either may be NULL: 0:D  */
 } ExprKind;
 
 typedef enum BinOp {
@@ -59,7 +61,7 @@ struct Expr {
   double num;
   const char *str;   /* EX_STR value, EX_NAME / EX_MEMBER name */
   Expr *lhs, *rhs;
-  ArgList args;      /* EX_CALL, EX_LIST */
+  ArgList args;      /* EX_CALL, EX_LIST, EX_INDEX */
   TypeExpr *type;    /* EX_TYPE */
   int depth;         /* 1 + the deepest operand's depth (bounds recursion) */
 };

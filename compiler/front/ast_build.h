@@ -13,6 +13,8 @@ Expr *new_range(Arena *a, Loc loc, Expr *lo, Expr *hi);
 Expr *new_call(Arena *a, Loc loc, Expr *fn, ArgList args);
 Expr *new_member(Arena *a, Loc loc, Expr *lhs, const char *name);
 Expr *new_list(Arena *a, Loc loc, ArgList items);
+Expr *new_index(Arena *a, Loc loc, Expr *lhs, ArgList items);
+Expr *new_slice(Arena *a, Loc loc, Expr *lo, Expr *hi);
 TypeExpr *new_type(Arena *a, Loc loc, const char *name, bool has_dims, ArgList dims);
 Stmt *new_stmt(Arena *a, StmtKind kind, Loc loc, const char *name, Loc name_loc,
                TypeExpr *type, Expr *value);

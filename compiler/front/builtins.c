@@ -174,6 +174,204 @@ static Value bi_binary(Elab *e, const Builtin *b, Value *a, Loc loc) {
   return v_tensor(elab_node(e, (IrOp)b->op, 2, (int[]){x, y}, NULL, NULL, NULL, loc), loc);
 }
 
+/* where(cond, a, b): the elementwise ternary ops with a built-in name (EW3
+ * rows); numbers become constants, three numbers are computed at once */
+static Value bi_ternary(Elab *e, const Builtin *b, Value *a, Loc loc) {
+  bool numbers = true;
+  for (int k = 0; k < 3; k++) numbers = numbers && (a[k].kind == V_INT || a[k].kind == V_FLOAT || a[k].kind == V_BOOL);
+  if (numbers) return v_num(V_FLOAT, ir_eval_ternary((IrOp)b->op, a[0].num, a[1].num, a[2].num), loc);
+  int in[3];
+  for (int k = 0; k < 3; k++) {
+    if (a[k].kind == V_ERR) return v_err();
+    in[k] = a[k].kind == V_BOOL ? elab_const(e, a[k].num, a[k].loc) : elab_as_tensor(e, a[k]);
+    if (in[k] < 0) {
+      char d[128];
+      diag_error(a[k].loc, "'%s' needs tensors or numbers, not %s", b->name, value_desc(e, &a[k], d, sizeof d));
+      return v_err();
+    }
+  }
+  return v_tensor(elab_node(e, (IrOp)b->op, 3, in, NULL, NULL, NULL, loc), loc);
+}
+
+/* an axis argument: an integer in [-rank, rank), negative counting from the end */
+static bool want_axis(Elab *e, const Builtin *b, const char *what, Value *v, int64_t def, int rank, int *out) {
+  int64_t ax;
+  if (v->kind == V_NONE) ax = def;
+  else if (v->kind == V_INT) ax = (int64_t)v->num;
+  else {
+    char d[128];
+    diag_error(v->loc, "'%s' of '%s' must be an integer, not %s", what, b->name, value_desc(e, v, d, sizeof d));
+    return false;
+  }
+  if (ax < -rank || ax >= rank) {
+    diag_error(v->kind == V_NONE ? v->loc : v->loc, "'%s' of '%s' must be in [%d, %d] for a tensor of %d dimensions, "
+               "not %lld", what, b->name, -rank, rank - 1, rank, (long long)ax);
+    return false;
+  }
+  *out = (int)(ax < 0 ? ax + rank : ax);
+  return true;
+}
+
+/* permute(x, axes): axis k of the result is axis axes[k] of x */
+static Value bi_permute(Elab *e, const Builtin *b, Value *a, Loc loc) {
+  int x;
+  if (!want_tensor(e, b, &a[0], &x)) return v_err();
+  int r = type_of(e, x)->shape.rank;
+  if (a[1].kind != V_LIST || a[1].nitems != r) {
+    char ts[128];
+    diag_error(a[1].loc, "'axes' of permute must list all %d axes of %s once, in their new order", r,
+               type_str(type_of(e, x), ts, sizeof ts));
+    return v_err();
+  }
+  int64_t ia[IR_MAX_IA] = {0};
+  for (int k = 0; k < r; k++) {
+    int ax;
+    if (!want_axis(e, b, "axes", &a[1].items[k], 0, r, &ax)) return v_err();
+    ia[k] = ax;
+  }
+  return v_tensor(elab_node(e, IR_PERMUTE, 1, &x, ia, NULL, NULL, loc), loc);
+}
+
+/* transpose(x, a: -2, b: -1): swaps two axes (by default the last two) */
+static Value bi_transpose(Elab *e, const Builtin *b, Value *a, Loc loc) {
+  int x;
+  if (!want_tensor(e, b, &a[0], &x)) return v_err();
+  int r = type_of(e, x)->shape.rank, p, q;
+  if (r < 2) {
+    diag_error(loc, "transpose needs at least two dimensions");
+    return v_err();
+  }
+  if (!want_axis(e, b, "a", &a[1], -2, r, &p) || !want_axis(e, b, "b", &a[2], -1, r, &q)) return v_err();
+  int64_t ia[IR_MAX_IA] = {0};
+  for (int k = 0; k < r; k++) ia[k] = k;
+  ia[p] = q, ia[q] = p;
+  return v_tensor(elab_node(e, IR_PERMUTE, 1, &x, ia, NULL, NULL, loc), loc);
+}
+
+/* concat([x, y, ...], axis: 0) */
+static Value bi_concat(Elab *e, const Builtin *b, Value *a, Loc loc) {
+  if (a[0].kind != V_LIST || a[0].nitems < 1 || a[0].nitems > IR_MAX_IN) {
+    diag_error(a[0].loc, "concat takes a list of 1 to %d tensors", IR_MAX_IN);
+    return v_err();
+  }
+  int in[IR_MAX_IN];
+  for (int k = 0; k < a[0].nitems; k++)
+    if (!want_tensor(e, b, &a[0].items[k], &in[k])) return v_err();
+  int ax;
+  if (!want_axis(e, b, "axis", &a[1], 0, type_of(e, in[0])->shape.rank, &ax)) return v_err();
+  int64_t ia[IR_MAX_IA] = {ax};
+  return v_tensor(elab_node(e, IR_CONCAT, a[0].nitems, in, ia, NULL, NULL, loc), loc);
+}
+
+/* split(x, parts, axis: -1): a list of `parts` equal slices along axis, or
+ * slices of the sizes in a list */
+static Value bi_split(Elab *e, const Builtin *b, Value *a, Loc loc) {
+  int x;
+  if (!want_tensor(e, b, &a[0], &x)) return v_err();
+  Type t = *type_of(e, x);
+  int ax;
+  if (!want_axis(e, b, "axis", &a[2], -1, t.shape.rank, &ax)) return v_err();
+  int64_t size = t.shape.d[ax], sizes[64];
+  int n;
+  if (size == IR_DIM_B) {
+    diag_error(loc, "split cannot divide the batch dimension B");
+    return v_err();
+  }
+  if (a[1].kind == V_LIST) {
+    n = a[1].nitems;
+    int64_t total = 0;
+    for (int k = 0; k < n && k < 64; k++) {
+      if (a[1].items[k].kind != V_INT || a[1].items[k].num < 1) {
+        diag_error(a[1].items[k].loc, "split sizes must be positive integers");
+        return v_err();
+      }
+      total += sizes[k] = (int64_t)a[1].items[k].num;
+    }
+    if (n > 64 || total != size) {
+      diag_error(a[1].loc, "split sizes add up to %lld, but the axis has %lld", (long long)total, (long long)size);
+      return v_err();
+    }
+  } else {
+    int64_t parts;
+    if (!want_int(e, b, "parts", &a[1], 0, 1, &parts)) return v_err();
+    if (parts > 64 || size % parts) {
+      diag_error(a[1].loc, "split cannot divide an axis of %lld into %lld equal parts", (long long)size,
+                 (long long)parts);
+      return v_err();
+    }
+    n = (int)parts;
+    for (int k = 0; k < n; k++) sizes[k] = size / parts;
+  }
+  Value *items = arena_alloc(e->arena, sizeof(Value) * (size_t)n);
+  int64_t at = 0;
+  for (int k = 0; k < n; k++) {
+    int64_t ia[IR_MAX_IA] = {0};
+    ia[ax] = at;
+    Type pt = t;
+    pt.shape.d[ax] = sizes[k];
+    items[k] = v_tensor(elab_node(e, IR_SLICE, 1, &x, ia, NULL, &pt, loc), loc);
+    at += sizes[k];
+  }
+  return (Value){.kind = V_LIST, .items = items, .nitems = n, .loc = loc};
+}
+
+/* gather(table, indices): rows of table [V, D...] at integer indices */
+static Value bi_gather(Elab *e, const Builtin *b, Value *a, Loc loc) {
+  int t, i;
+  if (!want_tensor(e, b, &a[0], &t) || !want_tensor(e, b, &a[1], &i)) return v_err();
+  return v_tensor(elab_node(e, IR_GATHER, 2, (int[]){t, i}, NULL, NULL, NULL, loc), loc);
+}
+
+/* arange(n): i32[n] holding 0 .. n-1 */
+static Value bi_arange(Elab *e, const Builtin *b, Value *a, Loc loc) {
+  int64_t n;
+  if (!want_int(e, b, "n", &a[0], 0, 1, &n)) return v_err();
+  Type t = {DT_I32, SHAPE(n)};
+  return v_tensor(elab_node(e, IR_ARANGE, 0, NULL, NULL, NULL, &t, loc), loc);
+}
+
+/* tril(n, m: n, k: 0): f32[n, m], 1 on and below diagonal k, else 0 */
+static Value bi_tril(Elab *e, const Builtin *b, Value *a, Loc loc) {
+  int64_t n, m, k = 0;
+  if (!want_int(e, b, "n", &a[0], 0, 1, &n) || !want_int(e, b, "m", &a[1], n, 1, &m)) return v_err();
+  if (a[2].kind == V_INT) k = (int64_t)a[2].num;
+  else if (a[2].kind != V_NONE) {
+    char d[128];
+    diag_error(a[2].loc, "'k' of tril must be an integer, not %s", value_desc(e, &a[2], d, sizeof d));
+    return v_err();
+  }
+  Type t = {DT_F32, SHAPE(n, m)};
+  int64_t ia[IR_MAX_IA] = {k};
+  return v_tensor(elab_node(e, IR_TRIL, 0, NULL, ia, NULL, &t, loc), loc);
+}
+
+/* softmax(x), log_softmax(x), layernorm(x, eps: 1e-5): along the last axis */
+static Value bi_rowwise(Elab *e, const Builtin *b, Value *a, Loc loc) {
+  int x;
+  double eps = 0;
+  if (!want_tensor(e, b, &a[0], &x)) return v_err();
+  if (b->op == IR_LAYERNORM) {
+    if (!want_number(e, b, "eps", &a[1], 1e-5, &eps)) return v_err();
+    if (!(eps > 0)) {
+      diag_error(a[1].loc, "'eps' of layernorm must be > 0, not %g", eps);
+      return v_err();
+    }
+  }
+  double fa[IR_MAX_FA] = {eps};
+  return v_tensor(elab_node(e, (IrOp)b->op, 1, &x, NULL, fa, NULL, loc), loc);
+}
+
+/* f32(x): integers (or 16-bit floats) converted to f32 */
+static Value bi_cast(Elab *e, const Builtin *b, Value *a, Loc loc) {
+  if (a[0].kind == V_INT || a[0].kind == V_FLOAT) return v_num(V_FLOAT, a[0].num, loc);
+  int x;
+  if (!want_tensor(e, b, &a[0], &x)) return v_err();
+  Type t = *type_of(e, x);
+  if (t.dtype == DT_F32) return v_tensor(x, loc);
+  t.dtype = DT_F32;
+  return v_tensor(elab_node(e, IR_CAST, 1, &x, NULL, NULL, &t, loc), loc);
+}
+
 /* sum(x, axis: int | [ints] = all, keep: bool = false); max(a, b) of numbers */
 static Value bi_reduce(Elab *e, const Builtin *b, Value *a, Loc loc) {
   if (b->op == IR_MAX && (a[0].kind == V_INT || a[0].kind == V_FLOAT)) {
@@ -306,8 +504,9 @@ static Value bi_onehot(Elab *e, const Builtin *b, Value *a, Loc loc) {
 }
 
 /* softmax_cross_entropy(logits, labels, label_smoothing: 0): the per-row
- * cross-entropy f32[N] of logits f32[N, K] against i32[N] class labels, as
- * one op whose gradient is one op (softmax - target) */
+ * cross-entropy f32[N...] of logits f32[N..., K] against i32[N...] class
+ * labels (a row per example, or per position of a sequence), as one op whose
+ * gradient is one op (softmax - target) */
 static Value bi_xent(Elab *e, const Builtin *b, Value *a, Loc loc) {
   int l, y;
   double s;
@@ -316,10 +515,11 @@ static Value bi_xent(Elab *e, const Builtin *b, Value *a, Loc loc) {
     return v_err();
   const Type *lt = type_of(e, l), *yt = type_of(e, y);
   char d1[128], d2[128];
-  if (lt->dtype != DT_F32 || lt->shape.rank != 2 || yt->dtype != DT_I32 || yt->shape.rank != 1 ||
-      lt->shape.d[0] != yt->shape.d[0]) {
-    diag_error(loc, "softmax_cross_entropy needs f32[N, K] logits and i32[N] labels, not %s and %s",
-               type_str(lt, d1, sizeof d1), type_str(yt, d2, sizeof d2));
+  bool fit = lt->dtype == DT_F32 && yt->dtype == DT_I32 && lt->shape.rank == yt->shape.rank + 1;
+  for (int i = 0; fit && i < yt->shape.rank; i++) fit = lt->shape.d[i] == yt->shape.d[i];
+  if (!fit) {
+    diag_error(loc, "softmax_cross_entropy needs f32[N..., K] logits and i32[N...] labels (one per row of the "
+                    "logits), not %s and %s", type_str(lt, d1, sizeof d1), type_str(yt, d2, sizeof d2));
     return v_err();
   }
   if (s < 0 || s >= 1) {
@@ -410,11 +610,13 @@ static Value bi_init(Elab *e, const Builtin *b, Value *a, Loc loc) {
 static const Builtin ew_builtins[] = {
 #define EW1(id, surface, expr, help) {surface, bi_unary, IR_##id, {"x"}, 1, help},
 #define EW2(id, surface, expr, help) {surface, bi_binary, IR_##id, {"a", "b"}, 2, help},
+#define EW3(id, surface, expr, help) {surface, bi_ternary, IR_##id, {"cond", "a", "b"}, 3, help},
 #define OP(...)
 #include "ops.def"
 #undef OP
 #undef EW1
 #undef EW2
+#undef EW3
 };
 
 static const Builtin builtins[] = {
@@ -432,6 +634,18 @@ static const Builtin builtins[] = {
     {"maxpool", bi_pool, IR_MAXPOOL2D, {"x", "window", "stride", "pad"}, 2, "2-D max pooling"},
     {"avgpool", bi_pool, IR_AVGPOOL2D, {"x", "window", "stride", "pad"}, 2, "2-D average pooling"},
     {"onehot", bi_onehot, 0, {"labels", "classes"}, 2, "i32[N] -> f32[N, classes]"},
+    {"permute", bi_permute, 0, {"x", "axes"}, 2, "axes reordered: axis k of the result is axis axes[k]"},
+    {"transpose", bi_transpose, 0, {"x", "a", "b"}, 1, "two axes swapped (the last two by default)"},
+    {"concat", bi_concat, 0, {"xs", "axis"}, 1, "a list of tensors joined along an axis (0 by default)"},
+    {"split", bi_split, 0, {"x", "parts", "axis"}, 2, "a list of equal slices (or of given sizes) along an axis"},
+    {"gather", bi_gather, 0, {"table", "indices"}, 2, "rows of table [V, ...] at i32 indices (an embedding)"},
+    {"arange", bi_arange, 0, {"n"}, 1, "i32[n]: 0, 1, ..., n - 1"},
+    {"tril", bi_tril, 0, {"n", "m", "k"}, 1, "f32[n, m]: 1 on and below diagonal k, else 0 (a causal mask)"},
+    {"softmax", bi_rowwise, IR_SOFTMAX, {"x"}, 1, "softmax along the last axis"},
+    {"log_softmax", bi_rowwise, IR_LOG_SOFTMAX, {"x"}, 1, "log-softmax along the last axis"},
+    {"layernorm", bi_rowwise, IR_LAYERNORM, {"x", "eps"}, 1,
+     "(x - mean) / sqrt(var + eps) along the last axis (no gain or bias)"},
+    {"f32", bi_cast, 0, {"x"}, 1, "converted to f32 (from i32, bf16 or f16)"},
     {"softmax_cross_entropy", bi_xent, 0, {"logits", "labels", "label_smoothing"}, 2,
      "f32[N, K], i32[N] -> f32[N]: cross-entropy of each row's softmax"},
     {"dropout", bi_dropout, 0, {"x", "p"}, 1, "zero elements with probability p (training only)"},

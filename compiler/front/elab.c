@@ -127,6 +127,7 @@ static void collect_names(StrVec *out, Elab *e) {
       vec_push(out, e->frame->module->scope.data[i].name);
   for (int i = 0; builtin_at(i); i++) vec_push(out, builtin_at(i)->name);
   vec_push(out, "training");
+  vec_push(out, "inf");
 }
 
 Value elab_lookup(Elab *e, const char *name, Loc loc, bool quiet) {
@@ -147,6 +148,7 @@ Value elab_lookup(Elab *e, const char *name, Loc loc, bool quiet) {
   if (strcmp(name, "training") == 0) return v_num(V_BOOL, e->training, loc);
   if (strcmp(name, "prim") == 0) return (Value){.kind = V_MODULE, .module = NULL, .loc = loc};
   if (strcmp(name, "pi") == 0) return v_num(V_FLOAT, M_PI, loc);
+  if (strcmp(name, "inf") == 0) return v_num(V_FLOAT, INFINITY, loc);
   const Builtin *b = builtin_find(name);
   if (b) return (Value){.kind = V_BUILTIN, .builtin = b, .loc = loc};
   if (quiet) return (Value){.kind = V_SYMBOL, .str = name, .loc = loc};
@@ -229,6 +231,15 @@ static Value tensor_pow(Elab *e, int x, Value k, Loc loc) {
   return v_err();
 }
 
+/* a permute that only swaps the last two axes */
+static bool swaps_last_two(const IrNode *n) {
+  int r = n->type.shape.rank;
+  if (n->op != IR_PERMUTE || r < 2) return false;
+  for (int k = 0; k < r - 2; k++)
+    if (n->ia[k] != k) return false;
+  return n->ia[r - 2] == r - 1 && n->ia[r - 1] == r - 2;
+}
+
 static Value binary(Elab *e, BinOp op, Value a, Value b, Loc loc) {
   if (a.kind == V_ERR || b.kind == V_ERR) return v_err();
   if (op == OP_AND || op == OP_OR) {
@@ -261,7 +272,12 @@ static Value binary(Elab *e, BinOp op, Value a, Value b, Loc loc) {
   case OP_SUB: irop = IR_SUB; break;
   case OP_MUL: irop = IR_MUL; break;
   case OP_DIV: irop = IR_DIV; break;
-  case OP_MATMUL: irop = IR_MATMUL; break;
+  case OP_MATMUL:
+    /* a transpose of the last two axes is the GEMM's transpose flag */
+    irop = IR_MATMUL;
+    for (int k = 0; k < 2; k++)
+      if (swaps_last_two(&e->g->nodes[in[k]])) in[k] = e->g->nodes[in[k]].in[0], ia[k] = 1;
+    break;
   case OP_GT: irop = IR_GT; break;
   case OP_GE: irop = IR_GE; break;
   case OP_LT: irop = IR_GT, in[0] = y, in[1] = x, locs[0] = b.loc, locs[1] = a.loc; break;
@@ -335,6 +351,93 @@ static bool nesting_reported;  /* once, until the elaboration unwinds */
 
 static Value elab_expr_inner(Elab *e, const Expr *x, const char *hint);
 
+/* an integer bound of a slice or an index, negative counting from the end */
+static bool index_bound(Elab *e, const Expr *x, int64_t size, bool is_end, int64_t *out) {
+  Value v = elab_expr(e, x);
+  if (v.kind == V_ERR) return false;
+  if (v.kind != V_INT) {
+    char d[128];
+    diag_error(x->loc, "an index must be an integer, not %s", value_desc(e, &v, d, sizeof d));
+    return false;
+  }
+  int64_t i = (int64_t)v.num;
+  if (i < 0) i += size;
+  if (i < 0 || i > size || (!is_end && i == size)) {
+    diag_error(x->loc, "index %lld is out of range for a dimension of size %lld", (long long)v.num, (long long)size);
+    return false;
+  }
+  *out = i;
+  return true;
+}
+
+/* x[i] of a list; x[a:b, :, i] of a tensor: a slice per axis (the axes not
+ * written are whole), an integer index keeps one position and drops the axis */
+static Value index_value(Elab *e, const Expr *x) {
+  Value base = elab_expr(e, x->lhs);
+  if (base.kind == V_ERR) return base;
+  if (base.kind == V_LIST) {
+    int64_t i;
+    if (x->args.len != 1 || x->args.items[0].value->kind == EX_SLICE) {
+      diag_error(x->loc, "a list takes one integer index");
+      return v_err();
+    }
+    if (!index_bound(e, x->args.items[0].value, base.nitems, false, &i)) return v_err();
+    return base.items[i];
+  }
+  if (base.kind != V_TENSOR) {
+    char d[128];
+    diag_error(x->loc, "cannot index %s", value_desc(e, &base, d, sizeof d));
+    return v_err();
+  }
+  Type t = e->g->nodes[base.node].type;
+  int r = t.shape.rank;
+  if (x->args.len > r) {
+    char ts[128];
+    diag_error(x->loc, "%d indices for %s, which has %d dimensions", x->args.len, type_str(&t, ts, sizeof ts), r);
+    return v_err();
+  }
+  int64_t start[IR_MAX_IA] = {0};
+  Shape kept = {0, {0}};
+  Type sliced = t;
+  bool any = false;
+  for (int i = 0; i < r; i++) {
+    int64_t size = t.shape.d[i];
+    const Expr *ix = i < x->args.len ? x->args.items[i].value : NULL;
+    if (!ix || (ix->kind == EX_SLICE && !ix->lhs && !ix->rhs)) {  /* the whole axis */
+      kept.d[kept.rank++] = size;
+      continue;
+    }
+    if (size == IR_DIM_B) {
+      diag_error(ix->loc, "the batch dimension B cannot be indexed or sliced; write ':' for it");
+      return v_err();
+    }
+    int64_t lo = 0, hi = size;
+    if (ix->kind == EX_SLICE) {
+      if ((ix->lhs && !index_bound(e, ix->lhs, size, true, &lo)) || (ix->rhs && !index_bound(e, ix->rhs, size, true, &hi)))
+        return v_err();
+      if (hi <= lo) {
+        diag_error(ix->loc, "the slice %lld:%lld of a dimension of size %lld is empty", (long long)lo, (long long)hi,
+                   (long long)size);
+        return v_err();
+      }
+      kept.d[kept.rank++] = hi - lo;
+    } else {
+      if (!index_bound(e, ix, size, false, &lo)) return v_err();
+      hi = lo + 1;  /* the axis is dropped below */
+    }
+    start[i] = lo;
+    sliced.shape.d[i] = hi - lo;
+    any = any || lo != 0 || hi != size;
+  }
+  int node = base.node;
+  if (any) node = elab_node(e, IR_SLICE, 1, &node, start, NULL, &sliced, x->loc);
+  if (node >= 0 && kept.rank != r) {
+    Type k = {t.dtype, kept};
+    node = elab_node(e, IR_RESHAPE, 1, &node, NULL, NULL, &k, x->loc);
+  }
+  return v_tensor(node, x->loc);
+}
+
 static bool enter(Loc loc) {
   if (nesting >= ELAB_MAX_NESTING) {
     if (!nesting_reported)
@@ -368,6 +471,10 @@ static Value elab_expr_inner(Elab *e, const Expr *x, const char *hint) {
   case EX_CALL: return call(e, x, hint);
   case EX_STAR:
     diag_error(x->loc, "'*' is only allowed as the dimensions of a type, as in f32[*]");
+    return v_err();
+  case EX_INDEX: return index_value(e, x);
+  case EX_SLICE:
+    diag_error(x->loc, "a slice 'a:b' is only allowed inside an index, as in x[:, 0:8]");
     return v_err();
   case EX_TYPE:
     diag_error(x->loc, "a type is not a value here");
@@ -600,16 +707,21 @@ bool elab_match_type(Elab *e, const TypeExpr *t, Value *v, const char *what, Loc
   if (vt->dtype != dt) return type_mismatch(e, t, v, what, loc, "the element types differ");
   if (!t->has_dims) return true;
   if (t->dims.len == 1 && t->dims.items[0].value->kind == EX_STAR) return true;
-  if (t->dims.len != vt->shape.rank) {
+  /* f32[*, T, D]: any leading dimensions (none or more), then the named ones */
+  int first = t->dims.len > 0 && t->dims.items[0].value->kind == EX_STAR ? 1 : 0;
+  int named = t->dims.len - first, skip = vt->shape.rank - named;
+  if (first ? skip < 0 : skip != 0) {
     char detail[64];
-    snprintf(detail, sizeof detail, "%d dimensions instead of %d", vt->shape.rank, t->dims.len);
+    snprintf(detail, sizeof detail, first ? "%d dimensions instead of at least %d" : "%d dimensions instead of %d",
+             vt->shape.rank, named);
     return type_mismatch(e, t, v, what, loc, detail);
   }
-  for (int i = 0; i < t->dims.len; i++) {
+  for (int i = first; i < t->dims.len; i++) {
     const Expr *d = t->dims.items[i].value;
-    int64_t actual = vt->shape.d[i];
+    int64_t actual = vt->shape.d[i - first + skip];
     if (d->kind == EX_STAR) {
-      diag_error(d->loc, "'*' must be the only dimension, as in f32[*]");
+      diag_error(d->loc, "'*' must be the first dimension (any leading dimensions) or the only one, as in f32[*, D] "
+                         "or f32[*]");
       return false;
     }
     if (d->kind == EX_NAME && !frame_find(e->frame, d->str)) {
@@ -626,7 +738,7 @@ bool elab_match_type(Elab *e, const TypeExpr *t, Value *v, const char *what, Loc
       char a[32], w[32];
       snprintf(a, sizeof a, actual == IR_DIM_B ? "B" : "%lld", (long long)actual);
       snprintf(w, sizeof w, want == IR_DIM_B ? "B" : "%lld", (long long)want);
-      snprintf(detail, sizeof detail, "dimension %d is %s where %s is expected", i + 1, a, w);
+      snprintf(detail, sizeof detail, "dimension %d is %s where %s is expected", i - first + skip + 1, a, w);
       return type_mismatch(e, t, v, what, loc, detail);
     }
   }

@@ -44,7 +44,7 @@ static void bind_stmts(Scope *s, StmtList l) {
 
 static bool known_global(const Scope *s, const char *name) {
   return scope_lookup(s->m, name) || builtin_find(name) || !strcmp(name, "training") || !strcmp(name, "prim") ||
-         !strcmp(name, "pi");
+         !strcmp(name, "pi") || !strcmp(name, "inf");
 }
 
 static void check_expr(const Scope *s, const Expr *x);
@@ -98,6 +98,11 @@ static void check_expr(const Scope *s, const Expr *x) {
     return;
   case EX_UNARY: check_expr(s, x->lhs); return;
   case EX_BINARY: case EX_RANGE: check_expr(s, x->lhs); check_expr(s, x->rhs); return;
+  case EX_INDEX: check_expr(s, x->lhs); check_args(s, x->args); return;
+  case EX_SLICE:
+    if (x->lhs) check_expr(s, x->lhs);
+    if (x->rhs) check_expr(s, x->rhs);
+    return;
   default: return;
   }
 }
