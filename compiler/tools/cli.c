@@ -154,6 +154,12 @@ const Command cmd_check = {
 
 /* ---- astc show --------------------------------------------------------------------- */
 
+/* --after's help: the pass names from passes.def */
+static const char after_help[] = "print the program right after PASS, one of:"
+#define PASS(name, summary) " " #name
+#include "passes.def"
+    ;
+
 typedef struct ShowCtx {
   CliArgs *a;
   IrPrintOptions po;
@@ -261,7 +267,7 @@ const Command cmd_show = {
     "show", "print the training program as IR: variables, each phase's step graph (forward, loss, "
             "backward, update) and the evaluation graph",
     "show [OPTIONS] FILE.train",
-    {{"--after", "PASS", "print the program right after PASS (phases, freeze, batch, sync, guard, precision, dce, prefix)"},
+    {{"--after", "PASS", after_help},
      {"--after-all", NULL, "print the program after every pass"},
      {"--phase", "N", "print only phase N's step graph"},
      {"--graph", "WHICH", "step, eval or all (default all)"},
