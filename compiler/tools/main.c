@@ -55,6 +55,8 @@ static void usage(FILE *out) {
           ASTC_VERSION);
   for (size_t i = 0; i < ARRAY_LEN(commands); i++)
     fprintf(out, "  %-9s %s\n", commands[i]->name, commands[i]->summary);
+  fprintf(out, "\ncode generation (build, run, cost, compare):\n");
+  cli_print_codegen_help(out);
   fprintf(out, "\n'astc help COMMAND' or 'astc COMMAND --help' lists a command's options;\n"
                "'astc help prim' the primitives, 'astc help passes' the speedup passes.\n");
 }
