@@ -10,7 +10,8 @@
  *     weight-gradient, input-gradient and update work it should;
  *   - learning-rate coupling and FreezeOut appear as ops in the graph;
  *   - the table of passes and techniques (passes.def) is consistent, and an
- *     argument read by an id its rule does not take stops the compiler.
+ *     argument read by an id its rule does not take stops the compiler;
+ *   - code-generation options (CgOptions) change the memory plan.
  */
 #include <math.h>
 #include <signal.h>
@@ -567,6 +568,45 @@ START_TEST(speedup_unknown_choice_aborts) {
 }
 END_TEST
 
+/* -fno-fusion: no value is computed in another's loop, no loss is paired
+ * with its gradient, no update joins a group, and the work arena changes;
+ * NULL options are the defaults; the options read back as flags */
+START_TEST(codegen_options_change_the_plan) {
+  Compilation c;
+  ck_assert(tu_compile(MLP(""), "cgopt", &c));
+  const IrGraph *g = &c.prog->phases.data[0].step;
+  BufPlan def, fused, unfused;
+  cg_plan_graph(c.prog, g, 64, &def);
+  cg_plan_graph_with(c.prog, g, 64, &(CgOptions){0}, &fused);
+  cg_plan_graph_with(c.prog, g, 64, &(CgOptions){.no_fusion = true}, &unfused);
+  int nfused = 0, npairs = 0, ngrouped = 0;
+  for (int i = 0; i < g->len; i++) {
+    nfused += fused.fused_into[i] >= 0;
+    npairs += fused.loss_pair[i] >= 0;
+    ngrouped += fused.update_first[i] >= 0;
+    ck_assert_int_eq(def.fused_into[i], fused.fused_into[i]);
+    ck_assert_int_eq(unfused.fused_into[i], -1);
+    ck_assert_int_eq(unfused.loss_pair[i], -1);
+    ck_assert_int_eq(unfused.update_first[i], -1);
+  }
+  ck_assert(nfused > 0 && npairs == 2 && ngrouped > 0);
+  ck_assert_int_eq(def.work_bytes, fused.work_bytes);
+  ck_assert_int_ne(fused.work_bytes, unfused.work_bytes);
+  cg_plan_free(&def);
+  cg_plan_free(&fused);
+  cg_plan_free(&unfused);
+  compilation_free(&c);
+  src_reset();
+  char *flags = cg_options_flags(&(CgOptions){0});
+  ck_assert_str_eq(flags, "");
+  free(flags);
+  flags = cg_options_flags(&(CgOptions){.with_main = true, .cpu = "x86-64", .features = "+avx2", .no_fusion = true,
+                                        .no_parallel_loops = true, .unroll_loops = true});
+  ck_assert_str_eq(flags, "--cpu=x86-64 --cpu-features=+avx2 -fno-fusion -fno-parallel-loops -funroll-loops");
+  free(flags);
+}
+END_TEST
+
 Suite *passes_suite(void) {
   Suite *s = suite_create("passes");
   TCase *t = tcase_create("passes");
@@ -589,6 +629,7 @@ Suite *passes_suite(void) {
   tcase_add_test(t, speedup_arguments_by_id);
   tcase_add_test_raise_signal(t, speedup_argument_of_another_rule_aborts, SIGABRT);
   tcase_add_test_raise_signal(t, speedup_unknown_choice_aborts, SIGABRT);
+  tcase_add_test(t, codegen_options_change_the_plan);
   suite_add_tcase(s, t);
   return s;
 }
