@@ -55,7 +55,7 @@ static void rewrite_phase(IrPhase *ph) {
 }
 
 bool pass_batch(PassContext *c) {
-  if (!sp_item(c->spec, "batch")) return true;
+  if (!sp_item(c->spec, TECH_BATCH)) return true;
   for (int i = 0; i < c->p->phases.len; i++) rewrite_phase(&c->p->phases.data[i]);
   return true;
 }

@@ -76,12 +76,12 @@ static void rewrite_phase(IrProgram *p, IrPhase *ph, const double *freeze_t, boo
 }
 
 bool pass_freeze(PassContext *c) {
-  const SpeedupItem *it = sp_item(c->spec, "freeze");
+  const SpeedupItem *it = sp_item(c->spec, TECH_FREEZE);
   if (!it) return true;
   IrProgram *p = c->p;
-  bool freezeout = sp_arg(it, "freezeout")->num != 0, scaled = sp_arg(it, "freezeout_scale")->num != 0;
+  bool freezeout = sp_bool(it, ARG_FREEZE_FREEZEOUT), scaled = sp_bool(it, ARG_FREEZE_FREEZEOUT_SCALE);
   if (scaled && !freezeout) {
-    diag_error(sp_arg(it, "freezeout_scale")->loc,
+    diag_error(sp_arg(it, ARG_FREEZE_FREEZEOUT_SCALE)->loc,
                "freezeout_scale: true needs freezeout: true (it scales FreezeOut's annealed rates)");
     return false;
   }

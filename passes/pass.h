@@ -1,10 +1,10 @@
 /* pass.h — the pass pipeline over a training program.
  *
- * The pipeline is a readable list (pass_table.c): first the speedup passes,
- * which rewrite what the program computes (split into phases, freeze,
- * batch, precision), then the standard passes that clean up after them
- * (dead-code elimination). Every pass is verified after it runs in tests and
- * with `astc show --verify-each`.
+ * The pipeline is the list of PASS lines in passes.def, in order: the
+ * passes that rewrite what the program computes (split into phases, freeze,
+ * batch, precision), the standard ones between and after them (sync, guard,
+ * dead-code elimination, prefix reuse). The IR verifier runs after every
+ * pass (pass_run_pipeline).
  */
 #ifndef ASTC_PASS_H
 #define ASTC_PASS_H
@@ -26,7 +26,6 @@ typedef struct PassInfo {
   const char *name;     /* for --after=NAME */
   const char *summary;
   PassFn *run;
-  bool speedup;         /* rewrites what is computed (named in a speedup block) */
 } PassInfo;
 
 const PassInfo *pass_at(int i);            /* NULL past the end */
@@ -38,15 +37,9 @@ const PassInfo *pass_find(const char *name);
 bool pass_run_pipeline(PassContext *c, bool verify,
                        void (*after)(const PassInfo *pass, PassContext *c, void *user), void *user);
 
-/* ---- the passes ---------------------------------------------------------------- */
-bool pass_phases(PassContext *c);
-bool pass_freeze(PassContext *c);
-bool pass_batch(PassContext *c);
-bool pass_sync(PassContext *c);
-bool pass_guard(PassContext *c);
-bool pass_precision(PassContext *c);
-bool pass_dce(PassContext *c);
-bool pass_prefix(PassContext *c);
+/* ---- the passes: bool pass_NAME(PassContext *c), one per PASS line of passes.def -------- */
+#define PASS(name, summary) PassFn pass_##name;
+#include "passes.def"
 
 /* ---- helpers shared by passes ------------------------------------------------------ */
 

@@ -1,22 +1,12 @@
-/* pass_table.c — the pipeline, in order. */
+/* pass_table.c — the pipeline, in order: the PASS lines of passes.def. */
 #include <stdio.h>
 #include <string.h>
 
 #include "pass.h"
 
 static const PassInfo passes[] = {
-    {"phases", "split training into phases where a speedup changes a discrete setting", pass_phases, true},
-    {"freeze", "delete gradient, update and optimizer-state work of frozen layers", pass_freeze, true},
-    {"batch", "specialise each phase to its batch size; learning-rate coupling; micro-batches",
-     pass_batch, true},
-    {"sync", "sum every gradient over the data-parallel ranks before the update (nothing in one process)",
-     pass_sync, false},
-    {"guard", "skip every update of a step whose loss is not finite (variables stay as they were)", pass_guard,
-     false},
-    {"precision", "store matmul/conv operands and saved activations in 16 bits", pass_precision, true},
-    {"dce", "dead-code elimination (what freezing leaves unused disappears here)", pass_dce, false},
-    {"prefix", "reuse a frozen, deterministic prefix's outputs across epochs instead of recomputing them",
-     pass_prefix, true},
+#define PASS(name, summary) {#name, summary, pass_##name},
+#include "passes.def"
 };
 
 const PassInfo *pass_at(int i) {

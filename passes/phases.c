@@ -52,10 +52,10 @@ static bool plan_freeze(Plan *pl) {
                         "(the last layer always trains)", p->model_name, pl->nlayers, pl->nlayers == 1 ? "" : "s");
     return false;
   }
-  if (!strcmp(it->rule->rule, "progressive")) {
-    double start = sp_arg(it, "start")->num, level = sp_arg(it, "level")->num;
+  if (it->rule->id == RULE_FREEZE_PROGRESSIVE) {
+    double start = sp_num(it, ARG_FREEZE_START), level = sp_num(it, ARG_FREEZE_LEVEL);
     if (start >= 1) {
-      diag_error(sp_arg(it, "start")->loc, "freeze progressive: start must be below 1 (it is %g)", start);
+      diag_error(sp_arg(it, ARG_FREEZE_START)->loc, "freeze progressive: start must be below 1 (it is %g)", start);
       return false;
     }
     /* layer k (0-based from the input) is frozen once floor(f (n-1)) > k */
@@ -101,36 +101,36 @@ static bool plan_freeze(Plan *pl) {
 /* ---- batch ------------------------------------------------------------------------ */
 
 static int64_t ramp_increment(const SpeedupItem *it) {
-  int64_t inc = (int64_t)sp_arg(it, "increment")->num;
-  return inc > 0 ? inc : (int64_t)sp_arg(it, "sizes")->lo;
+  int64_t inc = (int64_t)sp_num(it, ARG_BATCH_INCREMENT);
+  return inc > 0 ? inc : (int64_t)sp_arg(it, ARG_BATCH_SIZES)->lo;
 }
 
 /* the batch size at progress t */
 static int64_t batch_at(const Plan *pl, double t) {
   const SpeedupItem *it = pl->batch;
   if (!it) return pl->p->batch;
-  if (!strcmp(it->rule->rule, "ramp")) {
-    int64_t lo = (int64_t)sp_arg(it, "sizes")->lo, hi = (int64_t)sp_arg(it, "sizes")->hi;
-    double until = sp_arg(it, "until")->num;
+  if (it->rule->id == RULE_BATCH_RAMP) {
+    const SpArg *sizes = sp_arg(it, ARG_BATCH_SIZES);
+    int64_t lo = (int64_t)sizes->lo, hi = (int64_t)sizes->hi;
+    double until = sp_num(it, ARG_BATCH_UNTIL);
     int64_t inc = ramp_increment(it);
     int64_t steps = (hi - lo + inc - 1) / inc;
     if (t >= until) return hi;
     int64_t i = (int64_t)floor(t / until * (double)steps);
     return MIN(lo + i * inc, hi);
   }
-  const SpArg *at = sp_arg(it, "at");
+  const SpArg *at = sp_arg(it, ARG_BATCH_AT);
   int64_t b = pl->p->batch;
   for (int i = 0; i < at->nnums; i++)
-    if (t >= at->nums[i]) b *= (int64_t)sp_arg(it, "factor")->num;
+    if (t >= at->nums[i]) b *= (int64_t)sp_num(it, ARG_BATCH_FACTOR);
   return b;
 }
 
 static double lr_scale_for(const Plan *pl, int64_t batch) {
   if (!pl->batch) return 1;
-  const char *how = sp_arg(pl->batch, "lr_scale")->choice;
   double r = (double)batch / (double)pl->p->batch;
-  if (!strcmp(how, "linear")) return r;
-  if (!strcmp(how, "sqrt")) return sqrt(r);
+  if (sp_choice_is(pl->batch, ARG_BATCH_LR_SCALE, "linear")) return r;
+  if (sp_choice_is(pl->batch, ARG_BATCH_LR_SCALE, "sqrt")) return sqrt(r);
   return 1;
 }
 
@@ -161,7 +161,7 @@ static int cmp_double(const void *a, const void *b) {
 static void settings_at(const Plan *pl, double t, Settings *s) {
   for (int l = 0; l < pl->p->layers.len; l++) s->frozen_layer[l] = t >= pl->layer_time[l];
   s->batch = batch_at(pl, t);
-  int64_t micro = pl->batch ? (int64_t)sp_arg(pl->batch, "micro")->num : 0;
+  int64_t micro = pl->batch ? (int64_t)sp_num(pl->batch, ARG_BATCH_MICRO) : 0;
   s->micro = micro > 0 && s->batch > micro ? micro : 0;
   s->lr_scale = lr_scale_for(pl, s->batch);
 }
@@ -192,7 +192,7 @@ static const char *describe(const Plan *pl, const Settings *prev, const Settings
 bool pass_phases(PassContext *c) {
   IrProgram *p = c->p;
   ASTC_ASSERT(p->phases.len == 1);
-  Plan pl = {p, sp_item(c->spec, "freeze"), sp_item(c->spec, "batch"), 0, NULL, NULL};
+  Plan pl = {p, sp_item(c->spec, TECH_FREEZE), sp_item(c->spec, TECH_BATCH), 0, NULL, NULL};
   pl.layers = xmalloc(sizeof(int) * (size_t)(p->layers.len + 1));
   pl.layer_time = xmalloc(sizeof(double) * (size_t)(p->layers.len + 1));
   pl.nlayers = pass_param_layers(p, pl.layers);
@@ -208,14 +208,14 @@ bool pass_phases(PassContext *c) {
   vec_push(&cuts, 1.0);
   for (int l = 0; l < p->layers.len; l++)
     if (pl.layer_time[l] > 0 && pl.layer_time[l] < 1) vec_push(&cuts, pl.layer_time[l]);
-  if (pl.batch && !strcmp(pl.batch->rule->rule, "ramp")) {
+  if (pl.batch && pl.batch->rule->id == RULE_BATCH_RAMP) {
     const SpeedupItem *it = pl.batch;
-    int64_t lo = (int64_t)sp_arg(it, "sizes")->lo, hi = (int64_t)sp_arg(it, "sizes")->hi;
+    int64_t lo = (int64_t)sp_arg(it, ARG_BATCH_SIZES)->lo, hi = (int64_t)sp_arg(it, ARG_BATCH_SIZES)->hi;
     int64_t inc = ramp_increment(it), steps = (hi - lo + inc - 1) / inc;
-    double until = sp_arg(it, "until")->num;
+    double until = sp_num(it, ARG_BATCH_UNTIL);
     for (int64_t i = 1; i <= steps; i++) vec_push(&cuts, until * (double)i / (double)steps);
   } else if (pl.batch) {
-    const SpArg *at = sp_arg(pl.batch, "at");
+    const SpArg *at = sp_arg(pl.batch, ARG_BATCH_AT);
     for (int i = 0; i < at->nnums; i++) vec_push(&cuts, at->nums[i]);
   }
   qsort(cuts.data, (size_t)cuts.len, sizeof(double), cmp_double);
@@ -255,10 +255,10 @@ bool pass_phases(PassContext *c) {
   }
   ir_graph_free(&base.step);
   /* the precision setting holds for the whole run */
-  const SpeedupItem *prec = sp_item(c->spec, "precision");
+  const SpeedupItem *prec = sp_item(c->spec, TECH_PRECISION);
   if (prec)
     for (int i = 0; i < p->phases.len; i++)
-      p->phases.data[i].precision = !strcmp(prec->rule->rule, "bf16") ? DT_BF16 : DT_F16;
+      p->phases.data[i].precision = prec->rule->id == RULE_PRECISION_BF16 ? DT_BF16 : DT_F16;
   free(prev.frozen_layer);
   free(cur.frozen_layer);
   vec_free(&cuts);

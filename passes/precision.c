@@ -28,7 +28,7 @@
 
 typedef struct Lowering {
   const IrProgram *p;
-  const SpeedupItem *it;
+  const SpArg *keep;           /* the rule's `keep` list */
   DType low;
   bool ops[IR_NUM_OPS];        /* lowered ops */
 } Lowering;
@@ -40,7 +40,7 @@ static bool in_list(const SpArg *a, const char *name) {
 }
 
 static bool kept(const Lowering *lw, const IrNode *n) {
-  const SpArg *keep = sp_arg(lw->it, "keep");
+  const SpArg *keep = lw->keep;
   /* the loss and its gradient with respect to the logits stay fp32 (and so
    * do the logits the gradient reads: they are not saved in 16 bits) */
   if (n->role == ROLE_LOSS || n->op == IR_XENT_GRAD) return true;
@@ -197,11 +197,11 @@ static void scale_loss(IrGraph *g) {
 }
 
 bool pass_precision(PassContext *c) {
-  const SpeedupItem *it = sp_item(c->spec, "precision");
+  const SpeedupItem *it = sp_item(c->spec, TECH_PRECISION);
   if (!it) return true;
-  Lowering lw = {c->p, it, !strcmp(it->rule->rule, "bf16") ? DT_BF16 : DT_F16, {0}};
-  const SpArg *ops = sp_arg(it, "ops");
-  if (!ops || !ops->given) {
+  Lowering lw = {c->p, sp_arg(it, ARG_PRECISION_KEEP), it->rule->id == RULE_PRECISION_BF16 ? DT_BF16 : DT_F16, {0}};
+  const SpArg *ops = sp_arg(it, ARG_PRECISION_OPS);
+  if (!ops->given) {
     lw.ops[IR_MATMUL] = lw.ops[IR_CONV2D] = lw.ops[IR_CONV2D_GRAD_INPUT] = lw.ops[IR_CONV2D_GRAD_WEIGHT] = true;
   } else {
     for (int i = 0; i < ops->nnames; i++) {
@@ -218,8 +218,8 @@ bool pass_precision(PassContext *c) {
     }
   }
   if (lw.low == DT_F16) {
-    c->p->loss_scale = sp_arg(it, "init_scale")->num;
-    c->p->loss_scale_growth = (int64_t)sp_arg(it, "growth_interval")->num;
+    c->p->loss_scale = sp_num(it, ARG_PRECISION_INIT_SCALE);
+    c->p->loss_scale_growth = (int64_t)sp_num(it, ARG_PRECISION_GROWTH_INTERVAL);
   }
   for (int i = 0; i < c->p->phases.len; i++) {
     lower_graph(&lw, &c->p->phases.data[i].step);

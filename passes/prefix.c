@@ -123,9 +123,9 @@ static void reuse_phase(PassContext *c, IrPhase *ph, double limit_bytes) {
 }
 
 bool pass_prefix(PassContext *c) {
-  const SpeedupItem *it = sp_item(c->spec, "freeze");
-  if (!it || !sp_arg(it, "reuse")->num) return true;
-  double limit = sp_arg(it, "reuse_limit")->num * 1e6;
+  const SpeedupItem *it = sp_item(c->spec, TECH_FREEZE);
+  if (!it || !sp_bool(it, ARG_FREEZE_REUSE)) return true;
+  double limit = sp_num(it, ARG_FREEZE_REUSE_LIMIT) * 1e6;
   for (int i = 0; i < c->p->phases.len; i++) {
     IrPhase *ph = &c->p->phases.data[i];
     bool any_frozen = false;

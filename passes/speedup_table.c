@@ -1,94 +1,77 @@
 /* speedup_table.c — the speedup techniques astc knows, with their rules and
- * arguments (see docs/passes.md for semantics and sources). */
+ * arguments: passes.def expanded into tables (docs/passes.md has semantics
+ * and sources), and the checked accessors passes read a validated speedup
+ * block with. */
 #include "speedup.h"
 
 #include <stdio.h>
 #include <string.h>
 
-static const SpRuleSpec rules[] = {
-    {"freeze", "progressive",
-     "freeze layers from the input, frozen fraction level*(t-start)/(1-start) after start "
-     "(MosaicML Composer's LayerFreezing)",
-     false,
-     {{"start", SA_FRACTION, NULL, false, 0.5, NULL, "progress at which freezing begins"},
-      {"level", SA_FRACTION, NULL, false, 1.0, NULL, "fraction of layers frozen at the end"},
-      {"freezeout", SA_BOOL, NULL, false, 0, NULL,
-       "anneal each layer's learning rate to zero at its freeze time (FreezeOut)"},
-      {"freezeout_scale", SA_BOOL, NULL, false, 0, NULL,
-       "with freezeout: start each freezing layer at 1/t_l times the rate, so that its learning rate "
-       "integrates to a full run's (FreezeOut's scaled variant)"},
-      {"reuse", SA_BOOL, NULL, false, 1, NULL,
-       "compute a deterministic frozen prefix once per example and reuse it across epochs"},
-      {"reuse_limit", SA_POSITIVE, NULL, false, 1024, NULL, "largest prefix cache, in MB"}}},
-    {"freeze", "at", "freeze each named layer at the given progress: at(dense_1: 0.5, dense_2: 0.7)",
-     true,
-     {{"freezeout", SA_BOOL, NULL, false, 0, NULL,
-       "anneal each layer's learning rate to zero at its freeze time (FreezeOut)"},
-      {"freezeout_scale", SA_BOOL, NULL, false, 0, NULL,
-       "with freezeout: start each freezing layer at 1/t_l times the rate, so that its learning rate "
-       "integrates to a full run's (FreezeOut's scaled variant)"},
-      {"reuse", SA_BOOL, NULL, false, 1, NULL,
-       "compute a deterministic frozen prefix once per example and reuse it across epochs"},
-      {"reuse_limit", SA_POSITIVE, NULL, false, 1024, NULL, "largest prefix cache, in MB"}}},
-    {"batch", "ramp",
-     "grow the batch linearly from start to end over the first `until` of training "
-     "(Megatron-LM --rampup-batch-size)",
-     false,
-     {{"sizes", SA_INT_RANGE, NULL, true, 0, NULL, "start -> end batch size"},
-      {"until", SA_FRACTION, NULL, false, 0.3, NULL, "progress at which the end size is reached"},
-      {"increment", SA_COUNT, NULL, false, 0, NULL, "batch-size step (0: the start size)"},
-      {"lr_scale", SA_CHOICE, "none|linear|sqrt", false, 0, "none",
-       "how the learning rate follows the batch size"},
-      {"micro", SA_COUNT, NULL, false, 0, NULL,
-       "largest batch computed at once; larger batches accumulate gradients (0: no limit)"}}},
-    {"batch", "steps",
-     "multiply the batch by `factor` at each milestone instead of decaying the learning rate "
-     "(Smith et al. 2017)",
-     false,
-     {{"at", SA_FRACTIONS, NULL, true, 0, NULL, "milestones, as progress in (0, 1)"},
-      {"factor", SA_INT, NULL, false, 2, NULL, "batch multiplier at each milestone"},
-      {"lr_scale", SA_CHOICE, "none|linear|sqrt", false, 0, "none",
-       "how the learning rate follows the batch size"},
-      {"micro", SA_COUNT, NULL, false, 0, NULL,
-       "largest batch computed at once; larger batches accumulate gradients (0: no limit)"}}},
-    {"precision", "bf16",
-     "bfloat16 storage for matmul/conv operands and saved activations, fp32 master weights "
-     "and reductions",
-     false,
-     {{"keep", SA_NAMES, NULL, false, 0, NULL, "layers, layer kinds or functions kept in fp32"},
-      {"ops", SA_NAMES, NULL, false, 0, NULL, "ops to lower (default: matmul, conv2d)"}}},
-    {"precision", "fp16",
-     "float16 storage for matmul/conv operands and saved activations, with dynamic loss scaling",
-     false,
-     {{"keep", SA_NAMES, NULL, false, 0, NULL, "layers, layer kinds or functions kept in fp32"},
-      {"ops", SA_NAMES, NULL, false, 0, NULL, "ops to lower (default: matmul, conv2d)"},
-      {"init_scale", SA_POSITIVE, NULL, false, 65536, NULL, "initial loss scale"},
-      {"growth_interval", SA_INT, NULL, false, 2000, NULL,
-       "clean steps before the loss scale doubles"}}},
+static const char *const techniques[TECH_NUM] = {
+#define TECHNIQUE(T, name) [TECH_##T] = name,
+#include "passes.def"
 };
 
-const SpRuleSpec *sp_rule_at(int i) {
-  return i >= 0 && (size_t)i < sizeof rules / sizeof rules[0] ? &rules[i] : NULL;
+static const SpArgSpec args[ARG_NUM] = {
+#define ARG(T, A, name, kind, choices, required, def, def_choice, help) \
+  [ARG_##T##_##A] = {ARG_##T##_##A, TECH_##T, name, kind, choices, required, def, def_choice, help},
+#include "passes.def"
+};
+
+#define NARGS(...) ((int)(sizeof((SpArgId[]){__VA_ARGS__}) / sizeof(SpArgId)))
+static const SpRuleSpec rules[RULE_NUM] = {
+#define RULE(T, R, name, layer_args, help, ...) \
+  [RULE_##T##_##R] = {RULE_##T##_##R, TECH_##T, name, help, layer_args, NARGS(__VA_ARGS__), {__VA_ARGS__}},
+#include "passes.def"
+};
+
+const char *sp_technique_name(SpTechnique t) {
+  ASTC_ASSERT(t >= 0 && t < TECH_NUM);
+  return techniques[t];
 }
 
-const SpRuleSpec *sp_find_rule(const char *pass, const char *rule) {
-  for (size_t i = 0; i < sizeof rules / sizeof rules[0]; i++)
-    if (!strcmp(rules[i].pass, pass) && !strcmp(rules[i].rule, rule)) return &rules[i];
+int sp_find_technique(const char *name) {
+  for (int t = 0; t < TECH_NUM; t++)
+    if (!strcmp(techniques[t], name)) return t;
+  return -1;
+}
+
+void sp_technique_names(char *buf, size_t cap) {
+  size_t n = 0;
+  buf[0] = 0;
+  for (int t = 0; t < TECH_NUM && n < cap; t++)
+    n += (size_t)snprintf(buf + n, cap - n, "%s%s", t ? ", " : "", techniques[t]);
+}
+
+const SpRuleSpec *sp_rule_at(int i) { return i >= 0 && i < RULE_NUM ? &rules[i] : NULL; }
+
+const SpRuleSpec *sp_find_rule(SpTechnique t, const char *rule) {
+  for (int i = 0; i < RULE_NUM; i++)
+    if (rules[i].technique == t && !strcmp(rules[i].rule, rule)) return &rules[i];
   return NULL;
 }
 
-bool sp_known_pass(const char *pass) {
-  for (size_t i = 0; i < sizeof rules / sizeof rules[0]; i++)
-    if (!strcmp(rules[i].pass, pass)) return true;
-  return false;
+const SpRuleSpec *sp_first_rule(SpTechnique t) {
+  for (int i = 0; i < RULE_NUM; i++)
+    if (rules[i].technique == t) return &rules[i];
+  return NULL;
 }
 
-void sp_rules_of(const char *pass, char *buf, size_t cap) {
+void sp_rules_of(SpTechnique t, char *buf, size_t cap) {
   size_t n = 0;
   buf[0] = 0;
-  for (size_t i = 0; i < sizeof rules / sizeof rules[0] && n < cap; i++)
-    if (!strcmp(rules[i].pass, pass))
-      n += (size_t)snprintf(buf + n, cap - n, "%s%s", n ? ", " : "", rules[i].rule);
+  for (int i = 0; i < RULE_NUM && n < cap; i++)
+    if (rules[i].technique == t) n += (size_t)snprintf(buf + n, cap - n, "%s%s", n ? ", " : "", rules[i].rule);
+}
+
+const SpArgSpec *sp_arg_spec(SpArgId a) {
+  ASTC_ASSERT(a >= 0 && a < ARG_NUM);
+  return &args[a];
+}
+
+const SpArgSpec *sp_rule_arg(const SpRuleSpec *r, int k) {
+  ASTC_ASSERT(k >= 0 && k < r->nargs);
+  return sp_arg_spec(r->args[k]);
 }
 
 const char *sp_arg_kind_desc(SpArgKind k) {
@@ -106,15 +89,59 @@ const char *sp_arg_kind_desc(SpArgKind k) {
   return "?";
 }
 
-const SpArg *sp_arg(const SpeedupItem *it, const char *name) {
-  for (int i = 0; i < SP_MAX_ARGS && it->rule->args[i].name; i++)
-    if (!strcmp(it->rule->args[i].name, name)) return &it->args[i];
+const SpeedupItem *sp_item(const SpeedupSpec *s, SpTechnique t) {
+  if (!s) return NULL;
+  for (int i = 0; i < s->n; i++)
+    if (s->items[i].rule->technique == t) return &s->items[i];
   return NULL;
 }
 
-const SpeedupItem *sp_item(const SpeedupSpec *s, const char *pass) {
-  if (!s) return NULL;
-  for (int i = 0; i < s->n; i++)
-    if (!strcmp(s->items[i].rule->pass, pass)) return &s->items[i];
-  return NULL;
+/* ---- checked access to a validated item ---------------------------------------------------- */
+
+static const char *arg_name(SpArgId a) { return a >= 0 && a < ARG_NUM ? args[a].name : "?"; }
+
+/* the position of argument a in the item's rule */
+static int arg_index(const SpeedupItem *it, SpArgId a, const char *file, int line) {
+  if (!it) internal_error(file, line, "speedup argument '%s' read without a speedup item", arg_name(a));
+  const SpRuleSpec *r = it->rule;
+  for (int k = 0; k < r->nargs; k++)
+    if (r->args[k] == a) return k;
+  internal_error(file, line, "speedup rule %s %s has no argument '%s'%s%s", techniques[r->technique], r->rule,
+                 arg_name(a), a >= 0 && a < ARG_NUM && args[a].technique != r->technique ? " of " : "",
+                 a >= 0 && a < ARG_NUM && args[a].technique != r->technique ? techniques[args[a].technique] : "");
+}
+
+const SpArg *sp_arg_at(const SpeedupItem *it, SpArgId a, const char *file, int line) {
+  return &it->args[arg_index(it, a, file, line)];
+}
+
+static void want_kind(const SpeedupItem *it, SpArgId a, bool ok, const char *want, const char *file, int line) {
+  if (!ok)
+    internal_error(file, line, "argument '%s' of speedup rule %s %s is %s, not %s", args[a].name,
+                   techniques[it->rule->technique], it->rule->rule, sp_arg_kind_desc(args[a].kind), want);
+}
+
+double sp_num_at(const SpeedupItem *it, SpArgId a, const char *file, int line) {
+  const SpArg *v = sp_arg_at(it, a, file, line);
+  SpArgKind k = args[a].kind;
+  want_kind(it, a, k == SA_FRACTION || k == SA_POSITIVE || k == SA_INT || k == SA_COUNT, "a number", file, line);
+  return v->num;
+}
+
+bool sp_bool_at(const SpeedupItem *it, SpArgId a, const char *file, int line) {
+  const SpArg *v = sp_arg_at(it, a, file, line);
+  want_kind(it, a, args[a].kind == SA_BOOL, "true or false", file, line);
+  return v->num != 0;
+}
+
+bool sp_choice_is_at(const SpeedupItem *it, SpArgId a, const char *name, const char *file, int line) {
+  const SpArg *v = sp_arg_at(it, a, file, line);
+  want_kind(it, a, args[a].kind == SA_CHOICE, "a choice", file, line);
+  char all[128], key[96];
+  snprintf(all, sizeof all, "|%s|", args[a].choices);
+  snprintf(key, sizeof key, "|%s|", name);
+  if (!strstr(all, key))
+    internal_error(file, line, "'%s' is not a choice of argument '%s' of speedup rule %s %s (%s)", name, args[a].name,
+                   techniques[it->rule->technique], it->rule->rule, args[a].choices);
+  return v->choice && !strcmp(v->choice, name);
 }

@@ -15,6 +15,7 @@ typedef enum CgRuntimeFn {
 typedef struct Cg {
   const IrProgram *p;
   const char *prefix;    /* of the exported descriptor: <prefix>_program */
+  CgOptions opt;         /* the module's options (the defaults if cg_build_module got NULL) */
   LLVMContextRef ctx;
   LLVMModuleRef mod;
   LLVMBuilderRef b;

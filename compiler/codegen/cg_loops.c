@@ -258,10 +258,9 @@ static void ew_body(Cg *cg, LLVMValueRef *idx, void *vctx) {
   cg_store_f32(cg, ew_value(cg, &c->sp, c->node, &k, idx), cg_elem_addr(cg, c->node, space_offset(cg, &c->sp, 0, idx)));
 }
 
-/* whether large loops are split over the runtime's threads (ASTC_PARALLEL_LOOPS=off: never, for measuring) */
+/* whether large loops are split over the runtime's threads (-fno-parallel-loops: never, for measuring) */
 static bool parallel_loops(const Cg *cg, int64_t elements) {
-  const char *env = getenv("ASTC_PARALLEL_LOOPS");
-  return !cg->in_micro && elements >= CG_PARALLEL_MIN && !(env && strcmp(env, "off") == 0);
+  return !cg->in_micro && elements >= CG_PARALLEL_MIN && !cg->opt.no_parallel_loops;
 }
 
 static LLVMValueRef ew_extent(Cg *cg, void *vctx) {

@@ -415,7 +415,7 @@ static LLVMValueRef emit_graph(Cg *cg, const IrGraph *g, const char *name, int64
   cg->g = g;
   cg->fn = fn;
   int boundary = micro > 0 ? cg_micro_boundary(g) : -1;
-  cg_plan_graph(cg->p, g, boundary >= 0 ? micro : max_rows, &cg->plan);
+  cg_plan_graph_with(cg->p, g, boundary >= 0 ? micro : max_rows, &cg->opt, &cg->plan);
   cg->max_rows = max_rows;
   *work_bytes = cg->plan.work_bytes;
   cg->imm = xcalloc((size_t)g->len + 1, sizeof(LLVMValueRef));
@@ -455,8 +455,38 @@ static LLVMValueRef emit_graph(Cg *cg, const IrGraph *g, const char *name, int64
   return fn;
 }
 
+/* Options not at their defaults are recorded: the flags as !astc.codegen =
+ * !{!"--cpu=x86-64 -fno-fusion"}, and a named CPU or features as every
+ * defined function's "target-cpu" and "target-features", so that the IR
+ * says what it was made for (llc and clang read the attributes). With the
+ * defaults the module is what it always was. */
+static void record_options(Cg *cg) {
+  char *flags = cg_options_flags(&cg->opt);
+  if (*flags) {
+    LLVMMetadataRef s = LLVMMDStringInContext2(cg->ctx, flags, strlen(flags));
+    LLVMAddNamedMetadataOperand(cg->mod, "astc.codegen",
+                                LLVMMetadataAsValue(cg->ctx, LLVMMDNodeInContext2(cg->ctx, &s, 1)));
+  }
+  free(flags);
+  if (!cg->opt.cpu && !cg->opt.features) return;
+  char *cpu, *features;
+  cg_target_cpu(&cg->opt, &cpu, &features);
+  for (LLVMValueRef f = LLVMGetFirstFunction(cg->mod); f; f = LLVMGetNextFunction(f)) {
+    if (LLVMIsDeclaration(f)) continue;
+    LLVMAddAttributeAtIndex(f, LLVMAttributeFunctionIndex,
+                            LLVMCreateStringAttribute(cg->ctx, "target-cpu", 10, cpu, (unsigned)strlen(cpu)));
+    if (*features)
+      LLVMAddAttributeAtIndex(f, LLVMAttributeFunctionIndex,
+                              LLVMCreateStringAttribute(cg->ctx, "target-features", 15, features,
+                                                        (unsigned)strlen(features)));
+  }
+  free(cpu);
+  free(features);
+}
+
 LLVMModuleRef cg_build_module(const IrProgram *p, LLVMContextRef ctx, const CgOptions *opt) {
-  Cg cg = {.p = p, .ctx = ctx, .prefix = opt && opt->prefix ? opt->prefix : "astc"};
+  Cg cg = {.p = p, .ctx = ctx, .opt = opt ? *opt : cg_options_default()};
+  cg.prefix = cg.opt.prefix ? cg.opt.prefix : "astc";
   cg.mod = LLVMModuleCreateWithNameInContext(p->source_path ? p->source_path : "astc", ctx);
   cg.b = LLVMCreateBuilderInContext(ctx);
   cg.f32 = LLVMFloatTypeInContext(ctx);
@@ -492,7 +522,8 @@ LLVMModuleRef cg_build_module(const IrProgram *p, LLVMContextRef ctx, const CgOp
                                            : LLVMConstPointerNull(cg.ptr);
   cg_emit_schedule(&cg);
   cg_emit_descriptor(&cg, phase_fns, phase_work, eval_fn, eval_work, predict_fn, predict_work);
-  if (opt && opt->with_main) cg_emit_main(&cg);
+  if (cg.opt.with_main) cg_emit_main(&cg);
+  record_options(&cg);
   free(phase_fns);
   free(phase_work);
   free(cg.var_offsets);

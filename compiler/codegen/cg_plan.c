@@ -110,10 +110,10 @@ static bool is_elementwise(const IrNode *n) {
 
 static bool is_update(const IrNode *n) { return n->op == IR_SGD_UPDATE || n->op == IR_ADAMW_UPDATE; }
 
-void cg_plan_fusion(const IrGraph *g, int *fused_into) {
+/* fuse: false for -fno-fusion, one loop per op (to measure what fusion gains) */
+static void plan_fusion(const IrGraph *g, bool fuse, int *fused_into) {
   int n = g->len;
-  const char *env = getenv("ASTC_FUSION");  /* "off": one loop per op (to measure what fusion gains) */
-  if (env && strcmp(env, "off") == 0) {
+  if (!fuse) {
     for (int i = 0; i < n; i++) fused_into[i] = -1;
     return;
   }
@@ -186,10 +186,14 @@ bool cg_uniform(const IrGraph *g, int node) {
   return true;
 }
 
-void cg_plan_loss_pairs(const IrGraph *g, int *pair) {
+void cg_plan_fusion(const IrGraph *g, int *fused_into) {
+  CgOptions o = cg_options_default();
+  plan_fusion(g, !o.no_fusion, fused_into);
+}
+
+void cg_plan_loss_pairs(const IrGraph *g, const CgOptions *opt, int *pair) {
   int boundary = cg_micro_boundary(g);
-  const char *env = getenv("ASTC_FUSION");
-  bool off = env && strcmp(env, "off") == 0;
+  bool off = (opt ? *opt : cg_options_default()).no_fusion;
   for (int i = 0; i < g->len; i++) pair[i] = -1;
   for (int j = 0; j < g->len && !off; j++) {
     const IrNode *gn = &g->nodes[j];
@@ -311,10 +315,10 @@ static bool match_update(const IrProgram *p, const IrGraph *g, const int64_t *vo
 typedef VEC(UpdGroup) UpdGroups;
 
 /* The groups (two members or more) of graph g, in graph order. */
-static UpdGroups find_update_groups(const IrProgram *p, const IrGraph *g, const int *fused_into, const int *root) {
+static UpdGroups find_update_groups(const IrProgram *p, const IrGraph *g, bool fuse, const int *fused_into,
+                                    const int *root) {
   UpdGroups groups = {0};
-  const char *env = getenv("ASTC_FUSION");
-  if (!p || (env && strcmp(env, "off") == 0)) return groups;
+  if (!p || !fuse) return groups;
   int n = g->len;
   int64_t *voff = xmalloc(sizeof(int64_t) * (size_t)(p->vars.len + 1));
   cg_plan_vars(p, voff);
@@ -380,14 +384,19 @@ typedef struct Block {
 } Block;
 
 void cg_plan_graph(const IrProgram *p, const IrGraph *g, int64_t max_rows, BufPlan *out) {
+  cg_plan_graph_with(p, g, max_rows, NULL, out);
+}
+
+void cg_plan_graph_with(const IrProgram *p, const IrGraph *g, int64_t max_rows, const CgOptions *opt, BufPlan *out) {
+  CgOptions o = opt ? *opt : cg_options_default();
   int n = g->len;
   out->offset = xmalloc(sizeof(int64_t) * (size_t)(n + 1));
   out->root = xmalloc(sizeof(int) * (size_t)(n + 1));
   out->fused_into = xmalloc(sizeof(int) * (size_t)(n + 1));
   out->loss_pair = xmalloc(sizeof(int) * (size_t)(n + 1));
   out->update_first = xmalloc(sizeof(int) * (size_t)(n + 1));
-  cg_plan_fusion(g, out->fused_into);
-  cg_plan_loss_pairs(g, out->loss_pair);
+  plan_fusion(g, !o.no_fusion, out->fused_into);
+  cg_plan_loss_pairs(g, &o, out->loss_pair);
   int *last = xmalloc(sizeof(int) * (size_t)(n + 1));
   for (int i = 0; i < n; i++) {
     const IrNode *nd = &g->nodes[i];
@@ -405,7 +414,7 @@ void cg_plan_graph(const IrProgram *p, const IrGraph *g, int64_t max_rows, BufPl
   /* updates over the parameter arena: each work leaf position of a group's
    * gradient trees is one block, alive from its first value to the group's
    * loop (at its last member); a member's value sits at its distance */
-  UpdGroups groups = find_update_groups(p, g, out->fused_into, out->root);
+  UpdGroups groups = find_update_groups(p, g, !o.no_fusion, out->fused_into, out->root);
   VEC(Block) blocks = {0};
   int *block_of = xmalloc(sizeof(int) * (size_t)(n + 1));
   int64_t *block_dist = xmalloc(sizeof(int64_t) * (size_t)(n + 1));

@@ -16,6 +16,37 @@
 
 #include "ir.h"
 
+/* ---- options ------------------------------------------------------------------------ */
+
+/* How a module is generated. All zero is the default: no main, the
+ * descriptor astc_program, code for this host with every optimisation.
+ * The code-generation fields come from astc's flags (compiler/tools/cli.c);
+ * a module generated with any of them not at its default records them as
+ * the named metadata !astc.codegen (the flags, as `astc build` takes them),
+ * and a named CPU or features also as each function's "target-cpu" and
+ * "target-features" attributes. Functions given NULL options use
+ * cg_options_default(). */
+typedef struct CgOptions {
+  bool with_main;          /* define main() calling astrt_main (executables) */
+  const char *prefix;      /* the descriptor is <prefix>_program (default astc) */
+  const char *cpu;         /* --cpu=NAME: an LLVM CPU (x86-64, haswell, znver3); NULL: this host's */
+  const char *features;    /* --cpu-features=+f,-g: added to the CPU's features; NULL: none */
+  bool no_fusion;          /* -fno-fusion: one loop per op (no fusion, loss pairs or update groups) */
+  bool no_parallel_loops;  /* -fno-parallel-loops: no loop split over the runtime's threads */
+  bool unroll_loops;       /* -funroll-loops: LLVM's loop-unroll pass (off by default) */
+} CgOptions;
+
+/* Developer overrides from the environment, applied on top of opt:
+ * ASTC_CPU=NAME (native: the host), ASTC_FUSION=off, ASTC_PARALLEL_LOOPS=off
+ * and ASTC_LLVM_UNROLL=1. Each prints a note on stderr, once per process,
+ * naming the flag that does the same. */
+void cg_options_env(CgOptions *opt);
+/* The defaults with the environment's overrides: what NULL options mean. */
+CgOptions cg_options_default(void);
+/* The code-generation options as astc flags ("--cpu=x86-64 -fno-fusion"),
+ * "" for the defaults; free it. */
+char *cg_options_flags(const CgOptions *opt);
+
 /* ---- memory planning (cg_plan.c) ------------------------------------------------ */
 
 /* Where each node's value lives in the work arena of one step function. */
@@ -33,7 +64,9 @@ typedef struct BufPlan {
  * same shape with no broadcasting below it, has no buffer: the consumer's
  * loop computes it in registers (bias + activation, an activation's
  * derivative, weight decay into the update). fused_into has g->len entries;
- * leaves bounds the loads of one fused loop. */
+ * leaves bounds the loads of one fused loop. With the default options
+ * (cg_options_default, so ASTC_FUSION=off fuses nothing); cg_plan_graph_with
+ * plans with given ones. */
 void cg_plan_fusion(const IrGraph *g, int *fused_into);
 #define CG_FUSE_MAX_LEAVES 16
 /* Generated loops of at least this many elements (at the largest batch) are
@@ -44,8 +77,9 @@ void cg_plan_fusion(const IrGraph *g, int *fused_into);
  * is the same for every row and computable from immediates alone (the mean
  * loss's 1/rows, times a loss scale) is computed in its softmax_xent's loop,
  * in one pass over each row of logits. pair has g->len entries: the partner
- * of each of the two nodes, or -1. */
-void cg_plan_loss_pairs(const IrGraph *g, int *pair);
+ * of each of the two nodes, or -1 (all -1 with opt->no_fusion; opt NULL:
+ * the defaults). */
+void cg_plan_loss_pairs(const IrGraph *g, const CgOptions *opt, int *pair);
 /* Whether node's value is one number for all its elements, computed from
  * constants and run-time scalars alone (through broadcasts, reshapes and
  * elementwise ops). */
@@ -58,13 +92,14 @@ bool cg_uniform(const IrGraph *g, int node);
  * gradients they read are planned at the same distances as their
  * parameters, in one block per leaf of the tree; padding between members
  * is zeroed before the loop. update_first marks the members (p may be NULL:
- * no groups; ASTC_FUSION=off: none). */
+ * no groups; -fno-fusion: none). */
 
 /* Plans buffers for g with up to max_rows rows (the micro-batch size for a
  * micro-batched step): each value gets a 64-byte aligned slot that is reused
  * once the value's last use has passed; accumulators get slots of their own.
  * Fused values (cg_plan_fusion) get none, and their operands live until the
- * loop that computes them. */
+ * loop that computes them. opt NULL: the defaults (cg_plan_graph). */
+void cg_plan_graph_with(const IrProgram *p, const IrGraph *g, int64_t max_rows, const CgOptions *opt, BufPlan *out);
 void cg_plan_graph(const IrProgram *p, const IrGraph *g, int64_t max_rows, BufPlan *out);
 /* Index of the first accumulate op (the end of the per-micro-batch part of a
  * step), or -1 if the step is not micro-batched. */
@@ -82,41 +117,46 @@ bool cg_is_immediate(const IrNode *n);
 
 /* ---- module generation (cg_module.c) ------------------------------------------- */
 
-typedef struct CgOptions {
-  bool with_main;        /* define main() calling astrt_main (executables) */
-  const char *prefix;    /* the descriptor is <prefix>_program (default astc) */
-} CgOptions;
-
-/* Builds the module in ctx. Returns NULL (after printing why) on failure. */
+/* Builds the module in ctx (opt NULL: the defaults). Returns NULL (after
+ * printing why) on failure. */
 LLVMModuleRef cg_build_module(const IrProgram *p, LLVMContextRef ctx, const CgOptions *opt);
 
 /* ---- targets and passes (target.c) ---------------------------------------------------- */
 
 /* Initialises LLVM's native target once per process. */
 void cg_init_llvm(void);
-/* A target machine for this host (CPU and features), PIC, aggressive codegen. */
-LLVMTargetMachineRef cg_host_target_machine(void);
+/* A target machine for opt's CPU and features (by default this host's), PIC,
+ * aggressive codegen. */
+LLVMTargetMachineRef cg_target_machine(const CgOptions *opt);
+/* The CPU name and feature string opt means (this host's when opt names
+ * none), for the target machine and the functions' attributes; free both. */
+void cg_target_cpu(const CgOptions *opt, char **cpu, char **features);
+/* NULL if LLVM knows opt's CPU and features, else what it says about them
+ * ("'banana' is not a recognized processor for this target"); free it. */
+char *cg_target_unknown(const CgOptions *opt);
 /* Sets triple and data layout from tm, verifies the module and runs the
- * default<O3> pipeline. Returns false (message on stderr) on failure. */
-bool cg_optimize(LLVMModuleRef m, LLVMTargetMachineRef tm);
+ * default<O3> pipeline (loop unrolling only with opt->unroll_loops).
+ * Returns false (message on stderr) on failure. */
+bool cg_optimize(LLVMModuleRef m, LLVMTargetMachineRef tm, const CgOptions *opt);
 
 /* ---- running (jit.c) and linking (link.c) ----------------------------------------------- */
 
 /* JIT-compiles p and runs astrt_main with argv (argv[0] = program name). */
-int cg_jit_run(const IrProgram *p, int argc, char **argv);
-/* JIT-compiles p and returns its descriptor (valid until cg_jit_free). */
+int cg_jit_run(const IrProgram *p, const CgOptions *opt, int argc, char **argv);
+/* JIT-compiles p and returns its descriptor (valid until cg_jit_free);
+ * cg_jit_compile with the default options. opt's with_main and prefix do
+ * not apply. */
 typedef struct CgJit CgJit;
 struct astrt_program;
+CgJit *cg_jit_compile_with(const IrProgram *p, const CgOptions *opt, const struct astrt_program **desc);
 CgJit *cg_jit_compile(const IrProgram *p, const struct astrt_program **desc);
 void cg_jit_free(CgJit *jit);
 typedef enum CgEmitKind { CG_EMIT_OBJ, CG_EMIT_LLVM, CG_EMIT_BC } CgEmitKind;
 /* Writes the program as an object file, LLVM IR text or bitcode (optimised
- * for this host unless optimize is false). Returns false (message on
- * stderr) on failure. */
-bool cg_emit(const IrProgram *p, const char *path, CgEmitKind kind, bool with_main, bool optimize);
-/* Like cg_emit, exporting the descriptor as <prefix>_program. */
-bool cg_emit_prefixed(const IrProgram *p, const char *path, CgEmitKind kind, bool with_main, bool optimize,
-                      const char *prefix);
+ * for opt's target unless optimize is false), with main() if
+ * opt->with_main, exporting the descriptor as <opt->prefix>_program.
+ * Returns false (message on stderr) on failure. */
+bool cg_emit(const IrProgram *p, const char *path, CgEmitKind kind, const CgOptions *opt, bool optimize);
 /* Writes the C header of an embedded program: the descriptor's declaration
  * and inline wrappers over the runtime's model API (astrt_model.h). */
 bool cg_write_header(const IrProgram *p, const char *path, const char *prefix);

@@ -55,13 +55,16 @@ struct CgJit {
   LLVMTargetMachineRef tm;
 };
 
-CgJit *cg_jit_compile(const IrProgram *p, const astrt_program **desc) {
+CgJit *cg_jit_compile_with(const IrProgram *p, const CgOptions *opt, const astrt_program **desc) {
   cg_init_llvm();
+  CgOptions o = opt ? *opt : cg_options_default();
+  o.with_main = false;  /* the JIT looks up astc_program and calls astrt_main itself */
+  o.prefix = NULL;
   LLVMOrcThreadSafeContextRef tsc = LLVMOrcCreateNewThreadSafeContext();
-  LLVMModuleRef m = cg_build_module(p, LLVMOrcThreadSafeContextGetContext(tsc), &(CgOptions){false, NULL});
+  LLVMModuleRef m = cg_build_module(p, LLVMOrcThreadSafeContextGetContext(tsc), &o);
   CgJit *jit = xcalloc(1, sizeof(CgJit));
-  jit->tm = cg_host_target_machine();
-  if (!m || !cg_optimize(m, jit->tm)) {
+  jit->tm = cg_target_machine(&o);
+  if (!m || !cg_optimize(m, jit->tm, &o)) {
     if (m) LLVMDisposeModule(m);
     LLVMOrcDisposeThreadSafeContext(tsc);
     cg_jit_free(jit);
@@ -69,7 +72,7 @@ CgJit *cg_jit_compile(const IrProgram *p, const astrt_program **desc) {
   }
   LLVMOrcLLJITBuilderRef jb = LLVMOrcCreateLLJITBuilder();
   LLVMOrcLLJITBuilderSetJITTargetMachineBuilder(
-      jb, LLVMOrcJITTargetMachineBuilderCreateFromTargetMachine(cg_host_target_machine()));
+      jb, LLVMOrcJITTargetMachineBuilderCreateFromTargetMachine(cg_target_machine(&o)));
   if (!check(LLVMOrcCreateLLJIT(&jit->j, jb), "creating the JIT")) {
     jit->j = NULL;
     LLVMDisposeModule(m);
@@ -98,6 +101,8 @@ CgJit *cg_jit_compile(const IrProgram *p, const astrt_program **desc) {
   return jit;
 }
 
+CgJit *cg_jit_compile(const IrProgram *p, const astrt_program **desc) { return cg_jit_compile_with(p, NULL, desc); }
+
 void cg_jit_free(CgJit *jit) {
   if (!jit) return;
   if (jit->j) check(LLVMOrcDisposeLLJIT(jit->j), "disposing the JIT");
@@ -105,9 +110,9 @@ void cg_jit_free(CgJit *jit) {
   free(jit);
 }
 
-int cg_jit_run(const IrProgram *p, int argc, char **argv) {
+int cg_jit_run(const IrProgram *p, const CgOptions *opt, int argc, char **argv) {
   const astrt_program *desc;
-  CgJit *jit = cg_jit_compile(p, &desc);
+  CgJit *jit = cg_jit_compile_with(p, opt, &desc);
   if (!jit) return 1;
   int rc = astrt_main(argc, argv, desc);
   cg_jit_free(jit);

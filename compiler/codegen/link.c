@@ -16,17 +16,13 @@
 
 extern char **environ;
 
-bool cg_emit(const IrProgram *p, const char *path, CgEmitKind kind, bool with_main, bool optimize) {
-  return cg_emit_prefixed(p, path, kind, with_main, optimize, NULL);
-}
-
-bool cg_emit_prefixed(const IrProgram *p, const char *path, CgEmitKind kind, bool with_main, bool optimize,
-                      const char *prefix) {
+bool cg_emit(const IrProgram *p, const char *path, CgEmitKind kind, const CgOptions *opt, bool optimize) {
+  CgOptions o = opt ? *opt : cg_options_default();
   LLVMContextRef ctx = LLVMContextCreate();
-  LLVMModuleRef m = cg_build_module(p, ctx, &(CgOptions){with_main, prefix});
-  LLVMTargetMachineRef tm = cg_host_target_machine();
+  LLVMModuleRef m = cg_build_module(p, ctx, &o);
+  LLVMTargetMachineRef tm = cg_target_machine(&o);
   bool ok = m != NULL;
-  if (ok && optimize) ok = cg_optimize(m, tm);
+  if (ok && optimize) ok = cg_optimize(m, tm, &o);
   if (ok) {
     char *err = NULL;
     bool failed;

@@ -1,9 +1,10 @@
-/* target.c — LLVM initialisation, the host target machine and the
- * optimisation pipeline (default<O3> with the host's TTI, so loops vectorize
- * to AVX2 and call libmvec for vector exp/log/tanh). */
+/* target.c — LLVM initialisation, code-generation options, the target
+ * machine and the optimisation pipeline (default<O3> with the target's TTI,
+ * so loops vectorize to AVX2 and call libmvec for vector exp/log/tanh). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <llvm-c/Analysis.h>
 #include <llvm-c/Support.h>
@@ -22,31 +23,121 @@ void cg_init_llvm(void) {
   LLVMParseCommandLineOptions(2, args, "");
 }
 
-LLVMTargetMachineRef cg_host_target_machine(void) {
+/* ---- options ------------------------------------------------------------------------ */
+
+/* A developer override: the variable's value if it takes effect, after a
+ * note (once per process) naming the flag that does the same. */
+static const char *override(const char *var, bool (*takes_effect)(const char *), const char *what, bool *noted) {
+  const char *v = getenv(var);
+  if (!v || !takes_effect(v)) return NULL;
+  if (!*noted) {
+    *noted = true;
+    fprintf(stderr, "astc: note: %s=%s (a developer override) %s\n", var, v, what);
+  }
+  return v;
+}
+
+static bool is_off(const char *v) { return !strcmp(v, "off"); }
+static bool is_one(const char *v) { return !strcmp(v, "1"); }
+static bool is_set(const char *v) { return *v != 0; }
+
+void cg_options_env(CgOptions *opt) {
+  static bool noted[4];
+  /* ASTC_CPU=NAME: code for another CPU, e.g. to reproduce what another
+   * machine runs or to build for an older one */
+  const char *cpu = override("ASTC_CPU", is_set, "sets the target CPU, like --cpu", &noted[0]);
+  if (cpu) opt->cpu = strcmp(cpu, "native") ? cpu : NULL;
+  /* the others measure what an optimisation gains (docs/performance.md) */
+  if (override("ASTC_FUSION", is_off, "turns fusion off, like -fno-fusion", &noted[1])) opt->no_fusion = true;
+  if (override("ASTC_PARALLEL_LOOPS", is_off, "keeps loops on one thread, like -fno-parallel-loops", &noted[2]))
+    opt->no_parallel_loops = true;
+  if (override("ASTC_LLVM_UNROLL", is_one, "turns LLVM's loop unrolling on, like -funroll-loops", &noted[3]))
+    opt->unroll_loops = true;
+}
+
+CgOptions cg_options_default(void) {
+  CgOptions o = {0};
+  cg_options_env(&o);
+  return o;
+}
+
+char *cg_options_flags(const CgOptions *opt) {
+  StrBuf sb = {0};
+  if (opt->cpu) sb_printf(&sb, " --cpu=%s", opt->cpu);
+  if (opt->features) sb_printf(&sb, " --cpu-features=%s", opt->features);
+  if (opt->no_fusion) sb_puts(&sb, " -fno-fusion");
+  if (opt->no_parallel_loops) sb_puts(&sb, " -fno-parallel-loops");
+  if (opt->unroll_loops) sb_puts(&sb, " -funroll-loops");
+  char *flags = xstrdup(sb.len ? sb.data + 1 : "");
+  sb_free(&sb);
+  return flags;
+}
+
+/* ---- the target machine ------------------------------------------------------------------- */
+
+void cg_target_cpu(const CgOptions *opt, char **cpu, char **features) {
+  cg_init_llvm();
+  bool host = !opt || !opt->cpu;
+  char *c = host ? LLVMGetHostCPUName() : NULL, *f = host ? LLVMGetHostCPUFeatures() : NULL;
+  *cpu = xstrdup(host ? c : opt->cpu);
+  /* later entries of a feature string override earlier ones */
+  const char *base = host ? f : "", *extra = opt && opt->features ? opt->features : "";
+  *features = xprintf("%s%s%s", base, *base && *extra ? "," : "", extra);
+  if (host) {
+    LLVMDisposeMessage(c);
+    LLVMDisposeMessage(f);
+  }
+}
+
+char *cg_target_unknown(const CgOptions *opt) {
+  /* LLVM says so on stderr when it makes a target machine (and goes on
+   * without the CPU, to fail later); the C API has no other way to ask, so
+   * stderr goes to a temporary file meanwhile */
+  FILE *tmp = tmpfile();
+  if (!tmp) return NULL;
+  fflush(stderr);
+  int saved = dup(2);
+  if (saved < 0 || dup2(fileno(tmp), 2) < 0) {
+    if (saved >= 0) close(saved);
+    fclose(tmp);
+    return NULL;
+  }
+  LLVMDisposeTargetMachine(cg_target_machine(opt));
+  fflush(stderr);
+  dup2(saved, 2);
+  close(saved);
+  char line[512] = "";
+  rewind(tmp);
+  char *said = fgets(line, sizeof line, tmp) && strstr(line, "is not a recognized") ? xstrdup(line) : NULL;
+  fclose(tmp);
+  if (said) {
+    char *cut = strstr(said, " (ignoring");
+    if (!cut) cut = strchr(said, '\n');
+    if (cut) *cut = 0;
+  }
+  return said;
+}
+
+LLVMTargetMachineRef cg_target_machine(const CgOptions *opt) {
+  CgOptions o = opt ? *opt : cg_options_default();
   cg_init_llvm();
   char *triple = LLVMGetDefaultTargetTriple();
   char *err = NULL;
   LLVMTargetRef target;
   if (LLVMGetTargetFromTriple(triple, &target, &err))
     internal_error(__FILE__, __LINE__, "no LLVM target for %s: %s", triple, err);
-  /* ASTC_CPU=NAME (an LLVM CPU name such as znver3 or haswell) generates code
-   * for that CPU's features instead of the host's: to reproduce what another
-   * machine runs, or to build for an older one. */
-  const char *want = getenv("ASTC_CPU");
-  bool host = !want || !*want || !strcmp(want, "native");
-  char *cpu = host ? LLVMGetHostCPUName() : NULL, *features = host ? LLVMGetHostCPUFeatures() : NULL;
-  LLVMTargetMachineRef tm =
-      LLVMCreateTargetMachine(target, triple, host ? cpu : want, host ? features : "", LLVMCodeGenLevelAggressive,
-                              LLVMRelocPIC, LLVMCodeModelDefault);
+  char *cpu, *features;
+  cg_target_cpu(&o, &cpu, &features);
+  LLVMTargetMachineRef tm = LLVMCreateTargetMachine(target, triple, cpu, features, LLVMCodeGenLevelAggressive,
+                                                    LLVMRelocPIC, LLVMCodeModelDefault);
   LLVMDisposeMessage(triple);
-  if (host) {
-    LLVMDisposeMessage(cpu);
-    LLVMDisposeMessage(features);
-  }
+  free(cpu);
+  free(features);
   return tm;
 }
 
-bool cg_optimize(LLVMModuleRef m, LLVMTargetMachineRef tm) {
+bool cg_optimize(LLVMModuleRef m, LLVMTargetMachineRef tm, const CgOptions *opt) {
+  CgOptions o = opt ? *opt : cg_options_default();
   char *triple = LLVMGetTargetMachineTriple(tm);
   LLVMSetTarget(m, triple);
   LLVMDisposeMessage(triple);
@@ -54,12 +145,12 @@ bool cg_optimize(LLVMModuleRef m, LLVMTargetMachineRef tm) {
   LLVMSetModuleDataLayout(m, td);
   LLVMDisposeTargetData(td);
   LLVMPassBuilderOptionsRef opts = LLVMCreatePassBuilderOptions();
-  /* No LoopUnrollPass: the vectorizer still interleaves the elementwise
-   * loops, and unrolling their vector bodies again tripled the compile time
-   * and the code size (LeNet: 0.83 -> 0.22 s CPU, text 73 -> 22 kB) for no
-   * measurable speed (docs/performance.md). ASTC_LLVM_UNROLL=1 turns it on. */
-  const char *unroll = getenv("ASTC_LLVM_UNROLL");
-  LLVMPassBuilderOptionsSetLoopUnrolling(opts, unroll && strcmp(unroll, "1") == 0);
+  /* No LoopUnrollPass by default: the vectorizer still interleaves the
+   * elementwise loops, and unrolling their vector bodies again tripled the
+   * compile time and the code size (LeNet: 0.83 -> 0.22 s CPU, text 73 -> 22
+   * kB) for no measurable speed (docs/performance.md). -funroll-loops turns
+   * it on. */
+  LLVMPassBuilderOptionsSetLoopUnrolling(opts, o.unroll_loops);
   LLVMErrorRef err = LLVMRunPasses(m, "default<O3>", tm, opts);
   LLVMDisposePassBuilderOptions(opts);
   if (err) {

@@ -1,6 +1,7 @@
-/* speedup_check.c — validating the speedup block against the pass table
- * (passes/speedup_table.c): known passes and rules, argument names and
- * types, layer names that exist in the model. */
+/* speedup_check.c — validating the speedup block against the table of
+ * techniques (passes/passes.def, passes/speedup_table.c): known techniques
+ * and rules, argument names and types, layer names that exist in the model.
+ * Nothing here names a technique: every name and list comes from the table. */
 #include <math.h>
 #include <string.h>
 
@@ -168,17 +169,14 @@ static bool arg_value(Elab *e, const SpArgSpec *spec, Value v, SpArg *out, const
   return false;
 }
 
-static bool check_item(Elab *e, const Entry *en, SpeedupItem *it) {
+static bool check_item(Elab *e, const Entry *en, SpTechnique tech, SpeedupItem *it) {
   const Expr *x = en->value;
   const char *rule = NULL;
   Loc rule_loc = en->loc;
   if (!x) {
     /* a bare pass name: its first rule with defaults, if that rule needs nothing */
-    for (int i = 0; sp_rule_at(i); i++)
-      if (!strcmp(sp_rule_at(i)->pass, en->key)) {
-        rule = sp_rule_at(i)->rule;
-        break;
-      }
+    const SpRuleSpec *first = sp_first_rule(tech);
+    rule = first ? first->rule : NULL;
   } else if (x->kind == EX_NAME) {
     rule = x->str;
     rule_loc = x->loc;
@@ -187,20 +185,19 @@ static bool check_item(Elab *e, const Entry *en, SpeedupItem *it) {
     rule_loc = x->lhs->loc;
   }
   char rules[256];
-  sp_rules_of(en->key, rules, sizeof rules);
+  sp_rules_of(tech, rules, sizeof rules);
   if (!rule) {
     diag_error(x ? x->loc : en->loc, "'%s' needs a rule: one of %s", en->key, rules);
     return false;
   }
-  const SpRuleSpec *spec = sp_find_rule(en->key, rule);
+  const SpRuleSpec *spec = sp_find_rule(tech, rule);
   if (!spec) {
     diag_error(rule_loc, "'%s' has no rule '%s' (its rules: %s)", en->key, rule, rules);
     return false;
   }
   it->rule = spec;
   it->loc = en->loc;
-  int nspec = 0;
-  while (nspec < SP_MAX_ARGS && spec->args[nspec].name) nspec++;
+  int nspec = spec->nargs;
   char where[96];
   snprintf(where, sizeof where, "%s %s", en->key, rule);
   int pos = 0;
@@ -211,7 +208,7 @@ static bool check_item(Elab *e, const Entry *en, SpeedupItem *it) {
     int k = -1;
     if (a->name) {
       for (int j = 0; j < nspec; j++)
-        if (!strcmp(spec->args[j].name, a->name)) k = j;
+        if (!strcmp(sp_rule_arg(spec, j)->name, a->name)) k = j;
       if (k < 0 && spec->layer_args) {
         Value v = elab_expr(e, a->value);
         if (v.kind == V_ERR) { ok = false; continue; }
@@ -233,7 +230,7 @@ static bool check_item(Elab *e, const Entry *en, SpeedupItem *it) {
       }
       if (k < 0) {
         const char *cands[SP_MAX_ARGS];
-        for (int j = 0; j < nspec; j++) cands[j] = spec->args[j].name;
+        for (int j = 0; j < nspec; j++) cands[j] = sp_rule_arg(spec, j)->name;
         const char *s = suggest_name(a->name, cands, nspec);
         diag_error(a->name_loc, "%s has no argument '%s'%s%s%s", where, a->name, s ? "; did you mean '" : "",
                    s ? s : "", s ? "'?" : "");
@@ -249,25 +246,26 @@ static bool check_item(Elab *e, const Entry *en, SpeedupItem *it) {
       }
     }
     if (it->args[k].given) {
-      diag_error(a->name ? a->name_loc : a->value->loc, "argument '%s' of %s is given twice", spec->args[k].name, where);
+      diag_error(a->name ? a->name_loc : a->value->loc, "argument '%s' of %s is given twice",
+                 sp_rule_arg(spec, k)->name, where);
       ok = false;
       continue;
     }
     const Expr *vx = a->value;
     Value v = vx->kind == EX_NAME ? elab_lookup(e, vx->str, vx->loc, true) : elab_expr(e, vx);
-    if (v.kind == V_ERR || !arg_value(e, &spec->args[k], v, &it->args[k], where)) ok = false;
+    if (v.kind == V_ERR || !arg_value(e, sp_rule_arg(spec, k), v, &it->args[k], where)) ok = false;
   }
   for (int k = 0; k < nspec && ok; k++) {
     SpArg *arg = &it->args[k];
     if (arg->given) continue;
-    if (spec->args[k].required) {
-      diag_error(x ? x->loc : en->loc, "%s needs the argument '%s' (%s)", where, spec->args[k].name,
-                 spec->args[k].help);
+    const SpArgSpec *as = sp_rule_arg(spec, k);
+    if (as->required) {
+      diag_error(x ? x->loc : en->loc, "%s needs the argument '%s' (%s)", where, as->name, as->help);
       ok = false;
       continue;
     }
-    arg->num = spec->args[k].def;
-    arg->choice = spec->args[k].def_choice;
+    arg->num = as->def;
+    arg->choice = as->def_choice;
   }
   if (spec->layer_args && ok && times.len == 0) {
     diag_error(x ? x->loc : en->loc, "%s needs at least one layer and its freeze time, as in at(dense_1: 0.5)",
@@ -288,23 +286,27 @@ void speedup_validate(Elab *e, const Item *sp, IrProgram *p) {
   s->loc = sp->loc;
   for (int i = 0; i < sp->nentries; i++) {
     const Entry *en = &sp->entries[i];
-    if (!sp_known_pass(en->key)) {
-      const char *names[] = {"freeze", "batch", "precision"};
-      const char *sug = suggest_name(en->key, names, 3);
-      diag_error(en->loc, "unknown speedup pass '%s'%s%s%s (passes: freeze, batch, precision)", en->key,
-                 sug ? "; did you mean '" : "", sug ? sug : "", sug ? "'?" : "");
+    int tech = sp_find_technique(en->key);
+    if (tech < 0) {
+      const char *names[TECH_NUM];
+      for (int t = 0; t < TECH_NUM; t++) names[t] = sp_technique_name((SpTechnique)t);
+      const char *sug = suggest_name(en->key, names, TECH_NUM);
+      char all[256];
+      sp_technique_names(all, sizeof all);
+      diag_error(en->loc, "unknown speedup pass '%s'%s%s%s (passes: %s)", en->key, sug ? "; did you mean '" : "",
+                 sug ? sug : "", sug ? "'?" : "", all);
       continue;
     }
     bool dup = false;
     for (int k = 0; k < s->n; k++)
-      if (!strcmp(s->items[k].rule->pass, en->key)) {
+      if (s->items[k].rule->technique == (SpTechnique)tech) {
         diag_error(en->loc, "'%s' appears twice in the speedup block", en->key);
         diag_note(s->items[k].loc, "it first appears here");
         dup = true;
       }
     if (dup) continue;
     SpeedupItem it = {0};
-    if (check_item(e, en, &it)) s->items[s->n++] = it;
+    if (check_item(e, en, (SpTechnique)tech, &it)) s->items[s->n++] = it;
   }
   p->speedup = s;
 }

@@ -19,21 +19,71 @@ static const CliOption common_opts[] = {
     {"--no-speedup", NULL, "ignore the speedup block (compile the baseline)"},
 };
 
+/* code-generation options (CgOptions) of the commands that generate code:
+ * build, run, cost and compare */
+enum { CG_CPU, CG_FEATURES, CG_NO_FUSION, CG_NO_PARALLEL_LOOPS, CG_UNROLL_LOOPS };
+static const CliOption codegen_opts[] = {
+    [CG_CPU] = {"--cpu", "NAME", "generate code for the LLVM CPU NAME (x86-64, haswell, znver3, ...; "
+                                 "default native: this machine's)"},
+    [CG_FEATURES] = {"--cpu-features", "LIST", "CPU features to add or remove, as +avx2,-avx512f"},
+    [CG_NO_FUSION] = {"-fno-fusion", NULL, "one loop per operation: no fusion of elementwise ops, of the "
+                                           "loss with its gradient, or of the updates"},
+    [CG_NO_PARALLEL_LOOPS] = {"-fno-parallel-loops", NULL, "never split a generated loop over the threads"},
+    [CG_UNROLL_LOOPS] = {"-funroll-loops", NULL, "run LLVM's loop unrolling (off by default: slower "
+                                                 "compiles, no faster code)"},
+};
+
+static void print_opt(FILE *out, const CliOption *o) {
+  char lhs[64];
+  snprintf(lhs, sizeof lhs, "%s%s%s", o->name, o->arg ? " " : "", o->arg ? o->arg : "");
+  fprintf(out, "  %-22s %s\n", lhs, o->help);
+}
+
+void cli_print_codegen_help(FILE *out) {
+  for (size_t i = 0; i < ARRAY_LEN(codegen_opts); i++) print_opt(out, &codegen_opts[i]);
+  fprintf(out, "  developer overrides, each noted on stderr: ASTC_CPU=NAME, ASTC_FUSION=off,\n"
+               "  ASTC_PARALLEL_LOOPS=off, ASTC_LLVM_UNROLL=1\n");
+}
+
 void cli_print_help(FILE *out, const Command *c) {
   fprintf(out, "usage: astc %s\n\n%s\n\noptions:\n", c->usage, c->summary);
-  for (int i = 0; i < CLI_MAX_OPTS && c->opts[i].name; i++) {
-    char lhs[64];
-    snprintf(lhs, sizeof lhs, "%s%s%s", c->opts[i].name, c->opts[i].arg ? " " : "",
-             c->opts[i].arg ? c->opts[i].arg : "");
-    fprintf(out, "  %-22s %s\n", lhs, c->opts[i].help);
-  }
-  for (size_t i = 0; i < ARRAY_LEN(common_opts); i++) {
-    char lhs[64];
-    snprintf(lhs, sizeof lhs, "%s%s%s", common_opts[i].name, common_opts[i].arg ? " " : "",
-             common_opts[i].arg ? common_opts[i].arg : "");
-    fprintf(out, "  %-22s %s\n", lhs, common_opts[i].help);
-  }
+  for (int i = 0; i < CLI_MAX_OPTS && c->opts[i].name; i++) print_opt(out, &c->opts[i]);
+  for (size_t i = 0; i < ARRAY_LEN(common_opts); i++) print_opt(out, &common_opts[i]);
   fprintf(out, "  %-22s %s\n", "-h, --help", "show this help");
+  if (c->codegen) {
+    fprintf(out, "\ncode generation:\n");
+    cli_print_codegen_help(out);
+  }
+}
+
+/* Sets a code-generation option from its flag; false (message printed) for
+ * a bad value. */
+static bool set_codegen(const Command *c, CgOptions *o, size_t k, const char *v) {
+  switch (k) {
+  case CG_CPU:
+    if (!*v) {
+      fprintf(stderr, "astc %s: --cpu needs a CPU name (x86-64, haswell, znver3, ... or native)\n", c->name);
+      return false;
+    }
+    o->cpu = strcmp(v, "native") ? v : NULL;
+    return true;
+  case CG_FEATURES:
+    for (const char *f = v; *f;) {
+      size_t n = strcspn(f, ",");
+      if (n < 2 || (f[0] != '+' && f[0] != '-')) {
+        fprintf(stderr, "astc %s: --cpu-features takes +FEATURE and -FEATURE separated by commas (as "
+                        "+avx2,-avx512f), not '%s'\n", c->name, v);
+        return false;
+      }
+      f += n + (f[n] == ',');
+    }
+    o->features = *v ? v : NULL;
+    return true;
+  case CG_NO_FUSION: o->no_fusion = true; return true;
+  case CG_NO_PARALLEL_LOOPS: o->no_parallel_loops = true; return true;
+  case CG_UNROLL_LOOPS: o->unroll_loops = true; return true;
+  }
+  return false;
 }
 
 const char *cli_opt(const CliArgs *a, const Command *c, const char *name) {
@@ -93,6 +143,12 @@ static int parse_args(const Command *c, int argc, char **argv, CliArgs *a) {
         a->compile.no_speedup = true;
       }
     }
+    for (size_t k = 0; c->codegen && k < ARRAY_LEN(codegen_opts) && !matched && !err; k++) {
+      const char *v = match(&codegen_opts[k], argc, argv, &i, &err);
+      if (!v) continue;
+      matched = true;
+      if (!set_codegen(c, &a->codegen, k, v)) return 2;
+    }
     if (err) return 2;
     if (matched) continue;
     if (s[0] == '-' && s[1]) {
@@ -119,6 +175,15 @@ int cli_run(const Command *c, int argc, char **argv, char **main_argv) {
   a.compile.include_dirs = a.includes;
   a.files = xcalloc((size_t)argc + 1, sizeof(char *));
   int rc = parse_args(c, argc, argv, &a);
+  if (rc < 0 && c->codegen) {
+    cg_options_env(&a.codegen);
+    char *unknown = a.codegen.cpu || a.codegen.features ? cg_target_unknown(&a.codegen) : NULL;
+    if (unknown) {
+      fprintf(stderr, "astc %s: %s ('llc-19 -mcpu=help' lists the CPUs and features)\n", c->name, unknown);
+      free(unknown);
+      rc = 2;
+    }
+  }
   if (rc < 0) rc = c->run(&a);
   free(a.files);
   src_reset();
@@ -150,9 +215,16 @@ const Command cmd_check = {
     {{"--quiet", NULL, "print nothing on success"}},
     run_check,
     false,
+    false,
 };
 
 /* ---- astc show --------------------------------------------------------------------- */
+
+/* --after's help: the pass names from passes.def */
+static const char after_help[] = "print the program right after PASS, one of:"
+#define PASS(name, summary) " " #name
+#include "passes.def"
+    ;
 
 typedef struct ShowCtx {
   CliArgs *a;
@@ -261,7 +333,7 @@ const Command cmd_show = {
     "show", "print the training program as IR: variables, each phase's step graph (forward, loss, "
             "backward, update) and the evaluation graph",
     "show [OPTIONS] FILE.train",
-    {{"--after", "PASS", "print the program right after PASS (phases, freeze, batch, sync, guard, precision, dce, prefix)"},
+    {{"--after", "PASS", after_help},
      {"--after-all", NULL, "print the program after every pass"},
      {"--phase", "N", "print only phase N's step graph"},
      {"--graph", "WHICH", "step, eval or all (default all)"},
@@ -270,6 +342,7 @@ const Command cmd_show = {
      {"--no-locations", NULL, "omit source locations"},
      {"--ast", NULL, "print the syntax tree instead of the IR"}},
     run_show,
+    false,
     false,
 };
 
@@ -324,7 +397,9 @@ static int build_library(CliArgs *a, const Command *c, const IrProgram *prog) {
   char *obj = xprintf("%s/%s.o.tmp", dir, name), *lib = xprintf("%s/lib%s.a", dir, name);
   char *header = xprintf("%s/%s.h", dir, name), *symbol = xprintf("%s_program", name);
   const char *symbols[] = {symbol};
-  bool ok = cg_emit_prefixed(prog, obj, CG_EMIT_OBJ, false, !cli_opt(a, c, "--no-opt"), name) &&
+  CgOptions o = a->codegen;
+  o.prefix = name;
+  bool ok = cg_emit(prog, obj, CG_EMIT_OBJ, &o, !cli_opt(a, c, "--no-opt")) &&
             cg_write_archive(obj, lib, symbols, 1) && cg_write_header(prog, header, name);
   remove(obj);
   free(obj), free(lib), free(header), free(symbol), free(name);
@@ -367,13 +442,16 @@ static int run_build(CliArgs *a) {
   char *out = cli_opt(a, c, "-o") ? xstrdup(cli_opt(a, c, "-o")) : default_output(a->file, ext);
   bool exe = !strcmp(emit, "exe");
   bool ok;
+  CgOptions o = a->codegen;
   if (exe) {
     char *obj = xprintf("%s.o.tmp", out);
-    ok = cg_emit(comp.prog, obj, CG_EMIT_OBJ, true, true) && cg_link_executable(obj, out);
+    o.with_main = true;
+    ok = cg_emit(comp.prog, obj, CG_EMIT_OBJ, &o, true) && cg_link_executable(obj, out);
     remove(obj);
     free(obj);
   } else {
-    ok = cg_emit(comp.prog, out, kind, !cli_opt(a, c, "--no-main"), !cli_opt(a, c, "--no-opt"));
+    o.with_main = !cli_opt(a, c, "--no-main");
+    ok = cg_emit(comp.prog, out, kind, &o, !cli_opt(a, c, "--no-opt"));
   }
   free(out);
   compilation_free(&comp);
@@ -391,6 +469,7 @@ const Command cmd_build = {
      {"--no-main", NULL, "do not define main() (with --emit=obj, llvm or bc)"}},
     run_build,
     false,
+    true,
 };
 
 /* ---- astc run ---------------------------------------------------------------------------- */
@@ -406,7 +485,7 @@ static int run_run(CliArgs *a) {
   char **argv = xcalloc((size_t)a->nrest + 2, sizeof(char *));
   argv[0] = (char *)a->file;
   for (int i = 0; i < a->nrest; i++) argv[i + 1] = a->rest[i];
-  int rc = cg_jit_run(comp.prog, a->nrest + 1, argv);
+  int rc = cg_jit_run(comp.prog, &a->codegen, a->nrest + 1, argv);
   free(argv);
   compilation_free(&comp);
   return rc;
@@ -419,6 +498,7 @@ const Command cmd_run = {
     {{0}},
     run_run,
     false,
+    true,
 };
 
 /* ---- astc cost ------------------------------------------------------------------------- */
@@ -467,7 +547,7 @@ static int run_cost(CliArgs *a) {
          m.gemm_gflops[MACHINE_GEMM_POINTS - 1], m.gemm_gflops[2], m.bandwidth_gbs,
          m.cached ? "measured on" : "measured now,", m.cached ? m.measured : m.cache);
   ProgramCost pc;
-  cost_program(comp.prog, &m, &pc);
+  cost_program_with(comp.prog, &m, &a->codegen, &pc);
   const IrProgram *p = comp.prog;
   printf("program %s (%s): ", p->model_name, p->source_path);
   if (pc.total_samples > 0)
@@ -485,7 +565,7 @@ static int run_cost(CliArgs *a) {
       diag_reset();
       if (compile_file(&base, a->file, &nospeed)) {
         ProgramCost bc;
-        cost_program(base.prog, &m, &bc);
+        cost_program_with(base.prog, &m, &a->codegen, &bc);
         printf("baseline (without the speedup block): %.1f s\npredicted speedup: %.2fx\n", bc.total_seconds,
                bc.total_seconds / pc.total_seconds);
         cost_free(&bc);
@@ -507,4 +587,5 @@ const Command cmd_cost = {
     {{"--recalibrate", NULL, "measure this machine again instead of using the cached measurement"}},
     run_cost,
     false,
+    true,
 };

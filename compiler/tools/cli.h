@@ -4,6 +4,7 @@
 
 #include <stdio.h>
 
+#include "codegen.h"
 #include "sema.h"
 
 #define CLI_MAX_OPTS 24
@@ -23,6 +24,7 @@ typedef struct CliArgs {
   int nrest;                           /* arguments after "--" */
   char **rest;
   CompileOptions compile;
+  CgOptions codegen;                   /* code-generation flags and overrides (commands with codegen) */
   char **argv0;                        /* main's argv, for re-executing */
   const char *includes[32];
 } CliArgs;
@@ -34,11 +36,14 @@ typedef struct Command {
   CliOption opts[CLI_MAX_OPTS];
   int (*run)(CliArgs *a);
   bool many_files;                     /* accepts several .train files */
+  bool codegen;                        /* accepts the code-generation flags (--cpu, -fno-fusion, ...) */
 } Command;
 
 extern const Command cmd_check, cmd_show, cmd_build, cmd_run, cmd_cost, cmd_compare;
 
 void cli_print_help(FILE *out, const Command *c);
+/* The code-generation flags and their developer overrides (astc --help). */
+void cli_print_codegen_help(FILE *out);
 int cli_run(const Command *c, int argc, char **argv, char **main_argv);
 /* The value of an option (NULL if not given). */
 const char *cli_opt(const CliArgs *a, const Command *c, const char *name);

@@ -353,12 +353,14 @@ static bool build_program(Compare *c, int k) {
   pg->target = p->target_accuracy;
   pg->model = xstrdup(p->model_name);
   ProgramCost pc;
-  cost_program(p, &c->machine, &pc);
+  cost_program_with(p, &c->machine, &c->a->codegen, &pc);
   pg->predicted_s = pc.total_samples > 0 ? pc.total_seconds : NAN;
   cost_free(&pc);
   pg->exe = xprintf("%s/%s", c->dir, pg->name);
   char *obj = xprintf("%s.o", pg->exe);
-  bool ok = cg_emit(p, obj, CG_EMIT_OBJ, true, true) && cg_link_executable(obj, pg->exe);
+  CgOptions o = c->a->codegen;
+  o.with_main = true;
+  bool ok = cg_emit(p, obj, CG_EMIT_OBJ, &o, true) && cg_link_executable(obj, pg->exe);
   remove(obj);
   free(obj);
   compilation_free(&comp);
@@ -1296,5 +1298,6 @@ const Command cmd_compare = {
      {"--plot", "FILE", "plot, .svg or .png (default FILE-compare.svg; needs gnuplot)"},
      {"--keep", NULL, "keep the work directory (executables, metrics, plot script)"}},
     run_compare,
+    true,
     true,
 };

@@ -12,7 +12,8 @@
  *                   last-level cache (they stay there from step to step),
  *                   else the streaming one (data under 1 MiB at 4x it);
  *                   loops the code generator splits over the threads
- *                   (CG_PARALLEL_MIN elements) take 1/threads of that
+ *                   (CG_PARALLEL_MIN elements, unless -fno-parallel-loops)
+ *                   take 1/threads of that
  * plus gathering each batch. A micro-batched step costs its per-micro-batch
  * part once per micro-batch. Evaluation is not training time and is left
  * out, as the driver's train_seconds leaves it out. */
@@ -31,9 +32,10 @@
 #define CACHE_SPEEDUP 4.0
 #define STEP_SECONDS 4e-6       /* the driver's work per step */
 
-/* resident: the step's data stays in the last-level cache */
+/* resident: the step's data stays in the last-level cache; parallel: large
+ * loops are split over the threads */
 static double node_seconds(const IrProgram *p, const IrGraph *g, int i, int64_t rows, const Machine *m,
-                           bool resident) {
+                           bool resident, bool parallel) {
   const IrNode *n = &g->nodes[i];
   IrCost c = ir_node_cost(p, g, i, rows);
   double bw = m->bandwidth_gbs * 1e9;
@@ -55,7 +57,7 @@ static double node_seconds(const IrProgram *p, const IrGraph *g, int i, int64_t 
     double mem = resident ? c.bytes / (m->cache_gbs * 1e9) : c.bytes / (c.bytes < CACHE_BYTES ? bw * CACHE_SPEEDUP : bw);
     double t = MAX(c.flops / VECTOR_FLOPS, mem);
     const Shape *s = ir_ops[n->op].cls == EFFECT && n->nin ? &g->nodes[n->in[0]].type.shape : &n->type.shape;
-    if (m->threads > 1 && shape_numel(s, rows) >= CG_PARALLEL_MIN) t /= m->threads;
+    if (parallel && m->threads > 1 && shape_numel(s, rows) >= CG_PARALLEL_MIN) t /= m->threads;
     return t + LOOP_SECONDS;
   }
   }
@@ -96,7 +98,8 @@ static double optimizer_bytes(const IrProgram *p, const IrGraph *g) {
   return bytes;
 }
 
-static void phase_cost(const IrProgram *p, int k, const Machine *m, int64_t total_samples, PhaseCost *pc) {
+static void phase_cost(const IrProgram *p, int k, const Machine *m, const CgOptions *opt, int64_t total_samples,
+                       PhaseCost *pc) {
   const IrPhase *ph = &p->phases.data[k];
   const IrGraph *g = &ph->step;
   memset(pc, 0, sizeof *pc);
@@ -112,7 +115,7 @@ static void phase_cost(const IrProgram *p, int k, const Machine *m, int64_t tota
   /* a micro-batched step: full micro-batches, then the remainder */
   int64_t full = boundary >= 0 ? ph->batch / ph->micro : 1, rest = boundary >= 0 ? ph->batch % ph->micro : 0;
   BufPlan plan;
-  cg_plan_graph(p, g, rows, &plan);
+  cg_plan_graph_with(p, g, rows, opt, &plan);
   pc->work_bytes = (double)plan.work_bytes;
   cg_plan_free(&plan);
   int64_t *voff = xmalloc(sizeof(int64_t) * (size_t)(p->vars.len + 1));
@@ -129,7 +132,7 @@ static void phase_cost(const IrProgram *p, int k, const Machine *m, int64_t tota
       if (r == ROLE_FORWARD || r == ROLE_LOSS) pc->fwd_flops += c.flops * times;
       else if (r == ROLE_BACKWARD) pc->bwd_flops += c.flops * times;
       else pc->upd_flops += c.flops * times;
-      pc->step_seconds += node_seconds(p, g, i, at, m, resident) * times;
+      pc->step_seconds += node_seconds(p, g, i, at, m, resident, !opt->no_parallel_loops) * times;
     }
   }
   /* gathering the batch: the example read as bytes and written as floats */
@@ -140,14 +143,18 @@ static void phase_cost(const IrProgram *p, int k, const Machine *m, int64_t tota
   if (ph->prefix.len && p->data.train_examples > 0) {
     /* the prefix over the whole training set, in chunks of the evaluation batch */
     int64_t n = p->data.train_examples, chunk = p->eval_batch;
+    bool par = !opt->no_parallel_loops;
     for (int i = 0; i < ph->prefix.len; i++)
-      pc->cache_seconds += node_seconds(p, &ph->prefix, i, chunk, m, false) * (double)(n / chunk) +
-                           (n % chunk ? node_seconds(p, &ph->prefix, i, n % chunk, m, false) : 0);
+      pc->cache_seconds += node_seconds(p, &ph->prefix, i, chunk, m, false, par) * (double)(n / chunk) +
+                           (n % chunk ? node_seconds(p, &ph->prefix, i, n % chunk, m, false, par) : 0);
     pc->cache_bytes = (double)n * (double)ph->feature_size * 4;
   }
 }
 
-void cost_program(const IrProgram *p, const Machine *m, ProgramCost *out) {
+void cost_program(const IrProgram *p, const Machine *m, ProgramCost *out) { cost_program_with(p, m, NULL, out); }
+
+void cost_program_with(const IrProgram *p, const Machine *m, const CgOptions *opt, ProgramCost *out) {
+  CgOptions o = opt ? *opt : cg_options_default();
   memset(out, 0, sizeof *out);
   out->train_examples = p->data.train_examples;
   if (p->steps > 0) out->total_samples = p->steps * p->batch;
@@ -155,7 +162,7 @@ void cost_program(const IrProgram *p, const Machine *m, ProgramCost *out) {
   out->n = p->phases.len;
   out->phases = xcalloc((size_t)out->n + 1, sizeof(PhaseCost));
   for (int k = 0; k < out->n; k++) {
-    phase_cost(p, k, m, out->total_samples, &out->phases[k]);
+    phase_cost(p, k, m, &o, out->total_samples, &out->phases[k]);
     out->total_seconds += (double)out->phases[k].steps * out->phases[k].step_seconds + out->phases[k].cache_seconds;
   }
 }

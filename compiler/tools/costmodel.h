@@ -2,6 +2,7 @@
 #ifndef ASTC_COSTMODEL_H
 #define ASTC_COSTMODEL_H
 
+#include "codegen.h"
 #include "ir.h"
 #include "machine.h"
 
@@ -27,6 +28,10 @@ typedef struct ProgramCost {
   double total_seconds;           /* predicted training time (evaluation excluded) */
 } ProgramCost;
 
+/* The cost of p compiled with the code-generation options opt (NULL: the
+ * defaults, as cost_program): fusion changes the work arena, and
+ * -fno-parallel-loops keeps every loop on one thread. */
+void cost_program_with(const IrProgram *p, const Machine *m, const CgOptions *opt, ProgramCost *out);
 void cost_program(const IrProgram *p, const Machine *m, ProgramCost *out);
 void cost_free(ProgramCost *c);
 

@@ -33,9 +33,12 @@ static void help_passes(void) {
   printf("\nspeedup rules (speedup { PASS RULE(ARGS) }):\n");
   for (int i = 0; sp_rule_at(i); i++) {
     const SpRuleSpec *r = sp_rule_at(i);
-    printf("  %s %s%s: %s\n", r->pass, r->rule, r->layer_args ? "(LAYER: t, ...)" : "", r->help);
-    for (int k = 0; k < SP_MAX_ARGS && r->args[k].name; k++)
-      printf("      %-16s %s%s\n", r->args[k].name, r->args[k].help, r->args[k].required ? " (required)" : "");
+    printf("  %s %s%s: %s\n", sp_technique_name(r->technique), r->rule, r->layer_args ? "(LAYER: t, ...)" : "",
+           r->help);
+    for (int k = 0; k < r->nargs; k++) {
+      const SpArgSpec *a = sp_rule_arg(r, k);
+      printf("      %-16s %s%s\n", a->name, a->help, a->required ? " (required)" : "");
+    }
   }
   printf("\nsemantics and sources: docs/passes.md\n");
 }
@@ -52,6 +55,8 @@ static void usage(FILE *out) {
           ASTC_VERSION);
   for (size_t i = 0; i < ARRAY_LEN(commands); i++)
     fprintf(out, "  %-9s %s\n", commands[i]->name, commands[i]->summary);
+  fprintf(out, "\ncode generation (build, run, cost, compare):\n");
+  cli_print_codegen_help(out);
   fprintf(out, "\n'astc help COMMAND' or 'astc COMMAND --help' lists a command's options;\n"
                "'astc help prim' the primitives, 'astc help passes' the speedup passes.\n");
 }

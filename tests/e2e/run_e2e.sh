@@ -40,16 +40,68 @@ emit)           # --emit=llvm, bc, obj
   grep -q "define internal void @astc_step_0" "$tmp/m.ll"
   grep -q "@astc_program = " "$tmp/m.ll"
   grep -q "<8 x float>" "$tmp/m.ll"   # the host's AVX2 vectors
-  # ASTC_CPU: code for another CPU (x86-64: the SSE2 baseline, 4-wide vectors)
-  ASTC_CPU=x86-64 "$astc" build "$here/mlp_synthetic.train" --emit=llvm -o "$tmp/base.ll"
+  # --cpu: code for another CPU (x86-64: the SSE2 baseline, 4-wide vectors)
+  "$astc" build "$here/mlp_synthetic.train" --emit=llvm --cpu=x86-64 -o "$tmp/base.ll"
   n4=$(grep -o "<4 x float>" "$tmp/base.ll" | wc -l) n8=$(grep -o "<8 x float>" "$tmp/base.ll" | wc -l)
-  echo "emit: ASTC_CPU=x86-64: $n4 4-wide, $n8 8-wide float vector types"
+  echo "emit: --cpu=x86-64: $n4 4-wide, $n8 8-wide float vector types"
   test "$n4" -gt $((4 * n8))
   "$astc" build "$here/mlp_synthetic.train" --emit=bc -o "$tmp/m.bc"
   head -c 2 "$tmp/m.bc" | od -c | grep -q "B   C"
   "$astc" build "$here/mlp_synthetic.train" --emit=obj -o "$tmp/m.o"
   head -c 4 "$tmp/m.o" | od -c | grep -q "E   L   F"
   echo "emit: ok" ;;
+codegen_flags)  # code-generation flags: recorded in the module; the environment's overrides noted once
+  p="$here/mlp_synthetic.train"
+  "$astc" build "$p" --emit=llvm -o "$tmp/default.ll" 2>"$tmp/err"
+  test ! -s "$tmp/err"
+  if grep -q 'target-cpu\|astc\.codegen' "$tmp/default.ll"; then echo "default: options recorded"; exit 1; fi
+  # --cpu: every function's target-cpu attribute, and the flags in !astc.codegen
+  "$astc" build "$p" --emit=llvm --cpu=x86-64 -o "$tmp/cpu.ll"
+  /usr/bin/python3 - "$tmp/cpu.ll" <<'PY'
+import re, sys
+ll = open(sys.argv[1]).read()
+groups = dict(re.findall(r'^attributes (#\d+) = \{(.*)\}$', ll, re.M))
+defs = [l for l in ll.splitlines() if l.startswith("define ")]
+bad = [d for d in defs if not re.findall(r'#\d+', d) or '"target-cpu"="x86-64"' not in groups[re.findall(r'#\d+', d)[-1]]]
+if not defs or bad:
+    sys.exit(f"functions without target-cpu x86-64: {bad[:3]}")
+print(f"codegen_flags: {len(defs)} functions for x86-64")
+PY
+  grep -q '^!astc.codegen = ' "$tmp/cpu.ll"
+  grep -q '= !{!"--cpu=x86-64"}' "$tmp/cpu.ll"
+  # -fno-fusion: the plan has one loop per op (more vectorized loops), recorded
+  "$astc" build "$p" --emit=llvm -fno-fusion -o "$tmp/nofusion.ll"
+  grep -q '= !{!"-fno-fusion"}' "$tmp/nofusion.ll"
+  fused=$(grep -c '^vector\.body' "$tmp/default.ll") unfused=$(grep -c '^vector\.body' "$tmp/nofusion.ll")
+  echo "codegen_flags: $fused vectorized loops fused, $unfused with -fno-fusion"
+  test "$unfused" -gt "$fused"
+  # -fno-parallel-loops, -funroll-loops, features: recorded together, in flag order
+  "$astc" build "$p" --emit=llvm --cpu=x86-64 --cpu-features=+avx2 -fno-parallel-loops -funroll-loops \
+    -o "$tmp/all.ll"
+  grep -q '= !{!"--cpu=x86-64 --cpu-features=+avx2 -fno-parallel-loops -funroll-loops"}' "$tmp/all.ll"
+  grep -q '"target-features"="+avx2"' "$tmp/all.ll"
+  # an environment override: a note, once, and the same module as the flag
+  ASTC_FUSION=off "$astc" build "$p" --emit=llvm -o "$tmp/env.ll" 2>"$tmp/err"
+  cat "$tmp/err"
+  [ "$(grep -c '^astc: note: ASTC_FUSION=off (a developer override) .*-fno-fusion' "$tmp/err")" -eq 1 ]
+  [ "$(wc -l < "$tmp/err")" -eq 1 ]
+  cmp "$tmp/env.ll" "$tmp/nofusion.ll"
+  ASTC_CPU=x86-64 "$astc" build "$p" --emit=llvm -o "$tmp/envcpu.ll" 2>"$tmp/err"
+  grep -q 'note: ASTC_CPU=x86-64' "$tmp/err"
+  cmp "$tmp/envcpu.ll" "$tmp/cpu.ll"
+  # a CPU or feature LLVM does not know, a malformed feature list: usage errors
+  for bad in --cpu=banana --cpu-features=+banana --cpu-features=avx2 --cpu=; do
+    set +e
+    "$astc" build "$p" --emit=llvm -o "$tmp/bad.ll" "$bad" 2>"$tmp/err"
+    rc=$?
+    set -e
+    cat "$tmp/err"
+    [ "$rc" -eq 2 ]
+  done
+  # the JIT takes them too
+  "$astc" run "$p" --cpu=x86-64 -fno-fusion -fno-parallel-loops -- --metrics "$tmp/m.jsonl" --quiet
+  check "$tmp/m.jsonl" --evals 4 --loss-falls --min-accuracy 0.6
+  echo "codegen_flags: ok" ;;
 missing_data)   # a data set that is not installed: a clear error, exit 1
   printf 'import nn\ndata d = idx("no-such-data", shape: [4], classes: 2)\nmodel m(x: f32[B, 4]) -> f32[B, 2] {\n  return nn.dense(x, 2)\n}\ntrain m on d {\n  loss = cross_entropy()\n  optimizer = sgd(lr: 0.1)\n  batch = 4\n  epochs = 1\n}\n' > "$tmp/p.train"
   if ASTC_DATA_PATH="$tmp" "$astc" run "$tmp/p.train" 2>"$tmp/err"; then

@@ -8,11 +8,17 @@
  *   - freezing: a frozen phase leaves its frozen parameters bit-identical
  *     step after step while the rest train; the rewrite deletes exactly the
  *     weight-gradient, input-gradient and update work it should;
- *   - learning-rate coupling and FreezeOut appear as ops in the graph.
+ *   - learning-rate coupling and FreezeOut appear as ops in the graph;
+ *   - the table of passes and techniques (passes.def) is consistent, and an
+ *     argument read by an id its rule does not take stops the compiler;
+ *   - code-generation options (CgOptions) change the memory plan.
  */
 #include <math.h>
+#include <signal.h>
 
 #include "interp.h"
+#include "pass.h"
+#include "speedup.h"
 #include "test_util.h"
 
 static uint64_t rng = 7;
@@ -483,6 +489,124 @@ START_TEST(no_speedup_is_baseline) {
 }
 END_TEST
 
+/* passes.def: every rule takes arguments of its own technique, each once and
+ * with distinct names; every argument belongs to some rule; every technique
+ * has a rule; pass names are unique */
+START_TEST(technique_table_consistent) {
+  bool used[ARG_NUM] = {0};
+  int rules_of[TECH_NUM] = {0};
+  for (int i = 0; sp_rule_at(i); i++) {
+    const SpRuleSpec *r = sp_rule_at(i);
+    ck_assert_int_eq(r->id, i);
+    ck_assert(r->nargs >= 1 && r->nargs <= SP_MAX_ARGS);
+    rules_of[r->technique]++;
+    ck_assert_ptr_eq(sp_find_rule(r->technique, r->rule), r);
+    for (int k = 0; k < r->nargs; k++) {
+      const SpArgSpec *a = sp_rule_arg(r, k);
+      ck_assert_msg(a->technique == r->technique, "rule %s %s takes '%s' of %s", sp_technique_name(r->technique),
+                    r->rule, a->name, sp_technique_name(a->technique));
+      ck_assert_int_eq(a->id, r->args[k]);
+      used[a->id] = true;
+      for (int j = 0; j < k; j++) ck_assert_str_ne(sp_rule_arg(r, j)->name, a->name);
+    }
+  }
+  for (int a = 0; a < ARG_NUM; a++) ck_assert_msg(used[a], "argument '%s' of no rule", sp_arg_spec((SpArgId)a)->name);
+  for (int t = 0; t < TECH_NUM; t++) {
+    ck_assert_int_ge(rules_of[t], 1);
+    ck_assert_int_eq(sp_find_technique(sp_technique_name((SpTechnique)t)), t);
+  }
+  ck_assert_int_eq(sp_find_technique("freez"), -1);
+  for (int i = 0; pass_at(i); i++) ck_assert_ptr_eq(pass_find(pass_at(i)->name), pass_at(i));
+}
+END_TEST
+
+/* The MLP with a speedup block; returns the item of technique t. */
+static const SpeedupItem *compile_item(Compilation *c, const char *speedup, SpTechnique t) {
+  char *src = xprintf("%s%s", MLP(""), speedup);
+  ck_assert(tu_compile(src, "item", c));
+  free(src);
+  const SpeedupItem *it = sp_item(c->prog->speedup, t);
+  ck_assert_ptr_nonnull(it);
+  return it;
+}
+
+/* the validated block read by id: given and default values */
+START_TEST(speedup_arguments_by_id) {
+  Compilation c;
+  const SpeedupItem *it = compile_item(&c, "speedup {\n  freeze at(dense_1: 0.5, reuse: false)\n}\n", TECH_FREEZE);
+  ck_assert_int_eq(it->rule->id, RULE_FREEZE_AT);
+  ck_assert(!sp_bool(it, ARG_FREEZE_REUSE) && sp_arg(it, ARG_FREEZE_REUSE)->given);
+  ck_assert(!sp_arg(it, ARG_FREEZE_REUSE_LIMIT)->given);
+  ck_assert_double_eq(sp_num(it, ARG_FREEZE_REUSE_LIMIT), 1024);
+  ck_assert_ptr_null(sp_item(c.prog->speedup, TECH_BATCH));
+  compilation_free(&c);
+  src_reset();
+  it = compile_item(&c, "speedup {\n  batch steps(at: [0.5], lr_scale: sqrt)\n}\n", TECH_BATCH);
+  ck_assert(sp_choice_is(it, ARG_BATCH_LR_SCALE, "sqrt") && !sp_choice_is(it, ARG_BATCH_LR_SCALE, "linear"));
+  ck_assert_double_eq(sp_num(it, ARG_BATCH_FACTOR), 2);
+  compilation_free(&c);
+  src_reset();
+}
+END_TEST
+
+/* an argument of another rule (start is progressive's, not at's): an
+ * internal error naming the rule and the argument, not a NULL dereference */
+START_TEST(speedup_argument_of_another_rule_aborts) {
+  Compilation c;
+  const SpeedupItem *it = compile_item(&c, "speedup {\n  freeze at(dense_1: 0.5)\n}\n", TECH_FREEZE);
+  fprintf(stderr, "expected: ");
+  (void)sp_num(it, ARG_FREEZE_START);
+}
+END_TEST
+
+/* so is a choice the argument does not have */
+START_TEST(speedup_unknown_choice_aborts) {
+  Compilation c;
+  const SpeedupItem *it = compile_item(&c, "speedup {\n  batch steps(at: [0.5])\n}\n", TECH_BATCH);
+  fprintf(stderr, "expected: ");
+  (void)sp_choice_is(it, ARG_BATCH_LR_SCALE, "linaer");
+}
+END_TEST
+
+/* -fno-fusion: no value is computed in another's loop, no loss is paired
+ * with its gradient, no update joins a group, and the work arena changes;
+ * NULL options are the defaults; the options read back as flags */
+START_TEST(codegen_options_change_the_plan) {
+  Compilation c;
+  ck_assert(tu_compile(MLP(""), "cgopt", &c));
+  const IrGraph *g = &c.prog->phases.data[0].step;
+  BufPlan def, fused, unfused;
+  cg_plan_graph(c.prog, g, 64, &def);
+  cg_plan_graph_with(c.prog, g, 64, &(CgOptions){0}, &fused);
+  cg_plan_graph_with(c.prog, g, 64, &(CgOptions){.no_fusion = true}, &unfused);
+  int nfused = 0, npairs = 0, ngrouped = 0;
+  for (int i = 0; i < g->len; i++) {
+    nfused += fused.fused_into[i] >= 0;
+    npairs += fused.loss_pair[i] >= 0;
+    ngrouped += fused.update_first[i] >= 0;
+    ck_assert_int_eq(def.fused_into[i], fused.fused_into[i]);
+    ck_assert_int_eq(unfused.fused_into[i], -1);
+    ck_assert_int_eq(unfused.loss_pair[i], -1);
+    ck_assert_int_eq(unfused.update_first[i], -1);
+  }
+  ck_assert(nfused > 0 && npairs == 2 && ngrouped > 0);
+  ck_assert_int_eq(def.work_bytes, fused.work_bytes);
+  ck_assert_int_ne(fused.work_bytes, unfused.work_bytes);
+  cg_plan_free(&def);
+  cg_plan_free(&fused);
+  cg_plan_free(&unfused);
+  compilation_free(&c);
+  src_reset();
+  char *flags = cg_options_flags(&(CgOptions){0});
+  ck_assert_str_eq(flags, "");
+  free(flags);
+  flags = cg_options_flags(&(CgOptions){.with_main = true, .cpu = "x86-64", .features = "+avx2", .no_fusion = true,
+                                        .no_parallel_loops = true, .unroll_loops = true});
+  ck_assert_str_eq(flags, "--cpu=x86-64 --cpu-features=+avx2 -fno-fusion -fno-parallel-loops -funroll-loops");
+  free(flags);
+}
+END_TEST
+
 Suite *passes_suite(void) {
   Suite *s = suite_create("passes");
   TCase *t = tcase_create("passes");
@@ -501,6 +625,11 @@ Suite *passes_suite(void) {
   tcase_add_test(t, prefix_reuse_equals_full_step);
   tcase_add_test(t, prefix_reuse_with_precision);
   tcase_add_test(t, prefix_not_reused_through_dropout);
+  tcase_add_test(t, technique_table_consistent);
+  tcase_add_test(t, speedup_arguments_by_id);
+  tcase_add_test_raise_signal(t, speedup_argument_of_another_rule_aborts, SIGABRT);
+  tcase_add_test_raise_signal(t, speedup_unknown_choice_aborts, SIGABRT);
+  tcase_add_test(t, codegen_options_change_the_plan);
   suite_add_tcase(s, t);
   return s;
 }
