@@ -201,8 +201,8 @@ bool pass_precision(PassContext *c) {
   if (!it) return true;
   Lowering lw = {c->p, sp_arg(it, ARG_PRECISION_KEEP), it->rule->id == RULE_PRECISION_BF16 ? DT_BF16 : DT_F16, {0}};
   const SpArg *ops = sp_arg(it, ARG_PRECISION_OPS);
-  if (!ops->given) {
-    lw.ops[IR_MATMUL] = lw.ops[IR_CONV2D] = lw.ops[IR_CONV2D_GRAD_INPUT] = lw.ops[IR_CONV2D_GRAD_WEIGHT] = true;
+  if (!ops->given) {  /* the ops ops.def marks F_LOWP: products and convolutions */
+    for (int op = 0; op < IR_NUM_OPS; op++) lw.ops[op] = ir_ops[op].flags & F_LOWP;
   } else {
     for (int i = 0; i < ops->nnames; i++) {
       const char *o = ops->names[i];
