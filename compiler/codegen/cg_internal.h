@@ -106,6 +106,17 @@ void cg_adamw_update(Cg *cg, int node);
 
 /* ---- the descriptor (cg_desc.c) ---------------------------------------------------- */
 
+/* The LLVM types of the descriptor's structs, one member per struct of
+ * ASTRT_ABI_STRUCTS (runtime/include/astrt/astrt_abi.h), named as in C. */
+typedef struct CgAbiTypes {
+#define CG_ABI_TYPE_MEMBER(type, fields) LLVMTypeRef type;
+  ASTRT_ABI_STRUCTS(CG_ABI_TYPE_MEMBER)
+#undef CG_ABI_TYPE_MEMBER
+} CgAbiTypes;
+/* Creates them in ctx (named astrt_var_desc, ...) from the table's rows. */
+void cg_abi_types(LLVMContextRef ctx, CgAbiTypes *t);
+
+
 void cg_emit_schedule(Cg *cg);
 /* a schedule expression in double precision; vars = {t, step, epoch} */
 LLVMValueRef cg_sched_value(Cg *cg, const SExpr *e, LLVMValueRef *vars);
