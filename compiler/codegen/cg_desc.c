@@ -1,7 +1,9 @@
 /* cg_desc.c — the program descriptor (astrt_program in
  * runtime/include/astrt/astrt_program.h), the compiled learning-rate schedule, and main().
- * Every struct here is emitted field by field in the order of its C
- * declaration; tests/unit/test_codegen.c reads the result back from C. */
+ * The descriptor's struct types are built from the rows of the runtime's ABI
+ * table (astrt_abi.h), and every value is set by field name, so the rows
+ * alone fix the layout; tests/unit/test_abi.c compares it with C's and
+ * tests/unit/test_codegen.c reads the result back from C. */
 #include <string.h>
 
 #include "astrt_program.h"
@@ -89,52 +91,105 @@ void cg_emit_schedule(Cg *cg) {
   LLVMBuildRet(cg->b, cg->p->lr_schedule ? cg_sched_value(cg, cg->p->lr_schedule, vars) : f64c(cg, 1));
 }
 
-/* ---- the descriptor ------------------------------------------------------------------- */
+/* ---- the descriptor's types, from the table in astrt_abi.h ------------------------------ */
 
-static LLVMTypeRef struct_type(Cg *cg, const char *name, LLVMTypeRef *fields, unsigned n) {
-  LLVMTypeRef t = LLVMStructCreateNamed(cg->ctx, name);
-  LLVMStructSetBody(t, fields, n, 0);
+/* a field's LLVM type, by the table's LLVM column */
+#define LL_i32 LLVMInt32TypeInContext(ctx)
+#define LL_i64 LLVMInt64TypeInContext(ctx)
+#define LL_f64 LLVMDoubleTypeInContext(ctx)
+#define LL_ptr LLVMPointerTypeInContext(ctx, 0)
+#define LL_dims LLVMArrayType2(LLVMInt64TypeInContext(ctx), ASTRT_DESC_MAX_RANK)
+#define LL_astrt_data_desc nested(t->astrt_data_desc)
+#define LL_FIELD(ctype, field, llvm) LL_##llvm,
+
+/* a struct inside another: the table lists it first */
+static LLVMTypeRef nested(LLVMTypeRef t) {
+  ASTC_ASSERT(t);
   return t;
 }
 
-static LLVMValueRef var_descs(Cg *cg, LLVMTypeRef *elem) {
-  LLVMTypeRef dims = LLVMArrayType2(cg->i64, ASTRT_DESC_MAX_RANK);
-  LLVMTypeRef f[] = {cg->ptr, cg->i32, cg->i32, dims, cg->i64, cg->i64, cg->i32, cg->i32,
-                     cg->f64, cg->f64, cg->i64, cg->i64};
-  *elem = struct_type(cg, "astrt_var_desc", f, ARRAY_LEN(f));
+void cg_abi_types(LLVMContextRef ctx, CgAbiTypes *t) {
+  memset(t, 0, sizeof *t);
+#define ABI_STRUCT(type, fields)                        \
+  {                                                     \
+    LLVMTypeRef f[] = {fields(LL_FIELD)};               \
+    t->type = LLVMStructCreateNamed(ctx, #type);        \
+    LLVMStructSetBody(t->type, f, ARRAY_LEN(f), 0);     \
+  }
+  ASTRT_ABI_STRUCTS(ABI_STRUCT)
+#undef ABI_STRUCT
+}
+
+/* The values of one struct's fields, set by name (v.name = ...): for every
+ * struct of the table, <type>_values has one LLVMValueRef per field. */
+#define VALUE_MEMBER(ctype, field, llvm) LLVMValueRef field;
+#define VALUES_TYPE(type, fields) typedef struct type##_values { fields(VALUE_MEMBER) } type##_values;
+ASTRT_ABI_STRUCTS(VALUES_TYPE)
+#undef VALUES_TYPE
+
+/* the constant of struct type t whose fields are those of the local `v`
+ * (a <type>_values), in the table's order */
+#define VALUE_ITEM(ctype, field, llvm) v.field,
+#define STRUCT_CONST(t, fields) struct_const(t, (LLVMValueRef[]){fields(VALUE_ITEM)}, 0 fields(COUNT_FIELD))
+#define COUNT_FIELD(ctype, field, llvm) +1
+
+static LLVMValueRef struct_const(LLVMTypeRef t, LLVMValueRef *vals, unsigned n) {
+  ASTC_ASSERT(LLVMCountStructElementTypes(t) == n);
+  for (unsigned i = 0; i < n; i++) {
+    if (!vals[i]) internal_error(__FILE__, __LINE__, "field %u of %s has no value", i, LLVMGetStructName(t));
+    if (LLVMTypeOf(vals[i]) != LLVMStructGetTypeAtIndex(t, i))
+      internal_error(__FILE__, __LINE__, "field %u of %s: a value of another type", i, LLVMGetStructName(t));
+  }
+  return LLVMConstNamedStruct(t, vals, n);
+}
+
+/* ---- the descriptor ------------------------------------------------------------------- */
+
+static LLVMValueRef var_descs(Cg *cg, const CgAbiTypes *types) {
   const IrProgram *p = cg->p;
   LLVMValueRef *items = xcalloc((size_t)p->vars.len + 1, sizeof(LLVMValueRef));
   for (int i = 0; i < p->vars.len; i++) {
-    const IrVar *v = &p->vars.data[i];
-    LLVMValueRef vals[] = {cstr(cg, v->name), i32c(cg, (int64_t)v->kind), i32c(cg, v->shape.rank),
-                           dims_array(cg, &v->shape), cg_i64(cg, cg->var_offsets[i]),
-                           cg_i64(cg, shape_numel(&v->shape, 1)), i32c(cg, (int64_t)v->init.kind),
-                           i32c(cg, v->layer), f64c(cg, v->init.a), f64c(cg, v->init.b),
-                           cg_i64(cg, v->init.fan_in), cg_i64(cg, v->init.fan_out)};
-    items[i] = LLVMConstNamedStruct(*elem, vals, ARRAY_LEN(vals));
+    const IrVar *var = &p->vars.data[i];
+    astrt_var_desc_values v = {0};
+    v.name = cstr(cg, var->name);
+    v.kind = i32c(cg, (int64_t)var->kind);
+    v.rank = i32c(cg, var->shape.rank);
+    v.dims = dims_array(cg, &var->shape);
+    v.offset = cg_i64(cg, cg->var_offsets[i]);
+    v.numel = cg_i64(cg, shape_numel(&var->shape, 1));
+    v.init = i32c(cg, (int64_t)var->init.kind);
+    v.layer = i32c(cg, var->layer);
+    v.init_a = f64c(cg, var->init.a);
+    v.init_b = f64c(cg, var->init.b);
+    v.fan_in = cg_i64(cg, var->init.fan_in);
+    v.fan_out = cg_i64(cg, var->init.fan_out);
+    items[i] = STRUCT_CONST(types->astrt_var_desc, ASTRT_VAR_DESC_FIELDS);
   }
-  LLVMValueRef g = global_array(cg, *elem, items, p->vars.len, "astc_vars");
+  LLVMValueRef g = global_array(cg, types->astrt_var_desc, items, p->vars.len, "astc_vars");
   free(items);
   return g;
 }
 
-static LLVMValueRef phase_descs(Cg *cg, LLVMValueRef *fns, const int64_t *work) {
-  LLVMTypeRef f[] = {cg->f64, cg->f64, cg->i64, cg->i64, cg->ptr, cg->ptr, cg->ptr, cg->i64, cg->i64};
-  LLVMTypeRef t = struct_type(cg, "astrt_phase_desc", f, ARRAY_LEN(f));
+static LLVMValueRef phase_descs(Cg *cg, const CgAbiTypes *types, LLVMValueRef *fns, const int64_t *work) {
   const IrProgram *p = cg->p;
   int np = p->phases.len;
   LLVMValueRef *items = xcalloc((size_t)np + 1, sizeof(LLVMValueRef));
   for (int i = 0; i < np; i++) {
     const IrPhase *ph = &p->phases.data[i];
+    astrt_phase_desc_values v = {0};
+    v.t_begin = f64c(cg, ph->t_begin);
+    v.t_end = f64c(cg, ph->t_end);
+    v.batch = cg_i64(cg, ph->batch);
+    v.work_bytes = cg_i64(cg, work[i]);
+    v.step = fns[i];
+    v.why = cstr(cg, ph->why);
     /* fns[np + i] and work[np + i]: the phase's prefix function, if any */
-    LLVMValueRef prefix = ph->prefix.len ? fns[np + i] : LLVMConstPointerNull(cg->ptr);
-    LLVMValueRef vals[] = {f64c(cg, ph->t_begin), f64c(cg, ph->t_end), cg_i64(cg, ph->batch),
-                           cg_i64(cg, work[i]), fns[i], cstr(cg, ph->why), prefix,
-                           cg_i64(cg, ph->prefix.len ? ph->feature_size : 0),
-                           cg_i64(cg, ph->prefix.len ? work[np + i] : 0)};
-    items[i] = LLVMConstNamedStruct(t, vals, ARRAY_LEN(vals));
+    v.prefix = ph->prefix.len ? fns[np + i] : LLVMConstPointerNull(cg->ptr);
+    v.feature_size = cg_i64(cg, ph->prefix.len ? ph->feature_size : 0);
+    v.prefix_work_bytes = cg_i64(cg, ph->prefix.len ? work[np + i] : 0);
+    items[i] = STRUCT_CONST(types->astrt_phase_desc, ASTRT_PHASE_DESC_FIELDS);
   }
-  LLVMValueRef g = global_array(cg, t, items, p->phases.len, "astc_phases");
+  LLVMValueRef g = global_array(cg, types->astrt_phase_desc, items, p->phases.len, "astc_phases");
   free(items);
   return g;
 }
@@ -172,12 +227,8 @@ static LLVMValueRef pooled(Cg *cg, StrPool *sp, const char *s) {
 }
 
 /* astrt_step_nodes[nphases]: every node of each phase's step, in order */
-static LLVMValueRef step_nodes(Cg *cg) {
+static LLVMValueRef step_nodes(Cg *cg, const CgAbiTypes *types) {
   const IrProgram *p = cg->p;
-  LLVMTypeRef nf[] = {cg->ptr, cg->ptr, cg->ptr, cg->ptr, cg->ptr, cg->ptr, cg->i32, cg->i32, cg->i32, cg->i32};
-  LLVMTypeRef nt = struct_type(cg, "astrt_node_desc", nf, ARRAY_LEN(nf));
-  LLVMTypeRef sf[] = {cg->ptr, cg->i64};
-  LLVMTypeRef st = struct_type(cg, "astrt_step_nodes", sf, ARRAY_LEN(sf));
   StrPool sp = {0};
   LLVMValueRef *steps = xcalloc((size_t)p->phases.len + 1, sizeof(LLVMValueRef));
   for (int k = 0; k < p->phases.len; k++) {
@@ -189,20 +240,28 @@ static LLVMValueRef step_nodes(Cg *cg) {
       if (n->op == IR_INPUT) name = n->ia[0] == 1 ? "y" : n->ia[0] == 2 ? "features" : "x";
       char site[600] = "";
       if (n->layer >= 0 && p->layers.data[n->layer].loc.file > 0) loc_str(p->layers.data[n->layer].loc, site, sizeof site);
-      LLVMValueRef vals[] = {pooled(cg, &sp, ir_ops[n->op].name), pooled(cg, &sp, name),
-                             pooled(cg, &sp, n->layer >= 0 ? p->layers.data[n->layer].name : ""),
-                             pooled(cg, &sp, site), pooled(cg, &sp, n->scope), pooled(cg, &sp, n->loc.file > 0 ? src_path(n->loc.file) : ""),
-                             i32c(cg, n->loc.line), i32c(cg, n->loc.col), i32c(cg, (int64_t)n->role),
-                             i32c(cg, (int64_t)n->type.dtype)};
-      items[i] = LLVMConstNamedStruct(nt, vals, ARRAY_LEN(vals));
+      astrt_node_desc_values v = {0};
+      v.op = pooled(cg, &sp, ir_ops[n->op].name);
+      v.name = pooled(cg, &sp, name);
+      v.layer = pooled(cg, &sp, n->layer >= 0 ? p->layers.data[n->layer].name : "");
+      v.site = pooled(cg, &sp, site);
+      v.scope = pooled(cg, &sp, n->scope);
+      v.file = pooled(cg, &sp, n->loc.file > 0 ? src_path(n->loc.file) : "");
+      v.line = i32c(cg, n->loc.line);
+      v.col = i32c(cg, n->loc.col);
+      v.role = i32c(cg, (int64_t)n->role);
+      v.dtype = i32c(cg, (int64_t)n->type.dtype);
+      items[i] = STRUCT_CONST(types->astrt_node_desc, ASTRT_NODE_DESC_FIELDS);
     }
     char gname[64];
     snprintf(gname, sizeof gname, "astc_step_nodes_%d", k);
-    LLVMValueRef vals[] = {global_array(cg, nt, items, g->len, gname), cg_i64(cg, g->len)};
-    steps[k] = LLVMConstNamedStruct(st, vals, ARRAY_LEN(vals));
+    astrt_step_nodes_values v = {0};
+    v.nodes = global_array(cg, types->astrt_node_desc, items, g->len, gname);
+    v.n = cg_i64(cg, g->len);
+    steps[k] = STRUCT_CONST(types->astrt_step_nodes, ASTRT_STEP_NODES_FIELDS);
     free(items);
   }
-  LLVMValueRef g = global_array(cg, st, steps, p->phases.len, "astc_step_nodes");
+  LLVMValueRef g = global_array(cg, types->astrt_step_nodes, steps, p->phases.len, "astc_step_nodes");
   free(steps);
   for (int i = 0; i < sp.len; i++) free(sp.keys[i]);
   free(sp.keys);
@@ -210,51 +269,77 @@ static LLVMValueRef step_nodes(Cg *cg) {
   return g;
 }
 
-static LLVMValueRef data_desc(Cg *cg, LLVMTypeRef *type) {
+static LLVMValueRef data_desc(Cg *cg, const CgAbiTypes *types) {
   const DataSpec *d = &cg->p->data;
-  LLVMTypeRef dims = LLVMArrayType2(cg->i64, ASTRT_DESC_MAX_RANK);
-  LLVMTypeRef f[] = {cg->i32, cg->i32, cg->ptr, cg->ptr, cg->ptr, cg->ptr, cg->i32, cg->i32, dims,
-                     cg->i64, cg->i64, cg->f64, cg->f64, cg->i64, cg->i64, cg->i64};
-  *type = struct_type(cg, "astrt_data_desc", f, ARRAY_LEN(f));
   /* one example as the model sees it: the input type without B */
   Shape ex = cg->p->input_type.shape;
   for (int i = 0; i + 1 < ex.rank; i++) ex.d[i] = ex.d[i + 1];
   ex.rank--;
-  LLVMValueRef vals[] = {i32c(cg, (int64_t)d->kind), i32c(cg, d->label_column), cstr(cg, d->source),
-                         cstr(cg, d->y_source), cstr(cg, d->test_source), cstr(cg, d->test_y_source),
-                         i32c(cg, ex.rank), i32c(cg, 0), dims_array(cg, &ex), cg_i64(cg, shape_numel(&ex, 1)),
-                         cg_i64(cg, d->classes), f64c(cg, d->mean), f64c(cg, d->std),
-                         cg_i64(cg, d->synth_train), cg_i64(cg, d->synth_test), cg_i64(cg, (int64_t)d->synth_seed)};
-  return LLVMConstNamedStruct(*type, vals, ARRAY_LEN(vals));
+  astrt_data_desc_values v = {0};
+  v.kind = i32c(cg, (int64_t)d->kind);
+  v.label_column = i32c(cg, d->label_column);
+  v.source = cstr(cg, d->source);
+  v.y_source = cstr(cg, d->y_source);
+  v.test_source = cstr(cg, d->test_source);
+  v.test_y_source = cstr(cg, d->test_y_source);
+  v.rank = i32c(cg, ex.rank);
+  v.pad_ = i32c(cg, 0);
+  v.dims = dims_array(cg, &ex);
+  v.example_size = cg_i64(cg, shape_numel(&ex, 1));
+  v.classes = cg_i64(cg, d->classes);
+  v.mean = f64c(cg, d->mean);
+  v.std = f64c(cg, d->std);
+  v.synth_train = cg_i64(cg, d->synth_train);
+  v.synth_test = cg_i64(cg, d->synth_test);
+  v.synth_seed = cg_i64(cg, (int64_t)d->synth_seed);
+  return STRUCT_CONST(types->astrt_data_desc, ASTRT_DATA_DESC_FIELDS);
 }
 
 void cg_emit_descriptor(Cg *cg, LLVMValueRef *phase_fns, const int64_t *phase_work, LLVMValueRef eval_fn,
                         int64_t eval_work, LLVMValueRef predict_fn, int64_t predict_work) {
   const IrProgram *p = cg->p;
+  CgAbiTypes types;
+  cg_abi_types(cg->ctx, &types);
   Shape out = p->output_type.shape;
   int64_t output_size = out.rank > 0 ? shape_numel(&out, 1) : 0;
-  LLVMTypeRef var_t, data_t;
-  LLVMValueRef vars = var_descs(cg, &var_t);
-  LLVMValueRef phases = phase_descs(cg, phase_fns, phase_work);
+  /* in this order: it is the order of the globals in the module */
+  LLVMValueRef vars = var_descs(cg, &types);
+  LLVMValueRef phases = phase_descs(cg, &types, phase_fns, phase_work);
   LLVMValueRef names = layer_names(cg);
-  LLVMValueRef data = data_desc(cg, &data_t);
-  LLVMTypeRef f[] = {cg->i32, cg->i32, cg->ptr, cg->ptr, cg->ptr, cg->i64, cg->i32, cg->i32, cg->ptr, cg->ptr,
-                     cg->ptr, cg->i64, cg->i64, cg->ptr, cg->f64, cg->i64, cg->i64, cg->i64, cg->i64,
-                     cg->f64, cg->ptr, cg->ptr, cg->i64, cg->i64, cg->f64, cg->i64, cg->ptr, data_t};
-  LLVMTypeRef t = struct_type(cg, "astrt_program", f, ARRAY_LEN(f));
-  LLVMValueRef vals[] = {i32c(cg, ASTRT_ABI_VERSION), i32c(cg, p->vars.len), cstr(cg, p->model_name),
-                         cstr(cg, p->source_path), vars, cg_i64(cg, cg->var_bytes), i32c(cg, p->layers.len),
-                         i32c(cg, p->phases.len), names, phases, eval_fn, cg_i64(cg, eval_work),
-                         cg_i64(cg, p->eval_batch), LLVMGetNamedFunction(cg->mod, "astc_lr_schedule"),
-                         f64c(cg, p->opt.lr), cg_i64(cg, p->batch), cg_i64(cg, p->epochs), cg_i64(cg, p->steps),
-                         cg_i64(cg, (int64_t)p->seed), f64c(cg, p->target_accuracy), cstr(cg, p->opt.desc),
-                         predict_fn, cg_i64(cg, predict_work), cg_i64(cg, output_size),
-                         f64c(cg, p->loss_scale > 0 ? p->loss_scale : 1), cg_i64(cg, p->loss_scale_growth),
-                         step_nodes(cg), data};
+  LLVMValueRef data = data_desc(cg, &types);
+  astrt_program_values v = {0};
+  v.abi_version = i32c(cg, ASTRT_ABI_VERSION);
+  v.nvars = i32c(cg, p->vars.len);
+  v.name = cstr(cg, p->model_name);
+  v.source = cstr(cg, p->source_path);
+  v.vars = vars;
+  v.var_bytes = cg_i64(cg, cg->var_bytes);
+  v.nlayers = i32c(cg, p->layers.len);
+  v.nphases = i32c(cg, p->phases.len);
+  v.layer_names = names;
+  v.phases = phases;
+  v.eval = eval_fn;
+  v.eval_work_bytes = cg_i64(cg, eval_work);
+  v.eval_batch = cg_i64(cg, p->eval_batch);
+  v.lr_schedule = LLVMGetNamedFunction(cg->mod, "astc_lr_schedule");
+  v.base_lr = f64c(cg, p->opt.lr);
+  v.batch = cg_i64(cg, p->batch);
+  v.epochs = cg_i64(cg, p->epochs);
+  v.steps = cg_i64(cg, p->steps);
+  v.seed = cg_i64(cg, (int64_t)p->seed);
+  v.target_accuracy = f64c(cg, p->target_accuracy);
+  v.optimizer = cstr(cg, p->opt.desc);
+  v.predict = predict_fn;
+  v.predict_work_bytes = cg_i64(cg, predict_work);
+  v.output_size = cg_i64(cg, output_size);
+  v.loss_scale = f64c(cg, p->loss_scale > 0 ? p->loss_scale : 1);
+  v.loss_scale_growth = cg_i64(cg, p->loss_scale_growth);
+  v.step_nodes = step_nodes(cg, &types);
+  v.data = data;
   char name[256];
   snprintf(name, sizeof name, "%s_program", cg->prefix);
-  LLVMValueRef g = LLVMAddGlobal(cg->mod, t, name);
-  LLVMSetInitializer(g, LLVMConstNamedStruct(t, vals, ARRAY_LEN(vals)));
+  LLVMValueRef g = LLVMAddGlobal(cg->mod, types.astrt_program, name);
+  LLVMSetInitializer(g, STRUCT_CONST(types.astrt_program, ASTRT_PROGRAM_FIELDS));
   LLVMSetGlobalConstant(g, 1);
   LLVMSetLinkage(g, LLVMExternalLinkage);
 }

@@ -4,11 +4,37 @@
 
 #include "codegen.h"
 
+/* The runtime functions the generated code calls, one row each:
+ * X(enumerator, the function, its signature). The function is the C symbol
+ * itself (prototypes in runtime/include/astrt/, tanhf in <math.h>), so the
+ * name the generated code calls and the address the JIT binds it to both
+ * come from it. The signature is the return type then the parameters:
+ * v void, f float, i i32, l i64, p ptr (at most 16 parameters). */
+#define CG_RUNTIME_FNS(X)                                                     \
+  X(RT_SGEMM, astrt_sgemm, "viilllfppfp")                                     \
+  X(RT_CONV2D, astrt_conv2d_f32, "vpppp")                                     \
+  X(RT_CONV2D_GRAD_INPUT, astrt_conv2d_grad_input_f32, "vpppp")               \
+  X(RT_CONV2D_GRAD_WEIGHT, astrt_conv2d_grad_weight_f32, "vpppp")             \
+  X(RT_MAXPOOL2D, astrt_maxpool2d_f32, "vppp")                                \
+  X(RT_MAXPOOL2D_GRAD, astrt_maxpool2d_grad_f32, "vpppp")                     \
+  X(RT_AVGPOOL2D, astrt_avgpool2d_f32, "vppp")                                \
+  X(RT_AVGPOOL2D_GRAD, astrt_avgpool2d_grad_f32, "vppp")                      \
+  X(RT_DROPOUT_MASK, astrt_dropout_mask, "vpllflll")                          \
+  X(RT_COUNT_CORRECT, astrt_count_correct, "fppll")                           \
+  X(RT_SOFTMAX_XENT, astrt_softmax_xent, "vppllfpppf")                        \
+  X(RT_TANHF, tanhf, "ff")                                                    \
+  X(RT_ALL_FINITE, astrt_all_finite, "fpl")                                   \
+  X(RT_DIST_ALLREDUCE, astrt_dist_allreduce, "vpplf")                         \
+  X(RT_CHECK_FINITE, astrt_check_finite, "vplpli")                            \
+  X(RT_POOL_RUN, astrt_pool_run, "vpp")                                       \
+  X(RT_ASTRT_MAIN, astrt_exe_main, "iipp")
+#define CG_RUNTIME_FN_SIG_MAX 16
+
 /* A runtime function the generated code calls. */
 typedef enum CgRuntimeFn {
-  RT_SGEMM, RT_CONV2D, RT_CONV2D_GRAD_INPUT, RT_CONV2D_GRAD_WEIGHT,
-  RT_MAXPOOL2D, RT_MAXPOOL2D_GRAD, RT_AVGPOOL2D, RT_AVGPOOL2D_GRAD,
-  RT_DROPOUT_MASK, RT_COUNT_CORRECT, RT_SOFTMAX_XENT, RT_TANHF, RT_ALL_FINITE, RT_DIST_ALLREDUCE, RT_CHECK_FINITE, RT_POOL_RUN, RT_ASTRT_MAIN,
+#define CG_RT_ENUMERATOR(id, fn, sig) id,
+  CG_RUNTIME_FNS(CG_RT_ENUMERATOR)
+#undef CG_RT_ENUMERATOR
   RT_NUM
 } CgRuntimeFn;
 
@@ -51,6 +77,8 @@ LLVMValueRef cg_call(Cg *cg, CgRuntimeFn f, LLVMValueRef *args, unsigned n);
 const char *cg_rt_name(CgRuntimeFn f);
 /* the address of a runtime function, for JIT absolute symbols */
 void *cg_rt_address(CgRuntimeFn f);
+/* its signature, as in CG_RUNTIME_FNS */
+const char *cg_rt_signature(CgRuntimeFn f);
 
 LLVMValueRef cg_i64(Cg *cg, int64_t v);
 LLVMValueRef cg_f32(Cg *cg, double v);
@@ -108,6 +136,16 @@ void cg_sgd_update(Cg *cg, int node);
 void cg_adamw_update(Cg *cg, int node);
 
 /* ---- the descriptor (cg_desc.c) ---------------------------------------------------- */
+
+/* The LLVM types of the descriptor's structs, one member per struct of
+ * ASTRT_ABI_STRUCTS (runtime/include/astrt/astrt_abi.h), named as in C. */
+typedef struct CgAbiTypes {
+#define CG_ABI_TYPE_MEMBER(type, fields) LLVMTypeRef type;
+  ASTRT_ABI_STRUCTS(CG_ABI_TYPE_MEMBER)
+#undef CG_ABI_TYPE_MEMBER
+} CgAbiTypes;
+/* Creates them in ctx (named astrt_var_desc, ...) from the table's rows. */
+void cg_abi_types(LLVMContextRef ctx, CgAbiTypes *t);
 
 void cg_emit_schedule(Cg *cg);
 /* a schedule expression in double precision; vars = {t, step, epoch} */

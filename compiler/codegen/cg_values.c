@@ -19,27 +19,14 @@ typedef struct RtSig {
 } RtSig;
 
 static const RtSig rt_sigs[RT_NUM] = {
-    [RT_SGEMM] = {"astrt_sgemm", "viilllfppfp", (void *)astrt_sgemm},
-    [RT_CONV2D] = {"astrt_conv2d_f32", "vpppp", (void *)astrt_conv2d_f32},
-    [RT_CONV2D_GRAD_INPUT] = {"astrt_conv2d_grad_input_f32", "vpppp", (void *)astrt_conv2d_grad_input_f32},
-    [RT_CONV2D_GRAD_WEIGHT] = {"astrt_conv2d_grad_weight_f32", "vpppp", (void *)astrt_conv2d_grad_weight_f32},
-    [RT_MAXPOOL2D] = {"astrt_maxpool2d_f32", "vppp", (void *)astrt_maxpool2d_f32},
-    [RT_MAXPOOL2D_GRAD] = {"astrt_maxpool2d_grad_f32", "vpppp", (void *)astrt_maxpool2d_grad_f32},
-    [RT_AVGPOOL2D] = {"astrt_avgpool2d_f32", "vppp", (void *)astrt_avgpool2d_f32},
-    [RT_AVGPOOL2D_GRAD] = {"astrt_avgpool2d_grad_f32", "vppp", (void *)astrt_avgpool2d_grad_f32},
-    [RT_DROPOUT_MASK] = {"astrt_dropout_mask", "vpllflll", (void *)astrt_dropout_mask},
-    [RT_COUNT_CORRECT] = {"astrt_count_correct", "fppll", (void *)astrt_count_correct},
-    [RT_SOFTMAX_XENT] = {"astrt_softmax_xent", "vppllfpppf", (void *)astrt_softmax_xent},
-    [RT_TANHF] = {"tanhf", "ff", (void *)tanhf},
-    [RT_ALL_FINITE] = {"astrt_all_finite", "fpl", (void *)astrt_all_finite},
-    [RT_CHECK_FINITE] = {"astrt_check_finite", "vplpli", (void *)astrt_check_finite},
-    [RT_DIST_ALLREDUCE] = {"astrt_dist_allreduce", "vpplf", (void *)astrt_dist_allreduce},
-    [RT_POOL_RUN] = {"astrt_pool_run", "vpp", (void *)astrt_pool_run},
-    [RT_ASTRT_MAIN] = {"astrt_exe_main", "iipp", (void *)astrt_exe_main},
+#define RT_SIG(id, fn, sig) [id] = {#fn, sig, (void *)fn},
+    CG_RUNTIME_FNS(RT_SIG)
+#undef RT_SIG
 };
 
 const char *cg_rt_name(CgRuntimeFn f) { return rt_sigs[f].name; }
 void *cg_rt_address(CgRuntimeFn f) { return rt_sigs[f].addr; }
+const char *cg_rt_signature(CgRuntimeFn f) { return rt_sigs[f].sig; }
 
 static LLVMTypeRef sig_type(Cg *cg, char c) {
   switch (c) {
@@ -54,8 +41,9 @@ static LLVMTypeRef sig_type(Cg *cg, char c) {
 LLVMValueRef cg_rt(Cg *cg, CgRuntimeFn f) {
   if (cg->rt[f]) return cg->rt[f];
   const char *s = rt_sigs[f].sig;
-  LLVMTypeRef params[16];
+  LLVMTypeRef params[CG_RUNTIME_FN_SIG_MAX];
   unsigned n = 0;
+  ASTC_ASSERT(strlen(s) >= 1 && strlen(s) - 1 <= CG_RUNTIME_FN_SIG_MAX);
   for (const char *c = s + 1; *c; c++) params[n++] = sig_type(cg, *c);
   cg->rt_type[f] = LLVMFunctionType(sig_type(cg, s[0]), params, n, 0);
   cg->rt[f] = LLVMAddFunction(cg->mod, rt_sigs[f].name, cg->rt_type[f]);

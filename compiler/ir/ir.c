@@ -13,13 +13,9 @@ const IrOpInfo ir_ops[IR_NUM_OPS] = {
 /* ---- types ------------------------------------------------------------------ */
 
 const char *dtype_name(DType t) {
-  switch (t) {
-  case DT_F32: return "f32";
-  case DT_BF16: return "bf16";
-  case DT_F16: return "f16";
-  case DT_I32: return "i32";
-  }
-  unreachable();
+  static const char *names[] = {ASTRT_DTYPES(IR_ABI_NAME)};
+  if ((unsigned)t >= ARRAY_LEN(names)) unreachable();
+  return names[t];
 }
 
 int dtype_size(DType t) { return t == DT_BF16 || t == DT_F16 ? 2 : 4; }
@@ -75,25 +71,22 @@ const char *type_str(const Type *t, char *buf, size_t cap) {
 }
 
 const char *ir_scalar_name(IrScalar s) {
-  static const char *names[] = {"lr", "step", "rows", "loss_scale", "t", "row0", "shard"};
+  static const char *names[] = {ASTRT_SCALARS(IR_ABI_NAME)};
   return s < SC_NUM ? names[s] : "?";
 }
 
 const char *ir_output_name(IrOutput o) {
-  static const char *names[] = {"loss", "correct", "overflow"};
+  static const char *names[] = {ASTRT_OUTPUTS(IR_ABI_NAME)};
   return o < OUT_NUM ? names[o] : "?";
 }
 
 const char *ir_role_name(IrRole r) {
-  static const char *names[] = {"forward", "loss", "backward", "update", "eval"};
+  static const char *names[] = {ASTRT_NODE_ROLES(IR_ABI_NAME)};
   return names[r];
 }
 
 const char *init_kind_name(InitKind k) {
-  static const char *names[] = {
-      "zeros", "ones", "const", "uniform", "normal",
-      "he_uniform", "he_normal", "glorot_uniform", "glorot_normal",
-  };
+  static const char *names[] = {ASTRT_INIT_KINDS(IR_ABI_NAME)};
   return names[k];
 }
 

@@ -10,12 +10,21 @@
 #ifndef ASTC_IR_H
 #define ASTC_IR_H
 
+#include "astrt_abi.h"
 #include "diag.h"
 #include "schedule.h"
 
+/* The enums the runtime shares (dtypes, run-time scalars, outputs, roles,
+ * initializers, variable and data kinds) are rows of the runtime's table,
+ * runtime/include/astrt/astrt_abi.h: each enumerator here is defined as its
+ * runtime twin (SC_LR = ASTRT_SC_LR), the meaning of each is beside its row. */
+#define IR_ABI_ENUMERATOR(rt, ir, name) ir = rt,
+/* its printed name, indexed by the enumerator */
+#define IR_ABI_NAME(rt, ir, name) [ir] = name,
+
 /* ---- types ---------------------------------------------------------------- */
 
-typedef enum DType { DT_F32, DT_BF16, DT_F16, DT_I32 } DType;
+typedef enum DType { ASTRT_DTYPES(IR_ABI_ENUMERATOR) } DType;
 
 #define IR_MAX_RANK 6
 #define IR_DIM_B (-1)   /* the batch dimension */
@@ -61,25 +70,14 @@ typedef enum IrOpClass {
 /* elementwise with broadcasting: one loop over the result (EW_* classes) */
 static inline bool ir_class_elementwise(IrOpClass c) { return c == EW_UNARY || c == EW_BINARY || c == EW_TERNARY; }
 
-/* Run-time scalars (SCALAR's ia[0]). */
-typedef enum IrScalar {
-  SC_LR,          /* learning rate at this step (schedule x base rate)  */
-  SC_STEP,        /* 1-based optimizer step                              */
-  SC_ROWS,        /* rows in this batch (the value of B), as a float     */
-  SC_LOSS_SCALE,  /* loss scale (mixed precision)                        */
-  SC_T,           /* training progress in [0, 1]                         */
-  SC_ROW0,        /* data parallelism: the global number of this shard's first row */
-  SC_SHARD,       /* data parallelism: this shard's rows / the global batch's rows */
-  SC_NUM
-} IrScalar;
+/* Run-time scalars (SCALAR's ia[0]): SC_LR, SC_STEP, ... (ASTRT_SCALARS). */
+typedef enum IrScalar { ASTRT_SCALARS(IR_ABI_ENUMERATOR) SC_NUM = ASTRT_NUM_SCALARS } IrScalar;
 
-/* Output slots (OUTPUT's ia[0]). */
-typedef enum IrOutput {
-  OUT_LOSS,       /* the mean loss of the batch */
-  OUT_CORRECT,    /* correctly classified rows  */
-  OUT_OVERFLOW,   /* 1 if the step was skipped for non-finite gradients */
-  OUT_NUM
-} IrOutput;
+/* Output slots (OUTPUT's ia[0]): OUT_LOSS, OUT_CORRECT, OUT_OVERFLOW,
+ * OUT_NONFINITE (ASTRT_OUTPUTS). OUTPUT nodes write the first OUT_NUM;
+ * OUT_NONFINITE, the last, is written by the generated code itself
+ * (diagnosis). */
+typedef enum IrOutput { ASTRT_OUTPUTS(IR_ABI_ENUMERATOR) OUT_NUM = OUT_NONFINITE } IrOutput;
 
 const char *ir_scalar_name(IrScalar s);
 const char *ir_output_name(IrOutput o);
@@ -88,10 +86,8 @@ const char *ir_output_name(IrOutput o);
 #define IR_MAX_IA 8
 #define IR_MAX_FA 4
 
-/* Which part of the training step a node belongs to. */
-typedef enum IrRole {
-  ROLE_FORWARD, ROLE_LOSS, ROLE_BACKWARD, ROLE_UPDATE, ROLE_EVAL,
-} IrRole;
+/* Which part of the training step a node belongs to: ROLE_FORWARD, ... (ASTRT_NODE_ROLES). */
+typedef enum IrRole { ASTRT_NODE_ROLES(IR_ABI_ENUMERATOR) } IrRole;
 const char *ir_role_name(IrRole r);
 
 typedef struct IrNode {
@@ -154,11 +150,8 @@ int *ir_use_counts(const IrGraph *g);
 
 /* ---- the training program ---------------------------------------------------- */
 
-/* Initializers of persistent variables. */
-typedef enum InitKind {
-  INIT_ZEROS, INIT_ONES, INIT_CONST, INIT_UNIFORM, INIT_NORMAL,
-  INIT_HE_UNIFORM, INIT_HE_NORMAL, INIT_GLOROT_UNIFORM, INIT_GLOROT_NORMAL,
-} InitKind;
+/* Initializers of persistent variables: INIT_ZEROS, ... (ASTRT_INIT_KINDS). */
+typedef enum InitKind { ASTRT_INIT_KINDS(IR_ABI_ENUMERATOR) } InitKind;
 
 typedef struct Init {
   InitKind kind;
@@ -167,11 +160,8 @@ typedef struct Init {
 } Init;
 const char *init_kind_name(InitKind k);
 
-typedef enum VarKind {
-  VAR_PARAM,   /* trainable parameter                        */
-  VAR_STATE,   /* non-trainable state (batch-norm statistics) */
-  VAR_OPT,     /* optimizer slot (momentum, Adam moments)     */
-} VarKind;
+/* Variable kinds: VAR_PARAM, VAR_STATE and VAR_OPT, an optimizer slot (ASTRT_VAR_KINDS). */
+typedef enum VarKind { ASTRT_VAR_KINDS(IR_ABI_ENUMERATOR) } VarKind;
 
 typedef struct IrVar {
   const char *name;  /* dense_1.w, dense_1.w.momentum, ... */
@@ -191,7 +181,8 @@ typedef struct IrLayer {
   int nparams;       /* trainable parameters it owns */
 } IrLayer;
 
-typedef enum DataKind { DATA_IDX, DATA_CSV, DATA_NPY, DATA_SYNTHETIC } DataKind;
+/* DATA_IDX, DATA_CSV, DATA_NPY, DATA_SYNTHETIC (ASTRT_DATA_KINDS). */
+typedef enum DataKind { ASTRT_DATA_KINDS(IR_ABI_ENUMERATOR) } DataKind;
 
 typedef struct DataSpec {
   const char *name;      /* the data item's name */

@@ -1,0 +1,240 @@
+/* astrt_abi.h — the one table of what astc's generated code and the runtime
+ * must agree on: the version, the enums both sides use, and the descriptor
+ * structs (astrt_program.h) field by field.
+ *
+ * Every list here is an X-macro: LIST(X) expands X once per row, in order.
+ * The runtime's enums and structs below and in astrt_program.h, astc's enums
+ * (compiler/ir/ir.h) and the LLVM struct types its code generator emits
+ * (compiler/codegen/cg_desc.c) are all expanded from these rows, and
+ * tests/unit/test_abi.c compares LLVM's layout of each struct with C's.
+ *
+ * Enum rows are X(runtime name, astc's name, astc's printed name); the
+ * values are the rows' positions, from 0.
+ *
+ * Struct rows are F(C type, field, LLVM type), in declaration order, where
+ * the LLVM type is one of
+ *   i32   int32_t, uint32_t      i64   int64_t, uint64_t
+ *   f64   double                 ptr   any pointer (strings, arrays, functions)
+ *   dims  astrt_dims ([ASTRT_DESC_MAX_RANK x i64])
+ *   astrt_data_desc  that struct, by value
+ * To add a field: add its row where it belongs, bump ASTRT_ABI_VERSION, and
+ * set its value in compiler/codegen/cg_desc.c (v.field = ...; a field left
+ * unset, or set to a value of another LLVM type, is an internal error when
+ * the descriptor is emitted). A new LLVM type needs an LL_<type> there; a
+ * new struct a row in ASTRT_ABI_STRUCTS and its typedef in astrt_program.h.
+ */
+#ifndef ASTRT_ABI_H
+#define ASTRT_ABI_H
+
+#include <stdint.h>
+
+/* Changes with every change to this file's rows; astrt_train refuses a
+ * descriptor of another version. */
+#define ASTRT_ABI_VERSION 7
+#define ASTRT_DESC_MAX_RANK 6
+
+/* a shape, dimensions past the rank 0 */
+typedef int64_t astrt_dims[ASTRT_DESC_MAX_RANK];
+
+/* ---- enums ----------------------------------------------------------------- */
+
+/* Run-time scalars a step reads (scalars[ASTRT_NUM_SCALARS]). ROW0 and SHARD
+ * serve data parallelism: the global number of the first row of this rank's
+ * shard (dropout masks are numbered batch-wide) and the shard's share of the
+ * global batch (rows / global rows), which weighs its gradients in the
+ * allreduce; 0 and 1 in one process. */
+#define ASTRT_SCALARS(X)                                                                        \
+  X(ASTRT_SC_LR, SC_LR, "lr")                       /* learning rate at this step (schedule x base rate) */ \
+  X(ASTRT_SC_STEP, SC_STEP, "step")                 /* 1-based optimizer step */                 \
+  X(ASTRT_SC_ROWS, SC_ROWS, "rows")                 /* rows in this batch (the value of B), as a float */ \
+  X(ASTRT_SC_LOSS_SCALE, SC_LOSS_SCALE, "loss_scale") /* loss scale (mixed precision) */         \
+  X(ASTRT_SC_T, SC_T, "t")                          /* training progress in [0, 1] */            \
+  X(ASTRT_SC_ROW0, SC_ROW0, "row0")                 /* the global number of this shard's first row */ \
+  X(ASTRT_SC_SHARD, SC_SHARD, "shard")              /* this shard's rows / the global batch's rows */
+
+/* Values a step writes (outputs[ASTRT_NUM_OUTPUTS]). OUTPUT nodes of astc's
+ * IR write every slot before ASTRT_OUT_NONFINITE. ASTRT_OUT_NONFINITE is
+ * diagnosis (docs/robustness.md), written by the generated code itself: a
+ * caller that sets it to -1 before a training step asks the step to run in
+ * diagnose mode, which skips every update and state assignment and leaves
+ * there the index (into the phase's astrt_step_nodes) of the first node
+ * whose value holds a NaN or an infinity, or -1; any other value (0) is a
+ * normal step, which does not touch it. */
+#define ASTRT_OUTPUTS(X)                                                                        \
+  X(ASTRT_OUT_LOSS, OUT_LOSS, "loss")               /* the mean loss of the batch */             \
+  X(ASTRT_OUT_CORRECT, OUT_CORRECT, "correct")      /* correctly classified rows */              \
+  X(ASTRT_OUT_OVERFLOW, OUT_OVERFLOW, "overflow")   /* 1 if the step was skipped for non-finite gradients */ \
+  X(ASTRT_OUT_NONFINITE, OUT_NONFINITE, "nonfinite") /* diagnosis: see above */
+
+/* astrt_var_desc.kind */
+#define ASTRT_VAR_KINDS(X)                                                                      \
+  X(ASTRT_VAR_PARAM, VAR_PARAM, "param")            /* trainable parameter */                    \
+  X(ASTRT_VAR_STATE, VAR_STATE, "state")            /* non-trainable state (batch-norm statistics) */ \
+  X(ASTRT_VAR_SLOT, VAR_OPT, "slot")                /* optimizer slot (momentum, Adam moments) */
+
+/* astrt_var_desc.init, with init_a and init_b */
+#define ASTRT_INIT_KINDS(X)                                                                     \
+  X(ASTRT_INIT_ZEROS, INIT_ZEROS, "zeros")                                                      \
+  X(ASTRT_INIT_ONES, INIT_ONES, "ones")                                                         \
+  X(ASTRT_INIT_CONST, INIT_CONST, "const")          /* init_a */                                 \
+  X(ASTRT_INIT_UNIFORM, INIT_UNIFORM, "uniform")    /* [init_a, init_b) */                       \
+  X(ASTRT_INIT_NORMAL, INIT_NORMAL, "normal")       /* mean init_a, std init_b */                \
+  X(ASTRT_INIT_HE_UNIFORM, INIT_HE_UNIFORM, "he_uniform")                                       \
+  X(ASTRT_INIT_HE_NORMAL, INIT_HE_NORMAL, "he_normal")                                          \
+  X(ASTRT_INIT_GLOROT_UNIFORM, INIT_GLOROT_UNIFORM, "glorot_uniform")                           \
+  X(ASTRT_INIT_GLOROT_NORMAL, INIT_GLOROT_NORMAL, "glorot_normal")
+
+/* astrt_node_desc.role: which part of the training step a node belongs to */
+#define ASTRT_NODE_ROLES(X)                                                                     \
+  X(ASTRT_ROLE_FORWARD, ROLE_FORWARD, "forward")                                                \
+  X(ASTRT_ROLE_LOSS, ROLE_LOSS, "loss")                                                         \
+  X(ASTRT_ROLE_BACKWARD, ROLE_BACKWARD, "backward")                                             \
+  X(ASTRT_ROLE_UPDATE, ROLE_UPDATE, "update")                                                   \
+  X(ASTRT_ROLE_EVAL, ROLE_EVAL, "eval")
+
+/* astrt_node_desc.dtype, and astrt_check_finite's dtype */
+#define ASTRT_DTYPES(X)                                                                         \
+  X(ASTRT_DTYPE_F32, DT_F32, "f32")                                                             \
+  X(ASTRT_DTYPE_BF16, DT_BF16, "bf16")              /* bfloat16, 2 bytes */                      \
+  X(ASTRT_DTYPE_F16, DT_F16, "f16")                 /* IEEE half, 2 bytes */                     \
+  X(ASTRT_DTYPE_I32, DT_I32, "i32")
+
+/* astrt_data_desc.kind */
+#define ASTRT_DATA_KINDS(X)                                                                     \
+  X(ASTRT_DATA_IDX, DATA_IDX, "idx")                                                            \
+  X(ASTRT_DATA_CSV, DATA_CSV, "csv")                                                            \
+  X(ASTRT_DATA_NPY, DATA_NPY, "npy")                                                            \
+  X(ASTRT_DATA_SYNTHETIC, DATA_SYNTHETIC, "synthetic")
+
+/* the runtime's enumerator of a row */
+#define ASTRT_ABI_ENUMERATOR(rt, ir, name) rt,
+
+enum { ASTRT_SCALARS(ASTRT_ABI_ENUMERATOR) ASTRT_NUM_SCALARS };
+enum { ASTRT_OUTPUTS(ASTRT_ABI_ENUMERATOR) ASTRT_NUM_OUTPUTS };
+typedef enum astrt_var_kind { ASTRT_VAR_KINDS(ASTRT_ABI_ENUMERATOR) } astrt_var_kind;
+typedef enum astrt_init_kind { ASTRT_INIT_KINDS(ASTRT_ABI_ENUMERATOR) } astrt_init_kind;
+typedef enum astrt_node_role { ASTRT_NODE_ROLES(ASTRT_ABI_ENUMERATOR) } astrt_node_role;
+typedef enum astrt_dtype { ASTRT_DTYPES(ASTRT_ABI_ENUMERATOR) } astrt_dtype;
+typedef enum astrt_data_kind { ASTRT_DATA_KINDS(ASTRT_ABI_ENUMERATOR) } astrt_data_kind;
+
+/* ---- the descriptor structs (astrt_program.h) ---------------------------------- */
+
+/* The structs, each with its list of fields, in the order C declares them. */
+#define ASTRT_ABI_STRUCTS(S)                                                                    \
+  S(astrt_var_desc, ASTRT_VAR_DESC_FIELDS)                                                      \
+  S(astrt_phase_desc, ASTRT_PHASE_DESC_FIELDS)                                                  \
+  S(astrt_node_desc, ASTRT_NODE_DESC_FIELDS)                                                    \
+  S(astrt_step_nodes, ASTRT_STEP_NODES_FIELDS)                                                  \
+  S(astrt_data_desc, ASTRT_DATA_DESC_FIELDS)                                                    \
+  S(astrt_program, ASTRT_PROGRAM_FIELDS)
+
+/* A variable: a parameter, state or optimizer slot. */
+#define ASTRT_VAR_DESC_FIELDS(F)                                                                \
+  F(const char *, name, ptr)     /* dense_1.w */                                                \
+  F(int32_t, kind, i32)          /* astrt_var_kind */                                           \
+  F(int32_t, rank, i32)                                                                         \
+  F(astrt_dims, dims, dims)                                                                     \
+  F(int64_t, offset, i64)        /* bytes into the variable arena (64-byte aligned) */          \
+  F(int64_t, numel, i64)                                                                        \
+  F(int32_t, init, i32)          /* astrt_init_kind */                                          \
+  F(int32_t, layer, i32)         /* index into layer_names, -1 for none */                      \
+  F(double, init_a, f64)         /* const: a; uniform: [a, b); normal: mean a, std b */         \
+  F(double, init_b, f64)                                                                        \
+  F(int64_t, fan_in, i64)                                                                       \
+  F(int64_t, fan_out, i64)
+
+/* A training phase. A reused frozen prefix (prefix not NULL): when the phase
+ * starts, the driver runs `prefix` over the training set (x rows in,
+ * feature_size floats per example written to `outputs`), keeps the
+ * features, and passes the step gathered feature rows in x's place. */
+#define ASTRT_PHASE_DESC_FIELDS(F)                                                              \
+  F(double, t_begin, f64)        /* the phase covers progress [t_begin, t_end) */               \
+  F(double, t_end, f64)                                                                         \
+  F(int64_t, batch, i64)         /* examples per optimizer step */                              \
+  F(int64_t, work_bytes, i64)                                                                   \
+  F(astrt_step_fn, step, ptr)                                                                   \
+  F(const char *, why, ptr)      /* what changes at its start ("" for the first) */             \
+  F(astrt_step_fn, prefix, ptr)  /* the reused prefix, or NULL */                               \
+  F(int64_t, feature_size, i64)                                                                 \
+  F(int64_t, prefix_work_bytes, i64)
+
+/* One node of a compiled step, for diagnosis messages. */
+#define ASTRT_NODE_DESC_FIELDS(F)                                                               \
+  F(const char *, op, ptr)       /* "exp", "matmul", "param", "input" */                        \
+  F(const char *, name, ptr)     /* param: the variable; else the source variable it was        \
+                                    assigned to ("h"), or "" */                                 \
+  F(const char *, layer, ptr)    /* the layer instance ("dense_2"), or "" */                    \
+  F(const char *, site, ptr)     /* where that layer is called ("mlp.train:8:15"), or "" */     \
+  F(const char *, scope, ptr)    /* the fn or layer definition it was written in, or "" */      \
+  F(const char *, file, ptr)     /* where in the source it came from ("" if nowhere) */         \
+  F(int32_t, line, i32)                                                                         \
+  F(int32_t, col, i32)                                                                          \
+  F(int32_t, role, i32)          /* astrt_node_role */                                          \
+  F(int32_t, dtype, i32)         /* astrt_dtype */
+
+/* The nodes of one phase's step, in execution order. */
+#define ASTRT_STEP_NODES_FIELDS(F)                                                              \
+  F(const astrt_node_desc *, nodes, ptr)                                                        \
+  F(int64_t, n, i64)
+
+/* The training data. */
+#define ASTRT_DATA_DESC_FIELDS(F)                                                               \
+  F(int32_t, kind, i32)          /* astrt_data_kind */                                          \
+  F(int32_t, label_column, i32)  /* csv */                                                      \
+  F(const char *, source, ptr)   /* idx: data set name or directory; csv/npy: file */           \
+  F(const char *, y_source, ptr) /* npy: labels file */                                         \
+  F(const char *, test_source, ptr) /* csv/npy: test file ("" : hold out 10% of train) */       \
+  F(const char *, test_y_source, ptr)                                                           \
+  F(int32_t, rank, i32)          /* one example, as the model sees it */                        \
+  F(int32_t, pad_, i32)                                                                         \
+  F(astrt_dims, dims, dims)                                                                     \
+  F(int64_t, example_size, i64)  /* elements of one example */                                  \
+  F(int64_t, classes, i64)                                                                      \
+  F(double, mean, f64)           /* features become (x - mean) / std */                         \
+  F(double, std, f64)                                                                           \
+  F(int64_t, synth_train, i64)                                                                  \
+  F(int64_t, synth_test, i64)                                                                   \
+  F(uint64_t, synth_seed, i64)
+
+/* The program. Prediction (predict): the evaluation-mode forward pass only
+ * (no loss, no backward), x rows in, output_size floats per example written
+ * to `outputs`. Diagnosis of non-finite values (step_nodes): per phase, its
+ * step's nodes (the index a diagnosing step reports in
+ * ASTRT_OUT_NONFINITE); NULL if the steps cannot diagnose (then the driver
+ * never asks them to). */
+#define ASTRT_PROGRAM_FIELDS(F)                                                                 \
+  F(uint32_t, abi_version, i32)  /* ASTRT_ABI_VERSION */                                        \
+  F(uint32_t, nvars, i32)                                                                       \
+  F(const char *, name, ptr)     /* the model */                                                \
+  F(const char *, source, ptr)   /* the .train file it was compiled from */                     \
+  F(const astrt_var_desc *, vars, ptr)                                                          \
+  F(int64_t, var_bytes, i64)                                                                    \
+  F(uint32_t, nlayers, i32)                                                                     \
+  F(uint32_t, nphases, i32)                                                                     \
+  F(const char *const *, layer_names, ptr)                                                      \
+  F(const astrt_phase_desc *, phases, ptr)                                                      \
+  F(astrt_step_fn, eval, ptr)    /* forward + loss + correct, evaluation mode */                \
+  F(int64_t, eval_work_bytes, i64)                                                              \
+  F(int64_t, eval_batch, i64)                                                                   \
+  F(astrt_schedule_fn, lr_schedule, ptr)                                                        \
+  F(double, base_lr, f64)                                                                       \
+  F(int64_t, batch, i64)         /* the baseline batch size */                                  \
+  F(int64_t, epochs, i64)        /* budget in epochs, or 0 ... */                               \
+  F(int64_t, steps, i64)         /* ... in optimizer steps */                                   \
+  F(uint64_t, seed, i64)                                                                        \
+  F(double, target_accuracy, f64) /* <= 0: none */                                              \
+  F(const char *, optimizer, ptr) /* a one-line description, for the log */                     \
+  F(astrt_step_fn, predict, ptr) /* prediction, see above */                                    \
+  F(int64_t, predict_work_bytes, i64)                                                           \
+  F(int64_t, output_size, i64)                                                                  \
+  F(double, loss_scale, f64)     /* initial loss scale (1 without fp16 loss scaling) */         \
+  F(int64_t, loss_scale_growth, i64) /* > 0: dynamic loss scaling; the scale halves on a step   \
+                                        with non-finite gradients (which is skipped) and        \
+                                        doubles after this many clean steps */                  \
+  F(const astrt_step_nodes *, step_nodes, ptr) /* diagnosis, see above */                       \
+  F(astrt_data_desc, data, astrt_data_desc)
+
+/* a struct's member declaration from its row */
+#define ASTRT_ABI_MEMBER(ctype, field, llvm) ctype field;
+
+#endif
