@@ -554,7 +554,7 @@ static astrt_status record_eval(run *r, const astrt_eval_record *e) {
                       "overflowed (the parameters have grown too large, or the test data holds extreme values)",
                       v >= 0 ? p->vars[v].name : "", v >= 0 ? " non-finite" : "");
   }
-  if (p->target_accuracy > 0 && e->test_accuracy >= p->target_accuracy) {
+  if (p->goal == ASTRT_GOAL_ACCURACY && e->test_accuracy >= p->target) {
     if (r->time_to_target < 0) r->time_to_target = r->train_seconds;
     if (r->o.stop_at_target) r->stop = 1;
   }
@@ -881,7 +881,7 @@ static void maybe_kill(const run *r) {
 
 static astrt_status train_loop(run *r) {
   astrt_status st = ASTRT_OK;
-  if (r->o.stop_at_target && r->p->target_accuracy <= 0 && !r->o.quiet)
+  if (r->o.stop_at_target && r->p->goal == ASTRT_GOAL_NONE && !r->o.quiet)
     fprintf(stderr, "note: %s has no target accuracy; --stop-at-target has no effect\n",
             model_name(r->p));
   /* one pool owns the cores (pool.c): OpenBLAS runs single-threaded inside it */
@@ -1246,11 +1246,10 @@ static void print_summary(const astrt_program *p, const astrt_options *o,
          model_name(p), 100.0 * r->final_test_accuracy, 100.0 * r->best_test_accuracy,
          (long long)r->steps, plural(r->steps), (long long)r->epochs_done,
          plural(r->epochs_done), r->train_seconds, rate);
-  if (p->target_accuracy > 0 && r->time_to_target >= 0)
-    printf("  target %.2f%% reached after %.1fs", 100.0 * p->target_accuracy,
-           r->time_to_target);
-  else if (p->target_accuracy > 0)
-    printf("  target %.2f%% not reached", 100.0 * p->target_accuracy);
+  if (p->goal == ASTRT_GOAL_ACCURACY && r->time_to_target >= 0)
+    printf("  target %.2f%% reached after %.1fs", 100.0 * p->target, r->time_to_target);
+  else if (p->goal == ASTRT_GOAL_ACCURACY)
+    printf("  target %.2f%% not reached", 100.0 * p->target);
   if (p->loss_scale_growth > 0)
     printf("  loss scale %g, %lld step%s skipped", r->loss_scale, (long long)r->skipped_steps,
            plural(r->skipped_steps));

@@ -283,7 +283,7 @@ static LLVMValueRef data_desc(Cg *cg, const CgAbiTypes *types) {
   v.test_source = cstr(cg, d->test_source);
   v.test_y_source = cstr(cg, d->test_y_source);
   v.rank = i32c(cg, ex.rank);
-  v.pad_ = i32c(cg, 0);
+  v.x_dtype = i32c(cg, (int64_t)cg->p->input_type.dtype);
   v.dims = dims_array(cg, &ex);
   v.example_size = cg_i64(cg, shape_numel(&ex, 1));
   v.classes = cg_i64(cg, d->classes);
@@ -292,6 +292,12 @@ static LLVMValueRef data_desc(Cg *cg, const CgAbiTypes *types) {
   v.synth_train = cg_i64(cg, d->synth_train);
   v.synth_test = cg_i64(cg, d->synth_test);
   v.synth_seed = cg_i64(cg, (int64_t)d->synth_seed);
+  v.target = i32c(cg, (int64_t)d->target);
+  v.pad_ = i32c(cg, 0);
+  v.target_size = cg_i64(cg, d->target_size);
+  v.context = cg_i64(cg, d->context);
+  v.vocab = cg_i64(cg, d->vocab);
+  v.holdout = f64c(cg, d->holdout);
   return STRUCT_CONST(types->astrt_data_desc, ASTRT_DATA_DESC_FIELDS);
 }
 
@@ -327,7 +333,9 @@ void cg_emit_descriptor(Cg *cg, LLVMValueRef *phase_fns, const int64_t *phase_wo
   v.epochs = cg_i64(cg, p->epochs);
   v.steps = cg_i64(cg, p->steps);
   v.seed = cg_i64(cg, (int64_t)p->seed);
-  v.target_accuracy = f64c(cg, p->target_accuracy);
+  v.goal = i32c(cg, (int64_t)p->goal);
+  v.pad_ = i32c(cg, 0);
+  v.target = f64c(cg, p->target);
   v.optimizer = cstr(cg, p->opt.desc);
   v.predict = predict_fn;
   v.predict_work_bytes = cg_i64(cg, predict_work);

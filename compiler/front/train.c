@@ -155,16 +155,23 @@ static bool data_spec(Elab *e, const Item *it, DataSpec *d) {
   d->loc = x->loc;
   d->std = 1;
   d->label_column = -1;
-  static const char *const kinds[] = {"idx", "csv", "npy", "synthetic"};
+  d->x_dtype = DT_F32;
+  d->target = TARGET_CLASS;
+  d->target_size = 1;
+  d->holdout = 0.1;
+  static const char *const kinds[] = {"idx", "csv", "npy", "synthetic", "text", "tokens"};
+  enum { NKINDS = ARRAY_LEN(kinds) };
   if (!kind || x->kind != EX_CALL) {
-    diag_error(x->loc, "a data set is one of idx(...), csv(...), npy(...) or synthetic(...)");
+    diag_error(x->loc, "a data set is one of idx(...), csv(...), npy(...), synthetic(...), text(...) or "
+                       "tokens(...)");
     return false;
   }
-  static const char *const names[] = {"source", "shape", "classes", "mean", "std", "label",
-                                      "x", "y", "train", "test", "seed", "test_x", "test_y"};
-  enum { SOURCE, SHAPE_, CLASSES, MEAN, STD, LABEL, X, Y, TRAIN, TEST, SEED, TEST_X, TEST_Y, NARGS };
+  static const char *const names[] = {"source", "shape", "classes", "mean", "std", "label", "x", "y", "train",
+                                      "test", "seed", "test_x", "test_y", "context", "vocab", "holdout"};
+  enum { SOURCE, SHAPE_, CLASSES, MEAN, STD, LABEL, X, Y, TRAIN, TEST, SEED, TEST_X, TEST_Y, CONTEXT, VOCAB,
+         HOLDOUT, NARGS };
   Value a[NARGS];
-  /* the first positional argument is the source (idx, csv) */
+  /* the first positional argument is the source (idx, csv, text, tokens) */
   Expr tmp = *x;
   ArgList args = x->args;
   Value first = {.kind = V_NONE};
@@ -182,10 +189,10 @@ static bool data_spec(Elab *e, const Item *it, DataSpec *d) {
     a[SOURCE] = first;
   }
   int k = 0;
-  while (k < 4 && strcmp(kinds[k], kind) != 0) k++;
-  if (k == 4) {
-    const char *s = suggest_name(kind, kinds, 4);
-    diag_error(x->lhs->loc, "unknown data source '%s'%s%s%s (sources: idx, csv, npy, synthetic)", kind,
+  while (k < NKINDS && strcmp(kinds[k], kind) != 0) k++;
+  if (k == NKINDS) {
+    const char *s = suggest_name(kind, kinds, NKINDS);
+    diag_error(x->lhs->loc, "unknown data source '%s'%s%s%s (sources: idx, csv, npy, synthetic, text, tokens)", kind,
                s ? "; did you mean '" : "", s ? s : "", s ? "'?" : "");
     return false;
   }
@@ -193,9 +200,11 @@ static bool data_spec(Elab *e, const Item *it, DataSpec *d) {
   /* which arguments each source takes */
   static const char *const allowed[] = {
       [DATA_IDX] = " source shape classes mean std ",
-      [DATA_CSV] = " source shape classes mean std label test ",
-      [DATA_NPY] = " x y test_x test_y shape classes mean std ",
+      [DATA_CSV] = " source shape classes mean std label test holdout ",
+      [DATA_NPY] = " x y test_x test_y shape classes mean std holdout ",
       [DATA_SYNTHETIC] = " shape classes train test seed mean std ",
+      [DATA_TEXT] = " source context test holdout ",
+      [DATA_TOKENS] = " source context vocab test holdout ",
   };
   for (int i = 0; i < NARGS; i++) {
     char key[32];
@@ -221,12 +230,17 @@ static bool data_spec(Elab *e, const Item *it, DataSpec *d) {
   }
   if (a[MEAN].kind != V_NONE) ok &= eval_number(e, a[MEAN], -1e9, 1e9, &d->mean, "'mean'");
   if (a[STD].kind != V_NONE) ok &= eval_number(e, a[STD], 1e-12, 1e9, &d->std, "'std'");
+  if (a[HOLDOUT].kind != V_NONE) ok &= eval_number(e, a[HOLDOUT], 1e-6, 0.9, &d->holdout, "'holdout'");
   if (!ok) return false;
   switch (d->kind) {
   case DATA_IDX:
-  case DATA_CSV: {
+  case DATA_CSV:
+  case DATA_TEXT:
+  case DATA_TOKENS: {
     if (a[SOURCE].kind != V_STR || !a[SOURCE].str[0]) {
-      diag_error(x->loc, "%s(...) needs a source: a data set name or a path, as a string", kind);
+      diag_error(x->loc, "%s(...) needs a source: %s, as a string", kind,
+                 d->kind == DATA_TEXT ? "a text file, a directory of them, or a known corpus such as \"fortunes\""
+                                      : "a data set name or a path");
       return false;
     }
     d->source = arena_strdup(e->prog->arena, a[SOURCE].str);
@@ -234,11 +248,11 @@ static bool data_spec(Elab *e, const Item *it, DataSpec *d) {
       double col = -1;
       if (a[LABEL].kind != V_NONE && !eval_whole(e, a[LABEL], -1e6, 1e6, &col, "'label'")) return false;
       d->label_column = (int)col;
-      if (a[TEST].kind == V_STR) d->test_source = arena_strdup(e->prog->arena, a[TEST].str);
-      else if (a[TEST].kind != V_NONE) {
-        diag_error(a[TEST].loc, "'test' of csv(...) is the path of the test file, as a string");
-        return false;
-      }
+    }
+    if (a[TEST].kind == V_STR) d->test_source = arena_strdup(e->prog->arena, a[TEST].str);
+    else if (a[TEST].kind != V_NONE) {
+      diag_error(a[TEST].loc, "'test' of %s(...) is the path of the test file, as a string", kind);
+      return false;
     }
     for (size_t i = 0; d->kind == DATA_IDX && i < ARRAY_LEN(known_data); i++)
       if (!strcmp(known_data[i].name, d->source)) {
@@ -277,13 +291,45 @@ static bool data_spec(Elab *e, const Item *it, DataSpec *d) {
     break;
   }
   }
+  /* sequences: windows of `context` tokens, a target per position */
+  if (d->kind == DATA_TEXT || d->kind == DATA_TOKENS) {
+    double t = 0, v = 256;
+    if (a[CONTEXT].kind == V_NONE) {
+      diag_error(x->loc, "%s(...) needs the context length, the tokens per example: %s(..., context: 64)", kind, kind);
+      return false;
+    }
+    if (!eval_whole(e, a[CONTEXT], 1, 1 << 20, &t, "'context'")) return false;
+    if (d->kind == DATA_TOKENS) {
+      if (a[VOCAB].kind == V_NONE) {
+        diag_error(x->loc, "tokens(...) needs the vocabulary size (token ids are in [0, vocab)): "
+                           "tokens(..., vocab: 50257)");
+        return false;
+      }
+      if (!eval_whole(e, a[VOCAB], 2, 1 << 24, &v, "'vocab'")) return false;
+    }
+    d->context = (int64_t)t;
+    d->vocab = (int64_t)v;
+    d->x_shape = SHAPE(d->context);
+    d->x_dtype = DT_I32;
+    d->target = TARGET_SEQUENCE;
+    d->target_size = d->context;
+    d->classes = d->vocab;
+    return true;
+  }
+  /* a csv or npy table without classes has real-valued targets (regression) */
+  if ((d->kind == DATA_CSV || d->kind == DATA_NPY) && d->classes == 0 && d->x_shape.rank > 0) {
+    d->target = TARGET_REAL;
+    return true;
+  }
   if (d->x_shape.rank == 0 || d->classes == 0) {
     bool both = d->x_shape.rank == 0 && d->classes == 0;
-    diag_error(x->loc, "astc does not know %s of data set '%s'%s; give %s: %s(..., %s)",
+    bool table = d->kind == DATA_CSV || d->kind == DATA_NPY;
+    diag_error(x->loc, "astc does not know %s of data set '%s'%s; give %s: %s(..., %s)%s",
                both ? "the example shape and the class count" : d->classes ? "the example shape" : "the class count",
                d->name, d->kind == DATA_IDX ? " (it knows those of fashion-mnist, mnist and kmnist)" : "",
                both ? "them" : "it", kind,
-               both ? "shape: [28, 28], classes: 10" : d->classes ? "shape: [28, 28]" : "classes: 10");
+               both ? "shape: [28, 28], classes: 10" : d->classes ? "shape: [28, 28]" : "classes: 10",
+               table && both ? " (a table with a shape but no classes has real-valued targets)" : "");
     return false;
   }
   return true;
@@ -610,8 +656,16 @@ static int model_input(Elab *e, const Item *model, const DataSpec *d, Type *out)
   }
   const Param *px = &model->params[0];
   const TypeExpr *t = px->type;
-  if (strcmp(t->name, "f32") || !t->has_dims || t->dims.len < 2 || t->dims.items[0].value->kind != EX_NAME) {
-    diag_error(t->loc, "the model's input must be f32[B, ...] with the batch size B as its first dimension");
+  const char *want = dtype_name(d->x_dtype);
+  if (strcmp(t->name, want) || !t->has_dims || t->dims.len < 2 || t->dims.items[0].value->kind != EX_NAME) {
+    if (d->x_dtype == DT_I32)
+      diag_error(t->loc, "data '%s' gives token ids: the model's input must be i32[B, %lld] (B, the batch size, "
+                         "first; then the context)", d->name, (long long)d->context);
+    else if (!strcmp(t->name, "i32"))
+      diag_error(t->loc, "data '%s' gives f32 features, not token ids: the model's input must be f32[B, ...]",
+                 d->name);
+    else
+      diag_error(t->loc, "the model's input must be f32[B, ...] with the batch size B as its first dimension");
     return -1;
   }
   for (int i = 1; i < model->nparams; i++)
@@ -619,7 +673,7 @@ static int model_input(Elab *e, const Item *model, const DataSpec *d, Type *out)
       diag_error(model->params[i].loc, "model parameter '%s' needs a default value", model->params[i].name);
       return -1;
     }
-  Type xt = {DT_F32, {t->dims.len, {IR_DIM_B}}};
+  Type xt = {d->x_dtype, {t->dims.len, {IR_DIM_B}}};
   int per_rank = t->dims.len - 1;
   for (int i = 1; i < t->dims.len; i++) {
     const Expr *dx = t->dims.items[i].value;
@@ -636,6 +690,13 @@ static int model_input(Elab *e, const Item *model, const DataSpec *d, Type *out)
   }
   Shape per = {per_rank, {0}};
   for (int i = 0; i < per_rank; i++) per.d[i] = xt.shape.d[i + 1];
+  if (d->x_dtype == DT_I32 && !shape_eq(&per, &d->x_shape)) {
+    char a[128];
+    diag_error(t->loc, "model '%s' takes %s tokens per example but data '%s' has a context of %lld", model->name,
+               shape_str(&per, a, sizeof a), d->name, (long long)d->context);
+    diag_note(d->loc, "data '%s' is defined here", d->name);
+    return -1;
+  }
   if (shape_numel(&per, 1) != shape_numel(&d->x_shape, 1)) {
     char a[128], b[128];
     diag_error(t->loc, "model '%s' takes examples of shape %s (%lld values) but data '%s' has examples of "
@@ -660,11 +721,17 @@ static int model_and_loss(Elab *e, Sema *s, const Item *model, ModuleInfo *mm, c
   int x = model_input(e, model, &e->prog->data, &xt);
   if (x < 0) return -1;
   e->prog->input_type = xt;
-  Type yt = {DT_I32, SHAPE(IR_DIM_B)};
-  e->prog->label_type = yt;
-  int64_t ia[IR_MAX_IA] = {1};
-  int y = elab_node(e, IR_INPUT, 0, NULL, ia, NULL, &yt, e->prog->data.loc);
-  e->g->nodes[y].name = "y";
+  /* the targets: class labels and sequences are typed by the data (and made
+   * here, before the model); real values are shaped like the model's output */
+  DataSpec *d = &e->prog->data;
+  int64_t yia[IR_MAX_IA] = {1};
+  int y = -1;
+  if (d->target != TARGET_REAL) {
+    Type yt = d->target == TARGET_CLASS ? (Type){DT_I32, SHAPE(IR_DIM_B)} : (Type){DT_I32, SHAPE(IR_DIM_B, d->context)};
+    e->prog->label_type = yt;
+    y = elab_node(e, IR_INPUT, 0, NULL, yia, NULL, &yt, d->loc);
+    e->g->nodes[y].name = "y";
+  }
   Value arg = v_tensor(x, model->params[0].loc);
   const char *name = model->params[0].name;
   Loc nl = model->params[0].loc;
@@ -680,13 +747,34 @@ static int model_and_loss(Elab *e, Sema *s, const Item *model, ModuleInfo *mm, c
   }
   e->prog->output_type = e->g->nodes[out.node].type;
   const Type *ot = &e->prog->output_type;
-  if (e->training && e->prog->data.classes > 0 && ot->shape.rank == 2 && ot->shape.d[1] != e->prog->data.classes) {
-    char ts[96];
-    diag_error(model->ret ? model->ret->loc : model->name_loc,
-               "model '%s' outputs %lld class scores (%s) but data '%s' has %lld classes", model->name,
-               (long long)ot->shape.d[1], type_str(ot, ts, sizeof ts), e->prog->data.name,
-               (long long)e->prog->data.classes);
-    return -1;
+  Loc at = model->ret ? model->ret->loc : model->name_loc;
+  char ts[96];
+  if (d->target == TARGET_CLASS) {
+    if (e->training && ot->shape.rank == 2 && ot->shape.d[1] != d->classes) {
+      diag_error(at, "model '%s' outputs %lld class scores (%s) but data '%s' has %lld classes", model->name,
+                 (long long)ot->shape.d[1], type_str(ot, ts, sizeof ts), d->name, (long long)d->classes);
+      return -1;
+    }
+  } else if (d->target == TARGET_SEQUENCE) {
+    /* a score per token of the vocabulary at each position: [B, T, vocab] */
+    if (ot->shape.rank != 3 || ot->shape.d[1] != d->context || ot->shape.d[2] != d->vocab) {
+      diag_error(at, "model '%s' outputs %s, but a language model over data '%s' outputs f32[B, %lld, %lld]: a "
+                     "score for each of the %lld tokens at each of the %lld positions", model->name,
+                 type_str(ot, ts, sizeof ts), d->name, (long long)d->context, (long long)d->vocab,
+                 (long long)d->vocab, (long long)d->context);
+      return -1;
+    }
+  } else {
+    /* real-valued targets shaped like the model's output: [B] or [B, k] */
+    if (ot->dtype != DT_F32 || ot->shape.rank < 1 || ot->shape.rank > 2 || ot->shape.d[0] != IR_DIM_B) {
+      diag_error(at, "model '%s' outputs %s, but data '%s' has real-valued targets: the model outputs f32[B] "
+                     "or f32[B, k] predictions", model->name, type_str(ot, ts, sizeof ts), d->name);
+      return -1;
+    }
+    d->target_size = shape_numel(&ot->shape, 1);
+    e->prog->label_type = *ot;
+    y = elab_node(e, IR_INPUT, 0, NULL, yia, NULL, ot, d->loc);
+    e->g->nodes[y].name = "y";
   }
   *out_node = out.node;
   *label_node = y;
@@ -784,19 +872,26 @@ static bool train_settings(Elab *e, const TrainEntries *te, IrProgram *p) {
                                      epochs))
     ok = false;
   if (te->target) {
+    /* accuracy >= 0.88 (higher is better), or loss <= 1.5 (lower is better) */
     const Expr *x = te->target->value;
-    if (x->kind != EX_BINARY || x->op != OP_GE || x->lhs->kind != EX_NAME || strcmp(x->lhs->str, "accuracy")) {
-      diag_error(expr_start(x), "the target must be of the form: accuracy >= 0.88");
+    bool acc = x->kind == EX_BINARY && x->op == OP_GE && x->lhs->kind == EX_NAME && !strcmp(x->lhs->str, "accuracy");
+    bool loss = x->kind == EX_BINARY && x->op == OP_LE && x->lhs->kind == EX_NAME && !strcmp(x->lhs->str, "loss");
+    if (!acc && !loss) {
+      diag_error(expr_start(x), "the target must be of the form: accuracy >= 0.88 (for classes) or loss <= 1.5");
       ok = false;
-    } else {
+    } else if (acc) {
       Value v = elab_expr(e, x->rhs);
+      p->goal = GOAL_ACCURACY;
       if ((v.kind == V_INT || v.kind == V_FLOAT) && v.num > 1 && v.num <= 100) {
         diag_error(v.loc, "the target accuracy is a fraction in (0, 1], not %g (for %g%%, write %g)", v.num,
                    v.num, v.num / 100);
         ok = false;
-      } else if (!eval_number(e, v, 1e-9, 1, &p->target_accuracy, "the target accuracy")) {
+      } else if (!eval_number(e, v, 1e-9, 1, &p->target, "the target accuracy")) {
         ok = false;
       }
+    } else {
+      p->goal = GOAL_LOSS;
+      if (!eval_number(e, elab_expr(e, x->rhs), -1e30, 1e30, &p->target, "the target loss")) ok = false;
     }
   }
   return ok;
@@ -859,17 +954,24 @@ IrProgram *sema_program(Sema *s) {
       p->predict = rw.dst;
       free(rw.map);
       ir_dce(&p->predict);
+      /* accuracy: rows (or positions, for sequences) whose top score is the label */
       const Type *ot = &p->eval.nodes[eout].type;
-      if (ot->shape.rank == 2 && ot->shape.d[1] == p->data.classes) {
+      bool classes = (p->data.target == TARGET_CLASS && ot->shape.rank == 2 && ot->shape.d[1] == p->data.classes) ||
+                     p->data.target == TARGET_SEQUENCE;
+      if (classes) {
         e.role = ROLE_EVAL;
         int c = elab_node(&e, IR_CORRECT, 2, (int[]){eout, ey}, NULL, NULL, NULL, model->loc);
         int64_t oa[IR_MAX_IA] = {OUT_CORRECT};
         elab_node(&e, IR_OUTPUT, 1, &c, oa, NULL, NULL, model->loc);
-      } else if (p->target_accuracy > 0) {
+      } else if (p->goal == GOAL_ACCURACY) {
         char ts[128];
-        diag_error(te.target->loc, "an accuracy target needs a model that outputs [B, %lld] class scores; "
-                                   "'%s' outputs %s", (long long)p->data.classes, model->name,
-                   type_str(ot, ts, sizeof ts));
+        if (p->data.target == TARGET_REAL)
+          diag_error(te.target->loc, "data '%s' has real-valued targets, so there is no accuracy; use a loss "
+                                     "target such as: target = loss <= 0.5", p->data.name);
+        else
+          diag_error(te.target->loc, "an accuracy target needs a model that outputs [B, %lld] class scores; "
+                                     "'%s' outputs %s", (long long)p->data.classes, model->name,
+                     type_str(ot, ts, sizeof ts));
       }
     }
   }

@@ -129,7 +129,7 @@ int *ir_use_counts(const IrGraph *g) {
 IrProgram *ir_program_new(void) {
   IrProgram *p = xcalloc(1, sizeof(IrProgram));
   p->arena = arena_new();
-  p->target_accuracy = -1;
+  p->goal = GOAL_NONE;
   return p;
 }
 

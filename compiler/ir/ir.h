@@ -181,17 +181,26 @@ typedef struct IrLayer {
   int nparams;       /* trainable parameters it owns */
 } IrLayer;
 
-/* DATA_IDX, DATA_CSV, DATA_NPY, DATA_SYNTHETIC (ASTRT_DATA_KINDS). */
+/* DATA_IDX, DATA_CSV, DATA_NPY, DATA_SYNTHETIC, DATA_TEXT, DATA_TOKENS (ASTRT_DATA_KINDS). */
 typedef enum DataKind { ASTRT_DATA_KINDS(IR_ABI_ENUMERATOR) } DataKind;
+/* TARGET_CLASS, TARGET_SEQUENCE, TARGET_REAL (ASTRT_TARGET_KINDS): what y holds per example */
+typedef enum TargetKind { ASTRT_TARGET_KINDS(IR_ABI_ENUMERATOR) } TargetKind;
+/* GOAL_NONE, GOAL_ACCURACY, GOAL_LOSS (ASTRT_GOALS): the metric of `target = ...` */
+typedef enum IrGoal { ASTRT_GOALS(IR_ABI_ENUMERATOR) } IrGoal;
 
 typedef struct DataSpec {
   const char *name;      /* the data item's name */
   DataKind kind;
-  const char *source;    /* data set name or directory (idx), file path (csv) */
+  const char *source;    /* data set name or directory (idx), file path (csv, npy, tokens), text source */
   const char *y_source;  /* npy labels path */
-  const char *test_source;    /* csv/npy test file; NULL: hold out 10% of train */
+  const char *test_source;    /* test file; NULL: hold out `holdout` of the training data */
   const char *test_y_source;
-  Shape x_shape;         /* one example, as stored */
+  Shape x_shape;         /* one example, as stored ([context] for text and tokens) */
+  DType x_dtype;         /* f32, or i32 for token ids */
+  TargetKind target;     /* what y holds per example ... */
+  int64_t target_size;   /* ... and how many values (1 for a class label, T per sequence) */
+  int64_t context, vocab;    /* text/tokens: tokens per example, token ids in [0, vocab) */
+  double holdout;        /* without a test source, the fraction of the data held out */
   int64_t classes;       /* > 0 for class labels */
   int label_column;      /* csv */
   double mean, std;      /* feature normalisation: (x - mean) / std */
@@ -252,7 +261,8 @@ typedef struct IrProgram {
   int64_t steps;                 /* ... or in optimizer steps (computed)  */
   int64_t eval_batch;
   uint64_t seed;
-  double target_accuracy;        /* <= 0: none */
+  IrGoal goal;                   /* the target's metric (GOAL_NONE: none) ... */
+  double target;                 /* ... accuracy >= target, or loss <= target */
   double loss_scale;             /* fp16 loss scaling: initial scale ...     */
   int64_t loss_scale_growth;     /* ... and clean steps before it doubles (0: off) */
   Type input_type, label_type;   /* one batch, with B */

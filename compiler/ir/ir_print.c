@@ -244,7 +244,8 @@ void ir_print_program(FILE *out, const IrProgram *p, const IrPrintOptions *opt) 
   }
   fprintf(out, "budget %" PRId64 " epochs, batch %" PRId64 ", seed %" PRIu64 "\n",
           p->epochs, p->batch, p->seed);
-  if (p->target_accuracy > 0) fprintf(out, "target accuracy >= %g\n", p->target_accuracy);
+  if (p->goal == GOAL_ACCURACY) fprintf(out, "target accuracy >= %g\n", p->target);
+  if (p->goal == GOAL_LOSS) fprintf(out, "target loss <= %g\n", p->target);
   fputc('\n', out);
   for (int i = 0; i < p->layers.len; i++) {
     const IrLayer *l = &p->layers.data[i];

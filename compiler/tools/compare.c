@@ -350,7 +350,7 @@ static bool build_program(Compare *c, int k) {
     return false;
   }
   const IrProgram *p = comp.prog;
-  pg->target = p->target_accuracy;
+  pg->target = p->goal == GOAL_ACCURACY ? p->target : -1;
   pg->model = xstrdup(p->model_name);
   ProgramCost pc;
   cost_program_with(p, &c->machine, &c->a->codegen, &pc);

@@ -30,7 +30,7 @@
 
 /* Changes with every change to this file's rows; astrt_train refuses a
  * descriptor of another version. */
-#define ASTRT_ABI_VERSION 7
+#define ASTRT_ABI_VERSION 8
 #define ASTRT_DESC_MAX_RANK 6
 
 /* a shape, dimensions past the rank 0 */
@@ -104,7 +104,22 @@ typedef int64_t astrt_dims[ASTRT_DESC_MAX_RANK];
   X(ASTRT_DATA_IDX, DATA_IDX, "idx")                                                            \
   X(ASTRT_DATA_CSV, DATA_CSV, "csv")                                                            \
   X(ASTRT_DATA_NPY, DATA_NPY, "npy")                                                            \
-  X(ASTRT_DATA_SYNTHETIC, DATA_SYNTHETIC, "synthetic")
+  X(ASTRT_DATA_SYNTHETIC, DATA_SYNTHETIC, "synthetic")                                          \
+  X(ASTRT_DATA_TEXT, DATA_TEXT, "text")             /* bytes of text: tokens 0..255 */           \
+  X(ASTRT_DATA_TOKENS, DATA_TOKENS, "tokens")       /* token ids: uint16 files or integer NPY */
+
+/* astrt_data_desc.target: what a step's y holds per example */
+#define ASTRT_TARGET_KINDS(X)                                                                   \
+  X(ASTRT_TARGET_CLASS, TARGET_CLASS, "class")      /* one i32 class label */                    \
+  X(ASTRT_TARGET_SEQUENCE, TARGET_SEQUENCE, "sequence") /* an i32 label per position: the next   \
+                                                       token after each of the context's */     \
+  X(ASTRT_TARGET_REAL, TARGET_REAL, "real")         /* target_size f32 values (regression) */
+
+/* astrt_program.goal: what `target = ...` asks for */
+#define ASTRT_GOALS(X)                                                                          \
+  X(ASTRT_GOAL_NONE, GOAL_NONE, "none")                                                         \
+  X(ASTRT_GOAL_ACCURACY, GOAL_ACCURACY, "accuracy") /* test accuracy >= target */                \
+  X(ASTRT_GOAL_LOSS, GOAL_LOSS, "loss")             /* test loss <= target */
 
 /* the runtime's enumerator of a row */
 #define ASTRT_ABI_ENUMERATOR(rt, ir, name) rt,
@@ -116,6 +131,8 @@ typedef enum astrt_init_kind { ASTRT_INIT_KINDS(ASTRT_ABI_ENUMERATOR) } astrt_in
 typedef enum astrt_node_role { ASTRT_NODE_ROLES(ASTRT_ABI_ENUMERATOR) } astrt_node_role;
 typedef enum astrt_dtype { ASTRT_DTYPES(ASTRT_ABI_ENUMERATOR) } astrt_dtype;
 typedef enum astrt_data_kind { ASTRT_DATA_KINDS(ASTRT_ABI_ENUMERATOR) } astrt_data_kind;
+typedef enum astrt_target_kind { ASTRT_TARGET_KINDS(ASTRT_ABI_ENUMERATOR) } astrt_target_kind;
+typedef enum astrt_goal { ASTRT_GOALS(ASTRT_ABI_ENUMERATOR) } astrt_goal;
 
 /* ---- the descriptor structs (astrt_program.h) ---------------------------------- */
 
@@ -177,16 +194,22 @@ typedef enum astrt_data_kind { ASTRT_DATA_KINDS(ASTRT_ABI_ENUMERATOR) } astrt_da
   F(const astrt_node_desc *, nodes, ptr)                                                        \
   F(int64_t, n, i64)
 
-/* The training data. */
+/* The training data. An example is x (rank, dims: example_size values of
+ * x_dtype) and its target y (target_size values: one class label, a label per
+ * position, or reals). Text and token data are sequences: an example is a
+ * window of context + 1 tokens, x its first context tokens (i32) and y the
+ * next token after each of them (TARGET_SEQUENCE); training windows start at
+ * random offsets, test windows are the held-out split's non-overlapping ones. */
 #define ASTRT_DATA_DESC_FIELDS(F)                                                               \
   F(int32_t, kind, i32)          /* astrt_data_kind */                                          \
   F(int32_t, label_column, i32)  /* csv */                                                      \
-  F(const char *, source, ptr)   /* idx: data set name or directory; csv/npy: file */           \
+  F(const char *, source, ptr)   /* idx: data set name or directory; csv/npy/tokens: file;      \
+                                    text: a file, a directory or a known corpus ("fortunes") */ \
   F(const char *, y_source, ptr) /* npy: labels file */                                         \
-  F(const char *, test_source, ptr) /* csv/npy: test file ("" : hold out 10% of train) */       \
+  F(const char *, test_source, ptr) /* csv/npy/text/tokens: test file ("": hold out a part) */  \
   F(const char *, test_y_source, ptr)                                                           \
   F(int32_t, rank, i32)          /* one example, as the model sees it */                        \
-  F(int32_t, pad_, i32)                                                                         \
+  F(int32_t, x_dtype, i32)       /* astrt_dtype of x: f32, or i32 (tokens) */                   \
   F(astrt_dims, dims, dims)                                                                     \
   F(int64_t, example_size, i64)  /* elements of one example */                                  \
   F(int64_t, classes, i64)                                                                      \
@@ -194,7 +217,13 @@ typedef enum astrt_data_kind { ASTRT_DATA_KINDS(ASTRT_ABI_ENUMERATOR) } astrt_da
   F(double, std, f64)                                                                           \
   F(int64_t, synth_train, i64)                                                                  \
   F(int64_t, synth_test, i64)                                                                   \
-  F(uint64_t, synth_seed, i64)
+  F(uint64_t, synth_seed, i64)                                                                  \
+  F(int32_t, target, i32)        /* astrt_target_kind */                                        \
+  F(int32_t, pad_, i32)                                                                         \
+  F(int64_t, target_size, i64)   /* values of y per example (1 for a class label) */            \
+  F(int64_t, context, i64)       /* text/tokens: tokens per example (T) */                      \
+  F(int64_t, vocab, i64)         /* text/tokens: token ids are in [0, vocab) (256 for text) */   \
+  F(double, holdout, f64)        /* without a test source: the fraction of the data held out */
 
 /* The program. Prediction (predict): the evaluation-mode forward pass only
  * (no loss, no backward), x rows in, output_size floats per example written
@@ -222,7 +251,9 @@ typedef enum astrt_data_kind { ASTRT_DATA_KINDS(ASTRT_ABI_ENUMERATOR) } astrt_da
   F(int64_t, epochs, i64)        /* budget in epochs, or 0 ... */                               \
   F(int64_t, steps, i64)         /* ... in optimizer steps */                                   \
   F(uint64_t, seed, i64)                                                                        \
-  F(double, target_accuracy, f64) /* <= 0: none */                                              \
+  F(int32_t, goal, i32)          /* astrt_goal: the target's metric */                          \
+  F(int32_t, pad_, i32)                                                                         \
+  F(double, target, f64)         /* test accuracy >= target, or test loss <= target */          \
   F(const char *, optimizer, ptr) /* a one-line description, for the log */                     \
   F(astrt_step_fn, predict, ptr) /* prediction, see above */                                    \
   F(int64_t, predict_work_bytes, i64)                                                           \

@@ -24,13 +24,14 @@ extern "C" {
 /* A compiled step (training phase or evaluation):
  *   vars     the variable arena (parameters, state, optimizer slots)
  *   work     scratch for activations and gradients, work_bytes long
- *   x        [rows, example...] features as f32
- *   y        [rows] class labels
+ *   x        [rows, example...] features: f32, or i32 token ids (data.x_dtype)
+ *   y        [rows, target_size] targets (data.target): i32 class labels, i32
+ *            labels per position (the next tokens), or f32 values
  *   rows     examples in this batch (at most the phase's batch)
  *   scalars  [ASTRT_NUM_SCALARS], ASTRT_SC_* (astrt_abi.h)
  *   outputs  [ASTRT_NUM_OUTPUTS], ASTRT_OUT_* (astrt_abi.h)
  *   seed     key of the dropout masks */
-typedef void (*astrt_step_fn)(void *vars, void *work, const float *x, const int32_t *y,
+typedef void (*astrt_step_fn)(void *vars, void *work, const void *x, const void *y,
                               int64_t rows, const float *scalars, float *outputs,
                               uint64_t seed);
 
