@@ -81,6 +81,7 @@ static void check_update(Verifier *v, int i, int64_t *written_at) {
     for (int k = 1; k <= 2; k++)
       if (var_ok(v, i, n->ia[k], VAR_OPT)) {
         operand_is_var(v, i, 1 + k, n->ia[k]);
+        if (written_at[n->ia[k]] >= 0) problem(v, i, "%s is written twice", v->p->vars.data[n->ia[k]].name);
         written_at[n->ia[k]] = i;
       }
   }

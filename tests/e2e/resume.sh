@@ -45,7 +45,10 @@ echo "final weights bit-identical to the uninterrupted run"
 # the metrics log continues cleanly: same evaluations as the reference (timings aside)
 /usr/bin/python3 - "$tmp/ref.jsonl" "$tmp/m.jsonl" <<'PY'
 import json, sys
-a, b = ([json.loads(l) for l in open(p)] for p in sys.argv[1:])
+a, b = ([json.loads(l) for l in open(p) if l.strip()] for p in sys.argv[1:])
+# two empty logs would be "the same": the reference must have evaluations
+if not any(r.get("event") == "eval" for r in a) or a[-1].get("event") != "end":
+    sys.exit(f"the reference metrics log has no evaluation or no end line ({len(a)} lines)")
 strip = lambda r: {k: v for k, v in r.items() if "seconds" not in k and k != "time_to_target"}
 if [strip(r) for r in a] != [strip(r) for r in b]:
     sys.exit("the resumed metrics log differs from the reference")

@@ -3,116 +3,31 @@
  * the counter-based random number generator (runtime/data_*.c, rng.c).
  *
  * Fixture files are written at test time into a fresh directory made with
- * mkdtemp (removed afterwards). The Fashion-MNIST test runs only when
- * /usr/share/datasets/fashion-mnist exists (apt-get install
- * dataset-fashion-mnist) and passes with a note otherwise.
+ * mkdtemp (removed afterwards; test_fixtures.h). Two suites need the
+ * machine's /usr/share/datasets and are ctest entries of their own, skipped
+ * (exit 77, "SKIP: reason") where it does not fit:
+ *   test_data fashion_mnist  loads the real Fashion-MNIST (apt-get install
+ *                            dataset-fashion-mnist);
+ *   test_data package_hint   the "apt-get install dataset-NAME" hint for a
+ *                            known data set that is not installed (needs
+ *                            fashion-mnist or mnist to be absent).
  */
 #ifndef _GNU_SOURCE
-#define _GNU_SOURCE  /* mkdtemp, nftw, setenv, truncate */
+#define _GNU_SOURCE  /* setenv, truncate */
 #endif
 #include "astrt.h"
 
 #include <check.h>
-#include <ftw.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <zlib.h>
 
-#define FASHION_DIR "/usr/share/datasets/fashion-mnist"
-
-/* ---- fixture directory -------------------------------------------------- */
-
-static char tmpdir[512];
-
-static void setup(void) {
-  const char *base = getenv("TMPDIR");
-  snprintf(tmpdir, sizeof tmpdir, "%s/astrt-test-data-XXXXXX",
-           base && *base ? base : "/tmp");
-  ck_assert_ptr_nonnull(mkdtemp(tmpdir));
-}
-
-static int remove_entry(const char *path, const struct stat *sb, int flag,
-                        struct FTW *ftw) {
-  (void)sb, (void)flag, (void)ftw;
-  return remove(path);
-}
-
-static void teardown(void) {
-  nftw(tmpdir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-/* tmpdir/name, in one of a few rotating buffers. */
-static const char *tpath(const char *name) {
-  static char bufs[8][1024];
-  static int next;
-  char *buf = bufs[next++ % 8];
-  snprintf(buf, sizeof bufs[0], "%s/%s", tmpdir, name);
-  return buf;
-}
-
-static void write_bytes(const char *name, const void *data, size_t len) {
-  FILE *f = fopen(tpath(name), "wb");
-  ck_assert_ptr_nonnull(f);
-  ck_assert_uint_eq(fwrite(data, 1, len, f), len);
-  ck_assert_int_eq(fclose(f), 0);
-}
-
-static void write_text(const char *name, const char *text) {
-  write_bytes(name, text, strlen(text));
-}
-
-static void write_gz(const char *name, const void *data, size_t len) {
-  gzFile gz = gzopen(tpath(name), "wb");
-  ck_assert_ptr_nonnull(gz);
-  ck_assert_int_eq(gzwrite(gz, data, (unsigned)len), (int)len);
-  ck_assert_int_eq(gzclose(gz), Z_OK);
-}
-
-static void make_dir(const char *name) {
-  ck_assert_int_eq(mkdir(tpath(name), 0755), 0);
-}
-
-static long file_size(const char *name) {
-  struct stat sb;
-  ck_assert_int_eq(stat(tpath(name), &sb), 0);
-  return (long)sb.st_size;
-}
-
-/* Asserts that the last error message contains `part`. */
-#define ck_assert_error_has(part)                                           \
-  ck_assert_msg(strstr(astrt_last_error(), (part)) != NULL,                 \
-                "error message lacks \"%s\": %s", (part), astrt_last_error())
+#include "test_fixtures.h"
 
 /* ---- IDX fixtures ------------------------------------------------------- */
-
-static size_t put_be32(unsigned char *p, uint32_t v) {
-  p[0] = (unsigned char)(v >> 24);
-  p[1] = (unsigned char)(v >> 16);
-  p[2] = (unsigned char)(v >> 8);
-  p[3] = (unsigned char)v;
-  return 4;
-}
-
-/* Writes an IDX file: header (type, rank, dims), then `len` payload bytes
- * (already big-endian), raw or gzip-compressed. */
-static void write_idx(const char *name, int type, int rank,
-                      const uint32_t *dims, const void *payload, size_t len,
-                      int gz) {
-  size_t size = 4 + 4 * (size_t)rank + len;
-  unsigned char *buf = malloc(size);
-  ck_assert_ptr_nonnull(buf);
-  unsigned char *p = buf;
-  *p++ = 0, *p++ = 0, *p++ = (unsigned char)type, *p++ = (unsigned char)rank;
-  for (int i = 0; i < rank; i++) p += put_be32(p, dims[i]);
-  if (len) memcpy(p, payload, len);
-  if (gz) write_gz(name, buf, size);
-  else write_bytes(name, buf, size);
-  free(buf);
-}
 
 static const unsigned char images3[12] = {0, 255, 128, 7, 1, 2, 3, 4,
                                           10, 20, 30, 40};
@@ -121,11 +36,11 @@ static const unsigned char labels3[3] = {2, 0, 1};
 static const uint32_t labels3_dims[1] = {3};
 
 static void write_images3(const char *name, int gz) {
-  write_idx(name, 0x08, 3, images3_dims, images3, sizeof images3, gz);
+  fx_write_idx(fx_path(name), 0x08, 3, images3_dims, images3, sizeof images3, gz);
 }
 
 static void write_labels3(const char *name, int gz) {
-  write_idx(name, 0x08, 1, labels3_dims, labels3, sizeof labels3, gz);
+  fx_write_idx(fx_path(name), 0x08, 1, labels3_dims, labels3, sizeof labels3, gz);
 }
 
 static void check_split3(const astrt_split *s) {
@@ -155,7 +70,7 @@ static void load_split3(const char *img, const char *lab, int gz) {
   write_images3(img, gz);
   write_labels3(lab, gz);
   astrt_split s;
-  ck_assert_int_eq(astrt_load_idx(tpath(img), tpath(lab), &s), ASTRT_OK);
+  ck_assert_int_eq(astrt_load_idx(fx_path(img), fx_path(lab), &s), ASTRT_OK);
   check_split3(&s);
   astrt_split_free(&s);
 }
@@ -176,7 +91,7 @@ END_TEST
 START_TEST(test_idx_gzip) {
   load_split3("img.gz", "lab.gz", 1);
   unsigned char magic[2];
-  FILE *f = fopen(tpath("img.gz"), "rb");
+  FILE *f = fopen(fx_path("img.gz"), "rb");
   ck_assert_ptr_nonnull(f);
   ck_assert_uint_eq(fread(magic, 1, 2, f), 2);
   fclose(f);
@@ -189,7 +104,7 @@ START_TEST(test_idx_gzip_detected_by_magic) {
   write_labels3("labels.gz", 0);     /* raw despite .gz  */
   astrt_split s;
   ck_assert_int_eq(
-      astrt_load_idx(tpath("images.idx"), tpath("labels.gz"), &s), ASTRT_OK);
+      astrt_load_idx(fx_path("images.idx"), fx_path("labels.gz"), &s), ASTRT_OK);
   check_split3(&s);
   astrt_split_free(&s);
 }
@@ -198,7 +113,7 @@ END_TEST
 START_TEST(test_idx_array_u8_unscaled) {
   write_images3("img", 0);
   astrt_array a;
-  ck_assert_int_eq(astrt_load_idx_array(tpath("img"), &a), ASTRT_OK);
+  ck_assert_int_eq(astrt_load_idx_array(fx_path("img"), &a), ASTRT_OK);
   ck_assert_int_eq(a.elem, ASTRT_ELEM_U8);
   ck_assert_int_eq(a.n, 3);
   ck_assert_float_eq(a.scale, 1.0f);
@@ -212,22 +127,22 @@ START_TEST(test_idx_array_int_types) {
   static const unsigned char i16[4] = {0xff, 0xfe, 0x01, 0x00};
   static const unsigned char i32[8] = {0x80, 0, 0, 0, 0, 0, 0x01, 0x02};
   uint32_t d3 = 3, d2 = 2;
-  write_idx("i8", 0x09, 1, &d3, i8, sizeof i8, 0);
-  write_idx("i16", 0x0B, 1, &d2, i16, sizeof i16, 1);
-  write_idx("i32", 0x0C, 1, &d2, i32, sizeof i32, 0);
+  fx_write_idx(fx_path("i8"), 0x09, 1, &d3, i8, sizeof i8, 0);
+  fx_write_idx(fx_path("i16"), 0x0B, 1, &d2, i16, sizeof i16, 1);
+  fx_write_idx(fx_path("i32"), 0x0C, 1, &d2, i32, sizeof i32, 0);
   astrt_array a;
-  ck_assert_int_eq(astrt_load_idx_array(tpath("i8"), &a), ASTRT_OK);
+  ck_assert_int_eq(astrt_load_idx_array(fx_path("i8"), &a), ASTRT_OK);
   ck_assert_int_eq(a.elem, ASTRT_ELEM_I32);
   ck_assert_int_eq(a.rank, 0);
   ck_assert_int_eq(a.n, 3);
   const int32_t *v = a.data;
   ck_assert(v[0] == -1 && v[1] == 127 && v[2] == -128);
   astrt_array_free(&a);
-  ck_assert_int_eq(astrt_load_idx_array(tpath("i16"), &a), ASTRT_OK);
+  ck_assert_int_eq(astrt_load_idx_array(fx_path("i16"), &a), ASTRT_OK);
   v = a.data;
   ck_assert(a.n == 2 && v[0] == -2 && v[1] == 256);
   astrt_array_free(&a);
-  ck_assert_int_eq(astrt_load_idx_array(tpath("i32"), &a), ASTRT_OK);
+  ck_assert_int_eq(astrt_load_idx_array(fx_path("i32"), &a), ASTRT_OK);
   v = a.data;
   ck_assert(a.n == 2 && v[0] == INT32_MIN && v[1] == 258);
   astrt_array_free(&a);
@@ -241,17 +156,17 @@ START_TEST(test_idx_array_float_types) {
                                         0x99, 0x9a, 0xc0, 0x59, 0, 0,
                                         0, 0, 0, 0};
   uint32_t dims[2] = {1, 2};
-  write_idx("f32", 0x0D, 2, dims, f32, sizeof f32, 0);
-  write_idx("f64", 0x0E, 2, dims, f64, sizeof f64, 1);
+  fx_write_idx(fx_path("f32"), 0x0D, 2, dims, f32, sizeof f32, 0);
+  fx_write_idx(fx_path("f64"), 0x0E, 2, dims, f64, sizeof f64, 1);
   astrt_array a;
-  ck_assert_int_eq(astrt_load_idx_array(tpath("f32"), &a), ASTRT_OK);
+  ck_assert_int_eq(astrt_load_idx_array(fx_path("f32"), &a), ASTRT_OK);
   ck_assert_int_eq(a.elem, ASTRT_ELEM_F32);
   ck_assert(a.rank == 1 && a.dims[0] == 2 && a.n == 1);
   const float *v = a.data;
   ck_assert_float_eq(v[0], 1.5f);
   ck_assert_float_eq(v[1], -2.25f);
   astrt_array_free(&a);
-  ck_assert_int_eq(astrt_load_idx_array(tpath("f64"), &a), ASTRT_OK);
+  ck_assert_int_eq(astrt_load_idx_array(fx_path("f64"), &a), ASTRT_OK);
   v = a.data;
   ck_assert_float_eq(v[0], 0.1f);
   ck_assert_float_eq(v[1], -100.0f);
@@ -262,20 +177,20 @@ END_TEST
 START_TEST(test_idx_nonfinite_float) {
   static const unsigned char nan32[4] = {0x7f, 0xc0, 0, 0};
   uint32_t d = 1;
-  write_idx("nan", 0x0D, 1, &d, nan32, 4, 0);
+  fx_write_idx(fx_path("nan"), 0x0D, 1, &d, nan32, 4, 0);
   astrt_array a;
-  ck_assert_int_eq(astrt_load_idx_array(tpath("nan"), &a), ASTRT_ERR_FORMAT);
+  ck_assert_int_eq(astrt_load_idx_array(fx_path("nan"), &a), ASTRT_ERR_FORMAT);
   ck_assert_error_has("element 0");
   ck_assert_ptr_null(a.data);
 }
 END_TEST
 
 START_TEST(test_idx_truncated_raw) {
-  write_idx("short", 0x08, 3, images3_dims, images3, 5, 0);
+  fx_write_idx(fx_path("short"), 0x08, 3, images3_dims, images3, 5, 0);
   astrt_array a;
-  ck_assert_int_eq(astrt_load_idx_array(tpath("short"), &a),
+  ck_assert_int_eq(astrt_load_idx_array(fx_path("short"), &a),
                    ASTRT_ERR_FORMAT);
-  ck_assert_error_has(tpath("short"));
+  ck_assert_error_has(fx_path("short"));
   ck_assert_error_has("truncated: header promises 12 bytes of data, file "
                       "has 5");
   ck_assert_ptr_null(a.data);
@@ -293,15 +208,15 @@ START_TEST(test_idx_truncated_gzip) {
     payload[i] = (unsigned char)(x >> 24);
   }
   uint32_t dims[2] = {N / 100, 100};
-  write_idx("full.gz", 0x08, 2, dims, payload, N, 1);
+  fx_write_idx(fx_path("full.gz"), 0x08, 2, dims, payload, N, 1);
   free(payload);
-  long size = file_size("full.gz");
+  long size = fx_file_size(fx_path("full.gz"));
   ck_assert_int_gt(size, 1000);
-  ck_assert_int_eq(truncate(tpath("full.gz"), size / 2), 0);
+  ck_assert_int_eq(truncate(fx_path("full.gz"), size / 2), 0);
   astrt_array a;
-  ck_assert_int_eq(astrt_load_idx_array(tpath("full.gz"), &a),
+  ck_assert_int_eq(astrt_load_idx_array(fx_path("full.gz"), &a),
                    ASTRT_ERR_FORMAT);
-  ck_assert_error_has(tpath("full.gz"));
+  ck_assert_error_has(fx_path("full.gz"));
   ck_assert_error_has("truncated: header promises 20000 bytes of data");
   ck_assert_error_has("gzip stream is cut short");
 }
@@ -312,9 +227,9 @@ START_TEST(test_idx_corrupt_gzip) {
   unsigned char payload[N];
   for (int i = 0; i < N; i++) payload[i] = (unsigned char)(i * 7 % 251);
   uint32_t d = N;
-  write_idx("bad.gz", 0x08, 1, &d, payload, N, 1);
-  long size = file_size("bad.gz");
-  FILE *f = fopen(tpath("bad.gz"), "r+b");
+  fx_write_idx(fx_path("bad.gz"), 0x08, 1, &d, payload, N, 1);
+  long size = fx_file_size(fx_path("bad.gz"));
+  FILE *f = fopen(fx_path("bad.gz"), "r+b");
   ck_assert_ptr_nonnull(f);
   ck_assert_int_eq(fseek(f, size - 6, SEEK_SET), 0);  /* inside the CRC */
   int byte = fgetc(f);
@@ -323,30 +238,30 @@ START_TEST(test_idx_corrupt_gzip) {
   ck_assert_int_ne(fputc(byte ^ 0xff, f), EOF);
   ck_assert_int_eq(fclose(f), 0);
   astrt_array a;
-  ck_assert_int_eq(astrt_load_idx_array(tpath("bad.gz"), &a),
+  ck_assert_int_eq(astrt_load_idx_array(fx_path("bad.gz"), &a),
                    ASTRT_ERR_FORMAT);
-  ck_assert_error_has(tpath("bad.gz"));
+  ck_assert_error_has(fx_path("bad.gz"));
   ck_assert_error_has("corrupt gzip data");
 }
 END_TEST
 
 START_TEST(test_idx_truncated_header) {
   static const unsigned char head[6] = {0, 0, 0x08, 3, 0, 0};
-  write_bytes("head", head, sizeof head);
+  fx_write_bytes(fx_path("head"), head, sizeof head);
   astrt_array a;
-  ck_assert_int_eq(astrt_load_idx_array(tpath("head"), &a), ASTRT_ERR_FORMAT);
+  ck_assert_int_eq(astrt_load_idx_array(fx_path("head"), &a), ASTRT_ERR_FORMAT);
   ck_assert_error_has("truncated: the file has 6 bytes, its IDX header needs "
                       "16");
 }
 END_TEST
 
 START_TEST(test_idx_hint_names_package) {
-  make_dir("fashion-mnist");
-  write_idx("fashion-mnist/train-labels-idx1-ubyte", 0x08, 1, labels3_dims,
+  fx_make_dir(fx_path("fashion-mnist"));
+  fx_write_idx(fx_path("fashion-mnist/train-labels-idx1-ubyte"), 0x08, 1, labels3_dims,
             labels3, 1, 0);
   astrt_array a;
   ck_assert_int_eq(
-      astrt_load_idx_array(tpath("fashion-mnist/train-labels-idx1-ubyte"), &a),
+      astrt_load_idx_array(fx_path("fashion-mnist/train-labels-idx1-ubyte"), &a),
       ASTRT_ERR_FORMAT);
   ck_assert_error_has("header promises 3 bytes of data, file has 1");
   ck_assert_error_has("reinstall dataset-fashion-mnist");
@@ -355,33 +270,33 @@ END_TEST
 
 START_TEST(test_idx_wrong_magic) {
   static const unsigned char png[16] = {0x89, 'P', 'N', 'G', 13, 10, 26, 10};
-  write_bytes("png", png, sizeof png);
+  fx_write_bytes(fx_path("png"), png, sizeof png);
   astrt_array a;
-  ck_assert_int_eq(astrt_load_idx_array(tpath("png"), &a), ASTRT_ERR_FORMAT);
-  ck_assert_error_has(tpath("png"));
+  ck_assert_int_eq(astrt_load_idx_array(fx_path("png"), &a), ASTRT_ERR_FORMAT);
+  ck_assert_error_has(fx_path("png"));
   ck_assert_error_has("not an IDX file: magic 89 50 4e 47");
 }
 END_TEST
 
 START_TEST(test_idx_bad_type) {
-  write_idx("t0a", 0x0A, 1, labels3_dims, labels3, 3, 0);
+  fx_write_idx(fx_path("t0a"), 0x0A, 1, labels3_dims, labels3, 3, 0);
   astrt_array a;
-  ck_assert_int_eq(astrt_load_idx_array(tpath("t0a"), &a), ASTRT_ERR_FORMAT);
+  ck_assert_int_eq(astrt_load_idx_array(fx_path("t0a"), &a), ASTRT_ERR_FORMAT);
   ck_assert_error_has("unsupported IDX element type 0x0a");
 }
 END_TEST
 
 START_TEST(test_idx_bad_rank) {
   uint32_t ones[8] = {1, 1, 1, 1, 1, 1, 1, 1};
-  write_idx("r0", 0x08, 0, NULL, labels3, 1, 0);
-  write_idx("r8", 0x08, 8, ones, labels3, 1, 0);
-  write_idx("r7", 0x08, 7, ones, labels3, 1, 0);
+  fx_write_idx(fx_path("r0"), 0x08, 0, NULL, labels3, 1, 0);
+  fx_write_idx(fx_path("r8"), 0x08, 8, ones, labels3, 1, 0);
+  fx_write_idx(fx_path("r7"), 0x08, 7, ones, labels3, 1, 0);
   astrt_array a;
-  ck_assert_int_eq(astrt_load_idx_array(tpath("r0"), &a), ASTRT_ERR_FORMAT);
+  ck_assert_int_eq(astrt_load_idx_array(fx_path("r0"), &a), ASTRT_ERR_FORMAT);
   ck_assert_error_has("unsupported IDX rank 0");
-  ck_assert_int_eq(astrt_load_idx_array(tpath("r8"), &a), ASTRT_ERR_FORMAT);
+  ck_assert_int_eq(astrt_load_idx_array(fx_path("r8"), &a), ASTRT_ERR_FORMAT);
   ck_assert_error_has("unsupported IDX rank 8");
-  ck_assert_int_eq(astrt_load_idx_array(tpath("r7"), &a), ASTRT_OK);
+  ck_assert_int_eq(astrt_load_idx_array(fx_path("r7"), &a), ASTRT_OK);
   ck_assert_int_eq(a.rank, ASTRT_MAX_RANK);
   astrt_array_free(&a);
 }
@@ -389,15 +304,15 @@ END_TEST
 
 START_TEST(test_idx_absurd_size) {
   uint32_t dims[3] = {0xffffffffu, 0xffffffffu, 0xffffffffu};
-  write_idx("huge", 0x0D, 3, dims, images3, 12, 1);
+  fx_write_idx(fx_path("huge"), 0x0D, 3, dims, images3, 12, 1);
   astrt_array a;
-  ck_assert_int_eq(astrt_load_idx_array(tpath("huge"), &a), ASTRT_ERR_FORMAT);
+  ck_assert_int_eq(astrt_load_idx_array(fx_path("huge"), &a), ASTRT_ERR_FORMAT);
   ck_assert_error_has("4294967295x4294967295x4294967295");
   ck_assert_error_has("2^40");
   /* just under the limit: refused as truncated, without allocating 1 TB */
   uint32_t big[2] = {1u << 20, 1u << 20};
-  write_idx("big", 0x08, 2, big, images3, 12, 0);
-  ck_assert_int_eq(astrt_load_idx_array(tpath("big"), &a), ASTRT_ERR_FORMAT);
+  fx_write_idx(fx_path("big"), 0x08, 2, big, images3, 12, 0);
+  ck_assert_int_eq(astrt_load_idx_array(fx_path("big"), &a), ASTRT_ERR_FORMAT);
   ck_assert_error_has("header promises 1099511627776 bytes of data, file "
                       "has 12");
 }
@@ -407,9 +322,9 @@ START_TEST(test_idx_trailing_data_rejected) {
   unsigned char more[13];
   memcpy(more, images3, 12);
   more[12] = 99;
-  write_idx("more", 0x08, 3, images3_dims, more, sizeof more, 1);
+  fx_write_idx(fx_path("more"), 0x08, 3, images3_dims, more, sizeof more, 1);
   astrt_array a;
-  ck_assert_int_eq(astrt_load_idx_array(tpath("more"), &a), ASTRT_ERR_FORMAT);
+  ck_assert_int_eq(astrt_load_idx_array(fx_path("more"), &a), ASTRT_ERR_FORMAT);
   ck_assert_error_has("more data follows the 12 bytes its header promises");
 }
 END_TEST
@@ -417,12 +332,12 @@ END_TEST
 START_TEST(test_idx_count_mismatch) {
   uint32_t two = 2;
   write_images3("img", 0);
-  write_idx("lab", 0x08, 1, &two, labels3, 2, 0);
+  fx_write_idx(fx_path("lab"), 0x08, 1, &two, labels3, 2, 0);
   astrt_split s;
-  ck_assert_int_eq(astrt_load_idx(tpath("img"), tpath("lab"), &s),
+  ck_assert_int_eq(astrt_load_idx(fx_path("img"), fx_path("lab"), &s),
                    ASTRT_ERR_MISMATCH);
-  ck_assert_error_has(tpath("img"));
-  ck_assert_error_has(tpath("lab"));
+  ck_assert_error_has(fx_path("img"));
+  ck_assert_error_has(fx_path("lab"));
   ck_assert_error_has("holds 3 examples");
   ck_assert_error_has("holds 2");
   ck_assert_ptr_null(s.x.data);
@@ -433,9 +348,9 @@ END_TEST
 START_TEST(test_idx_negative_label) {
   static const unsigned char lab[3] = {1, 0xff, 0};
   write_images3("img", 0);
-  write_idx("lab", 0x09, 1, labels3_dims, lab, 3, 0);
+  fx_write_idx(fx_path("lab"), 0x09, 1, labels3_dims, lab, 3, 0);
   astrt_split s;
-  ck_assert_int_eq(astrt_load_idx(tpath("img"), tpath("lab"), &s),
+  ck_assert_int_eq(astrt_load_idx(fx_path("img"), fx_path("lab"), &s),
                    ASTRT_ERR_FORMAT);
   ck_assert_error_has("example 1 has label -1");
 }
@@ -444,24 +359,24 @@ END_TEST
 START_TEST(test_idx_missing_file) {
   write_labels3("lab", 0);
   astrt_split s;
-  ck_assert_int_eq(astrt_load_idx(tpath("nope"), tpath("lab"), &s),
+  ck_assert_int_eq(astrt_load_idx(fx_path("nope"), fx_path("lab"), &s),
                    ASTRT_ERR_NOTFOUND);
-  ck_assert_error_has(tpath("nope"));
+  ck_assert_error_has(fx_path("nope"));
   ck_assert_error_has("No such file or directory");
 }
 END_TEST
 
 START_TEST(test_idx_dir) {
-  make_dir("set");
+  fx_make_dir(fx_path("set"));
   write_images3("set/train-images-idx3-ubyte", 0);
   write_labels3("set/train-labels-idx1-ubyte.gz", 1);
   static const unsigned char timg[4] = {9, 8, 7, 6};
   static const unsigned char tlab[1] = {4};
   uint32_t tdims[3] = {1, 2, 2}, tn = 1;
-  write_idx("set/t10k-images-idx3-ubyte.gz", 0x08, 3, tdims, timg, 4, 1);
-  write_idx("set/t10k-labels-idx1-ubyte", 0x08, 1, &tn, tlab, 1, 0);
+  fx_write_idx(fx_path("set/t10k-images-idx3-ubyte.gz"), 0x08, 3, tdims, timg, 4, 1);
+  fx_write_idx(fx_path("set/t10k-labels-idx1-ubyte"), 0x08, 1, &tn, tlab, 1, 0);
   astrt_split train, test;
-  ck_assert_int_eq(astrt_load_idx_dir(tpath("set"), &train, &test), ASTRT_OK);
+  ck_assert_int_eq(astrt_load_idx_dir(fx_path("set"), &train, &test), ASTRT_OK);
   check_split3(&train);
   ck_assert_int_eq(test.x.n, 1);
   ck_assert_mem_eq(test.x.data, timg, 4);
@@ -473,36 +388,36 @@ START_TEST(test_idx_dir) {
 END_TEST
 
 START_TEST(test_idx_dir_missing_member) {
-  make_dir("set");
+  fx_make_dir(fx_path("set"));
   write_images3("set/train-images-idx3-ubyte", 0);
   write_labels3("set/train-labels-idx1-ubyte", 0);
   write_images3("set/t10k-images-idx3-ubyte", 0);
   astrt_split train, test;
-  ck_assert_int_eq(astrt_load_idx_dir(tpath("set"), &train, &test),
+  ck_assert_int_eq(astrt_load_idx_dir(fx_path("set"), &train, &test),
                    ASTRT_ERR_NOTFOUND);
   ck_assert_error_has("neither t10k-labels-idx1-ubyte nor "
                       "t10k-labels-idx1-ubyte.gz");
   ck_assert_ptr_null(train.x.data);
-  ck_assert_int_eq(astrt_load_idx_dir(tpath("none"), &train, &test),
+  ck_assert_int_eq(astrt_load_idx_dir(fx_path("none"), &train, &test),
                    ASTRT_ERR_NOTFOUND);
-  ck_assert_error_has(tpath("none"));
+  ck_assert_error_has(fx_path("none"));
 }
 END_TEST
 
 /* ---- CSV ---------------------------------------------------------------- */
 
 static astrt_split csv_ok(const char *text, int label_column) {
-  write_text("d.csv", text);
+  fx_write_text(fx_path("d.csv"), text);
   astrt_split s;
-  ck_assert_msg(astrt_load_csv(tpath("d.csv"), label_column, &s) == ASTRT_OK,
+  ck_assert_msg(astrt_load_csv(fx_path("d.csv"), label_column, &s) == ASTRT_OK,
                 "load failed: %s", astrt_last_error());
   return s;
 }
 
 static astrt_status csv_err(const char *text, int label_column) {
-  write_text("d.csv", text);
+  fx_write_text(fx_path("d.csv"), text);
   astrt_split s;
-  astrt_status st = astrt_load_csv(tpath("d.csv"), label_column, &s);
+  astrt_status st = astrt_load_csv(fx_path("d.csv"), label_column, &s);
   ck_assert_ptr_null(s.x.data);
   ck_assert_ptr_null(s.y.data);
   return st;
@@ -550,7 +465,7 @@ END_TEST
 START_TEST(test_csv_ragged) {
   ck_assert_int_eq(csv_err("x,y,z\n1,2,3\n4,5,6\n7,8\n", -1),
                    ASTRT_ERR_FORMAT);
-  ck_assert_error_has(tpath("d.csv"));
+  ck_assert_error_has(fx_path("d.csv"));
   ck_assert_error_has("line 4 has 2 columns, but line 2 has 3");
   ck_assert_int_eq(csv_err("1,2\n3,4,5\n", -1), ASTRT_ERR_FORMAT);
   ck_assert_error_has("line 2 has 3 columns, but line 1 has 2");
@@ -561,7 +476,7 @@ END_TEST
 
 START_TEST(test_csv_non_numeric) {
   ck_assert_int_eq(csv_err("1,2,0\n1,2,0\n1, abc ,0\n", -1), ASTRT_ERR_FORMAT);
-  ck_assert_error_has(tpath("d.csv"));
+  ck_assert_error_has(fx_path("d.csv"));
   ck_assert_error_has("line 3, column 2: 'abc ' is not a number");
   ck_assert_int_eq(csv_err("1,2,0\n1,,0\n", -1), ASTRT_ERR_FORMAT);
   ck_assert_error_has("line 2, column 2");
@@ -608,13 +523,13 @@ END_TEST
 
 START_TEST(test_csv_binary_and_missing) {
   static const char bin[5] = {'1', ',', '\0', '2', '\n'};
-  write_bytes("b.csv", bin, sizeof bin);
+  fx_write_bytes(fx_path("b.csv"), bin, sizeof bin);
   astrt_split s;
-  ck_assert_int_eq(astrt_load_csv(tpath("b.csv"), 0, &s), ASTRT_ERR_FORMAT);
+  ck_assert_int_eq(astrt_load_csv(fx_path("b.csv"), 0, &s), ASTRT_ERR_FORMAT);
   ck_assert_error_has("byte 2 is NUL");
-  ck_assert_int_eq(astrt_load_csv(tpath("none.csv"), 0, &s),
+  ck_assert_int_eq(astrt_load_csv(fx_path("none.csv"), 0, &s),
                    ASTRT_ERR_NOTFOUND);
-  ck_assert_error_has(tpath("none.csv"));
+  ck_assert_error_has(fx_path("none.csv"));
   ck_assert_error_has("No such file or directory");
 }
 END_TEST
@@ -639,43 +554,22 @@ END_TEST
 
 /* ---- NPY ---------------------------------------------------------------- */
 
-/* Writes a .npy file of format version major.0 with header dict `dict`
- * (padded with spaces and a newline as numpy does) and `len` data bytes. */
-static void write_npy(const char *name, int major, const char *dict,
-                      const void *data, size_t len) {
-  size_t pre = major == 1 ? 10 : 12, dlen = strlen(dict);
-  size_t hlen = (pre + dlen + 1 + 63) / 64 * 64 - pre;
-  unsigned char *buf = calloc(1, pre + hlen + len);
-  ck_assert_ptr_nonnull(buf);
-  memcpy(buf, "\x93NUMPY", 6);
-  buf[6] = (unsigned char)major;
-  buf[7] = 0;
-  for (size_t i = 0; i < pre - 8; i++)
-    buf[8 + i] = (unsigned char)(hlen >> (8 * i));
-  memset(buf + pre, ' ', hlen);
-  memcpy(buf + pre, dict, dlen);
-  buf[pre + hlen - 1] = '\n';
-  if (len) memcpy(buf + pre + hlen, data, len);
-  write_bytes(name, buf, pre + hlen + len);
-  free(buf);
-}
-
 static const float npy_x[6] = {0.5f, -1.0f, 2.0f, 3.25f, 1e-3f, -7.0f};
 static const unsigned char npy_y[3] = {1, 4, 0};
 
 static void write_npy_xy(void) {
-  write_npy("x.npy", 1,
+  fx_write_npy(fx_path("x.npy"), 1,
             "{'descr': '<f4', 'fortran_order': False, 'shape': (3, 2), }",
             npy_x, sizeof npy_x);
-  write_npy("y.npy", 1,
+  fx_write_npy(fx_path("y.npy"), 1,
             "{'descr': '|u1', 'fortran_order': False, 'shape': (3,), }",
             npy_y, sizeof npy_y);
 }
 
 static astrt_status npy_err(const char *dict, const void *data, size_t len) {
-  write_npy("bad.npy", 1, dict, data, len);
+  fx_write_npy(fx_path("bad.npy"), 1, dict, data, len);
   astrt_array a;
-  astrt_status st = astrt_load_npy_array(tpath("bad.npy"), &a);
+  astrt_status st = astrt_load_npy_array(fx_path("bad.npy"), &a);
   ck_assert_ptr_null(a.data);
   return st;
 }
@@ -683,7 +577,7 @@ static astrt_status npy_err(const char *dict, const void *data, size_t len) {
 START_TEST(test_npy_v1) {
   write_npy_xy();
   astrt_split s;
-  ck_assert_int_eq(astrt_load_npy(tpath("x.npy"), tpath("y.npy"), &s),
+  ck_assert_int_eq(astrt_load_npy(fx_path("x.npy"), fx_path("y.npy"), &s),
                    ASTRT_OK);
   ck_assert(s.x.elem == ASTRT_ELEM_F32 && s.x.rank == 1 && s.x.dims[0] == 2);
   ck_assert_int_eq(s.x.n, 3);
@@ -704,7 +598,7 @@ START_TEST(test_npy_mapped) {
   setenv("ASTRT_DATA_MAP", "always", 1);
   write_npy_xy();
   astrt_split s;
-  ck_assert_int_eq(astrt_load_npy(tpath("x.npy"), tpath("y.npy"), &s), ASTRT_OK);
+  ck_assert_int_eq(astrt_load_npy(fx_path("x.npy"), fx_path("y.npy"), &s), ASTRT_OK);
   ck_assert(s.x.elem == ASTRT_ELEM_F32 && s.x.rank == 1 && s.x.dims[0] == 2 && s.x.n == 3);
   ck_assert_mem_eq(s.x.data, npy_x, sizeof npy_x);
   ck_assert_int_eq((int)((uintptr_t)s.x.data % 64), 0);  /* npy data starts 64-byte aligned in the file */
@@ -712,14 +606,14 @@ START_TEST(test_npy_mapped) {
   ck_assert(s.y.elem == ASTRT_ELEM_I32 && y[0] == 1 && y[1] == 4 && y[2] == 0);
   astrt_split_free(&s);
   double x8[2] = {1.5, -2};
-  write_npy("x8.npy", 1, "{'descr': '<f8', 'fortran_order': False, 'shape': (2,), }", x8, sizeof x8);
+  fx_write_npy(fx_path("x8.npy"), 1, "{'descr': '<f8', 'fortran_order': False, 'shape': (2,), }", x8, sizeof x8);
   astrt_array a;
-  ck_assert_int_eq(astrt_load_npy_array(tpath("x8.npy"), &a), ASTRT_OK);
+  ck_assert_int_eq(astrt_load_npy_array(fx_path("x8.npy"), &a), ASTRT_OK);
   ck_assert(a.elem == ASTRT_ELEM_F32 && ((float *)a.data)[0] == 1.5f);
   astrt_array_free(&a);
   float bad[3] = {1, NAN, 2};
-  write_npy("nan.npy", 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (3,), }", bad, sizeof bad);
-  ck_assert_int_eq(astrt_load_npy_array(tpath("nan.npy"), &a), ASTRT_ERR_FORMAT);
+  fx_write_npy(fx_path("nan.npy"), 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (3,), }", bad, sizeof bad);
+  ck_assert_int_eq(astrt_load_npy_array(fx_path("nan.npy"), &a), ASTRT_ERR_FORMAT);
   ck_assert_ptr_nonnull(strstr(astrt_last_error(), "element 1 is nan"));
   unsetenv("ASTRT_DATA_MAP");
 }
@@ -729,14 +623,14 @@ START_TEST(test_npy_v2_f8_i8) {
   double x[8];
   for (int i = 0; i < 8; i++) x[i] = i * 0.25 - 1;
   int64_t y[2] = {3, 1};
-  write_npy("x.npy", 2,
+  fx_write_npy(fx_path("x.npy"), 2,
             "{\"descr\":\"<f8\",\"fortran_order\":False,\"shape\":(2,2,2)}",
             x, sizeof x);
-  write_npy("y.npy", 3,
+  fx_write_npy(fx_path("y.npy"), 3,
             "{'shape': (2L,), 'fortran_order': False, 'descr': '<i8'}", y,
             sizeof y);
   astrt_split s;
-  ck_assert_int_eq(astrt_load_npy(tpath("x.npy"), tpath("y.npy"), &s),
+  ck_assert_int_eq(astrt_load_npy(fx_path("x.npy"), fx_path("y.npy"), &s),
                    ASTRT_OK);
   ck_assert(s.x.elem == ASTRT_ELEM_F32 && s.x.rank == 2);
   ck_assert(s.x.dims[0] == 2 && s.x.dims[1] == 2 && s.x.n == 2);
@@ -758,10 +652,10 @@ START_TEST(test_npy_v2_long_header) {
   memcpy(text, dict, sizeof dict - 1);
   memset(text + sizeof dict - 1, ' ', PAD);
   text[sizeof dict - 1 + PAD] = '\0';
-  write_npy("x.npy", 2, text, npy_x, sizeof npy_x);
+  fx_write_npy(fx_path("x.npy"), 2, text, npy_x, sizeof npy_x);
   free(text);
   astrt_array a;
-  ck_assert_msg(astrt_load_npy_array(tpath("x.npy"), &a) == ASTRT_OK, "%s",
+  ck_assert_msg(astrt_load_npy_array(fx_path("x.npy"), &a) == ASTRT_OK, "%s",
                 astrt_last_error());
   ck_assert(a.n == 3 && a.rank == 1 && a.dims[0] == 2);
   ck_assert_mem_eq(a.data, npy_x, sizeof npy_x);
@@ -772,12 +666,12 @@ END_TEST
 START_TEST(test_npy_u1_features_float_targets) {
   static const unsigned char x[4] = {0, 10, 200, 255};
   static const float y[2] = {0.5f, -2.0f};
-  write_npy("x.npy", 1, "{'descr': '|u1', 'fortran_order': False, "
+  fx_write_npy(fx_path("x.npy"), 1, "{'descr': '|u1', 'fortran_order': False, "
                         "'shape': (2, 2), }", x, sizeof x);
-  write_npy("y.npy", 1, "{'descr': '<f4', 'fortran_order': False, "
+  fx_write_npy(fx_path("y.npy"), 1, "{'descr': '<f4', 'fortran_order': False, "
                         "'shape': (2,), }", y, sizeof y);
   astrt_split s;
-  ck_assert_int_eq(astrt_load_npy(tpath("x.npy"), tpath("y.npy"), &s),
+  ck_assert_int_eq(astrt_load_npy(fx_path("x.npy"), fx_path("y.npy"), &s),
                    ASTRT_OK);
   ck_assert_int_eq(s.x.elem, ASTRT_ELEM_U8);
   ck_assert_float_eq(s.x.scale, 1.0f);
@@ -792,17 +686,17 @@ END_TEST
 START_TEST(test_npy_int_types) {
   static const unsigned char i2[4] = {0xfe, 0xff, 0x00, 0x01};  /* -2, 256 */
   static const unsigned char u4[4] = {0xff, 0xff, 0xff, 0x7f};
-  write_npy("i2.npy", 1, "{'descr': '<i2', 'fortran_order': False, "
+  fx_write_npy(fx_path("i2.npy"), 1, "{'descr': '<i2', 'fortran_order': False, "
                          "'shape': (2,), }", i2, 4);
-  write_npy("u4.npy", 1, "{'descr': '<u4', 'fortran_order': False, "
+  fx_write_npy(fx_path("u4.npy"), 1, "{'descr': '<u4', 'fortran_order': False, "
                          "'shape': (1, 1), }", u4, 4);
   astrt_array a;
-  ck_assert_int_eq(astrt_load_npy_array(tpath("i2.npy"), &a), ASTRT_OK);
+  ck_assert_int_eq(astrt_load_npy_array(fx_path("i2.npy"), &a), ASTRT_OK);
   ck_assert_int_eq(a.elem, ASTRT_ELEM_I32);
   const int32_t *v = a.data;
   ck_assert(v[0] == -2 && v[1] == 256);
   astrt_array_free(&a);
-  ck_assert_int_eq(astrt_load_npy_array(tpath("u4.npy"), &a), ASTRT_OK);
+  ck_assert_int_eq(astrt_load_npy_array(fx_path("u4.npy"), &a), ASTRT_OK);
   ck_assert_int_eq(((const int32_t *)a.data)[0], INT32_MAX);
   astrt_array_free(&a);
   int64_t big = (int64_t)1 << 40;
@@ -815,19 +709,19 @@ END_TEST
 START_TEST(test_npy_label_column_squeezed) {
   static const int32_t y[3] = {0, 2, 1};
   write_npy_xy();
-  write_npy("y.npy", 1, "{'descr': '<i4', 'fortran_order': False, "
+  fx_write_npy(fx_path("y.npy"), 1, "{'descr': '<i4', 'fortran_order': False, "
                         "'shape': (3, 1), }", y, sizeof y);
   astrt_split s;
-  ck_assert_int_eq(astrt_load_npy(tpath("x.npy"), tpath("y.npy"), &s),
+  ck_assert_int_eq(astrt_load_npy(fx_path("x.npy"), fx_path("y.npy"), &s),
                    ASTRT_OK);
   ck_assert_int_eq(s.y.rank, 0);
   ck_assert_int_eq(s.num_classes, 3);
   astrt_split_free(&s);
-  write_npy("y.npy", 1, "{'descr': '<i4', 'fortran_order': False, "
+  fx_write_npy(fx_path("y.npy"), 1, "{'descr': '<i4', 'fortran_order': False, "
                         "'shape': (1, 3), }", y, sizeof y);
-  write_npy("x.npy", 1, "{'descr': '<f4', 'fortran_order': False, "
+  fx_write_npy(fx_path("x.npy"), 1, "{'descr': '<f4', 'fortran_order': False, "
                         "'shape': (1, 6), }", npy_x, sizeof npy_x);
-  ck_assert_int_eq(astrt_load_npy(tpath("x.npy"), tpath("y.npy"), &s),
+  ck_assert_int_eq(astrt_load_npy(fx_path("x.npy"), fx_path("y.npy"), &s),
                    ASTRT_ERR_FORMAT);
   ck_assert_error_has("each example here holds 3 values");
 }
@@ -835,26 +729,26 @@ END_TEST
 
 START_TEST(test_npy_bad_magic_and_version) {
   static const char zip[] = "PK\3\4 this is a zip";
-  write_bytes("bad.npy", zip, sizeof zip - 1);
+  fx_write_bytes(fx_path("bad.npy"), zip, sizeof zip - 1);
   astrt_array a;
-  ck_assert_int_eq(astrt_load_npy_array(tpath("bad.npy"), &a),
+  ck_assert_int_eq(astrt_load_npy_array(fx_path("bad.npy"), &a),
                    ASTRT_ERR_FORMAT);
-  ck_assert_error_has(tpath("bad.npy"));
+  ck_assert_error_has(fx_path("bad.npy"));
   ck_assert_error_has("not a NumPy .npy file");
-  write_npy("v4.npy", 2, "{'descr': '<f4', 'fortran_order': False, "
+  fx_write_npy(fx_path("v4.npy"), 2, "{'descr': '<f4', 'fortran_order': False, "
                          "'shape': (0,), }", NULL, 0);
   unsigned char four = 4;
-  FILE *f = fopen(tpath("v4.npy"), "r+b");
+  FILE *f = fopen(fx_path("v4.npy"), "r+b");
   ck_assert_ptr_nonnull(f);
   fseek(f, 6, SEEK_SET);
   fwrite(&four, 1, 1, f);
   fclose(f);
-  ck_assert_int_eq(astrt_load_npy_array(tpath("v4.npy"), &a),
+  ck_assert_int_eq(astrt_load_npy_array(fx_path("v4.npy"), &a),
                    ASTRT_ERR_FORMAT);
   ck_assert_error_has("unsupported .npy format version 4.0");
   static const char short_npy[] = "\x93NUMPY\1\0\xff\0{";
-  write_bytes("short.npy", short_npy, sizeof short_npy - 1);
-  ck_assert_int_eq(astrt_load_npy_array(tpath("short.npy"), &a),
+  fx_write_bytes(fx_path("short.npy"), short_npy, sizeof short_npy - 1);
+  ck_assert_int_eq(astrt_load_npy_array(fx_path("short.npy"), &a),
                    ASTRT_ERR_FORMAT);
   ck_assert_error_has("truncated: the header claims 255 bytes");
 }
@@ -879,7 +773,7 @@ START_TEST(test_npy_bad_header) {
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     ck_assert_msg(npy_err(bad[i], &one, 4) == ASTRT_ERR_FORMAT,
                   "header accepted: %s", bad[i]);
-    ck_assert_error_has(tpath("bad.npy"));
+    ck_assert_error_has(fx_path("bad.npy"));
   }
   ck_assert_int_eq(npy_err(bad[1], &one, 4), ASTRT_ERR_FORMAT);
   ck_assert_error_has("bad .npy header: no 'shape' key");
@@ -937,18 +831,18 @@ END_TEST
 START_TEST(test_npy_count_mismatch) {
   write_npy_xy();
   static const unsigned char y2[2] = {0, 1};
-  write_npy("y2.npy", 1, "{'descr': '|u1', 'fortran_order': False, "
+  fx_write_npy(fx_path("y2.npy"), 1, "{'descr': '|u1', 'fortran_order': False, "
                          "'shape': (2,), }", y2, 2);
   astrt_split s;
-  ck_assert_int_eq(astrt_load_npy(tpath("x.npy"), tpath("y2.npy"), &s),
+  ck_assert_int_eq(astrt_load_npy(fx_path("x.npy"), fx_path("y2.npy"), &s),
                    ASTRT_ERR_MISMATCH);
-  ck_assert_error_has(tpath("x.npy"));
-  ck_assert_error_has(tpath("y2.npy"));
+  ck_assert_error_has(fx_path("x.npy"));
+  ck_assert_error_has(fx_path("y2.npy"));
   ck_assert_error_has("holds 3 examples");
   ck_assert_ptr_null(s.x.data);
-  ck_assert_int_eq(astrt_load_npy(tpath("x.npy"), tpath("no.npy"), &s),
+  ck_assert_int_eq(astrt_load_npy(fx_path("x.npy"), fx_path("no.npy"), &s),
                    ASTRT_ERR_NOTFOUND);
-  ck_assert_error_has(tpath("no.npy"));
+  ck_assert_error_has(fx_path("no.npy"));
 }
 END_TEST
 
@@ -962,20 +856,20 @@ static int system_has(const char *name) {
 }
 
 START_TEST(test_find_dataset_env_order) {
-  make_dir("a");
-  make_dir("b");
-  make_dir("a/myset");
-  make_dir("b/myset");
-  make_dir("b/other");
+  fx_make_dir(fx_path("a"));
+  fx_make_dir(fx_path("b"));
+  fx_make_dir(fx_path("a/myset"));
+  fx_make_dir(fx_path("b/myset"));
+  fx_make_dir(fx_path("b/other"));
   char env[2048];
-  snprintf(env, sizeof env, "/nonexistent-astrt::%s/:%s", tpath("a"),
-           tpath("b"));
+  snprintf(env, sizeof env, "/nonexistent-astrt::%s/:%s", fx_path("a"),
+           fx_path("b"));
   ck_assert_int_eq(setenv("ASTC_DATA_PATH", env, 1), 0);
   char out[1024];
   ck_assert_int_eq(astrt_find_dataset("myset", out, sizeof out), ASTRT_OK);
-  ck_assert_str_eq(out, tpath("a/myset"));
+  ck_assert_str_eq(out, fx_path("a/myset"));
   ck_assert_int_eq(astrt_find_dataset("other", out, sizeof out), ASTRT_OK);
-  ck_assert_str_eq(out, tpath("b/other"));
+  ck_assert_str_eq(out, fx_path("b/other"));
   char tiny[8];
   ck_assert_int_eq(astrt_find_dataset("other", tiny, sizeof tiny),
                    ASTRT_ERR_ARG);
@@ -983,37 +877,45 @@ START_TEST(test_find_dataset_env_order) {
 }
 END_TEST
 
+static const char *const hint_names[2] = {"fashion-mnist", "mnist"};
+
+/* The package_hint suite needs one of hint_names not installed. */
+static const char *missing_uninstalled_set(void) {
+  for (int i = 0; i < 2; i++)
+    if (!system_has(hint_names[i])) return NULL;
+  return "both /usr/share/datasets/fashion-mnist and /usr/share/datasets/mnist are installed, so no "
+         "known data set is missing to be hinted at";
+}
+
 START_TEST(test_find_dataset_missing_names_package) {
-  make_dir("empty");
-  ck_assert_int_eq(setenv("ASTC_DATA_PATH", tpath("empty"), 1), 0);
-  static const char *const names[2] = {"fashion-mnist", "mnist"};
+  fx_make_dir(fx_path("empty"));
+  ck_assert_int_eq(setenv("ASTC_DATA_PATH", fx_path("empty"), 1), 0);
+  const char *const *names = hint_names;
   int tested = 0;
   for (int i = 0; i < 2; i++) {
     if (system_has(names[i])) continue;
     char out[1024], want[128];
     ck_assert_int_eq(astrt_find_dataset(names[i], out, sizeof out),
                      ASTRT_ERR_NOTFOUND);
-    ck_assert_error_has(tpath("empty"));
+    ck_assert_error_has(fx_path("empty"));
     ck_assert_error_has("/usr/share/datasets");
     snprintf(want, sizeof want, "install it with: apt-get install dataset-%s",
              names[i]);
     ck_assert_error_has(want);
     tested++;
   }
-  if (!tested)
-    fprintf(stderr, "note: both fashion-mnist and mnist are installed; "
-                    "package hint not tested\n");
+  ck_assert_msg(tested > 0, "no known data set is uninstalled: the hint was not tested");
 }
 END_TEST
 
 START_TEST(test_find_dataset_unknown) {
-  make_dir("empty");
-  ck_assert_int_eq(setenv("ASTC_DATA_PATH", tpath("empty"), 1), 0);
+  fx_make_dir(fx_path("empty"));
+  ck_assert_int_eq(setenv("ASTC_DATA_PATH", fx_path("empty"), 1), 0);
   char out[256];
   ck_assert_int_eq(astrt_find_dataset("no-such-set-xyz", out, sizeof out),
                    ASTRT_ERR_NOTFOUND);
   ck_assert_error_has("data set 'no-such-set-xyz' not found");
-  ck_assert_error_has(tpath("empty"));
+  ck_assert_error_has(fx_path("empty"));
   ck_assert_error_has(", /usr/share/datasets");
   ck_assert_error_has("ASTC_DATA_PATH");
   ck_assert_int_eq(unsetenv("ASTC_DATA_PATH"), 0);
@@ -1030,7 +932,7 @@ START_TEST(test_find_dataset_long_path_keeps_hint) {
   char env[4096] = "";
   for (int i = 0; i < 60; i++)
     snprintf(env + strlen(env), sizeof env - strlen(env),
-             "%s/not-a-directory-%02d:", tmpdir, i);
+             "%s/not-a-directory-%02d:", fx_tmpdir, i);
   ck_assert_int_eq(setenv("ASTC_DATA_PATH", env, 1), 0);
   char out[256];
   ck_assert_int_eq(astrt_find_dataset("no-such-set-xyz", out, sizeof out),
@@ -1055,16 +957,12 @@ static void check_classes(const astrt_split *s, int64_t per_class) {
 }
 
 START_TEST(test_fashion_mnist) {
-  if (!system_has("fashion-mnist")) {
-    fprintf(stderr, "note: %s not installed (apt-get install "
-                    "dataset-fashion-mnist); test skipped\n", FASHION_DIR);
-    return;
-  }
+  ck_assert_msg(system_has("fashion-mnist"), "%s is not installed", FX_FASHION_DIR);
   unsetenv("ASTC_DATA_PATH");
   char dir[1024];
   ck_assert_int_eq(astrt_find_dataset("fashion-mnist", dir, sizeof dir),
                    ASTRT_OK);
-  ck_assert_str_eq(dir, FASHION_DIR);
+  ck_assert_str_eq(dir, FX_FASHION_DIR);
   astrt_split train, test;
   ck_assert_msg(astrt_load_idx_dir(dir, &train, &test) == ASTRT_OK, "%s",
                 astrt_last_error());
@@ -1251,7 +1149,7 @@ END_TEST
 
 static TCase *fixture_case(const char *name) {
   TCase *tc = tcase_create(name);
-  tcase_add_checked_fixture(tc, setup, teardown);
+  tcase_add_checked_fixture(tc, fx_setup, fx_teardown);
   return tc;
 }
 
@@ -1314,15 +1212,9 @@ static Suite *data_suite(void) {
 
   TCase *path = fixture_case("path");
   tcase_add_test(path, test_find_dataset_env_order);
-  tcase_add_test(path, test_find_dataset_missing_names_package);
   tcase_add_test(path, test_find_dataset_unknown);
   tcase_add_test(path, test_find_dataset_long_path_keeps_hint);
   suite_add_tcase(s, path);
-
-  TCase *real = tcase_create("fashion-mnist");
-  tcase_set_timeout(real, 120);
-  tcase_add_test(real, test_fashion_mnist);
-  suite_add_tcase(s, real);
 
   TCase *arr = tcase_create("array");
   tcase_add_test(arr, test_array_example_size_and_free);
@@ -1341,10 +1233,27 @@ static Suite *data_suite(void) {
   return s;
 }
 
-int main(void) {
-  SRunner *sr = srunner_create(data_suite());
-  srunner_run_all(sr, CK_NORMAL);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+static Suite *fashion_suite(void) {
+  Suite *s = suite_create("data fashion-mnist");
+  TCase *real = tcase_create("fashion-mnist");
+  tcase_set_timeout(real, 120);
+  tcase_add_test(real, test_fashion_mnist);
+  suite_add_tcase(s, real);
+  return s;
+}
+
+static Suite *package_hint_suite(void) {
+  Suite *s = suite_create("data package hint");
+  TCase *path = fixture_case("path");
+  tcase_add_test(path, test_find_dataset_missing_names_package);
+  suite_add_tcase(s, path);
+  return s;
+}
+
+int main(int argc, char **argv) {
+  static const FxExtra extra[] = {
+      {"fashion_mnist", fashion_suite, fx_missing_fashion_mnist},
+      {"package_hint", package_hint_suite, missing_uninstalled_set},
+  };
+  return fx_main(argc, argv, data_suite, extra, 2);
 }

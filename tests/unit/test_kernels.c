@@ -15,10 +15,14 @@
  *      accumulates).
  *   3. The convolutions have two fast paths (kernels_internal.h): im2col +
  *      GEMM, tested on its own over the same table, and the direct stride-1
- *      kernels, tested over a second table of stride-1 shapes with EVERY
- *      instruction set this CPU supports (generic SSE2, AVX2, AVX-512),
- *      whatever ASTRT_CONV_ISA selects for the public kernels; two calls
- *      must give bit-identical results.
+ *      kernels, tested over a second table of stride-1 shapes with each
+ *      instruction set (generic SSE2, AVX2, AVX-512), whatever
+ *      ASTRT_CONV_ISA selects for the public kernels; two calls must give
+ *      bit-identical results. Each instruction set is a ctest entry of its
+ *      own (test_kernels conv_generic | conv_avx2 | conv_avx512) that
+ *      skips (exit 77, "SKIP: this CPU lacks ...") where /proc/cpuinfo does
+ *      not list its flags, and otherwise asserts that the runtime's own
+ *      detection (astrt_conv_isa_supported) agrees before running it.
  *
  * Tolerance for fast vs reference (TOL_FAST): max |fast - ref| <=
  *   1e-4 * (1 + max |ref|). The references accumulate in double and round
@@ -44,6 +48,7 @@
 #include "astrt_kernels.h"
 #include "astrt_program.h"
 #include "kernels_internal.h"
+#include "test_fixtures.h"
 
 #define TOL_FAST 1e-4  /* fast vs reference, relative to 1 + max |ref| */
 #define TOL_FD 1e-4    /* reference gradient vs finite differences      */
@@ -558,9 +563,6 @@ static const conv_case direct_cases[] = {
 };
 #define N_DIRECT_CASES ((int)(sizeof direct_cases / sizeof direct_cases[0]))
 
-static const astrt_conv_isa all_isas[] = {
-    ASTRT_CONV_ISA_GENERIC, ASTRT_CONV_ISA_AVX2, ASTRT_CONV_ISA_AVX512};
-
 static void direct_call(conv_kind kind, astrt_conv_isa isa,
                         const astrt_conv_shape *s, const float *x,
                         const float *w, const float *dy, float *out) {
@@ -571,11 +573,13 @@ static void direct_call(conv_kind kind, astrt_conv_isa isa,
   }
 }
 
-/* Loop index: case = _i / 3, kind = _i % 3. For every instruction set this
- * CPU supports: from a NaN-filled output, within TOL_FAST of the reference;
- * a second call over that output is bit-identical (overwrites, and is
- * deterministic). */
-START_TEST(test_conv_direct_vs_ref) {
+/* Loop index: case = _i / 3, kind = _i % 3. With instruction set isa (which
+ * /proc/cpuinfo says this CPU has, so the runtime must detect it too): from
+ * a NaN-filled output, within TOL_FAST of the reference; a second call over
+ * that output is bit-identical (overwrites, and is deterministic). */
+static void direct_vs_ref(astrt_conv_isa isa, int _i) {
+  ck_assert_msg(astrt_conv_isa_supported(isa), "/proc/cpuinfo lists the flags of %s, but "
+                "astrt_conv_isa_supported does not detect it", astrt_conv_isa_name(isa));
   const conv_case *cc = &direct_cases[_i / 3];
   const conv_kind kind = (conv_kind)(_i % 3);
   const astrt_conv_shape *s = &cc->s;
@@ -592,27 +596,26 @@ START_TEST(test_conv_direct_vs_ref) {
     case CONV_DW: astrt_ref_conv2d_grad_weight_f32(s, x, dy, want); break;
   }
   assert_nonzero(cc->name, want, nout);
-  int ran = 0;
-  for (size_t v = 0; v < sizeof all_isas / sizeof all_isas[0]; v++) {
-    const astrt_conv_isa isa = all_isas[v];
-    if (!astrt_conv_isa_supported(isa)) continue;
-    char what[160];
-    snprintf(what, sizeof what, "direct %s %s [%s]", astrt_conv_isa_name(isa),
-             kind == CONV_FWD ? "fwd" : kind == CONV_DX ? "dx" : "dw",
-             cc->name);
-    for (int64_t i = 0; i < nout; i++) got[i] = NAN;
-    direct_call(kind, isa, s, x, w, dy, got);
-    assert_close(what, got, want, nout, TOL_FAST);
-    memcpy(again, got, (size_t)nout * sizeof(float));
-    direct_call(kind, isa, s, x, w, dy, again);
-    assert_same(what, again, got, nout);
-    ran++;
-  }
-#if defined(__x86_64__)
-  ck_assert_msg(ran >= 1, "no instruction set ran (generic is always there)");
-#endif
+  char what[160];
+  snprintf(what, sizeof what, "direct %s %s [%s]", astrt_conv_isa_name(isa),
+           kind == CONV_FWD ? "fwd" : kind == CONV_DX ? "dx" : "dw",
+           cc->name);
+  for (int64_t i = 0; i < nout; i++) got[i] = NAN;
+  direct_call(kind, isa, s, x, w, dy, got);
+  assert_close(what, got, want, nout, TOL_FAST);
+  memcpy(again, got, (size_t)nout * sizeof(float));
+  direct_call(kind, isa, s, x, w, dy, again);
+  assert_same(what, again, got, nout);
   free(x); free(w); free(dy); free(want); free(got); free(again);
 }
+
+START_TEST(test_conv_direct_generic_vs_ref) { direct_vs_ref(ASTRT_CONV_ISA_GENERIC, _i); }
+END_TEST
+
+START_TEST(test_conv_direct_avx2_vs_ref) { direct_vs_ref(ASTRT_CONV_ISA_AVX2, _i); }
+END_TEST
+
+START_TEST(test_conv_direct_avx512_vs_ref) { direct_vs_ref(ASTRT_CONV_ISA_AVX512, _i); }
 END_TEST
 
 /* The public kernels on the direct cases (whatever path they pick), and
@@ -1301,7 +1304,6 @@ static Suite *kernels_suite(void) {
   tcase_add_test(tc, test_conv_threads);
 
   tc = tcase(s, "conv_direct");
-  tcase_add_loop_test(tc, test_conv_direct_vs_ref, 0, 3 * N_DIRECT_CASES);
   tcase_add_loop_test(tc, test_conv_public_direct_cases, 0, 3 * N_DIRECT_CASES);
   tcase_add_test(tc, test_conv_deterministic);
   tcase_add_test(tc, test_conv_isa_and_paths);
@@ -1325,10 +1327,30 @@ static Suite *kernels_suite(void) {
   return s;
 }
 
-int main(void) {
-  SRunner *sr = srunner_create(kernels_suite());
-  srunner_run_all(sr, CK_NORMAL);
-  const int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+/* The direct kernels of one instruction set (an FxExtra each). */
+static Suite *direct_suite(const char *name, const TTest *test) {
+  Suite *s = suite_create(name);
+  TCase *tc = tcase(s, "conv_direct");
+  tcase_add_loop_test(tc, test, 0, 3 * N_DIRECT_CASES);
+  return s;
+}
+
+static Suite *generic_suite(void) { return direct_suite("kernels generic", test_conv_direct_generic_vs_ref); }
+static Suite *avx2_suite(void) { return direct_suite("kernels avx2", test_conv_direct_avx2_vs_ref); }
+static Suite *avx512_suite(void) { return direct_suite("kernels avx512", test_conv_direct_avx512_vs_ref); }
+
+/* The CPU flags each needs, as astrt_conv_isa_supported tests them. */
+static const char *missing_generic(void) { return fx_missing_cpu_flags("sse2"); }
+static const char *missing_avx2(void) { return fx_missing_cpu_flags("avx2 fma"); }
+static const char *missing_avx512(void) {
+  return fx_missing_cpu_flags("avx2 fma avx512f avx512bw avx512dq avx512vl");
+}
+
+int main(int argc, char **argv) {
+  static const FxExtra extra[] = {
+      {"conv_generic", generic_suite, missing_generic},
+      {"conv_avx2", avx2_suite, missing_avx2},
+      {"conv_avx512", avx512_suite, missing_avx512},
+  };
+  return fx_main(argc, argv, kernels_suite, extra, 3);
 }

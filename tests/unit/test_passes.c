@@ -22,10 +22,7 @@
 #include "test_util.h"
 
 static uint64_t rng = 7;
-static float frand(void) {
-  rng = rng * 6364136223846793005ull + 1442695040888963407ull;
-  return (float)((double)(rng >> 11) / 9007199254740992.0) * 2 - 1;
-}
+static float frand(void) { return fx_lcg_pm1(&rng); }
 
 #define MLP(speedup)                                                                             \
   "import nn\n"                                                                                  \
@@ -467,14 +464,9 @@ START_TEST(no_speedup_is_baseline) {
   compilation_free(&b);
   src_reset();
   /* the same file compiled without its speedup block */
-  char path[] = "/tmp/astc_test_nospeedup.train";
-  FILE *f = fopen(path, "w");
-  fputs(MLP("speedup {\n  freeze progressive(start: 0.4)\n  batch ramp(64 -> 128, until: 0.2)\n}\n"), f);
-  fclose(f);
   CompileOptions opt = {.no_speedup = true};
-  diag_reset();
-  ck_assert(compile_file(&b, path, &opt));
-  remove(path);
+  ck_assert(tu_compile_with(MLP("speedup {\n  freeze progressive(start: 0.4)\n  batch ramp(64 -> 128, until: 0.2)\n}\n"),
+                            "nospeedup", &opt, &b));
   ck_assert_int_eq(b.prog->phases.len, 1);
   const IrGraph *ga = &a.prog->phases.data[0].step, *gb = &b.prog->phases.data[0].step;
   ck_assert_int_eq(ga->len, gb->len);
@@ -634,10 +626,4 @@ Suite *passes_suite(void) {
   return s;
 }
 
-int main(void) {
-  SRunner *r = srunner_create(passes_suite());
-  srunner_run_all(r, CK_NORMAL);
-  int failed = srunner_ntests_failed(r);
-  srunner_free(r);
-  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+int main(int argc, char **argv) { return fx_main(argc, argv, passes_suite, NULL, 0); }

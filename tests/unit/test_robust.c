@@ -17,10 +17,7 @@
 #include "test_util.h"
 
 static uint64_t rng = 11;
-static float frand(void) {
-  rng = rng * 6364136223846793005ull + 1442695040888963407ull;
-  return (float)((double)(rng >> 11) / 9007199254740992.0) * 2 - 1;
-}
+static float frand(void) { return fx_lcg_pm1(&rng); }
 
 /* a model over 6 inputs whose line 4 takes a log: a negative input below -2
  * makes it NaN (no relu, which would turn a NaN into 0) */
@@ -338,10 +335,4 @@ Suite *robust_suite(void) {
   return s;
 }
 
-int main(void) {
-  SRunner *r = srunner_create(robust_suite());
-  srunner_run_all(r, CK_NORMAL);
-  int failed = srunner_ntests_failed(r);
-  srunner_free(r);
-  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+int main(int argc, char **argv) { return fx_main(argc, argv, robust_suite, NULL, 0); }

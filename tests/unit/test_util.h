@@ -1,5 +1,6 @@
 /* test_util.h — helpers shared by the compiler's unit tests: compiling a
- * program from a string, and running a JIT-compiled step by hand. */
+ * program from a string, and running a JIT-compiled step by hand. (Helpers
+ * that every unit test shares, compiler or runtime: test_fixtures.h.) */
 #ifndef ASTC_TEST_UTIL_H
 #define ASTC_TEST_UTIL_H
 
@@ -12,19 +13,31 @@
 #include "astrt_program.h"
 #include "codegen.h"
 #include "driver.h"
+#include "test_fixtures.h"
+
+/* Writes `src` to $TMPDIR (or /tmp)/astc_test_PID_NAME.train; its path into
+ * path. The caller removes it. */
+static inline void tu_write_source(const char *src, const char *name, char *path, size_t cap) {
+  const char *base = getenv("TMPDIR");
+  snprintf(path, cap, "%s/astc_test_%d_%s.train", base && *base ? base : "/tmp", (int)getpid(), name);
+  fx_write_text(path, src);
+}
+
+/* Compiles `src` (written to a temporary file named after `name`) with
+ * options opt (NULL: the defaults). */
+static inline bool tu_compile_with(const char *src, const char *name, const CompileOptions *opt,
+                                   Compilation *comp) {
+  char path[1024];
+  tu_write_source(src, name, path, sizeof path);
+  diag_reset();
+  bool ok = compile_file(comp, path, opt);
+  remove(path);
+  return ok;
+}
 
 /* Compiles `src` (written to a temporary file named after `name`). */
 static inline bool tu_compile(const char *src, const char *name, Compilation *comp) {
-  char path[256];
-  snprintf(path, sizeof path, "/tmp/astc_test_%d_%s.train", (int)getpid(), name);
-  FILE *f = fopen(path, "w");
-  ck_assert(f);
-  fputs(src, f);
-  fclose(f);
-  diag_reset();
-  bool ok = compile_file(comp, path, NULL);
-  remove(path);
-  return ok;
+  return tu_compile_with(src, name, NULL, comp);
 }
 
 /* A JIT-compiled program with its variable and work arenas. */
