@@ -501,7 +501,8 @@ static bool run_node(Interp *in, const IrGraph *g, int i) {
     switch (n->op) {
     case IR_PARAM: memcpy(out, in->vars[n->ia[0]], sizeof(double) * (size_t)total); break;
     case IR_INPUT:
-      for (int64_t k = 0; k < total; k++) out[k] = n->ia[0] != 1 ? in->x[k] : (double)in->y[k];
+      for (int64_t k = 0; k < total; k++)
+        out[k] = n->ia[0] != 1 ? in->x[k] : n->type.dtype == DT_F32 ? (double)in->y_real[k] : (double)in->y[k];
       break;
     case IR_SCALAR: out[0] = in->scalars[n->ia[0]]; break;
     case IR_CONST:
@@ -599,9 +600,14 @@ static bool run_micro(Interp *in, const IrGraph *g, int boundary) {
   int64_t rows = in->rows;
   const double *x = in->x;
   const int32_t *y = in->y;
-  int64_t example = 0;
-  for (int i = 0; i < g->len && !example; i++)
-    if (g->nodes[i].op == IR_INPUT && g->nodes[i].ia[0] != 1) example = shape_numel(&g->nodes[i].type.shape, 1);
+  const float *y_real = in->y_real;
+  int64_t example = 0, target = 1;
+  for (int i = 0; i < g->len; i++)
+    if (g->nodes[i].op == IR_INPUT) {
+      int64_t per = shape_numel(&g->nodes[i].type.shape, 1);
+      if (g->nodes[i].ia[0] != 1) example = per;
+      else target = per;
+    }
   for (int i = boundary; i < g->len; i++)
     if (g->nodes[i].op == IR_ACCUMULATE) {
       free(in->vals[i]);
@@ -615,7 +621,8 @@ static bool run_micro(Interp *in, const IrGraph *g, int boundary) {
     in->rows = m;
     in->scalars[SC_ROWS] = (double)m;
     in->x = x + first * example;
-    in->y = y + first;
+    in->y = y ? y + first * target : NULL;
+    in->y_real = y_real ? y_real + first * target : NULL;
     in->micro_first = first;
     in->micro_weight = (double)m / (double)rows;
     in->in_micro = true;
@@ -631,6 +638,7 @@ static bool run_micro(Interp *in, const IrGraph *g, int boundary) {
   in->scalars[SC_ROWS] = (double)rows;
   in->x = x;
   in->y = y;
+  in->y_real = y_real;
   in->micro_first = 0;
   for (int i = boundary; i < g->len && ok; i++)
     if (g->nodes[i].op != IR_ACCUMULATE) ok = run_node(in, g, i);

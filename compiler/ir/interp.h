@@ -11,7 +11,8 @@ typedef struct Interp {
   const IrProgram *p;
   double **vars;            /* storage of every program variable */
   const double *x;          /* one batch of features, rows * example size */
-  const int32_t *y;         /* its labels */
+  const int32_t *y;         /* its labels (class or per-position targets) ... */
+  const float *y_real;      /* ... or its real-valued targets (regression) */
   int64_t rows;             /* the value of B */
   double scalars[SC_NUM];   /* lr, step, ... (rows is set from `rows`) */
   double outputs[OUT_NUM];

@@ -462,7 +462,7 @@ START_TEST(descriptor_matches_program) {
   ck_assert_int_eq(d->eval_batch, 11);
   ck_assert(d->base_lr == 0.25);
   ck_assert_int_eq(d->seed, 42);
-  ck_assert(d->target_accuracy == 0.75);
+  ck_assert(d->goal == ASTRT_GOAL_ACCURACY && d->target == 0.75);
   ck_assert_int_eq(d->epochs, 1);
   ck_assert_int_eq(d->data.kind, ASTRT_DATA_SYNTHETIC);
   ck_assert_int_eq(d->data.rank, 2);

@@ -86,8 +86,10 @@ static double forward(const float *vars, const float *x, const int32_t *y, int64
   return loss / (double)rows;
 }
 
-static void sgd(void *vars, void *work, const float *x, const int32_t *y, int64_t rows,
+static void sgd(void *vars, void *work, const void *xv, const void *yv, int64_t rows,
                 const float *sc, float *out) {
+  const float *x = xv;
+  const int32_t *y = yv;
   int64_t d = g_dims, k = g_classes;
   float *logits = work, *dl = logits + rows * k;
   float *w = vars, *b = (float *)((char *)vars + g_bias_off);
@@ -112,23 +114,29 @@ static void touch_work(void *work, int64_t bytes) {
   if (bytes > 0) ((volatile unsigned char *)work)[bytes - 1] = 1;
 }
 
-static void step_a(void *vars, void *work, const float *x, const int32_t *y, int64_t rows,
+static void step_a(void *vars, void *work, const void *xv, const void *yv, int64_t rows,
                    const float *sc, float *out, uint64_t seed) {
+  const float *x = xv;
+  const int32_t *y = yv;
   record('a', rows, sc, seed);
   touch_work(work, g_work_bytes[0]);
   sgd(vars, work, x, y, rows, sc, out);
   if (g_nan_at > 0 && g_ncalls == g_nan_at) out[ASTRT_OUT_LOSS] = NAN;
 }
 
-static void step_b(void *vars, void *work, const float *x, const int32_t *y, int64_t rows,
+static void step_b(void *vars, void *work, const void *xv, const void *yv, int64_t rows,
                    const float *sc, float *out, uint64_t seed) {
+  const float *x = xv;
+  const int32_t *y = yv;
   record('b', rows, sc, seed);
   touch_work(work, g_work_bytes[1]);
   sgd(vars, work, x, y, rows, sc, out);
 }
 
-static void eval_fn(void *vars, void *work, const float *x, const int32_t *y, int64_t rows,
+static void eval_fn(void *vars, void *work, const void *xv, const void *yv, int64_t rows,
                     const float *sc, float *out, uint64_t seed) {
+  const float *x = xv;
+  const int32_t *y = yv;
   (void)sc, (void)seed;
   float *logits = work;
   out[ASTRT_OUT_LOSS] = (float)forward(vars, x, y, rows, logits, NULL);
@@ -234,8 +242,10 @@ static double mean_loss_of_calls(int first, int count, const float *losses) {
 
 static float g_losses[MAX_CALLS];
 
-static void step_logging(void *vars, void *work, const float *x, const int32_t *y,
+static void step_logging(void *vars, void *work, const void *xv, const void *yv,
                          int64_t rows, const float *sc, float *out, uint64_t seed) {
+  const float *x = xv;
+  const int32_t *y = yv;
   step_a(vars, work, x, y, rows, sc, out, seed);
   if (g_ncalls <= MAX_CALLS) g_losses[g_ncalls - 1] = out[ASTRT_OUT_LOSS];
 }
@@ -423,8 +433,10 @@ END_TEST
 /* Epoch e visits the training set in the order astrt_shuffle(n, seed, e). */
 static int32_t g_seen[4][50];
 
-static void step_order(void *vars, void *work, const float *x, const int32_t *y,
+static void step_order(void *vars, void *work, const void *xv, const void *yv,
                        int64_t rows, const float *sc, float *out, uint64_t seed) {
+  const float *x = xv;
+  const int32_t *y = yv;
   ck_assert_int_eq(rows, 50);
   if (g_ncalls < 4) memcpy(g_seen[g_ncalls], y, sizeof g_seen[0]);
   step_a(vars, work, x, y, rows, sc, out, seed);
@@ -538,7 +550,7 @@ END_TEST
 START_TEST(test_stop_at_target) {
   model m;
   make_model(&m, 20, 4, 32, 2000, 500);
-  m.p.target_accuracy = 0.5;
+  m.p.goal = ASTRT_GOAL_ACCURACY, m.p.target = 0.5;
   m.p.epochs = 20;
   astrt_options o;
   quiet_options(&o);
@@ -555,7 +567,7 @@ START_TEST(test_stop_at_target) {
   ck_assert_int_eq(r.epochs_done, 3);
   ck_assert(r.time_to_target >= 0 && r.time_to_target < r.train_seconds);
   /* an unreachable target */
-  m.p.target_accuracy = 1.01;
+  m.p.goal = ASTRT_GOAL_ACCURACY, m.p.target = 1.01;
   o.stop_at_target = 1;
   ck_assert_int_eq(astrt_train(&m.p, &o, &r), ASTRT_OK);
   ck_assert_int_eq(r.epochs_done, 3);
@@ -616,7 +628,7 @@ static double json_number(const char *line, const char *key) {
 START_TEST(test_metrics_file) {
   model m;
   make_model(&m, 20, 4, 32, 1000, 400);
-  m.p.target_accuracy = 0.4;
+  m.p.goal = ASTRT_GOAL_ACCURACY, m.p.target = 0.4;
   astrt_options o;
   quiet_options(&o);
   o.epochs = 3;
@@ -661,7 +673,7 @@ START_TEST(test_metrics_file) {
   ck_assert_ptr_null(fgets(line, sizeof line, f));
   fclose(f);
   /* no target: time_to_target is null */
-  m.p.target_accuracy = 0;
+  m.p.goal = ASTRT_GOAL_NONE, m.p.target = 0;
   o.epochs = 1;
   ck_assert_int_eq(astrt_train(&m.p, &o, &r), ASTRT_OK);
   char text[2048];
@@ -1520,8 +1532,10 @@ static void assert_file_has_vars(const astrt_st_file *f, const astrt_program *p,
 
 static unsigned char *g_first;  /* the variables as the first step saw them */
 
-static void step_capture(void *vars, void *work, const float *x, const int32_t *y,
+static void step_capture(void *vars, void *work, const void *xv, const void *yv,
                          int64_t rows, const float *sc, float *out, uint64_t seed) {
+  const float *x = xv;
+  const int32_t *y = yv;
   if (g_ncalls == 0) {
     free(g_first);
     g_first = malloc((size_t)g_var_bytes);
@@ -1817,8 +1831,10 @@ static float g_b_before[8], g_b_after[8];  /* b at the entry of the first bad ca
 
 /* step_a with NaN losses on some calls; dense.b is a state variable here,
  * which the driver must put back after a step whose loss was not finite */
-static void step_bad(void *vars, void *work, const float *x, const int32_t *y, int64_t rows,
+static void step_bad(void *vars, void *work, const void *xv, const void *yv, int64_t rows,
                      const float *sc, float *out, uint64_t seed) {
+  const float *x = xv;
+  const int32_t *y = yv;
   const float *b = (const float *)((const char *)vars + g_bias_off);
   if (g_ncalls + 1 == g_bad_from) memcpy(g_b_before, b, sizeof(float) * (size_t)g_classes);
   if (g_ncalls + 1 == g_bad_from + 1) memcpy(g_b_after, b, sizeof(float) * (size_t)g_classes);
@@ -1872,8 +1888,10 @@ START_TEST(test_nan_skip_step) {
 }
 END_TEST
 
-static void never_called(void *vars, void *work, const float *x, const int32_t *y, int64_t rows,
+static void never_called(void *vars, void *work, const void *xv, const void *yv, int64_t rows,
                          const float *sc, float *out, uint64_t seed) {
+  const float *x = xv;
+  const int32_t *y = yv;
   (void)vars, (void)work, (void)x, (void)y, (void)rows, (void)sc, (void)out, (void)seed;
   ck_abort_msg("a step ran although the run does not fit in memory");
 }

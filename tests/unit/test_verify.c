@@ -375,12 +375,12 @@ START_TEST(operand_types_break_the_rule) {
   ir_graph_free(&g);
   g = copy(&s);
   g.nodes[s.mm].in[1] = s.pb;  /* x[B,4] @ f32[3] */
-  rejected(s.p, &g, "matmul of a vector", s.mm, "matmul: '@' needs two matrices");
+  rejected(s.p, &g, "matmul of a vector", s.mm, "matmul: '@' needs two tensors of at least two dimensions");
   ir_graph_free(&g);
   g = copy(&s);
   g.nodes[s.xent].in[1] = s.mm;  /* labels: f32[B,3], not i32[B] */
   rejected(s.p, &g, "xent labels", s.xent,
-           "softmax cross-entropy needs f32 logits [N,K] and i32 labels [N], not f32[B,3] and f32[B,3]");
+           "softmax cross-entropy needs f32 logits [R..., K] and i32 labels [R...] (one per row), not f32[B,3] and f32[B,3]");
   ir_graph_free(&g);
   g = copy(&s);
   g.nodes[s.loss].in[0] = s.y;  /* mean of i32 labels */
