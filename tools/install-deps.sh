@@ -4,7 +4,7 @@
 set -eu
 packages="cmake ninja-build gcc g++ pkg-config flex bison check zlib1g-dev
   llvm-19-dev clang-19 libclang-rt-19-dev lld-19 libopenblas-dev dataset-fashion-mnist
-  python3 python3-numpy gnuplot-nox libopenmpi-dev openmpi-bin"
+  python3 python3-numpy gnuplot-nox libopenmpi-dev openmpi-bin fortunes python3-sklearn"
 missing=""
 for p in $packages; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
