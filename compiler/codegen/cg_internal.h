@@ -27,6 +27,15 @@
   X(RT_DIST_ALLREDUCE, astrt_dist_allreduce, "vpplf")                         \
   X(RT_CHECK_FINITE, astrt_check_finite, "vplpli")                            \
   X(RT_POOL_RUN, astrt_pool_run, "vpp")                                       \
+  X(RT_SGEMM_BATCHED, astrt_sgemm_batched, "vpppp")                           \
+  X(RT_SOFTMAX, astrt_softmax_f32, "vpplll")                                  \
+  X(RT_SOFTMAX_GRAD, astrt_softmax_grad_f32, "vpppll")                        \
+  X(RT_LOG_SOFTMAX, astrt_log_softmax_f32, "vppll")                           \
+  X(RT_LOG_SOFTMAX_GRAD, astrt_log_softmax_grad_f32, "vpppll")                \
+  X(RT_LAYERNORM, astrt_layernorm_f32, "vppllf")                              \
+  X(RT_LAYERNORM_GRAD, astrt_layernorm_grad_f32, "vpppllf")                   \
+  X(RT_GATHER_ROWS, astrt_gather_rows_f32, "vpllplp")                         \
+  X(RT_SCATTER_ADD_ROWS, astrt_scatter_add_rows_f32, "vplpllp")               \
   X(RT_ASTRT_MAIN, astrt_exe_main, "iipp")
 #define CG_RUNTIME_FN_SIG_MAX 16
 
@@ -106,6 +115,21 @@ void cg_emit_immediate(Cg *cg, int node);
 /* a reshape of an immediate is that immediate (it has no memory of its own) */
 void cg_reshape_immediate(Cg *cg, int node);
 
+/* ---- symbolic extents and strides: c * (b ? rows : 1) ------------------------------ */
+
+typedef struct Sym {
+  int64_t c;
+  bool b;
+} Sym;
+
+static inline bool sym_eq(Sym x, Sym y) { return x.c == y.c && (x.b == y.b || x.c == 0); }
+static inline Sym sym_mul(Sym x, Sym y) { return (Sym){x.c * y.c, x.b || y.b}; }
+static inline Sym sym_dim(int64_t d) { return d == IR_DIM_B ? (Sym){1, true} : (Sym){d, false}; }
+static inline LLVMValueRef sym_value(Cg *cg, Sym s) {
+  LLVMValueRef c = cg_i64(cg, s.c);
+  return s.b && s.c ? LLVMBuildNSWMul(cg->b, c, cg->a_rows, "") : c;
+}
+
 /* ---- loop nests (cg_loops.c) ------------------------------------------------------ */
 
 /* Emits `for i0 < ext[0]: for i1 < ext[1]: ... body(idx)`. */
@@ -132,6 +156,17 @@ void cg_elementwise(Cg *cg, int node);
 void cg_reduce(Cg *cg, int node);
 /* permute, slice, pad and concat: strided copies */
 void cg_layout(Cg *cg, int node);
+
+/* ---- ops of sequence models (cg_seq.c) --------------------------------------------- */
+
+/* a product, batched over leading axes, as one astrt_sgemm_batched call */
+void cg_matmul(Cg *cg, int node);
+/* softmax (with a fused causal mask), log-softmax, layer norm and their gradients */
+void cg_rowwise(Cg *cg, int node);
+/* gather and scatter-add of table rows */
+void cg_index(Cg *cg, int node);
+/* arange and tril */
+void cg_constant(Cg *cg, int node);
 void cg_sgd_update(Cg *cg, int node);
 void cg_adamw_update(Cg *cg, int node);
 

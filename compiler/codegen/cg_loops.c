@@ -52,21 +52,6 @@ void cg_loop_nest_from(Cg *cg, int n, LLVMValueRef lo, LLVMValueRef hi, LLVMValu
   loop_level(cg, 0, n, lo, e, idx, body, ctx);
 }
 
-/* ---- symbolic extents and strides: c * (b ? rows : 1) ------------------------------------ */
-
-typedef struct Sym {
-  int64_t c;
-  bool b;
-} Sym;
-
-static bool sym_eq(Sym x, Sym y) { return x.c == y.c && (x.b == y.b || x.c == 0); }
-static Sym sym_mul(Sym x, Sym y) { return (Sym){x.c * y.c, x.b || y.b}; }
-static Sym sym_dim(int64_t d) { return d == IR_DIM_B ? (Sym){1, true} : (Sym){d, false}; }
-static LLVMValueRef sym_value(Cg *cg, Sym s) {
-  LLVMValueRef c = cg_i64(cg, s.c);
-  return s.b && s.c ? LLVMBuildNSWMul(cg->b, c, cg->a_rows, "") : c;
-}
-
 #define MAXOP (CG_FUSE_MAX_LEAVES + IR_MAX_IN + 1)  /* the output, the loads of a fused loop */
 
 /* An iteration space over an output shape with per-operand strides. */

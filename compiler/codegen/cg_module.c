@@ -31,19 +31,6 @@ static LLVMValueRef shape_array(Cg *cg, LLVMValueRef *vals, int n) {
 
 /* ---- ops that call the runtime -------------------------------------------------------- */
 
-static void emit_matmul(Cg *cg, int node) {
-  const IrNode *n = &cg->g->nodes[node];
-  const Shape *as = &cg->g->nodes[n->in[0]].type.shape, *bs = &cg->g->nodes[n->in[1]].type.shape;
-  bool ta = n->ia[0], tb = n->ia[1];
-  if (as->rank != 2 || bs->rank != 2 || n->ia[2])
-    internal_error(__FILE__, __LINE__, "batched matmul: no code generation yet");
-  LLVMValueRef m = cg_dim(cg, as->d[ta ? 1 : 0]), k = cg_dim(cg, as->d[ta ? 0 : 1]);
-  LLVMValueRef nn = cg_dim(cg, bs->d[tb ? 0 : 1]);
-  LLVMValueRef args[] = {LLVMConstInt(cg->i32, ta, 0), LLVMConstInt(cg->i32, tb, 0), m, nn, k, cg_f32(cg, 1),
-                         cg_addr(cg, n->in[0]), cg_addr(cg, n->in[1]), cg_f32(cg, 0), cg_addr(cg, node)};
-  cg_call(cg, RT_SGEMM, args, 10);
-}
-
 /* astrt_conv_shape {n, c, h, w, o, kh, kw, sh, sw, ph, pw} from x and w shapes */
 static void emit_conv(Cg *cg, int node) {
   const IrNode *n = &cg->g->nodes[node];
@@ -127,6 +114,13 @@ static LLVMValueRef uniform_value(Cg *cg, int node) {
   return cg_ew_compute(cg, n, v);
 }
 
+/* rows of logits [R..., K]: every axis but the last (examples, or positions) */
+static LLVMValueRef logit_rows(Cg *cg, const Shape *ls) {
+  Shape r = *ls;
+  r.rank--;
+  return r.rank == 1 ? cg_dim(cg, r.d[0]) : cg_numel(cg, &r);
+}
+
 /* softmax_xent (with its paired gradient, cg_plan_loss_pairs) or a
  * softmax_xent_grad of its own: one runtime call, one pass over each row */
 static void emit_xent(Cg *cg, int node) {
@@ -141,7 +135,7 @@ static void emit_xent(Cg *cg, int node) {
     if (cg_uniform(cg->g, up)) dy_all = uniform_value(cg, up);
     else dy = cg_addr(cg, up);
   }
-  LLVMValueRef args[9] = {cg_addr(cg, n->in[0]), cg_addr(cg, n->in[1]), cg_dim(cg, ls->d[0]), cg_i64(cg, ls->d[1]),
+  LLVMValueRef args[9] = {cg_addr(cg, n->in[0]), cg_addr(cg, n->in[1]), logit_rows(cg, ls), cg_i64(cg, ls->d[ls->rank - 1]),
                           cg_f32(cg, n->fa[0]), n->op == IR_XENT ? cg_addr(cg, node) : null,
                           grad >= 0 ? cg_addr(cg, grad) : null, dy, dy_all};
   cg_call(cg, RT_SOFTMAX_XENT, args, 9);
@@ -151,6 +145,8 @@ static void emit_special(Cg *cg, int node) {
   const IrNode *n = &cg->g->nodes[node];
   if (n->op == IR_XENT || n->op == IR_XENT_GRAD) {
     emit_xent(cg, node);
+  } else if (n->op == IR_ARANGE || n->op == IR_TRIL) {
+    cg_constant(cg, node);
   } else if (n->op == IR_ONEHOT) {
     LLVMValueRef bytes = LLVMBuildNSWMul(cg->b, cg_numel(cg, &n->type.shape), cg_i64(cg, 4), "");
     LLVMBuildMemSet(cg->b, cg_addr(cg, node), LLVMConstInt(cg->i8, 0, 0), bytes, 4);
@@ -181,8 +177,8 @@ static void emit_special(Cg *cg, int node) {
     cg_store_f32(cg, LLVMBuildFPTrunc(cg->b, v, cg->f32, ""), cg_addr(cg, node));
   } else {  /* CORRECT */
     const Shape *ls = &cg->g->nodes[n->in[0]].type.shape;
-    LLVMValueRef args[4] = {cg_addr(cg, n->in[0]), cg_addr(cg, n->in[1]), cg_dim(cg, ls->d[0]),
-                            cg_i64(cg, ls->d[1])};
+    LLVMValueRef args[4] = {cg_addr(cg, n->in[0]), cg_addr(cg, n->in[1]), logit_rows(cg, ls),
+                            cg_i64(cg, ls->d[ls->rank - 1])};
     cg_store_f32(cg, cg_call(cg, RT_COUNT_CORRECT, args, 4), cg_addr(cg, node));
   }
 }
@@ -318,10 +314,13 @@ static void emit_node_code(Cg *cg, int node) {
     if (n->op == IR_ALLREDUCE && (node == 0 || cg->g->nodes[node - 1].op != IR_ALLREDUCE)) emit_allreduce(cg, node);
     return;
   case EW_UNARY: case EW_BINARY: case EW_TERNARY: case BROADCAST: cg_elementwise(cg, node); return;
-  case LAYOUT: cg_layout(cg, node); return;
-  case ROWWISE: case INDEX: internal_error(__FILE__, __LINE__, "%s: no code generation yet", ir_ops[n->op].name);
+  case LAYOUT:
+    if (cg->plan.root[node] == node) cg_layout(cg, node);  /* else a view (cg_seq.c): no copy */
+    return;
+  case ROWWISE: cg_rowwise(cg, node); return;
+  case INDEX: cg_index(cg, node); return;
   case REDUCE: cg_reduce(cg, node); return;
-  case MATMUL: emit_matmul(cg, node); return;
+  case MATMUL: cg_matmul(cg, node); return;
   case CONV: emit_conv(cg, node); return;
   case POOL: emit_pool(cg, node); return;
   case SPECIAL: emit_special(cg, node); return;

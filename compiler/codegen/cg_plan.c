@@ -4,6 +4,7 @@
  * Values are sized for the largest batch (max_rows); a step with fewer rows
  * uses a prefix of each slot. A value's slot is freed after its last use, and
  * a view (reshape) shares its operand's slot and extends its life. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -372,6 +373,70 @@ static UpdGroups find_update_groups(const IrProgram *p, const IrGraph *g, bool f
   return groups;
 }
 
+/* ---- views and the causal softmax ---------------------------------------------------- */
+
+static bool is_matmul_operand(const IrGraph *g, int user, int node) {
+  const IrNode *u = &g->nodes[user];
+  return u->op == IR_MATMUL && (u->in[0] == node || u->in[1] == node);
+}
+
+/* Permutes that need no copy (see cg_seq.c): a permute whose every use is an
+ * operand of a product, and which keeps the stride-1 axis of its operand
+ * among its last two, is read in place (view_of[P] = its operand); a product
+ * whose one use is a permute keeping the product's last axis last is written
+ * in place through it (view_of[M] = P, and P holds M's memory). */
+static void plan_views(const IrGraph *g, bool on, const int *uses, int *view_of) {
+  int n = g->len;
+  for (int i = 0; i < n; i++) view_of[i] = -1;
+  if (!on) return;
+  bool *output_view = xcalloc((size_t)n + 1, sizeof(bool));
+  for (int i = 0; i < n; i++) {
+    const IrNode *p = &g->nodes[i];
+    int r = p->type.shape.rank;
+    if (p->op != IR_PERMUTE || p->type.dtype != DT_F32 || r < 2) continue;
+    const IrNode *m = &g->nodes[p->in[0]];
+    if (m->op == IR_MATMUL && !m->ia[2] && uses[p->in[0]] == 1 && p->ia[r - 1] == r - 1 && r - 2 <= 4) {
+      view_of[p->in[0]] = i;
+      output_view[i] = true;
+    }
+  }
+  for (int i = 0; i < n; i++) {
+    const IrNode *p = &g->nodes[i];
+    int r = p->type.shape.rank;
+    if (p->op != IR_PERMUTE || output_view[i] || p->type.dtype != DT_F32 || r < 2 || uses[i] == 0 ||
+        (p->ia[r - 1] != r - 1 && p->ia[r - 2] != r - 1))
+      continue;
+    bool all = true;
+    for (int u = i + 1; u < n && all; u++)
+      for (int k = 0; k < g->nodes[u].nin && all; k++)
+        if (g->nodes[u].in[k] == i) all = is_matmul_operand(g, u, i) && g->nodes[u].type.shape.rank - 2 <= 4;
+    if (all) view_of[i] = p->in[0];
+  }
+  free(output_view);
+}
+
+/* softmax(where(tril(T), s, -inf)), the where used only there: computed in
+ * the softmax's pass over each row (astrt_softmax_f32's causal mask), so the
+ * where (and the tril, if nothing else reads it) are fused into it */
+static void plan_causal_softmax(const IrGraph *g, bool on, const int *uses, int *fused_into) {
+  for (int i = 0; i < g->len && on; i++) {
+    const IrNode *sm = &g->nodes[i];
+    if (sm->op != IR_SOFTMAX) continue;
+    int w = sm->in[0];
+    const IrNode *wn = &g->nodes[w];
+    if (wn->op != IR_WHERE || uses[w] != 1 || fused_into[w] >= 0) continue;
+    const IrNode *mask = &g->nodes[wn->in[0]], *s = &g->nodes[wn->in[1]], *fill = &g->nodes[wn->in[2]];
+    const Shape *ss = &s->type.shape;
+    int r = ss->rank;
+    if (mask->op != IR_TRIL || mask->ia[0] != 0 || fill->op != IR_CONST || fill->fa[0] != -INFINITY || r < 2 ||
+        !shape_eq(&s->type.shape, &wn->type.shape) || ss->d[r - 1] != ss->d[r - 2] ||
+        mask->type.shape.d[0] != ss->d[r - 1] || mask->type.shape.d[1] != ss->d[r - 1])
+      continue;
+    fused_into[w] = i;
+    if (uses[wn->in[0]] == 1) fused_into[wn->in[0]] = i;
+  }
+}
+
 /* the node whose loop computes node i: i itself, or the end of its fusion chain */
 static int home(const BufPlan *pl, int i) {
   while (pl->fused_into[i] >= 0) i = pl->fused_into[i];
@@ -395,13 +460,23 @@ void cg_plan_graph_with(const IrProgram *p, const IrGraph *g, int64_t max_rows, 
   out->fused_into = xmalloc(sizeof(int) * (size_t)(n + 1));
   out->loss_pair = xmalloc(sizeof(int) * (size_t)(n + 1));
   out->update_first = xmalloc(sizeof(int) * (size_t)(n + 1));
+  out->view_of = xmalloc(sizeof(int) * (size_t)(n + 1));
   plan_fusion(g, !o.no_fusion, out->fused_into);
   cg_plan_loss_pairs(g, &o, out->loss_pair);
+  int *uses = xcalloc((size_t)n + 1, sizeof(int));
+  for (int i = 0; i < n; i++)
+    for (int k = 0; k < g->nodes[i].nin; k++) uses[g->nodes[i].in[k]]++;
+  plan_causal_softmax(g, !o.no_fusion, uses, out->fused_into);
+  plan_views(g, !o.no_fusion, uses, out->view_of);
+  free(uses);
   int *last = xmalloc(sizeof(int) * (size_t)(n + 1));
   for (int i = 0; i < n; i++) {
     const IrNode *nd = &g->nodes[i];
     out->offset[i] = -1;
-    out->root[i] = ir_ops[nd->op].cls == VIEW ? out->root[nd->in[0]] : i;
+    /* views share their operand's memory: reshapes, permutes read in place, and
+     * permutes a product writes through */
+    bool alias = ir_ops[nd->op].cls == VIEW || (nd->op == IR_PERMUTE && (out->view_of[i] >= 0 || out->view_of[nd->in[0]] == i));
+    out->root[i] = alias ? out->root[nd->in[0]] : i;
     last[i] = i;
     int at = home(out, i);  /* a fused node reads its operands in its consumer's loop */
     for (int k = 0; k < nd->nin; k++) {
@@ -450,7 +525,7 @@ void cg_plan_graph_with(const IrProgram *p, const IrGraph *g, int64_t max_rows, 
   VEC(int) *dying = xcalloc((size_t)n + 1, sizeof(*dying));  /* nodes, or -1 - block */
   for (int i = 0; i < n; i++)
     if (needs_slot(g, &g->nodes[i]) && g->nodes[i].op != IR_ACCUMULATE && out->fused_into[i] < 0 &&
-        block_of[i] < 0)
+        block_of[i] < 0 && out->root[i] == i)
       vec_push(&dying[last[i]], i);
   for (int b = 0; b < blocks.len; b++) vec_push(&dying[blocks.data[b].death], -1 - b);
   for (int i = 0; i < n; i++) {
@@ -459,7 +534,8 @@ void cg_plan_graph_with(const IrProgram *p, const IrGraph *g, int64_t max_rows, 
     int at[2] = {i, nd->op == IR_XENT ? out->loss_pair[i] : -1};
     for (int w = 0; w < 2 && at[w] >= 0; w++) {
       const IrNode *an = &g->nodes[at[w]];
-      if (!needs_slot(g, an) || an->op == IR_ACCUMULATE || out->fused_into[at[w]] >= 0) continue;
+      if (!needs_slot(g, an) || an->op == IR_ACCUMULATE || out->fused_into[at[w]] >= 0 || out->root[at[w]] != at[w])
+        continue;
       if (an->op == IR_XENT_GRAD && out->loss_pair[at[w]] >= 0 && w == 0) continue;
       int b = block_of[at[w]];
       if (b >= 0) {
@@ -495,6 +571,7 @@ void cg_plan_graph_with(const IrProgram *p, const IrGraph *g, int64_t max_rows, 
 }
 
 void cg_plan_free(BufPlan *pl) {
+  free(pl->view_of);
   free(pl->offset);
   free(pl->root);
   free(pl->fused_into);

@@ -56,6 +56,8 @@ typedef struct BufPlan {
   int *fused_into;     /* the consumer whose loop computes this value, or -1 (cg_plan_fusion) */
   int *loss_pair;      /* softmax_xent <-> its softmax_xent_grad computed in the same loop, or -1 */
   int *update_first;   /* an update in a group over the parameter arena: the group's first member, or -1 */
+  int *view_of;        /* a permute read in place: its operand; a product written in place
+                          through a permute: that permute; else -1 (cg_seq.c) */
   int64_t work_bytes;  /* arena size for up to max_rows rows */
 } BufPlan;
 
