@@ -100,6 +100,43 @@ const char *astrt_blas_best_core(void);
 /* Frees the calling thread's scratch buffer. */
 void astrt_kernels_release_scratch(void);
 
+
+/* ---- batched GEMM (kernels_gemm_batched.c) -------------------------------- */
+
+/* Batched strided GEMM. For every batch index i = (i_0 .. i_{nbatch-1}),
+ * row-major over count[]:
+ *   C_i[m, n] = alpha * op(A_i) op(B_i) + beta * C_i
+ * with A_i = a + sum_j i_j * sa[j] (likewise B_i, C_i), op(A_i) [m, k] stored
+ * as [m, k] (row stride lda) or, when ta, as [k, m]; op(B_i) [k, n] stored as
+ * [k, n] (ldb) or, when tb, as [n, k]; C_i [m, n] with row stride ldc.
+ * A stride of 0 broadcasts. A batch dimension with sc[j] == 0 and
+ * count[j] > 1 is FOLDED: the products along it are summed into the same
+ * C_i (beta applies once, then the products add in row-major order of the
+ * folded indices). C blocks of different non-folded indices must not
+ * overlap. As in BLAS, beta == 0 means C is not read. Work is split into
+ * pieces (batch items, or slabs of rows or columns of one product) that
+ * depend only on the shape, each one single-threaded cblas_sgemm, and the
+ * pieces are spread over the runtime's thread pool: the result is
+ * bit-identical for any number of threads. m, n, k or a count may be 0. */
+typedef struct astrt_gemm_batch {
+  int32_t ta, tb;              /* transpose A / B */
+  int64_t m, n, k;             /* C is m x n; op(A) m x k; op(B) k x n */
+  int64_t lda, ldb, ldc;       /* row strides (elements) of A, B, C as stored
+                                  (lda >= cols of stored A, ...) */
+  int32_t nbatch;              /* batch dimensions, 0..4 */
+  int64_t count[4];            /* their extents */
+  int64_t sa[4], sb[4], sc[4]; /* element strides of each batch dimension in
+                                  A, B, C; 0 = broadcast (in C: folded) */
+  float alpha, beta;
+} astrt_gemm_batch;
+
+void astrt_sgemm_batched(const astrt_gemm_batch *d, const float *a,
+                         const float *b, float *c);
+/* Naive loops, every element of C summed (over the folded indices and k) in
+ * double and rounded once. */
+void astrt_ref_sgemm_batched(const astrt_gemm_batch *d, const float *a,
+                             const float *b, float *c);
+
 #ifdef __cplusplus
 }
 #endif
