@@ -585,8 +585,45 @@ FN void row_scale(float *y, int64_t n, float s) {
   if (j < n) vstore_part(y + j, vload_part(y + j, n - j, 0.0f) * sv, n - j);
 }
 
-/* y[0, n) = softmax(x[0, valid)), then zeros */
+/* y[0, n) = softmax(x[0, valid)), then zeros. The causal mask's ragged end
+ * (valid < n) is read as whole vectors with the lanes past it set to -inf
+ * (the row's memory goes on to n), not through a partial copy. */
 FN void softmax_row(const float *x, float *y, int64_t n, int64_t valid) {
+  const int64_t full = valid - valid % VW;  /* whole vectors below valid */
+  if (valid < n && full + VW <= n) {
+    static const int32_t iota[16] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
+    VI lane;
+    memcpy(&lane, iota, sizeof lane);
+    const VI keep = lane < (int32_t)(valid - full);
+    const V ninf = vsplat(-INFINITY);
+    const V xt = vsel(keep, vload(x + full), ninf);
+    V m0 = xt, m1 = ninf;
+    int64_t j = 0;
+    for (; j + 2 * VW <= full; j += 2 * VW) {
+      m0 = vmax(m0, vload(x + j));
+      m1 = vmax(m1, vload(x + j + VW));
+    }
+    if (j < full) m1 = vmax(m1, vload(x + j));
+    const V m = vsplat(hmax(vmax(m0, m1)));
+    V s0 = vexp(xt - m), s1 = vsplat(0.0f);
+    vstore(y + full, s0);
+    for (j = 0; j + 2 * VW <= full; j += 2 * VW) {
+      const V e0 = vexp(vload(x + j) - m), e1 = vexp(vload(x + j + VW) - m);
+      vstore(y + j, e0);
+      vstore(y + j + VW, e1);
+      s0 += e0;
+      s1 += e1;
+    }
+    if (j < full) {
+      const V e = vexp(vload(x + j) - m);
+      vstore(y + j, e);
+      s1 += e;
+    }
+    const V inv = vsplat(1.0f / hsum(s0 + s1));
+    for (j = 0; j <= full; j += VW) vstore(y + j, vload(y + j) * inv);  /* masked lanes: 0 * inv = 0 */
+    if (full + VW < n) memset(y + full + VW, 0, (size_t)(n - full - VW) * sizeof(float));
+    return;
+  }
   const V m = vsplat(row_max(x, valid));
   V s0 = vsplat(0.0f), s1 = s0;
   int64_t j = 0;
