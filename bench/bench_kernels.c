@@ -2,7 +2,7 @@
  * and time per call of the pooling kernels, on the LeNet-5 shapes
  * (Fashion-MNIST 28x28, batch 64 unless given on the command line).
  *
- *   bench_kernels [batch] [min_seconds_per_measurement] [extra]
+ *   bench_kernels [batch] [min_seconds_per_measurement] [extra | seq]
  *
  * For each convolution: the public ("fast") kernel, the im2col + GEMM path
  * it used before the direct kernels, the naive reference, and the direct
@@ -18,6 +18,15 @@
  * The fast results are checked against the references before timing.
  * OpenBLAS uses its default thread count; set OPENBLAS_NUM_THREADS=1 for a
  * single-core figure.
+ *
+ * Then the transformer kernels at the sizes of a small GPT (batch 32,
+ * context 64, 4 heads of 32, width 128, vocabulary 256): ns per row of the
+ * row kernels (softmax over 32*4*64 rows of 64, layer norm over 2048 rows of
+ * 128, ...) with every instruction set the CPU runs, and the attention's
+ * batched products (128 heads of Q K^T, 64x64x32 with lda 128, and of P V,
+ * 64x32x64) against a loop of astrt_sgemm calls on contiguous copies; both
+ * on 1 and 2 of the runtime's threads (OpenBLAS on one thread, as the driver
+ * runs it).
  */
 #include <math.h>
 #include <stdint.h>
@@ -218,17 +227,206 @@ static void bench_pool(const char *name, const astrt_pool_shape *s,
   free(x); free(dy); free(y);
 }
 
+/* ---- transformer kernels ------------------------------------------------- */
+
+void openblas_set_num_threads(int num_threads);
+
+/* Median seconds per call of fn(ctx), repeated for at least min_s seconds. */
+static double time_fn(void (*fn)(void *), void *ctx, double min_s) {
+  enum { MAX_SAMPLES = 5000 };
+  static double t[MAX_SAMPLES];
+  fn(ctx);  /* warm-up */
+  int reps = 0;
+  const double start = now();
+  do {
+    const double t0 = now();
+    fn(ctx);
+    t[reps++] = now() - t0;
+  } while (reps < MAX_SAMPLES && (now() - start < min_s || reps < 3));
+  qsort(t, (size_t)reps, sizeof t[0], cmp_double);
+  return t[reps / 2];
+}
+
+typedef struct seq_ctx {
+  int kind, ref;
+  const float *x, *dy;
+  float *out;
+  int64_t rows, n, causal;
+  const int32_t *idx;
+  int64_t vocab;
+} seq_ctx;
+
+enum { S_SOFTMAX, S_SOFTMAX_GRAD, S_LOG_SOFTMAX, S_LOG_SOFTMAX_GRAD, S_LN, S_LN_GRAD, S_GATHER, S_SCATTER, S_N };
+static const char *const seq_names[S_N] = {"softmax", "softmax grad", "log-softmax", "log-softmax grad",
+                                           "layer norm", "layer norm grad", "gather", "scatter-add"};
+
+static void seq_call(void *p) {
+  const seq_ctx *c = p;
+  const int r = c->ref;
+  switch (c->kind) {
+    case S_SOFTMAX: (r ? astrt_ref_softmax_f32 : astrt_softmax_f32)(c->x, c->out, c->rows, c->n, c->causal); break;
+    case S_SOFTMAX_GRAD:
+      (r ? astrt_ref_softmax_grad_f32 : astrt_softmax_grad_f32)(c->x, c->dy, c->out, c->rows, c->n);
+      break;
+    case S_LOG_SOFTMAX: (r ? astrt_ref_log_softmax_f32 : astrt_log_softmax_f32)(c->x, c->out, c->rows, c->n); break;
+    case S_LOG_SOFTMAX_GRAD:
+      (r ? astrt_ref_log_softmax_grad_f32 : astrt_log_softmax_grad_f32)(c->x, c->dy, c->out, c->rows, c->n);
+      break;
+    case S_LN: (r ? astrt_ref_layernorm_f32 : astrt_layernorm_f32)(c->x, c->out, c->rows, c->n, 1e-5f); break;
+    case S_LN_GRAD:
+      (r ? astrt_ref_layernorm_grad_f32 : astrt_layernorm_grad_f32)(c->x, c->dy, c->out, c->rows, c->n, 1e-5f);
+      break;
+    case S_GATHER:  /* rows: ids; x: the table */
+      (r ? astrt_ref_gather_rows_f32 : astrt_gather_rows_f32)(c->x, c->vocab, c->n, c->idx, c->rows, c->out);
+      break;
+    case S_SCATTER:
+      (r ? astrt_ref_scatter_add_rows_f32 : astrt_scatter_add_rows_f32)(c->idx, c->rows, c->dy, c->n, c->vocab,
+                                                                        c->out);
+      break;
+  }
+}
+
+static void bench_seq(double min_s) {
+  /* small GPT: batch 32, context 64, 4 heads, width 128, vocabulary 256 */
+  const int64_t bt = 32 * 64, att_rows = 32 * 4 * 64, t = 64, d = 128, vocab = 256;
+  uint64_t st = 11;
+  float *x = rand_buf(bt * d * 2, &st), *dy = rand_buf(bt * d * 2, &st);
+  float *out = rand_buf(bt * d * 2, &st), *yprob = rand_buf(att_rows * t, &st);
+  float *ylog = rand_buf(bt * vocab, &st);
+  for (int64_t i = 0; i < bt * d * 2; i++) x[i] *= 4.0f;
+  astrt_ref_softmax_f32(x, yprob, att_rows, t, 0);
+  astrt_ref_log_softmax_f32(x, ylog, bt, vocab);
+  int32_t *idx = malloc((size_t)bt * sizeof(int32_t));
+  if (!idx) exit(1);
+  for (int64_t i = 0; i < bt; i++) idx[i] = (int32_t)((i * 7919 + 13) % vocab);
+  const struct { int kind; const char *shape; int64_t rows, n, causal; const float *in; } rows[] = {
+      {S_SOFTMAX, "32*4*64 x 64, causal", att_rows, t, t, x},
+      {S_SOFTMAX, "32*4*64 x 64", att_rows, t, 0, x},
+      {S_SOFTMAX_GRAD, "32*4*64 x 64", att_rows, t, 0, yprob},
+      {S_LOG_SOFTMAX, "2048 x 256", bt, vocab, 0, x},
+      {S_LOG_SOFTMAX_GRAD, "2048 x 256", bt, vocab, 0, ylog},
+      {S_LN, "2048 x 128", bt, d, 0, x},
+      {S_LN_GRAD, "2048 x 128", bt, d, 0, x},
+      {S_GATHER, "2048 x 128 from 256", bt, d, 0, x},
+      {S_SCATTER, "2048 x 128 into 256", bt, d, 0, NULL},
+  };
+  static const char *const isas[] = {"generic", "avx2", "avx512"};
+  const char *best = astrt_seq_isa();
+  printf("transformer row kernels, ns per row (the default instruction set: %s)\n", best);
+  printf("  %-17s %-22s %8s", "kernel", "shape", "ref");
+  for (int i = 0; i < 3; i++)
+    if (astrt_seq_set_isa(isas[i])) printf(" %8s %8s", isas[i], "2 thr");
+  printf("\n");
+  for (size_t k = 0; k < sizeof rows / sizeof rows[0]; k++) {
+    seq_ctx c = {rows[k].kind, 1, rows[k].in, dy, out, rows[k].rows, rows[k].n, rows[k].causal, idx, vocab};
+    const double per = 1e9 / (double)rows[k].rows;
+    printf("  %-17s %-22s %8.1f", seq_names[rows[k].kind], rows[k].shape, time_fn(seq_call, &c, min_s / 4) * per);
+    c.ref = 0;
+    for (int i = 0; i < 3; i++) {
+      if (!astrt_seq_set_isa(isas[i])) continue;
+      astrt_pool_configure(1);
+      const double t1 = time_fn(seq_call, &c, min_s);
+      astrt_pool_configure(2);
+      const double t2 = time_fn(seq_call, &c, min_s);
+      astrt_pool_configure(1);
+      printf(" %8.1f %8.1f", t1 * per, t2 * per);
+    }
+    printf("\n");
+  }
+  astrt_seq_set_isa(best);
+  free(x); free(dy); free(out); free(yprob); free(ylog); free(idx);
+}
+
+/* Attention of the small GPT: Q, K, V [B=32, T=64, H=4, D=32]. */
+typedef struct att_ctx {
+  const float *q, *k, *v, *qc, *kc, *vc;  /* strided, and per-head contiguous copies */
+  float *s, *o, *oc;
+  int pv;  /* 0: S = Q K^T / sqrt(D); 1: O = S V */
+} att_ctx;
+
+enum { AB = 32, AT = 64, AH = 4, AD = 32 };
+
+static void att_batched(void *p) {
+  const att_ctx *c = p;
+  if (!c->pv) {
+    const astrt_gemm_batch d = {0, 1, AT, AT, AD, AH * AD, AH * AD, AT, 2, {AB, AH}, {AT * AH * AD, AD},
+                                {AT * AH * AD, AD}, {AH * AT * AT, AT * AT}, 0.17677670f, 0.0f};
+    astrt_sgemm_batched(&d, c->q, c->k, c->s);
+  } else {
+    const astrt_gemm_batch d = {0, 0, AT, AD, AT, AT, AH * AD, AH * AD, 2, {AB, AH}, {AH * AT * AT, AT * AT},
+                                {AT * AH * AD, AD}, {AT * AH * AD, AD}, 1.0f, 0.0f};
+    astrt_sgemm_batched(&d, c->s, c->v, c->o);
+  }
+}
+
+static void att_loop(void *p) {
+  const att_ctx *c = p;
+  for (int64_t i = 0; i < AB * AH; i++) {
+    if (!c->pv)
+      astrt_sgemm(0, 1, AT, AT, AD, 0.17677670f, c->qc + i * AT * AD, c->kc + i * AT * AD, 0.0f, c->s + i * AT * AT);
+    else
+      astrt_sgemm(0, 0, AT, AD, AT, 1.0f, c->s + i * AT * AT, c->vc + i * AT * AD, 0.0f, c->oc + i * AT * AD);
+  }
+}
+
+static void bench_attention(double min_s) {
+  uint64_t st = 5;
+  const int64_t nqkv = (int64_t)AB * AT * AH * AD, ns = (int64_t)AB * AH * AT * AT;
+  float *q = rand_buf(nqkv, &st), *k = rand_buf(nqkv, &st), *v = rand_buf(nqkv, &st);
+  float *qc = rand_buf(nqkv, &st), *kc = rand_buf(nqkv, &st), *vc = rand_buf(nqkv, &st);
+  float *s = rand_buf(ns, &st), *o = rand_buf(nqkv, &st), *oc = rand_buf(nqkv, &st);
+  /* contiguous per-head copies [B, H, T, D] */
+  for (int64_t b = 0; b < AB; b++)
+    for (int64_t t = 0; t < AT; t++)
+      for (int64_t h = 0; h < AH; h++)
+        for (int64_t e = 0; e < AD; e++) {
+          const int64_t src = ((b * AT + t) * AH + h) * AD + e, dst = ((b * AH + h) * AT + t) * AD + e;
+          qc[dst] = q[src], kc[dst] = k[src], vc[dst] = v[src];
+        }
+  att_ctx c = {q, k, v, qc, kc, vc, s, o, oc, 0};
+  printf("attention products, 128 heads (B 32, H 4, T 64, D 32), us per call (all heads)\n");
+  for (int pv = 0; pv < 2; pv++) {
+    c.pv = pv;
+    const double flops = 2.0 * AB * AH * (double)AT * (pv ? AD : AT) * (pv ? AT : AD);
+    printf("  %-26s", pv ? "P V     64x32x64" : "Q K^T   64x64x32, lda 128");
+    for (int threads = 1; threads <= 2; threads++) {
+      astrt_pool_configure(threads);
+      const double tb = time_fn(att_batched, &c, min_s), tl = time_fn(att_loop, &c, min_s);
+      printf(" | %d thr: batched %7.1f us %5.1f GFLOP/s, astrt_sgemm loop %7.1f us %5.1f GFLOP/s", threads,
+             tb * 1e6, flops / tb * 1e-9, tl * 1e6, flops / tl * 1e-9);
+    }
+    astrt_pool_configure(1);
+    printf("\n");
+  }
+  /* the batched strided result equals the loop on copies (up to rounding) */
+  c.pv = 0;
+  att_batched(&c);
+  float *s1 = malloc((size_t)ns * sizeof(float));
+  if (!s1) exit(1);
+  memcpy(s1, s, (size_t)ns * sizeof(float));
+  att_loop(&c);
+  printf("  max |batched - loop| (Q K^T): %.1e\n", max_rel_err(s1, s, ns));
+  free(s1);
+  free(q); free(k); free(v); free(qc); free(kc); free(vc); free(s); free(o); free(oc);
+}
+
 int main(int argc, char **argv) {
   const int64_t n = argc > 1 ? atoll(argv[1]) : 64;
   const double min_s = argc > 2 ? atof(argv[2]) : 0.5;
   if (n < 1 || !(min_s > 0)) {
     fprintf(stderr,
-            "usage: bench_kernels [batch >= 1] [min_seconds > 0] [extra]\n");
+            "usage: bench_kernels [batch >= 1] [min_seconds > 0] [extra | seq]\n");
     return 2;
   }
   const astrt_conv_shape c1 = {n, 1, 28, 28, 6, 5, 5, 1, 1, 2, 2};
   const astrt_conv_shape c2 = {n, 6, 14, 14, 16, 5, 5, 1, 1, 0, 0};
   const int extra = argc > 3 && !strcmp(argv[3], "extra");
+  if (argc > 3 && !strcmp(argv[3], "seq")) {  /* the transformer kernels only */
+    openblas_set_num_threads(1);
+    bench_seq(min_s);
+    bench_attention(min_s);
+    return 0;
+  }
   printf("direct-kernel instruction set: %s (ASTRT_CONV_ISA to force)\n",
          astrt_conv_isa_name(astrt_conv_isa_active()));
   bench_conv("LeNet conv1", &c1, min_s, 1);
@@ -249,6 +447,9 @@ int main(int argc, char **argv) {
   const astrt_pool_shape p2 = {n * 16, 10, 10, 2, 2, 2, 2, 0, 0};
   bench_pool("LeNet pool1", &p1, min_s);
   bench_pool("LeNet pool2", &p2, min_s);
+  openblas_set_num_threads(1);  /* as the driver does before using the pool */
+  bench_seq(min_s);
+  bench_attention(min_s);
   astrt_kernels_release_scratch();
   return 0;
 }

@@ -100,6 +100,118 @@ const char *astrt_blas_best_core(void);
 /* Frees the calling thread's scratch buffer. */
 void astrt_kernels_release_scratch(void);
 
+/* ---- transformer kernels (kernels_seq.c, kernels_gemm_batched.c) --------
+ *
+ * All tensors row-major float32. The row-wise kernels treat their input as
+ * `rows` independent rows of `n` elements; large calls are split by rows
+ * over the runtime's thread pool, each row computed by one thread with the
+ * same code, so the results are bit-identical for any number of threads.
+ * An output may be the same buffer as a same-shaped input (in place), but
+ * must not overlap it partially. Rows of length 0 are allowed (nothing is
+ * written). The fast versions use a vectorised exp with relative error
+ * < 3e-7 that returns 0 below e^-86.5 (< 3e-38); results are within float
+ * rounding of the references, not bit-identical to them. */
+
+/* y[rows, n] = softmax(x[rows, n]) over each row (its maximum subtracted
+ * first). causal > 0: row r holds the scores of position p = r % causal, and
+ * columns j > p are masked (their y is exactly 0, as if x were -inf there);
+ * requires n == causal. An entry of -inf gets probability 0; a row whose
+ * unmasked entries are all -inf, or that holds NaN or +inf, gives NaN. */
+void astrt_softmax_f32(const float *x, float *y, int64_t rows, int64_t n,
+                       int64_t causal);
+/* dx[rows, n] = y * (dy - sum_j dy_j y_j) per row, given y[rows, n] (the
+ * softmax output) and dy[rows, n]. */
+void astrt_softmax_grad_f32(const float *y, const float *dy, float *dx,
+                            int64_t rows, int64_t n);
+/* y[rows, n] = x - max - log(sum_j exp(x_j - max)) per row, x[rows, n]. */
+void astrt_log_softmax_f32(const float *x, float *y, int64_t rows, int64_t n);
+/* dx[rows, n] = dy - exp(y) * sum_j dy_j per row, given y[rows, n] (the
+ * log-softmax output) and dy[rows, n]. */
+void astrt_log_softmax_grad_f32(const float *y, const float *dy, float *dx,
+                                int64_t rows, int64_t n);
+/* y[rows, n] = (x - mean) / sqrt(var + eps) per row of x[rows, n], var the
+ * biased variance (divided by n, as PyTorch); no affine part. */
+void astrt_layernorm_f32(const float *x, float *y, int64_t rows, int64_t n,
+                         float eps);
+/* dx[rows, n] = rstd * (dy - mean(dy) - xhat * mean(dy * xhat)) per row,
+ * with mean, rstd and xhat = (x - mean) * rstd recomputed from x[rows, n];
+ * dy[rows, n]. */
+void astrt_layernorm_grad_f32(const float *x, const float *dy, float *dx,
+                              int64_t rows, int64_t n, float eps);
+/* out[count, d] = table[idx[i], :] for i < count, from table[vocab, d] and
+ * idx[count]; an index outside [0, vocab) gives a row of zeros. */
+void astrt_gather_rows_f32(const float *table, int64_t vocab, int64_t d,
+                           const int32_t *idx, int64_t count, float *out);
+/* dtable[vocab, d] (overwritten) = sum over i < count with idx[i] == v of
+ * dy[i, :], from idx[count] and dy[count, d]; indices outside [0, vocab) are
+ * skipped. Each row sums in increasing i (no atomics): bit-identical for any
+ * number of threads. */
+void astrt_scatter_add_rows_f32(const int32_t *idx, int64_t count,
+                                const float *dy, int64_t d, int64_t vocab,
+                                float *dtable);
+
+void astrt_ref_softmax_f32(const float *x, float *y, int64_t rows, int64_t n,
+                           int64_t causal);
+void astrt_ref_softmax_grad_f32(const float *y, const float *dy, float *dx,
+                                int64_t rows, int64_t n);
+void astrt_ref_log_softmax_f32(const float *x, float *y, int64_t rows,
+                               int64_t n);
+void astrt_ref_log_softmax_grad_f32(const float *y, const float *dy, float *dx,
+                                    int64_t rows, int64_t n);
+void astrt_ref_layernorm_f32(const float *x, float *y, int64_t rows, int64_t n,
+                             float eps);
+void astrt_ref_layernorm_grad_f32(const float *x, const float *dy, float *dx,
+                                  int64_t rows, int64_t n, float eps);
+void astrt_ref_gather_rows_f32(const float *table, int64_t vocab, int64_t d,
+                               const int32_t *idx, int64_t count, float *out);
+void astrt_ref_scatter_add_rows_f32(const int32_t *idx, int64_t count,
+                                    const float *dy, int64_t d, int64_t vocab,
+                                    float *dtable);
+
+/* Instruction set of the row kernels above: "generic" (portable C vectors,
+ * 4 lanes), "avx2" (8 lanes) or "avx512" (16 lanes), resolved on first use to
+ * the best this CPU runs. Results differ between instruction sets only by
+ * float rounding (the lanes sum in a different order). For tests and
+ * benchmarks, astrt_seq_set_isa selects one by name; it returns 0 and
+ * changes nothing if the name is unknown or the CPU cannot run it. It must
+ * not run concurrently with the kernels. */
+const char *astrt_seq_isa(void);
+int astrt_seq_set_isa(const char *name);
+
+/* Batched strided GEMM. For every batch index i = (i_0 .. i_{nbatch-1}),
+ * row-major over count[]:
+ *   C_i[m, n] = alpha * op(A_i) op(B_i) + beta * C_i
+ * with A_i = a + sum_j i_j * sa[j] (likewise B_i, C_i), op(A_i) [m, k] stored
+ * as [m, k] (row stride lda) or, when ta, as [k, m]; op(B_i) [k, n] stored as
+ * [k, n] (ldb) or, when tb, as [n, k]; C_i [m, n] with row stride ldc.
+ * A stride of 0 broadcasts. A batch dimension with sc[j] == 0 and
+ * count[j] > 1 is FOLDED: the products along it are summed into the same
+ * C_i (beta applies once, then the products add in row-major order of the
+ * folded indices). C blocks of different non-folded indices must not
+ * overlap. As in BLAS, beta == 0 means C is not read. Work is split into
+ * pieces (batch items, or slabs of rows or columns of one product) that
+ * depend only on the shape, each one single-threaded cblas_sgemm, and the
+ * pieces are spread over the runtime's thread pool: the result is
+ * bit-identical for any number of threads. m, n, k or a count may be 0. */
+typedef struct astrt_gemm_batch {
+  int32_t ta, tb;              /* transpose A / B */
+  int64_t m, n, k;             /* C is m x n; op(A) m x k; op(B) k x n */
+  int64_t lda, ldb, ldc;       /* row strides (elements) of A, B, C as stored
+                                  (lda >= cols of stored A, ...) */
+  int32_t nbatch;              /* batch dimensions, 0..4 */
+  int64_t count[4];            /* their extents */
+  int64_t sa[4], sb[4], sc[4]; /* element strides of each batch dimension in
+                                  A, B, C; 0 = broadcast (in C: folded) */
+  float alpha, beta;
+} astrt_gemm_batch;
+
+void astrt_sgemm_batched(const astrt_gemm_batch *d, const float *a,
+                         const float *b, float *c);
+/* Naive loops, every element of C summed (over the folded indices and k) in
+ * double and rounded once. */
+void astrt_ref_sgemm_batched(const astrt_gemm_batch *d, const float *a,
+                             const float *b, float *c);
+
 #ifdef __cplusplus
 }
 #endif
