@@ -434,6 +434,7 @@ static void plan_causal_softmax(const IrGraph *g, bool on, const int *uses, int 
       continue;
     fused_into[w] = i;
     if (uses[wn->in[0]] == 1) fused_into[wn->in[0]] = i;
+    if (fused_into[wn->in[1]] == w) fused_into[wn->in[1]] = -1;  /* the scores get their own loop */
   }
 }
 

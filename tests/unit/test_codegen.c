@@ -76,22 +76,33 @@ static void compare_program(const char *src, const char *name, int steps) {
   int64_t batch = p->phases.data[0].batch;
   int64_t work_bytes = d->phases[0].work_bytes > d->eval_work_bytes ? d->phases[0].work_bytes : d->eval_work_bytes;
   void *work = aligned_alloc(64, (size_t)((work_bytes + 63) / 64 * 64));
-  int64_t ex = d->data.example_size;
+  int64_t ex = d->data.example_size, ty = d->data.target_size;
   int64_t max_rows = batch > p->eval_batch ? batch : p->eval_batch;
+  /* x: f32 features, or token ids; y: class labels, a label per position, or reals */
+  bool tokens = d->data.x_dtype == ASTRT_DTYPE_I32, real = d->data.target == ASTRT_TARGET_REAL;
   float *x = malloc(sizeof(float) * (size_t)(max_rows * ex));
+  int32_t *xi = (int32_t *)x;
   double *xd = malloc(sizeof(double) * (size_t)(max_rows * ex));
-  int32_t *y = malloc(sizeof(int32_t) * (size_t)max_rows);
+  int32_t *y = malloc(sizeof(int32_t) * (size_t)(max_rows * ty));
+  float *yr = malloc(sizeof(float) * (size_t)(max_rows * ty));
   for (int s = 0; s <= steps; s++) {
     bool eval = s == steps;
     int64_t rows = eval ? p->eval_batch : (s == steps - 1 ? batch - 3 : batch);
-    for (int64_t i = 0; i < rows * ex; i++) x[i] = (float)(urand() * 2 - 1), xd[i] = x[i];
-    for (int64_t i = 0; i < rows; i++) y[i] = (int32_t)(urand() * (double)d->data.classes);
+    for (int64_t i = 0; i < rows * ex; i++) {
+      if (tokens) xi[i] = (int32_t)(urand() * (double)d->data.vocab), xd[i] = xi[i];
+      else x[i] = (float)(urand() * 2 - 1), xd[i] = x[i];
+    }
+    for (int64_t i = 0; i < rows * ty; i++) {
+      y[i] = (int32_t)(urand() * (double)d->data.classes);
+      yr[i] = (float)(urand() * 2 - 1);
+    }
     float scalars[ASTRT_NUM_SCALARS] = {0.05f, (float)(s + 1), (float)rows, 1, 0.5f, 0, 1};
     float outputs[ASTRT_NUM_OUTPUTS] = {0};
     astrt_step_fn fn = eval ? d->eval : d->phases[0].step;
-    fn(vars, work, x, y, rows, scalars, outputs, 17);
+    fn(vars, work, x, real ? (const void *)yr : y, rows, scalars, outputs, 17);
     in.x = xd;
     in.y = y;
+    in.y_real = yr;
     in.rows = rows;
     in.seed = 17;
     in.scalars[SC_LR] = 0.05;
@@ -111,6 +122,7 @@ static void compare_program(const char *src, const char *name, int steps) {
   free(x);
   free(xd);
   free(y);
+  free(yr);
   free(work);
   free(vars);
   interp_free(&in);
@@ -406,6 +418,92 @@ START_TEST(dropout_global_pool) {
 }
 END_TEST
 
+/* ---- sequence models and regression -------------------------------------------------- */
+
+#define SEQ_PROGRAM(model_body, train_extra)                                                        \
+  "import nn\n"                                                                                     \
+  "data d = tokens(\"unused.bin\", vocab: 13, context: 8)\n"                                        \
+  "model m(tok: i32[B, 8]) -> f32[B, 8, 13] {\n" model_body "\n}\n"                                 \
+  "train m on d {\n  batch = 5\n  epochs = 1\n  eval_batch = 7\n" train_extra "\n}\n"
+
+/* a two-layer GPT: embeddings, causal multi-head attention (permutes read
+ * and written in place by the batched products, the mask fused into the
+ * softmax), layer norms, GELU MLPs, per-position cross-entropy. (SGD: the
+ * keys' bias has a zero gradient, which Adam would turn float rounding noise
+ * of either sign into full-size steps, so the two runs would not be
+ * comparable; AdamW is compared in norms_activations_adamw.) */
+START_TEST(transformer_two_layers) {
+  compare_program(SEQ_PROGRAM("  h = nn.embedding(tok, 13, 16) + nn.embedding(arange(8), 8, 16)\n"
+                              "  h = nn.transformer_block(h, 2, layers: 2)\n"
+                              "  h = nn.transformer_block(h, 4, layers: 2)\n"
+                              "  return nn.linear(nn.layernorm(h), 13)",
+                              "  loss = cross_entropy()\n  optimizer = sgd(lr: 0.1, momentum: 0.9, weight_decay: 0.01)"),
+                  "transformer", 3);
+}
+END_TEST
+
+/* The attention's memory plan: no permute of the step or of evaluation is
+ * copied (each is read in place by a product or written through by one),
+ * and every softmax computes its causal mask in its own pass. */
+START_TEST(attention_plan) {
+  Compilation comp;
+  ck_assert(compile_src(SEQ_PROGRAM("  h = nn.embedding(tok, 13, 16) + nn.embedding(arange(8), 8, 16)\n"
+                                    "  return nn.linear(nn.transformer_block(h, 2), 13)",
+                                    "  loss = cross_entropy()\n  optimizer = sgd(lr: 0.1)"),
+                        "attnplan", &comp));
+  const IrGraph *graphs[2] = {&comp.prog->phases.data[0].step, &comp.prog->eval};
+  for (int k = 0; k < 2; k++) {
+    const IrGraph *g = graphs[k];
+    BufPlan pl;
+    cg_plan_graph(comp.prog, g, 5, &pl);
+    int permutes = 0, softmaxes = 0;
+    for (int i = 0; i < g->len; i++) {
+      const IrNode *n = &g->nodes[i];
+      if (n->op == IR_PERMUTE) {
+        permutes++;
+        ck_assert_msg(pl.root[i] != i && pl.offset[i] == pl.offset[pl.root[i]], "permute %%%d is copied", i);
+      }
+      if (n->op == IR_SOFTMAX) {
+        softmaxes++;
+        ck_assert_msg(g->nodes[n->in[0]].op == IR_WHERE && pl.fused_into[n->in[0]] == i,
+                      "softmax %%%d does not mask in its own pass", i);
+      }
+    }
+    ck_assert_int_eq(permutes, (k ? 4 : 8));  /* q, k, v and the heads; and their gradients */
+    ck_assert_int_eq(softmaxes, 1);
+    cg_plan_free(&pl);
+  }
+  compilation_free(&comp);
+  src_reset();
+}
+END_TEST
+
+/* the new primitives one by one: slices, concat, split, log-softmax, where,
+ * batched products with broadcasting and transposes, casts of token ids */
+START_TEST(sequence_primitives) {
+  compare_program(SEQ_PROGRAM("  e = nn.embedding(tok, 13, 6)\n"
+                              "  p = split(nn.linear(e, 12), 2)\n"
+                              "  a = concat([p[0][:, :, 0:4], p[1][:, :, 2:6]], axis: -1)\n"
+                              "  s = softmax(a @ transpose(a)) @ e\n"
+                              "  w = where(tril(8, 6, k: -1), s, 0.5 * s)\n"
+                              "  z = log_softmax(nn.dense(w + reshape(f32(tok), [B, 8, 1]) * 0.1, 13))\n"
+                              "  return z + permute(permute(z, [0, 2, 1]), [0, 2, 1])",
+                              "  loss = cross_entropy(label_smoothing: 0.1)\n  optimizer = sgd(lr: 0.1, momentum: 0.9)"),
+                  "seqprims", 3);
+}
+END_TEST
+
+/* real-valued targets: a regression with mse */
+START_TEST(regression_mse) {
+  compare_program("import nn\n"
+                  "data d = csv(\"unused.csv\", shape: [6], label: -1)\n"
+                  "model m(x: f32[B, 6]) -> f32[B, 2] {\n  return nn.dense(relu(nn.dense(x, 8)), 2)\n}\n"
+                  "train m on d {\n  batch = 8\n  epochs = 1\n  eval_batch = 11\n  loss = mse()\n"
+                  "  optimizer = sgd(lr: 0.05)\n}\n",
+                  "regression", 3);
+}
+END_TEST
+
 /* the speedup passes' rewrites, native against reference: micro-batches,
  * frozen layers, FreezeOut, lr coupling, bf16 and fp16 (with loss scaling) */
 START_TEST(speedup_rewrites) {
@@ -497,6 +595,10 @@ Suite *codegen_suite(void) {
   tcase_add_test(t, norms_activations_adamw);
   tcase_add_test(t, dropout_global_pool);
   tcase_add_test(t, gelu_exact);
+  tcase_add_test(t, transformer_two_layers);
+  tcase_add_test(t, attention_plan);
+  tcase_add_test(t, sequence_primitives);
+  tcase_add_test(t, regression_mse);
   tcase_add_test(t, speedup_rewrites);
   tcase_add_test(t, descriptor_matches_program);
   suite_add_tcase(s, t);
