@@ -22,7 +22,6 @@
   X(RT_DROPOUT_MASK, astrt_dropout_mask, "vpllflll")                          \
   X(RT_COUNT_CORRECT, astrt_count_correct, "fppll")                           \
   X(RT_SOFTMAX_XENT, astrt_softmax_xent, "vppllfpppf")                        \
-  X(RT_TANHF, tanhf, "ff")                                                    \
   X(RT_ALL_FINITE, astrt_all_finite, "fpl")                                   \
   X(RT_DIST_ALLREDUCE, astrt_dist_allreduce, "vpplf")                         \
   X(RT_CHECK_FINITE, astrt_check_finite, "vplpli")                            \

@@ -133,13 +133,32 @@ typedef struct EwCtx {
 #define LOG(x) EW_INTRINSIC("llvm.log", x)
 #define SQRT(x) EW_INTRINSIC("llvm.sqrt", x)
 #define FABS(x) EW_INTRINSIC("llvm.fabs", x)
-#define TANH(x) ({ LLVMValueRef a_ = (x); cg_call(cg, RT_TANHF, &a_, 1); })
+#define TANH(x) cg_tanh(cg, (x))
 #define ERF(x) cg_erf(cg, (x))
 #define GT(x, y) ({ LLVMValueRef l_ = (x); LLVMValueRef r_ = (y); LLVMBuildFCmp(cg->b, LLVMRealOGT, l_, r_, ""); })
 #define GE(x, y) ({ LLVMValueRef l_ = (x); LLVMValueRef r_ = (y); LLVMBuildFCmp(cg->b, LLVMRealOGE, l_, r_, ""); })
 #define NE(x, y) ({ LLVMValueRef l_ = (x); LLVMValueRef r_ = (y); LLVMBuildFCmp(cg->b, LLVMRealUNE, l_, r_, ""); })
 #define SELECT(c, x, y) \
   ({ LLVMValueRef c_ = (c); LLVMValueRef l_ = (x); LLVMValueRef r_ = (y); LLVMBuildSelect(cg->b, c_, l_, r_, ""); })
+
+/* tanh(x) in float arithmetic the vectorizer takes (libm's tanhf is a call
+ * per element, which LLVM 19 does not map to libmvec): 1 - 2 / (e^{2x} + 1),
+ * with x clamped to [-10, 10] (tanh is +-1 in float beyond 9.1), and
+ * x - x^3/3 below |x| = 0.01, where the subtraction would cancel (relative
+ * error there < 1e-8; elsewhere a few float ulps) */
+static LLVMValueRef cg_tanh(Cg *cg, LLVMValueRef x) {
+  LLVMBuilderRef b = cg->b;
+  LLVMValueRef lo = cg_f32(cg, -10), hi = cg_f32(cg, 10);
+  LLVMValueRef c = cg_intrinsic(cg, "llvm.maxnum", (LLVMValueRef[]){x, lo}, 2);
+  c = cg_intrinsic(cg, "llvm.minnum", (LLVMValueRef[]){c, hi}, 2);
+  LLVMValueRef e = LLVMBuildFMul(b, cg_f32(cg, 2), c, "");
+  e = cg_intrinsic(cg, "llvm.exp", &e, 1);
+  LLVMValueRef big = LLVMBuildFSub(b, cg_f32(cg, 1), LLVMBuildFDiv(b, cg_f32(cg, 2), LLVMBuildFAdd(b, e, cg_f32(cg, 1), ""), ""), "");
+  LLVMValueRef x3 = LLVMBuildFMul(b, LLVMBuildFMul(b, x, x, ""), x, "");
+  LLVMValueRef small = LLVMBuildFSub(b, x, LLVMBuildFMul(b, x3, cg_f32(cg, 1.0 / 3.0), ""), "");
+  LLVMValueRef ax = cg_intrinsic(cg, "llvm.fabs", &x, 1);
+  return LLVMBuildSelect(b, LLVMBuildFCmp(b, LLVMRealOLT, ax, cg_f32(cg, 0.01), ""), small, big, "");
+}
 
 /* erf(x) in float arithmetic the vectorizer takes (libm's erff is a call
  * per element; LLVM 19 maps no vector variant of it): the Chebyshev fit of
