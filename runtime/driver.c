@@ -50,6 +50,7 @@ typedef struct run {
   astrt_split train, test;     /* the program's data set, when loaded here */
   astrt_data_source src_train, src_test;  /* where batches come from */
   astrt_prefetch *pf;          /* the next batch on a spare core, or NULL */
+  astrt_pool **keep_pool;      /* a model's pool (reused, and kept after the run), or NULL */
   int64_t *idx;                /* example indices of a fetched batch */
   int32_t *cache_labels;       /* labels of every training example (prefix reuse) */
   int own_vars;                /* vars were created here (not a model's) */
@@ -440,6 +441,7 @@ static astrt_status setup_local(run *r, const astrt_program *p, const astrt_opti
   if (!continuing && (st = astrt_metrics_open(&r->mx, o->metrics_path))) return st;
   if (ext) {
     r->vars = ext->vars;
+    r->keep_pool = ext->pool;
     r->step_base = ext->step_base;
     if (ext->loss_scale > 0) r->ls.scale = ext->loss_scale;
     if (!ext->train) return astrt_fail(ASTRT_ERR_ARG, "no training data source given");
@@ -879,14 +881,32 @@ static void maybe_kill(const run *r) {
   }
 }
 
+/* The run's pool of r->threads threads: the model's, if it has one of that
+ * size (else a new one replaces it and stays with the model), or one of the
+ * run's own. */
+static astrt_pool *run_pool(run *r) {
+  if (r->keep_pool && *r->keep_pool && astrt_pool_threads(*r->keep_pool) == r->threads)
+    return *r->keep_pool;
+  astrt_pool *pool = astrt_pool_create(r->threads);
+  if (pool && r->keep_pool) {
+    astrt_pool_destroy(*r->keep_pool);
+    *r->keep_pool = pool;
+  }
+  return pool;
+}
+
 static astrt_status train_loop(run *r) {
   astrt_status st = ASTRT_OK;
   if (r->o.stop_at_target && r->p->target_accuracy <= 0 && !r->o.quiet)
     fprintf(stderr, "note: %s has no target accuracy; --stop-at-target has no effect\n",
             model_name(r->p));
-  /* one pool owns the cores (pool.c): OpenBLAS runs single-threaded inside it */
+  /* one pool owns the cores (pool.c), bound to this thread for the run;
+   * OpenBLAS runs single-threaded inside it */
   openblas_set_num_threads(1);
-  astrt_pool_configure(r->threads);
+  astrt_pool *pool = run_pool(r);
+  if (!pool)
+    return astrt_fail(ASTRT_ERR_NOMEM, "out of memory creating the pool of %d threads", r->threads);
+  astrt_pool *outer = astrt_pool_bind(pool);
   prefetch_start(r);
   int64_t every = r->o.checkpoint_every;
   while (!st && !r->stop && !budget_done(r, &r->at)) {
@@ -901,6 +921,8 @@ static astrt_status train_loop(run *r) {
   r->pf = NULL;
   if (!st && r->at.pos != 0) st = eval_and_log(r, r->at.epoch + 1);
   astrt_progress_clear(&r->pg);
+  astrt_pool_bind(outer);
+  if (!r->keep_pool) astrt_pool_destroy(pool);
   return st;
 }
 
