@@ -23,8 +23,9 @@
 #include "robust.h"
 
 #include <errno.h>
-#include <signal.h>
 #include <math.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,6 +35,7 @@
 
 /* OpenBLAS's thread control (cblas.h declares it; we avoid the include). */
 void openblas_set_num_threads(int num_threads);
+int openblas_get_num_threads(void);
 
 #define MAX_THREADS 4096
 
@@ -397,6 +399,16 @@ static astrt_status check_ranks(const run *r) {
 static astrt_status setup_local(run *r, const astrt_program *p, const astrt_options *o,
                                 const astrt_train_ext *ext);
 
+/* astrt_dist_init sets the process's rank and size the first time
+ * (dist.c); runs that start together in two threads take turns */
+static astrt_status dist_init(int *rank, int *size) {
+  static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+  pthread_mutex_lock(&mu);
+  astrt_status st = astrt_dist_init(rank, size);
+  pthread_mutex_unlock(&mu);
+  return st;
+}
+
 /* Every rank sets up alone, then they agree (a failure anywhere stops all
  * of them with its message) and check they run the same thing. */
 static astrt_status run_setup(run *r, const astrt_program *p, const astrt_options *o,
@@ -406,7 +418,7 @@ static astrt_status run_setup(run *r, const astrt_program *p, const astrt_option
   r->time_to_target = -1;
   r->best_acc = 0;
   r->o = *o;
-  astrt_status st = astrt_dist_init(&r->rank, &r->size);
+  astrt_status st = dist_init(&r->rank, &r->size);
   if (st) return st;
   if (r->rank > 0) {  /* rank 0 alone reports and writes files */
     r->o.quiet = 1;
@@ -881,6 +893,18 @@ static void maybe_kill(const run *r) {
   }
 }
 
+/* OpenBLAS runs single-threaded inside the pool's parts. Its thread count
+ * is the process's (openblas_set_num_threads writes a global): it is set
+ * only when it is not 1 already, under a lock, so that two runs starting
+ * together do not both write it, and once it is 1 a run starting while
+ * another one's products run only reads it. */
+static void blas_single_thread(void) {
+  static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+  pthread_mutex_lock(&mu);
+  if (openblas_get_num_threads() != 1) openblas_set_num_threads(1);
+  pthread_mutex_unlock(&mu);
+}
+
 /* The run's pool of r->threads threads: the model's, if it has one of that
  * size (else a new one replaces it and stays with the model), or one of the
  * run's own. */
@@ -900,9 +924,8 @@ static astrt_status train_loop(run *r) {
   if (r->o.stop_at_target && r->p->target_accuracy <= 0 && !r->o.quiet)
     fprintf(stderr, "note: %s has no target accuracy; --stop-at-target has no effect\n",
             model_name(r->p));
-  /* one pool owns the cores (pool.c), bound to this thread for the run;
-   * OpenBLAS runs single-threaded inside it */
-  openblas_set_num_threads(1);
+  /* one pool owns the cores (pool.c), bound to this thread for the run */
+  blas_single_thread();
   astrt_pool *pool = run_pool(r);
   if (!pool)
     return astrt_fail(ASTRT_ERR_NOMEM, "out of memory creating the pool of %d threads", r->threads);
