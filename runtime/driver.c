@@ -82,7 +82,9 @@ typedef struct run {
   double cache_seconds;        /* time spent building caches (training time) */
   int64_t resumed_step;        /* > 0: continued from a checkpoint at this step */
   char resumed_from[1024];
+#ifdef ASTRT_TEST_HOOKS
   int64_t kill_at_step;        /* test hook: ASTRT_TEST_KILL_AT_STEP */
+#endif
   astrt_loss_scaler ls;         /* fp16 dynamic loss scaling */
   astrt_progress pg;
   astrt_metrics mx;
@@ -483,8 +485,10 @@ static astrt_status setup_local(run *r, const astrt_program *p, const astrt_opti
   if ((st = alloc_buffers(r))) return st;
   if ((st = astrt_state_copy_init(p, &r->state))) return st;
   plan_run(r);
+#ifdef ASTRT_TEST_HOOKS
   const char *kill = getenv("ASTRT_TEST_KILL_AT_STEP");
   r->kill_at_step = kill && *kill ? atoll(kill) : 0;
+#endif
   if (o->checkpoint_dir && *o->checkpoint_dir && r->rank == 0 && (st = astrt_checkpoint_prepare(o->checkpoint_dir)))
     return st;
   return ASTRT_OK;
@@ -885,13 +889,16 @@ static astrt_status resume(run *r) {
   return astrt_dist_agree(astrt_metrics_reopen(&r->mx, r->o.metrics_path, s.metrics_bytes));
 }
 
-/* test hook: ASTRT_TEST_KILL_AT_STEP=N kills the process after step N (and its checkpoint) */
+#ifdef ASTRT_TEST_HOOKS
+/* test hook: ASTRT_TEST_KILL_AT_STEP=N kills the process after step N (and
+ * its checkpoint); only in builds with -DASTRT_TEST_HOOKS=ON */
 static void maybe_kill(const run *r) {
   if (r->kill_at_step > 0 && r->at.step == r->kill_at_step) {
     fflush(NULL);
     raise(SIGKILL);
   }
 }
+#endif
 
 /* OpenBLAS runs single-threaded inside the pool's parts. Its thread count
  * is the process's (openblas_set_num_threads writes a global): it is set
@@ -938,7 +945,9 @@ static astrt_status train_loop(run *r) {
     if (!st && epoch_end) st = eval_and_log(r, r->at.epoch);
     if (!st && ((every > 0 && r->at.step % every == 0) || (every == 0 && epoch_end) || budget_done(r, &r->at)))
       st = checkpoint(r);
+#ifdef ASTRT_TEST_HOOKS
     if (!st) maybe_kill(r);
+#endif
   }
   astrt_prefetch_stop(r->pf);
   r->pf = NULL;

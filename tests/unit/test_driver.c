@@ -1837,7 +1837,21 @@ START_TEST(test_save_errors) {
     struct stat sb;
     ck_assert(stat("/dev/full", &sb) == 0 && S_ISCHR(sb.st_mode));
   }
-  /* a disk that fills up while saving: the old file stays */
+  free_snapshot();
+}
+END_TEST
+
+/* Tests of the runtime's test hooks (ASTRT_TEST_HOOKS) are the Check case
+ * "hooks", run by ctest as test_driver.hooks: skipped (exit 77) when libastrt
+ * is built without -DASTRT_TEST_HOOKS=ON. */
+#ifdef ASTRT_TEST_HOOKS
+/* a disk that fills up while saving (ASTRT_FAULT_WRITE_AFTER): the old file stays */
+START_TEST(test_save_disk_full) {
+  model m;
+  make_model(&m, 6, 3, 16, 100, 20);
+  astrt_options o;
+  quiet_options(&o);
+  astrt_result r;
   o.save_path = tpath("keep.safetensors");
   write_text(o.save_path, "previous contents");
   setenv("ASTRT_FAULT_WRITE_AFTER", "100", 1);
@@ -1852,6 +1866,7 @@ START_TEST(test_save_errors) {
   free_snapshot();
 }
 END_TEST
+#endif
 
 /* Runs astrt_main with stdout going to tmpdir/name; returns its exit code. */
 static int main_stdout_to_file(int argc, const char **argv, const astrt_program *p,
@@ -1962,6 +1977,7 @@ START_TEST(test_nan_skip_step) {
 }
 END_TEST
 
+#ifdef ASTRT_TEST_HOOKS  /* the case "hooks" (test_save_disk_full) */
 static void never_called(void *vars, void *work, const float *x, const int32_t *y, int64_t rows,
                          const float *sc, float *out, uint64_t seed) {
   (void)vars, (void)work, (void)x, (void)y, (void)rows, (void)sc, (void)out, (void)seed;
@@ -2026,6 +2042,7 @@ START_TEST(test_metrics_disk_full) {
   free_snapshot();
 }
 END_TEST
+#endif
 
 /* ---- suite -------------------------------------------------------------- */
 
@@ -2062,9 +2079,18 @@ static Suite *driver_suite(void) {
   tcase_add_checked_fixture(robust, setup, teardown);
   tcase_set_timeout(robust, 60);
   tcase_add_test(robust, test_nan_skip_step);
-  tcase_add_test(robust, test_memory_refused);
-  tcase_add_test(robust, test_metrics_disk_full);
   suite_add_tcase(s, robust);
+
+#ifdef ASTRT_TEST_HOOKS
+  TCase *hooks = tcase_create("hooks");
+  tcase_set_tags(hooks, "hooks");  /* ctest: CK_EXCLUDE_TAGS=hooks, CK_RUN_CASE=hooks */
+  tcase_add_checked_fixture(hooks, setup, teardown);
+  tcase_set_timeout(hooks, 60);
+  tcase_add_test(hooks, test_save_disk_full);
+  tcase_add_test(hooks, test_memory_refused);
+  tcase_add_test(hooks, test_metrics_disk_full);
+  suite_add_tcase(s, hooks);
+#endif
 
   TCase *opts = tcase_create("options");
   tcase_add_test(opts, test_options_good);
@@ -2119,6 +2145,14 @@ static Suite *driver_suite(void) {
 }
 
 int main(void) {
+#ifndef ASTRT_TEST_HOOKS
+  const char *only = getenv("CK_RUN_CASE");
+  if (only && strcmp(only, "hooks") == 0) {
+    printf("test_driver: the case \"hooks\" is skipped: libastrt was built without its test hooks "
+           "(configure with -DASTRT_TEST_HOOKS=ON to run it)\n");
+    return 77;
+  }
+#endif
   SRunner *sr = srunner_create(driver_suite());
   srunner_run_all(sr, CK_NORMAL);
   int failed = srunner_ntests_failed(sr);
