@@ -23,8 +23,9 @@
 #include "robust.h"
 
 #include <errno.h>
-#include <signal.h>
 #include <math.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,6 +35,7 @@
 
 /* OpenBLAS's thread control (cblas.h declares it; we avoid the include). */
 void openblas_set_num_threads(int num_threads);
+int openblas_get_num_threads(void);
 
 #define MAX_THREADS 4096
 
@@ -50,6 +52,7 @@ typedef struct run {
   astrt_split train, test;     /* the program's data set, when loaded here */
   astrt_data_source src_train, src_test;  /* where batches come from */
   astrt_prefetch *pf;          /* the next batch on a spare core, or NULL */
+  astrt_pool **keep_pool;      /* a model's pool (reused, and kept after the run), or NULL */
   int64_t *idx;                /* example indices of a fetched batch */
   int32_t *cache_labels;       /* labels of every training example (prefix reuse) */
   int own_vars;                /* vars were created here (not a model's) */
@@ -79,7 +82,9 @@ typedef struct run {
   double cache_seconds;        /* time spent building caches (training time) */
   int64_t resumed_step;        /* > 0: continued from a checkpoint at this step */
   char resumed_from[1024];
+#ifdef ASTRT_TEST_HOOKS
   int64_t kill_at_step;        /* test hook: ASTRT_TEST_KILL_AT_STEP */
+#endif
   astrt_loss_scaler ls;         /* fp16 dynamic loss scaling */
   astrt_progress pg;
   astrt_metrics mx;
@@ -396,6 +401,16 @@ static astrt_status check_ranks(const run *r) {
 static astrt_status setup_local(run *r, const astrt_program *p, const astrt_options *o,
                                 const astrt_train_ext *ext);
 
+/* astrt_dist_init sets the process's rank and size the first time
+ * (dist.c); runs that start together in two threads take turns */
+static astrt_status dist_init(int *rank, int *size) {
+  static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+  pthread_mutex_lock(&mu);
+  astrt_status st = astrt_dist_init(rank, size);
+  pthread_mutex_unlock(&mu);
+  return st;
+}
+
 /* Every rank sets up alone, then they agree (a failure anywhere stops all
  * of them with its message) and check they run the same thing. */
 static astrt_status run_setup(run *r, const astrt_program *p, const astrt_options *o,
@@ -405,7 +420,7 @@ static astrt_status run_setup(run *r, const astrt_program *p, const astrt_option
   r->time_to_target = -1;
   r->best_acc = 0;
   r->o = *o;
-  astrt_status st = astrt_dist_init(&r->rank, &r->size);
+  astrt_status st = dist_init(&r->rank, &r->size);
   if (st) return st;
   if (r->rank > 0) {  /* rank 0 alone reports and writes files */
     r->o.quiet = 1;
@@ -440,6 +455,7 @@ static astrt_status setup_local(run *r, const astrt_program *p, const astrt_opti
   if (!continuing && (st = astrt_metrics_open(&r->mx, o->metrics_path))) return st;
   if (ext) {
     r->vars = ext->vars;
+    r->keep_pool = ext->pool;
     r->step_base = ext->step_base;
     if (ext->loss_scale > 0) r->ls.scale = ext->loss_scale;
     if (!ext->train) return astrt_fail(ASTRT_ERR_ARG, "no training data source given");
@@ -469,8 +485,10 @@ static astrt_status setup_local(run *r, const astrt_program *p, const astrt_opti
   if ((st = alloc_buffers(r))) return st;
   if ((st = astrt_state_copy_init(p, &r->state))) return st;
   plan_run(r);
+#ifdef ASTRT_TEST_HOOKS
   const char *kill = getenv("ASTRT_TEST_KILL_AT_STEP");
   r->kill_at_step = kill && *kill ? atoll(kill) : 0;
+#endif
   if (o->checkpoint_dir && *o->checkpoint_dir && r->rank == 0 && (st = astrt_checkpoint_prepare(o->checkpoint_dir)))
     return st;
   return ASTRT_OK;
@@ -871,12 +889,41 @@ static astrt_status resume(run *r) {
   return astrt_dist_agree(astrt_metrics_reopen(&r->mx, r->o.metrics_path, s.metrics_bytes));
 }
 
-/* test hook: ASTRT_TEST_KILL_AT_STEP=N kills the process after step N (and its checkpoint) */
+#ifdef ASTRT_TEST_HOOKS
+/* test hook: ASTRT_TEST_KILL_AT_STEP=N kills the process after step N (and
+ * its checkpoint); only in builds with -DASTRT_TEST_HOOKS=ON */
 static void maybe_kill(const run *r) {
   if (r->kill_at_step > 0 && r->at.step == r->kill_at_step) {
     fflush(NULL);
     raise(SIGKILL);
   }
+}
+#endif
+
+/* OpenBLAS runs single-threaded inside the pool's parts. Its thread count
+ * is the process's (openblas_set_num_threads writes a global): it is set
+ * only when it is not 1 already, under a lock, so that two runs starting
+ * together do not both write it, and once it is 1 a run starting while
+ * another one's products run only reads it. */
+static void blas_single_thread(void) {
+  static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+  pthread_mutex_lock(&mu);
+  if (openblas_get_num_threads() != 1) openblas_set_num_threads(1);
+  pthread_mutex_unlock(&mu);
+}
+
+/* The run's pool of r->threads threads: the model's, if it has one of that
+ * size (else a new one replaces it and stays with the model), or one of the
+ * run's own. */
+static astrt_pool *run_pool(run *r) {
+  if (r->keep_pool && *r->keep_pool && astrt_pool_threads(*r->keep_pool) == r->threads)
+    return *r->keep_pool;
+  astrt_pool *pool = astrt_pool_create(r->threads);
+  if (pool && r->keep_pool) {
+    astrt_pool_destroy(*r->keep_pool);
+    *r->keep_pool = pool;
+  }
+  return pool;
 }
 
 static astrt_status train_loop(run *r) {
@@ -884,9 +931,12 @@ static astrt_status train_loop(run *r) {
   if (r->o.stop_at_target && r->p->goal == ASTRT_GOAL_NONE && !r->o.quiet)
     fprintf(stderr, "note: %s has no target accuracy; --stop-at-target has no effect\n",
             model_name(r->p));
-  /* one pool owns the cores (pool.c): OpenBLAS runs single-threaded inside it */
-  openblas_set_num_threads(1);
-  astrt_pool_configure(r->threads);
+  /* one pool owns the cores (pool.c), bound to this thread for the run */
+  blas_single_thread();
+  astrt_pool *pool = run_pool(r);
+  if (!pool)
+    return astrt_fail(ASTRT_ERR_NOMEM, "out of memory creating the pool of %d threads", r->threads);
+  astrt_pool *outer = astrt_pool_bind(pool);
   prefetch_start(r);
   int64_t every = r->o.checkpoint_every;
   while (!st && !r->stop && !budget_done(r, &r->at)) {
@@ -895,12 +945,16 @@ static astrt_status train_loop(run *r) {
     if (!st && epoch_end) st = eval_and_log(r, r->at.epoch);
     if (!st && ((every > 0 && r->at.step % every == 0) || (every == 0 && epoch_end) || budget_done(r, &r->at)))
       st = checkpoint(r);
+#ifdef ASTRT_TEST_HOOKS
     if (!st) maybe_kill(r);
+#endif
   }
   astrt_prefetch_stop(r->pf);
   r->pf = NULL;
   if (!st && r->at.pos != 0) st = eval_and_log(r, r->at.epoch + 1);
   astrt_progress_clear(&r->pg);
+  astrt_pool_bind(outer);
+  if (!r->keep_pool) astrt_pool_destroy(pool);
   return st;
 }
 

@@ -105,8 +105,8 @@ typedef struct astrt_norm {
  * into y[rows]. The split must have passed astrt_data_check. */
 void astrt_batch_gather(const astrt_split *s, const int64_t *perm, int64_t pos,
                         int64_t rows, astrt_norm norm, float *x, int32_t *y);
-/* The same, with the rows split over the runtime's thread pool (only from
- * the thread that runs the steps: the pool runs one job at a time). */
+/* The same, with the rows split over the calling thread's pool (pool.c;
+ * on the calling thread alone when it has none). */
 void astrt_batch_gather_pooled(const astrt_split *s, const int64_t *perm, int64_t pos,
                                int64_t rows, astrt_norm norm, float *x, int32_t *y);
 
@@ -152,6 +152,7 @@ astrt_status astrt_loss_scale_update(const astrt_program *p, astrt_loss_scaler *
                                      int64_t step);
 
 /* astrt_train on a model's variables and the application's data sources. */
+typedef struct astrt_pool astrt_pool;  /* kernels_internal.h */
 typedef struct astrt_train_ext {
   void *vars;                      /* the variable arena, used in place */
   uint64_t seed;
@@ -159,6 +160,10 @@ typedef struct astrt_train_ext {
   double loss_scale;               /* > 0: the current loss scale */
   const astrt_data_source *train;  /* required */
   const astrt_data_source *test;   /* NULL: no evaluation */
+  astrt_pool **pool;               /* the model's pool: the run uses it if it has the run's thread
+                                    * count, else replaces it with a new one (destroying the old);
+                                    * either way it stays with the model. NULL: the run makes one
+                                    * and destroys it when done */
 } astrt_train_ext;
 astrt_status astrt_train_ext_run(const astrt_program *p, const astrt_options *o, astrt_result *r,
                                  const astrt_train_ext *ext);

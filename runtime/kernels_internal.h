@@ -35,13 +35,32 @@ _Noreturn void astrt_kernel_fatal(const char *fmt, ...)
 
 /* ---- threads (pool.c) ------------------------------------------------------
  *
- * The runtime's own threads. astrt_pool_configure(T) (the driver, with
- * --threads T) makes T threads split the kernels' work; OpenBLAS is then
- * told to use one thread. astrt_pool_run calls fn(ctx, part, parts) for
- * every part in [0, parts) at once, part 0 on the caller, and returns when
- * all are done; inside a worker, and before any configure, parts is 1. */
+ * The runtime's own threads, in pools that belong to whoever creates them
+ * (the driver: one per training run; a model: one for its lifetime). A pool
+ * of T threads is the thread that runs a job and T - 1 workers; OpenBLAS is
+ * then told to use one thread (driver.c). astrt_pool_run calls
+ * fn(ctx, part, parts) for every part in [0, parts) at once, part 0 on the
+ * caller, and returns when all are done, on the pool bound to the calling
+ * thread; parts is 1 on a thread with no pool bound, and inside a part (no
+ * nesting). A pool runs one job at a time: bind it to one thread at a time. */
 typedef void (*astrt_task_fn)(void *ctx, int part, int parts);
+typedef struct astrt_pool astrt_pool;
+/* A pool for `threads` threads (at least 1; at most 64 are used, and fewer
+ * if the system cannot start them all); NULL when out of memory. */
+astrt_pool *astrt_pool_create(int threads);
+/* Stops and joins its workers and frees it (NULL is ignored); unbinds it
+ * from the calling thread. No job may be running. */
+void astrt_pool_destroy(astrt_pool *p);
+/* The thread count it was created for (as asked, at least 1); 1 for NULL. */
+int astrt_pool_threads(const astrt_pool *p);
+/* Makes p (NULL: none) the calling thread's pool; returns the previous one,
+ * to be bound again when the work is done. */
+astrt_pool *astrt_pool_bind(astrt_pool *p);
+/* Tests and benchmarks: binds the calling thread's own pool of `threads`
+ * threads (made, or remade at another size, here; destroyed when the thread
+ * exits or is configured to 1 thread, which binds none). */
 void astrt_pool_configure(int threads);
+/* The parts a job of the calling thread is split into. */
 int astrt_pool_size(void);
 void astrt_pool_run(astrt_task_fn fn, void *ctx);
 

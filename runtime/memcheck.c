@@ -12,8 +12,9 @@
  *     pages, at every level of the cgroup (v2), or memory.limit_in_bytes
  *     minus memory.usage_in_bytes (v1) — containers;
  *   - RLIMIT_AS (ulimit -v) minus the address space in use (VmSize).
- * ASTRT_TEST_MEM_AVAILABLE=BYTES replaces the measurement (tests);
- * ASTRT_MEM_CHECK=off turns the checks off.
+ * ASTRT_TEST_MEM_AVAILABLE=BYTES replaces the measurement (a test hook, in
+ * builds with -DASTRT_TEST_HOOKS=ON only); ASTRT_MEM_CHECK=off turns the
+ * checks off.
  */
 #include "robust.h"
 
@@ -132,6 +133,7 @@ int astrt_mem_available(int64_t *bytes, const char **why) {
   *why = "";
   const char *off = getenv("ASTRT_MEM_CHECK");
   if (off && (!strcmp(off, "off") || !strcmp(off, "0"))) return 0;
+#ifdef ASTRT_TEST_HOOKS
   const char *test = getenv("ASTRT_TEST_MEM_AVAILABLE");
   if (test && *test) {
     char *end;
@@ -143,6 +145,7 @@ int astrt_mem_available(int64_t *bytes, const char **why) {
       return 1;
     }
   }
+#endif
   int known = 0;
   int64_t v = proc_kb("/proc/meminfo", "MemAvailable");
   if (v >= 0) {

@@ -13,9 +13,10 @@
  * non-finite numbers are null. Every write, flush and the close are
  * checked: a full disk is an ASTRT_ERR_IO naming the file.
  *
- * Test hook: ASTRT_FAULT_METRICS_AFTER=N makes the file behave like a disk
- * that fills up after N bytes (the line that would cross N is cut there and
- * fails with ENOSPC), as ASTRT_FAULT_WRITE_AFTER does for safetensors files.
+ * Test hook (builds with -DASTRT_TEST_HOOKS=ON only):
+ * ASTRT_FAULT_METRICS_AFTER=N makes the file behave like a disk that fills
+ * up after N bytes (the line that would cross N is cut there and fails with
+ * ENOSPC), as ASTRT_FAULT_WRITE_AFTER does for safetensors files.
  */
 #include "driver_internal.h"
 
@@ -72,6 +73,7 @@ static void fmt_number(double v, char *buf, size_t cap) {
   else snprintf(buf, cap, "null");
 }
 
+#ifdef ASTRT_TEST_HOOKS
 /* ASTRT_FAULT_METRICS_AFTER=N, or -1 */
 static long long fault_limit(void) {
   const char *s = getenv("ASTRT_FAULT_METRICS_AFTER");
@@ -80,9 +82,11 @@ static long long fault_limit(void) {
   long long v = strtoll(s, &end, 10);
   return *end || v < 0 ? -1 : v;
 }
+#endif
 
 /* Writes one complete line and flushes it. */
 static astrt_status put_line(astrt_metrics *m, const char *line) {
+#ifdef ASTRT_TEST_HOOKS
   long long limit = fault_limit();
   if (limit >= 0) {  /* the test hook: a disk that is full after `limit` bytes */
     long at = ftell(m->f);
@@ -94,6 +98,7 @@ static astrt_status put_line(astrt_metrics *m, const char *line) {
       return write_error(m, ENOSPC);
     }
   }
+#endif
   errno = 0;
   if (fputs(line, m->f) < 0 || fputc('\n', m->f) == EOF || fflush(m->f) != 0)
     return write_error(m, errno ? errno : EIO);

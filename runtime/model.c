@@ -2,9 +2,18 @@
  * variables and buffers of one instance, single training steps on the
  * caller's batches, prediction, evaluation, variables by name, files; the
  * whole training loop is the driver's (astrt_train_ext_run).
+ *
+ * Threads: a model owns its thread pool (pool.c). astrt_model_train makes
+ * it, with the run's thread count (astrt_options.threads), and the model
+ * keeps it until it is destroyed; every call that runs the program binds it
+ * to the calling thread for the call's duration, so single steps,
+ * predictions and evaluations after a training run split their work the
+ * same way, and before any run they run on the calling thread alone. No
+ * other model's calls, in any thread, see or change it.
  */
 #include "astrt_kernels.h"
 #include "driver_internal.h"
+#include "kernels_internal.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -22,6 +31,7 @@ struct astrt_model {
   int64_t steps;             /* optimizer steps done */
   astrt_loss_scaler ls;
   astrt_norm norm;
+  astrt_pool *pool;          /* made by the first astrt_model_train, or NULL */
 };
 
 void astrt_model_options_default(astrt_model_options *o) {
@@ -86,6 +96,7 @@ astrt_status astrt_model_create(const astrt_program *p, const astrt_model_option
 
 void astrt_model_destroy(astrt_model *m) {
   if (!m) return;
+  astrt_pool_destroy(m->pool);
   free(m->vars);
   free(m->work);
   free(m->x);
@@ -120,8 +131,8 @@ static astrt_status check_buffers(const void *x, const void *y, int64_t rows) {
   return ASTRT_OK;
 }
 
-astrt_status astrt_model_train_step(astrt_model *m, const float *x, const int32_t *y,
-                                    int64_t rows, double t, astrt_step_result *out) {
+static astrt_status train_step(astrt_model *m, const float *x, const int32_t *y, int64_t rows, double t,
+                               astrt_step_result *out) {
   const astrt_program *p = m->p;
   if (!(t >= 0 && t <= 1))
     return astrt_fail(ASTRT_ERR_ARG, "training progress t = %g is outside [0, 1]", t);
@@ -160,7 +171,7 @@ astrt_status astrt_model_train_step(astrt_model *m, const float *x, const int32_
   return ASTRT_OK;
 }
 
-astrt_status astrt_model_predict(astrt_model *m, const float *x, int64_t rows, float *out) {
+static astrt_status predict(astrt_model *m, const float *x, int64_t rows, float *out) {
   const astrt_program *p = m->p;
   if (rows < 0) return astrt_fail(ASTRT_ERR_ARG, "cannot predict %lld rows", (long long)rows);
   if (rows > 0 && (!x || !out)) return astrt_fail(ASTRT_ERR_ARG, "a NULL buffer was passed to predict");
@@ -177,8 +188,8 @@ astrt_status astrt_model_predict(astrt_model *m, const float *x, int64_t rows, f
   return ASTRT_OK;
 }
 
-astrt_status astrt_model_evaluate(astrt_model *m, const float *x, const int32_t *y,
-                                  int64_t rows, double *loss, double *accuracy) {
+static astrt_status evaluate(astrt_model *m, const float *x, const int32_t *y, int64_t rows, double *loss,
+                             double *accuracy) {
   const astrt_program *p = m->p;
   if (rows < 1) return astrt_fail(ASTRT_ERR_ARG, "cannot evaluate %lld rows", (long long)rows);
   astrt_status st = check_buffers(x, y, rows);
@@ -200,6 +211,32 @@ astrt_status astrt_model_evaluate(astrt_model *m, const float *x, const int32_t 
   return ASTRT_OK;
 }
 
+/* The calls that run the program, on the model's pool (bound to the calling
+ * thread for the call, and the thread's own binding restored after it). */
+
+astrt_status astrt_model_train_step(astrt_model *m, const float *x, const int32_t *y,
+                                    int64_t rows, double t, astrt_step_result *out) {
+  astrt_pool *outer = astrt_pool_bind(m->pool);
+  astrt_status st = train_step(m, x, y, rows, t, out);
+  astrt_pool_bind(outer);
+  return st;
+}
+
+astrt_status astrt_model_predict(astrt_model *m, const float *x, int64_t rows, float *out) {
+  astrt_pool *outer = astrt_pool_bind(m->pool);
+  astrt_status st = predict(m, x, rows, out);
+  astrt_pool_bind(outer);
+  return st;
+}
+
+astrt_status astrt_model_evaluate(astrt_model *m, const float *x, const int32_t *y,
+                                  int64_t rows, double *loss, double *accuracy) {
+  astrt_pool *outer = astrt_pool_bind(m->pool);
+  astrt_status st = evaluate(m, x, y, rows, loss, accuracy);
+  astrt_pool_bind(outer);
+  return st;
+}
+
 /* ---- the training loop ------------------------------------------------------ */
 
 astrt_status astrt_model_train(astrt_model *m, const astrt_data_source *train,
@@ -211,7 +248,7 @@ astrt_status astrt_model_train(astrt_model *m, const astrt_data_source *train,
     quiet.quiet = 1;
     o = &quiet;
   }
-  astrt_train_ext ext = {m->vars, m->seed, m->steps, m->ls.scale, train, test};
+  astrt_train_ext ext = {m->vars, m->seed, m->steps, m->ls.scale, train, test, &m->pool};
   astrt_result res;
   memset(&res, 0, sizeof res);
   astrt_status st = astrt_train_ext_run(m->p, o, &res, &ext);

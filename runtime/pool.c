@@ -2,17 +2,27 @@
  *
  * Two thread pools on one machine fight: OpenBLAS's threads spin while
  * other threads want the same cores. So when training runs on T > 1
- * threads (astrt_pool_configure, from the driver), OpenBLAS is set to one
- * thread, and the runtime splits its work over T threads of its own: the
- * caller and T - 1 workers. astrt_sgemm splits a product into T slabs of
- * rows or columns, each a single-threaded cblas_sgemm (kernels_gemm.c). On
- * the Fashion MLP's small products this took the step's GEMM time from
- * 458-618 us (OpenBLAS, 2 threads) to 315-407 us (docs/performance.md).
+ * threads, OpenBLAS is set to one thread (driver.c), and the runtime splits
+ * its work over T threads of its own: the caller and T - 1 workers.
+ * astrt_sgemm splits a product into T slabs of rows or columns, each a
+ * single-threaded cblas_sgemm (kernels_gemm.c). On the Fashion MLP's small
+ * products this took the step's GEMM time from 458-618 us (OpenBLAS, 2
+ * threads) to 315-407 us (docs/performance.md).
+ *
+ * A pool is an object with no process-wide state: its workers, its job slot
+ * and the waiter they wait on. Whoever creates one owns it — the driver one
+ * per training run, a model (model.c) one for its lifetime — and binds it
+ * to the thread that runs the steps for the duration of the work
+ * (astrt_pool_bind). astrt_pool_run and astrt_pool_size, which generated
+ * code and the kernels call with no pool argument, use the calling thread's
+ * bound pool; a thread with none bound runs every job serially (one part).
+ * So two models training in two threads each split their work over their
+ * own threads and share nothing.
  *
  * Workers wait for the next job with a waiter (waiter.h: they poll for 2 ms
- * before they sleep). A job run from inside a worker runs serially (no
- * nesting). Without astrt_pool_configure the pool has one thread and every
- * job runs on the caller.
+ * before they sleep). A job run from inside a part (a worker's, or the
+ * caller's own) runs serially: no nesting. astrt_pool_destroy stops the
+ * workers and joins them.
  */
 #include "kernels_internal.h"
 #include "waiter.h"
@@ -20,72 +30,118 @@
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
-#include <stdint.h>
+#include <stdlib.h>
 
 #define POOL_MAX 64
 
-static struct {
-  pthread_mutex_t mu;          /* configure */
-  int workers;                 /* started */
+typedef struct pool_worker {
+  astrt_pool *pool;
+  int id;                      /* 1 .. parts - 1: its part of every job */
+  pthread_t thread;
+} pool_worker;
+
+struct astrt_pool {
+  int threads;                 /* asked for (>= 1; at most POOL_MAX are used) */
   int parts;                   /* threads in use, the caller included */
   astrt_waiter jobs;           /* its count: jobs posted */
   atomic_int left;             /* parts of the current job not yet done */
-  astrt_task_fn fn;
+  atomic_int quit;
+  astrt_task_fn fn;            /* the current job, published by the post */
   void *ctx;
-} pool = {PTHREAD_MUTEX_INITIALIZER, 0, 1, ASTRT_WAITER_INIT, 0, NULL, NULL};
+  pool_worker workers[POOL_MAX - 1];
+};
 
-static _Thread_local int in_worker;
-/* the number of jobs posted when worker i was started: it waits for later ones */
-static long start_gen[POOL_MAX];
+/* the pool the calling thread's jobs run on; NULL: serially */
+static _Thread_local astrt_pool *bound;
 
 static void *worker(void *arg) {
-  int id = (int)(intptr_t)arg;  /* 1 .. workers */
-  in_worker = 1;
-  long seen = start_gen[id];
+  pool_worker *w = arg;
+  astrt_pool *p = w->pool;
+  long seen = 0;  /* no job was posted before the workers started */
   for (;;) {
-    seen = astrt_waiter_wait(&pool.jobs, seen);
-    int parts = pool.parts;
-    if (id < parts) {
-      pool.fn(pool.ctx, id, parts);
-      atomic_fetch_sub(&pool.left, 1);
-    }
+    seen = astrt_waiter_wait(&p->jobs, seen);
+    if (atomic_load(&p->quit)) break;
+    p->fn(p->ctx, w->id, p->parts);
+    atomic_fetch_sub(&p->left, 1);
   }
   return NULL;
 }
 
-void astrt_pool_configure(int threads) {
+astrt_pool *astrt_pool_create(int threads) {
   if (threads < 1) threads = 1;
+  astrt_pool *p = calloc(1, sizeof *p);
+  if (!p) return NULL;
+  p->threads = threads;
   if (threads > POOL_MAX) threads = POOL_MAX;
-  pthread_mutex_lock(&pool.mu);
-  while (pool.workers < threads - 1) {
-    pthread_t t;
-    pthread_attr_t attr;
-    pthread_attr_init(&attr);
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    start_gen[pool.workers + 1] = atomic_load(&pool.jobs.count);
-    int ok = pthread_create(&t, &attr, worker, (void *)(intptr_t)(pool.workers + 1)) == 0;
-    pthread_attr_destroy(&attr);
-    if (!ok) break;  /* fewer threads: the work is split over those there are */
-    pool.workers++;
+  p->jobs = (astrt_waiter)ASTRT_WAITER_INIT;
+  int n = 0;
+  while (n < threads - 1) {
+    pool_worker *w = &p->workers[n];
+    w->pool = p;
+    w->id = n + 1;
+    if (pthread_create(&w->thread, NULL, worker, w) != 0) break;  /* fewer threads: the work is split over those there are */
+    n++;
   }
-  pool.parts = threads < pool.workers + 1 ? threads : pool.workers + 1;
-  pthread_mutex_unlock(&pool.mu);
+  p->parts = n + 1;  /* before any post: the workers read it after one */
+  return p;
 }
 
-int astrt_pool_size(void) { return in_worker ? 1 : pool.parts; }
+void astrt_pool_destroy(astrt_pool *p) {
+  if (!p) return;
+  if (bound == p) bound = NULL;
+  atomic_store(&p->quit, 1);
+  astrt_waiter_post(&p->jobs);  /* every worker wakes, sees quit and ends */
+  for (int i = 0; i < p->parts - 1; i++) pthread_join(p->workers[i].thread, NULL);
+  pthread_mutex_destroy(&p->jobs.mu);
+  pthread_cond_destroy(&p->jobs.cv);
+  free(p);
+}
+
+int astrt_pool_threads(const astrt_pool *p) { return p ? p->threads : 1; }
+
+astrt_pool *astrt_pool_bind(astrt_pool *p) {
+  astrt_pool *was = bound;
+  bound = p;
+  return was;
+}
+
+/* ---- the calling thread's own pool (astrt_pool_configure) ----------------- */
+
+static _Thread_local astrt_pool *own;
+static pthread_once_t own_once = PTHREAD_ONCE_INIT;
+static pthread_key_t own_key;
+static int own_key_ok;
+
+static void own_thread_exit(void *p) { astrt_pool_destroy(p); }
+static void own_key_init(void) { own_key_ok = pthread_key_create(&own_key, own_thread_exit) == 0; }
+
+void astrt_pool_configure(int threads) {
+  if (threads < 1) threads = 1;
+  if (!own || own->threads != threads) {
+    astrt_pool_destroy(own);
+    own = threads > 1 ? astrt_pool_create(threads) : NULL;
+    pthread_once(&own_once, own_key_init);
+    if (own_key_ok) pthread_setspecific(own_key, own);
+  }
+  bound = own;
+}
+
+/* ---- jobs ----------------------------------------------------------------- */
+
+int astrt_pool_size(void) { return bound ? bound->parts : 1; }
 
 void astrt_pool_run(astrt_task_fn fn, void *ctx) {
-  int parts = astrt_pool_size();
-  if (parts <= 1) {
+  astrt_pool *p = bound;
+  if (!p || p->parts <= 1) {
     fn(ctx, 0, 1);
     return;
   }
-  pool.fn = fn;
-  pool.ctx = ctx;
-  atomic_store(&pool.left, parts - 1);
-  astrt_waiter_post(&pool.jobs);  /* publishes fn, ctx */
-  in_worker = 1;  /* the caller's part: its kernels run serially too */
-  fn(ctx, 0, parts);
-  in_worker = 0;
-  while (atomic_load(&pool.left) > 0) sched_yield();
+  p->fn = fn;
+  p->ctx = ctx;
+  atomic_store(&p->left, p->parts - 1);
+  astrt_waiter_post(&p->jobs);  /* publishes fn, ctx */
+  bound = NULL;  /* the caller's part: its kernels run serially too */
+  fn(ctx, 0, p->parts);
+  bound = p;
+  while (atomic_load(&p->left) > 0) sched_yield();
 }

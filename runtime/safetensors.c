@@ -346,12 +346,25 @@ static void build_header(sbuf *h, const astrt_st_tensor *t, const int64_t *bytes
 
 /* ---- writing: the file -------------------------------------------------- */
 
+#ifdef ASTRT_TEST_HOOKS
+/* Test hooks, in builds with -DASTRT_TEST_HOOKS=ON only (-1: off):
+ *   ASTRT_FAULT_WRITE_AFTER=N       the disk fills up once N bytes of the
+ *                                   temporary file are written (ENOSPC);
+ *   ASTRT_TEST_KILL_DURING_WRITE=N  SIGKILL once N bytes are written — a
+ *                                   crash mid-write. */
+typedef struct st_faults {
+  int64_t full_after, kill_after;
+} st_faults;
+#endif
+
 typedef struct st_writer {
   FILE *f;
   int64_t written;   /* bytes handed to fwrite */
-  int64_t limit;     /* ASTRT_FAULT_WRITE_AFTER, or -1 */
   const char *what;  /* the operation that failed */
   int err;           /* its errno */
+#ifdef ASTRT_TEST_HOOKS
+  st_faults fault;
+#endif
 } st_writer;
 
 static int w_fail(st_writer *w, const char *what, int err) {
@@ -360,31 +373,24 @@ static int w_fail(st_writer *w, const char *what, int err) {
   return -1;
 }
 
-/* test hook: ASTRT_TEST_KILL_DURING_WRITE=N kills the process (SIGKILL) once
- * a write has put N bytes into its temporary file — a crash mid-write */
-static void maybe_kill(const st_writer *w) {
-  static long long at = -2;
-  if (at == -2) {
-    const char *s = getenv("ASTRT_TEST_KILL_DURING_WRITE");
-    at = s && *s ? atoll(s) : -1;
-  }
-  if (at >= 0 && w->written >= at) {
-    fflush(w->f);
-    raise(SIGKILL);
-  }
-}
-
 static int w_put(st_writer *w, const void *p, size_t n) {
   size_t part = n;
   int full = 0;
-  if (w->limit >= 0 && (uint64_t)w->written + n > (uint64_t)w->limit) {
-    part = (size_t)(w->limit - w->written);
+#ifdef ASTRT_TEST_HOOKS
+  if (w->fault.full_after >= 0 && (uint64_t)w->written + n > (uint64_t)w->fault.full_after) {
+    part = (size_t)(w->fault.full_after - w->written);
     full = 1;
   }
+#endif
   errno = 0;
   if (part > 0 && fwrite(p, 1, part, w->f) != part) return w_fail(w, "writing", errno);
   w->written += (int64_t)part;
-  maybe_kill(w);
+#ifdef ASTRT_TEST_HOOKS
+  if (w->fault.kill_after >= 0 && w->written >= w->fault.kill_after) {
+    fflush(w->f);
+    raise(SIGKILL);
+  }
+#endif
   return full ? w_fail(w, "writing", ENOSPC) : 0;
 }
 
@@ -413,9 +419,12 @@ static int w_finish(st_writer *w) {
   return 0;
 }
 
-/* The test hook: ASTRT_FAULT_WRITE_AFTER=N, or -1 when unset. */
-static astrt_status fault_limit(const char *path, int64_t *limit) {
-  *limit = -1;
+#ifdef ASTRT_TEST_HOOKS
+/* The test hooks' settings (read at every write). */
+static astrt_status faults_read(const char *path, st_faults *f) {
+  f->full_after = f->kill_after = -1;
+  const char *kill = getenv("ASTRT_TEST_KILL_DURING_WRITE");
+  if (kill && *kill) f->kill_after = atoll(kill);
   const char *s = getenv("ASTRT_FAULT_WRITE_AFTER");
   if (!s || !*s) return ASTRT_OK;
   char *end;
@@ -424,9 +433,10 @@ static astrt_status fault_limit(const char *path, int64_t *limit) {
   if (errno || *end || v < 0)
     return bad_arg(path, "ASTRT_FAULT_WRITE_AFTER=%s is not a byte count (a test hook; "
                    "unset it)", s);
-  *limit = v;
+  f->full_after = v;
   return ASTRT_OK;
 }
+#endif
 
 /* fsyncs the directory holding path; 0 or an errno. A file system that
  * cannot sync directories (EINVAL) counts as success. */
@@ -443,10 +453,11 @@ static int sync_dir(const char *path) {
   return err;
 }
 
-/* Writes the temporary file tmp; on failure removes it and sets the message. */
+/* Writes the temporary file tmp with w (its fields zero, but the test
+ * hooks'); on failure removes it and sets the message. */
 static astrt_status write_tmp(const char *path, const char *tmp, const sbuf *h,
                               const astrt_st_tensor *t, const int64_t *bytes, int n,
-                              int64_t limit) {
+                              st_writer *w) {
   struct stat sb;
   int have_old = stat(path, &sb) == 0;
   if (have_old && !S_ISREG(sb.st_mode))
@@ -458,26 +469,26 @@ static astrt_status write_tmp(const char *path, const char *tmp, const sbuf *h,
                       "temporary file %s: %s; check that the directory exists and is "
                       "writable", path, tmp, strerror(errno));
   if (have_old) (void)fchmod(fd, sb.st_mode & 07777);  /* keep the old file's mode */
-  st_writer w = {fdopen(fd, "wb"), 0, limit, NULL, 0};
+  w->f = fdopen(fd, "wb");
   int rc = 0;
-  if (!w.f) {
-    rc = w_fail(&w, "opening", errno);
+  if (!w->f) {
+    rc = w_fail(w, "opening", errno);
     close(fd);
   }
   unsigned char len8[8];
   for (int i = 0; i < 8; i++) len8[i] = (unsigned char)((uint64_t)h->len >> (8 * i));
-  if (!rc) rc = w_put(&w, len8, 8);
-  if (!rc) rc = w_put(&w, h->p, h->len);
+  if (!rc) rc = w_put(w, len8, 8);
+  if (!rc) rc = w_put(w, h->p, h->len);
   for (int i = 0; !rc && i < n; i++)
-    rc = w_put_data(&w, t[i].data, (size_t)bytes[i], dtypes[t[i].dtype].size);
-  if (!rc) rc = w_finish(&w);
+    rc = w_put_data(w, t[i].data, (size_t)bytes[i], dtypes[t[i].dtype].size);
+  if (!rc) rc = w_finish(w);
   if (!rc) return ASTRT_OK;
-  if (w.f) fclose(w.f);
+  if (w->f) fclose(w->f);
   unlink(tmp);
   return astrt_fail(ASTRT_ERR_IO, "cannot write safetensors file %s: %s the temporary file "
                     "%s failed after %lld bytes: %s; free some space or choose another "
-                    "path (a file already at %s is unchanged)", path, w.what, tmp,
-                    (long long)w.written, strerror(w.err), path);
+                    "path (a file already at %s is unchanged)", path, w->what, tmp,
+                    (long long)w->written, strerror(w->err), path);
 }
 
 astrt_status astrt_safetensors_write(const char *path, const astrt_st_tensor *tensors, int n,
@@ -487,9 +498,12 @@ astrt_status astrt_safetensors_write(const char *path, const astrt_st_tensor *te
     return astrt_fail(ASTRT_ERR_ARG, "astrt_safetensors_write: no file name given");
   int64_t *bytes = calloc((size_t)(n > 0 ? n : 1), sizeof *bytes);
   if (!bytes) return astrt_fail(ASTRT_ERR_NOMEM, "cannot write %s: out of memory", path);
-  int64_t limit;
+  st_writer w;
+  memset(&w, 0, sizeof w);
   astrt_status st = check_args(path, tensors, n, meta_keys, meta_values, nmeta, bytes);
-  if (!st) st = fault_limit(path, &limit);
+#ifdef ASTRT_TEST_HOOKS
+  if (!st) st = faults_read(path, &w.fault);
+#endif
   sbuf h = {0};
   if (!st) {
     build_header(&h, tensors, bytes, n, meta_keys, meta_values, nmeta);
@@ -504,7 +518,7 @@ astrt_status astrt_safetensors_write(const char *path, const astrt_st_tensor *te
     if (!tmp) st = astrt_fail(ASTRT_ERR_NOMEM, "cannot write %s: out of memory", path);
     else snprintf(tmp, cap, "%s.tmp.%ld", path, (long)getpid());
   }
-  if (!st) st = write_tmp(path, tmp, &h, tensors, bytes, n, limit);
+  if (!st) st = write_tmp(path, tmp, &h, tensors, bytes, n, &w);
   if (!st && rename(tmp, path) != 0) {
     int err = errno;
     unlink(tmp);

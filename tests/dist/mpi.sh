@@ -81,17 +81,23 @@ same wide wide 2
 same recipe recipe 2
 same tiny tiny 3    # 65 = 4 x 16 + 1: the last batch has one row for three ranks
 
-# resume across a kill, with 2 ranks
-common="--threads 1 --quiet --checkpoint-every 3"
-mpi -np 2 "$tmp/recipe" $common --checkpoint "$tmp/ref" --save "$tmp/ref.st" >/dev/null
-status=0
-mpi -np 2 -x ASTRT_TEST_KILL_AT_STEP=20 "$tmp/recipe" $common --checkpoint "$tmp/ck" --save "$tmp/got.st" \
-    >/dev/null 2>&1 || status=$?
-[ "$status" -ne 0 ] || { echo "the killed run did not fail"; exit 1; }
-[ ! -f "$tmp/got.st" ] || { echo "the killed run saved its weights"; exit 1; }
-mpi -np 2 "$tmp/recipe" $common --checkpoint "$tmp/ck" --resume --save "$tmp/got.st" >/dev/null
-cmp "$tmp/ref.st" "$tmp/got.st"
-echo "resume with 2 ranks: bit-identical"
+# resume across a kill, with 2 ranks (the kill is a test hook: skipped
+# without them, and the test then ends with status 77)
+skipped=
+if [ "${ASTRT_TEST_HOOKS:-ON}" = ON ]; then
+  common="--threads 1 --quiet --checkpoint-every 3"
+  mpi -np 2 "$tmp/recipe" $common --checkpoint "$tmp/ref" --save "$tmp/ref.st" >/dev/null
+  status=0
+  mpi -np 2 -x ASTRT_TEST_KILL_AT_STEP=20 "$tmp/recipe" $common --checkpoint "$tmp/ck" --save "$tmp/got.st" \
+      >/dev/null 2>&1 || status=$?
+  [ "$status" -ne 0 ] || { echo "the killed run did not fail"; exit 1; }
+  [ ! -f "$tmp/got.st" ] || { echo "the killed run saved its weights"; exit 1; }
+  mpi -np 2 "$tmp/recipe" $common --checkpoint "$tmp/ck" --resume --save "$tmp/got.st" >/dev/null
+  cmp "$tmp/ref.st" "$tmp/got.st"
+  echo "resume with 2 ranks: bit-identical"
+else
+  skipped="resume across a kill (the runtime's test hooks are compiled out; configure with -DASTRT_TEST_HOOKS=ON)"
+fi
 
 # ranks that disagree
 if mpi -np 1 "$tmp/mlp" --quiet --seed 1 : -np 1 "$tmp/mlp" --quiet --seed 2 >/dev/null 2>"$tmp/err"; then
@@ -109,4 +115,8 @@ mpi -np 2 "$astc" run "$e2e/mlp_synthetic.train" -- --threads 1 --save "$tmp/jit
 grep -q "final test accuracy" "$tmp/out" || { cat "$tmp/out"; exit 1; }
 [ "$(grep -c 'final test accuracy' "$tmp/out")" -eq 1 ] || { echo "more than one rank reported"; exit 1; }
 /usr/bin/python3 "$tmp/compare.py" "$tmp/mlp-2.st" "$tmp/jit.st" "$tmp/mlp-2.jsonl" "$tmp/mlp-2.jsonl" "astc run, 2 ranks"
+if [ -n "$skipped" ]; then
+  echo "mpi: ok, but skipped: $skipped"
+  exit 77
+fi
 echo "mpi: ok"

@@ -6,7 +6,14 @@
 #   3. examples/embed configured, built and run against the prefix with CMake
 #      (find_package(astrt), ASTC=prefix/bin/astc);
 #   4. the same main.c built by hand with pkg-config (--libs and --static);
-#   5. the generated model.h compiled as C17 and as C++17, warnings as errors.
+#   5. the generated model.h compiled as C17 and as C++17, warnings as errors;
+#   6. the runtime as shipped has none of the test hooks (ASTRT_TEST_HOOKS):
+#      no hook function and no hook environment variable name among its
+#      symbols, strings or debug information (nm, strings). A build with the
+#      hooks (the test builds) installs them, so there the check runs on
+#      libastrt.a from a separate hook-free configure of the same sources
+#      (what `cmake -S . -B build` gives), and must find the hooks in the
+#      installed one, which shows that it can.
 # Any failure stops the test with what failed. Without a C++ compiler ($CXX,
 # default c++) the C++17 compile is not done: the test ends with "SKIP:
 # reason" and status 77 (ctest's SKIP_RETURN_CODE) after everything else
@@ -132,6 +139,42 @@ fi
 step="compiling model.h as C++17"
 run "$CXX" -std=c++17 -Wall -Wextra -Werror -fsyntax-only -I"$prefix/include/astrt" -I"$tmp/pc-model" \
   -x c++ "$src/tests/install/model_h_test.c"
+
+# ---- 6. no test hooks in the shipped runtime ---------------------------------
+# the hooks' environment variables are ASTRT_TEST_* and ASTRT_FAULT_*; their
+# functions and fields are named here (runtime/driver.c, safetensors.c,
+# metrics.c, memcheck.c)
+hook_names='ASTRT_(TEST|FAULT)_[A-Z_]+|maybe_kill|faults_read|fault_limit|st_faults|kill_at_step|full_after|kill_after'
+hooks_in() {  # the hook names in archive $1: symbols (nm), strings and debug information (strings)
+  { nm -A "$1" 2>/dev/null; strings -a "$1"; } | grep -oE "$hook_names" | sort -u | tr '\n' ' '
+}
+step="checking the runtime for test hooks"
+hooks=$(sed -n 's/^ASTRT_TEST_HOOKS:BOOL=//p' "$build/CMakeCache.txt")
+case $hooks in
+ON|on|1|TRUE|true|YES|yes)
+  found=$(hooks_in "$prefix/lib/libastrt.a")
+  if [ -z "$found" ]; then
+    echo "install.embed: $build has ASTRT_TEST_HOOKS=$hooks, but nm and strings find no hook in its" \
+         "installed libastrt.a: the check below would miss them; update hook_names" >&2
+    exit 1
+  fi
+  echo "the test build's libastrt.a has its hooks: $found"
+  step="building libastrt without test hooks (a separate configure of $src)"
+  run cmake -S "$src" -B "$tmp/nohooks" $gen -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_COMPILER="$CC" \
+    -DASTRT_TEST_HOOKS=OFF >"$tmp/nohooks-configure.log" || { cat "$tmp/nohooks-configure.log"; exit 1; }
+  run cmake --build "$tmp/nohooks" --target astrt -j 2 >"$tmp/nohooks-build.log" || { cat "$tmp/nohooks-build.log"; exit 1; }
+  shipped=$tmp/nohooks/runtime/libastrt.a ;;
+*)
+  shipped=$prefix/lib/libastrt.a ;;
+esac
+step="checking $shipped for test hooks"
+found=$(hooks_in "$shipped")
+if [ -n "$found" ]; then
+  echo "install.embed: the runtime as shipped ($shipped, built without ASTRT_TEST_HOOKS) contains test" \
+       "hooks: $found" >&2
+  exit 1
+fi
+echo "no test hooks in $shipped"
 
 step="finishing"
 echo "install.embed: ok ($(( $(date +%s) - t0 )) s)"

@@ -274,3 +274,11 @@ const char *fx_missing_cpu_flags(const char *flags) {
   return why;
 #endif
 }
+
+const char *fx_missing_test_hooks(void) {
+#ifdef ASTRT_TEST_HOOKS
+  return NULL;
+#else
+  return "libastrt was built without its test hooks (configure with -DASTRT_TEST_HOOKS=ON)";
+#endif
+}

@@ -96,6 +96,7 @@ int fx_main(int argc, char **argv, Suite *(*suite)(void), const FxExtra *extra, 
 const char *fx_missing_fashion_mnist(void);  /* FX_FASHION_DIR is not a directory */
 const char *fx_missing_dev_full(void);       /* /dev/full is not a writable character device */
 const char *fx_missing_tmpfs(void);          /* no tmpfs can be mounted in a private mount namespace */
+const char *fx_missing_test_hooks(void);     /* libastrt was built without ASTRT_TEST_HOOKS */
 /* Every flag of the space-separated list is in /proc/cpuinfo's "flags" line
  * (and the CPU is x86-64); else names the flags that are not. */
 const char *fx_missing_cpu_flags(const char *flags);

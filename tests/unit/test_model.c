@@ -10,10 +10,13 @@
  *     the step computes per batch instead of once per phase);
  *   - predict agrees with evaluate and with itself across chunk sizes;
  *   - variables by name, save and load (predictions bit-identical after a
- *     reload), and the errors of bad arguments.
+ *     reload), and the errors of bad arguments;
+ *   - two different models trained at once in two threads, each on a pool of
+ *     two threads, end bit-identical to each trained alone.
  */
 #include <check.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -445,6 +448,132 @@ START_TEST(seeds_and_independent_models) {
 }
 END_TEST
 
+/* ---- concurrent models ------------------------------------------------------ */
+
+/* Two programs large enough that a 2-thread pool splits their work: GEMMs
+ * of over 2^15 multiply-adds (kernels_gemm.c), elementwise loops and the
+ * update over the parameter arena of at least 2^14 elements (outlined and
+ * run by astrt_pool_run), dropout drawing from the seed. */
+static const char *wide_a_src =
+    "import nn\n"
+    "data d = synthetic(shape: [64], classes: 10, train: 640, test: 200, seed: 5)\n"
+    "model wa(x: f32[B, 64]) -> f32[B, 10] {\n"
+    "  h = relu(nn.dense(x, 256))\n"
+    "  return nn.dense(nn.dropout(h, 0.1), 10)\n"
+    "}\n"
+    "train wa on d {\n"
+    "  loss = cross_entropy()\n  optimizer = sgd(lr: 0.05, momentum: 0.9)\n"
+    "  batch = 64\n  epochs = 2\n  seed = 1\n"
+    "}\n";
+
+static const char *wide_b_src =
+    "import nn\n"
+    "data d = synthetic(shape: [32], classes: 5, train: 768, test: 160, seed: 9)\n"
+    "model wb(x: f32[B, 32]) -> f32[B, 5] {\n"
+    "  h = tanh(nn.dense(x, 128))\n"
+    "  h = relu(nn.dense(h, 128))\n"
+    "  return nn.dense(h, 5)\n"
+    "}\n"
+    "train wb on d {\n"
+    "  loss = cross_entropy()\n  optimizer = adamw(lr: 0.003, weight_decay: 0.01)\n"
+    "  batch = 128\n  epochs = 2\n  seed = 2\n"
+    "}\n";
+
+/* One model's whole run: astrt_model_train on 2 threads, then a single
+ * step and an evaluation on the model's pool; every variable copied out. */
+typedef struct wide_run {
+  const Prog *g;
+  float *vars;          /* all variables, back to back */
+  double loss, acc;
+  astrt_status st;
+  char err[256];
+} wide_run;
+
+static void *wide_train(void *arg) {
+  wide_run *w = arg;
+  const Prog *g = w->g;
+  astrt_model *m = NULL;
+  w->st = astrt_model_create(g->d, NULL, &m);
+  astrt_options o;
+  astrt_options_default(&o);
+  o.quiet = 1;
+  o.threads = 2;
+  astrt_data_source train = {g->train.x.n, NULL, NULL, &g->train}, test = {g->test.x.n, NULL, NULL, &g->test};
+  if (!w->st) w->st = astrt_model_train(m, &train, &test, &o, NULL);
+  float *tx = NULL;
+  if (!w->st) {
+    tx = test_features(g);
+    int64_t rows = astrt_model_batch_at(m, 1);
+    w->st = astrt_model_train_step(m, tx, g->test.y.data, rows, 1, NULL);
+  }
+  if (!w->st) w->st = astrt_model_evaluate(m, tx, g->test.y.data, g->test.x.n, &w->loss, &w->acc);
+  free(tx);
+  if (w->st) snprintf(w->err, sizeof w->err, "%s", astrt_last_error());
+  int64_t total = 0;
+  for (int i = 0; m && i < astrt_model_var_count(m); i++) total += astrt_model_var(m, i)->numel;
+  w->vars = malloc((size_t)(total > 0 ? total : 1) * sizeof(float));
+  for (int64_t i = 0, at = 0; m && i < astrt_model_var_count(m); i++) {
+    const astrt_var_desc *v = astrt_model_var(m, (int)i);
+    astrt_model_get(m, v->name, w->vars + at, v->numel);
+    at += v->numel;
+  }
+  astrt_model_destroy(m);
+  return NULL;
+}
+
+static void assert_same_run(const wide_run *got, const wide_run *want, const char *what) {
+  ck_assert_msg(got->st == ASTRT_OK, "%s: %s", what, got->err);
+  int64_t total = 0;
+  for (uint32_t i = 0; i < got->g->d->nvars; i++) total += got->g->d->vars[i].numel;
+  for (int64_t k = 0; k < total; k++)
+    ck_assert_msg(memcmp(&got->vars[k], &want->vars[k], sizeof(float)) == 0,
+                  "%s: variable element %lld is %.9g, alone it was %.9g", what, (long long)k,
+                  (double)got->vars[k], (double)want->vars[k]);
+  ck_assert_msg(got->loss == want->loss && got->acc == want->acc, "%s: evaluation %.17g %.17g, alone %.17g %.17g",
+                what, got->loss, got->acc, want->loss, want->acc);
+}
+
+/* both at once, each in a thread of its own */
+static void train_both(wide_run *ga, wide_run *gb) {
+  pthread_t ta, tb;
+  ck_assert_int_eq(pthread_create(&ta, NULL, wide_train, ga), 0);
+  ck_assert_int_eq(pthread_create(&tb, NULL, wide_train, gb), 0);
+  pthread_join(ta, NULL);
+  pthread_join(tb, NULL);
+}
+
+START_TEST(concurrent_models_match_alone) {
+  Prog a, b;
+  prog_init(&a, wide_a_src, "wide_a");
+  prog_init(&b, wide_b_src, "wide_b");
+  /* at once first, so that the runtime's first-use set-up happens in both
+   * threads together too; then each alone, one after the other; then at
+   * once again, a few times (a race need not show every time) */
+  wide_run first_a = {.g = &a}, first_b = {.g = &b};
+  train_both(&first_a, &first_b);
+  wide_run ref_a = {.g = &a}, ref_b = {.g = &b};
+  wide_train(&ref_a);
+  wide_train(&ref_b);
+  ck_assert_msg(ref_a.st == ASTRT_OK && ref_b.st == ASTRT_OK, "%s %s", ref_a.err, ref_b.err);
+  assert_same_run(&first_a, &ref_a, "model a, trained beside model b");
+  assert_same_run(&first_b, &ref_b, "model b, trained beside model a");
+  free(first_a.vars);
+  free(first_b.vars);
+  for (int round = 0; round < 3; round++) {
+    wide_run ga = {.g = &a}, gb = {.g = &b};
+    train_both(&ga, &gb);
+    assert_same_run(&ga, &ref_a, "model a, trained beside model b");
+    assert_same_run(&gb, &ref_b, "model b, trained beside model a");
+    free(ga.vars);
+    free(gb.vars);
+  }
+  free(ref_a.vars);
+  free(ref_b.vars);
+  prog_free(&b);
+  prog_free(&a);
+}
+END_TEST
+
 Suite *model_suite(void) {
   Suite *s = suite_create("model");
   TCase *t = tcase_create("embedding api");
@@ -456,6 +585,7 @@ Suite *model_suite(void) {
   tcase_add_test(t, variables_save_and_load);
   tcase_add_test(t, bad_arguments);
   tcase_add_test(t, seeds_and_independent_models);
+  tcase_add_test(t, concurrent_models_match_alone);
   suite_add_tcase(s, t);
   return s;
 }

@@ -197,9 +197,10 @@ int64_t astrt_st_numel(const astrt_st_tensor *t);
  * symbolic link at `path` is replaced by the file, not followed. Two
  * threads of one process must not write the same path at the same time.
  *
- * Test hook: when the environment variable ASTRT_FAULT_WRITE_AFTER is set
- * to a number N, the writer behaves as if the disk filled up after N bytes
- * of the temporary file were written (the write fails with ENOSPC). */
+ * Test hook, only in a libastrt built with -DASTRT_TEST_HOOKS=ON: when the
+ * environment variable ASTRT_FAULT_WRITE_AFTER is set to a number N, the
+ * writer behaves as if the disk filled up after N bytes of the temporary
+ * file were written (the write fails with ENOSPC). */
 astrt_status astrt_safetensors_write(const char *path, const astrt_st_tensor *tensors, int n,
                                      const char *const *meta_keys,
                                      const char *const *meta_values, int nmeta);

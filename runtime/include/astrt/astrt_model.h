@@ -38,11 +38,18 @@
  *
  * Threads. One model must not be used by two threads at once; distinct
  * models may be used concurrently from different threads (they share no
- * mutable state; each thread has its own error message and kernel scratch).
- * Matrix products run on OpenBLAS, whose thread count is process-wide:
- * astrt_model_train sets it from its options (threads, default all cores);
- * the other functions use whatever it is (openblas_set_num_threads or
- * OPENBLAS_NUM_THREADS). On CPUs this OpenBLAS misdetects, call
+ * mutable state: each model has its own thread pool, each thread its own
+ * error message and kernel scratch), and end bit-identical to training
+ * them one after the other. astrt_model_train runs on its options' threads
+ * (default all cores; give models that train at once a share each): the
+ * model's own pool, made by its first astrt_model_train and kept, with that
+ * thread count, for its later calls until astrt_model_destroy; before one,
+ * the other functions run on the calling thread. Inside the pool OpenBLAS
+ * runs single-threaded: astrt_model_train sets OpenBLAS's process-wide
+ * thread count to 1 (safely, while other models train); until then the
+ * other functions use whatever it is (openblas_set_num_threads or
+ * OPENBLAS_NUM_THREADS). In an MPI job (data-parallel training) a process
+ * trains one model at a time. On CPUs this OpenBLAS misdetects, call
  * astrt_blas_reexec_if_needed(argv) (below) first thing in main.
  *
  * Portability. lib<name>.a is compiled for the CPU astc runs on (its vector
