@@ -548,7 +548,7 @@ static void run_one(Compare *c, Run *r) {
   if (!read_metrics(r, metrics)) return;
   double *secs = xmalloc(sizeof(double) * (size_t)r->evals.len), *acc = xmalloc(sizeof(double) * (size_t)r->evals.len);
   for (int i = 0; i < r->evals.len; i++) secs[i] = r->evals.data[i].seconds, acc[i] = r->evals.data[i].acc;
-  r->ttt = c->target > 0 ? stats_time_to_target(secs, acc, r->evals.len, c->target, c->method) : -1;
+  r->ttt = c->target > 0 ? stats_time_to_target(secs, acc, r->evals.len, c->target, c->method, STATS_HIGHER_BETTER) : -1;
   free(secs);
   free(acc);
   r->ok = true;
@@ -647,7 +647,7 @@ static void summarize(Compare *c) {
         f->budget_of[f->npts] = b;
         f->pts[f->npts++] = (StatsPoint){c->sum[p][b].train_median, c->sum[p][b].acc_mean};
       }
-    f->non = stats_pareto(f->pts, f->npts, f->on);
+    f->non = stats_pareto(f->pts, f->npts, STATS_HIGHER_BETTER, f->on);
   }
 }
 
@@ -659,31 +659,16 @@ static StatsDominance dominance(const Compare *c, int a, int b) {
   StatsPoint pa[MAX_BUDGETS], pb[MAX_BUDGETS];
   frontier_points(&c->front[a], pa);
   frontier_points(&c->front[b], pb);
-  return stats_frontier_dominance(pa, c->front[a].non, pb, c->front[b].non);
+  return stats_frontier_dominance(pa, c->front[a].non, pb, c->front[b].non, STATS_HIGHER_BETTER);
 }
 
 /* The time intervals [from, to) where frontier a's best accuracy within t is
- * higher than b's (to = INFINITY: from then on); returns their number. The
- * step functions only change at the frontiers' points. */
+ * higher than b's (to = INFINITY: from then on); returns their number. */
 static int ahead_intervals(const Compare *c, int a, int b, double (*out)[2]) {
   StatsPoint pa[MAX_BUDGETS], pb[MAX_BUDGETS];
   frontier_points(&c->front[a], pa);
   frontier_points(&c->front[b], pb);
-  int na = c->front[a].non, nb = c->front[b].non, nt = 0, n = 0;
-  double t[2 * MAX_BUDGETS];
-  for (int i = 0; i < na; i++) t[nt++] = pa[i].time;
-  for (int i = 0; i < nb; i++) t[nt++] = pb[i].time;
-  qsort(t, (size_t)nt, sizeof(double), cmp_double);
-  for (int i = 0; i < nt; i++) {
-    if (i > 0 && t[i] == t[i - 1]) continue;
-    int k = i + 1;
-    while (k < nt && t[k] == t[i]) k++;
-    double next = k < nt ? t[k] : INFINITY;
-    if (!(stats_best_within(pa, na, t[i]) > stats_best_within(pb, nb, t[i]))) continue;
-    if (n > 0 && out[n - 1][1] == t[i]) out[n - 1][1] = next;
-    else out[n][0] = t[i], out[n][1] = next, n++;
-  }
-  return n;
+  return stats_ahead_intervals(pa, c->front[a].non, pb, c->front[b].non, STATS_HIGHER_BETTER, out);
 }
 
 static void print_intervals(double (*iv)[2], int n) {
@@ -773,7 +758,7 @@ static void print_frontiers(const Compare *c) {
     if (!f->non) printf("(no successful run)");
     for (int i = 0; i < f->non; i++) {
       StatsPoint q = f->pts[f->on[i]];
-      printf("%s%s s %.2f%% (budget %g)", i ? " → " : "", secs(q.time).s, 100 * q.acc,
+      printf("%s%s s %.2f%% (budget %g)", i ? " → " : "", secs(q.time).s, 100 * q.value,
              c->budgets[f->budget_of[f->on[i]]]);
     }
     if (f->non < f->npts) printf("  [%d budget point%s dominated]", f->npts - f->non, f->npts - f->non == 1 ? "" : "s");
@@ -972,7 +957,7 @@ static bool write_json(const Compare *c) {
       fprintf(f, "%s{\"budget\": ", i ? ", " : "");
       jnum(f, c->budgets[fr->budget_of[fr->on[i]]]);
       fprintf(f, ", \"train_seconds\": "), jnum(f, q.time);
-      fprintf(f, ", \"accuracy\": "), jnum(f, q.acc);
+      fprintf(f, ", \"accuracy\": "), jnum(f, q.value);
       fprintf(f, "}");
     }
     fprintf(f, "],\n     \"budgets\": [\n");
@@ -1072,10 +1057,10 @@ static void write_gnuplot(const Compare *c, FILE *f) {
     const Frontier *fr = &c->front[p];
     fprintf(f, "EOD\n$means%d << EOD\n", p);
     for (int i = 0; i < fr->npts; i++)
-      fprintf(f, "%.6g %.6g \"x%g\"\n", fr->pts[i].time, 100 * fr->pts[i].acc, c->budgets[fr->budget_of[i]]);
+      fprintf(f, "%.6g %.6g \"x%g\"\n", fr->pts[i].time, 100 * fr->pts[i].value, c->budgets[fr->budget_of[i]]);
     fprintf(f, "EOD\n$front%d << EOD\n", p);
-    for (int i = 0; i < fr->non; i++) fprintf(f, "%.6g %.6g\n", fr->pts[fr->on[i]].time, 100 * fr->pts[fr->on[i]].acc);
-    if (fr->non) fprintf(f, "%.6g %.6g\n", xmax * 1.08, 100 * fr->pts[fr->on[fr->non - 1]].acc);
+    for (int i = 0; i < fr->non; i++) fprintf(f, "%.6g %.6g\n", fr->pts[fr->on[i]].time, 100 * fr->pts[fr->on[i]].value);
+    if (fr->non) fprintf(f, "%.6g %.6g\n", xmax * 1.08, 100 * fr->pts[fr->on[fr->non - 1]].value);
     fprintf(f, "EOD\n");
   }
   fprintf(f, "plot ");
