@@ -1,6 +1,8 @@
 /* compare.c — astc compare: trains programs (a recipe and its baseline, or
  * several programs) for several seeds and budgets and compares their test
- * accuracy against training time.
+ * metric against training time: the test accuracy (higher is better) for an
+ * accuracy goal, the test loss (lower is better) for a loss goal; without a
+ * goal, accuracy when the runs report one, else loss.
  *
  *   1. Each program is compiled once, like astc build, into a work directory;
  *      compilation is timed and reported apart from training.
@@ -12,17 +14,18 @@
  *      seed, then budget; within each (seed, budget) every program runs once,
  *      in an order that reverses from one (seed, budget) to the next
  *      (A B, B A, A B, ...), so a drift in machine load hits all alike.
- *   3. From the metrics files: final accuracy, training time (the driver's
- *      train_seconds: everything but evaluation, including the overheads of
- *      a technique such as building a frozen prefix's cache), evaluation time,
- *      and time to target (stats.h: the first evaluation reaching the target,
- *      or --interpolate).
- *   4. Per program and budget: final accuracy mean and sample std, training
- *      time median and range, time to target median and range over the seeds
- *      that reached it ("reached 2/3"; runs that did not are counted, never
- *      dropped). Per program: the Pareto frontier of the per-budget points
- *      (median training time, mean final accuracy); per pair of programs:
- *      whether one frontier dominates the other, and where each is ahead.
+ *   3. From the metrics files: final accuracy and test loss, training time
+ *      (the driver's train_seconds: everything but evaluation, including the
+ *      overheads of a technique such as building a frozen prefix's cache),
+ *      evaluation time, and time to target (stats.h: the first evaluation
+ *      reaching the target, or --interpolate).
+ *   4. Per program and budget: the final metric's mean and sample std,
+ *      training time median and range, time to target median and range over
+ *      the seeds that reached it ("reached 2/3"; runs that did not are
+ *      counted, never dropped). Per program: the Pareto frontier of the
+ *      per-budget points (median training time, mean final metric); per pair
+ *      of programs: whether one frontier dominates the other, and where each
+ *      is ahead, in the metric's direction.
  *      The measured speedup over the first program at budget 1 (else the
  *      largest), beside astc cost's prediction.
  *   5. A table on stdout, a JSON file, and a plot drawn by gnuplot (SVG or PNG).
@@ -71,9 +74,14 @@ typedef struct Run {
   double budget;
   bool ok;
   char *error;                 /* why it failed (ok false) */
-  double final_acc, best_acc, train_s, eval_s, wall_s, ttt, peak_rss_mb;
+  double final_acc, best_acc;  /* NAN when the run reports no accuracy */
+  double final_loss, best_loss;    /* test loss: the last evaluation's, the lowest */
+  double train_s, eval_s, wall_s, ttt, peak_rss_mb;
   VEC(Eval) evals;
 } Run;
+
+/* The metric compared: the goal's (GOAL_ACCURACY, GOAL_LOSS). */
+typedef enum Metric { METRIC_ACCURACY, METRIC_LOSS } Metric;
 
 typedef struct Program {
   char *name;
@@ -82,14 +90,17 @@ typedef struct Program {
   char *exe;
   double compile_s;            /* front end, passes, LLVM and the link */
   double predicted_s;          /* astc cost's predicted training time; NAN if unknown */
-  double target;               /* the program's own target (<= 0: none) */
+  IrGoal goal;                 /* the program's own target: its metric (GOAL_NONE: none) ... */
+  double target;               /* ... and value */
+  bool computes_accuracy;      /* its evaluation counts correct predictions */
   char *model;
 } Program;
 
 /* one program at one budget, over the seeds */
 typedef struct Summary {
   int runs, failed, reached;
-  double acc_mean, acc_std, acc_min, acc_max;
+  double acc_mean, acc_std, acc_min, acc_max;    /* over the runs that report an accuracy */
+  double loss_mean, loss_std, loss_min, loss_max;
   double train_median, train_min, train_max, eval_median;
   double ttt_median, ttt_min, ttt_max;   /* over the runs that reached the target */
 } Summary;
@@ -111,8 +122,13 @@ typedef struct Compare {
   double budgets[MAX_BUDGETS];
   int nbudgets;
   int threads;
-  double target;               /* <= 0: none */
-  const char *target_from;     /* "--target", "the program's target" */
+  Metric metric;               /* what is compared (accuracy, loss) ... */
+  char metric_from[200];       /* ... and why */
+  bool metric_fixed;           /* by a program's goal; else by what the first run reports */
+  bool has_target;
+  double target;               /* the metric's target */
+  const char *target_arg;      /* --target as given */
+  char target_from[160];       /* "--target", "the program's target" */
   StatsTttMethod method;
   const char *data_dir;
   char *json_path, *plot_path;
@@ -129,6 +145,7 @@ typedef struct Compare {
   char started[32];
   bool plot_written;
   char *plot_note;             /* why there is no plot */
+  char *metric_note;           /* the runs decided the metric: said after the progress line */
 } Compare;
 
 /* Seconds with three significant digits or so: 0.012, 3.46, 14.1, 213. The
@@ -141,6 +158,52 @@ static Secs secs(double v) {
   Secs r;
   if (!isfinite(v)) snprintf(r.s, sizeof r.s, "?");
   else snprintf(r.s, sizeof r.s, v >= 100 ? "%.0f" : v >= 10 ? "%.1f" : v >= 1 ? "%.2f" : v >= 0.01 ? "%.3f" : "%.2g", v);
+  return r;
+}
+
+/* ---- the metric ------------------------------------------------------------------------- */
+
+static StatsDirection dir_of(const Compare *c) {
+  return c->metric == METRIC_LOSS ? STATS_LOWER_BETTER : STATS_HIGHER_BETTER;
+}
+
+static bool is_loss(const Compare *c) { return c->metric == METRIC_LOSS; }
+
+/* "test accuracy", "test loss" */
+static const char *metric_name(const Compare *c) { return is_loss(c) ? "test loss" : "test accuracy"; }
+
+/* the JSON key of the metric in frontier points and summaries */
+static const char *metric_key(const Compare *c) { return is_loss(c) ? "loss" : "accuracy"; }
+
+/* what a run or an evaluation scored in the metric */
+static double run_value(const Compare *c, const Run *r) { return is_loss(c) ? r->final_loss : r->final_acc; }
+static double eval_value(const Compare *c, const Eval *e) { return is_loss(c) ? e->test_loss : e->acc; }
+
+/* Decimals for a loss: four significant digits (0.1948, 2.345, 23.45, 234.5). */
+static int loss_decimals(double v) {
+  if (!isfinite(v) || v == 0) return 4;
+  int d = 3 - (int)floor(log10(fabs(v)));
+  return d < 0 ? 0 : d > 8 ? 8 : d;
+}
+
+/* A value of the metric: "88.12%" or "0.1948"; with the spread (a std over
+ * seeds), "88.12% ± 0.09" (points) or "0.1948 ± 0.0031" (the mean's decimals). */
+typedef struct Val {
+  char s[64];
+} Val;
+
+static Val value_text(const Compare *c, double v) {
+  Val r;
+  if (!isfinite(v)) snprintf(r.s, sizeof r.s, "?");
+  else if (is_loss(c)) snprintf(r.s, sizeof r.s, "%.*f", loss_decimals(v), v);
+  else snprintf(r.s, sizeof r.s, "%.2f%%", 100 * v);
+  return r;
+}
+
+static Val spread_text(const Compare *c, double mean, double std) {
+  Val r;
+  if (is_loss(c)) snprintf(r.s, sizeof r.s, "%.*f ± %.*f", loss_decimals(mean), mean, loss_decimals(mean), std);
+  else snprintf(r.s, sizeof r.s, "%.2f%% ± %.2f", 100 * mean, 100 * std);
   return r;
 }
 
@@ -300,14 +363,17 @@ static int parse_options(Compare *c) {
   if (!rc) rc = parse_budgets(c, cli_opt(a, cmd, "--budgets"));
   if (rc) return rc;
   const char *t = cli_opt(a, cmd, "--target");
-  if (t) {
+  if (t) {  /* checked against the metric once the programs' goals are known (choose_metric) */
     char *end;
     errno = 0;
     double v = strtod(t, &end);
-    if (*end || errno || !isfinite(v) || v <= 0 || v > 1)
-      return usage_error("--target takes a test accuracy in (0, 1], such as 0.88 (not 88); got '%s'", t);
+    if (!*t || *end || errno || !isfinite(v))
+      return usage_error("--target takes a number: a test accuracy in (0, 1] such as 0.88, or a test loss "
+                         "for a loss goal such as 0.5; got '%s'", t);
+    c->target_arg = t;
     c->target = v;
-    c->target_from = "--target";
+    c->has_target = true;
+    snprintf(c->target_from, sizeof c->target_from, "--target");
   }
   const char *th = cli_opt(a, cmd, "--threads");
   c->threads = 1;
@@ -335,6 +401,16 @@ static int parse_options(Compare *c) {
 
 static bool has_speedup(const IrProgram *p) { return p->speedup && p->speedup->n > 0; }
 
+/* A program's goal and target, and whether its evaluation computes an
+ * accuracy (counts correct predictions: class and sequence targets). */
+static void set_goal(Program *pg, const IrProgram *p) {
+  pg->goal = p->goal;
+  pg->target = p->goal == GOAL_NONE ? NAN : p->target;
+  pg->computes_accuracy = false;
+  for (int i = 0; i < p->eval.len; i++)
+    if (p->eval.nodes[i].op == IR_OUTPUT && p->eval.nodes[i].ia[0] == OUT_CORRECT) pg->computes_accuracy = true;
+}
+
 /* Compiles program k (the file, or its baseline) to an executable in the work
  * directory; fills in its cost prediction and target. */
 static bool build_program(Compare *c, int k) {
@@ -350,7 +426,7 @@ static bool build_program(Compare *c, int k) {
     return false;
   }
   const IrProgram *p = comp.prog;
-  pg->target = p->goal == GOAL_ACCURACY ? p->target : -1;
+  set_goal(pg, p);
   pg->model = xstrdup(p->model_name);
   ProgramCost pc;
   cost_program_with(p, &c->machine, &c->a->codegen, &pc);
@@ -380,6 +456,8 @@ static int set_programs(Compare *c) {
     diag_reset();
     bool ok = compile_file(&comp, a->file, &a->compile);
     bool speedup = ok && has_speedup(comp.prog);
+    Program goal = {0};
+    if (ok) set_goal(&goal, comp.prog);
     compilation_free(&comp);
     if (!ok) {
       fprintf(stderr, "astc compare: %s does not compile (errors above)\n", a->file);
@@ -393,6 +471,9 @@ static int set_programs(Compare *c) {
     c->nprogs = 2;
     c->progs[0] = (Program){.name = xstrdup("baseline"), .file = a->file, .baseline = true};
     c->progs[1] = (Program){.name = xstrdup("recipe"), .file = a->file};
+    for (int k = 0; k < 2; k++)  /* known before building: the speedup block changes no goal */
+      c->progs[k].goal = goal.goal, c->progs[k].target = goal.target,
+      c->progs[k].computes_accuracy = goal.computes_accuracy;
     return 0;
   }
   c->nprogs = a->nfiles;
@@ -429,7 +510,10 @@ static double json_number(const char *line, const char *key) {
   return end == at ? NAN : v;
 }
 
-/* Reads a run's metrics file; false (with r->error set) if it is unusable. */
+/* Reads a run's metrics file; false (with r->error set) if it is unusable.
+ * The test accuracy may be absent (data without classes): NAN. The final
+ * test loss is the last evaluation's (the driver evaluates after the last
+ * step), the best the lowest. */
 static bool read_metrics(Run *r, const char *path) {
   FILE *f = fopen(path, "r");
   if (!f) {
@@ -456,11 +540,42 @@ static bool read_metrics(Run *r, const char *path) {
   }
   free(line);
   fclose(f);
-  if (!end || r->evals.len == 0 || !isfinite(r->final_acc) || !isfinite(r->train_s)) {
+  if (!end || r->evals.len == 0 || !isfinite(r->train_s)) {
     r->error = xprintf("the metrics file %s is incomplete (no evaluation or no end line)", path);
     return false;
   }
+  r->final_loss = r->evals.data[r->evals.len - 1].test_loss;
+  r->best_loss = NAN;
+  for (int i = 0; i < r->evals.len; i++)
+    if (r->evals.data[i].test_loss < r->best_loss || isnan(r->best_loss)) r->best_loss = r->evals.data[i].test_loss;
   return true;
+}
+
+static bool reports_accuracy(const Run *r) {
+  if (isfinite(r->final_acc)) return true;
+  for (int i = 0; i < r->evals.len; i++)
+    if (isfinite(r->evals.data[i].acc)) return true;
+  return false;
+}
+
+/* Without a goal the metric is what the programs report: accuracy when the
+ * first successful run reports one, else loss (choose_metric's guess from
+ * the first program's evaluation, checked here once). */
+static void confirm_metric(Compare *c, const Run *r) {
+  if (c->metric_fixed) return;
+  c->metric_fixed = true;
+  Metric m = reports_accuracy(r) ? METRIC_ACCURACY : METRIC_LOSS;
+  if (m == c->metric) return;
+  c->metric = m;
+  snprintf(c->metric_from, sizeof c->metric_from, "no program has a target, and the runs report %s",
+           m == METRIC_ACCURACY ? "an accuracy" : "no accuracy");
+  bool drop = c->has_target && m == METRIC_ACCURACY && !(c->target > 0 && c->target <= 1);
+  c->metric_note = xprintf("astc compare: note: the runs report %s, so the programs are compared by %s (%s is "
+                           "better)%s%s%s\n", m == METRIC_ACCURACY ? "a test accuracy" : "no test accuracy",
+                           metric_name(c), is_loss(c) ? "lower" : "higher",
+                           drop ? "; --target " : "", drop ? c->target_arg : "",
+                           drop ? " is not a test accuracy in (0, 1], so there is no time to target" : "");
+  if (drop) c->has_target = false;
 }
 
 /* The last non-empty line of a log file (the program's error message). */
@@ -546,11 +661,18 @@ static void run_one(Compare *c, Run *r) {
     return;
   }
   if (!read_metrics(r, metrics)) return;
-  double *secs = xmalloc(sizeof(double) * (size_t)r->evals.len), *acc = xmalloc(sizeof(double) * (size_t)r->evals.len);
-  for (int i = 0; i < r->evals.len; i++) secs[i] = r->evals.data[i].seconds, acc[i] = r->evals.data[i].acc;
-  r->ttt = c->target > 0 ? stats_time_to_target(secs, acc, r->evals.len, c->target, c->method) : -1;
+  confirm_metric(c, r);
+  if (!isfinite(run_value(c, r))) {
+    r->error = xprintf("the metrics file %s has no final %s%s", metrics, metric_name(c),
+                       is_loss(c) ? "" : " (the program reports no accuracy: compare it by loss, with a target "
+                                         "such as 'target = loss <= 0.5')");
+    return;
+  }
+  double *secs = xmalloc(sizeof(double) * (size_t)r->evals.len), *val = xmalloc(sizeof(double) * (size_t)r->evals.len);
+  for (int i = 0; i < r->evals.len; i++) secs[i] = r->evals.data[i].seconds, val[i] = eval_value(c, &r->evals.data[i]);
+  r->ttt = c->has_target ? stats_time_to_target(secs, val, r->evals.len, c->target, c->method, dir_of(c)) : -1;
   free(secs);
-  free(acc);
+  free(val);
   r->ok = true;
 }
 
@@ -573,6 +695,12 @@ static double time_left(const Compare *c, int done) {
   return left;
 }
 
+static void say_metric_note(Compare *c) {
+  if (c->metric_note) fputs(c->metric_note, stderr);
+  free(c->metric_note);
+  c->metric_note = NULL;
+}
+
 static bool run_all(Compare *c) {
   int w = 0;
   for (int k = 0; k < c->nprogs; k++) w = MAX(w, (int)strlen(c->progs[k].name));
@@ -585,11 +713,13 @@ static bool run_all(Compare *c) {
     if (interrupted) break;
     if (!r->ok) {
       fprintf(stderr, "FAILED (%s)\n", r->error);
+      say_metric_note(c);
       continue;
     }
-    fprintf(stderr, "%.2f%% in %s s", 100 * r->final_acc, secs(r->train_s).s);
+    fprintf(stderr, "%s%s in %s s", is_loss(c) ? "test loss " : "", value_text(c, run_value(c, r)).s,
+            secs(r->train_s).s);
     if (isfinite(r->eval_s)) fprintf(stderr, " (+%s s eval)", secs(r->eval_s).s);
-    if (c->target > 0) {
+    if (c->has_target) {
       if (r->ttt >= 0) fprintf(stderr, ", target at %s s", secs(r->ttt).s);
       else fprintf(stderr, ", target not reached");
     }
@@ -600,6 +730,7 @@ static bool run_all(Compare *c) {
       fprintf(stderr, "; about %s left", d);
     }
     fputc('\n', stderr);
+    say_metric_note(c);
   }
   if (interrupted) fputc('\n', stderr);
   return !interrupted;
@@ -607,15 +738,20 @@ static bool run_all(Compare *c) {
 
 /* ---- statistics ------------------------------------------------------------------------------ */
 
+/* the metric's mean and std over seeds */
+static double sum_mean(const Compare *c, const Summary *s) { return is_loss(c) ? s->loss_mean : s->acc_mean; }
+static double sum_std(const Compare *c, const Summary *s) { return is_loss(c) ? s->loss_std : s->acc_std; }
+
 static void summarize(Compare *c) {
   int cap = c->nseeds;
   double *acc = xmalloc(sizeof(double) * (size_t)cap), *train = xmalloc(sizeof(double) * (size_t)cap);
   double *eval = xmalloc(sizeof(double) * (size_t)cap), *ttt = xmalloc(sizeof(double) * (size_t)cap);
+  double *loss = xmalloc(sizeof(double) * (size_t)cap);
   for (int p = 0; p < c->nprogs; p++)
     for (int b = 0; b < c->nbudgets; b++) {
       Summary *s = &c->sum[p][b];
       memset(s, 0, sizeof *s);
-      int n = 0, ne = 0;
+      int n = 0, ne = 0, na = 0, nl = 0;
       for (int i = 0; i < c->nruns; i++) {
         const Run *r = &c->runs[i];
         if (r->prog != p || r->budget_index != b) continue;
@@ -624,12 +760,16 @@ static void summarize(Compare *c) {
           s->failed++;
           continue;
         }
-        acc[n] = r->final_acc, train[n] = r->train_s, n++;
+        train[n++] = r->train_s;
+        if (isfinite(r->final_acc)) acc[na++] = r->final_acc;
+        if (isfinite(r->final_loss)) loss[nl++] = r->final_loss;
         if (isfinite(r->eval_s)) eval[ne++] = r->eval_s;
         if (r->ttt >= 0) ttt[s->reached++] = r->ttt;
       }
-      s->acc_mean = stats_mean(acc, n), s->acc_std = stats_std(acc, n);
-      s->acc_min = stats_min(acc, n), s->acc_max = stats_max(acc, n);
+      s->acc_mean = stats_mean(acc, na), s->acc_std = stats_std(acc, na);
+      s->acc_min = stats_min(acc, na), s->acc_max = stats_max(acc, na);
+      s->loss_mean = stats_mean(loss, nl), s->loss_std = stats_std(loss, nl);
+      s->loss_min = stats_min(loss, nl), s->loss_max = stats_max(loss, nl);
       s->train_median = stats_median(train, n), s->train_min = stats_min(train, n);
       s->train_max = stats_max(train, n), s->eval_median = stats_median(eval, ne);
       s->ttt_median = stats_median(ttt, s->reached), s->ttt_min = stats_min(ttt, s->reached);
@@ -639,15 +779,16 @@ static void summarize(Compare *c) {
   free(train);
   free(eval);
   free(ttt);
+  free(loss);
   for (int p = 0; p < c->nprogs; p++) {
     Frontier *f = &c->front[p];
     f->npts = 0;
     for (int b = 0; b < c->nbudgets; b++)
       if (c->sum[p][b].runs > c->sum[p][b].failed) {
         f->budget_of[f->npts] = b;
-        f->pts[f->npts++] = (StatsPoint){c->sum[p][b].train_median, c->sum[p][b].acc_mean};
+        f->pts[f->npts++] = (StatsPoint){c->sum[p][b].train_median, sum_mean(c, &c->sum[p][b])};
       }
-    f->non = stats_pareto(f->pts, f->npts, f->on);
+    f->non = stats_pareto(f->pts, f->npts, dir_of(c), f->on);
   }
 }
 
@@ -659,31 +800,16 @@ static StatsDominance dominance(const Compare *c, int a, int b) {
   StatsPoint pa[MAX_BUDGETS], pb[MAX_BUDGETS];
   frontier_points(&c->front[a], pa);
   frontier_points(&c->front[b], pb);
-  return stats_frontier_dominance(pa, c->front[a].non, pb, c->front[b].non);
+  return stats_frontier_dominance(pa, c->front[a].non, pb, c->front[b].non, dir_of(c));
 }
 
-/* The time intervals [from, to) where frontier a's best accuracy within t is
- * higher than b's (to = INFINITY: from then on); returns their number. The
- * step functions only change at the frontiers' points. */
+/* The time intervals [from, to) where frontier a's best value within t is
+ * better than b's (to = INFINITY: from then on); returns their number. */
 static int ahead_intervals(const Compare *c, int a, int b, double (*out)[2]) {
   StatsPoint pa[MAX_BUDGETS], pb[MAX_BUDGETS];
   frontier_points(&c->front[a], pa);
   frontier_points(&c->front[b], pb);
-  int na = c->front[a].non, nb = c->front[b].non, nt = 0, n = 0;
-  double t[2 * MAX_BUDGETS];
-  for (int i = 0; i < na; i++) t[nt++] = pa[i].time;
-  for (int i = 0; i < nb; i++) t[nt++] = pb[i].time;
-  qsort(t, (size_t)nt, sizeof(double), cmp_double);
-  for (int i = 0; i < nt; i++) {
-    if (i > 0 && t[i] == t[i - 1]) continue;
-    int k = i + 1;
-    while (k < nt && t[k] == t[i]) k++;
-    double next = k < nt ? t[k] : INFINITY;
-    if (!(stats_best_within(pa, na, t[i]) > stats_best_within(pb, nb, t[i]))) continue;
-    if (n > 0 && out[n - 1][1] == t[i]) out[n - 1][1] = next;
-    else out[n][0] = t[i], out[n][1] = next, n++;
-  }
-  return n;
+  return stats_ahead_intervals(pa, c->front[a].non, pb, c->front[b].non, dir_of(c), out);
 }
 
 static void print_intervals(double (*iv)[2], int n) {
@@ -714,7 +840,7 @@ static void put_cell(const char *s, int width) {
 }
 
 static void ttt_text(const Compare *c, const Summary *s, char *buf, size_t cap) {
-  if (c->target <= 0) snprintf(buf, cap, "no target");
+  if (!c->has_target) snprintf(buf, cap, "no target");
   else if (s->reached == 0) snprintf(buf, cap, "not reached (0/%d)", s->runs);
   else if (s->reached == s->runs)
     snprintf(buf, cap, "%s s (%s–%s), %d/%d", secs(s->ttt_median).s, secs(s->ttt_min).s, secs(s->ttt_max).s,
@@ -724,9 +850,10 @@ static void ttt_text(const Compare *c, const Summary *s, char *buf, size_t cap) 
              secs(s->ttt_min).s, secs(s->ttt_max).s);
 }
 
-static const char *method_text(StatsTttMethod m) {
-  return m == STATS_TTT_EVAL ? "the training time of the first evaluation (once per epoch) at or above it"
-                             : "interpolated linearly between the evaluations around the crossing";
+static const char *method_text(const Compare *c) {
+  if (c->method == STATS_TTT_INTERPOLATE) return "interpolated linearly between the evaluations around the crossing";
+  return is_loss(c) ? "the training time of the first evaluation (once per epoch) at or below it"
+                    : "the training time of the first evaluation (once per epoch) at or above it";
 }
 
 static void print_table(const Compare *c) {
@@ -734,7 +861,8 @@ static void print_table(const Compare *c) {
   for (int k = 0; k < c->nprogs; k++) w = MAX(w, (int)strlen(c->progs[k].name));
   w += 2;
   printf("\n");
-  put_cell("program", w), put_cell("budget", 8), put_cell("final accuracy", 18), put_cell("train time (median, min–max)", 30);
+  put_cell("program", w), put_cell("budget", 8), put_cell(is_loss(c) ? "final test loss" : "final accuracy", 18);
+  put_cell("train time (median, min–max)", 30);
   put_cell("eval", 10), printf("time to target (median, min–max)\n");
   for (int p = 0; p < c->nprogs; p++)
     for (int b = 0; b < c->nbudgets; b++) {
@@ -747,8 +875,7 @@ static void print_table(const Compare *c) {
         printf("every run failed (%d of %d)\n", s->failed, s->runs);
         continue;
       }
-      snprintf(cell, sizeof cell, "%.2f%% ± %.2f", 100 * s->acc_mean, 100 * s->acc_std);
-      put_cell(cell, 18);
+      put_cell(spread_text(c, sum_mean(c, s), sum_std(c, s)).s, 18);
       snprintf(cell, sizeof cell, "%s s (%s–%s)", secs(s->train_median).s, secs(s->train_min).s,
                secs(s->train_max).s);
       put_cell(cell, 30);
@@ -759,12 +886,17 @@ static void print_table(const Compare *c) {
       if (s->failed) printf("  [%d of %d runs FAILED]", s->failed, s->runs);
       printf("\n");
     }
-  printf("(final accuracy: mean ± sample std over seeds, in points; train time excludes evaluation; eval: "
-         "median evaluation time of a run)\n");
+  if (is_loss(c))
+    printf("(final test loss: the last evaluation's, mean ± sample std over seeds, lower is better; train time "
+           "excludes evaluation; eval: median evaluation time of a run)\n");
+  else
+    printf("(final accuracy: mean ± sample std over seeds, in points; train time excludes evaluation; eval: "
+           "median evaluation time of a run)\n");
 }
 
 static void print_frontiers(const Compare *c) {
-  printf("\nPareto frontier of each program (per budget: median training time, mean final accuracy):\n");
+  printf("\nPareto frontier of each program (per budget: median training time, mean final %s%s):\n",
+         is_loss(c) ? "test loss" : "accuracy", is_loss(c) ? "; lower is better" : "");
   int w = 0;
   for (int k = 0; k < c->nprogs; k++) w = MAX(w, (int)strlen(c->progs[k].name));
   for (int p = 0; p < c->nprogs; p++) {
@@ -773,7 +905,7 @@ static void print_frontiers(const Compare *c) {
     if (!f->non) printf("(no successful run)");
     for (int i = 0; i < f->non; i++) {
       StatsPoint q = f->pts[f->on[i]];
-      printf("%s%s s %.2f%% (budget %g)", i ? " → " : "", secs(q.time).s, 100 * q.acc,
+      printf("%s%s s %s (budget %g)", i ? " → " : "", secs(q.time).s, value_text(c, q.value).s,
              c->budgets[f->budget_of[f->on[i]]]);
     }
     if (f->non < f->npts) printf("  [%d budget point%s dominated]", f->npts - f->non, f->npts - f->non == 1 ? "" : "s");
@@ -790,16 +922,20 @@ static void print_frontiers(const Compare *c) {
       case STATS_A_DOMINATES:
       case STATS_B_DOMINATES: {
         bool ad = dominance(c, a, b) == STATS_A_DOMINATES;
-        printf("  %s's frontier dominates %s's: within any training time it reaches at least the same accuracy, "
-               "and more within some\n", ad ? na : nb, ad ? nb : na);
+        if (is_loss(c))
+          printf("  %s's frontier dominates %s's (lower is better): within any training time it reaches a test loss "
+                 "at least as low, and lower within some\n", ad ? na : nb, ad ? nb : na);
+        else
+          printf("  %s's frontier dominates %s's: within any training time it reaches at least the same accuracy, "
+                 "and more within some\n", ad ? na : nb, ad ? nb : na);
         break;
       }
       case STATS_EQUAL: printf("  the frontiers of %s and %s are equal\n", na, nb); break;
       default: {
         double ia[2 * MAX_BUDGETS][2], ib[2 * MAX_BUDGETS][2];
         int ka = ahead_intervals(c, a, b, ia), kb = ahead_intervals(c, b, a, ib);
-        printf("  neither frontier dominates: they cross. Within a training time t, %s reaches the higher accuracy ",
-               na);
+        printf("  neither frontier dominates: they cross%s. Within a training time t, %s reaches the %s ",
+               is_loss(c) ? " (lower is better)" : "", na, is_loss(c) ? "lower test loss" : "higher accuracy");
         print_intervals(ia, ka);
         printf("; %s ", nb);
         print_intervals(ib, kb);
@@ -838,7 +974,7 @@ static void print_speedups(const Compare *c) {
     snprintf(cell, sizeof cell, "%.2fx (%s s)", pr, secs(c->progs[p].predicted_s).s);
     put_cell(isfinite(pr) ? cell : "unknown", 22);
     double tt = ref->ttt_median / s->ttt_median;
-    if (c->target <= 0) printf("no target\n");
+    if (!c->has_target) printf("no target\n");
     else if (!isfinite(tt)) printf("n/a (target not reached by both)\n");
     else if (s->reached < s->runs || ref->reached < ref->runs)
       printf("%.2fx (medians of the runs that reached it: %d/%d vs %d/%d)\n", tt, s->reached, s->runs, ref->reached,
@@ -853,9 +989,14 @@ static void print_report(const Compare *c) {
     printf("%s%s%s", p ? ", " : "", c->progs[p].name, c->progs[p].baseline ? " = without the speedup block" : "");
   printf("), %d seed%s x %d budget%s = %d runs, %d BLAS thread%s each\n", c->nseeds, c->nseeds == 1 ? "" : "s",
          c->nbudgets, c->nbudgets == 1 ? "" : "s", c->nruns, c->threads, c->threads == 1 ? "" : "s");
-  if (c->target > 0)
+  printf("compared by: %s, %s is better (%s)\n", metric_name(c), is_loss(c) ? "lower" : "higher", c->metric_from);
+  if (c->has_target && is_loss(c))
+    printf("target: test loss <= %g (%s); time to target: %s\n", c->target, c->target_from, method_text(c));
+  else if (c->has_target)
     printf("target: test accuracy >= %.2f%% (%s); time to target: %s\n", 100 * c->target, c->target_from,
-           method_text(c->method));
+           method_text(c));
+  else if (is_loss(c))
+    printf("no target loss (give --target LOSS, or target = loss <= LOSS in the program)\n");
   else
     printf("no target accuracy (give --target ACC, or target = accuracy >= ACC in the program)\n");
   print_table(c);
@@ -894,6 +1035,10 @@ static void jsummary(FILE *f, const Summary *s) {
   fprintf(f, ", \"train_seconds_min\": "), jnum(f, s->train_min);
   fprintf(f, ", \"train_seconds_max\": "), jnum(f, s->train_max);
   fprintf(f, ", \"eval_seconds_median\": "), jnum(f, s->eval_median);
+  fprintf(f, ",\n     \"loss_mean\": "), jnum(f, s->loss_mean);
+  fprintf(f, ", \"loss_std\": "), jnum(f, s->loss_std);
+  fprintf(f, ", \"loss_min\": "), jnum(f, s->loss_min);
+  fprintf(f, ", \"loss_max\": "), jnum(f, s->loss_max);
   fprintf(f, ",\n     \"time_to_target\": {\"reached\": %d, \"runs\": %d, \"median\": ", s->reached, s->runs);
   jnum(f, s->ttt_median);
   fprintf(f, ", \"min\": "), jnum(f, s->ttt_min);
@@ -910,6 +1055,8 @@ static void json_run(FILE *f, const Compare *c, const Run *r) {
   if (!r->ok) fprintf(f, ", \"error\": "), jstr(f, r->error);
   fprintf(f, ",\n     \"final_accuracy\": "), jnum(f, r->ok ? r->final_acc : NAN);
   fprintf(f, ", \"best_accuracy\": "), jnum(f, r->ok ? r->best_acc : NAN);
+  fprintf(f, ", \"final_loss\": "), jnum(f, r->ok ? r->final_loss : NAN);
+  fprintf(f, ", \"best_loss\": "), jnum(f, r->ok ? r->best_loss : NAN);
   fprintf(f, ", \"train_seconds\": "), jnum(f, r->ok ? r->train_s : NAN);
   fprintf(f, ", \"eval_seconds\": "), jnum(f, r->ok ? r->eval_s : NAN);
   fprintf(f, ", \"wall_seconds\": "), jnum(f, r->wall_s);
@@ -944,7 +1091,8 @@ static bool write_json(const Compare *c) {
   fprintf(f, "],\n  \"budgets\": [");
   for (int i = 0; i < c->nbudgets; i++) fprintf(f, "%s", i ? ", " : ""), jnum(f, c->budgets[i]);
   fprintf(f, "],\n  \"threads\": %d,\n  \"target\": ", c->threads);
-  jnum(f, c->target > 0 ? c->target : NAN);
+  jnum(f, c->has_target ? c->target : NAN);
+  fprintf(f, ",\n  \"metric\": \"%s\", \"better\": \"%s\"", metric_key(c), is_loss(c) ? "lower" : "higher");
   fprintf(f, ",\n  \"time_to_target_method\": \"%s\",\n", c->method == STATS_TTT_EVAL ? "evaluation" : "interpolated");
   fprintf(f, "  \"machine\": "), jstr(f, c->machine.description);
   fprintf(f, ",\n  \"load_average\": {\"start\": [%.2f, %.2f, %.2f], \"end\": [%.2f, %.2f, %.2f]},\n", c->load0[0],
@@ -959,7 +1107,10 @@ static bool write_json(const Compare *c) {
     fprintf(f, "    {\"name\": "), jstr(f, pg->name);
     fprintf(f, ", \"file\": "), jstr(f, pg->file);
     fprintf(f, ", \"without_speedup_block\": %s, \"model\": ", pg->baseline ? "true" : "false"), jstr(f, pg->model);
-    fprintf(f, ",\n     \"program_target\": "), jnum(f, pg->target > 0 ? pg->target : NAN);
+    fprintf(f, ",\n     \"program_goal\": ");
+    if (pg->goal == GOAL_NONE) fputs("null", f);
+    else fprintf(f, "\"%s\"", pg->goal == GOAL_LOSS ? "loss" : "accuracy");
+    fprintf(f, ", \"program_target\": "), jnum(f, pg->goal == GOAL_NONE ? NAN : pg->target);
     fprintf(f, ", \"compile_seconds\": "), jnum(f, pg->compile_s);
     fprintf(f, ", \"predicted_train_seconds\": "), jnum(f, pg->predicted_s);
     fprintf(f, ",\n     \"predicted_speedup\": "), jnum(f, c->progs[0].predicted_s / pg->predicted_s);
@@ -972,7 +1123,7 @@ static bool write_json(const Compare *c) {
       fprintf(f, "%s{\"budget\": ", i ? ", " : "");
       jnum(f, c->budgets[fr->budget_of[fr->on[i]]]);
       fprintf(f, ", \"train_seconds\": "), jnum(f, q.time);
-      fprintf(f, ", \"accuracy\": "), jnum(f, q.acc);
+      fprintf(f, ", \"%s\": ", metric_key(c)), jnum(f, q.value);
       fprintf(f, "}");
     }
     fprintf(f, "],\n     \"budgets\": [\n");
@@ -1042,7 +1193,9 @@ static void write_gnuplot(const Compare *c, FILE *f) {
   double xmax = 0;
   for (int i = 0; i < c->nruns; i++)
     if (c->runs[i].ok) xmax = MAX(xmax, c->runs[i].train_s);
-  fprintf(f, "# astc compare: accuracy against training time; run with gnuplot\n");
+  /* accuracies in percent; losses as they are */
+  double k = is_loss(c) ? 1 : 100;
+  fprintf(f, "# astc compare: %s against training time; run with gnuplot\n", metric_name(c));
   if (svg) fprintf(f, "set terminal svg size 1100,620 dynamic noenhanced font 'sans,13' background rgb 'white'\n");
   else fprintf(f, "set terminal pngcairo size 1460,820 noenhanced font 'sans,12' background rgb 'white'\n");
   fprintf(f, "set output "), gp_str(f, c->plot_path), fputc('\n', f);
@@ -1052,30 +1205,34 @@ static void write_gnuplot(const Compare *c, FILE *f) {
   for (int b = 0; b < c->nbudgets && n < (int)sizeof title - 20; b++)
     n += snprintf(title + n, sizeof title - (size_t)n, "%s %g", b ? "," : "", c->budgets[b]);
   fprintf(f, "set title "), gp_str(f, title), fputc('\n', f);
-  fprintf(f, "set xlabel 'training time (s)'\nset ylabel 'test accuracy (%%)'\n");
-  fprintf(f, "set grid lc rgb '#dddddd'\nset key outside right top vertical Left reverse spacing 1.3\nset xrange [0:%.6g]\nset offsets 0, 0, 0.5, 0.5\n",
+  fprintf(f, "set xlabel 'training time (s)'\nset ylabel '%s'\n",
+          is_loss(c) ? "test loss (lower is better)" : "test accuracy (%)");
+  fprintf(f, "set grid lc rgb '#dddddd'\nset key outside right top vertical Left reverse spacing 1.3\nset xrange [0:%.6g]\n",
           xmax * 1.08 + 1e-9);
+  fprintf(f, "set offsets 0, 0, %s\n", is_loss(c) ? "graph 0.03, graph 0.03" : "0.5, 0.5");
   for (int p = 0; p < c->nprogs; p++) {
     /* every evaluation of every run: one block per run */
     fprintf(f, "$curves%d << EOD\n", p);
     for (int i = 0; i < c->nruns; i++) {
       const Run *r = &c->runs[i];
       if (r->prog != p || !r->ok) continue;
-      for (int k = 0; k < r->evals.len; k++) fprintf(f, "%.6g %.6g\n", r->evals.data[k].seconds, 100 * r->evals.data[k].acc);
+      for (int e = 0; e < r->evals.len; e++) fprintf(f, "%.6g %.6g\n", r->evals.data[e].seconds, k * eval_value(c, &r->evals.data[e]));
       fprintf(f, "\n");
     }
     fprintf(f, "EOD\n$runs%d << EOD\n", p);
     for (int i = 0; i < c->nruns; i++) {
       const Run *r = &c->runs[i];
-      if (r->prog == p && r->ok) fprintf(f, "%.6g %.6g\n", r->train_s, 100 * r->final_acc);
+      if (r->prog == p && r->ok) fprintf(f, "%.6g %.6g\n", r->train_s, k * run_value(c, r));
     }
     const Frontier *fr = &c->front[p];
     fprintf(f, "EOD\n$means%d << EOD\n", p);
     for (int i = 0; i < fr->npts; i++)
-      fprintf(f, "%.6g %.6g \"x%g\"\n", fr->pts[i].time, 100 * fr->pts[i].acc, c->budgets[fr->budget_of[i]]);
+      fprintf(f, "%.6g %.6g \"x%g\"\n", fr->pts[i].time, k * fr->pts[i].value, c->budgets[fr->budget_of[i]]);
     fprintf(f, "EOD\n$front%d << EOD\n", p);
-    for (int i = 0; i < fr->non; i++) fprintf(f, "%.6g %.6g\n", fr->pts[fr->on[i]].time, 100 * fr->pts[fr->on[i]].acc);
-    if (fr->non) fprintf(f, "%.6g %.6g\n", xmax * 1.08, 100 * fr->pts[fr->on[fr->non - 1]].acc);
+    /* best_F(t): "steps" holds each value until the next point's time, then
+     * jumps (up for accuracy, down for loss); flat after the last */
+    for (int i = 0; i < fr->non; i++) fprintf(f, "%.6g %.6g\n", fr->pts[fr->on[i]].time, k * fr->pts[fr->on[i]].value);
+    if (fr->non) fprintf(f, "%.6g %.6g\n", xmax * 1.08, k * fr->pts[fr->on[fr->non - 1]].value);
     fprintf(f, "EOD\n");
   }
   fprintf(f, "plot ");
@@ -1097,10 +1254,11 @@ static void write_gnuplot(const Compare *c, FILE *f) {
     gp_str(f, t);
     fprintf(f, ", \\\n     $means%d using 1:2:3 with labels offset 0,1.1 font ',10' tc rgb '#%s' notitle", p, col);
   }
-  if (c->target > 0) {
+  if (c->has_target) {
     char t[80];
-    snprintf(t, sizeof t, "target %.2f%%", 100 * c->target);
-    fprintf(f, ", \\\n     %.6g with lines dt 2 lw 1.5 lc rgb '#555555' title ", 100 * c->target);
+    if (is_loss(c)) snprintf(t, sizeof t, "target: loss <= %g", c->target);
+    else snprintf(t, sizeof t, "target %.2f%%", 100 * c->target);
+    fprintf(f, ", \\\n     %.6g with lines dt 2 lw 1.5 lc rgb '#555555' title ", k * c->target);
     gp_str(f, t);
   }
   fprintf(f, "\n");
@@ -1176,6 +1334,7 @@ static void cleanup(Compare *c) {
   free(c->json_path);
   free(c->plot_path);
   free(c->plot_note);
+  free(c->metric_note);
 }
 
 static bool make_workdir(Compare *c) {
@@ -1205,19 +1364,59 @@ static void plan_runs(Compare *c) {
         r->budget_index = b;
         r->budget = c->budgets[b];
         r->ttt = -1;
-        r->final_acc = r->train_s = r->eval_s = NAN;
+        r->final_acc = r->best_acc = r->final_loss = r->best_loss = r->train_s = r->eval_s = NAN;
       }
 }
 
-static void choose_target(Compare *c) {
-  if (c->target > 0) return;
-  c->target = c->progs[0].target;
-  c->target_from = "the program's target";
-  for (int p = 1; p < c->nprogs; p++)
-    if (c->progs[p].target != c->target)
-      fprintf(stderr, "astc compare: note: %s's target (%.4g) differs from %s's; every program is measured "
-                      "against %s's (%.4g) — give --target to choose\n", c->progs[p].name, c->progs[p].target,
-              c->progs[0].name, c->progs[0].name, c->target);
+/* "accuracy >= 0.6", "loss <= 0.25" */
+static void goal_text(const Program *pg, char *buf, size_t cap) {
+  snprintf(buf, cap, "%s %g", pg->goal == GOAL_LOSS ? "loss <=" : "accuracy >=", pg->target);
+}
+
+/* The metric and the target (docs/compare.md). The goal of the first
+ * program that has one (normally the first program) fixes the metric.
+ * Without goals: accuracy when the first program's evaluation computes one,
+ * else loss — a guess that the first successful run confirms or corrects
+ * (confirm_metric), by whether it reports an accuracy. --target is checked
+ * against the metric; without it, the target is that program's. Returns 0,
+ * or 2 for a --target that is not a test accuracy when one is compared. */
+static int choose_metric(Compare *c) {
+  int g = -1;
+  for (int p = 0; p < c->nprogs && g < 0; p++)
+    if (c->progs[p].goal != GOAL_NONE) g = p;
+  bool one_file = c->a->nfiles == 1;
+  if (g >= 0) {
+    c->metric = c->progs[g].goal == GOAL_LOSS ? METRIC_LOSS : METRIC_ACCURACY;
+    c->metric_fixed = true;
+    if (one_file) snprintf(c->metric_from, sizeof c->metric_from, "the program's goal");
+    else snprintf(c->metric_from, sizeof c->metric_from, "%s's goal", c->progs[g].name);
+  } else {
+    c->metric = c->progs[0].computes_accuracy ? METRIC_ACCURACY : METRIC_LOSS;
+    snprintf(c->metric_from, sizeof c->metric_from, "no program has a target, and %s's evaluation computes %s",
+             c->progs[0].name, c->progs[0].computes_accuracy ? "an accuracy" : "no accuracy");
+  }
+  if (c->target_arg) {
+    if (!is_loss(c) && !(c->target > 0 && c->target <= 1))
+      return usage_error("--target takes a test accuracy in (0, 1], such as 0.88 (not 88), since the programs are "
+                         "compared by accuracy (%s); got '%s'", c->metric_from, c->target_arg);
+    return 0;
+  }
+  if (g < 0) return 0;
+  c->has_target = true;
+  c->target = c->progs[g].target;
+  if (one_file) snprintf(c->target_from, sizeof c->target_from, "the program's target");
+  else snprintf(c->target_from, sizeof c->target_from, "%s's target", c->progs[g].name);
+  char mine[64], theirs[64];
+  goal_text(&c->progs[g], mine, sizeof mine);
+  for (int p = 0; p < c->nprogs; p++) {
+    const Program *pg = &c->progs[p];
+    if (p == g || pg->goal == GOAL_NONE || (pg->goal == c->progs[g].goal && pg->target == c->target)) continue;
+    goal_text(pg, theirs, sizeof theirs);
+    fprintf(stderr, "astc compare: note: %s's target (%s) differs from %s's; every program is measured by %s's "
+                    "(%s)%s\n", pg->name, theirs, c->progs[g].name, c->progs[g].name, mine,
+            pg->goal == c->progs[g].goal ? " — give --target to choose" : "");
+  }
+  return 0;
 }
 
 static int run_compare(CliArgs *a) {
@@ -1231,7 +1430,9 @@ static int run_compare(CliArgs *a) {
   c.t_start = now();
   time_t wall = time(NULL);
   strftime(c.started, sizeof c.started, "%Y-%m-%dT%H:%M:%SZ", gmtime(&wall));
-  if ((rc = set_programs(&c)) != 0 || !make_workdir(&c)) {
+  /* one file: its goal is known from set_programs' compilation, so a bad
+   * --target stops before anything is built */
+  if ((rc = set_programs(&c)) != 0 || (a->nfiles == 1 && (rc = choose_metric(&c)) != 0) || !make_workdir(&c)) {
     cleanup(&c);
     return rc ? rc : 1;
   }
@@ -1249,7 +1450,10 @@ static int run_compare(CliArgs *a) {
       fprintf(stderr, "; astc cost predicts %s s of training", secs(c.progs[p].predicted_s).s);
     fputc('\n', stderr);
   }
-  choose_target(&c);
+  if (a->nfiles > 1 && (rc = choose_metric(&c)) != 0) {
+    cleanup(&c);
+    return rc;
+  }
   plan_runs(&c);
   if (getloadavg(c.load0, 3) < 0) c.load0[0] = c.load0[1] = c.load0[2] = NAN;
   if (c.load0[0] > 1.0)
@@ -1285,12 +1489,14 @@ static int run_compare(CliArgs *a) {
 }
 
 const Command cmd_compare = {
-    "compare", "train a recipe and its baseline (or several programs) over seeds and budgets; report accuracy "
-               "against training time, time to target, Pareto frontiers and the measured speedup",
+    "compare", "train a recipe and its baseline (or several programs) over seeds and budgets; report test accuracy "
+               "(or loss, for a loss goal) against training time, time to target, Pareto frontiers and the "
+               "measured speedup",
     "compare [OPTIONS] FILE.train [FILE.train ...]",
     {{"--seeds", "N", "seeds 1..N (default 3), or a list such as 1,5,9"},
      {"--budgets", "LIST", "fractions of each program's budget (default " DEFAULT_BUDGETS ")"},
-     {"--target", "ACC", "test accuracy to time (default: the program's target)"},
+     {"--target", "X", "the target to time: a test accuracy in (0, 1], or a test loss for a loss goal (default: "
+                       "the program's target)"},
      {"--interpolate", NULL, "time to target by linear interpolation between evaluations"},
      {"--threads", "N", "BLAS threads per run (default 1; runs never overlap)"},
      {"--data", "DIR", "where the data set is (passed to each run)"},

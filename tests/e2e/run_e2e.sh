@@ -241,6 +241,63 @@ compare_failed)     # runs that fail (the learning rate diverges) are reported w
   grep -q "every run failed (1 of 1)" "$tmp/out"
   /usr/bin/python3 "$here/check_compare.py" "$tmp/c.json" --programs baseline,recipe --seeds 1 --budgets 1 \
     --failed-all ;;
+compare_loss)       # a loss goal, lower is better: time to target, frontiers, dominance and plot by test loss
+  # Synthetic class data with 'target = loss <= 0.3': the runtime of this
+  # branch cannot train real-valued CSV targets yet (csv(..., label: -1)
+  # without classes), which would make this a regression.
+  cat > "$tmp/loss.train" <<'EOF'
+import nn
+
+data blobs = synthetic(shape: [20], classes: 4, train: 2000, test: 500, seed: 3)
+
+model mlp(x: f32[B, 20]) -> f32[B, 4] {
+  h = relu(nn.dense(x, 32))
+  return nn.dense(h, 4)
+}
+
+train mlp on blobs {
+  loss      = cross_entropy()
+  optimizer = sgd(lr: 0.05, momentum: 0.9)
+  batch     = 16
+  epochs    = 4
+  seed      = 7
+  target    = loss <= 0.3
+}
+
+speedup {
+  batch ramp(16 -> 64, until: 0.5)
+}
+EOF
+  "$astc" compare "$tmp/loss.train" --seeds 2 --budgets 0.5,1 --json "$tmp/c.json" --plot "$tmp/c.svg" \
+    >"$tmp/out" 2>"$tmp/err"
+  cat "$tmp/err" "$tmp/out"
+  [ "$(grep -c '^\[[1-8]/8\] \(baseline\|recipe  \) seed [12] budget \(0.5\|1\): test loss [0-9.]* in ' "$tmp/err")" -eq 8 ]
+  grep -q "^compared by: test loss, lower is better (the program's goal)" "$tmp/out"
+  grep -q "^target: test loss <= 0.3 (the program's target); time to target: .* at or below it" "$tmp/out"
+  grep -q "^program   budget  final test loss " "$tmp/out"
+  grep -q "^baseline  1       0\.[0-9]\{4\} ± 0\.[0-9]\{4\} " "$tmp/out"
+  grep -q "mean final test loss; lower is better" "$tmp/out"
+  grep -q "(lower is better): within any training time it reaches a test loss at least as low" "$tmp/out" ||
+    grep -q "they cross (lower is better). Within a training time t, baseline reaches the lower test loss" "$tmp/out" ||
+    grep -q "frontiers of baseline and recipe are equal" "$tmp/out"
+  if command -v gnuplot >/dev/null; then
+    grep -q "test loss (lower is better)" "$tmp/c.svg"
+    /usr/bin/python3 "$here/check_compare.py" "$tmp/c.json" --programs baseline,recipe --seeds 2 --budgets 0.5,1 \
+      --metric loss --reached-some --plot "$tmp/c.svg"
+  else
+    grep -q "no plot was drawn" "$tmp/err"
+    /usr/bin/python3 "$here/check_compare.py" "$tmp/c.json" --programs baseline,recipe --seeds 2 --budgets 0.5,1 \
+      --metric loss --reached-some
+    skip_part "gnuplot is not installed: the plot is not checked (tools/install-deps.sh installs gnuplot-nox)"
+  fi
+  # --target is a loss here, so it may exceed 1: every run reaches 5 at its first evaluation
+  ASTC_GNUPLOT=no-such-gnuplot "$astc" compare "$tmp/loss.train" --seeds 1 --budgets 1 --target 5 \
+    --json "$tmp/t.json" --plot "$tmp/t.svg" >"$tmp/out" 2>"$tmp/err"
+  cat "$tmp/out"
+  grep -q "^target: test loss <= 5 (--target)" "$tmp/out"
+  [ "$(grep -c ', 1/1$' "$tmp/out")" -eq 2 ]
+  /usr/bin/python3 "$here/check_compare.py" "$tmp/t.json" --programs baseline,recipe --seeds 1 --budgets 1 \
+    --metric loss --reached-some ;;
 compare_usage)      # usage errors: exit 2 with a message that says what to do
   expect2() {
     set +e
