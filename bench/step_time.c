@@ -7,9 +7,15 @@
  * bench/throughput.py's.
  *
  *   step_time FILE.train [REPEATS] [THREADS]
+ *   step_time FILE.so [REPEATS] [THREADS]
+ *
+ * The second form times a program compiled ahead of time, whose functions
+ * have symbols that perf can name (the outlined loops astc_step_0_par_N):
+ *   astc build FILE.train --emit=obj --no-main -o f.o && cc -shared f.o -o f.so
  *
  * Build: cmake --build BUILD --target step_time (bench/CMakeLists.txt).
  */
+#include <dlfcn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,14 +45,24 @@ int main(int argc, char **argv) {
     return 2;
   }
   int repeats = argc > 2 ? atoi(argv[2]) : 20, threads = argc > 3 ? atoi(argv[3]) : 2;
-  CompileOptions copt = {0};
-  Compilation comp;
-  if (!compile_file(&comp, argv[1], &copt)) return 1;
-  double t0 = now();
   const astrt_program *d = NULL;
-  CgJit *jit = cg_jit_compile(comp.prog, &d);
-  if (!jit) return 1;
-  fprintf(stderr, "compiled in %.3f s\n", now() - t0);
+  CgJit *jit = NULL;
+  Compilation comp = {0};
+  size_t len = strlen(argv[1]);
+  if (len > 3 && !strcmp(argv[1] + len - 3, ".so")) {
+    void *so = dlopen(argv[1], RTLD_NOW);
+    if (!so || !(d = dlsym(so, "astc_program"))) {
+      fprintf(stderr, "step_time: %s\n", dlerror());
+      return 1;
+    }
+  } else {
+    CompileOptions copt = {0};
+    if (!compile_file(&comp, argv[1], &copt)) return 1;
+    double t0 = now();
+    jit = cg_jit_compile(comp.prog, &d);
+    if (!jit) return 1;
+    fprintf(stderr, "compiled in %.3f s\n", now() - t0);
+  }
   astrt_pool_configure(threads);
   openblas_set_num_threads(1);
   srand(1);
@@ -78,7 +94,9 @@ int main(int argc, char **argv) {
   double med = times[repeats / 2];
   printf("%s: %lld rows, %d threads: %.2f ms per step (min %.2f, max %.2f), %.0f rows/s\n", argv[1], (long long)rows,
          threads, 1e3 * med, 1e3 * times[0], 1e3 * times[repeats - 1], (double)rows / med);
-  cg_jit_free(jit);
-  compilation_free(&comp);
+  if (jit) {
+    cg_jit_free(jit);
+    compilation_free(&comp);
+  }
   return 0;
 }

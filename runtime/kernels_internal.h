@@ -12,6 +12,7 @@
 #define ASTRT_KERNELS_INTERNAL_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /* Alignment of the scratch buffer, in bytes (one cache line). */
 #define ASTRT_SCRATCH_ALIGN 64
@@ -142,5 +143,10 @@ void astrt_conv2d_grad_weight_im2col_f32(const struct astrt_conv_shape *s,
                                          const float *x,   /* [N, C, H, W]   */
                                          const float *dy,  /* [N, O, OH, OW] */
                                          float *dw);       /* [O, C, KH, KW] */
+
+/* astrt_softmax_xent (ops.c) as a row kernel of kernels_seq.c: vectorized and
+ * split by rows over the runtime's pool (bit-identical for any thread count) */
+void astrt_seq_softmax_xent(const float *logits, const int32_t *labels, int64_t rows, int64_t k, float smoothing,
+                            float *loss, float *grad, const float *dy, float dy_all);
 
 #endif

@@ -46,6 +46,7 @@
 
 #include <math.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -72,6 +73,7 @@ typedef enum seq_kind {
   SEQ_LAYERNORM_GRAD,
   SEQ_GATHER,
   SEQ_SCATTER,
+  SEQ_XENT,
 } seq_kind;
 
 /* One call: `rows` independent units of work (rows of x; for the gather,
@@ -83,8 +85,10 @@ typedef struct seq_job {
   int64_t rows, n;       /* n: row length (d for gather / scatter) */
   int64_t causal;        /* softmax: 0, or the block size of the mask */
   float eps;             /* layer norm */
-  const int32_t *idx;    /* gather / scatter */
+  const int32_t *idx;    /* gather / scatter; the cross-entropy's labels */
   int64_t count, vocab;  /* gather / scatter */
+  float *loss;           /* cross-entropy: per-row losses (or NULL); out: its gradient (or NULL); */
+  float dy_all;          /* b: the gradient's dy per row, or NULL for dy_all; eps: the smoothing */
 } seq_job;
 
 typedef void (*seq_rows_fn)(const seq_job *j, int64_t r0, int64_t r1);
@@ -205,8 +209,16 @@ static void check_table(const char *who, int64_t vocab, int64_t d, int64_t count
 static void run_rows(seq_kind kind, const float *a, const float *b, float *out, int64_t rows, int64_t n,
                      int64_t causal, float eps) {
   if (rows == 0 || n == 0) return;
-  seq_job j = {kind, a, b, out, rows, n, causal, eps, NULL, 0, 0};
+  seq_job j = {kind, a, b, out, rows, n, causal, eps, NULL, 0, 0, NULL, 0};
   seq_run(&j, rows * n);
+}
+
+void astrt_seq_softmax_xent(const float *logits, const int32_t *labels, int64_t rows, int64_t k, float smoothing,
+                            float *loss, float *grad, const float *dy, float dy_all) {
+  check_rows("astrt_softmax_xent", rows, k);
+  if (rows == 0 || k == 0) return;
+  seq_job j = {SEQ_XENT, logits, dy, grad, rows, k, 0, smoothing, labels, 0, 0, loss, dy_all};
+  seq_run(&j, rows * k);
 }
 
 void astrt_softmax_f32(const float *x,  // [rows, n]
@@ -262,7 +274,7 @@ void astrt_gather_rows_f32(const float *table,  // [vocab, d]
                            float *out) {        // [count, d]
   check_table("astrt_gather_rows_f32", vocab, d, count);
   if (count == 0 || d == 0) return;
-  seq_job j = {SEQ_GATHER, table, NULL, out, count, d, 0, 0.0f, idx, count, vocab};
+  seq_job j = {SEQ_GATHER, table, NULL, out, count, d, 0, 0.0f, idx, count, vocab, NULL, 0};
   seq_run(&j, count * d);
 }
 
@@ -273,7 +285,7 @@ void astrt_scatter_add_rows_f32(const int32_t *idx,  // [count]
                                 float *dtable) {     // [vocab, d]
   check_table("astrt_scatter_add_rows_f32", vocab, d, count);
   if (vocab == 0 || d == 0) return;
-  seq_job j = {SEQ_SCATTER, dy, NULL, dtable, vocab, d, 0, 0.0f, idx, count, vocab};
+  seq_job j = {SEQ_SCATTER, dy, NULL, dtable, vocab, d, 0, 0.0f, idx, count, vocab, NULL, 0};
   seq_run(&j, (count + vocab) * d);
 }
 
@@ -436,6 +448,7 @@ void astrt_ref_scatter_add_rows_f32(const int32_t *idx,  // [count]
 #define layernorm_row CAT(layernorm_row_, SFX)
 #define layernorm_grad_row CAT(layernorm_grad_row_, SFX)
 #define add_row CAT(add_row_, SFX)
+#define xent_row CAT(xent_row_, SFX)
 
 typedef float V __attribute__((vector_size(VW * sizeof(float))));
 typedef int32_t VI __attribute__((vector_size(VW * sizeof(float))));
@@ -680,6 +693,55 @@ FN void log_softmax_grad_row(const float *y, const float *dy, float *dx, int64_t
     vstore_part(dx + j, vload_part(dy + j, n - j, 0.0f) - vexp(vload_part(y + j, n - j, 0.0f)) * s, n - j);
 }
 
+/* Softmax cross-entropy of one row of logits l[0, k) against its label
+ * (astrt_softmax_xent in ops.c has the formulas): targets t = (1 - s)
+ * onehot + s / k, T = sum t; the loss in logits shifted by their maximum m,
+ * and the gradient (T e / z - t) dy, the exponentials e kept in the
+ * gradient row between the two passes. */
+FN void xent_row(const float *l, int32_t label, int64_t k, float s, float *loss, float *grad, float dy) {
+  const float mx = row_max(l, k);
+  const V m = vsplat(mx);
+  V s0 = vsplat(0.0f), s1 = s0;
+  int64_t j = 0;
+  for (; j + 2 * VW <= k; j += 2 * VW) {
+    const V e0 = vexp(vload(l + j) - m), e1 = vexp(vload(l + j + VW) - m);
+    if (grad) vstore(grad + j, e0), vstore(grad + j + VW, e1);
+    s0 += e0;
+    s1 += e1;
+  }
+  if (j + VW <= k) {
+    const V e = vexp(vload(l + j) - m);
+    if (grad) vstore(grad + j, e);
+    s0 += e;
+    j += VW;
+  }
+  if (j < k) {
+    const V e = vexp(vload_part(l + j, k - j, -INFINITY) - m);
+    if (grad) vstore_part(grad + j, e, k - j);
+    s1 += e;
+  }
+  const float z = hsum(s0 + s1);
+  const bool in_range = label >= 0 && label < k;
+  const float u = s / (float)k;
+  if (loss) {
+    float logz = logf(z), shifted = 0.0f;
+    if (u > 0.0f) { /* sum of l - m, element by element: no cancellation at large logits */
+      V a0 = vsplat(0.0f), a1 = a0;
+      int64_t i = 0;
+      for (; i + 2 * VW <= k; i += 2 * VW) a0 += vload(l + i) - m, a1 += vload(l + i + VW) - m;
+      if (i + VW <= k) a0 += vload(l + i) - m, i += VW;
+      if (i < k) a1 += vload_part(l + i, k - i, mx) - m;
+      shifted = hsum(a0 + a1);
+    }
+    *loss = in_range ? logz - (1.0f - s) * (l[label] - mx) - u * shifted : s * logz - u * shifted;
+  }
+  if (!grad) return;
+  const V scale = vsplat((in_range ? 1.0f : s) * dy / z), udy = vsplat(u * dy);
+  for (j = 0; j + VW <= k; j += VW) vstore(grad + j, vload(grad + j) * scale - udy);
+  if (j < k) vstore_part(grad + j, vload_part(grad + j, k - j, 0.0f) * scale - udy, k - j);
+  if (in_range) grad[label] -= (1.0f - s) * dy;
+}
+
 /* mean and 1 / sqrt(biased variance + eps) of x[0, n), n >= 1; the variance
  * in a second pass over x - mean (no cancellation) */
 FN void row_moments(const float *x, int64_t n, float eps, float *mean, float *rstd) {
@@ -791,6 +853,11 @@ ATTR static void CAT(seq_rows_, SFX)(const seq_job *j, int64_t r0, int64_t r1) {
           memset(j->out + r * n, 0, (size_t)n * sizeof(float));
       }
       break;
+    case SEQ_XENT:
+      for (int64_t r = r0; r < r1; r++)
+        xent_row(j->a + r * n, j->idx[r], n, j->eps, j->loss ? j->loss + r : NULL, j->out ? j->out + r * n : NULL,
+                 j->b ? j->b[r] : j->dy_all);
+      break;
     case SEQ_SCATTER:  /* rows of the table: [r0, r1) */
       memset(j->out + r0 * n, 0, (size_t)((r1 - r0) * n) * sizeof(float));
       for (int64_t i = 0; i < j->count; i++) {
@@ -827,6 +894,7 @@ ATTR static void CAT(seq_rows_, SFX)(const seq_job *j, int64_t r0, int64_t r1) {
 #undef layernorm_row
 #undef layernorm_grad_row
 #undef add_row
+#undef xent_row
 #undef H4
 #undef H8
 #undef HI4

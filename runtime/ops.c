@@ -11,6 +11,7 @@
  * number of its first element as `first`).
  */
 #include "astrt_program.h"
+#include "kernels_internal.h"
 
 #include <math.h>
 #include <stdbool.h>
@@ -50,47 +51,15 @@ float astrt_count_correct(const float *logits, const int32_t *labels, int64_t ro
   return (float)correct;
 }
 
-/* One pass per row: the row maximum m, z = sum exp(l - m) (the exponentials
- * kept in e when the gradient is wanted: on the stack for up to XENT_STACK
- * classes, else in the gradient row). With T = sum t (1, or s for a label
+/* Per row: the row maximum m, z = sum exp(l - m) (the exponentials kept in
+ * the gradient row when it is wanted). With T = sum t (1, or s for a label
  * outside [0, k)) the loss is
  * sum_c t_c (m + log z - l_c) = T log z - hit (l_y - m) - u sum_c (l_c - m),
  * in logits shifted by m so that large logits lose nothing to
  * cancellation (the sum only when u = s / k > 0, so that a logit of -inf
- * masks its class), and the gradient (T e / z - t) * dy. */
-#define XENT_STACK 1024
-
-/* e may be NULL when grad is */
-static void xent_row(const float *l, int32_t label, int64_t k, float s, float *e, float *loss, float *grad,
-                     float dy) {
-  float m = l[0];
-  for (int64_t c = 1; c < k; c++) m = l[c] > m ? l[c] : m;
-  float z = 0.0f;
-  for (int64_t c = 0; c < k; c++) {
-    float v = expf(l[c] - m);
-    if (e) e[c] = v;
-    z += v;
-  }
-  bool in_range = label >= 0 && label < k;
-  float u = s / (float)k;
-  if (loss) {
-    float logz = logf(z), shifted = 0.0f;
-    if (u > 0.0f)
-      for (int64_t c = 0; c < k; c++) shifted += l[c] - m;
-    *loss = in_range ? logz - (1.0f - s) * (l[label] - m) - u * shifted : s * logz - u * shifted;
-  }
-  if (!grad) return;
-  float scale = (in_range ? 1.0f : s) * dy / z, udy = u * dy;
-  for (int64_t c = 0; c < k; c++) grad[c] = e[c] * scale - udy;
-  if (in_range) grad[label] -= (1.0f - s) * dy;
-}
-
+ * masks its class), and the gradient (T e / z - t) * dy. The rows are a
+ * vectorized row kernel split over the pool (kernels_seq.c). */
 void astrt_softmax_xent(const float *logits, const int32_t *labels, int64_t rows, int64_t k, float smoothing,
                         float *loss, float *grad, const float *dy, float dy_all) {
-  if (k <= 0) return;
-  float stack[XENT_STACK];
-  for (int64_t r = 0; r < rows; r++) {
-    float *g = grad ? grad + r * k : NULL, *e = !g ? NULL : k <= XENT_STACK ? stack : g;
-    xent_row(logits + r * k, labels[r], k, smoothing, e, loss ? loss + r : NULL, g, dy ? dy[r] : dy_all);
-  }
+  astrt_seq_softmax_xent(logits, labels, rows, k, smoothing, loss, grad, dy, dy_all);
 }

@@ -11,8 +11,8 @@
 
 /* ---- loop nests ---------------------------------------------------------------------- */
 
-/* level's loop runs over [from, ext[level]) (from: 0 below level 0) */
-static void loop_level(Cg *cg, int level, int n, LLVMValueRef from0, LLVMValueRef *ext, LLVMValueRef *idx,
+/* level's loop runs over [lo[level], hi[level]) (lo NULL or lo[level] NULL: from 0) */
+static void loop_level(Cg *cg, int level, int n, LLVMValueRef *lo, LLVMValueRef *hi, LLVMValueRef *idx,
                        CgBody *body, void *ctx) {
   if (level == n) {
     body(cg, idx, ctx);
@@ -21,17 +21,17 @@ static void loop_level(Cg *cg, int level, int n, LLVMValueRef from0, LLVMValueRe
   LLVMBasicBlockRef pre = LLVMGetInsertBlock(cg->b);
   LLVMBasicBlockRef loop = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "loop");
   LLVMBasicBlockRef exit = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "loop.exit");
-  LLVMValueRef zero = level == 0 && from0 ? from0 : cg_i64(cg, 0);
-  LLVMValueRef nonempty = LLVMBuildICmp(cg->b, LLVMIntSGT, ext[level], zero, "");
+  LLVMValueRef zero = lo && lo[level] ? lo[level] : cg_i64(cg, 0);
+  LLVMValueRef nonempty = LLVMBuildICmp(cg->b, LLVMIntSGT, hi[level], zero, "");
   LLVMBuildCondBr(cg->b, nonempty, loop, exit);
   LLVMPositionBuilderAtEnd(cg->b, loop);
   LLVMValueRef i = LLVMBuildPhi(cg->b, cg->i64, "i");
   idx[level] = i;
-  loop_level(cg, level + 1, n, NULL, ext, idx, body, ctx);
+  loop_level(cg, level + 1, n, lo, hi, idx, body, ctx);
   LLVMValueRef next = LLVMBuildAdd(cg->b, i, LLVMConstInt(cg->i64, 1, 0), "");
   LLVMSetNUW(next, 1);
   LLVMSetNSW(next, 1);
-  LLVMValueRef more = LLVMBuildICmp(cg->b, LLVMIntSLT, next, ext[level], "");
+  LLVMValueRef more = LLVMBuildICmp(cg->b, LLVMIntSLT, next, hi[level], "");
   LLVMBasicBlockRef latch = LLVMGetInsertBlock(cg->b);
   LLVMBuildCondBr(cg->b, more, loop, exit);
   LLVMValueRef in_vals[2] = {zero, next};
@@ -46,10 +46,10 @@ void cg_loop_nest(Cg *cg, int n, LLVMValueRef *ext, CgBody *body, void *ctx) {
 }
 
 void cg_loop_nest_from(Cg *cg, int n, LLVMValueRef lo, LLVMValueRef hi, LLVMValueRef *ext, CgBody *body, void *ctx) {
-  LLVMValueRef idx[IR_MAX_RANK + 1], e[IR_MAX_RANK + 1];
+  LLVMValueRef idx[IR_MAX_RANK + 1], e[IR_MAX_RANK + 1], l[IR_MAX_RANK + 1] = {lo};
   for (int i = 1; i < n; i++) e[i] = ext[i];
   e[0] = hi;
-  loop_level(cg, 0, n, lo, e, idx, body, ctx);
+  loop_level(cg, 0, n, l, e, idx, body, ctx);
 }
 
 #define MAXOP (CG_FUSE_MAX_LEAVES + IR_MAX_IN + 1)  /* the output, the loads of a fused loop */
@@ -411,6 +411,7 @@ typedef struct RedCtx {
   Space sp;     /* operand 0: the input (contiguous), 1: the output (0 on reduced axes) */
   bool init;    /* the initialisation loop over the output */
   LLVMValueRef scale;
+  int split;    /* the kept axis of sp split over the threads, or -1 */
 } RedCtx;
 
 static void red_body(Cg *cg, LLVMValueRef *idx, void *vctx) {
@@ -441,6 +442,22 @@ static void fill_body(Cg *cg, LLVMValueRef *idx, void *vctx) {
   cg_store_f32(cg, v, at);
 }
 
+/* a reduction split over the pool's threads by a kept axis (split): each
+ * part runs the whole loop nest with that axis limited to its range, so
+ * every output element sums its inputs in the same order for any split */
+static LLVMValueRef red_extent(Cg *cg, void *vctx) {
+  RedCtx *c = vctx;
+  return sym_value(cg, c->sp.ext[c->split]);
+}
+
+static void red_range(Cg *cg, LLVMValueRef lo, LLVMValueRef hi, void *vctx) {
+  RedCtx *c = vctx;
+  LLVMValueRef l[IR_MAX_RANK] = {0}, h[IR_MAX_RANK], idx[IR_MAX_RANK + 1];
+  for (int i = 0; i < c->sp.rank; i++) h[i] = sym_value(cg, c->sp.ext[i]);
+  l[c->split] = lo, h[c->split] = hi;
+  loop_level(cg, 0, c->sp.rank, l, h, idx, red_body, c);
+}
+
 void cg_reduce(Cg *cg, int node) {
   const IrNode *n = &cg->g->nodes[node];
   const Shape *xs = &cg->g->nodes[n->in[0]].type.shape;
@@ -454,7 +471,7 @@ void cg_reduce(Cg *cg, int node) {
   LLVMValueRef nout = cg_numel(cg, &n->type.shape);
   FillCtx f = {node, cg_f32(cg, n->op == IR_MAX ? -INFINITY : 0), NULL};
   cg_loop_nest(cg, 1, &nout, fill_body, &f);
-  RedCtx c = {node, n->in[0], {0}, false, NULL};
+  RedCtx c = {node, n->in[0], {0}, false, NULL, -1};
   c.sp.rank = xs->rank;
   c.sp.nops = 2;
   for (int i = 0; i < xs->rank; i++) c.sp.ext[i] = sym_dim(xs->d[i]);
@@ -463,9 +480,16 @@ void cg_reduce(Cg *cg, int node) {
   for (int a = 0; a < xs->rank; a++)
     if (n->ia[0] & (1 << a)) c.sp.st[1][a] = (Sym){0, false};
   space_collapse(&c.sp);
-  LLVMValueRef ext[IR_MAX_RANK];
-  for (int i = 0; i < c.sp.rank; i++) ext[i] = sym_value(cg, c.sp.ext[i]);
-  cg_loop_nest(cg, c.sp.rank, ext, red_body, &c);
+  /* the widest kept axis (one the output has), to split over the threads */
+  for (int i = 0; i < c.sp.rank; i++)
+    if (c.sp.st[1][i].c != 0 && c.sp.ext[i].c >= 2 && (c.split < 0 || c.sp.ext[i].c > c.sp.ext[c.split].c)) c.split = i;
+  if (c.split >= 0 && parallel_loops(cg, shape_numel(xs, cg->max_rows))) {
+    cg_parallel(cg, red_extent, red_range, &c);
+  } else {
+    LLVMValueRef ext[IR_MAX_RANK];
+    for (int i = 0; i < c.sp.rank; i++) ext[i] = sym_value(cg, c.sp.ext[i]);
+    cg_loop_nest(cg, c.sp.rank, ext, red_body, &c);
+  }
   if (n->op == IR_MEAN) {
     LLVMValueRef cnt = LLVMBuildSIToFP(cg->b, sym_value(cg, count), cg->f32, "");
     FillCtx s = {node, NULL, LLVMBuildFDiv(cg->b, cg_f32(cg, 1), cnt, "")};
