@@ -43,12 +43,20 @@ static int node_at(Elab *e, IrOp op, int nin, const int *in, const int64_t *ia,
       const char *which = nin == 2 ? (k == 0 ? "the left operand" : "the right operand")
                                    : (k == 0 ? "the first operand" : "the next operand");
       if (o->op == IR_CONST) continue;
-      if (o->op == IR_PARAM)
+      if (o->op == IR_PARAM) {
         diag_note(o->loc, "%s (%s) is the parameter '%s', declared here", which,
                   type_str(&o->type, ts, sizeof ts), e->prog->vars.data[o->ia[0]].name);
-      else
+      } else if (!(in_locs && in_locs[k].file) && o->loc.file != loc.file && o->layer >= 0 &&
+                 e->prog->layers.data[o->layer].loc.file == loc.file) {
+        /* made inside a layer defined elsewhere (the standard library):
+         * point at the call the user wrote */
+        const IrLayer *l = &e->prog->layers.data[o->layer];
+        diag_note(l->loc, "%s (%s) is the result of layer %s, called here", which, type_str(&o->type, ts, sizeof ts),
+                  l->name);
+      } else {
         diag_note(in_locs && in_locs[k].file ? in_locs[k] : o->loc, "%s (%s) comes from here", which,
                   type_str(&o->type, ts, sizeof ts));
+      }
     }
     return -1;
   }
