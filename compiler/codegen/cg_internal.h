@@ -50,6 +50,7 @@ typedef struct Cg {
   const IrProgram *p;
   const char *prefix;    /* of the exported descriptor: <prefix>_program */
   CgOptions opt;         /* the module's options (the defaults if cg_build_module got NULL) */
+  bool parts;            /* a part of a module split for parallel compilation (cg_units.c) */
   LLVMContextRef ctx;
   LLVMModuleRef mod;
   LLVMBuilderRef b;

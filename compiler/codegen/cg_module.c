@@ -400,12 +400,32 @@ static void emit_micro_loop(Cg *cg, int boundary, int64_t micro, int64_t example
 }
 
 /* void name(ptr vars, ptr work, ptr x, ptr y, i64 rows, ptr scalars, ptr outputs, i64 seed) */
+/* graph g as the step function `name`; with body false (a part of the
+ * module built for another thread, cg_units.c) only declared, but planned
+ * for its work size */
 static LLVMValueRef emit_graph(Cg *cg, const IrGraph *g, const char *name, int64_t max_rows, int64_t micro,
-                               int64_t *work_bytes) {
+                               int64_t *work_bytes, bool body_wanted) {
   LLVMTypeRef params[8] = {cg->ptr, cg->ptr, cg->ptr, cg->ptr, cg->i64, cg->ptr, cg->ptr, cg->i64};
   LLVMTypeRef fty = LLVMFunctionType(cg->voidt, params, 8, 0);
-  LLVMValueRef fn = LLVMAddFunction(cg->mod, name, fty);
-  LLVMSetLinkage(fn, LLVMInternalLinkage);  /* reached through the descriptor only */
+  char full[128];
+  snprintf(full, sizeof full, "%s_%s", cg->prefix, name);
+  LLVMValueRef fn = LLVMAddFunction(cg->mod, full, fty);
+  if (cg->parts) {
+    /* a part of a module split for parallel compilation: the descriptor in
+     * another object file refers to it */
+    LLVMSetLinkage(fn, LLVMExternalLinkage);
+    LLVMSetVisibility(fn, LLVMHiddenVisibility);
+  } else {
+    LLVMSetLinkage(fn, LLVMInternalLinkage);  /* reached through the descriptor only */
+  }
+  if (!body_wanted) {
+    int boundary = micro > 0 ? cg_micro_boundary(g) : -1;
+    BufPlan plan;
+    cg_plan_graph_with(cg->p, g, boundary >= 0 ? micro : max_rows, &cg->opt, &plan);
+    *work_bytes = plan.work_bytes;
+    cg_plan_free(&plan);
+    return fn;
+  }
   unsigned noalias = LLVMGetEnumAttributeKindForName("noalias", 7);
   unsigned nounwind = LLVMGetEnumAttributeKindForName("nounwind", 8);
   for (unsigned i = 0; i < 8; i++)
@@ -483,8 +503,8 @@ static void record_options(Cg *cg) {
   free(features);
 }
 
-LLVMModuleRef cg_build_module(const IrProgram *p, LLVMContextRef ctx, const CgOptions *opt) {
-  Cg cg = {.p = p, .ctx = ctx, .opt = opt ? *opt : cg_options_default()};
+LLVMModuleRef cg_build_module_part(const IrProgram *p, LLVMContextRef ctx, const CgOptions *opt, const bool *bodies) {
+  Cg cg = {.p = p, .ctx = ctx, .opt = opt ? *opt : cg_options_default(), .parts = bodies != NULL};
   cg.prefix = cg.opt.prefix ? cg.opt.prefix : "astc";
   cg.mod = LLVMModuleCreateWithNameInContext(p->source_path ? p->source_path : "astc", ctx);
   cg.b = LLVMCreateBuilderInContext(ctx);
@@ -504,24 +524,30 @@ LLVMModuleRef cg_build_module(const IrProgram *p, LLVMContextRef ctx, const CgOp
   int64_t *phase_work = xcalloc((size_t)np * 2 + 1, sizeof(int64_t));
   for (int i = 0; i < np; i++) {
     char name[64];
-    snprintf(name, sizeof name, "astc_step_%d", i);
+    snprintf(name, sizeof name, "step_%d", i);
     const IrPhase *ph = &p->phases.data[i];
     cg.diagnose = true;  /* the driver re-runs a step whose loss is not finite to diagnose it */
-    phase_fns[i] = emit_graph(&cg, &ph->step, name, ph->batch, ph->micro, &phase_work[i]);
+    phase_fns[i] = emit_graph(&cg, &ph->step, name, ph->batch, ph->micro, &phase_work[i],
+                              !bodies || bodies[CG_SLOT_STEP(i)]);
     cg.diagnose = false;
     if (ph->prefix.len) {
-      snprintf(name, sizeof name, "astc_prefix_%d", i);
-      phase_fns[np + i] = emit_graph(&cg, &ph->prefix, name, p->eval_batch, 0, &phase_work[np + i]);
+      snprintf(name, sizeof name, "prefix_%d", i);
+      phase_fns[np + i] = emit_graph(&cg, &ph->prefix, name, p->eval_batch, 0, &phase_work[np + i],
+                                     !bodies || bodies[CG_SLOT_PREFIX(np, i)]);
     }
   }
   int64_t eval_work;
-  LLVMValueRef eval_fn = emit_graph(&cg, &p->eval, "astc_eval", p->eval_batch, 0, &eval_work);
+  LLVMValueRef eval_fn = emit_graph(&cg, &p->eval, "eval", p->eval_batch, 0, &eval_work,
+                                    !bodies || bodies[CG_SLOT_EVAL(np)]);
   int64_t predict_work = 0;
-  LLVMValueRef predict_fn = p->predict.len ? emit_graph(&cg, &p->predict, "astc_predict", p->eval_batch, 0, &predict_work)
+  LLVMValueRef predict_fn = p->predict.len ? emit_graph(&cg, &p->predict, "predict", p->eval_batch, 0,
+                                                        &predict_work, !bodies || bodies[CG_SLOT_PREDICT(np)])
                                            : LLVMConstPointerNull(cg.ptr);
-  cg_emit_schedule(&cg);
-  cg_emit_descriptor(&cg, phase_fns, phase_work, eval_fn, eval_work, predict_fn, predict_work);
-  if (cg.opt.with_main) cg_emit_main(&cg);
+  if (!bodies || bodies[CG_SLOT_DESC(np)]) {
+    cg_emit_schedule(&cg);
+    cg_emit_descriptor(&cg, phase_fns, phase_work, eval_fn, eval_work, predict_fn, predict_work);
+    if (cg.opt.with_main) cg_emit_main(&cg);
+  }
   record_options(&cg);
   free(phase_fns);
   free(phase_work);
@@ -537,4 +563,8 @@ LLVMModuleRef cg_build_module(const IrProgram *p, LLVMContextRef ctx, const CgOp
   }
   LLVMDisposeMessage(msg);
   return cg.mod;
+}
+
+LLVMModuleRef cg_build_module(const IrProgram *p, LLVMContextRef ctx, const CgOptions *opt) {
+  return cg_build_module_part(p, ctx, opt, NULL);
 }

@@ -123,6 +123,34 @@ bool cg_is_immediate(const IrNode *n);
  * printing why) on failure. */
 LLVMModuleRef cg_build_module(const IrProgram *p, LLVMContextRef ctx, const CgOptions *opt);
 
+/* A module's functions fall into slots: each phase's step and prefix,
+ * evaluation, prediction, and the descriptor (with the schedule and main).
+ * For np phases there are CG_SLOTS(np). */
+#define CG_SLOT_STEP(i) (i)
+#define CG_SLOT_PREFIX(np, i) ((np) + (i))
+#define CG_SLOT_EVAL(np) (2 * (np))
+#define CG_SLOT_PREDICT(np) (2 * (np) + 1)
+#define CG_SLOT_DESC(np) (2 * (np) + 2)
+#define CG_SLOTS(np) (2 * (np) + 3)
+/* A part of the module for parallel compilation: the bodies of the slots
+ * bodies[] marks, declarations of the other step functions (all external,
+ * hidden), and the descriptor only with its slot. The parts of a program,
+ * each compiled to an object file, link into what cg_build_module gives. */
+LLVMModuleRef cg_build_module_part(const IrProgram *p, LLVMContextRef ctx, const CgOptions *opt, const bool *bodies);
+
+/* ---- parallel compilation (cg_units.c) ---------------------------------------------- */
+
+/* Compiles p into object files in memory, the module's slots dealt into
+ * at most `units` parts by size and each part built, optimised and
+ * compiled on a thread of its own (units <= 0: one per core). *nobjs
+ * receives the count; free with cg_objects_free. False (with a message) on
+ * failure. */
+bool cg_compile_objects(const IrProgram *p, const CgOptions *opt, int units, LLVMMemoryBufferRef **objs,
+                        int *nobjs);
+void cg_objects_free(LLVMMemoryBufferRef *objs, int nobjs);
+/* An executable of p: its objects compiled in parallel, linked with libastrt. */
+bool cg_build_executable(const IrProgram *p, const CgOptions *opt, const char *exe_path);
+
 /* ---- targets and passes (target.c) ---------------------------------------------------- */
 
 /* Initialises LLVM's native target once per process. */
@@ -167,5 +195,7 @@ bool cg_write_header(const IrProgram *p, const char *path, const char *prefix);
 bool cg_write_archive(const char *obj_path, const char *ar_path, const char *const *symbols, int nsyms);
 /* Links an object file with libastrt into an executable. */
 bool cg_link_executable(const char *obj_path, const char *exe_path);
+/* Links object files with libastrt into an executable. */
+bool cg_link_executable_objects(const char *const *obj_paths, int n, const char *exe_path);
 
 #endif

@@ -60,44 +60,38 @@ CgJit *cg_jit_compile_with(const IrProgram *p, const CgOptions *opt, const astrt
   CgOptions o = opt ? *opt : cg_options_default();
   o.with_main = false;  /* the JIT looks up astc_program and calls astrt_main itself */
   o.prefix = NULL;
-  LLVMOrcThreadSafeContextRef tsc = LLVMOrcCreateNewThreadSafeContext();
-  LLVMModuleRef m = cg_build_module(p, LLVMOrcThreadSafeContextGetContext(tsc), &o);
+  /* the module's parts compiled to object files on one thread each (cg_units.c) */
+  LLVMMemoryBufferRef *objs;
+  int nobjs;
+  if (!cg_compile_objects(p, &o, 0, &objs, &nobjs)) return NULL;
   CgJit *jit = xcalloc(1, sizeof(CgJit));
-  jit->tm = cg_target_machine(&o);
-  if (!m || !cg_optimize(m, jit->tm, &o)) {
-    if (m) LLVMDisposeModule(m);
-    LLVMOrcDisposeThreadSafeContext(tsc);
-    cg_jit_free(jit);
-    return NULL;
-  }
   LLVMOrcLLJITBuilderRef jb = LLVMOrcCreateLLJITBuilder();
   LLVMOrcLLJITBuilderSetJITTargetMachineBuilder(
       jb, LLVMOrcJITTargetMachineBuilderCreateFromTargetMachine(cg_target_machine(&o)));
   if (!check(LLVMOrcCreateLLJIT(&jit->j, jb), "creating the JIT")) {
     jit->j = NULL;
-    LLVMDisposeModule(m);
-    LLVMOrcDisposeThreadSafeContext(tsc);
+    cg_objects_free(objs, nobjs);
     cg_jit_free(jit);
     return NULL;
   }
   LLVMOrcExecutionSessionSetErrorReporter(LLVMOrcLLJITGetExecutionSession(jit->j), report_session_error, NULL);
   LLVMOrcJITDylibRef jd = LLVMOrcLLJITGetMainJITDylib(jit->j);
-  bool ok = false;
-  if (define_runtime(jit->j, jd)) {
-    add_generators(jit->j, jd);
-    LLVMOrcThreadSafeModuleRef tsm = LLVMOrcCreateNewThreadSafeModule(m, tsc);
-    LLVMOrcExecutorAddress addr = 0;
-    ok = check(LLVMOrcLLJITAddLLVMIRModule(jit->j, jd, tsm), "adding the module") &&
-         check(LLVMOrcLLJITLookup(jit->j, &addr, "astc_program"), "compiling the program");
-    *desc = (const astrt_program *)(uintptr_t)addr;
-  } else {
-    LLVMDisposeModule(m);
+  bool ok = define_runtime(jit->j, jd);
+  if (ok) add_generators(jit->j, jd);
+  for (int k = 0; k < nobjs; k++) {
+    /* the JIT takes each buffer, added or not */
+    if (ok) ok = check(LLVMOrcLLJITAddObjectFile(jit->j, jd, objs[k]), "adding an object file");
+    else LLVMDisposeMemoryBuffer(objs[k]);
+    objs[k] = NULL;
   }
-  LLVMOrcDisposeThreadSafeContext(tsc);
+  free(objs);
+  LLVMOrcExecutorAddress addr = 0;
+  ok = ok && check(LLVMOrcLLJITLookup(jit->j, &addr, "astc_program"), "linking the program");
   if (!ok) {
     cg_jit_free(jit);
     return NULL;
   }
+  *desc = (const astrt_program *)(uintptr_t)addr;
   return jit;
 }
 

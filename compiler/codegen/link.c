@@ -49,19 +49,20 @@ static void push_words(char **argv, int *n, int cap, char *s) {
     argv[(*n)++] = w;
 }
 
-bool cg_link_executable(const char *obj_path, const char *exe_path) {
+bool cg_link_executable_objects(const char *const *obj_paths, int nobjs, const char *exe_path) {
   const char *cc = getenv("CC");
   if (!cc || !*cc) cc = ASTC_LINK_CC;
   char *flags = xstrdup(ASTC_LINK_FLAGS);
-  char *argv[64];
+  enum { CAP = 96 };
+  char *argv[CAP];
   int n = 0;
   char *cc_copy = xstrdup(cc);
-  push_words(argv, &n, 64, cc_copy);
+  push_words(argv, &n, CAP, cc_copy);
   argv[n++] = "-o";
   argv[n++] = (char *)exe_path;
-  argv[n++] = (char *)obj_path;
+  for (int k = 0; k < nobjs && n < CAP - 32; k++) argv[n++] = (char *)obj_paths[k];
   argv[n++] = (char *)astc_runtime_lib_path();
-  push_words(argv, &n, 64, flags);
+  push_words(argv, &n, CAP, flags);
   argv[n] = NULL;
   pid_t pid;
   int rc = posix_spawnp(&pid, argv[0], NULL, NULL, argv, environ);
@@ -78,4 +79,8 @@ bool cg_link_executable(const char *obj_path, const char *exe_path) {
   free(flags);
   free(cc_copy);
   return ok;
+}
+
+bool cg_link_executable(const char *obj_path, const char *exe_path) {
+  return cg_link_executable_objects(&obj_path, 1, exe_path);
 }

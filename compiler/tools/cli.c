@@ -444,11 +444,8 @@ static int run_build(CliArgs *a) {
   bool ok;
   CgOptions o = a->codegen;
   if (exe) {
-    char *obj = xprintf("%s.o.tmp", out);
     o.with_main = true;
-    ok = cg_emit(comp.prog, obj, CG_EMIT_OBJ, &o, true) && cg_link_executable(obj, out);
-    remove(obj);
-    free(obj);
+    ok = cg_build_executable(comp.prog, &o, out);  /* compiled in parallel parts */
   } else {
     o.with_main = !cli_opt(a, c, "--no-main");
     ok = cg_emit(comp.prog, out, kind, &o, !cli_opt(a, c, "--no-opt"));

@@ -433,12 +433,9 @@ static bool build_program(Compare *c, int k) {
   pg->predicted_s = pc.total_samples > 0 ? pc.total_seconds : NAN;
   cost_free(&pc);
   pg->exe = xprintf("%s/%s", c->dir, pg->name);
-  char *obj = xprintf("%s.o", pg->exe);
   CgOptions o = c->a->codegen;
   o.with_main = true;
-  bool ok = cg_emit(p, obj, CG_EMIT_OBJ, &o, true) && cg_link_executable(obj, pg->exe);
-  remove(obj);
-  free(obj);
+  bool ok = cg_build_executable(p, &o, pg->exe);
   compilation_free(&comp);
   pg->compile_s = now() - t0;
   if (ok) vec_push(&c->made, xstrdup(pg->exe));
