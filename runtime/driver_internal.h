@@ -46,6 +46,12 @@ astrt_status astrt_vars_create(const astrt_program *p, uint64_t seed, void **out
 int64_t astrt_param_count(const astrt_program *p);
 
 #define ASTRT_TAG_INIT 0x696e6974ull  /* "init" */
+#define ASTRT_TAG_WINDOWS 0x77696e64ull  /* "wind": the offsets of training windows */
+#define ASTRT_TAG_SAMPLE 0x73616d70ull   /* "samp": the draws of --sample */
+
+/* A uniform integer in [0, bound) from astrt_hash64(key, counter) (rng.c:
+ * Lemire's multiply-high reduction, as astrt_shuffle draws); 0 if bound <= 0. */
+int64_t astrt_random_below(uint64_t key, uint64_t counter, int64_t bound);
 
 /* ---- checkpoints (vars_io.c) --------------------------------------------- */
 
@@ -79,19 +85,84 @@ astrt_status astrt_vars_load_step(const astrt_program *p, void *vars, const char
 
 /* ---- data (data_load.c) -------------------------------------------------- */
 
+/* Values of y per example: 1 for a class label, else data.target_size. */
+int64_t astrt_target_values(const astrt_data_desc *d);
+/* Whether the data is a token sequence (text or tokens): examples are
+ * windows of a token stream (data_text.c), not rows of a split. */
+int astrt_data_is_stream(const astrt_data_desc *d);
+/* The fraction of the data a split without a test source holds out:
+ * data.holdout, or 0.1 when it is 0. */
+double astrt_data_holdout(const astrt_data_desc *d);
+
 /* Loads the train and test splits the descriptor names (data_dir, if not
  * NULL or "", overrides where the files are found) and checks both against
  * it. On failure both splits are empty and the message is set. */
 astrt_status astrt_data_load(const astrt_data_desc *d, const char *data_dir,
                              astrt_split *train, astrt_split *test);
-/* Checks one loaded split against the descriptor: U8 or F32 features with
- * data.example_size elements per example, I32 scalar labels in
- * [0, classes). `what` names the split in messages ("training data"). */
+/* Checks one loaded split against the descriptor: data.example_size
+ * features per example, U8 or F32 (x_dtype f32) or I32 ids in [0, vocab)
+ * (x_dtype i32); targets per data.target: I32 scalar labels in [0, classes),
+ * I32 labels per position in [0, vocab), or target_size finite F32 values.
+ * `what` names the split in messages ("training data"). */
 astrt_status astrt_data_check(const astrt_data_desc *d, const astrt_split *s,
                               const char *what);
 /* Generates one split of a synthetic data set (train = 1: the training
  * split). Deterministic in (synth_seed, dims, classes, train). */
 astrt_status astrt_data_synthetic(const astrt_data_desc *d, int train, astrt_split *out);
+
+/* ---- token sequences (data_text.c) ---------------------------------------- */
+
+/* n token ids of `width` bytes each, in host byte order: 1 (the bytes of
+ * text, or uint8 ids), 2 (uint16) or 4 (int32/uint32). `owned` is what
+ * astrt_tokens_free releases (a malloc'ed block or a file mapping), NULL for
+ * a view into another sequence's ids. */
+typedef struct astrt_tokens {
+  const void *ids;
+  int64_t n;
+  int width;
+  void *owned;
+} astrt_tokens;
+
+void astrt_tokens_free(astrt_tokens *t);
+/* Id i of t. */
+int64_t astrt_token_at(const astrt_tokens *t, int64_t i);
+
+/* Text: the bytes of `source`, a file, a directory (its regular files in
+ * byte order of their names, concatenated; symbolic links and
+ * subdirectories are skipped) or a known corpus ("fortunes": the files of
+ * Debian's fortune cookies, without their .dat indexes). A relative path is
+ * taken relative to data_dir when one is given; a corpus is found in
+ * data_dir (data_dir/NAME if that exists, else data_dir itself), else in
+ * $ASTC_DATA_PATH's directories and its system directory. */
+astrt_status astrt_load_text(const char *source, const char *data_dir, astrt_tokens *out);
+/* Token ids: an llm.c .bin (a header of 256 int32: magic 20240520, version
+ * 1, the token count, then uint16 tokens; or magic 20240801, version 7, then
+ * uint32 tokens), an integer .npy 1-D array (recognised by their magic
+ * numbers), else raw little-endian uint16 ids (nanoGPT's .bin). Every id
+ * must be in [0, vocab): the first that is not is an error naming the file
+ * and its position. Large uint16/uint32 files are memory-mapped
+ * (astrt_data_should_map). */
+astrt_status astrt_load_tokens(const char *path, int64_t vocab, astrt_tokens *out);
+/* The training and test token sequences of a TEXT or TOKENS descriptor:
+ * data.test_source if given (same format), else the last data.holdout
+ * fraction of the tokens (a view into the training sequence's ids). Each
+ * must hold at least context + 1 tokens (one window). On failure both are
+ * empty. */
+astrt_status astrt_seq_load(const astrt_data_desc *d, const char *data_dir, astrt_tokens *train,
+                            astrt_tokens *test);
+/* Windows of context T in a sequence of n tokens: floor((n - 1) / T), the
+ * non-overlapping windows (and a training epoch's examples); 0 if n <= T. */
+int64_t astrt_seq_windows(int64_t n, int64_t T);
+/* The token offset of training example `sample` (the global number of the
+ * example since training began): uniform in [0, n - T - 1], a function of
+ * (seed, sample) only. */
+int64_t astrt_window_offset(uint64_t seed, int64_t sample, int64_t n, int64_t T);
+/* Rows of windows into x[rows, T] and y[rows, T] (int32): row i is the
+ * window at offset off = astrt_window_offset(seed, first + i, n, T) when
+ * `train`, else at (first + i) * T (the non-overlapping test windows);
+ * x = ids[off, off + T), y = ids[off + 1, off + T + 1). */
+void astrt_batch_windows(const astrt_tokens *t, int64_t T, int train, uint64_t seed, int64_t first,
+                         int64_t rows, int32_t *x, int32_t *y);
 
 /* ---- batches (batch.c) --------------------------------------------------- */
 
