@@ -718,7 +718,7 @@ START_TEST(test_metrics_numbers) {
   astrt_metrics mx;
   const char *path = fx_path("n.jsonl");
   ck_assert_int_eq(astrt_metrics_open(&mx, path), ASTRT_OK);
-  astrt_eval_record e = {2, 10, 300, NAN, INFINITY, 0.1, 0.1, 1.0 / 3.0};
+  astrt_eval_record e = {2, 10, 300, NAN, INFINITY, 0.1, 0.1, 1.0 / 3.0, NAN, ASTRT_TARGET_CLASS, 0};
   ck_assert_int_eq(astrt_metrics_eval(&mx, &e), ASTRT_OK);
   astrt_result r = {0};
   r.final_test_accuracy = 0.1;
@@ -1408,7 +1408,7 @@ START_TEST(test_progress_lines) {
   astrt_progress_step(&pg, &s, 10.05, 0);  /* too soon: not drawn */
   s.step = 2346;
   astrt_progress_step(&pg, &s, 10.2, 0);
-  astrt_eval_record e = {3, 2346, 180000, 0.41234, 0.381, 0.86214, 0.86214, 4.12};
+  astrt_eval_record e = {3, 2346, 180000, 0.41234, 0.381, 0.86214, 0.86214, 4.12, 0.381, ASTRT_TARGET_CLASS, 0};
   astrt_progress_eval(&pg, &e);
   rewind(f);
   char text[1024];
