@@ -1097,8 +1097,8 @@ static void print_load_header(const run *r) {
   const astrt_program *p = r->p;
   char data[512] = "";
   if (r->o.sample <= 0) {
-    data[0] = ';', data[1] = ' ', data[2] = '\0';
-    data_summary(r, data + 2, sizeof data - 2);
+    snprintf(data, sizeof data, "; data ");
+    data_summary(r, data + 7, sizeof data - 7);
   }
   fprintf(stderr, "%s (%s): %lld parameters; loaded %s (%lld of %u variable%s), not trained%s; seed %llu; "
           "%d thread%s (OpenBLAS %s)\n", model_name(p), p->source && *p->source ? p->source : "?",

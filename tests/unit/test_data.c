@@ -1525,7 +1525,10 @@ START_TEST(test_seq_context_too_long) {
   ck_assert_error_has("holdout");
   ck_assert_ptr_null(train.ids);
   ck_assert_ptr_null(test.ids);
-  /* exactly context + 1 tokens fit one window */
+  /* exactly context tokens are one too few; context + 1 fit one window */
+  d.context = d.target_size = d.example_size = 40;
+  ck_assert_int_eq(astrt_seq_load(&d, NULL, &train, &test), ASTRT_ERR_MISMATCH);
+  ck_assert_error_has("the context (40) is longer than the test split (40 tokens");
   d.context = d.target_size = d.example_size = 39;
   ck_assert_int_eq(astrt_seq_load(&d, NULL, &train, &test), ASTRT_OK);
   ck_assert_int_eq(astrt_seq_windows(test.n, 39), 1);

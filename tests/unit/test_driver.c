@@ -2484,6 +2484,21 @@ static void fixed_predict(void *vars, void *work, const void *xv, const void *yv
     for (int c = 0; c < 256; c++) out[j * 256 + c] = c < 4 ? (float)(4 - c) * 0.5f : -2.0f;
 }
 
+/* tokens 5 and 9 score highest, equally */
+static void tie_predict(void *vars, void *work, const void *xv, const void *yv, int64_t rows, const float *sc,
+                        float *out, uint64_t seed) {
+  (void)vars, (void)work, (void)xv, (void)yv, (void)rows, (void)sc, (void)seed;
+  for (int64_t j = 0; j < g_seq_T; j++)
+    for (int c = 0; c < 256; c++) out[j * 256 + c] = c == 5 || c == 9 ? 3.0f : (float)(c % 4) * 0.5f;
+}
+
+static void nan_predict(void *vars, void *work, const void *xv, const void *yv, int64_t rows, const float *sc,
+                        float *out, uint64_t seed) {
+  fixed_predict(vars, work, xv, yv, rows, sc, out, seed);
+  out[(g_seq_T - 1) * 256 + 3] = NAN;
+  out[3] = NAN;
+}
+
 START_TEST(test_sample_seeded) {
   seq_model m;
   make_seq_model(&m, 4, 8);
@@ -2515,6 +2530,14 @@ START_TEST(test_sample_seeded) {
   ck_assert(seen[0] > seen[1] && seen[1] > seen[2] && seen[2] > 0);
   ck_assert_int_eq(astrt_generate(&m.p, vars, 0, prompt, 1, 50, 0.0, 0, 11, b, NULL, NULL), ASTRT_OK);
   for (int i = 0; i < 50; i++) ck_assert_int_eq(b[i], 0);
+  /* equal top scores: greedy takes the first */
+  m.p.predict = tie_predict;
+  ck_assert_int_eq(astrt_generate(&m.p, vars, 0, prompt, 1, 5, 0.0, 0, 11, b, NULL, NULL), ASTRT_OK);
+  for (int i = 0; i < 5; i++) ck_assert_int_eq(b[i], 5);
+  /* scores that are not finite */
+  m.p.predict = nan_predict;
+  ck_assert_int_eq(astrt_generate(&m.p, vars, 0, prompt, 1, 5, 1.0, 0, 11, b, NULL, NULL), ASTRT_ERR_NUMERIC);
+  ck_assert_error_has("generating token 1: the model's score for token 3 is nan");
   free(a);
   free(b);
 }
