@@ -167,7 +167,7 @@ static astrt_status list_dir(const char *dir, int corpus, char ***names, int *n,
     else ++*n;
   }
   closedir(d);
-  if (!st) qsort(*names, (size_t)*n, sizeof(char *), cmp_names);
+  if (!st && *n > 1) qsort(*names, (size_t)*n, sizeof(char *), cmp_names);  /* (names is NULL when empty) */
   return st;
 }
 
