@@ -142,6 +142,42 @@ PY
   "$astc" run "$p" --cpu=x86-64 -fno-fusion -fno-parallel-loops -- --metrics "$tmp/m.jsonl" --quiet
   check "$tmp/m.jsonl" --evals 4 --loss-falls --min-accuracy 0.6
   echo "codegen_flags: ok" ;;
+regression_csv) # real-valued targets: a CSV regression table (sklearn's diabetes), a linear model, MSE
+  d=/usr/lib/python3/dist-packages/sklearn/datasets/data
+  if [ ! -e "$d/diabetes_data_raw.csv.gz" ] || [ ! -e "$d/diabetes_target.csv.gz" ]; then
+    echo "SKIP: $case: sklearn's diabetes table is not installed (apt-get install python3-sklearn)"
+    exit 77
+  fi
+  # standardised columns (z-scores) and target, as one CSV with a header
+  /usr/bin/python3 - "$d" "$tmp/diabetes.csv" <<'PY'
+import gzip, sys
+d, out = sys.argv[1:]
+x = [list(map(float, l.split())) for l in gzip.open(f"{d}/diabetes_data_raw.csv.gz", "rt") if l.strip()]
+y = [float(l) for l in gzip.open(f"{d}/diabetes_target.csv.gz", "rt") if l.strip()]
+assert len(x) == len(y) == 442 and all(len(r) == 10 for r in x)
+def z(col):
+    m = sum(col) / len(col)
+    s = (sum((v - m) ** 2 for v in col) / len(col)) ** 0.5
+    return [(v - m) / s for v in col]
+cols = [z([r[j] for r in x]) for j in range(10)] + [z(y)]
+with open(out, "w") as f:
+    f.write(",".join([f"x{j}" for j in range(10)] + ["y"]) + "\n")
+    for i in range(len(y)):
+        f.write(",".join(f"{c[i]:.6f}" for c in cols) + "\n")
+PY
+  printf '%s\n' 'import nn' '' 'data d = csv("diabetes.csv", shape: [10], label: -1)' '' \
+    'model m(x: f32[B, 10]) -> f32[B, 1] {' '  return nn.dense(x, 1)' '}' '' \
+    'train m on d {' '  loss      = mse()' '  optimizer = sgd(lr: 0.02)' '  batch     = 32' \
+    '  epochs    = 6' '  seed      = 1' '  target    = loss <= 0.6' '}' > "$tmp/reg.train"
+  "$astc" run "$tmp/reg.train" -- --data "$tmp" --metrics "$tmp/m.jsonl" --progress=plain --threads 1 \
+    >"$tmp/out" 2>"$tmp/err"
+  cat "$tmp/err" "$tmp/out"
+  check "$tmp/m.jsonl" --evals 6 --no-classes --test-loss-falls --max-test-loss 0.6
+  grep -q "398 train, 44 test" "$tmp/err"   # the last 10% held out
+  grep -q "^m: final test loss [0-9.]*  best " "$tmp/out"
+  grep -q "target loss 0.60 reached after" "$tmp/out"
+  if grep -q "accuracy" "$tmp/out" "$tmp/err" "$tmp/m.jsonl"; then echo "regression_csv: an accuracy was reported"; exit 1; fi
+  echo "regression_csv: ok" ;;
 missing_data)   # a data set that is not installed: a clear error, exit 1
   printf 'import nn\ndata d = idx("no-such-data", shape: [4], classes: 2)\nmodel m(x: f32[B, 4]) -> f32[B, 2] {\n  return nn.dense(x, 2)\n}\ntrain m on d {\n  loss = cross_entropy()\n  optimizer = sgd(lr: 0.1)\n  batch = 4\n  epochs = 1\n}\n' > "$tmp/p.train"
   if ASTC_DATA_PATH="$tmp" "$astc" run "$tmp/p.train" 2>"$tmp/err"; then
