@@ -18,6 +18,10 @@
  *     share of [0, until) (Megatron-LM's --rampup-batch-size).
  *   batch steps(at: [m1, m2 ...], factor): the batch is multiplied by factor
  *     at each milestone (Smith et al. 2017).
+ *   seqlen warmup(from, until, increment): contexts from, from + increment,
+ *     ... below the program's T, each for an equal share of [0, until), then
+ *     T (Li, Zhang & He 2022); the seqlen pass gives each phase the step the
+ *     front end elaborated at its context.
  */
 #include <math.h>
 #include <stdio.h>
@@ -30,11 +34,12 @@ typedef struct Settings {
   bool *frozen_layer;   /* by layer index */
   int64_t batch, micro;
   double lr_scale;
+  int64_t context;      /* 0: the program's */
 } Settings;
 
 typedef struct Plan {
   const IrProgram *p;
-  const SpeedupItem *freeze, *batch;
+  const SpeedupItem *freeze, *batch, *seqlen;
   int nlayers;          /* parameter-owning layers, from the input */
   int *layers;
   double *layer_time;   /* freeze time of each layer (index into p->layers), 2 = never */
@@ -151,6 +156,21 @@ static bool plan_batch(Plan *pl, int64_t train_examples) {
   return true;
 }
 
+/* ---- seqlen ----------------------------------------------------------------------- */
+
+int sp_seqlen_stages(const SpeedupItem *it, int64_t T) {
+  int64_t from = (int64_t)sp_num(it, ARG_SEQLEN_FROM), inc = (int64_t)sp_num(it, ARG_SEQLEN_INCREMENT);
+  return from >= T ? 0 : (int)((T - from + inc - 1) / inc);
+}
+
+int64_t sp_seqlen_at(const SpeedupItem *it, int64_t T, double t) {
+  int stages = sp_seqlen_stages(it, T);
+  double until = sp_num(it, ARG_SEQLEN_UNTIL);
+  if (stages == 0 || t >= until) return T;
+  int64_t i = (int64_t)floor(t / until * (double)stages);
+  return MIN((int64_t)sp_num(it, ARG_SEQLEN_FROM) + i * (int64_t)sp_num(it, ARG_SEQLEN_INCREMENT), T);
+}
+
 /* ---- breakpoints and phases -------------------------------------------------------------- */
 
 static int cmp_double(const void *a, const void *b) {
@@ -164,10 +184,13 @@ static void settings_at(const Plan *pl, double t, Settings *s) {
   int64_t micro = pl->batch ? (int64_t)sp_num(pl->batch, ARG_BATCH_MICRO) : 0;
   s->micro = micro > 0 && s->batch > micro ? micro : 0;
   s->lr_scale = lr_scale_for(pl, s->batch);
+  s->context = pl->seqlen ? sp_seqlen_at(pl->seqlen, pl->p->data.context, t) : 0;
+  if (s->context == pl->p->data.context) s->context = 0;
 }
 
 static bool settings_eq(const Plan *pl, const Settings *a, const Settings *b) {
-  if (a->batch != b->batch || a->micro != b->micro || a->lr_scale != b->lr_scale) return false;
+  if (a->batch != b->batch || a->micro != b->micro || a->lr_scale != b->lr_scale || a->context != b->context)
+    return false;
   for (int l = 0; l < pl->p->layers.len; l++)
     if (a->frozen_layer[l] != b->frozen_layer[l]) return false;
   return true;
@@ -184,6 +207,11 @@ static const char *describe(const Plan *pl, const Settings *prev, const Settings
     if (s->lr_scale != 1) sb_printf(&sb, ", lr x%g", s->lr_scale);
     if (s->micro) sb_printf(&sb, ", micro-batches of %lld", (long long)s->micro);
   }
+  if (prev && prev->context != s->context) {
+    int64_t T = pl->p->data.context;
+    sb_printf(&sb, "%scontext %lld -> %lld", sb.len ? "; " : "", (long long)(prev->context ? prev->context : T),
+              (long long)(s->context ? s->context : T));
+  }
   const char *r = sb.len ? arena_strdup(a, sb.data) : NULL;
   sb_free(&sb);
   return r;
@@ -192,7 +220,8 @@ static const char *describe(const Plan *pl, const Settings *prev, const Settings
 bool pass_phases(PassContext *c) {
   IrProgram *p = c->p;
   ASTC_ASSERT(p->phases.len == 1);
-  Plan pl = {p, sp_item(c->spec, TECH_FREEZE), sp_item(c->spec, TECH_BATCH), 0, NULL, NULL};
+  Plan pl = {p, sp_item(c->spec, TECH_FREEZE), sp_item(c->spec, TECH_BATCH), sp_item(c->spec, TECH_SEQLEN), 0,
+             NULL, NULL};
   pl.layers = xmalloc(sizeof(int) * (size_t)(p->layers.len + 1));
   pl.layer_time = xmalloc(sizeof(double) * (size_t)(p->layers.len + 1));
   pl.nlayers = pass_param_layers(p, pl.layers);
@@ -218,12 +247,17 @@ bool pass_phases(PassContext *c) {
     const SpArg *at = sp_arg(pl.batch, ARG_BATCH_AT);
     for (int i = 0; i < at->nnums; i++) vec_push(&cuts, at->nums[i]);
   }
+  if (pl.seqlen) {
+    int stages = sp_seqlen_stages(pl.seqlen, p->data.context);
+    double until = sp_num(pl.seqlen, ARG_SEQLEN_UNTIL);
+    for (int i = 1; i <= stages; i++) vec_push(&cuts, until * (double)i / (double)stages);
+  }
   qsort(cuts.data, (size_t)cuts.len, sizeof(double), cmp_double);
 
   IrPhase base = p->phases.data[0];
   p->phases.len = 0;
-  Settings prev = {xcalloc((size_t)p->layers.len + 1, sizeof(bool)), 0, 0, 0};
-  Settings cur = {xcalloc((size_t)p->layers.len + 1, sizeof(bool)), 0, 0, 0};
+  Settings prev = {xcalloc((size_t)p->layers.len + 1, sizeof(bool)), 0, 0, 0, 0};
+  Settings cur = {xcalloc((size_t)p->layers.len + 1, sizeof(bool)), 0, 0, 0, 0};
   bool have_prev = false;
   for (int i = 0; i + 1 < cuts.len; i++) {
     double t0 = cuts.data[i], t1 = cuts.data[i + 1];
@@ -240,6 +274,7 @@ bool pass_phases(PassContext *c) {
     ph.batch = cur.batch;
     ph.micro = cur.micro;
     ph.lr_scale = cur.lr_scale;
+    ph.context = cur.context;
     ph.step = ir_graph_clone(&base.step);
     ph.nfrozen_vars = p->vars.len;
     ph.frozen = arena_alloc(p->arena, sizeof(bool) * (size_t)(p->vars.len + 1));
@@ -250,7 +285,7 @@ bool pass_phases(PassContext *c) {
     ph.why = describe(&pl, have_prev ? &prev : NULL, &cur, p->arena);
     vec_push(&p->phases, ph);
     memcpy(prev.frozen_layer, cur.frozen_layer, sizeof(bool) * (size_t)p->layers.len);
-    prev.batch = cur.batch, prev.micro = cur.micro, prev.lr_scale = cur.lr_scale;
+    prev.batch = cur.batch, prev.micro = cur.micro, prev.lr_scale = cur.lr_scale, prev.context = cur.context;
     have_prev = true;
   }
   ir_graph_free(&base.step);

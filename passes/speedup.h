@@ -138,4 +138,13 @@ double sp_num_at(const SpeedupItem *it, SpArgId a, const char *file, int line);
 bool sp_bool_at(const SpeedupItem *it, SpArgId a, const char *file, int line);
 bool sp_choice_is_at(const SpeedupItem *it, SpArgId a, const char *name, const char *file, int line);
 
+/* ---- schedules the front end also needs ---------------------------------------------- */
+
+/* seqlen warmup(from, until, increment) for a program whose context is T:
+ * the context at progress t, and the number of shorter stages before T (the
+ * contexts from, from + increment, ... below T, each for an equal share of
+ * [0, until)). */
+int64_t sp_seqlen_at(const SpeedupItem *it, int64_t T, double t);
+int sp_seqlen_stages(const SpeedupItem *it, int64_t T);
+
 #endif

@@ -133,6 +133,17 @@ void astrt_batch_windows(const astrt_tokens *t, int64_t T, int train, uint64_t s
   }
 }
 
+void astrt_batch_shorten(int32_t *x, int32_t *y, int64_t rows, int64_t T, int64_t L, int64_t pieces) {
+  /* destinations never pass their sources ((r pieces + j) L <= r T + j L), so
+   * moving forward in order never overwrites a piece still to be moved */
+  for (int64_t r = 0; r < rows; r++)
+    for (int64_t j = 0; j < pieces; j++) {
+      int64_t to = (r * pieces + j) * L, from = r * T + j * L;
+      memmove(x + to, x + from, (size_t)L * sizeof *x);
+      memmove(y + to, y + from, (size_t)L * sizeof *y);
+    }
+}
+
 void astrt_normalize(float *x, int64_t n, astrt_norm norm) {
   for (int64_t i = 0; i < n; i++) x[i] = (x[i] * 1.0f + 0.0f - norm.mean) / norm.std;
 }

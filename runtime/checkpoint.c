@@ -54,6 +54,10 @@ uint64_t astrt_program_fingerprint(const astrt_program *p) {
   for (uint32_t i = 0; i < p->nphases; i++) {
     h = fnv(h, &p->phases[i].t_begin, sizeof(double));
     h = fnv(h, &p->phases[i].batch, sizeof(int64_t));
+    if (p->phases[i].context > 0) {  /* only then: older programs keep their fingerprints */
+      h = fnv(h, &p->phases[i].context, sizeof(int64_t));
+      h = fnv(h, &p->phases[i].pieces, sizeof(int64_t));
+    }
   }
   h = fnv(h, &p->batch, sizeof p->batch);
   return h;

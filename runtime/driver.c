@@ -141,6 +141,9 @@ static astrt_status check_phases(const astrt_program *p) {
     if (!ph->step) return corrupt("a phase has no step function");
     if (ph->batch < 1) return corrupt("a phase has a batch size below 1");
     if (ph->work_bytes < 0) return corrupt("a phase has a negative work size");
+    int seq = p->data.kind == ASTRT_DATA_TEXT || p->data.kind == ASTRT_DATA_TOKENS;
+    if (ph->context < 0 || ph->pieces < 1 || (ph->context > 0 && (!seq || ph->context * ph->pieces > p->data.context)))
+      return corrupt("a phase's context does not fit the data's");
     if (!isfinite(ph->t_begin) || (i > 0 && ph->t_begin < p->phases[i - 1].t_begin))
       return corrupt("the phases are not in order of progress");
   }
@@ -898,6 +901,7 @@ static astrt_status train_step(run *r) {
   /* data parallelism: this rank's shard of the global batch is rows [lo, lo + local) */
   int64_t lo = rows * r->rank / r->size, local = rows * (r->rank + 1) / r->size - lo;
   const void *x = r->x;
+  int64_t step_rows = local;  /* the step's rows: its examples, or their pieces */
   if (ph->prefix) {
     if (r->cache_phase != ph) {
       astrt_status st = build_cache(r, ph);
@@ -909,6 +913,10 @@ static astrt_status train_step(run *r) {
   } else if (r->stream) {  /* the windows of samples at.samples + lo ...: global numbers, as dropout's rows */
     gather_windows(r, 1, r->at.samples + lo, local);
     x = r->x;
+    if (ph->context > 0) {  /* seqlen warmup: shorter rows, cut from the same windows */
+      astrt_batch_shorten(r->x, r->y, local, p->data.context, ph->context, ph->pieces);
+      step_rows = local * ph->pieces;
+    }
   } else {
     if (!r->pf || !astrt_prefetch_take(r->pf, r->src_train.split, r->perm, r->at.pos + lo, local, &r->x, &r->y)) {
       astrt_status st = gather(r, &r->src_train, r->perm, r->at.pos + lo, local);
@@ -917,11 +925,12 @@ static astrt_status train_step(run *r) {
     x = r->x;
     if (r->pf) prefetch_next(r, rows);
   }
-  float scalars[ASTRT_NUM_SCALARS] = {(float)lr, (float)(r->step_base + r->at.step + 1), (float)local,
-                                      (float)r->ls.scale, (float)t, (float)lo, (float)local / (float)rows};
+  int64_t per = step_rows / (local > 0 ? local : 1);  /* rows per example */
+  float scalars[ASTRT_NUM_SCALARS] = {(float)lr, (float)(r->step_base + r->at.step + 1), (float)step_rows,
+                                      (float)r->ls.scale, (float)t, (float)(lo * per), (float)local / (float)rows};
   float out[ASTRT_NUM_OUTPUTS] = {0.0f, 0.0f, 0.0f};
   astrt_state_save(p, r->vars, &r->state);  /* nothing without batch-norm statistics */
-  ph->step(r->vars, r->work, x, r->y, local, scalars, out, r->seed);
+  ph->step(r->vars, r->work, x, r->y, step_rows, scalars, out, r->seed);
   if (r->size > 1) {  /* the batch's loss: the shards' weighted sum (a shard of no rows adds nothing) */
     double red[1] = {local > 0 ? (double)out[ASTRT_OUT_LOSS] * (double)local / (double)rows : 0.0};
     astrt_status st = astrt_dist_sum(red, 1);
@@ -930,7 +939,8 @@ static astrt_status train_step(run *r) {
   }
   double t1 = now_seconds();
   r->train_seconds += t1 - t0;
-  if (!isfinite(out[ASTRT_OUT_LOSS])) return nonfinite_loss(r, ph, x, local, rows, scalars, out[ASTRT_OUT_LOSS], lr);
+  if (!isfinite(out[ASTRT_OUT_LOSS]))
+    return nonfinite_loss(r, ph, x, step_rows, rows, scalars, out[ASTRT_OUT_LOSS], lr);
   astrt_status ls = astrt_loss_scale_update(p, &r->ls, out[ASTRT_OUT_OVERFLOW] != 0.0f, r->at.step);
   if (ls) return ls;
   r->epoch_loss += (double)out[ASTRT_OUT_LOSS] * (double)rows;

@@ -163,6 +163,10 @@ int64_t astrt_window_offset(uint64_t seed, int64_t sample, int64_t n, int64_t T)
  * x = ids[off, off + T), y = ids[off + 1, off + T + 1). */
 void astrt_batch_windows(const astrt_tokens *t, int64_t T, int train, uint64_t seed, int64_t first,
                          int64_t rows, int32_t *x, int32_t *y);
+/* Sequence-length warmup: rows windows of T tokens (x and y, [rows, T]) become
+ * rows * pieces windows of L tokens, in place: piece j of window r is its
+ * tokens [j L, (j + 1) L) (pieces = 1 keeps each window's first L). */
+void astrt_batch_shorten(int32_t *x, int32_t *y, int64_t rows, int64_t T, int64_t L, int64_t pieces);
 
 /* ---- batches (batch.c) --------------------------------------------------- */
 

@@ -187,6 +187,8 @@ static LLVMValueRef phase_descs(Cg *cg, const CgAbiTypes *types, LLVMValueRef *f
     v.prefix = ph->prefix.len ? fns[np + i] : LLVMConstPointerNull(cg->ptr);
     v.feature_size = cg_i64(cg, ph->prefix.len ? ph->feature_size : 0);
     v.prefix_work_bytes = cg_i64(cg, ph->prefix.len ? work[np + i] : 0);
+    v.context = cg_i64(cg, ph->context);
+    v.pieces = cg_i64(cg, ph->pieces > 1 ? ph->pieces : 1);
     items[i] = STRUCT_CONST(types->astrt_phase_desc, ASTRT_PHASE_DESC_FIELDS);
   }
   LLVMValueRef g = global_array(cg, types->astrt_phase_desc, items, p->phases.len, "astc_phases");

@@ -527,7 +527,7 @@ LLVMModuleRef cg_build_module_part(const IrProgram *p, LLVMContextRef ctx, const
     snprintf(name, sizeof name, "step_%d", i);
     const IrPhase *ph = &p->phases.data[i];
     cg.diagnose = true;  /* the driver re-runs a step whose loss is not finite to diagnose it */
-    phase_fns[i] = emit_graph(&cg, &ph->step, name, ph->batch, ph->micro, &phase_work[i],
+    phase_fns[i] = emit_graph(&cg, &ph->step, name, ir_phase_rows(ph), ph->micro, &phase_work[i],
                               !bodies || bodies[CG_SLOT_STEP(i)]);
     cg.diagnose = false;
     if (ph->prefix.len) {

@@ -856,6 +856,19 @@ static bool declare_var_checked(Elab *e, const Stmt *s) {
                               "parameters and state cannot depend on 'training'", s->name);
       return false;
     }
+    const IrVar *was = &e->prog->vars.data[var];
+    if (!shape_eq(&was->shape, &t.shape)) {
+      char a[96], b[96];
+      if (e->context > 0)
+        diag_error(s->name_loc, "'%s' is %s at a context of %lld tokens but %s at the program's: parameters and "
+                                "state cannot depend on the context length", full, shape_str(&t.shape, a, sizeof a),
+                   (long long)e->context, shape_str(&was->shape, b, sizeof b));
+      else
+        diag_error(s->name_loc, "'%s' is %s in evaluation but %s in training: parameters and state cannot "
+                                "depend on 'training'", full, shape_str(&t.shape, a, sizeof a),
+                   shape_str(&was->shape, b, sizeof b));
+      return false;
+    }
   } else {
     if (ir_program_find_var(e->prog, full) >= 0) {
       diag_error(s->name_loc, "a variable named '%s' already exists", full);

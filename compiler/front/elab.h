@@ -86,6 +86,7 @@ typedef struct Elab {
   IrGraph *g;              /* the graph being built */
   bool training;           /* training-mode elaboration (dropout, `if training`) */
   bool second_pass;        /* variables and layers exist; look them up */
+  int64_t context;         /* > 0: elaborating again at this context (seqlen warmup) */
   int depth;               /* call depth */
   int dropout_ids;
   IrRole role;

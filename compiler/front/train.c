@@ -800,6 +800,90 @@ static int model_and_loss(Elab *e, Sema *s, const Item *model, ModuleInfo *mm, c
   return ln;
 }
 
+/* The training step's backward and update: gradients of the loss for every
+ * parameter, then the optimizer's updates. */
+static void backward_and_update(IrProgram *p, IrGraph *g, int loss, const Item *model) {
+  bool *wrt = xcalloc((size_t)p->vars.len + 1, sizeof(bool));
+  int *grads = xmalloc(sizeof(int) * (size_t)(p->vars.len + 1));
+  for (int v = 0; v < p->vars.len; v++) wrt[v] = p->vars.data[v].kind == VAR_PARAM;
+  ir_autodiff(p, g, loss, wrt, grads);
+  int trainable = 0;
+  for (int v = 0; v < p->vars.len; v++) trainable += grads[v] >= 0;
+  if (trainable == 0)
+    diag_error(model->name_loc, "model '%s' has no parameter that influences the loss; there is nothing to train",
+               model->name);
+  ir_lower_optimizer(p, g, grads);
+  free(wrt);
+  free(grads);
+}
+
+/* Sequence-length warmup (the seqlen pass): the training step elaborated
+ * again at each shorter context the schedule reaches, over the same
+ * variables. The model must name its context (i32[B, T]) for its shapes to
+ * follow it. */
+static void context_steps(Elab *e, Sema *s, const Item *model, ModuleInfo *mm, const Entry *loss) {
+  IrProgram *p = e->prog;
+  const SpeedupItem *it = sp_item(p->speedup, TECH_SEQLEN);
+  if (!it) return;
+  DataSpec *d = &p->data;
+  if (d->target != TARGET_SEQUENCE) {
+    diag_error(it->loc, "seqlen warmup shortens sequences, but data '%s' is not a sequence data set; it needs "
+                        "text(...) or tokens(...) data", d->name);
+    diag_note(d->loc, "data '%s' is defined here", d->name);
+    return;
+  }
+  const TypeExpr *t = model->params[0].type;
+  const Expr *dim = t->dims.items[1].value;
+  if (dim->kind != EX_NAME || scope_lookup(mm, dim->str)) {
+    diag_error(it->loc, "seqlen warmup specialises model '%s' to shorter contexts, but the model fixes its "
+                        "context at %lld tokens; write its input as i32[B, T] and use T wherever the model depends "
+                        "on the context (arange(T) for the positions)", model->name, (long long)d->context);
+    diag_note(t->loc, "the model's input is declared here");
+    return;
+  }
+  int64_t T = d->context, from = (int64_t)sp_num(it, ARG_SEQLEN_FROM);
+  if (from >= T) {
+    const SpArg *a = sp_arg(it, ARG_SEQLEN_FROM);
+    diag_error(a->given ? a->loc : it->loc, "seqlen warmup: from must be below the context of data '%s' (%lld), "
+                                            "but it is %lld", d->name, (long long)T, (long long)from);
+    return;
+  }
+  DataSpec saved = *d;
+  Type in = p->input_type, label = p->label_type, out = p->output_type;
+  int stages = sp_seqlen_stages(it, T);
+  double until = sp_num(it, ARG_SEQLEN_UNTIL);
+  for (int k = 0; k < stages; k++) {
+    int64_t L = sp_seqlen_at(it, T, until * ((double)k + 0.5) / (double)stages);
+    bool have = L >= T;
+    for (int i = 0; i < p->context_steps.len && !have; i++) have = p->context_steps.data[i].context == L;
+    if (have) continue;
+    IrContextStep cs = {L, {0}};
+    d->context = L;
+    d->x_shape = SHAPE(L);
+    d->target_size = L;
+    e->g = &cs.step;
+    e->training = true;
+    e->second_pass = true;
+    e->context = L;
+    e->dropout_ids = 0;
+    e->seq_graph = NULL;  /* the layer calls are checked against training's afresh */
+    int errors = diag_error_count(), o, y;
+    int l = model_and_loss(e, s, model, mm, loss, &o, &y);
+    if (l >= 0 && elab_eval_layers_done(e) && diag_error_count() == errors)
+      backward_and_update(p, &cs.step, l, model);
+    if (diag_error_count() > errors) {
+      diag_note(it->loc, "while specialising model '%s' to a context of %lld tokens for seqlen warmup", model->name,
+                (long long)L);
+      ir_graph_free(&cs.step);
+      break;
+    }
+    vec_push(&p->context_steps, cs);
+  }
+  e->context = 0;
+  *d = saved;
+  p->input_type = in, p->label_type = label, p->output_type = out;
+}
+
 static const Item *find_item(ModuleInfo *m, ItemKind kind, const char *what, bool required) {
   const Item *found = NULL;
   for (int i = 0; i < m->ast->nitems; i++) {
@@ -920,21 +1004,7 @@ IrProgram *sema_program(Sema *s) {
   /* training mode: forward + loss, backward, update */
   int out = -1, y = -1, loss = -1;
   if (ok) loss = model_and_loss(&e, s, model, main, te.loss, &out, &y);
-  if (loss >= 0 && diag_error_count() == 0) {
-    bool *wrt = xcalloc((size_t)p->vars.len + 1, sizeof(bool));
-    int *grads = xmalloc(sizeof(int) * (size_t)(p->vars.len + 1));
-    for (int v = 0; v < p->vars.len; v++) wrt[v] = p->vars.data[v].kind == VAR_PARAM;
-    ir_autodiff(p, &ph.step, loss, wrt, grads);
-    int trainable = 0;
-    for (int v = 0; v < p->vars.len; v++) trainable += grads[v] >= 0;
-    if (trainable == 0) {
-      diag_error(model->name_loc, "model '%s' has no parameter that influences the loss; there is nothing "
-                                  "to train", model->name);
-    }
-    ir_lower_optimizer(p, &ph.step, grads);
-    free(wrt);
-    free(grads);
-  }
+  if (loss >= 0 && diag_error_count() == 0) backward_and_update(p, &ph.step, loss, model);
   /* evaluation mode: forward + loss + accuracy */
   if (loss >= 0 && diag_error_count() == 0) {
     e.g = &p->eval;
@@ -976,6 +1046,7 @@ IrProgram *sema_program(Sema *s) {
     }
   }
   if (diag_error_count() == 0 && sp && !s->opt->no_speedup) speedup_validate(&e, sp, p);
+  if (diag_error_count() == 0 && p->speedup) context_steps(&e, s, model, main, te.loss);
   elab_frame_free(&top);
   arena_free(e.arena);
   if (diag_error_count()) {

@@ -144,9 +144,13 @@ void ir_program_free(IrProgram *p) {
     ir_graph_free(&p->phases.data[i].prefix);
   }
   vec_free(&p->phases);
+  for (int i = 0; i < p->context_steps.len; i++) ir_graph_free(&p->context_steps.data[i].step);
+  vec_free(&p->context_steps);
   arena_free(p->arena);
   free(p);
 }
+
+int64_t ir_phase_rows(const IrPhase *ph) { return ph->batch * (ph->pieces > 1 ? ph->pieces : 1); }
 
 bool ir_phase_frozen(const IrPhase *ph, int v) {
   return ph->frozen && v >= 0 && v < ph->nfrozen_vars && ph->frozen[v];

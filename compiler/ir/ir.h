@@ -239,7 +239,23 @@ typedef struct IrPhase {
   IrGraph prefix;
   int64_t feature_size;          /* elements per example, > 0 when reused */
   const char *prefix_layers;     /* the frozen layers it covers, for reports */
+  /* sequence-length warmup: the tokens per example of this phase's step (0:
+   * the program's context, data.context) and the rows each example becomes
+   * (keep: tokens cuts an example of T tokens into T / context rows; 0 or 1:
+   * one row) */
+  int64_t context;
+  int64_t pieces;
 } IrPhase;
+
+/* The rows of a phase's step: its batch, times the pieces of each example. */
+int64_t ir_phase_rows(const IrPhase *ph);
+
+/* A training step elaborated at a shorter context (for seqlen warmup): the
+ * same variables, the model's shapes at `context` tokens per example. */
+typedef struct IrContextStep {
+  int64_t context;
+  IrGraph step;
+} IrContextStep;
 
 /* Whether variable v is frozen in phase ph. */
 bool ir_phase_frozen(const IrPhase *ph, int v);
@@ -271,6 +287,7 @@ typedef struct IrProgram {
   IrGraph predict;               /* eval-mode forward, output written out      */
   struct SpeedupSpec *speedup;   /* the validated speedup block, or NULL      */
   VEC(IrPhase) phases;
+  VEC(IrContextStep) context_steps; /* the front end's, for the seqlen pass */
 } IrProgram;
 
 IrProgram *ir_program_new(void);

@@ -172,6 +172,8 @@ const char *ir_phase_title(const IrProgram *p, int i, char *buf, size_t cap) {
   StrBuf sb = {0};
   sb_printf(&sb, "phase %d: t in [%g, %g), batch %" PRId64, i, ph->t_begin, ph->t_end, ph->batch);
   if (ph->micro) sb_printf(&sb, " in micro-batches of %" PRId64, ph->micro);
+  if (ph->context > 0) sb_printf(&sb, ", context %" PRId64, ph->context);
+  if (ph->pieces > 1) sb_printf(&sb, " (%" PRId64 " rows per example)", ph->pieces);
   if (ph->lr_scale != 1) sb_printf(&sb, ", lr x%g", ph->lr_scale);
   if (ph->precision != DT_F32) sb_printf(&sb, ", %s storage", dtype_name(ph->precision));
   bool any = false;
@@ -218,7 +220,7 @@ void ir_print_dot(FILE *out, const IrProgram *p, const IrGraph *g, const char *t
 IrPrintOptions ir_phase_print_options(const IrProgram *p, int i, const IrPrintOptions *opt) {
   IrPrintOptions po = opt ? *opt : (IrPrintOptions){.locations = true};
   const IrPhase *ph = &p->phases.data[i];
-  if (po.batch <= 0) po.batch = ph->micro > 0 ? ph->micro : ph->batch;
+  if (po.batch <= 0) po.batch = ph->micro > 0 ? ph->micro : ir_phase_rows(ph);
   return po;
 }
 

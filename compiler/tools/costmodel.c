@@ -111,9 +111,9 @@ static void phase_cost(const IrProgram *p, int k, const Machine *m, const CgOpti
   pc->steps = total_samples > 0 ? (int64_t)ceil(samples / (double)ph->batch - 1e-9) : 0;
   pc->trainable = ir_trainable_params(p, g);
   int boundary = ph->micro > 0 ? cg_micro_boundary(g) : -1;
-  int64_t rows = boundary >= 0 ? ph->micro : ph->batch;
+  int64_t all = ir_phase_rows(ph), rows = boundary >= 0 ? ph->micro : all;
   /* a micro-batched step: full micro-batches, then the remainder */
-  int64_t full = boundary >= 0 ? ph->batch / ph->micro : 1, rest = boundary >= 0 ? ph->batch % ph->micro : 0;
+  int64_t full = boundary >= 0 ? all / ph->micro : 1, rest = boundary >= 0 ? all % ph->micro : 0;
   BufPlan plan;
   cg_plan_graph_with(p, g, rows, opt, &plan);
   pc->work_bytes = (double)plan.work_bytes;
@@ -137,6 +137,7 @@ static void phase_cost(const IrProgram *p, int k, const Machine *m, const CgOpti
   }
   /* gathering the batch: the example read as bytes and written as floats */
   double example = (double)shape_numel(&p->input_type.shape, 1);
+  if (ph->context > 0 && ph->pieces <= 1) example = (double)ph->context;  /* windows truncated to the context */
   pc->step_seconds += (double)ph->batch * example * 5 / (m->bandwidth_gbs * 1e9) + STEP_SECONDS;
   pc->saved_bytes = saved_bytes(g, rows);
   pc->opt_bytes = optimizer_bytes(p, g);

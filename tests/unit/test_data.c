@@ -1598,6 +1598,26 @@ START_TEST(test_seq_windows) {
 }
 END_TEST
 
+/* sequence-length warmup: windows cut in place into shorter rows, each
+ * piece's targets the next tokens of its own inputs */
+START_TEST(test_batch_shorten) {
+  enum { T = 8, R = 3 };
+  int32_t x[R * T], y[R * T];
+  for (int i = 0; i < R * T; i++) x[i] = 100 * (i / T) + i % T, y[i] = x[i] + 1;
+  astrt_batch_shorten(x, y, R, T, 3, 2);  /* 2 pieces of 3 per window: tokens 0..2, 3..5 */
+  for (int r = 0; r < R; r++)
+    for (int j = 0; j < 2; j++)
+      for (int k = 0; k < 3; k++) {
+        ck_assert_int_eq(x[(r * 2 + j) * 3 + k], 100 * r + j * 3 + k);
+        ck_assert_int_eq(y[(r * 2 + j) * 3 + k], 100 * r + j * 3 + k + 1);
+      }
+  for (int i = 0; i < R * T; i++) x[i] = 100 * (i / T) + i % T, y[i] = x[i] + 1;
+  astrt_batch_shorten(x, y, R, T, 5, 1);  /* truncated: each window's first 5 */
+  for (int r = 0; r < R; r++)
+    for (int k = 0; k < 5; k++) ck_assert(x[r * 5 + k] == 100 * r + k && y[r * 5 + k] == 100 * r + k + 1);
+}
+END_TEST
+
 /* ---- real-valued targets ---------------------------------------------------------- */
 
 START_TEST(test_csv_real_targets) {
@@ -1849,6 +1869,7 @@ static Suite *hooks_suite(void) {
   tcase_add_checked_fixture(tc, fx_setup, fx_teardown);
 #ifdef ASTRT_TEST_HOOKS
   tcase_add_test(tc, test_text_corpus_missing);
+  tcase_add_test(tc, test_batch_shorten);
 #endif
   suite_add_tcase(s, tc);
   return s;

@@ -30,7 +30,7 @@
 
 /* Changes with every change to this file's rows; astrt_train refuses a
  * descriptor of another version. */
-#define ASTRT_ABI_VERSION 8
+#define ASTRT_ABI_VERSION 9
 #define ASTRT_DESC_MAX_RANK 6
 
 /* a shape, dimensions past the rank 0 */
@@ -173,7 +173,9 @@ typedef enum astrt_goal { ASTRT_GOALS(ASTRT_ABI_ENUMERATOR) } astrt_goal;
   F(const char *, why, ptr)      /* what changes at its start ("" for the first) */             \
   F(astrt_step_fn, prefix, ptr)  /* the reused prefix, or NULL */                               \
   F(int64_t, feature_size, i64)                                                                 \
-  F(int64_t, prefix_work_bytes, i64)
+  F(int64_t, prefix_work_bytes, i64)                                                            \
+  F(int64_t, context, i64)       /* > 0: tokens per example in this phase (seqlen warmup) */    \
+  F(int64_t, pieces, i64)        /* rows each example becomes (its windows cut, >= 1) */
 
 /* One node of a compiled step, for diagnosis messages. */
 #define ASTRT_NODE_DESC_FIELDS(F)                                                               \
