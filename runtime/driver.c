@@ -413,6 +413,9 @@ static astrt_status check_memory(const run *r, int ext, int loaded) {
     if (p->vars[i].kind == ASTRT_VAR_STATE) other += (double)p->vars[i].numel * 4;
   other += (double)r->n_train * 8 * !r->stream + (r->o.resume ? 2 * vars : 0);  /* data order; reading a checkpoint */
   double need = loaded ? (double)work + batches + cache + other : vars + (double)work + batches;
+  /* under ulimit -v, OpenBLAS's buffers must fit too (memcheck.c) */
+  astrt_status st = astrt_address_space_check(need, r->threads, model_name(p));
+  if (st) return st;
   if (need <= (double)avail) return ASTRT_OK;
   char t[8][32];
   double v[8] = {need, vars, (double)work, batches, data, cache, other, (double)avail};
@@ -1610,6 +1613,13 @@ static void print_summary(const run *rn, const astrt_result *r) {
   fflush(stdout);
 }
 
+/* The exit status of astrt_main. Under ulimit -v, the process ends here
+ * (astrt_exit): exit() could wait forever for an OpenBLAS thread that failed
+ * to reserve its buffer. An MPI job returns, to finalize MPI. */
+static int finish(int status) {
+  return astrt_dist_size() > 1 ? status : astrt_exit(status);
+}
+
 int astrt_exe_main(int argc, char **argv, const astrt_program *p) {
   astrt_blas_reexec_if_needed(argv);
   return astrt_main(argc, argv, p);
@@ -1620,13 +1630,13 @@ int astrt_main(int argc, char **argv, const astrt_program *p) {
   astrt_options o;
   astrt_options_default(&o);
   int rc = astrt_parse_options(argc, argv, 1, &o);
-  if (rc != 0) return rc > 0 ? 0 : 2;
+  if (rc != 0) return finish(rc > 0 ? 0 : 2);
   astrt_result r;
   astrt_status st = train(p, &o, &r, 1, NULL);  /* prints the summary (and --sample's text) */
   int rank = astrt_dist_rank();  /* in an MPI job, rank 0 speaks for all (errors are agreed on) */
   if (st) {
     if (rank == 0) fprintf(stderr, "%s: error: %s\n", prog, astrt_last_error());
-    return 1;
+    return finish(1);
   }
-  return 0;
+  return finish(0);
 }

@@ -74,4 +74,19 @@ void astrt_fmt_bytes(double bytes, char *buf, size_t cap);
  * memory, but only M is available (<why>); <fix>". */
 astrt_status astrt_mem_check(int64_t bytes, const char *what, const char *fix);
 
+/* Whether an address-space limit (RLIMIT_AS, ulimit -v) is set. */
+int astrt_address_space_limited(void);
+/* Under an address-space limit: ASTRT_ERR_NOMEM, with the numbers and what
+ * to do, unless it leaves room for `need` bytes and for the address space
+ * OpenBLAS reserves for each of `threads` threads that call it (128 MiB;
+ * OpenBLAS 0.3.21 retries a failed reservation forever, so a run that
+ * started without it would hang in its first matrix product). `who` names
+ * the model. */
+astrt_status astrt_address_space_check(double need, int threads, const char *who);
+/* The end of a process whose main() is astrt_main: returns `status`, except
+ * under an address-space limit, where it flushes stdio and calls _exit: an
+ * OpenBLAS thread that could not reserve its buffer spins forever, and
+ * exit() would wait for it in OpenBLAS's destructor (docs/robustness.md). */
+int astrt_exit(int status);
+
 #endif
