@@ -994,6 +994,48 @@ static astrt_status checkpoint(run *r) {
   return astrt_dist_agree(st);
 }
 
+/* Where the run stands after `steps` steps (a function of the schedule and
+ * the training set's size alone); 0 if its budget ends before. */
+static int cursor_after(const run *r, int64_t steps, cursor *out) {
+  cursor c = {0, 0, 0, 0};
+  const astrt_phase_desc *ph;
+  while (c.step < steps && !budget_done(r, &c)) {
+    cursor whole = c;
+    if (skip_epoch(r, &whole) && whole.step <= steps) c = whole;
+    else advance(r, &c, next_rows(r, &c, &ph));
+  }
+  *out = c;
+  return c.step == steps;
+}
+
+/* A checkpoint's position must be where this run is after its steps: step,
+ * epoch, position and samples agree with each other and with the schedule
+ * (astrt_checkpoint_restore skips one that does not, as a corrupt one). A
+ * checkpoint of another budget is left to resume()'s clearer message. */
+static astrt_status ckpt_consistent(void *ctx, const astrt_ckpt_state *s, const char *path) {
+  const run *r = ctx;
+  if (s->total_samples != r->total_samples) return ASTRT_OK;
+  cursor c;
+  if (s->step < 0 || s->epoch < 0 || s->pos < 0 || s->samples < 0 || s->metrics_bytes < 0 || s->evals < 0 ||
+      s->epoch_rows < 0 || s->threads < 1 || s->ranks < 1 || !(s->loss_scale > 0))
+    return astrt_fail(ASTRT_ERR_FORMAT, "%s is inconsistent: its metadata holds an impossible value (step %lld, "
+                      "epoch %lld, position %lld, samples %lld, metrics length %lld, evaluations %lld, threads %lld, "
+                      "processes %lld, loss scale %g)", path, (long long)s->step, (long long)s->epoch,
+                      (long long)s->pos, (long long)s->samples, (long long)s->metrics_bytes, (long long)s->evals,
+                      (long long)s->threads, (long long)s->ranks, s->loss_scale);
+  if (!cursor_after(r, s->step, &c))
+    return astrt_fail(ASTRT_ERR_FORMAT, "%s is inconsistent: it says %lld steps were done, but this run's budget "
+                      "ends after %lld", path, (long long)s->step, (long long)c.step);
+  if (c.epoch != s->epoch || c.pos != s->pos || c.samples != s->samples)
+    return astrt_fail(ASTRT_ERR_FORMAT, "%s is inconsistent: after %lld steps this run has %lld complete epochs, is "
+                      "at example %lld of %lld and has seen %lld samples, but the checkpoint says %lld complete "
+                      "epochs, example %lld, %lld samples (its metadata was edited or damaged, or the training set "
+                      "changed size)", path,
+                      (long long)s->step, (long long)c.epoch, (long long)c.pos, (long long)r->n_train,
+                      (long long)c.samples, (long long)s->epoch, (long long)s->pos, (long long)s->samples);
+  return ASTRT_OK;
+}
+
 /* --resume: the newest usable checkpoint replaces the fresh variables and
  * the run's position; the metrics file is cut back to what it held then. */
 static astrt_status resume(run *r) {
@@ -1007,7 +1049,7 @@ static astrt_status resume(run *r) {
       fprintf(stderr, "note: no checkpoint in %s yet; starting from the beginning\n", r->o.checkpoint_dir);
     if (have)
       st = astrt_checkpoint_restore(r->o.checkpoint_dir, r->p, r->vars, r->p->var_bytes, &s, r->resumed_from,
-                                    sizeof r->resumed_from);
+                                    sizeof r->resumed_from, ckpt_consistent, r);
   }
   if ((st = astrt_dist_agree(st))) return st;
   if (r->size > 1 && ((st = astrt_dist_bcast(&have, sizeof have, 0)) ||
@@ -1204,6 +1246,16 @@ static void print_header(const run *r) {
   if (r->o.init_path && *r->o.init_path)
     fprintf(stderr, "  initialised from %s: %lld of %u variable%s\n", r->o.init_path,
             (long long)r->init_loaded, p->nvars, p->nvars == 1 ? "" : "s");
+  if (r->resumed_from[0]) {
+    char where[96];
+    if (r->at.pos > 0)
+      snprintf(where, sizeof where, "epoch %lld at example %lld of %lld", (long long)r->at.epoch + 1,
+               (long long)r->at.pos, (long long)r->n_train);
+    else
+      snprintf(where, sizeof where, "the end of epoch %lld", (long long)r->at.epoch);
+    fprintf(stderr, "  resumed from %s: step %lld of %lld, %s, %.1f%% of training done\n", r->resumed_from,
+            (long long)r->resumed_step, (long long)r->plan.step, where, 100.0 * progress_at(r, &r->at));
+  }
   print_phases(r);
   fflush(stderr);
 }
