@@ -207,8 +207,9 @@ static void emit_effect(Cg *cg, int node) {
     LLVMValueRef idx = cg_i64(cg, n->ia[0]);
     LLVMValueRef at = LLVMBuildInBoundsGEP2(cg->b, cg->f32, cg->a_outputs, &idx, 1, "");
     LLVMValueRef v = scalar_value(cg, n->in[0]);
-    if (cg->in_micro) /* the step's value is the rows-weighted sum over micro-batches */
-      v = LLVMBuildFAdd(cg->b, cg_load_f32(cg, at), LLVMBuildFMul(cg->b, cg->micro_weight, v, ""), "");
+    if (cg->in_micro) /* the step's loss is the rows-weighted sum over micro-batches, its count the sum */
+      v = LLVMBuildFAdd(cg->b, cg_load_f32(cg, at),
+                        n->ia[0] == OUT_CORRECT ? v : LLVMBuildFMul(cg->b, cg->micro_weight, v, ""), "");
     cg_store_f32(cg, v, at);
     break;
   }

@@ -724,6 +724,21 @@ static int model_input(Elab *e, const Item *model, const DataSpec *d, Type *out)
 }
 
 /* Elaborates model + loss into e->g; returns the loss node (or -1). */
+/* Whether the model's output is class scores (one per class, or per token
+ * of the vocabulary at each position of a sequence), which `correct` counts. */
+static bool outputs_classes(const IrProgram *p, const Type *ot) {
+  return (p->data.target == TARGET_CLASS && ot->shape.rank == 2 && ot->shape.d[1] == p->data.classes) ||
+         p->data.target == TARGET_SEQUENCE;
+}
+
+/* output `correct`: rows (positions, for sequences) whose top score is the
+ * label — the evaluation's accuracy and the training step's count */
+static void output_correct(Elab *e, int out, int y, Loc loc) {
+  int c = elab_node(e, IR_CORRECT, 2, (int[]){out, y}, NULL, NULL, NULL, loc);
+  int64_t oa[IR_MAX_IA] = {OUT_CORRECT};
+  elab_node(e, IR_OUTPUT, 1, &c, oa, NULL, NULL, loc);
+}
+
 static int model_and_loss(Elab *e, Sema *s, const Item *model, ModuleInfo *mm, const Entry *loss,
                           int *out_node, int *label_node) {
   Type xt;
@@ -807,6 +822,8 @@ static int model_and_loss(Elab *e, Sema *s, const Item *model, ModuleInfo *mm, c
   }
   int64_t oa[IR_MAX_IA] = {OUT_LOSS};
   elab_node(e, IR_OUTPUT, 1, &ln, oa, NULL, NULL, loss->value->loc);
+  /* the training step counts its correct rows too (astrt_step_result.correct) */
+  if (e->training && outputs_classes(e->prog, &e->g->nodes[out.node].type)) output_correct(e, out.node, y, model->loc);
   return ln;
 }
 
@@ -1102,13 +1119,9 @@ IrProgram *sema_program(Sema *s) {
       ir_dce(&p->predict);
       /* accuracy: rows (or positions, for sequences) whose top score is the label */
       const Type *ot = &p->eval.nodes[eout].type;
-      bool classes = (p->data.target == TARGET_CLASS && ot->shape.rank == 2 && ot->shape.d[1] == p->data.classes) ||
-                     p->data.target == TARGET_SEQUENCE;
-      if (classes) {
+      if (outputs_classes(p, ot)) {
         e.role = ROLE_EVAL;
-        int c = elab_node(&e, IR_CORRECT, 2, (int[]){eout, ey}, NULL, NULL, NULL, model->loc);
-        int64_t oa[IR_MAX_IA] = {OUT_CORRECT};
-        elab_node(&e, IR_OUTPUT, 1, &c, oa, NULL, NULL, model->loc);
+        output_correct(&e, eout, ey, model->loc);
       } else if (p->goal == GOAL_ACCURACY) {
         char ts[128];
         if (p->data.target == TARGET_REAL)

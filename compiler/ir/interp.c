@@ -502,7 +502,8 @@ static bool run_node(Interp *in, const IrGraph *g, int i) {
     case IR_STORE_FEATURES:
       break;
     case IR_OUTPUT:
-      if (in->in_micro) in->outputs[n->ia[0]] += in->micro_weight * in->vals[n->in[0]][0];
+      if (in->in_micro)  /* the loss is the rows-weighted sum over micro-batches, the count the sum */
+        in->outputs[n->ia[0]] += (n->ia[0] == OUT_CORRECT ? 1 : in->micro_weight) * in->vals[n->in[0]][0];
       else in->outputs[n->ia[0]] = in->vals[n->in[0]][0];
       break;
     case IR_ASSIGN: {

@@ -123,7 +123,10 @@ int64_t astrt_model_batch_at(const astrt_model *m, double t);
 /* What one training step did. */
 typedef struct astrt_step_result {
   float loss;                /* mean loss of the batch */
-  int64_t correct;           /* rows whose largest output is at the label */
+  int64_t correct;           /* rows (positions, for a sequence) whose largest
+                                output in the step's forward pass (training
+                                mode: with dropout, before the update) is at
+                                the label; 0 for real-valued targets */
   int skipped;               /* 1: fp16 loss scaling found non-finite gradients;
                                 the update was skipped and the scale halved */
 } astrt_step_result;
