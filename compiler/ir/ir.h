@@ -318,11 +318,14 @@ typedef struct IrPrintOptions {
 void ir_print_graph(FILE *out, const IrProgram *p, const IrGraph *g,
                     const char *title, const IrPrintOptions *opt);
 void ir_print_program(FILE *out, const IrProgram *p, const IrPrintOptions *opt);
-/* Graphviz DOT of one graph: a box per node, coloured by role. */
-void ir_print_dot(FILE *out, const IrProgram *p, const IrGraph *g, const char *title);
+/* Graphviz DOT of one graph: a box per node, coloured by role, with a
+ * legend; nodes of layers frozen in phase `phase` (an index; -1 for none,
+ * as for the evaluation graph) have dashed borders. */
+void ir_print_dot(FILE *out, const IrProgram *p, const IrGraph *g, const char *title, int phase);
 /* Print options for phase i: B shown as the phase's batch (or micro-batch). */
 IrPrintOptions ir_phase_print_options(const IrProgram *p, int i, const IrPrintOptions *opt);
-/* One line describing phase i's settings. */
+/* One line describing phase i's settings, titled "phase <i + 1>": phases are
+ * numbered from 1 wherever a user sees them. */
 const char *ir_phase_title(const IrProgram *p, int i, char *buf, size_t cap);
 void ir_print_node(FILE *out, const IrProgram *p, const IrGraph *g, int i,
                    const IrPrintOptions *opt);

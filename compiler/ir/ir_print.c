@@ -170,11 +170,12 @@ static void print_vars(FILE *out, const IrProgram *p) {
   }
 }
 
-/* "phase 1: t in [0.5, 1), batch 128, frozen: dense_1" */
+/* "phase 2: t in [0.5, 1), batch 128, frozen: dense_1" for p->phases.data[1]:
+ * phases are numbered from 1, as the compiled program numbers them */
 const char *ir_phase_title(const IrProgram *p, int i, char *buf, size_t cap) {
   const IrPhase *ph = &p->phases.data[i];
   StrBuf sb = {0};
-  sb_printf(&sb, "phase %d: t in [%g, %g), batch %" PRId64, i, ph->t_begin, ph->t_end, ph->batch);
+  sb_printf(&sb, "phase %d: t in [%g, %g), batch %" PRId64, i + 1, ph->t_begin, ph->t_end, ph->batch);
   if (ph->micro) sb_printf(&sb, " in micro-batches of %" PRId64, ph->micro);
   if (ph->context > 0) sb_printf(&sb, ", context %" PRId64, ph->context);
   if (ph->pieces > 1) sb_printf(&sb, " (%" PRId64 " rows per example)", ph->pieces);
@@ -195,29 +196,81 @@ const char *ir_phase_title(const IrProgram *p, int i, char *buf, size_t cap) {
   return buf;
 }
 
-void ir_print_dot(FILE *out, const IrProgram *p, const IrGraph *g, const char *title) {
-  static const char *colors[] = {"#dbe9f6", "#fde9c9", "#f8d0d0", "#d5efd5", "#e8e8e8"};
-  fprintf(out, "digraph astc {\n  label=\"%s\";\n  labelloc=t;\n  node [shape=box, style=filled, "
-               "fontname=\"monospace\", fontsize=10];\n", title);
+/* whether layer l is frozen in phase ph (no parameter of it is updated) */
+static bool layer_frozen(const IrProgram *p, const IrPhase *ph, int l) {
+  for (int v = 0; ph && v < ph->nfrozen_vars && v < p->vars.len; v++)
+    if (ph->frozen[v] && p->vars.data[v].layer == l) return true;
+  return false;
+}
+
+static const char *dot_colors[] = {"#dbe9f6", "#fde9c9", "#f8d0d0", "#d5efd5", "#e8e8e8"};
+
+static void dot_escaped(FILE *out, const char *s) {
+  for (const char *c = s; *c; c++) {
+    if (*c == '"' || *c == '\\') fputc('\\', out);
+    fputc(*c, out);
+  }
+}
+
+/* the nodes of g as boxes named <id><index>, and their edges; nodes of
+ * frozen layers (all of them with all_frozen) dashed */
+static void dot_nodes(FILE *out, const IrProgram *p, const IrGraph *g, const IrPhase *ph, const char *id,
+                      bool all_frozen, const char *indent) {
   for (int i = 0; i < g->len; i++) {
     const IrNode *n = &g->nodes[i];
     char ts[128];
     StrBuf sb = {0};
     format_node(&sb, p, n);
     /* the operand list is drawn as edges; keep the op and its attributes */
-    const char *label = sb.data;
     if (ir_ops[n->op].cls != EFFECT) type_str(&n->type, ts, sizeof ts);
     else ts[0] = 0;
-    fprintf(out, "  n%d [label=\"%%%d ", i, i);
-    for (const char *c = label; *c; c++) {
-      if (*c == '"' || *c == '\\') fputc('\\', out);
-      fputc(*c, out);
-    }
-    fprintf(out, "\\n%s%s%s\", fillcolor=\"%s\"];\n", ts, n->layer >= 0 ? "  " : "",
-            n->layer >= 0 ? p->layers.data[n->layer].name : "", colors[n->role]);
+    bool frozen = all_frozen || (n->layer >= 0 && layer_frozen(p, ph, n->layer));
+    fprintf(out, "%s%s%d [label=\"%%%d ", indent, id, i, i);
+    dot_escaped(out, sb.data);
+    fprintf(out, "\\n%s%s%s%s\", fillcolor=\"%s\"%s];\n", ts, n->layer >= 0 ? "  " : "",
+            n->layer >= 0 ? p->layers.data[n->layer].name : "", frozen && n->layer >= 0 ? " (frozen)" : "",
+            dot_colors[n->role], frozen ? ", style=\"filled,dashed\"" : "");
     sb_free(&sb);
-    for (int k = 0; k < n->nin; k++) fprintf(out, "  n%d -> n%d;\n", n->in[k], i);
+    for (int k = 0; k < n->nin; k++) fprintf(out, "%s%s%d -> %s%d;\n", indent, id, n->in[k], id, i);
   }
+}
+
+void ir_print_dot(FILE *out, const IrProgram *p, const IrGraph *g, const char *title, int phase) {
+  const IrPhase *ph = phase >= 0 && phase < p->phases.len ? &p->phases.data[phase] : NULL;
+  const IrGraph *pre = ph && ph->prefix.len ? &ph->prefix : NULL;
+  fprintf(out, "digraph astc {\n  label=\"");
+  dot_escaped(out, title);
+  fprintf(out, "\";\n  labelloc=t;\n  node [shape=box, style=filled, fontname=\"monospace\", fontsize=10];\n");
+  /* the legend: what the colours and a dashed border mean */
+  bool used[5] = {false}, any_frozen = pre != NULL;
+  for (int i = 0; i < g->len; i++) {
+    if (g->nodes[i].role >= 0 && g->nodes[i].role < 5) used[g->nodes[i].role] = true;
+    if (g->nodes[i].layer >= 0 && layer_frozen(p, ph, g->nodes[i].layer)) any_frozen = true;
+  }
+  for (int i = 0; pre && i < pre->len; i++)
+    if (pre->nodes[i].role >= 0 && pre->nodes[i].role < 5) used[pre->nodes[i].role] = true;
+  fprintf(out, "  subgraph cluster_legend {\n    label=\"legend\";\n    fontsize=10;\n");
+  int prev = -1;
+  for (int r = 0; r < 5; r++) {
+    if (!used[r]) continue;
+    fprintf(out, "    legend_%d [label=\"%s\", fillcolor=\"%s\"];\n", r, ir_role_name((IrRole)r), dot_colors[r]);
+    if (prev >= 0) fprintf(out, "    legend_%d -> legend_%d [style=invis];\n", prev, r);
+    prev = r;
+  }
+  if (any_frozen) {
+    fprintf(out, "    legend_frozen [label=\"frozen layer\\n(not updated)\", style=\"filled,dashed\", "
+                 "fillcolor=\"white\"];\n");
+    if (prev >= 0) fprintf(out, "    legend_%d -> legend_frozen [style=invis];\n", prev);
+  }
+  fprintf(out, "  }\n");
+  if (pre) {  /* a reused frozen prefix: its own graph, run once per example */
+    fprintf(out, "  subgraph cluster_prefix {\n    label=\"frozen prefix (%s): computed once per example, its "
+                 "outputs reused by the step\";\n    fontsize=10;\n    style=dashed;\n",
+            ph->prefix_layers ? ph->prefix_layers : "");
+    dot_nodes(out, p, pre, ph, "p", true, "    ");
+    fprintf(out, "  }\n");
+  }
+  dot_nodes(out, p, g, ph, "n", false, "  ");
   fprintf(out, "}\n");
 }
 
@@ -267,7 +320,7 @@ void ir_print_program(FILE *out, const IrProgram *p, const IrPrintOptions *opt) 
     IrPrintOptions po = ir_phase_print_options(p, i, opt);
     if (p->phases.data[i].prefix.len) {
       char pre[1200];
-      snprintf(pre, sizeof pre, "prefix  # phase %d: computed once per example, reused (%s)", i,
+      snprintf(pre, sizeof pre, "prefix  # phase %d: computed once per example, reused (%s)", i + 1,
                p->phases.data[i].prefix_layers);
       ir_print_graph(out, p, &p->phases.data[i].prefix, pre, &po);
       fputc('\n', out);

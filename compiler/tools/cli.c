@@ -235,11 +235,13 @@ typedef struct ShowCtx {
   int phase;             /* -1: all */
   const char *graph;     /* step, eval or all */
   bool printed, bad;
+  bool dot_noted;        /* said which phase --format=dot draws */
 } ShowCtx;
 
 static void show_program(ShowCtx *s, const IrProgram *p, const char *when) {
-  if (s->phase >= p->phases.len) {
-    fprintf(stderr, "astc show: there is no phase %d (the program has %d)\n", s->phase, p->phases.len);
+  if (s->phase >= p->phases.len) {  /* phases are numbered from 1 (s->phase is an index) */
+    fprintf(stderr, "astc show: there is no phase %d: the program has %d phase%s, numbered 1 to %d\n", s->phase + 1,
+            p->phases.len, p->phases.len == 1 ? "" : "s", p->phases.len);
     s->bad = true;
     return;
   }
@@ -247,9 +249,24 @@ static void show_program(ShowCtx *s, const IrProgram *p, const char *when) {
   if (s->dot) {
     int ph = s->phase >= 0 ? s->phase : 0;
     bool eval = s->graph && !strcmp(s->graph, "eval");
-    snprintf(title, sizeof title, "%s%s%s", eval ? "eval" : ir_phase_title(p, ph, pt, sizeof pt),
+    if (!eval && s->phase < 0 && p->phases.len > 1 && !s->dot_noted) {
+      fprintf(stderr, "astc show: --format=dot draws one graph: phase 1 of %d, the step of t in [%g, %g) (--phase N "
+                      "draws phase N, --graph eval the evaluation)\n", p->phases.len, p->phases.data[0].t_begin,
+              p->phases.data[0].t_end);
+      s->dot_noted = true;
+    }
+    snprintf(title, sizeof title, "%s%s%s%s", eval ? "eval" : "step  # ", eval ? "" : ir_phase_title(p, ph, pt, sizeof pt),
              when ? " after " : "", when ? when : "");
-    ir_print_dot(stdout, p, eval ? &p->eval : &p->phases.data[ph].step, title);
+    if (!eval && p->phases.len > 1) {  /* "phase 2 of 5: ..." */
+      char of[32];
+      snprintf(of, sizeof of, " of %d", p->phases.len);
+      char *colon = strchr(title, ':');
+      if (colon && (size_t)(colon - title) + strlen(of) + strlen(colon) < sizeof title) {
+        memmove(colon + strlen(of), colon, strlen(colon) + 1);
+        memcpy(colon, of, strlen(of));
+      }
+    }
+    ir_print_dot(stdout, p, eval ? &p->eval : &p->phases.data[ph].step, title, eval ? -1 : ph);
     return;
   }
   if (when) printf("# ---- after %s\n", when);
@@ -308,11 +325,12 @@ static int run_show(CliArgs *a) {
   if (ph) {
     char *end;
     long v = strtol(ph, &end, 10);
-    if (*end || v < 0 || v > 100000) {
-      fprintf(stderr, "astc show: --phase must be a phase number (0, 1, ...)\n");
+    if (*end || end == ph || v < 1 || v > 100000) {
+      fprintf(stderr, "astc show: --phase must be a phase number: phases are numbered from 1, as training numbers "
+                      "them (not '%s')\n", ph);
       return 2;
     }
-    s.phase = (int)v;
+    s.phase = (int)v - 1;
   }
   s.after = cli_opt(a, c, "--after");
   s.after_all = cli_opt(a, c, "--after-all") != NULL;
@@ -335,9 +353,10 @@ const Command cmd_show = {
     "show [OPTIONS] FILE.train",
     {{"--after", "PASS", after_help},
      {"--after-all", NULL, "print the program after every pass"},
-     {"--phase", "N", "print only phase N's step graph"},
+     {"--phase", "N", "print only phase N's step graph (phases are numbered from 1)"},
      {"--graph", "WHICH", "step, eval or all (default all)"},
-     {"--format", "FMT", "text (default) or dot (Graphviz; one graph: --phase N or --graph eval)"},
+     {"--format", "FMT", "text (default) or dot (Graphviz, with a legend: one graph, phase 1's step unless "
+                         "--phase N or --graph eval)"},
      {"--batch", "N", "print the batch dimension B as N"},
      {"--no-locations", NULL, "omit source locations"},
      {"--ast", NULL, "print the syntax tree instead of the IR"}},
@@ -517,7 +536,7 @@ static void print_cost(const IrProgram *p, const ProgramCost *pc) {
     human_bytes(c->opt_bytes, opt, sizeof opt);
     if (c->micro) snprintf(batch, sizeof batch, "%lld/%lld", (long long)c->batch, (long long)c->micro);
     else snprintf(batch, sizeof batch, "%lld", (long long)c->batch);
-    printf("%-5d %-15s %7lld %6s %9lld %10.2f %10.2f %10.3f %10s %9s %9.3f %9.1f\n", i, range, (long long)c->steps,
+    printf("%-5d %-15s %7lld %6s %9lld %10.2f %10.2f %10.3f %10s %9s %9.3f %9.1f\n", i + 1, range, (long long)c->steps,
            batch, (long long)c->trainable, c->fwd_flops / 1e6, c->bwd_flops / 1e6, c->upd_flops / 1e6, act, opt,
            c->step_seconds * 1e3, (double)c->steps * c->step_seconds + c->cache_seconds);
     if (p->phases.data[i].why) printf("      %s\n", p->phases.data[i].why);

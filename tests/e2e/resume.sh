@@ -40,7 +40,7 @@ killed() {  # expects the attempt to die by SIGKILL (status 137)
   echo "killed: $*"
 }
 last=$(/usr/bin/python3 -c 'import json,sys; print(max(json.loads(l).get("step", 0) for l in open(sys.argv[1])))' "$tmp/ref.jsonl")
-killed ASTRT_TEST_KILL_AT_STEP=7            # mid-epoch, phase 0 (last checkpoint at step 6)
+killed ASTRT_TEST_KILL_AT_STEP=7            # mid-epoch, phase 1 (last checkpoint at step 6)
 killed ASTRT_TEST_KILL_AT_STEP=20           # just after the batch 32 -> 64 change (t = 0.15 at step 19)
 killed ASTRT_TEST_KILL_DURING_WRITE=300     # inside the next checkpoint write
 killed ASTRT_TEST_KILL_AT_STEP=45           # just after the freeze change (t = 0.7 at step 44)

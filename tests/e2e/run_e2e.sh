@@ -239,6 +239,49 @@ PY
   cmp "$tmp/g1" "$tmp/g2" || { echo "charlm_tiny: the same seed sampled two texts"; exit 1; }
   if cmp -s "$tmp/g1" "$tmp/g3"; then echo "charlm_tiny: two seeds sampled the same text"; exit 1; fi
   echo "charlm_tiny: ok" ;;
+phase_numbers)  # one phase numbering, from 1: the executable's header, astc show, astc cost, --phase; dot's legend
+  "$astc" build "$here/recipe_synthetic.train" -o "$tmp/rec"
+  "$tmp/rec" --threads 1 --epochs 1 >/dev/null 2>"$tmp/header"
+  "$astc" show "$here/recipe_synthetic.train" >"$tmp/show"
+  "$astc" cost "$here/recipe_synthetic.train" >"$tmp/cost"
+  /usr/bin/python3 - "$tmp/header" "$tmp/show" "$tmp/cost" <<'PY'
+import re, sys
+header, show, cost = (open(p).read() for p in sys.argv[1:])
+exe = {int(n): float(t) / 100 for n, t in re.findall(r"^  phase (\d+) from ([0-9.]+)% of training", header, re.M)}
+shown = {int(n): float(t) for n, t in re.findall(r"^graph step  # phase (\d+): t in \[([0-9.e-]+),", show, re.M)}
+costed = {int(n): float(t) for n, t in re.findall(r"^(\d+) +\[([0-9.e-]+),", cost, re.M)}
+k = len(shown)
+if k < 2 or sorted(shown) != list(range(1, k + 1)):
+    sys.exit(f"astc show numbers the phases {sorted(shown)}, not 1 to {k}")
+if costed != shown:
+    sys.exit(f"astc cost's phases {costed} differ from astc show's {shown}")
+if not exe or sorted(exe) != list(range(2, k + 1)) or any(abs(exe[n] - shown[n]) > 1e-3 for n in exe):
+    sys.exit(f"the executable's phases {exe} differ from astc show's {shown}")
+print(f"{k} phases, numbered 1 to {k} by the executable, astc show and astc cost")
+PY
+  k=$(grep -c '^graph step' "$tmp/show")
+  "$astc" show --phase="$k" "$here/recipe_synthetic.train" | grep -q "^graph step  # phase $k: "
+  for bad in $((k + 1)) 0; do
+    status=0
+    "$astc" show --phase="$bad" "$here/recipe_synthetic.train" >/dev/null 2>"$tmp/err" || status=$?
+    cat "$tmp/err"
+    [ "$status" -eq 2 ] || { echo "--phase=$bad: exit status $status, expected 2"; exit 1; }
+  done
+  "$astc" show --phase="$((k + 1))" "$here/recipe_synthetic.train" 2>&1 >/dev/null |
+    grep -q "there is no phase $((k + 1)): the program has $k phases, numbered 1 to $k"
+  grep -q "phases are numbered from 1" "$tmp/err"
+  # dot: a legend; without --phase, it says which phase it drew; frozen layers dashed
+  "$astc" show --format=dot "$here/recipe_synthetic.train" >"$tmp/g.dot" 2>"$tmp/err"
+  grep -q "draws one graph: phase 1 of $k" "$tmp/err" || { cat "$tmp/err"; echo "dot did not say which phase"; exit 1; }
+  grep -q "label=\"step  # phase 1 of $k: " "$tmp/g.dot"
+  grep -q "subgraph cluster_legend" "$tmp/g.dot" && grep -q 'legend_0 \[label="forward"' "$tmp/g.dot"
+  sed 's/level: 1.0)/level: 1.0, reuse: false)/' "$here/recipe_synthetic.train" >"$tmp/noreuse.train"
+  "$astc" show --format=dot --phase="$k" "$tmp/noreuse.train" >"$tmp/f.dot"
+  grep -q 'dense_1 (frozen)", fillcolor="#dbe9f6", style="filled,dashed"' "$tmp/f.dot"
+  grep -q 'legend_frozen' "$tmp/f.dot"
+  if grep -q 'dense_2 (frozen)' "$tmp/f.dot"; then echo "dense_2 is not frozen"; exit 1; fi
+  "$astc" show --format=dot --phase="$k" "$here/recipe_synthetic.train" | grep -q 'subgraph cluster_prefix'
+  echo "dot: legend, phase named, frozen layers dashed" ;;
 missing_data)   # a data set that is not installed: a clear error, exit 1
   printf 'import nn\ndata d = idx("no-such-data", shape: [4], classes: 2)\nmodel m(x: f32[B, 4]) -> f32[B, 2] {\n  return nn.dense(x, 2)\n}\ntrain m on d {\n  loss = cross_entropy()\n  optimizer = sgd(lr: 0.1)\n  batch = 4\n  epochs = 1\n}\n' > "$tmp/p.train"
   if ASTC_DATA_PATH="$tmp" "$astc" run "$tmp/p.train" 2>"$tmp/err"; then

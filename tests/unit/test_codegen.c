@@ -418,7 +418,7 @@ START_TEST(dropout_global_pool) {
 }
 END_TEST
 
-/* progressive resizing: phase 0's step scales the batch down (area or
+/* progressive resizing: phase 1's step scales the batch down (area or
  * bilinear) before a residual CNN with global pooling */
 #define RESIZED_CNN(mode)                                                                           \
   "import nn\n"                                                                                     \

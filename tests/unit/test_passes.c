@@ -132,7 +132,7 @@ START_TEST(frozen_parameters_bit_identical) {
   fill_vars(&r, 3);
   float x[64 * 12];
   int32_t y[64];
-  /* train a little in phase 0 so the momentum buffers are not zero */
+  /* train a little in phase 1 so the momentum buffers are not zero */
   for (int s = 1; s <= 3; s++) {
     batch(x, y, 64);
     tu_step(&r, 0, x, y, 64, 0.1f, s, 0.2f);
