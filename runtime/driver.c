@@ -560,6 +560,13 @@ static astrt_status setup_local(run *r, const astrt_program *p, const astrt_opti
   r->seed = ext ? ext->seed : o->has_seed ? o->seed : p->seed;
   r->ls.scale = p->loss_scale > 0 ? p->loss_scale : 1.0;
   r->threads = resolve_threads(o->threads);
+  long cores = sysconf(_SC_NPROCESSORS_ONLN);
+  if (cores > 0 && r->threads > cores) {  /* more threads than cores only wait for each other */
+    if (!o->quiet)
+      fprintf(stderr, "note: %d threads asked for (--threads), but this machine has %ld core%s: using %ld\n",
+              r->threads, cores, cores == 1 ? "" : "s", cores);
+    r->threads = (int)cores;
+  }
   if (o->threads <= 0 && r->size > 1) {  /* the ranks on this machine share its cores */
     r->threads /= astrt_dist_local_size();
     if (r->threads < 1) r->threads = 1;
@@ -765,9 +772,11 @@ static astrt_status nonfinite_loss(run *r, const astrt_phase_desc *ph, const voi
                       what, hint, skip ? "" : " (--on-nan=skip-step skips such steps)");
   }
   r->skip_run = r->skipped_at == r->at.step && r->skip_run > 0 ? r->skip_run + 1 : 1;
-  if (r->skip_run > ASTRT_MAX_SKIPPED_STEPS)
+  if (r->skip_run > ASTRT_MAX_SKIPPED_STEPS) {  /* giving up ends the run as --on-nan=stop does */
+    (void)astrt_metrics_event(&r->mx, "stopped", e.step, e.epoch, what);
     return astrt_fail(ASTRT_ERR_NUMERIC, "%d steps in a row were skipped for a non-finite loss, and now %s; "
                       "training is not recovering: %s", ASTRT_MAX_SKIPPED_STEPS, what, hint);
+  }
   r->nonfinite_steps++;
   if (r->rank == 0 && r->nonfinite_steps <= 11) {  /* worth a line even under --quiet, but not 100 */
     astrt_progress_clear(&r->pg);
@@ -1233,6 +1242,9 @@ static void print_header(const run *r) {
   else if (r->epochs > 0)
     snprintf(budget, sizeof budget, "%lld epoch%s (%lld steps)", (long long)r->epochs,
              plural(r->epochs), (long long)r->plan.step);
+  else if (r->plan.pos > 0)  /* ends inside an epoch */
+    snprintf(budget, sizeof budget, "%lld steps (%.2f epochs)", (long long)r->max_steps,
+             (double)r->plan.samples / (double)r->n_train);
   else
     snprintf(budget, sizeof budget, "%lld steps (%lld epoch%s)", (long long)r->max_steps,
              (long long)r->plan.epoch, plural(r->plan.epoch));
@@ -1373,6 +1385,9 @@ static void usage(FILE *f, const char *prog) {
           "                      it lacks keep their initial values\n"
           "  --checkpoint DIR    write checkpoints to DIR (created if needed): after every\n"
           "                      epoch, or every N steps with --checkpoint-every N\n"
+          "  --checkpoint-every N  with --checkpoint: a checkpoint every N optimizer steps\n"
+          "                      (default 0: after every epoch's evaluation); one is also\n"
+          "                      written after the last step\n"
           "  --on-nan=WHAT       a step whose loss is NaN or infinite changes nothing; then\n"
           "                      stop (default: an error naming the step and the first\n"
           "                      non-finite value) or skip-step (skip it with a warning;\n"
@@ -1640,9 +1655,13 @@ static void print_summary(const run *rn, const astrt_result *r) {
   else
     printf("%s: final test loss %.4f  best %.4f", model_name(p), r->final_test_loss, r->best_test_loss);
   if (text) printf("  %.3f bits per byte", r->final_bits_per_byte);
-  printf("  (%lld step%s, %lld complete epoch%s)  train time %.1fs  %s samples/s",
-         (long long)r->steps, plural(r->steps), (long long)r->epochs_done,
-         plural(r->epochs_done), r->train_seconds, rate);
+  char epochs[48];  /* a run that ends inside an epoch (a steps budget) says how far: 0.72 epochs */
+  if (rn->at.pos > 0 && rn->n_train > 0)
+    snprintf(epochs, sizeof epochs, "%.2f epochs", (double)r->samples / (double)rn->n_train);
+  else
+    snprintf(epochs, sizeof epochs, "%lld complete epoch%s", (long long)r->epochs_done, plural(r->epochs_done));
+  printf("  (%lld step%s, %s)  train time %.1fs  %s samples/s", (long long)r->steps, plural(r->steps), epochs,
+         r->train_seconds, rate);
   char goal[48];
   if (p->goal == ASTRT_GOAL_LOSS) {
     char v[32];

@@ -31,12 +31,36 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static astrt_status write_error(astrt_metrics *m, int err) {
   m->failed = 1;
   return astrt_fail(ASTRT_ERR_IO, "metrics file %s: write failed: %s; free some space or "
                     "choose another file with --metrics", m->path, strerror(err));
+}
+
+#ifdef ASTRT_TEST_HOOKS
+static long long fault_limit(void);
+#endif
+
+/* A file that cannot be written (a full disk, /dev/full) is found before
+ * training, not at the first evaluation: a regular file gets a byte at
+ * `length`, taken back at once; anything else a write of no bytes (which
+ * /dev/full refuses, and a terminal or pipe takes without a trace). */
+static astrt_status probe(astrt_metrics *m, int64_t length) {
+  int fd = fileno(m->f);
+  struct stat sb;
+#ifdef ASTRT_TEST_HOOKS
+  long long limit = fault_limit();
+  if (limit >= 0 && limit <= length) return write_error(m, ENOSPC);
+#endif
+  if (fstat(fd, &sb) != 0) return ASTRT_OK;
+  errno = 0;
+  if (!S_ISREG(sb.st_mode)) return write(fd, "", 0) < 0 ? write_error(m, errno) : ASTRT_OK;
+  if (pwrite(fd, "\n", 1, (off_t)length) != 1) return write_error(m, errno ? errno : EIO);
+  if (ftruncate(fd, (off_t)length) != 0) return write_error(m, errno);
+  return ASTRT_OK;
 }
 
 astrt_status astrt_metrics_open(astrt_metrics *m, const char *path) {
@@ -50,7 +74,7 @@ astrt_status astrt_metrics_open(astrt_metrics *m, const char *path) {
   if (!m->f)
     return astrt_fail(ASTRT_ERR_IO, "cannot create metrics file %s: %s; check the "
                       "directory exists and is writable", path, strerror(errno));
-  return ASTRT_OK;
+  return probe(m, 0);
 }
 
 astrt_status astrt_metrics_reopen(astrt_metrics *m, const char *path, int64_t length) {
@@ -65,7 +89,7 @@ astrt_status astrt_metrics_reopen(astrt_metrics *m, const char *path, int64_t le
   /* drop what was logged after the checkpoint: those steps run again */
   if (ftruncate(fileno(m->f), (off_t)length) != 0 || fseek(m->f, 0, SEEK_END) != 0)
     return astrt_fail(ASTRT_ERR_IO, "cannot continue metrics file %s: %s", path, strerror(errno));
-  return ASTRT_OK;
+  return probe(m, length);
 }
 
 int64_t astrt_metrics_length(astrt_metrics *m) {

@@ -139,6 +139,9 @@ nan_skip_bound)
   has "training is not recovering: lower the learning rate" "$tmp/err"
   [ "$(lines '^warning: ' "$tmp/err")" -eq 11 ]   # ten in full, then one that says the rest go to the metrics
   [ "$(lines '"event":"skipped_step"' "$tmp/m.jsonl")" -eq 100 ]
+  # giving up ends the run as --on-nan=stop does: a last "stopped" line
+  tail -n 1 "$tmp/m.jsonl" | grep -q '^{"event":"stopped","step":110,"epoch":1,"reason":"step 110 (epoch 1, batch 8): the loss is' ||
+    { tail -n 2 "$tmp/m.jsonl"; echo "no stopped event at the end of the metrics file"; exit 1; }
   echo "nan_skip_bound: ok" ;;
 nan_param)
   sed 's/h = relu(nn.dense(x, 32))/h = nn.dense(x, 32)/; s/return nn.dense(h, 4)/return nn.dense(sqrt(h * h * 0.0), 4)/' "$mlp" \
@@ -349,9 +352,14 @@ metrics_full)
   has "error: metrics file $tmp/m.jsonl: write failed: No space left on device; free some space or choose another file with --metrics" "$tmp/err"
   [ "$(wc -c < "$tmp/m.jsonl")" -eq 100 ]   # cut where the disk filled up
   [ ! -e "$tmp/ck/ckpt-000000000063.safetensors" ]   # the epoch's checkpoint follows its metrics line
+  # a disk full from the start: refused before training (no progress line, no checkpoint)
+  ASTRT_FAULT_METRICS_AFTER=0 fails "$tmp/mlp" --threads 1 --progress=plain --metrics "$tmp/m0.jsonl" --checkpoint "$tmp/ck0"
+  has "error: metrics file $tmp/m0.jsonl: write failed: No space left on device" "$tmp/err"
+  if grep -q "^epoch" "$tmp/err" || [ -n "$(ls "$tmp/ck0" 2>/dev/null)" ]; then echo "trained before refusing"; exit 1; fi
   if [ -c /dev/full ] && [ -w /dev/full ]; then
-    fails "$tmp/mlp" --threads 1 --quiet --metrics /dev/full
+    fails "$tmp/mlp" --threads 1 --progress=plain --metrics /dev/full
     has "error: metrics file /dev/full: write failed: No space left on device" "$tmp/err"
+    if grep -q "^epoch" "$tmp/err"; then echo "trained an epoch before finding /dev/full full"; exit 1; fi
   else
     echo "SKIP: $case: the rest passed; there is no writable /dev/full, so a real full device is not checked"
     exit 77

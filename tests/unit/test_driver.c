@@ -712,6 +712,7 @@ START_TEST(test_metrics_dev_full) {
   ck_assert_int_eq(astrt_train(&m.p, &o, &r), ASTRT_ERR_IO);
   ck_assert_error_has("/dev/full");
   ck_assert_error_has("write failed");
+  ck_assert_int_eq(g_ncalls, 0);  /* found before training */
   free_snapshot();
 }
 END_TEST
@@ -884,6 +885,20 @@ START_TEST(test_main_log) {
   fx_read_text(fx_path("log2.txt"), text, sizeof text);
   ck_assert_ptr_nonnull(strstr(text, "; 9 steps (2 epochs) of batch 30;"));
   ck_assert_ptr_nonnull(strstr(text, "\nepoch 2/2: train loss "));
+  /* a steps budget ending inside the first epoch: its header and summary say
+   * how far into it (0.50 epochs), not "1 epoch" and "0 complete epochs" */
+  const char *part[] = {"./prog", "--progress=plain", "--threads=1", "--steps=2"};
+  ck_assert_int_eq(main_to_file(2, 4, part, &m.p, "log5.txt"), 0);
+  fx_read_text(fx_path("log5.txt"), text, sizeof text);
+  ck_assert_msg(strstr(text, "; 2 steps (0.50 epochs) of batch 30;") != NULL, "%s", text);
+  ck_assert_msg(strstr(text, "\nepoch 1/1: train loss ") != NULL, "%s", text);
+  ck_assert_int_eq(main_to_file(1, 4, part, &m.p, "summary5.txt"), 0);
+  fx_read_text(fx_path("summary5.txt"), text, sizeof text);
+  ck_assert_msg(strstr(text, "  (2 steps, 0.50 epochs)  train time ") != NULL, "%s", text);
+  const char *whole[] = {"./prog", "--quiet", "--threads=1", "--epochs=1"};
+  ck_assert_int_eq(main_to_file(1, 4, whole, &m.p, "summary6.txt"), 0);
+  fx_read_text(fx_path("summary6.txt"), text, sizeof text);
+  ck_assert_msg(strstr(text, " steps, 1 complete epoch)  train time ") != NULL, "%s", text);
   /* --quiet: nothing but the summary (on stdout) */
   const char *quiet[] = {"./prog", "--quiet", "--threads=1"};
   ck_assert_int_eq(main_to_file(2, 3, quiet, &m.p, "log3.txt"), 0);
@@ -894,6 +909,36 @@ START_TEST(test_main_log) {
   ck_assert_int_eq(main_to_file(2, 3, quiet, &m.p, "log4.txt"), 1);
   fx_read_text(fx_path("log4.txt"), text, sizeof text);
   ck_assert_msg(strncmp(text, "prog: error: synthetic data needs", 33) == 0, "%s", text);
+  free_snapshot();
+}
+END_TEST
+
+/* More threads than cores: capped at the cores, with a note; --help has an
+ * entry of its own for --checkpoint-every. */
+START_TEST(test_threads_capped) {
+  model m;
+  make_model(&m, 6, 3, 16, 200, 50);
+  long cores = sysconf(_SC_NPROCESSORS_ONLN);
+  ck_assert_int_gt(cores, 0);
+  char many[32], text[4096], want[256];
+  snprintf(many, sizeof many, "--threads=%ld", cores + 1);
+  const char *argv[] = {"./prog", "--progress=plain", many, "--epochs=1"};
+  ck_assert_int_eq(main_to_file(2, 4, argv, &m.p, "threads.txt"), 0);
+  fx_read_text(fx_path("threads.txt"), text, sizeof text);
+  snprintf(want, sizeof want, "note: %ld threads asked for (--threads), but this machine has %ld core%s: using %ld\n",
+           cores + 1, cores, cores == 1 ? "" : "s", cores);
+  ck_assert_msg(strstr(text, want) != NULL, "%s", text);
+  snprintf(want, sizeof want, "; %ld thread%s (OpenBLAS", cores, cores == 1 ? "" : "s");
+  ck_assert_msg(strstr(text, want) != NULL, "%s", text);
+  const char *all[] = {"./prog", "--progress=plain", "--threads=4096", "--epochs=1", "--quiet"};
+  ck_assert_int_eq(main_to_file(2, 5, all, &m.p, "threads2.txt"), 0);
+  fx_read_text(fx_path("threads2.txt"), text, sizeof text);
+  ck_assert_str_eq(text, "");  /* --quiet: no note */
+  const char *help[] = {"./prog", "--help"};
+  ck_assert_int_eq(main_to_file(1, 2, help, &m.p, "help.txt"), 0);
+  fx_read_text(fx_path("help.txt"), text, sizeof text);
+  ck_assert_msg(strstr(text, "\n  --checkpoint-every N  with --checkpoint: a checkpoint every N optimizer steps\n") != NULL,
+                "%s", text);
   free_snapshot();
 }
 END_TEST
@@ -1969,6 +2014,14 @@ START_TEST(test_metrics_disk_full) {
   ck_assert_int_eq(r.steps, 10);  /* the first evaluation's line did not fit */
   struct stat sb;
   ck_assert(stat(o.metrics_path, &sb) == 0 && sb.st_size == 150);
+  /* a disk full from the start is found before training */
+  setenv("ASTRT_FAULT_METRICS_AFTER", "0", 1);
+  g_ncalls = 0;
+  ck_assert_int_eq(astrt_train(&m.p, &o, &r), ASTRT_ERR_IO);
+  unsetenv("ASTRT_FAULT_METRICS_AFTER");
+  ck_assert_error_has("No space left on device");
+  ck_assert_int_eq(g_ncalls, 0);
+  ck_assert(stat(o.metrics_path, &sb) == 0 && sb.st_size == 0);
   free_snapshot();
 }
 END_TEST
@@ -2821,6 +2874,7 @@ static Suite *driver_suite(void) {
   tcase_add_test(train, test_bad_program);
   tcase_add_test(train, test_main);
   tcase_add_test(train, test_main_log);
+  tcase_add_test(train, test_threads_capped);
   suite_add_tcase(s, train);
 
   TCase *metrics = tcase_create("metrics");
