@@ -1248,13 +1248,15 @@ static void print_header(const run *r) {
   else
     snprintf(budget, sizeof budget, "%lld steps (%lld epoch%s)", (long long)r->max_steps,
              (long long)r->plan.epoch, plural(r->plan.epoch));
+  char ranks[64] = "";  /* an MPI job: how many processes share each batch */
+  if (r->size > 1) snprintf(ranks, sizeof ranks, "%d MPI processes of ", r->size);
   fprintf(stderr,
           "%s (%s): %lld parameters; data %s; %s of batch %lld; "
-          "seed %llu; %d thread%s (OpenBLAS %s)%s%s\n",
+          "seed %llu; %s%d thread%s%s (OpenBLAS %s)%s%s\n",
           model_name(p), p->source && *p->source ? p->source : "?",
           (long long)astrt_param_count(p), data, budget, (long long)p->phases[0].batch,
-          (unsigned long long)r->seed, r->threads, plural(r->threads), astrt_blas_corename(),
-          p->optimizer && *p->optimizer ? "; " : "", p->optimizer ? p->optimizer : "");
+          (unsigned long long)r->seed, ranks, r->threads, plural(r->threads), r->size > 1 ? " each" : "",
+          astrt_blas_corename(), p->optimizer && *p->optimizer ? "; " : "", p->optimizer ? p->optimizer : "");
   if (r->o.init_path && *r->o.init_path)
     fprintf(stderr, "  initialised from %s: %lld of %u variable%s\n", r->o.init_path,
             (long long)r->init_loaded, p->nvars, p->nvars == 1 ? "" : "s");
