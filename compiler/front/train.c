@@ -15,11 +15,11 @@ bool elab_eval_layers_done(Elab *e);  /* elab.c */
 
 typedef struct TrainEntries {
   const Entry *loss, *optimizer, *lr, *batch, *epochs, *steps, *samples, *seed, *target,
-      *eval_batch;
+      *eval_batch, *eval_every, *eval_samples;
 } TrainEntries;
 
-static const char *const train_keys[] = {"loss", "optimizer", "lr", "batch", "epochs",
-                                         "steps", "samples", "seed", "target", "eval_batch"};
+static const char *const train_keys[] = {"loss",   "optimizer", "lr",     "batch",      "epochs",     "steps",
+                                         "samples", "seed",     "target", "eval_batch", "eval_every", "eval_samples"};
 
 /* ---- small evaluators for train-block values ------------------------------------------ */
 
@@ -545,7 +545,8 @@ static bool optimizer_spec(Elab *e, const Expr *x, OptSpec *o) {
 
 static bool collect_entries(const Item *tr, TrainEntries *te) {
   const Entry **slots[] = {&te->loss, &te->optimizer, &te->lr, &te->batch, &te->epochs,
-                           &te->steps, &te->samples, &te->seed, &te->target, &te->eval_batch};
+                           &te->steps, &te->samples, &te->seed, &te->target, &te->eval_batch,
+                           &te->eval_every, &te->eval_samples};
   bool ok = true;
   bool suggested[ARRAY_LEN(train_keys)] = {0};  /* a misspelling of it was reported */
   const Entry *budget = NULL;
@@ -557,7 +558,8 @@ static bool collect_entries(const Item *tr, TrainEntries *te) {
       const char *s = suggest_name(en->key, train_keys, (int)ARRAY_LEN(train_keys));
       if (s) diag_error(en->loc, "unknown setting '%s' in the train block; did you mean '%s'?", en->key, s);
       else diag_error(en->loc, "unknown setting '%s' in the train block (settings: loss, optimizer, lr, "
-                               "batch, epochs, steps, samples, seed, target, eval_batch)", en->key);
+                               "batch, epochs, steps, samples, seed, target, eval_batch, eval_every, "
+                               "eval_samples)", en->key);
       for (size_t j = 0; s && j < ARRAY_LEN(train_keys); j++) suggested[j] |= train_keys[j] == s;
       ok = false;
       continue;
@@ -1018,6 +1020,10 @@ static bool train_settings(Elab *e, const TrainEntries *te, IrProgram *p) {
   p->seed = (uint64_t)seed;
   p->eval_batch = 1000;
   if (te->eval_batch && !eval_int(e, te->eval_batch->value, 1, MAX_BATCH, &p->eval_batch, "'eval_batch'")) ok = false;
+  p->eval_every = p->eval_samples = 0;
+  if (te->eval_every && !eval_int(e, te->eval_every->value, 1, 1e12, &p->eval_every, "'eval_every'")) ok = false;
+  if (te->eval_samples && !eval_int(e, te->eval_samples->value, 1, 1e15, &p->eval_samples, "'eval_samples'"))
+    ok = false;
   if (!optimizer_spec(e, te->optimizer->value, &p->opt)) ok = false;
   p->lr_schedule = te->lr ? sched(e, te->lr->value) : sx_const(p->arena, 1);
   /* the run's extent in steps and epochs, where the data size says */

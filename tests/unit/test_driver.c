@@ -720,7 +720,7 @@ START_TEST(test_metrics_numbers) {
   astrt_metrics mx;
   const char *path = fx_path("n.jsonl");
   ck_assert_int_eq(astrt_metrics_open(&mx, path), ASTRT_OK);
-  astrt_eval_record e = {2, 10, 300, NAN, INFINITY, 0.1, 0.1, 1.0 / 3.0, NAN, ASTRT_TARGET_CLASS, 0};
+  astrt_eval_record e = {2, 10, 300, NAN, INFINITY, 0.1, 0.1, 1.0 / 3.0, NAN, ASTRT_TARGET_CLASS, 0, 0, 300, 0};
   ck_assert_int_eq(astrt_metrics_eval(&mx, &e), ASTRT_OK);
   astrt_result r = {0};
   r.final_test_accuracy = 0.1;
@@ -734,7 +734,7 @@ START_TEST(test_metrics_numbers) {
   ck_assert_str_eq(text,
                    "{\"event\":\"eval\",\"epoch\":2,\"step\":10,\"samples\":300,"
                    "\"train_loss\":null,\"test_loss\":null,\"test_accuracy\":"
-                   "0.10000000000000001,\"train_seconds\":0.33333333333333331}\n"
+                   "0.10000000000000001,\"test_examples\":300,\"train_seconds\":0.33333333333333331}\n"
                    "{\"event\":\"end\",\"final_test_accuracy\":0.10000000000000001,"
                    "\"best_test_accuracy\":0.20000000000000001,\"train_seconds\":"
                    "0.001,\"eval_seconds\":0,\"time_to_target\":0.5}\n");
@@ -1410,7 +1410,7 @@ START_TEST(test_progress_lines) {
   astrt_progress_step(&pg, &s, 10.05, 0);  /* too soon: not drawn */
   s.step = 2346;
   astrt_progress_step(&pg, &s, 10.2, 0);
-  astrt_eval_record e = {3, 2346, 180000, 0.41234, 0.381, 0.86214, 0.86214, 4.12, 0.381, ASTRT_TARGET_CLASS, 0};
+  astrt_eval_record e = {3, 2346, 180000, 0.41234, 0.381, 0.86214, 0.86214, 4.12, 0.381, ASTRT_TARGET_CLASS, 0, 0, 10000, 0};
   astrt_progress_eval(&pg, &e);
   rewind(f);
   char text[1024];
