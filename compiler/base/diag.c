@@ -15,6 +15,7 @@ static FILE *diag_stream;
 static bool show_source = true;
 static int error_count;
 static bool last_printed;   /* whether the last error/warning was printed */
+static int muted;           /* > 0: diagnostics are neither printed nor counted */
 
 int src_add(const char *path, char *text, size_t len) {
   if (sources.len == 0) vec_push(&sources, ((Source){0}));  /* id 0 = none */
@@ -54,6 +55,7 @@ void diag_set_stream(FILE *f) { diag_stream = f; }
 void diag_set_show_source(bool on) { show_source = on; }
 int diag_error_count(void) { return error_count; }
 void diag_reset(void) { error_count = 0; last_printed = false; }
+void diag_mute(bool on) { muted += on ? 1 : -1; }
 
 const char *loc_str(Loc loc, char *buf, size_t cap) {
   if (loc.file <= 0) snprintf(buf, cap, "<builtin>");
@@ -130,6 +132,7 @@ static void emit(Loc loc, const char *kind, const char *fmt, va_list ap) {
 }
 
 void diag_error(Loc loc, const char *fmt, ...) {
+  if (muted > 0) return;
   error_count++;
   last_printed = error_count <= DIAG_MAX_ERRORS;
   if (error_count == DIAG_MAX_ERRORS + 1) {
@@ -145,6 +148,7 @@ void diag_error(Loc loc, const char *fmt, ...) {
 }
 
 void diag_warning(Loc loc, const char *fmt, ...) {
+  if (muted > 0) return;
   last_printed = error_count <= DIAG_MAX_ERRORS;
   if (!last_printed) return;
   va_list ap;
@@ -154,7 +158,7 @@ void diag_warning(Loc loc, const char *fmt, ...) {
 }
 
 void diag_note(Loc loc, const char *fmt, ...) {
-  if (!last_printed) return;
+  if (muted > 0 || !last_printed) return;
   va_list ap;
   va_start(ap, fmt);
   emit(loc, "note", fmt, ap);

@@ -44,6 +44,10 @@ void diag_note(Loc loc, const char *fmt, ...) __attribute__((format(printf, 2, 3
 
 int diag_error_count(void);
 void diag_reset(void);
+/* While muted (calls nest: mute(true) ... mute(false)), diagnostics are
+ * neither printed nor counted: for looking into a file the program does not
+ * use, such as a standard-library module it does not import, for a hint. */
+void diag_mute(bool on);
 /* Where diagnostics go (default stderr). */
 void diag_set_stream(FILE *f);
 /* Print source lines and carets (default on). */

@@ -170,9 +170,10 @@ Value elab_lookup(Elab *e, const char *name, Loc loc, bool quiet) {
       return v_err();
     }
   }
+  if (f && sema_report_unknown(e->sema, f->module, "name", name, NULL, true, loc)) return v_err();
   StrVec names = {0};
   collect_names(&names, e);
-  const char *s = suggest_name(name, names.data, names.len);
+  const char *s = f ? sema_suggest(e->sema, f->module, name, &names) : suggest_name(name, names.data, names.len);
   if (s) diag_error(loc, "unknown name '%s'; did you mean '%s'?", name, s);
   else diag_error(loc, "unknown name '%s'", name);
   vec_free(&names);
@@ -302,6 +303,11 @@ static Value binary(Elab *e, BinOp op, Value a, Value b, Loc loc) {
 static Value elab_expr_hint(Elab *e, const Expr *x, const char *hint);
 
 static Value member(Elab *e, const Expr *x) {
+  /* NAME.member with an unknown NAME: perhaps a module not imported */
+  if (x->lhs->kind == EX_NAME && e->frame &&
+      elab_lookup(e, x->lhs->str, x->lhs->loc, true).kind == V_SYMBOL &&
+      sema_report_unknown(e->sema, e->frame->module, "name", x->lhs->str, x->str, true, x->lhs->loc))
+    return v_err();
   Value m = elab_expr(e, x->lhs);
   if (m.kind == V_ERR) return m;
   if (m.kind != V_MODULE) {

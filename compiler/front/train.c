@@ -609,6 +609,8 @@ static Value loss_callee(Elab *e, const Expr *x, Sema *s) {
     }
     if (callee.kind == V_ERR) callee = elab_lookup(e, fx->str, fx->loc, true);
     if (callee.kind == V_SYMBOL) {  /* defined nowhere */
+      /* defined in a module this file does not import (the standard library) */
+      if (sema_report_unknown(s, main, "loss function", fx->str, NULL, false, fx->loc)) return v_err();
       StrVec fns = {0};
       for (int i = 0; i < main->scope.len; i++) {
         const ScopeEntry *se = &main->scope.data[i];
@@ -617,12 +619,18 @@ static Value loss_callee(Elab *e, const Expr *x, Sema *s) {
           if (se->module->scope.data[k].item && se->module->scope.data[k].item->kind == IT_FN)
             vec_push(&fns, se->module->scope.data[k].name);
       }
-      const char *sug = suggest_name(fx->str, fns.data, fns.len);
+      const char *sug = suggest_name(fx->str, fns.data, fns.len), *mod = NULL;
       if (sug)
         diag_error(fx->loc, "unknown loss function '%s'; did you mean '%s'?", fx->str, sug);
-      else
+      else if ((sug = sema_suggest_stdlib_fn(s, main, fx->str, &mod)) && mod)
+        diag_error(fx->loc, "unknown loss function '%s'; did you mean '%s', of the standard library module '%s'? "
+                            "(add 'import %s')", fx->str, sug, mod, mod);
+      else if (sema_reaches(s, main, "cross_entropy"))
         diag_error(fx->loc, "unknown loss function '%s' (the loss is a fn of the model's output and the "
                             "labels, such as cross_entropy())", fx->str);
+      else
+        diag_error(fx->loc, "unknown loss function '%s' (the loss is a fn of the model's output and the "
+                            "labels, such as cross_entropy() of the standard library, after 'import nn')", fx->str);
       vec_free(&fns);
       return v_err();
     }
