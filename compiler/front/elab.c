@@ -40,8 +40,9 @@ static int node_at(Elab *e, IrOp op, int nin, const int *in, const int64_t *ia,
     for (int k = 0; k < nin; k++) {
       const IrNode *o = &e->g->nodes[in[k]];
       char ts[128];
-      const char *which = nin == 2 ? (k == 0 ? "the left operand" : "the right operand")
-                                   : (k == 0 ? "the first operand" : "the next operand");
+      const char *which = nin == 1   ? "the operand"
+                          : nin == 2 ? (k == 0 ? "the left operand" : "the right operand")
+                                     : (k == 0 ? "the first operand" : "the next operand");
       if (o->op == IR_CONST) continue;
       if (o->op == IR_PARAM) {
         diag_note(o->loc, "%s (%s) is the parameter '%s', declared here", which,
@@ -1238,8 +1239,12 @@ Value elab_call_value(Elab *e, Value callee, Value *args, const char **names,
   case V_BUILTIN: {
     const Builtin *b = callee.builtin;
     Value bound[6];
-    if (!bind_builtin_args(e, b, args, names, name_locs, nargs, bound, call_loc)) return v_err();
-    return b->fn(e, b, bound, call_loc);
+    Loc origin[6];
+    if (!bind_builtin_args(e, b, args, names, name_locs, nargs, bound, origin, call_loc)) return v_err();
+    e->arg_origin = origin;
+    Value r = b->fn(e, b, bound, call_loc);
+    e->arg_origin = NULL;
+    return r;
   }
   case V_PARTIAL: {
     /* the stored named arguments follow the new positional ones */

@@ -99,6 +99,9 @@ typedef struct Elab {
   /* the last call named in a backtrace note, and the error count then */
   Loc bt_loc;
   int bt_count;
+  /* while a builtin runs: where each argument's value was made (its
+   * Value's loc is where the argument is written in the call) */
+  const Loc *arg_origin;
 } Elab;
 
 #define ELAB_MAX_CALL_DEPTH 64
@@ -152,9 +155,11 @@ struct Builtin {
 const Builtin *builtin_find(const char *name);
 const Builtin *builtin_at(int i);  /* NULL past the end */
 /* Binds positional and named arguments to b's parameters (V_NONE for absent);
- * reports errors and returns false on a mismatch. */
+ * reports errors and returns false on a mismatch. Each bound value's loc is
+ * where the argument is written (the call's, for an absent one), so that
+ * errors about it show the call; origin[k] is where its value was made. */
 bool bind_builtin_args(Elab *e, const Builtin *b, Value *args, const char **names,
-                       Loc *name_locs, int nargs, Value *out, Loc loc);
+                       Loc *name_locs, int nargs, Value *out, Loc *origin, Loc loc);
 
 /* ---- types (elab.c) ------------------------------------------------------------------- */
 /* Checks a value against a declared parameter type, binding dimension names
