@@ -1,6 +1,7 @@
 /* diag.c — the source table and gcc-style diagnostics with carets. */
 #include "diag.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -60,6 +61,24 @@ void diag_mute(bool on) { muted += on ? 1 : -1; }
 const char *loc_str(Loc loc, char *buf, size_t cap) {
   if (loc.file <= 0) snprintf(buf, cap, "<builtin>");
   else snprintf(buf, cap, "%s:%d:%d", src_path(loc.file), loc.line, loc.col);
+  return buf;
+}
+
+const char *num_str(double x) {
+  static _Thread_local char bufs[8][40];
+  static _Thread_local int next;
+  char *buf = bufs[next++ % 8];
+  if (x == floor(x) && fabs(x) < 1e18) {
+    snprintf(buf, 40, "%.0f", x == 0 ? 0.0 : x);  /* no "-0" */
+    return buf;
+  }
+  /* up to 10 digits where they give x exactly (what was written, such as
+   * 0.1234567), else 6 (a computed value: -0.002, not -0.0020000000000000018) */
+  for (int prec = 6; prec <= 10; prec++) {
+    snprintf(buf, 40, "%.*g", prec, x);
+    if (strtod(buf, NULL) == x) return buf;
+  }
+  snprintf(buf, 40, "%g", x);
   return buf;
 }
 

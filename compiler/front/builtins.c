@@ -112,7 +112,7 @@ static bool want_int(Elab *e, const Builtin *b, const char *what, Value *v, int6
   }
   char d[128];
   if (v->kind == V_INT && v->num >= 1e12)
-    diag_error(v->loc, "'%s' of '%s' is too large (%g; the limit is 10^12)", what, b->name, v->num);
+    diag_error(v->loc, "'%s' of '%s' is too large (%s; the limit is 10^12)", what, b->name, num_str(v->num));
   else
     diag_error(v->loc, "'%s' of '%s' must be an integer >= %lld, not %s", what, b->name, (long long)lo,
                value_desc(e, v, d, sizeof d));
@@ -176,7 +176,7 @@ static Value bi_unary(Elab *e, const Builtin *b, Value *a, Loc loc) {
   if (a[0].kind == V_INT || a[0].kind == V_FLOAT) {
     double x = a[0].num, r = ir_eval_unary((IrOp)b->op, x);
     if (!isfinite(r)) {
-      diag_error(loc, "%s(%g) is not a finite number", b->name, x);
+      diag_error(loc, "%s(%s) is not a finite number", b->name, num_str(x));
       return v_err();
     }
     return v_num(V_FLOAT, r, loc);
@@ -396,7 +396,7 @@ static Value bi_rowwise(Elab *e, const Builtin *b, Value *a, Loc loc) {
   if (b->op == IR_LAYERNORM) {
     if (!want_number(e, b, "eps", &a[1], 1e-5, &eps)) return v_err();
     if (!(eps > 0)) {
-      diag_error(a[1].loc, "'eps' of layernorm must be > 0, not %g", eps);
+      diag_error(a[1].loc, "'eps' of layernorm must be > 0, not %s", num_str(eps));
       return v_err();
     }
   }
@@ -473,7 +473,7 @@ static bool shape_from_list(Elab *e, Value *v, Shape *s, const char *what) {
   }
   /* larger element counts would overflow the int64 sizes of the IR */
   if (numel > 1099511627776.0) {
-    diag_error(v->loc, "%s has %g elements per example (the limit is 2^40)", what, numel);
+    diag_error(v->loc, "%s has %s elements per example (the limit is 2^40)", what, num_str(numel));
     return false;
   }
   return true;
@@ -575,7 +575,7 @@ static Value bi_xent(Elab *e, const Builtin *b, Value *a, Loc loc) {
     return v_err();
   }
   if (s < 0 || s >= 1) {
-    diag_error(a[2].kind == V_NONE ? loc : a[2].loc, "label smoothing must be in [0, 1), not %g", s);
+    diag_error(a[2].kind == V_NONE ? loc : a[2].loc, "label smoothing must be in [0, 1), not %s", num_str(s));
     return v_err();
   }
   double fa[IR_MAX_FA] = {s};
@@ -589,7 +589,7 @@ static Value bi_dropout(Elab *e, const Builtin *b, Value *a, Loc loc) {
   double p;
   if (!want_tensor(e, b, &a[0], &x) || !want_number(e, b, "p", &a[1], 0.5, &p)) return v_err();
   if (p < 0 || p >= 1) {
-    diag_error(a[1].loc, "the dropout probability must be in [0, 1), not %g", p);
+    diag_error(a[1].loc, "the dropout probability must be in [0, 1), not %s", num_str(p));
     return v_err();
   }
   int site = e->dropout_ids++;

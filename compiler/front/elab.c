@@ -67,8 +67,8 @@ static int node_at(Elab *e, IrOp op, int nin, const int *in, const int64_t *ia,
     if (t.shape.d[k] != IR_DIM_B) numel *= (double)t.shape.d[k];
   if (numel > ELEMENTS_LIMIT) {
     char ts[128];
-    diag_error(loc, "this tensor would be %s, %g elements per example (the limit is 2^40)",
-               type_str(&t, ts, sizeof ts), numel);
+    diag_error(loc, "this tensor would be %s, %s elements per example (the limit is 2^40)",
+               type_str(&t, ts, sizeof ts), num_str(numel));
     return -1;
   }
   n.type = t;
@@ -200,7 +200,7 @@ static Value number_binary(BinOp op, Value a, Value b, Loc loc) {
   case OP_POW: {
     double r = pow(x, y);
     if (!isfinite(r)) {
-      diag_error(loc, "%g ** %g is not a finite number", x, y);
+      diag_error(loc, "%s ** %s is not a finite number", num_str(x), num_str(y));
       return v_err();
     }
     return v_num(ints && y >= 0 ? V_INT : V_FLOAT, r, loc);
@@ -236,8 +236,8 @@ static Value tensor_pow(Elab *e, int x, Value k, Loc loc) {
     int one = elab_const(e, 1.0, loc);
     return v_tensor(elab_node(e, IR_DIV, 2, (int[]){one, x}, NULL, NULL, NULL, loc), loc);
   }
-  diag_error(loc, "a tensor can only be raised to 2, 3, 4, -1, 0.5 or -0.5 (not %g); "
-                  "write exp(k * log(x)) for other powers", p);
+  diag_error(loc, "a tensor can only be raised to 2, 3, 4, -1, 0.5 or -0.5 (not %s); "
+                  "write exp(k * log(x)) for other powers", num_str(p));
   return v_err();
 }
 
@@ -615,7 +615,7 @@ bool elab_eval_type(Elab *e, const TypeExpr *t, Type *out, bool allow_batch) {
     if (out->shape.d[i] != IR_DIM_B) numel *= (double)out->shape.d[i];
   if (numel > ELEMENTS_LIMIT) {
     char ts[128];
-    diag_error(t->loc, "%s has %g elements (the limit is 2^40)", type_str(out, ts, sizeof ts), numel);
+    diag_error(t->loc, "%s has %s elements (the limit is 2^40)", type_str(out, ts, sizeof ts), num_str(numel));
     return false;
   }
   return true;
@@ -1187,7 +1187,8 @@ Value elab_call_item(Elab *e, const Item *item, ModuleInfo *m, Value *args,
       Binding *b = frame_find(&f, p->name);
       if (!(is_number(&v) && is_number(&b->value) && v.num == b->value.num)) {
         diag_error(given[k] ? bound_loc[k] : call_loc,
-                   "'%s' is %g but an earlier argument's shape fixed it to %g", p->name, v.num, b->value.num);
+                   "'%s' is %s but an earlier argument's shape fixed it to %s", p->name, num_str(v.num),
+                   num_str(b->value.num));
         ok = false;
         break;
       }

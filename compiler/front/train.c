@@ -45,9 +45,9 @@ static bool eval_int(Elab *e, const Expr *x, int64_t lo, double hi, int64_t *out
   }
   char d[128];
   if (v.kind == V_INT && v.num > hi)
-    diag_error(expr_start(x), "%s must be at most %.0f, not %g", what, hi, v.num);
+    diag_error(expr_start(x), "%s must be at most %s, not %s", what, num_str(hi), num_str(v.num));
   else if (v.kind == V_INT || v.kind == V_FLOAT)
-    diag_error(expr_start(x), "%s must be an integer >= %lld, not %g", what, (long long)lo, v.num);
+    diag_error(expr_start(x), "%s must be an integer >= %lld, not %s", what, (long long)lo, num_str(v.num));
   else
     diag_error(expr_start(x), "%s must be an integer >= %lld, not %s", what, (long long)lo,
                value_desc(e, &v, d, sizeof d));
@@ -60,7 +60,7 @@ static bool eval_number(Elab *e, Value v, double lo, double hi, double *out, con
 static bool eval_whole(Elab *e, Value v, double lo, double hi, double *out, const char *what) {
   if (!eval_number(e, v, lo, hi, out, what)) return false;
   if (*out == floor(*out)) return true;
-  diag_error(v.loc, "%s must be a whole number, not %g", what, *out);
+  diag_error(v.loc, "%s must be a whole number, not %s", what, num_str(*out));
   return false;
 }
 
@@ -74,11 +74,11 @@ static bool eval_number(Elab *e, Value v, double lo, double hi, double *out, con
   if (v.kind != V_INT && v.kind != V_FLOAT)
     diag_error(v.loc, "%s must be a number, not %s", what, value_desc(e, &v, d, sizeof d));
   else if (v.num > hi)
-    diag_error(v.loc, "%s must be at most %g, not %g", what, hi, v.num);
+    diag_error(v.loc, "%s must be at most %s, not %s", what, num_str(hi), num_str(v.num));
   else if (lo > 0 && lo < 1e-6)
-    diag_error(v.loc, "%s must be greater than 0, not %g", what, v.num);
+    diag_error(v.loc, "%s must be greater than 0, not %s", what, num_str(v.num));
   else
-    diag_error(v.loc, "%s must be at least %g, not %g", what, lo, v.num);
+    diag_error(v.loc, "%s must be at least %s, not %s", what, num_str(lo), num_str(v.num));
   return false;
 }
 
@@ -222,7 +222,7 @@ static bool data_spec(Elab *e, const Item *it, DataSpec *d) {
     if (!eval_number(e, a[CLASSES], 2, 1e6, &c, "'classes'")) {
       ok = false;
     } else if (c != floor(c)) {
-      diag_error(a[CLASSES].loc, "'classes' must be a whole number of classes, not %g", c);
+      diag_error(a[CLASSES].loc, "'classes' must be a whole number of classes, not %s", num_str(c));
       ok = false;
     } else {
       d->classes = (int64_t)c;
@@ -475,7 +475,7 @@ static bool check_schedule(const SExpr *s, Loc loc, const char *what, double ste
     double t = i / 1000.0;
     double v = sx_eval(s, t, floor(t * (steps - 1)), floor(t * (epochs - 1e-9)));
     if (!isfinite(v) || v < 0) {
-      diag_error(loc, "the %s is %g at t = %g; it must stay finite and >= 0 over training", what, v, t);
+      diag_error(loc, "the %s is %s at t = %s; it must stay finite and >= 0 over training", what, num_str(v), num_str(t));
       return false;
     }
   }
@@ -891,8 +891,8 @@ static bool train_settings(Elab *e, const TrainEntries *te, IrProgram *p) {
       Value v = elab_expr(e, x->rhs);
       p->goal = GOAL_ACCURACY;
       if ((v.kind == V_INT || v.kind == V_FLOAT) && v.num > 1 && v.num <= 100) {
-        diag_error(v.loc, "the target accuracy is a fraction in (0, 1], not %g (for %g%%, write %g)", v.num,
-                   v.num, v.num / 100);
+        diag_error(v.loc, "the target accuracy is a fraction in (0, 1], not %s (for %s%%, write %s)",
+                   num_str(v.num), num_str(v.num), num_str(v.num / 100));
         ok = false;
       } else if (!eval_number(e, v, 1e-9, 1, &p->target, "the target accuracy")) {
         ok = false;
