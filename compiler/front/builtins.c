@@ -463,7 +463,11 @@ static bool shape_from_list(Elab *e, Value *v, Shape *s, const char *what) {
     Value *d = &v->items[i];
     if (d->kind == V_BATCH) s->d[i] = IR_DIM_B;
     else if (d->kind == V_INT && d->num >= 1 && d->num <= 1099511627776.0) s->d[i] = (int64_t)d->num;
-    else {
+    else if (d->kind == V_TENSOR && elab_from_batch(e, d->node)) {
+      diag_error(item_loc(v, i), "B may appear in a shape only by itself, as the batch dimension: %s, not a "
+                                 "dimension", elab_batch_not_number);
+      return false;
+    } else {
       char desc[128];
       diag_error(item_loc(v, i), "a dimension must be a positive integer (at most 2^40) or B, not %s",
                  value_desc(e, d, desc, sizeof desc));

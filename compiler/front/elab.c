@@ -103,6 +103,24 @@ int elab_as_tensor(Elab *e, Value v) {
   }
 }
 
+/* Whether a rank-0 tensor was computed from the batch size B (2 * B): a
+ * run-time number, where a compile-time one may have been meant. */
+bool elab_from_batch(Elab *e, int node) {
+  if (node < 0 || e->g->nodes[node].type.shape.rank != 0) return false;
+  int stack[64], n = 0;
+  stack[n++] = node;
+  while (n > 0) {
+    const IrNode *o = &e->g->nodes[stack[--n]];
+    if (o->op == IR_SCALAR && o->ia[0] == SC_ROWS) return true;
+    for (int k = 0; k < o->nin && n < 64; k++) stack[n++] = o->in[k];
+  }
+  return false;
+}
+
+/* why a value computed from B is no dimension or number */
+const char *const elab_batch_not_number =
+    "the batch size is known only at run time, so arithmetic on B gives a run-time f32[] value";
+
 /* ---- frames and names ----------------------------------------------------------- */
 
 static Binding *frame_find(Frame *f, const char *name) {
@@ -587,7 +605,15 @@ static bool dim_value(Elab *e, const Expr *d, int64_t *out, bool allow_batch) {
     return true;
   }
   char desc[128];
-  diag_error(d->loc, "a dimension must be a positive integer, not %s", value_desc(e, &v, desc, sizeof desc));
+  if (v.kind == V_TENSOR && elab_from_batch(e, v.node))
+    diag_error(d->loc, "B may appear in a shape only by itself, as the batch dimension: %s, not a dimension",
+               elab_batch_not_number);
+  else
+    diag_error(d->loc, "a dimension must be a positive integer, not %s", value_desc(e, &v, desc, sizeof desc));
+  /* one mistake, one message: a name that is no dimension (units = 0 in
+   * f32[I, units] and f32[units]) is reported at its first use only */
+  Binding *b = d->kind == EX_NAME && e->frame ? frame_find(e->frame, d->str) : NULL;
+  if (b && !b->is_param_var) b->value = v_err();
   return false;
 }
 
@@ -677,6 +703,11 @@ fallback:
 static bool type_mismatch(Elab *e, const TypeExpr *t, Value *v, const char *what, Loc loc,
                           const char *detail) {
   char d[128], ts[128];
+  char why[160];
+  if (!detail && v->kind == V_TENSOR && !t->has_dims && elab_from_batch(e, v->node)) {
+    snprintf(why, sizeof why, "%s, not a number", elab_batch_not_number);
+    detail = why;
+  }
   diag_error(loc, "%s must be %s but is %s%s%s", what, type_text(t, ts, sizeof ts),
              value_desc(e, v, d, sizeof d), detail ? ": " : "", detail ? detail : "");
   diag_note(t->loc, "the type is declared here");

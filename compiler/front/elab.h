@@ -130,6 +130,10 @@ Value elab_call_value(Elab *e, Value callee, Value *args, const char **names,
 Value elab_lookup(Elab *e, const char *name, Loc loc, bool quiet);
 /* Turns numbers and B into tensors where an operation needs tensors. */
 int elab_as_tensor(Elab *e, Value v);
+/* Whether a rank-0 tensor was computed from the batch size B (2 * B), and
+ * the words that explain why such a value is no dimension or number. */
+bool elab_from_batch(Elab *e, int node);
+extern const char *const elab_batch_not_number;
 
 /* ---- building nodes ------------------------------------------------------------------ */
 /* Adds a node whose type the op's shape rule computes; on invalid operands
