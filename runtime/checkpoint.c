@@ -8,8 +8,9 @@
  * epoch's data order, samples seen, the seed (data order, dropout and
  * initialisation are pure functions of the seed and these counters, so they
  * are the whole RNG state), the budget, the loss-scaling state, timings and
- * the best accuracy so far, the length of the metrics file, and a program
- * fingerprint. A CRC-32 over the tensor bytes catches corruption the format
+ * the best accuracy and test loss so far, the length of the metrics file, and a program
+ * fingerprint. (Sequence data draws its training windows as a function of
+ * the seed and the sample number, so those are its whole RNG state too.) A CRC-32 over the tensor bytes catches corruption the format
  * checks cannot.
  *
  * Files are written atomically (safetensors.c: temporary file, fsync,
@@ -21,6 +22,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -171,7 +173,7 @@ astrt_status astrt_checkpoint_write(const char *dir, const astrt_program *p, con
     for (int d = 0; d < p->vars[i].rank && d < ASTRT_MAX_RANK; d++) t[i].dims[d] = p->vars[i].dims[d];
     t[i].data = (const char *)vars + p->vars[i].offset;
   }
-  enum { EXTRA = 6 };
+  enum { EXTRA = 7 };
   char vals[NFIELDS + EXTRA][40];
   const char *keys[NFIELDS + EXTRA], *values[NFIELDS + EXTRA];
   int k = 0;
@@ -184,6 +186,8 @@ astrt_status astrt_checkpoint_write(const char *dir, const astrt_program *p, con
 #undef PUT
   snprintf(vals[k], sizeof vals[k], "%" PRIu64, s->seed);
   keys[k] = "astc.seed", values[k] = vals[k], k++;
+  snprintf(vals[k], sizeof vals[k], "%.17g", s->best_loss);  /* optional when read: older files lack it */
+  keys[k] = "astc.best_loss", values[k] = vals[k], k++;
   snprintf(vals[k], sizeof vals[k], "%016" PRIx64, astrt_program_fingerprint(p));
   keys[k] = "astc.fingerprint", values[k] = vals[k], k++;
   snprintf(vals[k], sizeof vals[k], "%08" PRIx32, data_crc(p, vars));
@@ -247,6 +251,8 @@ static astrt_status restore_file(const char *path, const astrt_program *p, void 
 #undef GET
   if (!st && !(st = meta(&f, path, "astc.seed", &v))) s->seed = strtoull(v, NULL, 10);
   if (st) goto done;
+  v = astrt_st_meta(&f, "astc.best_loss");
+  s->best_loss = v ? strtod(v, NULL) : NAN;
   for (uint32_t i = 0; i < p->nvars; i++) {
     const astrt_st_tensor *t = astrt_st_find(&f, p->vars[i].name);
     if (!t || t->dtype != ASTRT_ST_F32 || astrt_st_numel(t) != p->vars[i].numel) {

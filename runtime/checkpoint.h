@@ -21,6 +21,7 @@ typedef struct astrt_ckpt_state {
   double epoch_loss, loss_scale;
   double best_acc, final_acc, final_loss, final_train_loss, time_to_target;
   uint64_t seed;
+  double best_loss;                       /* the lowest test loss (NaN if an older checkpoint lacks it) */
 } astrt_ckpt_state;
 
 uint64_t astrt_program_fingerprint(const astrt_program *p);

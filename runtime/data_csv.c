@@ -6,8 +6,10 @@
  * \r\n, the last one with or without a newline; blank lines are skipped;
  * spaces and tabs around fields are ignored. One column (label_column,
  * negative counts from the end) holds the class label, a non-negative
- * integer (written as an integer or an integral number such as 3.0); the
- * others are F32 features, which must be finite and within float range.
+ * integer (written as an integer or an integral number such as 3.0), or,
+ * for a regression table (astrt_load_csv_real), the target, a real number;
+ * the others are F32 features. Every number stored must be finite and
+ * within float range.
  */
 #include "astrt.h"
 #include "data_internal.h"
@@ -22,6 +24,7 @@
 typedef struct csv {
   const char *path;
   int label_arg;        /* label_column as the caller gave it       */
+  int real;             /* the label is a real number (regression)  */
   int64_t line;         /* current line number, 1-based             */
   int seen_line;        /* a non-blank line has been seen           */
   int64_t header_line;  /* line of the skipped header, 0 if none    */
@@ -30,7 +33,7 @@ typedef struct csv {
   int64_t ncols;        /* columns per row, 0 until the first row   */
   int64_t label;        /* label column, resolved                   */
   float *x;             /* rows * (ncols - 1) features              */
-  int32_t *y;           /* rows labels                              */
+  int32_t *y;           /* rows labels (real: the bits of floats)   */
   int64_t rows, cap;
 } csv;
 
@@ -132,7 +135,12 @@ static astrt_status store_field(csv *c, int64_t col, const char *f,
                                 float **xp) {
   double v;
   if (!parse_number(f, &v)) return bad_field(c, col, f, "is not a number");
-  if (col == c->label) {
+  if (col == c->label && c->real) {
+    if (!isfinite(v) || fabs(v) > FLT_MAX)
+      return bad_field(c, col, f, "is not a finite number in float range");
+    float t = (float)v;
+    memcpy(&c->y[c->rows], &t, sizeof t);
+  } else if (col == c->label) {
     if (!(v >= 0 && v <= INT32_MAX && v == floor(v)))
       return bad_field(c, col, f, "is not a valid label; class labels must "
                                   "be non-negative integers (0, 1, 2, ...)");
@@ -223,15 +231,14 @@ static void finish(csv *c, astrt_split *out) {
   out->x.dims[0] = c->ncols - 1;
   out->x.n = c->rows;
   out->x.scale = 1.0f;
-  out->y.elem = ASTRT_ELEM_I32;
+  out->y.elem = c->real ? ASTRT_ELEM_F32 : ASTRT_ELEM_I32;
   out->y.n = c->rows;
   out->y.scale = 1.0f;
 }
 
-astrt_status astrt_load_csv(const char *path, int label_column,
-                            astrt_split *out) {
+static astrt_status load(const char *path, int label_column, int real, astrt_split *out) {
   memset(out, 0, sizeof *out);
-  csv c = {.path = path, .label_arg = label_column};
+  csv c = {.path = path, .label_arg = label_column, .real = real};
   char *text;
   size_t len;
   astrt_status st = astrt_data_read_file(path, &text, &len);
@@ -241,10 +248,18 @@ astrt_status astrt_load_csv(const char *path, int label_column,
   if (!st && c.rows == 0) st = no_rows(&c);
   if (!st) {
     finish(&c, out);
-    st = astrt_data_labels(&out->y, path, &out->num_classes);
+    if (!real) st = astrt_data_labels(&out->y, path, &out->num_classes);
   }
   free(c.x);
   free(c.y);
   if (st) astrt_split_free(out);
   return st;
+}
+
+astrt_status astrt_load_csv(const char *path, int label_column, astrt_split *out) {
+  return load(path, label_column, 0, out);
+}
+
+astrt_status astrt_load_csv_real(const char *path, int label_column, astrt_split *out) {
+  return load(path, label_column, 1, out);
 }

@@ -6,8 +6,12 @@
  *              directory: data_dir/<name> if that is a directory, else
  *              data_dir itself.
  *   CSV, NPY   files; relative paths are taken relative to data_dir when one
- *              is given. An empty test_source holds out the last 10% of the
- *              training file (at least one example) as the test split.
+ *              is given. An empty test_source holds out the last
+ *              data.holdout (0: 10%) of the training file (at least one
+ *              example) as the test split. With real-valued targets
+ *              (TARGET_REAL) a CSV's label column holds reals, and an NPY y
+ *              is [N] or [N, k] numbers (integers become floats), k the
+ *              model's target_size.
  *   SYNTHETIC  generated: class c has a mean vector m_c with N(0, 8/dims)
  *              components (so two means lie about 4 noise standard deviations
  *              apart: learnable, not trivial); an example of class c is
@@ -16,7 +20,10 @@
  *
  * Every split is then checked: per-example element count == example_size
  * (only the count matters: [28, 28] data fits a [784] model), labels are
- * integers in [0, classes).
+ * integers in [0, classes), real targets target_size finite floats.
+ *
+ * TEXT and TOKENS are token streams, not splits: data_text.c loads them
+ * (astrt_seq_load).
  */
 #include "data_internal.h"
 #include "driver_internal.h"
@@ -50,15 +57,51 @@ static void dims_text(int rank, const int64_t *dims, char *buf, size_t cap) {
   }
 }
 
+/* ---- the descriptor ------------------------------------------------------ */
+
+int64_t astrt_target_values(const astrt_data_desc *d) {
+  return d->target == ASTRT_TARGET_CLASS ? 1 : d->target_size;
+}
+
+int astrt_data_is_stream(const astrt_data_desc *d) {
+  return d->kind == ASTRT_DATA_TEXT || d->kind == ASTRT_DATA_TOKENS;
+}
+
+double astrt_data_holdout(const astrt_data_desc *d) {
+  return d->holdout > 0 && d->holdout < 1 ? d->holdout : 0.1;
+}
+
 /* ---- checks ------------------------------------------------------------- */
+
+/* The first of ids[0..n) outside [0, vocab), as a failure naming example
+ * first + i / per, or ASTRT_OK. */
+static astrt_status check_ids(const int32_t *ids, int64_t n, int64_t per, int64_t vocab, const char *what,
+                              const char *which, const int64_t *index) {
+  for (int64_t i = 0; i < n; i++)
+    if (ids[i] < 0 || ids[i] >= vocab) {
+      int64_t e = index ? index[i / per] : i / per;
+      return astrt_fail(ASTRT_ERR_MISMATCH, "%s: example %lld has %s %d at position %lld, outside the "
+                        "vocabulary [0, %lld)", what, (long long)e, which, ids[i], (long long)(i % per),
+                        (long long)vocab);
+    }
+  return ASTRT_OK;
+}
 
 static astrt_status check_features(const astrt_data_desc *d, const astrt_split *s,
                                    const char *what) {
-  if (s->x.elem != ASTRT_ELEM_U8 && s->x.elem != ASTRT_ELEM_F32)
+  if (d->x_dtype == ASTRT_DTYPE_I32) {
+    if (s->x.elem != ASTRT_ELEM_I32)
+      return astrt_fail(ASTRT_ERR_FORMAT, "%s: the model takes token ids (i32), but the features are "
+                        "numbers of element type %d", what, (int)s->x.elem);
+  } else if (s->x.elem != ASTRT_ELEM_U8 && s->x.elem != ASTRT_ELEM_F32) {
     return astrt_fail(ASTRT_ERR_FORMAT, "%s: features must be numbers (u8 or f32), "
                       "not element type %d", what, (int)s->x.elem);
+  }
   int64_t size = astrt_array_example_size(&s->x);
-  if (size == d->example_size) return ASTRT_OK;
+  if (size == d->example_size)
+    return d->x_dtype == ASTRT_DTYPE_I32 && d->vocab > 0
+               ? check_ids(s->x.data, s->x.n * size, size, d->vocab, what, "token", NULL)
+               : ASTRT_OK;
   char have[96], want[96];
   dims_text(s->x.rank, s->x.dims, have, sizeof have);
   dims_text(d->rank, d->dims, want, sizeof want);
@@ -69,8 +112,48 @@ static astrt_status check_features(const astrt_data_desc *d, const astrt_split *
                     what, (long long)size, have, (long long)d->example_size, want);
 }
 
+/* Real-valued targets: target_size finite floats per example. */
+static astrt_status check_reals(const astrt_data_desc *d, const astrt_split *s, const char *what) {
+  int64_t per = astrt_array_example_size(&s->y);
+  if (s->y.elem != ASTRT_ELEM_F32)
+    return astrt_fail(ASTRT_ERR_FORMAT, "%s: the model predicts real values, but the targets are not "
+                      "numbers (element type %d)", what, (int)s->y.elem);
+  if (s->y.n != s->x.n)
+    return astrt_fail(ASTRT_ERR_MISMATCH, "%s: %lld feature rows but %lld targets", what,
+                      (long long)s->x.n, (long long)s->y.n);
+  if (per != d->target_size) {
+    char files[PATH_MAX + 64] = "";
+    if (d->kind == ASTRT_DATA_NPY && d->y_source && *d->y_source)
+      snprintf(files, sizeof files, " (%s)", d->y_source);
+    return astrt_fail(ASTRT_ERR_MISMATCH, "%s: the targets%s hold %lld value%s per example, but the model "
+                      "predicts %lld (the data's target_size); make the model's output, f32[B] or f32[B, k], "
+                      "match the targets", what, files, (long long)per, per == 1 ? "" : "s",
+                      (long long)d->target_size);
+  }
+  const float *y = s->y.data;
+  for (int64_t i = 0; i < s->y.n * per; i++)
+    if (!isfinite(y[i]))
+      return astrt_fail(ASTRT_ERR_FORMAT, "%s: example %lld has the target %g; targets must be finite", what,
+                        (long long)(i / per), (double)y[i]);
+  return ASTRT_OK;
+}
+
+/* Labels per position (sequence windows given as a split): target_size ids. */
+static astrt_status check_sequence(const astrt_data_desc *d, const astrt_split *s, const char *what) {
+  int64_t per = astrt_array_example_size(&s->y);
+  if (s->y.elem != ASTRT_ELEM_I32 || per != d->target_size)
+    return astrt_fail(ASTRT_ERR_FORMAT, "%s: the targets must be %lld token ids (the next token after each "
+                      "position) per example", what, (long long)d->target_size);
+  if (s->y.n != s->x.n)
+    return astrt_fail(ASTRT_ERR_MISMATCH, "%s: %lld feature rows but %lld targets", what,
+                      (long long)s->x.n, (long long)s->y.n);
+  return check_ids(s->y.data, s->y.n * per, per, d->vocab, what, "next token", NULL);
+}
+
 static astrt_status check_labels(const astrt_data_desc *d, const astrt_split *s,
                                  const char *what) {
+  if (d->target == ASTRT_TARGET_REAL) return check_reals(d, s, what);
+  if (d->target == ASTRT_TARGET_SEQUENCE) return check_sequence(d, s, what);
   if (s->y.elem != ASTRT_ELEM_I32 || s->y.rank != 0)
     return astrt_fail(ASTRT_ERR_FORMAT, "%s: the targets are not one integer class label "
                       "per example; class labels must be integers 0, 1, 2, ...", what);
@@ -121,9 +204,10 @@ static astrt_status slice_split(const astrt_split *s, int64_t begin, int64_t end
   return st;
 }
 
-/* Moves the last 10% (at least one) of *train into *test. */
-static astrt_status hold_out(astrt_split *train, astrt_split *test, const char *path) {
-  int64_t n = train->x.n, k = n / 10 > 0 ? n / 10 : 1;
+/* Moves the last fraction h (at least one example) of *train into *test. */
+static astrt_status hold_out(astrt_split *train, astrt_split *test, const char *path, double h) {
+  int64_t n = train->x.n, k = (int64_t)floor((double)n * h * (1 + 1e-12));
+  if (k < 1) k = 1;
   if (n < 2)
     return astrt_fail(ASTRT_ERR_FORMAT,
                       "%s holds %lld example(s); holding out a test split needs at least "
@@ -173,18 +257,52 @@ static astrt_status load_idx(const astrt_data_desc *d, const char *data_dir,
   return st ? st : astrt_load_idx_dir(dir, train, test);
 }
 
+/* y as real-valued targets: integers become F32; [N] or [N, k]. */
+static astrt_status real_targets(astrt_array *y, const char *path) {
+  if (y->rank > 1)
+    return astrt_fail(ASTRT_ERR_FORMAT, "%s: real-valued targets are an array of shape [N] or [N, k], not one of "
+                      "rank %d", path, y->rank + 1);
+  if (y->elem == ASTRT_ELEM_F32) return ASTRT_OK;
+  int64_t n = y->n * astrt_array_example_size(y);
+  float *f = malloc((size_t)(n > 0 ? n : 1) * sizeof *f);
+  if (!f) return astrt_fail(ASTRT_ERR_NOMEM, "%s: out of memory converting the targets", path);
+  for (int64_t i = 0; i < n; i++)
+    f[i] = y->elem == ASTRT_ELEM_U8 ? (float)((const uint8_t *)y->data)[i] : (float)((const int32_t *)y->data)[i];
+  astrt_data_release(y->data);
+  y->data = f;
+  y->elem = ASTRT_ELEM_F32;
+  y->scale = 1.0f;
+  y->shift = 0.0f;
+  return ASTRT_OK;
+}
+
+/* astrt_load_npy for a regression: the targets stay numbers. */
+static astrt_status load_npy_real(const char *x_path, const char *y_path, astrt_split *out) {
+  memset(out, 0, sizeof *out);
+  astrt_status st = astrt_load_npy_array(x_path, &out->x);
+  if (!st) st = astrt_load_npy_array(y_path, &out->y);
+  if (!st) st = astrt_data_same_count(&out->x, x_path, &out->y, y_path);
+  if (!st) st = astrt_data_features(&out->x, x_path);
+  if (!st) st = real_targets(&out->y, y_path);
+  if (st) astrt_split_free(out);
+  return st;
+}
+
 /* Loads one CSV or NPY split from (x, y) paths. */
 static astrt_status load_file_split(const astrt_data_desc *d, const char *data_dir,
                                     const char *x, const char *y, astrt_split *out) {
   char xp[PATH_MAX], yp[PATH_MAX];
   astrt_status st = resolve(x, data_dir, xp, sizeof xp);
   if (st) return st;
-  if (d->kind == ASTRT_DATA_CSV) return astrt_load_csv(xp, d->label_column, out);
+  int real = d->target == ASTRT_TARGET_REAL;
+  if (d->kind == ASTRT_DATA_CSV)
+    return real ? astrt_load_csv_real(xp, d->label_column, out) : astrt_load_csv(xp, d->label_column, out);
   if (!*y)
     return astrt_fail(ASTRT_ERR_ARG, "npy data %s has no labels file; give both "
                       "x: and y: (and test_x:/test_y: for a test split)", x);
   st = resolve(y, data_dir, yp, sizeof yp);
-  return st ? st : astrt_load_npy(xp, yp, out);
+  if (st) return st;
+  return real ? load_npy_real(xp, yp, out) : astrt_load_npy(xp, yp, out);
 }
 
 static astrt_status load_files(const astrt_data_desc *d, const char *data_dir,
@@ -192,7 +310,7 @@ static astrt_status load_files(const astrt_data_desc *d, const char *data_dir,
   astrt_status st = load_file_split(d, data_dir, str_or_empty(d->source),
                                     str_or_empty(d->y_source), train);
   if (st) return st;
-  if (!*str_or_empty(d->test_source)) return hold_out(train, test, d->source);
+  if (!*str_or_empty(d->test_source)) return hold_out(train, test, d->source, astrt_data_holdout(d));
   return load_file_split(d, data_dir, d->test_source, str_or_empty(d->test_y_source), test);
 }
 
@@ -266,6 +384,10 @@ static astrt_status load_any(const astrt_data_desc *d, const char *data_dir,
     astrt_status st = astrt_data_synthetic(d, 1, train);
     return st ? st : astrt_data_synthetic(d, 0, test);
   }
+  case ASTRT_DATA_TEXT:
+  case ASTRT_DATA_TOKENS:
+    return astrt_fail(ASTRT_ERR_ARG, "%s data is a token sequence, not a split of examples: load it with "
+                      "astrt_seq_load", d->kind == ASTRT_DATA_TEXT ? "text" : "token");
   default:
     return astrt_fail(ASTRT_ERR_FORMAT, "unknown data kind %d in the program descriptor; "
                       "recompile the program with astc", d->kind);

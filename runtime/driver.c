@@ -12,6 +12,21 @@
  * The test set is evaluated after every epoch and after the last step.
  * A steps budget runs exactly that many optimizer steps.
  *
+ * Sequence data (text, tokens) is a stream of token ids, not a set of
+ * examples: an epoch is floor((n_train - 1) / T) windows of context T (each
+ * token seen about once), and the step's rows are windows at offsets drawn
+ * afresh for every sample: astrt_window_offset(seed, sample number) (no
+ * shuffle, no permutation; the sample number, which checkpoints keep, is
+ * the whole state). The test windows are the test split's non-overlapping
+ * ones, in order.
+ *
+ * The test loss is reported always; the test accuracy for class labels
+ * only; bits per byte for text. The goal of `target = ...` is test accuracy
+ * >= target (ASTRT_GOAL_ACCURACY) or test loss <= target (ASTRT_GOAL_LOSS).
+ *
+ * --sample N generates N tokens after training (generate.c); --load FILE
+ * loads the variables and skips training (evaluating once, or sampling).
+ *
  * --init-from overwrites variables right after their initialisation, before
  * the data is loaded (a bad file fails fast); --save writes every variable
  * once training has finished without error (vars_io.c).
@@ -50,11 +65,14 @@ typedef struct run {
   uint64_t seed;
   int threads;
   astrt_split train, test;     /* the program's data set, when loaded here */
+  int stream;                  /* sequence data: windows of token streams, not a split */
+  astrt_tokens tok_train, tok_test;
+  int64_t ybytes;              /* bytes of one example's targets */
   astrt_data_source src_train, src_test;  /* where batches come from */
   astrt_prefetch *pf;          /* the next batch on a spare core, or NULL */
   astrt_pool **keep_pool;      /* a model's pool (reused, and kept after the run), or NULL */
   int64_t *idx;                /* example indices of a fetched batch */
-  int32_t *cache_labels;       /* labels of every training example (prefix reuse) */
+  unsigned char *cache_y;      /* targets of every training example (prefix reuse) */
   int own_vars;                /* vars were created here (not a model's) */
   int64_t step_base;           /* steps the model had done before this run */
   int64_t n_train, n_test;
@@ -64,8 +82,7 @@ typedef struct run {
   int64_t max_samples;         /* > 0: a scaled epochs budget (--budget) ends here */
   cursor plan;                 /* where the budget ends */
   void *vars, *work;
-  float *x;
-  int32_t *y;
+  void *x, *y;                 /* a batch: x f32 features or i32 ids, y i32 labels or f32 targets */
   int64_t *perm;
   astrt_norm norm;
   cursor at;
@@ -73,6 +90,10 @@ typedef struct run {
   int64_t epoch_rows;
   double train_seconds, eval_seconds;
   double best_acc, final_acc, final_loss, final_train_loss, time_to_target;
+  double best_loss;            /* the lowest test loss so far */
+  int loaded;                  /* --load: the variables came from a file, no training */
+  int32_t *prompt;             /* --sample: the prompt's token ids */
+  int64_t prompt_n;
   int evals, stop;
   int64_t init_loaded;         /* variables overwritten by --init-from */
   /* a reused frozen prefix: features of every training example, for one phase */
@@ -126,6 +147,38 @@ static astrt_status check_phases(const astrt_program *p) {
   return ASTRT_OK;
 }
 
+/* The data: its shape, dtypes, targets and, for sequences, context and
+ * vocabulary agree. */
+static astrt_status check_data(const astrt_data_desc *d) {
+  if (d->example_size < 1) return corrupt("the data has no example size");
+  if (d->x_dtype != ASTRT_DTYPE_F32 && d->x_dtype != ASTRT_DTYPE_I32)
+    return corrupt("the data's x is neither f32 nor i32");
+  switch (d->target) {
+  case ASTRT_TARGET_CLASS:
+    if (d->classes < 1) return corrupt("the data has no classes");
+    if (d->target_size != 0 && d->target_size != 1) return corrupt("a class label is not one value");
+    break;
+  case ASTRT_TARGET_REAL:
+    if (d->target_size < 1) return corrupt("real-valued targets of no values");
+    break;
+  case ASTRT_TARGET_SEQUENCE:
+    if (d->context < 1 || d->vocab < 2 || d->x_dtype != ASTRT_DTYPE_I32 || d->example_size != d->context ||
+        d->target_size != d->context)
+      return corrupt("sequence data needs a context T >= 1, a vocabulary of at least 2 tokens, and i32 inputs "
+                     "and targets of T values");
+    if (d->kind == ASTRT_DATA_TEXT && d->vocab < 256)
+      return corrupt("text data has a vocabulary of fewer than 256 tokens (one per byte)");
+    break;
+  default:
+    return corrupt("the data's target kind is unknown");
+  }
+  if (astrt_data_is_stream(d) && d->target != ASTRT_TARGET_SEQUENCE)
+    return corrupt("text or token data without sequence targets");
+  if (!isfinite(d->mean) || !isfinite(d->std) || d->std == 0)
+    return corrupt("the data normalisation (mean, std) is not finite or std is 0");
+  return ASTRT_OK;
+}
+
 astrt_status astrt_program_check(const astrt_program *p) {
   if (!p) return astrt_fail(ASTRT_ERR_ARG, "no program given to astrt_train");
   if (p->abi_version != ASTRT_ABI_VERSION)
@@ -137,11 +190,11 @@ astrt_status astrt_program_check(const astrt_program *p) {
   if (st) return st;
   if (!p->eval || p->eval_batch < 1 || p->eval_work_bytes < 0)
     return corrupt("the evaluation step is missing or has a bad batch or work size");
-  const astrt_data_desc *d = &p->data;
-  if (d->example_size < 1 || d->classes < 1)
-    return corrupt("the data has no example size or no classes");
-  if (!isfinite(d->mean) || !isfinite(d->std) || d->std == 0)
-    return corrupt("the data normalisation (mean, std) is not finite or std is 0");
+  if ((st = check_data(&p->data))) return st;
+  if (p->goal != ASTRT_GOAL_NONE && p->goal != ASTRT_GOAL_ACCURACY && p->goal != ASTRT_GOAL_LOSS)
+    return corrupt("the target's goal is unknown");
+  if (p->goal == ASTRT_GOAL_ACCURACY && p->data.target != ASTRT_TARGET_CLASS)
+    return corrupt("an accuracy target needs class labels");
   if (!isfinite(p->base_lr)) return corrupt("the base learning rate is not finite");
   return ASTRT_OK;
 }
@@ -163,6 +216,13 @@ static astrt_status check_options(const astrt_options *o) {
   if (!(o->budget >= 0) || !isfinite(o->budget))
     return astrt_fail(ASTRT_ERR_ARG, "the budget factor %g is not a finite number > 0",
                       o->budget);
+  if (o->sample < 0 || o->top_k < 0 || !(o->temperature >= 0) || !isfinite(o->temperature))
+    return astrt_fail(ASTRT_ERR_ARG, "sampling needs sample >= 0, top_k >= 0 and a finite temperature >= 0 "
+                      "(got %lld, %lld, %g)", (long long)o->sample, (long long)o->top_k, o->temperature);
+  if (o->load_path && *o->load_path &&
+      ((o->init_path && *o->init_path) || (o->checkpoint_dir && *o->checkpoint_dir) || (o->save_path && *o->save_path)))
+    return astrt_fail(ASTRT_ERR_ARG, "--load loads the variables and does not train: it does not go with "
+                      "--init-from, --checkpoint, --resume or --save");
   return ASTRT_OK;
 }
 
@@ -293,20 +353,23 @@ static int64_t max_features(const astrt_program *p) {
   return n;
 }
 
+/* x and y of a batch: every element is 4 bytes (f32 features or i32 ids;
+ * i32 labels or f32 targets). The permutation of an epoch's examples is
+ * not needed by sequence data, whose windows are drawn at random. */
 static astrt_status alloc_buffers(run *r) {
-  int64_t work_bytes, batch = max_batch(r->p, &work_bytes), xn;
+  int64_t work_bytes, batch = max_batch(r->p, &work_bytes), xn, yn;
   if (__builtin_mul_overflow(batch, r->p->data.example_size, &xn) ||
-      (uint64_t)xn > SIZE_MAX / sizeof(float) / 2)
+      (uint64_t)xn > SIZE_MAX / sizeof(float) / 2 || __builtin_mul_overflow(batch, r->ybytes, &yn))
     return astrt_fail(ASTRT_ERR_NOMEM, "a batch of %lld examples of %lld values is too "
                       "large", (long long)batch, (long long)r->p->data.example_size);
   r->work = astrt_arena_alloc(work_bytes);
   r->x = astrt_arena_alloc(xn * (int64_t)sizeof(float));
-  r->y = astrt_arena_alloc(batch * (int64_t)sizeof(int32_t));
-  r->perm = malloc((size_t)r->n_train * sizeof *r->perm);
+  r->y = astrt_arena_alloc(yn);
+  if (!r->stream) r->perm = malloc((size_t)r->n_train * sizeof *r->perm);
   r->idx = malloc((size_t)batch * sizeof *r->idx);
   int64_t fn = max_features(r->p);
   if (fn > 0) r->feat = astrt_arena_alloc(fn * (int64_t)sizeof(float));
-  if (!r->work || !r->x || !r->y || !r->perm || !r->idx || (fn > 0 && !r->feat))
+  if (!r->work || !r->x || !r->y || (!r->stream && !r->perm) || !r->idx || (fn > 0 && !r->feat))
     return astrt_fail(ASTRT_ERR_NOMEM, "out of memory allocating the %lld-byte work arena "
                       "and the batch buffers (%lld examples of %lld values)",
                       (long long)work_bytes, (long long)batch,
@@ -319,7 +382,7 @@ static astrt_status alloc_buffers(run *r) {
 static double split_bytes(const astrt_split *s) {
   double n = 0;
   if (s->x.data) n += (double)s->x.n * (double)astrt_array_example_size(&s->x) * (s->x.elem == ASTRT_ELEM_U8 ? 1 : 4);
-  if (s->y.data) n += (double)s->y.n * 4;
+  if (s->y.data) n += (double)s->y.n * (double)astrt_array_example_size(&s->y) * 4;
   return n;
 }
 
@@ -335,14 +398,17 @@ static astrt_status check_memory(const run *r, int ext, int loaded) {
   if (!astrt_mem_available(&avail, &why)) return ASTRT_OK;
   double batch = (double)max_batch(p, &work);
   double vars = ext ? 0 : (double)p->var_bytes;
-  double batches = batch * ((double)p->data.example_size * 4 + 12) + (double)max_features(p) * 4;
-  double data = split_bytes(&r->train) + split_bytes(&r->test), cache = 0, other = 0;
+  double ybytes = 4.0 * (double)astrt_target_values(&p->data);
+  double batches = batch * ((double)p->data.example_size * 4 + 8 + ybytes) + (double)max_features(p) * 4;
+  double data = split_bytes(&r->train) + split_bytes(&r->test) +
+                (double)r->tok_train.n * r->tok_train.width * !!r->tok_train.owned +
+                (double)r->tok_test.n * r->tok_test.width * !!r->tok_test.owned, cache = 0, other = 0;
   for (uint32_t i = 0; loaded && i < p->nphases; i++)
-    if (p->phases[i].prefix && (double)r->n_train * ((double)p->phases[i].feature_size + 1) * 4 > cache)
-      cache = (double)r->n_train * ((double)p->phases[i].feature_size + 1) * 4;
+    if (p->phases[i].prefix && (double)r->n_train * ((double)p->phases[i].feature_size + ybytes / 4) * 4 > cache)
+      cache = (double)r->n_train * ((double)p->phases[i].feature_size + ybytes / 4) * 4;
   for (uint32_t i = 0; i < p->nvars; i++)
     if (p->vars[i].kind == ASTRT_VAR_STATE) other += (double)p->vars[i].numel * 4;
-  other += (double)r->n_train * 8 + (r->o.resume ? 2 * vars : 0);  /* data order; reading a checkpoint */
+  other += (double)r->n_train * 8 * !r->stream + (r->o.resume ? 2 * vars : 0);  /* data order; reading a checkpoint */
   double need = loaded ? (double)work + batches + cache + other : vars + (double)work + batches;
   if (need <= (double)avail) return ASTRT_OK;
   char t[8][32];
@@ -387,8 +453,12 @@ static astrt_status check_ranks(const run *r) {
     const unsigned char *b = sp->x.data;
     for (size_t i = 0; i < xb; i += 61) data = (data ^ b[i]) * 0x100000001b3ull;  /* a sample of the bytes */
     const int32_t *y = sp->y.data;
-    for (int64_t i = 0; i < sp->y.n; i++) data = (data ^ (uint64_t)(uint32_t)y[i]) * 0x100000001b3ull;
+    for (int64_t i = 0; i < sp->y.n * astrt_array_example_size(&sp->y); i++)
+      data = (data ^ (uint64_t)(uint32_t)y[i]) * 0x100000001b3ull;
   }
+  const astrt_tokens *tok[2] = {&r->tok_train, &r->tok_test};
+  for (int k = 0; k < 2; k++)  /* a sample of a token stream's ids */
+    for (int64_t i = 0; i < tok[k]->n; i += 61) data = (data ^ (uint64_t)astrt_token_at(tok[k], i)) * 0x100000001b3ull;
   uint64_t d[] = {astrt_program_fingerprint(r->p), (uint64_t)r->n_train, (uint64_t)r->n_test,
                   (uint64_t)r->total_samples, r->seed, data, (uint64_t)r->o.resume,
                   (uint64_t)r->o.checkpoint_every, (uint64_t)r->o.stop_at_target};
@@ -434,12 +504,53 @@ static astrt_status run_setup(run *r, const astrt_program *p, const astrt_option
   return st;
 }
 
+/* What the options ask of this program, checked before anything is loaded:
+ * --sample needs a language model (and a prompt it can read); sequence
+ * data has no fixed examples whose frozen-prefix features could be cached. */
+static astrt_status check_requests(run *r, const astrt_program *p, const astrt_options *o,
+                                   const astrt_train_ext *ext) {
+  if (ext && (o->sample > 0 || (o->load_path && *o->load_path)))
+    return astrt_fail(ASTRT_ERR_ARG, "astrt_model_train neither samples nor loads variables: use "
+                      "astrt_model_generate and astrt_model_load");
+  for (uint32_t i = 0; r->stream && i < p->nphases; i++)
+    if (p->phases[i].prefix)
+      return astrt_fail(ASTRT_ERR_ARG, "phase %u of %s reuses the features of a frozen prefix, computed once for "
+                        "every training example; %s data draws new windows of tokens every step, so there are no "
+                        "fixed examples to compute them for: turn the reuse off (freeze ...(reuse: false))", i + 1,
+                        model_name(p), p->data.kind == ASTRT_DATA_TEXT ? "text" : "token");
+  if (o->sample > 0) {
+    astrt_status st = astrt_generate_check(p, "--sample");
+    if (!st) st = astrt_prompt_parse(p, o->prompt, &r->prompt, &r->prompt_n);
+    if (st) return st;
+  }
+  return ASTRT_OK;
+}
+
+/* The program's own data: a split of examples, or token streams. */
+static astrt_status load_data(run *r, const astrt_program *p, const astrt_options *o) {
+  if (!r->stream) {
+    astrt_status st = astrt_data_load(&p->data, o->data_dir, &r->train, &r->test);
+    if (st) return st;
+    r->src_train = (astrt_data_source){r->train.x.n, NULL, NULL, &r->train};
+    r->src_test = (astrt_data_source){r->test.x.n, NULL, NULL, &r->test};
+    return ASTRT_OK;
+  }
+  astrt_status st = astrt_seq_load(&p->data, o->data_dir, &r->tok_train, &r->tok_test);
+  if (st) return st;
+  r->src_train = (astrt_data_source){astrt_seq_windows(r->tok_train.n, p->data.context), NULL, NULL, NULL};
+  r->src_test = (astrt_data_source){astrt_seq_windows(r->tok_test.n, p->data.context), NULL, NULL, NULL};
+  return ASTRT_OK;
+}
+
 static astrt_status setup_local(run *r, const astrt_program *p, const astrt_options *o,
                                 const astrt_train_ext *ext) {
   astrt_status st = astrt_program_check(p);
   if (st) return st;
   if ((st = check_options(o))) return st;
   if ((st = astrt_vars_check(p))) return st;
+  r->stream = !ext && astrt_data_is_stream(&p->data);
+  r->ybytes = 4 * astrt_target_values(&p->data);
+  if ((st = check_requests(r, p, o, ext))) return st;
   r->seed = ext ? ext->seed : o->has_seed ? o->seed : p->seed;
   r->ls.scale = p->loss_scale > 0 ? p->loss_scale : 1.0;
   r->threads = resolve_threads(o->threads);
@@ -453,6 +564,8 @@ static astrt_status setup_local(run *r, const astrt_program *p, const astrt_opti
    * only a fresh run starts it empty */
   int continuing = o->resume && o->checkpoint_dir && o->metrics_path && astrt_checkpoint_count(o->checkpoint_dir) > 0;
   if (!continuing && (st = astrt_metrics_open(&r->mx, o->metrics_path))) return st;
+  r->mx.target = p->data.target;
+  r->mx.text = p->data.kind == ASTRT_DATA_TEXT;
   if (ext) {
     r->vars = ext->vars;
     r->keep_pool = ext->pool;
@@ -473,11 +586,12 @@ static astrt_status setup_local(run *r, const astrt_program *p, const astrt_opti
   if (o->init_path && *o->init_path &&
       (st = astrt_vars_load(p, r->vars, o->init_path, &r->init_loaded)))
     return st;
-  if (!ext) {
-    if ((st = astrt_data_load(&p->data, o->data_dir, &r->train, &r->test))) return st;
-    r->src_train = (astrt_data_source){r->train.x.n, NULL, NULL, &r->train};
-    r->src_test = (astrt_data_source){r->test.x.n, NULL, NULL, &r->test};
+  if (o->load_path && *o->load_path) {
+    if ((st = astrt_vars_load(p, r->vars, o->load_path, &r->init_loaded))) return st;
+    r->loaded = 1;
+    if (o->sample > 0) return ASTRT_OK;  /* sampling only: no data */
   }
+  if (!ext && (st = load_data(r, p, o))) return st;
   r->n_train = r->src_train.n;
   r->n_test = r->src_test.n;
   if ((st = set_budget(r))) return st;
@@ -499,7 +613,8 @@ static void run_free(run *r) {
   if (r->own_vars) free(r->vars);
   free(r->work);
   free(r->idx);
-  free(r->cache_labels);
+  free(r->cache_y);
+  free(r->prompt);
   free(r->x);
   free(r->y);
   free(r->perm);
@@ -507,6 +622,8 @@ static void run_free(run *r) {
   free(r->cache);
   astrt_split_free(&r->train);
   astrt_split_free(&r->test);
+  astrt_tokens_free(&r->tok_test);
+  astrt_tokens_free(&r->tok_train);
   astrt_state_copy_free(&r->state);
   astrt_kernels_release_scratch();
 }
@@ -514,7 +631,7 @@ static void run_free(run *r) {
 /* ---- batches ------------------------------------------------------------ */
 
 /* Examples perm[pos..pos+rows) of s (pos..pos+rows when perm is NULL) into
- * r->x as normalised features and r->y as labels. */
+ * r->x as normalised features (or token ids) and r->y as targets. */
 static astrt_status gather(run *r, const astrt_data_source *s, const int64_t *perm, int64_t pos,
                            int64_t rows) {
   if (!s->fetch) {
@@ -524,11 +641,18 @@ static astrt_status gather(run *r, const astrt_data_source *s, const int64_t *pe
   const int64_t *index = perm ? perm + pos : r->idx;
   if (!perm)
     for (int64_t i = 0; i < rows; i++) r->idx[i] = pos + i;
-  astrt_status st = s->fetch(s->ctx, index, rows, r->x, r->y);
+  astrt_status st = s->fetch(s->ctx, index, rows, r->x, r->y);  /* typed for f32 x and class labels */
   if (st) return st;
-  if ((st = astrt_labels_check(r->y, rows, r->p->data.classes, index))) return st;
-  astrt_normalize(r->x, rows * r->p->data.example_size, r->norm);
+  if ((st = astrt_batch_check(&r->p->data, r->x, r->y, rows, index))) return st;
+  if (r->p->data.x_dtype == ASTRT_DTYPE_F32) astrt_normalize(r->x, rows * r->p->data.example_size, r->norm);
   return ASTRT_OK;
+}
+
+/* Sequence data: training windows for the samples numbered first..first+rows
+ * (at random offsets), or test windows first..first+rows, into r->x, r->y. */
+static void gather_windows(run *r, int train, int64_t first, int64_t rows) {
+  astrt_batch_windows(train ? &r->tok_train : &r->tok_test, r->p->data.context, train, r->seed, first, rows, r->x,
+                      r->y);
 }
 
 /* ---- evaluation --------------------------------------------------------- */
@@ -541,7 +665,9 @@ static astrt_status evaluate(run *r, double *loss, double *accuracy) {
   int64_t lo = r->n_test * r->rank / r->size, hi = r->n_test * (r->rank + 1) / r->size;
   for (int64_t pos = lo; pos < hi; pos += rows) {
     rows = hi - pos < r->p->eval_batch ? hi - pos : r->p->eval_batch;
-    astrt_status st = gather(r, &r->src_test, NULL, pos, rows);
+    astrt_status st = ASTRT_OK;
+    if (r->stream) gather_windows(r, 0, pos, rows);
+    else st = gather(r, &r->src_test, NULL, pos, rows);
     if (st) return st;
     float scalars[ASTRT_NUM_SCALARS] = {0.0f, (float)(r->step_base + r->at.step), (float)rows, 1.0f, 1.0f, 0.0f,
                                         1.0f};
@@ -554,13 +680,14 @@ static astrt_status evaluate(run *r, double *loss, double *accuracy) {
   astrt_status st = astrt_dist_sum(sums, 2);
   if (st) return st;
   *loss = sums[0] / (double)r->n_test;
-  *accuracy = sums[1] / (double)r->n_test;
+  /* accuracy is that of class labels; other data has none */
+  *accuracy = r->p->data.target == ASTRT_TARGET_CLASS ? sums[1] / (double)r->n_test : NAN;
   return ASTRT_OK;
 }
 
 static astrt_status record_eval(run *r, const astrt_eval_record *e) {
   const astrt_program *p = r->p;
-  astrt_progress_eval(&r->pg, e);
+  if (!r->loaded) astrt_progress_eval(&r->pg, e);  /* --load: the summary says it */
   astrt_status st = astrt_metrics_eval(&r->mx, e);
   if (st) return st;
   if (!isfinite(e->test_loss)) {
@@ -572,7 +699,10 @@ static astrt_status record_eval(run *r, const astrt_eval_record *e) {
                       "overflowed (the parameters have grown too large, or the test data holds extreme values)",
                       v >= 0 ? p->vars[v].name : "", v >= 0 ? " non-finite" : "");
   }
-  if (p->goal == ASTRT_GOAL_ACCURACY && e->test_accuracy >= p->target) {
+  int reached = p->goal == ASTRT_GOAL_ACCURACY ? e->test_accuracy >= p->target
+                : p->goal == ASTRT_GOAL_LOSS   ? e->test_loss <= p->target
+                                               : 0;
+  if (reached) {
     if (r->time_to_target < 0) r->time_to_target = r->train_seconds;
     if (r->o.stop_at_target) r->stop = 1;
   }
@@ -591,13 +721,16 @@ static astrt_status eval_and_log(run *r, int64_t epoch) {
   astrt_status st = evaluate(r, &loss, &accuracy);
   if (st) return st;
   r->eval_seconds += now_seconds() - t0;
-  if (r->evals++ == 0 || accuracy > r->best_acc) r->best_acc = accuracy;
+  int first = r->evals++ == 0;
+  if (first || accuracy > r->best_acc) r->best_acc = accuracy;
+  if (first || loss < r->best_loss) r->best_loss = loss;
   r->final_acc = accuracy;
   r->final_loss = loss;
   r->epoch_loss = 0;
   r->epoch_rows = 0;
   astrt_eval_record e = {epoch, r->at.step, r->at.samples, r->final_train_loss, loss,
-                         accuracy, r->best_acc, r->train_seconds};
+                         accuracy, r->best_acc, r->train_seconds, r->best_loss, r->p->data.target,
+                         r->p->data.kind == ASTRT_DATA_TEXT};
   return astrt_dist_agree(record_eval(r, &e));  /* rank 0's metrics write may fail */
 }
 
@@ -609,7 +742,7 @@ static astrt_status eval_and_log(run *r, int64_t epoch) {
  * value. --on-nan=stop ends the run (no checkpoint follows); skip-step goes
  * on without it, unless a variable is already non-finite or too many steps
  * in a row were skipped. x, local and scalars are what the step was given. */
-static astrt_status nonfinite_loss(run *r, const astrt_phase_desc *ph, const float *x, int64_t local, int64_t rows,
+static astrt_status nonfinite_loss(run *r, const astrt_phase_desc *ph, const void *x, int64_t local, int64_t rows,
                                    const float *scalars, float loss, double lr) {
   const astrt_program *p = r->p;
   astrt_state_restore(p, r->vars, &r->state);
@@ -691,8 +824,8 @@ static astrt_status build_cache(run *r, const astrt_phase_desc *ph) {
   if (fs <= 0 || (uint64_t)r->n_train > SIZE_MAX / sizeof(float) / (uint64_t)fs)
     return astrt_fail(ASTRT_ERR_FORMAT, "the program descriptor has an invalid feature size; recompile it");
   r->cache = malloc((size_t)r->n_train * (size_t)fs * sizeof(float));
-  if (!r->cache_labels) r->cache_labels = malloc((size_t)r->n_train * sizeof *r->cache_labels);
-  if (!r->cache || !r->cache_labels)
+  if (!r->cache_y) r->cache_y = malloc((size_t)r->n_train * (size_t)r->ybytes);
+  if (!r->cache || !r->cache_y)
     return astrt_fail(ASTRT_ERR_NOMEM, "out of memory for the frozen-prefix cache (%.0f MB): lower the freeze "
                       "rule's reuse_limit, or turn reuse off (reuse: false)",
                       (double)r->n_train * (double)fs * 4 / 1e6);
@@ -701,7 +834,7 @@ static astrt_status build_cache(run *r, const astrt_phase_desc *ph) {
     int64_t rows = r->n_train - pos < chunk ? r->n_train - pos : chunk;
     astrt_status st = gather(r, &r->src_train, NULL, pos, rows);
     if (st) return st;
-    memcpy(r->cache_labels + pos, r->y, (size_t)rows * sizeof *r->y);
+    memcpy(r->cache_y + pos * r->ybytes, r->y, (size_t)(rows * r->ybytes));
     float scalars[ASTRT_NUM_SCALARS] = {0.0f, (float)(r->step_base + r->at.step), (float)rows, 1.0f, 0.0f, 0.0f,
                                         1.0f};
     ph->prefix(r->vars, r->work, r->x, r->y, rows, scalars, r->cache + pos * fs, r->seed);
@@ -713,14 +846,13 @@ static astrt_status build_cache(run *r, const astrt_phase_desc *ph) {
   return ASTRT_OK;
 }
 
-/* rows perm[pos..pos+rows) of the cache into r->feat, their labels into r->y */
+/* rows perm[pos..pos+rows) of the cache into r->feat, their targets into r->y */
 static void gather_features(run *r, const astrt_phase_desc *ph, int64_t lo, int64_t rows) {
-  int64_t fs = ph->feature_size;
-  const int32_t *labels = r->cache_labels;
+  int64_t fs = ph->feature_size, yb = r->ybytes;
   for (int64_t i = 0; i < rows; i++) {
     int64_t e = r->perm[r->at.pos + lo + i];
     memcpy(r->feat + i * fs, r->cache + e * fs, (size_t)fs * sizeof(float));
-    r->y[i] = labels[e];
+    memcpy((char *)r->y + i * yb, r->cache_y + e * yb, (size_t)yb);
   }
 }
 
@@ -750,13 +882,13 @@ static void prefetch_start(run *r) {
   if (env && strcmp(env, "on") == 0) want = !r->src_train.fetch && r->src_train.split;
   if (!want) return;
   int64_t work_bytes, batch = max_batch(r->p, &work_bytes);
-  r->pf = astrt_prefetch_start(batch * r->p->data.example_size, batch);
+  r->pf = astrt_prefetch_start(batch * r->p->data.example_size * 4, batch * r->ybytes);
 }
 
 static astrt_status train_step(run *r) {
   const astrt_program *p = r->p;
   double t0 = now_seconds();
-  if (r->at.pos == 0) astrt_shuffle(r->perm, r->n_train, r->seed, r->at.epoch);
+  if (r->at.pos == 0 && !r->stream) astrt_shuffle(r->perm, r->n_train, r->seed, r->at.epoch);
   const astrt_phase_desc *ph;
   int64_t rows = next_rows(r, &r->at, &ph);
   double t = progress_at(r, &r->at);
@@ -765,7 +897,7 @@ static astrt_status train_step(run *r) {
   if (lst) return lst;
   /* data parallelism: this rank's shard of the global batch is rows [lo, lo + local) */
   int64_t lo = rows * r->rank / r->size, local = rows * (r->rank + 1) / r->size - lo;
-  const float *x = r->x;
+  const void *x = r->x;
   if (ph->prefix) {
     if (r->cache_phase != ph) {
       astrt_status st = build_cache(r, ph);
@@ -774,6 +906,9 @@ static astrt_status train_step(run *r) {
     }
     gather_features(r, ph, lo, local);
     x = r->feat;
+  } else if (r->stream) {  /* the windows of samples at.samples + lo ...: global numbers, as dropout's rows */
+    gather_windows(r, 1, r->at.samples + lo, local);
+    x = r->x;
   } else {
     if (!r->pf || !astrt_prefetch_take(r->pf, r->src_train.split, r->perm, r->at.pos + lo, local, &r->x, &r->y)) {
       astrt_status st = gather(r, &r->src_train, r->perm, r->at.pos + lo, local);
@@ -823,6 +958,7 @@ static void to_ckpt(const run *r, astrt_ckpt_state *s, astrt_metrics *mx) {
   s->best_acc = r->best_acc, s->final_acc = r->final_acc, s->final_loss = r->final_loss;
   s->final_train_loss = r->final_train_loss, s->time_to_target = r->time_to_target;
   s->seed = r->seed;
+  s->best_loss = r->best_loss;
 }
 
 static void from_ckpt(run *r, const astrt_ckpt_state *s) {
@@ -834,6 +970,7 @@ static void from_ckpt(run *r, const astrt_ckpt_state *s) {
   r->best_acc = s->best_acc, r->final_acc = s->final_acc, r->final_loss = s->final_loss;
   r->final_train_loss = s->final_train_loss, r->time_to_target = s->time_to_target;
   r->seed = s->seed;
+  r->best_loss = isnan(s->best_loss) ? s->final_loss : s->best_loss;  /* older checkpoints lack it */
 }
 
 static astrt_status checkpoint(run *r) {
@@ -883,8 +1020,9 @@ static astrt_status resume(run *r) {
                       (unsigned long long)s.seed, (unsigned long long)r->o.seed);
   from_ckpt(r, &s);
   r->resumed_step = s.step;
-  /* mid-epoch: the epoch's order is a function of (seed, epoch); draw it again */
-  if (r->at.pos > 0) astrt_shuffle(r->perm, r->n_train, r->seed, r->at.epoch);
+  /* mid-epoch: the epoch's order is a function of (seed, epoch); draw it again
+   * (sequence windows are a function of the sample number alone) */
+  if (r->at.pos > 0 && !r->stream) astrt_shuffle(r->perm, r->n_train, r->seed, r->at.epoch);
   astrt_metrics_close(&r->mx);
   return astrt_dist_agree(astrt_metrics_reopen(&r->mx, r->o.metrics_path, s.metrics_bytes));
 }
@@ -939,7 +1077,7 @@ static astrt_status train_loop(run *r) {
   astrt_pool *outer = astrt_pool_bind(pool);
   prefetch_start(r);
   int64_t every = r->o.checkpoint_every;
-  while (!st && !r->stop && !budget_done(r, &r->at)) {
+  while (!st && !r->stop && !r->loaded && !budget_done(r, &r->at)) {
     st = train_step(r);
     int epoch_end = r->at.pos == 0;
     if (!st && epoch_end) st = eval_and_log(r, r->at.epoch);
@@ -952,6 +1090,7 @@ static astrt_status train_loop(run *r) {
   astrt_prefetch_stop(r->pf);
   r->pf = NULL;
   if (!st && r->at.pos != 0) st = eval_and_log(r, r->at.epoch + 1);
+  if (!st && r->loaded && r->o.sample <= 0) st = eval_and_log(r, 0);  /* --load: the weights as they are */
   astrt_progress_clear(&r->pg);
   astrt_pool_bind(outer);
   if (!r->keep_pool) astrt_pool_destroy(pool);
@@ -965,8 +1104,11 @@ static void fill_result(const run *r, astrt_result *res) {
   res->samples = r->at.samples;
   res->train_seconds = r->train_seconds;
   res->eval_seconds = r->eval_seconds;
-  res->final_test_accuracy = r->final_acc;
-  res->best_test_accuracy = r->best_acc;
+  int cls = !r->p || r->p->data.target == ASTRT_TARGET_CLASS;  /* no program: a failed setup */
+  res->final_test_accuracy = cls ? r->final_acc : NAN;
+  res->best_test_accuracy = cls ? r->best_acc : NAN;
+  res->best_test_loss = r->best_loss;
+  res->final_bits_per_byte = r->p && r->p->data.kind == ASTRT_DATA_TEXT ? astrt_bits_per_byte(r->final_loss) : NAN;
   res->final_test_loss = r->final_loss;
   res->final_train_loss = r->final_train_loss;
   res->time_to_target = r->time_to_target;
@@ -987,10 +1129,48 @@ static void print_phases(const run *r) {
             p->phases[i].prefix ? " (frozen prefix computed once and reused)" : "");
 }
 
+/* "fortunes: 4123 train, 458 test" or, for sequence data, "fortunes:
+ * 2.4M tokens (37.5k windows of 64) train, 270k tokens (4.2k windows) test" */
+static void data_summary(const run *r, char *buf, size_t cap) {
+  const char *src = r->p->data.source && *r->p->data.source ? r->p->data.source : "?";
+  if (!r->stream) {
+    snprintf(buf, cap, "%s: %lld train, %lld test", src, (long long)r->n_train, (long long)r->n_test);
+    return;
+  }
+  char a[32], b[32], c[32], d[32];
+  astrt_fmt_rate((double)r->tok_train.n, a, sizeof a);
+  astrt_fmt_rate((double)r->n_train, b, sizeof b);
+  astrt_fmt_rate((double)r->tok_test.n, c, sizeof c);
+  astrt_fmt_rate((double)r->n_test, d, sizeof d);
+  snprintf(buf, cap, "%s: %s tokens (%s windows of %lld) train, %s tokens (%s windows) test", src, a, b,
+           (long long)r->p->data.context, c, d);
+}
+
+/* The header line of --load: the model, the file, the data. */
+static void print_load_header(const run *r) {
+  const astrt_program *p = r->p;
+  char data[512] = "";
+  if (r->o.sample <= 0) {
+    snprintf(data, sizeof data, "; data ");
+    data_summary(r, data + 7, sizeof data - 7);
+  }
+  fprintf(stderr, "%s (%s): %lld parameters; loaded %s (%lld of %u variable%s), not trained%s; seed %llu; "
+          "%d thread%s (OpenBLAS %s)\n", model_name(p), p->source && *p->source ? p->source : "?",
+          (long long)astrt_param_count(p), r->o.load_path, (long long)r->init_loaded, p->nvars,
+          p->nvars == 1 ? "" : "s", data, (unsigned long long)r->seed, r->threads, plural(r->threads),
+          astrt_blas_corename());
+  fflush(stderr);
+}
+
 /* The header line of astrt_main: model, data, budget, phases. */
 static void print_header(const run *r) {
   const astrt_program *p = r->p;
-  char budget[160];
+  if (r->loaded) {
+    print_load_header(r);
+    return;
+  }
+  char budget[160], data[512];
+  data_summary(r, data, sizeof data);
   if (r->max_samples > 0)
     snprintf(budget, sizeof budget, "budget %g x %lld epoch%s = %lld samples (%lld steps)",
              r->o.budget, (long long)r->epochs, plural(r->epochs), (long long)r->max_samples,
@@ -1002,12 +1182,10 @@ static void print_header(const run *r) {
     snprintf(budget, sizeof budget, "%lld steps (%lld epoch%s)", (long long)r->max_steps,
              (long long)r->plan.epoch, plural(r->plan.epoch));
   fprintf(stderr,
-          "%s (%s): %lld parameters; data %s: %lld train, %lld test; %s of batch %lld; "
+          "%s (%s): %lld parameters; data %s; %s of batch %lld; "
           "seed %llu; %d thread%s (OpenBLAS %s)%s%s\n",
           model_name(p), p->source && *p->source ? p->source : "?",
-          (long long)astrt_param_count(p),
-          p->data.source && *p->data.source ? p->data.source : "?", (long long)r->n_train,
-          (long long)r->n_test, budget, (long long)p->phases[0].batch,
+          (long long)astrt_param_count(p), data, budget, (long long)p->phases[0].batch,
           (unsigned long long)r->seed, r->threads, plural(r->threads), astrt_blas_corename(),
           p->optimizer && *p->optimizer ? "; " : "", p->optimizer ? p->optimizer : "");
   if (r->o.init_path && *r->o.init_path)
@@ -1017,22 +1195,59 @@ static void print_header(const run *r) {
   fflush(stderr);
 }
 
-/* astrt_train; prints the header to stderr first when `header` is set. */
+static void print_summary(const run *r, const astrt_result *res);
+
+/* --sample's tokens on stdout: text as bytes, token ids comma-separated. */
+typedef struct sample_out {
+  FILE *f;
+  int text, first;
+} sample_out;
+
+static astrt_status put_token(void *ctx, int32_t token) {
+  sample_out *c = ctx;
+  if (c->text) fputc(token, c->f);
+  else fprintf(c->f, "%s%d", c->first ? "" : ",", (int)token);
+  c->first = 0;
+  if (fflush(c->f) != 0 || ferror(c->f))
+    return astrt_fail(ASTRT_ERR_IO, "writing the sample to stdout failed: %s", strerror(errno));
+  return ASTRT_OK;
+}
+
+/* --sample N: the prompt (as given) and N tokens after it, on stdout. */
+static astrt_status sample(run *r) {
+  sample_out c = {stdout, r->p->data.kind == ASTRT_DATA_TEXT, 1};
+  astrt_status st = ASTRT_OK;
+  if (c.text && r->o.prompt) fputs(r->o.prompt, c.f);
+  for (int64_t i = 0; !c.text && !st && i < r->prompt_n; i++) st = put_token(&c, r->prompt[i]);
+  if (!st)
+    st = astrt_generate(r->p, r->vars, r->step_base + r->at.step, r->prompt, r->prompt_n, r->o.sample,
+                        r->o.temperature, r->o.top_k, r->seed, NULL, put_token, &c);
+  if (!c.text) fputc('\n', c.f);
+  if (fflush(c.f) != 0 && !st)
+    st = astrt_fail(ASTRT_ERR_IO, "writing the sample to stdout failed: %s", strerror(errno));
+  return st;
+}
+
+/* astrt_train; in main mode (astrt_main) prints the header to stderr first
+ * and the summary to stdout at the end; then samples if asked. */
 static astrt_status train(const astrt_program *p, const astrt_options *o, astrt_result *res,
-                          int header, const astrt_train_ext *ext) {
+                          int main_mode, const astrt_train_ext *ext) {
   run r;
   astrt_status st = run_setup(&r, p, o, ext);
-  if (!st && header && !r.o.quiet) print_header(&r);
+  if (!st && main_mode && !r.o.quiet) print_header(&r);
   if (!st) st = train_loop(&r);
   if (!st && r.o.save_path && *r.o.save_path) {  /* rank 0 only */
     astrt_save_info info = {r.at.step, r.at.epoch, r.seed};
     st = astrt_vars_save(p, r.vars, r.o.save_path, &info);
   }
   fill_result(&r, res);
-  if (!st) st = astrt_metrics_end(&r.mx, res);
+  int sample_only = r.loaded && r.o.sample > 0;
+  if (!st && !sample_only) st = astrt_metrics_end(&r.mx, res);
   astrt_status closed = astrt_metrics_close(&r.mx);
   if (!st) st = closed;
   if (r.size > 1) st = astrt_dist_agree(st);
+  if (!st && main_mode && r.rank == 0 && !sample_only) print_summary(&r, res);
+  if (!st && r.o.sample > 0 && r.rank == 0) st = sample(&r);
   run_free(&r);
   return st;
 }
@@ -1058,6 +1273,7 @@ void astrt_options_default(astrt_options *o) {
   memset(o, 0, sizeof *o);
   o->progress = -1;
   o->budget = 1;
+  o->temperature = 1;
 }
 
 static const char *base_name(const char *path) {
@@ -1068,7 +1284,7 @@ static const char *base_name(const char *path) {
 static void usage(FILE *f, const char *prog) {
   fprintf(f,
           "usage: %s [options]\n"
-          "Trains the compiled model and reports its test accuracy.\n"
+          "Trains the compiled model and reports its test accuracy (or loss).\n"
           "\n"
           "  --epochs N          train for N epochs (overrides the program's budget)\n"
           "  --steps N           train for N optimizer steps instead\n"
@@ -1082,7 +1298,7 @@ static void usage(FILE *f, const char *prog) {
           "                      DIR/<name> is used if it exists, else DIR)\n"
           "  --quiet             print only errors and the final summary\n"
           "  --progress=MODE     auto (a live line on a terminal), live or plain\n"
-          "  --stop-at-target    stop once the target accuracy is reached\n"
+          "  --stop-at-target    stop once the target (accuracy or loss) is reached\n"
           "  --save FILE         after training, write every variable (parameters, state,\n"
           "                      optimizer slots) to FILE, a safetensors file of F32\n"
           "                      tensors named as in the program; dense weights are\n"
@@ -1098,6 +1314,16 @@ static void usage(FILE *f, const char *prog) {
           "                      an error after 100 in a row)\n"
           "  --resume            continue from the newest usable checkpoint in DIR,\n"
           "                      exactly as if the run had not been interrupted\n"
+          "  --load FILE         load the variables FILE holds (as --init-from) and do not\n"
+          "                      train: evaluate them once, or with --sample only sample\n"
+          "language models (text and token data):\n"
+          "  --sample N          after training (or --load), write N generated tokens to\n"
+          "                      stdout after the prompt: text as bytes, token ids\n"
+          "                      comma-separated; the same --seed gives the same text\n"
+          "  --prompt TEXT       what the sample continues: text data, its bytes (default:\n"
+          "                      a new line); token data, comma-separated ids\n"
+          "  --temperature F     sampling temperature (default 1; 0: the most likely token)\n"
+          "  --top-k K           sample among the K most likely tokens (default 0: all)\n"
           "  --help              show this help\n",
           prog);
 }
@@ -1180,6 +1406,18 @@ static int set_budget_factor(opt_ctx *c, const char *v, astrt_options *o) {
   return 0;
 }
 
+static int set_temperature(opt_ctx *c, const char *v, astrt_options *o) {
+  if (!v) return -1;
+  char *end;
+  errno = 0;
+  double f = strtod(v, &end);
+  if (!*v || *end || errno || !isfinite(f) || f < 0 || f > 1e6)
+    return bad_option(c->prog, "bad value '%s' for --temperature: expected a number >= 0 (0: always the most "
+                      "likely token; 1: the model's distribution)", v);
+  o->temperature = f;
+  return 0;
+}
+
 static int set_seed(opt_ctx *c, const char *v, astrt_options *o) {
   if (!v) return -1;
   if (parse_u64(v, &o->seed) != 0)
@@ -1236,6 +1474,20 @@ static int value_option(opt_ctx *c, const char *name, const char *eq, astrt_opti
     rc = set_path(c, name, opt_value(c, name, eq), &o->checkpoint_dir);
   } else if (strcmp(name, "--on-nan") == 0) {
     rc = set_on_nan(c, opt_value(c, name, eq), o);
+  } else if (strcmp(name, "--load") == 0) {
+    rc = set_path(c, name, opt_value(c, name, eq), &o->load_path);
+  } else if (strcmp(name, "--sample") == 0) {
+    rc = set_count(c, name, opt_value(c, name, eq), 1, 1000000000, "a number of tokens from 1 to 10^9", &n);
+    if (!rc) o->sample = n;
+  } else if (strcmp(name, "--top-k") == 0) {
+    rc = set_count(c, name, opt_value(c, name, eq), 0, INT32_MAX, "a number of tokens (0: all)", &n);
+    if (!rc) o->top_k = n;
+  } else if (strcmp(name, "--prompt") == 0) {
+    const char *v = opt_value(c, name, eq);  /* may be empty */
+    rc = v ? 0 : -1;
+    if (v) o->prompt = v;
+  } else if (strcmp(name, "--temperature") == 0) {
+    rc = set_temperature(c, opt_value(c, name, eq), o);
   } else if (strcmp(name, "--checkpoint-every") == 0) {
     rc = set_count(c, name, opt_value(c, name, eq), 0, INT64_MAX, "a number of steps (0: every epoch)", &n);
     if (!rc) o->checkpoint_every = n;
@@ -1285,25 +1537,59 @@ int astrt_parse_options(int argc, char **argv, int first, astrt_options *o) {
     return bad_option(c.prog, "--epochs and --steps both set the budget; give one");
   if (rc == 0 && o->resume && !(o->checkpoint_dir && *o->checkpoint_dir))
     return bad_option(c.prog, "--resume needs --checkpoint DIR (the directory to resume from)");
+  if (rc == 0 && o->load_path &&
+      ((o->init_path && *o->init_path) || (o->checkpoint_dir && *o->checkpoint_dir) || (o->save_path && *o->save_path)))
+    return bad_option(c.prog, "--load loads the variables and does not train: it does not go with --init-from, "
+                      "--checkpoint, --resume or --save");
+  if (rc == 0 && o->sample <= 0 && (o->prompt || o->top_k > 0 || o->temperature != 1))
+    return bad_option(c.prog, "--prompt, --temperature and --top-k shape the text of --sample N; give --sample");
   return rc;
 }
 
 /* ---- main --------------------------------------------------------------- */
 
-static void print_summary(const astrt_program *p, const astrt_options *o,
-                          const astrt_result *r) {
+/* "2.10" (or "0.0035" for a small loss) */
+static void fmt_loss_target(double v, char *buf, size_t cap) {
+  snprintf(buf, cap, fabs(v) >= 0.1 || v == 0 ? "%.2f" : "%.2g", v);
+}
+
+/* The summary line of astrt_main (stdout). */
+static void print_summary(const run *rn, const astrt_result *r) {
+  const astrt_program *p = rn->p;
+  const astrt_options *o = &rn->o;
+  int cls = p->data.target == ASTRT_TARGET_CLASS, text = p->data.kind == ASTRT_DATA_TEXT;
+  if (rn->loaded) {  /* --load: one evaluation, no training */
+    printf("%s: loaded %s: test loss %.4f", model_name(p), o->load_path, r->final_test_loss);
+    if (cls) printf("  test accuracy %.2f%%", 100.0 * r->final_test_accuracy);
+    if (text) printf("  %.3f bits per byte", r->final_bits_per_byte);
+    printf("  (%lld test examples, %.1fs)\n", (long long)rn->n_test, r->eval_seconds);
+    fflush(stdout);
+    return;
+  }
   char rate[32];
   astrt_fmt_rate(r->train_seconds > 0 ? (double)r->samples / r->train_seconds : 0, rate,
                  sizeof rate);
-  printf("%s: final test accuracy %.2f%%  best %.2f%%  (%lld step%s, %lld complete epoch%s)  "
-         "train time %.1fs  %s samples/s",
-         model_name(p), 100.0 * r->final_test_accuracy, 100.0 * r->best_test_accuracy,
+  if (cls)
+    printf("%s: final test accuracy %.2f%%  best %.2f%%", model_name(p), 100.0 * r->final_test_accuracy,
+           100.0 * r->best_test_accuracy);
+  else
+    printf("%s: final test loss %.4f  best %.4f", model_name(p), r->final_test_loss, r->best_test_loss);
+  if (text) printf("  %.3f bits per byte", r->final_bits_per_byte);
+  printf("  (%lld step%s, %lld complete epoch%s)  train time %.1fs  %s samples/s",
          (long long)r->steps, plural(r->steps), (long long)r->epochs_done,
          plural(r->epochs_done), r->train_seconds, rate);
-  if (p->goal == ASTRT_GOAL_ACCURACY && r->time_to_target >= 0)
-    printf("  target %.2f%% reached after %.1fs", 100.0 * p->target, r->time_to_target);
-  else if (p->goal == ASTRT_GOAL_ACCURACY)
-    printf("  target %.2f%% not reached", 100.0 * p->target);
+  char goal[48];
+  if (p->goal == ASTRT_GOAL_LOSS) {
+    char v[32];
+    fmt_loss_target(p->target, v, sizeof v);
+    snprintf(goal, sizeof goal, "target loss %s", v);
+  } else {
+    snprintf(goal, sizeof goal, "target %.2f%%", 100.0 * p->target);
+  }
+  if (p->goal != ASTRT_GOAL_NONE && r->time_to_target >= 0)
+    printf("  %s reached after %.1fs", goal, r->time_to_target);
+  else if (p->goal != ASTRT_GOAL_NONE)
+    printf("  %s not reached", goal);
   if (p->loss_scale_growth > 0)
     printf("  loss scale %g, %lld step%s skipped", r->loss_scale, (long long)r->skipped_steps,
            plural(r->skipped_steps));
@@ -1326,12 +1612,11 @@ int astrt_main(int argc, char **argv, const astrt_program *p) {
   int rc = astrt_parse_options(argc, argv, 1, &o);
   if (rc != 0) return rc > 0 ? 0 : 2;
   astrt_result r;
-  astrt_status st = train(p, &o, &r, 1, NULL);
+  astrt_status st = train(p, &o, &r, 1, NULL);  /* prints the summary (and --sample's text) */
   int rank = astrt_dist_rank();  /* in an MPI job, rank 0 speaks for all (errors are agreed on) */
   if (st) {
     if (rank == 0) fprintf(stderr, "%s: error: %s\n", prog, astrt_last_error());
     return 1;
   }
-  if (rank == 0) print_summary(p, &o, &r);
   return 0;
 }

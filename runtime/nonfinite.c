@@ -86,8 +86,8 @@ int64_t astrt_nonfinite_var(const astrt_program *p, const void *vars) {
 
 /* ---- diagnosis ----------------------------------------------------------------- */
 
-int64_t astrt_diagnose(const astrt_program *p, uint32_t phase, void *vars, void *work, const float *x,
-                       const int32_t *y, int64_t rows, const float *scalars, uint64_t seed) {
+int64_t astrt_diagnose(const astrt_program *p, uint32_t phase, void *vars, void *work, const void *x,
+                       const void *y, int64_t rows, const float *scalars, uint64_t seed) {
   if (!p->step_nodes || phase >= p->nphases || p->step_nodes[phase].n <= 0) return -2;
   float out[ASTRT_NUM_OUTPUTS];
   memset(out, 0, sizeof out);

@@ -35,8 +35,8 @@ int64_t astrt_nonfinite_var(const astrt_program *p, const void *vars);
  * variable), on the same arguments; returns the first node whose value is
  * not finite, -1 if none is, or -2 if the program's steps cannot diagnose
  * (no node table: the step is not run). */
-int64_t astrt_diagnose(const astrt_program *p, uint32_t phase, void *vars, void *work, const float *x,
-                       const int32_t *y, int64_t rows, const float *scalars, uint64_t seed);
+int64_t astrt_diagnose(const astrt_program *p, uint32_t phase, void *vars, void *work, const void *x,
+                       const void *y, int64_t rows, const float *scalars, uint64_t seed);
 
 /* A training step whose loss was not finite. */
 typedef struct astrt_nan_report {

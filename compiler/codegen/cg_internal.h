@@ -75,6 +75,10 @@ typedef struct Cg {
   bool diagnose;
   LLVMValueRef diag_on;
   int nparallel;               /* outlined loop functions so far (their names) */
+  /* inside an outlined parallel loop (cg_parallel): the addresses it uses
+   * are captured, loaded from its context record, so that the same loop
+   * over other tensors (the next layer's) is the same function */
+  struct CgCapture *capture;
   int64_t max_rows;            /* the largest batch the function runs */
 } Cg;
 
@@ -97,6 +101,7 @@ LLVMValueRef cg_dim(Cg *cg, int64_t d);
 LLVMValueRef cg_numel(Cg *cg, const Shape *s);
 /* the address of a node's value */
 LLVMValueRef cg_addr(Cg *cg, int node);
+LLVMValueRef cg_capture_addr(Cg *cg, int node);  /* inside cg_parallel's outlined loop */
 /* the address of element `index` of a node's value */
 LLVMValueRef cg_elem_addr(Cg *cg, int node, LLVMValueRef index);
 /* the LLVM type of one element: f32, i32, i16 (bf16 bits) or half */

@@ -675,34 +675,62 @@ void cg_adamw_update(Cg *cg, int node) {
   guarded(cg, &cg->g->nodes[node], &c);
 }
 
-void cg_parallel(Cg *cg, CgExtent *extent, CgRange *range, void *ctx) {
-  ASTC_ASSERT(!cg->in_micro);
-  LLVMTypeRef fields[8] = {cg->ptr, cg->ptr, cg->ptr, cg->ptr, cg->i64, cg->ptr, cg->ptr, cg->i64};
-  LLVMTypeRef st = LLVMStructTypeInContext(cg->ctx, fields, 8, 0);
-  /* the caller: the step's arguments into a stack record (allocated once, in the entry block) */
+/* The outlined loop's context record: the step's eight arguments, then the
+ * addresses of the tensors it touches, in the order it first touched them.
+ * Passing addresses rather than baking offsets into the code makes the loop
+ * of every layer the same function; mergefunc (cg_optimize) then keeps one,
+ * and a transformer of n blocks costs about one block's code to optimise. */
+typedef struct CgCapture {
+  LLVMValueRef ctx;          /* the record (the outlined function's parameter) */
+  LLVMBasicBlockRef entry;   /* where captured addresses are loaded */
+  LLVMValueRef *val;         /* per node: its loaded address, once captured */
+  int *nodes;                /* captured nodes, in slot order */
+  int n;
+} CgCapture;
+
+enum { PAR_ARGS = 8 };
+
+LLVMValueRef cg_capture_addr(Cg *cg, int node) {
+  CgCapture *c = cg->capture;
+  if (c->val[node]) return c->val[node];
   LLVMBasicBlockRef here = LLVMGetInsertBlock(cg->b);
-  LLVMPositionBuilderAtEnd(cg->b, cg->entry);
-  LLVMValueRef rec = LLVMBuildAlloca(cg->b, st, "par_args");
+  LLVMPositionBuilderAtEnd(cg->b, c->entry);
+  LLVMValueRef slot = LLVMBuildInBoundsGEP2(cg->b, cg->ptr, c->ctx, (LLVMValueRef[]){cg_i64(cg, PAR_ARGS + c->n)}, 1, "");
+  LLVMValueRef addr = LLVMBuildLoad2(cg->b, cg->ptr, slot, "");
+  LLVMSetMetadata(addr, LLVMGetMDKindIDInContext(cg->ctx, "invariant.load", 14), LLVMMDNodeInContext(cg->ctx, NULL, 0));
   LLVMPositionBuilderAtEnd(cg->b, here);
-  LLVMValueRef args[8] = {cg->a_vars, cg->a_work, cg->a_x, cg->a_y, cg->a_rows, cg->a_scalars, cg->a_outputs, cg->a_seed};
-  for (unsigned i = 0; i < 8; i++) LLVMBuildStore(cg->b, args[i], LLVMBuildStructGEP2(cg->b, st, rec, i, ""));
+  c->nodes[c->n++] = node;
+  return c->val[node] = addr;
+}
+
+void cg_parallel(Cg *cg, CgExtent *extent, CgRange *range, void *ctx) {
+  ASTC_ASSERT(!cg->in_micro && !cg->capture);
+  /* the record, every slot eight bytes: vars, work, x, y, rows, scalars, outputs, seed, captures... */
+  LLVMTypeRef fields[PAR_ARGS] = {cg->ptr, cg->ptr, cg->ptr, cg->ptr, cg->i64, cg->ptr, cg->ptr, cg->i64};
+  LLVMBasicBlockRef here = LLVMGetInsertBlock(cg->b);
   /* the outlined function: void (ptr ctx, i32 part, i32 parts) */
   char name[96];
   snprintf(name, sizeof name, "%s_par_%d", LLVMGetValueName(cg->fn), cg->nparallel++);
   LLVMTypeRef params[3] = {cg->ptr, cg->i32, cg->i32};
   LLVMValueRef fn = LLVMAddFunction(cg->mod, name, LLVMFunctionType(cg->voidt, params, 3, 0));
   LLVMSetLinkage(fn, LLVMInternalLinkage);
+  LLVMSetUnnamedAddress(fn, LLVMGlobalUnnamedAddr);  /* mergefunc may replace it by its twin, not a thunk */
   LLVMAddAttributeAtIndex(fn, LLVMAttributeFunctionIndex,
                           LLVMCreateEnumAttribute(cg->ctx, LLVMGetEnumAttributeKindForName("nounwind", 8), 0));
   /* generate it with the caller's state put aside */
   Cg saved = *cg;
+  CgCapture cap = {LLVMGetParam(fn, 0), NULL, xcalloc((size_t)cg->g->len + 1, sizeof(LLVMValueRef)),
+                   xcalloc((size_t)cg->g->len + 1, sizeof(int)), 0};
   cg->fn = fn;
-  cg->entry = LLVMAppendBasicBlockInContext(cg->ctx, fn, "entry");
+  cg->entry = cap.entry = LLVMAppendBasicBlockInContext(cg->ctx, fn, "entry");
+  LLVMBasicBlockRef body = LLVMAppendBasicBlockInContext(cg->ctx, fn, "body");
   LLVMPositionBuilderAtEnd(cg->b, cg->entry);
-  LLVMValueRef p = LLVMGetParam(fn, 0);
-  LLVMValueRef *a[8] = {&cg->a_vars, &cg->a_work, &cg->a_x, &cg->a_y, &cg->a_rows, &cg->a_scalars, &cg->a_outputs,
-                        &cg->a_seed};
-  for (unsigned i = 0; i < 8; i++) *a[i] = LLVMBuildLoad2(cg->b, fields[i], LLVMBuildStructGEP2(cg->b, st, p, i, ""), "");
+  LLVMValueRef *a[PAR_ARGS] = {&cg->a_vars, &cg->a_work, &cg->a_x, &cg->a_y, &cg->a_rows, &cg->a_scalars,
+                               &cg->a_outputs, &cg->a_seed};
+  for (unsigned i = 0; i < PAR_ARGS; i++)
+    *a[i] = LLVMBuildLoad2(cg->b, fields[i], LLVMBuildInBoundsGEP2(cg->b, cg->ptr, cap.ctx, (LLVMValueRef[]){cg_i64(cg, i)}, 1, ""), "");
+  LLVMPositionBuilderAtEnd(cg->b, body);
+  cg->capture = &cap;
   cg->imm = xcalloc((size_t)cg->g->len + 1, sizeof(LLVMValueRef));
   cg->diag_on = NULL;
   for (int i = 0; i < cg->g->len; i++) {
@@ -717,7 +745,10 @@ void cg_parallel(Cg *cg, CgExtent *extent, CgRange *range, void *ctx) {
                                   parts, "hi");
   range(cg, lo, hi, ctx);
   LLVMBuildRetVoid(cg->b);
+  LLVMPositionBuilderAtEnd(cg->b, cap.entry);
+  LLVMBuildBr(cg->b, body);
   free(cg->imm);
+  free(cap.val);
   /* back to the caller, keeping the runtime declarations made meanwhile */
   int used = cg->nparallel;
   LLVMValueRef rt[RT_NUM];
@@ -728,7 +759,17 @@ void cg_parallel(Cg *cg, CgExtent *extent, CgRange *range, void *ctx) {
   memcpy(cg->rt, rt, sizeof rt);
   memcpy(cg->rt_type, rt_type, sizeof rt_type);
   cg->nparallel = used;
+  /* the caller: the record on its stack (in its entry block), filled here */
+  LLVMPositionBuilderAtEnd(cg->b, cg->entry);
+  LLVMValueRef rec = LLVMBuildAlloca(cg->b, LLVMArrayType2(cg->ptr, (uint64_t)(PAR_ARGS + cap.n)), "par_args");
   LLVMPositionBuilderAtEnd(cg->b, here);
+  LLVMValueRef args[PAR_ARGS] = {cg->a_vars, cg->a_work, cg->a_x, cg->a_y, cg->a_rows, cg->a_scalars, cg->a_outputs,
+                                 cg->a_seed};
+  for (int i = 0; i < PAR_ARGS + cap.n; i++) {
+    LLVMValueRef v = i < PAR_ARGS ? args[i] : cg_addr(cg, cap.nodes[i - PAR_ARGS]);
+    LLVMBuildStore(cg->b, v, LLVMBuildInBoundsGEP2(cg->b, cg->ptr, rec, (LLVMValueRef[]){cg_i64(cg, i)}, 1, ""));
+  }
+  free(cap.nodes);
   LLVMValueRef call[2] = {fn, rec};
   cg_call(cg, RT_POOL_RUN, call, 2);
 }

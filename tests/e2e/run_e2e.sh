@@ -142,6 +142,103 @@ PY
   "$astc" run "$p" --cpu=x86-64 -fno-fusion -fno-parallel-loops -- --metrics "$tmp/m.jsonl" --quiet
   check "$tmp/m.jsonl" --evals 4 --loss-falls --min-accuracy 0.6
   echo "codegen_flags: ok" ;;
+regression_csv) # real-valued targets: a CSV regression table (sklearn's diabetes), a linear model, MSE;
+                # its test loss within 5% of the least-squares solution's on the same split
+  d=/usr/lib/python3/dist-packages/sklearn/datasets/data
+  if [ ! -e "$d/diabetes_data_raw.csv.gz" ] || [ ! -e "$d/diabetes_target.csv.gz" ]; then
+    echo "SKIP: $case: sklearn's diabetes table is not installed (apt-get install python3-sklearn)"
+    exit 77
+  fi
+  # standardised columns (z-scores) and target, as one CSV with a header
+  /usr/bin/python3 - "$d" "$tmp/diabetes.csv" <<'PY'
+import gzip, sys
+d, out = sys.argv[1:]
+x = [list(map(float, l.split())) for l in gzip.open(f"{d}/diabetes_data_raw.csv.gz", "rt") if l.strip()]
+y = [float(l) for l in gzip.open(f"{d}/diabetes_target.csv.gz", "rt") if l.strip()]
+assert len(x) == len(y) == 442 and all(len(r) == 10 for r in x)
+def z(col):
+    m = sum(col) / len(col)
+    s = (sum((v - m) ** 2 for v in col) / len(col)) ** 0.5
+    return [(v - m) / s for v in col]
+cols = [z([r[j] for r in x]) for j in range(10)] + [z(y)]
+with open(out, "w") as f:
+    f.write(",".join([f"x{j}" for j in range(10)] + ["y"]) + "\n")
+    for i in range(len(y)):
+        f.write(",".join(f"{c[i]:.6f}" for c in cols) + "\n")
+PY
+  printf '%s\n' 'import nn' '' 'data d = csv("diabetes.csv", shape: [10], label: -1)' '' \
+    'model m(x: f32[B, 10]) -> f32[B, 1] {' '  return nn.dense(x, 1)' '}' '' \
+    'train m on d {' '  loss      = mse()' '  optimizer = sgd(lr: 0.05, momentum: 0.9)' '  lr        = cosine()' \
+    '  batch     = 32' '  epochs    = 60' '  seed      = 1' '  target    = loss <= 0.6' '}' > "$tmp/reg.train"
+  "$astc" run "$tmp/reg.train" -- --data "$tmp" --metrics "$tmp/m.jsonl" --progress=plain --threads 1 \
+    >"$tmp/out" 2>"$tmp/err"
+  cat "$tmp/err" "$tmp/out"
+  check "$tmp/m.jsonl" --evals 60 --no-classes --test-loss-falls --max-test-loss 0.6
+  grep -q "398 train, 44 test" "$tmp/err"   # the last 10% held out
+  grep -q "^m: final test loss [0-9.]*  best " "$tmp/out"
+  grep -q "target loss 0.60 reached after" "$tmp/out"
+  if grep -q "accuracy" "$tmp/out" "$tmp/err" "$tmp/m.jsonl"; then echo "regression_csv: an accuracy was reported"; exit 1; fi
+  # the least-squares solution of the same linear model on the same split (numpy)
+  /usr/bin/python3 - "$tmp/diabetes.csv" "$tmp/m.jsonl" <<'PY'
+import json, sys
+import numpy as np
+rows = np.loadtxt(sys.argv[1], delimiter=",", skiprows=1)
+x, y = rows[:, :10], rows[:, 10]
+n = 398
+a = np.hstack([x[:n], np.ones((n, 1))])
+w = np.linalg.lstsq(a, y[:n], rcond=None)[0]
+ls = float(np.mean((np.hstack([x[n:], np.ones((len(y) - n, 1))]) @ w - y[n:]) ** 2))
+end = [json.loads(l) for l in open(sys.argv[2]) if '"end"' in l][-1]
+got = end["final_test_loss"]
+print(f"regression_csv: astc's test loss {got:.4f}, least squares {ls:.4f} ({100 * (got - ls) / ls:+.1f}%)")
+sys.exit(0 if abs(got - ls) <= 0.05 * ls else 1)
+PY
+  echo "regression_csv: ok" ;;
+charlm_tiny)    # a byte-level transformer on a small text: trains (its test loss falls), reports bits per
+                # byte and no accuracy, and samples deterministically per seed, JIT and AOT alike
+  /usr/bin/python3 - "$tmp/corpus.txt" <<'PY'
+import sys
+words = "the quick brown fox jumps over a lazy dog while seven wise owls watch quietly".split()
+out, s = [], 1
+for i in range(6000):
+    s = (s * 1103515245 + 12345) % 2**31
+    out.append(words[s % len(words)])
+    if s % 7 == 0: out.append(".\n")
+open(sys.argv[1], "w").write(" ".join(out))
+PY
+  printf '%s\n' 'import nn' '' 'data d = text("corpus.txt", context: 16)' '' \
+    'model lm(tokens: i32[B, 16]) -> f32[B, 16, 256] {' \
+    '  h = nn.embedding(tokens, 256, 32) + nn.embedding(arange(16), 16, 32)' \
+    '  h = nn.transformer_block(h, 2, layers: 1)' '  return nn.linear(nn.layernorm(h), 256)' '}' '' \
+    'train lm on d {' '  loss      = cross_entropy()' '  optimizer = adamw(lr: 3e-3, weight_decay: 0.01)' \
+    '  lr        = cosine(warmup: 0.1)' '  batch     = 16' '  steps     = 150' '  eval_batch = 64' '  seed      = 2' \
+    '  target    = loss <= 2.5' '}' > "$tmp/lm.train"
+  "$astc" run "$tmp/lm.train" -- --data "$tmp" --metrics "$tmp/m.jsonl" --progress=plain --threads 2 \
+    --sample 80 --prompt "the " --seed 5 >"$tmp/out" 2>"$tmp/err"
+  cat "$tmp/err" "$tmp/out"
+  check "$tmp/m.jsonl" --no-classes --text --test-loss-falls --max-test-loss 2.5
+  grep -q "bits per byte" "$tmp/out"
+  if grep -q "accuracy" "$tmp/out" "$tmp/m.jsonl"; then echo "charlm_tiny: an accuracy was reported"; exit 1; fi
+  # the executable: the same run gives the same metrics and the same sample
+  "$astc" build "$tmp/lm.train" -o "$tmp/lm"
+  "$tmp/lm" --data "$tmp" --metrics "$tmp/m2.jsonl" --progress=plain --threads 2 --sample 80 --prompt "the " \
+    --seed 5 --save "$tmp/w.safetensors" >"$tmp/out2" 2>/dev/null
+  tail -c 84 "$tmp/out" > "$tmp/s1"; tail -c 84 "$tmp/out2" > "$tmp/s2"
+  cmp "$tmp/s1" "$tmp/s2" || { echo "charlm_tiny: JIT and AOT samples differ"; exit 1; }
+  /usr/bin/python3 - "$tmp/m.jsonl" "$tmp/m2.jsonl" <<'PY'
+import json, sys
+a, b = ([json.loads(l) for l in open(p)] for p in sys.argv[1:])
+keys = ("test_loss", "train_loss", "bits_per_byte")
+assert [[e.get(k) for k in keys] for e in a if e["event"] == "eval"] == \
+       [[e.get(k) for k in keys] for e in b if e["event"] == "eval"], "JIT and AOT metrics differ"
+PY
+  # sampling from saved weights: deterministic per seed, another seed another text
+  "$tmp/lm" --load "$tmp/w.safetensors" --sample 60 --prompt "a " --seed 9 >"$tmp/g1" 2>/dev/null
+  "$tmp/lm" --load "$tmp/w.safetensors" --sample 60 --prompt "a " --seed 9 >"$tmp/g2" 2>/dev/null
+  "$tmp/lm" --load "$tmp/w.safetensors" --sample 60 --prompt "a " --seed 10 >"$tmp/g3" 2>/dev/null
+  cmp "$tmp/g1" "$tmp/g2" || { echo "charlm_tiny: the same seed sampled two texts"; exit 1; }
+  if cmp -s "$tmp/g1" "$tmp/g3"; then echo "charlm_tiny: two seeds sampled the same text"; exit 1; fi
+  echo "charlm_tiny: ok" ;;
 missing_data)   # a data set that is not installed: a clear error, exit 1
   printf 'import nn\ndata d = idx("no-such-data", shape: [4], classes: 2)\nmodel m(x: f32[B, 4]) -> f32[B, 2] {\n  return nn.dense(x, 2)\n}\ntrain m on d {\n  loss = cross_entropy()\n  optimizer = sgd(lr: 0.1)\n  batch = 4\n  epochs = 1\n}\n' > "$tmp/p.train"
   if ASTC_DATA_PATH="$tmp" "$astc" run "$tmp/p.train" 2>"$tmp/err"; then

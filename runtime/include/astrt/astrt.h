@@ -93,6 +93,11 @@ astrt_status astrt_load_idx_array(const char *path, astrt_array *out);
  * class label; every other column is an F32 feature. */
 astrt_status astrt_load_csv(const char *path, int label_column,
                             astrt_split *out);
+/* The same for a regression table: the label column holds real numbers
+ * (finite, in float range), y is F32, one value per example, and
+ * num_classes is 0. */
+astrt_status astrt_load_csv_real(const char *path, int label_column,
+                                 astrt_split *out);
 
 /* NPY (NumPy .npy, format versions 1.0-3.0, C order, little-endian):
  * features of dtype |u1, <f4 or <f8 (converted to F32); labels of an integer
