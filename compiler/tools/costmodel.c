@@ -290,15 +290,24 @@ int64_t cost_train_examples(const IrProgram *p, const char *data_dir, char *why,
   if (p->data.kind == DATA_SYNTHETIC || (p->data.train_examples > 0 && !given)) return p->data.train_examples;
   astrt_data_desc d;
   data_desc(p, &d);
-  astrt_split train, test;
-  if (astrt_data_load(&d, given ? data_dir : NULL, &train, &test) != ASTRT_OK) {
-    if (why) snprintf(why, cap, "%s", astrt_last_error());
-    return 0;
+  int64_t n;
+  if (astrt_data_is_stream(&d)) {  /* text, tokens: an epoch is the training sequence's windows */
+    astrt_tokens train, test;
+    if (astrt_seq_load(&d, given ? data_dir : NULL, &train, &test) != ASTRT_OK) goto fail;
+    n = astrt_seq_windows(train.n, d.context);
+    astrt_tokens_free(&train);
+    astrt_tokens_free(&test);
+    return n;
   }
-  int64_t n = train.x.n;
+  astrt_split train, test;
+  if (astrt_data_load(&d, given ? data_dir : NULL, &train, &test) != ASTRT_OK) goto fail;
+  n = train.x.n;
   astrt_split_free(&train);
   astrt_split_free(&test);
   return n;
+fail:
+  if (why) snprintf(why, cap, "%s", astrt_last_error());
+  return 0;
 }
 
 void cost_free(ProgramCost *c) {
