@@ -9,6 +9,12 @@
 #include <math.h>
 #include <string.h>
 
+/* The helpers elab_expr_inner dispatches to are not inlined into it: it
+ * recurses once per nested expression (up to ELAB_MAX_NESTING levels, times
+ * the calls), so its frame must stay small — inlined, they made it 5.9 kB
+ * in an ASan build, whose stack then overflowed before the nesting limit. */
+#define NOINLINE __attribute__((noinline))
+
 /* ---- values ---------------------------------------------------------------------- */
 
 static bool is_number(const Value *v) { return v->kind == V_INT || v->kind == V_FLOAT; }
@@ -268,7 +274,7 @@ static bool swaps_last_two(const IrNode *n) {
   return n->ia[r - 2] == r - 1 && n->ia[r - 1] == r - 2;
 }
 
-static Value binary(Elab *e, BinOp op, Value a, Value b, Loc loc) {
+static NOINLINE Value binary(Elab *e, BinOp op, Value a, Value b, Loc loc) {
   if (a.kind == V_ERR || b.kind == V_ERR) return v_err();
   if (op == OP_AND || op == OP_OR) {
     if (a.kind != V_BOOL || b.kind != V_BOOL) {
@@ -321,7 +327,7 @@ static Value binary(Elab *e, BinOp op, Value a, Value b, Loc loc) {
 
 static Value elab_expr_hint(Elab *e, const Expr *x, const char *hint);
 
-static Value member(Elab *e, const Expr *x) {
+static NOINLINE Value member(Elab *e, const Expr *x) {
   /* NAME.member with an unknown NAME: perhaps a module not imported */
   if (x->lhs->kind == EX_NAME && e->frame &&
       elab_lookup(e, x->lhs->str, x->lhs->loc, true).kind == V_SYMBOL &&
@@ -355,7 +361,7 @@ static Value member(Elab *e, const Expr *x) {
   return (Value){.kind = V_ITEM, .item = s->item, .module = m.module, .loc = x->loc};
 }
 
-static Value call(Elab *e, const Expr *x, const char *hint) {
+static NOINLINE Value call(Elab *e, const Expr *x, const char *hint) {
   Value callee = elab_expr(e, x->lhs);
   if (callee.kind == V_ERR) return callee;
   int n = x->args.len;
@@ -405,7 +411,7 @@ static bool index_bound(Elab *e, const Expr *x, int64_t size, bool is_end, int64
 
 /* x[i] of a list; x[a:b, :, i] of a tensor: a slice per axis (the axes not
  * written are whole), an integer index keeps one position and drops the axis */
-static Value index_value(Elab *e, const Expr *x) {
+static NOINLINE Value index_value(Elab *e, const Expr *x) {
   Value base = elab_expr(e, x->lhs);
   if (base.kind == V_ERR) return base;
   if (base.kind == V_LIST) {
@@ -494,6 +500,27 @@ static Value elab_expr_hint(Elab *e, const Expr *x, const char *hint) {
   return v;
 }
 
+/* -x, not x */
+static NOINLINE Value unary(Elab *e, const Expr *x) {
+  Value a = elab_expr(e, x->lhs);
+  if (a.kind == V_ERR) return a;
+  if (x->op == OP_NOT) {
+    if (a.kind != V_BOOL) {
+      diag_error(x->loc, "'not' needs a boolean");
+      return v_err();
+    }
+    return v_num(V_BOOL, !a.num, x->loc);
+  }
+  if (is_number(&a)) return v_num(a.kind, -a.num, x->loc);
+  if (a.kind == V_TENSOR || a.kind == V_BATCH) {
+    int t = elab_as_tensor(e, a);
+    return v_tensor(elab_node(e, IR_NEG, 1, &t, NULL, NULL, NULL, x->loc), x->loc);
+  }
+  char d[128];
+  diag_error(x->loc, "cannot negate %s", value_desc(e, &a, d, sizeof d));
+  return v_err();
+}
+
 static Value elab_expr_inner(Elab *e, const Expr *x, const char *hint) {
   switch (x->kind) {
   case EX_NUM: return v_num(x->is_int ? V_INT : V_FLOAT, x->num, x->loc);
@@ -512,25 +539,7 @@ static Value elab_expr_inner(Elab *e, const Expr *x, const char *hint) {
   case EX_TYPE:
     diag_error(x->loc, "a type is not a value here");
     return v_err();
-  case EX_UNARY: {
-    Value a = elab_expr(e, x->lhs);
-    if (a.kind == V_ERR) return a;
-    if (x->op == OP_NOT) {
-      if (a.kind != V_BOOL) {
-        diag_error(x->loc, "'not' needs a boolean");
-        return v_err();
-      }
-      return v_num(V_BOOL, !a.num, x->loc);
-    }
-    if (is_number(&a)) return v_num(a.kind, -a.num, x->loc);
-    if (a.kind == V_TENSOR || a.kind == V_BATCH) {
-      int t = elab_as_tensor(e, a);
-      return v_tensor(elab_node(e, IR_NEG, 1, &t, NULL, NULL, NULL, x->loc), x->loc);
-    }
-    char d[128];
-    diag_error(x->loc, "cannot negate %s", value_desc(e, &a, d, sizeof d));
-    return v_err();
-  }
+  case EX_UNARY: return unary(e, x);
   case EX_BINARY: {
     Value a = elab_expr(e, x->lhs);
     Value b = elab_expr(e, x->rhs);
