@@ -285,6 +285,8 @@ typedef struct IrProgram {
   int64_t epochs;                /* budget in epochs ...                 */
   int64_t steps;                 /* ... or in optimizer steps (computed)  */
   int64_t eval_batch;
+  int64_t eval_every;            /* > 0: evaluate every this many steps too */
+  int64_t eval_samples;          /* > 0: test examples of an evaluation before the last */
   uint64_t seed;
   IrGoal goal;                   /* the target's metric (GOAL_NONE: none) ... */
   double target;                 /* ... accuracy >= target, or loss <= target */
