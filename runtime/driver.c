@@ -1014,14 +1014,35 @@ static astrt_status checkpoint(run *r) {
   return astrt_dist_agree(st);
 }
 
+/* c moved over k whole epochs of phase ph (c at an epoch's start) */
+static cursor after_epochs(const run *r, const cursor *c, const astrt_phase_desc *ph, int64_t k) {
+  int64_t per = (r->n_train + ph->batch - 1) / ph->batch;
+  return (cursor){c->epoch + k, 0, c->step + k * per, c->samples + k * r->n_train};
+}
+
 /* Where the run stands after `steps` steps (a function of the schedule and
- * the training set's size alone); 0 if its budget ends before. */
+ * the training set's size alone); 0 if its budget ends before. Whole epochs
+ * of one phase are taken at once, as many as a binary search finds (the
+ * phase is monotone in progress), so that this costs O(phases), not
+ * O(epochs). */
 static int cursor_after(const run *r, int64_t steps, cursor *out) {
   cursor c = {0, 0, 0, 0};
   const astrt_phase_desc *ph;
   while (c.step < steps && !budget_done(r, &c)) {
-    cursor whole = c;
-    if (skip_epoch(r, &whole) && whole.step <= steps) c = whole;
+    ph = astrt_phase_at(r->p, progress_at(r, &c));
+    int64_t per = (r->n_train + ph->batch - 1) / ph->batch, hi = c.pos == 0 ? (steps - c.step) / per : 0;
+    if (r->epochs > 0 && hi > r->epochs - c.epoch) hi = r->epochs - c.epoch;
+    if (r->max_steps > 0 && hi > (r->max_steps - c.step) / per) hi = (r->max_steps - c.step) / per;
+    if (r->max_samples > 0 && hi > (r->max_samples - c.samples) / r->n_train)
+      hi = (r->max_samples - c.samples) / r->n_train;
+    int64_t lo = 0;  /* the most epochs that stay in phase ph: lo fits, hi + 1 does not */
+    while (lo < hi) {
+      int64_t mid = lo + (hi - lo + 1) / 2;
+      cursor end = after_epochs(r, &c, ph, mid);
+      if (astrt_phase_at(r->p, progress_at(r, &end)) == ph) lo = mid;
+      else hi = mid - 1;
+    }
+    if (lo > 0) c = after_epochs(r, &c, ph, lo);
     else advance(r, &c, next_rows(r, &c, &ph));
   }
   *out = c;

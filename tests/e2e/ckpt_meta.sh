@@ -76,6 +76,18 @@ fresh
 has "^  resumed from $newest: step 60 of 60, epoch 1 at example 1920 of 2000, 100.0% of training done"
 grep -q '"astc.checkpoint":"2"' "$newest" || { echo "not a checkpoint of format 2"; exit 1; }
 
+# good checkpoints of a recipe (phase changes inside and between epochs, 6
+# epochs) pass the consistency check: the newest, and the one before it
+"$astc" build "$here/recipe_synthetic.train" -o "$tmp/recipe"
+"$tmp/recipe" --threads 1 --quiet --checkpoint "$tmp/rck" --checkpoint-every 7 >/dev/null
+for k in 1 2; do
+  last=$(ls "$tmp/rck" | tail -n 1)
+  "$tmp/recipe" --threads 1 --checkpoint "$tmp/rck" --checkpoint-every 7 --resume >/dev/null 2>"$tmp/err"
+  has "^  resumed from $tmp/rck/$last: step "
+  if grep -q "skipping" "$tmp/err"; then cat "$tmp/err"; echo "a good checkpoint was skipped"; exit 1; fi
+  rm "$tmp/rck/$last"
+done
+
 # 1. samples edited by hand: the checksum catches it
 fresh
 edit "$newest" astc.samples=1919

@@ -48,6 +48,8 @@ killed ASTRT_TEST_KILL_AT_STEP="$last"      # the last step: killed before the f
 attempt ASTC_NOTHING=1                      # the final resume runs to the end
 ls "$ckpt"
 cmp "$tmp/ref.safetensors" "$tmp/final.safetensors"
+# every resume above found its newest checkpoint good (consistent position)
+if grep -q "skipping checkpoint" "$tmp/log"; then cat "$tmp/log"; echo "a good checkpoint was skipped"; exit 1; fi
 echo "final weights bit-identical to the uninterrupted run"
 # the metrics log continues cleanly: same evaluations as the reference (timings aside)
 /usr/bin/python3 - "$tmp/ref.jsonl" "$tmp/m.jsonl" <<'PY'
