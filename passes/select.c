@@ -100,6 +100,8 @@ bool pass_select(PassContext *c) {
                           "mean over the batch's examples (as cross_entropy() and mse() are); loss '%s' is not: %s",
                  p->loss_name ? p->loss_name : "?", why);
       diag_note(ph->step.nodes[out].loc, "the loss is set here");
+      const IrNode *last = &ph->step.nodes[ph->step.nodes[out].in[0]];
+      if (last->loc.file > 0) diag_note(last->loc, "the loss's last operation, '%s', is here", ir_ops[last->op].name);
       return false;
     }
     ph->score = score_graph(&ph->step, terms);
