@@ -8,7 +8,8 @@
  *   - its per-example losses are the baseline's loss terms: their mean is
  *     the baseline step's loss on the same batch (native code to 1e-6
  *     relative, the interpreter to 1e-12), for a classifier with dropout,
- *     one with batch norm in training mode, a sequence model (a mean over
+ *     one with batch norm in training mode, a CNN with 2-d batch norm and
+ *     label smoothing, a sequence model (a mean over
  *     each example's positions) and an mse regression;
  *   - the selecting phase's step on the kept rows is the baseline step on
  *     exactly those rows (every updated variable bit for bit);
@@ -50,6 +51,15 @@ static float frand(void) { return fx_lcg_pm1(&rng); }
   "  return nn.linear(nn.layernorm(h), 13)\n}\n"                                                \
   "train m on d {\n  loss = cross_entropy()\n  optimizer = adamw(lr: 1e-3)\n"                   \
   "  batch = 6\n  steps = 100\n}\n" speedup
+
+#define CNN(speedup)                                                                             \
+  "import nn\n"                                                                                  \
+  "data d = synthetic(shape: [1, 8, 8], classes: 3, train: 600)\n"                              \
+  "model m(x: f32[B, 1, 8, 8]) -> f32[B, 3] {\n"                                                 \
+  "  h = nn.max_pool2d(relu(nn.batchnorm2d(nn.conv2d(x, 4, kernel: 3, pad: 1))))\n"              \
+  "  return nn.dense(nn.dropout(flatten(h), 0.2), 3)\n}\n"                                       \
+  "train m on d {\n  loss = cross_entropy(label_smoothing: 0.1)\n  optimizer = adamw(lr: 1e-3)\n" \
+  "  batch = 10\n  epochs = 2\n}\n" speedup
 
 #define REGRESSION(speedup)                                                                      \
   "import nn\n"                                                                                  \
@@ -150,7 +160,7 @@ static void assert_forward_only(const IrGraph *g) {
 }
 
 START_TEST(select_scoring_graph_has_no_backward) {
-  const char *srcs[] = {MLP(DROPOUT, SELECT), MLP(BATCHNORM, SELECT), LM(SELECT), REGRESSION(SELECT)};
+  const char *srcs[] = {MLP(DROPOUT, SELECT), MLP(BATCHNORM, SELECT), CNN(SELECT), LM(SELECT), REGRESSION(SELECT)};
   for (size_t k = 0; k < sizeof srcs / sizeof srcs[0]; k++) {
     Compilation c;
     ck_assert(tu_compile(srcs[k], "fwd", &c));
@@ -220,6 +230,7 @@ static void interp_scores_are_terms(const char *src, int64_t rows, int64_t xsize
 START_TEST(select_scores_are_loss_terms_interp) {
   interp_scores_are_terms(MLP(DROPOUT, SELECT), 64, 12, 1, false, 5, false);
   interp_scores_are_terms(MLP(BATCHNORM, SELECT), 64, 12, 1, false, 5, false);
+  interp_scores_are_terms(CNN(SELECT), 10, 64, 1, false, 3, false);
   interp_scores_are_terms(LM(SELECT), 6, 8, 8, true, 13, false);
   interp_scores_are_terms(REGRESSION(SELECT), 8, 6, 2, false, 1, true);
 }
