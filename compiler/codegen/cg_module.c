@@ -51,6 +51,17 @@ static void emit_conv(Cg *cg, int node) {
 /* astrt_pool_shape {planes, h, w, kh, kw, sh, sw, ph, pw} */
 static void emit_pool(Cg *cg, int node) {
   const IrNode *n = &cg->g->nodes[node];
+  if (n->op == IR_RESIZE2D) {  /* astrt_resize_shape {planes, h, w, oh, ow, mode} */
+    const Shape *xs = &cg->g->nodes[n->in[0]].type.shape;
+    int r = xs->rank;
+    Shape planes_shape = *xs;
+    planes_shape.rank = r - 2;
+    LLVMValueRef v[6] = {cg_numel(cg, &planes_shape), cg_i64(cg, xs->d[r - 2]), cg_i64(cg, xs->d[r - 1]),
+                         cg_i64(cg, n->type.shape.d[r - 2]), cg_i64(cg, n->type.shape.d[r - 1]), cg_i64(cg, n->ia[0])};
+    LLVMValueRef args[3] = {shape_array(cg, v, 6), cg_addr(cg, n->in[0]), cg_addr(cg, node)};
+    cg_call(cg, RT_RESIZE2D, args, 3);
+    return;
+  }
   const Shape *xs = n->op == IR_AVGPOOL2D_GRAD ? &n->type.shape : &cg->g->nodes[n->in[0]].type.shape;
   int r = xs->rank;
   Shape planes_shape = *xs;

@@ -863,6 +863,12 @@ static bool declare_var_checked(Elab *e, const Stmt *s) {
         diag_error(s->name_loc, "'%s' is %s at a context of %lld tokens but %s at the program's: parameters and "
                                 "state cannot depend on the context length", full, shape_str(&t.shape, a, sizeof a),
                    (long long)e->context, shape_str(&was->shape, b, sizeof b));
+      else if (e->height > 0)
+        diag_error(s->name_loc, "'%s' is %s for images of %lldx%lld but %s at the data's size: the model is not "
+                                "spatially agnostic, so it cannot train on smaller images; pool globally "
+                                "(nn.global_avg_pool) before its dense head so that no parameter depends on the "
+                                "image size", full, shape_str(&t.shape, a, sizeof a), (long long)e->height,
+                   (long long)e->width, shape_str(&was->shape, b, sizeof b));
       else
         diag_error(s->name_loc, "'%s' is %s in evaluation but %s in training: parameters and state cannot "
                                 "depend on 'training'", full, shape_str(&t.shape, a, sizeof a),

@@ -86,7 +86,12 @@ typedef struct Elab {
   IrGraph *g;              /* the graph being built */
   bool training;           /* training-mode elaboration (dropout, `if training`) */
   bool second_pass;        /* variables and layers exist; look them up */
-  int64_t context;         /* > 0: elaborating again at this context (seqlen warmup) */
+  /* elaborating the training step again (IrVariantStep): at a shorter context
+   * (seqlen warmup) or at smaller images (progressive resizing) */
+  int64_t context;
+  int64_t height, width;
+  int resize_mode;         /* ResizeMode */
+  const char *variant;     /* "a context of 8 tokens for seqlen warmup", or NULL */
   int depth;               /* call depth */
   int dropout_ids;
   IrRole role;
