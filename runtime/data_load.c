@@ -295,8 +295,10 @@ static astrt_status load_file_split(const astrt_data_desc *d, const char *data_d
   astrt_status st = resolve(x, data_dir, xp, sizeof xp);
   if (st) return st;
   int real = d->target == ASTRT_TARGET_REAL;
-  if (d->kind == ASTRT_DATA_CSV)
-    return real ? astrt_load_csv_real(xp, d->label_column, out) : astrt_load_csv(xp, d->label_column, out);
+  if (d->kind == ASTRT_DATA_CSV) {
+    astrt_csv_options co = {d->label_column, d->header, d->sep, real};
+    return astrt_load_csv_ex(xp, &co, out);
+  }
   if (!*y)
     return astrt_fail(ASTRT_ERR_ARG, "npy data %s has no labels file; give both "
                       "x: and y: (and test_x:/test_y: for a test split)", x);

@@ -148,6 +148,68 @@ static bool shape_arg(Value v, Shape *s, const char *what) {
   return true;
 }
 
+/* Arguments whose value is a word (header: skip, normalize: standard) may
+ * write it as a name: such a name becomes a string before the arguments
+ * are evaluated. */
+static ArgList word_args(Elab *e, ArgList args) {
+  static const char *const words[] = {"header"};
+  Arg *copy = arena_alloc(e->prog->arena, sizeof(Arg) * (size_t)(args.len + 1));
+  for (int i = 0; i < args.len; i++) {
+    copy[i] = args.items[i];
+    for (size_t w = 0; w < ARRAY_LEN(words); w++)
+      if (copy[i].name && !strcmp(copy[i].name, words[w]) && copy[i].value->kind == EX_NAME) {
+        Expr *x = arena_alloc(e->prog->arena, sizeof *x);
+        *x = *copy[i].value;
+        x->kind = EX_STR;
+        copy[i].value = x;
+      }
+  }
+  args.items = copy;
+  return args;
+}
+
+/* A word argument: one of choices[0..n), written as a name or a string;
+ * its position into *out. */
+static bool word_arg(Elab *e, Value v, const char *what, const char *const *choices, int n, int *out) {
+  char list[160] = "";
+  size_t len = 0;
+  for (int k = 0; k < n && len < sizeof list; k++) {
+    if (v.kind == V_STR && !strcmp(v.str, choices[k])) {
+      *out = k;
+      return true;
+    }
+    len += (size_t)snprintf(list + len, sizeof list - len, "%s%s", k == 0 ? "" : k + 1 == n ? " or " : ", ",
+                            choices[k]);
+  }
+  const char *s = v.kind == V_STR ? suggest_name(v.str, choices, n) : NULL;
+  char d[128];
+  if (v.kind == V_STR)
+    diag_error(v.loc, "'%s' is %s, not '%s'%s%s%s", what, list, v.str, s ? "; did you mean '" : "", s ? s : "",
+               s ? "'?" : "");
+  else
+    diag_error(v.loc, "'%s' is %s (as in %s: %s), not %s", what, list, what, choices[n > 2 ? 2 : 0],
+               value_desc(e, &v, d, sizeof d));
+  return false;
+}
+
+/* sep: the one character between a CSV file's fields (" ": runs of blanks) */
+static bool sep_arg(Elab *e, Value v, int *out) {
+  char d[128];
+  if (v.kind != V_STR) {
+    diag_error(v.loc, "'sep' is the character between the fields, as a string such as \";\", \"\\t\" or \" \" "
+                      "(blanks), not %s", value_desc(e, &v, d, sizeof d));
+    return false;
+  }
+  unsigned char c = (unsigned char)v.str[0];
+  if (!c || v.str[1] || c > 126 || c == '"' || c == '\n' || c == '\r' || strchr("0123456789.+-eE", c)) {
+    diag_error(v.loc, "'sep' is one character that cannot be part of a number, such as \";\", \"\\t\" or \" \" "
+                      "(blanks), not \"%s\"", v.str);
+    return false;
+  }
+  *out = c;
+  return true;
+}
+
 static bool data_spec(Elab *e, const Item *it, DataSpec *d) {
   const Expr *x = it->value;
   const char *kind = callee_name(x);
@@ -167,9 +229,10 @@ static bool data_spec(Elab *e, const Item *it, DataSpec *d) {
     return false;
   }
   static const char *const names[] = {"source", "shape", "classes", "mean", "std", "label", "x", "y", "train",
-                                      "test", "seed", "test_x", "test_y", "context", "vocab", "holdout"};
+                                      "test", "seed", "test_x", "test_y", "context", "vocab", "holdout",
+                                      "header", "sep"};
   enum { SOURCE, SHAPE_, CLASSES, MEAN, STD, LABEL, X, Y, TRAIN, TEST, SEED, TEST_X, TEST_Y, CONTEXT, VOCAB,
-         HOLDOUT, NARGS };
+         HOLDOUT, HEADER, SEP, NARGS };
   Value a[NARGS];
   /* the first positional argument is the source (idx, csv, text, tokens) */
   Expr tmp = *x;
@@ -180,6 +243,7 @@ static bool data_spec(Elab *e, const Item *it, DataSpec *d) {
     tmp.args.items = args.items + 1;
     tmp.args.len = args.len - 1;
   }
+  tmp.args = word_args(e, tmp.args);
   if (!config_args(e, &tmp, names, NARGS, a)) return false;
   if (first.kind != V_NONE) {
     if (a[SOURCE].kind != V_NONE) {
@@ -200,7 +264,7 @@ static bool data_spec(Elab *e, const Item *it, DataSpec *d) {
   /* which arguments each source takes */
   static const char *const allowed[] = {
       [DATA_IDX] = " source shape classes mean std ",
-      [DATA_CSV] = " source shape classes mean std label test holdout ",
+      [DATA_CSV] = " source shape classes mean std label test holdout header sep ",
       [DATA_NPY] = " x y test_x test_y shape classes mean std holdout ",
       [DATA_SYNTHETIC] = " shape classes train test seed mean std ",
       [DATA_TEXT] = " source context test holdout ",
@@ -248,6 +312,11 @@ static bool data_spec(Elab *e, const Item *it, DataSpec *d) {
       double col = -1;
       if (a[LABEL].kind != V_NONE && !eval_whole(e, a[LABEL], -1e6, 1e6, &col, "'label'")) return false;
       d->label_column = (int)col;
+      static const char *const headers[] = {"auto", "names", "skip", "none"};
+      int h = CSV_HEADER_AUTO;
+      if (a[HEADER].kind != V_NONE && !word_arg(e, a[HEADER], "header", headers, 4, &h)) return false;
+      d->header = (CsvHeader)h;
+      if (a[SEP].kind != V_NONE && !sep_arg(e, a[SEP], &d->sep)) return false;
     }
     if (a[TEST].kind == V_STR) d->test_source = arena_strdup(e->prog->arena, a[TEST].str);
     else if (a[TEST].kind != V_NONE) {

@@ -190,6 +190,8 @@ typedef enum DataKind { ASTRT_DATA_KINDS(IR_ABI_ENUMERATOR) } DataKind;
 typedef enum TargetKind { ASTRT_TARGET_KINDS(IR_ABI_ENUMERATOR) } TargetKind;
 /* GOAL_NONE, GOAL_ACCURACY, GOAL_LOSS (ASTRT_GOALS): the metric of `target = ...` */
 typedef enum IrGoal { ASTRT_GOALS(IR_ABI_ENUMERATOR) } IrGoal;
+/* CSV_HEADER_AUTO, _NAMES, _SKIP, _NONE (ASTRT_CSV_HEADERS): a CSV file's first line */
+typedef enum CsvHeader { ASTRT_CSV_HEADERS(IR_ABI_ENUMERATOR) } CsvHeader;
 
 typedef struct DataSpec {
   const char *name;      /* the data item's name */
@@ -206,6 +208,8 @@ typedef struct DataSpec {
   double holdout;        /* without a test source, the fraction of the data held out */
   int64_t classes;       /* > 0 for class labels */
   int label_column;      /* csv */
+  CsvHeader header;      /* csv: its first line */
+  int sep;               /* csv: the field separator character, 0: detected */
   double mean, std;      /* feature normalisation: (x - mean) / std */
   int64_t synth_train, synth_test;  /* synthetic: examples per split */
   int64_t train_examples;    /* size of the training split if known at compile time, else 0 */

@@ -30,7 +30,7 @@
 
 /* Changes with every change to this file's rows; astrt_train refuses a
  * descriptor of another version. */
-#define ASTRT_ABI_VERSION 9
+#define ASTRT_ABI_VERSION 10
 #define ASTRT_DESC_MAX_RANK 6
 
 /* a shape, dimensions past the rank 0 */
@@ -115,6 +115,13 @@ typedef int64_t astrt_dims[ASTRT_DESC_MAX_RANK];
                                                        token after each of the context's */     \
   X(ASTRT_TARGET_REAL, TARGET_REAL, "real")         /* target_size f32 values (regression) */
 
+/* astrt_data_desc.header: how a CSV file's first non-blank line is read */
+#define ASTRT_CSV_HEADERS(X)                                                                    \
+  X(ASTRT_CSV_HEADER_AUTO, CSV_HEADER_AUTO, "auto") /* column names if any field is not a number */ \
+  X(ASTRT_CSV_HEADER_NAMES, CSV_HEADER_NAMES, "names") /* column names, one per column */         \
+  X(ASTRT_CSV_HEADER_SKIP, CSV_HEADER_SKIP, "skip") /* skipped, whatever it holds */              \
+  X(ASTRT_CSV_HEADER_NONE, CSV_HEADER_NONE, "none") /* no header: the first line is data */
+
 /* astrt_program.goal: what `target = ...` asks for */
 #define ASTRT_GOALS(X)                                                                          \
   X(ASTRT_GOAL_NONE, GOAL_NONE, "none")                                                         \
@@ -133,6 +140,7 @@ typedef enum astrt_dtype { ASTRT_DTYPES(ASTRT_ABI_ENUMERATOR) } astrt_dtype;
 typedef enum astrt_data_kind { ASTRT_DATA_KINDS(ASTRT_ABI_ENUMERATOR) } astrt_data_kind;
 typedef enum astrt_target_kind { ASTRT_TARGET_KINDS(ASTRT_ABI_ENUMERATOR) } astrt_target_kind;
 typedef enum astrt_goal { ASTRT_GOALS(ASTRT_ABI_ENUMERATOR) } astrt_goal;
+typedef enum astrt_csv_header { ASTRT_CSV_HEADERS(ASTRT_ABI_ENUMERATOR) } astrt_csv_header;
 
 /* ---- the descriptor structs (astrt_program.h) ---------------------------------- */
 
@@ -225,7 +233,10 @@ typedef enum astrt_goal { ASTRT_GOALS(ASTRT_ABI_ENUMERATOR) } astrt_goal;
   F(int64_t, target_size, i64)   /* values of y per example (1 for a class label) */            \
   F(int64_t, context, i64)       /* text/tokens: tokens per example (T) */                      \
   F(int64_t, vocab, i64)         /* text/tokens: token ids are in [0, vocab) (256 for text) */   \
-  F(double, holdout, f64)        /* without a test source: the fraction of the data held out */
+  F(double, holdout, f64)        /* without a test source: the fraction of the data held out */ \
+  F(int32_t, header, i32)        /* csv: astrt_csv_header */                                    \
+  F(int32_t, sep, i32)           /* csv: the field separator, a character (' ': runs of blanks); \
+                                    0: detected from the first line */
 
 /* The program. Prediction (predict): the evaluation-mode forward pass only
  * (no loss, no backward), x rows in, output_size floats per example written

