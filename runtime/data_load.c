@@ -154,9 +154,13 @@ static astrt_status check_labels(const astrt_data_desc *d, const astrt_split *s,
                                  const char *what) {
   if (d->target == ASTRT_TARGET_REAL) return check_reals(d, s, what);
   if (d->target == ASTRT_TARGET_SEQUENCE) return check_sequence(d, s, what);
-  if (s->y.elem != ASTRT_ELEM_I32 || s->y.rank != 0)
-    return astrt_fail(ASTRT_ERR_FORMAT, "%s: the targets are not one integer class label "
-                      "per example; class labels must be integers 0, 1, 2, ...", what);
+  if (s->y.elem != ASTRT_ELEM_I32)
+    return astrt_fail(ASTRT_ERR_FORMAT, "%s: the labels are %s, not int32 class labels; give the classes "
+                      "0, 1, 2, ... as int32 (astrt_load_npy_classes and the compiled program read whole floats "
+                      "such as 2.0 as classes)", what, s->y.elem == ASTRT_ELEM_F32 ? "float32" : "uint8");
+  if (s->y.rank != 0)
+    return astrt_fail(ASTRT_ERR_FORMAT, "%s: each example has %lld label values; a class label is one "
+                      "integer per example", what, (long long)astrt_array_example_size(&s->y));
   if (s->y.n != s->x.n)
     return astrt_fail(ASTRT_ERR_MISMATCH, "%s: %lld feature rows but %lld labels", what,
                       (long long)s->x.n, (long long)s->y.n);
@@ -304,7 +308,7 @@ static astrt_status load_file_split(const astrt_data_desc *d, const char *data_d
                       "x: and y: (and test_x:/test_y: for a test split)", x);
   st = resolve(y, data_dir, yp, sizeof yp);
   if (st) return st;
-  return real ? load_npy_real(xp, yp, out) : astrt_load_npy(xp, yp, out);
+  return real ? load_npy_real(xp, yp, out) : astrt_load_npy_classes(xp, yp, out);
 }
 
 static astrt_status load_files(const astrt_data_desc *d, const char *data_dir,

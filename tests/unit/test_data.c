@@ -1717,13 +1717,14 @@ START_TEST(test_npy_real_targets) {
   d.y_source = d.test_y_source = fx_path("y3.npy");
   ck_assert_int_eq(astrt_data_load(&d, NULL, &train, &test), ASTRT_ERR_FORMAT);
   ck_assert_error_has("[N] or [N, k]");
-  /* class labels: the same float file is refused, as before */
+  /* class labels: the same float file is refused (its labels are not whole), naming its dtype */
   d.target = ASTRT_TARGET_CLASS;
   d.target_size = 1;
   d.classes = 3;
   d.y_source = d.test_y_source = fx_path("y2.npy");
   ck_assert_int_eq(astrt_data_load(&d, NULL, &train, &test), ASTRT_ERR_FORMAT);
-  ck_assert_error_has("not one integer class label");
+  ck_assert_error_has("dtype '<f4' (float32)");
+  ck_assert_error_has("which is not a class");
 }
 END_TEST
 

@@ -12,6 +12,7 @@
 #define _GNU_SOURCE
 #endif
 #include "astrt.h"
+#include "data_internal.h"
 #include "driver_internal.h"
 
 #include <check.h>
@@ -159,6 +160,119 @@ START_TEST(test_csv_gzip) {
 }
 END_TEST
 
+/* ---- labels: integral floats ---------------------------------------------------- */
+
+static const float npy_feat[8] = {0, 1, 2, 3, 4, 5, 6, 7};
+
+static void write_npy_labels(const char *descr, const void *y, size_t bytes, int n) {
+  char dict[160];
+  snprintf(dict, sizeof dict, "{'descr': '<f4', 'fortran_order': False, 'shape': (%d, 2), }", n);
+  fx_write_npy(fx_path("x.npy"), 1, dict, npy_feat, (size_t)n * 2 * sizeof(float));
+  snprintf(dict, sizeof dict, "{'descr': '%s', 'fortran_order': False, 'shape': (%d,), }", descr, n);
+  fx_write_npy(fx_path("y.npy"), 1, dict, y, bytes);
+}
+
+/* A data descriptor of an NPY or CSV table of `classes` classes, 2 features. */
+static void table_desc(astrt_data_desc *d, int kind, const char *x, const char *y, int64_t classes) {
+  memset(d, 0, sizeof *d);
+  d->kind = kind;
+  d->source = x;
+  d->y_source = y;
+  d->test_source = "";
+  d->test_y_source = "";
+  d->label_column = -1;
+  d->rank = 1;
+  d->dims[0] = 2;
+  d->example_size = 2;
+  d->x_dtype = ASTRT_DTYPE_F32;
+  d->classes = classes;
+  d->target = ASTRT_TARGET_CLASS;
+  d->target_size = 1;
+  d->std = 1;
+  d->holdout = 0.25;
+}
+
+START_TEST(test_npy_float_labels) {
+  static const double y8[4] = {0.0, 1.0, 2.0, 1.0};
+  static const float y4[4] = {2.0f, 0.0f, 1.0f, 0.0f};
+  static const struct {
+    const char *descr;
+    const void *y;
+    size_t bytes;
+    int32_t first;
+  } cases[] = {{"<f8", y8, sizeof y8, 0}, {"<f4", y4, sizeof y4, 2}};
+  for (int i = 0; i < 2; i++) {
+    write_npy_labels(cases[i].descr, cases[i].y, cases[i].bytes, 4);
+    astrt_split s;
+    ck_assert_msg(astrt_load_npy_classes(fx_path("x.npy"), fx_path("y.npy"), &s) == ASTRT_OK, "%s: %s",
+                  cases[i].descr, astrt_last_error());
+    ck_assert(s.y.elem == ASTRT_ELEM_I32 && s.y.rank == 0 && s.y.n == 4);
+    ck_assert_int_eq(((const int32_t *)s.y.data)[0], cases[i].first);
+    ck_assert_int_eq(s.num_classes, 3);
+    astrt_split_free(&s);
+    /* as the compiled program loads them: the classes, split and checked */
+    astrt_data_desc d;
+    table_desc(&d, ASTRT_DATA_NPY, fx_path("x.npy"), fx_path("y.npy"), 3);
+    astrt_split train, test;
+    ck_assert_msg(astrt_data_load(&d, NULL, &train, &test) == ASTRT_OK, "%s", astrt_last_error());
+    ck_assert_int_eq(train.x.n + test.x.n, 4);
+    astrt_split_free(&train);
+    astrt_split_free(&test);
+  }
+}
+END_TEST
+
+START_TEST(test_npy_float_labels_refused) {
+  /* not whole: the message names the dtype and the label */
+  static const double half[3] = {0.0, 0.5, 1.0};
+  write_npy_labels("<f8", half, sizeof half, 3);
+  astrt_split s;
+  ck_assert_int_eq(astrt_load_npy_classes(fx_path("x.npy"), fx_path("y.npy"), &s), ASTRT_ERR_FORMAT);
+  ck_assert_ptr_null(s.x.data);
+  ck_assert_error_has(fx_path("y.npy"));
+  ck_assert_error_has("dtype '<f8' (float64)");
+  ck_assert_error_has("label 1 is 0.5");
+  ck_assert_error_has("declare the data without classes");
+  /* whole as float32 but not in the file: checked before any rounding */
+  static const double close[2] = {1.0, 2.0000000001};
+  write_npy_labels("<f8", close, sizeof close, 2);
+  ck_assert_int_eq(astrt_load_npy_classes(fx_path("x.npy"), fx_path("y.npy"), &s), ASTRT_ERR_FORMAT);
+  ck_assert_error_has("label 1 is 2.0000000001");
+  /* negative */
+  static const float neg[2] = {1.0f, -1.0f};
+  write_npy_labels("<f4", neg, sizeof neg, 2);
+  ck_assert_int_eq(astrt_load_npy_classes(fx_path("x.npy"), fx_path("y.npy"), &s), ASTRT_ERR_FORMAT);
+  ck_assert_error_has("dtype '<f4' (float32), and label 1 is -1");
+  /* a split of float labels given to the checks: named as such */
+  static const float y[2] = {0.0f, 1.0f};
+  astrt_split view;
+  astrt_split_view_f32(&view, npy_feat, NULL, 2, 2, 2);
+  view.y.elem = ASTRT_ELEM_F32;
+  view.y.data = (void *)y;
+  astrt_data_desc d;
+  table_desc(&d, ASTRT_DATA_NPY, "x", "y", 2);
+  ck_assert_int_eq(astrt_data_check(&d, &view, "the training set"), ASTRT_ERR_FORMAT);
+  ck_assert_error_has("the labels are float32, not int32 class labels");
+}
+END_TEST
+
+START_TEST(test_csv_float_labels) {
+  /* CSV reads them as NPY does */
+  fx_write_text(fx_path("t.csv"), "1,2,0.0\n3,4,1.0\n5,6,2e0\n7,8,1\n");
+  astrt_data_desc d;
+  table_desc(&d, ASTRT_DATA_CSV, fx_path("t.csv"), "", 3);
+  astrt_split train, test;
+  ck_assert_msg(astrt_data_load(&d, NULL, &train, &test) == ASTRT_OK, "%s", astrt_last_error());
+  ck_assert_int_eq(train.x.n + test.x.n, 4);
+  astrt_split_free(&train);
+  astrt_split_free(&test);
+  fx_write_text(fx_path("t.csv"), "1,2,0\n3,4,0.5\n");
+  ck_assert_int_eq(astrt_data_load(&d, NULL, &train, &test), ASTRT_ERR_FORMAT);
+  ck_assert_error_has("line 2, column 3: '0.5' is not a valid label");
+  ck_assert_error_has("declared without classes");
+}
+END_TEST
+
 /* ---- suites ------------------------------------------------------------------------ */
 
 static TCase *fixture_case(const char *name) {
@@ -176,6 +290,11 @@ static Suite *tables_suite(void) {
   tcase_add_test(csv, test_csv_separator_given_and_hints);
   tcase_add_test(csv, test_csv_gzip);
   suite_add_tcase(s, csv);
+  TCase *labels = fixture_case("labels");
+  tcase_add_test(labels, test_npy_float_labels);
+  tcase_add_test(labels, test_npy_float_labels_refused);
+  tcase_add_test(labels, test_csv_float_labels);
+  suite_add_tcase(s, labels);
   return s;
 }
 
