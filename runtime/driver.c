@@ -545,6 +545,27 @@ static astrt_status load_data(run *r, const astrt_program *p, const astrt_option
   return ASTRT_OK;
 }
 
+/* A warning for each split of class labels that lacks some classes (a
+ * holdout of a file sorted by class, a small test file). */
+static void warn_missing_classes(const run *r) {
+  const astrt_data_desc *d = &r->p->data;
+  const astrt_data_source *src[2] = {&r->src_train, &r->src_test};
+  for (int k = 0; k < 2 && !r->o.quiet; k++) {
+    char list[160];
+    int64_t n = src[k]->split ? astrt_data_missing_classes(d, src[k]->split, list, sizeof list) : 0;
+    if (n == 0) continue;
+    int held = !k || !d->test_source || !*d->test_source;
+    fprintf(stderr, "warning: the %s split (%lld examples) has no example of class%s %s (of %lld): %s\n",
+            k ? "test" : "training", (long long)src[k]->n, n == 1 ? "" : "es", list, (long long)d->classes,
+            k == 0                          ? "the model never learns them"
+            : !held                         ? "the test accuracy says nothing about them"
+            : d->split == ASTRT_SPLIT_LAST ? "split: last holds out the end of the file, which seems sorted by "
+                                              "class; split: random (the default) holds out each class's share"
+                                            : "the test accuracy says nothing about them; hold out more "
+                                              "(holdout: 0.2) or give a test file");
+  }
+}
+
 static astrt_status setup_local(run *r, const astrt_program *p, const astrt_options *o,
                                 const astrt_train_ext *ext) {
   astrt_status st = astrt_program_check(p);
@@ -597,6 +618,7 @@ static astrt_status setup_local(run *r, const astrt_program *p, const astrt_opti
   if (!ext && (st = load_data(r, p, o))) return st;
   r->n_train = r->src_train.n;
   r->n_test = r->src_test.n;
+  if (r->rank == 0) warn_missing_classes(r);
   if ((st = set_budget(r))) return st;
   if ((st = check_memory(r, ext != NULL, 1))) return st;
   if ((st = alloc_buffers(r))) return st;

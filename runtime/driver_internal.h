@@ -106,6 +106,9 @@ astrt_status astrt_data_load(const astrt_data_desc *d, const char *data_dir,
  * `what` names the split in messages ("training data"). */
 astrt_status astrt_data_check(const astrt_data_desc *d, const astrt_split *s,
                               const char *what);
+/* Classes of a class-label split that no example has: how many, and the
+ * first eight of them in buf ("2, 5, ... and 3 more"); 0 for other targets. */
+int64_t astrt_data_missing_classes(const astrt_data_desc *d, const astrt_split *s, char *buf, size_t cap);
 /* Generates one split of a synthetic data set (train = 1: the training
  * split). Deterministic in (synth_seed, dims, classes, train). */
 astrt_status astrt_data_synthetic(const astrt_data_desc *d, int train, astrt_split *out);

@@ -302,6 +302,7 @@ static LLVMValueRef data_desc(Cg *cg, const CgAbiTypes *types) {
   v.holdout = f64c(cg, d->holdout);
   v.header = i32c(cg, (int64_t)d->header);
   v.sep = i32c(cg, d->sep);
+  v.split = i32c(cg, (int64_t)d->split);
   return STRUCT_CONST(types->astrt_data_desc, ASTRT_DATA_DESC_FIELDS);
 }
 

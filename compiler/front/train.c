@@ -152,7 +152,7 @@ static bool shape_arg(Value v, Shape *s, const char *what) {
  * write it as a name: such a name becomes a string before the arguments
  * are evaluated. */
 static ArgList word_args(Elab *e, ArgList args) {
-  static const char *const words[] = {"header"};
+  static const char *const words[] = {"header", "split"};
   Arg *copy = arena_alloc(e->prog->arena, sizeof(Arg) * (size_t)(args.len + 1));
   for (int i = 0; i < args.len; i++) {
     copy[i] = args.items[i];
@@ -230,9 +230,9 @@ static bool data_spec(Elab *e, const Item *it, DataSpec *d) {
   }
   static const char *const names[] = {"source", "shape", "classes", "mean", "std", "label", "x", "y", "train",
                                       "test", "seed", "test_x", "test_y", "context", "vocab", "holdout",
-                                      "header", "sep"};
+                                      "header", "sep", "split"};
   enum { SOURCE, SHAPE_, CLASSES, MEAN, STD, LABEL, X, Y, TRAIN, TEST, SEED, TEST_X, TEST_Y, CONTEXT, VOCAB,
-         HOLDOUT, HEADER, SEP, NARGS };
+         HOLDOUT, HEADER, SEP, SPLIT, NARGS };
   Value a[NARGS];
   /* the first positional argument is the source (idx, csv, text, tokens) */
   Expr tmp = *x;
@@ -264,8 +264,8 @@ static bool data_spec(Elab *e, const Item *it, DataSpec *d) {
   /* which arguments each source takes */
   static const char *const allowed[] = {
       [DATA_IDX] = " source shape classes mean std ",
-      [DATA_CSV] = " source shape classes mean std label test holdout header sep ",
-      [DATA_NPY] = " x y test_x test_y shape classes mean std holdout ",
+      [DATA_CSV] = " source shape classes mean std label test holdout split seed header sep ",
+      [DATA_NPY] = " x y test_x test_y shape classes mean std holdout split seed ",
       [DATA_SYNTHETIC] = " shape classes train test seed mean std ",
       [DATA_TEXT] = " source context test holdout ",
       [DATA_TOKENS] = " source context vocab test holdout ",
@@ -296,6 +296,15 @@ static bool data_spec(Elab *e, const Item *it, DataSpec *d) {
   if (a[STD].kind != V_NONE) ok &= eval_number(e, a[STD], 1e-12, 1e9, &d->std, "'std'");
   if (a[HOLDOUT].kind != V_NONE) ok &= eval_number(e, a[HOLDOUT], 1e-6, 0.9, &d->holdout, "'holdout'");
   if (!ok) return false;
+  if (d->kind == DATA_CSV || d->kind == DATA_NPY) {  /* the holdout: which examples, seeded how */
+    static const char *const splits[] = {"random", "last"};
+    int sk = SPLIT_RANDOM;
+    double seed = 0;
+    if (a[SPLIT].kind != V_NONE && !word_arg(e, a[SPLIT], "split", splits, 2, &sk)) return false;
+    if (a[SEED].kind != V_NONE && !eval_whole(e, a[SEED], 0, 1e15, &seed, "'seed'")) return false;
+    d->split = (SplitKind)sk;
+    d->synth_seed = (uint64_t)seed;
+  }
   switch (d->kind) {
   case DATA_IDX:
   case DATA_CSV:

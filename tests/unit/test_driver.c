@@ -961,9 +961,18 @@ START_TEST(test_csv_hold_out) {
   astrt_data_desc d;
   csv_desc(&d, fx_path("d.csv"), 3, 3);
   astrt_split train, test;
+  /* by default 10% (2 rows), one of class 0 and one of class 1 (stratified:
+   * the classes have 9, 8 and 8 rows; test_tables checks the rule) */
+  ck_assert_msg(astrt_data_load(&d, NULL, &train, &test) == ASTRT_OK, "%s", astrt_last_error());
+  ck_assert_int_eq(train.x.n, 23);
+  ck_assert_int_eq(test.x.n, 2);
+  ck_assert(((const int32_t *)test.y.data)[0] == 0 && ((const int32_t *)test.y.data)[1] == 1);
+  astrt_split_free(&train);
+  astrt_split_free(&test);
+  d.split = ASTRT_SPLIT_LAST;
   ck_assert_msg(astrt_data_load(&d, NULL, &train, &test) == ASTRT_OK, "%s",
                 astrt_last_error());
-  ck_assert_int_eq(train.x.n, 23);  /* the last 10% (2 rows) are held out */
+  ck_assert_int_eq(train.x.n, 23);  /* split: last: the last 10% (2 rows) are held out */
   ck_assert_int_eq(test.x.n, 2);
   ck_assert_int_eq(test.y.n, 2);
   const float *tx = test.x.data;
@@ -1076,6 +1085,13 @@ START_TEST(test_npy_load) {
   ck_assert_msg(astrt_data_load(&d, NULL, &train, &test) == ASTRT_OK, "%s",
                 astrt_last_error());
   ck_assert_int_eq(train.x.n, 9);
+  ck_assert_int_eq(test.x.n, 1);
+  ck_assert_int_eq(((const int32_t *)test.y.data)[0], 0);  /* the tie of 5 and 5 goes to class 0 */
+  astrt_split_free(&train);
+  astrt_split_free(&test);
+  d.split = ASTRT_SPLIT_LAST;
+  ck_assert_msg(astrt_data_load(&d, NULL, &train, &test) == ASTRT_OK, "%s",
+                astrt_last_error());
   ck_assert_int_eq(test.x.n, 1);
   ck_assert_int_eq(((const unsigned char *)test.x.data)[0], 36 * 3);
   astrt_split_free(&train);

@@ -273,6 +273,153 @@ START_TEST(test_csv_float_labels) {
 }
 END_TEST
 
+/* ---- the holdout ------------------------------------------------------------------- */
+
+/* A CSV table of n rows sorted by class: row i has features (i, -i) and the
+ * class c for which bounds[c] <= i < bounds[c + 1]; real: the target i / 2. */
+static void write_sorted(const char *path, int n, const int *bounds, int real) {
+  char *text = malloc((size_t)n * 40 + 1), *p = text;
+  ck_assert_ptr_nonnull(text);
+  int c = 0;
+  for (int i = 0; i < n; i++) {
+    while (!real && i >= bounds[c + 1]) c++;
+    if (real) p += sprintf(p, "%d,%d,%g\n", i, -i, i / 2.0);
+    else p += sprintf(p, "%d,%d,%d\n", i, -i, c);
+  }
+  fx_write_text(path, text);
+  free(text);
+}
+
+static void load_table(astrt_data_desc *d, astrt_split *train, astrt_split *test) {
+  ck_assert_msg(astrt_data_load(d, NULL, train, test) == ASTRT_OK, "%s", astrt_last_error());
+}
+
+/* the rows (first feature) of a split, in order */
+static void split_rows(const astrt_split *s, int *rows) {
+  const float *x = s->x.data;
+  for (int64_t i = 0; i < s->x.n; i++) rows[i] = (int)x[2 * i];
+}
+
+START_TEST(test_holdout_stratified) {
+  /* 100 rows sorted by class, 10, 20, 30 and 40 of classes 0..3 */
+  static const int bounds[5] = {0, 10, 30, 60, 100};
+  write_sorted(fx_path("t.csv"), 100, bounds, 0);
+  astrt_data_desc d;
+  table_desc(&d, ASTRT_DATA_CSV, fx_path("t.csv"), "", 4);
+  d.holdout = 0.1;
+  astrt_split train, test;
+  load_table(&d, &train, &test);
+  ck_assert_int_eq(train.x.n, 90);
+  ck_assert_int_eq(test.x.n, 10);
+  int per[4] = {0, 0, 0, 0};
+  const int32_t *ty = test.y.data;
+  for (int i = 0; i < 10; i++) per[ty[i]]++;
+  ck_assert_msg(per[0] == 1 && per[1] == 2 && per[2] == 3 && per[3] == 4, "test split per class: %d %d %d %d",
+                per[0], per[1], per[2], per[3]);
+  /* both splits in file order, together every row once */
+  int rows[100], seen[100] = {0};
+  split_rows(&test, rows);
+  for (int i = 0; i < 10; i++) {
+    ck_assert(i == 0 || rows[i] > rows[i - 1]);
+    seen[rows[i]]++;
+  }
+  split_rows(&train, rows);
+  for (int i = 0; i < 90; i++) {
+    ck_assert(i == 0 || rows[i] > rows[i - 1]);
+    seen[rows[i]]++;
+  }
+  for (int i = 0; i < 100; i++) ck_assert_int_eq(seen[i], 1);
+  char missing[64];
+  ck_assert_int_eq(astrt_data_missing_classes(&d, &test, missing, sizeof missing), 0);
+  astrt_split_free(&train);
+  astrt_split_free(&test);
+  /* split: last takes the end of the file: one class only, and the check says which are missing */
+  d.split = ASTRT_SPLIT_LAST;
+  load_table(&d, &train, &test);
+  for (int i = 0; i < 10; i++) ck_assert_int_eq(((const int32_t *)test.y.data)[i], 3);
+  ck_assert_int_eq(astrt_data_missing_classes(&d, &test, missing, sizeof missing), 3);
+  ck_assert_str_eq(missing, "0, 1, 2");
+  astrt_split_free(&train);
+  astrt_split_free(&test);
+}
+END_TEST
+
+/* Each class's share, rounded by largest remainder: wine's 59, 71 and 48
+ * examples with 17 held out are 5.64, 6.79 and 4.58: 6, 7 and 4. */
+START_TEST(test_holdout_largest_remainder) {
+  static const int bounds[4] = {0, 59, 130, 178};
+  write_sorted(fx_path("t.csv"), 178, bounds, 0);
+  astrt_data_desc d;
+  table_desc(&d, ASTRT_DATA_CSV, fx_path("t.csv"), "", 3);
+  d.holdout = 0.1;
+  astrt_split train, test;
+  load_table(&d, &train, &test);
+  ck_assert_int_eq(test.x.n, 17);
+  int per[3] = {0, 0, 0};
+  for (int i = 0; i < 17; i++) per[((const int32_t *)test.y.data)[i]]++;
+  ck_assert_msg(per[0] == 6 && per[1] == 7 && per[2] == 4, "%d %d %d", per[0], per[1], per[2]);
+  astrt_split_free(&train);
+  astrt_split_free(&test);
+}
+END_TEST
+
+/* Real targets: the k rows of smallest astrt_hash64(astrt_subkey(seed,
+ * "holdout"), row), as docs/language.md tells how to reproduce it. */
+START_TEST(test_holdout_follows_spec) {
+  write_sorted(fx_path("t.csv"), 50, NULL, 1);
+  astrt_data_desc d;
+  table_desc(&d, ASTRT_DATA_CSV, fx_path("t.csv"), "", 0);
+  d.target = ASTRT_TARGET_REAL;
+  d.classes = 0;
+  d.holdout = 0.2;
+  for (uint64_t seed = 0; seed < 3; seed++) {
+    d.synth_seed = seed;
+    uint64_t key = astrt_subkey(seed, 0x686f6c646f7574ull), keys[50];
+    for (int i = 0; i < 50; i++) keys[i] = astrt_hash64(key, (uint64_t)i);
+    int want[10], nwant = 0;  /* the 10 smallest keys, in row order */
+    for (int i = 0; i < 50; i++) {
+      int smaller = 0;
+      for (int j = 0; j < 50; j++) smaller += keys[j] < keys[i];
+      if (smaller < 10) want[nwant++] = i;
+    }
+    ck_assert_int_eq(nwant, 10);
+    astrt_split train, test;
+    load_table(&d, &train, &test);
+    ck_assert_int_eq(test.x.n, 10);
+    int rows[10];
+    split_rows(&test, rows);
+    for (int i = 0; i < 10; i++) ck_assert_msg(rows[i] == want[i], "seed %d: row %d, not %d", (int)seed, rows[i], want[i]);
+    ck_assert(((const float *)test.y.data)[0] == (float)(want[0] / 2.0));
+    astrt_split_free(&train);
+    astrt_split_free(&test);
+  }
+}
+END_TEST
+
+/* The same seed gives the same split; another seed another one. */
+START_TEST(test_holdout_seeded) {
+  static const int bounds[3] = {0, 40, 80};
+  write_sorted(fx_path("t.csv"), 80, bounds, 0);
+  astrt_data_desc d;
+  table_desc(&d, ASTRT_DATA_CSV, fx_path("t.csv"), "", 2);
+  d.holdout = 0.25;
+  int a[20], b[20], c[20];
+  astrt_split train, test;
+  int *out[3] = {a, b, c};
+  uint64_t seeds[3] = {7, 7, 8};
+  for (int k = 0; k < 3; k++) {
+    d.synth_seed = seeds[k];
+    load_table(&d, &train, &test);
+    ck_assert_int_eq(test.x.n, 20);
+    split_rows(&test, out[k]);
+    astrt_split_free(&train);
+    astrt_split_free(&test);
+  }
+  ck_assert_mem_eq(a, b, sizeof a);
+  ck_assert(memcmp(a, c, sizeof a) != 0);
+}
+END_TEST
+
 /* ---- suites ------------------------------------------------------------------------ */
 
 static TCase *fixture_case(const char *name) {
@@ -295,6 +442,12 @@ static Suite *tables_suite(void) {
   tcase_add_test(labels, test_npy_float_labels_refused);
   tcase_add_test(labels, test_csv_float_labels);
   suite_add_tcase(s, labels);
+  TCase *holdout = fixture_case("holdout");
+  tcase_add_test(holdout, test_holdout_stratified);
+  tcase_add_test(holdout, test_holdout_largest_remainder);
+  tcase_add_test(holdout, test_holdout_follows_spec);
+  tcase_add_test(holdout, test_holdout_seeded);
+  suite_add_tcase(s, holdout);
   return s;
 }
 

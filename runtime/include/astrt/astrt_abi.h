@@ -122,6 +122,11 @@ typedef int64_t astrt_dims[ASTRT_DESC_MAX_RANK];
   X(ASTRT_CSV_HEADER_SKIP, CSV_HEADER_SKIP, "skip") /* skipped, whatever it holds */              \
   X(ASTRT_CSV_HEADER_NONE, CSV_HEADER_NONE, "none") /* no header: the first line is data */
 
+/* astrt_data_desc.split: which examples a holdout takes when there is no test file */
+#define ASTRT_SPLITS(X)                                                                         \
+  X(ASTRT_SPLIT_RANDOM, SPLIT_RANDOM, "random")     /* seeded; per class (stratified) for class labels */ \
+  X(ASTRT_SPLIT_LAST, SPLIT_LAST, "last")           /* the last ones, in file order */
+
 /* astrt_program.goal: what `target = ...` asks for */
 #define ASTRT_GOALS(X)                                                                          \
   X(ASTRT_GOAL_NONE, GOAL_NONE, "none")                                                         \
@@ -141,6 +146,7 @@ typedef enum astrt_data_kind { ASTRT_DATA_KINDS(ASTRT_ABI_ENUMERATOR) } astrt_da
 typedef enum astrt_target_kind { ASTRT_TARGET_KINDS(ASTRT_ABI_ENUMERATOR) } astrt_target_kind;
 typedef enum astrt_goal { ASTRT_GOALS(ASTRT_ABI_ENUMERATOR) } astrt_goal;
 typedef enum astrt_csv_header { ASTRT_CSV_HEADERS(ASTRT_ABI_ENUMERATOR) } astrt_csv_header;
+typedef enum astrt_split_kind { ASTRT_SPLITS(ASTRT_ABI_ENUMERATOR) } astrt_split_kind;
 
 /* ---- the descriptor structs (astrt_program.h) ---------------------------------- */
 
@@ -227,7 +233,8 @@ typedef enum astrt_csv_header { ASTRT_CSV_HEADERS(ASTRT_ABI_ENUMERATOR) } astrt_
   F(double, std, f64)                                                                           \
   F(int64_t, synth_train, i64)                                                                  \
   F(int64_t, synth_test, i64)                                                                   \
-  F(uint64_t, synth_seed, i64)                                                                  \
+  F(uint64_t, synth_seed, i64)   /* the data's seed: synthetic data's values; csv/npy: which     \
+                                    examples a random holdout takes */                          \
   F(int32_t, target, i32)        /* astrt_target_kind */                                        \
   F(int32_t, pad_, i32)                                                                         \
   F(int64_t, target_size, i64)   /* values of y per example (1 for a class label) */            \
@@ -236,7 +243,8 @@ typedef enum astrt_csv_header { ASTRT_CSV_HEADERS(ASTRT_ABI_ENUMERATOR) } astrt_
   F(double, holdout, f64)        /* without a test source: the fraction of the data held out */ \
   F(int32_t, header, i32)        /* csv: astrt_csv_header */                                    \
   F(int32_t, sep, i32)           /* csv: the field separator, a character (' ': runs of blanks); \
-                                    0: detected from the first line */
+                                    0: detected from the first line */                          \
+  F(int32_t, split, i32)         /* csv/npy without a test source: astrt_split_kind */
 
 /* The program. Prediction (predict): the evaluation-mode forward pass only
  * (no loss, no backward), x rows in, output_size floats per example written
