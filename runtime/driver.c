@@ -300,31 +300,93 @@ static void advance(const run *r, cursor *c, int64_t rows) {
   }
 }
 
-/* Moves c over a whole epoch at once if one phase covers all of it (phase_at
- * is monotone in t, so the phases at its first step and at its end suffice)
- * and the budget does not end inside it; returns 0 if it cannot. */
-static int skip_epoch(const run *r, cursor *c) {
-  if (c->pos != 0) return 0;
+/* The largest j in [lo, hi] with ok(r, c, j), given ok(r, c, lo) and that
+ * ok is true up to some j and false after it (phase_at is monotone in t). */
+static int64_t last_ok(const run *r, const cursor *c, int64_t lo, int64_t hi,
+                       int (*ok)(const run *, const cursor *, int64_t)) {
+  while (lo < hi) {
+    int64_t mid = lo + (hi - lo + 1) / 2;
+    if (ok(r, c, mid)) lo = mid;
+    else hi = mid - 1;
+  }
+  return lo;
+}
+
+/* e whole epochs from c (at an epoch's start) all run in c's phase: the
+ * phase at their end is it (so is the phase of every step before) */
+static int epochs_ok(const run *r, const cursor *c, int64_t e) {
+  cursor end = {0, 0, 0, c->samples + e * r->n_train};
+  return astrt_phase_at(r->p, progress_at(r, &end)) == astrt_phase_at(r->p, progress_at(r, c));
+}
+
+/* j full steps of the phase's batch from c all run in c's phase: the last
+ * one starts in it */
+static int steps_ok(const run *r, const cursor *c, int64_t j) {
   const astrt_phase_desc *ph = astrt_phase_at(r->p, progress_at(r, c));
-  cursor end = {c->epoch + 1, 0, c->step + (r->n_train + ph->batch - 1) / ph->batch,
-                c->samples + r->n_train};
-  if (astrt_phase_at(r->p, progress_at(r, &end)) != ph) return 0;
-  if (r->max_steps > 0 && end.step > r->max_steps) return 0;
-  if (r->max_samples > 0 && end.samples > r->max_samples) return 0;
-  *c = end;
+  cursor last = {0, 0, 0, c->samples + (j - 1) * ph->batch};
+  return astrt_phase_at(r->p, progress_at(r, &last)) == ph;
+}
+
+/* Moves c over as many steps as it can at once without changing what they
+ * are: whole epochs (from an epoch's start) or, within an epoch, full
+ * batches, all in c's phase and within the budget; exactly what advance()
+ * step by step would do. Returns 0 if it cannot move more than one step. */
+static int jump(const run *r, cursor *c) {
+  const astrt_phase_desc *ph = astrt_phase_at(r->p, progress_at(r, c));
+  int64_t n = r->n_train, b = ph->batch, max;
+  if (n < 1 || b < 1) return 0;
+  int64_t per = (n - 1) / b + 1;
+  if (c->pos == 0) {  /* whole epochs */
+    max = (INT64_MAX - c->samples) / n;
+    if (r->epochs > 0 && r->epochs - c->epoch < max) max = r->epochs - c->epoch;
+    if (r->max_steps > 0 && (r->max_steps - c->step) / per < max) max = (r->max_steps - c->step) / per;
+    if (r->max_samples > 0 && (r->max_samples - c->samples) / n < max) max = (r->max_samples - c->samples) / n;
+    int64_t e = max >= 1 && epochs_ok(r, c, 1) ? last_ok(r, c, 1, max, epochs_ok) : 0;
+    if (e > 0) {
+      *c = (cursor){c->epoch + e, 0, c->step + e * per, c->samples + e * n};
+      return 1;
+    }
+  }
+  max = (n - c->pos) / b;  /* full batches within the epoch */
+  if (r->max_steps > 0 && r->max_steps - c->step < max) max = r->max_steps - c->step;
+  if (r->max_samples > 0 && (r->max_samples - c->samples) / b < max) max = (r->max_samples - c->samples) / b;
+  int64_t j = max >= 2 ? last_ok(r, c, 1, max, steps_ok) : 0;
+  if (j < 2) return 0;
+  c->pos += j * b;
+  c->samples += j * b;
+  c->step += j;
+  if (c->pos == n) {
+    c->pos = 0;
+    c->epoch++;
+  }
   return 1;
 }
 
-/* Simulates the run to find its step, epoch and sample counts: whole
- * epochs at once where possible, step by step around phase changes and the
- * end of a steps budget. */
-static void plan_run(run *r) {
+/* Plans the run: its step, epoch and sample counts, by jumping over
+ * whatever one phase covers (jump), so a few iterations per phase whatever
+ * the budget (steps = 10^11 on a small data set plans at once). */
+static astrt_status plan_run(run *r) {
   cursor c = {0, 0, 0, 0};
   const astrt_phase_desc *ph;
   while (!budget_done(r, &c))
-    if (!skip_epoch(r, &c)) advance(r, &c, next_rows(r, &c, &ph));
+    if (!jump(r, &c)) advance(r, &c, next_rows(r, &c, &ph));
   r->plan = c;
   if (c.pos > 0) r->plan.epoch++;  /* count a partial last epoch */
+#ifdef ASTRT_TEST_HOOKS
+  /* test hook: ASTRT_TEST_PLAN_CHECK=1 plans again step by step, as the
+   * run goes, and fails if the jumps ended anywhere else */
+  const char *check = getenv("ASTRT_TEST_PLAN_CHECK");
+  if (check && *check == '1') {
+    cursor s = {0, 0, 0, 0};
+    while (!budget_done(r, &s)) advance(r, &s, next_rows(r, &s, &ph));
+    if (s.epoch != c.epoch || s.pos != c.pos || s.step != c.step || s.samples != c.samples)
+      return astrt_fail(ASTRT_ERR_ARG, "test hook: the plan ends at epoch %lld, position %lld, step %lld, sample "
+                        "%lld; step by step at %lld, %lld, %lld, %lld", (long long)c.epoch, (long long)c.pos,
+                        (long long)c.step, (long long)c.samples, (long long)s.epoch, (long long)s.pos,
+                        (long long)s.step, (long long)s.samples);
+  }
+#endif
+  return ASTRT_OK;
 }
 
 /* ---- setup -------------------------------------------------------------- */
@@ -623,7 +685,7 @@ static astrt_status setup_local(run *r, const astrt_program *p, const astrt_opti
   if ((st = check_memory(r, ext != NULL, 1))) return st;
   if ((st = alloc_buffers(r))) return st;
   if ((st = astrt_state_copy_init(p, &r->state))) return st;
-  plan_run(r);
+  if ((st = plan_run(r))) return st;
 #ifdef ASTRT_TEST_HOOKS
   const char *kill = getenv("ASTRT_TEST_KILL_AT_STEP");
   r->kill_at_step = kill && *kill ? atoll(kill) : 0;

@@ -128,5 +128,15 @@ PY
   expect_fail run "$tmp/bad.train" -- --data "$tmp" --threads 1
   grep -q "bad.npy: the labels are of dtype '<f8' (float64), and label 0 is [0-9].5, which is not a class" "$tmp/err"
   echo "npy_float_labels: ok" ;;
+huge_budget)     # item 9: steps = 10^11 on 200 examples (10^10 epochs) plans at once and starts training
+  program huge 'synthetic(shape: [4], classes: 2, train: 200, test: 50)' 4 2 'batch = 20' \
+    'steps = 100000000000' 'target = loss <= 1000000'
+  # the loss target is reached at the first evaluation: --stop-at-target ends the run there
+  timeout 60 "$astc" run "$tmp/huge.train" -- --threads 1 --progress=plain --stop-at-target >"$tmp/out" 2>"$tmp/err" ||
+    { cat "$tmp/err"; echo "huge_budget: the run did not end within 60 s"; exit 1; }
+  cat "$tmp/err" "$tmp/out"
+  grep -q "100000000000 steps (10000000000 epochs)" "$tmp/err"
+  grep -q "(10 steps, 1 complete epoch)" "$tmp/out"
+  echo "huge_budget: ok" ;;
 *) echo "unknown case $case"; exit 2 ;;
 esac

@@ -20,8 +20,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "test_fixtures.h"
+#include "test_util.h"
 
 /* ---- CSV: headers, separators, gzip --------------------------------------------- */
 
@@ -420,6 +422,95 @@ START_TEST(test_holdout_seeded) {
 }
 END_TEST
 
+/* ---- the plan of a run ------------------------------------------------------------- */
+
+/* A small MLP over synthetic data: `train` examples, batch `batch`, the
+ * budget line `budget` ("epochs = 2"), and a speedup block `speedup` ("" for
+ * none). */
+static void jit_program(TuRun *r, int train, int batch, const char *budget, const char *target,
+                        const char *speedup) {
+  char src[2048];
+  snprintf(src, sizeof src,
+           "import nn\n"
+           "data d = synthetic(shape: [4], classes: 2, train: %d, test: 20, seed: 1)\n"
+           "model m(x: f32[B, 4]) -> f32[B, 2] {\n  return nn.dense(relu(nn.dense(x, 8)), 2)\n}\n"
+           "train m on d {\n  loss = cross_entropy()\n  optimizer = sgd(lr: 0.01)\n  batch = %d\n  %s\n  %s\n}\n%s",
+           train, batch, budget, target, speedup);
+  tu_run_init(r, src, "plan");
+}
+
+static double seconds(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* steps = 10^11 on 100 examples (10^10 epochs) starts at once: the plan
+ * jumps over the epochs instead of walking them. The loss target, reached
+ * at the first evaluation, ends the run there. */
+START_TEST(test_plan_huge_budget) {
+  TuRun r;
+  jit_program(&r, 100, 10, "steps = 100000000000", "target = loss <= 1000000", "");
+  astrt_options o;
+  astrt_options_default(&o);
+  o.quiet = 1;
+  o.threads = 1;
+  o.stop_at_target = 1;
+  astrt_result res;
+  double t0 = seconds();
+  ck_assert_msg(astrt_train(r.d, &o, &res) == ASTRT_OK, "%s", astrt_last_error());
+  double dt = seconds() - t0;
+  ck_assert_int_eq(res.steps, 10);  /* one epoch, then the target */
+  ck_assert_msg(dt < 5, "a run of 10 steps took %.1f s", dt);
+  /* --steps and --budget too */
+  o.steps = 300000000000;
+  o.budget = 0.5;
+  t0 = seconds();
+  ck_assert_msg(astrt_train(r.d, &o, &res) == ASTRT_OK, "%s", astrt_last_error());
+  ck_assert_msg(seconds() - t0 < 5, "a run of 10 steps took %.1f s", seconds() - t0);
+  tu_run_free(&r);
+}
+END_TEST
+
+/* The plan's jumps end where the run, step by step, ends (test hook
+ * ASTRT_TEST_PLAN_CHECK: the driver plans both ways and fails if they
+ * differ), over phases of several batch sizes, partial epochs, steps and
+ * epochs budgets and --budget factors. */
+START_TEST(test_plan_matches_steps) {
+  static const struct {
+    int train, batch;
+    const char *speedup;
+  } programs[] = {
+      {97, 8, "speedup {\n  batch ramp(8 -> 40, until: 0.6)\n}\n"},
+      {100, 10, ""},
+      {64, 5, "speedup {\n  batch ramp(5 -> 20, until: 0.35)\n}\n"},
+  };
+  static const struct {
+    int64_t epochs, steps;
+    double budget;
+  } budgets[] = {{0, 0, 1}, {3, 0, 1}, {0, 7, 1}, {0, 37, 1}, {2, 0, 0.3}, {0, 40, 0.77}, {5, 0, 0.61}};
+  setenv("ASTRT_TEST_PLAN_CHECK", "1", 1);
+  for (size_t i = 0; i < sizeof programs / sizeof programs[0]; i++) {
+    TuRun r;
+    jit_program(&r, programs[i].train, programs[i].batch, "epochs = 4", "", programs[i].speedup);
+    for (size_t k = 0; k < sizeof budgets / sizeof budgets[0]; k++) {
+      astrt_options o;
+      astrt_options_default(&o);
+      o.quiet = 1;
+      o.threads = 1;
+      o.epochs = budgets[k].epochs;
+      o.steps = budgets[k].steps;
+      o.budget = budgets[k].budget;
+      astrt_result res;
+      ck_assert_msg(astrt_train(r.d, &o, &res) == ASTRT_OK, "program %zu, budget %zu: %s", i, k,
+                    astrt_last_error());
+    }
+    tu_run_free(&r);
+  }
+  unsetenv("ASTRT_TEST_PLAN_CHECK");
+}
+END_TEST
+
 /* ---- suites ------------------------------------------------------------------------ */
 
 static TCase *fixture_case(const char *name) {
@@ -448,7 +539,23 @@ static Suite *tables_suite(void) {
   tcase_add_test(holdout, test_holdout_follows_spec);
   tcase_add_test(holdout, test_holdout_seeded);
   suite_add_tcase(s, holdout);
+  TCase *plan = fixture_case("plan");
+  tcase_set_timeout(plan, 60);  /* walking 10^10 epochs takes minutes */
+  tcase_add_test(plan, test_plan_huge_budget);
+  suite_add_tcase(s, plan);
   return s;
 }
 
-int main(int argc, char **argv) { return fx_main(argc, argv, tables_suite, NULL, 0); }
+static Suite *hooks_suite(void) {
+  Suite *s = suite_create("tables hooks");
+  TCase *plan = fixture_case("plan");
+  tcase_set_timeout(plan, 120);
+  tcase_add_test(plan, test_plan_matches_steps);
+  suite_add_tcase(s, plan);
+  return s;
+}
+
+int main(int argc, char **argv) {
+  static const FxExtra extra[] = {{"hooks", hooks_suite, fx_missing_test_hooks}};
+  return fx_main(argc, argv, tables_suite, extra, 1);
+}
