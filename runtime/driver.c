@@ -607,6 +607,34 @@ static astrt_status load_data(run *r, const astrt_program *p, const astrt_option
   return ASTRT_OK;
 }
 
+/* Every phase's batch fits in the training split: a step cannot take more
+ * examples than there are (astc refuses it at compile time when it knows
+ * the data's size; here the data is loaded). Checked before the batch
+ * buffers are allocated. */
+static astrt_status check_batch_fits(const run *r, int ext) {
+  const astrt_program *p = r->p;
+  uint32_t big = 0;  /* the phase of the largest batch */
+  for (uint32_t i = 1; i < p->nphases; i++)
+    if (p->phases[i].batch > p->phases[big].batch) big = i;
+  int64_t b = p->phases[big].batch;
+  if (b <= r->n_train) return ASTRT_OK;
+  const astrt_data_desc *d = &p->data;
+  char what[160], held[96] = "", ramp[32] = "";
+  if (r->stream)
+    snprintf(what, sizeof what, "%lld windows of %lld tokens per epoch", (long long)r->n_train, (long long)d->context);
+  else
+    snprintf(what, sizeof what, "%lld examples", (long long)r->n_train);
+  if (!ext && !r->stream && !(d->test_source && *d->test_source) &&
+      (d->kind == ASTRT_DATA_CSV || d->kind == ASTRT_DATA_NPY))
+    snprintf(held, sizeof held, ", after holding out %lld for testing", (long long)r->n_test);
+  if (big > 0) snprintf(ramp, sizeof ramp, " (where a ramp ends)");
+  const char *src = ext ? NULL : d->source && *d->source ? d->source : "the data";
+  return astrt_fail(ASTRT_ERR_ARG, "the batch size is %lld%s, but the training split of %s has only %s%s; a step "
+                    "cannot take more examples than there are: use a batch of at most %lld%s",
+                    (long long)b, ramp, src ? src : "the training data source", what, held, (long long)r->n_train,
+                    src ? ", or more data" : "");
+}
+
 /* A warning for each split of class labels that lacks some classes (a
  * holdout of a file sorted by class, a small test file). */
 static void warn_missing_classes(const run *r) {
@@ -680,6 +708,7 @@ static astrt_status setup_local(run *r, const astrt_program *p, const astrt_opti
   if (!ext && (st = load_data(r, p, o))) return st;
   r->n_train = r->src_train.n;
   r->n_test = r->src_test.n;
+  if ((st = check_batch_fits(r, ext != NULL))) return st;
   if (r->rank == 0) warn_missing_classes(r);
   if ((st = set_budget(r))) return st;
   if ((st = check_memory(r, ext != NULL, 1))) return st;

@@ -1083,6 +1083,14 @@ static const Item *lookup_kind(ModuleInfo *m, const char *name, Loc loc, ItemKin
 static bool train_settings(Elab *e, const TrainEntries *te, IrProgram *p) {
   bool ok = true;
   if (!eval_int(e, te->batch->value, 1, MAX_BATCH, &p->batch, "the batch size")) ok = false;
+  else if (p->data.train_examples > 0 && p->batch > p->data.train_examples) {
+    /* a step cannot take more examples than there are (a batch ramp's largest size: passes/phases.c;
+     * data whose size is known only when it is loaded: the runtime, runtime/driver.c) */
+    diag_error(expr_start(te->batch->value), "the batch size is %lld but data '%s' has only %lld training "
+               "examples; use a batch of at most %lld", (long long)p->batch, p->data.name,
+               (long long)p->data.train_examples, (long long)p->data.train_examples);
+    ok = false;
+  }
   p->epochs = p->steps = 0;
   if (te->epochs && !eval_int(e, te->epochs->value, 1, 1e9, &p->epochs, "'epochs'")) ok = false;
   if (te->steps && !eval_int(e, te->steps->value, 1, 1e12, &p->steps, "'steps'")) ok = false;

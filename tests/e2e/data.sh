@@ -138,5 +138,25 @@ huge_budget)     # item 9: steps = 10^11 on 200 examples (10^10 epochs) plans at
   grep -q "100000000000 steps (10000000000 epochs)" "$tmp/err"
   grep -q "(10 steps, 1 complete epoch)" "$tmp/out"
   echo "huge_budget: ok" ;;
+big_batch)       # item 8: a batch larger than the training set, known when compiling or when loading
+  need_sklearn
+  cp "$sk/iris.csv" "$tmp/"
+  program syn 'synthetic(shape: [4], classes: 3, train: 1000, test: 100)' 4 3 'batch = 100000' 'epochs = 3'
+  expect_fail build "$tmp/syn.train" -o "$tmp/syn"
+  grep -q "syn.train:[0-9]*:[0-9]*: error: the batch size is 100000 but data 'd' has only 1000 training examples" \
+    "$tmp/err"
+  expect_fail cost "$tmp/syn.train"   # astc cost agrees: the same error, no step count
+  grep -q "the batch size is 100000 but data 'd' has only 1000" "$tmp/err"
+  # a csv file's size is known when it is loaded: refused then, before 100000-row buffers are made
+  program iris 'csv("iris.csv", shape: [4], classes: 3)' 4 3 'batch = 100000' 'epochs = 3'
+  "$astc" build "$tmp/iris.train" -o "$tmp/iris"
+  set +e
+  "$tmp/iris" --data "$tmp" --threads 1 >"$tmp/out" 2>"$tmp/err"
+  rc=$?
+  set -e
+  cat "$tmp/err"
+  [ "$rc" -eq 1 ]
+  grep -q "error: the batch size is 100000, but the training split of iris.csv has only 135 examples, after holding out 15 for testing; .*use a batch of at most 135" "$tmp/err"
+  echo "big_batch: ok" ;;
 *) echo "unknown case $case"; exit 2 ;;
 esac

@@ -511,6 +511,61 @@ START_TEST(test_plan_matches_steps) {
 }
 END_TEST
 
+/* ---- a batch larger than the training set ------------------------------------------- */
+
+/* A program over fx_tmpdir/t.csv (2 features, 2 classes) with batch `batch`. */
+static void jit_csv_program(TuRun *r, int batch, const char *speedup) {
+  char src[1024];
+  snprintf(src, sizeof src,
+           "import nn\n"
+           "data d = csv(\"%s\", shape: [2], classes: 2)\n"
+           "model m(x: f32[B, 2]) -> f32[B, 2] {\n  return nn.dense(x, 2)\n}\n"
+           "train m on d {\n  loss = cross_entropy()\n  optimizer = sgd(lr: 0.01)\n  batch = %d\n  epochs = 3\n}\n%s",
+           fx_path("t.csv"), batch, speedup);
+  tu_run_init(r, src, "bigbatch");
+}
+
+/* Known when the data is loaded: refused then, before the batch buffers
+ * are made, with the sizes and the fix. */
+START_TEST(test_batch_larger_than_data) {
+  static const int bounds[3] = {0, 20, 40};
+  write_sorted(fx_path("t.csv"), 40, bounds, 0);  /* 36 train, 4 test */
+  astrt_options o;
+  astrt_options_default(&o);
+  o.quiet = 1;
+  o.threads = 1;
+  astrt_result res;
+  TuRun r;
+  jit_csv_program(&r, 100000, "");
+  ck_assert_int_eq(astrt_train(r.d, &o, &res), ASTRT_ERR_ARG);
+  ck_assert_error_has("the batch size is 100000, but the training split of");
+  ck_assert_error_has("t.csv has only 36 examples, after holding out 4 for testing");
+  ck_assert_error_has("use a batch of at most 36");
+  tu_run_free(&r);
+  /* a ramp's largest batch counts too */
+  jit_csv_program(&r, 8, "speedup {\n  batch ramp(8 -> 64, until: 0.5)\n}\n");
+  ck_assert_int_eq(astrt_train(r.d, &o, &res), ASTRT_ERR_ARG);
+  ck_assert_error_has("the batch size is 64 (where a ramp ends)");
+  tu_run_free(&r);
+  /* the whole training split in one batch is fine */
+  jit_csv_program(&r, 36, "");
+  ck_assert_msg(astrt_train(r.d, &o, &res) == ASTRT_OK, "%s", astrt_last_error());
+  ck_assert_int_eq(res.steps, 3);
+  /* a training source of the embedding API is held to the same */
+  astrt_model *m;
+  ck_assert_int_eq(astrt_model_create(r.d, NULL, &m), ASTRT_OK);
+  static const float x[20] = {0};
+  static const int32_t y[10] = {0};
+  astrt_split view;
+  astrt_split_view_f32(&view, x, y, 10, 2, 2);
+  astrt_data_source src = {10, NULL, NULL, &view};
+  ck_assert_int_eq(astrt_model_train(m, &src, NULL, NULL, NULL), ASTRT_ERR_ARG);
+  ck_assert_error_has("the training split of the training data source has only 10 examples");
+  astrt_model_destroy(m);
+  tu_run_free(&r);
+}
+END_TEST
+
 /* ---- suites ------------------------------------------------------------------------ */
 
 static TCase *fixture_case(const char *name) {
@@ -542,6 +597,7 @@ static Suite *tables_suite(void) {
   TCase *plan = fixture_case("plan");
   tcase_set_timeout(plan, 60);  /* walking 10^10 epochs takes minutes */
   tcase_add_test(plan, test_plan_huge_budget);
+  tcase_add_test(plan, test_batch_larger_than_data);
   suite_add_tcase(s, plan);
   return s;
 }

@@ -210,7 +210,8 @@ void astrt_split_view_f32(astrt_split *out, const float *x, const int32_t *y, in
  * with quiet set. With resume and a usable checkpoint, the checkpoint's
  * variables replace the model's. The epoch order is a function of the
  * model's seed and the epoch. r (may be NULL) gets the summary. The model's
- * step counter continues from astrt_model_steps. */
+ * step counter continues from astrt_model_steps. A training source of fewer
+ * examples than the program's largest batch is ASTRT_ERR_ARG. */
 astrt_status astrt_model_train(astrt_model *m, const astrt_data_source *train,
                                const astrt_data_source *test, const astrt_options *o,
                                astrt_result *r);
