@@ -85,6 +85,7 @@ typedef struct run {
   void *x, *y;                 /* a batch: x f32 features or i32 ids, y i32 labels or f32 targets */
   int64_t *perm;
   astrt_norm norm;
+  int stats_computed;          /* normalize: standard: the statistics were computed by this run */
   cursor at;
   double epoch_loss;           /* sum of loss * rows since the last evaluation */
   int64_t epoch_rows;
@@ -182,6 +183,20 @@ static astrt_status check_data(const astrt_data_desc *d) {
   return ASTRT_OK;
 }
 
+/* normalize: standard names two state variables of one example's size,
+ * for features that are numbers. */
+static astrt_status check_norm(const astrt_program *p) {
+  const astrt_data_desc *d = &p->data;
+  if (d->normalize == ASTRT_NORM_SCALAR) return ASTRT_OK;
+  if (d->normalize != ASTRT_NORM_STANDARD) return corrupt("the data's normalisation is unknown");
+  const int32_t v[2] = {d->mean_var, d->std_var};
+  for (int k = 0; k < 2; k++)
+    if (v[k] < 0 || (uint32_t)v[k] >= p->nvars || !p->vars || p->vars[v[k]].kind != ASTRT_VAR_STATE ||
+        p->vars[v[k]].numel != d->example_size || d->x_dtype != ASTRT_DTYPE_F32)
+      return corrupt("the variables of the features' statistics (normalize: standard) do not fit the data");
+  return ASTRT_OK;
+}
+
 astrt_status astrt_program_check(const astrt_program *p) {
   if (!p) return astrt_fail(ASTRT_ERR_ARG, "no program given to astrt_train");
   if (p->abi_version != ASTRT_ABI_VERSION)
@@ -193,7 +208,7 @@ astrt_status astrt_program_check(const astrt_program *p) {
   if (st) return st;
   if (!p->eval || p->eval_batch < 1 || p->eval_work_bytes < 0)
     return corrupt("the evaluation step is missing or has a bad batch or work size");
-  if ((st = check_data(&p->data))) return st;
+  if ((st = check_data(&p->data)) || (st = check_norm(p))) return st;
   if (p->goal != ASTRT_GOAL_NONE && p->goal != ASTRT_GOAL_ACCURACY && p->goal != ASTRT_GOAL_LOSS)
     return corrupt("the target's goal is unknown");
   if (p->goal == ASTRT_GOAL_ACCURACY && p->data.target != ASTRT_TARGET_CLASS)
@@ -635,6 +650,25 @@ static astrt_status check_batch_fits(const run *r, int ext) {
                     src ? ", or more data" : "");
 }
 
+/* normalize: standard: the features' statistics, computed from the
+ * training data unless the variables already hold them (loaded by
+ * --init-from or --load, a model's from an earlier run or file; --resume
+ * puts the checkpoint's back later). */
+static astrt_status prepare_stats(run *r) {
+  const astrt_program *p = r->p;
+  if (p->data.normalize != ASTRT_NORM_STANDARD) return ASTRT_OK;
+  astrt_status st = ASTRT_OK;
+  astrt_stats_state s = astrt_stats_state_of(p, r->vars);
+  if (s == ASTRT_STATS_UNSET) {
+    st = astrt_stats_fit(p, r->vars, &r->src_train);
+    r->stats_computed = 1;
+  } else if (s == ASTRT_STATS_INVALID) {
+    st = astrt_stats_check(p, r->vars, "");
+  }
+  r->norm = astrt_norm_of(p, r->vars);
+  return st;
+}
+
 /* A warning for each split of class labels that lacks some classes (a
  * holdout of a file sorted by class, a small test file). */
 static void warn_missing_classes(const run *r) {
@@ -672,7 +706,7 @@ static astrt_status setup_local(run *r, const astrt_program *p, const astrt_opti
     r->threads /= astrt_dist_local_size();
     if (r->threads < 1) r->threads = 1;
   }
-  r->norm = (astrt_norm){(float)p->data.mean, (float)p->data.std};
+  r->norm = astrt_norm_of(p, NULL);  /* the data's mean and std; per feature once the variables exist */
   if (o->save_path && *o->save_path && (st = astrt_vars_save_check(o->save_path))) return st;
   /* a resumed run continues its metrics file (resume() cuts it back);
    * only a fresh run starts it empty */
@@ -710,6 +744,7 @@ static astrt_status setup_local(run *r, const astrt_program *p, const astrt_opti
   r->n_test = r->src_test.n;
   if ((st = check_batch_fits(r, ext != NULL))) return st;
   if (r->rank == 0) warn_missing_classes(r);
+  if ((st = prepare_stats(r))) return st;
   if ((st = set_budget(r))) return st;
   if ((st = check_memory(r, ext != NULL, 1))) return st;
   if ((st = alloc_buffers(r))) return st;
@@ -760,7 +795,7 @@ static astrt_status gather(run *r, const astrt_data_source *s, const int64_t *pe
   astrt_status st = s->fetch(s->ctx, index, rows, r->x, r->y);  /* typed for f32 x and class labels */
   if (st) return st;
   if ((st = astrt_batch_check(&r->p->data, r->x, r->y, rows, index))) return st;
-  if (r->p->data.x_dtype == ASTRT_DTYPE_F32) astrt_normalize(r->x, rows * r->p->data.example_size, r->norm);
+  if (r->p->data.x_dtype == ASTRT_DTYPE_F32) astrt_normalize(r->x, rows, r->p->data.example_size, r->norm);
   return ASTRT_OK;
 }
 
@@ -1143,6 +1178,7 @@ static astrt_status resume(run *r) {
                       (unsigned long long)s.seed, (unsigned long long)r->o.seed);
   from_ckpt(r, &s);
   r->resumed_step = s.step;
+  r->stats_computed = 0;  /* the checkpoint's statistics (normalize: standard) replaced any computed here */
   /* mid-epoch: the epoch's order is a function of (seed, epoch); draw it again
    * (sequence windows are a function of the sample number alone) */
   if (r->at.pos > 0 && !r->stream) astrt_shuffle(r->perm, r->n_train, r->seed, r->at.epoch);
@@ -1269,6 +1305,19 @@ static void data_summary(const run *r, char *buf, size_t cap) {
            (long long)r->p->data.context, c, d);
 }
 
+/* normalize: standard: where the features' statistics come from. */
+static void print_stats(const run *r) {
+  const astrt_program *p = r->p;
+  if (p->data.normalize != ASTRT_NORM_STANDARD) return;
+  const char *file = r->loaded ? r->o.load_path : r->o.init_path;
+  if (r->stats_computed)
+    fprintf(stderr, "  features standardised: the mean and std of each of the %lld features, from the %lld training "
+            "examples\n", (long long)p->data.example_size, (long long)r->n_train);
+  else
+    fprintf(stderr, "  features standardised: the mean and std of each of the %lld features, as %s holds them\n",
+            (long long)p->data.example_size, r->resumed_step > 0 ? r->resumed_from : file ? file : "the model");
+}
+
 /* The header line of --load: the model, the file, the data. */
 static void print_load_header(const run *r) {
   const astrt_program *p = r->p;
@@ -1282,6 +1331,7 @@ static void print_load_header(const run *r) {
           (long long)astrt_param_count(p), r->o.load_path, (long long)r->init_loaded, p->nvars,
           p->nvars == 1 ? "" : "s", data, (unsigned long long)r->seed, r->threads, plural(r->threads),
           astrt_blas_corename());
+  print_stats(r);
   fflush(stderr);
 }
 
@@ -1314,6 +1364,7 @@ static void print_header(const run *r) {
   if (r->o.init_path && *r->o.init_path)
     fprintf(stderr, "  initialised from %s: %lld of %u variable%s\n", r->o.init_path,
             (long long)r->init_loaded, p->nvars, p->nvars == 1 ? "" : "s");
+  print_stats(r);
   print_phases(r);
   fflush(stderr);
 }

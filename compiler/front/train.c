@@ -152,7 +152,7 @@ static bool shape_arg(Value v, Shape *s, const char *what) {
  * write it as a name: such a name becomes a string before the arguments
  * are evaluated. */
 static ArgList word_args(Elab *e, ArgList args) {
-  static const char *const words[] = {"header", "split"};
+  static const char *const words[] = {"header", "split", "normalize"};
   Arg *copy = arena_alloc(e->prog->arena, sizeof(Arg) * (size_t)(args.len + 1));
   for (int i = 0; i < args.len; i++) {
     copy[i] = args.items[i];
@@ -216,6 +216,7 @@ static bool data_spec(Elab *e, const Item *it, DataSpec *d) {
   d->name = it->name;
   d->loc = x->loc;
   d->std = 1;
+  d->mean_var = d->std_var = -1;
   d->label_column = -1;
   d->x_dtype = DT_F32;
   d->target = TARGET_CLASS;
@@ -230,9 +231,9 @@ static bool data_spec(Elab *e, const Item *it, DataSpec *d) {
   }
   static const char *const names[] = {"source", "shape", "classes", "mean", "std", "label", "x", "y", "train",
                                       "test", "seed", "test_x", "test_y", "context", "vocab", "holdout",
-                                      "header", "sep", "split"};
+                                      "header", "sep", "split", "normalize"};
   enum { SOURCE, SHAPE_, CLASSES, MEAN, STD, LABEL, X, Y, TRAIN, TEST, SEED, TEST_X, TEST_Y, CONTEXT, VOCAB,
-         HOLDOUT, HEADER, SEP, SPLIT, NARGS };
+         HOLDOUT, HEADER, SEP, SPLIT, NORMALIZE, NARGS };
   Value a[NARGS];
   /* the first positional argument is the source (idx, csv, text, tokens) */
   Expr tmp = *x;
@@ -263,10 +264,10 @@ static bool data_spec(Elab *e, const Item *it, DataSpec *d) {
   d->kind = (DataKind)k;
   /* which arguments each source takes */
   static const char *const allowed[] = {
-      [DATA_IDX] = " source shape classes mean std ",
-      [DATA_CSV] = " source shape classes mean std label test holdout split seed header sep ",
-      [DATA_NPY] = " x y test_x test_y shape classes mean std holdout split seed ",
-      [DATA_SYNTHETIC] = " shape classes train test seed mean std ",
+      [DATA_IDX] = " source shape classes mean std normalize ",
+      [DATA_CSV] = " source shape classes mean std normalize label test holdout split seed header sep ",
+      [DATA_NPY] = " x y test_x test_y shape classes mean std normalize holdout split seed ",
+      [DATA_SYNTHETIC] = " shape classes train test seed mean std normalize ",
       [DATA_TEXT] = " source context test holdout ",
       [DATA_TOKENS] = " source context vocab test holdout ",
   };
@@ -296,6 +297,20 @@ static bool data_spec(Elab *e, const Item *it, DataSpec *d) {
   if (a[STD].kind != V_NONE) ok &= eval_number(e, a[STD], 1e-12, 1e9, &d->std, "'std'");
   if (a[HOLDOUT].kind != V_NONE) ok &= eval_number(e, a[HOLDOUT], 1e-6, 0.9, &d->holdout, "'holdout'");
   if (!ok) return false;
+  if (a[NORMALIZE].kind != V_NONE) {  /* none: mean and std (0, 1); standard: per feature, from the data */
+    static const char *const norms[] = {"none", "standard"};
+    int nk = 0;
+    if (!word_arg(e, a[NORMALIZE], "normalize", norms, 2, &nk)) return false;
+    d->normalize = nk ? NORM_STANDARD : NORM_SCALAR;
+    Value given = a[MEAN].kind != V_NONE ? a[MEAN] : a[STD];
+    if (nk && given.kind != V_NONE) {
+      diag_error(given.loc, "normalize: standard computes each feature's mean and std from the training split; "
+                            "drop '%s' (or drop normalize, for one mean and std for every feature)",
+                 a[MEAN].kind != V_NONE ? "mean" : "std");
+      diag_note(a[NORMALIZE].loc, "normalize is given here");
+      return false;
+    }
+  }
   if (d->kind == DATA_CSV || d->kind == DATA_NPY) {  /* the holdout: which examples, seeded how */
     static const char *const splits[] = {"random", "last"};
     int sk = SPLIT_RANDOM;
@@ -1143,6 +1158,24 @@ static bool train_settings(Elab *e, const TrainEntries *te, IrProgram *p) {
   return ok;
 }
 
+/* normalize: standard: the features' means and standard deviations, state
+ * variables of one example's shape that the runtime fills from the
+ * training split (std 0, as initialised, means not yet computed) and that
+ * checkpoints and saved files carry, so that every later use of the
+ * weights normalises as training did. No step reads them: the runtime
+ * normalises a batch before the step. */
+static void standardize_vars(IrProgram *p) {
+  Shape ex = p->input_type.shape;
+  for (int i = 0; i + 1 < ex.rank; i++) ex.d[i] = ex.d[i + 1];
+  ex.rank--;
+  IrVar v = {.kind = VAR_STATE, .shape = ex, .dtype = DT_F32, .init = {.kind = INIT_ZEROS}, .layer = -1,
+             .owner = -1, .loc = p->data.loc};
+  v.name = "data.mean";
+  p->data.mean_var = ir_program_add_var(p, v);
+  v.name = "data.std";
+  p->data.std_var = ir_program_add_var(p, v);
+}
+
 IrProgram *sema_program(Sema *s) {
   ModuleInfo *main = s->modules.data[0];
   const Item *tr = find_item(main, IT_TRAIN, "train", true);
@@ -1216,6 +1249,7 @@ IrProgram *sema_program(Sema *s) {
     ir_program_free(p);
     return NULL;
   }
+  if (p->data.normalize == NORM_STANDARD) standardize_vars(p);
   ph.t_begin = 0;
   ph.t_end = 1;
   ph.lr_scale = 1;

@@ -194,6 +194,8 @@ typedef enum IrGoal { ASTRT_GOALS(IR_ABI_ENUMERATOR) } IrGoal;
 typedef enum CsvHeader { ASTRT_CSV_HEADERS(IR_ABI_ENUMERATOR) } CsvHeader;
 /* SPLIT_RANDOM, SPLIT_LAST (ASTRT_SPLITS): the examples a holdout takes */
 typedef enum SplitKind { ASTRT_SPLITS(IR_ABI_ENUMERATOR) } SplitKind;
+/* NORM_SCALAR, NORM_STANDARD (ASTRT_NORMS): how features are normalised */
+typedef enum NormKind { ASTRT_NORMS(IR_ABI_ENUMERATOR) } NormKind;
 
 typedef struct DataSpec {
   const char *name;      /* the data item's name */
@@ -213,7 +215,9 @@ typedef struct DataSpec {
   int label_column;      /* csv */
   CsvHeader header;      /* csv: its first line */
   int sep;               /* csv: the field separator character, 0: detected */
-  double mean, std;      /* feature normalisation: (x - mean) / std */
+  double mean, std;      /* feature normalisation: (x - mean) / std ... */
+  NormKind normalize;    /* ... or per feature (NORM_STANDARD), with the statistics in ... */
+  int mean_var, std_var; /* ... these state variables (-1: none) */
   int64_t synth_train, synth_test;  /* synthetic: examples per split */
   int64_t train_examples;    /* size of the training split if known at compile time, else 0 */
   uint64_t synth_seed;   /* the data's seed: synthetic values, a random holdout */

@@ -67,7 +67,7 @@ sklearn_tables)  # item 4: sklearn's tables as Debian ships them (a first line o
   "$astc" run "$tmp/cancer.train" -- --data "$tmp" --threads 1 --quiet >"$tmp/out"
   grep -q "^m: final test accuracy" "$tmp/out"
   # gzip-compressed, no header (1797 digits of 8x8 pixels)
-  program digits 'csv("digits.csv.gz", shape: [64], classes: 10, std: 16)' 64 10 'batch = 32' 'epochs = 3'
+  program digits 'csv("digits.csv.gz", shape: [64], classes: 10, normalize: standard)' 64 10 'batch = 32' 'epochs = 3'
   "$astc" run "$tmp/digits.train" -- --data "$tmp" --threads 1 --metrics "$tmp/d.jsonl" --progress=plain 2>"$tmp/err"
   grep -q "digits.csv.gz: 1618 train, 179 test" "$tmp/err"
   check "$tmp/d.jsonl" --evals 3 --min-accuracy 0.8
@@ -158,5 +158,53 @@ big_batch)       # item 8: a batch larger than the training set, known when comp
   [ "$rc" -eq 1 ]
   grep -q "error: the batch size is 100000, but the training split of iris.csv has only 135 examples, after holding out 15 for testing; .*use a batch of at most 135" "$tmp/err"
   echo "big_batch: ok" ;;
+standardize)     # item 7: normalize: standard on sklearn's digits (pixels 0..16): per-feature statistics from the
+                 # training split, kept with the weights: --load, --init-from and --resume use the same
+  need_sklearn
+  cp "$sk/digits.csv.gz" "$tmp/"
+  program raw 'csv("digits.csv.gz", shape: [64], classes: 10)' 64 10 'batch = 32' 'epochs = 3'
+  program std 'csv("digits.csv.gz", shape: [64], classes: 10, normalize: standard)' 64 10 'batch = 32' 'epochs = 3'
+  "$astc" build "$tmp/std.train" -o "$tmp/std"
+  "$tmp/std" --data "$tmp" --threads 1 --progress=plain --metrics "$tmp/m.jsonl" --save "$tmp/w.safetensors" \
+    2>"$tmp/err" >"$tmp/out"
+  cat "$tmp/err" "$tmp/out"
+  grep -q "features standardised: the mean and std of each of the 64 features, from the 1618 training examples" \
+    "$tmp/err"
+  check "$tmp/m.jsonl" --evals 3 --min-accuracy 0.9
+  "$astc" run "$tmp/raw.train" -- --data "$tmp" --threads 1 --quiet --metrics "$tmp/raw.jsonl" >/dev/null
+  /usr/bin/python3 - "$tmp/m.jsonl" "$tmp/raw.jsonl" <<'PY'
+import json, sys
+std, raw = ([json.loads(l) for l in open(p) if '"eval"' in l][-1]["test_accuracy"] for p in sys.argv[1:])
+print(f"standardize: test accuracy {raw:.4f} on raw pixels, {std:.4f} standardised")
+if not std > raw + 0.2:
+    sys.exit("standardising did not help")
+PY
+  # --load: the file's statistics, the run's final test loss to the last digit
+  "$tmp/std" --data "$tmp" --threads 1 --load "$tmp/w.safetensors" >"$tmp/out" 2>"$tmp/err"
+  cat "$tmp/err" "$tmp/out"
+  grep -q "as $tmp/w.safetensors holds them" "$tmp/err"
+  final=$(/usr/bin/python3 -c 'import json,sys; print("%.4f" % [json.loads(l) for l in open(sys.argv[1]) if "\"eval\"" in l][-1]["test_loss"])' "$tmp/m.jsonl")
+  grep -q "test loss $final " "$tmp/out"
+  # --init-from: the file's statistics too
+  "$tmp/std" --data "$tmp" --threads 1 --epochs 1 --init-from "$tmp/w.safetensors" --progress=plain 2>"$tmp/err" >/dev/null
+  grep -q "as $tmp/w.safetensors holds them" "$tmp/err"
+  # --resume after a kill (the runtime's test hooks): bit-identical to the uninterrupted run
+  if [ "${ASTRT_TEST_HOOKS:-ON}" = ON ]; then
+    "$tmp/std" --data "$tmp" --threads 1 --quiet --checkpoint-every 20 --checkpoint "$tmp/ref" \
+      --save "$tmp/ref.safetensors" >/dev/null
+    set +e
+    ASTRT_TEST_KILL_AT_STEP=70 "$tmp/std" --data "$tmp" --threads 1 --quiet --checkpoint-every 20 \
+      --checkpoint "$tmp/ck" >/dev/null 2>&1
+    rc=$?
+    set -e
+    [ "$rc" -eq 137 ] || { echo "standardize: expected a kill at step 70, got status $rc"; exit 1; }
+    "$tmp/std" --data "$tmp" --threads 1 --checkpoint-every 20 --checkpoint "$tmp/ck" --resume \
+      --save "$tmp/res.safetensors" --progress=plain >/dev/null 2>"$tmp/err"
+    grep -q "features standardised: .* as $tmp/ck/.* holds them" "$tmp/err"
+    cmp "$tmp/ref.safetensors" "$tmp/res.safetensors"
+  else
+    echo "standardize: the runtime's test hooks are compiled out: --resume after a kill is not checked"
+  fi
+  echo "standardize: ok" ;;
 *) echo "unknown case $case"; exit 2 ;;
 esac

@@ -1702,7 +1702,7 @@ START_TEST(test_npy_real_targets) {
   /* the gather copies both values of a row */
   int64_t perm[4] = {2, 0, 3, 1};
   float bx[4], by[4];
-  astrt_batch_gather(&train, perm, 1, 2, (astrt_norm){0, 1}, bx, by);
+  astrt_batch_gather(&train, perm, 1, 2, (astrt_norm){.mean = 0, .std = 1}, bx, by);
   ck_assert(bx[0] == 1 && bx[2] == 7 && by[0] == 0.5f && by[1] == 1 && by[2] == 6 && by[3] == 7);
   astrt_split_free(&train);
   astrt_split_free(&test);

@@ -566,6 +566,180 @@ START_TEST(test_batch_larger_than_data) {
 }
 END_TEST
 
+/* ---- normalize: standard ------------------------------------------------------------- */
+
+/* t.csv: 50 training rows (f0 = i, f1 = 5, f2 = 1000 + 3 (i % 4), class i % 2)
+ * and v.csv: 10 test rows; a program that standardises them. */
+static void jit_standard(TuRun *r) {
+  char *text = malloc(4096), *p = text;
+  ck_assert_ptr_nonnull(text);
+  for (int i = 0; i < 50; i++) p += sprintf(p, "%d,5,%d,%d\n", i, 1000 + 3 * (i % 4), i % 2);
+  fx_write_text(fx_path("t.csv"), text);
+  p = text;
+  for (int i = 0; i < 10; i++) p += sprintf(p, "%d,5,%d,%d\n", 3 * i, 1000 + i, i % 2);
+  fx_write_text(fx_path("v.csv"), text);
+  free(text);
+  char src[1024];
+  snprintf(src, sizeof src,
+           "import nn\n"
+           "data d = csv(\"%s\", test: \"%s\", shape: [3], classes: 2, normalize: standard)\n"
+           "model m(x: f32[B, 3]) -> f32[B, 2] {\n  return nn.dense(x, 2)\n}\n"
+           "train m on d {\n  loss = cross_entropy()\n  optimizer = sgd(lr: 0.1)\n  batch = 8\n  epochs = 2\n}\n",
+           fx_path("t.csv"), fx_path("v.csv"));
+  tu_run_init(r, src, "standard");
+}
+
+/* The statistics a run computes, as the variables data.mean and data.std;
+ * the whole training set, population std, a constant feature only centred. */
+START_TEST(test_standardize_statistics) {
+  TuRun r;
+  jit_standard(&r);
+  ck_assert_int_eq(r.d->data.normalize, ASTRT_NORM_STANDARD);
+  astrt_options o;
+  astrt_options_default(&o);
+  o.quiet = 1;
+  o.threads = 1;
+  o.save_path = fx_path("w.safetensors");
+  astrt_result res;
+  ck_assert_msg(astrt_train(r.d, &o, &res) == ASTRT_OK, "%s", astrt_last_error());
+  astrt_model *m;
+  ck_assert_int_eq(astrt_model_create(r.d, NULL, &m), ASTRT_OK);
+  ck_assert_msg(astrt_model_load(m, fx_path("w.safetensors")) == ASTRT_OK, "%s", astrt_last_error());
+  float mean[3], std[3];
+  ck_assert_int_eq(astrt_model_get(m, "data.mean", mean, 3), ASTRT_OK);
+  ck_assert_int_eq(astrt_model_get(m, "data.std", std, 3), ASTRT_OK);
+  double m2 = 0, s2 = 0;  /* feature 2: 1000 + 3 (i % 4) */
+  for (int i = 0; i < 50; i++) m2 += 1000 + 3 * (i % 4);
+  m2 /= 50;
+  for (int i = 0; i < 50; i++) s2 += (1000 + 3 * (i % 4) - m2) * (1000 + 3 * (i % 4) - m2);
+  ck_assert_float_eq(mean[0], 24.5f);
+  ck_assert_float_eq_tol(std[0], (float)sqrt((50.0 * 50.0 - 1) / 12), 1e-5);  /* population std of 0..49 */
+  ck_assert_float_eq(mean[1], 5.0f);
+  ck_assert_float_eq(std[1], 1.0f);  /* constant: centred only */
+  ck_assert_float_eq_tol(mean[2], (float)m2, 1e-4);
+  ck_assert_float_eq_tol(std[2], (float)sqrt(s2 / 50), 1e-5);
+  /* the embedding API computes the same bits from the same examples */
+  astrt_model *f;
+  ck_assert_int_eq(astrt_model_create(r.d, NULL, &f), ASTRT_OK);
+  astrt_split train;
+  ck_assert_int_eq(astrt_load_csv(fx_path("t.csv"), -1, &train), ASTRT_OK);
+  astrt_data_source src = {train.x.n, NULL, NULL, &train};
+  ck_assert_msg(astrt_model_fit_normalization(f, &src) == ASTRT_OK, "%s", astrt_last_error());
+  float fmean[3], fstd[3];
+  ck_assert_int_eq(astrt_model_get(f, "data.mean", fmean, 3), ASTRT_OK);
+  ck_assert_int_eq(astrt_model_get(f, "data.std", fstd, 3), ASTRT_OK);
+  ck_assert_mem_eq(fmean, mean, sizeof mean);
+  ck_assert_mem_eq(fstd, std, sizeof std);
+  astrt_split_free(&train);
+  astrt_model_destroy(f);
+  astrt_model_destroy(m);
+  tu_run_free(&r);
+}
+END_TEST
+
+/* Inference uses the statistics of training: a model loaded from the saved
+ * file evaluates the test set to the run's final test loss, bit for bit; a
+ * model without them refuses to predict, and so do unusable ones. */
+START_TEST(test_standardize_inference) {
+  TuRun r;
+  jit_standard(&r);
+  astrt_options o;
+  astrt_options_default(&o);
+  o.quiet = 1;
+  o.threads = 1;
+  o.save_path = fx_path("w.safetensors");
+  astrt_result res;
+  ck_assert_msg(astrt_train(r.d, &o, &res) == ASTRT_OK, "%s", astrt_last_error());
+  astrt_split test;
+  ck_assert_int_eq(astrt_load_csv(fx_path("v.csv"), -1, &test), ASTRT_OK);
+  astrt_model *m;
+  ck_assert_int_eq(astrt_model_create(r.d, NULL, &m), ASTRT_OK);
+  float out[20];
+  ck_assert_int_eq(astrt_model_predict(m, test.x.data, 10, out), ASTRT_ERR_ARG);
+  ck_assert_error_has("does not have yet");
+  ck_assert_error_has("astrt_model_fit_normalization");
+  ck_assert_msg(astrt_model_load(m, fx_path("w.safetensors")) == ASTRT_OK, "%s", astrt_last_error());
+  double loss, acc;
+  ck_assert_msg(astrt_model_evaluate(m, test.x.data, test.y.data, 10, &loss, &acc) == ASTRT_OK, "%s",
+                astrt_last_error());
+  ck_assert_msg(loss == res.final_test_loss, "loaded: test loss %.17g, the run's %.17g", loss, res.final_test_loss);
+  ck_assert_int_eq(astrt_model_predict(m, test.x.data, 10, out), ASTRT_OK);
+  /* --load in a run: the file's statistics, the same loss */
+  astrt_options l;
+  astrt_options_default(&l);
+  l.quiet = 1;
+  l.threads = 1;
+  l.load_path = fx_path("w.safetensors");
+  astrt_result lres;
+  ck_assert_msg(astrt_train(r.d, &l, &lres) == ASTRT_OK, "%s", astrt_last_error());
+  ck_assert(lres.final_test_loss == res.final_test_loss);
+  /* the file's statistics, not new ones: a file with other ones gives another loss */
+  float std[3] = {1, 1, 1};
+  ck_assert_int_eq(astrt_model_set(m, "data.std", std, 3), ASTRT_OK);
+  ck_assert_int_eq(astrt_model_save(m, fx_path("w2.safetensors")), ASTRT_OK);
+  l.load_path = fx_path("w2.safetensors");
+  ck_assert_msg(astrt_train(r.d, &l, &lres) == ASTRT_OK, "%s", astrt_last_error());
+  ck_assert(lres.final_test_loss != res.final_test_loss);
+  /* unusable statistics are refused */
+  std[1] = -1;
+  ck_assert_int_eq(astrt_model_set(m, "data.std", std, 3), ASTRT_OK);
+  ck_assert_int_eq(astrt_model_predict(m, test.x.data, 10, out), ASTRT_ERR_FORMAT);
+  ck_assert_error_has("not usable");
+  ck_assert_int_eq(astrt_model_save(m, fx_path("w3.safetensors")), ASTRT_OK);
+  l.load_path = fx_path("w3.safetensors");
+  ck_assert_int_eq(astrt_train(r.d, &l, &lres), ASTRT_ERR_FORMAT);
+  ck_assert_error_has("data.mean and data.std");
+  astrt_split_free(&test);
+  astrt_model_destroy(m);
+  tu_run_free(&r);
+}
+END_TEST
+
+/* astrt_model_train computes them from its source when the model has none. */
+START_TEST(test_standardize_model_train) {
+  TuRun r;
+  jit_standard(&r);
+  astrt_split train;
+  ck_assert_int_eq(astrt_load_csv(fx_path("t.csv"), -1, &train), ASTRT_OK);
+  astrt_model *m;
+  ck_assert_int_eq(astrt_model_create(r.d, NULL, &m), ASTRT_OK);
+  astrt_data_source src = {train.x.n, NULL, NULL, &train};
+  ck_assert_msg(astrt_model_train(m, &src, NULL, NULL, NULL) == ASTRT_OK, "%s", astrt_last_error());
+  float mean[3];
+  ck_assert_int_eq(astrt_model_get(m, "data.mean", mean, 3), ASTRT_OK);
+  ck_assert_float_eq(mean[0], 24.5f);
+  astrt_split_free(&train);
+  astrt_model_destroy(m);
+  tu_run_free(&r);
+}
+END_TEST
+
+/* Gathering with per-feature statistics: each value with its feature's mean
+ * and std, U8 (no table) and F32 alike, and astrt_normalize the same bits. */
+START_TEST(test_standardize_gather) {
+  static const uint8_t bytes[6] = {0, 10, 255, 3, 4, 5};
+  float fx[6];
+  for (int i = 0; i < 6; i++) fx[i] = bytes[i] / 255.0f;
+  static const float fmean[3] = {0.5f, -1.0f, 0.25f}, fstd[3] = {2.0f, 0.5f, 3.0f};
+  astrt_norm norm = {0.0f, 1.0f, fmean, fstd};
+  int32_t labels[2] = {0, 1}, y[2];
+  astrt_split u8 = {{ASTRT_ELEM_U8, 1, {3}, 2, (void *)bytes, 1.0f / 255.0f, 0.0f},
+                    {ASTRT_ELEM_I32, 0, {0}, 2, labels, 1.0f, 0.0f}, 2};
+  float x[6], want[6], raw[6];
+  astrt_batch_gather(&u8, NULL, 0, 2, norm, x, y);
+  for (int i = 0; i < 6; i++) want[i] = ((float)bytes[i] * (1.0f / 255.0f) + 0.0f - fmean[i % 3]) / fstd[i % 3];
+  ck_assert_mem_eq(x, want, sizeof x);
+  astrt_split f32;
+  astrt_split_view_f32(&f32, fx, labels, 2, 3, 2);
+  astrt_batch_gather(&f32, NULL, 0, 2, norm, x, y);
+  for (int i = 0; i < 6; i++) want[i] = (fx[i] * 1.0f + 0.0f - fmean[i % 3]) / fstd[i % 3];
+  ck_assert_mem_eq(x, want, sizeof x);
+  memcpy(raw, fx, sizeof raw);
+  astrt_normalize(raw, 2, 3, norm);
+  ck_assert_mem_eq(raw, x, sizeof x);
+}
+END_TEST
+
 /* ---- suites ------------------------------------------------------------------------ */
 
 static TCase *fixture_case(const char *name) {
@@ -599,6 +773,12 @@ static Suite *tables_suite(void) {
   tcase_add_test(plan, test_plan_huge_budget);
   tcase_add_test(plan, test_batch_larger_than_data);
   suite_add_tcase(s, plan);
+  TCase *norm = fixture_case("normalize");
+  tcase_add_test(norm, test_standardize_statistics);
+  tcase_add_test(norm, test_standardize_inference);
+  tcase_add_test(norm, test_standardize_model_train);
+  tcase_add_test(norm, test_standardize_gather);
+  suite_add_tcase(s, norm);
   return s;
 }
 

@@ -127,6 +127,12 @@ typedef int64_t astrt_dims[ASTRT_DESC_MAX_RANK];
   X(ASTRT_SPLIT_RANDOM, SPLIT_RANDOM, "random")     /* seeded; per class (stratified) for class labels */ \
   X(ASTRT_SPLIT_LAST, SPLIT_LAST, "last")           /* the last ones, in file order */
 
+/* astrt_data_desc.normalize: how features are normalised before a step */
+#define ASTRT_NORMS(X)                                                                          \
+  X(ASTRT_NORM_SCALAR, NORM_SCALAR, "scalar")       /* (x - mean) / std, the data's two numbers */ \
+  X(ASTRT_NORM_STANDARD, NORM_STANDARD, "standard") /* per feature: the training split's mean and \
+                                                       std, held in two state variables */
+
 /* astrt_program.goal: what `target = ...` asks for */
 #define ASTRT_GOALS(X)                                                                          \
   X(ASTRT_GOAL_NONE, GOAL_NONE, "none")                                                         \
@@ -147,6 +153,7 @@ typedef enum astrt_target_kind { ASTRT_TARGET_KINDS(ASTRT_ABI_ENUMERATOR) } astr
 typedef enum astrt_goal { ASTRT_GOALS(ASTRT_ABI_ENUMERATOR) } astrt_goal;
 typedef enum astrt_csv_header { ASTRT_CSV_HEADERS(ASTRT_ABI_ENUMERATOR) } astrt_csv_header;
 typedef enum astrt_split_kind { ASTRT_SPLITS(ASTRT_ABI_ENUMERATOR) } astrt_split_kind;
+typedef enum astrt_norm_kind { ASTRT_NORMS(ASTRT_ABI_ENUMERATOR) } astrt_norm_kind;
 
 /* ---- the descriptor structs (astrt_program.h) ---------------------------------- */
 
@@ -229,7 +236,7 @@ typedef enum astrt_split_kind { ASTRT_SPLITS(ASTRT_ABI_ENUMERATOR) } astrt_split
   F(astrt_dims, dims, dims)                                                                     \
   F(int64_t, example_size, i64)  /* elements of one example */                                  \
   F(int64_t, classes, i64)                                                                      \
-  F(double, mean, f64)           /* features become (x - mean) / std */                         \
+  F(double, mean, f64)           /* NORM_SCALAR: features become (x - mean) / std */                         \
   F(double, std, f64)                                                                           \
   F(int64_t, synth_train, i64)                                                                  \
   F(int64_t, synth_test, i64)                                                                   \
@@ -244,7 +251,13 @@ typedef enum astrt_split_kind { ASTRT_SPLITS(ASTRT_ABI_ENUMERATOR) } astrt_split
   F(int32_t, header, i32)        /* csv: astrt_csv_header */                                    \
   F(int32_t, sep, i32)           /* csv: the field separator, a character (' ': runs of blanks); \
                                     0: detected from the first line */                          \
-  F(int32_t, split, i32)         /* csv/npy without a test source: astrt_split_kind */
+  F(int32_t, split, i32)         /* csv/npy without a test source: astrt_split_kind */         \
+  F(int32_t, normalize, i32)     /* astrt_norm_kind */                                          \
+  F(int32_t, mean_var, i32)      /* NORM_STANDARD: the variables (kind state, example_size      \
+                                    values each) of the features' means and standard deviations, \
+                                    computed from the training split when std is all 0 (as      \
+                                    initialised), else as loaded; -1 for NORM_SCALAR */         \
+  F(int32_t, std_var, i32)
 
 /* The program. Prediction (predict): the evaluation-mode forward pass only
  * (no loss, no backward), x rows in, output_size floats per example written
