@@ -632,7 +632,7 @@ static astrt_status check_batch_fits(const run *r, int ext) {
   for (uint32_t i = 1; i < p->nphases; i++)
     if (p->phases[i].batch > p->phases[big].batch) big = i;
   int64_t b = p->phases[big].batch;
-  if (b <= r->n_train) return ASTRT_OK;
+  if (b <= r->n_train || r->loaded) return ASTRT_OK;  /* --load does not train */
   const astrt_data_desc *d = &p->data;
   char what[160], held[96] = "", ramp[32] = "";
   if (r->stream)

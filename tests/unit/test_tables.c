@@ -541,6 +541,14 @@ START_TEST(test_batch_larger_than_data) {
   ck_assert_error_has("the batch size is 100000, but the training split of");
   ck_assert_error_has("t.csv has only 36 examples, after holding out 4 for testing");
   ck_assert_error_has("use a batch of at most 36");
+  /* --load does not train: it evaluates whatever the batch */
+  astrt_model *saved;
+  ck_assert_int_eq(astrt_model_create(r.d, NULL, &saved), ASTRT_OK);
+  ck_assert_int_eq(astrt_model_save(saved, fx_path("w.safetensors")), ASTRT_OK);
+  astrt_model_destroy(saved);
+  o.load_path = fx_path("w.safetensors");
+  ck_assert_msg(astrt_train(r.d, &o, &res) == ASTRT_OK, "%s", astrt_last_error());
+  o.load_path = NULL;
   tu_run_free(&r);
   /* a ramp's largest batch counts too */
   jit_csv_program(&r, 8, "speedup {\n  batch ramp(8 -> 64, until: 0.5)\n}\n");
