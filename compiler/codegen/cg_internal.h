@@ -80,6 +80,7 @@ typedef struct Cg {
    * are captured, loaded from its context record, so that the same loop
    * over other tensors (the next layer's) is the same function */
   struct CgCapture *capture;
+  LLVMValueRef par_args;       /* the function's arguments for its outlined loops, once stored */
   int64_t max_rows;            /* the largest batch the function runs */
 } Cg;
 

@@ -15,11 +15,11 @@ bool elab_eval_layers_done(Elab *e);  /* elab.c */
 
 typedef struct TrainEntries {
   const Entry *loss, *optimizer, *lr, *batch, *epochs, *steps, *samples, *seed, *target,
-      *eval_batch;
+      *eval_batch, *eval_every, *eval_samples;
 } TrainEntries;
 
-static const char *const train_keys[] = {"loss", "optimizer", "lr", "batch", "epochs",
-                                         "steps", "samples", "seed", "target", "eval_batch"};
+static const char *const train_keys[] = {"loss",   "optimizer", "lr",     "batch",      "epochs",     "steps",
+                                         "samples", "seed",     "target", "eval_batch", "eval_every", "eval_samples"};
 
 /* ---- small evaluators for train-block values ------------------------------------------ */
 
@@ -45,9 +45,9 @@ static bool eval_int(Elab *e, const Expr *x, int64_t lo, double hi, int64_t *out
   }
   char d[128];
   if (v.kind == V_INT && v.num > hi)
-    diag_error(expr_start(x), "%s must be at most %.0f, not %g", what, hi, v.num);
+    diag_error(expr_start(x), "%s must be at most %s, not %s", what, num_str(hi), num_str(v.num));
   else if (v.kind == V_INT || v.kind == V_FLOAT)
-    diag_error(expr_start(x), "%s must be an integer >= %lld, not %g", what, (long long)lo, v.num);
+    diag_error(expr_start(x), "%s must be an integer >= %lld, not %s", what, (long long)lo, num_str(v.num));
   else
     diag_error(expr_start(x), "%s must be an integer >= %lld, not %s", what, (long long)lo,
                value_desc(e, &v, d, sizeof d));
@@ -60,7 +60,7 @@ static bool eval_number(Elab *e, Value v, double lo, double hi, double *out, con
 static bool eval_whole(Elab *e, Value v, double lo, double hi, double *out, const char *what) {
   if (!eval_number(e, v, lo, hi, out, what)) return false;
   if (*out == floor(*out)) return true;
-  diag_error(v.loc, "%s must be a whole number, not %g", what, *out);
+  diag_error(v.loc, "%s must be a whole number, not %s", what, num_str(*out));
   return false;
 }
 
@@ -74,11 +74,11 @@ static bool eval_number(Elab *e, Value v, double lo, double hi, double *out, con
   if (v.kind != V_INT && v.kind != V_FLOAT)
     diag_error(v.loc, "%s must be a number, not %s", what, value_desc(e, &v, d, sizeof d));
   else if (v.num > hi)
-    diag_error(v.loc, "%s must be at most %g, not %g", what, hi, v.num);
+    diag_error(v.loc, "%s must be at most %s, not %s", what, num_str(hi), num_str(v.num));
   else if (lo > 0 && lo < 1e-6)
-    diag_error(v.loc, "%s must be greater than 0, not %g", what, v.num);
+    diag_error(v.loc, "%s must be greater than 0, not %s", what, num_str(v.num));
   else
-    diag_error(v.loc, "%s must be at least %g, not %g", what, lo, v.num);
+    diag_error(v.loc, "%s must be at least %s, not %s", what, num_str(lo), num_str(v.num));
   return false;
 }
 
@@ -287,7 +287,7 @@ static bool data_spec(Elab *e, const Item *it, DataSpec *d) {
     if (!eval_number(e, a[CLASSES], 2, 1e6, &c, "'classes'")) {
       ok = false;
     } else if (c != floor(c)) {
-      diag_error(a[CLASSES].loc, "'classes' must be a whole number of classes, not %g", c);
+      diag_error(a[CLASSES].loc, "'classes' must be a whole number of classes, not %s", num_str(c));
       ok = false;
     } else {
       d->classes = (int64_t)c;
@@ -568,7 +568,7 @@ static bool check_schedule(const SExpr *s, Loc loc, const char *what, double ste
     double t = i / 1000.0;
     double v = sx_eval(s, t, floor(t * (steps - 1)), floor(t * (epochs - 1e-9)));
     if (!isfinite(v) || v < 0) {
-      diag_error(loc, "the %s is %g at t = %g; it must stay finite and >= 0 over training", what, v, t);
+      diag_error(loc, "the %s is %s at t = %s; it must stay finite and >= 0 over training", what, num_str(v), num_str(t));
       return false;
     }
   }
@@ -638,7 +638,8 @@ static bool optimizer_spec(Elab *e, const Expr *x, OptSpec *o) {
 
 static bool collect_entries(const Item *tr, TrainEntries *te) {
   const Entry **slots[] = {&te->loss, &te->optimizer, &te->lr, &te->batch, &te->epochs,
-                           &te->steps, &te->samples, &te->seed, &te->target, &te->eval_batch};
+                           &te->steps, &te->samples, &te->seed, &te->target, &te->eval_batch,
+                           &te->eval_every, &te->eval_samples};
   bool ok = true;
   bool suggested[ARRAY_LEN(train_keys)] = {0};  /* a misspelling of it was reported */
   const Entry *budget = NULL;
@@ -650,7 +651,8 @@ static bool collect_entries(const Item *tr, TrainEntries *te) {
       const char *s = suggest_name(en->key, train_keys, (int)ARRAY_LEN(train_keys));
       if (s) diag_error(en->loc, "unknown setting '%s' in the train block; did you mean '%s'?", en->key, s);
       else diag_error(en->loc, "unknown setting '%s' in the train block (settings: loss, optimizer, lr, "
-                               "batch, epochs, steps, samples, seed, target, eval_batch)", en->key);
+                               "batch, epochs, steps, samples, seed, target, eval_batch, eval_every, "
+                               "eval_samples)", en->key);
       for (size_t j = 0; s && j < ARRAY_LEN(train_keys); j++) suggested[j] |= train_keys[j] == s;
       ok = false;
       continue;
@@ -702,6 +704,8 @@ static Value loss_callee(Elab *e, const Expr *x, Sema *s) {
     }
     if (callee.kind == V_ERR) callee = elab_lookup(e, fx->str, fx->loc, true);
     if (callee.kind == V_SYMBOL) {  /* defined nowhere */
+      /* defined in a module this file does not import (the standard library) */
+      if (sema_report_unknown(s, main, "loss function", fx->str, NULL, false, fx->loc)) return v_err();
       StrVec fns = {0};
       for (int i = 0; i < main->scope.len; i++) {
         const ScopeEntry *se = &main->scope.data[i];
@@ -710,12 +714,18 @@ static Value loss_callee(Elab *e, const Expr *x, Sema *s) {
           if (se->module->scope.data[k].item && se->module->scope.data[k].item->kind == IT_FN)
             vec_push(&fns, se->module->scope.data[k].name);
       }
-      const char *sug = suggest_name(fx->str, fns.data, fns.len);
+      const char *sug = suggest_name(fx->str, fns.data, fns.len), *mod = NULL;
       if (sug)
         diag_error(fx->loc, "unknown loss function '%s'; did you mean '%s'?", fx->str, sug);
-      else
+      else if ((sug = sema_suggest_stdlib_fn(s, main, fx->str, &mod)) && mod)
+        diag_error(fx->loc, "unknown loss function '%s'; did you mean '%s', of the standard library module '%s'? "
+                            "(add 'import %s')", fx->str, sug, mod, mod);
+      else if (sema_reaches(s, main, "cross_entropy"))
         diag_error(fx->loc, "unknown loss function '%s' (the loss is a fn of the model's output and the "
                             "labels, such as cross_entropy())", fx->str);
+      else
+        diag_error(fx->loc, "unknown loss function '%s' (the loss is a fn of the model's output and the "
+                            "labels, such as cross_entropy() of the standard library, after 'import nn')", fx->str);
       vec_free(&fns);
       return v_err();
     }
@@ -1119,6 +1129,10 @@ static bool train_settings(Elab *e, const TrainEntries *te, IrProgram *p) {
   p->seed = (uint64_t)seed;
   p->eval_batch = 1000;
   if (te->eval_batch && !eval_int(e, te->eval_batch->value, 1, MAX_BATCH, &p->eval_batch, "'eval_batch'")) ok = false;
+  p->eval_every = p->eval_samples = 0;
+  if (te->eval_every && !eval_int(e, te->eval_every->value, 1, 1e12, &p->eval_every, "'eval_every'")) ok = false;
+  if (te->eval_samples && !eval_int(e, te->eval_samples->value, 1, 1e15, &p->eval_samples, "'eval_samples'"))
+    ok = false;
   if (!optimizer_spec(e, te->optimizer->value, &p->opt)) ok = false;
   p->lr_schedule = te->lr ? sched(e, te->lr->value) : sx_const(p->arena, 1);
   /* the run's extent in steps and epochs, where the data size says */
@@ -1144,8 +1158,8 @@ static bool train_settings(Elab *e, const TrainEntries *te, IrProgram *p) {
       Value v = elab_expr(e, x->rhs);
       p->goal = GOAL_ACCURACY;
       if ((v.kind == V_INT || v.kind == V_FLOAT) && v.num > 1 && v.num <= 100) {
-        diag_error(v.loc, "the target accuracy is a fraction in (0, 1], not %g (for %g%%, write %g)", v.num,
-                   v.num, v.num / 100);
+        diag_error(v.loc, "the target accuracy is a fraction in (0, 1], not %s (for %s%%, write %s)",
+                   num_str(v.num), num_str(v.num), num_str(v.num / 100));
         ok = false;
       } else if (!eval_number(e, v, 1e-9, 1, &p->target, "the target accuracy")) {
         ok = false;

@@ -179,7 +179,7 @@ static bool shape_xent(const IrGraph *g, const IrNode *n, Type *out, char *why, 
   if (!labels_fit(l, y))
     return fail(why, cap, "softmax cross-entropy needs f32 logits [R..., K] and i32 labels [R...] (one per "
                           "row), not %s and %s", type_str(l, a, sizeof a), type_str(y, b, sizeof b));
-  if (n->fa[0] < 0 || n->fa[0] >= 1) return fail(why, cap, "label smoothing must be in [0, 1), not %g", n->fa[0]);
+  if (n->fa[0] < 0 || n->fa[0] >= 1) return fail(why, cap, "label smoothing must be in [0, 1), not %s", num_str(n->fa[0]));
   if (n->op == IR_XENT_GRAD) {
     const Type *dy = OPND(2);
     if (dy->dtype != DT_F32 || !shape_eq(&dy->shape, &y->shape))
