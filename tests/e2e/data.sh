@@ -62,6 +62,7 @@ sklearn_tables)  # item 4: sklearn's tables as Debian ships them (a first line o
   program wine 'csv("wine_data.csv", shape: [13], classes: 3, header: skip)' 13 3 'batch = 16' 'epochs = 2'
   "$astc" run "$tmp/wine.train" -- --data "$tmp" --threads 1 --metrics "$tmp/w.jsonl" --progress=plain 2>"$tmp/err"
   grep -q "wine_data.csv: 161 train, 17 test" "$tmp/err"
+  "$astc" cost "$tmp/wine.train" --data "$tmp" | grep -q "161 training examples x 2 epochs = 322 samples, 22 steps"
   check "$tmp/w.jsonl" --evals 2
   program cancer 'csv("breast_cancer.csv", shape: [30], classes: 2, header: skip)' 30 2 'batch = 32' 'epochs = 1'
   "$astc" run "$tmp/cancer.train" -- --data "$tmp" --threads 1 --quiet >"$tmp/out"
@@ -149,6 +150,8 @@ big_batch)       # item 8: a batch larger than the training set, known when comp
   grep -q "the batch size is 100000 but data 'd' has only 1000" "$tmp/err"
   # a csv file's size is known when it is loaded: refused then, before 100000-row buffers are made
   program iris 'csv("iris.csv", shape: [4], classes: 3)' 4 3 'batch = 100000' 'epochs = 3'
+  expect_fail cost "$tmp/iris.train" --data "$tmp"   # astc cost reads the data as a run does, and agrees
+  grep -q "the batch size is 100000, but the training split of iris.csv has only 135 examples" "$tmp/err"
   "$astc" build "$tmp/iris.train" -o "$tmp/iris"
   set +e
   "$tmp/iris" --data "$tmp" --threads 1 >"$tmp/out" 2>"$tmp/err"
