@@ -69,11 +69,6 @@ astrt_status astrt_data_features(astrt_array *x, const char *path);
 astrt_status astrt_data_labels(astrt_array *y, const char *path,
                                int64_t *num_classes);
 
-/* astrt_load_npy for class labels: labels of a float dtype are classes too
- * when they are whole numbers (2.0 is the class 2), else an error naming
- * the dtype and the first label that is not one. */
-astrt_status astrt_load_npy_classes(const char *x_path, const char *y_path, astrt_split *out);
-
 /* The Debian package that installs data set `name`, or NULL. */
 const char *astrt_data_package(const char *name);
 

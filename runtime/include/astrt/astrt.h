@@ -126,6 +126,12 @@ astrt_status astrt_load_csv_ex(const char *path, const astrt_csv_options *o,
 astrt_status astrt_load_npy(const char *x_path, const char *y_path,
                             astrt_split *out);
 astrt_status astrt_load_npy_array(const char *path, astrt_array *out);
+/* astrt_load_npy for class labels (as a compiled program loads them):
+ * labels of a float dtype are classes too when they are whole numbers (2.0
+ * is the class 2, checked on the file's values), else an error naming the
+ * dtype and the first label that is not one. */
+astrt_status astrt_load_npy_classes(const char *x_path, const char *y_path,
+                                    astrt_split *out);
 
 /* Finds data set `name` (a directory name such as "fashion-mnist") on the
  * search path: each directory of $ASTC_DATA_PATH (colon-separated), then
