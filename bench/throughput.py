@@ -65,11 +65,17 @@ tokens/s and ms per step:
          --gpt-torch-splits: OMPxOPENBLAS threads, "p" for
          OMP_WAIT_POLICY=PASSIVE (GNU OpenMP's threads otherwise spin
          between parallel regions, which on a loaded 2-core machine can cost
-         a factor of 5), and every variant of --gpt-torch-variants: separate
+         a factor of 5), "j" for jemalloc (LD_PRELOAD, Debian's
+         libjemalloc2), and every variant of --gpt-torch-variants: separate
          q, k, v products (astc's form) or one fused qkv product (PyTorch's
          fastest form of the same function). PyTorch 1.13 on Debian has no
          MKL (ATen's GEMMs are OpenBLAS's) and no fused attention
          (scaled_dot_product_attention came with 2.0).
+
+  Timing on a shared machine: every run's ms per step is the median of its
+  steps, and the table gives the median (min–max) of those over --runs
+  rounds, and the fastest single step seen (the least disturbed measure,
+  which other jobs can only slow down).
 
 The GPT's GEMM-only ceiling: its products from `astc show` (the linear
 layers' [B*T, in] x [in, out] products as single GEMMs, their weight
@@ -343,11 +349,18 @@ def run_astc_gpt_end_to_end(exe, batch, threads, steps, timeout):
             "what": "end-to-end (compiled executable on the fortunes corpus)"}
 
 
+JEMALLOC = "/usr/lib/x86_64-linux-gnu/libjemalloc.so.2"  # Debian's libjemalloc2
+
+
 def run_torch_gpt(split, variant, batch, steps, timeout):
-    omp, blas, passive = split
+    omp, blas, passive, jemalloc = split
     env = dict(os.environ, OMP_NUM_THREADS=str(omp), OPENBLAS_NUM_THREADS=str(blas))
     if passive:
         env["OMP_WAIT_POLICY"] = "PASSIVE"
+    if jemalloc:
+        if not os.path.exists(JEMALLOC):
+            return {"error": f"{JEMALLOC} not installed (apt-get install libjemalloc2)", "peak_rss_kb": 0, "wall": 0}
+        env["LD_PRELOAD"] = JEMALLOC
     cmd = [PY, os.path.join(HERE, "torch_gpt.py"), "throughput", "--batch", str(batch), "--steps", str(steps),
            "--threads", str(omp)] + (["--fused-qkv"] if variant == "fused" else [])
     rc, out, err, rss, wall = spawn(cmd, env=env, timeout=timeout)
@@ -362,25 +375,31 @@ def run_torch_gpt(split, variant, batch, steps, timeout):
 def gpt_split_name(side, split, variant=None):
     if side == "astc":
         return f"--threads {split[0]}"
-    omp, blas, passive = split
-    return f"omp {omp}{' passive' if passive else ''} / openblas {blas}, {variant} qkv"
+    omp, blas, passive, jemalloc = split
+    return (f"omp {omp}{' passive' if passive else ''} / openblas {blas}{', jemalloc' if jemalloc else ''}, "
+            f"{variant} qkv")
 
 
 def parse_gpt_splits(text):
-    """OMPxOPENBLAS[p] -> (omp, openblas, passive)"""
+    """OMPxOPENBLAS[p][j] -> (omp, openblas, passive, jemalloc)"""
     out = []
     for s in text.split(","):
-        m = re.fullmatch(r"(\d+)x(\d+)(p?)", s.strip())
+        m = re.fullmatch(r"(\d+)x(\d+)(p?)(j?)", s.strip())
         if not m:
-            sys.exit(f"throughput: bad --gpt-torch-splits entry {s!r} (OMPxOPENBLAS, p for a passive wait policy)")
-        out.append((int(m.group(1)), int(m.group(2)), bool(m.group(3))))
+            sys.exit(f"throughput: bad --gpt-torch-splits entry {s!r} (OMPxOPENBLAS, then p for "
+                     "OMP_WAIT_POLICY=PASSIVE, j for jemalloc)")
+        out.append((int(m.group(1)), int(m.group(2)), bool(m.group(3)), bool(m.group(4))))
     return out
 
 
 def summarize_ms(runs):
+    """the median, min and max over the runs of each run's median ms per step; ms_best, the fastest
+    single step seen in any run (the least disturbed measure on a shared machine)"""
     ok = [r["ms_per_step"] for r in runs if "ms_per_step" in r]
     med = statistics.median(ok) if ok else None
+    best = [r["ms_min"] for r in runs if r.get("ms_min") is not None]
     return {"ms_median": med, "ms_min": min(ok) if ok else None, "ms_max": max(ok) if ok else None,
+            "ms_best": min(best) if best else None,
             "tokens_per_second": None if med is None else runs[0]["batch"] * GPT_CONTEXT * 1e3 / med,
             "n": len(ok), "failed": len(runs) - len(ok), "peak_rss_kb": max(r["peak_rss_kb"] for r in runs)}
 
@@ -480,23 +499,30 @@ def gpt_bench(args, tmp, exe, astc_splits, gemm):
     def tps(x):
         return "failed" if not x or x["tokens_per_second"] is None else f"{x['tokens_per_second']:,.0f}"
 
+    def fastest(x):
+        return "n/a" if not x or x.get("ms_best") is None else f"{x['ms_best']:.1f}"
+
     e2e_cell = (f"{e2e_ok[e2e_best]['ms_per_step']:.1f} ms, {e2e_ok[e2e_best]['tokens_per_second']:,.0f} tokens/s"
                 if e2e_best else "not yet: needs the text data loader")
     ratio = f"{summary['ratio']:.2f}x" if summary["ratio"] else "n/a"
     lines = ["", f"gpt ({MODELS[m][0]}, batch {batch} x context {GPT_CONTEXT} = {batch * GPT_CONTEXT} tokens "
              "per step; ms per step median (min–max) over the runs' medians):", "",
-             "| model | astc step ms (step_time) | astc tokens/s | astc end-to-end | PyTorch ms/step "
-             "| PyTorch tokens/s | ratio astc/PyTorch | basis | astc best | PyTorch best | peak RSS astc / PyTorch |",
-             "|---|---|---|---|---|---|---|---|---|---|---|",
-             f"| gpt | {ms(a)} | {tps(a)} | {e2e_cell} | {ms(t)} | {tps(t)} | {ratio} | {summary['ratio_basis']} "
+             "| model | astc step ms (step_time) | astc fastest step | astc tokens/s | astc end-to-end "
+             "| PyTorch ms/step | PyTorch fastest step | PyTorch tokens/s | ratio astc/PyTorch | basis | astc best "
+             "| PyTorch best | peak RSS astc / PyTorch |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+             f"| gpt | {ms(a)} | {fastest(a)} | {tps(a)} | {e2e_cell} | {ms(t)} | {fastest(t)} | {tps(t)} | {ratio} "
+             f"| {summary['ratio_basis']} "
              f"| {summary['astc']['best_split']} | {summary['torch']['best_split']} "
              f"| {a['peak_rss_kb'] / 1024 if a else 0:.0f} (step_time, with LLVM) / "
              f"{t['peak_rss_kb'] / 1024 if t else 0:.0f} MiB |",
-             "", "gpt, all splits:", "", "| side | split | ms/step | tokens/s | peak RSS |", "|---|---|---|---|---|"]
+             "", "gpt, all splits:", "", "| side | split | ms/step | fastest step ms | tokens/s | peak RSS |",
+             "|---|---|---|---|---|---|"]
     for side in ("astc", "torch"):
         for name, x in summary[side]["splits"].items():
             fail = f", {x['failed']} failed" if x["failed"] else ""
-            lines.append(f"| {side} | {name} | {ms(x)}{fail} | {tps(x)} | {x['peak_rss_kb'] / 1024:.0f} MiB |")
+            lines.append(f"| {side} | {name} | {ms(x)}{fail} | {fastest(x)} | {tps(x)} "
+                         f"| {x['peak_rss_kb'] / 1024:.0f} MiB |")
 
     def g(k, f):
         return f.format(e[k]) if e.get(k) is not None else "n/a"
