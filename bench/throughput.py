@@ -75,7 +75,10 @@ tokens/s and ms per step:
   Timing on a shared machine: every run's ms per step is the median of its
   steps, and the table gives the median (min–max) of those over --runs
   rounds, and the fastest single step seen (the least disturbed measure,
-  which other jobs can only slow down).
+  which other jobs can only slow down). The CPU time per step (all threads;
+  astc: a run's CPU time less that of a one-step run, over the extra steps;
+  PyTorch: process_time over the timed steps) is less sensitive to other
+  jobs than wall time: at one thread it is the step's own compute.
 
 The GPT's GEMM-only ceiling: its products from `astc show` (the linear
 layers' [B*T, in] x [in, out] products as single GEMMs, their weight
@@ -112,8 +115,12 @@ def loadavg():
     return [round(x, 2) for x in os.getloadavg()]
 
 
+last_cpu_seconds = 0.0  # the CPU time (user + system, all threads) of spawn's last process
+
+
 def spawn(cmd, env=None, timeout=None):
     """Runs cmd; returns (exit status, stdout, stderr, peak RSS in KiB, wall s)."""
+    global last_cpu_seconds
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         t0 = time.perf_counter()
         p = subprocess.Popen(cmd, stdout=out, stderr=err, env=env)
@@ -129,6 +136,7 @@ def spawn(cmd, env=None, timeout=None):
                 break
             time.sleep(0.02)
         wall = time.perf_counter() - t0
+        last_cpu_seconds = ru.ru_utime + ru.ru_stime
         p.returncode = os.waitstatus_to_exitcode(status) if status >= 0 else -9
         out.seek(0)
         err.seek(0)
@@ -311,15 +319,24 @@ def step_time_tool(astc):
 
 
 def run_astc_gpt_step(tool, source, batch, threads, repeats, timeout):
-    """astc's compiled step alone (bench/step_time): ms per step, the median of `repeats`"""
+    """astc's compiled step alone (bench/step_time): ms per step, the median of `repeats`; and the
+    CPU time per step (all threads): the CPU time of this run less that of a run of one repeat
+    (the same compilation), over the difference in steps, which other jobs on the machine do
+    not inflate the way they do wall time"""
     rc, out, err, rss, wall = spawn([tool, source, str(repeats), str(threads)], timeout=timeout)
+    cpu = last_cpu_seconds
     m = re.search(r"([\d.]+) ms per step \(min ([\d.]+), max ([\d.]+)\)", out)
     if rc != 0 or not m:
         return {"error": f"exit {rc}: {(err + out).strip()[-300:]}", "peak_rss_kb": rss, "wall": wall}
     ms = float(m.group(1))
-    return {"ms_per_step": ms, "ms_min": float(m.group(2)), "ms_max": float(m.group(3)),
-            "tokens_per_second": batch * GPT_CONTEXT * 1e3 / ms, "repeats": repeats,
-            "peak_rss_kb": rss, "wall": wall, "what": "step_time (JIT; compiled step alone, random tokens)"}
+    r = {"ms_per_step": ms, "ms_min": float(m.group(2)), "ms_max": float(m.group(3)),
+         "tokens_per_second": batch * GPT_CONTEXT * 1e3 / ms, "repeats": repeats,
+         "peak_rss_kb": rss, "wall": wall, "what": "step_time (JIT; compiled step alone, random tokens)"}
+    if repeats > 1:
+        rc1 = spawn([tool, source, "1", str(threads)], timeout=timeout)[0]
+        if rc1 == 0:
+            r["cpu_ms_per_step"] = 1e3 * (cpu - last_cpu_seconds) / (repeats - 1)
+    return r
 
 
 def run_astc_gpt_end_to_end(exe, batch, threads, steps, timeout):
@@ -368,6 +385,7 @@ def run_torch_gpt(split, variant, batch, steps, timeout):
         return {"error": f"exit {rc}: {err.strip()[-300:]}", "peak_rss_kb": rss, "wall": wall}
     r = json.loads(out.strip().splitlines()[-1])
     return {"ms_per_step": r["ms_per_step"], "ms_min": r["ms_per_step_min"], "ms_max": r["ms_per_step_max"],
+            "cpu_ms_per_step": r.get("cpu_ms_per_step"),
             "tokens_per_second": r["tokens_per_second"], "final_loss": r["final_loss"],
             "openblas_core": r.get("openblas_core"), "data": r.get("data"), "peak_rss_kb": rss, "wall": wall}
 
@@ -398,8 +416,9 @@ def summarize_ms(runs):
     ok = [r["ms_per_step"] for r in runs if "ms_per_step" in r]
     med = statistics.median(ok) if ok else None
     best = [r["ms_min"] for r in runs if r.get("ms_min") is not None]
+    cpu = [r["cpu_ms_per_step"] for r in runs if r.get("cpu_ms_per_step") is not None]
     return {"ms_median": med, "ms_min": min(ok) if ok else None, "ms_max": max(ok) if ok else None,
-            "ms_best": min(best) if best else None,
+            "ms_best": min(best) if best else None, "cpu_ms_median": statistics.median(cpu) if cpu else None,
             "tokens_per_second": None if med is None else runs[0]["batch"] * GPT_CONTEXT * 1e3 / med,
             "n": len(ok), "failed": len(runs) - len(ok), "peak_rss_kb": max(r["peak_rss_kb"] for r in runs)}
 
@@ -502,6 +521,9 @@ def gpt_bench(args, tmp, exe, astc_splits, gemm):
     def fastest(x):
         return "n/a" if not x or x.get("ms_best") is None else f"{x['ms_best']:.1f}"
 
+    def cpu(x):
+        return "n/a" if not x or x.get("cpu_ms_median") is None else f"{x['cpu_ms_median']:.1f}"
+
     e2e_cell = (f"{e2e_ok[e2e_best]['ms_per_step']:.1f} ms, {e2e_ok[e2e_best]['tokens_per_second']:,.0f} tokens/s"
                 if e2e_best else "not yet: needs the text data loader")
     ratio = f"{summary['ratio']:.2f}x" if summary["ratio"] else "n/a"
@@ -516,12 +538,13 @@ def gpt_bench(args, tmp, exe, astc_splits, gemm):
              f"| {summary['astc']['best_split']} | {summary['torch']['best_split']} "
              f"| {a['peak_rss_kb'] / 1024 if a else 0:.0f} (step_time, with LLVM) / "
              f"{t['peak_rss_kb'] / 1024 if t else 0:.0f} MiB |",
-             "", "gpt, all splits:", "", "| side | split | ms/step | fastest step ms | tokens/s | peak RSS |",
-             "|---|---|---|---|---|---|"]
+             "", "gpt, all splits (CPU ms: CPU time per step, all threads, median over the runs):", "",
+             "| side | split | ms/step | fastest step ms | CPU ms/step | tokens/s | peak RSS |",
+             "|---|---|---|---|---|---|---|"]
     for side in ("astc", "torch"):
         for name, x in summary[side]["splits"].items():
             fail = f", {x['failed']} failed" if x["failed"] else ""
-            lines.append(f"| {side} | {name} | {ms(x)}{fail} | {fastest(x)} | {tps(x)} "
+            lines.append(f"| {side} | {name} | {ms(x)}{fail} | {fastest(x)} | {cpu(x)} | {tps(x)} "
                          f"| {x['peak_rss_kb'] / 1024:.0f} MiB |")
 
     def g(k, f):
@@ -547,7 +570,7 @@ def main():
     ap.add_argument("--astc-threads", default="1,2")
     ap.add_argument("--torch-splits", default="1x1,1x2,2x1,2x2",
                     help="OMPxOPENBLAS thread counts for PyTorch")
-    ap.add_argument("--gpt-torch-splits", default="1x1,1x2,2x1p,2x2p,2x1",
+    ap.add_argument("--gpt-torch-splits", default="1x1,1x2,2x1,2x1p,2x2p,1x1j,2x1pj",
                     help="gpt: OMPxOPENBLAS thread counts for PyTorch, p for OMP_WAIT_POLICY=PASSIVE")
     ap.add_argument("--gpt-torch-variants", default="separate,fused",
                     help="gpt: separate q, k, v products (astc's form) and/or one fused qkv product")

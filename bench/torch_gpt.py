@@ -28,8 +28,9 @@ bench/parity/parity.py uses it to give both sides identical weights.
       [--threads N] [--fused-qkv] [--no-foreach]
       trains on random 65-byte windows of Debian's fortunes corpus (a
       generated text if it is not installed) and prints one JSON line: ms
-      per step (median over the timed steps) and training tokens/s (batch *
-      64 / that median; batch gathering included, like astc's runtime).
+      per step (median over the timed steps), training tokens/s (batch *
+      64 / that median; batch gathering included, like astc's runtime) and
+      the CPU time per step (process_time, all threads).
 
 --fused-qkv computes q, k and v with one [128, 384] product instead of three
 [128, 128] ones (the same function; PyTorch's fastest form of the model, for
@@ -245,17 +246,18 @@ def throughput(args):
     for _ in range(args.warmup):
         step()
     times = []
-    t_all = time.perf_counter()
+    t_all, c_all = time.perf_counter(), time.process_time()
     for _ in range(args.steps):
         t0 = time.perf_counter()
         loss = step()
         times.append(time.perf_counter() - t0)
-    total = time.perf_counter() - t_all
+    total, cpu = time.perf_counter() - t_all, time.process_time() - c_all
     med = statistics.median(times)
     tokens = args.batch * CONTEXT
     print(json.dumps({"model": "gpt", "batch": args.batch, "context": CONTEXT, "steps": args.steps,
                       "ms_per_step": 1e3 * med, "ms_per_step_min": 1e3 * min(times),
                       "ms_per_step_max": 1e3 * max(times), "train_seconds": total,
+                      "cpu_ms_per_step": 1e3 * cpu / args.steps,
                       "tokens_per_second": tokens / med, "tokens_per_second_mean": tokens * args.steps / total,
                       "final_loss": float(loss), "fused_qkv": args.fused_qkv, "foreach": not args.no_foreach,
                       "data": source, "torch_threads": torch.get_num_threads(),
