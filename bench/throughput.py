@@ -65,7 +65,8 @@ tokens/s and ms per step:
          --gpt-torch-splits: OMPxOPENBLAS threads, "p" for
          OMP_WAIT_POLICY=PASSIVE (GNU OpenMP's threads otherwise spin
          between parallel regions, which on a loaded 2-core machine can cost
-         a factor of 5), "j" for jemalloc (LD_PRELOAD, Debian's
+         a factor of 5 to 25: the default set leaves 2x1 and 2x2 with
+         spinning threads out), "j" for jemalloc (LD_PRELOAD, Debian's
          libjemalloc2), and every variant of --gpt-torch-variants: separate
          q, k, v products (astc's form) or one fused qkv product (PyTorch's
          fastest form of the same function). PyTorch 1.13 on Debian has no
@@ -570,7 +571,7 @@ def main():
     ap.add_argument("--astc-threads", default="1,2")
     ap.add_argument("--torch-splits", default="1x1,1x2,2x1,2x2",
                     help="OMPxOPENBLAS thread counts for PyTorch")
-    ap.add_argument("--gpt-torch-splits", default="1x1,1x2,2x1,2x1p,2x2p,1x1j,2x1pj",
+    ap.add_argument("--gpt-torch-splits", default="1x1,1x2,2x1p,2x2p,1x1j,2x1pj",
                     help="gpt: OMPxOPENBLAS thread counts for PyTorch, p for OMP_WAIT_POLICY=PASSIVE")
     ap.add_argument("--gpt-torch-variants", default="separate,fused",
                     help="gpt: separate q, k, v products (astc's form) and/or one fused qkv product")
