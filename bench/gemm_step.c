@@ -24,7 +24,10 @@
  *
  * TA/TB are 0 or 1 (transpose), C[M,N] = op(A)[M,K] op(B)[K,N]. Prints the
  * median over REPEATS of the time of one pass over all the products (after
- * one untimed pass), in seconds, and the GFLOP/s of that pass. The thread
+ * one untimed pass), in seconds, the GFLOP/s of that pass, and the median
+ * CPU time of a pass (all threads, seconds; at one thread, the pass's own
+ * compute, which other jobs on the machine do not inflate as they do the
+ * wall time; split threads that wait spin, and count). The thread
  * count is OpenBLAS's: set OPENBLAS_NUM_THREADS (and OPENBLAS_CORETYPE to
  * match astc, bench/throughput.py does both).
  *
@@ -49,6 +52,13 @@ typedef struct Gemm {
 static double now(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* CPU time of the process, all threads */
+static double cpu_now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
   return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
@@ -181,20 +191,22 @@ int main(int argc, char **argv) {
   }
   for (int i = 0; i < ng; i++) run(&gs[i]);  /* warm-up */
   /* each measurement: enough passes for at least 20 ms */
-  double *t = malloc(sizeof *t * (size_t)repeats);
+  double *t = malloc(sizeof *t * (size_t)repeats), *c = malloc(sizeof *c * (size_t)repeats);
   for (int r = 0; r < repeats; r++) {
     long passes = 0;
-    double t0 = now(), el;
+    double t0 = now(), c0 = cpu_now(), el;
     do {
       for (int i = 0; i < ng; i++) run(&gs[i]);
       passes++;
       el = now() - t0;
     } while (el < 0.02);
     t[r] = el / (double)passes;
+    c[r] = (cpu_now() - c0) / (double)passes;
   }
   qsort(t, (size_t)repeats, sizeof *t, cmp);
+  qsort(c, (size_t)repeats, sizeof *c, cmp);
   double med = t[repeats / 2];
-  printf("%.9f %.2f\n", med, flops / med / 1e9);
+  printf("%.9f %.2f %.9f\n", med, flops / med / 1e9, c[repeats / 2]);
   for (int i = 0; i < ng; i++) {
     free(gs[i].a);
     free(gs[i].b);
@@ -202,5 +214,6 @@ int main(int argc, char **argv) {
   }
   free(gs);
   free(t);
+  free(c);
   return 0;
 }

@@ -508,6 +508,23 @@ def gpt_bench(args, tmp, exe, astc_splits, gemm):
                       "gemm_ceiling_ms_per_step": 1e3 * secs,
                       "gemm_ceiling_tokens_per_second": batch * GPT_CONTEXT / secs,
                       "fraction_of_ceiling": secs * 1e3 / a["ms_median"]})
+        if gemm and prods:
+            # at one thread, in CPU time: the products' own compute against each side's CPU time per
+            # step at one thread (a measure that other jobs on the machine hardly inflate)
+            env = dict(os.environ, OPENBLAS_NUM_THREADS="1", GEMM_SPLIT="1")
+            out = subprocess.run([gemm, "7"] + [gemm_arg(p) for p in prods], check=True, capture_output=True,
+                                 text=True, env=env).stdout.split()
+            if len(out) >= 3:
+                e["gemm_cpu_ms_per_step_1thread"] = gc = 1e3 * float(out[2])
+                a1 = summary["astc"]["splits"].get(gpt_split_name("astc", (1,)))
+                t1 = [x for k, x in summary["torch"]["splits"].items() if k.startswith("omp 1 / openblas 1,")
+                      and x.get("cpu_ms_median")]
+                if a1 and a1.get("cpu_ms_median"):
+                    e["astc_cpu_ms_1thread"] = a1["cpu_ms_median"]
+                    e["cpu_fraction_of_ceiling_1thread"] = gc / a1["cpu_ms_median"]
+                if t1:
+                    e["torch_cpu_ms_1thread"] = min(x["cpu_ms_median"] for x in t1)
+                    e["torch_cpu_fraction_of_ceiling_1thread"] = gc / e["torch_cpu_ms_1thread"]
         if gemm:
             e["sgemm_peak_gflops"] = gemm_time(gemm, threads, ["--peak", "1024"])[1]
     summary["efficiency"] = e
@@ -558,7 +575,14 @@ def gpt_bench(args, tmp, exe, astc_splits, gemm):
               f"| {g('step_mflop', '{:.0f}')} | {g('gflops', '{:.1f}')} | {g('torch_gflops', '{:.1f}')} "
               f"| {g('gemm_mflop', '{:.0f}')} ({g('gemm_batched_mflop', '{:.0f}')}) "
               f"| {g('gemm_ceiling_ms_per_step', '{:.1f}')} | {g('gemm_ceiling_tokens_per_second', '{:,.0f}')} "
-              f"| {g('fraction_of_ceiling', '{:.0%}')} | {g('sgemm_peak_gflops', '{:.0f}')} |"]
+              f"| {g('fraction_of_ceiling', '{:.0%}')} | {g('sgemm_peak_gflops', '{:.0f}')} |",
+              "", "gpt at one thread in CPU time per step (the step's products alone vs each side's step; "
+              "PyTorch: its faster one-thread variant):", "",
+              "| GEMM-only CPU ms | astc CPU ms | GEMM / astc | PyTorch CPU ms | GEMM / PyTorch |",
+              "|---|---|---|---|---|",
+              f"| {g('gemm_cpu_ms_per_step_1thread', '{:.1f}')} | {g('astc_cpu_ms_1thread', '{:.1f}')} "
+              f"| {g('cpu_fraction_of_ceiling_1thread', '{:.0%}')} | {g('torch_cpu_ms_1thread', '{:.1f}')} "
+              f"| {g('torch_cpu_fraction_of_ceiling_1thread', '{:.0%}')} |"]
     return summary, lines, runs
 
 
