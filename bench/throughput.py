@@ -432,6 +432,9 @@ def gpt_bench(args, tmp, exe, astc_splits, gemm):
     if not tool:
         sys.exit("throughput: gpt needs bench/step_time: cmake --build BUILD --target step_time")
     torch_splits = parse_gpt_splits(args.gpt_torch_splits)
+    if not os.path.exists(JEMALLOC) and any(s[3] for s in torch_splits):
+        print(f"  gpt: {JEMALLOC} is not installed (apt-get install libjemalloc2): the jemalloc splits are left out")
+        torch_splits = [s for s in torch_splits if not s[3]]
     variants = args.gpt_torch_variants.split(",")
     runs = []
     for rnd in range(args.runs):
