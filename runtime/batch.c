@@ -1,10 +1,11 @@
 /* batch.c — gathering a training or evaluation batch: the rows a
  * permutation selects, converted to normalised f32 features
  *   x = (raw * scale + shift - mean) / std
- * (or, for token ids, copied as int32) and their targets (int32 labels, or
- * f32 values; target-size values per row). U8 features go through a
- * 256-entry table computed with the same expression, so both paths give
- * identical values. The driver's own gathers split the rows over the
+ * (with normalize: standard, each feature's own mean and std; for token
+ * ids, copied as int32) and their targets (int32 labels, or
+ * f32 values; target-size values per row). U8 features with one mean and
+ * std go through a 256-entry table computed with the same expression, so
+ * both paths give identical values. The driver's own gathers split the rows over the
  * runtime's threads (the prefetcher's worker, which runs beside the pool,
  * gathers alone). Sequence data is gathered as windows straight from its
  * token ids (astrt_batch_windows).
@@ -16,8 +17,25 @@
 #include <stdint.h>
 #include <string.h>
 
+/* per-feature statistics: each value with its feature's mean and std */
+static void gather_u8_features(const astrt_split *s, const int64_t *perm, int64_t pos, int64_t rows, int64_t size,
+                               astrt_norm norm, float *x) {
+  const uint8_t *src = s->x.data;
+  float scale = s->x.scale, shift = s->x.shift;
+  for (int64_t r = 0; r < rows; r++) {
+    int64_t row = perm ? perm[pos + r] : pos + r;
+    const uint8_t *in = src + row * size;
+    float *out = x + r * size;
+    for (int64_t j = 0; j < size; j++) out[j] = ((float)in[j] * scale + shift - norm.fmean[j]) / norm.fstd[j];
+  }
+}
+
 static void gather_u8(const astrt_split *s, const int64_t *perm, int64_t pos, int64_t rows,
                       int64_t size, astrt_norm norm, float *x) {
+  if (norm.fmean) {
+    gather_u8_features(s, perm, pos, rows, size, norm, x);
+    return;
+  }
   float table[256];
   for (int b = 0; b < 256; b++)
     table[b] = ((float)b * s->x.scale + s->x.shift - norm.mean) / norm.std;
@@ -38,7 +56,10 @@ static void gather_f32(const astrt_split *s, const int64_t *perm, int64_t pos, i
     int64_t row = perm ? perm[pos + r] : pos + r;
     const float *in = src + row * size;
     float *out = x + r * size;
-    for (int64_t j = 0; j < size; j++) out[j] = (in[j] * scale + shift - norm.mean) / norm.std;
+    if (norm.fmean)
+      for (int64_t j = 0; j < size; j++) out[j] = (in[j] * scale + shift - norm.fmean[j]) / norm.fstd[j];
+    else
+      for (int64_t j = 0; j < size; j++) out[j] = (in[j] * scale + shift - norm.mean) / norm.std;
   }
 }
 
@@ -144,8 +165,13 @@ void astrt_batch_shorten(int32_t *x, int32_t *y, int64_t rows, int64_t T, int64_
     }
 }
 
-void astrt_normalize(float *x, int64_t n, astrt_norm norm) {
-  for (int64_t i = 0; i < n; i++) x[i] = (x[i] * 1.0f + 0.0f - norm.mean) / norm.std;
+void astrt_normalize(float *x, int64_t rows, int64_t size, astrt_norm norm) {
+  if (!norm.fmean) {
+    for (int64_t i = 0; i < rows * size; i++) x[i] = (x[i] * 1.0f + 0.0f - norm.mean) / norm.std;
+    return;
+  }
+  for (int64_t r = 0; r < rows; r++, x += size)
+    for (int64_t j = 0; j < size; j++) x[j] = (x[j] * 1.0f + 0.0f - norm.fmean[j]) / norm.fstd[j];
 }
 
 astrt_status astrt_labels_check(const int32_t *y, int64_t rows, int64_t classes, const int64_t *index) {

@@ -6,9 +6,15 @@
  *              directory: data_dir/<name> if that is a directory, else
  *              data_dir itself.
  *   CSV, NPY   files; relative paths are taken relative to data_dir when one
- *              is given. An empty test_source holds out the last
- *              data.holdout (0: 10%) of the training file (at least one
- *              example) as the test split. With real-valued targets
+ *              is given. An empty test_source holds out k = floor(n *
+ *              data.holdout) (0: 10%; at least one) of the n examples of
+ *              the training file as the test split: with SPLIT_LAST the
+ *              last k; with SPLIT_RANDOM (the default) the examples of
+ *              smallest astrt_hash64(astrt_subkey(synth_seed, HOLDOUT_TAG),
+ *              i), i the example's number in the file, and for class
+ *              labels k_c of each class c (n_c k / n rounded by largest
+ *              remainder, ties to the smaller class: stratified). Both
+ *              splits keep the file's order. With real-valued targets
  *              (TARGET_REAL) a CSV's label column holds reals, and an NPY y
  *              is [N] or [N, k] numbers (integers become floats), k the
  *              model's target_size.
@@ -154,9 +160,13 @@ static astrt_status check_labels(const astrt_data_desc *d, const astrt_split *s,
                                  const char *what) {
   if (d->target == ASTRT_TARGET_REAL) return check_reals(d, s, what);
   if (d->target == ASTRT_TARGET_SEQUENCE) return check_sequence(d, s, what);
-  if (s->y.elem != ASTRT_ELEM_I32 || s->y.rank != 0)
-    return astrt_fail(ASTRT_ERR_FORMAT, "%s: the targets are not one integer class label "
-                      "per example; class labels must be integers 0, 1, 2, ...", what);
+  if (s->y.elem != ASTRT_ELEM_I32)
+    return astrt_fail(ASTRT_ERR_FORMAT, "%s: the labels are %s, not int32 class labels; give the classes "
+                      "0, 1, 2, ... as int32 (astrt_load_npy_classes and the compiled program read whole floats "
+                      "such as 2.0 as classes)", what, s->y.elem == ASTRT_ELEM_F32 ? "float32" : "uint8");
+  if (s->y.rank != 0)
+    return astrt_fail(ASTRT_ERR_FORMAT, "%s: each example has %lld label values; a class label is one "
+                      "integer per example", what, (long long)astrt_array_example_size(&s->y));
   if (s->y.n != s->x.n)
     return astrt_fail(ASTRT_ERR_MISMATCH, "%s: %lld feature rows but %lld labels", what,
                       (long long)s->x.n, (long long)s->y.n);
@@ -182,30 +192,106 @@ astrt_status astrt_data_check(const astrt_data_desc *d, const astrt_split *s,
 
 /* ---- splitting ---------------------------------------------------------- */
 
-/* Copies examples [begin, end) of a into out. */
-static astrt_status slice_array(const astrt_array *a, int64_t begin, int64_t end,
-                                astrt_array *out, const char *path) {
-  astrt_status st = astrt_data_alloc(out, a->elem, a->rank, a->dims, end - begin, path);
+/* Copies the examples of a whose flag in take[] is `want`, in order, into
+ * out (k of them). */
+static astrt_status take_rows(const astrt_array *a, const unsigned char *take, int want, int64_t k,
+                              astrt_array *out, const char *path) {
+  astrt_status st = astrt_data_alloc(out, a->elem, a->rank, a->dims, k, path);
   if (st) return st;
   size_t row = (size_t)astrt_array_example_size(a) * astrt_data_elem_size(a->elem);
-  memcpy(out->data, (const char *)a->data + (size_t)begin * row, (size_t)(end - begin) * row);
+  char *dst = out->data;
+  for (int64_t i = 0; i < a->n; i++)
+    if (take[i] == want) {
+      memcpy(dst, (const char *)a->data + (size_t)i * row, row);
+      dst += row;
+    }
   out->scale = a->scale;
   out->shift = a->shift;
   return ASTRT_OK;
 }
 
-static astrt_status slice_split(const astrt_split *s, int64_t begin, int64_t end,
-                                astrt_split *out, const char *path) {
+static astrt_status take_split(const astrt_split *s, const unsigned char *take, int want, int64_t k,
+                               astrt_split *out, const char *path) {
   memset(out, 0, sizeof *out);
-  astrt_status st = slice_array(&s->x, begin, end, &out->x, path);
-  if (!st) st = slice_array(&s->y, begin, end, &out->y, path);
+  astrt_status st = take_rows(&s->x, take, want, k, &out->x, path);
+  if (!st) st = take_rows(&s->y, take, want, k, &out->y, path);
   if (st) astrt_split_free(out);
   out->num_classes = st ? 0 : s->num_classes;
   return st;
 }
 
-/* Moves the last fraction h (at least one example) of *train into *test. */
-static astrt_status hold_out(astrt_split *train, astrt_split *test, const char *path, double h) {
+/* A random holdout orders the examples by astrt_hash64(astrt_subkey(seed,
+ * HOLDOUT_TAG), i), i the example's number in the file ("holdout" in ASCII) */
+#define HOLDOUT_TAG 0x686f6c646f7574ull
+
+typedef struct held {
+  int32_t cls;   /* the class (stratified), else 0 */
+  uint64_t key;
+  int64_t row;
+} held;
+
+static int by_class_key(const void *a, const void *b) {
+  const held *x = a, *y = b;
+  if (x->cls != y->cls) return x->cls < y->cls ? -1 : 1;
+  return x->key < y->key ? -1 : x->key > y->key;
+}
+
+/* One class's run of the sorted examples: [first, first + n), k of them held out. */
+typedef struct group {
+  int64_t first, n, k, rem;
+} group;
+
+static int by_remainder(const void *a, const void *b) {
+  const group *x = a, *y = b;
+  if (x->rem != y->rem) return x->rem > y->rem ? -1 : 1;
+  return x->first < y->first ? -1 : x->first > y->first;
+}
+
+/* Marks k of the n examples (take[i] = 1): the last k (SPLIT_LAST), or
+ * the k of smallest key; with class labels (labels not NULL) k_c of each
+ * class c, k_c = n_c k / n rounded by largest remainder (ties to the smaller
+ * class), so each class keeps its share. */
+static astrt_status choose_held(int64_t n, int64_t k, const int32_t *labels, int split, uint64_t seed,
+                                unsigned char *take, const char *path) {
+  if (split == ASTRT_SPLIT_LAST) {
+    for (int64_t i = n - k; i < n; i++) take[i] = 1;
+    return ASTRT_OK;
+  }
+  held *h = malloc((size_t)n * sizeof *h);
+  group *g = malloc((size_t)n * sizeof *g);
+  if (!h || !g) {
+    free(h);
+    free(g);
+    return astrt_fail(ASTRT_ERR_NOMEM, "%s: out of memory choosing the test split", path);
+  }
+  uint64_t key = astrt_subkey(seed, HOLDOUT_TAG);
+  for (int64_t i = 0; i < n; i++) h[i] = (held){labels ? labels[i] : 0, astrt_hash64(key, (uint64_t)i), i};
+  qsort(h, (size_t)n, sizeof *h, by_class_key);
+  int64_t ng = 0, given = 0;
+  for (int64_t i = 0; i < n; i++) {
+    if (i == 0 || h[i].cls != h[i - 1].cls) g[ng++] = (group){i, 0, 0, 0};
+    g[ng - 1].n++;
+  }
+  for (int64_t j = 0; j < ng; j++) {
+    unsigned __int128 q = (unsigned __int128)g[j].n * (uint64_t)k;
+    g[j].k = (int64_t)(q / (uint64_t)n);
+    g[j].rem = (int64_t)(q % (uint64_t)n);
+    given += g[j].k;
+  }
+  qsort(g, (size_t)ng, sizeof *g, by_remainder);
+  for (int64_t j = 0; j < ng && given < k; j++, given++) g[j].k++;
+  for (int64_t j = 0; j < ng; j++)
+    for (int64_t i = 0; i < g[j].k; i++) take[h[g[j].first + i].row] = 1;
+  free(h);
+  free(g);
+  return ASTRT_OK;
+}
+
+/* Moves a fraction h (at least one example) of *train into *test: which
+ * ones, `split` says (seeded by `seed`, per class for class labels). Both
+ * keep the file's order. */
+static astrt_status hold_out(astrt_split *train, astrt_split *test, const char *path, double h, int split,
+                             uint64_t seed) {
   int64_t n = train->x.n, k = (int64_t)floor((double)n * h * (1 + 1e-12));
   if (k < 1) k = 1;
   if (n < 2)
@@ -213,9 +299,16 @@ static astrt_status hold_out(astrt_split *train, astrt_split *test, const char *
                       "%s holds %lld example(s); holding out a test split needs at least "
                       "2 (add data, or give a separate test file with 'test:')",
                       path, (long long)n);
+  unsigned char *take = calloc((size_t)n, 1);
+  if (!take) return astrt_fail(ASTRT_ERR_NOMEM, "%s: out of memory choosing the test split", path);
+  const int32_t *labels = train->y.elem == ASTRT_ELEM_I32 && astrt_array_example_size(&train->y) == 1
+                              ? train->y.data : NULL;
   astrt_split head;
-  astrt_status st = slice_split(train, 0, n - k, &head, path);
-  if (!st) st = slice_split(train, n - k, n, test, path);
+  memset(&head, 0, sizeof head);
+  astrt_status st = choose_held(n, k, labels, split, seed, take, path);
+  if (!st) st = take_split(train, take, 0, n - k, &head, path);
+  if (!st) st = take_split(train, take, 1, k, test, path);
+  free(take);
   if (st) {
     astrt_split_free(&head);
     return st;
@@ -223,6 +316,28 @@ static astrt_status hold_out(astrt_split *train, astrt_split *test, const char *
   astrt_split_free(train);
   *train = head;
   return ASTRT_OK;
+}
+
+int64_t astrt_data_missing_classes(const astrt_data_desc *d, const astrt_split *s, char *buf, size_t cap) {
+  if (cap) buf[0] = '\0';
+  if (d->target != ASTRT_TARGET_CLASS || d->classes < 1 || s->y.elem != ASTRT_ELEM_I32 || !s->y.data) return 0;
+  unsigned char *seen = calloc((size_t)d->classes, 1);
+  if (!seen) return 0;
+  const int32_t *y = s->y.data;
+  for (int64_t i = 0; i < s->y.n; i++)
+    if (y[i] >= 0 && y[i] < d->classes) seen[y[i]] = 1;
+  int64_t missing = 0, listed = 0;
+  size_t used = 0;
+  for (int64_t c = 0; c < d->classes; c++) {
+    if (seen[c]) continue;
+    if (missing++ < 8 && used < cap) {
+      int w = snprintf(buf + used, cap - used, "%s%lld", listed++ ? ", " : "", (long long)c);
+      if (w > 0) used += (size_t)w;
+    }
+  }
+  if (missing > 8 && used < cap) snprintf(buf + used, cap - used, " and %lld more", (long long)(missing - 8));
+  free(seen);
+  return missing;
 }
 
 /* ---- files -------------------------------------------------------------- */
@@ -295,14 +410,16 @@ static astrt_status load_file_split(const astrt_data_desc *d, const char *data_d
   astrt_status st = resolve(x, data_dir, xp, sizeof xp);
   if (st) return st;
   int real = d->target == ASTRT_TARGET_REAL;
-  if (d->kind == ASTRT_DATA_CSV)
-    return real ? astrt_load_csv_real(xp, d->label_column, out) : astrt_load_csv(xp, d->label_column, out);
+  if (d->kind == ASTRT_DATA_CSV) {
+    astrt_csv_options co = {d->label_column, d->header, d->sep, real};
+    return astrt_load_csv_ex(xp, &co, out);
+  }
   if (!*y)
     return astrt_fail(ASTRT_ERR_ARG, "npy data %s has no labels file; give both "
                       "x: and y: (and test_x:/test_y: for a test split)", x);
   st = resolve(y, data_dir, yp, sizeof yp);
   if (st) return st;
-  return real ? load_npy_real(xp, yp, out) : astrt_load_npy(xp, yp, out);
+  return real ? load_npy_real(xp, yp, out) : astrt_load_npy_classes(xp, yp, out);
 }
 
 static astrt_status load_files(const astrt_data_desc *d, const char *data_dir,
@@ -310,7 +427,8 @@ static astrt_status load_files(const astrt_data_desc *d, const char *data_dir,
   astrt_status st = load_file_split(d, data_dir, str_or_empty(d->source),
                                     str_or_empty(d->y_source), train);
   if (st) return st;
-  if (!*str_or_empty(d->test_source)) return hold_out(train, test, d->source, astrt_data_holdout(d));
+  if (!*str_or_empty(d->test_source))
+    return hold_out(train, test, d->source, astrt_data_holdout(d), d->split, d->synth_seed);
   return load_file_split(d, data_dir, d->test_source, str_or_empty(d->test_y_source), test);
 }
 

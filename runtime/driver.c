@@ -91,6 +91,7 @@ typedef struct run {
   void *x, *y;                 /* a batch: x f32 features or i32 ids, y i32 labels or f32 targets */
   int64_t *perm;
   astrt_norm norm;
+  int stats_computed;          /* normalize: standard: the statistics were computed by this run */
   cursor at;
   double epoch_loss;           /* sum of loss * rows since the last evaluation */
   int64_t epoch_rows;
@@ -194,6 +195,20 @@ static astrt_status check_data(const astrt_data_desc *d) {
   return ASTRT_OK;
 }
 
+/* normalize: standard names two state variables of one example's size,
+ * for features that are numbers. */
+static astrt_status check_norm(const astrt_program *p) {
+  const astrt_data_desc *d = &p->data;
+  if (d->normalize == ASTRT_NORM_SCALAR) return ASTRT_OK;
+  if (d->normalize != ASTRT_NORM_STANDARD) return corrupt("the data's normalisation is unknown");
+  const int32_t v[2] = {d->mean_var, d->std_var};
+  for (int k = 0; k < 2; k++)
+    if (v[k] < 0 || (uint32_t)v[k] >= p->nvars || !p->vars || p->vars[v[k]].kind != ASTRT_VAR_STATE ||
+        p->vars[v[k]].numel != d->example_size || d->x_dtype != ASTRT_DTYPE_F32)
+      return corrupt("the variables of the features' statistics (normalize: standard) do not fit the data");
+  return ASTRT_OK;
+}
+
 astrt_status astrt_program_check(const astrt_program *p) {
   if (!p) return astrt_fail(ASTRT_ERR_ARG, "no program given to astrt_train");
   if (p->abi_version != ASTRT_ABI_VERSION)
@@ -205,7 +220,7 @@ astrt_status astrt_program_check(const astrt_program *p) {
   if (st) return st;
   if (!p->eval || p->eval_batch < 1 || p->eval_work_bytes < 0)
     return corrupt("the evaluation step is missing or has a bad batch or work size");
-  if ((st = check_data(&p->data))) return st;
+  if ((st = check_data(&p->data)) || (st = check_norm(p))) return st;
   if (p->goal != ASTRT_GOAL_NONE && p->goal != ASTRT_GOAL_ACCURACY && p->goal != ASTRT_GOAL_LOSS)
     return corrupt("the target's goal is unknown");
   if (p->goal == ASTRT_GOAL_ACCURACY && p->data.target != ASTRT_TARGET_CLASS)
@@ -312,31 +327,93 @@ static void advance(const run *r, cursor *c, int64_t rows) {
   }
 }
 
-/* Moves c over a whole epoch at once if one phase covers all of it (phase_at
- * is monotone in t, so the phases at its first step and at its end suffice)
- * and the budget does not end inside it; returns 0 if it cannot. */
-static int skip_epoch(const run *r, cursor *c) {
-  if (c->pos != 0) return 0;
+/* The largest j in [lo, hi] with ok(r, c, j), given ok(r, c, lo) and that
+ * ok is true up to some j and false after it (phase_at is monotone in t). */
+static int64_t last_ok(const run *r, const cursor *c, int64_t lo, int64_t hi,
+                       int (*ok)(const run *, const cursor *, int64_t)) {
+  while (lo < hi) {
+    int64_t mid = lo + (hi - lo + 1) / 2;
+    if (ok(r, c, mid)) lo = mid;
+    else hi = mid - 1;
+  }
+  return lo;
+}
+
+/* e whole epochs from c (at an epoch's start) all run in c's phase: the
+ * phase at their end is it (so is the phase of every step before) */
+static int epochs_ok(const run *r, const cursor *c, int64_t e) {
+  cursor end = {0, 0, 0, c->samples + e * r->n_train};
+  return astrt_phase_at(r->p, progress_at(r, &end)) == astrt_phase_at(r->p, progress_at(r, c));
+}
+
+/* j full steps of the phase's batch from c all run in c's phase: the last
+ * one starts in it */
+static int steps_ok(const run *r, const cursor *c, int64_t j) {
   const astrt_phase_desc *ph = astrt_phase_at(r->p, progress_at(r, c));
-  cursor end = {c->epoch + 1, 0, c->step + (r->n_train + ph->batch - 1) / ph->batch,
-                c->samples + r->n_train};
-  if (astrt_phase_at(r->p, progress_at(r, &end)) != ph) return 0;
-  if (r->max_steps > 0 && end.step > r->max_steps) return 0;
-  if (r->max_samples > 0 && end.samples > r->max_samples) return 0;
-  *c = end;
+  cursor last = {0, 0, 0, c->samples + (j - 1) * ph->batch};
+  return astrt_phase_at(r->p, progress_at(r, &last)) == ph;
+}
+
+/* Moves c over as many steps as it can at once without changing what they
+ * are: whole epochs (from an epoch's start) or, within an epoch, full
+ * batches, all in c's phase and within the budget; exactly what advance()
+ * step by step would do. Returns 0 if it cannot move more than one step. */
+static int jump(const run *r, cursor *c) {
+  const astrt_phase_desc *ph = astrt_phase_at(r->p, progress_at(r, c));
+  int64_t n = r->n_train, b = ph->batch, max;
+  if (n < 1 || b < 1) return 0;
+  int64_t per = (n - 1) / b + 1;
+  if (c->pos == 0) {  /* whole epochs */
+    max = (INT64_MAX - c->samples) / n;
+    if (r->epochs > 0 && r->epochs - c->epoch < max) max = r->epochs - c->epoch;
+    if (r->max_steps > 0 && (r->max_steps - c->step) / per < max) max = (r->max_steps - c->step) / per;
+    if (r->max_samples > 0 && (r->max_samples - c->samples) / n < max) max = (r->max_samples - c->samples) / n;
+    int64_t e = max >= 1 && epochs_ok(r, c, 1) ? last_ok(r, c, 1, max, epochs_ok) : 0;
+    if (e > 0) {
+      *c = (cursor){c->epoch + e, 0, c->step + e * per, c->samples + e * n};
+      return 1;
+    }
+  }
+  max = (n - c->pos) / b;  /* full batches within the epoch */
+  if (r->max_steps > 0 && r->max_steps - c->step < max) max = r->max_steps - c->step;
+  if (r->max_samples > 0 && (r->max_samples - c->samples) / b < max) max = (r->max_samples - c->samples) / b;
+  int64_t j = max >= 2 ? last_ok(r, c, 1, max, steps_ok) : 0;
+  if (j < 2) return 0;
+  c->pos += j * b;
+  c->samples += j * b;
+  c->step += j;
+  if (c->pos == n) {
+    c->pos = 0;
+    c->epoch++;
+  }
   return 1;
 }
 
-/* Simulates the run to find its step, epoch and sample counts: whole
- * epochs at once where possible, step by step around phase changes and the
- * end of a steps budget. */
-static void plan_run(run *r) {
+/* Plans the run: its step, epoch and sample counts, by jumping over
+ * whatever one phase covers (jump), so a few iterations per phase whatever
+ * the budget (steps = 10^11 on a small data set plans at once). */
+static astrt_status plan_run(run *r) {
   cursor c = {0, 0, 0, 0};
   const astrt_phase_desc *ph;
   while (!budget_done(r, &c))
-    if (!skip_epoch(r, &c)) advance(r, &c, next_rows(r, &c, &ph));
+    if (!jump(r, &c)) advance(r, &c, next_rows(r, &c, &ph));
   r->plan = c;
   if (c.pos > 0) r->plan.epoch++;  /* count a partial last epoch */
+#ifdef ASTRT_TEST_HOOKS
+  /* test hook: ASTRT_TEST_PLAN_CHECK=1 plans again step by step, as the
+   * run goes, and fails if the jumps ended anywhere else */
+  const char *check = getenv("ASTRT_TEST_PLAN_CHECK");
+  if (check && *check == '1') {
+    cursor s = {0, 0, 0, 0};
+    while (!budget_done(r, &s)) advance(r, &s, next_rows(r, &s, &ph));
+    if (s.epoch != c.epoch || s.pos != c.pos || s.step != c.step || s.samples != c.samples)
+      return astrt_fail(ASTRT_ERR_ARG, "test hook: the plan ends at epoch %lld, position %lld, step %lld, sample "
+                        "%lld; step by step at %lld, %lld, %lld, %lld", (long long)c.epoch, (long long)c.pos,
+                        (long long)c.step, (long long)c.samples, (long long)s.epoch, (long long)s.pos,
+                        (long long)s.step, (long long)s.samples);
+  }
+#endif
+  return ASTRT_OK;
 }
 
 /* ---- setup -------------------------------------------------------------- */
@@ -574,6 +651,74 @@ static astrt_status load_data(run *r, const astrt_program *p, const astrt_option
   return ASTRT_OK;
 }
 
+/* Every phase's batch fits in the training split: a step cannot take more
+ * examples than there are (astc refuses it at compile time when it knows
+ * the data's size; here the data is loaded). Checked before the batch
+ * buffers are allocated. */
+static astrt_status check_batch_fits(const run *r, int ext) {
+  const astrt_program *p = r->p;
+  uint32_t big = 0;  /* the phase of the largest batch */
+  for (uint32_t i = 1; i < p->nphases; i++)
+    if (p->phases[i].batch > p->phases[big].batch) big = i;
+  int64_t b = p->phases[big].batch;
+  if (b <= r->n_train || r->loaded) return ASTRT_OK;  /* --load does not train */
+  const astrt_data_desc *d = &p->data;
+  char what[160], held[96] = "", ramp[32] = "";
+  if (r->stream)
+    snprintf(what, sizeof what, "%lld windows of %lld tokens per epoch", (long long)r->n_train, (long long)d->context);
+  else
+    snprintf(what, sizeof what, "%lld examples", (long long)r->n_train);
+  if (!ext && !r->stream && !(d->test_source && *d->test_source) &&
+      (d->kind == ASTRT_DATA_CSV || d->kind == ASTRT_DATA_NPY))
+    snprintf(held, sizeof held, ", after holding out %lld for testing", (long long)r->n_test);
+  if (big > 0) snprintf(ramp, sizeof ramp, " (where a ramp ends)");
+  const char *src = ext ? NULL : d->source && *d->source ? d->source : "the data";
+  return astrt_fail(ASTRT_ERR_ARG, "the batch size is %lld%s, but the training split of %s has only %s%s; a step "
+                    "cannot take more examples than there are: use a batch of at most %lld%s",
+                    (long long)b, ramp, src ? src : "the training data source", what, held, (long long)r->n_train,
+                    src ? ", or more data" : "");
+}
+
+/* normalize: standard: the features' statistics, computed from the
+ * training data unless the variables already hold them (loaded by
+ * --init-from or --load, a model's from an earlier run or file; --resume
+ * puts the checkpoint's back later). */
+static astrt_status prepare_stats(run *r) {
+  const astrt_program *p = r->p;
+  if (p->data.normalize != ASTRT_NORM_STANDARD) return ASTRT_OK;
+  astrt_status st = ASTRT_OK;
+  astrt_stats_state s = astrt_stats_state_of(p, r->vars);
+  if (s == ASTRT_STATS_UNSET) {
+    st = astrt_stats_fit(p, r->vars, &r->src_train);
+    r->stats_computed = 1;
+  } else if (s == ASTRT_STATS_INVALID) {
+    st = astrt_stats_check(p, r->vars, "");
+  }
+  r->norm = astrt_norm_of(p, r->vars);
+  return st;
+}
+
+/* A warning for each split of class labels that lacks some classes (a
+ * holdout of a file sorted by class, a small test file). */
+static void warn_missing_classes(const run *r) {
+  const astrt_data_desc *d = &r->p->data;
+  const astrt_data_source *src[2] = {&r->src_train, &r->src_test};
+  for (int k = 0; k < 2 && !r->o.quiet; k++) {
+    char list[160];
+    int64_t n = src[k]->split ? astrt_data_missing_classes(d, src[k]->split, list, sizeof list) : 0;
+    if (n == 0) continue;
+    int held = !k || !d->test_source || !*d->test_source;
+    fprintf(stderr, "warning: the %s split (%lld examples) has no example of class%s %s (of %lld): %s\n",
+            k ? "test" : "training", (long long)src[k]->n, n == 1 ? "" : "es", list, (long long)d->classes,
+            k == 0                          ? "the model never learns them"
+            : !held                         ? "the test accuracy says nothing about them"
+            : d->split == ASTRT_SPLIT_LAST ? "split: last holds out the end of the file, which seems sorted by "
+                                              "class; split: random (the default) holds out each class's share"
+                                            : "the test accuracy says nothing about them; hold out more "
+                                              "(holdout: 0.2) or give a test file");
+  }
+}
+
 static astrt_status setup_local(run *r, const astrt_program *p, const astrt_options *o,
                                 const astrt_train_ext *ext) {
   astrt_status st = astrt_program_check(p);
@@ -597,7 +742,7 @@ static astrt_status setup_local(run *r, const astrt_program *p, const astrt_opti
     r->threads /= astrt_dist_local_size();
     if (r->threads < 1) r->threads = 1;
   }
-  r->norm = (astrt_norm){(float)p->data.mean, (float)p->data.std};
+  r->norm = astrt_norm_of(p, NULL);  /* the data's mean and std; per feature once the variables exist */
   if (o->save_path && *o->save_path && (st = astrt_vars_save_check(o->save_path))) return st;
   /* a resumed run continues its metrics file (resume() cuts it back);
    * only a fresh run starts it empty */
@@ -633,11 +778,14 @@ static astrt_status setup_local(run *r, const astrt_program *p, const astrt_opti
   if (!ext && (st = load_data(r, p, o))) return st;
   r->n_train = r->src_train.n;
   r->n_test = r->src_test.n;
+  if ((st = check_batch_fits(r, ext != NULL))) return st;
+  if (r->rank == 0) warn_missing_classes(r);
+  if ((st = prepare_stats(r))) return st;
   if ((st = set_budget(r))) return st;
   if ((st = check_memory(r, ext != NULL, 1))) return st;
   if ((st = alloc_buffers(r))) return st;
   if ((st = astrt_state_copy_init(p, &r->state))) return st;
-  plan_run(r);
+  if ((st = plan_run(r))) return st;
 #ifdef ASTRT_TEST_HOOKS
   const char *kill = getenv("ASTRT_TEST_KILL_AT_STEP");
   r->kill_at_step = kill && *kill ? atoll(kill) : 0;
@@ -684,7 +832,7 @@ static astrt_status gather(run *r, const astrt_data_source *s, const int64_t *pe
   astrt_status st = s->fetch(s->ctx, index, rows, r->x, r->y);  /* typed for f32 x and class labels */
   if (st) return st;
   if ((st = astrt_batch_check(&r->p->data, r->x, r->y, rows, index))) return st;
-  if (r->p->data.x_dtype == ASTRT_DTYPE_F32) astrt_normalize(r->x, rows * r->p->data.example_size, r->norm);
+  if (r->p->data.x_dtype == ASTRT_DTYPE_F32) astrt_normalize(r->x, rows, r->p->data.example_size, r->norm);
   return ASTRT_OK;
 }
 
@@ -1044,37 +1192,16 @@ static astrt_status checkpoint(run *r) {
   return astrt_dist_agree(st);
 }
 
-/* c moved over k whole epochs of phase ph (c at an epoch's start) */
-static cursor after_epochs(const run *r, const cursor *c, const astrt_phase_desc *ph, int64_t k) {
-  int64_t per = (r->n_train + ph->batch - 1) / ph->batch;
-  return (cursor){c->epoch + k, 0, c->step + k * per, c->samples + k * r->n_train};
-}
-
 /* Where the run stands after `steps` steps (a function of the schedule and
- * the training set's size alone); 0 if its budget ends before. Whole epochs
- * of one phase are taken at once, as many as a binary search finds (the
- * phase is monotone in progress), so that this costs O(phases), not
- * O(epochs). */
+ * the training set's size alone); 0 if its budget ends before. Planned as
+ * plan_run plans the run (jump), with the jumps stopping at `steps`. */
 static int cursor_after(const run *r, int64_t steps, cursor *out) {
+  run until = *r;
+  until.max_steps = r->max_steps > 0 && r->max_steps < steps ? r->max_steps : steps;
   cursor c = {0, 0, 0, 0};
   const astrt_phase_desc *ph;
-  while (c.step < steps && !budget_done(r, &c)) {
-    ph = astrt_phase_at(r->p, progress_at(r, &c));
-    int64_t per = (r->n_train + ph->batch - 1) / ph->batch, hi = c.pos == 0 ? (steps - c.step) / per : 0;
-    if (r->epochs > 0 && hi > r->epochs - c.epoch) hi = r->epochs - c.epoch;
-    if (r->max_steps > 0 && hi > (r->max_steps - c.step) / per) hi = (r->max_steps - c.step) / per;
-    if (r->max_samples > 0 && hi > (r->max_samples - c.samples) / r->n_train)
-      hi = (r->max_samples - c.samples) / r->n_train;
-    int64_t lo = 0;  /* the most epochs that stay in phase ph: lo fits, hi + 1 does not */
-    while (lo < hi) {
-      int64_t mid = lo + (hi - lo + 1) / 2;
-      cursor end = after_epochs(r, &c, ph, mid);
-      if (astrt_phase_at(r->p, progress_at(r, &end)) == ph) lo = mid;
-      else hi = mid - 1;
-    }
-    if (lo > 0) c = after_epochs(r, &c, ph, lo);
-    else advance(r, &c, next_rows(r, &c, &ph));
-  }
+  while (c.step < steps && !budget_done(r, &c))
+    if (!jump(&until, &c)) advance(r, &c, next_rows(r, &c, &ph));
   *out = c;
   return c.step == steps;
 }
@@ -1146,6 +1273,7 @@ static astrt_status resume(run *r) {
                       (unsigned long long)s.seed, (unsigned long long)r->o.seed);
   from_ckpt(r, &s);
   r->resumed_step = s.step;
+  r->stats_computed = 0;  /* the checkpoint's statistics (normalize: standard) replaced any computed here */
   /* mid-epoch: the epoch's order is a function of (seed, epoch); draw it again
    * (sequence windows are a function of the sample number alone) */
   if (r->at.pos > 0 && !r->stream) astrt_shuffle(r->perm, r->n_train, r->seed, r->at.epoch);
@@ -1274,6 +1402,19 @@ static void data_summary(const run *r, char *buf, size_t cap) {
            (long long)r->p->data.context, c, d);
 }
 
+/* normalize: standard: where the features' statistics come from. */
+static void print_stats(const run *r) {
+  const astrt_program *p = r->p;
+  if (p->data.normalize != ASTRT_NORM_STANDARD) return;
+  const char *file = r->loaded ? r->o.load_path : r->o.init_path;
+  if (r->stats_computed)
+    fprintf(stderr, "  features standardised: the mean and std of each of the %lld features, from the %lld training "
+            "examples\n", (long long)p->data.example_size, (long long)r->n_train);
+  else
+    fprintf(stderr, "  features standardised: the mean and std of each of the %lld features, as %s holds them\n",
+            (long long)p->data.example_size, r->resumed_step > 0 ? r->resumed_from : file ? file : "the model");
+}
+
 /* The header line of --load: the model, the file, the data. */
 static void print_load_header(const run *r) {
   const astrt_program *p = r->p;
@@ -1287,6 +1428,7 @@ static void print_load_header(const run *r) {
           (long long)astrt_param_count(p), r->o.load_path, (long long)r->init_loaded, p->nvars,
           p->nvars == 1 ? "" : "s", data, (unsigned long long)r->seed, r->threads, plural(r->threads),
           astrt_blas_corename());
+  print_stats(r);
   fflush(stderr);
 }
 
@@ -1334,6 +1476,7 @@ static void print_header(const run *r) {
     fprintf(stderr, "  resumed from %s: step %lld of %lld, %s, %.1f%% of training done\n", r->resumed_from,
             (long long)r->resumed_step, (long long)r->plan.step, where, 100.0 * progress_at(r, &r->at));
   }
+  print_stats(r);
   print_phases(r);
   fflush(stderr);
 }

@@ -106,6 +106,9 @@ astrt_status astrt_data_load(const astrt_data_desc *d, const char *data_dir,
  * `what` names the split in messages ("training data"). */
 astrt_status astrt_data_check(const astrt_data_desc *d, const astrt_split *s,
                               const char *what);
+/* Classes of a class-label split that no example has: how many, and the
+ * first eight of them in buf ("2, 5, ... and 3 more"); 0 for other targets. */
+int64_t astrt_data_missing_classes(const astrt_data_desc *d, const astrt_split *s, char *buf, size_t cap);
 /* Generates one split of a synthetic data set (train = 1: the training
  * split). Deterministic in (synth_seed, dims, classes, train). */
 astrt_status astrt_data_synthetic(const astrt_data_desc *d, int train, astrt_split *out);
@@ -170,9 +173,12 @@ void astrt_batch_shorten(int32_t *x, int32_t *y, int64_t rows, int64_t T, int64_
 
 /* ---- batches (batch.c) --------------------------------------------------- */
 
-/* Feature normalisation: value = (raw * scale + shift - mean) / std. */
+/* Feature normalisation: value = (raw * scale + shift - mean) / std, or,
+ * when fmean is set (normalize: standard), feature j of an example becomes
+ * (raw * scale + shift - fmean[j]) / fstd[j]. */
 typedef struct astrt_norm {
   float mean, std;
+  const float *fmean, *fstd;  /* per feature, or NULL */
 } astrt_norm;
 
 /* Copies examples perm[pos .. pos+rows) of s (examples pos .. pos+rows when
@@ -201,9 +207,33 @@ int astrt_prefetch_take(astrt_prefetch *pf, const astrt_split *split, const int6
                         int64_t rows, void **x, void **y);
 void astrt_prefetch_stop(astrt_prefetch *pf);
 
-/* x[0..n) = (x - mean) / std, as astrt_batch_gather computes it for F32
+/* x[rows, size] normalised, as astrt_batch_gather computes it for F32
  * features of scale 1 and shift 0 (bit for bit). */
-void astrt_normalize(float *x, int64_t n, astrt_norm norm);
+void astrt_normalize(float *x, int64_t rows, int64_t size, astrt_norm norm);
+
+/* ---- per-feature statistics (data_stats.c) ------------------------------- */
+
+/* Where a normalize: standard program's statistics stand in its variables. */
+typedef enum astrt_stats_state {
+  ASTRT_STATS_UNSET,    /* every std is 0, as initialised: not computed yet */
+  ASTRT_STATS_VALID,    /* every std > 0, every value finite */
+  ASTRT_STATS_INVALID,  /* anything else (a damaged or hand-set file) */
+} astrt_stats_state;
+astrt_stats_state astrt_stats_state_of(const astrt_program *p, const void *vars);
+/* The normalisation of program p with variables vars: the data's mean and
+ * std, or the per-feature statistics in vars (normalize: standard). */
+astrt_norm astrt_norm_of(const astrt_program *p, const void *vars);
+/* Fills the statistics of a normalize: standard program from the examples of
+ * a training source (an in-memory split, or its fetch callback, called for
+ * every example once): the mean of each feature and its standard deviation
+ * (over the n examples, not n - 1; 1 for a feature that is constant to
+ * float precision), in double, in chunks of a size set by the example size
+ * alone, so that every caller gets the same bits. */
+astrt_status astrt_stats_fit(const astrt_program *p, void *vars, const astrt_data_source *train);
+/* ASTRT_OK when the statistics are usable (or the program has none to
+ * compute), else the failure: not computed yet (`how` says how to compute
+ * them), or invalid. */
+astrt_status astrt_stats_check(const astrt_program *p, const void *vars, const char *how);
 /* Labels y[0..rows) must lie in [0, classes); index (may be NULL) names
  * the examples in the message. */
 astrt_status astrt_labels_check(const int32_t *y, int64_t rows, int64_t classes, const int64_t *index);

@@ -33,7 +33,6 @@ struct astrt_model {
   int64_t max_rows;          /* rows x and y hold */
   int64_t steps;             /* optimizer steps done */
   astrt_loss_scaler ls;
-  astrt_norm norm;
   astrt_pool *pool;          /* made by the first astrt_model_train, or NULL */
   astrt_select_buf sel;      /* selective backprop's scores and chosen rows */
 };
@@ -72,7 +71,6 @@ astrt_status astrt_model_create(const astrt_program *p, const astrt_model_option
   m->p = p;
   m->seed = o && o->has_seed ? o->seed : p->seed;
   m->ls.scale = p->loss_scale > 0 ? p->loss_scale : 1.0;
-  m->norm = (astrt_norm){(float)p->data.mean, (float)p->data.std};
   int64_t rows, work, feat, xn;
   buffer_sizes(p, &rows, &work, &feat);
   if (__builtin_mul_overflow(rows, p->data.example_size, &xn) || (uint64_t)xn > SIZE_MAX / 8) {
@@ -129,9 +127,16 @@ int64_t astrt_model_batch_at(const astrt_model *m, double t) {
 
 /* x (rows of data values) into m->x, normalised; token ids as they are */
 static void load_features(astrt_model *m, const void *x, int64_t rows) {
-  int64_t n = rows * m->p->data.example_size;
-  memcpy(m->x, x, (size_t)n * 4);
-  if (m->p->data.x_dtype == ASTRT_DTYPE_F32) astrt_normalize(m->x, n, m->norm);
+  int64_t size = m->p->data.example_size;
+  memcpy(m->x, x, (size_t)(rows * size) * 4);
+  if (m->p->data.x_dtype == ASTRT_DTYPE_F32) astrt_normalize(m->x, rows, size, astrt_norm_of(m->p, m->vars));
+}
+
+/* normalize: standard: the statistics must be there before x is normalised */
+static astrt_status stats_ready(const astrt_model *m) {
+  return astrt_stats_check(m->p, m->vars, "train it with astrt_model_train (which computes them from its "
+                           "training data), compute them with astrt_model_fit_normalization, or load a file that "
+                           "holds them (astrt_model_load)");
 }
 
 /* rows of x starting at row `pos` */
@@ -160,7 +165,7 @@ static astrt_status train_step(astrt_model *m, const void *x, const void *y, int
                       "not %lld (astrt_model_batch_at gives the limit)", p->name, t,
                       (long long)ph->batch, (long long)rows);
   astrt_status st = check_buffers(x, y, rows);
-  if (st || (st = astrt_batch_check(&p->data, x, y, rows, NULL))) return st;
+  if (st || (st = astrt_batch_check(&p->data, x, y, rows, NULL)) || (st = stats_ready(m))) return st;
   /* the epoch a schedule sees: exact for an epochs budget, where t counts epochs */
   int64_t epoch = p->epochs > 0 ? (int64_t)floor(t * (double)p->epochs) : 0;
   if (epoch >= p->epochs && p->epochs > 0) epoch = p->epochs - 1;
@@ -203,7 +208,7 @@ static astrt_status predict(astrt_model *m, const void *x, int64_t rows, float *
     return astrt_fail(ASTRT_ERR_FORMAT, "%s was compiled without a prediction graph; recompile it "
                       "with this astc", p->name);
   astrt_status st = rows > 0 && p->data.x_dtype == ASTRT_DTYPE_I32 ? ids_only(p, x, rows) : ASTRT_OK;
-  if (st) return st;
+  if (st || (st = stats_ready(m))) return st;
   int64_t chunk = p->eval_batch, n;
   memset(m->y, 0, (size_t)(chunk * m->ybytes));  /* prediction reads no targets */
   for (int64_t pos = 0; pos < rows; pos += n) {
@@ -220,7 +225,7 @@ static astrt_status evaluate(astrt_model *m, const void *x, const void *y, int64
   const astrt_program *p = m->p;
   if (rows < 1) return astrt_fail(ASTRT_ERR_ARG, "cannot evaluate %lld rows", (long long)rows);
   astrt_status st = check_buffers(x, y, rows);
-  if (st || (st = astrt_batch_check(&p->data, x, y, rows, NULL))) return st;
+  if (st || (st = astrt_batch_check(&p->data, x, y, rows, NULL)) || (st = stats_ready(m))) return st;
   double loss_sum = 0, correct = 0;
   int64_t chunk = p->eval_batch, n;
   for (int64_t pos = 0; pos < rows; pos += n) {
@@ -292,6 +297,22 @@ astrt_status astrt_model_train(astrt_model *m, const astrt_data_source *train,
   if (res.loss_scale > 0) m->ls.scale = res.loss_scale;
   if (r) *r = res;
   return st;
+}
+
+astrt_status astrt_model_fit_normalization(astrt_model *m, const astrt_data_source *train) {
+  const astrt_program *p = m->p;
+  if (p->data.normalize != ASTRT_NORM_STANDARD) return ASTRT_OK;
+  if (!train || train->n < 1 || (!train->fetch && !train->split))
+    return astrt_fail(ASTRT_ERR_ARG, "astrt_model_fit_normalization needs a training source of at least one "
+                      "example (a fetch callback or a split)");
+  if (!train->fetch) {
+    if (train->split->x.n < train->n)
+      return astrt_fail(ASTRT_ERR_ARG, "the training source claims %lld examples but its split holds %lld",
+                        (long long)train->n, (long long)train->split->x.n);
+    astrt_status st = astrt_data_check(&p->data, train->split, "training data source");
+    if (st) return st;
+  }
+  return astrt_stats_fit(p, m->vars, train);
 }
 
 /* ---- variables ------------------------------------------------------------------ */

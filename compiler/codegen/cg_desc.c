@@ -307,6 +307,12 @@ static LLVMValueRef data_desc(Cg *cg, const CgAbiTypes *types) {
   v.context = cg_i64(cg, d->context);
   v.vocab = cg_i64(cg, d->vocab);
   v.holdout = f64c(cg, d->holdout);
+  v.header = i32c(cg, (int64_t)d->header);
+  v.sep = i32c(cg, d->sep);
+  v.split = i32c(cg, (int64_t)d->split);
+  v.normalize = i32c(cg, (int64_t)d->normalize);
+  v.mean_var = i32c(cg, d->mean_var);
+  v.std_var = i32c(cg, d->std_var);
   return STRUCT_CONST(types->astrt_data_desc, ASTRT_DATA_DESC_FIELDS);
 }
 

@@ -148,12 +148,75 @@ static bool shape_arg(Value v, Shape *s, const char *what) {
   return true;
 }
 
+/* Arguments whose value is a word (header: skip, normalize: standard) may
+ * write it as a name: such a name becomes a string before the arguments
+ * are evaluated. */
+static ArgList word_args(Elab *e, ArgList args) {
+  static const char *const words[] = {"header", "split", "normalize"};
+  Arg *copy = arena_alloc(e->prog->arena, sizeof(Arg) * (size_t)(args.len + 1));
+  for (int i = 0; i < args.len; i++) {
+    copy[i] = args.items[i];
+    for (size_t w = 0; w < ARRAY_LEN(words); w++)
+      if (copy[i].name && !strcmp(copy[i].name, words[w]) && copy[i].value->kind == EX_NAME) {
+        Expr *x = arena_alloc(e->prog->arena, sizeof *x);
+        *x = *copy[i].value;
+        x->kind = EX_STR;
+        copy[i].value = x;
+      }
+  }
+  args.items = copy;
+  return args;
+}
+
+/* A word argument: one of choices[0..n), written as a name or a string;
+ * its position into *out. */
+static bool word_arg(Elab *e, Value v, const char *what, const char *const *choices, int n, int *out) {
+  char list[160] = "";
+  size_t len = 0;
+  for (int k = 0; k < n && len < sizeof list; k++) {
+    if (v.kind == V_STR && !strcmp(v.str, choices[k])) {
+      *out = k;
+      return true;
+    }
+    len += (size_t)snprintf(list + len, sizeof list - len, "%s%s", k == 0 ? "" : k + 1 == n ? " or " : ", ",
+                            choices[k]);
+  }
+  const char *s = v.kind == V_STR ? suggest_name(v.str, choices, n) : NULL;
+  char d[128];
+  if (v.kind == V_STR)
+    diag_error(v.loc, "'%s' is %s, not '%s'%s%s%s", what, list, v.str, s ? "; did you mean '" : "", s ? s : "",
+               s ? "'?" : "");
+  else
+    diag_error(v.loc, "'%s' is %s (as in %s: %s), not %s", what, list, what, choices[n > 2 ? 2 : 0],
+               value_desc(e, &v, d, sizeof d));
+  return false;
+}
+
+/* sep: the one character between a CSV file's fields (" ": runs of blanks) */
+static bool sep_arg(Elab *e, Value v, int *out) {
+  char d[128];
+  if (v.kind != V_STR) {
+    diag_error(v.loc, "'sep' is the character between the fields, as a string such as \";\", \"\\t\" or \" \" "
+                      "(blanks), not %s", value_desc(e, &v, d, sizeof d));
+    return false;
+  }
+  unsigned char c = (unsigned char)v.str[0];
+  if (!c || v.str[1] || c > 126 || c == '"' || c == '\n' || c == '\r' || strchr("0123456789.+-eE", c)) {
+    diag_error(v.loc, "'sep' is one character that cannot be part of a number, such as \";\", \"\\t\" or \" \" "
+                      "(blanks), not \"%s\"", v.str);
+    return false;
+  }
+  *out = c;
+  return true;
+}
+
 static bool data_spec(Elab *e, const Item *it, DataSpec *d) {
   const Expr *x = it->value;
   const char *kind = callee_name(x);
   d->name = it->name;
   d->loc = x->loc;
   d->std = 1;
+  d->mean_var = d->std_var = -1;
   d->label_column = -1;
   d->x_dtype = DT_F32;
   d->target = TARGET_CLASS;
@@ -167,9 +230,10 @@ static bool data_spec(Elab *e, const Item *it, DataSpec *d) {
     return false;
   }
   static const char *const names[] = {"source", "shape", "classes", "mean", "std", "label", "x", "y", "train",
-                                      "test", "seed", "test_x", "test_y", "context", "vocab", "holdout"};
+                                      "test", "seed", "test_x", "test_y", "context", "vocab", "holdout",
+                                      "header", "sep", "split", "normalize"};
   enum { SOURCE, SHAPE_, CLASSES, MEAN, STD, LABEL, X, Y, TRAIN, TEST, SEED, TEST_X, TEST_Y, CONTEXT, VOCAB,
-         HOLDOUT, NARGS };
+         HOLDOUT, HEADER, SEP, SPLIT, NORMALIZE, NARGS };
   Value a[NARGS];
   /* the first positional argument is the source (idx, csv, text, tokens) */
   Expr tmp = *x;
@@ -180,6 +244,7 @@ static bool data_spec(Elab *e, const Item *it, DataSpec *d) {
     tmp.args.items = args.items + 1;
     tmp.args.len = args.len - 1;
   }
+  tmp.args = word_args(e, tmp.args);
   if (!config_args(e, &tmp, names, NARGS, a)) return false;
   if (first.kind != V_NONE) {
     if (a[SOURCE].kind != V_NONE) {
@@ -199,10 +264,10 @@ static bool data_spec(Elab *e, const Item *it, DataSpec *d) {
   d->kind = (DataKind)k;
   /* which arguments each source takes */
   static const char *const allowed[] = {
-      [DATA_IDX] = " source shape classes mean std ",
-      [DATA_CSV] = " source shape classes mean std label test holdout ",
-      [DATA_NPY] = " x y test_x test_y shape classes mean std holdout ",
-      [DATA_SYNTHETIC] = " shape classes train test seed mean std ",
+      [DATA_IDX] = " source shape classes mean std normalize ",
+      [DATA_CSV] = " source shape classes mean std normalize label test holdout split seed header sep ",
+      [DATA_NPY] = " x y test_x test_y shape classes mean std normalize holdout split seed ",
+      [DATA_SYNTHETIC] = " shape classes train test seed mean std normalize ",
       [DATA_TEXT] = " source context test holdout ",
       [DATA_TOKENS] = " source context vocab test holdout ",
   };
@@ -232,6 +297,29 @@ static bool data_spec(Elab *e, const Item *it, DataSpec *d) {
   if (a[STD].kind != V_NONE) ok &= eval_number(e, a[STD], 1e-12, 1e9, &d->std, "'std'");
   if (a[HOLDOUT].kind != V_NONE) ok &= eval_number(e, a[HOLDOUT], 1e-6, 0.9, &d->holdout, "'holdout'");
   if (!ok) return false;
+  if (a[NORMALIZE].kind != V_NONE) {  /* none: mean and std (0, 1); standard: per feature, from the data */
+    static const char *const norms[] = {"none", "standard"};
+    int nk = 0;
+    if (!word_arg(e, a[NORMALIZE], "normalize", norms, 2, &nk)) return false;
+    d->normalize = nk ? NORM_STANDARD : NORM_SCALAR;
+    Value given = a[MEAN].kind != V_NONE ? a[MEAN] : a[STD];
+    if (nk && given.kind != V_NONE) {
+      diag_error(given.loc, "normalize: standard computes each feature's mean and std from the training split; "
+                            "drop '%s' (or drop normalize, for one mean and std for every feature)",
+                 a[MEAN].kind != V_NONE ? "mean" : "std");
+      diag_note(a[NORMALIZE].loc, "normalize is given here");
+      return false;
+    }
+  }
+  if (d->kind == DATA_CSV || d->kind == DATA_NPY) {  /* the holdout: which examples, seeded how */
+    static const char *const splits[] = {"random", "last"};
+    int sk = SPLIT_RANDOM;
+    double seed = 0;
+    if (a[SPLIT].kind != V_NONE && !word_arg(e, a[SPLIT], "split", splits, 2, &sk)) return false;
+    if (a[SEED].kind != V_NONE && !eval_whole(e, a[SEED], 0, 1e15, &seed, "'seed'")) return false;
+    d->split = (SplitKind)sk;
+    d->synth_seed = (uint64_t)seed;
+  }
   switch (d->kind) {
   case DATA_IDX:
   case DATA_CSV:
@@ -248,6 +336,11 @@ static bool data_spec(Elab *e, const Item *it, DataSpec *d) {
       double col = -1;
       if (a[LABEL].kind != V_NONE && !eval_whole(e, a[LABEL], -1e6, 1e6, &col, "'label'")) return false;
       d->label_column = (int)col;
+      static const char *const headers[] = {"auto", "names", "skip", "none"};
+      int h = CSV_HEADER_AUTO;
+      if (a[HEADER].kind != V_NONE && !word_arg(e, a[HEADER], "header", headers, 4, &h)) return false;
+      d->header = (CsvHeader)h;
+      if (a[SEP].kind != V_NONE && !sep_arg(e, a[SEP], &d->sep)) return false;
     }
     if (a[TEST].kind == V_STR) d->test_source = arena_strdup(e->prog->arena, a[TEST].str);
     else if (a[TEST].kind != V_NONE) {
@@ -1032,6 +1125,14 @@ static const Item *lookup_kind(ModuleInfo *m, const char *name, Loc loc, ItemKin
 static bool train_settings(Elab *e, const TrainEntries *te, IrProgram *p) {
   bool ok = true;
   if (!eval_int(e, te->batch->value, 1, MAX_BATCH, &p->batch, "the batch size")) ok = false;
+  else if (p->data.train_examples > 0 && p->batch > p->data.train_examples) {
+    /* a step cannot take more examples than there are (a batch ramp's largest size: passes/phases.c;
+     * data whose size is known only when it is loaded: the runtime, runtime/driver.c) */
+    diag_error(expr_start(te->batch->value), "the batch size is %lld but data '%s' has only %lld training "
+               "examples; use a batch of at most %lld", (long long)p->batch, p->data.name,
+               (long long)p->data.train_examples, (long long)p->data.train_examples);
+    ok = false;
+  }
   p->epochs = p->steps = 0;
   if (te->epochs && !eval_int(e, te->epochs->value, 1, 1e9, &p->epochs, "'epochs'")) ok = false;
   if (te->steps && !eval_int(e, te->steps->value, 1, 1e12, &p->steps, "'steps'")) ok = false;
@@ -1086,6 +1187,24 @@ static bool train_settings(Elab *e, const TrainEntries *te, IrProgram *p) {
     }
   }
   return ok;
+}
+
+/* normalize: standard: the features' means and standard deviations, state
+ * variables of one example's shape that the runtime fills from the
+ * training split (std 0, as initialised, means not yet computed) and that
+ * checkpoints and saved files carry, so that every later use of the
+ * weights normalises as training did. No step reads them: the runtime
+ * normalises a batch before the step. */
+static void standardize_vars(IrProgram *p) {
+  Shape ex = p->input_type.shape;
+  for (int i = 0; i + 1 < ex.rank; i++) ex.d[i] = ex.d[i + 1];
+  ex.rank--;
+  IrVar v = {.kind = VAR_STATE, .shape = ex, .dtype = DT_F32, .init = {.kind = INIT_ZEROS}, .layer = -1,
+             .owner = -1, .loc = p->data.loc};
+  v.name = "data.mean";
+  p->data.mean_var = ir_program_add_var(p, v);
+  v.name = "data.std";
+  p->data.std_var = ir_program_add_var(p, v);
 }
 
 IrProgram *sema_program(Sema *s) {
@@ -1157,6 +1276,7 @@ IrProgram *sema_program(Sema *s) {
     ir_program_free(p);
     return NULL;
   }
+  if (p->data.normalize == NORM_STANDARD) standardize_vars(p);
   ph.t_begin = 0;
   ph.t_end = 1;
   ph.lr_scale = 1;

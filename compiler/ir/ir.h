@@ -190,6 +190,12 @@ typedef enum DataKind { ASTRT_DATA_KINDS(IR_ABI_ENUMERATOR) } DataKind;
 typedef enum TargetKind { ASTRT_TARGET_KINDS(IR_ABI_ENUMERATOR) } TargetKind;
 /* GOAL_NONE, GOAL_ACCURACY, GOAL_LOSS (ASTRT_GOALS): the metric of `target = ...` */
 typedef enum IrGoal { ASTRT_GOALS(IR_ABI_ENUMERATOR) } IrGoal;
+/* CSV_HEADER_AUTO, _NAMES, _SKIP, _NONE (ASTRT_CSV_HEADERS): a CSV file's first line */
+typedef enum CsvHeader { ASTRT_CSV_HEADERS(IR_ABI_ENUMERATOR) } CsvHeader;
+/* SPLIT_RANDOM, SPLIT_LAST (ASTRT_SPLITS): the examples a holdout takes */
+typedef enum SplitKind { ASTRT_SPLITS(IR_ABI_ENUMERATOR) } SplitKind;
+/* NORM_SCALAR, NORM_STANDARD (ASTRT_NORMS): how features are normalised */
+typedef enum NormKind { ASTRT_NORMS(IR_ABI_ENUMERATOR) } NormKind;
 
 typedef struct DataSpec {
   const char *name;      /* the data item's name */
@@ -203,13 +209,18 @@ typedef struct DataSpec {
   TargetKind target;     /* what y holds per example ... */
   int64_t target_size;   /* ... and how many values (1 for a class label, T per sequence) */
   int64_t context, vocab;    /* text/tokens: tokens per example, token ids in [0, vocab) */
-  double holdout;        /* without a test source, the fraction of the data held out */
+  double holdout;        /* without a test source, the fraction of the data held out ... */
+  SplitKind split;       /* ... which examples (csv, npy; random: seeded by synth_seed) */
   int64_t classes;       /* > 0 for class labels */
   int label_column;      /* csv */
-  double mean, std;      /* feature normalisation: (x - mean) / std */
+  CsvHeader header;      /* csv: its first line */
+  int sep;               /* csv: the field separator character, 0: detected */
+  double mean, std;      /* feature normalisation: (x - mean) / std ... */
+  NormKind normalize;    /* ... or per feature (NORM_STANDARD), with the statistics in ... */
+  int mean_var, std_var; /* ... these state variables (-1: none) */
   int64_t synth_train, synth_test;  /* synthetic: examples per split */
   int64_t train_examples;    /* size of the training split if known at compile time, else 0 */
-  uint64_t synth_seed;
+  uint64_t synth_seed;   /* the data's seed: synthetic values, a random holdout */
   Loc loc;
 } DataSpec;
 

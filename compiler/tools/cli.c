@@ -577,6 +577,15 @@ static int run_cost(CliArgs *a) {
     compilation_free(&comp);
     return 1;
   }
+  int64_t biggest = 0;  /* a batch larger than the training split: the run refuses it (runtime/driver.c) */
+  for (int i = 0; i < p->phases.len; i++) biggest = MAX(biggest, p->phases.data[i].batch);
+  if (n > 0 && biggest > n) {
+    fprintf(stderr, "astc: error: the batch size is %lld, but the training split of %s has only %lld examples; a "
+            "run refuses it (a step cannot take more examples than there are): use a batch of at most %lld\n",
+            (long long)biggest, p->data.source ? p->data.source : p->data.name, (long long)n, (long long)n);
+    compilation_free(&comp);
+    return 1;
+  }
   Machine m;
   machine_get(&m, cli_opt(a, c, "--recalibrate") != NULL, true);
   printf("machine: %s\n  sgemm %.0f GFLOP/s at 1024^3, %.0f at 64^3; memory %.1f GB/s (%s %s)\n", m.description,

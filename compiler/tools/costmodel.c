@@ -316,6 +316,12 @@ static void data_desc(const IrProgram *p, astrt_data_desc *d) {
   d->context = s->context;
   d->vocab = s->vocab;
   d->holdout = s->holdout;
+  d->header = (int32_t)s->header;
+  d->sep = s->sep;
+  d->split = (int32_t)s->split;
+  d->normalize = (int32_t)s->normalize;
+  d->mean_var = s->mean_var;
+  d->std_var = s->std_var;
 }
 
 int64_t cost_train_examples(const IrProgram *p, const char *data_dir, char *why, size_t cap) {

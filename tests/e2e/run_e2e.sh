@@ -169,25 +169,38 @@ PY
   printf '%s\n' 'import nn' '' 'data d = csv("diabetes.csv", shape: [10], label: -1)' '' \
     'model m(x: f32[B, 10]) -> f32[B, 1] {' '  return nn.dense(x, 1)' '}' '' \
     'train m on d {' '  loss      = mse()' '  optimizer = sgd(lr: 0.05, momentum: 0.9)' '  lr        = cosine()' \
-    '  batch     = 32' '  epochs    = 60' '  seed      = 1' '  target    = loss <= 0.6' '}' > "$tmp/reg.train"
+    '  batch     = 32' '  epochs    = 60' '  seed      = 1' '  target    = loss <= 0.7' '}' > "$tmp/reg.train"
   "$astc" run "$tmp/reg.train" -- --data "$tmp" --metrics "$tmp/m.jsonl" --progress=plain --threads 1 \
     >"$tmp/out" 2>"$tmp/err"
   cat "$tmp/err" "$tmp/out"
-  check "$tmp/m.jsonl" --evals 60 --no-classes --test-loss-falls --max-test-loss 0.6
-  grep -q "398 train, 44 test" "$tmp/err"   # the last 10% held out
+  # (on this split the least-squares solution's test loss is 0.655: a linear model can do no better)
+  check "$tmp/m.jsonl" --evals 60 --no-classes --test-loss-falls --max-test-loss 0.7
+  grep -q "398 train, 44 test" "$tmp/err"   # 10% held out, at random (seed 0)
   grep -q "^m: final test loss [0-9.]*  best " "$tmp/out"
-  grep -q "target loss 0.60 reached after" "$tmp/out"
+  grep -q "target loss 0.70 reached after" "$tmp/out"
   if grep -q "accuracy" "$tmp/out" "$tmp/err" "$tmp/m.jsonl"; then echo "regression_csv: an accuracy was reported"; exit 1; fi
-  # the least-squares solution of the same linear model on the same split (numpy)
+  # the least-squares solution of the same linear model on the same split (numpy): the test split
+  # is the 44 rows of smallest hash64(subkey(seed 0, "holdout"), row) (docs/language.md §10.9)
   /usr/bin/python3 - "$tmp/diabetes.csv" "$tmp/m.jsonl" <<'PY'
 import json, sys
 import numpy as np
+M = (1 << 64) - 1
+def mix(z):
+    z = ((z ^ (z >> 30)) * 0xbf58476d1ce4e5b9) & M
+    z = ((z ^ (z >> 27)) * 0x94d049bb133111eb) & M
+    return z ^ (z >> 31)
+def keyed(key, counter, salt):
+    k = mix(key) ^ salt
+    return mix((mix(k ^ ((counter * 0x9e3779b97f4a7c15) & M)) + k) & M)
 rows = np.loadtxt(sys.argv[1], delimiter=",", skiprows=1)
 x, y = rows[:, :10], rows[:, 10]
-n = 398
-a = np.hstack([x[:n], np.ones((n, 1))])
-w = np.linalg.lstsq(a, y[:n], rcond=None)[0]
-ls = float(np.mean((np.hstack([x[n:], np.ones((len(y) - n, 1))]) @ w - y[n:]) ** 2))
+key = keyed(0, 0x686f6c646f7574, 0xb7e151628aed2a6b)  # astrt_subkey(0, "holdout")
+order = sorted(range(len(y)), key=lambda i: keyed(key, i, 0x243f6a8885a308d3))  # astrt_hash64
+test = np.zeros(len(y), bool)
+test[order[:44]] = True
+a = np.hstack([x[~test], np.ones((398, 1))])
+w = np.linalg.lstsq(a, y[~test], rcond=None)[0]
+ls = float(np.mean((np.hstack([x[test], np.ones((44, 1))]) @ w - y[test]) ** 2))
 end = [json.loads(l) for l in open(sys.argv[2]) if '"end"' in l][-1]
 got = end["final_test_loss"]
 print(f"regression_csv: astc's test loss {got:.4f}, least squares {ls:.4f} ({100 * (got - ls) / ls:+.1f}%)")

@@ -1046,9 +1046,18 @@ START_TEST(test_csv_hold_out) {
   astrt_data_desc d;
   csv_desc(&d, fx_path("d.csv"), 3, 3);
   astrt_split train, test;
+  /* by default 10% (2 rows), one of class 0 and one of class 1 (stratified:
+   * the classes have 9, 8 and 8 rows; test_tables checks the rule) */
+  ck_assert_msg(astrt_data_load(&d, NULL, &train, &test) == ASTRT_OK, "%s", astrt_last_error());
+  ck_assert_int_eq(train.x.n, 23);
+  ck_assert_int_eq(test.x.n, 2);
+  ck_assert(((const int32_t *)test.y.data)[0] == 0 && ((const int32_t *)test.y.data)[1] == 1);
+  astrt_split_free(&train);
+  astrt_split_free(&test);
+  d.split = ASTRT_SPLIT_LAST;
   ck_assert_msg(astrt_data_load(&d, NULL, &train, &test) == ASTRT_OK, "%s",
                 astrt_last_error());
-  ck_assert_int_eq(train.x.n, 23);  /* the last 10% (2 rows) are held out */
+  ck_assert_int_eq(train.x.n, 23);  /* split: last: the last 10% (2 rows) are held out */
   ck_assert_int_eq(test.x.n, 2);
   ck_assert_int_eq(test.y.n, 2);
   const float *tx = test.x.data;
@@ -1161,6 +1170,13 @@ START_TEST(test_npy_load) {
   ck_assert_msg(astrt_data_load(&d, NULL, &train, &test) == ASTRT_OK, "%s",
                 astrt_last_error());
   ck_assert_int_eq(train.x.n, 9);
+  ck_assert_int_eq(test.x.n, 1);
+  ck_assert_int_eq(((const int32_t *)test.y.data)[0], 0);  /* the tie of 5 and 5 goes to class 0 */
+  astrt_split_free(&train);
+  astrt_split_free(&test);
+  d.split = ASTRT_SPLIT_LAST;
+  ck_assert_msg(astrt_data_load(&d, NULL, &train, &test) == ASTRT_OK, "%s",
+                astrt_last_error());
   ck_assert_int_eq(test.x.n, 1);
   ck_assert_int_eq(((const unsigned char *)test.x.data)[0], 36 * 3);
   astrt_split_free(&train);
@@ -1413,7 +1429,7 @@ START_TEST(test_batch_gather) {
   int64_t perm[4] = {2, 0, 3, 1};
   float x[6];
   int32_t y[2];
-  astrt_norm norm = {0.5f, 0.25f};
+  astrt_norm norm = {.mean = 0.5f, .std = 0.25f};
   astrt_batch_gather(&s, perm, 1, 2, norm, x, y);  /* rows 0 and 3 */
   ck_assert_int_eq(y[0], 3);
   ck_assert_int_eq(y[1], 2);
@@ -1425,7 +1441,7 @@ START_TEST(test_batch_gather) {
   float fx[4 * 3];
   for (int i = 0; i < 12; i++) fx[i] = (float)i;
   s.x = (astrt_array){ASTRT_ELEM_F32, 1, {3}, 4, fx, 2.0f, 1.0f};
-  astrt_batch_gather(&s, NULL, 2, 2, (astrt_norm){1.0f, 2.0f}, x, y);
+  astrt_batch_gather(&s, NULL, 2, 2, (astrt_norm){.mean = 1.0f, .std = 2.0f}, x, y);
   ck_assert_int_eq(y[0], 0);
   ck_assert_int_eq(y[1], 2);
   for (int i = 0; i < 6; i++) ck_assert_float_eq(x[i], ((float)(6 + i) * 2 + 1 - 1) / 2);
@@ -1446,7 +1462,7 @@ START_TEST(test_batch_gather_pooled) {
   for (int i = 0; i < N; i++) labels[i] = i % 10, perm[i] = (i * 37) % N;
   astrt_split s = {0};
   s.y = (astrt_array){ASTRT_ELEM_I32, 0, {0}, N, labels, 1, 0};
-  astrt_norm norm = {0.3f, 0.7f};
+  astrt_norm norm = {.mean = 0.3f, .std = 0.7f};
   for (int threads = 2; threads <= 3; threads++) {
     astrt_pool_configure(threads);
     for (int f = 0; f < 2; f++) {

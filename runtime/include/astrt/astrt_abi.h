@@ -30,7 +30,7 @@
 
 /* Changes with every change to this file's rows; astrt_train refuses a
  * descriptor of another version. */
-#define ASTRT_ABI_VERSION 11
+#define ASTRT_ABI_VERSION 12
 #define ASTRT_DESC_MAX_RANK 6
 
 /* a shape, dimensions past the rank 0 */
@@ -115,6 +115,24 @@ typedef int64_t astrt_dims[ASTRT_DESC_MAX_RANK];
                                                        token after each of the context's */     \
   X(ASTRT_TARGET_REAL, TARGET_REAL, "real")         /* target_size f32 values (regression) */
 
+/* astrt_data_desc.header: how a CSV file's first non-blank line is read */
+#define ASTRT_CSV_HEADERS(X)                                                                    \
+  X(ASTRT_CSV_HEADER_AUTO, CSV_HEADER_AUTO, "auto") /* column names if any field is not a number */ \
+  X(ASTRT_CSV_HEADER_NAMES, CSV_HEADER_NAMES, "names") /* column names, one per column */         \
+  X(ASTRT_CSV_HEADER_SKIP, CSV_HEADER_SKIP, "skip") /* skipped, whatever it holds */              \
+  X(ASTRT_CSV_HEADER_NONE, CSV_HEADER_NONE, "none") /* no header: the first line is data */
+
+/* astrt_data_desc.split: which examples a holdout takes when there is no test file */
+#define ASTRT_SPLITS(X)                                                                         \
+  X(ASTRT_SPLIT_RANDOM, SPLIT_RANDOM, "random")     /* seeded; per class (stratified) for class labels */ \
+  X(ASTRT_SPLIT_LAST, SPLIT_LAST, "last")           /* the last ones, in file order */
+
+/* astrt_data_desc.normalize: how features are normalised before a step */
+#define ASTRT_NORMS(X)                                                                          \
+  X(ASTRT_NORM_SCALAR, NORM_SCALAR, "scalar")       /* (x - mean) / std, the data's two numbers */ \
+  X(ASTRT_NORM_STANDARD, NORM_STANDARD, "standard") /* per feature: the training split's mean and \
+                                                       std, held in two state variables */
+
 /* astrt_program.goal: what `target = ...` asks for */
 #define ASTRT_GOALS(X)                                                                          \
   X(ASTRT_GOAL_NONE, GOAL_NONE, "none")                                                         \
@@ -133,6 +151,9 @@ typedef enum astrt_dtype { ASTRT_DTYPES(ASTRT_ABI_ENUMERATOR) } astrt_dtype;
 typedef enum astrt_data_kind { ASTRT_DATA_KINDS(ASTRT_ABI_ENUMERATOR) } astrt_data_kind;
 typedef enum astrt_target_kind { ASTRT_TARGET_KINDS(ASTRT_ABI_ENUMERATOR) } astrt_target_kind;
 typedef enum astrt_goal { ASTRT_GOALS(ASTRT_ABI_ENUMERATOR) } astrt_goal;
+typedef enum astrt_csv_header { ASTRT_CSV_HEADERS(ASTRT_ABI_ENUMERATOR) } astrt_csv_header;
+typedef enum astrt_split_kind { ASTRT_SPLITS(ASTRT_ABI_ENUMERATOR) } astrt_split_kind;
+typedef enum astrt_norm_kind { ASTRT_NORMS(ASTRT_ABI_ENUMERATOR) } astrt_norm_kind;
 
 /* ---- the descriptor structs (astrt_program.h) ---------------------------------- */
 
@@ -226,17 +247,28 @@ typedef enum astrt_goal { ASTRT_GOALS(ASTRT_ABI_ENUMERATOR) } astrt_goal;
   F(astrt_dims, dims, dims)                                                                     \
   F(int64_t, example_size, i64)  /* elements of one example */                                  \
   F(int64_t, classes, i64)                                                                      \
-  F(double, mean, f64)           /* features become (x - mean) / std */                         \
+  F(double, mean, f64)           /* NORM_SCALAR: features become (x - mean) / std */                         \
   F(double, std, f64)                                                                           \
   F(int64_t, synth_train, i64)                                                                  \
   F(int64_t, synth_test, i64)                                                                   \
-  F(uint64_t, synth_seed, i64)                                                                  \
+  F(uint64_t, synth_seed, i64)   /* the data's seed: synthetic data's values; csv/npy: which     \
+                                    examples a random holdout takes */                          \
   F(int32_t, target, i32)        /* astrt_target_kind */                                        \
   F(int32_t, pad_, i32)                                                                         \
   F(int64_t, target_size, i64)   /* values of y per example (1 for a class label) */            \
   F(int64_t, context, i64)       /* text/tokens: tokens per example (T) */                      \
   F(int64_t, vocab, i64)         /* text/tokens: token ids are in [0, vocab) (256 for text) */   \
-  F(double, holdout, f64)        /* without a test source: the fraction of the data held out */
+  F(double, holdout, f64)        /* without a test source: the fraction of the data held out */ \
+  F(int32_t, header, i32)        /* csv: astrt_csv_header */                                    \
+  F(int32_t, sep, i32)           /* csv: the field separator, a character (' ': runs of blanks); \
+                                    0: detected from the first line */                          \
+  F(int32_t, split, i32)         /* csv/npy without a test source: astrt_split_kind */         \
+  F(int32_t, normalize, i32)     /* astrt_norm_kind */                                          \
+  F(int32_t, mean_var, i32)      /* NORM_STANDARD: the variables (kind state, example_size      \
+                                    values each) of the features' means and standard deviations, \
+                                    computed from the training split when std is all 0 (as      \
+                                    initialised), else as loaded; -1 for NORM_SCALAR */         \
+  F(int32_t, std_var, i32)
 
 /* The program. Prediction (predict): the evaluation-mode forward pass only
  * (no loss, no backward), x rows in, output_size floats per example written

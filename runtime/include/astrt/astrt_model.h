@@ -24,8 +24,11 @@
  *   x  [rows, input size]: floats (ASTRT_DTYPE_F32), data values as a data
  *      set's files give them after their scale (IDX bytes become value/255;
  *      the runtime applies the program's normalisation, (x - mean) / std,
- *      itself); or int32 token ids in [0, vocab) (ASTRT_DTYPE_I32: text and
- *      token data, input size = the context T);
+ *      itself: with normalize: standard, feature j's own mean and std, the
+ *      state variables data.mean and data.std, which the training data
+ *      gives — see astrt_model_fit_normalization); or int32 token ids in
+ *      [0, vocab) (ASTRT_DTYPE_I32: text and token data, input size = the
+ *      context T);
  *   y  [rows, target size] (astrt_model_target_size):
  *      ASTRT_TARGET_CLASS     int32 class indices in [0, classes), one per row;
  *      ASTRT_TARGET_SEQUENCE  int32 ids in [0, vocab), T per row: the token
@@ -213,10 +216,23 @@ void astrt_split_view_f32(astrt_split *out, const float *x, const int32_t *y, in
  * with quiet set. With resume and a usable checkpoint, the checkpoint's
  * variables replace the model's. The epoch order is a function of the
  * model's seed and the epoch. r (may be NULL) gets the summary. The model's
- * step counter continues from astrt_model_steps. */
+ * step counter continues from astrt_model_steps. A training source of fewer
+ * examples than the program's largest batch is ASTRT_ERR_ARG. */
 astrt_status astrt_model_train(astrt_model *m, const astrt_data_source *train,
                                const astrt_data_source *test, const astrt_options *o,
                                astrt_result *r);
+
+/* A program declared with normalize: standard normalises feature j of x as
+ * (x_j - mean_j) / std_j, with the mean and standard deviation of feature j
+ * over the training data, held in its state variables data.mean and
+ * data.std (so astrt_model_save and checkpoints keep them, and
+ * astrt_model_load restores them). A new model has none (std all 0):
+ * astrt_model_train computes them from its training source when they are
+ * missing, and this function computes them from `train` (an in-memory
+ * split, or its fetch callback, called once for every example), replacing
+ * any there were. Until then, train_step, predict and evaluate fail with
+ * ASTRT_ERR_ARG. Nothing to do (ASTRT_OK) for other programs. */
+astrt_status astrt_model_fit_normalization(astrt_model *m, const astrt_data_source *train);
 
 /* ---- variables by name ---------------------------------------------------- */
 
