@@ -27,7 +27,8 @@
 #include "pass.h"
 #include "rewrite.h"
 
-static bool is_update(IrOp op) { return op == IR_SGD_UPDATE || op == IR_ADAMW_UPDATE; }
+/* the ops a guard flag can stop: optimizer updates and weight averaging's */
+static bool is_update(IrOp op) { return ir_guarded_effect(op); }
 
 static void guard_step(IrGraph *g) {
   int loss = -1, boundary = -1, first_sync = -1, last_sync = -1;
