@@ -22,6 +22,9 @@
  *     ... below the program's T, each for an equal share of [0, until), then
  *     T (Li, Zhang & He 2022); the seqlen pass gives each phase the step the
  *     front end elaborated at its context.
+ *   average ema(start) / swa(start): the steps from start on also keep the
+ *     running average (the average pass rewrites them); before start the step
+ *     is the baseline's.
  */
 #include <math.h>
 #include <stdio.h>
@@ -35,11 +38,12 @@ typedef struct Settings {
   int64_t batch, micro;
   double lr_scale;
   int64_t context;      /* 0: the program's */
+  bool average;         /* weight averaging is on */
 } Settings;
 
 typedef struct Plan {
   const IrProgram *p;
-  const SpeedupItem *freeze, *batch, *seqlen;
+  const SpeedupItem *freeze, *batch, *seqlen, *average;
   int nlayers;          /* parameter-owning layers, from the input */
   int *layers;
   double *layer_time;   /* freeze time of each layer (index into p->layers), 2 = never */
@@ -186,10 +190,12 @@ static void settings_at(const Plan *pl, double t, Settings *s) {
   s->lr_scale = lr_scale_for(pl, s->batch);
   s->context = pl->seqlen ? sp_seqlen_at(pl->seqlen, pl->p->data.context, t) : 0;
   if (s->context == pl->p->data.context) s->context = 0;
+  s->average = pl->average && t >= sp_average_start(pl->average);
 }
 
 static bool settings_eq(const Plan *pl, const Settings *a, const Settings *b) {
-  if (a->batch != b->batch || a->micro != b->micro || a->lr_scale != b->lr_scale || a->context != b->context)
+  if (a->batch != b->batch || a->micro != b->micro || a->lr_scale != b->lr_scale || a->context != b->context ||
+      a->average != b->average)
     return false;
   for (int l = 0; l < pl->p->layers.len; l++)
     if (a->frozen_layer[l] != b->frozen_layer[l]) return false;
@@ -212,6 +218,8 @@ static const char *describe(const Plan *pl, const Settings *prev, const Settings
     sb_printf(&sb, "%scontext %lld -> %lld", sb.len ? "; " : "", (long long)(prev->context ? prev->context : T),
               (long long)(s->context ? s->context : T));
   }
+  if (prev && s->average && !prev->average)
+    sb_printf(&sb, "%s%s averaging starts", sb.len ? "; " : "", pl->average->rule->rule);
   const char *r = sb.len ? arena_strdup(a, sb.data) : NULL;
   sb_free(&sb);
   return r;
@@ -220,8 +228,8 @@ static const char *describe(const Plan *pl, const Settings *prev, const Settings
 bool pass_phases(PassContext *c) {
   IrProgram *p = c->p;
   ASTC_ASSERT(p->phases.len == 1);
-  Plan pl = {p, sp_item(c->spec, TECH_FREEZE), sp_item(c->spec, TECH_BATCH), sp_item(c->spec, TECH_SEQLEN), 0,
-             NULL, NULL};
+  Plan pl = {p, sp_item(c->spec, TECH_FREEZE), sp_item(c->spec, TECH_BATCH), sp_item(c->spec, TECH_SEQLEN),
+             sp_item(c->spec, TECH_AVERAGE), 0, NULL, NULL};
   pl.layers = xmalloc(sizeof(int) * (size_t)(p->layers.len + 1));
   pl.layer_time = xmalloc(sizeof(double) * (size_t)(p->layers.len + 1));
   pl.nlayers = pass_param_layers(p, pl.layers);
@@ -252,12 +260,14 @@ bool pass_phases(PassContext *c) {
     double until = sp_num(pl.seqlen, ARG_SEQLEN_UNTIL);
     for (int i = 1; i <= stages; i++) vec_push(&cuts, until * (double)i / (double)stages);
   }
+  if (pl.average && sp_average_start(pl.average) > 0 && sp_average_start(pl.average) < 1)
+    vec_push(&cuts, sp_average_start(pl.average));
   qsort(cuts.data, (size_t)cuts.len, sizeof(double), cmp_double);
 
   IrPhase base = p->phases.data[0];
   p->phases.len = 0;
-  Settings prev = {xcalloc((size_t)p->layers.len + 1, sizeof(bool)), 0, 0, 0, 0};
-  Settings cur = {xcalloc((size_t)p->layers.len + 1, sizeof(bool)), 0, 0, 0, 0};
+  Settings prev = {xcalloc((size_t)p->layers.len + 1, sizeof(bool)), 0, 0, 0, 0, false};
+  Settings cur = {xcalloc((size_t)p->layers.len + 1, sizeof(bool)), 0, 0, 0, 0, false};
   bool have_prev = false;
   for (int i = 0; i + 1 < cuts.len; i++) {
     double t0 = cuts.data[i], t1 = cuts.data[i + 1];
@@ -275,6 +285,7 @@ bool pass_phases(PassContext *c) {
     ph.micro = cur.micro;
     ph.lr_scale = cur.lr_scale;
     ph.context = cur.context;
+    ph.average = cur.average;
     ph.step = ir_graph_clone(&base.step);
     ph.nfrozen_vars = p->vars.len;
     ph.frozen = arena_alloc(p->arena, sizeof(bool) * (size_t)(p->vars.len + 1));
@@ -286,6 +297,7 @@ bool pass_phases(PassContext *c) {
     vec_push(&p->phases, ph);
     memcpy(prev.frozen_layer, cur.frozen_layer, sizeof(bool) * (size_t)p->layers.len);
     prev.batch = cur.batch, prev.micro = cur.micro, prev.lr_scale = cur.lr_scale, prev.context = cur.context;
+    prev.average = cur.average;
     have_prev = true;
   }
   ir_graph_free(&base.step);

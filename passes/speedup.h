@@ -147,4 +147,7 @@ bool sp_choice_is_at(const SpeedupItem *it, SpArgId a, const char *name, const c
 int64_t sp_seqlen_at(const SpeedupItem *it, int64_t T, double t);
 int sp_seqlen_stages(const SpeedupItem *it, int64_t T);
 
+/* average ema(start) / swa(start): the progress from which the average is kept. */
+double sp_average_start(const SpeedupItem *it);
+
 #endif

@@ -521,6 +521,12 @@ static void print_cost(const IrProgram *p, const ProgramCost *pc) {
            batch, (long long)c->trainable, c->fwd_flops / 1e6, c->bwd_flops / 1e6, c->upd_flops / 1e6, act, opt,
            c->step_seconds * 1e3, (double)c->steps * c->step_seconds + c->cache_seconds);
     if (p->phases.data[i].why) printf("      %s\n", p->phases.data[i].why);
+    if (c->averaged) {
+      char ab[32];
+      human_bytes(c->avg_bytes, ab, sizeof ab);
+      printf("      running averages of %lld parameters: %.3f MFLOP and %s read and written per step (in the update "
+             "figures above)\n", (long long)c->averaged, c->avg_flops / 1e6, ab);
+    }
     if (p->phases.data[i].prefix.len) {
       char cb[32];
       human_bytes(c->cache_bytes, cb, sizeof cb);

@@ -129,6 +129,11 @@ static void phase_cost(const IrProgram *p, int k, const Machine *m, const CgOpti
       int64_t at = !inner ? 1 : part ? rest : rows;
       double times = !inner ? 1 : part ? 1 : (double)full;
       IrCost c = ir_node_cost(p, g, i, at);
+      if (part == 0) {
+        int64_t e;
+        IrCost avg = ir_average_cost(p, g, i, &e);
+        pc->averaged += e, pc->avg_flops += avg.flops, pc->avg_bytes += avg.bytes;
+      }
       if (r == ROLE_FORWARD || r == ROLE_LOSS) pc->fwd_flops += c.flops * times;
       else if (r == ROLE_BACKWARD) pc->bwd_flops += c.flops * times;
       else pc->upd_flops += c.flops * times;
