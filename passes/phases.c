@@ -219,7 +219,7 @@ static const char *describe(const Plan *pl, const Settings *prev, const Settings
               (long long)(s->context ? s->context : T));
   }
   if (prev && s->average && !prev->average)
-    sb_printf(&sb, "%s%s averaging starts", sb.len ? "; " : "", pl->average->rule->rule);
+    sb_printf(&sb, "%s%s starts", sb.len ? "; " : "", pl->average->rule->rule);
   const char *r = sb.len ? arena_strdup(a, sb.data) : NULL;
   sb_free(&sb);
   return r;

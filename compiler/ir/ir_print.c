@@ -158,7 +158,7 @@ void ir_print_graph(FILE *out, const IrProgram *p, const IrGraph *g,
 }
 
 static void print_vars(FILE *out, const IrProgram *p) {
-  static const char *kinds[] = {"param", "state", "slot"};
+  static const char *kinds[] = {ASTRT_VAR_KINDS(IR_ABI_NAME)};
   for (int i = 0; i < p->vars.len; i++) {
     const IrVar *v = &p->vars.data[i];
     char ts[128];
