@@ -1,6 +1,7 @@
 /* guard.c — a training step whose loss is not finite changes no variable.
  *
- * Every parameter update of every phase's step is guarded
+ * Every parameter update of every phase's step (and weight averaging's
+ * average and average_count ops) is guarded
  * (IR_UPDATE_GUARDED) by one flag, all_finite(loss): when a batch's loss is
  * NaN or infinite the step still computes everything, but all its updates
  * are skipped, so the parameters and the optimizer's slots stay

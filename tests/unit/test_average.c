@@ -4,7 +4,9 @@
  *     evaluation and prediction with eval: false;
  *   - the rewrite: each update carries its parameter's running average (no
  *     separate pass over the parameters), the grouped update loops stay
- *     grouped, a frozen parameter's average is an op of its own;
+ *     grouped, a frozen parameter's average is an op of its own, and the
+ *     verifier rejects averages on the wrong parameter and counters
+ *     written twice;
  *   - the semantic promise, natively: after every step each average equals
  *     an EMA (with warmup and `every`) or an equal-weight mean (SWA)
  *     computed here from the parameters, to float tolerance; the counters
@@ -181,6 +183,40 @@ START_TEST(frozen_parameter_averaged_alone) {
   for (int64_t k = 0; k < n; k++) assert_close(tu_var(&r, "dense_1.w.ema")[k], 0.999 * avg[k] + 0.001 * w[k], "dense_1.w.ema", k, 1);
   ck_assert(tu_var(&r, "ema.count")[0] == 4 && tu_var(&r, "ema.steps")[0] == 4);
   tu_run_free(&r);
+}
+END_TEST
+
+/* the verifier checks the averaging operands: an update carrying another
+ * parameter's average, a counter written twice, an average op whose average
+ * is not its parameter's */
+START_TEST(verifier_checks_averages) {
+  Compilation a;
+  ck_assert(tu_compile(PROG(SGD, "speedup {\n  freeze at(dense_1: 0.5, reuse: false)\n  average swa(start: 0.2)\n}\n"),
+                       "verify", &a));
+  const IrProgram *p = a.prog;
+  const IrGraph *g = &p->phases.data[2].step;
+  ck_assert_int_eq(ir_verify(p, g, "as compiled", stderr), 0);
+  int upd = -1, avg = -1, count = -1;
+  for (int i = 0; i < g->len; i++) {
+    if (g->nodes[i].op == IR_SGD_UPDATE && upd < 0) upd = i;
+    if (g->nodes[i].op == IR_AVERAGE && avg < 0) avg = i;
+    if (g->nodes[i].op == IR_AVERAGE_COUNT) count = i;
+  }
+  ck_assert(upd >= 0 && avg >= 0 && count >= 0);
+  IrGraph bad = ir_graph_clone(g);
+  bad.nodes[upd].ia[IR_UPDATE_SHADOW] = bad.nodes[avg].ia[0];  /* dense_1.w.swa on dense_2's update */
+  ck_assert_int_gt(ir_verify(p, &bad, "another's average", NULL), 0);
+  ir_graph_free(&bad);
+  bad = ir_graph_clone(g);
+  bad.nodes[count].ia[1] = bad.nodes[count].ia[0];  /* swa.steps twice */
+  ck_assert_int_gt(ir_verify(p, &bad, "a counter twice", NULL), 0);
+  ir_graph_free(&bad);
+  bad = ir_graph_clone(g);
+  bad.nodes[avg].ia[1] = g->nodes[upd].ia[0];  /* dense_1.w.swa as dense_2.w's average */
+  ck_assert_int_gt(ir_verify(p, &bad, "the wrong owner", NULL), 0);
+  ir_graph_free(&bad);
+  compilation_free(&a);
+  src_reset();
 }
 END_TEST
 
@@ -387,6 +423,7 @@ Suite *average_suite(void) {
   tcase_add_test(t, inactive_phase_is_baseline);
   tcase_add_test(t, average_fused_into_update_loop);
   tcase_add_test(t, frozen_parameter_averaged_alone);
+  tcase_add_test(t, verifier_checks_averages);
   tcase_add_test(t, ema_equals_reference);
   tcase_add_test(t, swa_equals_mean);
   tcase_add_test(t, copy_back_resets_parameters);
