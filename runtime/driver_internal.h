@@ -332,6 +332,9 @@ typedef struct astrt_eval_record {
   double best_loss;        /* the lowest test loss so far (data without classes) */
   int32_t target;          /* astrt_target_kind of the data: ASTRT_TARGET_CLASS (0) reports accuracy */
   int32_t text;            /* text data: also bits per byte, test_loss / ln 2 */
+  int32_t periodic;        /* between epoch ends (eval_every) */
+  int64_t test_examples;   /* evaluated (the first ones of the test split) */
+  int64_t steps_total;     /* the run's steps, for the progress line */
 } astrt_eval_record;
 
 /* Bits per byte of a loss in nats per byte: loss / ln 2. */

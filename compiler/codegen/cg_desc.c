@@ -331,6 +331,8 @@ void cg_emit_descriptor(Cg *cg, LLVMValueRef *phase_fns, const int64_t *phase_wo
   v.eval = eval_fn;
   v.eval_work_bytes = cg_i64(cg, eval_work);
   v.eval_batch = cg_i64(cg, p->eval_batch);
+  v.eval_every = cg_i64(cg, p->eval_every);
+  v.eval_samples = cg_i64(cg, p->eval_samples);
   v.lr_schedule = LLVMGetNamedFunction(cg->mod, "astc_lr_schedule");
   v.base_lr = f64c(cg, p->opt.lr);
   v.batch = cg_i64(cg, p->batch);

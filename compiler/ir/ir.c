@@ -145,10 +145,18 @@ void ir_program_free(IrProgram *p) {
     ir_graph_free(&p->phases.data[i].prefix);
   }
   vec_free(&p->phases);
-  for (int i = 0; i < p->context_steps.len; i++) ir_graph_free(&p->context_steps.data[i].step);
-  vec_free(&p->context_steps);
+  for (int i = 0; i < p->variant_steps.len; i++) ir_graph_free(&p->variant_steps.data[i].step);
+  vec_free(&p->variant_steps);
   arena_free(p->arena);
   free(p);
+}
+
+const IrVariantStep *ir_variant_step(const IrProgram *p, int64_t context, int64_t height, int64_t width) {
+  for (int i = 0; i < p->variant_steps.len; i++) {
+    const IrVariantStep *v = &p->variant_steps.data[i];
+    if (v->context == context && v->height == height && v->width == width) return v;
+  }
+  return NULL;
 }
 
 int64_t ir_phase_rows(const IrPhase *ph) { return ph->batch * (ph->pieces > 1 ? ph->pieces : 1); }

@@ -62,6 +62,9 @@ typedef enum IrOp {
   IR_NUM_OPS
 } IrOp;
 
+/* RESIZE2D's ia[0] */
+typedef enum ResizeMode { RESIZE_AREA, RESIZE_BILINEAR } ResizeMode;
+
 typedef enum IrOpClass {
   LEAF, EW_UNARY, EW_BINARY, EW_TERNARY, VIEW, BROADCAST, LAYOUT, REDUCE, MATMUL, CONV, POOL,
   ROWWISE, INDEX, SPECIAL, EFFECT,
@@ -266,6 +269,9 @@ typedef struct IrPhase {
    * one row) */
   int64_t context;
   int64_t pieces;
+  /* progressive resizing: the step's images, height x width (0: the data's);
+   * the step resizes its input batch itself (resize2d, its first op) */
+  int64_t height, width;
   /* weight averaging: the step also updates the running averages */
   bool average;
 } IrPhase;
@@ -273,12 +279,15 @@ typedef struct IrPhase {
 /* The rows of a phase's step: its batch, times the pieces of each example. */
 int64_t ir_phase_rows(const IrPhase *ph);
 
-/* A training step elaborated at a shorter context (for seqlen warmup): the
- * same variables, the model's shapes at `context` tokens per example. */
-typedef struct IrContextStep {
+/* A training step elaborated again at other input shapes, over the same
+ * variables: at a shorter context (seqlen warmup; context > 0) or smaller
+ * images (progressive resizing; height, width > 0). */
+typedef struct IrVariantStep {
   int64_t context;
+  int64_t height, width;
   IrGraph step;
-} IrContextStep;
+} IrVariantStep;
+
 
 /* Whether variable v is frozen in phase ph. */
 bool ir_phase_frozen(const IrPhase *ph, int v);
@@ -305,6 +314,8 @@ typedef struct IrProgram {
   int64_t epochs;                /* budget in epochs ...                 */
   int64_t steps;                 /* ... or in optimizer steps (computed)  */
   int64_t eval_batch;
+  int64_t eval_every;            /* > 0: evaluate every this many steps too */
+  int64_t eval_samples;          /* > 0: test examples of an evaluation before the last */
   uint64_t seed;
   IrGoal goal;                   /* the target's metric (GOAL_NONE: none) ... */
   double target;                 /* ... accuracy >= target, or loss <= target */
@@ -316,11 +327,13 @@ typedef struct IrProgram {
   IrGraph predict;               /* eval-mode forward, output written out      */
   struct SpeedupSpec *speedup;   /* the validated speedup block, or NULL      */
   VEC(IrPhase) phases;
-  VEC(IrContextStep) context_steps; /* the front end's, for the seqlen pass */
+  VEC(IrVariantStep) variant_steps; /* the front end's, for the seqlen and resize passes */
   IrAverage average;             /* weight averaging (passes/average.c) */
 } IrProgram;
 
 IrProgram *ir_program_new(void);
+/* The variant step of a phase's context or image size, or NULL. */
+const IrVariantStep *ir_variant_step(const IrProgram *p, int64_t context, int64_t height, int64_t width);
 void ir_program_free(IrProgram *p);
 int ir_program_add_var(IrProgram *p, IrVar v);
 int ir_program_find_var(const IrProgram *p, const char *name);

@@ -59,6 +59,10 @@ static void format_node(StrBuf *sb, const IrProgram *p, const IrNode *n) {
               n->ia[0], n->ia[1], n->ia[2], n->ia[3]);
     break;
   case POOL:
+    if (n->op == IR_RESIZE2D) {
+      sb_puts(sb, n->ia[0] == RESIZE_AREA ? " area" : " bilinear");
+      break;
+    }
     sb_printf(sb, " window=[%" PRId64 ",%" PRId64 "] stride=[%" PRId64 ",%" PRId64
                   "] pad=[%" PRId64 ",%" PRId64 "]",
               n->ia[0], n->ia[1], n->ia[2], n->ia[3], n->ia[4], n->ia[5]);
@@ -192,6 +196,7 @@ const char *ir_phase_title(const IrProgram *p, int i, char *buf, size_t cap) {
   if (ph->micro) sb_printf(&sb, " in micro-batches of %" PRId64, ph->micro);
   if (ph->context > 0) sb_printf(&sb, ", context %" PRId64, ph->context);
   if (ph->pieces > 1) sb_printf(&sb, " (%" PRId64 " rows per example)", ph->pieces);
+  if (ph->height > 0) sb_printf(&sb, ", images %" PRId64 "x%" PRId64, ph->height, ph->width);
   if (ph->lr_scale != 1) sb_printf(&sb, ", lr x%g", ph->lr_scale);
   if (ph->precision != DT_F32) sb_printf(&sb, ", %s storage", dtype_name(ph->precision));
   bool any = false;

@@ -544,20 +544,37 @@ static int run_cost(CliArgs *a) {
     compilation_free(&comp);
     return 1;
   }
+  const IrProgram *p = comp.prog;
+  /* the size of the training split, as a run would load it */
+  const char *data_dir = cli_opt(a, c, "--data");
+  char why[1024];
+  int64_t n = cost_train_examples(p, data_dir, why, sizeof why);
+  if (n <= 0 && data_dir) {
+    fprintf(stderr, "astc: error: cannot read the data from --data %s: %s\n", data_dir, why);
+    compilation_free(&comp);
+    return 1;
+  }
   Machine m;
   machine_get(&m, cli_opt(a, c, "--recalibrate") != NULL, true);
   printf("machine: %s\n  sgemm %.0f GFLOP/s at 1024^3, %.0f at 64^3; memory %.1f GB/s (%s %s)\n", m.description,
          m.gemm_gflops[MACHINE_GEMM_POINTS - 1], m.gemm_gflops[2], m.bandwidth_gbs,
          m.cached ? "measured on" : "measured now,", m.cached ? m.measured : m.cache);
   ProgramCost pc;
-  cost_program_with(comp.prog, &m, &a->codegen, &pc);
-  const IrProgram *p = comp.prog;
+  cost_program_data(p, &m, &a->codegen, n, &pc);
   printf("program %s (%s): ", p->model_name, p->source_path);
-  if (pc.total_samples > 0)
-    printf("%lld training examples x %lld epochs = %lld samples\n\n", (long long)pc.train_examples,
-           (long long)p->epochs, (long long)pc.total_samples);
+  if (pc.total_samples > 0 && p->epochs > 0)
+    printf("%lld training examples x %lld epochs = %lld samples, %lld steps\n\n", (long long)n,
+           (long long)p->epochs, (long long)pc.total_samples, (long long)pc.total_steps);
+  else if (pc.total_samples > 0 && n > 0)
+    printf("%lld steps = %lld samples of %lld training examples\n\n", (long long)pc.total_steps,
+           (long long)pc.total_samples, (long long)n);
+  else if (pc.total_samples > 0)
+    printf("%lld steps = %lld samples (the size of the training data is not known%s%s%s, so the steps are "
+           "counted as if no epoch ended)\n\n", (long long)pc.total_steps, (long long)pc.total_samples,
+           why[0] ? ": " : "", why, "");
   else
-    printf("the training data's size is not known at compile time; per-step figures only\n\n");
+    printf("the size of the training data is not known%s%s%s; per-step figures only%s\n\n", why[0] ? " (" : "",
+           why, why[0] ? ")" : "", strstr(why, "--data") ? "" : " (give the data's directory with --data DIR)");
   print_cost(p, &pc);
   int rc = 0;
   if (pc.total_samples > 0) {
@@ -587,7 +604,9 @@ const Command cmd_cost = {
     "cost", "predict the cost of training, phase by phase (work, memory, time on this machine) and the "
             "speedup of the speedup block over the baseline",
     "cost [OPTIONS] FILE.train",
-    {{"--recalibrate", NULL, "measure this machine again instead of using the cached measurement"}},
+    {{"--recalibrate", NULL, "measure this machine again instead of using the cached measurement"},
+     {"--data", "DIR", "where the data set is, as the program's --data DIR: read to count the training examples "
+                       "(without it, a csv, npy, text or tokens source is read from the path the program gives)"}},
     run_cost,
     false,
     true,

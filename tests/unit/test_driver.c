@@ -502,6 +502,44 @@ START_TEST(test_eval_batch_largest) {
 }
 END_TEST
 
+/* eval_every: evaluations between epoch ends on the first eval_samples
+ * test examples, the run's last on all of them, none twice at one step */
+START_TEST(test_periodic_eval) {
+  model m;
+  make_model(&m, 10, 3, 32, 2000, 300);  /* 63 steps an epoch */
+  m.p.eval_every = 20;
+  m.p.eval_samples = 50;
+  astrt_options o;
+  quiet_options(&o);
+  o.steps = 80;
+  o.metrics_path = fx_path("periodic.jsonl");
+  astrt_result r;
+  ck_assert_msg(astrt_train(&m.p, &o, &r) == ASTRT_OK, "%s", astrt_last_error());
+  char text[8192];
+  fx_read_text(o.metrics_path, text, sizeof text);
+  /* steps 20, 40, 60 (periodic), 63 (epoch end), 80 (periodic and last: all 300) */
+  static const char *const want[] = {"\"step\":20,", "\"step\":40,", "\"step\":60,", "\"step\":63,", "\"step\":80,"};
+  const char *at = text;
+  for (int i = 0; i < 5; i++) {
+    const char *hit = strstr(at, want[i]);
+    ck_assert_msg(hit, "no evaluation at %s in\n%s", want[i], text);
+    const char *end = strchr(hit, '\n');
+    const char *n = strstr(hit, "\"test_examples\":");
+    ck_assert(n && n < end);
+    ck_assert_int_eq(atoi(n + 16), i == 4 ? 300 : 50);
+    at = end;
+  }
+  ck_assert_ptr_null(strstr(at, "\"event\":\"eval\""));
+  /* --eval-every 0 (-1 here) turns it off: epoch ends and the end only */
+  o.eval_every = -1;
+  ck_assert_int_eq(astrt_train(&m.p, &o, &r), ASTRT_OK);
+  fx_read_text(o.metrics_path, text, sizeof text);
+  ck_assert_ptr_null(strstr(text, "\"step\":20,"));
+  ck_assert_ptr_nonnull(strstr(text, "\"step\":63,"));
+  free_snapshot();
+}
+END_TEST
+
 START_TEST(test_steps_budget) {
   model m;
   make_model(&m, 10, 3, 32, 2000, 300);
@@ -720,7 +758,7 @@ START_TEST(test_metrics_numbers) {
   astrt_metrics mx;
   const char *path = fx_path("n.jsonl");
   ck_assert_int_eq(astrt_metrics_open(&mx, path), ASTRT_OK);
-  astrt_eval_record e = {2, 10, 300, NAN, INFINITY, 0.1, 0.1, 1.0 / 3.0, NAN, ASTRT_TARGET_CLASS, 0};
+  astrt_eval_record e = {2, 10, 300, NAN, INFINITY, 0.1, 0.1, 1.0 / 3.0, NAN, ASTRT_TARGET_CLASS, 0, 0, 300, 0};
   ck_assert_int_eq(astrt_metrics_eval(&mx, &e), ASTRT_OK);
   astrt_result r = {0};
   r.final_test_accuracy = 0.1;
@@ -734,7 +772,7 @@ START_TEST(test_metrics_numbers) {
   ck_assert_str_eq(text,
                    "{\"event\":\"eval\",\"epoch\":2,\"step\":10,\"samples\":300,"
                    "\"train_loss\":null,\"test_loss\":null,\"test_accuracy\":"
-                   "0.10000000000000001,\"train_seconds\":0.33333333333333331}\n"
+                   "0.10000000000000001,\"test_examples\":300,\"train_seconds\":0.33333333333333331}\n"
                    "{\"event\":\"end\",\"final_test_accuracy\":0.10000000000000001,"
                    "\"best_test_accuracy\":0.20000000000000001,\"train_seconds\":"
                    "0.001,\"eval_seconds\":0,\"time_to_target\":0.5}\n");
@@ -1410,7 +1448,7 @@ START_TEST(test_progress_lines) {
   astrt_progress_step(&pg, &s, 10.05, 0);  /* too soon: not drawn */
   s.step = 2346;
   astrt_progress_step(&pg, &s, 10.2, 0);
-  astrt_eval_record e = {3, 2346, 180000, 0.41234, 0.381, 0.86214, 0.86214, 4.12, 0.381, ASTRT_TARGET_CLASS, 0};
+  astrt_eval_record e = {3, 2346, 180000, 0.41234, 0.381, 0.86214, 0.86214, 4.12, 0.381, ASTRT_TARGET_CLASS, 0, 0, 10000, 0};
   astrt_progress_eval(&pg, &e);
   rewind(f);
   char text[1024];
@@ -2816,6 +2854,7 @@ static Suite *driver_suite(void) {
   tcase_add_test(train, test_epoch_order);
   tcase_add_test(train, test_eval_batch_largest);
   tcase_add_test(train, test_steps_budget);
+  tcase_add_test(train, test_periodic_eval);
   tcase_add_test(train, test_stop_at_target);
   tcase_add_test(train, test_nan_loss);
   tcase_add_test(train, test_bad_program);

@@ -30,7 +30,7 @@
 
 /* Changes with every change to this file's rows; astrt_train refuses a
  * descriptor of another version. */
-#define ASTRT_ABI_VERSION 10
+#define ASTRT_ABI_VERSION 11
 #define ASTRT_DESC_MAX_RANK 6
 
 /* a shape, dimensions past the rank 0 */
@@ -251,6 +251,9 @@ typedef enum astrt_goal { ASTRT_GOALS(ASTRT_ABI_ENUMERATOR) } astrt_goal;
   F(astrt_step_fn, eval, ptr)    /* forward + loss + correct, evaluation mode */                \
   F(int64_t, eval_work_bytes, i64)                                                              \
   F(int64_t, eval_batch, i64)                                                                   \
+  F(int64_t, eval_every, i64)    /* > 0: also evaluate every this many steps */                 \
+  F(int64_t, eval_samples, i64)  /* > 0: evaluations before the last use this many test         \
+                                    examples (the first ones); the last uses them all */        \
   F(astrt_schedule_fn, lr_schedule, ptr)                                                        \
   F(double, base_lr, f64)                                                                       \
   F(int64_t, batch, i64)         /* the baseline batch size */                                  \
