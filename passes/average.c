@@ -74,14 +74,14 @@ static bool check(const Avg *a) {
   double start = sp_average_start(it);
   if (start >= 1) {
     diag_error(arg_loc(it, a->ema ? ARG_AVERAGE_START : ARG_AVERAGE_SWA_START),
-               "average %s: start must be below 1 (it is %g): no average would ever be taken", rule, start);
+               "average %s: start must be below 1 (it is %s): no average would ever be taken", rule, num_str(start));
     return false;
   }
   if (a->ema) {
     double d = sp_num(it, ARG_AVERAGE_DECAY);
     if (d <= 0 || d >= 1) {
       diag_error(arg_loc(it, ARG_AVERAGE_DECAY),
-                 "average ema: decay must be in (0, 1), not %g (%s)", d,
+                 "average ema: decay must be in (0, 1), not %s (%s)", num_str(d),
                  d >= 1 ? "with decay 1 the average would stay the parameters' value at start"
                         : "with decay 0 the average would be the parameters themselves");
       return false;
