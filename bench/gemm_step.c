@@ -4,17 +4,30 @@
  * bench/throughput.py derives the shapes from `astc show` and reports a
  * model's samples/s against batch / this time.
  *
- *   gemm_step REPEATS TA,TB,M,N,K [TA,TB,M,N,K ...]
+ *   gemm_step REPEATS TA,TB,M,N,K[xCOUNT] [TA,TB,M,N,K[xCOUNT] ...]
  *   gemm_step --peak N          sgemm rate on N x N x N
+ *
+ * xCOUNT makes a batched product: COUNT independent products of that shape
+ * (attention's per-head Q K^T and P V and their gradients, B * H of them),
+ * each its own cblas_sgemm on its own matrices, as astc's runtime runs them
+ * (runtime/kernels_gemm_batched.c: one single-threaded cblas_sgemm per item,
+ * the items dealt to the threads in contiguous ranges). The matrices are
+ * contiguous here (astc reads attention heads in place, with a leading
+ * dimension of H * Dh), which is no slower for BLAS.
  *
  * With GEMM_SPLIT=T (T > 1) each product is split the way astc's runtime
  * splits it (runtime/kernels_gemm.c: T slabs of rows, or of columns when
- * N > M, each a single-threaded cblas_sgemm on its own thread); otherwise
- * OpenBLAS threads it itself. bench/throughput.py takes the faster.
+ * N > M, each a single-threaded cblas_sgemm on its own thread; a batched
+ * product: T contiguous ranges of its items); otherwise OpenBLAS threads it
+ * itself (each item of a batched product in turn). bench/throughput.py takes
+ * the faster.
  *
  * TA/TB are 0 or 1 (transpose), C[M,N] = op(A)[M,K] op(B)[K,N]. Prints the
  * median over REPEATS of the time of one pass over all the products (after
- * one untimed pass), in seconds, and the GFLOP/s of that pass. The thread
+ * one untimed pass), in seconds, the GFLOP/s of that pass, and the median
+ * CPU time of a pass (all threads, seconds; at one thread, the pass's own
+ * compute, which other jobs on the machine do not inflate as they do the
+ * wall time; split threads that wait spin, and count). The thread
  * count is OpenBLAS's: set OPENBLAS_NUM_THREADS (and OPENBLAS_CORETYPE to
  * match astc, bench/throughput.py does both).
  *
@@ -33,11 +46,19 @@ typedef struct Gemm {
   int ta, tb;
   long m, n, k;
   float *a, *b, *c;
+  long count;  /* batched: this many products of the shape, one after the other in a, b, c */
 } Gemm;
 
 static double now(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* CPU time of the process, all threads */
+static double cpu_now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
   return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
@@ -54,14 +75,20 @@ static float *filled(long n) {
 static int split_threads = 1;
 static void run_split(const Gemm *g);
 
+/* items [lo, hi) of a (batched) product, each one cblas_sgemm */
+static void run_items(const Gemm *g, long lo, long hi) {
+  for (long i = lo; i < hi; i++)
+    cblas_sgemm(CblasRowMajor, g->ta ? CblasTrans : CblasNoTrans, g->tb ? CblasTrans : CblasNoTrans, (int)g->m,
+                (int)g->n, (int)g->k, 1.0f, g->a + i * g->m * g->k, g->ta ? (int)g->m : (int)g->k,
+                g->b + i * g->k * g->n, g->tb ? (int)g->k : (int)g->n, 0.0f, g->c + i * g->m * g->n, (int)g->n);
+}
+
 static void run(const Gemm *g) {
   if (split_threads > 1) {
     run_split(g);
     return;
   }
-  cblas_sgemm(CblasRowMajor, g->ta ? CblasTrans : CblasNoTrans, g->tb ? CblasTrans : CblasNoTrans, (int)g->m,
-              (int)g->n, (int)g->k, 1.0f, g->a, g->ta ? (int)g->m : (int)g->k, g->b, g->tb ? (int)g->k : (int)g->n,
-              0.0f, g->c, (int)g->n);
+  run_items(g, 0, g->count);
 }
 
 /* ---- the split: slab p of T on thread p (0 = the caller) ---- */
@@ -70,6 +97,10 @@ static const Gemm *job;
 static atomic_long posted, finished[64];
 
 static void run_slab(const Gemm *g, int p, int t) {
+  if (g->count > 1) {
+    run_items(g, g->count * p / t, g->count * (p + 1) / t);
+    return;
+  }
   Gemm s = *g;
   if (g->m >= g->n) {
     long lo = g->m * p / t, hi = g->m * (p + 1) / t;
@@ -119,7 +150,7 @@ int main(int argc, char **argv) {
   if (argc == 3 && strcmp(argv[1], "--peak") == 0) {
     long n = atol(argv[2]);
     gs = calloc(1, sizeof *gs);
-    gs[0] = (Gemm){0, 0, n, n, n, NULL, NULL, NULL};
+    gs[0] = (Gemm){0, 0, n, n, n, NULL, NULL, NULL, 1};
     ng = 1;
     repeats = 7;
   } else {
@@ -131,9 +162,12 @@ int main(int argc, char **argv) {
     gs = calloc((size_t)argc, sizeof *gs);
     for (int i = 2; i < argc; i++) {
       Gemm *g = &gs[ng++];
-      if (sscanf(argv[i], "%d,%d,%ld,%ld,%ld", &g->ta, &g->tb, &g->m, &g->n, &g->k) != 5 || g->m <= 0 ||
-          g->n <= 0 || g->k <= 0) {
-        fprintf(stderr, "gemm_step: bad product '%s' (expected TA,TB,M,N,K)\n", argv[i]);
+      int used = 0;
+      g->count = 1;
+      if (sscanf(argv[i], "%d,%d,%ld,%ld,%ld%n", &g->ta, &g->tb, &g->m, &g->n, &g->k, &used) != 5 ||
+          (argv[i][used] && sscanf(argv[i] + used, "x%ld", &g->count) != 1) || g->m <= 0 || g->n <= 0 ||
+          g->k <= 0 || g->count <= 0) {
+        fprintf(stderr, "gemm_step: bad product '%s' (expected TA,TB,M,N,K or TA,TB,M,N,KxCOUNT)\n", argv[i]);
         return 2;
       }
     }
@@ -150,27 +184,29 @@ int main(int argc, char **argv) {
   }
   double flops = 0;
   for (int i = 0; i < ng; i++) {
-    gs[i].a = filled(gs[i].m * gs[i].k);
-    gs[i].b = filled(gs[i].k * gs[i].n);
-    gs[i].c = filled(gs[i].m * gs[i].n);
-    flops += 2.0 * (double)gs[i].m * (double)gs[i].n * (double)gs[i].k;
+    gs[i].a = filled(gs[i].count * gs[i].m * gs[i].k);
+    gs[i].b = filled(gs[i].count * gs[i].k * gs[i].n);
+    gs[i].c = filled(gs[i].count * gs[i].m * gs[i].n);
+    flops += 2.0 * (double)gs[i].count * (double)gs[i].m * (double)gs[i].n * (double)gs[i].k;
   }
   for (int i = 0; i < ng; i++) run(&gs[i]);  /* warm-up */
   /* each measurement: enough passes for at least 20 ms */
-  double *t = malloc(sizeof *t * (size_t)repeats);
+  double *t = malloc(sizeof *t * (size_t)repeats), *c = malloc(sizeof *c * (size_t)repeats);
   for (int r = 0; r < repeats; r++) {
     long passes = 0;
-    double t0 = now(), el;
+    double t0 = now(), c0 = cpu_now(), el;
     do {
       for (int i = 0; i < ng; i++) run(&gs[i]);
       passes++;
       el = now() - t0;
     } while (el < 0.02);
     t[r] = el / (double)passes;
+    c[r] = (cpu_now() - c0) / (double)passes;
   }
   qsort(t, (size_t)repeats, sizeof *t, cmp);
+  qsort(c, (size_t)repeats, sizeof *c, cmp);
   double med = t[repeats / 2];
-  printf("%.9f %.2f\n", med, flops / med / 1e9);
+  printf("%.9f %.2f %.9f\n", med, flops / med / 1e9, c[repeats / 2]);
   for (int i = 0; i < ng; i++) {
     free(gs[i].a);
     free(gs[i].b);
@@ -178,5 +214,6 @@ int main(int argc, char **argv) {
   }
   free(gs);
   free(t);
+  free(c);
   return 0;
 }

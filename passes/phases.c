@@ -25,6 +25,10 @@
  *     ... below the program's T, each for an equal share of [0, until), then
  *     T (Li, Zhang & He 2022); the seqlen pass gives each phase the step the
  *     front end elaborated at its context.
+ *   select backprop(keep, start, end): the phases in [start, end) train on
+ *     the keep fraction of each batch, chosen by loss (Jiang et al. 2019); the
+ *     select pass gives them their scoring graph. keep = 1 or start = end
+ *     selects nothing.
  *   average ema(start) / swa(start): the steps from start on also keep the
  *     running average (the average pass rewrites them); before start the step
  *     is the baseline's.
@@ -42,12 +46,13 @@ typedef struct Settings {
   double lr_scale;
   int64_t context;      /* 0: the program's */
   int64_t height, width; /* 0: the data's */
+  double keep;          /* selective backprop: the fraction kept, 0: none */
   bool average;         /* weight averaging is on */
 } Settings;
 
 typedef struct Plan {
   const IrProgram *p;
-  const SpeedupItem *freeze, *batch, *seqlen, *resize, *average;
+  const SpeedupItem *freeze, *batch, *seqlen, *resize, *select, *average;
   int64_t image_h, image_w;  /* the model's input images (resize) */
   int nlayers;          /* parameter-owning layers, from the input */
   int *layers;
@@ -180,6 +185,35 @@ int64_t sp_seqlen_at(const SpeedupItem *it, int64_t T, double t) {
   return MIN((int64_t)sp_num(it, ARG_SEQLEN_FROM) + i * (int64_t)sp_num(it, ARG_SEQLEN_INCREMENT), T);
 }
 
+/* ---- select ------------------------------------------------------------------------ */
+
+static bool plan_select(const Plan *pl) {
+  const SpeedupItem *it = pl->select;
+  if (!it) return true;
+  double keep = sp_num(it, ARG_SELECT_KEEP), start = sp_num(it, ARG_SELECT_START), end = sp_num(it, ARG_SELECT_END);
+  if (keep > 1) {
+    diag_error(sp_arg(it, ARG_SELECT_KEEP)->loc, "select backprop: keep is the fraction of each batch that trains, "
+                                                 "in (0, 1] (1: no selection), not %g", keep);
+    return false;
+  }
+  if (end < start) {
+    const SpArg *a = sp_arg(it, ARG_SELECT_END);
+    diag_error(a->given ? a->loc : it->loc, "select backprop: end (%g) is before start (%g); selection runs while "
+                                            "progress is in [start, end)", end, start);
+    return false;
+  }
+  return true;
+}
+
+/* the fraction kept at progress t (0: the whole batch trains) */
+static double select_keep_at(const Plan *pl, double t) {
+  const SpeedupItem *it = pl->select;
+  if (!it) return 0;
+  double keep = sp_num(it, ARG_SELECT_KEEP);
+  if (keep >= 1 || t < sp_num(it, ARG_SELECT_START) || t >= sp_num(it, ARG_SELECT_END)) return 0;
+  return keep;
+}
+
 /* ---- resize ----------------------------------------------------------------------- */
 
 static int64_t side_at(const SpeedupItem *it, int64_t S, double t) {
@@ -228,6 +262,7 @@ static void settings_at(const Plan *pl, double t, Settings *s) {
   s->lr_scale = lr_scale_for(pl, s->batch);
   s->context = pl->seqlen ? sp_seqlen_at(pl->seqlen, pl->p->data.context, t) : 0;
   if (s->context == pl->p->data.context) s->context = 0;
+  s->keep = select_keep_at(pl, t);
   s->height = s->width = 0;
   if (pl->resize) {
     sp_resize_at(pl->resize, pl->image_h, pl->image_w, t, &s->height, &s->width);
@@ -238,7 +273,7 @@ static void settings_at(const Plan *pl, double t, Settings *s) {
 
 static bool settings_eq(const Plan *pl, const Settings *a, const Settings *b) {
   if (a->batch != b->batch || a->micro != b->micro || a->lr_scale != b->lr_scale || a->context != b->context ||
-      a->height != b->height || a->width != b->width || a->average != b->average)
+      a->height != b->height || a->width != b->width || a->keep != b->keep || a->average != b->average)
     return false;
   for (int l = 0; l < pl->p->layers.len; l++)
     if (a->frozen_layer[l] != b->frozen_layer[l]) return false;
@@ -261,6 +296,11 @@ static const char *describe(const Plan *pl, const Settings *prev, const Settings
     sb_printf(&sb, "%scontext %lld -> %lld", sb.len ? "; " : "", (long long)(prev->context ? prev->context : T),
               (long long)(s->context ? s->context : T));
   }
+  if (prev && prev->keep != s->keep) {
+    if (s->keep > 0) sb_printf(&sb, "%sselect backprop: train on %g of each batch, chosen by loss", sb.len ? "; " : "",
+                               s->keep);
+    else sb_printf(&sb, "%sselect backprop ends: train on the whole batch", sb.len ? "; " : "");
+  }
   if (prev && (prev->height != s->height || prev->width != s->width))
     sb_printf(&sb, "%simages %lldx%lld -> %lldx%lld", sb.len ? "; " : "",
               (long long)(prev->height ? prev->height : pl->image_h), (long long)(prev->width ? prev->width : pl->image_w),
@@ -276,7 +316,8 @@ bool pass_phases(PassContext *c) {
   IrProgram *p = c->p;
   ASTC_ASSERT(p->phases.len == 1);
   Plan pl = {p, sp_item(c->spec, TECH_FREEZE), sp_item(c->spec, TECH_BATCH), sp_item(c->spec, TECH_SEQLEN),
-             sp_item(c->spec, TECH_RESIZE), sp_item(c->spec, TECH_AVERAGE), 0, 0, 0, NULL, NULL};
+             sp_item(c->spec, TECH_RESIZE), sp_item(c->spec, TECH_SELECT),
+             sp_item(c->spec, TECH_AVERAGE), 0, 0, 0, NULL, NULL};
   if (pl.resize) {  /* the model's images: the last two axes of its input */
     const Shape *in = &p->input_type.shape;
     ASTC_ASSERT(in->rank >= 3);
@@ -285,7 +326,7 @@ bool pass_phases(PassContext *c) {
   pl.layers = xmalloc(sizeof(int) * (size_t)(p->layers.len + 1));
   pl.layer_time = xmalloc(sizeof(double) * (size_t)(p->layers.len + 1));
   pl.nlayers = pass_param_layers(p, pl.layers);
-  bool ok = plan_freeze(&pl) && plan_batch(&pl, c->train_examples);
+  bool ok = plan_freeze(&pl) && plan_batch(&pl, c->train_examples) && plan_select(&pl);
   if (!ok) {
     free(pl.layers);
     free(pl.layer_time);
@@ -312,6 +353,11 @@ bool pass_phases(PassContext *c) {
     double until = sp_num(pl.seqlen, ARG_SEQLEN_UNTIL);
     for (int i = 1; i <= stages; i++) vec_push(&cuts, until * (double)i / (double)stages);
   }
+  if (pl.select)
+    for (int k = 0; k < 2; k++) {
+      double at = sp_num(pl.select, k ? ARG_SELECT_END : ARG_SELECT_START);
+      if (at > 0 && at < 1) vec_push(&cuts, at);
+    }
   if (pl.resize) {
     double rc[512];
     int n = sp_resize_cuts(pl.resize, pl.image_h, pl.image_w, rc, 512);
@@ -323,8 +369,8 @@ bool pass_phases(PassContext *c) {
 
   IrPhase base = p->phases.data[0];
   p->phases.len = 0;
-  Settings prev = {xcalloc((size_t)p->layers.len + 1, sizeof(bool)), 0, 0, 0, 0, 0, 0, false};
-  Settings cur = {xcalloc((size_t)p->layers.len + 1, sizeof(bool)), 0, 0, 0, 0, 0, 0, false};
+  Settings prev = {xcalloc((size_t)p->layers.len + 1, sizeof(bool)), 0, 0, 0, 0, 0, 0, 0, false};
+  Settings cur = {xcalloc((size_t)p->layers.len + 1, sizeof(bool)), 0, 0, 0, 0, 0, 0, 0, false};
   bool have_prev = false;
   for (int i = 0; i + 1 < cuts.len; i++) {
     double t0 = cuts.data[i], t1 = cuts.data[i + 1];
@@ -342,6 +388,7 @@ bool pass_phases(PassContext *c) {
     ph.micro = cur.micro;
     ph.lr_scale = cur.lr_scale;
     ph.context = cur.context;
+    ph.keep = cur.keep;
     ph.height = cur.height, ph.width = cur.width;
     ph.average = cur.average;
     ph.step = ir_graph_clone(&base.step);
@@ -355,6 +402,7 @@ bool pass_phases(PassContext *c) {
     vec_push(&p->phases, ph);
     memcpy(prev.frozen_layer, cur.frozen_layer, sizeof(bool) * (size_t)p->layers.len);
     prev.batch = cur.batch, prev.micro = cur.micro, prev.lr_scale = cur.lr_scale, prev.context = cur.context;
+    prev.keep = cur.keep;
     prev.height = cur.height, prev.width = cur.width;
     prev.average = cur.average;
     have_prev = true;

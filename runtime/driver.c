@@ -24,6 +24,12 @@
  * only; bits per byte for text. The goal of `target = ...` is test accuracy
  * >= target (ASTRT_GOAL_ACCURACY) or test loss <= target (ASTRT_GOAL_LOSS).
  *
+ * Selective backprop (a phase with a scoring function, select.c): each step
+ * scores its whole batch forward-only, keeps a fraction of the rows drawn
+ * by loss percentile, and trains on those alone; progress still counts the
+ * whole batch, and the training loss reported is the whole batch's mean
+ * score. Not in data-parallel runs.
+ *
  * --sample N generates N tokens after training (generate.c); --load FILE
  * loads the variables and skips training (evaluating once, or sampling).
  *
@@ -108,6 +114,7 @@ typedef struct run {
 #ifdef ASTRT_TEST_HOOKS
   int64_t kill_at_step;        /* test hook: ASTRT_TEST_KILL_AT_STEP */
 #endif
+  astrt_select_buf sel;        /* selective backprop: scores and chosen rows */
   astrt_loss_scaler ls;         /* fp16 dynamic loss scaling */
   astrt_progress pg;
   astrt_metrics mx;
@@ -148,6 +155,9 @@ static astrt_status check_phases(const astrt_program *p) {
       return corrupt("a phase's context does not fit the data's");
     if (!isfinite(ph->t_begin) || (i > 0 && ph->t_begin < p->phases[i - 1].t_begin))
       return corrupt("the phases are not in order of progress");
+    if (ph->score && (!(ph->keep > 0 && ph->keep <= 1) || !(ph->beta >= 0 && ph->beta < 1e6) || ph->interrupt < 0 ||
+                      ph->score_work_bytes < 0 || ph->prefix))
+      return corrupt("a phase's selective backprop settings are out of range");
   }
   return ASTRT_OK;
 }
@@ -345,6 +355,8 @@ static int64_t max_batch(const astrt_program *p, int64_t *work_bytes) {
     if (p->phases[i].work_bytes > *work_bytes) *work_bytes = p->phases[i].work_bytes;
     if (p->phases[i].prefix && p->phases[i].prefix_work_bytes > *work_bytes)
       *work_bytes = p->phases[i].prefix_work_bytes;
+    if (p->phases[i].score && p->phases[i].score_work_bytes > *work_bytes)
+      *work_bytes = p->phases[i].score_work_bytes;
   }
   return batch;
 }
@@ -372,6 +384,8 @@ static astrt_status alloc_buffers(run *r) {
   r->y = astrt_arena_alloc(yn);
   if (!r->stream) r->perm = malloc((size_t)r->n_train * sizeof *r->perm);
   r->idx = malloc((size_t)batch * sizeof *r->idx);
+  astrt_status st = astrt_select_buf_init(&r->sel, r->p);
+  if (st) return st;
   int64_t fn = max_features(r->p);
   if (fn > 0) r->feat = astrt_arena_alloc(fn * (int64_t)sizeof(float));
   if (!r->work || !r->x || !r->y || (!r->stream && !r->perm) || !r->idx || (fn > 0 && !r->feat))
@@ -527,6 +541,12 @@ static astrt_status check_requests(run *r, const astrt_program *p, const astrt_o
                         "every training example; %s data draws new windows of tokens every step, so there are no "
                         "fixed examples to compute them for: turn the reuse off (freeze ...(reuse: false))", i + 1,
                         model_name(p), p->data.kind == ASTRT_DATA_TEXT ? "text" : "token");
+  for (uint32_t i = 0; r->size > 1 && i < p->nphases; i++)
+    if (p->phases[i].score)
+      return astrt_fail(ASTRT_ERR_ARG, "phase %u of %s selects the rows it trains on by their loss (select "
+                        "backprop), which ranks the whole batch's losses in one process; data-parallel runs (%d "
+                        "processes here) do not support it: run it in one process, or remove select from the "
+                        "speedup block", i + 1, model_name(p), r->size);
   if (o->sample > 0) {
     astrt_status st = astrt_generate_check(p, "--sample");
     if (!st) st = astrt_prompt_parse(p, o->prompt, &r->prompt, &r->prompt_n);
@@ -634,6 +654,7 @@ static void run_free(run *r) {
   astrt_tokens_free(&r->tok_test);
   astrt_tokens_free(&r->tok_train);
   astrt_state_copy_free(&r->state);
+  astrt_select_buf_free(&r->sel);
   astrt_kernels_release_scratch();
 }
 
@@ -937,9 +958,18 @@ static astrt_status train_step(run *r) {
     if (r->pf) prefetch_next(r, rows);
   }
   int64_t per = step_rows / (local > 0 ? local : 1);  /* rows per example */
-  float scalars[ASTRT_NUM_SCALARS] = {(float)lr, (float)(r->step_base + r->at.step + 1), (float)step_rows,
+  int64_t step_no = r->step_base + r->at.step + 1;
+  float scalars[ASTRT_NUM_SCALARS] = {(float)lr, (float)step_no, (float)step_rows,
                                       (float)r->ls.scale, (float)t, (float)(lo * per), (float)local / (float)rows};
   float out[ASTRT_NUM_OUTPUTS] = {0.0f, 0.0f, 0.0f};
+  double batch_loss = NAN;  /* selective backprop: the whole batch's mean score */
+  if (ph->score && !astrt_select_interrupted(ph, step_no)) {
+    int64_t width = ph->context > 0 ? ph->context : 0;  /* rows shortened by seqlen warmup */
+    int64_t xrow = (width ? width : p->data.example_size) * 4, yrow = width ? width * 4 : r->ybytes;
+    step_rows = astrt_select_batch(ph, &r->sel, r->vars, r->work, r->x, r->y, step_rows, xrow, yrow, scalars,
+                                   r->seed, step_no, &batch_loss);
+    scalars[ASTRT_SC_ROWS] = (float)step_rows;
+  }
   astrt_state_save(p, r->vars, &r->state);  /* nothing without batch-norm statistics */
   ph->step(r->vars, r->work, x, r->y, step_rows, scalars, out, r->seed);
   if (r->size > 1) {  /* the batch's loss: the shards' weighted sum (a shard of no rows adds nothing) */
@@ -954,7 +984,7 @@ static astrt_status train_step(run *r) {
     return nonfinite_loss(r, ph, x, step_rows, rows, scalars, out[ASTRT_OUT_LOSS], lr);
   astrt_status ls = astrt_loss_scale_update(p, &r->ls, out[ASTRT_OUT_OVERFLOW] != 0.0f, r->at.step);
   if (ls) return ls;
-  r->epoch_loss += (double)out[ASTRT_OUT_LOSS] * (double)rows;
+  r->epoch_loss += (isfinite(batch_loss) ? batch_loss : (double)out[ASTRT_OUT_LOSS]) * (double)rows;
   r->epoch_rows += rows;
   advance(r, &r->at, rows);
   astrt_progress_state s = {r->at.epoch + (r->at.pos > 0), r->at.step, r->at.samples,

@@ -191,6 +191,13 @@ static LLVMValueRef phase_descs(Cg *cg, const CgAbiTypes *types, LLVMValueRef *f
     v.prefix_work_bytes = cg_i64(cg, ph->prefix.len ? work[np + i] : 0);
     v.context = cg_i64(cg, ph->context);
     v.pieces = cg_i64(cg, ph->pieces > 1 ? ph->pieces : 1);
+    /* fns[2 np + i] and work[2 np + i]: its scoring graph (selective backprop) */
+    bool sel = ph->score.len > 0;
+    v.score = sel ? fns[2 * np + i] : LLVMConstPointerNull(cg->ptr);
+    v.score_work_bytes = cg_i64(cg, sel ? work[2 * np + i] : 0);
+    v.keep = f64c(cg, sel ? ph->keep : 0);
+    v.beta = f64c(cg, sel ? ph->beta : 0);
+    v.interrupt = cg_i64(cg, sel ? ph->interrupt : 0);
     items[i] = STRUCT_CONST(types->astrt_phase_desc, ASTRT_PHASE_DESC_FIELDS);
   }
   LLVMValueRef g = global_array(cg, types->astrt_phase_desc, items, p->phases.len, "astc_phases");

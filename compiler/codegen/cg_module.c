@@ -530,20 +530,26 @@ LLVMModuleRef cg_build_module_part(const IrProgram *p, LLVMContextRef ctx, const
   cg.var_bytes = cg_plan_vars(p, cg.var_offsets);
 
   int np = p->phases.len;
-  LLVMValueRef *phase_fns = xcalloc((size_t)np * 2 + 1, sizeof(LLVMValueRef));
-  int64_t *phase_work = xcalloc((size_t)np * 2 + 1, sizeof(int64_t));
+  /* [0, np): steps, [np, 2 np): prefixes, [2 np, 3 np): scoring graphs */
+  LLVMValueRef *phase_fns = xcalloc((size_t)np * 3 + 1, sizeof(LLVMValueRef));
+  int64_t *phase_work = xcalloc((size_t)np * 3 + 1, sizeof(int64_t));
   for (int i = 0; i < np; i++) {
     char name[64];
     snprintf(name, sizeof name, "step_%d", i);
     const IrPhase *ph = &p->phases.data[i];
     cg.diagnose = true;  /* the driver re-runs a step whose loss is not finite to diagnose it */
-    phase_fns[i] = emit_graph(&cg, &ph->step, name, ir_phase_rows(ph), ph->micro, &phase_work[i],
+    phase_fns[i] = emit_graph(&cg, &ph->step, name, ir_phase_plan_rows(ph), ph->micro, &phase_work[i],
                               !bodies || bodies[CG_SLOT_STEP(i)]);
     cg.diagnose = false;
     if (ph->prefix.len) {
       snprintf(name, sizeof name, "prefix_%d", i);
       phase_fns[np + i] = emit_graph(&cg, &ph->prefix, name, p->eval_batch, 0, &phase_work[np + i],
                                      !bodies || bodies[CG_SLOT_PREFIX(np, i)]);
+    }
+    if (ph->score.len) {  /* selective backprop: over the whole batch, forward only */
+      snprintf(name, sizeof name, "score_%d", i);
+      phase_fns[2 * np + i] = emit_graph(&cg, &ph->score, name, ir_phase_rows(ph), 0, &phase_work[2 * np + i],
+                                         !bodies || bodies[CG_SLOT_SCORE(np, i)]);
     }
   }
   int64_t eval_work;

@@ -269,6 +269,16 @@ typedef struct IrPhase {
    * one row) */
   int64_t context;
   int64_t pieces;
+  /* selective backprop: in a phase with keep > 0, `score` (forward only)
+   * stores each of the batch's rows' own loss term, f32[B]; the driver keeps
+   * `kept` of those rows, drawn by loss percentile (P ~ percentile^beta), and
+   * runs the step on them alone; with interrupt > 0 every interrupt-th step
+   * trains on the whole batch unscored */
+  IrGraph score;
+  double keep;                   /* the fraction kept (0: no selection) */
+  int64_t kept;                  /* rows of the step: the driver's count for a full batch */
+  double beta;
+  int64_t interrupt;
   /* progressive resizing: the step's images, height x width (0: the data's);
    * the step resizes its input batch itself (resize2d, its first op) */
   int64_t height, width;
@@ -276,8 +286,16 @@ typedef struct IrPhase {
   bool average;
 } IrPhase;
 
-/* The rows of a phase's step: its batch, times the pieces of each example. */
+/* The rows of a phase's batch: its examples, times the pieces of each. */
 int64_t ir_phase_rows(const IrPhase *ph);
+/* The rows its step trains on: the kept rows when it selects, else ir_phase_rows. */
+int64_t ir_phase_step_rows(const IrPhase *ph);
+/* The rows the step's memory is planned for: the kept rows, or the whole
+ * batch when interrupt steps also run it on the whole batch. */
+int64_t ir_phase_plan_rows(const IrPhase *ph);
+/* Selective backprop's kept rows of a batch of `rows`: floor(keep rows),
+ * at least 1 (the runtime's astrt_select_count computes the same). */
+int64_t ir_select_count(double keep, int64_t rows);
 
 /* A training step elaborated again at other input shapes, over the same
  * variables: at a shorter context (seqlen warmup; context > 0) or smaller
@@ -354,6 +372,8 @@ void ir_print_program(FILE *out, const IrProgram *p, const IrPrintOptions *opt);
 void ir_print_dot(FILE *out, const IrProgram *p, const IrGraph *g, const char *title);
 /* Print options for phase i: B shown as the phase's batch (or micro-batch). */
 IrPrintOptions ir_phase_print_options(const IrProgram *p, int i, const IrPrintOptions *opt);
+/* Phase i's scoring graph (selective backprop), B shown as the phase's batch. */
+void ir_print_score(FILE *out, const IrProgram *p, int i, const IrPrintOptions *opt);
 /* One line describing phase i's settings. */
 const char *ir_phase_title(const IrProgram *p, int i, char *buf, size_t cap);
 void ir_print_node(FILE *out, const IrProgram *p, const IrGraph *g, int i,

@@ -263,6 +263,7 @@ static void show_program(ShowCtx *s, const IrProgram *p, const char *when) {
       if (s->phase >= 0 && i != s->phase) continue;
       snprintf(title, sizeof title, "step  # %s", ir_phase_title(p, i, pt, sizeof pt));
       IrPrintOptions po = ir_phase_print_options(p, i, &s->po);
+      if (p->phases.data[i].score.len) ir_print_score(stdout, p, i, &s->po);
       ir_print_graph(stdout, p, &p->phases.data[i].step, title, &po);
     }
   if (s->graph && !strcmp(s->graph, "eval")) ir_print_graph(stdout, p, &p->eval, "eval", &s->po);
@@ -515,12 +516,21 @@ static void print_cost(const IrProgram *p, const ProgramCost *pc) {
     snprintf(range, sizeof range, "[%.3g, %.3g)", c->t_begin, c->t_end);
     human_bytes(c->saved_bytes, act, sizeof act);
     human_bytes(c->opt_bytes, opt, sizeof opt);
-    if (c->micro) snprintf(batch, sizeof batch, "%lld/%lld", (long long)c->batch, (long long)c->micro);
+    if (c->kept > 0) snprintf(batch, sizeof batch, "%lld>%lld", (long long)c->batch, (long long)c->kept);
+    else if (c->micro) snprintf(batch, sizeof batch, "%lld/%lld", (long long)c->batch, (long long)c->micro);
     else snprintf(batch, sizeof batch, "%lld", (long long)c->batch);
     printf("%-5d %-15s %7lld %6s %9lld %10.2f %10.2f %10.3f %10s %9s %9.3f %9.1f\n", i, range, (long long)c->steps,
            batch, (long long)c->trainable, c->fwd_flops / 1e6, c->bwd_flops / 1e6, c->upd_flops / 1e6, act, opt,
            c->step_seconds * 1e3, (double)c->steps * c->step_seconds + c->cache_seconds);
     if (p->phases.data[i].why) printf("      %s\n", p->phases.data[i].why);
+    if (c->kept > 0) {
+      const IrPhase *ph = &p->phases.data[i];
+      printf("      selective backprop: a forward-only scoring pass over the batch of %lld (%.2f MFLOP), then "
+             "forward and backward over the %lld rows kept", (long long)ir_phase_rows(ph), c->score_flops / 1e6,
+             (long long)c->kept);
+      if (ph->interrupt > 0) printf("; every %lld steps the whole batch, unscored", (long long)ph->interrupt);
+      printf(" (per-step figures are averages)\n");
+    }
     if (c->averaged) {
       char ab[32];
       human_bytes(c->avg_bytes, ab, sizeof ab);

@@ -15,7 +15,10 @@
  *                   (CG_PARALLEL_MIN elements, unless -fno-parallel-loops)
  *                   take 1/threads of that
  * plus gathering each batch. A micro-batched step costs its per-micro-batch
- * part once per micro-batch. Evaluation is not training time and is left
+ * part once per micro-batch. A phase that selects rows by loss (selective
+ * backprop) costs its scoring forward over the whole batch plus its step
+ * over the kept rows (and, every interrupt-th step, the step over the whole
+ * batch instead). Evaluation is not training time and is left
  * out, as the driver's train_seconds leaves it out.
  *
  * The steps of each phase are those the driver plans (driver.c): a step
@@ -174,6 +177,46 @@ static bool plan_steps(const IrProgram *p, int64_t n, int64_t *steps, int64_t *s
   return true;
 }
 
+/* Adds graph g's work per step at `all` rows (in micro-batches of `micro`
+ * rows if it accumulates), weighted by `weight`, to pc's flops and time. */
+static void price_graph(const IrProgram *p, const IrGraph *g, int64_t all, int64_t micro, const Machine *m,
+                        const CgOptions *opt, bool resident, double weight, PhaseCost *pc) {
+  int boundary = micro > 0 ? cg_micro_boundary(g) : -1;
+  int64_t rows = boundary >= 0 ? micro : all;
+  /* a micro-batched step: full micro-batches, then the remainder */
+  int64_t full = boundary >= 0 ? all / micro : 1, rest = boundary >= 0 ? all % micro : 0;
+  for (int i = 0; i < g->len; i++) {
+    bool inner = boundary < 0 || i < boundary;
+    IrRole r = g->nodes[i].role;
+    for (int part = 0; part < (inner && rest ? 2 : 1); part++) {
+      int64_t at = !inner ? 1 : part ? rest : rows;
+      double times = weight * (!inner ? 1 : part ? 1 : (double)full);
+      IrCost c = ir_node_cost(p, g, i, at);
+      if (r == ROLE_FORWARD || r == ROLE_LOSS) pc->fwd_flops += c.flops * times;
+      else if (r == ROLE_BACKWARD) pc->bwd_flops += c.flops * times;
+      else pc->upd_flops += c.flops * times;
+      pc->step_seconds += node_seconds(p, g, i, at, m, resident, !opt->no_parallel_loops) * times;
+    }
+  }
+}
+
+/* weight averaging's share of the update (already in it): once per step */
+static void price_average(const IrProgram *p, const IrGraph *g, PhaseCost *pc) {
+  for (int i = 0; i < g->len; i++) {
+    int64_t e;
+    IrCost avg = ir_average_cost(p, g, i, &e);
+    pc->averaged += e, pc->avg_flops += avg.flops, pc->avg_bytes += avg.bytes;
+  }
+}
+
+static double plan_bytes(const IrProgram *p, const IrGraph *g, int64_t rows, const CgOptions *opt) {
+  BufPlan plan;
+  cg_plan_graph_with(p, g, rows, opt, &plan);
+  double b = (double)plan.work_bytes;
+  cg_plan_free(&plan);
+  return b;
+}
+
 /* ---- one phase -------------------------------------------------------------------- */
 
 static void phase_cost(const IrProgram *p, int k, const Machine *m, const CgOptions *opt, int64_t steps,
@@ -186,41 +229,36 @@ static void phase_cost(const IrProgram *p, int k, const Machine *m, const CgOpti
   pc->batch = ph->batch;
   pc->micro = ph->micro;
   pc->steps = steps;
+  pc->kept = ph->kept;
   pc->trainable = ir_trainable_params(p, g);
   int boundary = ph->micro > 0 ? cg_micro_boundary(g) : -1;
-  int64_t all = ir_phase_rows(ph), rows = boundary >= 0 ? ph->micro : all;
-  /* a micro-batched step: full micro-batches, then the remainder */
-  int64_t full = boundary >= 0 ? all / ph->micro : 1, rest = boundary >= 0 ? all % ph->micro : 0;
-  BufPlan plan;
-  cg_plan_graph_with(p, g, rows, opt, &plan);
-  pc->work_bytes = (double)plan.work_bytes;
-  cg_plan_free(&plan);
+  int64_t all = ir_phase_rows(ph), plan_rows = ir_phase_plan_rows(ph);
+  pc->work_bytes = plan_bytes(p, g, boundary >= 0 ? ph->micro : plan_rows, opt);
+  if (ph->score.len) pc->work_bytes = MAX(pc->work_bytes, plan_bytes(p, &ph->score, all, opt));
   int64_t *voff = xmalloc(sizeof(int64_t) * (size_t)(p->vars.len + 1));
   double var_bytes = (double)cg_plan_vars(p, voff);
   free(voff);
   bool resident = m->cache_gbs > 0 && var_bytes + pc->work_bytes <= m->cache_bytes / 2;
-  for (int i = 0; i < g->len; i++) {
-    bool inner = boundary < 0 || i < boundary;
-    IrRole r = g->nodes[i].role;
-    for (int part = 0; part < (inner && rest ? 2 : 1); part++) {
-      int64_t at = !inner ? 1 : part ? rest : rows;
-      double times = !inner ? 1 : part ? 1 : (double)full;
-      IrCost c = ir_node_cost(p, g, i, at);
-      if (part == 0) {
-        int64_t e;
-        IrCost avg = ir_average_cost(p, g, i, &e);
-        pc->averaged += e, pc->avg_flops += avg.flops, pc->avg_bytes += avg.bytes;
-      }
-      if (r == ROLE_FORWARD || r == ROLE_LOSS) pc->fwd_flops += c.flops * times;
-      else if (r == ROLE_BACKWARD) pc->bwd_flops += c.flops * times;
-      else pc->upd_flops += c.flops * times;
-      pc->step_seconds += node_seconds(p, g, i, at, m, resident, !opt->no_parallel_loops) * times;
-    }
+  if (ph->score.len) {
+    /* selective backprop: the scoring forward over the whole batch and the
+     * step over the kept rows; an interrupt step trains on the whole batch */
+    double whole = ph->interrupt > 0 ? 1.0 / (double)ph->interrupt : 0;
+    double f0 = pc->fwd_flops;
+    price_graph(p, &ph->score, all, 0, m, opt, resident, 1 - whole, pc);
+    pc->score_flops = pc->fwd_flops - f0;
+    price_graph(p, g, ph->kept, ph->micro, m, opt, resident, 1 - whole, pc);
+    if (whole > 0) price_graph(p, g, all, ph->micro, m, opt, resident, whole, pc);
+  } else {
+    price_graph(p, g, all, ph->micro, m, opt, resident, 1, pc);
   }
+  price_average(p, g, pc);
+  int64_t rows = boundary >= 0 ? ph->micro : ir_phase_step_rows(ph);
   /* gathering the batch: the example read as bytes and written as floats */
   double example = (double)shape_numel(&p->input_type.shape, 1);
   if (ph->context > 0 && ph->pieces <= 1) example = (double)ph->context;  /* windows truncated to the context */
   pc->step_seconds += (double)ph->batch * example * 5 / (m->bandwidth_gbs * 1e9) + STEP_SECONDS;
+  if (ph->score.len)  /* the kept rows moved to the front of the batch */
+    pc->step_seconds += (double)ph->kept * example * 8 / (m->bandwidth_gbs * 1e9);
   pc->saved_bytes = saved_bytes(g, rows);
   pc->opt_bytes = optimizer_bytes(p, g);
   if (ph->prefix.len && train_examples > 0) {

@@ -18,6 +18,8 @@ typedef struct PhaseCost {
   double step_seconds;            /* predicted */
   double cache_bytes;             /* a reused frozen prefix's feature cache */
   double cache_seconds;           /* building it, once when the phase starts */
+  int64_t kept;                   /* selective backprop: rows the step trains on (0: all) ... */
+  double score_flops;             /* ... and the scoring forward's work per step (in fwd_flops) */
   int64_t averaged;               /* weight averaging: parameters averaged per step ... */
   double avg_flops, avg_bytes;    /* ... and that work, part of the update's */
 } PhaseCost;
