@@ -29,6 +29,9 @@
  *     the keep fraction of each batch, chosen by loss (Jiang et al. 2019); the
  *     select pass gives them their scoring graph. keep = 1 or start = end
  *     selects nothing.
+ *   average ema(start) / swa(start): the steps from start on also keep the
+ *     running average (the average pass rewrites them); before start the step
+ *     is the baseline's.
  */
 #include <math.h>
 #include <stdio.h>
@@ -44,11 +47,12 @@ typedef struct Settings {
   int64_t context;      /* 0: the program's */
   int64_t height, width; /* 0: the data's */
   double keep;          /* selective backprop: the fraction kept, 0: none */
+  bool average;         /* weight averaging is on */
 } Settings;
 
 typedef struct Plan {
   const IrProgram *p;
-  const SpeedupItem *freeze, *batch, *seqlen, *resize, *select;
+  const SpeedupItem *freeze, *batch, *seqlen, *resize, *select, *average;
   int64_t image_h, image_w;  /* the model's input images (resize) */
   int nlayers;          /* parameter-owning layers, from the input */
   int *layers;
@@ -264,11 +268,12 @@ static void settings_at(const Plan *pl, double t, Settings *s) {
     sp_resize_at(pl->resize, pl->image_h, pl->image_w, t, &s->height, &s->width);
     if (s->height == pl->image_h && s->width == pl->image_w) s->height = s->width = 0;
   }
+  s->average = pl->average && t >= sp_average_start(pl->average);
 }
 
 static bool settings_eq(const Plan *pl, const Settings *a, const Settings *b) {
   if (a->batch != b->batch || a->micro != b->micro || a->lr_scale != b->lr_scale || a->context != b->context ||
-      a->height != b->height || a->width != b->width || a->keep != b->keep)
+      a->height != b->height || a->width != b->width || a->keep != b->keep || a->average != b->average)
     return false;
   for (int l = 0; l < pl->p->layers.len; l++)
     if (a->frozen_layer[l] != b->frozen_layer[l]) return false;
@@ -300,6 +305,8 @@ static const char *describe(const Plan *pl, const Settings *prev, const Settings
     sb_printf(&sb, "%simages %lldx%lld -> %lldx%lld", sb.len ? "; " : "",
               (long long)(prev->height ? prev->height : pl->image_h), (long long)(prev->width ? prev->width : pl->image_w),
               (long long)(s->height ? s->height : pl->image_h), (long long)(s->width ? s->width : pl->image_w));
+  if (prev && s->average && !prev->average)
+    sb_printf(&sb, "%s%s starts", sb.len ? "; " : "", pl->average->rule->rule);
   const char *r = sb.len ? arena_strdup(a, sb.data) : NULL;
   sb_free(&sb);
   return r;
@@ -309,7 +316,8 @@ bool pass_phases(PassContext *c) {
   IrProgram *p = c->p;
   ASTC_ASSERT(p->phases.len == 1);
   Plan pl = {p, sp_item(c->spec, TECH_FREEZE), sp_item(c->spec, TECH_BATCH), sp_item(c->spec, TECH_SEQLEN),
-             sp_item(c->spec, TECH_RESIZE), sp_item(c->spec, TECH_SELECT), 0, 0, 0, NULL, NULL};
+             sp_item(c->spec, TECH_RESIZE), sp_item(c->spec, TECH_SELECT),
+             sp_item(c->spec, TECH_AVERAGE), 0, 0, 0, NULL, NULL};
   if (pl.resize) {  /* the model's images: the last two axes of its input */
     const Shape *in = &p->input_type.shape;
     ASTC_ASSERT(in->rank >= 3);
@@ -355,12 +363,14 @@ bool pass_phases(PassContext *c) {
     int n = sp_resize_cuts(pl.resize, pl.image_h, pl.image_w, rc, 512);
     for (int i = 0; i < n; i++) vec_push(&cuts, rc[i]);
   }
+  if (pl.average && sp_average_start(pl.average) > 0 && sp_average_start(pl.average) < 1)
+    vec_push(&cuts, sp_average_start(pl.average));
   qsort(cuts.data, (size_t)cuts.len, sizeof(double), cmp_double);
 
   IrPhase base = p->phases.data[0];
   p->phases.len = 0;
-  Settings prev = {xcalloc((size_t)p->layers.len + 1, sizeof(bool)), 0, 0, 0, 0, 0, 0, 0};
-  Settings cur = {xcalloc((size_t)p->layers.len + 1, sizeof(bool)), 0, 0, 0, 0, 0, 0, 0};
+  Settings prev = {xcalloc((size_t)p->layers.len + 1, sizeof(bool)), 0, 0, 0, 0, 0, 0, 0, false};
+  Settings cur = {xcalloc((size_t)p->layers.len + 1, sizeof(bool)), 0, 0, 0, 0, 0, 0, 0, false};
   bool have_prev = false;
   for (int i = 0; i + 1 < cuts.len; i++) {
     double t0 = cuts.data[i], t1 = cuts.data[i + 1];
@@ -380,6 +390,7 @@ bool pass_phases(PassContext *c) {
     ph.context = cur.context;
     ph.keep = cur.keep;
     ph.height = cur.height, ph.width = cur.width;
+    ph.average = cur.average;
     ph.step = ir_graph_clone(&base.step);
     ph.nfrozen_vars = p->vars.len;
     ph.frozen = arena_alloc(p->arena, sizeof(bool) * (size_t)(p->vars.len + 1));
@@ -393,6 +404,7 @@ bool pass_phases(PassContext *c) {
     prev.batch = cur.batch, prev.micro = cur.micro, prev.lr_scale = cur.lr_scale, prev.context = cur.context;
     prev.keep = cur.keep;
     prev.height = cur.height, prev.width = cur.width;
+    prev.average = cur.average;
     have_prev = true;
   }
   ir_graph_free(&base.step);

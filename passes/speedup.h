@@ -153,4 +153,7 @@ int sp_seqlen_stages(const SpeedupItem *it, int64_t T);
 void sp_resize_at(const SpeedupItem *it, int64_t H, int64_t W, double t, int64_t *h, int64_t *w);
 int sp_resize_cuts(const SpeedupItem *it, int64_t H, int64_t W, double *cuts, int cap);
 
+/* average ema(start) / swa(start): the progress from which the average is kept. */
+double sp_average_start(const SpeedupItem *it);
+
 #endif

@@ -163,6 +163,8 @@ static LLVMValueRef var_descs(Cg *cg, const CgAbiTypes *types) {
     v.init_b = f64c(cg, var->init.b);
     v.fan_in = cg_i64(cg, var->init.fan_in);
     v.fan_out = cg_i64(cg, var->init.fan_out);
+    v.owner = i32c(cg, var->owner);
+    v.pad_ = i32c(cg, 0);
     items[i] = STRUCT_CONST(types->astrt_var_desc, ASTRT_VAR_DESC_FIELDS);
   }
   LLVMValueRef g = global_array(cg, types->astrt_var_desc, items, p->vars.len, "astc_vars");
@@ -360,6 +362,8 @@ void cg_emit_descriptor(Cg *cg, LLVMValueRef *phase_fns, const int64_t *phase_wo
   v.loss_scale = f64c(cg, p->loss_scale > 0 ? p->loss_scale : 1);
   v.loss_scale_growth = cg_i64(cg, p->loss_scale_growth);
   v.step_nodes = step_nodes(cg, &types);
+  v.average_count = i32c(cg, p->average.count);
+  v.save_average = i32c(cg, p->average.save);
   v.data = data;
   char name[256];
   snprintf(name, sizeof name, "%s_program", cg->prefix);

@@ -176,6 +176,9 @@ void cg_index(Cg *cg, int node);
 void cg_constant(Cg *cg, int node);
 void cg_sgd_update(Cg *cg, int node);
 void cg_adamw_update(Cg *cg, int node);
+/* weight averaging's own ops: a frozen parameter's running average, the counters */
+void cg_average(Cg *cg, int node);
+void cg_average_count(Cg *cg, int node);
 
 /* ---- the descriptor (cg_desc.c) ---------------------------------------------------- */
 

@@ -507,7 +507,47 @@ struct UpdCtx {
   int64_t numel;
   LLVMValueRef lr, a, b, c, d;       /* per-update constants */
   bool advance;                      /* AdamW's last update: count the applied step */
+  LLVMValueRef keep, rate, copy;     /* a running average's 1 - a and a, and copy-back's flag (i1) */
+  void (*apply)(Cg *cg, const IrNode *n, UpdCtx *c);  /* what the guard protects (NULL: the loop) */
 };
+
+/* ---- weight averaging (passes/average.c) ------------------------------------------------- */
+
+/* the running average's constants from its operands k (a) and k + 1 (copy's flag, if copy) */
+static void average_setup(Cg *cg, UpdCtx *c, int k, bool copy) {
+  const IrNode *n = &cg->g->nodes[c->node];
+  int a = n->in[k];
+  c->rate = cg->imm[a] ? cg->imm[a] : cg_load_f32(cg, cg_addr(cg, a));
+  c->keep = LLVMBuildFSub(cg->b, cg_f32(cg, 1), c->rate, "avg.keep");
+  c->copy = NULL;
+  if (!copy) return;
+  int f = n->in[k + 1];
+  LLVMValueRef flag = cg->imm[f] ? cg->imm[f] : cg_load_f32(cg, cg_addr(cg, f));
+  c->copy = LLVMBuildFCmp(cg->b, LLVMRealUNE, flag, cg_f32(cg, 0), "avg.copy");
+}
+
+/* avg := (1 - a) avg + a w at element i, in the loop that computed w (the
+ * parameter's new value, not yet stored); returns what w becomes: avg with
+ * copy-back on this step, else w */
+static LLVMValueRef average_at(Cg *cg, UpdCtx *c, int avg_node, LLVMValueRef w, LLVMValueRef i) {
+  LLVMBuilderRef b = cg->b;
+  LLVMValueRef aa = cg_elem_addr(cg, avg_node, i);
+  LLVMValueRef avg = LLVMBuildFAdd(b, LLVMBuildFMul(b, c->keep, cg_load_f32(cg, aa), ""), LLVMBuildFMul(b, c->rate, w, ""), "");
+  cg_store_f32(cg, avg, aa);
+  return c->copy ? LLVMBuildSelect(b, c->copy, avg, w, "") : w;
+}
+
+/* an update's fused running average, if it has one: its constants */
+static void update_average_setup(Cg *cg, UpdCtx *c) {
+  const IrNode *n = &cg->g->nodes[c->node];
+  if (n->ia[IR_UPDATE_AVERAGE]) average_setup(cg, c, ir_update_nbase(n) + 1, n->ia[IR_UPDATE_AVERAGE] == 2);
+}
+
+/* ... and at element i: what the parameter's new value w becomes */
+static LLVMValueRef update_average_at(Cg *cg, UpdCtx *c, LLVMValueRef w, LLVMValueRef i) {
+  const IrNode *n = &cg->g->nodes[c->node];
+  return n->ia[IR_UPDATE_AVERAGE] ? average_at(cg, c, n->in[ir_update_nbase(n)], w, i) : w;
+}
 
 /* v = mom v + g;  d = nesterov ? g + mom v : v;  w -= lr d   (no momentum: w -= lr g) */
 static void sgd_body(Cg *cg, LLVMValueRef *idx, void *vctx) {
@@ -525,7 +565,8 @@ static void sgd_body(Cg *cg, LLVMValueRef *idx, void *vctx) {
     d = n->ia[2] ? LLVMBuildFAdd(b, g, LLVMBuildFMul(b, mom, v, ""), "") : v;
   }
   LLVMValueRef w = cg_load_f32(cg, wa);
-  cg_store_f32(cg, LLVMBuildFSub(b, w, LLVMBuildFMul(b, c->lr, d, ""), ""), wa);
+  w = LLVMBuildFSub(b, w, LLVMBuildFMul(b, c->lr, d, ""), "");
+  cg_store_f32(cg, update_average_at(cg, c, w, idx[0]), wa);
 }
 
 static LLVMValueRef upd_extent(Cg *cg, void *vctx) { return cg_i64(cg, ((UpdCtx *)vctx)->numel); }
@@ -548,6 +589,10 @@ static void upd_loop(Cg *cg, UpdCtx *c) {
 
 /* the update's loop, then (AdamW's last update) adamw.step += 1 */
 static void upd_apply(Cg *cg, const IrNode *n, UpdCtx *c) {
+  if (c->apply) {
+    c->apply(cg, n, c);
+    return;
+  }
   upd_loop(cg, c);
   if (!c->advance) return;
   LLVMValueRef at = cg_addr(cg, n->in[5]);
@@ -618,12 +663,13 @@ static int grouped(Cg *cg, int node, int64_t *numel) {
 static void sgd_setup(Cg *cg, UpdCtx *c) {
   const IrNode *n = &cg->g->nodes[c->node];
   c->lr = cg->imm[n->in[2]] ? cg->imm[n->in[2]] : cg_load_f32(cg, cg_addr(cg, n->in[2]));
+  update_average_setup(cg, c);
 }
 
 void cg_sgd_update(Cg *cg, int node) {
   int64_t numel = shape_numel(&cg->p->vars.data[cg->g->nodes[node].ia[0]].shape, 1);
   if ((node = grouped(cg, node, &numel)) < 0) return;
-  UpdCtx c = {node, sgd_body, sgd_setup, numel, 0, 0, 0, 0, 0, false};
+  UpdCtx c = {.node = node, .body = sgd_body, .setup = sgd_setup, .numel = numel};
   guarded(cg, &cg->g->nodes[node], &c);
 }
 
@@ -647,7 +693,7 @@ static void adamw_body(Cg *cg, LLVMValueRef *idx, void *vctx) {
   LLVMValueRef denom = LLVMBuildFAdd(b, LLVMBuildFDiv(b, cg_intrinsic(cg, "llvm.sqrt", &v, 1), c->c, ""),
                                      cg_f32(cg, n->fa[2]), "");
   w = LLVMBuildFSub(b, w, LLVMBuildFDiv(b, LLVMBuildFMul(b, c->b, m, ""), denom, ""), "");
-  cg_store_f32(cg, w, wa);
+  cg_store_f32(cg, update_average_at(cg, c, w, idx[0]), wa);
 }
 
 static void adamw_setup(Cg *cg, UpdCtx *c) {
@@ -664,6 +710,7 @@ static void adamw_setup(Cg *cg, UpdCtx *c) {
   c->a = LLVMBuildFSub(b, one, LLVMBuildFMul(b, lr, cg_f32(cg, n->fa[3]), ""), "");
   c->b = LLVMBuildFDiv(b, lr, bc1, "");
   c->c = cg_intrinsic(cg, "llvm.sqrt", &bc2, 1);
+  update_average_setup(cg, c);
 }
 
 void cg_adamw_update(Cg *cg, int node) {
@@ -671,7 +718,38 @@ void cg_adamw_update(Cg *cg, int node) {
   for (int j = node + 1; j < cg->g->len && last; j++) last = cg->g->nodes[j].op != IR_ADAMW_UPDATE;
   int64_t numel = shape_numel(&cg->p->vars.data[cg->g->nodes[node].ia[0]].shape, 1);
   if ((node = grouped(cg, node, &numel)) < 0) return;
-  UpdCtx c = {node, adamw_body, adamw_setup, numel, 0, 0, 0, 0, 0, last};
+  UpdCtx c = {.node = node, .body = adamw_body, .setup = adamw_setup, .numel = numel, .advance = last};
+  guarded(cg, &cg->g->nodes[node], &c);
+}
+
+/* average: a parameter no update writes in this step (a frozen one) gets
+ * its running average in a loop of its own */
+static void average_body(Cg *cg, LLVMValueRef *idx, void *vctx) {
+  UpdCtx *c = vctx;
+  const IrNode *n = &cg->g->nodes[c->node];
+  average_at(cg, c, n->in[1], cg_load_f32(cg, cg_elem_addr(cg, n->in[0], idx[0])), idx[0]);
+}
+
+static void average_only_setup(Cg *cg, UpdCtx *c) { average_setup(cg, c, 2, false); }
+
+void cg_average(Cg *cg, int node) {
+  int64_t numel = shape_numel(&cg->p->vars.data[cg->g->nodes[node].ia[0]].shape, 1);
+  UpdCtx c = {.node = node, .body = average_body, .setup = average_only_setup, .numel = numel};
+  guarded(cg, &cg->g->nodes[node], &c);
+}
+
+/* average_count: the counters := their new values (scalars), when the step is applied */
+static void count_apply(Cg *cg, const IrNode *n, UpdCtx *c) {
+  (void)c;
+  for (int k = 0; k < n->nin - (n->ia[IR_UPDATE_GUARDED] ? 1 : 0); k++) {
+    int o = n->in[k];
+    LLVMValueRef v = cg->imm[o] ? cg->imm[o] : cg_load_f32(cg, cg_addr(cg, o));
+    cg_store_f32(cg, v, cg_byte_gep(cg, cg->a_vars, cg->var_offsets[n->ia[k]]));
+  }
+}
+
+void cg_average_count(Cg *cg, int node) {
+  UpdCtx c = {.node = node, .apply = count_apply};
   guarded(cg, &cg->g->nodes[node], &c);
 }
 

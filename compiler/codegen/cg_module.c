@@ -243,6 +243,8 @@ static void emit_effect(Cg *cg, int node) {
   }
   case IR_SGD_UPDATE: cg_sgd_update(cg, node); break;
   case IR_ADAMW_UPDATE: cg_adamw_update(cg, node); break;
+  case IR_AVERAGE: cg_average(cg, node); break;
+  case IR_AVERAGE_COUNT: cg_average_count(cg, node); break;
   default: unreachable();
   }
 }

@@ -124,7 +124,7 @@ static void plan_fusion(const IrGraph *g, bool fuse, int *fused_into) {
   int *writes_before = xcalloc((size_t)n + 2, sizeof(int));
   for (int i = 0; i < n; i++) {
     const IrNode *w = &g->nodes[i];
-    writes_before[i + 1] = writes_before[i] + (is_update(w) || w->op == IR_ASSIGN || w->op == IR_ALLREDUCE);
+    writes_before[i + 1] = writes_before[i] + (ir_guarded_effect(w->op) || w->op == IR_ASSIGN || w->op == IR_ALLREDUCE);
   }
   int *leaves = xcalloc((size_t)n + 1, sizeof(int));   /* loads of the loop computing a node */
   bool *flat = xcalloc((size_t)n + 1, sizeof(bool));   /* no broadcasting in its fused tree */
@@ -293,19 +293,20 @@ static bool match_tree(TreeMatch *t, int a, int b) {
 
 /* operands of update u other than its parameter (0) and gradient (1): the
  * same nodes as the first member's (or equal immediates), or optimizer
- * slots at the member's distance */
+ * slots (and running averages) at the member's distance */
 static bool match_update(const IrProgram *p, const IrGraph *g, const int64_t *voff, int u0, int u, int64_t dist) {
   const IrNode *a = &g->nodes[u0], *b = &g->nodes[u];
   if (a->op != b->op || a->nin != b->nin || memcmp(a->fa, b->fa, sizeof a->fa) != 0) return false;
   for (int k = 1; k < IR_MAX_IA; k++) {
-    bool slot_attr = k == 1 || (k == 2 && a->op == IR_ADAMW_UPDATE);
+    bool slot_attr = k == 1 || (k == 2 && a->op == IR_ADAMW_UPDATE) || k == IR_UPDATE_SHADOW;
     if (slot_attr ? (a->ia[k] < 0) != (b->ia[k] < 0) : a->ia[k] != b->ia[k]) return false;
   }
   for (int k = 2; k < a->nin; k++) {
     int oa = a->in[k], ob = b->in[k];
     const IrNode *na = &g->nodes[oa], *nb = &g->nodes[ob];
     if (oa == ob || (cg_is_immediate(na) && cg_is_immediate(nb) && same_immediate(na, nb))) continue;
-    bool slot = na->op == IR_PARAM && nb->op == IR_PARAM && p->vars.data[na->ia[0]].kind == VAR_OPT;
+    VarKind kind = na->op == IR_PARAM ? p->vars.data[na->ia[0]].kind : VAR_PARAM;
+    bool slot = na->op == IR_PARAM && nb->op == IR_PARAM && (kind == VAR_OPT || kind == VAR_AVERAGE);
     if (!slot || !in_place_param(g, oa) || !in_place_param(g, ob) || voff[nb->ia[0]] - voff[na->ia[0]] != dist ||
         p->vars.data[nb->ia[0]].dtype != DT_F32)
       return false;

@@ -475,6 +475,26 @@ static void sgd(Interp *in, const IrNode *n) {
   }
 }
 
+/* weight averaging: avg := (1 - a) avg + a w, over the e elements of
+ * parameter w (after its update, when fused into one); with copy-back and a
+ * nonzero flag, then w := avg */
+static void average(Interp *in, double *avg, double *w, int64_t e, const int *rate_copy, bool copy) {
+  double a = in->vals[rate_copy[0]][0];
+  bool back = copy && in->vals[rate_copy[1]][0] != 0;
+  for (int64_t i = 0; i < e; i++) {
+    avg[i] = (1 - a) * avg[i] + a * w[i];
+    if (back) w[i] = avg[i];
+  }
+}
+
+/* the running average an update carries (ia[5], ia[6]; its operands follow the optimizer's) */
+static void update_average(Interp *in, const IrNode *n) {
+  if (!n->ia[IR_UPDATE_AVERAGE]) return;
+  int64_t e = shape_numel(&in->p->vars.data[n->ia[0]].shape, 1);
+  average(in, in->vars[n->ia[IR_UPDATE_SHADOW]], in->vars[n->ia[0]], e, &n->in[ir_update_nbase(n) + 1],
+          n->ia[IR_UPDATE_AVERAGE] == 2);
+}
+
 /* last: the graph's last adamw_update, which advances the count */
 static void adamw(Interp *in, const IrNode *n, bool last) {
   int64_t e = shape_numel(&in->p->vars.data[n->ia[0]].shape, 1);
@@ -521,6 +541,16 @@ static bool run_node(Interp *in, const IrGraph *g, int i) {
         for (int j = i + 1; j < g->len && last; j++) last = g->nodes[j].op != IR_ADAMW_UPDATE;
         adamw(in, n, last);
       }
+      update_average(in, n);
+      break;
+    case IR_AVERAGE:
+      if (n->ia[IR_UPDATE_GUARDED] && in->vals[n->in[n->nin - 1]][0] == 0) break;
+      average(in, in->vars[n->ia[0]], in->vars[n->ia[1]], shape_numel(&in->p->vars.data[n->ia[0]].shape, 1),
+              &n->in[2], false);
+      break;
+    case IR_AVERAGE_COUNT:
+      if (n->ia[IR_UPDATE_GUARDED] && in->vals[n->in[n->nin - 1]][0] == 0) break;
+      for (int k = 0; k < n->nin - (n->ia[IR_UPDATE_GUARDED] ? 1 : 0); k++) in->vars[n->ia[k]][0] = in->vals[n->in[k]][0];
       break;
     default: unreachable();
     }

@@ -131,6 +131,7 @@ IrProgram *ir_program_new(void) {
   IrProgram *p = xcalloc(1, sizeof(IrProgram));
   p->arena = arena_new();
   p->goal = GOAL_NONE;
+  p->average.count = -1;
   return p;
 }
 

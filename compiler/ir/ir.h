@@ -85,7 +85,7 @@ typedef enum IrOutput { ASTRT_OUTPUTS(IR_ABI_ENUMERATOR) OUT_NUM = OUT_NONFINITE
 const char *ir_scalar_name(IrScalar s);
 const char *ir_output_name(IrOutput o);
 
-#define IR_MAX_IN 8   /* a guarded adamw_update has 7 */
+#define IR_MAX_IN 10  /* a guarded adamw_update with an average and copy-back has 10 */
 #define IR_MAX_IA 8
 #define IR_MAX_FA 4
 
@@ -110,6 +110,26 @@ typedef struct IrNode {
 
 /* ia[7] of an update op: its last operand is an "all finite" flag */
 #define IR_UPDATE_GUARDED 7
+/* ia[5] of an update op: 1 if it also updates its parameter's running
+ * average (operands avg, a after the optimizer's own), 2 with copy-back
+ * (avg, a, copy); ia[6]: the average's variable (ops.def, sgd_update) */
+#define IR_UPDATE_AVERAGE 5
+#define IR_UPDATE_SHADOW 6
+
+/* Ops that change variables and obey IR_UPDATE_GUARDED: the optimizer
+ * updates and the weight-averaging ops. */
+static inline bool ir_guarded_effect(IrOp op) {
+  return op == IR_SGD_UPDATE || op == IR_ADAMW_UPDATE || op == IR_AVERAGE || op == IR_AVERAGE_COUNT;
+}
+/* An update's operands before its running average's (the optimizer's own):
+ * sgd 3 or 4 (momentum), adamw 6. */
+static inline int ir_update_nbase(const IrNode *n) {
+  return n->op == IR_ADAMW_UPDATE ? 6 : n->ia[1] >= 0 ? 4 : 3;
+}
+/* The running average's operands of an update: 0, 2 or 3. */
+static inline int ir_update_navg(const IrNode *n) {
+  return n->ia[IR_UPDATE_AVERAGE] == 0 ? 0 : n->ia[IR_UPDATE_AVERAGE] == 2 ? 3 : 2;
+}
 
 typedef struct IrGraph {
   IrNode *nodes;
@@ -163,7 +183,8 @@ typedef struct Init {
 } Init;
 const char *init_kind_name(InitKind k);
 
-/* Variable kinds: VAR_PARAM, VAR_STATE and VAR_OPT, an optimizer slot (ASTRT_VAR_KINDS). */
+/* Variable kinds: VAR_PARAM, VAR_STATE, VAR_OPT (an optimizer slot) and
+ * VAR_AVERAGE (weight averaging's running averages and counters) (ASTRT_VAR_KINDS). */
 typedef enum VarKind { ASTRT_VAR_KINDS(IR_ABI_ENUMERATOR) } VarKind;
 
 typedef struct IrVar {
@@ -173,7 +194,7 @@ typedef struct IrVar {
   DType dtype;
   Init init;
   int layer;         /* owning layer instance, -1 for none */
-  int owner;         /* VAR_OPT: the parameter it belongs to, else -1 */
+  int owner;         /* VAR_OPT, VAR_AVERAGE: the parameter it belongs to, else -1 */
   Loc loc;
 } IrVar;
 
@@ -272,6 +293,8 @@ typedef struct IrPhase {
   /* progressive resizing: the step's images, height x width (0: the data's);
    * the step resizes its input batch itself (resize2d, its first op) */
   int64_t height, width;
+  /* weight averaging: the step also updates the running averages */
+  bool average;
 } IrPhase;
 
 /* The rows of a phase's batch: its examples, times the pieces of each. */
@@ -297,6 +320,12 @@ typedef struct IrVariantStep {
 
 /* Whether variable v is frozen in phase ph. */
 bool ir_phase_frozen(const IrPhase *ph, int v);
+
+/* Weight averaging's run-time facts (passes/average.c). */
+typedef struct IrAverage {
+  int count;      /* the variable counting the averages taken, -1: no averaging */
+  bool save;      /* --save writes the averages in the parameters' place */
+} IrAverage;
 
 struct SpeedupSpec;
 
@@ -328,6 +357,7 @@ typedef struct IrProgram {
   struct SpeedupSpec *speedup;   /* the validated speedup block, or NULL      */
   VEC(IrPhase) phases;
   VEC(IrVariantStep) variant_steps; /* the front end's, for the seqlen and resize passes */
+  IrAverage average;             /* weight averaging (passes/average.c) */
 } IrProgram;
 
 IrProgram *ir_program_new(void);

@@ -26,6 +26,13 @@ static const char *var_name(const IrProgram *p, int64_t v) {
   return v >= 0 && v < p->vars.len ? p->vars.data[v].name : "?";
 }
 
+/* an update's fused running average: "average=dense_1.w.ema" (+ " copy-back") */
+static void print_average(StrBuf *sb, const IrProgram *p, const IrNode *n) {
+  if (!n->ia[IR_UPDATE_AVERAGE]) return;
+  sb_printf(sb, " average=%s", var_name(p, n->ia[IR_UPDATE_SHADOW]));
+  if (n->ia[IR_UPDATE_AVERAGE] == 2) sb_puts(sb, " copy-back");
+}
+
 /* The operator and its operands/attributes, e.g. "matmul %3, %4 trans_b". */
 static void format_node(StrBuf *sb, const IrProgram *p, const IrNode *n) {
   sb_puts(sb, ir_ops[n->op].name);
@@ -83,11 +90,22 @@ static void format_node(StrBuf *sb, const IrProgram *p, const IrNode *n) {
     sb_printf(sb, " -> %s", var_name(p, n->ia[0]));
     if (n->ia[1] >= 0)
       sb_printf(sb, " momentum=%g%s", n->fa[0], n->ia[2] ? " nesterov" : "");
+    print_average(sb, p, n);
     if (n->ia[IR_UPDATE_GUARDED]) sb_puts(sb, " if-finite");
     break;
   case IR_ADAMW_UPDATE:
     sb_printf(sb, " -> %s beta1=%g beta2=%g eps=%g weight_decay=%g",
               var_name(p, n->ia[0]), n->fa[0], n->fa[1], n->fa[2], n->fa[3]);
+    print_average(sb, p, n);
+    if (n->ia[IR_UPDATE_GUARDED]) sb_puts(sb, " if-finite");
+    break;
+  case IR_AVERAGE:
+    sb_printf(sb, " -> %s", var_name(p, n->ia[0]));
+    if (n->ia[IR_UPDATE_GUARDED]) sb_puts(sb, " if-finite");
+    break;
+  case IR_AVERAGE_COUNT:
+    for (int k = 0; k < n->nin - (n->ia[IR_UPDATE_GUARDED] ? 1 : 0); k++)
+      sb_printf(sb, "%s%s", k ? ", " : " -> ", var_name(p, n->ia[k]));
     if (n->ia[IR_UPDATE_GUARDED]) sb_puts(sb, " if-finite");
     break;
   case IR_CAST: sb_printf(sb, " to %s", dtype_name(n->type.dtype)); break;
@@ -144,7 +162,7 @@ void ir_print_graph(FILE *out, const IrProgram *p, const IrGraph *g,
 }
 
 static void print_vars(FILE *out, const IrProgram *p) {
-  static const char *kinds[] = {"param", "state", "slot"};
+  static const char *kinds[] = {ASTRT_VAR_KINDS(IR_ABI_NAME)};
   for (int i = 0; i < p->vars.len; i++) {
     const IrVar *v = &p->vars.data[i];
     char ts[128];
@@ -195,6 +213,7 @@ const char *ir_phase_title(const IrProgram *p, int i, char *buf, size_t cap) {
     if (frozen) sb_printf(&sb, "%s%s", any ? ", " : ", frozen: ", p->layers.data[l].name), any = true;
   }
   if (ph->feature_size) sb_printf(&sb, ", reusing %s's outputs", ph->prefix_layers);
+  if (ph->average) sb_puts(&sb, ", averaging");
   if (ph->why) sb_printf(&sb, "  (%s)", ph->why);
   snprintf(buf, cap, "%s", sb.data);
   sb_free(&sb);

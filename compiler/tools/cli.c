@@ -550,6 +550,12 @@ static void print_cost(const IrProgram *p, const ProgramCost *pc) {
       if (ph->interrupt > 0) printf("; every %lld steps the whole batch, unscored", (long long)ph->interrupt);
       printf(" (per-step figures are averages)\n");
     }
+    if (c->averaged) {
+      char ab[32];
+      human_bytes(c->avg_bytes, ab, sizeof ab);
+      printf("      running averages of %lld parameters: %.3f MFLOP and %s read and written per step (in the update "
+             "figures above)\n", (long long)c->averaged, c->avg_flops / 1e6, ab);
+    }
     if (p->phases.data[i].prefix.len) {
       char cb[32];
       human_bytes(c->cache_bytes, cb, sizeof cb);

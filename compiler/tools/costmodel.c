@@ -200,6 +200,15 @@ static void price_graph(const IrProgram *p, const IrGraph *g, int64_t all, int64
   }
 }
 
+/* weight averaging's share of the update (already in it): once per step */
+static void price_average(const IrProgram *p, const IrGraph *g, PhaseCost *pc) {
+  for (int i = 0; i < g->len; i++) {
+    int64_t e;
+    IrCost avg = ir_average_cost(p, g, i, &e);
+    pc->averaged += e, pc->avg_flops += avg.flops, pc->avg_bytes += avg.bytes;
+  }
+}
+
 static double plan_bytes(const IrProgram *p, const IrGraph *g, int64_t rows, const CgOptions *opt) {
   BufPlan plan;
   cg_plan_graph_with(p, g, rows, opt, &plan);
@@ -242,6 +251,7 @@ static void phase_cost(const IrProgram *p, int k, const Machine *m, const CgOpti
   } else {
     price_graph(p, g, all, ph->micro, m, opt, resident, 1, pc);
   }
+  price_average(p, g, pc);
   int64_t rows = boundary >= 0 ? ph->micro : ir_phase_step_rows(ph);
   /* gathering the batch: the example read as bytes and written as floats */
   double example = (double)shape_numel(&p->input_type.shape, 1);

@@ -20,6 +20,8 @@ typedef struct PhaseCost {
   double cache_seconds;           /* building it, once when the phase starts */
   int64_t kept;                   /* selective backprop: rows the step trains on (0: all) ... */
   double score_flops;             /* ... and the scoring forward's work per step (in fwd_flops) */
+  int64_t averaged;               /* weight averaging: parameters averaged per step ... */
+  double avg_flops, avg_bytes;    /* ... and that work, part of the update's */
 } PhaseCost;
 
 typedef struct ProgramCost {

@@ -524,13 +524,17 @@ START_TEST(regression_mse) {
 END_TEST
 
 /* the speedup passes' rewrites, native against reference: micro-batches,
- * frozen layers, FreezeOut, lr coupling, bf16 and fp16 (with loss scaling) */
+ * frozen layers, FreezeOut, lr coupling, bf16 and fp16 (with loss scaling),
+ * weight averaging (EMA with warmup and copy-back, SWA over a frozen layer,
+ * evaluation from the averages) */
 START_TEST(speedup_rewrites) {
   static const char *const recipes[] = {
       "speedup {\n  batch steps(at: [0.9], factor: 2, micro: 3, lr_scale: linear)\n}\n",
       "speedup {\n  freeze at(dense_1: 0.0, dense_2: 0.7, freezeout: true)\n}\n",
       "speedup {\n  precision bf16()\n}\n",
       "speedup {\n  precision fp16(keep: [dense_3])\n  batch steps(at: [0.9], micro: 5)\n}\n",
+      "speedup {\n  average ema(decay: 0.7, copy_back: 2, warmup: true)\n}\n",
+      "speedup {\n  freeze at(dense_1: 0.0)\n  average swa(start: 0)\n}\n",
   };
   for (size_t i = 0; i < sizeof recipes / sizeof recipes[0]; i++) {
     char src[2048], name[32];

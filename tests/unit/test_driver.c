@@ -186,9 +186,9 @@ static void make_model(model *m, int64_t d, int64_t k, int64_t batch, int64_t nt
   g_ncalls = 0;
   g_nan_at = 0;
   m->vars[0] = (astrt_var_desc){"dense.w", ASTRT_VAR_PARAM, 2, {d, k}, 0, d * k,
-                                ASTRT_INIT_GLOROT_UNIFORM, 0, 0, 0, d, k};
+                                ASTRT_INIT_GLOROT_UNIFORM, 0, 0, 0, d, k, -1, 0};
   m->vars[1] = (astrt_var_desc){"dense.b", ASTRT_VAR_PARAM, 1, {k}, g_bias_off, k,
-                                ASTRT_INIT_ZEROS, 0, 0, 0, 0, 0};
+                                ASTRT_INIT_ZEROS, 0, 0, 0, 0, 0, -1, 0};
   g_work_bytes[0] = g_work_bytes[1] = work_for(batch, d, k);
   m->phases[0] = (astrt_phase_desc){0.0, 1.0, batch, g_work_bytes[0], step_a, "", NULL, 0, 0, 0, 1, NULL, 0, 0, 0, 0};
   astrt_program *p = &m->p;
@@ -1342,7 +1342,7 @@ START_TEST(test_vars_init) {
   int64_t off = 0;
   for (int i = 0; i < 9; i++) {
     v[i] = (astrt_var_desc){"v", ASTRT_VAR_PARAM, 2, {100, N / 100}, off, N, kinds[i],
-                            -1, 2.0, 3.0, 50, 150};
+                            -1, 2.0, 3.0, 50, 150, -1, 0};
     off += N * 4 + 64;  /* aligned, with gaps */
   }
   v[4].init_b = 0.5;  /* normal(2, 0.5) */
@@ -1606,10 +1606,10 @@ static void make_model4(model4 *m4, int64_t d, int64_t k, int64_t batch, int64_t
   m4->vars[1] = m4->m.vars[1];
   int64_t off = (g_bias_off + k * 4 + 63) / 64 * 64;
   m4->vars[2] = (astrt_var_desc){"bn.running_var", ASTRT_VAR_STATE, 1, {k}, off, k,
-                                 ASTRT_INIT_ONES, 0, 0, 0, 0, 0};
+                                 ASTRT_INIT_ONES, 0, 0, 0, 0, 0, -1, 0};
   off += (k * 4 + 63) / 64 * 64;
   m4->vars[3] = (astrt_var_desc){"dense.w.momentum", ASTRT_VAR_SLOT, 2, {d, k}, off, d * k,
-                                 ASTRT_INIT_CONST, 0, 0.5, 0, 0, 0};
+                                 ASTRT_INIT_CONST, 0, 0.5, 0, 0, 0, -1, 0};
   g_var_bytes = off + d * k * 4;
   m4->m.p.vars = m4->vars;
   m4->m.p.nvars = 4;
@@ -2198,7 +2198,7 @@ static void make_seq_model(seq_model *m, int64_t T, int64_t batch) {
   g_seq_check = 1;
   g_seq_seed = 1;
   g_ncalls = 0;
-  m->vars[0] = (astrt_var_desc){"w", ASTRT_VAR_PARAM, 1, {4}, 0, 4, ASTRT_INIT_ZEROS, 0, 0, 0, 0, 0};
+  m->vars[0] = (astrt_var_desc){"w", ASTRT_VAR_PARAM, 1, {4}, 0, 4, ASTRT_INIT_ZEROS, 0, 0, 0, 0, 0, -1, 0};
   m->phases[0] = (astrt_phase_desc){0.0, 1.0, batch, 64, seq_step, "", NULL, 0, 0, 0, 1, NULL, 0, 0, 0, 0};
   astrt_program *p = &m->p;
   p->abi_version = ASTRT_ABI_VERSION;
@@ -2532,7 +2532,7 @@ START_TEST(test_real_targets) {
   free(text);
   model m;
   make_model(&m, 2, 1, 10, 1, 1);
-  m.vars[0] = (astrt_var_desc){"w", ASTRT_VAR_PARAM, 1, {3}, 0, 3, ASTRT_INIT_ZEROS, 0, 0, 0, 0, 0};
+  m.vars[0] = (astrt_var_desc){"w", ASTRT_VAR_PARAM, 1, {3}, 0, 3, ASTRT_INIT_ZEROS, 0, 0, 0, 0, 0, -1, 0};
   m.p.nvars = 1;
   m.p.var_bytes = 64;
   m.phases[0] = (astrt_phase_desc){0.0, 1.0, 10, 64, reg_step, "", NULL, 0, 0, 0, 1, NULL, 0, 0, 0, 0};
@@ -2851,7 +2851,7 @@ START_TEST(test_model_api_typed) {
   /* a regression: float targets, checked finite; no accuracy */
   model reg;
   make_model(&reg, 2, 1, 10, 1, 1);
-  reg.vars[0] = (astrt_var_desc){"w", ASTRT_VAR_PARAM, 1, {3}, 0, 3, ASTRT_INIT_ZEROS, 0, 0, 0, 0, 0};
+  reg.vars[0] = (astrt_var_desc){"w", ASTRT_VAR_PARAM, 1, {3}, 0, 3, ASTRT_INIT_ZEROS, 0, 0, 0, 0, 0, -1, 0};
   reg.p.nvars = 1;
   reg.p.var_bytes = 64;
   reg.phases[0] = (astrt_phase_desc){0.0, 1.0, 10, 64, reg_step, "", NULL, 0, 0, 0, 1, NULL, 0, 0, 0, 0};

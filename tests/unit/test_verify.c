@@ -333,7 +333,7 @@ START_TEST(wrong_number_of_operands) {
   ir_graph_free(&g);
   g = copy(&s);
   g.nodes[s.logits].nin = IR_MAX_IN + 1;  /* more than a node can hold */
-  rejected(s.p, &g, "add of 9", s.logits, "add takes 2 operands, has 9");
+  rejected(s.p, &g, "add of IR_MAX_IN + 1", s.logits, "add takes 2 operands, has 11");
   ir_graph_free(&g);
   step_free(&s);
   build(&s, true);

@@ -70,7 +70,9 @@ typedef int64_t astrt_dims[ASTRT_DESC_MAX_RANK];
 #define ASTRT_VAR_KINDS(X)                                                                      \
   X(ASTRT_VAR_PARAM, VAR_PARAM, "param")            /* trainable parameter */                    \
   X(ASTRT_VAR_STATE, VAR_STATE, "state")            /* non-trainable state (batch-norm statistics) */ \
-  X(ASTRT_VAR_SLOT, VAR_OPT, "slot")                /* optimizer slot (momentum, Adam moments) */
+  X(ASTRT_VAR_SLOT, VAR_OPT, "slot")                /* optimizer slot (momentum, Adam moments) */ \
+  X(ASTRT_VAR_AVERAGE, VAR_AVERAGE, "average")      /* weight averaging: a parameter's running    \
+                                                       average (owner), or a counter (owner -1) */
 
 /* astrt_var_desc.init, with init_a and init_b */
 #define ASTRT_INIT_KINDS(X)                                                                     \
@@ -179,7 +181,9 @@ typedef enum astrt_norm_kind { ASTRT_NORMS(ASTRT_ABI_ENUMERATOR) } astrt_norm_ki
   F(double, init_a, f64)         /* const: a; uniform: [a, b); normal: mean a, std b */         \
   F(double, init_b, f64)                                                                        \
   F(int64_t, fan_in, i64)                                                                       \
-  F(int64_t, fan_out, i64)
+  F(int64_t, fan_out, i64)                                                                      \
+  F(int32_t, owner, i32)         /* a slot or running average: its parameter's index, else -1 */ \
+  F(int32_t, pad_, i32)
 
 /* A training phase. A reused frozen prefix (prefix not NULL): when the phase
  * starts, the driver runs `prefix` over the training set (x rows in,
@@ -311,6 +315,11 @@ typedef enum astrt_norm_kind { ASTRT_NORMS(ASTRT_ABI_ENUMERATOR) } astrt_norm_ki
                                         with non-finite gradients (which is skipped) and        \
                                         doubles after this many clean steps */                  \
   F(const astrt_step_nodes *, step_nodes, ptr) /* diagnosis, see above */                       \
+  F(int32_t, average_count, i32) /* weight averaging: the variable counting the averages        \
+                                    taken, or -1 (no averaging) */                              \
+  F(int32_t, save_average, i32)  /* 1: --save writes each parameter's running average (a        \
+                                    variable of kind average whose owner it is) in its place,   \
+                                    once an average has been taken */                           \
   F(astrt_data_desc, data, astrt_data_desc)
 
 /* a struct's member declaration from its row */
