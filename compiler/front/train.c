@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "autodiff.h"
+#include "drop.h"
 #include "elab.h"
 #include "optim.h"
 #include "pass.h"
@@ -817,6 +818,14 @@ static void backward_and_update(IrProgram *p, IrGraph *g, int loss, const Item *
   free(grads);
 }
 
+/* Layer dropping: the residual blocks of a training step's forward graph are
+ * gated before it is differentiated (passes/drop.h), so that autodiff
+ * derives each block's scaled backward. Returns the loss node, or -1. */
+static int gate_blocks(IrProgram *p, IrGraph *g, int loss) {
+  const SpeedupItem *it = sp_item(p->speedup, TECH_DROP);
+  return it ? drop_gate_step(p, g, loss, it) : loss;
+}
+
 /* Sequence-length warmup (the seqlen pass): the training step elaborated
  * again at each shorter context the schedule reaches, over the same
  * variables. The model must name its context (i32[B, T]) for its shapes to
@@ -869,8 +878,8 @@ static void context_steps(Elab *e, Sema *s, const Item *model, ModuleInfo *mm, c
     e->seq_graph = NULL;  /* the layer calls are checked against training's afresh */
     int errors = diag_error_count(), o, y;
     int l = model_and_loss(e, s, model, mm, loss, &o, &y);
-    if (l >= 0 && elab_eval_layers_done(e) && diag_error_count() == errors)
-      backward_and_update(p, &cs.step, l, model);
+    if (l >= 0 && elab_eval_layers_done(e) && diag_error_count() == errors) l = gate_blocks(p, &cs.step, l);
+    if (l >= 0 && diag_error_count() == errors) backward_and_update(p, &cs.step, l, model);
     if (diag_error_count() > errors) {
       diag_note(it->loc, "while specialising model '%s' to a context of %lld tokens for seqlen warmup", model->name,
                 (long long)L);
@@ -1004,6 +1013,7 @@ IrProgram *sema_program(Sema *s) {
   /* training mode: forward + loss, backward, update */
   int out = -1, y = -1, loss = -1;
   if (ok) loss = model_and_loss(&e, s, model, main, te.loss, &out, &y);
+  int forward_len = ph.step.len;
   if (loss >= 0 && diag_error_count() == 0) backward_and_update(p, &ph.step, loss, model);
   /* evaluation mode: forward + loss + accuracy */
   if (loss >= 0 && diag_error_count() == 0) {
@@ -1046,6 +1056,12 @@ IrProgram *sema_program(Sema *s) {
     }
   }
   if (diag_error_count() == 0 && sp && !s->opt->no_speedup) speedup_validate(&e, sp, p);
+  if (diag_error_count() == 0 && sp_item(p->speedup, TECH_DROP)) {
+    /* differentiated again, with the residual blocks gated */
+    ph.step.len = forward_len;
+    loss = gate_blocks(p, &ph.step, loss);
+    if (loss >= 0) backward_and_update(p, &ph.step, loss, model);
+  }
   if (diag_error_count() == 0 && p->speedup) context_steps(&e, s, model, main, te.loss);
   elab_frame_free(&top);
   arena_free(e.arena);
