@@ -343,7 +343,7 @@ int64_t cg_row_size(const IrGraph *g) {
 
 typedef struct MicroCtx {
   int boundary;
-  int64_t micro, example_size;
+  int64_t micro, example_size, target_size;
   LLVMValueRef rows, x, y;
 } MicroCtx;
 
@@ -367,7 +367,8 @@ static void micro_body(Cg *cg, LLVMValueRef *idx, void *vctx) {
   LLVMValueRef xoff = LLVMBuildNSWMul(b, first, cg_i64(cg, c->example_size), "");
   cg->a_rows = rows_m;
   cg->a_x = LLVMBuildInBoundsGEP2(b, cg->f32, c->x, &xoff, 1, "x_m");
-  cg->a_y = LLVMBuildInBoundsGEP2(b, cg->i32, c->y, &first, 1, "y_m");
+  LLVMValueRef yoff = LLVMBuildNSWMul(b, first, cg_i64(cg, c->target_size), "");  /* a label per position */
+  cg->a_y = LLVMBuildInBoundsGEP2(b, cg->i32, c->y, &yoff, 1, "y_m");
   cg->micro_first = first;
   cg->micro_weight = LLVMBuildFDiv(b, LLVMBuildSIToFP(b, rows_m, cg->f32, ""), LLVMBuildSIToFP(b, c->rows, cg->f32, ""),
                                    "w_m");
@@ -390,7 +391,10 @@ static void micro_body(Cg *cg, LLVMValueRef *idx, void *vctx) {
 /* zero the accumulators and the outputs the micro-batches add to, then loop */
 static void emit_micro_loop(Cg *cg, int boundary, int64_t micro, int64_t example_size) {
   const IrGraph *g = cg->g;
-  MicroCtx c = {boundary, micro, example_size, cg->a_rows, cg->a_x, cg->a_y};
+  int64_t target_size = 1;
+  for (int i = 0; i < g->len; i++)
+    if (g->nodes[i].op == IR_INPUT && g->nodes[i].ia[0] == 1) target_size = shape_numel(&g->nodes[i].type.shape, 1);
+  MicroCtx c = {boundary, micro, example_size, target_size, cg->a_rows, cg->a_x, cg->a_y};
   for (int i = boundary; i < g->len; i++)
     if (g->nodes[i].op == IR_ACCUMULATE) {
       ASTC_ASSERT(!shape_has_batch(&g->nodes[i].type.shape));
