@@ -521,6 +521,10 @@ static void print_cost(const IrProgram *p, const ProgramCost *pc) {
            batch, (long long)c->trainable, c->fwd_flops / 1e6, c->bwd_flops / 1e6, c->upd_flops / 1e6, act, opt,
            c->step_seconds * 1e3, (double)c->steps * c->step_seconds + c->cache_seconds);
     if (p->phases.data[i].why) printf("      %s\n", p->phases.data[i].why);
+    if (c->drop_blocks)
+      printf("      layer dropping: %d residual blocks of %.2f MFLOP per step, of which %.0f%% runs on average "
+             "(the figures above are expected ones)\n", c->drop_blocks, c->drop_flops / 1e6,
+             c->drop_flops > 0 ? 100 * c->drop_expected_flops / c->drop_flops : 100.0);
     if (p->phases.data[i].prefix.len) {
       char cb[32];
       human_bytes(c->cache_bytes, cb, sizeof cb);

@@ -15,7 +15,9 @@
  *                   (CG_PARALLEL_MIN elements, unless -fno-parallel-loops)
  *                   take 1/threads of that
  * plus gathering each batch. A micro-batched step costs its per-micro-batch
- * part once per micro-batch. Evaluation is not training time and is left
+ * part once per micro-batch. The work of a residual block that layer
+ * dropping may skip (a guarded node) counts with the block's mean keep
+ * probability over the phase: a step's expected cost. Evaluation is not training time and is left
  * out, as the driver's train_seconds leaves it out. */
 #include "costmodel.h"
 
@@ -24,6 +26,7 @@
 
 #include "codegen.h"
 #include "cost.h"
+#include "drop.h"
 
 #define CALL_SECONDS 1.5e-6     /* a runtime call (GEMM, conv, pool) */
 #define LOOP_SECONDS 0.05e-6    /* an elementwise loop's setup */
@@ -122,19 +125,32 @@ static void phase_cost(const IrProgram *p, int k, const Machine *m, const CgOpti
   double var_bytes = (double)cg_plan_vars(p, voff);
   free(voff);
   bool resident = m->cache_gbs > 0 && var_bytes + pc->work_bytes <= m->cache_bytes / 2;
+  int *flags;
+  pc->drop_blocks = ir_guard_flags(g, &flags);
+  double *keep = xmalloc(sizeof(double) * (size_t)(pc->drop_blocks + 1));
+  for (int k = 1; k <= pc->drop_blocks; k++)
+    keep[k] = flags[k] >= 0 ? drop_mean_keep(g, flags[k], ph->t_begin, ph->t_end) : 1;
+  free(flags);
   for (int i = 0; i < g->len; i++) {
     bool inner = boundary < 0 || i < boundary;
     IrRole r = g->nodes[i].role;
+    int guard = g->nodes[i].guard;
     for (int part = 0; part < (inner && rest ? 2 : 1); part++) {
       int64_t at = !inner ? 1 : part ? rest : rows;
       double times = !inner ? 1 : part ? 1 : (double)full;
       IrCost c = ir_node_cost(p, g, i, at);
+      if (guard) {
+        pc->drop_flops += c.flops * times;
+        times *= keep[guard];
+        pc->drop_expected_flops += c.flops * times;
+      }
       if (r == ROLE_FORWARD || r == ROLE_LOSS) pc->fwd_flops += c.flops * times;
       else if (r == ROLE_BACKWARD) pc->bwd_flops += c.flops * times;
       else pc->upd_flops += c.flops * times;
       pc->step_seconds += node_seconds(p, g, i, at, m, resident, !opt->no_parallel_loops) * times;
     }
   }
+  free(keep);
   /* gathering the batch: the example read as bytes and written as floats */
   double example = (double)shape_numel(&p->input_type.shape, 1);
   if (ph->context > 0 && ph->pieces <= 1) example = (double)ph->context;  /* windows truncated to the context */

@@ -18,6 +18,11 @@ typedef struct PhaseCost {
   double step_seconds;            /* predicted */
   double cache_bytes;             /* a reused frozen prefix's feature cache */
   double cache_seconds;           /* building it, once when the phase starts */
+  /* layer dropping: residual blocks with guarded work, and their FLOPs per
+   * step, all of them and the expected (each block's work times its mean
+   * keep probability over the phase; the figures above are expected ones) */
+  int drop_blocks;
+  double drop_flops, drop_expected_flops;
 } PhaseCost;
 
 typedef struct ProgramCost {

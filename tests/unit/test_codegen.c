@@ -442,6 +442,36 @@ START_TEST(transformer_two_layers) {
 }
 END_TEST
 
+/* layer dropping (passes/drop.c): over three steps the four blocks are
+ * dropped and kept in several combinations; both rules, and with bf16
+ * storage and micro-batches around it */
+START_TEST(transformer_layer_dropping) {
+  static const char *const speedups[] = {
+      "speedup {\n  drop stochastic(final: 0.3)\n}\n",
+      "speedup {\n  drop progressive(theta: 0.2, gamma: 5)\n}\n",
+      "speedup {\n  drop stochastic(final: 0.3)\n  precision bf16()\n}\n",
+      "speedup {\n  drop stochastic(final: 0.3)\n  precision bf16()\n"
+      "  batch steps(at: [0.9], factor: 2, micro: 2)\n}\n",
+  };
+  int dropped = 0;  /* compare_program's steps 1 to 3, seed 17: both kinds of step occur */
+  for (int s = 1; s <= 3; s++)
+    for (int l = 1; l <= 4; l++) dropped += astrt_drop_gate((float)(1 - l * 0.7 / 4), 17, s, l) == 0;
+  ck_assert(dropped > 0 && dropped < 12);
+  for (size_t i = 0; i < sizeof speedups / sizeof speedups[0]; i++) {
+    char src[2048], name[32];
+    snprintf(src, sizeof src, "%s%s",
+             SEQ_PROGRAM("  h = nn.embedding(tok, 13, 16) + nn.embedding(arange(8), 8, 16)\n"
+                         "  h = nn.transformer_block(h, 2, layers: 2)\n"
+                         "  h = nn.transformer_block(h, 4, layers: 2)\n"
+                         "  return nn.linear(nn.layernorm(h), 13)",
+                         "  loss = cross_entropy()\n  optimizer = sgd(lr: 0.1, momentum: 0.9, weight_decay: 0.01)"),
+             speedups[i]);
+    snprintf(name, sizeof name, "drop%zu", i);
+    compare_program(src, name, 3);
+  }
+}
+END_TEST
+
 /* The attention's memory plan: no permute of the step or of evaluation is
  * copied (each is read in place by a product or written through by one),
  * and every softmax computes its causal mask in its own pass. */
@@ -596,6 +626,7 @@ Suite *codegen_suite(void) {
   tcase_add_test(t, dropout_global_pool);
   tcase_add_test(t, gelu_exact);
   tcase_add_test(t, transformer_two_layers);
+  tcase_add_test(t, transformer_layer_dropping);
   tcase_add_test(t, attention_plan);
   tcase_add_test(t, sequence_primitives);
   tcase_add_test(t, regression_mse);
