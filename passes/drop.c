@@ -1,7 +1,7 @@
 /* drop.c — layer dropping, second half: guarding each block's work.
  *
  * The front end gated every residual block's join (drop_blocks.c): y =
- * gated_add(x, f(x), c) with c = keep(p_l), and autodiff made the branch's
+ * gated_add(x, f(x), c) with c = drop_gate(p_l), and autodiff made the branch's
  * backward start from c dy. This pass, after the passes that add work around
  * the gradients (micro-batches, allreduces, the finite-loss guard, casts and
  * fp16's overflow check), finds what a step must not run when block l is
@@ -62,7 +62,7 @@ static bool is_update(IrOp op) { return op == IR_SGD_UPDATE || op == IR_ADAMW_UP
  * gates, and allreduces (one runtime call for the step's gradients; in one
  * process they do nothing) */
 static bool never_guarded(const IrNode *n) {
-  return ((n->op == IR_CONST || n->op == IR_SCALAR) && n->type.shape.rank == 0) || n->op == IR_KEEP ||
+  return ((n->op == IR_CONST || n->op == IR_SCALAR) && n->type.shape.rank == 0) || n->op == IR_DROP_GATE ||
          n->op == IR_ALLREDUCE;
 }
 
@@ -287,7 +287,7 @@ bool pass_drop(PassContext *c) {
     for (int id = 1; id <= blocks; id++) {
       int keep = -1;
       for (int j = 0; j < g->len && keep < 0; j++)
-        if (g->nodes[j].op == IR_KEEP && g->nodes[j].ia[0] == id) keep = j;
+        if (g->nodes[j].op == IR_DROP_GATE && g->nodes[j].ia[0] == id) keep = j;
       if (keep >= 0 && !drop_block(p, g, id, keep)) return false;
     }
   }

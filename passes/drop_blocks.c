@@ -248,7 +248,7 @@ static bool check_arguments(const SpeedupItem *it) {
   return false;
 }
 
-/* p_l and keep(p_l) for block l, right after its input */
+/* p_l and drop_gate(p_l) for block l, right after its input */
 static int emit_keep(IrProgram *p, IrRewrite *rw, const IrNode *y, const SpeedupItem *it, int l, int L) {
   rw->b = (IrBuilder){&rw->dst, y->loc, y->layer, ROLE_FORWARD, y->scope};
   SExpr *e = keep_expr(p->arena, it, l, L);
@@ -262,7 +262,7 @@ static int emit_keep(IrProgram *p, IrRewrite *rw, const IrNode *y, const Speedup
     prob = ir_add(&rw->dst, s);
   }
   int64_t ia[IR_MAX_IA] = {l};
-  return irb_node(&rw->b, IR_KEEP, 1, &prob, ia, NULL, NULL);
+  return irb_node(&rw->b, IR_DROP_GATE, 1, &prob, ia, NULL, NULL);
 }
 
 int drop_gate_step(IrProgram *p, IrGraph *g, int loss, const SpeedupItem *it) {

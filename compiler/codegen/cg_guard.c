@@ -1,7 +1,7 @@
 /* cg_guard.c — conditional regions: the work of a block of layer dropping.
  *
  * A node with a guard (IrNode.guard = k, passes/drop.c) runs only in steps
- * where block k's gate, the graph's keep node with ia[0] = k, is nonzero.
+ * where block k's gate, the graph's gate node with ia[0] = k, is nonzero.
  * Nodes are emitted in graph order; consecutive nodes with one guard share
  * one region:
  *

@@ -82,7 +82,7 @@ typedef struct Cg {
   struct CgCapture *capture;
   int64_t max_rows;            /* the largest batch the function runs */
   /* conditional regions of layer dropping (cg_guard.c): the open region's
-   * guard (0: none) and the block after it; the keep node of each guard */
+   * guard (0: none) and the block after it; the gate node of each guard */
   int region;
   LLVMBasicBlockRef region_next;
   int *guard_flags;

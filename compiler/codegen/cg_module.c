@@ -165,7 +165,7 @@ static void emit_special(Cg *cg, int node) {
     LLVMValueRef args[7] = {cg_addr(cg, node), cg_numel(cg, &n->type.shape), first, cg_f32(cg, n->fa[0]),
                             cg->a_seed, step, cg_i64(cg, n->ia[0])};
     cg_call(cg, RT_DROPOUT_MASK, args, 7);
-  } else if (n->op == IR_KEEP) {
+  } else if (n->op == IR_DROP_GATE) {
     LLVMValueRef step = LLVMBuildFPToUI(cg->b, cg_scalar_arg(cg, SC_STEP), cg->i64, "");
     LLVMValueRef args[4] = {scalar_value(cg, n->in[0]), cg->a_seed, step, cg_i64(cg, n->ia[0])};
     cg_store_f32(cg, cg_call(cg, RT_DROP_GATE, args, 4), cg_addr(cg, node));

@@ -561,7 +561,7 @@ static bool run_node(Interp *in, const IrGraph *g, int i) {
       int64_t first = (in->micro_first + (int64_t)in->scalars[SC_ROW0]) * (total / (in->rows ? in->rows : 1));
       for (int64_t k = 0; k < total; k++)
         out[k] = astrt_uniform(key, (uint64_t)(first + k)) >= n->fa[0] ? 1 / (1 - n->fa[0]) : 0;
-    } else if (n->op == IR_KEEP) {
+    } else if (n->op == IR_DROP_GATE) {
       out[0] = astrt_drop_gate((float)in->vals[n->in[0]][0], in->seed, (int64_t)in->scalars[SC_STEP], n->ia[0]);
     } else if (n->op == IR_ALL_FINITE) {
       int64_t e = shape_numel(&g->nodes[n->in[0]].type.shape, in->rows);

@@ -25,7 +25,7 @@ typedef struct Interp {
   int nvals;
   int64_t executed;         /* nodes the last interp_run ran: not those of a skipped
                                block of layer dropping (whose values stay zero) */
-  int *guard_flags;         /* during a run: the keep node of each guard */
+  int *guard_flags;         /* during a run: the gate node of each guard */
 } Interp;
 
 /* Allocates variables and fills them by their initializers from `seed`

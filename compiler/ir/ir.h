@@ -104,7 +104,7 @@ typedef struct IrNode {
   const SExpr *sx;    /* SCHED: the schedule expression */
   const char *scope;  /* the fn or layer definition it was written in, or NULL */
   int guard;          /* > 0: runs only in steps where block `guard` of layer dropping
-                         runs (the graph's keep node with ia[0] = guard is nonzero;
+                         runs (the graph's gate node with ia[0] = guard is nonzero;
                          passes/drop.c); 0: always */
 } IrNode;
 
@@ -150,7 +150,7 @@ void ir_graph_free(IrGraph *g);
 IrGraph ir_graph_clone(const IrGraph *g);
 /* Number of uses of each node (array of g->len, caller frees). */
 int *ir_use_counts(const IrGraph *g);
-/* The keep node of each guard (layer dropping): out[k] for k = 1 .. the
+/* The gate node of each guard (layer dropping): out[k] for k = 1 .. the
  * largest guard or keep id is the node with op keep and ia[0] = k, or -1.
  * Returns that largest id (0: none); *out is allocated (caller frees). */
 int ir_guard_flags(const IrGraph *g, int **out);

@@ -99,11 +99,11 @@ int ir_verify(const IrProgram *p, const IrGraph *g, const char *what, FILE *out)
       problem(&v, i, "unknown op %d", (int)n->op);
       continue;
     }
-    /* a guarded node runs where its block's keep node, earlier, says so */
+    /* a guarded node runs where its block's gate node, earlier, says so */
     if (n->guard < 0 || n->guard > nflags || (n->guard > 0 && (flags[n->guard] < 0 || flags[n->guard] >= i)))
-      problem(&v, i, "guard %d has no keep node before it", n->guard);
-    if (n->op == IR_KEEP && n->ia[0] >= 1 && n->ia[0] <= nflags && flags[n->ia[0]] != i)
-      problem(&v, i, "a second keep node of block %lld", (long long)n->ia[0]);
+      problem(&v, i, "guard %d has no gate node before it", n->guard);
+    if (n->op == IR_DROP_GATE && n->ia[0] >= 1 && n->ia[0] <= nflags && flags[n->ia[0]] != i)
+      problem(&v, i, "a second gate node of block %lld", (long long)n->ia[0]);
     const IrOpInfo *info = &ir_ops[n->op];
     if (info->arity >= 0 && n->nin != info->arity)
       problem(&v, i, "%s takes %d operands, has %d", info->name, info->arity, n->nin);

@@ -89,7 +89,7 @@ START_TEST(drop_finds_transformer_blocks) {
   ck_assert(tu_compile(LM("speedup {\n  drop stochastic(final: 0.5)\n}\n"), "lm", &c));
   const IrGraph *g = &c.prog->phases.data[0].step;
   /* two transformer blocks: attention and MLP each, L = 4, p_l = 1 - l/8 */
-  ck_assert_int_eq(count_ops(g, IR_KEEP), 4);
+  ck_assert_int_eq(count_ops(g, IR_DROP_GATE), 4);
   int *flags;
   ck_assert_int_eq(ir_guard_flags(g, &flags), 4);
   for (int l = 1; l <= 4; l++) {
@@ -100,7 +100,7 @@ START_TEST(drop_finds_transformer_blocks) {
   /* forward joins, and x's gradient joins with the branch's part */
   ck_assert_int_eq(count_ops(g, IR_GATED_ADD), 8);
   /* evaluation and prediction: the whole network, unscaled */
-  ck_assert_int_eq(count_ops(&c.prog->eval, IR_KEEP) + count_ops(&c.prog->eval, IR_GATED_ADD), 0);
+  ck_assert_int_eq(count_ops(&c.prog->eval, IR_DROP_GATE) + count_ops(&c.prog->eval, IR_GATED_ADD), 0);
   ck_assert_int_eq(count_guarded(&c.prog->eval, 1) + count_guarded(&c.prog->predict, 1), 0);
   /* the blocks' AdamW updates count their own steps */
   ck_assert_int_ge(ir_program_find_var(c.prog, "adamw.step.block_4"), 0);
