@@ -85,6 +85,7 @@ typedef struct Finder {
   bool *data;                /* depends on the data (an input) */
   bool *live;                /* reaches an effect (the front end leaves dead nodes: a folded transpose) */
   bool *dep, *anc, *inside;  /* per candidate: depends on x; feeds f(x) (scratch), and any block's branch */
+  bool *side;                /* per candidate: a branch layer's value off the path (batch-norm statistics) */
   int *stack;
   Why why;                   /* the first near miss, for the diagnostic */
   int why_join, why_node;
@@ -105,7 +106,8 @@ static void finder_init(Finder *f, const IrProgram *p, const IrGraph *g) {
   *f = (Finder){p, g, xcalloc((size_t)n + 2, sizeof(int)), NULL, xcalloc((size_t)n + 1, sizeof(bool)),
                 xcalloc((size_t)n + 1, sizeof(bool)), xcalloc((size_t)n + 1, sizeof(bool)),
                 xcalloc((size_t)n + 1, sizeof(bool)),
-                xcalloc((size_t)n + 1, sizeof(bool)), xmalloc(sizeof(int) * (size_t)(n + 1)), WHY_NONE, -1, -1};
+                xcalloc((size_t)n + 1, sizeof(bool)), xcalloc((size_t)n + 1, sizeof(bool)),
+                xmalloc(sizeof(int) * (size_t)(n + 1)), WHY_NONE, -1, -1};
   for (int i = 0; i < n; i++)
     for (int k = 0; k < g->nodes[i].nin; k++) f->user_start[g->nodes[i].in[k] + 1]++;
   for (int i = 0; i < n; i++) f->user_start[i + 1] += f->user_start[i];
@@ -136,6 +138,7 @@ static void finder_free(Finder *f) {
   free(f->dep);
   free(f->anc);
   free(f->inside);
+  free(f->side);
   free(f->stack);
 }
 
@@ -177,15 +180,20 @@ static bool is_block(Finder *f, int y, int a, int r) {
       if (o != a && !f->anc[o]) f->anc[o] = true, f->stack[sp++] = o;
     }
   }
-  /* the branch's values are the block's own */
-  for (int j = a + 1; ok && j <= r; j++) {
-    if (!f->anc[j] || !f->dep[j]) continue;
+  /* the branch's values are the block's own: used on the path to f(x), or
+   * by values of the branch's layers that do not leave them (batch-norm
+   * statistics assigned to the layers' state) */
+  memset(f->side + a, 0, sizeof(bool) * (size_t)(g->len - a));
+  for (int j = a + 1; ok && j < g->len; j++) {
+    if (!(j <= r && f->anc[j] && f->dep[j]) && !f->side[j]) continue;
     for (int u = f->user_start[j]; ok && u < f->user_start[j + 1]; u++) {
       int v = f->users[u];
-      if (v != y && f->live[v] && !(v > a && v <= r && f->anc[v] && f->dep[v])) {
+      if (v == y || !f->live[v] || (v <= r && f->anc[v] && f->dep[v])) continue;
+      if (!layer_within(f->p, g->nodes[v].layer, g->nodes[y].layer)) {
         near_miss(f, WHY_LEAKS, y, j);
         ok = false;
       }
+      f->side[v] = true;
     }
   }
   return ok;

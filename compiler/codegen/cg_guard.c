@@ -46,7 +46,8 @@ static bool silent(const Cg *cg, int i) {
   const IrNode *n = &cg->g->nodes[i];
   if (cg->plan.fused_into[i] >= 0 || cg->imm[i]) return true;
   switch (ir_ops[n->op].cls) {
-  case LEAF: return !(n->op == IR_CONST || (n->op == IR_PARAM && cg->plan.offset[i] >= 0));
+  case LEAF: /* the row count, an immediate computed in place (per micro-batch), is used after any region */
+    return !(n->op == IR_CONST || n->op == IR_SCALAR || (n->op == IR_PARAM && cg->plan.offset[i] >= 0));
   case VIEW: return n->op != IR_ALLREDUCE;
   case LAYOUT: return cg->plan.root[i] != i;
   default: return false;

@@ -158,7 +158,7 @@ static bool shape_scalar(const IrGraph *g, const IrNode *n, Type *out, char *why
     if (!labels_fit(l, y)) return fail(why, cap, "correct needs logits [R...,K] and i32 labels [R...]");
   }
   if (n->op == IR_DROP_GATE && (OPND(0)->dtype != DT_F32 || OPND(0)->shape.rank != 0 || n->ia[0] < 1))
-    return fail(why, cap, "keep needs an f32[] keep probability and a block number >= 1");
+    return fail(why, cap, "drop_gate needs an f32[] keep probability and a block number >= 1");
   *out = (Type){DT_F32, SHAPE_SCALAR};
   return true;
 }

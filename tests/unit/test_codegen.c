@@ -447,9 +447,7 @@ END_TEST
  * storage and micro-batches around it */
 START_TEST(transformer_layer_dropping) {
   static const char *const speedups[] = {
-      "speedup {\n  drop stochastic(final: 0.3)\n}\n",
       "speedup {\n  drop progressive(theta: 0.2, gamma: 5)\n}\n",
-      "speedup {\n  drop stochastic(final: 0.3)\n  precision bf16()\n}\n",
       "speedup {\n  drop stochastic(final: 0.3)\n  precision bf16()\n"
       "  batch steps(at: [0.9], factor: 2, micro: 2)\n}\n",
   };
@@ -469,6 +467,25 @@ START_TEST(transformer_layer_dropping) {
     snprintf(name, sizeof name, "drop%zu", i);
     compare_program(src, name, 3);
   }
+}
+END_TEST
+
+/* a residual CNN with batch norm: a dropped block neither trains nor
+ * updates its running statistics */
+START_TEST(residual_cnn_layer_dropping) {
+  compare_program("import nn\n"
+                  "data d = synthetic(shape: [3, 6, 6], classes: 4)\n"
+                  "layer res(x: f32[B, C, H, W]) -> f32[B, C, H, W] {\n"
+                  "  h = relu(nn.batchnorm2d(nn.conv2d(x, C, kernel: 3, pad: 1)))\n"
+                  "  return nn.batchnorm2d(nn.conv2d(h, C, kernel: 3, pad: 1))\n}\n"
+                  "model m(x: f32[B, 3, 6, 6]) -> f32[B, 4] {\n"
+                  "  h = relu(nn.conv2d(x, 4, kernel: 3, pad: 1))\n"
+                  "  h = relu(h + res(h))\n  h = relu(h + res(h))\n"
+                  "  return nn.dense(nn.global_avg_pool(h), 4)\n}\n"
+                  "train m on d {\n  batch = 8\n  epochs = 1\n  eval_batch = 11\n  loss = cross_entropy()\n"
+                  "  optimizer = sgd(lr: 0.05, momentum: 0.9)\n}\n"
+                  "speedup {\n  drop stochastic(final: 0.4)\n}\n",
+                  "rescnn", 4);
 }
 END_TEST
 
@@ -627,6 +644,7 @@ Suite *codegen_suite(void) {
   tcase_add_test(t, gelu_exact);
   tcase_add_test(t, transformer_two_layers);
   tcase_add_test(t, transformer_layer_dropping);
+  tcase_add_test(t, residual_cnn_layer_dropping);
   tcase_add_test(t, attention_plan);
   tcase_add_test(t, sequence_primitives);
   tcase_add_test(t, regression_mse);
