@@ -31,6 +31,7 @@ bool pass_run_pipeline(PassContext *c, bool verify,
         snprintf(what, sizeof what, "after %s, phase %d", passes[i].name, k);
         problems += ir_verify(c->p, &c->p->phases.data[k].step, what, stderr);
         if (c->p->phases.data[k].prefix.len) problems += ir_verify(c->p, &c->p->phases.data[k].prefix, what, stderr);
+        if (c->p->phases.data[k].score.len) problems += ir_verify(c->p, &c->p->phases.data[k].score, what, stderr);
       }
       if (problems) internal_error(__FILE__, __LINE__, "pass %s broke the IR", passes[i].name);
     }

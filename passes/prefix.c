@@ -130,7 +130,9 @@ bool pass_prefix(PassContext *c) {
     IrPhase *ph = &c->p->phases.data[i];
     bool any_frozen = false;
     for (int v = 0; v < ph->nfrozen_vars; v++) any_frozen |= ph->frozen[v];
-    if (any_frozen) reuse_phase(c, ph, limit);
+    /* a phase that selects rows by loss (select.c) scores the whole batch
+     * from x and trains on rows the driver picks: no cached features */
+    if (any_frozen && !ph->score.len) reuse_phase(c, ph, limit);
   }
   return true;
 }

@@ -4,7 +4,7 @@
  * example). A step's shapes depend on it — the attention scores are
  * [B, H, T, T], the positions arange(T) — so a phase at a shorter context
  * cannot be the baseline's step with a mask: the front end elaborated the
- * model and its loss once per context (IrProgram.context_steps: the same
+ * model and its loss once per context (IrProgram.variant_steps: the same
  * variables, every shape at that context, differentiated and lowered like
  * the baseline), and this pass gives each phase the step of its context.
  * Evaluation keeps the full context.
@@ -17,12 +17,6 @@
  */
 #include "pass.h"
 
-static const IrContextStep *step_at(const IrProgram *p, int64_t context) {
-  for (int i = 0; i < p->context_steps.len; i++)
-    if (p->context_steps.data[i].context == context) return &p->context_steps.data[i];
-  return NULL;
-}
-
 bool pass_seqlen(PassContext *c) {
   IrProgram *p = c->p;
   const SpeedupItem *it = sp_item(c->spec, TECH_SEQLEN);
@@ -31,7 +25,7 @@ bool pass_seqlen(PassContext *c) {
   for (int i = 0; i < p->phases.len; i++) {
     IrPhase *ph = &p->phases.data[i];
     if (ph->context <= 0) continue;
-    const IrContextStep *cs = step_at(p, ph->context);
+    const IrVariantStep *cs = ir_variant_step(p, ph->context, 0, 0);
     ASTC_ASSERT(cs);  /* the front end elaborated every context the schedule reaches */
     ir_graph_free(&ph->step);
     ph->step = ir_graph_clone(&cs->step);

@@ -147,4 +147,10 @@ bool sp_choice_is_at(const SpeedupItem *it, SpArgId a, const char *name, const c
 int64_t sp_seqlen_at(const SpeedupItem *it, int64_t T, double t);
 int sp_seqlen_stages(const SpeedupItem *it, int64_t T);
 
+/* resize progressive(from, until, increment) for images of H x W: the size
+ * at progress t, and the progress values where it changes (at most cap of
+ * them into cuts; returns how many). */
+void sp_resize_at(const SpeedupItem *it, int64_t H, int64_t W, double t, int64_t *h, int64_t *w);
+int sp_resize_cuts(const SpeedupItem *it, int64_t H, int64_t W, double *cuts, int cap);
+
 #endif

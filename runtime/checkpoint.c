@@ -58,6 +58,11 @@ uint64_t astrt_program_fingerprint(const astrt_program *p) {
       h = fnv(h, &p->phases[i].context, sizeof(int64_t));
       h = fnv(h, &p->phases[i].pieces, sizeof(int64_t));
     }
+    if (p->phases[i].score) {  /* selective backprop: what the steps train on */
+      h = fnv(h, &p->phases[i].keep, sizeof(double));
+      h = fnv(h, &p->phases[i].beta, sizeof(double));
+      h = fnv(h, &p->phases[i].interrupt, sizeof(int64_t));
+    }
   }
   h = fnv(h, &p->batch, sizeof p->batch);
   return h;

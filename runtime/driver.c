@@ -24,6 +24,12 @@
  * only; bits per byte for text. The goal of `target = ...` is test accuracy
  * >= target (ASTRT_GOAL_ACCURACY) or test loss <= target (ASTRT_GOAL_LOSS).
  *
+ * Selective backprop (a phase with a scoring function, select.c): each step
+ * scores its whole batch forward-only, keeps a fraction of the rows drawn
+ * by loss percentile, and trains on those alone; progress still counts the
+ * whole batch, and the training loss reported is the whole batch's mean
+ * score. Not in data-parallel runs.
+ *
  * --sample N generates N tokens after training (generate.c); --load FILE
  * loads the variables and skips training (evaluating once, or sampling).
  *
@@ -95,6 +101,8 @@ typedef struct run {
   int32_t *prompt;             /* --sample: the prompt's token ids */
   int64_t prompt_n;
   int evals, stop;
+  int64_t eval_every, eval_samples;  /* periodic evaluation (options over the program) */
+  int64_t evaluated_step;      /* the step of the last evaluation, or -1 */
   int64_t init_loaded;         /* variables overwritten by --init-from */
   /* a reused frozen prefix: features of every training example, for one phase */
   float *cache;
@@ -106,6 +114,7 @@ typedef struct run {
 #ifdef ASTRT_TEST_HOOKS
   int64_t kill_at_step;        /* test hook: ASTRT_TEST_KILL_AT_STEP */
 #endif
+  astrt_select_buf sel;        /* selective backprop: scores and chosen rows */
   astrt_loss_scaler ls;         /* fp16 dynamic loss scaling */
   astrt_progress pg;
   astrt_metrics mx;
@@ -146,6 +155,9 @@ static astrt_status check_phases(const astrt_program *p) {
       return corrupt("a phase's context does not fit the data's");
     if (!isfinite(ph->t_begin) || (i > 0 && ph->t_begin < p->phases[i - 1].t_begin))
       return corrupt("the phases are not in order of progress");
+    if (ph->score && (!(ph->keep > 0 && ph->keep <= 1) || !(ph->beta >= 0 && ph->beta < 1e6) || ph->interrupt < 0 ||
+                      ph->score_work_bytes < 0 || ph->prefix))
+      return corrupt("a phase's selective backprop settings are out of range");
   }
   return ASTRT_OK;
 }
@@ -343,6 +355,8 @@ static int64_t max_batch(const astrt_program *p, int64_t *work_bytes) {
     if (p->phases[i].work_bytes > *work_bytes) *work_bytes = p->phases[i].work_bytes;
     if (p->phases[i].prefix && p->phases[i].prefix_work_bytes > *work_bytes)
       *work_bytes = p->phases[i].prefix_work_bytes;
+    if (p->phases[i].score && p->phases[i].score_work_bytes > *work_bytes)
+      *work_bytes = p->phases[i].score_work_bytes;
   }
   return batch;
 }
@@ -370,6 +384,8 @@ static astrt_status alloc_buffers(run *r) {
   r->y = astrt_arena_alloc(yn);
   if (!r->stream) r->perm = malloc((size_t)r->n_train * sizeof *r->perm);
   r->idx = malloc((size_t)batch * sizeof *r->idx);
+  astrt_status st = astrt_select_buf_init(&r->sel, r->p);
+  if (st) return st;
   int64_t fn = max_features(r->p);
   if (fn > 0) r->feat = astrt_arena_alloc(fn * (int64_t)sizeof(float));
   if (!r->work || !r->x || !r->y || (!r->stream && !r->perm) || !r->idx || (fn > 0 && !r->feat))
@@ -504,6 +520,10 @@ static astrt_status run_setup(run *r, const astrt_program *p, const astrt_option
   if (!st) st = check_ranks(r);
   if (!st && r->o.checkpoint_dir && *r->o.checkpoint_dir && r->o.resume) st = resume(r);
   astrt_progress_init(&r->pg, stderr, r->o.progress, r->o.quiet, r->plan.epoch, r->plan.step, r->plan.samples);
+  int64_t pe = p ? p->eval_every : 0, ps = p ? p->eval_samples : 0;
+  r->eval_every = r->o.eval_every > 0 ? r->o.eval_every : r->o.eval_every < 0 ? 0 : pe;
+  r->eval_samples = r->o.eval_samples > 0 ? r->o.eval_samples : r->o.eval_samples < 0 ? 0 : ps;
+  r->evaluated_step = -1;
   return st;
 }
 
@@ -521,6 +541,12 @@ static astrt_status check_requests(run *r, const astrt_program *p, const astrt_o
                         "every training example; %s data draws new windows of tokens every step, so there are no "
                         "fixed examples to compute them for: turn the reuse off (freeze ...(reuse: false))", i + 1,
                         model_name(p), p->data.kind == ASTRT_DATA_TEXT ? "text" : "token");
+  for (uint32_t i = 0; r->size > 1 && i < p->nphases; i++)
+    if (p->phases[i].score)
+      return astrt_fail(ASTRT_ERR_ARG, "phase %u of %s selects the rows it trains on by their loss (select "
+                        "backprop), which ranks the whole batch's losses in one process; data-parallel runs (%d "
+                        "processes here) do not support it: run it in one process, or remove select from the "
+                        "speedup block", i + 1, model_name(p), r->size);
   if (o->sample > 0) {
     astrt_status st = astrt_generate_check(p, "--sample");
     if (!st) st = astrt_prompt_parse(p, o->prompt, &r->prompt, &r->prompt_n);
@@ -628,6 +654,7 @@ static void run_free(run *r) {
   astrt_tokens_free(&r->tok_test);
   astrt_tokens_free(&r->tok_train);
   astrt_state_copy_free(&r->state);
+  astrt_select_buf_free(&r->sel);
   astrt_kernels_release_scratch();
 }
 
@@ -660,12 +687,13 @@ static void gather_windows(run *r, int train, int64_t first, int64_t rows) {
 
 /* ---- evaluation --------------------------------------------------------- */
 
-static astrt_status evaluate(run *r, double *loss, double *accuracy) {
+/* The test loss and accuracy over the first n test examples. */
+static astrt_status evaluate(run *r, int64_t n, double *loss, double *accuracy) {
   double sums[2] = {0, 0};  /* loss x rows, correct */
   double loss_sum = 0, correct = 0;
   int64_t rows;
   /* each rank evaluates its share of the test set */
-  int64_t lo = r->n_test * r->rank / r->size, hi = r->n_test * (r->rank + 1) / r->size;
+  int64_t lo = n * r->rank / r->size, hi = n * (r->rank + 1) / r->size;
   for (int64_t pos = lo; pos < hi; pos += rows) {
     rows = hi - pos < r->p->eval_batch ? hi - pos : r->p->eval_batch;
     astrt_status st = ASTRT_OK;
@@ -682,9 +710,9 @@ static astrt_status evaluate(run *r, double *loss, double *accuracy) {
   sums[0] = loss_sum, sums[1] = correct;
   astrt_status st = astrt_dist_sum(sums, 2);
   if (st) return st;
-  *loss = sums[0] / (double)r->n_test;
+  *loss = sums[0] / (double)n;
   /* accuracy is that of class labels; other data has none */
-  *accuracy = r->p->data.target == ASTRT_TARGET_CLASS ? sums[1] / (double)r->n_test : NAN;
+  *accuracy = r->p->data.target == ASTRT_TARGET_CLASS ? sums[1] / (double)n : NAN;
   return ASTRT_OK;
 }
 
@@ -712,16 +740,20 @@ static astrt_status record_eval(run *r, const astrt_eval_record *e) {
   return ASTRT_OK;
 }
 
-/* Evaluates after the steps of epoch `epoch` (1-based) and logs it. */
-static astrt_status eval_and_log(run *r, int64_t epoch) {
+/* Evaluates after the steps of epoch `epoch` (1-based), or between epoch
+ * ends (periodic), and logs it. The last evaluation of a run uses the whole
+ * test split, the others the first eval_samples examples. */
+static astrt_status eval_and_log(run *r, int64_t epoch, int periodic, int last) {
   r->final_train_loss = r->epoch_rows > 0 ? r->epoch_loss / (double)r->epoch_rows : NAN;
   if (r->n_test == 0) {  /* no test data: nothing to evaluate */
     r->epoch_loss = 0;
     r->epoch_rows = 0;
     return ASTRT_OK;
   }
+  int64_t n = !last && r->eval_samples > 0 && r->eval_samples < r->n_test ? r->eval_samples : r->n_test;
+  r->evaluated_step = r->at.step;
   double t0 = now_seconds(), loss, accuracy;
-  astrt_status st = evaluate(r, &loss, &accuracy);
+  astrt_status st = evaluate(r, n, &loss, &accuracy);
   if (st) return st;
   r->eval_seconds += now_seconds() - t0;
   int first = r->evals++ == 0;
@@ -733,7 +765,7 @@ static astrt_status eval_and_log(run *r, int64_t epoch) {
   r->epoch_rows = 0;
   astrt_eval_record e = {epoch, r->at.step, r->at.samples, r->final_train_loss, loss,
                          accuracy, r->best_acc, r->train_seconds, r->best_loss, r->p->data.target,
-                         r->p->data.kind == ASTRT_DATA_TEXT};
+                         r->p->data.kind == ASTRT_DATA_TEXT, periodic, n, r->plan.step};
   return astrt_dist_agree(record_eval(r, &e));  /* rank 0's metrics write may fail */
 }
 
@@ -926,9 +958,18 @@ static astrt_status train_step(run *r) {
     if (r->pf) prefetch_next(r, rows);
   }
   int64_t per = step_rows / (local > 0 ? local : 1);  /* rows per example */
-  float scalars[ASTRT_NUM_SCALARS] = {(float)lr, (float)(r->step_base + r->at.step + 1), (float)step_rows,
+  int64_t step_no = r->step_base + r->at.step + 1;
+  float scalars[ASTRT_NUM_SCALARS] = {(float)lr, (float)step_no, (float)step_rows,
                                       (float)r->ls.scale, (float)t, (float)(lo * per), (float)local / (float)rows};
   float out[ASTRT_NUM_OUTPUTS] = {0.0f, 0.0f, 0.0f};
+  double batch_loss = NAN;  /* selective backprop: the whole batch's mean score */
+  if (ph->score && !astrt_select_interrupted(ph, step_no)) {
+    int64_t width = ph->context > 0 ? ph->context : 0;  /* rows shortened by seqlen warmup */
+    int64_t xrow = (width ? width : p->data.example_size) * 4, yrow = width ? width * 4 : r->ybytes;
+    step_rows = astrt_select_batch(ph, &r->sel, r->vars, r->work, r->x, r->y, step_rows, xrow, yrow, scalars,
+                                   r->seed, step_no, &batch_loss);
+    scalars[ASTRT_SC_ROWS] = (float)step_rows;
+  }
   astrt_state_save(p, r->vars, &r->state);  /* nothing without batch-norm statistics */
   ph->step(r->vars, r->work, x, r->y, step_rows, scalars, out, r->seed);
   if (r->size > 1) {  /* the batch's loss: the shards' weighted sum (a shard of no rows adds nothing) */
@@ -943,7 +984,7 @@ static astrt_status train_step(run *r) {
     return nonfinite_loss(r, ph, x, step_rows, rows, scalars, out[ASTRT_OUT_LOSS], lr);
   astrt_status ls = astrt_loss_scale_update(p, &r->ls, out[ASTRT_OUT_OVERFLOW] != 0.0f, r->at.step);
   if (ls) return ls;
-  r->epoch_loss += (double)out[ASTRT_OUT_LOSS] * (double)rows;
+  r->epoch_loss += (isfinite(batch_loss) ? batch_loss : (double)out[ASTRT_OUT_LOSS]) * (double)rows;
   r->epoch_rows += rows;
   advance(r, &r->at, rows);
   astrt_progress_state s = {r->at.epoch + (r->at.pos > 0), r->at.step, r->at.samples,
@@ -1089,8 +1130,10 @@ static astrt_status train_loop(run *r) {
   int64_t every = r->o.checkpoint_every;
   while (!st && !r->stop && !r->loaded && !budget_done(r, &r->at)) {
     st = train_step(r);
-    int epoch_end = r->at.pos == 0;
-    if (!st && epoch_end) st = eval_and_log(r, r->at.epoch);
+    int epoch_end = r->at.pos == 0, last = budget_done(r, &r->at);
+    if (!st && epoch_end) st = eval_and_log(r, r->at.epoch, 0, last);
+    else if (!st && r->eval_every > 0 && r->at.step % r->eval_every == 0)
+      st = eval_and_log(r, r->at.epoch + 1, 1, last);
     if (!st && ((every > 0 && r->at.step % every == 0) || (every == 0 && epoch_end) || budget_done(r, &r->at)))
       st = checkpoint(r);
 #ifdef ASTRT_TEST_HOOKS
@@ -1099,8 +1142,8 @@ static astrt_status train_loop(run *r) {
   }
   astrt_prefetch_stop(r->pf);
   r->pf = NULL;
-  if (!st && r->at.pos != 0) st = eval_and_log(r, r->at.epoch + 1);
-  if (!st && r->loaded && r->o.sample <= 0) st = eval_and_log(r, 0);  /* --load: the weights as they are */
+  if (!st && r->at.pos != 0 && r->evaluated_step != r->at.step) st = eval_and_log(r, r->at.epoch + 1, 0, 1);
+  if (!st && r->loaded && r->o.sample <= 0) st = eval_and_log(r, 0, 0, 1);  /* --load: the weights as they are */
   astrt_progress_clear(&r->pg);
   astrt_pool_bind(outer);
   if (!r->keep_pool) astrt_pool_destroy(pool);
@@ -1316,6 +1359,10 @@ static void usage(FILE *f, const char *prog) {
           "  --init-from FILE    before training, load the variables FILE holds (a file\n"
           "                      from --save; names and shapes must match); variables\n"
           "                      it lacks keep their initial values\n"
+          "  --eval-every N      also evaluate every N steps (0: at epoch ends only; default:\n"
+          "                      the train block's eval_every)\n"
+          "  --eval-samples N    evaluate on the first N test examples, except at the end of\n"
+          "                      the run (0: all; default: the train block's eval_samples)\n"
           "  --checkpoint DIR    write checkpoints to DIR (created if needed): after every\n"
           "                      epoch, or every N steps with --checkpoint-every N\n"
           "  --on-nan=WHAT       a step whose loss is NaN or infinite changes nothing; then\n"
@@ -1498,6 +1545,12 @@ static int value_option(opt_ctx *c, const char *name, const char *eq, astrt_opti
     if (v) o->prompt = v;
   } else if (strcmp(name, "--temperature") == 0) {
     rc = set_temperature(c, opt_value(c, name, eq), o);
+  } else if (strcmp(name, "--eval-every") == 0) {
+    rc = set_count(c, name, opt_value(c, name, eq), 0, INT64_MAX, "a number of steps (0: at epoch ends only)", &n);
+    if (!rc) o->eval_every = n > 0 ? n : -1;
+  } else if (strcmp(name, "--eval-samples") == 0) {
+    rc = set_count(c, name, opt_value(c, name, eq), 0, INT64_MAX, "a number of test examples (0: all)", &n);
+    if (!rc) o->eval_samples = n > 0 ? n : -1;
   } else if (strcmp(name, "--checkpoint-every") == 0) {
     rc = set_count(c, name, opt_value(c, name, eq), 0, INT64_MAX, "a number of steps (0: every epoch)", &n);
     if (!rc) o->checkpoint_every = n;

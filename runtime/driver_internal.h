@@ -215,6 +215,53 @@ astrt_status astrt_labels_check(const int32_t *y, int64_t rows, int64_t classes,
 astrt_status astrt_batch_check(const astrt_data_desc *d, const void *x, const void *y, int64_t rows,
                                const int64_t *index);
 
+/* ---- selective backprop (select.c) --------------------------------------- */
+
+#define ASTRT_TAG_SELECT 0x73656c62ull  /* "selb": selective backprop's draws */
+
+/* The rows kept of a batch of `rows`: floor(keep rows), at least 1 and at
+ * most rows (astc's ir_select_count computes the same). */
+int64_t astrt_select_count(double keep, int64_t rows);
+/* Whether the 1-based step `step` of a selecting phase is one of its
+ * interrupt steps, which train on the whole batch unscored. */
+int astrt_select_interrupted(const astrt_phase_desc *ph, int64_t step);
+/* The key of the draws of 1-based step `step`. */
+uint64_t astrt_select_key(uint64_t seed, int64_t step);
+
+typedef struct astrt_select_item {
+  double v;
+  int64_t i;
+} astrt_select_item;
+
+/* Chooses k of n rows by their losses loss[0..n): rank r (ascending, NaN
+ * highest, ties by row) has weight ((r + 1/2) / n)^beta; k rows are drawn
+ * without replacement with probability proportional to the weights of those
+ * left (Efraimidis-Spirakis keys log(u_i) / w_i, u_i = 1 -
+ * astrt_uniform53(key, i)). out[0..k) gets the rows, ascending. scratch
+ * holds n items. */
+void astrt_select_rows(const float *loss, int64_t n, int64_t k, double beta, uint64_t key, astrt_select_item *scratch,
+                       int64_t *out);
+/* Moves rows[0..k) (ascending) of x and y to their first k rows, in place. */
+void astrt_batch_take(void *x, void *y, int64_t x_row_bytes, int64_t y_row_bytes, const int64_t *rows, int64_t k);
+
+/* Buffers for the largest batch any selecting phase of a program scores. */
+typedef struct astrt_select_buf {
+  float *loss;
+  int64_t *rows;
+  astrt_select_item *scratch;
+  int64_t cap;
+} astrt_select_buf;
+astrt_status astrt_select_buf_init(astrt_select_buf *b, const astrt_program *p);
+void astrt_select_buf_free(astrt_select_buf *b);
+/* One selecting step's choice: runs ph->score over the batch x, y of `rows`
+ * rows (each x_row_bytes and y_row_bytes long) with the step's scalars,
+ * stores the rows' mean loss in *mean_loss, draws astrt_select_count(keep,
+ * rows) of them for 1-based step `step` and moves them to the front of x
+ * and y. Returns the kept count. */
+int64_t astrt_select_batch(const astrt_phase_desc *ph, astrt_select_buf *b, void *vars, void *work, void *x, void *y,
+                           int64_t rows, int64_t x_row_bytes, int64_t y_row_bytes, const float *scalars, uint64_t seed,
+                           int64_t step, double *mean_loss);
+
 /* ---- the driver (driver.c) ----------------------------------------------- */
 
 /* Checks a descriptor (ABI version, phases, evaluation step, data). */
@@ -332,6 +379,9 @@ typedef struct astrt_eval_record {
   double best_loss;        /* the lowest test loss so far (data without classes) */
   int32_t target;          /* astrt_target_kind of the data: ASTRT_TARGET_CLASS (0) reports accuracy */
   int32_t text;            /* text data: also bits per byte, test_loss / ln 2 */
+  int32_t periodic;        /* between epoch ends (eval_every) */
+  int64_t test_examples;   /* evaluated (the first ones of the test split) */
+  int64_t steps_total;     /* the run's steps, for the progress line */
 } astrt_eval_record;
 
 /* Bits per byte of a loss in nats per byte: loss / ln 2. */

@@ -125,8 +125,9 @@ astrt_status astrt_metrics_eval(astrt_metrics *m, const astrt_eval_record *e) {
   if (e->target == ASTRT_TARGET_CLASS) {
     snprintf(line, sizeof line,
              "{\"event\":\"eval\",\"epoch\":%lld,\"step\":%lld,\"samples\":%lld,"
-             "\"train_loss\":%s,\"test_loss\":%s,\"test_accuracy\":%s,\"train_seconds\":%s}",
-             (long long)e->epoch, (long long)e->step, (long long)e->samples, tl, vl, acc, secs);
+             "\"train_loss\":%s,\"test_loss\":%s,\"test_accuracy\":%s,\"test_examples\":%lld,\"train_seconds\":%s}",
+             (long long)e->epoch, (long long)e->step, (long long)e->samples, tl, vl, acc, (long long)e->test_examples,
+             secs);
     return put_line(m, line);
   }
   if (e->text) {
@@ -136,8 +137,9 @@ astrt_status astrt_metrics_eval(astrt_metrics *m, const astrt_eval_record *e) {
   }
   snprintf(line, sizeof line,
            "{\"event\":\"eval\",\"epoch\":%lld,\"step\":%lld,\"samples\":%lld,"
-           "\"train_loss\":%s,\"test_loss\":%s%s,\"train_seconds\":%s}",
-           (long long)e->epoch, (long long)e->step, (long long)e->samples, tl, vl, bpb, secs);
+           "\"train_loss\":%s,\"test_loss\":%s%s,\"test_examples\":%lld,\"train_seconds\":%s}",
+           (long long)e->epoch, (long long)e->step, (long long)e->samples, tl, vl, bpb, (long long)e->test_examples,
+           secs);
   return put_line(m, line);
 }
 

@@ -35,6 +35,7 @@ struct astrt_model {
   astrt_loss_scaler ls;
   astrt_norm norm;
   astrt_pool *pool;          /* made by the first astrt_model_train, or NULL */
+  astrt_select_buf sel;      /* selective backprop's scores and chosen rows */
 };
 
 void astrt_model_options_default(astrt_model_options *o) {
@@ -52,6 +53,7 @@ static void buffer_sizes(const astrt_program *p, int64_t *rows, int64_t *work, i
     const astrt_phase_desc *ph = &p->phases[i];
     *rows = max64(*rows, ph->batch);
     *work = max64(*work, ph->work_bytes);
+    if (ph->score) *work = max64(*work, ph->score_work_bytes);
     if (ph->prefix) {
       *work = max64(*work, ph->prefix_work_bytes);
       *feat = max64(*feat, ph->batch * ph->feature_size);
@@ -88,7 +90,7 @@ astrt_status astrt_model_create(const astrt_program *p, const astrt_model_option
   m->x = astrt_arena_alloc(xn * (int64_t)sizeof(float));
   m->y = astrt_arena_alloc(rows * m->ybytes);
   if (feat > 0) m->feat = astrt_arena_alloc(feat * (int64_t)sizeof(float));
-  if (!m->work || !m->x || !m->y || (feat > 0 && !m->feat)) {
+  if (!m->work || !m->x || !m->y || (feat > 0 && !m->feat) || astrt_select_buf_init(&m->sel, p)) {
     astrt_model_destroy(m);
     return astrt_fail(ASTRT_ERR_NOMEM, "out of memory allocating the buffers of a model of %s "
                       "(%lld-byte work arena, batches of %lld examples)",
@@ -106,6 +108,7 @@ void astrt_model_destroy(astrt_model *m) {
   free(m->x);
   free(m->y);
   free(m->feat);
+  astrt_select_buf_free(&m->sel);
   free(m);
   astrt_kernels_release_scratch();
 }
@@ -174,6 +177,12 @@ static astrt_status train_step(astrt_model *m, const void *x, const void *y, int
   float scalars[ASTRT_NUM_SCALARS] = {(float)lr, (float)(m->steps + 1), (float)rows,
                                       (float)m->ls.scale, (float)t, 0.0f, 1.0f};
   float o[ASTRT_NUM_OUTPUTS] = {0.0f, 0.0f, 0.0f};
+  if (ph->score && !astrt_select_interrupted(ph, m->steps + 1)) {  /* selective backprop: the kept rows train */
+    double mean;
+    rows = astrt_select_batch(ph, &m->sel, m->vars, m->work, m->x, m->y, rows, p->data.example_size * 4, m->ybytes,
+                              scalars, m->seed, m->steps + 1, &mean);
+    scalars[ASTRT_SC_ROWS] = (float)rows;
+  }
   ph->step(m->vars, m->work, in, m->y, rows, scalars, o, m->seed);
   if (!isfinite(o[ASTRT_OUT_LOSS]))
     return astrt_fail(ASTRT_ERR_NUMERIC, "training diverged: step %lld gave a non-finite loss (%g) at "

@@ -189,6 +189,13 @@ static LLVMValueRef phase_descs(Cg *cg, const CgAbiTypes *types, LLVMValueRef *f
     v.prefix_work_bytes = cg_i64(cg, ph->prefix.len ? work[np + i] : 0);
     v.context = cg_i64(cg, ph->context);
     v.pieces = cg_i64(cg, ph->pieces > 1 ? ph->pieces : 1);
+    /* fns[2 np + i] and work[2 np + i]: its scoring graph (selective backprop) */
+    bool sel = ph->score.len > 0;
+    v.score = sel ? fns[2 * np + i] : LLVMConstPointerNull(cg->ptr);
+    v.score_work_bytes = cg_i64(cg, sel ? work[2 * np + i] : 0);
+    v.keep = f64c(cg, sel ? ph->keep : 0);
+    v.beta = f64c(cg, sel ? ph->beta : 0);
+    v.interrupt = cg_i64(cg, sel ? ph->interrupt : 0);
     items[i] = STRUCT_CONST(types->astrt_phase_desc, ASTRT_PHASE_DESC_FIELDS);
   }
   LLVMValueRef g = global_array(cg, types->astrt_phase_desc, items, p->phases.len, "astc_phases");
@@ -329,6 +336,8 @@ void cg_emit_descriptor(Cg *cg, LLVMValueRef *phase_fns, const int64_t *phase_wo
   v.eval = eval_fn;
   v.eval_work_bytes = cg_i64(cg, eval_work);
   v.eval_batch = cg_i64(cg, p->eval_batch);
+  v.eval_every = cg_i64(cg, p->eval_every);
+  v.eval_samples = cg_i64(cg, p->eval_samples);
   v.lr_schedule = LLVMGetNamedFunction(cg->mod, "astc_lr_schedule");
   v.base_lr = f64c(cg, p->opt.lr);
   v.batch = cg_i64(cg, p->batch);

@@ -19,6 +19,7 @@
   X(RT_MAXPOOL2D_GRAD, astrt_maxpool2d_grad_f32, "vpppp")                     \
   X(RT_AVGPOOL2D, astrt_avgpool2d_f32, "vppp")                                \
   X(RT_AVGPOOL2D_GRAD, astrt_avgpool2d_grad_f32, "vppp")                      \
+  X(RT_RESIZE2D, astrt_resize2d_f32, "vppp")                                  \
   X(RT_DROPOUT_MASK, astrt_dropout_mask, "vpllflll")                          \
   X(RT_DROP_GATE, astrt_drop_gate, "fflll")                                   \
   X(RT_COUNT_CORRECT, astrt_count_correct, "fppll")                           \
@@ -80,6 +81,7 @@ typedef struct Cg {
    * are captured, loaded from its context record, so that the same loop
    * over other tensors (the next layer's) is the same function */
   struct CgCapture *capture;
+  LLVMValueRef par_args;       /* the function's arguments for its outlined loops, once stored */
   int64_t max_rows;            /* the largest batch the function runs */
   /* conditional regions of layer dropping (cg_guard.c): the open region's
    * guard (0: none) and the block after it; the gate node of each guard */

@@ -676,8 +676,9 @@ void cg_adamw_update(Cg *cg, int node) {
   guarded(cg, &cg->g->nodes[node], &c);
 }
 
-/* The outlined loop's context record: the step's eight arguments, then the
- * addresses of the tensors it touches, in the order it first touched them.
+/* The outlined loop's context record: a pointer to the step's eight
+ * arguments (stored once per step, in its entry block: cg->par_args), then
+ * the addresses of the tensors it touches, in the order it first touched them.
  * Passing addresses rather than baking offsets into the code makes the loop
  * of every layer the same function; mergefunc (cg_optimize) then keeps one,
  * and a transformer of n blocks costs about one block's code to optimise. */
@@ -689,14 +690,28 @@ typedef struct CgCapture {
   int n;
 } CgCapture;
 
-enum { PAR_ARGS = 8 };
+enum { PAR_ARGS = 8, PAR_CAPTURED = 1 };
+
+/* the step's arguments, stored once in its entry block for every outlined loop */
+static LLVMValueRef par_args(Cg *cg) {
+  if (cg->par_args) return cg->par_args;
+  LLVMBasicBlockRef here = LLVMGetInsertBlock(cg->b);
+  LLVMPositionBuilderAtEnd(cg->b, cg->entry);
+  cg->par_args = LLVMBuildAlloca(cg->b, LLVMArrayType2(cg->ptr, PAR_ARGS), "par_args");
+  LLVMValueRef args[PAR_ARGS] = {cg->a_vars, cg->a_work, cg->a_x, cg->a_y, cg->a_rows, cg->a_scalars, cg->a_outputs,
+                                 cg->a_seed};
+  for (int i = 0; i < PAR_ARGS; i++)
+    LLVMBuildStore(cg->b, args[i], LLVMBuildInBoundsGEP2(cg->b, cg->ptr, cg->par_args, (LLVMValueRef[]){cg_i64(cg, i)}, 1, ""));
+  LLVMPositionBuilderAtEnd(cg->b, here);
+  return cg->par_args;
+}
 
 LLVMValueRef cg_capture_addr(Cg *cg, int node) {
   CgCapture *c = cg->capture;
   if (c->val[node]) return c->val[node];
   LLVMBasicBlockRef here = LLVMGetInsertBlock(cg->b);
   LLVMPositionBuilderAtEnd(cg->b, c->entry);
-  LLVMValueRef slot = LLVMBuildInBoundsGEP2(cg->b, cg->ptr, c->ctx, (LLVMValueRef[]){cg_i64(cg, PAR_ARGS + c->n)}, 1, "");
+  LLVMValueRef slot = LLVMBuildInBoundsGEP2(cg->b, cg->ptr, c->ctx, (LLVMValueRef[]){cg_i64(cg, PAR_CAPTURED + c->n)}, 1, "");
   LLVMValueRef addr = LLVMBuildLoad2(cg->b, cg->ptr, slot, "");
   LLVMSetMetadata(addr, LLVMGetMDKindIDInContext(cg->ctx, "invariant.load", 14), LLVMMDNodeInContext(cg->ctx, NULL, 0));
   LLVMPositionBuilderAtEnd(cg->b, here);
@@ -706,7 +721,8 @@ LLVMValueRef cg_capture_addr(Cg *cg, int node) {
 
 void cg_parallel(Cg *cg, CgExtent *extent, CgRange *range, void *ctx) {
   ASTC_ASSERT(!cg->in_micro && !cg->capture);
-  /* the record, every slot eight bytes: vars, work, x, y, rows, scalars, outputs, seed, captures... */
+  /* the step's arguments, every slot eight bytes: vars, work, x, y, rows, scalars, outputs, seed */
+  LLVMValueRef base = par_args(cg);
   LLVMTypeRef fields[PAR_ARGS] = {cg->ptr, cg->ptr, cg->ptr, cg->ptr, cg->i64, cg->ptr, cg->ptr, cg->i64};
   LLVMBasicBlockRef here = LLVMGetInsertBlock(cg->b);
   /* the outlined function: void (ptr ctx, i32 part, i32 parts) */
@@ -726,10 +742,12 @@ void cg_parallel(Cg *cg, CgExtent *extent, CgRange *range, void *ctx) {
   cg->entry = cap.entry = LLVMAppendBasicBlockInContext(cg->ctx, fn, "entry");
   LLVMBasicBlockRef body = LLVMAppendBasicBlockInContext(cg->ctx, fn, "body");
   LLVMPositionBuilderAtEnd(cg->b, cg->entry);
+  LLVMValueRef args = LLVMBuildLoad2(cg->b, cg->ptr, cap.ctx, "args");
   LLVMValueRef *a[PAR_ARGS] = {&cg->a_vars, &cg->a_work, &cg->a_x, &cg->a_y, &cg->a_rows, &cg->a_scalars,
                                &cg->a_outputs, &cg->a_seed};
   for (unsigned i = 0; i < PAR_ARGS; i++)
-    *a[i] = LLVMBuildLoad2(cg->b, fields[i], LLVMBuildInBoundsGEP2(cg->b, cg->ptr, cap.ctx, (LLVMValueRef[]){cg_i64(cg, i)}, 1, ""), "");
+    *a[i] = LLVMBuildLoad2(cg->b, fields[i], LLVMBuildInBoundsGEP2(cg->b, cg->ptr, args, (LLVMValueRef[]){cg_i64(cg, i)}, 1, ""), "");
+  cg->par_args = NULL;
   LLVMPositionBuilderAtEnd(cg->b, body);
   cg->capture = &cap;
   cg->imm = xcalloc((size_t)cg->g->len + 1, sizeof(LLVMValueRef));
@@ -762,12 +780,10 @@ void cg_parallel(Cg *cg, CgExtent *extent, CgRange *range, void *ctx) {
   cg->nparallel = used;
   /* the caller: the record on its stack (in its entry block), filled here */
   LLVMPositionBuilderAtEnd(cg->b, cg->entry);
-  LLVMValueRef rec = LLVMBuildAlloca(cg->b, LLVMArrayType2(cg->ptr, (uint64_t)(PAR_ARGS + cap.n)), "par_args");
+  LLVMValueRef rec = LLVMBuildAlloca(cg->b, LLVMArrayType2(cg->ptr, (uint64_t)(PAR_CAPTURED + cap.n)), "par_rec");
   LLVMPositionBuilderAtEnd(cg->b, here);
-  LLVMValueRef args[PAR_ARGS] = {cg->a_vars, cg->a_work, cg->a_x, cg->a_y, cg->a_rows, cg->a_scalars, cg->a_outputs,
-                                 cg->a_seed};
-  for (int i = 0; i < PAR_ARGS + cap.n; i++) {
-    LLVMValueRef v = i < PAR_ARGS ? args[i] : cg_addr(cg, cap.nodes[i - PAR_ARGS]);
+  for (int i = 0; i < PAR_CAPTURED + cap.n; i++) {
+    LLVMValueRef v = i < PAR_CAPTURED ? base : cg_addr(cg, cap.nodes[i - PAR_CAPTURED]);
     LLVMBuildStore(cg->b, v, LLVMBuildInBoundsGEP2(cg->b, cg->ptr, rec, (LLVMValueRef[]){cg_i64(cg, i)}, 1, ""));
   }
   free(cap.nodes);

@@ -51,6 +51,17 @@ static void emit_conv(Cg *cg, int node) {
 /* astrt_pool_shape {planes, h, w, kh, kw, sh, sw, ph, pw} */
 static void emit_pool(Cg *cg, int node) {
   const IrNode *n = &cg->g->nodes[node];
+  if (n->op == IR_RESIZE2D) {  /* astrt_resize_shape {planes, h, w, oh, ow, mode} */
+    const Shape *xs = &cg->g->nodes[n->in[0]].type.shape;
+    int r = xs->rank;
+    Shape planes_shape = *xs;
+    planes_shape.rank = r - 2;
+    LLVMValueRef v[6] = {cg_numel(cg, &planes_shape), cg_i64(cg, xs->d[r - 2]), cg_i64(cg, xs->d[r - 1]),
+                         cg_i64(cg, n->type.shape.d[r - 2]), cg_i64(cg, n->type.shape.d[r - 1]), cg_i64(cg, n->ia[0])};
+    LLVMValueRef args[3] = {shape_array(cg, v, 6), cg_addr(cg, n->in[0]), cg_addr(cg, node)};
+    cg_call(cg, RT_RESIZE2D, args, 3);
+    return;
+  }
   const Shape *xs = n->op == IR_AVGPOOL2D_GRAD ? &n->type.shape : &cg->g->nodes[n->in[0]].type.shape;
   int r = xs->rank;
   Shape planes_shape = *xs;
@@ -264,24 +275,20 @@ static void emit_allreduce(Cg *cg, int first) {
 
 /* Diagnose mode, after node `node` has run: if its value holds a NaN or an
  * infinity and no earlier node's did, outputs[ASTRT_OUT_NONFINITE] = node.
- * Unless the run-time flag is set, this costs one branch on it. */
+ * The runtime function returns at once unless the flag is set (a call per
+ * node, about a microsecond a step): a branch around each call split the
+ * step into twice as many blocks and cost a quarter of the compile time. */
 static void diag_check(Cg *cg, int node) {
   const IrNode *n = &cg->g->nodes[node];
   IrOpClass cls = ir_ops[n->op].cls;
   if (!cg->diag_on || cg->imm[node] || cls == EFFECT || n->op == IR_CONST || n->op == IR_SCALAR ||
       n->type.dtype == DT_I32)
     return;
-  LLVMBasicBlockRef check = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "diag.check");
-  LLVMBasicBlockRef next = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "diag.next");
-  LLVMBuildCondBr(cg->b, cg->diag_on, check, next);
-  LLVMPositionBuilderAtEnd(cg->b, check);
   LLVMValueRef idx = cg_i64(cg, ASTRT_OUT_NONFINITE);
   LLVMValueRef args[5] = {LLVMBuildInBoundsGEP2(cg->b, cg->f32, cg->a_outputs, &idx, 1, ""), cg_i64(cg, node),
                           cg_addr(cg, node), cg_numel(cg, &n->type.shape),
                           LLVMConstInt(cg->i32, (unsigned long long)n->type.dtype, 0)};
   cg_call(cg, RT_CHECK_FINITE, args, 5);
-  LLVMBuildBr(cg->b, next);
-  LLVMPositionBuilderAtEnd(cg->b, next);
 }
 
 static void emit_node_code(Cg *cg, int node);
@@ -455,6 +462,7 @@ static LLVMValueRef emit_graph(Cg *cg, const IrGraph *g, const char *name, int64
                         &cg->a_outputs, &cg->a_seed};
   for (unsigned i = 0; i < 8; i++) *a[i] = LLVMGetParam(fn, i);
   cg->entry = LLVMAppendBasicBlockInContext(cg->ctx, fn, "entry");
+  cg->par_args = NULL;
   LLVMBasicBlockRef body = LLVMAppendBasicBlockInContext(cg->ctx, fn, "body");
   LLVMPositionBuilderAtEnd(cg->b, body);
   cg->diag_on = NULL;
@@ -541,20 +549,26 @@ LLVMModuleRef cg_build_module_part(const IrProgram *p, LLVMContextRef ctx, const
   cg.var_bytes = cg_plan_vars(p, cg.var_offsets);
 
   int np = p->phases.len;
-  LLVMValueRef *phase_fns = xcalloc((size_t)np * 2 + 1, sizeof(LLVMValueRef));
-  int64_t *phase_work = xcalloc((size_t)np * 2 + 1, sizeof(int64_t));
+  /* [0, np): steps, [np, 2 np): prefixes, [2 np, 3 np): scoring graphs */
+  LLVMValueRef *phase_fns = xcalloc((size_t)np * 3 + 1, sizeof(LLVMValueRef));
+  int64_t *phase_work = xcalloc((size_t)np * 3 + 1, sizeof(int64_t));
   for (int i = 0; i < np; i++) {
     char name[64];
     snprintf(name, sizeof name, "step_%d", i);
     const IrPhase *ph = &p->phases.data[i];
     cg.diagnose = true;  /* the driver re-runs a step whose loss is not finite to diagnose it */
-    phase_fns[i] = emit_graph(&cg, &ph->step, name, ir_phase_rows(ph), ph->micro, &phase_work[i],
+    phase_fns[i] = emit_graph(&cg, &ph->step, name, ir_phase_plan_rows(ph), ph->micro, &phase_work[i],
                               !bodies || bodies[CG_SLOT_STEP(i)]);
     cg.diagnose = false;
     if (ph->prefix.len) {
       snprintf(name, sizeof name, "prefix_%d", i);
       phase_fns[np + i] = emit_graph(&cg, &ph->prefix, name, p->eval_batch, 0, &phase_work[np + i],
                                      !bodies || bodies[CG_SLOT_PREFIX(np, i)]);
+    }
+    if (ph->score.len) {  /* selective backprop: over the whole batch, forward only */
+      snprintf(name, sizeof name, "score_%d", i);
+      phase_fns[2 * np + i] = emit_graph(&cg, &ph->score, name, ir_phase_rows(ph), 0, &phase_work[2 * np + i],
+                                         !bodies || bodies[CG_SLOT_SCORE(np, i)]);
     }
   }
   int64_t eval_work;

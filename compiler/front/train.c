@@ -16,11 +16,11 @@ bool elab_eval_layers_done(Elab *e);  /* elab.c */
 
 typedef struct TrainEntries {
   const Entry *loss, *optimizer, *lr, *batch, *epochs, *steps, *samples, *seed, *target,
-      *eval_batch;
+      *eval_batch, *eval_every, *eval_samples;
 } TrainEntries;
 
-static const char *const train_keys[] = {"loss", "optimizer", "lr", "batch", "epochs",
-                                         "steps", "samples", "seed", "target", "eval_batch"};
+static const char *const train_keys[] = {"loss",   "optimizer", "lr",     "batch",      "epochs",     "steps",
+                                         "samples", "seed",     "target", "eval_batch", "eval_every", "eval_samples"};
 
 /* ---- small evaluators for train-block values ------------------------------------------ */
 
@@ -46,9 +46,9 @@ static bool eval_int(Elab *e, const Expr *x, int64_t lo, double hi, int64_t *out
   }
   char d[128];
   if (v.kind == V_INT && v.num > hi)
-    diag_error(expr_start(x), "%s must be at most %.0f, not %g", what, hi, v.num);
+    diag_error(expr_start(x), "%s must be at most %s, not %s", what, num_str(hi), num_str(v.num));
   else if (v.kind == V_INT || v.kind == V_FLOAT)
-    diag_error(expr_start(x), "%s must be an integer >= %lld, not %g", what, (long long)lo, v.num);
+    diag_error(expr_start(x), "%s must be an integer >= %lld, not %s", what, (long long)lo, num_str(v.num));
   else
     diag_error(expr_start(x), "%s must be an integer >= %lld, not %s", what, (long long)lo,
                value_desc(e, &v, d, sizeof d));
@@ -61,7 +61,7 @@ static bool eval_number(Elab *e, Value v, double lo, double hi, double *out, con
 static bool eval_whole(Elab *e, Value v, double lo, double hi, double *out, const char *what) {
   if (!eval_number(e, v, lo, hi, out, what)) return false;
   if (*out == floor(*out)) return true;
-  diag_error(v.loc, "%s must be a whole number, not %g", what, *out);
+  diag_error(v.loc, "%s must be a whole number, not %s", what, num_str(*out));
   return false;
 }
 
@@ -75,11 +75,11 @@ static bool eval_number(Elab *e, Value v, double lo, double hi, double *out, con
   if (v.kind != V_INT && v.kind != V_FLOAT)
     diag_error(v.loc, "%s must be a number, not %s", what, value_desc(e, &v, d, sizeof d));
   else if (v.num > hi)
-    diag_error(v.loc, "%s must be at most %g, not %g", what, hi, v.num);
+    diag_error(v.loc, "%s must be at most %s, not %s", what, num_str(hi), num_str(v.num));
   else if (lo > 0 && lo < 1e-6)
-    diag_error(v.loc, "%s must be greater than 0, not %g", what, v.num);
+    diag_error(v.loc, "%s must be greater than 0, not %s", what, num_str(v.num));
   else
-    diag_error(v.loc, "%s must be at least %g, not %g", what, lo, v.num);
+    diag_error(v.loc, "%s must be at least %s, not %s", what, num_str(lo), num_str(v.num));
   return false;
 }
 
@@ -223,7 +223,7 @@ static bool data_spec(Elab *e, const Item *it, DataSpec *d) {
     if (!eval_number(e, a[CLASSES], 2, 1e6, &c, "'classes'")) {
       ok = false;
     } else if (c != floor(c)) {
-      diag_error(a[CLASSES].loc, "'classes' must be a whole number of classes, not %g", c);
+      diag_error(a[CLASSES].loc, "'classes' must be a whole number of classes, not %s", num_str(c));
       ok = false;
     } else {
       d->classes = (int64_t)c;
@@ -476,7 +476,7 @@ static bool check_schedule(const SExpr *s, Loc loc, const char *what, double ste
     double t = i / 1000.0;
     double v = sx_eval(s, t, floor(t * (steps - 1)), floor(t * (epochs - 1e-9)));
     if (!isfinite(v) || v < 0) {
-      diag_error(loc, "the %s is %g at t = %g; it must stay finite and >= 0 over training", what, v, t);
+      diag_error(loc, "the %s is %s at t = %s; it must stay finite and >= 0 over training", what, num_str(v), num_str(t));
       return false;
     }
   }
@@ -546,7 +546,8 @@ static bool optimizer_spec(Elab *e, const Expr *x, OptSpec *o) {
 
 static bool collect_entries(const Item *tr, TrainEntries *te) {
   const Entry **slots[] = {&te->loss, &te->optimizer, &te->lr, &te->batch, &te->epochs,
-                           &te->steps, &te->samples, &te->seed, &te->target, &te->eval_batch};
+                           &te->steps, &te->samples, &te->seed, &te->target, &te->eval_batch,
+                           &te->eval_every, &te->eval_samples};
   bool ok = true;
   bool suggested[ARRAY_LEN(train_keys)] = {0};  /* a misspelling of it was reported */
   const Entry *budget = NULL;
@@ -558,7 +559,8 @@ static bool collect_entries(const Item *tr, TrainEntries *te) {
       const char *s = suggest_name(en->key, train_keys, (int)ARRAY_LEN(train_keys));
       if (s) diag_error(en->loc, "unknown setting '%s' in the train block; did you mean '%s'?", en->key, s);
       else diag_error(en->loc, "unknown setting '%s' in the train block (settings: loss, optimizer, lr, "
-                               "batch, epochs, steps, samples, seed, target, eval_batch)", en->key);
+                               "batch, epochs, steps, samples, seed, target, eval_batch, eval_every, "
+                               "eval_samples)", en->key);
       for (size_t j = 0; s && j < ARRAY_LEN(train_keys); j++) suggested[j] |= train_keys[j] == s;
       ok = false;
       continue;
@@ -610,6 +612,8 @@ static Value loss_callee(Elab *e, const Expr *x, Sema *s) {
     }
     if (callee.kind == V_ERR) callee = elab_lookup(e, fx->str, fx->loc, true);
     if (callee.kind == V_SYMBOL) {  /* defined nowhere */
+      /* defined in a module this file does not import (the standard library) */
+      if (sema_report_unknown(s, main, "loss function", fx->str, NULL, false, fx->loc)) return v_err();
       StrVec fns = {0};
       for (int i = 0; i < main->scope.len; i++) {
         const ScopeEntry *se = &main->scope.data[i];
@@ -618,12 +622,18 @@ static Value loss_callee(Elab *e, const Expr *x, Sema *s) {
           if (se->module->scope.data[k].item && se->module->scope.data[k].item->kind == IT_FN)
             vec_push(&fns, se->module->scope.data[k].name);
       }
-      const char *sug = suggest_name(fx->str, fns.data, fns.len);
+      const char *sug = suggest_name(fx->str, fns.data, fns.len), *mod = NULL;
       if (sug)
         diag_error(fx->loc, "unknown loss function '%s'; did you mean '%s'?", fx->str, sug);
-      else
+      else if ((sug = sema_suggest_stdlib_fn(s, main, fx->str, &mod)) && mod)
+        diag_error(fx->loc, "unknown loss function '%s'; did you mean '%s', of the standard library module '%s'? "
+                            "(add 'import %s')", fx->str, sug, mod, mod);
+      else if (sema_reaches(s, main, "cross_entropy"))
         diag_error(fx->loc, "unknown loss function '%s' (the loss is a fn of the model's output and the "
                             "labels, such as cross_entropy())", fx->str);
+      else
+        diag_error(fx->loc, "unknown loss function '%s' (the loss is a fn of the model's output and the "
+                            "labels, such as cross_entropy() of the standard library, after 'import nn')", fx->str);
       vec_free(&fns);
       return v_err();
     }
@@ -649,7 +659,10 @@ static Value loss_callee(Elab *e, const Expr *x, Sema *s) {
 }
 
 /* Creates the model's input node from its first parameter's type and the data
- * set's example shape. Unbound dimension names take the data's sizes. */
+ * set's example shape. Unbound dimension names take the data's sizes, matched
+ * from the last axis (f32[B, 1, H, W] over 28 x 28 images: H = W = 28). When
+ * elaborating a smaller image size (progressive resizing), the model's
+ * argument is the input resized to it. */
 static int model_input(Elab *e, const Item *model, const DataSpec *d, Type *out) {
   if (model->nparams < 1) {
     diag_error(model->name_loc, "model '%s' needs an input parameter, such as (x: f32[B, 784])", model->name);
@@ -675,11 +688,11 @@ static int model_input(Elab *e, const Item *model, const DataSpec *d, Type *out)
       return -1;
     }
   Type xt = {d->x_dtype, {t->dims.len, {IR_DIM_B}}};
-  int per_rank = t->dims.len - 1;
+  int per_rank = t->dims.len - 1, extra = per_rank - d->x_shape.rank;
   for (int i = 1; i < t->dims.len; i++) {
     const Expr *dx = t->dims.items[i].value;
-    if (dx->kind == EX_NAME && per_rank == d->x_shape.rank && !scope_lookup(e->frame->module, dx->str)) {
-      xt.shape.d[i] = d->x_shape.d[i - 1];
+    if (dx->kind == EX_NAME && extra >= 0 && i - 1 - extra >= 0 && !scope_lookup(e->frame->module, dx->str)) {
+      xt.shape.d[i] = d->x_shape.d[i - 1 - extra];
       continue;
     }
     Value v = elab_expr(e, dx);
@@ -711,6 +724,13 @@ static int model_input(Elab *e, const Item *model, const DataSpec *d, Type *out)
   int64_t ia[IR_MAX_IA] = {0};
   int n = elab_node(e, IR_INPUT, 0, NULL, ia, NULL, &xt, px->loc);
   if (n >= 0) e->g->nodes[n].name = px->name;
+  if (n >= 0 && e->height > 0) {
+    Type small = xt;
+    small.shape.d[xt.shape.rank - 2] = e->height;
+    small.shape.d[xt.shape.rank - 1] = e->width;
+    int64_t ra[IR_MAX_IA] = {e->resize_mode};
+    n = elab_node(e, IR_RESIZE2D, 1, &n, ra, NULL, &small, px->loc);
+  }
   return n;
 }
 
@@ -826,14 +846,38 @@ static int gate_blocks(IrProgram *p, IrGraph *g, int loss) {
   return it ? drop_gate_step(p, g, loss, it) : loss;
 }
 
-/* Sequence-length warmup (the seqlen pass): the training step elaborated
- * again at each shorter context the schedule reaches, over the same
- * variables. The model must name its context (i32[B, T]) for its shapes to
- * follow it. */
-static void context_steps(Elab *e, Sema *s, const Item *model, ModuleInfo *mm, const Entry *loss) {
+/* The training step elaborated again into a variant step (seqlen warmup,
+ * progressive resizing): e->context or e->height/width set, over the same
+ * variables. `what` says which variant, for the note after an error. */
+static bool variant_step(Elab *e, Sema *s, const Item *model, ModuleInfo *mm, const Entry *loss,
+                         const SpeedupItem *it, IrVariantStep *vs, const char *what) {
   IrProgram *p = e->prog;
-  const SpeedupItem *it = sp_item(p->speedup, TECH_SEQLEN);
-  if (!it) return;
+  e->g = &vs->step;
+  e->training = true;
+  e->second_pass = true;
+  e->dropout_ids = 0;
+  e->seq_graph = NULL;  /* the layer calls are checked against training's afresh */
+  e->variant = what;
+  int errors = diag_error_count(), o, y;
+  int l = model_and_loss(e, s, model, mm, loss, &o, &y);
+  if (l >= 0 && elab_eval_layers_done(e) && diag_error_count() == errors) l = gate_blocks(p, &vs->step, l);
+  if (l >= 0 && diag_error_count() == errors) backward_and_update(p, &vs->step, l, model);
+  e->variant = NULL;
+  if (diag_error_count() > errors) {
+    diag_note(it->loc, "while specialising model '%s' to %s", model->name, what);
+    ir_graph_free(&vs->step);
+    return false;
+  }
+  vec_push(&p->variant_steps, *vs);
+  return true;
+}
+
+/* Sequence-length warmup (the seqlen pass): the step at each shorter context
+ * the schedule reaches. The model must name its context (i32[B, T]) for its
+ * shapes to follow it. */
+static void context_steps(Elab *e, Sema *s, const Item *model, ModuleInfo *mm, const Entry *loss,
+                          const SpeedupItem *it) {
+  IrProgram *p = e->prog;
   DataSpec *d = &p->data;
   if (d->target != TARGET_SEQUENCE) {
     diag_error(it->loc, "seqlen warmup shortens sequences, but data '%s' is not a sequence data set; it needs "
@@ -863,34 +907,77 @@ static void context_steps(Elab *e, Sema *s, const Item *model, ModuleInfo *mm, c
   double until = sp_num(it, ARG_SEQLEN_UNTIL);
   for (int k = 0; k < stages; k++) {
     int64_t L = sp_seqlen_at(it, T, until * ((double)k + 0.5) / (double)stages);
-    bool have = L >= T;
-    for (int i = 0; i < p->context_steps.len && !have; i++) have = p->context_steps.data[i].context == L;
-    if (have) continue;
-    IrContextStep cs = {L, {0}};
+    if (L >= T || ir_variant_step(p, L, 0, 0)) continue;
+    IrVariantStep vs = {L, 0, 0, {0}};
     d->context = L;
     d->x_shape = SHAPE(L);
     d->target_size = L;
-    e->g = &cs.step;
-    e->training = true;
-    e->second_pass = true;
     e->context = L;
-    e->dropout_ids = 0;
-    e->seq_graph = NULL;  /* the layer calls are checked against training's afresh */
-    int errors = diag_error_count(), o, y;
-    int l = model_and_loss(e, s, model, mm, loss, &o, &y);
-    if (l >= 0 && elab_eval_layers_done(e) && diag_error_count() == errors) l = gate_blocks(p, &cs.step, l);
-    if (l >= 0 && diag_error_count() == errors) backward_and_update(p, &cs.step, l, model);
-    if (diag_error_count() > errors) {
-      diag_note(it->loc, "while specialising model '%s' to a context of %lld tokens for seqlen warmup", model->name,
-                (long long)L);
-      ir_graph_free(&cs.step);
-      break;
-    }
-    vec_push(&p->context_steps, cs);
+    bool ok = variant_step(e, s, model, mm, loss, it, &vs,
+                           arena_printf(e->arena, "a context of %lld tokens for seqlen warmup", (long long)L));
+    e->context = 0;
+    *d = saved;
+    if (!ok) break;
   }
-  e->context = 0;
-  *d = saved;
   p->input_type = in, p->label_type = label, p->output_type = out;
+}
+
+/* Progressive resizing (the resize pass): the step at each smaller image
+ * size the schedule reaches. The model must name its image size
+ * (f32[B, C, H, W]) and have no parameter that depends on it. */
+static void size_steps(Elab *e, Sema *s, const Item *model, ModuleInfo *mm, const Entry *loss,
+                       const SpeedupItem *it) {
+  IrProgram *p = e->prog;
+  const TypeExpr *t = model->params[0].type;
+  const Shape *in = &p->input_type.shape;
+  char ts[96];
+  if (p->input_type.dtype != DT_F32 || in->rank < 3) {
+    diag_error(it->loc, "resize progressive scales images, but model '%s' takes %s; it needs images, such as "
+                        "f32[B, C, H, W]", model->name, type_str(&p->input_type, ts, sizeof ts));
+    diag_note(t->loc, "the model's input is declared here");
+    return;
+  }
+  for (int k = t->dims.len - 2; k < t->dims.len; k++) {
+    const Expr *dim = t->dims.items[k].value;
+    if (dim->kind != EX_NAME || scope_lookup(mm, dim->str)) {
+      diag_error(it->loc, "resize progressive trains model '%s' on smaller images, but the model fixes its input "
+                          "at %s; write its input as f32[B, C, H, W] (sizes named, taken from the data) and pool "
+                          "globally before its dense head (nn.global_avg_pool), so that it works at any size",
+                 model->name, type_str(&p->input_type, ts, sizeof ts));
+      diag_note(dim->loc, "this size is fixed");
+      return;
+    }
+  }
+  int64_t H = in->d[in->rank - 2], W = in->d[in->rank - 1];
+  double cuts[512];
+  int n = sp_resize_cuts(it, H, W, cuts, 512);
+  Type label = p->label_type, out = p->output_type;
+  Type input = p->input_type;
+  e->resize_mode = sp_choice_is(it, ARG_RESIZE_MODE, "bilinear") ? RESIZE_BILINEAR : RESIZE_AREA;
+  for (int k = 0; k <= n; k++) {  /* the size at 0 and just after each cut */
+    int64_t h, w;
+    sp_resize_at(it, H, W, k == 0 ? 0 : cuts[k - 1] + 1e-9, &h, &w);
+    if ((h == H && w == W) || ir_variant_step(p, 0, h, w)) continue;
+    IrVariantStep vs = {0, h, w, {0}};
+    e->height = h, e->width = w;
+    bool ok = variant_step(e, s, model, mm, loss, it, &vs,
+                           arena_printf(e->arena, "images of %lldx%lld for progressive resizing", (long long)h,
+                                        (long long)w));
+    e->height = e->width = 0;
+    p->input_type = input;
+    if (!ok) break;
+  }
+  p->label_type = label, p->output_type = out;
+}
+
+static void variant_steps(Elab *e, Sema *s, const Item *model, ModuleInfo *mm, const Entry *loss) {
+  const SpeedupItem *seq = sp_item(e->prog->speedup, TECH_SEQLEN), *res = sp_item(e->prog->speedup, TECH_RESIZE);
+  if (seq && res) {
+    diag_error(res->loc, "resize and seqlen cannot be combined: one shortens sequences, the other scales images");
+    return;
+  }
+  if (seq) context_steps(e, s, model, mm, loss, seq);
+  if (res) size_steps(e, s, model, mm, loss, res);
 }
 
 static const Item *find_item(ModuleInfo *m, ItemKind kind, const char *what, bool required) {
@@ -951,6 +1038,10 @@ static bool train_settings(Elab *e, const TrainEntries *te, IrProgram *p) {
   p->seed = (uint64_t)seed;
   p->eval_batch = 1000;
   if (te->eval_batch && !eval_int(e, te->eval_batch->value, 1, MAX_BATCH, &p->eval_batch, "'eval_batch'")) ok = false;
+  p->eval_every = p->eval_samples = 0;
+  if (te->eval_every && !eval_int(e, te->eval_every->value, 1, 1e12, &p->eval_every, "'eval_every'")) ok = false;
+  if (te->eval_samples && !eval_int(e, te->eval_samples->value, 1, 1e15, &p->eval_samples, "'eval_samples'"))
+    ok = false;
   if (!optimizer_spec(e, te->optimizer->value, &p->opt)) ok = false;
   p->lr_schedule = te->lr ? sched(e, te->lr->value) : sx_const(p->arena, 1);
   /* the run's extent in steps and epochs, where the data size says */
@@ -976,8 +1067,8 @@ static bool train_settings(Elab *e, const TrainEntries *te, IrProgram *p) {
       Value v = elab_expr(e, x->rhs);
       p->goal = GOAL_ACCURACY;
       if ((v.kind == V_INT || v.kind == V_FLOAT) && v.num > 1 && v.num <= 100) {
-        diag_error(v.loc, "the target accuracy is a fraction in (0, 1], not %g (for %g%%, write %g)", v.num,
-                   v.num, v.num / 100);
+        diag_error(v.loc, "the target accuracy is a fraction in (0, 1], not %s (for %s%%, write %s)",
+                   num_str(v.num), num_str(v.num), num_str(v.num / 100));
         ok = false;
       } else if (!eval_number(e, v, 1e-9, 1, &p->target, "the target accuracy")) {
         ok = false;
@@ -1062,7 +1153,7 @@ IrProgram *sema_program(Sema *s) {
     loss = gate_blocks(p, &ph.step, loss);
     if (loss >= 0) backward_and_update(p, &ph.step, loss, model);
   }
-  if (diag_error_count() == 0 && p->speedup) context_steps(&e, s, model, main, te.loss);
+  if (diag_error_count() == 0 && p->speedup) variant_steps(&e, s, model, main, te.loss);
   elab_frame_free(&top);
   arena_free(e.arena);
   if (diag_error_count()) {

@@ -102,6 +102,13 @@ static IrCost cost_pool(const IrProgram *p, const IrGraph *g, const IrNode *n, i
   return (IrCost){out * (double)(n->ia[0] * n->ia[1]), io_bytes(g, n, batch)};
 }
 
+/* area: each input pixel read once per output row band; bilinear: 4 reads per output */
+static IrCost cost_resize(const IrProgram *p, const IrGraph *g, const IrNode *n, int64_t batch) {
+  (void)p;
+  double in = numel(&g->nodes[n->in[0]].type, batch), out = numel(&n->type, batch);
+  return (IrCost){n->ia[0] == RESIZE_AREA ? in + out : 8 * out, io_bytes(g, n, batch)};
+}
+
 /* w -= lr * (momentum buffer update): ~4 FLOPs and 5 accesses per element */
 static IrCost cost_sgd(const IrProgram *p, const IrGraph *g, const IrNode *n, int64_t batch) {
   (void)g, (void)batch;

@@ -385,7 +385,40 @@ static void conv(Interp *in, const IrGraph *g, const IrNode *n, double *out) {
 
 /* pooling windows over the last two axes; padding never wins a max and is
  * not counted in an average */
+static void resize(Interp *in, const IrGraph *g, const IrNode *n, double *out) {
+  const Shape *xs = &g->nodes[n->in[0]].type.shape, *ys = &n->type.shape;
+  int r = xs->rank;
+  int64_t H = xs->d[r - 2], W = xs->d[r - 1], h = ys->d[r - 2], w = ys->d[r - 1];
+  int64_t planes = shape_numel(xs, in->rows) / (H * W);
+  const double *x = in->vals[n->in[0]];
+  for (int64_t p = 0; p < planes; p++)
+    for (int64_t i = 0; i < h; i++)
+      for (int64_t j = 0; j < w; j++) {
+        const double *src = x + p * H * W;
+        double v = 0;
+        if (n->ia[0] == RESIZE_AREA) {  /* the source box [i H / h, ceil((i + 1) H / h)) */
+          int64_t y0 = i * H / h, y1 = ((i + 1) * H + h - 1) / h, x0 = j * W / w, x1 = ((j + 1) * W + w - 1) / w;
+          for (int64_t yy = y0; yy < y1; yy++)
+            for (int64_t xx = x0; xx < x1; xx++) v += src[yy * W + xx];
+          v /= (double)((y1 - y0) * (x1 - x0));
+        } else {  /* half-pixel centres, clamped at the borders */
+          double sy = fmax(((double)i + 0.5) * (double)H / (double)h - 0.5, 0);
+          double sx = fmax(((double)j + 0.5) * (double)W / (double)w - 0.5, 0);
+          int64_t y0 = (int64_t)sy, x0 = (int64_t)sx;
+          int64_t y1 = y0 + 1 < H ? y0 + 1 : H - 1, x1 = x0 + 1 < W ? x0 + 1 : W - 1;
+          double fy = sy - (double)y0, fx = sx - (double)x0;
+          v = (1 - fy) * ((1 - fx) * src[y0 * W + x0] + fx * src[y0 * W + x1]) +
+              fy * ((1 - fx) * src[y1 * W + x0] + fx * src[y1 * W + x1]);
+        }
+        out[(p * h + i) * w + j] = v;
+      }
+}
+
 static void pool(Interp *in, const IrGraph *g, const IrNode *n, double *out) {
+  if (n->op == IR_RESIZE2D) {
+    resize(in, g, n, out);
+    return;
+  }
   const Shape *xs = n->op == IR_MAXPOOL2D || n->op == IR_AVGPOOL2D || n->op == IR_MAXPOOL2D_GRAD
                         ? &g->nodes[n->in[0]].type.shape
                         : &n->type.shape;

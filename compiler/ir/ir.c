@@ -1,6 +1,7 @@
 /* ir.c — IR types, the op table, graphs and the training program. */
 #include "ir.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -157,15 +158,35 @@ void ir_program_free(IrProgram *p) {
   for (int i = 0; i < p->phases.len; i++) {
     ir_graph_free(&p->phases.data[i].step);
     ir_graph_free(&p->phases.data[i].prefix);
+    ir_graph_free(&p->phases.data[i].score);
   }
   vec_free(&p->phases);
-  for (int i = 0; i < p->context_steps.len; i++) ir_graph_free(&p->context_steps.data[i].step);
-  vec_free(&p->context_steps);
+  for (int i = 0; i < p->variant_steps.len; i++) ir_graph_free(&p->variant_steps.data[i].step);
+  vec_free(&p->variant_steps);
   arena_free(p->arena);
   free(p);
 }
 
+const IrVariantStep *ir_variant_step(const IrProgram *p, int64_t context, int64_t height, int64_t width) {
+  for (int i = 0; i < p->variant_steps.len; i++) {
+    const IrVariantStep *v = &p->variant_steps.data[i];
+    if (v->context == context && v->height == height && v->width == width) return v;
+  }
+  return NULL;
+}
+
 int64_t ir_phase_rows(const IrPhase *ph) { return ph->batch * (ph->pieces > 1 ? ph->pieces : 1); }
+
+int64_t ir_phase_step_rows(const IrPhase *ph) { return ph->kept > 0 ? ph->kept : ir_phase_rows(ph); }
+
+int64_t ir_phase_plan_rows(const IrPhase *ph) {
+  return ph->kept > 0 && ph->interrupt > 0 ? ir_phase_rows(ph) : ir_phase_step_rows(ph);
+}
+
+int64_t ir_select_count(double keep, int64_t rows) {
+  int64_t k = (int64_t)floor(keep * (double)rows + 1e-9);
+  return k < 1 ? 1 : k > rows ? rows : k;
+}
 
 bool ir_phase_frozen(const IrPhase *ph, int v) {
   return ph->frozen && v >= 0 && v < ph->nfrozen_vars && ph->frozen[v];

@@ -62,6 +62,9 @@ typedef enum IrOp {
   IR_NUM_OPS
 } IrOp;
 
+/* RESIZE2D's ia[0] */
+typedef enum ResizeMode { RESIZE_AREA, RESIZE_BILINEAR } ResizeMode;
+
 typedef enum IrOpClass {
   LEAF, EW_UNARY, EW_BINARY, EW_TERNARY, VIEW, BROADCAST, LAYOUT, REDUCE, MATMUL, CONV, POOL,
   ROWWISE, INDEX, SPECIAL, EFFECT,
@@ -252,17 +255,41 @@ typedef struct IrPhase {
    * one row) */
   int64_t context;
   int64_t pieces;
+  /* selective backprop: in a phase with keep > 0, `score` (forward only)
+   * stores each of the batch's rows' own loss term, f32[B]; the driver keeps
+   * `kept` of those rows, drawn by loss percentile (P ~ percentile^beta), and
+   * runs the step on them alone; with interrupt > 0 every interrupt-th step
+   * trains on the whole batch unscored */
+  IrGraph score;
+  double keep;                   /* the fraction kept (0: no selection) */
+  int64_t kept;                  /* rows of the step: the driver's count for a full batch */
+  double beta;
+  int64_t interrupt;
+  /* progressive resizing: the step's images, height x width (0: the data's);
+   * the step resizes its input batch itself (resize2d, its first op) */
+  int64_t height, width;
 } IrPhase;
 
-/* The rows of a phase's step: its batch, times the pieces of each example. */
+/* The rows of a phase's batch: its examples, times the pieces of each. */
 int64_t ir_phase_rows(const IrPhase *ph);
+/* The rows its step trains on: the kept rows when it selects, else ir_phase_rows. */
+int64_t ir_phase_step_rows(const IrPhase *ph);
+/* The rows the step's memory is planned for: the kept rows, or the whole
+ * batch when interrupt steps also run it on the whole batch. */
+int64_t ir_phase_plan_rows(const IrPhase *ph);
+/* Selective backprop's kept rows of a batch of `rows`: floor(keep rows),
+ * at least 1 (the runtime's astrt_select_count computes the same). */
+int64_t ir_select_count(double keep, int64_t rows);
 
-/* A training step elaborated at a shorter context (for seqlen warmup): the
- * same variables, the model's shapes at `context` tokens per example. */
-typedef struct IrContextStep {
+/* A training step elaborated again at other input shapes, over the same
+ * variables: at a shorter context (seqlen warmup; context > 0) or smaller
+ * images (progressive resizing; height, width > 0). */
+typedef struct IrVariantStep {
   int64_t context;
+  int64_t height, width;
   IrGraph step;
-} IrContextStep;
+} IrVariantStep;
+
 
 /* Whether variable v is frozen in phase ph. */
 bool ir_phase_frozen(const IrPhase *ph, int v);
@@ -283,6 +310,8 @@ typedef struct IrProgram {
   int64_t epochs;                /* budget in epochs ...                 */
   int64_t steps;                 /* ... or in optimizer steps (computed)  */
   int64_t eval_batch;
+  int64_t eval_every;            /* > 0: evaluate every this many steps too */
+  int64_t eval_samples;          /* > 0: test examples of an evaluation before the last */
   uint64_t seed;
   IrGoal goal;                   /* the target's metric (GOAL_NONE: none) ... */
   double target;                 /* ... accuracy >= target, or loss <= target */
@@ -294,10 +323,12 @@ typedef struct IrProgram {
   IrGraph predict;               /* eval-mode forward, output written out      */
   struct SpeedupSpec *speedup;   /* the validated speedup block, or NULL      */
   VEC(IrPhase) phases;
-  VEC(IrContextStep) context_steps; /* the front end's, for the seqlen pass */
+  VEC(IrVariantStep) variant_steps; /* the front end's, for the seqlen and resize passes */
 } IrProgram;
 
 IrProgram *ir_program_new(void);
+/* The variant step of a phase's context or image size, or NULL. */
+const IrVariantStep *ir_variant_step(const IrProgram *p, int64_t context, int64_t height, int64_t width);
 void ir_program_free(IrProgram *p);
 int ir_program_add_var(IrProgram *p, IrVar v);
 int ir_program_find_var(const IrProgram *p, const char *name);
@@ -318,6 +349,8 @@ void ir_print_program(FILE *out, const IrProgram *p, const IrPrintOptions *opt);
 void ir_print_dot(FILE *out, const IrProgram *p, const IrGraph *g, const char *title);
 /* Print options for phase i: B shown as the phase's batch (or micro-batch). */
 IrPrintOptions ir_phase_print_options(const IrProgram *p, int i, const IrPrintOptions *opt);
+/* Phase i's scoring graph (selective backprop), B shown as the phase's batch. */
+void ir_print_score(FILE *out, const IrProgram *p, int i, const IrPrintOptions *opt);
 /* One line describing phase i's settings. */
 const char *ir_phase_title(const IrProgram *p, int i, char *buf, size_t cap);
 void ir_print_node(FILE *out, const IrProgram *p, const IrGraph *g, int i,

@@ -52,6 +52,10 @@ static void format_node(StrBuf *sb, const IrProgram *p, const IrNode *n) {
               n->ia[0], n->ia[1], n->ia[2], n->ia[3]);
     break;
   case POOL:
+    if (n->op == IR_RESIZE2D) {
+      sb_puts(sb, n->ia[0] == RESIZE_AREA ? " area" : " bilinear");
+      break;
+    }
     sb_printf(sb, " window=[%" PRId64 ",%" PRId64 "] stride=[%" PRId64 ",%" PRId64
                   "] pad=[%" PRId64 ",%" PRId64 "]",
               n->ia[0], n->ia[1], n->ia[2], n->ia[3], n->ia[4], n->ia[5]);
@@ -176,6 +180,12 @@ const char *ir_phase_title(const IrProgram *p, int i, char *buf, size_t cap) {
   if (ph->micro) sb_printf(&sb, " in micro-batches of %" PRId64, ph->micro);
   if (ph->context > 0) sb_printf(&sb, ", context %" PRId64, ph->context);
   if (ph->pieces > 1) sb_printf(&sb, " (%" PRId64 " rows per example)", ph->pieces);
+  if (ph->kept > 0) {
+    sb_printf(&sb, ", trains on %" PRId64 " of %" PRId64 " rows chosen by loss (beta %g)", ph->kept, ir_phase_rows(ph),
+              ph->beta);
+    if (ph->interrupt > 0) sb_printf(&sb, ", every %" PRId64 " steps the whole batch", ph->interrupt);
+  }
+  if (ph->height > 0) sb_printf(&sb, ", images %" PRId64 "x%" PRId64, ph->height, ph->width);
   if (ph->lr_scale != 1) sb_printf(&sb, ", lr x%g", ph->lr_scale);
   if (ph->precision != DT_F32) sb_printf(&sb, ", %s storage", dtype_name(ph->precision));
   bool any = false;
@@ -222,8 +232,18 @@ void ir_print_dot(FILE *out, const IrProgram *p, const IrGraph *g, const char *t
 IrPrintOptions ir_phase_print_options(const IrProgram *p, int i, const IrPrintOptions *opt) {
   IrPrintOptions po = opt ? *opt : (IrPrintOptions){.locations = true};
   const IrPhase *ph = &p->phases.data[i];
-  if (po.batch <= 0) po.batch = ph->micro > 0 ? ph->micro : ir_phase_rows(ph);
+  if (po.batch <= 0) po.batch = ph->micro > 0 ? ph->micro : ir_phase_step_rows(ph);
   return po;
+}
+
+void ir_print_score(FILE *out, const IrProgram *p, int i, const IrPrintOptions *opt) {
+  const IrPhase *ph = &p->phases.data[i];
+  IrPrintOptions po = opt ? *opt : (IrPrintOptions){.locations = true};
+  if (po.batch <= 0) po.batch = ir_phase_rows(ph);
+  char title[256];
+  snprintf(title, sizeof title, "score  # phase %d: each row's loss, forward only, over the batch of %" PRId64, i,
+           ir_phase_rows(ph));
+  ir_print_graph(out, p, &ph->score, title, &po);
 }
 
 void ir_print_program(FILE *out, const IrProgram *p, const IrPrintOptions *opt) {
@@ -267,6 +287,10 @@ void ir_print_program(FILE *out, const IrProgram *p, const IrPrintOptions *opt) 
       snprintf(pre, sizeof pre, "prefix  # phase %d: computed once per example, reused (%s)", i,
                p->phases.data[i].prefix_layers);
       ir_print_graph(out, p, &p->phases.data[i].prefix, pre, &po);
+      fputc('\n', out);
+    }
+    if (p->phases.data[i].score.len) {
+      ir_print_score(out, p, i, opt);
       fputc('\n', out);
     }
     ir_print_graph(out, p, &p->phases.data[i].step, title, &po);

@@ -82,6 +82,16 @@ static bool shape_given(const IrGraph *g, const IrNode *n, Type *out, char *why,
       return fail(why, cap, "cannot broadcast %s to %s", type_str(OPND(0), a, sizeof a),
                   shape_str(&n->type.shape, b, sizeof b));
     return true;
+  case IR_RESIZE2D: {
+    const Shape *x = &OPND(0)->shape, *y = &n->type.shape;
+    bool ok = x->rank == y->rank && x->rank >= 2 && OPND(0)->dtype == DT_F32 && n->type.dtype == DT_F32;
+    for (int i = 0; ok && i < x->rank - 2; i++) ok = x->d[i] == y->d[i];
+    for (int i = x->rank - 2; ok && i < x->rank; i++) ok = y->d[i] >= 1 && x->d[i] >= 1 && x->d[i] != IR_DIM_B;
+    if (!ok)
+      return fail(why, cap, "resize2d: %s cannot be resized to %s", type_str(OPND(0), a, sizeof a),
+                  type_str(&n->type, b, sizeof b));
+    return true;
+  }
   case IR_CONV2D_GRAD_INPUT: case IR_CONV2D_GRAD_WEIGHT:
   case IR_MAXPOOL2D_GRAD: case IR_AVGPOOL2D_GRAD:
     if (n->type.shape.rank != 4 && n->op != IR_MAXPOOL2D_GRAD && n->op != IR_AVGPOOL2D_GRAD)
@@ -171,7 +181,7 @@ static bool shape_xent(const IrGraph *g, const IrNode *n, Type *out, char *why, 
   if (!labels_fit(l, y))
     return fail(why, cap, "softmax cross-entropy needs f32 logits [R..., K] and i32 labels [R...] (one per "
                           "row), not %s and %s", type_str(l, a, sizeof a), type_str(y, b, sizeof b));
-  if (n->fa[0] < 0 || n->fa[0] >= 1) return fail(why, cap, "label smoothing must be in [0, 1), not %g", n->fa[0]);
+  if (n->fa[0] < 0 || n->fa[0] >= 1) return fail(why, cap, "label smoothing must be in [0, 1), not %s", num_str(n->fa[0]));
   if (n->op == IR_XENT_GRAD) {
     const Type *dy = OPND(2);
     if (dy->dtype != DT_F32 || !shape_eq(&dy->shape, &y->shape))

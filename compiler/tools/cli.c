@@ -263,6 +263,7 @@ static void show_program(ShowCtx *s, const IrProgram *p, const char *when) {
       if (s->phase >= 0 && i != s->phase) continue;
       snprintf(title, sizeof title, "step  # %s", ir_phase_title(p, i, pt, sizeof pt));
       IrPrintOptions po = ir_phase_print_options(p, i, &s->po);
+      if (p->phases.data[i].score.len) ir_print_score(stdout, p, i, &s->po);
       ir_print_graph(stdout, p, &p->phases.data[i].step, title, &po);
     }
   if (s->graph && !strcmp(s->graph, "eval")) ir_print_graph(stdout, p, &p->eval, "eval", &s->po);
@@ -515,12 +516,21 @@ static void print_cost(const IrProgram *p, const ProgramCost *pc) {
     snprintf(range, sizeof range, "[%.3g, %.3g)", c->t_begin, c->t_end);
     human_bytes(c->saved_bytes, act, sizeof act);
     human_bytes(c->opt_bytes, opt, sizeof opt);
-    if (c->micro) snprintf(batch, sizeof batch, "%lld/%lld", (long long)c->batch, (long long)c->micro);
+    if (c->kept > 0) snprintf(batch, sizeof batch, "%lld>%lld", (long long)c->batch, (long long)c->kept);
+    else if (c->micro) snprintf(batch, sizeof batch, "%lld/%lld", (long long)c->batch, (long long)c->micro);
     else snprintf(batch, sizeof batch, "%lld", (long long)c->batch);
     printf("%-5d %-15s %7lld %6s %9lld %10.2f %10.2f %10.3f %10s %9s %9.3f %9.1f\n", i, range, (long long)c->steps,
            batch, (long long)c->trainable, c->fwd_flops / 1e6, c->bwd_flops / 1e6, c->upd_flops / 1e6, act, opt,
            c->step_seconds * 1e3, (double)c->steps * c->step_seconds + c->cache_seconds);
     if (p->phases.data[i].why) printf("      %s\n", p->phases.data[i].why);
+    if (c->kept > 0) {
+      const IrPhase *ph = &p->phases.data[i];
+      printf("      selective backprop: a forward-only scoring pass over the batch of %lld (%.2f MFLOP), then "
+             "forward and backward over the %lld rows kept", (long long)ir_phase_rows(ph), c->score_flops / 1e6,
+             (long long)c->kept);
+      if (ph->interrupt > 0) printf("; every %lld steps the whole batch, unscored", (long long)ph->interrupt);
+      printf(" (per-step figures are averages)\n");
+    }
     if (c->drop_blocks)
       printf("      layer dropping: %d residual blocks of %.2f MFLOP per step, of which %.0f%% runs on average "
              "(the figures above are expected ones)\n", c->drop_blocks, c->drop_flops / 1e6,
@@ -542,20 +552,37 @@ static int run_cost(CliArgs *a) {
     compilation_free(&comp);
     return 1;
   }
+  const IrProgram *p = comp.prog;
+  /* the size of the training split, as a run would load it */
+  const char *data_dir = cli_opt(a, c, "--data");
+  char why[1024];
+  int64_t n = cost_train_examples(p, data_dir, why, sizeof why);
+  if (n <= 0 && data_dir) {
+    fprintf(stderr, "astc: error: cannot read the data from --data %s: %s\n", data_dir, why);
+    compilation_free(&comp);
+    return 1;
+  }
   Machine m;
   machine_get(&m, cli_opt(a, c, "--recalibrate") != NULL, true);
   printf("machine: %s\n  sgemm %.0f GFLOP/s at 1024^3, %.0f at 64^3; memory %.1f GB/s (%s %s)\n", m.description,
          m.gemm_gflops[MACHINE_GEMM_POINTS - 1], m.gemm_gflops[2], m.bandwidth_gbs,
          m.cached ? "measured on" : "measured now,", m.cached ? m.measured : m.cache);
   ProgramCost pc;
-  cost_program_with(comp.prog, &m, &a->codegen, &pc);
-  const IrProgram *p = comp.prog;
+  cost_program_data(p, &m, &a->codegen, n, &pc);
   printf("program %s (%s): ", p->model_name, p->source_path);
-  if (pc.total_samples > 0)
-    printf("%lld training examples x %lld epochs = %lld samples\n\n", (long long)pc.train_examples,
-           (long long)p->epochs, (long long)pc.total_samples);
+  if (pc.total_samples > 0 && p->epochs > 0)
+    printf("%lld training examples x %lld epochs = %lld samples, %lld steps\n\n", (long long)n,
+           (long long)p->epochs, (long long)pc.total_samples, (long long)pc.total_steps);
+  else if (pc.total_samples > 0 && n > 0)
+    printf("%lld steps = %lld samples of %lld training examples\n\n", (long long)pc.total_steps,
+           (long long)pc.total_samples, (long long)n);
+  else if (pc.total_samples > 0)
+    printf("%lld steps = %lld samples (the size of the training data is not known%s%s%s, so the steps are "
+           "counted as if no epoch ended)\n\n", (long long)pc.total_steps, (long long)pc.total_samples,
+           why[0] ? ": " : "", why, "");
   else
-    printf("the training data's size is not known at compile time; per-step figures only\n\n");
+    printf("the size of the training data is not known%s%s%s; per-step figures only%s\n\n", why[0] ? " (" : "",
+           why, why[0] ? ")" : "", strstr(why, "--data") ? "" : " (give the data's directory with --data DIR)");
   print_cost(p, &pc);
   int rc = 0;
   if (pc.total_samples > 0) {
@@ -585,7 +612,9 @@ const Command cmd_cost = {
     "cost", "predict the cost of training, phase by phase (work, memory, time on this machine) and the "
             "speedup of the speedup block over the baseline",
     "cost [OPTIONS] FILE.train",
-    {{"--recalibrate", NULL, "measure this machine again instead of using the cached measurement"}},
+    {{"--recalibrate", NULL, "measure this machine again instead of using the cached measurement"},
+     {"--data", "DIR", "where the data set is, as the program's --data DIR: read to count the training examples "
+                       "(without it, a csv, npy, text or tokens source is read from the path the program gives)"}},
     run_cost,
     false,
     true,

@@ -21,11 +21,12 @@ import json
 import math
 import sys
 
-EVAL_KEYS = {"event", "epoch", "step", "samples", "train_loss", "test_loss", "test_accuracy", "train_seconds"}
+EVAL_KEYS = {"event", "epoch", "step", "samples", "train_loss", "test_loss", "test_accuracy", "test_examples",
+             "train_seconds"}
 END_KEYS = {"event", "final_test_accuracy", "best_test_accuracy", "train_seconds", "eval_seconds",
             "time_to_target"}
 # data without class labels (regression, language models)
-LOSS_EVAL_KEYS = {"event", "epoch", "step", "samples", "train_loss", "test_loss", "train_seconds"}
+LOSS_EVAL_KEYS = {"event", "epoch", "step", "samples", "train_loss", "test_loss", "test_examples", "train_seconds"}
 LOSS_END_KEYS = {"event", "final_test_loss", "best_test_loss", "train_seconds", "eval_seconds", "time_to_target"}
 
 

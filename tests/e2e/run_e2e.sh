@@ -247,6 +247,43 @@ missing_data)   # a data set that is not installed: a clear error, exit 1
   cat "$tmp/err"
   grep -q "no-such-data" "$tmp/err"
   grep -q "/usr/share/datasets" "$tmp/err" ;;
+cost_steps)     # astc cost counts the steps a run takes: partial last batches, batch ramps, csv data (--data)
+  agree() {  # agree NAME PROGRAM [--data DIR]: astc cost's steps equal astc run's
+    name=$1 prog=$2
+    shift 2
+    "$astc" cost "$prog" "$@" > "$tmp/$name.cost"
+    "$astc" run "$prog" -- "$@" --progress=plain > "$tmp/$name.run" 2>&1
+    c=$(sed -n 's/^program .*[^0-9]\([0-9][0-9]*\) steps.*/\1/p' "$tmp/$name.cost")
+    r=$(sed -n 's/.*(\([0-9][0-9]*\) steps,.*/\1/p' "$tmp/$name.run" | tail -n 1)
+    echo "$name: astc cost ${c:-?} steps, the run ${r:-?}"
+    [ -n "$c" ] && [ "$c" = "$r" ]
+  }
+  body='import nn\nmodel m(x: f32[B, 4]) -> f32[B, 3] {\n  h = relu(nn.dense(x, 16))\n  h = relu(nn.dense(h, 16))\n  return nn.dense(h, 3)\n}\n'
+  # 1000 examples in batches of 300: 4 steps an epoch (the last of 100), 8 in all, not ceil(2000 / 300) = 7
+  printf "${body}data d = synthetic(shape: [4], classes: 3, train: 1000)\ntrain m on d { loss = cross_entropy(); optimizer = sgd(lr: 0.1); batch = 300; epochs = 2 }\n" > "$tmp/partial.train"
+  agree partial "$tmp/partial.train"
+  printf "${body}data d = synthetic(shape: [4], classes: 3, train: 1000)\ntrain m on d { loss = cross_entropy(); optimizer = sgd(lr: 0.1); batch = 96; epochs = 7 }\nspeedup {\n  batch ramp(32 -> 96, until: 0.5)\n}\n" > "$tmp/ramp.train"
+  agree ramp "$tmp/ramp.train"
+  sed 's/epochs = 7/steps = 123/' "$tmp/ramp.train" > "$tmp/ramp_steps.train"
+  agree ramp_steps "$tmp/ramp_steps.train"
+  # a csv file: 150 rows, 15 held out; cost reads it from --data, or from the path as written
+  mkdir -p "$tmp/data"
+  /usr/bin/python3 -c "
+for i in range(150): print(','.join(str((i * 7 + j) % 10 / 10 + i % 3) for j in range(4)) + ',' + str(i % 3))" > "$tmp/data/rows.csv"
+  printf "${body}data d = csv(\"rows.csv\", shape: [4], classes: 3)\ntrain m on d { loss = cross_entropy(); optimizer = sgd(lr: 0.1); batch = 8; epochs = 3 }\n" > "$tmp/csv.train"
+  agree csv "$tmp/csv.train" --data "$tmp/data"
+  (cd "$tmp/data" && "$astc" cost ../csv.train) > "$tmp/csv_cwd.cost"
+  grep -q "training examples x 3 epochs" "$tmp/csv_cwd.cost"
+  [ "$(grep '^program' "$tmp/csv_cwd.cost" | sed 's/.*: //')" = "$(grep '^program' "$tmp/csv.cost" | sed 's/.*: //')" ]
+  # not found: no step counts, and the message says where it looked and what to do
+  (cd "$tmp" && "$astc" cost csv.train) > "$tmp/csv_missing.cost"
+  cat "$tmp/csv_missing.cost"
+  grep -q "size of the training data is not known.*current directory.*--data DIR" "$tmp/csv_missing.cost"
+  if "$astc" cost "$tmp/csv.train" --data "$tmp/nowhere" 2>"$tmp/err"; then
+    echo "cost_steps: expected a failure with --data of a missing directory"; exit 1
+  fi
+  cat "$tmp/err"
+  grep -q "nowhere/rows.csv: cannot open" "$tmp/err" ;;
 bad_option)     # a bad program option: usage error, exit 2
   set +e
   "$astc" run "$here/mlp_synthetic.train" -- --epochs banana 2>"$tmp/err"

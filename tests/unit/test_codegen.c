@@ -418,6 +418,25 @@ START_TEST(dropout_global_pool) {
 }
 END_TEST
 
+/* progressive resizing: phase 0's step scales the batch down (area or
+ * bilinear) before a residual CNN with global pooling */
+#define RESIZED_CNN(mode)                                                                           \
+  "import nn\n"                                                                                     \
+  "data d = synthetic(shape: [2, 10, 10], classes: 3)\n"                                            \
+  "model m(x: f32[B, 2, H, W]) -> f32[B, 3] {\n"                                                    \
+  "  h = relu(nn.conv2d(x, 4, kernel: 3, pad: 1))\n"                                                \
+  "  h = relu(h + nn.conv2d(h, 4, kernel: 3, pad: 1))\n"                                            \
+  "  return nn.dense(nn.global_avg_pool(h), 3)\n}\n"                                                \
+  "train m on d {\n  batch = 8\n  epochs = 1\n  eval_batch = 11\n  loss = cross_entropy()\n"       \
+  "  optimizer = sgd(lr: 0.1, momentum: 0.9)\n}\n"                                                 \
+  "speedup {\n  resize progressive(from: 0.5, until: 0.9, increment: 3, mode: " mode ")\n}\n"
+
+START_TEST(resized_cnn) {
+  compare_program(RESIZED_CNN("area"), "resize_area", 3);
+  compare_program(RESIZED_CNN("bilinear"), "resize_bilinear", 3);
+}
+END_TEST
+
 /* ---- sequence models and regression -------------------------------------------------- */
 
 #define SEQ_PROGRAM(model_body, train_extra)                                                        \
@@ -641,6 +660,7 @@ Suite *codegen_suite(void) {
   tcase_add_test(t, convnet_pools_batchnorm);
   tcase_add_test(t, norms_activations_adamw);
   tcase_add_test(t, dropout_global_pool);
+  tcase_add_test(t, resized_cnn);
   tcase_add_test(t, gelu_exact);
   tcase_add_test(t, transformer_two_layers);
   tcase_add_test(t, transformer_layer_dropping);

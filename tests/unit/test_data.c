@@ -540,6 +540,21 @@ START_TEST(test_csv_binary_and_missing) {
 }
 END_TEST
 
+/* a missing file named by a relative path: the message says relative to
+ * what (the current directory) and how to point elsewhere (--data) */
+START_TEST(test_csv_missing_relative_path) {
+  char cwd[4096];
+  ck_assert_ptr_nonnull(getcwd(cwd, sizeof cwd));
+  ck_assert_int_eq(chdir(fx_path("")), 0);
+  astrt_split s;
+  ck_assert_int_eq(astrt_load_csv("iris.csv", -1, &s), ASTRT_ERR_NOTFOUND);
+  ck_assert_error_has("iris.csv: cannot open");
+  ck_assert_error_has("relative path is taken from the current directory");
+  ck_assert_error_has("--data DIR");
+  ck_assert_int_eq(chdir(cwd), 0);
+}
+END_TEST
+
 START_TEST(test_csv_many_rows) {
   size_t cap = 5000 * 16;
   char *text = malloc(cap), *p = text;
@@ -1773,6 +1788,7 @@ static Suite *data_suite(void) {
   tcase_add_test(csv, test_csv_bad_labels);
   tcase_add_test(csv, test_csv_label_column_range);
   tcase_add_test(csv, test_csv_binary_and_missing);
+  tcase_add_test(csv, test_csv_missing_relative_path);
   tcase_add_test(csv, test_csv_many_rows);
   suite_add_tcase(s, csv);
 

@@ -190,7 +190,7 @@ static void make_model(model *m, int64_t d, int64_t k, int64_t batch, int64_t nt
   m->vars[1] = (astrt_var_desc){"dense.b", ASTRT_VAR_PARAM, 1, {k}, g_bias_off, k,
                                 ASTRT_INIT_ZEROS, 0, 0, 0, 0, 0};
   g_work_bytes[0] = g_work_bytes[1] = work_for(batch, d, k);
-  m->phases[0] = (astrt_phase_desc){0.0, 1.0, batch, g_work_bytes[0], step_a, "", NULL, 0, 0, 0, 1};
+  m->phases[0] = (astrt_phase_desc){0.0, 1.0, batch, g_work_bytes[0], step_a, "", NULL, 0, 0, 0, 1, NULL, 0, 0, 0, 0};
   astrt_program *p = &m->p;
   p->abi_version = ASTRT_ABI_VERSION;
   p->nvars = 2;
@@ -345,8 +345,8 @@ START_TEST(test_phase_switch) {
   g_work_bytes[0] = work_for(30, 6, 3);
   g_work_bytes[1] = work_for(70, 6, 3) + 1000;  /* the larger arena */
   double b = 290.0 / 600.0;
-  m.phases[0] = (astrt_phase_desc){0.0, b, 30, g_work_bytes[0], step_a, "", NULL, 0, 0, 0, 1};
-  m.phases[1] = (astrt_phase_desc){b, 1.0, 70, g_work_bytes[1], step_b, "batch 70", NULL, 0, 0, 0, 1};
+  m.phases[0] = (astrt_phase_desc){0.0, b, 30, g_work_bytes[0], step_a, "", NULL, 0, 0, 0, 1, NULL, 0, 0, 0, 0};
+  m.phases[1] = (astrt_phase_desc){b, 1.0, 70, g_work_bytes[1], step_b, "batch 70", NULL, 0, 0, 0, 1, NULL, 0, 0, 0, 0};
   m.p.nphases = 2;
   m.p.epochs = 3;
   m.p.lr_schedule = linear_lr;
@@ -386,8 +386,9 @@ START_TEST(test_prefetch_identical) {
     make_model(&m, 6, 3, 30, 200, 50);
     g_work_bytes[1] = work_for(70, 6, 3) + 1000;
     double b = 290.0 / 600.0;
-    m.phases[0] = (astrt_phase_desc){0.0, b, 30, g_work_bytes[0], step_a, "", NULL, 0, 0, 0, 1};
-    m.phases[1] = (astrt_phase_desc){b, 1.0, 70, g_work_bytes[1], step_b, "batch 70", NULL, 0, 0, 0, 1};
+    m.phases[0] = (astrt_phase_desc){0.0, b, 30, g_work_bytes[0], step_a, "", NULL, 0, 0, 0, 1, NULL, 0, 0, 0, 0};
+    m.phases[1] =
+        (astrt_phase_desc){b, 1.0, 70, g_work_bytes[1], step_b, "batch 70", NULL, 0, 0, 0, 1, NULL, 0, 0, 0, 0};
     m.p.nphases = 2;
     m.p.epochs = 3;
     astrt_options o;
@@ -413,8 +414,8 @@ START_TEST(test_phase_clamped) {
   model m;
   make_model(&m, 6, 3, 30, 200, 50);
   g_work_bytes[1] = g_work_bytes[0];
-  m.phases[0] = (astrt_phase_desc){0.0, 0.5, 30, g_work_bytes[0], step_a, "", NULL, 0, 0, 0, 1};
-  m.phases[1] = (astrt_phase_desc){0.5, 1.0, 30, g_work_bytes[1], step_b, "b", NULL, 0, 0, 0, 1};
+  m.phases[0] = (astrt_phase_desc){0.0, 0.5, 30, g_work_bytes[0], step_a, "", NULL, 0, 0, 0, 1, NULL, 0, 0, 0, 0};
+  m.phases[1] = (astrt_phase_desc){0.5, 1.0, 30, g_work_bytes[1], step_b, "b", NULL, 0, 0, 0, 1, NULL, 0, 0, 0, 0};
   m.p.nphases = 2;
   m.p.batch = 10;  /* total samples = 6 x 10 = 60 */
   m.p.lr_schedule = linear_lr;
@@ -498,6 +499,44 @@ START_TEST(test_eval_batch_largest) {
                           astrt_count_correct(logits, test.y.data, 333, 3) / 333.0, 1e-12);
   free(logits);
   astrt_split_free(&test);
+  free_snapshot();
+}
+END_TEST
+
+/* eval_every: evaluations between epoch ends on the first eval_samples
+ * test examples, the run's last on all of them, none twice at one step */
+START_TEST(test_periodic_eval) {
+  model m;
+  make_model(&m, 10, 3, 32, 2000, 300);  /* 63 steps an epoch */
+  m.p.eval_every = 20;
+  m.p.eval_samples = 50;
+  astrt_options o;
+  quiet_options(&o);
+  o.steps = 80;
+  o.metrics_path = fx_path("periodic.jsonl");
+  astrt_result r;
+  ck_assert_msg(astrt_train(&m.p, &o, &r) == ASTRT_OK, "%s", astrt_last_error());
+  char text[8192];
+  fx_read_text(o.metrics_path, text, sizeof text);
+  /* steps 20, 40, 60 (periodic), 63 (epoch end), 80 (periodic and last: all 300) */
+  static const char *const want[] = {"\"step\":20,", "\"step\":40,", "\"step\":60,", "\"step\":63,", "\"step\":80,"};
+  const char *at = text;
+  for (int i = 0; i < 5; i++) {
+    const char *hit = strstr(at, want[i]);
+    ck_assert_msg(hit, "no evaluation at %s in\n%s", want[i], text);
+    const char *end = strchr(hit, '\n');
+    const char *n = strstr(hit, "\"test_examples\":");
+    ck_assert(n && n < end);
+    ck_assert_int_eq(atoi(n + 16), i == 4 ? 300 : 50);
+    at = end;
+  }
+  ck_assert_ptr_null(strstr(at, "\"event\":\"eval\""));
+  /* --eval-every 0 (-1 here) turns it off: epoch ends and the end only */
+  o.eval_every = -1;
+  ck_assert_int_eq(astrt_train(&m.p, &o, &r), ASTRT_OK);
+  fx_read_text(o.metrics_path, text, sizeof text);
+  ck_assert_ptr_null(strstr(text, "\"step\":20,"));
+  ck_assert_ptr_nonnull(strstr(text, "\"step\":63,"));
   free_snapshot();
 }
 END_TEST
@@ -720,7 +759,7 @@ START_TEST(test_metrics_numbers) {
   astrt_metrics mx;
   const char *path = fx_path("n.jsonl");
   ck_assert_int_eq(astrt_metrics_open(&mx, path), ASTRT_OK);
-  astrt_eval_record e = {2, 10, 300, NAN, INFINITY, 0.1, 0.1, 1.0 / 3.0, NAN, ASTRT_TARGET_CLASS, 0};
+  astrt_eval_record e = {2, 10, 300, NAN, INFINITY, 0.1, 0.1, 1.0 / 3.0, NAN, ASTRT_TARGET_CLASS, 0, 0, 300, 0};
   ck_assert_int_eq(astrt_metrics_eval(&mx, &e), ASTRT_OK);
   astrt_result r = {0};
   r.final_test_accuracy = 0.1;
@@ -734,7 +773,7 @@ START_TEST(test_metrics_numbers) {
   ck_assert_str_eq(text,
                    "{\"event\":\"eval\",\"epoch\":2,\"step\":10,\"samples\":300,"
                    "\"train_loss\":null,\"test_loss\":null,\"test_accuracy\":"
-                   "0.10000000000000001,\"train_seconds\":0.33333333333333331}\n"
+                   "0.10000000000000001,\"test_examples\":300,\"train_seconds\":0.33333333333333331}\n"
                    "{\"event\":\"end\",\"final_test_accuracy\":0.10000000000000001,"
                    "\"best_test_accuracy\":0.20000000000000001,\"train_seconds\":"
                    "0.001,\"eval_seconds\":0,\"time_to_target\":0.5}\n");
@@ -859,8 +898,9 @@ START_TEST(test_main_log) {
   make_model(&m, 6, 3, 30, 200, 50);
   g_work_bytes[1] = work_for(70, 6, 3);
   double b = 290.0 / 600.0;
-  m.phases[0] = (astrt_phase_desc){0.0, b, 30, g_work_bytes[0], step_a, "", NULL, 0, 0, 0, 1};
-  m.phases[1] = (astrt_phase_desc){b, 1.0, 70, g_work_bytes[1], step_b, "batch grows", NULL, 0, 0, 0, 1};
+  m.phases[0] = (astrt_phase_desc){0.0, b, 30, g_work_bytes[0], step_a, "", NULL, 0, 0, 0, 1, NULL, 0, 0, 0, 0};
+  m.phases[1] =
+      (astrt_phase_desc){b, 1.0, 70, g_work_bytes[1], step_b, "batch grows", NULL, 0, 0, 0, 1, NULL, 0, 0, 0, 0};
   m.p.nphases = 2;
   m.p.epochs = 3;
   const char *argv[] = {"./prog", "--progress=plain", "--threads=1", "--seed=9"};
@@ -1410,7 +1450,7 @@ START_TEST(test_progress_lines) {
   astrt_progress_step(&pg, &s, 10.05, 0);  /* too soon: not drawn */
   s.step = 2346;
   astrt_progress_step(&pg, &s, 10.2, 0);
-  astrt_eval_record e = {3, 2346, 180000, 0.41234, 0.381, 0.86214, 0.86214, 4.12, 0.381, ASTRT_TARGET_CLASS, 0};
+  astrt_eval_record e = {3, 2346, 180000, 0.41234, 0.381, 0.86214, 0.86214, 4.12, 0.381, ASTRT_TARGET_CLASS, 0, 0, 10000, 0};
   astrt_progress_eval(&pg, &e);
   rewind(f);
   char text[1024];
@@ -2090,7 +2130,7 @@ static void make_seq_model(seq_model *m, int64_t T, int64_t batch) {
   g_seq_seed = 1;
   g_ncalls = 0;
   m->vars[0] = (astrt_var_desc){"w", ASTRT_VAR_PARAM, 1, {4}, 0, 4, ASTRT_INIT_ZEROS, 0, 0, 0, 0, 0};
-  m->phases[0] = (astrt_phase_desc){0.0, 1.0, batch, 64, seq_step, "", NULL, 0, 0, 0, 1};
+  m->phases[0] = (astrt_phase_desc){0.0, 1.0, batch, 64, seq_step, "", NULL, 0, 0, 0, 1, NULL, 0, 0, 0, 0};
   astrt_program *p = &m->p;
   p->abi_version = ASTRT_ABI_VERSION;
   p->nvars = 1;
@@ -2426,7 +2466,7 @@ START_TEST(test_real_targets) {
   m.vars[0] = (astrt_var_desc){"w", ASTRT_VAR_PARAM, 1, {3}, 0, 3, ASTRT_INIT_ZEROS, 0, 0, 0, 0, 0};
   m.p.nvars = 1;
   m.p.var_bytes = 64;
-  m.phases[0] = (astrt_phase_desc){0.0, 1.0, 10, 64, reg_step, "", NULL, 0, 0, 0, 1};
+  m.phases[0] = (astrt_phase_desc){0.0, 1.0, 10, 64, reg_step, "", NULL, 0, 0, 0, 1, NULL, 0, 0, 0, 0};
   m.p.eval = reg_eval;
   m.p.eval_batch = 16;
   m.p.eval_work_bytes = 64;
@@ -2745,7 +2785,7 @@ START_TEST(test_model_api_typed) {
   reg.vars[0] = (astrt_var_desc){"w", ASTRT_VAR_PARAM, 1, {3}, 0, 3, ASTRT_INIT_ZEROS, 0, 0, 0, 0, 0};
   reg.p.nvars = 1;
   reg.p.var_bytes = 64;
-  reg.phases[0] = (astrt_phase_desc){0.0, 1.0, 10, 64, reg_step, "", NULL, 0, 0, 0, 1};
+  reg.phases[0] = (astrt_phase_desc){0.0, 1.0, 10, 64, reg_step, "", NULL, 0, 0, 0, 1, NULL, 0, 0, 0, 0};
   reg.p.eval = reg_eval;
   reg.p.eval_work_bytes = 64;
   reg.p.data.kind = ASTRT_DATA_CSV;
@@ -2816,6 +2856,7 @@ static Suite *driver_suite(void) {
   tcase_add_test(train, test_epoch_order);
   tcase_add_test(train, test_eval_batch_largest);
   tcase_add_test(train, test_steps_budget);
+  tcase_add_test(train, test_periodic_eval);
   tcase_add_test(train, test_stop_at_target);
   tcase_add_test(train, test_nan_loss);
   tcase_add_test(train, test_bad_program);

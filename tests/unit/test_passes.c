@@ -562,7 +562,65 @@ START_TEST(seqlen_inactive_is_baseline) {
                             &b));
   ck_assert_int_eq(a.prog->phases.len, 1);
   ck_assert_int_eq(a.prog->phases.data[0].context, 0);
-  ck_assert_int_eq(a.prog->context_steps.len, 0);
+  ck_assert_int_eq(a.prog->variant_steps.len, 0);
+  assert_same_graph(&a.prog->phases.data[0].step, &b.prog->phases.data[0].step);
+  compilation_free(&a);
+  compilation_free(&b);
+  src_reset();
+}
+END_TEST
+
+/* ---- progressive resizing --------------------------------------------------------------- */
+
+#define CNN(size, speedup)                                                                       \
+  "import nn\n"                                                                                  \
+  "data d = synthetic(shape: [1, " size "], classes: 3, train: 512)\n"                           \
+  "model m(x: f32[B, 1, H, W]) -> f32[B, 3] {\n"                                                 \
+  "  h = relu(nn.batchnorm2d(nn.conv2d(x, 4, kernel: 3, pad: 1)))\n"                             \
+  "  h = relu(h + nn.conv2d(h, 4, kernel: 3, pad: 1))\n"                                         \
+  "  return nn.dense(nn.global_avg_pool(h), 3)\n}\n"                                             \
+  "train m on d {\n  loss = cross_entropy()\n  optimizer = sgd(lr: 0.1, momentum: 0.9)\n"       \
+  "  batch = 16\n  epochs = 4\n}\n" speedup
+
+/* A phase at 8x12 is the resize of the batch, then, node for node, the
+ * program whose data are 8x12 images (its node i is the phase's node i + 1:
+ * after the input, the phase has the resize). */
+START_TEST(resize_phase_is_model_at_size) {
+  Compilation a, b;
+  ck_assert(tu_compile(CNN("16, 24", "speedup {\n  resize progressive(from: 0.5, until: 0.5, increment: 4)\n}\n"),
+                       "rz", &a));
+  const IrProgram *p = a.prog;
+  /* sides 8 -> 16 and 12 -> 24 in steps of 4 over [0, 0.5) */
+  ck_assert_int_gt(p->phases.len, 2);
+  ck_assert(p->phases.data[0].height == 8 && p->phases.data[0].width == 12);
+  const IrPhase *last = &p->phases.data[p->phases.len - 1];
+  ck_assert(last->height == 0 && fabs(last->t_begin - 0.5) < 1e-9);
+  ck_assert(tu_compile(CNN("8, 12", ""), "small", &b));
+  const IrGraph *g = &p->phases.data[0].step, *h = &b.prog->phases.data[0].step;
+  ck_assert_int_eq(g->nodes[0].op, IR_INPUT);
+  ck_assert_int_eq(g->nodes[1].op, IR_RESIZE2D);
+  ck_assert_int_eq(g->nodes[0].type.shape.d[3], 24);  /* the batch comes at full size */
+  ck_assert_int_eq(g->len, h->len + 1);
+  for (int j = 0; j < h->len; j++) {
+    const IrNode *x = &g->nodes[j == 0 ? 1 : j + 1], *y = &h->nodes[j];
+    ck_assert_msg(j == 0 || x->op == y->op, "node %%%d: %s vs %s", j, ir_ops[x->op].name, ir_ops[y->op].name);
+    ck_assert_msg(type_eq(&x->type, &y->type), "node %%%d: type differs", j);
+    for (int k = 0; k < y->nin; k++) ck_assert_int_eq(x->in[k], y->in[k] == 0 ? 1 : y->in[k] + 1);
+    if (j > 0) ck_assert(!memcmp(x->ia, y->ia, sizeof x->ia) && !memcmp(x->fa, y->fa, sizeof x->fa));
+  }
+  compilation_free(&a);
+  compilation_free(&b);
+  src_reset();
+}
+END_TEST
+
+/* from: 1 never scales: the baseline, node for node */
+START_TEST(resize_inactive_is_baseline) {
+  Compilation a, b;
+  ck_assert(tu_compile(CNN("16, 16", "speedup {\n  resize progressive(from: 1)\n}\n"), "rz1", &a));
+  ck_assert(tu_compile(CNN("16, 16", ""), "rz0", &b));
+  ck_assert_int_eq(a.prog->phases.len, 1);
+  ck_assert_int_eq(a.prog->variant_steps.len, 0);
   assert_same_graph(&a.prog->phases.data[0].step, &b.prog->phases.data[0].step);
   compilation_free(&a);
   compilation_free(&b);
@@ -714,6 +772,8 @@ Suite *passes_suite(void) {
   tcase_add_test(t, seqlen_phase_is_model_at_context);
   tcase_add_test(t, seqlen_keep_tokens_cuts_examples);
   tcase_add_test(t, seqlen_inactive_is_baseline);
+  tcase_add_test(t, resize_phase_is_model_at_size);
+  tcase_add_test(t, resize_inactive_is_baseline);
   suite_add_tcase(s, t);
   return s;
 }

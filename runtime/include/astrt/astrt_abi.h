@@ -30,7 +30,7 @@
 
 /* Changes with every change to this file's rows; astrt_train refuses a
  * descriptor of another version. */
-#define ASTRT_ABI_VERSION 9
+#define ASTRT_ABI_VERSION 11
 #define ASTRT_DESC_MAX_RANK 6
 
 /* a shape, dimensions past the rank 0 */
@@ -163,7 +163,13 @@ typedef enum astrt_goal { ASTRT_GOALS(ASTRT_ABI_ENUMERATOR) } astrt_goal;
 /* A training phase. A reused frozen prefix (prefix not NULL): when the phase
  * starts, the driver runs `prefix` over the training set (x rows in,
  * feature_size floats per example written to `outputs`), keeps the
- * features, and passes the step gathered feature rows in x's place. */
+ * features, and passes the step gathered feature rows in x's place.
+ * Selective backprop (score not NULL): each step, `score` (forward only)
+ * writes each of the batch's rows' own loss to `outputs` (one float per
+ * row); the driver keeps astrt_select_count(keep, rows) of the rows, drawn
+ * by loss percentile with exponent beta (runtime/select.c), and runs `step`
+ * on those alone (its work is planned for them); with interrupt > 0 every
+ * interrupt-th step runs `step` on the whole batch, unscored. */
 #define ASTRT_PHASE_DESC_FIELDS(F)                                                              \
   F(double, t_begin, f64)        /* the phase covers progress [t_begin, t_end) */               \
   F(double, t_end, f64)                                                                         \
@@ -175,7 +181,12 @@ typedef enum astrt_goal { ASTRT_GOALS(ASTRT_ABI_ENUMERATOR) } astrt_goal;
   F(int64_t, feature_size, i64)                                                                 \
   F(int64_t, prefix_work_bytes, i64)                                                            \
   F(int64_t, context, i64)       /* > 0: tokens per example in this phase (seqlen warmup) */    \
-  F(int64_t, pieces, i64)        /* rows each example becomes (its windows cut, >= 1) */
+  F(int64_t, pieces, i64)        /* rows each example becomes (its windows cut, >= 1) */        \
+  F(astrt_step_fn, score, ptr)   /* selective backprop: each row's loss, or NULL */             \
+  F(int64_t, score_work_bytes, i64)                                                             \
+  F(double, keep, f64)           /* the fraction of the rows the step trains on */              \
+  F(double, beta, f64)           /* P(select) grows as the loss percentile^beta */              \
+  F(int64_t, interrupt, i64)     /* > 0: every interrupt-th step trains on the whole batch */
 
 /* One node of a compiled step, for diagnosis messages. */
 #define ASTRT_NODE_DESC_FIELDS(F)                                                               \
@@ -247,6 +258,9 @@ typedef enum astrt_goal { ASTRT_GOALS(ASTRT_ABI_ENUMERATOR) } astrt_goal;
   F(astrt_step_fn, eval, ptr)    /* forward + loss + correct, evaluation mode */                \
   F(int64_t, eval_work_bytes, i64)                                                              \
   F(int64_t, eval_batch, i64)                                                                   \
+  F(int64_t, eval_every, i64)    /* > 0: also evaluate every this many steps */                 \
+  F(int64_t, eval_samples, i64)  /* > 0: evaluations before the last use this many test         \
+                                    examples (the first ones); the last uses them all */        \
   F(astrt_schedule_fn, lr_schedule, ptr)                                                        \
   F(double, base_lr, f64)                                                                       \
   F(int64_t, batch, i64)         /* the baseline batch size */                                  \

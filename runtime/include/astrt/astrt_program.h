@@ -85,6 +85,11 @@ typedef struct astrt_options {
    * interrupted (same thread count). */
   const char *checkpoint_dir;
   int64_t checkpoint_every;
+  /* Evaluation: every eval_every steps besides epoch ends (0: the program's
+   * eval_every; < 0: at epoch ends only), on the first eval_samples test
+   * examples (0: the program's eval_samples; < 0: all) except the last
+   * evaluation of a run, which uses the whole test split. */
+  int64_t eval_every, eval_samples;
   int resume;
   /* Scales the budget (--budget F): the run trains F x the budget's samples
    * (F x epochs x training examples; for a steps budget, F x steps, rounded,
