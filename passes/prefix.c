@@ -28,7 +28,7 @@
  * parameters and constants */
 static bool row_independent(const IrPhase *ph, const IrGraph *g, int i) {
   const IrNode *n = &g->nodes[i];
-  if (n->role != ROLE_FORWARD || !ir_row_independent(g, i)) return false;
+  if (n->role != ROLE_FORWARD || n->guard || !ir_row_independent(g, i)) return false;  /* not a dropped block's */
   switch (n->op) {
   case IR_INPUT: return n->ia[0] == 0;
   case IR_PARAM: return ir_phase_frozen(ph, (int)n->ia[0]);

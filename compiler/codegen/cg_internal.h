@@ -21,6 +21,7 @@
   X(RT_AVGPOOL2D_GRAD, astrt_avgpool2d_grad_f32, "vppp")                      \
   X(RT_RESIZE2D, astrt_resize2d_f32, "vppp")                                  \
   X(RT_DROPOUT_MASK, astrt_dropout_mask, "vpllflll")                          \
+  X(RT_DROP_GATE, astrt_drop_gate, "fflll")                                   \
   X(RT_COUNT_CORRECT, astrt_count_correct, "fppll")                           \
   X(RT_SOFTMAX_XENT, astrt_softmax_xent, "vppllfpppf")                        \
   X(RT_ALL_FINITE, astrt_all_finite, "fpl")                                   \
@@ -82,6 +83,11 @@ typedef struct Cg {
   struct CgCapture *capture;
   LLVMValueRef par_args;       /* the function's arguments for its outlined loops, once stored */
   int64_t max_rows;            /* the largest batch the function runs */
+  /* conditional regions of layer dropping (cg_guard.c): the open region's
+   * guard (0: none) and the block after it; the gate node of each guard */
+  int region;
+  LLVMBasicBlockRef region_next;
+  int *guard_flags;
 } Cg;
 
 /* ---- values and addresses (cg_values.c) ------------------------------------------------ */
@@ -179,6 +185,18 @@ void cg_adamw_update(Cg *cg, int node);
 /* weight averaging's own ops: a frozen parameter's running average, the counters */
 void cg_average(Cg *cg, int node);
 void cg_average_count(Cg *cg, int node);
+
+/* ---- conditional regions (cg_guard.c) ---------------------------------------------- */
+
+/* Before a function's nodes: no region open. */
+void cg_guard_begin(Cg *cg);
+/* Before emitting node: close the open region if the node's guard differs
+ * and it emits code, and open the node's (a branch on its block's gate). */
+void cg_guard_for(Cg *cg, int node);
+/* Close the open region (before a loop or block boundary of the caller's). */
+void cg_guard_close(Cg *cg);
+/* After a function's nodes. */
+void cg_guard_end(Cg *cg);
 
 /* ---- the descriptor (cg_desc.c) ---------------------------------------------------- */
 

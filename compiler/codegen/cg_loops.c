@@ -714,8 +714,9 @@ static void adamw_setup(Cg *cg, UpdCtx *c) {
 }
 
 void cg_adamw_update(Cg *cg, int node) {
-  bool last = true;  /* the graph's last adamw_update counts the step */
-  for (int j = node + 1; j < cg->g->len && last; j++) last = cg->g->nodes[j].op != IR_ADAMW_UPDATE;
+  bool last = true;  /* the last adamw_update with its count variable counts the step */
+  for (int j = node + 1; j < cg->g->len && last; j++)
+    last = cg->g->nodes[j].op != IR_ADAMW_UPDATE || cg->g->nodes[j].ia[3] != cg->g->nodes[node].ia[3];
   int64_t numel = shape_numel(&cg->p->vars.data[cg->g->nodes[node].ia[0]].shape, 1);
   if ((node = grouped(cg, node, &numel)) < 0) return;
   UpdCtx c = {.node = node, .body = adamw_body, .setup = adamw_setup, .numel = numel, .advance = last};

@@ -176,6 +176,10 @@ static void emit_special(Cg *cg, int node) {
     LLVMValueRef args[7] = {cg_addr(cg, node), cg_numel(cg, &n->type.shape), first, cg_f32(cg, n->fa[0]),
                             cg->a_seed, step, cg_i64(cg, n->ia[0])};
     cg_call(cg, RT_DROPOUT_MASK, args, 7);
+  } else if (n->op == IR_DROP_GATE) {
+    LLVMValueRef step = LLVMBuildFPToUI(cg->b, cg_scalar_arg(cg, SC_STEP), cg->i64, "");
+    LLVMValueRef args[4] = {scalar_value(cg, n->in[0]), cg->a_seed, step, cg_i64(cg, n->ia[0])};
+    cg_store_f32(cg, cg_call(cg, RT_DROP_GATE, args, 4), cg_addr(cg, node));
   } else if (n->op == IR_ALL_FINITE) {
     LLVMValueRef args[2] = {cg_addr(cg, n->in[0]), cg_numel(cg, &cg->g->nodes[n->in[0]].type.shape)};
     cg_store_f32(cg, cg_call(cg, RT_ALL_FINITE, args, 2), cg_addr(cg, node));
@@ -349,7 +353,7 @@ int64_t cg_row_size(const IrGraph *g) {
 
 typedef struct MicroCtx {
   int boundary;
-  int64_t micro, example_size;
+  int64_t micro, example_size, target_size;
   LLVMValueRef rows, x, y;
 } MicroCtx;
 
@@ -373,25 +377,34 @@ static void micro_body(Cg *cg, LLVMValueRef *idx, void *vctx) {
   LLVMValueRef xoff = LLVMBuildNSWMul(b, first, cg_i64(cg, c->example_size), "");
   cg->a_rows = rows_m;
   cg->a_x = LLVMBuildInBoundsGEP2(b, cg->f32, c->x, &xoff, 1, "x_m");
-  cg->a_y = LLVMBuildInBoundsGEP2(b, cg->i32, c->y, &first, 1, "y_m");
+  LLVMValueRef yoff = LLVMBuildNSWMul(b, first, cg_i64(cg, c->target_size), "");  /* a label per position */
+  cg->a_y = LLVMBuildInBoundsGEP2(b, cg->i32, c->y, &yoff, 1, "y_m");
   cg->micro_first = first;
   cg->micro_weight = LLVMBuildFDiv(b, LLVMBuildSIToFP(b, rows_m, cg->f32, ""), LLVMBuildSIToFP(b, c->rows, cg->f32, ""),
                                    "w_m");
   cg->in_micro = true;
   for (int i = 0; i < c->boundary; i++)
-    if (!cg->imm[i] || (cg->g->nodes[i].op == IR_SCALAR && cg->g->nodes[i].ia[0] == SC_ROWS)) emit_node(cg, i);
+    if (!cg->imm[i] || (cg->g->nodes[i].op == IR_SCALAR && cg->g->nodes[i].ia[0] == SC_ROWS)) {
+      cg_guard_for(cg, i);
+      emit_node(cg, i);
+    }
   for (int i = c->boundary; i < cg->g->len; i++)
     if (cg->g->nodes[i].op == IR_ACCUMULATE) {
+      cg_guard_for(cg, i);  /* a dropped block's gradients are not accumulated */
       LLVMValueRef e = cg_numel(cg, &cg->g->nodes[i].type.shape);
       cg_loop_nest(cg, 1, &e, accumulate_body, &i);
     }
+  cg_guard_close(cg);
   cg->in_micro = false;
 }
 
 /* zero the accumulators and the outputs the micro-batches add to, then loop */
 static void emit_micro_loop(Cg *cg, int boundary, int64_t micro, int64_t example_size) {
   const IrGraph *g = cg->g;
-  MicroCtx c = {boundary, micro, example_size, cg->a_rows, cg->a_x, cg->a_y};
+  int64_t target_size = 1;
+  for (int i = 0; i < g->len; i++)
+    if (g->nodes[i].op == IR_INPUT && g->nodes[i].ia[0] == 1) target_size = shape_numel(&g->nodes[i].type.shape, 1);
+  MicroCtx c = {boundary, micro, example_size, target_size, cg->a_rows, cg->a_x, cg->a_y};
   for (int i = boundary; i < g->len; i++)
     if (g->nodes[i].op == IR_ACCUMULATE) {
       ASTC_ASSERT(!shape_has_batch(&g->nodes[i].type.shape));
@@ -465,16 +478,24 @@ static LLVMValueRef emit_graph(Cg *cg, const IrGraph *g, const char *name, int64
   for (int i = 0; i < g->len; i++)
     if (cg_is_immediate(&g->nodes[i]) && !(g->nodes[i].op == IR_SCALAR && g->nodes[i].ia[0] == SC_ROWS))
       emit_node(cg, i);
+  cg_guard_begin(cg);
   if (boundary >= 0) {
     int64_t example = cg_row_size(g);
     emit_micro_loop(cg, boundary, micro, example);
-    for (int i = boundary; i < g->len; i++)
-      if (g->nodes[i].op != IR_ACCUMULATE && !cg->imm[i]) emit_node(cg, i);
-      else if (g->nodes[i].op == IR_ACCUMULATE) diag_check(cg, i);  /* summed in the loop */
+    for (int i = boundary; i < g->len; i++) {
+      if (g->nodes[i].op != IR_ACCUMULATE && cg->imm[i]) continue;
+      cg_guard_for(cg, i);
+      if (g->nodes[i].op != IR_ACCUMULATE) emit_node(cg, i);
+      else diag_check(cg, i);  /* summed in the loop */
+    }
   } else {
     for (int i = 0; i < g->len; i++)
-      if (!cg->imm[i]) emit_node(cg, i);
+      if (!cg->imm[i]) {
+        cg_guard_for(cg, i);
+        emit_node(cg, i);
+      }
   }
+  cg_guard_end(cg);
   LLVMBuildRetVoid(cg->b);
   LLVMPositionBuilderAtEnd(cg->b, cg->entry);
   LLVMBuildBr(cg->b, body);

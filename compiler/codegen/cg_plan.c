@@ -148,7 +148,7 @@ static void plan_fusion(const IrGraph *g, bool fuse, int *fused_into) {
        * on the same side of a micro-batch loop; into an update, only its
        * gradient (operand 1), without broadcasting */
       bool fuse = is_elementwise(on) && uses[o] == 1 && (boundary < 0 || (o < boundary) == (c < boundary)) &&
-                  writes_before[c] == writes_before[o + 1];
+                  writes_before[c] == writes_before[o + 1] && on->guard == cn->guard;
       for (int j = 0; fuse && j < on->nin; j++)
         fuse = g->nodes[on->in[j]].type.dtype == DT_F32;
       if (fuse && ew) fuse = same;
@@ -202,7 +202,7 @@ void cg_plan_loss_pairs(const IrGraph *g, const CgOptions *opt, int *pair) {
     for (int i = 0; i < j; i++) {
       const IrNode *xn = &g->nodes[i];
       if (xn->op == IR_XENT && pair[i] < 0 && xn->in[0] == gn->in[0] && xn->in[1] == gn->in[1] &&
-          xn->fa[0] == gn->fa[0] && (boundary < 0 || (i < boundary) == (j < boundary))) {
+          xn->fa[0] == gn->fa[0] && xn->guard == gn->guard && (boundary < 0 || (i < boundary) == (j < boundary))) {
         pair[i] = j;
         pair[j] = i;
         break;
@@ -343,7 +343,9 @@ static UpdGroups find_update_groups(const IrProgram *p, const IrGraph *g, bool f
         break;
       }
       int64_t vb = b->ia[0], d = voff[vb] - voff[v0];
-      if (!in_place_param(g, b->in[0]) || p->vars.data[vb].dtype != DT_F32 || voff[vb] != align_up(end)) break;
+      if (!in_place_param(g, b->in[0]) || p->vars.data[vb].dtype != DT_F32 || voff[vb] != align_up(end) ||
+          b->guard != a->guard)
+        break;
       TreeMatch tm = {p, g, fused_into, root, voff, d, shape_numel(&p->vars.data[vb].shape, 1), {0}, 0};
       if (!match_update(p, g, voff, u0, u, d) || !match_tree(&tm, a->in[1], b->in[1]) || tm.nroots != gr.npos)
         break;
@@ -396,7 +398,8 @@ static void plan_views(const IrGraph *g, bool on, const int *uses, int *view_of)
     int r = p->type.shape.rank;
     if (p->op != IR_PERMUTE || p->type.dtype != DT_F32 || r < 2) continue;
     const IrNode *m = &g->nodes[p->in[0]];
-    if (m->op == IR_MATMUL && !m->ia[2] && uses[p->in[0]] == 1 && p->ia[r - 1] == r - 1 && r - 2 <= 4) {
+    if (m->op == IR_MATMUL && !m->ia[2] && uses[p->in[0]] == 1 && p->ia[r - 1] == r - 1 && r - 2 <= 4 &&
+        m->guard == p->guard) {
       view_of[p->in[0]] = i;
       output_view[i] = true;
     }
@@ -425,7 +428,7 @@ static void plan_causal_softmax(const IrGraph *g, bool on, const int *uses, int 
     if (sm->op != IR_SOFTMAX) continue;
     int w = sm->in[0];
     const IrNode *wn = &g->nodes[w];
-    if (wn->op != IR_WHERE || uses[w] != 1 || fused_into[w] >= 0) continue;
+    if (wn->op != IR_WHERE || uses[w] != 1 || fused_into[w] >= 0 || wn->guard != sm->guard) continue;
     const IrNode *mask = &g->nodes[wn->in[0]], *s = &g->nodes[wn->in[1]], *fill = &g->nodes[wn->in[2]];
     const Shape *ss = &s->type.shape;
     int r = ss->rank;
@@ -434,7 +437,7 @@ static void plan_causal_softmax(const IrGraph *g, bool on, const int *uses, int 
         mask->type.shape.d[0] != ss->d[r - 1] || mask->type.shape.d[1] != ss->d[r - 1])
       continue;
     fused_into[w] = i;
-    if (uses[wn->in[0]] == 1) fused_into[wn->in[0]] = i;
+    if (uses[wn->in[0]] == 1 && mask->guard == sm->guard) fused_into[wn->in[0]] = i;
     if (fused_into[wn->in[1]] == w) fused_into[wn->in[1]] = -1;  /* the scores get their own loop */
   }
 }
@@ -488,6 +491,15 @@ void cg_plan_graph_with(const IrProgram *p, const IrGraph *g, int64_t max_rows, 
   }
   /* a view keeps its root alive for as long as the view is used */
   for (int i = n - 1; i >= 0; i--) last[out->root[i]] = MAX(last[out->root[i]], last[i]);
+  /* a block's gate (layer dropping) is read by every region of the block's work */
+  int *flags;
+  int nflags = ir_guard_flags(g, &flags);
+  for (int i = 0; i < n && nflags; i++)
+    if (g->nodes[i].guard > 0) {
+      int r = out->root[flags[g->nodes[i].guard]];
+      last[r] = MAX(last[r], i);
+    }
+  free(flags);
   /* updates over the parameter arena: each work leaf position of a group's
    * gradient trees is one block, alive from its first value to the group's
    * loop (at its last member); a member's value sits at its distance */

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "autodiff.h"
+#include "drop.h"
 #include "elab.h"
 #include "optim.h"
 #include "pass.h"
@@ -947,6 +948,14 @@ static void backward_and_update(IrProgram *p, IrGraph *g, int loss, const Item *
   free(grads);
 }
 
+/* Layer dropping: the residual blocks of a training step's forward graph are
+ * gated before it is differentiated (passes/drop.h), so that autodiff
+ * derives each block's scaled backward. Returns the loss node, or -1. */
+static int gate_blocks(IrProgram *p, IrGraph *g, int loss) {
+  const SpeedupItem *it = sp_item(p->speedup, TECH_DROP);
+  return it ? drop_gate_step(p, g, loss, it) : loss;
+}
+
 /* The training step elaborated again into a variant step (seqlen warmup,
  * progressive resizing): e->context or e->height/width set, over the same
  * variables. `what` says which variant, for the note after an error. */
@@ -961,7 +970,8 @@ static bool variant_step(Elab *e, Sema *s, const Item *model, ModuleInfo *mm, co
   e->variant = what;
   int errors = diag_error_count(), o, y;
   int l = model_and_loss(e, s, model, mm, loss, &o, &y);
-  if (l >= 0 && elab_eval_layers_done(e) && diag_error_count() == errors) backward_and_update(p, &vs->step, l, model);
+  if (l >= 0 && elab_eval_layers_done(e) && diag_error_count() == errors) l = gate_blocks(p, &vs->step, l);
+  if (l >= 0 && diag_error_count() == errors) backward_and_update(p, &vs->step, l, model);
   e->variant = NULL;
   if (diag_error_count() > errors) {
     diag_note(it->loc, "while specialising model '%s' to %s", model->name, what);
@@ -1230,6 +1240,7 @@ IrProgram *sema_program(Sema *s) {
   /* training mode: forward + loss, backward, update */
   int out = -1, y = -1, loss = -1;
   if (ok) loss = model_and_loss(&e, s, model, main, te.loss, &out, &y);
+  int forward_len = ph.step.len;
   if (loss >= 0 && diag_error_count() == 0) backward_and_update(p, &ph.step, loss, model);
   /* evaluation mode: forward + loss + accuracy */
   if (loss >= 0 && diag_error_count() == 0) {
@@ -1268,6 +1279,12 @@ IrProgram *sema_program(Sema *s) {
     }
   }
   if (diag_error_count() == 0 && sp && !s->opt->no_speedup) speedup_validate(&e, sp, p);
+  if (diag_error_count() == 0 && sp_item(p->speedup, TECH_DROP)) {
+    /* differentiated again, with the residual blocks gated */
+    ph.step.len = forward_len;
+    loss = gate_blocks(p, &ph.step, loss);
+    if (loss >= 0) backward_and_update(p, &ph.step, loss, model);
+  }
   if (diag_error_count() == 0 && p->speedup) variant_steps(&e, s, model, main, te.loss);
   elab_frame_free(&top);
   arena_free(e.arena);

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "astrt.h"
+#include "astrt_program.h"
 
 /* ---- helpers ---------------------------------------------------------------------- */
 
@@ -495,7 +496,8 @@ static void update_average(Interp *in, const IrNode *n) {
           n->ia[IR_UPDATE_AVERAGE] == 2);
 }
 
-/* last: the graph's last adamw_update, which advances the count */
+/* last: the graph's last adamw_update with this count variable (ia[3]), which
+ * advances it */
 static void adamw(Interp *in, const IrNode *n, bool last) {
   int64_t e = shape_numel(&in->p->vars.data[n->ia[0]].shape, 1);
   double *w = in->vars[n->ia[0]], *m = in->vars[n->ia[1]], *v = in->vars[n->ia[2]];
@@ -514,9 +516,23 @@ static void adamw(Interp *in, const IrNode *n, bool last) {
 
 /* ---- the interpreter loop ------------------------------------------------------------- */
 
-/* Runs node i of g; false on a bad label. */
+/* whether node n belongs to a block of layer dropping that this step skips */
+static bool skipped(const Interp *in, const IrNode *n) {
+  return n->guard > 0 && in->vals[in->guard_flags[n->guard]][0] == 0;
+}
+
+/* Runs node i of g; false on a bad label. A node of a skipped block does not
+ * run: its value is zero (no join reads it: gated_add passes its first operand). */
 static bool run_node(Interp *in, const IrGraph *g, int i) {
   const IrNode *n = &g->nodes[i];
+  if (skipped(in, n)) {
+    if (ir_ops[n->op].cls != EFFECT) {
+      free(in->vals[i]);
+      in->vals[i] = xcalloc((size_t)shape_numel(&n->type.shape, in->rows) + 1, sizeof(double));
+    }
+    return true;
+  }
+  in->executed++;
   if (ir_ops[n->op].cls == EFFECT) {
     switch (n->op) {
     case IR_STORE_FEATURES:
@@ -537,8 +553,9 @@ static bool run_node(Interp *in, const IrGraph *g, int i) {
       if (n->op == IR_SGD_UPDATE) {
         sgd(in, n);
       } else {
-        bool last = true;
-        for (int j = i + 1; j < g->len && last; j++) last = g->nodes[j].op != IR_ADAMW_UPDATE;
+        bool last = true;  /* the last update that counts with this count variable */
+        for (int j = i + 1; j < g->len && last; j++)
+          last = g->nodes[j].op != IR_ADAMW_UPDATE || g->nodes[j].ia[3] != n->ia[3];
         adamw(in, n, last);
       }
       update_average(in, n);
@@ -608,6 +625,8 @@ static bool run_node(Interp *in, const IrGraph *g, int i) {
       int64_t first = (in->micro_first + (int64_t)in->scalars[SC_ROW0]) * (total / (in->rows ? in->rows : 1));
       for (int64_t k = 0; k < total; k++)
         out[k] = astrt_uniform(key, (uint64_t)(first + k)) >= n->fa[0] ? 1 / (1 - n->fa[0]) : 0;
+    } else if (n->op == IR_DROP_GATE) {
+      out[0] = astrt_drop_gate((float)in->vals[n->in[0]][0], in->seed, (int64_t)in->scalars[SC_STEP], n->ia[0]);
     } else if (n->op == IR_ALL_FINITE) {
       int64_t e = shape_numel(&g->nodes[n->in[0]].type.shape, in->rows);
       out[0] = 1;
@@ -693,7 +712,7 @@ static bool run_micro(Interp *in, const IrGraph *g, int boundary) {
     for (int i = 0; i < boundary && ok; i++) ok = run_node(in, g, i);
     in->in_micro = false;
     for (int i = boundary; i < g->len; i++)
-      if (g->nodes[i].op == IR_ACCUMULATE) {
+      if (g->nodes[i].op == IR_ACCUMULATE && !skipped(in, &g->nodes[i])) {
         int64_t e = shape_numel(&g->nodes[i].type.shape, 1);
         for (int64_t k = 0; k < e; k++) in->vals[i][k] += in->micro_weight * in->vals[g->nodes[i].in[0]][k];
       }
@@ -715,11 +734,15 @@ bool interp_run(Interp *in, const IrGraph *g) {
   in->nvals = g->len;
   in->scalars[SC_ROWS] = (double)in->rows;
   in->micro_first = 0;
+  in->executed = 0;
+  ir_guard_flags(g, &in->guard_flags);
   int boundary = -1;
   for (int i = 0; in->micro > 0 && i < g->len && boundary < 0; i++)
     if (g->nodes[i].op == IR_ACCUMULATE) boundary = i;
-  if (boundary >= 0) return run_micro(in, g, boundary);
-  for (int i = 0; i < g->len; i++)
-    if (!run_node(in, g, i)) return false;
-  return true;
+  bool ok = true;
+  if (boundary >= 0) ok = run_micro(in, g, boundary);
+  for (int i = 0; boundary < 0 && ok && i < g->len; i++) ok = run_node(in, g, i);
+  free(in->guard_flags);
+  in->guard_flags = NULL;
+  return ok;
 }

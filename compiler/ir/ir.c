@@ -125,6 +125,21 @@ int *ir_use_counts(const IrGraph *g) {
   return uses;
 }
 
+int ir_guard_flags(const IrGraph *g, int **out) {
+  int max = 0;
+  for (int i = 0; i < g->len; i++) {
+    const IrNode *n = &g->nodes[i];
+    max = MAX(max, n->guard);
+    if (n->op == IR_DROP_GATE) max = MAX(max, (int)n->ia[0]);
+  }
+  int *f = xmalloc(sizeof(int) * (size_t)(max + 1));
+  for (int k = 0; k <= max; k++) f[k] = -1;
+  for (int i = 0; i < g->len; i++)
+    if (g->nodes[i].op == IR_DROP_GATE && f[g->nodes[i].ia[0]] < 0) f[g->nodes[i].ia[0]] = i;
+  *out = f;
+  return max;
+}
+
 /* ---- programs ---------------------------------------------------------------- */
 
 IrProgram *ir_program_new(void) {

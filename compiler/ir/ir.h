@@ -106,6 +106,9 @@ typedef struct IrNode {
   IrRole role;
   const SExpr *sx;    /* SCHED: the schedule expression */
   const char *scope;  /* the fn or layer definition it was written in, or NULL */
+  int guard;          /* > 0: runs only in steps where block `guard` of layer dropping
+                         runs (the graph's gate node with ia[0] = guard is nonzero;
+                         passes/drop.c); 0: always */
 } IrNode;
 
 /* ia[7] of an update op: its last operand is an "all finite" flag */
@@ -170,6 +173,10 @@ void ir_graph_free(IrGraph *g);
 IrGraph ir_graph_clone(const IrGraph *g);
 /* Number of uses of each node (array of g->len, caller frees). */
 int *ir_use_counts(const IrGraph *g);
+/* The gate node of each guard (layer dropping): out[k] for k = 1 .. the
+ * largest guard or keep id is the node with op keep and ia[0] = k, or -1.
+ * Returns that largest id (0: none); *out is allocated (caller frees). */
+int ir_guard_flags(const IrGraph *g, int **out);
 
 /* ---- the training program ---------------------------------------------------- */
 

@@ -71,6 +71,7 @@ static void format_node(StrBuf *sb, const IrProgram *p, const IrNode *n) {
   }
   switch (n->op) {
   case IR_DROPOUT_MASK: sb_printf(sb, " p=%g id=%" PRId64, n->fa[0], n->ia[0]); break;
+  case IR_DROP_GATE: sb_printf(sb, " block=%" PRId64, n->ia[0]); break;
   case IR_XENT: case IR_XENT_GRAD:
     if (n->fa[0] > 0) sb_printf(sb, " smoothing=%g", n->fa[0]);
     break;
@@ -111,6 +112,7 @@ static void format_node(StrBuf *sb, const IrProgram *p, const IrNode *n) {
   case IR_CAST: sb_printf(sb, " to %s", dtype_name(n->type.dtype)); break;
   default: break;
   }
+  if (n->guard) sb_printf(sb, " if-kept(%d)", n->guard);
 }
 
 void ir_print_node(FILE *out, const IrProgram *p, const IrGraph *g, int i,

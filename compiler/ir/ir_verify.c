@@ -137,12 +137,19 @@ int ir_verify(const IrProgram *p, const IrGraph *g, const char *what, FILE *out)
   Verifier v = {p, g, what, out, 0};
   int64_t *written_at = xmalloc(sizeof(int64_t) * (size_t)(p->vars.len + 1));
   for (int i = 0; i < p->vars.len; i++) written_at[i] = -1;
+  int *flags;
+  int nflags = ir_guard_flags(g, &flags);
   for (int i = 0; i < g->len; i++) {
     const IrNode *n = &g->nodes[i];
     if ((unsigned)n->op >= IR_NUM_OPS) {
       problem(&v, i, "unknown op %d", (int)n->op);
       continue;
     }
+    /* a guarded node runs where its block's gate node, earlier, says so */
+    if (n->guard < 0 || n->guard > nflags || (n->guard > 0 && (flags[n->guard] < 0 || flags[n->guard] >= i)))
+      problem(&v, i, "guard %d has no gate node before it", n->guard);
+    if (n->op == IR_DROP_GATE && n->ia[0] >= 1 && n->ia[0] <= nflags && flags[n->ia[0]] != i)
+      problem(&v, i, "a second gate node of block %lld", (long long)n->ia[0]);
     const IrOpInfo *info = &ir_ops[n->op];
     if (info->arity >= 0 && n->nin != info->arity)
       problem(&v, i, "%s takes %d operands, has %d", info->name, info->arity, n->nin);
@@ -200,5 +207,6 @@ int ir_verify(const IrProgram *p, const IrGraph *g, const char *what, FILE *out)
     }
   }
   free(written_at);
+  free(flags);
   return v.problems;
 }

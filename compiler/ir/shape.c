@@ -167,6 +167,8 @@ static bool shape_scalar(const IrGraph *g, const IrNode *n, Type *out, char *why
     const Type *l = OPND(0), *y = OPND(1);
     if (!labels_fit(l, y)) return fail(why, cap, "correct needs logits [R...,K] and i32 labels [R...]");
   }
+  if (n->op == IR_DROP_GATE && (OPND(0)->dtype != DT_F32 || OPND(0)->shape.rank != 0 || n->ia[0] < 1))
+    return fail(why, cap, "drop_gate needs an f32[] keep probability and a block number >= 1");
   *out = (Type){DT_F32, SHAPE_SCALAR};
   return true;
 }
@@ -348,6 +350,19 @@ static bool shape_where(const IrGraph *g, const IrNode *n, Type *out, char *why,
     return fail(why, cap, "where: shapes %s, %s and %s do not broadcast", type_str(c, sc, sizeof sc),
                 type_str(a, sa, sizeof sa), type_str(b, sb, sizeof sb));
   *out = (Type){a->dtype, t};
+  return true;
+}
+
+/* gated_add(a, b, c[]): a and b broadcast, c a scalar gate */
+static bool shape_gated(const IrGraph *g, const IrNode *n, Type *out, char *why, size_t cap) {
+  const Type *a = OPND(0), *b = OPND(1), *c = OPND(2);
+  char sa[96], sb[96], sc[96];
+  Shape s;
+  if (a->dtype != DT_F32 || b->dtype != DT_F32 || c->dtype != DT_F32 || c->shape.rank != 0 ||
+      !broadcast_shapes(&a->shape, &b->shape, &s))
+    return fail(why, cap, "gated_add needs two f32 tensors that broadcast and an f32[] gate, not %s, %s and %s",
+                type_str(a, sa, sizeof sa), type_str(b, sb, sizeof sb), type_str(c, sc, sizeof sc));
+  *out = (Type){DT_F32, s};
   return true;
 }
 

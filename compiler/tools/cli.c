@@ -556,6 +556,10 @@ static void print_cost(const IrProgram *p, const ProgramCost *pc) {
       printf("      running averages of %lld parameters: %.3f MFLOP and %s read and written per step (in the update "
              "figures above)\n", (long long)c->averaged, c->avg_flops / 1e6, ab);
     }
+    if (c->drop_blocks)
+      printf("      layer dropping: %d residual blocks of %.2f MFLOP per step, of which %.0f%% runs on average "
+             "(the figures above are expected ones)\n", c->drop_blocks, c->drop_flops / 1e6,
+             c->drop_flops > 0 ? 100 * c->drop_expected_flops / c->drop_flops : 100.0);
     if (p->phases.data[i].prefix.len) {
       char cb[32];
       human_bytes(c->cache_bytes, cb, sizeof cb);

@@ -18,8 +18,10 @@
  * part once per micro-batch. A phase that selects rows by loss (selective
  * backprop) costs its scoring forward over the whole batch plus its step
  * over the kept rows (and, every interrupt-th step, the step over the whole
- * batch instead). Evaluation is not training time and is left
- * out, as the driver's train_seconds leaves it out.
+ * batch instead). The work of a residual block that layer dropping may
+ * skip (a guarded node) counts with the block's mean keep probability over
+ * the phase: a step's expected cost. Evaluation is not training time and is
+ * left out, as the driver's train_seconds leaves it out.
  *
  * The steps of each phase are those the driver plans (driver.c): a step
  * takes the phase's batch, or what is left of the epoch, so an epoch of n
@@ -34,6 +36,7 @@
 
 #include "codegen.h"
 #include "cost.h"
+#include "drop.h"
 #include "driver_internal.h"  /* astrt_data_load: the data as a run loads it */
 
 #define CALL_SECONDS 1.5e-6     /* a runtime call (GEMM, conv, pool) */
@@ -178,26 +181,41 @@ static bool plan_steps(const IrProgram *p, int64_t n, int64_t *steps, int64_t *s
 }
 
 /* Adds graph g's work per step at `all` rows (in micro-batches of `micro`
- * rows if it accumulates), weighted by `weight`, to pc's flops and time. */
+ * rows if it accumulates), weighted by `weight`, to pc's flops and time; a
+ * guarded node's (layer dropping) also by its block's mean keep probability
+ * over the phase. */
 static void price_graph(const IrProgram *p, const IrGraph *g, int64_t all, int64_t micro, const Machine *m,
                         const CgOptions *opt, bool resident, double weight, PhaseCost *pc) {
   int boundary = micro > 0 ? cg_micro_boundary(g) : -1;
   int64_t rows = boundary >= 0 ? micro : all;
   /* a micro-batched step: full micro-batches, then the remainder */
   int64_t full = boundary >= 0 ? all / micro : 1, rest = boundary >= 0 ? all % micro : 0;
+  int *flags;
+  int blocks = ir_guard_flags(g, &flags);
+  pc->drop_blocks = MAX(pc->drop_blocks, blocks);
+  double *keep = xmalloc(sizeof(double) * (size_t)(blocks + 1));
+  for (int k = 1; k <= blocks; k++) keep[k] = flags[k] >= 0 ? drop_mean_keep(g, flags[k], pc->t_begin, pc->t_end) : 1;
+  free(flags);
   for (int i = 0; i < g->len; i++) {
     bool inner = boundary < 0 || i < boundary;
     IrRole r = g->nodes[i].role;
+    int guard = g->nodes[i].guard;
     for (int part = 0; part < (inner && rest ? 2 : 1); part++) {
       int64_t at = !inner ? 1 : part ? rest : rows;
       double times = weight * (!inner ? 1 : part ? 1 : (double)full);
       IrCost c = ir_node_cost(p, g, i, at);
+      if (guard) {
+        pc->drop_flops += c.flops * times;
+        times *= keep[guard];
+        pc->drop_expected_flops += c.flops * times;
+      }
       if (r == ROLE_FORWARD || r == ROLE_LOSS) pc->fwd_flops += c.flops * times;
       else if (r == ROLE_BACKWARD) pc->bwd_flops += c.flops * times;
       else pc->upd_flops += c.flops * times;
       pc->step_seconds += node_seconds(p, g, i, at, m, resident, !opt->no_parallel_loops) * times;
     }
   }
+  free(keep);
 }
 
 /* weight averaging's share of the update (already in it): once per step */

@@ -22,6 +22,11 @@ typedef struct PhaseCost {
   double score_flops;             /* ... and the scoring forward's work per step (in fwd_flops) */
   int64_t averaged;               /* weight averaging: parameters averaged per step ... */
   double avg_flops, avg_bytes;    /* ... and that work, part of the update's */
+  /* layer dropping: residual blocks with guarded work, and their FLOPs per
+   * step, all of them and the expected (each block's work times its mean
+   * keep probability over the phase; the figures above are expected ones) */
+  int drop_blocks;
+  double drop_flops, drop_expected_flops;
 } PhaseCost;
 
 typedef struct ProgramCost {

@@ -461,6 +461,53 @@ START_TEST(transformer_two_layers) {
 }
 END_TEST
 
+/* layer dropping (passes/drop.c): over three steps the four blocks are
+ * dropped and kept in several combinations; both rules, and with bf16
+ * storage and micro-batches around it */
+START_TEST(transformer_layer_dropping) {
+  static const char *const speedups[] = {
+      "speedup {\n  drop progressive(theta: 0.2, gamma: 5)\n}\n",
+      "speedup {\n  drop stochastic(final: 0.3)\n  precision bf16()\n"
+      "  batch steps(at: [0.9], factor: 2, micro: 2)\n}\n",
+  };
+  int dropped = 0;  /* compare_program's steps 1 to 3, seed 17: both kinds of step occur */
+  for (int s = 1; s <= 3; s++)
+    for (int l = 1; l <= 4; l++) dropped += astrt_drop_gate((float)(1 - l * 0.7 / 4), 17, s, l) == 0;
+  ck_assert(dropped > 0 && dropped < 12);
+  for (size_t i = 0; i < sizeof speedups / sizeof speedups[0]; i++) {
+    char src[2048], name[32];
+    snprintf(src, sizeof src, "%s%s",
+             SEQ_PROGRAM("  h = nn.embedding(tok, 13, 16) + nn.embedding(arange(8), 8, 16)\n"
+                         "  h = nn.transformer_block(h, 2, layers: 2)\n"
+                         "  h = nn.transformer_block(h, 4, layers: 2)\n"
+                         "  return nn.linear(nn.layernorm(h), 13)",
+                         "  loss = cross_entropy()\n  optimizer = sgd(lr: 0.1, momentum: 0.9, weight_decay: 0.01)"),
+             speedups[i]);
+    snprintf(name, sizeof name, "drop%zu", i);
+    compare_program(src, name, 3);
+  }
+}
+END_TEST
+
+/* a residual CNN with batch norm: a dropped block neither trains nor
+ * updates its running statistics */
+START_TEST(residual_cnn_layer_dropping) {
+  compare_program("import nn\n"
+                  "data d = synthetic(shape: [3, 6, 6], classes: 4)\n"
+                  "layer res(x: f32[B, C, H, W]) -> f32[B, C, H, W] {\n"
+                  "  h = relu(nn.batchnorm2d(nn.conv2d(x, C, kernel: 3, pad: 1)))\n"
+                  "  return nn.batchnorm2d(nn.conv2d(h, C, kernel: 3, pad: 1))\n}\n"
+                  "model m(x: f32[B, 3, 6, 6]) -> f32[B, 4] {\n"
+                  "  h = relu(nn.conv2d(x, 4, kernel: 3, pad: 1))\n"
+                  "  h = relu(h + res(h))\n  h = relu(h + res(h))\n"
+                  "  return nn.dense(nn.global_avg_pool(h), 4)\n}\n"
+                  "train m on d {\n  batch = 8\n  epochs = 1\n  eval_batch = 11\n  loss = cross_entropy()\n"
+                  "  optimizer = sgd(lr: 0.05, momentum: 0.9)\n}\n"
+                  "speedup {\n  drop stochastic(final: 0.4)\n}\n",
+                  "rescnn", 4);
+}
+END_TEST
+
 /* The attention's memory plan: no permute of the step or of evaluation is
  * copied (each is read in place by a product or written through by one),
  * and every softmax computes its causal mask in its own pass. */
@@ -620,6 +667,8 @@ Suite *codegen_suite(void) {
   tcase_add_test(t, resized_cnn);
   tcase_add_test(t, gelu_exact);
   tcase_add_test(t, transformer_two_layers);
+  tcase_add_test(t, transformer_layer_dropping);
+  tcase_add_test(t, residual_cnn_layer_dropping);
   tcase_add_test(t, attention_plan);
   tcase_add_test(t, sequence_primitives);
   tcase_add_test(t, regression_mse);

@@ -30,7 +30,7 @@
 
 /* Changes with every change to this file's rows; astrt_train refuses a
  * descriptor of another version. */
-#define ASTRT_ABI_VERSION 12
+#define ASTRT_ABI_VERSION 13
 #define ASTRT_DESC_MAX_RANK 6
 
 /* a shape, dimensions past the rank 0 */

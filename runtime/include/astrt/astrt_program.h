@@ -164,6 +164,11 @@ int astrt_exe_main(int argc, char **argv, const astrt_program *p);
  * number of element 0, nonzero in micro-batches). */
 void astrt_dropout_mask(float *out, int64_t n, int64_t first, float p, uint64_t seed, int64_t step,
                         int64_t site);
+/* Layer dropping: the gate of block `block` (>= 1) in this step: 1/p with
+ * probability p (the block runs, its output scaled by 1/p), else 0 (it is
+ * skipped); a function of (seed, step, block) only, the same on every rank
+ * and again on resume. */
+float astrt_drop_gate(float p, uint64_t seed, int64_t step, int64_t block);
 /* Data parallelism: for k in [0, n), ptrs[k][0..counts[k]) becomes the sum
  * over the ranks of weight * ptrs[k] (one MPI allreduce over all of them).
  * Returns at once in one process. */
