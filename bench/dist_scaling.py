@@ -43,7 +43,7 @@ def run(cmd, **kw):
 
 def gradient_floats(astc, path):
     """f32 elements allreduced per step (phase 0's step graph)"""
-    out = run([astc, "show", "--graph", "step", "--phase", "0", "--no-locations", path]).stdout
+    out = run([astc, "show", "--graph", "step", "--phase", "1", "--no-locations", path]).stdout
     total = 0
     for m in re.finditer(r"= allreduce %\d+\s+: f32\[([0-9,]*)\]", out):
         n = 1

@@ -103,11 +103,12 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 PY = "/usr/bin/python3"
 
+# source, batch, convolutional (PyTorch is also run channels-last)
 MODELS = {
-    "mlp": ("examples/fashion_mlp.train", 64),
-    "lenet": ("examples/fashion_lenet.train", 64),
-    "wide": ("bench/models/wide_mlp.train", 256),
-    "gpt": ("examples/charlm.train", 32),
+    "mlp": ("examples/fashion_mlp.train", 64, False),
+    "lenet": ("examples/fashion_lenet.train", 64, True),
+    "wide": ("bench/models/wide_mlp.train", 256, False),
+    "gpt": ("examples/charlm.train", 32, False),
 }
 GPT_CONTEXT = 64
 
@@ -163,11 +164,12 @@ def run_astc(exe, threads, epochs, timeout):
             "peak_rss_kb": rss, "wall": wall}
 
 
-def run_torch(model, batch, omp, blas, epochs, timeout):
+def run_torch(model, batch, omp, blas, channels_last, epochs, timeout):
     env = dict(os.environ, OMP_NUM_THREADS=str(omp), OPENBLAS_NUM_THREADS=str(blas))
     rc, out, err, rss, wall = spawn([PY, os.path.join(HERE, "torch_peer.py"), "throughput",
                                      "--model", model, "--batch", str(batch),
-                                     "--epochs", str(epochs), "--threads", str(omp)],
+                                     "--epochs", str(epochs), "--threads", str(omp)]
+                                    + (["--channels-last"] if channels_last else []),
                                     env=env, timeout=timeout)
     if rc != 0:
         return {"error": f"exit {rc}: {err.strip()[-300:]}", "peak_rss_kb": rss, "wall": wall}
@@ -209,7 +211,7 @@ def best_core():
 def gemm_products(astc, source, batch):
     """the step's matrix products as (ta, tb, M, N, K), from `astc show` (phase 0); None when the
     step has convolutions (astc runs them as direct kernels, not GEMMs: no GEMM-only ceiling)"""
-    out = subprocess.run([astc, "show", "--graph", "step", "--phase", "0", "--no-locations", "--batch", str(batch),
+    out = subprocess.run([astc, "show", "--graph", "step", "--phase", "1", "--no-locations", "--batch", str(batch),
                           source], check=True, capture_output=True, text=True).stdout
     shapes, prods = {}, []
     for line in out.splitlines():
@@ -291,7 +293,9 @@ def build_seconds(astc, source, tmp, repeats=5):
 
 
 def split_name(side, split):
-    return f"--threads {split[0]}" if side == "astc" else f"omp {split[0]} / openblas {split[1]}"
+    if side == "astc":
+        return f"--threads {split[0]}"
+    return f"omp {split[0]} / openblas {split[1]}" + (" channels-last" if split[2] else "")
 
 
 def summarize(runs):
@@ -596,8 +600,9 @@ def main():
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--epochs", type=int, default=1)
     ap.add_argument("--astc-threads", default="1,2")
-    ap.add_argument("--torch-splits", default="1x1,1x2,2x1,2x2",
-                    help="OMPxOPENBLAS thread counts for PyTorch")
+    ap.add_argument("--torch-splits", default="1x1,1x2,2x1,2x2,1x2c,2x1c,2x2c",
+                    help="OMPxOPENBLAS thread counts for PyTorch, c for channels-last activations "
+                         "(convolutional models only)")
     ap.add_argument("--gpt-torch-splits", default="1x1,1x2,2x1p,2x2p,1x1j,2x1pj",
                     help="gpt: OMPxOPENBLAS thread counts for PyTorch, p for OMP_WAIT_POLICY=PASSIVE")
     ap.add_argument("--gpt-torch-variants", default="separate,fused",
@@ -622,7 +627,8 @@ def main():
     astc_splits = [(int(t),) for t in args.astc_threads.split(",")]
     want_gpt = "gpt" in models
     models = [m for m in models if m != "gpt"]  # the classifiers, in samples/s
-    torch_splits = [tuple(int(v) for v in s.split("x")) for s in args.torch_splits.split(",")]
+    torch_splits = [tuple(int(v) for v in s.rstrip("c").split("x")) + (s.endswith("c"),)
+                    for s in args.torch_splits.split(",")]
 
     detected = openblas_core({k: v for k, v in os.environ.items() if k != "OPENBLAS_CORETYPE"})
     coretype = args.openblas_coretype
@@ -657,7 +663,7 @@ def main():
                 batch = MODELS[m][1]
                 # alternate the two sides; rotate the order from round to round
                 a = [("astc", s) for s in astc_splits]
-                t = [("torch", s) for s in torch_splits]
+                t = [("torch", s) for s in torch_splits if not s[2] or MODELS[m][2]]
                 order = []
                 while a or t:
                     if a:
@@ -670,7 +676,7 @@ def main():
                     if side == "astc":
                         r = run_astc(exes[m], split[0], args.epochs, args.timeout)
                     else:
-                        r = run_torch(m, batch, split[0], split[1], args.epochs, args.timeout)
+                        r = run_torch(m, batch, split[0], split[1], split[2], args.epochs, args.timeout)
                     r.update({"model": m, "side": side, "split": list(split), "round": rnd + 1,
                               "load": loadavg()[0]})
                     runs.append(r)
@@ -713,6 +719,8 @@ def main():
             per = {}
             for s in splits:
                 rs = [r for r in runs if r["model"] == m and r["side"] == side and tuple(r["split"]) == s]
+                if not rs:
+                    continue  # channels-last splits of a dense model
                 per[split_name(side, s)] = summarize(rs)
             measured = {k: v for k, v in per.items() if v["median"] is not None}
             best = max(measured, key=lambda k: measured[k]["median"]) if measured else None

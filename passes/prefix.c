@@ -133,6 +133,14 @@ bool pass_prefix(PassContext *c) {
     /* a phase that selects rows by loss (select.c) scores the whole batch
      * from x and trains on rows the driver picks: no cached features */
     if (any_frozen && !ph->score.len) reuse_phase(c, ph, limit);
+    /* consecutive phases with the same prefix (a freeze that does not move
+     * it, a batch ramp) share its features: its variables are frozen, so
+     * training between did not change them */
+    const IrPhase *prev = i > 0 ? &c->p->phases.data[i - 1] : NULL;
+    ph->prefix_from = ph->prefix.len && prev && prev->prefix.len && prev->feature_size == ph->feature_size &&
+                              ir_graph_same(&prev->prefix, &ph->prefix)
+                          ? prev->prefix_from
+                          : i;
   }
   return true;
 }

@@ -107,7 +107,7 @@ typedef struct run {
   int64_t init_loaded;         /* variables overwritten by --init-from */
   /* a reused frozen prefix: features of every training example, for one phase */
   float *cache;
-  const astrt_phase_desc *cache_phase;
+  int64_t cache_from;           /* the phase whose prefix the cache holds (prefix_from), or -1 */
   float *feat;                 /* a batch of gathered features */
   double cache_seconds;        /* time spent building caches (training time) */
   int64_t resumed_step;        /* > 0: continued from a checkpoint at this step */
@@ -586,6 +586,7 @@ static astrt_status run_setup(run *r, const astrt_program *p, const astrt_option
                               const astrt_train_ext *ext) {
   memset(r, 0, sizeof *r);
   r->p = p;
+  r->cache_from = -1;
   r->time_to_target = -1;
   r->best_acc = 0;
   r->o = *o;
@@ -1014,7 +1015,7 @@ astrt_status astrt_loss_scale_update(const astrt_program *p, astrt_loss_scaler *
 static astrt_status build_cache(run *r, const astrt_phase_desc *ph) {
   free(r->cache);
   r->cache = NULL;
-  r->cache_phase = NULL;
+  r->cache_from = -1;
   int64_t fs = ph->feature_size, chunk = r->p->eval_batch;
   if (fs <= 0 || (uint64_t)r->n_train > SIZE_MAX / sizeof(float) / (uint64_t)fs)
     return astrt_fail(ASTRT_ERR_FORMAT, "the program descriptor has an invalid feature size; recompile it");
@@ -1037,8 +1038,11 @@ static astrt_status build_cache(run *r, const astrt_phase_desc *ph) {
   double dt = now_seconds() - t0;
   r->train_seconds += dt;
   r->cache_seconds += dt;
-  r->cache_phase = ph;
-  return ASTRT_OK;
+  r->cache_from = ph->prefix_from;
+  char what[160];
+  snprintf(what, sizeof what, "the frozen prefix's features of %lld examples computed in %.3f s",
+           (long long)r->n_train, dt);
+  return astrt_metrics_event(&r->mx, "prefix_cache", r->step_base + r->at.step, r->at.epoch, what);
 }
 
 /* rows perm[pos..pos+rows) of the cache into r->feat, their targets into r->y */
@@ -1095,7 +1099,7 @@ static astrt_status train_step(run *r) {
   const void *x = r->x;
   int64_t step_rows = local;  /* the step's rows: its examples, or their pieces */
   if (ph->prefix) {
-    if (r->cache_phase != ph) {
+    if (!r->cache || r->cache_from != ph->prefix_from) {  /* a phase with the same prefix as the last keeps its features */
       astrt_status st = build_cache(r, ph);
       if (st) return st;
       t0 = now_seconds();  /* build_cache counted its own time */
@@ -1382,7 +1386,9 @@ static void print_phases(const run *r) {
             100.0 * p->phases[i].t_begin, (long long)p->phases[i].batch,
             p->phases[i].why && *p->phases[i].why ? ", " : "",
             p->phases[i].why ? p->phases[i].why : "",
-            p->phases[i].prefix ? " (frozen prefix computed once and reused)" : "");
+            !p->phases[i].prefix                      ? ""
+            : p->phases[i].prefix_from == (int64_t)i ? " (frozen prefix computed once and reused)"
+                                                     : " (the frozen prefix's features kept from the phase before)");
 }
 
 /* "fortunes: 4123 train, 458 test" or, for sequence data, "fortunes:

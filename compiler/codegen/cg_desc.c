@@ -189,6 +189,7 @@ static LLVMValueRef phase_descs(Cg *cg, const CgAbiTypes *types, LLVMValueRef *f
     v.prefix = ph->prefix.len ? fns[np + i] : LLVMConstPointerNull(cg->ptr);
     v.feature_size = cg_i64(cg, ph->prefix.len ? ph->feature_size : 0);
     v.prefix_work_bytes = cg_i64(cg, ph->prefix.len ? work[np + i] : 0);
+    v.prefix_from = cg_i64(cg, ph->prefix.len ? ph->prefix_from : i);
     v.context = cg_i64(cg, ph->context);
     v.pieces = cg_i64(cg, ph->pieces > 1 ? ph->pieces : 1);
     /* fns[2 np + i] and work[2 np + i]: its scoring graph (selective backprop) */

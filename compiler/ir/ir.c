@@ -39,6 +39,26 @@ bool type_eq(const Type *a, const Type *b) {
   return a->dtype == b->dtype && shape_eq(&a->shape, &b->shape);
 }
 
+/* Whether graphs a and b compute the same thing node for node: the same ops
+ * on the same operands, attributes, types, layers and guards (names,
+ * locations and roles, which only annotate, may differ). */
+bool ir_graph_same(const IrGraph *a, const IrGraph *b) {
+  if (a->len != b->len) return false;
+  for (int i = 0; i < a->len; i++) {
+    const IrNode *x = &a->nodes[i], *y = &b->nodes[i];
+    if (x->op != y->op || x->nin != y->nin || !type_eq(&x->type, &y->type) || x->layer != y->layer ||
+        x->guard != y->guard || x->sx != y->sx)
+      return false;
+    for (int k = 0; k < x->nin; k++)
+      if (x->in[k] != y->in[k]) return false;
+    for (int k = 0; k < IR_MAX_IA; k++)
+      if (x->ia[k] != y->ia[k]) return false;
+    for (int k = 0; k < IR_MAX_FA; k++)
+      if (x->fa[k] != y->fa[k] && !(x->fa[k] != x->fa[k] && y->fa[k] != y->fa[k])) return false;
+  }
+  return true;
+}
+
 int64_t shape_numel(const Shape *s, int64_t batch) {
   int64_t n = 1;
   for (int i = 0; i < s->rank; i++) n *= s->d[i] == IR_DIM_B ? batch : s->d[i];

@@ -139,6 +139,10 @@ typedef struct IrGraph {
   int len, cap;
 } IrGraph;
 
+/* a and b compute the same thing node for node (names, locations and roles
+ * aside) */
+bool ir_graph_same(const IrGraph *a, const IrGraph *b);
+
 /* FLAGS column of ops.def */
 enum {
   F_LOWP = 1 << 0,   /* precision lowering stores its operands in 16 bits by default */
@@ -280,6 +284,9 @@ typedef struct IrPhase {
    * phase and the step reads them (input ia[0] = 2) instead of x */
   IrGraph prefix;
   int64_t feature_size;          /* elements per example, > 0 when reused */
+  int prefix_from;               /* the first phase of the run of consecutive phases
+                                    with this same prefix, whose features this phase
+                                    reuses (its own index when it computes them) */
   const char *prefix_layers;     /* the frozen layers it covers, for reports */
   /* sequence-length warmup: the tokens per example of this phase's step (0:
    * the program's context, data.context) and the rows each example becomes

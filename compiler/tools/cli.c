@@ -560,7 +560,10 @@ static void print_cost(const IrProgram *p, const ProgramCost *pc) {
       printf("      layer dropping: %d residual blocks of %.2f MFLOP per step, of which %.0f%% runs on average "
              "(the figures above are expected ones)\n", c->drop_blocks, c->drop_flops / 1e6,
              c->drop_flops > 0 ? 100 * c->drop_expected_flops / c->drop_flops : 100.0);
-    if (p->phases.data[i].prefix.len) {
+    if (p->phases.data[i].prefix.len && p->phases.data[i].prefix_from != i) {
+      printf("      reuses the frozen prefix (%s) and the outputs phase %d computed: nothing to recompute\n",
+             p->phases.data[i].prefix_layers, p->phases.data[i].prefix_from + 1);
+    } else if (p->phases.data[i].prefix.len) {
       char cb[32];
       human_bytes(c->cache_bytes, cb, sizeof cb);
       printf("      reuses the frozen prefix (%s): its outputs are computed once (%.2f s, a %s cache) and not "

@@ -279,7 +279,7 @@ static void phase_cost(const IrProgram *p, int k, const Machine *m, const CgOpti
     pc->step_seconds += (double)ph->kept * example * 8 / (m->bandwidth_gbs * 1e9);
   pc->saved_bytes = saved_bytes(g, rows);
   pc->opt_bytes = optimizer_bytes(p, g);
-  if (ph->prefix.len && train_examples > 0) {
+  if (ph->prefix.len && ph->prefix_from == k && train_examples > 0) {  /* later phases with it reuse its features */
     /* the prefix over the whole training set, in chunks of the evaluation batch */
     int64_t n = train_examples, chunk = p->eval_batch;
     bool par = !opt->no_parallel_loops;

@@ -19,6 +19,7 @@
 #include <math.h>
 #include <signal.h>
 
+#include "costmodel.h"
 #include "interp.h"
 #include "pass.h"
 #include "speedup.h"
@@ -227,6 +228,78 @@ START_TEST(prefix_reuse_equals_full_step) {
   }
   tu_run_free(&full);
   tu_run_free(&reuse);
+}
+END_TEST
+
+/* Phases that differ only in batch size (a ramp after dense_1 freezes) hold
+ * the same frozen prefix: the first of them computes its features, the
+ * others keep them (prefix_from), astc cost prices one computation and a
+ * run computes them once (one prefix_cache event in the metrics); a phase
+ * whose prefix grows (dense_2 frozen too) computes its own. */
+static int prefix_cache_events(const astrt_program *d) {
+  char path[] = "/tmp/astc_prefix_metrics_XXXXXX";
+  int fd = mkstemp(path);
+  ck_assert(fd >= 0);
+  close(fd);
+  astrt_options o;
+  astrt_options_default(&o);
+  o.quiet = 1;
+  o.threads = 1;
+  o.metrics_path = path;
+  astrt_result res;
+  ck_assert_msg(astrt_train(d, &o, &res) == ASTRT_OK, "%s", astrt_last_error());
+  FILE *f = fopen(path, "r");
+  ck_assert(f);
+  char line[4096];
+  int n = 0;
+  while (fgets(line, sizeof line, f)) n += strstr(line, "\"event\":\"prefix_cache\"") != NULL;
+  fclose(f);
+  unlink(path);
+  return n;
+}
+
+static void check_prefix_sharing(const char *speedup, int computed) {
+  TuRun r;
+  tu_run_init(&r, speedup, "share");
+  const IrProgram *p = r.comp.prog;
+  int with = 0, own = 0;
+  for (int i = 0; i < p->phases.len; i++) {
+    const IrPhase *ph = &p->phases.data[i];
+    if (!ph->prefix.len) continue;
+    with++;
+    own += ph->prefix_from == i;
+    ck_assert_int_le(ph->prefix_from, i);
+    ck_assert_int_eq(r.d->phases[i].prefix_from, ph->prefix_from);
+    if (ph->prefix_from != i) {
+      const IrPhase *prev = &p->phases.data[i - 1];
+      ck_assert(prev->prefix.len && prev->prefix_from == ph->prefix_from);
+      ck_assert(ir_graph_same(&prev->prefix, &ph->prefix));
+      ck_assert_int_ne(prev->batch, ph->batch);
+    }
+  }
+  ck_assert_int_ge(with, 3);
+  ck_assert_int_eq(own, computed);
+  Machine m = {.threads = 1, .bandwidth_gbs = 10, .cache_gbs = 0, .cache_bytes = 1 << 20};
+  for (int k = 0; k < MACHINE_GEMM_POINTS; k++) m.gemm_gflops[k] = 50;
+  ProgramCost pc;
+  cost_program(p, &m, &pc);
+  for (int i = 0; i < p->phases.len; i++) {
+    const IrPhase *ph = &p->phases.data[i];
+    if (ph->prefix.len && ph->prefix_from == i)
+      ck_assert(pc.phases[i].cache_seconds > 0);
+    else
+      ck_assert(pc.phases[i].cache_seconds == 0);
+  }
+  cost_free(&pc);
+  ck_assert_int_eq(prefix_cache_events(r.d), computed);
+  tu_run_free(&r);
+}
+
+START_TEST(prefix_shared_by_batch_phases) {
+  check_prefix_sharing(MLP("speedup {\n  freeze at(dense_1: 0.2)\n"
+                           "  batch ramp(sizes: 32 -> 64, until: 0.6, increment: 8)\n}\n"), 1);
+  check_prefix_sharing(MLP("speedup {\n  freeze at(dense_1: 0.2, dense_2: 0.7)\n"
+                           "  batch ramp(sizes: 32 -> 64, until: 0.6, increment: 8)\n}\n"), 2);
 }
 END_TEST
 
@@ -762,6 +835,7 @@ Suite *passes_suite(void) {
   tcase_add_test(t, fp16_overflow_skips_step);
   tcase_add_test(t, adam_counts_applied_updates);
   tcase_add_test(t, prefix_reuse_equals_full_step);
+  tcase_add_test(t, prefix_shared_by_batch_phases);
   tcase_add_test(t, prefix_reuse_with_precision);
   tcase_add_test(t, prefix_not_reused_through_dropout);
   tcase_add_test(t, technique_table_consistent);

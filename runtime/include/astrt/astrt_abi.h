@@ -30,7 +30,7 @@
 
 /* Changes with every change to this file's rows; astrt_train refuses a
  * descriptor of another version. */
-#define ASTRT_ABI_VERSION 13
+#define ASTRT_ABI_VERSION 14
 #define ASTRT_DESC_MAX_RANK 6
 
 /* a shape, dimensions past the rank 0 */
@@ -205,6 +205,7 @@ typedef enum astrt_norm_kind { ASTRT_NORMS(ASTRT_ABI_ENUMERATOR) } astrt_norm_ki
   F(astrt_step_fn, prefix, ptr)  /* the reused prefix, or NULL */                               \
   F(int64_t, feature_size, i64)                                                                 \
   F(int64_t, prefix_work_bytes, i64)                                                            \
+  F(int64_t, prefix_from, i64)   /* the first phase with this same prefix: its features serve */ \
   F(int64_t, context, i64)       /* > 0: tokens per example in this phase (seqlen warmup) */    \
   F(int64_t, pieces, i64)        /* rows each example becomes (its windows cut, >= 1) */        \
   F(astrt_step_fn, score, ptr)   /* selective backprop: each row's loss, or NULL */             \
