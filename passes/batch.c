@@ -3,9 +3,11 @@
  * Each phase's step is specialised to its batch size (the phases pass gave
  * it one; shapes keep the symbolic B, whose maximum the memory plan and the
  * driver take from the phase). This pass makes the two remaining rewrites:
- *   - learning-rate coupling: with lr_scale linear or sqrt, the step's
- *     learning rate becomes lr * batch/base (or its square root), an explicit
- *     multiply before the updates;
+ *   - learning-rate coupling: with lr_scale linear or sqrt, the phase's
+ *     lr_scale is batch/base (or its square root); the driver passes the
+ *     step lr * lr_scale as its `scalar lr`, so that phases differing only in
+ *     batch size keep one step graph, and one compiled function
+ *     (cg_step_rep);
  *   - micro-batches: when the batch exceeds `micro`, every gradient the
  *     updates read passes through an `accumulate` op; code generation runs
  *     everything before the accumulates once per micro-batch (at most micro
@@ -43,13 +45,7 @@ static void rewrite_phase(IrPhase *ph) {
         }
       }
     }
-    int k = rw_copy(&rw, i);
-    if (ph->lr_scale != 1 && n->op == IR_SCALAR && n->ia[0] == SC_LR) {
-      rw.b.role = ROLE_UPDATE;
-      rw.b.loc = n->loc;
-      rw.b.layer = -1;
-      rw_map(&rw, i, irb_bin(&rw.b, IR_MUL, k, irb_const(&rw.b, ph->lr_scale)));
-    }
+    rw_copy(&rw, i);
   }
   rw_end(&rw, &ph->step);
 }

@@ -159,6 +159,9 @@ static astrt_status check_phases(const astrt_program *p) {
     if (ph->score && (!(ph->keep > 0 && ph->keep <= 1) || !(ph->beta >= 0 && ph->beta < 1e6) || ph->interrupt < 0 ||
                       ph->score_work_bytes < 0 || ph->prefix))
       return corrupt("a phase's selective backprop settings are out of range");
+    if (!(ph->lr_scale > 0 && ph->lr_scale < 1e12)) return corrupt("a phase's learning-rate scale is out of range");
+    if (ph->prefix && (ph->prefix_from < 0 || ph->prefix_from > (int64_t)i || !p->phases[ph->prefix_from].prefix))
+      return corrupt("a phase reuses the frozen-prefix features of a phase without them");
   }
   return ASTRT_OK;
 }
@@ -1123,7 +1126,8 @@ static astrt_status train_step(run *r) {
   }
   int64_t per = step_rows / (local > 0 ? local : 1);  /* rows per example */
   int64_t step_no = r->step_base + r->at.step + 1;
-  float scalars[ASTRT_NUM_SCALARS] = {(float)lr, (float)step_no, (float)step_rows,
+  /* batch coupling: the phase's lr_scale, as an f32 product */
+  float scalars[ASTRT_NUM_SCALARS] = {(float)lr * (float)ph->lr_scale, (float)step_no, (float)step_rows,
                                       (float)r->ls.scale, (float)t, (float)(lo * per), (float)local / (float)rows};
   float out[ASTRT_NUM_OUTPUTS] = {0.0f, 0.0f, 0.0f};
   double batch_loss = NAN;  /* selective backprop: the whole batch's mean score */

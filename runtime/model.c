@@ -179,7 +179,7 @@ static astrt_status train_step(astrt_model *m, const void *x, const void *y, int
     ph->prefix(m->vars, m->work, m->x, m->y, rows, sc, m->feat, m->seed);
     in = m->feat;
   }
-  float scalars[ASTRT_NUM_SCALARS] = {(float)lr, (float)(m->steps + 1), (float)rows,
+  float scalars[ASTRT_NUM_SCALARS] = {(float)lr * (float)ph->lr_scale, (float)(m->steps + 1), (float)rows,
                                       (float)m->ls.scale, (float)t, 0.0f, 1.0f};
   float o[ASTRT_NUM_OUTPUTS] = {0.0f, 0.0f, 0.0f};
   if (ph->score && !astrt_select_interrupted(ph, m->steps + 1)) {  /* selective backprop: the kept rows train */

@@ -535,6 +535,23 @@ static void record_options(Cg *cg) {
   free(features);
 }
 
+int cg_step_rep(const IrProgram *p, int i) {
+  const IrPhase *ph = &p->phases.data[i];
+  for (int j = 0; j < i; j++) {
+    const IrPhase *q = &p->phases.data[j];
+    if (q->micro == ph->micro && ir_graph_same(&q->step, &ph->step)) return j;
+  }
+  return i;
+}
+
+int64_t cg_step_plan_rows(const IrProgram *p, int rep) {
+  int64_t rows = 0;
+  for (int i = rep; i < p->phases.len; i++)
+    if (cg_step_rep(p, i) == rep && ir_phase_plan_rows(&p->phases.data[i]) > rows)
+      rows = ir_phase_plan_rows(&p->phases.data[i]);
+  return rows;
+}
+
 LLVMModuleRef cg_build_module_part(const IrProgram *p, LLVMContextRef ctx, const CgOptions *opt, const bool *bodies) {
   Cg cg = {.p = p, .ctx = ctx, .opt = opt ? *opt : cg_options_default(), .parts = bodies != NULL};
   cg.prefix = cg.opt.prefix ? cg.opt.prefix : "astc";
@@ -559,11 +576,18 @@ LLVMModuleRef cg_build_module_part(const IrProgram *p, LLVMContextRef ctx, const
     char name[64];
     snprintf(name, sizeof name, "step_%d", i);
     const IrPhase *ph = &p->phases.data[i];
-    cg.diagnose = true;  /* the driver re-runs a step whose loss is not finite to diagnose it */
-    phase_fns[i] = emit_graph(&cg, &ph->step, name, ir_phase_plan_rows(ph), ph->micro, &phase_work[i],
-                              !bodies || bodies[CG_SLOT_STEP(i)]);
-    cg.diagnose = false;
-    if (ph->prefix.len) {
+    int rep = cg_step_rep(p, i);
+    if (rep < i) {
+      phase_fns[i] = phase_fns[rep], phase_work[i] = phase_work[rep];
+    } else {
+      cg.diagnose = true;  /* the driver re-runs a step whose loss is not finite to diagnose it */
+      phase_fns[i] = emit_graph(&cg, &ph->step, name, cg_step_plan_rows(p, i), ph->micro, &phase_work[i],
+                                !bodies || bodies[CG_SLOT_STEP(i)]);
+      cg.diagnose = false;
+    }
+    if (ph->prefix.len && ph->prefix_from < i) {
+      phase_fns[np + i] = phase_fns[np + ph->prefix_from], phase_work[np + i] = phase_work[np + ph->prefix_from];
+    } else if (ph->prefix.len) {
       snprintf(name, sizeof name, "prefix_%d", i);
       phase_fns[np + i] = emit_graph(&cg, &ph->prefix, name, p->eval_batch, 0, &phase_work[np + i],
                                      !bodies || bodies[CG_SLOT_PREFIX(np, i)]);

@@ -47,8 +47,11 @@ static void *compile_part(void *arg) {
 
 static int64_t slot_work(const IrProgram *p, int slot) {
   int np = p->phases.len;
-  if (slot < np) return p->phases.data[slot].step.len;
-  if (slot < 2 * np) return p->phases.data[slot - np].prefix.len;
+  if (slot < np) return cg_step_rep(p, slot) == slot ? p->phases.data[slot].step.len : 0;
+  if (slot < 2 * np) {
+    const IrPhase *ph = &p->phases.data[slot - np];
+    return ph->prefix_from == slot - np ? ph->prefix.len : 0;
+  }
   if (slot < 3 * np) return p->phases.data[slot - 2 * np].score.len;
   if (slot == CG_SLOT_EVAL(np)) return p->eval.len;
   if (slot == CG_SLOT_PREDICT(np)) return p->predict.len;

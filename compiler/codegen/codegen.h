@@ -133,6 +133,15 @@ LLVMModuleRef cg_build_module(const IrProgram *p, LLVMContextRef ctx, const CgOp
 #define CG_SLOT_PREDICT(np) (3 * (np) + 1)
 #define CG_SLOT_DESC(np) (3 * (np) + 2)
 #define CG_SLOTS(np) (3 * (np) + 3)
+/* Phases share compiled functions where their graphs are the same: phase
+ * i's step is the function of cg_step_rep(p, i), the first phase with the
+ * same step graph and micro-batching (phases of a batch ramp differ only in
+ * batch size and lr_scale, which the descriptor carries), planned for the
+ * most rows of any phase it serves (cg_step_plan_rows); a phase that keeps
+ * another's frozen-prefix features (prefix_from) uses that phase's prefix
+ * function. Slots of phases served by another are empty. */
+int cg_step_rep(const IrProgram *p, int i);
+int64_t cg_step_plan_rows(const IrProgram *p, int rep);
 /* A part of the module for parallel compilation: the bodies of the slots
  * bodies[] marks, declarations of the other step functions (all external,
  * hidden), and the descriptor only with its slot. The parts of a program,

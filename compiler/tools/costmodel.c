@@ -250,7 +250,7 @@ static void phase_cost(const IrProgram *p, int k, const Machine *m, const CgOpti
   pc->kept = ph->kept;
   pc->trainable = ir_trainable_params(p, g);
   int boundary = ph->micro > 0 ? cg_micro_boundary(g) : -1;
-  int64_t all = ir_phase_rows(ph), plan_rows = ir_phase_plan_rows(ph);
+  int64_t all = ir_phase_rows(ph), plan_rows = cg_step_plan_rows(p, cg_step_rep(p, k));  /* its function's */
   pc->work_bytes = plan_bytes(p, g, boundary >= 0 ? ph->micro : plan_rows, opt);
   if (ph->score.len) pc->work_bytes = MAX(pc->work_bytes, plan_bytes(p, &ph->score, all, opt));
   int64_t *voff = xmalloc(sizeof(int64_t) * (size_t)(p->vars.len + 1));
