@@ -33,6 +33,27 @@ static void layer_freeze_times(const IrProgram *p, double *t) {
   }
 }
 
+/* statistics: frozen. A phase where layers that read `training` (batch
+ * norm) are frozen takes the step the front end elaborated with them in
+ * evaluation mode (IrProgram.variant_steps): they normalise with their
+ * running statistics and no longer update them, so their forward is a
+ * per-example function (a reusable prefix). Phases of seqlen or resize keep
+ * their size's step (no such variants exist there). */
+static void use_eval_steps(IrProgram *p, const double *freeze_t) {
+  bool *eval = xcalloc((size_t)p->layers.len + 1, sizeof(bool));
+  for (int i = 0; i < p->phases.len; i++) {
+    IrPhase *ph = &p->phases.data[i];
+    bool any = false;
+    for (int l = 0; l < p->layers.len; l++)
+      any |= eval[l] = p->layers.data[l].reads_training && freeze_t[l] <= ph->t_begin;
+    const IrVariantStep *v = any ? ir_variant_step_eval(p, eval) : NULL;
+    if (!v) continue;
+    ir_graph_free(&ph->step);
+    ph->step = ir_graph_clone(&v->step);
+  }
+  free(eval);
+}
+
 /* 0.5 (1 + cos(pi min(t / tl, 1))), times 1 / tl when scaled */
 static SExpr *anneal(Arena *a, double tl, bool scaled) {
   SExpr *u = sx_bin(a, SX_MIN, sx_bin(a, SX_DIV, sx_var(a, SX_T), sx_const(a, tl)), sx_const(a, 1));
@@ -87,6 +108,7 @@ bool pass_freeze(PassContext *c) {
   }
   double *t = xmalloc(sizeof(double) * (size_t)(p->layers.len + 1));
   layer_freeze_times(p, t);
+  if (sp_choice_is(it, ARG_FREEZE_STATISTICS, "frozen")) use_eval_steps(p, t);
   for (int i = 0; i < p->phases.len; i++) rewrite_phase(p, &p->phases.data[i], t, freezeout, scaled);
   free(t);
   return true;

@@ -47,5 +47,11 @@ bool pass_run_pipeline(PassContext *c, bool verify,
  * position of their first parameter in the step graph). Returns the count;
  * out receives layer indices (p->layers.len entries available). */
 int pass_param_layers(const IrProgram *p, int *out);
+/* The same, of graph g. */
+int pass_param_layers_in(const IrProgram *p, const IrGraph *g, int *out);
+/* The freeze time of each layer (t[l] for l in p->layers; 2: never) under
+ * freeze rule `it`, over the parameter-owning layers[0..n) in order from the
+ * input, as the phases pass schedules them (its plan_freeze checks them). */
+void pass_freeze_times(const IrProgram *p, const SpeedupItem *it, const int *layers, int n, double *t);
 
 #endif

@@ -72,19 +72,15 @@ static bool plan_freeze(Plan *pl) {
     return false;
   }
   if (it->rule->id == RULE_FREEZE_PROGRESSIVE) {
-    double start = sp_num(it, ARG_FREEZE_START), level = sp_num(it, ARG_FREEZE_LEVEL);
+    double start = sp_num(it, ARG_FREEZE_START);
     if (start >= 1) {
       diag_error(sp_arg(it, ARG_FREEZE_START)->loc, "freeze progressive: start must be below 1 (it is %g)", start);
       return false;
     }
-    /* layer k (0-based from the input) is frozen once floor(f (n-1)) > k */
-    for (int k = 0; k + 1 < pl->nlayers; k++) {
-      if (level <= 0) break;
-      double t = start + ((double)(k + 1) / (pl->nlayers - 1)) * (1 - start) / level;
-      if (t < 1) pl->layer_time[pl->layers[k]] = t;
-    }
+    pass_freeze_times(p, it, pl->layers, pl->nlayers, pl->layer_time);
     return true;
   }
+  pass_freeze_times(p, it, pl->layers, pl->nlayers, pl->layer_time);
   /* at(layer: t, ...): a layer, and every layer nested inside it (block.dense_1) */
   for (int i = 0; i < it->nlayer_times; i++) {
     const SpLayerTime *lt = &it->layer_times[i];
@@ -92,10 +88,7 @@ static bool plan_freeze(Plan *pl) {
     bool any = false;
     for (int k = 0; k < pl->nlayers; k++) {
       const char *name = p->layers.data[pl->layers[k]].name;
-      if (!strcmp(name, lt->layer) || (!strncmp(name, lt->layer, n) && name[n] == '.')) {
-        pl->layer_time[pl->layers[k]] = fmin(pl->layer_time[pl->layers[k]], lt->t);
-        any = true;
-      }
+      any |= !strcmp(name, lt->layer) || (!strncmp(name, lt->layer, n) && name[n] == '.');
     }
     if (!any) {
       diag_error(lt->loc, "freeze at: layer '%s' has no parameters, so there is nothing to freeze", lt->layer);

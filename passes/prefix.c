@@ -23,15 +23,25 @@
 #include "pass.h"
 #include "rewrite.h"
 
+/* whether state variable v stays as it is through the phase: no node of
+ * its step assigns it (a frozen batch norm's running statistics) */
+static bool state_unchanged(const IrGraph *g, int v) {
+  for (int i = 0; i < g->len; i++)
+    if (g->nodes[i].op == IR_ASSIGN && g->nodes[i].ia[0] == v) return false;
+  return true;
+}
+
 /* whether node i, given that its operands are in the prefix, is too: a
  * forward, row-independent op (op_facts.c) over the input batch x, frozen
- * parameters and constants */
-static bool row_independent(const IrPhase *ph, const IrGraph *g, int i) {
+ * parameters, state no step of the phase changes, and constants */
+static bool row_independent(const IrProgram *p, const IrPhase *ph, const IrGraph *g, int i) {
   const IrNode *n = &g->nodes[i];
   if (n->role != ROLE_FORWARD || n->guard || !ir_row_independent(g, i)) return false;  /* not a dropped block's */
   switch (n->op) {
   case IR_INPUT: return n->ia[0] == 0;
-  case IR_PARAM: return ir_phase_frozen(ph, (int)n->ia[0]);
+  case IR_PARAM:
+    if (p->vars.data[n->ia[0]].kind == VAR_STATE) return state_unchanged(g, (int)n->ia[0]);
+    return ir_phase_frozen(ph, (int)n->ia[0]);
   default: return true;
   }
 }
@@ -52,7 +62,7 @@ static void reuse_phase(PassContext *c, IrPhase *ph, double limit_bytes) {
     again = false;
     for (int i = 0; i < n; i++) {
       const IrNode *nd = &g->nodes[i];
-      bool ok = !moved[i] && row_independent(ph, g, i);
+      bool ok = !moved[i] && row_independent(p, ph, g, i);
       for (int k = 0; ok && k < nd->nin; k++) ok = pre[nd->in[k]];
       pre[i] = ok;
     }

@@ -178,7 +178,12 @@ Value elab_lookup(Elab *e, const char *name, Loc loc, bool quiet) {
       return (Value){.kind = V_ITEM, .item = s->item, .module = f->module, .loc = loc};
     }
   }
-  if (strcmp(name, "training") == 0) return v_num(V_BOOL, e->training, loc);
+  if (strcmp(name, "training") == 0) {
+    int l = e->frame ? e->frame->layer : -1;
+    if (l >= 0) e->prog->layers.data[l].reads_training = true;
+    /* a frozen layer of a freeze variant runs as in evaluation */
+    return v_num(V_BOOL, e->training && !(l >= 0 && e->eval_layers && e->eval_layers[l]), loc);
+  }
   if (strcmp(name, "prim") == 0) return (Value){.kind = V_MODULE, .module = NULL, .loc = loc};
   if (strcmp(name, "pi") == 0) return v_num(V_FLOAT, M_PI, loc);
   if (strcmp(name, "inf") == 0) return v_num(V_FLOAT, INFINITY, loc);
@@ -1224,7 +1229,7 @@ Value elab_call_item(Elab *e, const Item *item, ModuleInfo *m, Value *args,
       f.layer = eval_pass_layer(e, item, name, call_loc);
       if (f.layer < 0) return v_err();
     } else {
-      vec_push(&e->prog->layers, ((IrLayer){name, item->name, call_loc, 0}));
+      vec_push(&e->prog->layers, ((IrLayer){name, item->name, call_loc, 0, false}));
       f.layer = e->prog->layers.len - 1;
     }
     f.prefix = name;

@@ -92,6 +92,7 @@ typedef struct Elab {
   int64_t height, width;
   int resize_mode;         /* ResizeMode */
   const char *variant;     /* "a context of 8 tokens for seqlen warmup", or NULL */
+  const bool *eval_layers; /* per layer: `training` is false in it (a frozen layer), or NULL */
   int depth;               /* call depth */
   int dropout_ids;
   IrRole role;

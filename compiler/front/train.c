@@ -1018,7 +1018,7 @@ static void context_steps(Elab *e, Sema *s, const Item *model, ModuleInfo *mm, c
   for (int k = 0; k < stages; k++) {
     int64_t L = sp_seqlen_at(it, T, until * ((double)k + 0.5) / (double)stages);
     if (L >= T || ir_variant_step(p, L, 0, 0)) continue;
-    IrVariantStep vs = {L, 0, 0, {0}};
+    IrVariantStep vs = {L, 0, 0, NULL, {0}};
     d->context = L;
     d->x_shape = SHAPE(L);
     d->target_size = L;
@@ -1068,7 +1068,7 @@ static void size_steps(Elab *e, Sema *s, const Item *model, ModuleInfo *mm, cons
     int64_t h, w;
     sp_resize_at(it, H, W, k == 0 ? 0 : cuts[k - 1] + 1e-9, &h, &w);
     if ((h == H && w == W) || ir_variant_step(p, 0, h, w)) continue;
-    IrVariantStep vs = {0, h, w, {0}};
+    IrVariantStep vs = {0, h, w, NULL, {0}};
     e->height = h, e->width = w;
     bool ok = variant_step(e, s, model, mm, loss, it, &vs,
                            arena_printf(e->arena, "images of %lldx%lld for progressive resizing", (long long)h,
@@ -1080,14 +1080,49 @@ static void size_steps(Elab *e, Sema *s, const Item *model, ModuleInfo *mm, cons
   p->label_type = label, p->output_type = out;
 }
 
-static void variant_steps(Elab *e, Sema *s, const Item *model, ModuleInfo *mm, const Entry *loss) {
+/* Freezing (the freeze pass, statistics: frozen): a frozen layer whose body
+ * reads `training` (batch norm) runs as in evaluation — on its running
+ * statistics, which stop changing. The step with the layers frozen by each
+ * freeze time run so; the layers are nested as the freeze times grow. */
+static void frozen_steps(Elab *e, Sema *s, const Item *model, ModuleInfo *mm, const Entry *loss,
+                         const SpeedupItem *it, const IrGraph *step) {
+  IrProgram *p = e->prog;
+  int nl = p->layers.len;
+  int *layers = xmalloc(sizeof(int) * (size_t)(nl + 1));
+  double *t = xmalloc(sizeof(double) * (size_t)(nl + 1));
+  int n = pass_param_layers_in(p, step, layers);
+  pass_freeze_times(p, it, layers, n, t);
+  for (int k = 0; k < n; k++) {
+    int l = layers[k];
+    if (!p->layers.data[l].reads_training || t[l] >= 1) continue;
+    bool *eval = arena_alloc(p->arena, sizeof(bool) * (size_t)(nl + 1));
+    for (int j = 0; j < n; j++) eval[layers[j]] = p->layers.data[layers[j]].reads_training && t[layers[j]] <= t[l];
+    if (ir_variant_step_eval(p, eval)) continue;
+    IrVariantStep vs = {0, 0, 0, eval, {0}};
+    e->eval_layers = eval;
+    bool ok = variant_step(e, s, model, mm, loss, it,
+                           &vs, arena_printf(e->arena, "'%s' frozen, running as in evaluation", p->layers.data[l].name));
+    e->eval_layers = NULL;
+    if (!ok) break;
+  }
+  free(layers);
+  free(t);
+}
+
+static void variant_steps(Elab *e, Sema *s, const Item *model, ModuleInfo *mm, const Entry *loss,
+                          const IrGraph *step) {
   const SpeedupItem *seq = sp_item(e->prog->speedup, TECH_SEQLEN), *res = sp_item(e->prog->speedup, TECH_RESIZE);
+  const SpeedupItem *fr = sp_item(e->prog->speedup, TECH_FREEZE);
   if (seq && res) {
     diag_error(res->loc, "resize and seqlen cannot be combined: one shortens sequences, the other scales images");
     return;
   }
   if (seq) context_steps(e, s, model, mm, loss, seq);
   if (res) size_steps(e, s, model, mm, loss, res);
+  /* with seqlen or resize, a phase's step is its size's variant: frozen
+   * layers keep training mode there (freeze.c says so) */
+  if (fr && !seq && !res && sp_choice_is(fr, ARG_FREEZE_STATISTICS, "frozen"))
+    frozen_steps(e, s, model, mm, loss, fr, step);
 }
 
 static const Item *find_item(ModuleInfo *m, ItemKind kind, const char *what, bool required) {
@@ -1285,7 +1320,7 @@ IrProgram *sema_program(Sema *s) {
     loss = gate_blocks(p, &ph.step, loss);
     if (loss >= 0) backward_and_update(p, &ph.step, loss, model);
   }
-  if (diag_error_count() == 0 && p->speedup) variant_steps(&e, s, model, main, te.loss);
+  if (diag_error_count() == 0 && p->speedup) variant_steps(&e, s, model, main, te.loss, &ph.step);
   elab_frame_free(&top);
   arena_free(e.arena);
   if (diag_error_count()) {

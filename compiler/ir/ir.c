@@ -191,7 +191,15 @@ void ir_program_free(IrProgram *p) {
 const IrVariantStep *ir_variant_step(const IrProgram *p, int64_t context, int64_t height, int64_t width) {
   for (int i = 0; i < p->variant_steps.len; i++) {
     const IrVariantStep *v = &p->variant_steps.data[i];
-    if (v->context == context && v->height == height && v->width == width) return v;
+    if (!v->eval_layers && v->context == context && v->height == height && v->width == width) return v;
+  }
+  return NULL;
+}
+
+const IrVariantStep *ir_variant_step_eval(const IrProgram *p, const bool *eval_layers) {
+  for (int i = 0; i < p->variant_steps.len; i++) {
+    const IrVariantStep *v = &p->variant_steps.data[i];
+    if (v->eval_layers && !memcmp(v->eval_layers, eval_layers, sizeof(bool) * (size_t)p->layers.len)) return v;
   }
   return NULL;
 }

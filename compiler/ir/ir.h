@@ -214,6 +214,7 @@ typedef struct IrLayer {
   const char *kind;  /* the layer definition: dense, conv2d */
   Loc loc;           /* the call site */
   int nparams;       /* trainable parameters it owns */
+  bool reads_training; /* its body reads `training` (runs differently in evaluation: batch norm) */
 } IrLayer;
 
 /* DATA_IDX, DATA_CSV, DATA_NPY, DATA_SYNTHETIC, DATA_TEXT, DATA_TOKENS (ASTRT_DATA_KINDS). */
@@ -328,6 +329,10 @@ int64_t ir_select_count(double keep, int64_t rows);
 typedef struct IrVariantStep {
   int64_t context;
   int64_t height, width;
+  /* freezing (passes/freeze.c): per layer, run as in evaluation (a frozen
+   * batch norm normalises with its running statistics and stops updating
+   * them); NULL: every layer in training mode */
+  const bool *eval_layers;
   IrGraph step;
 } IrVariantStep;
 
@@ -377,6 +382,8 @@ typedef struct IrProgram {
 IrProgram *ir_program_new(void);
 /* The variant step of a phase's context or image size, or NULL. */
 const IrVariantStep *ir_variant_step(const IrProgram *p, int64_t context, int64_t height, int64_t width);
+/* The variant step whose layers eval_layers[l] run as in evaluation, or NULL. */
+const IrVariantStep *ir_variant_step_eval(const IrProgram *p, const bool *eval_layers);
 void ir_program_free(IrProgram *p);
 int ir_program_add_var(IrProgram *p, IrVar v);
 int ir_program_find_var(const IrProgram *p, const char *name);

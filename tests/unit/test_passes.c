@@ -304,6 +304,100 @@ START_TEST(prefix_shared_by_batch_phases) {
 }
 END_TEST
 
+/* ---- frozen batch norm ------------------------------------------------------- */
+
+#define BN_MLP(speedup)                                                                          \
+  "import nn\n"                                                                                  \
+  "data d = synthetic(shape: [12], classes: 5, train: 4096)\n"                                   \
+  "model m(x: f32[B, 12]) -> f32[B, 5] {\n"                                                      \
+  "  h = relu(nn.batchnorm(nn.dense(x, 16)))\n  h = relu(nn.batchnorm(nn.dense(h, 16)))\n"       \
+  "  return nn.dense(h, 5)\n}\n"                                                                 \
+  "train m on d {\n  loss = cross_entropy()\n  optimizer = sgd(lr: 0.1, momentum: 0.9)\n"        \
+  "  batch = 64\n  epochs = 2\n}\n" speedup
+
+static int assigns_of(const IrProgram *p, const IrGraph *g, const char *prefix) {
+  int n = 0;
+  for (int i = 0; i < g->len; i++)
+    n += g->nodes[i].op == IR_ASSIGN && !strncmp(p->vars.data[g->nodes[i].ia[0]].name, prefix, strlen(prefix));
+  return n;
+}
+
+static int batch_means_of(const IrProgram *p, const IrGraph *g, const char *layer) {
+  int n = 0;
+  for (int i = 0; i < g->len; i++)
+    n += g->nodes[i].op == IR_MEAN && g->nodes[i].layer >= 0 && !strcmp(p->layers.data[g->nodes[i].layer].name, layer);
+  return n;
+}
+
+/* A frozen batch norm runs as in evaluation (statistics: frozen, the
+ * default): its phase's step normalises with the running statistics and no
+ * longer updates them, while a trained one still does; statistics: batch
+ * keeps the batch statistics and their updates. */
+START_TEST(frozen_batchnorm_runs_as_evaluation) {
+  Compilation c;
+  ck_assert(tu_compile(BN_MLP("speedup {\n  freeze at(dense_1: 0.3, batchnorm_1: 0.3, reuse: false)\n}\n"), "bnf", &c));
+  const IrProgram *p = c.prog;
+  ck_assert_int_eq(p->phases.len, 2);
+  ck_assert(p->layers.data[1].reads_training && !p->layers.data[0].reads_training);  /* batchnorm_1, dense_1 */
+  const IrGraph *g0 = &p->phases.data[0].step, *g1 = &p->phases.data[1].step;
+  ck_assert_int_eq(assigns_of(p, g0, "batchnorm_1."), 2);
+  ck_assert_int_eq(assigns_of(p, g1, "batchnorm_1."), 0);
+  ck_assert_int_eq(assigns_of(p, g1, "batchnorm_2."), 2);
+  ck_assert_int_gt(batch_means_of(p, g0, "batchnorm_1"), 0);
+  ck_assert_int_eq(batch_means_of(p, g1, "batchnorm_1"), 0);
+  ck_assert_int_gt(batch_means_of(p, g1, "batchnorm_2"), 0);
+  compilation_free(&c);
+  src_reset();
+  ck_assert(tu_compile(BN_MLP("speedup {\n  freeze at(dense_1: 0.3, batchnorm_1: 0.3, reuse: false, "
+                              "statistics: batch)\n}\n"), "bnb", &c));
+  ck_assert_int_eq(assigns_of(c.prog, &c.prog->phases.data[1].step, "batchnorm_1."), 2);
+  ck_assert_int_gt(batch_means_of(c.prog, &c.prog->phases.data[1].step, "batchnorm_1"), 0);
+  compilation_free(&c);
+  src_reset();
+}
+END_TEST
+
+/* Natively: a frozen-phase step leaves the frozen batch norm's running
+ * statistics as they were and moves the trained one's; with prefix reuse the
+ * prefix now runs through the frozen batch norm (its features are a
+ * per-example function) and the step on them gives the same loss and
+ * variables, bit for bit, as the step recomputing it. */
+START_TEST(frozen_batchnorm_step_and_prefix) {
+  TuRun full, reuse;
+  tu_run_init(&full, BN_MLP("speedup {\n  freeze at(dense_1: 0.3, batchnorm_1: 0.3, reuse: false)\n}\n"), "bnfull");
+  tu_run_init(&reuse, BN_MLP("speedup {\n  freeze at(dense_1: 0.3, batchnorm_1: 0.3)\n}\n"), "bnreuse");
+  ck_assert(full.d->phases[1].prefix == NULL && reuse.d->phases[1].prefix != NULL);
+  const IrGraph *pg = &reuse.comp.prog->phases.data[1].prefix;
+  bool through = false;
+  for (int i = 0; i < pg->len; i++)
+    through |= pg->nodes[i].layer >= 0 && !strcmp(reuse.comp.prog->layers.data[pg->nodes[i].layer].name, "batchnorm_1");
+  ck_assert_msg(through, "the prefix stops before the frozen batch norm");
+  rng = 17;
+  for (int64_t k = 0; k < (int64_t)(full.d->var_bytes / 4); k++) full.vars[k] = frand() * 0.4f;
+  const char *rv[] = {"batchnorm_1.running_var", "batchnorm_2.running_var"};
+  for (int j = 0; j < 2; j++)
+    for (int64_t k = 0; k < tu_numel(&full, rv[j]); k++) tu_var(&full, rv[j])[k] = 0.5f + fabsf(tu_var(&full, rv[j])[k]);
+  memcpy(reuse.vars, full.vars, (size_t)full.d->var_bytes);
+  float m1[16], m2[16];
+  memcpy(m1, tu_var(&full, "batchnorm_1.running_mean"), sizeof m1);
+  memcpy(m2, tu_var(&full, "batchnorm_2.running_mean"), sizeof m2);
+  float x[64 * 12], feat[64 * 16];
+  int32_t y[64];
+  for (int s = 1; s <= 3; s++) {
+    batch(x, y, 64);
+    float sc[ASTRT_NUM_SCALARS] = {0.1f, (float)s, 64, 1, 0.5f, 0, 1};
+    reuse.d->phases[1].prefix(reuse.vars, reuse.work, x, y, 64, sc, feat, 5);
+    float lr = tu_step(&reuse, 1, feat, y, 64, 0.1f, s, 0.5f), lf = tu_step(&full, 1, x, y, 64, 0.1f, s, 0.5f);
+    ck_assert_msg(lr == lf, "step %d: loss %.9g with the prefix reused, %.9g recomputed", s, lr, lf);
+  }
+  ck_assert(memcmp(reuse.vars, full.vars, (size_t)full.d->var_bytes) == 0);
+  ck_assert(memcmp(m1, tu_var(&full, "batchnorm_1.running_mean"), sizeof m1) == 0);
+  ck_assert(memcmp(m2, tu_var(&full, "batchnorm_2.running_mean"), sizeof m2) != 0);
+  tu_run_free(&full);
+  tu_run_free(&reuse);
+}
+END_TEST
+
 /* prefix reuse under precision lowering: the step reads 16-bit copies of
  * the cut, which it now makes itself from the cached f32 features; the same
  * bits as recomputing the prefix */
@@ -851,6 +945,8 @@ Suite *passes_suite(void) {
   tcase_add_test(t, adam_counts_applied_updates);
   tcase_add_test(t, prefix_reuse_equals_full_step);
   tcase_add_test(t, prefix_shared_by_batch_phases);
+  tcase_add_test(t, frozen_batchnorm_runs_as_evaluation);
+  tcase_add_test(t, frozen_batchnorm_step_and_prefix);
   tcase_add_test(t, prefix_reuse_with_precision);
   tcase_add_test(t, prefix_not_reused_through_dropout);
   tcase_add_test(t, technique_table_consistent);
