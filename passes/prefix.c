@@ -51,6 +51,10 @@ static void reuse_phase(PassContext *c, IrPhase *ph, double limit_bytes) {
   IrGraph *g = &ph->step;
   int n = g->len;
   bool *pre = xcalloc((size_t)n + 1, sizeof(bool)), *moved = xcalloc((size_t)n + 1, sizeof(bool));
+  /* free: computed from frozen parameters, unchanged state and constants
+   * alone (a frozen batch norm's rsqrt(running_var + eps)): not per example,
+   * so not a cut; the prefix and the step each compute what they use */
+  bool *free_ = xcalloc((size_t)n + 1, sizeof(bool));
   /* the cut: prefix values used outside the prefix; exactly one, with B.
    * Under precision lowering the step also reads 16-bit copies of it (a
    * cast, and a cast back): those casts move to the step, which makes them
@@ -62,9 +66,13 @@ static void reuse_phase(PassContext *c, IrPhase *ph, double limit_bytes) {
     again = false;
     for (int i = 0; i < n; i++) {
       const IrNode *nd = &g->nodes[i];
-      bool ok = !moved[i] && row_independent(p, ph, g, i);
-      for (int k = 0; ok && k < nd->nin; k++) ok = pre[nd->in[k]];
-      pre[i] = ok;
+      bool ok = !moved[i] && row_independent(p, ph, g, i), batch = nd->op == IR_INPUT;
+      for (int k = 0; ok && k < nd->nin; k++) {
+        ok = pre[nd->in[k]] || free_[nd->in[k]];
+        batch |= pre[nd->in[k]];
+      }
+      pre[i] = ok && batch;
+      free_[i] = ok && !batch;
     }
     cut = -1, ncut = 0, has_work = false;
     for (int i = 0; i < n; i++) {
@@ -85,18 +93,20 @@ static void reuse_phase(PassContext *c, IrPhase *ph, double limit_bytes) {
   const IrNode *cn = cut >= 0 ? &g->nodes[cut] : NULL;
   if (ncut != 1 || !has_work || cn->type.shape.d[0] != IR_DIM_B || cn->type.dtype != DT_F32) {
     free(pre);
+    free(free_);
     return;
   }
   int64_t fs = shape_numel(&cn->type.shape, 1);
   if (c->train_examples <= 0 || (double)c->train_examples * (double)fs * 4 > limit_bytes) {
     free(pre);
+    free(free_);
     return;
   }
   /* the prefix graph: x -> ... -> cut -> store_features */
   IrRewrite rw;
   rw_begin(&rw, g);
   for (int i = 0; i <= cut; i++)
-    if (pre[i]) rw_copy(&rw, i);
+    if (pre[i] || free_[i]) rw_copy(&rw, i);
   rw.b = (IrBuilder){&rw.dst, cn->loc, cn->layer, ROLE_FORWARD, NULL};
   irb_node(&rw.b, IR_STORE_FEATURES, 1, &rw.map[cut], NULL, NULL, NULL);
   IrGraph prefix = rw.dst;
@@ -130,6 +140,7 @@ static void reuse_phase(PassContext *c, IrPhase *ph, double limit_bytes) {
   ph->prefix_layers = sb.len ? arena_strdup(p->arena, sb.data) : "";
   sb_free(&sb);
   free(pre);
+  free(free_);
 }
 
 bool pass_prefix(PassContext *c) {
