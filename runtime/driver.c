@@ -1538,7 +1538,7 @@ static astrt_status train(const astrt_program *p, const astrt_options *o, astrt_
   }
   fill_result(&r, res);
   int sample_only = r.loaded && r.o.sample > 0;
-  if (!st && !sample_only) st = astrt_metrics_end(&r.mx, res);
+  if (!st && !sample_only) st = astrt_metrics_end(&r.mx, res, r.o.compile_seconds);
   astrt_status closed = astrt_metrics_close(&r.mx);
   if (!st) st = closed;
   if (r.size > 1) st = astrt_dist_agree(st);
@@ -1570,6 +1570,7 @@ void astrt_options_default(astrt_options *o) {
   o->progress = -1;
   o->budget = 1;
   o->temperature = 1;
+  o->compile_seconds = -1;
 }
 
 static const char *base_name(const char *path) {
@@ -1925,12 +1926,15 @@ int astrt_exe_main(int argc, char **argv, const astrt_program *p) {
   return astrt_main(argc, argv, p);
 }
 
-int astrt_main(int argc, char **argv, const astrt_program *p) {
+int astrt_main(int argc, char **argv, const astrt_program *p) { return astrt_main_timed(argc, argv, p, -1); }
+
+int astrt_main_timed(int argc, char **argv, const astrt_program *p, double compile_seconds) {
   const char *prog = base_name(argc > 0 ? argv[0] : NULL);
   astrt_options o;
   astrt_options_default(&o);
   int rc = astrt_parse_options(argc, argv, 1, &o);
   if (rc != 0) return finish(rc > 0 ? 0 : 2);
+  o.compile_seconds = compile_seconds;
   astrt_result r;
   astrt_status st = train(p, &o, &r, 1, NULL);  /* prints the summary (and --sample's text) */
   int rank = astrt_dist_rank();  /* in an MPI job, rank 0 speaks for all (errors are agreed on) */

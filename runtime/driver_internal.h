@@ -453,7 +453,7 @@ int64_t astrt_metrics_length(astrt_metrics *m);
 astrt_status astrt_metrics_eval(astrt_metrics *m, const astrt_eval_record *e);
 /* The end line: for class labels (m->target 0) the final and best accuracy;
  * else the final and best test loss (and, for text, the final bits per byte). */
-astrt_status astrt_metrics_end(astrt_metrics *m, const astrt_result *r);
+astrt_status astrt_metrics_end(astrt_metrics *m, const astrt_result *r, double compile_seconds);
 /* {"event":EVENT,"step":S,"epoch":E,"reason":"..."} (robust.h: non-finite losses) */
 astrt_status astrt_metrics_event(astrt_metrics *m, const char *event, int64_t step, int64_t epoch,
                                  const char *reason);

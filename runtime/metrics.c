@@ -167,9 +167,9 @@ astrt_status astrt_metrics_eval(astrt_metrics *m, const astrt_eval_record *e) {
   return put_line(m, line);
 }
 
-astrt_status astrt_metrics_end(astrt_metrics *m, const astrt_result *r) {
+astrt_status astrt_metrics_end(astrt_metrics *m, const astrt_result *r, double compile_seconds) {
   if (!m->f) return ASTRT_OK;
-  char fin[32], best[32], secs[32], evs[32], ttt[32], bpb[64] = "", line[512];
+  char fin[32], best[32], secs[32], evs[32], ttt[32], bpb[64] = "", comp[64] = "", line[600];
   int cls = m->target == ASTRT_TARGET_CLASS;
   fmt_number(cls ? r->final_test_accuracy : r->final_test_loss, fin, sizeof fin);
   fmt_number(cls ? r->best_test_accuracy : r->best_test_loss, best, sizeof best);
@@ -181,10 +181,15 @@ astrt_status astrt_metrics_end(astrt_metrics *m, const astrt_result *r) {
     fmt_number(r->final_bits_per_byte, v, sizeof v);
     snprintf(bpb, sizeof bpb, ",\"final_bits_per_byte\":%s", v);
   }
+  if (compile_seconds >= 0) {
+    char v[32];
+    fmt_number(compile_seconds, v, sizeof v);
+    snprintf(comp, sizeof comp, ",\"compile_seconds\":%s", v);
+  }
   snprintf(line, sizeof line,
            "{\"event\":\"end\",\"final_test_%s\":%s,\"best_test_%s\":%s%s,"
-           "\"train_seconds\":%s,\"eval_seconds\":%s,\"time_to_target\":%s}",
-           cls ? "accuracy" : "loss", fin, cls ? "accuracy" : "loss", best, bpb, secs, evs, ttt);
+           "\"train_seconds\":%s,\"eval_seconds\":%s,\"time_to_target\":%s%s}",
+           cls ? "accuracy" : "loss", fin, cls ? "accuracy" : "loss", best, bpb, secs, evs, ttt, comp);
   return put_line(m, line);
 }
 

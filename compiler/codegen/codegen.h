@@ -181,8 +181,10 @@ bool cg_optimize(LLVMModuleRef m, LLVMTargetMachineRef tm, const CgOptions *opt)
 
 /* ---- running (jit.c) and linking (link.c) ----------------------------------------------- */
 
-/* JIT-compiles p and runs astrt_main with argv (argv[0] = program name). */
-int cg_jit_run(const IrProgram *p, const CgOptions *opt, int argc, char **argv);
+/* JIT-compiles p and runs astrt_main with argv (argv[0] = program name);
+ * front_seconds, the time the front end and passes took, plus the JIT's
+ * own is the compile time the metrics report (astrt_main_timed). */
+int cg_jit_run(const IrProgram *p, const CgOptions *opt, int argc, char **argv, double front_seconds);
 /* JIT-compiles p and returns its descriptor (valid until cg_jit_free);
  * cg_jit_compile with the default options. opt's with_main and prefix do
  * not apply. */

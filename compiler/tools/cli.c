@@ -1,6 +1,7 @@
 /* cli.c — option parsing shared by all subcommands, and check / show. */
 #include "cli.h"
 
+#include <time.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -493,6 +494,8 @@ const Command cmd_build = {
 
 static int run_run(CliArgs *a) {
   astrt_blas_reexec_if_needed(a->argv0);
+  struct timespec t0, t1;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
   Compilation comp;
   if (!compile_file(&comp, a->file, &a->compile)) {
     compilation_free(&comp);
@@ -502,7 +505,9 @@ static int run_run(CliArgs *a) {
   char **argv = xcalloc((size_t)a->nrest + 2, sizeof(char *));
   argv[0] = (char *)a->file;
   for (int i = 0; i < a->nrest; i++) argv[i + 1] = a->rest[i];
-  int rc = cg_jit_run(comp.prog, &a->codegen, a->nrest + 1, argv);
+  clock_gettime(CLOCK_MONOTONIC, &t1);
+  double front = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) * 1e-9;
+  int rc = cg_jit_run(comp.prog, &a->codegen, a->nrest + 1, argv, front);
   free(argv);
   compilation_free(&comp);
   return rc;

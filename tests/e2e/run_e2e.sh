@@ -55,7 +55,12 @@ for x, y in zip(a, j):
             compared += 1
 if compared == 0:
     sys.exit("AOT and JIT metrics: nothing to compare")
-print(f"aot and jit runs agree ({compared} values)")
+# astc run compiled the program just before: its end line says how long that took
+if not (a[-1]["event"] == "end" and "compile_seconds" not in a[-1]):
+    sys.exit("the executable's end line reports a compile time it cannot know")
+if not (j[-1]["event"] == "end" and 0 < j[-1].get("compile_seconds", 0) < 60):
+    sys.exit(f"astc run's end line has no compile time: {j[-1]}")
+print(f"aot and jit runs agree ({compared} values); astc run compiled in {j[-1]['compile_seconds']:.2f} s")
 PY
   ;;
 convnet)        # conv, pooling, batch norm, dropout, AdamW, label smoothing

@@ -767,7 +767,7 @@ START_TEST(test_metrics_numbers) {
   r.best_test_accuracy = 0.2;
   r.train_seconds = 1e-3;
   r.time_to_target = 0.5;
-  ck_assert_int_eq(astrt_metrics_end(&mx, &r), ASTRT_OK);
+  ck_assert_int_eq(astrt_metrics_end(&mx, &r, 1.25), ASTRT_OK);
   ck_assert_int_eq(astrt_metrics_close(&mx), ASTRT_OK);
   char text[2048];
   fx_read_text(path, text, sizeof text);
@@ -777,7 +777,13 @@ START_TEST(test_metrics_numbers) {
                    "0.10000000000000001,\"test_examples\":300,\"train_seconds\":0.33333333333333331}\n"
                    "{\"event\":\"end\",\"final_test_accuracy\":0.10000000000000001,"
                    "\"best_test_accuracy\":0.20000000000000001,\"train_seconds\":"
-                   "0.001,\"eval_seconds\":0,\"time_to_target\":0.5}\n");
+                   "0.001,\"eval_seconds\":0,\"time_to_target\":0.5,\"compile_seconds\":1.25}\n");
+  /* unknown compile time (a built executable): not reported */
+  ck_assert_int_eq(astrt_metrics_open(&mx, path), ASTRT_OK);
+  ck_assert_int_eq(astrt_metrics_end(&mx, &r, -1), ASTRT_OK);
+  ck_assert_int_eq(astrt_metrics_close(&mx), ASTRT_OK);
+  fx_read_text(path, text, sizeof text);
+  ck_assert(strstr(text, "compile_seconds") == NULL);
   /* a disabled writer does nothing */
   ck_assert_int_eq(astrt_metrics_open(&mx, NULL), ASTRT_OK);
   ck_assert_int_eq(astrt_metrics_eval(&mx, &e), ASTRT_OK);

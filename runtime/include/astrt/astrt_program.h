@@ -118,6 +118,11 @@ typedef struct astrt_options {
    * training: the test split is evaluated once, or, with sample > 0,
    * nothing is evaluated (no data is read) and the model samples. */
   const char *load_path;
+  /* How long compiling the program took, when the caller knows (astc run
+   * compiles it just before: astrt_main_timed); the metrics' end line
+   * reports it as compile_seconds. Negative: unknown (the default), not
+   * reported. */
+  double compile_seconds;
 } astrt_options;
 
 enum { ASTRT_ON_NAN_STOP, ASTRT_ON_NAN_SKIP_STEP };
@@ -152,6 +157,9 @@ astrt_status astrt_train(const astrt_program *p, const astrt_options *o, astrt_r
 /* Options, train, report; returns the exit code (0, 1 on errors, 2 on bad
  * options). Safe to call from any program. */
 int astrt_main(int argc, char **argv, const astrt_program *p);
+/* astrt_main for a program compiled just now, in compile_seconds (astc run):
+ * the metrics file's end line reports the compile time. */
+int astrt_main_timed(int argc, char **argv, const astrt_program *p, double compile_seconds);
 /* main() of a compiled executable: astrt_main after making sure OpenBLAS uses
  * this CPU's kernels, which may re-execute the process once
  * (astrt_blas_reexec_if_needed); argv must be main's. */
