@@ -130,17 +130,21 @@ def end(events):
 
 
 def table(rows):
-    head = (f"{'step':>5} {'astc val':>9} {'torch val':>9} {'diff':>8}   {'astc wall':>9} {'astc CPU':>9}"
-            f"   {'torch wall':>10} {'torch CPU':>9}")
+    noise = all("torch_perm_val" in r for r in rows)
+    head = (f"{'step':>5} {'astc val':>9} {'torch val':>9} {'astc-torch':>10}"
+            + (f" {'torch2-torch':>12}" if noise else "")
+            + f"   {'astc wall':>9} {'astc CPU':>9}   {'torch wall':>10} {'torch CPU':>9}")
     lines = [head, "-" * len(head)]
     for r in rows:
         lines.append(f"{r['step']:>5} {r['astc_val']:9.4f} {r['torch_val']:9.4f} "
-                     f"{r['astc_val'] - r['torch_val']:+8.4f}   {r['astc_wall']:8.1f}s {r['astc_cpu']:8.1f}s"
+                     f"{r['astc_val'] - r['torch_val']:+10.1e}"
+                     + (f" {r['torch_perm_val'] - r['torch_val']:+12.1e}" if noise else "")
+                     + f"   {r['astc_wall']:8.1f}s {r['astc_cpu']:8.1f}s"
                      f"   {r['torch_wall']:9.1f}s {r['torch_cpu']:8.1f}s")
     return "\n".join(lines)
 
 
-def plot(svg, a, t, title):
+def plot(svg, a, t, title, epoch, windows):
     """val loss against training time (s), both curves, with gnuplot"""
     gp = shutil.which("gnuplot")
     if not gp:
@@ -156,13 +160,10 @@ def plot(svg, a, t, title):
 set output '{svg}'
 set title "{title}"
 set xlabel 'training time (s, wall, one core; evaluations excluded)'
-set ylabel 'validation loss (nats per byte)'
-set y2label 'bits per byte'
-set ytics nomirror
-set y2tics
-set link y2 via y/log(2) inverse y*log(2)
+set ylabel 'validation loss (nats per byte; / ln 2 = bits per byte)'
 set grid
 set key top right
+set label 1 "points every 100 steps and at the epoch end (step {epoch}): the first 512 validation windows;\\nthe last point: all {windows} of them (a higher loss than on the first 512)" at graph 0.15, graph 0.72 font ',10'
 plot '{fa}' using 1:2 with linespoints lw 2 pt 7 ps 0.6 lc rgb '#1f77b4' title 'astc', \\
      '{ft}' using 1:2 with linespoints lw 2 pt 5 ps 0.6 lc rgb '#d62728' title 'PyTorch twin'
 """
@@ -182,8 +183,12 @@ def main():
     ap.add_argument("--svg", default=None, help="the plot (default docs/charlm-quality.svg)")
     ap.add_argument("--keep", default=None, help="work in this directory and keep it")
     ap.add_argument("--tol", type=float, default=1e-4, help="--check's relative tolerance")
-    ap.add_argument("--torch-only", default=None, metavar="ASTC_JSONL",
-                    help="reuse astc's metrics (with cpu_seconds) from an earlier run; train only the twin")
+    ap.add_argument("--noise", action="store_true",
+                    help="train the twin a second time with each batch's rows in another order (the same "
+                         "training, other float32 rounding): how far two correct runs drift apart")
+    ap.add_argument("--from", dest="from_", default=None, metavar="RESULTS_JSON",
+                    help="take astc's and the twin's runs from an earlier results file (with --noise: add "
+                         "the noise run to them)")
     args = ap.parse_args()
     steps = args.steps or (3 if args.check else 0)
     if not os.path.exists(args.astc):
@@ -203,43 +208,69 @@ def main():
     log(f"built {os.path.relpath(prog)} in {build_s:.2f} s; initial weights {init}")
     budget = ["--steps", str(steps)] if steps else []
 
-    am = os.path.join(d, "astc.jsonl")
-    if args.torch_only:
-        with open(args.torch_only) as f:
-            a_events = [json.loads(line) for line in f if line.strip()]
-        a_wall, a_cpu, a_err = None, None, ""
-        am = args.torch_only
+    env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
+
+    def twin(metrics, extra=()):
+        cmd = [sys.executable, os.path.join(HERE, "torch_gpt.py"), "quality", "--init", init, "--metrics",
+               metrics, "--steps", str(steps), "--threads", "1", *extra]
+        log(f"PyTorch: torch_gpt.py quality --steps {steps} --threads 1 {' '.join(extra)} "
+            "(OMP/OpenBLAS 1 thread)")
+        return watch(cmd, metrics, env=env, cpu_from_proc=False)
+
+    prev = None
+    if args.from_:
+        with open(args.from_) as f:
+            prev = json.load(f)
+        steps, rows = prev["steps"], prev["rows"]
+        ae, te = prev["astc_end"], prev["torch_end"]
+        a_wall, a_cpu = prev["astc_run_wall_seconds"], prev["astc_run_cpu_seconds"]
+        t_wall, t_cpu, a_err = prev["torch_run_wall_seconds"], prev["torch_run_cpu_seconds"], ""
+        budget = ["--steps", str(steps)] if args.steps else []
+        a_evals = [{"step": r["step"], "test_loss": r["astc_val"], "train_seconds": r["astc_wall"]} for r in rows]
+        t_evals = [{"step": r["step"], "test_loss": r["torch_val"], "train_seconds": r["torch_wall"]} for r in rows]
     else:
+        am = os.path.join(d, "astc.jsonl")
         log(f"astc: {os.path.basename(prog)} --threads 1 --metrics {am} {' '.join(budget)}")
         a_events, a_wall, a_cpu, a_err = watch([prog, "--threads", "1", "--metrics", am] + budget, am)
-    a_evals = evals(a_events)
-    steps = steps or (a_evals[-1]["step"] if a_evals else 2000)
-
-    tm = os.path.join(d, "torch.jsonl")
-    env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
-    cmd = [sys.executable, os.path.join(HERE, "torch_gpt.py"), "quality", "--init", init, "--metrics", tm,
-           "--steps", str(steps), "--threads", "1"]
-    log(f"PyTorch: torch_gpt.py quality --steps {steps} --threads 1 (OMP/OpenBLAS 1 thread)")
-    t_events, t_wall, t_cpu, _ = watch(cmd, tm, env=env, cpu_from_proc=False)
-    t_evals = evals(t_events)
-
-    a_steps, t_steps = [e["step"] for e in a_evals], [e["step"] for e in t_evals]
-    if a_steps != t_steps:
-        sys.exit(f"lm_quality: the two sides evaluated at different steps: astc {a_steps}, PyTorch {t_steps}")
-    rows = []
-    for a, t in zip(a_evals, t_evals):
-        rows.append({"step": a["step"], "windows": t["windows"], "astc_val": a["test_loss"],
-                     "torch_val": t["test_loss"], "astc_train_loss": a["train_loss"],
-                     "torch_train_loss": t["train_loss"], "astc_wall": a["train_seconds"],
-                     "astc_cpu": a.get("cpu_seconds", float("nan")), "torch_wall": t["train_seconds"],
-                     "torch_cpu": t["cpu_seconds"], "torch_train_cpu": t["train_cpu_seconds"]})
+        a_evals = evals(a_events)
+        steps = steps or (a_evals[-1]["step"] if a_evals else 2000)
+        t_events, t_wall, t_cpu, _ = twin(os.path.join(d, "torch.jsonl"))
+        t_evals = evals(t_events)
+        a_steps, t_steps = [e["step"] for e in a_evals], [e["step"] for e in t_evals]
+        if a_steps != t_steps:
+            sys.exit(f"lm_quality: the two sides evaluated at different steps: astc {a_steps}, "
+                     f"PyTorch {t_steps}")
+        rows = []
+        for a, t in zip(a_evals, t_evals):
+            rows.append({"step": a["step"], "windows": t["windows"], "astc_val": a["test_loss"],
+                         "torch_val": t["test_loss"], "astc_train_loss": a["train_loss"],
+                         "torch_train_loss": t["train_loss"], "astc_wall": a["train_seconds"],
+                         "astc_cpu": a.get("cpu_seconds", float("nan")), "torch_wall": t["train_seconds"],
+                         "torch_cpu": t["cpu_seconds"], "torch_train_cpu": t["train_cpu_seconds"]})
+        ae, te = end(a_events), end(t_events)
+    noise = None
+    if args.noise:
+        n_events, n_wall, n_cpu, _ = twin(os.path.join(d, "torch-permuted.jsonl"), ["--permute-rows"])
+        n_evals = evals(n_events)
+        if [e["step"] for e in n_evals] != [r["step"] for r in rows]:
+            sys.exit("lm_quality: the noise run evaluated at other steps")
+        for r, e in zip(rows, n_evals):
+            r["torch_perm_val"] = e["test_loss"]
+        noise = {"max_abs_astc_torch": max(abs(r["astc_val"] - r["torch_val"]) for r in rows),
+                 "max_abs_torch2_torch": max(abs(r["torch_perm_val"] - r["torch_val"]) for r in rows),
+                 "final_torch2": rows[-1]["torch_perm_val"], "run_wall_seconds": n_wall,
+                 "run_cpu_seconds": n_cpu, "end": end(n_events)}
     print(table(rows))
-    ae, te = end(a_events), end(t_events)
     fa, ft = rows[-1]["astc_val"], rows[-1]["torch_val"]
     le = sum(r["astc_val"] <= r["torch_val"] for r in rows)
-    print(f"\nfinal validation loss ({rows[-1]['windows']} windows): astc {fa:.4f} nats/byte "
-          f"({fa / math.log(2):.4f} bits/byte), PyTorch {ft:.4f} ({ft / math.log(2):.4f} bits/byte); "
-          f"astc <= PyTorch at {le} of {len(rows)} evaluations")
+    print(f"\nfinal validation loss ({rows[-1]['windows']} windows): astc {fa:.6f} nats/byte "
+          f"({fa / math.log(2):.6f} bits/byte), PyTorch {ft:.6f} ({ft / math.log(2):.6f} bits/byte); "
+          f"astc <= PyTorch at {le} of {len(rows)} evaluations; largest |astc - PyTorch| "
+          f"{max(abs(r['astc_val'] - r['torch_val']) for r in rows):.1e}")
+    if noise:
+        print(f"noise: PyTorch with each batch's rows permuted (torch2) ends at {noise['final_torch2']:.6f}; "
+              f"largest |torch2 - PyTorch| {noise['max_abs_torch2_torch']:.1e}, largest |astc - PyTorch| "
+              f"{noise['max_abs_astc_torch']:.1e}")
     if a_wall is not None:
         print(f"astc:    training {ae.get('train_seconds', float('nan')):.1f} s wall, evaluation "
               f"{ae.get('eval_seconds', float('nan')):.1f} s; the run {a_wall:.1f} s wall, {a_cpu:.1f} s CPU")
@@ -260,26 +291,32 @@ def main():
 
     if out:
         os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
-        header = [line for line in a_err.splitlines() if line.strip()][:3]
-        result = {"program": "examples/charlm.train", "steps": steps, "date": stamp,
+        header = prev["astc_header"] if prev else [line for line in a_err.splitlines() if line.strip()][:3]
+        result = dict(prev or {})
+        result.update({"program": "examples/charlm.train", "steps": steps, "date": stamp,
                   "astc_command": f"{os.path.basename(prog)} --threads 1 --metrics FILE {' '.join(budget)}".strip(),
                   "torch_command": "torch_gpt.py quality --init init.safetensors --threads 1 "
                                    f"--steps {steps} (OMP_NUM_THREADS=OPENBLAS_NUM_THREADS=1)",
-                  "astc_header": header, "astc_build_seconds": build_s,
+                  "astc_header": header, "astc_build_seconds": prev["astc_build_seconds"] if prev else build_s,
                   "rows": rows, "astc_end": ae, "torch_end": te,
                   "astc_run_wall_seconds": a_wall, "astc_run_cpu_seconds": a_cpu,
                   "torch_run_wall_seconds": t_wall, "torch_run_cpu_seconds": t_cpu,
                   "final": {"astc_nats": fa, "torch_nats": ft, "astc_bits_per_byte": fa / math.log(2),
                             "torch_bits_per_byte": ft / math.log(2), "astc_le_torch_evals": le,
                             "evals": len(rows)},
-                  "load": os.getloadavg()}
+                  "load": prev["load"] if prev else os.getloadavg()})
+        if noise:
+            result["noise"] = dict(noise, load=os.getloadavg(),
+                                   command="torch_gpt.py quality --permute-rows (the twin, each batch's rows "
+                                           "in another order)")
         with open(out, "w") as f:
             json.dump(result, f, indent=1)
         log(f"wrote {os.path.relpath(out)}")
     if svg:
         title = (f"examples/charlm.train, {steps} steps: final validation loss astc {fa:.3f}, "
                  f"PyTorch {ft:.3f} nats/byte")
-        if plot(svg, a_evals, t_evals, title):
+        epochs = [str(r["step"]) for r in rows[:-1] if r["step"] % 100]
+        if plot(svg, a_evals, t_evals, title, ", ".join(epochs) or "-", rows[-1]["windows"]):
             log(f"wrote {os.path.relpath(svg)}")
     tmp.cleanup()
     return 0 if ok else 1

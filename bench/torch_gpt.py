@@ -34,7 +34,7 @@ bench/parity/parity.py uses it to give both sides identical weights.
 
   torch_gpt.py quality --init FILE.safetensors --metrics OUT.jsonl
       [--steps 2000] [--eval-every 100] [--eval-samples 512] [--seed 1]
-      [--threads 1] [--no-foreach]
+      [--threads 1] [--no-foreach] [--permute-rows]
       trains the twin as astc trains examples/charlm.train, on the same
       data, and writes astc-style JSON lines (one "eval" event per
       evaluation, then "end"). Everything that is random or scheduled in
@@ -53,7 +53,10 @@ bench/parity/parity.py uses it to give both sides identical weights.
       samples seen / (steps x 32), rounded to float32 as the driver passes
       it) and the initial weights (FILE, written by the compiled program
       with --steps 1 --save: its first step has lr 0, so it is the
-      initialisation). bench/lm_quality.py runs both sides.
+      initialisation). --permute-rows puts each batch's rows in another
+      (seeded) order: mathematically the same training, with other float32
+      rounding in the batch reductions, a measure of the noise between two
+      correct implementations. bench/lm_quality.py runs both sides.
 
 --fused-qkv computes q, k and v with one [128, 384] product instead of three
 [128, 128] ones (the same function; PyTorch's fastest form of the model, for
@@ -442,6 +445,7 @@ def quality(args):
         state["loss"], state["rows"] = 0.0, 0
         return loss
 
+    perm_rng = np.random.default_rng(1000 + args.seed) if args.permute_rows else None
     loss = None
     while state["step"] < steps:
         t0, c0 = time.perf_counter(), time.process_time()
@@ -450,6 +454,8 @@ def quality(args):
         rows = min(batch, n_train_win - state["pos"])
         offs = torch.from_numpy(astc_window_offsets(args.seed, state["samples"], rows, len(train)))
         w = train_t[offs[:, None] + ar]
+        if perm_rng is not None:  # the same batch, its rows in another order
+            w = w[torch.from_numpy(perm_rng.permutation(rows))]
         x, y = w[:, :-1], w[:, 1:]
         for g in opt.param_groups:
             g["lr"] = lr
@@ -483,7 +489,7 @@ def quality(args):
           "train_bytes": len(train), "test_bytes": len(test), "files": len(files), "tensors_in_init": loaded,
           "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
           "omp": os.environ.get("OMP_NUM_THREADS"), "openblas": os.environ.get("OPENBLAS_NUM_THREADS"),
-          "foreach": not args.no_foreach})
+          "foreach": not args.no_foreach, "permute_rows": args.permute_rows})
     out.close()
 
 
@@ -506,6 +512,8 @@ def main():
     q.add_argument("--seed", type=int, default=1)
     q.add_argument("--threads", type=int, default=1)
     q.add_argument("--no-foreach", action="store_true")
+    q.add_argument("--permute-rows", action="store_true",
+                   help="each batch's rows in another order: the same training, other float32 rounding")
     args = ap.parse_args()
     if args.cmd == "throughput":
         throughput(args)
