@@ -186,6 +186,9 @@ def main():
     ap.add_argument("--noise", action="store_true",
                     help="train the twin a second time with each batch's rows in another order (the same "
                          "training, other float32 rounding): how far two correct runs drift apart")
+    ap.add_argument("--exact", action="store_true",
+                    help="save astc's trained weights and measure both trained models in float64 on every "
+                         "validation window with the twin's code (no float32 rounding in the measurement)")
     ap.add_argument("--from", dest="from_", default=None, metavar="RESULTS_JSON",
                     help="take astc's and the twin's runs from an earlier results file (with --noise: add "
                          "the noise run to them)")
@@ -231,10 +234,12 @@ def main():
     else:
         am = os.path.join(d, "astc.jsonl")
         log(f"astc: {os.path.basename(prog)} --threads 1 --metrics {am} {' '.join(budget)}")
-        a_events, a_wall, a_cpu, a_err = watch([prog, "--threads", "1", "--metrics", am] + budget, am)
+        save = ["--save", os.path.join(d, "astc-final.safetensors")] if args.exact else []
+        a_events, a_wall, a_cpu, a_err = watch([prog, "--threads", "1", "--metrics", am] + budget + save, am)
         a_evals = evals(a_events)
         steps = steps or (a_evals[-1]["step"] if a_evals else 2000)
-        t_events, t_wall, t_cpu, _ = twin(os.path.join(d, "torch.jsonl"))
+        compare = ["--compare-with", os.path.join(d, "astc-final.safetensors")] if args.exact else []
+        t_events, t_wall, t_cpu, _ = twin(os.path.join(d, "torch.jsonl"), compare)
         t_evals = evals(t_events)
         a_steps, t_steps = [e["step"] for e in a_evals], [e["step"] for e in t_evals]
         if a_steps != t_steps:
@@ -248,6 +253,11 @@ def main():
                          "astc_cpu": a.get("cpu_seconds", float("nan")), "torch_wall": t["train_seconds"],
                          "torch_cpu": t["cpu_seconds"], "torch_train_cpu": t["train_cpu_seconds"]})
         ae, te = end(a_events), end(t_events)
+    exact = None
+    if args.exact and not args.from_:
+        ex = [e for e in t_events if e.get("event") == "exact"]
+        exact = {"astc_f64": ex[-1]["other_test_loss_f64"], "torch_f64": ex[-1]["test_loss_f64"],
+                 "windows": ex[-1]["windows"]} if ex else None
     noise = None
     if args.noise:
         n_events, n_wall, n_cpu, _ = twin(os.path.join(d, "torch-permuted.jsonl"), ["--permute-rows"])
@@ -267,6 +277,10 @@ def main():
           f"({fa / math.log(2):.6f} bits/byte), PyTorch {ft:.6f} ({ft / math.log(2):.6f} bits/byte); "
           f"astc <= PyTorch at {le} of {len(rows)} evaluations; largest |astc - PyTorch| "
           f"{max(abs(r['astc_val'] - r['torch_val']) for r in rows):.1e}")
+    if exact:
+        print(f"exact (float64, {exact['windows']} windows, the twin's code): astc's trained model "
+              f"{exact['astc_f64']:.7f}, PyTorch's {exact['torch_f64']:.7f} nats/byte; astc - PyTorch "
+              f"{exact['astc_f64'] - exact['torch_f64']:+.1e}")
     if noise:
         print(f"noise: PyTorch with each batch's rows permuted (torch2) ends at {noise['final_torch2']:.6f}; "
               f"largest |torch2 - PyTorch| {noise['max_abs_torch2_torch']:.1e}, largest |astc - PyTorch| "
@@ -305,6 +319,8 @@ def main():
                             "torch_bits_per_byte": ft / math.log(2), "astc_le_torch_evals": le,
                             "evals": len(rows)},
                   "load": prev["load"] if prev else os.getloadavg()})
+        if exact:
+            result["exact"] = exact
         if noise:
             result["noise"] = dict(noise, load=os.getloadavg(),
                                    command="torch_gpt.py quality --permute-rows (the twin, each batch's rows "

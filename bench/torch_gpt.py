@@ -34,7 +34,7 @@ bench/parity/parity.py uses it to give both sides identical weights.
 
   torch_gpt.py quality --init FILE.safetensors --metrics OUT.jsonl
       [--steps 2000] [--eval-every 100] [--eval-samples 512] [--seed 1]
-      [--threads 1] [--no-foreach] [--permute-rows]
+      [--threads 1] [--no-foreach] [--permute-rows] [--compare-with FILE]
       trains the twin as astc trains examples/charlm.train, on the same
       data, and writes astc-style JSON lines (one "eval" event per
       evaluation, then "end"). Everything that is random or scheduled in
@@ -56,7 +56,11 @@ bench/parity/parity.py uses it to give both sides identical weights.
       initialisation). --permute-rows puts each batch's rows in another
       (seeded) order: mathematically the same training, with other float32
       rounding in the batch reductions, a measure of the noise between two
-      correct implementations. bench/lm_quality.py runs both sides.
+      correct implementations. --compare-with FILE adds an "exact" event:
+      the loss on every validation window, in float64, of the trained twin
+      and of the model in FILE (astc's trained weights): the two models
+      measured by one implementation, without float32 rounding.
+      bench/lm_quality.py runs both sides.
 
 --fused-qkv computes q, k and v with one [128, 384] product instead of three
 [128, 128] ones (the same function; PyTorch's fastest form of the model, for
@@ -66,6 +70,7 @@ Run with Debian's /usr/bin/python3 (python3-torch). Thread counts come from
 the environment (OMP_NUM_THREADS, OPENBLAS_NUM_THREADS) and --threads.
 """
 import argparse
+import copy
 import glob
 import json
 import math
@@ -482,6 +487,14 @@ def quality(args):
             do_eval(last)
     if state["evaluated"] != state["step"]:
         do_eval(True)
+    if args.compare_with:  # the exact loss of both trained models: float64, every validation window
+        t0 = time.perf_counter()
+        other = GPT()
+        load_astc_weights(other, args.compare_with)
+        mine = copy.deepcopy(model).double()
+        emit({"event": "exact", "windows": n_test_win, "test_loss_f64": evaluate(mine, test_w, n_test_win),
+              "other": args.compare_with, "other_test_loss_f64": evaluate(other.double(), test_w, n_test_win),
+              "seconds": time.perf_counter() - t0})
     emit({"event": "end", "steps": state["step"], "train_seconds": state["train_s"],
           "train_cpu_seconds": state["train_cpu"], "eval_seconds": state["eval_s"],
           "cpu_seconds": time.process_time() - cpu0, "elapsed_seconds": time.perf_counter() - wall0,
@@ -512,6 +525,9 @@ def main():
     q.add_argument("--seed", type=int, default=1)
     q.add_argument("--threads", type=int, default=1)
     q.add_argument("--no-foreach", action="store_true")
+    q.add_argument("--compare-with", default=None, metavar="FILE.safetensors",
+                   help="after training, the float64 loss on every validation window of the twin and of "
+                        "these weights (astc's trained model, say)")
     q.add_argument("--permute-rows", action="store_true",
                    help="each batch's rows in another order: the same training, other float32 rounding")
     args = ap.parse_args()
