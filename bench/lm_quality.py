@@ -5,7 +5,8 @@ same initial weights; validation loss against steps and training time.
 
   /usr/bin/python3 bench/lm_quality.py [--astc build/compiler/astc]
       [--steps 2000] [--check] [--out bench/results/lm-quality-DATE.json]
-      [--svg docs/charlm-quality.svg] [--keep DIR]
+      [--svg docs/charlm-quality.svg] [--keep DIR] [--noise] [--exact]
+      [--from RESULTS.json]
 
 It
   1. compiles examples/charlm.train (`astc build`) and writes its initial
@@ -26,6 +27,15 @@ It
      wall time of the steps, evaluations excluded, and process CPU time,
      evaluations included), writes the JSON file and, if gnuplot is
      installed, the curve of validation loss against training time (SVG).
+
+--noise trains the twin once more with each batch's rows permuted (the same
+training, other float32 rounding) and adds its curve to the table: how far
+two correct float32 runs drift apart. --exact saves astc's trained weights
+(--save) and has the twin measure both trained models in float64 on every
+validation window, so that the comparison of the two models is free of the
+rounding of either side's float32 measurement. --from RESULTS.json takes the
+two runs from an earlier results file instead of training them (to add
+--noise to them, or redraw the plot).
 
 --check is a quick test of the reproduction (about a minute): 3 steps on
 each side (lr 0, then the cosine at t = 1/3 and 2/3, every window the same),
