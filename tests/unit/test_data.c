@@ -1826,6 +1826,7 @@ static Suite *data_suite(void) {
   tcase_add_test(tok, test_seq_holdout);
   tcase_add_test(tok, test_seq_context_too_long);
   tcase_add_test(tok, test_seq_windows);
+  tcase_add_test(tok, test_batch_shorten);  /* needs no hook: in every build */
   suite_add_tcase(s, tok);
 
   TCase *real = fixture_case("real targets");
@@ -1888,7 +1889,6 @@ static Suite *hooks_suite(void) {
   tcase_add_checked_fixture(tc, fx_setup, fx_teardown);
 #ifdef ASTRT_TEST_HOOKS
   tcase_add_test(tc, test_text_corpus_missing);
-  tcase_add_test(tc, test_batch_shorten);
 #endif
   suite_add_tcase(s, tc);
   return s;
