@@ -234,6 +234,42 @@ static int loss_pairs(const char *src, const char *name, int *xent, int *grad) {
   return pairs;
 }
 
+/* A mean to one value adds in double: the mean of a million floats (the
+ * prediction of a model that adds mean(x) to zero logits, over 2000 rows of
+ * 500) is the exact mean rounded to a float; a float running sum was off
+ * by 1.1e-7 relative here (two ulps) */
+START_TEST(mean_to_one_value_in_double) {
+  Compilation comp;
+  ck_assert(compile_src("import nn\n"
+                        "data d = synthetic(shape: [500], classes: 2, train: 64)\n"
+                        "model m(x: f32[B, 500]) -> f32[B, 2] {\n  return nn.dense(x, 2) + mean(x)\n}\n"
+                        "train m on d {\n  loss = cross_entropy()\n  optimizer = sgd(lr: 0.1)\n"
+                        "  batch = 8\n  steps = 1\n  eval_batch = 2000\n}\n", "mean1", &comp));
+  const astrt_program *d = NULL;
+  CgJit *jit = cg_jit_compile(comp.prog, &d);
+  ck_assert(jit && d && d->predict);
+  int64_t rows = 2000, n = rows * 500;
+  float *vars = aligned_alloc(64, (size_t)(d->var_bytes + 63) / 64 * 64);
+  memset(vars, 0, (size_t)d->var_bytes);  /* zero weights and biases: the logits are the mean */
+  void *work = aligned_alloc(64, (size_t)(d->predict_work_bytes + 63) / 64 * 64);
+  float *x = malloc(sizeof(float) * (size_t)n), out[2 * 2000];
+  int32_t y[2000] = {0};
+  double exact = 0;
+  for (int64_t i = 0; i < n; i++) exact += x[i] = 0.1f + (float)(i % 997) * 1e-3f;
+  exact /= (double)n;
+  float sc[ASTRT_NUM_SCALARS] = {0, 1, (float)rows, 1, 1, 0, 1};
+  d->predict(vars, work, x, y, rows, sc, out, 1);
+  /* the double sum rounded once: the exact mean as a float */
+  ck_assert_msg(out[0] == (float)exact && out[0] == out[2 * rows - 1], "mean %.9g, exact %.9g", out[0], exact);
+  free(x);
+  free(work);
+  free(vars);
+  cg_jit_free(jit);
+  compilation_free(&comp);
+  src_reset();
+}
+END_TEST
+
 START_TEST(loss_with_gradient) {
   int x, gr;
   ck_assert_int_eq(loss_pairs(SQUARED_XENT("cross_entropy()"), "xent", &x, &gr), 2);
@@ -657,6 +693,7 @@ Suite *codegen_suite(void) {
   tcase_add_test(t, mlp_sgd_nesterov);
   tcase_add_test(t, fusion_plan);
   tcase_add_test(t, loss_with_gradient);
+  tcase_add_test(t, mean_to_one_value_in_double);
   tcase_add_test(t, parallel_reshaped_immediate);
   tcase_add_test(t, update_over_parameter_arena);
   tcase_add_test(t, mlp_unfused);
