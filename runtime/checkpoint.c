@@ -235,7 +235,7 @@ astrt_status astrt_checkpoint_write(const char *dir, const astrt_program *p, con
   keys[k] = "astc.checkpoint", values[k] = vals[k], k++;
   keys[k] = "astc.program", values[k] = p->name ? p->name : "", k++;
   keys[k] = "astc.source", values[k] = p->source ? p->source : "", k++;
-  uLong mc;
+  uLong mc = 0;  /* set by meta_crc; initialised for -O3's -Wmaybe-uninitialized */
   astrt_status st = meta_crc(keys, values, k, &mc);  /* the CRC covers everything above */
   if (st) {
     free(t);
