@@ -252,6 +252,13 @@ PY
   cmp "$tmp/g1" "$tmp/g2" || { echo "charlm_tiny: the same seed sampled two texts"; exit 1; }
   if cmp -s "$tmp/g1" "$tmp/g3"; then echo "charlm_tiny: two seeds sampled the same text"; exit 1; fi
   echo "charlm_tiny: ok" ;;
+examples)       # every example compiles; each recipe's speedup block is priced against its baseline (astc cost)
+  ex="$here/../../examples"
+  for f in "$ex"/*.train; do "$astc" check "$f"; done
+  for f in "$ex"/*_recipe.train; do
+    "$astc" cost "$f" > "$tmp/cost" 2>"$tmp/err" || { cat "$tmp/err"; exit 1; }
+    grep "^predicted speedup: " "$tmp/cost" | grep -v "0.00x" || { echo "examples: $f: no predicted speedup"; cat "$tmp/cost"; exit 1; }
+  done ;;
 phase_numbers)  # one phase numbering, from 1: the executable's header, astc show, astc cost, --phase; dot's legend
   "$astc" build "$here/recipe_synthetic.train" -o "$tmp/rec"
   "$tmp/rec" --threads 1 --epochs 1 >/dev/null 2>"$tmp/header"
