@@ -428,8 +428,8 @@ static bool build_program(Compare *c, int k) {
   const IrProgram *p = comp.prog;
   set_goal(pg, p);
   pg->model = xstrdup(p->model_name);
-  ProgramCost pc;
-  cost_program_with(p, &c->machine, &c->a->codegen, &pc);
+  ProgramCost pc;  /* the data's size as a run reads it (text data's is not known at compile time) */
+  cost_program_data(p, &c->machine, &c->a->codegen, cost_train_examples(p, c->data_dir, NULL, 0), &pc);
   pg->predicted_s = pc.total_samples > 0 ? pc.total_seconds : NAN;
   cost_free(&pc);
   pg->exe = xprintf("%s/%s", c->dir, pg->name);

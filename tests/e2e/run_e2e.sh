@@ -257,6 +257,13 @@ PY
   cmp "$tmp/g1" "$tmp/g2" || { echo "charlm_tiny: the same seed sampled two texts"; exit 1; }
   if cmp -s "$tmp/g1" "$tmp/g3"; then echo "charlm_tiny: two seeds sampled the same text"; exit 1; fi
   echo "charlm_tiny: ok" ;;
+examples)       # every example compiles; each recipe's speedup block is priced against its baseline (astc cost)
+  ex="$here/../../examples"
+  for f in "$ex"/*.train; do "$astc" check "$f"; done
+  for f in "$ex"/*_recipe.train; do
+    "$astc" cost "$f" > "$tmp/cost" 2>"$tmp/err" || { cat "$tmp/err"; exit 1; }
+    grep "^predicted speedup: " "$tmp/cost" | grep -v "0.00x" || { echo "examples: $f: no predicted speedup"; cat "$tmp/cost"; exit 1; }
+  done ;;
 phase_numbers)  # one phase numbering, from 1: the executable's header, astc show, astc cost, --phase; dot's legend
   "$astc" build "$here/recipe_synthetic.train" -o "$tmp/rec"
   "$tmp/rec" --threads 1 --epochs 1 >/dev/null 2>"$tmp/header"
@@ -336,6 +343,16 @@ for i in range(150): print(','.join(str((i * 7 + j) % 10 / 10 + i % 3) for j in 
   (cd "$tmp/data" && "$astc" cost ../csv.train) > "$tmp/csv_cwd.cost"
   grep -q "training examples x 3 epochs" "$tmp/csv_cwd.cost"
   [ "$(grep '^program' "$tmp/csv_cwd.cost" | sed 's/.*: //')" = "$(grep '^program' "$tmp/csv.cost" | sed 's/.*: //')" ]
+  # a recipe on data whose size only reading tells: its baseline is priced with that size too
+  # (it was priced as of unknown size: 0.0 s, a speedup of 0.00x)
+  printf "speedup {\n  batch ramp(4 -> 8, until: 0.5)\n}\n" | sed 's/epochs = 3/epochs = 20000/' "$tmp/csv.train" - \
+    > "$tmp/csv_ramp.train"
+  "$astc" cost "$tmp/csv_ramp.train" --data "$tmp/data" > "$tmp/csv_ramp.cost"
+  "$astc" cost "$tmp/csv_ramp.train" --data "$tmp/data" --no-speedup > "$tmp/csv_ramp_base.cost"
+  b=$(sed -n 's/^baseline (without the speedup block): \([0-9.]*\) s$/\1/p' "$tmp/csv_ramp.cost")
+  nb=$(sed -n 's/^predicted training time: \([0-9.]*\) s.*/\1/p' "$tmp/csv_ramp_base.cost")
+  echo "csv_ramp: baseline ${b:-?} s, without the block ${nb:-?} s"
+  [ -n "$b" ] && [ "$b" = "$nb" ] && [ "$b" != "0.0" ] && ! grep -q "speedup: 0.00x" "$tmp/csv_ramp.cost"
   # not found: no step counts, and the message says where it looked and what to do
   (cd "$tmp" && "$astc" cost csv.train) > "$tmp/csv_missing.cost"
   cat "$tmp/csv_missing.cost"

@@ -1887,6 +1887,7 @@ static Suite *hooks_suite(void) {
   Suite *s = suite_create("data hooks");
   TCase *tc = tcase_create("hooks");
   tcase_add_checked_fixture(tc, fx_setup, fx_teardown);
+  tcase_add_test(tc, test_batch_shorten);  /* needs no hook */
 #ifdef ASTRT_TEST_HOOKS
   tcase_add_test(tc, test_text_corpus_missing);
 #endif

@@ -2318,6 +2318,7 @@ START_TEST(test_seq_deterministic_threads) {
 }
 END_TEST
 
+#ifdef ASTRT_TEST_HOOKS
 /* --resume after a kill mid-epoch: the resumed run draws exactly the
  * windows the uninterrupted one did from there on. */
 START_TEST(test_seq_resume) {
@@ -2359,6 +2360,7 @@ START_TEST(test_seq_resume) {
   free_snapshot();
 }
 END_TEST
+#endif
 
 /* The test loss is the mean over the test windows, weighted by the rows of
  * each evaluation batch (5, 5 and 2 of 12). */
@@ -2959,7 +2961,9 @@ static Suite *driver_suite(void) {
   tcase_set_timeout(seq, 120);
   tcase_add_test(seq, test_seq_train_windows);
   tcase_add_test(seq, test_seq_deterministic_threads);
+#ifdef ASTRT_TEST_HOOKS  /* the child is killed by ASTRT_TEST_KILL_AT_STEP, a test hook */
   tcase_add_test(seq, test_seq_resume);
+#endif
   tcase_add_test(seq, test_seq_eval_weighting);
   tcase_add_test(seq, test_seq_bits_per_byte);
   tcase_add_test(seq, test_seq_prefix_refused);
