@@ -350,11 +350,11 @@ static void att_batched(void *p) {
   const att_ctx *c = p;
   if (!c->pv) {
     const astrt_gemm_batch d = {0, 1, AT, AT, AD, AH * AD, AH * AD, AT, 2, {AB, AH}, {AT * AH * AD, AD},
-                                {AT * AH * AD, AD}, {AH * AT * AT, AT * AT}, 0.17677670f, 0.0f};
+                                {AT * AH * AD, AD}, {AH * AT * AT, AT * AT}, 0.17677670f, 0.0f, 0, 0};
     astrt_sgemm_batched(&d, c->q, c->k, c->s);
   } else {
     const astrt_gemm_batch d = {0, 0, AT, AD, AT, AT, AH * AD, AH * AD, 2, {AB, AH}, {AH * AT * AT, AT * AT},
-                                {AT * AH * AD, AD}, {AT * AH * AD, AD}, 1.0f, 0.0f};
+                                {AT * AH * AD, AD}, {AT * AH * AD, AD}, 1.0f, 0.0f, 0, 0};
     astrt_sgemm_batched(&d, c->s, c->v, c->o);
   }
 }

@@ -26,7 +26,7 @@
   X(RT_DIST_ALLREDUCE, astrt_dist_allreduce, "vpplf")                         \
   X(RT_CHECK_FINITE, astrt_check_finite, "vplpli")                            \
   X(RT_POOL_RUN, astrt_pool_run, "vpp")                                       \
-  X(RT_SGEMM_BATCHED, astrt_sgemm_batched, "vpppp")                           \
+  X(RT_GEMM_BATCHED, astrt_gemm_batched, "vpppp")                             \
   X(RT_SOFTMAX, astrt_softmax_f32, "vpplll")                                  \
   X(RT_SOFTMAX_GRAD, astrt_softmax_grad_f32, "vpppll")                        \
   X(RT_LOG_SOFTMAX, astrt_log_softmax_f32, "vppll")                           \
@@ -76,6 +76,7 @@ typedef struct Cg {
   LLVMValueRef diag_on;
   int nparallel;               /* outlined loop functions so far (their names) */
   int64_t max_rows;            /* the largest batch the function runs */
+  int64_t plan_rows;           /* the rows its buffers are planned for (max_rows, or the micro-batch) */
 } Cg;
 
 /* ---- values and addresses (cg_values.c) ------------------------------------------------ */
@@ -159,7 +160,7 @@ void cg_layout(Cg *cg, int node);
 
 /* ---- ops of sequence models (cg_seq.c) --------------------------------------------- */
 
-/* a product, batched over leading axes, as one astrt_sgemm_batched call */
+/* a product, batched over leading axes, as one astrt_gemm_batched call */
 void cg_matmul(Cg *cg, int node);
 /* softmax (with a fused causal mask), log-softmax, layer norm and their gradients */
 void cg_rowwise(Cg *cg, int node);

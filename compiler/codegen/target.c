@@ -11,6 +11,7 @@
 #include <llvm-c/Target.h>
 #include <llvm-c/Transforms/PassBuilder.h>
 
+#include "astrt_kernels.h"
 #include "codegen.h"
 
 void cg_init_llvm(void) {
@@ -68,6 +69,7 @@ char *cg_options_flags(const CgOptions *opt) {
   if (opt->no_fusion) sb_puts(&sb, " -fno-fusion");
   if (opt->no_parallel_loops) sb_puts(&sb, " -fno-parallel-loops");
   if (opt->unroll_loops) sb_puts(&sb, " -funroll-loops");
+  if (opt->gemm != CG_GEMM_AUTO) sb_printf(&sb, " --gemm=%s", astrt_gemm_backend_name(opt->gemm - 1));
   char *flags = xstrdup(sb.len ? sb.data + 1 : "");
   sb_free(&sb);
   return flags;

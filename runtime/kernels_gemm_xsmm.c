@@ -1,0 +1,299 @@
+/* kernels_gemm_xsmm.c — the libxsmm GEMM backend (astrt_kernels.h): one
+ * piece's product as a kernel that libxsmm generates (JIT) for its exact
+ * shape, leading dimensions and beta, with no packing of the operands where
+ * the layout allows.
+ *
+ * libxsmm is column-major: it computes C'[m', n'] = A'[m', k] B'[k, n'].
+ * Our row-major C[m, n] (row stride ldc) is the column-major C'[n, m] with
+ * ld = ldc, so m' = n, n' = m, A' = op(B)^T and B' = op(A)^T:
+ *   - A' is our B as stored when !tb; libxsmm 1.17 generates no kernel with a
+ *     transposed A', so for tb our B is transposed into scratch first;
+ *   - B' is our A as stored when !ta, and its transpose when ta (libxsmm's
+ *     TRANS_B, which it supports for f32).
+ * bf16 (vdpbf16ps, AVX512_BF16: two bf16 products per fp32 lane) wants A' in
+ * VNNI form — pairs of consecutive k interleaved: A'v[k/2][m'][2] — which is
+ * our B's rows 2i and 2i+1 interleaved (or, for tb, a transpose of B's pairs),
+ * and B' untransposed (our A as [m][k] rows: for ta, interleaved and
+ * transposed the same way). An odd k is padded with a zero pair half in
+ * both. Each piece packs what it reads into the calling thread's scratch.
+ *
+ * Kernels are generated with alpha = 1 and beta 0 (C not read) or 1; other
+ * alphas and betas run as openblas (astrt_gemm_xsmm_supports). Dispatching
+ * looks a kernel up in libxsmm's registry; a small per-thread cache in front
+ * of it keeps that off the path of repeated calls. A shape libxsmm returns
+ * no kernel for runs as openblas: that depends on the shape only, so results
+ * stay deterministic.
+ */
+#include "astrt_kernels.h"
+#include "kernels_internal.h"
+
+#include <stdint.h>
+#include <string.h>
+
+#ifdef ASTRT_HAVE_XSMM
+
+#include <libxsmm.h>
+#include <pthread.h>
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define HAVE_X86 1
+#endif
+
+/* 32-bit elements of any type (floats, bf16 pairs) */
+typedef uint32_t __attribute__((may_alias)) u32;
+
+static pthread_once_t xsmm_once = PTHREAD_ONCE_INIT;
+static int xsmm_arch;  /* libxsmm's target: LIBXSMM_X86_* */
+
+static void xsmm_init(void) {
+  libxsmm_init();
+  xsmm_arch = libxsmm_get_target_archid();
+}
+
+const char *astrt_gemm_xsmm_arch(void) {
+  pthread_once(&xsmm_once, xsmm_init);
+  return libxsmm_get_target_arch();
+}
+
+int astrt_gemm_xsmm_available(int ab_type, const char **why) {
+  pthread_once(&xsmm_once, xsmm_init);
+  if (xsmm_arch < LIBXSMM_X86_AVX2) {
+    if (why) *why = "libxsmm generates kernels for AVX2 and newer; this CPU has neither AVX2 nor AVX-512";
+    return 0;
+  }
+  if (ab_type == ASTRT_DTYPE_BF16 && xsmm_arch < LIBXSMM_X86_AVX512_CPX) {
+    if (why) *why = "bf16 products need AVX512_BF16 (vdpbf16ps), which this CPU lacks";
+    return 0;
+  }
+  return 1;
+}
+
+int astrt_gemm_xsmm_supports(const astrt_gemm_batch *d) { return d->alpha == 1.0f && (d->beta == 0.0f || d->beta == 1.0f); }
+
+/* ---- packing ---------------------------------------------------------------------- */
+
+#ifdef HAVE_X86
+static int have_avx2(void) {
+  static int v = -1;
+  if (v < 0) v = __builtin_cpu_supports("avx2") ? 1 : 0;
+  return v;
+}
+
+/* 8 x 8 block of 32-bit elements: out[j][i] = in[i][j] */
+__attribute__((target("avx2"))) static void t8x8(const u32 *in, int64_t ldi, u32 *out, int64_t ldo) {
+  __m256 r[8], t[8];
+  for (int i = 0; i < 8; i++) r[i] = _mm256_loadu_ps((const float *)(in + i * ldi));
+  t[0] = _mm256_unpacklo_ps(r[0], r[1]), t[1] = _mm256_unpackhi_ps(r[0], r[1]);
+  t[2] = _mm256_unpacklo_ps(r[2], r[3]), t[3] = _mm256_unpackhi_ps(r[2], r[3]);
+  t[4] = _mm256_unpacklo_ps(r[4], r[5]), t[5] = _mm256_unpackhi_ps(r[4], r[5]);
+  t[6] = _mm256_unpacklo_ps(r[6], r[7]), t[7] = _mm256_unpackhi_ps(r[6], r[7]);
+  r[0] = _mm256_shuffle_ps(t[0], t[2], 0x44), r[1] = _mm256_shuffle_ps(t[0], t[2], 0xEE);
+  r[2] = _mm256_shuffle_ps(t[1], t[3], 0x44), r[3] = _mm256_shuffle_ps(t[1], t[3], 0xEE);
+  r[4] = _mm256_shuffle_ps(t[4], t[6], 0x44), r[5] = _mm256_shuffle_ps(t[4], t[6], 0xEE);
+  r[6] = _mm256_shuffle_ps(t[5], t[7], 0x44), r[7] = _mm256_shuffle_ps(t[5], t[7], 0xEE);
+  for (int i = 0; i < 4; i++) {
+    _mm256_storeu_ps((float *)(out + i * ldo), _mm256_permute2f128_ps(r[i], r[i + 4], 0x20));
+    _mm256_storeu_ps((float *)(out + (i + 4) * ldo), _mm256_permute2f128_ps(r[i], r[i + 4], 0x31));
+  }
+}
+
+/* out[j] = row0[j] | row1[j] << 16 for j < n (16 at a time) */
+__attribute__((target("avx2"))) static int64_t interleave_avx2(const uint16_t *r0, const uint16_t *r1, int64_t n,
+                                                               u32 *out) {
+  int64_t j = 0;
+  for (; j + 16 <= n; j += 16) {
+    __m256i a = _mm256_loadu_si256((const __m256i *)(r0 + j)), b = _mm256_loadu_si256((const __m256i *)(r1 + j));
+    __m256i lo = _mm256_unpacklo_epi16(a, b), hi = _mm256_unpackhi_epi16(a, b);
+    _mm256_storeu_si256((__m256i *)(out + j), _mm256_permute2x128_si256(lo, hi, 0x20));
+    _mm256_storeu_si256((__m256i *)(out + j + 8), _mm256_permute2x128_si256(lo, hi, 0x31));
+  }
+  return j;
+}
+#endif
+
+/* out[c][r] (row stride ldo) = in[r][c] (row stride ldi), 32-bit elements */
+static void transpose32(const u32 *in, int64_t ldi, int64_t rows, int64_t cols, u32 *out, int64_t ldo) {
+  int64_t r0 = 0;
+#ifdef HAVE_X86
+  if (have_avx2()) {
+    for (; r0 + 8 <= rows; r0 += 8) {
+      int64_t c = 0;
+      for (; c + 8 <= cols; c += 8) t8x8(in + r0 * ldi + c, ldi, out + c * ldo + r0, ldo);
+      for (; c < cols; c++)
+        for (int64_t r = r0; r < r0 + 8; r++) out[c * ldo + r] = in[r * ldi + c];
+    }
+  }
+#endif
+  for (; r0 < rows; r0++)
+    for (int64_t c = 0; c < cols; c++) out[c * ldo + r0] = in[r0 * ldi + c];
+}
+
+/* out[j] = r0[j] | r1[j] << 16 (r1 NULL: zeros), j < n */
+static void interleave16(const uint16_t *r0, const uint16_t *r1, int64_t n, u32 *out) {
+  int64_t j = 0;
+  if (!r1) {
+    for (; j < n; j++) out[j] = r0[j];
+    return;
+  }
+#ifdef HAVE_X86
+  if (have_avx2()) j = interleave_avx2(r0, r1, n, out);
+#endif
+  for (; j < n; j++) out[j] = (u32)r0[j] | (u32)r1[j] << 16;
+}
+
+/* VNNI form of a [k, n] bf16 matrix X stored as rows of n (row stride ld):
+ * out[(k + 1) / 2][n] 32-bit pairs (X[2i][j], X[2i + 1][j]), the last pair's
+ * second half 0 when k is odd */
+static void vnni_rows(const uint16_t *x, int64_t ld, int64_t k, int64_t n, u32 *out) {
+  for (int64_t i = 0; i < (k + 1) / 2; i++)
+    interleave16(x + 2 * i * ld, 2 * i + 1 < k ? x + (2 * i + 1) * ld : NULL, n, out + i * n);
+}
+
+/* The same pairs for X^T, from X stored as rows of k (an [n, k] matrix with
+ * row stride ld): out[(k + 1) / 2][n], each pair two consecutive elements of
+ * a row: a 32-bit transpose (rows of odd length: the last pair through a
+ * copy) */
+static void vnni_cols(const uint16_t *x, int64_t ld, int64_t k, int64_t n, u32 *out, u32 *tmp) {
+  const int64_t k2 = (k + 1) / 2;
+  if (k % 2 == 0 && ld % 2 == 0 && ((uintptr_t)x & 3) == 0) {
+    transpose32((const u32 *)x, ld / 2, n, k2, out, n);
+    return;
+  }
+  /* copy into whole pairs first: tmp[n][k2] */
+  for (int64_t j = 0; j < n; j++) {
+    uint16_t *row = (uint16_t *)(tmp + j * k2);
+    memcpy(row, x + j * ld, (size_t)k * 2);
+    if (k % 2) row[k] = 0;
+  }
+  transpose32(tmp, k2, n, k2, out, n);
+}
+
+/* ---- the kernels -------------------------------------------------------------------- */
+
+typedef struct kkey {
+  int64_t m, n, k, lda, ldb, ldc;
+  int flags, bf16;
+} kkey;
+
+typedef struct kslot {
+  kkey key;
+  libxsmm_xmmfunction fn;
+  int used;
+} kslot;
+
+#define KCACHE 64
+static _Thread_local kslot kcache[KCACHE];
+
+static libxsmm_xmmfunction kernel(const kkey *key) {
+  uint64_t h = 1469598103934665603ull;
+  const unsigned char *p = (const unsigned char *)key;
+  for (size_t i = 0; i < sizeof *key; i++) h = (h ^ p[i]) * 1099511628211ull;
+  kslot *s = &kcache[h % KCACHE];
+  if (s->used && !memcmp(&s->key, key, sizeof *key)) return s->fn;
+  const float alpha = 1.0f, beta = key->flags & LIBXSMM_GEMM_FLAG_BETA_0 ? 0.0f : 1.0f;
+  const libxsmm_blasint m = (libxsmm_blasint)key->m, n = (libxsmm_blasint)key->n, k = (libxsmm_blasint)key->k,
+                        lda = (libxsmm_blasint)key->lda, ldb = (libxsmm_blasint)key->ldb,
+                        ldc = (libxsmm_blasint)key->ldc;
+  const int flags = key->flags, prefetch = LIBXSMM_GEMM_PREFETCH_NONE;
+  libxsmm_xmmfunction fn;
+  if (key->bf16)
+    fn.bsmm = libxsmm_bsmmdispatch(m, n, k, &lda, &ldb, &ldc, &alpha, &beta, &flags, &prefetch);
+  else
+    fn.smm = libxsmm_smmdispatch(m, n, k, &lda, &ldb, &ldc, &alpha, &beta, &flags, &prefetch);
+  memset(&s->key, 0, sizeof s->key);  /* the padding too: keys compare as bytes */
+  s->key = *key;
+  s->fn = fn;
+  s->used = 1;
+  return fn;
+}
+
+static void piece_f32(const astrt_gemm_batch *d, int64_t m, int64_t n, const float *a, const float *b, float beta,
+                      float *c) {
+  const int64_t k = d->k;
+  int64_t ldb = d->ldb;
+  float *bt = NULL;
+  if (d->tb) {
+    /* B^T [k, n] into scratch: libxsmm makes no kernel with a transposed A' */
+    bt = astrt_scratch((size_t)(k * n));
+    transpose32((const u32 *)b, d->ldb, n, k, (u32 *)bt, n);
+    b = bt, ldb = n;
+  }
+  kkey key;
+  memset(&key, 0, sizeof key);
+  key = (kkey){n, m, k, ldb, d->lda, d->ldc,
+               (beta == 0.0f ? LIBXSMM_GEMM_FLAG_BETA_0 : 0) | (d->ta ? LIBXSMM_GEMM_FLAG_TRANS_B : 0), 0};
+  libxsmm_xmmfunction fn = kernel(&key);
+  if (!fn.smm) {
+    astrt_gemm_batch f = *d;
+    f.tb = 0, f.ldb = ldb;
+    astrt_gemm_piece_openblas(&f, m, n, a, b, beta, c);
+    return;
+  }
+  fn.smm(b, a, c);
+}
+
+static void piece_bf16(const astrt_gemm_batch *d, int64_t m, int64_t n, const uint16_t *a, const uint16_t *b,
+                       float beta, float *c) {
+  const int64_t k = d->k, k2 = (k + 1) / 2;
+  const int pack_a = d->ta || k % 2 || d->lda % 2;
+  /* scratch: B in VNNI form [k2][n] pairs; A as [m][2 k2] (pack_a); a pair
+   * copy of A^T or B for the transposes [max(m, n)][k2] */
+  const int64_t nb = k2 * n, na = pack_a ? k2 * m : 0, nt = (d->tb || d->ta) ? k2 * (m > n ? m : n) : 0;
+  u32 *s = (u32 *)astrt_scratch((size_t)(nb + na + nt));
+  u32 *bv = s, *ap = s + nb, *tmp = s + nb + na;
+  if (d->tb) vnni_cols(b, d->ldb, k, n, bv, tmp);
+  else vnni_rows(b, d->ldb, k, n, bv);
+  int64_t lda = d->lda;
+  if (pack_a) {
+    if (d->ta) {
+      /* A stored [k, m]: the pairs of A^T's rows are A's columns: VNNI rows
+       * of A ([k2][m]), then a 32-bit transpose to [m][k2] */
+      vnni_rows(a, d->lda, k, m, tmp);
+      transpose32(tmp, m, k2, m, ap, k2);
+    } else {
+      for (int64_t i = 0; i < m; i++) {
+        uint16_t *row = (uint16_t *)(ap + i * k2);
+        memcpy(row, a + i * d->lda, (size_t)k * 2);
+        if (k % 2) row[k] = 0;
+      }
+    }
+    a = (const uint16_t *)ap, lda = 2 * k2;
+  }
+  kkey key;
+  memset(&key, 0, sizeof key);
+  key = (kkey){n, m, 2 * k2, n, lda, d->ldc, (beta == 0.0f ? LIBXSMM_GEMM_FLAG_BETA_0 : 0) | LIBXSMM_GEMM_FLAG_VNNI_A, 1};
+  libxsmm_xmmfunction fn = kernel(&key);
+  if (!fn.bsmm) astrt_kernel_fatal("libxsmm made no bf16 kernel for %lld x %lld x %lld", (long long)n, (long long)m,
+                                   (long long)(2 * k2));
+  fn.bsmm((const libxsmm_bfloat16 *)bv, (const libxsmm_bfloat16 *)a, c);
+}
+
+void astrt_gemm_piece_xsmm(const astrt_gemm_batch *d, int64_t m, int64_t n, const void *a, const void *b, float beta,
+                           float *c) {
+  if (d->ab_type == ASTRT_DTYPE_BF16) piece_bf16(d, m, n, a, b, beta, c);
+  else piece_f32(d, m, n, a, b, beta, c);
+}
+
+#else /* !ASTRT_HAVE_XSMM: the backend is never available */
+
+const char *astrt_gemm_xsmm_arch(void) { return "none"; }
+
+int astrt_gemm_xsmm_available(int ab_type, const char **why) {
+  (void)ab_type;
+  if (why) *why = "this libastrt was built without libxsmm (apt-get install libxsmm-dev, then re-run cmake)";
+  return 0;
+}
+
+int astrt_gemm_xsmm_supports(const astrt_gemm_batch *d) {
+  (void)d;
+  return 0;
+}
+
+void astrt_gemm_piece_xsmm(const astrt_gemm_batch *d, int64_t m, int64_t n, const void *a, const void *b, float beta,
+                           float *c) {
+  (void)d, (void)m, (void)n, (void)a, (void)b, (void)beta, (void)c;
+  astrt_kernel_fatal("astrt_gemm_piece_xsmm: libastrt was built without libxsmm");
+}
+
+#endif
