@@ -57,8 +57,6 @@ void astrt_gemm_run_backend(const struct astrt_gemm_batch *d, const void *a, con
  * and whether it takes call d (alpha 1, beta 0 or 1). */
 int astrt_gemm_xsmm_available(int ab_type, const char **why);
 int astrt_gemm_xsmm_supports(const struct astrt_gemm_batch *d);
-/* libxsmm's instruction set ("hsw", "skx", "cpx", ...; "none" without it) */
-const char *astrt_gemm_xsmm_arch(void);
 
 /* ---- threads (pool.c) ------------------------------------------------------
  *

@@ -3,7 +3,12 @@
  * Work per step comes from the op table's cost rules (cost.c); time from a
  * roofline over this machine's measured sgemm rate and memory bandwidth
  * (machine.c):
- *   matmul          2mnk / rate(2mnk) + a call's overhead
+ *   matmul          with the program's GEMM plan (machine_gemm_plan), the
+ *                   measured time of its shape on the backend it runs
+ *                   (scaled by its work at other row counts: a remainder
+ *                   micro-batch, a prefix chunk); without one, or for a
+ *                   shape the plan lacks, 2mnk / rate(2mnk) + a call's
+ *                   overhead
  *   conv2d family   the same for its GEMM, plus the im2col matrix written
  *                   and read at memory bandwidth
  *   everything else max(flops / vector rate, bytes / bandwidth), where
@@ -34,14 +39,28 @@
 
 /* resident: the step's data stays in the last-level cache; parallel: large
  * loops are split over the threads */
+/* a product's measured time per call with its backend, at `flops`, or -1 */
+static double measured_seconds(const GemmPlan *plan, const IrGraph *g, int i, double flops) {
+  const GemmShape *s = machine_gemm_site(plan, g, i);
+  if (!s) return -1;
+  const astrt_gemm_batch *d = &s->d;
+  double t = s->seconds[astrt_gemm_backend_resolve(d)];
+  double nominal = 2.0 * (double)d->m * (double)d->n * (double)d->k;
+  for (int j = 0; j < d->nbatch; j++) nominal *= (double)d->count[j];
+  return t > 0 && nominal > 0 ? t * flops / nominal : -1;
+}
+
 static double node_seconds(const IrProgram *p, const IrGraph *g, int i, int64_t rows, const Machine *m,
-                           bool resident, bool parallel) {
+                           const GemmPlan *plan, bool resident, bool parallel) {
   const IrNode *n = &g->nodes[i];
   IrCost c = ir_node_cost(p, g, i, rows);
   double bw = m->bandwidth_gbs * 1e9;
   if (c.flops == 0 && c.bytes == 0) return 0;
   switch (ir_ops[n->op].cls) {
-  case MATMUL: return c.flops / machine_gemm_rate(m, MAX(c.flops, 1)) + CALL_SECONDS;
+  case MATMUL: {
+    double t = measured_seconds(plan, g, i, c.flops);
+    return t >= 0 ? t : c.flops / machine_gemm_rate(m, MAX(c.flops, 1)) + CALL_SECONDS;
+  }
   case CONV: {
     /* the im2col matrix: C*KH*KW x N*OH*OW floats, written then read */
     const Shape *w = n->op == IR_CONV2D_GRAD_WEIGHT ? &n->type.shape : &g->nodes[n->in[1]].type.shape;
@@ -98,8 +117,8 @@ static double optimizer_bytes(const IrProgram *p, const IrGraph *g) {
   return bytes;
 }
 
-static void phase_cost(const IrProgram *p, int k, const Machine *m, const CgOptions *opt, int64_t total_samples,
-                       PhaseCost *pc) {
+static void phase_cost(const IrProgram *p, int k, const Machine *m, const CgOptions *opt, const GemmPlan *plan,
+                       int64_t total_samples, PhaseCost *pc) {
   const IrPhase *ph = &p->phases.data[k];
   const IrGraph *g = &ph->step;
   memset(pc, 0, sizeof *pc);
@@ -114,10 +133,10 @@ static void phase_cost(const IrProgram *p, int k, const Machine *m, const CgOpti
   int64_t rows = boundary >= 0 ? ph->micro : ph->batch;
   /* a micro-batched step: full micro-batches, then the remainder */
   int64_t full = boundary >= 0 ? ph->batch / ph->micro : 1, rest = boundary >= 0 ? ph->batch % ph->micro : 0;
-  BufPlan plan;
-  cg_plan_graph_with(p, g, rows, opt, &plan);
-  pc->work_bytes = (double)plan.work_bytes;
-  cg_plan_free(&plan);
+  BufPlan bufs;
+  cg_plan_graph_with(p, g, rows, opt, &bufs);
+  pc->work_bytes = (double)bufs.work_bytes;
+  cg_plan_free(&bufs);
   int64_t *voff = xmalloc(sizeof(int64_t) * (size_t)(p->vars.len + 1));
   double var_bytes = (double)cg_plan_vars(p, voff);
   free(voff);
@@ -132,7 +151,7 @@ static void phase_cost(const IrProgram *p, int k, const Machine *m, const CgOpti
       if (r == ROLE_FORWARD || r == ROLE_LOSS) pc->fwd_flops += c.flops * times;
       else if (r == ROLE_BACKWARD) pc->bwd_flops += c.flops * times;
       else pc->upd_flops += c.flops * times;
-      pc->step_seconds += node_seconds(p, g, i, at, m, resident, !opt->no_parallel_loops) * times;
+      pc->step_seconds += node_seconds(p, g, i, at, m, plan, resident, !opt->no_parallel_loops) * times;
     }
   }
   /* gathering the batch: the example read as bytes and written as floats */
@@ -145,8 +164,8 @@ static void phase_cost(const IrProgram *p, int k, const Machine *m, const CgOpti
     int64_t n = p->data.train_examples, chunk = p->eval_batch;
     bool par = !opt->no_parallel_loops;
     for (int i = 0; i < ph->prefix.len; i++)
-      pc->cache_seconds += node_seconds(p, &ph->prefix, i, chunk, m, false, par) * (double)(n / chunk) +
-                           (n % chunk ? node_seconds(p, &ph->prefix, i, n % chunk, m, false, par) : 0);
+      pc->cache_seconds += node_seconds(p, &ph->prefix, i, chunk, m, plan, false, par) * (double)(n / chunk) +
+                           (n % chunk ? node_seconds(p, &ph->prefix, i, n % chunk, m, plan, false, par) : 0);
     pc->cache_bytes = (double)n * (double)ph->feature_size * 4;
   }
 }
@@ -154,6 +173,11 @@ static void phase_cost(const IrProgram *p, int k, const Machine *m, const CgOpti
 void cost_program(const IrProgram *p, const Machine *m, ProgramCost *out) { cost_program_with(p, m, NULL, out); }
 
 void cost_program_with(const IrProgram *p, const Machine *m, const CgOptions *opt, ProgramCost *out) {
+  cost_program_plan(p, m, opt, NULL, out);
+}
+
+void cost_program_plan(const IrProgram *p, const Machine *m, const CgOptions *opt, const GemmPlan *plan,
+                       ProgramCost *out) {
   CgOptions o = opt ? *opt : cg_options_default();
   memset(out, 0, sizeof *out);
   out->train_examples = p->data.train_examples;
@@ -162,7 +186,7 @@ void cost_program_with(const IrProgram *p, const Machine *m, const CgOptions *op
   out->n = p->phases.len;
   out->phases = xcalloc((size_t)out->n + 1, sizeof(PhaseCost));
   for (int k = 0; k < out->n; k++) {
-    phase_cost(p, k, m, &o, out->total_samples, &out->phases[k]);
+    phase_cost(p, k, m, &o, plan, out->total_samples, &out->phases[k]);
     out->total_seconds += (double)out->phases[k].steps * out->phases[k].step_seconds + out->phases[k].cache_seconds;
   }
 }

@@ -33,6 +33,10 @@ typedef struct ProgramCost {
  * -fno-parallel-loops keeps every loop on one thread. */
 void cost_program_with(const IrProgram *p, const Machine *m, const CgOptions *opt, ProgramCost *out);
 void cost_program(const IrProgram *p, const Machine *m, ProgramCost *out);
+/* The same, each product priced at its measured time on the backend it
+ * runs (plan: machine_gemm_plan for p under opt; NULL: the sgemm roofline). */
+void cost_program_plan(const IrProgram *p, const Machine *m, const CgOptions *opt, const GemmPlan *plan,
+                       ProgramCost *out);
 void cost_free(ProgramCost *c);
 
 #endif

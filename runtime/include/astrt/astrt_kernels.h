@@ -256,6 +256,10 @@ int astrt_gemm_backend_id(const char *name);
  * bf16: also AVX512_BF16). A backend that is not available runs as openblas.
  * If why is not NULL, *why is set to a reason when it is not (static). */
 int astrt_gemm_backend_available(int backend, int ab_type, const char **why);
+/* The instruction set libxsmm generates kernels for ("hsw": AVX2, "skx":
+ * AVX-512, "cpx": AVX-512 with BF16, ...; LIBXSMM_TARGET overrides it), or
+ * "none" in a build without libxsmm. */
+const char *astrt_gemm_xsmm_arch(void);
 /* The backend a call with descriptor d runs: the override (ASTRT_GEMM or
  * astrt_gemm_force), else d->backend, then openblas where that is not
  * available or does not support the call. */
