@@ -41,7 +41,10 @@ The core each process ran is recorded with every run.
 Writes bench/results/throughput-<date>.json and prints a markdown table.
 Models: mlp (examples/fashion_mlp.train, batch 64), lenet
 (examples/fashion_lenet.train, batch 64), wide (bench/models/wide_mlp.train,
-784-1024-1024-10, batch 256; not in the default set).
+784-1024-1024-10, batch 256; not in the default set), mlp_bf16
+(bench/models/fashion_mlp_bf16.train: the MLP with precision bf16, against
+PyTorch's fp32 MLP; not in the default set). --gemm MODE is passed to astc
+build (auto: each product on its fastest GEMM backend, measured).
 """
 import argparse
 import datetime
@@ -63,7 +66,11 @@ MODELS = {
     "mlp": ("examples/fashion_mlp.train", 64),
     "lenet": ("examples/fashion_lenet.train", 64),
     "wide": ("bench/models/wide_mlp.train", 256),
+    "mlp_bf16": ("bench/models/fashion_mlp_bf16.train", 64),
 }
+# astc models whose PyTorch peer is another model (mlp_bf16: precision bf16
+# against PyTorch's fp32 MLP)
+TORCH_PEER = {"mlp_bf16": "mlp"}
 
 
 def loadavg():
@@ -115,7 +122,7 @@ def run_astc(exe, threads, epochs, timeout):
 def run_torch(model, batch, omp, blas, epochs, timeout):
     env = dict(os.environ, OMP_NUM_THREADS=str(omp), OPENBLAS_NUM_THREADS=str(blas))
     rc, out, err, rss, wall = spawn([PY, os.path.join(HERE, "torch_peer.py"), "throughput",
-                                     "--model", model, "--batch", str(batch),
+                                     "--model", TORCH_PEER.get(model, model), "--batch", str(batch),
                                      "--epochs", str(epochs), "--threads", str(omp)],
                                     env=env, timeout=timeout)
     if rc != 0:
@@ -156,17 +163,18 @@ def best_core():
 
 
 def gemm_products(astc, source, batch):
-    """the step's matrix products as (ta, tb, M, N, K), from `astc show` (phase 0); None when the
+    """the step's matrix products as (ta, tb, M, N, K[, "bf16"]), from `astc show` (phase 0); None when the
     step has convolutions (astc runs them as direct kernels, not GEMMs: no GEMM-only ceiling)"""
     out = subprocess.run([astc, "show", "--graph", "step", "--phase", "0", "--no-locations", "--batch", str(batch),
                           source], check=True, capture_output=True, text=True).stdout
-    shapes, prods = {}, []
+    shapes, types, prods = {}, {}, []
     for line in out.splitlines():
-        m = re.match(r"\s*%(\d+)\s*=\s*(\w+)\s*(.*?)\s*:\s*\w+\[([0-9,]*)\]", line)
+        m = re.match(r"\s*%(\d+)\s*=\s*(\w+)\s*(.*?)\s*:\s*(\w+)\[([0-9,]*)\]", line)
         if not m:
             continue
-        node, op, args, dims = m.groups()
+        node, op, args, dtype, dims = m.groups()
         shapes[node] = [int(d) for d in dims.split(",") if d]
+        types[node] = dtype
         if op.startswith("conv"):
             return None
         if op != "matmul":
@@ -177,7 +185,7 @@ def gemm_products(astc, source, batch):
         if len(out_shape) != 2 or len(sa) != 2:
             continue
         k = sa[0] if ta else sa[1]
-        prods.append((ta, tb, out_shape[0], out_shape[1], k))
+        prods.append((ta, tb, out_shape[0], out_shape[1], k) + (("bf16",) if types.get(a) == "bf16" else ()))
     return prods
 
 
@@ -192,7 +200,12 @@ def step_mflop(astc, source):
     return None
 
 
-def gemm_tool(tmp):
+def gemm_tool(tmp, astc):
+    """gemm_step on astc's runtime (its GEMM backends) from astc's build tree if it builds, else on OpenBLAS"""
+    build = os.path.dirname(os.path.dirname(os.path.abspath(astc)))
+    r = subprocess.run(["cmake", "--build", build, "--target", "gemm_step"], capture_output=True, text=True)
+    if r.returncode == 0 and os.path.exists(os.path.join(build, "bench", "gemm_step")):
+        return os.path.join(build, "bench", "gemm_step")
     exe = os.path.join(tmp, "gemm_step")
     r = subprocess.run(["cc", "-O2", os.path.join(HERE, "gemm_step.c"), "-o", exe, "-lopenblas", "-lpthread"],
                        capture_output=True, text=True)
@@ -210,11 +223,11 @@ def gemm_time(exe, threads, args):
     return best
 
 
-def build_seconds(astc, source, tmp, repeats=5):
+def build_seconds(astc, source, tmp, gemm, repeats=5):
     times = []
     for _ in range(repeats):
         t0 = time.perf_counter()
-        subprocess.run([astc, "build", source, "-o", os.path.join(tmp, "build-time")], check=True,
+        subprocess.run([astc, "build", source, "-o", os.path.join(tmp, "build-time"), "--gemm=" + gemm], check=True,
                        capture_output=True)
         times.append(time.perf_counter() - t0)
     return statistics.median(times)
@@ -251,6 +264,8 @@ def main():
                          "to generic ones; detected: leave the environment alone; or a core name")
     ap.add_argument("--timeout", type=float, default=600, help="seconds per run")
     ap.add_argument("--out", default=None, help="default: bench/results/throughput-<date>.json")
+    ap.add_argument("--gemm", default="auto",
+                    help="astc build --gemm=MODE: auto (each product's fastest backend, measured), openblas or xsmm")
     ap.add_argument("--require-floor", action="store_true",
                     help="exit 1 unless astc >= 1.0x PyTorch on every model")
     args = ap.parse_args()
@@ -287,7 +302,8 @@ def main():
         exes = {}
         for m in models:
             exes[m] = os.path.join(tmp, m)
-            r = subprocess.run([args.astc, "build", os.path.join(ROOT, MODELS[m][0]), "-o", exes[m]],
+            r = subprocess.run([args.astc, "build", os.path.join(ROOT, MODELS[m][0]), "-o", exes[m],
+                                "--gemm=" + args.gemm],
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
             if r.returncode != 0:
                 sys.exit(f"throughput: astc build {MODELS[m][0]} failed:\n{r.stdout}")
@@ -319,12 +335,12 @@ def main():
                           + f"  rss {r['peak_rss_kb'] / 1024:6.0f} MiB  load {r['load']}", flush=True)
 
         # efficiency: FLOP rate, the GEMM-only ceiling at astc's best thread count, build time
-        gemm = gemm_tool(tmp)
+        gemm = gemm_tool(tmp, args.astc)
         eff = {}
         for m in models:
             src, batch = os.path.join(ROOT, MODELS[m][0]), MODELS[m][1]
             best = [r for r in runs if r["model"] == m and r["side"] == "astc" and r.get("samples_per_second")]
-            e = {"step_mflop": step_mflop(args.astc, src), "build_seconds": build_seconds(args.astc, src, tmp)}
+            e = {"step_mflop": step_mflop(args.astc, src), "build_seconds": build_seconds(args.astc, src, tmp, args.gemm)}
             if best:
                 by = {}
                 for r in best:
@@ -420,6 +436,7 @@ def main():
                    "load_start": load_start, "load_end": load_end, "astc": os.path.abspath(args.astc),
                    "git": git, "torch": torch_version, "openblas_core": core,
                    "openblas_detected": detected, "openblas_coretype": coretype, "epochs": args.epochs, "runs_per_split": args.runs,
+                   "gemm": args.gemm,
                    "summary": summary, "runs": runs, "table": table}, f, indent=1)
     print(f"\nwrote {os.path.relpath(out)}")
     return 0 if floor_ok or not args.require_floor else 1
