@@ -160,8 +160,8 @@ static void bgemm_part(void *ctx, int part, int parts) {
 }
 
 /* Runs d (ab_type of `esize`-byte elements) with `piece` for every piece. */
-static void run_pieces(const astrt_gemm_batch *d, const void *a, const void *b, float *c, size_t esize,
-                       astrt_gemm_piece_fn *piece) {
+void astrt_gemm_run_pieces(const astrt_gemm_batch *d, const void *a, const void *b, float *c, size_t esize,
+                           astrt_gemm_piece_fn *piece) {
   bgemm g = {d, a, b, c, esize, piece, 0, 0, {0}, {0}, 1, 1, 1, 0, 1};
   for (int j = 0; j < d->nbatch; j++) {
     if (is_folded(d, j)) {
@@ -231,7 +231,7 @@ static void widened(const astrt_gemm_batch *d, const void *a, const void *b, flo
     widen_part(&w, 0, 1);
   astrt_gemm_batch f = *d;
   f.ab_type = ASTRT_DTYPE_F32;
-  run_pieces(&f, s, s + na_pad, c, sizeof(float), astrt_gemm_piece_openblas);
+  astrt_gemm_run_pieces(&f, s, s + na_pad, c, sizeof(float), astrt_gemm_piece_openblas);
 }
 
 /* ---- entry points -------------------------------------------------------------------- */
@@ -239,11 +239,11 @@ static void widened(const astrt_gemm_batch *d, const void *a, const void *b, flo
 void astrt_gemm_run_backend(const astrt_gemm_batch *d, const void *a, const void *b, float *c, int backend) {
   const int bf16 = d->ab_type == ASTRT_DTYPE_BF16;
   if (backend == ASTRT_GEMM_XSMM) {
-    run_pieces(d, a, b, c, bf16 ? 2 : 4, astrt_gemm_piece_xsmm);
+    if (!astrt_gemm_xsmm_packed(d, a, b, c)) astrt_gemm_run_pieces(d, a, b, c, bf16 ? 2 : 4, astrt_gemm_piece_xsmm);
   } else if (bf16 && d->k > 0 && d->m > 0 && d->n > 0) {
     widened(d, a, b, c);
   } else {
-    run_pieces(d, a, b, c, bf16 ? 2 : 4, astrt_gemm_piece_openblas);
+    astrt_gemm_run_pieces(d, a, b, c, bf16 ? 2 : 4, astrt_gemm_piece_openblas);
   }
 }
 

@@ -275,6 +275,115 @@ void astrt_gemm_piece_xsmm(const astrt_gemm_batch *d, int64_t m, int64_t n, cons
   else piece_f32(d, m, n, a, b, beta, c);
 }
 
+/* ---- packed once per call ------------------------------------------------------------ */
+
+/* A plain product (no batch dimensions) packs its operands once, split over
+ * the pool, into the calling thread's scratch, and the pieces read the
+ * packed copies: bf16 B in VNNI pairs (and A as rows of pairs when it must
+ * be moved: ta, odd k or lda), f32 B transposed when tb. Per-piece packing
+ * (piece_bf16, piece_f32) would pack B again for every slab of rows. The
+ * pieces of a packed bf16 call see the operands as 32-bit pairs: A [m][k2]
+ * (row stride lda2), B [k2][n]: d2 is d in those units. */
+
+typedef struct pack_job {
+  const astrt_gemm_batch *d;
+  const void *a, *b;
+  u32 *ap, *bp;      /* packed A (NULL: in place), packed B */
+  u32 *tmp;          /* per part: k2 x TILE pairs (ta) */
+  int64_t tmp_each;
+} pack_job;
+
+#define TILE 64
+
+static void pack_part(void *ctx, int part, int parts) {
+  const pack_job *j = ctx;
+  const astrt_gemm_batch *d = j->d;
+  const int64_t k = d->k, n = d->n, m = d->m;
+  if (d->ab_type != ASTRT_DTYPE_BF16) {
+    /* f32, tb: B^T [k, n] from B [n, k]; this part's rows of k */
+    const int64_t lo = k * part / parts, hi = k * (part + 1) / parts;
+    transpose32((const u32 *)j->b + lo, d->ldb, n, hi - lo, j->bp + lo * n, n);
+    return;
+  }
+  const int64_t k2 = (k + 1) / 2;
+  const uint16_t *b = j->b, *a = j->a;
+  /* B: this part's pair rows [lo, hi) */
+  const int64_t lo = k2 * part / parts, hi = k2 * (part + 1) / parts;
+  if (!d->tb) {
+    for (int64_t i = lo; i < hi; i++)
+      interleave16(b + 2 * i * d->ldb, 2 * i + 1 < k ? b + (2 * i + 1) * d->ldb : NULL, n, j->bp + i * n);
+  } else if (k % 2 == 0 && d->ldb % 2 == 0 && ((uintptr_t)b & 3) == 0) {
+    transpose32((const u32 *)b + lo, d->ldb / 2, n, hi - lo, j->bp + lo * n, n);
+  } else {
+    for (int64_t r = 0; r < n; r++)
+      for (int64_t i = lo; i < hi; i++) {
+        const uint16_t *row = b + r * d->ldb;
+        j->bp[i * n + r] = (u32)row[2 * i] | (2 * i + 1 < k ? (u32)row[2 * i + 1] << 16 : 0u);
+      }
+  }
+  if (!j->ap) return;
+  /* A: this part's rows [alo, ahi) as pairs [m][k2] */
+  const int64_t alo = m * part / parts, ahi = m * (part + 1) / parts;
+  if (!d->ta) {
+    for (int64_t r = alo; r < ahi; r++) {
+      uint16_t *row = (uint16_t *)(j->ap + r * k2);
+      memcpy(row, a + r * d->lda, (size_t)k * 2);
+      if (k % 2) row[k] = 0;
+    }
+    return;
+  }
+  /* ta: A stored [k, m]; columns [c0, c0 + w) at a time: VNNI rows of the
+   * column block into tmp [k2][w], then transposed to [w][k2] */
+  u32 *tmp = j->tmp + part * j->tmp_each;
+  for (int64_t c0 = alo; c0 < ahi; c0 += TILE) {
+    const int64_t w = ahi - c0 < TILE ? ahi - c0 : TILE;
+    for (int64_t i = 0; i < k2; i++)
+      interleave16(a + 2 * i * d->lda + c0, 2 * i + 1 < k ? a + (2 * i + 1) * d->lda + c0 : NULL, w, tmp + i * w);
+    transpose32(tmp, w, k2, w, j->ap + c0 * k2, k2);
+  }
+}
+
+/* the piece of a packed bf16 call: d is in pairs (k2, lda2, ldb = n) */
+static void piece_packed_bf16(const astrt_gemm_batch *d, int64_t m, int64_t n, const void *a, const void *b,
+                              float beta, float *c) {
+  kkey key;
+  memset(&key, 0, sizeof key);
+  key = (kkey){n, m, 2 * d->k, d->ldb, 2 * d->lda, d->ldc,
+               (beta == 0.0f ? LIBXSMM_GEMM_FLAG_BETA_0 : 0) | LIBXSMM_GEMM_FLAG_VNNI_A, 1};
+  libxsmm_xmmfunction fn = kernel(&key);
+  if (!fn.bsmm) astrt_kernel_fatal("libxsmm made no bf16 kernel for %lld x %lld x %lld", (long long)n, (long long)m,
+                                   (long long)(2 * d->k));
+  fn.bsmm((const libxsmm_bfloat16 *)b, (const libxsmm_bfloat16 *)a, c);
+}
+
+int astrt_gemm_xsmm_packed(const astrt_gemm_batch *d, const void *a, const void *b, float *c) {
+  const int bf16 = d->ab_type == ASTRT_DTYPE_BF16;
+  if (d->nbatch != 0 || d->m == 0 || d->n == 0 || d->k == 0 || (!bf16 && !d->tb)) return 0;
+  const int64_t m = d->m, n = d->n, k = d->k, k2 = (k + 1) / 2;
+  const int parts = astrt_pool_size();
+  if (!bf16) {
+    u32 *bt = (u32 *)astrt_scratch((size_t)(k * n));
+    pack_job j = {d, a, b, NULL, bt, NULL, 0};
+    if (parts > 1 && k * n >= (1 << 14)) astrt_pool_run(pack_part, &j);
+    else pack_part(&j, 0, 1);
+    astrt_gemm_batch f = *d;
+    f.tb = 0, f.ldb = n;
+    astrt_gemm_run_pieces(&f, a, bt, c, 4, astrt_gemm_piece_xsmm);
+    return 1;
+  }
+  const int move_a = d->ta || k % 2 || d->lda % 2 || ((uintptr_t)a & 3);
+  const int64_t nb = (k2 * n + 15) / 16 * 16, na = move_a ? (m * k2 + 15) / 16 * 16 : 0;
+  const int64_t tmp_each = d->ta ? k2 * TILE : 0;
+  u32 *s = (u32 *)astrt_scratch((size_t)(nb + na + tmp_each * parts));
+  pack_job j = {d, a, b, move_a ? s + nb : NULL, s, s + nb + na, tmp_each};
+  if (parts > 1 && (m + n) * k >= (1 << 14)) astrt_pool_run(pack_part, &j);
+  else pack_part(&j, 0, 1);
+  astrt_gemm_batch f = *d;
+  f.ta = 0, f.tb = 0, f.k = k2, f.lda = move_a ? k2 : d->lda / 2, f.ldb = n;
+  astrt_gemm_run_pieces(&f, move_a ? (const void *)j.ap : a, s, c, 4, piece_packed_bf16);
+  return 1;
+}
+
 #else /* !ASTRT_HAVE_XSMM: the backend is never available */
 
 const char *astrt_gemm_xsmm_arch(void) { return "none"; }
@@ -287,6 +396,11 @@ int astrt_gemm_xsmm_available(int ab_type, const char **why) {
 
 int astrt_gemm_xsmm_supports(const astrt_gemm_batch *d) {
   (void)d;
+  return 0;
+}
+
+int astrt_gemm_xsmm_packed(const astrt_gemm_batch *d, const void *a, const void *b, float *c) {
+  (void)d, (void)a, (void)b, (void)c;
   return 0;
 }
 

@@ -45,6 +45,14 @@ _Noreturn void astrt_kernel_fatal(const char *fmt, ...)
 struct astrt_gemm_batch;
 typedef void astrt_gemm_piece_fn(const struct astrt_gemm_batch *d, int64_t m, int64_t n, const void *a,
                                  const void *b, float beta, float *c);
+/* The pieces of d (operands of `esize`-byte elements) over the pool, each
+ * product by `piece` (kernels_gemm_batched.c). */
+void astrt_gemm_run_pieces(const struct astrt_gemm_batch *d, const void *a, const void *b, float *c, size_t esize,
+                           astrt_gemm_piece_fn *piece);
+/* libxsmm with the operands packed once per call, over the pool, before the
+ * pieces (a plain product: nbatch 0; bf16, or f32 with tb); 0 if it does not
+ * take d (then astrt_gemm_piece_xsmm packs per piece). */
+int astrt_gemm_xsmm_packed(const struct astrt_gemm_batch *d, const void *a, const void *b, float *c);
 /* f32 operands only (bf16 is widened before the pieces) */
 astrt_gemm_piece_fn astrt_gemm_piece_openblas;
 /* f32 or bf16; falls back to openblas for a piece libxsmm has no kernel for */
