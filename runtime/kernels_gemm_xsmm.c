@@ -185,7 +185,15 @@ typedef struct kslot {
 #define KCACHE 64
 static _Thread_local kslot kcache[KCACHE];
 
+#ifdef ASTRT_TEST_HOOKS
+static int no_kernels;  /* astrt_gemm_xsmm_test_no_kernels */
+void astrt_gemm_xsmm_test_no_kernels(int on) { no_kernels = on; }
+#endif
+
 static libxsmm_xmmfunction kernel(const kkey *key) {
+#ifdef ASTRT_TEST_HOOKS
+  if (no_kernels) return (libxsmm_xmmfunction){NULL};
+#endif
   uint64_t h = 1469598103934665603ull;
   const unsigned char *p = (const unsigned char *)key;
   for (size_t i = 0; i < sizeof *key; i++) h = (h ^ p[i]) * 1099511628211ull;
@@ -233,10 +241,31 @@ static void piece_f32(const astrt_gemm_batch *d, int64_t m, int64_t n, const flo
   fn.smm(b, a, c);
 }
 
+/* C[m, n] = (beta ? C : 0) + A B from packed pairs, in plain C: for a shape
+ * libxsmm returns no bf16 kernel for (its JIT disabled, say), deterministic
+ * like any piece. A [m][k2] pairs (row stride lda2), B [k2][n] pairs. */
+static void bf16_pairs(int64_t m, int64_t n, int64_t k2, const u32 *a, int64_t lda2, const u32 *b, int64_t ldb,
+                       float beta, float *c, int64_t ldc) {
+  for (int64_t i = 0; i < m; i++)
+    for (int64_t j = 0; j < n; j++) {
+      float acc = beta == 0.0f ? 0.0f : c[i * ldc + j];
+      for (int64_t p = 0; p < k2; p++) {
+        const u32 x = a[i * lda2 + p], y = b[p * ldb + j];
+        float x0, x1, y0, y1;
+        astrt_bf16_to_f32(&(uint16_t){(uint16_t)x}, &x0, 1);
+        astrt_bf16_to_f32(&(uint16_t){(uint16_t)(x >> 16)}, &x1, 1);
+        astrt_bf16_to_f32(&(uint16_t){(uint16_t)y}, &y0, 1);
+        astrt_bf16_to_f32(&(uint16_t){(uint16_t)(y >> 16)}, &y1, 1);
+        acc += x0 * y0 + x1 * y1;
+      }
+      c[i * ldc + j] = acc;
+    }
+}
+
 static void piece_bf16(const astrt_gemm_batch *d, int64_t m, int64_t n, const uint16_t *a, const uint16_t *b,
                        float beta, float *c) {
   const int64_t k = d->k, k2 = (k + 1) / 2;
-  const int pack_a = d->ta || k % 2 || d->lda % 2;
+  const int pack_a = d->ta || k % 2 || d->lda % 2 || ((uintptr_t)a & 3);
   /* scratch: B in VNNI form [k2][n] pairs; A as [m][2 k2] (pack_a); a pair
    * copy of A^T or B for the transposes [max(m, n)][k2] */
   const int64_t nb = k2 * n, na = pack_a ? k2 * m : 0, nt = (d->tb || d->ta) ? k2 * (m > n ? m : n) : 0;
@@ -264,9 +293,8 @@ static void piece_bf16(const astrt_gemm_batch *d, int64_t m, int64_t n, const ui
   memset(&key, 0, sizeof key);
   key = (kkey){n, m, 2 * k2, n, lda, d->ldc, (beta == 0.0f ? LIBXSMM_GEMM_FLAG_BETA_0 : 0) | LIBXSMM_GEMM_FLAG_VNNI_A, 1};
   libxsmm_xmmfunction fn = kernel(&key);
-  if (!fn.bsmm) astrt_kernel_fatal("libxsmm made no bf16 kernel for %lld x %lld x %lld", (long long)n, (long long)m,
-                                   (long long)(2 * k2));
-  fn.bsmm((const libxsmm_bfloat16 *)bv, (const libxsmm_bfloat16 *)a, c);
+  if (fn.bsmm) fn.bsmm((const libxsmm_bfloat16 *)bv, (const libxsmm_bfloat16 *)a, c);
+  else bf16_pairs(m, n, k2, (const u32 *)a, lda / 2, bv, n, beta, c, d->ldc);
 }
 
 void astrt_gemm_piece_xsmm(const astrt_gemm_batch *d, int64_t m, int64_t n, const void *a, const void *b, float beta,
@@ -351,9 +379,8 @@ static void piece_packed_bf16(const astrt_gemm_batch *d, int64_t m, int64_t n, c
   key = (kkey){n, m, 2 * d->k, d->ldb, 2 * d->lda, d->ldc,
                (beta == 0.0f ? LIBXSMM_GEMM_FLAG_BETA_0 : 0) | LIBXSMM_GEMM_FLAG_VNNI_A, 1};
   libxsmm_xmmfunction fn = kernel(&key);
-  if (!fn.bsmm) astrt_kernel_fatal("libxsmm made no bf16 kernel for %lld x %lld x %lld", (long long)n, (long long)m,
-                                   (long long)(2 * d->k));
-  fn.bsmm((const libxsmm_bfloat16 *)b, (const libxsmm_bfloat16 *)a, c);
+  if (fn.bsmm) fn.bsmm((const libxsmm_bfloat16 *)b, (const libxsmm_bfloat16 *)a, c);
+  else bf16_pairs(m, n, d->k, a, d->lda, b, d->ldb, beta, c, d->ldc);
 }
 
 int astrt_gemm_xsmm_packed(const astrt_gemm_batch *d, const void *a, const void *b, float *c) {

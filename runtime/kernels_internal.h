@@ -53,6 +53,11 @@ void astrt_gemm_run_pieces(const struct astrt_gemm_batch *d, const void *a, cons
  * pieces (a plain product: nbatch 0; bf16, or f32 with tb); 0 if it does not
  * take d (then astrt_gemm_piece_xsmm packs per piece). */
 int astrt_gemm_xsmm_packed(const struct astrt_gemm_batch *d, const void *a, const void *b, float *c);
+#ifdef ASTRT_TEST_HOOKS
+/* Test hook: libxsmm "returns no kernel" for every shape while on, so the
+ * pieces take their fallbacks (OpenBLAS for f32, plain C for bf16 pairs). */
+void astrt_gemm_xsmm_test_no_kernels(int on);
+#endif
 /* f32 operands only (bf16 is widened before the pieces) */
 astrt_gemm_piece_fn astrt_gemm_piece_openblas;
 /* f32 or bf16; falls back to openblas for a piece libxsmm has no kernel for */

@@ -252,6 +252,26 @@ START_TEST(threads_bit_identical) {
 }
 END_TEST
 
+/* libxsmm without kernels (a test hook): every piece falls back, and the
+ * products stay right */
+START_TEST(no_kernels_fallback) {
+#ifdef ASTRT_TEST_HOOKS
+  astrt_gemm_xsmm_test_no_kernels(1);
+  for (int t = 0; t < 4; t++) {
+    product(65, 7, 63, t & 1, t >> 1, 0, 1.0f, 0.0f);
+    product(7, 65, 64, t & 1, t >> 1, 1, 1.0f, 1.0f);
+  }
+  uint64_t s = 7;
+  Buf p = buf(&s, 2 * 3 * 9 * 9), v = buf(&s, 2 * 9 * 3 * 5);
+  astrt_gemm_batch e = {0, 0, 9, 5, 9, 9, 15, 15, 2, {2, 3}, {27 * 9, 81}, {27 * 5, 5}, {27 * 5, 5}, 1.0f, 0.0f,
+                        backend, ab_type};
+  check_call("batched", &e, &p, &v, 2 * 9 * 15, &s);
+  buf_free(&p), buf_free(&v);
+  astrt_gemm_xsmm_test_no_kernels(0);
+#endif
+}
+END_TEST
+
 /* ---- the main suite's own tests --------------------------------------------------------------- */
 
 START_TEST(bf16_conversions) {
@@ -333,6 +353,7 @@ static Suite *backend_suite(const char *name, int be, int type) {
   tcase_add_test(tc, broadcast_and_folded);
   tcase_add_test(tc, empty);
   tcase_add_test(tc, threads_bit_identical);
+  if (be == ASTRT_GEMM_XSMM) tcase_add_test(tc, no_kernels_fallback);
   suite_add_tcase(s, tc);
   return s;
 }
