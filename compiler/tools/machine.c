@@ -355,15 +355,20 @@ static void cache_save(const char *path, const char *key, const GemmCache *c) {
 }
 
 /* times per call of d with each backend: the better of two rounds that
- * alternate the backends, each the median of BUDGET seconds of calls */
+ * alternate the backends, each the median of BUDGET seconds of calls (one
+ * round of single timings for calls longer than that) */
 #define GEMM_BUDGET 0.006
 static void measure_shape(GemmShape *s, int threads) {
   for (int b = 0; b < ASTRT_NUM_GEMM_BACKENDS; b++) s->seconds[b] = -1;
-  for (int round = 0; round < 2; round++)
+  for (int round = 0; round < 2; round++) {
+    double longest = 0;
     for (int b = 0; b < ASTRT_NUM_GEMM_BACKENDS; b++) {
       double t = astrt_gemm_measure(&s->d, b, threads, GEMM_BUDGET);
       if (t > 0 && (s->seconds[b] < 0 || t < s->seconds[b])) s->seconds[b] = t;
+      longest = MAX(longest, t);
     }
+    if (longest > GEMM_BUDGET) break;  /* long calls: one round (each took a single timing) */
+  }
 }
 
 static int fastest(const GemmShape *s) {

@@ -272,7 +272,8 @@ int astrt_gemm_force(int backend);
  * filled with small values, C scratch), on `threads` threads of a pool made
  * for the measurement (OpenBLAS then runs single-threaded inside the pieces,
  * as in a training run): the median of repeated timings covering at least
- * `budget` seconds in all, after one untimed call. Returns a negative value
+ * `budget` seconds in all (at least 5, or 1 when a call takes longer than
+ * the budget), after one untimed call. Returns a negative value
  * when the backend is not available for d (resolve would not run it). Not
  * concurrently with a training run in the same thread. */
 double astrt_gemm_measure(const astrt_gemm_batch *d, int backend, int threads,
