@@ -48,6 +48,8 @@ typedef struct CgOptions {
 } CgOptions;
 #define CG_GEMM_AUTO 0
 #define CG_GEMM_FORCE(backend) (1 + (backend))
+/* GEMM_OPENBLAS, GEMM_XSMM (ASTRT_GEMM_BACKENDS): astc's names of the backends */
+typedef enum CgGemmBackend { ASTRT_GEMM_BACKENDS(IR_ABI_ENUMERATOR) } CgGemmBackend;
 
 /* Developer overrides from the environment, applied on top of opt:
  * ASTC_CPU=NAME (native: the host), ASTC_FUSION=off, ASTC_PARALLEL_LOOPS=off

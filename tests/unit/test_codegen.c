@@ -540,6 +540,69 @@ START_TEST(speedup_rewrites) {
 }
 END_TEST
 
+/* cg_gemm_sites: every product of every function with the descriptor its
+ * call site gets (shape at the planned rows, operand type, backend as the
+ * options choose it) */
+typedef struct Sites {
+  int n, bf16, xsmm;
+  int64_t rows_seen[64];
+} Sites;
+
+static void count_site(void *user, const IrGraph *g, int node, const astrt_gemm_batch *d) {
+  Sites *s = user;
+  ck_assert_int_eq(g->nodes[node].op, IR_MATMUL);
+  ck_assert(s->n < 64);
+  s->rows_seen[s->n++] = d->m;
+  s->bf16 += d->ab_type == ASTRT_DTYPE_BF16;
+  s->xsmm += d->backend == ASTRT_GEMM_XSMM;
+  ck_assert(d->alpha == 1 && d->beta == 0);
+}
+
+static int xsmm_for_8_rows(void *user, const astrt_gemm_batch *d) {
+  (void)user;
+  return d->m == 8 ? ASTRT_GEMM_XSMM : ASTRT_GEMM_OPENBLAS;
+}
+
+START_TEST(gemm_sites) {
+  Compilation comp;
+  ck_assert(compile_src(PROGRAM("  h = relu(nn.dense(x, 16))\n  h = relu(nn.dense(h, 12))\n  return nn.dense(h, 5)", "20",
+                                "5", "  loss = cross_entropy()\n  optimizer = sgd(lr: 0.05)")
+                        "speedup {\n  precision bf16(keep: [dense_3])\n}\n",
+                        "sites", &comp));
+  const IrProgram *p = comp.prog;
+  int products = 0;
+  const IrGraph *gs[3] = {&p->phases.data[0].step, &p->eval, &p->predict};
+  for (int k = 0; k < 3; k++)
+    for (int i = 0; i < gs[k]->len; i++) products += gs[k]->nodes[i].op == IR_MATMUL;
+  CgOptions o = cg_options_default();
+  o.gemm = CG_GEMM_AUTO;
+  Sites s = {0};
+  cg_gemm_sites(p, &o, count_site, &s);
+  ck_assert_int_eq(s.n, products);
+  ck_assert_int_eq(s.xsmm, 0);  /* no choice: OpenBLAS */
+  /* dense_1 and dense_2 take bf16 (forward, and dW; dx of dense_2), dense_3 f32 */
+  ck_assert(s.bf16 > 0 && s.bf16 < s.n);
+  /* the step at batch 8, evaluation at eval_batch 11 */
+  bool eight = false, eleven = false;
+  for (int i = 0; i < s.n; i++) eight |= s.rows_seen[i] == 8, eleven |= s.rows_seen[i] == 11;
+  ck_assert(eight && eleven);
+  /* a forced backend, and a chooser */
+  o.gemm = CG_GEMM_FORCE(ASTRT_GEMM_XSMM);
+  Sites f = {0};
+  cg_gemm_sites(p, &o, count_site, &f);
+  ck_assert_int_eq(f.xsmm, products);
+  o.gemm = CG_GEMM_AUTO;
+  o.gemm_choose = xsmm_for_8_rows;
+  Sites c = {0};
+  cg_gemm_sites(p, &o, count_site, &c);
+  int want = 0;
+  for (int i = 0; i < c.n; i++) want += c.rows_seen[i] == 8;
+  ck_assert_int_eq(c.xsmm, want);
+  compilation_free(&comp);
+  src_reset();
+}
+END_TEST
+
 /* the descriptor read back from C matches the program */
 START_TEST(descriptor_matches_program) {
   Compilation comp;
@@ -617,6 +680,7 @@ Suite *codegen_suite(void) {
   tcase_add_test(t, regression_mse);
   tcase_add_test(t, speedup_rewrites);
   tcase_add_test(t, descriptor_matches_program);
+  tcase_add_test(t, gemm_sites);
   suite_add_tcase(s, t);
   return s;
 }
