@@ -355,8 +355,8 @@ static void cache_save(const char *path, const char *key, const GemmCache *c) {
 }
 
 /* times per call of d with each backend: the better of two rounds that
- * alternate the backends, each the median of BUDGET seconds of calls (one
- * round of single timings for calls longer than that) */
+ * alternate the backends, each the 10th percentile of BUDGET seconds of
+ * calls (one round of single timings for calls longer than that) */
 #define GEMM_BUDGET 0.006
 static void measure_shape(GemmShape *s, int threads) {
   for (int b = 0; b < ASTRT_NUM_GEMM_BACKENDS; b++) s->seconds[b] = -1;
