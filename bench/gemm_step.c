@@ -3,13 +3,23 @@
  * bench/throughput.py derives the shapes from `astc show` and reports a
  * model's samples/s against batch / this time.
  *
- *   gemm_step REPEATS TA,TB,M,N,K[,TYPE] [TA,TB,M,N,K[,TYPE] ...]
+ *   gemm_step REPEATS TA,TB,M,N,K[xCOUNT][,TYPE] [TA,TB,M,N,K[xCOUNT][,TYPE] ...]
  *   gemm_step --peak N          sgemm rate on N x N x N
  *
  * TA/TB are 0 or 1 (transpose), C[M,N] = op(A)[M,K] op(B)[K,N]; TYPE is f32
  * (default) or bf16 (the operands' type: precision bf16). Prints the median
  * over REPEATS of the time of one pass over all the products (after one
- * untimed pass), in seconds, and the GFLOP/s of that pass.
+ * untimed pass), in seconds, the GFLOP/s of that pass, and the median CPU
+ * time of a pass (all threads, seconds; at one thread, the pass's own
+ * compute, which other jobs on the machine do not inflate as they do the
+ * wall time; split threads that wait spin, and count).
+ *
+ * xCOUNT makes a batched product: COUNT independent products of that shape
+ * (attention's per-head Q K^T and P V and their gradients, B * H of them),
+ * each on its own matrices, as astc's runtime runs them
+ * (runtime/kernels_gemm_batched.c: the items dealt to the threads in
+ * contiguous ranges). The matrices are contiguous here (astc reads attention
+ * heads in place, with a leading dimension of H * Dh), which is no slower.
  *
  * Two builds:
  *   - standalone, on OpenBLAS alone (cc -O2 bench/gemm_step.c -o gemm_step
@@ -33,6 +43,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,6 +58,7 @@ typedef struct Gemm {
   int ta, tb, bf16;
   long m, n, k;
   float *a, *b, *c;
+  long count;  /* batched: this many products of the shape, one after the other in a, b, c */
 #ifdef GEMM_STEP_ASTRT
   astrt_gemm_batch d;
   uint16_t *ha, *hb;       /* bf16 copies */
@@ -56,6 +68,13 @@ typedef struct Gemm {
 static double now(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* CPU time of the process, all threads */
+static double cpu_now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
   return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
@@ -72,6 +91,14 @@ static float *filled(long n) {
 static int split_threads = 1;
 static void run_split(const Gemm *g);
 
+/* items [lo, hi) of a (batched) product, each one cblas_sgemm */
+static void run_items(const Gemm *g, long lo, long hi) {
+  for (long i = lo; i < hi; i++)
+    cblas_sgemm(CblasRowMajor, g->ta ? CblasTrans : CblasNoTrans, g->tb ? CblasTrans : CblasNoTrans, (int)g->m,
+                (int)g->n, (int)g->k, 1.0f, g->a + i * g->m * g->k, g->ta ? (int)g->m : (int)g->k,
+                g->b + i * g->k * g->n, g->tb ? (int)g->k : (int)g->n, 0.0f, g->c + i * g->m * g->n, (int)g->n);
+}
+
 static void run(const Gemm *g) {
 #ifdef GEMM_STEP_ASTRT
   astrt_gemm_batched(&g->d, g->bf16 ? (const void *)g->ha : g->a, g->bf16 ? (const void *)g->hb : g->b, g->c);
@@ -81,9 +108,7 @@ static void run(const Gemm *g) {
     run_split(g);
     return;
   }
-  cblas_sgemm(CblasRowMajor, g->ta ? CblasTrans : CblasNoTrans, g->tb ? CblasTrans : CblasNoTrans, (int)g->m,
-              (int)g->n, (int)g->k, 1.0f, g->a, g->ta ? (int)g->m : (int)g->k, g->b, g->tb ? (int)g->k : (int)g->n,
-              0.0f, g->c, (int)g->n);
+  run_items(g, 0, g->count);
 }
 
 /* ---- the split: slab p of T on thread p (0 = the caller) ---- */
@@ -92,6 +117,10 @@ static const Gemm *job;
 static atomic_long posted, finished[64];
 
 static void run_slab(const Gemm *g, int p, int t) {
+  if (g->count > 1) {
+    run_items(g, g->count * p / t, g->count * (p + 1) / t);
+    return;
+  }
   Gemm s = *g;
   if (g->m >= g->n) {
     long lo = g->m * p / t, hi = g->m * (p + 1) / t;
@@ -141,7 +170,7 @@ int main(int argc, char **argv) {
   if (argc == 3 && strcmp(argv[1], "--peak") == 0) {
     long n = atol(argv[2]);
     gs = calloc(1, sizeof *gs);
-    gs[0] = (Gemm){.m = n, .n = n, .k = n};
+    gs[0] = (Gemm){.m = n, .n = n, .k = n, .count = 1};
     ng = 1;
     repeats = 7;
   } else {
@@ -154,9 +183,14 @@ int main(int argc, char **argv) {
     for (int i = 2; i < argc; i++) {
       Gemm *g = &gs[ng++];
       char type[8] = "f32";
-      int nf = sscanf(argv[i], "%d,%d,%ld,%ld,%ld,%7s", &g->ta, &g->tb, &g->m, &g->n, &g->k, type);
-      if (nf < 5 || g->m <= 0 || g->n <= 0 || g->k <= 0 || (strcmp(type, "f32") && strcmp(type, "bf16"))) {
-        fprintf(stderr, "gemm_step: bad product '%s' (expected TA,TB,M,N,K[,f32|bf16])\n", argv[i]);
+      int used = 0, more = 0;
+      g->count = 1;
+      bool ok = sscanf(argv[i], "%d,%d,%ld,%ld,%ld%n", &g->ta, &g->tb, &g->m, &g->n, &g->k, &used) == 5;
+      if (ok && argv[i][used] == 'x') ok = sscanf(argv[i] + used, "x%ld%n", &g->count, &more) == 1, used += more;
+      if (ok && argv[i][used] == ',') ok = sscanf(argv[i] + used, ",%7s%n", type, &more) == 1, used += more;
+      if (!ok || argv[i][used] || g->m <= 0 || g->n <= 0 || g->k <= 0 || g->count <= 0 ||
+          (strcmp(type, "f32") && strcmp(type, "bf16"))) {
+        fprintf(stderr, "gemm_step: bad product '%s' (expected TA,TB,M,N,K[xCOUNT][,f32|bf16])\n", argv[i]);
         return 2;
       }
       g->bf16 = !strcmp(type, "bf16");
@@ -188,19 +222,21 @@ int main(int argc, char **argv) {
   }
   double flops = 0;
   for (int i = 0; i < ng; i++) {
-    gs[i].a = filled(gs[i].m * gs[i].k);
-    gs[i].b = filled(gs[i].k * gs[i].n);
-    gs[i].c = filled(gs[i].m * gs[i].n);
-    flops += 2.0 * (double)gs[i].m * (double)gs[i].n * (double)gs[i].k;
+    gs[i].a = filled(gs[i].count * gs[i].m * gs[i].k);
+    gs[i].b = filled(gs[i].count * gs[i].k * gs[i].n);
+    gs[i].c = filled(gs[i].count * gs[i].m * gs[i].n);
+    flops += 2.0 * (double)gs[i].count * (double)gs[i].m * (double)gs[i].n * (double)gs[i].k;
 #ifdef GEMM_STEP_ASTRT
     Gemm *g = &gs[i];
-    g->d = (astrt_gemm_batch){g->ta, g->tb, g->m, g->n, g->k, g->ta ? g->m : g->k, g->tb ? g->k : g->n, g->n, 0,
-                              {1, 1, 1, 1}, {0}, {0}, {0}, 1.0f, 0.0f, ASTRT_GEMM_OPENBLAS,
-                              g->bf16 ? ASTRT_DTYPE_BF16 : ASTRT_DTYPE_F32};
-    g->ha = malloc(sizeof *g->ha * (size_t)(g->m * g->k));
-    g->hb = malloc(sizeof *g->hb * (size_t)(g->k * g->n));
-    astrt_f32_to_bf16(g->a, g->ha, g->m * g->k);
-    astrt_f32_to_bf16(g->b, g->hb, g->k * g->n);
+    int batched = g->count > 1;
+    g->d = (astrt_gemm_batch){g->ta, g->tb, g->m, g->n, g->k, g->ta ? g->m : g->k, g->tb ? g->k : g->n, g->n,
+                              batched, {batched ? g->count : 1, 1, 1, 1}, {batched ? g->m * g->k : 0},
+                              {batched ? g->k * g->n : 0}, {batched ? g->m * g->n : 0}, 1.0f, 0.0f,
+                              ASTRT_GEMM_OPENBLAS, g->bf16 ? ASTRT_DTYPE_BF16 : ASTRT_DTYPE_F32};
+    g->ha = malloc(sizeof *g->ha * (size_t)(g->count * g->m * g->k));
+    g->hb = malloc(sizeof *g->hb * (size_t)(g->count * g->k * g->n));
+    astrt_f32_to_bf16(g->a, g->ha, g->count * g->m * g->k);
+    astrt_f32_to_bf16(g->b, g->hb, g->count * g->k * g->n);
     /* the backend: forced, or the fastest here (interleaved timings, the
      * better of two rounds; another than OpenBLAS must be 5% faster, as in
      * astc's calibration) */
@@ -221,26 +257,28 @@ int main(int argc, char **argv) {
     for (int be = 0; be < ASTRT_NUM_GEMM_BACKENDS; be++)
       if (tb[be] > 0 && tb[pick] > 0 && tb[be] < tb[pick] * 0.95) pick = be;
     g->d.backend = pick;
-    fprintf(stderr, "gemm_step: %d,%d,%ld,%ld,%ld,%s on %s (%.1f us)\n", g->ta, g->tb, g->m, g->n, g->k,
-            g->bf16 ? "bf16" : "f32", astrt_gemm_backend_name(pick), tb[pick] * 1e6);
+    fprintf(stderr, "gemm_step: %d,%d,%ld,%ld,%ldx%ld,%s on %s (%.1f us)\n", g->ta, g->tb, g->m, g->n, g->k,
+            g->count, g->bf16 ? "bf16" : "f32", astrt_gemm_backend_name(pick), tb[pick] * 1e6);
 #endif
   }
   for (int i = 0; i < ng; i++) run(&gs[i]);  /* warm-up */
   /* each measurement: enough passes for at least 20 ms */
-  double *t = malloc(sizeof *t * (size_t)repeats);
+  double *t = malloc(sizeof *t * (size_t)repeats), *c = malloc(sizeof *c * (size_t)repeats);
   for (int r = 0; r < repeats; r++) {
     long passes = 0;
-    double t0 = now(), el;
+    double t0 = now(), c0 = cpu_now(), el;
     do {
       for (int i = 0; i < ng; i++) run(&gs[i]);
       passes++;
       el = now() - t0;
     } while (el < 0.02);
     t[r] = el / (double)passes;
+    c[r] = (cpu_now() - c0) / (double)passes;
   }
   qsort(t, (size_t)repeats, sizeof *t, cmp);
+  qsort(c, (size_t)repeats, sizeof *c, cmp);
   double med = t[repeats / 2];
-  printf("%.9f %.2f\n", med, flops / med / 1e9);
+  printf("%.9f %.2f %.9f\n", med, flops / med / 1e9, c[repeats / 2]);
   for (int i = 0; i < ng; i++) {
     free(gs[i].a);
     free(gs[i].b);
@@ -252,5 +290,6 @@ int main(int argc, char **argv) {
   }
   free(gs);
   free(t);
+  free(c);
   return 0;
 }

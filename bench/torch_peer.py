@@ -3,7 +3,8 @@
 
 The models mirror examples/*.train layer for layer (same shapes, same
 parameter names as astc's checkpoints: dense_1.w is [in, out] in astc and is
-transposed into torch's Linear.weight [out, in]).
+transposed into torch's Linear.weight [out, in]). The byte-level GPT
+(examples/charlm.train) has its own file, bench/torch_gpt.py.
 
   torch_peer.py throughput --model mlp|lenet|wide [--batch 64] [--epochs 1]
       trains on Fashion-MNIST and prints one JSON line with samples/s

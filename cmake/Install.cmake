@@ -57,6 +57,9 @@ endif()
 install(TARGETS astrt EXPORT astrtTargets
         ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
         ${_astrt_includes})
+if(ASTC_WITH_MPI)  # the MPI backend: a component of its own (astrt::mpi)
+  install(TARGETS astrt_mpi EXPORT astrtMpiTargets ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR})
+endif()
 install(DIRECTORY ${PROJECT_SOURCE_DIR}/runtime/include/astrt/
         DESTINATION ${ASTC_INSTALL_INCLUDEDIR}
         FILES_MATCHING PATTERN "*.h")
@@ -81,6 +84,12 @@ install(EXPORT astrtTargets
         NAMESPACE astrt::
         FILE astrtTargets.cmake
         DESTINATION ${ASTC_INSTALL_CMAKEDIR})
+if(ASTC_WITH_MPI)  # read only when the component mpi is asked for (it needs MPI::MPI_C)
+  install(EXPORT astrtMpiTargets
+          NAMESPACE astrt::
+          FILE astrtMpiTargets.cmake
+          DESTINATION ${ASTC_INSTALL_CMAKEDIR})
+endif()
 set(ASTC_CONFIG_BINDIR ${CMAKE_INSTALL_BINDIR})
 set(ASTC_CONFIG_STDLIBDIR ${ASTC_INSTALL_STDLIBDIR})
 configure_package_config_file(
@@ -123,10 +132,6 @@ if(ASTC_MVEC_LIBRARY)
 else()
   set(ASTC_PC_MVEC "")
 endif()
-set(ASTC_PC_MPI "")
-if(ASTC_WITH_MPI)
-  set(ASTC_PC_MPI " ompi-c")
-endif()
 # libxsmm (the xsmm GEMM backend) links before OpenBLAS: its fallbacks call BLAS
 set(ASTC_PC_XSMM "")
 if(ASTC_WITH_XSMM)
@@ -134,3 +139,8 @@ if(ASTC_WITH_XSMM)
 endif()
 configure_file(${PROJECT_SOURCE_DIR}/cmake/astrt.pc.in ${PROJECT_BINARY_DIR}/astrt.pc @ONLY)
 install(FILES ${PROJECT_BINARY_DIR}/astrt.pc DESTINATION ${ASTC_INSTALL_PKGCONFIGDIR})
+# astrt-mpi.pc: libastrt with its MPI backend (OpenMPI's ompi-c)
+if(ASTC_WITH_MPI)
+  configure_file(${PROJECT_SOURCE_DIR}/cmake/astrt-mpi.pc.in ${PROJECT_BINARY_DIR}/astrt-mpi.pc @ONLY)
+  install(FILES ${PROJECT_BINARY_DIR}/astrt-mpi.pc DESTINATION ${ASTC_INSTALL_PKGCONFIGDIR})
+endif()

@@ -10,6 +10,8 @@
  *   stmt    = NAME "=" expr | "param" NAME ":" type "=" expr
  *           | "state" NAME ":" type "=" expr | "update" NAME "=" expr
  *           | "return" expr | "if" expr block ["else" (block | if-stmt)]
+ *           (and "for" / "while" ... [block]: reserved, parsed to say there
+ *           are no loops, once)
  *   type    = NAME ["[" [dim {"," dim}] "]"]        dim = expr | "*"
  *   expr    = binary and unary operators over postfix expressions:
  *             or < and < not < comparisons < + - < * / @ < unary - < **
@@ -37,6 +39,7 @@ void yyerror(YYLTYPE *loc, yyscan_t scanner, Module *mod, const char *msg);
 struct LexState *yyget_extra(yyscan_t scanner);
 
 static void else_on_new_line(Loc loc);
+static void no_loops(Loc loc, const char *word);
 
 #define A (mod->arena)
 
@@ -75,9 +78,10 @@ static void else_on_new_line(Loc loc);
 %token NEWLINE "end of line"
 %token IMPORT "import" AS "as" DATA "data" LAYER "layer" FN "fn" MODEL "model"
 %token TRAIN "train" ON "on" SPEEDUP "speedup" PARAM "param" STATE "state"
-%token UPDATE "update" RETURN "return" IF "if" ELSE "else"
+%token UPDATE "update" RETURN "return" IF "if" ELSE "else" FOR "for" WHILE "while"
 %token AND "and" OR "or" NOT "not"
 %token ARROW "->" GE ">=" LE "<=" EQ "==" NE "!=" POW "**"
+%token LOOP_SEMI "';' of a loop header"
 
 %left OR
 %left AND
@@ -207,6 +211,30 @@ stmt
   | if_stmt
   | ELSE block                        { else_on_new_line(@1); $$ = NULL; }
   | ELSE if_stmt                      { else_on_new_line(@1); $$ = NULL; }
+  | loop loop_head block              { $$ = NULL; }
+  | loop loop_head                    { $$ = NULL; }
+  ;
+
+/* reported as soon as it is read, before any error in the loop's body */
+loop
+  : FOR                               { no_loops(@1, "for"); }
+  | WHILE                             { no_loops(@1, "while"); }
+  ;
+
+/* whatever a loop's header holds, in any language's syntax (for i in
+ * range(3):, for (i = 0; ...) stops at its ';', while n > 0), up to its
+ * block or the end of the line */
+loop_head
+  : %empty
+  | loop_head loop_token
+  ;
+
+loop_token
+  : IDENT { (void)$1; } | STRING { (void)$1; } | INT { (void)$1; } | FLOAT { (void)$1; }
+  | TRUE { (void)$1; } | FALSE { (void)$1; } | AND | OR | NOT | ARROW | GE | LE | EQ | NE | POW
+  | '(' | ')' | '[' | ']' | '-' | '+' | '*' | '/' | '@' | '<' | '>' | ',' | ':' | '=' | '.' | LOOP_SEMI
+  | IMPORT | AS | DATA | LAYER | FN | MODEL | TRAIN | ON | SPEEDUP | PARAM | STATE | UPDATE | RETURN
+  | IF | ELSE | FOR | WHILE
   ;
 
 if_stmt
@@ -328,6 +356,13 @@ arg
 static void else_on_new_line(Loc loc) {
   diag_error(loc, "'else' must be on the same line as the '}' that closes the if-block: "
                   "write '} else {'");
+}
+
+/* `for ... { ... }` or `while ...`: parsed whole (so nothing cascades) and
+ * dropped after one error. */
+static void no_loops(Loc loc, const char *word) {
+  diag_error(loc, "'%s': there are no loops; write the repetition as recursion, a layer or fn that calls "
+                  "itself until a compile-time condition ends it (at most 64 calls deep)", word);
 }
 
 /* How a token is named in a syntax error: keywords and operators quoted. */

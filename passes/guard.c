@@ -1,6 +1,7 @@
 /* guard.c — a training step whose loss is not finite changes no variable.
  *
- * Every parameter update of every phase's step is guarded
+ * Every parameter update of every phase's step (and weight averaging's
+ * average and average_count ops) is guarded
  * (IR_UPDATE_GUARDED) by one flag, all_finite(loss): when a batch's loss is
  * NaN or infinite the step still computes everything, but all its updates
  * are skipped, so the parameters and the optimizer's slots stay
@@ -27,7 +28,8 @@
 #include "pass.h"
 #include "rewrite.h"
 
-static bool is_update(IrOp op) { return op == IR_SGD_UPDATE || op == IR_ADAMW_UPDATE; }
+/* the ops a guard flag can stop: optimizer updates and weight averaging's */
+static bool is_update(IrOp op) { return ir_guarded_effect(op); }
 
 static void guard_step(IrGraph *g) {
   int loss = -1, boundary = -1, first_sync = -1, last_sync = -1;

@@ -28,9 +28,10 @@ bool pass_run_pipeline(PassContext *c, bool verify,
       int problems = 0;
       for (int k = 0; k < c->p->phases.len; k++) {
         char what[96];
-        snprintf(what, sizeof what, "after %s, phase %d", passes[i].name, k);
+        snprintf(what, sizeof what, "after %s, phase %d", passes[i].name, k + 1);
         problems += ir_verify(c->p, &c->p->phases.data[k].step, what, stderr);
         if (c->p->phases.data[k].prefix.len) problems += ir_verify(c->p, &c->p->phases.data[k].prefix, what, stderr);
+        if (c->p->phases.data[k].score.len) problems += ir_verify(c->p, &c->p->phases.data[k].score, what, stderr);
       }
       if (problems) internal_error(__FILE__, __LINE__, "pass %s broke the IR", passes[i].name);
     }

@@ -140,7 +140,8 @@ static void lower_graph(const Lowering *lw, IrGraph *g) {
 
 /* ---- fp16 loss scaling ---------------------------------------------------------------- */
 
-static bool is_update(IrOp op) { return op == IR_SGD_UPDATE || op == IR_ADAMW_UPDATE; }
+/* the ops a guard flag can stop: optimizer updates and weight averaging's */
+static bool is_update(IrOp op) { return ir_guarded_effect(op); }
 
 static void scale_loss(IrGraph *g) {
   IrRewrite rw;

@@ -28,7 +28,7 @@
  * parameters and constants */
 static bool row_independent(const IrPhase *ph, const IrGraph *g, int i) {
   const IrNode *n = &g->nodes[i];
-  if (n->role != ROLE_FORWARD || !ir_row_independent(g, i)) return false;
+  if (n->role != ROLE_FORWARD || n->guard || !ir_row_independent(g, i)) return false;  /* not a dropped block's */
   switch (n->op) {
   case IR_INPUT: return n->ia[0] == 0;
   case IR_PARAM: return ir_phase_frozen(ph, (int)n->ia[0]);
@@ -130,7 +130,9 @@ bool pass_prefix(PassContext *c) {
     IrPhase *ph = &c->p->phases.data[i];
     bool any_frozen = false;
     for (int v = 0; v < ph->nfrozen_vars; v++) any_frozen |= ph->frozen[v];
-    if (any_frozen) reuse_phase(c, ph, limit);
+    /* a phase that selects rows by loss (select.c) scores the whole batch
+     * from x and trains on rows the driver picks: no cached features */
+    if (any_frozen && !ph->score.len) reuse_phase(c, ph, limit);
   }
   return true;
 }

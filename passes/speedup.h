@@ -138,4 +138,22 @@ double sp_num_at(const SpeedupItem *it, SpArgId a, const char *file, int line);
 bool sp_bool_at(const SpeedupItem *it, SpArgId a, const char *file, int line);
 bool sp_choice_is_at(const SpeedupItem *it, SpArgId a, const char *name, const char *file, int line);
 
+/* ---- schedules the front end also needs ---------------------------------------------- */
+
+/* seqlen warmup(from, until, increment) for a program whose context is T:
+ * the context at progress t, and the number of shorter stages before T (the
+ * contexts from, from + increment, ... below T, each for an equal share of
+ * [0, until)). */
+int64_t sp_seqlen_at(const SpeedupItem *it, int64_t T, double t);
+int sp_seqlen_stages(const SpeedupItem *it, int64_t T);
+
+/* resize progressive(from, until, increment) for images of H x W: the size
+ * at progress t, and the progress values where it changes (at most cap of
+ * them into cuts; returns how many). */
+void sp_resize_at(const SpeedupItem *it, int64_t H, int64_t W, double t, int64_t *h, int64_t *w);
+int sp_resize_cuts(const SpeedupItem *it, int64_t H, int64_t W, double *cuts, int cap);
+
+/* average ema(start) / swa(start): the progress from which the average is kept. */
+double sp_average_start(const SpeedupItem *it);
+
 #endif

@@ -8,9 +8,13 @@
  * epoch's data order, samples seen, the seed (data order, dropout and
  * initialisation are pure functions of the seed and these counters, so they
  * are the whole RNG state), the budget, the loss-scaling state, timings and
- * the best accuracy so far, the length of the metrics file, and a program
- * fingerprint. A CRC-32 over the tensor bytes catches corruption the format
- * checks cannot.
+ * the best accuracy and test loss so far, the length of the metrics file, and a program
+ * fingerprint. (Sequence data draws its training windows as a function of
+ * the seed and the sample number, so those are its whole RNG state too.) A
+ * CRC-32 over the metadata and the tensor bytes catches corruption the
+ * format checks cannot (format 2; format 1, written before, covered the
+ * tensor bytes only and is still read). The caller checks that the position
+ * is one the run can reach (astrt_checkpoint_restore's `check`).
  *
  * Files are written atomically (safetensors.c: temporary file, fsync,
  * rename, directory fsync); the newest two are kept, and resuming takes the
@@ -21,6 +25,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,6 +57,15 @@ uint64_t astrt_program_fingerprint(const astrt_program *p) {
   for (uint32_t i = 0; i < p->nphases; i++) {
     h = fnv(h, &p->phases[i].t_begin, sizeof(double));
     h = fnv(h, &p->phases[i].batch, sizeof(int64_t));
+    if (p->phases[i].context > 0) {  /* only then: older programs keep their fingerprints */
+      h = fnv(h, &p->phases[i].context, sizeof(int64_t));
+      h = fnv(h, &p->phases[i].pieces, sizeof(int64_t));
+    }
+    if (p->phases[i].score) {  /* selective backprop: what the steps train on */
+      h = fnv(h, &p->phases[i].keep, sizeof(double));
+      h = fnv(h, &p->phases[i].beta, sizeof(double));
+      h = fnv(h, &p->phases[i].interrupt, sizeof(int64_t));
+    }
   }
   h = fnv(h, &p->batch, sizeof p->batch);
   return h;
@@ -59,8 +73,13 @@ uint64_t astrt_program_fingerprint(const astrt_program *p) {
 
 /* ---- writing ------------------------------------------------------------ */
 
-static uint32_t data_crc(const astrt_program *p, const void *vars) {
-  uLong c = crc32(0L, Z_NULL, 0);
+/* The checkpoint format astc writes: 2, whose CRC covers the metadata too;
+ * 1 (tensor bytes only) is still read. */
+#define FORMAT 2
+
+/* crc continued over the variables' bytes, in descriptor order (the order
+ * of the file's data) */
+static uint32_t data_crc(uLong c, const astrt_program *p, const void *vars) {
   for (uint32_t i = 0; i < p->nvars; i++) {
     const unsigned char *d = (const unsigned char *)vars + p->vars[i].offset;
     size_t n = (size_t)p->vars[i].numel * sizeof(float);
@@ -100,6 +119,30 @@ static int64_t step_of(const char *name) {
   if (sscanf(name, "ckpt-%" SCNd64 ".%31s", &step, tail) == 2 && !strcmp(tail, "safetensors") && step >= 0)
     return step;
   return -1;
+}
+
+static int key_order(const void *a, const void *b) {
+  return strcmp(**(const char *const *const *)a, **(const char *const *const *)b);
+}
+
+/* CRC-32 of the metadata entries other than astc.crc32, in byte order of
+ * their keys: each key, a NUL, its value, a NUL (docs/checkpoints.md) */
+static astrt_status meta_crc(const char *const *keys, const char *const *values, int n, uLong *out) {
+  const char *const **order = malloc(sizeof *order * (size_t)(n > 0 ? n : 1));
+  if (!order) return astrt_fail(ASTRT_ERR_NOMEM, "out of memory checking a checkpoint");
+  int m = 0;
+  for (int i = 0; i < n; i++)
+    if (strcmp(keys[i], "astc.crc32") != 0) order[m++] = &keys[i];
+  qsort(order, (size_t)m, sizeof *order, key_order);
+  uLong c = crc32(0L, Z_NULL, 0);
+  for (int i = 0; i < m; i++) {
+    const char *k = *order[i], *v = values[order[i] - keys];
+    c = crc32(c, (const Bytef *)k, (uInt)strlen(k) + 1);
+    c = crc32(c, (const Bytef *)v, (uInt)strlen(v) + 1);
+  }
+  free(order);
+  *out = c;
+  return ASTRT_OK;
 }
 
 /* the checkpoint files in dir, newest first; *n gets their count */
@@ -171,7 +214,7 @@ astrt_status astrt_checkpoint_write(const char *dir, const astrt_program *p, con
     for (int d = 0; d < p->vars[i].rank && d < ASTRT_MAX_RANK; d++) t[i].dims[d] = p->vars[i].dims[d];
     t[i].data = (const char *)vars + p->vars[i].offset;
   }
-  enum { EXTRA = 6 };
+  enum { EXTRA = 7 };
   char vals[NFIELDS + EXTRA][40];
   const char *keys[NFIELDS + EXTRA], *values[NFIELDS + EXTRA];
   int k = 0;
@@ -184,16 +227,25 @@ astrt_status astrt_checkpoint_write(const char *dir, const astrt_program *p, con
 #undef PUT
   snprintf(vals[k], sizeof vals[k], "%" PRIu64, s->seed);
   keys[k] = "astc.seed", values[k] = vals[k], k++;
+  snprintf(vals[k], sizeof vals[k], "%.17g", s->best_loss);  /* optional when read: older files lack it */
+  keys[k] = "astc.best_loss", values[k] = vals[k], k++;
   snprintf(vals[k], sizeof vals[k], "%016" PRIx64, astrt_program_fingerprint(p));
   keys[k] = "astc.fingerprint", values[k] = vals[k], k++;
-  snprintf(vals[k], sizeof vals[k], "%08" PRIx32, data_crc(p, vars));
-  keys[k] = "astc.crc32", values[k] = vals[k], k++;
-  keys[k] = "astc.checkpoint", values[k] = "1", k++;
+  snprintf(vals[k], sizeof vals[k], "%d", FORMAT);
+  keys[k] = "astc.checkpoint", values[k] = vals[k], k++;
   keys[k] = "astc.program", values[k] = p->name ? p->name : "", k++;
   keys[k] = "astc.source", values[k] = p->source ? p->source : "", k++;
+  uLong mc;
+  astrt_status st = meta_crc(keys, values, k, &mc);  /* the CRC covers everything above */
+  if (st) {
+    free(t);
+    return st;
+  }
+  snprintf(vals[k], sizeof vals[k], "%08" PRIx32, data_crc(mc, p, vars));
+  keys[k] = "astc.crc32", values[k] = vals[k], k++;
   char path[4096];
   ckpt_path(dir, s->step, path, sizeof path);
-  astrt_status st = astrt_safetensors_write(path, t, (int)p->nvars, keys, values, k);
+  st = astrt_safetensors_write(path, t, (int)p->nvars, keys, values, k);
   free(t);
   if (st) {  /* a full disk, say: what was there is still there */
     char why[1024];
@@ -223,12 +275,44 @@ static astrt_status meta(const astrt_st_file *f, const char *path, const char *k
   return ASTRT_OK;
 }
 
-/* reads, checks and applies one checkpoint file */
+/* reads, checks and applies one checkpoint file: its format, variables and
+ * checksum before anything its metadata says */
 static astrt_status restore_file(const char *path, const astrt_program *p, void *vars, astrt_ckpt_state *s) {
   astrt_st_file f;
   astrt_status st = astrt_safetensors_read(path, &f);
   if (st) return st;
-  const char *v;
+  const char *v, *crc;
+  if ((st = meta(&f, path, "astc.checkpoint", &v))) goto done;
+  int format = strcmp(v, "1") == 0 ? 1 : strcmp(v, "2") == 0 ? 2 : 0;
+  if (!format) {
+    st = astrt_fail(ASTRT_ERR_FORMAT, "%s is a checkpoint of format '%.20s', which this astc does not read (it "
+                    "reads formats 1 and 2); resume it with the astc that wrote it", path, v);
+    goto done;
+  }
+  for (uint32_t i = 0; i < p->nvars; i++) {
+    const astrt_st_tensor *t = astrt_st_find(&f, p->vars[i].name);
+    if (!t || t->dtype != ASTRT_ST_F32 || astrt_st_numel(t) != p->vars[i].numel) {
+      st = astrt_fail(ASTRT_ERR_FORMAT, "%s: variable %s is missing or has the wrong shape", path, p->vars[i].name);
+      goto done;
+    }
+  }
+  /* copy into the caller's scratch arena: a bad checksum changes nothing */
+  if ((st = meta(&f, path, "astc.crc32", &crc))) goto done;
+  for (uint32_t i = 0; i < p->nvars; i++) {
+    const astrt_st_tensor *t = astrt_st_find(&f, p->vars[i].name);
+    memcpy((char *)vars + p->vars[i].offset, t->data, (size_t)p->vars[i].numel * sizeof(float));
+  }
+  uLong c = crc32(0L, Z_NULL, 0);
+  if (format >= 2 && (st = meta_crc((const char *const *)f.meta_keys, (const char *const *)f.meta_values, f.nmeta,
+                                    &c)))
+    goto done;
+  char got[16];
+  snprintf(got, sizeof got, "%08" PRIx32, data_crc(c, p, vars));
+  if (strcmp(got, crc) != 0) {
+    st = astrt_fail(ASTRT_ERR_FORMAT, "%s is corrupt: the checksum of its %s is %s, the file says %s", path,
+                    format >= 2 ? "metadata and data" : "data", got, crc);
+    goto done;
+  }
   if ((st = meta(&f, path, "astc.fingerprint", &v))) goto done;
   char fp[32];
   snprintf(fp, sizeof fp, "%016" PRIx64, astrt_program_fingerprint(p));
@@ -241,37 +325,22 @@ static astrt_status restore_file(const char *path, const astrt_program *p, void 
   if (!st && !(st = meta(&f, path, "astc." #name, &v))) {                                      \
     char *end;                                                                                 \
     s->name = (type)strtod(v, &end);                                                           \
-    if (*end) st = astrt_fail(ASTRT_ERR_FORMAT, "%s: astc.%s is not a number", path, #name);   \
+    if (*end || end == v) st = astrt_fail(ASTRT_ERR_FORMAT, "%s: astc.%s is not a number", path, #name); \
   }
   FIELDS(GET)
 #undef GET
   if (!st && !(st = meta(&f, path, "astc.seed", &v))) s->seed = strtoull(v, NULL, 10);
   if (st) goto done;
-  for (uint32_t i = 0; i < p->nvars; i++) {
-    const astrt_st_tensor *t = astrt_st_find(&f, p->vars[i].name);
-    if (!t || t->dtype != ASTRT_ST_F32 || astrt_st_numel(t) != p->vars[i].numel) {
-      st = astrt_fail(ASTRT_ERR_FORMAT, "%s: variable %s is missing or has the wrong shape", path, p->vars[i].name);
-      goto done;
-    }
-  }
-  /* copy into a scratch arena first, so a bad checksum changes nothing */
-  const char *crc;
-  if ((st = meta(&f, path, "astc.crc32", &crc))) goto done;
-  for (uint32_t i = 0; i < p->nvars; i++) {
-    const astrt_st_tensor *t = astrt_st_find(&f, p->vars[i].name);
-    memcpy((char *)vars + p->vars[i].offset, t->data, (size_t)p->vars[i].numel * sizeof(float));
-  }
-  char got[16];
-  snprintf(got, sizeof got, "%08" PRIx32, data_crc(p, vars));
-  if (strcmp(got, crc) != 0)
-    st = astrt_fail(ASTRT_ERR_FORMAT, "%s is corrupt: its data's checksum is %s, the file says %s", path, got, crc);
+  v = astrt_st_meta(&f, "astc.best_loss");
+  s->best_loss = v ? strtod(v, NULL) : NAN;
 done:
   astrt_st_file_free(&f);
   return st;
 }
 
 astrt_status astrt_checkpoint_restore(const char *dir, const astrt_program *p, void *vars, int64_t var_bytes,
-                                      astrt_ckpt_state *s, char *used, size_t used_cap) {
+                                      astrt_ckpt_state *s, char *used, size_t used_cap, astrt_ckpt_check check,
+                                      void *ctx) {
   int n;
   int64_t *steps = list_steps(dir, &n);
   if (!steps || n == 0) {
@@ -291,6 +360,7 @@ astrt_status astrt_checkpoint_restore(const char *dir, const astrt_program *p, v
     memset(&tmp, 0, sizeof tmp);
     memcpy(scratch, vars, (size_t)var_bytes);
     st = restore_file(path, p, scratch, &tmp);
+    if (!st && check) st = check(ctx, &tmp, path);
     if (!st) {
       memcpy(vars, scratch, (size_t)var_bytes);
       *s = tmp;

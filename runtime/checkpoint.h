@@ -21,6 +21,7 @@ typedef struct astrt_ckpt_state {
   double epoch_loss, loss_scale;
   double best_acc, final_acc, final_loss, final_train_loss, time_to_target;
   uint64_t seed;
+  double best_loss;                       /* the lowest test loss (NaN if an older checkpoint lacks it) */
 } astrt_ckpt_state;
 
 uint64_t astrt_program_fingerprint(const astrt_program *p);
@@ -32,10 +33,15 @@ astrt_status astrt_checkpoint_prepare(const char *dir);
 /* Writes DIR/ckpt-<step>.safetensors atomically; keeps the newest two. */
 astrt_status astrt_checkpoint_write(const char *dir, const astrt_program *p, const void *vars,
                                     const astrt_ckpt_state *s);
+/* Whether a checkpoint's position (read from `path`, its checksum good) is
+ * one the run can be at: ASTRT_OK, or an error naming the file. */
+typedef astrt_status (*astrt_ckpt_check)(void *ctx, const astrt_ckpt_state *s, const char *path);
 /* Restores the newest usable checkpoint of dir into vars and *s (skipping,
- * with a warning on stderr, any that is corrupt or from another
- * program); `used` gets its path. Nothing changes on failure. */
+ * with a warning on stderr, any that is corrupt, from another program, or
+ * that `check` (if not NULL) refuses); `used` gets its path. Nothing changes
+ * on failure. */
 astrt_status astrt_checkpoint_restore(const char *dir, const astrt_program *p, void *vars, int64_t var_bytes,
-                                      astrt_ckpt_state *s, char *used, size_t used_cap);
+                                      astrt_ckpt_state *s, char *used, size_t used_cap, astrt_ckpt_check check,
+                                      void *ctx);
 
 #endif

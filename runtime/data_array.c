@@ -8,12 +8,14 @@
 #include "robust.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 /* ---- public ------------------------------------------------------------- */
 
@@ -161,6 +163,12 @@ astrt_status astrt_data_open(const char *path, FILE **out) {
   *out = fopen(path, "rb");
   if (*out) return ASTRT_OK;
   int err = errno;
+  char cwd[PATH_MAX];
+  if (err == ENOENT && path[0] != '/')  /* relative to what, and how to change it */
+    return astrt_fail(ASTRT_ERR_NOTFOUND,
+                      "%s: cannot open: %s (a relative path is taken from the current "
+                      "directory, %s, or from the directory given with --data DIR)",
+                      path, strerror(err), getcwd(cwd, sizeof cwd) ? cwd : "unknown");
   return astrt_fail(err == ENOENT ? ASTRT_ERR_NOTFOUND : ASTRT_ERR_IO,
                     "%s: cannot open: %s", path, strerror(err));
 }

@@ -1,36 +1,47 @@
-/* data_csv.c — CSV data sets (astrt_load_csv).
+/* data_csv.c — CSV data sets (astrt_load_csv, astrt_load_csv_ex).
  *
- * One example per line, comma-separated numbers (no quoting). The first
- * non-blank line is a header, and skipped, if any of its fields is not a
- * number; it must have as many columns as the data. Lines may end in \n or
- * \r\n, the last one with or without a newline; blank lines are skipped;
- * spaces and tabs around fields are ignored. One column (label_column,
- * negative counts from the end) holds the class label, a non-negative
- * integer (written as an integer or an integral number such as 3.0); the
- * others are F32 features, which must be finite and within float range.
+ * One example per line, numbers separated by one character (no quoting):
+ * the separator given, or the one the first line read holds (';', else ',',
+ * else a tab, else runs of blanks). A file that starts with the gzip magic
+ * (1f 8b) is decompressed first. The first non-blank line is a header of
+ * column names when the options say so (NAMES) or, by default (AUTO), when
+ * any of its fields is not a number: it must have as many columns as the
+ * data. SKIP skips that line whatever it holds; NONE reads it as data.
+ * Lines may end in \n or \r\n, the last one with or without a newline;
+ * blank lines are skipped; spaces and tabs around fields are ignored. One
+ * column (label_column, negative counts from the end) holds the class
+ * label, a non-negative integer (written as an integer or an integral
+ * number such as 3.0), or, for a regression table (o.real), the target, a
+ * real number; the others are F32 features. Every number stored must be
+ * finite and within float range. A refusal names the file, the line and
+ * the column, and says what to change (the header or separator to give,
+ * when the line looks like another one).
  */
 #include "astrt.h"
 #include "data_internal.h"
 #include "robust.h"
 
+#include <errno.h>
 #include <float.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <zlib.h>
 
 typedef struct csv {
   const char *path;
-  int label_arg;        /* label_column as the caller gave it       */
+  astrt_csv_options o;
+  int sep;              /* the separator in use; 0 until the first line read */
   int64_t line;         /* current line number, 1-based             */
-  int seen_line;        /* a non-blank line has been seen           */
-  int64_t header_line;  /* line of the skipped header, 0 if none    */
-  int64_t header_cols;
+  int64_t nonblank;     /* non-blank lines seen so far              */
+  int64_t header_line;  /* line of the header (names or skipped), 0 if none */
+  int64_t header_cols;  /* columns of a header of names, 0 if skipped */
   int64_t first_line;   /* line of the first data row               */
   int64_t ncols;        /* columns per row, 0 until the first row   */
   int64_t label;        /* label column, resolved                   */
   float *x;             /* rows * (ncols - 1) features              */
-  int32_t *y;           /* rows labels                              */
+  int32_t *y;           /* rows labels (real: the bits of floats)   */
   int64_t rows, cap;
 } csv;
 
@@ -42,15 +53,42 @@ static int is_blank(const char *s) {
   return 1;
 }
 
-/* Cuts line s into fields at the commas (in place); returns the count. */
-static int64_t split_fields(char *s) {
+/* The separator a line of fields seems to use: ';' (a file with decimal
+ * commas uses it), ',', a tab, or runs of blanks between fields. */
+static int detect_sep(const char *s) {
+  if (strchr(s, ';')) return ';';
+  if (strchr(s, ',')) return ',';
+  if (strchr(s, '\t')) return '\t';
+  while (*s == ' ') s++;
+  size_t len = strlen(s);
+  while (len > 0 && s[len - 1] == ' ') len--;
+  return memchr(s, ' ', len) ? ' ' : ',';
+}
+
+/* Cuts line s into fields (in place, each ended by a NUL); returns the
+ * count. Blanks (' ') separate by runs of spaces and tabs, ignoring those
+ * at either end. */
+static int64_t split_fields(char *s, int sep) {
   int64_t n = 1;
-  for (; *s; s++)
-    if (*s == ',') {
-      *s = '\0';
-      n++;
-    }
-  return n;
+  if (sep != ' ') {
+    for (; *s; s++)
+      if (*s == sep) {
+        *s = '\0';
+        n++;
+      }
+    return n;
+  }
+  char *w = s;  /* writes never pass reads */
+  const char *r = s;
+  n = 0;
+  while (*r == ' ' || *r == '\t') r++;
+  while (*r) {
+    if (n++) *w++ = '\0';
+    while (*r && *r != ' ' && *r != '\t') *w++ = *r++;
+    while (*r == ' ' || *r == '\t') r++;
+  }
+  *w = '\0';
+  return n ? n : 1;
 }
 
 static const char *next_field(const char *f) { return f + strlen(f) + 1; }
@@ -71,28 +109,79 @@ static int all_numeric(const char *f, int64_t n) {
   return 1;
 }
 
+static const char *sep_name(int sep, char *buf) {
+  if (sep == ' ') return "blanks";
+  if (sep == '\t') return "tabs";
+  snprintf(buf, 8, "'%c'", sep);
+  return buf;
+}
+
+/* "sep: \";\"" for separator c */
+static const char *sep_arg(int c, char *buf, size_t cap) {
+  snprintf(buf, cap, c == '\t' ? "sep: \"\\t\"" : "sep: \"%c\"", c);
+  return buf;
+}
+
+/* What to do about text f, in which a number or a row of them was
+ * expected, if it looks like fields with another separator than the one in
+ * use (or decimal commas): a sentence starting with "; ", or "". */
+static void sep_hint(const csv *c, const char *f, char *buf, size_t cap) {
+  buf[0] = '\0';
+  char a[16], b[8], num[64];
+  if (c->sep == ';' && strchr(f, ',') && strlen(f) < sizeof num) {
+    snprintf(num, sizeof num, "%s", f);
+    for (char *p = num; *p; p++)
+      if (*p == ',') *p = '.';
+    double v;
+    if (parse_number(num, &v)) {
+      snprintf(buf, cap, "; it seems to use a decimal comma, which astc does not read: write numbers with a "
+               "decimal point (%s, not %s), e.g. sed 's/,/./g'", num, f);
+      return;
+    }
+  }
+  static const char cands[] = ";,\t|:";
+  for (const char *p = cands; *p; p++)
+    if (*p != c->sep && strchr(f, *p)) {
+      snprintf(buf, cap, "; the fields seem to be separated by %s, not %s: give %s", sep_name(*p, b),
+               sep_name(c->sep, a), sep_arg(*p, num, sizeof num));
+      return;
+    }
+}
+
 /* ---- rows --------------------------------------------------------------- */
 
 /* Fixes the column count from the first data row. */
-static astrt_status start_rows(csv *c, int64_t n) {
-  if (c->header_line && c->header_cols != n)
+static astrt_status start_rows(csv *c, const char *line, int64_t n) {
+  if (c->header_cols && c->header_cols != n) {
+    if (c->o.header == ASTRT_CSV_HEADER_NAMES)
+      return astrt_fail(ASTRT_ERR_FORMAT,
+                        "%s: the header (line %lld) has %lld columns, but line %lld has %lld; give one name "
+                        "per column, or skip the line whatever it holds: csv(..., header: skip)",
+                        c->path, (long long)c->header_line, (long long)c->header_cols, (long long)c->line,
+                        (long long)n);
     return astrt_fail(ASTRT_ERR_FORMAT,
-                      "%s: the header (line %lld) has %lld columns, but line "
-                      "%lld has %lld",
-                      c->path, (long long)c->header_line,
-                      (long long)c->header_cols, (long long)c->line,
-                      (long long)n);
-  if (n < 2)
+                      "%s: the header (line %lld) has %lld columns, but line %lld has %lld; line %lld is read as "
+                      "the names of the columns because not all of its fields are numbers: if it is something "
+                      "else (sklearn's tables start with a line such as 150,4,setosa,versicolor,virginica), "
+                      "skip it: csv(..., header: skip)",
+                      c->path, (long long)c->header_line, (long long)c->header_cols, (long long)c->line,
+                      (long long)n, (long long)c->header_line);
+  }
+  if (n < 2) {
+    char hint[256];
+    sep_hint(c, line, hint, sizeof hint);
+    char b[8];
     return astrt_fail(ASTRT_ERR_FORMAT,
-                      "%s: line %lld has only 1 column; need at least one "
-                      "feature column and the label column",
-                      c->path, (long long)c->line);
-  c->label = c->label_arg < 0 ? n + c->label_arg : c->label_arg;
+                      "%s: line %lld has only 1 column (separated by %s); need at least one "
+                      "feature column and the label column%s",
+                      c->path, (long long)c->line, sep_name(c->sep, b), hint);
+  }
+  c->label = c->o.label_column < 0 ? n + c->o.label_column : c->o.label_column;
   if (c->label < 0 || c->label >= n)
     return astrt_fail(ASTRT_ERR_ARG,
                       "%s: label column %d is out of range for rows of %lld "
                       "columns (use 0 to %lld, or -1 for the last column)",
-                      c->path, c->label_arg, (long long)n,
+                      c->path, c->o.label_column, (long long)n,
                       (long long)(n - 1));
   c->ncols = n;
   c->first_line = c->line;
@@ -122,24 +211,42 @@ static astrt_status reserve_row(csv *c) {
 }
 
 static astrt_status bad_field(const csv *c, int64_t col, const char *f,
-                              const char *what) {
+                              const char *what, const char *hint) {
   while (*f == ' ' || *f == '\t') f++;
-  return astrt_fail(ASTRT_ERR_FORMAT, "%s: line %lld, column %lld: '%.40s' %s",
-                    c->path, (long long)c->line, (long long)col + 1, f, what);
+  return astrt_fail(ASTRT_ERR_FORMAT, "%s: line %lld, column %lld: '%.40s' %s%s",
+                    c->path, (long long)c->line, (long long)col + 1, f, what, hint);
+}
+
+/* A field that is not a number: perhaps another separator, a decimal
+ * comma, or a header the options say is not there. */
+static astrt_status not_a_number(const csv *c, int64_t col, const char *f) {
+  char hint[320];
+  sep_hint(c, f, hint, sizeof hint);
+  if (!hint[0] && c->line == c->first_line && c->rows == 0 && c->o.header == ASTRT_CSV_HEADER_NONE)
+    snprintf(hint, sizeof hint, "; header: none reads the first line as data: if it is the names of the "
+             "columns, leave header out (or give header: names)");
+  return bad_field(c, col, f, "is not a number", hint);
 }
 
 static astrt_status store_field(csv *c, int64_t col, const char *f,
                                 float **xp) {
   double v;
-  if (!parse_number(f, &v)) return bad_field(c, col, f, "is not a number");
-  if (col == c->label) {
+  if (!parse_number(f, &v)) return not_a_number(c, col, f);
+  if (col == c->label && c->o.real) {
+    if (!isfinite(v) || fabs(v) > FLT_MAX)
+      return bad_field(c, col, f, "is not a finite number in float range", "");
+    float t = (float)v;
+    memcpy(&c->y[c->rows], &t, sizeof t);
+  } else if (col == c->label) {
     if (!(v >= 0 && v <= INT32_MAX && v == floor(v)))
       return bad_field(c, col, f, "is not a valid label; class labels must "
-                                  "be non-negative integers (0, 1, 2, ...)");
+                                  "be non-negative integers (0, 1, 2, ...; 3.0 is fine)",
+                       v == floor(v) || !isfinite(v) ? ""
+                       : "; a table of real-valued targets is declared without classes");
     c->y[c->rows] = (int32_t)v;
   } else {
     if (!isfinite(v) || fabs(v) > FLT_MAX)
-      return bad_field(c, col, f, "is not a finite number in float range");
+      return bad_field(c, col, f, "is not a finite number in float range", "");
     *(*xp)++ = (float)v;
   }
   return ASTRT_OK;
@@ -163,16 +270,23 @@ static astrt_status parse_row(csv *c, const char *f, int64_t n) {
 
 static astrt_status parse_line(csv *c, char *s) {
   if (is_blank(s)) return ASTRT_OK;
-  int64_t n = split_fields(s);
-  int first = !c->seen_line;
-  c->seen_line = 1;
-  if (first && !all_numeric(s, n)) {
+  int first = c->nonblank++ == 0;
+  if (first && c->o.header == ASTRT_CSV_HEADER_SKIP) {
+    c->header_line = c->line;
+    return ASTRT_OK;
+  }
+  if (!c->sep) c->sep = c->o.sep ? c->o.sep : detect_sep(s);
+  char line[160];  /* the line before it is cut, for hints about the separator */
+  snprintf(line, sizeof line, "%s", s);
+  int64_t n = split_fields(s, c->sep);
+  if (first && (c->o.header == ASTRT_CSV_HEADER_NAMES ||
+                (c->o.header == ASTRT_CSV_HEADER_AUTO && !all_numeric(s, n)))) {
     c->header_line = c->line;
     c->header_cols = n;
     return ASTRT_OK;
   }
   if (!c->ncols) {
-    astrt_status st = start_rows(c, n);
+    astrt_status st = start_rows(c, line, n);
     if (st) return st;
   }
   return parse_row(c, s, n);
@@ -223,28 +337,125 @@ static void finish(csv *c, astrt_split *out) {
   out->x.dims[0] = c->ncols - 1;
   out->x.n = c->rows;
   out->x.scale = 1.0f;
-  out->y.elem = ASTRT_ELEM_I32;
+  out->y.elem = c->o.real ? ASTRT_ELEM_F32 : ASTRT_ELEM_I32;
   out->y.n = c->rows;
   out->y.scale = 1.0f;
 }
 
-astrt_status astrt_load_csv(const char *path, int label_column,
-                            astrt_split *out) {
+static astrt_status gz_failed(gzFile gz, const char *path) {
+  int code = Z_OK;
+  const char *msg = gzerror(gz, &code);
+  if (code == Z_ERRNO)
+    return astrt_fail(ASTRT_ERR_IO, "%s: read error: %s", path, strerror(errno));
+  return astrt_fail(ASTRT_ERR_FORMAT, "%s: corrupt gzip data (%s); decompress it with gunzip to see what is "
+                    "wrong, or get the file again", path, msg);
+}
+
+/* Reads a gzip-compressed file, decompressed, into *buf (NUL-terminated). */
+static astrt_status read_gzip(const char *path, char **buf, size_t *len) {
+  errno = 0;
+  gzFile gz = gzopen(path, "rb");
+  if (!gz)
+    return astrt_fail(ASTRT_ERR_IO, "%s: cannot open: %s", path, errno ? strerror(errno) : "out of memory");
+  gzbuffer(gz, 1 << 17);
+  size_t cap = 0;
+  astrt_status st = ASTRT_OK;
+  for (;;) {
+    if (*len + 65536 >= cap) {
+      size_t ncap = cap ? 2 * cap : 1 << 20;
+      char what[512];
+      snprintf(what, sizeof what, "%s: decompressing it", path);
+      if (ncap > SIZE_MAX / 4) st = astrt_fail(ASTRT_ERR_NOMEM, "%s: the decompressed file is too large", path);
+      if (!st) st = astrt_mem_check((int64_t)(ncap - cap), what, ASTRT_DATA_FIT_HINT);
+      char *nbuf = st ? NULL : realloc(*buf, ncap);
+      if (!st && !nbuf) st = astrt_fail(ASTRT_ERR_NOMEM, "%s: out of memory decompressing it", path);
+      if (st) break;
+      *buf = nbuf;
+      cap = ncap;
+    }
+    int n = gzread(gz, *buf + *len, (unsigned)(cap - *len - 1 < (1u << 30) ? cap - *len - 1 : 1u << 30));
+    if (n < 0) {
+      st = gz_failed(gz, path);
+      break;
+    }
+    *len += (size_t)n;
+    if (n == 0) {
+      int code = Z_OK;
+      gzerror(gz, &code);
+      if (code == Z_BUF_ERROR)
+        st = astrt_fail(ASTRT_ERR_FORMAT, "%s: truncated: its gzip stream is cut short after %zu bytes of text; "
+                        "get the file again", path, *len);
+      else if (code != Z_OK)
+        st = gz_failed(gz, path);
+      break;
+    }
+  }
+  gzclose(gz);
+  if (st) {
+    free(*buf);
+    *buf = NULL;
+    *len = 0;
+    return st;
+  }
+  (*buf)[*len] = '\0';
+  return ASTRT_OK;
+}
+
+/* The file's text: read, or decompressed if it starts with the gzip magic. */
+static astrt_status read_text(const char *path, char **buf, size_t *len) {
+  *buf = NULL;
+  *len = 0;
+  FILE *f;
+  astrt_status st = astrt_data_open(path, &f);
+  if (st) return st;
+  unsigned char magic[2] = {0, 0};
+  size_t got = fread(magic, 1, 2, f);
+  fclose(f);
+  if (got == 2 && magic[0] == 0x1f && magic[1] == 0x8b) return read_gzip(path, buf, len);
+  return astrt_data_read_file(path, buf, len);
+}
+
+static astrt_status check_options(const char *path, const astrt_csv_options *o) {
+  if (o->header < ASTRT_CSV_HEADER_AUTO || o->header > ASTRT_CSV_HEADER_NONE)
+    return astrt_fail(ASTRT_ERR_ARG, "%s: header mode %d is not one of ASTRT_CSV_HEADER_AUTO, _NAMES, _SKIP, "
+                      "_NONE", path, o->header);
+  int s = o->sep;
+  if (s != 0 && (s < 1 || s > 126 || s == '\n' || s == '\r' || s == '"' || strchr("0123456789.+-eE", s)))
+    return astrt_fail(ASTRT_ERR_ARG, "%s: separator %d cannot separate numbers; give a character such as ',', "
+                      "';', '\\t' or ' ' (blanks), or 0 to detect it", path, s);
+  return ASTRT_OK;
+}
+
+astrt_status astrt_load_csv_ex(const char *path, const astrt_csv_options *o, astrt_split *out) {
   memset(out, 0, sizeof *out);
-  csv c = {.path = path, .label_arg = label_column};
+  astrt_csv_options defaults = {-1, ASTRT_CSV_HEADER_AUTO, 0, 0};
+  if (!o) o = &defaults;
+  astrt_status st = check_options(path, o);
+  if (st) return st;
+  csv c = {.path = path, .o = *o};
   char *text;
   size_t len;
-  astrt_status st = astrt_data_read_file(path, &text, &len);
+  st = read_text(path, &text, &len);
   if (st) return st;
   st = parse_text(&c, text, len);
   free(text);
   if (!st && c.rows == 0) st = no_rows(&c);
   if (!st) {
     finish(&c, out);
-    st = astrt_data_labels(&out->y, path, &out->num_classes);
+    if (!o->real) st = astrt_data_labels(&out->y, path, &out->num_classes);
   }
   free(c.x);
   free(c.y);
   if (st) astrt_split_free(out);
   return st;
+}
+
+astrt_status astrt_load_csv(const char *path, int label_column, astrt_split *out) {
+  astrt_csv_options o = {label_column, ASTRT_CSV_HEADER_AUTO, 0, 0};
+  return astrt_load_csv_ex(path, &o, out);
+}
+
+astrt_status astrt_load_csv_real(const char *path, int label_column, astrt_split *out) {
+  astrt_csv_options o = {label_column, ASTRT_CSV_HEADER_AUTO, 0, 1};
+  return astrt_load_csv_ex(path, &o, out);
 }

@@ -8,7 +8,10 @@
  * dtypes b1 u1 i1 i2 u2 i4 u4 i8 u8 f4 f8 ('=' is read as little-endian).
  * u1 and b1 become U8 (scale 1), the other integers I32 (range-checked),
  * the floats F32 (finite values in float range only). The first dimension
- * counts the examples. Bytes after the data are rejected.
+ * counts the examples. Bytes after the data are rejected. The labels of
+ * astrt_load_npy_classes (a data set of classes) may be floats too: whole
+ * numbers (2.0 is the class 2), checked as the file holds them, become I32;
+ * anything else is refused naming the dtype.
  */
 #include "astrt.h"
 #include "data_internal.h"
@@ -366,16 +369,58 @@ static astrt_status convert_ints(const npy_header *h, const unsigned char *src,
   return ASTRT_OK;
 }
 
+/* "'<f8' (float64)" */
+static const char *dtype_text(const npy_header *h, char *buf, size_t cap) {
+  const char *kind = h->kind == 'f' ? "float" : h->kind == 'i' ? "int" : h->kind == 'u' ? "uint" : "bool";
+  if (h->kind == 'b') snprintf(buf, cap, "'%s' (bool)", h->descr);
+  else snprintf(buf, cap, "'%s' (%s%d)", h->descr, kind, 8 * h->size);
+  return buf;
+}
+
+/* Float class labels: each must be a whole number in [0, 2^31), as 2.0 is
+ * the class 2; checked on the values in the file, before any rounding to
+ * float32. */
+static astrt_status convert_float_labels(const npy_header *h, const unsigned char *src, int32_t *dst,
+                                         const char *path) {
+  for (uint64_t i = 0; i < h->count; i++) {
+    uint64_t bits = le(src + i * (uint64_t)h->size, h->size);
+    double v;
+    if (h->size == 4) {
+      uint32_t b32 = (uint32_t)bits;
+      float f;
+      memcpy(&f, &b32, 4);
+      v = f;
+    } else {
+      memcpy(&v, &bits, 8);
+    }
+    if (!(v >= 0 && v <= INT32_MAX && v == floor(v))) {
+      char dt[48];
+      return astrt_fail(ASTRT_ERR_FORMAT,
+                        "%s: the labels are of dtype %s, and label %llu is %.17g, which is not a class: class "
+                        "labels are whole numbers 0, 1, 2, ... (floats such as 2.0 are read as the class 2); "
+                        "%s",
+                        path, dtype_text(h, dt, sizeof dt), (unsigned long long)i, v,
+                        v == floor(v) || !isfinite(v)
+                            ? "fix the labels, e.g. numpy.save(path, y.astype('int64'))"
+                            : "for real-valued targets (a regression) declare the data without classes");
+    }
+    dst[i] = (int32_t)v;
+  }
+  return ASTRT_OK;
+}
+
+/* labels: float dtypes hold class labels and become I32 */
 static astrt_status convert(const npy_header *h, const unsigned char *src,
-                            astrt_array *out, const char *path) {
-  astrt_elem elem = h->kind == 'f' ? ASTRT_ELEM_F32
-                    : h->size == 1 && h->kind != 'i' ? ASTRT_ELEM_U8
-                                                     : ASTRT_ELEM_I32;
+                            astrt_array *out, const char *path, int labels) {
+  astrt_elem elem = h->kind == 'f' && !labels ? ASTRT_ELEM_F32
+                    : h->size == 1 && h->kind != 'i' && h->kind != 'f' ? ASTRT_ELEM_U8
+                                                                         : ASTRT_ELEM_I32;
   astrt_status st = astrt_data_alloc(out, elem, h->ndim - 1, h->shape + 1,
                                      h->shape[0], path);
   if (st) return st;
   if (elem == ASTRT_ELEM_U8) memcpy(out->data, src, (size_t)h->count);
   else if (elem == ASTRT_ELEM_F32) st = convert_floats(h, src, out->data, path);
+  else if (h->kind == 'f') st = convert_float_labels(h, src, out->data, path);
   else st = convert_ints(h, src, out->data, path);
   if (st) astrt_array_free(out);
   return st;
@@ -432,10 +477,11 @@ static astrt_status map_file(const char *path, astrt_array *out, int *done) {
   return ASTRT_OK;
 }
 
-astrt_status astrt_load_npy_array(const char *path, astrt_array *out) {
+/* labels: the array holds class labels (float dtypes become I32) */
+static astrt_status load_array(const char *path, astrt_array *out, int labels) {
   memset(out, 0, sizeof *out);
-  int mapped;
-  astrt_status st0 = map_file(path, out, &mapped);
+  int mapped = 0;
+  astrt_status st0 = labels ? ASTRT_OK : map_file(path, out, &mapped);
   if (st0 || mapped) return st0;
   char *buf;
   size_t len, off = 0;
@@ -444,19 +490,29 @@ astrt_status astrt_load_npy_array(const char *path, astrt_array *out) {
   npy_header h;
   const unsigned char *bytes = (const unsigned char *)buf;
   st = parse_file(path, bytes, len, &h, &off);
-  if (!st) st = convert(&h, bytes + off, out, path);
+  if (!st) st = convert(&h, bytes + off, out, path, labels);
   free(buf);
   return st;
 }
 
-astrt_status astrt_load_npy(const char *x_path, const char *y_path,
-                            astrt_split *out) {
+astrt_status astrt_load_npy_array(const char *path, astrt_array *out) { return load_array(path, out, 0); }
+
+/* labels: y holds class labels, float dtypes included */
+static astrt_status load_split(const char *x_path, const char *y_path, astrt_split *out, int labels) {
   memset(out, 0, sizeof *out);
   astrt_status st = astrt_load_npy_array(x_path, &out->x);
-  if (!st) st = astrt_load_npy_array(y_path, &out->y);
+  if (!st) st = load_array(y_path, &out->y, labels);
   if (!st) st = astrt_data_same_count(&out->x, x_path, &out->y, y_path);
   if (!st) st = astrt_data_features(&out->x, x_path);
   if (!st) st = astrt_data_labels(&out->y, y_path, &out->num_classes);
   if (st) astrt_split_free(out);
   return st;
+}
+
+astrt_status astrt_load_npy(const char *x_path, const char *y_path, astrt_split *out) {
+  return load_split(x_path, y_path, out, 0);
+}
+
+astrt_status astrt_load_npy_classes(const char *x_path, const char *y_path, astrt_split *out) {
+  return load_split(x_path, y_path, out, 1);
 }

@@ -24,6 +24,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <unistd.h>
+
+/* OpenBLAS's thread control (cblas.h declares it; we avoid the include). */
+int openblas_get_num_threads(void);
 
 /* "Key:   123 kB" in a /proc file, in bytes; -1 if missing */
 static int64_t proc_kb(const char *path, const char *key) {
@@ -119,13 +123,21 @@ static int64_t cgroup_available(void) {
   return best;
 }
 
-/* RLIMIT_AS's room, or -1 without a limit */
-static int64_t address_space_available(void) {
+/* RLIMIT_AS's room, or -1 without a limit; *limit and *used get the limit
+ * and the address space in use */
+static int64_t address_space_room(int64_t *limit, int64_t *used) {
   struct rlimit rl;
   if (getrlimit(RLIMIT_AS, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY) return -1;
-  int64_t used = proc_kb("/proc/self/status", "VmSize");
-  int64_t room = (int64_t)rl.rlim_cur - (used > 0 ? used : 0);
+  *used = proc_kb("/proc/self/status", "VmSize");
+  if (*used < 0) *used = 0;
+  *limit = (int64_t)rl.rlim_cur;
+  int64_t room = *limit - *used;
   return room > 0 ? room : 0;
+}
+
+static int64_t address_space_available(void) {
+  int64_t limit, used;
+  return address_space_room(&limit, &used);
 }
 
 int astrt_mem_available(int64_t *bytes, const char **why) {
@@ -182,4 +194,72 @@ astrt_status astrt_mem_check(int64_t bytes, const char *what, const char *fix) {
   astrt_fmt_bytes((double)avail, have, sizeof have);
   return astrt_fail(ASTRT_ERR_NOMEM, "%s needs %s of memory, but only %s is available (%s); %s (to try anyway, "
                     "set ASTRT_MEM_CHECK=off)", what, need, have, why, fix);
+}
+
+/* ---- address space and OpenBLAS ------------------------------------------ */
+
+/* OpenBLAS (0.3.x on x86-64: BUFFER_SIZE in common_x86_64.h, plus a page)
+ * reserves this much address space for every thread that calls it: the
+ * threads of astc's pool on their first product, and each of OpenBLAS's own
+ * threads when it starts them as it is loaded. Until 0.3.30 (OpenBLAS pull
+ * request 5303) a reservation that fails is retried forever. */
+#define BLAS_BUFFER_BYTES (((int64_t)128 << 20) + 4096)
+/* malloc's arenas and what the run allocates besides its estimate */
+#define AS_MARGIN_BYTES ((int64_t)16 << 20)
+
+int astrt_address_space_limited(void) {
+  struct rlimit rl;
+  return getrlimit(RLIMIT_AS, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY;
+}
+
+/* the default stack of a new thread (glibc: RLIMIT_STACK, 8 MiB if unlimited) */
+static int64_t thread_stack_bytes(void) {
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_STACK, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur < (1 << 16))
+    return (int64_t)8 << 20;
+  return (int64_t)rl.rlim_cur;
+}
+
+astrt_status astrt_address_space_check(double need, int threads, const char *who) {
+  const char *off = getenv("ASTRT_MEM_CHECK");
+  if (off && (!strcmp(off, "off") || !strcmp(off, "0"))) return ASTRT_OK;
+  int64_t limit, used, room = address_space_room(&limit, &used);
+  if (room < 0) return ASTRT_OK;
+  if (threads < 1) threads = 1;
+  /* a buffer per pool thread; a stack per pool thread besides this one and
+   * for the batch prefetcher */
+  double blas = (double)threads * (double)BLAS_BUFFER_BYTES;
+  double stacks = (double)threads * (double)thread_stack_bytes();
+  double total = need + blas + stacks + (double)AS_MARGIN_BYTES;
+  if (total <= (double)room) return ASTRT_OK;
+  char t_limit[32], t_used[32], t_need[32], t_blas[32], t_room[32];
+  astrt_fmt_bytes((double)limit, t_limit, sizeof t_limit);
+  astrt_fmt_bytes((double)used, t_used, sizeof t_used);
+  astrt_fmt_bytes(need, t_need, sizeof t_need);
+  astrt_fmt_bytes(blas, t_blas, sizeof t_blas);
+  astrt_fmt_bytes((double)room, t_room, sizeof t_room);
+  long long kb = (long long)(((double)used + total) / 1024.0) + 1;
+  kb = (kb + 9999) / 10000 * 10000;  /* a round number */
+  int blas_threads = openblas_get_num_threads();
+  char own[320] = "";
+  if (blas_threads > 1)
+    snprintf(own, sizeof own, "; OpenBLAS started %d thread%s of its own when it was loaded, which astc does not "
+             "use and which reserve as much each: OPENBLAS_NUM_THREADS=1 saves that", blas_threads - 1,
+             blas_threads == 2 ? "" : "s");
+  char fewer[96] = "";
+  if (threads > 1) snprintf(fewer, sizeof fewer, ", or use fewer threads (--threads 1 reserves one buffer)");
+  return astrt_fail(ASTRT_ERR_NOMEM,
+                    "not enough address space to train %s under the limit set by ulimit -v (RLIMIT_AS %s, of which "
+                    "%s is in use, %s left): the run needs %s, and OpenBLAS reserves 128 MiB of address space (not "
+                    "memory) for each thread that multiplies matrices, %s for %d thread%s, with their stacks; raise "
+                    "the limit to at least ulimit -v %lld (kB)%s%s (to try anyway, set ASTRT_MEM_CHECK=off)",
+                    who, t_limit, t_used, t_room, t_need, t_blas, threads, threads == 1 ? "" : "s", kb, fewer, own);
+}
+
+int astrt_exit(int status) {
+  if (astrt_address_space_limited()) {
+    fflush(NULL);
+    _exit(status);
+  }
+  return status;
 }

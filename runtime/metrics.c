@@ -5,6 +5,12 @@
  *    "test_loss":x,"test_accuracy":x,"train_seconds":x}       per evaluation
  *   {"event":"end","final_test_accuracy":x,"best_test_accuracy":x,
  *    "train_seconds":x,"eval_seconds":x,"time_to_target":x|null}  once, at the end
+ * for class labels; for data without them (sequences, real-valued targets)
+ * no accuracy, but the test loss (and, for text, bits per byte):
+ *   {"event":"eval","epoch":E,"step":S,"samples":N,"train_loss":x,
+ *    "test_loss":x[,"bits_per_byte":x],"train_seconds":x}
+ *   {"event":"end","final_test_loss":x,"best_test_loss":x[,"final_bits_per_byte":x],
+ *    "train_seconds":x,"eval_seconds":x,"time_to_target":x|null}
  *   {"event":"skipped_step","step":S,"epoch":E,"reason":"..."}  a step whose loss
  *                                    was not finite, skipped (--on-nan=skip-step)
  *   {"event":"stopped","step":S,"epoch":E,"reason":"..."}       ... that ended the run
@@ -25,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static astrt_status write_error(astrt_metrics *m, int err) {
@@ -33,16 +40,41 @@ static astrt_status write_error(astrt_metrics *m, int err) {
                     "choose another file with --metrics", m->path, strerror(err));
 }
 
+#ifdef ASTRT_TEST_HOOKS
+static long long fault_limit(void);
+#endif
+
+/* A file that cannot be written (a full disk, /dev/full) is found before
+ * training, not at the first evaluation: a regular file gets a byte at
+ * `length`, taken back at once; anything else a write of no bytes (which
+ * /dev/full refuses, and a terminal or pipe takes without a trace). */
+static astrt_status probe(astrt_metrics *m, int64_t length) {
+  int fd = fileno(m->f);
+  struct stat sb;
+#ifdef ASTRT_TEST_HOOKS
+  long long limit = fault_limit();
+  if (limit >= 0 && limit <= length) return write_error(m, ENOSPC);
+#endif
+  if (fstat(fd, &sb) != 0) return ASTRT_OK;
+  errno = 0;
+  if (!S_ISREG(sb.st_mode)) return write(fd, "", 0) < 0 ? write_error(m, errno) : ASTRT_OK;
+  if (pwrite(fd, "\n", 1, (off_t)length) != 1) return write_error(m, errno ? errno : EIO);
+  if (ftruncate(fd, (off_t)length) != 0) return write_error(m, errno);
+  return ASTRT_OK;
+}
+
 astrt_status astrt_metrics_open(astrt_metrics *m, const char *path) {
   m->f = NULL;
   m->path = path;
   m->failed = 0;
+  m->target = ASTRT_TARGET_CLASS;  /* the caller says otherwise */
+  m->text = 0;
   if (!path || !*path) return ASTRT_OK;
   m->f = fopen(path, "w");
   if (!m->f)
     return astrt_fail(ASTRT_ERR_IO, "cannot create metrics file %s: %s; check the "
                       "directory exists and is writable", path, strerror(errno));
-  return ASTRT_OK;
+  return probe(m, 0);
 }
 
 astrt_status astrt_metrics_reopen(astrt_metrics *m, const char *path, int64_t length) {
@@ -57,7 +89,7 @@ astrt_status astrt_metrics_reopen(astrt_metrics *m, const char *path, int64_t le
   /* drop what was logged after the checkpoint: those steps run again */
   if (ftruncate(fileno(m->f), (off_t)length) != 0 || fseek(m->f, 0, SEEK_END) != 0)
     return astrt_fail(ASTRT_ERR_IO, "cannot continue metrics file %s: %s", path, strerror(errno));
-  return ASTRT_OK;
+  return probe(m, length);
 }
 
 int64_t astrt_metrics_length(astrt_metrics *m) {
@@ -105,32 +137,54 @@ static astrt_status put_line(astrt_metrics *m, const char *line) {
   return ASTRT_OK;
 }
 
+double astrt_bits_per_byte(double loss) { return loss / log(2.0); }
+
 astrt_status astrt_metrics_eval(astrt_metrics *m, const astrt_eval_record *e) {
   if (!m->f) return ASTRT_OK;
-  char tl[32], vl[32], acc[32], secs[32], line[512];
+  char tl[32], vl[32], acc[32], secs[32], bpb[64] = "", line[512];
   fmt_number(e->train_loss, tl, sizeof tl);
   fmt_number(e->test_loss, vl, sizeof vl);
   fmt_number(e->test_accuracy, acc, sizeof acc);
   fmt_number(e->train_seconds, secs, sizeof secs);
+  if (e->target == ASTRT_TARGET_CLASS) {
+    snprintf(line, sizeof line,
+             "{\"event\":\"eval\",\"epoch\":%lld,\"step\":%lld,\"samples\":%lld,"
+             "\"train_loss\":%s,\"test_loss\":%s,\"test_accuracy\":%s,\"test_examples\":%lld,\"train_seconds\":%s}",
+             (long long)e->epoch, (long long)e->step, (long long)e->samples, tl, vl, acc, (long long)e->test_examples,
+             secs);
+    return put_line(m, line);
+  }
+  if (e->text) {
+    char v[32];
+    fmt_number(astrt_bits_per_byte(e->test_loss), v, sizeof v);
+    snprintf(bpb, sizeof bpb, ",\"bits_per_byte\":%s", v);
+  }
   snprintf(line, sizeof line,
            "{\"event\":\"eval\",\"epoch\":%lld,\"step\":%lld,\"samples\":%lld,"
-           "\"train_loss\":%s,\"test_loss\":%s,\"test_accuracy\":%s,\"train_seconds\":%s}",
-           (long long)e->epoch, (long long)e->step, (long long)e->samples, tl, vl, acc, secs);
+           "\"train_loss\":%s,\"test_loss\":%s%s,\"test_examples\":%lld,\"train_seconds\":%s}",
+           (long long)e->epoch, (long long)e->step, (long long)e->samples, tl, vl, bpb, (long long)e->test_examples,
+           secs);
   return put_line(m, line);
 }
 
 astrt_status astrt_metrics_end(astrt_metrics *m, const astrt_result *r) {
   if (!m->f) return ASTRT_OK;
-  char fin[32], best[32], secs[32], evs[32], ttt[32], line[512];
-  fmt_number(r->final_test_accuracy, fin, sizeof fin);
-  fmt_number(r->best_test_accuracy, best, sizeof best);
+  char fin[32], best[32], secs[32], evs[32], ttt[32], bpb[64] = "", line[512];
+  int cls = m->target == ASTRT_TARGET_CLASS;
+  fmt_number(cls ? r->final_test_accuracy : r->final_test_loss, fin, sizeof fin);
+  fmt_number(cls ? r->best_test_accuracy : r->best_test_loss, best, sizeof best);
   fmt_number(r->train_seconds, secs, sizeof secs);
   fmt_number(r->eval_seconds, evs, sizeof evs);
   fmt_number(r->time_to_target >= 0 ? r->time_to_target : NAN, ttt, sizeof ttt);
+  if (!cls && m->text) {
+    char v[32];
+    fmt_number(r->final_bits_per_byte, v, sizeof v);
+    snprintf(bpb, sizeof bpb, ",\"final_bits_per_byte\":%s", v);
+  }
   snprintf(line, sizeof line,
-           "{\"event\":\"end\",\"final_test_accuracy\":%s,\"best_test_accuracy\":%s,"
+           "{\"event\":\"end\",\"final_test_%s\":%s,\"best_test_%s\":%s%s,"
            "\"train_seconds\":%s,\"eval_seconds\":%s,\"time_to_target\":%s}",
-           fin, best, secs, evs, ttt);
+           cls ? "accuracy" : "loss", fin, cls ? "accuracy" : "loss", best, bpb, secs, evs, ttt);
   return put_line(m, line);
 }
 

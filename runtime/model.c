@@ -1,7 +1,9 @@
 /* model.c — a compiled model inside an application (astrt_model.h): the
  * variables and buffers of one instance, single training steps on the
- * caller's batches, prediction, evaluation, variables by name, files; the
- * whole training loop is the driver's (astrt_train_ext_run).
+ * caller's batches, prediction, evaluation, generation (generate.c),
+ * variables by name, files; the whole training loop is the driver's
+ * (astrt_train_ext_run). x and y are of the program's types (its data's
+ * x_dtype and target): every element is 4 bytes.
  *
  * Threads: a model owns its thread pool (pool.c). astrt_model_train makes
  * it, with the run's thread count (astrt_options.threads), and the model
@@ -24,14 +26,15 @@ struct astrt_model {
   uint64_t seed;
   void *vars;
   void *work;                /* the largest work of any step */
-  float *x;                  /* one batch of normalised features */
-  int32_t *y;
+  void *x;                   /* one batch of normalised features (or token ids) */
+  void *y;                   /* its targets */
+  int64_t ybytes;            /* bytes of one example's targets */
   float *feat;               /* one batch of frozen-prefix features, or NULL */
   int64_t max_rows;          /* rows x and y hold */
   int64_t steps;             /* optimizer steps done */
   astrt_loss_scaler ls;
-  astrt_norm norm;
   astrt_pool *pool;          /* made by the first astrt_model_train, or NULL */
+  astrt_select_buf sel;      /* selective backprop's scores and chosen rows */
 };
 
 void astrt_model_options_default(astrt_model_options *o) {
@@ -49,6 +52,7 @@ static void buffer_sizes(const astrt_program *p, int64_t *rows, int64_t *work, i
     const astrt_phase_desc *ph = &p->phases[i];
     *rows = max64(*rows, ph->batch);
     *work = max64(*work, ph->work_bytes);
+    if (ph->score) *work = max64(*work, ph->score_work_bytes);
     if (ph->prefix) {
       *work = max64(*work, ph->prefix_work_bytes);
       *feat = max64(*feat, ph->batch * ph->feature_size);
@@ -67,7 +71,6 @@ astrt_status astrt_model_create(const astrt_program *p, const astrt_model_option
   m->p = p;
   m->seed = o && o->has_seed ? o->seed : p->seed;
   m->ls.scale = p->loss_scale > 0 ? p->loss_scale : 1.0;
-  m->norm = (astrt_norm){(float)p->data.mean, (float)p->data.std};
   int64_t rows, work, feat, xn;
   buffer_sizes(p, &rows, &work, &feat);
   if (__builtin_mul_overflow(rows, p->data.example_size, &xn) || (uint64_t)xn > SIZE_MAX / 8) {
@@ -76,15 +79,16 @@ astrt_status astrt_model_create(const astrt_program *p, const astrt_model_option
                       (long long)rows, (long long)p->data.example_size);
   }
   m->max_rows = rows;
+  m->ybytes = 4 * astrt_target_values(&p->data);
   if ((st = astrt_vars_create(p, m->seed, &m->vars))) {
     free(m);
     return st;
   }
   m->work = astrt_arena_alloc(work);
   m->x = astrt_arena_alloc(xn * (int64_t)sizeof(float));
-  m->y = astrt_arena_alloc(rows * (int64_t)sizeof(int32_t));
+  m->y = astrt_arena_alloc(rows * m->ybytes);
   if (feat > 0) m->feat = astrt_arena_alloc(feat * (int64_t)sizeof(float));
-  if (!m->work || !m->x || !m->y || (feat > 0 && !m->feat)) {
+  if (!m->work || !m->x || !m->y || (feat > 0 && !m->feat) || astrt_select_buf_init(&m->sel, p)) {
     astrt_model_destroy(m);
     return astrt_fail(ASTRT_ERR_NOMEM, "out of memory allocating the buffers of a model of %s "
                       "(%lld-byte work arena, batches of %lld examples)",
@@ -102,12 +106,14 @@ void astrt_model_destroy(astrt_model *m) {
   free(m->x);
   free(m->y);
   free(m->feat);
+  astrt_select_buf_free(&m->sel);
   free(m);
   astrt_kernels_release_scratch();
 }
 
 const astrt_program *astrt_model_program(const astrt_model *m) { return m->p; }
 int64_t astrt_model_input_size(const astrt_model *m) { return m->p->data.example_size; }
+int64_t astrt_model_target_size(const astrt_model *m) { return astrt_target_values(&m->p->data); }
 int64_t astrt_model_output_size(const astrt_model *m) { return m->p->output_size; }
 int64_t astrt_model_classes(const astrt_model *m) { return m->p->data.classes; }
 int64_t astrt_model_steps(const astrt_model *m) { return m->steps; }
@@ -119,11 +125,23 @@ int64_t astrt_model_batch_at(const astrt_model *m, double t) {
 
 /* ---- steps ---------------------------------------------------------------- */
 
-/* x (rows of data values) into m->x, normalised */
-static void load_features(astrt_model *m, const float *x, int64_t rows) {
-  int64_t n = rows * m->p->data.example_size;
-  memcpy(m->x, x, (size_t)n * sizeof(float));
-  astrt_normalize(m->x, n, m->norm);
+/* x (rows of data values) into m->x, normalised; token ids as they are */
+static void load_features(astrt_model *m, const void *x, int64_t rows) {
+  int64_t size = m->p->data.example_size;
+  memcpy(m->x, x, (size_t)(rows * size) * 4);
+  if (m->p->data.x_dtype == ASTRT_DTYPE_F32) astrt_normalize(m->x, rows, size, astrt_norm_of(m->p, m->vars));
+}
+
+/* normalize: standard: the statistics must be there before x is normalised */
+static astrt_status stats_ready(const astrt_model *m) {
+  return astrt_stats_check(m->p, m->vars, "train it with astrt_model_train (which computes them from its "
+                           "training data), compute them with astrt_model_fit_normalization, or load a file that "
+                           "holds them (astrt_model_load)");
+}
+
+/* rows of x starting at row `pos` */
+static const void *x_row(const astrt_model *m, const void *x, int64_t pos) {
+  return (const char *)x + (size_t)pos * (size_t)m->p->data.example_size * 4;
 }
 
 static astrt_status check_buffers(const void *x, const void *y, int64_t rows) {
@@ -131,7 +149,12 @@ static astrt_status check_buffers(const void *x, const void *y, int64_t rows) {
   return ASTRT_OK;
 }
 
-static astrt_status train_step(astrt_model *m, const float *x, const int32_t *y, int64_t rows, double t,
+/* token ids of x[rows] in [0, vocab) (an id outside would index past an embedding) */
+static astrt_status ids_only(const astrt_program *p, const void *x, int64_t rows) {
+  return astrt_batch_check(&p->data, x, NULL, rows, NULL);
+}
+
+static astrt_status train_step(astrt_model *m, const void *x, const void *y, int64_t rows, double t,
                                astrt_step_result *out) {
   const astrt_program *p = m->p;
   if (!(t >= 0 && t <= 1))
@@ -142,15 +165,15 @@ static astrt_status train_step(astrt_model *m, const float *x, const int32_t *y,
                       "not %lld (astrt_model_batch_at gives the limit)", p->name, t,
                       (long long)ph->batch, (long long)rows);
   astrt_status st = check_buffers(x, y, rows);
-  if (st || (st = astrt_labels_check(y, rows, p->data.classes, NULL))) return st;
+  if (st || (st = astrt_batch_check(&p->data, x, y, rows, NULL)) || (st = stats_ready(m))) return st;
   /* the epoch a schedule sees: exact for an epochs budget, where t counts epochs */
   int64_t epoch = p->epochs > 0 ? (int64_t)floor(t * (double)p->epochs) : 0;
   if (epoch >= p->epochs && p->epochs > 0) epoch = p->epochs - 1;
   double lr;
   if ((st = astrt_lr_at(p, t, m->steps, epoch, &lr))) return st;
   load_features(m, x, rows);
-  memcpy(m->y, y, (size_t)rows * sizeof *y);
-  const float *in = m->x;
+  memcpy(m->y, y, (size_t)(rows * m->ybytes));
+  const void *in = m->x;
   if (ph->prefix) {  /* the phase trains on the frozen prefix's features */
     float sc[ASTRT_NUM_SCALARS] = {0.0f, (float)m->steps, (float)rows, 1.0f, (float)t, 0.0f, 1.0f};
     ph->prefix(m->vars, m->work, m->x, m->y, rows, sc, m->feat, m->seed);
@@ -159,6 +182,12 @@ static astrt_status train_step(astrt_model *m, const float *x, const int32_t *y,
   float scalars[ASTRT_NUM_SCALARS] = {(float)lr, (float)(m->steps + 1), (float)rows,
                                       (float)m->ls.scale, (float)t, 0.0f, 1.0f};
   float o[ASTRT_NUM_OUTPUTS] = {0.0f, 0.0f, 0.0f};
+  if (ph->score && !astrt_select_interrupted(ph, m->steps + 1)) {  /* selective backprop: the kept rows train */
+    double mean;
+    rows = astrt_select_batch(ph, &m->sel, m->vars, m->work, m->x, m->y, rows, p->data.example_size * 4, m->ybytes,
+                              scalars, m->seed, m->steps + 1, &mean);
+    scalars[ASTRT_SC_ROWS] = (float)rows;
+  }
   ph->step(m->vars, m->work, in, m->y, rows, scalars, o, m->seed);
   if (!isfinite(o[ASTRT_OUT_LOSS]))
     return astrt_fail(ASTRT_ERR_NUMERIC, "training diverged: step %lld gave a non-finite loss (%g) at "
@@ -171,35 +200,38 @@ static astrt_status train_step(astrt_model *m, const float *x, const int32_t *y,
   return ASTRT_OK;
 }
 
-static astrt_status predict(astrt_model *m, const float *x, int64_t rows, float *out) {
+static astrt_status predict(astrt_model *m, const void *x, int64_t rows, float *out) {
   const astrt_program *p = m->p;
   if (rows < 0) return astrt_fail(ASTRT_ERR_ARG, "cannot predict %lld rows", (long long)rows);
   if (rows > 0 && (!x || !out)) return astrt_fail(ASTRT_ERR_ARG, "a NULL buffer was passed to predict");
   if (!p->predict || p->output_size < 1)
     return astrt_fail(ASTRT_ERR_FORMAT, "%s was compiled without a prediction graph; recompile it "
                       "with this astc", p->name);
+  astrt_status st = rows > 0 && p->data.x_dtype == ASTRT_DTYPE_I32 ? ids_only(p, x, rows) : ASTRT_OK;
+  if (st || (st = stats_ready(m))) return st;
   int64_t chunk = p->eval_batch, n;
+  memset(m->y, 0, (size_t)(chunk * m->ybytes));  /* prediction reads no targets */
   for (int64_t pos = 0; pos < rows; pos += n) {
     n = rows - pos < chunk ? rows - pos : chunk;
-    load_features(m, x + pos * p->data.example_size, n);
+    load_features(m, x_row(m, x, pos), n);
     float sc[ASTRT_NUM_SCALARS] = {0.0f, (float)m->steps, (float)n, 1.0f, 1.0f, 0.0f, 1.0f};
     p->predict(m->vars, m->work, m->x, m->y, n, sc, out + pos * p->output_size, m->seed);
   }
   return ASTRT_OK;
 }
 
-static astrt_status evaluate(astrt_model *m, const float *x, const int32_t *y, int64_t rows, double *loss,
+static astrt_status evaluate(astrt_model *m, const void *x, const void *y, int64_t rows, double *loss,
                              double *accuracy) {
   const astrt_program *p = m->p;
   if (rows < 1) return astrt_fail(ASTRT_ERR_ARG, "cannot evaluate %lld rows", (long long)rows);
   astrt_status st = check_buffers(x, y, rows);
-  if (st || (st = astrt_labels_check(y, rows, p->data.classes, NULL))) return st;
+  if (st || (st = astrt_batch_check(&p->data, x, y, rows, NULL)) || (st = stats_ready(m))) return st;
   double loss_sum = 0, correct = 0;
   int64_t chunk = p->eval_batch, n;
   for (int64_t pos = 0; pos < rows; pos += n) {
     n = rows - pos < chunk ? rows - pos : chunk;
-    load_features(m, x + pos * p->data.example_size, n);
-    memcpy(m->y, y + pos, (size_t)n * sizeof *y);
+    load_features(m, x_row(m, x, pos), n);
+    memcpy(m->y, (const char *)y + pos * m->ybytes, (size_t)(n * m->ybytes));
     float sc[ASTRT_NUM_SCALARS] = {0.0f, (float)m->steps, (float)n, 1.0f, 1.0f, 0.0f, 1.0f};
     float o[ASTRT_NUM_OUTPUTS] = {0.0f, 0.0f, 0.0f};
     p->eval(m->vars, m->work, m->x, m->y, n, sc, o, m->seed);
@@ -207,14 +239,14 @@ static astrt_status evaluate(astrt_model *m, const float *x, const int32_t *y, i
     correct += o[ASTRT_OUT_CORRECT];
   }
   if (loss) *loss = loss_sum / (double)rows;
-  if (accuracy) *accuracy = correct / (double)rows;
+  if (accuracy) *accuracy = p->data.target == ASTRT_TARGET_CLASS ? correct / (double)rows : NAN;
   return ASTRT_OK;
 }
 
 /* The calls that run the program, on the model's pool (bound to the calling
  * thread for the call, and the thread's own binding restored after it). */
 
-astrt_status astrt_model_train_step(astrt_model *m, const float *x, const int32_t *y,
+astrt_status astrt_model_train_step(astrt_model *m, const void *x, const void *y,
                                     int64_t rows, double t, astrt_step_result *out) {
   astrt_pool *outer = astrt_pool_bind(m->pool);
   astrt_status st = train_step(m, x, y, rows, t, out);
@@ -222,17 +254,26 @@ astrt_status astrt_model_train_step(astrt_model *m, const float *x, const int32_
   return st;
 }
 
-astrt_status astrt_model_predict(astrt_model *m, const float *x, int64_t rows, float *out) {
+astrt_status astrt_model_predict(astrt_model *m, const void *x, int64_t rows, float *out) {
   astrt_pool *outer = astrt_pool_bind(m->pool);
   astrt_status st = predict(m, x, rows, out);
   astrt_pool_bind(outer);
   return st;
 }
 
-astrt_status astrt_model_evaluate(astrt_model *m, const float *x, const int32_t *y,
+astrt_status astrt_model_evaluate(astrt_model *m, const void *x, const void *y,
                                   int64_t rows, double *loss, double *accuracy) {
   astrt_pool *outer = astrt_pool_bind(m->pool);
   astrt_status st = evaluate(m, x, y, rows, loss, accuracy);
+  astrt_pool_bind(outer);
+  return st;
+}
+
+astrt_status astrt_model_generate(astrt_model *m, const int32_t *prompt, int64_t n, int64_t count,
+                                  float temperature, int top_k, uint64_t seed, int32_t *out) {
+  if (count > 0 && !out) return astrt_fail(ASTRT_ERR_ARG, "astrt_model_generate: out is NULL");
+  astrt_pool *outer = astrt_pool_bind(m->pool);
+  astrt_status st = astrt_generate(m->p, m->vars, m->steps, prompt, n, count, temperature, top_k, seed, out, NULL, NULL);
   astrt_pool_bind(outer);
   return st;
 }
@@ -256,6 +297,22 @@ astrt_status astrt_model_train(astrt_model *m, const astrt_data_source *train,
   if (res.loss_scale > 0) m->ls.scale = res.loss_scale;
   if (r) *r = res;
   return st;
+}
+
+astrt_status astrt_model_fit_normalization(astrt_model *m, const astrt_data_source *train) {
+  const astrt_program *p = m->p;
+  if (p->data.normalize != ASTRT_NORM_STANDARD) return ASTRT_OK;
+  if (!train || train->n < 1 || (!train->fetch && !train->split))
+    return astrt_fail(ASTRT_ERR_ARG, "astrt_model_fit_normalization needs a training source of at least one "
+                      "example (a fetch callback or a split)");
+  if (!train->fetch) {
+    if (train->split->x.n < train->n)
+      return astrt_fail(ASTRT_ERR_ARG, "the training source claims %lld examples but its split holds %lld",
+                        (long long)train->n, (long long)train->split->x.n);
+    astrt_status st = astrt_data_check(&p->data, train->split, "training data source");
+    if (st) return st;
+  }
+  return astrt_stats_fit(p, m->vars, train);
 }
 
 /* ---- variables ------------------------------------------------------------------ */

@@ -41,10 +41,18 @@ void astrt_check_finite(float *slot, int64_t node, const void *x, int64_t n, int
 
 /* ---- state variables ----------------------------------------------------------- */
 
+/* State a step may assign: not the data's statistics (normalize:
+ * standard), which no step touches. */
+static int step_state(const astrt_program *p, uint32_t i) {
+  const astrt_data_desc *d = &p->data;
+  return p->vars[i].kind == ASTRT_VAR_STATE &&
+         !(d->normalize == ASTRT_NORM_STANDARD && ((int32_t)i == d->mean_var || (int32_t)i == d->std_var));
+}
+
 astrt_status astrt_state_copy_init(const astrt_program *p, astrt_state_copy *c) {
   memset(c, 0, sizeof *c);
   for (uint32_t i = 0; i < p->nvars; i++)
-    if (p->vars[i].kind == ASTRT_VAR_STATE) c->n += p->vars[i].numel;
+    if (step_state(p, i)) c->n += p->vars[i].numel;
   if (c->n == 0) return ASTRT_OK;
   c->data = malloc((size_t)c->n * sizeof(float));
   if (!c->data) return astrt_fail(ASTRT_ERR_NOMEM, "out of memory for a copy of the state variables");
@@ -54,7 +62,7 @@ astrt_status astrt_state_copy_init(const astrt_program *p, astrt_state_copy *c) 
 static void state_copy(const astrt_program *p, void *vars, float *data, int save) {
   int64_t at = 0;
   for (uint32_t i = 0; i < p->nvars; i++) {
-    if (p->vars[i].kind != ASTRT_VAR_STATE) continue;
+    if (!step_state(p, i)) continue;
     float *v = (float *)((char *)vars + p->vars[i].offset);
     size_t bytes = (size_t)p->vars[i].numel * sizeof(float);
     if (save) memcpy(data + at, v, bytes);
@@ -86,8 +94,8 @@ int64_t astrt_nonfinite_var(const astrt_program *p, const void *vars) {
 
 /* ---- diagnosis ----------------------------------------------------------------- */
 
-int64_t astrt_diagnose(const astrt_program *p, uint32_t phase, void *vars, void *work, const float *x,
-                       const int32_t *y, int64_t rows, const float *scalars, uint64_t seed) {
+int64_t astrt_diagnose(const astrt_program *p, uint32_t phase, void *vars, void *work, const void *x,
+                       const void *y, int64_t rows, const float *scalars, uint64_t seed) {
   if (!p->step_nodes || phase >= p->nphases || p->step_nodes[phase].n <= 0) return -2;
   float out[ASTRT_NUM_OUTPUTS];
   memset(out, 0, sizeof out);

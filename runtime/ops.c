@@ -1,5 +1,5 @@
 /* ops.c — helpers that astc-generated step functions call: dropout masks
- * (astrt_dropout_mask), the softmax cross-entropy with its gradient
+ * (astrt_dropout_mask), layer dropping's gates (astrt_drop_gate), the softmax cross-entropy with its gradient
  * (astrt_softmax_xent) and the count of correct predictions
  * (astrt_count_correct).
  *
@@ -24,6 +24,19 @@ void astrt_dropout_mask(float *out, int64_t n, int64_t first, float p, uint64_t 
   float keep = p < 1.0f ? 1.0f / (1.0f - p) : 0.0f;
   for (int64_t k = 0; k < n; k++)
     out[k] = astrt_uniform(key, (uint64_t)(first + k)) >= p ? keep : 0.0f;
+}
+
+/* Layer dropping's draws have a stream of their own: the site below is
+ * beyond any dropout mask's (those count up from 0), so that a block's gate
+ * and a dropout mask never share a key. The shared rule, with the compiler's
+ * reference interpreter:
+ *   u = astrt_uniform(astrt_subkey(astrt_subkey(seed, step), DROP_SITE), block)
+ *   gate = u < p ? 1 / p : 0 */
+#define DROP_SITE 0x6c61796572647270ull /* "layerdrp" */
+
+float astrt_drop_gate(float p, uint64_t seed, int64_t step, int64_t block) {
+  uint64_t key = astrt_subkey(astrt_subkey(seed, (uint64_t)step), DROP_SITE);
+  return astrt_uniform(key, (uint64_t)block) < p ? 1.0f / p : 0.0f;
 }
 
 float astrt_all_finite(const float *x, int64_t n) {

@@ -31,8 +31,7 @@ struct astrt_prefetch {
   int64_t pos, rows;
   astrt_norm norm;
   /* the spare buffers */
-  float *x;
-  int32_t *y;
+  void *x, *y;
 };
 
 /* The worker waits with a waiter (waiter.h): it polls, yielding, for 2 ms
@@ -50,12 +49,12 @@ static void *worker(void *arg) {
   return NULL;
 }
 
-astrt_prefetch *astrt_prefetch_start(int64_t x_floats, int64_t y_ints) {
+astrt_prefetch *astrt_prefetch_start(int64_t x_bytes, int64_t y_bytes) {
   astrt_prefetch *pf = calloc(1, sizeof *pf);
   if (!pf) return NULL;
   pf->asked = (astrt_waiter)ASTRT_WAITER_INIT;
-  pf->x = astrt_arena_alloc(x_floats * (int64_t)sizeof(float));
-  pf->y = astrt_arena_alloc(y_ints * (int64_t)sizeof(int32_t));
+  pf->x = astrt_arena_alloc(x_bytes);
+  pf->y = astrt_arena_alloc(y_bytes);
   if (!pf->x || !pf->y || pthread_create(&pf->thread, NULL, worker, pf) != 0) {
     free(pf->x);
     free(pf->y);
@@ -78,11 +77,10 @@ void astrt_prefetch_request(astrt_prefetch *pf, const astrt_split *split, const 
 }
 
 int astrt_prefetch_take(astrt_prefetch *pf, const astrt_split *split, const int64_t *perm, int64_t pos,
-                        int64_t rows, float **x, int32_t **y) {
+                        int64_t rows, void **x, void **y) {
   wait_done(pf);
   if (!pf->split || pf->split != split || pf->perm != perm || pf->pos != pos || pf->rows != rows) return 0;
-  float *fx = pf->x;
-  int32_t *fy = pf->y;
+  void *fx = pf->x, *fy = pf->y;
   pf->x = *x, pf->y = *y;
   *x = fx, *y = fy;
   pf->split = NULL;  /* taken */

@@ -6,7 +6,10 @@
  * cleared before anything else is printed. Plain mode: no live line. In both
  * modes every evaluation prints
  *   epoch 3/15: train loss 0.4123  test loss 0.3810  test accuracy 86.21%  (best 86.21%)  4.1s
- * (the time is the training time so far). Quiet mode prints nothing.
+ * (the time is the training time so far); for data without class labels
+ * the best is the lowest test loss, and text adds its bits per byte:
+ *   epoch 3/15: train loss 1.4123  test loss 1.3810  1.992 bits per byte  (best 1.3810)  4.1s
+ * Quiet mode prints nothing.
  */
 #include "driver_internal.h"
 
@@ -84,13 +87,22 @@ static void fmt_elapsed(double seconds, char *buf, size_t cap) {
 void astrt_progress_eval(astrt_progress *pg, const astrt_eval_record *e) {
   if (pg->quiet) return;
   astrt_progress_clear(pg);
-  char elapsed[32];
+  char elapsed[32], when[64];
   fmt_elapsed(e->train_seconds, elapsed, sizeof elapsed);
-  fprintf(pg->out,
-          "epoch %lld/%lld: train loss %.4f  test loss %.4f  test accuracy %.2f%%  "
-          "(best %.2f%%)  %s\n",
-          (long long)e->epoch, (long long)pg->epochs_total, e->train_loss, e->test_loss,
-          100.0 * e->test_accuracy, 100.0 * e->best_accuracy, elapsed);
+  /* an evaluation between epoch ends is named by its step */
+  if (e->periodic) snprintf(when, sizeof when, "step %lld/%lld", (long long)e->step, (long long)e->steps_total);
+  else snprintf(when, sizeof when, "epoch %lld/%lld", (long long)e->epoch, (long long)pg->epochs_total);
+  if (e->target == ASTRT_TARGET_CLASS)
+    fprintf(pg->out,
+            "%s: train loss %.4f  test loss %.4f  test accuracy %.2f%%  "
+            "(best %.2f%%)  %s\n",
+            when, e->train_loss, e->test_loss, 100.0 * e->test_accuracy, 100.0 * e->best_accuracy, elapsed);
+  else if (e->text)
+    fprintf(pg->out, "%s: train loss %.4f  test loss %.4f  %.3f bits per byte  (best %.4f)  %s\n", when,
+            e->train_loss, e->test_loss, astrt_bits_per_byte(e->test_loss), e->best_loss, elapsed);
+  else
+    fprintf(pg->out, "%s: train loss %.4f  test loss %.4f  (best %.4f)  %s\n", when, e->train_loss, e->test_loss,
+            e->best_loss, elapsed);
   fflush(pg->out);
   pg->last_draw = -1e300;  /* redraw the live line at the next step */
 }

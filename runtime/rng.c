@@ -1,5 +1,5 @@
 /* rng.c — the counter-based random number generator: astrt_hash64,
- * astrt_uniform, astrt_subkey and astrt_shuffle.
+ * astrt_uniform, astrt_subkey, astrt_shuffle and astrt_random_below.
  *
  * Every value is a pure function of (key, counter) built only from 64-bit
  * integer arithmetic, so streams are identical on every platform and can be
@@ -15,6 +15,7 @@
  * different salt, so sub-keys are unrelated to values of the same stream.
  */
 #include "astrt.h"
+#include "driver_internal.h"
 
 #include <stdint.h>
 
@@ -59,6 +60,10 @@ static uint64_t reduce(uint64_t r, uint64_t bound) {
   uint64_t mid = (ll >> 32) + (lh & 0xffffffffu) + (hl & 0xffffffffu);
   return hh + (lh >> 32) + (hl >> 32) + (mid >> 32);
 #endif
+}
+
+int64_t astrt_random_below(uint64_t key, uint64_t counter, int64_t bound) {
+  return bound > 0 ? (int64_t)reduce(astrt_hash64(key, counter), (uint64_t)bound) : 0;
 }
 
 /* Swap number j (j = 0, 1, ...) exchanges perm[i] with perm[r], i = n-1-j

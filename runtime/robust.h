@@ -35,8 +35,8 @@ int64_t astrt_nonfinite_var(const astrt_program *p, const void *vars);
  * variable), on the same arguments; returns the first node whose value is
  * not finite, -1 if none is, or -2 if the program's steps cannot diagnose
  * (no node table: the step is not run). */
-int64_t astrt_diagnose(const astrt_program *p, uint32_t phase, void *vars, void *work, const float *x,
-                       const int32_t *y, int64_t rows, const float *scalars, uint64_t seed);
+int64_t astrt_diagnose(const astrt_program *p, uint32_t phase, void *vars, void *work, const void *x,
+                       const void *y, int64_t rows, const float *scalars, uint64_t seed);
 
 /* A training step whose loss was not finite. */
 typedef struct astrt_nan_report {
@@ -73,5 +73,20 @@ void astrt_fmt_bytes(double bytes, char *buf, size_t cap);
 /* ASTRT_ERR_NOMEM if `bytes` more cannot be allocated: "<what> needs N of
  * memory, but only M is available (<why>); <fix>". */
 astrt_status astrt_mem_check(int64_t bytes, const char *what, const char *fix);
+
+/* Whether an address-space limit (RLIMIT_AS, ulimit -v) is set. */
+int astrt_address_space_limited(void);
+/* Under an address-space limit: ASTRT_ERR_NOMEM, with the numbers and what
+ * to do, unless it leaves room for `need` bytes and for the address space
+ * OpenBLAS reserves for each of `threads` threads that call it (128 MiB;
+ * OpenBLAS 0.3.21 retries a failed reservation forever, so a run that
+ * started without it would hang in its first matrix product). `who` names
+ * the model. */
+astrt_status astrt_address_space_check(double need, int threads, const char *who);
+/* The end of a process whose main() is astrt_main: returns `status`, except
+ * under an address-space limit, where it flushes stdio and calls _exit: an
+ * OpenBLAS thread that could not reserve its buffer spins forever, and
+ * exit() would wait for it in OpenBLAS's destructor (docs/robustness.md). */
+int astrt_exit(int status);
 
 #endif

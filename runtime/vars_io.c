@@ -15,6 +15,13 @@
  * as decimal strings. Two runs with the same program, options and seed write
  * byte-identical files.
  *
+ * Weight averaging (astc's `average` pass) with save: true
+ * (astrt_program.save_average): once an average has been taken (the
+ * counter average_count is positive), each parameter's tensor holds its
+ * running average instead of its trained value (the average's own tensor,
+ * "dense_1.w.ema", holds it too), so a file loaded with --init-from or --load
+ * is the averaged model. The trained values themselves are in checkpoints.
+ *
  * Loading matches tensors to variables by name. Each tensor must be F32 and
  * have exactly its variable's shape; a tensor that names no variable is an
  * error; variables the file lacks keep their initial values. Everything is
@@ -62,6 +69,19 @@ astrt_status astrt_vars_save_check(const char *path) {
   return st;
 }
 
+/* save_average: each parameter's tensor t[o] points at its running average,
+ * once one has been taken */
+static void average_in_place(const astrt_program *p, const void *vars, astrt_st_tensor *t) {
+  if (!p->save_average || p->average_count < 0 || (uint32_t)p->average_count >= p->nvars) return;
+  const float *count = (const float *)((const char *)vars + p->vars[p->average_count].offset);
+  if (!(count[0] > 0)) return;
+  for (uint32_t i = 0; i < p->nvars; i++) {
+    const astrt_var_desc *v = &p->vars[i];
+    if (v->kind != ASTRT_VAR_AVERAGE || v->owner < 0 || (uint32_t)v->owner >= p->nvars) continue;
+    if (p->vars[v->owner].numel == v->numel) t[v->owner].data = (const char *)vars + v->offset;
+  }
+}
+
 astrt_status astrt_vars_save(const astrt_program *p, const void *vars, const char *path,
                              const astrt_save_info *info) {
   astrt_st_tensor *t = calloc(p->nvars > 0 ? p->nvars : 1, sizeof *t);
@@ -79,6 +99,7 @@ astrt_status astrt_vars_save(const astrt_program *p, const void *vars, const cha
                         "no name; recompile the program with astc", path, i);
     }
   }
+  average_in_place(p, vars, t);
   char step[32], epoch[32], seed[32];
   snprintf(step, sizeof step, "%lld", (long long)info->step);
   snprintf(epoch, sizeof epoch, "%lld", (long long)info->epoch);

@@ -9,12 +9,20 @@
  * Reads DIR/<var>.npy (float32, astc layout) for every parameter of the
  * program (optimizer slots start at zero; state variables start at their
  * constant initialiser, or DIR/<var>.npy if present), then for k < STEPS
- * reads DIR/x_<k>.npy (float32 [rows, example...]) and DIR/y_<k>.npy
- * (integer [rows]) and calls phases[0].step with the scalars lr = LR (a
- * constant learning rate, no schedule), step = k + 1, rows, loss scale 1 and
- * progress t = k / STEPS. Programs with several phases run phase 0 only;
- * programs with a reused frozen prefix or loss scaling are rejected. Writes
- * DIR/astc_loss.npy (float32 [STEPS], outputs[0] of each step) and
+ * reads DIR/x_<k>.npy and DIR/y_<k>.npy and calls phases[0].step with the
+ * scalars lr = LR (a constant learning rate, no schedule), step = k + 1,
+ * rows, loss scale 1 and progress t = k / STEPS. The batch files follow the
+ * program's data descriptor (astrt_abi.h, data.x_dtype / target /
+ * target_size):
+ *   x  float32 [rows, example...] (x_dtype f32), or int32 [rows, example...]
+ *      token ids in [0, vocab) (x_dtype i32: text and token data)
+ *   y  integer [rows] (a class label), integer [rows, target_size] (a label
+ *      per position: sequence targets), or float32 [rows, target_size] (real)
+ * Programs with several phases run phase 0 only; programs with a reused
+ * frozen prefix or loss scaling are rejected. AdamW's step count is the
+ * program's own variable adamw.step (an optimizer slot, starting at 0 like
+ * every slot): the harness does not set it, and prints its final value.
+ * Writes DIR/astc_loss.npy (float32 [STEPS], outputs[0] of each step) and
  * DIR/astc_<var>.npy for every parameter after the last step.
  *
  * BLAS threads: $HARNESS_THREADS (default 1).
@@ -142,9 +150,14 @@ int main(int argc, char **argv) {
   }
 
   const astrt_phase_desc *ph = &p->phases[0];
+  const astrt_data_desc *dd = &p->data;
+  int tokens = dd->x_dtype == ASTRT_DTYPE_I32;
+  if (!tokens && dd->x_dtype != ASTRT_DTYPE_F32) die("x of dtype %d: the harness feeds f32 or i32 x", dd->x_dtype);
+  int real = dd->target == ASTRT_TARGET_REAL;
+  int64_t ty = dd->target_size > 0 ? dd->target_size : 1;
   void *work = arena(ph->work_bytes);
-  float *x = arena(ph->batch * p->data.example_size * (int64_t)sizeof(float));
-  int32_t *y = arena(ph->batch * (int64_t)sizeof(int32_t));
+  void *x = arena(ph->batch * dd->example_size * 4);  /* f32 or i32 */
+  void *y = arena(ph->batch * ty * 4);                /* i32 labels or f32 targets */
   float *losses = calloc((size_t)(steps > 0 ? steps : 1), sizeof(float));
   for (long k = 0; k < steps; k++) {
     char name[32];
@@ -155,20 +168,29 @@ int main(int argc, char **argv) {
     astrt_array xa, ya;
     if (astrt_load_npy_array(xp, &xa) || astrt_load_npy_array(yp, &ya))
       die("%s", astrt_last_error());
-    if (xa.elem != ASTRT_ELEM_F32 || astrt_array_example_size(&xa) != p->data.example_size)
-      die("%s: expected float32 examples of %lld values", xp, (long long)p->data.example_size);
-    if (ya.elem != ASTRT_ELEM_I32 || ya.rank != 0 || ya.n != xa.n)
-      die("%s: expected one integer label per example of %s", yp, xp);
+    if (xa.elem != (tokens ? ASTRT_ELEM_I32 : ASTRT_ELEM_F32) || astrt_array_example_size(&xa) != dd->example_size)
+      die("%s: expected %s examples of %lld values", xp, tokens ? "int32 token" : "float32",
+          (long long)dd->example_size);
+    if (ya.elem != (real ? ASTRT_ELEM_F32 : ASTRT_ELEM_I32) || astrt_array_example_size(&ya) != ty ||
+        (dd->target == ASTRT_TARGET_CLASS && ya.rank != 0) || ya.n != xa.n)
+      die("%s: expected %lld %s per example of %s", yp, (long long)ty, real ? "float32 targets" : "integer labels", xp);
     if (xa.n < 1 || xa.n > ph->batch) die("%s: %lld rows; the step takes 1 to %lld", xp, (long long)xa.n, (long long)ph->batch);
     int64_t rows = xa.n;
-    memcpy(x, xa.data, (size_t)numel(&xa) * sizeof(float));
-    memcpy(y, ya.data, (size_t)rows * sizeof(int32_t));
+    if (tokens)
+      for (int64_t i = 0; i < rows * dd->example_size; i++) {
+        int32_t t = ((const int32_t *)xa.data)[i];
+        if (t < 0 || t >= dd->vocab) die("%s: token %d outside [0, %lld)", xp, t, (long long)dd->vocab);
+      }
+    memcpy(x, xa.data, (size_t)numel(&xa) * 4);
+    memcpy(y, ya.data, (size_t)numel(&ya) * 4);
     float scalars[ASTRT_NUM_SCALARS] = {0};
     scalars[ASTRT_SC_LR] = lr;
     scalars[ASTRT_SC_STEP] = (float)(k + 1);
     scalars[ASTRT_SC_ROWS] = (float)rows;
     scalars[ASTRT_SC_LOSS_SCALE] = 1.0f;
     scalars[ASTRT_SC_T] = (float)k / (float)steps;  /* progress, for in-graph schedules */
+    scalars[ASTRT_SC_ROW0] = 0.0f;                   /* one process: the whole batch */
+    scalars[ASTRT_SC_SHARD] = 1.0f;
     float out[ASTRT_NUM_OUTPUTS] = {0};
     ph->step(vars, work, x, y, rows, scalars, out, p->seed);
     losses[k] = out[ASTRT_OUT_LOSS];
@@ -191,6 +213,9 @@ int main(int argc, char **argv) {
   }
   printf("harness: %s: %ld steps, final loss %.6f\n", p->name, steps,
          steps > 0 ? (double)losses[steps - 1] : 0.0);
+  for (uint32_t i = 0; i < p->nvars; i++)
+    if (strcmp(p->vars[i].name, "adamw.step") == 0)
+      printf("harness: adamw.step %.0f\n", (double)*(const float *)(vars + p->vars[i].offset));
   free(losses);
   free(vars);
   free(work);

@@ -1,6 +1,7 @@
 /* diag.c — the source table and gcc-style diagnostics with carets. */
 #include "diag.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,6 +16,7 @@ static FILE *diag_stream;
 static bool show_source = true;
 static int error_count;
 static bool last_printed;   /* whether the last error/warning was printed */
+static int muted;           /* > 0: diagnostics are neither printed nor counted */
 
 int src_add(const char *path, char *text, size_t len) {
   if (sources.len == 0) vec_push(&sources, ((Source){0}));  /* id 0 = none */
@@ -54,10 +56,29 @@ void diag_set_stream(FILE *f) { diag_stream = f; }
 void diag_set_show_source(bool on) { show_source = on; }
 int diag_error_count(void) { return error_count; }
 void diag_reset(void) { error_count = 0; last_printed = false; }
+void diag_mute(bool on) { muted += on ? 1 : -1; }
 
 const char *loc_str(Loc loc, char *buf, size_t cap) {
   if (loc.file <= 0) snprintf(buf, cap, "<builtin>");
   else snprintf(buf, cap, "%s:%d:%d", src_path(loc.file), loc.line, loc.col);
+  return buf;
+}
+
+const char *num_str(double x) {
+  static _Thread_local char bufs[8][40];
+  static _Thread_local int next;
+  char *buf = bufs[next++ % 8];
+  if (x == floor(x) && fabs(x) < 1e18) {
+    snprintf(buf, 40, "%.0f", x == 0 ? 0.0 : x);  /* no "-0" */
+    return buf;
+  }
+  /* up to 10 digits where they give x exactly (what was written, such as
+   * 0.1234567), else 6 (a computed value: -0.002, not -0.0020000000000000018) */
+  for (int prec = 6; prec <= 10; prec++) {
+    snprintf(buf, 40, "%.*g", prec, x);
+    if (strtod(buf, NULL) == x) return buf;
+  }
+  snprintf(buf, 40, "%g", x);
   return buf;
 }
 
@@ -130,6 +151,7 @@ static void emit(Loc loc, const char *kind, const char *fmt, va_list ap) {
 }
 
 void diag_error(Loc loc, const char *fmt, ...) {
+  if (muted > 0) return;
   error_count++;
   last_printed = error_count <= DIAG_MAX_ERRORS;
   if (error_count == DIAG_MAX_ERRORS + 1) {
@@ -145,6 +167,7 @@ void diag_error(Loc loc, const char *fmt, ...) {
 }
 
 void diag_warning(Loc loc, const char *fmt, ...) {
+  if (muted > 0) return;
   last_printed = error_count <= DIAG_MAX_ERRORS;
   if (!last_printed) return;
   va_list ap;
@@ -154,7 +177,7 @@ void diag_warning(Loc loc, const char *fmt, ...) {
 }
 
 void diag_note(Loc loc, const char *fmt, ...) {
-  if (!last_printed) return;
+  if (muted > 0 || !last_printed) return;
   va_list ap;
   va_start(ap, fmt);
   emit(loc, "note", fmt, ap);

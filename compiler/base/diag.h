@@ -44,10 +44,21 @@ void diag_note(Loc loc, const char *fmt, ...) __attribute__((format(printf, 2, 3
 
 int diag_error_count(void);
 void diag_reset(void);
+/* While muted (calls nest: mute(true) ... mute(false)), diagnostics are
+ * neither printed nor counted: for looking into a file the program does not
+ * use, such as a standard-library module it does not import, for a hint. */
+void diag_mute(bool on);
 /* Where diagnostics go (default stderr). */
 void diag_set_stream(FILE *f);
 /* Print source lines and carets (default on). */
 void diag_set_show_source(bool on);
+
+/* A number for a message: an integer below 10^18 in full (1000000000000,
+ * not 1e+12; 16777216, not 1.67772e+07); anything else as the shortest
+ * decimal of up to 10 digits that reads back as the same double (0.1,
+ * 0.1234567, 2.5e-05, inf), else in 6 digits. The result lives in one of a
+ * few rotating per-thread buffers: use it within the message. */
+const char *num_str(double x);
 
 /* A short human name for a location: "file:line:col". */
 const char *loc_str(Loc loc, char *buf, size_t cap);

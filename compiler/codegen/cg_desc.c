@@ -163,6 +163,8 @@ static LLVMValueRef var_descs(Cg *cg, const CgAbiTypes *types) {
     v.init_b = f64c(cg, var->init.b);
     v.fan_in = cg_i64(cg, var->init.fan_in);
     v.fan_out = cg_i64(cg, var->init.fan_out);
+    v.owner = i32c(cg, var->owner);
+    v.pad_ = i32c(cg, 0);
     items[i] = STRUCT_CONST(types->astrt_var_desc, ASTRT_VAR_DESC_FIELDS);
   }
   LLVMValueRef g = global_array(cg, types->astrt_var_desc, items, p->vars.len, "astc_vars");
@@ -187,6 +189,15 @@ static LLVMValueRef phase_descs(Cg *cg, const CgAbiTypes *types, LLVMValueRef *f
     v.prefix = ph->prefix.len ? fns[np + i] : LLVMConstPointerNull(cg->ptr);
     v.feature_size = cg_i64(cg, ph->prefix.len ? ph->feature_size : 0);
     v.prefix_work_bytes = cg_i64(cg, ph->prefix.len ? work[np + i] : 0);
+    v.context = cg_i64(cg, ph->context);
+    v.pieces = cg_i64(cg, ph->pieces > 1 ? ph->pieces : 1);
+    /* fns[2 np + i] and work[2 np + i]: its scoring graph (selective backprop) */
+    bool sel = ph->score.len > 0;
+    v.score = sel ? fns[2 * np + i] : LLVMConstPointerNull(cg->ptr);
+    v.score_work_bytes = cg_i64(cg, sel ? work[2 * np + i] : 0);
+    v.keep = f64c(cg, sel ? ph->keep : 0);
+    v.beta = f64c(cg, sel ? ph->beta : 0);
+    v.interrupt = cg_i64(cg, sel ? ph->interrupt : 0);
     items[i] = STRUCT_CONST(types->astrt_phase_desc, ASTRT_PHASE_DESC_FIELDS);
   }
   LLVMValueRef g = global_array(cg, types->astrt_phase_desc, items, p->phases.len, "astc_phases");
@@ -298,6 +309,12 @@ static LLVMValueRef data_desc(Cg *cg, const CgAbiTypes *types) {
   v.context = cg_i64(cg, d->context);
   v.vocab = cg_i64(cg, d->vocab);
   v.holdout = f64c(cg, d->holdout);
+  v.header = i32c(cg, (int64_t)d->header);
+  v.sep = i32c(cg, d->sep);
+  v.split = i32c(cg, (int64_t)d->split);
+  v.normalize = i32c(cg, (int64_t)d->normalize);
+  v.mean_var = i32c(cg, d->mean_var);
+  v.std_var = i32c(cg, d->std_var);
   return STRUCT_CONST(types->astrt_data_desc, ASTRT_DATA_DESC_FIELDS);
 }
 
@@ -327,6 +344,8 @@ void cg_emit_descriptor(Cg *cg, LLVMValueRef *phase_fns, const int64_t *phase_wo
   v.eval = eval_fn;
   v.eval_work_bytes = cg_i64(cg, eval_work);
   v.eval_batch = cg_i64(cg, p->eval_batch);
+  v.eval_every = cg_i64(cg, p->eval_every);
+  v.eval_samples = cg_i64(cg, p->eval_samples);
   v.lr_schedule = LLVMGetNamedFunction(cg->mod, "astc_lr_schedule");
   v.base_lr = f64c(cg, p->opt.lr);
   v.batch = cg_i64(cg, p->batch);
@@ -343,6 +362,8 @@ void cg_emit_descriptor(Cg *cg, LLVMValueRef *phase_fns, const int64_t *phase_wo
   v.loss_scale = f64c(cg, p->loss_scale > 0 ? p->loss_scale : 1);
   v.loss_scale_growth = cg_i64(cg, p->loss_scale_growth);
   v.step_nodes = step_nodes(cg, &types);
+  v.average_count = i32c(cg, p->average.count);
+  v.save_average = i32c(cg, p->average.save);
   v.data = data;
   char name[256];
   snprintf(name, sizeof name, "%s_program", cg->prefix);

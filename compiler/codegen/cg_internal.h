@@ -19,7 +19,9 @@
   X(RT_MAXPOOL2D_GRAD, astrt_maxpool2d_grad_f32, "vpppp")                     \
   X(RT_AVGPOOL2D, astrt_avgpool2d_f32, "vppp")                                \
   X(RT_AVGPOOL2D_GRAD, astrt_avgpool2d_grad_f32, "vppp")                      \
+  X(RT_RESIZE2D, astrt_resize2d_f32, "vppp")                                  \
   X(RT_DROPOUT_MASK, astrt_dropout_mask, "vpllflll")                          \
+  X(RT_DROP_GATE, astrt_drop_gate, "fflll")                                   \
   X(RT_COUNT_CORRECT, astrt_count_correct, "fppll")                           \
   X(RT_SOFTMAX_XENT, astrt_softmax_xent, "vppllfpppf")                        \
   X(RT_ALL_FINITE, astrt_all_finite, "fpl")                                   \
@@ -75,8 +77,18 @@ typedef struct Cg {
   bool diagnose;
   LLVMValueRef diag_on;
   int nparallel;               /* outlined loop functions so far (their names) */
+  /* inside an outlined parallel loop (cg_parallel): the addresses it uses
+   * are captured, loaded from its context record, so that the same loop
+   * over other tensors (the next layer's) is the same function */
+  struct CgCapture *capture;
+  LLVMValueRef par_args;       /* the function's arguments for its outlined loops, once stored */
   int64_t max_rows;            /* the largest batch the function runs */
   int64_t plan_rows;           /* the rows its buffers are planned for (max_rows, or the micro-batch) */
+  /* conditional regions of layer dropping (cg_guard.c): the open region's
+   * guard (0: none) and the block after it; the gate node of each guard */
+  int region;
+  LLVMBasicBlockRef region_next;
+  int *guard_flags;
 } Cg;
 
 /* ---- values and addresses (cg_values.c) ------------------------------------------------ */
@@ -98,6 +110,7 @@ LLVMValueRef cg_dim(Cg *cg, int64_t d);
 LLVMValueRef cg_numel(Cg *cg, const Shape *s);
 /* the address of a node's value */
 LLVMValueRef cg_addr(Cg *cg, int node);
+LLVMValueRef cg_capture_addr(Cg *cg, int node);  /* inside cg_parallel's outlined loop */
 /* the address of element `index` of a node's value */
 LLVMValueRef cg_elem_addr(Cg *cg, int node, LLVMValueRef index);
 /* the LLVM type of one element: f32, i32, i16 (bf16 bits) or half */
@@ -170,6 +183,21 @@ void cg_index(Cg *cg, int node);
 void cg_constant(Cg *cg, int node);
 void cg_sgd_update(Cg *cg, int node);
 void cg_adamw_update(Cg *cg, int node);
+/* weight averaging's own ops: a frozen parameter's running average, the counters */
+void cg_average(Cg *cg, int node);
+void cg_average_count(Cg *cg, int node);
+
+/* ---- conditional regions (cg_guard.c) ---------------------------------------------- */
+
+/* Before a function's nodes: no region open. */
+void cg_guard_begin(Cg *cg);
+/* Before emitting node: close the open region if the node's guard differs
+ * and it emits code, and open the node's (a branch on its block's gate). */
+void cg_guard_for(Cg *cg, int node);
+/* Close the open region (before a loop or block boundary of the caller's). */
+void cg_guard_close(Cg *cg);
+/* After a function's nodes. */
+void cg_guard_end(Cg *cg);
 
 /* ---- the descriptor (cg_desc.c) ---------------------------------------------------- */
 

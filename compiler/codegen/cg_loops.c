@@ -507,7 +507,47 @@ struct UpdCtx {
   int64_t numel;
   LLVMValueRef lr, a, b, c, d;       /* per-update constants */
   bool advance;                      /* AdamW's last update: count the applied step */
+  LLVMValueRef keep, rate, copy;     /* a running average's 1 - a and a, and copy-back's flag (i1) */
+  void (*apply)(Cg *cg, const IrNode *n, UpdCtx *c);  /* what the guard protects (NULL: the loop) */
 };
+
+/* ---- weight averaging (passes/average.c) ------------------------------------------------- */
+
+/* the running average's constants from its operands k (a) and k + 1 (copy's flag, if copy) */
+static void average_setup(Cg *cg, UpdCtx *c, int k, bool copy) {
+  const IrNode *n = &cg->g->nodes[c->node];
+  int a = n->in[k];
+  c->rate = cg->imm[a] ? cg->imm[a] : cg_load_f32(cg, cg_addr(cg, a));
+  c->keep = LLVMBuildFSub(cg->b, cg_f32(cg, 1), c->rate, "avg.keep");
+  c->copy = NULL;
+  if (!copy) return;
+  int f = n->in[k + 1];
+  LLVMValueRef flag = cg->imm[f] ? cg->imm[f] : cg_load_f32(cg, cg_addr(cg, f));
+  c->copy = LLVMBuildFCmp(cg->b, LLVMRealUNE, flag, cg_f32(cg, 0), "avg.copy");
+}
+
+/* avg := (1 - a) avg + a w at element i, in the loop that computed w (the
+ * parameter's new value, not yet stored); returns what w becomes: avg with
+ * copy-back on this step, else w */
+static LLVMValueRef average_at(Cg *cg, UpdCtx *c, int avg_node, LLVMValueRef w, LLVMValueRef i) {
+  LLVMBuilderRef b = cg->b;
+  LLVMValueRef aa = cg_elem_addr(cg, avg_node, i);
+  LLVMValueRef avg = LLVMBuildFAdd(b, LLVMBuildFMul(b, c->keep, cg_load_f32(cg, aa), ""), LLVMBuildFMul(b, c->rate, w, ""), "");
+  cg_store_f32(cg, avg, aa);
+  return c->copy ? LLVMBuildSelect(b, c->copy, avg, w, "") : w;
+}
+
+/* an update's fused running average, if it has one: its constants */
+static void update_average_setup(Cg *cg, UpdCtx *c) {
+  const IrNode *n = &cg->g->nodes[c->node];
+  if (n->ia[IR_UPDATE_AVERAGE]) average_setup(cg, c, ir_update_nbase(n) + 1, n->ia[IR_UPDATE_AVERAGE] == 2);
+}
+
+/* ... and at element i: what the parameter's new value w becomes */
+static LLVMValueRef update_average_at(Cg *cg, UpdCtx *c, LLVMValueRef w, LLVMValueRef i) {
+  const IrNode *n = &cg->g->nodes[c->node];
+  return n->ia[IR_UPDATE_AVERAGE] ? average_at(cg, c, n->in[ir_update_nbase(n)], w, i) : w;
+}
 
 /* v = mom v + g;  d = nesterov ? g + mom v : v;  w -= lr d   (no momentum: w -= lr g) */
 static void sgd_body(Cg *cg, LLVMValueRef *idx, void *vctx) {
@@ -525,7 +565,8 @@ static void sgd_body(Cg *cg, LLVMValueRef *idx, void *vctx) {
     d = n->ia[2] ? LLVMBuildFAdd(b, g, LLVMBuildFMul(b, mom, v, ""), "") : v;
   }
   LLVMValueRef w = cg_load_f32(cg, wa);
-  cg_store_f32(cg, LLVMBuildFSub(b, w, LLVMBuildFMul(b, c->lr, d, ""), ""), wa);
+  w = LLVMBuildFSub(b, w, LLVMBuildFMul(b, c->lr, d, ""), "");
+  cg_store_f32(cg, update_average_at(cg, c, w, idx[0]), wa);
 }
 
 static LLVMValueRef upd_extent(Cg *cg, void *vctx) { return cg_i64(cg, ((UpdCtx *)vctx)->numel); }
@@ -548,6 +589,10 @@ static void upd_loop(Cg *cg, UpdCtx *c) {
 
 /* the update's loop, then (AdamW's last update) adamw.step += 1 */
 static void upd_apply(Cg *cg, const IrNode *n, UpdCtx *c) {
+  if (c->apply) {
+    c->apply(cg, n, c);
+    return;
+  }
   upd_loop(cg, c);
   if (!c->advance) return;
   LLVMValueRef at = cg_addr(cg, n->in[5]);
@@ -618,12 +663,13 @@ static int grouped(Cg *cg, int node, int64_t *numel) {
 static void sgd_setup(Cg *cg, UpdCtx *c) {
   const IrNode *n = &cg->g->nodes[c->node];
   c->lr = cg->imm[n->in[2]] ? cg->imm[n->in[2]] : cg_load_f32(cg, cg_addr(cg, n->in[2]));
+  update_average_setup(cg, c);
 }
 
 void cg_sgd_update(Cg *cg, int node) {
   int64_t numel = shape_numel(&cg->p->vars.data[cg->g->nodes[node].ia[0]].shape, 1);
   if ((node = grouped(cg, node, &numel)) < 0) return;
-  UpdCtx c = {node, sgd_body, sgd_setup, numel, 0, 0, 0, 0, 0, false};
+  UpdCtx c = {.node = node, .body = sgd_body, .setup = sgd_setup, .numel = numel};
   guarded(cg, &cg->g->nodes[node], &c);
 }
 
@@ -647,7 +693,7 @@ static void adamw_body(Cg *cg, LLVMValueRef *idx, void *vctx) {
   LLVMValueRef denom = LLVMBuildFAdd(b, LLVMBuildFDiv(b, cg_intrinsic(cg, "llvm.sqrt", &v, 1), c->c, ""),
                                      cg_f32(cg, n->fa[2]), "");
   w = LLVMBuildFSub(b, w, LLVMBuildFDiv(b, LLVMBuildFMul(b, c->b, m, ""), denom, ""), "");
-  cg_store_f32(cg, w, wa);
+  cg_store_f32(cg, update_average_at(cg, c, w, idx[0]), wa);
 }
 
 static void adamw_setup(Cg *cg, UpdCtx *c) {
@@ -664,45 +710,124 @@ static void adamw_setup(Cg *cg, UpdCtx *c) {
   c->a = LLVMBuildFSub(b, one, LLVMBuildFMul(b, lr, cg_f32(cg, n->fa[3]), ""), "");
   c->b = LLVMBuildFDiv(b, lr, bc1, "");
   c->c = cg_intrinsic(cg, "llvm.sqrt", &bc2, 1);
+  update_average_setup(cg, c);
 }
 
 void cg_adamw_update(Cg *cg, int node) {
-  bool last = true;  /* the graph's last adamw_update counts the step */
-  for (int j = node + 1; j < cg->g->len && last; j++) last = cg->g->nodes[j].op != IR_ADAMW_UPDATE;
+  bool last = true;  /* the last adamw_update with its count variable counts the step */
+  for (int j = node + 1; j < cg->g->len && last; j++)
+    last = cg->g->nodes[j].op != IR_ADAMW_UPDATE || cg->g->nodes[j].ia[3] != cg->g->nodes[node].ia[3];
   int64_t numel = shape_numel(&cg->p->vars.data[cg->g->nodes[node].ia[0]].shape, 1);
   if ((node = grouped(cg, node, &numel)) < 0) return;
-  UpdCtx c = {node, adamw_body, adamw_setup, numel, 0, 0, 0, 0, 0, last};
+  UpdCtx c = {.node = node, .body = adamw_body, .setup = adamw_setup, .numel = numel, .advance = last};
   guarded(cg, &cg->g->nodes[node], &c);
 }
 
-void cg_parallel(Cg *cg, CgExtent *extent, CgRange *range, void *ctx) {
-  ASTC_ASSERT(!cg->in_micro);
-  LLVMTypeRef fields[8] = {cg->ptr, cg->ptr, cg->ptr, cg->ptr, cg->i64, cg->ptr, cg->ptr, cg->i64};
-  LLVMTypeRef st = LLVMStructTypeInContext(cg->ctx, fields, 8, 0);
-  /* the caller: the step's arguments into a stack record (allocated once, in the entry block) */
+/* average: a parameter no update writes in this step (a frozen one) gets
+ * its running average in a loop of its own */
+static void average_body(Cg *cg, LLVMValueRef *idx, void *vctx) {
+  UpdCtx *c = vctx;
+  const IrNode *n = &cg->g->nodes[c->node];
+  average_at(cg, c, n->in[1], cg_load_f32(cg, cg_elem_addr(cg, n->in[0], idx[0])), idx[0]);
+}
+
+static void average_only_setup(Cg *cg, UpdCtx *c) { average_setup(cg, c, 2, false); }
+
+void cg_average(Cg *cg, int node) {
+  int64_t numel = shape_numel(&cg->p->vars.data[cg->g->nodes[node].ia[0]].shape, 1);
+  UpdCtx c = {.node = node, .body = average_body, .setup = average_only_setup, .numel = numel};
+  guarded(cg, &cg->g->nodes[node], &c);
+}
+
+/* average_count: the counters := their new values (scalars), when the step is applied */
+static void count_apply(Cg *cg, const IrNode *n, UpdCtx *c) {
+  (void)c;
+  for (int k = 0; k < n->nin - (n->ia[IR_UPDATE_GUARDED] ? 1 : 0); k++) {
+    int o = n->in[k];
+    LLVMValueRef v = cg->imm[o] ? cg->imm[o] : cg_load_f32(cg, cg_addr(cg, o));
+    cg_store_f32(cg, v, cg_byte_gep(cg, cg->a_vars, cg->var_offsets[n->ia[k]]));
+  }
+}
+
+void cg_average_count(Cg *cg, int node) {
+  UpdCtx c = {.node = node, .apply = count_apply};
+  guarded(cg, &cg->g->nodes[node], &c);
+}
+
+/* The outlined loop's context record: a pointer to the step's eight
+ * arguments (stored once per step, in its entry block: cg->par_args), then
+ * the addresses of the tensors it touches, in the order it first touched them.
+ * Passing addresses rather than baking offsets into the code makes the loop
+ * of every layer the same function; mergefunc (cg_optimize) then keeps one,
+ * and a transformer of n blocks costs about one block's code to optimise. */
+typedef struct CgCapture {
+  LLVMValueRef ctx;          /* the record (the outlined function's parameter) */
+  LLVMBasicBlockRef entry;   /* where captured addresses are loaded */
+  LLVMValueRef *val;         /* per node: its loaded address, once captured */
+  int *nodes;                /* captured nodes, in slot order */
+  int n;
+} CgCapture;
+
+enum { PAR_ARGS = 8, PAR_CAPTURED = 1 };
+
+/* the step's arguments, stored once in its entry block for every outlined loop */
+static LLVMValueRef par_args(Cg *cg) {
+  if (cg->par_args) return cg->par_args;
   LLVMBasicBlockRef here = LLVMGetInsertBlock(cg->b);
   LLVMPositionBuilderAtEnd(cg->b, cg->entry);
-  LLVMValueRef rec = LLVMBuildAlloca(cg->b, st, "par_args");
+  cg->par_args = LLVMBuildAlloca(cg->b, LLVMArrayType2(cg->ptr, PAR_ARGS), "par_args");
+  LLVMValueRef args[PAR_ARGS] = {cg->a_vars, cg->a_work, cg->a_x, cg->a_y, cg->a_rows, cg->a_scalars, cg->a_outputs,
+                                 cg->a_seed};
+  for (int i = 0; i < PAR_ARGS; i++)
+    LLVMBuildStore(cg->b, args[i], LLVMBuildInBoundsGEP2(cg->b, cg->ptr, cg->par_args, (LLVMValueRef[]){cg_i64(cg, i)}, 1, ""));
   LLVMPositionBuilderAtEnd(cg->b, here);
-  LLVMValueRef args[8] = {cg->a_vars, cg->a_work, cg->a_x, cg->a_y, cg->a_rows, cg->a_scalars, cg->a_outputs, cg->a_seed};
-  for (unsigned i = 0; i < 8; i++) LLVMBuildStore(cg->b, args[i], LLVMBuildStructGEP2(cg->b, st, rec, i, ""));
+  return cg->par_args;
+}
+
+LLVMValueRef cg_capture_addr(Cg *cg, int node) {
+  CgCapture *c = cg->capture;
+  if (c->val[node]) return c->val[node];
+  LLVMBasicBlockRef here = LLVMGetInsertBlock(cg->b);
+  LLVMPositionBuilderAtEnd(cg->b, c->entry);
+  LLVMValueRef slot = LLVMBuildInBoundsGEP2(cg->b, cg->ptr, c->ctx, (LLVMValueRef[]){cg_i64(cg, PAR_CAPTURED + c->n)}, 1, "");
+  LLVMValueRef addr = LLVMBuildLoad2(cg->b, cg->ptr, slot, "");
+  LLVMSetMetadata(addr, LLVMGetMDKindIDInContext(cg->ctx, "invariant.load", 14), LLVMMDNodeInContext(cg->ctx, NULL, 0));
+  LLVMPositionBuilderAtEnd(cg->b, here);
+  c->nodes[c->n++] = node;
+  return c->val[node] = addr;
+}
+
+void cg_parallel(Cg *cg, CgExtent *extent, CgRange *range, void *ctx) {
+  ASTC_ASSERT(!cg->in_micro && !cg->capture);
+  /* the step's arguments, every slot eight bytes: vars, work, x, y, rows, scalars, outputs, seed */
+  LLVMValueRef base = par_args(cg);
+  LLVMTypeRef fields[PAR_ARGS] = {cg->ptr, cg->ptr, cg->ptr, cg->ptr, cg->i64, cg->ptr, cg->ptr, cg->i64};
+  LLVMBasicBlockRef here = LLVMGetInsertBlock(cg->b);
   /* the outlined function: void (ptr ctx, i32 part, i32 parts) */
   char name[96];
   snprintf(name, sizeof name, "%s_par_%d", LLVMGetValueName(cg->fn), cg->nparallel++);
   LLVMTypeRef params[3] = {cg->ptr, cg->i32, cg->i32};
   LLVMValueRef fn = LLVMAddFunction(cg->mod, name, LLVMFunctionType(cg->voidt, params, 3, 0));
   LLVMSetLinkage(fn, LLVMInternalLinkage);
+  LLVMSetUnnamedAddress(fn, LLVMGlobalUnnamedAddr);  /* mergefunc may replace it by its twin, not a thunk */
   LLVMAddAttributeAtIndex(fn, LLVMAttributeFunctionIndex,
                           LLVMCreateEnumAttribute(cg->ctx, LLVMGetEnumAttributeKindForName("nounwind", 8), 0));
   /* generate it with the caller's state put aside */
   Cg saved = *cg;
+  CgCapture cap = {LLVMGetParam(fn, 0), NULL, xcalloc((size_t)cg->g->len + 1, sizeof(LLVMValueRef)),
+                   xcalloc((size_t)cg->g->len + 1, sizeof(int)), 0};
   cg->fn = fn;
-  cg->entry = LLVMAppendBasicBlockInContext(cg->ctx, fn, "entry");
+  cg->entry = cap.entry = LLVMAppendBasicBlockInContext(cg->ctx, fn, "entry");
+  LLVMBasicBlockRef body = LLVMAppendBasicBlockInContext(cg->ctx, fn, "body");
   LLVMPositionBuilderAtEnd(cg->b, cg->entry);
-  LLVMValueRef p = LLVMGetParam(fn, 0);
-  LLVMValueRef *a[8] = {&cg->a_vars, &cg->a_work, &cg->a_x, &cg->a_y, &cg->a_rows, &cg->a_scalars, &cg->a_outputs,
-                        &cg->a_seed};
-  for (unsigned i = 0; i < 8; i++) *a[i] = LLVMBuildLoad2(cg->b, fields[i], LLVMBuildStructGEP2(cg->b, st, p, i, ""), "");
+  LLVMValueRef args = LLVMBuildLoad2(cg->b, cg->ptr, cap.ctx, "args");
+  LLVMValueRef *a[PAR_ARGS] = {&cg->a_vars, &cg->a_work, &cg->a_x, &cg->a_y, &cg->a_rows, &cg->a_scalars,
+                               &cg->a_outputs, &cg->a_seed};
+  for (unsigned i = 0; i < PAR_ARGS; i++)
+    *a[i] = LLVMBuildLoad2(cg->b, fields[i], LLVMBuildInBoundsGEP2(cg->b, cg->ptr, args, (LLVMValueRef[]){cg_i64(cg, i)}, 1, ""), "");
+  cg->par_args = NULL;
+  LLVMPositionBuilderAtEnd(cg->b, body);
+  cg->capture = &cap;
   cg->imm = xcalloc((size_t)cg->g->len + 1, sizeof(LLVMValueRef));
   cg->diag_on = NULL;
   for (int i = 0; i < cg->g->len; i++) {
@@ -717,7 +842,10 @@ void cg_parallel(Cg *cg, CgExtent *extent, CgRange *range, void *ctx) {
                                   parts, "hi");
   range(cg, lo, hi, ctx);
   LLVMBuildRetVoid(cg->b);
+  LLVMPositionBuilderAtEnd(cg->b, cap.entry);
+  LLVMBuildBr(cg->b, body);
   free(cg->imm);
+  free(cap.val);
   /* back to the caller, keeping the runtime declarations made meanwhile */
   int used = cg->nparallel;
   LLVMValueRef rt[RT_NUM];
@@ -728,7 +856,15 @@ void cg_parallel(Cg *cg, CgExtent *extent, CgRange *range, void *ctx) {
   memcpy(cg->rt, rt, sizeof rt);
   memcpy(cg->rt_type, rt_type, sizeof rt_type);
   cg->nparallel = used;
+  /* the caller: the record on its stack (in its entry block), filled here */
+  LLVMPositionBuilderAtEnd(cg->b, cg->entry);
+  LLVMValueRef rec = LLVMBuildAlloca(cg->b, LLVMArrayType2(cg->ptr, (uint64_t)(PAR_CAPTURED + cap.n)), "par_rec");
   LLVMPositionBuilderAtEnd(cg->b, here);
+  for (int i = 0; i < PAR_CAPTURED + cap.n; i++) {
+    LLVMValueRef v = i < PAR_CAPTURED ? base : cg_addr(cg, cap.nodes[i - PAR_CAPTURED]);
+    LLVMBuildStore(cg->b, v, LLVMBuildInBoundsGEP2(cg->b, cg->ptr, rec, (LLVMValueRef[]){cg_i64(cg, i)}, 1, ""));
+  }
+  free(cap.nodes);
   LLVMValueRef call[2] = {fn, rec};
   cg_call(cg, RT_POOL_RUN, call, 2);
 }

@@ -51,6 +51,17 @@ static void emit_conv(Cg *cg, int node) {
 /* astrt_pool_shape {planes, h, w, kh, kw, sh, sw, ph, pw} */
 static void emit_pool(Cg *cg, int node) {
   const IrNode *n = &cg->g->nodes[node];
+  if (n->op == IR_RESIZE2D) {  /* astrt_resize_shape {planes, h, w, oh, ow, mode} */
+    const Shape *xs = &cg->g->nodes[n->in[0]].type.shape;
+    int r = xs->rank;
+    Shape planes_shape = *xs;
+    planes_shape.rank = r - 2;
+    LLVMValueRef v[6] = {cg_numel(cg, &planes_shape), cg_i64(cg, xs->d[r - 2]), cg_i64(cg, xs->d[r - 1]),
+                         cg_i64(cg, n->type.shape.d[r - 2]), cg_i64(cg, n->type.shape.d[r - 1]), cg_i64(cg, n->ia[0])};
+    LLVMValueRef args[3] = {shape_array(cg, v, 6), cg_addr(cg, n->in[0]), cg_addr(cg, node)};
+    cg_call(cg, RT_RESIZE2D, args, 3);
+    return;
+  }
   const Shape *xs = n->op == IR_AVGPOOL2D_GRAD ? &n->type.shape : &cg->g->nodes[n->in[0]].type.shape;
   int r = xs->rank;
   Shape planes_shape = *xs;
@@ -165,6 +176,10 @@ static void emit_special(Cg *cg, int node) {
     LLVMValueRef args[7] = {cg_addr(cg, node), cg_numel(cg, &n->type.shape), first, cg_f32(cg, n->fa[0]),
                             cg->a_seed, step, cg_i64(cg, n->ia[0])};
     cg_call(cg, RT_DROPOUT_MASK, args, 7);
+  } else if (n->op == IR_DROP_GATE) {
+    LLVMValueRef step = LLVMBuildFPToUI(cg->b, cg_scalar_arg(cg, SC_STEP), cg->i64, "");
+    LLVMValueRef args[4] = {scalar_value(cg, n->in[0]), cg->a_seed, step, cg_i64(cg, n->ia[0])};
+    cg_store_f32(cg, cg_call(cg, RT_DROP_GATE, args, 4), cg_addr(cg, node));
   } else if (n->op == IR_ALL_FINITE) {
     LLVMValueRef args[2] = {cg_addr(cg, n->in[0]), cg_numel(cg, &cg->g->nodes[n->in[0]].type.shape)};
     cg_store_f32(cg, cg_call(cg, RT_ALL_FINITE, args, 2), cg_addr(cg, node));
@@ -196,8 +211,9 @@ static void emit_effect(Cg *cg, int node) {
     LLVMValueRef idx = cg_i64(cg, n->ia[0]);
     LLVMValueRef at = LLVMBuildInBoundsGEP2(cg->b, cg->f32, cg->a_outputs, &idx, 1, "");
     LLVMValueRef v = scalar_value(cg, n->in[0]);
-    if (cg->in_micro) /* the step's value is the rows-weighted sum over micro-batches */
-      v = LLVMBuildFAdd(cg->b, cg_load_f32(cg, at), LLVMBuildFMul(cg->b, cg->micro_weight, v, ""), "");
+    if (cg->in_micro) /* the step's loss is the rows-weighted sum over micro-batches, its count the sum */
+      v = LLVMBuildFAdd(cg->b, cg_load_f32(cg, at),
+                        n->ia[0] == OUT_CORRECT ? v : LLVMBuildFMul(cg->b, cg->micro_weight, v, ""), "");
     cg_store_f32(cg, v, at);
     break;
   }
@@ -231,6 +247,8 @@ static void emit_effect(Cg *cg, int node) {
   }
   case IR_SGD_UPDATE: cg_sgd_update(cg, node); break;
   case IR_ADAMW_UPDATE: cg_adamw_update(cg, node); break;
+  case IR_AVERAGE: cg_average(cg, node); break;
+  case IR_AVERAGE_COUNT: cg_average_count(cg, node); break;
   default: unreachable();
   }
 }
@@ -260,24 +278,20 @@ static void emit_allreduce(Cg *cg, int first) {
 
 /* Diagnose mode, after node `node` has run: if its value holds a NaN or an
  * infinity and no earlier node's did, outputs[ASTRT_OUT_NONFINITE] = node.
- * Unless the run-time flag is set, this costs one branch on it. */
+ * The runtime function returns at once unless the flag is set (a call per
+ * node, about a microsecond a step): a branch around each call split the
+ * step into twice as many blocks and cost a quarter of the compile time. */
 static void diag_check(Cg *cg, int node) {
   const IrNode *n = &cg->g->nodes[node];
   IrOpClass cls = ir_ops[n->op].cls;
   if (!cg->diag_on || cg->imm[node] || cls == EFFECT || n->op == IR_CONST || n->op == IR_SCALAR ||
       n->type.dtype == DT_I32)
     return;
-  LLVMBasicBlockRef check = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "diag.check");
-  LLVMBasicBlockRef next = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "diag.next");
-  LLVMBuildCondBr(cg->b, cg->diag_on, check, next);
-  LLVMPositionBuilderAtEnd(cg->b, check);
   LLVMValueRef idx = cg_i64(cg, ASTRT_OUT_NONFINITE);
   LLVMValueRef args[5] = {LLVMBuildInBoundsGEP2(cg->b, cg->f32, cg->a_outputs, &idx, 1, ""), cg_i64(cg, node),
                           cg_addr(cg, node), cg_numel(cg, &n->type.shape),
                           LLVMConstInt(cg->i32, (unsigned long long)n->type.dtype, 0)};
   cg_call(cg, RT_CHECK_FINITE, args, 5);
-  LLVMBuildBr(cg->b, next);
-  LLVMPositionBuilderAtEnd(cg->b, next);
 }
 
 static void emit_node_code(Cg *cg, int node);
@@ -339,7 +353,7 @@ int64_t cg_row_size(const IrGraph *g) {
 
 typedef struct MicroCtx {
   int boundary;
-  int64_t micro, example_size;
+  int64_t micro, example_size, target_size;
   LLVMValueRef rows, x, y;
 } MicroCtx;
 
@@ -363,25 +377,34 @@ static void micro_body(Cg *cg, LLVMValueRef *idx, void *vctx) {
   LLVMValueRef xoff = LLVMBuildNSWMul(b, first, cg_i64(cg, c->example_size), "");
   cg->a_rows = rows_m;
   cg->a_x = LLVMBuildInBoundsGEP2(b, cg->f32, c->x, &xoff, 1, "x_m");
-  cg->a_y = LLVMBuildInBoundsGEP2(b, cg->i32, c->y, &first, 1, "y_m");
+  LLVMValueRef yoff = LLVMBuildNSWMul(b, first, cg_i64(cg, c->target_size), "");  /* a label per position */
+  cg->a_y = LLVMBuildInBoundsGEP2(b, cg->i32, c->y, &yoff, 1, "y_m");
   cg->micro_first = first;
   cg->micro_weight = LLVMBuildFDiv(b, LLVMBuildSIToFP(b, rows_m, cg->f32, ""), LLVMBuildSIToFP(b, c->rows, cg->f32, ""),
                                    "w_m");
   cg->in_micro = true;
   for (int i = 0; i < c->boundary; i++)
-    if (!cg->imm[i] || (cg->g->nodes[i].op == IR_SCALAR && cg->g->nodes[i].ia[0] == SC_ROWS)) emit_node(cg, i);
+    if (!cg->imm[i] || (cg->g->nodes[i].op == IR_SCALAR && cg->g->nodes[i].ia[0] == SC_ROWS)) {
+      cg_guard_for(cg, i);
+      emit_node(cg, i);
+    }
   for (int i = c->boundary; i < cg->g->len; i++)
     if (cg->g->nodes[i].op == IR_ACCUMULATE) {
+      cg_guard_for(cg, i);  /* a dropped block's gradients are not accumulated */
       LLVMValueRef e = cg_numel(cg, &cg->g->nodes[i].type.shape);
       cg_loop_nest(cg, 1, &e, accumulate_body, &i);
     }
+  cg_guard_close(cg);
   cg->in_micro = false;
 }
 
 /* zero the accumulators and the outputs the micro-batches add to, then loop */
 static void emit_micro_loop(Cg *cg, int boundary, int64_t micro, int64_t example_size) {
   const IrGraph *g = cg->g;
-  MicroCtx c = {boundary, micro, example_size, cg->a_rows, cg->a_x, cg->a_y};
+  int64_t target_size = 1;
+  for (int i = 0; i < g->len; i++)
+    if (g->nodes[i].op == IR_INPUT && g->nodes[i].ia[0] == 1) target_size = shape_numel(&g->nodes[i].type.shape, 1);
+  MicroCtx c = {boundary, micro, example_size, target_size, cg->a_rows, cg->a_x, cg->a_y};
   for (int i = boundary; i < g->len; i++)
     if (g->nodes[i].op == IR_ACCUMULATE) {
       ASTC_ASSERT(!shape_has_batch(&g->nodes[i].type.shape));
@@ -443,6 +466,7 @@ static LLVMValueRef emit_graph(Cg *cg, const IrGraph *g, const char *name, int64
                         &cg->a_outputs, &cg->a_seed};
   for (unsigned i = 0; i < 8; i++) *a[i] = LLVMGetParam(fn, i);
   cg->entry = LLVMAppendBasicBlockInContext(cg->ctx, fn, "entry");
+  cg->par_args = NULL;
   LLVMBasicBlockRef body = LLVMAppendBasicBlockInContext(cg->ctx, fn, "body");
   LLVMPositionBuilderAtEnd(cg->b, body);
   cg->diag_on = NULL;
@@ -455,16 +479,24 @@ static LLVMValueRef emit_graph(Cg *cg, const IrGraph *g, const char *name, int64
   for (int i = 0; i < g->len; i++)
     if (cg_is_immediate(&g->nodes[i]) && !(g->nodes[i].op == IR_SCALAR && g->nodes[i].ia[0] == SC_ROWS))
       emit_node(cg, i);
+  cg_guard_begin(cg);
   if (boundary >= 0) {
     int64_t example = cg_row_size(g);
     emit_micro_loop(cg, boundary, micro, example);
-    for (int i = boundary; i < g->len; i++)
-      if (g->nodes[i].op != IR_ACCUMULATE && !cg->imm[i]) emit_node(cg, i);
-      else if (g->nodes[i].op == IR_ACCUMULATE) diag_check(cg, i);  /* summed in the loop */
+    for (int i = boundary; i < g->len; i++) {
+      if (g->nodes[i].op != IR_ACCUMULATE && cg->imm[i]) continue;
+      cg_guard_for(cg, i);
+      if (g->nodes[i].op != IR_ACCUMULATE) emit_node(cg, i);
+      else diag_check(cg, i);  /* summed in the loop */
+    }
   } else {
     for (int i = 0; i < g->len; i++)
-      if (!cg->imm[i]) emit_node(cg, i);
+      if (!cg->imm[i]) {
+        cg_guard_for(cg, i);
+        emit_node(cg, i);
+      }
   }
+  cg_guard_end(cg);
   LLVMBuildRetVoid(cg->b);
   LLVMPositionBuilderAtEnd(cg->b, cg->entry);
   LLVMBuildBr(cg->b, body);
@@ -521,20 +553,26 @@ LLVMModuleRef cg_build_module_part(const IrProgram *p, LLVMContextRef ctx, const
   cg.var_bytes = cg_plan_vars(p, cg.var_offsets);
 
   int np = p->phases.len;
-  LLVMValueRef *phase_fns = xcalloc((size_t)np * 2 + 1, sizeof(LLVMValueRef));
-  int64_t *phase_work = xcalloc((size_t)np * 2 + 1, sizeof(int64_t));
+  /* [0, np): steps, [np, 2 np): prefixes, [2 np, 3 np): scoring graphs */
+  LLVMValueRef *phase_fns = xcalloc((size_t)np * 3 + 1, sizeof(LLVMValueRef));
+  int64_t *phase_work = xcalloc((size_t)np * 3 + 1, sizeof(int64_t));
   for (int i = 0; i < np; i++) {
     char name[64];
     snprintf(name, sizeof name, "step_%d", i);
     const IrPhase *ph = &p->phases.data[i];
     cg.diagnose = true;  /* the driver re-runs a step whose loss is not finite to diagnose it */
-    phase_fns[i] = emit_graph(&cg, &ph->step, name, ph->batch, ph->micro, &phase_work[i],
+    phase_fns[i] = emit_graph(&cg, &ph->step, name, ir_phase_plan_rows(ph), ph->micro, &phase_work[i],
                               !bodies || bodies[CG_SLOT_STEP(i)]);
     cg.diagnose = false;
     if (ph->prefix.len) {
       snprintf(name, sizeof name, "prefix_%d", i);
       phase_fns[np + i] = emit_graph(&cg, &ph->prefix, name, p->eval_batch, 0, &phase_work[np + i],
                                      !bodies || bodies[CG_SLOT_PREFIX(np, i)]);
+    }
+    if (ph->score.len) {  /* selective backprop: over the whole batch, forward only */
+      snprintf(name, sizeof name, "score_%d", i);
+      phase_fns[2 * np + i] = emit_graph(&cg, &ph->score, name, ir_phase_rows(ph), 0, &phase_work[2 * np + i],
+                                         !bodies || bodies[CG_SLOT_SCORE(np, i)]);
     }
   }
   int64_t eval_work;

@@ -124,7 +124,7 @@ static void plan_fusion(const IrGraph *g, bool fuse, int *fused_into) {
   int *writes_before = xcalloc((size_t)n + 2, sizeof(int));
   for (int i = 0; i < n; i++) {
     const IrNode *w = &g->nodes[i];
-    writes_before[i + 1] = writes_before[i] + (is_update(w) || w->op == IR_ASSIGN || w->op == IR_ALLREDUCE);
+    writes_before[i + 1] = writes_before[i] + (ir_guarded_effect(w->op) || w->op == IR_ASSIGN || w->op == IR_ALLREDUCE);
   }
   int *leaves = xcalloc((size_t)n + 1, sizeof(int));   /* loads of the loop computing a node */
   bool *flat = xcalloc((size_t)n + 1, sizeof(bool));   /* no broadcasting in its fused tree */
@@ -148,7 +148,7 @@ static void plan_fusion(const IrGraph *g, bool fuse, int *fused_into) {
        * on the same side of a micro-batch loop; into an update, only its
        * gradient (operand 1), without broadcasting */
       bool fuse = is_elementwise(on) && uses[o] == 1 && (boundary < 0 || (o < boundary) == (c < boundary)) &&
-                  writes_before[c] == writes_before[o + 1];
+                  writes_before[c] == writes_before[o + 1] && on->guard == cn->guard;
       for (int j = 0; fuse && j < on->nin; j++)
         fuse = g->nodes[on->in[j]].type.dtype == DT_F32;
       if (fuse && ew) fuse = same;
@@ -202,7 +202,7 @@ void cg_plan_loss_pairs(const IrGraph *g, const CgOptions *opt, int *pair) {
     for (int i = 0; i < j; i++) {
       const IrNode *xn = &g->nodes[i];
       if (xn->op == IR_XENT && pair[i] < 0 && xn->in[0] == gn->in[0] && xn->in[1] == gn->in[1] &&
-          xn->fa[0] == gn->fa[0] && (boundary < 0 || (i < boundary) == (j < boundary))) {
+          xn->fa[0] == gn->fa[0] && xn->guard == gn->guard && (boundary < 0 || (i < boundary) == (j < boundary))) {
         pair[i] = j;
         pair[j] = i;
         break;
@@ -293,19 +293,20 @@ static bool match_tree(TreeMatch *t, int a, int b) {
 
 /* operands of update u other than its parameter (0) and gradient (1): the
  * same nodes as the first member's (or equal immediates), or optimizer
- * slots at the member's distance */
+ * slots (and running averages) at the member's distance */
 static bool match_update(const IrProgram *p, const IrGraph *g, const int64_t *voff, int u0, int u, int64_t dist) {
   const IrNode *a = &g->nodes[u0], *b = &g->nodes[u];
   if (a->op != b->op || a->nin != b->nin || memcmp(a->fa, b->fa, sizeof a->fa) != 0) return false;
   for (int k = 1; k < IR_MAX_IA; k++) {
-    bool slot_attr = k == 1 || (k == 2 && a->op == IR_ADAMW_UPDATE);
+    bool slot_attr = k == 1 || (k == 2 && a->op == IR_ADAMW_UPDATE) || k == IR_UPDATE_SHADOW;
     if (slot_attr ? (a->ia[k] < 0) != (b->ia[k] < 0) : a->ia[k] != b->ia[k]) return false;
   }
   for (int k = 2; k < a->nin; k++) {
     int oa = a->in[k], ob = b->in[k];
     const IrNode *na = &g->nodes[oa], *nb = &g->nodes[ob];
     if (oa == ob || (cg_is_immediate(na) && cg_is_immediate(nb) && same_immediate(na, nb))) continue;
-    bool slot = na->op == IR_PARAM && nb->op == IR_PARAM && p->vars.data[na->ia[0]].kind == VAR_OPT;
+    VarKind kind = na->op == IR_PARAM ? p->vars.data[na->ia[0]].kind : VAR_PARAM;
+    bool slot = na->op == IR_PARAM && nb->op == IR_PARAM && (kind == VAR_OPT || kind == VAR_AVERAGE);
     if (!slot || !in_place_param(g, oa) || !in_place_param(g, ob) || voff[nb->ia[0]] - voff[na->ia[0]] != dist ||
         p->vars.data[nb->ia[0]].dtype != DT_F32)
       return false;
@@ -342,7 +343,9 @@ static UpdGroups find_update_groups(const IrProgram *p, const IrGraph *g, bool f
         break;
       }
       int64_t vb = b->ia[0], d = voff[vb] - voff[v0];
-      if (!in_place_param(g, b->in[0]) || p->vars.data[vb].dtype != DT_F32 || voff[vb] != align_up(end)) break;
+      if (!in_place_param(g, b->in[0]) || p->vars.data[vb].dtype != DT_F32 || voff[vb] != align_up(end) ||
+          b->guard != a->guard)
+        break;
       TreeMatch tm = {p, g, fused_into, root, voff, d, shape_numel(&p->vars.data[vb].shape, 1), {0}, 0};
       if (!match_update(p, g, voff, u0, u, d) || !match_tree(&tm, a->in[1], b->in[1]) || tm.nroots != gr.npos)
         break;
@@ -395,7 +398,8 @@ static void plan_views(const IrGraph *g, bool on, const int *uses, int *view_of)
     int r = p->type.shape.rank;
     if (p->op != IR_PERMUTE || p->type.dtype != DT_F32 || r < 2) continue;
     const IrNode *m = &g->nodes[p->in[0]];
-    if (m->op == IR_MATMUL && !m->ia[2] && uses[p->in[0]] == 1 && p->ia[r - 1] == r - 1 && r - 2 <= 4) {
+    if (m->op == IR_MATMUL && !m->ia[2] && uses[p->in[0]] == 1 && p->ia[r - 1] == r - 1 && r - 2 <= 4 &&
+        m->guard == p->guard) {
       view_of[p->in[0]] = i;
       output_view[i] = true;
     }
@@ -424,7 +428,7 @@ static void plan_causal_softmax(const IrGraph *g, bool on, const int *uses, int 
     if (sm->op != IR_SOFTMAX) continue;
     int w = sm->in[0];
     const IrNode *wn = &g->nodes[w];
-    if (wn->op != IR_WHERE || uses[w] != 1 || fused_into[w] >= 0) continue;
+    if (wn->op != IR_WHERE || uses[w] != 1 || fused_into[w] >= 0 || wn->guard != sm->guard) continue;
     const IrNode *mask = &g->nodes[wn->in[0]], *s = &g->nodes[wn->in[1]], *fill = &g->nodes[wn->in[2]];
     const Shape *ss = &s->type.shape;
     int r = ss->rank;
@@ -433,7 +437,7 @@ static void plan_causal_softmax(const IrGraph *g, bool on, const int *uses, int 
         mask->type.shape.d[0] != ss->d[r - 1] || mask->type.shape.d[1] != ss->d[r - 1])
       continue;
     fused_into[w] = i;
-    if (uses[wn->in[0]] == 1) fused_into[wn->in[0]] = i;
+    if (uses[wn->in[0]] == 1 && mask->guard == sm->guard) fused_into[wn->in[0]] = i;
     if (fused_into[wn->in[1]] == w) fused_into[wn->in[1]] = -1;  /* the scores get their own loop */
   }
 }
@@ -487,6 +491,15 @@ void cg_plan_graph_with(const IrProgram *p, const IrGraph *g, int64_t max_rows, 
   }
   /* a view keeps its root alive for as long as the view is used */
   for (int i = n - 1; i >= 0; i--) last[out->root[i]] = MAX(last[out->root[i]], last[i]);
+  /* a block's gate (layer dropping) is read by every region of the block's work */
+  int *flags;
+  int nflags = ir_guard_flags(g, &flags);
+  for (int i = 0; i < n && nflags; i++)
+    if (g->nodes[i].guard > 0) {
+      int r = out->root[flags[g->nodes[i].guard]];
+      last[r] = MAX(last[r], i);
+    }
+  free(flags);
   /* updates over the parameter arena: each work leaf position of a group's
    * gradient trees is one block, alive from its first value to the group's
    * loop (at its last member); a member's value sits at its distance */

@@ -49,6 +49,7 @@ static int64_t slot_work(const IrProgram *p, int slot) {
   int np = p->phases.len;
   if (slot < np) return p->phases.data[slot].step.len;
   if (slot < 2 * np) return p->phases.data[slot - np].prefix.len;
+  if (slot < 3 * np) return p->phases.data[slot - 2 * np].score.len;
   if (slot == CG_SLOT_EVAL(np)) return p->eval.len;
   if (slot == CG_SLOT_PREDICT(np)) return p->predict.len;
   return 1;  /* the descriptor: small, but always present */

@@ -79,7 +79,7 @@ LLVMValueRef cg_byte_gep(Cg *cg, LLVMValueRef base, int64_t off) {
   return LLVMBuildInBoundsGEP2(cg->b, cg->i8, base, &idx, 1, "");
 }
 
-LLVMValueRef cg_addr(Cg *cg, int node) {
+static LLVMValueRef own_addr(Cg *cg, int node) {
   const IrNode *n = &cg->g->nodes[node];
   switch (n->op) {
   case IR_PARAM:
@@ -88,9 +88,15 @@ LLVMValueRef cg_addr(Cg *cg, int node) {
   case IR_INPUT: return n->ia[0] == 1 ? cg->a_y : cg->a_x;  /* features come in x's place */
   default: break;
   }
-  if (ir_ops[n->op].cls == VIEW) return cg_addr(cg, n->in[0]);
   ASTC_ASSERT(cg->plan.offset[node] >= 0);
   return cg_byte_gep(cg, cg->a_work, cg->plan.offset[node]);
+}
+
+LLVMValueRef cg_addr(Cg *cg, int node) {
+  const IrNode *n = &cg->g->nodes[node];
+  if (ir_ops[n->op].cls == VIEW) return cg_addr(cg, n->in[0]);
+  if (n->op == IR_INPUT || !cg->capture) return own_addr(cg, node);
+  return cg_capture_addr(cg, node);
 }
 
 LLVMTypeRef cg_elem_type(Cg *cg, DType t) {

@@ -148,15 +148,16 @@ void cg_gemm_sites(const IrProgram *p, const CgOptions *opt, CgGemmSiteFn *fn, v
  * printing why) on failure. */
 LLVMModuleRef cg_build_module(const IrProgram *p, LLVMContextRef ctx, const CgOptions *opt);
 
-/* A module's functions fall into slots: each phase's step and prefix,
- * evaluation, prediction, and the descriptor (with the schedule and main).
- * For np phases there are CG_SLOTS(np). */
+/* A module's functions fall into slots: each phase's step, prefix and
+ * scoring graph, evaluation, prediction, and the descriptor (with the
+ * schedule and main). For np phases there are CG_SLOTS(np). */
 #define CG_SLOT_STEP(i) (i)
 #define CG_SLOT_PREFIX(np, i) ((np) + (i))
-#define CG_SLOT_EVAL(np) (2 * (np))
-#define CG_SLOT_PREDICT(np) (2 * (np) + 1)
-#define CG_SLOT_DESC(np) (2 * (np) + 2)
-#define CG_SLOTS(np) (2 * (np) + 3)
+#define CG_SLOT_SCORE(np, i) (2 * (np) + (i))
+#define CG_SLOT_EVAL(np) (3 * (np))
+#define CG_SLOT_PREDICT(np) (3 * (np) + 1)
+#define CG_SLOT_DESC(np) (3 * (np) + 2)
+#define CG_SLOTS(np) (3 * (np) + 3)
 /* A part of the module for parallel compilation: the bodies of the slots
  * bodies[] marks, declarations of the other step functions (all external,
  * hidden), and the descriptor only with its slot. The parts of a program,

@@ -36,7 +36,7 @@ static void comment_safe(FILE *f, const char *s) {
 }
 
 static const char *kind_name(VarKind k) {
-  return k == VAR_PARAM ? "parameter" : k == VAR_STATE ? "state" : "optimizer slot";
+  return k == VAR_PARAM ? "parameter" : k == VAR_STATE ? "state" : k == VAR_OPT ? "optimizer slot" : "running average";
 }
 
 static void write_body(FILE *f, const IrProgram *p, const char *prefix) {

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <llvm-c/BitWriter.h>
 #include <llvm-c/TargetMachine.h>
@@ -61,6 +62,16 @@ bool cg_link_executable_objects(const char *const *obj_paths, int nobjs, const c
   argv[n++] = "-o";
   argv[n++] = (char *)exe_path;
   for (int k = 0; k < nobjs && n < CAP - 32; k++) argv[n++] = (char *)obj_paths[k];
+#ifdef ASTC_LINK_MPI
+  /* the MPI backend, libastrt_mpi.a beside libastrt.a (runtime/dist_backend.h) */
+  char mpi_lib[4096];
+  const char *rt = astc_runtime_lib_path(), *slash = strrchr(rt, '/');
+  snprintf(mpi_lib, sizeof mpi_lib, "%.*slibastrt_mpi.a", slash ? (int)(slash - rt + 1) : 0, rt);
+  if (access(mpi_lib, R_OK) == 0) {
+    argv[n++] = "-Wl,--undefined=astrt_dist_mpi";
+    argv[n++] = mpi_lib;
+  }
+#endif
   argv[n++] = (char *)astc_runtime_lib_path();
   push_words(argv, &n, CAP, flags);
   argv[n] = NULL;

@@ -158,7 +158,9 @@ bool cg_optimize(LLVMModuleRef m, LLVMTargetMachineRef tm, const CgOptions *opt)
    * kB) for no measurable speed (docs/performance.md). -funroll-loops turns
    * it on. */
   LLVMPassBuilderOptionsSetLoopUnrolling(opts, o.unroll_loops);
-  LLVMErrorRef err = LLVMRunPasses(m, "default<O3>", tm, opts);
+  /* mergefunc first: the outlined loops of identical layers are identical
+   * functions (cg_parallel), optimised once instead of once per layer */
+  LLVMErrorRef err = LLVMRunPasses(m, "mergefunc,default<O3>", tm, opts);
   LLVMDisposePassBuilderOptions(opts);
   if (err) {
     char *msg = LLVMGetErrorMessage(err);

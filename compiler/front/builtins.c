@@ -17,10 +17,13 @@ static int nparams(const Builtin *b) {
 }
 
 bool bind_builtin_args(Elab *e, const Builtin *b, Value *args, const char **names,
-                       Loc *name_locs, int nargs, Value *out, Loc loc) {
+                       Loc *name_locs, int nargs, Value *out, Loc *origin, Loc loc) {
   (void)e;
   int np = nparams(b);
-  for (int k = 0; k < 6; k++) out[k] = (Value){.kind = V_NONE, .loc = loc};
+  for (int k = 0; k < 6; k++) {
+    out[k] = (Value){.kind = V_NONE, .loc = loc};
+    origin[k] = loc;
+  }
   int pos = 0;
   for (int i = 0; i < nargs; i++) {
     int k = -1;
@@ -45,7 +48,8 @@ bool bind_builtin_args(Elab *e, const Builtin *b, Value *args, const char **name
       return false;
     }
     out[k] = args[i];
-    if (out[k].loc.file == 0) out[k].loc = name_locs[i];
+    origin[k] = args[i].loc.file ? args[i].loc : name_locs[i];
+    if (name_locs[i].file) out[k].loc = name_locs[i];
   }
   for (int k = 0; k < b->required; k++)
     if (out[k].kind == V_NONE) {
@@ -56,6 +60,34 @@ bool bind_builtin_args(Elab *e, const Builtin *b, Value *args, const char **name
 }
 
 /* ---- argument helpers ------------------------------------------------------------ */
+
+/* After an error about tensor argument k of a builtin (shown at the call), a
+ * note on where its value was made, when that is on another line: the
+ * parameter it is, or the expression that computed it. */
+static void note_origin(Elab *e, const Builtin *b, int k, const Value *v) {
+  if (v->kind != V_TENSOR || !e->arg_origin) return;
+  Loc at = v->loc, from = e->arg_origin[k];
+  if (!from.file || (from.file == at.file && from.line == at.line)) return;
+  const IrNode *o = &e->g->nodes[v->node];
+  char ts[128];
+  type_str(&o->type, ts, sizeof ts);
+  if (o->op == IR_PARAM)
+    diag_note(o->loc, "argument '%s' (%s) is the parameter '%s', declared here", b->params[k], ts,
+              e->prog->vars.data[o->ia[0]].name);
+  else if (o->layer >= 0 && o->layer < e->prog->layers.len && e->prog->layers.data[o->layer].loc.file == from.file &&
+           e->prog->layers.data[o->layer].loc.line == from.line && e->prog->layers.data[o->layer].loc.col == from.col)
+    diag_note(from, "argument '%s' (%s) is the result of layer %s, called here", b->params[k], ts,
+              e->prog->layers.data[o->layer].name);
+  else
+    diag_note(from, "argument '%s' (%s) comes from here", b->params[k], ts);
+}
+
+/* Where to report an error about element i of list argument v: at the
+ * element when the list is written in the call, else at the argument. */
+static Loc item_loc(const Value *v, int i) {
+  Loc l = v->items[i].loc;
+  return l.file == v->loc.file && l.line == v->loc.line ? l : v->loc;
+}
 
 static bool want_tensor(Elab *e, const Builtin *b, Value *v, int *node) {
   if (v->kind == V_TENSOR) {
@@ -80,7 +112,7 @@ static bool want_int(Elab *e, const Builtin *b, const char *what, Value *v, int6
   }
   char d[128];
   if (v->kind == V_INT && v->num >= 1e12)
-    diag_error(v->loc, "'%s' of '%s' is too large (%g; the limit is 10^12)", what, b->name, v->num);
+    diag_error(v->loc, "'%s' of '%s' is too large (%s; the limit is 10^12)", what, b->name, num_str(v->num));
   else
     diag_error(v->loc, "'%s' of '%s' must be an integer >= %lld, not %s", what, b->name, (long long)lo,
                value_desc(e, v, d, sizeof d));
@@ -95,8 +127,10 @@ static bool want_pair(Elab *e, const Builtin *b, const char *what, Value *v, int
       diag_error(v->loc, "'%s' of '%s' must be one integer or a list of two", what, b->name);
       return false;
     }
-    return want_int(e, b, what, &v->items[0], def, lo, &out[0]) &&
-           want_int(e, b, what, &v->items[1], def, lo, &out[1]);
+    Value h = v->items[0], w = v->items[1];
+    h.loc = item_loc(v, 0);
+    w.loc = item_loc(v, 1);
+    return want_int(e, b, what, &h, def, lo, &out[0]) && want_int(e, b, what, &w, def, lo, &out[1]);
   }
   if (!want_int(e, b, what, v, def, lo, &out[0])) return false;
   out[1] = out[0];
@@ -142,7 +176,7 @@ static Value bi_unary(Elab *e, const Builtin *b, Value *a, Loc loc) {
   if (a[0].kind == V_INT || a[0].kind == V_FLOAT) {
     double x = a[0].num, r = ir_eval_unary((IrOp)b->op, x);
     if (!isfinite(r)) {
-      diag_error(loc, "%s(%g) is not a finite number", b->name, x);
+      diag_error(loc, "%s(%s) is not a finite number", b->name, num_str(x));
       return v_err();
     }
     return v_num(V_FLOAT, r, loc);
@@ -204,7 +238,7 @@ static bool want_axis(Elab *e, const Builtin *b, const char *what, Value *v, int
     return false;
   }
   if (ax < -rank || ax >= rank) {
-    diag_error(v->kind == V_NONE ? v->loc : v->loc, "'%s' of '%s' must be in [%d, %d] for a tensor of %d dimensions, "
+    diag_error(v->loc, "'%s' of '%s' must be in [%d, %d] for a tensor of %d dimensions, "
                "not %lld", what, b->name, -rank, rank - 1, rank, (long long)ax);
     return false;
   }
@@ -221,12 +255,15 @@ static Value bi_permute(Elab *e, const Builtin *b, Value *a, Loc loc) {
     char ts[128];
     diag_error(a[1].loc, "'axes' of permute must list all %d axes of %s once, in their new order", r,
                type_str(type_of(e, x), ts, sizeof ts));
+    note_origin(e, b, 0, &a[0]);
     return v_err();
   }
   int64_t ia[IR_MAX_IA] = {0};
   for (int k = 0; k < r; k++) {
     int ax;
-    if (!want_axis(e, b, "axes", &a[1].items[k], 0, r, &ax)) return v_err();
+    Value it = a[1].items[k];
+    it.loc = item_loc(&a[1], k);
+    if (!want_axis(e, b, "axes", &it, 0, r, &ax)) return v_err();
     ia[k] = ax;
   }
   return v_tensor(elab_node(e, IR_PERMUTE, 1, &x, ia, NULL, NULL, loc), loc);
@@ -238,7 +275,9 @@ static Value bi_transpose(Elab *e, const Builtin *b, Value *a, Loc loc) {
   if (!want_tensor(e, b, &a[0], &x)) return v_err();
   int r = type_of(e, x)->shape.rank, p, q;
   if (r < 2) {
-    diag_error(loc, "transpose needs at least two dimensions");
+    char ts[128];
+    diag_error(a[0].loc, "transpose needs at least two dimensions, not %s", type_str(type_of(e, x), ts, sizeof ts));
+    note_origin(e, b, 0, &a[0]);
     return v_err();
   }
   if (!want_axis(e, b, "a", &a[1], -2, r, &p) || !want_axis(e, b, "b", &a[2], -1, r, &q)) return v_err();
@@ -255,8 +294,11 @@ static Value bi_concat(Elab *e, const Builtin *b, Value *a, Loc loc) {
     return v_err();
   }
   int in[IR_MAX_IN];
-  for (int k = 0; k < a[0].nitems; k++)
-    if (!want_tensor(e, b, &a[0].items[k], &in[k])) return v_err();
+  for (int k = 0; k < a[0].nitems; k++) {
+    Value it = a[0].items[k];
+    it.loc = item_loc(&a[0], k);
+    if (!want_tensor(e, b, &it, &in[k])) return v_err();
+  }
   int ax;
   if (!want_axis(e, b, "axis", &a[1], 0, type_of(e, in[0])->shape.rank, &ax)) return v_err();
   int64_t ia[IR_MAX_IA] = {ax};
@@ -274,7 +316,8 @@ static Value bi_split(Elab *e, const Builtin *b, Value *a, Loc loc) {
   int64_t size = t.shape.d[ax], sizes[64];
   int n;
   if (size == IR_DIM_B) {
-    diag_error(loc, "split cannot divide the batch dimension B");
+    diag_error(a[2].kind == V_NONE ? a[0].loc : a[2].loc, "split cannot divide the batch dimension B");
+    note_origin(e, b, 0, &a[0]);
     return v_err();
   }
   if (a[1].kind == V_LIST) {
@@ -282,7 +325,7 @@ static Value bi_split(Elab *e, const Builtin *b, Value *a, Loc loc) {
     int64_t total = 0;
     for (int k = 0; k < n && k < 64; k++) {
       if (a[1].items[k].kind != V_INT || a[1].items[k].num < 1) {
-        diag_error(a[1].items[k].loc, "split sizes must be positive integers");
+        diag_error(item_loc(&a[1], k), "split sizes must be positive integers");
         return v_err();
       }
       total += sizes[k] = (int64_t)a[1].items[k].num;
@@ -353,7 +396,7 @@ static Value bi_rowwise(Elab *e, const Builtin *b, Value *a, Loc loc) {
   if (b->op == IR_LAYERNORM) {
     if (!want_number(e, b, "eps", &a[1], 1e-5, &eps)) return v_err();
     if (!(eps > 0)) {
-      diag_error(a[1].loc, "'eps' of layernorm must be > 0, not %g", eps);
+      diag_error(a[1].loc, "'eps' of layernorm must be > 0, not %s", num_str(eps));
       return v_err();
     }
   }
@@ -394,7 +437,8 @@ static Value bi_reduce(Elab *e, const Builtin *b, Value *a, Loc loc) {
   if (naxes == 0) mask = (1 << rank) - 1;
   for (int i = 0; i < naxes; i++) {
     if (axes[i].kind != V_INT || axes[i].num < -rank || axes[i].num >= rank) {
-      diag_error(axes[i].loc, "'axis' of '%s' must be an integer in [%d, %d] for a rank-%d tensor",
+      diag_error(a[1].kind == V_LIST ? item_loc(&a[1], i) : a[1].loc,
+                 "'axis' of '%s' must be an integer in [%d, %d] for a rank-%d tensor",
                  b->name, -rank, rank - 1, rank);
       return v_err();
     }
@@ -419,9 +463,13 @@ static bool shape_from_list(Elab *e, Value *v, Shape *s, const char *what) {
     Value *d = &v->items[i];
     if (d->kind == V_BATCH) s->d[i] = IR_DIM_B;
     else if (d->kind == V_INT && d->num >= 1 && d->num <= 1099511627776.0) s->d[i] = (int64_t)d->num;
-    else {
+    else if (d->kind == V_TENSOR && elab_from_batch(e, d->node)) {
+      diag_error(item_loc(v, i), "B may appear in a shape only by itself, as the batch dimension: %s, not a "
+                                 "dimension", elab_batch_not_number);
+      return false;
+    } else {
       char desc[128];
-      diag_error(d->loc, "a dimension must be a positive integer (at most 2^40) or B, not %s",
+      diag_error(item_loc(v, i), "a dimension must be a positive integer (at most 2^40) or B, not %s",
                  value_desc(e, d, desc, sizeof desc));
       return false;
     }
@@ -429,7 +477,7 @@ static bool shape_from_list(Elab *e, Value *v, Shape *s, const char *what) {
   }
   /* larger element counts would overflow the int64 sizes of the IR */
   if (numel > 1099511627776.0) {
-    diag_error(v->loc, "%s has %g elements per example (the limit is 2^40)", what, numel);
+    diag_error(v->loc, "%s has %s elements per example (the limit is 2^40)", what, num_str(numel));
     return false;
   }
   return true;
@@ -450,13 +498,18 @@ static Value bi_flatten(Elab *e, const Builtin *b, Value *a, Loc loc) {
   if (!want_tensor(e, b, &a[0], &x)) return v_err();
   Type t = *type_of(e, x);
   if (t.shape.rank < 2) {
-    diag_error(loc, "flatten needs at least two dimensions");
+    char ts[128];
+    diag_error(a[0].loc, "flatten needs at least two dimensions, not %s", type_str(&t, ts, sizeof ts));
+    note_origin(e, b, 0, &a[0]);
     return v_err();
   }
   int64_t n = 1;
   for (int i = 1; i < t.shape.rank; i++) {
     if (t.shape.d[i] == IR_DIM_B) {
-      diag_error(loc, "flatten keeps the first dimension; B must be first");
+      char ts[128];
+      diag_error(a[0].loc, "flatten keeps the first dimension and B must be first, not in %s",
+                 type_str(&t, ts, sizeof ts));
+      note_origin(e, b, 0, &a[0]);
       return v_err();
     }
     n *= t.shape.d[i];
@@ -497,6 +550,7 @@ static Value bi_onehot(Elab *e, const Builtin *b, Value *a, Loc loc) {
   if (yt->dtype != DT_I32 || yt->shape.rank != 1) {
     char d[128];
     diag_error(a[0].loc, "onehot needs i32[N] class labels, not %s", type_str(yt, d, sizeof d));
+    note_origin(e, b, 0, &a[0]);
     return v_err();
   }
   Type t = {DT_F32, SHAPE(yt->shape.d[0], k)};
@@ -520,10 +574,12 @@ static Value bi_xent(Elab *e, const Builtin *b, Value *a, Loc loc) {
   if (!fit) {
     diag_error(loc, "softmax_cross_entropy needs f32[N..., K] logits and i32[N...] labels (one per row of the "
                     "logits), not %s and %s", type_str(lt, d1, sizeof d1), type_str(yt, d2, sizeof d2));
+    note_origin(e, b, 0, &a[0]);
+    if (a[1].node != a[0].node) note_origin(e, b, 1, &a[1]);
     return v_err();
   }
   if (s < 0 || s >= 1) {
-    diag_error(a[2].kind == V_NONE ? loc : a[2].loc, "label smoothing must be in [0, 1), not %g", s);
+    diag_error(a[2].kind == V_NONE ? loc : a[2].loc, "label smoothing must be in [0, 1), not %s", num_str(s));
     return v_err();
   }
   double fa[IR_MAX_FA] = {s};
@@ -537,11 +593,11 @@ static Value bi_dropout(Elab *e, const Builtin *b, Value *a, Loc loc) {
   double p;
   if (!want_tensor(e, b, &a[0], &x) || !want_number(e, b, "p", &a[1], 0.5, &p)) return v_err();
   if (p < 0 || p >= 1) {
-    diag_error(a[1].loc, "the dropout probability must be in [0, 1), not %g", p);
+    diag_error(a[1].loc, "the dropout probability must be in [0, 1), not %s", num_str(p));
     return v_err();
   }
   int site = e->dropout_ids++;
-  if (!e->training || p == 0) return v_tensor(x, a[0].loc);
+  if (!e->training || p == 0) return v_tensor(x, e->arg_origin ? e->arg_origin[0] : loc);
   Type t = *type_of(e, x);
   int64_t ia[IR_MAX_IA] = {site};
   double fa[IR_MAX_FA] = {p};

@@ -9,6 +9,12 @@
 #include <math.h>
 #include <string.h>
 
+/* The helpers elab_expr_inner dispatches to are not inlined into it: it
+ * recurses once per nested expression (up to ELAB_MAX_NESTING levels, times
+ * the calls), so its frame must stay small — inlined, they made it 5.9 kB
+ * in an ASan build, whose stack then overflowed before the nesting limit. */
+#define NOINLINE __attribute__((noinline))
+
 /* ---- values ---------------------------------------------------------------------- */
 
 static bool is_number(const Value *v) { return v->kind == V_INT || v->kind == V_FLOAT; }
@@ -40,8 +46,9 @@ static int node_at(Elab *e, IrOp op, int nin, const int *in, const int64_t *ia,
     for (int k = 0; k < nin; k++) {
       const IrNode *o = &e->g->nodes[in[k]];
       char ts[128];
-      const char *which = nin == 2 ? (k == 0 ? "the left operand" : "the right operand")
-                                   : (k == 0 ? "the first operand" : "the next operand");
+      const char *which = nin == 1   ? "the operand"
+                          : nin == 2 ? (k == 0 ? "the left operand" : "the right operand")
+                                     : (k == 0 ? "the first operand" : "the next operand");
       if (o->op == IR_CONST) continue;
       if (o->op == IR_PARAM) {
         diag_note(o->loc, "%s (%s) is the parameter '%s', declared here", which,
@@ -66,8 +73,8 @@ static int node_at(Elab *e, IrOp op, int nin, const int *in, const int64_t *ia,
     if (t.shape.d[k] != IR_DIM_B) numel *= (double)t.shape.d[k];
   if (numel > ELEMENTS_LIMIT) {
     char ts[128];
-    diag_error(loc, "this tensor would be %s, %g elements per example (the limit is 2^40)",
-               type_str(&t, ts, sizeof ts), numel);
+    diag_error(loc, "this tensor would be %s, %s elements per example (the limit is 2^40)",
+               type_str(&t, ts, sizeof ts), num_str(numel));
     return -1;
   }
   n.type = t;
@@ -101,6 +108,24 @@ int elab_as_tensor(Elab *e, Value v) {
   default: return -1;
   }
 }
+
+/* Whether a rank-0 tensor was computed from the batch size B (2 * B): a
+ * run-time number, where a compile-time one may have been meant. */
+bool elab_from_batch(Elab *e, int node) {
+  if (node < 0 || e->g->nodes[node].type.shape.rank != 0) return false;
+  int stack[64], n = 0;
+  stack[n++] = node;
+  while (n > 0) {
+    const IrNode *o = &e->g->nodes[stack[--n]];
+    if (o->op == IR_SCALAR && o->ia[0] == SC_ROWS) return true;
+    for (int k = 0; k < o->nin && n < 64; k++) stack[n++] = o->in[k];
+  }
+  return false;
+}
+
+/* why a value computed from B is no dimension or number */
+const char *const elab_batch_not_number =
+    "the batch size is known only at run time, so arithmetic on B gives a run-time f32[] value";
 
 /* ---- frames and names ----------------------------------------------------------- */
 
@@ -170,9 +195,10 @@ Value elab_lookup(Elab *e, const char *name, Loc loc, bool quiet) {
       return v_err();
     }
   }
+  if (f && sema_report_unknown(e->sema, f->module, "name", name, NULL, true, loc)) return v_err();
   StrVec names = {0};
   collect_names(&names, e);
-  const char *s = suggest_name(name, names.data, names.len);
+  const char *s = f ? sema_suggest(e->sema, f->module, name, &names) : suggest_name(name, names.data, names.len);
   if (s) diag_error(loc, "unknown name '%s'; did you mean '%s'?", name, s);
   else diag_error(loc, "unknown name '%s'", name);
   vec_free(&names);
@@ -198,7 +224,7 @@ static Value number_binary(BinOp op, Value a, Value b, Loc loc) {
   case OP_POW: {
     double r = pow(x, y);
     if (!isfinite(r)) {
-      diag_error(loc, "%g ** %g is not a finite number", x, y);
+      diag_error(loc, "%s ** %s is not a finite number", num_str(x), num_str(y));
       return v_err();
     }
     return v_num(ints && y >= 0 ? V_INT : V_FLOAT, r, loc);
@@ -234,8 +260,8 @@ static Value tensor_pow(Elab *e, int x, Value k, Loc loc) {
     int one = elab_const(e, 1.0, loc);
     return v_tensor(elab_node(e, IR_DIV, 2, (int[]){one, x}, NULL, NULL, NULL, loc), loc);
   }
-  diag_error(loc, "a tensor can only be raised to 2, 3, 4, -1, 0.5 or -0.5 (not %g); "
-                  "write exp(k * log(x)) for other powers", p);
+  diag_error(loc, "a tensor can only be raised to 2, 3, 4, -1, 0.5 or -0.5 (not %s); "
+                  "write exp(k * log(x)) for other powers", num_str(p));
   return v_err();
 }
 
@@ -248,7 +274,7 @@ static bool swaps_last_two(const IrNode *n) {
   return n->ia[r - 2] == r - 1 && n->ia[r - 1] == r - 2;
 }
 
-static Value binary(Elab *e, BinOp op, Value a, Value b, Loc loc) {
+static NOINLINE Value binary(Elab *e, BinOp op, Value a, Value b, Loc loc) {
   if (a.kind == V_ERR || b.kind == V_ERR) return v_err();
   if (op == OP_AND || op == OP_OR) {
     if (a.kind != V_BOOL || b.kind != V_BOOL) {
@@ -301,7 +327,12 @@ static Value binary(Elab *e, BinOp op, Value a, Value b, Loc loc) {
 
 static Value elab_expr_hint(Elab *e, const Expr *x, const char *hint);
 
-static Value member(Elab *e, const Expr *x) {
+static NOINLINE Value member(Elab *e, const Expr *x) {
+  /* NAME.member with an unknown NAME: perhaps a module not imported */
+  if (x->lhs->kind == EX_NAME && e->frame &&
+      elab_lookup(e, x->lhs->str, x->lhs->loc, true).kind == V_SYMBOL &&
+      sema_report_unknown(e->sema, e->frame->module, "name", x->lhs->str, x->str, true, x->lhs->loc))
+    return v_err();
   Value m = elab_expr(e, x->lhs);
   if (m.kind == V_ERR) return m;
   if (m.kind != V_MODULE) {
@@ -330,7 +361,7 @@ static Value member(Elab *e, const Expr *x) {
   return (Value){.kind = V_ITEM, .item = s->item, .module = m.module, .loc = x->loc};
 }
 
-static Value call(Elab *e, const Expr *x, const char *hint) {
+static NOINLINE Value call(Elab *e, const Expr *x, const char *hint) {
   Value callee = elab_expr(e, x->lhs);
   if (callee.kind == V_ERR) return callee;
   int n = x->args.len;
@@ -380,7 +411,7 @@ static bool index_bound(Elab *e, const Expr *x, int64_t size, bool is_end, int64
 
 /* x[i] of a list; x[a:b, :, i] of a tensor: a slice per axis (the axes not
  * written are whole), an integer index keeps one position and drops the axis */
-static Value index_value(Elab *e, const Expr *x) {
+static NOINLINE Value index_value(Elab *e, const Expr *x) {
   Value base = elab_expr(e, x->lhs);
   if (base.kind == V_ERR) return base;
   if (base.kind == V_LIST) {
@@ -469,6 +500,27 @@ static Value elab_expr_hint(Elab *e, const Expr *x, const char *hint) {
   return v;
 }
 
+/* -x, not x */
+static NOINLINE Value unary(Elab *e, const Expr *x) {
+  Value a = elab_expr(e, x->lhs);
+  if (a.kind == V_ERR) return a;
+  if (x->op == OP_NOT) {
+    if (a.kind != V_BOOL) {
+      diag_error(x->loc, "'not' needs a boolean");
+      return v_err();
+    }
+    return v_num(V_BOOL, !a.num, x->loc);
+  }
+  if (is_number(&a)) return v_num(a.kind, -a.num, x->loc);
+  if (a.kind == V_TENSOR || a.kind == V_BATCH) {
+    int t = elab_as_tensor(e, a);
+    return v_tensor(elab_node(e, IR_NEG, 1, &t, NULL, NULL, NULL, x->loc), x->loc);
+  }
+  char d[128];
+  diag_error(x->loc, "cannot negate %s", value_desc(e, &a, d, sizeof d));
+  return v_err();
+}
+
 static Value elab_expr_inner(Elab *e, const Expr *x, const char *hint) {
   switch (x->kind) {
   case EX_NUM: return v_num(x->is_int ? V_INT : V_FLOAT, x->num, x->loc);
@@ -487,25 +539,7 @@ static Value elab_expr_inner(Elab *e, const Expr *x, const char *hint) {
   case EX_TYPE:
     diag_error(x->loc, "a type is not a value here");
     return v_err();
-  case EX_UNARY: {
-    Value a = elab_expr(e, x->lhs);
-    if (a.kind == V_ERR) return a;
-    if (x->op == OP_NOT) {
-      if (a.kind != V_BOOL) {
-        diag_error(x->loc, "'not' needs a boolean");
-        return v_err();
-      }
-      return v_num(V_BOOL, !a.num, x->loc);
-    }
-    if (is_number(&a)) return v_num(a.kind, -a.num, x->loc);
-    if (a.kind == V_TENSOR || a.kind == V_BATCH) {
-      int t = elab_as_tensor(e, a);
-      return v_tensor(elab_node(e, IR_NEG, 1, &t, NULL, NULL, NULL, x->loc), x->loc);
-    }
-    char d[128];
-    diag_error(x->loc, "cannot negate %s", value_desc(e, &a, d, sizeof d));
-    return v_err();
-  }
+  case EX_UNARY: return unary(e, x);
   case EX_BINARY: {
     Value a = elab_expr(e, x->lhs);
     Value b = elab_expr(e, x->rhs);
@@ -580,7 +614,15 @@ static bool dim_value(Elab *e, const Expr *d, int64_t *out, bool allow_batch) {
     return true;
   }
   char desc[128];
-  diag_error(d->loc, "a dimension must be a positive integer, not %s", value_desc(e, &v, desc, sizeof desc));
+  if (v.kind == V_TENSOR && elab_from_batch(e, v.node))
+    diag_error(d->loc, "B may appear in a shape only by itself, as the batch dimension: %s, not a dimension",
+               elab_batch_not_number);
+  else
+    diag_error(d->loc, "a dimension must be a positive integer, not %s", value_desc(e, &v, desc, sizeof desc));
+  /* one mistake, one message: a name that is no dimension (units = 0 in
+   * f32[I, units] and f32[units]) is reported at its first use only */
+  Binding *b = d->kind == EX_NAME && e->frame ? frame_find(e->frame, d->str) : NULL;
+  if (b && !b->is_param_var) b->value = v_err();
   return false;
 }
 
@@ -608,7 +650,7 @@ bool elab_eval_type(Elab *e, const TypeExpr *t, Type *out, bool allow_batch) {
     if (out->shape.d[i] != IR_DIM_B) numel *= (double)out->shape.d[i];
   if (numel > ELEMENTS_LIMIT) {
     char ts[128];
-    diag_error(t->loc, "%s has %g elements (the limit is 2^40)", type_str(out, ts, sizeof ts), numel);
+    diag_error(t->loc, "%s has %s elements (the limit is 2^40)", type_str(out, ts, sizeof ts), num_str(numel));
     return false;
   }
   return true;
@@ -670,6 +712,11 @@ fallback:
 static bool type_mismatch(Elab *e, const TypeExpr *t, Value *v, const char *what, Loc loc,
                           const char *detail) {
   char d[128], ts[128];
+  char why[160];
+  if (!detail && v->kind == V_TENSOR && !t->has_dims && elab_from_batch(e, v->node)) {
+    snprintf(why, sizeof why, "%s, not a number", elab_batch_not_number);
+    detail = why;
+  }
   diag_error(loc, "%s must be %s but is %s%s%s", what, type_text(t, ts, sizeof ts),
              value_desc(e, v, d, sizeof d), detail ? ": " : "", detail ? detail : "");
   diag_note(t->loc, "the type is declared here");
@@ -854,6 +901,25 @@ static bool declare_var_checked(Elab *e, const Stmt *s) {
     if (var < 0) {  /* declared under a condition that is false in training */
       diag_error(s->name_loc, "'%s' is declared only in evaluation mode, so training would never set it; "
                               "parameters and state cannot depend on 'training'", s->name);
+      return false;
+    }
+    const IrVar *was = &e->prog->vars.data[var];
+    if (!shape_eq(&was->shape, &t.shape)) {
+      char a[96], b[96];
+      if (e->context > 0)
+        diag_error(s->name_loc, "'%s' is %s at a context of %lld tokens but %s at the program's: parameters and "
+                                "state cannot depend on the context length", full, shape_str(&t.shape, a, sizeof a),
+                   (long long)e->context, shape_str(&was->shape, b, sizeof b));
+      else if (e->height > 0)
+        diag_error(s->name_loc, "'%s' is %s for images of %lldx%lld but %s at the data's size: the model is not "
+                                "spatially agnostic, so it cannot train on smaller images; pool globally "
+                                "(nn.global_avg_pool) before its dense head so that no parameter depends on the "
+                                "image size", full, shape_str(&t.shape, a, sizeof a), (long long)e->height,
+                   (long long)e->width, shape_str(&was->shape, b, sizeof b));
+      else
+        diag_error(s->name_loc, "'%s' is %s in evaluation but %s in training: parameters and state cannot "
+                                "depend on 'training'", full, shape_str(&t.shape, a, sizeof a),
+                   shape_str(&was->shape, b, sizeof b));
       return false;
     }
   } else {
@@ -1180,7 +1246,8 @@ Value elab_call_item(Elab *e, const Item *item, ModuleInfo *m, Value *args,
       Binding *b = frame_find(&f, p->name);
       if (!(is_number(&v) && is_number(&b->value) && v.num == b->value.num)) {
         diag_error(given[k] ? bound_loc[k] : call_loc,
-                   "'%s' is %g but an earlier argument's shape fixed it to %g", p->name, v.num, b->value.num);
+                   "'%s' is %s but an earlier argument's shape fixed it to %s", p->name, num_str(v.num),
+                   num_str(b->value.num));
         ok = false;
         break;
       }
@@ -1232,8 +1299,12 @@ Value elab_call_value(Elab *e, Value callee, Value *args, const char **names,
   case V_BUILTIN: {
     const Builtin *b = callee.builtin;
     Value bound[6];
-    if (!bind_builtin_args(e, b, args, names, name_locs, nargs, bound, call_loc)) return v_err();
-    return b->fn(e, b, bound, call_loc);
+    Loc origin[6];
+    if (!bind_builtin_args(e, b, args, names, name_locs, nargs, bound, origin, call_loc)) return v_err();
+    e->arg_origin = origin;
+    Value r = b->fn(e, b, bound, call_loc);
+    e->arg_origin = NULL;
+    return r;
   }
   case V_PARTIAL: {
     /* the stored named arguments follow the new positional ones */

@@ -86,6 +86,12 @@ typedef struct Elab {
   IrGraph *g;              /* the graph being built */
   bool training;           /* training-mode elaboration (dropout, `if training`) */
   bool second_pass;        /* variables and layers exist; look them up */
+  /* elaborating the training step again (IrVariantStep): at a shorter context
+   * (seqlen warmup) or at smaller images (progressive resizing) */
+  int64_t context;
+  int64_t height, width;
+  int resize_mode;         /* ResizeMode */
+  const char *variant;     /* "a context of 8 tokens for seqlen warmup", or NULL */
   int depth;               /* call depth */
   int dropout_ids;
   IrRole role;
@@ -99,6 +105,9 @@ typedef struct Elab {
   /* the last call named in a backtrace note, and the error count then */
   Loc bt_loc;
   int bt_count;
+  /* while a builtin runs: where each argument's value was made (its
+   * Value's loc is where the argument is written in the call) */
+  const Loc *arg_origin;
 } Elab;
 
 #define ELAB_MAX_CALL_DEPTH 64
@@ -127,6 +136,10 @@ Value elab_call_value(Elab *e, Value callee, Value *args, const char **names,
 Value elab_lookup(Elab *e, const char *name, Loc loc, bool quiet);
 /* Turns numbers and B into tensors where an operation needs tensors. */
 int elab_as_tensor(Elab *e, Value v);
+/* Whether a rank-0 tensor was computed from the batch size B (2 * B), and
+ * the words that explain why such a value is no dimension or number. */
+bool elab_from_batch(Elab *e, int node);
+extern const char *const elab_batch_not_number;
 
 /* ---- building nodes ------------------------------------------------------------------ */
 /* Adds a node whose type the op's shape rule computes; on invalid operands
@@ -152,9 +165,11 @@ struct Builtin {
 const Builtin *builtin_find(const char *name);
 const Builtin *builtin_at(int i);  /* NULL past the end */
 /* Binds positional and named arguments to b's parameters (V_NONE for absent);
- * reports errors and returns false on a mismatch. */
+ * reports errors and returns false on a mismatch. Each bound value's loc is
+ * where the argument is written (the call's, for an absent one), so that
+ * errors about it show the call; origin[k] is where its value was made. */
 bool bind_builtin_args(Elab *e, const Builtin *b, Value *args, const char **names,
-                       Loc *name_locs, int nargs, Value *out, Loc loc);
+                       Loc *name_locs, int nargs, Value *out, Loc *origin, Loc loc);
 
 /* ---- types (elab.c) ------------------------------------------------------------------- */
 /* Checks a value against a declared parameter type, binding dimension names

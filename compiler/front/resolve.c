@@ -17,6 +17,7 @@
 typedef struct Scope {
   StrVec names;
   ModuleInfo *m;
+  Sema *sema;
 } Scope;
 
 static bool has(const Scope *s, const char *name) {
@@ -53,12 +54,16 @@ static void check_args(const Scope *s, ArgList l) {
   for (int i = 0; i < l.len; i++) check_expr(s, l.items[i].value);
 }
 
-static void unknown(const Scope *s, const char *name, Loc loc) {
+/* An unknown name (`member`: used as name.member). Another module may
+ * explain it (sema_report_unknown); else the closest name is suggested: a
+ * local or global one, or a definition of an imported module. */
+static void unknown(const Scope *s, const char *name, const char *member, Loc loc) {
+  if (sema_report_unknown(s->sema, s->m, "name", name, member, true, loc)) return;
   StrVec cands = {0};
   for (int i = 0; i < s->names.len; i++) vec_push(&cands, s->names.data[i]);
   for (int i = 0; i < s->m->scope.len; i++) vec_push(&cands, s->m->scope.data[i].name);
   for (int i = 0; builtin_at(i); i++) vec_push(&cands, builtin_at(i)->name);
-  const char *sug = suggest_name(name, cands.data, cands.len);
+  const char *sug = member ? suggest_name(name, cands.data, cands.len) : sema_suggest(s->sema, s->m, name, &cands);
   if (sug) diag_error(loc, "unknown name '%s'; did you mean '%s'?", name, sug);
   else diag_error(loc, "unknown name '%s'", name);
   vec_free(&cands);
@@ -68,7 +73,7 @@ static void check_expr(const Scope *s, const Expr *x) {
   if (!x) return;
   switch (x->kind) {
   case EX_NAME:
-    if (!has(s, x->str) && !known_global(s, x->str)) unknown(s, x->str, x->loc);
+    if (!has(s, x->str) && !known_global(s, x->str)) unknown(s, x->str, NULL, x->loc);
     return;
   case EX_MEMBER:
     /* module.name: check the member when the left side names an imported module */
@@ -85,6 +90,10 @@ static void check_expr(const Scope *s, const Expr *x) {
       }
       if (!strcmp(x->lhs->str, "prim") && !builtin_find(x->str)) {
         diag_error(x->loc, "'%s' is not a primitive", x->str);
+        return;
+      }
+      if (!known_global(s, x->lhs->str)) {
+        unknown(s, x->lhs->str, x->str, x->lhs->loc);
         return;
       }
     }
@@ -123,8 +132,8 @@ static void check_stmts(const Scope *s, StmtList l) {
   }
 }
 
-static void check_item(ModuleInfo *m, const Item *it) {
-  Scope s = {{0}, m};
+static void check_item(Sema *sema, ModuleInfo *m, const Item *it) {
+  Scope s = {{0}, m, sema};
   for (int i = 0; i < it->nparams; i++) {
     vec_push(&s.names, it->params[i].name);
     bind_type_names(&s, it->params[i].type);
@@ -143,7 +152,7 @@ bool sema_resolve(Sema *s) {
     ModuleInfo *m = s->modules.data[i];
     for (int k = 0; k < m->ast->nitems; k++) {
       const Item *it = m->ast->items[k];
-      if (it->kind == IT_LAYER || it->kind == IT_FN || it->kind == IT_MODEL) check_item(m, it);
+      if (it->kind == IT_LAYER || it->kind == IT_FN || it->kind == IT_MODEL) check_item(s, m, it);
     }
   }
   return diag_error_count() == before;

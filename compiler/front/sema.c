@@ -144,39 +144,59 @@ static void list_modules(const char *dir, StrVec *out, Arena *a) {
   closedir(d);
 }
 
-/* Finds `name`.train for an import in module m: the importing file's
- * directory, the include directories, $ASTC_PATH, then the stdlib. */
-static ModuleInfo *resolve_import(Sema *s, ModuleInfo *m, const Item *imp, const Loading *up) {
-  const char *stdlib = sema_stdlib_dir(s->opt);
-  VEC(char *) dirs = {0};
-  const char *from[] = {"the directory of the importing file", "an -I directory", "$ASTC_PATH"};
-  VEC(int) why = {0};
-  vec_push(&dirs, dir_of(m->path));
-  vec_push(&why, 0);
+/* The directories an import in module m searches, in order, and why each:
+ * 0 the importing file's directory, 1 an -I directory, 2 $ASTC_PATH, 3 the
+ * standard library. */
+typedef struct ImportDirs {
+  VEC(char *) dirs;
+  VEC(int) why;
+} ImportDirs;
+
+static void import_dirs(Sema *s, const ModuleInfo *m, ImportDirs *d) {
+  vec_push(&d->dirs, dir_of(m->path));
+  vec_push(&d->why, 0);
   for (int i = 0; i < s->opt->ninclude; i++) {
-    vec_push(&dirs, xstrdup(s->opt->include_dirs[i]));
-    vec_push(&why, 1);
+    vec_push(&d->dirs, xstrdup(s->opt->include_dirs[i]));
+    vec_push(&d->why, 1);
   }
   const char *env = getenv("ASTC_PATH");
   if (env && *env) {
     char *copy = xstrdup(env), *save = NULL;
-    for (char *d = strtok_r(copy, ":", &save); d; d = strtok_r(NULL, ":", &save)) {
-      vec_push(&dirs, xstrdup(d));
-      vec_push(&why, 2);
+    for (char *dir = strtok_r(copy, ":", &save); dir; dir = strtok_r(NULL, ":", &save)) {
+      vec_push(&d->dirs, xstrdup(dir));
+      vec_push(&d->why, 2);
     }
     free(copy);
   }
-  vec_push(&dirs, xstrdup(stdlib));
-  vec_push(&why, 3);
+  vec_push(&d->dirs, xstrdup(sema_stdlib_dir(s->opt)));
+  vec_push(&d->why, 3);
+}
+
+static void import_dirs_free(ImportDirs *d) {
+  for (int i = 0; i < d->dirs.len; i++) free(d->dirs.data[i]);
+  vec_free(&d->dirs);
+  vec_free(&d->why);
+}
+
+/* The file `import NAME` finds from directory `dir` ("./name.train" is
+ * shown as "name.train"); the caller frees it. */
+static char *module_file(const char *dir, const char *name) {
+  return strcmp(dir, ".") == 0 ? xprintf("%s.train", name) : xprintf("%s/%s.train", dir, name);
+}
+
+/* Finds `name`.train for an import in module m: the importing file's
+ * directory, the include directories, $ASTC_PATH, then the stdlib. */
+static ModuleInfo *resolve_import(Sema *s, ModuleInfo *m, const Item *imp, const Loading *up) {
+  ImportDirs d = {0};
+  import_dirs(s, m, &d);
+  const char *from[] = {"the directory of the importing file", "an -I directory", "$ASTC_PATH"};
   ModuleInfo *found = NULL;
   bool tried = false;
-  for (int i = 0; i < dirs.len && !tried; i++) {
-    /* "./name.train" is shown as "name.train" */
-    char *path = strcmp(dirs.data[i], ".") == 0 ? xprintf("%s.train", imp->name)
-                                                 : xprintf("%s/%s.train", dirs.data[i], imp->name);
+  for (int i = 0; i < d.dirs.len && !tried; i++) {
+    char *path = module_file(d.dirs.data[i], imp->name);
     if (is_file(path)) {
       tried = true;
-      bool in_stdlib = why.data[i] == 3;
+      bool in_stdlib = d.why.data[i] == 3;
       char *display = in_stdlib ? xprintf("stdlib/%s.train", imp->name) : xstrdup(path);
       found = find_loaded(s, path);
       if (found && found->state == 1) {
@@ -186,6 +206,7 @@ static ModuleInfo *resolve_import(Sema *s, ModuleInfo *m, const Item *imp, const
       } else if (!found) {
         found = load_file(s, path, display, imp->loc);
         if (found) {
+          found->in_stdlib = in_stdlib;
           Loading here = {m, imp, up};
           load_imports(s, found, &here);
         }
@@ -197,7 +218,7 @@ static ModuleInfo *resolve_import(Sema *s, ModuleInfo *m, const Item *imp, const
   if (!tried) {
     Arena *a = arena_new();
     StrVec cands = {0};
-    for (int i = 0; i < dirs.len; i++) list_modules(dirs.data[i], &cands, a);
+    for (int i = 0; i < d.dirs.len; i++) list_modules(d.dirs.data[i], &cands, a);
     const char *sug = suggest_name(imp->name, cands.data, cands.len);
     if (sug)
       diag_error(imp->name_loc, "cannot find module '%s'; did you mean '%s'?", imp->name, sug);
@@ -205,15 +226,13 @@ static ModuleInfo *resolve_import(Sema *s, ModuleInfo *m, const Item *imp, const
       diag_error(imp->name_loc, "cannot find module '%s': there is no %s.train on the import path",
                  imp->name, imp->name);
     /* the standard library is named, not printed: its path is the machine's */
-    for (int i = 0; i < dirs.len; i++)
-      if (why.data[i] == 3) diag_note(NO_LOC, "searched the standard library");
-      else diag_note(NO_LOC, "searched '%s' (%s)", dirs.data[i], from[why.data[i]]);
+    for (int i = 0; i < d.dirs.len; i++)
+      if (d.why.data[i] == 3) diag_note(NO_LOC, "searched the standard library");
+      else diag_note(NO_LOC, "searched '%s' (%s)", d.dirs.data[i], from[d.why.data[i]]);
     vec_free(&cands);
     arena_free(a);
   }
-  for (int i = 0; i < dirs.len; i++) free(dirs.data[i]);
-  vec_free(&dirs);
-  vec_free(&why);
+  import_dirs_free(&d);
   return found;
 }
 
@@ -250,6 +269,217 @@ bool sema_load(Sema *s, const char *path, const CompileOptions *opt) {
   return diag_error_count() == 0;
 }
 
+/* ---- hints: names another module defines ------------------------------------ */
+
+typedef VEC(ModuleInfo *) ModVec;
+
+static bool is_definition(const ScopeEntry *e) {
+  return e && e->item && (e->item->kind == IT_LAYER || e->item->kind == IT_FN);
+}
+
+/* m's import of module t (its first), or NULL */
+static const ScopeEntry *import_of(const ModuleInfo *m, const ModuleInfo *t) {
+  for (int i = 0; i < m->scope.len; i++)
+    if (m->scope.data[i].module == t) return &m->scope.data[i];
+  return NULL;
+}
+
+/* A module for a hint: the loaded one, or the file parsed quietly (its
+ * definitions only, no imports), kept until sema_free. NULL if unreadable. */
+static ModuleInfo *peek_module(Sema *s, const char *path, const char *display, bool in_stdlib) {
+  ModuleInfo *m = find_loaded(s, path);
+  if (m) return m;
+  for (int i = 0; i < s->peeked.len; i++)
+    if (strcmp(s->peeked.data[i]->path, display) == 0) return s->peeked.data[i];
+  size_t len;
+  const char *err;
+  char *text = read_file(path, &len, &err);
+  if (!text) return NULL;
+  diag_mute(true);
+  int file = src_add(display, text, len);
+  m = xcalloc(1, sizeof(ModuleInfo));
+  m->ast = parse_module(file, display);
+  diag_mute(false);
+  m->path = m->ast->path;
+  char *name = base_name(display);
+  m->name = arena_strdup(m->ast->arena, name);
+  free(name);
+  m->state = 2;
+  m->in_stdlib = in_stdlib;
+  for (int i = 0; i < m->ast->nitems; i++) {
+    const Item *it = m->ast->items[i];
+    if (it->kind != IT_IMPORT && it->kind != IT_TRAIN && it->kind != IT_SPEEDUP && !scope_lookup(m, it->name))
+      vec_push(&m->scope, ((ScopeEntry){it->name, it, NULL, it->name_loc}));
+  }
+  vec_push(&s->peeked, m);
+  return m;
+}
+
+static int cmp_str(const void *a, const void *b) { return strcmp(*(const char *const *)a, *(const char *const *)b); }
+
+/* Every module that may define a name: the loaded ones, then the other
+ * modules of the standard library (in name order). */
+static void all_modules(Sema *s, ModVec *out) {
+  for (int i = 0; i < s->modules.len; i++) vec_push(out, s->modules.data[i]);
+  const char *dir = sema_stdlib_dir(s->opt);
+  Arena *a = arena_new();
+  StrVec names = {0};
+  list_modules(dir, &names, a);
+  if (names.len) qsort(names.data, (size_t)names.len, sizeof(char *), cmp_str);
+  for (int i = 0; i < names.len; i++) {
+    char *path = module_file(dir, names.data[i]), *display = xprintf("stdlib/%s.train", names.data[i]);
+    ModuleInfo *t = peek_module(s, path, display, true);
+    bool have = false;
+    for (int k = 0; t && k < out->len; k++) have |= out->data[k] == t;
+    if (t && !have) vec_push(out, t);
+    free(path);
+    free(display);
+  }
+  vec_free(&names);
+  arena_free(a);
+}
+
+/* "the standard library module 'nn'" or "module 'blocks' (lib/blocks.train)" */
+static const char *module_desc(const ModuleInfo *t, char *buf, size_t cap) {
+  if (t->in_stdlib) snprintf(buf, cap, "the standard library module '%s'", t->name);
+  else snprintf(buf, cap, "module '%s' (%s)", t->name, t->path);
+  return buf;
+}
+
+/* NAME.member where NAME is not a name of m: a module m imports under
+ * another name, or one on m's import path that m does not import */
+static bool report_unknown_module(Sema *s, ModuleInfo *m, const char *what, const char *name, const char *member,
+                                  Loc loc) {
+  for (int i = 0; i < m->scope.len; i++) {
+    const ScopeEntry *e = &m->scope.data[i];
+    if (e->module && strcmp(e->module->name, name) == 0) {
+      diag_error(loc, "unknown %s '%s': this file imports module '%s' as '%s', so write '%s.%s'", what, name, name,
+                 e->name, e->name, member);
+      diag_note(e->loc, "module '%s' is imported here", name);
+      return true;
+    }
+  }
+  ImportDirs d = {0};
+  import_dirs(s, m, &d);
+  ModuleInfo *found = NULL;
+  for (int i = 0; i < d.dirs.len && !found; i++) {
+    char *path = module_file(d.dirs.data[i], name);
+    if (is_file(path)) {
+      bool in_stdlib = d.why.data[i] == 3;
+      char *display = in_stdlib ? xprintf("stdlib/%s.train", name) : xstrdup(path);
+      found = peek_module(s, path, display, in_stdlib);
+      free(display);
+    }
+    free(path);
+  }
+  import_dirs_free(&d);
+  if (!found || found == m) return false;
+  /* one missing import is one mistake, however many uses it has */
+  for (int i = 0; i < m->not_imported.len; i++)
+    if (strcmp(m->not_imported.data[i], name) == 0) return true;
+  vec_push(&m->not_imported, found->name);
+  char desc[256];
+  diag_error(loc, "unknown %s '%s': %s is not imported; add 'import %s' to use %s.%s", what, name,
+             module_desc(found, desc, sizeof desc), name, name, member);
+  return true;
+}
+
+bool sema_report_unknown(Sema *s, ModuleInfo *m, const char *what, const char *name, const char *member,
+                         bool qualify, Loc loc) {
+  if (member) return report_unknown_module(s, m, what, name, member, loc);
+  /* a definition of a module m imports: it is used qualified */
+  for (int i = 0; i < m->scope.len; i++) {
+    const ScopeEntry *e = &m->scope.data[i];
+    if (!e->module || !is_definition(scope_lookup(e->module, name))) continue;
+    diag_error(loc, "unknown %s '%s'; did you mean '%s.%s'?", what, name, e->name, name);
+    if (strcmp(e->name, e->module->name) == 0)
+      diag_note(e->loc, "'%s' is defined in module '%s', imported here; the definitions of a module are used with "
+                        "its name", name, e->name);
+    else
+      diag_note(e->loc, "'%s' is defined in module '%s', imported here as '%s'; the definitions of a module are "
+                        "used with the name it is imported as", name, e->module->name, e->name);
+    return true;
+  }
+  /* a definition of a module m does not import */
+  ModVec all = {0};
+  all_modules(s, &all);
+  bool done = false;
+  for (int i = 0; i < all.len && !done; i++) {
+    ModuleInfo *t = all.data[i];
+    if (t == m || import_of(m, t) || !is_definition(scope_lookup(t, name))) continue;
+    char desc[256];
+    module_desc(t, desc, sizeof desc);
+    if (qualify)
+      diag_error(loc, "unknown %s '%s': it is defined in %s, which this file does not import; add 'import %s' and "
+                      "write '%s.%s'", what, name, desc, t->name, t->name, name);
+    else
+      diag_error(loc, "unknown %s '%s': it is defined in %s, which this file does not import; add 'import %s'",
+                 what, name, desc, t->name);
+    done = true;
+  }
+  vec_free(&all);
+  return done;
+}
+
+const char *sema_suggest(Sema *s, ModuleInfo *m, const char *name, const StrVec *names) {
+  (void)s;
+  StrVec cands = {0};
+  VEC(const ScopeEntry *) from = {0};
+  for (int i = 0; i < names->len; i++) {
+    vec_push(&cands, names->data[i]);
+    vec_push(&from, NULL);
+  }
+  for (int i = 0; i < m->scope.len; i++) {
+    const ScopeEntry *e = &m->scope.data[i];
+    for (int k = 0; e->module && k < e->module->scope.len; k++)
+      if (is_definition(&e->module->scope.data[k])) {
+        vec_push(&cands, e->module->scope.data[k].name);
+        vec_push(&from, e);
+      }
+  }
+  const char *sug = suggest_name(name, cands.data, cands.len), *out = NULL;
+  for (int i = 0; sug && i < cands.len && !out; i++)
+    if (cands.data[i] == sug) out = from.data[i] ? arena_printf(m->ast->arena, "%s.%s", from.data[i]->name, sug) : sug;
+  vec_free(&cands);
+  vec_free(&from);
+  return out;
+}
+
+const char *sema_suggest_stdlib_fn(Sema *s, ModuleInfo *m, const char *name, const char **module) {
+  ModVec all = {0};
+  all_modules(s, &all);
+  StrVec cands = {0};
+  ModVec from = {0};
+  for (int i = 0; i < all.len; i++)
+    for (int k = 0; all.data[i]->in_stdlib && k < all.data[i]->scope.len; k++) {
+      const ScopeEntry *e = &all.data[i]->scope.data[k];
+      if (e->item && e->item->kind == IT_FN) {
+        vec_push(&cands, e->name);
+        vec_push(&from, all.data[i]);
+      }
+    }
+  const char *sug = suggest_name(name, cands.data, cands.len);
+  *module = NULL;
+  for (int i = 0; sug && i < cands.len; i++)
+    if (cands.data[i] == sug) {
+      *module = import_of(m, from.data[i]) ? NULL : from.data[i]->name;
+      break;
+    }
+  vec_free(&cands);
+  vec_free(&from);
+  vec_free(&all);
+  return sug;
+}
+
+bool sema_reaches(Sema *s, ModuleInfo *m, const char *name) {
+  (void)s;
+  const ScopeEntry *e = scope_lookup(m, name);
+  if (e && e->item) return true;
+  for (int i = 0; i < m->scope.len; i++)
+    if (m->scope.data[i].module && is_definition(scope_lookup(m->scope.data[i].module, name))) return true;
+  return false;
+}
+
 void sema_free(Sema *s) {
   for (int i = 0; i < file_ids.len;) {
     bool mine = false;
@@ -261,7 +491,14 @@ void sema_free(Sema *s) {
   for (int i = 0; i < s->modules.len; i++) {
     module_free(s->modules.data[i]->ast);
     vec_free(&s->modules.data[i]->scope);
+    vec_free(&s->modules.data[i]->not_imported);
     free(s->modules.data[i]);
   }
   vec_free(&s->modules);
+  for (int i = 0; i < s->peeked.len; i++) {
+    module_free(s->peeked.data[i]->ast);
+    vec_free(&s->peeked.data[i]->scope);
+    free(s->peeked.data[i]);
+  }
+  vec_free(&s->peeked);
 }

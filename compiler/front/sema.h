@@ -35,11 +35,16 @@ typedef struct ModuleInfo {
   const char *name;     /* module name: file name without .train */
   VEC(ScopeEntry) scope;
   int state;            /* 0 new, 1 loading, 2 loaded */
+  bool in_stdlib;       /* found in the standard library directory */
+  StrVec not_imported;  /* modules reported as missing an import here (once each) */
 } ModuleInfo;
 
 typedef struct Sema {
   const CompileOptions *opt;
   VEC(ModuleInfo *) modules;  /* modules[0] is the main file */
+  /* modules the program does not import, read only for hints about names
+   * (sema_report_unknown) */
+  VEC(ModuleInfo *) peeked;
 } Sema;
 
 /* Loads `path` and its imports. Returns false if there were errors. */
@@ -54,6 +59,28 @@ bool sema_resolve(Sema *s);
 
 /* Builds the training program of the main module (NULL after errors). */
 IrProgram *sema_program(Sema *s);
+
+/* A name that module m uses but does not define, explained by another
+ * module: m imports a module that defines it (write 'nn.dense'), a module m
+ * does not import defines it (add 'import nn'), or, used as NAME.member, it
+ * is a module m does not import or imports under another name. `what` names
+ * the kind of name in the message ("name", "loss function"); `qualify`: the
+ * name must be written qualified after the import (a loss need not be).
+ * Reports the error (and returns true) only when it has such an
+ * explanation; the caller reports the name otherwise. A missing import is
+ * reported at its first use only (later uses return true quietly). */
+bool sema_report_unknown(Sema *s, ModuleInfo *m, const char *what, const char *name, const char *member,
+                         bool qualify, Loc loc);
+/* The closest name to `name` among `names` (those visible where it is used)
+ * and the definitions of the modules m imports, written qualified ("nn.dense"
+ * for "dens"); NULL if none is close. Allocated in m's arena. */
+const char *sema_suggest(Sema *s, ModuleInfo *m, const char *name, const StrVec *names);
+/* A fn of the standard library whose name is closest to `name`, and its
+ * module (when m does not import that module); NULL if none is close. */
+const char *sema_suggest_stdlib_fn(Sema *s, ModuleInfo *m, const char *name, const char **module);
+/* Whether m can call `name` unqualified as a loss: defined in m or in a
+ * module m imports. */
+bool sema_reaches(Sema *s, ModuleInfo *m, const char *name);
 
 /* The directory holding the standard library (nn.train, ...). */
 const char *sema_stdlib_dir(const CompileOptions *opt);

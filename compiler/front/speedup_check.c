@@ -69,7 +69,7 @@ static bool arg_value(Elab *e, const SpArgSpec *spec, Value v, SpArg *out, const
   case SA_INT:
   case SA_COUNT:
     if (v.kind == V_INT && v.num > MAX_SP_INT) {
-      diag_error(v.loc, "'%s' of %s must be at most %d, not %g", spec->name, rule, MAX_SP_INT, v.num);
+      diag_error(v.loc, "'%s' of %s must be at most %d, not %s", spec->name, rule, MAX_SP_INT, num_str(v.num));
       return false;
     }
     if (v.kind == V_INT && v.num >= (spec->kind == SA_INT ? 1 : 0)) {
@@ -131,11 +131,11 @@ static bool arg_value(Elab *e, const SpArgSpec *spec, Value v, SpArg *out, const
       out->lo = v.items[0].num;
       out->hi = v.items[1].num;
       if (out->hi > MAX_SP_INT) {
-        diag_error(v.items[1].loc, "the end of the range of %s must be at most %d, not %g", rule, MAX_SP_INT, out->hi);
+        diag_error(v.items[1].loc, "the end of the range of %s must be at most %d, not %s", rule, MAX_SP_INT, num_str(out->hi));
         return false;
       }
       if (out->hi <= out->lo) {
-        diag_error(v.loc, "the range of %s must grow: %g -> %g", rule, out->lo, out->hi);
+        diag_error(v.loc, "the range of %s must grow: %s -> %s", rule, num_str(out->lo), num_str(out->hi));
         return false;
       }
       return true;
@@ -160,7 +160,7 @@ static bool arg_value(Elab *e, const SpArgSpec *spec, Value v, SpArg *out, const
   /* a number of the right kind but out of range is shown as just the number */
   if (is_num(&v) && (spec->kind == SA_FRACTION || spec->kind == SA_POSITIVE ||
                      (v.kind == V_INT && (spec->kind == SA_INT || spec->kind == SA_COUNT))))
-    snprintf(d, sizeof d, "%g", v.num);
+    snprintf(d, sizeof d, "%s", num_str(v.num));
   else
     value_desc(e, &v, d, sizeof d);
   diag_error(v.loc, "'%s' of %s must be %s%s%s%s, not %s", spec->name, rule, sp_arg_kind_desc(spec->kind),

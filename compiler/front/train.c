@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "autodiff.h"
+#include "drop.h"
 #include "elab.h"
 #include "optim.h"
 #include "pass.h"
@@ -15,11 +16,11 @@ bool elab_eval_layers_done(Elab *e);  /* elab.c */
 
 typedef struct TrainEntries {
   const Entry *loss, *optimizer, *lr, *batch, *epochs, *steps, *samples, *seed, *target,
-      *eval_batch;
+      *eval_batch, *eval_every, *eval_samples;
 } TrainEntries;
 
-static const char *const train_keys[] = {"loss", "optimizer", "lr", "batch", "epochs",
-                                         "steps", "samples", "seed", "target", "eval_batch"};
+static const char *const train_keys[] = {"loss",   "optimizer", "lr",     "batch",      "epochs",     "steps",
+                                         "samples", "seed",     "target", "eval_batch", "eval_every", "eval_samples"};
 
 /* ---- small evaluators for train-block values ------------------------------------------ */
 
@@ -45,9 +46,9 @@ static bool eval_int(Elab *e, const Expr *x, int64_t lo, double hi, int64_t *out
   }
   char d[128];
   if (v.kind == V_INT && v.num > hi)
-    diag_error(expr_start(x), "%s must be at most %.0f, not %g", what, hi, v.num);
+    diag_error(expr_start(x), "%s must be at most %s, not %s", what, num_str(hi), num_str(v.num));
   else if (v.kind == V_INT || v.kind == V_FLOAT)
-    diag_error(expr_start(x), "%s must be an integer >= %lld, not %g", what, (long long)lo, v.num);
+    diag_error(expr_start(x), "%s must be an integer >= %lld, not %s", what, (long long)lo, num_str(v.num));
   else
     diag_error(expr_start(x), "%s must be an integer >= %lld, not %s", what, (long long)lo,
                value_desc(e, &v, d, sizeof d));
@@ -60,7 +61,7 @@ static bool eval_number(Elab *e, Value v, double lo, double hi, double *out, con
 static bool eval_whole(Elab *e, Value v, double lo, double hi, double *out, const char *what) {
   if (!eval_number(e, v, lo, hi, out, what)) return false;
   if (*out == floor(*out)) return true;
-  diag_error(v.loc, "%s must be a whole number, not %g", what, *out);
+  diag_error(v.loc, "%s must be a whole number, not %s", what, num_str(*out));
   return false;
 }
 
@@ -74,11 +75,11 @@ static bool eval_number(Elab *e, Value v, double lo, double hi, double *out, con
   if (v.kind != V_INT && v.kind != V_FLOAT)
     diag_error(v.loc, "%s must be a number, not %s", what, value_desc(e, &v, d, sizeof d));
   else if (v.num > hi)
-    diag_error(v.loc, "%s must be at most %g, not %g", what, hi, v.num);
+    diag_error(v.loc, "%s must be at most %s, not %s", what, num_str(hi), num_str(v.num));
   else if (lo > 0 && lo < 1e-6)
-    diag_error(v.loc, "%s must be greater than 0, not %g", what, v.num);
+    diag_error(v.loc, "%s must be greater than 0, not %s", what, num_str(v.num));
   else
-    diag_error(v.loc, "%s must be at least %g, not %g", what, lo, v.num);
+    diag_error(v.loc, "%s must be at least %s, not %s", what, num_str(lo), num_str(v.num));
   return false;
 }
 
@@ -148,12 +149,75 @@ static bool shape_arg(Value v, Shape *s, const char *what) {
   return true;
 }
 
+/* Arguments whose value is a word (header: skip, normalize: standard) may
+ * write it as a name: such a name becomes a string before the arguments
+ * are evaluated. */
+static ArgList word_args(Elab *e, ArgList args) {
+  static const char *const words[] = {"header", "split", "normalize"};
+  Arg *copy = arena_alloc(e->prog->arena, sizeof(Arg) * (size_t)(args.len + 1));
+  for (int i = 0; i < args.len; i++) {
+    copy[i] = args.items[i];
+    for (size_t w = 0; w < ARRAY_LEN(words); w++)
+      if (copy[i].name && !strcmp(copy[i].name, words[w]) && copy[i].value->kind == EX_NAME) {
+        Expr *x = arena_alloc(e->prog->arena, sizeof *x);
+        *x = *copy[i].value;
+        x->kind = EX_STR;
+        copy[i].value = x;
+      }
+  }
+  args.items = copy;
+  return args;
+}
+
+/* A word argument: one of choices[0..n), written as a name or a string;
+ * its position into *out. */
+static bool word_arg(Elab *e, Value v, const char *what, const char *const *choices, int n, int *out) {
+  char list[160] = "";
+  size_t len = 0;
+  for (int k = 0; k < n && len < sizeof list; k++) {
+    if (v.kind == V_STR && !strcmp(v.str, choices[k])) {
+      *out = k;
+      return true;
+    }
+    len += (size_t)snprintf(list + len, sizeof list - len, "%s%s", k == 0 ? "" : k + 1 == n ? " or " : ", ",
+                            choices[k]);
+  }
+  const char *s = v.kind == V_STR ? suggest_name(v.str, choices, n) : NULL;
+  char d[128];
+  if (v.kind == V_STR)
+    diag_error(v.loc, "'%s' is %s, not '%s'%s%s%s", what, list, v.str, s ? "; did you mean '" : "", s ? s : "",
+               s ? "'?" : "");
+  else
+    diag_error(v.loc, "'%s' is %s (as in %s: %s), not %s", what, list, what, choices[n > 2 ? 2 : 0],
+               value_desc(e, &v, d, sizeof d));
+  return false;
+}
+
+/* sep: the one character between a CSV file's fields (" ": runs of blanks) */
+static bool sep_arg(Elab *e, Value v, int *out) {
+  char d[128];
+  if (v.kind != V_STR) {
+    diag_error(v.loc, "'sep' is the character between the fields, as a string such as \";\", \"\\t\" or \" \" "
+                      "(blanks), not %s", value_desc(e, &v, d, sizeof d));
+    return false;
+  }
+  unsigned char c = (unsigned char)v.str[0];
+  if (!c || v.str[1] || c > 126 || c == '"' || c == '\n' || c == '\r' || strchr("0123456789.+-eE", c)) {
+    diag_error(v.loc, "'sep' is one character that cannot be part of a number, such as \";\", \"\\t\" or \" \" "
+                      "(blanks), not \"%s\"", v.str);
+    return false;
+  }
+  *out = c;
+  return true;
+}
+
 static bool data_spec(Elab *e, const Item *it, DataSpec *d) {
   const Expr *x = it->value;
   const char *kind = callee_name(x);
   d->name = it->name;
   d->loc = x->loc;
   d->std = 1;
+  d->mean_var = d->std_var = -1;
   d->label_column = -1;
   d->x_dtype = DT_F32;
   d->target = TARGET_CLASS;
@@ -167,9 +231,10 @@ static bool data_spec(Elab *e, const Item *it, DataSpec *d) {
     return false;
   }
   static const char *const names[] = {"source", "shape", "classes", "mean", "std", "label", "x", "y", "train",
-                                      "test", "seed", "test_x", "test_y", "context", "vocab", "holdout"};
+                                      "test", "seed", "test_x", "test_y", "context", "vocab", "holdout",
+                                      "header", "sep", "split", "normalize"};
   enum { SOURCE, SHAPE_, CLASSES, MEAN, STD, LABEL, X, Y, TRAIN, TEST, SEED, TEST_X, TEST_Y, CONTEXT, VOCAB,
-         HOLDOUT, NARGS };
+         HOLDOUT, HEADER, SEP, SPLIT, NORMALIZE, NARGS };
   Value a[NARGS];
   /* the first positional argument is the source (idx, csv, text, tokens) */
   Expr tmp = *x;
@@ -180,6 +245,7 @@ static bool data_spec(Elab *e, const Item *it, DataSpec *d) {
     tmp.args.items = args.items + 1;
     tmp.args.len = args.len - 1;
   }
+  tmp.args = word_args(e, tmp.args);
   if (!config_args(e, &tmp, names, NARGS, a)) return false;
   if (first.kind != V_NONE) {
     if (a[SOURCE].kind != V_NONE) {
@@ -199,10 +265,10 @@ static bool data_spec(Elab *e, const Item *it, DataSpec *d) {
   d->kind = (DataKind)k;
   /* which arguments each source takes */
   static const char *const allowed[] = {
-      [DATA_IDX] = " source shape classes mean std ",
-      [DATA_CSV] = " source shape classes mean std label test holdout ",
-      [DATA_NPY] = " x y test_x test_y shape classes mean std holdout ",
-      [DATA_SYNTHETIC] = " shape classes train test seed mean std ",
+      [DATA_IDX] = " source shape classes mean std normalize ",
+      [DATA_CSV] = " source shape classes mean std normalize label test holdout split seed header sep ",
+      [DATA_NPY] = " x y test_x test_y shape classes mean std normalize holdout split seed ",
+      [DATA_SYNTHETIC] = " shape classes train test seed mean std normalize ",
       [DATA_TEXT] = " source context test holdout ",
       [DATA_TOKENS] = " source context vocab test holdout ",
   };
@@ -222,7 +288,7 @@ static bool data_spec(Elab *e, const Item *it, DataSpec *d) {
     if (!eval_number(e, a[CLASSES], 2, 1e6, &c, "'classes'")) {
       ok = false;
     } else if (c != floor(c)) {
-      diag_error(a[CLASSES].loc, "'classes' must be a whole number of classes, not %g", c);
+      diag_error(a[CLASSES].loc, "'classes' must be a whole number of classes, not %s", num_str(c));
       ok = false;
     } else {
       d->classes = (int64_t)c;
@@ -232,6 +298,29 @@ static bool data_spec(Elab *e, const Item *it, DataSpec *d) {
   if (a[STD].kind != V_NONE) ok &= eval_number(e, a[STD], 1e-12, 1e9, &d->std, "'std'");
   if (a[HOLDOUT].kind != V_NONE) ok &= eval_number(e, a[HOLDOUT], 1e-6, 0.9, &d->holdout, "'holdout'");
   if (!ok) return false;
+  if (a[NORMALIZE].kind != V_NONE) {  /* none: mean and std (0, 1); standard: per feature, from the data */
+    static const char *const norms[] = {"none", "standard"};
+    int nk = 0;
+    if (!word_arg(e, a[NORMALIZE], "normalize", norms, 2, &nk)) return false;
+    d->normalize = nk ? NORM_STANDARD : NORM_SCALAR;
+    Value given = a[MEAN].kind != V_NONE ? a[MEAN] : a[STD];
+    if (nk && given.kind != V_NONE) {
+      diag_error(given.loc, "normalize: standard computes each feature's mean and std from the training split; "
+                            "drop '%s' (or drop normalize, for one mean and std for every feature)",
+                 a[MEAN].kind != V_NONE ? "mean" : "std");
+      diag_note(a[NORMALIZE].loc, "normalize is given here");
+      return false;
+    }
+  }
+  if (d->kind == DATA_CSV || d->kind == DATA_NPY) {  /* the holdout: which examples, seeded how */
+    static const char *const splits[] = {"random", "last"};
+    int sk = SPLIT_RANDOM;
+    double seed = 0;
+    if (a[SPLIT].kind != V_NONE && !word_arg(e, a[SPLIT], "split", splits, 2, &sk)) return false;
+    if (a[SEED].kind != V_NONE && !eval_whole(e, a[SEED], 0, 1e15, &seed, "'seed'")) return false;
+    d->split = (SplitKind)sk;
+    d->synth_seed = (uint64_t)seed;
+  }
   switch (d->kind) {
   case DATA_IDX:
   case DATA_CSV:
@@ -248,6 +337,11 @@ static bool data_spec(Elab *e, const Item *it, DataSpec *d) {
       double col = -1;
       if (a[LABEL].kind != V_NONE && !eval_whole(e, a[LABEL], -1e6, 1e6, &col, "'label'")) return false;
       d->label_column = (int)col;
+      static const char *const headers[] = {"auto", "names", "skip", "none"};
+      int h = CSV_HEADER_AUTO;
+      if (a[HEADER].kind != V_NONE && !word_arg(e, a[HEADER], "header", headers, 4, &h)) return false;
+      d->header = (CsvHeader)h;
+      if (a[SEP].kind != V_NONE && !sep_arg(e, a[SEP], &d->sep)) return false;
     }
     if (a[TEST].kind == V_STR) d->test_source = arena_strdup(e->prog->arena, a[TEST].str);
     else if (a[TEST].kind != V_NONE) {
@@ -475,7 +569,7 @@ static bool check_schedule(const SExpr *s, Loc loc, const char *what, double ste
     double t = i / 1000.0;
     double v = sx_eval(s, t, floor(t * (steps - 1)), floor(t * (epochs - 1e-9)));
     if (!isfinite(v) || v < 0) {
-      diag_error(loc, "the %s is %g at t = %g; it must stay finite and >= 0 over training", what, v, t);
+      diag_error(loc, "the %s is %s at t = %s; it must stay finite and >= 0 over training", what, num_str(v), num_str(t));
       return false;
     }
   }
@@ -545,7 +639,8 @@ static bool optimizer_spec(Elab *e, const Expr *x, OptSpec *o) {
 
 static bool collect_entries(const Item *tr, TrainEntries *te) {
   const Entry **slots[] = {&te->loss, &te->optimizer, &te->lr, &te->batch, &te->epochs,
-                           &te->steps, &te->samples, &te->seed, &te->target, &te->eval_batch};
+                           &te->steps, &te->samples, &te->seed, &te->target, &te->eval_batch,
+                           &te->eval_every, &te->eval_samples};
   bool ok = true;
   bool suggested[ARRAY_LEN(train_keys)] = {0};  /* a misspelling of it was reported */
   const Entry *budget = NULL;
@@ -557,7 +652,8 @@ static bool collect_entries(const Item *tr, TrainEntries *te) {
       const char *s = suggest_name(en->key, train_keys, (int)ARRAY_LEN(train_keys));
       if (s) diag_error(en->loc, "unknown setting '%s' in the train block; did you mean '%s'?", en->key, s);
       else diag_error(en->loc, "unknown setting '%s' in the train block (settings: loss, optimizer, lr, "
-                               "batch, epochs, steps, samples, seed, target, eval_batch)", en->key);
+                               "batch, epochs, steps, samples, seed, target, eval_batch, eval_every, "
+                               "eval_samples)", en->key);
       for (size_t j = 0; s && j < ARRAY_LEN(train_keys); j++) suggested[j] |= train_keys[j] == s;
       ok = false;
       continue;
@@ -609,6 +705,8 @@ static Value loss_callee(Elab *e, const Expr *x, Sema *s) {
     }
     if (callee.kind == V_ERR) callee = elab_lookup(e, fx->str, fx->loc, true);
     if (callee.kind == V_SYMBOL) {  /* defined nowhere */
+      /* defined in a module this file does not import (the standard library) */
+      if (sema_report_unknown(s, main, "loss function", fx->str, NULL, false, fx->loc)) return v_err();
       StrVec fns = {0};
       for (int i = 0; i < main->scope.len; i++) {
         const ScopeEntry *se = &main->scope.data[i];
@@ -617,12 +715,18 @@ static Value loss_callee(Elab *e, const Expr *x, Sema *s) {
           if (se->module->scope.data[k].item && se->module->scope.data[k].item->kind == IT_FN)
             vec_push(&fns, se->module->scope.data[k].name);
       }
-      const char *sug = suggest_name(fx->str, fns.data, fns.len);
+      const char *sug = suggest_name(fx->str, fns.data, fns.len), *mod = NULL;
       if (sug)
         diag_error(fx->loc, "unknown loss function '%s'; did you mean '%s'?", fx->str, sug);
-      else
+      else if ((sug = sema_suggest_stdlib_fn(s, main, fx->str, &mod)) && mod)
+        diag_error(fx->loc, "unknown loss function '%s'; did you mean '%s', of the standard library module '%s'? "
+                            "(add 'import %s')", fx->str, sug, mod, mod);
+      else if (sema_reaches(s, main, "cross_entropy"))
         diag_error(fx->loc, "unknown loss function '%s' (the loss is a fn of the model's output and the "
                             "labels, such as cross_entropy())", fx->str);
+      else
+        diag_error(fx->loc, "unknown loss function '%s' (the loss is a fn of the model's output and the "
+                            "labels, such as cross_entropy() of the standard library, after 'import nn')", fx->str);
       vec_free(&fns);
       return v_err();
     }
@@ -648,7 +752,10 @@ static Value loss_callee(Elab *e, const Expr *x, Sema *s) {
 }
 
 /* Creates the model's input node from its first parameter's type and the data
- * set's example shape. Unbound dimension names take the data's sizes. */
+ * set's example shape. Unbound dimension names take the data's sizes, matched
+ * from the last axis (f32[B, 1, H, W] over 28 x 28 images: H = W = 28). When
+ * elaborating a smaller image size (progressive resizing), the model's
+ * argument is the input resized to it. */
 static int model_input(Elab *e, const Item *model, const DataSpec *d, Type *out) {
   if (model->nparams < 1) {
     diag_error(model->name_loc, "model '%s' needs an input parameter, such as (x: f32[B, 784])", model->name);
@@ -674,11 +781,11 @@ static int model_input(Elab *e, const Item *model, const DataSpec *d, Type *out)
       return -1;
     }
   Type xt = {d->x_dtype, {t->dims.len, {IR_DIM_B}}};
-  int per_rank = t->dims.len - 1;
+  int per_rank = t->dims.len - 1, extra = per_rank - d->x_shape.rank;
   for (int i = 1; i < t->dims.len; i++) {
     const Expr *dx = t->dims.items[i].value;
-    if (dx->kind == EX_NAME && per_rank == d->x_shape.rank && !scope_lookup(e->frame->module, dx->str)) {
-      xt.shape.d[i] = d->x_shape.d[i - 1];
+    if (dx->kind == EX_NAME && extra >= 0 && i - 1 - extra >= 0 && !scope_lookup(e->frame->module, dx->str)) {
+      xt.shape.d[i] = d->x_shape.d[i - 1 - extra];
       continue;
     }
     Value v = elab_expr(e, dx);
@@ -710,10 +817,32 @@ static int model_input(Elab *e, const Item *model, const DataSpec *d, Type *out)
   int64_t ia[IR_MAX_IA] = {0};
   int n = elab_node(e, IR_INPUT, 0, NULL, ia, NULL, &xt, px->loc);
   if (n >= 0) e->g->nodes[n].name = px->name;
+  if (n >= 0 && e->height > 0) {
+    Type small = xt;
+    small.shape.d[xt.shape.rank - 2] = e->height;
+    small.shape.d[xt.shape.rank - 1] = e->width;
+    int64_t ra[IR_MAX_IA] = {e->resize_mode};
+    n = elab_node(e, IR_RESIZE2D, 1, &n, ra, NULL, &small, px->loc);
+  }
   return n;
 }
 
 /* Elaborates model + loss into e->g; returns the loss node (or -1). */
+/* Whether the model's output is class scores (one per class, or per token
+ * of the vocabulary at each position of a sequence), which `correct` counts. */
+static bool outputs_classes(const IrProgram *p, const Type *ot) {
+  return (p->data.target == TARGET_CLASS && ot->shape.rank == 2 && ot->shape.d[1] == p->data.classes) ||
+         p->data.target == TARGET_SEQUENCE;
+}
+
+/* output `correct`: rows (positions, for sequences) whose top score is the
+ * label — the evaluation's accuracy and the training step's count */
+static void output_correct(Elab *e, int out, int y, Loc loc) {
+  int c = elab_node(e, IR_CORRECT, 2, (int[]){out, y}, NULL, NULL, NULL, loc);
+  int64_t oa[IR_MAX_IA] = {OUT_CORRECT};
+  elab_node(e, IR_OUTPUT, 1, &c, oa, NULL, NULL, loc);
+}
+
 static int model_and_loss(Elab *e, Sema *s, const Item *model, ModuleInfo *mm, const Entry *loss,
                           int *out_node, int *label_node) {
   Type xt;
@@ -797,7 +926,168 @@ static int model_and_loss(Elab *e, Sema *s, const Item *model, ModuleInfo *mm, c
   }
   int64_t oa[IR_MAX_IA] = {OUT_LOSS};
   elab_node(e, IR_OUTPUT, 1, &ln, oa, NULL, NULL, loss->value->loc);
+  /* the training step counts its correct rows too (astrt_step_result.correct) */
+  if (e->training && outputs_classes(e->prog, &e->g->nodes[out.node].type)) output_correct(e, out.node, y, model->loc);
   return ln;
+}
+
+/* The training step's backward and update: gradients of the loss for every
+ * parameter, then the optimizer's updates. */
+static void backward_and_update(IrProgram *p, IrGraph *g, int loss, const Item *model) {
+  bool *wrt = xcalloc((size_t)p->vars.len + 1, sizeof(bool));
+  int *grads = xmalloc(sizeof(int) * (size_t)(p->vars.len + 1));
+  for (int v = 0; v < p->vars.len; v++) wrt[v] = p->vars.data[v].kind == VAR_PARAM;
+  ir_autodiff(p, g, loss, wrt, grads);
+  int trainable = 0;
+  for (int v = 0; v < p->vars.len; v++) trainable += grads[v] >= 0;
+  if (trainable == 0)
+    diag_error(model->name_loc, "model '%s' has no parameter that influences the loss; there is nothing to train",
+               model->name);
+  ir_lower_optimizer(p, g, grads);
+  free(wrt);
+  free(grads);
+}
+
+/* Layer dropping: the residual blocks of a training step's forward graph are
+ * gated before it is differentiated (passes/drop.h), so that autodiff
+ * derives each block's scaled backward. Returns the loss node, or -1. */
+static int gate_blocks(IrProgram *p, IrGraph *g, int loss) {
+  const SpeedupItem *it = sp_item(p->speedup, TECH_DROP);
+  return it ? drop_gate_step(p, g, loss, it) : loss;
+}
+
+/* The training step elaborated again into a variant step (seqlen warmup,
+ * progressive resizing): e->context or e->height/width set, over the same
+ * variables. `what` says which variant, for the note after an error. */
+static bool variant_step(Elab *e, Sema *s, const Item *model, ModuleInfo *mm, const Entry *loss,
+                         const SpeedupItem *it, IrVariantStep *vs, const char *what) {
+  IrProgram *p = e->prog;
+  e->g = &vs->step;
+  e->training = true;
+  e->second_pass = true;
+  e->dropout_ids = 0;
+  e->seq_graph = NULL;  /* the layer calls are checked against training's afresh */
+  e->variant = what;
+  int errors = diag_error_count(), o, y;
+  int l = model_and_loss(e, s, model, mm, loss, &o, &y);
+  if (l >= 0 && elab_eval_layers_done(e) && diag_error_count() == errors) l = gate_blocks(p, &vs->step, l);
+  if (l >= 0 && diag_error_count() == errors) backward_and_update(p, &vs->step, l, model);
+  e->variant = NULL;
+  if (diag_error_count() > errors) {
+    diag_note(it->loc, "while specialising model '%s' to %s", model->name, what);
+    ir_graph_free(&vs->step);
+    return false;
+  }
+  vec_push(&p->variant_steps, *vs);
+  return true;
+}
+
+/* Sequence-length warmup (the seqlen pass): the step at each shorter context
+ * the schedule reaches. The model must name its context (i32[B, T]) for its
+ * shapes to follow it. */
+static void context_steps(Elab *e, Sema *s, const Item *model, ModuleInfo *mm, const Entry *loss,
+                          const SpeedupItem *it) {
+  IrProgram *p = e->prog;
+  DataSpec *d = &p->data;
+  if (d->target != TARGET_SEQUENCE) {
+    diag_error(it->loc, "seqlen warmup shortens sequences, but data '%s' is not a sequence data set; it needs "
+                        "text(...) or tokens(...) data", d->name);
+    diag_note(d->loc, "data '%s' is defined here", d->name);
+    return;
+  }
+  const TypeExpr *t = model->params[0].type;
+  const Expr *dim = t->dims.items[1].value;
+  if (dim->kind != EX_NAME || scope_lookup(mm, dim->str)) {
+    diag_error(it->loc, "seqlen warmup specialises model '%s' to shorter contexts, but the model fixes its "
+                        "context at %lld tokens; write its input as i32[B, T] and use T wherever the model depends "
+                        "on the context (arange(T) for the positions)", model->name, (long long)d->context);
+    diag_note(t->loc, "the model's input is declared here");
+    return;
+  }
+  int64_t T = d->context, from = (int64_t)sp_num(it, ARG_SEQLEN_FROM);
+  if (from >= T) {
+    const SpArg *a = sp_arg(it, ARG_SEQLEN_FROM);
+    diag_error(a->given ? a->loc : it->loc, "seqlen warmup: from must be below the context of data '%s' (%lld), "
+                                            "but it is %lld", d->name, (long long)T, (long long)from);
+    return;
+  }
+  DataSpec saved = *d;
+  Type in = p->input_type, label = p->label_type, out = p->output_type;
+  int stages = sp_seqlen_stages(it, T);
+  double until = sp_num(it, ARG_SEQLEN_UNTIL);
+  for (int k = 0; k < stages; k++) {
+    int64_t L = sp_seqlen_at(it, T, until * ((double)k + 0.5) / (double)stages);
+    if (L >= T || ir_variant_step(p, L, 0, 0)) continue;
+    IrVariantStep vs = {L, 0, 0, {0}};
+    d->context = L;
+    d->x_shape = SHAPE(L);
+    d->target_size = L;
+    e->context = L;
+    bool ok = variant_step(e, s, model, mm, loss, it, &vs,
+                           arena_printf(e->arena, "a context of %lld tokens for seqlen warmup", (long long)L));
+    e->context = 0;
+    *d = saved;
+    if (!ok) break;
+  }
+  p->input_type = in, p->label_type = label, p->output_type = out;
+}
+
+/* Progressive resizing (the resize pass): the step at each smaller image
+ * size the schedule reaches. The model must name its image size
+ * (f32[B, C, H, W]) and have no parameter that depends on it. */
+static void size_steps(Elab *e, Sema *s, const Item *model, ModuleInfo *mm, const Entry *loss,
+                       const SpeedupItem *it) {
+  IrProgram *p = e->prog;
+  const TypeExpr *t = model->params[0].type;
+  const Shape *in = &p->input_type.shape;
+  char ts[96];
+  if (p->input_type.dtype != DT_F32 || in->rank < 3) {
+    diag_error(it->loc, "resize progressive scales images, but model '%s' takes %s; it needs images, such as "
+                        "f32[B, C, H, W]", model->name, type_str(&p->input_type, ts, sizeof ts));
+    diag_note(t->loc, "the model's input is declared here");
+    return;
+  }
+  for (int k = t->dims.len - 2; k < t->dims.len; k++) {
+    const Expr *dim = t->dims.items[k].value;
+    if (dim->kind != EX_NAME || scope_lookup(mm, dim->str)) {
+      diag_error(it->loc, "resize progressive trains model '%s' on smaller images, but the model fixes its input "
+                          "at %s; write its input as f32[B, C, H, W] (sizes named, taken from the data) and pool "
+                          "globally before its dense head (nn.global_avg_pool), so that it works at any size",
+                 model->name, type_str(&p->input_type, ts, sizeof ts));
+      diag_note(dim->loc, "this size is fixed");
+      return;
+    }
+  }
+  int64_t H = in->d[in->rank - 2], W = in->d[in->rank - 1];
+  double cuts[512];
+  int n = sp_resize_cuts(it, H, W, cuts, 512);
+  Type label = p->label_type, out = p->output_type;
+  Type input = p->input_type;
+  e->resize_mode = sp_choice_is(it, ARG_RESIZE_MODE, "bilinear") ? RESIZE_BILINEAR : RESIZE_AREA;
+  for (int k = 0; k <= n; k++) {  /* the size at 0 and just after each cut */
+    int64_t h, w;
+    sp_resize_at(it, H, W, k == 0 ? 0 : cuts[k - 1] + 1e-9, &h, &w);
+    if ((h == H && w == W) || ir_variant_step(p, 0, h, w)) continue;
+    IrVariantStep vs = {0, h, w, {0}};
+    e->height = h, e->width = w;
+    bool ok = variant_step(e, s, model, mm, loss, it, &vs,
+                           arena_printf(e->arena, "images of %lldx%lld for progressive resizing", (long long)h,
+                                        (long long)w));
+    e->height = e->width = 0;
+    p->input_type = input;
+    if (!ok) break;
+  }
+  p->label_type = label, p->output_type = out;
+}
+
+static void variant_steps(Elab *e, Sema *s, const Item *model, ModuleInfo *mm, const Entry *loss) {
+  const SpeedupItem *seq = sp_item(e->prog->speedup, TECH_SEQLEN), *res = sp_item(e->prog->speedup, TECH_RESIZE);
+  if (seq && res) {
+    diag_error(res->loc, "resize and seqlen cannot be combined: one shortens sequences, the other scales images");
+    return;
+  }
+  if (seq) context_steps(e, s, model, mm, loss, seq);
+  if (res) size_steps(e, s, model, mm, loss, res);
 }
 
 static const Item *find_item(ModuleInfo *m, ItemKind kind, const char *what, bool required) {
@@ -845,6 +1135,14 @@ static const Item *lookup_kind(ModuleInfo *m, const char *name, Loc loc, ItemKin
 static bool train_settings(Elab *e, const TrainEntries *te, IrProgram *p) {
   bool ok = true;
   if (!eval_int(e, te->batch->value, 1, MAX_BATCH, &p->batch, "the batch size")) ok = false;
+  else if (p->data.train_examples > 0 && p->batch > p->data.train_examples) {
+    /* a step cannot take more examples than there are (a batch ramp's largest size: passes/phases.c;
+     * data whose size is known only when it is loaded: the runtime, runtime/driver.c) */
+    diag_error(expr_start(te->batch->value), "the batch size is %lld but data '%s' has only %lld training "
+               "examples; use a batch of at most %lld", (long long)p->batch, p->data.name,
+               (long long)p->data.train_examples, (long long)p->data.train_examples);
+    ok = false;
+  }
   p->epochs = p->steps = 0;
   if (te->epochs && !eval_int(e, te->epochs->value, 1, 1e9, &p->epochs, "'epochs'")) ok = false;
   if (te->steps && !eval_int(e, te->steps->value, 1, 1e12, &p->steps, "'steps'")) ok = false;
@@ -858,6 +1156,10 @@ static bool train_settings(Elab *e, const TrainEntries *te, IrProgram *p) {
   p->seed = (uint64_t)seed;
   p->eval_batch = 1000;
   if (te->eval_batch && !eval_int(e, te->eval_batch->value, 1, MAX_BATCH, &p->eval_batch, "'eval_batch'")) ok = false;
+  p->eval_every = p->eval_samples = 0;
+  if (te->eval_every && !eval_int(e, te->eval_every->value, 1, 1e12, &p->eval_every, "'eval_every'")) ok = false;
+  if (te->eval_samples && !eval_int(e, te->eval_samples->value, 1, 1e15, &p->eval_samples, "'eval_samples'"))
+    ok = false;
   if (!optimizer_spec(e, te->optimizer->value, &p->opt)) ok = false;
   p->lr_schedule = te->lr ? sched(e, te->lr->value) : sx_const(p->arena, 1);
   /* the run's extent in steps and epochs, where the data size says */
@@ -883,8 +1185,8 @@ static bool train_settings(Elab *e, const TrainEntries *te, IrProgram *p) {
       Value v = elab_expr(e, x->rhs);
       p->goal = GOAL_ACCURACY;
       if ((v.kind == V_INT || v.kind == V_FLOAT) && v.num > 1 && v.num <= 100) {
-        diag_error(v.loc, "the target accuracy is a fraction in (0, 1], not %g (for %g%%, write %g)", v.num,
-                   v.num, v.num / 100);
+        diag_error(v.loc, "the target accuracy is a fraction in (0, 1], not %s (for %s%%, write %s)",
+                   num_str(v.num), num_str(v.num), num_str(v.num / 100));
         ok = false;
       } else if (!eval_number(e, v, 1e-9, 1, &p->target, "the target accuracy")) {
         ok = false;
@@ -895,6 +1197,24 @@ static bool train_settings(Elab *e, const TrainEntries *te, IrProgram *p) {
     }
   }
   return ok;
+}
+
+/* normalize: standard: the features' means and standard deviations, state
+ * variables of one example's shape that the runtime fills from the
+ * training split (std 0, as initialised, means not yet computed) and that
+ * checkpoints and saved files carry, so that every later use of the
+ * weights normalises as training did. No step reads them: the runtime
+ * normalises a batch before the step. */
+static void standardize_vars(IrProgram *p) {
+  Shape ex = p->input_type.shape;
+  for (int i = 0; i + 1 < ex.rank; i++) ex.d[i] = ex.d[i + 1];
+  ex.rank--;
+  IrVar v = {.kind = VAR_STATE, .shape = ex, .dtype = DT_F32, .init = {.kind = INIT_ZEROS}, .layer = -1,
+             .owner = -1, .loc = p->data.loc};
+  v.name = "data.mean";
+  p->data.mean_var = ir_program_add_var(p, v);
+  v.name = "data.std";
+  p->data.std_var = ir_program_add_var(p, v);
 }
 
 IrProgram *sema_program(Sema *s) {
@@ -920,21 +1240,8 @@ IrProgram *sema_program(Sema *s) {
   /* training mode: forward + loss, backward, update */
   int out = -1, y = -1, loss = -1;
   if (ok) loss = model_and_loss(&e, s, model, main, te.loss, &out, &y);
-  if (loss >= 0 && diag_error_count() == 0) {
-    bool *wrt = xcalloc((size_t)p->vars.len + 1, sizeof(bool));
-    int *grads = xmalloc(sizeof(int) * (size_t)(p->vars.len + 1));
-    for (int v = 0; v < p->vars.len; v++) wrt[v] = p->vars.data[v].kind == VAR_PARAM;
-    ir_autodiff(p, &ph.step, loss, wrt, grads);
-    int trainable = 0;
-    for (int v = 0; v < p->vars.len; v++) trainable += grads[v] >= 0;
-    if (trainable == 0) {
-      diag_error(model->name_loc, "model '%s' has no parameter that influences the loss; there is nothing "
-                                  "to train", model->name);
-    }
-    ir_lower_optimizer(p, &ph.step, grads);
-    free(wrt);
-    free(grads);
-  }
+  int forward_len = ph.step.len;
+  if (loss >= 0 && diag_error_count() == 0) backward_and_update(p, &ph.step, loss, model);
   /* evaluation mode: forward + loss + accuracy */
   if (loss >= 0 && diag_error_count() == 0) {
     e.g = &p->eval;
@@ -956,13 +1263,9 @@ IrProgram *sema_program(Sema *s) {
       ir_dce(&p->predict);
       /* accuracy: rows (or positions, for sequences) whose top score is the label */
       const Type *ot = &p->eval.nodes[eout].type;
-      bool classes = (p->data.target == TARGET_CLASS && ot->shape.rank == 2 && ot->shape.d[1] == p->data.classes) ||
-                     p->data.target == TARGET_SEQUENCE;
-      if (classes) {
+      if (outputs_classes(p, ot)) {
         e.role = ROLE_EVAL;
-        int c = elab_node(&e, IR_CORRECT, 2, (int[]){eout, ey}, NULL, NULL, NULL, model->loc);
-        int64_t oa[IR_MAX_IA] = {OUT_CORRECT};
-        elab_node(&e, IR_OUTPUT, 1, &c, oa, NULL, NULL, model->loc);
+        output_correct(&e, eout, ey, model->loc);
       } else if (p->goal == GOAL_ACCURACY) {
         char ts[128];
         if (p->data.target == TARGET_REAL)
@@ -976,6 +1279,13 @@ IrProgram *sema_program(Sema *s) {
     }
   }
   if (diag_error_count() == 0 && sp && !s->opt->no_speedup) speedup_validate(&e, sp, p);
+  if (diag_error_count() == 0 && sp_item(p->speedup, TECH_DROP)) {
+    /* differentiated again, with the residual blocks gated */
+    ph.step.len = forward_len;
+    loss = gate_blocks(p, &ph.step, loss);
+    if (loss >= 0) backward_and_update(p, &ph.step, loss, model);
+  }
+  if (diag_error_count() == 0 && p->speedup) variant_steps(&e, s, model, main, te.loss);
   elab_frame_free(&top);
   arena_free(e.arena);
   if (diag_error_count()) {
@@ -983,6 +1293,7 @@ IrProgram *sema_program(Sema *s) {
     ir_program_free(p);
     return NULL;
   }
+  if (p->data.normalize == NORM_STANDARD) standardize_vars(p);
   ph.t_begin = 0;
   ph.t_end = 1;
   ph.lr_scale = 1;

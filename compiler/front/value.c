@@ -30,7 +30,7 @@ const char *value_desc(Elab *e, const Value *v, char *buf, size_t cap) {
   switch (v->kind) {
   case V_TENSOR: return type_str(&e->g->nodes[v->node].type, buf, cap);
   case V_INT: snprintf(buf, cap, "int %.0f", v->num); return buf;
-  case V_FLOAT: snprintf(buf, cap, "float %g", v->num); return buf;
+  case V_FLOAT: snprintf(buf, cap, "float %s", num_str(v->num)); return buf;
   case V_BOOL: snprintf(buf, cap, "bool %s", v->num ? "true" : "false"); return buf;
   case V_STR: snprintf(buf, cap, "string \"%s\"", v->str); return buf;
   case V_SYMBOL: snprintf(buf, cap, "name '%s'", v->str); return buf;

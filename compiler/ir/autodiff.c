@@ -102,6 +102,12 @@ static void grad_add(Ad *ad, int i, int dy) {
   contrib_unb(ad, i, 0, dy);
   contrib_unb(ad, i, 1, dy);
 }
+/* y = a + c b (c != 0), else a, c a gate that is not differentiated:
+ *                    da = dy, db = c dy  (the gradient a dropped block never reads) */
+static void grad_gated_add(Ad *ad, int i, int dy) {
+  contrib_unb(ad, i, 0, dy);
+  if (ad->needs[IN(i, 1)]) contrib_unb(ad, i, 1, mul(ad, dy, IN(i, 2)));
+}
 /* y = a - b:         da = dy, db = -dy */
 static void grad_sub(Ad *ad, int i, int dy) {
   contrib_unb(ad, i, 0, dy);

@@ -102,19 +102,44 @@ static IrCost cost_pool(const IrProgram *p, const IrGraph *g, const IrNode *n, i
   return (IrCost){out * (double)(n->ia[0] * n->ia[1]), io_bytes(g, n, batch)};
 }
 
+/* a running average fused into an update (passes/average.c): (1 - a) avg +
+ * a w, 3 FLOPs (4 with copy-back's select) and the average read and written
+ * per element; w is in a register already */
+static IrCost average_in_update(const IrNode *n, double e) {
+  if (!n->ia[IR_UPDATE_AVERAGE]) return (IrCost){0, 0};
+  return (IrCost){(n->ia[IR_UPDATE_AVERAGE] == 2 ? 4 : 3) * e, 2 * 4 * e};
+}
+
+/* area: each input pixel read once per output row band; bilinear: 4 reads per output */
+static IrCost cost_resize(const IrProgram *p, const IrGraph *g, const IrNode *n, int64_t batch) {
+  (void)p;
+  double in = numel(&g->nodes[n->in[0]].type, batch), out = numel(&n->type, batch);
+  return (IrCost){n->ia[0] == RESIZE_AREA ? in + out : 8 * out, io_bytes(g, n, batch)};
+}
+
 /* w -= lr * (momentum buffer update): ~4 FLOPs and 5 accesses per element */
 static IrCost cost_sgd(const IrProgram *p, const IrGraph *g, const IrNode *n, int64_t batch) {
   (void)g, (void)batch;
   double e = (double)shape_numel(&p->vars.data[n->ia[0]].shape, 1);
   bool momentum = n->ia[1] >= 0;
-  return (IrCost){(momentum ? 4 : 2) * e, (momentum ? 5 : 3) * 4 * e};
+  IrCost avg = average_in_update(n, e);
+  return (IrCost){(momentum ? 4 : 2) * e + avg.flops, (momentum ? 5 : 3) * 4 * e + avg.bytes};
 }
 
 /* AdamW: ~14 FLOPs (one sqrt) and 7 accesses per element */
 static IrCost cost_adamw(const IrProgram *p, const IrGraph *g, const IrNode *n, int64_t batch) {
   (void)g, (void)batch;
   double e = (double)shape_numel(&p->vars.data[n->ia[0]].shape, 1);
-  return (IrCost){14 * e, 7 * 4 * e};
+  IrCost avg = average_in_update(n, e);
+  return (IrCost){14 * e + avg.flops, 7 * 4 * e + avg.bytes};
+}
+
+/* a running average on its own (a frozen parameter's): 3 FLOPs, w and avg
+ * read, avg written */
+static IrCost cost_average(const IrProgram *p, const IrGraph *g, const IrNode *n, int64_t batch) {
+  (void)g, (void)batch;
+  double e = (double)shape_numel(&p->vars.data[n->ia[0]].shape, 1);
+  return (IrCost){3 * e, 3 * 4 * e};
 }
 
 static CostRule *const rules[IR_NUM_OPS] = {
@@ -125,6 +150,15 @@ static CostRule *const rules[IR_NUM_OPS] = {
 
 IrCost ir_node_cost(const IrProgram *p, const IrGraph *g, int i, int64_t batch) {
   return rules[g->nodes[i].op](p, g, &g->nodes[i], batch);
+}
+
+IrCost ir_average_cost(const IrProgram *p, const IrGraph *g, int i, int64_t *elements) {
+  const IrNode *n = &g->nodes[i];
+  *elements = 0;
+  bool fused = (n->op == IR_SGD_UPDATE || n->op == IR_ADAMW_UPDATE) && n->ia[IR_UPDATE_AVERAGE];
+  if (!fused && n->op != IR_AVERAGE) return (IrCost){0, 0};
+  *elements = shape_numel(&p->vars.data[n->ia[0]].shape, 1);
+  return fused ? average_in_update(n, (double)*elements) : cost_average(p, g, n, 1);
 }
 
 IrCost ir_graph_cost(const IrProgram *p, const IrGraph *g, int64_t batch, int role) {

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "astrt.h"
+#include "astrt_program.h"
 
 /* ---- helpers ---------------------------------------------------------------------- */
 
@@ -398,7 +399,40 @@ static void conv(Interp *in, const IrGraph *g, const IrNode *n, double *out) {
 
 /* pooling windows over the last two axes; padding never wins a max and is
  * not counted in an average */
+static void resize(Interp *in, const IrGraph *g, const IrNode *n, double *out) {
+  const Shape *xs = &g->nodes[n->in[0]].type.shape, *ys = &n->type.shape;
+  int r = xs->rank;
+  int64_t H = xs->d[r - 2], W = xs->d[r - 1], h = ys->d[r - 2], w = ys->d[r - 1];
+  int64_t planes = shape_numel(xs, in->rows) / (H * W);
+  const double *x = in->vals[n->in[0]];
+  for (int64_t p = 0; p < planes; p++)
+    for (int64_t i = 0; i < h; i++)
+      for (int64_t j = 0; j < w; j++) {
+        const double *src = x + p * H * W;
+        double v = 0;
+        if (n->ia[0] == RESIZE_AREA) {  /* the source box [i H / h, ceil((i + 1) H / h)) */
+          int64_t y0 = i * H / h, y1 = ((i + 1) * H + h - 1) / h, x0 = j * W / w, x1 = ((j + 1) * W + w - 1) / w;
+          for (int64_t yy = y0; yy < y1; yy++)
+            for (int64_t xx = x0; xx < x1; xx++) v += src[yy * W + xx];
+          v /= (double)((y1 - y0) * (x1 - x0));
+        } else {  /* half-pixel centres, clamped at the borders */
+          double sy = fmax(((double)i + 0.5) * (double)H / (double)h - 0.5, 0);
+          double sx = fmax(((double)j + 0.5) * (double)W / (double)w - 0.5, 0);
+          int64_t y0 = (int64_t)sy, x0 = (int64_t)sx;
+          int64_t y1 = y0 + 1 < H ? y0 + 1 : H - 1, x1 = x0 + 1 < W ? x0 + 1 : W - 1;
+          double fy = sy - (double)y0, fx = sx - (double)x0;
+          v = (1 - fy) * ((1 - fx) * src[y0 * W + x0] + fx * src[y0 * W + x1]) +
+              fy * ((1 - fx) * src[y1 * W + x0] + fx * src[y1 * W + x1]);
+        }
+        out[(p * h + i) * w + j] = v;
+      }
+}
+
 static void pool(Interp *in, const IrGraph *g, const IrNode *n, double *out) {
+  if (n->op == IR_RESIZE2D) {
+    resize(in, g, n, out);
+    return;
+  }
   const Shape *xs = n->op == IR_MAXPOOL2D || n->op == IR_AVGPOOL2D || n->op == IR_MAXPOOL2D_GRAD
                         ? &g->nodes[n->in[0]].type.shape
                         : &n->type.shape;
@@ -456,7 +490,28 @@ static void sgd(Interp *in, const IrNode *n) {
   }
 }
 
-/* last: the graph's last adamw_update, which advances the count */
+/* weight averaging: avg := (1 - a) avg + a w, over the e elements of
+ * parameter w (after its update, when fused into one); with copy-back and a
+ * nonzero flag, then w := avg */
+static void average(Interp *in, double *avg, double *w, int64_t e, const int *rate_copy, bool copy) {
+  double a = in->vals[rate_copy[0]][0];
+  bool back = copy && in->vals[rate_copy[1]][0] != 0;
+  for (int64_t i = 0; i < e; i++) {
+    avg[i] = (1 - a) * avg[i] + a * w[i];
+    if (back) w[i] = avg[i];
+  }
+}
+
+/* the running average an update carries (ia[5], ia[6]; its operands follow the optimizer's) */
+static void update_average(Interp *in, const IrNode *n) {
+  if (!n->ia[IR_UPDATE_AVERAGE]) return;
+  int64_t e = shape_numel(&in->p->vars.data[n->ia[0]].shape, 1);
+  average(in, in->vars[n->ia[IR_UPDATE_SHADOW]], in->vars[n->ia[0]], e, &n->in[ir_update_nbase(n) + 1],
+          n->ia[IR_UPDATE_AVERAGE] == 2);
+}
+
+/* last: the graph's last adamw_update with this count variable (ia[3]), which
+ * advances it */
 static void adamw(Interp *in, const IrNode *n, bool last) {
   int64_t e = shape_numel(&in->p->vars.data[n->ia[0]].shape, 1);
   double *w = in->vars[n->ia[0]], *m = in->vars[n->ia[1]], *v = in->vars[n->ia[2]];
@@ -475,15 +530,30 @@ static void adamw(Interp *in, const IrNode *n, bool last) {
 
 /* ---- the interpreter loop ------------------------------------------------------------- */
 
-/* Runs node i of g; false on a bad label. */
+/* whether node n belongs to a block of layer dropping that this step skips */
+static bool skipped(const Interp *in, const IrNode *n) {
+  return n->guard > 0 && in->vals[in->guard_flags[n->guard]][0] == 0;
+}
+
+/* Runs node i of g; false on a bad label. A node of a skipped block does not
+ * run: its value is zero (no join reads it: gated_add passes its first operand). */
 static bool run_node(Interp *in, const IrGraph *g, int i) {
   const IrNode *n = &g->nodes[i];
+  if (skipped(in, n)) {
+    if (ir_ops[n->op].cls != EFFECT) {
+      free(in->vals[i]);
+      in->vals[i] = xcalloc((size_t)shape_numel(&n->type.shape, in->rows) + 1, sizeof(double));
+    }
+    return true;
+  }
+  in->executed++;
   if (ir_ops[n->op].cls == EFFECT) {
     switch (n->op) {
     case IR_STORE_FEATURES:
       break;
     case IR_OUTPUT:
-      if (in->in_micro) in->outputs[n->ia[0]] += in->micro_weight * in->vals[n->in[0]][0];
+      if (in->in_micro)  /* the loss is the rows-weighted sum over micro-batches, the count the sum */
+        in->outputs[n->ia[0]] += (n->ia[0] == OUT_CORRECT ? 1 : in->micro_weight) * in->vals[n->in[0]][0];
       else in->outputs[n->ia[0]] = in->vals[n->in[0]][0];
       break;
     case IR_ASSIGN: {
@@ -497,10 +567,21 @@ static bool run_node(Interp *in, const IrGraph *g, int i) {
       if (n->op == IR_SGD_UPDATE) {
         sgd(in, n);
       } else {
-        bool last = true;
-        for (int j = i + 1; j < g->len && last; j++) last = g->nodes[j].op != IR_ADAMW_UPDATE;
+        bool last = true;  /* the last update that counts with this count variable */
+        for (int j = i + 1; j < g->len && last; j++)
+          last = g->nodes[j].op != IR_ADAMW_UPDATE || g->nodes[j].ia[3] != n->ia[3];
         adamw(in, n, last);
       }
+      update_average(in, n);
+      break;
+    case IR_AVERAGE:
+      if (n->ia[IR_UPDATE_GUARDED] && in->vals[n->in[n->nin - 1]][0] == 0) break;
+      average(in, in->vars[n->ia[0]], in->vars[n->ia[1]], shape_numel(&in->p->vars.data[n->ia[0]].shape, 1),
+              &n->in[2], false);
+      break;
+    case IR_AVERAGE_COUNT:
+      if (n->ia[IR_UPDATE_GUARDED] && in->vals[n->in[n->nin - 1]][0] == 0) break;
+      for (int k = 0; k < n->nin - (n->ia[IR_UPDATE_GUARDED] ? 1 : 0); k++) in->vars[n->ia[k]][0] = in->vals[n->in[k]][0];
       break;
     default: unreachable();
     }
@@ -558,6 +639,8 @@ static bool run_node(Interp *in, const IrGraph *g, int i) {
       int64_t first = (in->micro_first + (int64_t)in->scalars[SC_ROW0]) * (total / (in->rows ? in->rows : 1));
       for (int64_t k = 0; k < total; k++)
         out[k] = astrt_uniform(key, (uint64_t)(first + k)) >= n->fa[0] ? 1 / (1 - n->fa[0]) : 0;
+    } else if (n->op == IR_DROP_GATE) {
+      out[0] = astrt_drop_gate((float)in->vals[n->in[0]][0], in->seed, (int64_t)in->scalars[SC_STEP], n->ia[0]);
     } else if (n->op == IR_ALL_FINITE) {
       int64_t e = shape_numel(&g->nodes[n->in[0]].type.shape, in->rows);
       out[0] = 1;
@@ -643,7 +726,7 @@ static bool run_micro(Interp *in, const IrGraph *g, int boundary) {
     for (int i = 0; i < boundary && ok; i++) ok = run_node(in, g, i);
     in->in_micro = false;
     for (int i = boundary; i < g->len; i++)
-      if (g->nodes[i].op == IR_ACCUMULATE) {
+      if (g->nodes[i].op == IR_ACCUMULATE && !skipped(in, &g->nodes[i])) {
         int64_t e = shape_numel(&g->nodes[i].type.shape, 1);
         for (int64_t k = 0; k < e; k++) in->vals[i][k] += in->micro_weight * in->vals[g->nodes[i].in[0]][k];
       }
@@ -665,11 +748,15 @@ bool interp_run(Interp *in, const IrGraph *g) {
   in->nvals = g->len;
   in->scalars[SC_ROWS] = (double)in->rows;
   in->micro_first = 0;
+  in->executed = 0;
+  ir_guard_flags(g, &in->guard_flags);
   int boundary = -1;
   for (int i = 0; in->micro > 0 && i < g->len && boundary < 0; i++)
     if (g->nodes[i].op == IR_ACCUMULATE) boundary = i;
-  if (boundary >= 0) return run_micro(in, g, boundary);
-  for (int i = 0; i < g->len; i++)
-    if (!run_node(in, g, i)) return false;
-  return true;
+  bool ok = true;
+  if (boundary >= 0) ok = run_micro(in, g, boundary);
+  for (int i = 0; boundary < 0 && ok && i < g->len; i++) ok = run_node(in, g, i);
+  free(in->guard_flags);
+  in->guard_flags = NULL;
+  return ok;
 }

@@ -23,6 +23,9 @@ typedef struct Interp {
   int64_t micro_first;
   double **vals;            /* after interp_run: every node's value (NULL for effects) */
   int nvals;
+  int64_t executed;         /* nodes the last interp_run ran: not those of a skipped
+                               block of layer dropping (whose values stay zero) */
+  int *guard_flags;         /* during a run: the gate node of each guard */
 } Interp;
 
 /* Allocates variables and fills them by their initializers from `seed`

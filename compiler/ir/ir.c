@@ -1,6 +1,7 @@
 /* ir.c — IR types, the op table, graphs and the training program. */
 #include "ir.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -124,12 +125,28 @@ int *ir_use_counts(const IrGraph *g) {
   return uses;
 }
 
+int ir_guard_flags(const IrGraph *g, int **out) {
+  int max = 0;
+  for (int i = 0; i < g->len; i++) {
+    const IrNode *n = &g->nodes[i];
+    max = MAX(max, n->guard);
+    if (n->op == IR_DROP_GATE) max = MAX(max, (int)n->ia[0]);
+  }
+  int *f = xmalloc(sizeof(int) * (size_t)(max + 1));
+  for (int k = 0; k <= max; k++) f[k] = -1;
+  for (int i = 0; i < g->len; i++)
+    if (g->nodes[i].op == IR_DROP_GATE && f[g->nodes[i].ia[0]] < 0) f[g->nodes[i].ia[0]] = i;
+  *out = f;
+  return max;
+}
+
 /* ---- programs ---------------------------------------------------------------- */
 
 IrProgram *ir_program_new(void) {
   IrProgram *p = xcalloc(1, sizeof(IrProgram));
   p->arena = arena_new();
   p->goal = GOAL_NONE;
+  p->average.count = -1;
   return p;
 }
 
@@ -142,10 +159,34 @@ void ir_program_free(IrProgram *p) {
   for (int i = 0; i < p->phases.len; i++) {
     ir_graph_free(&p->phases.data[i].step);
     ir_graph_free(&p->phases.data[i].prefix);
+    ir_graph_free(&p->phases.data[i].score);
   }
   vec_free(&p->phases);
+  for (int i = 0; i < p->variant_steps.len; i++) ir_graph_free(&p->variant_steps.data[i].step);
+  vec_free(&p->variant_steps);
   arena_free(p->arena);
   free(p);
+}
+
+const IrVariantStep *ir_variant_step(const IrProgram *p, int64_t context, int64_t height, int64_t width) {
+  for (int i = 0; i < p->variant_steps.len; i++) {
+    const IrVariantStep *v = &p->variant_steps.data[i];
+    if (v->context == context && v->height == height && v->width == width) return v;
+  }
+  return NULL;
+}
+
+int64_t ir_phase_rows(const IrPhase *ph) { return ph->batch * (ph->pieces > 1 ? ph->pieces : 1); }
+
+int64_t ir_phase_step_rows(const IrPhase *ph) { return ph->kept > 0 ? ph->kept : ir_phase_rows(ph); }
+
+int64_t ir_phase_plan_rows(const IrPhase *ph) {
+  return ph->kept > 0 && ph->interrupt > 0 ? ir_phase_rows(ph) : ir_phase_step_rows(ph);
+}
+
+int64_t ir_select_count(double keep, int64_t rows) {
+  int64_t k = (int64_t)floor(keep * (double)rows + 1e-9);
+  return k < 1 ? 1 : k > rows ? rows : k;
 }
 
 bool ir_phase_frozen(const IrPhase *ph, int v) {

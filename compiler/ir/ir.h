@@ -62,6 +62,9 @@ typedef enum IrOp {
   IR_NUM_OPS
 } IrOp;
 
+/* RESIZE2D's ia[0] */
+typedef enum ResizeMode { RESIZE_AREA, RESIZE_BILINEAR } ResizeMode;
+
 typedef enum IrOpClass {
   LEAF, EW_UNARY, EW_BINARY, EW_TERNARY, VIEW, BROADCAST, LAYOUT, REDUCE, MATMUL, CONV, POOL,
   ROWWISE, INDEX, SPECIAL, EFFECT,
@@ -82,7 +85,7 @@ typedef enum IrOutput { ASTRT_OUTPUTS(IR_ABI_ENUMERATOR) OUT_NUM = OUT_NONFINITE
 const char *ir_scalar_name(IrScalar s);
 const char *ir_output_name(IrOutput o);
 
-#define IR_MAX_IN 8   /* a guarded adamw_update has 7 */
+#define IR_MAX_IN 10  /* a guarded adamw_update with an average and copy-back has 10 */
 #define IR_MAX_IA 8
 #define IR_MAX_FA 4
 
@@ -103,10 +106,33 @@ typedef struct IrNode {
   IrRole role;
   const SExpr *sx;    /* SCHED: the schedule expression */
   const char *scope;  /* the fn or layer definition it was written in, or NULL */
+  int guard;          /* > 0: runs only in steps where block `guard` of layer dropping
+                         runs (the graph's gate node with ia[0] = guard is nonzero;
+                         passes/drop.c); 0: always */
 } IrNode;
 
 /* ia[7] of an update op: its last operand is an "all finite" flag */
 #define IR_UPDATE_GUARDED 7
+/* ia[5] of an update op: 1 if it also updates its parameter's running
+ * average (operands avg, a after the optimizer's own), 2 with copy-back
+ * (avg, a, copy); ia[6]: the average's variable (ops.def, sgd_update) */
+#define IR_UPDATE_AVERAGE 5
+#define IR_UPDATE_SHADOW 6
+
+/* Ops that change variables and obey IR_UPDATE_GUARDED: the optimizer
+ * updates and the weight-averaging ops. */
+static inline bool ir_guarded_effect(IrOp op) {
+  return op == IR_SGD_UPDATE || op == IR_ADAMW_UPDATE || op == IR_AVERAGE || op == IR_AVERAGE_COUNT;
+}
+/* An update's operands before its running average's (the optimizer's own):
+ * sgd 3 or 4 (momentum), adamw 6. */
+static inline int ir_update_nbase(const IrNode *n) {
+  return n->op == IR_ADAMW_UPDATE ? 6 : n->ia[1] >= 0 ? 4 : 3;
+}
+/* The running average's operands of an update: 0, 2 or 3. */
+static inline int ir_update_navg(const IrNode *n) {
+  return n->ia[IR_UPDATE_AVERAGE] == 0 ? 0 : n->ia[IR_UPDATE_AVERAGE] == 2 ? 3 : 2;
+}
 
 typedef struct IrGraph {
   IrNode *nodes;
@@ -147,6 +173,10 @@ void ir_graph_free(IrGraph *g);
 IrGraph ir_graph_clone(const IrGraph *g);
 /* Number of uses of each node (array of g->len, caller frees). */
 int *ir_use_counts(const IrGraph *g);
+/* The gate node of each guard (layer dropping): out[k] for k = 1 .. the
+ * largest guard or keep id is the node with op keep and ia[0] = k, or -1.
+ * Returns that largest id (0: none); *out is allocated (caller frees). */
+int ir_guard_flags(const IrGraph *g, int **out);
 
 /* ---- the training program ---------------------------------------------------- */
 
@@ -160,7 +190,8 @@ typedef struct Init {
 } Init;
 const char *init_kind_name(InitKind k);
 
-/* Variable kinds: VAR_PARAM, VAR_STATE and VAR_OPT, an optimizer slot (ASTRT_VAR_KINDS). */
+/* Variable kinds: VAR_PARAM, VAR_STATE, VAR_OPT (an optimizer slot) and
+ * VAR_AVERAGE (weight averaging's running averages and counters) (ASTRT_VAR_KINDS). */
 typedef enum VarKind { ASTRT_VAR_KINDS(IR_ABI_ENUMERATOR) } VarKind;
 
 typedef struct IrVar {
@@ -170,7 +201,7 @@ typedef struct IrVar {
   DType dtype;
   Init init;
   int layer;         /* owning layer instance, -1 for none */
-  int owner;         /* VAR_OPT: the parameter it belongs to, else -1 */
+  int owner;         /* VAR_OPT, VAR_AVERAGE: the parameter it belongs to, else -1 */
   Loc loc;
 } IrVar;
 
@@ -187,6 +218,12 @@ typedef enum DataKind { ASTRT_DATA_KINDS(IR_ABI_ENUMERATOR) } DataKind;
 typedef enum TargetKind { ASTRT_TARGET_KINDS(IR_ABI_ENUMERATOR) } TargetKind;
 /* GOAL_NONE, GOAL_ACCURACY, GOAL_LOSS (ASTRT_GOALS): the metric of `target = ...` */
 typedef enum IrGoal { ASTRT_GOALS(IR_ABI_ENUMERATOR) } IrGoal;
+/* CSV_HEADER_AUTO, _NAMES, _SKIP, _NONE (ASTRT_CSV_HEADERS): a CSV file's first line */
+typedef enum CsvHeader { ASTRT_CSV_HEADERS(IR_ABI_ENUMERATOR) } CsvHeader;
+/* SPLIT_RANDOM, SPLIT_LAST (ASTRT_SPLITS): the examples a holdout takes */
+typedef enum SplitKind { ASTRT_SPLITS(IR_ABI_ENUMERATOR) } SplitKind;
+/* NORM_SCALAR, NORM_STANDARD (ASTRT_NORMS): how features are normalised */
+typedef enum NormKind { ASTRT_NORMS(IR_ABI_ENUMERATOR) } NormKind;
 
 typedef struct DataSpec {
   const char *name;      /* the data item's name */
@@ -200,13 +237,18 @@ typedef struct DataSpec {
   TargetKind target;     /* what y holds per example ... */
   int64_t target_size;   /* ... and how many values (1 for a class label, T per sequence) */
   int64_t context, vocab;    /* text/tokens: tokens per example, token ids in [0, vocab) */
-  double holdout;        /* without a test source, the fraction of the data held out */
+  double holdout;        /* without a test source, the fraction of the data held out ... */
+  SplitKind split;       /* ... which examples (csv, npy; random: seeded by synth_seed) */
   int64_t classes;       /* > 0 for class labels */
   int label_column;      /* csv */
-  double mean, std;      /* feature normalisation: (x - mean) / std */
+  CsvHeader header;      /* csv: its first line */
+  int sep;               /* csv: the field separator character, 0: detected */
+  double mean, std;      /* feature normalisation: (x - mean) / std ... */
+  NormKind normalize;    /* ... or per feature (NORM_STANDARD), with the statistics in ... */
+  int mean_var, std_var; /* ... these state variables (-1: none) */
   int64_t synth_train, synth_test;  /* synthetic: examples per split */
   int64_t train_examples;    /* size of the training split if known at compile time, else 0 */
-  uint64_t synth_seed;
+  uint64_t synth_seed;   /* the data's seed: synthetic values, a random holdout */
   Loc loc;
 } DataSpec;
 
@@ -239,10 +281,58 @@ typedef struct IrPhase {
   IrGraph prefix;
   int64_t feature_size;          /* elements per example, > 0 when reused */
   const char *prefix_layers;     /* the frozen layers it covers, for reports */
+  /* sequence-length warmup: the tokens per example of this phase's step (0:
+   * the program's context, data.context) and the rows each example becomes
+   * (keep: tokens cuts an example of T tokens into T / context rows; 0 or 1:
+   * one row) */
+  int64_t context;
+  int64_t pieces;
+  /* selective backprop: in a phase with keep > 0, `score` (forward only)
+   * stores each of the batch's rows' own loss term, f32[B]; the driver keeps
+   * `kept` of those rows, drawn by loss percentile (P ~ percentile^beta), and
+   * runs the step on them alone; with interrupt > 0 every interrupt-th step
+   * trains on the whole batch unscored */
+  IrGraph score;
+  double keep;                   /* the fraction kept (0: no selection) */
+  int64_t kept;                  /* rows of the step: the driver's count for a full batch */
+  double beta;
+  int64_t interrupt;
+  /* progressive resizing: the step's images, height x width (0: the data's);
+   * the step resizes its input batch itself (resize2d, its first op) */
+  int64_t height, width;
+  /* weight averaging: the step also updates the running averages */
+  bool average;
 } IrPhase;
+
+/* The rows of a phase's batch: its examples, times the pieces of each. */
+int64_t ir_phase_rows(const IrPhase *ph);
+/* The rows its step trains on: the kept rows when it selects, else ir_phase_rows. */
+int64_t ir_phase_step_rows(const IrPhase *ph);
+/* The rows the step's memory is planned for: the kept rows, or the whole
+ * batch when interrupt steps also run it on the whole batch. */
+int64_t ir_phase_plan_rows(const IrPhase *ph);
+/* Selective backprop's kept rows of a batch of `rows`: floor(keep rows),
+ * at least 1 (the runtime's astrt_select_count computes the same). */
+int64_t ir_select_count(double keep, int64_t rows);
+
+/* A training step elaborated again at other input shapes, over the same
+ * variables: at a shorter context (seqlen warmup; context > 0) or smaller
+ * images (progressive resizing; height, width > 0). */
+typedef struct IrVariantStep {
+  int64_t context;
+  int64_t height, width;
+  IrGraph step;
+} IrVariantStep;
+
 
 /* Whether variable v is frozen in phase ph. */
 bool ir_phase_frozen(const IrPhase *ph, int v);
+
+/* Weight averaging's run-time facts (passes/average.c). */
+typedef struct IrAverage {
+  int count;      /* the variable counting the averages taken, -1: no averaging */
+  bool save;      /* --save writes the averages in the parameters' place */
+} IrAverage;
 
 struct SpeedupSpec;
 
@@ -260,6 +350,8 @@ typedef struct IrProgram {
   int64_t epochs;                /* budget in epochs ...                 */
   int64_t steps;                 /* ... or in optimizer steps (computed)  */
   int64_t eval_batch;
+  int64_t eval_every;            /* > 0: evaluate every this many steps too */
+  int64_t eval_samples;          /* > 0: test examples of an evaluation before the last */
   uint64_t seed;
   IrGoal goal;                   /* the target's metric (GOAL_NONE: none) ... */
   double target;                 /* ... accuracy >= target, or loss <= target */
@@ -271,9 +363,13 @@ typedef struct IrProgram {
   IrGraph predict;               /* eval-mode forward, output written out      */
   struct SpeedupSpec *speedup;   /* the validated speedup block, or NULL      */
   VEC(IrPhase) phases;
+  VEC(IrVariantStep) variant_steps; /* the front end's, for the seqlen and resize passes */
+  IrAverage average;             /* weight averaging (passes/average.c) */
 } IrProgram;
 
 IrProgram *ir_program_new(void);
+/* The variant step of a phase's context or image size, or NULL. */
+const IrVariantStep *ir_variant_step(const IrProgram *p, int64_t context, int64_t height, int64_t width);
 void ir_program_free(IrProgram *p);
 int ir_program_add_var(IrProgram *p, IrVar v);
 int ir_program_find_var(const IrProgram *p, const char *name);
@@ -290,11 +386,16 @@ typedef struct IrPrintOptions {
 void ir_print_graph(FILE *out, const IrProgram *p, const IrGraph *g,
                     const char *title, const IrPrintOptions *opt);
 void ir_print_program(FILE *out, const IrProgram *p, const IrPrintOptions *opt);
-/* Graphviz DOT of one graph: a box per node, coloured by role. */
-void ir_print_dot(FILE *out, const IrProgram *p, const IrGraph *g, const char *title);
+/* Graphviz DOT of one graph: a box per node, coloured by role, with a
+ * legend; nodes of layers frozen in phase `phase` (an index; -1 for none,
+ * as for the evaluation graph) have dashed borders. */
+void ir_print_dot(FILE *out, const IrProgram *p, const IrGraph *g, const char *title, int phase);
 /* Print options for phase i: B shown as the phase's batch (or micro-batch). */
 IrPrintOptions ir_phase_print_options(const IrProgram *p, int i, const IrPrintOptions *opt);
-/* One line describing phase i's settings. */
+/* Phase i's scoring graph (selective backprop), B shown as the phase's batch. */
+void ir_print_score(FILE *out, const IrProgram *p, int i, const IrPrintOptions *opt);
+/* One line describing phase i's settings, titled "phase <i + 1>": phases are
+ * numbered from 1 wherever a user sees them. */
 const char *ir_phase_title(const IrProgram *p, int i, char *buf, size_t cap);
 void ir_print_node(FILE *out, const IrProgram *p, const IrGraph *g, int i,
                    const IrPrintOptions *opt);

@@ -26,6 +26,13 @@ static const char *var_name(const IrProgram *p, int64_t v) {
   return v >= 0 && v < p->vars.len ? p->vars.data[v].name : "?";
 }
 
+/* an update's fused running average: "average=dense_1.w.ema" (+ " copy-back") */
+static void print_average(StrBuf *sb, const IrProgram *p, const IrNode *n) {
+  if (!n->ia[IR_UPDATE_AVERAGE]) return;
+  sb_printf(sb, " average=%s", var_name(p, n->ia[IR_UPDATE_SHADOW]));
+  if (n->ia[IR_UPDATE_AVERAGE] == 2) sb_puts(sb, " copy-back");
+}
+
 /* The operator and its operands/attributes, e.g. "matmul %3, %4 trans_b". */
 static void format_node(StrBuf *sb, const IrProgram *p, const IrNode *n) {
   sb_puts(sb, ir_ops[n->op].name);
@@ -52,6 +59,10 @@ static void format_node(StrBuf *sb, const IrProgram *p, const IrNode *n) {
               n->ia[0], n->ia[1], n->ia[2], n->ia[3]);
     break;
   case POOL:
+    if (n->op == IR_RESIZE2D) {
+      sb_puts(sb, n->ia[0] == RESIZE_AREA ? " area" : " bilinear");
+      break;
+    }
     sb_printf(sb, " window=[%" PRId64 ",%" PRId64 "] stride=[%" PRId64 ",%" PRId64
                   "] pad=[%" PRId64 ",%" PRId64 "]",
               n->ia[0], n->ia[1], n->ia[2], n->ia[3], n->ia[4], n->ia[5]);
@@ -60,6 +71,7 @@ static void format_node(StrBuf *sb, const IrProgram *p, const IrNode *n) {
   }
   switch (n->op) {
   case IR_DROPOUT_MASK: sb_printf(sb, " p=%g id=%" PRId64, n->fa[0], n->ia[0]); break;
+  case IR_DROP_GATE: sb_printf(sb, " block=%" PRId64, n->ia[0]); break;
   case IR_XENT: case IR_XENT_GRAD:
     if (n->fa[0] > 0) sb_printf(sb, " smoothing=%g", n->fa[0]);
     break;
@@ -79,16 +91,28 @@ static void format_node(StrBuf *sb, const IrProgram *p, const IrNode *n) {
     sb_printf(sb, " -> %s", var_name(p, n->ia[0]));
     if (n->ia[1] >= 0)
       sb_printf(sb, " momentum=%g%s", n->fa[0], n->ia[2] ? " nesterov" : "");
+    print_average(sb, p, n);
     if (n->ia[IR_UPDATE_GUARDED]) sb_puts(sb, " if-finite");
     break;
   case IR_ADAMW_UPDATE:
     sb_printf(sb, " -> %s beta1=%g beta2=%g eps=%g weight_decay=%g",
               var_name(p, n->ia[0]), n->fa[0], n->fa[1], n->fa[2], n->fa[3]);
+    print_average(sb, p, n);
+    if (n->ia[IR_UPDATE_GUARDED]) sb_puts(sb, " if-finite");
+    break;
+  case IR_AVERAGE:
+    sb_printf(sb, " -> %s", var_name(p, n->ia[0]));
+    if (n->ia[IR_UPDATE_GUARDED]) sb_puts(sb, " if-finite");
+    break;
+  case IR_AVERAGE_COUNT:
+    for (int k = 0; k < n->nin - (n->ia[IR_UPDATE_GUARDED] ? 1 : 0); k++)
+      sb_printf(sb, "%s%s", k ? ", " : " -> ", var_name(p, n->ia[k]));
     if (n->ia[IR_UPDATE_GUARDED]) sb_puts(sb, " if-finite");
     break;
   case IR_CAST: sb_printf(sb, " to %s", dtype_name(n->type.dtype)); break;
   default: break;
   }
+  if (n->guard) sb_printf(sb, " if-kept(%d)", n->guard);
 }
 
 void ir_print_node(FILE *out, const IrProgram *p, const IrGraph *g, int i,
@@ -140,7 +164,7 @@ void ir_print_graph(FILE *out, const IrProgram *p, const IrGraph *g,
 }
 
 static void print_vars(FILE *out, const IrProgram *p) {
-  static const char *kinds[] = {"param", "state", "slot"};
+  static const char *kinds[] = {ASTRT_VAR_KINDS(IR_ABI_NAME)};
   for (int i = 0; i < p->vars.len; i++) {
     const IrVar *v = &p->vars.data[i];
     char ts[128];
@@ -166,12 +190,21 @@ static void print_vars(FILE *out, const IrProgram *p) {
   }
 }
 
-/* "phase 1: t in [0.5, 1), batch 128, frozen: dense_1" */
+/* "phase 2: t in [0.5, 1), batch 128, frozen: dense_1" for p->phases.data[1]:
+ * phases are numbered from 1, as the compiled program numbers them */
 const char *ir_phase_title(const IrProgram *p, int i, char *buf, size_t cap) {
   const IrPhase *ph = &p->phases.data[i];
   StrBuf sb = {0};
-  sb_printf(&sb, "phase %d: t in [%g, %g), batch %" PRId64, i, ph->t_begin, ph->t_end, ph->batch);
+  sb_printf(&sb, "phase %d: t in [%g, %g), batch %" PRId64, i + 1, ph->t_begin, ph->t_end, ph->batch);
   if (ph->micro) sb_printf(&sb, " in micro-batches of %" PRId64, ph->micro);
+  if (ph->context > 0) sb_printf(&sb, ", context %" PRId64, ph->context);
+  if (ph->pieces > 1) sb_printf(&sb, " (%" PRId64 " rows per example)", ph->pieces);
+  if (ph->kept > 0) {
+    sb_printf(&sb, ", trains on %" PRId64 " of %" PRId64 " rows chosen by loss (beta %g)", ph->kept, ir_phase_rows(ph),
+              ph->beta);
+    if (ph->interrupt > 0) sb_printf(&sb, ", every %" PRId64 " steps the whole batch", ph->interrupt);
+  }
+  if (ph->height > 0) sb_printf(&sb, ", images %" PRId64 "x%" PRId64, ph->height, ph->width);
   if (ph->lr_scale != 1) sb_printf(&sb, ", lr x%g", ph->lr_scale);
   if (ph->precision != DT_F32) sb_printf(&sb, ", %s storage", dtype_name(ph->precision));
   bool any = false;
@@ -182,35 +215,88 @@ const char *ir_phase_title(const IrProgram *p, int i, char *buf, size_t cap) {
     if (frozen) sb_printf(&sb, "%s%s", any ? ", " : ", frozen: ", p->layers.data[l].name), any = true;
   }
   if (ph->feature_size) sb_printf(&sb, ", reusing %s's outputs", ph->prefix_layers);
+  if (ph->average) sb_puts(&sb, ", averaging");
   if (ph->why) sb_printf(&sb, "  (%s)", ph->why);
   snprintf(buf, cap, "%s", sb.data);
   sb_free(&sb);
   return buf;
 }
 
-void ir_print_dot(FILE *out, const IrProgram *p, const IrGraph *g, const char *title) {
-  static const char *colors[] = {"#dbe9f6", "#fde9c9", "#f8d0d0", "#d5efd5", "#e8e8e8"};
-  fprintf(out, "digraph astc {\n  label=\"%s\";\n  labelloc=t;\n  node [shape=box, style=filled, "
-               "fontname=\"monospace\", fontsize=10];\n", title);
+/* whether layer l is frozen in phase ph (no parameter of it is updated) */
+static bool layer_frozen(const IrProgram *p, const IrPhase *ph, int l) {
+  for (int v = 0; ph && v < ph->nfrozen_vars && v < p->vars.len; v++)
+    if (ph->frozen[v] && p->vars.data[v].layer == l) return true;
+  return false;
+}
+
+static const char *dot_colors[] = {"#dbe9f6", "#fde9c9", "#f8d0d0", "#d5efd5", "#e8e8e8"};
+
+static void dot_escaped(FILE *out, const char *s) {
+  for (const char *c = s; *c; c++) {
+    if (*c == '"' || *c == '\\') fputc('\\', out);
+    fputc(*c, out);
+  }
+}
+
+/* the nodes of g as boxes named <id><index>, and their edges; nodes of
+ * frozen layers (all of them with all_frozen) dashed */
+static void dot_nodes(FILE *out, const IrProgram *p, const IrGraph *g, const IrPhase *ph, const char *id,
+                      bool all_frozen, const char *indent) {
   for (int i = 0; i < g->len; i++) {
     const IrNode *n = &g->nodes[i];
     char ts[128];
     StrBuf sb = {0};
     format_node(&sb, p, n);
     /* the operand list is drawn as edges; keep the op and its attributes */
-    const char *label = sb.data;
     if (ir_ops[n->op].cls != EFFECT) type_str(&n->type, ts, sizeof ts);
     else ts[0] = 0;
-    fprintf(out, "  n%d [label=\"%%%d ", i, i);
-    for (const char *c = label; *c; c++) {
-      if (*c == '"' || *c == '\\') fputc('\\', out);
-      fputc(*c, out);
-    }
-    fprintf(out, "\\n%s%s%s\", fillcolor=\"%s\"];\n", ts, n->layer >= 0 ? "  " : "",
-            n->layer >= 0 ? p->layers.data[n->layer].name : "", colors[n->role]);
+    bool frozen = all_frozen || (n->layer >= 0 && layer_frozen(p, ph, n->layer));
+    fprintf(out, "%s%s%d [label=\"%%%d ", indent, id, i, i);
+    dot_escaped(out, sb.data);
+    fprintf(out, "\\n%s%s%s%s\", fillcolor=\"%s\"%s];\n", ts, n->layer >= 0 ? "  " : "",
+            n->layer >= 0 ? p->layers.data[n->layer].name : "", frozen && n->layer >= 0 ? " (frozen)" : "",
+            dot_colors[n->role], frozen ? ", style=\"filled,dashed\"" : "");
     sb_free(&sb);
-    for (int k = 0; k < n->nin; k++) fprintf(out, "  n%d -> n%d;\n", n->in[k], i);
+    for (int k = 0; k < n->nin; k++) fprintf(out, "%s%s%d -> %s%d;\n", indent, id, n->in[k], id, i);
   }
+}
+
+void ir_print_dot(FILE *out, const IrProgram *p, const IrGraph *g, const char *title, int phase) {
+  const IrPhase *ph = phase >= 0 && phase < p->phases.len ? &p->phases.data[phase] : NULL;
+  const IrGraph *pre = ph && ph->prefix.len ? &ph->prefix : NULL;
+  fprintf(out, "digraph astc {\n  label=\"");
+  dot_escaped(out, title);
+  fprintf(out, "\";\n  labelloc=t;\n  node [shape=box, style=filled, fontname=\"monospace\", fontsize=10];\n");
+  /* the legend: what the colours and a dashed border mean */
+  bool used[5] = {false}, any_frozen = pre != NULL;
+  for (int i = 0; i < g->len; i++) {
+    if (g->nodes[i].role >= 0 && g->nodes[i].role < 5) used[g->nodes[i].role] = true;
+    if (g->nodes[i].layer >= 0 && layer_frozen(p, ph, g->nodes[i].layer)) any_frozen = true;
+  }
+  for (int i = 0; pre && i < pre->len; i++)
+    if (pre->nodes[i].role >= 0 && pre->nodes[i].role < 5) used[pre->nodes[i].role] = true;
+  fprintf(out, "  subgraph cluster_legend {\n    label=\"legend\";\n    fontsize=10;\n");
+  int prev = -1;
+  for (int r = 0; r < 5; r++) {
+    if (!used[r]) continue;
+    fprintf(out, "    legend_%d [label=\"%s\", fillcolor=\"%s\"];\n", r, ir_role_name((IrRole)r), dot_colors[r]);
+    if (prev >= 0) fprintf(out, "    legend_%d -> legend_%d [style=invis];\n", prev, r);
+    prev = r;
+  }
+  if (any_frozen) {
+    fprintf(out, "    legend_frozen [label=\"frozen layer\\n(not updated)\", style=\"filled,dashed\", "
+                 "fillcolor=\"white\"];\n");
+    if (prev >= 0) fprintf(out, "    legend_%d -> legend_frozen [style=invis];\n", prev);
+  }
+  fprintf(out, "  }\n");
+  if (pre) {  /* a reused frozen prefix: its own graph, run once per example */
+    fprintf(out, "  subgraph cluster_prefix {\n    label=\"frozen prefix (%s): computed once per example, its "
+                 "outputs reused by the step\";\n    fontsize=10;\n    style=dashed;\n",
+            ph->prefix_layers ? ph->prefix_layers : "");
+    dot_nodes(out, p, pre, ph, "p", true, "    ");
+    fprintf(out, "  }\n");
+  }
+  dot_nodes(out, p, g, ph, "n", false, "  ");
   fprintf(out, "}\n");
 }
 
@@ -218,8 +304,18 @@ void ir_print_dot(FILE *out, const IrProgram *p, const IrGraph *g, const char *t
 IrPrintOptions ir_phase_print_options(const IrProgram *p, int i, const IrPrintOptions *opt) {
   IrPrintOptions po = opt ? *opt : (IrPrintOptions){.locations = true};
   const IrPhase *ph = &p->phases.data[i];
-  if (po.batch <= 0) po.batch = ph->micro > 0 ? ph->micro : ph->batch;
+  if (po.batch <= 0) po.batch = ph->micro > 0 ? ph->micro : ir_phase_step_rows(ph);
   return po;
+}
+
+void ir_print_score(FILE *out, const IrProgram *p, int i, const IrPrintOptions *opt) {
+  const IrPhase *ph = &p->phases.data[i];
+  IrPrintOptions po = opt ? *opt : (IrPrintOptions){.locations = true};
+  if (po.batch <= 0) po.batch = ir_phase_rows(ph);
+  char title[256];
+  snprintf(title, sizeof title, "score  # phase %d: each row's loss, forward only, over the batch of %" PRId64, i + 1,
+           ir_phase_rows(ph));
+  ir_print_graph(out, p, &ph->score, title, &po);
 }
 
 void ir_print_program(FILE *out, const IrProgram *p, const IrPrintOptions *opt) {
@@ -260,9 +356,13 @@ void ir_print_program(FILE *out, const IrProgram *p, const IrPrintOptions *opt) 
     IrPrintOptions po = ir_phase_print_options(p, i, opt);
     if (p->phases.data[i].prefix.len) {
       char pre[1200];
-      snprintf(pre, sizeof pre, "prefix  # phase %d: computed once per example, reused (%s)", i,
+      snprintf(pre, sizeof pre, "prefix  # phase %d: computed once per example, reused (%s)", i + 1,
                p->phases.data[i].prefix_layers);
       ir_print_graph(out, p, &p->phases.data[i].prefix, pre, &po);
+      fputc('\n', out);
+    }
+    if (p->phases.data[i].score.len) {
+      ir_print_score(out, p, i, opt);
       fputc('\n', out);
     }
     ir_print_graph(out, p, &p->phases.data[i].step, title, &po);

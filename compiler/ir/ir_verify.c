@@ -48,6 +48,49 @@ static bool operand_is_var(Verifier *v, int i, int k, int64_t var) {
   return true;
 }
 
+/* weight averaging: operands k (the average avg of parameter w), k + 1 (its
+ * rate) and, with copy-back (n = 3), k + 2 (the flag); avg is written here */
+static void check_average_operands(Verifier *v, int i, int k, int64_t avg, int64_t w, int n, int64_t *written_at) {
+  const IrNode *nd = &v->g->nodes[i];
+  if (nd->nin < k + n) {
+    problem(v, i, "a running average needs %d operands from operand %d", n, k);
+    return;
+  }
+  if (!var_ok(v, i, avg, VAR_AVERAGE)) return;
+  const IrVar *a = &v->p->vars.data[avg];
+  if (a->owner != w) problem(v, i, "%s is not the average of %s", a->name, v->p->vars.data[w].name);
+  operand_is_var(v, i, k, avg);
+  if (written_at[avg] >= 0) problem(v, i, "%s is written twice", a->name);
+  written_at[avg] = i;
+  for (int j = 1; j < n; j++)
+    if (v->g->nodes[nd->in[k + j]].type.shape.rank != 0) problem(v, i, "operand %d must be a scalar", k + j);
+}
+
+/* average: operands (w, avg, a[, ok]); average_count: scalar operands, each
+ * written to the counter ia[k] */
+static void check_averaging(Verifier *v, int i, int64_t *written_at) {
+  const IrNode *n = &v->g->nodes[i];
+  int guard = n->ia[IR_UPDATE_GUARDED] ? 1 : 0;
+  if (guard && v->g->nodes[n->in[n->nin - 1]].type.shape.rank != 0) problem(v, i, "the guard must be a scalar");
+  if (n->op == IR_AVERAGE) {
+    if (n->nin != 3 + guard) problem(v, i, "average takes %d operands", 3 + guard);
+    else if (var_ok(v, i, n->ia[1], VAR_PARAM) && operand_is_var(v, i, 0, n->ia[1]))
+      check_average_operands(v, i, 1, n->ia[0], n->ia[1], 2, written_at);
+    return;
+  }
+  if (n->nin - guard < 1 || n->nin - guard > 3) {
+    problem(v, i, "average_count takes 1 to 3 counters");
+    return;
+  }
+  for (int k = 0; k < n->nin - guard; k++) {
+    if (!var_ok(v, i, n->ia[k], VAR_AVERAGE)) continue;
+    const IrVar *c = &v->p->vars.data[n->ia[k]];
+    if (c->shape.rank != 0 || v->g->nodes[n->in[k]].type.shape.rank != 0) problem(v, i, "%s is not a scalar", c->name);
+    if (written_at[n->ia[k]] >= 0) problem(v, i, "%s is written twice", c->name);
+    written_at[n->ia[k]] = i;
+  }
+}
+
 static void check_update(Verifier *v, int i, int64_t *written_at) {
   const IrNode *n = &v->g->nodes[i];
   int64_t w = n->ia[0];
@@ -66,6 +109,9 @@ static void check_update(Verifier *v, int i, int64_t *written_at) {
     problem(v, i, "the gradient of %s does not have its type", var->name);
   int guard = n->ia[IR_UPDATE_GUARDED] ? 1 : 0;
   if (guard && v->g->nodes[n->in[n->nin - 1]].type.shape.rank != 0) problem(v, i, "the guard must be a scalar");
+  int avg = ir_update_navg(n);
+  if (avg) check_average_operands(v, i, ir_update_nbase(n), n->ia[IR_UPDATE_SHADOW], w, avg, written_at);
+  guard += avg;  /* below: the optimizer's own operands */
   if (n->op == IR_ADAMW_UPDATE && n->nin != 6 + guard) problem(v, i, "adamw_update takes %d operands", 6 + guard);
   if (n->op == IR_SGD_UPDATE) {
     if (n->nin - guard != 3 && n->nin - guard != 4) problem(v, i, "sgd_update takes 3 or 4 operands");
@@ -91,12 +137,19 @@ int ir_verify(const IrProgram *p, const IrGraph *g, const char *what, FILE *out)
   Verifier v = {p, g, what, out, 0};
   int64_t *written_at = xmalloc(sizeof(int64_t) * (size_t)(p->vars.len + 1));
   for (int i = 0; i < p->vars.len; i++) written_at[i] = -1;
+  int *flags;
+  int nflags = ir_guard_flags(g, &flags);
   for (int i = 0; i < g->len; i++) {
     const IrNode *n = &g->nodes[i];
     if ((unsigned)n->op >= IR_NUM_OPS) {
       problem(&v, i, "unknown op %d", (int)n->op);
       continue;
     }
+    /* a guarded node runs where its block's gate node, earlier, says so */
+    if (n->guard < 0 || n->guard > nflags || (n->guard > 0 && (flags[n->guard] < 0 || flags[n->guard] >= i)))
+      problem(&v, i, "guard %d has no gate node before it", n->guard);
+    if (n->op == IR_DROP_GATE && n->ia[0] >= 1 && n->ia[0] <= nflags && flags[n->ia[0]] != i)
+      problem(&v, i, "a second gate node of block %lld", (long long)n->ia[0]);
     const IrOpInfo *info = &ir_ops[n->op];
     if (info->arity >= 0 && n->nin != info->arity)
       problem(&v, i, "%s takes %d operands, has %d", info->name, info->arity, n->nin);
@@ -147,9 +200,13 @@ int ir_verify(const IrProgram *p, const IrGraph *g, const char *what, FILE *out)
     case IR_ASSIGN: case IR_SGD_UPDATE: case IR_ADAMW_UPDATE:
       check_update(&v, i, written_at);
       break;
+    case IR_AVERAGE: case IR_AVERAGE_COUNT:
+      check_averaging(&v, i, written_at);
+      break;
     default: break;
     }
   }
   free(written_at);
+  free(flags);
   return v.problems;
 }

@@ -14,7 +14,9 @@
  *   reads t = adamw.step + 1, and the graph's last adamw_update, when it is
  *   applied, stores t back). All parameters trained in a phase have been
  *   updated at the same steps (freezing only ever removes parameters), so
- *   one count serves them all.
+ *   one count serves them all — except the blocks layer dropping skips in
+ *   some steps: the drop pass gives each its own count (adamw.step.block_N,
+ *   stored by its last update), as torch keeps one per parameter.
  */
 #include "optim.h"
 

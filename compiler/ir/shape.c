@@ -82,6 +82,16 @@ static bool shape_given(const IrGraph *g, const IrNode *n, Type *out, char *why,
       return fail(why, cap, "cannot broadcast %s to %s", type_str(OPND(0), a, sizeof a),
                   shape_str(&n->type.shape, b, sizeof b));
     return true;
+  case IR_RESIZE2D: {
+    const Shape *x = &OPND(0)->shape, *y = &n->type.shape;
+    bool ok = x->rank == y->rank && x->rank >= 2 && OPND(0)->dtype == DT_F32 && n->type.dtype == DT_F32;
+    for (int i = 0; ok && i < x->rank - 2; i++) ok = x->d[i] == y->d[i];
+    for (int i = x->rank - 2; ok && i < x->rank; i++) ok = y->d[i] >= 1 && x->d[i] >= 1 && x->d[i] != IR_DIM_B;
+    if (!ok)
+      return fail(why, cap, "resize2d: %s cannot be resized to %s", type_str(OPND(0), a, sizeof a),
+                  type_str(&n->type, b, sizeof b));
+    return true;
+  }
   case IR_CONV2D_GRAD_INPUT: case IR_CONV2D_GRAD_WEIGHT:
   case IR_MAXPOOL2D_GRAD: case IR_AVGPOOL2D_GRAD:
     if (n->type.shape.rank != 4 && n->op != IR_MAXPOOL2D_GRAD && n->op != IR_AVGPOOL2D_GRAD)
@@ -157,6 +167,8 @@ static bool shape_scalar(const IrGraph *g, const IrNode *n, Type *out, char *why
     const Type *l = OPND(0), *y = OPND(1);
     if (!labels_fit(l, y)) return fail(why, cap, "correct needs logits [R...,K] and i32 labels [R...]");
   }
+  if (n->op == IR_DROP_GATE && (OPND(0)->dtype != DT_F32 || OPND(0)->shape.rank != 0 || n->ia[0] < 1))
+    return fail(why, cap, "drop_gate needs an f32[] keep probability and a block number >= 1");
   *out = (Type){DT_F32, SHAPE_SCALAR};
   return true;
 }
@@ -169,7 +181,7 @@ static bool shape_xent(const IrGraph *g, const IrNode *n, Type *out, char *why, 
   if (!labels_fit(l, y))
     return fail(why, cap, "softmax cross-entropy needs f32 logits [R..., K] and i32 labels [R...] (one per "
                           "row), not %s and %s", type_str(l, a, sizeof a), type_str(y, b, sizeof b));
-  if (n->fa[0] < 0 || n->fa[0] >= 1) return fail(why, cap, "label smoothing must be in [0, 1), not %g", n->fa[0]);
+  if (n->fa[0] < 0 || n->fa[0] >= 1) return fail(why, cap, "label smoothing must be in [0, 1), not %s", num_str(n->fa[0]));
   if (n->op == IR_XENT_GRAD) {
     const Type *dy = OPND(2);
     if (dy->dtype != DT_F32 || !shape_eq(&dy->shape, &y->shape))
@@ -340,6 +352,19 @@ static bool shape_where(const IrGraph *g, const IrNode *n, Type *out, char *why,
     return fail(why, cap, "where: shapes %s, %s and %s do not broadcast", type_str(c, sc, sizeof sc),
                 type_str(a, sa, sizeof sa), type_str(b, sb, sizeof sb));
   *out = (Type){a->dtype, t};
+  return true;
+}
+
+/* gated_add(a, b, c[]): a and b broadcast, c a scalar gate */
+static bool shape_gated(const IrGraph *g, const IrNode *n, Type *out, char *why, size_t cap) {
+  const Type *a = OPND(0), *b = OPND(1), *c = OPND(2);
+  char sa[96], sb[96], sc[96];
+  Shape s;
+  if (a->dtype != DT_F32 || b->dtype != DT_F32 || c->dtype != DT_F32 || c->shape.rank != 0 ||
+      !broadcast_shapes(&a->shape, &b->shape, &s))
+    return fail(why, cap, "gated_add needs two f32 tensors that broadcast and an f32[] gate, not %s, %s and %s",
+                type_str(a, sa, sizeof sa), type_str(b, sb, sizeof sb), type_str(c, sc, sizeof sc));
+  *out = (Type){DT_F32, s};
   return true;
 }
 

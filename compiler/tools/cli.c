@@ -303,11 +303,13 @@ typedef struct ShowCtx {
   int phase;             /* -1: all */
   const char *graph;     /* step, eval or all */
   bool printed, bad;
+  bool dot_noted;        /* said which phase --format=dot draws */
 } ShowCtx;
 
 static void show_program(ShowCtx *s, const IrProgram *p, const char *when) {
-  if (s->phase >= p->phases.len) {
-    fprintf(stderr, "astc show: there is no phase %d (the program has %d)\n", s->phase, p->phases.len);
+  if (s->phase >= p->phases.len) {  /* phases are numbered from 1 (s->phase is an index) */
+    fprintf(stderr, "astc show: there is no phase %d: the program has %d phase%s, numbered 1 to %d\n", s->phase + 1,
+            p->phases.len, p->phases.len == 1 ? "" : "s", p->phases.len);
     s->bad = true;
     return;
   }
@@ -315,9 +317,24 @@ static void show_program(ShowCtx *s, const IrProgram *p, const char *when) {
   if (s->dot) {
     int ph = s->phase >= 0 ? s->phase : 0;
     bool eval = s->graph && !strcmp(s->graph, "eval");
-    snprintf(title, sizeof title, "%s%s%s", eval ? "eval" : ir_phase_title(p, ph, pt, sizeof pt),
+    if (!eval && s->phase < 0 && p->phases.len > 1 && !s->dot_noted) {
+      fprintf(stderr, "astc show: --format=dot draws one graph: phase 1 of %d, the step of t in [%g, %g) (--phase N "
+                      "draws phase N, --graph eval the evaluation)\n", p->phases.len, p->phases.data[0].t_begin,
+              p->phases.data[0].t_end);
+      s->dot_noted = true;
+    }
+    snprintf(title, sizeof title, "%s%s%s%s", eval ? "eval" : "step  # ", eval ? "" : ir_phase_title(p, ph, pt, sizeof pt),
              when ? " after " : "", when ? when : "");
-    ir_print_dot(stdout, p, eval ? &p->eval : &p->phases.data[ph].step, title);
+    if (!eval && p->phases.len > 1) {  /* "phase 2 of 5: ..." */
+      char of[32];
+      snprintf(of, sizeof of, " of %d", p->phases.len);
+      char *colon = strchr(title, ':');
+      if (colon && (size_t)(colon - title) + strlen(of) + strlen(colon) < sizeof title) {
+        memmove(colon + strlen(of), colon, strlen(colon) + 1);
+        memcpy(colon, of, strlen(of));
+      }
+    }
+    ir_print_dot(stdout, p, eval ? &p->eval : &p->phases.data[ph].step, title, eval ? -1 : ph);
     return;
   }
   if (when) printf("# ---- after %s\n", when);
@@ -331,6 +348,7 @@ static void show_program(ShowCtx *s, const IrProgram *p, const char *when) {
       if (s->phase >= 0 && i != s->phase) continue;
       snprintf(title, sizeof title, "step  # %s", ir_phase_title(p, i, pt, sizeof pt));
       IrPrintOptions po = ir_phase_print_options(p, i, &s->po);
+      if (p->phases.data[i].score.len) ir_print_score(stdout, p, i, &s->po);
       ir_print_graph(stdout, p, &p->phases.data[i].step, title, &po);
     }
   if (s->graph && !strcmp(s->graph, "eval")) ir_print_graph(stdout, p, &p->eval, "eval", &s->po);
@@ -376,11 +394,12 @@ static int run_show(CliArgs *a) {
   if (ph) {
     char *end;
     long v = strtol(ph, &end, 10);
-    if (*end || v < 0 || v > 100000) {
-      fprintf(stderr, "astc show: --phase must be a phase number (0, 1, ...)\n");
+    if (*end || end == ph || v < 1 || v > 100000) {
+      fprintf(stderr, "astc show: --phase must be a phase number: phases are numbered from 1, as training numbers "
+                      "them (not '%s')\n", ph);
       return 2;
     }
-    s.phase = (int)v;
+    s.phase = (int)v - 1;
   }
   s.after = cli_opt(a, c, "--after");
   s.after_all = cli_opt(a, c, "--after-all") != NULL;
@@ -421,9 +440,10 @@ const Command cmd_show = {
     "show [OPTIONS] FILE.train",
     {{"--after", "PASS", after_help},
      {"--after-all", NULL, "print the program after every pass"},
-     {"--phase", "N", "print only phase N's step graph"},
+     {"--phase", "N", "print only phase N's step graph (phases are numbered from 1)"},
      {"--graph", "WHICH", "step, eval or all (default all)"},
-     {"--format", "FMT", "text (default) or dot (Graphviz; one graph: --phase N or --graph eval)"},
+     {"--format", "FMT", "text (default) or dot (Graphviz, with a legend: one graph, phase 1's step unless "
+                         "--phase N or --graph eval)"},
      {"--batch", "N", "print the batch dimension B as N"},
      {"--no-locations", NULL, "omit source locations"},
      {"--ast", NULL, "print the syntax tree instead of the IR"},
@@ -613,12 +633,31 @@ static void print_cost(const IrProgram *p, const ProgramCost *pc) {
     snprintf(range, sizeof range, "[%.3g, %.3g)", c->t_begin, c->t_end);
     human_bytes(c->saved_bytes, act, sizeof act);
     human_bytes(c->opt_bytes, opt, sizeof opt);
-    if (c->micro) snprintf(batch, sizeof batch, "%lld/%lld", (long long)c->batch, (long long)c->micro);
+    if (c->kept > 0) snprintf(batch, sizeof batch, "%lld>%lld", (long long)c->batch, (long long)c->kept);
+    else if (c->micro) snprintf(batch, sizeof batch, "%lld/%lld", (long long)c->batch, (long long)c->micro);
     else snprintf(batch, sizeof batch, "%lld", (long long)c->batch);
-    printf("%-5d %-15s %7lld %6s %9lld %10.2f %10.2f %10.3f %10s %9s %9.3f %9.1f\n", i, range, (long long)c->steps,
+    printf("%-5d %-15s %7lld %6s %9lld %10.2f %10.2f %10.3f %10s %9s %9.3f %9.1f\n", i + 1, range, (long long)c->steps,
            batch, (long long)c->trainable, c->fwd_flops / 1e6, c->bwd_flops / 1e6, c->upd_flops / 1e6, act, opt,
            c->step_seconds * 1e3, (double)c->steps * c->step_seconds + c->cache_seconds);
     if (p->phases.data[i].why) printf("      %s\n", p->phases.data[i].why);
+    if (c->kept > 0) {
+      const IrPhase *ph = &p->phases.data[i];
+      printf("      selective backprop: a forward-only scoring pass over the batch of %lld (%.2f MFLOP), then "
+             "forward and backward over the %lld rows kept", (long long)ir_phase_rows(ph), c->score_flops / 1e6,
+             (long long)c->kept);
+      if (ph->interrupt > 0) printf("; every %lld steps the whole batch, unscored", (long long)ph->interrupt);
+      printf(" (per-step figures are averages)\n");
+    }
+    if (c->averaged) {
+      char ab[32];
+      human_bytes(c->avg_bytes, ab, sizeof ab);
+      printf("      running averages of %lld parameters: %.3f MFLOP and %s read and written per step (in the update "
+             "figures above)\n", (long long)c->averaged, c->avg_flops / 1e6, ab);
+    }
+    if (c->drop_blocks)
+      printf("      layer dropping: %d residual blocks of %.2f MFLOP per step, of which %.0f%% runs on average "
+             "(the figures above are expected ones)\n", c->drop_blocks, c->drop_flops / 1e6,
+             c->drop_flops > 0 ? 100 * c->drop_expected_flops / c->drop_flops : 100.0);
     if (p->phases.data[i].prefix.len) {
       char cb[32];
       human_bytes(c->cache_bytes, cb, sizeof cb);
@@ -636,6 +675,25 @@ static int run_cost(CliArgs *a) {
     compilation_free(&comp);
     return 1;
   }
+  const IrProgram *p = comp.prog;
+  /* the size of the training split, as a run would load it */
+  const char *data_dir = cli_opt(a, c, "--data");
+  char why[1024];
+  int64_t n = cost_train_examples(p, data_dir, why, sizeof why);
+  if (n <= 0 && data_dir) {
+    fprintf(stderr, "astc: error: cannot read the data from --data %s: %s\n", data_dir, why);
+    compilation_free(&comp);
+    return 1;
+  }
+  int64_t biggest = 0;  /* a batch larger than the training split: the run refuses it (runtime/driver.c) */
+  for (int i = 0; i < p->phases.len; i++) biggest = MAX(biggest, p->phases.data[i].batch);
+  if (n > 0 && biggest > n) {
+    fprintf(stderr, "astc: error: the batch size is %lld, but the training split of %s has only %lld examples; a "
+            "run refuses it (a step cannot take more examples than there are): use a batch of at most %lld\n",
+            (long long)biggest, p->data.source ? p->data.source : p->data.name, (long long)n, (long long)n);
+    compilation_free(&comp);
+    return 1;
+  }
   Machine m;
   machine_get(&m, cli_opt(a, c, "--recalibrate") != NULL, true);
   printf("machine: %s\n  sgemm %.0f GFLOP/s at 1024^3, %.0f at 64^3; memory %.1f GB/s (%s %s)\n", m.description,
@@ -644,14 +702,21 @@ static int run_cost(CliArgs *a) {
   GemmPlan plan;
   machine_gemm_plan(comp.prog, &a->codegen, true, cli_opt(a, c, "--recalibrate") != NULL, true, &plan);
   ProgramCost pc;
-  cost_program_plan(comp.prog, &m, &a->codegen, &plan, &pc);
-  const IrProgram *p = comp.prog;
+  cost_program_plan(p, &m, &a->codegen, &plan, n, &pc);
   printf("program %s (%s): ", p->model_name, p->source_path);
-  if (pc.total_samples > 0)
-    printf("%lld training examples x %lld epochs = %lld samples\n\n", (long long)pc.train_examples,
-           (long long)p->epochs, (long long)pc.total_samples);
+  if (pc.total_samples > 0 && p->epochs > 0)
+    printf("%lld training examples x %lld epochs = %lld samples, %lld steps\n\n", (long long)n,
+           (long long)p->epochs, (long long)pc.total_samples, (long long)pc.total_steps);
+  else if (pc.total_samples > 0 && n > 0)
+    printf("%lld steps = %lld samples of %lld training examples\n\n", (long long)pc.total_steps,
+           (long long)pc.total_samples, (long long)n);
+  else if (pc.total_samples > 0)
+    printf("%lld steps = %lld samples (the size of the training data is not known%s%s%s, so the steps are "
+           "counted as if no epoch ended)\n\n", (long long)pc.total_steps, (long long)pc.total_samples,
+           why[0] ? ": " : "", why, "");
   else
-    printf("the training data's size is not known at compile time; per-step figures only\n\n");
+    printf("the size of the training data is not known%s%s%s; per-step figures only%s\n\n", why[0] ? " (" : "",
+           why, why[0] ? ")" : "", strstr(why, "--data") ? "" : " (give the data's directory with --data DIR)");
   print_cost(p, &pc);
   if (plan.nsites) {
     printf("\n");
@@ -669,7 +734,7 @@ static int run_cost(CliArgs *a) {
         GemmPlan bplan;
         CgOptions bopt = a->codegen;
         machine_gemm_plan(base.prog, &bopt, true, false, false, &bplan);
-        cost_program_plan(base.prog, &m, &bopt, &bplan, &bc);
+        cost_program_plan(base.prog, &m, &bopt, &bplan, n, &bc);
         machine_gemm_plan_free(&bplan);
         printf("baseline (without the speedup block): %.1f s\npredicted speedup: %.2fx\n", bc.total_seconds,
                bc.total_seconds / pc.total_seconds);
@@ -691,7 +756,9 @@ const Command cmd_cost = {
             "speedup of the speedup block over the baseline",
     "cost [OPTIONS] FILE.train",
     {{"--recalibrate", NULL, "measure this machine, and the program's products with each GEMM backend, again "
-                             "instead of using the cached measurements"}},
+                             "instead of using the cached measurements"},
+     {"--data", "DIR", "where the data set is, as the program's --data DIR: read to count the training examples "
+                       "(without it, a csv, npy, text or tokens source is read from the path the program gives)"}},
     run_cost,
     false,
     true,

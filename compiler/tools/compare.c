@@ -433,7 +433,7 @@ static bool build_program(Compare *c, int k) {
   GemmPlan plan;
   machine_gemm_plan(p, &o, false, false, false, &plan);
   ProgramCost pc;
-  cost_program_plan(p, &c->machine, &o, &plan, &pc);
+  cost_program_plan(p, &c->machine, &o, &plan, p->data.train_examples, &pc);
   pg->predicted_s = pc.total_samples > 0 ? pc.total_seconds : NAN;
   cost_free(&pc);
   pg->exe = xprintf("%s/%s", c->dir, pg->name);

@@ -10,7 +10,7 @@ bool verify_program(const IrProgram *p) {
   int problems = 0;
   for (int i = 0; i < p->phases.len; i++) {
     char what[64];
-    snprintf(what, sizeof what, "phase %d step", i);
+    snprintf(what, sizeof what, "phase %d step", i + 1);
     problems += ir_verify(p, &p->phases.data[i].step, what, stderr);
   }
   problems += ir_verify(p, &p->eval, "eval", stderr);

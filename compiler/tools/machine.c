@@ -486,15 +486,27 @@ void machine_gemm_plan(const IrProgram *p, CgOptions *opt, bool measure, bool re
     plan->measured = todo;
     plan->seconds = now() - t0;
     if (verbose) fprintf(stderr, "astc: measured in %.2f s\n", plan->seconds);
-    /* merge with what other astc processes cached meanwhile, under a lock */
+    /* merge with what other astc processes cached meanwhile, under a lock.
+     * A shape another process cached first keeps its times (first writer
+     * wins, --recalibrate excepted), and this plan takes them too: every
+     * process then chooses the same backend for a shape (`astc build` and
+     * `astc run` of one program running beside other builds train the same
+     * bits) */
     mkdirs(dir);
     char *lock = xprintf("%s.lock", path);
     int fd = open(lock, O_CREAT | O_RDWR, 0644);
     if (fd >= 0) flock(fd, LOCK_EX);
     GemmCache now_cached = {0};
     cache_load(path, key, &now_cached);
-    for (int i = 0; i < now_cached.n; i++)
-      if (!cache_find(&cache, &now_cached.e[i].d)) cache_add(&cache, &now_cached.e[i]);
+    for (int i = 0; i < now_cached.n; i++) {
+      GemmShape *mine = cache_find(&cache, &now_cached.e[i].d);
+      if (!mine) cache_add(&cache, &now_cached.e[i]);
+      else if (!recalibrate) memcpy(mine->seconds, now_cached.e[i].seconds, sizeof mine->seconds);
+    }
+    for (int i = 0; i < plan->nshapes; i++) {
+      GemmShape *hit = cache_find(&cache, &plan->shapes[i].d);
+      if (hit) memcpy(plan->shapes[i].seconds, hit->seconds, sizeof hit->seconds);
+    }
     cache_save(path, key, &cache);
     free(now_cached.e);
     if (fd >= 0) close(fd);  /* releases the lock */

@@ -4,6 +4,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "elab.h"
@@ -67,7 +69,18 @@ static const Command *find_command(const char *name) {
   return NULL;
 }
 
+/* Under ulimit -v, an OpenBLAS thread that could not reserve its buffer when
+ * the library was loaded spins forever, and exit() would wait for it in
+ * OpenBLAS's destructor (docs/robustness.md): end before the destructors. */
+static void end_now(int status, void *arg) {
+  (void)arg;
+  fflush(NULL);
+  _exit(status);
+}
+
 int main(int argc, char **argv) {
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_AS, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) on_exit(end_now, NULL);
   if (argc < 2) {
     usage(stderr);
     return 2;

@@ -15,7 +15,8 @@
 # 2. Resume: 2 ranks killed after step 20, resumed, end bit-identical to an
 #    uninterrupted 2-rank run.
 # 3. Ranks that disagree (seed, program) stop at start with a clear error.
-# 4. `mpirun -np 2 astc run FILE` (the JIT) trains too.
+# 4. `mpirun -np 2 astc run FILE` (the JIT) trains too; the header line
+#    says how many processes run (and one process does not mention MPI).
 set -eu
 astc=$1
 if [ "${2:-1}" != 1 ]; then
@@ -114,6 +115,13 @@ echo "mismatched ranks refused"
 mpi -np 2 "$astc" run "$e2e/mlp_synthetic.train" -- --threads 1 --save "$tmp/jit.st" >"$tmp/out" 2>&1
 grep -q "final test accuracy" "$tmp/out" || { cat "$tmp/out"; exit 1; }
 [ "$(grep -c 'final test accuracy' "$tmp/out")" -eq 1 ] || { echo "more than one rank reported"; exit 1; }
+# the header says how many processes run (once, from rank 0)
+[ "$(grep -c '; seed 7; 2 MPI processes of 1 thread each (OpenBLAS ' "$tmp/out")" -eq 1 ] ||
+  { cat "$tmp/out"; echo "the header does not say that 2 MPI processes run"; exit 1; }
+mpi -np 3 "$tmp/tiny" --threads 1 --epochs 1 >/dev/null 2>"$tmp/err"
+grep -q '; 3 MPI processes of 1 thread each (OpenBLAS ' "$tmp/err" || { cat "$tmp/err"; exit 1; }
+"$tmp/tiny" --threads 1 --epochs 1 >/dev/null 2>"$tmp/err"
+if grep -q 'MPI' "$tmp/err"; then cat "$tmp/err"; echo "one process mentions MPI"; exit 1; fi
 /usr/bin/python3 "$tmp/compare.py" "$tmp/mlp-2.st" "$tmp/jit.st" "$tmp/mlp-2.jsonl" "$tmp/mlp-2.jsonl" "astc run, 2 ranks"
 if [ -n "$skipped" ]; then
   echo "mpi: ok, but skipped: $skipped"

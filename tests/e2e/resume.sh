@@ -40,7 +40,7 @@ killed() {  # expects the attempt to die by SIGKILL (status 137)
   echo "killed: $*"
 }
 last=$(/usr/bin/python3 -c 'import json,sys; print(max(json.loads(l).get("step", 0) for l in open(sys.argv[1])))' "$tmp/ref.jsonl")
-killed ASTRT_TEST_KILL_AT_STEP=7            # mid-epoch, phase 0 (last checkpoint at step 6)
+killed ASTRT_TEST_KILL_AT_STEP=7            # mid-epoch, phase 1 (last checkpoint at step 6)
 killed ASTRT_TEST_KILL_AT_STEP=20           # just after the batch 32 -> 64 change (t = 0.15 at step 19)
 killed ASTRT_TEST_KILL_DURING_WRITE=300     # inside the next checkpoint write
 killed ASTRT_TEST_KILL_AT_STEP=45           # just after the freeze change (t = 0.7 at step 44)
@@ -48,6 +48,8 @@ killed ASTRT_TEST_KILL_AT_STEP="$last"      # the last step: killed before the f
 attempt ASTC_NOTHING=1                      # the final resume runs to the end
 ls "$ckpt"
 cmp "$tmp/ref.safetensors" "$tmp/final.safetensors"
+# every resume above found its newest checkpoint good (consistent position)
+if grep -q "skipping checkpoint" "$tmp/log"; then cat "$tmp/log"; echo "a good checkpoint was skipped"; exit 1; fi
 echo "final weights bit-identical to the uninterrupted run"
 # the metrics log continues cleanly: same evaluations as the reference (timings aside)
 /usr/bin/python3 - "$tmp/ref.jsonl" "$tmp/m.jsonl" <<'PY'

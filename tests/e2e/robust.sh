@@ -19,6 +19,13 @@
 #                 bit-identical to an uninterrupted run
 # disk_full_tmpfs the same on a real full disk, a 64 KiB tmpfs (skipped with
 #                 status 77 where a mount namespace cannot be made)
+# ulimit          an address-space limit (ulimit -v) too small for OpenBLAS's
+#                 buffers (128 MiB per thread, retried forever by OpenBLAS
+#                 0.3.21): refused before training with the limit to set,
+#                 exit 1, within a timeout, also when one of OpenBLAS's own
+#                 threads is wedged (--help, bad options, any error); the
+#                 limit the message suggests trains (skipped in sanitizer
+#                 builds, which cannot run under ulimit -v)
 # metrics_full    the metrics file's disk fills up: a clear error, exit 1;
 #                 then on /dev/full (the case ends with status 77 after the
 #                 rest passed where there is no writable /dev/full)
@@ -132,6 +139,9 @@ nan_skip_bound)
   has "training is not recovering: lower the learning rate" "$tmp/err"
   [ "$(lines '^warning: ' "$tmp/err")" -eq 11 ]   # ten in full, then one that says the rest go to the metrics
   [ "$(lines '"event":"skipped_step"' "$tmp/m.jsonl")" -eq 100 ]
+  # giving up ends the run as --on-nan=stop does: a last "stopped" line
+  tail -n 1 "$tmp/m.jsonl" | grep -q '^{"event":"stopped","step":110,"epoch":1,"reason":"step 110 (epoch 1, batch 8): the loss is' ||
+    { tail -n 2 "$tmp/m.jsonl"; echo "no stopped event at the end of the metrics file"; exit 1; }
   echo "nan_skip_bound: ok" ;;
 nan_param)
   sed 's/h = relu(nn.dense(x, 32))/h = nn.dense(x, 32)/; s/return nn.dense(h, 4)/return nn.dense(sqrt(h * h * 0.0), 4)/' "$mlp" \
@@ -299,15 +309,57 @@ EOF
   has "the checkpoints already there are intact" "$tmp/err"
   cmp "$tmp/ref.st" "$tmp/final.st"
   echo "disk_full_tmpfs: ok (a real full disk; resumed bit-identical)" ;;
+ulimit)
+  "$astc" build "$mlp" -o "$tmp/mlp"
+  if grep -q __asan_init "$tmp/mlp"; then
+    echo "SKIP: ulimit: AddressSanitizer reserves terabytes of address space and cannot run under ulimit -v"
+    exit 77
+  fi
+  # limited "$@": runs "$@" under ulimit -v $limit (kB), at most 60 s (a
+  # hang is exit status 124); its status in $status, stderr in $tmp/err
+  limited() {
+    status=0
+    ( ulimit -v "$limit" && exec timeout -s KILL 60 "$@" ) >"$tmp/out" 2>"$tmp/err" || status=$?
+    cat "$tmp/err"
+  }
+  want() { [ "$status" -eq "$1" ] || { echo "expected exit status $1, got $status (124, 137: it hung): $2"; exit 1; }; }
+  # 150 MB: one OpenBLAS thread of its own (OPENBLAS_NUM_THREADS=2) cannot
+  # reserve its buffer when the library loads and spins; exit() would join it
+  limit=150000
+  export OPENBLAS_NUM_THREADS=2
+  limited "$tmp/mlp" --help; want 0 "--help"
+  limited "$tmp/mlp" --bogus; want 2 "a bad option"
+  limited "$tmp/mlp" --threads 1 --quiet; want 1 "a refusal"
+  has "error: not enough address space to train mlp under the limit set by ulimit -v (RLIMIT_AS 153.6 MB, of which .* is in use, .* left): the run needs .*, and OpenBLAS reserves 128 MiB of address space (not memory) for each thread that multiplies matrices, 134.2 MB for 1 thread, with their stacks; raise the limit to at least ulimit -v [0-9]* (kB); OpenBLAS started 1 thread of its own when it was loaded" "$tmp/err"
+  has "OPENBLAS_NUM_THREADS=1 saves that" "$tmp/err"
+  # an error that is not about memory, with the check off, ends too
+  ASTRT_MEM_CHECK=off limited "$tmp/mlp" --threads 1 --quiet --init-from "$tmp/missing.st"; want 1 "--init-from"
+  has "missing.st: cannot open" "$tmp/err"
+  # no OpenBLAS thread of its own: without the check, the first matrix
+  # product would retry its reservation forever
+  export OPENBLAS_NUM_THREADS=1
+  limited "$tmp/mlp" --threads 2 --quiet; want 1 "a refusal with two threads"
+  has "134.2 MB for 1 thread\|268.4 MB for 2 threads, with their stacks; raise the limit to at least ulimit -v [0-9]* (kB), or use fewer threads (--threads 1 reserves one buffer)" "$tmp/err"
+  limited "$tmp/mlp" --threads 1 --quiet; want 1 "a refusal with one thread"
+  # the limit the message suggests is enough
+  limit=$(sed -n 's/.*at least ulimit -v \([0-9]*\) (kB).*/\1/p' "$tmp/err")
+  limited "$tmp/mlp" --threads 1 --quiet; want 0 "training under the suggested limit ulimit -v $limit"
+  has "final test accuracy" "$tmp/out"
+  echo "ulimit: ok" ;;
 metrics_full)
   "$astc" build "$mlp" -o "$tmp/mlp"
   ASTRT_FAULT_METRICS_AFTER=100 fails "$tmp/mlp" --threads 1 --quiet --metrics "$tmp/m.jsonl" --checkpoint "$tmp/ck"
   has "error: metrics file $tmp/m.jsonl: write failed: No space left on device; free some space or choose another file with --metrics" "$tmp/err"
   [ "$(wc -c < "$tmp/m.jsonl")" -eq 100 ]   # cut where the disk filled up
   [ ! -e "$tmp/ck/ckpt-000000000063.safetensors" ]   # the epoch's checkpoint follows its metrics line
+  # a disk full from the start: refused before training (no progress line, no checkpoint)
+  ASTRT_FAULT_METRICS_AFTER=0 fails "$tmp/mlp" --threads 1 --progress=plain --metrics "$tmp/m0.jsonl" --checkpoint "$tmp/ck0"
+  has "error: metrics file $tmp/m0.jsonl: write failed: No space left on device" "$tmp/err"
+  if grep -q "^epoch" "$tmp/err" || [ -n "$(ls "$tmp/ck0" 2>/dev/null)" ]; then echo "trained before refusing"; exit 1; fi
   if [ -c /dev/full ] && [ -w /dev/full ]; then
-    fails "$tmp/mlp" --threads 1 --quiet --metrics /dev/full
+    fails "$tmp/mlp" --threads 1 --progress=plain --metrics /dev/full
     has "error: metrics file /dev/full: write failed: No space left on device" "$tmp/err"
+    if grep -q "^epoch" "$tmp/err"; then echo "trained an epoch before finding /dev/full full"; exit 1; fi
   else
     echo "SKIP: $case: the rest passed; there is no writable /dev/full, so a real full device is not checked"
     exit 77

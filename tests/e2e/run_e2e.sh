@@ -142,6 +142,159 @@ PY
   "$astc" run "$p" --cpu=x86-64 -fno-fusion -fno-parallel-loops -- --metrics "$tmp/m.jsonl" --quiet
   check "$tmp/m.jsonl" --evals 4 --loss-falls --min-accuracy 0.6
   echo "codegen_flags: ok" ;;
+regression_csv) # real-valued targets: a CSV regression table (sklearn's diabetes), a linear model, MSE;
+                # its test loss within 5% of the least-squares solution's on the same split
+  d=/usr/lib/python3/dist-packages/sklearn/datasets/data
+  if [ ! -e "$d/diabetes_data_raw.csv.gz" ] || [ ! -e "$d/diabetes_target.csv.gz" ]; then
+    echo "SKIP: $case: sklearn's diabetes table is not installed (apt-get install python3-sklearn)"
+    exit 77
+  fi
+  # standardised columns (z-scores) and target, as one CSV with a header
+  /usr/bin/python3 - "$d" "$tmp/diabetes.csv" <<'PY'
+import gzip, sys
+d, out = sys.argv[1:]
+x = [list(map(float, l.split())) for l in gzip.open(f"{d}/diabetes_data_raw.csv.gz", "rt") if l.strip()]
+y = [float(l) for l in gzip.open(f"{d}/diabetes_target.csv.gz", "rt") if l.strip()]
+assert len(x) == len(y) == 442 and all(len(r) == 10 for r in x)
+def z(col):
+    m = sum(col) / len(col)
+    s = (sum((v - m) ** 2 for v in col) / len(col)) ** 0.5
+    return [(v - m) / s for v in col]
+cols = [z([r[j] for r in x]) for j in range(10)] + [z(y)]
+with open(out, "w") as f:
+    f.write(",".join([f"x{j}" for j in range(10)] + ["y"]) + "\n")
+    for i in range(len(y)):
+        f.write(",".join(f"{c[i]:.6f}" for c in cols) + "\n")
+PY
+  printf '%s\n' 'import nn' '' 'data d = csv("diabetes.csv", shape: [10], label: -1)' '' \
+    'model m(x: f32[B, 10]) -> f32[B, 1] {' '  return nn.dense(x, 1)' '}' '' \
+    'train m on d {' '  loss      = mse()' '  optimizer = sgd(lr: 0.05, momentum: 0.9)' '  lr        = cosine()' \
+    '  batch     = 32' '  epochs    = 60' '  seed      = 1' '  target    = loss <= 0.7' '}' > "$tmp/reg.train"
+  "$astc" run "$tmp/reg.train" -- --data "$tmp" --metrics "$tmp/m.jsonl" --progress=plain --threads 1 \
+    >"$tmp/out" 2>"$tmp/err"
+  cat "$tmp/err" "$tmp/out"
+  # (on this split the least-squares solution's test loss is 0.655: a linear model can do no better)
+  check "$tmp/m.jsonl" --evals 60 --no-classes --test-loss-falls --max-test-loss 0.7
+  grep -q "398 train, 44 test" "$tmp/err"   # 10% held out, at random (seed 0)
+  grep -q "^m: final test loss [0-9.]*  best " "$tmp/out"
+  grep -q "target loss 0.70 reached after" "$tmp/out"
+  if grep -q "accuracy" "$tmp/out" "$tmp/err" "$tmp/m.jsonl"; then echo "regression_csv: an accuracy was reported"; exit 1; fi
+  # the least-squares solution of the same linear model on the same split (numpy): the test split
+  # is the 44 rows of smallest hash64(subkey(seed 0, "holdout"), row) (docs/language.md §10.9)
+  /usr/bin/python3 - "$tmp/diabetes.csv" "$tmp/m.jsonl" <<'PY'
+import json, sys
+import numpy as np
+M = (1 << 64) - 1
+def mix(z):
+    z = ((z ^ (z >> 30)) * 0xbf58476d1ce4e5b9) & M
+    z = ((z ^ (z >> 27)) * 0x94d049bb133111eb) & M
+    return z ^ (z >> 31)
+def keyed(key, counter, salt):
+    k = mix(key) ^ salt
+    return mix((mix(k ^ ((counter * 0x9e3779b97f4a7c15) & M)) + k) & M)
+rows = np.loadtxt(sys.argv[1], delimiter=",", skiprows=1)
+x, y = rows[:, :10], rows[:, 10]
+key = keyed(0, 0x686f6c646f7574, 0xb7e151628aed2a6b)  # astrt_subkey(0, "holdout")
+order = sorted(range(len(y)), key=lambda i: keyed(key, i, 0x243f6a8885a308d3))  # astrt_hash64
+test = np.zeros(len(y), bool)
+test[order[:44]] = True
+a = np.hstack([x[~test], np.ones((398, 1))])
+w = np.linalg.lstsq(a, y[~test], rcond=None)[0]
+ls = float(np.mean((np.hstack([x[test], np.ones((44, 1))]) @ w - y[test]) ** 2))
+end = [json.loads(l) for l in open(sys.argv[2]) if '"end"' in l][-1]
+got = end["final_test_loss"]
+print(f"regression_csv: astc's test loss {got:.4f}, least squares {ls:.4f} ({100 * (got - ls) / ls:+.1f}%)")
+sys.exit(0 if abs(got - ls) <= 0.05 * ls else 1)
+PY
+  echo "regression_csv: ok" ;;
+charlm_tiny)    # a byte-level transformer on a small text: trains (its test loss falls), reports bits per
+                # byte and no accuracy, and samples deterministically per seed, JIT and AOT alike
+  /usr/bin/python3 - "$tmp/corpus.txt" <<'PY'
+import sys
+words = "the quick brown fox jumps over a lazy dog while seven wise owls watch quietly".split()
+out, s = [], 1
+for i in range(6000):
+    s = (s * 1103515245 + 12345) % 2**31
+    out.append(words[s % len(words)])
+    if s % 7 == 0: out.append(".\n")
+open(sys.argv[1], "w").write(" ".join(out))
+PY
+  printf '%s\n' 'import nn' '' 'data d = text("corpus.txt", context: 16)' '' \
+    'model lm(tokens: i32[B, 16]) -> f32[B, 16, 256] {' \
+    '  h = nn.embedding(tokens, 256, 32) + nn.embedding(arange(16), 16, 32)' \
+    '  h = nn.transformer_block(h, 2, layers: 1)' '  return nn.linear(nn.layernorm(h), 256)' '}' '' \
+    'train lm on d {' '  loss      = cross_entropy()' '  optimizer = adamw(lr: 3e-3, weight_decay: 0.01)' \
+    '  lr        = cosine(warmup: 0.1)' '  batch     = 16' '  steps     = 150' '  eval_batch = 64' '  seed      = 2' \
+    '  target    = loss <= 2.5' '}' > "$tmp/lm.train"
+  "$astc" run "$tmp/lm.train" -- --data "$tmp" --metrics "$tmp/m.jsonl" --progress=plain --threads 2 \
+    --sample 80 --prompt "the " --seed 5 >"$tmp/out" 2>"$tmp/err"
+  cat "$tmp/err" "$tmp/out"
+  check "$tmp/m.jsonl" --no-classes --text --test-loss-falls --max-test-loss 2.5
+  grep -q "bits per byte" "$tmp/out"
+  if grep -q "accuracy" "$tmp/out" "$tmp/m.jsonl"; then echo "charlm_tiny: an accuracy was reported"; exit 1; fi
+  # the executable: the same run gives the same metrics and the same sample
+  "$astc" build "$tmp/lm.train" -o "$tmp/lm"
+  "$tmp/lm" --data "$tmp" --metrics "$tmp/m2.jsonl" --progress=plain --threads 2 --sample 80 --prompt "the " \
+    --seed 5 --save "$tmp/w.safetensors" >"$tmp/out2" 2>/dev/null
+  tail -c 84 "$tmp/out" > "$tmp/s1"; tail -c 84 "$tmp/out2" > "$tmp/s2"
+  cmp "$tmp/s1" "$tmp/s2" || { echo "charlm_tiny: JIT and AOT samples differ"; exit 1; }
+  /usr/bin/python3 - "$tmp/m.jsonl" "$tmp/m2.jsonl" <<'PY'
+import json, sys
+a, b = ([json.loads(l) for l in open(p)] for p in sys.argv[1:])
+keys = ("test_loss", "train_loss", "bits_per_byte")
+assert [[e.get(k) for k in keys] for e in a if e["event"] == "eval"] == \
+       [[e.get(k) for k in keys] for e in b if e["event"] == "eval"], "JIT and AOT metrics differ"
+PY
+  # sampling from saved weights: deterministic per seed, another seed another text
+  "$tmp/lm" --load "$tmp/w.safetensors" --sample 60 --prompt "a " --seed 9 >"$tmp/g1" 2>/dev/null
+  "$tmp/lm" --load "$tmp/w.safetensors" --sample 60 --prompt "a " --seed 9 >"$tmp/g2" 2>/dev/null
+  "$tmp/lm" --load "$tmp/w.safetensors" --sample 60 --prompt "a " --seed 10 >"$tmp/g3" 2>/dev/null
+  cmp "$tmp/g1" "$tmp/g2" || { echo "charlm_tiny: the same seed sampled two texts"; exit 1; }
+  if cmp -s "$tmp/g1" "$tmp/g3"; then echo "charlm_tiny: two seeds sampled the same text"; exit 1; fi
+  echo "charlm_tiny: ok" ;;
+phase_numbers)  # one phase numbering, from 1: the executable's header, astc show, astc cost, --phase; dot's legend
+  "$astc" build "$here/recipe_synthetic.train" -o "$tmp/rec"
+  "$tmp/rec" --threads 1 --epochs 1 >/dev/null 2>"$tmp/header"
+  "$astc" show "$here/recipe_synthetic.train" >"$tmp/show"
+  "$astc" cost "$here/recipe_synthetic.train" >"$tmp/cost"
+  /usr/bin/python3 - "$tmp/header" "$tmp/show" "$tmp/cost" <<'PY'
+import re, sys
+header, show, cost = (open(p).read() for p in sys.argv[1:])
+exe = {int(n): float(t) / 100 for n, t in re.findall(r"^  phase (\d+) from ([0-9.]+)% of training", header, re.M)}
+shown = {int(n): float(t) for n, t in re.findall(r"^graph step  # phase (\d+): t in \[([0-9.e-]+),", show, re.M)}
+costed = {int(n): float(t) for n, t in re.findall(r"^(\d+) +\[([0-9.e-]+),", cost, re.M)}
+k = len(shown)
+if k < 2 or sorted(shown) != list(range(1, k + 1)):
+    sys.exit(f"astc show numbers the phases {sorted(shown)}, not 1 to {k}")
+if costed != shown:
+    sys.exit(f"astc cost's phases {costed} differ from astc show's {shown}")
+if not exe or sorted(exe) != list(range(2, k + 1)) or any(abs(exe[n] - shown[n]) > 1e-3 for n in exe):
+    sys.exit(f"the executable's phases {exe} differ from astc show's {shown}")
+print(f"{k} phases, numbered 1 to {k} by the executable, astc show and astc cost")
+PY
+  k=$(grep -c '^graph step' "$tmp/show")
+  "$astc" show --phase="$k" "$here/recipe_synthetic.train" | grep -q "^graph step  # phase $k: "
+  for bad in $((k + 1)) 0; do
+    status=0
+    "$astc" show --phase="$bad" "$here/recipe_synthetic.train" >/dev/null 2>"$tmp/err" || status=$?
+    cat "$tmp/err"
+    [ "$status" -eq 2 ] || { echo "--phase=$bad: exit status $status, expected 2"; exit 1; }
+  done
+  "$astc" show --phase="$((k + 1))" "$here/recipe_synthetic.train" 2>&1 >/dev/null |
+    grep -q "there is no phase $((k + 1)): the program has $k phases, numbered 1 to $k"
+  grep -q "phases are numbered from 1" "$tmp/err"
+  # dot: a legend; without --phase, it says which phase it drew; frozen layers dashed
+  "$astc" show --format=dot "$here/recipe_synthetic.train" >"$tmp/g.dot" 2>"$tmp/err"
+  grep -q "draws one graph: phase 1 of $k" "$tmp/err" || { cat "$tmp/err"; echo "dot did not say which phase"; exit 1; }
+  grep -q "label=\"step  # phase 1 of $k: " "$tmp/g.dot"
+  grep -q "subgraph cluster_legend" "$tmp/g.dot" && grep -q 'legend_0 \[label="forward"' "$tmp/g.dot"
+  sed 's/level: 1.0)/level: 1.0, reuse: false)/' "$here/recipe_synthetic.train" >"$tmp/noreuse.train"
+  "$astc" show --format=dot --phase="$k" "$tmp/noreuse.train" >"$tmp/f.dot"
+  grep -q 'dense_1 (frozen)", fillcolor="#dbe9f6", style="filled,dashed"' "$tmp/f.dot"
+  grep -q 'legend_frozen' "$tmp/f.dot"
+  if grep -q 'dense_2 (frozen)' "$tmp/f.dot"; then echo "dense_2 is not frozen"; exit 1; fi
+  "$astc" show --format=dot --phase="$k" "$here/recipe_synthetic.train" | grep -q 'subgraph cluster_prefix'
+  echo "dot: legend, phase named, frozen layers dashed" ;;
 missing_data)   # a data set that is not installed: a clear error, exit 1
   printf 'import nn\ndata d = idx("no-such-data", shape: [4], classes: 2)\nmodel m(x: f32[B, 4]) -> f32[B, 2] {\n  return nn.dense(x, 2)\n}\ntrain m on d {\n  loss = cross_entropy()\n  optimizer = sgd(lr: 0.1)\n  batch = 4\n  epochs = 1\n}\n' > "$tmp/p.train"
   if ASTC_DATA_PATH="$tmp" "$astc" run "$tmp/p.train" 2>"$tmp/err"; then
@@ -150,6 +303,43 @@ missing_data)   # a data set that is not installed: a clear error, exit 1
   cat "$tmp/err"
   grep -q "no-such-data" "$tmp/err"
   grep -q "/usr/share/datasets" "$tmp/err" ;;
+cost_steps)     # astc cost counts the steps a run takes: partial last batches, batch ramps, csv data (--data)
+  agree() {  # agree NAME PROGRAM [--data DIR]: astc cost's steps equal astc run's
+    name=$1 prog=$2
+    shift 2
+    "$astc" cost "$prog" "$@" > "$tmp/$name.cost"
+    "$astc" run "$prog" -- "$@" --progress=plain > "$tmp/$name.run" 2>&1
+    c=$(sed -n 's/^program .*[^0-9]\([0-9][0-9]*\) steps.*/\1/p' "$tmp/$name.cost")
+    r=$(sed -n 's/.*(\([0-9][0-9]*\) steps,.*/\1/p' "$tmp/$name.run" | tail -n 1)
+    echo "$name: astc cost ${c:-?} steps, the run ${r:-?}"
+    [ -n "$c" ] && [ "$c" = "$r" ]
+  }
+  body='import nn\nmodel m(x: f32[B, 4]) -> f32[B, 3] {\n  h = relu(nn.dense(x, 16))\n  h = relu(nn.dense(h, 16))\n  return nn.dense(h, 3)\n}\n'
+  # 1000 examples in batches of 300: 4 steps an epoch (the last of 100), 8 in all, not ceil(2000 / 300) = 7
+  printf "${body}data d = synthetic(shape: [4], classes: 3, train: 1000)\ntrain m on d { loss = cross_entropy(); optimizer = sgd(lr: 0.1); batch = 300; epochs = 2 }\n" > "$tmp/partial.train"
+  agree partial "$tmp/partial.train"
+  printf "${body}data d = synthetic(shape: [4], classes: 3, train: 1000)\ntrain m on d { loss = cross_entropy(); optimizer = sgd(lr: 0.1); batch = 96; epochs = 7 }\nspeedup {\n  batch ramp(32 -> 96, until: 0.5)\n}\n" > "$tmp/ramp.train"
+  agree ramp "$tmp/ramp.train"
+  sed 's/epochs = 7/steps = 123/' "$tmp/ramp.train" > "$tmp/ramp_steps.train"
+  agree ramp_steps "$tmp/ramp_steps.train"
+  # a csv file: 150 rows, 15 held out; cost reads it from --data, or from the path as written
+  mkdir -p "$tmp/data"
+  /usr/bin/python3 -c "
+for i in range(150): print(','.join(str((i * 7 + j) % 10 / 10 + i % 3) for j in range(4)) + ',' + str(i % 3))" > "$tmp/data/rows.csv"
+  printf "${body}data d = csv(\"rows.csv\", shape: [4], classes: 3)\ntrain m on d { loss = cross_entropy(); optimizer = sgd(lr: 0.1); batch = 8; epochs = 3 }\n" > "$tmp/csv.train"
+  agree csv "$tmp/csv.train" --data "$tmp/data"
+  (cd "$tmp/data" && "$astc" cost ../csv.train) > "$tmp/csv_cwd.cost"
+  grep -q "training examples x 3 epochs" "$tmp/csv_cwd.cost"
+  [ "$(grep '^program' "$tmp/csv_cwd.cost" | sed 's/.*: //')" = "$(grep '^program' "$tmp/csv.cost" | sed 's/.*: //')" ]
+  # not found: no step counts, and the message says where it looked and what to do
+  (cd "$tmp" && "$astc" cost csv.train) > "$tmp/csv_missing.cost"
+  cat "$tmp/csv_missing.cost"
+  grep -q "size of the training data is not known.*current directory.*--data DIR" "$tmp/csv_missing.cost"
+  if "$astc" cost "$tmp/csv.train" --data "$tmp/nowhere" 2>"$tmp/err"; then
+    echo "cost_steps: expected a failure with --data of a missing directory"; exit 1
+  fi
+  cat "$tmp/err"
+  grep -q "nowhere/rows.csv: cannot open" "$tmp/err" ;;
 bad_option)     # a bad program option: usage error, exit 2
   set +e
   "$astc" run "$here/mlp_synthetic.train" -- --epochs banana 2>"$tmp/err"

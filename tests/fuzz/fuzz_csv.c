@@ -1,8 +1,10 @@
 /* fuzz_csv.c — libFuzzer target: arbitrary bytes as a CSV data set through
  * astrt_load_csv, with the label in the last column (the default) and in
- * the first. Everything loaded is freed. */
+ * the first, then astrt_load_csv_ex in the other header modes, with given
+ * separators and real targets. Everything loaded is freed. */
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 
 #include "astrt.h"
 #include "fuzz_util.h"
@@ -18,6 +20,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     astrt_split s;
     if (astrt_load_csv(path, label_columns[i], &s) == ASTRT_OK) {
       if (s.x.n != s.y.n || s.num_classes < 1) abort();
+      fuzz_touch_array(&s.x);
+      fuzz_touch_array(&s.y);
+      astrt_split_free(&s);
+    }
+  }
+  /* the other header modes and separators, and real targets */
+  static const astrt_csv_options opts[] = {
+      {-1, ASTRT_CSV_HEADER_SKIP, 0, 0}, {1, ASTRT_CSV_HEADER_NONE, ';', 0},
+      {-1, ASTRT_CSV_HEADER_NAMES, ' ', 1}, {0, ASTRT_CSV_HEADER_AUTO, '\t', 1},
+  };
+  for (size_t i = 0; i < sizeof opts / sizeof opts[0]; i++) {
+    astrt_split s;
+    if (astrt_load_csv_ex(path, &opts[i], &s) == ASTRT_OK) {
+      if (s.x.n != s.y.n || (!opts[i].real && s.num_classes < 1)) abort();
       fuzz_touch_array(&s.x);
       fuzz_touch_array(&s.y);
       astrt_split_free(&s);

@@ -1,9 +1,11 @@
 /* fuzz_npy.c — libFuzzer target: arbitrary bytes as a NumPy .npy file
  * through astrt_load_npy_array, then as both the features and the labels
- * file of astrt_load_npy (features and label conversion, count check).
+ * file of astrt_load_npy (features and label conversion, count check) and
+ * of astrt_load_npy_classes (float labels as classes).
  * Everything loaded is freed. */
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 
 #include "astrt.h"
 #include "fuzz_util.h"
@@ -20,6 +22,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     astrt_array_free(&a);
     astrt_split s;
     if (astrt_load_npy(path, path, &s) == ASTRT_OK) {
+      fuzz_touch_array(&s.x);
+      fuzz_touch_array(&s.y);
+      astrt_split_free(&s);
+    }
+    if (astrt_load_npy_classes(path, path, &s) == ASTRT_OK) {
+      if (s.y.elem != ASTRT_ELEM_I32) abort();
       fuzz_touch_array(&s.x);
       fuzz_touch_array(&s.y);
       astrt_split_free(&s);

@@ -11,7 +11,8 @@ creates OUTDIR/<target>/ for each target:
   idx          small valid IDX files: every element type, ranks 1 to 4,
                raw and gzip-compressed
   csv          small valid CSV data sets: header or not, CRLF, blank lines,
-               spaces, floats in every notation
+               spaces, floats in every notation, other separators, a first
+               line of another width, float labels, gzip
   npy          small valid .npy files: format 1.0, 2.0 and 3.0, every
                supported dtype, scalar and n-d examples
   safetensors  small valid safetensors files: every dtype, scalars, empty
@@ -117,13 +118,23 @@ CSV_SEEDS = {
     "floats.csv": "1e10,-2.5E-3,.5,5.,0x1p3,3.0\n-0,+7,1e-40,1,0,1\n",
     "one-row.csv": "1,0\n",
     "wide.csv": ",".join(str(i) for i in range(40)) + "\n" + ",".join(str(40 - i) for i in range(40)) + "\n",
+    "semicolons.csv": "a;b;label\n1.5;-2;0\n3;4e1;2\n",
+    "tabs.csv": "a\tb\tlabel\n1.5\t-2\t0\n3\t4e1\t2\n",
+    "blanks.csv": "a b label\n 1.5  -2 0 \n3\t4e1 2\n",
+    "sklearn-first-line.csv": "3,2,class_0,class_1\n1.5,2,0\n3,4.25,1\n5,6,1\n",
+    "float-labels.csv": "1,2,0.0\n3,4,1.0\n5,6,2e0\n",
 }
 
 
 def csv_seeds(outdir):
     for name, text in sorted(CSV_SEEDS.items()):
         write(outdir, "csv", name, text.encode())
-    return len(CSV_SEEDS)
+    # gzip-compressed (mtime 0: the same bytes on every run)
+    buf = io.BytesIO()
+    with gzip.GzipFile(fileobj=buf, mode="wb", mtime=0) as g:
+        g.write(CSV_SEEDS["header.csv"].encode())
+    write(outdir, "csv", "header.csv.gz", buf.getvalue())
+    return len(CSV_SEEDS) + 1
 
 
 # ---- npy --------------------------------------------------------------------
@@ -146,6 +157,7 @@ def npy_seeds(outdir):
     files = {
         "f4-2x3.npy": npy("<f4", [2, 3], struct.pack("<6f", 0, 1, -2, 3.5, 1e-3, 7)),
         "f8-3.npy": npy("<f8", [3], struct.pack("<3d", 0.5, -1, 2)),
+        "f8-labels-3.npy": npy("<f8", [3], struct.pack("<3d", 0, 2, 1)),
         "u1-2x2x2.npy": npy("|u1", [2, 2, 2], bytes(range(8))),
         "b1-4.npy": npy("|b1", [4], bytes([0, 1, 1, 0])),
         "i1-4.npy": npy("|i1", [4], struct.pack("<4b", 0, 1, 2, 3)),

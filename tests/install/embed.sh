@@ -6,6 +6,11 @@
 #   3. examples/embed configured, built and run against the prefix with CMake
 #      (find_package(astrt), ASTC=prefix/bin/astc);
 #   4. the same main.c built by hand with pkg-config (--libs and --static);
+#   4b. the minimal embedding needs no MPI: astrt.pc requires none, and
+#      neither application above links libmpi (readelf -d); where astc was
+#      built with MPI, the component does: pkg-config astrt-mpi and CMake
+#      find_package(astrt COMPONENTS mpi) -> astrt::mpi link it and the
+#      backend (astrt_dist_mpi);
 #   5. the generated model.h compiled as C17 and as C++17, warnings as errors;
 #   6. the runtime as shipped has none of the test hooks (ASTRT_TEST_HOOKS):
 #      no hook function and no hook environment variable name among its
@@ -116,6 +121,48 @@ run "$CC" -std=c17 -Wall -Wextra -Werror $extra -I"$tmp/pc-model" -o "$tmp/embed
 step="checking the pkg-config variable astc"
 [ "$("$pc" --variable=astc astrt)" -ef "$astc" ] || {
   echo "install.embed: pkg-config --variable=astc astrt is not $astc" >&2; exit 1; }
+
+# ---- 4b. no MPI in the minimal embedding; the MPI component -----------------
+step="checking that the minimal embedding needs no MPI"
+needs_mpi() { readelf -d "$1" | grep -q 'NEEDED.*libmpi'; }
+if "$pc" --print-requires --print-requires-private astrt | grep -qi 'mpi' ||
+   "$pc" --libs --static astrt | grep -qi 'mpi'; then
+  echo "install.embed: astrt.pc requires MPI: $("$pc" --print-requires astrt | tr '\n' ' ')" >&2; exit 1
+fi
+for app in "$tmp/embed-cmake/embed" "$tmp/embed-pc" "$tmp/embed-pc-static"; do
+  if needs_mpi "$app"; then echo "install.embed: $app links libmpi" >&2; readelf -d "$app" >&2; exit 1; fi
+done
+echo "the minimal embedding (CMake astrt::astrt, pkg-config astrt) links no MPI"
+if [ -f "$prefix/lib/pkgconfig/astrt-mpi.pc" ]; then  # astc was built with MPI
+  for f in lib/libastrt_mpi.a lib/cmake/astrt/astrtMpiTargets.cmake; do
+    [ -f "$prefix/$f" ] || { echo "install.embed: $prefix/$f was not installed" >&2; exit 1; }
+  done
+  step="building main.c with pkg-config astrt-mpi"
+  # shellcheck disable=SC2046,SC2086
+  run "$CC" -std=c17 -Wall -Wextra -Werror $extra -I"$tmp/pc-model" -o "$tmp/embed-mpi" "$src/examples/embed/main.c" \
+    "$tmp/pc-model/libmodel.a" $("$pc" --cflags --libs astrt-mpi)
+  needs_mpi "$tmp/embed-mpi" && nm "$tmp/embed-mpi" | grep -q ' [DdRr] astrt_dist_mpi$' ||
+    { echo "install.embed: pkg-config astrt-mpi did not link libmpi and the MPI backend" >&2; exit 1; }
+  (cd "$tmp" && run "$tmp/embed-mpi" "$tmp/mpi-model.safetensors")
+  step="building with CMake find_package(astrt COMPONENTS mpi)"
+  mkdir -p "$tmp/mpi-app"
+  cp "$src/examples/embed/main.c" "$tmp/mpi-app/"
+  cat >"$tmp/mpi-app/CMakeLists.txt" <<EOF
+cmake_minimum_required(VERSION 3.20)
+project(mpiapp C)
+find_package(astrt CONFIG REQUIRED COMPONENTS mpi)
+add_executable(app main.c)
+target_include_directories(app PRIVATE "$tmp/pc-model")
+target_link_libraries(app PRIVATE "$tmp/pc-model/libmodel.a" astrt::mpi)
+EOF
+  run cmake -S "$tmp/mpi-app" -B "$tmp/mpi-app/build" $gen -DCMAKE_PREFIX_PATH="$prefix" \
+    -DCMAKE_C_COMPILER="$CC" -DCMAKE_C_FLAGS="$extra" -DCMAKE_EXE_LINKER_FLAGS="$extra" \
+    >"$tmp/mpi-configure.log" || { cat "$tmp/mpi-configure.log"; exit 1; }
+  run cmake --build "$tmp/mpi-app/build"
+  needs_mpi "$tmp/mpi-app/build/app" && nm "$tmp/mpi-app/build/app" | grep -q ' [DdRr] astrt_dist_mpi$' ||
+    { echo "install.embed: astrt::mpi did not link libmpi and the MPI backend" >&2; exit 1; }
+  echo "the MPI component (pkg-config astrt-mpi, CMake astrt::mpi) links MPI and its backend"
+fi
 
 # ---- 5. model.h as C and as C++ ----------------------------------------------
 step="checking the static inline functions of model.h"

@@ -420,6 +420,25 @@ START_TEST(dropout_global_pool) {
 }
 END_TEST
 
+/* progressive resizing: phase 1's step scales the batch down (area or
+ * bilinear) before a residual CNN with global pooling */
+#define RESIZED_CNN(mode)                                                                           \
+  "import nn\n"                                                                                     \
+  "data d = synthetic(shape: [2, 10, 10], classes: 3)\n"                                            \
+  "model m(x: f32[B, 2, H, W]) -> f32[B, 3] {\n"                                                    \
+  "  h = relu(nn.conv2d(x, 4, kernel: 3, pad: 1))\n"                                                \
+  "  h = relu(h + nn.conv2d(h, 4, kernel: 3, pad: 1))\n"                                            \
+  "  return nn.dense(nn.global_avg_pool(h), 3)\n}\n"                                                \
+  "train m on d {\n  batch = 8\n  epochs = 1\n  eval_batch = 11\n  loss = cross_entropy()\n"       \
+  "  optimizer = sgd(lr: 0.1, momentum: 0.9)\n}\n"                                                 \
+  "speedup {\n  resize progressive(from: 0.5, until: 0.9, increment: 3, mode: " mode ")\n}\n"
+
+START_TEST(resized_cnn) {
+  compare_program(RESIZED_CNN("area"), "resize_area", 3);
+  compare_program(RESIZED_CNN("bilinear"), "resize_bilinear", 3);
+}
+END_TEST
+
 /* ---- sequence models and regression -------------------------------------------------- */
 
 #define SEQ_PROGRAM(model_body, train_extra)                                                        \
@@ -454,6 +473,53 @@ START_TEST(transformer_bf16) {
                               "  loss = cross_entropy()\n  optimizer = sgd(lr: 0.1, momentum: 0.9)")
                   "speedup {\n  precision bf16()\n}\n",
                   "transformer_bf16", 3);
+}
+END_TEST
+
+/* layer dropping (passes/drop.c): over three steps the four blocks are
+ * dropped and kept in several combinations; both rules, and with bf16
+ * storage and micro-batches around it */
+START_TEST(transformer_layer_dropping) {
+  static const char *const speedups[] = {
+      "speedup {\n  drop progressive(theta: 0.2, gamma: 5)\n}\n",
+      "speedup {\n  drop stochastic(final: 0.3)\n  precision bf16()\n"
+      "  batch steps(at: [0.9], factor: 2, micro: 2)\n}\n",
+  };
+  int dropped = 0;  /* compare_program's steps 1 to 3, seed 17: both kinds of step occur */
+  for (int s = 1; s <= 3; s++)
+    for (int l = 1; l <= 4; l++) dropped += astrt_drop_gate((float)(1 - l * 0.7 / 4), 17, s, l) == 0;
+  ck_assert(dropped > 0 && dropped < 12);
+  for (size_t i = 0; i < sizeof speedups / sizeof speedups[0]; i++) {
+    char src[2048], name[32];
+    snprintf(src, sizeof src, "%s%s",
+             SEQ_PROGRAM("  h = nn.embedding(tok, 13, 16) + nn.embedding(arange(8), 8, 16)\n"
+                         "  h = nn.transformer_block(h, 2, layers: 2)\n"
+                         "  h = nn.transformer_block(h, 4, layers: 2)\n"
+                         "  return nn.linear(nn.layernorm(h), 13)",
+                         "  loss = cross_entropy()\n  optimizer = sgd(lr: 0.1, momentum: 0.9, weight_decay: 0.01)"),
+             speedups[i]);
+    snprintf(name, sizeof name, "drop%zu", i);
+    compare_program(src, name, 3);
+  }
+}
+END_TEST
+
+/* a residual CNN with batch norm: a dropped block neither trains nor
+ * updates its running statistics */
+START_TEST(residual_cnn_layer_dropping) {
+  compare_program("import nn\n"
+                  "data d = synthetic(shape: [3, 6, 6], classes: 4)\n"
+                  "layer res(x: f32[B, C, H, W]) -> f32[B, C, H, W] {\n"
+                  "  h = relu(nn.batchnorm2d(nn.conv2d(x, C, kernel: 3, pad: 1)))\n"
+                  "  return nn.batchnorm2d(nn.conv2d(h, C, kernel: 3, pad: 1))\n}\n"
+                  "model m(x: f32[B, 3, 6, 6]) -> f32[B, 4] {\n"
+                  "  h = relu(nn.conv2d(x, 4, kernel: 3, pad: 1))\n"
+                  "  h = relu(h + res(h))\n  h = relu(h + res(h))\n"
+                  "  return nn.dense(nn.global_avg_pool(h), 4)\n}\n"
+                  "train m on d {\n  batch = 8\n  epochs = 1\n  eval_batch = 11\n  loss = cross_entropy()\n"
+                  "  optimizer = sgd(lr: 0.05, momentum: 0.9)\n}\n"
+                  "speedup {\n  drop stochastic(final: 0.4)\n}\n",
+                  "rescnn", 4);
 }
 END_TEST
 
@@ -520,13 +586,17 @@ START_TEST(regression_mse) {
 END_TEST
 
 /* the speedup passes' rewrites, native against reference: micro-batches,
- * frozen layers, FreezeOut, lr coupling, bf16 and fp16 (with loss scaling) */
+ * frozen layers, FreezeOut, lr coupling, bf16 and fp16 (with loss scaling),
+ * weight averaging (EMA with warmup and copy-back, SWA over a frozen layer,
+ * evaluation from the averages) */
 START_TEST(speedup_rewrites) {
   static const char *const recipes[] = {
       "speedup {\n  batch steps(at: [0.9], factor: 2, micro: 3, lr_scale: linear)\n}\n",
       "speedup {\n  freeze at(dense_1: 0.0, dense_2: 0.7, freezeout: true)\n}\n",
       "speedup {\n  precision bf16()\n}\n",
       "speedup {\n  precision fp16(keep: [dense_3])\n  batch steps(at: [0.9], micro: 5)\n}\n",
+      "speedup {\n  average ema(decay: 0.7, copy_back: 2, warmup: true)\n}\n",
+      "speedup {\n  freeze at(dense_1: 0.0)\n  average swa(start: 0)\n}\n",
   };
   for (size_t i = 0; i < sizeof recipes / sizeof recipes[0]; i++) {
     char src[2048], name[32];
@@ -672,9 +742,12 @@ Suite *codegen_suite(void) {
   tcase_add_test(t, convnet_pools_batchnorm);
   tcase_add_test(t, norms_activations_adamw);
   tcase_add_test(t, dropout_global_pool);
+  tcase_add_test(t, resized_cnn);
   tcase_add_test(t, gelu_exact);
   tcase_add_test(t, transformer_two_layers);
   tcase_add_test(t, transformer_bf16);
+  tcase_add_test(t, transformer_layer_dropping);
+  tcase_add_test(t, residual_cnn_layer_dropping);
   tcase_add_test(t, attention_plan);
   tcase_add_test(t, sequence_primitives);
   tcase_add_test(t, regression_mse);

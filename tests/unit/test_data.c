@@ -10,14 +10,20 @@
  *                            dataset-fashion-mnist);
  *   test_data package_hint   the "apt-get install dataset-NAME" hint for a
  *                            known data set that is not installed (needs
- *                            fashion-mnist or mnist to be absent).
+ *                            fashion-mnist or mnist to be absent);
+ *   test_data fortunes       the text corpus "fortunes" (apt-get install
+ *                            fortunes).
+ * Also here: text and token data (data_text.c), their splits and windows,
+ * and real-valued targets.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE  /* setenv, truncate */
 #endif
 #include "astrt.h"
+#include "driver_internal.h"
 
 #include <check.h>
+#include <dirent.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -531,6 +537,21 @@ START_TEST(test_csv_binary_and_missing) {
                    ASTRT_ERR_NOTFOUND);
   ck_assert_error_has(fx_path("none.csv"));
   ck_assert_error_has("No such file or directory");
+}
+END_TEST
+
+/* a missing file named by a relative path: the message says relative to
+ * what (the current directory) and how to point elsewhere (--data) */
+START_TEST(test_csv_missing_relative_path) {
+  char cwd[4096];
+  ck_assert_ptr_nonnull(getcwd(cwd, sizeof cwd));
+  ck_assert_int_eq(chdir(fx_path("")), 0);
+  astrt_split s;
+  ck_assert_int_eq(astrt_load_csv("iris.csv", -1, &s), ASTRT_ERR_NOTFOUND);
+  ck_assert_error_has("iris.csv: cannot open");
+  ck_assert_error_has("relative path is taken from the current directory");
+  ck_assert_error_has("--data DIR");
+  ck_assert_int_eq(chdir(cwd), 0);
 }
 END_TEST
 
@@ -1145,6 +1166,585 @@ START_TEST(test_shuffle_uniform_and_edges) {
 }
 END_TEST
 
+/* ---- text ---------------------------------------------------------------- */
+
+/* Loads text `source` (data_dir may be NULL) and checks it holds `want`. */
+static void text_is(const char *source, const char *data_dir, const char *want) {
+  astrt_tokens t;
+  ck_assert_msg(astrt_load_text(source, data_dir, &t) == ASTRT_OK, "%s", astrt_last_error());
+  ck_assert_int_eq(t.width, 1);
+  ck_assert_int_eq(t.n, (int64_t)strlen(want));
+  ck_assert_mem_eq(t.ids, want, strlen(want));
+  for (int64_t i = 0; i < t.n; i++) ck_assert_int_eq(astrt_token_at(&t, i), (unsigned char)want[i]);
+  astrt_tokens_free(&t);
+  ck_assert_ptr_null(t.ids);
+}
+
+START_TEST(test_text_file) {
+  static const char text[] = "The quick brown fox.\n\xff\x01";  /* every byte is a token, 0..255 */
+  fx_write_text(fx_path("a.txt"), text);
+  text_is(fx_path("a.txt"), NULL, text);
+  text_is("a.txt", fx_tmpdir, text);         /* relative to --data */
+  text_is(fx_path("a.txt"), "/nonexistent", text);  /* an absolute path ignores it */
+}
+END_TEST
+
+/* A directory: its regular files in byte order of their names; symbolic
+ * links and subdirectories are not read (nor followed). Only the known
+ * corpus leaves out .dat and .u8 files. */
+START_TEST(test_text_directory_order) {
+  fx_make_dir(fx_path("d"));
+  fx_write_text(fx_path("d/b.txt"), "BB");
+  fx_write_text(fx_path("d/a.txt"), "A");
+  fx_write_text(fx_path("d/C"), "ccc");  /* 'C' sorts before 'a' */
+  fx_write_text(fx_path("d/x.dat"), "dat");
+  fx_make_dir(fx_path("d/sub"));
+  fx_write_text(fx_path("d/sub/z"), "ZZZ");
+  ck_assert_int_eq(symlink("b.txt", fx_path("d/link")), 0);
+  fx_write_text(fx_path("outside"), "OUT");
+  ck_assert_int_eq(symlink(fx_path("outside"), fx_path("d/0out")), 0);
+  text_is(fx_path("d"), NULL, "cccABBdat");
+  /* a symbolic link named as the source is followed (it is the file given) */
+  ck_assert_int_eq(symlink(fx_path("d/a.txt"), fx_path("alias")), 0);
+  text_is(fx_path("alias"), NULL, "A");
+}
+END_TEST
+
+START_TEST(test_text_empty_and_missing) {
+  astrt_tokens t;
+  fx_write_text(fx_path("empty"), "");
+  ck_assert_int_eq(astrt_load_text(fx_path("empty"), NULL, &t), ASTRT_ERR_FORMAT);
+  ck_assert_error_has(fx_path("empty"));
+  ck_assert_error_has("no text: the file is empty");
+  ck_assert_ptr_null(t.ids);
+  fx_make_dir(fx_path("none"));
+  ck_assert_int_eq(astrt_load_text(fx_path("none"), NULL, &t), ASTRT_ERR_FORMAT);
+  ck_assert_error_has("the directory holds no regular files");
+  fx_make_dir(fx_path("blank"));
+  fx_write_text(fx_path("blank/a"), "");
+  fx_write_text(fx_path("blank/b"), "");
+  ck_assert_int_eq(astrt_load_text(fx_path("blank"), NULL, &t), ASTRT_ERR_FORMAT);
+  ck_assert_error_has("its 2 files are empty");
+  ck_assert_int_eq(astrt_load_text(fx_path("no-such.txt"), NULL, &t), ASTRT_ERR_NOTFOUND);
+  ck_assert_error_has(fx_path("no-such.txt"));
+  ck_assert_error_has("No such file or directory");
+}
+END_TEST
+
+/* The corpus is found with --data (DIR/fortunes, else DIR) and on
+ * $ASTC_DATA_PATH; .dat indexes and .u8 names are left out. */
+START_TEST(test_text_corpus_found) {
+  fx_make_dir(fx_path("games"));
+  fx_make_dir(fx_path("games/fortunes"));
+  fx_write_text(fx_path("games/fortunes/zen"), "Z%\n");
+  fx_write_text(fx_path("games/fortunes/art"), "A%\n");
+  fx_write_text(fx_path("games/fortunes/art.dat"), "\x01\x02");
+  fx_write_text(fx_path("games/fortunes/art.u8"), "A%\n");  /* a copy where a link was */
+  ck_assert_int_eq(symlink("zen", fx_path("games/fortunes/zen.u8")), 0);
+  text_is("fortunes", fx_path("games"), "A%\nZ%\n");            /* --data DIR: DIR/fortunes */
+  text_is("fortunes", fx_path("games/fortunes"), "A%\nZ%\n");   /* --data DIR: DIR itself */
+  unsetenv("ASTC_DATA_PATH");
+  setenv("ASTC_DATA_PATH", fx_path("games"), 1);  /* searched before the system's corpora */
+  text_is("fortunes", NULL, "A%\nZ%\n");
+  /* a path that names such a directory is an ordinary directory: everything is read */
+  text_is(fx_path("games/fortunes"), NULL, "A%\n\x01\x02" "A%\nZ%\n");
+  unsetenv("ASTC_DATA_PATH");
+}
+END_TEST
+
+/* (the hooks suite) Not installed: the message says how to get it, like a
+ * missing data set. ASTRT_TEST_CORPORA stands in for /usr/share/games. */
+#ifdef ASTRT_TEST_HOOKS
+START_TEST(test_text_corpus_missing) {
+  unsetenv("ASTC_DATA_PATH");
+  setenv("ASTRT_TEST_CORPORA", fx_path("games"), 1);
+  astrt_tokens t;
+  ck_assert_int_eq(astrt_load_text("fortunes", NULL, &t), ASTRT_ERR_NOTFOUND);
+  ck_assert_error_has("text corpus 'fortunes' not found");
+  ck_assert_error_has(fx_path("games/fortunes"));
+  ck_assert_error_has("ASTC_DATA_PATH is not set");
+  ck_assert_error_has("apt-get install fortunes");
+  ck_assert_error_has("--data DIR");
+  ck_assert_ptr_null(t.ids);
+  unsetenv("ASTRT_TEST_CORPORA");
+}
+END_TEST
+#endif
+
+/* (the fortunes suite) Debian's corpus: every regular file but the .dat
+ * indexes, in name order */
+static const char *missing_fortunes(void) {
+  struct stat sb;
+  if (stat("/usr/share/games/fortunes", &sb) == 0 && S_ISDIR(sb.st_mode)) return NULL;
+  return "/usr/share/games/fortunes is not installed (apt-get install fortunes)";
+}
+
+START_TEST(test_text_fortunes) {
+  unsetenv("ASTC_DATA_PATH");
+  unsetenv("ASTRT_TEST_CORPORA");
+  astrt_tokens t;
+  ck_assert_msg(astrt_load_text("fortunes", NULL, &t) == ASTRT_OK, "%s", astrt_last_error());
+  /* expected: the files' sizes and the first one's first bytes, computed here */
+  DIR *d = opendir("/usr/share/games/fortunes");
+  ck_assert_ptr_nonnull(d);
+  struct dirent *e;
+  int64_t total = 0;
+  char first[256] = "";
+  while ((e = readdir(d))) {
+    size_t n = strlen(e->d_name);
+    if (e->d_name[0] == '.' || (n > 4 && !strcmp(e->d_name + n - 4, ".dat")) ||
+        (n > 3 && !strcmp(e->d_name + n - 3, ".u8")))
+      continue;
+    char path[512];
+    struct stat sb;
+    snprintf(path, sizeof path, "/usr/share/games/fortunes/%s", e->d_name);
+    if (lstat(path, &sb) != 0 || !S_ISREG(sb.st_mode)) continue;
+    total += sb.st_size;
+    if (!*first || strcmp(e->d_name, first) < 0) snprintf(first, sizeof first, "%s", e->d_name);
+  }
+  closedir(d);
+  ck_assert_int_gt(total, 100000);
+  ck_assert_int_eq(t.n, total);
+  char path[512];
+  snprintf(path, sizeof path, "/usr/share/games/fortunes/%s", first);
+  size_t len;
+  unsigned char *head = fx_read_bytes(path, &len);
+  ck_assert_mem_eq(t.ids, head, len < 64 ? len : 64);
+  free(head);
+  astrt_tokens_free(&t);
+}
+END_TEST
+
+/* ---- token ids -------------------------------------------------------------- */
+
+static void put_le32(unsigned char *p, uint32_t v) {
+  for (int i = 0; i < 4; i++) p[i] = (unsigned char)(v >> (8 * i));
+}
+
+/* An llm.c .bin: the 1024-byte header (magic, version, count), then ids. */
+static void write_llmc(const char *path, uint32_t magic, uint32_t version, int32_t count, const void *ids,
+                       size_t bytes) {
+  unsigned char *buf = calloc(1, 1024 + bytes);
+  ck_assert_ptr_nonnull(buf);
+  put_le32(buf, magic);
+  put_le32(buf + 4, version);
+  put_le32(buf + 8, (uint32_t)count);
+  memcpy(buf + 1024, ids, bytes);
+  fx_write_bytes(path, buf, 1024 + bytes);
+  free(buf);
+}
+
+static astrt_tokens tokens_ok(const char *path, int64_t vocab) {
+  astrt_tokens t;
+  ck_assert_msg(astrt_load_tokens(path, vocab, &t) == ASTRT_OK, "%s", astrt_last_error());
+  return t;
+}
+
+static astrt_status tokens_err(const char *path, int64_t vocab) {
+  astrt_tokens t;
+  astrt_status st = astrt_load_tokens(path, vocab, &t);
+  ck_assert_ptr_null(t.ids);
+  ck_assert_ptr_null(t.owned);
+  return st;
+}
+
+START_TEST(test_tokens_raw_u16) {
+  uint16_t ids[1000];
+  for (int i = 0; i < 1000; i++) ids[i] = (uint16_t)(i * 37 % 50257);
+  fx_write_bytes(fx_path("train.bin"), ids, sizeof ids);
+  astrt_tokens t = tokens_ok(fx_path("train.bin"), 50257);
+  ck_assert_int_eq(t.n, 1000);
+  ck_assert_int_eq(t.width, 2);
+  for (int i = 0; i < 1000; i++) ck_assert_int_eq(astrt_token_at(&t, i), ids[i]);
+  astrt_tokens_free(&t);
+  /* memory-mapped: the same ids */
+  setenv("ASTRT_DATA_MAP", "always", 1);
+  t = tokens_ok(fx_path("train.bin"), 50257);
+  for (int i = 0; i < 1000; i++) ck_assert_int_eq(astrt_token_at(&t, i), ids[i]);
+  astrt_tokens_free(&t);
+  unsetenv("ASTRT_DATA_MAP");
+  /* an odd number of bytes, an empty file */
+  fx_write_bytes(fx_path("odd.bin"), ids, 7);
+  ck_assert_int_eq(tokens_err(fx_path("odd.bin"), 50257), ASTRT_ERR_FORMAT);
+  ck_assert_error_has("7 bytes is not a whole number of tokens");
+  fx_write_bytes(fx_path("empty.bin"), ids, 0);
+  ck_assert_int_eq(tokens_err(fx_path("empty.bin"), 50257), ASTRT_ERR_FORMAT);
+  ck_assert_error_has(fx_path("empty.bin"));
+  ck_assert_error_has("the file is empty");
+  ck_assert_int_eq(tokens_err(fx_path("missing.bin"), 50257), ASTRT_ERR_NOTFOUND);
+}
+END_TEST
+
+/* The first id >= vocab is named with the file and its position. */
+START_TEST(test_tokens_id_out_of_vocab) {
+  uint16_t ids[6] = {1, 2, 299, 300, 301, 0};
+  fx_write_bytes(fx_path("ids.bin"), ids, sizeof ids);
+  ck_assert_int_eq(tokens_err(fx_path("ids.bin"), 300), ASTRT_ERR_MISMATCH);
+  ck_assert_error_has(fx_path("ids.bin"));
+  ck_assert_error_has("token 3 (byte 6) is 300, outside the vocabulary [0, 300)");
+  astrt_tokens t = tokens_ok(fx_path("ids.bin"), 302);
+  astrt_tokens_free(&t);
+}
+END_TEST
+
+START_TEST(test_tokens_llmc) {
+  uint16_t ids[5] = {50256, 464, 2068, 7586, 21831};
+  write_llmc(fx_path("good.bin"), 20240520, 1, 5, ids, sizeof ids);
+  astrt_tokens t = tokens_ok(fx_path("good.bin"), 50257);
+  ck_assert_int_eq(t.n, 5);
+  for (int i = 0; i < 5; i++) ck_assert_int_eq(astrt_token_at(&t, i), ids[i]);
+  astrt_tokens_free(&t);
+  /* an id past the vocabulary: its byte offset counts the header */
+  ck_assert_int_eq(tokens_err(fx_path("good.bin"), 50000), ASTRT_ERR_MISMATCH);
+  ck_assert_error_has("token 0 (byte 1024) is 50256");
+  /* the count disagrees with the size */
+  write_llmc(fx_path("count.bin"), 20240520, 1, 6, ids, sizeof ids);
+  ck_assert_int_eq(tokens_err(fx_path("count.bin"), 50257), ASTRT_ERR_FORMAT);
+  ck_assert_error_has("the llm.c header says 6 tokens (12 bytes), but 10 bytes follow");
+  write_llmc(fx_path("zero.bin"), 20240520, 1, 0, ids, 0);
+  ck_assert_int_eq(tokens_err(fx_path("zero.bin"), 50257), ASTRT_ERR_FORMAT);
+  ck_assert_error_has("no tokens");
+  write_llmc(fx_path("version.bin"), 20240520, 2, 5, ids, sizeof ids);
+  ck_assert_int_eq(tokens_err(fx_path("version.bin"), 50257), ASTRT_ERR_FORMAT);
+  ck_assert_error_has("version 2");
+  /* a magic number that is not llm.c's: read as raw uint16 ids, and the
+   * header's bytes are no valid GPT-2 ids (20240521 = 0x0134d889) */
+  write_llmc(fx_path("magic.bin"), 20240521, 1, 5, ids, sizeof ids);
+  ck_assert_int_eq(tokens_err(fx_path("magic.bin"), 50257), ASTRT_ERR_MISMATCH);
+  ck_assert_error_has("token 0 (byte 0) is 55433");
+  /* shorter than its header */
+  fx_write_bytes(fx_path("short.bin"), "\x88\xd8\x34\x01\x01\x00\x00\x00", 8);  /* 20240520, 1 */
+  ck_assert_int_eq(tokens_err(fx_path("short.bin"), 50257), ASTRT_ERR_FORMAT);
+  ck_assert_error_has("less than the 1024-byte header");
+  /* Llama 3's: version 7, uint32 ids */
+  uint32_t big[3] = {128000, 9906, 1917};
+  write_llmc(fx_path("llama.bin"), 20240801, 7, 3, big, sizeof big);
+  t = tokens_ok(fx_path("llama.bin"), 128256);
+  ck_assert_int_eq(t.n, 3);
+  ck_assert_int_eq(t.width, 4);
+  ck_assert_int_eq(astrt_token_at(&t, 0), 128000);
+  astrt_tokens_free(&t);
+}
+END_TEST
+
+START_TEST(test_tokens_npy) {
+  uint16_t u2[4] = {5, 0, 65535, 7};
+  fx_write_npy(fx_path("u2.npy"), 1, "{'descr': '<u2', 'fortran_order': False, 'shape': (4,), }", u2, sizeof u2);
+  astrt_tokens t = tokens_ok(fx_path("u2.npy"), 65536);
+  ck_assert_int_eq(t.n, 4);
+  for (int i = 0; i < 4; i++) ck_assert_int_eq(astrt_token_at(&t, i), u2[i]);
+  astrt_tokens_free(&t);
+  ck_assert_int_eq(tokens_err(fx_path("u2.npy"), 50257), ASTRT_ERR_MISMATCH);
+  ck_assert_error_has("token 2 is 65535, outside the vocabulary [0, 50257)");
+  int64_t i8[3] = {3, -1, 2};
+  fx_write_npy(fx_path("i8.npy"), 1, "{'descr': '<i8', 'fortran_order': False, 'shape': (3,), }", i8, sizeof i8);
+  ck_assert_int_eq(tokens_err(fx_path("i8.npy"), 10), ASTRT_ERR_MISMATCH);
+  ck_assert_error_has("token 1 is -1");
+  uint8_t u1[3] = {1, 2, 3};
+  fx_write_npy(fx_path("u1.npy"), 1, "{'descr': '|u1', 'fortran_order': False, 'shape': (3,), }", u1, sizeof u1);
+  t = tokens_ok(fx_path("u1.npy"), 4);
+  ck_assert_int_eq(astrt_token_at(&t, 2), 3);
+  astrt_tokens_free(&t);
+  float f4[2] = {1, 2};
+  fx_write_npy(fx_path("f4.npy"), 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (2,), }", f4, sizeof f4);
+  ck_assert_int_eq(tokens_err(fx_path("f4.npy"), 10), ASTRT_ERR_FORMAT);
+  ck_assert_error_has("token ids are integers");
+  int32_t i4[4] = {1, 2, 3, 4};
+  fx_write_npy(fx_path("2d.npy"), 1, "{'descr': '<i4', 'fortran_order': False, 'shape': (2, 2), }", i4, sizeof i4);
+  ck_assert_int_eq(tokens_err(fx_path("2d.npy"), 10), ASTRT_ERR_FORMAT);
+  ck_assert_error_has("shape (2, 2)");
+  fx_write_npy(fx_path("none.npy"), 1, "{'descr': '<i4', 'fortran_order': False, 'shape': (0,), }", i4, 0);
+  ck_assert_int_eq(tokens_err(fx_path("none.npy"), 10), ASTRT_ERR_FORMAT);
+  ck_assert_error_has("the array is empty");
+}
+END_TEST
+
+/* ---- the splits and their windows --------------------------------------------- */
+
+static void seq_desc(astrt_data_desc *d, int kind, const char *source, int64_t T, int64_t vocab) {
+  memset(d, 0, sizeof *d);
+  d->kind = kind;
+  d->source = source;
+  d->test_source = "";
+  d->rank = 1;
+  d->dims[0] = T;
+  d->x_dtype = ASTRT_DTYPE_I32;
+  d->example_size = T;
+  d->classes = vocab;
+  d->std = 1;
+  d->target = ASTRT_TARGET_SEQUENCE;
+  d->target_size = T;
+  d->context = T;
+  d->vocab = vocab;
+  d->holdout = 0.1;
+}
+
+/* n bytes of text, byte i = (7 i + 3) mod 251 */
+static void write_bytes_text(const char *path, int n) {
+  unsigned char *b = malloc((size_t)n);
+  ck_assert_ptr_nonnull(b);
+  for (int i = 0; i < n; i++) b[i] = (unsigned char)((7 * i + 3) % 251);
+  fx_write_bytes(path, b, (size_t)n);
+  free(b);
+}
+
+/* Without a test source the last holdout of the tokens is the test split. */
+START_TEST(test_seq_holdout) {
+  write_bytes_text(fx_path("t.txt"), 1000);
+  astrt_data_desc d;
+  seq_desc(&d, ASTRT_DATA_TEXT, fx_path("t.txt"), 8, 256);
+  astrt_tokens train, test;
+  ck_assert_msg(astrt_seq_load(&d, NULL, &train, &test) == ASTRT_OK, "%s", astrt_last_error());
+  ck_assert_int_eq(train.n, 900);
+  ck_assert_int_eq(test.n, 100);
+  for (int i = 0; i < 100; i++) ck_assert_int_eq(astrt_token_at(&test, i), (7 * (900 + i) + 3) % 251);
+  ck_assert_int_eq(astrt_seq_windows(train.n, 8), 112);  /* floor(899 / 8) */
+  ck_assert_int_eq(astrt_seq_windows(test.n, 8), 12);
+  ck_assert_ptr_null(test.owned);  /* a view into the same ids */
+  astrt_tokens_free(&test);
+  astrt_tokens_free(&train);
+  d.holdout = 0.25;
+  ck_assert_int_eq(astrt_seq_load(&d, NULL, &train, &test), ASTRT_OK);
+  ck_assert_int_eq(test.n, 250);
+  astrt_tokens_free(&test);
+  astrt_tokens_free(&train);
+  d.holdout = 0;  /* a descriptor without one: 10% */
+  ck_assert_int_eq(astrt_seq_load(&d, NULL, &train, &test), ASTRT_OK);
+  ck_assert_int_eq(test.n, 100);
+  astrt_tokens_free(&test);
+  astrt_tokens_free(&train);
+  /* a test file instead, relative to --data */
+  write_bytes_text(fx_path("v.txt"), 30);
+  d.source = "t.txt";
+  d.test_source = "v.txt";
+  ck_assert_msg(astrt_seq_load(&d, fx_tmpdir, &train, &test) == ASTRT_OK, "%s", astrt_last_error());
+  ck_assert_int_eq(train.n, 1000);
+  ck_assert_int_eq(test.n, 30);
+  ck_assert_int_eq(astrt_token_at(&test, 1), 10);
+  astrt_tokens_free(&test);
+  astrt_tokens_free(&train);
+  ck_assert_int_eq(astrt_seq_windows(9, 8), 1);
+  ck_assert_int_eq(astrt_seq_windows(8, 8), 0);
+  ck_assert_int_eq(astrt_seq_windows(17, 8), 2);
+}
+END_TEST
+
+START_TEST(test_seq_context_too_long) {
+  write_bytes_text(fx_path("t.txt"), 400);
+  astrt_data_desc d;
+  seq_desc(&d, ASTRT_DATA_TEXT, fx_path("t.txt"), 64, 256);
+  astrt_tokens train, test;
+  ck_assert_int_eq(astrt_seq_load(&d, NULL, &train, &test), ASTRT_ERR_MISMATCH);
+  ck_assert_error_has(fx_path("t.txt"));
+  ck_assert_error_has("the context (64) is longer than the test split (40 tokens");
+  ck_assert_error_has("context + 1 = 65 tokens");
+  ck_assert_error_has("holdout");
+  ck_assert_ptr_null(train.ids);
+  ck_assert_ptr_null(test.ids);
+  /* exactly context tokens are one too few; context + 1 fit one window */
+  d.context = d.target_size = d.example_size = 40;
+  ck_assert_int_eq(astrt_seq_load(&d, NULL, &train, &test), ASTRT_ERR_MISMATCH);
+  ck_assert_error_has("the context (40) is longer than the test split (40 tokens");
+  d.context = d.target_size = d.example_size = 39;
+  ck_assert_int_eq(astrt_seq_load(&d, NULL, &train, &test), ASTRT_OK);
+  ck_assert_int_eq(astrt_seq_windows(test.n, 39), 1);
+  astrt_tokens_free(&test);
+  astrt_tokens_free(&train);
+  /* the training split, with a test file */
+  write_bytes_text(fx_path("small.txt"), 50);
+  d.source = fx_path("small.txt");
+  d.test_source = fx_path("t.txt");
+  d.context = 64;
+  ck_assert_int_eq(astrt_seq_load(&d, NULL, &train, &test), ASTRT_ERR_MISMATCH);
+  ck_assert_error_has("the context (64) is longer than the training split (50 tokens)");
+  /* token data: an empty file */
+  fx_write_bytes(fx_path("e.bin"), "", 0);
+  seq_desc(&d, ASTRT_DATA_TOKENS, fx_path("e.bin"), 4, 100);
+  ck_assert_int_eq(astrt_seq_load(&d, NULL, &train, &test), ASTRT_ERR_FORMAT);
+  ck_assert_error_has("the file is empty");
+}
+END_TEST
+
+/* Windows hold context + 1 consecutive ids: x the first T, y the last T.
+ * Test windows are the non-overlapping ones in order; training windows
+ * start at offsets uniform in [0, n - T - 1], a function of (seed, sample). */
+START_TEST(test_seq_windows) {
+  uint16_t ids[200];
+  for (int i = 0; i < 200; i++) ids[i] = (uint16_t)(1000 + i);
+  fx_write_bytes(fx_path("w.bin"), ids, sizeof ids);
+  astrt_tokens t = tokens_ok(fx_path("w.bin"), 2000);
+  enum { T = 5, R = 7 };
+  int32_t x[R * T], y[R * T];
+  astrt_batch_windows(&t, T, 0, 0, 3, R, x, y);  /* test windows 3..9 */
+  for (int r = 0; r < R; r++)
+    for (int j = 0; j < T; j++) {
+      ck_assert_int_eq(x[r * T + j], 1000 + (3 + r) * T + j);
+      ck_assert_int_eq(y[r * T + j], 1000 + (3 + r) * T + j + 1);
+    }
+  astrt_batch_windows(&t, T, 1, 42, 100, R, x, y);  /* training samples 100..106 */
+  for (int r = 0; r < R; r++) {
+    int64_t off = astrt_window_offset(42, 100 + r, 200, T);
+    ck_assert(off >= 0 && off <= 200 - T - 1);
+    for (int j = 0; j < T; j++) {
+      ck_assert_int_eq(x[r * T + j], 1000 + off + j);
+      ck_assert_int_eq(y[r * T + j], 1000 + off + j + 1);
+    }
+  }
+  /* offsets: a function of (seed, sample); every start is drawn, none past n - T - 1 */
+  int seen[200] = {0};
+  for (int64_t s = 0; s < 20000; s++) {
+    int64_t off = astrt_window_offset(42, s, 20, T);
+    ck_assert(off >= 0 && off <= 20 - T - 1);
+    seen[off]++;
+    ck_assert_int_eq(off, astrt_window_offset(42, s, 20, T));
+  }
+  for (int i = 0; i <= 20 - T - 1; i++) ck_assert_msg(seen[i] > 20000 / 15 / 2, "offset %d drawn %d times", i, seen[i]);
+  int differ = 0;
+  for (int64_t s = 0; s < 100; s++) differ += astrt_window_offset(42, s, 1000, T) != astrt_window_offset(43, s, 1000, T);
+  ck_assert_int_gt(differ, 90);
+  astrt_tokens_free(&t);
+  /* uint8 and int32 ids gather the same way */
+  write_bytes_text(fx_path("b.txt"), 40);
+  ck_assert_int_eq(astrt_load_text(fx_path("b.txt"), NULL, &t), ASTRT_OK);
+  astrt_batch_windows(&t, T, 0, 0, 1, 1, x, y);
+  ck_assert_int_eq(x[0], (7 * 5 + 3) % 251);
+  ck_assert_int_eq(y[T - 1], (7 * 10 + 3) % 251);
+  astrt_tokens_free(&t);
+}
+END_TEST
+
+/* sequence-length warmup: windows cut in place into shorter rows, each
+ * piece's targets the next tokens of its own inputs */
+START_TEST(test_batch_shorten) {
+  enum { T = 8, R = 3 };
+  int32_t x[R * T], y[R * T];
+  for (int i = 0; i < R * T; i++) x[i] = 100 * (i / T) + i % T, y[i] = x[i] + 1;
+  astrt_batch_shorten(x, y, R, T, 3, 2);  /* 2 pieces of 3 per window: tokens 0..2, 3..5 */
+  for (int r = 0; r < R; r++)
+    for (int j = 0; j < 2; j++)
+      for (int k = 0; k < 3; k++) {
+        ck_assert_int_eq(x[(r * 2 + j) * 3 + k], 100 * r + j * 3 + k);
+        ck_assert_int_eq(y[(r * 2 + j) * 3 + k], 100 * r + j * 3 + k + 1);
+      }
+  for (int i = 0; i < R * T; i++) x[i] = 100 * (i / T) + i % T, y[i] = x[i] + 1;
+  astrt_batch_shorten(x, y, R, T, 5, 1);  /* truncated: each window's first 5 */
+  for (int r = 0; r < R; r++)
+    for (int k = 0; k < 5; k++) ck_assert(x[r * 5 + k] == 100 * r + k && y[r * 5 + k] == 100 * r + k + 1);
+}
+END_TEST
+
+/* ---- real-valued targets ---------------------------------------------------------- */
+
+START_TEST(test_csv_real_targets) {
+  fx_write_text(fx_path("r.csv"), "a,b,y\n1,2,0.5\n3,4,-1.25\n5,6,1e3\n");
+  astrt_split s;
+  ck_assert_msg(astrt_load_csv_real(fx_path("r.csv"), -1, &s) == ASTRT_OK, "%s", astrt_last_error());
+  ck_assert(s.y.elem == ASTRT_ELEM_F32 && s.y.rank == 0 && s.y.n == 3);
+  const float *y = s.y.data, *x = s.x.data;
+  ck_assert(y[0] == 0.5f && y[1] == -1.25f && y[2] == 1000.0f);
+  ck_assert(x[0] == 1 && x[5] == 6);
+  ck_assert_int_eq(s.num_classes, 0);
+  astrt_split_free(&s);
+  /* as class labels they are refused, as before */
+  ck_assert_int_eq(astrt_load_csv(fx_path("r.csv"), -1, &s), ASTRT_ERR_FORMAT);
+  ck_assert_error_has("not a valid label");
+  fx_write_text(fx_path("bad.csv"), "1,2,nan\n");
+  ck_assert_int_eq(astrt_load_csv_real(fx_path("bad.csv"), -1, &s), ASTRT_ERR_FORMAT);
+  ck_assert_error_has("line 1, column 3: 'nan' is not a finite number");
+  /* through the descriptor: a regression table holds out 10% (split: last, its last 10%; the
+   * random default is checked in test_tables) */
+  char *text = malloc(64 * 20);
+  ck_assert_ptr_nonnull(text);
+  int len = 0;
+  for (int i = 0; i < 20; i++) len += sprintf(text + len, "%d,%d.25\n", i, -i);
+  fx_write_text(fx_path("reg.csv"), text);
+  free(text);
+  astrt_data_desc d;
+  memset(&d, 0, sizeof d);
+  d.kind = ASTRT_DATA_CSV;
+  d.label_column = -1;
+  d.source = fx_path("reg.csv");
+  d.test_source = "";
+  d.rank = 1;
+  d.dims[0] = 1;
+  d.example_size = 1;
+  d.std = 1;
+  d.target = ASTRT_TARGET_REAL;
+  d.target_size = 1;
+  d.holdout = 0.1;
+  d.split = ASTRT_SPLIT_LAST;
+  astrt_split train, test;
+  ck_assert_msg(astrt_data_load(&d, NULL, &train, &test) == ASTRT_OK, "%s", astrt_last_error());
+  ck_assert_int_eq(train.x.n, 18);
+  ck_assert_int_eq(test.x.n, 2);
+  ck_assert_float_eq(((const float *)test.y.data)[1], -19.25f);
+  astrt_split_free(&train);
+  astrt_split_free(&test);
+  /* a model predicting two values cannot learn from one column */
+  d.target_size = 2;
+  ck_assert_int_eq(astrt_data_load(&d, NULL, &train, &test), ASTRT_ERR_MISMATCH);
+  ck_assert_error_has("the targets hold 1 value per example, but the model predicts 2");
+}
+END_TEST
+
+/* npy: a float y of [N] or [N, k], k the data's target_size (named with both
+ * on a mismatch); integers become floats; class data is unchanged. */
+START_TEST(test_npy_real_targets) {
+  float x[8] = {1, 2, 3, 4, 5, 6, 7, 8}, y2[8] = {0.5f, 1, -2, 3, 4, 5, 6, 7};
+  int32_t yi[4] = {-3, 0, 7, 100};
+  fx_write_npy(fx_path("x.npy"), 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (4, 2), }", x, sizeof x);
+  fx_write_npy(fx_path("y2.npy"), 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (4, 2), }", y2, sizeof y2);
+  fx_write_npy(fx_path("yi.npy"), 1, "{'descr': '<i4', 'fortran_order': False, 'shape': (4,), }", yi, sizeof yi);
+  fx_write_npy(fx_path("y3.npy"), 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (4, 2, 1), }", y2,
+               sizeof y2);
+  astrt_data_desc d;
+  memset(&d, 0, sizeof d);
+  d.kind = ASTRT_DATA_NPY;
+  d.source = fx_path("x.npy");
+  d.y_source = fx_path("y2.npy");
+  d.test_source = fx_path("x.npy");
+  d.test_y_source = fx_path("y2.npy");
+  d.rank = 1;
+  d.dims[0] = 2;
+  d.example_size = 2;
+  d.std = 1;
+  d.target = ASTRT_TARGET_REAL;
+  d.target_size = 2;
+  astrt_split train, test;
+  ck_assert_msg(astrt_data_load(&d, NULL, &train, &test) == ASTRT_OK, "%s", astrt_last_error());
+  ck_assert(train.y.elem == ASTRT_ELEM_F32 && astrt_array_example_size(&train.y) == 2);
+  ck_assert_mem_eq(train.y.data, y2, sizeof y2);
+  /* the gather copies both values of a row */
+  int64_t perm[4] = {2, 0, 3, 1};
+  float bx[4], by[4];
+  astrt_batch_gather(&train, perm, 1, 2, (astrt_norm){.mean = 0, .std = 1}, bx, by);
+  ck_assert(bx[0] == 1 && bx[2] == 7 && by[0] == 0.5f && by[1] == 1 && by[2] == 6 && by[3] == 7);
+  astrt_split_free(&train);
+  astrt_split_free(&test);
+  d.target_size = 3;
+  ck_assert_int_eq(astrt_data_load(&d, NULL, &train, &test), ASTRT_ERR_MISMATCH);
+  ck_assert_error_has(fx_path("y2.npy"));
+  ck_assert_error_has("hold 2 values per example, but the model predicts 3");
+  d.target_size = 1;
+  d.y_source = d.test_y_source = fx_path("yi.npy");
+  ck_assert_msg(astrt_data_load(&d, NULL, &train, &test) == ASTRT_OK, "%s", astrt_last_error());
+  ck_assert(train.y.elem == ASTRT_ELEM_F32 && ((const float *)train.y.data)[0] == -3.0f);
+  astrt_split_free(&train);
+  astrt_split_free(&test);
+  d.y_source = d.test_y_source = fx_path("y3.npy");
+  ck_assert_int_eq(astrt_data_load(&d, NULL, &train, &test), ASTRT_ERR_FORMAT);
+  ck_assert_error_has("[N] or [N, k]");
+  /* class labels: the same float file is refused (its labels are not whole), naming its dtype */
+  d.target = ASTRT_TARGET_CLASS;
+  d.target_size = 1;
+  d.classes = 3;
+  d.y_source = d.test_y_source = fx_path("y2.npy");
+  ck_assert_int_eq(astrt_data_load(&d, NULL, &train, &test), ASTRT_ERR_FORMAT);
+  ck_assert_error_has("dtype '<f4' (float32)");
+  ck_assert_error_has("which is not a class");
+}
+END_TEST
+
 /* ---- suite -------------------------------------------------------------- */
 
 static TCase *fixture_case(const char *name) {
@@ -1191,6 +1791,7 @@ static Suite *data_suite(void) {
   tcase_add_test(csv, test_csv_bad_labels);
   tcase_add_test(csv, test_csv_label_column_range);
   tcase_add_test(csv, test_csv_binary_and_missing);
+  tcase_add_test(csv, test_csv_missing_relative_path);
   tcase_add_test(csv, test_csv_many_rows);
   suite_add_tcase(s, csv);
 
@@ -1209,6 +1810,28 @@ static Suite *data_suite(void) {
   tcase_add_test(npy, test_npy_truncated_and_trailing);
   tcase_add_test(npy, test_npy_count_mismatch);
   suite_add_tcase(s, npy);
+
+  TCase *text = fixture_case("text");
+  tcase_add_test(text, test_text_file);
+  tcase_add_test(text, test_text_directory_order);
+  tcase_add_test(text, test_text_empty_and_missing);
+  tcase_add_test(text, test_text_corpus_found);
+  suite_add_tcase(s, text);
+
+  TCase *tok = fixture_case("tokens");
+  tcase_add_test(tok, test_tokens_raw_u16);
+  tcase_add_test(tok, test_tokens_id_out_of_vocab);
+  tcase_add_test(tok, test_tokens_llmc);
+  tcase_add_test(tok, test_tokens_npy);
+  tcase_add_test(tok, test_seq_holdout);
+  tcase_add_test(tok, test_seq_context_too_long);
+  tcase_add_test(tok, test_seq_windows);
+  suite_add_tcase(s, tok);
+
+  TCase *real = fixture_case("real targets");
+  tcase_add_test(real, test_csv_real_targets);
+  tcase_add_test(real, test_npy_real_targets);
+  suite_add_tcase(s, real);
 
   TCase *path = fixture_case("path");
   tcase_add_test(path, test_find_dataset_env_order);
@@ -1250,10 +1873,33 @@ static Suite *package_hint_suite(void) {
   return s;
 }
 
+static Suite *fortunes_suite(void) {
+  Suite *s = suite_create("data fortunes");
+  TCase *real = tcase_create("fortunes");
+  tcase_add_test(real, test_text_fortunes);
+  suite_add_tcase(s, real);
+  return s;
+}
+
+/* the tests of the runtime's test hooks (ASTRT_TEST_HOOKS) */
+static Suite *hooks_suite(void) {
+  Suite *s = suite_create("data hooks");
+  TCase *tc = tcase_create("hooks");
+  tcase_add_checked_fixture(tc, fx_setup, fx_teardown);
+#ifdef ASTRT_TEST_HOOKS
+  tcase_add_test(tc, test_text_corpus_missing);
+  tcase_add_test(tc, test_batch_shorten);
+#endif
+  suite_add_tcase(s, tc);
+  return s;
+}
+
 int main(int argc, char **argv) {
   static const FxExtra extra[] = {
       {"fashion_mnist", fashion_suite, fx_missing_fashion_mnist},
       {"package_hint", package_hint_suite, missing_uninstalled_set},
+      {"fortunes", fortunes_suite, missing_fortunes},
+      {"hooks", hooks_suite, fx_missing_test_hooks},
   };
-  return fx_main(argc, argv, data_suite, extra, 2);
+  return fx_main(argc, argv, data_suite, extra, 4);
 }

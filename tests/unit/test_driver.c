@@ -31,7 +31,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "test_fixtures.h"
@@ -184,11 +186,11 @@ static void make_model(model *m, int64_t d, int64_t k, int64_t batch, int64_t nt
   g_ncalls = 0;
   g_nan_at = 0;
   m->vars[0] = (astrt_var_desc){"dense.w", ASTRT_VAR_PARAM, 2, {d, k}, 0, d * k,
-                                ASTRT_INIT_GLOROT_UNIFORM, 0, 0, 0, d, k};
+                                ASTRT_INIT_GLOROT_UNIFORM, 0, 0, 0, d, k, -1, 0};
   m->vars[1] = (astrt_var_desc){"dense.b", ASTRT_VAR_PARAM, 1, {k}, g_bias_off, k,
-                                ASTRT_INIT_ZEROS, 0, 0, 0, 0, 0};
+                                ASTRT_INIT_ZEROS, 0, 0, 0, 0, 0, -1, 0};
   g_work_bytes[0] = g_work_bytes[1] = work_for(batch, d, k);
-  m->phases[0] = (astrt_phase_desc){0.0, 1.0, batch, g_work_bytes[0], step_a, "", NULL, 0, 0};
+  m->phases[0] = (astrt_phase_desc){0.0, 1.0, batch, g_work_bytes[0], step_a, "", NULL, 0, 0, 0, 1, NULL, 0, 0, 0, 0};
   astrt_program *p = &m->p;
   p->abi_version = ASTRT_ABI_VERSION;
   p->nvars = 2;
@@ -343,8 +345,8 @@ START_TEST(test_phase_switch) {
   g_work_bytes[0] = work_for(30, 6, 3);
   g_work_bytes[1] = work_for(70, 6, 3) + 1000;  /* the larger arena */
   double b = 290.0 / 600.0;
-  m.phases[0] = (astrt_phase_desc){0.0, b, 30, g_work_bytes[0], step_a, "", NULL, 0, 0};
-  m.phases[1] = (astrt_phase_desc){b, 1.0, 70, g_work_bytes[1], step_b, "batch 70", NULL, 0, 0};
+  m.phases[0] = (astrt_phase_desc){0.0, b, 30, g_work_bytes[0], step_a, "", NULL, 0, 0, 0, 1, NULL, 0, 0, 0, 0};
+  m.phases[1] = (astrt_phase_desc){b, 1.0, 70, g_work_bytes[1], step_b, "batch 70", NULL, 0, 0, 0, 1, NULL, 0, 0, 0, 0};
   m.p.nphases = 2;
   m.p.epochs = 3;
   m.p.lr_schedule = linear_lr;
@@ -384,8 +386,9 @@ START_TEST(test_prefetch_identical) {
     make_model(&m, 6, 3, 30, 200, 50);
     g_work_bytes[1] = work_for(70, 6, 3) + 1000;
     double b = 290.0 / 600.0;
-    m.phases[0] = (astrt_phase_desc){0.0, b, 30, g_work_bytes[0], step_a, "", NULL, 0, 0};
-    m.phases[1] = (astrt_phase_desc){b, 1.0, 70, g_work_bytes[1], step_b, "batch 70", NULL, 0, 0};
+    m.phases[0] = (astrt_phase_desc){0.0, b, 30, g_work_bytes[0], step_a, "", NULL, 0, 0, 0, 1, NULL, 0, 0, 0, 0};
+    m.phases[1] =
+        (astrt_phase_desc){b, 1.0, 70, g_work_bytes[1], step_b, "batch 70", NULL, 0, 0, 0, 1, NULL, 0, 0, 0, 0};
     m.p.nphases = 2;
     m.p.epochs = 3;
     astrt_options o;
@@ -411,8 +414,8 @@ START_TEST(test_phase_clamped) {
   model m;
   make_model(&m, 6, 3, 30, 200, 50);
   g_work_bytes[1] = g_work_bytes[0];
-  m.phases[0] = (astrt_phase_desc){0.0, 0.5, 30, g_work_bytes[0], step_a, "", NULL, 0, 0};
-  m.phases[1] = (astrt_phase_desc){0.5, 1.0, 30, g_work_bytes[1], step_b, "b", NULL, 0, 0};
+  m.phases[0] = (astrt_phase_desc){0.0, 0.5, 30, g_work_bytes[0], step_a, "", NULL, 0, 0, 0, 1, NULL, 0, 0, 0, 0};
+  m.phases[1] = (astrt_phase_desc){0.5, 1.0, 30, g_work_bytes[1], step_b, "b", NULL, 0, 0, 0, 1, NULL, 0, 0, 0, 0};
   m.p.nphases = 2;
   m.p.batch = 10;  /* total samples = 6 x 10 = 60 */
   m.p.lr_schedule = linear_lr;
@@ -496,6 +499,44 @@ START_TEST(test_eval_batch_largest) {
                           astrt_count_correct(logits, test.y.data, 333, 3) / 333.0, 1e-12);
   free(logits);
   astrt_split_free(&test);
+  free_snapshot();
+}
+END_TEST
+
+/* eval_every: evaluations between epoch ends on the first eval_samples
+ * test examples, the run's last on all of them, none twice at one step */
+START_TEST(test_periodic_eval) {
+  model m;
+  make_model(&m, 10, 3, 32, 2000, 300);  /* 63 steps an epoch */
+  m.p.eval_every = 20;
+  m.p.eval_samples = 50;
+  astrt_options o;
+  quiet_options(&o);
+  o.steps = 80;
+  o.metrics_path = fx_path("periodic.jsonl");
+  astrt_result r;
+  ck_assert_msg(astrt_train(&m.p, &o, &r) == ASTRT_OK, "%s", astrt_last_error());
+  char text[8192];
+  fx_read_text(o.metrics_path, text, sizeof text);
+  /* steps 20, 40, 60 (periodic), 63 (epoch end), 80 (periodic and last: all 300) */
+  static const char *const want[] = {"\"step\":20,", "\"step\":40,", "\"step\":60,", "\"step\":63,", "\"step\":80,"};
+  const char *at = text;
+  for (int i = 0; i < 5; i++) {
+    const char *hit = strstr(at, want[i]);
+    ck_assert_msg(hit, "no evaluation at %s in\n%s", want[i], text);
+    const char *end = strchr(hit, '\n');
+    const char *n = strstr(hit, "\"test_examples\":");
+    ck_assert(n && n < end);
+    ck_assert_int_eq(atoi(n + 16), i == 4 ? 300 : 50);
+    at = end;
+  }
+  ck_assert_ptr_null(strstr(at, "\"event\":\"eval\""));
+  /* --eval-every 0 (-1 here) turns it off: epoch ends and the end only */
+  o.eval_every = -1;
+  ck_assert_int_eq(astrt_train(&m.p, &o, &r), ASTRT_OK);
+  fx_read_text(o.metrics_path, text, sizeof text);
+  ck_assert_ptr_null(strstr(text, "\"step\":20,"));
+  ck_assert_ptr_nonnull(strstr(text, "\"step\":63,"));
   free_snapshot();
 }
 END_TEST
@@ -710,6 +751,7 @@ START_TEST(test_metrics_dev_full) {
   ck_assert_int_eq(astrt_train(&m.p, &o, &r), ASTRT_ERR_IO);
   ck_assert_error_has("/dev/full");
   ck_assert_error_has("write failed");
+  ck_assert_int_eq(g_ncalls, 0);  /* found before training */
   free_snapshot();
 }
 END_TEST
@@ -718,7 +760,7 @@ START_TEST(test_metrics_numbers) {
   astrt_metrics mx;
   const char *path = fx_path("n.jsonl");
   ck_assert_int_eq(astrt_metrics_open(&mx, path), ASTRT_OK);
-  astrt_eval_record e = {2, 10, 300, NAN, INFINITY, 0.1, 0.1, 1.0 / 3.0};
+  astrt_eval_record e = {2, 10, 300, NAN, INFINITY, 0.1, 0.1, 1.0 / 3.0, NAN, ASTRT_TARGET_CLASS, 0, 0, 300, 0};
   ck_assert_int_eq(astrt_metrics_eval(&mx, &e), ASTRT_OK);
   astrt_result r = {0};
   r.final_test_accuracy = 0.1;
@@ -732,7 +774,7 @@ START_TEST(test_metrics_numbers) {
   ck_assert_str_eq(text,
                    "{\"event\":\"eval\",\"epoch\":2,\"step\":10,\"samples\":300,"
                    "\"train_loss\":null,\"test_loss\":null,\"test_accuracy\":"
-                   "0.10000000000000001,\"train_seconds\":0.33333333333333331}\n"
+                   "0.10000000000000001,\"test_examples\":300,\"train_seconds\":0.33333333333333331}\n"
                    "{\"event\":\"end\",\"final_test_accuracy\":0.10000000000000001,"
                    "\"best_test_accuracy\":0.20000000000000001,\"train_seconds\":"
                    "0.001,\"eval_seconds\":0,\"time_to_target\":0.5}\n");
@@ -857,8 +899,9 @@ START_TEST(test_main_log) {
   make_model(&m, 6, 3, 30, 200, 50);
   g_work_bytes[1] = work_for(70, 6, 3);
   double b = 290.0 / 600.0;
-  m.phases[0] = (astrt_phase_desc){0.0, b, 30, g_work_bytes[0], step_a, "", NULL, 0, 0};
-  m.phases[1] = (astrt_phase_desc){b, 1.0, 70, g_work_bytes[1], step_b, "batch grows", NULL, 0, 0};
+  m.phases[0] = (astrt_phase_desc){0.0, b, 30, g_work_bytes[0], step_a, "", NULL, 0, 0, 0, 1, NULL, 0, 0, 0, 0};
+  m.phases[1] =
+      (astrt_phase_desc){b, 1.0, 70, g_work_bytes[1], step_b, "batch grows", NULL, 0, 0, 0, 1, NULL, 0, 0, 0, 0};
   m.p.nphases = 2;
   m.p.epochs = 3;
   const char *argv[] = {"./prog", "--progress=plain", "--threads=1", "--seed=9"};
@@ -882,6 +925,20 @@ START_TEST(test_main_log) {
   fx_read_text(fx_path("log2.txt"), text, sizeof text);
   ck_assert_ptr_nonnull(strstr(text, "; 9 steps (2 epochs) of batch 30;"));
   ck_assert_ptr_nonnull(strstr(text, "\nepoch 2/2: train loss "));
+  /* a steps budget ending inside the first epoch: its header and summary say
+   * how far into it (0.50 epochs), not "1 epoch" and "0 complete epochs" */
+  const char *part[] = {"./prog", "--progress=plain", "--threads=1", "--steps=2"};
+  ck_assert_int_eq(main_to_file(2, 4, part, &m.p, "log5.txt"), 0);
+  fx_read_text(fx_path("log5.txt"), text, sizeof text);
+  ck_assert_msg(strstr(text, "; 2 steps (0.50 epochs) of batch 30;") != NULL, "%s", text);
+  ck_assert_msg(strstr(text, "\nepoch 1/1: train loss ") != NULL, "%s", text);
+  ck_assert_int_eq(main_to_file(1, 4, part, &m.p, "summary5.txt"), 0);
+  fx_read_text(fx_path("summary5.txt"), text, sizeof text);
+  ck_assert_msg(strstr(text, "  (2 steps, 0.50 epochs)  train time ") != NULL, "%s", text);
+  const char *whole[] = {"./prog", "--quiet", "--threads=1", "--epochs=1"};
+  ck_assert_int_eq(main_to_file(1, 4, whole, &m.p, "summary6.txt"), 0);
+  fx_read_text(fx_path("summary6.txt"), text, sizeof text);
+  ck_assert_msg(strstr(text, " steps, 1 complete epoch)  train time ") != NULL, "%s", text);
   /* --quiet: nothing but the summary (on stdout) */
   const char *quiet[] = {"./prog", "--quiet", "--threads=1"};
   ck_assert_int_eq(main_to_file(2, 3, quiet, &m.p, "log3.txt"), 0);
@@ -892,6 +949,36 @@ START_TEST(test_main_log) {
   ck_assert_int_eq(main_to_file(2, 3, quiet, &m.p, "log4.txt"), 1);
   fx_read_text(fx_path("log4.txt"), text, sizeof text);
   ck_assert_msg(strncmp(text, "prog: error: synthetic data needs", 33) == 0, "%s", text);
+  free_snapshot();
+}
+END_TEST
+
+/* More threads than cores: capped at the cores, with a note; --help has an
+ * entry of its own for --checkpoint-every. */
+START_TEST(test_threads_capped) {
+  model m;
+  make_model(&m, 6, 3, 16, 200, 50);
+  long cores = sysconf(_SC_NPROCESSORS_ONLN);
+  ck_assert_int_gt(cores, 0);
+  char many[32], text[4096], want[256];
+  snprintf(many, sizeof many, "--threads=%ld", cores + 1);
+  const char *argv[] = {"./prog", "--progress=plain", many, "--epochs=1"};
+  ck_assert_int_eq(main_to_file(2, 4, argv, &m.p, "threads.txt"), 0);
+  fx_read_text(fx_path("threads.txt"), text, sizeof text);
+  snprintf(want, sizeof want, "note: %ld threads asked for (--threads), but this machine has %ld core%s: using %ld\n",
+           cores + 1, cores, cores == 1 ? "" : "s", cores);
+  ck_assert_msg(strstr(text, want) != NULL, "%s", text);
+  snprintf(want, sizeof want, "; %ld thread%s (OpenBLAS", cores, cores == 1 ? "" : "s");
+  ck_assert_msg(strstr(text, want) != NULL, "%s", text);
+  const char *all[] = {"./prog", "--progress=plain", "--threads=4096", "--epochs=1", "--quiet"};
+  ck_assert_int_eq(main_to_file(2, 5, all, &m.p, "threads2.txt"), 0);
+  fx_read_text(fx_path("threads2.txt"), text, sizeof text);
+  ck_assert_str_eq(text, "");  /* --quiet: no note */
+  const char *help[] = {"./prog", "--help"};
+  ck_assert_int_eq(main_to_file(1, 2, help, &m.p, "help.txt"), 0);
+  fx_read_text(fx_path("help.txt"), text, sizeof text);
+  ck_assert_msg(strstr(text, "\n  --checkpoint-every N  with --checkpoint: a checkpoint every N optimizer steps\n") != NULL,
+                "%s", text);
   free_snapshot();
 }
 END_TEST
@@ -959,9 +1046,18 @@ START_TEST(test_csv_hold_out) {
   astrt_data_desc d;
   csv_desc(&d, fx_path("d.csv"), 3, 3);
   astrt_split train, test;
+  /* by default 10% (2 rows), one of class 0 and one of class 1 (stratified:
+   * the classes have 9, 8 and 8 rows; test_tables checks the rule) */
+  ck_assert_msg(astrt_data_load(&d, NULL, &train, &test) == ASTRT_OK, "%s", astrt_last_error());
+  ck_assert_int_eq(train.x.n, 23);
+  ck_assert_int_eq(test.x.n, 2);
+  ck_assert(((const int32_t *)test.y.data)[0] == 0 && ((const int32_t *)test.y.data)[1] == 1);
+  astrt_split_free(&train);
+  astrt_split_free(&test);
+  d.split = ASTRT_SPLIT_LAST;
   ck_assert_msg(astrt_data_load(&d, NULL, &train, &test) == ASTRT_OK, "%s",
                 astrt_last_error());
-  ck_assert_int_eq(train.x.n, 23);  /* the last 10% (2 rows) are held out */
+  ck_assert_int_eq(train.x.n, 23);  /* split: last: the last 10% (2 rows) are held out */
   ck_assert_int_eq(test.x.n, 2);
   ck_assert_int_eq(test.y.n, 2);
   const float *tx = test.x.data;
@@ -1074,6 +1170,13 @@ START_TEST(test_npy_load) {
   ck_assert_msg(astrt_data_load(&d, NULL, &train, &test) == ASTRT_OK, "%s",
                 astrt_last_error());
   ck_assert_int_eq(train.x.n, 9);
+  ck_assert_int_eq(test.x.n, 1);
+  ck_assert_int_eq(((const int32_t *)test.y.data)[0], 0);  /* the tie of 5 and 5 goes to class 0 */
+  astrt_split_free(&train);
+  astrt_split_free(&test);
+  d.split = ASTRT_SPLIT_LAST;
+  ck_assert_msg(astrt_data_load(&d, NULL, &train, &test) == ASTRT_OK, "%s",
+                astrt_last_error());
   ck_assert_int_eq(test.x.n, 1);
   ck_assert_int_eq(((const unsigned char *)test.x.data)[0], 36 * 3);
   astrt_split_free(&train);
@@ -1239,7 +1342,7 @@ START_TEST(test_vars_init) {
   int64_t off = 0;
   for (int i = 0; i < 9; i++) {
     v[i] = (astrt_var_desc){"v", ASTRT_VAR_PARAM, 2, {100, N / 100}, off, N, kinds[i],
-                            -1, 2.0, 3.0, 50, 150};
+                            -1, 2.0, 3.0, 50, 150, -1, 0};
     off += N * 4 + 64;  /* aligned, with gaps */
   }
   v[4].init_b = 0.5;  /* normal(2, 0.5) */
@@ -1326,7 +1429,7 @@ START_TEST(test_batch_gather) {
   int64_t perm[4] = {2, 0, 3, 1};
   float x[6];
   int32_t y[2];
-  astrt_norm norm = {0.5f, 0.25f};
+  astrt_norm norm = {.mean = 0.5f, .std = 0.25f};
   astrt_batch_gather(&s, perm, 1, 2, norm, x, y);  /* rows 0 and 3 */
   ck_assert_int_eq(y[0], 3);
   ck_assert_int_eq(y[1], 2);
@@ -1338,7 +1441,7 @@ START_TEST(test_batch_gather) {
   float fx[4 * 3];
   for (int i = 0; i < 12; i++) fx[i] = (float)i;
   s.x = (astrt_array){ASTRT_ELEM_F32, 1, {3}, 4, fx, 2.0f, 1.0f};
-  astrt_batch_gather(&s, NULL, 2, 2, (astrt_norm){1.0f, 2.0f}, x, y);
+  astrt_batch_gather(&s, NULL, 2, 2, (astrt_norm){.mean = 1.0f, .std = 2.0f}, x, y);
   ck_assert_int_eq(y[0], 0);
   ck_assert_int_eq(y[1], 2);
   for (int i = 0; i < 6; i++) ck_assert_float_eq(x[i], ((float)(6 + i) * 2 + 1 - 1) / 2);
@@ -1359,7 +1462,7 @@ START_TEST(test_batch_gather_pooled) {
   for (int i = 0; i < N; i++) labels[i] = i % 10, perm[i] = (i * 37) % N;
   astrt_split s = {0};
   s.y = (astrt_array){ASTRT_ELEM_I32, 0, {0}, N, labels, 1, 0};
-  astrt_norm norm = {0.3f, 0.7f};
+  astrt_norm norm = {.mean = 0.3f, .std = 0.7f};
   for (int threads = 2; threads <= 3; threads++) {
     astrt_pool_configure(threads);
     for (int f = 0; f < 2; f++) {
@@ -1408,7 +1511,7 @@ START_TEST(test_progress_lines) {
   astrt_progress_step(&pg, &s, 10.05, 0);  /* too soon: not drawn */
   s.step = 2346;
   astrt_progress_step(&pg, &s, 10.2, 0);
-  astrt_eval_record e = {3, 2346, 180000, 0.41234, 0.381, 0.86214, 0.86214, 4.12};
+  astrt_eval_record e = {3, 2346, 180000, 0.41234, 0.381, 0.86214, 0.86214, 4.12, 0.381, ASTRT_TARGET_CLASS, 0, 0, 10000, 0};
   astrt_progress_eval(&pg, &e);
   rewind(f);
   char text[1024];
@@ -1503,10 +1606,10 @@ static void make_model4(model4 *m4, int64_t d, int64_t k, int64_t batch, int64_t
   m4->vars[1] = m4->m.vars[1];
   int64_t off = (g_bias_off + k * 4 + 63) / 64 * 64;
   m4->vars[2] = (astrt_var_desc){"bn.running_var", ASTRT_VAR_STATE, 1, {k}, off, k,
-                                 ASTRT_INIT_ONES, 0, 0, 0, 0, 0};
+                                 ASTRT_INIT_ONES, 0, 0, 0, 0, 0, -1, 0};
   off += (k * 4 + 63) / 64 * 64;
   m4->vars[3] = (astrt_var_desc){"dense.w.momentum", ASTRT_VAR_SLOT, 2, {d, k}, off, d * k,
-                                 ASTRT_INIT_CONST, 0, 0.5, 0, 0, 0};
+                                 ASTRT_INIT_CONST, 0, 0.5, 0, 0, 0, -1, 0};
   g_var_bytes = off + d * k * 4;
   m4->m.p.vars = m4->vars;
   m4->m.p.nvars = 4;
@@ -1967,10 +2070,844 @@ START_TEST(test_metrics_disk_full) {
   ck_assert_int_eq(r.steps, 10);  /* the first evaluation's line did not fit */
   struct stat sb;
   ck_assert(stat(o.metrics_path, &sb) == 0 && sb.st_size == 150);
+  /* a disk full from the start is found before training */
+  setenv("ASTRT_FAULT_METRICS_AFTER", "0", 1);
+  g_ncalls = 0;
+  ck_assert_int_eq(astrt_train(&m.p, &o, &r), ASTRT_ERR_IO);
+  unsetenv("ASTRT_FAULT_METRICS_AFTER");
+  ck_assert_error_has("No space left on device");
+  ck_assert_int_eq(g_ncalls, 0);
+  ck_assert(stat(o.metrics_path, &sb) == 0 && sb.st_size == 0);
   free_snapshot();
 }
 END_TEST
 #endif
+
+/* ---- sequence data --------------------------------------------------------- */
+
+/* A fake language model over text: the step checks that every row is the
+ * window the runtime promises (x = ids[off, off + T), y = ids[off + 1, off +
+ * T + 1) at off = astrt_window_offset(seed, sample number)), keeps a hash of
+ * each batch, and moves its one variable by the batch's ids; the evaluation
+ * checks that it sees the test split's non-overlapping windows in order, and
+ * its loss is the mean of the rows' first ids. */
+#define SEQ_LEN 2000               /* bytes of the text: byte i is (7 i + 3) mod 251 */
+#define SEQ_MAX_CALLS 512
+static int64_t g_seq_T, g_seq_ntrain, g_seq_ntest, g_seq_samples, g_seq_eval_pos;
+static int g_seq_check;            /* the step checks offsets against g_seq_samples, the evaluation its windows */
+static uint64_t g_seq_seed;
+static uint64_t g_seq_hash[SEQ_MAX_CALLS];
+static int g_seq_calls, g_seq_eval_rows;
+
+static int32_t seq_byte(int64_t i) { return (int32_t)((7 * i + 3) % 251); }
+
+static uint64_t fnv_bytes(uint64_t h, const void *p, size_t n) {
+  const unsigned char *b = p;
+  for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * 0x100000001b3ull;
+  return h;
+}
+
+static void seq_step(void *vars, void *work, const void *xv, const void *yv, int64_t rows, const float *sc,
+                     float *out, uint64_t seed) {
+  (void)work;
+  const int32_t *x = xv, *y = yv;
+  int64_t T = g_seq_T;
+  record('s', rows, sc, seed);
+  double first = 0;
+  float *w = vars;
+  for (int64_t r = 0; r < rows; r++) {
+    const int32_t *xr = x + r * T, *yr = y + r * T;
+    for (int64_t j = 0; j + 1 < T; j++) ck_assert_int_eq(yr[j], xr[j + 1]);
+    if (g_seq_check) {
+      int64_t off = astrt_window_offset(g_seq_seed, g_seq_samples + r, g_seq_ntrain, T);
+      ck_assert(off >= 0 && off + T < g_seq_ntrain);
+      for (int64_t j = 0; j < T; j++) ck_assert_int_eq(xr[j], seq_byte(off + j));
+      ck_assert_int_eq(yr[T - 1], seq_byte(off + T));
+    }
+    first += xr[0];
+    for (int64_t j = 0; j < T; j++) w[j % 4] += sc[ASTRT_SC_LR] * (float)xr[j] * 1e-3f;
+  }
+  g_seq_samples += rows;
+  if (g_seq_calls < SEQ_MAX_CALLS)
+    g_seq_hash[g_seq_calls] = fnv_bytes(fnv_bytes(0xcbf29ce484222325ull, x, (size_t)(rows * T) * 4), y,
+                                        (size_t)(rows * T) * 4);
+  g_seq_calls++;
+  out[ASTRT_OUT_LOSS] = (float)(first / (double)rows / 251.0);
+}
+
+static void seq_eval(void *vars, void *work, const void *xv, const void *yv, int64_t rows, const float *sc,
+                     float *out, uint64_t seed) {
+  (void)work, (void)yv, (void)sc, (void)seed;
+  const int32_t *x = xv;
+  int64_t T = g_seq_T;
+  double first = 0;
+  for (int64_t r = 0; r < rows; r++) {  /* window g_seq_eval_pos of the test split (the last ntest bytes) */
+    int64_t off = (SEQ_LEN - g_seq_ntest) + g_seq_eval_pos * T;
+    for (int64_t j = 0; g_seq_check && j < T; j++) ck_assert_int_eq(x[r * T + j], seq_byte(off + j));
+    first += x[r * T];
+    g_seq_eval_pos = (g_seq_eval_pos + 1) % (g_seq_ntest > T ? (g_seq_ntest - 1) / T : 1);
+  }
+  g_seq_eval_rows += (int)rows;
+  out[ASTRT_OUT_LOSS] = (float)(first / (double)rows);
+  out[ASTRT_OUT_CORRECT] = (float)rows;  /* would be 100% accuracy, were it reported */
+  free(g_snapshot);
+  g_snapshot = malloc(64);
+  ck_assert_ptr_nonnull(g_snapshot);
+  memcpy(g_snapshot, vars, 64);
+}
+
+/* Greedy continuation: the next byte after b scores highest at b + 1. The
+ * windows it was given are kept. */
+#define PRED_MAX 64
+static int32_t g_pred_x[PRED_MAX][16];
+static int g_pred_calls;
+
+static void seq_predict(void *vars, void *work, const void *xv, const void *yv, int64_t rows, const float *sc,
+                        float *out, uint64_t seed) {
+  (void)vars, (void)work, (void)yv, (void)sc, (void)seed;
+  const int32_t *x = xv;
+  int64_t T = g_seq_T, V = 256;
+  for (int64_t r = 0; r < rows; r++, x += T, out += T * V) {  /* generation: one row a call */
+    if (g_pred_calls < PRED_MAX) memcpy(g_pred_x[g_pred_calls], x, (size_t)T * 4);
+    g_pred_calls++;
+    for (int64_t j = 0; j < T; j++)
+      for (int64_t c = 0; c < V; c++) out[j * V + c] = c == (x[j] + 1) % V ? 5.0f : (float)(c % 3) * 0.1f;
+  }
+}
+
+typedef struct seq_model {
+  astrt_var_desc vars[1];
+  astrt_phase_desc phases[1];
+  astrt_program p;
+} seq_model;
+
+/* A byte-level model of context T over fx_tmpdir/text.txt (SEQ_LEN bytes,
+ * 10% held out), batch `batch`, one epoch. */
+static void make_seq_model(seq_model *m, int64_t T, int64_t batch) {
+  memset(m, 0, sizeof *m);
+  unsigned char *b = malloc(SEQ_LEN);
+  ck_assert_ptr_nonnull(b);
+  for (int i = 0; i < SEQ_LEN; i++) b[i] = (unsigned char)seq_byte(i);
+  fx_write_bytes(fx_path("text.txt"), b, SEQ_LEN);
+  free(b);
+  g_seq_T = T;
+  g_seq_ntest = SEQ_LEN / 10;
+  g_seq_ntrain = SEQ_LEN - g_seq_ntest;
+  g_seq_samples = g_seq_eval_pos = 0;
+  g_seq_calls = g_seq_eval_rows = g_pred_calls = 0;
+  g_seq_check = 1;
+  g_seq_seed = 1;
+  g_ncalls = 0;
+  m->vars[0] = (astrt_var_desc){"w", ASTRT_VAR_PARAM, 1, {4}, 0, 4, ASTRT_INIT_ZEROS, 0, 0, 0, 0, 0, -1, 0};
+  m->phases[0] = (astrt_phase_desc){0.0, 1.0, batch, 64, seq_step, "", NULL, 0, 0, 0, 1, NULL, 0, 0, 0, 0};
+  astrt_program *p = &m->p;
+  p->abi_version = ASTRT_ABI_VERSION;
+  p->nvars = 1;
+  p->name = "charlm";
+  p->source = "test_driver.c";
+  p->vars = m->vars;
+  p->var_bytes = 64;
+  p->nphases = 1;
+  p->phases = m->phases;
+  p->eval = seq_eval;
+  p->eval_batch = 5;
+  p->eval_work_bytes = 64;
+  p->base_lr = 0.1;
+  p->batch = batch;
+  p->epochs = 1;
+  p->seed = 1;
+  p->optimizer = "sgd(lr: 0.1)";
+  p->predict = seq_predict;
+  p->predict_work_bytes = 64;
+  p->output_size = T * 256;
+  astrt_data_desc *d = &p->data;
+  d->kind = ASTRT_DATA_TEXT;
+  d->source = fx_path("text.txt");
+  d->test_source = "";
+  d->rank = 1;
+  d->dims[0] = T;
+  d->x_dtype = ASTRT_DTYPE_I32;
+  d->example_size = T;
+  d->classes = 256;
+  d->std = 1;
+  d->target = ASTRT_TARGET_SEQUENCE;
+  d->target_size = T;
+  d->context = T;
+  d->vocab = 256;
+  d->holdout = 0.1;
+}
+
+/* An epoch is floor((n_train - 1) / T) windows at offsets drawn per sample;
+ * the budget, the steps and the evaluations count them. */
+START_TEST(test_seq_train_windows) {
+  seq_model m;
+  make_seq_model(&m, 16, 8);
+  m.p.epochs = 2;
+  astrt_options o;
+  quiet_options(&o);
+  o.metrics_path = fx_path("m.jsonl");
+  astrt_result r;
+  ck_assert_msg(astrt_train(&m.p, &o, &r) == ASTRT_OK, "%s", astrt_last_error());
+  ck_assert_int_eq(r.epochs_done, 2);
+  ck_assert_int_eq(r.samples, 2 * 112);  /* floor(1799 / 16) windows an epoch */
+  ck_assert_int_eq(r.steps, 2 * 14);
+  ck_assert_int_eq(g_seq_samples, 224);
+  ck_assert_int_eq(g_seq_eval_rows, 2 * 12);  /* floor(199 / 16) test windows, twice */
+  ck_assert(isnan(r.final_test_accuracy) && isnan(r.best_test_accuracy));
+  ck_assert(isfinite(r.final_test_loss) && r.best_test_loss == r.final_test_loss);
+  ck_assert_double_eq_tol(r.final_bits_per_byte, r.final_test_loss / log(2.0), 1e-12);
+  /* the batches differ from step to step (fresh offsets) */
+  ck_assert(g_seq_hash[0] != g_seq_hash[1] && g_seq_hash[1] != g_seq_hash[14]);
+  /* --budget and --steps keep their meaning */
+  make_seq_model(&m, 16, 8);
+  o.metrics_path = NULL;
+  o.budget = 0.5;
+  ck_assert_int_eq(astrt_train(&m.p, &o, &r), ASTRT_OK);
+  ck_assert_int_eq(r.samples, 56);
+  o.budget = 1;
+  o.steps = 3;
+  make_seq_model(&m, 16, 8);
+  ck_assert_int_eq(astrt_train(&m.p, &o, &r), ASTRT_OK);
+  ck_assert_int_eq(r.samples, 24);
+  free_snapshot();
+}
+END_TEST
+
+/* The windows are a function of (seed, sample number): the same on 1, 2 or
+ * 3 threads, and another seed draws others. */
+START_TEST(test_seq_deterministic_threads) {
+  uint64_t first[28];
+  unsigned char w[64];
+  for (int threads = 1; threads <= 3; threads++) {
+    seq_model m;
+    make_seq_model(&m, 16, 8);
+    m.p.epochs = 2;
+    astrt_options o;
+    quiet_options(&o);
+    o.threads = threads;
+    astrt_result r;
+    ck_assert_msg(astrt_train(&m.p, &o, &r) == ASTRT_OK, "%s", astrt_last_error());
+    ck_assert_int_eq(g_seq_calls, 28);
+    if (threads == 1) {
+      memcpy(first, g_seq_hash, sizeof first);
+      memcpy(w, g_snapshot, sizeof w);
+    } else {
+      ck_assert_mem_eq(first, g_seq_hash, sizeof first);
+      ck_assert_mem_eq(w, g_snapshot, sizeof w);
+    }
+  }
+  seq_model m;
+  make_seq_model(&m, 16, 8);
+  m.p.epochs = 2;
+  astrt_options o;
+  quiet_options(&o);
+  o.seed = 2, o.has_seed = 1;
+  g_seq_seed = 2;
+  astrt_result r;
+  ck_assert_msg(astrt_train(&m.p, &o, &r) == ASTRT_OK, "%s", astrt_last_error());
+  int same = 0;
+  for (int i = 0; i < 28; i++) same += first[i] == g_seq_hash[i];
+  ck_assert_int_eq(same, 0);
+  free_snapshot();
+}
+END_TEST
+
+/* --resume after a kill mid-epoch: the resumed run draws exactly the
+ * windows the uninterrupted one did from there on. */
+START_TEST(test_seq_resume) {
+  uint64_t full[28];
+  unsigned char w[64];
+  seq_model m;
+  make_seq_model(&m, 16, 8);
+  m.p.epochs = 2;
+  astrt_options o;
+  quiet_options(&o);
+  astrt_result r;
+  ck_assert_msg(astrt_train(&m.p, &o, &r) == ASTRT_OK, "%s", astrt_last_error());
+  memcpy(full, g_seq_hash, sizeof full);
+  memcpy(w, g_snapshot, sizeof w);
+  /* a child trains with checkpoints every 4 steps and is killed after step 9 */
+  o.checkpoint_dir = fx_path("ckpt");
+  o.checkpoint_every = 4;
+  fflush(NULL);
+  pid_t pid = fork();
+  if (pid == 0) {
+    setenv("ASTRT_TEST_KILL_AT_STEP", "9", 1);
+    make_seq_model(&m, 16, 8);
+    m.p.epochs = 2;
+    astrt_train(&m.p, &o, &r);
+    _exit(3);  /* not killed: wrong */
+  }
+  int status;
+  ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+  ck_assert_msg(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL, "the child was not killed at step 9");
+  make_seq_model(&m, 16, 8);
+  m.p.epochs = 2;
+  g_seq_check = 0;  /* the hashes say it */
+  o.resume = 1;
+  ck_assert_msg(astrt_train(&m.p, &o, &r) == ASTRT_OK, "%s", astrt_last_error());
+  ck_assert_int_eq(r.steps, 28);
+  ck_assert_int_eq(g_seq_calls, 20);  /* steps 9..28: from the checkpoint of step 8 */
+  ck_assert_mem_eq(full + 8, g_seq_hash, 20 * sizeof full[0]);
+  ck_assert_mem_eq(w, g_snapshot, sizeof w);
+  free_snapshot();
+}
+END_TEST
+
+/* The test loss is the mean over the test windows, weighted by the rows of
+ * each evaluation batch (5, 5 and 2 of 12). */
+START_TEST(test_seq_eval_weighting) {
+  seq_model m;
+  make_seq_model(&m, 16, 8);
+  astrt_options o;
+  quiet_options(&o);
+  astrt_result r;
+  ck_assert_msg(astrt_train(&m.p, &o, &r) == ASTRT_OK, "%s", astrt_last_error());
+  double want = 0;
+  for (int k = 0; k < 12; k++) want += seq_byte(1800 + 16 * k);
+  want /= 12;
+  ck_assert_double_eq_tol(r.final_test_loss, want, 1e-4);
+  /* an unweighted mean of the three batches' means would differ */
+  double b[3] = {0, 0, 0};
+  for (int k = 0; k < 12; k++) b[k / 5] += seq_byte(1800 + 16 * k) / (k < 10 ? 5.0 : 2.0);
+  ck_assert(fabs((b[0] + b[1] + b[2]) / 3 - want) > 1e-3);
+  free_snapshot();
+}
+END_TEST
+
+/* Text: bits per byte in the metrics, the epoch line and the summary, and
+ * no accuracy; token data has no bits per byte. */
+START_TEST(test_seq_bits_per_byte) {
+  seq_model m;
+  make_seq_model(&m, 16, 8);
+  m.p.epochs = 2;
+  char metrics[1024];  /* fx_path's buffers rotate */
+  snprintf(metrics, sizeof metrics, "%s", fx_path("m.jsonl"));
+  const char *argv[] = {"./charlm", "--progress=plain", "--threads=1", "--metrics", metrics};
+  ck_assert_int_eq(main_to_file(2, 5, argv, &m.p, "err.txt"), 0);
+  char text[4096];
+  fx_read_text(fx_path("m.jsonl"), text, sizeof text);
+  ck_assert_ptr_null(strstr(text, "accuracy"));
+  const char *line = strstr(text, "{\"event\":\"eval\",\"epoch\":2,");
+  ck_assert_ptr_nonnull(line);
+  double loss = json_number(line, "test_loss"), bpb = json_number(line, "bits_per_byte");
+  ck_assert(isfinite(loss) && isfinite(bpb));
+  ck_assert_double_eq_tol(bpb, loss / log(2.0), 1e-12);
+  const char *end = strstr(text, "{\"event\":\"end\",\"final_test_loss\":");
+  ck_assert_ptr_nonnull(end);
+  ck_assert(json_number(end, "final_test_loss") == loss);
+  ck_assert(json_number(end, "best_test_loss") <= loss);
+  ck_assert(json_number(end, "final_bits_per_byte") == bpb);
+  fx_read_text(fx_path("err.txt"), text, sizeof text);
+  ck_assert_msg(strstr(text, "data ") && strstr(text, "windows of 16) train"), "%s", text);
+  char want[128];
+  snprintf(want, sizeof want, "test loss %.4f  %.3f bits per byte  (best ", loss, bpb);
+  ck_assert_msg(strstr(text, want), "%s", text);
+  g_seq_samples = g_seq_eval_pos = 0;
+  ck_assert_int_eq(main_to_file(1, 5, argv, &m.p, "out.txt"), 0);
+  fx_read_text(fx_path("out.txt"), text, sizeof text);
+  snprintf(want, sizeof want, "charlm: final test loss %.4f  best ", loss);
+  ck_assert_msg(strstr(text, want) == text && strstr(text, " bits per byte  ("), "%s", text);
+  ck_assert_ptr_null(strstr(text, "accuracy"));
+  /* token ids: uint16, no bits per byte */
+  uint16_t ids[SEQ_LEN];
+  for (int i = 0; i < SEQ_LEN; i++) ids[i] = (uint16_t)seq_byte(i);
+  fx_write_bytes(fx_path("ids.bin"), ids, sizeof ids);
+  m.p.data.kind = ASTRT_DATA_TOKENS;
+  m.p.data.source = fx_path("ids.bin");
+  g_seq_samples = g_seq_eval_pos = 0;
+  ck_assert_int_eq(main_to_file(2, 5, argv, &m.p, "err2.txt"), 0);
+  fx_read_text(fx_path("m.jsonl"), text, sizeof text);
+  ck_assert_ptr_null(strstr(text, "bits_per_byte"));
+  ck_assert_ptr_null(strstr(text, "accuracy"));
+  ck_assert_ptr_nonnull(strstr(text, "\"final_test_loss\":"));
+  free_snapshot();
+}
+END_TEST
+
+/* Sequence data draws new windows every step: no frozen-prefix cache. */
+START_TEST(test_seq_prefix_refused) {
+  seq_model m;
+  make_seq_model(&m, 16, 8);
+  m.phases[0].prefix = seq_step;
+  m.phases[0].feature_size = 4;
+  astrt_options o;
+  quiet_options(&o);
+  astrt_result r;
+  ck_assert_int_eq(astrt_train(&m.p, &o, &r), ASTRT_ERR_ARG);
+  ck_assert_error_has("frozen prefix");
+  ck_assert_error_has("reuse: false");
+  ck_assert_int_eq(g_seq_calls, 0);
+}
+END_TEST
+
+/* target = loss <= X: time to target, --stop-at-target and the summary. */
+START_TEST(test_loss_goal) {
+  model m;
+  make_model(&m, 20, 4, 32, 2000, 500);
+  m.p.epochs = 3;
+  astrt_options o;
+  quiet_options(&o);
+  astrt_result r;
+  ck_assert_int_eq(astrt_train(&m.p, &o, &r), ASTRT_OK);
+  double after3 = r.final_test_loss;  /* the loss the goal asks for */
+  m.p.goal = ASTRT_GOAL_LOSS, m.p.target = after3;
+  m.p.epochs = 20;
+  o.stop_at_target = 1;
+  ck_assert_int_eq(astrt_train(&m.p, &o, &r), ASTRT_OK);
+  ck_assert_int_le(r.epochs_done, 3);
+  ck_assert(r.final_test_loss <= after3);
+  ck_assert(r.time_to_target >= 0 && r.time_to_target <= r.train_seconds);
+  /* the summary line */
+  m.p.target = 2.1;
+  const char *argv[] = {"./prog", "--quiet", "--threads=1", "--epochs=1", "--stop-at-target"};
+  ck_assert_int_eq(main_to_file(1, 5, argv, &m.p, "out.txt"), 0);
+  char text[1024];
+  fx_read_text(fx_path("out.txt"), text, sizeof text);
+  ck_assert_msg(strstr(text, "  target loss 2.10 reached after "), "%s", text);
+  ck_assert_msg(strstr(text, "final test accuracy"), "%s", text);  /* class data keeps its accuracy */
+  m.p.target = 0.001;  /* unreachable */
+  ck_assert_int_eq(main_to_file(1, 5, argv, &m.p, "out.txt"), 0);
+  fx_read_text(fx_path("out.txt"), text, sizeof text);
+  ck_assert_msg(strstr(text, "  target loss 0.001 not reached"), "%s", text);
+  o.stop_at_target = 0;
+  m.p.epochs = 2;
+  ck_assert_int_eq(astrt_train(&m.p, &o, &r), ASTRT_OK);
+  ck_assert(r.time_to_target < 0);
+  /* a descriptor whose accuracy goal has no classes to be accurate about */
+  seq_model s;
+  make_seq_model(&s, 16, 8);
+  s.p.goal = ASTRT_GOAL_ACCURACY, s.p.target = 0.5;
+  ck_assert_int_eq(astrt_train(&s.p, &o, &r), ASTRT_ERR_FORMAT);
+  ck_assert_error_has("an accuracy target needs class labels");
+  free_snapshot();
+}
+END_TEST
+
+/* ---- real-valued targets ------------------------------------------------------------- */
+
+/* y = 2 x0 - x1 + 0.5: a linear regression by SGD on the mean squared error */
+static void reg_forward(const float *w, const float *x, int64_t rows, float *pred) {
+  for (int64_t r = 0; r < rows; r++) pred[r] = w[0] * x[2 * r] + w[1] * x[2 * r + 1] + w[2];
+}
+
+static void reg_step(void *vars, void *work, const void *xv, const void *yv, int64_t rows, const float *sc,
+                     float *out, uint64_t seed) {
+  const float *x = xv, *y = yv;
+  float *w = vars, *pred = work;
+  record('r', rows, sc, seed);
+  reg_forward(w, x, rows, pred);
+  double loss = 0, g[3] = {0, 0, 0};
+  for (int64_t r = 0; r < rows; r++) {
+    double e = pred[r] - y[r];
+    loss += e * e;
+    g[0] += 2 * e * x[2 * r], g[1] += 2 * e * x[2 * r + 1], g[2] += 2 * e;
+  }
+  for (int k = 0; k < 3; k++) w[k] -= sc[ASTRT_SC_LR] * (float)(g[k] / (double)rows);
+  out[ASTRT_OUT_LOSS] = (float)(loss / (double)rows);
+}
+
+static void reg_eval(void *vars, void *work, const void *xv, const void *yv, int64_t rows, const float *sc,
+                     float *out, uint64_t seed) {
+  (void)sc, (void)seed;
+  const float *x = xv, *y = yv;
+  float *pred = work;
+  reg_forward(vars, x, rows, pred);
+  double loss = 0;
+  for (int64_t r = 0; r < rows; r++) loss += (pred[r] - y[r]) * (pred[r] - y[r]);
+  out[ASTRT_OUT_LOSS] = (float)(loss / (double)rows);
+  out[ASTRT_OUT_CORRECT] = (float)rows;
+}
+
+START_TEST(test_real_targets) {
+  char *text = malloc(200 * 64);
+  ck_assert_ptr_nonnull(text);
+  int len = sprintf(text, "a,b,y\n");
+  uint64_t lcg = 9;
+  for (int i = 0; i < 200; i++) {
+    float a = fx_lcg_pm1(&lcg), b = fx_lcg_pm1(&lcg);
+    len += sprintf(text + len, "%.6f,%.6f,%.6f\n", a, b, 2 * a - b + 0.5);
+  }
+  fx_write_text(fx_path("reg.csv"), text);
+  free(text);
+  model m;
+  make_model(&m, 2, 1, 10, 1, 1);
+  m.vars[0] = (astrt_var_desc){"w", ASTRT_VAR_PARAM, 1, {3}, 0, 3, ASTRT_INIT_ZEROS, 0, 0, 0, 0, 0, -1, 0};
+  m.p.nvars = 1;
+  m.p.var_bytes = 64;
+  m.phases[0] = (astrt_phase_desc){0.0, 1.0, 10, 64, reg_step, "", NULL, 0, 0, 0, 1, NULL, 0, 0, 0, 0};
+  m.p.eval = reg_eval;
+  m.p.eval_batch = 16;
+  m.p.eval_work_bytes = 64;
+  m.p.base_lr = 0.1;
+  m.p.epochs = 10;
+  csv_desc(&m.p.data, fx_path("reg.csv"), 2, 0);
+  m.p.data.target = ASTRT_TARGET_REAL;
+  m.p.data.target_size = 1;
+  m.p.goal = ASTRT_GOAL_LOSS, m.p.target = 0.01;
+  astrt_options o;
+  quiet_options(&o);
+  o.metrics_path = fx_path("m.jsonl");
+  astrt_result r;
+  ck_assert_msg(astrt_train(&m.p, &o, &r) == ASTRT_OK, "%s", astrt_last_error());
+  ck_assert_int_eq(r.samples, 10 * 180);
+  ck_assert_msg(r.final_test_loss < 0.01, "test loss %g", r.final_test_loss);
+  ck_assert(isnan(r.final_test_accuracy));
+  ck_assert(r.time_to_target >= 0);
+  char text2[4096];
+  fx_read_text(o.metrics_path, text2, sizeof text2);
+  ck_assert_ptr_null(strstr(text2, "accuracy"));
+  ck_assert_ptr_null(strstr(text2, "bits_per_byte"));
+  ck_assert_ptr_nonnull(strstr(text2, "\"best_test_loss\":"));
+  /* the model predicts 2 values; the table has 1 */
+  m.p.data.target_size = 2;
+  ck_assert_int_eq(astrt_train(&m.p, &o, &r), ASTRT_ERR_MISMATCH);
+  ck_assert_error_has("predicts 2");
+}
+END_TEST
+
+/* ---- generation ------------------------------------------------------------------- */
+
+/* Greedy decoding reads the scores at the last filled position of the
+ * window: the tokens so far, padded with 0, then the last T. */
+START_TEST(test_sample_greedy_window) {
+  seq_model m;
+  make_seq_model(&m, 4, 8);
+  float vars[16] = {0};
+  int32_t prompt[2] = {'a', 'b'}, out[10];
+  ck_assert_msg(astrt_generate(&m.p, vars, 0, prompt, 2, 10, 0.0, 0, 7, out, NULL, NULL) == ASTRT_OK, "%s",
+                astrt_last_error());
+  for (int g = 0; g < 10; g++) ck_assert_int_eq(out[g], 'c' + g);
+  ck_assert_int_eq(g_pred_calls, 10);
+  static const int32_t want[4][4] = {{'a', 'b', 0, 0}, {'a', 'b', 'c', 0}, {'a', 'b', 'c', 'd'}, {'b', 'c', 'd', 'e'}};
+  for (int g = 0; g < 4; g++) ck_assert_mem_eq(g_pred_x[g], want[g], sizeof want[g]);
+  static const int32_t last[4] = {'h', 'i', 'j', 'k'};
+  ck_assert_mem_eq(g_pred_x[9], last, sizeof last);
+  /* a prompt longer than the context: its last T tokens */
+  int32_t longer[6] = {'p', 'q', 'r', 's', 't', 'u'};
+  g_pred_calls = 0;
+  ck_assert_int_eq(astrt_generate(&m.p, vars, 0, longer, 6, 1, 0.0, 0, 7, out, NULL, NULL), ASTRT_OK);
+  ck_assert_mem_eq(g_pred_x[0], longer + 2, 4 * sizeof longer[0]);
+  ck_assert_int_eq(out[0], 'v');
+  /* top-k 1 is greedy too, whatever the temperature */
+  ck_assert_int_eq(astrt_generate(&m.p, vars, 0, prompt, 2, 10, 5.0, 1, 7, out, NULL, NULL), ASTRT_OK);
+  for (int g = 0; g < 10; g++) ck_assert_int_eq(out[g], 'c' + g);
+  /* bad requests */
+  ck_assert_int_eq(astrt_generate(&m.p, vars, 0, prompt, 0, 1, 1.0, 0, 7, out, NULL, NULL), ASTRT_ERR_ARG);
+  ck_assert_error_has("at least one token");
+  int32_t bad[1] = {256};
+  ck_assert_int_eq(astrt_generate(&m.p, vars, 0, bad, 1, 1, 1.0, 0, 7, out, NULL, NULL), ASTRT_ERR_ARG);
+  ck_assert_error_has("outside the vocabulary [0, 256)");
+  ck_assert_int_eq(astrt_generate(&m.p, vars, 0, prompt, 2, 1, -1.0, 0, 7, out, NULL, NULL), ASTRT_ERR_ARG);
+  ck_assert_int_eq(astrt_generate(&m.p, vars, 0, prompt, 2, 1, NAN, 0, 7, out, NULL, NULL), ASTRT_ERR_ARG);
+}
+END_TEST
+
+/* Scores that do not depend on the window: softmax(s / t) over the top k. */
+static void fixed_predict(void *vars, void *work, const void *xv, const void *yv, int64_t rows, const float *sc,
+                          float *out, uint64_t seed) {
+  (void)vars, (void)work, (void)xv, (void)yv, (void)rows, (void)sc, (void)seed;
+  for (int64_t j = 0; j < g_seq_T; j++)
+    for (int c = 0; c < 256; c++) out[j * 256 + c] = c < 4 ? (float)(4 - c) * 0.5f : -2.0f;
+}
+
+/* tokens 5 and 9 score highest, equally */
+static void tie_predict(void *vars, void *work, const void *xv, const void *yv, int64_t rows, const float *sc,
+                        float *out, uint64_t seed) {
+  (void)vars, (void)work, (void)xv, (void)yv, (void)rows, (void)sc, (void)seed;
+  for (int64_t j = 0; j < g_seq_T; j++)
+    for (int c = 0; c < 256; c++) out[j * 256 + c] = c == 5 || c == 9 ? 3.0f : (float)(c % 4) * 0.5f;
+}
+
+static void nan_predict(void *vars, void *work, const void *xv, const void *yv, int64_t rows, const float *sc,
+                        float *out, uint64_t seed) {
+  fixed_predict(vars, work, xv, yv, rows, sc, out, seed);
+  out[(g_seq_T - 1) * 256 + 3] = NAN;
+  out[3] = NAN;
+}
+
+START_TEST(test_sample_seeded) {
+  seq_model m;
+  make_seq_model(&m, 4, 8);
+  m.p.predict = fixed_predict;
+  float vars[16] = {0};
+  int32_t prompt[1] = {'x'};
+  enum { N = 4000 };
+  int32_t *a = malloc(N * sizeof *a), *b = malloc(N * sizeof *b);
+  ck_assert(a && b);
+  ck_assert_int_eq(astrt_generate(&m.p, vars, 0, prompt, 1, N, 1.0, 0, 11, a, NULL, NULL), ASTRT_OK);
+  ck_assert_int_eq(astrt_generate(&m.p, vars, 0, prompt, 1, N, 1.0, 0, 11, b, NULL, NULL), ASTRT_OK);
+  ck_assert_mem_eq(a, b, N * sizeof *a);  /* a function of the seed */
+  ck_assert_int_eq(astrt_generate(&m.p, vars, 0, prompt, 1, N, 1.0, 0, 12, b, NULL, NULL), ASTRT_OK);
+  ck_assert(memcmp(a, b, N * sizeof *a) != 0);
+  /* the frequencies follow softmax: token 0 has weight e^2 of 4 + 252 e^-2 ... */
+  double w[256], total = 0;
+  for (int c = 0; c < 256; c++) total += w[c] = exp(c < 4 ? (4 - c) * 0.5 : -2.0);
+  int count0 = 0, rare = 0;
+  for (int i = 0; i < N; i++) count0 += a[i] == 0, rare += a[i] >= 4;
+  ck_assert_msg(fabs(count0 / (double)N - w[0] / total) < 0.03, "token 0: %d of %d", count0, N);
+  ck_assert_msg(fabs(rare / (double)N - 252 * w[4] / total) < 0.03, "rare tokens: %d of %d", rare, N);
+  /* top-k 3: only tokens 0, 1, 2; temperature 0: always 0 */
+  ck_assert_int_eq(astrt_generate(&m.p, vars, 0, prompt, 1, N, 1.0, 3, 11, b, NULL, NULL), ASTRT_OK);
+  int seen[3] = {0, 0, 0};
+  for (int i = 0; i < N; i++) {
+    ck_assert_int_lt(b[i], 3);
+    seen[b[i]]++;
+  }
+  ck_assert(seen[0] > seen[1] && seen[1] > seen[2] && seen[2] > 0);
+  ck_assert_int_eq(astrt_generate(&m.p, vars, 0, prompt, 1, 50, 0.0, 0, 11, b, NULL, NULL), ASTRT_OK);
+  for (int i = 0; i < 50; i++) ck_assert_int_eq(b[i], 0);
+  /* equal top scores: greedy takes the first */
+  m.p.predict = tie_predict;
+  ck_assert_int_eq(astrt_generate(&m.p, vars, 0, prompt, 1, 5, 0.0, 0, 11, b, NULL, NULL), ASTRT_OK);
+  for (int i = 0; i < 5; i++) ck_assert_int_eq(b[i], 5);
+  /* scores that are not finite */
+  m.p.predict = nan_predict;
+  ck_assert_int_eq(astrt_generate(&m.p, vars, 0, prompt, 1, 5, 1.0, 0, 11, b, NULL, NULL), ASTRT_ERR_NUMERIC);
+  ck_assert_error_has("generating token 1: the model's score for token 3 is nan");
+  free(a);
+  free(b);
+}
+END_TEST
+
+/* --sample N after training, on stdout after the summary: the prompt and
+ * N greedy bytes; refused (before any training) for class data. */
+START_TEST(test_sample_option) {
+  seq_model m;
+  make_seq_model(&m, 4, 8);
+  const char *argv[] = {"./charlm", "--quiet", "--threads=1", "--sample", "12", "--prompt", "ab",
+                        "--temperature=0"};
+  ck_assert_int_eq(main_to_file(1, 8, argv, &m.p, "out.txt"), 0);
+  char text[4096];
+  fx_read_text(fx_path("out.txt"), text, sizeof text);
+  const char *nl = strchr(text, '\n');
+  ck_assert_msg(nl && !strncmp(text, "charlm: final test loss", 23), "%s", text);
+  ck_assert_str_eq(nl + 1, "abcdefghijklmn");
+  ck_assert_int_eq(g_seq_calls, 57);  /* it trained first: floor(1799 / 4) = 449 windows, 57 steps of 8 */
+  /* without a prompt, text starts from a new line (not printed) */
+  const char *noprompt[] = {"./charlm", "--quiet", "--threads=1", "--sample=3", "--temperature=0"};
+  g_seq_samples = g_seq_eval_pos = 0;
+  ck_assert_int_eq(main_to_file(1, 5, noprompt, &m.p, "out.txt"), 0);
+  fx_read_text(fx_path("out.txt"), text, sizeof text);
+  ck_assert_str_eq(strchr(text, '\n') + 1, "\v\f\r");  /* '\n' + 1, + 2, + 3 */
+  /* token data: comma-separated ids */
+  uint16_t ids[SEQ_LEN];
+  for (int i = 0; i < SEQ_LEN; i++) ids[i] = (uint16_t)seq_byte(i);
+  fx_write_bytes(fx_path("ids.bin"), ids, sizeof ids);
+  m.p.data.kind = ASTRT_DATA_TOKENS;
+  m.p.data.source = fx_path("ids.bin");
+  g_seq_samples = g_seq_eval_pos = 0;
+  const char *tok[] = {"./charlm", "--quiet", "--threads=1", "--sample=3", "--temperature=0", "--prompt=7, 250"};
+  ck_assert_int_eq(main_to_file(1, 6, tok, &m.p, "out.txt"), 0);
+  fx_read_text(fx_path("out.txt"), text, sizeof text);
+  ck_assert_str_eq(strchr(text, '\n') + 1, "7,250,251,252,253\n");
+  const char *badtok[] = {"./charlm", "--quiet", "--threads=1", "--sample=3", "--prompt=7,256"};
+  g_seq_calls = 0;
+  ck_assert_int_eq(main_to_file(2, 5, badtok, &m.p, "err.txt"), 1);
+  fx_read_text(fx_path("err.txt"), text, sizeof text);
+  ck_assert_msg(strstr(text, "--prompt: token id 256 is outside the vocabulary [0, 256)"), "%s", text);
+  ck_assert_int_eq(g_seq_calls, 0);  /* refused before training */
+  const char *noids[] = {"./charlm", "--quiet", "--threads=1", "--sample=3"};
+  ck_assert_int_eq(main_to_file(2, 4, noids, &m.p, "err.txt"), 1);
+  fx_read_text(fx_path("err.txt"), text, sizeof text);
+  ck_assert_msg(strstr(text, "needs a prompt"), "%s", text);
+  /* class data cannot sample */
+  model c;
+  make_model(&c, 6, 3, 16, 200, 50);
+  const char *cls[] = {"./softmax", "--quiet", "--threads=1", "--sample=3"};
+  ck_assert_int_eq(main_to_file(2, 4, cls, &c.p, "err.txt"), 1);
+  fx_read_text(fx_path("err.txt"), text, sizeof text);
+  ck_assert_msg(strstr(text, "softmax: error: --sample generates tokens from a language model, but softmax's "
+                             "data (synthetic) is not a sequence"), "%s", text);
+  ck_assert_int_eq(g_ncalls, 0);
+  /* a language model without a prediction step */
+  m.p.predict = NULL;
+  astrt_options o;
+  quiet_options(&o);
+  o.sample = 3;
+  astrt_result r;
+  ck_assert_int_eq(astrt_train(&m.p, &o, &r), ASTRT_ERR_ARG);
+  ck_assert_error_has("no prediction step");
+  free_snapshot();
+}
+END_TEST
+
+/* --load FILE: the variables from FILE, no training: one evaluation of
+ * them, or, with --sample, sampling without reading the data. */
+START_TEST(test_load) {
+  model m;
+  make_model(&m, 6, 3, 16, 200, 50);
+  astrt_options o;
+  quiet_options(&o);
+  o.save_path = fx_path("w.safetensors");
+  astrt_result trained, r;
+  ck_assert_int_eq(astrt_train(&m.p, &o, &trained), ASTRT_OK);
+  o.save_path = NULL;
+  o.load_path = fx_path("w.safetensors");
+  o.metrics_path = fx_path("m.jsonl");
+  g_ncalls = 0;
+  ck_assert_msg(astrt_train(&m.p, &o, &r) == ASTRT_OK, "%s", astrt_last_error());
+  ck_assert_int_eq(g_ncalls, 0);
+  ck_assert_int_eq(r.steps, 0);
+  ck_assert(r.final_test_loss == trained.final_test_loss);
+  ck_assert(r.final_test_accuracy == trained.final_test_accuracy);
+  char text[2048];
+  fx_read_text(o.metrics_path, text, sizeof text);
+  static const char head[] = "{\"event\":\"eval\",\"epoch\":0,\"step\":0,\"samples\":0,\"train_loss\":null,";
+  ck_assert_msg(!strncmp(text, head, strlen(head)), "%s", text);
+  ck_assert_ptr_nonnull(strstr(text, "\n{\"event\":\"end\","));
+  const char *argv[] = {"./softmax", "--threads=1", "--load", fx_path("w.safetensors")};
+  ck_assert_int_eq(main_to_file(1, 4, argv, &m.p, "out.txt"), 0);
+  fx_read_text(fx_path("out.txt"), text, sizeof text);
+  char want[256];
+  snprintf(want, sizeof want, "softmax: loaded %s: test loss %.4f  test accuracy %.2f%%", fx_path("w.safetensors"),
+           trained.final_test_loss, 100 * trained.final_test_accuracy);
+  ck_assert_msg(strstr(text, want) == text, "%s", text);
+  ck_assert_int_eq(astrt_train(&m.p, &o, &r), ASTRT_OK);
+  o.load_path = fx_path("none.safetensors");
+  ck_assert_int_eq(astrt_train(&m.p, &o, &r), ASTRT_ERR_NOTFOUND);
+  /* a language model: --load with --sample reads no data */
+  seq_model s;
+  make_seq_model(&s, 4, 8);
+  quiet_options(&o);
+  o.save_path = fx_path("lm.safetensors");
+  ck_assert_int_eq(astrt_train(&s.p, &o, &r), ASTRT_OK);
+  s.p.data.source = fx_path("gone.txt");
+  g_seq_calls = g_seq_eval_rows = 0;
+  const char *lm[] = {"./charlm", "--threads=1", "--load", fx_path("lm.safetensors"), "--sample=2", "--prompt=x",
+                      "--temperature=0"};
+  ck_assert_int_eq(main_to_file(1, 7, lm, &s.p, "out.txt"), 0);
+  fx_read_text(fx_path("out.txt"), text, sizeof text);
+  ck_assert_str_eq(text, "xyz");
+  ck_assert_int_eq(g_seq_calls + g_seq_eval_rows, 0);
+  free_snapshot();
+}
+END_TEST
+
+/* The embedding API (model.c) takes x and y of the program's types: token
+ * windows as int32 (not normalised floats), labels per position, real
+ * targets; it checks them, and generates as --sample does. */
+START_TEST(test_model_api_typed) {
+  seq_model m;
+  make_seq_model(&m, 4, 8);
+  g_seq_check = 0;
+  astrt_model *lm;
+  ck_assert_msg(astrt_model_create(&m.p, NULL, &lm) == ASTRT_OK, "%s", astrt_last_error());
+  ck_assert_int_eq(astrt_model_input_size(lm), 4);
+  ck_assert_int_eq(astrt_model_target_size(lm), 4);
+  ck_assert_int_eq(astrt_model_output_size(lm), 4 * 256);
+  ck_assert_int_eq(astrt_model_classes(lm), 256);
+  int32_t x[8] = {97, 98, 99, 100, 10, 11, 12, 13}, y[8] = {98, 99, 100, 101, 11, 12, 13, 14};
+  astrt_step_result res;
+  ck_assert_msg(astrt_model_train_step(lm, x, y, 2, 0, &res) == ASTRT_OK, "%s", astrt_last_error());
+  ck_assert_int_eq(g_seq_calls, 1);
+  ck_assert_uint_eq(g_seq_hash[0], fnv_bytes(fnv_bytes(0xcbf29ce484222325ull, x, sizeof x), y, sizeof y));
+  ck_assert_float_eq(res.loss, (float)((97 + 10) / 2.0 / 251.0));
+  double loss, acc;
+  ck_assert_int_eq(astrt_model_evaluate(lm, x, y, 2, &loss, &acc), ASTRT_OK);
+  ck_assert_double_eq_tol(loss, 53.5, 1e-9);
+  ck_assert(isnan(acc));  /* no class labels */
+  float *out = malloc(2 * 4 * 256 * sizeof *out);
+  ck_assert_ptr_nonnull(out);
+  ck_assert_int_eq(astrt_model_predict(lm, x, 2, out), ASTRT_OK);
+  ck_assert_mem_eq(g_pred_x[1], x + 4, 4 * sizeof x[0]);
+  ck_assert_float_eq(out[1 * 256 + 99], 5.0f);  /* after 98 comes 99 */
+  /* ids and labels outside the vocabulary are refused before any step */
+  x[1] = 256;
+  ck_assert_int_eq(astrt_model_train_step(lm, x, y, 2, 0, NULL), ASTRT_ERR_ARG);
+  ck_assert_error_has("example 0 has token 256 at position 1, outside the model's vocabulary [0, 256)");
+  ck_assert_int_eq(astrt_model_predict(lm, x, 2, out), ASTRT_ERR_ARG);
+  x[1] = 98;
+  y[7] = -1;
+  ck_assert_int_eq(astrt_model_evaluate(lm, x, y, 2, &loss, &acc), ASTRT_ERR_ARG);
+  ck_assert_error_has("example 1 has next token -1 at position 3");
+  ck_assert_int_eq(g_seq_calls, 1);
+  y[7] = 14;
+  /* generation, as --sample */
+  int32_t prompt[2] = {'a', 'b'}, gen[5];
+  ck_assert_int_eq(astrt_model_generate(lm, prompt, 2, 5, 0.0f, 0, 1, gen), ASTRT_OK);
+  for (int i = 0; i < 5; i++) ck_assert_int_eq(gen[i], 'c' + i);
+  ck_assert_int_eq(astrt_model_generate(lm, prompt, 2, 5, 0.0f, 0, 1, NULL), ASTRT_ERR_ARG);
+  /* astrt_model_train on an in-memory split of windows (I32 [n, 4] each) */
+  enum { N = 16 };
+  int32_t wx[N * 4], wy[N * 4];
+  for (int i = 0; i < N * 4; i++) wx[i] = seq_byte(i + i / 4), wy[i] = seq_byte(i + i / 4 + 1);
+  astrt_split split;
+  memset(&split, 0, sizeof split);
+  split.x = (astrt_array){ASTRT_ELEM_I32, 1, {4}, N, wx, 1, 0};
+  split.y = (astrt_array){ASTRT_ELEM_I32, 1, {4}, N, wy, 1, 0};
+  astrt_data_source src = {N, NULL, NULL, &split};
+  g_seq_calls = 0;
+  astrt_result r;
+  ck_assert_msg(astrt_model_train(lm, &src, NULL, NULL, &r) == ASTRT_OK, "%s", astrt_last_error());
+  ck_assert_int_eq(r.steps, 2);
+  ck_assert_int_eq(g_seq_calls, 2);
+  ck_assert_int_eq(astrt_model_steps(lm), 3);
+  wy[5] = 300;  /* a label outside the vocabulary */
+  ck_assert_int_eq(astrt_model_train(lm, &src, NULL, NULL, &r), ASTRT_ERR_MISMATCH);
+  ck_assert_error_has("example 1 has next token 300 at position 1");
+  astrt_model_destroy(lm);
+  free(out);
+  /* a regression: float targets, checked finite; no accuracy */
+  model reg;
+  make_model(&reg, 2, 1, 10, 1, 1);
+  reg.vars[0] = (astrt_var_desc){"w", ASTRT_VAR_PARAM, 1, {3}, 0, 3, ASTRT_INIT_ZEROS, 0, 0, 0, 0, 0, -1, 0};
+  reg.p.nvars = 1;
+  reg.p.var_bytes = 64;
+  reg.phases[0] = (astrt_phase_desc){0.0, 1.0, 10, 64, reg_step, "", NULL, 0, 0, 0, 1, NULL, 0, 0, 0, 0};
+  reg.p.eval = reg_eval;
+  reg.p.eval_work_bytes = 64;
+  reg.p.data.kind = ASTRT_DATA_CSV;
+  reg.p.data.classes = 0;
+  reg.p.data.target = ASTRT_TARGET_REAL;
+  reg.p.data.target_size = 1;
+  astrt_model *rm;
+  ck_assert_msg(astrt_model_create(&reg.p, NULL, &rm) == ASTRT_OK, "%s", astrt_last_error());
+  ck_assert_int_eq(astrt_model_target_size(rm), 1);
+  ck_assert_int_eq(astrt_model_classes(rm), 0);
+  float fx[4] = {1, 0, 0, 1}, fy[2] = {0.5f, -1.5f};
+  for (int i = 0; i < 200; i++) ck_assert_int_eq(astrt_model_train_step(rm, fx, fy, 2, 0, &res), ASTRT_OK);
+  ck_assert_int_eq(astrt_model_evaluate(rm, fx, fy, 2, &loss, &acc), ASTRT_OK);
+  ck_assert_msg(loss < 0.05, "regression loss %g", loss);
+  ck_assert(isnan(acc));
+  fy[1] = INFINITY;
+  ck_assert_int_eq(astrt_model_train_step(rm, fx, fy, 2, 0, NULL), ASTRT_ERR_ARG);
+  ck_assert_error_has("example 1 has the target inf; targets must be finite");
+  astrt_model_destroy(rm);
+}
+END_TEST
+
+START_TEST(test_sample_options) {
+  astrt_options o;
+  astrt_options_default(&o);
+  ck_assert(o.temperature == 1 && o.sample == 0 && o.top_k == 0 && !o.prompt && !o.load_path);
+  const char *a[] = {"prog", "--sample", "400", "--prompt", "The ", "--temperature=0.8", "--top-k", "40",
+                     "--load", "w.safetensors"};
+  ck_assert_int_eq(parse(&o, 10, a), 0);
+  ck_assert_int_eq(o.sample, 400);
+  ck_assert_str_eq(o.prompt, "The ");
+  ck_assert(o.temperature == 0.8);
+  ck_assert_int_eq(o.top_k, 40);
+  ck_assert_str_eq(o.load_path, "w.safetensors");
+  const char *b[] = {"prog", "--sample=1", "--prompt=", "--temperature", "0"};
+  ck_assert_int_eq(parse(&o, 5, b), 0);
+  ck_assert_str_eq(o.prompt, "");
+  ck_assert(o.temperature == 0);
+  static const char *const bad[][4] = {
+      {"--sample", "0", NULL},          {"--sample", "x", NULL},        {"--sample", NULL, NULL},
+      {"--sample=2", "--temperature=-1", NULL}, {"--sample=2", "--temperature=inf", NULL},
+      {"--sample=2", "--top-k=-1", NULL}, {"--prompt=a", NULL, NULL},   {"--temperature=0.5", NULL, NULL},
+      {"--top-k=3", NULL, NULL},        {"--load", NULL, NULL},         {"--load=", NULL, NULL},
+      {"--load=a", "--init-from=b", NULL}, {"--load=a", "--save=b", NULL}, {"--load=a", "--checkpoint=d", NULL},
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    const char *argv[5] = {"prog"};
+    int argc = 1;
+    for (int j = 0; j < 4 && bad[i][j]; j++) argv[argc++] = bad[i][j];
+    ck_assert_msg(parse(&o, argc, argv) == -1, "accepted: %s %s", bad[i][0], bad[i][1] ? bad[i][1] : "");
+  }
+}
+END_TEST
 
 /* ---- suite -------------------------------------------------------------- */
 
@@ -1988,11 +2925,13 @@ static Suite *driver_suite(void) {
   tcase_add_test(train, test_epoch_order);
   tcase_add_test(train, test_eval_batch_largest);
   tcase_add_test(train, test_steps_budget);
+  tcase_add_test(train, test_periodic_eval);
   tcase_add_test(train, test_stop_at_target);
   tcase_add_test(train, test_nan_loss);
   tcase_add_test(train, test_bad_program);
   tcase_add_test(train, test_main);
   tcase_add_test(train, test_main_log);
+  tcase_add_test(train, test_threads_capped);
   suite_add_tcase(s, train);
 
   TCase *metrics = tcase_create("metrics");
@@ -2009,9 +2948,33 @@ static Suite *driver_suite(void) {
   tcase_add_test(robust, test_nan_skip_step);
   suite_add_tcase(s, robust);
 
+  TCase *seq = tcase_create("sequence");
+  tcase_add_checked_fixture(seq, fx_setup, fx_teardown);
+  tcase_set_timeout(seq, 120);
+  tcase_add_test(seq, test_seq_train_windows);
+  tcase_add_test(seq, test_seq_deterministic_threads);
+  tcase_add_test(seq, test_seq_resume);
+  tcase_add_test(seq, test_seq_eval_weighting);
+  tcase_add_test(seq, test_seq_bits_per_byte);
+  tcase_add_test(seq, test_seq_prefix_refused);
+  tcase_add_test(seq, test_loss_goal);
+  tcase_add_test(seq, test_real_targets);
+  suite_add_tcase(s, seq);
+
+  TCase *gen = tcase_create("generation");
+  tcase_add_checked_fixture(gen, fx_setup, fx_teardown);
+  tcase_set_timeout(gen, 120);
+  tcase_add_test(gen, test_sample_greedy_window);
+  tcase_add_test(gen, test_sample_seeded);
+  tcase_add_test(gen, test_sample_option);
+  tcase_add_test(gen, test_load);
+  tcase_add_test(gen, test_model_api_typed);
+  suite_add_tcase(s, gen);
+
   TCase *opts = tcase_create("options");
   tcase_add_test(opts, test_options_good);
   tcase_add_test(opts, test_options_bad);
+  tcase_add_test(opts, test_sample_options);
   suite_add_tcase(s, opts);
 
   TCase *data = tcase_create("data");

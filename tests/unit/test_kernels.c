@@ -1139,6 +1139,42 @@ END_TEST
 
 /* ---- scratch ------------------------------------------------------------- */
 
+/* resizing (progressive resizing): area by a whole factor is average
+ * pooling; area to a non-divisor size averages the boxes each output pixel
+ * touches; bilinear at the same size is the identity, and on a ramp it is
+ * the half-pixel-centre interpolation PyTorch's interpolate computes */
+START_TEST(test_resize_hand) {
+  float x[36], y[36], z[36];
+  for (int i = 0; i < 36; i++) x[i] = (float)((i * 7) % 11) - 3.0f;
+  /* 6x6 -> 3x3 area == 2x2 average pooling */
+  astrt_resize_shape a = {1, 6, 6, 3, 3, 0};
+  astrt_resize2d_f32(&a, x, y);
+  const astrt_pool_shape ps = {1, 6, 6, 2, 2, 2, 2, 0, 0};
+  astrt_avgpool2d_f32(&ps, x, z);
+  for (int i = 0; i < 9; i++) ck_assert_float_eq_tol(y[i], z[i], 1e-6);
+  /* 3 -> 2 along a row: boxes [0, 2) and [1, 3) */
+  const float row[3] = {1, 2, 4};
+  astrt_resize_shape r = {1, 1, 3, 1, 2, 0};
+  astrt_resize2d_f32(&r, row, y);
+  ck_assert_float_eq_tol(y[0], 1.5f, 1e-6);
+  ck_assert_float_eq_tol(y[1], 3.0f, 1e-6);
+  /* bilinear, same size: identity; 2 planes */
+  astrt_resize_shape b = {2, 3, 6, 3, 6, 1};
+  astrt_resize2d_f32(&b, x, y);
+  for (int i = 0; i < 36; i++) ck_assert_float_eq(y[i], x[i]);
+  /* bilinear 4 -> 2 on [0 1 2 3]: sources 0.5 and 2.5 -> 0.5, 2.5; 2 -> 4 on [0 4]: 0, 1, 3, 4 */
+  const float ramp[4] = {0, 1, 2, 3}, two[2] = {0, 4};
+  astrt_resize_shape d = {1, 1, 4, 1, 2, 1};
+  astrt_resize2d_f32(&d, ramp, y);
+  ck_assert_float_eq_tol(y[0], 0.5f, 1e-6);
+  ck_assert_float_eq_tol(y[1], 2.5f, 1e-6);
+  astrt_resize_shape u = {1, 1, 2, 1, 4, 1};
+  astrt_resize2d_f32(&u, two, y);
+  const float want[4] = {0, 1, 3, 4};
+  for (int i = 0; i < 4; i++) ck_assert_float_eq_tol(y[i], want[i], 1e-6);
+}
+END_TEST
+
 START_TEST(test_scratch_grow_release) {
   astrt_kernels_release_scratch();
   ck_assert_uint_eq(astrt_scratch_capacity(), 0);
@@ -1311,6 +1347,7 @@ static Suite *kernels_suite(void) {
   tc = tcase(s, "pool");
   tcase_add_test(tc, test_pool_out_size);
   tcase_add_test(tc, test_pool_hand);
+  tcase_add_test(tc, test_resize_hand);
   tcase_add_test(tc, test_maxpool_grad_ties);
   tcase_add_loop_test(tc, test_ref_pool_grads_fd, 0,
                       (int)(sizeof pool_fd_cases / sizeof pool_fd_cases[0]));

@@ -236,6 +236,70 @@ START_TEST(train_steps_match_driver) {
 }
 END_TEST
 
+/* A program without dropout (the training forward is the evaluation's),
+ * micro-batched from t = 0.5 on (6 rows at a time, in batches of 20). */
+static const char *plain_src =
+    "import nn\n"
+    "data blobs = synthetic(shape: [12], classes: 3, train: 300, test: 90, seed: 7)\n"
+    "model mlp(x: f32[B, 12]) -> f32[B, 3] {\n"
+    "  return nn.dense(relu(nn.dense(x, 16)), 3)\n"
+    "}\n"
+    "train mlp on blobs {\n"
+    "  loss = cross_entropy()\n  optimizer = sgd(lr: 0.05, momentum: 0.9)\n"
+    "  batch = 20\n  epochs = 2\n  seed = 5\n"
+    "}\n"
+    "speedup {\n  batch steps(at: [0.5], factor: 1, micro: 6)\n}\n";
+
+/* astrt_step_result.correct: the rows of the batch whose largest output, in
+ * the step's forward pass (before its update), is at the label; summed, not
+ * weighted, over micro-batches */
+START_TEST(train_step_counts_correct) {
+  Prog g;
+  prog_init(&g, plain_src, "correct");
+  astrt_model *m = new_model(&g);
+  const astrt_program *d = g.d;
+  int64_t n = g.train.x.n, size = d->data.example_size, k = d->data.classes, total = d->epochs * n, samples = 0;
+  int64_t *perm = malloc((size_t)n * sizeof *perm);
+  float *x = malloc((size_t)(n * size) * sizeof *x), *out = malloc((size_t)(n * k) * sizeof *out);
+  int32_t *y = malloc((size_t)n * sizeof *y);
+  int64_t sum = 0;
+  int micro = 0;
+  for (int i = 0; i < g.comp.prog->phases.len; i++) micro |= g.comp.prog->phases.data[i].micro == 6;
+  ck_assert_msg(micro, "the program has no micro-batched phase");
+  for (int64_t e = 0; e < d->epochs; e++) {
+    astrt_shuffle(perm, n, d->seed, e);
+    for (int64_t pos = 0; pos < n;) {
+      double t = (double)samples / (double)total;
+      int64_t rows = astrt_model_batch_at(m, t);
+      if (rows > n - pos) rows = n - pos;
+      ck_assert_int_eq(fetch_split((void *)&g.train, perm + pos, rows, x, y), ASTRT_OK);
+      ck_assert_int_eq(astrt_model_predict(m, x, rows, out), ASTRT_OK);
+      int64_t want = 0;
+      for (int64_t r = 0; r < rows; r++) {
+        int64_t best = 0;
+        for (int64_t c = 1; c < k; c++)
+          if (out[r * k + c] > out[r * k + best]) best = c;
+        want += best == y[r];
+      }
+      astrt_step_result s;
+      ck_assert_msg(astrt_model_train_step(m, x, y, rows, t, &s) == ASTRT_OK, "%s", astrt_last_error());
+      ck_assert_msg(s.correct == want, "step at t = %g (%lld rows): correct %lld, the forward pass says %lld", t,
+                    (long long)rows, (long long)s.correct, (long long)want);
+      sum += s.correct;
+      pos += rows;
+      samples += rows;
+    }
+  }
+  ck_assert_msg(sum > total / 2, "%lld of %lld rows correct while training", (long long)sum, (long long)total);
+  free(perm);
+  free(x);
+  free(out);
+  free(y);
+  astrt_model_destroy(m);
+  prog_free(&g);
+}
+END_TEST
+
 START_TEST(train_steps_with_reused_prefix) {
   Prog g;
   prog_init(&g, freeze_src, "prefix");
@@ -581,6 +645,7 @@ Suite *model_suite(void) {
   tcase_add_test(t, train_loop_matches_driver);
   tcase_add_test(t, train_steps_match_driver);
   tcase_add_test(t, train_steps_with_reused_prefix);
+  tcase_add_test(t, train_step_counts_correct);
   tcase_add_test(t, predict_agrees_with_evaluate);
   tcase_add_test(t, variables_save_and_load);
   tcase_add_test(t, bad_arguments);

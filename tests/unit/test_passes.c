@@ -11,7 +11,10 @@
  *   - learning-rate coupling and FreezeOut appear as ops in the graph;
  *   - the table of passes and techniques (passes.def) is consistent, and an
  *     argument read by an id its rule does not take stops the compiler;
- *   - code-generation options (CgOptions) change the memory plan.
+ *   - code-generation options (CgOptions) change the memory plan;
+ *   - sequence-length warmup: a phase's step at context L is the program
+ *     compiled at context L (node for node), keep: tokens cuts each example
+ *     into T / L rows, and an inactive schedule leaves the baseline.
  */
 #include <math.h>
 #include <signal.h>
@@ -129,7 +132,7 @@ START_TEST(frozen_parameters_bit_identical) {
   fill_vars(&r, 3);
   float x[64 * 12];
   int32_t y[64];
-  /* train a little in phase 0 so the momentum buffers are not zero */
+  /* train a little in phase 1 so the momentum buffers are not zero */
   for (int s = 1; s <= 3; s++) {
     batch(x, y, 64);
     tu_step(&r, 0, x, y, 64, 0.1f, s, 0.2f);
@@ -481,6 +484,150 @@ START_TEST(no_speedup_is_baseline) {
 }
 END_TEST
 
+
+/* ---- seqlen warmup ----------------------------------------------------------------------- */
+
+#define LM(context, speedup)                                                                     \
+  "import nn\n"                                                                                  \
+  "data d = tokens(\"unused.bin\", vocab: 13, context: " context ")\n"                           \
+  "model m(tok: i32[B, T]) -> f32[B, T, 13] {\n"                                                 \
+  "  h = nn.embedding(tok, 13, 8) + nn.embedding(arange(T), 16, 8)\n"                            \
+  "  h = nn.transformer_block(h, 2, layers: 1)\n"                                                \
+  "  return nn.linear(nn.layernorm(h), 13)\n}\n"                                                \
+  "train m on d {\n  loss = cross_entropy()\n  optimizer = adamw(lr: 1e-3)\n"                   \
+  "  batch = 5\n  steps = 100\n}\n" speedup
+
+/* the same graph: ops, operands, types and attributes, node for node */
+static void assert_same_graph(const IrGraph *a, const IrGraph *b) {
+  ck_assert_int_eq(a->len, b->len);
+  for (int i = 0; i < a->len; i++) {
+    const IrNode *x = &a->nodes[i], *y = &b->nodes[i];
+    ck_assert_msg(x->op == y->op && type_eq(&x->type, &y->type) && !memcmp(x->in, y->in, sizeof x->in) &&
+                  !memcmp(x->ia, y->ia, sizeof x->ia) && !memcmp(x->fa, y->fa, sizeof x->fa),
+                  "node %%%d differs", i);
+  }
+}
+
+START_TEST(seqlen_phase_is_model_at_context) {
+  Compilation a, b;
+  ck_assert(tu_compile(LM("16", "speedup {\n  seqlen warmup(from: 4, until: 0.6, increment: 4)\n}\n"), "warm", &a));
+  /* contexts 4, 8, 12 for a fifth of training each, then 16 */
+  const IrProgram *p = a.prog;
+  ck_assert_int_eq(p->phases.len, 4);
+  for (int i = 0; i < 4; i++) {
+    ck_assert_int_eq(p->phases.data[i].context, i < 3 ? 4 * (i + 1) : 0);
+    ck_assert_int_eq(ir_phase_rows(&p->phases.data[i]), 5);  /* keep: examples */
+    ck_assert(fabs(p->phases.data[i].t_begin - 0.2 * i) < 1e-12);
+  }
+  /* phase 1 (context 8) is, node for node, the program whose data has a context of 8 */
+  ck_assert(tu_compile(LM("8", ""), "short", &b));
+  assert_same_graph(&p->phases.data[1].step, &b.prog->phases.data[0].step);
+  ck_assert_int_eq(p->phases.data[1].step.nodes[0].type.shape.d[1], 8);
+  compilation_free(&b);
+  /* the last phase, and evaluation, are the baseline's */
+  CompileOptions opt = {.no_speedup = true};
+  ck_assert(tu_compile_with(LM("16", "speedup {\n  seqlen warmup(from: 4, until: 0.6, increment: 4)\n}\n"), "base",
+                            &opt, &b));
+  assert_same_graph(&p->phases.data[3].step, &b.prog->phases.data[0].step);
+  assert_same_graph(&p->eval, &b.prog->eval);
+  compilation_free(&a);
+  compilation_free(&b);
+  src_reset();
+}
+END_TEST
+
+/* keep: tokens: each 16-token example becomes 16 / L rows of the step */
+START_TEST(seqlen_keep_tokens_cuts_examples) {
+  Compilation a;
+  ck_assert(tu_compile(LM("16", "speedup {\n  seqlen warmup(from: 4, until: 0.5, keep: tokens)\n}\n"), "tok", &a));
+  const IrProgram *p = a.prog;
+  ck_assert_int_eq(p->phases.len, 3);  /* 4, 12 (4 + 8), then 16 */
+  ck_assert_int_eq(p->phases.data[0].context, 4);
+  ck_assert_int_eq(p->phases.data[0].pieces, 4);
+  ck_assert_int_eq(ir_phase_rows(&p->phases.data[0]), 20);
+  ck_assert_int_eq(p->phases.data[1].context, 12);
+  ck_assert_int_eq(p->phases.data[1].pieces, 1);  /* 16 / 12: one piece, the rest of the window unused */
+  ck_assert_int_eq(ir_phase_rows(&p->phases.data[2]), 5);
+  compilation_free(&a);
+  src_reset();
+}
+END_TEST
+
+/* a schedule that never shortens the context leaves the baseline's step */
+START_TEST(seqlen_inactive_is_baseline) {
+  Compilation a, b;
+  ck_assert(tu_compile(LM("16", "speedup {\n  seqlen warmup(from: 4, until: 0)\n}\n"), "inactive", &a));
+  CompileOptions opt = {.no_speedup = true};
+  ck_assert(tu_compile_with(LM("16", "speedup {\n  seqlen warmup(from: 4, until: 0)\n}\n"), "inactive_base", &opt,
+                            &b));
+  ck_assert_int_eq(a.prog->phases.len, 1);
+  ck_assert_int_eq(a.prog->phases.data[0].context, 0);
+  ck_assert_int_eq(a.prog->variant_steps.len, 0);
+  assert_same_graph(&a.prog->phases.data[0].step, &b.prog->phases.data[0].step);
+  compilation_free(&a);
+  compilation_free(&b);
+  src_reset();
+}
+END_TEST
+
+/* ---- progressive resizing --------------------------------------------------------------- */
+
+#define CNN(size, speedup)                                                                       \
+  "import nn\n"                                                                                  \
+  "data d = synthetic(shape: [1, " size "], classes: 3, train: 512)\n"                           \
+  "model m(x: f32[B, 1, H, W]) -> f32[B, 3] {\n"                                                 \
+  "  h = relu(nn.batchnorm2d(nn.conv2d(x, 4, kernel: 3, pad: 1)))\n"                             \
+  "  h = relu(h + nn.conv2d(h, 4, kernel: 3, pad: 1))\n"                                         \
+  "  return nn.dense(nn.global_avg_pool(h), 3)\n}\n"                                             \
+  "train m on d {\n  loss = cross_entropy()\n  optimizer = sgd(lr: 0.1, momentum: 0.9)\n"       \
+  "  batch = 16\n  epochs = 4\n}\n" speedup
+
+/* A phase at 8x12 is the resize of the batch, then, node for node, the
+ * program whose data are 8x12 images (its node i is the phase's node i + 1:
+ * after the input, the phase has the resize). */
+START_TEST(resize_phase_is_model_at_size) {
+  Compilation a, b;
+  ck_assert(tu_compile(CNN("16, 24", "speedup {\n  resize progressive(from: 0.5, until: 0.5, increment: 4)\n}\n"),
+                       "rz", &a));
+  const IrProgram *p = a.prog;
+  /* sides 8 -> 16 and 12 -> 24 in steps of 4 over [0, 0.5) */
+  ck_assert_int_gt(p->phases.len, 2);
+  ck_assert(p->phases.data[0].height == 8 && p->phases.data[0].width == 12);
+  const IrPhase *last = &p->phases.data[p->phases.len - 1];
+  ck_assert(last->height == 0 && fabs(last->t_begin - 0.5) < 1e-9);
+  ck_assert(tu_compile(CNN("8, 12", ""), "small", &b));
+  const IrGraph *g = &p->phases.data[0].step, *h = &b.prog->phases.data[0].step;
+  ck_assert_int_eq(g->nodes[0].op, IR_INPUT);
+  ck_assert_int_eq(g->nodes[1].op, IR_RESIZE2D);
+  ck_assert_int_eq(g->nodes[0].type.shape.d[3], 24);  /* the batch comes at full size */
+  ck_assert_int_eq(g->len, h->len + 1);
+  for (int j = 0; j < h->len; j++) {
+    const IrNode *x = &g->nodes[j == 0 ? 1 : j + 1], *y = &h->nodes[j];
+    ck_assert_msg(j == 0 || x->op == y->op, "node %%%d: %s vs %s", j, ir_ops[x->op].name, ir_ops[y->op].name);
+    ck_assert_msg(type_eq(&x->type, &y->type), "node %%%d: type differs", j);
+    for (int k = 0; k < y->nin; k++) ck_assert_int_eq(x->in[k], y->in[k] == 0 ? 1 : y->in[k] + 1);
+    if (j > 0) ck_assert(!memcmp(x->ia, y->ia, sizeof x->ia) && !memcmp(x->fa, y->fa, sizeof x->fa));
+  }
+  compilation_free(&a);
+  compilation_free(&b);
+  src_reset();
+}
+END_TEST
+
+/* from: 1 never scales: the baseline, node for node */
+START_TEST(resize_inactive_is_baseline) {
+  Compilation a, b;
+  ck_assert(tu_compile(CNN("16, 16", "speedup {\n  resize progressive(from: 1)\n}\n"), "rz1", &a));
+  ck_assert(tu_compile(CNN("16, 16", ""), "rz0", &b));
+  ck_assert_int_eq(a.prog->phases.len, 1);
+  ck_assert_int_eq(a.prog->variant_steps.len, 0);
+  assert_same_graph(&a.prog->phases.data[0].step, &b.prog->phases.data[0].step);
+  compilation_free(&a);
+  compilation_free(&b);
+  src_reset();
+}
+END_TEST
+
 /* passes.def: every rule takes arguments of its own technique, each once and
  * with distinct names; every argument belongs to some rule; every technique
  * has a rule; pass names are unique */
@@ -622,6 +769,11 @@ Suite *passes_suite(void) {
   tcase_add_test_raise_signal(t, speedup_argument_of_another_rule_aborts, SIGABRT);
   tcase_add_test_raise_signal(t, speedup_unknown_choice_aborts, SIGABRT);
   tcase_add_test(t, codegen_options_change_the_plan);
+  tcase_add_test(t, seqlen_phase_is_model_at_context);
+  tcase_add_test(t, seqlen_keep_tokens_cuts_examples);
+  tcase_add_test(t, seqlen_inactive_is_baseline);
+  tcase_add_test(t, resize_phase_is_model_at_size);
+  tcase_add_test(t, resize_inactive_is_baseline);
   suite_add_tcase(s, t);
   return s;
 }

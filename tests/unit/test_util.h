@@ -59,6 +59,8 @@ static inline void tu_run_init(TuRun *r, const char *src, const char *name) {
   int64_t work = r->d->eval_work_bytes;
   for (uint32_t i = 0; i < r->d->nphases; i++)
     if (r->d->phases[i].work_bytes > work) work = r->d->phases[i].work_bytes;
+  for (uint32_t i = 0; i < r->d->nphases; i++)  /* selective backprop's scoring graphs */
+    if (r->d->phases[i].score && r->d->phases[i].score_work_bytes > work) work = r->d->phases[i].score_work_bytes;
   r->work = aligned_alloc(64, (size_t)(work + 63) / 64 * 64);
 }
 

@@ -1,7 +1,8 @@
 /* test_verify.c — the IR verifier (compiler/ir/ir_verify.c) rejects each
  * class of malformed IR it claims to catch (ir.h: SSA order, arity, operand
- * and result types by re-running the shape rules, effect ordering and
- * variable references), and accepts well-formed graphs.
+ * and result types by re-running the shape rules, effect ordering,
+ * variable references and layer dropping's guards), and accepts well-formed
+ * graphs.
  *
  * Two small training steps are built by hand with irb_node: softmax
  * regression (x[B,4] @ w[4,3] + b[3], cross-entropy, mean, output), a
@@ -333,7 +334,7 @@ START_TEST(wrong_number_of_operands) {
   ir_graph_free(&g);
   g = copy(&s);
   g.nodes[s.logits].nin = IR_MAX_IN + 1;  /* more than a node can hold */
-  rejected(s.p, &g, "add of 9", s.logits, "add takes 2 operands, has 9");
+  rejected(s.p, &g, "add of IR_MAX_IN + 1", s.logits, "add takes 2 operands, has 11");
   ir_graph_free(&g);
   step_free(&s);
   build(&s, true);
@@ -503,6 +504,32 @@ START_TEST(leaf_and_output_attributes) {
 }
 END_TEST
 
+/* layer dropping's guards: a guarded node needs its block's gate before it,
+ * and a block has one gate */
+START_TEST(guards_and_gates) {
+  Step s;
+  build(&s, false);
+  IrGraph g = copy(&s);
+  g.nodes[s.mm].guard = 1;  /* no gate at all */
+  rejected(s.p, &g, "guard without a gate", s.mm, "guard 1 has no gate node before it");
+  ir_graph_free(&g);
+  g = copy(&s);
+  IrBuilder b = {&g, NO_LOC, -1, ROLE_FORWARD, NULL};
+  int p = irb_const(&b, 0.5);
+  int64_t ia[IR_MAX_IA] = {1};
+  int gate = irb_node(&b, IR_DROP_GATE, 1, &p, ia, NULL, NULL);
+  int twice = irb_node(&b, IR_DROP_GATE, 1, &p, ia, NULL, NULL);
+  g.nodes[s.mm].guard = 1;  /* its gate comes after it */
+  rejected(s.p, &g, "gate after the guarded node", s.mm, "guard 1 has no gate node before it");
+  rejected(s.p, &g, "two gates", twice, "a second gate node of block 1");
+  g.nodes[s.mm].guard = 0;
+  g.nodes[gate].ia[0] = 0;  /* block numbers start at 1 */
+  rejected(s.p, &g, "block 0", gate, "drop_gate needs an f32[] keep probability and a block number >= 1");
+  ir_graph_free(&g);
+  step_free(&s);
+}
+END_TEST
+
 static Suite *verify_suite(void) {
   Suite *s = suite_create("verify");
   TCase *tc = tcase_create("verify");
@@ -519,6 +546,7 @@ static Suite *verify_suite(void) {
   tcase_add_test(tc, update_operand_types);
   tcase_add_test(tc, variable_references);
   tcase_add_test(tc, leaf_and_output_attributes);
+  tcase_add_test(tc, guards_and_gates);
   suite_add_tcase(s, tc);
   return s;
 }

@@ -19,6 +19,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "astrt_abi.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -87,12 +89,36 @@ astrt_status astrt_load_idx(const char *images_path, const char *labels_path,
  * float data, I32 for int data; rank-1 files give scalar examples). */
 astrt_status astrt_load_idx_array(const char *path, astrt_array *out);
 
-/* CSV: one example per line, comma-separated numbers; an optional header
- * line (detected: a first line with a non-numeric field) is skipped.
+/* CSV: one example per line, numbers separated by commas (or the separator
+ * detected, see astrt_csv_options), no quoting; the file may be
+ * gzip-compressed (detected by its magic bytes). An optional header line
+ * (detected: a first line with a non-numeric field) is skipped.
  * `label_column` (0-based; negative counts from the end) holds an integer
- * class label; every other column is an F32 feature. */
+ * class label (an integral number such as 3.0 is fine); every other column
+ * is an F32 feature. */
 astrt_status astrt_load_csv(const char *path, int label_column,
                             astrt_split *out);
+/* The same for a regression table: the label column holds real numbers
+ * (finite, in float range), y is F32, one value per example, and
+ * num_classes is 0. */
+astrt_status astrt_load_csv_real(const char *path, int label_column,
+                                 astrt_split *out);
+
+/* How astrt_load_csv_ex reads a file; all zero is astrt_load_csv's way. */
+typedef struct astrt_csv_options {
+  int label_column;  /* 0-based; negative counts from the end (-1: the last) */
+  int header;        /* astrt_csv_header (astrt_abi.h): the first non-blank
+                        line is AUTO column names if any field is not a
+                        number, NAMES always (one per column), SKIPped
+                        whatever it holds, or NONE: data */
+  int sep;           /* the field separator, a character; ' ' separates by
+                        runs of spaces and tabs; 0 detects it from the first
+                        line read: ';' if it holds one, else ',' if it holds
+                        one, else a tab, else blanks */
+  int real;          /* 1: the label is a real target (astrt_load_csv_real) */
+} astrt_csv_options;
+astrt_status astrt_load_csv_ex(const char *path, const astrt_csv_options *o,
+                               astrt_split *out);
 
 /* NPY (NumPy .npy, format versions 1.0-3.0, C order, little-endian):
  * features of dtype |u1, <f4 or <f8 (converted to F32); labels of an integer
@@ -100,6 +126,12 @@ astrt_status astrt_load_csv(const char *path, int label_column,
 astrt_status astrt_load_npy(const char *x_path, const char *y_path,
                             astrt_split *out);
 astrt_status astrt_load_npy_array(const char *path, astrt_array *out);
+/* astrt_load_npy for class labels (as a compiled program loads them):
+ * labels of a float dtype are classes too when they are whole numbers (2.0
+ * is the class 2, checked on the file's values), else an error naming the
+ * dtype and the first label that is not one. */
+astrt_status astrt_load_npy_classes(const char *x_path, const char *y_path,
+                                    astrt_split *out);
 
 /* Finds data set `name` (a directory name such as "fashion-mnist") on the
  * search path: each directory of $ASTC_DATA_PATH (colon-separated), then

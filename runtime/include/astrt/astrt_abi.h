@@ -30,7 +30,7 @@
 
 /* Changes with every change to this file's rows; astrt_train refuses a
  * descriptor of another version. */
-#define ASTRT_ABI_VERSION 9
+#define ASTRT_ABI_VERSION 14
 #define ASTRT_DESC_MAX_RANK 6
 
 /* a shape, dimensions past the rank 0 */
@@ -70,7 +70,9 @@ typedef int64_t astrt_dims[ASTRT_DESC_MAX_RANK];
 #define ASTRT_VAR_KINDS(X)                                                                      \
   X(ASTRT_VAR_PARAM, VAR_PARAM, "param")            /* trainable parameter */                    \
   X(ASTRT_VAR_STATE, VAR_STATE, "state")            /* non-trainable state (batch-norm statistics) */ \
-  X(ASTRT_VAR_SLOT, VAR_OPT, "slot")                /* optimizer slot (momentum, Adam moments) */
+  X(ASTRT_VAR_SLOT, VAR_OPT, "slot")                /* optimizer slot (momentum, Adam moments) */ \
+  X(ASTRT_VAR_AVERAGE, VAR_AVERAGE, "average")      /* weight averaging: a parameter's running    \
+                                                       average (owner), or a counter (owner -1) */
 
 /* astrt_var_desc.init, with init_a and init_b */
 #define ASTRT_INIT_KINDS(X)                                                                     \
@@ -115,6 +117,24 @@ typedef int64_t astrt_dims[ASTRT_DESC_MAX_RANK];
                                                        token after each of the context's */     \
   X(ASTRT_TARGET_REAL, TARGET_REAL, "real")         /* target_size f32 values (regression) */
 
+/* astrt_data_desc.header: how a CSV file's first non-blank line is read */
+#define ASTRT_CSV_HEADERS(X)                                                                    \
+  X(ASTRT_CSV_HEADER_AUTO, CSV_HEADER_AUTO, "auto") /* column names if any field is not a number */ \
+  X(ASTRT_CSV_HEADER_NAMES, CSV_HEADER_NAMES, "names") /* column names, one per column */         \
+  X(ASTRT_CSV_HEADER_SKIP, CSV_HEADER_SKIP, "skip") /* skipped, whatever it holds */              \
+  X(ASTRT_CSV_HEADER_NONE, CSV_HEADER_NONE, "none") /* no header: the first line is data */
+
+/* astrt_data_desc.split: which examples a holdout takes when there is no test file */
+#define ASTRT_SPLITS(X)                                                                         \
+  X(ASTRT_SPLIT_RANDOM, SPLIT_RANDOM, "random")     /* seeded; per class (stratified) for class labels */ \
+  X(ASTRT_SPLIT_LAST, SPLIT_LAST, "last")           /* the last ones, in file order */
+
+/* astrt_data_desc.normalize: how features are normalised before a step */
+#define ASTRT_NORMS(X)                                                                          \
+  X(ASTRT_NORM_SCALAR, NORM_SCALAR, "scalar")       /* (x - mean) / std, the data's two numbers */ \
+  X(ASTRT_NORM_STANDARD, NORM_STANDARD, "standard") /* per feature: the training split's mean and \
+                                                       std, held in two state variables */
+
 /* astrt_program.goal: what `target = ...` asks for */
 #define ASTRT_GOALS(X)                                                                          \
   X(ASTRT_GOAL_NONE, GOAL_NONE, "none")                                                         \
@@ -140,6 +160,9 @@ typedef enum astrt_data_kind { ASTRT_DATA_KINDS(ASTRT_ABI_ENUMERATOR) } astrt_da
 typedef enum astrt_target_kind { ASTRT_TARGET_KINDS(ASTRT_ABI_ENUMERATOR) } astrt_target_kind;
 typedef enum astrt_goal { ASTRT_GOALS(ASTRT_ABI_ENUMERATOR) } astrt_goal;
 typedef enum astrt_gemm_backend { ASTRT_GEMM_BACKENDS(ASTRT_ABI_ENUMERATOR) ASTRT_NUM_GEMM_BACKENDS } astrt_gemm_backend;
+typedef enum astrt_csv_header { ASTRT_CSV_HEADERS(ASTRT_ABI_ENUMERATOR) } astrt_csv_header;
+typedef enum astrt_split_kind { ASTRT_SPLITS(ASTRT_ABI_ENUMERATOR) } astrt_split_kind;
+typedef enum astrt_norm_kind { ASTRT_NORMS(ASTRT_ABI_ENUMERATOR) } astrt_norm_kind;
 
 /* ---- the descriptor structs (astrt_program.h) ---------------------------------- */
 
@@ -165,12 +188,20 @@ typedef enum astrt_gemm_backend { ASTRT_GEMM_BACKENDS(ASTRT_ABI_ENUMERATOR) ASTR
   F(double, init_a, f64)         /* const: a; uniform: [a, b); normal: mean a, std b */         \
   F(double, init_b, f64)                                                                        \
   F(int64_t, fan_in, i64)                                                                       \
-  F(int64_t, fan_out, i64)
+  F(int64_t, fan_out, i64)                                                                      \
+  F(int32_t, owner, i32)         /* a slot or running average: its parameter's index, else -1 */ \
+  F(int32_t, pad_, i32)
 
 /* A training phase. A reused frozen prefix (prefix not NULL): when the phase
  * starts, the driver runs `prefix` over the training set (x rows in,
  * feature_size floats per example written to `outputs`), keeps the
- * features, and passes the step gathered feature rows in x's place. */
+ * features, and passes the step gathered feature rows in x's place.
+ * Selective backprop (score not NULL): each step, `score` (forward only)
+ * writes each of the batch's rows' own loss to `outputs` (one float per
+ * row); the driver keeps astrt_select_count(keep, rows) of the rows, drawn
+ * by loss percentile with exponent beta (runtime/select.c), and runs `step`
+ * on those alone (its work is planned for them); with interrupt > 0 every
+ * interrupt-th step runs `step` on the whole batch, unscored. */
 #define ASTRT_PHASE_DESC_FIELDS(F)                                                              \
   F(double, t_begin, f64)        /* the phase covers progress [t_begin, t_end) */               \
   F(double, t_end, f64)                                                                         \
@@ -180,7 +211,14 @@ typedef enum astrt_gemm_backend { ASTRT_GEMM_BACKENDS(ASTRT_ABI_ENUMERATOR) ASTR
   F(const char *, why, ptr)      /* what changes at its start ("" for the first) */             \
   F(astrt_step_fn, prefix, ptr)  /* the reused prefix, or NULL */                               \
   F(int64_t, feature_size, i64)                                                                 \
-  F(int64_t, prefix_work_bytes, i64)
+  F(int64_t, prefix_work_bytes, i64)                                                            \
+  F(int64_t, context, i64)       /* > 0: tokens per example in this phase (seqlen warmup) */    \
+  F(int64_t, pieces, i64)        /* rows each example becomes (its windows cut, >= 1) */        \
+  F(astrt_step_fn, score, ptr)   /* selective backprop: each row's loss, or NULL */             \
+  F(int64_t, score_work_bytes, i64)                                                             \
+  F(double, keep, f64)           /* the fraction of the rows the step trains on */              \
+  F(double, beta, f64)           /* P(select) grows as the loss percentile^beta */              \
+  F(int64_t, interrupt, i64)     /* > 0: every interrupt-th step trains on the whole batch */
 
 /* One node of a compiled step, for diagnosis messages. */
 #define ASTRT_NODE_DESC_FIELDS(F)                                                               \
@@ -220,17 +258,28 @@ typedef enum astrt_gemm_backend { ASTRT_GEMM_BACKENDS(ASTRT_ABI_ENUMERATOR) ASTR
   F(astrt_dims, dims, dims)                                                                     \
   F(int64_t, example_size, i64)  /* elements of one example */                                  \
   F(int64_t, classes, i64)                                                                      \
-  F(double, mean, f64)           /* features become (x - mean) / std */                         \
+  F(double, mean, f64)           /* NORM_SCALAR: features become (x - mean) / std */                         \
   F(double, std, f64)                                                                           \
   F(int64_t, synth_train, i64)                                                                  \
   F(int64_t, synth_test, i64)                                                                   \
-  F(uint64_t, synth_seed, i64)                                                                  \
+  F(uint64_t, synth_seed, i64)   /* the data's seed: synthetic data's values; csv/npy: which     \
+                                    examples a random holdout takes */                          \
   F(int32_t, target, i32)        /* astrt_target_kind */                                        \
   F(int32_t, pad_, i32)                                                                         \
   F(int64_t, target_size, i64)   /* values of y per example (1 for a class label) */            \
   F(int64_t, context, i64)       /* text/tokens: tokens per example (T) */                      \
   F(int64_t, vocab, i64)         /* text/tokens: token ids are in [0, vocab) (256 for text) */   \
-  F(double, holdout, f64)        /* without a test source: the fraction of the data held out */
+  F(double, holdout, f64)        /* without a test source: the fraction of the data held out */ \
+  F(int32_t, header, i32)        /* csv: astrt_csv_header */                                    \
+  F(int32_t, sep, i32)           /* csv: the field separator, a character (' ': runs of blanks); \
+                                    0: detected from the first line */                          \
+  F(int32_t, split, i32)         /* csv/npy without a test source: astrt_split_kind */         \
+  F(int32_t, normalize, i32)     /* astrt_norm_kind */                                          \
+  F(int32_t, mean_var, i32)      /* NORM_STANDARD: the variables (kind state, example_size      \
+                                    values each) of the features' means and standard deviations, \
+                                    computed from the training split when std is all 0 (as      \
+                                    initialised), else as loaded; -1 for NORM_SCALAR */         \
+  F(int32_t, std_var, i32)
 
 /* The program. Prediction (predict): the evaluation-mode forward pass only
  * (no loss, no backward), x rows in, output_size floats per example written
@@ -252,6 +301,9 @@ typedef enum astrt_gemm_backend { ASTRT_GEMM_BACKENDS(ASTRT_ABI_ENUMERATOR) ASTR
   F(astrt_step_fn, eval, ptr)    /* forward + loss + correct, evaluation mode */                \
   F(int64_t, eval_work_bytes, i64)                                                              \
   F(int64_t, eval_batch, i64)                                                                   \
+  F(int64_t, eval_every, i64)    /* > 0: also evaluate every this many steps */                 \
+  F(int64_t, eval_samples, i64)  /* > 0: evaluations before the last use this many test         \
+                                    examples (the first ones); the last uses them all */        \
   F(astrt_schedule_fn, lr_schedule, ptr)                                                        \
   F(double, base_lr, f64)                                                                       \
   F(int64_t, batch, i64)         /* the baseline batch size */                                  \
@@ -270,6 +322,11 @@ typedef enum astrt_gemm_backend { ASTRT_GEMM_BACKENDS(ASTRT_ABI_ENUMERATOR) ASTR
                                         with non-finite gradients (which is skipped) and        \
                                         doubles after this many clean steps */                  \
   F(const astrt_step_nodes *, step_nodes, ptr) /* diagnosis, see above */                       \
+  F(int32_t, average_count, i32) /* weight averaging: the variable counting the averages        \
+                                    taken, or -1 (no averaging) */                              \
+  F(int32_t, save_average, i32)  /* 1: --save writes each parameter's running average (a        \
+                                    variable of kind average whose owner it is) in its place,   \
+                                    once an average has been taken */                           \
   F(astrt_data_desc, data, astrt_data_desc)
 
 /* a struct's member declaration from its row */

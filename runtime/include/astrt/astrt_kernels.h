@@ -78,6 +78,16 @@ void astrt_ref_avgpool2d_f32(const astrt_pool_shape *s, const float *x,
 void astrt_ref_avgpool2d_grad_f32(const astrt_pool_shape *s, const float *dy,
                                   float *dx);
 
+/* Resizing [planes] images of H x W to h x w (progressive resizing): mode 0
+ * area (each output pixel the mean of the source box it covers), 1 bilinear
+ * (half-pixel centres, clamped) — PyTorch's interpolate(mode="area" or
+ * "bilinear", align_corners=False). */
+typedef struct astrt_resize_shape {
+  int64_t planes, h, w, oh, ow, mode;
+} astrt_resize_shape;
+
+void astrt_resize2d_f32(const astrt_resize_shape *s, const float *x, float *y);
+
 /* C[M,N] = alpha * op(A) op(B) + beta * C, row-major, op = transpose when
  * ta/tb is nonzero (A is [M,K] or [K,M]; B is [K,N] or [N,K]). Calls
  * OpenBLAS; M, N or K may be 0. */

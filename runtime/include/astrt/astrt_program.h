@@ -68,7 +68,7 @@ typedef struct astrt_options {
   const char *data_dir;      /* overrides where the data set is found */
   int progress;              /* -1 auto (terminal), 0 plain lines, 1 live line */
   int quiet;                 /* only errors and the final summary */
-  int stop_at_target;        /* stop once the target accuracy is reached */
+  int stop_at_target;        /* stop once the target (goal) is reached */
   /* Checkpoints (safetensors files, see astrt.h and runtime/vars_io.c). Every
    * variable is an F32 tensor named as in the descriptor ("dense_1.w",
    * "dense_1.w.momentum") in astc's layout: dense weights [in, out] (the
@@ -85,6 +85,11 @@ typedef struct astrt_options {
    * interrupted (same thread count). */
   const char *checkpoint_dir;
   int64_t checkpoint_every;
+  /* Evaluation: every eval_every steps besides epoch ends (0: the program's
+   * eval_every; < 0: at epoch ends only), on the first eval_samples test
+   * examples (0: the program's eval_samples; < 0: all) except the last
+   * evaluation of a run, which uses the whole test split. */
+  int64_t eval_every, eval_samples;
   int resume;
   /* Scales the budget (--budget F): the run trains F x the budget's samples
    * (F x epochs x training examples; for a steps budget, F x steps, rounded,
@@ -98,6 +103,21 @@ typedef struct astrt_options {
    * ASTRT_ON_NAN_SKIP_STEP skips the step with a warning and goes on, up to
    * ASTRT_MAX_SKIPPED_STEPS consecutive skipped steps. */
   int on_nan;
+  /* Generation, for a language model (text or token data; --sample): after
+   * training, or after load_path's weights are loaded, `sample` tokens
+   * follow `prompt` (text data: its bytes, NULL or "" one newline; token
+   * data: comma-separated ids), drawn with `temperature` (astrt_options_default
+   * sets 1; 0: always the most likely token) among the `top_k` most likely
+   * (0: all), a function of the seed; they are written to stdout (text as
+   * bytes, after the prompt; token ids comma-separated). */
+  int64_t sample;
+  const char *prompt;
+  double temperature;
+  int64_t top_k;
+  /* --load: the variables from this safetensors file (as init_path), and no
+   * training: the test split is evaluated once, or, with sample > 0,
+   * nothing is evaluated (no data is read) and the model samples. */
+  const char *load_path;
 } astrt_options;
 
 enum { ASTRT_ON_NAN_STOP, ASTRT_ON_NAN_SKIP_STEP };
@@ -112,15 +132,22 @@ typedef struct astrt_result {
   double loss_scale;         /* the final loss scale (fp16 loss scaling) */
   int64_t skipped_steps;     /* steps skipped for non-finite gradients */
   int64_t nonfinite_steps;   /* steps skipped for a non-finite loss (--on-nan=skip-step) */
+  /* Accuracy is measured for class labels only: without them (sequence or
+   * real-valued targets) the accuracies are NaN and the test loss is the
+   * measure. */
+  double best_test_loss;     /* the lowest test loss of any evaluation */
+  double final_bits_per_byte; /* text data: final_test_loss / ln 2; else NaN */
 } astrt_result;
 
 void astrt_options_default(astrt_options *o);
 /* Parses program options (--epochs, --seed, --threads, --metrics, --data,
- * --quiet, --progress, --stop-at-target, --save, --init-from, --budget, --help) from
+ * --quiet, --progress, --stop-at-target, --save, --init-from, --budget,
+ * --sample, --prompt, --temperature, --top-k, --load, --help) from
  * argv[first..argc).
  * Returns 0 on success, 1 after --help, -1 on a bad option (message printed). */
 int astrt_parse_options(int argc, char **argv, int first, astrt_options *o);
-/* Loads the data, initialises the variables and trains. */
+/* Loads the data, initialises the variables and trains (with load_path:
+ * loads the variables and evaluates once; with sample: then generates). */
 astrt_status astrt_train(const astrt_program *p, const astrt_options *o, astrt_result *r);
 /* Options, train, report; returns the exit code (0, 1 on errors, 2 on bad
  * options). Safe to call from any program. */
@@ -137,6 +164,11 @@ int astrt_exe_main(int argc, char **argv, const astrt_program *p);
  * number of element 0, nonzero in micro-batches). */
 void astrt_dropout_mask(float *out, int64_t n, int64_t first, float p, uint64_t seed, int64_t step,
                         int64_t site);
+/* Layer dropping: the gate of block `block` (>= 1) in this step: 1/p with
+ * probability p (the block runs, its output scaled by 1/p), else 0 (it is
+ * skipped); a function of (seed, step, block) only, the same on every rank
+ * and again on resume. */
+float astrt_drop_gate(float p, uint64_t seed, int64_t step, int64_t block);
 /* Data parallelism: for k in [0, n), ptrs[k][0..counts[k]) becomes the sum
  * over the ranks of weight * ptrs[k] (one MPI allreduce over all of them).
  * Returns at once in one process. */
