@@ -49,7 +49,7 @@ from torch_peer import make_model
 torch.manual_seed(1)
 torch.set_num_threads(1)
 model = make_model(%(model)r)
-opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, nesterov=True, weight_decay=5e-4)
+opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, nesterov=True, weight_decay=5e-4, foreach=True)
 x = torch.rand(%(batch)d, 1, 28, 28) if %(model)r == "lenet" else torch.rand(%(batch)d, 784)
 y = torch.randint(0, 10, (%(batch)d,))
 def step():

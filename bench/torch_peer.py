@@ -139,7 +139,7 @@ def throughput(args):
     x = torch.from_numpy(x.reshape(len(x), -1).copy())
     y = torch.from_numpy(y.copy())
     model = make_model(args.model)
-    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, nesterov=True, weight_decay=5e-4)
+    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, nesterov=True, weight_decay=5e-4, foreach=True)
     n = len(x)
     g = torch.Generator().manual_seed(1)
     # one warm-up pass over a few batches, not timed

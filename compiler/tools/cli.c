@@ -155,8 +155,8 @@ static void print_products(FILE *out, const IrProgram *p, const GemmPlan *plan) 
     if (t > 0) fprintf(out, " %8.1f\n", flops / t / 1e9);
     else fprintf(out, " %8s\n", "");
   }
-  fprintf(out, "(per call, on %d thread%s; '-': the backend cannot run it here; chosen: %s; times cached in %s)\n",
-          plan->threads, plan->threads == 1 ? "" : "s",
+  fprintf(out, "(per call, CPU time on one thread, GFLOP/s likewise; '-': the backend cannot run it here; chosen: "
+               "%s; times cached in %s)\n",
           plan->mode == CG_GEMM_AUTO ? "the fastest, OpenBLAS unless another is 5% faster" : "--gemm", plan->cache);
 }
 

@@ -53,7 +53,10 @@
 
 /* resident: the step's data stays in the last-level cache; parallel: large
  * loops are split over the threads */
-/* a product's measured time per call with its backend, at `flops`, or -1 */
+/* a product's time per call with its backend, at `flops`, or -1: its
+ * measured CPU time on one thread, over the threads when the runtime splits
+ * it (astrt_gemm_run_pieces: at least two pieces of 2^15 multiply-adds)
+ * plus a pool job's overhead */
 static double measured_seconds(const GemmPlan *plan, const IrGraph *g, int i, double flops) {
   const GemmShape *s = machine_gemm_site(plan, g, i);
   if (!s) return -1;
@@ -61,7 +64,10 @@ static double measured_seconds(const GemmPlan *plan, const IrGraph *g, int i, do
   double t = s->seconds[astrt_gemm_backend_resolve(d)];
   double nominal = 2.0 * (double)d->m * (double)d->n * (double)d->k;
   for (int j = 0; j < d->nbatch; j++) nominal *= (double)d->count[j];
-  return t > 0 && nominal > 0 ? t * flops / nominal : -1;
+  if (!(t > 0 && nominal > 0)) return -1;
+  t *= flops / nominal;
+  if (plan->threads > 1 && flops / 2 >= 2.0 * (1 << 15)) t = t / plan->threads + CALL_SECONDS;
+  return t;
 }
 
 static double node_seconds(const IrProgram *p, const IrGraph *g, int i, int64_t rows, const Machine *m,

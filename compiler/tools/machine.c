@@ -243,12 +243,13 @@ double machine_gemm_rate(const Machine *m, double flops) {
 
 /* ---- the GEMM backend of each product ------------------------------------------------ */
 
-/* the key of gemm.txt: what the times depend on besides the shape */
-static char *gemm_key(int threads) {
+/* the key of gemm.txt: what the times depend on besides the shape (they
+ * are CPU times on one thread, whatever the runtime's thread count) */
+static char *gemm_key(void) {
   char cpu[256];
   cpu_model(cpu, sizeof cpu);
-  return xprintf("%s; OpenBLAS %s kernels; libxsmm %s; %d thread%s", cpu, astrt_blas_corename(),
-                 astrt_gemm_xsmm_arch(), threads, threads == 1 ? "" : "s");
+  return xprintf("%s; OpenBLAS %s kernels; libxsmm %s; CPU time on 1 thread", cpu, astrt_blas_corename(),
+                 astrt_gemm_xsmm_arch());
 }
 
 static bool same_shape(const astrt_gemm_batch *a, const astrt_gemm_batch *b) {
@@ -330,7 +331,7 @@ static void cache_load(const char *path, const char *key, GemmCache *c) {
   FILE *f = fopen(path, "r");
   if (!f) return;
   char line[2048];
-  bool ok = fgets(line, sizeof line, f) && !strcmp(line, "astc-gemm 1\n") && fgets(line, sizeof line, f) &&
+  bool ok = fgets(line, sizeof line, f) && !strcmp(line, "astc-gemm 2\n") && fgets(line, sizeof line, f) &&
             (line[strcspn(line, "\n")] = 0, !strcmp(line, key));
   GemmShape s;
   while (ok && fgets(line, sizeof line, f))
@@ -345,7 +346,7 @@ static void cache_save(const char *path, const char *key, const GemmCache *c) {
     free(tmp);
     return;
   }
-  fprintf(f, "astc-gemm 1\n%s\n", key);
+  fprintf(f, "astc-gemm 2\n%s\n", key);
   for (int i = 0; i < c->n; i++) shape_write(f, &c->e[i]);
   bool ok = fflush(f) == 0;
   ok = fclose(f) == 0 && ok;
@@ -354,20 +355,27 @@ static void cache_save(const char *path, const char *key, const GemmCache *c) {
   free(tmp);
 }
 
-/* times per call of d with each backend: the better of two rounds that
+/* times per call of d with each backend, in CPU time on one thread (the
+ * pieces a call is cut into are the same for every backend, and the pool
+ * deals them out alike, so the backend that does a call's work in the least
+ * CPU time is the fastest on any thread count; and on a machine that other
+ * processes load, wall times on several threads measure the scheduler:
+ * each call waits for its slowest thread): the better of two rounds that
  * alternate the backends, each the 10th percentile of BUDGET seconds of
- * calls (one round of single timings for calls longer than that) */
+ * calls (one round of 3 timings when every backend's call is longer than
+ * that) */
 #define GEMM_BUDGET 0.006
-static void measure_shape(GemmShape *s, int threads) {
+static void measure_shape(GemmShape *s) {
+  const int threads = 1;
   for (int b = 0; b < ASTRT_NUM_GEMM_BACKENDS; b++) s->seconds[b] = -1;
   for (int round = 0; round < 2; round++) {
-    double longest = 0;
+    double shortest = INFINITY;
     for (int b = 0; b < ASTRT_NUM_GEMM_BACKENDS; b++) {
       double t = astrt_gemm_measure(&s->d, b, threads, GEMM_BUDGET);
       if (t > 0 && (s->seconds[b] < 0 || t < s->seconds[b])) s->seconds[b] = t;
-      longest = MAX(longest, t);
+      if (t > 0) shortest = MIN(shortest, t);
     }
-    if (longest > GEMM_BUDGET) break;  /* long calls: one round (each took a single timing) */
+    if (shortest > GEMM_BUDGET) break;  /* long calls on every backend: one round (of 3 timings each) */
   }
 }
 
@@ -459,7 +467,7 @@ void machine_gemm_plan(const IrProgram *p, CgOptions *opt, bool measure, bool re
   o.gemm_choose = NULL;
   cg_gemm_sites(p, &o, add_site, &c);
   bool timed = opt->gemm == CG_GEMM_AUTO || measure;
-  char *dir = cache_path(), *path = xprintf("%s/gemm.txt", dir), *key = gemm_key(plan->threads);
+  char *dir = cache_path(), *path = xprintf("%s/gemm.txt", dir), *key = gemm_key();
   snprintf(plan->cache, sizeof plan->cache, "%s", path);
   GemmCache cache = {0};
   if (timed && plan->nshapes) cache_load(path, key, &cache);
@@ -478,7 +486,7 @@ void machine_gemm_plan(const IrProgram *p, CgOptions *opt, bool measure, bool re
       GemmShape *s = &plan->shapes[i];
       GemmShape *hit = recalibrate ? NULL : cache_find(&cache, &s->d);
       if (hit) continue;
-      measure_shape(s, plan->threads);
+      measure_shape(s);
       GemmShape *old = cache_find(&cache, &s->d);
       if (old) memcpy(old->seconds, s->seconds, sizeof s->seconds);
       else cache_add(&cache, s);

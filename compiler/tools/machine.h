@@ -42,7 +42,7 @@ double machine_gemm_rate(const Machine *m, double flops);
 
 typedef struct GemmShape {
   astrt_gemm_batch d;                          /* backend: the one chosen */
-  double seconds[ASTRT_NUM_GEMM_BACKENDS];     /* per call, measured; < 0: cannot run it */
+  double seconds[ASTRT_NUM_GEMM_BACKENDS];     /* per call, measured (CPU time on one thread); < 0: cannot run it */
 } GemmShape;
 
 typedef struct GemmSite {
@@ -57,7 +57,7 @@ typedef struct GemmPlan {
   GemmSite *sites;
   int nsites;
   int mode;              /* CgOptions.gemm: CG_GEMM_AUTO or CG_GEMM_FORCE(b) */
-  int threads;           /* the thread count measured at */
+  int threads;           /* the runtime's default thread count (the times are on one) */
   int measured;          /* shapes measured now, not read from the cache */
   double seconds;        /* how long measuring them took */
   char cache[512];       /* the cache file */

@@ -281,9 +281,10 @@ int astrt_gemm_force(int backend);
 /* The seconds one call of d takes with `backend` (on operands of d's shape
  * filled with small values, C scratch), on `threads` threads of a pool made
  * for the measurement (OpenBLAS then runs single-threaded inside the pieces,
- * as in a training run): the 10th percentile (what a call costs when other
+ * as in a training run); on one thread (threads <= 1) the calling thread's
+ * CPU time, else wall time: the 10th percentile (what a call costs when other
  * processes leave it the cores) of repeated timings covering at least
- * `budget` seconds in all (at least 5, or 1 when a call takes longer than
+ * `budget` seconds in all (at least 5, or 3 when a call takes longer than
  * the budget), after one untimed call. Returns a negative value
  * when the backend is not available for d (resolve would not run it). Not
  * concurrently with a training run in the same thread. */
