@@ -20,7 +20,10 @@ steps, after warm-up), for several rounds that alternate the sides:
          thread, one step on a random batch in memory, time.thread_time()
 
 Models: mlp, lenet, wide, mlp_bf16 (precision bf16, against PyTorch's fp32
-MLP) as in throughput.py. Prints a markdown table: CPU ms per step, samples
+MLP) as in throughput.py, and gpt (examples/charlm.train, batch 32 x 64
+tokens, against bench/torch_gpt.py on one thread: its CPU time per step,
+process_time over --steps steps, AdamW(foreach=True); the faster of its two
+forms, separate q, k, v products or one fused product; rates in tokens). Prints a markdown table: CPU ms per step, samples
 per CPU-second and the ratio astc / PyTorch, the load average before and
 after, and writes the rounds to --out (JSON).
 
@@ -39,7 +42,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 PY = "/usr/bin/python3"
 sys.path.insert(0, HERE)
-from throughput import MODELS, TORCH_PEER, loadavg  # noqa: E402
+from throughput import GPT_CONTEXT, MODELS, TORCH_PEER, loadavg  # noqa: E402
 
 TORCH_STEP = r"""
 import json, statistics, sys, time
@@ -71,7 +74,8 @@ def build_so(astc, source, gemm, tmp):
     obj, so = os.path.join(tmp, f"{os.path.basename(source)}.{gemm}.o"), os.path.join(tmp, f"{os.path.basename(source)}.{gemm}.so")
     subprocess.run([astc, "build", source, "--emit=obj", "--no-main", "--gemm=" + gemm, "-o", obj], check=True,
                    capture_output=True)
-    subprocess.run(["cc", "-shared", obj, "-o", so], check=True, capture_output=True)
+    # libmvec: the vectorised exp/log/tanh generated code calls
+    subprocess.run(["cc", "-shared", obj, "-o", so, "-lmvec", "-lm"], check=True, capture_output=True)
     return so
 
 
@@ -88,6 +92,19 @@ def torch_cpu(model, batch, steps):
     code = TORCH_STEP % {"here": HERE, "model": model, "batch": batch, "steps": steps}
     out = subprocess.run([PY, "-c", code], check=True, capture_output=True, text=True, env=env).stdout
     return json.loads(out.strip().splitlines()[-1])["cpu_seconds"]
+
+
+def torch_gpt_cpu(batch, steps):
+    """bench/torch_gpt.py's CPU seconds per step on one thread: the faster of its two forms"""
+    env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
+    best = None
+    for extra in ([], ["--fused-qkv"]):
+        out = subprocess.run([PY, os.path.join(HERE, "torch_gpt.py"), "throughput", "--batch", str(batch), "--steps",
+                              str(steps), "--threads", "1"] + extra, check=True, capture_output=True, text=True,
+                             env=env).stdout
+        c = json.loads(out.strip().splitlines()[-1])["cpu_ms_per_step"] / 1e3
+        best = c if best is None else min(best, c)
+    return best
 
 
 def main():
@@ -112,18 +129,18 @@ def main():
             for m in models:
                 batch = MODELS[m][1]
                 peer = TORCH_PEER.get(m, m)
-                t = torch_cpu(peer, batch, args.steps)
+                t = torch_gpt_cpu(batch, max(20, args.steps // 10)) if m == "gpt" else torch_cpu(peer, batch, args.steps)
                 rows.append({"round": rnd + 1, "model": m, "side": "torch", "peer": peer, "cpu_seconds": t})
                 print(f"  round {rnd + 1} {m:<8} torch ({peer}) {t * 1e3:8.3f} ms CPU/step", flush=True)
                 for g in modes:
-                    a = astc_cpu(step_time, sos[(m, g)], args.steps)
+                    a = astc_cpu(step_time, sos[(m, g)], max(20, args.steps // 10) if m == "gpt" else args.steps)
                     rows.append({"round": rnd + 1, "model": m, "side": "astc", "gemm": g, "cpu_seconds": a})
                     print(f"  round {rnd + 1} {m:<8} astc --gemm={g:<8} {a * 1e3:8.3f} ms CPU/step", flush=True)
     load_end = loadavg()
     lines = ["| model | batch | astc --gemm | astc ms CPU/step | astc samples/CPU-s | PyTorch ms CPU/step | "
              "PyTorch samples/CPU-s | astc / PyTorch |", "|---|---|---|---|---|---|---|---|"]
     for m in models:
-        batch = MODELS[m][1]
+        batch = MODELS[m][1] * (GPT_CONTEXT if m == "gpt" else 1)  # gpt: tokens
         tt = statistics.median(r["cpu_seconds"] for r in rows if r["model"] == m and r["side"] == "torch")
         for g in modes:
             at = statistics.median(r["cpu_seconds"] for r in rows if r["model"] == m and r.get("gemm") == g)
