@@ -214,10 +214,10 @@ def best_core():
 
 
 def gemm_products(astc, source, batch):
-    """the step's matrix products as (ta, tb, M, N, K, COUNT, TYPE), from `astc show` (phase 0): COUNT
+    """the step's matrix products as (ta, tb, M, N, K, COUNT, TYPE), from `astc show` (the first phase): COUNT
     products of [M, N] (1: a plain product), TYPE the operands' type (f32, bf16); None when the
     step has convolutions (astc runs them as direct kernels, not GEMMs: no GEMM-only ceiling)"""
-    out = subprocess.run([astc, "show", "--graph", "step", "--phase", "0", "--no-locations", "--batch", str(batch),
+    out = subprocess.run([astc, "show", "--graph", "step", "--phase", "1", "--no-locations", "--batch", str(batch),
                           source], check=True, capture_output=True, text=True).stdout
     shapes, types, prods = {}, {}, []
     for line in out.splitlines():
@@ -262,12 +262,12 @@ def gemm_arg(p):
 
 
 def step_mflop(astc, source):
-    """forward + backward + update MFLOP of a step of phase 0 (astc cost)"""
+    """forward + backward + update MFLOP of a step of the first phase (astc cost)"""
     out = subprocess.run([astc, "cost", source], check=True, capture_output=True, text=True).stdout
     for line in out.splitlines():
         f = line.split()
         # phase, progress "[a, b)", steps, batch, trainable, fwd, bwd, upd MFLOP, ...
-        if f and f[0] == "0" and len(f) >= 9 and f[1].startswith("["):
+        if f and f[0] == "1" and len(f) >= 9 and f[1].startswith("["):
             return float(f[6]) + float(f[7]) + float(f[8])
     return None
 
