@@ -27,6 +27,12 @@
  * 64x32x64) against a loop of astrt_sgemm calls on contiguous copies; both
  * on 1 and 2 of the runtime's threads (OpenBLAS on one thread, as the driver
  * runs it).
+ *
+ * Then ("gemm" for these alone) the GEMM backends on the examples' products
+ * (the MLP's eight, LeNet's dense layer, a wide MLP's and a small GPT's),
+ * f32 and bf16: GFLOP/s on one thread in CPU time, so that other processes
+ * on the machine do not skew it, as a fraction of this core's measured fp32
+ * FMA and bf16 dot-product peaks, and on 2 of the runtime's threads.
  */
 #include <math.h>
 #include <stdint.h>
@@ -350,11 +356,11 @@ static void att_batched(void *p) {
   const att_ctx *c = p;
   if (!c->pv) {
     const astrt_gemm_batch d = {0, 1, AT, AT, AD, AH * AD, AH * AD, AT, 2, {AB, AH}, {AT * AH * AD, AD},
-                                {AT * AH * AD, AD}, {AH * AT * AT, AT * AT}, 0.17677670f, 0.0f};
+                                {AT * AH * AD, AD}, {AH * AT * AT, AT * AT}, 0.17677670f, 0.0f, 0, 0};
     astrt_sgemm_batched(&d, c->q, c->k, c->s);
   } else {
     const astrt_gemm_batch d = {0, 0, AT, AD, AT, AT, AH * AD, AH * AD, 2, {AB, AH}, {AH * AT * AT, AT * AT},
-                                {AT * AH * AD, AD}, {AT * AH * AD, AD}, 1.0f, 0.0f};
+                                {AT * AH * AD, AD}, {AT * AH * AD, AD}, 1.0f, 0.0f, 0, 0};
     astrt_sgemm_batched(&d, c->s, c->v, c->o);
   }
 }
@@ -410,17 +416,157 @@ static void bench_attention(double min_s) {
   free(q); free(k); free(v); free(qc); free(kc); free(vc); free(s); free(o); free(oc);
 }
 
+/* ---- GEMM backends ---------------------------------------------------------- */
+
+static double cpu_now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* This core's peak (FLOP/s, measured in CPU time so that other processes on
+ * the machine do not lower it): 12 independent accumulator chains of fp32
+ * FMA, and of bf16 pair dot products (vdpbf16ps: 2 products per fp32 lane),
+ * in the widest vectors the CPU has. 0 for what it lacks. */
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define PEAK_BODY(type, init, op)                                             \
+  type a0 = init, a1 = init, a2 = init, a3 = init, a4 = init, a5 = init;     \
+  type a6 = init, a7 = init, a8 = init, a9 = init, a10 = init, a11 = init;   \
+  for (long i = 0; i < n; i++) {                                              \
+    a0 = op(a0); a1 = op(a1); a2 = op(a2); a3 = op(a3); a4 = op(a4); a5 = op(a5); \
+    a6 = op(a6); a7 = op(a7); a8 = op(a8); a9 = op(a9); a10 = op(a10); a11 = op(a11); \
+    __asm__ volatile("" : "+v"(a0), "+v"(a1), "+v"(a2), "+v"(a3), "+v"(a4), "+v"(a5)); \
+    __asm__ volatile("" : "+v"(a6), "+v"(a7), "+v"(a8), "+v"(a9), "+v"(a10), "+v"(a11)); \
+  }
+__attribute__((target("avx512f"))) static void peak512(long n) {
+  const __m512 b = _mm512_set1_ps(0.999f), c = _mm512_set1_ps(1e-4f);
+#define FMA512(x) _mm512_fmadd_ps(x, b, c)
+  PEAK_BODY(__m512, _mm512_setzero_ps(), FMA512)
+}
+__attribute__((target("avx2,fma"))) static void peak256(long n) {
+  const __m256 b = _mm256_set1_ps(0.999f), c = _mm256_set1_ps(1e-4f);
+#define FMA256(x) _mm256_fmadd_ps(x, b, c)
+  PEAK_BODY(__m256, _mm256_setzero_ps(), FMA256)
+}
+__attribute__((target("avx512f,avx512bf16"))) static void peakbf16(long n) {
+  const __m512bh b = (__m512bh)_mm512_set1_epi16(0x3f80), c = (__m512bh)_mm512_set1_epi16(0x3a00);
+#define DPBF(x) _mm512_dpbf16_ps(x, b, c)
+  PEAK_BODY(__m512, _mm512_setzero_ps(), DPBF)
+}
+static double peak_of(void (*fn)(long), double flops_per_iter) {
+  double best = 0;
+  for (int r = 0; r < 5; r++) {
+    const long n = 2000000;
+    double t0 = cpu_now();
+    fn(n);
+    double t = cpu_now() - t0;
+    if (t > 0 && flops_per_iter * (double)n / t > best) best = flops_per_iter * (double)n / t;
+  }
+  return best;
+}
+static void peaks(double *f32, double *bf16) {
+  __builtin_cpu_init();
+  *f32 = __builtin_cpu_supports("avx512f") ? peak_of(peak512, 12 * 32.0)
+         : __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") ? peak_of(peak256, 12 * 16.0) : 0;
+  *bf16 = __builtin_cpu_supports("avx512bf16") ? peak_of(peakbf16, 12 * 64.0) : 0;
+}
+#else
+static void peaks(double *f32, double *bf16) { *f32 = *bf16 = 0; }
+#endif
+
+typedef struct gemm_ctx {
+  const astrt_gemm_batch *d;
+  const void *a, *b;
+  float *c;
+} gemm_ctx;
+
+static void gemm_call(void *p) {
+  const gemm_ctx *g = p;
+  astrt_gemm_batched(g->d, g->a, g->b, g->c);
+}
+
+/* median CPU seconds per call on this thread (no pool) */
+static double cpu_time_fn(void (*fn)(void *), void *ctx, double min_s) {
+  enum { MAX_SAMPLES = 5000 };
+  static double t[MAX_SAMPLES];
+  fn(ctx);
+  int reps = 0;
+  double total = 0;
+  do {
+    const double t0 = cpu_now();
+    fn(ctx);
+    t[reps] = cpu_now() - t0;
+    total += t[reps++];
+  } while (reps < MAX_SAMPLES && (total < min_s || reps < 5));
+  qsort(t, (size_t)reps, sizeof t[0], cmp_double);
+  return t[reps / 2];
+}
+
+/* The products of the examples' steps with each backend and operand type:
+ * GFLOP/s on one thread (CPU time: robust to other load) with its fraction
+ * of the core's peak, and on 2 of the runtime's threads (wall time, median). */
+static void bench_gemm(double min_s) {
+  static const struct { const char *what; int ta, tb; int64_t m, n, k; } shapes[] = {
+      {"MLP fwd 1", 0, 0, 64, 256, 784},  {"MLP dW 1", 1, 0, 784, 256, 64}, {"MLP fwd 2", 0, 0, 64, 128, 256},
+      {"MLP dx 2", 0, 1, 64, 256, 128},   {"MLP dW 2", 1, 0, 256, 128, 64}, {"MLP fwd 3", 0, 0, 64, 10, 128},
+      {"MLP dx 3", 0, 1, 64, 128, 10},    {"MLP dW 3", 1, 0, 128, 10, 64},  {"LeNet fwd 1", 0, 0, 64, 120, 400},
+      {"LeNet dx 1", 0, 1, 64, 400, 120}, {"LeNet dW 1", 1, 0, 400, 120, 64}, {"wide fwd 2", 0, 0, 256, 1024, 1024},
+      {"GPT qkv", 0, 0, 2048, 384, 128},  {"GPT dW qkv", 1, 0, 128, 384, 2048},
+  };
+  double pf, pb;
+  peaks(&pf, &pb);
+  printf("\nGEMM backends (one thread: CPU time, fraction of this core's peak: fp32 FMA %.1f GFLOP/s, bf16 "
+         "vdpbf16ps %.1f GFLOP/s; 2 threads: wall time)\n", pf / 1e9, pb / 1e9);
+  printf("  %-12s %-14s %-5s %-9s %9s %6s %9s\n", "product", "m x n x k", "type", "backend", "1 thread", "peak",
+         "2 threads");
+  uint64_t st = 42;
+  for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
+    const int64_t m = shapes[i].m, n = shapes[i].n, k = shapes[i].k;
+    float *fa = rand_buf(m * k, &st), *fb = rand_buf(k * n, &st), *c = rand_buf(m * n, &st);
+    uint16_t *ha = malloc((size_t)(m * k) * 2), *hb = malloc((size_t)(k * n) * 2);
+    astrt_f32_to_bf16(fa, ha, m * k);
+    astrt_f32_to_bf16(fb, hb, k * n);
+    const double flops = 2.0 * (double)(m * n * k);
+    for (int type = 0; type < 2; type++)
+      for (int be = 0; be < ASTRT_NUM_GEMM_BACKENDS; be++) {
+        const int ab = type ? ASTRT_DTYPE_BF16 : ASTRT_DTYPE_F32;
+        if (!astrt_gemm_backend_available(be, ab, NULL)) continue;
+        astrt_gemm_batch d = {shapes[i].ta, shapes[i].tb, m, n, k, shapes[i].ta ? m : k, shapes[i].tb ? k : n, n, 0,
+                              {1, 1, 1, 1}, {0}, {0}, {0}, 1.0f, 0.0f, be, ab};
+        gemm_ctx g = {&d, type ? (const void *)ha : fa, type ? (const void *)hb : fb, c};
+        int was = astrt_gemm_force(be);
+        astrt_pool_configure(1);
+        const double t1 = cpu_time_fn(gemm_call, &g, min_s);
+        astrt_pool_configure(2);
+        const double t2 = time_fn(gemm_call, &g, min_s);
+        astrt_pool_configure(1);
+        astrt_gemm_force(was);
+        const double peak = type ? pb : pf;
+        printf("  %-12s %4lldx%4lldx%-4lld %-5s %-9s %9.1f %5.0f%% %9.1f\n", shapes[i].what, (long long)m,
+               (long long)n, (long long)k, type ? "bf16" : "f32", astrt_gemm_backend_name(be), flops / t1 / 1e9,
+               peak > 0 ? 100 * flops / t1 / peak : 0, flops / t2 / 1e9);
+      }
+    free(fa), free(fb), free(c), free(ha), free(hb);
+  }
+}
+
 int main(int argc, char **argv) {
   const int64_t n = argc > 1 ? atoll(argv[1]) : 64;
   const double min_s = argc > 2 ? atof(argv[2]) : 0.5;
   if (n < 1 || !(min_s > 0)) {
     fprintf(stderr,
-            "usage: bench_kernels [batch >= 1] [min_seconds > 0] [extra | seq]\n");
+            "usage: bench_kernels [batch >= 1] [min_seconds > 0] [extra | seq | gemm]\n");
     return 2;
   }
   const astrt_conv_shape c1 = {n, 1, 28, 28, 6, 5, 5, 1, 1, 2, 2};
   const astrt_conv_shape c2 = {n, 6, 14, 14, 16, 5, 5, 1, 1, 0, 0};
   const int extra = argc > 3 && !strcmp(argv[3], "extra");
+  if (argc > 3 && !strcmp(argv[3], "gemm")) {  /* the GEMM backends only */
+    openblas_set_num_threads(1);
+    bench_gemm(min_s);
+    return 0;
+  }
   if (argc > 3 && !strcmp(argv[3], "seq")) {  /* the transformer kernels only */
     openblas_set_num_threads(1);
     bench_seq(min_s);
@@ -450,6 +596,7 @@ int main(int argc, char **argv) {
   openblas_set_num_threads(1);  /* as the driver does before using the pool */
   bench_seq(min_s);
   bench_attention(min_s);
+  bench_gemm(min_s);
   astrt_kernels_release_scratch();
   return 0;
 }

@@ -1,52 +1,68 @@
 /* gemm_step.c — the GEMM-only ceiling of a training step: the time of
- * exactly the step's matrix products, one after the other, as cblas_sgemm
- * calls on the same OpenBLAS that astc's runtime uses, and nothing else.
+ * exactly the step's matrix products, one after the other, and nothing else.
  * bench/throughput.py derives the shapes from `astc show` and reports a
  * model's samples/s against batch / this time.
  *
- *   gemm_step REPEATS TA,TB,M,N,K[xCOUNT] [TA,TB,M,N,K[xCOUNT] ...]
+ *   gemm_step REPEATS TA,TB,M,N,K[xCOUNT][,TYPE] [TA,TB,M,N,K[xCOUNT][,TYPE] ...]
  *   gemm_step --peak N          sgemm rate on N x N x N
+ *
+ * TA/TB are 0 or 1 (transpose), C[M,N] = op(A)[M,K] op(B)[K,N]; TYPE is f32
+ * (default) or bf16 (the operands' type: precision bf16). Prints the median
+ * over REPEATS of the time of one pass over all the products (after one
+ * untimed pass), in seconds, the GFLOP/s of that pass, and the median CPU
+ * time of a pass (all threads, seconds; at one thread, the pass's own
+ * compute, which other jobs on the machine do not inflate as they do the
+ * wall time; split threads that wait spin, and count).
  *
  * xCOUNT makes a batched product: COUNT independent products of that shape
  * (attention's per-head Q K^T and P V and their gradients, B * H of them),
- * each its own cblas_sgemm on its own matrices, as astc's runtime runs them
- * (runtime/kernels_gemm_batched.c: one single-threaded cblas_sgemm per item,
- * the items dealt to the threads in contiguous ranges). The matrices are
- * contiguous here (astc reads attention heads in place, with a leading
- * dimension of H * Dh), which is no slower for BLAS.
+ * each on its own matrices, as astc's runtime runs them
+ * (runtime/kernels_gemm_batched.c: the items dealt to the threads in
+ * contiguous ranges). The matrices are contiguous here (astc reads attention
+ * heads in place, with a leading dimension of H * Dh), which is no slower.
  *
- * With GEMM_SPLIT=T (T > 1) each product is split the way astc's runtime
- * splits it (runtime/kernels_gemm.c: T slabs of rows, or of columns when
- * N > M, each a single-threaded cblas_sgemm on its own thread; a batched
- * product: T contiguous ranges of its items); otherwise OpenBLAS threads it
- * itself (each item of a batched product in turn). bench/throughput.py takes
- * the faster.
- *
- * TA/TB are 0 or 1 (transpose), C[M,N] = op(A)[M,K] op(B)[K,N]. Prints the
- * median over REPEATS of the time of one pass over all the products (after
- * one untimed pass), in seconds, the GFLOP/s of that pass, and the median
- * CPU time of a pass (all threads, seconds; at one thread, the pass's own
- * compute, which other jobs on the machine do not inflate as they do the
- * wall time; split threads that wait spin, and count). The thread
- * count is OpenBLAS's: set OPENBLAS_NUM_THREADS (and OPENBLAS_CORETYPE to
- * match astc, bench/throughput.py does both).
- *
- * Build: cc -O2 bench/gemm_step.c -o gemm_step -lopenblas
+ * Two builds:
+ *   - standalone, on OpenBLAS alone (cc -O2 bench/gemm_step.c -o gemm_step
+ *     -lopenblas -lpthread): each product a cblas_sgemm (bf16 products as
+ *     f32 ones). With GEMM_SPLIT=T (T > 1) each product is split the way
+ *     astc's runtime split it before its GEMM backends (T slabs of rows, or of
+ *     columns when N > M, each a single-threaded cblas_sgemm on its own
+ *     thread); otherwise OpenBLAS threads it itself. The thread count is
+ *     OpenBLAS's: set OPENBLAS_NUM_THREADS (and OPENBLAS_CORETYPE to match
+ *     astc; bench/throughput.py does both).
+ *   - on astc's runtime (cmake --build BUILD --target gemm_step: defines
+ *     GEMM_STEP_ASTRT): each product an astrt_gemm_batched call on a pool of
+ *     GEMM_SPLIT threads (or OPENBLAS_NUM_THREADS when GEMM_SPLIT is 1 or
+ *     unset), as a training run makes it, on the GEMM backend GEMM_BACKEND
+ *     names (openblas, xsmm), or by default (auto) on each product's fastest,
+ *     timed here first: what astc build's calibration picks. Prints a third
+ *     line per product to stderr: its shape, backend and time.
+ * bench/throughput.py uses the second when it can build it.
  */
 #include <cblas.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#ifdef GEMM_STEP_ASTRT
+#include "astrt_kernels.h"
+#include "kernels_internal.h"
+#endif
+
 typedef struct Gemm {
-  int ta, tb;
+  int ta, tb, bf16;
   long m, n, k;
   float *a, *b, *c;
   long count;  /* batched: this many products of the shape, one after the other in a, b, c */
+#ifdef GEMM_STEP_ASTRT
+  astrt_gemm_batch d;
+  uint16_t *ha, *hb;       /* bf16 copies */
+#endif
 } Gemm;
 
 static double now(void) {
@@ -84,6 +100,10 @@ static void run_items(const Gemm *g, long lo, long hi) {
 }
 
 static void run(const Gemm *g) {
+#ifdef GEMM_STEP_ASTRT
+  astrt_gemm_batched(&g->d, g->bf16 ? (const void *)g->ha : g->a, g->bf16 ? (const void *)g->hb : g->b, g->c);
+  return;
+#endif
   if (split_threads > 1) {
     run_split(g);
     return;
@@ -150,7 +170,7 @@ int main(int argc, char **argv) {
   if (argc == 3 && strcmp(argv[1], "--peak") == 0) {
     long n = atol(argv[2]);
     gs = calloc(1, sizeof *gs);
-    gs[0] = (Gemm){0, 0, n, n, n, NULL, NULL, NULL, 1};
+    gs[0] = (Gemm){.m = n, .n = n, .k = n, .count = 1};
     ng = 1;
     repeats = 7;
   } else {
@@ -162,18 +182,36 @@ int main(int argc, char **argv) {
     gs = calloc((size_t)argc, sizeof *gs);
     for (int i = 2; i < argc; i++) {
       Gemm *g = &gs[ng++];
-      int used = 0;
+      char type[8] = "f32";
+      int used = 0, more = 0;
       g->count = 1;
-      if (sscanf(argv[i], "%d,%d,%ld,%ld,%ld%n", &g->ta, &g->tb, &g->m, &g->n, &g->k, &used) != 5 ||
-          (argv[i][used] && sscanf(argv[i] + used, "x%ld", &g->count) != 1) || g->m <= 0 || g->n <= 0 ||
-          g->k <= 0 || g->count <= 0) {
-        fprintf(stderr, "gemm_step: bad product '%s' (expected TA,TB,M,N,K or TA,TB,M,N,KxCOUNT)\n", argv[i]);
+      bool ok = sscanf(argv[i], "%d,%d,%ld,%ld,%ld%n", &g->ta, &g->tb, &g->m, &g->n, &g->k, &used) == 5;
+      if (ok && argv[i][used] == 'x') ok = sscanf(argv[i] + used, "x%ld%n", &g->count, &more) == 1, used += more;
+      if (ok && argv[i][used] == ',') ok = sscanf(argv[i] + used, ",%7s%n", type, &more) == 1, used += more;
+      if (!ok || argv[i][used] || g->m <= 0 || g->n <= 0 || g->k <= 0 || g->count <= 0 ||
+          (strcmp(type, "f32") && strcmp(type, "bf16"))) {
+        fprintf(stderr, "gemm_step: bad product '%s' (expected TA,TB,M,N,K[xCOUNT][,f32|bf16])\n", argv[i]);
         return 2;
       }
+      g->bf16 = !strcmp(type, "bf16");
     }
   }
   if (repeats < 1) repeats = 1;
   const char *split = getenv("GEMM_SPLIT");
+#ifdef GEMM_STEP_ASTRT
+  /* the runtime's pool, OpenBLAS single-threaded inside it (as the driver) */
+  const char *blas = getenv("OPENBLAS_NUM_THREADS");
+  int threads = split && atoi(split) > 1 ? atoi(split) : blas && atoi(blas) > 1 ? atoi(blas) : 1;
+  openblas_set_num_threads(1);
+  astrt_pool_configure(threads);
+  const char *want = getenv("GEMM_BACKEND");
+  int forced = want && strcmp(want, "auto") ? astrt_gemm_backend_id(want) : -1;
+  if (want && strcmp(want, "auto") && forced < 0) {
+    fprintf(stderr, "gemm_step: GEMM_BACKEND=%s is not openblas, xsmm or auto\n", want);
+    return 2;
+  }
+  split = NULL;
+#endif
   if (split && atoi(split) > 1) {
     split_threads = atoi(split) < 64 ? atoi(split) : 64;
     openblas_set_num_threads(1);
@@ -188,6 +226,40 @@ int main(int argc, char **argv) {
     gs[i].b = filled(gs[i].count * gs[i].k * gs[i].n);
     gs[i].c = filled(gs[i].count * gs[i].m * gs[i].n);
     flops += 2.0 * (double)gs[i].count * (double)gs[i].m * (double)gs[i].n * (double)gs[i].k;
+#ifdef GEMM_STEP_ASTRT
+    Gemm *g = &gs[i];
+    int batched = g->count > 1;
+    g->d = (astrt_gemm_batch){g->ta, g->tb, g->m, g->n, g->k, g->ta ? g->m : g->k, g->tb ? g->k : g->n, g->n,
+                              batched, {batched ? g->count : 1, 1, 1, 1}, {batched ? g->m * g->k : 0},
+                              {batched ? g->k * g->n : 0}, {batched ? g->m * g->n : 0}, 1.0f, 0.0f,
+                              ASTRT_GEMM_OPENBLAS, g->bf16 ? ASTRT_DTYPE_BF16 : ASTRT_DTYPE_F32};
+    g->ha = malloc(sizeof *g->ha * (size_t)(g->count * g->m * g->k));
+    g->hb = malloc(sizeof *g->hb * (size_t)(g->count * g->k * g->n));
+    astrt_f32_to_bf16(g->a, g->ha, g->count * g->m * g->k);
+    astrt_f32_to_bf16(g->b, g->hb, g->count * g->k * g->n);
+    /* the backend: forced, or the fastest here (interleaved timings, the
+     * better of two rounds; another than OpenBLAS must be 5% faster, as in
+     * astc's calibration) */
+    double tb[ASTRT_NUM_GEMM_BACKENDS];
+    for (int be = 0; be < ASTRT_NUM_GEMM_BACKENDS; be++) tb[be] = -1;
+    for (int round = 0; round < 2; round++)
+      for (int be = 0; be < ASTRT_NUM_GEMM_BACKENDS; be++) {
+        if ((forced >= 0 && be != forced) || !astrt_gemm_backend_available(be, g->d.ab_type, NULL)) continue;
+        g->d.backend = be;
+        run(g);
+        double t0 = now(), t;
+        int reps = 0;
+        do run(g), reps++;
+        while ((t = now() - t0) < 0.005);
+        if (tb[be] < 0 || t / reps < tb[be]) tb[be] = t / reps;
+      }
+    int pick = forced >= 0 ? forced : ASTRT_GEMM_OPENBLAS;
+    for (int be = 0; be < ASTRT_NUM_GEMM_BACKENDS; be++)
+      if (tb[be] > 0 && tb[pick] > 0 && tb[be] < tb[pick] * 0.95) pick = be;
+    g->d.backend = pick;
+    fprintf(stderr, "gemm_step: %d,%d,%ld,%ld,%ldx%ld,%s on %s (%.1f us)\n", g->ta, g->tb, g->m, g->n, g->k,
+            g->count, g->bf16 ? "bf16" : "f32", astrt_gemm_backend_name(pick), tb[pick] * 1e6);
+#endif
   }
   for (int i = 0; i < ng; i++) run(&gs[i]);  /* warm-up */
   /* each measurement: enough passes for at least 20 ms */
@@ -211,6 +283,10 @@ int main(int argc, char **argv) {
     free(gs[i].a);
     free(gs[i].b);
     free(gs[i].c);
+#ifdef GEMM_STEP_ASTRT
+    free(gs[i].ha);
+    free(gs[i].hb);
+#endif
   }
   free(gs);
   free(t);

@@ -13,6 +13,11 @@
  * have symbols that perf can name (the outlined loops astc_step_0_par_N):
  *   astc build FILE.train --emit=obj --no-main -o f.o && cc -shared f.o -o f.so
  *
+ * On one thread it also prints the step's CPU time (median): robust to other
+ * processes on the machine, where wall times are not (bench/cpu_step.py).
+ * The JIT form gives each product the GEMM backend `astc run` would (the
+ * cached calibration; ASTC_GEMM=openblas|xsmm forces one).
+ *
  * Build: cmake --build BUILD --target step_time (bench/CMakeLists.txt).
  */
 #include <dlfcn.h>
@@ -25,12 +30,20 @@
 #include "codegen.h"
 #include "driver.h"
 #include "kernels_internal.h"
+#include "machine.h"
 
 #include <cblas.h>
 
 static double now(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* the calling thread's CPU time */
+static double cpu_now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
   return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
@@ -58,8 +71,14 @@ int main(int argc, char **argv) {
   } else {
     CompileOptions copt = {0};
     if (!compile_file(&comp, argv[1], &copt)) return 1;
+    /* each product on the GEMM backend astc run would give it: the cached
+     * calibration (measured now if missing) under --gemm's default, auto, or
+     * ASTC_GEMM=openblas|xsmm */
+    CgOptions o = cg_options_default();
+    static GemmPlan plan;
+    machine_gemm_plan(comp.prog, &o, false, false, true, &plan);
     double t0 = now();
-    jit = cg_jit_compile(comp.prog, &d);
+    jit = cg_jit_compile_with(comp.prog, &o, &d);
     if (!jit) return 1;
     fprintf(stderr, "compiled in %.3f s\n", now() - t0);
   }
@@ -82,15 +101,21 @@ int main(int argc, char **argv) {
   }
   for (int64_t i = 0; i < rows * ty; i++)
     y[i] = d->data.target == ASTRT_TARGET_REAL ? 0 : rand() % (int)(d->data.classes > 0 ? d->data.classes : 1);
-  double *times = malloc(sizeof(double) * (size_t)repeats);
+  double *times = malloc(sizeof(double) * (size_t)repeats), *cpu = malloc(sizeof(double) * (size_t)repeats);
   for (int r = -2; r < repeats; r++) {
     float scalars[ASTRT_NUM_SCALARS] = {1e-4f, (float)(r + 3), (float)rows, 1, 0.5f, 0, 1};
     float outputs[ASTRT_NUM_OUTPUTS] = {0};
-    double s = now();
+    double s = now(), c = cpu_now();
     d->phases[0].step(vars, work, x, y, rows, scalars, outputs, 1);
-    if (r >= 0) times[r] = now() - s;
+    if (r >= 0) times[r] = now() - s, cpu[r] = cpu_now() - c;
   }
   qsort(times, (size_t)repeats, sizeof(double), cmp);
+  qsort(cpu, (size_t)repeats, sizeof(double), cmp);
+  /* on one thread the step's CPU time, which other processes on the machine
+   * do not stretch as they stretch the wall time */
+  if (threads == 1)
+    printf("%s: %lld rows, 1 thread: %.3f ms of CPU per step (median), %.0f rows per CPU-second\n", argv[1],
+           (long long)rows, 1e3 * cpu[repeats / 2], (double)rows / cpu[repeats / 2]);
   double med = times[repeats / 2];
   printf("%s: %lld rows, %d threads: %.2f ms per step (min %.2f, max %.2f), %.0f rows/s\n", argv[1], (long long)rows,
          threads, 1e3 * med, 1e3 * times[0], 1e3 * times[repeats - 1], (double)rows / med);

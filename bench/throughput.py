@@ -41,8 +41,11 @@ The core each process ran is recorded with every run.
 Writes bench/results/throughput-<date>.json and prints a markdown table.
 Models: mlp (examples/fashion_mlp.train, batch 64), lenet
 (examples/fashion_lenet.train, batch 64), wide (bench/models/wide_mlp.train,
-784-1024-1024-10, batch 256; not in the default set), gpt (below; not in the
-default set).
+784-1024-1024-10, batch 256; not in the default set), mlp_bf16
+(bench/models/fashion_mlp_bf16.train: the MLP with precision bf16, against
+PyTorch's fp32 MLP; not in the default set), gpt (below; not in the default
+set). --gemm MODE is passed to astc build (auto: each product on its fastest
+GEMM backend, measured; openblas; xsmm) and to the GPT's step_time.
 
 gpt: examples/charlm.train, the byte-level GPT (4 pre-LN blocks of width
 128, 4 heads, context 64), batch 32 x 64 tokens, measured in training
@@ -109,7 +112,11 @@ MODELS = {
     "lenet": ("examples/fashion_lenet.train", 64, True),
     "wide": ("bench/models/wide_mlp.train", 256, False),
     "gpt": ("examples/charlm.train", 32, False),
+    "mlp_bf16": ("bench/models/fashion_mlp_bf16.train", 64, False),
 }
+# astc models whose PyTorch peer is another model (mlp_bf16: precision bf16
+# against PyTorch's fp32 MLP)
+TORCH_PEER = {"mlp_bf16": "mlp"}
 GPT_CONTEXT = 64
 
 
@@ -167,7 +174,7 @@ def run_astc(exe, threads, epochs, timeout):
 def run_torch(model, batch, omp, blas, channels_last, epochs, timeout):
     env = dict(os.environ, OMP_NUM_THREADS=str(omp), OPENBLAS_NUM_THREADS=str(blas))
     rc, out, err, rss, wall = spawn([PY, os.path.join(HERE, "torch_peer.py"), "throughput",
-                                     "--model", model, "--batch", str(batch),
+                                     "--model", TORCH_PEER.get(model, model), "--batch", str(batch),
                                      "--epochs", str(epochs), "--threads", str(omp)]
                                     + (["--channels-last"] if channels_last else []),
                                     env=env, timeout=timeout)
@@ -209,17 +216,19 @@ def best_core():
 
 
 def gemm_products(astc, source, batch):
-    """the step's matrix products as (ta, tb, M, N, K), from `astc show` (phase 0); None when the
+    """the step's matrix products as (ta, tb, M, N, K, COUNT, TYPE), from `astc show` (the first phase): COUNT
+    products of [M, N] (1: a plain product), TYPE the operands' type (f32, bf16); None when the
     step has convolutions (astc runs them as direct kernels, not GEMMs: no GEMM-only ceiling)"""
     out = subprocess.run([astc, "show", "--graph", "step", "--phase", "1", "--no-locations", "--batch", str(batch),
                           source], check=True, capture_output=True, text=True).stdout
-    shapes, prods = {}, []
+    shapes, types, prods = {}, {}, []
     for line in out.splitlines():
-        m = re.match(r"\s*%(\d+)\s*=\s*(\w+)\s*(.*?)\s*:\s*\w+\[([0-9,]*)\]", line)
+        m = re.match(r"\s*%(\d+)\s*=\s*(\w+)\s*(.*?)\s*:\s*(\w+)\[([0-9,]*)\]", line)
         if not m:
             continue
-        node, op, args, dims = m.groups()
+        node, op, args, dtype, dims = m.groups()
         shapes[node] = [int(d) for d in dims.split(",") if d]
+        types[node] = dtype
         if op.startswith("conv"):
             return None
         if op != "matmul":
@@ -227,17 +236,18 @@ def gemm_products(astc, source, batch):
         a, b = re.findall(r"%(\d+)", args)[:2]
         ta, tb = int("trans_a" in args), int("trans_b" in args)
         out_shape, sa, sb = shapes[node], shapes[a], shapes[b]
+        ty = "bf16" if types.get(a) == "bf16" else "f32"
         if len(out_shape) == 2:
             # [M, N]; an operand of higher rank is folded into the contraction (the weight
             # gradient x^T dy of x [B, T, I]: one product with K = B * T)
             k = prod(sa) // out_shape[0]
-            prods.append((ta, tb, out_shape[0], out_shape[1], k))
+            prods.append((ta, tb, out_shape[0], out_shape[1], k, 1, ty))
         elif len(sb) == 2:
             # x [..., I] @ w [I, O]: the leading axes merge into the rows, one product
-            prods.append((ta, tb, prod(out_shape[:-1]), out_shape[-1], sa[-2] if ta else sa[-1]))
+            prods.append((ta, tb, prod(out_shape[:-1]), out_shape[-1], sa[-2] if ta else sa[-1], 1, ty))
         else:
             # batched (attention's per-head products): prod(leading axes) products of [M, N]
-            prods.append((ta, tb, out_shape[-2], out_shape[-1], sa[-2] if ta else sa[-1], prod(out_shape[:-2])))
+            prods.append((ta, tb, out_shape[-2], out_shape[-1], sa[-2] if ta else sa[-1], prod(out_shape[:-2]), ty))
     return prods
 
 
@@ -249,22 +259,27 @@ def prod(xs):
 
 
 def gemm_arg(p):
-    """a product as gemm_step's argument: TA,TB,M,N,K or TA,TB,M,N,KxCOUNT"""
-    return ",".join(map(str, p[:5])) + (f"x{p[5]}" if len(p) > 5 and p[5] > 1 else "")
+    """a product as gemm_step's argument: TA,TB,M,N,K[xCOUNT][,bf16]"""
+    return ",".join(map(str, p[:5])) + (f"x{p[5]}" if p[5] > 1 else "") + (",bf16" if p[6] == "bf16" else "")
 
 
 def step_mflop(astc, source):
-    """forward + backward + update MFLOP of a step of phase 0 (astc cost)"""
+    """forward + backward + update MFLOP of a step of the first phase (astc cost)"""
     out = subprocess.run([astc, "cost", source], check=True, capture_output=True, text=True).stdout
     for line in out.splitlines():
         f = line.split()
         # phase, progress "[a, b)", steps, batch, trainable, fwd, bwd, upd MFLOP, ...
-        if f and f[0] == "0" and len(f) >= 9 and f[1].startswith("["):
+        if f and f[0] == "1" and len(f) >= 9 and f[1].startswith("["):
             return float(f[6]) + float(f[7]) + float(f[8])
     return None
 
 
-def gemm_tool(tmp):
+def gemm_tool(tmp, astc):
+    """gemm_step on astc's runtime (its GEMM backends) from astc's build tree if it builds, else on OpenBLAS"""
+    build = os.path.dirname(os.path.dirname(os.path.abspath(astc)))
+    r = subprocess.run(["cmake", "--build", build, "--target", "gemm_step"], capture_output=True, text=True)
+    if r.returncode == 0 and os.path.exists(os.path.join(build, "bench", "gemm_step")):
+        return os.path.join(build, "bench", "gemm_step")
     exe = os.path.join(tmp, "gemm_step")
     r = subprocess.run(["cc", "-O2", os.path.join(HERE, "gemm_step.c"), "-o", exe, "-lopenblas", "-lpthread"],
                        capture_output=True, text=True)
@@ -282,11 +297,11 @@ def gemm_time(exe, threads, args):
     return best
 
 
-def build_seconds(astc, source, tmp, repeats=5):
+def build_seconds(astc, source, tmp, gemm, repeats=5):
     times = []
     for _ in range(repeats):
         t0 = time.perf_counter()
-        subprocess.run([astc, "build", source, "-o", os.path.join(tmp, "build-time")], check=True,
+        subprocess.run([astc, "build", source, "-o", os.path.join(tmp, "build-time"), "--gemm=" + gemm], check=True,
                        capture_output=True)
         times.append(time.perf_counter() - t0)
     return statistics.median(times)
@@ -507,8 +522,8 @@ def gpt_bench(args, tmp, exe, astc_splits, gemm):
         prods = gemm_products(args.astc, src, batch)
         if gemm and prods:
             secs, rate = gemm_time(gemm, threads, ["7"] + [gemm_arg(p) for p in prods])
-            mflop = sum(2 * p[2] * p[3] * p[4] * (p[5] if len(p) > 5 else 1) for p in prods) / 1e6
-            batched = [p for p in prods if len(p) > 5]
+            mflop = sum(2 * p[2] * p[3] * p[4] * p[5] for p in prods) / 1e6
+            batched = [p for p in prods if p[5] > 1]
             e.update({"gemm_products": prods, "gemm_mflop": mflop, "gemm_batched_products": len(batched),
                       "gemm_batched_mflop": sum(2 * p[2] * p[3] * p[4] * p[5] for p in batched) / 1e6,
                       "gemm_seconds_per_step": secs, "gemm_gflops": rate,
@@ -598,6 +613,8 @@ def main():
     ap.add_argument("--astc", default=os.path.join(ROOT, "build/compiler/astc"))
     ap.add_argument("--models", default="mlp,lenet", help="comma-separated: mlp, lenet, wide, gpt")
     ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--gemm", default="auto",
+                    help="astc build --gemm=MODE: auto (each product's fastest backend, measured), openblas or xsmm")
     ap.add_argument("--epochs", type=int, default=1)
     ap.add_argument("--astc-threads", default="1,2")
     ap.add_argument("--torch-splits", default="1x1,1x2,2x1,2x2,1x2c,2x1c,2x2c",
@@ -649,12 +666,15 @@ def main():
           f"load average at start {load_start[0]} {load_start[1]} {load_start[2]}, "
           f"OpenBLAS core {core_note}", flush=True)
 
+    if args.gemm != "auto":  # bench/step_time's JIT (the GPT) as astc build: every product on that backend
+        os.environ["ASTC_GEMM"] = args.gemm
     runs = []
     with tempfile.TemporaryDirectory(prefix="astc-throughput-") as tmp:
         exes = {}
         for m in models + (["gpt"] if want_gpt else []):
             exes[m] = os.path.join(tmp, m)
-            r = subprocess.run([args.astc, "build", os.path.join(ROOT, MODELS[m][0]), "-o", exes[m]],
+            r = subprocess.run([args.astc, "build", os.path.join(ROOT, MODELS[m][0]), "-o", exes[m],
+                                "--gemm=" + args.gemm],
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
             if r.returncode != 0:
                 sys.exit(f"throughput: astc build {MODELS[m][0]} failed:\n{r.stdout}")
@@ -686,13 +706,13 @@ def main():
                           + f"  rss {r['peak_rss_kb'] / 1024:6.0f} MiB  load {r['load']}", flush=True)
 
         # efficiency: FLOP rate, the GEMM-only ceiling at astc's best thread count, build time
-        gemm = gemm_tool(tmp)
+        gemm = gemm_tool(tmp, args.astc)
         gpt = gpt_bench(args, tmp, exes["gpt"], astc_splits, gemm) if want_gpt else None
         eff = {}
         for m in models:
             src, batch = os.path.join(ROOT, MODELS[m][0]), MODELS[m][1]
             best = [r for r in runs if r["model"] == m and r["side"] == "astc" and r.get("samples_per_second")]
-            e = {"step_mflop": step_mflop(args.astc, src), "build_seconds": build_seconds(args.astc, src, tmp)}
+            e = {"step_mflop": step_mflop(args.astc, src), "build_seconds": build_seconds(args.astc, src, tmp, args.gemm)}
             if best:
                 by = {}
                 for r in best:

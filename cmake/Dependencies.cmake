@@ -60,6 +60,26 @@ if(NOT ASTC_MPI STREQUAL "OFF")
   endif()
 endif()
 
+# libxsmm (optional): the xsmm GEMM backend, kernels generated (JIT) for a
+# product's exact shape, and bf16 products with AVX512_BF16 (vdpbf16ps);
+# docs/performance.md, "GEMM backends". Debian ships it as a static library
+# (libxsmm-dev 1.17). Without it, libastrt has only the OpenBLAS backend and
+# `precision bf16` products widen their operands to fp32.
+set(ASTC_XSMM AUTO CACHE STRING "GEMM backend from libxsmm (libxsmm-dev): ON, OFF or AUTO (on if found)")
+set_property(CACHE ASTC_XSMM PROPERTY STRINGS ON OFF AUTO)
+set(ASTC_WITH_XSMM OFF)
+if(NOT ASTC_XSMM STREQUAL "OFF")
+  pkg_check_modules(XSMM QUIET IMPORTED_TARGET libxsmm)
+  if(XSMM_FOUND)
+    set(ASTC_WITH_XSMM ON)
+    message(STATUS "astc: libxsmm ${XSMM_VERSION}: the xsmm GEMM backend is built")
+  elseif(ASTC_XSMM STREQUAL "ON")
+    astc_missing("libxsmm (libxsmm.pc)" "libxsmm-dev")
+  else()
+    message(STATUS "astc: libxsmm not found: OpenBLAS is the only GEMM backend (apt-get install -y libxsmm-dev)")
+  endif()
+endif()
+
 # The system C compiler astc invokes to link executables (astc build).
 set(ASTC_LINK_CC "cc" CACHE STRING "C compiler driver astc uses to link programs")
 

@@ -17,9 +17,17 @@
  *     update (output `overflow`) so the driver can halve S; it doubles S
  *     after growth_interval clean steps.
  *
- * This CPU family has no 16-bit GEMM in OpenBLAS, so the 16-bit values are
- * widened in generated vector code (F16C for fp16, integer shifts for bf16)
- * and the GEMM runs in fp32: lowering here saves memory, not time.
+ * Products. With bf16, a lowered matmul takes the bf16 copies of its
+ * operands as they are (the IR's matmul of bf16 operands gives an f32
+ * result): the runtime's GEMM runs them as bf16 dot products with fp32
+ * accumulation where the CPU has AVX512_BF16 (libxsmm's kernels, vdpbf16ps),
+ * and elsewhere widens them to fp32 — exactly — and runs the fp32 GEMM
+ * (runtime/kernels_gemm_batched.c), which is what this pass's casts did
+ * before; astc says which path runs (compiler/tools/machine.c). No CPU here
+ * has AVX512-FP16, so fp16 products, and the convolutions of either format,
+ * still widen their operands in generated vector code (F16C for fp16,
+ * integer shifts for bf16) and run in fp32: for them lowering saves memory,
+ * not time.
  */
 #include <string.h>
 
@@ -88,9 +96,18 @@ static void lower_graph(const Lowering *lw, IrGraph *g) {
     /* widen the operands this node reads in 16 bits */
     int widened[IR_MAX_IN];
     bool any = false;
+    /* a bf16 product takes its operands' bf16 copies themselves (when it
+     * has one of each: the IR's matmul wants one dtype) */
+    bool direct = lw->low == DT_BF16 && u->op == IR_MATMUL && lowered_op(lw, u);
+    for (int k = 0; direct && k < u->nin; k++) direct = low[u->in[k]] >= 0;
     for (int k = 0; k < u->nin; k++) {
       int o = u->in[k];
       widened[k] = -1;
+      if (direct) {
+        widened[k] = low[o];
+        any = true;
+        continue;
+      }
       bool via_low = low[o] >= 0 && (lowered_op(lw, u) ||
                                      (u->role == ROLE_BACKWARD && saved(lw, g, o, first_bwd_use, kept_bwd_use)));
       if (!via_low) continue;

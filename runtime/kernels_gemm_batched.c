@@ -1,8 +1,8 @@
-/* kernels_gemm_batched.c — batched strided single-precision GEMM
- * (astrt_kernels.h): attention's per-head products (Q K^T, P V and their
- * gradients, whose heads are strided views of [B, T, H, D] tensors) and
- * weight gradients summed over batch dimensions ("folded" dimensions, whose
- * C stride is 0).
+/* kernels_gemm_batched.c — batched strided GEMM (astrt_kernels.h): every
+ * product of generated code, among them attention's per-head products (Q K^T,
+ * P V and their gradients, whose heads are strided views of [B, T, H, D]
+ * tensors) and weight gradients summed over batch dimensions ("folded"
+ * dimensions, whose C stride is 0), in f32 or with bf16 operands.
  *
  * Pieces. The call is cut into pieces that depend on the shape only:
  *   - the independent batch items (the non-folded indices), each with all of
@@ -12,18 +12,24 @@
  *     into equal slabs of rows of C (or of columns when N > M, as astrt_sgemm
  *     does), as many as make PIECES_MIN pieces, but no slab thinner than
  *     SLAB_MIN rows and no slab of fewer than SPLIT_MIN_MACS multiply-adds.
- * Every piece is one single-threaded cblas_sgemm per folded product
- * (OpenBLAS runs on one thread inside the runtime's pool), and the pieces are
- * dealt to the pool's threads in contiguous ranges. So each element of C is
- * computed by the same calls whatever the number of threads: bit-identical
- * results for 1, 2 or 64 threads. (Cutting by the thread count, as
- * astrt_sgemm does, could change OpenBLAS's code path for a smaller
- * product, and with it the rounding.)
+ * Every piece is one single-threaded backend call per folded product
+ * (OpenBLAS runs on one thread inside the runtime's pool; libxsmm's kernels
+ * never thread), and the pieces are dealt to the pool's threads in
+ * contiguous ranges. So each element of C is computed by the same calls
+ * whatever the number of threads: for a given backend, bit-identical results
+ * for 1, 2 or 64 threads. (Cutting by the thread count, as astrt_sgemm does,
+ * could change a backend's code path for a smaller product, and with it the
+ * rounding.)
  *
- * Leading dimensions and batch strides are handed to BLAS as they are, so
- * strided views need no copies. Empty cases are handled here, as in
- * astrt_sgemm: M == 0 or N == 0 (or no batch index) does nothing; K == 0
- * only scales each C_i by beta (beta == 0 writes zeros without reading).
+ * Backends (kernels_gemm_backend.c resolves which one runs): a piece's
+ * product goes to astrt_gemm_piece_openblas (here) or astrt_gemm_piece_xsmm
+ * (kernels_gemm_xsmm.c). bf16 operands on the openblas path are widened to
+ * f32 once per call, over the pool, and the f32 path runs on the copies.
+ *
+ * Leading dimensions and batch strides are handed to the backends as they
+ * are, so strided views need no copies. Empty cases are handled here: M == 0
+ * or N == 0 (or no batch index) does nothing; K == 0 only scales each C_i by
+ * beta (beta == 0 writes zeros without reading).
  */
 #include "astrt_kernels.h"
 #include "kernels_internal.h"
@@ -42,8 +48,10 @@
 
 typedef struct bgemm {
   const astrt_gemm_batch *d;
-  const float *a, *b;
+  const char *a, *b;         /* bytes */
   float *c;
+  size_t esize;              /* bytes per element of A and B */
+  astrt_gemm_piece_fn *piece;
   int nitem, nfold;          /* non-folded and folded batch dimensions */
   int item_dim[4], fold_dim[4];
   int64_t items, folds;      /* number of items, of products per item */
@@ -51,10 +59,9 @@ typedef struct bgemm {
   int by_rows;               /* slabs of rows (else columns) */
 } bgemm;
 
-static blasint to_blasint(const char *what, int64_t v) {
+static void check_blasint(const char *what, int64_t v) {
   if (sizeof(blasint) < sizeof(int64_t) && v > (int64_t)INT_MAX)
-    astrt_kernel_fatal("astrt_sgemm_batched: %s=%lld exceeds the BLAS index range", what, (long long)v);
-  return (blasint)v;
+    astrt_kernel_fatal("astrt_gemm_batched: %s=%lld exceeds the BLAS index range", what, (long long)v);
 }
 
 static void check(const char *who, const astrt_gemm_batch *d) {
@@ -69,6 +76,8 @@ static void check(const char *who, const astrt_gemm_batch *d) {
     astrt_kernel_fatal("%s: leading dimensions lda=%lld ldb=%lld ldc=%lld below the stored widths %lld %lld %lld",
                        who, (long long)d->lda, (long long)d->ldb, (long long)d->ldc, (long long)acols,
                        (long long)bcols, (long long)d->n);
+  if (d->ab_type != ASTRT_DTYPE_F32 && d->ab_type != ASTRT_DTYPE_BF16)
+    astrt_kernel_fatal("%s: operand type %d is neither f32 nor bf16", who, (int)d->ab_type);
 }
 
 /* folded: C stride 0 over more than one index */
@@ -101,25 +110,35 @@ static void scale_c(int64_t m, int64_t n, int64_t ldc, float beta, float *c) {
   }
 }
 
+/* ---- OpenBLAS ---------------------------------------------------------------------- */
+
+void astrt_gemm_piece_openblas(const astrt_gemm_batch *d, int64_t m, int64_t n, const void *a, const void *b,
+                               float beta, float *c) {
+  cblas_sgemm(CblasRowMajor, d->ta ? CblasTrans : CblasNoTrans, d->tb ? CblasTrans : CblasNoTrans, (blasint)m,
+              (blasint)n, (blasint)d->k, d->alpha, a, (blasint)d->lda, b, (blasint)d->ldb, beta, c,
+              (blasint)d->ldc);
+}
+
+/* ---- pieces ------------------------------------------------------------------------ */
+
 /* piece p: item p / slabs, slab p % slabs */
 static void run_piece(const bgemm *g, int64_t p) {
   const astrt_gemm_batch *d = g->d;
   const int64_t item = p / g->slabs, slab = p % g->slabs;
   int64_t ia, ib, ic;
   offsets(d, g->item_dim, g->nitem, item, &ia, &ib, &ic);
-  const float *a = g->a + ia, *b = g->b + ib;
-  float *c = g->c + ic;
   int64_t m = d->m, n = d->n;
   const int64_t lo = g->split * slab / g->slabs, hi = g->split * (slab + 1) / g->slabs;
   if (g->by_rows) {
-    a += d->ta ? lo : lo * d->lda;
-    c += lo * d->ldc;
+    ia += d->ta ? lo : lo * d->lda;
+    ic += lo * d->ldc;
     m = hi - lo;
   } else {
-    b += d->tb ? lo * d->ldb : lo;
-    c += lo;
+    ib += d->tb ? lo * d->ldb : lo;
+    ic += lo;
     n = hi - lo;
   }
+  float *c = g->c + ic;
   if (m <= 0 || n <= 0) return;
   if (d->k == 0) {
     scale_c(m, n, d->ldc, d->beta, c);
@@ -128,9 +147,8 @@ static void run_piece(const bgemm *g, int64_t p) {
   for (int64_t f = 0; f < g->folds; f++) {
     int64_t fa, fb, fc;
     offsets(d, g->fold_dim, g->nfold, f, &fa, &fb, &fc);  /* fc == 0 */
-    cblas_sgemm(CblasRowMajor, d->ta ? CblasTrans : CblasNoTrans, d->tb ? CblasTrans : CblasNoTrans, (blasint)m,
-                (blasint)n, (blasint)d->k, d->alpha, a + fa, (blasint)d->lda, b + fb, (blasint)d->ldb,
-                f == 0 ? d->beta : 1.0f, c, (blasint)d->ldc);
+    g->piece(d, m, n, g->a + (size_t)(ia + fa) * g->esize, g->b + (size_t)(ib + fb) * g->esize,
+             f == 0 ? d->beta : 1.0f, c);
   }
 }
 
@@ -141,12 +159,10 @@ static void bgemm_part(void *ctx, int part, int parts) {
   for (int64_t p = p0; p < p1; p++) run_piece(g, p);
 }
 
-void astrt_sgemm_batched(const astrt_gemm_batch *d,
-                         const float *a,  // A_i [M, K] (row stride lda), or [K, M] when ta
-                         const float *b,  // B_i [K, N] (row stride ldb), or [N, K] when tb
-                         float *c) {      // C_i [M, N] (row stride ldc)
-  check("astrt_sgemm_batched", d);
-  bgemm g = {d, a, b, c, 0, 0, {0}, {0}, 1, 1, 1, 0, 1};
+/* Runs d (ab_type of `esize`-byte elements) with `piece` for every piece. */
+void astrt_gemm_run_pieces(const astrt_gemm_batch *d, const void *a, const void *b, float *c, size_t esize,
+                           astrt_gemm_piece_fn *piece) {
+  bgemm g = {d, a, b, c, esize, piece, 0, 0, {0}, {0}, 1, 1, 1, 0, 1};
   for (int j = 0; j < d->nbatch; j++) {
     if (is_folded(d, j)) {
       g.fold_dim[g.nfold++] = j;
@@ -157,8 +173,6 @@ void astrt_sgemm_batched(const astrt_gemm_batch *d,
     }
   }
   if (g.items == 0 || g.folds == 0 || d->m == 0 || d->n == 0) return;
-  (void)to_blasint("m", d->m), (void)to_blasint("n", d->n), (void)to_blasint("k", d->k);
-  (void)to_blasint("lda", d->lda), (void)to_blasint("ldb", d->ldb), (void)to_blasint("ldc", d->ldc);
   g.by_rows = d->m >= d->n;
   g.split = g.by_rows ? d->m : d->n;
   const double macs = (double)d->m * (double)d->n * (double)d->k * (double)g.folds;  /* per item */
@@ -175,11 +189,96 @@ void astrt_sgemm_batched(const astrt_gemm_batch *d,
     bgemm_part(&g, 0, 1);
 }
 
-void astrt_ref_sgemm_batched(const astrt_gemm_batch *d,
-                             const float *a,  // A_i [M, K] (row stride lda), or [K, M] when ta
-                             const float *b,  // B_i [K, N] (row stride ldb), or [N, K] when tb
-                             float *c) {      // C_i [M, N] (row stride ldc)
-  check("astrt_ref_sgemm_batched", d);
+/* ---- bf16 on the f32 path: the operands widened once per call ------------------------ */
+
+/* elements from an operand's first to one past its last, over every batch
+ * index (strides are not negative) */
+static int64_t span(const astrt_gemm_batch *d, const int64_t *s, int64_t rows, int64_t cols, int64_t ld) {
+  if (rows == 0 || cols == 0) return 0;
+  int64_t last = (rows - 1) * ld + cols;
+  for (int j = 0; j < d->nbatch; j++) {
+    if (d->count[j] == 0) return 0;
+    last += (d->count[j] - 1) * s[j];
+  }
+  return last;
+}
+
+typedef struct widen_job {
+  const uint16_t *x[2];
+  float *y[2];
+  int64_t n[2];
+} widen_job;
+
+static void widen_part(void *ctx, int part, int parts) {
+  const widen_job *w = ctx;
+  for (int i = 0; i < 2; i++) {
+    const int64_t lo = w->n[i] * part / parts, hi = w->n[i] * (part + 1) / parts;
+    astrt_bf16_to_f32(w->x[i] + lo, w->y[i] + lo, hi - lo);
+  }
+}
+
+static void widened(const astrt_gemm_batch *d, const void *a, const void *b, float *c) {
+  const int64_t na = span(d, d->sa, d->ta ? d->k : d->m, d->ta ? d->m : d->k, d->lda);
+  const int64_t nb = span(d, d->sb, d->tb ? d->n : d->k, d->tb ? d->k : d->n, d->ldb);
+  /* 64-byte aligned halves of the calling thread's scratch; the pool's other
+   * threads read it while this call lasts */
+  const int64_t na_pad = (na + 15) / 16 * 16;
+  float *s = astrt_scratch((size_t)(na_pad + nb));
+  widen_job w = {{a, b}, {s, s + na_pad}, {na, nb}};
+  if (astrt_pool_size() > 1 && na + nb >= (1 << 14))
+    astrt_pool_run(widen_part, &w);
+  else
+    widen_part(&w, 0, 1);
+  astrt_gemm_batch f = *d;
+  f.ab_type = ASTRT_DTYPE_F32;
+  astrt_gemm_run_pieces(&f, s, s + na_pad, c, sizeof(float), astrt_gemm_piece_openblas);
+}
+
+/* ---- entry points -------------------------------------------------------------------- */
+
+void astrt_gemm_run_backend(const astrt_gemm_batch *d, const void *a, const void *b, float *c, int backend) {
+  const int bf16 = d->ab_type == ASTRT_DTYPE_BF16;
+  if (backend == ASTRT_GEMM_XSMM) {
+    if (!astrt_gemm_xsmm_packed(d, a, b, c)) astrt_gemm_run_pieces(d, a, b, c, bf16 ? 2 : 4, astrt_gemm_piece_xsmm);
+  } else if (bf16 && d->k > 0 && d->m > 0 && d->n > 0) {
+    widened(d, a, b, c);
+  } else {
+    astrt_gemm_run_pieces(d, a, b, c, bf16 ? 2 : 4, astrt_gemm_piece_openblas);
+  }
+}
+
+void astrt_gemm_batched(const astrt_gemm_batch *d,
+                        const void *a,  // A_i [M, K] (row stride lda), or [K, M] when ta
+                        const void *b,  // B_i [K, N] (row stride ldb), or [N, K] when tb
+                        float *c) {     // C_i [M, N] (row stride ldc)
+  check("astrt_gemm_batched", d);
+  check_blasint("m", d->m), check_blasint("n", d->n), check_blasint("k", d->k);
+  check_blasint("lda", d->lda), check_blasint("ldb", d->ldb), check_blasint("ldc", d->ldc);
+  astrt_gemm_run_backend(d, a, b, c, astrt_gemm_backend_resolve(d));
+}
+
+void astrt_sgemm_batched(const astrt_gemm_batch *d, const float *a, const float *b, float *c) {
+  if (d->ab_type != ASTRT_DTYPE_F32)
+    astrt_kernel_fatal("astrt_sgemm_batched: operand type %d is not f32 (call astrt_gemm_batched)", (int)d->ab_type);
+  astrt_gemm_batched(d, a, b, c);
+}
+
+/* ---- the reference ------------------------------------------------------------------- */
+
+static double elem(const astrt_gemm_batch *d, const void *x, int64_t i) {
+  if (d->ab_type == ASTRT_DTYPE_BF16) {
+    float f;
+    astrt_bf16_to_f32((const uint16_t *)x + i, &f, 1);
+    return f;
+  }
+  return ((const float *)x)[i];
+}
+
+void astrt_ref_gemm_batched(const astrt_gemm_batch *d,
+                            const void *a,  // A_i [M, K] (row stride lda), or [K, M] when ta
+                            const void *b,  // B_i [K, N] (row stride ldb), or [N, K] when tb
+                            float *c) {     // C_i [M, N] (row stride ldc)
+  check("astrt_ref_gemm_batched", d);
   int item_dim[4], fold_dim[4], nitem = 0, nfold = 0;
   int64_t items = 1, folds = 1;
   for (int j = 0; j < d->nbatch; j++) {
@@ -202,11 +301,10 @@ void astrt_ref_sgemm_batched(const astrt_gemm_batch *d,
         for (int64_t f = 0; f < folds; f++) {
           int64_t fa, fb, fc;
           offsets(d, fold_dim, nfold, f, &fa, &fb, &fc);
-          const float *ai = a + ia + fa, *bi = b + ib + fb;
           for (int64_t p = 0; p < d->k; p++) {
-            const float av = d->ta ? ai[p * d->lda + i] : ai[i * d->lda + p];
-            const float bv = d->tb ? bi[j * d->ldb + p] : bi[p * d->ldb + j];
-            acc += (double)av * (double)bv;
+            const double av = elem(d, a, ia + fa + (d->ta ? p * d->lda + i : i * d->lda + p));
+            const double bv = elem(d, b, ib + fb + (d->tb ? j * d->ldb + p : p * d->ldb + j));
+            acc += av * bv;
           }
         }
         double r = (double)d->alpha * acc;
@@ -214,4 +312,8 @@ void astrt_ref_sgemm_batched(const astrt_gemm_batch *d,
         ci[i * d->ldc + j] = (float)r;
       }
   }
+}
+
+void astrt_ref_sgemm_batched(const astrt_gemm_batch *d, const float *a, const float *b, float *c) {
+  astrt_ref_gemm_batched(d, a, b, c);
 }

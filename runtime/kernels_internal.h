@@ -34,6 +34,43 @@ size_t astrt_scratch_capacity(void);
 _Noreturn void astrt_kernel_fatal(const char *fmt, ...)
     __attribute__((format(printf, 1, 2)));
 
+/* ---- GEMM backends (kernels_gemm_*.c) ---------------------------------------
+ *
+ * astrt_gemm_batched (kernels_gemm_batched.c) cuts a call into pieces (by
+ * shape only) and hands each piece's products to its backend: one product
+ * C[m, n] (row stride d->ldc) = d->alpha op(A) op(B) + beta C, with d's
+ * transposes, k, leading dimensions and operand type, A and B already at the
+ * piece's origin. Single-threaded; a piece function may use the calling
+ * thread's scratch. */
+struct astrt_gemm_batch;
+typedef void astrt_gemm_piece_fn(const struct astrt_gemm_batch *d, int64_t m, int64_t n, const void *a,
+                                 const void *b, float beta, float *c);
+/* The pieces of d (operands of `esize`-byte elements) over the pool, each
+ * product by `piece` (kernels_gemm_batched.c). */
+void astrt_gemm_run_pieces(const struct astrt_gemm_batch *d, const void *a, const void *b, float *c, size_t esize,
+                           astrt_gemm_piece_fn *piece);
+/* libxsmm with the operands packed once per call, over the pool, before the
+ * pieces (a plain product: nbatch 0; bf16, or f32 with tb); 0 if it does not
+ * take d (then astrt_gemm_piece_xsmm packs per piece). */
+int astrt_gemm_xsmm_packed(const struct astrt_gemm_batch *d, const void *a, const void *b, float *c);
+#ifdef ASTRT_TEST_HOOKS
+/* Test hook: libxsmm "returns no kernel" for every shape while on, so the
+ * pieces take their fallbacks (OpenBLAS for f32, plain C for bf16 pairs). */
+void astrt_gemm_xsmm_test_no_kernels(int on);
+#endif
+/* f32 operands only (bf16 is widened before the pieces) */
+astrt_gemm_piece_fn astrt_gemm_piece_openblas;
+/* f32 or bf16; falls back to openblas for a piece libxsmm has no kernel for */
+astrt_gemm_piece_fn astrt_gemm_piece_xsmm;
+/* Runs d with `backend` (which must be available and support d), ignoring
+ * d->backend and any override: astrt_gemm_batched after resolving, and the
+ * calibration. */
+void astrt_gemm_run_backend(const struct astrt_gemm_batch *d, const void *a, const void *b, float *c, int backend);
+/* libxsmm (kernels_gemm_xsmm.c): whether it runs ab_type here (else *why),
+ * and whether it takes call d (alpha 1, beta 0 or 1). */
+int astrt_gemm_xsmm_available(int ab_type, const char **why);
+int astrt_gemm_xsmm_supports(const struct astrt_gemm_batch *d);
+
 /* ---- threads (pool.c) ------------------------------------------------------
  *
  * The runtime's own threads, in pools that belong to whoever creates them

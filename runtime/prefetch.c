@@ -6,7 +6,11 @@
  * next step comes, astrt_prefetch_take waits for the worker (usually long
  * done) and swaps the filled buffers with the driver's. The worker runs
  * astrt_batch_gather, the same code the driver runs otherwise, on the same
- * rows: results are bit-identical with or without prefetching. Only the
+ * rows: results are bit-identical with or without prefetching. A request
+ * is claimed by whoever comes to it first: when the driver needs a batch
+ * the worker has not started (descheduled by other processes on a loaded
+ * machine, where the spare core is not spare), the driver gathers it
+ * itself instead of waiting a time slice for the worker. Only the
  * built-in data sets are prefetched (a user's fetch callback need not be
  * thread-safe), and only within an epoch (the next epoch's order is drawn
  * when it starts).
@@ -23,6 +27,7 @@
 struct astrt_prefetch {
   pthread_t thread;
   astrt_waiter asked;        /* its count: requests made */
+  atomic_long claimed;       /* requests claimed (by the worker or the driver) */
   atomic_long done;          /* requests gathered */
   atomic_int quit;
   /* the request */
@@ -43,6 +48,8 @@ static void *worker(void *arg) {
   for (;;) {
     seen = astrt_waiter_wait(&pf->asked, seen);
     if (atomic_load(&pf->quit)) break;
+    long mine = seen - 1;  /* one request at a time: `seen` is the outstanding one */
+    if (!atomic_compare_exchange_strong(&pf->claimed, &mine, seen)) continue;  /* the driver took it */
     astrt_batch_gather(pf->split, pf->perm, pf->pos, pf->rows, pf->norm, pf->x, pf->y);
     atomic_store(&pf->done, seen);
   }
@@ -64,9 +71,16 @@ astrt_prefetch *astrt_prefetch_start(int64_t x_bytes, int64_t y_bytes) {
   return pf;
 }
 
-/* waits until the worker has gathered every request (a gather is short) */
+/* Returns when every request is gathered: an outstanding one the worker
+ * has not claimed is gathered here; one it has, waited for (a gather is
+ * short). */
 static void wait_done(astrt_prefetch *pf) {
-  while (atomic_load(&pf->done) != atomic_load(&pf->asked.count)) sched_yield();
+  long n = atomic_load(&pf->asked.count), prev = n - 1;
+  if (atomic_load(&pf->done) != n && atomic_compare_exchange_strong(&pf->claimed, &prev, n)) {
+    astrt_batch_gather(pf->split, pf->perm, pf->pos, pf->rows, pf->norm, pf->x, pf->y);
+    atomic_store(&pf->done, n);
+  }
+  while (atomic_load(&pf->done) != n) sched_yield();
 }
 
 void astrt_prefetch_request(astrt_prefetch *pf, const astrt_split *split, const int64_t *perm, int64_t pos,

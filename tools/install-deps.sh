@@ -3,7 +3,7 @@
 # Debian's archive (Debian 12). Needs root; skips apt when all are present.
 set -eu
 packages="cmake ninja-build gcc g++ pkg-config flex bison check zlib1g-dev
-  llvm-19-dev clang-19 libclang-rt-19-dev lld-19 libopenblas-dev dataset-fashion-mnist
+  llvm-19-dev clang-19 libclang-rt-19-dev lld-19 libopenblas-dev libxsmm-dev dataset-fashion-mnist
   python3 python3-numpy gnuplot-nox libopenmpi-dev openmpi-bin fortunes python3-sklearn"
 missing=""
 for p in $packages; do

@@ -28,7 +28,7 @@
   X(RT_DIST_ALLREDUCE, astrt_dist_allreduce, "vpplf")                         \
   X(RT_CHECK_FINITE, astrt_check_finite, "vplpli")                            \
   X(RT_POOL_RUN, astrt_pool_run, "vpp")                                       \
-  X(RT_SGEMM_BATCHED, astrt_sgemm_batched, "vpppp")                           \
+  X(RT_GEMM_BATCHED, astrt_gemm_batched, "vpppp")                             \
   X(RT_SOFTMAX, astrt_softmax_f32, "vpplll")                                  \
   X(RT_SOFTMAX_GRAD, astrt_softmax_grad_f32, "vpppll")                        \
   X(RT_LOG_SOFTMAX, astrt_log_softmax_f32, "vppll")                           \
@@ -83,6 +83,7 @@ typedef struct Cg {
   struct CgCapture *capture;
   LLVMValueRef par_args;       /* the function's arguments for its outlined loops, once stored */
   int64_t max_rows;            /* the largest batch the function runs */
+  int64_t plan_rows;           /* the rows its buffers are planned for (max_rows, or the micro-batch) */
   /* conditional regions of layer dropping (cg_guard.c): the open region's
    * guard (0: none) and the block after it; the gate node of each guard */
   int region;
@@ -172,7 +173,7 @@ void cg_layout(Cg *cg, int node);
 
 /* ---- ops of sequence models (cg_seq.c) --------------------------------------------- */
 
-/* a product, batched over leading axes, as one astrt_sgemm_batched call */
+/* a product, batched over leading axes, as one astrt_gemm_batched call */
 void cg_matmul(Cg *cg, int node);
 /* softmax (with a fused causal mask), log-softmax, layer norm and their gradients */
 void cg_rowwise(Cg *cg, int node);

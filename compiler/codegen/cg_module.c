@@ -459,6 +459,7 @@ static LLVMValueRef emit_graph(Cg *cg, const IrGraph *g, const char *name, int64
   int boundary = micro > 0 ? cg_micro_boundary(g) : -1;
   cg_plan_graph_with(cg->p, g, boundary >= 0 ? micro : max_rows, &cg->opt, &cg->plan);
   cg->max_rows = max_rows;
+  cg->plan_rows = boundary >= 0 ? micro : max_rows;
   *work_bytes = cg->plan.work_bytes;
   cg->imm = xcalloc((size_t)g->len + 1, sizeof(LLVMValueRef));
   LLVMValueRef *a[8] = {&cg->a_vars, &cg->a_work, &cg->a_x, &cg->a_y, &cg->a_rows, &cg->a_scalars,

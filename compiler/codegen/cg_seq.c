@@ -2,7 +2,7 @@
  * products over leading (batch) axes, row-wise softmax / log-softmax / layer
  * norm, embedding gathers, and the constant masks and ranges.
  *
- * Products. Every matmul is one call of astrt_sgemm_batched with a batch
+ * Products. Every matmul is one call of astrt_gemm_batched with a batch
  * descriptor (astrt_gemm_batch) built on the stack: the leading axes of the
  * result become batch dimensions with an element stride per operand (0 where
  * an operand is broadcast, 0 in C where a folded product sums them). Each
@@ -15,7 +15,12 @@
  * Where the leading axes of a contiguous operand can merge into its rows
  * (x[B, T, D] @ w[D, E]: one [B*T, D] @ [D, E] product) or into the
  * contraction of a folded product (the weight gradient x^T dy), they do: one
- * GEMM instead of a batch of small ones. */
+ * GEMM instead of a batch of small ones. The descriptor also records the
+ * call site's GEMM backend — the options' choice (--gemm, or the calibrated
+ * choice of compiler/tools/machine.c) for the product's shape at the rows its
+ * function is planned for — and its operands' type: a product of bf16
+ * operands (precision bf16) reads them as they are and accumulates in f32.
+ * cg_gemm_sites lists the same descriptors for the calibration. */
 #include <math.h>
 #include <stddef.h>
 #include <string.h>
@@ -43,16 +48,16 @@ static void contiguous_strides(const Shape *s, Sym *st) {
 
 /* The view of node: its own buffer, or (cg_plan's views) the buffer of the
  * value it permutes, or of the permute it is written through. */
-static View view_of(Cg *cg, int node) {
-  const IrNode *n = &cg->g->nodes[node];
+static View view_in(const IrGraph *g, const BufPlan *plan, int node) {
+  const IrNode *n = &g->nodes[node];
   View v = {node, n->type.shape.rank, {{0}}, {{0}}};
   for (int i = 0; i < v.rank; i++) v.ext[i] = sym_dim(n->type.shape.d[i]);
-  int via = cg->plan.view_of[node];
+  int via = plan->view_of[node];
   if (via < 0) {
     contiguous_strides(&n->type.shape, v.st);
     return v;
   }
-  const IrNode *p = &cg->g->nodes[via];
+  const IrNode *p = &g->nodes[via];
   Sym st[IR_MAX_RANK];
   if (p->op == IR_PERMUTE && p->in[0] == node) {
     /* node is written through permute p: axis ia[k] of node is axis k of p */
@@ -61,7 +66,7 @@ static View view_of(Cg *cg, int node) {
     v.base = via;
   } else {
     /* node is a permute of a contiguous value, read in place */
-    const IrNode *x = &cg->g->nodes[n->in[0]];
+    const IrNode *x = &g->nodes[n->in[0]];
     contiguous_strides(&x->type.shape, st);
     for (int k = 0; k < v.rank; k++) v.st[k] = st[n->ia[k]];
     v.base = n->in[0];
@@ -72,16 +77,6 @@ static View view_of(Cg *cg, int node) {
 static bool sym_is(Sym s, int64_t c) { return s.c == c && (!s.b || c == 0); }
 
 /* ---- products ------------------------------------------------------------------------- */
-
-/* one field of the stack astrt_gemm_batch at `off` bytes */
-static void put(Cg *cg, LLVMValueRef desc, size_t off, LLVMValueRef v) {
-  LLVMValueRef at = cg_byte_gep(cg, desc, (int64_t)off);
-  LLVMValueRef st = LLVMBuildStore(cg->b, v, at);
-  LLVMSetAlignment(st, 4);
-}
-
-#define PUT64(field, v) put(cg, desc, offsetof(astrt_gemm_batch, field), (v))
-#define PUT32(field, v) put(cg, desc, offsetof(astrt_gemm_batch, field), LLVMConstInt(cg->i32, (v), 0))
 
 /* The matrix of a view's last two axes as a GEMM operand: the BLAS transpose
  * flag (given the op's own transpose t) and the leading dimension. */
@@ -110,6 +105,89 @@ static bool is_contiguous(const View *v) {
   return true;
 }
 
+/* A product's batch descriptor, with the row count symbolic, and the
+ * buffers its operands and result are read and written in. */
+typedef struct Product {
+  int a, b, c;                /* base nodes */
+  bool ta, tb;
+  Sym m, n, k, lda, ldb, ldc;
+  int nb;
+  Sym count[4], sa[4], sb[4], sc[4];
+  int ab_type;                /* astrt_dtype of the operands */
+} Product;
+
+static Product product_of(const IrGraph *g, const BufPlan *plan, int node) {
+  const IrNode *n = &g->nodes[node];
+  View a = view_in(g, plan, n->in[0]), b = view_in(g, plan, n->in[1]), c = view_in(g, plan, node);
+  bool ta_op = n->ia[0], tb_op = n->ia[1], fold = n->ia[2];
+  int ra = a.rank, rb = b.rank, rc = c.rank;
+  Product p = {a.base, b.base, c.base, false, false, a.ext[ra - (ta_op ? 1 : 2)], b.ext[rb - (tb_op ? 2 : 1)],
+               a.ext[ra - (ta_op ? 2 : 1)], {0}, {0}, {0}, 0, {{0}}, {{0}}, {{0}}, {{0}},
+               g->nodes[n->in[0]].type.dtype == DT_BF16 ? ASTRT_DTYPE_BF16 : ASTRT_DTYPE_F32};
+  bool tc;
+  ASTC_ASSERT(matrix_of(&a, ta_op, &p.ta, &p.lda) && matrix_of(&b, tb_op, &p.tb, &p.ldb) &&
+              matrix_of(&c, false, &tc, &p.ldc));
+  ASTC_ASSERT(!tc);  /* C is written row-major */
+  int la = ra - 2, lb = rb - 2, lead = fold ? la : rc - 2;
+  ASTC_ASSERT(lead <= 4);
+  if (!fold && lb == 0 && la > 0 && !p.ta && is_contiguous(&a) && is_contiguous(&c)) {
+    /* x[L..., M, K] @ w: the leading axes are more rows of one product */
+    for (int i = 0; i < la; i++) p.m = sym_mul(p.m, a.ext[i]);
+    p.lda = p.k, p.ldc = p.n;
+  } else if (fold && p.ta && !p.tb && is_contiguous(&a) && is_contiguous(&b)) {
+    /* sum_l a_l^T b_l: the leading axes are more rows of the contraction */
+    for (int i = 0; i < la; i++) p.k = sym_mul(p.k, a.ext[i]);
+  } else {
+    for (int i = 0; i < lead; i++) {
+      /* axis i of the result's leading axes (of a's, when folded), aligned on the right */
+      int ia = i - (lead - la), ib = i - (lead - lb);
+      Sym ext = fold ? a.ext[i] : c.ext[i];
+      if (sym_is(ext, 1)) continue;
+      p.count[p.nb] = ext;
+      p.sa[p.nb] = ia >= 0 && !sym_is(a.ext[ia], 1) ? a.st[ia] : (Sym){0, false};
+      p.sb[p.nb] = ib >= 0 && !sym_is(b.ext[ib], 1) ? b.st[ib] : (Sym){0, false};
+      p.sc[p.nb] = fold ? (Sym){0, false} : c.st[i];
+      p.nb++;
+    }
+  }
+  return p;
+}
+
+static int64_t sym_at(Sym s, int64_t rows) { return s.c * (s.b ? rows : 1); }
+
+/* the descriptor at `rows` rows, the backend as opt chooses */
+static astrt_gemm_batch product_at(const Product *p, int64_t rows, const CgOptions *opt) {
+  astrt_gemm_batch d;
+  memset(&d, 0, sizeof d);
+  d.ta = p->ta, d.tb = p->tb;
+  d.m = sym_at(p->m, rows), d.n = sym_at(p->n, rows), d.k = sym_at(p->k, rows);
+  d.lda = sym_at(p->lda, rows), d.ldb = sym_at(p->ldb, rows), d.ldc = sym_at(p->ldc, rows);
+  d.nbatch = p->nb;
+  for (int i = 0; i < 4; i++) {
+    bool on = i < p->nb;
+    d.count[i] = on ? sym_at(p->count[i], rows) : 1;
+    d.sa[i] = on ? sym_at(p->sa[i], rows) : 0;
+    d.sb[i] = on ? sym_at(p->sb[i], rows) : 0;
+    d.sc[i] = on ? sym_at(p->sc[i], rows) : 0;
+  }
+  d.alpha = 1, d.beta = 0;
+  d.ab_type = p->ab_type;
+  d.backend = opt->gemm != CG_GEMM_AUTO ? opt->gemm - 1
+              : opt->gemm_choose        ? opt->gemm_choose(opt->gemm_user, &d)
+                                        : ASTRT_GEMM_OPENBLAS;
+  return d;
+}
+
+/* one field of the stack astrt_gemm_batch at `off` bytes */
+static void put(Cg *cg, LLVMValueRef desc, size_t off, LLVMValueRef v) {
+  LLVMValueRef at = cg_byte_gep(cg, desc, (int64_t)off);
+  LLVMValueRef st = LLVMBuildStore(cg->b, v, at);
+  LLVMSetAlignment(st, 4);
+}
+
+#define PUT64(field, v) put(cg, desc, offsetof(astrt_gemm_batch, field), (v))
+#define PUT32(field, v) put(cg, desc, offsetof(astrt_gemm_batch, field), LLVMConstInt(cg->i32, (v), 0))
+
 static LLVMValueRef desc_alloca(Cg *cg) {
   LLVMBasicBlockRef here = LLVMGetInsertBlock(cg->b);
   LLVMPositionBuilderAtEnd(cg->b, cg->entry);
@@ -120,60 +198,60 @@ static LLVMValueRef desc_alloca(Cg *cg) {
 }
 
 void cg_matmul(Cg *cg, int node) {
-  const IrNode *n = &cg->g->nodes[node];
-  View a = view_of(cg, n->in[0]), b = view_of(cg, n->in[1]), c = view_of(cg, node);
-  bool ta_op = n->ia[0], tb_op = n->ia[1], fold = n->ia[2];
-  int ra = a.rank, rb = b.rank, rc = c.rank;
-  Sym m = a.ext[ra - (ta_op ? 1 : 2)], k = a.ext[ra - (ta_op ? 2 : 1)], nn = b.ext[rb - (tb_op ? 2 : 1)];
-  bool ta, tb, tc;
-  Sym lda, ldb, ldc;
-  ASTC_ASSERT(matrix_of(&a, ta_op, &ta, &lda) && matrix_of(&b, tb_op, &tb, &ldb) && matrix_of(&c, false, &tc, &ldc));
-  ASTC_ASSERT(!tc);  /* C is written row-major */
-  int la = ra - 2, lb = rb - 2, lead = fold ? la : rc - 2;
-  Sym count[4], sa[4], sb[4], sc[4];
-  int nb = 0;
-  ASTC_ASSERT(lead <= 4);
-  if (!fold && lb == 0 && la > 0 && !ta && is_contiguous(&a) && is_contiguous(&c)) {
-    /* x[L..., M, K] @ w: the leading axes are more rows of one product */
-    for (int i = 0; i < la; i++) m = sym_mul(m, a.ext[i]);
-    lda = k, ldc = nn;
-  } else if (fold && ta && !tb && is_contiguous(&a) && is_contiguous(&b)) {
-    /* sum_l a_l^T b_l: the leading axes are more rows of the contraction */
-    for (int i = 0; i < la; i++) k = sym_mul(k, a.ext[i]);
-  } else {
-    for (int i = 0; i < lead; i++) {
-      /* axis i of the result's leading axes (of a's, when folded), aligned on the right */
-      int ia = i - (lead - la), ib = i - (lead - lb);
-      Sym ext = fold ? a.ext[i] : c.ext[i];
-      if (sym_is(ext, 1)) continue;
-      count[nb] = ext;
-      sa[nb] = ia >= 0 && !sym_is(a.ext[ia], 1) ? a.st[ia] : (Sym){0, false};
-      sb[nb] = ib >= 0 && !sym_is(b.ext[ib], 1) ? b.st[ib] : (Sym){0, false};
-      sc[nb] = fold ? (Sym){0, false} : c.st[i];
-      nb++;
-    }
-  }
+  Product p = product_of(cg->g, &cg->plan, node);
+  /* the backend is chosen for the shape at the rows the function is planned for */
+  astrt_gemm_batch at = product_at(&p, cg->plan_rows, &cg->opt);
   LLVMValueRef desc = desc_alloca(cg);
-  PUT32(ta, ta);
-  PUT32(tb, tb);
-  PUT64(m, sym_value(cg, m));
-  PUT64(n, sym_value(cg, nn));
-  PUT64(k, sym_value(cg, k));
-  PUT64(lda, sym_value(cg, lda));
-  PUT64(ldb, sym_value(cg, ldb));
-  PUT64(ldc, sym_value(cg, ldc));
-  PUT32(nbatch, (unsigned long long)nb);
+  PUT32(ta, p.ta);
+  PUT32(tb, p.tb);
+  PUT64(m, sym_value(cg, p.m));
+  PUT64(n, sym_value(cg, p.n));
+  PUT64(k, sym_value(cg, p.k));
+  PUT64(lda, sym_value(cg, p.lda));
+  PUT64(ldb, sym_value(cg, p.ldb));
+  PUT64(ldc, sym_value(cg, p.ldc));
+  PUT32(nbatch, (unsigned long long)p.nb);
   for (int i = 0; i < 4; i++) {
-    bool on = i < nb;
-    put(cg, desc, offsetof(astrt_gemm_batch, count) + 8 * (size_t)i, on ? sym_value(cg, count[i]) : cg_i64(cg, 1));
-    put(cg, desc, offsetof(astrt_gemm_batch, sa) + 8 * (size_t)i, on ? sym_value(cg, sa[i]) : cg_i64(cg, 0));
-    put(cg, desc, offsetof(astrt_gemm_batch, sb) + 8 * (size_t)i, on ? sym_value(cg, sb[i]) : cg_i64(cg, 0));
-    put(cg, desc, offsetof(astrt_gemm_batch, sc) + 8 * (size_t)i, on ? sym_value(cg, sc[i]) : cg_i64(cg, 0));
+    bool on = i < p.nb;
+    put(cg, desc, offsetof(astrt_gemm_batch, count) + 8 * (size_t)i, on ? sym_value(cg, p.count[i]) : cg_i64(cg, 1));
+    put(cg, desc, offsetof(astrt_gemm_batch, sa) + 8 * (size_t)i, on ? sym_value(cg, p.sa[i]) : cg_i64(cg, 0));
+    put(cg, desc, offsetof(astrt_gemm_batch, sb) + 8 * (size_t)i, on ? sym_value(cg, p.sb[i]) : cg_i64(cg, 0));
+    put(cg, desc, offsetof(astrt_gemm_batch, sc) + 8 * (size_t)i, on ? sym_value(cg, p.sc[i]) : cg_i64(cg, 0));
   }
   put(cg, desc, offsetof(astrt_gemm_batch, alpha), cg_f32(cg, 1));
   put(cg, desc, offsetof(astrt_gemm_batch, beta), cg_f32(cg, 0));
-  LLVMValueRef args[4] = {desc, cg_addr(cg, a.base), cg_addr(cg, b.base), cg_addr(cg, c.base)};
-  cg_call(cg, RT_SGEMM_BATCHED, args, 4);
+  PUT32(backend, (unsigned long long)at.backend);
+  PUT32(ab_type, (unsigned long long)p.ab_type);
+  LLVMValueRef args[4] = {desc, cg_addr(cg, p.a), cg_addr(cg, p.b), cg_addr(cg, p.c)};
+  cg_call(cg, RT_GEMM_BATCHED, args, 4);
+}
+
+static void graph_sites(const IrProgram *p, const IrGraph *g, int64_t rows, int64_t micro, const CgOptions *opt,
+                        CgGemmSiteFn *fn, void *user) {
+  bool any = false;
+  for (int i = 0; i < g->len && !any; i++) any = g->nodes[i].op == IR_MATMUL;
+  if (!any) return;
+  int64_t plan_rows = micro > 0 && cg_micro_boundary(g) >= 0 ? micro : rows;
+  BufPlan plan;
+  cg_plan_graph_with(p, g, plan_rows, opt, &plan);
+  for (int i = 0; i < g->len; i++)
+    if (g->nodes[i].op == IR_MATMUL) {
+      Product pr = product_of(g, &plan, i);
+      astrt_gemm_batch d = product_at(&pr, plan_rows, opt);
+      fn(user, g, i, &d);
+    }
+  cg_plan_free(&plan);
+}
+
+void cg_gemm_sites(const IrProgram *p, const CgOptions *opt, CgGemmSiteFn *fn, void *user) {
+  CgOptions o = opt ? *opt : cg_options_default();
+  for (int i = 0; i < p->phases.len; i++) {
+    const IrPhase *ph = &p->phases.data[i];
+    graph_sites(p, &ph->step, ph->batch, ph->micro, &o, fn, user);
+    if (ph->prefix.len) graph_sites(p, &ph->prefix, p->eval_batch, 0, &o, fn, user);
+  }
+  graph_sites(p, &p->eval, p->eval_batch, 0, &o, fn, user);
+  if (p->predict.len) graph_sites(p, &p->predict, p->eval_batch, 0, &o, fn, user);
 }
 
 /* ---- row-wise ops over the last axis ------------------------------------------------- */

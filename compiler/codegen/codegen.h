@@ -18,6 +18,8 @@
 
 /* ---- options ------------------------------------------------------------------------ */
 
+struct astrt_gemm_batch;
+
 /* How a module is generated. All zero is the default: no main, the
  * descriptor astc_program, code for this host with every optimisation.
  * The code-generation fields come from astc's flags (compiler/tools/cli.c);
@@ -34,7 +36,20 @@ typedef struct CgOptions {
   bool no_fusion;          /* -fno-fusion: one loop per op (no fusion, loss pairs or update groups) */
   bool no_parallel_loops;  /* -fno-parallel-loops: no loop split over the runtime's threads */
   bool unroll_loops;       /* -funroll-loops: LLVM's loop-unroll pass (off by default) */
+  /* --gemm: the GEMM backend of each product's call site (runtime/include/astrt/
+   * astrt_kernels.h). CG_GEMM_AUTO: gemm_choose's answer for the product's
+   * descriptor, OpenBLAS without one; else CG_GEMM_FORCE(b), backend b
+   * (astrt_gemm_backend) for every product. gemm_choose (the calibrated
+   * choice, compiler/tools/machine.c) is called while modules are built, from
+   * several threads at once. */
+  int gemm;
+  int (*gemm_choose)(void *user, const struct astrt_gemm_batch *d);
+  void *gemm_user;
 } CgOptions;
+#define CG_GEMM_AUTO 0
+#define CG_GEMM_FORCE(backend) (1 + (backend))
+/* GEMM_OPENBLAS, GEMM_XSMM (ASTRT_GEMM_BACKENDS): astc's names of the backends */
+typedef enum CgGemmBackend { ASTRT_GEMM_BACKENDS(IR_ABI_ENUMERATOR) } CgGemmBackend;
 
 /* Developer overrides from the environment, applied on top of opt:
  * ASTC_CPU=NAME (native: the host), ASTC_FUSION=off, ASTC_PARALLEL_LOOPS=off
@@ -116,6 +131,16 @@ int64_t cg_plan_vars(const IrProgram *p, int64_t *offsets);
 bool cg_var_assigned(const IrGraph *g, int64_t var);
 /* Whether a node's value is an immediate (a constant or run-time scalar). */
 bool cg_is_immediate(const IrNode *n);
+
+/* ---- products (cg_seq.c) ----------------------------------------------------------- */
+
+/* Every product of p (each matmul of every function: the phases' steps and
+ * reused prefixes, evaluation, prediction) with the batch descriptor its
+ * call site gets (cg_matmul), at the rows its function is planned for (the
+ * phase's batch or micro-batch, the evaluation batch); backend as opt
+ * chooses it. */
+typedef void CgGemmSiteFn(void *user, const IrGraph *g, int node, const struct astrt_gemm_batch *d);
+void cg_gemm_sites(const IrProgram *p, const CgOptions *opt, CgGemmSiteFn *fn, void *user);
 
 /* ---- module generation (cg_module.c) ------------------------------------------- */
 

@@ -11,6 +11,7 @@
 #include <llvm-c/Target.h>
 #include <llvm-c/Transforms/PassBuilder.h>
 
+#include "astrt_kernels.h"
 #include "codegen.h"
 
 void cg_init_llvm(void) {
@@ -41,8 +42,10 @@ static bool is_off(const char *v) { return !strcmp(v, "off"); }
 static bool is_one(const char *v) { return !strcmp(v, "1"); }
 static bool is_set(const char *v) { return *v != 0; }
 
+static bool is_backend(const char *v) { return astrt_gemm_backend_id(v) >= 0; }
+
 void cg_options_env(CgOptions *opt) {
-  static bool noted[4];
+  static bool noted[5];
   /* ASTC_CPU=NAME: code for another CPU, e.g. to reproduce what another
    * machine runs or to build for an older one */
   const char *cpu = override("ASTC_CPU", is_set, "sets the target CPU, like --cpu", &noted[0]);
@@ -53,6 +56,9 @@ void cg_options_env(CgOptions *opt) {
     opt->no_parallel_loops = true;
   if (override("ASTC_LLVM_UNROLL", is_one, "turns LLVM's loop unrolling on, like -funroll-loops", &noted[3]))
     opt->unroll_loops = true;
+  /* ASTC_GEMM=openblas|xsmm: every product on one GEMM backend */
+  const char *gemm = override("ASTC_GEMM", is_backend, "puts every product on one GEMM backend, like --gemm", &noted[4]);
+  if (gemm) opt->gemm = CG_GEMM_FORCE(astrt_gemm_backend_id(gemm));
 }
 
 CgOptions cg_options_default(void) {
@@ -68,6 +74,7 @@ char *cg_options_flags(const CgOptions *opt) {
   if (opt->no_fusion) sb_puts(&sb, " -fno-fusion");
   if (opt->no_parallel_loops) sb_puts(&sb, " -fno-parallel-loops");
   if (opt->unroll_loops) sb_puts(&sb, " -funroll-loops");
+  if (opt->gemm != CG_GEMM_AUTO) sb_printf(&sb, " --gemm=%s", astrt_gemm_backend_name(opt->gemm - 1));
   char *flags = xstrdup(sb.len ? sb.data + 1 : "");
   sb_free(&sb);
   return flags;

@@ -206,6 +206,18 @@ static void matmul(Interp *in, const IrGraph *g, const IrNode *n, double *out) {
   strides(in, &lb, lead.rank, sb, true);
   int64_t count = shape_numel(&lead, in->rows);
   const double *a = in->vals[n->in[0]], *b = in->vals[n->in[1]];
+  /* bf16 operands (precision bf16): the products take them rounded to bf16
+   * (a cast made them so; rounding again changes nothing) */
+  double *round_a = NULL, *round_b = NULL;
+  if (g->nodes[n->in[0]].type.dtype == DT_BF16) {
+    int64_t na = interp_numel(in, g, n->in[0]), nb = interp_numel(in, g, n->in[1]);
+    round_a = xmalloc(sizeof(double) * (size_t)(na + 1));
+    round_b = xmalloc(sizeof(double) * (size_t)(nb + 1));
+    for (int64_t i = 0; i < na; i++) round_a[i] = round_bf16(a[i]);
+    for (int64_t i = 0; i < nb; i++) round_b[i] = round_bf16(b[i]);
+    a = round_a;
+    b = round_b;
+  }
   if (fold) memset(out, 0, sizeof(double) * (size_t)(m * nn));
   for (int64_t l = 0; l < count; l++) {
     const double *al = a + offset(in, &lead, l, sa) * a0 * a1, *bl = b + offset(in, &lead, l, sb) * b0 * b1;
@@ -218,6 +230,8 @@ static void matmul(Interp *in, const IrGraph *g, const IrNode *n, double *out) {
         o[i * nn + j] += s;
       }
   }
+  free(round_a);
+  free(round_b);
 }
 
 /* flat index k of shape s as a multi-index (row-major) */

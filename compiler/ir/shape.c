@@ -248,6 +248,8 @@ static bool shape_matmul(const IrGraph *g, const IrNode *n, Type *out, char *why
   if (a->dtype != b->dtype || !is_float(a->dtype))
     return fail(why, cap, "'@' needs two floating-point tensors of one dtype, not %s and %s",
                 type_str(a, sa, sizeof sa), type_str(b, sb, sizeof sb));
+  /* bf16 operands (precision bf16) accumulate in f32: the result is f32 */
+  DType rt = a->dtype == DT_BF16 ? DT_F32 : a->dtype;
   int ra = as->rank, rb = bs->rank;
   int64_t m = as->d[ra - (n->ia[0] ? 1 : 2)], ka = as->d[ra - (n->ia[0] ? 2 : 1)];
   int64_t kb = bs->d[rb - (n->ia[1] ? 1 : 2)], nn = bs->d[rb - (n->ia[1] ? 2 : 1)];
@@ -265,7 +267,7 @@ static bool shape_matmul(const IrGraph *g, const IrNode *n, Type *out, char *why
     if (!shape_eq(&la, &lb) || la.rank == 0)
       return fail(why, cap, "a folded product needs equal leading dimensions, not %s and %s",
                   type_str(a, sa, sizeof sa), type_str(b, sb, sizeof sb));
-    *out = (Type){a->dtype, SHAPE(m, nn)};
+    *out = (Type){rt, SHAPE(m, nn)};
     return true;
   }
   if (!broadcast_shapes(&la, &lb, &l))
@@ -274,7 +276,7 @@ static bool shape_matmul(const IrGraph *g, const IrNode *n, Type *out, char *why
   if (l.rank + 2 > IR_MAX_RANK) return fail(why, cap, "'@' result would have more than %d dimensions", IR_MAX_RANK);
   l.d[l.rank++] = m;
   l.d[l.rank++] = nn;
-  *out = (Type){a->dtype, l};
+  *out = (Type){rt, l};
   return true;
 }
 

@@ -11,6 +11,7 @@
 #include "codegen.h"
 #include "costmodel.h"
 #include "driver.h"
+#include "machine.h"
 #include "pass.h"
 
 /* options every command accepts */
@@ -22,7 +23,7 @@ static const CliOption common_opts[] = {
 
 /* code-generation options (CgOptions) of the commands that generate code:
  * build, run, cost and compare */
-enum { CG_CPU, CG_FEATURES, CG_NO_FUSION, CG_NO_PARALLEL_LOOPS, CG_UNROLL_LOOPS };
+enum { CG_CPU, CG_FEATURES, CG_NO_FUSION, CG_NO_PARALLEL_LOOPS, CG_UNROLL_LOOPS, CG_GEMM };
 static const CliOption codegen_opts[] = {
     [CG_CPU] = {"--cpu", "NAME", "generate code for the LLVM CPU NAME (x86-64, haswell, znver3, ...; "
                                  "default native: this machine's)"},
@@ -32,6 +33,9 @@ static const CliOption codegen_opts[] = {
     [CG_NO_PARALLEL_LOOPS] = {"-fno-parallel-loops", NULL, "never split a generated loop over the threads"},
     [CG_UNROLL_LOOPS] = {"-funroll-loops", NULL, "run LLVM's loop unrolling (off by default: slower "
                                                  "compiles, no faster code)"},
+    [CG_GEMM] = {"--gemm", "MODE", "the GEMM backend of each product: auto (default: the fastest of each "
+                                   "product's shape here, measured once and cached), openblas or xsmm (every "
+                                   "product); a compiled program's ASTRT_GEMM=... overrides it"},
 };
 
 static void print_opt(FILE *out, const CliOption *o) {
@@ -43,7 +47,7 @@ static void print_opt(FILE *out, const CliOption *o) {
 void cli_print_codegen_help(FILE *out) {
   for (size_t i = 0; i < ARRAY_LEN(codegen_opts); i++) print_opt(out, &codegen_opts[i]);
   fprintf(out, "  developer overrides, each noted on stderr: ASTC_CPU=NAME, ASTC_FUSION=off,\n"
-               "  ASTC_PARALLEL_LOOPS=off, ASTC_LLVM_UNROLL=1\n");
+               "  ASTC_PARALLEL_LOOPS=off, ASTC_LLVM_UNROLL=1, ASTC_GEMM=openblas|xsmm\n");
 }
 
 void cli_print_help(FILE *out, const Command *c) {
@@ -83,6 +87,17 @@ static bool set_codegen(const Command *c, CgOptions *o, size_t k, const char *v)
   case CG_NO_FUSION: o->no_fusion = true; return true;
   case CG_NO_PARALLEL_LOOPS: o->no_parallel_loops = true; return true;
   case CG_UNROLL_LOOPS: o->unroll_loops = true; return true;
+  case CG_GEMM:
+    if (!strcmp(v, "auto")) {
+      o->gemm = CG_GEMM_AUTO;
+      return true;
+    }
+    if (astrt_gemm_backend_id(v) < 0) {
+      fprintf(stderr, "astc %s: --gemm takes auto, openblas or xsmm, not '%s'\n", c->name, v);
+      return false;
+    }
+    o->gemm = CG_GEMM_FORCE(astrt_gemm_backend_id(v));
+    return true;
   }
   return false;
 }
@@ -91,6 +106,59 @@ const char *cli_opt(const CliArgs *a, const Command *c, const char *name) {
   for (int i = 0; i < CLI_MAX_OPTS && c->opts[i].name; i++)
     if (!strcmp(c->opts[i].name, name)) return a->values[i];
   return NULL;
+}
+
+/* ---- GEMM backends: each product's, and the listing of show --gemm and cost -------------- */
+
+/* which graph of p g is, for a listing */
+static void graph_label(const IrProgram *p, const IrGraph *g, char *buf, size_t cap) {
+  snprintf(buf, cap, "?");
+  for (int i = 0; i < p->phases.len; i++) {
+    if (g == &p->phases.data[i].step) snprintf(buf, cap, p->phases.len > 1 ? "step %d" : "step", i);
+    if (g == &p->phases.data[i].prefix) snprintf(buf, cap, "prefix %d", i);
+  }
+  if (g == &p->eval) snprintf(buf, cap, "eval");
+  if (g == &p->predict) snprintf(buf, cap, "predict");
+}
+
+/* One line per product: where, its GEMM (op(A) [m, k] op(B) [k, n], batch
+ * dimensions, operand type), the backend it runs on and the measured time
+ * per call of each backend here (with the chosen one's GFLOP/s). */
+static void print_products(FILE *out, const IrProgram *p, const GemmPlan *plan) {
+  fprintf(out, "%-9s %-6s %-34s %-5s %-9s", "products", "node", "gemm (m x n x k, transposes, batch)", "type",
+          "backend");
+  for (int b = 0; b < ASTRT_NUM_GEMM_BACKENDS; b++) fprintf(out, " %10s", astrt_gemm_backend_name(b));
+  fprintf(out, " %8s\n", "GFLOP/s");
+  for (int i = 0; i < plan->nsites; i++) {
+    const GemmSite *site = &plan->sites[i];
+    const GemmShape *s = &plan->shapes[site->shape];
+    const astrt_gemm_batch *d = &s->d;
+    char where[32], node[16], gemm[96], batch[48] = "";
+    graph_label(p, site->g, where, sizeof where);
+    snprintf(node, sizeof node, "%%%d", site->node);
+    int64_t items = 1, folds = 1;
+    for (int j = 0; j < d->nbatch; j++) {
+      if (d->sc[j] == 0 && d->count[j] > 1) folds *= d->count[j];
+      else items *= d->count[j];
+    }
+    if (items > 1) snprintf(batch + strlen(batch), sizeof batch - strlen(batch), " x%lld", (long long)items);
+    if (folds > 1) snprintf(batch + strlen(batch), sizeof batch - strlen(batch), " +%lld", (long long)folds);
+    snprintf(gemm, sizeof gemm, "%lldx%lldx%lld %s%s%s", (long long)d->m, (long long)d->n, (long long)d->k,
+             d->ta ? "T" : "N", d->tb ? "T" : "N", batch);
+    fprintf(out, "%-9s %-6s %-34s %-5s %-9s", where, node, gemm, d->ab_type == ASTRT_DTYPE_BF16 ? "bf16" : "f32",
+            astrt_gemm_backend_name(astrt_gemm_backend_resolve(d)));
+    for (int b = 0; b < ASTRT_NUM_GEMM_BACKENDS; b++) {
+      if (s->seconds[b] > 0) fprintf(out, " %8.1fus", s->seconds[b] * 1e6);
+      else fprintf(out, " %10s", s->seconds[b] < 0 ? "-" : "?");
+    }
+    double t = s->seconds[astrt_gemm_backend_resolve(d)];
+    double flops = 2.0 * (double)d->m * (double)d->n * (double)d->k * (double)(items * folds);
+    if (t > 0) fprintf(out, " %8.1f\n", flops / t / 1e9);
+    else fprintf(out, " %8s\n", "");
+  }
+  fprintf(out, "(per call, CPU time on one thread, GFLOP/s likewise; '-': the backend cannot run it here; chosen: "
+               "%s; times cached in %s)\n",
+          plan->mode == CG_GEMM_AUTO ? "the fastest, OpenBLAS unless another is 5% faster" : "--gemm", plan->cache);
 }
 
 /* Matches argv[*i] against an option: "--name", "--name=value" or
@@ -342,9 +410,27 @@ static int run_show(CliArgs *a) {
     fputc('\n', stderr);
     return 2;
   }
+  const char *gemm = cli_opt(a, c, "--gemm");
+  CgOptions gopt = cg_options_default();
+  if (gemm) {
+    if (!strcmp(gemm, "auto")) gopt.gemm = CG_GEMM_AUTO;
+    else if (astrt_gemm_backend_id(gemm) >= 0) gopt.gemm = CG_GEMM_FORCE(astrt_gemm_backend_id(gemm));
+    else {
+      fprintf(stderr, "astc show: --gemm takes auto, openblas or xsmm, not '%s'\n", gemm);
+      return 2;
+    }
+    astrt_blas_reexec_if_needed(a->argv0);  /* measure the kernels the program will run */
+  }
   Compilation comp;
   bool ok = compile_file_with(&comp, a->file, &a->compile, s.after || s.after_all ? show_after : NULL, &s);
   if (ok && !s.after && !s.after_all) show_program(&s, comp.prog, NULL);
+  if (ok && gemm) {
+    GemmPlan plan;
+    machine_gemm_plan(comp.prog, &gopt, true, false, true, &plan);
+    printf("\n");
+    print_products(stdout, comp.prog, &plan);
+    machine_gemm_plan_free(&plan);
+  }
   compilation_free(&comp);
   return !ok ? 1 : s.bad ? 2 : 0;
 }
@@ -361,7 +447,9 @@ const Command cmd_show = {
                          "--phase N or --graph eval)"},
      {"--batch", "N", "print the batch dimension B as N"},
      {"--no-locations", NULL, "omit source locations"},
-     {"--ast", NULL, "print the syntax tree instead of the IR"}},
+     {"--ast", NULL, "print the syntax tree instead of the IR"},
+     {"--gemm", "MODE", "then list every product with its GEMM backend under MODE (auto, openblas or xsmm) and "
+                        "each backend's time here (measured once, cached)"}},
     run_show,
     false,
     false,
@@ -420,8 +508,11 @@ static int build_library(CliArgs *a, const Command *c, const IrProgram *prog) {
   const char *symbols[] = {symbol};
   CgOptions o = a->codegen;
   o.prefix = name;
+  GemmPlan plan;
+  machine_gemm_plan(prog, &o, false, false, true, &plan);
   bool ok = cg_emit(prog, obj, CG_EMIT_OBJ, &o, !cli_opt(a, c, "--no-opt")) &&
             cg_write_archive(obj, lib, symbols, 1) && cg_write_header(prog, header, name);
+  machine_gemm_plan_free(&plan);
   remove(obj);
   free(obj), free(lib), free(header), free(symbol), free(name);
   return ok ? 0 : 1;
@@ -429,6 +520,7 @@ static int build_library(CliArgs *a, const Command *c, const IrProgram *prog) {
 
 static int run_build(CliArgs *a) {
   const Command *c = &cmd_build;
+  astrt_blas_reexec_if_needed(a->argv0);  /* calibrate on the kernels the program will run */
   if (cli_opt(a, c, "--lib")) {
     if (cli_opt(a, c, "--emit") || cli_opt(a, c, "--no-main")) return build_library(a, c, NULL);
     Compilation comp;
@@ -464,6 +556,8 @@ static int run_build(CliArgs *a) {
   bool exe = !strcmp(emit, "exe");
   bool ok;
   CgOptions o = a->codegen;
+  GemmPlan plan;
+  machine_gemm_plan(comp.prog, &o, false, false, true, &plan);
   if (exe) {
     o.with_main = true;
     ok = cg_build_executable(comp.prog, &o, out);  /* compiled in parallel parts */
@@ -471,6 +565,7 @@ static int run_build(CliArgs *a) {
     o.with_main = !cli_opt(a, c, "--no-main");
     ok = cg_emit(comp.prog, out, kind, &o, !cli_opt(a, c, "--no-opt"));
   }
+  machine_gemm_plan_free(&plan);
   free(out);
   compilation_free(&comp);
   return ok ? 0 : 1;
@@ -505,9 +600,12 @@ static int run_run(CliArgs *a) {
   char **argv = xcalloc((size_t)a->nrest + 2, sizeof(char *));
   argv[0] = (char *)a->file;
   for (int i = 0; i < a->nrest; i++) argv[i + 1] = a->rest[i];
+  GemmPlan plan;
+  machine_gemm_plan(comp.prog, &a->codegen, false, false, true, &plan);
   clock_gettime(CLOCK_MONOTONIC, &t1);
   double front = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) * 1e-9;
   int rc = cg_jit_run(comp.prog, &a->codegen, a->nrest + 1, argv, front);
+  machine_gemm_plan_free(&plan);
   free(argv);
   compilation_free(&comp);
   return rc;
@@ -609,8 +707,10 @@ static int run_cost(CliArgs *a) {
   printf("machine: %s\n  sgemm %.0f GFLOP/s at 1024^3, %.0f at 64^3; memory %.1f GB/s (%s %s)\n", m.description,
          m.gemm_gflops[MACHINE_GEMM_POINTS - 1], m.gemm_gflops[2], m.bandwidth_gbs,
          m.cached ? "measured on" : "measured now,", m.cached ? m.measured : m.cache);
+  GemmPlan plan;
+  machine_gemm_plan(comp.prog, &a->codegen, true, cli_opt(a, c, "--recalibrate") != NULL, true, &plan);
   ProgramCost pc;
-  cost_program_data(p, &m, &a->codegen, n, &pc);
+  cost_program_plan(p, &m, &a->codegen, &plan, n, &pc);
   printf("program %s (%s): ", p->model_name, p->source_path);
   if (pc.total_samples > 0 && p->epochs > 0)
     printf("%lld training examples x %lld epochs = %lld samples, %lld steps\n\n", (long long)n,
@@ -626,6 +726,10 @@ static int run_cost(CliArgs *a) {
     printf("the size of the training data is not known%s%s%s; per-step figures only%s\n\n", why[0] ? " (" : "",
            why, why[0] ? ")" : "", strstr(why, "--data") ? "" : " (give the data's directory with --data DIR)");
   print_cost(p, &pc);
+  if (plan.nsites) {
+    printf("\n");
+    print_products(stdout, p, &plan);
+  }
   int rc = 0;
   if (pc.total_samples > 0) {
     printf("\npredicted training time: %.1f s (evaluation excluded)\n", pc.total_seconds);
@@ -635,7 +739,11 @@ static int run_cost(CliArgs *a) {
       diag_reset();
       if (compile_file(&base, a->file, &nospeed)) {
         ProgramCost bc;
-        cost_program_data(base.prog, &m, &a->codegen, n, &bc);  /* the recipe's data size: read once */
+        GemmPlan bplan;
+        CgOptions bopt = a->codegen;
+        machine_gemm_plan(base.prog, &bopt, true, false, false, &bplan);
+        cost_program_plan(base.prog, &m, &bopt, &bplan, n, &bc);
+        machine_gemm_plan_free(&bplan);
         printf("baseline (without the speedup block): %.1f s\npredicted speedup: %.2fx\n", bc.total_seconds,
                bc.total_seconds / pc.total_seconds);
         cost_free(&bc);
@@ -646,6 +754,7 @@ static int run_cost(CliArgs *a) {
     }
   }
   cost_free(&pc);
+  machine_gemm_plan_free(&plan);
   compilation_free(&comp);
   return rc;
 }
@@ -654,7 +763,8 @@ const Command cmd_cost = {
     "cost", "predict the cost of training, phase by phase (work, memory, time on this machine) and the "
             "speedup of the speedup block over the baseline",
     "cost [OPTIONS] FILE.train",
-    {{"--recalibrate", NULL, "measure this machine again instead of using the cached measurement"},
+    {{"--recalibrate", NULL, "measure this machine, and the program's products with each GEMM backend, again "
+                             "instead of using the cached measurements"},
      {"--data", "DIR", "where the data set is, as the program's --data DIR: read to count the training examples "
                        "(without it, a csv, npy, text or tokens source is read from the path the program gives)"}},
     run_cost,

@@ -428,14 +428,19 @@ static bool build_program(Compare *c, int k) {
   const IrProgram *p = comp.prog;
   set_goal(pg, p);
   pg->model = xstrdup(p->model_name);
-  ProgramCost pc;  /* the data's size as a run reads it (text data's is not known at compile time) */
-  cost_program_data(p, &c->machine, &c->a->codegen, cost_train_examples(p, c->data_dir, NULL, 0), &pc);
+  /* each product on its GEMM backend (machine.c), priced and built so */
+  CgOptions o = c->a->codegen;
+  GemmPlan plan;
+  machine_gemm_plan(p, &o, false, false, false, &plan);
+  ProgramCost pc;
+  /* the data's size as a run reads it (text data's is not known at compile time) */
+  cost_program_plan(p, &c->machine, &o, &plan, cost_train_examples(p, c->data_dir, NULL, 0), &pc);
   pg->predicted_s = pc.total_samples > 0 ? pc.total_seconds : NAN;
   cost_free(&pc);
   pg->exe = xprintf("%s/%s", c->dir, pg->name);
-  CgOptions o = c->a->codegen;
   o.with_main = true;
   bool ok = cg_build_executable(p, &o, pg->exe);
+  machine_gemm_plan_free(&plan);
   compilation_free(&comp);
   pg->compile_s = now() - t0;
   if (ok) vec_push(&c->made, xstrdup(pg->exe));

@@ -3,7 +3,12 @@
  * Work per step comes from the op table's cost rules (cost.c); time from a
  * roofline over this machine's measured sgemm rate and memory bandwidth
  * (machine.c):
- *   matmul          2mnk / rate(2mnk) + a call's overhead
+ *   matmul          with the program's GEMM plan (machine_gemm_plan), the
+ *                   measured time of its shape on the backend it runs
+ *                   (scaled by its work at other row counts: a remainder
+ *                   micro-batch, a prefix chunk); without one, or for a
+ *                   shape the plan lacks, 2mnk / rate(2mnk) + a call's
+ *                   overhead
  *   conv2d family   the same for its GEMM, plus the im2col matrix written
  *                   and read at memory bandwidth
  *   everything else max(flops / vector rate, bytes / bandwidth), where
@@ -48,14 +53,34 @@
 
 /* resident: the step's data stays in the last-level cache; parallel: large
  * loops are split over the threads */
+/* a product's time per call with its backend, at `flops`, or -1: its
+ * measured CPU time on one thread, over the threads when the runtime splits
+ * it (astrt_gemm_run_pieces: at least two pieces of 2^15 multiply-adds)
+ * plus a pool job's overhead */
+static double measured_seconds(const GemmPlan *plan, const IrGraph *g, int i, double flops) {
+  const GemmShape *s = machine_gemm_site(plan, g, i);
+  if (!s) return -1;
+  const astrt_gemm_batch *d = &s->d;
+  double t = s->seconds[astrt_gemm_backend_resolve(d)];
+  double nominal = 2.0 * (double)d->m * (double)d->n * (double)d->k;
+  for (int j = 0; j < d->nbatch; j++) nominal *= (double)d->count[j];
+  if (!(t > 0 && nominal > 0)) return -1;
+  t *= flops / nominal;
+  if (plan->threads > 1 && flops / 2 >= 2.0 * (1 << 15)) t = t / plan->threads + CALL_SECONDS;
+  return t;
+}
+
 static double node_seconds(const IrProgram *p, const IrGraph *g, int i, int64_t rows, const Machine *m,
-                           bool resident, bool parallel) {
+                           const GemmPlan *plan, bool resident, bool parallel) {
   const IrNode *n = &g->nodes[i];
   IrCost c = ir_node_cost(p, g, i, rows);
   double bw = m->bandwidth_gbs * 1e9;
   if (c.flops == 0 && c.bytes == 0) return 0;
   switch (ir_ops[n->op].cls) {
-  case MATMUL: return c.flops / machine_gemm_rate(m, MAX(c.flops, 1)) + CALL_SECONDS;
+  case MATMUL: {
+    double t = measured_seconds(plan, g, i, c.flops);
+    return t >= 0 ? t : c.flops / machine_gemm_rate(m, MAX(c.flops, 1)) + CALL_SECONDS;
+  }
   case CONV: {
     /* the im2col matrix: C*KH*KW x N*OH*OW floats, written then read */
     const Shape *w = n->op == IR_CONV2D_GRAD_WEIGHT ? &n->type.shape : &g->nodes[n->in[1]].type.shape;
@@ -185,7 +210,7 @@ static bool plan_steps(const IrProgram *p, int64_t n, int64_t *steps, int64_t *s
  * guarded node's (layer dropping) also by its block's mean keep probability
  * over the phase. */
 static void price_graph(const IrProgram *p, const IrGraph *g, int64_t all, int64_t micro, const Machine *m,
-                        const CgOptions *opt, bool resident, double weight, PhaseCost *pc) {
+                        const CgOptions *opt, const GemmPlan *plan, bool resident, double weight, PhaseCost *pc) {
   int boundary = micro > 0 ? cg_micro_boundary(g) : -1;
   int64_t rows = boundary >= 0 ? micro : all;
   /* a micro-batched step: full micro-batches, then the remainder */
@@ -212,7 +237,7 @@ static void price_graph(const IrProgram *p, const IrGraph *g, int64_t all, int64
       if (r == ROLE_FORWARD || r == ROLE_LOSS) pc->fwd_flops += c.flops * times;
       else if (r == ROLE_BACKWARD) pc->bwd_flops += c.flops * times;
       else pc->upd_flops += c.flops * times;
-      pc->step_seconds += node_seconds(p, g, i, at, m, resident, !opt->no_parallel_loops) * times;
+      pc->step_seconds += node_seconds(p, g, i, at, m, plan, resident, !opt->no_parallel_loops) * times;
     }
   }
   free(keep);
@@ -237,8 +262,8 @@ static double plan_bytes(const IrProgram *p, const IrGraph *g, int64_t rows, con
 
 /* ---- one phase -------------------------------------------------------------------- */
 
-static void phase_cost(const IrProgram *p, int k, const Machine *m, const CgOptions *opt, int64_t steps,
-                       int64_t train_examples, PhaseCost *pc) {
+static void phase_cost(const IrProgram *p, int k, const Machine *m, const CgOptions *opt, const GemmPlan *plan,
+                       int64_t steps, int64_t train_examples, PhaseCost *pc) {
   const IrPhase *ph = &p->phases.data[k];
   const IrGraph *g = &ph->step;
   memset(pc, 0, sizeof *pc);
@@ -262,12 +287,12 @@ static void phase_cost(const IrProgram *p, int k, const Machine *m, const CgOpti
      * step over the kept rows; an interrupt step trains on the whole batch */
     double whole = ph->interrupt > 0 ? 1.0 / (double)ph->interrupt : 0;
     double f0 = pc->fwd_flops;
-    price_graph(p, &ph->score, all, 0, m, opt, resident, 1 - whole, pc);
+    price_graph(p, &ph->score, all, 0, m, opt, plan, resident, 1 - whole, pc);
     pc->score_flops = pc->fwd_flops - f0;
-    price_graph(p, g, ph->kept, ph->micro, m, opt, resident, 1 - whole, pc);
-    if (whole > 0) price_graph(p, g, all, ph->micro, m, opt, resident, whole, pc);
+    price_graph(p, g, ph->kept, ph->micro, m, opt, plan, resident, 1 - whole, pc);
+    if (whole > 0) price_graph(p, g, all, ph->micro, m, opt, plan, resident, whole, pc);
   } else {
-    price_graph(p, g, all, ph->micro, m, opt, resident, 1, pc);
+    price_graph(p, g, all, ph->micro, m, opt, plan, resident, 1, pc);
   }
   price_average(p, g, pc);
   int64_t rows = boundary >= 0 ? ph->micro : ir_phase_step_rows(ph);
@@ -284,8 +309,8 @@ static void phase_cost(const IrProgram *p, int k, const Machine *m, const CgOpti
     int64_t n = train_examples, chunk = p->eval_batch;
     bool par = !opt->no_parallel_loops;
     for (int i = 0; i < ph->prefix.len; i++)
-      pc->cache_seconds += node_seconds(p, &ph->prefix, i, chunk, m, false, par) * (double)(n / chunk) +
-                           (n % chunk ? node_seconds(p, &ph->prefix, i, n % chunk, m, false, par) : 0);
+      pc->cache_seconds += node_seconds(p, &ph->prefix, i, chunk, m, plan, false, par) * (double)(n / chunk) +
+                           (n % chunk ? node_seconds(p, &ph->prefix, i, n % chunk, m, plan, false, par) : 0);
     pc->cache_bytes = (double)n * (double)ph->feature_size * 4;
   }
 }
@@ -293,11 +318,16 @@ static void phase_cost(const IrProgram *p, int k, const Machine *m, const CgOpti
 void cost_program(const IrProgram *p, const Machine *m, ProgramCost *out) { cost_program_with(p, m, NULL, out); }
 
 void cost_program_with(const IrProgram *p, const Machine *m, const CgOptions *opt, ProgramCost *out) {
-  cost_program_data(p, m, opt, p->data.train_examples, out);
+  cost_program_plan(p, m, opt, NULL, p->data.train_examples, out);
 }
 
 void cost_program_data(const IrProgram *p, const Machine *m, const CgOptions *opt, int64_t train_examples,
                        ProgramCost *out) {
+  cost_program_plan(p, m, opt, NULL, train_examples, out);
+}
+
+void cost_program_plan(const IrProgram *p, const Machine *m, const CgOptions *opt, const GemmPlan *plan,
+                       int64_t train_examples, ProgramCost *out) {
   CgOptions o = opt ? *opt : cg_options_default();
   memset(out, 0, sizeof *out);
   out->train_examples = train_examples;
@@ -306,7 +336,7 @@ void cost_program_data(const IrProgram *p, const Machine *m, const CgOptions *op
   int64_t *steps = xcalloc((size_t)out->n + 1, sizeof(int64_t));
   if (!plan_steps(p, train_examples, steps, &out->total_samples)) out->total_samples = 0;
   for (int k = 0; k < out->n; k++) {
-    phase_cost(p, k, m, &o, steps[k], train_examples, &out->phases[k]);
+    phase_cost(p, k, m, &o, plan, steps[k], train_examples, &out->phases[k]);
     out->total_steps += steps[k];
     out->total_seconds += (double)out->phases[k].steps * out->phases[k].step_seconds + out->phases[k].cache_seconds;
   }

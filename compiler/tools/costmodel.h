@@ -49,6 +49,11 @@ void cost_program_with(const IrProgram *p, const Machine *m, const CgOptions *op
 void cost_program_data(const IrProgram *p, const Machine *m, const CgOptions *opt, int64_t train_examples,
                        ProgramCost *out);
 void cost_program(const IrProgram *p, const Machine *m, ProgramCost *out);
+/* cost_program_data with each product priced at its measured time on the
+ * backend it runs (plan: machine_gemm_plan for p under opt; NULL: the
+ * sgemm roofline, as the others price them). */
+void cost_program_plan(const IrProgram *p, const Machine *m, const CgOptions *opt, const GemmPlan *plan,
+                       int64_t train_examples, ProgramCost *out);
 void cost_free(ProgramCost *c);
 
 /* The examples of p's training split: the size the program knows, else

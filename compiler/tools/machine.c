@@ -11,10 +11,12 @@
 #include "machine.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -237,4 +239,306 @@ double machine_gemm_rate(const Machine *m, double flops) {
     prev_lf = cur_lf;
   }
   return m->gemm_gflops[MACHINE_GEMM_POINTS - 1] * 1e9;
+}
+
+/* ---- the GEMM backend of each product ------------------------------------------------ */
+
+/* the key of gemm.txt: what the times depend on besides the shape (they
+ * are CPU times on one thread, whatever the runtime's thread count) */
+static char *gemm_key(void) {
+  char cpu[256];
+  cpu_model(cpu, sizeof cpu);
+  return xprintf("%s; OpenBLAS %s kernels; libxsmm %s; CPU time on 1 thread", cpu, astrt_blas_corename(),
+                 astrt_gemm_xsmm_arch());
+}
+
+static bool same_shape(const astrt_gemm_batch *a, const astrt_gemm_batch *b) {
+  if (a->ab_type != b->ab_type || a->ta != b->ta || a->tb != b->tb || a->m != b->m || a->n != b->n || a->k != b->k ||
+      a->lda != b->lda || a->ldb != b->ldb || a->ldc != b->ldc || a->nbatch != b->nbatch || a->alpha != b->alpha ||
+      a->beta != b->beta)
+    return false;
+  for (int i = 0; i < a->nbatch; i++)
+    if (a->count[i] != b->count[i] || a->sa[i] != b->sa[i] || a->sb[i] != b->sb[i] || a->sc[i] != b->sc[i])
+      return false;
+  return true;
+}
+
+/* one line of gemm.txt: the shape, then "name seconds" per backend */
+static void shape_write(FILE *f, const GemmShape *s) {
+  const astrt_gemm_batch *d = &s->d;
+  fprintf(f, "%s %d %d %lld %lld %lld %lld %lld %lld %d", d->ab_type == ASTRT_DTYPE_BF16 ? "bf16" : "f32", d->ta,
+          d->tb, (long long)d->m, (long long)d->n, (long long)d->k, (long long)d->lda, (long long)d->ldb,
+          (long long)d->ldc, d->nbatch);
+  for (int i = 0; i < d->nbatch; i++)
+    fprintf(f, " %lld %lld %lld %lld", (long long)d->count[i], (long long)d->sa[i], (long long)d->sb[i],
+            (long long)d->sc[i]);
+  for (int b = 0; b < ASTRT_NUM_GEMM_BACKENDS; b++) fprintf(f, " %s %.4g", astrt_gemm_backend_name(b), s->seconds[b]);
+  fputc('\n', f);
+}
+
+static bool shape_read(const char *line, GemmShape *s) {
+  memset(s, 0, sizeof *s);
+  astrt_gemm_batch *d = &s->d;
+  char type[8];
+  long long v[9];
+  int nb, used = 0;
+  if (sscanf(line, "%7s %lld %lld %lld %lld %lld %lld %lld %lld %d%n", type, &v[0], &v[1], &v[2], &v[3], &v[4], &v[5],
+             &v[6], &v[7], &nb, &used) != 10 || nb < 0 || nb > 4)
+    return false;
+  d->ab_type = !strcmp(type, "bf16") ? ASTRT_DTYPE_BF16 : ASTRT_DTYPE_F32;
+  d->ta = (int32_t)v[0], d->tb = (int32_t)v[1], d->m = v[2], d->n = v[3], d->k = v[4], d->lda = v[5], d->ldb = v[6],
+  d->ldc = v[7], d->nbatch = nb, d->alpha = 1, d->beta = 0;
+  line += used;
+  for (int i = 0; i < 4; i++) d->count[i] = 1;
+  for (int i = 0; i < nb; i++) {
+    long long c, a, b, e;
+    if (sscanf(line, " %lld %lld %lld %lld%n", &c, &a, &b, &e, &used) != 4) return false;
+    d->count[i] = c, d->sa[i] = a, d->sb[i] = b, d->sc[i] = e;
+    line += used;
+  }
+  for (int b = 0; b < ASTRT_NUM_GEMM_BACKENDS; b++) s->seconds[b] = 0;
+  char name[32];
+  double t;
+  int found = 0;
+  while (sscanf(line, " %31s %lf%n", name, &t, &used) == 2) {
+    int b = astrt_gemm_backend_id(name);
+    if (b >= 0) s->seconds[b] = t, found++;
+    line += used;
+  }
+  return found == ASTRT_NUM_GEMM_BACKENDS;
+}
+
+typedef struct GemmCache {
+  GemmShape *e;
+  int n, cap;
+} GemmCache;
+
+static void cache_add(GemmCache *c, const GemmShape *s) {
+  if (c->n == c->cap) {
+    c->cap = c->cap ? 2 * c->cap : 32;
+    c->e = xrealloc(c->e, sizeof *c->e * (size_t)c->cap);
+  }
+  c->e[c->n++] = *s;
+}
+
+static GemmShape *cache_find(GemmCache *c, const astrt_gemm_batch *d) {
+  for (int i = 0; i < c->n; i++)
+    if (same_shape(&c->e[i].d, d)) return &c->e[i];
+  return NULL;
+}
+
+static void cache_load(const char *path, const char *key, GemmCache *c) {
+  FILE *f = fopen(path, "r");
+  if (!f) return;
+  char line[2048];
+  bool ok = fgets(line, sizeof line, f) && !strcmp(line, "astc-gemm 2\n") && fgets(line, sizeof line, f) &&
+            (line[strcspn(line, "\n")] = 0, !strcmp(line, key));
+  GemmShape s;
+  while (ok && fgets(line, sizeof line, f))
+    if (shape_read(line, &s)) cache_add(c, &s);
+  fclose(f);
+}
+
+static void cache_save(const char *path, const char *key, const GemmCache *c) {
+  char *tmp = xprintf("%s.tmp.%d", path, (int)getpid());
+  FILE *f = fopen(tmp, "w");
+  if (!f) {
+    free(tmp);
+    return;
+  }
+  fprintf(f, "astc-gemm 2\n%s\n", key);
+  for (int i = 0; i < c->n; i++) shape_write(f, &c->e[i]);
+  bool ok = fflush(f) == 0;
+  ok = fclose(f) == 0 && ok;
+  if (ok) rename(tmp, path);
+  else remove(tmp);
+  free(tmp);
+}
+
+/* times per call of d with each backend, in CPU time on one thread (the
+ * pieces a call is cut into are the same for every backend, and the pool
+ * deals them out alike, so the backend that does a call's work in the least
+ * CPU time is the fastest on any thread count; and on a machine that other
+ * processes load, wall times on several threads measure the scheduler:
+ * each call waits for its slowest thread): the better of two rounds that
+ * alternate the backends, each the 10th percentile of BUDGET seconds of
+ * calls (one round of 3 timings when every backend's call is longer than
+ * that) */
+#define GEMM_BUDGET 0.006
+static void measure_shape(GemmShape *s) {
+  const int threads = 1;
+  for (int b = 0; b < ASTRT_NUM_GEMM_BACKENDS; b++) s->seconds[b] = -1;
+  for (int round = 0; round < 2; round++) {
+    double shortest = INFINITY;
+    for (int b = 0; b < ASTRT_NUM_GEMM_BACKENDS; b++) {
+      double t = astrt_gemm_measure(&s->d, b, threads, GEMM_BUDGET);
+      if (t > 0 && (s->seconds[b] < 0 || t < s->seconds[b])) s->seconds[b] = t;
+      if (t > 0) shortest = MIN(shortest, t);
+    }
+    if (shortest > GEMM_BUDGET) break;  /* long calls on every backend: one round (of 3 timings each) */
+  }
+}
+
+static int fastest(const GemmShape *s) {
+  int best = ASTRT_GEMM_OPENBLAS;
+  for (int b = 0; b < ASTRT_NUM_GEMM_BACKENDS; b++)
+    if (s->seconds[b] > 0 && s->seconds[b] < s->seconds[best] * (1 - GEMM_MARGIN)) best = b;
+  return best;
+}
+
+typedef struct SiteCtx {
+  GemmPlan *plan;
+  int capshapes, capsites;
+} SiteCtx;
+
+static void add_site(void *user, const IrGraph *g, int node, const astrt_gemm_batch *d) {
+  SiteCtx *c = user;
+  GemmPlan *pl = c->plan;
+  int k = 0;
+  while (k < pl->nshapes && !same_shape(&pl->shapes[k].d, d)) k++;
+  if (k == pl->nshapes) {
+    if (pl->nshapes == c->capshapes) {
+      c->capshapes = c->capshapes ? 2 * c->capshapes : 16;
+      pl->shapes = xrealloc(pl->shapes, sizeof *pl->shapes * (size_t)c->capshapes);
+    }
+    GemmShape *s = &pl->shapes[pl->nshapes++];
+    memset(s, 0, sizeof *s);
+    s->d = *d;
+    for (int b = 0; b < ASTRT_NUM_GEMM_BACKENDS; b++) s->seconds[b] = -1;
+  }
+  if (pl->nsites == c->capsites) {
+    c->capsites = c->capsites ? 2 * c->capsites : 16;
+    pl->sites = xrealloc(pl->sites, sizeof *pl->sites * (size_t)c->capsites);
+  }
+  pl->sites[pl->nsites++] = (GemmSite){g, node, k};
+}
+
+static int choose(void *user, const astrt_gemm_batch *d) {
+  const GemmPlan *pl = user;
+  for (int i = 0; i < pl->nshapes; i++)
+    if (same_shape(&pl->shapes[i].d, d)) return pl->shapes[i].d.backend;
+  return ASTRT_GEMM_OPENBLAS;
+}
+
+/* whether a graph of p holds a value of dtype t */
+static bool uses_dtype(const IrProgram *p, DType t) {
+  const IrGraph *gs[2] = {&p->eval, &p->predict};
+  for (int k = -2; k < p->phases.len; k++) {
+    const IrGraph *g = k < 0 ? gs[k + 2] : &p->phases.data[k].step;
+    for (int i = 0; i < g->len; i++)
+      if (g->nodes[i].type.dtype == t) return true;
+  }
+  return false;
+}
+
+static void note_precision(const IrProgram *p, const GemmPlan *pl) {
+  int bf16 = 0, on_xsmm = 0;
+  for (int i = 0; i < pl->nshapes; i++)
+    if (pl->shapes[i].d.ab_type == ASTRT_DTYPE_BF16) {
+      bf16++;
+      on_xsmm += astrt_gemm_backend_resolve(&pl->shapes[i].d) == ASTRT_GEMM_XSMM;
+    }
+  if (bf16) {
+    const char *why = NULL;
+    if (astrt_gemm_backend_available(ASTRT_GEMM_XSMM, ASTRT_DTYPE_BF16, &why))
+      fprintf(stderr,
+              "astc: note: precision bf16: %d of %d product shapes run as bf16 dot products with fp32 accumulation "
+              "(libxsmm, AVX512_BF16)%s\n",
+              on_xsmm, bf16, on_xsmm < bf16 ? "; the others widen their operands to fp32 (OpenBLAS, measured faster "
+                                              "or chosen)" : "");
+    else
+      fprintf(stderr,
+              "astc: note: precision bf16: %s, so the products widen their bf16 operands to fp32 and run in fp32 "
+              "(OpenBLAS): lowering saves memory, not time\n", why);
+  }
+  if (uses_dtype(p, DT_F16))
+    fprintf(stderr, "astc: note: precision fp16: products and convolutions widen their fp16 operands to fp32 (no "
+                    "fp16 arithmetic without AVX512-FP16, which astc does not use): lowering saves memory, not time\n");
+}
+
+void machine_gemm_plan(const IrProgram *p, CgOptions *opt, bool measure, bool recalibrate, bool verbose,
+                       GemmPlan *plan) {
+  memset(plan, 0, sizeof *plan);
+  plan->mode = opt->gemm;
+  plan->threads = threads();
+  SiteCtx c = {plan, 0, 0};
+  CgOptions o = *opt;
+  o.gemm = CG_GEMM_FORCE(ASTRT_GEMM_OPENBLAS);  /* the shapes, whatever the backend */
+  o.gemm_choose = NULL;
+  cg_gemm_sites(p, &o, add_site, &c);
+  bool timed = opt->gemm == CG_GEMM_AUTO || measure;
+  char *dir = cache_path(), *path = xprintf("%s/gemm.txt", dir), *key = gemm_key();
+  snprintf(plan->cache, sizeof plan->cache, "%s", path);
+  GemmCache cache = {0};
+  if (timed && plan->nshapes) cache_load(path, key, &cache);
+  int todo = 0;
+  for (int i = 0; timed && i < plan->nshapes; i++) {
+    GemmShape *hit = recalibrate ? NULL : cache_find(&cache, &plan->shapes[i].d);
+    if (hit) memcpy(plan->shapes[i].seconds, hit->seconds, sizeof hit->seconds);
+    else todo++;
+  }
+  if (todo) {
+    if (verbose)
+      fprintf(stderr, "astc: measuring %d product shape%s with each GEMM backend (once: cached in %s)...\n", todo,
+              todo == 1 ? "" : "s", path);
+    double t0 = now();
+    for (int i = 0; i < plan->nshapes; i++) {
+      GemmShape *s = &plan->shapes[i];
+      GemmShape *hit = recalibrate ? NULL : cache_find(&cache, &s->d);
+      if (hit) continue;
+      measure_shape(s);
+      GemmShape *old = cache_find(&cache, &s->d);
+      if (old) memcpy(old->seconds, s->seconds, sizeof s->seconds);
+      else cache_add(&cache, s);
+    }
+    plan->measured = todo;
+    plan->seconds = now() - t0;
+    if (verbose) fprintf(stderr, "astc: measured in %.2f s\n", plan->seconds);
+    /* merge with what other astc processes cached meanwhile, under a lock.
+     * A shape another process cached first keeps its times (first writer
+     * wins, --recalibrate excepted), and this plan takes them too: every
+     * process then chooses the same backend for a shape (`astc build` and
+     * `astc run` of one program running beside other builds train the same
+     * bits) */
+    mkdirs(dir);
+    char *lock = xprintf("%s.lock", path);
+    int fd = open(lock, O_CREAT | O_RDWR, 0644);
+    if (fd >= 0) flock(fd, LOCK_EX);
+    GemmCache now_cached = {0};
+    cache_load(path, key, &now_cached);
+    for (int i = 0; i < now_cached.n; i++) {
+      GemmShape *mine = cache_find(&cache, &now_cached.e[i].d);
+      if (!mine) cache_add(&cache, &now_cached.e[i]);
+      else if (!recalibrate) memcpy(mine->seconds, now_cached.e[i].seconds, sizeof mine->seconds);
+    }
+    for (int i = 0; i < plan->nshapes; i++) {
+      GemmShape *hit = cache_find(&cache, &plan->shapes[i].d);
+      if (hit) memcpy(plan->shapes[i].seconds, hit->seconds, sizeof hit->seconds);
+    }
+    cache_save(path, key, &cache);
+    free(now_cached.e);
+    if (fd >= 0) close(fd);  /* releases the lock */
+    free(lock);
+  }
+  for (int i = 0; i < plan->nshapes; i++) {
+    GemmShape *s = &plan->shapes[i];
+    s->d.backend = opt->gemm != CG_GEMM_AUTO ? opt->gemm - 1 : fastest(s);
+  }
+  opt->gemm_choose = choose;
+  opt->gemm_user = plan;
+  if (verbose) note_precision(p, plan);
+  free(cache.e);
+  free(dir), free(path), free(key);
+}
+
+const GemmShape *machine_gemm_site(const GemmPlan *plan, const IrGraph *g, int node) {
+  for (int i = 0; plan && i < plan->nsites; i++)
+    if (plan->sites[i].g == g && plan->sites[i].node == node) return &plan->shapes[plan->sites[i].shape];
+  return NULL;
+}
+
+void machine_gemm_plan_free(GemmPlan *plan) {
+  free(plan->shapes);
+  free(plan->sites);
+  memset(plan, 0, sizeof *plan);
 }

@@ -19,11 +19,13 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "astrt_kernels.h"
 #include "astrt_program.h"
 #include "codegen.h"
 #include "driver.h"
 #include "interp.h"
 #include "kernels_internal.h"
+#include "test_fixtures.h"
 
 #define TOL 2e-4
 
@@ -497,6 +499,19 @@ START_TEST(transformer_two_layers) {
 }
 END_TEST
 
+/* the same GPT with precision bf16: every product takes bf16 operands
+ * (batched attention products over strided heads, folded weight gradients)
+ * and accumulates in f32, natively and in the interpreter */
+START_TEST(transformer_bf16) {
+  compare_program(SEQ_PROGRAM("  h = nn.embedding(tok, 13, 16) + nn.embedding(arange(8), 8, 16)\n"
+                              "  h = nn.transformer_block(h, 2, layers: 2)\n"
+                              "  return nn.linear(nn.layernorm(h), 13)",
+                              "  loss = cross_entropy()\n  optimizer = sgd(lr: 0.1, momentum: 0.9)")
+                  "speedup {\n  precision bf16()\n}\n",
+                  "transformer_bf16", 3);
+}
+END_TEST
+
 /* layer dropping (passes/drop.c): over three steps the four blocks are
  * dropped and kept in several combinations; both rules, and with bf16
  * storage and micro-batches around it */
@@ -631,6 +646,69 @@ START_TEST(speedup_rewrites) {
 }
 END_TEST
 
+/* cg_gemm_sites: every product of every function with the descriptor its
+ * call site gets (shape at the planned rows, operand type, backend as the
+ * options choose it) */
+typedef struct Sites {
+  int n, bf16, xsmm;
+  int64_t rows_seen[64];
+} Sites;
+
+static void count_site(void *user, const IrGraph *g, int node, const astrt_gemm_batch *d) {
+  Sites *s = user;
+  ck_assert_int_eq(g->nodes[node].op, IR_MATMUL);
+  ck_assert(s->n < 64);
+  s->rows_seen[s->n++] = d->m;
+  s->bf16 += d->ab_type == ASTRT_DTYPE_BF16;
+  s->xsmm += d->backend == ASTRT_GEMM_XSMM;
+  ck_assert(d->alpha == 1 && d->beta == 0);
+}
+
+static int xsmm_for_8_rows(void *user, const astrt_gemm_batch *d) {
+  (void)user;
+  return d->m == 8 ? ASTRT_GEMM_XSMM : ASTRT_GEMM_OPENBLAS;
+}
+
+START_TEST(gemm_sites) {
+  Compilation comp;
+  ck_assert(compile_src(PROGRAM("  h = relu(nn.dense(x, 16))\n  h = relu(nn.dense(h, 12))\n  return nn.dense(h, 5)", "20",
+                                "5", "  loss = cross_entropy()\n  optimizer = sgd(lr: 0.05)")
+                        "speedup {\n  precision bf16(keep: [dense_3])\n}\n",
+                        "sites", &comp));
+  const IrProgram *p = comp.prog;
+  int products = 0;
+  const IrGraph *gs[3] = {&p->phases.data[0].step, &p->eval, &p->predict};
+  for (int k = 0; k < 3; k++)
+    for (int i = 0; i < gs[k]->len; i++) products += gs[k]->nodes[i].op == IR_MATMUL;
+  CgOptions o = cg_options_default();
+  o.gemm = CG_GEMM_AUTO;
+  Sites s = {0};
+  cg_gemm_sites(p, &o, count_site, &s);
+  ck_assert_int_eq(s.n, products);
+  ck_assert_int_eq(s.xsmm, 0);  /* no choice: OpenBLAS */
+  /* dense_1 and dense_2 take bf16 (forward, and dW; dx of dense_2), dense_3 f32 */
+  ck_assert(s.bf16 > 0 && s.bf16 < s.n);
+  /* the step at batch 8, evaluation at eval_batch 11 */
+  bool eight = false, eleven = false;
+  for (int i = 0; i < s.n; i++) eight |= s.rows_seen[i] == 8, eleven |= s.rows_seen[i] == 11;
+  ck_assert(eight && eleven);
+  /* a forced backend, and a chooser */
+  o.gemm = CG_GEMM_FORCE(ASTRT_GEMM_XSMM);
+  Sites f = {0};
+  cg_gemm_sites(p, &o, count_site, &f);
+  ck_assert_int_eq(f.xsmm, products);
+  o.gemm = CG_GEMM_AUTO;
+  o.gemm_choose = xsmm_for_8_rows;
+  Sites c = {0};
+  cg_gemm_sites(p, &o, count_site, &c);
+  int want = 0;
+  for (int i = 0; i < c.n; i++) want += c.rows_seen[i] == 8;
+  ck_assert_int_eq(c.xsmm, want);
+  compilation_free(&comp);
+  src_reset();
+}
+END_TEST
+
 /* the descriptor read back from C matches the program */
 START_TEST(descriptor_matches_program) {
   Compilation comp;
@@ -704,6 +782,7 @@ Suite *codegen_suite(void) {
   tcase_add_test(t, resized_cnn);
   tcase_add_test(t, gelu_exact);
   tcase_add_test(t, transformer_two_layers);
+  tcase_add_test(t, transformer_bf16);
   tcase_add_test(t, transformer_layer_dropping);
   tcase_add_test(t, residual_cnn_layer_dropping);
   tcase_add_test(t, attention_plan);
@@ -711,14 +790,48 @@ Suite *codegen_suite(void) {
   tcase_add_test(t, regression_mse);
   tcase_add_test(t, speedup_rewrites);
   tcase_add_test(t, descriptor_matches_program);
+  tcase_add_test(t, gemm_sites);
   suite_add_tcase(s, t);
   return s;
 }
 
-int main(void) {
-  SRunner *r = srunner_create(codegen_suite());
-  srunner_run_all(r, CK_NORMAL);
-  int failed = srunner_ntests_failed(r);
-  srunner_free(r);
-  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+/* The same tests with every product forced to one GEMM backend (ctest
+ * test_codegen.gemm_NAME; the default entry runs what the descriptors say,
+ * OpenBLAS without a calibration): skipped, saying why, where this build or
+ * CPU lacks the backend. */
+static Suite *xsmm_suite(void) {
+  astrt_gemm_force(ASTRT_GEMM_XSMM);
+  return codegen_suite();
+}
+
+static Suite *openblas_suite(void) {
+  astrt_gemm_force(ASTRT_GEMM_OPENBLAS);
+  return codegen_suite();
+}
+
+static const char *missing_none(void) { return NULL; }
+
+static const char *missing_xsmm(void) {
+  const char *why = NULL;
+  if (!astrt_gemm_backend_available(ASTRT_GEMM_XSMM, ASTRT_DTYPE_F32, &why)) return why;
+  if (!astrt_gemm_backend_available(ASTRT_GEMM_XSMM, ASTRT_DTYPE_BF16, &why))
+    printf("note: %s: the bf16 products run as openblas (widened to f32)\n", why);
+  return NULL;
+}
+
+static const char *missing_xsmm_avx2(void) {
+  const char *why = missing_xsmm();
+  if (why) return why;
+  if (strcmp(astrt_gemm_xsmm_arch(), "hsw") != 0)
+    return "libxsmm does not target AVX2 here (ctest sets LIBXSMM_TARGET=hsw for this entry; run it that way)";
+  return NULL;
+}
+
+int main(int argc, char **argv) {
+  static const FxExtra extra[] = {
+      {"gemm_openblas", openblas_suite, missing_none},
+      {"gemm_xsmm", xsmm_suite, missing_xsmm},
+      {"gemm_xsmm_avx2", xsmm_suite, missing_xsmm_avx2},
+  };
+  return fx_main(argc, argv, codegen_suite, extra, 3);
 }

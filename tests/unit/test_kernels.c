@@ -39,11 +39,13 @@
 #include <check.h>
 #include <math.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "astrt_kernels.h"
 #include "astrt_program.h"
@@ -257,6 +259,51 @@ START_TEST(test_sgemm_pooled_vs_ref) {
   astrt_pool_configure(threads);
   ck_assert_int_eq(astrt_pool_size(), threads);
   sgemm_case(_i / 2);
+}
+END_TEST
+
+/* The pool (pool.c): parts are claimed, so a slow worker's part may run on
+ * the caller; every part of every job must run exactly once, with its own
+ * job's function and context, and the job must be over when the run
+ * returns. Parts that sleep now and then play a descheduled thread; jobs
+ * follow each other at once, so that a worker that wakes late for one meets
+ * the next. */
+typedef struct PoolJob {
+  int id;
+  int parts;
+  atomic_int runs[4];
+  atomic_int wrong;
+} PoolJob;
+
+static void pool_job_part(void *ctx, int part, int parts) {
+  PoolJob *j = ctx;
+  if (parts != j->parts || part < 0 || part >= parts) atomic_fetch_add(&j->wrong, 1);
+  else atomic_fetch_add(&j->runs[part], 1);
+  if ((j->id * 7 + part) % 13 == 0) {
+    struct timespec ts = {0, 200000};
+    nanosleep(&ts, NULL);
+  }
+}
+
+START_TEST(test_pool_parts_once) {
+  int threads = 2 + _i;
+  astrt_pool_configure(threads);
+  ck_assert_int_eq(astrt_pool_size(), threads);
+  enum { JOBS = 3000 };
+  static PoolJob jobs[JOBS];
+  for (int k = 0; k < JOBS; k++) {
+    PoolJob *j = &jobs[k];
+    memset(j, 0, sizeof *j);
+    j->id = k;
+    j->parts = threads;
+    astrt_pool_run(pool_job_part, j);
+    for (int p = 0; p < threads; p++) ck_assert_int_eq(atomic_load(&j->runs[p]), 1);
+    ck_assert_int_eq(atomic_load(&j->wrong), 0);
+  }
+  /* and no late worker ran a finished job's part again */
+  for (int k = 0; k < JOBS; k++)
+    for (int p = 0; p < threads; p++) ck_assert_int_eq(atomic_load(&jobs[k].runs[p]), 1);
+  astrt_pool_configure(1);
 }
 END_TEST
 
@@ -1321,6 +1368,7 @@ static Suite *kernels_suite(void) {
   tcase_add_test(tc, test_sgemm_empty);
   tcase_add_loop_test(tc, test_sgemm_vs_ref, 0,
                       (int)(sizeof gemm_cases / sizeof gemm_cases[0]));
+  tcase_add_loop_test(tc, test_pool_parts_once, 0, 3);
   tcase_add_loop_test(tc, test_sgemm_pooled_vs_ref, 0,
                       2 * (int)(sizeof gemm_cases / sizeof gemm_cases[0]));
 

@@ -685,7 +685,7 @@ END_TEST
 /* A folded dimension by hand: C = A0 B0 + A1 B1 + beta C, 1x1 products. */
 START_TEST(test_bgemm_hand) {
   const float a[2] = {2, 3}, b[2] = {5, 7};
-  astrt_gemm_batch d = {0, 0, 1, 1, 1, 1, 1, 1, 1, {2, 0, 0, 0}, {1}, {1}, {0}, 1.0f, 10.0f};
+  astrt_gemm_batch d = {0, 0, 1, 1, 1, 1, 1, 1, 1, {2, 0, 0, 0}, {1}, {1}, {0}, 1.0f, 10.0f, 0, 0};
   float c = 1.0f;
   astrt_sgemm_batched(&d, a, b, &c);
   ck_assert(c == 2 * 5 + 3 * 7 + 10);
@@ -708,13 +708,13 @@ START_TEST(test_bgemm_attention) {
   float *q = rand_f(&r, bsz * t * h * dh, 1, 0), *kk = rand_f(&r, bsz * t * h * dh, 1, 0);
   float *s = nan_f(bsz * h * t * t), *sw = nan_f(bsz * h * t * t);
   astrt_gemm_batch d = {0, 1, t, t, dh, h * dh, h * dh, t, 2, {bsz, h}, {t * h * dh, dh}, {t * h * dh, dh},
-                        {h * t * t, t * t}, 0.125f, 0.0f};
+                        {h * t * t, t * t}, 0.125f, 0.0f, 0, 0};
   astrt_sgemm_batched(&d, q, kk, s);
   astrt_ref_sgemm_batched(&d, q, kk, sw);
   assert_near("attention QK^T", s, sw, NULL, bsz * h * t * t, 0.0, TOL_GEMM * (1.0 + max_abs(sw, bsz * h * t * t)));
   float *o = rand_f(&r, bsz * t * h * dh, 1, 0), *ow = copy_f(o, bsz * t * h * dh);
   astrt_gemm_batch e = {0, 0, t, dh, t, t, h * dh, h * dh, 2, {bsz, h}, {h * t * t, t * t}, {t * h * dh, dh},
-                        {t * h * dh, dh}, 1.0f, 0.0f};
+                        {t * h * dh, dh}, 1.0f, 0.0f, 0, 0};
   astrt_sgemm_batched(&e, s, kk, o);
   astrt_ref_sgemm_batched(&e, s, kk, ow);
   assert_near("attention SV", o, ow, NULL, bsz * t * h * dh, 0.0, TOL_GEMM * (1.0 + max_abs(ow, bsz * t * h * dh)));
@@ -733,7 +733,7 @@ START_TEST(test_bgemm_empty) {
   const float a[4] = {1, 2, 3, 4}, b[4] = {5, 6, 7, 8};
   float c[8];
   for (int i = 0; i < 8; i++) c[i] = (float)(i + 1);
-  astrt_gemm_batch d = {0, 0, 0, 2, 2, 2, 2, 2, 1, {2}, {0}, {0}, {2}, 1.0f, 0.0f};
+  astrt_gemm_batch d = {0, 0, 0, 2, 2, 2, 2, 2, 1, {2}, {0}, {0}, {2}, 1.0f, 0.0f, 0, 0};
   astrt_sgemm_batched(&d, a, b, c);
   d.m = 2, d.n = 0;
   astrt_sgemm_batched(&d, a, b, c);
@@ -742,7 +742,7 @@ START_TEST(test_bgemm_empty) {
   astrt_ref_sgemm_batched(&d, a, b, c);
   for (int i = 0; i < 8; i++) ck_assert_msg(c[i] == (float)(i + 1), "empty call wrote c[%d]", i);
   /* k == 0, two items of 2x2 (ldc 4 leaves two columns of padding) */
-  astrt_gemm_batch z = {1, 1, 2, 2, 0, 2, 0, 4, 1, {1}, {0}, {0}, {0}, 1.0f, 3.0f};
+  astrt_gemm_batch z = {1, 1, 2, 2, 0, 2, 0, 4, 1, {1}, {0}, {0}, {0}, 1.0f, 3.0f, 0, 0};
   astrt_sgemm_batched(&z, a, b, c);
   ck_assert(c[0] == 3 && c[1] == 6 && c[2] == 3 && c[3] == 4 && c[4] == 15 && c[5] == 18 && c[6] == 7);
   for (int i = 0; i < 8; i++) c[i] = NAN;

@@ -30,7 +30,7 @@
 
 /* Changes with every change to this file's rows; astrt_train refuses a
  * descriptor of another version. */
-#define ASTRT_ABI_VERSION 15
+#define ASTRT_ABI_VERSION 16
 #define ASTRT_DESC_MAX_RANK 6
 
 /* a shape, dimensions past the rank 0 */
@@ -141,6 +141,12 @@ typedef int64_t astrt_dims[ASTRT_DESC_MAX_RANK];
   X(ASTRT_GOAL_ACCURACY, GOAL_ACCURACY, "accuracy") /* test accuracy >= target */                \
   X(ASTRT_GOAL_LOSS, GOAL_LOSS, "loss")             /* test loss <= target */
 
+/* astrt_gemm_batch.backend (astrt_kernels.h): the GEMM backend of a product's
+ * call site, chosen by astc by measurement (compiler/tools/machine.c) */
+#define ASTRT_GEMM_BACKENDS(X)                                                                  \
+  X(ASTRT_GEMM_OPENBLAS, GEMM_OPENBLAS, "openblas") /* OpenBLAS cblas_sgemm: the default, the fallback */ \
+  X(ASTRT_GEMM_XSMM, GEMM_XSMM, "xsmm")             /* libxsmm's JIT kernels for the exact shape */
+
 /* the runtime's enumerator of a row */
 #define ASTRT_ABI_ENUMERATOR(rt, ir, name) rt,
 
@@ -153,6 +159,7 @@ typedef enum astrt_dtype { ASTRT_DTYPES(ASTRT_ABI_ENUMERATOR) } astrt_dtype;
 typedef enum astrt_data_kind { ASTRT_DATA_KINDS(ASTRT_ABI_ENUMERATOR) } astrt_data_kind;
 typedef enum astrt_target_kind { ASTRT_TARGET_KINDS(ASTRT_ABI_ENUMERATOR) } astrt_target_kind;
 typedef enum astrt_goal { ASTRT_GOALS(ASTRT_ABI_ENUMERATOR) } astrt_goal;
+typedef enum astrt_gemm_backend { ASTRT_GEMM_BACKENDS(ASTRT_ABI_ENUMERATOR) ASTRT_NUM_GEMM_BACKENDS } astrt_gemm_backend;
 typedef enum astrt_csv_header { ASTRT_CSV_HEADERS(ASTRT_ABI_ENUMERATOR) } astrt_csv_header;
 typedef enum astrt_split_kind { ASTRT_SPLITS(ASTRT_ABI_ENUMERATOR) } astrt_split_kind;
 typedef enum astrt_norm_kind { ASTRT_NORMS(ASTRT_ABI_ENUMERATOR) } astrt_norm_kind;

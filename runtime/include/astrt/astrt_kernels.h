@@ -17,6 +17,8 @@
 
 #include <stdint.h>
 
+#include "astrt_abi.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -188,7 +190,10 @@ void astrt_ref_scatter_add_rows_f32(const int32_t *idx, int64_t count,
 const char *astrt_seq_isa(void);
 int astrt_seq_set_isa(const char *name);
 
-/* Batched strided GEMM. For every batch index i = (i_0 .. i_{nbatch-1}),
+/* ---- GEMM backends (kernels_gemm_batched.c, kernels_gemm_backend.c,
+ * kernels_gemm_xsmm.c) ------------------------------------------------------
+ *
+ * Batched strided GEMM. For every batch index i = (i_0 .. i_{nbatch-1}),
  * row-major over count[]:
  *   C_i[m, n] = alpha * op(A_i) op(B_i) + beta * C_i
  * with A_i = a + sum_j i_j * sa[j] (likewise B_i, C_i), op(A_i) [m, k] stored
@@ -198,11 +203,33 @@ int astrt_seq_set_isa(const char *name);
  * count[j] > 1 is FOLDED: the products along it are summed into the same
  * C_i (beta applies once, then the products add in row-major order of the
  * folded indices). C blocks of different non-folded indices must not
- * overlap. As in BLAS, beta == 0 means C is not read. Work is split into
- * pieces (batch items, or slabs of rows or columns of one product) that
- * depend only on the shape, each one single-threaded cblas_sgemm, and the
- * pieces are spread over the runtime's thread pool: the result is
- * bit-identical for any number of threads. m, n, k or a count may be 0. */
+ * overlap. As in BLAS, beta == 0 means C is not read. m, n, k or a count
+ * may be 0.
+ *
+ * A and B hold ab_type elements: ASTRT_DTYPE_F32, or ASTRT_DTYPE_BF16
+ * (bfloat16 bits, uint16_t): bf16 products accumulate in fp32 (C is always
+ * f32). Strides and leading dimensions count elements of that type.
+ *
+ * backend (astrt_gemm_backend, astrt_abi.h) is the call site's backend,
+ * chosen by astc when it compiled the program (by measurement: machine.c):
+ *   openblas  OpenBLAS's cblas_sgemm, single-threaded per piece (the
+ *             default and the fallback). bf16 operands are widened to f32
+ *             (exactly) and multiplied in fp32.
+ *   xsmm      libxsmm's JIT-generated kernels for the exact piece shape (no
+ *             packing; B is transposed into scratch when tb). bf16 products
+ *             run as bf16 dot products (vdpbf16ps) with fp32 accumulation
+ *             where the CPU has AVX512_BF16; B is packed into pairs of k
+ *             (VNNI), A transposed when ta. Elsewhere bf16 runs as openblas.
+ * A backend this build or CPU cannot run, or a call it does not support
+ * (xsmm: alpha != 1, or beta other than 0 and 1), runs as openblas. The
+ * environment variable ASTRT_GEMM=openblas|xsmm overrides every call site
+ * (a note on stderr, once); ASTRT_GEMM=auto (or unset) keeps each site's.
+ *
+ * Work is split into pieces (batch items, or slabs of rows or columns of one
+ * product) that depend only on the shape, each computed by one thread with
+ * one backend call per folded product, and the pieces are spread over the
+ * runtime's thread pool: for a given backend the result is bit-identical for
+ * any number of threads. */
 typedef struct astrt_gemm_batch {
   int32_t ta, tb;              /* transpose A / B */
   int64_t m, n, k;             /* C is m x n; op(A) m x k; op(B) k x n */
@@ -213,14 +240,60 @@ typedef struct astrt_gemm_batch {
   int64_t sa[4], sb[4], sc[4]; /* element strides of each batch dimension in
                                   A, B, C; 0 = broadcast (in C: folded) */
   float alpha, beta;
+  int32_t backend;             /* astrt_gemm_backend (0: openblas) */
+  int32_t ab_type;             /* astrt_dtype of A and B: F32 (0) or BF16 */
 } astrt_gemm_batch;
 
+/* Any ab_type. */
+void astrt_gemm_batched(const astrt_gemm_batch *d, const void *a,
+                        const void *b, float *c);
+/* ab_type F32 (the same call). */
 void astrt_sgemm_batched(const astrt_gemm_batch *d, const float *a,
                          const float *b, float *c);
 /* Naive loops, every element of C summed (over the folded indices and k) in
- * double and rounded once. */
+ * double and rounded once; bf16 operands read exactly. */
+void astrt_ref_gemm_batched(const astrt_gemm_batch *d, const void *a,
+                            const void *b, float *c);
 void astrt_ref_sgemm_batched(const astrt_gemm_batch *d, const float *a,
                              const float *b, float *c);
+
+/* "openblas", "xsmm"; NULL for an id out of range. */
+const char *astrt_gemm_backend_name(int backend);
+/* The id of a name, or -1. */
+int astrt_gemm_backend_id(const char *name);
+/* Whether this build and CPU run `backend` natively for ab_type operands
+ * (openblas: always; xsmm f32: built with libxsmm, on AVX2 or better; xsmm
+ * bf16: also AVX512_BF16). A backend that is not available runs as openblas.
+ * If why is not NULL, *why is set to a reason when it is not (static). */
+int astrt_gemm_backend_available(int backend, int ab_type, const char **why);
+/* The instruction set libxsmm generates kernels for ("hsw": AVX2, "skx":
+ * AVX-512, "cpx": AVX-512 with BF16, ...; LIBXSMM_TARGET overrides it), or
+ * "none" in a build without libxsmm. */
+const char *astrt_gemm_xsmm_arch(void);
+/* The backend a call with descriptor d runs: the override (ASTRT_GEMM or
+ * astrt_gemm_force), else d->backend, then openblas where that is not
+ * available or does not support the call. */
+int astrt_gemm_backend_resolve(const astrt_gemm_batch *d);
+/* Forces every call to `backend` (as ASTRT_GEMM does), or -1 to go back to
+ * the environment's choice; returns the previous forced value (-1: none).
+ * For tests and calibration; not concurrently with GEMM calls. */
+int astrt_gemm_force(int backend);
+/* The seconds one call of d takes with `backend` (on operands of d's shape
+ * filled with small values, C scratch), on `threads` threads of a pool made
+ * for the measurement (OpenBLAS then runs single-threaded inside the pieces,
+ * as in a training run); on one thread (threads <= 1) the calling thread's
+ * CPU time, else wall time: the 10th percentile (what a call costs when other
+ * processes leave it the cores) of repeated timings covering at least
+ * `budget` seconds in all (at least 5, or 3 when a call takes longer than
+ * the budget), after one untimed call. Returns a negative value
+ * when the backend is not available for d (resolve would not run it). Not
+ * concurrently with a training run in the same thread. */
+double astrt_gemm_measure(const astrt_gemm_batch *d, int backend, int threads,
+                          double budget);
+
+/* bf16 <-> f32 (round to nearest even; NaN stays NaN), n elements. */
+void astrt_f32_to_bf16(const float *x, uint16_t *y, int64_t n);
+void astrt_bf16_to_f32(const uint16_t *x, float *y, int64_t n);
 
 #ifdef __cplusplus
 }
