@@ -112,6 +112,27 @@ static bool plan_freeze(Plan *pl) {
 
 /* ---- batch ------------------------------------------------------------------------ */
 
+/* A steps budget of N steps counts progress against N x batch samples: with
+ * phases of smaller batches, N steps end before progress 1 (before the
+ * schedules and speedup rules do). Warns with the progress they reach. */
+static void steps_budget_check(const IrProgram *p, const SpeedupItem *it) {
+  if (p->epochs > 0 || p->steps <= 0 || p->batch <= 0) return;
+  double total = (double)p->steps * (double)p->batch, steps = 0, t = 0;
+  for (int k = 0; k < p->phases.len && steps < (double)p->steps; k++) {
+    const IrPhase *ph = &p->phases.data[k];
+    double need = (ph->t_end - ph->t_begin) * total / (double)ph->batch;  /* steps to cover the phase */
+    double take = fmin(need, (double)p->steps - steps);
+    steps += take;
+    t = ph->t_begin + take * (double)ph->batch / total;
+  }
+  if (t < 0.999)
+    diag_warning(it->loc, "with a steps budget (steps = %lld) progress counts %lld x %lld samples, but this "
+                          "batch schedule's smaller batches use up the %lld steps at progress %.2f: the run ends "
+                          "before its learning-rate schedule and speedup rules do; give the train block an "
+                          "epochs budget instead",
+                 (long long)p->steps, (long long)p->steps, (long long)p->batch, (long long)p->steps, t);
+}
+
 static int64_t ramp_increment(const SpeedupItem *it) {
   int64_t inc = (int64_t)sp_num(it, ARG_BATCH_INCREMENT);
   return inc > 0 ? inc : (int64_t)sp_arg(it, ARG_BATCH_SIZES)->lo;
@@ -401,6 +422,7 @@ bool pass_phases(PassContext *c) {
     have_prev = true;
   }
   ir_graph_free(&base.step);
+  if (pl.batch) steps_budget_check(p, pl.batch);
   /* the precision setting holds for the whole run */
   const SpeedupItem *prec = sp_item(c->spec, TECH_PRECISION);
   if (prec)

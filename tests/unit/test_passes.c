@@ -416,6 +416,46 @@ START_TEST(frozen_batchnorm_step_and_prefix) {
 }
 END_TEST
 
+/* A steps budget with a batch ramp that starts small runs out of steps at
+ * progress 0.33 (100 steps of 8..32 rows against 100 x 32 samples): a
+ * warning says so and where; an epochs budget, or a ramp from the train
+ * block's batch up, has none */
+static char *compile_messages(const char *src) {
+  char *msgs = NULL;
+  size_t len = 0;
+  FILE *f = open_memstream(&msgs, &len);
+  diag_set_stream(f);
+  Compilation c;
+  ck_assert(tu_compile(src, "sb", &c));
+  diag_set_stream(stderr);
+  fclose(f);
+  compilation_free(&c);
+  src_reset();
+  return msgs;
+}
+
+START_TEST(steps_budget_with_small_batches_warns) {
+  static const char *fmt = "import nn\n"
+                           "data d = synthetic(shape: [4], classes: 3, train: 1000)\n"
+                           "model m(x: f32[B, 4]) -> f32[B, 3] {\n  return nn.dense(relu(nn.dense(x, 8)), 3)\n}\n"
+                           "train m on d {\n  loss = cross_entropy()\n  optimizer = sgd(lr: 0.1)\n  batch = 32\n"
+                           "  %s\n}\nspeedup {\n  batch ramp(%s, until: 0.5)\n}\n";
+  char src[1024];
+  snprintf(src, sizeof src, fmt, "steps = 100", "8 -> 32");
+  char *m = compile_messages(src);
+  ck_assert_msg(strstr(m, "warning: with a steps budget (steps = 100)") && strstr(m, "at progress 0.33"), "%s", m);
+  free(m);
+  snprintf(src, sizeof src, fmt, "epochs = 2", "8 -> 32");
+  m = compile_messages(src);
+  ck_assert_msg(!strstr(m, "warning"), "%s", m);
+  free(m);
+  snprintf(src, sizeof src, fmt, "steps = 100", "32 -> 64");
+  m = compile_messages(src);
+  ck_assert_msg(!strstr(m, "warning"), "%s", m);
+  free(m);
+}
+END_TEST
+
 /* prefix reuse under precision lowering: the step reads 16-bit copies of
  * the cut, which it now makes itself from the cached f32 features; the same
  * bits as recomputing the prefix */
@@ -963,6 +1003,7 @@ Suite *passes_suite(void) {
   tcase_add_test(t, adam_counts_applied_updates);
   tcase_add_test(t, prefix_reuse_equals_full_step);
   tcase_add_test(t, prefix_shared_by_batch_phases);
+  tcase_add_test(t, steps_budget_with_small_batches_warns);
   tcase_add_test(t, frozen_batchnorm_runs_as_evaluation);
   tcase_add_test(t, frozen_batchnorm_step_and_prefix);
   tcase_add_test(t, prefix_reuse_with_precision);
