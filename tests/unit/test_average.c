@@ -398,20 +398,12 @@ START_TEST(batch_norm_warns) {
       "train m on d {\n  loss = cross_entropy()\n  optimizer = sgd(lr: 0.1)\n  batch = 32\n  epochs = 2\n}\n"
       "speedup {\n  average swa(%s)\n}\n";
   for (int eval = 0; eval < 2; eval++) {
-    char text[1024], *msgs = NULL;
-    size_t len = 0;
+    char text[1024];
     snprintf(text, sizeof text, src, eval ? "" : "eval: false");
-    FILE *f = open_memstream(&msgs, &len);
-    diag_set_stream(f);
-    Compilation c;
-    ck_assert(tu_compile(text, "bn", &c));
-    diag_set_stream(stderr);
-    fclose(f);
+    char *msgs = tu_compile_messages(text, "bn");
     ck_assert_msg((strstr(msgs, "warning: average swa: evaluation uses the averaged weights with the running "
                                 "statistics") != NULL) == (eval == 1), "eval %d: %s", eval, msgs);
     free(msgs);
-    compilation_free(&c);
-    src_reset();
   }
 }
 END_TEST

@@ -420,20 +420,6 @@ END_TEST
  * progress 0.33 (100 steps of 8..32 rows against 100 x 32 samples): a
  * warning says so and where; an epochs budget, or a ramp from the train
  * block's batch up, has none */
-static char *compile_messages(const char *src) {
-  char *msgs = NULL;
-  size_t len = 0;
-  FILE *f = open_memstream(&msgs, &len);
-  diag_set_stream(f);
-  Compilation c;
-  ck_assert(tu_compile(src, "sb", &c));
-  diag_set_stream(stderr);
-  fclose(f);
-  compilation_free(&c);
-  src_reset();
-  return msgs;
-}
-
 START_TEST(steps_budget_with_small_batches_warns) {
   static const char *fmt = "import nn\n"
                            "data d = synthetic(shape: [4], classes: 3, train: 1000)\n"
@@ -442,15 +428,15 @@ START_TEST(steps_budget_with_small_batches_warns) {
                            "  %s\n}\nspeedup {\n  batch ramp(%s, until: 0.5)\n}\n";
   char src[1024];
   snprintf(src, sizeof src, fmt, "steps = 100", "8 -> 32");
-  char *m = compile_messages(src);
+  char *m = tu_compile_messages(src, "sb");
   ck_assert_msg(strstr(m, "warning: with a steps budget (steps = 100)") && strstr(m, "at progress 0.33"), "%s", m);
   free(m);
   snprintf(src, sizeof src, fmt, "epochs = 2", "8 -> 32");
-  m = compile_messages(src);
+  m = tu_compile_messages(src, "sb");
   ck_assert_msg(!strstr(m, "warning"), "%s", m);
   free(m);
   snprintf(src, sizeof src, fmt, "steps = 100", "32 -> 64");
-  m = compile_messages(src);
+  m = tu_compile_messages(src, "sb");
   ck_assert_msg(!strstr(m, "warning"), "%s", m);
   free(m);
 }

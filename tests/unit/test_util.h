@@ -40,6 +40,21 @@ static inline bool tu_compile(const char *src, const char *name, Compilation *co
   return tu_compile_with(src, name, NULL, comp);
 }
 
+/* What compiling src prints (warnings: it must compile); the caller frees it. */
+static inline char *tu_compile_messages(const char *src, const char *name) {
+  char *msgs = NULL;
+  size_t len = 0;
+  FILE *f = open_memstream(&msgs, &len);
+  diag_set_stream(f);
+  Compilation c;
+  ck_assert_msg(tu_compile(src, name, &c), "%s does not compile", name);
+  diag_set_stream(stderr);
+  fclose(f);
+  compilation_free(&c);
+  src_reset();
+  return msgs;
+}
+
 /* A JIT-compiled program with its variable and work arenas. */
 typedef struct TuRun {
   Compilation comp;
