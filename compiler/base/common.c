@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 static _Noreturn void out_of_memory(size_t n) {
   fprintf(stderr, "astc: out of memory (allocating %zu bytes)\n", n);
@@ -243,4 +244,10 @@ const char *suggest_name(const char *name, const char *const *candidates, int n)
     }
   }
   return tie ? NULL : best;
+}
+
+double now_seconds(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
 }

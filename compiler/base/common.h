@@ -80,4 +80,7 @@ char *read_file(const char *path, size_t *len, const char **err);
 /* Suggests the closest of `candidates` to `name` (edit distance <= 2), or NULL. */
 const char *suggest_name(const char *name, const char *const *candidates, int n);
 
+/* Seconds on the monotonic clock (differences are elapsed time). */
+double now_seconds(void);
+
 #endif

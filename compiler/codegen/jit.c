@@ -2,7 +2,6 @@
  * at once. Runtime functions are given to the JIT as absolute symbols (this
  * process links libastrt); libm comes from the process and libmvec (vector
  * math) is opened by path. */
-#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -107,13 +106,10 @@ void cg_jit_free(CgJit *jit) {
 
 int cg_jit_run(const IrProgram *p, const CgOptions *opt, int argc, char **argv, double front_seconds) {
   const astrt_program *desc;
-  struct timespec t0, t1;
-  clock_gettime(CLOCK_MONOTONIC, &t0);
+  double t0 = now_seconds();
   CgJit *jit = cg_jit_compile_with(p, opt, &desc);
   if (!jit) return 1;
-  clock_gettime(CLOCK_MONOTONIC, &t1);
-  double jit_seconds = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) * 1e-9;
-  int rc = astrt_main_timed(argc, argv, desc, front_seconds + jit_seconds);
+  int rc = astrt_main_timed(argc, argv, desc, front_seconds + now_seconds() - t0);
   cg_jit_free(jit);
   return rc;
 }

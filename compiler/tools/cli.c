@@ -1,7 +1,6 @@
 /* cli.c — option parsing shared by all subcommands, and check / show. */
 #include "cli.h"
 
-#include <time.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -589,8 +588,7 @@ const Command cmd_build = {
 
 static int run_run(CliArgs *a) {
   astrt_blas_reexec_if_needed(a->argv0);
-  struct timespec t0, t1;
-  clock_gettime(CLOCK_MONOTONIC, &t0);
+  double t0 = now_seconds();
   Compilation comp;
   if (!compile_file(&comp, a->file, &a->compile)) {
     compilation_free(&comp);
@@ -602,9 +600,7 @@ static int run_run(CliArgs *a) {
   for (int i = 0; i < a->nrest; i++) argv[i + 1] = a->rest[i];
   GemmPlan plan;
   machine_gemm_plan(comp.prog, &a->codegen, false, false, true, &plan);
-  clock_gettime(CLOCK_MONOTONIC, &t1);
-  double front = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) * 1e-9;
-  int rc = cg_jit_run(comp.prog, &a->codegen, a->nrest + 1, argv, front);
+  int rc = cg_jit_run(comp.prog, &a->codegen, a->nrest + 1, argv, now_seconds() - t0);
   machine_gemm_plan_free(&plan);
   free(argv);
   compilation_free(&comp);

@@ -207,11 +207,6 @@ static Val spread_text(const Compare *c, double mean, double std) {
   return r;
 }
 
-static double now(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
-}
 
 /* ---- interruption ------------------------------------------------------------------- */
 
@@ -417,7 +412,7 @@ static bool build_program(Compare *c, int k) {
   Program *pg = &c->progs[k];
   CompileOptions opt = c->a->compile;
   opt.no_speedup = pg->baseline;
-  double t0 = now();
+  double t0 = now_seconds();
   Compilation comp;
   diag_reset();
   if (!compile_file(&comp, pg->file, &opt)) {
@@ -442,7 +437,7 @@ static bool build_program(Compare *c, int k) {
   bool ok = cg_build_executable(p, &o, pg->exe);
   machine_gemm_plan_free(&plan);
   compilation_free(&comp);
-  pg->compile_s = now() - t0;
+  pg->compile_s = now_seconds() - t0;
   if (ok) vec_push(&c->made, xstrdup(pg->exe));
   else fprintf(stderr, "astc compare: building %s failed\n", pg->name);
   return ok;
@@ -634,7 +629,7 @@ static void run_one(Compare *c, Run *r) {
   posix_spawnattr_init(&attr);
   posix_spawnattr_setsigmask(&attr, &mask);
   posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK);
-  double t0 = now();
+  double t0 = now_seconds();
   pid_t pid;
   int err = interrupted ? ECANCELED : posix_spawn(&pid, pg->exe, &fa, &attr, argv, environ);
   if (!err) child_pid = pid;
@@ -651,7 +646,7 @@ static void run_one(Compare *c, Run *r) {
   while (wait4(pid, &status, 0, &ru) < 0 && errno == EINTR) {
   }
   child_pid = 0;
-  r->wall_s = now() - t0;
+  r->wall_s = now_seconds() - t0;
   r->peak_rss_mb = (double)ru.ru_maxrss / 1024.0;
   if (interrupted) return;
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
@@ -1429,7 +1424,7 @@ static int run_compare(CliArgs *a) {
     return rc;
   }
   astrt_blas_reexec_if_needed(a->argv0);
-  c.t_start = now();
+  c.t_start = now_seconds();
   time_t wall = time(NULL);
   strftime(c.started, sizeof c.started, "%Y-%m-%dT%H:%M:%SZ", gmtime(&wall));
   /* one file: its goal is known from set_programs' compilation, so a bad
@@ -1473,7 +1468,7 @@ static int run_compare(CliArgs *a) {
   if (getloadavg(c.load1, 3) < 0) c.load1[0] = c.load1[1] = c.load1[2] = NAN;
   summarize(&c);
   draw_plot(&c);
-  c.t_total = now() - c.t_start;
+  c.t_total = now_seconds() - c.t_start;
   print_report(&c);
   bool json = write_json(&c);
   int failed = 0;

@@ -25,11 +25,6 @@
 
 static const int gemm_sizes[MACHINE_GEMM_POINTS] = {16, 32, 64, 128, 256, 512, 1024};
 
-static double now(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
-}
 
 static void cpu_model(char *buf, size_t cap) {
   snprintf(buf, cap, "unknown");
@@ -64,9 +59,9 @@ static double gemm_gflops(int n) {
   double flops = 2.0 * n * n * n, best = 0;
   int reps = (int)MAX(1, 2e7 / flops);
   for (int trial = 0; trial < 5; trial++) {
-    double t0 = now();
+    double t0 = now_seconds();
     for (int r = 0; r < reps; r++) astrt_sgemm(0, 0, n, n, n, 1, a, b, 0, c);
-    double dt = now() - t0;
+    double dt = now_seconds() - t0;
     if (dt > 0) best = MAX(best, flops * reps / dt / 1e9);
   }
   free(a);
@@ -81,9 +76,9 @@ static double bandwidth_gbs(void) {
   for (size_t i = 0; i < n; i++) a[i] = (float)i;
   double best = 0;
   for (int trial = 0; trial < 4; trial++) {
-    double t0 = now();
+    double t0 = now_seconds();
     for (size_t i = 0; i < n; i++) b[i] = a[i] * 1.5f;
-    double dt = now() - t0;
+    double dt = now_seconds() - t0;
     if (dt > 0) best = MAX(best, 2.0 * (double)n * sizeof(float) / dt / 1e9);
   }
   volatile float sink = b[n / 2];
@@ -124,13 +119,13 @@ static double resident_gbs(size_t bytes) {
   int reps = (int)MAX(1, 2e8 / (double)bytes);
   double best = 0;
   for (int trial = 0; trial < 4; trial++) {
-    double t0 = now();
+    double t0 = now_seconds();
     for (int r = 0; r < reps; r++) {
       for (size_t i = 0; i < n; i++) b[i] = a[i] * 1.5f + b[i] * 0.25f;
       float *t = a;
       a = b, b = t;
     }
-    double dt = now() - t0;
+    double dt = now_seconds() - t0;
     if (dt > 0) best = MAX(best, 3.0 * (double)n * sizeof(float) * reps / dt / 1e9);
   }
   volatile float sink = b[n / 2];
@@ -481,7 +476,7 @@ void machine_gemm_plan(const IrProgram *p, CgOptions *opt, bool measure, bool re
     if (verbose)
       fprintf(stderr, "astc: measuring %d product shape%s with each GEMM backend (once: cached in %s)...\n", todo,
               todo == 1 ? "" : "s", path);
-    double t0 = now();
+    double t0 = now_seconds();
     for (int i = 0; i < plan->nshapes; i++) {
       GemmShape *s = &plan->shapes[i];
       GemmShape *hit = recalibrate ? NULL : cache_find(&cache, &s->d);
@@ -492,7 +487,7 @@ void machine_gemm_plan(const IrProgram *p, CgOptions *opt, bool measure, bool re
       else cache_add(&cache, s);
     }
     plan->measured = todo;
-    plan->seconds = now() - t0;
+    plan->seconds = now_seconds() - t0;
     if (verbose) fprintf(stderr, "astc: measured in %.2f s\n", plan->seconds);
     /* merge with what other astc processes cached meanwhile, under a lock.
      * A shape another process cached first keeps its times (first writer
