@@ -164,6 +164,10 @@ void cg_parallel(Cg *cg, CgExtent *extent, CgRange *range, void *ctx);
 void cg_loop_nest_from(Cg *cg, int n, LLVMValueRef lo, LLVMValueRef hi, LLVMValueRef *ext, CgBody *body, void *ctx);
 
 /* one element of elementwise node n from its operands' values v */
+/* exp, tanh and erf as inline float arithmetic that vectorizes (cg_math.c) */
+LLVMValueRef cg_exp(Cg *cg, LLVMValueRef x);
+LLVMValueRef cg_tanh(Cg *cg, LLVMValueRef x);
+LLVMValueRef cg_erf(Cg *cg, LLVMValueRef x);
 LLVMValueRef cg_ew_compute(Cg *cg, const IrNode *n, LLVMValueRef *v);
 /* elementwise ops with broadcasting, reductions, optimizer updates */
 void cg_elementwise(Cg *cg, int node);

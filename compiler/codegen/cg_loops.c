@@ -129,7 +129,7 @@ typedef struct EwCtx {
 #define MUL(x, y) EW_BIN(LLVMBuildFMul, x, y)
 #define DIV(x, y) EW_BIN(LLVMBuildFDiv, x, y)
 #define EW_INTRINSIC(name, x) ({ LLVMValueRef a_ = (x); cg_intrinsic(cg, name, &a_, 1); })
-#define EXP(x) EW_INTRINSIC("llvm.exp", x)
+#define EXP(x) cg_exp(cg, (x))
 #define LOG(x) EW_INTRINSIC("llvm.log", x)
 #define SQRT(x) EW_INTRINSIC("llvm.sqrt", x)
 #define FABS(x) EW_INTRINSIC("llvm.fabs", x)
@@ -140,44 +140,6 @@ typedef struct EwCtx {
 #define NE(x, y) ({ LLVMValueRef l_ = (x); LLVMValueRef r_ = (y); LLVMBuildFCmp(cg->b, LLVMRealUNE, l_, r_, ""); })
 #define SELECT(c, x, y) \
   ({ LLVMValueRef c_ = (c); LLVMValueRef l_ = (x); LLVMValueRef r_ = (y); LLVMBuildSelect(cg->b, c_, l_, r_, ""); })
-
-/* tanh(x) in float arithmetic the vectorizer takes (libm's tanhf is a call
- * per element, which LLVM 19 does not map to libmvec): 1 - 2 / (e^{2x} + 1),
- * with x clamped to [-10, 10] (tanh is +-1 in float beyond 9.1), and
- * x - x^3/3 below |x| = 0.01, where the subtraction would cancel (relative
- * error there < 1e-8; elsewhere a few float ulps) */
-static LLVMValueRef cg_tanh(Cg *cg, LLVMValueRef x) {
-  LLVMBuilderRef b = cg->b;
-  LLVMValueRef lo = cg_f32(cg, -10), hi = cg_f32(cg, 10);
-  LLVMValueRef c = cg_intrinsic(cg, "llvm.maxnum", (LLVMValueRef[]){x, lo}, 2);
-  c = cg_intrinsic(cg, "llvm.minnum", (LLVMValueRef[]){c, hi}, 2);
-  LLVMValueRef e = LLVMBuildFMul(b, cg_f32(cg, 2), c, "");
-  e = cg_intrinsic(cg, "llvm.exp", &e, 1);
-  LLVMValueRef big = LLVMBuildFSub(b, cg_f32(cg, 1), LLVMBuildFDiv(b, cg_f32(cg, 2), LLVMBuildFAdd(b, e, cg_f32(cg, 1), ""), ""), "");
-  LLVMValueRef x3 = LLVMBuildFMul(b, LLVMBuildFMul(b, x, x, ""), x, "");
-  LLVMValueRef small = LLVMBuildFSub(b, x, LLVMBuildFMul(b, x3, cg_f32(cg, 1.0 / 3.0), ""), "");
-  LLVMValueRef ax = cg_intrinsic(cg, "llvm.fabs", &x, 1);
-  return LLVMBuildSelect(b, LLVMBuildFCmp(b, LLVMRealOLT, ax, cg_f32(cg, 0.01), ""), small, big, "");
-}
-
-/* erf(x) in float arithmetic the vectorizer takes (libm's erff is a call
- * per element; LLVM 19 maps no vector variant of it): the Chebyshev fit of
- * erfc in Press et al., Numerical Recipes (2nd ed.), section 6.2, with a
- * fractional error below 1.2e-7: for z = |x|, t = 1 / (1 + z/2),
- * erfc z = t exp(-z^2 + P(t)), and erf x = sign(x) (1 - erfc z). */
-static LLVMValueRef cg_erf(Cg *cg, LLVMValueRef x) {
-  static const double c[10] = {-1.26551223, 1.00002368, 0.37409196, 0.09678418, -0.18628806,
-                               0.27886807, -1.13520398, 1.48851587, -0.82215223, 0.17087277};
-  LLVMBuilderRef b = cg->b;
-  LLVMValueRef z = cg_intrinsic(cg, "llvm.fabs", &x, 1);
-  LLVMValueRef t = LLVMBuildFDiv(b, cg_f32(cg, 1), LLVMBuildFAdd(b, cg_f32(cg, 1), LLVMBuildFMul(b, cg_f32(cg, 0.5), z, ""), ""), "");
-  LLVMValueRef p = cg_f32(cg, c[9]);
-  for (int k = 8; k >= 0; k--) p = LLVMBuildFAdd(b, cg_f32(cg, c[k]), LLVMBuildFMul(b, t, p, ""), "");
-  LLVMValueRef e = LLVMBuildFSub(b, p, LLVMBuildFMul(b, z, z, ""), "");
-  LLVMValueRef erfc = LLVMBuildFMul(b, t, cg_intrinsic(cg, "llvm.exp", &e, 1), "");
-  LLVMValueRef args[2] = {LLVMBuildFSub(b, cg_f32(cg, 1), erfc, ""), x};
-  return cg_intrinsic(cg, "llvm.copysign", args, 2);
-}
 
 LLVMValueRef cg_ew_compute(Cg *cg, const IrNode *n, LLVMValueRef *v) {
   if (n->op == IR_CONST) return cg_f32(cg, n->fa[0]);

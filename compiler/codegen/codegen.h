@@ -218,6 +218,15 @@ struct astrt_program;
 CgJit *cg_jit_compile_with(const IrProgram *p, const CgOptions *opt, const struct astrt_program **desc);
 CgJit *cg_jit_compile(const IrProgram *p, const struct astrt_program **desc);
 void cg_jit_free(CgJit *jit);
+/* The float math generated loops compute inline (cg_math.c): exp, and tanh
+ * and erf built on it. For testing them against libm: cg_math_object
+ * compiles a loop y[i] = f(x[i]) for i < n (astc_math_loop), optimised
+ * for this host as generated code is; cg_jit_math loads it (free *jit with
+ * cg_jit_free). NULL (after a message) on failure. */
+typedef enum CgMathFn { CG_MATH_EXP, CG_MATH_TANH, CG_MATH_ERF } CgMathFn;
+typedef void CgMathLoop(const float *x, float *y, int64_t n);
+LLVMMemoryBufferRef cg_math_object(CgMathFn f);
+CgMathLoop *cg_jit_math(CgMathFn f, CgJit **jit);
 typedef enum CgEmitKind { CG_EMIT_OBJ, CG_EMIT_LLVM, CG_EMIT_BC } CgEmitKind;
 /* Writes the program as an object file, LLVM IR text or bitcode (optimised
  * for opt's target unless optimize is false), with main() if

@@ -55,6 +55,35 @@ struct CgJit {
   LLVMTargetMachineRef tm;
 };
 
+/* A JIT holding the object files objs (which it takes, loaded or not),
+ * linked against the runtime, libm and libmvec; NULL (after a message) on
+ * failure. */
+static CgJit *jit_objects(const CgOptions *o, LLVMMemoryBufferRef *objs, int nobjs) {
+  CgJit *jit = xcalloc(1, sizeof(CgJit));
+  LLVMOrcLLJITBuilderRef jb = LLVMOrcCreateLLJITBuilder();
+  LLVMOrcLLJITBuilderSetJITTargetMachineBuilder(
+      jb, LLVMOrcJITTargetMachineBuilderCreateFromTargetMachine(cg_target_machine(o)));
+  bool ok = check(LLVMOrcCreateLLJIT(&jit->j, jb), "creating the JIT");
+  if (!ok) jit->j = NULL;
+  LLVMOrcJITDylibRef jd = ok ? LLVMOrcLLJITGetMainJITDylib(jit->j) : NULL;
+  if (ok) {
+    LLVMOrcExecutionSessionSetErrorReporter(LLVMOrcLLJITGetExecutionSession(jit->j), report_session_error, NULL);
+    ok = define_runtime(jit->j, jd);
+    if (ok) add_generators(jit->j, jd);
+  }
+  for (int k = 0; k < nobjs; k++) {
+    /* the JIT takes each buffer, added or not */
+    if (ok) ok = check(LLVMOrcLLJITAddObjectFile(jit->j, jd, objs[k]), "adding an object file");
+    else LLVMDisposeMemoryBuffer(objs[k]);
+    objs[k] = NULL;
+  }
+  if (!ok) {
+    cg_jit_free(jit);
+    return NULL;
+  }
+  return jit;
+}
+
 CgJit *cg_jit_compile_with(const IrProgram *p, const CgOptions *opt, const astrt_program **desc) {
   cg_init_llvm();
   CgOptions o = opt ? *opt : cg_options_default();
@@ -64,35 +93,28 @@ CgJit *cg_jit_compile_with(const IrProgram *p, const CgOptions *opt, const astrt
   LLVMMemoryBufferRef *objs;
   int nobjs;
   if (!cg_compile_objects(p, &o, 0, &objs, &nobjs)) return NULL;
-  CgJit *jit = xcalloc(1, sizeof(CgJit));
-  LLVMOrcLLJITBuilderRef jb = LLVMOrcCreateLLJITBuilder();
-  LLVMOrcLLJITBuilderSetJITTargetMachineBuilder(
-      jb, LLVMOrcJITTargetMachineBuilderCreateFromTargetMachine(cg_target_machine(&o)));
-  if (!check(LLVMOrcCreateLLJIT(&jit->j, jb), "creating the JIT")) {
-    jit->j = NULL;
-    cg_objects_free(objs, nobjs);
-    cg_jit_free(jit);
-    return NULL;
-  }
-  LLVMOrcExecutionSessionSetErrorReporter(LLVMOrcLLJITGetExecutionSession(jit->j), report_session_error, NULL);
-  LLVMOrcJITDylibRef jd = LLVMOrcLLJITGetMainJITDylib(jit->j);
-  bool ok = define_runtime(jit->j, jd);
-  if (ok) add_generators(jit->j, jd);
-  for (int k = 0; k < nobjs; k++) {
-    /* the JIT takes each buffer, added or not */
-    if (ok) ok = check(LLVMOrcLLJITAddObjectFile(jit->j, jd, objs[k]), "adding an object file");
-    else LLVMDisposeMemoryBuffer(objs[k]);
-    objs[k] = NULL;
-  }
+  CgJit *jit = jit_objects(&o, objs, nobjs);
   free(objs);
   LLVMOrcExecutorAddress addr = 0;
-  ok = ok && check(LLVMOrcLLJITLookup(jit->j, &addr, "astc_program"), "linking the program");
-  if (!ok) {
+  if (jit && !check(LLVMOrcLLJITLookup(jit->j, &addr, "astc_program"), "linking the program")) {
     cg_jit_free(jit);
     return NULL;
   }
-  *desc = (const astrt_program *)(uintptr_t)addr;
+  if (jit) *desc = (const astrt_program *)(uintptr_t)addr;
   return jit;
+}
+
+CgMathLoop *cg_jit_math(CgMathFn f, CgJit **jit) {
+  cg_init_llvm();
+  CgOptions o = cg_options_default();
+  LLVMMemoryBufferRef obj = cg_math_object(f);
+  *jit = obj ? jit_objects(&o, &obj, 1) : NULL;
+  LLVMOrcExecutorAddress addr = 0;
+  if (*jit && !check(LLVMOrcLLJITLookup((*jit)->j, &addr, "astc_math_loop"), "linking the loop")) {
+    cg_jit_free(*jit);
+    *jit = NULL;
+  }
+  return *jit ? (CgMathLoop *)(uintptr_t)addr : NULL;
 }
 
 CgJit *cg_jit_compile(const IrProgram *p, const astrt_program **desc) { return cg_jit_compile_with(p, NULL, desc); }
