@@ -187,6 +187,9 @@ plot '{fa}' using 1:2 with linespoints lw 2 pt 7 ps 0.6 lc rgb '#1f77b4' title '
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--astc", default=os.path.join(ROOT, "build", "compiler", "astc"))
+    ap.add_argument("--program", default=EXAMPLE,
+                    help="astc's side (default examples/charlm.train): a variant of it, such as one with "
+                         "`precision bf16` in its speedup block; the twin trains examples/charlm.train's model in float32")
     ap.add_argument("--steps", type=int, default=0, help="default: the program's (2000); --check: 3")
     ap.add_argument("--check", action="store_true", help="a 3-step test of the reproduction")
     ap.add_argument("--out", default=None, help="the JSON file (default bench/results/lm-quality-DATE.json)")
@@ -215,7 +218,7 @@ def main():
     os.makedirs(d, exist_ok=True)
     prog, init = os.path.join(d, "charlm"), os.path.join(d, "init.safetensors")
     t0 = time.perf_counter()
-    run([args.astc, "build", EXAMPLE, "-o", prog])
+    run([args.astc, "build", args.program, "-o", prog])
     build_s = time.perf_counter() - t0
     run([prog, "--steps", "1", "--save", init, "--threads", "1", "--quiet", "--eval-samples", "1"])
     log(f"built {os.path.relpath(prog)} in {build_s:.2f} s; initial weights {init}")
@@ -317,7 +320,7 @@ def main():
         os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
         header = prev["astc_header"] if prev else [line for line in a_err.splitlines() if line.strip()][:3]
         result = dict(prev or {})
-        result.update({"program": "examples/charlm.train", "steps": steps, "date": stamp,
+        result.update({"program": os.path.relpath(args.program, ROOT), "steps": steps, "date": stamp,
                   "astc_command": f"{os.path.basename(prog)} --threads 1 --metrics FILE {' '.join(budget)}".strip(),
                   "torch_command": "torch_gpt.py quality --init init.safetensors --threads 1 "
                                    f"--steps {steps} (OMP_NUM_THREADS=OPENBLAS_NUM_THREADS=1)",
@@ -339,7 +342,7 @@ def main():
             json.dump(result, f, indent=1)
         log(f"wrote {os.path.relpath(out)}")
     if svg:
-        title = (f"examples/charlm.train, {steps} steps: final validation loss astc {fa:.3f}, "
+        title = (f"{os.path.relpath(args.program, ROOT)}, {steps} steps: final validation loss astc {fa:.3f}, "
                  f"PyTorch {ft:.3f} nats/byte")
         epochs = [str(r["step"]) for r in rows[:-1] if r["step"] % 100]
         if plot(svg, a_evals, t_evals, title, ", ".join(epochs) or "-", rows[-1]["windows"]):
