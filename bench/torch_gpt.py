@@ -269,7 +269,8 @@ def throughput(args):
         w = data[start[:, None] + offsets]
         x, y = w[:, :-1], w[:, 1:]
         opt.zero_grad(set_to_none=True)
-        loss = loss_fn(model(x), y)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.bf16):
+            loss = loss_fn(model(x), y)
         loss.backward()
         opt.step()
         return loss
@@ -290,7 +291,7 @@ def throughput(args):
                       "ms_per_step_max": 1e3 * max(times), "train_seconds": total,
                       "cpu_ms_per_step": 1e3 * cpu / args.steps,
                       "tokens_per_second": tokens / med, "tokens_per_second_mean": tokens * args.steps / total,
-                      "final_loss": float(loss), "fused_qkv": args.fused_qkv, "foreach": not args.no_foreach,
+                      "final_loss": float(loss), "fused_qkv": args.fused_qkv, "bf16_autocast": args.bf16, "foreach": not args.no_foreach,
                       "data": source, "torch_threads": torch.get_num_threads(),
                       "omp": os.environ.get("OMP_NUM_THREADS"), "openblas": os.environ.get("OPENBLAS_NUM_THREADS"),
                       "openblas_core": openblas_core()}))
@@ -515,6 +516,8 @@ def main():
     t.add_argument("--warmup", type=int, default=5)
     t.add_argument("--threads", type=int, default=0)
     t.add_argument("--fused-qkv", action="store_true")
+    t.add_argument("--bf16", action="store_true",
+                   help="forward and loss under torch.autocast('cpu', torch.bfloat16): PyTorch's mixed precision")
     t.add_argument("--no-foreach", action="store_true")
     q = sub.add_parser("quality")
     q.add_argument("--init", required=True, help="astc's initial weights (safetensors)")
