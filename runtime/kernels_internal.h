@@ -140,6 +140,19 @@ const char *astrt_conv_isa_name(astrt_conv_isa isa);
  * supported set below it. */
 astrt_conv_isa astrt_conv_isa_active(void);
 
+/* Gathering U8 features (batch.c): rows row[0..rows) of src (size bytes
+ * each) into x[rows, size] as ((raw * scale + shift) - mean) / std, with
+ * one rounding per operation whatever the instruction set, so every isa
+ * gives the same bits (the batch gather uses astrt_conv_isa_active();
+ * tests force each). */
+typedef struct astrt_gather_u8_args {
+  const uint8_t *src;
+  const int64_t *row;
+  int64_t size;
+  float scale, shift, mean, std;
+} astrt_gather_u8_args;
+void astrt_gather_u8_rows(astrt_conv_isa isa, const astrt_gather_u8_args *a, int64_t rows, float *x);
+
 /* Whether the public kernels send shape `s` to the direct kernels (given an
  * active instruction set other than NONE): stride 1, not a plain 1x1 (that
  * is one GEMM), non-empty, and small enough in O * C*KH*KW that the direct

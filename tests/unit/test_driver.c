@@ -1485,6 +1485,46 @@ START_TEST(test_batch_gather_pooled) {
 }
 END_TEST
 
+/* the U8 gather's vector paths against ((raw * scale + shift) - mean) / std
+ * rounded after each operation, bit for bit, for every instruction set the
+ * CPU has (the others are listed as skipped), on row sizes around the
+ * vector widths and rows in scattered order */
+START_TEST(test_gather_u8_isas) {
+  enum { N = 40 };
+  static const int64_t sizes[] = {1, 7, 8, 9, 15, 16, 17, 33, 63, 65, 257, 784};
+  const float scale = 1.0f / 255.0f, shift = 0.125f, mean = 0.2860f, std = 0.3530f;
+  uint8_t *src = malloc(N * 784);
+  float *want = malloc(sizeof(float) * N * 784), *got = malloc(sizeof(float) * N * 784);
+  int64_t row[N];
+  for (int i = 0; i < N * 784; i++) src[i] = (uint8_t)(i * 7919 % 256);
+  for (int r = 0; r < N; r++) row[r] = (r * 17 + 3) % N;
+  static const astrt_conv_isa isas[] = {ASTRT_CONV_ISA_NONE, ASTRT_CONV_ISA_GENERIC, ASTRT_CONV_ISA_AVX2,
+                                        ASTRT_CONV_ISA_AVX512};
+  for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
+    int64_t size = sizes[k];
+    for (int r = 0; r < N; r++)
+      for (int64_t j = 0; j < size; j++) {
+        float v = (float)src[row[r] * size + j] * scale;
+        v = v + shift;
+        v = v - mean;
+        want[r * size + j] = v / std;
+      }
+    astrt_gather_u8_args a = {src, row, size, scale, shift, mean, std};
+    for (size_t i = 0; i < sizeof isas / sizeof isas[0]; i++) {
+      if (!astrt_conv_isa_supported(isas[i])) {
+        if (k == 0) printf("test_gather_u8_isas: %s skipped (not supported here)\n", astrt_conv_isa_name(isas[i]));
+        continue;
+      }
+      memset(got, 0xff, sizeof(float) * N * size);
+      astrt_gather_u8_rows(isas[i], &a, N, got);
+      if (memcmp(want, got, sizeof(float) * N * size) != 0)
+        ck_abort_msg("%s: row size %lld differs from the reference", astrt_conv_isa_name(isas[i]), (long long)size);
+    }
+  }
+  free(src), free(want), free(got);
+}
+END_TEST
+
 /* ---- progress ----------------------------------------------------------- */
 
 START_TEST(test_progress_format) {
@@ -2998,6 +3038,7 @@ static Suite *driver_suite(void) {
   tcase_add_test(data, test_synthetic);
   tcase_add_test(data, test_batch_gather);
   tcase_add_test(data, test_batch_gather_pooled);
+  tcase_add_test(data, test_gather_u8_isas);
   suite_add_tcase(s, data);
 
   TCase *ckpt = tcase_create("checkpoint");
