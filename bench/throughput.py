@@ -44,7 +44,9 @@ Models: mlp (examples/fashion_mlp.train, batch 64), lenet
 784-1024-1024-10, batch 256; not in the default set), mlp_bf16
 (bench/models/fashion_mlp_bf16.train: the MLP with precision bf16, against
 PyTorch's fp32 MLP; not in the default set), gpt (below; not in the default
-set). --gemm MODE is passed to astc build (auto: each product on its fastest
+set), gpt_bf16 (bench/models/charlm_bf16.train: the GPT with precision bf16;
+its PyTorch side runs every variant both in fp32 and under
+torch.autocast("cpu", torch.bfloat16), and its best is the faster of all). --gemm MODE is passed to astc build (auto: each product on its fastest
 GEMM backend, measured; openblas; xsmm) and to the GPT's step_time.
 
 gpt: examples/charlm.train, the byte-level GPT (4 pre-LN blocks of width
@@ -113,7 +115,12 @@ MODELS = {
     "wide": ("bench/models/wide_mlp.train", 256, False),
     "gpt": ("examples/charlm.train", 32, False),
     "mlp_bf16": ("bench/models/fashion_mlp_bf16.train", 64, False),
+    "gpt_bf16": ("bench/models/charlm_bf16.train", 32, False),
 }
+# the sequence models, timed in ms per step (gpt_bench); gpt_bf16's PyTorch
+# side also runs each variant under torch.autocast(cpu, bfloat16), and its
+# best is the faster of fp32 and bf16
+GPT_MODELS = ("gpt", "gpt_bf16")
 # astc models whose PyTorch peer is another model (mlp_bf16: precision bf16
 # against PyTorch's fp32 MLP)
 TORCH_PEER = {"mlp_bf16": "mlp"}
@@ -399,7 +406,8 @@ def run_torch_gpt(split, variant, batch, steps, timeout):
             return {"error": f"{JEMALLOC} not installed (apt-get install libjemalloc2)", "peak_rss_kb": 0, "wall": 0}
         env["LD_PRELOAD"] = JEMALLOC
     cmd = [PY, os.path.join(HERE, "torch_gpt.py"), "throughput", "--batch", str(batch), "--steps", str(steps),
-           "--threads", str(omp)] + (["--fused-qkv"] if variant == "fused" else [])
+           "--threads", str(omp)] + (["--fused-qkv"] if variant.startswith("fused") else []) \
+        + (["--bf16"] if variant.endswith("-bf16") else [])
     rc, out, err, rss, wall = spawn(cmd, env=env, timeout=timeout)
     if rc != 0:
         return {"error": f"exit {rc}: {err.strip()[-300:]}", "peak_rss_kb": rss, "wall": wall}
@@ -443,9 +451,8 @@ def summarize_ms(runs):
             "n": len(ok), "failed": len(runs) - len(ok), "peak_rss_kb": max(r["peak_rss_kb"] for r in runs)}
 
 
-def gpt_bench(args, tmp, exe, astc_splits, gemm):
-    """runs the gpt rounds; returns (summary, table lines, runs)"""
-    m = "gpt"
+def gpt_bench(args, tmp, exe, astc_splits, gemm, m):
+    """runs the rounds of m (gpt or gpt_bf16); returns (summary, table lines, runs)"""
     src, batch = os.path.join(ROOT, MODELS[m][0]), MODELS[m][1]
     tool = step_time_tool(args.astc)
     if not tool:
@@ -455,6 +462,8 @@ def gpt_bench(args, tmp, exe, astc_splits, gemm):
         print(f"  gpt: {JEMALLOC} is not installed (apt-get install libjemalloc2): the jemalloc splits are left out")
         torch_splits = [s for s in torch_splits if not s[3]]
     variants = args.gpt_torch_variants.split(",")
+    if m == "gpt_bf16":
+        variants += [v + "-bf16" for v in variants]
     runs = []
     for rnd in range(args.runs):
         a = [("astc", s, None) for s in astc_splits]
@@ -476,7 +485,7 @@ def gpt_bench(args, tmp, exe, astc_splits, gemm):
                       "round": rnd + 1, "load": loadavg()[0]})
             runs.append(r)
             name = gpt_split_name(side, split, variant)
-            print(f"  round {rnd + 1} gpt   {side:<5} {name:<38} "
+            print(f"  round {rnd + 1} {m:<8} {side:<5} {name:<38} "
                   + (f"{r['ms_per_step']:8.1f} ms/step {r['tokens_per_second']:8,.0f} tokens/s"
                      if "ms_per_step" in r else f"  {r['error']}")
                   + f"  rss {r['peak_rss_kb'] / 1024:6.0f} MiB  load {r['load']}", flush=True)
@@ -487,7 +496,7 @@ def gpt_bench(args, tmp, exe, astc_splits, gemm):
         r.update({"model": m, "side": "astc-e2e", "split": list(split), "batch": batch, "load": loadavg()[0]})
         runs.append(r)
         e2e[gpt_split_name("astc", split)] = r
-        print(f"  end-to-end gpt astc --threads {split[0]}: "
+        print(f"  end-to-end {m} astc --threads {split[0]}: "
               + (f"{r['ms_per_step']:.1f} ms/step {r['tokens_per_second']:,.0f} tokens/s"
                  if "ms_per_step" in r else f"unavailable ({r['unavailable']})"), flush=True)
 
@@ -567,18 +576,18 @@ def gpt_bench(args, tmp, exe, astc_splits, gemm):
     e2e_cell = (f"{e2e_ok[e2e_best]['ms_per_step']:.1f} ms, {e2e_ok[e2e_best]['tokens_per_second']:,.0f} tokens/s"
                 if e2e_best else "not yet: needs the text data loader")
     ratio = f"{summary['ratio']:.2f}x" if summary["ratio"] else "n/a"
-    lines = ["", f"gpt ({MODELS[m][0]}, batch {batch} x context {GPT_CONTEXT} = {batch * GPT_CONTEXT} tokens "
+    lines = ["", f"{m} ({MODELS[m][0]}, batch {batch} x context {GPT_CONTEXT} = {batch * GPT_CONTEXT} tokens "
              "per step; ms per step median (min–max) over the runs' medians):", "",
              "| model | astc step ms (step_time) | astc fastest step | astc tokens/s | astc end-to-end "
              "| PyTorch ms/step | PyTorch fastest step | PyTorch tokens/s | ratio astc/PyTorch | basis | astc best "
              "| PyTorch best | peak RSS astc / PyTorch |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
-             f"| gpt | {ms(a)} | {fastest(a)} | {tps(a)} | {e2e_cell} | {ms(t)} | {fastest(t)} | {tps(t)} | {ratio} "
+             f"| {m} | {ms(a)} | {fastest(a)} | {tps(a)} | {e2e_cell} | {ms(t)} | {fastest(t)} | {tps(t)} | {ratio} "
              f"| {summary['ratio_basis']} "
              f"| {summary['astc']['best_split']} | {summary['torch']['best_split']} "
              f"| {a['peak_rss_kb'] / 1024 if a else 0:.0f} (step_time, with LLVM) / "
              f"{t['peak_rss_kb'] / 1024 if t else 0:.0f} MiB |",
-             "", "gpt, all splits (CPU ms: CPU time per step, all threads, median over the runs):", "",
+             "", f"{m}, all splits (CPU ms: CPU time per step, all threads, median over the runs):", "",
              "| side | split | ms/step | fastest step ms | CPU ms/step | tokens/s | peak RSS |",
              "|---|---|---|---|---|---|---|"]
     for side in ("astc", "torch"):
@@ -589,7 +598,7 @@ def gpt_bench(args, tmp, exe, astc_splits, gemm):
 
     def g(k, f):
         return f.format(e[k]) if e.get(k) is not None else "n/a"
-    lines += ["", "gpt efficiency at astc's best thread count (GEMM-only ceiling: the step's products alone, "
+    lines += ["", f"{m} efficiency at astc's best thread count (GEMM-only ceiling: the step's products alone, "
               "attention's per-head products as batched products, bench/gemm_step.c):", "",
               "| MFLOP per step | astc GFLOP/s | PyTorch GFLOP/s | GEMM MFLOP (batched attention part) "
               "| GEMM-only ceiling ms/step | ceiling tokens/s | astc / ceiling | sgemm 1024^3 GFLOP/s |",
@@ -598,7 +607,7 @@ def gpt_bench(args, tmp, exe, astc_splits, gemm):
               f"| {g('gemm_mflop', '{:.0f}')} ({g('gemm_batched_mflop', '{:.0f}')}) "
               f"| {g('gemm_ceiling_ms_per_step', '{:.1f}')} | {g('gemm_ceiling_tokens_per_second', '{:,.0f}')} "
               f"| {g('fraction_of_ceiling', '{:.0%}')} | {g('sgemm_peak_gflops', '{:.0f}')} |",
-              "", "gpt at one thread in CPU time per step (the step's products alone vs each side's step; "
+              "", f"{m} at one thread in CPU time per step (the step's products alone vs each side's step; "
               "PyTorch: its faster one-thread variant):", "",
               "| GEMM-only CPU ms | astc CPU ms | GEMM / astc | PyTorch CPU ms | GEMM / PyTorch |",
               "|---|---|---|---|---|",
@@ -611,7 +620,7 @@ def gpt_bench(args, tmp, exe, astc_splits, gemm):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--astc", default=os.path.join(ROOT, "build/compiler/astc"))
-    ap.add_argument("--models", default="mlp,lenet", help="comma-separated: mlp, lenet, wide, gpt")
+    ap.add_argument("--models", default="mlp,lenet", help="comma-separated: mlp, lenet, wide, mlp_bf16, gpt, gpt_bf16")
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--gemm", default="auto",
                     help="astc build --gemm=MODE: auto (each product's fastest backend, measured), openblas or xsmm")
@@ -642,8 +651,8 @@ def main():
         if m not in MODELS:
             sys.exit(f"throughput: unknown model {m} (known: {', '.join(MODELS)})")
     astc_splits = [(int(t),) for t in args.astc_threads.split(",")]
-    want_gpt = "gpt" in models
-    models = [m for m in models if m != "gpt"]  # the classifiers, in samples/s
+    want_gpt = [m for m in models if m in GPT_MODELS]
+    models = [m for m in models if m not in GPT_MODELS]  # the classifiers, in samples/s
     torch_splits = [tuple(int(v) for v in s.rstrip("c").split("x")) + (s.endswith("c"),)
                     for s in args.torch_splits.split(",")]
 
@@ -671,7 +680,7 @@ def main():
     runs = []
     with tempfile.TemporaryDirectory(prefix="astc-throughput-") as tmp:
         exes = {}
-        for m in models + (["gpt"] if want_gpt else []):
+        for m in models + want_gpt:
             exes[m] = os.path.join(tmp, m)
             r = subprocess.run([args.astc, "build", os.path.join(ROOT, MODELS[m][0]), "-o", exes[m],
                                 "--gemm=" + args.gemm],
@@ -707,7 +716,7 @@ def main():
 
         # efficiency: FLOP rate, the GEMM-only ceiling at astc's best thread count, build time
         gemm = gemm_tool(tmp, args.astc)
-        gpt = gpt_bench(args, tmp, exes["gpt"], astc_splits, gemm) if want_gpt else None
+        gpts = {m: gpt_bench(args, tmp, exes[m], astc_splits, gemm, m) for m in want_gpt}
         eff = {}
         for m in models:
             src, batch = os.path.join(ROOT, MODELS[m][0]), MODELS[m][1]
@@ -749,8 +758,8 @@ def main():
         summary[m]["ratio"] = a["median"] / t["median"] if a and t else None
         summary[m]["efficiency"] = eff.get(m, {})
 
-    if gpt:
-        summary["gpt"] = gpt[0]
+    for m, gpt in gpts.items():
+        summary[m] = gpt[0]
         runs += gpt[2]
     lines = [] if not models else ["| model | batch | astc samples/s median (min–max) | PyTorch samples/s median (min–max) "
              "| ratio astc/PyTorch | astc best split | PyTorch best split | peak RSS astc / PyTorch |",
@@ -784,19 +793,19 @@ def main():
                      f"| {g('gemm_ceiling_samples_per_second', '{:,.0f}')} | {g('fraction_of_ceiling', '{:.0%}')} "
                      f"| {g('sgemm_peak_gflops', '{:.0f}')} | {g('build_seconds', '{:.2f}')} |")
 
-    if gpt:
+    for gpt in gpts.values():
         lines += gpt[1]
 
     def cores_used(side):
         return ", ".join(sorted({str(r.get("openblas_core")) for r in runs if r["side"] == side}))
 
     floor_ok = all(summary[m]["ratio"] is not None and summary[m]["ratio"] >= 1.0
-                   for m in models + (["gpt"] if gpt else []))
+                   for m in models + list(gpts))
     lines += ["", f"Load average (1, 5, 15 min): start {load_start}, end {load_end} "
               f"on {os.cpu_count()} CPUs. OpenBLAS core: {core_note}; "
               f"cores the runs used: astc {cores_used('astc')}, PyTorch {cores_used('torch')}.",
               f"Floor astc >= 1.0x PyTorch on every model: {'met' if floor_ok else 'NOT met'}"
-              + (f" (gpt: {summary['gpt']['ratio_basis']})." if gpt else ".")]
+              + "".join(f" ({m}: {summary[m]['ratio_basis']})" for m in gpts) + "."]
     table = "\n".join(lines)
     print("\n" + table)
 
