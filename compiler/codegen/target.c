@@ -20,8 +20,25 @@ void cg_init_llvm(void) {
   done = true;
   LLVMInitializeNativeTarget();
   LLVMInitializeNativeAsmPrinter();
-  const char *args[] = {"astc", "-vector-library=LIBMVEC-X86"};
-  LLVMParseCommandLineOptions(2, args, "");
+  /* ASTC_LLVM_ARGS="-time-passes ...": LLVM's own options, for measuring
+   * where the compile time goes (docs/performance.md, "Build time") */
+  enum { CAP = 32 };
+  /* Dead-store elimination stops looking in a block once it holds more
+   * than 64 stores and calls (LLVM's default: 5000). A step function's body
+   * is a few long blocks of calls and stores between its loops, where DSE
+   * spent a third of the optimisation time (the GPT: 0.14 s CPU) to remove
+   * nothing: the optimised module is the same at any limit down to 1. */
+  const char *args[CAP] = {"astc", "-vector-library=LIBMVEC-X86", "-dse-memoryssa-defs-per-block-limit=64"};
+  int n = 3;
+  const char *extra = getenv("ASTC_LLVM_ARGS");
+  static char words[1024];
+  if (extra && *extra) {
+    fprintf(stderr, "astc: note: ASTC_LLVM_ARGS=%s (a developer override) passes options to LLVM\n", extra);
+    snprintf(words, sizeof words, "%s", extra);
+    for (char *save = NULL, *w = strtok_r(words, " ", &save); w && n < CAP; w = strtok_r(NULL, " ", &save))
+      args[n++] = w;
+  }
+  LLVMParseCommandLineOptions(n, args, "");
 }
 
 /* ---- options ------------------------------------------------------------------------ */
