@@ -201,7 +201,11 @@ void cg_target_cpu(const CgOptions *opt, char **cpu, char **features);
 char *cg_target_unknown(const CgOptions *opt);
 /* Sets triple and data layout from tm, verifies the module and runs the
  * default<O3> pipeline (loop unrolling only with opt->unroll_loops).
+ * Afterwards a function other than an outlined loop with at least
+ * CG_GLUE_MIN instructions is marked optnone (and noinline): mostly runtime
+ * calls, it is compiled by the code generator's fast path (target.c).
  * Returns false (message on stderr) on failure. */
+#define CG_GLUE_MIN 1000
 bool cg_optimize(LLVMModuleRef m, LLVMTargetMachineRef tm, const CgOptions *opt);
 
 /* ---- running (jit.c) and linking (link.c) ----------------------------------------------- */

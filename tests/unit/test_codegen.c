@@ -403,6 +403,43 @@ START_TEST(parallel_loops) {
 }
 END_TEST
 
+/* A long function (a 12-layer MLP's step: CG_GLUE_MIN instructions and
+ * more once optimised) is compiled by the code generator's fast path: it
+ * carries optnone after cg_optimize; its outlined loops and the short
+ * evaluation function do not. */
+START_TEST(long_functions_marked_glue) {
+  char body[2048] = "  h = x\n";
+  for (int l = 0; l < 12; l++) strcat(body, "  h = relu(nn.dense(h, 2048))\n");
+  strcat(body, "  return nn.dense(h, 5)");
+  char src[4096];
+  snprintf(src, sizeof src, PROGRAM("%s", "20", "5", "  loss = cross_entropy()\n  optimizer = sgd(lr: 0.05)"), body);
+  Compilation comp;
+  ck_assert(compile_src(src, "glue", &comp));
+  LLVMContextRef ctx = LLVMContextCreate();
+  LLVMModuleRef m = cg_build_module(comp.prog, ctx, NULL);
+  ck_assert(m);
+  LLVMTargetMachineRef tm = cg_target_machine(NULL);
+  ck_assert(cg_optimize(m, tm, NULL));
+  unsigned optnone = LLVMGetEnumAttributeKindForName("optnone", 7);
+  int marked_loops = 0, loops = 0;
+  for (LLVMValueRef f = LLVMGetFirstFunction(m); f; f = LLVMGetNextFunction(f)) {
+    if (LLVMIsDeclaration(f)) continue;
+    bool marked = LLVMGetEnumAttributeAtIndex(f, LLVMAttributeFunctionIndex, optnone) != NULL;
+    const char *name = LLVMGetValueName(f);
+    if (strstr(name, "_par_")) loops++, marked_loops += marked;
+    else if (!strcmp(name, "astc_step_0")) ck_assert_msg(marked, "the step is not marked optnone");
+    else if (!strcmp(name, "astc_eval")) ck_assert_msg(!marked, "evaluation is marked optnone");
+  }
+  ck_assert_int_gt(loops, 0);
+  ck_assert_int_eq(marked_loops, 0);
+  LLVMDisposeTargetMachine(tm);
+  LLVMDisposeModule(m);
+  LLVMContextDispose(ctx);
+  compilation_free(&comp);
+  src_reset();
+}
+END_TEST
+
 /* the same programs' results without fusion (one loop per op) */
 START_TEST(mlp_unfused) {
   setenv("ASTC_FUSION", "off", 1);
@@ -776,6 +813,7 @@ Suite *codegen_suite(void) {
   tcase_add_test(t, update_over_parameter_arena);
   tcase_add_test(t, mlp_unfused);
   tcase_add_test(t, parallel_loops);
+  tcase_add_test(t, long_functions_marked_glue);
   tcase_add_test(t, convnet_pools_batchnorm);
   tcase_add_test(t, norms_activations_adamw);
   tcase_add_test(t, dropout_global_pool);
