@@ -28,8 +28,11 @@ void cg_init_llvm(void) {
    * is a few long blocks of calls and stores between its loops, where DSE
    * spent a third of the optimisation time (the GPT: 0.14 s CPU) to remove
    * nothing: the optimised module is the same at any limit down to 1. */
-  const char *args[CAP] = {"astc", "-vector-library=LIBMVEC-X86", "-dse-memoryssa-defs-per-block-limit=64"};
-  int n = 3;
+  /* mergefunc makes an identical function that is global (an outlined
+   * loop compiled apart from its step: cg_units.c) an alias, not a call */
+  const char *args[CAP] = {"astc", "-vector-library=LIBMVEC-X86", "-dse-memoryssa-defs-per-block-limit=64",
+                            "-mergefunc-use-aliases"};
+  int n = 4;
   const char *extra = getenv("ASTC_LLVM_ARGS");
   static char words[1024];
   if (extra && *extra) {

@@ -19,6 +19,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <llvm-c/Object.h>
+
 #include "astrt_kernels.h"
 #include "astrt_program.h"
 #include "codegen.h"
@@ -400,6 +402,64 @@ START_TEST(parallel_loops) {
   astrt_pool_configure(3);
   ck_assert_int_eq(astrt_pool_size(), 3);
   compare_program(WIDE_PROGRAM, "par", 3);
+}
+END_TEST
+
+/* The objects that define `name` (a symbol with a section) among objs */
+static int defining_object(LLVMMemoryBufferRef *objs, int n, const char *name, int *count) {
+  int found = -1;
+  *count = 0;
+  for (int k = 0; k < n; k++) {
+    char *err = NULL;
+    LLVMBinaryRef bin = LLVMCreateBinary(objs[k], NULL, &err);
+    ck_assert_msg(bin, "object %d: %s", k, err ? err : "?");
+    LLVMSymbolIteratorRef sym = LLVMObjectFileCopySymbolIterator(bin);
+    LLVMSectionIteratorRef sect = LLVMObjectFileCopySectionIterator(bin);
+    for (; !LLVMObjectFileIsSymbolIteratorAtEnd(bin, sym); LLVMMoveToNextSymbol(sym)) {
+      if (strcmp(LLVMGetSymbolName(sym), name)) continue;
+      LLVMMoveToContainingSection(sect, sym);
+      if (!LLVMObjectFileIsSectionIteratorAtEnd(bin, sect)) found = k, ++*count;
+    }
+    LLVMDisposeSectionIterator(sect);
+    LLVMDisposeSymbolIterator(sym);
+    LLVMDisposeBinary(bin);
+  }
+  return found;
+}
+
+/* Parallel compilation (cg_units.c): a program of one phase is compiled
+ * in parts with the step function in one and its outlined loops in another
+ * (evaluation's likewise), so that both threads have work when the step is
+ * most of the program; each symbol is defined once (the loops as
+ * hidden globals the step's object refers to), and the JIT runs the result
+ * against the interpreter (parallel_loops). With -fno-parallel-loops
+ * nothing is outlined and the step and evaluation are apart. */
+START_TEST(parts_step_apart_from_loops) {
+  Compilation comp;
+  ck_assert(compile_src(WIDE_PROGRAM, "parts", &comp));
+  LLVMMemoryBufferRef *objs;
+  int n, count;
+  ck_assert(cg_compile_objects(comp.prog, NULL, 2, &objs, &n));
+  ck_assert_int_eq(n, 4);  /* the step's functions, its loops, evaluation's functions (with the descriptor), its loops */
+  int step = defining_object(objs, n, "astc_step_0", &count);
+  ck_assert_int_eq(count, 1);
+  int loop = defining_object(objs, n, "astc_step_0_par_0", &count);
+  ck_assert_int_eq(count, 1);
+  ck_assert_int_ne(step, loop);
+  int eval = defining_object(objs, n, "astc_eval", &count);
+  ck_assert_int_eq(count, 1);
+  int desc = defining_object(objs, n, "astc_program", &count);
+  ck_assert_int_eq(count, 1);
+  ck_assert_int_eq(desc, eval);
+  cg_objects_free(objs, n);
+  CgOptions o = cg_options_default();
+  o.no_parallel_loops = true;
+  ck_assert(cg_compile_objects(comp.prog, &o, 2, &objs, &n));
+  ck_assert_int_eq(n, 2);
+  ck_assert_int_ne(defining_object(objs, n, "astc_step_0", &count), defining_object(objs, n, "astc_eval", &count));
+  cg_objects_free(objs, n);
+  compilation_free(&comp);
+  src_reset();
 }
 END_TEST
 
@@ -813,6 +873,7 @@ Suite *codegen_suite(void) {
   tcase_add_test(t, update_over_parameter_arena);
   tcase_add_test(t, mlp_unfused);
   tcase_add_test(t, parallel_loops);
+  tcase_add_test(t, parts_step_apart_from_loops);
   tcase_add_test(t, long_functions_marked_glue);
   tcase_add_test(t, convnet_pools_batchnorm);
   tcase_add_test(t, norms_activations_adamw);
