@@ -175,11 +175,11 @@ LLVMModuleRef cg_build_module_part(const IrProgram *p, LLVMContextRef ctx, const
 
 /* ---- parallel compilation (cg_units.c) ---------------------------------------------- */
 
-/* Compiles p into object files in memory, the module's slots dealt into
- * at most `units` parts by size and each part built, optimised and
- * compiled on a thread of its own (units <= 0: one per core). *nobjs
- * receives the count; free with cg_objects_free. False (with a message) on
- * failure. */
+/* Compiles p into object files in memory: the module's slots dealt into
+ * parts by size (a large step as two parts, its functions and its outlined
+ * loops), each built, optimised and compiled by one of `units` threads
+ * (units <= 0: one per core). *nobjs receives the count; free with
+ * cg_objects_free. False (with a message) on failure. */
 bool cg_compile_objects(const IrProgram *p, const CgOptions *opt, int units, LLVMMemoryBufferRef **objs,
                         int *nobjs);
 void cg_objects_free(LLVMMemoryBufferRef *objs, int nobjs);
@@ -201,7 +201,11 @@ void cg_target_cpu(const CgOptions *opt, char **cpu, char **features);
 char *cg_target_unknown(const CgOptions *opt);
 /* Sets triple and data layout from tm, verifies the module and runs the
  * default<O3> pipeline (loop unrolling only with opt->unroll_loops).
+ * Afterwards a function other than an outlined loop with at least
+ * CG_GLUE_MIN instructions is marked optnone (and noinline): mostly runtime
+ * calls, it is compiled by the code generator's fast path (target.c).
  * Returns false (message on stderr) on failure. */
+#define CG_GLUE_MIN 1000
 bool cg_optimize(LLVMModuleRef m, LLVMTargetMachineRef tm, const CgOptions *opt);
 
 /* ---- running (jit.c) and linking (link.c) ----------------------------------------------- */

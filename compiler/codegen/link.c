@@ -54,14 +54,16 @@ bool cg_link_executable_objects(const char *const *obj_paths, int nobjs, const c
   const char *cc = getenv("CC");
   if (!cc || !*cc) cc = ASTC_LINK_CC;
   char *flags = xstrdup(ASTC_LINK_FLAGS);
-  enum { CAP = 96 };
-  char *argv[CAP];
+  /* the words of cc and of the flags, the objects (one per piece of the
+   * program: cg_units.c) and a few more */
+  int cap = 96 + nobjs;
+  char **argv = xcalloc((size_t)cap, sizeof(char *));
   int n = 0;
   char *cc_copy = xstrdup(cc);
-  push_words(argv, &n, CAP, cc_copy);
+  push_words(argv, &n, 32, cc_copy);
   argv[n++] = "-o";
   argv[n++] = (char *)exe_path;
-  for (int k = 0; k < nobjs && n < CAP - 32; k++) argv[n++] = (char *)obj_paths[k];
+  for (int k = 0; k < nobjs; k++) argv[n++] = (char *)obj_paths[k];
 #ifdef ASTC_LINK_MPI
   /* the MPI backend, libastrt_mpi.a beside libastrt.a (runtime/dist_backend.h) */
   char mpi_lib[4096];
@@ -73,7 +75,7 @@ bool cg_link_executable_objects(const char *const *obj_paths, int nobjs, const c
   }
 #endif
   argv[n++] = (char *)astc_runtime_lib_path();
-  push_words(argv, &n, CAP, flags);
+  push_words(argv, &n, cap, flags);
   argv[n] = NULL;
   pid_t pid;
   int rc = posix_spawnp(&pid, argv[0], NULL, NULL, argv, environ);
@@ -89,6 +91,7 @@ bool cg_link_executable_objects(const char *const *obj_paths, int nobjs, const c
   }
   free(flags);
   free(cc_copy);
+  free(argv);
   return ok;
 }
 

@@ -20,8 +20,28 @@ void cg_init_llvm(void) {
   done = true;
   LLVMInitializeNativeTarget();
   LLVMInitializeNativeAsmPrinter();
-  const char *args[] = {"astc", "-vector-library=LIBMVEC-X86"};
-  LLVMParseCommandLineOptions(2, args, "");
+  /* ASTC_LLVM_ARGS="-time-passes ...": LLVM's own options, for measuring
+   * where the compile time goes (docs/performance.md, "Build time") */
+  enum { CAP = 32 };
+  /* Dead-store elimination stops looking in a block once it holds more
+   * than 64 stores and calls (LLVM's default: 5000). A step function's body
+   * is a few long blocks of calls and stores between its loops, where DSE
+   * spent a third of the optimisation time (the GPT: 0.14 s CPU) to remove
+   * nothing: the optimised module is the same at any limit down to 1. */
+  /* mergefunc makes an identical function that is global (an outlined
+   * loop compiled apart from its step: cg_units.c) an alias, not a call */
+  const char *args[CAP] = {"astc", "-vector-library=LIBMVEC-X86", "-dse-memoryssa-defs-per-block-limit=64",
+                            "-mergefunc-use-aliases"};
+  int n = 4;
+  const char *extra = getenv("ASTC_LLVM_ARGS");
+  static char words[1024];
+  if (extra && *extra) {
+    fprintf(stderr, "astc: note: ASTC_LLVM_ARGS=%s (a developer override) passes options to LLVM\n", extra);
+    snprintf(words, sizeof words, "%s", extra);
+    for (char *save = NULL, *w = strtok_r(words, " ", &save); w && n < CAP; w = strtok_r(NULL, " ", &save))
+      args[n++] = w;
+  }
+  LLVMParseCommandLineOptions(n, args, "");
 }
 
 /* ---- options ------------------------------------------------------------------------ */
@@ -143,6 +163,33 @@ LLVMTargetMachineRef cg_target_machine(const CgOptions *opt) {
   return tm;
 }
 
+/* Code generation of a function that is mostly glue: a step, evaluation or
+ * prediction function of a few thousand instructions is a long run of
+ * runtime calls, the stores of their arguments and a few small loops (the
+ * large ones are outlined: cg_parallel). Instruction selection and
+ * register allocation of such a run cost more than anything else in the
+ * build (the GPT's step: 0.17 of its 0.25 s), and spend it on code that
+ * takes microseconds of a step that takes milliseconds. Once the IR
+ * passes have run, such functions are marked optnone (with the noinline it
+ * requires): the code generator then selects instructions with FastISel
+ * and skips its machine-level optimisations for them (0.17 -> 0.11 s).
+ * Outlined loops and smaller functions keep the full code generator. */
+static void mark_glue(LLVMModuleRef m) {
+  LLVMContextRef ctx = LLVMGetModuleContext(m);
+  unsigned optnone = LLVMGetEnumAttributeKindForName("optnone", 7);
+  unsigned noinline = LLVMGetEnumAttributeKindForName("noinline", 8);
+  for (LLVMValueRef f = LLVMGetFirstFunction(m); f; f = LLVMGetNextFunction(f)) {
+    size_t len;
+    if (LLVMIsDeclaration(f) || strstr(LLVMGetValueName2(f, &len), "_par_")) continue;
+    int64_t n = 0;
+    for (LLVMBasicBlockRef bb = LLVMGetFirstBasicBlock(f); bb && n < CG_GLUE_MIN; bb = LLVMGetNextBasicBlock(bb))
+      for (LLVMValueRef i = LLVMGetFirstInstruction(bb); i; i = LLVMGetNextInstruction(i)) n++;
+    if (n < CG_GLUE_MIN) continue;
+    LLVMAddAttributeAtIndex(f, LLVMAttributeFunctionIndex, LLVMCreateEnumAttribute(ctx, noinline, 0));
+    LLVMAddAttributeAtIndex(f, LLVMAttributeFunctionIndex, LLVMCreateEnumAttribute(ctx, optnone, 0));
+  }
+}
+
 bool cg_optimize(LLVMModuleRef m, LLVMTargetMachineRef tm, const CgOptions *opt) {
   CgOptions o = opt ? *opt : cg_options_default();
   char *triple = LLVMGetTargetMachineTriple(tm);
@@ -162,6 +209,7 @@ bool cg_optimize(LLVMModuleRef m, LLVMTargetMachineRef tm, const CgOptions *opt)
    * functions (cg_parallel), optimised once instead of once per layer */
   LLVMErrorRef err = LLVMRunPasses(m, "mergefunc,default<O3>", tm, opts);
   LLVMDisposePassBuilderOptions(opts);
+  if (!err) mark_glue(m);
   if (err) {
     char *msg = LLVMGetErrorMessage(err);
     fprintf(stderr, "astc: internal error: LLVM passes failed: %s\n", msg);

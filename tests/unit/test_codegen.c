@@ -19,6 +19,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <llvm-c/Object.h>
+
 #include "astrt_kernels.h"
 #include "astrt_program.h"
 #include "codegen.h"
@@ -403,6 +405,101 @@ START_TEST(parallel_loops) {
 }
 END_TEST
 
+/* The objects that define `name` (a symbol with a section) among objs */
+static int defining_object(LLVMMemoryBufferRef *objs, int n, const char *name, int *count) {
+  int found = -1;
+  *count = 0;
+  for (int k = 0; k < n; k++) {
+    char *err = NULL;
+    LLVMBinaryRef bin = LLVMCreateBinary(objs[k], NULL, &err);
+    ck_assert_msg(bin, "object %d: %s", k, err ? err : "?");
+    LLVMSymbolIteratorRef sym = LLVMObjectFileCopySymbolIterator(bin);
+    LLVMSectionIteratorRef sect = LLVMObjectFileCopySectionIterator(bin);
+    for (; !LLVMObjectFileIsSymbolIteratorAtEnd(bin, sym); LLVMMoveToNextSymbol(sym)) {
+      if (strcmp(LLVMGetSymbolName(sym), name)) continue;
+      LLVMMoveToContainingSection(sect, sym);
+      if (!LLVMObjectFileIsSectionIteratorAtEnd(bin, sect)) found = k, ++*count;
+    }
+    LLVMDisposeSectionIterator(sect);
+    LLVMDisposeSymbolIterator(sym);
+    LLVMDisposeBinary(bin);
+  }
+  return found;
+}
+
+/* Parallel compilation (cg_units.c): a program of one phase is compiled
+ * in parts with the step function in one and its outlined loops in another
+ * (evaluation's likewise), so that both threads have work when the step is
+ * most of the program; each symbol is defined once (the loops as
+ * hidden globals the step's object refers to), and the JIT runs the result
+ * against the interpreter (parallel_loops). With -fno-parallel-loops
+ * nothing is outlined and the step and evaluation are apart. */
+START_TEST(parts_step_apart_from_loops) {
+  Compilation comp;
+  ck_assert(compile_src(WIDE_PROGRAM, "parts", &comp));
+  LLVMMemoryBufferRef *objs;
+  int n, count;
+  ck_assert(cg_compile_objects(comp.prog, NULL, 2, &objs, &n));
+  ck_assert_int_eq(n, 4);  /* the step's functions, its loops, evaluation's functions (with the descriptor), its loops */
+  int step = defining_object(objs, n, "astc_step_0", &count);
+  ck_assert_int_eq(count, 1);
+  int loop = defining_object(objs, n, "astc_step_0_par_0", &count);
+  ck_assert_int_eq(count, 1);
+  ck_assert_int_ne(step, loop);
+  int eval = defining_object(objs, n, "astc_eval", &count);
+  ck_assert_int_eq(count, 1);
+  int desc = defining_object(objs, n, "astc_program", &count);
+  ck_assert_int_eq(count, 1);
+  ck_assert_int_eq(desc, eval);
+  cg_objects_free(objs, n);
+  CgOptions o = cg_options_default();
+  o.no_parallel_loops = true;
+  ck_assert(cg_compile_objects(comp.prog, &o, 2, &objs, &n));
+  ck_assert_int_eq(n, 2);
+  ck_assert_int_ne(defining_object(objs, n, "astc_step_0", &count), defining_object(objs, n, "astc_eval", &count));
+  cg_objects_free(objs, n);
+  compilation_free(&comp);
+  src_reset();
+}
+END_TEST
+
+/* A long function (a 12-layer MLP's step: CG_GLUE_MIN instructions and
+ * more once optimised) is compiled by the code generator's fast path: it
+ * carries optnone after cg_optimize; its outlined loops and the short
+ * evaluation function do not. */
+START_TEST(long_functions_marked_glue) {
+  char body[2048] = "  h = x\n";
+  for (int l = 0; l < 12; l++) strcat(body, "  h = relu(nn.dense(h, 2048))\n");
+  strcat(body, "  return nn.dense(h, 5)");
+  char src[4096];
+  snprintf(src, sizeof src, PROGRAM("%s", "20", "5", "  loss = cross_entropy()\n  optimizer = sgd(lr: 0.05)"), body);
+  Compilation comp;
+  ck_assert(compile_src(src, "glue", &comp));
+  LLVMContextRef ctx = LLVMContextCreate();
+  LLVMModuleRef m = cg_build_module(comp.prog, ctx, NULL);
+  ck_assert(m);
+  LLVMTargetMachineRef tm = cg_target_machine(NULL);
+  ck_assert(cg_optimize(m, tm, NULL));
+  unsigned optnone = LLVMGetEnumAttributeKindForName("optnone", 7);
+  int marked_loops = 0, loops = 0;
+  for (LLVMValueRef f = LLVMGetFirstFunction(m); f; f = LLVMGetNextFunction(f)) {
+    if (LLVMIsDeclaration(f)) continue;
+    bool marked = LLVMGetEnumAttributeAtIndex(f, LLVMAttributeFunctionIndex, optnone) != NULL;
+    const char *name = LLVMGetValueName(f);
+    if (strstr(name, "_par_")) loops++, marked_loops += marked;
+    else if (!strcmp(name, "astc_step_0")) ck_assert_msg(marked, "the step is not marked optnone");
+    else if (!strcmp(name, "astc_eval")) ck_assert_msg(!marked, "evaluation is marked optnone");
+  }
+  ck_assert_int_gt(loops, 0);
+  ck_assert_int_eq(marked_loops, 0);
+  LLVMDisposeTargetMachine(tm);
+  LLVMDisposeModule(m);
+  LLVMContextDispose(ctx);
+  compilation_free(&comp);
+  src_reset();
+}
+END_TEST
+
 /* the same programs' results without fusion (one loop per op) */
 START_TEST(mlp_unfused) {
   setenv("ASTC_FUSION", "off", 1);
@@ -776,6 +873,8 @@ Suite *codegen_suite(void) {
   tcase_add_test(t, update_over_parameter_arena);
   tcase_add_test(t, mlp_unfused);
   tcase_add_test(t, parallel_loops);
+  tcase_add_test(t, parts_step_apart_from_loops);
+  tcase_add_test(t, long_functions_marked_glue);
   tcase_add_test(t, convnet_pools_batchnorm);
   tcase_add_test(t, norms_activations_adamw);
   tcase_add_test(t, dropout_global_pool);
