@@ -432,33 +432,34 @@ static void emit_micro_loop(Cg *cg, int boundary, int64_t micro, int64_t example
  * fall into regions: runs of consecutive nodes of one layer instance and
  * role (a layer's forward, its backward, its updates), unguarded (layer
  * dropping's conditional regions stay in the step). When a program has
- * several step functions, a census first emits every region of every step
- * as an outlined function reading its tensors' places (and node numbers)
- * from the call site's table (cg_outline_begin), into a module of its own,
- * and keys it by its code (region_key_of). A region that two or more steps
- * run is then one function, defined in the part of the module that holds
- * the first step running it (cg_units.c compiles the parts on threads),
- * declared in the others, and called from every step that runs it:
- * optimised once, where each step was optimised whole before (the 11
+ * several step functions, a census first emits every region of every graph
+ * (steps, reused prefixes, selective backprop's scoring, evaluation and
+ * prediction) as an outlined function reading its tensors' places (and
+ * node numbers) from the call site's table (cg_outline_begin), in a module
+ * of its own, and keys it by its code (region_key_of). A region that two or
+ * more graphs run is then one function, defined in the part of the module
+ * that holds the first graph running it (cg_units.c compiles the parts on
+ * threads), declared in the others, and called from every graph that runs
+ * it: optimised once, where each step was optimised whole before (the 11
  * freeze phases of bench/models/resnet_freeze_ramp.train). A region one
- * step runs is emitted in it as before, and so is every region of a
+ * graph runs is emitted in it as before, and so is every region of a
  * program with one step function: its code does not change. */
 
 typedef struct CgRegion {
   uint64_t hash;
   uint64_t *key;      /* region_key_of */
   int nkey;
-  int first_slot;     /* the first step (slot) that runs it */
-  int nslots;         /* how many steps run it */
+  int first_slot;     /* the first graph (slot) that runs it */
+  int nslots;         /* how many graphs run it */
   LLVMValueRef fn;    /* its function in the module being built, once made or declared */
 } CgRegion;
 
 typedef struct CgRegions {
   CgRegion *r;
   int n, cap;
-  int **ids;          /* per step slot: its regions, in order */
+  int **ids;          /* per slot: its regions, in order */
   int *nids;
-  int next;           /* the step being emitted: its next region */
+  int next;           /* the graph being emitted: its next region */
 } CgRegions;
 
 static uint64_t fnv1a(const char *s) {
@@ -666,7 +667,7 @@ static bool emits_code(const Cg *cg, int i) {
 static int region_end(const Cg *cg, int i) {
   const IrGraph *g = cg->g;
   const IrNode *n = &g->nodes[i];
-  if (!cg->regions || cg->slot >= cg->p->phases.len || n->guard || !emits_code(cg, i)) return i;  /* steps only */
+  if (!cg->regions || n->guard || !emits_code(cg, i)) return i;
   int end = i + 1;
   while (end < g->len && !g->nodes[end].guard && g->nodes[end].layer == n->layer && g->nodes[end].role == n->role)
     end++;
@@ -964,17 +965,14 @@ LLVMModuleRef cg_build_module_part(const IrProgram *p, LLVMContextRef ctx, const
   int nsteps = 0;
   for (int i = 0; i < np; i++) nsteps += cg_step_rep(p, i) == i;
   if (nsteps >= 2) {  /* steps that may share regions */
-    regions.ids = xcalloc((size_t)np + 1, sizeof(int *));
-    regions.nids = xcalloc((size_t)np + 1, sizeof(int));
+    regions.ids = xcalloc((size_t)CG_SLOTS(np), sizeof(int *));
+    regions.nids = xcalloc((size_t)CG_SLOTS(np), sizeof(int));
     cg.regions = &regions;
     cg.census = true;
     LLVMModuleRef mod = cg.mod;
     cg.mod = LLVMModuleCreateWithNameInContext("census", ctx);
-    bool *steps = xcalloc((size_t)CG_SLOTS(np), sizeof(bool));
-    for (int i = 0; i < np; i++) steps[CG_SLOT_STEP(i)] = true;
-    cg.bodies = steps;
+    cg.bodies = NULL;
     emit_functions(&cg, phase_fns, phase_work, &eval_fn, &eval_work, &predict_fn, &predict_work);
-    free(steps);
     LLVMDisposeModule(cg.mod);
     memset(cg.rt, 0, sizeof cg.rt);
     memset(cg.rt_type, 0, sizeof cg.rt_type);
@@ -984,7 +982,7 @@ LLVMModuleRef cg_build_module_part(const IrProgram *p, LLVMContextRef ctx, const
   }
   cg.bodies = bodies;
   emit_functions(&cg, phase_fns, phase_work, &eval_fn, &eval_work, &predict_fn, &predict_work);
-  if (cg.regions) regions_free(&regions, np);
+  if (cg.regions) regions_free(&regions, CG_SLOTS(np));
   cg.regions = NULL;
   if (!bodies || bodies[CG_SLOT_DESC(np)]) {
     cg_emit_schedule(&cg);
