@@ -743,25 +743,30 @@ void cg_average_count(Cg *cg, int node) {
   guarded(cg, &cg->g->nodes[node], &c);
 }
 
-/* An outlined function: void (ptr rec, i32 part, i32 parts), where rec is
- * {the step's eight arguments (stored once per step, in its entry block:
- * cg->par_args), the call site's address table}. The table is a constant
- * global of (argument, byte offset) pairs, one per tensor the function
- * touches in the order it first touched them: the tensor is at
- * args[argument] + offset (the variables' or the work arena's). Passing the
- * places rather than baking offsets into the code makes the loop of every
- * layer, and a region of one phase's step and its twin in another phase's
- * (whose memory plans differ), the same function; mergefunc (cg_optimize)
- * then keeps one, so a transformer of n blocks costs about one block's code
- * to optimise, and a recipe of many phases about one step's. The caller's
- * part of a call is two stores and the call. */
+/* An outlined function: void (ptr rec, i32 part, i32 parts). A step's
+ * parallel loop gets rec = {the step's eight arguments (stored once per
+ * step, in its entry block: cg->par_args), then the addresses of the
+ * tensors it touches, in the order it first touched them}, filled at the
+ * call. Passing addresses rather than baking offsets into the code makes
+ * the loop of every layer the same function; mergefunc (cg_optimize) then
+ * keeps one, and a transformer of n blocks costs about one block's code to
+ * optimise. A shared region (cg_module.c) and the loops in it get rec =
+ * {the arguments, the call site's table of places}: (argument, byte offset)
+ * pairs, the tensor at args[argument] + offset (the variables' or the work
+ * arena's), or (-1, a number) for a node number it reports; the table is a
+ * constant (made of the region's own table's pairs for a loop in a region),
+ * so the region is the same function in every phase whose memory plan puts
+ * its tensors elsewhere, and a call costs two stores. */
 typedef struct CgCapture {
+  bool places;               /* rec holds a table of places (else the addresses themselves) */
+  LLVMValueRef rec;
   LLVMValueRef args;         /* the step's arguments (loaded from rec) */
-  LLVMValueRef table;        /* the call site's address table (loaded from rec) */
+  LLVMValueRef table;        /* places: the call site's table (loaded from rec) */
   LLVMBasicBlockRef entry;   /* where captured addresses are computed */
   LLVMValueRef *val;         /* per node: its address, once captured */
-  int64_t *place;            /* the table: (argument, offset) or (-1, a number) pairs */
-  int n, cap;                /* pairs, and room */
+  int64_t *place;            /* places: (argument, offset) or (-1, a number) pairs */
+  int *nodes;                /* addresses: the nodes */
+  int n, cap;                /* entries, and room */
 } CgCapture;
 
 enum { PAR_ARGS = 8 };
@@ -824,6 +829,13 @@ LLVMValueRef cg_capture_addr(Cg *cg, int node) {
   if (c->val[node]) return c->val[node];
   LLVMBasicBlockRef here = LLVMGetInsertBlock(cg->b);
   LLVMPositionBuilderAtEnd(cg->b, c->entry);
+  if (!c->places) {  /* rec[1 + k]: the address itself */
+    LLVMValueRef addr = invariant_load(cg, cg->ptr, c->rec, 1 + (int64_t)c->n);
+    LLVMPositionBuilderAtEnd(cg->b, here);
+    if (c->n == c->cap) c->nodes = xrealloc(c->nodes, sizeof(int) * (size_t)(c->cap = c->cap ? 2 * c->cap : 16));
+    c->nodes[c->n++] = node;
+    return c->val[node] = addr;
+  }
   LLVMValueRef arg = invariant_load(cg, cg->i64, c->table, 2 * (int64_t)c->n);
   LLVMValueRef off = invariant_load(cg, cg->i64, c->table, 2 * (int64_t)c->n + 1);
   LLVMValueRef base = LLVMBuildLoad2(cg->b, cg->ptr, LLVMBuildInBoundsGEP2(cg->b, cg->ptr, c->args, &arg, 1, ""), "");
@@ -839,7 +851,7 @@ LLVMValueRef cg_capture_addr(Cg *cg, int node) {
 
 LLVMValueRef cg_capture_i64(Cg *cg, int64_t v) {
   CgCapture *c = cg->capture;
-  if (!c) return cg_i64(cg, v);
+  if (!c || !c->places) return cg_i64(cg, v);
   LLVMBasicBlockRef here = LLVMGetInsertBlock(cg->b);
   LLVMPositionBuilderAtEnd(cg->b, c->entry);
   LLVMValueRef r = invariant_load(cg, cg->i64, c->table, 2 * (int64_t)c->n + 1);
@@ -861,21 +873,29 @@ void cg_outline_begin(Cg *cg, const char *what, CgOutline *o) {
   LLVMSetUnnamedAddress(fn, LLVMGlobalUnnamedAddr);  /* mergefunc may replace it by its twin, not a thunk */
   LLVMAddAttributeAtIndex(fn, LLVMAttributeFunctionIndex,
                           LLVMCreateEnumAttribute(cg->ctx, LLVMGetEnumAttributeKindForName("nounwind", 8), 0));
-  /* never inlined into its callers: each of them calls the one copy, optimised once */
-  LLVMAddAttributeAtIndex(fn, LLVMAttributeFunctionIndex,
-                          LLVMCreateEnumAttribute(cg->ctx, LLVMGetEnumAttributeKindForName("noinline", 8), 0));
+  /* a region, and the loops in it, take places; a step's loop the addresses */
+  bool places = !strcmp(what, "region") || (cg->capture && cg->capture->places);
+  if (places)  /* never inlined into its callers: each of them calls the one copy, optimised once */
+    LLVMAddAttributeAtIndex(fn, LLVMAttributeFunctionIndex,
+                            LLVMCreateEnumAttribute(cg->ctx, LLVMGetEnumAttributeKindForName("noinline", 8), 0));
+  if (!places) par_args(cg);  /* the record's first entry, in the caller's entry block */
   /* generate it with the caller's state put aside */
   o->saved = xmalloc(sizeof(Cg));
   *o->saved = *cg;
   CgCapture *cap = o->cap = xcalloc(1, sizeof(CgCapture));
+  cap->places = places;
   cap->val = xcalloc((size_t)cg->g->len + 1, sizeof(LLVMValueRef));
   cg->fn = fn;
   cg->entry = cap->entry = LLVMAppendBasicBlockInContext(cg->ctx, fn, "entry");
   o->body = LLVMAppendBasicBlockInContext(cg->ctx, fn, "body");
   LLVMPositionBuilderAtEnd(cg->b, cg->entry);
-  LLVMValueRef rec = LLVMGetParam(fn, 0);
-  cap->args = invariant_load(cg, cg->ptr, rec, 0);
-  cap->table = invariant_load(cg, cg->ptr, rec, 1);
+  LLVMValueRef rec = cap->rec = LLVMGetParam(fn, 0);
+  if (places) {
+    cap->args = invariant_load(cg, cg->ptr, rec, 0);
+    cap->table = invariant_load(cg, cg->ptr, rec, 1);
+  } else {
+    cap->args = LLVMBuildLoad2(cg->b, cg->ptr, rec, "args");
+  }
   LLVMValueRef *a[PAR_ARGS] = {&cg->a_vars, &cg->a_work, &cg->a_x, &cg->a_y, &cg->a_rows, &cg->a_scalars,
                                &cg->a_outputs, &cg->a_seed};
   for (unsigned i = 0; i < PAR_ARGS; i++)
@@ -915,12 +935,32 @@ void cg_outline_finish(Cg *cg, CgOutline *o) {
 
 void cg_outline_discard(CgOutline *o) {
   free(o->cap->place);
+  free(o->cap->nodes);
   free(o->cap);
   o->cap = NULL;
 }
 
 void cg_outline_call(Cg *cg, CgOutline *o, LLVMValueRef fn, bool pool) {
   CgCapture *cap = o->cap;
+  if (!cap->places) {  /* the record {args, addresses...}, on the caller's stack, filled here */
+    LLVMBasicBlockRef here = LLVMGetInsertBlock(cg->b);
+    LLVMPositionBuilderAtEnd(cg->b, cg->entry);
+    LLVMValueRef rec = LLVMBuildAlloca(cg->b, LLVMArrayType2(cg->ptr, (uint64_t)(1 + cap->n)), "par_rec");
+    LLVMPositionBuilderAtEnd(cg->b, here);
+    for (int i = 0; i < 1 + cap->n; i++) {
+      LLVMValueRef v = i == 0 ? par_args(cg) : cg_addr(cg, cap->nodes[i - 1]);
+      LLVMBuildStore(cg->b, v, LLVMBuildInBoundsGEP2(cg->b, cg->ptr, rec, (LLVMValueRef[]){cg_i64(cg, i)}, 1, ""));
+    }
+    cg_outline_discard(o);
+    if (pool) {
+      LLVMValueRef call[2] = {fn, rec};
+      cg_call(cg, RT_POOL_RUN, call, 2);
+    } else {
+      LLVMValueRef args[3] = {rec, LLVMConstInt(cg->i32, 0, 0), LLVMConstInt(cg->i32, 1, 0)};
+      LLVMBuildCall2(cg->b, LLVMGlobalGetValueType(fn), fn, args, 3, "");
+    }
+    return;
+  }
   /* the call site's table: a constant, or in an outlined caller (a loop in
    * a region) made of the caller's own table's pairs, so that the caller
    * stays the same function in every phase */

@@ -802,10 +802,11 @@ static LLVMValueRef emit_graph(Cg *cg, const IrGraph *g, const char *name, int64
     cg->diag_on = LLVMBuildFCmp(cg->b, LLVMRealOLT, flag, cg_f32(cg, 0), "diagnose");
   }
   /* immediates first, so every use is dominated (the row count is per
-   * micro-batch, in a micro-batched step) */
+   * micro-batch; and where regions may be shared, used in their callers
+   * too: first as well) */
   for (int i = 0; i < g->len; i++)
     if (cg_is_immediate(&g->nodes[i]) &&
-        !(boundary >= 0 && g->nodes[i].op == IR_SCALAR && g->nodes[i].ia[0] == SC_ROWS))
+        !(!(cg->regions && boundary < 0) && g->nodes[i].op == IR_SCALAR && g->nodes[i].ia[0] == SC_ROWS))
       emit_node(cg, i);
   cg_guard_begin(cg);
   if (boundary >= 0) {
@@ -820,7 +821,8 @@ static LLVMValueRef emit_graph(Cg *cg, const IrGraph *g, const char *name, int64
   } else {
     /* a reshape of an immediate is that immediate from the start: a region
      * that holds it may be emitted elsewhere */
-    for (int i = 0; i < g->len; i++) cg_reshape_immediate(cg, i);
+    if (cg->regions)
+      for (int i = 0; i < g->len; i++) cg_reshape_immediate(cg, i);
     if (cg->regions) cg->regions->next = 0;
     for (int i = 0; i < g->len;) {
       int end = region_end(cg, i);
