@@ -125,6 +125,9 @@ void cg_addr_place(Cg *cg, int node, int *arg, int64_t *off);
 /* the number v; inside an outlined function, read from the call site's
  * table (a node's number, which differs between phases' graphs) */
 LLVMValueRef cg_capture_i64(Cg *cg, int64_t v);
+/* the address of variable v in the variables' arena; inside a shared
+ * region, its offset read from the call site's table */
+LLVMValueRef cg_var_addr(Cg *cg, int v);
 /* the address of element `index` of a node's value */
 LLVMValueRef cg_elem_addr(Cg *cg, int node, LLVMValueRef index);
 /* the LLVM type of one element: f32, i32, i16 (bf16 bits) or half */

@@ -734,7 +734,7 @@ static void count_apply(Cg *cg, const IrNode *n, UpdCtx *c) {
   for (int k = 0; k < n->nin - (n->ia[IR_UPDATE_GUARDED] ? 1 : 0); k++) {
     int o = n->in[k];
     LLVMValueRef v = cg->imm[o] ? cg->imm[o] : cg_load_f32(cg, cg_addr(cg, o));
-    cg_store_f32(cg, v, cg_byte_gep(cg, cg->a_vars, cg->var_offsets[n->ia[k]]));
+    cg_store_f32(cg, v, cg_var_addr(cg, (int)n->ia[k]));
   }
 }
 
@@ -847,6 +847,18 @@ LLVMValueRef cg_capture_addr(Cg *cg, int node) {
   cg_addr_place(cg, node, &place_arg, &place_off);
   add_pair(c, place_arg, place_off);
   return c->val[node] = addr;
+}
+
+LLVMValueRef cg_var_addr(Cg *cg, int v) {
+  CgCapture *c = cg->capture;
+  if (!c || !c->places) return cg_byte_gep(cg, cg->a_vars, cg->var_offsets[v]);
+  LLVMBasicBlockRef here = LLVMGetInsertBlock(cg->b);
+  LLVMPositionBuilderAtEnd(cg->b, c->entry);
+  LLVMValueRef off = invariant_load(cg, cg->i64, c->table, 2 * (int64_t)c->n + 1);
+  LLVMValueRef addr = LLVMBuildInBoundsGEP2(cg->b, cg->i8, cg->a_vars, &off, 1, "");
+  LLVMPositionBuilderAtEnd(cg->b, here);
+  add_pair(c, -1, cg->var_offsets[v]);
+  return addr;
 }
 
 LLVMValueRef cg_capture_i64(Cg *cg, int64_t v) {

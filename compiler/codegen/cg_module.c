@@ -219,7 +219,7 @@ static void emit_effect(Cg *cg, int node) {
   }
   case IR_ASSIGN: {
     const IrVar *v = &cg->p->vars.data[n->ia[0]];
-    LLVMValueRef dst = cg_byte_gep(cg, cg->a_vars, cg->var_offsets[n->ia[0]]);
+    LLVMValueRef dst = cg_var_addr(cg, (int)n->ia[0]);
     LLVMBasicBlockRef done = NULL;
     if (cg->diag_on) {  /* diagnose mode changes no variable */
       LLVMBasicBlockRef set = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "assign");
@@ -319,7 +319,7 @@ static void emit_node_code(Cg *cg, int node) {
       /* a variable the step also assigns: read it as it is now */
       const IrVar *v = &cg->p->vars.data[n->ia[0]];
       int64_t bytes = shape_numel(&v->shape, 1) * dtype_size(v->dtype);
-      LLVMBuildMemCpy(cg->b, cg_addr(cg, node), 4, cg_byte_gep(cg, cg->a_vars, cg->var_offsets[n->ia[0]]), 4,
+      LLVMBuildMemCpy(cg->b, cg_addr(cg, node), 4, cg_var_addr(cg, (int)n->ia[0]), 4,
                       cg_i64(cg, bytes));
     }
     return;  /* other params and inputs are addressed in place */
