@@ -438,7 +438,7 @@ static void emit_micro_loop(Cg *cg, int boundary, int64_t micro, int64_t example
  * node numbers) from the call site's table (cg_outline_begin), in a module
  * of its own, and keys it by its code (region_key_of). A region that two or
  * more graphs run is then one function, defined in the part of the module
- * that holds the first graph running it (cg_units.c compiles the parts on
+ * that holds the last graph running it (cg_units.c compiles the parts on
  * threads), declared in the others, and called from every graph that runs
  * it: optimised once, where each step was optimised whole before (the 11
  * freeze phases of bench/models/resnet_freeze_ramp.train). A region one
@@ -449,7 +449,8 @@ typedef struct CgRegion {
   uint64_t hash;
   uint64_t *key;      /* region_key_of */
   int nkey;
-  int first_slot;     /* the first graph (slot) that runs it */
+  int owner;          /* the last graph (slot) that runs it: its part defines it (the first
+                       * graph's would hold most regions, and the wall time, in one part) */
   int nslots;         /* how many graphs run it */
   LLVMValueRef fn;    /* its function in the module being built, once made or declared */
 } CgRegion;
@@ -711,6 +712,7 @@ static void emit_region(Cg *cg, int first, int end) {
     bool seen = false;
     for (int k = 0; k < n; k++) seen |= ids[k] == (int)(r - rs->r);
     if (!seen) r->nslots++;
+    r->owner = cg->slot;
     rs->ids[cg->slot] = xrealloc(ids, sizeof(int) * (size_t)(n + 1));
     rs->ids[cg->slot][rs->nids[cg->slot]++] = (int)(r - rs->r);
     return;
@@ -729,7 +731,7 @@ static void emit_region(Cg *cg, int first, int end) {
   if (!r->fn) {
     char name[96];
     snprintf(name, sizeof name, "%s_region_%d", cg->prefix, (int)(r - rs->r));
-    if (!cg->bodies || cg->bodies[r->first_slot]) {  /* defined here */
+    if (!cg->bodies || cg->bodies[r->owner]) {  /* defined here */
       r->fn = o.fn;
       o.fn = NULL;
       LLVMSetValueName2(r->fn, name, strlen(name));
