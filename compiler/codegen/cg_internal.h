@@ -82,6 +82,7 @@ typedef struct Cg {
    * over other tensors (the next layer's) is the same function */
   struct CgCapture *capture;
   LLVMValueRef par_args;       /* the function's arguments for its outlined loops, once stored */
+  LLVMValueRef par_rec;        /* its record {args, table} for calling them (cg_outline_end) */
   int64_t max_rows;            /* the largest batch the function runs */
   int64_t plan_rows;           /* the rows its buffers are planned for (max_rows, or the micro-batch) */
   /* conditional regions of layer dropping (cg_guard.c): the open region's
@@ -89,6 +90,13 @@ typedef struct Cg {
   int region;
   LLVMBasicBlockRef region_next;
   int *guard_flags;
+  /* shared regions (cg_module.c): the program's census, whether this is
+   * the census's pass, the slot being emitted and the slots this module
+   * holds the bodies of (NULL: all) */
+  struct CgRegions *regions;
+  bool census;
+  int slot;
+  const bool *bodies;
 } Cg;
 
 /* ---- values and addresses (cg_values.c) ------------------------------------------------ */
@@ -110,7 +118,16 @@ LLVMValueRef cg_dim(Cg *cg, int64_t d);
 LLVMValueRef cg_numel(Cg *cg, const Shape *s);
 /* the address of a node's value */
 LLVMValueRef cg_addr(Cg *cg, int node);
-LLVMValueRef cg_capture_addr(Cg *cg, int node);  /* inside cg_parallel's outlined loop */
+LLVMValueRef cg_capture_addr(Cg *cg, int node);  /* inside an outlined function (cg_outline_begin) */
+/* where a node's value lives: the step's argument `arg` (0: the variables,
+ * 1: the work arena) plus `off` bytes; not for inputs */
+void cg_addr_place(Cg *cg, int node, int *arg, int64_t *off);
+/* the number v; inside an outlined function, read from the call site's
+ * table (a node's number, which differs between phases' graphs) */
+LLVMValueRef cg_capture_i64(Cg *cg, int64_t v);
+/* the address of variable v in the variables' arena; inside a shared
+ * region, its offset read from the call site's table */
+LLVMValueRef cg_var_addr(Cg *cg, int v);
 /* the address of element `index` of a node's value */
 LLVMValueRef cg_elem_addr(Cg *cg, int node, LLVMValueRef index);
 /* the LLVM type of one element: f32, i32, i16 (bf16 bits) or half */
@@ -160,6 +177,27 @@ void cg_loop_nest(Cg *cg, int n, LLVMValueRef *ext, CgBody *body, void *ctx);
 typedef LLVMValueRef CgExtent(Cg *cg, void *ctx);
 typedef void CgRange(Cg *cg, LLVMValueRef lo, LLVMValueRef hi, void *ctx);
 void cg_parallel(Cg *cg, CgExtent *extent, CgRange *range, void *ctx);
+
+/* Outlining (cg_parallel's, and code generation's regions, cg_module.c):
+ * cg_outline_begin creates a function void (ptr rec, i32 part, i32 parts)
+ * named after the current one and `what`, and moves cg into it, its
+ * immediates computed; the addresses code generation asks for there are
+ * read from the call site's table (cg_capture_addr). cg_outline_end returns
+ * to the caller and calls the function: through the runtime's pool for
+ * every part at once (pool), or directly as part 0 of 1. */
+typedef struct CgOutline {
+  LLVMValueRef fn;
+  struct Cg *saved;              /* the caller's state */
+  struct CgCapture *cap;
+  LLVMBasicBlockRef here, body;
+} CgOutline;
+void cg_outline_begin(Cg *cg, const char *what, CgOutline *o);
+void cg_outline_end(Cg *cg, CgOutline *o, bool pool);
+/* ... in two steps: back to the caller (the function complete), then the
+ * call, of fn (o->fn or its twin); or the call site discarded */
+void cg_outline_finish(Cg *cg, CgOutline *o);
+void cg_outline_call(Cg *cg, CgOutline *o, LLVMValueRef fn, bool pool);
+void cg_outline_discard(CgOutline *o);
 /* `for i0 in [lo, hi): for i1 < ext[1]: ... body(idx)` */
 void cg_loop_nest_from(Cg *cg, int n, LLVMValueRef lo, LLVMValueRef hi, LLVMValueRef *ext, CgBody *body, void *ctx);
 

@@ -734,7 +734,7 @@ static void count_apply(Cg *cg, const IrNode *n, UpdCtx *c) {
   for (int k = 0; k < n->nin - (n->ia[IR_UPDATE_GUARDED] ? 1 : 0); k++) {
     int o = n->in[k];
     LLVMValueRef v = cg->imm[o] ? cg->imm[o] : cg_load_f32(cg, cg_addr(cg, o));
-    cg_store_f32(cg, v, cg_byte_gep(cg, cg->a_vars, cg->var_offsets[n->ia[k]]));
+    cg_store_f32(cg, v, cg_var_addr(cg, (int)n->ia[k]));
   }
 }
 
@@ -743,23 +743,35 @@ void cg_average_count(Cg *cg, int node) {
   guarded(cg, &cg->g->nodes[node], &c);
 }
 
-/* The outlined loop's context record: a pointer to the step's eight
- * arguments (stored once per step, in its entry block: cg->par_args), then
- * the addresses of the tensors it touches, in the order it first touched them.
- * Passing addresses rather than baking offsets into the code makes the loop
- * of every layer the same function; mergefunc (cg_optimize) then keeps one,
- * and a transformer of n blocks costs about one block's code to optimise. */
+/* An outlined function: void (ptr rec, i32 part, i32 parts). A step's
+ * parallel loop gets rec = {the step's eight arguments (stored once per
+ * step, in its entry block: cg->par_args), then the addresses of the
+ * tensors it touches, in the order it first touched them}, filled at the
+ * call. Passing addresses rather than baking offsets into the code makes
+ * the loop of every layer the same function; mergefunc (cg_optimize) then
+ * keeps one, and a transformer of n blocks costs about one block's code to
+ * optimise. A shared region (cg_module.c) and the loops in it get rec =
+ * {the arguments, the call site's table of places}: (argument, byte offset)
+ * pairs, the tensor at args[argument] + offset (the variables' or the work
+ * arena's), or (-1, a number) for a node number it reports; the table is a
+ * constant (made of the region's own table's pairs for a loop in a region),
+ * so the region is the same function in every phase whose memory plan puts
+ * its tensors elsewhere, and a call costs two stores. */
 typedef struct CgCapture {
-  LLVMValueRef ctx;          /* the record (the outlined function's parameter) */
-  LLVMBasicBlockRef entry;   /* where captured addresses are loaded */
-  LLVMValueRef *val;         /* per node: its loaded address, once captured */
-  int *nodes;                /* captured nodes, in slot order */
-  int n;
+  bool places;               /* rec holds a table of places (else the addresses themselves) */
+  LLVMValueRef rec;
+  LLVMValueRef args;         /* the step's arguments (loaded from rec) */
+  LLVMValueRef table;        /* places: the call site's table (loaded from rec) */
+  LLVMBasicBlockRef entry;   /* where captured addresses are computed */
+  LLVMValueRef *val;         /* per node: its address, once captured */
+  int64_t *place;            /* places: (argument, offset) or (-1, a number) pairs */
+  int *nodes;                /* addresses: the nodes */
+  int n, cap;                /* entries, and room */
 } CgCapture;
 
-enum { PAR_ARGS = 8, PAR_CAPTURED = 1 };
+enum { PAR_ARGS = 8 };
 
-/* the step's arguments, stored once in its entry block for every outlined loop */
+/* the step's arguments, stored once in its entry block for every outlined function */
 static LLVMValueRef par_args(Cg *cg) {
   if (cg->par_args) return cg->par_args;
   LLVMBasicBlockRef here = LLVMGetInsertBlock(cg->b);
@@ -773,87 +785,248 @@ static LLVMValueRef par_args(Cg *cg) {
   return cg->par_args;
 }
 
+/* the calling function's record {args, table}: one, in its entry block, its
+ * table slot stored before each call */
+static LLVMValueRef call_record(Cg *cg) {
+  if (cg->par_rec) return cg->par_rec;
+  LLVMValueRef args = par_args(cg);
+  LLVMBasicBlockRef here = LLVMGetInsertBlock(cg->b);
+  LLVMPositionBuilderAtEnd(cg->b, cg->entry);
+  cg->par_rec = LLVMBuildAlloca(cg->b, LLVMArrayType2(cg->ptr, 2), "par_rec");
+  LLVMBuildStore(cg->b, args, cg->par_rec);
+  LLVMPositionBuilderAtEnd(cg->b, here);
+  return cg->par_rec;
+}
+
+static LLVMValueRef invariant_load(Cg *cg, LLVMTypeRef t, LLVMValueRef base, int64_t i) {
+  LLVMValueRef at = LLVMBuildInBoundsGEP2(cg->b, t, base, (LLVMValueRef[]){cg_i64(cg, i)}, 1, "");
+  LLVMValueRef v = LLVMBuildLoad2(cg->b, t, at, "");
+  LLVMSetMetadata(v, LLVMGetMDKindIDInContext(cg->ctx, "invariant.load", 14), LLVMMDNodeInContext(cg->ctx, NULL, 0));
+  return v;
+}
+
+static void add_pair(CgCapture *c, int64_t arg, int64_t off) {
+  if (c->n == c->cap) {
+    c->cap = c->cap ? 2 * c->cap : 16;
+    c->place = xrealloc(c->place, sizeof(int64_t) * 2 * (size_t)c->cap);
+  }
+  c->place[2 * c->n] = arg;
+  c->place[2 * c->n + 1] = off;
+  c->n++;
+}
+
+/* pair k of the table, as two numbers */
+static void load_pair(Cg *cg, CgCapture *c, int64_t k, LLVMValueRef *arg, LLVMValueRef *off) {
+  LLVMBasicBlockRef here = LLVMGetInsertBlock(cg->b);
+  LLVMPositionBuilderAtEnd(cg->b, c->entry);
+  *arg = invariant_load(cg, cg->i64, c->table, 2 * k);
+  *off = invariant_load(cg, cg->i64, c->table, 2 * k + 1);
+  LLVMPositionBuilderAtEnd(cg->b, here);
+}
+
 LLVMValueRef cg_capture_addr(Cg *cg, int node) {
   CgCapture *c = cg->capture;
   if (c->val[node]) return c->val[node];
   LLVMBasicBlockRef here = LLVMGetInsertBlock(cg->b);
   LLVMPositionBuilderAtEnd(cg->b, c->entry);
-  LLVMValueRef slot = LLVMBuildInBoundsGEP2(cg->b, cg->ptr, c->ctx, (LLVMValueRef[]){cg_i64(cg, PAR_CAPTURED + c->n)}, 1, "");
-  LLVMValueRef addr = LLVMBuildLoad2(cg->b, cg->ptr, slot, "");
-  LLVMSetMetadata(addr, LLVMGetMDKindIDInContext(cg->ctx, "invariant.load", 14), LLVMMDNodeInContext(cg->ctx, NULL, 0));
+  if (!c->places) {  /* rec[1 + k]: the address itself */
+    LLVMValueRef addr = invariant_load(cg, cg->ptr, c->rec, 1 + (int64_t)c->n);
+    LLVMPositionBuilderAtEnd(cg->b, here);
+    if (c->n == c->cap) c->nodes = xrealloc(c->nodes, sizeof(int) * (size_t)(c->cap = c->cap ? 2 * c->cap : 16));
+    c->nodes[c->n++] = node;
+    return c->val[node] = addr;
+  }
+  LLVMValueRef arg = invariant_load(cg, cg->i64, c->table, 2 * (int64_t)c->n);
+  LLVMValueRef off = invariant_load(cg, cg->i64, c->table, 2 * (int64_t)c->n + 1);
+  LLVMValueRef base = LLVMBuildLoad2(cg->b, cg->ptr, LLVMBuildInBoundsGEP2(cg->b, cg->ptr, c->args, &arg, 1, ""), "");
+  LLVMSetMetadata(base, LLVMGetMDKindIDInContext(cg->ctx, "invariant.load", 14), LLVMMDNodeInContext(cg->ctx, NULL, 0));
+  LLVMValueRef addr = LLVMBuildInBoundsGEP2(cg->b, cg->i8, base, &off, 1, "");
   LLVMPositionBuilderAtEnd(cg->b, here);
-  c->nodes[c->n++] = node;
+  int place_arg;
+  int64_t place_off;
+  cg_addr_place(cg, node, &place_arg, &place_off);
+  add_pair(c, place_arg, place_off);
   return c->val[node] = addr;
 }
 
-void cg_parallel(Cg *cg, CgExtent *extent, CgRange *range, void *ctx) {
-  ASTC_ASSERT(!cg->in_micro && !cg->capture);
-  /* the step's arguments, every slot eight bytes: vars, work, x, y, rows, scalars, outputs, seed */
-  LLVMValueRef base = par_args(cg);
-  LLVMTypeRef fields[PAR_ARGS] = {cg->ptr, cg->ptr, cg->ptr, cg->ptr, cg->i64, cg->ptr, cg->ptr, cg->i64};
+LLVMValueRef cg_var_addr(Cg *cg, int v) {
+  CgCapture *c = cg->capture;
+  if (!c || !c->places) return cg_byte_gep(cg, cg->a_vars, cg->var_offsets[v]);
   LLVMBasicBlockRef here = LLVMGetInsertBlock(cg->b);
-  /* the outlined function: void (ptr ctx, i32 part, i32 parts) */
-  char name[96];
-  snprintf(name, sizeof name, "%s_par_%d", LLVMGetValueName(cg->fn), cg->nparallel++);
+  LLVMPositionBuilderAtEnd(cg->b, c->entry);
+  LLVMValueRef off = invariant_load(cg, cg->i64, c->table, 2 * (int64_t)c->n + 1);
+  LLVMValueRef addr = LLVMBuildInBoundsGEP2(cg->b, cg->i8, cg->a_vars, &off, 1, "");
+  LLVMPositionBuilderAtEnd(cg->b, here);
+  add_pair(c, -1, cg->var_offsets[v]);
+  return addr;
+}
+
+LLVMValueRef cg_capture_i64(Cg *cg, int64_t v) {
+  CgCapture *c = cg->capture;
+  if (!c || !c->places) return cg_i64(cg, v);
+  LLVMBasicBlockRef here = LLVMGetInsertBlock(cg->b);
+  LLVMPositionBuilderAtEnd(cg->b, c->entry);
+  LLVMValueRef r = invariant_load(cg, cg->i64, c->table, 2 * (int64_t)c->n + 1);
+  LLVMPositionBuilderAtEnd(cg->b, here);
+  add_pair(c, -1, v);
+  return r;
+}
+
+void cg_outline_begin(Cg *cg, const char *what, CgOutline *o) {
+  ASTC_ASSERT(!cg->in_micro);
+  /* the step's arguments, every slot eight bytes: vars, work, x, y, rows, scalars, outputs, seed */
+  LLVMTypeRef fields[PAR_ARGS] = {cg->ptr, cg->ptr, cg->ptr, cg->ptr, cg->i64, cg->ptr, cg->ptr, cg->i64};
+  o->here = LLVMGetInsertBlock(cg->b);
+  char name[160];
+  snprintf(name, sizeof name, "%s_%s_%d", LLVMGetValueName(cg->fn), what, cg->nparallel++);
   LLVMTypeRef params[3] = {cg->ptr, cg->i32, cg->i32};
-  LLVMValueRef fn = LLVMAddFunction(cg->mod, name, LLVMFunctionType(cg->voidt, params, 3, 0));
+  LLVMValueRef fn = o->fn = LLVMAddFunction(cg->mod, name, LLVMFunctionType(cg->voidt, params, 3, 0));
   LLVMSetLinkage(fn, LLVMInternalLinkage);
   LLVMSetUnnamedAddress(fn, LLVMGlobalUnnamedAddr);  /* mergefunc may replace it by its twin, not a thunk */
   LLVMAddAttributeAtIndex(fn, LLVMAttributeFunctionIndex,
                           LLVMCreateEnumAttribute(cg->ctx, LLVMGetEnumAttributeKindForName("nounwind", 8), 0));
+  /* a region, and the loops in it, take places; a step's loop the addresses */
+  bool places = !strcmp(what, "region") || (cg->capture && cg->capture->places);
+  if (places)  /* never inlined into its callers: each of them calls the one copy, optimised once */
+    LLVMAddAttributeAtIndex(fn, LLVMAttributeFunctionIndex,
+                            LLVMCreateEnumAttribute(cg->ctx, LLVMGetEnumAttributeKindForName("noinline", 8), 0));
+  if (!places) par_args(cg);  /* the record's first entry, in the caller's entry block */
   /* generate it with the caller's state put aside */
-  Cg saved = *cg;
-  CgCapture cap = {LLVMGetParam(fn, 0), NULL, xcalloc((size_t)cg->g->len + 1, sizeof(LLVMValueRef)),
-                   xcalloc((size_t)cg->g->len + 1, sizeof(int)), 0};
+  o->saved = xmalloc(sizeof(Cg));
+  *o->saved = *cg;
+  CgCapture *cap = o->cap = xcalloc(1, sizeof(CgCapture));
+  cap->places = places;
+  cap->val = xcalloc((size_t)cg->g->len + 1, sizeof(LLVMValueRef));
   cg->fn = fn;
-  cg->entry = cap.entry = LLVMAppendBasicBlockInContext(cg->ctx, fn, "entry");
-  LLVMBasicBlockRef body = LLVMAppendBasicBlockInContext(cg->ctx, fn, "body");
+  cg->entry = cap->entry = LLVMAppendBasicBlockInContext(cg->ctx, fn, "entry");
+  o->body = LLVMAppendBasicBlockInContext(cg->ctx, fn, "body");
   LLVMPositionBuilderAtEnd(cg->b, cg->entry);
-  LLVMValueRef args = LLVMBuildLoad2(cg->b, cg->ptr, cap.ctx, "args");
+  LLVMValueRef rec = cap->rec = LLVMGetParam(fn, 0);
+  if (places) {
+    cap->args = invariant_load(cg, cg->ptr, rec, 0);
+    cap->table = invariant_load(cg, cg->ptr, rec, 1);
+  } else {
+    cap->args = LLVMBuildLoad2(cg->b, cg->ptr, rec, "args");
+  }
   LLVMValueRef *a[PAR_ARGS] = {&cg->a_vars, &cg->a_work, &cg->a_x, &cg->a_y, &cg->a_rows, &cg->a_scalars,
                                &cg->a_outputs, &cg->a_seed};
   for (unsigned i = 0; i < PAR_ARGS; i++)
-    *a[i] = LLVMBuildLoad2(cg->b, fields[i], LLVMBuildInBoundsGEP2(cg->b, cg->ptr, args, (LLVMValueRef[]){cg_i64(cg, i)}, 1, ""), "");
-  cg->par_args = NULL;
-  LLVMPositionBuilderAtEnd(cg->b, body);
-  cg->capture = &cap;
+    *a[i] = LLVMBuildLoad2(cg->b, fields[i], LLVMBuildInBoundsGEP2(cg->b, cg->ptr, cap->args, (LLVMValueRef[]){cg_i64(cg, i)}, 1, ""), "");
+  cg->par_args = cap->args;  /* its own outlined loops get the same arguments */
+  cg->par_rec = NULL;
+  LLVMPositionBuilderAtEnd(cg->b, o->body);
+  cg->capture = cap;
   cg->imm = xcalloc((size_t)cg->g->len + 1, sizeof(LLVMValueRef));
   cg->diag_on = NULL;
   for (int i = 0; i < cg->g->len; i++) {
     if (cg_is_immediate(&cg->g->nodes[i])) cg_emit_immediate(cg, i);
     else cg_reshape_immediate(cg, i);
   }
-  LLVMValueRef n = extent(cg, ctx);
-  LLVMValueRef part = LLVMBuildSExt(cg->b, LLVMGetParam(fn, 1), cg->i64, "part");
-  LLVMValueRef parts = LLVMBuildSExt(cg->b, LLVMGetParam(fn, 2), cg->i64, "parts");
-  LLVMValueRef lo = LLVMBuildSDiv(cg->b, LLVMBuildNSWMul(cg->b, n, part, ""), parts, "lo");
-  LLVMValueRef hi = LLVMBuildSDiv(cg->b, LLVMBuildNSWMul(cg->b, n, LLVMBuildNSWAdd(cg->b, part, cg_i64(cg, 1), ""), ""),
-                                  parts, "hi");
-  range(cg, lo, hi, ctx);
+}
+
+void cg_outline_finish(Cg *cg, CgOutline *o) {
   LLVMBuildRetVoid(cg->b);
-  LLVMPositionBuilderAtEnd(cg->b, cap.entry);
-  LLVMBuildBr(cg->b, body);
+  CgCapture *cap = o->cap;
+  LLVMPositionBuilderAtEnd(cg->b, cap->entry);
+  LLVMBuildBr(cg->b, o->body);
   free(cg->imm);
-  free(cap.val);
+  free(cap->val);
   /* back to the caller, keeping the runtime declarations made meanwhile */
   int used = cg->nparallel;
   LLVMValueRef rt[RT_NUM];
   LLVMTypeRef rt_type[RT_NUM];
   memcpy(rt, cg->rt, sizeof rt);
   memcpy(rt_type, cg->rt_type, sizeof rt_type);
-  *cg = saved;
+  *cg = *o->saved;
+  free(o->saved);
   memcpy(cg->rt, rt, sizeof rt);
   memcpy(cg->rt_type, rt_type, sizeof rt_type);
   cg->nparallel = used;
-  /* the caller: the record on its stack (in its entry block), filled here */
-  LLVMPositionBuilderAtEnd(cg->b, cg->entry);
-  LLVMValueRef rec = LLVMBuildAlloca(cg->b, LLVMArrayType2(cg->ptr, (uint64_t)(PAR_CAPTURED + cap.n)), "par_rec");
-  LLVMPositionBuilderAtEnd(cg->b, here);
-  for (int i = 0; i < PAR_CAPTURED + cap.n; i++) {
-    LLVMValueRef v = i < PAR_CAPTURED ? base : cg_addr(cg, cap.nodes[i - PAR_CAPTURED]);
-    LLVMBuildStore(cg->b, v, LLVMBuildInBoundsGEP2(cg->b, cg->ptr, rec, (LLVMValueRef[]){cg_i64(cg, i)}, 1, ""));
+  LLVMPositionBuilderAtEnd(cg->b, o->here);
+}
+
+void cg_outline_discard(CgOutline *o) {
+  free(o->cap->place);
+  free(o->cap->nodes);
+  free(o->cap);
+  o->cap = NULL;
+}
+
+void cg_outline_call(Cg *cg, CgOutline *o, LLVMValueRef fn, bool pool) {
+  CgCapture *cap = o->cap;
+  if (!cap->places) {  /* the record {args, addresses...}, on the caller's stack, filled here */
+    LLVMBasicBlockRef here = LLVMGetInsertBlock(cg->b);
+    LLVMPositionBuilderAtEnd(cg->b, cg->entry);
+    LLVMValueRef rec = LLVMBuildAlloca(cg->b, LLVMArrayType2(cg->ptr, (uint64_t)(1 + cap->n)), "par_rec");
+    LLVMPositionBuilderAtEnd(cg->b, here);
+    for (int i = 0; i < 1 + cap->n; i++) {
+      LLVMValueRef v = i == 0 ? par_args(cg) : cg_addr(cg, cap->nodes[i - 1]);
+      LLVMBuildStore(cg->b, v, LLVMBuildInBoundsGEP2(cg->b, cg->ptr, rec, (LLVMValueRef[]){cg_i64(cg, i)}, 1, ""));
+    }
+    cg_outline_discard(o);
+    if (pool) {
+      LLVMValueRef call[2] = {fn, rec};
+      cg_call(cg, RT_POOL_RUN, call, 2);
+    } else {
+      LLVMValueRef args[3] = {rec, LLVMConstInt(cg->i32, 0, 0), LLVMConstInt(cg->i32, 1, 0)};
+      LLVMBuildCall2(cg->b, LLVMGlobalGetValueType(fn), fn, args, 3, "");
+    }
+    return;
   }
-  free(cap.nodes);
-  LLVMValueRef call[2] = {fn, rec};
-  cg_call(cg, RT_POOL_RUN, call, 2);
+  /* the call site's table: a constant, or in an outlined caller (a loop in
+   * a region) made of the caller's own table's pairs, so that the caller
+   * stays the same function in every phase */
+  LLVMValueRef table;
+  if (!cg->capture) {
+    LLVMValueRef *pairs = xmalloc(sizeof(LLVMValueRef) * (size_t)(2 * cap->n + 1));
+    for (int i = 0; i < 2 * cap->n; i++) pairs[i] = cg_i64(cg, cap->place[i]);
+    LLVMValueRef init = LLVMConstArray2(cg->i64, pairs, (uint64_t)(2 * cap->n));
+    table = LLVMAddGlobal(cg->mod, LLVMTypeOf(init), "places");
+    LLVMSetInitializer(table, init);
+    LLVMSetGlobalConstant(table, 1);
+    LLVMSetLinkage(table, LLVMPrivateLinkage);
+    LLVMSetUnnamedAddress(table, LLVMGlobalUnnamedAddr);
+    free(pairs);
+  } else {
+    CgCapture *outer = cg->capture;
+    LLVMTypeRef ty = LLVMArrayType2(cg->i64, (uint64_t)(2 * cap->n + 1));
+    LLVMPositionBuilderAtEnd(cg->b, cg->entry);
+    table = LLVMBuildAlloca(cg->b, ty, "places");
+    LLVMPositionBuilderAtEnd(cg->b, o->here);
+    for (int i = 0; i < cap->n; i++) {
+      LLVMValueRef arg, off;
+      add_pair(outer, cap->place[2 * i], cap->place[2 * i + 1]);
+      load_pair(cg, outer, outer->n - 1, &arg, &off);
+      LLVMBuildStore(cg->b, arg, LLVMBuildInBoundsGEP2(cg->b, cg->i64, table, (LLVMValueRef[]){cg_i64(cg, 2 * i)}, 1, ""));
+      LLVMBuildStore(cg->b, off, LLVMBuildInBoundsGEP2(cg->b, cg->i64, table, (LLVMValueRef[]){cg_i64(cg, 2 * i + 1)}, 1, ""));
+    }
+  }
+  cg_outline_discard(o);
+  LLVMValueRef rec = call_record(cg);
+  LLVMBuildStore(cg->b, table, LLVMBuildInBoundsGEP2(cg->b, cg->ptr, rec, (LLVMValueRef[]){cg_i64(cg, 1)}, 1, ""));
+  if (pool) {
+    LLVMValueRef call[2] = {fn, rec};
+    cg_call(cg, RT_POOL_RUN, call, 2);
+  } else {
+    LLVMValueRef args[3] = {rec, LLVMConstInt(cg->i32, 0, 0), LLVMConstInt(cg->i32, 1, 0)};
+    LLVMBuildCall2(cg->b, LLVMGlobalGetValueType(fn), fn, args, 3, "");
+  }
+}
+
+void cg_outline_end(Cg *cg, CgOutline *o, bool pool) {
+  cg_outline_finish(cg, o);
+  cg_outline_call(cg, o, o->fn, pool);
+}
+
+void cg_parallel(Cg *cg, CgExtent *extent, CgRange *range, void *ctx) {
+  CgOutline o;
+  cg_outline_begin(cg, "par", &o);
+  LLVMValueRef n = extent(cg, ctx);
+  LLVMValueRef part = LLVMBuildSExt(cg->b, LLVMGetParam(o.fn, 1), cg->i64, "part");
+  LLVMValueRef parts = LLVMBuildSExt(cg->b, LLVMGetParam(o.fn, 2), cg->i64, "parts");
+  LLVMValueRef lo = LLVMBuildSDiv(cg->b, LLVMBuildNSWMul(cg->b, n, part, ""), parts, "lo");
+  LLVMValueRef hi = LLVMBuildSDiv(cg->b, LLVMBuildNSWMul(cg->b, n, LLVMBuildNSWAdd(cg->b, part, cg_i64(cg, 1), ""), ""),
+                                  parts, "hi");
+  range(cg, lo, hi, ctx);
+  cg_outline_end(cg, &o, true);
 }

@@ -219,7 +219,7 @@ static void emit_effect(Cg *cg, int node) {
   }
   case IR_ASSIGN: {
     const IrVar *v = &cg->p->vars.data[n->ia[0]];
-    LLVMValueRef dst = cg_byte_gep(cg, cg->a_vars, cg->var_offsets[n->ia[0]]);
+    LLVMValueRef dst = cg_var_addr(cg, (int)n->ia[0]);
     LLVMBasicBlockRef done = NULL;
     if (cg->diag_on) {  /* diagnose mode changes no variable */
       LLVMBasicBlockRef set = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "assign");
@@ -288,7 +288,7 @@ static void diag_check(Cg *cg, int node) {
       n->type.dtype == DT_I32)
     return;
   LLVMValueRef idx = cg_i64(cg, ASTRT_OUT_NONFINITE);
-  LLVMValueRef args[5] = {LLVMBuildInBoundsGEP2(cg->b, cg->f32, cg->a_outputs, &idx, 1, ""), cg_i64(cg, node),
+  LLVMValueRef args[5] = {LLVMBuildInBoundsGEP2(cg->b, cg->f32, cg->a_outputs, &idx, 1, ""), cg_capture_i64(cg, node),
                           cg_addr(cg, node), cg_numel(cg, &n->type.shape),
                           LLVMConstInt(cg->i32, (unsigned long long)n->type.dtype, 0)};
   cg_call(cg, RT_CHECK_FINITE, args, 5);
@@ -319,7 +319,7 @@ static void emit_node_code(Cg *cg, int node) {
       /* a variable the step also assigns: read it as it is now */
       const IrVar *v = &cg->p->vars.data[n->ia[0]];
       int64_t bytes = shape_numel(&v->shape, 1) * dtype_size(v->dtype);
-      LLVMBuildMemCpy(cg->b, cg_addr(cg, node), 4, cg_byte_gep(cg, cg->a_vars, cg->var_offsets[n->ia[0]]), 4,
+      LLVMBuildMemCpy(cg->b, cg_addr(cg, node), 4, cg_var_addr(cg, (int)n->ia[0]), 4,
                       cg_i64(cg, bytes));
     }
     return;  /* other params and inputs are addressed in place */
@@ -422,6 +422,333 @@ static void emit_micro_loop(Cg *cg, int boundary, int64_t micro, int64_t example
   cg->a_rows = c.rows, cg->a_x = c.x, cg->a_y = c.y;
 }
 
+/* ---- shared regions ---------------------------------------------------------------- */
+
+/* Phases whose step graphs differ (a progressive freeze: each phase deletes
+ * one more layer's updates and backward work, its frozen batch norms
+ * normalise with their running statistics, its step may start from cached
+ * features) still compute most layers' forward, backward and update work
+ * the same way, only at other offsets of their work arenas. A step's nodes
+ * fall into regions: runs of consecutive nodes of one layer instance and
+ * role (a layer's forward, its backward, its updates), unguarded (layer
+ * dropping's conditional regions stay in the step). When a program has
+ * several step functions, a census first emits every region of every graph
+ * (steps, reused prefixes, selective backprop's scoring, evaluation and
+ * prediction) as an outlined function reading its tensors' places (and
+ * node numbers) from the call site's table (cg_outline_begin), in a module
+ * of its own, and keys it by its code (region_key_of). A region that two or
+ * more graphs run is then one function, defined in the part of the module
+ * that holds the last graph running it (cg_units.c compiles the parts on
+ * threads), declared in the others, and called from every graph that runs
+ * it: optimised once, where each step was optimised whole before (the 11
+ * freeze phases of bench/models/resnet_freeze_ramp.train). A region one
+ * graph runs is emitted in it as before, and so is every region of a
+ * program with one step function: its code does not change. */
+
+typedef struct CgRegion {
+  uint64_t hash;
+  uint64_t *key;      /* region_key_of */
+  int nkey;
+  int owner;          /* the last graph (slot) that runs it: its part defines it (the first
+                       * graph's would hold most regions, and the wall time, in one part) */
+  int nslots;         /* how many graphs run it */
+  LLVMValueRef fn;    /* its function in the module being built, once made or declared */
+} CgRegion;
+
+typedef struct CgRegions {
+  CgRegion *r;
+  int n, cap;
+  int **ids;          /* per slot: its regions, in order */
+  int *nids;
+  int next;           /* the graph being emitted: its next region */
+} CgRegions;
+
+static uint64_t fnv1a(const char *s) {
+  uint64_t h = 1469598103934665603ull;
+  for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ull;
+  return h;
+}
+
+static CgRegion *region_find(CgRegions *rs, const uint64_t *key, int n, uint64_t h) {
+  for (int i = 0; i < rs->n; i++)
+    if (rs->r[i].hash == h && rs->r[i].nkey == n && !memcmp(rs->r[i].key, key, sizeof(uint64_t) * (size_t)n))
+      return &rs->r[i];
+  return NULL;
+}
+
+static void regions_free(CgRegions *rs, int nslots) {
+  for (int i = 0; i < rs->n; i++) free(rs->r[i].key);
+  free(rs->r);
+  for (int i = 0; i < nslots; i++) free(rs->ids[i]);
+  free(rs->ids);
+  free(rs->nids);
+}
+
+/* A region's key: its function and its outlined loops (the functions from
+ * f on), instruction by instruction, as numbers: each instruction's opcode,
+ * type, flags (predicates, wrap and fast-math flags, alignment, call-site
+ * attributes, metadata) and operands (earlier instructions and blocks by
+ * position, parameters, functions of the region by position, others by
+ * name, constants and types by identity: LLVM keeps one of each per
+ * context). Two regions with one key are the same code. */
+typedef struct Key {
+  uint64_t *v;
+  int n, cap;
+  const void **slot;  /* values -> positions: open addressing */
+  int *pos, mask;
+} Key;
+
+static void key_put(Key *k, uint64_t x) {
+  if (k->n == k->cap) k->v = xrealloc(k->v, sizeof(uint64_t) * (size_t)(k->cap = k->cap ? 2 * k->cap : 1024));
+  k->v[k->n++] = x;
+}
+
+static int *key_pos(Key *k, const void *p) {
+  size_t h = ((uintptr_t)p >> 4) * 0x9e3779b97f4a7c15ull;
+  for (size_t i = h & (size_t)k->mask;; i = (i + 1) & (size_t)k->mask) {
+    if (!k->slot[i]) {
+      k->slot[i] = p;
+      k->pos[i] = -1;
+      return &k->pos[i];
+    }
+    if (k->slot[i] == p) return &k->pos[i];
+  }
+}
+
+static void key_string(Key *k, const char *s) {
+  key_put(k, strlen(s));
+  key_put(k, fnv1a(s));
+}
+
+static void key_value(Key *k, LLVMValueRef v, LLVMValueRef *fns, int nf) {
+  if (LLVMIsAFunction(v)) {
+    for (int i = 0; i < nf; i++)
+      if (fns[i] == v) {
+        key_put(k, 1), key_put(k, (uint64_t)i);
+        return;
+      }
+    key_put(k, 2);
+    key_string(k, LLVMGetValueName(v));
+  } else if (LLVMIsAInstruction(v) || LLVMIsAArgument(v) || LLVMValueIsBasicBlock(v)) {
+    int *pos = key_pos(k, LLVMValueIsBasicBlock(v) ? (const void *)LLVMValueAsBasicBlock(v) : (const void *)v);
+    ASTC_ASSERT(*pos >= 0);
+    key_put(k, 3), key_put(k, (uint64_t)*pos);
+  } else if (LLVMIsAGlobalValue(v)) {
+    key_put(k, 4);
+    key_string(k, LLVMGetValueName(v));
+  } else {  /* a constant, or metadata */
+    key_put(k, 5), key_put(k, (uint64_t)(uintptr_t)v);
+  }
+}
+
+static uint64_t key_hash(const Key *k) {
+  uint64_t h = 1469598103934665603ull;
+  for (int i = 0; i < k->n; i++) h = (h ^ k->v[i]) * 1099511628211ull;
+  return h;
+}
+
+static void region_key_of(Key *k, LLVMValueRef f0, unsigned invariant_kind) {
+  int nf = 0, nvals = 0;
+  for (LLVMValueRef f = f0; f; f = LLVMGetNextFunction(f))
+    if (!LLVMIsDeclaration(f)) {
+      nf++;
+      for (LLVMBasicBlockRef b = LLVMGetFirstBasicBlock(f); b; b = LLVMGetNextBasicBlock(b)) {
+        nvals++;
+        for (LLVMValueRef in = LLVMGetFirstInstruction(b); in; in = LLVMGetNextInstruction(in)) nvals++;
+      }
+    }
+  LLVMValueRef *fns = xcalloc((size_t)nf + 1, sizeof(LLVMValueRef));
+  nf = 0;
+  for (LLVMValueRef f = f0; f; f = LLVMGetNextFunction(f))
+    if (!LLVMIsDeclaration(f)) fns[nf++] = f;
+  int cap = 64;
+  while (cap < 2 * (nvals + 8 * nf + 8)) cap *= 2;
+  k->slot = xcalloc((size_t)cap, sizeof(void *));
+  k->pos = xcalloc((size_t)cap, sizeof(int));
+  k->mask = cap - 1;
+  for (int fi = 0; fi < nf; fi++) {
+    LLVMValueRef f = fns[fi];
+    key_put(k, 0xF0F0), key_put(k, (uint64_t)(uintptr_t)LLVMGlobalGetValueType(f));
+    int pos = 0;  /* positions first: a loop's phi reads a later instruction */
+    for (unsigned a = 0; a < LLVMCountParams(f); a++) *key_pos(k, LLVMGetParam(f, a)) = pos++;
+    for (LLVMBasicBlockRef b = LLVMGetFirstBasicBlock(f); b; b = LLVMGetNextBasicBlock(b)) {
+      *key_pos(k, b) = pos++;
+      for (LLVMValueRef in = LLVMGetFirstInstruction(b); in; in = LLVMGetNextInstruction(in)) *key_pos(k, in) = pos++;
+    }
+    for (LLVMBasicBlockRef b = LLVMGetFirstBasicBlock(f); b; b = LLVMGetNextBasicBlock(b)) {
+      key_put(k, 0xB0B0);
+      for (LLVMValueRef in = LLVMGetFirstInstruction(b); in; in = LLVMGetNextInstruction(in)) {
+        LLVMOpcode op = LLVMGetInstructionOpcode(in);
+        key_put(k, (uint64_t)op);
+        key_put(k, (uint64_t)(uintptr_t)LLVMTypeOf(in));
+        switch (op) {
+        case LLVMICmp: key_put(k, (uint64_t)LLVMGetICmpPredicate(in)); break;
+        case LLVMFCmp: key_put(k, (uint64_t)LLVMGetFCmpPredicate(in)); break;
+        case LLVMAdd: case LLVMSub: case LLVMMul: case LLVMShl:
+          key_put(k, (uint64_t)LLVMGetNSW(in) * 2 + (uint64_t)LLVMGetNUW(in));
+          break;
+        case LLVMGetElementPtr:
+          key_put(k, (uint64_t)LLVMIsInBounds(in));
+          key_put(k, (uint64_t)(uintptr_t)LLVMGetGEPSourceElementType(in));
+          break;
+        case LLVMAlloca:
+          key_put(k, (uint64_t)(uintptr_t)LLVMGetAllocatedType(in));
+          key_put(k, LLVMGetAlignment(in));
+          break;
+        case LLVMLoad: case LLVMStore:
+          key_put(k, LLVMGetAlignment(in));
+          key_put(k, (uint64_t)LLVMGetVolatile(in));
+          key_put(k, LLVMGetMetadata(in, invariant_kind) != NULL);
+          break;
+        case LLVMCall: {
+          key_put(k, (uint64_t)(uintptr_t)LLVMGetCalledFunctionType(in));
+          unsigned nargs = LLVMGetNumArgOperands(in);
+          for (unsigned a = 0; a <= nargs; a++) {
+            unsigned idx = a == nargs ? (unsigned)LLVMAttributeFunctionIndex : a + 1;
+            unsigned na = LLVMGetCallSiteAttributeCount(in, idx);
+            key_put(k, na);
+            if (!na) continue;
+            LLVMAttributeRef *at = xcalloc(na, sizeof(LLVMAttributeRef));
+            LLVMGetCallSiteAttributes(in, idx, at);
+            for (unsigned q = 0; q < na; q++)
+              if (LLVMIsEnumAttribute(at[q])) {
+                key_put(k, LLVMGetEnumAttributeKind(at[q]));
+                key_put(k, LLVMGetEnumAttributeValue(at[q]));
+              } else {
+                key_put(k, (uint64_t)(uintptr_t)at[q]);
+              }
+            free(at);
+          }
+          break;
+        }
+        case LLVMPHI:
+          for (unsigned q = 0; q < LLVMCountIncoming(in); q++)
+            key_put(k, (uint64_t)*key_pos(k, LLVMGetIncomingBlock(in, q)));
+          break;
+        default: break;
+        }
+        if (LLVMCanValueUseFastMathFlags(in)) key_put(k, LLVMGetFastMathFlags(in));
+        int no = LLVMGetNumOperands(in);
+        key_put(k, (uint64_t)no);
+        for (int q = 0; q < no; q++) key_value(k, LLVMGetOperand(in, (unsigned)q), fns, nf);
+      }
+    }
+  }
+  free(fns);
+  free(k->slot);
+  free(k->pos);
+  k->slot = NULL, k->pos = NULL;
+}
+
+/* deletes function f and the functions defined after it (its outlined loops) */
+static void delete_functions_from(Cg *cg, LLVMValueRef f) {
+  (void)cg;
+  while (f) {
+    LLVMValueRef next = LLVMGetNextFunction(f);
+    if (!LLVMIsDeclaration(f)) LLVMDeleteFunction(f);
+    f = next;
+  }
+}
+
+/* whether node i emits code of its own (not an immediate, not a view or a
+ * value computed in its consumer's loop) */
+static bool emits_code(const Cg *cg, int i) {
+  const IrNode *n = &cg->g->nodes[i];
+  if (cg->imm[i] || cg->plan.fused_into[i] >= 0) return false;
+  switch (ir_ops[n->op].cls) {
+  case LEAF: return n->op == IR_CONST || (n->op == IR_PARAM && cg->plan.offset[i] >= 0);
+  case VIEW: return n->op == IR_ALLREDUCE;
+  case LAYOUT: return cg->plan.root[i] == i;
+  default: return true;
+  }
+}
+
+/* the end of the region starting at node i (i itself if none does): the
+ * run of unguarded nodes of i's layer and role, with code in it */
+static int region_end(const Cg *cg, int i) {
+  const IrGraph *g = cg->g;
+  const IrNode *n = &g->nodes[i];
+  if (!cg->regions || n->guard || !emits_code(cg, i)) return i;
+  int end = i + 1;
+  while (end < g->len && !g->nodes[end].guard && g->nodes[end].layer == n->layer && g->nodes[end].role == n->role)
+    end++;
+  return end;
+}
+
+/* nodes [first, end) as an outlined function (in cg->mod); o is left to
+ * call it */
+static void region_function(Cg *cg, int first, int end, CgOutline *o) {
+  bool diagnose = cg->diag_on != NULL;
+  cg_outline_begin(cg, "region", o);
+  if (diagnose) {  /* as the step's: outputs[ASTRT_OUT_NONFINITE] < 0 */
+    LLVMValueRef idx = cg_i64(cg, ASTRT_OUT_NONFINITE);
+    LLVMValueRef flag = cg_load_f32(cg, LLVMBuildInBoundsGEP2(cg->b, cg->f32, cg->a_outputs, &idx, 1, ""));
+    cg->diag_on = LLVMBuildFCmp(cg->b, LLVMRealOLT, flag, cg_f32(cg, 0), "diagnose");
+  }
+  for (int i = first; i < end; i++)
+    if (!cg->imm[i]) emit_node(cg, i);
+  cg_outline_finish(cg, o);
+}
+
+static void emit_region(Cg *cg, int first, int end) {
+  CgRegions *rs = cg->regions;
+  cg_guard_close(cg);
+  CgOutline o;
+  if (cg->census) {  /* key it (in the census's module), count the steps that run it */
+    region_function(cg, first, end, &o);
+    cg_outline_discard(&o);
+    Key k = {0};
+    region_key_of(&k, o.fn, LLVMGetMDKindIDInContext(cg->ctx, "invariant.load", 14));
+    uint64_t h = key_hash(&k);
+    CgRegion *r = region_find(rs, k.v, k.n, h);
+    if (r) {
+      free(k.v);
+    } else {
+      if (rs->n == rs->cap) rs->r = xrealloc(rs->r, sizeof(CgRegion) * (size_t)(rs->cap = rs->cap ? 2 * rs->cap : 64));
+      r = &rs->r[rs->n++];
+      *r = (CgRegion){h, k.v, k.n, cg->slot, 0, NULL};
+    }
+    int *ids = rs->ids[cg->slot], n = rs->nids[cg->slot];
+    bool seen = false;
+    for (int k = 0; k < n; k++) seen |= ids[k] == (int)(r - rs->r);
+    if (!seen) r->nslots++;
+    r->owner = cg->slot;
+    rs->ids[cg->slot] = xrealloc(ids, sizeof(int) * (size_t)(n + 1));
+    rs->ids[cg->slot][rs->nids[cg->slot]++] = (int)(r - rs->r);
+    return;
+  }
+  ASTC_ASSERT(rs->next < rs->nids[cg->slot]);
+  CgRegion *r = &rs->r[rs->ids[cg->slot][rs->next++]];
+  if (r->nslots < 2) {  /* one step runs it: in the step, as before */
+    for (int i = first; i < end; i++)
+      if (!cg->imm[i]) {
+        cg_guard_for(cg, i);
+        emit_node(cg, i);
+      }
+    return;
+  }
+  region_function(cg, first, end, &o);  /* its places; the function itself if defined here */
+  if (!r->fn) {
+    char name[96];
+    snprintf(name, sizeof name, "%s_region_%d", cg->prefix, (int)(r - rs->r));
+    if (!cg->bodies || cg->bodies[r->owner]) {  /* defined here */
+      r->fn = o.fn;
+      o.fn = NULL;
+      LLVMSetValueName2(r->fn, name, strlen(name));
+      if (cg->parts) {  /* the other parts call it too */
+        LLVMSetLinkage(r->fn, LLVMExternalLinkage);
+        LLVMSetVisibility(r->fn, LLVMHiddenVisibility);
+        LLVMSetUnnamedAddress(r->fn, LLVMNoUnnamedAddr);
+      }
+    } else {  /* in another part */
+      LLVMTypeRef params[3] = {cg->ptr, cg->i32, cg->i32};
+      r->fn = LLVMAddFunction(cg->mod, name, LLVMFunctionType(cg->voidt, params, 3, 0));
+    }
+  }
+  if (o.fn) delete_functions_from(cg, o.fn);  /* a twin of r->fn */
+  cg_outline_call(cg, &o, r->fn, false);
+}
+
 /* void name(ptr vars, ptr work, ptr x, ptr y, i64 rows, ptr scalars, ptr outputs, i64 seed) */
 /* graph g as the step function `name`; with body false (a part of the
  * module built for another thread, cg_units.c) only declared, but planned
@@ -467,6 +794,7 @@ static LLVMValueRef emit_graph(Cg *cg, const IrGraph *g, const char *name, int64
   for (unsigned i = 0; i < 8; i++) *a[i] = LLVMGetParam(fn, i);
   cg->entry = LLVMAppendBasicBlockInContext(cg->ctx, fn, "entry");
   cg->par_args = NULL;
+  cg->par_rec = NULL;
   LLVMBasicBlockRef body = LLVMAppendBasicBlockInContext(cg->ctx, fn, "body");
   LLVMPositionBuilderAtEnd(cg->b, body);
   cg->diag_on = NULL;
@@ -475,9 +803,12 @@ static LLVMValueRef emit_graph(Cg *cg, const IrGraph *g, const char *name, int64
     LLVMValueRef flag = cg_load_f32(cg, LLVMBuildInBoundsGEP2(cg->b, cg->f32, cg->a_outputs, &idx, 1, ""));
     cg->diag_on = LLVMBuildFCmp(cg->b, LLVMRealOLT, flag, cg_f32(cg, 0), "diagnose");
   }
-  /* immediates first, so every use is dominated (the row count is per micro-batch) */
+  /* immediates first, so every use is dominated (the row count is per
+   * micro-batch; and where regions may be shared, used in their callers
+   * too: first as well) */
   for (int i = 0; i < g->len; i++)
-    if (cg_is_immediate(&g->nodes[i]) && !(g->nodes[i].op == IR_SCALAR && g->nodes[i].ia[0] == SC_ROWS))
+    if (cg_is_immediate(&g->nodes[i]) &&
+        !(!(cg->regions && boundary < 0) && g->nodes[i].op == IR_SCALAR && g->nodes[i].ia[0] == SC_ROWS))
       emit_node(cg, i);
   cg_guard_begin(cg);
   if (boundary >= 0) {
@@ -490,11 +821,24 @@ static LLVMValueRef emit_graph(Cg *cg, const IrGraph *g, const char *name, int64
       else diag_check(cg, i);  /* summed in the loop */
     }
   } else {
-    for (int i = 0; i < g->len; i++)
+    /* a reshape of an immediate is that immediate from the start: a region
+     * that holds it may be emitted elsewhere */
+    if (cg->regions)
+      for (int i = 0; i < g->len; i++) cg_reshape_immediate(cg, i);
+    if (cg->regions) cg->regions->next = 0;
+    for (int i = 0; i < g->len;) {
+      int end = region_end(cg, i);
+      if (end > i) {
+        emit_region(cg, i, end);
+        i = end;
+        continue;
+      }
       if (!cg->imm[i]) {
         cg_guard_for(cg, i);
         emit_node(cg, i);
       }
+      i++;
+    }
   }
   cg_guard_end(cg);
   LLVMBuildRetVoid(cg->b);
@@ -553,6 +897,51 @@ int64_t cg_step_plan_rows(const IrProgram *p, int rep) {
   return rows;
 }
 
+/* every graph's function, defined if this module holds its body
+ * (cg->bodies; all if NULL), else declared; cg->slot says which graph */
+static void emit_functions(Cg *cg, LLVMValueRef *phase_fns, int64_t *phase_work, LLVMValueRef *eval_fn,
+                           int64_t *eval_work, LLVMValueRef *predict_fn, int64_t *predict_work) {
+  const IrProgram *p = cg->p;
+  const bool *bodies = cg->bodies;
+  int np = p->phases.len;
+  for (int i = 0; i < np; i++) {
+    char name[64];
+    snprintf(name, sizeof name, "step_%d", i);
+    const IrPhase *ph = &p->phases.data[i];
+    int rep = cg_step_rep(p, i);
+    if (rep < i) {
+      phase_fns[i] = phase_fns[rep], phase_work[i] = phase_work[rep];
+    } else {
+      cg->diagnose = true;  /* the driver re-runs a step whose loss is not finite to diagnose it */
+      cg->slot = CG_SLOT_STEP(i);
+      phase_fns[i] = emit_graph(cg, &ph->step, name, cg_step_plan_rows(p, i), ph->micro, &phase_work[i],
+                                !bodies || bodies[CG_SLOT_STEP(i)]);
+      cg->diagnose = false;
+    }
+    if (ph->prefix.len && ph->prefix_from < i) {
+      phase_fns[np + i] = phase_fns[np + ph->prefix_from], phase_work[np + i] = phase_work[np + ph->prefix_from];
+    } else if (ph->prefix.len) {
+      snprintf(name, sizeof name, "prefix_%d", i);
+      cg->slot = CG_SLOT_PREFIX(np, i);
+      phase_fns[np + i] = emit_graph(cg, &ph->prefix, name, p->eval_batch, 0, &phase_work[np + i],
+                                     !bodies || bodies[CG_SLOT_PREFIX(np, i)]);
+    }
+    if (ph->score.len) {  /* selective backprop: over the whole batch, forward only */
+      snprintf(name, sizeof name, "score_%d", i);
+      cg->slot = CG_SLOT_SCORE(np, i);
+      phase_fns[2 * np + i] = emit_graph(cg, &ph->score, name, ir_phase_rows(ph), 0, &phase_work[2 * np + i],
+                                         !bodies || bodies[CG_SLOT_SCORE(np, i)]);
+    }
+  }
+  cg->slot = CG_SLOT_EVAL(np);
+  *eval_fn = emit_graph(cg, &p->eval, "eval", p->eval_batch, 0, eval_work, !bodies || bodies[CG_SLOT_EVAL(np)]);
+  cg->slot = CG_SLOT_PREDICT(np);
+  *predict_work = 0;
+  *predict_fn = p->predict.len ? emit_graph(cg, &p->predict, "predict", p->eval_batch, 0, predict_work,
+                                            !bodies || bodies[CG_SLOT_PREDICT(np)])
+                               : LLVMConstPointerNull(cg->ptr);
+}
+
 LLVMModuleRef cg_build_module_part(const IrProgram *p, LLVMContextRef ctx, const CgOptions *opt, const bool *bodies) {
   Cg cg = {.p = p, .ctx = ctx, .opt = opt ? *opt : cg_options_default(), .parts = bodies != NULL};
   cg.prefix = cg.opt.prefix ? cg.opt.prefix : "astc";
@@ -573,39 +962,32 @@ LLVMModuleRef cg_build_module_part(const IrProgram *p, LLVMContextRef ctx, const
   /* [0, np): steps, [np, 2 np): prefixes, [2 np, 3 np): scoring graphs */
   LLVMValueRef *phase_fns = xcalloc((size_t)np * 3 + 1, sizeof(LLVMValueRef));
   int64_t *phase_work = xcalloc((size_t)np * 3 + 1, sizeof(int64_t));
-  for (int i = 0; i < np; i++) {
-    char name[64];
-    snprintf(name, sizeof name, "step_%d", i);
-    const IrPhase *ph = &p->phases.data[i];
-    int rep = cg_step_rep(p, i);
-    if (rep < i) {
-      phase_fns[i] = phase_fns[rep], phase_work[i] = phase_work[rep];
-    } else {
-      cg.diagnose = true;  /* the driver re-runs a step whose loss is not finite to diagnose it */
-      phase_fns[i] = emit_graph(&cg, &ph->step, name, cg_step_plan_rows(p, i), ph->micro, &phase_work[i],
-                                !bodies || bodies[CG_SLOT_STEP(i)]);
-      cg.diagnose = false;
-    }
-    if (ph->prefix.len && ph->prefix_from < i) {
-      phase_fns[np + i] = phase_fns[np + ph->prefix_from], phase_work[np + i] = phase_work[np + ph->prefix_from];
-    } else if (ph->prefix.len) {
-      snprintf(name, sizeof name, "prefix_%d", i);
-      phase_fns[np + i] = emit_graph(&cg, &ph->prefix, name, p->eval_batch, 0, &phase_work[np + i],
-                                     !bodies || bodies[CG_SLOT_PREFIX(np, i)]);
-    }
-    if (ph->score.len) {  /* selective backprop: over the whole batch, forward only */
-      snprintf(name, sizeof name, "score_%d", i);
-      phase_fns[2 * np + i] = emit_graph(&cg, &ph->score, name, ir_phase_rows(ph), 0, &phase_work[2 * np + i],
-                                         !bodies || bodies[CG_SLOT_SCORE(np, i)]);
-    }
+  LLVMValueRef eval_fn, predict_fn;
+  int64_t eval_work, predict_work = 0;
+  /* the census of regions: every graph emitted once into a module of its own */
+  CgRegions regions = {0};
+  int nsteps = 0;
+  for (int i = 0; i < np; i++) nsteps += cg_step_rep(p, i) == i;
+  if (nsteps >= 2) {  /* steps that may share regions */
+    regions.ids = xcalloc((size_t)CG_SLOTS(np), sizeof(int *));
+    regions.nids = xcalloc((size_t)CG_SLOTS(np), sizeof(int));
+    cg.regions = &regions;
+    cg.census = true;
+    LLVMModuleRef mod = cg.mod;
+    cg.mod = LLVMModuleCreateWithNameInContext("census", ctx);
+    cg.bodies = NULL;
+    emit_functions(&cg, phase_fns, phase_work, &eval_fn, &eval_work, &predict_fn, &predict_work);
+    LLVMDisposeModule(cg.mod);
+    memset(cg.rt, 0, sizeof cg.rt);
+    memset(cg.rt_type, 0, sizeof cg.rt_type);
+    cg.nparallel = 0;
+    cg.mod = mod;
+    cg.census = false;
   }
-  int64_t eval_work;
-  LLVMValueRef eval_fn = emit_graph(&cg, &p->eval, "eval", p->eval_batch, 0, &eval_work,
-                                    !bodies || bodies[CG_SLOT_EVAL(np)]);
-  int64_t predict_work = 0;
-  LLVMValueRef predict_fn = p->predict.len ? emit_graph(&cg, &p->predict, "predict", p->eval_batch, 0,
-                                                        &predict_work, !bodies || bodies[CG_SLOT_PREDICT(np)])
-                                           : LLVMConstPointerNull(cg.ptr);
+  cg.bodies = bodies;
+  emit_functions(&cg, phase_fns, phase_work, &eval_fn, &eval_work, &predict_fn, &predict_work);
+  if (cg.regions) regions_free(&regions, CG_SLOTS(np));
+  cg.regions = NULL;
   if (!bodies || bodies[CG_SLOT_DESC(np)]) {
     cg_emit_schedule(&cg);
     cg_emit_descriptor(&cg, phase_fns, phase_work, eval_fn, eval_work, predict_fn, predict_work);

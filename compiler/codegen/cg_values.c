@@ -79,17 +79,24 @@ LLVMValueRef cg_byte_gep(Cg *cg, LLVMValueRef base, int64_t off) {
   return LLVMBuildInBoundsGEP2(cg->b, cg->i8, base, &idx, 1, "");
 }
 
+void cg_addr_place(Cg *cg, int node, int *arg, int64_t *off) {
+  const IrNode *n = &cg->g->nodes[node];
+  ASTC_ASSERT(n->op != IR_INPUT);
+  if (n->op == IR_PARAM && cg->plan.offset[node] < 0) {
+    *arg = 0, *off = cg->var_offsets[n->ia[0]];
+    return;
+  }
+  ASTC_ASSERT(cg->plan.offset[node] >= 0);  /* a value, or a parameter's snapshot */
+  *arg = 1, *off = cg->plan.offset[node];
+}
+
 static LLVMValueRef own_addr(Cg *cg, int node) {
   const IrNode *n = &cg->g->nodes[node];
-  switch (n->op) {
-  case IR_PARAM:
-    if (cg->plan.offset[node] >= 0) return cg_byte_gep(cg, cg->a_work, cg->plan.offset[node]);  /* a snapshot */
-    return cg_byte_gep(cg, cg->a_vars, cg->var_offsets[n->ia[0]]);
-  case IR_INPUT: return n->ia[0] == 1 ? cg->a_y : cg->a_x;  /* features come in x's place */
-  default: break;
-  }
-  ASTC_ASSERT(cg->plan.offset[node] >= 0);
-  return cg_byte_gep(cg, cg->a_work, cg->plan.offset[node]);
+  if (n->op == IR_INPUT) return n->ia[0] == 1 ? cg->a_y : cg->a_x;  /* features come in x's place */
+  int arg;
+  int64_t off;
+  cg_addr_place(cg, node, &arg, &off);
+  return cg_byte_gep(cg, arg ? cg->a_work : cg->a_vars, off);
 }
 
 LLVMValueRef cg_addr(Cg *cg, int node) {

@@ -55,9 +55,9 @@ static void check_close(double native, double ref, const char *what, const char 
                 what, (long long)i, native, ref);
 }
 
-/* Runs `steps` training steps and one evaluation natively and in the
- * interpreter, comparing everything. */
-static void compare_program(const char *src, const char *name, int steps) {
+/* Runs `steps` training steps of phase k (0-based) and one evaluation
+ * natively and in the interpreter, comparing everything. */
+static void compare_phase(const char *src, const char *name, int steps, int k) {
   Compilation comp;
   ck_assert_msg(compile_src(src, name, &comp), "%s does not compile", name);
   IrProgram *p = comp.prog;
@@ -77,8 +77,9 @@ static void compare_program(const char *src, const char *name, int steps) {
       in.vars[v][i] = dst[i]; /* both start from the same float values */
     }
   }
-  int64_t batch = p->phases.data[0].batch;
-  int64_t work_bytes = d->phases[0].work_bytes > d->eval_work_bytes ? d->phases[0].work_bytes : d->eval_work_bytes;
+  ck_assert_int_lt(k, p->phases.len);
+  int64_t batch = p->phases.data[k].batch;
+  int64_t work_bytes = d->phases[k].work_bytes > d->eval_work_bytes ? d->phases[k].work_bytes : d->eval_work_bytes;
   void *work = aligned_alloc(64, (size_t)((work_bytes + 63) / 64 * 64));
   int64_t ex = d->data.example_size, ty = d->data.target_size;
   int64_t max_rows = batch > p->eval_batch ? batch : p->eval_batch;
@@ -102,7 +103,7 @@ static void compare_program(const char *src, const char *name, int steps) {
     }
     float scalars[ASTRT_NUM_SCALARS] = {0.05f, (float)(s + 1), (float)rows, 1, 0.5f, 0, 1};
     float outputs[ASTRT_NUM_OUTPUTS] = {0};
-    astrt_step_fn fn = eval ? d->eval : d->phases[0].step;
+    astrt_step_fn fn = eval ? d->eval : d->phases[k].step;
     fn(vars, work, x, real ? (const void *)yr : y, rows, scalars, outputs, 17);
     in.x = xd;
     in.y = y;
@@ -113,8 +114,8 @@ static void compare_program(const char *src, const char *name, int steps) {
     in.scalars[SC_STEP] = s + 1;
     in.scalars[SC_LOSS_SCALE] = 1;
     in.scalars[SC_T] = 0.5;
-    in.micro = p->phases.data[0].micro;
-    ck_assert(interp_run(&in, eval ? &p->eval : &p->phases.data[0].step));
+    in.micro = p->phases.data[k].micro;
+    ck_assert(interp_run(&in, eval ? &p->eval : &p->phases.data[k].step));
     check_close(outputs[ASTRT_OUT_LOSS], in.outputs[OUT_LOSS], eval ? "eval loss" : "loss", name, s);
     if (eval) ck_assert_msg(outputs[ASTRT_OUT_CORRECT] == in.outputs[OUT_CORRECT], "%s: correct %g vs %g", name,
                             outputs[ASTRT_OUT_CORRECT], in.outputs[OUT_CORRECT]);
@@ -134,6 +135,8 @@ static void compare_program(const char *src, const char *name, int steps) {
   compilation_free(&comp);
   src_reset();
 }
+
+static void compare_program(const char *src, const char *name, int steps) { compare_phase(src, name, steps, 0); }
 
 #define PROGRAM(model_body, input, classes, train_extra)                                            \
   "import nn\n"                                                                                     \
@@ -743,6 +746,82 @@ START_TEST(speedup_rewrites) {
 }
 END_TEST
 
+/* A progressive freeze of five layers: each phase's step is a graph of its
+ * own (one more layer's update and backward work deleted), but the layers
+ * above the frozen ones compute the same forward, backward and updates in
+ * every phase. Those regions are one function each, defined once and
+ * called from every step that runs them (cg_module.c, "shared regions"),
+ * also when the module is cut into parts; every phase's step still trains
+ * as the interpreter does. */
+#define FREEZE_PROGRAM                                                                                        \
+  PROGRAM("  h = relu(nn.dense(x, 24))\n  h = relu(nn.dense(h, 20))\n  h = relu(nn.dense(h, 16))\n"         \
+          "  h = relu(nn.dense(h, 12))\n  return nn.dense(h, 5)",                                            \
+          "20", "5", "  loss = cross_entropy()\n  optimizer = sgd(lr: 0.05, momentum: 0.9, weight_decay: 5e-4)") \
+  "speedup {\n  freeze progressive(start: 0.2, reuse: false)\n}\n"
+
+static int count_functions(LLVMModuleRef m, const char *part, bool defined) {
+  int n = 0;
+  for (LLVMValueRef f = LLVMGetFirstFunction(m); f; f = LLVMGetNextFunction(f))
+    n += strstr(LLVMGetValueName(f), part) && LLVMIsDeclaration(f) != defined;
+  return n;
+}
+
+/* how many times module m calls function `name` */
+static int calls_to(LLVMModuleRef m, const char *name) {
+  int n = 0;
+  for (LLVMValueRef f = LLVMGetFirstFunction(m); f; f = LLVMGetNextFunction(f))
+    for (LLVMBasicBlockRef b = LLVMGetFirstBasicBlock(f); b; b = LLVMGetNextBasicBlock(b))
+      for (LLVMValueRef in = LLVMGetFirstInstruction(b); in; in = LLVMGetNextInstruction(in))
+        n += LLVMGetInstructionOpcode(in) == LLVMCall && !strcmp(LLVMGetValueName(LLVMGetCalledValue(in)), name);
+  return n;
+}
+
+START_TEST(freeze_shares_regions) {
+  Compilation comp;
+  ck_assert(compile_src(FREEZE_PROGRAM, "frz", &comp));
+  const IrProgram *p = comp.prog;
+  int np = p->phases.len, steps = 0;
+  for (int i = 0; i < np; i++) steps += cg_step_rep(p, i) == i;
+  ck_assert_int_ge(steps, 4);  /* 0, 1, 2 and 3 layers frozen */
+  LLVMContextRef ctx = LLVMContextCreate();
+  LLVMModuleRef m = cg_build_module(p, ctx, NULL);
+  ck_assert(m);
+  int shared = count_functions(m, "_region_", true);
+  ck_assert_int_ge(shared, 3);
+  /* the last layer's forward, backward and update run in every step */
+  int most = 0;
+  for (LLVMValueRef f = LLVMGetFirstFunction(m); f; f = LLVMGetNextFunction(f))
+    if (strstr(LLVMGetValueName(f), "_region_")) {
+      int c = calls_to(m, LLVMGetValueName(f));
+      ck_assert_int_ge(c, 2);  /* only what two steps run is shared */
+      if (c > most) most = c;
+    }
+  ck_assert_int_eq(most, steps);
+  LLVMDisposeModule(m);
+  /* cut into parts: each region is defined in one part, declared in the others */
+  int nslots = CG_SLOTS(np), defined = 0;
+  for (int part = 0; part < 2; part++) {
+    bool *bodies = calloc((size_t)nslots, sizeof(bool));
+    for (int s = 0; s < nslots; s++) bodies[s] = s % 2 == part;
+    m = cg_build_module_part(p, ctx, NULL, bodies);
+    ck_assert(m);
+    defined += count_functions(m, "_region_", true);
+    LLVMDisposeModule(m);
+    free(bodies);
+  }
+  ck_assert_int_eq(defined, shared);
+  LLVMContextDispose(ctx);
+  for (int k = 0; k < np; k++)
+    if (cg_step_rep(p, k) == k) {
+      char name[32];
+      snprintf(name, sizeof name, "frz%d", k);
+      compare_phase(FREEZE_PROGRAM, name, 3, k);
+    }
+  compilation_free(&comp);
+  src_reset();
+}
+END_TEST
+
 /* cg_gemm_sites: every product of every function with the descriptor its
  * call site gets (shape at the planned rows, operand type, backend as the
  * options choose it) */
@@ -888,6 +967,7 @@ Suite *codegen_suite(void) {
   tcase_add_test(t, sequence_primitives);
   tcase_add_test(t, regression_mse);
   tcase_add_test(t, speedup_rewrites);
+  tcase_add_test(t, freeze_shares_regions);
   tcase_add_test(t, descriptor_matches_program);
   tcase_add_test(t, gemm_sites);
   suite_add_tcase(s, t);
