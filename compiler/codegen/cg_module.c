@@ -675,11 +675,13 @@ static int region_end(const Cg *cg, int i) {
   return end;
 }
 
-/* nodes [first, end) as an outlined function (in cg->mod); o is left to
- * call it */
-static void region_function(Cg *cg, int first, int end, CgOutline *o) {
+/* nodes [first, end) as an outlined function (in cg->mod), named `name`
+ * if not NULL (before its loops are outlined: they take its name); o is
+ * left to call it */
+static void region_function(Cg *cg, int first, int end, CgOutline *o, const char *name) {
   bool diagnose = cg->diag_on != NULL;
   cg_outline_begin(cg, "region", o);
+  if (name) LLVMSetValueName2(o->fn, name, strlen(name));
   if (diagnose) {  /* as the step's: outputs[ASTRT_OUT_NONFINITE] < 0 */
     LLVMValueRef idx = cg_i64(cg, ASTRT_OUT_NONFINITE);
     LLVMValueRef flag = cg_load_f32(cg, LLVMBuildInBoundsGEP2(cg->b, cg->f32, cg->a_outputs, &idx, 1, ""));
@@ -690,12 +692,21 @@ static void region_function(Cg *cg, int first, int end, CgOutline *o) {
   cg_outline_finish(cg, o);
 }
 
+/* the name of region n, defined with the graph of slot `owner` */
+static void region_name(const Cg *cg, int owner, int n, char *buf, size_t cap) {
+  int np = cg->p->phases.len;
+  if (owner < CG_SLOT_PREFIX(np, 0)) snprintf(buf, cap, "%s_step_%d_region_%d", cg->prefix, owner, n);
+  else if (owner < CG_SLOT_SCORE(np, 0)) snprintf(buf, cap, "%s_prefix_%d_region_%d", cg->prefix, owner - np, n);
+  else if (owner < CG_SLOT_EVAL(np)) snprintf(buf, cap, "%s_score_%d_region_%d", cg->prefix, owner - 2 * np, n);
+  else snprintf(buf, cap, "%s_%s_region_%d", cg->prefix, owner == CG_SLOT_EVAL(np) ? "eval" : "predict", n);
+}
+
 static void emit_region(Cg *cg, int first, int end) {
   CgRegions *rs = cg->regions;
   cg_guard_close(cg);
   CgOutline o;
   if (cg->census) {  /* key it (in the census's module), count the steps that run it */
-    region_function(cg, first, end, &o);
+    region_function(cg, first, end, &o, NULL);
     cg_outline_discard(&o);
     Key k = {0};
     region_key_of(&k, o.fn, LLVMGetMDKindIDInContext(cg->ctx, "invariant.load", 14));
@@ -727,14 +738,18 @@ static void emit_region(Cg *cg, int first, int end) {
       }
     return;
   }
-  region_function(cg, first, end, &o);  /* its places; the function itself if defined here */
+  /* named after the graph that defines it, <prefix>_<owner>_region_<n>,
+   * and its loops after it: a part that holds half of that graph's group
+   * keeps the region or its loops as it keeps the graph's functions or
+   * loops (cg_units.c) */
+  char name[128];
+  region_name(cg, r->owner, (int)(r - rs->r), name, sizeof name);
+  bool define = !r->fn && (!cg->bodies || cg->bodies[r->owner]);
+  region_function(cg, first, end, &o, define ? name : NULL);  /* its places; the function itself if defined here */
   if (!r->fn) {
-    char name[96];
-    snprintf(name, sizeof name, "%s_region_%d", cg->prefix, (int)(r - rs->r));
-    if (!cg->bodies || cg->bodies[r->owner]) {  /* defined here */
+    if (define) {
       r->fn = o.fn;
       o.fn = NULL;
-      LLVMSetValueName2(r->fn, name, strlen(name));
       if (cg->parts) {  /* the other parts call it too */
         LLVMSetLinkage(r->fn, LLVMExternalLinkage);
         LLVMSetVisibility(r->fn, LLVMHiddenVisibility);

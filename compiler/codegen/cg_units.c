@@ -50,6 +50,11 @@ static int group_of_function(const Part *pt, LLVMValueRef fn, bool *loop) {
   const char *par = strstr(name, "_par_");
   *loop = par != NULL;
   size_t owner = par ? (size_t)(par - name) : len;
+  /* a region shared by several graphs (cg_module.c) and its loops:
+   * <prefix>_<graph>_region_<n>[_par_<k>], the group of the graph that
+   * defines it */
+  const char *region = strstr(name, "_region_");
+  if (region && (size_t)(region - name) < owner) owner = (size_t)(region - name);
   const char *prefix = pt->opt->prefix ? pt->opt->prefix : "astc";
   size_t pl = strlen(prefix);
   int np = pt->p->phases.len, i, end = 0;
