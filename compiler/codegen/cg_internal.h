@@ -111,6 +111,9 @@ void *cg_rt_address(CgRuntimeFn f);
 const char *cg_rt_signature(CgRuntimeFn f);
 
 LLVMValueRef cg_i64(Cg *cg, int64_t v);
+/* cg's context, a new module `name` in it, a builder and the LLVM types it
+ * names (f32 ... voidt) */
+void cg_init_module(Cg *cg, LLVMContextRef ctx, const char *name);
 LLVMValueRef cg_f32(Cg *cg, double v);
 /* a dimension: a constant, or the run-time row count for B */
 LLVMValueRef cg_dim(Cg *cg, int64_t d);

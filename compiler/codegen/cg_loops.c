@@ -952,6 +952,17 @@ void cg_outline_discard(CgOutline *o) {
   o->cap = NULL;
 }
 
+/* fn(rec, part, parts): split over the pool, or as its one part here */
+static void call_outlined(Cg *cg, LLVMValueRef fn, LLVMValueRef rec, bool pool) {
+  if (pool) {
+    LLVMValueRef call[2] = {fn, rec};
+    cg_call(cg, RT_POOL_RUN, call, 2);
+  } else {
+    LLVMValueRef args[3] = {rec, LLVMConstInt(cg->i32, 0, 0), LLVMConstInt(cg->i32, 1, 0)};
+    LLVMBuildCall2(cg->b, LLVMGlobalGetValueType(fn), fn, args, 3, "");
+  }
+}
+
 void cg_outline_call(Cg *cg, CgOutline *o, LLVMValueRef fn, bool pool) {
   CgCapture *cap = o->cap;
   if (!cap->places) {  /* the record {args, addresses...}, on the caller's stack, filled here */
@@ -964,13 +975,7 @@ void cg_outline_call(Cg *cg, CgOutline *o, LLVMValueRef fn, bool pool) {
       LLVMBuildStore(cg->b, v, LLVMBuildInBoundsGEP2(cg->b, cg->ptr, rec, (LLVMValueRef[]){cg_i64(cg, i)}, 1, ""));
     }
     cg_outline_discard(o);
-    if (pool) {
-      LLVMValueRef call[2] = {fn, rec};
-      cg_call(cg, RT_POOL_RUN, call, 2);
-    } else {
-      LLVMValueRef args[3] = {rec, LLVMConstInt(cg->i32, 0, 0), LLVMConstInt(cg->i32, 1, 0)};
-      LLVMBuildCall2(cg->b, LLVMGlobalGetValueType(fn), fn, args, 3, "");
-    }
+    call_outlined(cg, fn, rec, pool);
     return;
   }
   /* the call site's table: a constant, or in an outlined caller (a loop in
@@ -1004,13 +1009,7 @@ void cg_outline_call(Cg *cg, CgOutline *o, LLVMValueRef fn, bool pool) {
   cg_outline_discard(o);
   LLVMValueRef rec = call_record(cg);
   LLVMBuildStore(cg->b, table, LLVMBuildInBoundsGEP2(cg->b, cg->ptr, rec, (LLVMValueRef[]){cg_i64(cg, 1)}, 1, ""));
-  if (pool) {
-    LLVMValueRef call[2] = {fn, rec};
-    cg_call(cg, RT_POOL_RUN, call, 2);
-  } else {
-    LLVMValueRef args[3] = {rec, LLVMConstInt(cg->i32, 0, 0), LLVMConstInt(cg->i32, 1, 0)};
-    LLVMBuildCall2(cg->b, LLVMGlobalGetValueType(fn), fn, args, 3, "");
-  }
+  call_outlined(cg, fn, rec, pool);
 }
 
 void cg_outline_end(Cg *cg, CgOutline *o, bool pool) {

@@ -115,14 +115,8 @@ static void math_body(Cg *cg, LLVMValueRef *idx, void *vctx) {
 LLVMMemoryBufferRef cg_math_object(CgMathFn f) {
   cg_init_llvm();
   LLVMContextRef ctx = LLVMContextCreate();
-  Cg cg = {.ctx = ctx, .opt = cg_options_default()};
-  cg.mod = LLVMModuleCreateWithNameInContext("cg_math", ctx);
-  cg.b = LLVMCreateBuilderInContext(ctx);
-  cg.f32 = LLVMFloatTypeInContext(ctx);
-  cg.i32 = LLVMInt32TypeInContext(ctx);
-  cg.i64 = LLVMInt64TypeInContext(ctx);
-  cg.ptr = LLVMPointerTypeInContext(ctx, 0);
-  cg.voidt = LLVMVoidTypeInContext(ctx);
+  Cg cg = {.opt = cg_options_default()};
+  cg_init_module(&cg, ctx, "cg_math");
   LLVMTypeRef params[3] = {cg.ptr, cg.ptr, cg.i64};
   cg.fn = LLVMAddFunction(cg.mod, "astc_math_loop", LLVMFunctionType(cg.voidt, params, 3, 0));
   LLVMPositionBuilderAtEnd(cg.b, LLVMAppendBasicBlockInContext(ctx, cg.fn, "entry"));

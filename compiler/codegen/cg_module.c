@@ -957,19 +957,24 @@ static void emit_functions(Cg *cg, LLVMValueRef *phase_fns, int64_t *phase_work,
                                : LLVMConstPointerNull(cg->ptr);
 }
 
+void cg_init_module(Cg *cg, LLVMContextRef ctx, const char *name) {
+  cg->ctx = ctx;
+  cg->mod = LLVMModuleCreateWithNameInContext(name, ctx);
+  cg->b = LLVMCreateBuilderInContext(ctx);
+  cg->f32 = LLVMFloatTypeInContext(ctx);
+  cg->f64 = LLVMDoubleTypeInContext(ctx);
+  cg->i1 = LLVMInt1TypeInContext(ctx);
+  cg->i8 = LLVMInt8TypeInContext(ctx);
+  cg->i32 = LLVMInt32TypeInContext(ctx);
+  cg->i64 = LLVMInt64TypeInContext(ctx);
+  cg->ptr = LLVMPointerTypeInContext(ctx, 0);
+  cg->voidt = LLVMVoidTypeInContext(ctx);
+}
+
 LLVMModuleRef cg_build_module_part(const IrProgram *p, LLVMContextRef ctx, const CgOptions *opt, const bool *bodies) {
   Cg cg = {.p = p, .ctx = ctx, .opt = opt ? *opt : cg_options_default(), .parts = bodies != NULL};
   cg.prefix = cg.opt.prefix ? cg.opt.prefix : "astc";
-  cg.mod = LLVMModuleCreateWithNameInContext(p->source_path ? p->source_path : "astc", ctx);
-  cg.b = LLVMCreateBuilderInContext(ctx);
-  cg.f32 = LLVMFloatTypeInContext(ctx);
-  cg.f64 = LLVMDoubleTypeInContext(ctx);
-  cg.i1 = LLVMInt1TypeInContext(ctx);
-  cg.i8 = LLVMInt8TypeInContext(ctx);
-  cg.i32 = LLVMInt32TypeInContext(ctx);
-  cg.i64 = LLVMInt64TypeInContext(ctx);
-  cg.ptr = LLVMPointerTypeInContext(ctx, 0);
-  cg.voidt = LLVMVoidTypeInContext(ctx);
+  cg_init_module(&cg, ctx, p->source_path ? p->source_path : "astc");
   cg.var_offsets = xmalloc(sizeof(int64_t) * (size_t)(p->vars.len + 1));
   cg.var_bytes = cg_plan_vars(p, cg.var_offsets);
 
