@@ -1,13 +1,13 @@
 /* step_time.c — the time of one training step of a compiled program, apart
  * from data loading: JIT-compiles a .train file, fills its variables and a
  * batch with random values (token ids below the vocabulary for sequence
- * models), and times phase 0's step function, median of REPEATS after two
- * untimed steps. For profiling code generation (perf record ./step_time ...)
+ * models), and times phase PHASE's step function (numbered from 1, default
+ * 1), median of REPEATS after two untimed steps. For profiling code generation (perf record ./step_time ...)
  * and for the GEMM-only ceiling's counterpart; the end-to-end rates are
  * bench/throughput.py's.
  *
- *   step_time FILE.train [REPEATS] [THREADS]
- *   step_time FILE.so [REPEATS] [THREADS]
+ *   step_time FILE.train [REPEATS] [THREADS] [PHASE]
+ *   step_time FILE.so [REPEATS] [THREADS] [PHASE]
  *
  * The second form times a program compiled ahead of time, whose functions
  * have symbols that perf can name (the outlined loops astc_step_0_par_N):
@@ -54,10 +54,11 @@ static int cmp(const void *a, const void *b) {
 
 int main(int argc, char **argv) {
   if (argc < 2) {
-    fprintf(stderr, "usage: step_time FILE.train [REPEATS] [THREADS]\n");
+    fprintf(stderr, "usage: step_time FILE.train [REPEATS] [THREADS] [PHASE]\n");
     return 2;
   }
   int repeats = argc > 2 ? atoi(argv[2]) : 20, threads = argc > 3 ? atoi(argv[3]) : 2;
+  int ph = argc > 4 ? atoi(argv[4]) - 1 : 0;
   const astrt_program *d = NULL;
   CgJit *jit = NULL;
   Compilation comp = {0};
@@ -82,6 +83,10 @@ int main(int argc, char **argv) {
     if (!jit) return 1;
     fprintf(stderr, "compiled in %.3f s\n", now() - t0);
   }
+  if (ph < 0 || ph >= (int)d->nphases) {
+    fprintf(stderr, "step_time: there is no phase %d (the program has %u)\n", ph + 1, d->nphases);
+    return 1;
+  }
   astrt_pool_configure(threads);
   openblas_set_num_threads(1);
   srand(1);
@@ -91,8 +96,8 @@ int main(int argc, char **argv) {
     for (int64_t i = 0; i < d->vars[v].numel; i++)
       w[i] = d->vars[v].kind == ASTRT_VAR_PARAM ? ((float)rand() / RAND_MAX - 0.5f) * 0.1f : 0;
   }
-  int64_t rows = d->phases[0].batch, ex = d->data.example_size, ty = d->data.target_size;
-  void *work = aligned_alloc(64, (size_t)(d->phases[0].work_bytes + 63) / 64 * 64);
+  int64_t rows = d->phases[ph].batch, ex = d->data.example_size, ty = d->data.target_size;
+  void *work = aligned_alloc(64, (size_t)(d->phases[ph].work_bytes + 63) / 64 * 64);
   float *x = malloc(sizeof(float) * (size_t)(rows * ex));
   int32_t *y = malloc(sizeof(int32_t) * (size_t)(rows * ty));
   for (int64_t i = 0; i < rows * ex; i++) {
@@ -106,7 +111,7 @@ int main(int argc, char **argv) {
     float scalars[ASTRT_NUM_SCALARS] = {1e-4f, (float)(r + 3), (float)rows, 1, 0.5f, 0, 1};
     float outputs[ASTRT_NUM_OUTPUTS] = {0};
     double s = now(), c = cpu_now();
-    d->phases[0].step(vars, work, x, y, rows, scalars, outputs, 1);
+    d->phases[ph].step(vars, work, x, y, rows, scalars, outputs, 1);
     if (r >= 0) times[r] = now() - s, cpu[r] = cpu_now() - c;
   }
   qsort(times, (size_t)repeats, sizeof(double), cmp);

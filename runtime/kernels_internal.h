@@ -11,6 +11,7 @@
 #ifndef ASTRT_KERNELS_INTERNAL_H
 #define ASTRT_KERNELS_INTERNAL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -99,6 +100,10 @@ astrt_pool *astrt_pool_bind(astrt_pool *p);
  * exits or is configured to 1 thread, which binds none). */
 void astrt_pool_configure(int threads);
 /* The parts a job of the calling thread is split into. */
+/* The casts' 16-lane AVX-512 loops (kernels_cast.c): on (1), off (0: the
+ * AVX2 or baseline loops), or as the CPU allows (-1). False, and the CPU's
+ * choice kept, when on is asked of a CPU without AVX-512 BW. For tests. */
+bool astrt_cast_use_wide(int on);
 int astrt_pool_size(void);
 void astrt_pool_run(astrt_task_fn fn, void *ctx);
 

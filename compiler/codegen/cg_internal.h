@@ -37,6 +37,8 @@
   X(RT_LAYERNORM_GRAD, astrt_layernorm_grad_f32, "vpppllf")                   \
   X(RT_GATHER_ROWS, astrt_gather_rows_f32, "vpllplp")                         \
   X(RT_SCATTER_ADD_ROWS, astrt_scatter_add_rows_f32, "vplpllp")               \
+  X(RT_CAST_F32_BF16, astrt_cast_f32_bf16, "vppl")                            \
+  X(RT_CAST_BF16_F32, astrt_cast_bf16_f32, "vppl")                            \
   X(RT_ASTRT_MAIN, astrt_exe_main, "iipp")
 #define CG_RUNTIME_FN_SIG_MAX 16
 
@@ -83,6 +85,7 @@ typedef struct Cg {
   struct CgCapture *capture;
   LLVMValueRef par_args;       /* the function's arguments for its outlined loops, once stored */
   LLVMValueRef par_rec;        /* its record {args, table} for calling them (cg_outline_end) */
+  LLVMValueRef pool_if;        /* set by a shared region's loop for the cg_parallel it calls */
   int64_t max_rows;            /* the largest batch the function runs */
   int64_t plan_rows;           /* the rows its buffers are planned for (max_rows, or the micro-batch) */
   /* conditional regions of layer dropping (cg_guard.c): the open region's
@@ -128,6 +131,19 @@ void cg_addr_place(Cg *cg, int node, int *arg, int64_t *off);
 /* the number v; inside an outlined function, read from the call site's
  * table (a node's number, which differs between phases' graphs) */
 LLVMValueRef cg_capture_i64(Cg *cg, int64_t v);
+/* a number that follows from the graph's shapes (an extent, a stride, a
+ * row length, a shape-dependent GEMM backend): a constant, except in a
+ * shared region (cg_module.c), where numbers that differ between the
+ * graphs running it (a sequence-length warmup's contexts, a progressive
+ * resize's image sizes) are read from the call site's table, so that those
+ * graphs run one function */
+LLVMValueRef cg_shape_i64(Cg *cg, int64_t v);
+/* ... and a constant of the graph (an IR const: 1/T in a mean's gradient,
+ * H and W in a batch norm's count), likewise */
+LLVMValueRef cg_shape_f32(Cg *cg, float v);
+/* whether a shared region is being emitted (its constants then
+ * cg_shape_f32's, which cg_outline_finish substitutes where used) */
+bool cg_generic(const Cg *cg);
 /* the address of variable v in the variables' arena; inside a shared
  * region, its offset read from the call site's table */
 LLVMValueRef cg_var_addr(Cg *cg, int v);
@@ -160,7 +176,7 @@ static inline bool sym_eq(Sym x, Sym y) { return x.c == y.c && (x.b == y.b || x.
 static inline Sym sym_mul(Sym x, Sym y) { return (Sym){x.c * y.c, x.b || y.b}; }
 static inline Sym sym_dim(int64_t d) { return d == IR_DIM_B ? (Sym){1, true} : (Sym){d, false}; }
 static inline LLVMValueRef sym_value(Cg *cg, Sym s) {
-  LLVMValueRef c = cg_i64(cg, s.c);
+  LLVMValueRef c = cg_shape_i64(cg, s.c);
   return s.b && s.c ? LLVMBuildNSWMul(cg->b, c, cg->a_rows, "") : c;
 }
 
@@ -193,6 +209,7 @@ typedef struct CgOutline {
   struct Cg *saved;              /* the caller's state */
   struct CgCapture *cap;
   LLVMBasicBlockRef here, body;
+  LLVMValueRef pool_if;          /* cg_parallel in a shared region: whether the pool runs it (else NULL) */
 } CgOutline;
 void cg_outline_begin(Cg *cg, const char *what, CgOutline *o);
 void cg_outline_end(Cg *cg, CgOutline *o, bool pool);

@@ -224,9 +224,18 @@ static void ew_body(Cg *cg, LLVMValueRef *idx, void *vctx) {
   cg_store_f32(cg, ew_value(cg, &c->sp, c->node, &k, idx), cg_elem_addr(cg, c->node, space_offset(cg, &c->sp, 0, idx)));
 }
 
-/* whether large loops are split over the runtime's threads (-fno-parallel-loops: never, for measuring) */
-static bool parallel_loops(const Cg *cg, int64_t elements) {
-  return !cg->in_micro && elements >= CG_PARALLEL_MIN && !cg->opt.no_parallel_loops;
+/* whether large loops are split over the runtime's threads (-fno-parallel-loops: never, for measuring).
+ * In a shared region, whose graphs may have loops of other sizes, a loop
+ * is always outlined, and whether the pool runs it is a number of its
+ * graph's (cg->pool_if, for cg_parallel), read from the table where the
+ * graphs differ: so that the region is one function for all of them. */
+static bool parallel_loops(Cg *cg, int64_t elements) {
+  if (cg->in_micro || cg->opt.no_parallel_loops) return false;
+  if (cg_generic(cg)) {
+    cg->pool_if = cg_shape_i64(cg, elements >= CG_PARALLEL_MIN);
+    return true;
+  }
+  return elements >= CG_PARALLEL_MIN;
 }
 
 static LLVMValueRef ew_extent(Cg *cg, void *vctx) {
@@ -270,6 +279,15 @@ void cg_elementwise(Cg *cg, int node) {
     ew_leaves(cg, &c.sp, node, out);
   }
   space_collapse(&c.sp);
+  /* a contiguous f32 <-> bf16 cast: the runtime's loop (split over the pool) */
+  DType from = n->op == IR_CAST ? cg->g->nodes[n->in[0]].type.dtype : DT_F32, to = n->type.dtype;
+  if (n->op == IR_CAST && c.sp.rank == 1 && sym_eq(c.sp.st[0][0], (Sym){1, false}) &&
+      sym_eq(c.sp.st[1][0], (Sym){1, false}) &&
+      ((from == DT_F32 && to == DT_BF16) || (from == DT_BF16 && to == DT_F32))) {
+    LLVMValueRef args[3] = {cg_addr(cg, n->in[0]), cg_addr(cg, node), sym_value(cg, c.sp.ext[0])};
+    cg_call(cg, to == DT_BF16 ? RT_CAST_F32_BF16 : RT_CAST_BF16_F32, args, 3);
+    return;
+  }
   if (c.sp.rank >= 1 && parallel_loops(cg, shape_numel(out, cg->max_rows))) {
     cg_parallel(cg, ew_extent, ew_range, &c);  /* split over the outermost dimension */
     return;
@@ -765,6 +783,7 @@ typedef struct CgCapture {
   LLVMBasicBlockRef entry;   /* where captured addresses are computed */
   LLVMValueRef *val;         /* per node: its address, once captured */
   int64_t *place;            /* places: (argument, offset) or (-1, a number) pairs */
+  LLVMValueRef *consts;      /* in a shared region: per const node, a stand-in for its value */
   int *nodes;                /* addresses: the nodes */
   int n, cap;                /* entries, and room */
 } CgCapture;
@@ -877,6 +896,7 @@ void cg_outline_begin(Cg *cg, const char *what, CgOutline *o) {
   /* the step's arguments, every slot eight bytes: vars, work, x, y, rows, scalars, outputs, seed */
   LLVMTypeRef fields[PAR_ARGS] = {cg->ptr, cg->ptr, cg->ptr, cg->ptr, cg->i64, cg->ptr, cg->ptr, cg->i64};
   o->here = LLVMGetInsertBlock(cg->b);
+  o->pool_if = NULL;
   char name[160];
   snprintf(name, sizeof name, "%s_%s_%d", LLVMGetValueName(cg->fn), what, cg->nparallel++);
   LLVMTypeRef params[3] = {cg->ptr, cg->i32, cg->i32};
@@ -918,8 +938,15 @@ void cg_outline_begin(Cg *cg, const char *what, CgOutline *o) {
   cg->capture = cap;
   cg->imm = xcalloc((size_t)cg->g->len + 1, sizeof(LLVMValueRef));
   cg->diag_on = NULL;
+  /* in a shared region the constants stand in for what cg_outline_finish
+   * makes of them, once it knows which the function uses */
+  bool generic = cg_generic(cg);
+  if (generic) cap->consts = xcalloc((size_t)cg->g->len + 1, sizeof(LLVMValueRef));
   for (int i = 0; i < cg->g->len; i++) {
-    if (cg_is_immediate(&cg->g->nodes[i])) cg_emit_immediate(cg, i);
+    const IrNode *n = &cg->g->nodes[i];
+    if (generic && n->op == IR_CONST && cg_is_immediate(n))
+      cg->imm[i] = cap->consts[i] = LLVMBuildFreeze(cg->b, cg_f32(cg, n->fa[0]), "");
+    else if (cg_is_immediate(n)) cg_emit_immediate(cg, i);
     else cg_reshape_immediate(cg, i);
   }
 }
@@ -927,6 +954,14 @@ void cg_outline_begin(Cg *cg, const char *what, CgOutline *o) {
 void cg_outline_finish(Cg *cg, CgOutline *o) {
   LLVMBuildRetVoid(cg->b);
   CgCapture *cap = o->cap;
+  LLVMPositionBuilderAtEnd(cg->b, cap->entry);
+  for (int i = 0; cap->consts && i < cg->g->len; i++) {  /* in node order: the same in every graph */
+    LLVMValueRef c = cap->consts[i];
+    if (c && LLVMGetFirstUse(c)) LLVMReplaceAllUsesWith(c, cg_shape_f32(cg, (float)cg->g->nodes[i].fa[0]));
+    if (c) LLVMInstructionEraseFromParent(c);
+  }
+  free(cap->consts);
+  cap->consts = NULL;
   LLVMPositionBuilderAtEnd(cg->b, cap->entry);
   LLVMBuildBr(cg->b, o->body);
   free(cg->imm);
@@ -952,8 +987,24 @@ void cg_outline_discard(CgOutline *o) {
   o->cap = NULL;
 }
 
-/* fn(rec, part, parts): split over the pool, or as its one part here */
-static void call_outlined(Cg *cg, LLVMValueRef fn, LLVMValueRef rec, bool pool) {
+/* fn(rec, part, parts): split over the pool, or as its one part here; with
+ * pool_if (not NULL), the pool only where that number is not 0 */
+static void call_outlined(Cg *cg, LLVMValueRef fn, LLVMValueRef rec, bool pool, LLVMValueRef pool_if) {
+  if (pool && pool_if && LLVMIsAConstantInt(pool_if)) pool = LLVMConstIntGetZExtValue(pool_if) != 0, pool_if = NULL;
+  if (pool && pool_if) {
+    LLVMBasicBlockRef on = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "pool");
+    LLVMBasicBlockRef off = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "here");
+    LLVMBasicBlockRef next = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "called");
+    LLVMBuildCondBr(cg->b, LLVMBuildICmp(cg->b, LLVMIntNE, pool_if, cg_i64(cg, 0), ""), on, off);
+    LLVMPositionBuilderAtEnd(cg->b, on);
+    call_outlined(cg, fn, rec, true, NULL);
+    LLVMBuildBr(cg->b, next);
+    LLVMPositionBuilderAtEnd(cg->b, off);
+    call_outlined(cg, fn, rec, false, NULL);
+    LLVMBuildBr(cg->b, next);
+    LLVMPositionBuilderAtEnd(cg->b, next);
+    return;
+  }
   if (pool) {
     LLVMValueRef call[2] = {fn, rec};
     cg_call(cg, RT_POOL_RUN, call, 2);
@@ -975,7 +1026,7 @@ void cg_outline_call(Cg *cg, CgOutline *o, LLVMValueRef fn, bool pool) {
       LLVMBuildStore(cg->b, v, LLVMBuildInBoundsGEP2(cg->b, cg->ptr, rec, (LLVMValueRef[]){cg_i64(cg, i)}, 1, ""));
     }
     cg_outline_discard(o);
-    call_outlined(cg, fn, rec, pool);
+    call_outlined(cg, fn, rec, pool, o->pool_if);
     return;
   }
   /* the call site's table: a constant, or in an outlined caller (a loop in
@@ -1009,7 +1060,7 @@ void cg_outline_call(Cg *cg, CgOutline *o, LLVMValueRef fn, bool pool) {
   cg_outline_discard(o);
   LLVMValueRef rec = call_record(cg);
   LLVMBuildStore(cg->b, table, LLVMBuildInBoundsGEP2(cg->b, cg->ptr, rec, (LLVMValueRef[]){cg_i64(cg, 1)}, 1, ""));
-  call_outlined(cg, fn, rec, pool);
+  call_outlined(cg, fn, rec, pool, o->pool_if);
 }
 
 void cg_outline_end(Cg *cg, CgOutline *o, bool pool) {
@@ -1019,7 +1070,10 @@ void cg_outline_end(Cg *cg, CgOutline *o, bool pool) {
 
 void cg_parallel(Cg *cg, CgExtent *extent, CgRange *range, void *ctx) {
   CgOutline o;
+  LLVMValueRef pool_if = cg->pool_if;
+  cg->pool_if = NULL;
   cg_outline_begin(cg, "par", &o);
+  o.pool_if = pool_if;
   LLVMValueRef n = extent(cg, ctx);
   LLVMValueRef part = LLVMBuildSExt(cg->b, LLVMGetParam(o.fn, 1), cg->i64, "part");
   LLVMValueRef parts = LLVMBuildSExt(cg->b, LLVMGetParam(o.fn, 2), cg->i64, "parts");

@@ -4,6 +4,7 @@
  * elementwise work, reductions and optimizer updates. */
 #include <math.h>
 #include <stdio.h>
+#include <pthread.h>
 #include <string.h>
 
 #include <llvm-c/Analysis.h>
@@ -38,9 +39,10 @@ static void emit_conv(Cg *cg, int node) {
   if (n->op == IR_CONV2D) xs = &cg->g->nodes[n->in[0]].type.shape, ws = &cg->g->nodes[n->in[1]].type.shape;
   else if (n->op == IR_CONV2D_GRAD_INPUT) xs = &n->type.shape, ws = &cg->g->nodes[n->in[1]].type.shape;
   else xs = &cg->g->nodes[n->in[0]].type.shape, ws = &n->type.shape;
-  LLVMValueRef v[11] = {cg_dim(cg, xs->d[0]), cg_i64(cg, xs->d[1]), cg_i64(cg, xs->d[2]), cg_i64(cg, xs->d[3]),
-                        cg_i64(cg, ws->d[0]), cg_i64(cg, ws->d[2]), cg_i64(cg, ws->d[3]),
-                        cg_i64(cg, n->ia[0]), cg_i64(cg, n->ia[1]), cg_i64(cg, n->ia[2]), cg_i64(cg, n->ia[3])};
+  LLVMValueRef v[11] = {cg_dim(cg, xs->d[0]),       cg_shape_i64(cg, xs->d[1]), cg_shape_i64(cg, xs->d[2]),
+                        cg_shape_i64(cg, xs->d[3]), cg_shape_i64(cg, ws->d[0]), cg_shape_i64(cg, ws->d[2]),
+                        cg_shape_i64(cg, ws->d[3]), cg_shape_i64(cg, n->ia[0]), cg_shape_i64(cg, n->ia[1]),
+                        cg_shape_i64(cg, n->ia[2]), cg_shape_i64(cg, n->ia[3])};
   LLVMValueRef shape = shape_array(cg, v, 11);
   LLVMValueRef args[4] = {shape, cg_addr(cg, n->in[0]), cg_addr(cg, n->in[1]), cg_addr(cg, node)};
   CgRuntimeFn f = n->op == IR_CONV2D ? RT_CONV2D : n->op == IR_CONV2D_GRAD_INPUT ? RT_CONV2D_GRAD_INPUT
@@ -56,8 +58,12 @@ static void emit_pool(Cg *cg, int node) {
     int r = xs->rank;
     Shape planes_shape = *xs;
     planes_shape.rank = r - 2;
-    LLVMValueRef v[6] = {cg_numel(cg, &planes_shape), cg_i64(cg, xs->d[r - 2]), cg_i64(cg, xs->d[r - 1]),
-                         cg_i64(cg, n->type.shape.d[r - 2]), cg_i64(cg, n->type.shape.d[r - 1]), cg_i64(cg, n->ia[0])};
+    LLVMValueRef v[6] = {cg_numel(cg, &planes_shape),
+                         cg_shape_i64(cg, xs->d[r - 2]),
+                         cg_shape_i64(cg, xs->d[r - 1]),
+                         cg_shape_i64(cg, n->type.shape.d[r - 2]),
+                         cg_shape_i64(cg, n->type.shape.d[r - 1]),
+                         cg_shape_i64(cg, n->ia[0])};
     LLVMValueRef args[3] = {shape_array(cg, v, 6), cg_addr(cg, n->in[0]), cg_addr(cg, node)};
     cg_call(cg, RT_RESIZE2D, args, 3);
     return;
@@ -66,9 +72,9 @@ static void emit_pool(Cg *cg, int node) {
   int r = xs->rank;
   Shape planes_shape = *xs;
   planes_shape.rank = r - 2;
-  LLVMValueRef v[9] = {cg_numel(cg, &planes_shape), cg_i64(cg, xs->d[r - 2]), cg_i64(cg, xs->d[r - 1]),
-                       cg_i64(cg, n->ia[0]), cg_i64(cg, n->ia[1]), cg_i64(cg, n->ia[2]), cg_i64(cg, n->ia[3]),
-                       cg_i64(cg, n->ia[4]), cg_i64(cg, n->ia[5])};
+  LLVMValueRef v[9] = {cg_numel(cg, &planes_shape), cg_shape_i64(cg, xs->d[r - 2]), cg_shape_i64(cg, xs->d[r - 1]),
+                       cg_shape_i64(cg, n->ia[0]),    cg_shape_i64(cg, n->ia[1]),      cg_shape_i64(cg, n->ia[2]),
+                       cg_shape_i64(cg, n->ia[3]),    cg_shape_i64(cg, n->ia[4]),      cg_shape_i64(cg, n->ia[5])};
   LLVMValueRef shape = shape_array(cg, v, 9);
   switch (n->op) {
   case IR_MAXPOOL2D:
@@ -117,7 +123,7 @@ static LLVMValueRef scalar_value(Cg *cg, int node);
  * even those later in the graph than the point of use */
 static LLVMValueRef uniform_value(Cg *cg, int node) {
   const IrNode *n = &cg->g->nodes[node];
-  if (n->op == IR_CONST) return cg_f32(cg, n->fa[0]);
+  if (n->op == IR_CONST) return cg->imm[node] ? cg->imm[node] : cg_f32(cg, n->fa[0]);
   if (n->op == IR_SCALAR) return cg->imm[node] ? cg->imm[node] : cg_immediate_value(cg, node);  /* not kept */
   if (n->op == IR_RESHAPE || n->op == IR_BROADCAST) return uniform_value(cg, n->in[0]);
   LLVMValueRef v[IR_MAX_IN];
@@ -445,6 +451,46 @@ static void emit_micro_loop(Cg *cg, int boundary, int64_t micro, int64_t example
  * graph runs is emitted in it as before, and so is every region of a
  * program with one step function: its code does not change. */
 
+/* Types, constants and attributes enter a key by their text (hashed once
+ * per object: LLVM keeps one of each per context, alive as long as the
+ * context), so that keys taken in different contexts — the census's
+ * threads — compare. */
+typedef struct Memo {
+  const void **obj;
+  uint64_t *hash;
+  int n, cap;
+} Memo;
+
+static uint64_t *memo_slot(Memo *m, const void *p) {
+  if (2 * (m->n + 1) > m->cap) {
+    Memo old = *m;
+    m->cap = m->cap ? 2 * m->cap : 1024;
+    m->obj = xcalloc((size_t)m->cap, sizeof(void *));
+    m->hash = xcalloc((size_t)m->cap, sizeof(uint64_t));
+    m->n = 0;
+    for (int i = 0; i < old.cap; i++)
+      if (old.obj[i]) *memo_slot(m, old.obj[i]) = old.hash[i];
+    free(old.obj);
+    free(old.hash);
+  }
+  size_t h = ((uintptr_t)p >> 4) * 0x9e3779b97f4a7c15ull;
+  for (size_t i = h & (size_t)(m->cap - 1);; i = (i + 1) & (size_t)(m->cap - 1)) {
+    if (m->obj[i] == p) return &m->hash[i];
+    if (!m->obj[i]) {
+      m->obj[i] = p;
+      m->n++;
+      m->hash[i] = 0;
+      return &m->hash[i];
+    }
+  }
+}
+
+static void memo_free(Memo *m) {
+  free(m->obj);
+  free(m->hash);
+  *m = (Memo){0};
+}
+
 typedef struct CgRegion {
   uint64_t hash;
   uint64_t *key;      /* region_key_of */
@@ -453,6 +499,9 @@ typedef struct CgRegion {
                        * graph's would hold most regions, and the wall time, in one part) */
   int nslots;         /* how many graphs run it */
   LLVMValueRef fn;    /* its function in the module being built, once made or declared */
+  int64_t *shape;     /* its shape numbers (cg_shape_i64) where the census first met it */
+  unsigned char *var; /* which of them differ between the places that run it: read from the table */
+  int nshape;
 } CgRegion;
 
 typedef struct CgRegions {
@@ -460,12 +509,58 @@ typedef struct CgRegions {
   int n, cap;
   int **ids;          /* per slot: its regions, in order */
   int *nids;
+  int **nodes;        /* per slot: the nodes of each of them */
   int next;           /* the graph being emitted: its next region */
+  /* the region being emitted as a function: its shape numbers so far
+   * (cg_shape_i64), their values (census) and which are read from the
+   * table (NULL in the census: all of them, so that the key is the code's
+   * form whatever the shapes) */
+  bool generic;
+  int shape_k;
+  int64_t *shape_v;
+  int shape_cap;
+  const unsigned char *shape_var;
+  Memo memo;          /* census: the keys' texts of types and constants */
 } CgRegions;
+
+bool cg_generic(const Cg *cg) { return cg->regions && cg->regions->generic; }
+
+LLVMValueRef cg_shape_f32(Cg *cg, float v) {
+  uint32_t bits;
+  memcpy(&bits, &v, sizeof bits);
+  CgRegions *rs = cg->regions;
+  if (!rs || !rs->generic || (!cg->census && !rs->shape_var[rs->shape_k])) {
+    if (rs && rs->generic) rs->shape_k++;
+    return cg_f32(cg, v);
+  }
+  LLVMValueRef x = cg_shape_i64(cg, (int64_t)bits);
+  return LLVMBuildBitCast(cg->b, LLVMBuildTrunc(cg->b, x, cg->i32, ""), cg->f32, "");
+}
+
+LLVMValueRef cg_shape_i64(Cg *cg, int64_t v) {
+  CgRegions *rs = cg->regions;
+  if (!rs || !rs->generic) return cg_i64(cg, v);
+  int k = rs->shape_k++;
+  if (cg->census) {
+    if (k == rs->shape_cap) {
+      rs->shape_cap = rs->shape_cap ? 2 * rs->shape_cap : 64;
+      rs->shape_v = xrealloc(rs->shape_v, sizeof(int64_t) * (size_t)rs->shape_cap);
+    }
+    rs->shape_v[k] = v;
+    return cg_capture_i64(cg, v);
+  }
+  return rs->shape_var[k] ? cg_capture_i64(cg, v) : cg_i64(cg, v);
+}
 
 static uint64_t fnv1a(const char *s) {
   uint64_t h = 1469598103934665603ull;
   for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ull;
+  return h;
+}
+
+static uint64_t fnv1a_n(const char *s, unsigned n) {
+  uint64_t h = 1469598103934665603ull;
+  for (unsigned i = 0; i < n; i++) h = (h ^ (unsigned char)s[i]) * 1099511628211ull;
   return h;
 }
 
@@ -474,14 +569,6 @@ static CgRegion *region_find(CgRegions *rs, const uint64_t *key, int n, uint64_t
     if (rs->r[i].hash == h && rs->r[i].nkey == n && !memcmp(rs->r[i].key, key, sizeof(uint64_t) * (size_t)n))
       return &rs->r[i];
   return NULL;
-}
-
-static void regions_free(CgRegions *rs, int nslots) {
-  for (int i = 0; i < rs->n; i++) free(rs->r[i].key);
-  free(rs->r);
-  for (int i = 0; i < nslots; i++) free(rs->ids[i]);
-  free(rs->ids);
-  free(rs->nids);
 }
 
 /* A region's key: its function and its outlined loops (the functions from
@@ -496,6 +583,7 @@ typedef struct Key {
   int n, cap;
   const void **slot;  /* values -> positions: open addressing */
   int *pos, mask;
+  Memo *memo;
 } Key;
 
 static void key_put(Key *k, uint64_t x) {
@@ -520,6 +608,27 @@ static void key_string(Key *k, const char *s) {
   key_put(k, fnv1a(s));
 }
 
+/* a type, a constant or metadata, by its text */
+static void key_type(Key *k, LLVMTypeRef t) {
+  uint64_t *h = memo_slot(k->memo, t);
+  if (!*h) {
+    char *txt = LLVMPrintTypeToString(t);
+    *h = fnv1a(txt) | 1;
+    LLVMDisposeMessage(txt);
+  }
+  key_put(k, *h);
+}
+
+static void key_constant(Key *k, LLVMValueRef v) {
+  uint64_t *h = memo_slot(k->memo, v);
+  if (!*h) {
+    char *txt = LLVMPrintValueToString(v);
+    *h = fnv1a(txt) | 1;
+    LLVMDisposeMessage(txt);
+  }
+  key_put(k, *h);
+}
+
 static void key_value(Key *k, LLVMValueRef v, LLVMValueRef *fns, int nf) {
   if (LLVMIsAFunction(v)) {
     for (int i = 0; i < nf; i++)
@@ -537,7 +646,7 @@ static void key_value(Key *k, LLVMValueRef v, LLVMValueRef *fns, int nf) {
     key_put(k, 4);
     key_string(k, LLVMGetValueName(v));
   } else {  /* a constant, or metadata */
-    key_put(k, 5), key_put(k, (uint64_t)(uintptr_t)v);
+    key_put(k, 5), key_constant(k, v);
   }
 }
 
@@ -568,7 +677,7 @@ static void region_key_of(Key *k, LLVMValueRef f0, unsigned invariant_kind) {
   k->mask = cap - 1;
   for (int fi = 0; fi < nf; fi++) {
     LLVMValueRef f = fns[fi];
-    key_put(k, 0xF0F0), key_put(k, (uint64_t)(uintptr_t)LLVMGlobalGetValueType(f));
+    key_put(k, 0xF0F0), key_type(k, LLVMGlobalGetValueType(f));
     int pos = 0;  /* positions first: a loop's phi reads a later instruction */
     for (unsigned a = 0; a < LLVMCountParams(f); a++) *key_pos(k, LLVMGetParam(f, a)) = pos++;
     for (LLVMBasicBlockRef b = LLVMGetFirstBasicBlock(f); b; b = LLVMGetNextBasicBlock(b)) {
@@ -580,7 +689,7 @@ static void region_key_of(Key *k, LLVMValueRef f0, unsigned invariant_kind) {
       for (LLVMValueRef in = LLVMGetFirstInstruction(b); in; in = LLVMGetNextInstruction(in)) {
         LLVMOpcode op = LLVMGetInstructionOpcode(in);
         key_put(k, (uint64_t)op);
-        key_put(k, (uint64_t)(uintptr_t)LLVMTypeOf(in));
+        key_type(k, LLVMTypeOf(in));
         switch (op) {
         case LLVMICmp: key_put(k, (uint64_t)LLVMGetICmpPredicate(in)); break;
         case LLVMFCmp: key_put(k, (uint64_t)LLVMGetFCmpPredicate(in)); break;
@@ -589,10 +698,10 @@ static void region_key_of(Key *k, LLVMValueRef f0, unsigned invariant_kind) {
           break;
         case LLVMGetElementPtr:
           key_put(k, (uint64_t)LLVMIsInBounds(in));
-          key_put(k, (uint64_t)(uintptr_t)LLVMGetGEPSourceElementType(in));
+          key_type(k, LLVMGetGEPSourceElementType(in));
           break;
         case LLVMAlloca:
-          key_put(k, (uint64_t)(uintptr_t)LLVMGetAllocatedType(in));
+          key_type(k, LLVMGetAllocatedType(in));
           key_put(k, LLVMGetAlignment(in));
           break;
         case LLVMLoad: case LLVMStore:
@@ -601,7 +710,7 @@ static void region_key_of(Key *k, LLVMValueRef f0, unsigned invariant_kind) {
           key_put(k, LLVMGetMetadata(in, invariant_kind) != NULL);
           break;
         case LLVMCall: {
-          key_put(k, (uint64_t)(uintptr_t)LLVMGetCalledFunctionType(in));
+          key_type(k, LLVMGetCalledFunctionType(in));
           unsigned nargs = LLVMGetNumArgOperands(in);
           for (unsigned a = 0; a <= nargs; a++) {
             unsigned idx = a == nargs ? (unsigned)LLVMAttributeFunctionIndex : a + 1;
@@ -614,8 +723,12 @@ static void region_key_of(Key *k, LLVMValueRef f0, unsigned invariant_kind) {
               if (LLVMIsEnumAttribute(at[q])) {
                 key_put(k, LLVMGetEnumAttributeKind(at[q]));
                 key_put(k, LLVMGetEnumAttributeValue(at[q]));
-              } else {
-                key_put(k, (uint64_t)(uintptr_t)at[q]);
+              } else {  /* a string attribute */
+                unsigned len;
+                const char *kind = LLVMGetStringAttributeKind(at[q], &len);
+                key_put(k, len), key_put(k, fnv1a_n(kind, len));
+                kind = LLVMGetStringAttributeValue(at[q], &len);
+                key_put(k, len), key_put(k, fnv1a_n(kind, len));
               }
             free(at);
           }
@@ -706,18 +819,25 @@ static void emit_region(Cg *cg, int first, int end) {
   cg_guard_close(cg);
   CgOutline o;
   if (cg->census) {  /* key it (in the census's module), count the steps that run it */
+    rs->generic = true, rs->shape_k = 0, rs->shape_var = NULL;
     region_function(cg, first, end, &o, NULL);
+    rs->generic = false;
     cg_outline_discard(&o);
-    Key k = {0};
+    Key k = {.memo = &rs->memo};
     region_key_of(&k, o.fn, LLVMGetMDKindIDInContext(cg->ctx, "invariant.load", 14));
     uint64_t h = key_hash(&k);
     CgRegion *r = region_find(rs, k.v, k.n, h);
-    if (r) {
+    if (r) {  /* the same code: its shape numbers as read here, or from the table where they differ */
       free(k.v);
+      ASTC_ASSERT(r->nshape == rs->shape_k);
+      for (int j = 0; j < r->nshape; j++) r->var[j] |= r->shape[j] != rs->shape_v[j];
     } else {
       if (rs->n == rs->cap) rs->r = xrealloc(rs->r, sizeof(CgRegion) * (size_t)(rs->cap = rs->cap ? 2 * rs->cap : 64));
       r = &rs->r[rs->n++];
-      *r = (CgRegion){h, k.v, k.n, cg->slot, 0, NULL};
+      *r = (CgRegion){h, k.v, k.n, cg->slot, 0, NULL, NULL, NULL, rs->shape_k};
+      r->shape = xmalloc(sizeof(int64_t) * (size_t)(r->nshape + 1));
+      if (r->nshape) memcpy(r->shape, rs->shape_v, sizeof(int64_t) * (size_t)r->nshape);
+      r->var = xcalloc((size_t)r->nshape + 1, 1);
     }
     int *ids = rs->ids[cg->slot], n = rs->nids[cg->slot];
     bool seen = false;
@@ -725,6 +845,8 @@ static void emit_region(Cg *cg, int first, int end) {
     if (!seen) r->nslots++;
     r->owner = cg->slot;
     rs->ids[cg->slot] = xrealloc(ids, sizeof(int) * (size_t)(n + 1));
+    rs->nodes[cg->slot] = xrealloc(rs->nodes[cg->slot], sizeof(int) * (size_t)(n + 1));
+    rs->nodes[cg->slot][n] = end - first;
     rs->ids[cg->slot][rs->nids[cg->slot]++] = (int)(r - rs->r);
     return;
   }
@@ -745,7 +867,10 @@ static void emit_region(Cg *cg, int first, int end) {
   char name[128];
   region_name(cg, r->owner, (int)(r - rs->r), name, sizeof name);
   bool define = !r->fn && (!cg->bodies || cg->bodies[r->owner]);
+  rs->generic = true, rs->shape_k = 0, rs->shape_var = r->var;
   region_function(cg, first, end, &o, define ? name : NULL);  /* its places; the function itself if defined here */
+  rs->generic = false;
+  ASTC_ASSERT(rs->shape_k == r->nshape);
   if (!r->fn) {
     if (define) {
       r->fn = o.fn;
@@ -971,42 +1096,225 @@ void cg_init_module(Cg *cg, LLVMContextRef ctx, const char *name) {
   cg->voidt = LLVMVoidTypeInContext(ctx);
 }
 
-LLVMModuleRef cg_build_module_part(const IrProgram *p, LLVMContextRef ctx, const CgOptions *opt, const bool *bodies) {
-  Cg cg = {.p = p, .ctx = ctx, .opt = opt ? *opt : cg_options_default(), .parts = bodies != NULL};
-  cg.prefix = cg.opt.prefix ? cg.opt.prefix : "astc";
-  cg_init_module(&cg, ctx, p->source_path ? p->source_path : "astc");
-  cg.var_offsets = xmalloc(sizeof(int64_t) * (size_t)(p->vars.len + 1));
-  cg.var_bytes = cg_plan_vars(p, cg.var_offsets);
+/* cg for program p in module `name` of ctx: its variables planned */
+static void cg_begin(Cg *cg, const IrProgram *p, LLVMContextRef ctx, const CgOptions *opt, const char *name) {
+  *cg = (Cg){.p = p, .ctx = ctx, .opt = opt ? *opt : cg_options_default()};
+  cg->prefix = cg->opt.prefix ? cg->opt.prefix : "astc";
+  cg_init_module(cg, ctx, name);
+  cg->var_offsets = xmalloc(sizeof(int64_t) * (size_t)(p->vars.len + 1));
+  cg->var_bytes = cg_plan_vars(p, cg->var_offsets);
+}
 
+/* The census of regions (a program with two step functions or more, else
+ * NULL): every graph emitted once into a module of its own context, its
+ * regions keyed. What it finds (which graphs run each region, its owner,
+ * which shape numbers vary) is read-only afterwards, so the threads that
+ * compile the parts of a module (cg_units.c) share one census instead of
+ * each taking it again. */
+struct CgCensus {
+  CgRegions regions;
+  int nslots;
+  int64_t *work;  /* per slot: the nodes its part compiles (cg_census_work) */
+};
+
+/* one thread's share of the census: the graphs of the slots it is dealt
+ * (mine), emitted in a context of its own */
+typedef struct CensusJob {
+  const IrProgram *p;
+  const CgOptions *opt;
+  bool *mine;
+  int64_t load;
+  CgRegions rs;
+} CensusJob;
+
+static void *census_job(void *arg) {
+  CensusJob *j = arg;
+  const IrProgram *p = j->p;
+  int np = p->phases.len, nslots = CG_SLOTS(np);
+  CgRegions *rs = &j->rs;
+  rs->ids = xcalloc((size_t)nslots, sizeof(int *));
+  rs->nids = xcalloc((size_t)nslots, sizeof(int));
+  rs->nodes = xcalloc((size_t)nslots, sizeof(int *));
+  LLVMContextRef ctx = LLVMContextCreate();
+  Cg cg;
+  cg_begin(&cg, p, ctx, j->opt, "census");
+  cg.regions = rs;
+  cg.census = true;
+  cg.bodies = j->mine;  /* the other graphs only declared */
+  LLVMValueRef *phase_fns = xcalloc((size_t)np * 3 + 1, sizeof(LLVMValueRef));
+  int64_t *phase_work = xcalloc((size_t)np * 3 + 1, sizeof(int64_t));
+  LLVMValueRef eval_fn, predict_fn;
+  int64_t eval_work, predict_work = 0;
+  emit_functions(&cg, phase_fns, phase_work, &eval_fn, &eval_work, &predict_fn, &predict_work);
+  free(phase_fns);
+  free(phase_work);
+  free(cg.var_offsets);
+  LLVMDisposeBuilder(cg.b);
+  LLVMDisposeModule(cg.mod);
+  LLVMContextDispose(ctx);
+  memo_free(&rs->memo);
+  return NULL;
+}
+
+static void regions_free(CgRegions *rs, int nslots) {
+  for (int i = 0; i < rs->n; i++) free(rs->r[i].key), free(rs->r[i].shape), free(rs->r[i].var);
+  free(rs->r);
+  free(rs->shape_v);
+  for (int i = 0; i < nslots && rs->ids; i++) free(rs->ids[i]), free(rs->nodes[i]);
+  free(rs->ids);
+  free(rs->nids);
+  free(rs->nodes);
+  memo_free(&rs->memo);
+}
+
+/* the slots in the order emit_functions emits them */
+static int emission_order(int np, int *order) {
+  int n = 0;
+  for (int i = 0; i < np; i++) {
+    order[n++] = CG_SLOT_STEP(i);
+    order[n++] = CG_SLOT_PREFIX(np, i);
+    order[n++] = CG_SLOT_SCORE(np, i);
+  }
+  order[n++] = CG_SLOT_EVAL(np);
+  order[n++] = CG_SLOT_PREDICT(np);
+  return n;
+}
+
+static int64_t slot_nodes(const IrProgram *p, int slot) {
+  int np = p->phases.len;
+  if (slot < np) return cg_step_rep(p, slot) == slot ? p->phases.data[slot].step.len : 0;
+  if (slot < 2 * np) return p->phases.data[slot - np].prefix.len;
+  if (slot < 3 * np) return p->phases.data[slot - 2 * np].score.len;
+  return slot == CG_SLOT_EVAL(np) ? p->eval.len : p->predict.len;
+}
+
+CgCensus *cg_census(const IrProgram *p, const CgOptions *opt, int units) {
+  int np = p->phases.len, nsteps = 0;
+  for (int i = 0; i < np; i++) nsteps += cg_step_rep(p, i) == i;
+  CgOptions o = opt ? *opt : cg_options_default();
+  if (nsteps < 2 || o.no_shared_regions) return NULL;
+  int nslots = CG_SLOTS(np);
+  if (units < 1) units = 1;
+  if (units > 16) units = 16;
+  /* the graphs dealt to the threads, largest first to the least loaded */
+  CensusJob *jobs = xcalloc((size_t)units, sizeof(CensusJob));
+  for (int u = 0; u < units; u++) jobs[u] = (CensusJob){p, &o, xcalloc((size_t)nslots, sizeof(bool)), 0, {0}};
+  bool *dealt = xcalloc((size_t)nslots, sizeof(bool));
+  for (;;) {
+    int best = -1;
+    for (int s = 0; s < nslots; s++)
+      if (!dealt[s] && slot_nodes(p, s) > 0 && (best < 0 || slot_nodes(p, s) > slot_nodes(p, best))) best = s;
+    if (best < 0) break;
+    dealt[best] = true;
+    CensusJob *j = &jobs[0];
+    for (int u = 1; u < units; u++)
+      if (jobs[u].load < j->load) j = &jobs[u];
+    j->mine[best] = true;
+    j->load += slot_nodes(p, best);
+  }
+  pthread_t threads[16];
+  bool started[16] = {false};
+  for (int u = 1; u < units; u++)
+    started[u] = jobs[u].load && pthread_create(&threads[u], NULL, census_job, &jobs[u]) == 0;
+  census_job(&jobs[0]);
+  for (int u = 1; u < units; u++)
+    if (started[u]) pthread_join(threads[u], NULL);
+    else if (jobs[u].load) census_job(&jobs[u]);
+  /* merged in emission order: what one thread taking every graph would find */
+  CgCensus *c = xcalloc(1, sizeof(CgCensus));
+  c->nslots = nslots;
+  CgRegions *rs = &c->regions;
+  rs->ids = xcalloc((size_t)nslots, sizeof(int *));
+  rs->nids = xcalloc((size_t)nslots, sizeof(int));
+  rs->nodes = xcalloc((size_t)nslots, sizeof(int *));
+  int *order = xcalloc((size_t)nslots, sizeof(int));
+  int norder = emission_order(np, order);
+  for (int q = 0; q < norder; q++) {
+    int s = order[q];
+    const CgRegions *js = NULL;
+    for (int u = 0; u < units && !js; u++)
+      if (jobs[u].mine[s]) js = &jobs[u].rs;
+    for (int k = 0; js && k < js->nids[s]; k++) {
+      const CgRegion *lr = &js->r[js->ids[s][k]];
+      CgRegion *r = region_find(rs, lr->key, lr->nkey, lr->hash);
+      if (!r) {
+        if (rs->n == rs->cap)
+          rs->r = xrealloc(rs->r, sizeof(CgRegion) * (size_t)(rs->cap = rs->cap ? 2 * rs->cap : 64));
+        r = &rs->r[rs->n++];
+        *r = (CgRegion){lr->hash, xmalloc(sizeof(uint64_t) * (size_t)(lr->nkey + 1)), lr->nkey, s, 0, NULL,
+                        xmalloc(sizeof(int64_t) * (size_t)(lr->nshape + 1)), xcalloc((size_t)lr->nshape + 1, 1),
+                        lr->nshape};
+        memcpy(r->key, lr->key, sizeof(uint64_t) * (size_t)lr->nkey);
+        if (lr->nshape) memcpy(r->shape, lr->shape, sizeof(int64_t) * (size_t)lr->nshape);
+      }
+      ASTC_ASSERT(r->nshape == lr->nshape);
+      for (int i = 0; i < r->nshape; i++) r->var[i] |= lr->var[i] || r->shape[i] != lr->shape[i];
+      int id = (int)(r - rs->r), n = rs->nids[s];
+      bool seen = false;
+      for (int i = 0; i < n; i++) seen |= rs->ids[s][i] == id;
+      if (!seen) r->nslots++;
+      r->owner = s;
+      rs->ids[s] = xrealloc(rs->ids[s], sizeof(int) * (size_t)(n + 1));
+      rs->nodes[s] = xrealloc(rs->nodes[s], sizeof(int) * (size_t)(n + 1));
+      rs->ids[s][n] = id;
+      rs->nodes[s][n] = js->nodes[s][k];
+      rs->nids[s]++;
+    }
+  }
+  free(order);
+  free(dealt);
+  for (int u = 0; u < units; u++) {
+    regions_free(&jobs[u].rs, nslots);
+    free(jobs[u].mine);
+  }
+  free(jobs);
+  for (int i = 0; i < rs->n; i++) free(rs->r[i].key), rs->r[i].key = NULL;  /* not needed past the merge */
+  /* the work of each slot's part: its nodes, less those of regions another defines */
+  c->work = xcalloc((size_t)c->nslots, sizeof(int64_t));
+  for (int s = 0; s < c->nslots; s++)
+    for (int k = 0; k < rs->nids[s]; k++) {
+      const CgRegion *r = &rs->r[rs->ids[s][k]];
+      c->work[s] -= r->nslots >= 2 && r->owner != s ? rs->nodes[s][k] : 0;
+    }
+  return c;
+}
+
+void cg_census_free(CgCensus *c) {
+  if (!c) return;
+  regions_free(&c->regions, c->nslots);
+  free(c->work);
+  free(c);
+}
+
+int64_t cg_census_work(const CgCensus *c, int slot) { return c ? c->work[slot] : 0; }
+
+LLVMModuleRef cg_build_module_part(const IrProgram *p, LLVMContextRef ctx, const CgOptions *opt, const bool *bodies,
+                                   const CgCensus *census) {
+  Cg cg;
+  cg_begin(&cg, p, ctx, opt, p->source_path ? p->source_path : "astc");
+  cg.parts = bodies != NULL;
   int np = p->phases.len;
   /* [0, np): steps, [np, 2 np): prefixes, [2 np, 3 np): scoring graphs */
   LLVMValueRef *phase_fns = xcalloc((size_t)np * 3 + 1, sizeof(LLVMValueRef));
   int64_t *phase_work = xcalloc((size_t)np * 3 + 1, sizeof(int64_t));
   LLVMValueRef eval_fn, predict_fn;
   int64_t eval_work, predict_work = 0;
-  /* the census of regions: every graph emitted once into a module of its own */
+  CgCensus *own = census ? NULL : cg_census(p, opt, 1);
+  if (!census) census = own;
+  /* this module's copy of the census: the regions' functions are its own */
   CgRegions regions = {0};
-  int nsteps = 0;
-  for (int i = 0; i < np; i++) nsteps += cg_step_rep(p, i) == i;
-  if (nsteps >= 2) {  /* steps that may share regions */
-    regions.ids = xcalloc((size_t)CG_SLOTS(np), sizeof(int *));
-    regions.nids = xcalloc((size_t)CG_SLOTS(np), sizeof(int));
+  if (census) {
+    regions = census->regions;
+    regions.r = xmalloc(sizeof(CgRegion) * (size_t)(regions.n + 1));
+    if (regions.n) memcpy(regions.r, census->regions.r, sizeof(CgRegion) * (size_t)regions.n);
+    for (int i = 0; i < regions.n; i++) regions.r[i].fn = NULL;
+    regions.shape_v = NULL, regions.shape_cap = 0;
     cg.regions = &regions;
-    cg.census = true;
-    LLVMModuleRef mod = cg.mod;
-    cg.mod = LLVMModuleCreateWithNameInContext("census", ctx);
-    cg.bodies = NULL;
-    emit_functions(&cg, phase_fns, phase_work, &eval_fn, &eval_work, &predict_fn, &predict_work);
-    LLVMDisposeModule(cg.mod);
-    memset(cg.rt, 0, sizeof cg.rt);
-    memset(cg.rt_type, 0, sizeof cg.rt_type);
-    cg.nparallel = 0;
-    cg.mod = mod;
-    cg.census = false;
   }
   cg.bodies = bodies;
   emit_functions(&cg, phase_fns, phase_work, &eval_fn, &eval_work, &predict_fn, &predict_work);
-  if (cg.regions) regions_free(&regions, CG_SLOTS(np));
+  if (census) free(regions.r);
+  cg_census_free(own);
   cg.regions = NULL;
   if (!bodies || bodies[CG_SLOT_DESC(np)]) {
     cg_emit_schedule(&cg);
@@ -1031,5 +1339,5 @@ LLVMModuleRef cg_build_module_part(const IrProgram *p, LLVMContextRef ctx, const
 }
 
 LLVMModuleRef cg_build_module(const IrProgram *p, LLVMContextRef ctx, const CgOptions *opt) {
-  return cg_build_module_part(p, ctx, opt, NULL);
+  return cg_build_module_part(p, ctx, opt, NULL, NULL);
 }

@@ -220,7 +220,8 @@ void cg_matmul(Cg *cg, int node) {
   }
   put(cg, desc, offsetof(astrt_gemm_batch, alpha), cg_f32(cg, 1));
   put(cg, desc, offsetof(astrt_gemm_batch, beta), cg_f32(cg, 0));
-  PUT32(backend, (unsigned long long)at.backend);
+  /* chosen for the shape: read from the table where a shared region runs it at other shapes */
+  put(cg, desc, offsetof(astrt_gemm_batch, backend), LLVMBuildTrunc(cg->b, cg_shape_i64(cg, at.backend), cg->i32, ""));
   PUT32(ab_type, (unsigned long long)p.ab_type);
   LLVMValueRef args[4] = {desc, cg_addr(cg, p.a), cg_addr(cg, p.b), cg_addr(cg, p.c)};
   cg_call(cg, RT_GEMM_BATCHED, args, 4);
@@ -271,11 +272,11 @@ void cg_rowwise(Cg *cg, int node) {
   if (causal) x = cg->g->nodes[x].in[1];  /* the scores the mask applies to */
   const Shape *xs = &cg->g->nodes[x].type.shape;
   int64_t len = xs->d[xs->rank - 1];
-  LLVMValueRef rows = LLVMBuildSDiv(cg->b, cg_numel(cg, xs), cg_i64(cg, len), "rows");
-  LLVMValueRef nlen = cg_i64(cg, len), eps = cg_f32(cg, n->fa[0]);
+  LLVMValueRef nlen = cg_shape_i64(cg, len), eps = cg_f32(cg, n->fa[0]);
+  LLVMValueRef rows = LLVMBuildSDiv(cg->b, cg_numel(cg, xs), nlen, "rows");
   LLVMValueRef px = cg_addr(cg, x), py = cg_addr(cg, node);
   switch (n->op) {
-  case IR_SOFTMAX: cg_call(cg, RT_SOFTMAX, (LLVMValueRef[]){px, py, rows, nlen, cg_i64(cg, causal)}, 5); return;
+  case IR_SOFTMAX: cg_call(cg, RT_SOFTMAX, (LLVMValueRef[]){px, py, rows, nlen, cg_shape_i64(cg, causal)}, 5); return;
   case IR_LOG_SOFTMAX: cg_call(cg, RT_LOG_SOFTMAX, (LLVMValueRef[]){px, py, rows, nlen}, 4); return;
   case IR_LAYERNORM: cg_call(cg, RT_LAYERNORM, (LLVMValueRef[]){px, py, rows, nlen, eps}, 5); return;
   default: break;
@@ -299,12 +300,12 @@ void cg_index(Cg *cg, int node) {
   int64_t vocab = ts->d[0], d = shape_numel(ts, 1) / vocab;
   LLVMValueRef count = cg_numel(cg, &cg->g->nodes[idx].type.shape);
   if (gather) {
-    LLVMValueRef args[6] = {cg_addr(cg, n->in[0]), cg_i64(cg, vocab), cg_i64(cg, d), cg_addr(cg, idx), count,
-                            cg_addr(cg, node)};
+    LLVMValueRef args[6] = {cg_addr(cg, n->in[0]), cg_shape_i64(cg, vocab), cg_shape_i64(cg, d),
+                            cg_addr(cg, idx),        count,                     cg_addr(cg, node)};
     cg_call(cg, RT_GATHER_ROWS, args, 6);
   } else {
-    LLVMValueRef args[6] = {cg_addr(cg, idx), count, cg_addr(cg, n->in[1]), cg_i64(cg, d), cg_i64(cg, vocab),
-                            cg_addr(cg, node)};
+    LLVMValueRef args[6] = {cg_addr(cg, idx),    count, cg_addr(cg, n->in[1]), cg_shape_i64(cg, d),
+                            cg_shape_i64(cg, vocab), cg_addr(cg, node)};
     cg_call(cg, RT_SCATTER_ADD_ROWS, args, 6);
   }
 }
@@ -325,10 +326,10 @@ static void constant_body(Cg *cg, LLVMValueRef *idx, void *vctx) {
     return;
   }
   /* tril: 1 where column <= row + k */
-  LLVMValueRef lim = LLVMBuildNSWAdd(cg->b, idx[0], cg_i64(cg, c->k), "");
+  LLVMValueRef lim = LLVMBuildNSWAdd(cg->b, idx[0], cg_shape_i64(cg, c->k), "");
   LLVMValueRef on = LLVMBuildICmp(cg->b, LLVMIntSLE, idx[1], lim, "");
   LLVMValueRef v = LLVMBuildSelect(cg->b, on, cg_f32(cg, 1), cg_f32(cg, 0), "");
-  LLVMValueRef at = LLVMBuildNSWAdd(cg->b, LLVMBuildNSWMul(cg->b, idx[0], cg_i64(cg, c->cols), ""), idx[1], "");
+  LLVMValueRef at = LLVMBuildNSWAdd(cg->b, LLVMBuildNSWMul(cg->b, idx[0], cg_shape_i64(cg, c->cols), ""), idx[1], "");
   cg_store_f32(cg, v, cg_elem_addr(cg, c->node, at));
 }
 
@@ -336,6 +337,6 @@ void cg_constant(Cg *cg, int node) {
   const IrNode *n = &cg->g->nodes[node];
   const Shape *s = &n->type.shape;
   FillCtx c = {node, s->rank > 1 ? s->d[1] : 0, n->ia[0]};
-  LLVMValueRef ext[2] = {cg_i64(cg, s->d[0]), cg_i64(cg, s->rank > 1 ? s->d[1] : 1)};
+  LLVMValueRef ext[2] = {cg_shape_i64(cg, s->d[0]), cg_shape_i64(cg, s->rank > 1 ? s->d[1] : 1)};
   cg_loop_nest(cg, s->rank, ext, constant_body, &c);
 }

@@ -30,6 +30,7 @@ typedef enum Half { HALF_NONE, HALF_WHOLE, HALF_FUNCTIONS, HALF_LOOPS } Half;
 typedef struct Part {
   const IrProgram *p;
   const CgOptions *opt;
+  const CgCensus *census;   /* the program's shared regions, or NULL */
   bool *bodies;             /* [CG_SLOTS(np)]: the slots cg_build_module_part builds */
   Half *half;               /* [CG_SLOTS(np)]: what it keeps of each (the group's first slot) */
   int64_t load;             /* the work dealt to it */
@@ -119,7 +120,7 @@ static void *compile_part(void *arg) {
   pt->ok = true;
   if (!pt->load) return NULL;  /* nothing dealt to it */
   LLVMContextRef ctx = LLVMContextCreate();
-  LLVMModuleRef m = cg_build_module_part(pt->p, ctx, pt->opt, pt->bodies);
+  LLVMModuleRef m = cg_build_module_part(pt->p, ctx, pt->opt, pt->bodies, pt->census);
   bool defines = m && keep_halves(pt, m);
   LLVMTargetMachineRef tm = cg_target_machine(pt->opt);
   pt->ok = m != NULL;
@@ -139,17 +140,28 @@ static void *compile_part(void *arg) {
   return NULL;
 }
 
-/* A group's work: its graphs' nodes. Prediction's count half: its loops
- * are evaluation's, which mergefunc compiles once. */
-static int64_t group_work(const IrProgram *p, int slot) {
+/* A group's work: its graphs' nodes, less those of shared regions another
+ * group defines (the census's), and at least 1 for a graph that is there
+ * (its function calls them). Prediction's count half: its loops are
+ * evaluation's, which mergefunc compiles once. */
+static int64_t group_work(const IrProgram *p, const CgCensus *c, int slot) {
   int np = p->phases.len;
-  if (slot < np) return cg_step_rep(p, slot) == slot ? p->phases.data[slot].step.len : 0;
-  if (slot < 2 * np) {
+  int64_t w;
+  if (slot < np) {
+    w = cg_step_rep(p, slot) == slot ? p->phases.data[slot].step.len : 0;
+  } else if (slot < 2 * np) {
     const IrPhase *ph = &p->phases.data[slot - np];
-    return ph->prefix_from == slot - np ? ph->prefix.len : 0;
+    w = ph->prefix_from == slot - np ? ph->prefix.len : 0;
+  } else if (slot < 3 * np) {
+    w = p->phases.data[slot - 2 * np].score.len;
+  } else {
+    int64_t e = p->eval.len + cg_census_work(c, CG_SLOT_EVAL(np));
+    int64_t q = p->predict.len + cg_census_work(c, CG_SLOT_PREDICT(np));
+    return (e > 1 ? e : 1) + q / 2 + 1;  /* + the descriptor: small, but always present */
   }
-  if (slot < 3 * np) return p->phases.data[slot - 2 * np].score.len;
-  return p->eval.len + p->predict.len / 2 + 1;  /* + the descriptor: small, but always present */
+  if (w <= 0) return 0;
+  w += cg_census_work(c, slot);
+  return w > 1 ? w : 1;
 }
 
 typedef struct Item {
@@ -177,14 +189,14 @@ static int by_work(const void *a, const void *b) {
  * mergefunc keeps one copy of the loops that the phases of a part share.
  * No group is split with -fno-parallel-loops (nothing is outlined). Returns
  * the number of parts, in the order the threads are to take them. */
-static int deal(const IrProgram *p, const CgOptions *o, Part *parts, int units) {
+static int deal(const IrProgram *p, const CgCensus *c, const CgOptions *o, Part *parts, int units) {
   int np = p->phases.len, nslots = CG_SLOTS(np), n = 0;
   Item *items = xcalloc((size_t)nslots * 2, sizeof(Item));
   int64_t total = 0;
-  for (int s = 0; s <= CG_SLOT_EVAL(np); s++) total += group_work(p, s);
+  for (int s = 0; s <= CG_SLOT_EVAL(np); s++) total += group_work(p, c, s);
   bool split_any = false;
   for (int s = 0; s <= CG_SLOT_EVAL(np); s++) {
-    int64_t w = group_work(p, s);
+    int64_t w = group_work(p, c, s);
     if (w <= 0) continue;
     bool split = !o->no_parallel_loops && units > 1 && (s < np || s == CG_SLOT_EVAL(np)) && w * 4 * units > total;
     if (split) {
@@ -237,19 +249,22 @@ bool cg_compile_objects(const IrProgram *p, const CgOptions *opt, int units, LLV
   cg_init_llvm();
   LLVMDisposeTargetMachine(cg_target_machine(&o));  /* the options' notes, once, before the threads */
   int np = p->phases.len, nslots = CG_SLOTS(np), present = 0;
-  for (int s = 0; s <= CG_SLOT_EVAL(np); s++) present += group_work(p, s) > 0;
+  for (int s = 0; s <= CG_SLOT_EVAL(np); s++) present += group_work(p, NULL, s) > 0;
   if (units <= 0) {
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     units = cores > 0 ? (int)cores : 1;
   }
   if (units > present) units = present;
   if (units > 16) units = 16;
+  /* the census of shared regions: once, for every part, on the threads (it
+   * leaves every present group some work: their count stays) */
+  CgCensus *census = cg_census(p, &o, units);
   int cap = 2 * (present > units ? present : units);
   Part *parts = xcalloc((size_t)cap, sizeof(Part));
   for (int u = 0; u < cap; u++)
-    parts[u] = (Part){p, &o, xcalloc((size_t)nslots, sizeof(bool)), xcalloc((size_t)nslots, sizeof(Half)), 0, NULL,
-                      false};
-  int nparts = deal(p, &o, parts, units);
+    parts[u] = (Part){p, &o, census, xcalloc((size_t)nslots, sizeof(bool)), xcalloc((size_t)nslots, sizeof(Half)),
+                      0, NULL, false};
+  int nparts = deal(p, census, &o, parts, units);
   Queue q = {parts, nparts, 0, PTHREAD_MUTEX_INITIALIZER};
   pthread_t threads[16];
   bool started[16] = {false};
@@ -267,6 +282,7 @@ bool cg_compile_objects(const IrProgram *p, const CgOptions *opt, int units, LLV
     free(parts[u].half);
   }
   free(parts);
+  cg_census_free(census);
   if (!ok) {
     cg_objects_free(*objs, *nobjs);
     *objs = NULL;

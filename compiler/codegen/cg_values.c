@@ -61,7 +61,7 @@ LLVMValueRef cg_call(Cg *cg, CgRuntimeFn f, LLVMValueRef *args, unsigned n) {
 LLVMValueRef cg_i64(Cg *cg, int64_t v) { return LLVMConstInt(cg->i64, (unsigned long long)v, 1); }
 LLVMValueRef cg_f32(Cg *cg, double v) { return LLVMConstReal(cg->f32, v); }
 
-LLVMValueRef cg_dim(Cg *cg, int64_t d) { return d == IR_DIM_B ? cg->a_rows : cg_i64(cg, d); }
+LLVMValueRef cg_dim(Cg *cg, int64_t d) { return d == IR_DIM_B ? cg->a_rows : cg_shape_i64(cg, d); }
 
 LLVMValueRef cg_numel(Cg *cg, const Shape *s) {
   int64_t c = 1;
@@ -70,7 +70,7 @@ LLVMValueRef cg_numel(Cg *cg, const Shape *s) {
     if (s->d[i] == IR_DIM_B) batch = true;
     else c *= s->d[i];
   }
-  LLVMValueRef n = cg_i64(cg, c);
+  LLVMValueRef n = cg_shape_i64(cg, c);
   return batch ? LLVMBuildNSWMul(cg->b, n, cg->a_rows, "numel") : n;
 }
 

@@ -36,6 +36,7 @@ typedef struct CgOptions {
   bool no_fusion;          /* -fno-fusion: one loop per op (no fusion, loss pairs or update groups) */
   bool no_parallel_loops;  /* -fno-parallel-loops: no loop split over the runtime's threads */
   bool unroll_loops;       /* -funroll-loops: LLVM's loop-unroll pass (off by default) */
+  bool no_shared_regions;  /* -fno-shared-regions: each step function compiled whole (cg_module.c) */
   /* --gemm: the GEMM backend of each product's call site (runtime/include/astrt/
    * astrt_kernels.h). CG_GEMM_AUTO: gemm_choose's answer for the product's
    * descriptor, OpenBLAS without one; else CG_GEMM_FORCE(b), backend b
@@ -52,8 +53,8 @@ typedef struct CgOptions {
 typedef enum CgGemmBackend { ASTRT_GEMM_BACKENDS(IR_ABI_ENUMERATOR) } CgGemmBackend;
 
 /* Developer overrides from the environment, applied on top of opt:
- * ASTC_CPU=NAME (native: the host), ASTC_FUSION=off, ASTC_PARALLEL_LOOPS=off
- * and ASTC_LLVM_UNROLL=1. Each prints a note on stderr, once per process,
+ * ASTC_CPU=NAME (native: the host), ASTC_FUSION=off, ASTC_PARALLEL_LOOPS=off,
+ * ASTC_SHARED_REGIONS=off and ASTC_LLVM_UNROLL=1. Each prints a note on stderr, once per process,
  * naming the flag that does the same. */
 void cg_options_env(CgOptions *opt);
 /* The defaults with the environment's overrides: what NULL options mean. */
@@ -167,11 +168,23 @@ LLVMModuleRef cg_build_module(const IrProgram *p, LLVMContextRef ctx, const CgOp
  * function. Slots of phases served by another are empty. */
 int cg_step_rep(const IrProgram *p, int i);
 int64_t cg_step_plan_rows(const IrProgram *p, int rep);
+/* The census of a program's shared regions (cg_module.c), taken once for
+ * all the parts of its module (NULL when the program has fewer than two
+ * step functions: nothing to share); cg_build_module_part takes it itself
+ * when given NULL. It emits the graphs on `units` threads, each in a
+ * context of its own, and merges what they find. cg_census_work: how many nodes fewer than its graph's
+ * the part holding `slot` compiles (regions another slot defines), <= 0. */
+typedef struct CgCensus CgCensus;
+CgCensus *cg_census(const IrProgram *p, const CgOptions *opt, int units);
+void cg_census_free(CgCensus *c);
+int64_t cg_census_work(const CgCensus *c, int slot);
 /* A part of the module for parallel compilation: the bodies of the slots
  * bodies[] marks, declarations of the other step functions (all external,
  * hidden), and the descriptor only with its slot. The parts of a program,
  * each compiled to an object file, link into what cg_build_module gives. */
-LLVMModuleRef cg_build_module_part(const IrProgram *p, LLVMContextRef ctx, const CgOptions *opt, const bool *bodies);
+LLVMModuleRef cg_build_module_part(const IrProgram *p, LLVMContextRef ctx, const CgOptions *opt, const bool *bodies,
+                                   const CgCensus *census);
+
 
 /* ---- parallel compilation (cg_units.c) ---------------------------------------------- */
 

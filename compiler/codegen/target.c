@@ -65,7 +65,7 @@ static bool is_set(const char *v) { return *v != 0; }
 static bool is_backend(const char *v) { return astrt_gemm_backend_id(v) >= 0; }
 
 void cg_options_env(CgOptions *opt) {
-  static bool noted[5];
+  static bool noted[6];
   /* ASTC_CPU=NAME: code for another CPU, e.g. to reproduce what another
    * machine runs or to build for an older one */
   const char *cpu = override("ASTC_CPU", is_set, "sets the target CPU, like --cpu", &noted[0]);
@@ -74,6 +74,8 @@ void cg_options_env(CgOptions *opt) {
   if (override("ASTC_FUSION", is_off, "turns fusion off, like -fno-fusion", &noted[1])) opt->no_fusion = true;
   if (override("ASTC_PARALLEL_LOOPS", is_off, "keeps loops on one thread, like -fno-parallel-loops", &noted[2]))
     opt->no_parallel_loops = true;
+  if (override("ASTC_SHARED_REGIONS", is_off, "compiles each step whole, like -fno-shared-regions", &noted[5]))
+    opt->no_shared_regions = true;
   if (override("ASTC_LLVM_UNROLL", is_one, "turns LLVM's loop unrolling on, like -funroll-loops", &noted[3]))
     opt->unroll_loops = true;
   /* ASTC_GEMM=openblas|xsmm: every product on one GEMM backend */
@@ -94,6 +96,7 @@ char *cg_options_flags(const CgOptions *opt) {
   if (opt->no_fusion) sb_puts(&sb, " -fno-fusion");
   if (opt->no_parallel_loops) sb_puts(&sb, " -fno-parallel-loops");
   if (opt->unroll_loops) sb_puts(&sb, " -funroll-loops");
+  if (opt->no_shared_regions) sb_puts(&sb, " -fno-shared-regions");
   if (opt->gemm != CG_GEMM_AUTO) sb_printf(&sb, " --gemm=%s", astrt_gemm_backend_name(opt->gemm - 1));
   char *flags = xstrdup(sb.len ? sb.data + 1 : "");
   sb_free(&sb);

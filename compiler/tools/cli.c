@@ -22,7 +22,7 @@ static const CliOption common_opts[] = {
 
 /* code-generation options (CgOptions) of the commands that generate code:
  * build, run, cost and compare */
-enum { CG_CPU, CG_FEATURES, CG_NO_FUSION, CG_NO_PARALLEL_LOOPS, CG_UNROLL_LOOPS, CG_GEMM };
+enum { CG_CPU, CG_FEATURES, CG_NO_FUSION, CG_NO_PARALLEL_LOOPS, CG_UNROLL_LOOPS, CG_NO_SHARED_REGIONS, CG_GEMM };
 static const CliOption codegen_opts[] = {
     [CG_CPU] = {"--cpu", "NAME", "generate code for the LLVM CPU NAME (x86-64, haswell, znver3, ...; "
                                  "default native: this machine's)"},
@@ -32,6 +32,8 @@ static const CliOption codegen_opts[] = {
     [CG_NO_PARALLEL_LOOPS] = {"-fno-parallel-loops", NULL, "never split a generated loop over the threads"},
     [CG_UNROLL_LOOPS] = {"-funroll-loops", NULL, "run LLVM's loop unrolling (off by default: slower "
                                                  "compiles, no faster code)"},
+    [CG_NO_SHARED_REGIONS] = {"-fno-shared-regions", NULL, "compile each phase's step whole, not the code its "
+                                                           "phases share once (slower builds, for measuring)"},
     [CG_GEMM] = {"--gemm", "MODE", "the GEMM backend of each product: auto (default: the fastest of each "
                                    "product's shape here, measured once and cached), openblas or xsmm (every "
                                    "product); a compiled program's ASTRT_GEMM=... overrides it"},
@@ -46,7 +48,8 @@ static void print_opt(FILE *out, const CliOption *o) {
 void cli_print_codegen_help(FILE *out) {
   for (size_t i = 0; i < ARRAY_LEN(codegen_opts); i++) print_opt(out, &codegen_opts[i]);
   fprintf(out, "  developer overrides, each noted on stderr: ASTC_CPU=NAME, ASTC_FUSION=off,\n"
-               "  ASTC_PARALLEL_LOOPS=off, ASTC_LLVM_UNROLL=1, ASTC_GEMM=openblas|xsmm\n");
+               "  ASTC_PARALLEL_LOOPS=off, ASTC_SHARED_REGIONS=off, ASTC_LLVM_UNROLL=1,\n"
+               "  ASTC_GEMM=openblas|xsmm\n");
 }
 
 void cli_print_help(FILE *out, const Command *c) {
@@ -86,6 +89,7 @@ static bool set_codegen(const Command *c, CgOptions *o, size_t k, const char *v)
   case CG_NO_FUSION: o->no_fusion = true; return true;
   case CG_NO_PARALLEL_LOOPS: o->no_parallel_loops = true; return true;
   case CG_UNROLL_LOOPS: o->unroll_loops = true; return true;
+  case CG_NO_SHARED_REGIONS: o->no_shared_regions = true; return true;
   case CG_GEMM:
     if (!strcmp(v, "auto")) {
       o->gemm = CG_GEMM_AUTO;

@@ -759,10 +759,15 @@ END_TEST
           "20", "5", "  loss = cross_entropy()\n  optimizer = sgd(lr: 0.05, momentum: 0.9, weight_decay: 5e-4)") \
   "speedup {\n  freeze progressive(start: 0.2, reuse: false)\n}\n"
 
+/* functions named with `part`, not a loop outlined from one (<name>_par_<n>) */
+static bool named(LLVMValueRef f, const char *part) {
+  return strstr(LLVMGetValueName(f), part) && !strstr(LLVMGetValueName(f), "_par_");
+}
+
 static int count_functions(LLVMModuleRef m, const char *part, bool defined) {
   int n = 0;
   for (LLVMValueRef f = LLVMGetFirstFunction(m); f; f = LLVMGetNextFunction(f))
-    n += strstr(LLVMGetValueName(f), part) && LLVMIsDeclaration(f) != defined;
+    n += named(f, part) && LLVMIsDeclaration(f) != defined;
   return n;
 }
 
@@ -791,19 +796,19 @@ START_TEST(freeze_shares_regions) {
   /* the last layer's forward, backward and update run in every step */
   int most = 0;
   for (LLVMValueRef f = LLVMGetFirstFunction(m); f; f = LLVMGetNextFunction(f))
-    if (strstr(LLVMGetValueName(f), "_region_")) {
+    if (named(f, "_region_")) {
       int c = calls_to(m, LLVMGetValueName(f));
       ck_assert_int_ge(c, 2);  /* only what two steps run is shared */
       if (c > most) most = c;
     }
-  ck_assert_int_eq(most, steps);
+  ck_assert_int_ge(most, steps);  /* and layers of other widths run it too, their shapes read from a table */
   LLVMDisposeModule(m);
   /* cut into parts: each region is defined in one part, declared in the others */
   int nslots = CG_SLOTS(np), defined = 0;
   for (int part = 0; part < 2; part++) {
     bool *bodies = calloc((size_t)nslots, sizeof(bool));
     for (int s = 0; s < nslots; s++) bodies[s] = s % 2 == part;
-    m = cg_build_module_part(p, ctx, NULL, bodies);
+    m = cg_build_module_part(p, ctx, NULL, bodies, NULL);
     ck_assert(m);
     defined += count_functions(m, "_region_", true);
     LLVMDisposeModule(m);
@@ -819,6 +824,81 @@ START_TEST(freeze_shares_regions) {
     }
   compilation_free(&comp);
   src_reset();
+}
+END_TEST
+
+/* Phases that differ in shapes: a sequence-length warmup's contexts (4, 6
+ * and 8 tokens) and a progressive resize's image sizes. Their steps are
+ * graphs of their own, but each layer's code is the same but for numbers
+ * that follow from the shapes (extents, strides, a row's length, 1/T in the
+ * loss's gradient): a shared region reads those from its call site's table
+ * (cg_shape_i64), so every step calls the same functions, and every phase
+ * still trains as the interpreter does. */
+#define WARMUP_LM                                                                                   \
+  "import nn\n"                                                                                     \
+  "data d = tokens(\"unused.bin\", vocab: 13, context: 8)\n"                                        \
+  "model m(tok: i32[B, T]) -> f32[B, T, 13] {\n"                                                    \
+  "  h = nn.embedding(tok, 13, 16) + nn.embedding(arange(T), 8, 16)\n"                              \
+  "  h = nn.transformer_block(h, 2, layers: 2)\n"                                                   \
+  "  return nn.linear(nn.layernorm(h), 13)\n}\n"                                                   \
+  "train m on d {\n  batch = 5\n  epochs = 1\n  eval_batch = 7\n  loss = cross_entropy()\n"       \
+  "  optimizer = sgd(lr: 0.1, momentum: 0.9, weight_decay: 0.01)\n}\n"                            \
+  "speedup {\n  seqlen warmup(from: 4, until: 0.6, increment: 2)\n}\n"
+
+/* the steps (distinct functions) that call function `name` */
+static int steps_calling(LLVMModuleRef m, const char *name) {
+  int n = 0;
+  for (LLVMValueRef f = LLVMGetFirstFunction(m); f; f = LLVMGetNextFunction(f)) {
+    if (!strstr(LLVMGetValueName(f), "_step_") || strstr(LLVMGetValueName(f), "_region_")) continue;
+    bool calls = false;
+    for (LLVMBasicBlockRef b = LLVMGetFirstBasicBlock(f); b && !calls; b = LLVMGetNextBasicBlock(b))
+      for (LLVMValueRef in = LLVMGetFirstInstruction(b); in && !calls; in = LLVMGetNextInstruction(in))
+        calls = LLVMGetInstructionOpcode(in) == LLVMCall && !strcmp(LLVMGetValueName(LLVMGetCalledValue(in)), name);
+    n += calls;
+  }
+  return n;
+}
+
+static void check_shape_phases(const char *src, const char *name, int want_steps) {
+  Compilation comp;
+  ck_assert(compile_src(src, name, &comp));
+  const IrProgram *p = comp.prog;
+  int np = p->phases.len, steps = 0;
+  for (int i = 0; i < np; i++) steps += cg_step_rep(p, i) == i;
+  ck_assert_int_ge(steps, want_steps);
+  LLVMContextRef ctx = LLVMContextCreate();
+  LLVMModuleRef m = cg_build_module(p, ctx, NULL);
+  ck_assert(m);
+  /* the layers' work is in regions every step calls */
+  int shared = 0, everywhere = 0;
+  for (LLVMValueRef f = LLVMGetFirstFunction(m); f; f = LLVMGetNextFunction(f))
+    if (named(f, "_region_") && !LLVMIsDeclaration(f)) {
+      shared++;
+      everywhere += steps_calling(m, LLVMGetValueName(f)) == steps;
+    }
+  ck_assert_msg(everywhere >= 4, "%s: %d of %d shared regions run in all %d steps", name, everywhere, shared, steps);
+  /* and with -fno-shared-regions none */
+  CgOptions o = cg_options_default();
+  o.no_shared_regions = true;
+  LLVMModuleRef whole = cg_build_module(p, ctx, &o);
+  ck_assert(whole);
+  ck_assert_int_eq(count_functions(whole, "_region_", true), 0);
+  LLVMDisposeModule(whole);
+  LLVMDisposeModule(m);
+  LLVMContextDispose(ctx);
+  for (int k = 0; k < np; k++)
+    if (cg_step_rep(p, k) == k) {
+      char phase[48];
+      snprintf(phase, sizeof phase, "%s%d", name, k);
+      compare_phase(src, phase, 3, k);
+    }
+  compilation_free(&comp);
+  src_reset();
+}
+
+START_TEST(shape_phases_share_regions) {
+  check_shape_phases(WARMUP_LM, "warmup", 3);
+  check_shape_phases(RESIZED_CNN("area"), "resized", 3);
 }
 END_TEST
 
@@ -967,6 +1047,7 @@ Suite *codegen_suite(void) {
   tcase_add_test(t, sequence_primitives);
   tcase_add_test(t, regression_mse);
   tcase_add_test(t, speedup_rewrites);
+  tcase_add_test(t, shape_phases_share_regions);
   tcase_add_test(t, freeze_shares_regions);
   tcase_add_test(t, descriptor_matches_program);
   tcase_add_test(t, gemm_sites);

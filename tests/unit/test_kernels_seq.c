@@ -792,6 +792,77 @@ START_TEST(test_bgemm_threads) {
 }
 END_TEST
 
+/* ---- f32 <-> bf16 casts (kernels_cast.c) ----------------------------------- */
+
+/* the bf16 nearest to x by value, ties to the even pattern; above the
+ * largest finite bf16 the next pattern (infinity) counts as 2^128 */
+static uint16_t ref_bf16(float x) {
+  if (x != x) return 0x7fc0;
+  uint32_t bits;
+  memcpy(&bits, &x, sizeof bits);
+  uint16_t lo = (uint16_t)(bits >> 16), hi = (uint16_t)(lo + 1);
+  if ((bits & 0xffff) == 0) return lo;  /* exact, also +-inf */
+  uint32_t lb = (uint32_t)lo << 16, hb = (uint32_t)hi << 16;
+  float lf, hf;
+  memcpy(&lf, &lb, sizeof lf);
+  memcpy(&hf, &hb, sizeof hf);
+  double l = lf, h = (hi & 0x7fff) == 0x7f80 ? ldexp(x < 0 ? -1.0 : 1.0, 128) : (double)hf;
+  double dl = fabs((double)x - l), dh = fabs((double)x - h);
+  if (dl != dh) return dl < dh ? lo : hi;
+  return (lo & 1) ? hi : lo;
+}
+
+START_TEST(test_cast_bf16) {
+  const int64_t sizes[] = {0, 1, 7, 16383, 16384, 100003};
+  rng r = {977u};
+  const int64_t most = 100003;
+  float *x = alloc_f(most), *back = alloc_f(most);
+  uint16_t *y = malloc((size_t)most * sizeof(uint16_t)), *first = malloc((size_t)most * sizeof(uint16_t));
+  ck_assert_ptr_nonnull(y);
+  ck_assert_ptr_nonnull(first);
+  for (int64_t i = 0; i < most; i++) {  /* every class of float: random bit patterns, and ties */
+    uint32_t bits = (uint32_t)rng_next(&r);
+    if (i % 5 == 1) bits = (bits & 0xffff0000u) | 0x8000u;   /* exactly half-way */
+    if (i % 5 == 2) bits &= 0x807fffffu;                     /* subnormal */
+    if (i % 97 == 3) bits = 0x7f7fffffu;                     /* the largest float: rounds to infinity */
+    if (i % 89 == 4) bits = 0x7f7f8000u;                     /* half-way above the largest bf16 */
+    memcpy(&x[i], &bits, sizeof bits);
+  }
+  for (int wide = 0; wide <= 1; wide++) {
+   if (!astrt_cast_use_wide(wide)) {
+     fprintf(stderr, "test_cast_bf16: skipped the AVX-512 loops: this CPU has no AVX-512 BW\n");
+     continue;
+   }
+   for (size_t c = 0; c < sizeof sizes / sizeof sizes[0]; c++) {
+    int64_t n = sizes[c];
+    for (int threads = 1; threads <= 3; threads++) {
+      astrt_pool_configure(threads);
+      memset(y, 0xab, (size_t)most * sizeof(uint16_t));
+      astrt_cast_f32_bf16(x, y, n);
+      for (int64_t i = 0; i < n; i++)
+        ck_assert_msg(y[i] == ref_bf16(x[i]), "f32 %a (0x%08x) -> bf16 0x%04x, want 0x%04x (n %lld, %d threads)",
+                      (double)x[i], (unsigned)(*(uint32_t *)&x[i]), y[i], ref_bf16(x[i]), (long long)n, threads);
+      ck_assert_msg(n == most || y[n] == 0xabab, "wrote past n = %lld", (long long)n);
+      if (threads == 1) memcpy(first, y, (size_t)n * sizeof(uint16_t));
+      else ck_assert(!memcmp(first, y, (size_t)n * sizeof(uint16_t)));
+      astrt_cast_bf16_f32(y, back, n);
+      for (int64_t i = 0; i < n; i++) {
+        uint32_t bits;
+        memcpy(&bits, &back[i], sizeof bits);
+        ck_assert_uint_eq(bits, (uint32_t)y[i] << 16);
+      }
+    }
+    astrt_pool_configure(1);
+   }
+  }
+  astrt_cast_use_wide(-1);
+  free(x);
+  free(back);
+  free(y);
+  free(first);
+}
+END_TEST
+
 /* ---- suite ---------------------------------------------------------------- */
 
 static TCase *tcase(Suite *s, const char *name) {
@@ -812,6 +883,9 @@ static Suite *seq_suite(void) {
   tcase_add_loop_test(tc, test_softmax_causal, 0, (int)(sizeof causal_sizes / sizeof causal_sizes[0]));
   tcase_add_test(tc, test_rows_hand);
   tcase_add_test(tc, test_rows_threads);
+
+  tc = tcase(s, "cast");
+  tcase_add_test(tc, test_cast_bf16);
 
   tc = tcase(s, "embedding");
   tcase_add_loop_test(tc, test_embedding, 0, N_EMB_CASES);

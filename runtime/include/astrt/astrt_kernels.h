@@ -162,6 +162,11 @@ void astrt_scatter_add_rows_f32(const int32_t *idx, int64_t count,
                                 const float *dy, int64_t d, int64_t vocab,
                                 float *dtable);
 
+/* y[n] = x[n] rounded to bf16 (to nearest, ties to even; NaN -> 0x7fc0),
+ * and back (exact), as `precision bf16` casts (kernels_cast.c). */
+void astrt_cast_f32_bf16(const float *x, uint16_t *y, int64_t n);
+void astrt_cast_bf16_f32(const uint16_t *x, float *y, int64_t n);
+
 void astrt_ref_softmax_f32(const float *x, float *y, int64_t rows, int64_t n,
                            int64_t causal);
 void astrt_ref_softmax_grad_f32(const float *y, const float *dy, float *dx,
