@@ -219,6 +219,8 @@ char *cg_target_unknown(const CgOptions *opt);
  * calls, it is compiled by the code generator's fast path (target.c).
  * Returns false (message on stderr) on failure. */
 #define CG_GLUE_MIN 1000
+/* ... and so is one without a loop from this many instructions on */
+#define CG_GLUE_ACYCLIC_MIN 200
 bool cg_optimize(LLVMModuleRef m, LLVMTargetMachineRef tm, const CgOptions *opt);
 
 /* ---- running (jit.c) and linking (link.c) ----------------------------------------------- */

@@ -176,7 +176,28 @@ LLVMTargetMachineRef cg_target_machine(const CgOptions *opt) {
  * passes have run, such functions are marked optnone (with the noinline it
  * requires): the code generator then selects instructions with FastISel
  * and skips its machine-level optimisations for them (0.17 -> 0.11 s).
- * Outlined loops and smaller functions keep the full code generator. */
+ * Outlined loops and smaller functions keep the full code generator. So
+ * does a function with a loop in it, unless it is that long: a function
+ * without one (CG_GLUE_ACYCLIC_MIN instructions or more) is calls and their
+ * arguments only, as the steps of a program whose regions are shared are
+ * (cg_module.c: a recipe of 9 steps spent 0.025 s of CPU on each). */
+static bool has_loop(LLVMValueRef f) {
+  /* some edge of a cycle goes backwards in any order of its blocks */
+  int nb = (int)LLVMCountBasicBlocks(f), k = 0;
+  LLVMBasicBlockRef *blocks = xcalloc((size_t)nb + 1, sizeof(LLVMBasicBlockRef));
+  LLVMGetBasicBlocks(f, blocks);
+  bool loop = false;
+  for (k = 0; k < nb && !loop; k++) {
+    LLVMValueRef t = LLVMGetBasicBlockTerminator(blocks[k]);
+    for (unsigned s = 0; t && s < LLVMGetNumSuccessors(t) && !loop; s++) {
+      LLVMBasicBlockRef to = LLVMGetSuccessor(t, s);
+      for (int j = 0; j <= k && !loop; j++) loop = blocks[j] == to;
+    }
+  }
+  free(blocks);
+  return loop;
+}
+
 static void mark_glue(LLVMModuleRef m) {
   LLVMContextRef ctx = LLVMGetModuleContext(m);
   unsigned optnone = LLVMGetEnumAttributeKindForName("optnone", 7);
@@ -187,7 +208,7 @@ static void mark_glue(LLVMModuleRef m) {
     int64_t n = 0;
     for (LLVMBasicBlockRef bb = LLVMGetFirstBasicBlock(f); bb && n < CG_GLUE_MIN; bb = LLVMGetNextBasicBlock(bb))
       for (LLVMValueRef i = LLVMGetFirstInstruction(bb); i; i = LLVMGetNextInstruction(i)) n++;
-    if (n < CG_GLUE_MIN) continue;
+    if (n < CG_GLUE_ACYCLIC_MIN || (n < CG_GLUE_MIN && has_loop(f))) continue;
     LLVMAddAttributeAtIndex(f, LLVMAttributeFunctionIndex, LLVMCreateEnumAttribute(ctx, noinline, 0));
     LLVMAddAttributeAtIndex(f, LLVMAttributeFunctionIndex, LLVMCreateEnumAttribute(ctx, optnone, 0));
   }

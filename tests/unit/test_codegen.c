@@ -827,6 +827,57 @@ START_TEST(freeze_shares_regions) {
 }
 END_TEST
 
+/* Straight-line glue (a step whose work is in shared regions: calls and
+ * their arguments) of CG_GLUE_ACYCLIC_MIN instructions or more is also
+ * marked optnone; a function of the same length with a loop is not. */
+static LLVMValueRef calls_function(LLVMModuleRef m, const char *name, bool loop) {
+  LLVMContextRef ctx = LLVMGetModuleContext(m);
+  LLVMTypeRef i64 = LLVMInt64TypeInContext(ctx), v = LLVMVoidTypeInContext(ctx);
+  LLVMTypeRef ext_ty = LLVMFunctionType(v, &i64, 1, 0);
+  LLVMValueRef ext = LLVMGetNamedFunction(m, "ext");
+  if (!ext) ext = LLVMAddFunction(m, "ext", ext_ty);
+  LLVMValueRef f = LLVMAddFunction(m, name, LLVMFunctionType(v, &i64, 1, 0));
+  LLVMBuilderRef b = LLVMCreateBuilderInContext(ctx);
+  LLVMBasicBlockRef entry = LLVMAppendBasicBlockInContext(ctx, f, "entry");
+  LLVMBasicBlockRef body = LLVMAppendBasicBlockInContext(ctx, f, "body");
+  LLVMBasicBlockRef done = LLVMAppendBasicBlockInContext(ctx, f, "done");
+  LLVMPositionBuilderAtEnd(b, entry);
+  LLVMBuildBr(b, body);
+  LLVMPositionBuilderAtEnd(b, body);
+  LLVMValueRef i = LLVMBuildPhi(b, i64, "i");
+  for (int k = 0; k < 2 * CG_GLUE_ACYCLIC_MIN; k++) {
+    LLVMValueRef arg = LLVMBuildAdd(b, i, LLVMConstInt(i64, (unsigned long long)k, 0), "");
+    LLVMBuildCall2(b, ext_ty, ext, &arg, 1, "");
+  }
+  LLVMValueRef next = LLVMBuildAdd(b, i, LLVMConstInt(i64, 1, 0), "");
+  LLVMValueRef more = LLVMBuildICmp(b, LLVMIntSLT, next, LLVMGetParam(f, 0), "");
+  if (loop) LLVMBuildCondBr(b, more, body, done);
+  else LLVMBuildBr(b, done);
+  LLVMValueRef zero = LLVMConstInt(i64, 0, 0);
+  LLVMAddIncoming(i, &zero, &entry, 1);
+  if (loop) LLVMAddIncoming(i, &next, &body, 1);
+  LLVMPositionBuilderAtEnd(b, done);
+  LLVMBuildRetVoid(b);
+  LLVMDisposeBuilder(b);
+  return f;
+}
+
+START_TEST(straight_glue_marked) {
+  LLVMContextRef ctx = LLVMContextCreate();
+  LLVMModuleRef m = LLVMModuleCreateWithNameInContext("glue", ctx);
+  calls_function(m, "straight", false);
+  calls_function(m, "looping", true);
+  LLVMTargetMachineRef tm = cg_target_machine(NULL);
+  ck_assert(cg_optimize(m, tm, NULL));
+  unsigned optnone = LLVMGetEnumAttributeKindForName("optnone", 7);
+  ck_assert(LLVMGetEnumAttributeAtIndex(LLVMGetNamedFunction(m, "straight"), LLVMAttributeFunctionIndex, optnone));
+  ck_assert(!LLVMGetEnumAttributeAtIndex(LLVMGetNamedFunction(m, "looping"), LLVMAttributeFunctionIndex, optnone));
+  LLVMDisposeTargetMachine(tm);
+  LLVMDisposeModule(m);
+  LLVMContextDispose(ctx);
+}
+END_TEST
+
 /* Phases that differ in shapes: a sequence-length warmup's contexts (4, 6
  * and 8 tokens) and a progressive resize's image sizes. Their steps are
  * graphs of their own, but each layer's code is the same but for numbers
@@ -1033,6 +1084,7 @@ Suite *codegen_suite(void) {
   tcase_add_test(t, mlp_unfused);
   tcase_add_test(t, parallel_loops);
   tcase_add_test(t, parts_step_apart_from_loops);
+  tcase_add_test(t, straight_glue_marked);
   tcase_add_test(t, long_functions_marked_glue);
   tcase_add_test(t, convnet_pools_batchnorm);
   tcase_add_test(t, norms_activations_adamw);
