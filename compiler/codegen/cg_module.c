@@ -608,25 +608,24 @@ static void key_string(Key *k, const char *s) {
   key_put(k, fnv1a(s));
 }
 
-/* a type, a constant or metadata, by its text */
-static void key_type(Key *k, LLVMTypeRef t) {
-  uint64_t *h = memo_slot(k->memo, t);
-  if (!*h) {
-    char *txt = LLVMPrintTypeToString(t);
+/* a type, a constant or metadata, by its text: *h, the memo's entry, from
+ * txt if this is its first time (txt NULL otherwise) */
+static void key_text(Key *k, uint64_t *h, char *txt) {
+  if (txt) {
     *h = fnv1a(txt) | 1;
     LLVMDisposeMessage(txt);
   }
   key_put(k, *h);
 }
 
+static void key_type(Key *k, LLVMTypeRef t) {
+  uint64_t *h = memo_slot(k->memo, t);
+  key_text(k, h, *h ? NULL : LLVMPrintTypeToString(t));
+}
+
 static void key_constant(Key *k, LLVMValueRef v) {
   uint64_t *h = memo_slot(k->memo, v);
-  if (!*h) {
-    char *txt = LLVMPrintValueToString(v);
-    *h = fnv1a(txt) | 1;
-    LLVMDisposeMessage(txt);
-  }
-  key_put(k, *h);
+  key_text(k, h, *h ? NULL : LLVMPrintValueToString(v));
 }
 
 static void key_value(Key *k, LLVMValueRef v, LLVMValueRef *fns, int nf) {
