@@ -85,7 +85,6 @@ typedef struct Cg {
   struct CgCapture *capture;
   LLVMValueRef par_args;       /* the function's arguments for its outlined loops, once stored */
   LLVMValueRef par_rec;        /* its record {args, table} for calling them (cg_outline_end) */
-  LLVMValueRef pool_if;        /* set by a shared region's loop for the cg_parallel it calls */
   int64_t max_rows;            /* the largest batch the function runs */
   int64_t plan_rows;           /* the rows its buffers are planned for (max_rows, or the micro-batch) */
   /* conditional regions of layer dropping (cg_guard.c): the open region's
@@ -192,10 +191,12 @@ void cg_loop_nest(Cg *cg, int n, LLVMValueRef *ext, CgBody *body, void *ctx);
  * its own immediates, computes n = extent(...) and calls range(cg, lo, hi)
  * for its part [n*part/parts, n*(part+1)/parts) of [0, n). Only outside a
  * micro-batch loop. Loops of fewer than CG_PARALLEL_MIN elements (at the
- * largest batch) are not worth a split. */
+ * largest batch) are not worth a split; in a shared region a loop is
+ * outlined whatever its size (`elements`, at the largest batch), and
+ * whether the pool runs it is read from the call site's table. */
 typedef LLVMValueRef CgExtent(Cg *cg, void *ctx);
 typedef void CgRange(Cg *cg, LLVMValueRef lo, LLVMValueRef hi, void *ctx);
-void cg_parallel(Cg *cg, CgExtent *extent, CgRange *range, void *ctx);
+void cg_parallel(Cg *cg, int64_t elements, CgExtent *extent, CgRange *range, void *ctx);
 
 /* Outlining (cg_parallel's, and code generation's regions, cg_module.c):
  * cg_outline_begin creates a function void (ptr rec, i32 part, i32 parts)

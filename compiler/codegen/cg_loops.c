@@ -226,16 +226,11 @@ static void ew_body(Cg *cg, LLVMValueRef *idx, void *vctx) {
 
 /* whether large loops are split over the runtime's threads (-fno-parallel-loops: never, for measuring).
  * In a shared region, whose graphs may have loops of other sizes, a loop
- * is always outlined, and whether the pool runs it is a number of its
- * graph's (cg->pool_if, for cg_parallel), read from the table where the
- * graphs differ: so that the region is one function for all of them. */
-static bool parallel_loops(Cg *cg, int64_t elements) {
+ * is always outlined, and cg_parallel makes whether the pool runs it a
+ * number of its graph's: so that the region is one function for all. */
+static bool parallel_loops(const Cg *cg, int64_t elements) {
   if (cg->in_micro || cg->opt.no_parallel_loops) return false;
-  if (cg_generic(cg)) {
-    cg->pool_if = cg_shape_i64(cg, elements >= CG_PARALLEL_MIN);
-    return true;
-  }
-  return elements >= CG_PARALLEL_MIN;
+  return cg_generic(cg) || elements >= CG_PARALLEL_MIN;
 }
 
 static LLVMValueRef ew_extent(Cg *cg, void *vctx) {
@@ -288,8 +283,9 @@ void cg_elementwise(Cg *cg, int node) {
     cg_call(cg, to == DT_BF16 ? RT_CAST_F32_BF16 : RT_CAST_BF16_F32, args, 3);
     return;
   }
-  if (c.sp.rank >= 1 && parallel_loops(cg, shape_numel(out, cg->max_rows))) {
-    cg_parallel(cg, ew_extent, ew_range, &c);  /* split over the outermost dimension */
+  int64_t elements = shape_numel(out, cg->max_rows);
+  if (c.sp.rank >= 1 && parallel_loops(cg, elements)) {
+    cg_parallel(cg, elements, ew_extent, ew_range, &c);  /* split over the outermost dimension */
     return;
   }
   LLVMValueRef ext[IR_MAX_RANK];
@@ -490,8 +486,9 @@ void cg_reduce(Cg *cg, int node) {
     cg_store_f32(cg, LLVMBuildFPTrunc(cg->b, sum, cg->f32, ""), cg_elem_addr(cg, node, cg_i64(cg, 0)));
     return;
   }
-  if (c.split >= 0 && parallel_loops(cg, shape_numel(xs, cg->max_rows))) {
-    cg_parallel(cg, red_extent, red_range, &c);
+  int64_t elements = shape_numel(xs, cg->max_rows);
+  if (c.split >= 0 && parallel_loops(cg, elements)) {
+    cg_parallel(cg, elements, red_extent, red_range, &c);
   } else {
     LLVMValueRef ext[IR_MAX_RANK];
     for (int i = 0; i < c.sp.rank; i++) ext[i] = sym_value(cg, c.sp.ext[i]);
@@ -588,7 +585,7 @@ static void upd_range(Cg *cg, LLVMValueRef lo, LLVMValueRef hi, void *vctx) {
  * it is large */
 static void upd_loop(Cg *cg, UpdCtx *c) {
   if (parallel_loops(cg, c->numel)) {
-    cg_parallel(cg, upd_extent, upd_range, c);
+    cg_parallel(cg, c->numel, upd_extent, upd_range, c);
     return;
   }
   upd_range(cg, cg_i64(cg, 0), cg_i64(cg, c->numel), c);
@@ -1068,10 +1065,10 @@ void cg_outline_end(Cg *cg, CgOutline *o, bool pool) {
   cg_outline_call(cg, o, o->fn, pool);
 }
 
-void cg_parallel(Cg *cg, CgExtent *extent, CgRange *range, void *ctx) {
+void cg_parallel(Cg *cg, int64_t elements, CgExtent *extent, CgRange *range, void *ctx) {
   CgOutline o;
-  LLVMValueRef pool_if = cg->pool_if;
-  cg->pool_if = NULL;
+  /* in a shared region, whether the pool runs it is one of its graph's numbers */
+  LLVMValueRef pool_if = cg_generic(cg) ? cg_shape_i64(cg, elements >= CG_PARALLEL_MIN) : NULL;
   cg_outline_begin(cg, "par", &o);
   o.pool_if = pool_if;
   LLVMValueRef n = extent(cg, ctx);

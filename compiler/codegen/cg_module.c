@@ -525,31 +525,31 @@ typedef struct CgRegions {
 
 bool cg_generic(const Cg *cg) { return cg->regions && cg->regions->generic; }
 
+/* Whether shape number v, the next of the region being emitted, is read
+ * from the call site's table: every one in the census (which records it),
+ * else those that differ between the region's callers; none outside a
+ * shared region. */
+static bool shape_captured(Cg *cg, int64_t v) {
+  CgRegions *rs = cg->regions;
+  if (!rs || !rs->generic) return false;
+  int k = rs->shape_k++;
+  if (!cg->census) return rs->shape_var[k];
+  if (k == rs->shape_cap) {
+    rs->shape_cap = rs->shape_cap ? 2 * rs->shape_cap : 64;
+    rs->shape_v = xrealloc(rs->shape_v, sizeof(int64_t) * (size_t)rs->shape_cap);
+  }
+  rs->shape_v[k] = v;
+  return true;
+}
+
+LLVMValueRef cg_shape_i64(Cg *cg, int64_t v) { return shape_captured(cg, v) ? cg_capture_i64(cg, v) : cg_i64(cg, v); }
+
 LLVMValueRef cg_shape_f32(Cg *cg, float v) {
   uint32_t bits;
   memcpy(&bits, &v, sizeof bits);
-  CgRegions *rs = cg->regions;
-  if (!rs || !rs->generic || (!cg->census && !rs->shape_var[rs->shape_k])) {
-    if (rs && rs->generic) rs->shape_k++;
-    return cg_f32(cg, v);
-  }
-  LLVMValueRef x = cg_shape_i64(cg, (int64_t)bits);
+  if (!shape_captured(cg, (int64_t)bits)) return cg_f32(cg, v);
+  LLVMValueRef x = cg_capture_i64(cg, (int64_t)bits);
   return LLVMBuildBitCast(cg->b, LLVMBuildTrunc(cg->b, x, cg->i32, ""), cg->f32, "");
-}
-
-LLVMValueRef cg_shape_i64(Cg *cg, int64_t v) {
-  CgRegions *rs = cg->regions;
-  if (!rs || !rs->generic) return cg_i64(cg, v);
-  int k = rs->shape_k++;
-  if (cg->census) {
-    if (k == rs->shape_cap) {
-      rs->shape_cap = rs->shape_cap ? 2 * rs->shape_cap : 64;
-      rs->shape_v = xrealloc(rs->shape_v, sizeof(int64_t) * (size_t)rs->shape_cap);
-    }
-    rs->shape_v[k] = v;
-    return cg_capture_i64(cg, v);
-  }
-  return rs->shape_var[k] ? cg_capture_i64(cg, v) : cg_i64(cg, v);
 }
 
 static uint64_t fnv1a(const char *s) {
@@ -1179,12 +1179,16 @@ static int emission_order(int np, int *order) {
   return n;
 }
 
-static int64_t slot_nodes(const IrProgram *p, int slot) {
+int64_t cg_slot_nodes(const IrProgram *p, int slot) {
   int np = p->phases.len;
   if (slot < np) return cg_step_rep(p, slot) == slot ? p->phases.data[slot].step.len : 0;
-  if (slot < 2 * np) return p->phases.data[slot - np].prefix.len;
+  if (slot < 2 * np) {
+    const IrPhase *ph = &p->phases.data[slot - np];
+    return ph->prefix_from == slot - np ? ph->prefix.len : 0;
+  }
   if (slot < 3 * np) return p->phases.data[slot - 2 * np].score.len;
-  return slot == CG_SLOT_EVAL(np) ? p->eval.len : p->predict.len;
+  if (slot == CG_SLOT_EVAL(np)) return p->eval.len;
+  return slot == CG_SLOT_PREDICT(np) ? p->predict.len : 0;
 }
 
 CgCensus *cg_census(const IrProgram *p, const CgOptions *opt, int units) {
@@ -1202,14 +1206,14 @@ CgCensus *cg_census(const IrProgram *p, const CgOptions *opt, int units) {
   for (;;) {
     int best = -1;
     for (int s = 0; s < nslots; s++)
-      if (!dealt[s] && slot_nodes(p, s) > 0 && (best < 0 || slot_nodes(p, s) > slot_nodes(p, best))) best = s;
+      if (!dealt[s] && cg_slot_nodes(p, s) > 0 && (best < 0 || cg_slot_nodes(p, s) > cg_slot_nodes(p, best))) best = s;
     if (best < 0) break;
     dealt[best] = true;
     CensusJob *j = &jobs[0];
     for (int u = 1; u < units; u++)
       if (jobs[u].load < j->load) j = &jobs[u];
     j->mine[best] = true;
-    j->load += slot_nodes(p, best);
+    j->load += cg_slot_nodes(p, best);
   }
   pthread_t threads[16];
   bool started[16] = {false};

@@ -146,19 +146,12 @@ static void *compile_part(void *arg) {
  * evaluation's, which mergefunc compiles once. */
 static int64_t group_work(const IrProgram *p, const CgCensus *c, int slot) {
   int np = p->phases.len;
-  int64_t w;
-  if (slot < np) {
-    w = cg_step_rep(p, slot) == slot ? p->phases.data[slot].step.len : 0;
-  } else if (slot < 2 * np) {
-    const IrPhase *ph = &p->phases.data[slot - np];
-    w = ph->prefix_from == slot - np ? ph->prefix.len : 0;
-  } else if (slot < 3 * np) {
-    w = p->phases.data[slot - 2 * np].score.len;
-  } else {
-    int64_t e = p->eval.len + cg_census_work(c, CG_SLOT_EVAL(np));
-    int64_t q = p->predict.len + cg_census_work(c, CG_SLOT_PREDICT(np));
+  if (slot >= CG_SLOT_EVAL(np)) {
+    int64_t e = cg_slot_nodes(p, CG_SLOT_EVAL(np)) + cg_census_work(c, CG_SLOT_EVAL(np));
+    int64_t q = cg_slot_nodes(p, CG_SLOT_PREDICT(np)) + cg_census_work(c, CG_SLOT_PREDICT(np));
     return (e > 1 ? e : 1) + q / 2 + 1;  /* + the descriptor: small, but always present */
   }
+  int64_t w = cg_slot_nodes(p, slot);
   if (w <= 0) return 0;
   w += cg_census_work(c, slot);
   return w > 1 ? w : 1;

@@ -168,6 +168,9 @@ LLVMModuleRef cg_build_module(const IrProgram *p, LLVMContextRef ctx, const CgOp
  * function. Slots of phases served by another are empty. */
 int cg_step_rep(const IrProgram *p, int i);
 int64_t cg_step_plan_rows(const IrProgram *p, int rep);
+/* the nodes of the graph the module emits for slot (0 for a slot served by
+ * another: a repeated step, a reused prefix; the descriptor's slot) */
+int64_t cg_slot_nodes(const IrProgram *p, int slot);
 /* The census of a program's shared regions (cg_module.c), taken once for
  * all the parts of its module (NULL when the program has fewer than two
  * step functions: nothing to share); cg_build_module_part takes it itself
