@@ -771,13 +771,19 @@ static int count_functions(LLVMModuleRef m, const char *part, bool defined) {
   return n;
 }
 
+/* how many times function f calls function `name` */
+static int calls_in(LLVMValueRef f, const char *name) {
+  int n = 0;
+  for (LLVMBasicBlockRef b = LLVMGetFirstBasicBlock(f); b; b = LLVMGetNextBasicBlock(b))
+    for (LLVMValueRef in = LLVMGetFirstInstruction(b); in; in = LLVMGetNextInstruction(in))
+      n += LLVMGetInstructionOpcode(in) == LLVMCall && !strcmp(LLVMGetValueName(LLVMGetCalledValue(in)), name);
+  return n;
+}
+
 /* how many times module m calls function `name` */
 static int calls_to(LLVMModuleRef m, const char *name) {
   int n = 0;
-  for (LLVMValueRef f = LLVMGetFirstFunction(m); f; f = LLVMGetNextFunction(f))
-    for (LLVMBasicBlockRef b = LLVMGetFirstBasicBlock(f); b; b = LLVMGetNextBasicBlock(b))
-      for (LLVMValueRef in = LLVMGetFirstInstruction(b); in; in = LLVMGetNextInstruction(in))
-        n += LLVMGetInstructionOpcode(in) == LLVMCall && !strcmp(LLVMGetValueName(LLVMGetCalledValue(in)), name);
+  for (LLVMValueRef f = LLVMGetFirstFunction(m); f; f = LLVMGetNextFunction(f)) n += calls_in(f, name);
   return n;
 }
 
@@ -899,14 +905,8 @@ END_TEST
 /* the steps (distinct functions) that call function `name` */
 static int steps_calling(LLVMModuleRef m, const char *name) {
   int n = 0;
-  for (LLVMValueRef f = LLVMGetFirstFunction(m); f; f = LLVMGetNextFunction(f)) {
-    if (!strstr(LLVMGetValueName(f), "_step_") || strstr(LLVMGetValueName(f), "_region_")) continue;
-    bool calls = false;
-    for (LLVMBasicBlockRef b = LLVMGetFirstBasicBlock(f); b && !calls; b = LLVMGetNextBasicBlock(b))
-      for (LLVMValueRef in = LLVMGetFirstInstruction(b); in && !calls; in = LLVMGetNextInstruction(in))
-        calls = LLVMGetInstructionOpcode(in) == LLVMCall && !strcmp(LLVMGetValueName(LLVMGetCalledValue(in)), name);
-    n += calls;
-  }
+  for (LLVMValueRef f = LLVMGetFirstFunction(m); f; f = LLVMGetNextFunction(f))
+    n += named(f, "_step_") && !strstr(LLVMGetValueName(f), "_region_") && calls_in(f, name) > 0;
   return n;
 }
 
