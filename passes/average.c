@@ -24,12 +24,19 @@
  * The guard pass guards all of them like the updates: a skipped step
  * averages and counts nothing.
  *
+ * With statistics: average (the default), every state variable a step
+ * assigns (batch norm's running mean and variance) has a running average
+ * too, s.ema, taken at the same rate from the value the step assigns (an
+ * `average` op after the updates whose operand is that value; in a phase
+ * that does not assign it, from the variable), so that the averaged weights
+ * are evaluated with statistics averaged alike (timm's ModelEma,
+ * torch.optim.swa_utils.AveragedModel(use_buffers=True)).
+ *
  * eval: true rewrites the evaluation and prediction graphs to read, for each
- * parameter with an average, where(n > 0, avg, w): the average once one has
- * been taken, the parameter before. save: true has the driver write each
- * average under its parameter's name (IrProgram.average, the descriptor's
- * save_average). Sources and what is not done (batch-norm statistics are
- * not recomputed): docs/passes.md.
+ * variable with an average, where(n > 0, avg, w): the average once one has
+ * been taken, the variable before. save: true has the driver write each
+ * average under its variable's name (IrProgram.average, the descriptor's
+ * save_average). Sources: docs/passes.md.
  */
 #include <math.h>
 #include <string.h>
@@ -40,6 +47,7 @@ typedef struct Avg {
   IrProgram *p;
   const SpeedupItem *it;
   bool ema;
+  bool statistics;      /* statistics: average (state variables have running averages too) */
   const char *suffix;   /* "ema" or "swa": w.ema, ema.count */
   int *shadow;          /* per variable: its running average, or -1 */
   int steps, count, copies;  /* the counters (copies: -1 without copy-back) */
@@ -62,6 +70,16 @@ static bool trained(const IrProgram *p, int v) {
     const IrGraph *g = &p->phases.data[k].step;
     for (int i = 0; i < g->len; i++)
       if (is_update(g->nodes[i].op) && g->nodes[i].ia[0] == v) return true;
+  }
+  return false;
+}
+
+/* whether state variable v is assigned in some phase (a running statistic) */
+static bool assigned(const IrProgram *p, int v) {
+  for (int k = 0; k < p->phases.len; k++) {
+    const IrGraph *g = &p->phases.data[k].step;
+    for (int i = 0; i < g->len; i++)
+      if (g->nodes[i].op == IR_ASSIGN && g->nodes[i].ia[0] == v) return true;
   }
   return false;
 }
@@ -101,14 +119,15 @@ static bool check(const Avg *a) {
                a->p->model_name);
     return false;
   }
-  if (sp_bool(it, ARG_AVERAGE_EVAL))
+  if (sp_bool(it, ARG_AVERAGE_EVAL) && !a->statistics)
     for (int v = 0; v < a->p->vars.len; v++)
       if (a->p->vars.data[v].kind == VAR_STATE) {
         diag_warning(arg_loc(it, ARG_AVERAGE_EVAL),
                      "average %s: evaluation uses the averaged weights with the running statistics '%s' that the "
                      "trained weights collected; they are not recomputed for the average", rule,
                      a->p->vars.data[v].name);
-        diag_note(a->p->vars.data[v].loc, "to evaluate with the live weights and their statistics, use eval: false");
+        diag_note(a->p->vars.data[v].loc, "to average the statistics with the weights, leave out statistics: live; to "
+                                          "evaluate the live weights with their statistics, use eval: false");
         break;
       }
   return true;
@@ -123,16 +142,19 @@ static int add_var(Avg *a, const char *name, Shape shape, int layer, int owner, 
 
 /* a running average per trained parameter, in the parameters' order (so the
  * averages lie like the parameters and grouped update loops keep working),
- * then the counters */
+ * then (statistics: average) per assigned state variable, then the counters */
 static void add_vars(Avg *a) {
   IrProgram *p = a->p;
   int nvars = p->vars.len;
-  for (int v = 0; v < nvars; v++) {
-    a->shadow[v] = -1;
-    IrVar w = p->vars.data[v];  /* a copy: adding variables may move them */
-    if (w.kind != VAR_PARAM || !trained(p, v)) continue;
-    a->shadow[v] = add_var(a, arena_printf(p->arena, "%s.%s", w.name, a->suffix), w.shape, w.layer, v, w.loc);
-  }
+  for (int v = 0; v < nvars; v++) a->shadow[v] = -1;
+  for (int pass = 0; pass < 2; pass++)
+    for (int v = 0; v < nvars; v++) {
+      IrVar w = p->vars.data[v];  /* a copy: adding variables may move them */
+      bool averaged = pass == 0 ? w.kind == VAR_PARAM && trained(p, v)
+                                : a->statistics && w.kind == VAR_STATE && w.dtype == DT_F32 && assigned(p, v);
+      if (!averaged) continue;
+      a->shadow[v] = add_var(a, arena_printf(p->arena, "%s.%s", w.name, a->suffix), w.shape, w.layer, v, w.loc);
+    }
   a->steps = add_var(a, arena_printf(p->arena, "%s.steps", a->suffix), SHAPE_SCALAR, -1, -1, a->it->loc);
   a->count = add_var(a, arena_printf(p->arena, "%s.count", a->suffix), SHAPE_SCALAR, -1, -1, a->it->loc);
   a->copies = sp_num(a->it, ARG_AVERAGE_COPY_BACK) > 0
@@ -203,6 +225,8 @@ static void fuse_average(IrRewrite *rw, int u, int avg_read, int avg_var, const 
 static void rewrite_step(const Avg *a, IrGraph *g) {
   const IrProgram *p = a->p;
   bool *updated = xcalloc((size_t)p->vars.len + 1, sizeof(bool));
+  int *assigned_value = xmalloc(sizeof(int) * ((size_t)p->vars.len + 1));  /* per state: the dst value assigned */
+  for (int v = 0; v < p->vars.len; v++) assigned_value[v] = -1;
   int first = -1;  /* where the update starts (after a micro-batched step's accumulators) */
   for (int i = 0; i < g->len; i++) {
     if (is_update(g->nodes[i].op)) updated[g->nodes[i].ia[0]] = true;
@@ -218,6 +242,11 @@ static void rewrite_step(const Avg *a, IrGraph *g) {
       rw.b = (IrBuilder){&rw.dst, a->it->loc, -1, ROLE_UPDATE, NULL};
       sc = step_counts(&rw.b, a);
     }
+    if (n->op == IR_ASSIGN) {
+      int k = rw_copy(&rw, i);
+      assigned_value[n->ia[0]] = rw.dst.nodes[k].in[0];
+      continue;
+    }
     int v = is_update(n->op) ? (int)n->ia[0] : -1;
     if (v < 0 || a->shadow[v] < 0) {
       rw_copy(&rw, i);
@@ -227,11 +256,14 @@ static void rewrite_step(const Avg *a, IrGraph *g) {
     int avg = read_var(&rw.b, p, a->shadow[v]);
     fuse_average(&rw, rw_copy(&rw, i), avg, a->shadow[v], &sc);
   }
-  /* the averages of parameters no update writes here (frozen), then the counters */
+  /* the averages of parameters no update writes here (frozen) and of state
+   * variables (the value this step assigns, else the variable), then the
+   * counters */
   for (int v = 0; v < p->vars.len; v++) {
     if (a->shadow[v] < 0 || updated[v]) continue;
     rw.b = (IrBuilder){&rw.dst, p->vars.data[v].loc, p->vars.data[v].layer, ROLE_UPDATE, NULL};
-    int in[3] = {read_var(&rw.b, p, v), read_var(&rw.b, p, a->shadow[v]), sc.rate};
+    int value = assigned_value[v] >= 0 ? assigned_value[v] : read_var(&rw.b, p, v);
+    int in[3] = {value, read_var(&rw.b, p, a->shadow[v]), sc.rate};
     int64_t ia[IR_MAX_IA] = {a->shadow[v], v};
     irb_node(&rw.b, IR_AVERAGE, 3, in, ia, NULL, NULL);
   }
@@ -241,11 +273,12 @@ static void rewrite_step(const Avg *a, IrGraph *g) {
   irb_node(&rw.b, IR_AVERAGE_COUNT, sc.n, sc.counters, ia, NULL, NULL);
   rw_end(&rw, g);
   free(updated);
+  free(assigned_value);
 }
 
 /* ---- evaluation and prediction ----------------------------------------------------------- */
 
-/* every read of a parameter with an average becomes where(n > 0, avg, w) */
+/* every read of a variable with an average becomes where(n > 0, avg, w) */
 static void rewrite_eval(const Avg *a, IrGraph *g) {
   IrRewrite rw;
   rw_begin(&rw, g);
@@ -271,7 +304,7 @@ bool pass_average(PassContext *c) {
   if (!it) return true;
   IrProgram *p = c->p;
   bool ema = it->rule->id == RULE_AVERAGE_EMA;
-  Avg a = {p, it, ema, ema ? "ema" : "swa", NULL, -1, -1, -1};
+  Avg a = {p, it, ema, sp_choice_is(it, ARG_AVERAGE_STATISTICS, "average"), ema ? "ema" : "swa", NULL, -1, -1, -1};
   if (!check(&a)) return false;
   a.shadow = xmalloc(sizeof(int) * (size_t)(p->vars.len + 1));
   add_vars(&a);

@@ -144,9 +144,10 @@ static void branch_layers(Block *b) {
 static bool dropped_root(const Block *b, int i) {
   const IrNode *n = &b->g->nodes[i];
   if (ir_ops[n->op].cls != EFFECT) return false;
-  if (n->op == IR_ASSIGN) {
-    int l = b->p->vars.data[n->ia[0]].layer;
-    if (l >= 0 && b->branch_layer[l]) return false;  /* the block's own state */
+  if (n->op == IR_ASSIGN || (n->op == IR_AVERAGE && b->p->vars.data[n->ia[1]].kind == VAR_STATE)) {
+    /* the block's own state, and its running average (average's statistics: average) */
+    int l = b->p->vars.data[n->ia[n->op == IR_ASSIGN ? 0 : 1]].layer;
+    if (l >= 0 && b->branch_layer[l]) return false;
   }
   return b->kind[i] != K_Z;
 }

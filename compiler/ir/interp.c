@@ -576,7 +576,9 @@ static bool run_node(Interp *in, const IrGraph *g, int i) {
       break;
     case IR_AVERAGE:
       if (n->ia[IR_UPDATE_GUARDED] && in->vals[n->in[n->nin - 1]][0] == 0) break;
-      average(in, in->vars[n->ia[0]], in->vars[n->ia[1]], shape_numel(&in->p->vars.data[n->ia[0]].shape, 1),
+      /* the value of operand 0: the variable's (a frozen parameter, a state the step
+       * does not assign) or the value the step assigns to the state */
+      average(in, in->vars[n->ia[0]], in->vals[n->in[0]], shape_numel(&in->p->vars.data[n->ia[0]].shape, 1),
               &n->in[2], false);
       break;
     case IR_AVERAGE_COUNT:

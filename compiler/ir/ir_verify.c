@@ -66,6 +66,22 @@ static void check_average_operands(Verifier *v, int i, int k, int64_t avg, int64
     if (v->g->nodes[nd->in[k + j]].type.shape.rank != 0) problem(v, i, "operand %d must be a scalar", k + j);
 }
 
+/* what an average op averages, ia[1]: a parameter, read by operand 0, or a
+ * state variable, read by operand 0 or assigned operand 0 earlier in the
+ * graph (statistics: average averages the value the step assigns) */
+static bool average_source_ok(Verifier *v, int i) {
+  const IrNode *n = &v->g->nodes[i];
+  int64_t w = n->ia[1];
+  if (w < 0 || w >= v->p->vars.len || v->p->vars.data[w].kind != VAR_STATE)
+    return var_ok(v, i, w, VAR_PARAM) && operand_is_var(v, i, 0, w);
+  const IrNode *o = &v->g->nodes[n->in[0]];
+  if (o->op == IR_PARAM && o->ia[0] == w) return true;
+  for (int j = 0; j < i; j++)
+    if (v->g->nodes[j].op == IR_ASSIGN && v->g->nodes[j].ia[0] == w && v->g->nodes[j].in[0] == n->in[0]) return true;
+  problem(v, i, "operand 0 neither reads %s nor is the value assigned to it before", v->p->vars.data[w].name);
+  return false;
+}
+
 /* average: operands (w, avg, a[, ok]); average_count: scalar operands, each
  * written to the counter ia[k] */
 static void check_averaging(Verifier *v, int i, int64_t *written_at) {
@@ -74,7 +90,7 @@ static void check_averaging(Verifier *v, int i, int64_t *written_at) {
   if (guard && v->g->nodes[n->in[n->nin - 1]].type.shape.rank != 0) problem(v, i, "the guard must be a scalar");
   if (n->op == IR_AVERAGE) {
     if (n->nin != 3 + guard) problem(v, i, "average takes %d operands", 3 + guard);
-    else if (var_ok(v, i, n->ia[1], VAR_PARAM) && operand_is_var(v, i, 0, n->ia[1]))
+    else if (average_source_ok(v, i))
       check_average_operands(v, i, 1, n->ia[0], n->ia[1], 2, written_at);
     return;
   }

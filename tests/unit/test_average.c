@@ -15,7 +15,10 @@
  *   - evaluation reads the parameters until an average exists, then the
  *     averages: its loss is the eval: false program's with the averages in
  *     the parameters' place;
- *   - a model with batch-norm statistics gets a warning with eval: true.
+ *   - batch norm's running statistics are averaged at the parameters' rate
+ *     from the values each step assigns, and evaluation reads those
+ *     averages; with statistics: live it reads the live statistics and a
+ *     warning says so.
  * (The interpreter against native code: test_codegen's speedup_rewrites.)
  */
 #include <math.h>
@@ -388,21 +391,100 @@ START_TEST(eval_uses_average) {
 }
 END_TEST
 
-/* batch-norm statistics are not recomputed for the average: a warning says so */
+/* ---- batch-norm statistics ---------------------------------------------------------------- */
+
+#define BN_PROG(speedup)                                                                         \
+  "import nn\n"                                                                                  \
+  "data d = synthetic(shape: [12], classes: 5, train: 4096)\n"                                   \
+  "model m(x: f32[B, 12]) -> f32[B, 5] {\n"                                                      \
+  "  return nn.dense(relu(nn.batchnorm(nn.dense(x, 16))), 5)\n}\n"                             \
+  "train m on d {\n  loss = cross_entropy()\n  optimizer = sgd(lr: 0.1)\n  batch = 32\n  epochs = 2\n}\n" \
+  "speedup {\n  " speedup "\n}\n"
+
+static const char *const STATS[] = {"batchnorm_1.running_mean", "batchnorm_1.running_var"};
+
+/* statistics: average (the default): each running statistic has a running
+ * average, taken at the parameters' rate from the value the step assigns:
+ * after every step it equals the EMA computed here from the statistics */
+START_TEST(statistics_averaged) {
+  TuRun r;
+  tu_run_init(&r, BN_PROG("average ema(decay: 0.8, warmup: true)"), "bn_ema");
+  ck_assert_int_eq(count_ops(&r.comp.prog->phases.data[0].step, IR_AVERAGE), 2);
+  rng = 21;
+  float *w = tu_var(&r, "dense_1.w");
+  for (int64_t k = 0; k < tu_numel(&r, "dense_1.w"); k++) w[k] = fx_lcg_pm1(&rng) * 0.5f;
+  for (int64_t k = 0; k < 16; k++) tu_var(&r, "batchnorm_1.gamma")[k] = 1, tu_var(&r, STATS[1])[k] = 1;
+  double ref[2][16] = {{0}};
+  float x[ROWS * 12];
+  int32_t y[ROWS];
+  for (int s = 1; s <= 6; s++) {
+    batch(x, y);
+    float before = tu_var(&r, STATS[0])[0];
+    tu_step(&r, 0, x, y, ROWS, 0.05f, s, (float)s / 256);
+    ck_assert(tu_var(&r, STATS[0])[0] != before);  /* the step updated the statistics */
+    double a = s == 1 ? 1 : 1 - fmin(0.8, (double)s / (9.0 + s));
+    for (int j = 0; j < 2; j++)
+      for (int k = 0; k < 16; k++) {
+        char name[64];
+        snprintf(name, sizeof name, "%s.ema", STATS[j]);
+        ref[j][k] = (1 - a) * ref[j][k] + a * tu_var(&r, STATS[j])[k];
+        assert_close(tu_var(&r, name)[k], ref[j][k], name, k, s);
+      }
+  }
+  tu_run_free(&r);
+}
+END_TEST
+
+/* evaluation from the average reads the averaged statistics: its loss is the
+ * eval: false program's with the averages in the parameters' and the
+ * statistics' places; statistics: live reads the live statistics */
+START_TEST(eval_uses_averaged_statistics) {
+  static const char *const modes[] = {"", ", statistics: live"};
+  for (int live = 0; live < 2; live++) {
+    char src[1024], speedup[128];
+    snprintf(speedup, sizeof speedup, "average ema(start: 0.5%s)", modes[live]);
+    snprintf(src, sizeof src, BN_PROG("%s"), speedup);
+    TuRun on, off;
+    tu_run_init(&on, src, "bn_on");
+    tu_run_init(&off, BN_PROG("average ema(start: 0.5, eval: false)"), "bn_off");
+    ck_assert_int_eq(tu_numel(&on, "batchnorm_1.running_mean.ema"), live ? 0 : 16);
+    rng = 23;
+    static const char *const vars[] = {"dense_1.w", "dense_1.b", "batchnorm_1.gamma", "batchnorm_1.beta",
+                                       "dense_2.w", "dense_2.b", "batchnorm_1.running_mean", "batchnorm_1.running_var"};
+    for (int i = 0; i < 8; i++) {
+      char name[64];
+      snprintf(name, sizeof name, "%s.ema", vars[i]);
+      bool averaged = tu_numel(&on, name) > 0;
+      for (int64_t k = 0; k < tu_numel(&on, vars[i]); k++) {
+        float live_v = fx_lcg_pm1(&rng) * 0.5f + (i == 7 ? 1 : 0), avg_v = fx_lcg_pm1(&rng) * 0.5f + (i == 7 ? 1 : 0);
+        tu_var(&on, vars[i])[k] = live_v;
+        if (averaged) tu_var(&on, name)[k] = avg_v;
+        /* off holds what on's evaluation should read */
+        tu_var(&off, vars[i])[k] = averaged ? avg_v : live_v;
+      }
+    }
+    tu_var(&on, "ema.count")[0] = 1;
+    float x[ROWS * 12];
+    int32_t y[ROWS];
+    batch(x, y);
+    ck_assert_msg(predict_same(&on, &off, x), "statistics%s", modes[live]);
+    tu_run_free(&on);
+    tu_run_free(&off);
+  }
+}
+END_TEST
+
+/* with statistics: live and eval: true, a warning says the statistics are
+ * the live weights'; by default (averaged) or with eval: false none */
 START_TEST(batch_norm_warns) {
-  static const char *src =
-      "import nn\n"
-      "data d = synthetic(shape: [12], classes: 5, train: 4096)\n"
-      "model m(x: f32[B, 12]) -> f32[B, 5] {\n"
-      "  return nn.dense(relu(nn.batchnorm(nn.dense(x, 16))), 5)\n}\n"
-      "train m on d {\n  loss = cross_entropy()\n  optimizer = sgd(lr: 0.1)\n  batch = 32\n  epochs = 2\n}\n"
-      "speedup {\n  average swa(%s)\n}\n";
-  for (int eval = 0; eval < 2; eval++) {
+  static const char *const speedups[] = {"average swa(statistics: live)", "average swa()",
+                                         "average swa(eval: false, statistics: live)"};
+  for (int i = 0; i < 3; i++) {
     char text[1024];
-    snprintf(text, sizeof text, src, eval ? "" : "eval: false");
+    snprintf(text, sizeof text, BN_PROG("%s"), speedups[i]);
     char *msgs = tu_compile_messages(text, "bn");
     ck_assert_msg((strstr(msgs, "warning: average swa: evaluation uses the averaged weights with the running "
-                                "statistics") != NULL) == (eval == 1), "eval %d: %s", eval, msgs);
+                                "statistics") != NULL) == (i == 0), "%s: %s", speedups[i], msgs);
     free(msgs);
   }
 }
@@ -421,6 +503,8 @@ Suite *average_suite(void) {
   tcase_add_test(t, copy_back_resets_parameters);
   tcase_add_test(t, skipped_step_averages_nothing);
   tcase_add_test(t, eval_uses_average);
+  tcase_add_test(t, statistics_averaged);
+  tcase_add_test(t, eval_uses_averaged_statistics);
   tcase_add_test(t, batch_norm_warns);
   suite_add_tcase(s, t);
   return s;

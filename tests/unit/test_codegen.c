@@ -724,7 +724,7 @@ END_TEST
 /* the speedup passes' rewrites, native against reference: micro-batches,
  * frozen layers, FreezeOut, lr coupling, bf16 and fp16 (with loss scaling),
  * weight averaging (EMA with warmup and copy-back, SWA over a frozen layer,
- * evaluation from the averages) */
+ * evaluation from the averages, batch norm's statistics averaged) */
 START_TEST(speedup_rewrites) {
   static const char *const recipes[] = {
       "speedup {\n  batch steps(at: [0.9], factor: 2, micro: 3, lr_scale: linear)\n}\n",
@@ -741,6 +741,22 @@ START_TEST(speedup_rewrites) {
                      "  loss = cross_entropy()\n  optimizer = sgd(lr: 0.05, momentum: 0.9, weight_decay: 5e-4)"),
              recipes[i]);
     snprintf(name, sizeof name, "recipe%zu", i);
+    compare_program(src, name, 3);
+  }
+  /* batch norm's running statistics averaged with the weights (statistics:
+   * average): from the value each step assigns, from the variable in a phase
+   * whose frozen batch norm assigns none; evaluation from both averages */
+  static const char *const bn_recipes[] = {
+      "speedup {\n  average ema(decay: 0.7, warmup: true)\n}\n",
+      "speedup {\n  freeze at(dense_1: 0.0, batchnorm_1: 0.0)\n  average ema(decay: 0.6)\n}\n",
+  };
+  for (size_t i = 0; i < sizeof bn_recipes / sizeof bn_recipes[0]; i++) {
+    char src[2048], name[32];
+    snprintf(src, sizeof src, "%s%s",
+             PROGRAM("  h = relu(nn.batchnorm(nn.dense(x, 16)))\n  h = relu(nn.dense(h, 12))\n  return nn.dense(h, 5)",
+                     "20", "5", "  loss = cross_entropy()\n  optimizer = sgd(lr: 0.05, momentum: 0.9)"),
+             bn_recipes[i]);
+    snprintf(name, sizeof name, "bn_recipe%zu", i);
     compare_program(src, name, 3);
   }
 }

@@ -433,6 +433,41 @@ static void jit_equals_interpreter(const char *src, const char *name, int64_t mi
 START_TEST(drop_jit_equals_interpreter) { jit_equals_interpreter(RESMLP(ADAMW, ""), "interp", 0); }
 END_TEST
 
+/* a block with batch norm under weight averaging (statistics: average): the
+ * running averages of the block's statistics are its work like the
+ * statistics' assignments (not run when it is dropped, so they do not keep
+ * its forward alive), and the step still runs as the interpreter does */
+#define RESBN                                                                                    \
+  "import nn\n"                                                                                  \
+  "data d = synthetic(shape: [12], classes: 5, train: 4096)\n"                                   \
+  "layer block(x: f32[B, D]) -> f32[B, D] {\n  return nn.dense(relu(nn.batchnorm(nn.dense(x, 16))), D)\n}\n" \
+  RESMLP_BODY("  h = h + block(h)\n")                                                            \
+  RESMLP_TRAIN(SGD, "speedup {\n  drop stochastic(final: 0.5)\n  average ema(decay: 0.9)\n}\n")
+
+START_TEST(drop_averaged_statistics_are_block_work) {
+  Compilation c;
+  ck_assert(tu_compile(RESBN, "bn_avg", &c));
+  const IrProgram *p = c.prog;
+  const IrGraph *g = &p->phases.data[0].step;
+  int averages = 0;
+  for (int i = 0; i < g->len; i++) {
+    const IrNode *n = &g->nodes[i];
+    if (n->op != IR_AVERAGE || p->vars.data[n->ia[1]].kind != VAR_STATE) continue;
+    averages++;
+    int assign = -1;
+    for (int j = 0; j < g->len; j++)
+      if (g->nodes[j].op == IR_ASSIGN && g->nodes[j].ia[0] == n->ia[1]) assign = j;
+    ck_assert_int_ge(assign, 0);
+    ck_assert_int_ne(n->guard, 0);
+    ck_assert_int_eq(n->guard, g->nodes[assign].guard);
+  }
+  ck_assert_int_eq(averages, 4);  /* two blocks' running mean and variance */
+  compilation_free(&c);
+  src_reset();
+  jit_equals_interpreter(RESBN, "bn_interp", 0);
+}
+END_TEST
+
 START_TEST(drop_micro_batches_jit_equals_interpreter) {
   jit_equals_interpreter(RESMLP(SGD, "  batch steps(at: [0.99], factor: 2, micro: 16)\n"), "micro", 16);
 }
@@ -483,6 +518,7 @@ Suite *drop_suite(void) {
   tcase_add_test(t, drop_with_fp16_overflow_check);
   tcase_add_test(t, drop_jit_equals_interpreter);
   tcase_add_test(t, drop_micro_batches_jit_equals_interpreter);
+  tcase_add_test(t, drop_averaged_statistics_are_block_work);
   tcase_add_test(t, drop_cost_is_expected_work);
   suite_add_tcase(s, t);
   return s;
