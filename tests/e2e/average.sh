@@ -1,6 +1,7 @@
 #!/bin/sh
 # average.sh — weight averaging end to end (average_synthetic.train: an EMA
-# from 30% of training on, every 2 steps, copied back every 20):
+# of the weights and of batch norm's running statistics from 30% of training
+# on, every 2 steps, copied back every 20):
 #   - evaluation from the average: the eval: true program's final test loss
 #     differs from the eval: false program's (the live weights), and equals
 #     the loss of the eval: false program loading the saved averaged weights
