@@ -50,8 +50,31 @@ static void rewrite_phase(IrPhase *ph) {
   rw_end(&rw, &ph->step);
 }
 
+/* the first phase that runs in micro-batches and collects batch statistics
+ * (assigns a state variable in its step: batch norm in training mode), or -1 */
+static int micro_with_statistics(const IrProgram *p) {
+  for (int k = 0; k < p->phases.len; k++) {
+    const IrPhase *ph = &p->phases.data[k];
+    if (ph->micro <= 0 || ph->micro >= ph->batch) continue;
+    for (int i = 0; i < ph->step.len; i++)
+      if (ph->step.nodes[i].op == IR_ASSIGN) return k;
+  }
+  return -1;
+}
+
 bool pass_batch(PassContext *c) {
-  if (!sp_item(c->spec, TECH_BATCH)) return true;
+  const SpeedupItem *it = sp_item(c->spec, TECH_BATCH);
+  if (!it) return true;
+  int k = micro_with_statistics(c->p);
+  if (k >= 0) {
+    const IrPhase *ph = &c->p->phases.data[k];
+    const SpArg *a = sp_arg(it, ARG_BATCH_MICRO);
+    diag_warning(a->given ? a->loc : it->loc,
+                 "batch %s: phase %d's batch of %lld runs in micro-batches of at most %lld rows, and batch "
+                 "statistics (batch norm's mean and variance) are computed over each micro-batch, not over the "
+                 "batch; gradients are accumulated to the batch's mean", it->rule->rule, k + 1,
+                 (long long)ph->batch, (long long)ph->micro);
+  }
   for (int i = 0; i < c->p->phases.len; i++) rewrite_phase(&c->p->phases.data[i]);
   return true;
 }

@@ -442,6 +442,30 @@ START_TEST(steps_budget_with_small_batches_warns) {
 }
 END_TEST
 
+/* micro-batches with batch norm in training mode: its statistics are per
+ * micro-batch, and a warning says so (at micro:); none without batch norm or
+ * when the micro-batch is the whole batch */
+START_TEST(micro_batches_with_batch_norm_warn) {
+  static const char *fmt = "import nn\n"
+                           "data d = synthetic(shape: [4], classes: 3, train: 1000)\n"
+                           "model m(x: f32[B, 4]) -> f32[B, 3] {\n  return nn.dense(relu(%s(nn.dense(x, 8))), 3)\n}\n"
+                           "train m on d {\n  loss = cross_entropy()\n  optimizer = sgd(lr: 0.1)\n  batch = 32\n"
+                           "  epochs = 2\n}\nspeedup {\n  batch ramp(32 -> 64, until: 0.5, micro: %d)\n}\n";
+  static const struct { const char *norm; int micro; bool warns; } cases[] = {
+      {"nn.batchnorm", 8, true}, {"nn.batchnorm", 64, false}, {"", 8, false}};
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    char src[1024];
+    snprintf(src, sizeof src, fmt, cases[i].norm, cases[i].micro);
+    char *m = tu_compile_messages(src, "mbn");
+    bool warned = strstr(m, "warning: batch ramp: phase 1's batch of 32 runs in micro-batches of at most 8 rows, "
+                            "and batch statistics") != NULL;
+    ck_assert_msg(warned == cases[i].warns, "case %zu: %s", i, m);
+    ck_assert_msg(!cases[i].warns || strstr(m, ":13:43: warning"), "case %zu: not at micro: %s", i, m);
+    free(m);
+  }
+}
+END_TEST
+
 /* prefix reuse under precision lowering: the step reads 16-bit copies of
  * the cut, which it now makes itself from the cached f32 features; the same
  * bits as recomputing the prefix */
@@ -990,6 +1014,7 @@ Suite *passes_suite(void) {
   tcase_add_test(t, prefix_reuse_equals_full_step);
   tcase_add_test(t, prefix_shared_by_batch_phases);
   tcase_add_test(t, steps_budget_with_small_batches_warns);
+  tcase_add_test(t, micro_batches_with_batch_norm_warn);
   tcase_add_test(t, frozen_batchnorm_runs_as_evaluation);
   tcase_add_test(t, frozen_batchnorm_step_and_prefix);
   tcase_add_test(t, prefix_reuse_with_precision);
