@@ -16,7 +16,9 @@
  * prefix value the rest of the step reads. If the cut's cache (training
  * examples x its size x 4 bytes) fits in the freeze rule's reuse_limit, the
  * phase gets a prefix graph (x -> cut -> store_features) and its step reads
- * the cut as an input (`input features`) in x's place.
+ * the cut as an input (`input features`) in x's place — where the phases
+ * that share the cache read at least as many examples as it holds, so that
+ * it pays back (cache_pays_back).
  */
 #include <string.h>
 
@@ -143,17 +145,35 @@ static void reuse_phase(PassContext *c, IrPhase *ph, double limit_bytes) {
   free(free_);
 }
 
+/* Whether the run of phases [first, last] that shares one cache reads at
+ * least as many examples as the cache holds: building it costs the prefix's
+ * forward over every training example, and each example read from it saves
+ * one, so it pays back only then (at the program's own budget; a freeze
+ * phase of a 24th of a 4-epoch run reads a sixth of the examples) */
+static bool cache_pays_back(const PassContext *c, int first, int last) {
+  const IrProgram *p = c->p;
+  double total = p->epochs > 0 ? (double)p->epochs * (double)c->train_examples : (double)p->steps * (double)p->batch;
+  double t = 0;
+  for (int k = first; k <= last; k++) t += p->phases.data[k].t_end - p->phases.data[k].t_begin;
+  return t * total >= (double)c->train_examples * (1 - 1e-9);  /* progress sums round */
+}
+
 bool pass_prefix(PassContext *c) {
   const SpeedupItem *it = sp_item(c->spec, TECH_FREEZE);
   if (!it || !sp_bool(it, ARG_FREEZE_REUSE)) return true;
   double limit = sp_num(it, ARG_FREEZE_REUSE_LIMIT) * 1e6;
-  for (int i = 0; i < c->p->phases.len; i++) {
+  int n = c->p->phases.len;
+  IrGraph *before = xcalloc((size_t)n + 1, sizeof(IrGraph));  /* each phase's step before a prefix was cut off */
+  for (int i = 0; i < n; i++) {
     IrPhase *ph = &c->p->phases.data[i];
     bool any_frozen = false;
     for (int v = 0; v < ph->nfrozen_vars; v++) any_frozen |= ph->frozen[v];
     /* a phase that selects rows by loss (select.c) scores the whole batch
      * from x and trains on rows the driver picks: no cached features */
-    if (any_frozen && !ph->score.len) reuse_phase(c, ph, limit);
+    if (any_frozen && !ph->score.len) {
+      before[i] = ir_graph_clone(&ph->step);
+      reuse_phase(c, ph, limit);
+    }
     /* consecutive phases with the same prefix (a freeze that does not move
      * it, a batch ramp) share its features: its variables are frozen, so
      * training between did not change them */
@@ -163,5 +183,26 @@ bool pass_prefix(PassContext *c) {
                           ? prev->prefix_from
                           : i;
   }
+  /* a run of phases whose cache would not pay back computes its prefix in the step as before */
+  for (int i = 0; i < n;) {
+    int last = i;
+    while (last + 1 < n && c->p->phases.data[last + 1].prefix.len && c->p->phases.data[last + 1].prefix_from == i)
+      last++;
+    if (c->p->phases.data[i].prefix.len && !cache_pays_back(c, i, last))
+      for (int k = i; k <= last; k++) {
+        IrPhase *ph = &c->p->phases.data[k];
+        ir_graph_free(&ph->step);
+        ph->step = before[k];
+        before[k] = (IrGraph){0};
+        ir_graph_free(&ph->prefix);
+        ph->prefix = (IrGraph){0};
+        ph->feature_size = 0;
+        ph->prefix_layers = NULL;
+        ph->prefix_from = k;
+      }
+    i = last + 1;
+  }
+  for (int i = 0; i < n; i++) ir_graph_free(&before[i]);
+  free(before);
   return true;
 }

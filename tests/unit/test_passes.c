@@ -296,10 +296,40 @@ static void check_prefix_sharing(const char *speedup, int computed) {
   tu_run_free(&r);
 }
 
+/* a cache is built only where it pays back: the phases that read it must
+ * read at least as many examples as it holds (0.6 of a 2-epoch run: 1.2
+ * epochs, yes; 0.3 of it: 0.6 epochs, no). Without it the phase's step is
+ * the one reuse: false compiles, node for node */
+static void assert_same_graph(const IrGraph *a, const IrGraph *b);
+
+START_TEST(prefix_reused_only_where_it_pays_back) {
+  static const char *const fmt = MLP("speedup {\n  freeze at(dense_1: %s%s)\n}\n");
+  static const struct { const char *at; bool reused; } cases[] = {{"0.4", true}, {"0.7", false}};
+  for (int i = 0; i < 2; i++) {
+    char src[2048], off[2048];
+    snprintf(src, sizeof src, fmt, cases[i].at, "");
+    snprintf(off, sizeof off, fmt, cases[i].at, ", reuse: false");
+    Compilation a, b;
+    ck_assert(tu_compile(src, "pays", &a));
+    ck_assert(tu_compile(off, "pays_off", &b));
+    ck_assert_int_eq(a.prog->phases.len, 2);
+    const IrPhase *ph = &a.prog->phases.data[1];
+    ck_assert_msg((ph->prefix.len > 0) == cases[i].reused, "freeze at %s", cases[i].at);
+    if (!cases[i].reused) {
+      ck_assert_int_eq(ph->feature_size, 0);
+      assert_same_graph(&ph->step, &b.prog->phases.data[1].step);
+    }
+    compilation_free(&a);
+    compilation_free(&b);
+    src_reset();
+  }
+}
+END_TEST
+
 START_TEST(prefix_shared_by_batch_phases) {
   check_prefix_sharing(MLP("speedup {\n  freeze at(dense_1: 0.2)\n"
                            "  batch ramp(sizes: 32 -> 64, until: 0.6, increment: 8)\n}\n"), 1);
-  check_prefix_sharing(MLP("speedup {\n  freeze at(dense_1: 0.2, dense_2: 0.7)\n"
+  check_prefix_sharing(MLP("speedup {\n  freeze at(dense_1: 0.0, dense_2: 0.5)\n"
                            "  batch ramp(sizes: 32 -> 64, until: 0.6, increment: 8)\n}\n"), 2);
 }
 END_TEST
@@ -1013,6 +1043,7 @@ Suite *passes_suite(void) {
   tcase_add_test(t, adam_counts_applied_updates);
   tcase_add_test(t, prefix_reuse_equals_full_step);
   tcase_add_test(t, prefix_shared_by_batch_phases);
+  tcase_add_test(t, prefix_reused_only_where_it_pays_back);
   tcase_add_test(t, steps_budget_with_small_batches_warns);
   tcase_add_test(t, micro_batches_with_batch_norm_warn);
   tcase_add_test(t, frozen_batchnorm_runs_as_evaluation);
