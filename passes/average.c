@@ -76,11 +76,8 @@ static bool trained(const IrProgram *p, int v) {
 
 /* whether state variable v is assigned in some phase (a running statistic) */
 static bool assigned(const IrProgram *p, int v) {
-  for (int k = 0; k < p->phases.len; k++) {
-    const IrGraph *g = &p->phases.data[k].step;
-    for (int i = 0; i < g->len; i++)
-      if (g->nodes[i].op == IR_ASSIGN && g->nodes[i].ia[0] == v) return true;
-  }
+  for (int k = 0; k < p->phases.len; k++)
+    if (ir_graph_assigns(&p->phases.data[k].step, v)) return true;
   return false;
 }
 

@@ -25,14 +25,6 @@
 #include "pass.h"
 #include "rewrite.h"
 
-/* whether state variable v stays as it is through the phase: no node of
- * its step assigns it (a frozen batch norm's running statistics) */
-static bool state_unchanged(const IrGraph *g, int v) {
-  for (int i = 0; i < g->len; i++)
-    if (g->nodes[i].op == IR_ASSIGN && g->nodes[i].ia[0] == v) return false;
-  return true;
-}
-
 /* whether node i, given that its operands are in the prefix, is too: a
  * forward, row-independent op (op_facts.c) over the input batch x, frozen
  * parameters, state no step of the phase changes, and constants */
@@ -42,7 +34,8 @@ static bool row_independent(const IrProgram *p, const IrPhase *ph, const IrGraph
   switch (n->op) {
   case IR_INPUT: return n->ia[0] == 0;
   case IR_PARAM:
-    if (p->vars.data[n->ia[0]].kind == VAR_STATE) return state_unchanged(g, (int)n->ia[0]);
+    /* a state variable no node of the step assigns (a frozen batch norm's statistics) */
+    if (p->vars.data[n->ia[0]].kind == VAR_STATE) return !ir_graph_assigns(g, n->ia[0]);
     return ir_phase_frozen(ph, (int)n->ia[0]);
   default: return true;
   }

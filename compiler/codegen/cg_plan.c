@@ -80,18 +80,12 @@ static void arena_give(ArenaPlan *a, int64_t off, int64_t size) {
   }
 }
 
-/* Whether the graph assigns (state update) variable `var`: reads of such a
- * variable take a copy, so a read before the assignment keeps the old value
- * (as the reference interpreter does) even if it is used after it. */
-bool cg_var_assigned(const IrGraph *g, int64_t var) {
-  for (int i = 0; i < g->len; i++)
-    if (g->nodes[i].op == IR_ASSIGN && g->nodes[i].ia[0] == var) return true;
-  return false;
-}
-
 static bool needs_slot(const IrGraph *g, const IrNode *n) {
   if (ir_ops[n->op].cls == EFFECT || ir_ops[n->op].cls == VIEW) return false;
-  if (n->op == IR_PARAM) return cg_var_assigned(g, n->ia[0]);
+  /* a read of a variable the graph assigns (a state update) takes a copy, so
+   * a read before the assignment keeps the old value (as the reference
+   * interpreter does) even if it is used after it */
+  if (n->op == IR_PARAM) return ir_graph_assigns(g, n->ia[0]);
   if (n->op == IR_INPUT) return false;
   return !cg_is_immediate(n);
 }
@@ -236,7 +230,7 @@ static int64_t var_bytes(const IrProgram *p, int64_t v) {
 /* a PARAM node reading variable memory in place (not a snapshot) */
 static bool in_place_param(const IrGraph *g, int node) {
   const IrNode *n = &g->nodes[node];
-  return n->op == IR_PARAM && !cg_var_assigned(g, n->ia[0]);
+  return n->op == IR_PARAM && !ir_graph_assigns(g, n->ia[0]);
 }
 
 static bool same_immediate(const IrNode *a, const IrNode *b) {

@@ -128,8 +128,6 @@ void cg_plan_free(BufPlan *pl);
 /* Byte offset of every variable in the variable arena (64-byte aligned);
  * returns the arena size. offsets has p->vars.len entries. */
 int64_t cg_plan_vars(const IrProgram *p, int64_t *offsets);
-/* Whether graph g assigns variable var (reads of it are then copies). */
-bool cg_var_assigned(const IrGraph *g, int64_t var);
 /* Whether a node's value is an immediate (a constant or run-time scalar). */
 bool cg_is_immediate(const IrNode *n);
 

@@ -128,6 +128,12 @@ void ir_graph_free(IrGraph *g) {
   g->len = g->cap = 0;
 }
 
+bool ir_graph_assigns(const IrGraph *g, int64_t var) {
+  for (int i = 0; i < g->len; i++)
+    if (g->nodes[i].op == IR_ASSIGN && g->nodes[i].ia[0] == var) return true;
+  return false;
+}
+
 IrGraph ir_graph_clone(const IrGraph *g) {
   IrGraph c = {0};
   if (g->len) {

@@ -175,6 +175,8 @@ double ir_eval_ternary(IrOp op, double a, double b, double c);
 int ir_add(IrGraph *g, IrNode n);
 void ir_graph_free(IrGraph *g);
 IrGraph ir_graph_clone(const IrGraph *g);
+/* Whether graph g assigns state variable var (an `assign` node writes it). */
+bool ir_graph_assigns(const IrGraph *g, int64_t var);
 /* Number of uses of each node (array of g->len, caller frees). */
 int *ir_use_counts(const IrGraph *g);
 /* The gate node of each guard (layer dropping): out[k] for k = 1 .. the
