@@ -552,23 +552,51 @@ LLVMValueRef cg_shape_f32(Cg *cg, float v) {
   return LLVMBuildBitCast(cg->b, LLVMBuildTrunc(cg->b, x, cg->i32, ""), cg->f32, "");
 }
 
-static uint64_t fnv1a(const char *s) {
+static uint64_t fnv1a_n(const char *s, size_t n) {
   uint64_t h = 1469598103934665603ull;
-  for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ull;
+  for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)s[i]) * 1099511628211ull;
   return h;
 }
 
-static uint64_t fnv1a_n(const char *s, unsigned n) {
-  uint64_t h = 1469598103934665603ull;
-  for (unsigned i = 0; i < n; i++) h = (h ^ (unsigned char)s[i]) * 1099511628211ull;
-  return h;
-}
+static uint64_t fnv1a(const char *s) { return fnv1a_n(s, strlen(s)); }
 
 static CgRegion *region_find(CgRegions *rs, const uint64_t *key, int n, uint64_t h) {
   for (int i = 0; i < rs->n; i++)
     if (rs->r[i].hash == h && rs->r[i].nkey == n && !memcmp(rs->r[i].key, key, sizeof(uint64_t) * (size_t)n))
       return &rs->r[i];
   return NULL;
+}
+
+/* The census's record that graph `slot` runs a region of `nodes` nodes with
+ * this key (taken: kept or freed) and these shape numbers (var, if not
+ * NULL: those already known to vary): a new region, or the one with the
+ * same key, whose numbers that differ from these now vary; the region is
+ * added to the slot's list and the slot made its owner (the last graph
+ * that runs it). */
+static void census_record(CgRegions *rs, int slot, uint64_t *key, int nkey, uint64_t h, const int64_t *shape,
+                          const unsigned char *var, int nshape, int nodes) {
+  CgRegion *r = region_find(rs, key, nkey, h);
+  if (r) {
+    free(key);
+  } else {
+    if (rs->n == rs->cap) rs->r = xrealloc(rs->r, sizeof(CgRegion) * (size_t)(rs->cap = rs->cap ? 2 * rs->cap : 64));
+    r = &rs->r[rs->n++];
+    *r = (CgRegion){h, key, nkey, slot, 0, NULL, xmalloc(sizeof(int64_t) * (size_t)(nshape + 1)),
+                    xcalloc((size_t)nshape + 1, 1), nshape};
+    if (nshape) memcpy(r->shape, shape, sizeof(int64_t) * (size_t)nshape);
+  }
+  ASTC_ASSERT(r->nshape == nshape);
+  for (int i = 0; i < nshape; i++) r->var[i] |= (var && var[i]) || r->shape[i] != shape[i];
+  int id = (int)(r - rs->r), n = rs->nids[slot];
+  bool seen = false;
+  for (int i = 0; i < n; i++) seen |= rs->ids[slot][i] == id;
+  if (!seen) r->nslots++;
+  r->owner = slot;
+  rs->ids[slot] = xrealloc(rs->ids[slot], sizeof(int) * (size_t)(n + 1));
+  rs->nodes[slot] = xrealloc(rs->nodes[slot], sizeof(int) * (size_t)(n + 1));
+  rs->ids[slot][n] = id;
+  rs->nodes[slot][n] = nodes;
+  rs->nids[slot]++;
 }
 
 /* A region's key: its function and its outlined loops (the functions from
@@ -824,29 +852,8 @@ static void emit_region(Cg *cg, int first, int end) {
     cg_outline_discard(&o);
     Key k = {.memo = &rs->memo};
     region_key_of(&k, o.fn, LLVMGetMDKindIDInContext(cg->ctx, "invariant.load", 14));
-    uint64_t h = key_hash(&k);
-    CgRegion *r = region_find(rs, k.v, k.n, h);
-    if (r) {  /* the same code: its shape numbers as read here, or from the table where they differ */
-      free(k.v);
-      ASTC_ASSERT(r->nshape == rs->shape_k);
-      for (int j = 0; j < r->nshape; j++) r->var[j] |= r->shape[j] != rs->shape_v[j];
-    } else {
-      if (rs->n == rs->cap) rs->r = xrealloc(rs->r, sizeof(CgRegion) * (size_t)(rs->cap = rs->cap ? 2 * rs->cap : 64));
-      r = &rs->r[rs->n++];
-      *r = (CgRegion){h, k.v, k.n, cg->slot, 0, NULL, NULL, NULL, rs->shape_k};
-      r->shape = xmalloc(sizeof(int64_t) * (size_t)(r->nshape + 1));
-      if (r->nshape) memcpy(r->shape, rs->shape_v, sizeof(int64_t) * (size_t)r->nshape);
-      r->var = xcalloc((size_t)r->nshape + 1, 1);
-    }
-    int *ids = rs->ids[cg->slot], n = rs->nids[cg->slot];
-    bool seen = false;
-    for (int k = 0; k < n; k++) seen |= ids[k] == (int)(r - rs->r);
-    if (!seen) r->nslots++;
-    r->owner = cg->slot;
-    rs->ids[cg->slot] = xrealloc(ids, sizeof(int) * (size_t)(n + 1));
-    rs->nodes[cg->slot] = xrealloc(rs->nodes[cg->slot], sizeof(int) * (size_t)(n + 1));
-    rs->nodes[cg->slot][n] = end - first;
-    rs->ids[cg->slot][rs->nids[cg->slot]++] = (int)(r - rs->r);
+    /* the same code as a region met before: its shape numbers as read here, or from the table where they differ */
+    census_record(rs, cg->slot, k.v, k.n, key_hash(&k), rs->shape_v, NULL, rs->shape_k, end - first);
     return;
   }
   ASTC_ASSERT(rs->next < rs->nids[cg->slot]);
@@ -1239,29 +1246,9 @@ CgCensus *cg_census(const IrProgram *p, const CgOptions *opt, int units) {
       if (jobs[u].mine[s]) js = &jobs[u].rs;
     for (int k = 0; js && k < js->nids[s]; k++) {
       const CgRegion *lr = &js->r[js->ids[s][k]];
-      CgRegion *r = region_find(rs, lr->key, lr->nkey, lr->hash);
-      if (!r) {
-        if (rs->n == rs->cap)
-          rs->r = xrealloc(rs->r, sizeof(CgRegion) * (size_t)(rs->cap = rs->cap ? 2 * rs->cap : 64));
-        r = &rs->r[rs->n++];
-        *r = (CgRegion){lr->hash, xmalloc(sizeof(uint64_t) * (size_t)(lr->nkey + 1)), lr->nkey, s, 0, NULL,
-                        xmalloc(sizeof(int64_t) * (size_t)(lr->nshape + 1)), xcalloc((size_t)lr->nshape + 1, 1),
-                        lr->nshape};
-        memcpy(r->key, lr->key, sizeof(uint64_t) * (size_t)lr->nkey);
-        if (lr->nshape) memcpy(r->shape, lr->shape, sizeof(int64_t) * (size_t)lr->nshape);
-      }
-      ASTC_ASSERT(r->nshape == lr->nshape);
-      for (int i = 0; i < r->nshape; i++) r->var[i] |= lr->var[i] || r->shape[i] != lr->shape[i];
-      int id = (int)(r - rs->r), n = rs->nids[s];
-      bool seen = false;
-      for (int i = 0; i < n; i++) seen |= rs->ids[s][i] == id;
-      if (!seen) r->nslots++;
-      r->owner = s;
-      rs->ids[s] = xrealloc(rs->ids[s], sizeof(int) * (size_t)(n + 1));
-      rs->nodes[s] = xrealloc(rs->nodes[s], sizeof(int) * (size_t)(n + 1));
-      rs->ids[s][n] = id;
-      rs->nodes[s][n] = js->nodes[s][k];
-      rs->nids[s]++;
+      uint64_t *key = xmalloc(sizeof(uint64_t) * (size_t)(lr->nkey + 1));
+      memcpy(key, lr->key, sizeof(uint64_t) * (size_t)lr->nkey);
+      census_record(rs, s, key, lr->nkey, lr->hash, lr->shape, lr->var, lr->nshape, js->nodes[s][k]);
     }
   }
   free(order);
