@@ -6,7 +6,10 @@
  * convert) and what the interpreter computes: to nearest, ties to even, on
  * the bit pattern (bits + 0x7fff + lsb) >> 16, so a finite value too large
  * for bf16 rounds to infinity and subnormals round like any other value;
- * every NaN becomes 0x7fc0. bf16 -> f32 is exact (the 16 bits shifted up).
+ * every NaN becomes 0x7fc0 (astrt_f32_to_bf16, the GEMM backends' operand
+ * conversion, keeps a NaN's sign and payload instead). bf16 -> f32 is exact
+ * (the 16 bits shifted up): astrt_bf16_to_f32, with a 16-lane loop in front
+ * where the CPU has AVX-512.
  * The loops are plain integer arithmetic: in 16-lane GNU vectors where the
  * CPU has AVX-512 (BW, for the 32 -> 16-bit narrowing), else loops GCC
  * vectorises for AVX2 or the baseline (target_clones: the loader picks the
@@ -48,13 +51,6 @@ CAST_CLONES static void to_bf16(const float *restrict x, uint16_t *restrict y, i
     memcpy(&bits, &x[i], sizeof bits);
     uint32_t rounded = (bits + 0x7fffu + ((bits >> 16) & 1u)) >> 16;
     y[i] = (uint16_t)(x[i] != x[i] ? 0x7fc0u : rounded);
-  }
-}
-
-CAST_CLONES static void from_bf16(const uint16_t *restrict x, float *restrict y, int64_t n) {
-  for (int64_t i = 0; i < n; i++) {
-    uint32_t bits = (uint32_t)x[i] << 16;
-    memcpy(&y[i], &bits, sizeof bits);
   }
 }
 
@@ -113,7 +109,7 @@ __attribute__((target("avx512f,avx512bw"))) static void from_bf16_512(const uint
     u32x16 bits = __builtin_convertvector(h, u32x16) << 16;
     memcpy(y + i, &bits, sizeof bits);
   }
-  from_bf16(x + i, y + i, n - i);
+  astrt_bf16_to_f32(x + i, y + i, n - i);
 }
 #endif
 
@@ -128,7 +124,7 @@ static void cast_part(void *ctx, int part, int parts) {
   }
 #endif
   if (j->to_bf16) to_bf16((const float *)j->x + i0, (uint16_t *)j->y + i0, i1 - i0);
-  else from_bf16((const uint16_t *)j->x + i0, (float *)j->y + i0, i1 - i0);
+  else astrt_bf16_to_f32((const uint16_t *)j->x + i0, (float *)j->y + i0, i1 - i0);
 }
 
 static void cast_run(cast_job *j) {
