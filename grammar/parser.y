@@ -17,7 +17,8 @@
  *             or < and < not < comparisons < + - < * / @ < unary - < **
  *   postfix = primary { "(" args ")" | "." NAME }
  *   primary = number | string | true | false | NAME | "(" expr ")" | "[" args "]"
- *   arg     = expr | NAME ":" expr | "train" ":" expr | expr "->" expr
+ *   arg     = expr | argname ":" expr | "train" ":" expr | expr "->" expr
+ *   argname = NAME {"." NAME}   (a dotted name: a nested layer in freeze at)
  *
  * sep is a newline (see lexer.l for when one counts) or ';'.
  */
@@ -40,6 +41,7 @@ struct LexState *yyget_extra(yyscan_t scanner);
 
 static void else_on_new_line(Loc loc);
 static void no_loops(Loc loc, const char *word);
+static const char *arg_name(Module *mod, const Expr *e);
 
 #define A (mod->arena)
 
@@ -343,13 +345,27 @@ args
 
 arg
   : expr                              { $$ = (Arg){NULL, @1, $1}; }
-  | IDENT ':' expr                    { $$ = (Arg){$1, @1, $3}; }
+  | postfix ':' expr                  { $$ = (Arg){arg_name(mod, $1), @1, $3}; }
   | TRAIN ':' expr                    { $$ = (Arg){"train", @1, $3}; }  /* synthetic(train: 1024) */
   | expr ARROW expr                   { $$ = (Arg){NULL, @1, new_range(A, @2, $1, $3)}; }
-  | IDENT ':' expr ARROW expr         { $$ = (Arg){$1, @1, new_range(A, @4, $3, $5)}; }
+  | postfix ':' expr ARROW expr       { $$ = (Arg){arg_name(mod, $1), @1, new_range(A, @4, $3, $5)}; }
   ;
 
 %%
+
+/* The name before an argument's ':': a name, or a dotted one (a nested
+ * layer: `freeze at(residual_1.conv2d_1: 0.5)`), as its text. Anything
+ * else is an error; the argument is then kept without a name. */
+static const char *arg_name(Module *mod, const Expr *e) {
+  if (e->kind == EX_NAME) return e->str;
+  if (e->kind == EX_MEMBER) {
+    const char *lhs = arg_name(mod, e->lhs);
+    return lhs ? arena_printf(A, "%s.%s", lhs, e->str) : NULL;
+  }
+  diag_error(e->loc, "expected a name before ':' (an argument's name, such as 'lr: 0.1', or a nested layer's, "
+                     "such as 'residual_1.conv2d_1: 0.5')");
+  return NULL;
+}
 
 /* `}` NEWLINE `else`: the newline ended the if statement. The else part is
  * parsed (so nothing cascades) and dropped after one error. */

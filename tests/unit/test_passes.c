@@ -359,6 +359,54 @@ static int batch_means_of(const IrProgram *p, const IrGraph *g, const char *laye
   return n;
 }
 
+/* freeze at() names a layer nested in a block by its dotted name, as the
+ * compiler lists layers (block_1.dense_1): only that layer freezes, its
+ * sibling and the block's other instances train on (a name that is not a
+ * name: golden diag speedup_freeze_at_not_a_name). */
+START_TEST(freeze_at_nested_layer) {
+  static const char *const src =
+      "import nn\n"
+      "layer block(x: f32[B, D]) -> f32[B, D] {\n"
+      "  h = relu(nn.dense(x, D))\n"
+      "  return x + nn.dense(h, D)\n"
+      "}\n"
+      "model m(x: f32[B, 12]) -> f32[B, 5] {\n"
+      "  h = relu(nn.dense(x, 16))\n"
+      "  h = block(h)\n"
+      "  h = block(h)\n"
+      "  return nn.dense(h, 5)\n"
+      "}\n"
+      "data d = synthetic(train: 256, test: 64, shape: [12], classes: 5)\n"
+      "train m on d {\n"
+      "  loss = cross_entropy()\n"
+      "  optimizer = sgd(lr: 0.1)\n"
+      "  batch = 64\n"
+      "  epochs = 2\n"
+      "}\n"
+      "speedup {\n"
+      "  freeze at(dense_1: 0.5, block_1.dense_1: 0.5, reuse: false)\n"
+      "}\n";
+  Compilation c;
+  ck_assert(tu_compile(src, "nested", &c));
+  const IrProgram *p = c.prog;
+  ck_assert_int_eq(p->phases.len, 2);
+  const IrPhase *ph = &p->phases.data[1];
+  static const struct {
+    const char *var;
+    bool frozen;
+  } want[] = {{"dense_1.w", true},          {"block_1.dense_1.w", true},  {"block_1.dense_1.b", true},
+              {"block_1.dense_2.w", false}, {"block_2.dense_1.w", false}, {"dense_2.w", false}};
+  for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+    int v = ir_program_find_var(p, want[i].var);
+    ck_assert_msg(v >= 0, "no variable %s", want[i].var);
+    ck_assert_msg(ir_phase_frozen(ph, v) == want[i].frozen, "%s frozen: %d", want[i].var, ir_phase_frozen(ph, v));
+    ck_assert(!ir_phase_frozen(&p->phases.data[0], v));
+  }
+  compilation_free(&c);
+  src_reset();
+}
+END_TEST
+
 /* A frozen batch norm runs as in evaluation (statistics: frozen, the
  * default): its phase's step normalises with the running statistics and no
  * longer updates them, while a trained one still does; statistics: batch
@@ -1033,6 +1081,7 @@ Suite *passes_suite(void) {
   tcase_add_test(t, micro_batches_equal_large_batch);
   tcase_add_test(t, interp_micro_equals_large_batch);
   tcase_add_test(t, frozen_parameters_bit_identical);
+  tcase_add_test(t, freeze_at_nested_layer);
   tcase_add_test(t, freeze_rewrite_structure);
   tcase_add_test(t, freeze_middle_layer_keeps_chain);
   tcase_add_test(t, lr_coupling_shares_the_step);
