@@ -6,7 +6,10 @@
  * (1f 8b) is decompressed first. The first non-blank line is a header of
  * column names when the options say so (NAMES) or, by default (AUTO), when
  * any of its fields is not a number: it must have as many columns as the
- * data. SKIP skips that line whatever it holds; NONE reads it as data.
+ * data. SKIP skips that line whatever it holds, and then reads the next
+ * non-blank line as AUTO would the first (names if any field is not a
+ * number: sklearn's boston_house_prices.csv has a line of counts, then the
+ * names); NONE reads the first line as data.
  * Lines may end in \n or \r\n, the last one with or without a newline;
  * blank lines are skipped; spaces and tabs around fields are ignored. One
  * column (label_column, negative counts from the end) holds the class
@@ -24,6 +27,7 @@
 #include <errno.h>
 #include <float.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -225,6 +229,12 @@ static astrt_status not_a_number(const csv *c, int64_t col, const char *f) {
   if (!hint[0] && c->line == c->first_line && c->rows == 0 && c->o.header == ASTRT_CSV_HEADER_NONE)
     snprintf(hint, sizeof hint, "; header: none reads the first line as data: if it is the names of the "
              "columns, leave header out (or give header: names)");
+  /* a line of names after the first line of the file (taken as the header) */
+  if (!hint[0] && c->line == c->first_line && c->rows == 0 && c->header_cols && c->o.header == ASTRT_CSV_HEADER_AUTO)
+    snprintf(hint, sizeof hint, "; line %lld was read as the names of the columns: if line %lld is the names "
+             "and line %lld something else (sklearn's boston_house_prices.csv starts with a line of counts), "
+             "give header: skip, which skips line %lld and reads the names after it", (long long)c->header_line,
+             (long long)c->line, (long long)c->header_line, (long long)c->header_line);
   return bad_field(c, col, f, "is not a number", hint);
 }
 
@@ -270,8 +280,9 @@ static astrt_status parse_row(csv *c, const char *f, int64_t n) {
 
 static astrt_status parse_line(csv *c, char *s) {
   if (is_blank(s)) return ASTRT_OK;
-  int first = c->nonblank++ == 0;
-  if (first && c->o.header == ASTRT_CSV_HEADER_SKIP) {
+  int64_t k = c->nonblank++;
+  bool skip = c->o.header == ASTRT_CSV_HEADER_SKIP;
+  if (k == 0 && skip) {
     c->header_line = c->line;
     return ASTRT_OK;
   }
@@ -279,8 +290,10 @@ static astrt_status parse_line(csv *c, char *s) {
   char line[160];  /* the line before it is cut, for hints about the separator */
   snprintf(line, sizeof line, "%s", s);
   int64_t n = split_fields(s, c->sep);
-  if (first && (c->o.header == ASTRT_CSV_HEADER_NAMES ||
-                (c->o.header == ASTRT_CSV_HEADER_AUTO && !all_numeric(s, n)))) {
+  /* the names of the columns: the first line, or the one after a skipped line */
+  bool names_here = k == (skip ? 1 : 0);
+  if (names_here && (c->o.header == ASTRT_CSV_HEADER_NAMES ||
+                     ((c->o.header == ASTRT_CSV_HEADER_AUTO || skip) && !all_numeric(s, n)))) {
     c->header_line = c->line;
     c->header_cols = n;
     return ASTRT_OK;

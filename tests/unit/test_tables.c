@@ -70,6 +70,34 @@ START_TEST(test_csv_header_skip) {
 }
 END_TEST
 
+/* sklearn's boston_house_prices.csv: a line of counts (as wide as the data,
+ * empty fields), then the quoted names, then the rows. header: skip skips
+ * the counts and reads the names after them as auto would; by default the
+ * counts are taken for the names and the error at the names says to skip. */
+static const char boston_like[] = "2,2,\n\"A\",\"B\",\"MEDV\"\n1,2,24\n3,4.5,21.5\n";
+
+START_TEST(test_csv_header_skip_then_names) {
+  fx_write_text(fx_path("t.csv"), boston_like);
+  astrt_csv_options o = {-1, ASTRT_CSV_HEADER_SKIP, 0, 1};  /* a regression table */
+  astrt_split s;
+  ck_assert_msg(astrt_load_csv_ex(fx_path("t.csv"), &o, &s) == ASTRT_OK, "%s", astrt_last_error());
+  ck_assert_int_eq(s.x.n, 2);
+  ck_assert_int_eq(s.x.dims[0], 2);
+  const float *x = s.x.data, *y = s.y.data;
+  ck_assert(x[0] == 1 && x[3] == 4.5f && y[0] == 24 && y[1] == 21.5f);
+  astrt_split_free(&s);
+  /* after the skipped line, a line of numbers is data, as before */
+  s = csv_loads("3,2,a,b\n1,2,0\n3,4,1\n", ASTRT_CSV_HEADER_SKIP, 0);
+  ck_assert_int_eq(s.x.n, 2);
+  astrt_split_free(&s);
+  /* names after the skipped line must name every column */
+  csv_fails("3,2,a,b\nx,y\n1,2,0\n", ASTRT_CSV_HEADER_SKIP, 0, "the header (line 2) has 2 columns, but line 3 has 3");
+  /* auto: the counts are the header, the names a row that is not numbers: the error says to skip */
+  csv_fails(boston_like, ASTRT_CSV_HEADER_AUTO, 0, "line 2, column 1: '\"A\"' is not a number");
+  ck_assert_error_has("give header: skip, which skips line 1 and reads the names after it");
+}
+END_TEST
+
 START_TEST(test_csv_header_names_and_none) {
   /* names: the first line is names even when they are numbers ... */
   astrt_split s = csv_loads("1,2,3\n4,5,1\n", ASTRT_CSV_HEADER_NAMES, 0);
@@ -760,6 +788,7 @@ static Suite *tables_suite(void) {
   Suite *s = suite_create("tables");
   TCase *csv = fixture_case("csv");
   tcase_add_test(csv, test_csv_header_skip);
+  tcase_add_test(csv, test_csv_header_skip_then_names);
   tcase_add_test(csv, test_csv_header_names_and_none);
   tcase_add_test(csv, test_csv_separators_detected);
   tcase_add_test(csv, test_csv_separator_given_and_hints);

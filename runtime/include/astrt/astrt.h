@@ -110,7 +110,8 @@ typedef struct astrt_csv_options {
   int header;        /* astrt_csv_header (astrt_abi.h): the first non-blank
                         line is AUTO column names if any field is not a
                         number, NAMES always (one per column), SKIPped
-                        whatever it holds, or NONE: data */
+                        whatever it holds (the next non-blank line is then
+                        names if any field is not a number), or NONE: data */
   int sep;           /* the field separator, a character; ' ' separates by
                         runs of spaces and tabs; 0 detects it from the first
                         line read: ';' if it holds one, else ',' if it holds
