@@ -43,8 +43,9 @@ typedef struct csv {
   int64_t header_cols;  /* columns of a header of names, 0 if skipped */
   int64_t first_line;   /* line of the first data row               */
   int64_t ncols;        /* columns per row, 0 until the first row   */
-  int64_t label;        /* label column, resolved                   */
-  float *x;             /* rows * (ncols - 1) features              */
+  int role;             /* CSV_TABLE, CSV_FEATURES or CSV_TARGETS   */
+  int64_t label;        /* label column, resolved; -1: none (features) */
+  float *x;             /* rows * features(c) values                */
   int32_t *y;           /* rows labels (real: the bits of floats)   */
   int64_t rows, cap;
 } csv;
@@ -154,6 +155,9 @@ static void sep_hint(const csv *c, const char *f, char *buf, size_t cap) {
 
 /* ---- rows --------------------------------------------------------------- */
 
+/* The feature columns of a row: all but the label's. */
+static int64_t features(const csv *c) { return c->ncols - (c->label >= 0); }
+
 /* Fixes the column count from the first data row. */
 static astrt_status start_rows(csv *c, const char *line, int64_t n) {
   if (c->header_cols && c->header_cols != n) {
@@ -171,7 +175,14 @@ static astrt_status start_rows(csv *c, const char *line, int64_t n) {
                       c->path, (long long)c->header_line, (long long)c->header_cols, (long long)c->line,
                       (long long)n, (long long)c->header_line);
   }
-  if (n < 2) {
+  if (c->role == CSV_TARGETS && n != 1) {
+    char b[8];
+    return astrt_fail(ASTRT_ERR_FORMAT,
+                      "%s: line %lld has %lld columns (separated by %s); a file of targets (y:) has one column, "
+                      "each example's %s", c->path, (long long)c->line, (long long)n, sep_name(c->sep, b),
+                      c->o.real ? "target" : "class");
+  }
+  if (n < 2 && c->role == CSV_TABLE) {
     char hint[256];
     sep_hint(c, line, hint, sizeof hint);
     char b[8];
@@ -181,7 +192,8 @@ static astrt_status start_rows(csv *c, const char *line, int64_t n) {
                       c->path, (long long)c->line, sep_name(c->sep, b), hint);
   }
   c->label = c->o.label_column < 0 ? n + c->o.label_column : c->o.label_column;
-  if (c->label < 0 || c->label >= n)
+  if (c->role != CSV_TABLE) c->label = c->role == CSV_TARGETS ? 0 : -1;
+  else if (c->label < 0 || c->label >= n)
     return astrt_fail(ASTRT_ERR_ARG,
                       "%s: label column %d is out of range for rows of %lld "
                       "columns (use 0 to %lld, or -1 for the last column)",
@@ -195,7 +207,7 @@ static astrt_status start_rows(csv *c, const char *line, int64_t n) {
 static astrt_status reserve_row(csv *c) {
   if (c->rows < c->cap) return ASTRT_OK;
   int64_t ncap = c->cap ? 2 * c->cap : 1024;
-  size_t per = (size_t)(c->ncols - 1);
+  size_t per = (size_t)(features(c) > 0 ? features(c) : 1);
   if ((uint64_t)ncap > SIZE_MAX / sizeof(float) / per)
     return astrt_fail(ASTRT_ERR_NOMEM, "%s: too many rows", c->path);
   char what[512];
@@ -271,7 +283,7 @@ static astrt_status parse_row(csv *c, const char *f, int64_t n) {
                       (long long)c->first_line, (long long)c->ncols);
   astrt_status st = reserve_row(c);
   if (st) return st;
-  float *xp = c->x + (size_t)c->rows * (size_t)(c->ncols - 1);
+  float *xp = c->x + (size_t)c->rows * (size_t)features(c);
   for (int64_t col = 0; col < n && !st; col++, f = next_field(f))
     st = store_field(c, col, f, &xp);
   if (!st) c->rows++;
@@ -338,8 +350,12 @@ static astrt_status no_rows(const csv *c) {
 
 /* Moves the parsed rows into out (shrinking the buffers to fit). */
 static void finish(csv *c, astrt_split *out) {
-  size_t per = (size_t)(c->ncols - 1), rows = (size_t)c->rows;
-  float *x = realloc(c->x, rows * per * sizeof *x);
+  size_t per = (size_t)features(c), rows = (size_t)c->rows;
+  if (per == 0) {  /* a file of targets: realloc to 0 bytes would free it */
+    free(c->x);
+    c->x = NULL;
+  }
+  float *x = per ? realloc(c->x, rows * per * sizeof *x) : NULL;
   int32_t *y = realloc(c->y, rows * sizeof *y);
   out->x.data = x ? x : c->x;
   out->y.data = y ? y : c->y;
@@ -347,7 +363,7 @@ static void finish(csv *c, astrt_split *out) {
   c->y = NULL;
   out->x.elem = ASTRT_ELEM_F32;
   out->x.rank = 1;
-  out->x.dims[0] = c->ncols - 1;
+  out->x.dims[0] = features(c);
   out->x.n = c->rows;
   out->x.scale = 1.0f;
   out->y.elem = c->o.real ? ASTRT_ELEM_F32 : ASTRT_ELEM_I32;
@@ -439,13 +455,13 @@ static astrt_status check_options(const char *path, const astrt_csv_options *o) 
   return ASTRT_OK;
 }
 
-astrt_status astrt_load_csv_ex(const char *path, const astrt_csv_options *o, astrt_split *out) {
+astrt_status astrt_csv_load_part(const char *path, const astrt_csv_options *o, int role, astrt_split *out) {
   memset(out, 0, sizeof *out);
   astrt_csv_options defaults = {-1, ASTRT_CSV_HEADER_AUTO, 0, 0};
   if (!o) o = &defaults;
   astrt_status st = check_options(path, o);
   if (st) return st;
-  csv c = {.path = path, .o = *o};
+  csv c = {.path = path, .o = *o, .role = role};
   char *text;
   size_t len;
   st = read_text(path, &text, &len);
@@ -455,12 +471,16 @@ astrt_status astrt_load_csv_ex(const char *path, const astrt_csv_options *o, ast
   if (!st && c.rows == 0) st = no_rows(&c);
   if (!st) {
     finish(&c, out);
-    if (!o->real) st = astrt_data_labels(&out->y, path, &out->num_classes);
+    if (!o->real && role != CSV_FEATURES) st = astrt_data_labels(&out->y, path, &out->num_classes);
   }
   free(c.x);
   free(c.y);
   if (st) astrt_split_free(out);
   return st;
+}
+
+astrt_status astrt_load_csv_ex(const char *path, const astrt_csv_options *o, astrt_split *out) {
+  return astrt_csv_load_part(path, o, CSV_TABLE, out);
 }
 
 astrt_status astrt_load_csv(const char *path, int label_column, astrt_split *out) {

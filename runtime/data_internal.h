@@ -60,6 +60,15 @@ astrt_status astrt_data_read_file(const char *path, char **buf, size_t *len);
 astrt_status astrt_data_same_count(const astrt_array *x, const char *x_path,
                                    const astrt_array *y, const char *y_path);
 
+/* What a CSV file holds: a whole table (features and the label column,
+ * astrt_load_csv_ex), only the features (every column: csv(x: ...)) or only
+ * the targets (one column: csv(y: ...)). */
+enum { CSV_TABLE, CSV_FEATURES, CSV_TARGETS };
+
+/* astrt_load_csv_ex for a file of one of those kinds; a file of features
+ * leaves out->y unset (no labels). */
+astrt_status astrt_csv_load_part(const char *path, const astrt_csv_options *o, int role, astrt_split *out);
+
 /* Turns integer features (I32) into F32; U8 and F32 are left alone. */
 astrt_status astrt_data_features(astrt_array *x, const char *path);
 

@@ -403,6 +403,28 @@ static astrt_status load_npy_real(const char *x_path, const char *y_path, astrt_
   return st;
 }
 
+/* One split from a CSV file of features and one of targets (a row each per
+ * example, in the same order; header and separator options apply to both). */
+static astrt_status load_csv_pair(const astrt_data_desc *d, const char *xp, const char *yp, astrt_split *out) {
+  memset(out, 0, sizeof *out);
+  astrt_csv_options co = {d->label_column, d->header, d->sep, d->target == ASTRT_TARGET_REAL};
+  astrt_split xs, ys;
+  astrt_status st = astrt_csv_load_part(xp, &co, CSV_FEATURES, &xs);
+  if (st) return st;
+  st = astrt_csv_load_part(yp, &co, CSV_TARGETS, &ys);
+  if (!st) st = astrt_data_same_count(&xs.x, xp, &ys.y, yp);
+  if (!st) {
+    out->x = xs.x;
+    out->y = ys.y;
+    out->num_classes = ys.num_classes;
+    memset(&xs.x, 0, sizeof xs.x);
+    memset(&ys.y, 0, sizeof ys.y);
+  }
+  astrt_split_free(&xs);
+  astrt_split_free(&ys);
+  return st;
+}
+
 /* Loads one CSV or NPY split from (x, y) paths. */
 static astrt_status load_file_split(const astrt_data_desc *d, const char *data_dir,
                                     const char *x, const char *y, astrt_split *out) {
@@ -410,9 +432,14 @@ static astrt_status load_file_split(const astrt_data_desc *d, const char *data_d
   astrt_status st = resolve(x, data_dir, xp, sizeof xp);
   if (st) return st;
   int real = d->target == ASTRT_TARGET_REAL;
-  if (d->kind == ASTRT_DATA_CSV) {
+  if (d->kind == ASTRT_DATA_CSV && !*y) {
     astrt_csv_options co = {d->label_column, d->header, d->sep, real};
     return astrt_load_csv_ex(xp, &co, out);
+  }
+  if (d->kind == ASTRT_DATA_CSV) {  /* csv(x: ..., y: ...): features and targets in two files, as sklearn's diabetes */
+    st = resolve(y, data_dir, yp, sizeof yp);
+    if (st) return st;
+    return load_csv_pair(d, xp, yp, out);
   }
   if (!*y)
     return astrt_fail(ASTRT_ERR_ARG, "npy data %s has no labels file; give both "

@@ -266,7 +266,7 @@ static bool data_spec(Elab *e, const Item *it, DataSpec *d) {
   /* which arguments each source takes */
   static const char *const allowed[] = {
       [DATA_IDX] = " source shape classes mean std normalize ",
-      [DATA_CSV] = " source shape classes mean std normalize label test holdout split seed header sep ",
+      [DATA_CSV] = " source x y test_x test_y shape classes mean std normalize label test holdout split seed header sep ",
       [DATA_NPY] = " x y test_x test_y shape classes mean std normalize holdout split seed ",
       [DATA_SYNTHETIC] = " shape classes train test seed mean std normalize ",
       [DATA_TEXT] = " source context test holdout ",
@@ -320,6 +320,40 @@ static bool data_spec(Elab *e, const Item *it, DataSpec *d) {
     if (a[SEED].kind != V_NONE && !eval_whole(e, a[SEED], 0, 1e15, &seed, "'seed'")) return false;
     d->split = (SplitKind)sk;
     d->synth_seed = (uint64_t)seed;
+  }
+  if (d->kind == DATA_CSV && (a[X].kind != V_NONE || a[Y].kind != V_NONE)) {
+    /* csv(x: FILE, y: FILE): features and targets in two files */
+    if (a[X].kind != V_STR || a[Y].kind != V_STR || !a[X].str[0] || !a[Y].str[0]) {
+      diag_error(x->loc, "csv(...) with the features and the targets in two files needs both paths, as strings: "
+                         "csv(x: \"features.csv\", y: \"targets.csv\", ...)");
+      return false;
+    }
+    static const struct {
+      int arg;
+      const char *why;
+    } others[] = {{SOURCE, "takes no table: the features are x's columns, the targets y's"},
+                  {LABEL, "takes no 'label': y's one column is the target"},
+                  {TEST, "takes its test split as test_x and test_y"}};
+    for (size_t i = 0; i < ARRAY_LEN(others); i++)
+      if (a[others[i].arg].kind != V_NONE) {
+        Loc at = a[others[i].arg].loc.file ? a[others[i].arg].loc : x->loc;
+        diag_error(at, "csv(x: ..., y: ...) %s", others[i].why);
+        return false;
+      }
+    if ((a[TEST_X].kind == V_STR) != (a[TEST_Y].kind == V_STR)) {
+      diag_error(x->loc, "give both test_x and test_y (or neither, to hold out a fraction of the training data)");
+      return false;
+    }
+    a[SOURCE] = a[X];
+    d->y_source = arena_strdup(e->prog->arena, a[Y].str);
+    if (a[TEST_X].kind == V_STR) {
+      a[TEST] = a[TEST_X];
+      d->test_y_source = arena_strdup(e->prog->arena, a[TEST_Y].str);
+    }
+  } else if (d->kind == DATA_CSV && (a[TEST_X].kind != V_NONE || a[TEST_Y].kind != V_NONE)) {
+    diag_error(x->loc, "test_x and test_y go with x and y (features and targets in two files); a table's test "
+                       "split is test: \"test.csv\"");
+    return false;
   }
   switch (d->kind) {
   case DATA_IDX:

@@ -330,6 +330,58 @@ static void split_rows(const astrt_split *s, int *rows) {
   for (int64_t i = 0; i < s->x.n; i++) rows[i] = (int)x[2 * i];
 }
 
+/* csv(x: ..., y: ...): features in one file (every column), the targets in
+ * another (one column), as sklearn ships diabetes: blank-separated features
+ * and a gzip-free column of targets here; classes likewise; the test split
+ * from test_x/test_y. Row counts that differ, or a targets file of two
+ * columns, are errors naming the files. */
+START_TEST(test_csv_features_and_targets_files) {
+  fx_write_text(fx_path("x.csv"), "59 2 32.1\n48 1 21.6\n72 2 30.5\n24 1 25.3\n");
+  fx_write_text(fx_path("y.csv"), "1.51e+02\n7.5e+01\n141\n206\n");
+  astrt_data_desc d;
+  table_desc(&d, ASTRT_DATA_CSV, fx_path("x.csv"), fx_path("y.csv"), 0);
+  d.dims[0] = d.example_size = 3;
+  d.target = ASTRT_TARGET_REAL;
+  d.test_source = fx_path("x.csv");
+  d.test_y_source = fx_path("y.csv");
+  astrt_split train, test;
+  load_table(&d, &train, &test);
+  ck_assert_int_eq(train.x.n, 4);
+  ck_assert_int_eq(train.x.dims[0], 3);
+  ck_assert_int_eq(train.y.n, 4);
+  ck_assert(train.y.elem == ASTRT_ELEM_F32);
+  const float *x = train.x.data, *y = train.y.data;
+  ck_assert(x[0] == 59 && x[2] == 32.1f && x[3] == 48 && x[11] == 25.3f);
+  ck_assert(y[0] == 151 && y[1] == 75 && y[3] == 206);
+  ck_assert_int_eq(test.x.n, 4);
+  astrt_split_free(&train);
+  astrt_split_free(&test);
+  /* classes, with a header of names in each file, and the holdout */
+  fx_write_text(fx_path("x.csv"), "a,b\n1,2\n3,4\n5,6\n7,8\n");
+  fx_write_text(fx_path("y.csv"), "class\n0\n1\n2\n1\n");
+  table_desc(&d, ASTRT_DATA_CSV, fx_path("x.csv"), fx_path("y.csv"), 3);
+  load_table(&d, &train, &test);
+  ck_assert_int_eq(train.x.n + test.x.n, 4);
+  ck_assert(train.y.elem == ASTRT_ELEM_I32);
+  int sum = 0;  /* the labels 0, 1, 2, 1 between the splits */
+  for (int64_t i = 0; i < train.y.n; i++) sum += ((const int32_t *)train.y.data)[i];
+  for (int64_t i = 0; i < test.y.n; i++) sum += ((const int32_t *)test.y.data)[i];
+  ck_assert_int_eq(sum, 4);
+  astrt_split_free(&train);
+  astrt_split_free(&test);
+  /* counts that differ */
+  fx_write_text(fx_path("y.csv"), "0\n1\n2\n");
+  ck_assert_int_eq(astrt_data_load(&d, NULL, &train, &test), ASTRT_ERR_MISMATCH);
+  ck_assert_error_has("holds 4 examples but");
+  ck_assert_error_has("y.csv holds 3");
+  /* a targets file of two columns */
+  fx_write_text(fx_path("y.csv"), "0,1\n1,1\n2,0\n1,0\n");
+  ck_assert_int_ne(astrt_data_load(&d, NULL, &train, &test), ASTRT_OK);
+  ck_assert_error_has("line 1 has 2 columns (separated by ',')");
+  ck_assert_error_has("a file of targets (y:) has one column, each example's class");
+}
+END_TEST
+
 START_TEST(test_holdout_stratified) {
   /* 100 rows sorted by class, 10, 20, 30 and 40 of classes 0..3 */
   static const int bounds[5] = {0, 10, 30, 60, 100};
@@ -789,6 +841,7 @@ static Suite *tables_suite(void) {
   TCase *csv = fixture_case("csv");
   tcase_add_test(csv, test_csv_header_skip);
   tcase_add_test(csv, test_csv_header_skip_then_names);
+  tcase_add_test(csv, test_csv_features_and_targets_files);
   tcase_add_test(csv, test_csv_header_names_and_none);
   tcase_add_test(csv, test_csv_separators_detected);
   tcase_add_test(csv, test_csv_separator_given_and_hints);
