@@ -1,12 +1,15 @@
 /* fuzz_csv.c — libFuzzer target: arbitrary bytes as a CSV data set through
  * astrt_load_csv, with the label in the last column (the default) and in
  * the first, then astrt_load_csv_ex in the other header modes, with given
- * separators and real targets. Everything loaded is freed. */
+ * separators and real targets, then as a file of features only and of
+ * targets only (csv(x: ..., y: ...), astrt_csv_load_part). Everything
+ * loaded is freed. */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 
 #include "astrt.h"
+#include "data_internal.h"
 #include "fuzz_util.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -39,5 +42,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       astrt_split_free(&s);
     }
   }
+  /* the two files of csv(x: ..., y: ...): every column a feature; one column, the target */
+  for (int role = CSV_FEATURES; role <= CSV_TARGETS; role++)
+    for (int real = 0; real < 2; real++) {
+      astrt_csv_options o = {-1, ASTRT_CSV_HEADER_AUTO, 0, real};
+      astrt_split s;
+      if (astrt_csv_load_part(path, &o, role, &s) == ASTRT_OK) {
+        if (role == CSV_FEATURES) {
+          if (s.x.n < 1 || s.x.dims[0] < 1) abort();
+          fuzz_touch_array(&s.x);
+        } else {
+          if (s.y.n < 1 || s.x.data || (!real && s.num_classes < 1)) abort();
+          fuzz_touch_array(&s.y);
+        }
+        astrt_split_free(&s);
+      }
+    }
   return 0;
 }
