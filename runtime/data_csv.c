@@ -175,12 +175,12 @@ static astrt_status start_rows(csv *c, const char *line, int64_t n) {
                       c->path, (long long)c->header_line, (long long)c->header_cols, (long long)c->line,
                       (long long)n, (long long)c->header_line);
   }
-  if (c->role == CSV_TARGETS && n != 1) {
+  if (c->role == CSV_TARGETS && !c->o.real && n != 1) {
     char b[8];
     return astrt_fail(ASTRT_ERR_FORMAT,
-                      "%s: line %lld has %lld columns (separated by %s); a file of targets (y:) has one column, "
-                      "each example's %s", c->path, (long long)c->line, (long long)n, sep_name(c->sep, b),
-                      c->o.real ? "target" : "class");
+                      "%s: line %lld has %lld columns (separated by %s); a file of classes (y: with classes) "
+                      "has one column, each example's class", c->path, (long long)c->line, (long long)n,
+                      sep_name(c->sep, b));
   }
   if (n < 2 && c->role == CSV_TABLE) {
     char hint[256];
@@ -192,7 +192,8 @@ static astrt_status start_rows(csv *c, const char *line, int64_t n) {
                       c->path, (long long)c->line, sep_name(c->sep, b), hint);
   }
   c->label = c->o.label_column < 0 ? n + c->o.label_column : c->o.label_column;
-  if (c->role != CSV_TABLE) c->label = c->role == CSV_TARGETS ? 0 : -1;
+  /* a file of real targets holds k of them per row: read as features, then moved to y (finish) */
+  if (c->role != CSV_TABLE) c->label = c->role == CSV_TARGETS && !c->o.real ? 0 : -1;
   else if (c->label < 0 || c->label >= n)
     return astrt_fail(ASTRT_ERR_ARG,
                       "%s: label column %d is out of range for rows of %lld "
@@ -349,6 +350,20 @@ static astrt_status no_rows(const csv *c) {
 }
 
 /* Moves the parsed rows into out (shrinking the buffers to fit). */
+static void finish(csv *c, astrt_split *out);
+
+/* A file of real targets (csv(y: ...) of a regression): its k columns, read
+ * as features, are the targets, f32[N] (k = 1) or f32[N, k]. */
+static void finish_targets(csv *c, astrt_split *out) {
+  finish(c, out);
+  int64_t k = out->x.dims[0];
+  astrt_array_free(&out->y);
+  out->y = out->x;
+  memset(&out->x, 0, sizeof out->x);
+  out->y.rank = k > 1 ? 1 : 0;
+  out->y.dims[0] = k > 1 ? k : 0;
+}
+
 static void finish(csv *c, astrt_split *out) {
   size_t per = (size_t)features(c), rows = (size_t)c->rows;
   if (per == 0) {  /* a file of targets: realloc to 0 bytes would free it */
@@ -470,7 +485,8 @@ astrt_status astrt_csv_load_part(const char *path, const astrt_csv_options *o, i
   free(text);
   if (!st && c.rows == 0) st = no_rows(&c);
   if (!st) {
-    finish(&c, out);
+    if (role == CSV_TARGETS && o->real) finish_targets(&c, out);
+    else finish(&c, out);
     if (!o->real && role != CSV_FEATURES) st = astrt_data_labels(&out->y, path, &out->num_classes);
   }
   free(c.x);

@@ -374,11 +374,32 @@ START_TEST(test_csv_features_and_targets_files) {
   ck_assert_int_eq(astrt_data_load(&d, NULL, &train, &test), ASTRT_ERR_MISMATCH);
   ck_assert_error_has("holds 4 examples but");
   ck_assert_error_has("y.csv holds 3");
-  /* a targets file of two columns */
+  /* a file of classes of two columns */
   fx_write_text(fx_path("y.csv"), "0,1\n1,1\n2,0\n1,0\n");
   ck_assert_int_ne(astrt_data_load(&d, NULL, &train, &test), ASTRT_OK);
   ck_assert_error_has("line 1 has 2 columns (separated by ',')");
-  ck_assert_error_has("a file of targets (y:) has one column, each example's class");
+  ck_assert_error_has("a file of classes (y: with classes) has one column, each example's class");
+  /* real targets, k of them per row (sklearn's linnerud: 3 exercises, 3 measurements) */
+  fx_write_text(fx_path("x.csv"), "Chins Situps Jumps\n5 162 60\n2 110 60\n12 101 101\n");
+  fx_write_text(fx_path("y.csv"), "Weight Waist Pulse\n191 36 50\n189 37 52\n193 38 58\n");
+  table_desc(&d, ASTRT_DATA_CSV, fx_path("x.csv"), fx_path("y.csv"), 0);
+  d.dims[0] = d.example_size = 3;
+  d.target = ASTRT_TARGET_REAL;
+  d.target_size = 3;
+  d.test_source = fx_path("x.csv");
+  d.test_y_source = fx_path("y.csv");
+  load_table(&d, &train, &test);
+  ck_assert_int_eq(train.y.n, 3);
+  ck_assert(train.y.elem == ASTRT_ELEM_F32 && train.y.rank == 1 && train.y.dims[0] == 3);
+  y = train.y.data;
+  ck_assert(y[0] == 191 && y[2] == 50 && y[3] == 189 && y[8] == 58);
+  ck_assert(((const float *)train.x.data)[3] == 2);
+  astrt_split_free(&train);
+  astrt_split_free(&test);
+  /* the model's output must match: 3 targets against a target_size of 2 */
+  d.target_size = 2;
+  ck_assert_int_eq(astrt_data_load(&d, NULL, &train, &test), ASTRT_ERR_MISMATCH);
+  ck_assert_error_has("hold 3 values per example, but the model predicts 2");
 }
 END_TEST
 
