@@ -1213,7 +1213,13 @@ static bool train_settings(Elab *e, const TrainEntries *te, IrProgram *p) {
     ok = false;
   }
   p->epochs = p->steps = 0;
-  if (te->epochs && !eval_int(e, te->epochs->value, 1, 1e9, &p->epochs, "'epochs'")) ok = false;
+  if (te->epochs && !eval_int(e, te->epochs->value, 1, 1e9, &p->epochs, "'epochs'")) {
+    ok = false;
+    const Expr *x = te->epochs->value;  /* a fraction written out: say how to train for part of an epoch */
+    if (x->kind == EX_NUM && x->num > 0 && x->num < 1)
+      diag_note(x->loc, "for part of an epoch, give a number of steps (steps = N), or run the program with "
+                        "--budget %s", num_str(x->num));
+  }
   if (te->steps && !eval_int(e, te->steps->value, 1, 1e12, &p->steps, "'steps'")) ok = false;
   if (te->samples) {
     int64_t s;
