@@ -526,6 +526,17 @@ static NOINLINE Value unary(Elab *e, const Expr *x) {
   return v_err();
 }
 
+/* x as one dotted name if it is a chain of names (a.b.c) whose first is
+ * bound to nothing (a symbol), else NULL */
+static const char *unbound_dotted(Elab *e, const Expr *x) {
+  if (x->kind != EX_MEMBER) return NULL;
+  const Expr *head = x;
+  while (head->kind == EX_MEMBER) head = head->lhs;
+  if (head->kind != EX_NAME || elab_lookup(e, head->str, head->loc, true).kind != V_SYMBOL) return NULL;
+  const char *lhs = x->lhs->kind == EX_NAME ? x->lhs->str : unbound_dotted(e, x->lhs);
+  return arena_printf(e->arena, "%s.%s", lhs, x->str);
+}
+
 static Value elab_expr_inner(Elab *e, const Expr *x, const char *hint) {
   switch (x->kind) {
   case EX_NUM: return v_num(x->is_int ? V_INT : V_FLOAT, x->num, x->loc);
@@ -565,9 +576,13 @@ static Value elab_expr_inner(Elab *e, const Expr *x, const char *hint) {
         diag_error(x->args.items[i].name_loc, "list elements cannot be named");
         return v_err();
       }
-      /* a bare unknown name in a list is a symbol: keep: [cross_entropy] */
+      /* a bare unknown name in a list is a symbol: keep: [cross_entropy]; so
+       * is a dotted chain of names whose first is unknown, a nested layer's
+       * name: keep: [residual_1.conv2d_1] */
       const Expr *it = x->args.items[i].value;
-      items[i] = it->kind == EX_NAME ? elab_lookup(e, it->str, it->loc, true) : elab_expr(e, it);
+      const char *dotted = unbound_dotted(e, it);
+      if (dotted) items[i] = (Value){.kind = V_SYMBOL, .str = dotted, .loc = it->loc};
+      else items[i] = it->kind == EX_NAME ? elab_lookup(e, it->str, it->loc, true) : elab_expr(e, it);
       if (items[i].kind == V_ERR) return v_err();
     }
     return (Value){.kind = V_LIST, .items = items, .nitems = n, .loc = x->loc};

@@ -359,33 +359,36 @@ static int batch_means_of(const IrProgram *p, const IrGraph *g, const char *laye
   return n;
 }
 
+/* a model with a block called twice (block_1, block_2), each holding two
+ * dense layers (block_N.dense_1, block_N.dense_2) */
+#define NESTED(speedup)  \
+      "import nn\n" \
+      "layer block(x: f32[B, D]) -> f32[B, D] {\n" \
+      "  h = relu(nn.dense(x, D))\n" \
+      "  return x + nn.dense(h, D)\n" \
+      "}\n" \
+      "model m(x: f32[B, 12]) -> f32[B, 5] {\n" \
+      "  h = relu(nn.dense(x, 16))\n" \
+      "  h = block(h)\n" \
+      "  h = block(h)\n" \
+      "  return nn.dense(h, 5)\n" \
+      "}\n" \
+      "data d = synthetic(train: 256, test: 64, shape: [12], classes: 5)\n" \
+      "train m on d {\n" \
+      "  loss = cross_entropy()\n" \
+      "  optimizer = sgd(lr: 0.1)\n" \
+      "  batch = 64\n" \
+      "  epochs = 2\n" \
+      "}\n" \
+      speedup
+
 /* freeze at() names a layer nested in a block by its dotted name, as the
  * compiler lists layers (block_1.dense_1): only that layer freezes, its
  * sibling and the block's other instances train on (a name that is not a
  * name: golden diag speedup_freeze_at_not_a_name). */
 START_TEST(freeze_at_nested_layer) {
   static const char *const src =
-      "import nn\n"
-      "layer block(x: f32[B, D]) -> f32[B, D] {\n"
-      "  h = relu(nn.dense(x, D))\n"
-      "  return x + nn.dense(h, D)\n"
-      "}\n"
-      "model m(x: f32[B, 12]) -> f32[B, 5] {\n"
-      "  h = relu(nn.dense(x, 16))\n"
-      "  h = block(h)\n"
-      "  h = block(h)\n"
-      "  return nn.dense(h, 5)\n"
-      "}\n"
-      "data d = synthetic(train: 256, test: 64, shape: [12], classes: 5)\n"
-      "train m on d {\n"
-      "  loss = cross_entropy()\n"
-      "  optimizer = sgd(lr: 0.1)\n"
-      "  batch = 64\n"
-      "  epochs = 2\n"
-      "}\n"
-      "speedup {\n"
-      "  freeze at(dense_1: 0.5, block_1.dense_1: 0.5, reuse: false)\n"
-      "}\n";
+      NESTED("speedup {\n  freeze at(dense_1: 0.5, block_1.dense_1: 0.5, reuse: false)\n}\n");
   Compilation c;
   ck_assert(tu_compile(src, "nested", &c));
   const IrProgram *p = c.prog;
@@ -402,6 +405,28 @@ START_TEST(freeze_at_nested_layer) {
     ck_assert_msg(ir_phase_frozen(ph, v) == want[i].frozen, "%s frozen: %d", want[i].var, ir_phase_frozen(ph, v));
     ck_assert(!ir_phase_frozen(&p->phases.data[0], v));
   }
+  compilation_free(&c);
+  src_reset();
+}
+END_TEST
+
+/* A keep list names a nested layer with dots too: precision bf16(keep:
+ * [block_1.dense_1]) leaves that layer's values fp32 and lowers its
+ * sibling's and the other instance's. */
+START_TEST(keep_nested_layer) {
+  Compilation c;
+  ck_assert(tu_compile(NESTED("speedup {\n  precision bf16(keep: [block_1.dense_1])\n}\n"), "keep", &c));
+  const IrProgram *p = c.prog;
+  const IrGraph *g = &p->phases.data[0].step;
+  static const char *const layers[] = {"block_1.dense_1", "block_1.dense_2", "block_2.dense_1"};
+  int bf16[3] = {0, 0, 0};
+  for (int i = 0; i < g->len; i++)
+    for (int k = 0; k < 3; k++)
+      if (g->nodes[i].layer >= 0 && !strcmp(p->layers.data[g->nodes[i].layer].name, layers[k]))
+        bf16[k] += g->nodes[i].type.dtype == DT_BF16;
+  ck_assert_int_eq(bf16[0], 0);
+  ck_assert_int_gt(bf16[1], 0);
+  ck_assert_int_gt(bf16[2], 0);
   compilation_free(&c);
   src_reset();
 }
@@ -1082,6 +1107,7 @@ Suite *passes_suite(void) {
   tcase_add_test(t, interp_micro_equals_large_batch);
   tcase_add_test(t, frozen_parameters_bit_identical);
   tcase_add_test(t, freeze_at_nested_layer);
+  tcase_add_test(t, keep_nested_layer);
   tcase_add_test(t, freeze_rewrite_structure);
   tcase_add_test(t, freeze_middle_layer_keeps_chain);
   tcase_add_test(t, lr_coupling_shares_the_step);
