@@ -3,13 +3,15 @@
  *
  * A residual block is an add y = x + f(x) where the branch f(x) is computed
  * from x and parameters only (data-independent values such as a causal mask
- * may be read too), by layer calls: every node on the data path from x to
- * f(x) belongs to a layer instance called inside the scope that wrote the
- * add (a sub-instance of the add's layer, or any instance for an add in the
- * model's body), and no value of the branch is used outside the block. One
- * layer call (x + block(x)) or a chain of them (transformer_block's
- * x + causal_self_attention(layernorm(x))) qualifies; x + relu(dense(x)),
- * whose relu is not in a layer, does not. A block inside another block's
+ * may be read too), by layer calls and functions: every node on the data
+ * path from x to f(x) belongs to a layer instance called inside the scope
+ * that wrote the add (a sub-instance of the add's layer, or any instance for
+ * an add in the model's body) or to that scope itself (a relu between two
+ * layer calls), and no value of the branch is used outside the block. One
+ * layer call (x + block(x)), a chain of them (transformer_block's
+ * x + causal_self_attention(layernorm(x))) and ResNet's basic block
+ * (x + bn(conv(relu(bn(conv(x)))))) qualify; x + relu(dense(x)) of a branch
+ * whose value is used elsewhere, or that reads other data, does not. A block inside another block's
  * branch is part of that block. Depth l = 1 .. L counts blocks from the
  * input (graph order).
  *
@@ -76,7 +78,7 @@ static bool inactive(const SpeedupItem *it) {
 
 /* ---- finding the blocks ----------------------------------------------------------- */
 
-typedef enum Why { WHY_NONE, WHY_READS, WHY_OUTSIDE_LAYER, WHY_LEAKS } Why;
+typedef enum Why { WHY_NONE, WHY_READS, WHY_LEAKS } Why;
 
 typedef struct Finder {
   const IrProgram *p;
@@ -168,10 +170,7 @@ static bool is_block(Finder *f, int y, int a, int r) {
   while (sp > 0 && ok) {
     int j = f->stack[--sp];
     const IrNode *n = &g->nodes[j];
-    if (j > a && f->dep[j] && !layer_within(f->p, n->layer, g->nodes[y].layer)) {
-      near_miss(f, WHY_OUTSIDE_LAYER, y, j);
-      ok = false;
-    } else if (!(j > a && f->dep[j]) && f->data[j]) { /* from the data, but not through x */
+    if (!(j > a && f->dep[j]) && f->data[j]) { /* from the data, but not through x */
       near_miss(f, WHY_READS, y, j);
       ok = false;
     }
@@ -229,8 +228,9 @@ static const char *node_desc(const IrNode *n, char *buf, size_t cap) {
 
 static void no_blocks(const Finder *f, const SpeedupItem *it) {
   diag_error(it->loc, "drop %s: model '%s' has no residual block to drop; a residual block is y = x + f(x) whose "
-                      "branch f is made of layer calls on x and parameters, as in nn.transformer_block "
-                      "(x + causal_self_attention(layernorm(x), ...))", it->rule->rule, f->p->model_name);
+                      "branch f is computed from x and parameters only and used only there, as in "
+                      "nn.transformer_block (x + causal_self_attention(layernorm(x), ...))", it->rule->rule,
+             f->p->model_name);
   if (f->why == WHY_NONE) return;
   const IrNode *n = &f->g->nodes[f->why_node];
   char d[128];
@@ -238,9 +238,6 @@ static void no_blocks(const Finder *f, const SpeedupItem *it) {
   Loc at = f->g->nodes[f->why_join].loc;
   if (f->why == WHY_READS)
     diag_note(at, "this '+' is not a residual block: its branch also reads %s, computed from the data outside it", d);
-  else if (f->why == WHY_OUTSIDE_LAYER)
-    diag_note(at, "this '+' is not a residual block: its branch computes %s outside a layer call (write the branch "
-                  "as one layer to make it droppable)", d);
   else
     diag_note(at, "this '+' is not a residual block: its branch's value %s is also used outside it", d);
 }

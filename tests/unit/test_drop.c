@@ -219,6 +219,50 @@ static void assert_same_vars(TuRun *a, TuRun *b) {
   }
 }
 
+/* A block whose branch has a function between its layer calls, as ResNet's
+ * basic block has (x + bn(conv(relu(bn(conv(x)))))): the residual written
+ * in a layer, x + dense(relu(dense(x))), with the relu in the layer's own
+ * scope; and the same at the model's body. */
+#define RBLOCK_HEAD(scale)                                                                       \
+  "import nn\n"                                                                                  \
+  "data d = synthetic(shape: [12], classes: 5, train: 4096)\n"                                   \
+  "layer rblock(x: f32[B, D]) -> f32[B, D] {\n  return x + nn.dense(relu(nn.dense(x, 16)), D)" scale "\n}\n"
+#define RBLOCK_BODY(second)                                                                      \
+  "model m(x: f32[B, 12]) -> f32[B, 5] {\n  h = relu(nn.dense(x, 16))\n  h = rblock(h)\n" second \
+  "  return nn.dense(h, 5)\n}\n"
+
+START_TEST(drop_branch_with_functions) {
+  Compilation c;
+  ck_assert(tu_compile(RBLOCK_HEAD("") RBLOCK_BODY("  h = rblock(h)\n")
+                           RESMLP_TRAIN(SGD, "speedup {\n  drop stochastic(final: 0.5)\n}\n"),
+                       "rblock", &c));
+  const IrGraph *g = &c.prog->phases.data[0].step;
+  int *flags;
+  ck_assert_int_eq(ir_guard_flags(g, &flags), 2);
+  ck_assert(keep_p(g, flags[1]) == 0.75 && keep_p(g, flags[2]) == 0.5);
+  free(flags);
+  for (int i = 0; i < g->len; i++) {
+    const IrNode *n = &g->nodes[i];
+    if (n->op != IR_SGD_UPDATE) continue;
+    const char *name = c.prog->vars.data[n->ia[0]].name;
+    int want = !strncmp(name, "rblock_1.", 9) ? 1 : !strncmp(name, "rblock_2.", 9) ? 2 : 0;
+    ck_assert_msg(n->guard == want, "%s: guard %d", name, n->guard);
+  }
+  compilation_free(&c);
+  src_reset();
+  /* at the model's body: h + relu(dense(h)) */
+  ck_assert(tu_compile(RESMLP_HEAD
+                       "model m(x: f32[B, 12]) -> f32[B, 5] {\n  h = relu(nn.dense(x, 16))\n"
+                       "  h = h + relu(nn.dense(h, 16))\n  return nn.dense(h, 5)\n}\n"
+                       RESMLP_TRAIN(SGD, "speedup {\n  drop stochastic(final: 0.5)\n}\n"),
+                       "body", &c));
+  ck_assert_int_eq(ir_guard_flags(&c.prog->phases.data[0].step, &flags), 1);
+  free(flags);
+  compilation_free(&c);
+  src_reset();
+}
+END_TEST
+
 /* block 2 dropped: its parameters and momenta do not move, and the step is,
  * bit for bit, the one of the network without block 2 (block 1, kept, scaled
  * by 1/0.75 as the baseline writes it) */
@@ -243,6 +287,37 @@ START_TEST(drop_dropped_block_is_absent) {
   assert_same_vars(&r, &base);  /* every parameter and momentum they share */
   for (uint32_t v = 0; v < r.d->nvars; v++)
     if (strstr(r.d->vars[v].name, "block_2.")) {
+      size_t off = r.d->vars[v].offset;
+      ck_assert_msg(memcmp((char *)r.vars + off, (char *)before + off, sizeof(float) * (size_t)r.d->vars[v].numel) == 0,
+                    "%s moved", r.d->vars[v].name);
+    }
+  free(before);
+  tu_run_free(&r);
+  tu_run_free(&base);
+}
+END_TEST
+
+/* the same promise for blocks with a function in their branch: block 2
+ * dropped, the step is bit for bit the network's without it */
+START_TEST(drop_dropped_function_block_is_absent) {
+  TuRun r, base;
+  tu_run_init(&r, RBLOCK_HEAD("") RBLOCK_BODY("  h = rblock(h)\n")
+                      RESMLP_TRAIN(SGD, "speedup {\n  drop stochastic(final: 0.5)\n}\n"), "drop");
+  tu_run_init(&base, RBLOCK_HEAD(" * (1 / 0.75)") RBLOCK_BODY("") RESMLP_TRAIN(SGD, ""), "without");
+  fill_params(&r, 3);
+  fill_params(&base, 3);
+  float x[64 * 12];
+  int32_t y[64];
+  batch(x, y, 64);
+  size_t bytes = (size_t)r.d->var_bytes;
+  float *before = malloc(bytes);
+  memcpy(before, r.vars, bytes);
+  int64_t s = step_where(true, false);
+  float l = step(&r, x, y, s), lb = step(&base, x, y, s);
+  ck_assert_msg(l == lb, "loss %.9g, without the block %.9g", l, lb);
+  assert_same_vars(&r, &base);
+  for (uint32_t v = 0; v < r.d->nvars; v++)
+    if (strstr(r.d->vars[v].name, "rblock_2.")) {
       size_t off = r.d->vars[v].offset;
       ck_assert_msg(memcmp((char *)r.vars + off, (char *)before + off, sizeof(float) * (size_t)r.d->vars[v].numel) == 0,
                     "%s moved", r.d->vars[v].name);
@@ -511,7 +586,9 @@ Suite *drop_suite(void) {
   tcase_add_test(t, drop_progressive_schedule);
   tcase_add_test(t, drop_inactive_is_baseline);
   tcase_add_test(t, drop_finds_residual_mlp_blocks);
+  tcase_add_test(t, drop_branch_with_functions);
   tcase_add_test(t, drop_dropped_block_is_absent);
+  tcase_add_test(t, drop_dropped_function_block_is_absent);
   tcase_add_test(t, drop_kept_block_is_scaled);
   tcase_add_test(t, drop_skipped_work_does_not_run);
   tcase_add_test(t, drop_adamw_counts_per_block);
