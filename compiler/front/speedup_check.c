@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "elab.h"
+#include "pass.h"
 #include "speedup.h"
 
 static bool is_num(const Value *v) { return v->kind == V_INT || v->kind == V_FLOAT; }
@@ -293,8 +294,12 @@ void speedup_validate(Elab *e, const Item *sp, IrProgram *p) {
       const char *sug = suggest_name(en->key, names, TECH_NUM);
       char all[256];
       sp_technique_names(all, sizeof all);
-      diag_error(en->loc, "unknown speedup pass '%s'%s%s%s (passes: %s)", en->key, sug ? "; did you mean '" : "",
-                 sug ? sug : "", sug ? "'?" : "", all);
+      if (pass_find(en->key))  /* a pass of the pipeline no speedup block names */
+        diag_error(en->loc, "'%s' is not a speedup pass: it runs on every program, and a speedup block cannot "
+                            "name it (speedup passes: %s)", en->key, all);
+      else
+        diag_error(en->loc, "unknown speedup pass '%s'%s%s%s (passes: %s)", en->key, sug ? "; did you mean '" : "",
+                   sug ? sug : "", sug ? "'?" : "", all);
       continue;
     }
     bool dup = false;

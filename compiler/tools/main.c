@@ -30,8 +30,10 @@ static void help_prim(void) {
 
 /* astc help passes: the pipeline and the speedup rules with their arguments */
 static void help_passes(void) {
-  printf("pass pipeline:\n");
-  for (int i = 0; pass_at(i); i++) printf("  %-10s %s\n", pass_at(i)->name, pass_at(i)->summary);
+  printf("pass pipeline (those marked * run on every program: a speedup block names the others):\n");
+  for (int i = 0; pass_at(i); i++)
+    printf("  %-10s%s %s\n", pass_at(i)->name, sp_find_technique(pass_at(i)->name) < 0 ? "*" : " ",
+           pass_at(i)->summary);
   printf("\nspeedup rules (speedup { PASS RULE(ARGS) }):\n");
   for (int i = 0; sp_rule_at(i); i++) {
     const SpRuleSpec *r = sp_rule_at(i);
