@@ -124,7 +124,9 @@ static Kind combine(Block *b, int i) {
   }
 }
 
-/* the layer instances of the branch: the nodes after x that f(x) depends on through x */
+/* the layer instances of the branch: the nodes after x that f(x) depends on
+ * through x, called inside the block's scope (not that scope itself, whose
+ * functions may be in the branch too but whose state is not the block's) */
 static void branch_layers(Block *b) {
   const IrGraph *g = b->g;
   bool *dep = xcalloc((size_t)g->len + 1, sizeof(bool)), *anc = xcalloc((size_t)g->len + 1, sizeof(bool));
@@ -134,7 +136,8 @@ static void branch_layers(Block *b) {
   for (int j = b->fx; j > b->x; j--) {
     if (!anc[j]) continue;
     for (int k = 0; k < g->nodes[j].nin; k++) anc[g->nodes[j].in[k]] = true;
-    if (dep[j] && g->nodes[j].layer >= 0) b->branch_layer[g->nodes[j].layer] = true;
+    int l = g->nodes[j].layer;
+    if (dep[j] && l >= 0 && l != g->nodes[b->join].layer) b->branch_layer[l] = true;
   }
   free(dep);
   free(anc);
