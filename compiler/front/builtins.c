@@ -732,3 +732,25 @@ const Builtin *builtin_find(const char *name) {
     if (strcmp(builtins[k].name, name) == 0) return &builtins[k];
   return NULL;
 }
+
+const char *builtin_foreign_hint(const char *name) {
+  static const struct {
+    const char *name, *hint;
+  } hints[] = {
+      {"slice", "a slice is an index with ranges, x[:, 0:D] (split(x, parts, axis: k) cuts equal parts)"},
+      {"narrow", "a slice is an index with ranges, x[:, 0:D] (split(x, parts, axis: k) cuts equal parts)"},
+      {"chunk", "split(x, parts, axis: k) cuts equal parts"},
+      {"cat", "concat(xs, axis: k) joins a list of tensors"},
+      {"concatenate", "concat(xs, axis: k) joins a list of tensors"},
+      {"view", "reshape(x, shape)"},
+      {"clamp", "minimum(maximum(x, lo), hi) clamps"},
+      {"clip", "minimum(maximum(x, lo), hi) clamps"},
+      {"mm", "a @ b, or matmul(a, b, trans_a: true)"},
+      {"bmm", "a @ b multiplies batches of matrices"},
+      {"masked_fill", "where(mask, a, b) selects"},
+      {"silu", "x * sigmoid(x)"},
+  };
+  for (size_t i = 0; i < sizeof hints / sizeof hints[0]; i++)
+    if (!strcmp(hints[i].name, name)) return hints[i].hint;
+  return NULL;
+}
