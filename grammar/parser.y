@@ -357,14 +357,12 @@ arg
  * layer: `freeze at(residual_1.conv2d_1: 0.5)`), as its text. Anything
  * else is an error; the argument is then kept without a name. */
 static const char *arg_name(Module *mod, const Expr *e) {
-  if (e->kind == EX_NAME) return e->str;
-  if (e->kind == EX_MEMBER) {
-    const char *lhs = arg_name(mod, e->lhs);
-    return lhs ? arena_printf(A, "%s.%s", lhs, e->str) : NULL;
-  }
-  diag_error(e->loc, "expected a name before ':' (an argument's name, such as 'lr: 0.1', or a nested layer's, "
-                     "such as 'residual_1.conv2d_1: 0.5')");
-  return NULL;
+  const Expr *bad = e;
+  const char *name = ast_dotted_name(A, e, &bad);
+  if (!name)
+    diag_error(bad->loc, "expected a name before ':' (an argument's name, such as 'lr: 0.1', or a nested layer's, "
+                         "such as 'residual_1.conv2d_1: 0.5')");
+  return name;
 }
 
 /* `}` NEWLINE `else`: the newline ended the if statement. The else part is

@@ -344,3 +344,13 @@ void ast_dump(FILE *out, const Module *m) {
     fputs(")\n", out);
   }
 }
+
+const char *ast_dotted_name(Arena *a, const Expr *x, const Expr **bad) {
+  if (x->kind == EX_NAME) return x->str;
+  const char *lhs = x->kind == EX_MEMBER ? ast_dotted_name(a, x->lhs, bad) : NULL;
+  if (x->kind != EX_MEMBER) {
+    if (bad) *bad = x;
+    return NULL;
+  }
+  return lhs ? arena_printf(a, "%s.%s", lhs, x->str) : NULL;
+}

@@ -154,6 +154,12 @@ typedef struct Module {
 Module *parse_module(int file, const char *path);
 void module_free(Module *m);
 
+/* x as one dotted name if it is a name or a chain of names (a.b.c),
+ * allocated in a; else NULL, with *bad (if not NULL) the part that is not a
+ * name. Named arguments of nested layers (freeze at(residual_1.conv2d_1:
+ * t)) and such names in lists (keep: [residual_1.conv2d_1]). */
+const char *ast_dotted_name(Arena *a, const Expr *x, const Expr **bad);
+
 const char *binop_str(BinOp op);
 const char *item_kind_str(ItemKind k);
 

@@ -535,8 +535,7 @@ static const char *unbound_dotted(Elab *e, const Expr *x) {
   const Expr *head = x;
   while (head->kind == EX_MEMBER) head = head->lhs;
   if (head->kind != EX_NAME || elab_lookup(e, head->str, head->loc, true).kind != V_SYMBOL) return NULL;
-  const char *lhs = x->lhs->kind == EX_NAME ? x->lhs->str : unbound_dotted(e, x->lhs);
-  return arena_printf(e->arena, "%s.%s", lhs, x->str);
+  return ast_dotted_name(e->arena, x, NULL);
 }
 
 static Value elab_expr_inner(Elab *e, const Expr *x, const char *hint) {
