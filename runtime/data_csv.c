@@ -350,20 +350,6 @@ static astrt_status no_rows(const csv *c) {
 }
 
 /* Moves the parsed rows into out (shrinking the buffers to fit). */
-static void finish(csv *c, astrt_split *out);
-
-/* A file of real targets (csv(y: ...) of a regression): its k columns, read
- * as features, are the targets, f32[N] (k = 1) or f32[N, k]. */
-static void finish_targets(csv *c, astrt_split *out) {
-  finish(c, out);
-  int64_t k = out->x.dims[0];
-  astrt_array_free(&out->y);
-  out->y = out->x;
-  memset(&out->x, 0, sizeof out->x);
-  out->y.rank = k > 1 ? 1 : 0;
-  out->y.dims[0] = k > 1 ? k : 0;
-}
-
 static void finish(csv *c, astrt_split *out) {
   size_t per = (size_t)features(c), rows = (size_t)c->rows;
   if (per == 0) {  /* a file of targets: realloc to 0 bytes would free it */
@@ -384,6 +370,18 @@ static void finish(csv *c, astrt_split *out) {
   out->y.elem = c->o.real ? ASTRT_ELEM_F32 : ASTRT_ELEM_I32;
   out->y.n = c->rows;
   out->y.scale = 1.0f;
+}
+
+/* A file of real targets (csv(y: ...) of a regression): its k columns, read
+ * as features, are the targets, f32[N] (k = 1) or f32[N, k]. */
+static void finish_targets(csv *c, astrt_split *out) {
+  finish(c, out);
+  int64_t k = out->x.dims[0];
+  astrt_array_free(&out->y);
+  out->y = out->x;
+  memset(&out->x, 0, sizeof out->x);
+  out->y.rank = k > 1 ? 1 : 0;
+  out->y.dims[0] = k > 1 ? k : 0;
 }
 
 static astrt_status gz_failed(gzFile gz, const char *path) {

@@ -405,13 +405,12 @@ static astrt_status load_npy_real(const char *x_path, const char *y_path, astrt_
 
 /* One split from a CSV file of features and one of targets (a row each per
  * example, in the same order; header and separator options apply to both). */
-static astrt_status load_csv_pair(const astrt_data_desc *d, const char *xp, const char *yp, astrt_split *out) {
+static astrt_status load_csv_pair(const astrt_csv_options *co, const char *xp, const char *yp, astrt_split *out) {
   memset(out, 0, sizeof *out);
-  astrt_csv_options co = {d->label_column, d->header, d->sep, d->target == ASTRT_TARGET_REAL};
   astrt_split xs, ys;
-  astrt_status st = astrt_csv_load_part(xp, &co, CSV_FEATURES, &xs);
+  astrt_status st = astrt_csv_load_part(xp, co, CSV_FEATURES, &xs);
   if (st) return st;
-  st = astrt_csv_load_part(yp, &co, CSV_TARGETS, &ys);
+  st = astrt_csv_load_part(yp, co, CSV_TARGETS, &ys);
   if (!st) st = astrt_data_same_count(&xs.x, xp, &ys.y, yp);
   if (!st) {
     out->x = xs.x;
@@ -432,20 +431,15 @@ static astrt_status load_file_split(const astrt_data_desc *d, const char *data_d
   astrt_status st = resolve(x, data_dir, xp, sizeof xp);
   if (st) return st;
   int real = d->target == ASTRT_TARGET_REAL;
-  if (d->kind == ASTRT_DATA_CSV && !*y) {
-    astrt_csv_options co = {d->label_column, d->header, d->sep, real};
-    return astrt_load_csv_ex(xp, &co, out);
-  }
-  if (d->kind == ASTRT_DATA_CSV) {  /* csv(x: ..., y: ...): features and targets in two files, as sklearn's diabetes */
-    st = resolve(y, data_dir, yp, sizeof yp);
-    if (st) return st;
-    return load_csv_pair(d, xp, yp, out);
-  }
+  astrt_csv_options co = {d->label_column, d->header, d->sep, real};
+  if (d->kind == ASTRT_DATA_CSV && !*y) return astrt_load_csv_ex(xp, &co, out);
   if (!*y)
     return astrt_fail(ASTRT_ERR_ARG, "npy data %s has no labels file; give both "
                       "x: and y: (and test_x:/test_y: for a test split)", x);
   st = resolve(y, data_dir, yp, sizeof yp);
   if (st) return st;
+  /* csv(x: ..., y: ...): features and targets in two files, as sklearn's diabetes */
+  if (d->kind == ASTRT_DATA_CSV) return load_csv_pair(&co, xp, yp, out);
   return real ? load_npy_real(xp, yp, out) : astrt_load_npy_classes(xp, yp, out);
 }
 
