@@ -211,6 +211,13 @@ static bool sep_arg(Elab *e, Value v, int *out) {
   return true;
 }
 
+/* test_x and test_y (npy, or csv's two files): both paths or neither */
+static bool test_pair(Value tx, Value ty, Loc at) {
+  if ((tx.kind == V_STR) == (ty.kind == V_STR)) return true;
+  diag_error(at, "give both test_x and test_y (or neither, to hold out a fraction of the training data)");
+  return false;
+}
+
 static bool data_spec(Elab *e, const Item *it, DataSpec *d) {
   const Expr *x = it->value;
   const char *kind = callee_name(x);
@@ -340,10 +347,7 @@ static bool data_spec(Elab *e, const Item *it, DataSpec *d) {
         diag_error(at, "csv(x: ..., y: ...) %s", others[i].why);
         return false;
       }
-    if ((a[TEST_X].kind == V_STR) != (a[TEST_Y].kind == V_STR)) {
-      diag_error(x->loc, "give both test_x and test_y (or neither, to hold out a fraction of the training data)");
-      return false;
-    }
+    if (!test_pair(a[TEST_X], a[TEST_Y], x->loc)) return false;
     a[SOURCE] = a[X];
     d->y_source = arena_strdup(e->prog->arena, a[Y].str);
     if (a[TEST_X].kind == V_STR) {
@@ -397,10 +401,7 @@ static bool data_spec(Elab *e, const Item *it, DataSpec *d) {
     }
     d->source = arena_strdup(e->prog->arena, a[X].str);
     d->y_source = arena_strdup(e->prog->arena, a[Y].str);
-    if ((a[TEST_X].kind == V_STR) != (a[TEST_Y].kind == V_STR)) {
-      diag_error(x->loc, "give both test_x and test_y (or neither, to hold out 10%% of the training data)");
-      return false;
-    }
+    if (!test_pair(a[TEST_X], a[TEST_Y], x->loc)) return false;
     if (a[TEST_X].kind == V_STR) {
       d->test_source = arena_strdup(e->prog->arena, a[TEST_X].str);
       d->test_y_source = arena_strdup(e->prog->arena, a[TEST_Y].str);
