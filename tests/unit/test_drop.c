@@ -155,25 +155,32 @@ START_TEST(drop_inactive_is_baseline) {
 }
 END_TEST
 
-START_TEST(drop_finds_residual_mlp_blocks) {
+/* src (drop stochastic(final: 0.5)) has two blocks, instances <layer>_1
+ * and <layer>_2, kept with 0.75 and 0.5; every update of a block's
+ * parameters is the block's, and nothing else is */
+static void assert_two_blocks(const char *src, const char *name, const char *layer) {
   Compilation c;
-  ck_assert(tu_compile(RESMLP(SGD, ""), "resmlp", &c));
+  ck_assert(tu_compile(src, name, &c));
   const IrGraph *g = &c.prog->phases.data[0].step;
   int *flags;
   ck_assert_int_eq(ir_guard_flags(g, &flags), 2);
   ck_assert(keep_p(g, flags[1]) == 0.75 && keep_p(g, flags[2]) == 0.5);
   free(flags);
-  /* every update of a block's parameters is the block's, and nothing else is */
+  char b1[64], b2[64];
+  snprintf(b1, sizeof b1, "%s_1.", layer);
+  snprintf(b2, sizeof b2, "%s_2.", layer);
   for (int i = 0; i < g->len; i++) {
     const IrNode *n = &g->nodes[i];
     if (n->op != IR_SGD_UPDATE) continue;
-    const char *name = c.prog->vars.data[n->ia[0]].name;
-    int want = !strncmp(name, "block_1.", 8) ? 1 : !strncmp(name, "block_2.", 8) ? 2 : 0;
-    ck_assert_msg(n->guard == want, "%s: guard %d", name, n->guard);
+    const char *var = c.prog->vars.data[n->ia[0]].name;
+    int want = !strncmp(var, b1, strlen(b1)) ? 1 : !strncmp(var, b2, strlen(b2)) ? 2 : 0;
+    ck_assert_msg(n->guard == want, "%s: guard %d", var, n->guard);
   }
   compilation_free(&c);
   src_reset();
 }
+
+START_TEST(drop_finds_residual_mlp_blocks) { assert_two_blocks(RESMLP(SGD, ""), "resmlp", "block"); }
 END_TEST
 
 /* ---- the promise, on native code ------------------------------------------------------- */
@@ -232,25 +239,12 @@ static void assert_same_vars(TuRun *a, TuRun *b) {
   "  return nn.dense(h, 5)\n}\n"
 
 START_TEST(drop_branch_with_functions) {
-  Compilation c;
-  ck_assert(tu_compile(RBLOCK_HEAD("") RBLOCK_BODY("  h = rblock(h)\n")
-                           RESMLP_TRAIN(SGD, "speedup {\n  drop stochastic(final: 0.5)\n}\n"),
-                       "rblock", &c));
-  const IrGraph *g = &c.prog->phases.data[0].step;
-  int *flags;
-  ck_assert_int_eq(ir_guard_flags(g, &flags), 2);
-  ck_assert(keep_p(g, flags[1]) == 0.75 && keep_p(g, flags[2]) == 0.5);
-  free(flags);
-  for (int i = 0; i < g->len; i++) {
-    const IrNode *n = &g->nodes[i];
-    if (n->op != IR_SGD_UPDATE) continue;
-    const char *name = c.prog->vars.data[n->ia[0]].name;
-    int want = !strncmp(name, "rblock_1.", 9) ? 1 : !strncmp(name, "rblock_2.", 9) ? 2 : 0;
-    ck_assert_msg(n->guard == want, "%s: guard %d", name, n->guard);
-  }
-  compilation_free(&c);
-  src_reset();
+  assert_two_blocks(RBLOCK_HEAD("") RBLOCK_BODY("  h = rblock(h)\n")
+                        RESMLP_TRAIN(SGD, "speedup {\n  drop stochastic(final: 0.5)\n}\n"),
+                    "rblock", "rblock");
   /* at the model's body: h + relu(dense(h)) */
+  Compilation c;
+  int *flags;
   ck_assert(tu_compile(RESMLP_HEAD
                        "model m(x: f32[B, 12]) -> f32[B, 5] {\n  h = relu(nn.dense(x, 16))\n"
                        "  h = h + relu(nn.dense(h, 16))\n  return nn.dense(h, 5)\n}\n"
@@ -263,16 +257,14 @@ START_TEST(drop_branch_with_functions) {
 }
 END_TEST
 
-/* block 2 dropped: its parameters and momenta do not move, and the step is,
- * bit for bit, the one of the network without block 2 (block 1, kept, scaled
- * by 1/0.75 as the baseline writes it) */
-START_TEST(drop_dropped_block_is_absent) {
+/* block 2 dropped: its parameters and momenta do not move, and the step of
+ * src is, bit for bit, the one of `without`, the network without block 2
+ * (block 1, kept, scaled by 1/0.75 as `without` writes it); block2 is the
+ * prefix of block 2's variables */
+static void assert_dropped_block_absent(const char *src, const char *without, const char *block2) {
   TuRun r, base;
-  tu_run_init(&r, RESMLP(SGD, ""), "drop");
-  tu_run_init(&base,
-              RESMLP_HEAD "model m(x: f32[B, 12]) -> f32[B, 5] {\n  h = relu(nn.dense(x, 16))\n"
-                          "  h = h + block(h) * (1 / 0.75)\n  return nn.dense(h, 5)\n}\n" RESMLP_TRAIN(SGD, ""),
-              "without");
+  tu_run_init(&r, src, "drop");
+  tu_run_init(&base, without, "without");
   fill_params(&r, 3);
   fill_params(&base, 3);
   float x[64 * 12];
@@ -286,7 +278,7 @@ START_TEST(drop_dropped_block_is_absent) {
   ck_assert_msg(l == lb, "loss %.9g, without the block %.9g", l, lb);
   assert_same_vars(&r, &base);  /* every parameter and momentum they share */
   for (uint32_t v = 0; v < r.d->nvars; v++)
-    if (strstr(r.d->vars[v].name, "block_2.")) {
+    if (strstr(r.d->vars[v].name, block2)) {
       size_t off = r.d->vars[v].offset;
       ck_assert_msg(memcmp((char *)r.vars + off, (char *)before + off, sizeof(float) * (size_t)r.d->vars[v].numel) == 0,
                     "%s moved", r.d->vars[v].name);
@@ -295,36 +287,22 @@ START_TEST(drop_dropped_block_is_absent) {
   tu_run_free(&r);
   tu_run_free(&base);
 }
+
+START_TEST(drop_dropped_block_is_absent) {
+  assert_dropped_block_absent(RESMLP(SGD, ""),
+                              RESMLP_HEAD "model m(x: f32[B, 12]) -> f32[B, 5] {\n  h = relu(nn.dense(x, 16))\n"
+                                          "  h = h + block(h) * (1 / 0.75)\n  return nn.dense(h, 5)\n}\n"
+                                              RESMLP_TRAIN(SGD, ""),
+                              "block_2.");
+}
 END_TEST
 
 /* the same promise for blocks with a function in their branch: block 2
  * dropped, the step is bit for bit the network's without it */
 START_TEST(drop_dropped_function_block_is_absent) {
-  TuRun r, base;
-  tu_run_init(&r, RBLOCK_HEAD("") RBLOCK_BODY("  h = rblock(h)\n")
-                      RESMLP_TRAIN(SGD, "speedup {\n  drop stochastic(final: 0.5)\n}\n"), "drop");
-  tu_run_init(&base, RBLOCK_HEAD(" * (1 / 0.75)") RBLOCK_BODY("") RESMLP_TRAIN(SGD, ""), "without");
-  fill_params(&r, 3);
-  fill_params(&base, 3);
-  float x[64 * 12];
-  int32_t y[64];
-  batch(x, y, 64);
-  size_t bytes = (size_t)r.d->var_bytes;
-  float *before = malloc(bytes);
-  memcpy(before, r.vars, bytes);
-  int64_t s = step_where(true, false);
-  float l = step(&r, x, y, s), lb = step(&base, x, y, s);
-  ck_assert_msg(l == lb, "loss %.9g, without the block %.9g", l, lb);
-  assert_same_vars(&r, &base);
-  for (uint32_t v = 0; v < r.d->nvars; v++)
-    if (strstr(r.d->vars[v].name, "rblock_2.")) {
-      size_t off = r.d->vars[v].offset;
-      ck_assert_msg(memcmp((char *)r.vars + off, (char *)before + off, sizeof(float) * (size_t)r.d->vars[v].numel) == 0,
-                    "%s moved", r.d->vars[v].name);
-    }
-  free(before);
-  tu_run_free(&r);
-  tu_run_free(&base);
+  assert_dropped_block_absent(RBLOCK_HEAD("") RBLOCK_BODY("  h = rblock(h)\n")
+                                  RESMLP_TRAIN(SGD, "speedup {\n  drop stochastic(final: 0.5)\n}\n"),
+                              RBLOCK_HEAD(" * (1 / 0.75)") RBLOCK_BODY("") RESMLP_TRAIN(SGD, ""), "rblock_2.");
 }
 END_TEST
 
