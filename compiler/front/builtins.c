@@ -733,7 +733,7 @@ const Builtin *builtin_find(const char *name) {
   return NULL;
 }
 
-const char *builtin_foreign_hint(const char *name) {
+void builtin_unknown_name(Loc loc, const char *name, const char *suggestion) {
   static const struct {
     const char *name, *hint;
   } hints[] = {
@@ -751,6 +751,10 @@ const char *builtin_foreign_hint(const char *name) {
       {"silu", "x * sigmoid(x)"},
   };
   for (size_t i = 0; i < sizeof hints / sizeof hints[0]; i++)
-    if (!strcmp(hints[i].name, name)) return hints[i].hint;
-  return NULL;
+    if (!strcmp(hints[i].name, name)) {
+      diag_error(loc, "unknown name '%s': astc has no '%s'; %s", name, name, hints[i].hint);
+      return;
+    }
+  if (suggestion) diag_error(loc, "unknown name '%s'; did you mean '%s'?", name, suggestion);
+  else diag_error(loc, "unknown name '%s'", name);
 }

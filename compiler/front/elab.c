@@ -204,10 +204,7 @@ Value elab_lookup(Elab *e, const char *name, Loc loc, bool quiet) {
   StrVec names = {0};
   collect_names(&names, e);
   const char *s = f ? sema_suggest(e->sema, f->module, name, &names) : suggest_name(name, names.data, names.len);
-  const char *foreign = builtin_foreign_hint(name);
-  if (foreign) diag_error(loc, "unknown name '%s': astc has no '%s'; %s", name, name, foreign);
-  else if (s) diag_error(loc, "unknown name '%s'; did you mean '%s'?", name, s);
-  else diag_error(loc, "unknown name '%s'", name);
+  builtin_unknown_name(loc, name, s);
   vec_free(&names);
   return v_err();
 }

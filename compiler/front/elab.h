@@ -165,9 +165,10 @@ struct Builtin {
 
 const Builtin *builtin_find(const char *name);
 const Builtin *builtin_at(int i);  /* NULL past the end */
-/* For an unknown name that other frameworks have (PyTorch's slice, cat,
- * view, clamp ...), what astc writes instead; NULL for any other name. */
-const char *builtin_foreign_hint(const char *name);
+/* The error for an unknown name: what astc writes instead if other
+ * frameworks have the name (PyTorch's slice, cat, view, clamp ...), else
+ * the suggestion (NULL: none). */
+void builtin_unknown_name(Loc loc, const char *name, const char *suggestion);
 /* Binds positional and named arguments to b's parameters (V_NONE for absent);
  * reports errors and returns false on a mismatch. Each bound value's loc is
  * where the argument is written (the call's, for an absent one), so that

@@ -64,10 +64,7 @@ static void unknown(const Scope *s, const char *name, const char *member, Loc lo
   for (int i = 0; i < s->m->scope.len; i++) vec_push(&cands, s->m->scope.data[i].name);
   for (int i = 0; builtin_at(i); i++) vec_push(&cands, builtin_at(i)->name);
   const char *sug = member ? suggest_name(name, cands.data, cands.len) : sema_suggest(s->sema, s->m, name, &cands);
-  const char *foreign = builtin_foreign_hint(name);
-  if (foreign) diag_error(loc, "unknown name '%s': astc has no '%s'; %s", name, name, foreign);
-  else if (sug) diag_error(loc, "unknown name '%s'; did you mean '%s'?", name, sug);
-  else diag_error(loc, "unknown name '%s'", name);
+  builtin_unknown_name(loc, name, sug);
   vec_free(&cands);
 }
 
