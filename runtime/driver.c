@@ -1466,11 +1466,14 @@ static void print_header(const run *r) {
              (long long)r->plan.epoch, plural(r->plan.epoch));
   char ranks[64] = "";  /* an MPI job: how many processes share each batch */
   if (r->size > 1) snprintf(ranks, sizeof ranks, "%d MPI processes of ", r->size);
+  char micro[64] = "";  /* batch ramp's micro: the first phase's step sums micro-batches */
+  if (p->phases[0].micro > 0)
+    snprintf(micro, sizeof micro, " in micro-batches of %lld", (long long)p->phases[0].micro);
   fprintf(stderr,
-          "%s (%s): %lld parameters; data %s; %s of batch %lld; "
+          "%s (%s): %lld parameters; data %s; %s of batch %lld%s; "
           "seed %llu; %s%d thread%s%s (OpenBLAS %s)%s%s\n",
           model_name(p), p->source && *p->source ? p->source : "?",
-          (long long)astrt_param_count(p), data, budget, (long long)p->phases[0].batch,
+          (long long)astrt_param_count(p), data, budget, (long long)p->phases[0].batch, micro,
           (unsigned long long)r->seed, ranks, r->threads, plural(r->threads), r->size > 1 ? " each" : "",
           astrt_blas_corename(), p->optimizer && *p->optimizer ? "; " : "", p->optimizer ? p->optimizer : "");
   if (r->o.init_path && *r->o.init_path)

@@ -200,6 +200,7 @@ static LLVMValueRef phase_descs(Cg *cg, const CgAbiTypes *types, LLVMValueRef *f
     v.beta = f64c(cg, sel ? ph->beta : 0);
     v.interrupt = cg_i64(cg, sel ? ph->interrupt : 0);
     v.lr_scale = f64c(cg, ph->lr_scale > 0 ? ph->lr_scale : 1);
+    v.micro = cg_i64(cg, ph->micro > 0 ? ph->micro : 0);
     items[i] = STRUCT_CONST(types->astrt_phase_desc, ASTRT_PHASE_DESC_FIELDS);
   }
   LLVMValueRef g = global_array(cg, types->astrt_phase_desc, items, p->phases.len, "astc_phases");

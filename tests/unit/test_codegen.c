@@ -1087,6 +1087,29 @@ START_TEST(descriptor_matches_program) {
 }
 END_TEST
 
+/* each phase's micro-batch size reaches the descriptor: the driver's run
+ * header gives the first phase's ("of batch 4 in micro-batches of 2") */
+START_TEST(descriptor_micro_batches) {
+  Compilation comp;
+  ck_assert(compile_src(PROGRAM("  return nn.dense(relu(nn.dense(flatten(x), 7)), 3)", "5, 2", "3",
+                                "  loss = cross_entropy()\n  optimizer = sgd(lr: 0.25)\n}\n"
+                                "speedup {\n  batch ramp(4 -> 8, until: 0.5, micro: 2)"),
+                        "desc_micro", &comp));
+  IrProgram *p = comp.prog;
+  const astrt_program *d = NULL;
+  CgJit *jit = cg_jit_compile(p, &d);
+  ck_assert(jit);
+  ck_assert_int_eq(d->nphases, p->phases.len);
+  ck_assert_int_ge(d->nphases, 2);
+  ck_assert_int_eq(d->phases[0].batch, 4);
+  ck_assert_int_eq(d->phases[0].micro, 2);
+  for (uint32_t i = 0; i < d->nphases; i++) ck_assert_int_eq(d->phases[i].micro, p->phases.data[i].micro);
+  cg_jit_free(jit);
+  compilation_free(&comp);
+  src_reset();
+}
+END_TEST
+
 Suite *codegen_suite(void) {
   Suite *s = suite_create("codegen");
   TCase *t = tcase_create("native vs reference");
@@ -1118,6 +1141,7 @@ Suite *codegen_suite(void) {
   tcase_add_test(t, shape_phases_share_regions);
   tcase_add_test(t, freeze_shares_regions);
   tcase_add_test(t, descriptor_matches_program);
+  tcase_add_test(t, descriptor_micro_batches);
   tcase_add_test(t, gemm_sites);
   suite_add_tcase(s, t);
   return s;

@@ -190,7 +190,7 @@ static void make_model(model *m, int64_t d, int64_t k, int64_t batch, int64_t nt
   m->vars[1] = (astrt_var_desc){"dense.b", ASTRT_VAR_PARAM, 1, {k}, g_bias_off, k,
                                 ASTRT_INIT_ZEROS, 0, 0, 0, 0, 0, -1, 0};
   g_work_bytes[0] = g_work_bytes[1] = work_for(batch, d, k);
-  m->phases[0] = (astrt_phase_desc){0.0, 1.0, batch, g_work_bytes[0], step_a, "", NULL, 0, 0, 0, 0, 1, NULL, 0, 0, 0, 0, 1.0};
+  m->phases[0] = (astrt_phase_desc){0.0, 1.0, batch, g_work_bytes[0], step_a, "", NULL, 0, 0, 0, 0, 1, NULL, 0, 0, 0, 0, 1.0, 0};
   astrt_program *p = &m->p;
   p->abi_version = ASTRT_ABI_VERSION;
   p->nvars = 2;
@@ -345,8 +345,8 @@ START_TEST(test_phase_switch) {
   g_work_bytes[0] = work_for(30, 6, 3);
   g_work_bytes[1] = work_for(70, 6, 3) + 1000;  /* the larger arena */
   double b = 290.0 / 600.0;
-  m.phases[0] = (astrt_phase_desc){0.0, b, 30, g_work_bytes[0], step_a, "", NULL, 0, 0, 0, 0, 1, NULL, 0, 0, 0, 0, 1.0};
-  m.phases[1] = (astrt_phase_desc){b, 1.0, 70, g_work_bytes[1], step_b, "batch 70", NULL, 0, 0, 0, 0, 1, NULL, 0, 0, 0, 0, 1.0};
+  m.phases[0] = (astrt_phase_desc){0.0, b, 30, g_work_bytes[0], step_a, "", NULL, 0, 0, 0, 0, 1, NULL, 0, 0, 0, 0, 1.0, 0};
+  m.phases[1] = (astrt_phase_desc){b, 1.0, 70, g_work_bytes[1], step_b, "batch 70", NULL, 0, 0, 0, 0, 1, NULL, 0, 0, 0, 0, 1.0, 0};
   m.p.nphases = 2;
   m.p.epochs = 3;
   m.p.lr_schedule = linear_lr;
@@ -386,9 +386,9 @@ START_TEST(test_prefetch_identical) {
     make_model(&m, 6, 3, 30, 200, 50);
     g_work_bytes[1] = work_for(70, 6, 3) + 1000;
     double b = 290.0 / 600.0;
-    m.phases[0] = (astrt_phase_desc){0.0, b, 30, g_work_bytes[0], step_a, "", NULL, 0, 0, 0, 0, 1, NULL, 0, 0, 0, 0, 1.0};
+    m.phases[0] = (astrt_phase_desc){0.0, b, 30, g_work_bytes[0], step_a, "", NULL, 0, 0, 0, 0, 1, NULL, 0, 0, 0, 0, 1.0, 0};
     m.phases[1] =
-        (astrt_phase_desc){b, 1.0, 70, g_work_bytes[1], step_b, "batch 70", NULL, 0, 0, 0, 0, 1, NULL, 0, 0, 0, 0, 1.0};
+        (astrt_phase_desc){b, 1.0, 70, g_work_bytes[1], step_b, "batch 70", NULL, 0, 0, 0, 0, 1, NULL, 0, 0, 0, 0, 1.0, 0};
     m.p.nphases = 2;
     m.p.epochs = 3;
     astrt_options o;
@@ -414,8 +414,8 @@ START_TEST(test_phase_clamped) {
   model m;
   make_model(&m, 6, 3, 30, 200, 50);
   g_work_bytes[1] = g_work_bytes[0];
-  m.phases[0] = (astrt_phase_desc){0.0, 0.5, 30, g_work_bytes[0], step_a, "", NULL, 0, 0, 0, 0, 1, NULL, 0, 0, 0, 0, 1.0};
-  m.phases[1] = (astrt_phase_desc){0.5, 1.0, 30, g_work_bytes[1], step_b, "b", NULL, 0, 0, 0, 0, 1, NULL, 0, 0, 0, 0, 1.0};
+  m.phases[0] = (astrt_phase_desc){0.0, 0.5, 30, g_work_bytes[0], step_a, "", NULL, 0, 0, 0, 0, 1, NULL, 0, 0, 0, 0, 1.0, 0};
+  m.phases[1] = (astrt_phase_desc){0.5, 1.0, 30, g_work_bytes[1], step_b, "b", NULL, 0, 0, 0, 0, 1, NULL, 0, 0, 0, 0, 1.0, 0};
   m.p.nphases = 2;
   m.p.batch = 10;  /* total samples = 6 x 10 = 60 */
   m.p.lr_schedule = linear_lr;
@@ -905,9 +905,9 @@ START_TEST(test_main_log) {
   make_model(&m, 6, 3, 30, 200, 50);
   g_work_bytes[1] = work_for(70, 6, 3);
   double b = 290.0 / 600.0;
-  m.phases[0] = (astrt_phase_desc){0.0, b, 30, g_work_bytes[0], step_a, "", NULL, 0, 0, 0, 0, 1, NULL, 0, 0, 0, 0, 1.0};
+  m.phases[0] = (astrt_phase_desc){0.0, b, 30, g_work_bytes[0], step_a, "", NULL, 0, 0, 0, 0, 1, NULL, 0, 0, 0, 0, 1.0, 0};
   m.phases[1] =
-      (astrt_phase_desc){b, 1.0, 70, g_work_bytes[1], step_b, "batch grows", NULL, 0, 0, 0, 0, 1, NULL, 0, 0, 0, 0, 1.0};
+      (astrt_phase_desc){b, 1.0, 70, g_work_bytes[1], step_b, "batch grows", NULL, 0, 0, 0, 0, 1, NULL, 0, 0, 0, 0, 1.0, 0};
   m.p.nphases = 2;
   m.p.epochs = 3;
   const char *argv[] = {"./prog", "--progress=plain", "--threads=1", "--seed=9"};
@@ -941,6 +941,12 @@ START_TEST(test_main_log) {
   ck_assert_int_eq(main_to_file(1, 4, part, &m.p, "summary5.txt"), 0);
   fx_read_text(fx_path("summary5.txt"), text, sizeof text);
   ck_assert_msg(strstr(text, "  (2 steps, 0.50 epochs)  train time ") != NULL, "%s", text);
+  /* a first phase in micro-batches (batch ramp's micro:) says so */
+  m.phases[0].micro = 10;
+  ck_assert_int_eq(main_to_file(2, 4, steps, &m.p, "log6.txt"), 0);
+  fx_read_text(fx_path("log6.txt"), text, sizeof text);
+  ck_assert_msg(strstr(text, "; 9 steps (2 epochs) of batch 30 in micro-batches of 10;") != NULL, "%s", text);
+  m.phases[0].micro = 0;
   const char *whole[] = {"./prog", "--quiet", "--threads=1", "--epochs=1"};
   ck_assert_int_eq(main_to_file(1, 4, whole, &m.p, "summary6.txt"), 0);
   fx_read_text(fx_path("summary6.txt"), text, sizeof text);
@@ -2245,7 +2251,7 @@ static void make_seq_model(seq_model *m, int64_t T, int64_t batch) {
   g_seq_seed = 1;
   g_ncalls = 0;
   m->vars[0] = (astrt_var_desc){"w", ASTRT_VAR_PARAM, 1, {4}, 0, 4, ASTRT_INIT_ZEROS, 0, 0, 0, 0, 0, -1, 0};
-  m->phases[0] = (astrt_phase_desc){0.0, 1.0, batch, 64, seq_step, "", NULL, 0, 0, 0, 0, 1, NULL, 0, 0, 0, 0, 1.0};
+  m->phases[0] = (astrt_phase_desc){0.0, 1.0, batch, 64, seq_step, "", NULL, 0, 0, 0, 0, 1, NULL, 0, 0, 0, 0, 1.0, 0};
   astrt_program *p = &m->p;
   p->abi_version = ASTRT_ABI_VERSION;
   p->nvars = 1;
@@ -2583,7 +2589,7 @@ START_TEST(test_real_targets) {
   m.vars[0] = (astrt_var_desc){"w", ASTRT_VAR_PARAM, 1, {3}, 0, 3, ASTRT_INIT_ZEROS, 0, 0, 0, 0, 0, -1, 0};
   m.p.nvars = 1;
   m.p.var_bytes = 64;
-  m.phases[0] = (astrt_phase_desc){0.0, 1.0, 10, 64, reg_step, "", NULL, 0, 0, 0, 0, 1, NULL, 0, 0, 0, 0, 1.0};
+  m.phases[0] = (astrt_phase_desc){0.0, 1.0, 10, 64, reg_step, "", NULL, 0, 0, 0, 0, 1, NULL, 0, 0, 0, 0, 1.0, 0};
   m.p.eval = reg_eval;
   m.p.eval_batch = 16;
   m.p.eval_work_bytes = 64;
@@ -2902,7 +2908,7 @@ START_TEST(test_model_api_typed) {
   reg.vars[0] = (astrt_var_desc){"w", ASTRT_VAR_PARAM, 1, {3}, 0, 3, ASTRT_INIT_ZEROS, 0, 0, 0, 0, 0, -1, 0};
   reg.p.nvars = 1;
   reg.p.var_bytes = 64;
-  reg.phases[0] = (astrt_phase_desc){0.0, 1.0, 10, 64, reg_step, "", NULL, 0, 0, 0, 0, 1, NULL, 0, 0, 0, 0, 1.0};
+  reg.phases[0] = (astrt_phase_desc){0.0, 1.0, 10, 64, reg_step, "", NULL, 0, 0, 0, 0, 1, NULL, 0, 0, 0, 0, 1.0, 0};
   reg.p.eval = reg_eval;
   reg.p.eval_work_bytes = 64;
   reg.p.data.kind = ASTRT_DATA_CSV;

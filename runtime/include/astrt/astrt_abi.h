@@ -30,7 +30,7 @@
 
 /* Changes with every change to this file's rows; astrt_train refuses a
  * descriptor of another version. */
-#define ASTRT_ABI_VERSION 16
+#define ASTRT_ABI_VERSION 17
 #define ASTRT_DESC_MAX_RANK 6
 
 /* a shape, dimensions past the rank 0 */
@@ -220,7 +220,9 @@ typedef enum astrt_norm_kind { ASTRT_NORMS(ASTRT_ABI_ENUMERATOR) } astrt_norm_ki
   F(double, keep, f64)           /* the fraction of the rows the step trains on */              \
   F(double, beta, f64)           /* P(select) grows as the loss percentile^beta */              \
   F(int64_t, interrupt, i64)     /* > 0: every interrupt-th step trains on the whole batch */   \
-  F(double, lr_scale, f64)       /* the step's lr is the schedule's times this (batch coupling) */
+  F(double, lr_scale, f64)       /* the step's lr is the schedule's times this (batch coupling) */ \
+  F(int64_t, micro, i64)         /* > 0: the step sums its gradient over micro-batches of at    \
+                                    most this many rows (batch ramp's micro:) */
 
 /* One node of a compiled step, for diagnosis messages. */
 #define ASTRT_NODE_DESC_FIELDS(F)                                                               \
