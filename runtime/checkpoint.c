@@ -180,7 +180,7 @@ int astrt_checkpoint_count(const char *dir) {
   return n;
 }
 
-astrt_status astrt_checkpoint_prepare(const char *dir) {
+astrt_status astrt_checkpoint_prepare(const char *dir, int resume) {
   struct stat st;
   if (stat(dir, &st) != 0) {
     if (errno != ENOENT || mkdir(dir, 0755) != 0)
@@ -200,6 +200,18 @@ astrt_status astrt_checkpoint_prepare(const char *dir) {
       remove(path);
     }
   if (d) closedir(d);
+  int n;
+  int64_t *steps = list_steps(dir, &n);
+  int64_t newest = steps && n > 0 ? steps[0] : -1;
+  free(steps);
+  if (!resume && n > 0) {
+    char path[4096];
+    ckpt_path(dir, newest, path, sizeof path);
+    return astrt_fail(ASTRT_ERR_MISMATCH,
+                      "the checkpoint directory %s already holds %d checkpoint%s of an earlier run (the newest: %s); "
+                      "continue that run with --resume, or give this one another directory (or remove them)",
+                      dir, n, n == 1 ? "" : "s", path);
+  }
   return ASTRT_OK;
 }
 
@@ -214,7 +226,7 @@ astrt_status astrt_checkpoint_write(const char *dir, const astrt_program *p, con
     for (int d = 0; d < p->vars[i].rank && d < ASTRT_MAX_RANK; d++) t[i].dims[d] = p->vars[i].dims[d];
     t[i].data = (const char *)vars + p->vars[i].offset;
   }
-  enum { EXTRA = 7 };
+  enum { EXTRA = 8 };
   char vals[NFIELDS + EXTRA][40];
   const char *keys[NFIELDS + EXTRA], *values[NFIELDS + EXTRA];
   int k = 0;
@@ -235,6 +247,8 @@ astrt_status astrt_checkpoint_write(const char *dir, const astrt_program *p, con
   keys[k] = "astc.checkpoint", values[k] = vals[k], k++;
   keys[k] = "astc.program", values[k] = p->name ? p->name : "", k++;
   keys[k] = "astc.source", values[k] = p->source ? p->source : "", k++;
+  snprintf(vals[k], sizeof vals[k], "%016" PRIx64, p->program_hash);  /* optional when read: older files lack it */
+  keys[k] = "astc.program_hash", values[k] = vals[k], k++;
   uLong mc = 0;  /* set by meta_crc on success (GCC -O3 cannot see it: -Wmaybe-uninitialized) */
   astrt_status st = meta_crc(keys, values, k, &mc);  /* the CRC covers everything above */
   if (st) {
@@ -275,8 +289,29 @@ static astrt_status meta(const astrt_st_file *f, const char *path, const char *k
   return ASTRT_OK;
 }
 
+/* Whether the checkpoint was written by program p: the fingerprint (its
+ * variables, phases and batch) and, where both the file and p have one, the
+ * hash of what it computes (model, optimizer, schedule, budget) agree. */
+static astrt_status same_program(const astrt_st_file *f, const char *path, const astrt_program *p) {
+  const char *v = astrt_st_meta(f, "astc.fingerprint");
+  char fp[32];
+  snprintf(fp, sizeof fp, "%016" PRIx64, astrt_program_fingerprint(p));
+  if (v && strcmp(v, fp) != 0)
+    return astrt_fail(ASTRT_ERR_MISMATCH, "%s was written by a different program (its variables, phases or batch "
+                      "differ); resume with the program that wrote it, or start over in another directory", path);
+  v = astrt_st_meta(f, "astc.program_hash");
+  snprintf(fp, sizeof fp, "%016" PRIx64, p->program_hash);
+  if (v && p->program_hash && strcmp(v, "0000000000000000") != 0 && strcmp(v, fp) != 0)
+    return astrt_fail(ASTRT_ERR_MISMATCH, "%s was written by a different program (its model, optimizer, "
+                      "learning-rate schedule, speedups or budget differ: this program's hash is %s, the "
+                      "checkpoint's %.16s); resume with the program that wrote it, or start over in another "
+                      "directory", path, fp, v);
+  return ASTRT_OK;
+}
+
 /* reads, checks and applies one checkpoint file: its format, variables and
- * checksum before anything its metadata says */
+ * checksum before anything its metadata says (except to say that a file
+ * whose variables do not fit is another program's, when it says so) */
 static astrt_status restore_file(const char *path, const astrt_program *p, void *vars, astrt_ckpt_state *s) {
   astrt_st_file f;
   astrt_status st = astrt_safetensors_read(path, &f);
@@ -292,6 +327,7 @@ static astrt_status restore_file(const char *path, const astrt_program *p, void 
   for (uint32_t i = 0; i < p->nvars; i++) {
     const astrt_st_tensor *t = astrt_st_find(&f, p->vars[i].name);
     if (!t || t->dtype != ASTRT_ST_F32 || astrt_st_numel(t) != p->vars[i].numel) {
+      if ((st = same_program(&f, path, p))) goto done;
       st = astrt_fail(ASTRT_ERR_FORMAT, "%s: variable %s is missing or has the wrong shape", path, p->vars[i].name);
       goto done;
     }
@@ -314,13 +350,7 @@ static astrt_status restore_file(const char *path, const astrt_program *p, void 
     goto done;
   }
   if ((st = meta(&f, path, "astc.fingerprint", &v))) goto done;
-  char fp[32];
-  snprintf(fp, sizeof fp, "%016" PRIx64, astrt_program_fingerprint(p));
-  if (strcmp(v, fp) != 0) {
-    st = astrt_fail(ASTRT_ERR_MISMATCH, "%s was written by a different program (its variables, phases or batch "
-                    "differ); resume with the program that wrote it, or start over in another directory", path);
-    goto done;
-  }
+  if ((st = same_program(&f, path, p))) goto done;
 #define GET(name, fmt, type)                                                                   \
   if (!st && !(st = meta(&f, path, "astc." #name, &v))) {                                      \
     char *end;                                                                                 \

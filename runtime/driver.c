@@ -794,7 +794,7 @@ static astrt_status setup_local(run *r, const astrt_program *p, const astrt_opti
   const char *kill = getenv("ASTRT_TEST_KILL_AT_STEP");
   r->kill_at_step = kill && *kill ? atoll(kill) : 0;
 #endif
-  if (o->checkpoint_dir && *o->checkpoint_dir && r->rank == 0 && (st = astrt_checkpoint_prepare(o->checkpoint_dir)))
+  if (o->checkpoint_dir && *o->checkpoint_dir && r->rank == 0 && (st = astrt_checkpoint_prepare(o->checkpoint_dir, o->resume)))
     return st;
   return ASTRT_OK;
 }
@@ -1850,6 +1850,8 @@ int astrt_parse_options(int argc, char **argv, int first, astrt_options *o) {
     return bad_option(c.prog, "--epochs and --steps both set the budget; give one");
   if (rc == 0 && o->resume && !(o->checkpoint_dir && *o->checkpoint_dir))
     return bad_option(c.prog, "--resume needs --checkpoint DIR (the directory to resume from)");
+  if (rc == 0 && o->checkpoint_every > 0 && !(o->checkpoint_dir && *o->checkpoint_dir))
+    return bad_option(c.prog, "--checkpoint-every N needs --checkpoint DIR (the directory to write them to)");
   if (rc == 0 && o->load_path &&
       ((o->init_path && *o->init_path) || (o->checkpoint_dir && *o->checkpoint_dir) || (o->save_path && *o->save_path)))
     return bad_option(c.prog, "--load loads the variables and does not train: it does not go with --init-from, "

@@ -367,6 +367,7 @@ void cg_emit_descriptor(Cg *cg, LLVMValueRef *phase_fns, const int64_t *phase_wo
   v.step_nodes = step_nodes(cg, &types);
   v.average_count = i32c(cg, p->average.count);
   v.save_average = i32c(cg, p->average.save);
+  v.program_hash = cg_i64(cg, (int64_t)ir_program_hash(p));
   v.data = data;
   char name[256];
   snprintf(name, sizeof name, "%s_program", cg->prefix);

@@ -402,6 +402,11 @@ typedef struct IrPrintOptions {
 void ir_print_graph(FILE *out, const IrProgram *p, const IrGraph *g,
                     const char *title, const IrPrintOptions *opt);
 void ir_print_program(FILE *out, const IrProgram *p, const IrPrintOptions *opt);
+/* A hash of what the program computes: its printed form without source
+ * locations and comments (so moving the file or editing its comments keeps
+ * it; any change to a graph, a variable, the optimizer, the schedule, the
+ * phases or the budget changes it). Never 0. */
+uint64_t ir_program_hash(const IrProgram *p);
 /* Graphviz DOT of one graph: a box per node, coloured by role, with a
  * legend; nodes of layers frozen in phase `phase` (an index; -1 for none,
  * as for the evaluation graph) have dashed borders. */

@@ -370,3 +370,23 @@ void ir_print_program(FILE *out, const IrProgram *p, const IrPrintOptions *opt) 
   }
   ir_print_graph(out, p, &p->eval, "eval", opt);
 }
+
+uint64_t ir_program_hash(const IrProgram *p) {
+  char *text = NULL;
+  size_t len = 0;
+  FILE *f = open_memstream(&text, &len);
+  if (!f) return 1;
+  IrPrintOptions opt = {.locations = false};
+  ir_print_program(f, p, &opt);
+  fclose(f);
+  uint64_t h = 0xcbf29ce484222325ull;
+  bool comment = false;
+  for (size_t i = 0; i < len; i++) {  /* FNV-1a over the text outside comments (# to the line's end) */
+    char c = text[i];
+    if (c == '#') comment = true;
+    if (c == '\n') comment = false;
+    if (!comment) h = (h ^ (unsigned char)c) * 0x100000001b3ull;
+  }
+  free(text);
+  return h ? h : 1;
+}

@@ -1976,6 +1976,14 @@ START_TEST(test_checkpoint_options) {
   ck_assert_int_eq(parse(&o, 2, a2), -1);
   const char *a3[] = {"prog", "--init-from"};
   ck_assert_int_eq(parse(&o, 2, a3), -1);
+  /* checkpoint options without the directory are refused, not ignored */
+  astrt_options_default(&o);
+  const char *a4[] = {"prog", "--checkpoint-every", "10"};
+  ck_assert_int_eq(parse(&o, 3, a4), -1);
+  astrt_options_default(&o);
+  const char *a5[] = {"prog", "--checkpoint-every", "10", "--checkpoint", "dir"};
+  ck_assert_int_eq(parse(&o, 5, a5), 0);
+  ck_assert_int_eq(o.checkpoint_every, 10);
   /* astrt_main: the summary names the saved file; the file can be loaded */
   model m;
   make_model(&m, 6, 3, 16, 100, 20);

@@ -30,7 +30,7 @@
 
 /* Changes with every change to this file's rows; astrt_train refuses a
  * descriptor of another version. */
-#define ASTRT_ABI_VERSION 17
+#define ASTRT_ABI_VERSION 18
 #define ASTRT_DESC_MAX_RANK 6
 
 /* a shape, dimensions past the rank 0 */
@@ -331,6 +331,8 @@ typedef enum astrt_norm_kind { ASTRT_NORMS(ASTRT_ABI_ENUMERATOR) } astrt_norm_ki
   F(int32_t, save_average, i32)  /* 1: --save writes each parameter's running average (a        \
                                     variable of kind average whose owner it is) in its place,   \
                                     once an average has been taken */                           \
+  F(uint64_t, program_hash, i64) /* what it computes (its IR as astc show prints it, without     \
+                                    comments): a checkpoint of another is not resumed */        \
   F(astrt_data_desc, data, astrt_data_desc)
 
 /* a struct's member declaration from its row */
