@@ -160,6 +160,15 @@ astrt_status astrt_data_alloc(astrt_array *a, astrt_elem elem, int rank,
 /* ---- files -------------------------------------------------------------- */
 
 astrt_status astrt_data_open(const char *path, FILE **out) {
+  /* a device or a pipe has no end to read to (/dev/zero), or cannot be read
+   * twice (a FIFO: a format is sniffed, then the file read; opening one
+   * waits for a writer): refused before it is opened */
+  struct stat sb;
+  *out = NULL;
+  if (stat(path, &sb) == 0 && !S_ISREG(sb.st_mode) && !S_ISDIR(sb.st_mode))
+    return astrt_fail(ASTRT_ERR_IO, "%s: not a regular file (a %s); astc reads data, checkpoints and "
+                      "variables from files: save it to a file first", path,
+                      S_ISFIFO(sb.st_mode) ? "pipe" : S_ISSOCK(sb.st_mode) ? "socket" : "device");
   *out = fopen(path, "rb");
   if (*out) return ASTRT_OK;
   int err = errno;

@@ -5,11 +5,12 @@
  * else a tab, else runs of blanks). A file that starts with the gzip magic
  * (1f 8b) is decompressed first. The first non-blank line is a header of
  * column names when the options say so (NAMES) or, by default (AUTO), when
- * any of its fields is not a number: it must have as many columns as the
- * data. SKIP skips that line whatever it holds, and then reads the next
- * non-blank line as AUTO would the first (names if any field is not a
- * number: sklearn's boston_house_prices.csv has a line of counts, then the
- * names); NONE reads the first line as data.
+ * at least half of its fields are not numbers (so a first data row with one
+ * missing value is data, and refused as such): it must have as many
+ * columns as the data. SKIP skips that line whatever it holds, and then
+ * reads the next non-blank line as AUTO would the first (names: sklearn's
+ * boston_house_prices.csv has a line of counts, then the names); NONE
+ * reads the first line as data. A UTF-8 byte-order mark is skipped.
  * Lines may end in \n or \r\n, the last one with or without a newline;
  * blank lines are skipped; spaces and tabs around fields are ignored. One
  * column (label_column, negative counts from the end) holds the class
@@ -107,11 +108,15 @@ static int parse_number(const char *f, double *v) {
   return *end == '\0';
 }
 
-static int all_numeric(const char *f, int64_t n) {
+/* Whether a line of n fields reads as names: at least half of them are
+ * not numbers (a header of names; sklearn's iris.csv starts with
+ * "150,4,setosa,versicolor,virginica"), so that a first data row with a
+ * missing value ("0.5,NA,0.2,1") is read, and refused, as data. */
+static int mostly_names(const char *f, int64_t n) {
   double v;
-  for (int64_t i = 0; i < n; i++, f = next_field(f))
-    if (!parse_number(f, &v)) return 0;
-  return 1;
+  int64_t names = 0;
+  for (int64_t i = 0; i < n; i++, f = next_field(f)) names += !parse_number(f, &v);
+  return 2 * names >= n;
 }
 
 static const char *sep_name(int sep, char *buf) {
@@ -242,6 +247,11 @@ static astrt_status not_a_number(const csv *c, int64_t col, const char *f) {
   if (!hint[0] && c->line == c->first_line && c->rows == 0 && c->o.header == ASTRT_CSV_HEADER_NONE)
     snprintf(hint, sizeof hint, "; header: none reads the first line as data: if it is the names of the "
              "columns, leave header out (or give header: names)");
+  /* a first line of mostly numbers, read as data: perhaps names that look like numbers */
+  if (!hint[0] && c->line == c->first_line && c->rows == 0 && !c->header_line &&
+      c->o.header == ASTRT_CSV_HEADER_AUTO)
+    snprintf(hint, sizeof hint, "; line %lld is read as data (most of its fields are numbers): if it is the names "
+             "of the columns, give header: names", (long long)c->line);
   /* a line of names after the first line of the file (taken as the header) */
   if (!hint[0] && c->line == c->first_line && c->rows == 0 && c->header_cols && c->o.header == ASTRT_CSV_HEADER_AUTO)
     snprintf(hint, sizeof hint, "; line %lld was read as the names of the columns: if line %lld is the names "
@@ -306,7 +316,7 @@ static astrt_status parse_line(csv *c, char *s) {
   /* the names of the columns: the first line, or the one after a skipped line */
   bool names_here = k == (skip ? 1 : 0);
   if (names_here && (c->o.header == ASTRT_CSV_HEADER_NAMES ||
-                     ((c->o.header == ASTRT_CSV_HEADER_AUTO || skip) && !all_numeric(s, n)))) {
+                     ((c->o.header == ASTRT_CSV_HEADER_AUTO || skip) && mostly_names(s, n)))) {
     c->header_line = c->line;
     c->header_cols = n;
     return ASTRT_OK;
@@ -326,7 +336,9 @@ static astrt_status parse_text(csv *c, char *text, size_t len) {
     return astrt_fail(ASTRT_ERR_FORMAT,
                       "%s: byte %zu is NUL; this is not a text CSV file",
                       c->path, (size_t)(nul - text));
-  for (char *p = text, *end = text + len; p < end;) {
+  char *start = text;
+  if (len >= 3 && !memcmp(text, "\xef\xbb\xbf", 3)) start += 3;  /* a UTF-8 byte-order mark (Excel's "CSV UTF-8") */
+  for (char *p = start, *end = text + len; p < end;) {
     char *eol = memchr(p, '\n', (size_t)(end - p));
     if (!eol) eol = end;  /* text[len] is the terminating NUL */
     *eol = '\0';

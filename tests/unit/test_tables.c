@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "test_fixtures.h"
@@ -74,7 +75,7 @@ END_TEST
  * empty fields), then the quoted names, then the rows. header: skip skips
  * the counts and reads the names after them as auto would; by default the
  * counts are taken for the names and the error at the names says to skip. */
-static const char boston_like[] = "2,2,\n\"A\",\"B\",\"MEDV\"\n1,2,24\n3,4.5,21.5\n";
+static const char boston_like[] = "2,3,,\n\"A\",\"B\",\"C\",\"MEDV\"\n1,2,3,24\n3,4.5,5,21.5\n";
 
 START_TEST(test_csv_header_skip_then_names) {
   fx_write_text(fx_path("t.csv"), boston_like);
@@ -82,9 +83,9 @@ START_TEST(test_csv_header_skip_then_names) {
   astrt_split s;
   ck_assert_msg(astrt_load_csv_ex(fx_path("t.csv"), &o, &s) == ASTRT_OK, "%s", astrt_last_error());
   ck_assert_int_eq(s.x.n, 2);
-  ck_assert_int_eq(s.x.dims[0], 2);
+  ck_assert_int_eq(s.x.dims[0], 3);
   const float *x = s.x.data, *y = s.y.data;
-  ck_assert(x[0] == 1 && x[3] == 4.5f && y[0] == 24 && y[1] == 21.5f);
+  ck_assert(x[0] == 1 && x[4] == 4.5f && y[0] == 24 && y[1] == 21.5f);
   astrt_split_free(&s);
   /* after the skipped line, a line of numbers is data, as before */
   s = csv_loads("3,2,a,b\n1,2,0\n3,4,1\n", ASTRT_CSV_HEADER_SKIP, 0);
@@ -115,6 +116,45 @@ START_TEST(test_csv_header_names_and_none) {
   s = csv_loads("a,b,label\n1,2,0\n", ASTRT_CSV_HEADER_AUTO, 0);
   ck_assert_int_eq(s.x.n, 1);
   astrt_split_free(&s);
+}
+END_TEST
+
+/* auto takes the first line for names only when at least half of its
+ * fields are not numbers: a first row with a missing value is refused as
+ * data, not dropped as a header; a UTF-8 byte-order mark is skipped */
+START_TEST(test_csv_header_auto_mostly_names) {
+  csv_fails("0.5,NA,0\n1,2,1\n3,4,0\n", ASTRT_CSV_HEADER_AUTO, 0, "line 1, column 2: 'NA' is not a number");
+  /* names that look like numbers: read as data, and the error says how to say they are names */
+  csv_fails("1,2,label\n1,2,0\n", ASTRT_CSV_HEADER_AUTO, 0, "line 1, column 3: 'label' is not a number");
+  ck_assert_error_has("give header: names");
+  /* sklearn's iris.csv: counts and class names, a header (of another width: refused, saying to skip it) */
+  csv_fails("2,2,setosa,versicolor,virginica\n1,2,0\n3,4,1\n", ASTRT_CSV_HEADER_AUTO, 0,
+            "the header (line 1) has 5 columns, but line 2 has 3");
+  /* a byte-order mark before data, and before names */
+  astrt_split s = csv_loads("\xef\xbb\xbf" "1.25,2,0\n3,4,1\n", ASTRT_CSV_HEADER_AUTO, 0);
+  ck_assert_int_eq(s.x.n, 2);
+  ck_assert(((const float *)s.x.data)[0] == 1.25f);
+  astrt_split_free(&s);
+  s = csv_loads("\xef\xbb\xbf" "a,b,label\n1,2,0\n", ASTRT_CSV_HEADER_AUTO, 0);
+  ck_assert_int_eq(s.x.n, 1);
+  astrt_split_free(&s);
+  s = csv_loads("\xef\xbb\xbf" "1,2,0\n", ASTRT_CSV_HEADER_NONE, 0);
+  ck_assert_int_eq(s.x.n, 1);
+  astrt_split_free(&s);
+}
+END_TEST
+
+/* a device or a pipe is refused before it is read (/dev/zero has no end;
+ * opening a FIFO waits for a writer): no hang, no unbounded memory */
+START_TEST(test_csv_not_a_regular_file) {
+  astrt_csv_options o = {-1, ASTRT_CSV_HEADER_AUTO, 0, 0};
+  astrt_split s;
+  ck_assert_int_ne(astrt_load_csv_ex("/dev/zero", &o, &s), ASTRT_OK);
+  ck_assert_error_has("/dev/zero: not a regular file (a device)");
+  ck_assert_int_eq(mkfifo(fx_path("pipe.csv"), 0600), 0);
+  ck_assert_int_ne(astrt_load_csv_ex(fx_path("pipe.csv"), &o, &s), ASTRT_OK);
+  ck_assert_error_has("not a regular file (a pipe)");
+  ck_assert_error_has("save it to a file first");
 }
 END_TEST
 
@@ -864,6 +904,8 @@ static Suite *tables_suite(void) {
   tcase_add_test(csv, test_csv_header_skip_then_names);
   tcase_add_test(csv, test_csv_features_and_targets_files);
   tcase_add_test(csv, test_csv_header_names_and_none);
+  tcase_add_test(csv, test_csv_header_auto_mostly_names);
+  tcase_add_test(csv, test_csv_not_a_regular_file);
   tcase_add_test(csv, test_csv_separators_detected);
   tcase_add_test(csv, test_csv_separator_given_and_hints);
   tcase_add_test(csv, test_csv_gzip);
