@@ -54,16 +54,16 @@ astrt_status astrt_vars_save_check(const char *path) {
   struct stat sb;
   if (stat(path, &sb) == 0 && !S_ISREG(sb.st_mode))
     return astrt_fail(ASTRT_ERR_IO, "cannot save the variables to %s: it exists and is not "
-                      "a regular file; choose another --save path", path);
+                      "a regular file; choose another path to save to", path);
   const char *slash = strrchr(path, '/');
   char *dir = slash == path ? strdup("/") : slash ? strndup(path, (size_t)(slash - path))
                                                   : strdup(".");
-  if (!dir) return astrt_fail(ASTRT_ERR_NOMEM, "out of memory checking --save %s", path);
+  if (!dir) return astrt_fail(ASTRT_ERR_NOMEM, "out of memory checking the save path %s", path);
   astrt_status st = ASTRT_OK;
   errno = 0;
   if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode) || access(dir, W_OK | X_OK) != 0)
     st = astrt_fail(ASTRT_ERR_IO, "cannot save the variables to %s: directory %s: %s; "
-                    "create it or choose another --save path", path, dir,
+                    "create it or choose another path to save to", path, dir,
                     errno ? strerror(errno) : "not a directory");
   free(dir);
   return st;

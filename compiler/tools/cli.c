@@ -470,11 +470,18 @@ static char *default_output(const char *file, const char *ext) {
 }
 
 /* The library name: --name, or the file's stem with every character that
- * cannot be in a C identifier replaced by '_'. NULL (message printed) if
- * --name is not an identifier. */
+ * cannot be in a C identifier replaced by '_', and "m_" before a stem that
+ * starts with a digit (2layer.train: m_2layer_create, so that 1net and
+ * 2net do not both become _net). NULL (message printed) if --name is not
+ * an identifier. */
 static char *library_name(const CliArgs *a, const Command *c) {
   const char *given = cli_opt(a, c, "--name");
   char *name = given ? xstrdup(given) : default_output(a->file, "");
+  if (!given && name[0] >= '0' && name[0] <= '9') {
+    char *prefixed = xprintf("m_%s", name);
+    free(name);
+    name = prefixed;
+  }
   bool ok = name[0] != '\0';
   for (char *q = name; *q; q++) {
     bool ident = (*q >= 'a' && *q <= 'z') || (*q >= 'A' && *q <= 'Z') || *q == '_' ||

@@ -106,6 +106,11 @@ step="compiling model.train with the installed astc (--lib)"
 run "$astc" build "$src/examples/embed/model.train" --lib -o "$tmp/pc-model"
 [ -f "$tmp/pc-model/libmodel.a" ] && [ -f "$tmp/pc-model/model.h" ] || {
   echo "install.embed: astc build --lib -o DIR did not write DIR/libmodel.a and DIR/model.h" >&2; exit 1; }
+step="a library from a file whose name starts with a digit (2layer.train: m_2layer)"
+cp "$src/examples/embed/model.train" "$tmp/2layer.train"
+run "$astc" build "$tmp/2layer.train" --lib -o "$tmp/digit-model"
+[ -f "$tmp/digit-model/libm_2layer.a" ] && grep -q "m_2layer_create" "$tmp/digit-model/m_2layer.h" || {
+  echo "install.embed: 2layer.train did not give libm_2layer.a and m_2layer_create" >&2; ls "$tmp/digit-model" >&2; exit 1; }
 export PKG_CONFIG_PATH="$prefix/lib/pkgconfig"
 pc=$(command -v pkg-config || command -v pkgconf)
 step="building main.c by hand with pkg-config --cflags --libs astrt"
