@@ -17,7 +17,8 @@
  *
  * Numbers are printed with %.17g (they parse back to the same double);
  * non-finite numbers are null. Every write, flush and the close are
- * checked: a full disk is an ASTRT_ERR_IO naming the file.
+ * checked: a full disk is an ASTRT_ERR_IO naming the file, and the line it
+ * cut short is taken back (the file ends with the last complete line).
  *
  * Test hook (builds with -DASTRT_TEST_HOOKS=ON only):
  * ASTRT_FAULT_METRICS_AFTER=N makes the file behave like a disk that fills
@@ -29,6 +30,7 @@
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdio_ext.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -116,24 +118,35 @@ static long long fault_limit(void) {
 }
 #endif
 
-/* Writes one complete line and flushes it. */
+/* A line that could not be written whole is taken back: the file is cut
+ * to where it began (at) and what stdio still holds of it dropped, so that
+ * the file ends with the last complete line. */
+static astrt_status line_failed(astrt_metrics *m, long at, int err) {
+  __fpurge(m->f);
+  struct stat sb;
+  if (at >= 0 && fstat(fileno(m->f), &sb) == 0 && S_ISREG(sb.st_mode) && ftruncate(fileno(m->f), (off_t)at) == 0)
+    fseek(m->f, at, SEEK_SET);
+  return write_error(m, err);
+}
+
+/* Writes one complete line and flushes it, or none of it. */
 static astrt_status put_line(astrt_metrics *m, const char *line) {
+  long at = ftell(m->f);
 #ifdef ASTRT_TEST_HOOKS
   long long limit = fault_limit();
   if (limit >= 0) {  /* the test hook: a disk that is full after `limit` bytes */
-    long at = ftell(m->f);
     size_t len = strlen(line) + 1;
     if (at >= 0 && (unsigned long long)at + len > (unsigned long long)limit) {
       size_t part = limit > at ? (size_t)(limit - at) : 0;
       if (part > 0) fwrite(line, 1, part < len - 1 ? part : len - 1, m->f);
       fflush(m->f);
-      return write_error(m, ENOSPC);
+      return line_failed(m, at, ENOSPC);
     }
   }
 #endif
   errno = 0;
   if (fputs(line, m->f) < 0 || fputc('\n', m->f) == EOF || fflush(m->f) != 0)
-    return write_error(m, errno ? errno : EIO);
+    return line_failed(m, at, errno ? errno : EIO);
   return ASTRT_OK;
 }
 
