@@ -174,7 +174,7 @@ static astrt_status start_rows(csv *c, const char *line, int64_t n) {
                         (long long)n);
     return astrt_fail(ASTRT_ERR_FORMAT,
                       "%s: the header (line %lld) has %lld columns, but line %lld has %lld; line %lld is read as "
-                      "the names of the columns because not all of its fields are numbers: if it is something "
+                      "the names of the columns because at least half of its fields are not numbers: if it is something "
                       "else (sklearn's tables start with a line such as 150,4,setosa,versicolor,virginica), "
                       "skip it: csv(..., header: skip)",
                       c->path, (long long)c->header_line, (long long)c->header_cols, (long long)c->line,
@@ -239,11 +239,39 @@ static astrt_status bad_field(const csv *c, int64_t col, const char *f,
                     c->path, (long long)c->line, (long long)col + 1, f, what, hint);
 }
 
-/* A field that is not a number: perhaps another separator, a decimal
- * comma, or a header the options say is not there. */
+/* A number in quotes (a "quote all" export), as a hint; else "". */
+static void quote_hint(const char *f, char *buf, size_t cap) {
+  buf[0] = '\0';
+  while (*f == ' ' || *f == '\t') f++;
+  char inner[64];
+  size_t n = strlen(f);
+  double v;
+  if (n >= 2 && n < sizeof inner && (*f == '"' || *f == '\'') && f[n - 1] == *f) {
+    snprintf(inner, sizeof inner, "%.*s", (int)(n - 2), f + 1);
+    if (parse_number(inner, &v))
+      snprintf(buf, cap, "; quoted numbers are not read: write them without quotes (e.g. sed \"s/[\\\"']//g\")");
+  }
+}
+
+/* A class name where the label is, or nothing after a line's last
+ * separator, as a hint; else "". */
+static void content_hint(const csv *c, int64_t col, const char *f, char *buf, size_t cap) {
+  buf[0] = '\0';
+  while (*f == ' ' || *f == '\t') f++;
+  if (col == c->label && !c->o.real && ((*f >= 'a' && *f <= 'z') || (*f >= 'A' && *f <= 'Z')))
+    snprintf(buf, cap, "; class labels are numbers 0, 1, ..., k - 1: map each class name to its number");
+  else if (!*f && c->ncols && col == c->ncols - 1)
+    snprintf(buf, cap, "; the line ends with a separator (an empty last column): remove it (e.g. sed 's/%c$//')",
+             c->sep);
+}
+
+/* A field that is not a number: perhaps quotes, another separator, a
+ * decimal comma, a header the options say is not there, a class name, or
+ * a trailing separator. */
 static astrt_status not_a_number(const csv *c, int64_t col, const char *f) {
   char hint[320];
-  sep_hint(c, f, hint, sizeof hint);
+  quote_hint(f, hint, sizeof hint);
+  if (!hint[0]) sep_hint(c, f, hint, sizeof hint);
   if (!hint[0] && c->line == c->first_line && c->rows == 0 && c->o.header == ASTRT_CSV_HEADER_NONE)
     snprintf(hint, sizeof hint, "; header: none reads the first line as data: if it is the names of the "
              "columns, leave header out (or give header: names)");
@@ -253,11 +281,14 @@ static astrt_status not_a_number(const csv *c, int64_t col, const char *f) {
     snprintf(hint, sizeof hint, "; line %lld is read as data (most of its fields are numbers): if it is the names "
              "of the columns, give header: names", (long long)c->line);
   /* a line of names after the first line of the file (taken as the header) */
-  if (!hint[0] && c->line == c->first_line && c->rows == 0 && c->header_cols && c->o.header == ASTRT_CSV_HEADER_AUTO)
+  const char *t = f + strspn(f, " \t");
+  if (!hint[0] && *t && c->line == c->first_line && c->rows == 0 && c->header_cols &&
+      c->o.header == ASTRT_CSV_HEADER_AUTO)
     snprintf(hint, sizeof hint, "; line %lld was read as the names of the columns: if line %lld is the names "
              "and line %lld something else (sklearn's boston_house_prices.csv starts with a line of counts), "
              "give header: skip, which skips line %lld and reads the names after it", (long long)c->header_line,
              (long long)c->line, (long long)c->header_line, (long long)c->header_line);
+  if (!hint[0]) content_hint(c, col, f, hint, sizeof hint);
   return bad_field(c, col, f, "is not a number", hint);
 }
 

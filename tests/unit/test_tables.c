@@ -144,6 +144,18 @@ START_TEST(test_csv_header_auto_mostly_names) {
 }
 END_TEST
 
+/* what a field that is not a number holds, said: quotes, a class name in
+ * the label column, an empty column after a trailing separator */
+START_TEST(test_csv_field_hints) {
+  csv_fails("a,b,label\n\"1.5\",\"2\",\"0\"\n", ASTRT_CSV_HEADER_AUTO, 0, "quoted numbers are not read");
+  csv_fails("a,b,label\n1.5,2,0\n1.5,2,setosa\n", ASTRT_CSV_HEADER_AUTO, 0,
+            "line 3, column 3: 'setosa' is not a number");
+  ck_assert_error_has("map each class name to its number");
+  csv_fails("a,b,c,d\n1.5,2,0,\n3,4,1,\n", ASTRT_CSV_HEADER_AUTO, 0, "the line ends with a separator");
+  ck_assert_error_has("sed 's/,$//'");
+}
+END_TEST
+
 /* a device or a pipe is refused before it is read (/dev/zero has no end;
  * opening a FIFO waits for a writer): no hang, no unbounded memory */
 START_TEST(test_csv_not_a_regular_file) {
@@ -906,6 +918,7 @@ static Suite *tables_suite(void) {
   tcase_add_test(csv, test_csv_header_names_and_none);
   tcase_add_test(csv, test_csv_header_auto_mostly_names);
   tcase_add_test(csv, test_csv_not_a_regular_file);
+  tcase_add_test(csv, test_csv_field_hints);
   tcase_add_test(csv, test_csv_separators_detected);
   tcase_add_test(csv, test_csv_separator_given_and_hints);
   tcase_add_test(csv, test_csv_gzip);
