@@ -181,15 +181,14 @@ static bool analyse(Block *b) {
       b->needed[o] |= b->needed[i] && !skipped;
     }
   }
-  for (int i = b->keep + 1; i < g->len; i++) {
-    const IrNode *n = &g->nodes[i];
-    b->guarded[i] = b->live[i] && !b->needed[i] && !never_guarded(n);
-    if (b->guarded[i] && n->guard) {
-      b->why = "its work overlaps another block's";
-      b->why_node = i;
-      return false;
-    }
-  }
+  /* A node another block already guards is work neither step needs when
+   * either block is skipped (a gradient that only an earlier block's
+   * backward reads, once the layers before that block are frozen): either
+   * guard is right, and the block in whose dropped step the node is absent
+   * (its own branch's backward) takes it, so that it never runs on the
+   * values of a skipped block (rewrite). */
+  for (int i = b->keep + 1; i < g->len; i++)
+    b->guarded[i] = b->live[i] && !b->needed[i] && !never_guarded(&g->nodes[i]);
   return true;
 }
 
@@ -219,7 +218,8 @@ static void rewrite(IrProgram *p, Block *b, IrGraph *g) {
       rw_map(&rw, i, j);
       continue;
     }
-    if (b->guarded[i] && n->op == IR_ADAMW_UPDATE && count < 0) {
+    bool mine = b->guarded[i] && (!n->guard || b->kind[i] == K_Z);  /* (analyse) */
+    if (mine && n->op == IR_ADAMW_UPDATE && count < 0) {
       int v = block_count_var(p, b->id);
       Type t = {DT_F32, SHAPE_SCALAR};
       int64_t ia[IR_MAX_IA] = {v};
@@ -230,8 +230,8 @@ static void rewrite(IrProgram *p, Block *b, IrGraph *g) {
     }
     int c = rw_copy(&rw, i);
     IrNode *d = &rw.dst.nodes[c];
-    if (b->guarded[i] || (b->is_join[i] && n->op == IR_MINIMUM)) d->guard = b->id;
-    if (b->guarded[i] && n->op == IR_ADAMW_UPDATE) {
+    if (mine || (b->is_join[i] && n->op == IR_MINIMUM)) d->guard = b->id;
+    if (mine && n->op == IR_ADAMW_UPDATE) {
       d->in[5] = count;
       d->ia[3] = rw.dst.nodes[count].ia[0];
     }

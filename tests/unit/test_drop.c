@@ -486,6 +486,17 @@ static void jit_equals_interpreter(const char *src, const char *name, int64_t mi
 START_TEST(drop_jit_equals_interpreter) { jit_equals_interpreter(RESMLP(ADAMW, ""), "interp", 0); }
 END_TEST
 
+/* with the layer before the first block frozen, the gradient into that
+ * block's input only feeds its own backward: the second block's part of it
+ * is work neither step needs when either block is skipped (it was "work
+ * that overlaps another block's", an error, with freeze + drop on
+ * charlm.train); every combination of kept blocks still runs as the
+ * interpreter does */
+START_TEST(drop_with_frozen_stem) {
+  jit_equals_interpreter(RESMLP(ADAMW, "  freeze at(dense_1: 0, reuse: false)\n"), "frozen_stem", 0);
+}
+END_TEST
+
 /* a block with batch norm under weight averaging (statistics: average): the
  * running averages of the block's statistics are its work like the
  * statistics' assignments (not run when it is dropped, so they do not keep
@@ -572,6 +583,7 @@ Suite *drop_suite(void) {
   tcase_add_test(t, drop_adamw_counts_per_block);
   tcase_add_test(t, drop_with_fp16_overflow_check);
   tcase_add_test(t, drop_jit_equals_interpreter);
+  tcase_add_test(t, drop_with_frozen_stem);
   tcase_add_test(t, drop_micro_batches_jit_equals_interpreter);
   tcase_add_test(t, drop_averaged_statistics_are_block_work);
   tcase_add_test(t, drop_cost_is_expected_work);
