@@ -61,11 +61,16 @@ static bool kept(const Lowering *lw, const IrNode *n) {
 static bool lowered_op(const Lowering *lw, const IrNode *n) { return lw->ops[n->op] && !kept(lw, n); }
 
 /* a forward value the backward pass reads, and only outside kept layers
- * (a kept layer reads its saved activations in fp32) */
+ * (a kept layer reads its saved activations in fp32); not a scalar: one
+ * number saves no memory in 16 bits, and a scalar the backward reads is a
+ * scale (layer dropping's gate, 1/p for a kept block: rounded to bf16 it
+ * scaled the block's gradient by another number than its forward, and hid
+ * the gate from drop, which then found nothing of the block's backward to
+ * skip) */
 static bool saved(const Lowering *lw, const IrGraph *g, int i, const int *first_bwd_use, const bool *kept_bwd_use) {
   const IrNode *n = &g->nodes[i];
   return n->role == ROLE_FORWARD && first_bwd_use[i] >= 0 && !kept_bwd_use[i] && n->type.dtype == DT_F32 &&
-         ir_ops[n->op].cls != LEAF && !kept(lw, n);
+         n->type.shape.rank > 0 && ir_ops[n->op].cls != LEAF && !kept(lw, n);
 }
 
 static void lower_graph(const Lowering *lw, IrGraph *g) {

@@ -183,6 +183,23 @@ static void assert_two_blocks(const char *src, const char *name, const char *lay
 START_TEST(drop_finds_residual_mlp_blocks) { assert_two_blocks(RESMLP(SGD, ""), "resmlp", "block"); }
 END_TEST
 
+/* with 16-bit storage the gates stay fp32 (a scalar is not a saved
+ * activation): the blocks' backward and updates are still theirs to skip
+ * (they were not: the backward read a bf16 copy of the gate, which hid it
+ * from drop, and scaled the gradient by 1/p rounded to bf16) */
+START_TEST(drop_with_bf16_storage) {
+  assert_two_blocks(RESMLP(SGD, "  precision bf16()\n"), "resmlp_bf16", "block");
+  Compilation c;
+  ck_assert(tu_compile(RESMLP(SGD, "  precision bf16()\n"), "resmlp_bf16_gate", &c));
+  const IrGraph *g = &c.prog->phases.data[0].step;
+  for (int i = 0; i < g->len; i++)
+    if (g->nodes[i].op == IR_CAST)
+      ck_assert_msg(g->nodes[g->nodes[i].in[0]].op != IR_DROP_GATE, "%%%d casts a gate", i);
+  compilation_free(&c);
+  src_reset();
+}
+END_TEST
+
 /* ---- the promise, on native code ------------------------------------------------------- */
 
 /* the parameters of a run, set from a seed by name (the same in programs with other blocks) */
@@ -584,6 +601,7 @@ Suite *drop_suite(void) {
   tcase_add_test(t, drop_with_fp16_overflow_check);
   tcase_add_test(t, drop_jit_equals_interpreter);
   tcase_add_test(t, drop_with_frozen_stem);
+  tcase_add_test(t, drop_with_bf16_storage);
   tcase_add_test(t, drop_micro_batches_jit_equals_interpreter);
   tcase_add_test(t, drop_averaged_statistics_are_block_work);
   tcase_add_test(t, drop_cost_is_expected_work);
