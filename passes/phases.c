@@ -133,6 +133,9 @@ static void steps_budget_check(const IrProgram *p, const SpeedupItem *it) {
                  (long long)p->steps, (long long)p->steps, (long long)p->batch, (long long)p->steps, t);
 }
 
+/* the most batch sizes a ramp may step through (its phases) */
+#define MAX_RAMP_SIZES 64
+
 static int64_t ramp_increment(const SpeedupItem *it) {
   int64_t inc = (int64_t)sp_num(it, ARG_BATCH_INCREMENT);
   return inc > 0 ? inc : (int64_t)sp_arg(it, ARG_BATCH_SIZES)->lo;
@@ -180,6 +183,18 @@ static bool plan_batch(Plan *pl, int64_t train_examples) {
     diag_error(it->loc, "batch %s: a batch of %lld examples is beyond what astc supports", it->rule->rule,
                (long long)biggest);
     return false;
+  }
+  if (it->rule->id == RULE_BATCH_RAMP) {  /* a phase per size: each a step to compile and its products to measure */
+    int64_t lo = (int64_t)sp_arg(it, ARG_BATCH_SIZES)->lo, hi = (int64_t)sp_arg(it, ARG_BATCH_SIZES)->hi;
+    int64_t inc = ramp_increment(it), sizes = (hi - lo + inc - 1) / inc;
+    if (sizes > MAX_RAMP_SIZES) {
+      int64_t suggest = lo * ((hi - lo + 8 * lo - 1) / (8 * lo));  /* a multiple of the first size, about 8 sizes */
+      diag_error(it->loc, "batch ramp(%lld -> %lld) in steps of %lld makes %lld batch sizes, each a phase with a "
+                 "step of its own to compile (at most %d); give a larger increment: increment: %lld makes %lld",
+                 (long long)lo, (long long)hi, (long long)inc, (long long)sizes, MAX_RAMP_SIZES, (long long)suggest,
+                 (long long)((hi - lo + suggest - 1) / suggest));
+      return false;
+    }
   }
   return true;
 }
