@@ -358,10 +358,43 @@ static Value bi_split(Elab *e, const Builtin *b, Value *a, Loc loc) {
   return (Value){.kind = V_LIST, .items = items, .nitems = n, .loc = loc};
 }
 
+/* The bound of the indices node i holds, where the program knows it: an
+ * arange(n) (n), or the model's token input (the data's vocabulary), seen
+ * through reshapes; 0 where it does not. *what describes them. */
+static int64_t index_bound(const Elab *e, int i, const char **what) {
+  const IrGraph *g = e->g;
+  while (g->nodes[i].op == IR_RESHAPE) i = g->nodes[i].in[0];
+  const IrNode *n = &g->nodes[i];
+  if (n->op == IR_ARANGE && n->type.shape.rank == 1) {
+    *what = "arange";
+    return n->type.shape.d[0];
+  }
+  if (n->op == IR_INPUT && n->ia[0] == 0 && n->type.dtype == DT_I32 && e->prog->data.vocab > 0) {
+    *what = "the data's tokens";
+    return e->prog->data.vocab;
+  }
+  return 0;
+}
+
 /* gather(table, indices): rows of table [V, D...] at integer indices */
 static Value bi_gather(Elab *e, const Builtin *b, Value *a, Loc loc) {
   int t, i;
   if (!want_tensor(e, b, &a[0], &t) || !want_tensor(e, b, &a[1], &i)) return v_err();
+  /* indices the table has no row for read zero rows at run time: refused where they are known */
+  const char *what = NULL;
+  int64_t bound = index_bound(e, i, &what), rows = e->g->nodes[t].type.shape.d[0];
+  if (bound > rows && e->g->nodes[t].type.shape.rank >= 1) {
+    if (!strcmp(what, "arange"))
+      diag_error(a[1].loc, "gather: arange(%lld) reads rows 0 to %lld, but the table has %lld rows; give the table "
+                 "at least %lld (an nn.embedding of positions needs one row per position: nn.embedding(arange(T), "
+                 "T_max, D) with T_max >= T)", (long long)bound, (long long)bound - 1, (long long)rows,
+                 (long long)bound);
+    else
+      diag_error(a[1].loc, "gather: data '%s' has token ids 0 to %lld (vocab %lld), but the table has %lld rows; "
+                 "give it one row per token id (nn.embedding(tokens, %lld, D))", e->prog->data.name,
+                 (long long)bound - 1, (long long)bound, (long long)rows, (long long)bound);
+    return v_err();
+  }
   return v_tensor(elab_node(e, IR_GATHER, 2, (int[]){t, i}, NULL, NULL, NULL, loc), loc);
 }
 
