@@ -502,8 +502,15 @@ static bool shape_from_list(Elab *e, Value *v, Shape *s, const char *what) {
       return false;
     } else {
       char desc[128];
-      diag_error(item_loc(v, i), "a dimension must be a positive integer (at most 2^40) or B, not %s",
-                 value_desc(e, d, desc, sizeof desc));
+      bool number = d->kind == V_INT || d->kind == V_FLOAT;
+      if (number && e->bad_dim_frame == e->frame && e->bad_dim_num == d->num) return false;  /* said already */
+      diag_error(item_loc(v, i), "a dimension must be a positive integer (at most 2^40) or B, not %s%s",
+                 value_desc(e, d, desc, sizeof desc),
+                 d->kind == V_FLOAT && d->num > 0
+                     ? "; a size divided by a count that does not divide it (as D / heads) is not a whole "
+                       "number: choose sizes that divide evenly"
+                     : "");
+      if (number) e->bad_dim_frame = e->frame, e->bad_dim_num = d->num;
       return false;
     }
     if (d->kind != V_BATCH) numel *= d->num;

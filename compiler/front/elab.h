@@ -109,6 +109,11 @@ typedef struct Elab {
   /* while a builtin runs: where each argument's value was made (its
    * Value's loc is where the argument is written in the call) */
   const Loc *arg_origin;
+  /* the last value refused as a dimension, and in which body: the same
+   * value (dh = D / heads, in q's, k's and v's reshapes) is one mistake,
+   * reported once */
+  const Frame *bad_dim_frame;
+  double bad_dim_num;
 } Elab;
 
 #define ELAB_MAX_CALL_DEPTH 64
