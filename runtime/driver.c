@@ -1466,9 +1466,14 @@ static void print_header(const run *r) {
              (long long)r->plan.epoch, plural(r->plan.epoch));
   char ranks[64] = "";  /* an MPI job: how many processes share each batch */
   if (r->size > 1) snprintf(ranks, sizeof ranks, "%d MPI processes of ", r->size);
-  char micro[64] = "";  /* batch ramp's micro: the first phase's step sums micro-batches */
+  /* batch ramp's micro: the first phase's step sums micro-batches; its
+   * batch coupling (later phases' lines say theirs) */
+  char micro[96] = "";
+  int at = 0;
   if (p->phases[0].micro > 0)
-    snprintf(micro, sizeof micro, " in micro-batches of %lld", (long long)p->phases[0].micro);
+    at = snprintf(micro, sizeof micro, " in micro-batches of %lld", (long long)p->phases[0].micro);
+  if (p->phases[0].lr_scale > 0 && p->phases[0].lr_scale != 1)
+    snprintf(micro + at, sizeof micro - (size_t)at, ", lr x%g", p->phases[0].lr_scale);
   fprintf(stderr,
           "%s (%s): %lld parameters; data %s; %s of batch %lld%s; "
           "seed %llu; %s%d thread%s%s (OpenBLAS %s)%s%s\n",

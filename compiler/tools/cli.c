@@ -652,6 +652,8 @@ static void print_cost(const IrProgram *p, const ProgramCost *pc) {
            batch, (long long)c->trainable, c->fwd_flops / 1e6, c->bwd_flops / 1e6, c->upd_flops / 1e6, act, opt,
            c->step_seconds * 1e3, (double)c->steps * c->step_seconds + c->cache_seconds);
     if (p->phases.data[i].why) printf("      %s\n", p->phases.data[i].why);
+    if (i == 0 && p->phases.data[0].lr_scale != 1)  /* later phases' lines say theirs when it changes */
+      printf("      lr x%g (batch coupling)\n", p->phases.data[0].lr_scale);
     if (c->kept > 0) {
       const IrPhase *ph = &p->phases.data[i];
       printf("      selective backprop: a forward-only scoring pass over the batch of %lld (%.2f MFLOP), then "
