@@ -367,6 +367,9 @@ static astrt_status parse_text(csv *c, char *text, size_t len) {
     return astrt_fail(ASTRT_ERR_FORMAT,
                       "%s: byte %zu is NUL; this is not a text CSV file",
                       c->path, (size_t)(nul - text));
+  /* lines ended by CR alone (classic Mac OS): read as lines */
+  if (!memchr(text, '\n', len))
+    for (char *q = memchr(text, '\r', len); q; q = memchr(q + 1, '\r', len - (size_t)(q + 1 - text))) *q = '\n';
   char *start = text;
   if (len >= 3 && !memcmp(text, "\xef\xbb\xbf", 3)) start += 3;  /* a UTF-8 byte-order mark (Excel's "CSV UTF-8") */
   for (char *p = start, *end = text + len; p < end;) {

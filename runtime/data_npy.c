@@ -253,6 +253,11 @@ static uint64_t le(const unsigned char *p, int size) {
 /* Checks magic and version; sets the header's offset and length. */
 static astrt_status read_preamble(const char *path, const unsigned char *buf,
                                   size_t len, size_t *off, size_t *hlen) {
+  if (len >= 4 && memcmp(buf, "PK\x03\x04", 4) == 0)  /* a zip archive: numpy.savez */
+    return astrt_fail(ASTRT_ERR_FORMAT,
+                      "%s: a .npz archive (numpy.savez), which astc does not read; save each array "
+                      "with numpy.save to a .npy file of its own",
+                      path);
   if (len < 6 || memcmp(buf, "\x93NUMPY", 6) != 0)
     return astrt_fail(ASTRT_ERR_FORMAT,
                       "%s: not a NumPy .npy file (it does not start with "

@@ -1270,7 +1270,7 @@ static astrt_status resume(run *r) {
             s.ranks == 1 ? "" : "es", r->size);
   if (s.total_samples != r->total_samples)
     return astrt_fail(ASTRT_ERR_MISMATCH, "%s was written for a budget of %lld samples but this run's is %lld; "
-                      "resume with the same --epochs/--steps", r->resumed_from, (long long)s.total_samples,
+                      "resume with the same --epochs/--steps/--budget", r->resumed_from, (long long)s.total_samples,
                       (long long)r->total_samples);
   if (s.threads != r->threads && !r->o.quiet)
     fprintf(stderr, "warning: %s was written with %lld thread%s and this run uses %d; the result will not be "

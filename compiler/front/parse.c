@@ -26,6 +26,12 @@ Module *parse_module(int file, const char *path) {
   /* a NUL byte never occurs in a text file: report it once instead of a
    * stream of errors about the bytes around it */
   const char *nul = memchr(text, 0, len);
+  const unsigned char *u = (const unsigned char *)text;
+  if (nul && len >= 2 && ((u[0] == 0xff && u[1] == 0xfe) || (u[0] == 0xfe && u[1] == 0xff))) {
+    diag_error((Loc){file, 1, 1}, "this file is UTF-16 (it starts with a UTF-16 byte-order mark); save it as "
+                                  "UTF-8 (e.g. iconv -f UTF-16 -t UTF-8)");
+    return m;
+  }
   if (nul) {
     Loc at = {file, 1, 1};
     for (const char *p = text; p < nul; p++) {

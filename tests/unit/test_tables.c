@@ -156,6 +156,25 @@ START_TEST(test_csv_field_hints) {
 }
 END_TEST
 
+/* files as other tools write them: CSV lines ended by CR alone (classic
+ * Mac OS) are lines; a .npz archive gets its own message */
+START_TEST(test_files_of_other_tools) {
+  astrt_split s = csv_loads("1,2,0\r3,4,1\r5,6,0\r", ASTRT_CSV_HEADER_AUTO, 0);
+  ck_assert_int_eq(s.x.n, 3);
+  ck_assert(((const float *)s.x.data)[2] == 3);
+  astrt_split_free(&s);
+  static const char zip[] = "PK\x03\x04\x14\x00\x00\x00\x00\x00 x.npy";
+  FILE *f = fopen(fx_path("a.npz"), "wb");
+  ck_assert_ptr_nonnull(f);
+  fwrite(zip, 1, sizeof zip - 1, f);
+  fclose(f);
+  astrt_array a;
+  ck_assert_int_eq(astrt_load_npy_array(fx_path("a.npz"), &a), ASTRT_ERR_FORMAT);
+  ck_assert_error_has("a .npz archive (numpy.savez)");
+  ck_assert_error_has("numpy.save");
+}
+END_TEST
+
 /* a device or a pipe is refused before it is read (/dev/zero has no end;
  * opening a FIFO waits for a writer): no hang, no unbounded memory */
 START_TEST(test_csv_not_a_regular_file) {
@@ -919,6 +938,7 @@ static Suite *tables_suite(void) {
   tcase_add_test(csv, test_csv_header_auto_mostly_names);
   tcase_add_test(csv, test_csv_not_a_regular_file);
   tcase_add_test(csv, test_csv_field_hints);
+  tcase_add_test(csv, test_files_of_other_tools);
   tcase_add_test(csv, test_csv_separators_detected);
   tcase_add_test(csv, test_csv_separator_given_and_hints);
   tcase_add_test(csv, test_csv_gzip);
