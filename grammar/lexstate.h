@@ -19,6 +19,7 @@ struct LexState {
   int last;       /* the previous token */
   int bad_chars;
   bool aborted;   /* gave up on a binary file */
+  bool unclosed;  /* a missing '}' was reported: later syntax errors are its cascade */
   bool loop_head; /* after 'for' or 'while', until the line or a brace ends it */
   char text[48];  /* the text of the last token (for syntax errors) */
   Arena *arena;

@@ -407,7 +407,7 @@ static int yyreport_syntax_error(const yypcontext_t *ctx, yyscan_t scanner,
                                  Module *mod) {
   (void)mod;
   struct LexState *ls = yyget_extra(scanner);
-  if (ls->aborted) return 0;
+  if (ls->aborted || ls->unclosed) return 0;
   Loc loc = *yypcontext_location(ctx);
   /* the lexer already reported a bad token on this line */
   if (ls->error_line && loc.line == ls->error_line) return 0;
@@ -424,6 +424,7 @@ static int yyreport_syntax_error(const yypcontext_t *ctx, yyscan_t scanner,
   else
     sb_printf(&sb, "unexpected %s", token_desc(got, buf, sizeof buf));
   bool in_block = ls->braces > 0 && (starts_item(got) || got == YYSYMBOL_YYEOF);
+  ls->unclosed = in_block;
   if (in_block) {
     sb_puts(&sb, ls->braces <= LEX_MAX_DEPTH ? " inside a block; is a '}' missing?"
                                              : "; is a '}' missing?");
