@@ -186,13 +186,13 @@ static bool plan_batch(Plan *pl, int64_t train_examples) {
   }
   if (it->rule->id == RULE_BATCH_RAMP) {  /* a phase per size: each a step to compile and its products to measure */
     int64_t lo = (int64_t)sp_arg(it, ARG_BATCH_SIZES)->lo, hi = (int64_t)sp_arg(it, ARG_BATCH_SIZES)->hi;
-    int64_t inc = ramp_increment(it), sizes = (hi - lo + inc - 1) / inc;
+    int64_t inc = ramp_increment(it), sizes = (hi - lo + inc - 1) / inc + 1;  /* lo, lo + inc, ..., and hi */
     if (sizes > MAX_RAMP_SIZES) {
       int64_t suggest = lo * ((hi - lo + 8 * lo - 1) / (8 * lo));  /* a multiple of the first size, about 8 sizes */
       diag_error(it->loc, "batch ramp(%lld -> %lld) in steps of %lld makes %lld batch sizes, each a phase with a "
                  "step of its own to compile (at most %d); give a larger increment: increment: %lld makes %lld",
                  (long long)lo, (long long)hi, (long long)inc, (long long)sizes, MAX_RAMP_SIZES, (long long)suggest,
-                 (long long)((hi - lo + suggest - 1) / suggest));
+                 (long long)((hi - lo + suggest - 1) / suggest + 1));
       return false;
     }
   }

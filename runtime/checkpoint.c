@@ -180,7 +180,21 @@ int astrt_checkpoint_count(const char *dir) {
   return n;
 }
 
-astrt_status astrt_checkpoint_prepare(const char *dir, int resume) {
+astrt_status astrt_checkpoint_unused(const char *dir) {
+  int n;
+  int64_t *steps = list_steps(dir, &n);
+  int64_t newest = steps && n > 0 ? steps[0] : -1;
+  free(steps);
+  if (n <= 0) return ASTRT_OK;
+  char path[4096];
+  ckpt_path(dir, newest, path, sizeof path);
+  return astrt_fail(ASTRT_ERR_MISMATCH,
+                    "the checkpoint directory %s already holds %d checkpoint%s of an earlier run (the newest: %s); "
+                    "continue that run with --resume, or give this one another directory (or remove them)",
+                    dir, n, n == 1 ? "" : "s", path);
+}
+
+astrt_status astrt_checkpoint_prepare(const char *dir) {
   struct stat st;
   if (stat(dir, &st) != 0) {
     if (errno != ENOENT || mkdir(dir, 0755) != 0)
@@ -200,18 +214,6 @@ astrt_status astrt_checkpoint_prepare(const char *dir, int resume) {
       remove(path);
     }
   if (d) closedir(d);
-  int n;
-  int64_t *steps = list_steps(dir, &n);
-  int64_t newest = steps && n > 0 ? steps[0] : -1;
-  free(steps);
-  if (!resume && n > 0) {
-    char path[4096];
-    ckpt_path(dir, newest, path, sizeof path);
-    return astrt_fail(ASTRT_ERR_MISMATCH,
-                      "the checkpoint directory %s already holds %d checkpoint%s of an earlier run (the newest: %s); "
-                      "continue that run with --resume, or give this one another directory (or remove them)",
-                      dir, n, n == 1 ? "" : "s", path);
-  }
   return ASTRT_OK;
 }
 

@@ -28,11 +28,13 @@ uint64_t astrt_program_fingerprint(const astrt_program *p);
 /* Number of checkpoint files in dir (usable or not). */
 int astrt_checkpoint_count(const char *dir);
 /* Creates dir if needed; checks it is a writable directory; removes the
- * temporary files of checkpoint writes that were killed midway. A run that
- * does not resume (resume 0) is refused a directory that already holds
- * checkpoints: they are another run's, which its own would mix with (the
- * newest two are kept by step, and --resume takes the newest). */
-astrt_status astrt_checkpoint_prepare(const char *dir, int resume);
+ * temporary files of checkpoint writes that were killed midway. */
+astrt_status astrt_checkpoint_prepare(const char *dir);
+/* For a run that does not resume: an error if dir already holds
+ * checkpoints (another run's, which its own would mix with: the newest two
+ * are kept by step, and --resume takes the newest). Checked before the run
+ * touches anything (its metrics file, its data). */
+astrt_status astrt_checkpoint_unused(const char *dir);
 /* Writes DIR/ckpt-<step>.safetensors atomically; keeps the newest two. */
 astrt_status astrt_checkpoint_write(const char *dir, const astrt_program *p, const void *vars,
                                     const astrt_ckpt_state *s);

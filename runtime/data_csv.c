@@ -113,9 +113,19 @@ static int parse_number(const char *f, double *v) {
  * "150,4,setosa,versicolor,virginica"), so that a first data row with a
  * missing value ("0.5,NA,0.2,1") is read, and refused, as data. */
 static int mostly_names(const char *f, int64_t n) {
+  static const char *const missing[] = {"NA", "N/A", "n/a", "na", "?", "null", "NULL", "None", "-"};
   double v;
   int64_t names = 0;
-  for (int64_t i = 0; i < n; i++, f = next_field(f)) names += !parse_number(f, &v);
+  for (int64_t i = 0; i < n; i++, f = next_field(f)) {
+    if (parse_number(f, &v)) continue;
+    const char *t = f + strspn(f, " \t");
+    bool gap = false;  /* a missing value's marker is not a name */
+    for (size_t k = 0; k < sizeof missing / sizeof missing[0] && !gap; k++) {
+      size_t m = strlen(missing[k]);
+      gap = !strncmp(t, missing[k], m) && t[m + strspn(t + m, " \t")] == '\0';
+    }
+    names += !gap;
+  }
   return 2 * names >= n;
 }
 
@@ -269,21 +279,30 @@ static void content_hint(const csv *c, int64_t col, const char *f, char *buf, si
  * decimal comma, a header the options say is not there, a class name, or
  * a trailing separator. */
 static astrt_status not_a_number(const csv *c, int64_t col, const char *f) {
-  char hint[320];
+  char hint[400];
+  const char *t = f + strspn(f, " \t");
+  bool first = c->line == c->first_line && c->rows == 0;  /* the first line read as data */
   quote_hint(f, hint, sizeof hint);
   if (!hint[0]) sep_hint(c, f, hint, sizeof hint);
-  if (!hint[0] && c->line == c->first_line && c->rows == 0 && c->o.header == ASTRT_CSV_HEADER_NONE)
+  if (!hint[0] && first && c->o.header == ASTRT_CSV_HEADER_NONE)
     snprintf(hint, sizeof hint, "; header: none reads the first line as data: if it is the names of the "
              "columns, leave header out (or give header: names)");
-  /* a first line of mostly numbers, read as data: perhaps names that look like numbers */
-  if (!hint[0] && c->line == c->first_line && c->rows == 0 && !c->header_line &&
-      c->o.header == ASTRT_CSV_HEADER_AUTO)
-    snprintf(hint, sizeof hint, "; line %lld is read as data (most of its fields are numbers): if it is the names "
-             "of the columns, give header: names", (long long)c->line);
+  /* a first line of mostly numbers, read as data: names that look like numbers, a class name, a line of
+   * counts (sklearn's tables), or a trailing separator */
+  if (!hint[0] && first && !c->header_line && c->o.header == ASTRT_CSV_HEADER_AUTO) {
+    if (!*t)
+      snprintf(hint, sizeof hint, "; line %lld has an empty field: if every line ends with a separator, remove "
+               "it (e.g. sed 's/%c$//'); if line %lld is not data (sklearn's tables start with a line of counts), "
+               "give header: skip", (long long)c->line, c->sep, (long long)c->line);
+    else if (col == c->label && !c->o.real && ((*t >= 'a' && *t <= 'z') || (*t >= 'A' && *t <= 'Z')))
+      snprintf(hint, sizeof hint, "; class labels are numbers 0, 1, ..., k - 1: map each class name to its number "
+               "(or, if line %lld is the names of the columns, give header: names)", (long long)c->line);
+    else
+      snprintf(hint, sizeof hint, "; line %lld is read as data (most of its fields are numbers): if it is the "
+               "names of the columns, give header: names", (long long)c->line);
+  }
   /* a line of names after the first line of the file (taken as the header) */
-  const char *t = f + strspn(f, " \t");
-  if (!hint[0] && *t && c->line == c->first_line && c->rows == 0 && c->header_cols &&
-      c->o.header == ASTRT_CSV_HEADER_AUTO)
+  if (!hint[0] && *t && first && c->header_cols && c->o.header == ASTRT_CSV_HEADER_AUTO)
     snprintf(hint, sizeof hint, "; line %lld was read as the names of the columns: if line %lld is the names "
              "and line %lld something else (sklearn's boston_house_prices.csv starts with a line of counts), "
              "give header: skip, which skips line %lld and reads the names after it", (long long)c->header_line,

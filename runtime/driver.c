@@ -748,6 +748,10 @@ static astrt_status setup_local(run *r, const astrt_program *p, const astrt_opti
   }
   r->norm = astrt_norm_of(p, NULL);  /* the data's mean and std; per feature once the variables exist */
   if (o->save_path && *o->save_path && (st = astrt_vars_save_check(o->save_path))) return st;
+  /* another run's checkpoints: refused before its metrics file is emptied */
+  if (o->checkpoint_dir && *o->checkpoint_dir && !o->resume && r->rank == 0 &&
+      (st = astrt_checkpoint_unused(o->checkpoint_dir)))
+    return st;
   /* a resumed run continues its metrics file (resume() cuts it back);
    * only a fresh run starts it empty */
   int continuing = o->resume && o->checkpoint_dir && o->metrics_path && astrt_checkpoint_count(o->checkpoint_dir) > 0;
@@ -794,7 +798,7 @@ static astrt_status setup_local(run *r, const astrt_program *p, const astrt_opti
   const char *kill = getenv("ASTRT_TEST_KILL_AT_STEP");
   r->kill_at_step = kill && *kill ? atoll(kill) : 0;
 #endif
-  if (o->checkpoint_dir && *o->checkpoint_dir && r->rank == 0 && (st = astrt_checkpoint_prepare(o->checkpoint_dir, o->resume)))
+  if (o->checkpoint_dir && *o->checkpoint_dir && r->rank == 0 && (st = astrt_checkpoint_prepare(o->checkpoint_dir)))
     return st;
   return ASTRT_OK;
 }

@@ -383,7 +383,7 @@ static Value bi_gather(Elab *e, const Builtin *b, Value *a, Loc loc) {
   /* indices the table has no row for read zero rows at run time: refused where they are known */
   const char *what = NULL;
   int64_t bound = index_bound(e, i, &what), rows = e->g->nodes[t].type.shape.d[0];
-  if (bound > rows && e->g->nodes[t].type.shape.rank >= 1) {
+  if (rows > 0 && bound > rows && e->g->nodes[t].type.shape.rank >= 1) {
     if (!strcmp(what, "arange"))
       diag_error(a[1].loc, "gather: arange(%lld) reads rows 0 to %lld, but the table has %lld rows; give the table "
                  "at least %lld (an nn.embedding of positions needs one row per position: nn.embedding(arange(T), "
@@ -503,14 +503,18 @@ static bool shape_from_list(Elab *e, Value *v, Shape *s, const char *what) {
     } else {
       char desc[128];
       bool number = d->kind == V_INT || d->kind == V_FLOAT;
-      if (number && e->bad_dim_frame == e->frame && e->bad_dim_num == d->num) return false;  /* said already */
+      const Item *in = e->frame ? e->frame->item : NULL;
+      Loc call = e->frame ? e->frame->call_site : NO_LOC;
+      if (number && e->bad_dim && e->bad_dim_item == in && e->bad_dim_num == d->num &&
+          e->bad_dim_call.file == call.file && e->bad_dim_call.line == call.line && e->bad_dim_call.col == call.col)
+        return false;  /* said already, for this call */
       diag_error(item_loc(v, i), "a dimension must be a positive integer (at most 2^40) or B, not %s%s",
                  value_desc(e, d, desc, sizeof desc),
-                 d->kind == V_FLOAT && d->num > 0
+                 d->kind == V_FLOAT && d->num > 0 && d->num != floor(d->num)
                      ? "; a size divided by a count that does not divide it (as D / heads) is not a whole "
                        "number: choose sizes that divide evenly"
                      : "");
-      if (number) e->bad_dim_frame = e->frame, e->bad_dim_num = d->num;
+      if (number) e->bad_dim = true, e->bad_dim_item = in, e->bad_dim_call = call, e->bad_dim_num = d->num;
       return false;
     }
     if (d->kind != V_BATCH) numel *= d->num;

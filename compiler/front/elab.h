@@ -109,10 +109,12 @@ typedef struct Elab {
   /* while a builtin runs: where each argument's value was made (its
    * Value's loc is where the argument is written in the call) */
   const Loc *arg_origin;
-  /* the last value refused as a dimension, and in which body: the same
-   * value (dh = D / heads, in q's, k's and v's reshapes) is one mistake,
-   * reported once */
-  const Frame *bad_dim_frame;
+  /* the last value refused as a dimension, and in which call (the body's
+   * item and call site): the same value in one body (dh = D / heads, in
+   * q's, k's and v's reshapes) is one mistake, reported once */
+  bool bad_dim;
+  const Item *bad_dim_item;
+  Loc bad_dim_call;
   double bad_dim_num;
 } Elab;
 

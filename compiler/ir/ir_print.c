@@ -371,6 +371,12 @@ void ir_print_program(FILE *out, const IrProgram *p, const IrPrintOptions *opt) 
   ir_print_graph(out, p, &p->eval, "eval", opt);
 }
 
+static uint64_t hash_bytes(uint64_t h, const void *x, size_t n) {
+  const unsigned char *b = x;
+  for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * 0x100000001b3ull;
+  return h;
+}
+
 uint64_t ir_program_hash(const IrProgram *p) {
   char *text = NULL;
   size_t len = 0;
@@ -388,5 +394,21 @@ uint64_t ir_program_hash(const IrProgram *p) {
     if (!comment) h = (h ^ (unsigned char)c) * 0x100000001b3ull;
   }
   free(text);
+  /* and, exactly, what the text gives only in comments (a phase's title)
+   * or to six digits (%g): each phase's settings, the optimizer's numbers,
+   * fp16 loss scaling, the data's normalisation */
+#define MIX(x) h = hash_bytes(h, &(x), sizeof(x))
+  for (int i = 0; i < p->phases.len; i++) {
+    const IrPhase *ph = &p->phases.data[i];
+    MIX(ph->t_begin), MIX(ph->t_end), MIX(ph->batch), MIX(ph->micro), MIX(ph->lr_scale), MIX(ph->precision);
+    MIX(ph->context), MIX(ph->pieces), MIX(ph->keep), MIX(ph->kept), MIX(ph->beta), MIX(ph->interrupt);
+    MIX(ph->height), MIX(ph->width), MIX(ph->average);
+    for (int v = 0; v < ph->nfrozen_vars; v++) MIX(ph->frozen[v]);
+  }
+  MIX(p->opt.kind), MIX(p->opt.lr), MIX(p->opt.momentum), MIX(p->opt.weight_decay), MIX(p->opt.beta1);
+  MIX(p->opt.beta2), MIX(p->opt.eps), MIX(p->opt.nesterov);
+  MIX(p->loss_scale), MIX(p->loss_scale_growth);
+  MIX(p->data.mean), MIX(p->data.std), MIX(p->data.normalize);
+#undef MIX
   return h ? h : 1;
 }

@@ -66,10 +66,13 @@ PY
 
 # another program's checkpoints are not resumed: one with another learning
 # rate (same variables, phases and batch: only the program's hash tells),
-# one with another width (its variables do not fit: said so, not "corrupt")
+# one with another width (its variables do not fit: said so, not "corrupt"),
+# one with another batch coupling
 sed 's/lr: 0.05/lr: 0.02/' "$here/recipe_synthetic.train" > "$tmp/other_lr.train"
 sed 's/nn.dense(h, 16)/nn.dense(h, 12)/' "$here/recipe_synthetic.train" > "$tmp/other_width.train"
-for other in other_lr other_width; do
+# (the ramp's coupling shows only in a phase's title, a comment: hashed as a number)
+sed 's/lr_scale: sqrt/lr_scale: linear/' "$here/recipe_synthetic.train" > "$tmp/other_coupling.train"
+for other in other_lr other_width other_coupling; do
   "$astc" build "$tmp/$other.train" -o "$tmp/$other"
   if "$tmp/$other" $common --checkpoint "$tmp/ref-ckpt" --resume 2>"$tmp/err" >/dev/null; then
     echo "$other resumed the reference's checkpoint"; exit 1
@@ -78,11 +81,14 @@ for other in other_lr other_width; do
   if grep -q "wrong shape" "$tmp/err"; then cat "$tmp/err"; echo "$other: a mismatch reported as a bad file"; exit 1; fi
 done
 echo "other programs' checkpoints refused"
-# a run that does not resume is refused a directory of another run's checkpoints
-if "$prog" $common --checkpoint "$tmp/ref-ckpt" 2>"$tmp/err" >/dev/null; then
+# a run that does not resume is refused a directory of another run's
+# checkpoints, before it touches that run's metrics file
+cp "$tmp/ref.jsonl" "$tmp/ref-before.jsonl"
+if "$prog" $common --checkpoint "$tmp/ref-ckpt" --metrics "$tmp/ref.jsonl" 2>"$tmp/err" >/dev/null; then
   echo "a fresh run wrote into a directory of checkpoints"; exit 1
 fi
 grep -q "already holds" "$tmp/err" || { cat "$tmp/err"; exit 1; }
+cmp "$tmp/ref-before.jsonl" "$tmp/ref.jsonl" || { echo "the refused run changed the metrics file"; exit 1; }
 
 # external kills at arbitrary moments, in a fresh directory, until a run completes
 ckpt="$tmp/ckpt2"

@@ -124,6 +124,13 @@ END_TEST
  * data, not dropped as a header; a UTF-8 byte-order mark is skipped */
 START_TEST(test_csv_header_auto_mostly_names) {
   csv_fails("0.5,NA,0\n1,2,1\n3,4,0\n", ASTRT_CSV_HEADER_AUTO, 0, "line 1, column 2: 'NA' is not a number");
+  /* a missing value's marker is not a name, even where it is half the line */
+  csv_fails("NA,3\n1,2\n", ASTRT_CSV_HEADER_AUTO, 0, "line 1, column 1: 'NA' is not a number");
+  /* a headerless file with class names (UCI's iris.data): said so, before header: names */
+  csv_fails("5.1,3.5,Iris-setosa\n4.9,3.0,Iris-setosa\n", ASTRT_CSV_HEADER_AUTO, 0, "map each class name to its number");
+  /* a first line ending with a separator: said so, and what a line of counts would need */
+  csv_fails("1.5,2,0,\n3,4,1,\n", ASTRT_CSV_HEADER_AUTO, 0, "if every line ends with a separator, remove it");
+  ck_assert_error_has("give header: skip");
   /* names that look like numbers: read as data, and the error says how to say they are names */
   csv_fails("1,2,label\n1,2,0\n", ASTRT_CSV_HEADER_AUTO, 0, "line 1, column 3: 'label' is not a number");
   ck_assert_error_has("give header: names");
