@@ -183,6 +183,39 @@ static void assert_two_blocks(const char *src, const char *name, const char *lay
 START_TEST(drop_finds_residual_mlp_blocks) { assert_two_blocks(RESMLP(SGD, ""), "resmlp", "block"); }
 END_TEST
 
+/* a residual block with batch norm whose output is unused (its statistics still update) */
+#define RESBN_UNUSED                                                                             \
+  "import nn\n"                                                                                  \
+  "data d = synthetic(shape: [12], classes: 5, train: 4096)\n"                                   \
+  "layer block(x: f32[B, D]) -> f32[B, D] {\n  return nn.dense(relu(nn.batchnorm(nn.dense(x, 16))), D)\n}\n" \
+  "model m(x: f32[B, 12]) -> f32[B, 5] {\n  h = relu(nn.dense(x, 16))\n  u = h + block(h)\n"       \
+  "  h = h + block(h)\n  return nn.dense(h, 5)\n}\n"                                             \
+  RESMLP_TRAIN(SGD, "speedup {\n  drop stochastic(final: 0.5)\n}\n")
+
+/* a block whose output is unused still updates its batch norm's running
+ * statistics (an effect), as its work: dead-code elimination keeps the
+ * gate those updates are guarded by (it removed it: "guard 1 has no gate
+ * node before it", found by fuzzing) */
+START_TEST(drop_unused_block_keeps_its_gate) {
+  Compilation c;
+  ck_assert(tu_compile(RESBN_UNUSED, "unused_block", &c));
+  const IrGraph *g = &c.prog->phases.data[0].step;
+  int *flags;
+  int blocks = ir_guard_flags(g, &flags);
+  ck_assert_int_ge(blocks, 1);
+  int guarded = 0;
+  for (int i = 0; i < g->len; i++)
+    if (g->nodes[i].guard == 1) {
+      guarded++;
+      ck_assert_msg(flags[1] >= 0 && flags[1] < i, "%%%d: guard 1 without its gate before it", i);
+    }
+  ck_assert_int_gt(guarded, 0);
+  free(flags);
+  compilation_free(&c);
+  src_reset();
+}
+END_TEST
+
 /* with 16-bit storage the gates stay fp32 (a scalar is not a saved
  * activation): the blocks' backward and updates are still theirs to skip
  * (they were not: the backward read a bf16 copy of the gate, which hid it
@@ -602,6 +635,7 @@ Suite *drop_suite(void) {
   tcase_add_test(t, drop_jit_equals_interpreter);
   tcase_add_test(t, drop_with_frozen_stem);
   tcase_add_test(t, drop_with_bf16_storage);
+  tcase_add_test(t, drop_unused_block_keeps_its_gate);
   tcase_add_test(t, drop_micro_batches_jit_equals_interpreter);
   tcase_add_test(t, drop_averaged_statistics_are_block_work);
   tcase_add_test(t, drop_cost_is_expected_work);
