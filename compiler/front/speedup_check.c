@@ -113,16 +113,8 @@ static bool arg_value(Elab *e, const SpArgSpec *spec, Value v, SpArg *out, const
           diag_error(it->loc, "'%s' of %s must list names of layers or functions", spec->name, rule);
           return false;
         }
-        if (spec->choices) {  /* names of a fixed set (precision's ops), not of the program's layers */
-          char buf[128], key[96];
-          snprintf(buf, sizeof buf, "|%s|", spec->choices);
-          snprintf(key, sizeof key, "|%s|", name);
-          if (!strstr(buf, key)) {  /* as passes/precision.c says it */
-            diag_error(it->loc, "%s: '%s' has no low-precision form here (ops that can be lowered: matmul, conv2d); "
-                       "keep it out of '%s'", rule, name, spec->name);
-            return false;
-          }
-        } else if (!known_keep_name(e, name)) {
+        /* names of a fixed set (precision's ops) are the pass's to check; the others name the program's layers */
+        if (!spec->choices && !known_keep_name(e, name)) {
           StrBuf hint = {0};
           layer_hint(e->prog, name, &hint);
           diag_error(it->loc, "'%s' is not a layer, layer kind or function of this program%s", name, hint.data);
