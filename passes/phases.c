@@ -141,6 +141,14 @@ static int64_t ramp_increment(const SpeedupItem *it) {
   return inc > 0 ? inc : (int64_t)sp_arg(it, ARG_BATCH_SIZES)->lo;
 }
 
+/* the increments of a batch ramp: its sizes are lo, lo + inc, ... (this
+ * many after lo), the last cut to hi */
+static int64_t ramp_steps(const SpeedupItem *it) {
+  int64_t lo = (int64_t)sp_arg(it, ARG_BATCH_SIZES)->lo, hi = (int64_t)sp_arg(it, ARG_BATCH_SIZES)->hi;
+  int64_t inc = ramp_increment(it);
+  return (hi - lo + inc - 1) / inc;
+}
+
 /* the batch size at progress t */
 static int64_t batch_at(const Plan *pl, double t) {
   const SpeedupItem *it = pl->batch;
@@ -149,8 +157,7 @@ static int64_t batch_at(const Plan *pl, double t) {
     const SpArg *sizes = sp_arg(it, ARG_BATCH_SIZES);
     int64_t lo = (int64_t)sizes->lo, hi = (int64_t)sizes->hi;
     double until = sp_num(it, ARG_BATCH_UNTIL);
-    int64_t inc = ramp_increment(it);
-    int64_t steps = (hi - lo + inc - 1) / inc;
+    int64_t inc = ramp_increment(it), steps = ramp_steps(it);
     if (t >= until) return hi;
     int64_t i = (int64_t)floor(t / until * (double)steps);
     return MIN(lo + i * inc, hi);
@@ -186,7 +193,7 @@ static bool plan_batch(Plan *pl, int64_t train_examples) {
   }
   if (it->rule->id == RULE_BATCH_RAMP) {  /* a phase per size: each a step to compile and its products to measure */
     int64_t lo = (int64_t)sp_arg(it, ARG_BATCH_SIZES)->lo, hi = (int64_t)sp_arg(it, ARG_BATCH_SIZES)->hi;
-    int64_t inc = ramp_increment(it), sizes = (hi - lo + inc - 1) / inc + 1;  /* lo, lo + inc, ..., and hi */
+    int64_t inc = ramp_increment(it), sizes = ramp_steps(it) + 1;  /* lo, lo + inc, ..., and hi */
     if (sizes > MAX_RAMP_SIZES) {
       int64_t suggest = lo * ((hi - lo + 8 * lo - 1) / (8 * lo));  /* a multiple of the first size, about 8 sizes */
       diag_error(it->loc, "batch ramp(%lld -> %lld) in steps of %lld makes %lld batch sizes, each a phase with a "
@@ -369,8 +376,7 @@ bool pass_phases(PassContext *c) {
     if (pl.layer_time[l] > 0 && pl.layer_time[l] < 1) vec_push(&cuts, pl.layer_time[l]);
   if (pl.batch && pl.batch->rule->id == RULE_BATCH_RAMP) {
     const SpeedupItem *it = pl.batch;
-    int64_t lo = (int64_t)sp_arg(it, ARG_BATCH_SIZES)->lo, hi = (int64_t)sp_arg(it, ARG_BATCH_SIZES)->hi;
-    int64_t inc = ramp_increment(it), steps = (hi - lo + inc - 1) / inc;
+    int64_t steps = ramp_steps(it);
     double until = sp_num(it, ARG_BATCH_UNTIL);
     for (int64_t i = 1; i <= steps; i++) vec_push(&cuts, until * (double)i / (double)steps);
   } else if (pl.batch) {
