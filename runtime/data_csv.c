@@ -263,12 +263,18 @@ static void quote_hint(const char *f, char *buf, size_t cap) {
   }
 }
 
+/* whether field t (blanks skipped) of column col is a class name where a
+ * class label is read */
+static bool class_name(const csv *c, int64_t col, const char *t) {
+  return col == c->label && !c->o.real && ((*t >= 'a' && *t <= 'z') || (*t >= 'A' && *t <= 'Z'));
+}
+
 /* A class name where the label is, or nothing after a line's last
  * separator, as a hint; else "". */
 static void content_hint(const csv *c, int64_t col, const char *f, char *buf, size_t cap) {
   buf[0] = '\0';
   while (*f == ' ' || *f == '\t') f++;
-  if (col == c->label && !c->o.real && ((*f >= 'a' && *f <= 'z') || (*f >= 'A' && *f <= 'Z')))
+  if (class_name(c, col, f))
     snprintf(buf, cap, "; class labels are numbers 0, 1, ..., k - 1: map each class name to its number");
   else if (!*f && c->ncols && col == c->ncols - 1)
     snprintf(buf, cap, "; the line ends with a separator (an empty last column): remove it (e.g. sed 's/%c$//')",
@@ -294,7 +300,7 @@ static astrt_status not_a_number(const csv *c, int64_t col, const char *f) {
       snprintf(hint, sizeof hint, "; line %lld has an empty field: if every line ends with a separator, remove "
                "it (e.g. sed 's/%c$//'); if line %lld is not data (sklearn's tables start with a line of counts), "
                "give header: skip", (long long)c->line, c->sep, (long long)c->line);
-    else if (col == c->label && !c->o.real && ((*t >= 'a' && *t <= 'z') || (*t >= 'A' && *t <= 'Z')))
+    else if (class_name(c, col, t))
       snprintf(hint, sizeof hint, "; class labels are numbers 0, 1, ..., k - 1: map each class name to its number "
                "(or, if line %lld is the names of the columns, give header: names)", (long long)c->line);
     else

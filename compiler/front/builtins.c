@@ -359,20 +359,16 @@ static Value bi_split(Elab *e, const Builtin *b, Value *a, Loc loc) {
 }
 
 /* The bound of the indices node i holds, where the program knows it: an
- * arange(n) (n), or the model's token input (the data's vocabulary), seen
- * through reshapes; 0 where it does not. *what describes them. */
-static int64_t index_bound(const Elab *e, int i, const char **what) {
+ * arange(n) (n; *arange set), or the model's token input (the data's
+ * vocabulary), seen through reshapes; 0 where it does not. */
+static int64_t index_bound(const Elab *e, int i, bool *arange) {
   const IrGraph *g = e->g;
   while (g->nodes[i].op == IR_RESHAPE) i = g->nodes[i].in[0];
   const IrNode *n = &g->nodes[i];
-  if (n->op == IR_ARANGE && n->type.shape.rank == 1) {
-    *what = "arange";
-    return n->type.shape.d[0];
-  }
-  if (n->op == IR_INPUT && n->ia[0] == 0 && n->type.dtype == DT_I32 && e->prog->data.vocab > 0) {
-    *what = "the data's tokens";
+  *arange = n->op == IR_ARANGE && n->type.shape.rank == 1;
+  if (*arange) return n->type.shape.d[0];
+  if (n->op == IR_INPUT && n->ia[0] == 0 && n->type.dtype == DT_I32 && e->prog->data.vocab > 0)
     return e->prog->data.vocab;
-  }
   return 0;
 }
 
@@ -381,10 +377,10 @@ static Value bi_gather(Elab *e, const Builtin *b, Value *a, Loc loc) {
   int t, i;
   if (!want_tensor(e, b, &a[0], &t) || !want_tensor(e, b, &a[1], &i)) return v_err();
   /* indices the table has no row for read zero rows at run time: refused where they are known */
-  const char *what = NULL;
-  int64_t bound = index_bound(e, i, &what), rows = e->g->nodes[t].type.shape.d[0];
+  bool arange;
+  int64_t bound = index_bound(e, i, &arange), rows = e->g->nodes[t].type.shape.d[0];
   if (rows > 0 && bound > rows && e->g->nodes[t].type.shape.rank >= 1) {
-    if (!strcmp(what, "arange"))
+    if (arange)
       diag_error(a[1].loc, "gather: arange(%lld) reads rows 0 to %lld, but the table has %lld rows; give the table "
                  "at least %lld (an nn.embedding of positions needs one row per position: nn.embedding(arange(T), "
                  "T_max, D) with T_max >= T)", (long long)bound, (long long)bound - 1, (long long)rows,
