@@ -55,15 +55,22 @@ static void check_close(double native, double ref, const char *what, const char 
                 what, (long long)i, native, ref);
 }
 
+/* src compiled (into *comp) and JIT-compiled: its descriptor in *d */
+static CgJit *compile_jit(const char *src, const char *name, Compilation *comp, const astrt_program **d) {
+  ck_assert_msg(compile_src(src, name, comp), "%s does not compile", name);
+  *d = NULL;
+  CgJit *jit = cg_jit_compile(comp->prog, d);
+  ck_assert_msg(jit && *d, "%s: JIT failed", name);
+  return jit;
+}
+
 /* Runs `steps` training steps of phase k (0-based) and one evaluation
  * natively and in the interpreter, comparing everything. */
 static void compare_phase(const char *src, const char *name, int steps, int k) {
   Compilation comp;
-  ck_assert_msg(compile_src(src, name, &comp), "%s does not compile", name);
+  const astrt_program *d;
+  CgJit *jit = compile_jit(src, name, &comp, &d);
   IrProgram *p = comp.prog;
-  const astrt_program *d = NULL;
-  CgJit *jit = cg_jit_compile(p, &d);
-  ck_assert_msg(jit && d, "%s: JIT failed", name);
   ck_assert_int_eq(d->abi_version, ASTRT_ABI_VERSION);
 
   Interp in;
@@ -1035,14 +1042,12 @@ END_TEST
 /* the descriptor read back from C matches the program */
 START_TEST(descriptor_matches_program) {
   Compilation comp;
-  ck_assert(compile_src(PROGRAM("  return nn.dense(relu(nn.dense(flatten(x), 7)), 3)", "5, 2", "3",
-                                "  loss = cross_entropy()\n  optimizer = sgd(lr: 0.25, momentum: 0.5)\n"
-                                "  seed = 42\n  target = accuracy >= 0.75\n  lr = cosine(warmup: 0.1)"),
-                        "desc", &comp));
+  const astrt_program *d;
+  CgJit *jit = compile_jit(PROGRAM("  return nn.dense(relu(nn.dense(flatten(x), 7)), 3)", "5, 2", "3",
+                                   "  loss = cross_entropy()\n  optimizer = sgd(lr: 0.25, momentum: 0.5)\n"
+                                   "  seed = 42\n  target = accuracy >= 0.75\n  lr = cosine(warmup: 0.1)"),
+                           "desc", &comp, &d);
   IrProgram *p = comp.prog;
-  const astrt_program *d = NULL;
-  CgJit *jit = cg_jit_compile(p, &d);
-  ck_assert(jit);
   ck_assert_int_eq(d->nvars, p->vars.len);
   int64_t *offsets = malloc(sizeof(int64_t) * (size_t)p->vars.len);
   ck_assert_int_eq(d->var_bytes, cg_plan_vars(p, offsets));
@@ -1091,14 +1096,12 @@ END_TEST
  * header gives the first phase's ("of batch 4 in micro-batches of 2") */
 START_TEST(descriptor_micro_batches) {
   Compilation comp;
-  ck_assert(compile_src(PROGRAM("  return nn.dense(relu(nn.dense(flatten(x), 7)), 3)", "5, 2", "3",
-                                "  loss = cross_entropy()\n  optimizer = sgd(lr: 0.25)\n}\n"
-                                "speedup {\n  batch ramp(4 -> 8, until: 0.5, micro: 2)"),
-                        "desc_micro", &comp));
+  const astrt_program *d;
+  CgJit *jit = compile_jit(PROGRAM("  return nn.dense(relu(nn.dense(flatten(x), 7)), 3)", "5, 2", "3",
+                                   "  loss = cross_entropy()\n  optimizer = sgd(lr: 0.25)\n}\n"
+                                   "speedup {\n  batch ramp(4 -> 8, until: 0.5, micro: 2)"),
+                           "desc_micro", &comp, &d);
   IrProgram *p = comp.prog;
-  const astrt_program *d = NULL;
-  CgJit *jit = cg_jit_compile(p, &d);
-  ck_assert(jit);
   ck_assert_int_eq(d->nphases, p->phases.len);
   ck_assert_int_ge(d->nphases, 2);
   ck_assert_int_eq(d->phases[0].batch, 4);
