@@ -1472,17 +1472,17 @@ static void print_header(const run *r) {
   if (r->size > 1) snprintf(ranks, sizeof ranks, "%d MPI processes of ", r->size);
   /* batch ramp's micro: the first phase's step sums micro-batches; its
    * batch coupling (later phases' lines say theirs) */
-  char micro[96] = "";
+  char phase1[96] = "";
   int at = 0;
   if (p->phases[0].micro > 0)
-    at = snprintf(micro, sizeof micro, " in micro-batches of %lld", (long long)p->phases[0].micro);
+    at = snprintf(phase1, sizeof phase1, " in micro-batches of %lld", (long long)p->phases[0].micro);
   if (p->phases[0].lr_scale > 0 && p->phases[0].lr_scale != 1)
-    snprintf(micro + at, sizeof micro - (size_t)at, ", lr x%g", p->phases[0].lr_scale);
+    snprintf(phase1 + at, sizeof phase1 - (size_t)at, ", lr x%g", p->phases[0].lr_scale);
   fprintf(stderr,
           "%s (%s): %lld parameters; data %s; %s of batch %lld%s; "
           "seed %llu; %s%d thread%s%s (OpenBLAS %s)%s%s\n",
           model_name(p), p->source && *p->source ? p->source : "?",
-          (long long)astrt_param_count(p), data, budget, (long long)p->phases[0].batch, micro,
+          (long long)astrt_param_count(p), data, budget, (long long)p->phases[0].batch, phase1,
           (unsigned long long)r->seed, ranks, r->threads, plural(r->threads), r->size > 1 ? " each" : "",
           astrt_blas_corename(), p->optimizer && *p->optimizer ? "; " : "", p->optimizer ? p->optimizer : "");
   if (r->o.init_path && *r->o.init_path)
